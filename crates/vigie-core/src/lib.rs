@@ -1,0 +1,22 @@
+//! Vigie's domain: the types every other crate speaks, and the pure logic on them.
+//!
+//! Nothing here does I/O. Wire formats turn into these types in `vigie-protocol`, they are
+//! persisted through `vigie-store`, and `vigie-server` shows them. Keeping this crate pure keeps
+//! it fast to test and safe to fuzz.
+//!
+//! - [`account`]: users, roles, API tokens and the access each one grants.
+//! - [`project`]: projects and their public ingest keys.
+//! - [`secret`]: random tokens, their stored hashes, and a `Debug`-redacting wrapper.
+//! - [`time`]: the millisecond timestamp stored everywhere, and how it reads to a person.
+//! - [`validate`]: the rules names must follow, with errors a user can act on.
+
+pub mod account;
+pub mod project;
+pub mod secret;
+pub mod time;
+pub mod validate;
+
+pub use account::{Access, ApiToken, Role, Scope, User};
+pub use project::{Project, ProjectId, ProjectKey};
+pub use secret::Secret;
+pub use time::Timestamp;

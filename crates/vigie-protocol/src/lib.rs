@@ -1,0 +1,12 @@
+//! The wire formats Vigie speaks, turned into `vigie-core` types.
+//!
+//! Every parser here is a pure function over bytes or strings: no I/O, no allocation beyond its
+//! result, and a fuzz target in `fuzz/` for each. Ingest handlers in `vigie-server` call these
+//! and hand the results to the store.
+//!
+//! - [`auth`]: where a client puts its project key (Sentry's `X-Sentry-Auth`, the `sentry_key`
+//!   query parameter, `Authorization`), and the DSN that tells it where to send.
+
+pub mod auth;
+
+pub use auth::{find_project_key, Dsn, DsnError, KeySources};

@@ -1,0 +1,278 @@
+//! Vigie's persistence: one [`Store`] trait, two backends chosen at runtime from a URL.
+//!
+//! ```text
+//!   sqlite:///path/vigie.db  -> sqlite::SqliteStore    (embedded default, one file per data dir)
+//!   postgres://user@host/db  -> postgres::PostgresStore (shared by several Vigie instances)
+//! ```
+//!
+//! The trait is the only door to the database: the server holds an `Arc<dyn Store>` and never
+//! sees SQL. Both backends pass the same storage story (`tests/story.rs`).
+//!
+//! **Writes are acknowledged after their commit.** A method that changes data returns only once
+//! the transaction holding the change has committed. On SQLite every write goes through one
+//! writer thread that batches whatever is queued into a single transaction (group commit), so
+//! many concurrent small writes cost one fsync; the queue is bounded, so overload pushes back on
+//! callers instead of growing. On PostgreSQL each write is its own transaction on a pooled
+//! connection and the server does the batching of commits itself.
+//!
+//! Migrations are per backend (`migrations/<backend>/NNNN_name.sql`), versioned in a
+//! `schema_migrations` table and applied at open.
+
+mod migrations;
+pub mod postgres;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use std::path::Path;
+use std::sync::Arc;
+use vigie_core::{ApiToken, Project, ProjectId, ProjectKey, Role, Scope, Timestamp, User};
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// What went wrong, named for the step that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open database {target}: {reason}")]
+    Open { target: String, reason: String },
+    #[error("database migration {version} failed: {reason}")]
+    Migrate { version: u32, reason: String },
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("the storage writer has stopped")]
+    WriterStopped,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        StoreError::Database(err.to_string())
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(err: tokio_postgres::Error) -> Self {
+        match err.as_db_error() {
+            Some(db) => StoreError::Database(db.message().to_string()),
+            None => StoreError::Database(err.to_string()),
+        }
+    }
+}
+
+/// A user and the stored password hash, for the login check only.
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    pub user: User,
+    pub password_hash: String,
+}
+
+/// A logged-in browser session, found by the hash of its cookie value.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub user: User,
+    /// The token every state-changing form of this session must carry.
+    pub csrf_token: String,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    pub username: String,
+    pub password_hash: String,
+    pub role: Role,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewSession {
+    pub token_hash: String,
+    pub user_id: i64,
+    pub csrf_token: String,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewApiToken {
+    pub name: String,
+    pub scope: Scope,
+    pub token_hash: String,
+    pub prefix: String,
+}
+
+/// Which backend a store runs on, for `/health` and the start-up banner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// The only door to persistence. See the crate docs for the guarantees every method keeps.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+
+    /// A cheap round trip proving the database answers.
+    async fn ping(&self) -> Result<()>;
+    /// Bytes the database occupies on disk.
+    async fn database_size(&self) -> Result<u64>;
+    /// Writes waiting for the writer (always 0 where there is no writer queue).
+    fn write_queue_depth(&self) -> usize;
+    /// Finishes queued writes and releases connections. Later calls fail with `WriterStopped`.
+    async fn close(&self);
+
+    // --- settings kept by the server itself ---
+
+    async fn meta(&self, key: &str) -> Result<Option<String>>;
+    /// Stores `value` under `key` unless a value is there already; returns the value in force.
+    /// Lets several instances agree on one generated value (e.g. the setup token).
+    async fn meta_get_or_insert(&self, key: &str, value: &str) -> Result<String>;
+    async fn meta_delete(&self, key: &str) -> Result<()>;
+
+    // --- projects ---
+
+    async fn create_project(&self, name: &str, key: &ProjectKey) -> Result<Project>;
+    async fn list_projects(&self) -> Result<Vec<Project>>;
+    async fn project(&self, id: ProjectId) -> Result<Option<Project>>;
+    async fn project_by_key(&self, key: &str) -> Result<Option<Project>>;
+    async fn rename_project(&self, id: ProjectId, name: &str) -> Result<Project>;
+    async fn set_project_key(&self, id: ProjectId, key: &ProjectKey) -> Result<Project>;
+
+    // --- users ---
+
+    async fn create_user(&self, user: &NewUser) -> Result<User>;
+    /// Creates `user` only if no user exists yet, atomically, and forgets the meta key
+    /// `forget_meta` in the same transaction: the first-run setup, which must work exactly once.
+    async fn create_first_user(&self, user: &NewUser, forget_meta: &str) -> Result<User>;
+    async fn count_users(&self) -> Result<u64>;
+    async fn list_users(&self) -> Result<Vec<User>>;
+    async fn user(&self, id: i64) -> Result<Option<User>>;
+    async fn credentials(&self, username: &str) -> Result<Option<Credentials>>;
+    /// Sets the password and ends the user's sessions, so a changed password locks out whoever
+    /// knew the old one.
+    async fn set_password(&self, user_id: i64, password_hash: &str) -> Result<()>;
+    async fn set_role(&self, user_id: i64, role: Role) -> Result<User>;
+    async fn delete_user(&self, user_id: i64) -> Result<()>;
+
+    // --- sessions ---
+
+    async fn create_session(&self, session: &NewSession) -> Result<()>;
+    /// The unexpired session with this token hash.
+    async fn session(&self, token_hash: &str, now: Timestamp) -> Result<Option<Session>>;
+    async fn delete_session(&self, token_hash: &str) -> Result<()>;
+    async fn delete_expired_sessions(&self, now: Timestamp) -> Result<u64>;
+
+    // --- API tokens ---
+
+    async fn create_api_token(&self, token: &NewApiToken) -> Result<ApiToken>;
+    async fn list_api_tokens(&self) -> Result<Vec<ApiToken>>;
+    async fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>>;
+    async fn touch_api_token(&self, id: i64, now: Timestamp) -> Result<()>;
+    /// Revokes (deletes) a token; `NotFound` if there was none.
+    async fn revoke_api_token(&self, id: i64) -> Result<()>;
+}
+
+/// Where the data lives: a SQLite file in a data directory, or a PostgreSQL URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    Sqlite(std::path::PathBuf),
+    Postgres(String),
+}
+
+impl Location {
+    /// `database_url` when given (`postgres://…`, `postgresql://…` or `sqlite://PATH`), else the
+    /// SQLite file `vigie.db` in `data_dir`.
+    pub fn resolve(database_url: Option<&str>, data_dir: &Path) -> Result<Location> {
+        let Some(url) = database_url.map(str::trim).filter(|u| !u.is_empty()) else {
+            return Ok(Location::Sqlite(data_dir.join("vigie.db")));
+        };
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Location::Postgres(url.to_string()))
+        } else if let Some(path) = url.strip_prefix("sqlite://") {
+            Ok(Location::Sqlite(path.into()))
+        } else {
+            Err(StoreError::Open {
+                target: redact_url(url),
+                reason: "unsupported database URL: use postgres://… or sqlite://PATH".into(),
+            })
+        }
+    }
+
+    /// A description safe to print: the password of a URL is masked.
+    pub fn describe(&self) -> String {
+        match self {
+            Location::Sqlite(path) => format!("SQLite {}", path.display()),
+            Location::Postgres(url) => format!("PostgreSQL {}", redact_url(url)),
+        }
+    }
+}
+
+/// Opens (creating and migrating as needed) the store at `location`.
+pub async fn open(location: &Location) -> Result<Arc<dyn Store>> {
+    Ok(match location {
+        Location::Sqlite(path) => Arc::new(sqlite::SqliteStore::open(path).await?),
+        Location::Postgres(url) => Arc::new(postgres::PostgresStore::open(url).await?),
+    })
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for logs and errors.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        Ok(url) => url.to_string(),
+        Err(_) => "(unparseable URL)".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn location_from_url_or_data_dir() {
+        let data = Path::new("/srv/vigie");
+        assert_eq!(
+            Location::resolve(None, data).unwrap(),
+            Location::Sqlite("/srv/vigie/vigie.db".into())
+        );
+        assert_eq!(
+            Location::resolve(Some(""), data).unwrap(),
+            Location::Sqlite("/srv/vigie/vigie.db".into())
+        );
+        assert_eq!(
+            Location::resolve(Some("sqlite:///tmp/x.db"), data).unwrap(),
+            Location::Sqlite("/tmp/x.db".into())
+        );
+        assert!(matches!(
+            Location::resolve(Some("postgresql://h/db"), data).unwrap(),
+            Location::Postgres(_)
+        ));
+        let err = Location::resolve(Some("mysql://u:pw@h/db"), data).unwrap_err();
+        assert!(!err.to_string().contains("pw"), "{err}");
+        assert!(err.to_string().contains("unsupported database URL"), "{err}");
+    }
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://vigie:hunter2@db:5432/vigie"),
+            "postgres://vigie:***@db:5432/vigie"
+        );
+        assert_eq!(redact_url("postgres://db/vigie"), "postgres://db/vigie");
+        assert!(!Location::Postgres("postgres://a:hunter2@h/d".into())
+            .describe()
+            .contains("hunter2"));
+    }
+}

@@ -1,0 +1,35 @@
+//! Versioned schema migrations, one ordered list per backend.
+//!
+//! Each migration is a SQL file applied once, inside a transaction, and recorded in
+//! `schema_migrations`. A database newer than this binary (a version we do not know) is refused
+//! rather than silently used.
+
+/// One schema step: its version number and the SQL that performs it.
+pub struct Migration {
+    pub version: u32,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+pub const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    name: "accounts and projects",
+    sql: include_str!("../migrations/sqlite/0001_init.sql"),
+}];
+
+pub const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    name: "accounts and projects",
+    sql: include_str!("../migrations/postgres/0001_init.sql"),
+}];
+
+/// The error when the database was migrated by a newer Vigie.
+pub fn too_new(found: u32, known: u32) -> crate::StoreError {
+    crate::StoreError::Migrate {
+        version: found,
+        reason: format!(
+            "the database is at schema version {found} but this Vigie knows only up to {known}; \
+             run a newer Vigie"
+        ),
+    }
+}

@@ -1,0 +1,628 @@
+//! The shared backend: PostgreSQL through a pool of `tokio-postgres` connections.
+//!
+//! Several Vigie instances may point at one database. Each write is one transaction on a pooled
+//! connection and returns after its commit; PostgreSQL batches concurrent commits itself.
+//! Migrations run under an advisory lock so instances starting together apply each step once.
+
+use crate::migrations::{self, Migration};
+use crate::{
+    redact_url, Backend, Credentials, NewApiToken, NewSession, NewUser, Result, Session, Store,
+    StoreError,
+};
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{NoTls, Row};
+use vigie_core::{ApiToken, Project, ProjectId, ProjectKey, Role, Scope, Timestamp, User};
+
+/// Connections kept open. PostgreSQL's default limit is 100; a few instances of 16 fit.
+const POOL_SIZE: usize = 16;
+/// Key of the advisory lock held while migrating ("vigie" in ASCII).
+const MIGRATION_LOCK: i64 = 0x7669_6769_65;
+
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+impl PostgresStore {
+    pub async fn open(url: &str) -> Result<PostgresStore> {
+        let open_error = |reason: String| StoreError::Open {
+            target: redact_url(url),
+            reason,
+        };
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| open_error(e.to_string()))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(|e| open_error(e.to_string()))?;
+        let client = pool.get().await.map_err(|e| open_error(connect_reason(e)))?;
+        migrate(&client, migrations::POSTGRES).await?;
+        Ok(PostgresStore { pool })
+    }
+
+    async fn client(&self) -> Result<Object> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Database(connect_reason(e)))
+    }
+}
+
+/// deadpool wraps the interesting error; dig out the one that says what happened.
+fn connect_reason(err: deadpool_postgres::PoolError) -> String {
+    match err {
+        deadpool_postgres::PoolError::Backend(e) => {
+            let source = std::error::Error::source(&e).map(|s| format!(": {s}"));
+            format!("{e}{}", source.unwrap_or_default())
+        }
+        other => other.to_string(),
+    }
+}
+
+async fn migrate(client: &Object, list: &[Migration]) -> Result<()> {
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    let outcome = apply_migrations(client, list).await;
+    client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    outcome
+}
+
+async fn apply_migrations(client: &Object, list: &[Migration]) -> Result<()> {
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        )
+        .await?;
+    let current: i32 = client
+        .query_one("SELECT coalesce(max(version), 0) FROM schema_migrations", &[])
+        .await?
+        .get(0);
+    let current = current as u32;
+    let known = list.last().map_or(0, |m| m.version);
+    if current > known {
+        return Err(migrations::too_new(current, known));
+    }
+    for m in list.iter().filter(|m| m.version > current) {
+        let failed = |e: tokio_postgres::Error| StoreError::Migrate {
+            version: m.version,
+            reason: StoreError::from(e).to_string(),
+        };
+        // deadpool's Object derefs to a client; a transaction needs it mutably, so use SQL.
+        client.batch_execute("BEGIN").await.map_err(failed)?;
+        let step = async {
+            client.batch_execute(m.sql).await?;
+            client
+                .execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                    &[&(m.version as i32), &m.name, &Timestamp::now().millis()],
+                )
+                .await?;
+            client.batch_execute("COMMIT").await
+        };
+        if let Err(e) = step.await {
+            let _ = client.batch_execute("ROLLBACK").await;
+            return Err(failed(e));
+        }
+        tracing::info!(version = m.version, name = m.name, "applied postgres migration");
+    }
+    Ok(())
+}
+
+fn unique(message: impl FnOnce() -> String) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
+    move |err| match err.code() {
+        Some(code) if *code == SqlState::UNIQUE_VIOLATION => StoreError::Conflict(message()),
+        _ => err.into(),
+    }
+}
+
+fn parse<T: std::str::FromStr>(raw: &str) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    raw.parse()
+        .map_err(|e: T::Err| StoreError::Database(format!("unexpected stored value: {e}")))
+}
+
+const PROJECT_COLS: &str = "id, name, public_key, created_at";
+fn project_row(row: &Row) -> Result<Project> {
+    let key: &str = row.get(2);
+    Ok(Project {
+        id: ProjectId(row.get(0)),
+        name: row.get(1),
+        public_key: ProjectKey::parse(key)
+            .ok_or_else(|| StoreError::Database("malformed stored project key".into()))?,
+        created_at: Timestamp(row.get(3)),
+    })
+}
+
+const USER_COLS: &str = "id, username, role, created_at";
+fn user_row(row: &Row) -> Result<User> {
+    Ok(User {
+        id: row.get(0),
+        username: row.get(1),
+        role: parse::<Role>(row.get(2))?,
+        created_at: Timestamp(row.get(3)),
+    })
+}
+
+const TOKEN_COLS: &str = "id, name, scope, prefix, created_at, last_used_at";
+fn token_row(row: &Row) -> Result<ApiToken> {
+    Ok(ApiToken {
+        id: row.get(0),
+        name: row.get(1),
+        scope: parse::<Scope>(row.get(2))?,
+        prefix: row.get(3),
+        created_at: Timestamp(row.get(4)),
+        last_used_at: row.get::<_, Option<i64>>(5).map(Timestamp),
+    })
+}
+
+fn exactly_one(changed: u64, what: &'static str) -> Result<()> {
+    if changed == 0 {
+        Err(StoreError::NotFound(what))
+    } else {
+        Ok(())
+    }
+}
+
+async fn insert_user(client: &impl GenericClient, user: &NewUser) -> Result<User> {
+    let row = client
+        .query_one(
+            &format!(
+                "INSERT INTO users (username, password_hash, role, created_at)
+                 VALUES ($1, $2, $3, $4) RETURNING {USER_COLS}"
+            ),
+            &[
+                &user.username,
+                &user.password_hash,
+                &user.role.as_str(),
+                &Timestamp::now().millis(),
+            ],
+        )
+        .await
+        .map_err(unique(|| format!("a user named {:?} already exists", user.username)))?;
+    user_row(&row)
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.client().await?.query_one("SELECT 1", &[]).await?;
+        Ok(())
+    }
+
+    async fn database_size(&self) -> Result<u64> {
+        let size: i64 = self
+            .client()
+            .await?
+            .query_one("SELECT pg_database_size(current_database())", &[])
+            .await?
+            .get(0);
+        Ok(size as u64)
+    }
+
+    fn write_queue_depth(&self) -> usize {
+        let status = self.pool.status();
+        status.waiting
+    }
+
+    async fn close(&self) {
+        self.pool.close();
+    }
+
+    async fn meta(&self, key: &str) -> Result<Option<String>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt("SELECT value FROM meta WHERE key = $1", &[&key])
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn meta_get_or_insert(&self, key: &str, value: &str) -> Result<String> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                &[&key, &value],
+            )
+            .await?;
+        let row = client
+            .query_one("SELECT value FROM meta WHERE key = $1", &[&key])
+            .await?;
+        Ok(row.get(0))
+    }
+
+    async fn meta_delete(&self, key: &str) -> Result<()> {
+        self.client()
+            .await?
+            .execute("DELETE FROM meta WHERE key = $1", &[&key])
+            .await?;
+        Ok(())
+    }
+
+    async fn create_project(&self, name: &str, key: &ProjectKey) -> Result<Project> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                &format!(
+                    "INSERT INTO projects (name, public_key, created_at) VALUES ($1, $2, $3)
+                     RETURNING {PROJECT_COLS}"
+                ),
+                &[&name, &key.as_str(), &Timestamp::now().millis()],
+            )
+            .await
+            .map_err(unique(|| format!("a project named {name:?} already exists")))?;
+        project_row(&row)
+    }
+
+    async fn list_projects(&self) -> Result<Vec<Project>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!("SELECT {PROJECT_COLS} FROM projects ORDER BY id"),
+                &[],
+            )
+            .await?;
+        rows.iter().map(project_row).collect()
+    }
+
+    async fn project(&self, id: ProjectId) -> Result<Option<Project>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!("SELECT {PROJECT_COLS} FROM projects WHERE id = $1"),
+                &[&id.0],
+            )
+            .await?;
+        row.as_ref().map(project_row).transpose()
+    }
+
+    async fn project_by_key(&self, key: &str) -> Result<Option<Project>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!("SELECT {PROJECT_COLS} FROM projects WHERE public_key = $1"),
+                &[&key.to_ascii_lowercase()],
+            )
+            .await?;
+        row.as_ref().map(project_row).transpose()
+    }
+
+    async fn rename_project(&self, id: ProjectId, name: &str) -> Result<Project> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!("UPDATE projects SET name = $1 WHERE id = $2 RETURNING {PROJECT_COLS}"),
+                &[&name, &id.0],
+            )
+            .await
+            .map_err(unique(|| format!("a project named {name:?} already exists")))?;
+        project_row(&row.ok_or(StoreError::NotFound("project"))?)
+    }
+
+    async fn set_project_key(&self, id: ProjectId, key: &ProjectKey) -> Result<Project> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!(
+                    "UPDATE projects SET public_key = $1 WHERE id = $2 RETURNING {PROJECT_COLS}"
+                ),
+                &[&key.as_str(), &id.0],
+            )
+            .await
+            .map_err(unique(|| "that key is already in use".to_string()))?;
+        project_row(&row.ok_or(StoreError::NotFound("project"))?)
+    }
+
+    async fn create_user(&self, user: &NewUser) -> Result<User> {
+        insert_user(&self.client().await?, user).await
+    }
+
+    async fn create_first_user(&self, user: &NewUser, forget_meta: &str) -> Result<User> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // Serialises concurrent first-run setups across instances: the second one waits here,
+        // then sees the first one's user and refuses.
+        tx.batch_execute("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+            .await?;
+        let users: i64 = tx
+            .query_one("SELECT count(*) FROM users", &[])
+            .await?
+            .get(0);
+        if users > 0 {
+            return Err(StoreError::Conflict(
+                "setup is already done: an account exists".into(),
+            ));
+        }
+        let created = insert_user(&tx, user).await?;
+        tx.execute("DELETE FROM meta WHERE key = $1", &[&forget_meta])
+            .await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    async fn count_users(&self) -> Result<u64> {
+        let n: i64 = self
+            .client()
+            .await?
+            .query_one("SELECT count(*) FROM users", &[])
+            .await?
+            .get(0);
+        Ok(n as u64)
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!("SELECT {USER_COLS} FROM users ORDER BY username"),
+                &[],
+            )
+            .await?;
+        rows.iter().map(user_row).collect()
+    }
+
+    async fn user(&self, id: i64) -> Result<Option<User>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!("SELECT {USER_COLS} FROM users WHERE id = $1"),
+                &[&id],
+            )
+            .await?;
+        row.as_ref().map(user_row).transpose()
+    }
+
+    async fn credentials(&self, username: &str) -> Result<Option<Credentials>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!("SELECT {USER_COLS}, password_hash FROM users WHERE username = $1"),
+                &[&username],
+            )
+            .await?;
+        row.map(|r| {
+            Ok(Credentials {
+                user: user_row(&r)?,
+                password_hash: r.get(4),
+            })
+        })
+        .transpose()
+    }
+
+    async fn set_password(&self, user_id: i64, password_hash: &str) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let changed = tx
+            .execute(
+                "UPDATE users SET password_hash = $1 WHERE id = $2",
+                &[&password_hash, &user_id],
+            )
+            .await?;
+        exactly_one(changed, "user")?;
+        tx.execute("DELETE FROM sessions WHERE user_id = $1", &[&user_id])
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn set_role(&self, user_id: i64, role: Role) -> Result<User> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!("UPDATE users SET role = $1 WHERE id = $2 RETURNING {USER_COLS}"),
+                &[&role.as_str(), &user_id],
+            )
+            .await?;
+        user_row(&row.ok_or(StoreError::NotFound("user"))?)
+    }
+
+    async fn delete_user(&self, user_id: i64) -> Result<()> {
+        let changed = self
+            .client()
+            .await?
+            .execute("DELETE FROM users WHERE id = $1", &[&user_id])
+            .await?;
+        exactly_one(changed, "user")
+    }
+
+    async fn create_session(&self, s: &NewSession) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &s.token_hash,
+                    &s.user_id,
+                    &s.csrf_token,
+                    &Timestamp::now().millis(),
+                    &s.expires_at.millis(),
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn session(&self, token_hash: &str, now: Timestamp) -> Result<Option<Session>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT u.id, u.username, u.role, u.created_at, s.csrf_token, s.expires_at
+                 FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.token_hash = $1 AND s.expires_at > $2",
+                &[&token_hash, &now.millis()],
+            )
+            .await?;
+        row.map(|r| {
+            Ok(Session {
+                user: user_row(&r)?,
+                csrf_token: r.get(4),
+                expires_at: Timestamp(r.get(5)),
+            })
+        })
+        .transpose()
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> Result<()> {
+        self.client()
+            .await?
+            .execute("DELETE FROM sessions WHERE token_hash = $1", &[&token_hash])
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_expired_sessions(&self, now: Timestamp) -> Result<u64> {
+        Ok(self
+            .client()
+            .await?
+            .execute(
+                "DELETE FROM sessions WHERE expires_at <= $1",
+                &[&now.millis()],
+            )
+            .await?)
+    }
+
+    async fn create_api_token(&self, t: &NewApiToken) -> Result<ApiToken> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                &format!(
+                    "INSERT INTO api_tokens (name, scope, token_hash, prefix, created_at)
+                     VALUES ($1, $2, $3, $4, $5) RETURNING {TOKEN_COLS}"
+                ),
+                &[
+                    &t.name,
+                    &t.scope.as_str(),
+                    &t.token_hash,
+                    &t.prefix,
+                    &Timestamp::now().millis(),
+                ],
+            )
+            .await?;
+        token_row(&row)
+    }
+
+    async fn list_api_tokens(&self) -> Result<Vec<ApiToken>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!("SELECT {TOKEN_COLS} FROM api_tokens ORDER BY id"),
+                &[],
+            )
+            .await?;
+        rows.iter().map(token_row).collect()
+    }
+
+    async fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE token_hash = $1"),
+                &[&token_hash],
+            )
+            .await?;
+        row.as_ref().map(token_row).transpose()
+    }
+
+    async fn touch_api_token(&self, id: i64, now: Timestamp) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE api_tokens SET last_used_at = $1 WHERE id = $2",
+                &[&now.millis(), &id],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn revoke_api_token(&self, id: i64) -> Result<()> {
+        let changed = self
+            .client()
+            .await?
+            .execute("DELETE FROM api_tokens WHERE id = $1", &[&id])
+            .await?;
+        exactly_one(changed, "API token")
+    }
+}
+
+/// Helpers for tests that need a PostgreSQL database of their own: a fresh schema per test run,
+/// selected through the connection's `search_path`, dropped at the end.
+pub mod testing {
+    use crate::{Result, StoreError};
+
+    pub struct Scratch {
+        base: String,
+        schema: String,
+    }
+
+    impl Scratch {
+        pub async fn create(base_url: &str, schema: &str) -> Result<Scratch> {
+            let scratch = Scratch {
+                base: base_url.to_string(),
+                schema: schema.to_string(),
+            };
+            scratch
+                .run(&format!("CREATE SCHEMA \"{}\"", scratch.schema))
+                .await?;
+            Ok(scratch)
+        }
+
+        /// The base URL with `search_path` set to the scratch schema.
+        pub fn url(&self) -> String {
+            let sep = if self.base.contains('?') { '&' } else { '?' };
+            format!("{}{sep}options=-csearch_path%3D{}", self.base, self.schema)
+        }
+
+        pub async fn drop_schema(&self) -> Result<()> {
+            self.run(&format!("DROP SCHEMA \"{}\" CASCADE", self.schema))
+                .await
+        }
+
+        async fn run(&self, sql: &str) -> Result<()> {
+            let (client, conn) = tokio_postgres::connect(&self.base, tokio_postgres::NoTls)
+                .await
+                .map_err(|e| StoreError::Open {
+                    target: crate::redact_url(&self.base),
+                    reason: e.to_string(),
+                })?;
+            let driver = tokio::spawn(conn);
+            client.batch_execute(sql).await?;
+            drop(client);
+            let _ = driver.await;
+            Ok(())
+        }
+    }
+}

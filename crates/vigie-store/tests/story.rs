@@ -1,0 +1,280 @@
+//! The storage story: one sequence of everything the server asks of a store, run on every
+//! backend. SQLite always; PostgreSQL when `VIGIE_TEST_POSTGRES_URL` is set (each run in a
+//! schema of its own, dropped afterwards).
+
+use std::sync::Arc;
+use std::time::Duration;
+use vigie_core::{ProjectKey, Role, Scope, Timestamp};
+use vigie_store::{Location, NewApiToken, NewSession, NewUser, Store, StoreError};
+
+async fn story(store: Arc<dyn Store>) {
+    store.ping().await.unwrap();
+    assert!(store.database_size().await.unwrap() > 0);
+
+    // Meta: the first value inserted wins, the second caller reads it back.
+    assert_eq!(store.meta("setup").await.unwrap(), None);
+    assert_eq!(store.meta_get_or_insert("setup", "a").await.unwrap(), "a");
+    assert_eq!(store.meta_get_or_insert("setup", "b").await.unwrap(), "a");
+
+    // Projects.
+    let key = ProjectKey::generate();
+    let default = store.create_project("default", &key).await.unwrap();
+    assert_eq!(default.name, "default");
+    let dup = store.create_project("default", &ProjectKey::generate()).await;
+    assert!(
+        matches!(&dup, Err(StoreError::Conflict(m)) if m.contains("already exists")),
+        "{dup:?}"
+    );
+    let shop = store
+        .create_project("shop", &ProjectKey::generate())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .list_projects()
+            .await
+            .unwrap()
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
+        ["default", "shop"]
+    );
+    assert_eq!(
+        store.project_by_key(key.as_str()).await.unwrap(),
+        Some(default.clone())
+    );
+    assert_eq!(
+        store
+            .project_by_key(&key.as_str().to_uppercase())
+            .await
+            .unwrap()
+            .map(|p| p.id),
+        Some(default.id)
+    );
+    let renamed = store.rename_project(shop.id, "boutique").await.unwrap();
+    assert_eq!(renamed.name, "boutique");
+    assert!(matches!(
+        store.rename_project(shop.id, "default").await,
+        Err(StoreError::Conflict(_))
+    ));
+    let new_key = ProjectKey::generate();
+    let rotated = store.set_project_key(shop.id, &new_key).await.unwrap();
+    assert_eq!(rotated.public_key, new_key);
+    assert_eq!(store.project_by_key(shop.public_key.as_str()).await.unwrap(), None);
+    assert!(matches!(
+        store.rename_project(vigie_core::ProjectId(9999), "x").await,
+        Err(StoreError::NotFound("project"))
+    ));
+    assert_eq!(store.project(vigie_core::ProjectId(9999)).await.unwrap(), None);
+
+    // First user: exactly once, and it forgets the setup token with it.
+    assert_eq!(store.count_users().await.unwrap(), 0);
+    let admin = NewUser {
+        username: "alice".into(),
+        password_hash: "hash-a".into(),
+        role: Role::Admin,
+    };
+    let alice = store.create_first_user(&admin, "setup").await.unwrap();
+    assert_eq!(store.meta("setup").await.unwrap(), None);
+    let again = NewUser {
+        username: "mallory".into(),
+        ..admin.clone()
+    };
+    assert!(matches!(
+        store.create_first_user(&again, "setup").await,
+        Err(StoreError::Conflict(_))
+    ));
+    let bob = store
+        .create_user(&NewUser {
+            username: "bob".into(),
+            password_hash: "hash-b".into(),
+            role: Role::Viewer,
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.create_user(&admin).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.count_users().await.unwrap(), 2);
+    let creds = store.credentials("alice").await.unwrap().unwrap();
+    assert_eq!((creds.user.id, creds.password_hash.as_str()), (alice.id, "hash-a"));
+    assert!(store.credentials("nobody").await.unwrap().is_none());
+    assert_eq!(
+        store.set_role(bob.id, Role::Admin).await.unwrap().role,
+        Role::Admin
+    );
+
+    // Sessions: found while unexpired, gone after a password change or expiry.
+    let now = Timestamp::now();
+    let session = NewSession {
+        token_hash: "s1".into(),
+        user_id: bob.id,
+        csrf_token: "csrf1".into(),
+        expires_at: now.plus(Duration::from_secs(3600)),
+    };
+    store.create_session(&session).await.unwrap();
+    let found = store.session("s1", now).await.unwrap().unwrap();
+    assert_eq!((found.user.id, found.csrf_token.as_str()), (bob.id, "csrf1"));
+    assert!(store
+        .session("s1", now.plus(Duration::from_secs(3601)))
+        .await
+        .unwrap()
+        .is_none());
+    store.set_password(bob.id, "hash-b2").await.unwrap();
+    assert!(store.session("s1", now).await.unwrap().is_none());
+    assert_eq!(
+        store.credentials("bob").await.unwrap().unwrap().password_hash,
+        "hash-b2"
+    );
+    store
+        .create_session(&NewSession {
+            token_hash: "s2".into(),
+            expires_at: Timestamp(now.millis() - 1),
+            ..session.clone()
+        })
+        .await
+        .unwrap();
+    store
+        .create_session(&NewSession {
+            token_hash: "s3".into(),
+            ..session.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.delete_expired_sessions(now).await.unwrap(), 1);
+    store.delete_session("s3").await.unwrap();
+    assert!(store.session("s3", now).await.unwrap().is_none());
+
+    // Deleting a user ends their sessions too.
+    store
+        .create_session(&NewSession {
+            token_hash: "s4".into(),
+            ..session.clone()
+        })
+        .await
+        .unwrap();
+    store.delete_user(bob.id).await.unwrap();
+    assert!(store.session("s4", now).await.unwrap().is_none());
+    assert!(matches!(
+        store.delete_user(bob.id).await,
+        Err(StoreError::NotFound("user"))
+    ));
+    assert_eq!(
+        store
+            .list_users()
+            .await
+            .unwrap()
+            .iter()
+            .map(|u| u.username.as_str())
+            .collect::<Vec<_>>(),
+        ["alice"]
+    );
+
+    // API tokens: found by hash, touched, revoked.
+    let token = store
+        .create_api_token(&NewApiToken {
+            name: "ci".into(),
+            scope: Scope::Admin,
+            token_hash: "th1".into(),
+            prefix: "vigie_abc123".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(token.last_used_at, None);
+    store.touch_api_token(token.id, now).await.unwrap();
+    let found = store.api_token_by_hash("th1").await.unwrap().unwrap();
+    assert_eq!((found.scope, found.last_used_at), (Scope::Admin, Some(now)));
+    assert_eq!(store.list_api_tokens().await.unwrap().len(), 1);
+    store.revoke_api_token(token.id).await.unwrap();
+    assert!(store.api_token_by_hash("th1").await.unwrap().is_none());
+    assert!(matches!(
+        store.revoke_api_token(token.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // Concurrent writes are each acknowledged after commit and all land.
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .create_project(&format!("p{i}"), &ProjectKey::generate())
+                .await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(store.list_projects().await.unwrap().len(), 102);
+
+    store.close().await;
+}
+
+#[tokio::test]
+async fn story_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = Location::resolve(None, &dir.path().join("nested/data")).unwrap();
+    let store = vigie_store::open(&location).await.unwrap();
+    story(store).await;
+
+    // Reopening finds the data and applies no migration twice.
+    let store = vigie_store::open(&location).await.unwrap();
+    assert_eq!(store.count_users().await.unwrap(), 1);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_open_errors_name_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let location = Location::resolve(None, &file.join("data")).unwrap();
+    let err = vigie_store::open(&location).await.err().unwrap().to_string();
+    assert!(err.starts_with("cannot open database "), "{err}");
+    assert!(err.contains("not-a-dir"), "{err}");
+
+    let garbage = dir.path().join("garbage.db");
+    std::fs::write(&garbage, vec![7u8; 4096]).unwrap();
+    let err = vigie_store::open(&Location::Sqlite(garbage))
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("garbage.db"), "{err}");
+}
+
+#[tokio::test]
+async fn story_on_postgres() {
+    let Ok(base) = std::env::var("VIGIE_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: VIGIE_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let schema = format!("vigie_story_{}", vigie_core::secret::random_hex(6));
+    let admin = vigie_store::postgres::testing::Scratch::create(&base, &schema)
+        .await
+        .unwrap();
+    let store = vigie_store::open(&Location::Postgres(admin.url()))
+        .await
+        .unwrap();
+    story(store).await;
+    let store = vigie_store::open(&Location::Postgres(admin.url()))
+        .await
+        .unwrap();
+    assert_eq!(store.count_users().await.unwrap(), 1);
+    store.close().await;
+    admin.drop_schema().await.unwrap();
+}
+
+#[tokio::test]
+async fn postgres_down_is_a_clear_open_error() {
+    let err = vigie_store::open(&Location::Postgres(
+        "postgres://vigie:secret@127.0.0.1:1/vigie".into(),
+    ))
+    .await
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.starts_with("cannot open database postgres://vigie:***@127.0.0.1:1/vigie"), "{err}");
+    assert!(!err.contains("secret"), "{err}");
+}

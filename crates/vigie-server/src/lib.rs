@@ -1,1 +1,33 @@
-//! vigie-server
+//! Vigie's server: one axum application serving the UI, the JSON API and (in later versions)
+//! the ingest endpoints, on one port.
+//!
+//! The path of a request:
+//!
+//! 1. [`http::security`] wraps everything: security headers on the way out, and any bare error
+//!    turned into JSON (under `/api`) or a page.
+//! 2. [`http::decompress`] refuses bodies over the size limit and inflates gzip, deflate, br and
+//!    zstd bodies, stopping at the decompressed cap.
+//! 3. [`metrics`] times the request under its route template.
+//! 4. The route: [`ui`] pages pass the session/CSRF guard ([`auth::csrf`]) and take a
+//!    [`auth::LoggedIn`] or [`auth::AdminUser`]; [`api`] handlers take an [`auth::ApiCaller`].
+//! 5. Handlers apply changes through [`manage`] (rules shared with the CLI), which writes through
+//!    the `vigie_store::Store`: the answer is sent after the commit.
+//! 6. Changes are published on the [`hub`], and live pages ([`ui::live`]) refresh over SSE.
+//!
+//! [`serve::run`] wires it together, and shuts it down in an order that loses no write.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod health;
+pub mod http;
+pub mod hub;
+pub mod manage;
+pub mod metrics;
+pub mod serve;
+pub mod state;
+pub mod ui;
+
+pub use config::{Config, Overrides, DEFAULT_TOML};
+pub use serve::{open_store, run, ServeError, Started};

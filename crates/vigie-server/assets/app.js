@@ -1,0 +1,61 @@
+// Small behaviours shared by every page. No framework; each is opt-in through a data attribute.
+(function () {
+  "use strict";
+
+  // data-copy="#id" or data-copy-text="…": copy to the clipboard, say "Copied".
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text);
+    }
+    const area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.appendChild(area);
+    area.select();
+    const ok = document.execCommand("copy");
+    area.remove();
+    return ok ? Promise.resolve() : Promise.reject(new Error("copy refused"));
+  }
+
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-copy], [data-copy-text]");
+    if (button) {
+      const source = button.dataset.copy && document.querySelector(button.dataset.copy);
+      const text = button.dataset.copyText || (source ? source.textContent.trim() : "");
+      const label = button.textContent;
+      copyText(text)
+        .then(() => { button.textContent = "Copied"; button.dataset.copied = "true"; })
+        .catch(() => { button.textContent = "Press Ctrl+C"; })
+        .finally(() => setTimeout(() => { button.textContent = label; }, 1600));
+      return;
+    }
+    const toggle = event.target.closest("[data-toggle]");
+    if (toggle) {
+      document.getElementById(toggle.dataset.toggle).classList.toggle("open");
+    }
+  });
+
+  // <form data-confirm="Really?">: ask before submitting.
+  document.addEventListener("submit", (event) => {
+    const message = event.target.dataset.confirm;
+    if (message && !window.confirm(message)) event.preventDefault();
+  });
+
+  // <select data-autosubmit>: submit its form on change (the project switcher).
+  document.addEventListener("change", (event) => {
+    if (event.target.matches("select[data-autosubmit]")) event.target.form.submit();
+  });
+
+  // <time datetime="…">: show the exact local time on hover.
+  document.querySelectorAll("time[datetime]").forEach((el) => {
+    const date = new Date(el.getAttribute("datetime"));
+    if (!isNaN(date)) el.title = date.toLocaleString();
+  });
+
+  // <div data-live="/live/…">: bind the stream's fields into the element.
+  document.querySelectorAll("[data-live]").forEach((el) => {
+    if (window.Vigie && Vigie.live) Vigie.live(el.dataset.live, (data) => Vigie.bind(el, data));
+  });
+})();

@@ -1,0 +1,46 @@
+//! The whole HTTP application as one axum `Router`.
+//!
+//! Layers, outermost first: security headers and error shaping, request decompression with
+//! size caps, metrics per route. Then the routes: `/health`, `/metrics`, static assets, the UI
+//! (behind the session + CSRF guard) and the JSON API. Anything else is a 404, as JSON under
+//! `/api` and as a page elsewhere.
+
+use crate::auth::csrf;
+use crate::http::decompress::{decompress, BodyLimits};
+use crate::http::{security, AppError};
+use crate::state::AppState;
+use crate::{api, health, metrics, ui};
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+
+/// Largest JSON body the management API accepts (ingest endpoints set their own limits).
+const API_BODY_LIMIT: usize = 1 << 20;
+
+pub fn router(state: AppState) -> Router {
+    let limits = BodyLimits {
+        max_body: state.config.max_body_bytes(),
+        max_decompressed: state.config.max_decompressed_bytes(),
+    };
+    let ui = ui::routes()
+        .layer(from_fn_with_state(state.clone(), csrf::guard))
+        .layer(DefaultBodyLimit::max(csrf::MAX_FORM_BYTES));
+    let api = api::routes().layer(DefaultBodyLimit::max(API_BODY_LIMIT));
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/metrics", get(health::metrics))
+        .merge(ui::public_routes())
+        .merge(ui)
+        .merge(api)
+        .fallback(not_found)
+        .layer(from_fn_with_state(state.metrics.clone(), metrics::track))
+        .with_state(state)
+        .layer(from_fn_with_state(limits, decompress))
+        .layer(from_fn(security::harden))
+}
+
+async fn not_found(req: Request) -> Response {
+    AppError::NotFound(format!("nothing at {}", req.uri().path())).respond_for(req.uri().path())
+}

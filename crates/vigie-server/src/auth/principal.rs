@@ -1,0 +1,156 @@
+//! Extractors that say who is calling and refuse those who may not.
+
+use super::session::{self, Resolved};
+use crate::http::{AppError, ApiError, PageError};
+use crate::state::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, Method};
+use axum::response::{IntoResponse, Redirect, Response};
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use vigie_core::secret::{constant_time_eq, token_hash};
+use vigie_core::{Access, ApiToken, Timestamp, User};
+
+/// A logged-in person (any role). Anonymous requests are sent to the login page.
+pub struct LoggedIn {
+    pub user: User,
+    /// This session's CSRF token, for the forms on the page.
+    pub csrf: String,
+}
+
+/// A logged-in admin. Viewers get 403.
+pub struct AdminUser(pub LoggedIn);
+
+impl FromRequestParts<AppState> for LoggedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let session = match parts.extensions.get::<Resolved>() {
+            Some(Resolved(session)) => session.clone(),
+            None => session::current(state, &parts.headers)
+                .await
+                .map_err(|e| PageError(e).into_response())?,
+        };
+        match session {
+            Some(s) => Ok(LoggedIn {
+                user: s.user,
+                csrf: s.csrf_token,
+            }),
+            None => {
+                let next = parts
+                    .uri
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/");
+                let target = format!(
+                    "/login?next={}",
+                    utf8_percent_encode(next, NON_ALPHANUMERIC)
+                );
+                Err(Redirect::to(&target).into_response())
+            }
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let who = LoggedIn::from_request_parts(parts, state).await?;
+        if who.user.role.allows(Access::Admin) {
+            Ok(AdminUser(who))
+        } else {
+            Err(PageError(AppError::Forbidden(
+                "only admins can change settings; ask an admin to do it or to make you one".into(),
+            ))
+            .into_response())
+        }
+    }
+}
+
+/// Who is calling the JSON API.
+#[derive(Clone, Debug)]
+pub enum Caller {
+    Token(ApiToken),
+    User(User),
+}
+
+/// An authenticated API caller allowed to make this request: reads (GET, HEAD) need read access,
+/// every other method admin access.
+pub struct ApiCaller(pub Caller);
+
+impl FromRequestParts<AppState> for ApiCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let safe = matches!(parts.method, Method::GET | Method::HEAD);
+        let needed = if safe { Access::Read } else { Access::Admin };
+
+        if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
+            let token = auth
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim)
+                .ok_or(AppError::Unauthorized)?;
+            let found = state
+                .store
+                .api_token_by_hash(&token_hash(token))
+                .await?
+                .ok_or(AppError::Unauthorized)?;
+            if !found.scope.allows(needed) {
+                return Err(AppError::Forbidden(format!(
+                    "token {:?} has {} scope; this request needs admin scope",
+                    found.name, found.scope
+                ))
+                .into());
+            }
+            touch_later(state, &found);
+            return Ok(ApiCaller(Caller::Token(found)));
+        }
+
+        // The UI's own scripts call the API with the session cookie; a state-changing call must
+        // then also carry the session's CSRF token in a header, which other sites cannot read.
+        let session = session::current(state, &parts.headers)
+            .await?
+            .ok_or(AppError::Unauthorized)?;
+        if !safe {
+            let given = parts
+                .headers
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !constant_time_eq(given, &session.csrf_token) {
+                return Err(AppError::Forbidden(
+                    "a cookie-authenticated API call that changes data needs the X-CSRF-Token header"
+                        .into(),
+                )
+                .into());
+            }
+        }
+        if !session.user.role.allows(needed) {
+            return Err(AppError::Forbidden(format!(
+                "user {:?} is a {}; this request needs an admin",
+                session.user.username, session.user.role
+            ))
+            .into());
+        }
+        Ok(ApiCaller(Caller::User(session.user)))
+    }
+}
+
+/// Records when a token was last used, at most once a minute, off the request's path.
+fn touch_later(state: &AppState, token: &ApiToken) {
+    let now = Timestamp::now();
+    let stale = token
+        .last_used_at
+        .is_none_or(|t| now.millis() - t.millis() > 60_000);
+    if stale {
+        let (store, id) = (state.store.clone(), token.id);
+        tokio::spawn(async move {
+            if let Err(err) = store.touch_api_token(id, now).await {
+                tracing::warn!(%err, "could not record api token use");
+            }
+        });
+    }
+}

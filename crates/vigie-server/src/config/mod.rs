@@ -1,0 +1,367 @@
+//! Vigie's configuration, layered: defaults <- `vigie.toml` <- `VIGIE_*` environment <- flags.
+//!
+//! The defaults are not written twice: they *are* the documented example file
+//! (`default.toml`), which `vigie config default` prints. Layering happens on TOML values —
+//! each layer is merged over the previous one, environment variables are found by walking the
+//! default file's keys — and the result is deserialized once, with unknown keys refused, so a
+//! typo in `vigie.toml` is an error rather than a silently ignored setting.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use vigie_core::Secret;
+
+/// The documented example configuration, also the source of every default.
+pub const DEFAULT_TOML: &str = include_str!("default.toml");
+
+/// The prefix of every environment variable Vigie reads.
+const ENV_PREFIX: &str = "VIGIE_";
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub listen: String,
+    pub data: PathBuf,
+    pub database_url: Secret<String>,
+    pub public_url: String,
+    pub log: String,
+    pub auth: AuthConfig,
+    pub limits: LimitsConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub session_lifetime: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub max_body_mib: u64,
+    pub max_decompressed_mib: u64,
+}
+
+/// Values given on the command line; `None` leaves the lower layers in force.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub data: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("config file {path} is not valid: {reason}")]
+    Parse { path: PathBuf, reason: String },
+    #[error("environment variable {name} is not valid: {reason}")]
+    Env { name: String, reason: String },
+    #[error("invalid setting {key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        // The embedded file is checked by a unit test; failing here would be a build defect.
+        toml::from_str(DEFAULT_TOML).expect("the embedded default.toml is valid")
+    }
+}
+
+impl Config {
+    /// Builds the configuration from every layer. `env` is the process environment (a parameter
+    /// so tests need not touch the real one).
+    pub fn load(
+        overrides: &Overrides,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let env: std::collections::HashMap<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
+        let defaults: toml::Table = toml::from_str(DEFAULT_TOML).expect("valid default.toml");
+        let mut merged = defaults.clone();
+
+        let file = overrides
+            .config_file
+            .clone()
+            .or_else(|| env.get("VIGIE_CONFIG").map(PathBuf::from));
+        let file = match file {
+            Some(path) => Some(path),
+            None => Some(PathBuf::from("vigie.toml")).filter(|p| p.exists()),
+        };
+        if let Some(path) = &file {
+            merge(&mut merged, read_file(path)?);
+        }
+
+        merge(&mut merged, env_layer(&defaults, &[], &env)?);
+
+        let mut config: Config = toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse {
+                path: file.clone().unwrap_or_else(|| "(environment)".into()),
+                reason: e.message().to_string(),
+            })?;
+
+        if let Some(v) = &overrides.listen {
+            config.listen = v.clone();
+        }
+        if let Some(v) = &overrides.data {
+            config.data = v.clone();
+        }
+        if let Some(v) = &overrides.database_url {
+            config.database_url = Secret::new(v.clone());
+        }
+        if let Some(v) = &overrides.public_url {
+            config.public_url = v.clone();
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.listen_addr()?;
+        self.session_lifetime()?;
+        if !self.public_url.is_empty()
+            && !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid {
+                key: "public_url",
+                reason: format!("{:?} must start with http:// or https://", self.public_url),
+            });
+        }
+        if self.limits.max_body_mib == 0 || self.limits.max_decompressed_mib == 0 {
+            return Err(ConfigError::Invalid {
+                key: "limits",
+                reason: "size limits must be at least 1 MiB".into(),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen.parse().map_err(|_| ConfigError::Invalid {
+            key: "listen",
+            reason: format!(
+                "{:?} is not an address with a port, like 127.0.0.1:8610",
+                self.listen
+            ),
+        })
+    }
+
+    pub fn session_lifetime(&self) -> Result<Duration, ConfigError> {
+        humantime::parse_duration(&self.auth.session_lifetime).map_err(|e| {
+            ConfigError::Invalid {
+                key: "auth.session_lifetime",
+                reason: format!("{:?}: {e}", self.auth.session_lifetime),
+            }
+        })
+    }
+
+    /// The database URL, `None` for the embedded SQLite database.
+    pub fn database_url(&self) -> Option<&str> {
+        Some(self.database_url.expose().as_str()).filter(|u| !u.trim().is_empty())
+    }
+
+    pub fn max_body_bytes(&self) -> usize {
+        (self.limits.max_body_mib as usize) << 20
+    }
+
+    pub fn max_decompressed_bytes(&self) -> usize {
+        (self.limits.max_decompressed_mib as usize) << 20
+    }
+
+    /// The base URL links and DSNs use: `public_url`, or `http://` + the bound address.
+    pub fn base_url(&self, bound: SocketAddr) -> String {
+        if !self.public_url.is_empty() {
+            return self.public_url.trim_end_matches('/').to_string();
+        }
+        let host = if bound.ip().is_unspecified() {
+            // Bound to every interface: name the loopback address, which works from this host.
+            SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), bound.port())
+        } else {
+            bound
+        };
+        format!("http://{host}")
+    }
+}
+
+fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        reason: e.message().to_string(),
+    })
+}
+
+/// The layer made of `VIGIE_*` variables, one per key of the default file, each parsed as the
+/// type its default has.
+fn env_layer(
+    defaults: &toml::Table,
+    section: &[&str],
+    env: &std::collections::HashMap<String, String>,
+) -> Result<toml::Table, ConfigError> {
+    let mut layer = toml::Table::new();
+    for (key, default) in defaults {
+        let mut path = section.to_vec();
+        path.push(key);
+        if let toml::Value::Table(inner) = default {
+            let sub = env_layer(inner, &path, env)?;
+            if !sub.is_empty() {
+                layer.insert(key.clone(), toml::Value::Table(sub));
+            }
+            continue;
+        }
+        let name = format!("{ENV_PREFIX}{}", path.join("_").to_uppercase());
+        let Some(raw) = env.get(&name) else { continue };
+        let invalid = |reason: String| ConfigError::Env {
+            name: name.clone(),
+            reason,
+        };
+        let value = match default {
+            toml::Value::Integer(_) => toml::Value::Integer(
+                raw.trim()
+                    .parse()
+                    .map_err(|_| invalid(format!("{raw:?} is not a whole number")))?,
+            ),
+            toml::Value::Boolean(_) => toml::Value::Boolean(
+                raw.trim()
+                    .parse()
+                    .map_err(|_| invalid(format!("{raw:?} is not true or false")))?,
+            ),
+            _ => toml::Value::String(raw.clone()),
+        };
+        layer.insert(key.clone(), value);
+    }
+    Ok(layer)
+}
+
+/// Merges `over` into `base`, key by key, descending into tables.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_come_from_the_documented_file() {
+        let c = Config::load(&Overrides::default(), env(&[])).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8610");
+        assert_eq!(c.data, PathBuf::from("./vigie-data"));
+        assert_eq!(c.database_url(), None);
+        assert_eq!(c.session_lifetime().unwrap(), Duration::from_secs(7 * 86_400));
+        assert_eq!(c.max_body_bytes(), 20 << 20);
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("vigie.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\nlog = \"debug\"\n[auth]\nsession_lifetime = \"1h\"\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            config_file: Some(file),
+            listen: Some("127.0.0.1:9999".into()),
+            ..Overrides::default()
+        };
+        let c = Config::load(
+            &overrides,
+            env(&[
+                ("VIGIE_LOG", "warn"),
+                ("VIGIE_LISTEN", "127.0.0.1:9001"),
+                ("VIGIE_LIMITS_MAX_BODY_MIB", "5"),
+                ("UNRELATED", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.listen, "127.0.0.1:9999", "flag beats env beats file");
+        assert_eq!(c.log, "warn", "env beats file");
+        assert_eq!(c.auth.session_lifetime, "1h", "file beats default");
+        assert_eq!(c.limits.max_body_mib, 5);
+        assert_eq!(c.limits.max_decompressed_mib, 100, "untouched default");
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("vigie.toml");
+        std::fs::write(&file, "lisen = \"x\"\n").unwrap();
+        let overrides = Overrides {
+            config_file: Some(file.clone()),
+            ..Overrides::default()
+        };
+        let err = Config::load(&overrides, env(&[])).unwrap_err().to_string();
+        assert!(err.contains("lisen"), "{err}");
+
+        let err = Config::load(
+            &Overrides::default(),
+            env(&[("VIGIE_LIMITS_MAX_BODY_MIB", "lots")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "environment variable VIGIE_LIMITS_MAX_BODY_MIB is not valid: \"lots\" is not a whole number"
+        );
+
+        let bad_listen = Overrides {
+            listen: Some("localhost".into()),
+            ..Overrides::default()
+        };
+        let err = Config::load(&bad_listen, env(&[])).unwrap_err().to_string();
+        assert!(err.starts_with("invalid setting listen"), "{err}");
+
+        let missing = Overrides {
+            config_file: Some(dir.path().join("absent.toml")),
+            ..Overrides::default()
+        };
+        let err = Config::load(&missing, env(&[])).unwrap_err().to_string();
+        assert!(err.starts_with("cannot read config file"), "{err}");
+    }
+
+    #[test]
+    fn database_url_never_shows_in_debug() {
+        let c = Config::load(
+            &Overrides::default(),
+            env(&[("VIGIE_DATABASE_URL", "postgres://u:hunter2@db/vigie")]),
+        )
+        .unwrap();
+        assert_eq!(c.database_url(), Some("postgres://u:hunter2@db/vigie"));
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn base_url_prefers_public_url() {
+        let mut c = Config::default();
+        let bound: SocketAddr = "0.0.0.0:8610".parse().unwrap();
+        assert_eq!(c.base_url(bound), "http://127.0.0.1:8610");
+        c.public_url = "https://vigie.example.org/".into();
+        assert_eq!(c.base_url(bound), "https://vigie.example.org");
+    }
+}

@@ -1,0 +1,47 @@
+//! `/health` for load balancers and `/metrics` for Prometheus. Both open: they reveal no data,
+//! and a load balancer or scraper should not need a token (bind Vigie to a private address, or
+//! filter these paths at the proxy, to hide them).
+
+use crate::metrics::Gauges;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::json;
+
+/// 200 with `"status": "ok"` when the database answers, 503 with `"degraded"` when not.
+pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    let ping = state.store.ping().await;
+    let status = if ping.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let mut database = json!({
+        "backend": state.store.backend().as_str(),
+        "reachable": ping.is_ok(),
+    });
+    if let Err(err) = ping {
+        database["error"] = json!(err.to_string());
+    }
+    let body = json!({
+        "status": if status == StatusCode::OK { "ok" } else { "degraded" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "database": database,
+        "uptime_seconds": state.started.elapsed().as_secs(),
+    });
+    (status, Json(body))
+}
+
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let gauges = Gauges {
+        write_queue_depth: state.store.write_queue_depth(),
+        database_size_bytes: state.store.database_size().await.ok(),
+        uptime_seconds: state.started.elapsed().as_secs(),
+    };
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(&gauges),
+    )
+}

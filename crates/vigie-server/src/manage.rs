@@ -1,0 +1,182 @@
+//! Managing projects, users and API tokens: the rules, written once and used by the UI, the
+//! JSON API and the offline CLI (`vigie user add`, `vigie token create`, …).
+//!
+//! Each function validates its input, applies the change through the store and returns the
+//! result; callers that show live pages publish the change on the hub afterwards.
+
+use crate::auth::password;
+use crate::http::AppError;
+use vigie_core::account::new_api_token;
+use vigie_core::secret::{random_hex, token_hash};
+use vigie_core::{validate, ApiToken, Project, ProjectId, ProjectKey, Role, Scope, User};
+use vigie_store::{NewApiToken, NewUser, Store};
+
+/// The meta key under which the one-time setup token waits for the first admin.
+pub const SETUP_TOKEN_KEY: &str = "setup_token";
+/// The project every installation starts with.
+pub const DEFAULT_PROJECT: &str = "default";
+
+/// What a fresh or existing installation looks like after [`bootstrap`].
+pub struct Bootstrap {
+    pub projects: Vec<Project>,
+    /// Present while no user exists: the token of the setup address.
+    pub setup_token: Option<String>,
+}
+
+/// Makes an installation usable: creates the `default` project when there is no project, and
+/// the setup token while there is no user. Safe to run on every start, by every instance.
+pub async fn bootstrap(store: &dyn Store) -> Result<Bootstrap, AppError> {
+    let mut projects = store.list_projects().await?;
+    if projects.is_empty() {
+        match store
+            .create_project(DEFAULT_PROJECT, &ProjectKey::generate())
+            .await
+        {
+            // Another instance starting at the same moment won the race: use its project.
+            Ok(_) | Err(vigie_store::StoreError::Conflict(_)) => {}
+            Err(err) => return Err(err.into()),
+        }
+        projects = store.list_projects().await?;
+    }
+    let setup_token = if store.count_users().await? == 0 {
+        Some(
+            store
+                .meta_get_or_insert(SETUP_TOKEN_KEY, &random_hex(16))
+                .await?,
+        )
+    } else {
+        None
+    };
+    Ok(Bootstrap {
+        projects,
+        setup_token,
+    })
+}
+
+pub async fn create_project(store: &dyn Store, name: &str) -> Result<Project, AppError> {
+    let name = validate::project_name(name)?;
+    Ok(store.create_project(&name, &ProjectKey::generate()).await?)
+}
+
+pub async fn rename_project(store: &dyn Store, id: ProjectId, name: &str) -> Result<Project, AppError> {
+    let name = validate::project_name(name)?;
+    Ok(store.rename_project(id, &name).await?)
+}
+
+/// Gives a project a new public key. The old DSN stops working at once.
+pub async fn rotate_project_key(store: &dyn Store, id: ProjectId) -> Result<Project, AppError> {
+    Ok(store.set_project_key(id, &ProjectKey::generate()).await?)
+}
+
+pub async fn create_user(
+    store: &dyn Store,
+    username: &str,
+    password: &str,
+    role: Role,
+) -> Result<User, AppError> {
+    let new = new_user(username, password, role).await?;
+    Ok(store.create_user(&new).await?)
+}
+
+/// The first-run setup: the first admin, accepted only with the setup token and only once.
+pub async fn create_first_admin(
+    store: &dyn Store,
+    setup_token: &str,
+    username: &str,
+    password: &str,
+) -> Result<User, AppError> {
+    let expected = store.meta(SETUP_TOKEN_KEY).await?;
+    let valid = expected
+        .as_deref()
+        .is_some_and(|e| vigie_core::secret::constant_time_eq(e, setup_token));
+    if !valid {
+        return Err(AppError::Forbidden(
+            "this setup link is no longer valid: an account exists already, or the link was mistyped"
+                .into(),
+        ));
+    }
+    let new = new_user(username, password, Role::Admin).await?;
+    Ok(store.create_first_user(&new, SETUP_TOKEN_KEY).await?)
+}
+
+async fn new_user(username: &str, password: &str, role: Role) -> Result<NewUser, AppError> {
+    let username = validate::username(username)?;
+    validate::password(password)?;
+    Ok(NewUser {
+        username,
+        password_hash: password::hash(password.to_string()).await?,
+        role,
+    })
+}
+
+/// Sets a user's password (and ends their sessions).
+pub async fn set_password(store: &dyn Store, user_id: i64, password: &str) -> Result<(), AppError> {
+    validate::password(password)?;
+    let hash = password::hash(password.to_string()).await?;
+    Ok(store.set_password(user_id, &hash).await?)
+}
+
+pub async fn user_by_name(store: &dyn Store, username: &str) -> Result<User, AppError> {
+    let username = validate::username(username)?;
+    store
+        .credentials(&username)
+        .await?
+        .map(|c| c.user)
+        .ok_or_else(|| AppError::NotFound(format!("no user named {username:?}")))
+}
+
+/// Changes a user's role, refusing to demote the last admin (nobody could manage Vigie then).
+pub async fn set_role(store: &dyn Store, user_id: i64, role: Role) -> Result<User, AppError> {
+    if role != Role::Admin {
+        ensure_another_admin(store, user_id).await?;
+    }
+    Ok(store.set_role(user_id, role).await?)
+}
+
+/// Deletes a user, refusing to delete oneself or the last admin.
+pub async fn delete_user(store: &dyn Store, actor: Option<i64>, user_id: i64) -> Result<(), AppError> {
+    if actor == Some(user_id) {
+        return Err(AppError::Conflict(
+            "you cannot delete your own account; ask another admin".into(),
+        ));
+    }
+    ensure_another_admin(store, user_id).await?;
+    Ok(store.delete_user(user_id).await?)
+}
+
+async fn ensure_another_admin(store: &dyn Store, user_id: i64) -> Result<(), AppError> {
+    let users = store.list_users().await?;
+    let target_is_admin = users
+        .iter()
+        .any(|u| u.id == user_id && u.role == Role::Admin);
+    let admins = users.iter().filter(|u| u.role == Role::Admin).count();
+    if target_is_admin && admins == 1 {
+        return Err(AppError::Conflict(
+            "this is the last admin: make another user admin first".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Creates an API token. The secret is returned here once and stored only as a hash.
+pub async fn create_token(
+    store: &dyn Store,
+    name: &str,
+    scope: Scope,
+) -> Result<(ApiToken, String), AppError> {
+    let name = validate::token_name(name)?;
+    let (secret, prefix) = new_api_token();
+    let token = store
+        .create_api_token(&NewApiToken {
+            name,
+            scope,
+            token_hash: token_hash(&secret),
+            prefix,
+        })
+        .await?;
+    Ok((token, secret))
+}
+
+pub async fn revoke_token(store: &dyn Store, id: i64) -> Result<(), AppError> {
+    Ok(store.revoke_api_token(id).await?)
+}

@@ -1,0 +1,170 @@
+//! Vigie's own metrics in the Prometheus text format, served at `/metrics`.
+//!
+//! The middleware [`track`] counts every request by method, route template and status, and
+//! records its latency in a histogram per route. Route templates (`/api/v1/projects/{id}`), not
+//! raw paths, keep the number of series bounded whatever clients request. Gauges (writer queue
+//! depth, database size, uptime) are read when scraped.
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    latency: Mutex<BTreeMap<String, Histogram>>,
+}
+
+#[derive(Default, Clone)]
+struct Histogram {
+    buckets: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+/// Values read at scrape time from outside the HTTP layer.
+pub struct Gauges {
+    pub write_queue_depth: usize,
+    pub database_size_bytes: Option<u64>,
+    pub uptime_seconds: u64,
+}
+
+impl Metrics {
+    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        *self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((method.to_string(), route.to_string(), status))
+            .or_default() += 1;
+        let mut latency = self.latency.lock().unwrap_or_else(|p| p.into_inner());
+        let h = latency.entry(route.to_string()).or_default();
+        if let Some(i) = BUCKETS.iter().position(|&le| seconds <= le) {
+            h.buckets[i] += 1;
+        }
+        h.count += 1;
+        h.sum += seconds;
+    }
+
+    pub fn render(&self, gauges: &Gauges) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP vigie_http_requests_total HTTP requests answered, by route and status.\n");
+        out.push_str("# TYPE vigie_http_requests_total counter\n");
+        for ((method, route, status), n) in
+            self.requests.lock().unwrap_or_else(|p| p.into_inner()).iter()
+        {
+            let _ = writeln!(
+                out,
+                "vigie_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}",
+                escape(route)
+            );
+        }
+        out.push_str("# HELP vigie_http_request_duration_seconds Time to answer HTTP requests.\n");
+        out.push_str("# TYPE vigie_http_request_duration_seconds histogram\n");
+        for (route, h) in self.latency.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let route = escape(route);
+            let mut cumulative = 0;
+            for (le, n) in BUCKETS.iter().zip(h.buckets) {
+                cumulative += n;
+                let _ = writeln!(
+                    out,
+                    "vigie_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{le}\"}} {cumulative}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "vigie_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}\n\
+                 vigie_http_request_duration_seconds_sum{{route=\"{route}\"}} {}\n\
+                 vigie_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                h.count, h.sum, h.count
+            );
+        }
+        gauge(
+            &mut out,
+            "vigie_writer_queue_depth",
+            "Writes waiting for the storage writer.",
+            gauges.write_queue_depth as u64,
+        );
+        if let Some(size) = gauges.database_size_bytes {
+            gauge(
+                &mut out,
+                "vigie_database_size_bytes",
+                "Bytes the database occupies.",
+                size,
+            );
+        }
+        gauge(
+            &mut out,
+            "vigie_uptime_seconds",
+            "Seconds since this Vigie started.",
+            gauges.uptime_seconds,
+        );
+        out
+    }
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, value: u64) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+}
+
+fn escape(label: &str) -> String {
+    label.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// Middleware: times the request and records it under its route template.
+pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let response = next.run(req).await;
+    metrics.observe(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_histograms_and_gauges() {
+        let m = Metrics::default();
+        m.observe("GET", "/health", 200, 0.002);
+        m.observe("GET", "/health", 200, 0.3);
+        m.observe("POST", "/login", 303, 0.05);
+        let text = m.render(&Gauges {
+            write_queue_depth: 3,
+            database_size_bytes: Some(4096),
+            uptime_seconds: 9,
+        });
+        assert!(text.contains(
+            "vigie_http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 2"
+        ));
+        assert!(text.contains(
+            "vigie_http_request_duration_seconds_bucket{route=\"/health\",le=\"0.0025\"} 1"
+        ));
+        assert!(text.contains(
+            "vigie_http_request_duration_seconds_bucket{route=\"/health\",le=\"0.5\"} 2"
+        ));
+        assert!(text.contains("vigie_http_request_duration_seconds_count{route=\"/health\"} 2"));
+        assert!(text.contains("vigie_writer_queue_depth 3"));
+        assert!(text.contains("vigie_database_size_bytes 4096"));
+    }
+}

@@ -1,0 +1,314 @@
+//! Login, logout, first-run setup and the project switcher.
+
+use super::{redirect_with, safe_next};
+use crate::auth::{csrf, password, session};
+use crate::http::{cookies, AppError, PageError};
+use crate::hub::Change;
+use crate::manage;
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::Form;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::time::Instant;
+use vigie_core::validate::MIN_PASSWORD_LEN;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    csrf: String,
+    next: String,
+    username: String,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+struct SetupPage {
+    csrf: String,
+    token: String,
+    username: String,
+    error: Option<String>,
+    min_password: usize,
+}
+
+/// The client's address, for login throttling.
+pub struct ClientIp(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        Ok(ClientIp(ip))
+    }
+}
+
+/// A page answer with extra headers (cookies) and a status.
+fn page(
+    status: StatusCode,
+    template: &impl Template,
+    cookies: impl IntoIterator<Item = HeaderValue>,
+) -> Result<Response, PageError> {
+    let html = template
+        .render()
+        .map_err(|e| AppError::Internal(format!("template: {e}")))?;
+    let mut response = (status, Html(html)).into_response();
+    for cookie in cookies {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+pub async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<NextQuery>,
+) -> Result<Response, PageError> {
+    let next = safe_next(query.next.as_deref());
+    if session::current(&state, &headers).await?.is_some() {
+        return Ok(Redirect::to(&next).into_response());
+    }
+    let flash = cookies::read_flash(&headers);
+    let notice = match flash {
+        Some((_, text)) => Some(text),
+        None if state.store.count_users().await? == 0 => Some(
+            "No account exists yet: open the setup address that `vigie serve` printed.".into(),
+        ),
+        None => None,
+    };
+    let (token, cookie) = csrf::anonymous_token(&state, &headers);
+    let mut set = Vec::from_iter(cookie);
+    if notice.is_some() {
+        set.push(cookies::delete(cookies::FLASH, state.secure_cookies(&headers)));
+    }
+    let form = LoginPage {
+        csrf: token,
+        next,
+        username: String::new(),
+        error: None,
+        notice,
+    };
+    page(StatusCode::OK, &form, set)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    #[serde(default)]
+    next: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, PageError> {
+    let username = form.username.trim().to_lowercase();
+    let user_key = format!("user:{username}");
+    let keys = [user_key.clone(), format!("ip:{ip}")];
+    let retry = |error: String, status: StatusCode| {
+        let again = LoginPage {
+            csrf: form.csrf.clone(),
+            next: safe_next(Some(&form.next)),
+            username: username.clone(),
+            error: Some(error),
+            notice: None,
+        };
+        page(status, &again, None)
+    };
+
+    if let Err(wait) = state.limiter.check(&keys, Instant::now()) {
+        let secs = wait.as_secs_f64().ceil() as u64;
+        let mut response = retry(
+            format!("Too many failed attempts. Wait {secs} s, then try again."),
+            StatusCode::TOO_MANY_REQUESTS,
+        )?;
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        return Ok(response);
+    }
+
+    let credentials = state.store.credentials(&username).await?;
+    let hash = credentials.as_ref().map(|c| c.password_hash.clone());
+    if !password::verify(form.password.clone(), hash).await {
+        state.limiter.failed(&keys, Instant::now());
+        tracing::info!(%username, %ip, "failed login");
+        return retry(
+            "Wrong username or password. Check them and try again in a moment.".into(),
+            StatusCode::UNAUTHORIZED,
+        );
+    }
+    let user = credentials.expect("verified credentials exist").user;
+    state.limiter.succeeded(&user_key);
+    let cookie = session::start(&state, user.id, &headers).await?;
+    let mut response = Redirect::to(&safe_next(Some(&form.next))).into_response();
+    let secure = state.secure_cookies(&headers);
+    response.headers_mut().append(header::SET_COOKIE, cookie);
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, cookies::delete(cookies::CSRF, secure));
+    Ok(response)
+}
+
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, PageError> {
+    let cleared = session::end(&state, &headers).await?;
+    let mut response = redirect_with(
+        "/login",
+        true,
+        "You are logged out.",
+        state.secure_cookies(&headers),
+    );
+    response.headers_mut().append(header::SET_COOKIE, cleared);
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub struct SetupQuery {
+    #[serde(default)]
+    token: String,
+}
+
+pub async fn setup_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<SetupQuery>,
+) -> Result<Response, PageError> {
+    if state.store.count_users().await? > 0 {
+        return Ok(redirect_with(
+            "/login",
+            true,
+            "Setup is done: log in with your account.",
+            state.secure_cookies(&headers),
+        ));
+    }
+    let expected = state.store.meta(manage::SETUP_TOKEN_KEY).await?;
+    let valid = expected
+        .as_deref()
+        .is_some_and(|e| vigie_core::secret::constant_time_eq(e, &query.token));
+    if !valid {
+        return Err(AppError::Forbidden(
+            "this setup link is not valid: use the exact address `vigie serve` printed".into(),
+        )
+        .into());
+    }
+    let (csrf, cookie) = csrf::anonymous_token(&state, &headers);
+    let form = SetupPage {
+        csrf,
+        token: query.token,
+        username: String::new(),
+        error: None,
+        min_password: MIN_PASSWORD_LEN,
+    };
+    page(StatusCode::OK, &form, cookie)
+}
+
+#[derive(Deserialize)]
+pub struct SetupForm {
+    token: String,
+    username: String,
+    password: String,
+    confirm: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn setup(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<SetupForm>,
+) -> Result<Response, PageError> {
+    let again = |error: String| {
+        let form = SetupPage {
+            csrf: form.csrf.clone(),
+            token: form.token.clone(),
+            username: form.username.clone(),
+            error: Some(error),
+            min_password: MIN_PASSWORD_LEN,
+        };
+        page(StatusCode::BAD_REQUEST, &form, None)
+    };
+    if form.password != form.confirm {
+        return again("The two passwords differ. Type the same password twice.".into());
+    }
+    let user = match manage::create_first_admin(
+        state.store.as_ref(),
+        &form.token,
+        &form.username,
+        &form.password,
+    )
+    .await
+    {
+        Ok(user) => user,
+        Err(AppError::BadRequest(message)) => return again(capitalize(&message)),
+        Err(err) => return Err(err.into()),
+    };
+    state.hub.publish(Change::Users);
+    tracing::info!(username = %user.username, "first admin created");
+    let cookie = session::start(&state, user.id, &headers).await?;
+    let secure = state.secure_cookies(&headers);
+    let mut response = redirect_with(
+        "/",
+        true,
+        &format!("Welcome, {}! Your admin account is ready.", user.username),
+        secure,
+    );
+    response.headers_mut().append(header::SET_COOKIE, cookie);
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, cookies::delete(cookies::CSRF, secure));
+    Ok(response)
+}
+
+fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
+        None => String::new(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SwitchQuery {
+    project: i64,
+    next: Option<String>,
+}
+
+/// Remembers the project picked in the switcher (a display preference, so a GET is fine).
+pub async fn switch_project(
+    State(state): State<AppState>,
+    _who: crate::auth::LoggedIn,
+    headers: HeaderMap,
+    Query(query): Query<SwitchQuery>,
+) -> Response {
+    let cookie = cookies::set(
+        cookies::PROJECT,
+        &query.project.to_string(),
+        Some(365 * 86_400),
+        state.secure_cookies(&headers),
+    );
+    (
+        [(header::SET_COOKIE, cookie)],
+        Redirect::to(&safe_next(query.next.as_deref())),
+    )
+        .into_response()
+}

@@ -1,0 +1,294 @@
+//! Settings: projects, users and API tokens. Everyone logged in can look; admins can change.
+
+use super::{form_outcome, render, Chrome};
+use crate::auth::{AdminUser, LoggedIn};
+use crate::http::{AppError, PageError};
+use crate::hub::Change;
+use crate::manage;
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::{Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+use vigie_core::validate::MIN_PASSWORD_LEN;
+use vigie_core::{ApiToken, Project, ProjectId, Role, Scope, User};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/settings", get(|| async { Redirect::to("/settings/projects") }))
+        .route("/settings/projects", get(projects).post(create_project))
+        .route("/settings/projects/{id}/rename", post(rename_project))
+        .route("/settings/projects/{id}/rotate-key", post(rotate_key))
+        .route("/settings/users", get(users).post(add_user))
+        .route("/settings/users/{id}/role", post(set_role))
+        .route("/settings/users/{id}/delete", post(delete_user))
+        .route("/settings/tokens", get(tokens).post(create_token))
+        .route("/settings/tokens/{id}/revoke", post(revoke_token))
+}
+
+const PROJECTS: &str = "/settings/projects";
+const USERS: &str = "/settings/users";
+
+pub struct ProjectRow {
+    pub project: Project,
+    pub dsn: String,
+}
+
+#[derive(Template)]
+#[template(path = "settings/projects.html")]
+struct ProjectsPage {
+    chrome: Chrome,
+    tab: &'static str,
+    rows: Vec<ProjectRow>,
+}
+
+async fn projects(
+    State(state): State<AppState>,
+    who: LoggedIn,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, PageError> {
+    let chrome = Chrome::build(&state, who, &headers, &uri, "settings").await?;
+    let rows = chrome
+        .projects
+        .iter()
+        .map(|p| ProjectRow {
+            dsn: state.dsn(p),
+            project: p.clone(),
+        })
+        .collect();
+    let page = ProjectsPage {
+        chrome,
+        tab: "projects",
+        rows,
+    };
+    render(&page, &page.chrome)
+}
+
+#[derive(Deserialize)]
+struct NameForm {
+    name: String,
+}
+
+async fn create_project(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    headers: HeaderMap,
+    Form(form): Form<NameForm>,
+) -> Result<Response, PageError> {
+    let result = manage::create_project(state.store.as_ref(), &form.name).await;
+    state.hub.publish(Change::Projects);
+    form_outcome(result, PROJECTS, state.secure_cookies(&headers), |p| {
+        format!("Project \"{}\" created. Its DSN is in the table.", p.name)
+    })
+}
+
+async fn rename_project(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<NameForm>,
+) -> Result<Response, PageError> {
+    let result = manage::rename_project(state.store.as_ref(), ProjectId(id), &form.name).await;
+    state.hub.publish(Change::Projects);
+    form_outcome(result, PROJECTS, state.secure_cookies(&headers), |p| {
+        format!("Project renamed to \"{}\".", p.name)
+    })
+}
+
+async fn rotate_key(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let result = manage::rotate_project_key(state.store.as_ref(), ProjectId(id)).await;
+    form_outcome(result, PROJECTS, state.secure_cookies(&headers), |p| {
+        format!(
+            "New key for \"{}\": update your SDKs with the new DSN; the old one no longer works.",
+            p.name
+        )
+    })
+}
+
+#[derive(Template)]
+#[template(path = "settings/users.html")]
+struct UsersPage {
+    chrome: Chrome,
+    tab: &'static str,
+    users: Vec<User>,
+    min_password: usize,
+}
+
+async fn users(
+    State(state): State<AppState>,
+    who: LoggedIn,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, PageError> {
+    let chrome = Chrome::build(&state, who, &headers, &uri, "settings").await?;
+    let page = UsersPage {
+        chrome,
+        tab: "users",
+        users: state.store.list_users().await?,
+        min_password: MIN_PASSWORD_LEN,
+    };
+    render(&page, &page.chrome)
+}
+
+#[derive(Deserialize)]
+struct UserForm {
+    username: String,
+    password: String,
+    role: String,
+}
+
+fn parse_role(raw: &str) -> Result<Role, AppError> {
+    raw.parse().map_err(|e| AppError::BadRequest(format!("{e}")))
+}
+
+async fn add_user(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    headers: HeaderMap,
+    Form(form): Form<UserForm>,
+) -> Result<Response, PageError> {
+    let result = match parse_role(&form.role) {
+        Ok(role) => {
+            manage::create_user(state.store.as_ref(), &form.username, &form.password, role).await
+        }
+        Err(err) => Err(err),
+    };
+    state.hub.publish(Change::Users);
+    form_outcome(result, USERS, state.secure_cookies(&headers), |u| {
+        format!("User \"{}\" added as {}.", u.username, u.role)
+    })
+}
+
+#[derive(Deserialize)]
+struct RoleForm {
+    role: String,
+}
+
+async fn set_role(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<RoleForm>,
+) -> Result<Response, PageError> {
+    let result = match parse_role(&form.role) {
+        Ok(role) => manage::set_role(state.store.as_ref(), id, role).await,
+        Err(err) => Err(err),
+    };
+    form_outcome(result, USERS, state.secure_cookies(&headers), |u| {
+        format!("\"{}\" is now {}.", u.username, u.role)
+    })
+}
+
+async fn delete_user(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let result = manage::delete_user(state.store.as_ref(), Some(admin.user.id), id).await;
+    state.hub.publish(Change::Users);
+    form_outcome(result, USERS, state.secure_cookies(&headers), |_| {
+        "User deleted.".to_string()
+    })
+}
+
+/// A token just created, shown once.
+pub struct CreatedToken {
+    pub name: String,
+    pub secret: String,
+}
+
+#[derive(Template)]
+#[template(path = "settings/tokens.html")]
+struct TokensPage {
+    chrome: Chrome,
+    tab: &'static str,
+    tokens: Vec<ApiToken>,
+    created: Option<CreatedToken>,
+}
+
+async fn tokens_page(
+    state: &AppState,
+    who: LoggedIn,
+    headers: &HeaderMap,
+    uri: &Uri,
+    created: Option<CreatedToken>,
+) -> Result<Response, PageError> {
+    let chrome = Chrome::build(state, who, headers, uri, "settings").await?;
+    let page = TokensPage {
+        chrome,
+        tab: "tokens",
+        tokens: state.store.list_api_tokens().await?,
+        created,
+    };
+    render(&page, &page.chrome)
+}
+
+async fn tokens(
+    State(state): State<AppState>,
+    who: LoggedIn,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, PageError> {
+    tokens_page(&state, who, &headers, &uri, None).await
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    name: String,
+    scope: String,
+}
+
+/// Creates a token and shows it on the answer itself (not after a redirect): the secret must
+/// never sit in a cookie or a URL.
+async fn create_token(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    headers: HeaderMap,
+    uri: Uri,
+    Form(form): Form<TokenForm>,
+) -> Result<Response, PageError> {
+    let scope: Result<Scope, AppError> = form
+        .scope
+        .parse()
+        .map_err(|e| AppError::BadRequest(format!("{e}")));
+    let result = match scope {
+        Ok(scope) => manage::create_token(state.store.as_ref(), &form.name, scope).await,
+        Err(err) => Err(err),
+    };
+    match result {
+        Ok((token, secret)) => {
+            state.hub.publish(Change::Tokens);
+            let created = CreatedToken {
+                name: token.name,
+                secret,
+            };
+            tokens_page(&state, admin, &headers, &uri, Some(created)).await
+        }
+        Err(err) => form_outcome(Err::<(), _>(err), "/settings/tokens", state.secure_cookies(&headers), |_| String::new()),
+    }
+}
+
+async fn revoke_token(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let result = manage::revoke_token(state.store.as_ref(), id).await;
+    state.hub.publish(Change::Tokens);
+    form_outcome(result, "/settings/tokens", state.secure_cookies(&headers), |_| {
+        "Token revoked.".to_string()
+    })
+}

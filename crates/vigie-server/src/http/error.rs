@@ -73,7 +73,21 @@ impl AppError {
             AppError::Other { status, .. } if *status == StatusCode::METHOD_NOT_ALLOWED => {
                 "method_not_allowed"
             }
+            AppError::Other { status, .. } if *status == StatusCode::UNPROCESSABLE_ENTITY => {
+                "unprocessable_entity"
+            }
             AppError::Other { .. } => "request_failed",
+        }
+    }
+
+    /// The error for a bare status and message (from outside Vigie's handlers).
+    pub fn from_status(status: StatusCode, message: String) -> AppError {
+        match status {
+            StatusCode::BAD_REQUEST => AppError::BadRequest(message),
+            StatusCode::NOT_FOUND => AppError::NotFound(message),
+            StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge(message),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::UnsupportedMediaType(message),
+            status => AppError::Other { status, message },
         }
     }
 

@@ -72,10 +72,7 @@ async fn shape(response: Response, path: &str) -> Response {
     } else {
         text
     };
-    let err = AppError::Other {
-        status: parts.status,
-        message,
-    };
+    let err = AppError::from_status(parts.status, message);
     let mut shaped = err.respond_for(path);
     for (name, value) in &parts.headers {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {

@@ -1,0 +1,776 @@
+//! Handler tests against the real router, on a real SQLite store in a temporary directory:
+//! setup, login, roles, CSRF, API tokens, body limits, error shapes, headers.
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, Response, StatusCode};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tower::ServiceExt;
+use vigie_core::{Role, Scope};
+use vigie_server::auth::limiter::LoginLimiter;
+use vigie_server::hub::Hub;
+use vigie_server::metrics::Metrics;
+use vigie_server::state::AppState;
+use vigie_server::{manage, Config};
+
+struct App {
+    _dir: tempfile::TempDir,
+    state: AppState,
+    router: axum::Router,
+    setup_token: String,
+    _stop: tokio::sync::watch::Sender<bool>,
+}
+
+async fn app_with(session_lifetime: Duration) -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.data = dir.path().to_path_buf();
+    config.limits.max_body_mib = 1;
+    config.limits.max_decompressed_mib = 2;
+    let store = vigie_server::open_store(&config).await.unwrap();
+    let boot = manage::bootstrap(store.as_ref()).await.unwrap();
+    let (hub, stop) = Hub::new();
+    let state = AppState {
+        store,
+        config: Arc::new(config),
+        metrics: Arc::new(Metrics::default()),
+        hub,
+        limiter: Arc::new(LoginLimiter::default()),
+        started: Instant::now(),
+        base_url: "http://127.0.0.1:8610".into(),
+        session_lifetime,
+    };
+    App {
+        router: vigie_server::app::router(state.clone()),
+        state,
+        _dir: dir,
+        setup_token: boot.setup_token.unwrap(),
+        _stop: stop,
+    }
+}
+
+async fn app() -> App {
+    app_with(Duration::from_secs(3600)).await
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    async fn from(response: Response<Body>) -> Answer {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 24)
+            .await
+            .unwrap();
+        Answer {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    /// The value set for cookie `name` by this answer.
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.split(';').next())
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    }
+
+    fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or("")
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("not JSON: {}", self.body))
+    }
+
+    /// The value of the hidden `csrf` input on a page.
+    fn csrf_field(&self) -> String {
+        let marker = "name=\"csrf\" value=\"";
+        let start = self.body.find(marker).expect("a csrf field") + marker.len();
+        self.body[start..start + 32].to_string()
+    }
+}
+
+impl App {
+    async fn send(&self, req: Request<Body>) -> Answer {
+        Answer::from(self.router.clone().oneshot(req).await.unwrap()).await
+    }
+
+    async fn get(&self, path: &str, cookie: &str) -> Answer {
+        self.send(
+            Request::get(path)
+                .header(header::COOKIE, cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn post_form(&self, path: &str, cookie: &str, form: &[(&str, &str)]) -> Answer {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        self.send(
+            Request::post(path)
+                .header(header::COOKIE, cookie)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn api(&self, method: Method, path: &str, token: &str, json: Option<&str>) -> Answer {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+        if json.is_some() {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+        }
+        self.send(req.body(Body::from(json.unwrap_or("").to_string())).unwrap())
+            .await
+    }
+
+    /// Completes first-run setup; returns the admin's session cookie header.
+    async fn setup_admin(&self) -> String {
+        let page = self
+            .get(&format!("/setup?token={}", self.setup_token), "")
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let csrf_cookie = page.cookie("vigie_csrf").expect("csrf cookie");
+        let csrf = page.csrf_field();
+        let done = self
+            .post_form(
+                "/setup",
+                &format!("vigie_csrf={csrf_cookie}"),
+                &[
+                    ("csrf", &csrf),
+                    ("token", &self.setup_token),
+                    ("username", "Alice"),
+                    ("password", "correct horse"),
+                    ("confirm", "correct horse"),
+                ],
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+        assert_eq!(done.location(), "/");
+        format!("vigie_session={}", done.cookie("vigie_session").unwrap())
+    }
+
+    /// Logs in through the form; returns the answer.
+    async fn login(&self, username: &str, password: &str) -> Answer {
+        let page = self.get("/login", "").await;
+        let csrf_cookie = page.cookie("vigie_csrf").unwrap();
+        let csrf = page.csrf_field();
+        self.post_form(
+            "/login",
+            &format!("vigie_csrf={csrf_cookie}"),
+            &[("csrf", &csrf), ("username", username), ("password", password)],
+        )
+        .await
+    }
+
+    /// The CSRF token of a logged-in session (from a page's form).
+    async fn session_csrf(&self, cookie: &str) -> String {
+        self.get("/settings/projects", cookie).await.csrf_field()
+    }
+}
+
+#[tokio::test]
+async fn anonymous_visitors_are_sent_to_login_and_api_says_401() {
+    let app = app().await;
+    for path in [
+        "/",
+        "/jobs",
+        "/logs",
+        "/issues",
+        "/performance",
+        "/monitors",
+        "/alerts",
+        "/system",
+        "/settings/projects",
+        "/settings/users",
+        "/settings/tokens",
+    ] {
+        let answer = app.get(path, "").await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{path}");
+        assert!(answer.location().starts_with("/login?next="), "{path}");
+    }
+    for path in ["/api/v1/projects", "/api/v1/users", "/api/v1/tokens", "/live/system"] {
+        let answer = app.get(path, "").await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(answer.json()["error"]["code"], "unauthorized");
+        assert!(answer.headers.contains_key(header::WWW_AUTHENTICATE));
+    }
+    let login = app.get("/login", "").await;
+    assert!(login.body.contains("No account exists yet"), "{}", login.body);
+}
+
+#[tokio::test]
+async fn first_run_setup_works_once() {
+    let app = app().await;
+    let wrong = app.get("/setup?token=nope", "").await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    assert!(wrong.body.contains("setup link is not valid"));
+
+    // A mistyped confirmation is shown back, nothing is created.
+    let page = app
+        .get(&format!("/setup?token={}", app.setup_token), "")
+        .await;
+    let cookie = format!("vigie_csrf={}", page.cookie("vigie_csrf").unwrap());
+    let differ = app
+        .post_form(
+            "/setup",
+            &cookie,
+            &[
+                ("csrf", &page.csrf_field()),
+                ("token", &app.setup_token),
+                ("username", "alice"),
+                ("password", "correct horse"),
+                ("confirm", "correct horsf"),
+            ],
+        )
+        .await;
+    assert_eq!(differ.status, StatusCode::BAD_REQUEST);
+    assert!(differ.body.contains("The two passwords differ"));
+    assert_eq!(app.state.store.count_users().await.unwrap(), 0);
+
+    let session = app.setup_admin().await;
+    let dashboard = app.get("/", &session).await;
+    assert_eq!(dashboard.status, StatusCode::OK);
+    assert!(dashboard.body.contains("sentry_sdk.init("));
+    let key = app.state.store.list_projects().await.unwrap()[0]
+        .public_key
+        .clone();
+    assert!(dashboard
+        .body
+        .contains(&format!("http://{key}@127.0.0.1:8610/1")));
+
+    // Setup is over: the link now leads to login, and the token no longer creates accounts.
+    let again = app
+        .get(&format!("/setup?token={}", app.setup_token), "")
+        .await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    assert_eq!(again.location(), "/login");
+    let err = manage::create_first_admin(
+        app.state.store.as_ref(),
+        &app.setup_token,
+        "mallory",
+        "whatever123",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn wrong_passwords_are_slowed_down_and_logout_ends_the_session() {
+    let app = app().await;
+    app.setup_admin().await;
+
+    let wrong = app.login("alice", "not the password").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("Wrong username or password"));
+    assert!(wrong.cookie("vigie_session").is_none());
+
+    let hurried = app.login("alice", "correct horse").await;
+    assert_eq!(hurried.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(hurried.body.contains("Too many failed attempts"));
+    assert_eq!(hurried.headers[header::RETRY_AFTER], "1");
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let ok = app.login("ALICE", "correct horse").await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    let set_cookie = ok
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("vigie_session="))
+        .unwrap();
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"));
+    let session = format!("vigie_session={}", ok.cookie("vigie_session").unwrap());
+    assert_eq!(app.get("/", &session).await.status, StatusCode::OK);
+
+    let csrf = app.session_csrf(&session).await;
+    let out = app.post_form("/logout", &session, &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.get("/", &session).await.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn unknown_users_get_the_same_answer() {
+    let app = app().await;
+    app.setup_admin().await;
+    let answer = app.login("nobody", "whatever123").await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert!(answer.body.contains("Wrong username or password"));
+}
+
+#[tokio::test]
+async fn sessions_expire() {
+    let app = app_with(Duration::from_secs(1)).await;
+    let session = app.setup_admin().await;
+    assert_eq!(app.get("/", &session).await.status, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(app.get("/", &session).await.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn forms_need_their_csrf_token() {
+    let app = app().await;
+    let session = app.setup_admin().await;
+    let missing = app
+        .post_form("/settings/projects", &session, &[("name", "shop")])
+        .await;
+    assert_eq!(missing.status, StatusCode::FORBIDDEN);
+    assert!(missing.body.contains("this form has expired"));
+    let wrong = app
+        .post_form(
+            "/settings/projects",
+            &session,
+            &[("name", "shop"), ("csrf", "0123456789abcdef0123456789abcdef")],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.state.store.list_projects().await.unwrap().len(), 1);
+
+    // The login form too: a post without the pre-session cookie is refused.
+    let login = app
+        .post_form(
+            "/login",
+            "",
+            &[("csrf", "x"), ("username", "alice"), ("password", "correct horse")],
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn admins_manage_projects_users_and_tokens_viewers_only_look() {
+    let app = app().await;
+    let admin = app.setup_admin().await;
+    let csrf = app.session_csrf(&admin).await;
+
+    let created = app
+        .post_form(
+            "/settings/projects",
+            &admin,
+            &[("csrf", &csrf), ("name", "<script>alert(1)</script>")],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER);
+    let flash = format!("{admin}; vigie_flash={}", created.cookie("vigie_flash").unwrap());
+    let page = app.get("/settings/projects", &flash).await;
+    assert!(!page.body.contains("<script>alert(1)</script>"), "escaped");
+    assert!(page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(page.body.contains("created"), "flash shown");
+
+    let project = app.state.store.list_projects().await.unwrap()[1].clone();
+    let before = app.state.dsn(&project);
+    let rotated = app
+        .post_form(
+            &format!("/settings/projects/{}/rotate-key", project.id),
+            &admin,
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::SEE_OTHER);
+    let after = app.state.store.project(project.id).await.unwrap().unwrap();
+    assert_ne!(app.state.dsn(&after), before);
+
+    let renamed = app
+        .post_form(
+            &format!("/settings/projects/{}/rename", project.id),
+            &admin,
+            &[("csrf", &csrf), ("name", "default")],
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::SEE_OTHER);
+    assert!(renamed.cookie("vigie_flash").unwrap().starts_with("error:"));
+
+    let added = app
+        .post_form(
+            "/settings/users",
+            &admin,
+            &[
+                ("csrf", &csrf),
+                ("username", "bob"),
+                ("password", "bobs password"),
+                ("role", "viewer"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER);
+    assert!(added.cookie("vigie_flash").unwrap().starts_with("ok:"));
+
+    let token_page = app
+        .post_form(
+            "/settings/tokens",
+            &admin,
+            &[("csrf", &csrf), ("name", "ci"), ("scope", "read")],
+        )
+        .await;
+    assert_eq!(token_page.status, StatusCode::OK);
+    assert!(token_page.body.contains("will not show it again"));
+    assert!(token_page.body.contains("vigie_"));
+
+    // Bob the viewer sees settings but cannot change them.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let bob = app.login("bob", "bobs password").await;
+    let bob = format!("vigie_session={}", bob.cookie("vigie_session").unwrap());
+    let page = app.get("/settings/users", &bob).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("You are a viewer"));
+    let bob_csrf = page.csrf_field();
+    let refused = app
+        .post_form(
+            "/settings/projects",
+            &bob,
+            &[("csrf", &bob_csrf), ("name", "sneaky")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.body.contains("only admins"));
+
+    // The last admin can be neither demoted nor deleted.
+    let alice = app
+        .state
+        .store
+        .credentials("alice")
+        .await
+        .unwrap()
+        .unwrap()
+        .user;
+    let demote = manage::set_role(app.state.store.as_ref(), alice.id, Role::Viewer)
+        .await
+        .unwrap_err();
+    assert!(demote.to_string().contains("last admin"));
+}
+
+#[tokio::test]
+async fn api_tokens_grant_their_scope_and_nothing_more() {
+    let app = app().await;
+    let store = app.state.store.as_ref();
+    let (_, read) = manage::create_token(store, "grafana", Scope::Read).await.unwrap();
+    let (admin_token, admin) = manage::create_token(store, "ci", Scope::Admin).await.unwrap();
+
+    let list = app.api(Method::GET, "/api/v1/projects", &read, None).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert_eq!(list.json()[0]["name"], "default");
+    assert!(list.json()[0]["dsn"].as_str().unwrap().ends_with("@127.0.0.1:8610/1"));
+
+    let body = r#"{"name": "billing"}"#;
+    let refused = app
+        .api(Method::POST, "/api/v1/projects", &read, Some(body))
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("read scope"));
+
+    let created = app
+        .api(Method::POST, "/api/v1/projects", &admin, Some(body))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.json()["id"].as_i64().unwrap();
+    let dup = app
+        .api(Method::POST, "/api/v1/projects", &admin, Some(body))
+        .await;
+    assert_eq!(dup.status, StatusCode::CONFLICT);
+
+    let renamed = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/projects/{id}"),
+            &admin,
+            Some(r#"{"name": "invoices"}"#),
+        )
+        .await;
+    assert_eq!(renamed.json()["name"], "invoices");
+    let key_before = renamed.json()["public_key"].clone();
+    let rotated = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/projects/{id}/rotate-key"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_ne!(rotated.json()["public_key"], key_before);
+
+    let user = app
+        .api(
+            Method::POST,
+            "/api/v1/users",
+            &admin,
+            Some(r#"{"username": "carol", "password": "carols password", "role": "admin"}"#),
+        )
+        .await;
+    assert_eq!(user.status, StatusCode::CREATED, "{}", user.body);
+    let short = app
+        .api(
+            Method::POST,
+            "/api/v1/users",
+            &admin,
+            Some(r#"{"username": "dave", "password": "short"}"#),
+        )
+        .await;
+    assert_eq!(short.status, StatusCode::BAD_REQUEST);
+    assert!(short.body.contains("at least 8 characters"));
+
+    let token = app
+        .api(
+            Method::POST,
+            "/api/v1/tokens",
+            &admin,
+            Some(r#"{"name": "temp", "scope": "read"}"#),
+        )
+        .await;
+    assert_eq!(token.status, StatusCode::CREATED);
+    let secret = token.json()["token"].as_str().unwrap().to_string();
+    let temp_id = token.json()["id"].as_i64().unwrap();
+    assert_eq!(
+        app.api(Method::GET, "/api/v1/me", &secret, None).await.json()["name"],
+        "temp"
+    );
+    let listed = app.api(Method::GET, "/api/v1/tokens", &admin, None).await;
+    assert!(!listed.body.contains(&secret), "secrets are never listed");
+    let revoked = app
+        .api(
+            Method::DELETE,
+            &format!("/api/v1/tokens/{temp_id}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.api(Method::GET, "/api/v1/me", &secret, None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.api(Method::GET, "/api/v1/me", "vigie_forged", None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let _ = admin_token;
+}
+
+#[tokio::test]
+async fn cookie_authenticated_api_changes_need_the_csrf_header() {
+    let app = app().await;
+    let session = app.setup_admin().await;
+    let csrf = app.session_csrf(&session).await;
+    let request = |with_csrf: bool| {
+        let mut req = Request::post("/api/v1/projects")
+            .header(header::COOKIE, &session)
+            .header(header::CONTENT_TYPE, "application/json");
+        if with_csrf {
+            req = req.header("x-csrf-token", &csrf);
+        }
+        req.body(Body::from(r#"{"name": "from-ui"}"#)).unwrap()
+    };
+    assert_eq!(app.send(request(false)).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.send(request(true)).await.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn bodies_are_decompressed_within_limits() {
+    use std::io::Write;
+    let app = app().await;
+    let (_, admin) = manage::create_token(app.state.store.as_ref(), "ci", Scope::Admin)
+        .await
+        .unwrap();
+    let gzip = |data: &[u8]| {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(data).unwrap();
+        enc.finish().unwrap()
+    };
+    let send = |encoding: &'static str, body: Vec<u8>| {
+        Request::post("/api/v1/projects")
+            .header(header::AUTHORIZATION, format!("Bearer {admin}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONTENT_ENCODING, encoding)
+            .body(Body::from(body))
+            .unwrap()
+    };
+
+    let ok = app
+        .send(send("gzip", gzip(br#"{"name": "compressed"}"#)))
+        .await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.body);
+
+    let zstd = zstd::encode_all(&br#"{"name": "zstd-one"}"#[..], 3).unwrap();
+    assert_eq!(app.send(send("zstd", zstd)).await.status, StatusCode::CREATED);
+
+    // 64 MiB of zeros compress to ~64 KiB; the 2 MiB cap stops the inflation.
+    let bomb = gzip(&vec![b' '; 64 << 20]);
+    let refused = app.send(send("gzip", bomb)).await;
+    assert_eq!(refused.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(refused.json()["error"]["code"], "payload_too_large");
+
+    let garbage = app.send(send("gzip", b"definitely not gzip".to_vec())).await;
+    assert_eq!(garbage.status, StatusCode::BAD_REQUEST);
+    assert!(garbage.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not valid"));
+
+    let unknown = app.send(send("compress", b"x".to_vec())).await;
+    assert_eq!(unknown.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    let huge = Request::post("/api/v1/projects")
+        .header(header::CONTENT_LENGTH, (5 << 20).to_string())
+        .body(Body::from(vec![b'x'; 5 << 20]))
+        .unwrap();
+    let huge = app.send(huge).await;
+    assert_eq!(huge.status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    let bad_json = app
+        .api(Method::POST, "/api/v1/projects", &admin, Some("{not json"))
+        .await;
+    assert_eq!(bad_json.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad_json.json()["error"]["code"], "bad_request");
+
+    // Nothing else was lost: exactly the two valid projects were added.
+    assert_eq!(app.state.store.list_projects().await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn errors_have_the_right_shape_and_headers_are_set() {
+    let app = app().await;
+    let page = app.get("/no/such/page", "").await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.body.contains("<!doctype html>"));
+    let api = app.get("/api/v1/no/such", "").await;
+    assert_eq!(api.status, StatusCode::NOT_FOUND);
+    assert_eq!(api.json()["error"]["code"], "not_found");
+    let method = app
+        .send(
+            Request::put("/api/v1/projects")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(method.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(method.json()["error"]["code"], "method_not_allowed");
+
+    let health = app.get("/health", "").await;
+    assert_eq!(health.status, StatusCode::OK);
+    assert_eq!(health.json()["database"]["reachable"], true);
+    for (name, expected) in [
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "same-origin"),
+        ("cache-control", "no-store"),
+    ] {
+        assert_eq!(health.headers[name], expected, "{name}");
+    }
+    let csp = health.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"));
+
+    let css = app.get("/static/app.css", "").await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(css.headers[header::CACHE_CONTROL]
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
+
+    let metrics = app.get("/metrics", "").await;
+    assert!(metrics
+        .body
+        .contains("vigie_http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 1"));
+    assert!(metrics.body.contains("vigie_writer_queue_depth 0"));
+    assert!(metrics.body.contains("vigie_database_size_bytes"));
+}
+
+#[tokio::test]
+async fn every_api_route_is_in_the_openapi_document() {
+    let app = app().await;
+    let doc = app.get("/api/v1/openapi.json", "").await.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for (method, path) in [
+        ("get", "/health"),
+        ("get", "/metrics"),
+        ("get", "/api/v1/me"),
+        ("get", "/api/v1/projects"),
+        ("post", "/api/v1/projects"),
+        ("get", "/api/v1/projects/{id}"),
+        ("patch", "/api/v1/projects/{id}"),
+        ("post", "/api/v1/projects/{id}/rotate-key"),
+        ("get", "/api/v1/users"),
+        ("post", "/api/v1/users"),
+        ("get", "/api/v1/users/{id}"),
+        ("patch", "/api/v1/users/{id}"),
+        ("delete", "/api/v1/users/{id}"),
+        ("get", "/api/v1/tokens"),
+        ("post", "/api/v1/tokens"),
+        ("delete", "/api/v1/tokens/{id}"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} is not documented"
+        );
+    }
+}
+
+#[tokio::test]
+async fn live_endpoint_answers_json_and_event_streams() {
+    let app = app().await;
+    let session = app.setup_admin().await;
+    let json = app.get("/live/system", &session).await;
+    assert_eq!(json.status, StatusCode::OK);
+    assert_eq!(json.json()["projects"], 1);
+    assert_eq!(json.json()["backend"], "sqlite");
+
+    let response = app
+        .router
+        .clone()
+        .oneshot(
+            Request::get("/live/system")
+                .header(header::COOKIE, &session)
+                .header(header::ACCEPT, "text/event-stream")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/event-stream"
+    );
+    use futures_util::StreamExt;
+    let mut body = response.into_body().into_data_stream();
+    let first = body.next().await.unwrap().unwrap();
+    let text = String::from_utf8_lossy(&first);
+    assert!(text.starts_with("data: {"), "{text}");
+    assert!(text.contains("\"users\":1"), "{text}");
+
+    // A change is pushed without waiting for the refresh interval.
+    manage::create_project(app.state.store.as_ref(), "pushed")
+        .await
+        .unwrap();
+    app.state.hub.publish(vigie_server::hub::Change::Projects);
+    let next = tokio::time::timeout(Duration::from_secs(2), body.next())
+        .await
+        .expect("pushed promptly")
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&next).contains("\"projects\":2"));
+}

@@ -1,0 +1,154 @@
+//! The command line: one module per command, each a thin layer over `vigie-server`.
+//!
+//! Admin commands (`user`, `token`, `project`) work offline on the data directory or database
+//! URL, with the same configuration layers as `serve`, so a script can bootstrap an installation
+//! before or while the server runs.
+
+mod config;
+mod project;
+mod serve;
+mod token;
+mod user;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use vigie_server::{Config, Overrides};
+use vigie_store::Store;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vigie",
+    version,
+    about = "Vigie: errors, logs, jobs and alerts for the background work of small web apps, in one binary.",
+    after_help = "Start with `vigie serve`, then open the address it prints.",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server: UI, API and ingest on one port.
+    Serve(serve::ServeArgs),
+    /// Show Vigie's configuration.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    /// Manage user accounts (works offline, on the data directory).
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Manage API tokens (works offline, on the data directory).
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+    /// Manage projects (works offline, on the data directory).
+    #[command(subcommand)]
+    Project(project::ProjectCommand),
+}
+
+/// Where the data is: the options every command that opens the store takes.
+#[derive(Args, Debug, Clone, Default)]
+pub struct StorageArgs {
+    /// Configuration file [default: ./vigie.toml if present]
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory holding the SQLite database [default: ./vigie-data]
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Database URL instead of the data directory, e.g. postgres://user@host/vigie
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
+}
+
+impl StorageArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            config_file: self.config.clone(),
+            data: self.data.clone(),
+            database_url: self.database.clone(),
+            ..Overrides::default()
+        }
+    }
+
+    /// The layered configuration (file, environment, these flags).
+    fn load(&self, extra: impl FnOnce(&mut Overrides)) -> anyhow::Result<Config> {
+        let mut overrides = self.overrides();
+        extra(&mut overrides);
+        Ok(Config::load(&overrides, std::env::vars())?)
+    }
+
+    /// Opens the store offline, migrating it and creating the default project if needed.
+    async fn open(&self) -> anyhow::Result<(Config, Arc<dyn Store>)> {
+        let config = self.load(|_| {})?;
+        let store = vigie_server::open_store(&config).await?;
+        vigie_server::manage::bootstrap(store.as_ref()).await?;
+        Ok((config, store))
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Config(cmd) => config::run(cmd),
+        Command::User(cmd) => user::run(cmd).await,
+        Command::Token(cmd) => token::run(cmd).await,
+        Command::Project(cmd) => project::run(cmd).await,
+    }
+}
+
+/// Help and version go to stdout with exit 0; a wrong command line gets one line on stderr and
+/// exit 2.
+pub fn usage_error(err: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match err.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = err.print();
+            if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        _ => {
+            // clap explains over several lines; keep the explanation, drop the usage block.
+            let rendered = err.render().to_string();
+            let message: Vec<&str> = rendered
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .filter(|l| !l.is_empty())
+                .collect();
+            eprintln!(
+                "{} (see `vigie --help` or `vigie <command> --help`)",
+                message.join(" ")
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Prints rows as aligned columns under a header.
+fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}

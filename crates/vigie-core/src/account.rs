@@ -33,7 +33,10 @@ pub enum Scope {
 
 impl Role {
     pub fn allows(self, access: Access) -> bool {
-        matches!((self, access), (Role::Admin, _) | (Role::Viewer, Access::Read))
+        matches!(
+            (self, access),
+            (Role::Admin, _) | (Role::Viewer, Access::Read)
+        )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -46,7 +49,10 @@ impl Role {
 
 impl Scope {
     pub fn allows(self, access: Access) -> bool {
-        matches!((self, access), (Scope::Admin, _) | (Scope::Read, Access::Read))
+        matches!(
+            (self, access),
+            (Scope::Admin, _) | (Scope::Read, Access::Read)
+        )
     }
 
     pub fn as_str(self) -> &'static str {

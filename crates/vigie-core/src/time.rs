@@ -24,7 +24,10 @@ impl Timestamp {
     }
 
     pub fn plus(self, duration: std::time::Duration) -> Self {
-        Timestamp(self.0.saturating_add(duration.as_millis().min(i64::MAX as u128) as i64))
+        Timestamp(
+            self.0
+                .saturating_add(duration.as_millis().min(i64::MAX as u128) as i64),
+        )
     }
 
     /// RFC 3339 in UTC with millisecond precision, e.g. `2026-11-21T10:40:00.000Z`.

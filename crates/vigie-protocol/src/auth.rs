@@ -64,8 +64,9 @@ fn query_key(query: &str) -> Option<String> {
 fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
     let rest = &s[prefix.len()..];
-    (head.eq_ignore_ascii_case(prefix) && (rest.is_empty() || rest.starts_with(char::is_whitespace)))
-        .then_some(rest)
+    (head.eq_ignore_ascii_case(prefix)
+        && (rest.is_empty() || rest.starts_with(char::is_whitespace)))
+    .then_some(rest)
 }
 
 /// A Sentry DSN: `{scheme}://{public_key}@{host}[:{port}]{path}/{project_id}`.
@@ -192,7 +193,10 @@ mod tests {
     #[test]
     fn reads_authorization_bearer_and_sentry_schemes() {
         assert_eq!(find(None, Some("Bearer abc"), None).as_deref(), Some("abc"));
-        assert_eq!(find(None, Some("bearer   abc  "), None).as_deref(), Some("abc"));
+        assert_eq!(
+            find(None, Some("bearer   abc  "), None).as_deref(),
+            Some("abc")
+        );
         let sentry = format!("Sentry sentry_key={KEY}");
         assert_eq!(find(None, Some(&sentry), None).as_deref(), Some(KEY));
         assert_eq!(find(None, Some("Bearer "), None), None);
@@ -204,7 +208,10 @@ mod tests {
     fn reads_the_query_string() {
         let q = format!("sentry_version=7&sentry_key={KEY}&sentry_client=js");
         assert_eq!(find(None, None, Some(&q)).as_deref(), Some(KEY));
-        assert_eq!(find(None, None, Some("sentry_key=a%20b")).as_deref(), Some("a b"));
+        assert_eq!(
+            find(None, None, Some("sentry_key=a%20b")).as_deref(),
+            Some("a b")
+        );
         assert_eq!(find(None, None, Some("sentry_key=")), None);
         assert_eq!(find(None, None, Some("other=1")), None);
     }
@@ -213,7 +220,12 @@ mod tests {
     fn header_wins_over_query() {
         let header = "Sentry sentry_key=fromheader";
         assert_eq!(
-            find(Some(header), Some("Bearer fromauth"), Some("sentry_key=fromquery")).as_deref(),
+            find(
+                Some(header),
+                Some("Bearer fromauth"),
+                Some("sentry_key=fromquery")
+            )
+            .as_deref(),
             Some("fromheader")
         );
         assert_eq!(

@@ -41,7 +41,10 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         uptime_seconds: state.started.elapsed().as_secs(),
     };
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(&gauges),
     )
 }

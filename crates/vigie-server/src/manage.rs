@@ -58,7 +58,11 @@ pub async fn create_project(store: &dyn Store, name: &str) -> Result<Project, Ap
     Ok(store.create_project(&name, &ProjectKey::generate()).await?)
 }
 
-pub async fn rename_project(store: &dyn Store, id: ProjectId, name: &str) -> Result<Project, AppError> {
+pub async fn rename_project(
+    store: &dyn Store,
+    id: ProjectId,
+    name: &str,
+) -> Result<Project, AppError> {
     let name = validate::project_name(name)?;
     Ok(store.rename_project(id, &name).await?)
 }
@@ -134,7 +138,11 @@ pub async fn set_role(store: &dyn Store, user_id: i64, role: Role) -> Result<Use
 }
 
 /// Deletes a user, refusing to delete oneself or the last admin.
-pub async fn delete_user(store: &dyn Store, actor: Option<i64>, user_id: i64) -> Result<(), AppError> {
+pub async fn delete_user(
+    store: &dyn Store,
+    actor: Option<i64>,
+    user_id: i64,
+) -> Result<(), AppError> {
     if actor == Some(user_id) {
         return Err(AppError::Conflict(
             "you cannot delete your own account; ask another admin".into(),

@@ -57,10 +57,15 @@ impl Metrics {
 
     pub fn render(&self, gauges: &Gauges) -> String {
         let mut out = String::new();
-        out.push_str("# HELP vigie_http_requests_total HTTP requests answered, by route and status.\n");
+        out.push_str(
+            "# HELP vigie_http_requests_total HTTP requests answered, by route and status.\n",
+        );
         out.push_str("# TYPE vigie_http_requests_total counter\n");
-        for ((method, route, status), n) in
-            self.requests.lock().unwrap_or_else(|p| p.into_inner()).iter()
+        for ((method, route, status), n) in self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
         {
             let _ = writeln!(
                 out,
@@ -70,7 +75,12 @@ impl Metrics {
         }
         out.push_str("# HELP vigie_http_request_duration_seconds Time to answer HTTP requests.\n");
         out.push_str("# TYPE vigie_http_request_duration_seconds histogram\n");
-        for (route, h) in self.latency.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for (route, h) in self
+            .latency
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
             let route = escape(route);
             let mut cumulative = 0;
             for (le, n) in BUCKETS.iter().zip(h.buckets) {
@@ -113,11 +123,17 @@ impl Metrics {
 }
 
 fn gauge(out: &mut String, name: &str, help: &str, value: u64) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+    );
 }
 
 fn escape(label: &str) -> String {
-    label.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Middleware: times the request and records it under its route template.

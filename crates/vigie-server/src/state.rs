@@ -34,8 +34,13 @@ impl AppState {
 
     /// The DSN of a project, for `sentry_sdk.init(dsn=…)`.
     pub fn dsn(&self, project: &vigie_core::Project) -> String {
-        vigie_protocol::Dsn::for_project(&self.base_url, project.public_key.as_str(), project.id.0)
-            .map(|d| d.to_string())
-            .unwrap_or_default()
+        project_dsn(&self.base_url, project)
     }
+}
+
+/// The DSN of `project` served at `base_url` (see `Config::base_url`).
+pub fn project_dsn(base_url: &str, project: &vigie_core::Project) -> String {
+    vigie_protocol::Dsn::for_project(base_url, project.public_key.as_str(), project.id.0)
+        .map(|d| d.to_string())
+        .unwrap_or_default()
 }

@@ -23,8 +23,10 @@ struct App {
 
 async fn app_with(session_lifetime: Duration) -> App {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.data = dir.path().to_path_buf();
+    let mut config = Config {
+        data: dir.path().to_path_buf(),
+        ..Config::default()
+    };
     config.limits.max_body_mib = 1;
     config.limits.max_decompressed_mib = 2;
     let store = vigie_server::open_store(&config).await.unwrap();
@@ -141,8 +143,11 @@ impl App {
         if json.is_some() {
             req = req.header(header::CONTENT_TYPE, "application/json");
         }
-        self.send(req.body(Body::from(json.unwrap_or("").to_string())).unwrap())
-            .await
+        self.send(
+            req.body(Body::from(json.unwrap_or("").to_string()))
+                .unwrap(),
+        )
+        .await
     }
 
     /// Completes first-run setup; returns the admin's session cookie header.
@@ -179,7 +184,11 @@ impl App {
         self.post_form(
             "/login",
             &format!("vigie_csrf={csrf_cookie}"),
-            &[("csrf", &csrf), ("username", username), ("password", password)],
+            &[
+                ("csrf", &csrf),
+                ("username", username),
+                ("password", password),
+            ],
         )
         .await
     }
@@ -210,14 +219,23 @@ async fn anonymous_visitors_are_sent_to_login_and_api_says_401() {
         assert_eq!(answer.status, StatusCode::SEE_OTHER, "{path}");
         assert!(answer.location().starts_with("/login?next="), "{path}");
     }
-    for path in ["/api/v1/projects", "/api/v1/users", "/api/v1/tokens", "/live/system"] {
+    for path in [
+        "/api/v1/projects",
+        "/api/v1/users",
+        "/api/v1/tokens",
+        "/live/system",
+    ] {
         let answer = app.get(path, "").await;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{path}");
         assert_eq!(answer.json()["error"]["code"], "unauthorized");
         assert!(answer.headers.contains_key(header::WWW_AUTHENTICATE));
     }
     let login = app.get("/login", "").await;
-    assert!(login.body.contains("No account exists yet"), "{}", login.body);
+    assert!(
+        login.body.contains("No account exists yet"),
+        "{}",
+        login.body
+    );
 }
 
 #[tokio::test]
@@ -343,7 +361,10 @@ async fn forms_need_their_csrf_token() {
         .post_form(
             "/settings/projects",
             &session,
-            &[("name", "shop"), ("csrf", "0123456789abcdef0123456789abcdef")],
+            &[
+                ("name", "shop"),
+                ("csrf", "0123456789abcdef0123456789abcdef"),
+            ],
         )
         .await;
     assert_eq!(wrong.status, StatusCode::FORBIDDEN);
@@ -354,7 +375,11 @@ async fn forms_need_their_csrf_token() {
         .post_form(
             "/login",
             "",
-            &[("csrf", "x"), ("username", "alice"), ("password", "correct horse")],
+            &[
+                ("csrf", "x"),
+                ("username", "alice"),
+                ("password", "correct horse"),
+            ],
         )
         .await;
     assert_eq!(login.status, StatusCode::FORBIDDEN);
@@ -374,7 +399,10 @@ async fn admins_manage_projects_users_and_tokens_viewers_only_look() {
         )
         .await;
     assert_eq!(created.status, StatusCode::SEE_OTHER);
-    let flash = format!("{admin}; vigie_flash={}", created.cookie("vigie_flash").unwrap());
+    let flash = format!(
+        "{admin}; vigie_flash={}",
+        created.cookie("vigie_flash").unwrap()
+    );
     let page = app.get("/settings/projects", &flash).await;
     assert!(!page.body.contains("<script>alert(1)</script>"), "escaped");
     assert!(page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
@@ -466,13 +494,20 @@ async fn admins_manage_projects_users_and_tokens_viewers_only_look() {
 async fn api_tokens_grant_their_scope_and_nothing_more() {
     let app = app().await;
     let store = app.state.store.as_ref();
-    let (_, read) = manage::create_token(store, "grafana", Scope::Read).await.unwrap();
-    let (admin_token, admin) = manage::create_token(store, "ci", Scope::Admin).await.unwrap();
+    let (_, read) = manage::create_token(store, "grafana", Scope::Read)
+        .await
+        .unwrap();
+    let (admin_token, admin) = manage::create_token(store, "ci", Scope::Admin)
+        .await
+        .unwrap();
 
     let list = app.api(Method::GET, "/api/v1/projects", &read, None).await;
     assert_eq!(list.status, StatusCode::OK);
     assert_eq!(list.json()[0]["name"], "default");
-    assert!(list.json()[0]["dsn"].as_str().unwrap().ends_with("@127.0.0.1:8610/1"));
+    assert!(list.json()[0]["dsn"]
+        .as_str()
+        .unwrap()
+        .ends_with("@127.0.0.1:8610/1"));
 
     let body = r#"{"name": "billing"}"#;
     let refused = app
@@ -546,7 +581,9 @@ async fn api_tokens_grant_their_scope_and_nothing_more() {
     let secret = token.json()["token"].as_str().unwrap().to_string();
     let temp_id = token.json()["id"].as_i64().unwrap();
     assert_eq!(
-        app.api(Method::GET, "/api/v1/me", &secret, None).await.json()["name"],
+        app.api(Method::GET, "/api/v1/me", &secret, None)
+            .await
+            .json()["name"],
         "temp"
     );
     let listed = app.api(Method::GET, "/api/v1/tokens", &admin, None).await;
@@ -561,7 +598,9 @@ async fn api_tokens_grant_their_scope_and_nothing_more() {
         .await;
     assert_eq!(revoked.status, StatusCode::NO_CONTENT);
     assert_eq!(
-        app.api(Method::GET, "/api/v1/me", &secret, None).await.status,
+        app.api(Method::GET, "/api/v1/me", &secret, None)
+            .await
+            .status,
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
@@ -618,7 +657,10 @@ async fn bodies_are_decompressed_within_limits() {
     assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.body);
 
     let zstd = zstd::encode_all(&br#"{"name": "zstd-one"}"#[..], 3).unwrap();
-    assert_eq!(app.send(send("zstd", zstd)).await.status, StatusCode::CREATED);
+    assert_eq!(
+        app.send(send("zstd", zstd)).await.status,
+        StatusCode::CREATED
+    );
 
     // 64 MiB of zeros compress to ~64 KiB; the 2 MiB cap stops the inflation.
     let bomb = gzip(&vec![b' '; 64 << 20]);
@@ -626,7 +668,9 @@ async fn bodies_are_decompressed_within_limits() {
     assert_eq!(refused.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(refused.json()["error"]["code"], "payload_too_large");
 
-    let garbage = app.send(send("gzip", b"definitely not gzip".to_vec())).await;
+    let garbage = app
+        .send(send("gzip", b"definitely not gzip".to_vec()))
+        .await;
     assert_eq!(garbage.status, StatusCode::BAD_REQUEST);
     assert!(garbage.json()["error"]["message"]
         .as_str()

@@ -261,7 +261,10 @@ mod tests {
         ));
         let err = Location::resolve(Some("mysql://u:pw@h/db"), data).unwrap_err();
         assert!(!err.to_string().contains("pw"), "{err}");
-        assert!(err.to_string().contains("unsupported database URL"), "{err}");
+        assert!(
+            err.to_string().contains("unsupported database URL"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -20,7 +20,9 @@ async fn story(store: Arc<dyn Store>) {
     let key = ProjectKey::generate();
     let default = store.create_project("default", &key).await.unwrap();
     assert_eq!(default.name, "default");
-    let dup = store.create_project("default", &ProjectKey::generate()).await;
+    let dup = store
+        .create_project("default", &ProjectKey::generate())
+        .await;
     assert!(
         matches!(&dup, Err(StoreError::Conflict(m)) if m.contains("already exists")),
         "{dup:?}"
@@ -60,12 +62,21 @@ async fn story(store: Arc<dyn Store>) {
     let new_key = ProjectKey::generate();
     let rotated = store.set_project_key(shop.id, &new_key).await.unwrap();
     assert_eq!(rotated.public_key, new_key);
-    assert_eq!(store.project_by_key(shop.public_key.as_str()).await.unwrap(), None);
+    assert_eq!(
+        store
+            .project_by_key(shop.public_key.as_str())
+            .await
+            .unwrap(),
+        None
+    );
     assert!(matches!(
         store.rename_project(vigie_core::ProjectId(9999), "x").await,
         Err(StoreError::NotFound("project"))
     ));
-    assert_eq!(store.project(vigie_core::ProjectId(9999)).await.unwrap(), None);
+    assert_eq!(
+        store.project(vigie_core::ProjectId(9999)).await.unwrap(),
+        None
+    );
 
     // First user: exactly once, and it forgets the setup token with it.
     assert_eq!(store.count_users().await.unwrap(), 0);
@@ -98,7 +109,10 @@ async fn story(store: Arc<dyn Store>) {
     ));
     assert_eq!(store.count_users().await.unwrap(), 2);
     let creds = store.credentials("alice").await.unwrap().unwrap();
-    assert_eq!((creds.user.id, creds.password_hash.as_str()), (alice.id, "hash-a"));
+    assert_eq!(
+        (creds.user.id, creds.password_hash.as_str()),
+        (alice.id, "hash-a")
+    );
     assert!(store.credentials("nobody").await.unwrap().is_none());
     assert_eq!(
         store.set_role(bob.id, Role::Admin).await.unwrap().role,
@@ -115,7 +129,10 @@ async fn story(store: Arc<dyn Store>) {
     };
     store.create_session(&session).await.unwrap();
     let found = store.session("s1", now).await.unwrap().unwrap();
-    assert_eq!((found.user.id, found.csrf_token.as_str()), (bob.id, "csrf1"));
+    assert_eq!(
+        (found.user.id, found.csrf_token.as_str()),
+        (bob.id, "csrf1")
+    );
     assert!(store
         .session("s1", now.plus(Duration::from_secs(3601)))
         .await
@@ -124,7 +141,12 @@ async fn story(store: Arc<dyn Store>) {
     store.set_password(bob.id, "hash-b2").await.unwrap();
     assert!(store.session("s1", now).await.unwrap().is_none());
     assert_eq!(
-        store.credentials("bob").await.unwrap().unwrap().password_hash,
+        store
+            .credentials("bob")
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
         "hash-b2"
     );
     store
@@ -230,7 +252,11 @@ async fn sqlite_open_errors_name_the_path() {
     let file = dir.path().join("not-a-dir");
     std::fs::write(&file, b"x").unwrap();
     let location = Location::resolve(None, &file.join("data")).unwrap();
-    let err = vigie_store::open(&location).await.err().unwrap().to_string();
+    let err = vigie_store::open(&location)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.starts_with("cannot open database "), "{err}");
     assert!(err.contains("not-a-dir"), "{err}");
 
@@ -275,6 +301,9 @@ async fn postgres_down_is_a_clear_open_error() {
     .err()
     .unwrap()
     .to_string();
-    assert!(err.starts_with("cannot open database postgres://vigie:***@127.0.0.1:1/vigie"), "{err}");
+    assert!(
+        err.starts_with("cannot open database postgres://vigie:***@127.0.0.1:1/vigie"),
+        "{err}"
+    );
     assert!(!err.contains("secret"), "{err}");
 }

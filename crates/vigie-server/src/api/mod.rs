@@ -26,7 +26,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/v1/me", get(me))
         .route("/api/v1/projects", get(list_projects).post(create_project))
-        .route("/api/v1/projects/{id}", get(get_project).patch(update_project))
+        .route(
+            "/api/v1/projects/{id}",
+            get(get_project).patch(update_project),
+        )
         .route("/api/v1/projects/{id}/rotate-key", post(rotate_key))
         .route("/api/v1/users", get(list_users).post(create_user))
         .route(
@@ -130,7 +133,12 @@ async fn me(ApiCaller(caller): ApiCaller) -> Json<Me> {
 
 async fn list_projects(State(state): State<AppState>, _: ApiCaller) -> ApiResult<Vec<ProjectView>> {
     let projects = state.store.list_projects().await?;
-    Ok(Json(projects.iter().map(|p| ProjectView::new(&state, p)).collect()))
+    Ok(Json(
+        projects
+            .iter()
+            .map(|p| ProjectView::new(&state, p))
+            .collect(),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -145,7 +153,10 @@ async fn create_project(
 ) -> Result<(StatusCode, Json<ProjectView>), ApiError> {
     let project = manage::create_project(state.store.as_ref(), &body.name).await?;
     state.hub.publish(Change::Projects);
-    Ok((StatusCode::CREATED, Json(ProjectView::new(&state, &project))))
+    Ok((
+        StatusCode::CREATED,
+        Json(ProjectView::new(&state, &project)),
+    ))
 }
 
 async fn get_project(
@@ -183,7 +194,13 @@ async fn rotate_key(
 
 async fn list_users(State(state): State<AppState>, _: ApiCaller) -> ApiResult<Vec<UserView>> {
     Ok(Json(
-        state.store.list_users().await?.iter().map(UserView::from).collect(),
+        state
+            .store
+            .list_users()
+            .await?
+            .iter()
+            .map(UserView::from)
+            .collect(),
     ))
 }
 
@@ -204,8 +221,13 @@ async fn create_user(
     _: ApiCaller,
     Json(body): Json<NewUserBody>,
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
-    let user =
-        manage::create_user(state.store.as_ref(), &body.username, &body.password, body.role).await?;
+    let user = manage::create_user(
+        state.store.as_ref(),
+        &body.username,
+        &body.password,
+        body.role,
+    )
+    .await?;
     state.hub.publish(Change::Users);
     Ok((StatusCode::CREATED, Json(UserView::from(&user))))
 }
@@ -292,7 +314,8 @@ async fn create_token(
     _: ApiCaller,
     Json(body): Json<NewTokenBody>,
 ) -> Result<(StatusCode, Json<TokenView>), ApiError> {
-    let (token, secret) = manage::create_token(state.store.as_ref(), &body.name, body.scope).await?;
+    let (token, secret) =
+        manage::create_token(state.store.as_ref(), &body.name, body.scope).await?;
     state.hub.publish(Change::Tokens);
     let mut view = TokenView::from(&token);
     view.token = Some(secret);

@@ -1,7 +1,7 @@
 //! Extractors that say who is calling and refuse those who may not.
 
 use super::session::{self, Resolved};
-use crate::http::{AppError, ApiError, PageError};
+use crate::http::{ApiError, AppError, PageError};
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

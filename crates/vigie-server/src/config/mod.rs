@@ -100,12 +100,13 @@ impl Config {
 
         merge(&mut merged, env_layer(&defaults, &[], &env)?);
 
-        let mut config: Config = toml::Value::Table(merged)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Parse {
-                path: file.clone().unwrap_or_else(|| "(environment)".into()),
-                reason: e.message().to_string(),
-            })?;
+        let mut config: Config =
+            toml::Value::Table(merged)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Parse {
+                    path: file.clone().unwrap_or_else(|| "(environment)".into()),
+                    reason: e.message().to_string(),
+                })?;
 
         if let Some(v) = &overrides.listen {
             config.listen = v.clone();
@@ -126,9 +127,10 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
         self.session_lifetime()?;
-        if !self.public_url.is_empty()
-            && !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://"))
-        {
+        let url = &self.public_url;
+        let acceptable =
+            url.is_empty() || url.starts_with("http://") || url.starts_with("https://");
+        if !acceptable {
             return Err(ConfigError::Invalid {
                 key: "public_url",
                 reason: format!("{:?} must start with http:// or https://", self.public_url),
@@ -154,11 +156,9 @@ impl Config {
     }
 
     pub fn session_lifetime(&self) -> Result<Duration, ConfigError> {
-        humantime::parse_duration(&self.auth.session_lifetime).map_err(|e| {
-            ConfigError::Invalid {
-                key: "auth.session_lifetime",
-                reason: format!("{:?}: {e}", self.auth.session_lifetime),
-            }
+        humantime::parse_duration(&self.auth.session_lifetime).map_err(|e| ConfigError::Invalid {
+            key: "auth.session_lifetime",
+            reason: format!("{:?}: {e}", self.auth.session_lifetime),
         })
     }
 
@@ -272,7 +272,10 @@ mod tests {
         assert_eq!(c.listen, "127.0.0.1:8610");
         assert_eq!(c.data, PathBuf::from("./vigie-data"));
         assert_eq!(c.database_url(), None);
-        assert_eq!(c.session_lifetime().unwrap(), Duration::from_secs(7 * 86_400));
+        assert_eq!(
+            c.session_lifetime().unwrap(),
+            Duration::from_secs(7 * 86_400)
+        );
         assert_eq!(c.max_body_bytes(), 20 << 20);
     }
 

@@ -68,7 +68,10 @@ mod tests {
     #[test]
     fn finds_a_cookie_among_several() {
         let mut headers = HeaderMap::new();
-        headers.insert("cookie", HeaderValue::from_static("a=1; vigie_session=abc; b=2"));
+        headers.insert(
+            "cookie",
+            HeaderValue::from_static("a=1; vigie_session=abc; b=2"),
+        );
         headers.append("cookie", HeaderValue::from_static("vigie_csrf=xyz"));
         assert_eq!(get(&headers, SESSION), Some("abc"));
         assert_eq!(get(&headers, CSRF), Some("xyz"));
@@ -91,7 +94,13 @@ mod tests {
     #[test]
     fn flash_round_trips_any_text() {
         let value = flash(false, "Name \"x\"; taken, été", false);
-        let cookie = value.to_str().unwrap().split(';').next().unwrap().to_string();
+        let cookie = value
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
         let mut headers = HeaderMap::new();
         headers.insert("cookie", HeaderValue::from_str(&cookie).unwrap());
         assert_eq!(

@@ -40,7 +40,12 @@ async fn prepare(limits: BodyLimits, req: Request) -> Result<Request, AppError> 
     let encoding = req
         .headers()
         .get(CONTENT_ENCODING)
-        .map(|v| v.to_str().unwrap_or("(not text)").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.to_str()
+                .unwrap_or("(not text)")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .filter(|e| !e.is_empty() && e != "identity");
     let Some(encoding) = encoding else {
         return Ok(req);
@@ -93,7 +98,9 @@ pub fn inflate(encoding: &str, raw: &[u8], cap: usize) -> Result<Vec<u8>, AppErr
     reader
         .take(cap as u64 + 1)
         .read_to_end(&mut out)
-        .map_err(|e| AppError::BadRequest(format!("the {encoding} request body is not valid: {e}")))?;
+        .map_err(|e| {
+            AppError::BadRequest(format!("the {encoding} request body is not valid: {e}"))
+        })?;
     if out.len() > cap {
         return Err(too_large("decompressed request body", cap));
     }
@@ -122,7 +129,8 @@ mod tests {
     fn inflates_every_supported_encoding() {
         let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
         zlib.write_all(TEXT).unwrap();
-        let mut raw = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        let mut raw =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
         raw.write_all(TEXT).unwrap();
         let zstd = zstd::encode_all(TEXT, 3).unwrap();
         let br = brotli_compress(TEXT);
@@ -133,7 +141,11 @@ mod tests {
             ("zstd", zstd),
             ("br", br),
         ] {
-            assert_eq!(inflate(encoding, &body, 1 << 20).unwrap(), TEXT, "{encoding}");
+            assert_eq!(
+                inflate(encoding, &body, 1 << 20).unwrap(),
+                TEXT,
+                "{encoding}"
+            );
         }
     }
 

@@ -14,7 +14,9 @@ use vigie_store::StoreError;
 pub enum AppError {
     #[error("{0}")]
     BadRequest(String),
-    #[error("authentication required: log in, or send an API token as 'Authorization: Bearer <token>'")]
+    #[error(
+        "authentication required: log in, or send an API token as 'Authorization: Bearer <token>'"
+    )]
     Unauthorized,
     #[error("{0}")]
     Forbidden(String),
@@ -34,10 +36,7 @@ pub enum AppError {
     Internal(String),
     /// Any other status, for errors raised outside Vigie's handlers (e.g. 405).
     #[error("{message}")]
-    Other {
-        status: StatusCode,
-        message: String,
-    },
+    Other { status: StatusCode, message: String },
 }
 
 impl AppError {

@@ -10,4 +10,4 @@ pub mod decompress;
 pub mod error;
 pub mod security;
 
-pub use error::{AppError, ApiError, PageError};
+pub use error::{ApiError, AppError, PageError};

@@ -86,15 +86,18 @@ pub async fn login_page(
     let flash = cookies::read_flash(&headers);
     let notice = match flash {
         Some((_, text)) => Some(text),
-        None if state.store.count_users().await? == 0 => Some(
-            "No account exists yet: open the setup address that `vigie serve` printed.".into(),
-        ),
+        None if state.store.count_users().await? == 0 => {
+            Some("No account exists yet: open the setup address that `vigie serve` printed.".into())
+        }
         None => None,
     };
     let (token, cookie) = csrf::anonymous_token(&state, &headers);
     let mut set = Vec::from_iter(cookie);
     if notice.is_some() {
-        set.push(cookies::delete(cookies::FLASH, state.secure_cookies(&headers)));
+        set.push(cookies::delete(
+            cookies::FLASH,
+            state.secure_cookies(&headers),
+        ));
     }
     let form = LoginPage {
         csrf: token,
@@ -170,7 +173,10 @@ pub async fn login(
     Ok(response)
 }
 
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, PageError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
     let cleared = session::end(&state, &headers).await?;
     let mut response = redirect_with(
         "/login",

@@ -12,10 +12,26 @@ use std::sync::OnceLock;
 
 /// (file name, content type, content)
 const ASSETS: &[(&str, &str, &str)] = &[
-    ("app.css", "text/css; charset=utf-8", include_str!("../../assets/app.css")),
-    ("app.js", "text/javascript; charset=utf-8", include_str!("../../assets/app.js")),
-    ("live.js", "text/javascript; charset=utf-8", include_str!("../../assets/live.js")),
-    ("favicon.svg", "image/svg+xml", include_str!("../../assets/favicon.svg")),
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_str!("../../assets/app.css"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/app.js"),
+    ),
+    (
+        "live.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/live.js"),
+    ),
+    (
+        "favicon.svg",
+        "image/svg+xml",
+        include_str!("../../assets/favicon.svg"),
+    ),
 ];
 
 /// A short hash of all assets, for cache-busting URLs.

@@ -112,7 +112,9 @@ pub async fn system(
             Some((Ok::<_, Infallible>(event), (state, changes, false)))
         },
     );
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }
 
 #[cfg(test)]

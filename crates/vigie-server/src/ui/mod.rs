@@ -65,11 +65,21 @@ const NAV: &[(&str, &str, &str, &str)] = &[
     ("jobs", "Jobs", "/jobs", icons::JOBS),
     ("logs", "Logs", "/logs", icons::LOGS),
     ("issues", "Issues", "/issues", icons::ISSUES),
-    ("performance", "Performance", "/performance", icons::PERFORMANCE),
+    (
+        "performance",
+        "Performance",
+        "/performance",
+        icons::PERFORMANCE,
+    ),
     ("monitors", "Monitors", "/monitors", icons::MONITORS),
     ("alerts", "Alerts", "/alerts", icons::ALERTS),
     ("system", "System", "/system", icons::SYSTEM),
-    ("settings", "Settings", "/settings/projects", icons::SETTINGS),
+    (
+        "settings",
+        "Settings",
+        "/settings/projects",
+        icons::SETTINGS,
+    ),
 ];
 
 pub struct Flash {
@@ -207,7 +217,10 @@ mod tests {
 
     #[test]
     fn next_targets_stay_on_site() {
-        assert_eq!(safe_next(Some("/settings/users?x=1")), "/settings/users?x=1");
+        assert_eq!(
+            safe_next(Some("/settings/users?x=1")),
+            "/settings/users?x=1"
+        );
         assert_eq!(safe_next(Some("//evil.example")), "/");
         assert_eq!(safe_next(Some("/\\evil.example")), "/");
         assert_eq!(safe_next(Some("https://evil.example")), "/");

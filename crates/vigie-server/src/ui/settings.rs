@@ -18,7 +18,10 @@ use vigie_core::{ApiToken, Project, ProjectId, Role, Scope, User};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/settings", get(|| async { Redirect::to("/settings/projects") }))
+        .route(
+            "/settings",
+            get(|| async { Redirect::to("/settings/projects") }),
+        )
         .route("/settings/projects", get(projects).post(create_project))
         .route("/settings/projects/{id}/rename", post(rename_project))
         .route("/settings/projects/{id}/rotate-key", post(rotate_key))
@@ -148,7 +151,8 @@ struct UserForm {
 }
 
 fn parse_role(raw: &str) -> Result<Role, AppError> {
-    raw.parse().map_err(|e| AppError::BadRequest(format!("{e}")))
+    raw.parse()
+        .map_err(|e| AppError::BadRequest(format!("{e}")))
 }
 
 async fn add_user(
@@ -276,7 +280,12 @@ async fn create_token(
             };
             tokens_page(&state, admin, &headers, &uri, Some(created)).await
         }
-        Err(err) => form_outcome(Err::<(), _>(err), "/settings/tokens", state.secure_cookies(&headers), |_| String::new()),
+        Err(err) => form_outcome(
+            Err::<(), _>(err),
+            "/settings/tokens",
+            state.secure_cookies(&headers),
+            |_| String::new(),
+        ),
     }
 }
 
@@ -288,7 +297,10 @@ async fn revoke_token(
 ) -> Result<Response, PageError> {
     let result = manage::revoke_token(state.store.as_ref(), id).await;
     state.hub.publish(Change::Tokens);
-    form_outcome(result, "/settings/tokens", state.secure_cookies(&headers), |_| {
-        "Token revoked.".to_string()
-    })
+    form_outcome(
+        result,
+        "/settings/tokens",
+        state.secure_cookies(&headers),
+        |_| "Token revoked.".to_string(),
+    )
 }

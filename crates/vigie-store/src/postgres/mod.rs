@@ -18,7 +18,7 @@ use vigie_core::{ApiToken, Project, ProjectId, ProjectKey, Role, Scope, Timestam
 /// Connections kept open. PostgreSQL's default limit is 100; a few instances of 16 fit.
 const POOL_SIZE: usize = 16;
 /// Key of the advisory lock held while migrating ("vigie" in ASCII).
-const MIGRATION_LOCK: i64 = 0x7669_6769_65;
+const MIGRATION_LOCK: i64 = 0x0076_6967_6965;
 
 pub struct PostgresStore {
     pool: Pool,
@@ -44,7 +44,10 @@ impl PostgresStore {
             .max_size(POOL_SIZE)
             .build()
             .map_err(|e| open_error(e.to_string()))?;
-        let client = pool.get().await.map_err(|e| open_error(connect_reason(e)))?;
+        let client = pool
+            .get()
+            .await
+            .map_err(|e| open_error(connect_reason(e)))?;
         migrate(&client, migrations::POSTGRES).await?;
         Ok(PostgresStore { pool })
     }
@@ -87,7 +90,10 @@ async fn apply_migrations(client: &Object, list: &[Migration]) -> Result<()> {
         )
         .await?;
     let current: i32 = client
-        .query_one("SELECT coalesce(max(version), 0) FROM schema_migrations", &[])
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations",
+            &[],
+        )
         .await?
         .get(0);
     let current = current as u32;
@@ -116,7 +122,11 @@ async fn apply_migrations(client: &Object, list: &[Migration]) -> Result<()> {
             let _ = client.batch_execute("ROLLBACK").await;
             return Err(failed(e));
         }
-        tracing::info!(version = m.version, name = m.name, "applied postgres migration");
+        tracing::info!(
+            version = m.version,
+            name = m.name,
+            "applied postgres migration"
+        );
     }
     Ok(())
 }
@@ -193,7 +203,9 @@ async fn insert_user(client: &impl GenericClient, user: &NewUser) -> Result<User
             ],
         )
         .await
-        .map_err(unique(|| format!("a user named {:?} already exists", user.username)))?;
+        .map_err(unique(|| {
+            format!("a user named {:?} already exists", user.username)
+        }))?;
     user_row(&row)
 }
 
@@ -270,7 +282,9 @@ impl Store for PostgresStore {
                 &[&name, &key.as_str(), &Timestamp::now().millis()],
             )
             .await
-            .map_err(unique(|| format!("a project named {name:?} already exists")))?;
+            .map_err(unique(|| {
+                format!("a project named {name:?} already exists")
+            }))?;
         project_row(&row)
     }
 
@@ -319,7 +333,9 @@ impl Store for PostgresStore {
                 &[&name, &id.0],
             )
             .await
-            .map_err(unique(|| format!("a project named {name:?} already exists")))?;
+            .map_err(unique(|| {
+                format!("a project named {name:?} already exists")
+            }))?;
         project_row(&row.ok_or(StoreError::NotFound("project"))?)
     }
 

@@ -135,7 +135,11 @@ fn migrate(conn: &Connection, list: &[Migration]) -> Result<()> {
                 reason: e.to_string(),
             });
         }
-        tracing::info!(version = m.version, name = m.name, "applied sqlite migration");
+        tracing::info!(
+            version = m.version,
+            name = m.name,
+            "applied sqlite migration"
+        );
     }
     Ok(())
 }
@@ -229,7 +233,9 @@ fn insert_user(conn: &Connection, user: &NewUser) -> Result<User> {
         ],
         user_row,
     )
-    .map_err(unique(|| format!("a user named {:?} already exists", user.username)))
+    .map_err(unique(|| {
+        format!("a user named {:?} already exists", user.username)
+    }))
 }
 
 fn exactly_one(changed: usize, what: &'static str) -> Result<()> {
@@ -269,8 +275,10 @@ impl Store for SqliteStore {
     async fn meta(&self, key: &str) -> Result<Option<String>> {
         let key = key.to_string();
         self.read(move |c| {
-            Ok(c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-                .optional()?)
+            Ok(
+                c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                    .optional()?,
+            )
         })
         .await
     }
@@ -307,14 +315,17 @@ impl Store for SqliteStore {
                 params![name, key.as_str(), Timestamp::now().millis()],
                 project_row,
             )
-            .map_err(unique(|| format!("a project named {name:?} already exists")))
+            .map_err(unique(|| {
+                format!("a project named {name:?} already exists")
+            }))
         })
         .await
     }
 
     async fn list_projects(&self) -> Result<Vec<Project>> {
         self.read(|c| {
-            let mut stmt = c.prepare(&format!("SELECT {PROJECT_COLS} FROM projects ORDER BY id"))?;
+            let mut stmt =
+                c.prepare(&format!("SELECT {PROJECT_COLS} FROM projects ORDER BY id"))?;
             let rows = stmt.query_map([], project_row)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
@@ -350,7 +361,9 @@ impl Store for SqliteStore {
                     "UPDATE projects SET name = ?1 WHERE id = ?2",
                     params![name, id.0],
                 )
-                .map_err(unique(|| format!("a project named {name:?} already exists")))?;
+                .map_err(unique(|| {
+                    format!("a project named {name:?} already exists")
+                }))?;
             exactly_one(changed, "project")?;
             project_by_id(c, id)
         })
@@ -401,7 +414,8 @@ impl Store for SqliteStore {
 
     async fn list_users(&self) -> Result<Vec<User>> {
         self.read(|c| {
-            let mut stmt = c.prepare(&format!("SELECT {USER_COLS} FROM users ORDER BY username"))?;
+            let mut stmt =
+                c.prepare(&format!("SELECT {USER_COLS} FROM users ORDER BY username"))?;
             let rows = stmt.query_map([], user_row)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
@@ -515,7 +529,10 @@ impl Store for SqliteStore {
 
     async fn delete_expired_sessions(&self, now: Timestamp) -> Result<u64> {
         self.write(move |c| {
-            Ok(c.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now.millis()])? as u64)
+            Ok(c.execute(
+                "DELETE FROM sessions WHERE expires_at <= ?1",
+                [now.millis()],
+            )? as u64)
         })
         .await
     }
@@ -543,7 +560,8 @@ impl Store for SqliteStore {
 
     async fn list_api_tokens(&self) -> Result<Vec<ApiToken>> {
         self.read(|c| {
-            let mut stmt = c.prepare(&format!("SELECT {TOKEN_COLS} FROM api_tokens ORDER BY id"))?;
+            let mut stmt =
+                c.prepare(&format!("SELECT {TOKEN_COLS} FROM api_tokens ORDER BY id"))?;
             let rows = stmt.query_map([], token_row)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })

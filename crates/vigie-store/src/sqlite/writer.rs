@@ -58,7 +58,10 @@ where
 }
 
 /// Runs `work` under a savepoint: released on success, rolled back on error or panic.
-fn within_savepoint<T>(conn: &Connection, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+fn within_savepoint<T>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<T> {
     conn.execute_batch("SAVEPOINT op")?;
     let outcome = catch_unwind(AssertUnwindSafe(|| work(conn)))
         .unwrap_or_else(|_| Err(StoreError::Database("a write operation panicked".into())));

@@ -25,9 +25,7 @@ fn dsn(config: &vigie_server::Config, project: &vigie_core::Project) -> String {
         Ok(addr) => config.base_url(addr),
         Err(_) => config.public_url.clone(),
     };
-    vigie_protocol::Dsn::for_project(&base, project.public_key.as_str(), project.id.0)
-        .map(|d| d.to_string())
-        .unwrap_or_default()
+    vigie_server::state::project_dsn(&base, project)
 }
 
 pub async fn run(cmd: ProjectCommand) -> anyhow::Result<()> {

@@ -65,13 +65,18 @@ pub async fn run(cmd: TokenCommand) -> anyhow::Result<()> {
                     ]
                 })
                 .collect();
-            print_table(&["ID", "NAME", "SCOPE", "TOKEN", "CREATED", "LAST USED"], &rows);
+            print_table(
+                &["ID", "NAME", "SCOPE", "TOKEN", "CREATED", "LAST USED"],
+                &rows,
+            );
         }
         TokenCommand::Revoke { id, storage } => {
             let (_, store) = storage.open().await?;
             let result = manage::revoke_token(store.as_ref(), id).await;
             store.close().await;
-            result.map_err(|_| anyhow::anyhow!("no API token with id {id}; see `vigie token list`"))?;
+            result.map_err(|_| {
+                anyhow::anyhow!("no API token with id {id}; see `vigie token list`")
+            })?;
             println!("revoked token {id}");
         }
     }

@@ -89,7 +89,10 @@ pub async fn run(cmd: UserCommand) -> anyhow::Result<()> {
             let password = password.read()?;
             manage::set_password(store.as_ref(), user.id, &password).await?;
             store.close().await;
-            println!("password of {} changed; their sessions have ended", user.username);
+            println!(
+                "password of {} changed; their sessions have ended",
+                user.username
+            );
         }
         UserCommand::List { storage } => {
             let (_, store) = storage.open().await?;

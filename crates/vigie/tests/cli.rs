@@ -1,0 +1,297 @@
+//! The real `vigie` binary, run as a user runs it: start-up banner, offline admin commands
+//! against a running server, wrong arguments, unopenable databases, Ctrl-C.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn vigie() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigie"));
+    // Keep the developer's own configuration out of the tests.
+    cmd.env_remove("VIGIE_DATABASE_URL")
+        .env_remove("VIGIE_CONFIG")
+        .env("VIGIE_LOG", "warn");
+    cmd
+}
+
+fn run(args: &[&str]) -> Output {
+    vigie().args(args).output().unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A `vigie serve` on a free port, with its banner.
+struct Server {
+    child: Child,
+    banner: String,
+    url: String,
+}
+
+impl Server {
+    fn start(data: &Path) -> Server {
+        let mut child = vigie()
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut banner = String::new();
+        while !banner.contains("Press Ctrl-C") {
+            let line = lines.next().expect("banner line").unwrap();
+            banner.push_str(&line);
+            banner.push('\n');
+        }
+        let url = banner
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("UI:"))
+            .unwrap()
+            .trim()
+            .to_string();
+        Server { child, banner, url }
+    }
+
+    fn interrupt(mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "vigie did not stop on Ctrl-C");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[test]
+fn serve_prints_what_a_new_user_needs_and_stops_cleanly_on_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"));
+    assert!(server.banner.starts_with("Vigie "), "{}", server.banner);
+    assert!(server.url.starts_with("http://127.0.0.1:"));
+    let setup = format!("{}/setup?token=", server.url);
+    assert!(server.banner.contains(&setup), "{}", server.banner);
+    assert!(server.banner.contains("Sentry DSN:  http://"));
+    assert!(server.banner.contains("(project \"default\")"));
+    let ready_ms: u64 = server
+        .banner
+        .split("ready in ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    assert!(ready_ms < 1000, "ready in {ready_ms} ms");
+    assert!(dir.path().join("data/vigie.db").exists());
+
+    let health = http_get(&format!("{}/health", server.url), None);
+    assert!(health.contains("\"status\":\"ok\""), "{health}");
+    assert!(server.interrupt().success(), "exit code 0 after Ctrl-C");
+}
+
+#[test]
+fn an_offline_token_works_against_the_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data);
+
+    // Created by another process while the server runs, on the same data directory.
+    let out = vigie()
+        .args([
+            "token", "create", "--name", "ci", "--scope", "admin", "--data",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let token = stdout(&out).trim().to_string();
+    assert!(
+        token.starts_with("vigie_"),
+        "only the token on stdout: {token:?}"
+    );
+    assert!(stderr(&out).contains("shown only now"));
+
+    let me = http_get(&format!("{}/api/v1/me", server.url), Some(&token));
+    assert!(me.contains("\"name\":\"ci\""), "{me}");
+    let projects = http_get(&format!("{}/api/v1/projects", server.url), Some(&token));
+    assert!(projects.contains("\"name\":\"default\""), "{projects}");
+
+    // A user added offline shows in the list; a second one with the same name is refused.
+    let mut add = vigie()
+        .args([
+            "user",
+            "add",
+            "ops",
+            "--role",
+            "admin",
+            "--password-stdin",
+            "--data",
+        ])
+        .arg(&data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long password\n")
+        .unwrap();
+    let added = add.wait_with_output().unwrap();
+    assert!(added.status.success(), "{}", stderr(&added));
+    assert_eq!(stdout(&added).trim(), "added user ops (admin)");
+    let list = run(&["user", "list", "--data", data.to_str().unwrap()]);
+    assert!(stdout(&list).contains("ops"), "{}", stdout(&list));
+    let users = http_get(&format!("{}/api/v1/users", server.url), Some(&token));
+    assert!(users.contains("\"username\":\"ops\""), "{users}");
+
+    let tokens = run(&["token", "list", "--data", data.to_str().unwrap()]);
+    assert!(stdout(&tokens).contains("ci"));
+    assert!(
+        !stdout(&tokens).contains(&token),
+        "secrets are never listed"
+    );
+    let revoke = run(&["token", "revoke", "1", "--data", data.to_str().unwrap()]);
+    assert!(revoke.status.success(), "{}", stderr(&revoke));
+    let again = run(&["token", "revoke", "1", "--data", data.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).starts_with("error: no API token with id 1"));
+    assert!(server.interrupt().success());
+}
+
+#[test]
+fn projects_are_managed_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let created = run(&["project", "create", "billing", "--data", data]);
+    assert!(created.status.success(), "{}", stderr(&created));
+    assert!(stdout(&created).contains("created project 2 \"billing\""));
+    assert!(stdout(&created).contains("@127.0.0.1:8610/2"));
+    let dup = run(&["project", "create", "billing", "--data", data]);
+    assert_eq!(dup.status.code(), Some(1));
+    assert_eq!(
+        stderr(&dup).trim(),
+        "error: a project named \"billing\" already exists"
+    );
+    let list = run(&["project", "list", "--data", data]);
+    let text = stdout(&list);
+    assert!(text.starts_with("ID  NAME"), "{text}");
+    assert!(text.contains("default") && text.contains("billing"));
+}
+
+#[test]
+fn wrong_arguments_get_one_line_and_exit_2() {
+    for args in [
+        &["serve", "--bogus"][..],
+        &["user", "add"],
+        &["token", "create", "--name", "x", "--scope", "root"],
+        &["frobnicate"],
+        &["token", "revoke", "not-a-number"],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = stderr(&out);
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{err}");
+    }
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["token", "create", "--help"],
+    ] {
+        let out = run(args);
+        assert!(out.status.success(), "{args:?}");
+        assert!(stdout(&out).contains("Usage: vigie"), "{args:?}");
+    }
+}
+
+#[test]
+fn unopenable_databases_are_one_line_errors_with_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let out = vigie()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(file.join("data"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.starts_with("error: cannot open database "), "{err}");
+    assert!(err.contains("a-file"), "{err}");
+
+    let out = run(&[
+        "user",
+        "list",
+        "--database",
+        "postgres://vigie:hunter2@127.0.0.1:1/vigie",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("127.0.0.1:1") && !err.contains("hunter2"),
+        "{err}"
+    );
+
+    let out = run(&["user", "list", "--database", "mysql://x/y"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("unsupported database URL"));
+}
+
+#[test]
+fn config_default_is_the_documented_file() {
+    let out = run(&["config", "default"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(text.contains("listen = \"127.0.0.1:8610\""));
+    assert!(text.contains("VIGIE_"));
+    // It is valid TOML that Vigie itself accepts as a config file.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vigie.toml");
+    std::fs::write(&path, &text).unwrap();
+    let out = vigie()
+        .args(["project", "list", "--config"])
+        .arg(&path)
+        .arg("--data")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// A minimal HTTP/1.1 GET over a TCP socket (the tests need no HTTP client crate).
+fn http_get(url: &str, token: Option<&str>) -> String {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
+    response
+}

@@ -1,1 +1,272 @@
-fn main() {}
+//! `vigie-bench`: whole-server measurements of a real `vigie` binary, one named scenario each.
+//!
+//! Every scenario starts the binary it is given on a fresh data directory and a free port, so a
+//! figure never depends on leftover state. Figures go in BENCHMARKS.md with the exact command.
+//!
+//!   vigie-bench startup    --binary target/release/vigie --runs 20
+//!   vigie-bench page-views --binary target/release/vigie --requests 10000 --concurrency 8
+//!
+//! Later issues add scenarios (ingest, search) to the same enum.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(about = "Load generators and whole-server measurements for Vigie")]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Time from process start to the first 200 from /health, idle RSS, binary size.
+    Startup {
+        #[arg(long, default_value = "target/release/vigie")]
+        binary: PathBuf,
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
+    /// Authenticated dashboard views: throughput, latency percentiles, RSS before and after.
+    PageViews {
+        #[arg(long, default_value = "target/release/vigie")]
+        binary: PathBuf,
+        #[arg(long, default_value_t = 10_000)]
+        requests: usize,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Page to request (any logged-in page)
+        #[arg(long, default_value = "/")]
+        path: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    match Cli::parse().scenario {
+        Scenario::Startup { binary, runs } => startup(&binary, runs).await,
+        Scenario::PageViews {
+            binary,
+            requests,
+            concurrency,
+            path,
+        } => page_views(&binary, requests, concurrency, &path).await,
+    }
+}
+
+/// A server under measurement.
+struct Server {
+    child: Child,
+    url: String,
+    data: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(binary: &Path) -> Result<(Server, Instant)> {
+        let data = tempfile::tempdir()?;
+        let started = Instant::now();
+        let mut child = Command::new(binary)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data.path())
+            .env("VIGIE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot run {}", binary.display()))?;
+        let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+        let url = loop {
+            let line = lines.next().context("vigie exited before printing its address")??;
+            if let Some(url) = line.trim().strip_prefix("UI:") {
+                break url.trim().to_string();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Ok((Server { child, url, data }, started))
+    }
+
+    fn rss_kib(&self) -> Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .context("no VmRSS in /proc status")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client() -> Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(64)
+        .build()?)
+}
+
+async fn startup(binary: &Path, runs: usize) -> Result<()> {
+    let http = client()?;
+    let (mut ready, mut rss) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let (server, started) = Server::start(binary)?;
+        loop {
+            let ok = http
+                .get(format!("{}/health", server.url))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ok {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                bail!("not ready after 10 s");
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        ready.push(started.elapsed().as_secs_f64() * 1000.0);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        rss.push(server.rss_kib()? as f64 / 1024.0);
+    }
+    let size = std::fs::metadata(binary)?.len() as f64 / (1 << 20) as f64;
+    println!("scenario startup: {runs} runs of {}", binary.display());
+    println!("  ready (spawn -> first /health 200): median {:.1} ms, max {:.1} ms", median(&mut ready), max(&ready));
+    println!("  idle RSS after 1 s:                 median {:.1} MiB, max {:.1} MiB", median(&mut rss), max(&rss));
+    println!("  binary size:                        {size:.1} MiB");
+    Ok(())
+}
+
+async fn page_views(binary: &Path, requests: usize, concurrency: usize, path: &str) -> Result<()> {
+    let (server, _) = Server::start(binary)?;
+    add_admin(binary, server.data.path())?;
+    let http = client()?;
+    let session = login(&http, &server.url).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_before = server.rss_kib()?;
+
+    let url = Arc::new(format!("{}{path}", server.url));
+    let session = Arc::new(session);
+    let per_worker = requests / concurrency;
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (http, url, session) = (http.clone(), url.clone(), session.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(per_worker);
+            for _ in 0..per_worker {
+                let t = Instant::now();
+                let response = http
+                    .get(url.as_str())
+                    .header("cookie", session.as_str())
+                    .send()
+                    .await?;
+                if !response.status().is_success() {
+                    bail!("page view answered {}", response.status());
+                }
+                response.bytes().await?;
+                latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            Ok(latencies)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(requests);
+    for worker in workers {
+        latencies.extend(worker.await??);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let rss_after = server.rss_kib()?;
+    latencies.sort_by(f64::total_cmp);
+    println!(
+        "scenario page-views: {} authenticated GET {path}, concurrency {concurrency}",
+        latencies.len()
+    );
+    println!("  throughput: {:.0} pages/s", latencies.len() as f64 / elapsed);
+    println!(
+        "  latency:    p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.90),
+        percentile(&latencies, 0.99),
+        latencies.last().copied().unwrap_or_default()
+    );
+    println!(
+        "  RSS:        {:.1} MiB before, {:.1} MiB after",
+        rss_before as f64 / 1024.0,
+        rss_after as f64 / 1024.0
+    );
+    Ok(())
+}
+
+/// Adds the admin offline, as a script would.
+fn add_admin(binary: &Path, data: &Path) -> Result<()> {
+    let mut child = Command::new(binary)
+        .args(["user", "add", "bench", "--role", "admin", "--password-stdin", "--data"])
+        .arg(data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(b"bench password\n")?;
+    if !child.wait()?.success() {
+        bail!("vigie user add failed");
+    }
+    Ok(())
+}
+
+/// Logs in through the real form; returns the `Cookie` header value of the session.
+async fn login(http: &reqwest::Client, base: &str) -> Result<String> {
+    let page = http.get(format!("{base}/login")).send().await?;
+    let csrf_cookie = cookie(&page, "vigie_csrf").context("no csrf cookie")?;
+    let html = page.text().await?;
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).context("no csrf field")? + marker.len();
+    let csrf = &html[start..start + 32];
+    let answer = http
+        .post(format!("{base}/login"))
+        .header("cookie", format!("vigie_csrf={csrf_cookie}"))
+        .form(&[("csrf", csrf), ("username", "bench"), ("password", "bench password")])
+        .send()
+        .await?;
+    let session = cookie(&answer, "vigie_session").context("login failed")?;
+    Ok(format!("vigie_session={session}"))
+}
+
+fn cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next()?.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    percentile(values, 0.5)
+}
+
+fn max(values: &[f64]) -> f64 {
+    values.iter().copied().fold(0.0, f64::max)
+}
+
+/// `q`-quantile of sorted `values` (nearest rank).
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}

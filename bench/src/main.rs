@@ -80,7 +80,9 @@ impl Server {
             .with_context(|| format!("cannot run {}", binary.display()))?;
         let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
         let url = loop {
-            let line = lines.next().context("vigie exited before printing its address")??;
+            let line = lines
+                .next()
+                .context("vigie exited before printing its address")??;
             if let Some(url) = line.trim().strip_prefix("UI:") {
                 break url.trim().to_string();
             }
@@ -139,8 +141,16 @@ async fn startup(binary: &Path, runs: usize) -> Result<()> {
     }
     let size = std::fs::metadata(binary)?.len() as f64 / (1 << 20) as f64;
     println!("scenario startup: {runs} runs of {}", binary.display());
-    println!("  ready (spawn -> first /health 200): median {:.1} ms, max {:.1} ms", median(&mut ready), max(&ready));
-    println!("  idle RSS after 1 s:                 median {:.1} MiB, max {:.1} MiB", median(&mut rss), max(&rss));
+    println!(
+        "  ready (spawn -> first /health 200): median {:.1} ms, max {:.1} ms",
+        median(&mut ready),
+        max(&ready)
+    );
+    println!(
+        "  idle RSS after 1 s:                 median {:.1} MiB, max {:.1} MiB",
+        median(&mut rss),
+        max(&rss)
+    );
     println!("  binary size:                        {size:.1} MiB");
     Ok(())
 }
@@ -189,7 +199,10 @@ async fn page_views(binary: &Path, requests: usize, concurrency: usize, path: &s
         "scenario page-views: {} authenticated GET {path}, concurrency {concurrency}",
         latencies.len()
     );
-    println!("  throughput: {:.0} pages/s", latencies.len() as f64 / elapsed);
+    println!(
+        "  throughput: {:.0} pages/s",
+        latencies.len() as f64 / elapsed
+    );
     println!(
         "  latency:    p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         percentile(&latencies, 0.50),
@@ -208,7 +221,15 @@ async fn page_views(binary: &Path, requests: usize, concurrency: usize, path: &s
 /// Adds the admin offline, as a script would.
 fn add_admin(binary: &Path, data: &Path) -> Result<()> {
     let mut child = Command::new(binary)
-        .args(["user", "add", "bench", "--role", "admin", "--password-stdin", "--data"])
+        .args([
+            "user",
+            "add",
+            "bench",
+            "--role",
+            "admin",
+            "--password-stdin",
+            "--data",
+        ])
         .arg(data)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -235,7 +256,11 @@ async fn login(http: &reqwest::Client, base: &str) -> Result<String> {
     let answer = http
         .post(format!("{base}/login"))
         .header("cookie", format!("vigie_csrf={csrf_cookie}"))
-        .form(&[("csrf", csrf), ("username", "bench"), ("password", "bench password")])
+        .form(&[
+            ("csrf", csrf),
+            ("username", "bench"),
+            ("password", "bench password"),
+        ])
         .send()
         .await?;
     let session = cookie(&answer, "vigie_session").context("login failed")?;

@@ -59,6 +59,14 @@ def test_first_session(server, browser, shots):
     assert browser.find_element(By.CSS_SELECTOR, "[data-bind=users]").text == "1"
     shots(browser, "02-dashboard")
 
+    # The same page in the dark theme the system may ask for.
+    browser.execute_cdp_cmd(
+        "Emulation.setEmulatedMedia",
+        {"features": [{"name": "prefers-color-scheme", "value": "dark"}]},
+    )
+    shots(browser, "02-dashboard-dark")
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+
     # 2. Copy the DSN: the button confirms and the clipboard holds it.
     button = browser.find_element(By.ID, "copy-dsn")
     button.click()

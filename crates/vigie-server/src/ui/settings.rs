@@ -83,7 +83,9 @@ async fn create_project(
     Form(form): Form<NameForm>,
 ) -> Result<Response, PageError> {
     let result = manage::create_project(state.store.as_ref(), &form.name).await;
-    state.hub.publish(Change::Projects);
+    if result.is_ok() {
+        state.hub.publish(Change::Projects);
+    }
     form_outcome(result, PROJECTS, state.secure_cookies(&headers), |p| {
         format!("Project \"{}\" created. Its DSN is in the table.", p.name)
     })
@@ -97,7 +99,9 @@ async fn rename_project(
     Form(form): Form<NameForm>,
 ) -> Result<Response, PageError> {
     let result = manage::rename_project(state.store.as_ref(), ProjectId(id), &form.name).await;
-    state.hub.publish(Change::Projects);
+    if result.is_ok() {
+        state.hub.publish(Change::Projects);
+    }
     form_outcome(result, PROJECTS, state.secure_cookies(&headers), |p| {
         format!("Project renamed to \"{}\".", p.name)
     })
@@ -167,7 +171,9 @@ async fn add_user(
         }
         Err(err) => Err(err),
     };
-    state.hub.publish(Change::Users);
+    if result.is_ok() {
+        state.hub.publish(Change::Users);
+    }
     form_outcome(result, USERS, state.secure_cookies(&headers), |u| {
         format!("User \"{}\" added as {}.", u.username, u.role)
     })
@@ -201,7 +207,9 @@ async fn delete_user(
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
     let result = manage::delete_user(state.store.as_ref(), Some(admin.user.id), id).await;
-    state.hub.publish(Change::Users);
+    if result.is_ok() {
+        state.hub.publish(Change::Users);
+    }
     form_outcome(result, USERS, state.secure_cookies(&headers), |_| {
         "User deleted.".to_string()
     })
@@ -296,7 +304,9 @@ async fn revoke_token(
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
     let result = manage::revoke_token(state.store.as_ref(), id).await;
-    state.hub.publish(Change::Tokens);
+    if result.is_ok() {
+        state.hub.publish(Change::Tokens);
+    }
     form_outcome(
         result,
         "/settings/tokens",

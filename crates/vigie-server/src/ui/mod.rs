@@ -99,7 +99,6 @@ pub struct Chrome {
     /// The current path and query, so the switcher comes back here.
     pub path: String,
     pub version: &'static str,
-    pub asset_version: &'static str,
     now: Timestamp,
     secure: bool,
 }
@@ -127,7 +126,6 @@ impl Chrome {
             flash: cookies::read_flash(headers).map(|(ok, text)| Flash { ok, text }),
             path: uri.path_and_query().map_or("/", |p| p.as_str()).to_string(),
             version: env!("CARGO_PKG_VERSION"),
-            asset_version: assets::version(),
             now: Timestamp::now(),
             secure: state.secure_cookies(headers),
         })

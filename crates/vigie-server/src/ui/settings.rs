@@ -33,6 +33,18 @@ pub fn routes() -> Router<AppState> {
 }
 
 const PROJECTS: &str = "/settings/projects";
+
+/// Tells live pages about `change` when `result` says it happened.
+fn published<T>(
+    state: &AppState,
+    change: Change,
+    result: Result<T, AppError>,
+) -> Result<T, AppError> {
+    if result.is_ok() {
+        state.hub.publish(change);
+    }
+    result
+}
 const USERS: &str = "/settings/users";
 
 pub struct ProjectRow {
@@ -83,9 +95,7 @@ async fn create_project(
     Form(form): Form<NameForm>,
 ) -> Result<Response, PageError> {
     let result = manage::create_project(state.store.as_ref(), &form.name).await;
-    if result.is_ok() {
-        state.hub.publish(Change::Projects);
-    }
+    let result = published(&state, Change::Projects, result);
     form_outcome(result, PROJECTS, state.secure_cookies(&headers), |p| {
         format!("Project \"{}\" created. Its DSN is in the table.", p.name)
     })
@@ -99,9 +109,7 @@ async fn rename_project(
     Form(form): Form<NameForm>,
 ) -> Result<Response, PageError> {
     let result = manage::rename_project(state.store.as_ref(), ProjectId(id), &form.name).await;
-    if result.is_ok() {
-        state.hub.publish(Change::Projects);
-    }
+    let result = published(&state, Change::Projects, result);
     form_outcome(result, PROJECTS, state.secure_cookies(&headers), |p| {
         format!("Project renamed to \"{}\".", p.name)
     })
@@ -171,9 +179,7 @@ async fn add_user(
         }
         Err(err) => Err(err),
     };
-    if result.is_ok() {
-        state.hub.publish(Change::Users);
-    }
+    let result = published(&state, Change::Users, result);
     form_outcome(result, USERS, state.secure_cookies(&headers), |u| {
         format!("User \"{}\" added as {}.", u.username, u.role)
     })
@@ -207,9 +213,7 @@ async fn delete_user(
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
     let result = manage::delete_user(state.store.as_ref(), Some(admin.user.id), id).await;
-    if result.is_ok() {
-        state.hub.publish(Change::Users);
-    }
+    let result = published(&state, Change::Users, result);
     form_outcome(result, USERS, state.secure_cookies(&headers), |_| {
         "User deleted.".to_string()
     })
@@ -304,9 +308,7 @@ async fn revoke_token(
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
     let result = manage::revoke_token(state.store.as_ref(), id).await;
-    if result.is_ok() {
-        state.hub.publish(Change::Tokens);
-    }
+    let result = published(&state, Change::Tokens, result);
     form_outcome(
         result,
         "/settings/tokens",

@@ -43,12 +43,17 @@ fn sentry_auth_key(header: &str) -> Option<String> {
 }
 
 fn authorization_key(header: &str) -> Option<String> {
-    let header = header.trim();
-    if let Some(token) = strip_prefix_ignore_case(header, "bearer") {
-        let token = token.trim();
-        return (!token.is_empty()).then(|| token.to_string());
+    match bearer_token(header) {
+        Some(token) => Some(token.to_string()),
+        None => sentry_auth_key(header.trim()),
     }
-    sentry_auth_key(header)
+}
+
+/// The token of an `Authorization: Bearer <token>` header (scheme matched without regard to
+/// case, surrounding spaces trimmed); `None` for other schemes or an empty token.
+pub fn bearer_token(header: &str) -> Option<&str> {
+    let token = strip_prefix_ignore_case(header.trim(), "bearer")?.trim();
+    (!token.is_empty()).then_some(token)
 }
 
 fn query_key(query: &str) -> Option<String> {

@@ -9,4 +9,4 @@
 
 pub mod auth;
 
-pub use auth::{find_project_key, Dsn, DsnError, KeySources};
+pub use auth::{bearer_token, find_project_key, Dsn, DsnError, KeySources};

@@ -89,11 +89,7 @@ pub async fn create_first_admin(
     username: &str,
     password: &str,
 ) -> Result<User, AppError> {
-    let expected = store.meta(SETUP_TOKEN_KEY).await?;
-    let valid = expected
-        .as_deref()
-        .is_some_and(|e| vigie_core::secret::constant_time_eq(e, setup_token));
-    if !valid {
+    if !setup_token_is_valid(store, setup_token).await? {
         return Err(AppError::Forbidden(
             "this setup link is no longer valid: an account exists already, or the link was mistyped"
                 .into(),
@@ -101,6 +97,14 @@ pub async fn create_first_admin(
     }
     let new = new_user(username, password, Role::Admin).await?;
     Ok(store.create_first_user(&new, SETUP_TOKEN_KEY).await?)
+}
+
+/// Whether `token` is the setup token still waiting for the first admin.
+pub async fn setup_token_is_valid(store: &dyn Store, token: &str) -> Result<bool, AppError> {
+    let expected = store.meta(SETUP_TOKEN_KEY).await?;
+    Ok(expected
+        .as_deref()
+        .is_some_and(|e| vigie_core::secret::constant_time_eq(e, token)))
 }
 
 async fn new_user(username: &str, password: &str, role: Role) -> Result<NewUser, AppError> {

@@ -698,6 +698,28 @@ async fn bodies_are_decompressed_within_limits() {
 }
 
 #[tokio::test]
+async fn an_encoded_body_without_length_stops_at_the_limit() {
+    let app = app().await;
+    // 2 MiB of gzip bytes streamed without Content-Length, against a 1 MiB limit.
+    let chunks = (0..32).map(|_| Ok::<_, std::io::Error>(vec![0u8; 64 << 10]));
+    let req = Request::post("/api/v1/projects")
+        .header(header::CONTENT_ENCODING, "gzip")
+        .body(Body::from_stream(futures_util::stream::iter(chunks)))
+        .unwrap();
+    let answer = app.send(req).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        answer.body
+    );
+    assert!(answer.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("1 MiB limit"));
+}
+
+#[tokio::test]
 async fn errors_have_the_right_shape_and_headers_are_set() {
     let app = app().await;
     let page = app.get("/no/such/page", "").await;

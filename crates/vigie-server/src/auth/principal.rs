@@ -1,6 +1,6 @@
 //! Extractors that say who is calling and refuse those who may not.
 
-use super::session::{self, Resolved};
+use super::session;
 use crate::http::{ApiError, AppError, PageError};
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
@@ -25,12 +25,9 @@ impl FromRequestParts<AppState> for LoggedIn {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let session = match parts.extensions.get::<Resolved>() {
-            Some(Resolved(session)) => session.clone(),
-            None => session::current(state, &parts.headers)
-                .await
-                .map_err(|e| PageError(e).into_response())?,
-        };
+        let session = session::of_request(state, parts)
+            .await
+            .map_err(|e| PageError(e).into_response())?;
         match session {
             Some(s) => Ok(LoggedIn {
                 user: s.user,
@@ -90,8 +87,7 @@ impl FromRequestParts<AppState> for ApiCaller {
             let token = auth
                 .to_str()
                 .ok()
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim)
+                .and_then(vigie_protocol::bearer_token)
                 .ok_or(AppError::Unauthorized)?;
             let found = state
                 .store
@@ -111,7 +107,7 @@ impl FromRequestParts<AppState> for ApiCaller {
 
         // The UI's own scripts call the API with the session cookie; a state-changing call must
         // then also carry the session's CSRF token in a header, which other sites cannot read.
-        let session = session::current(state, &parts.headers)
+        let session = session::of_request(state, parts)
             .await?
             .ok_or(AppError::Unauthorized)?;
         if !safe {

@@ -2,6 +2,7 @@
 
 use crate::http::{cookies, AppError};
 use crate::state::AppState;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 use vigie_core::secret::{random_hex, token_hash};
 use vigie_core::Timestamp;
@@ -20,6 +21,15 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Ses
         .store
         .session(&token_hash(token), Timestamp::now())
         .await?)
+}
+
+/// The request's session: the one the CSRF guard already resolved (every UI route passes it),
+/// or a lookup for routes outside the guard.
+pub async fn of_request(state: &AppState, parts: &Parts) -> Result<Option<Session>, AppError> {
+    match parts.extensions.get::<Resolved>() {
+        Some(Resolved(session)) => Ok(session.clone()),
+        None => current(state, &parts.headers).await,
+    }
 }
 
 /// Starts a session for `user_id`; returns the `Set-Cookie` header value that carries it.

@@ -54,7 +54,7 @@ async fn prepare(limits: BodyLimits, req: Request) -> Result<Request, AppError> 
     let raw = axum::body::to_bytes(body, limits.max_body)
         .await
         .map_err(|err| {
-            if format!("{err:?}").contains("LengthLimitError") {
+            if exceeded_limit(&err) {
                 too_large("request body", limits.max_body)
             } else {
                 AppError::BadRequest(format!("could not read the request body: {err}"))
@@ -67,6 +67,18 @@ async fn prepare(limits: BodyLimits, req: Request) -> Result<Request, AppError> 
     parts.headers.remove(CONTENT_ENCODING);
     parts.headers.insert(CONTENT_LENGTH, inflated.len().into());
     Ok(Request::from_parts(parts, Body::from(inflated)))
+}
+
+/// Whether reading the body stopped at the byte limit (rather than, say, a dropped client).
+fn exceeded_limit(err: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cause {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 fn too_large(what: &str, limit: usize) -> AppError {

@@ -69,6 +69,17 @@ fn page(
     Ok(response)
 }
 
+/// The request's session, if any (for pages that anonymous visitors may see too).
+pub struct CurrentSession(pub Option<vigie_store::Session>);
+
+impl FromRequestParts<AppState> for CurrentSession {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        Ok(CurrentSession(session::of_request(state, parts).await?))
+    }
+}
+
 #[derive(Deserialize)]
 pub struct NextQuery {
     next: Option<String>,
@@ -76,11 +87,12 @@ pub struct NextQuery {
 
 pub async fn login_page(
     State(state): State<AppState>,
+    CurrentSession(session): CurrentSession,
     headers: HeaderMap,
     Query(query): Query<NextQuery>,
 ) -> Result<Response, PageError> {
     let next = safe_next(query.next.as_deref());
-    if session::current(&state, &headers).await?.is_some() {
+    if session.is_some() {
         return Ok(Redirect::to(&next).into_response());
     }
     let flash = cookies::read_flash(&headers);
@@ -207,11 +219,7 @@ pub async fn setup_page(
             state.secure_cookies(&headers),
         ));
     }
-    let expected = state.store.meta(manage::SETUP_TOKEN_KEY).await?;
-    let valid = expected
-        .as_deref()
-        .is_some_and(|e| vigie_core::secret::constant_time_eq(e, &query.token));
-    if !valid {
+    if !manage::setup_token_is_valid(state.store.as_ref(), &query.token).await? {
         return Err(AppError::Forbidden(
             "this setup link is not valid: use the exact address `vigie serve` printed".into(),
         )

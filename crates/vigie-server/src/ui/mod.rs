@@ -30,14 +30,11 @@ use vigie_core::{Access, Project, Timestamp, User};
 
 /// Routes of the UI that need the session and CSRF guard.
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    let sections = pages::SECTIONS.iter().fold(Router::new(), |router, s| {
+        router.route(s.href, get(pages::section))
+    });
+    sections
         .route("/", get(pages::dashboard))
-        .route("/jobs", get(pages::section))
-        .route("/logs", get(pages::section))
-        .route("/issues", get(pages::section))
-        .route("/performance", get(pages::section))
-        .route("/monitors", get(pages::section))
-        .route("/alerts", get(pages::section))
         .route("/system", get(pages::system))
         .route("/login", get(account::login_page).post(account::login))
         .route("/logout", post(account::logout))
@@ -59,28 +56,6 @@ pub struct NavItem {
     pub icon: &'static str,
     pub active: bool,
 }
-
-const NAV: &[(&str, &str, &str, &str)] = &[
-    ("dashboard", "Dashboard", "/", icons::DASHBOARD),
-    ("jobs", "Jobs", "/jobs", icons::JOBS),
-    ("logs", "Logs", "/logs", icons::LOGS),
-    ("issues", "Issues", "/issues", icons::ISSUES),
-    (
-        "performance",
-        "Performance",
-        "/performance",
-        icons::PERFORMANCE,
-    ),
-    ("monitors", "Monitors", "/monitors", icons::MONITORS),
-    ("alerts", "Alerts", "/alerts", icons::ALERTS),
-    ("system", "System", "/system", icons::SYSTEM),
-    (
-        "settings",
-        "Settings",
-        "/settings/projects",
-        icons::SETTINGS,
-    ),
-];
 
 pub struct Flash {
     pub ok: bool,
@@ -131,16 +106,29 @@ impl Chrome {
         })
     }
 
+    /// The sidebar: the dashboard, each product section, then System and Settings.
     pub fn nav(&self) -> Vec<NavItem> {
-        NAV.iter()
-            .map(|&(key, label, href, icon)| NavItem {
-                key,
-                label,
-                href,
-                icon,
-                active: key == self.section,
-            })
-            .collect()
+        let item = |key, label, href, icon| NavItem {
+            key,
+            label,
+            href,
+            icon,
+            active: key == self.section,
+        };
+        let mut items = vec![item("dashboard", "Dashboard", "/", icons::DASHBOARD)];
+        items.extend(
+            pages::SECTIONS
+                .iter()
+                .map(|s| item(s.key, s.title, s.href, s.icon)),
+        );
+        items.push(item("system", "System", "/system", icons::SYSTEM));
+        items.push(item(
+            "settings",
+            "Settings",
+            "/settings/projects",
+            icons::SETTINGS,
+        ));
+        items
     }
 
     pub fn is_current(&self, project: &Project) -> bool {

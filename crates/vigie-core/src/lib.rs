@@ -5,18 +5,21 @@
 //! it fast to test and safe to fuzz.
 //!
 //! - [`account`]: users, roles, API tokens and the access each one grants.
+//! - [`job`]: jobs, their items (trace rows), and the rules by which a job moves.
 //! - [`project`]: projects and their public ingest keys.
 //! - [`secret`]: random tokens, their stored hashes, and a `Debug`-redacting wrapper.
 //! - [`time`]: the millisecond timestamp stored everywhere, and how it reads to a person.
 //! - [`validate`]: the rules names must follow, with errors a user can act on.
 
 pub mod account;
+pub mod job;
 pub mod project;
 pub mod secret;
 pub mod time;
 pub mod validate;
 
 pub use account::{Access, ApiToken, Role, Scope, User};
+pub use job::{Item, ItemStatus, Job, JobStatus, NewItem, NewJob};
 pub use project::{Project, ProjectId, ProjectKey};
 pub use secret::Secret;
 pub use time::Timestamp;

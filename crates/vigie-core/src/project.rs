@@ -6,7 +6,9 @@ use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct ProjectId(pub i64);
 
@@ -52,6 +54,18 @@ pub struct Project {
     pub name: String,
     pub public_key: ProjectKey,
     pub created_at: Timestamp,
+    /// Web origins (`https://app.example.com`) whose pages may read this project's jobs with a
+    /// job's read token: the embeddable progress bar. Empty: none.
+    pub allowed_origins: Vec<String>,
+}
+
+/// Origins as stored: one per line.
+pub fn origins_from_text(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@
 //!
 //! - [`auth`]: where a client puts its project key (Sentry's `X-Sentry-Auth`, the `sentry_key`
 //!   query parameter, `Authorization`), and the DSN that tells it where to send.
+//! - [`jobs`]: the jobs API's JSON bodies, with errors that name the field.
 
 pub mod auth;
+pub mod jobs;
 
 pub use auth::{bearer_token, find_project_key, Dsn, DsnError, KeySources};

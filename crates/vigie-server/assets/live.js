@@ -78,17 +78,20 @@
       if (m) return m + "m " + s + "s";
       return s + "s";
     },
+    percent: (v) => Number(v).toFixed(1) + " %",
+    rate: (v) => Number(v).toFixed(1) + "/s",
     text: (v) => String(v),
   };
 
   // Writes data[key] into every element marked data-bind="key" under root, formatted per the
-  // element's data-format (number, bytes, duration, text). Text only: never HTML.
+  // element's data-format (number, bytes, duration, percent, rate, text); null shows "—".
+  // Text only: never HTML.
   Vigie.bind = function (root, data) {
     root.querySelectorAll("[data-bind]").forEach((el) => {
       const key = el.dataset.bind;
       if (!(key in data)) return;
       const format = FORMATS[el.dataset.format || "text"] || FORMATS.text;
-      el.textContent = format(data[key]);
+      el.textContent = data[key] === null ? "—" : format(data[key]);
     });
   };
 })();

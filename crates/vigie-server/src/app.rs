@@ -28,12 +28,14 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), csrf::guard))
         .layer(DefaultBodyLimit::max(csrf::MAX_FORM_BYTES));
     let api = api::routes().layer(DefaultBodyLimit::max(API_BODY_LIMIT));
+    let jobs = api::job_routes().layer(DefaultBodyLimit::max(limits.max_body));
     Router::new()
         .route("/health", get(health::health))
         .route("/metrics", get(health::metrics))
         .merge(ui::public_routes())
         .merge(ui)
         .merge(api)
+        .merge(jobs)
         .fallback(not_found)
         .layer(from_fn_with_state(state.metrics.clone(), metrics::track))
         .with_state(state)

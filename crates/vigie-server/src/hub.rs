@@ -5,28 +5,72 @@
 //! that falls behind skips to the latest state instead of holding memory. The hub also carries
 //! the shutdown signal, so live streams end and Ctrl-C does not wait on open browser tabs.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::{broadcast, watch};
+use vigie_core::job::JobMessage;
+use vigie_core::{Item, Job};
+
+/// Changes a slow stream may fall behind by before it skips to a fresh snapshot.
+const BUFFER: usize = 1024;
 
 /// What changed, so a stream can ignore what it does not show.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum Change {
     Projects,
     Users,
     Tokens,
+    /// A job moved: its new state, and the items and feed lines that came with the change.
+    Job(Arc<JobNews>),
+}
+
+#[derive(Debug)]
+pub struct JobNews {
+    pub job: Job,
+    pub items: Vec<Item>,
+    pub messages: Vec<JobMessage>,
+    /// The update as sent to watchers, serialized once however many watch.
+    wire: OnceLock<String>,
+}
+
+impl JobNews {
+    pub fn new(job: Job, items: Vec<Item>, messages: Vec<JobMessage>) -> Arc<JobNews> {
+        Arc::new(JobNews {
+            job,
+            items,
+            messages,
+            wire: OnceLock::new(),
+        })
+    }
+
+    /// The news as `encode` writes it, computed by the first watcher and shared by the rest.
+    pub fn wire(&self, encode: impl FnOnce(&JobNews) -> String) -> &str {
+        self.wire.get_or_init(|| encode(self))
+    }
 }
 
 #[derive(Clone)]
 pub struct Hub {
     changes: broadcast::Sender<Change>,
+    /// One channel per watched job, so a thousand watchers of one job are not woken by the
+    /// other jobs' progress. Created on first watch, dropped when nobody watches.
+    jobs: Arc<Mutex<HashMap<i64, broadcast::Sender<Arc<JobNews>>>>>,
     shutdown: watch::Receiver<bool>,
 }
 
 impl Hub {
     /// A hub, and the sender that tells it the server is shutting down.
     pub fn new() -> (Hub, watch::Sender<bool>) {
-        let (changes, _) = broadcast::channel(64);
+        let (changes, _) = broadcast::channel(BUFFER);
         let (stop, shutdown) = watch::channel(false);
-        (Hub { changes, shutdown }, stop)
+        (
+            Hub {
+                changes,
+                jobs: Arc::default(),
+                shutdown,
+            },
+            stop,
+        )
     }
 
     pub fn publish(&self, change: Change) {
@@ -36,6 +80,26 @@ impl Hub {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Change> {
         self.changes.subscribe()
+    }
+
+    /// Publishes a job's news to its watchers and, as a `Change::Job`, to every stream.
+    pub fn publish_job(&self, news: Arc<JobNews>) {
+        let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(sender) = jobs.get(&news.job.pk) {
+            if sender.send(news.clone()).is_err() {
+                jobs.remove(&news.job.pk);
+            }
+        }
+        drop(jobs);
+        self.publish(Change::Job(news));
+    }
+
+    /// News of one job (by its store key), as it happens.
+    pub fn watch_job(&self, pk: i64) -> broadcast::Receiver<Arc<JobNews>> {
+        let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        jobs.entry(pk)
+            .or_insert_with(|| broadcast::channel(BUFFER).0)
+            .subscribe()
     }
 
     /// Resolves when the server starts shutting down.

@@ -6,7 +6,7 @@
 
 use crate::auth::limiter::LoginLimiter;
 use crate::config::{Config, ConfigError};
-use crate::hub::Hub;
+use crate::hub::{Hub, JobNews};
 use crate::manage::{self, DEFAULT_PROJECT};
 use crate::metrics::Metrics;
 use crate::state::AppState;
@@ -122,18 +122,43 @@ pub async fn run(
     served.map_err(|e| ServeError::Serve(e.to_string()))
 }
 
-/// Vigie's own periodic housekeeping. For now: forgetting expired sessions every hour.
+/// How often the stall sweep runs: a job turns stalled at most this long after its deadline
+/// (the promise is `stall_after` + 15 s).
+const STALL_SWEEP: Duration = Duration::from_secs(5);
+
+/// Vigie's own scheduled tasks: the stall sweep every few seconds, forgetting expired sessions
+/// every hour.
 async fn maintain(state: AppState) {
-    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    let mut sweep = tokio::time::interval(STALL_SWEEP);
+    let mut sessions = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tokio::select! {
             _ = state.hub.shutting_down() => return,
-            _ = tick.tick() => {}
+            _ = sweep.tick() => sweep_stalled(&state).await,
+            _ = sessions.tick() => forget_sessions(&state).await,
         }
-        match state.store.delete_expired_sessions(Timestamp::now()).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(sessions = n, "expired sessions removed"),
-            Err(err) => tracing::warn!(%err, "could not remove expired sessions"),
+    }
+}
+
+/// Turns silent running jobs to stalled and tells the live pages.
+pub async fn sweep_stalled(state: &AppState) {
+    match state.store.mark_stalled_jobs(Timestamp::now()).await {
+        Ok(changed) => {
+            for change in changed {
+                tracing::warn!(job = %change.job.id, name = %change.job.name, "job stalled");
+                state
+                    .hub
+                    .publish_job(JobNews::new(change.job, vec![], change.messages));
+            }
         }
+        Err(err) => tracing::warn!(%err, "stall sweep failed"),
+    }
+}
+
+async fn forget_sessions(state: &AppState) {
+    match state.store.delete_expired_sessions(Timestamp::now()).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(sessions = n, "expired sessions removed"),
+        Err(err) => tracing::warn!(%err, "could not remove expired sessions"),
     }
 }

@@ -788,6 +788,18 @@ async fn every_api_route_is_in_the_openapi_document() {
         ("get", "/api/v1/tokens"),
         ("post", "/api/v1/tokens"),
         ("delete", "/api/v1/tokens/{id}"),
+        ("get", "/api/v1/jobs"),
+        ("post", "/api/v1/jobs"),
+        ("get", "/api/v1/jobs/{id}"),
+        ("post", "/api/v1/jobs/{id}/start"),
+        ("post", "/api/v1/jobs/{id}/progress"),
+        ("post", "/api/v1/jobs/{id}/heartbeat"),
+        ("post", "/api/v1/jobs/{id}/finish"),
+        ("get", "/api/v1/jobs/{id}/items"),
+        ("post", "/api/v1/jobs/{id}/items"),
+        ("get", "/api/v1/items"),
+        ("get", "/api/v1/live/jobs"),
+        ("get", "/api/v1/live/jobs/{id}"),
     ] {
         assert!(
             doc["paths"][path][method].is_object(),
@@ -839,4 +851,268 @@ async fn live_endpoint_answers_json_and_event_streams() {
         .unwrap()
         .unwrap();
     assert!(String::from_utf8_lossy(&next).contains("\"projects\":2"));
+}
+
+/// The default project's key, as a job process holds it.
+async fn project_key(app: &App) -> String {
+    let projects = app.state.store.list_projects().await.unwrap();
+    projects[0].public_key.to_string()
+}
+
+#[tokio::test]
+async fn a_job_reports_through_the_project_key() {
+    let app = app().await;
+    let key = project_key(&app).await;
+    let created = app
+        .api(
+            Method::POST,
+            "/api/v1/jobs",
+            &key,
+            Some(r#"{"name":"Send invoices","total":3,"kind":"email","id":"inv-1"}"#),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let job = created.json();
+    assert_eq!(job["status"], "running");
+    let read_token = job["read_token"].as_str().unwrap().to_string();
+
+    let dup = app
+        .api(
+            Method::POST,
+            "/api/v1/jobs",
+            &key,
+            Some(r#"{"name":"x","id":"inv-1"}"#),
+        )
+        .await;
+    assert_eq!(dup.status, StatusCode::CONFLICT);
+
+    // A batch with one bad item stores the others and names the bad one by index.
+    let items = app
+        .api(
+            Method::POST,
+            "/api/v1/jobs/inv-1/items",
+            &key,
+            Some(r#"{"items":[{"id":"1","status":"ok","target":"a@example.com"},{"id":"2","status":"sent"},{"id":"3","status":"error","error":"550 <b>no</b>"}]}"#),
+        )
+        .await;
+    assert_eq!(items.status, StatusCode::OK, "{}", items.body);
+    let answer = items.json();
+    assert_eq!(answer["accepted"], 2);
+    assert_eq!(answer["rejected"][0]["index"], 1);
+    assert_eq!(answer["rejected"][0]["field"], "items[1].status");
+    assert_eq!(answer["job"]["processed"], 2);
+    assert_eq!(answer["job"]["failed"], 1);
+
+    let all_bad = app
+        .api(
+            Method::POST,
+            "/api/v1/jobs/inv-1/items",
+            &key,
+            Some(r#"[{"status":1.5}]"#),
+        )
+        .await;
+    assert_eq!(all_bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let negative = app
+        .api(
+            Method::POST,
+            "/api/v1/jobs/inv-1/progress",
+            &key,
+            Some(r#"{"increment":-2}"#),
+        )
+        .await;
+    assert_eq!(negative.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(negative.json()["error"]["field"], "increment");
+    let garbage = app
+        .api(
+            Method::POST,
+            "/api/v1/jobs/inv-1/progress",
+            &key,
+            Some("{not json"),
+        )
+        .await;
+    assert_eq!(garbage.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let unknown = app
+        .api(Method::POST, "/api/v1/jobs/nope/progress", &key, Some("{}"))
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+
+    let finished = app
+        .api(
+            Method::POST,
+            "/api/v1/jobs/inv-1/finish",
+            &key,
+            Some(r#"{"message":"done"}"#),
+        )
+        .await;
+    assert_eq!(finished.status, StatusCode::OK);
+    assert_eq!(finished.json()["summary"]["ok"], 1);
+    let late = app
+        .api(
+            Method::POST,
+            "/api/v1/jobs/inv-1/items",
+            &key,
+            Some(r#"{"status":"ok"}"#),
+        )
+        .await;
+    assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.body);
+
+    // The polling endpoint, with the read token from another site's page.
+    let polled = app
+        .send(
+            Request::get(format!("/api/v1/jobs/inv-1?token={read_token}"))
+                .header(header::ORIGIN, "https://shop.example.com")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(polled.status, StatusCode::OK);
+    let detail = polled.json();
+    assert_eq!(detail["status"], "completed");
+    assert_eq!(detail["items"].as_array().unwrap().len(), 2);
+    assert_eq!(detail["items"][0]["error"], "550 <b>no</b>");
+    assert!(detail["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["text"] == "done"));
+    assert!(
+        polled
+            .headers
+            .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .is_none(),
+        "origins must be allowed first"
+    );
+    let project = app.state.store.list_projects().await.unwrap()[0].id;
+    app.state
+        .store
+        .set_allowed_origins(project, &["https://shop.example.com".into()])
+        .await
+        .unwrap();
+    let polled = app
+        .send(
+            Request::get(format!("/api/v1/jobs/inv-1?token={read_token}"))
+                .header(header::ORIGIN, "https://shop.example.com")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        polled.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        "https://shop.example.com"
+    );
+    // The read token reads only; a wrong token is nobody.
+    let write = app
+        .send(
+            Request::post(format!("/api/v1/jobs/inv-1/progress?token={read_token}"))
+                .body(Body::from("{}"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(write.status, StatusCode::FORBIDDEN);
+    let wrong = app.get("/api/v1/jobs/inv-1?token=abc", "").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn jobs_list_and_items_filter_for_token_callers() {
+    let app = app().await;
+    let key = project_key(&app).await;
+    for (id, kind) in [("a", "email"), ("b", "import")] {
+        let body = format!(
+            r#"{{"name":"job {id}","id":"{id}","kind":"{kind}","application":"invoices"}}"#
+        );
+        let r = app
+            .api(Method::POST, "/api/v1/jobs", &key, Some(&body))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    app.api(
+        Method::POST,
+        "/api/v1/jobs/a/items",
+        &key,
+        Some(r#"[{"status":"ok"},{"status":"error","error":"boom"}]"#),
+    )
+    .await;
+    let (_, token) = manage::create_token(app.state.store.as_ref(), "reader", Scope::Read)
+        .await
+        .unwrap();
+    let list = app
+        .api(Method::GET, "/api/v1/jobs?kind=email", &token, None)
+        .await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    assert_eq!(list.json()["total"], 1);
+    assert_eq!(list.json()["jobs"][0]["id"], "a");
+    let errors = app
+        .api(
+            Method::GET,
+            "/api/v1/items?application=invoices&errors=true&today=true",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(errors.json()["total"], 1);
+    assert_eq!(errors.json()["items"][0]["error"], "boom");
+    let bad = app
+        .api(Method::GET, "/api/v1/jobs?status=done", &token, None)
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // A read-scoped token cannot report progress.
+    let refused = app
+        .api(Method::POST, "/api/v1/jobs/a/progress", &token, Some("{}"))
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn oversized_item_uploads_are_refused_whole() {
+    let app = app().await;
+    let key = project_key(&app).await;
+    app.api(
+        Method::POST,
+        "/api/v1/jobs",
+        &key,
+        Some(r#"{"name":"big","id":"big"}"#),
+    )
+    .await;
+    let item = format!(r#"{{"status":"ok","comment":"{}"}}"#, "x".repeat(1000));
+    let body = format!("[{}]", vec![item; 1200].join(","));
+    let answer = app
+        .api(Method::POST, "/api/v1/jobs/big/items", &key, Some(&body))
+        .await;
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let job = app.api(Method::GET, "/api/v1/jobs/big", &key, None).await;
+    assert_eq!(job.json()["processed"], 0, "nothing half-written");
+}
+
+#[tokio::test]
+async fn job_pages_render_and_escape() {
+    let app = app().await;
+    let cookie = app.setup_admin().await;
+    let empty = app.get("/jobs", &cookie).await;
+    assert_eq!(empty.status, StatusCode::OK);
+    assert!(empty.body.contains("No job has reported yet"));
+    let key = project_key(&app).await;
+    app.api(
+        Method::POST,
+        "/api/v1/jobs",
+        &key,
+        Some(r#"{"name":"<script>alert(1)</script>","id":"x1","total":10}"#),
+    )
+    .await;
+    app.api(
+        Method::POST,
+        "/api/v1/jobs/x1/items",
+        &key,
+        Some(r#"{"status":"error","error":"<img src=x onerror=alert(1)>"}"#),
+    )
+    .await;
+    let list = app.get("/jobs", &cookie).await;
+    assert!(list.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!list.body.contains("<script>alert(1)"));
+    let page = app.get("/jobs/x1", &cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("&lt;img src=x onerror=alert(1)&gt;"));
+    assert!(page.body.contains("10.0 %"));
+    let missing = app.get("/jobs/none", &cookie).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }

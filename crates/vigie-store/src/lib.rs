@@ -18,6 +18,7 @@
 //! Migrations are per backend (`migrations/<backend>/NNNN_name.sql`), versioned in a
 //! `schema_migrations` table and applied at open.
 
+pub mod jobs;
 mod migrations;
 pub mod postgres;
 pub mod sqlite;
@@ -25,7 +26,12 @@ pub mod sqlite;
 use async_trait::async_trait;
 use std::path::Path;
 use std::sync::Arc;
-use vigie_core::{ApiToken, Project, ProjectId, ProjectKey, Role, Scope, Timestamp, User};
+use vigie_core::job::{JobMessage, JobUpdate};
+use vigie_core::{
+    ApiToken, Job, NewItem, Project, ProjectId, ProjectKey, Role, Scope, Timestamp, User,
+};
+
+pub use jobs::{ItemFilter, ItemPage, ItemsAdded, JobChange, JobFilter, JobPage};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -40,6 +46,12 @@ pub enum StoreError {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    /// A value the caller sent breaks a rule; `field` names it.
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     #[error("database error: {0}")]
     Database(String),
     #[error("the storage writer has stopped")]
@@ -146,6 +158,8 @@ pub trait Store: Send + Sync + 'static {
     async fn project_by_key(&self, key: &str) -> Result<Option<Project>>;
     async fn rename_project(&self, id: ProjectId, name: &str) -> Result<Project>;
     async fn set_project_key(&self, id: ProjectId, key: &ProjectKey) -> Result<Project>;
+    /// The web origins allowed to read this project's jobs from a browser (CORS).
+    async fn set_allowed_origins(&self, id: ProjectId, origins: &[String]) -> Result<Project>;
 
     // --- users ---
 
@@ -179,6 +193,38 @@ pub trait Store: Send + Sync + 'static {
     async fn touch_api_token(&self, id: i64, now: Timestamp) -> Result<()>;
     /// Revokes (deletes) a token; `NotFound` if there was none.
     async fn revoke_api_token(&self, id: i64) -> Result<()>;
+
+    // --- jobs (the rules are `vigie_core::job`; see `jobs` for the shared SQL) ---
+
+    /// Stores a job made by `Job::create`; `Conflict` if its id is taken in the project.
+    /// `read_token_hash` is the hash of the job's read-only token.
+    async fn create_job(&self, job: &Job, read_token_hash: &str) -> Result<Job>;
+    async fn job(&self, project: ProjectId, id: &str) -> Result<Option<Job>>;
+    async fn job_by_read_token(&self, token_hash: &str) -> Result<Option<Job>>;
+    /// Applies `update` at `now` (`NotFound`, `Conflict` when finished, `Invalid`).
+    async fn update_job(
+        &self,
+        project: ProjectId,
+        id: &str,
+        update: &JobUpdate,
+        now: Timestamp,
+    ) -> Result<JobChange>;
+    /// Stores items and moves the job's counters in one transaction, so the counters always
+    /// equal what the items say. Items whose key is already stored are skipped.
+    async fn add_items(
+        &self,
+        project: ProjectId,
+        id: &str,
+        items: Vec<NewItem>,
+        now: Timestamp,
+    ) -> Result<ItemsAdded>;
+    /// The last `limit` lines of a job's message feed, oldest first.
+    async fn job_messages(&self, job: &Job, limit: u32) -> Result<Vec<JobMessage>>;
+    async fn list_jobs(&self, filter: &JobFilter) -> Result<JobPage>;
+    async fn list_items(&self, filter: &ItemFilter) -> Result<ItemPage>;
+    /// The sweep: turns every running job silent past its `stall_after` to stalled, and
+    /// returns them (each with the feed line saying so).
+    async fn mark_stalled_jobs(&self, now: Timestamp) -> Result<Vec<JobChange>>;
 }
 
 /// Where the data lives: a SQLite file in a data directory, or a PostgreSQL URL.

@@ -4,8 +4,11 @@
 
 use std::sync::Arc;
 use std::time::Duration;
-use vigie_core::{ProjectKey, Role, Scope, Timestamp};
-use vigie_store::{Location, NewApiToken, NewSession, NewUser, Store, StoreError};
+use vigie_core::job::{Count, JobUpdate, Progress};
+use vigie_core::{ItemStatus, Job, JobStatus, NewItem, NewJob, ProjectKey, Role, Scope, Timestamp};
+use vigie_store::{
+    ItemFilter, JobFilter, Location, NewApiToken, NewSession, NewUser, Store, StoreError,
+};
 
 async fn story(store: Arc<dyn Store>) {
     store.ping().await.unwrap();
@@ -230,7 +233,280 @@ async fn story(store: Arc<dyn Store>) {
     }
     assert_eq!(store.list_projects().await.unwrap().len(), 102);
 
+    jobs_story(&store, &default).await;
     store.close().await;
+}
+
+fn item(key: Option<&str>, status: ItemStatus, target: &str) -> NewItem {
+    NewItem {
+        key: key.map(str::to_string),
+        status,
+        name: Some(format!("Invoice for {target}")),
+        file: Some("invoice.pdf".into()),
+        target: Some(target.into()),
+        comment: None,
+        error: (status == ItemStatus::Error).then(|| "550 mailbox unavailable".into()),
+        duration_ms: Some(12.5),
+        at: None,
+        fields: Some(r#"{"attempt":1}"#.into()),
+    }
+}
+
+async fn jobs_story(store: &Arc<dyn Store>, project: &vigie_core::Project) {
+    let t0 = Timestamp(1_800_000_000_000);
+    let new = NewJob {
+        project: project.id,
+        name: "Send invoices".into(),
+        kind: Some("email".into()),
+        application: Some("invoices".into()),
+        flow: Some("monthly".into()),
+        launched_by: Some("1".into()),
+        total: Some(5),
+        stall_after_ms: Some(5_000),
+        meta: Some(r#"{"month":"2026-11"}"#.into()),
+        start: true,
+        ..Default::default()
+    };
+    let job = Job::create(&new, "send-1".into(), t0).unwrap();
+    let stored = store.create_job(&job, "hash-1").await.unwrap();
+    assert!(stored.pk > 0);
+    assert_eq!(
+        Job {
+            pk: 0,
+            ..stored.clone()
+        },
+        job,
+        "a job reads back as written"
+    );
+    assert!(matches!(
+        store.create_job(&job, "hash-2").await,
+        Err(StoreError::Conflict(m)) if m.contains("send-1")
+    ));
+    assert_eq!(
+        store
+            .job_by_read_token("hash-1")
+            .await
+            .unwrap()
+            .map(|j| j.id),
+        Some("send-1".to_string())
+    );
+
+    // Items move the counters; a retried key is not counted twice.
+    let added = store
+        .add_items(
+            project.id,
+            "send-1",
+            vec![
+                item(Some("1"), ItemStatus::Ok, "a@example.com"),
+                item(Some("2"), ItemStatus::Error, "b@example.com"),
+                item(Some("1"), ItemStatus::Ok, "a@example.com"),
+                item(None, ItemStatus::Skipped, "c@example.com"),
+            ],
+            Timestamp(t0.0 + 1_000),
+        )
+        .await
+        .unwrap();
+    assert_eq!((added.items.len(), added.duplicates), (3, 1));
+    assert_eq!(
+        (added.job.processed, added.job.failed, added.job.skipped),
+        (3, 1, 1)
+    );
+    assert_eq!(
+        added.items[1].error.as_deref(),
+        Some("550 mailbox unavailable")
+    );
+    let again = store
+        .add_items(
+            project.id,
+            "send-1",
+            vec![item(Some("2"), ItemStatus::Error, "b@example.com")],
+            Timestamp(t0.0 + 1_500),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.items.len(), again.duplicates, again.job.processed),
+        (0, 1, 3)
+    );
+
+    // Progress with messages feeds the message list.
+    let progress = JobUpdate::Progress(Progress {
+        messages: vec!["Email 3/5".into(), "Email 4/5".into()],
+        ..Default::default()
+    });
+    let change = store
+        .update_job(project.id, "send-1", &progress, Timestamp(t0.0 + 2_000))
+        .await
+        .unwrap();
+    assert_eq!(change.job.message.as_deref(), Some("Email 4/5"));
+    assert_eq!(change.messages.len(), 2);
+    let bad = JobUpdate::Progress(Progress {
+        processed: Some(Count::Set(-3)),
+        ..Default::default()
+    });
+    assert!(matches!(
+        store
+            .update_job(project.id, "send-1", &bad, Timestamp(t0.0 + 2_100))
+            .await,
+        Err(StoreError::Invalid {
+            field: "processed",
+            ..
+        })
+    ));
+    assert!(matches!(
+        store.update_job(project.id, "nope", &progress, t0).await,
+        Err(StoreError::NotFound("job"))
+    ));
+
+    // The sweep stalls it once silent past stall_after; an item revives it.
+    assert!(store
+        .mark_stalled_jobs(Timestamp(t0.0 + 6_999))
+        .await
+        .unwrap()
+        .is_empty());
+    let stalled = store
+        .mark_stalled_jobs(Timestamp(t0.0 + 7_000))
+        .await
+        .unwrap();
+    assert_eq!(stalled.len(), 1);
+    assert_eq!(stalled[0].job.status, JobStatus::Stalled);
+    assert!(stalled[0].messages[0].text.starts_with("stalled"));
+    let revived = store
+        .add_items(
+            project.id,
+            "send-1",
+            vec![item(Some("5"), ItemStatus::Ok, "e@example.com")],
+            Timestamp(t0.0 + 9_000),
+        )
+        .await
+        .unwrap();
+    assert_eq!(revived.job.status, JobStatus::Running);
+    assert_eq!(revived.job.stalled_ms, 7_000);
+    assert!(revived.messages[0].text.starts_with("resumed after"));
+
+    // Finishing stores the summary; a finished job refuses items and leaves nothing behind.
+    let finish = JobUpdate::Finish {
+        status: JobStatus::Completed,
+        messages: vec![],
+    };
+    let done = store
+        .update_job(project.id, "send-1", &finish, Timestamp(t0.0 + 10_000))
+        .await
+        .unwrap();
+    let summary = done.job.summary.clone().unwrap();
+    assert_eq!((summary.total, summary.ok, summary.errors), (4, 2, 1));
+    assert!(matches!(
+        store
+            .add_items(
+                project.id,
+                "send-1",
+                vec![item(Some("6"), ItemStatus::Ok, "f@example.com")],
+                Timestamp(t0.0 + 11_000),
+            )
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let reread = store.job(project.id, "send-1").await.unwrap().unwrap();
+    assert_eq!(reread, done.job);
+    let feed = store.job_messages(&reread, 3).await.unwrap();
+    assert_eq!(feed.len(), 3);
+    assert!(feed[2].text.starts_with("completed: 2 ok"), "{:?}", feed[2]);
+
+    // Lists and their filters.
+    let other = Job::create(
+        &NewJob {
+            project: project.id,
+            name: "Import 50% of stock".into(),
+            kind: Some("import".into()),
+            ..Default::default()
+        },
+        vigie_core::job::new_job_id(),
+        Timestamp(t0.0 + 20_000),
+    )
+    .unwrap();
+    store.create_job(&other, "hash-3").await.unwrap();
+    let all = store
+        .list_jobs(&JobFilter {
+            project: project.id,
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.total, 2);
+    assert_eq!(all.jobs[0].id, other.id, "newest first");
+    let search = |text: &str| JobFilter {
+        project: project.id,
+        text: Some(text.into()),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(store.list_jobs(&search("INVOICES")).await.unwrap().total, 1);
+    assert_eq!(store.list_jobs(&search("50%")).await.unwrap().total, 1);
+    assert_eq!(store.list_jobs(&search("5_%")).await.unwrap().total, 0);
+    let pending = store
+        .list_jobs(&JobFilter {
+            project: project.id,
+            status: Some(JobStatus::Pending),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(pending.jobs.len(), 1);
+
+    let errors = store
+        .list_items(&ItemFilter {
+            project: project.id,
+            application: Some("invoices".into()),
+            status: Some(ItemStatus::Error),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(errors.items.len(), 1);
+    assert_eq!(errors.items[0].job_id, "send-1");
+    assert_eq!(errors.counts.error, 1);
+    let page = store
+        .list_items(&ItemFilter {
+            project: project.id,
+            job: Some("send-1".into()),
+            limit: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 2);
+    assert_eq!(page.counts.total(), 4, "counts cover every page");
+    assert!(page.items[0].seq > page.items[1].seq, "newest first");
+    let by_target = store
+        .list_items(&ItemFilter {
+            project: project.id,
+            text: Some("b@EXAMPLE".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_target.items.len(), 1);
+
+    // Allowed origins for the embeddable progress bar.
+    let origins = vec!["https://app.example.com".to_string()];
+    let p = store
+        .set_allowed_origins(project.id, &origins)
+        .await
+        .unwrap();
+    assert_eq!(p.allowed_origins, origins);
+    assert_eq!(
+        store
+            .project(project.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .allowed_origins,
+        origins
+    );
 }
 
 #[tokio::test]

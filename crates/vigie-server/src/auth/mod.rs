@@ -8,6 +8,7 @@
 //! before any handler runs.
 
 pub mod csrf;
+pub mod job_access;
 pub mod limiter;
 pub mod password;
 mod principal;

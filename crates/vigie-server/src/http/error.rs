@@ -24,6 +24,9 @@ pub enum AppError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// A value breaks a rule; `field` names it (`items[3].status`).
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -47,6 +50,7 @@ impl AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -64,6 +68,7 @@ impl AppError {
             AppError::Forbidden(_) => "forbidden",
             AppError::NotFound(_) => "not_found",
             AppError::Conflict(_) => "conflict",
+            AppError::Invalid { .. } => "invalid",
             AppError::PayloadTooLarge(_) => "payload_too_large",
             AppError::UnsupportedMediaType(_) => "unsupported_media_type",
             AppError::TooManyRequests { .. } => "too_many_requests",
@@ -94,7 +99,10 @@ impl AppError {
     pub fn is_user_error(&self) -> bool {
         matches!(
             self,
-            AppError::BadRequest(_) | AppError::Conflict(_) | AppError::NotFound(_)
+            AppError::BadRequest(_)
+                | AppError::Conflict(_)
+                | AppError::NotFound(_)
+                | AppError::Invalid { .. }
         )
     }
 
@@ -111,7 +119,10 @@ impl AppError {
 
     /// The error as JSON: `{"error": {"code": …, "message": …}}`.
     pub fn to_json_response(&self) -> Response {
-        let body = json!({"error": {"code": self.code(), "message": self.public_message()}});
+        let mut body = json!({"error": {"code": self.code(), "message": self.public_message()}});
+        if let AppError::Invalid { field, .. } = self {
+            body["error"]["field"] = json!(field);
+        }
         self.finish(axum::Json(body).into_response())
     }
 
@@ -166,8 +177,21 @@ impl From<StoreError> for AppError {
         match err {
             StoreError::NotFound(what) => AppError::NotFound(format!("{what} not found")),
             StoreError::Conflict(message) => AppError::Conflict(message),
+            StoreError::Invalid { field, message } => AppError::Invalid {
+                field: field.to_string(),
+                message,
+            },
             StoreError::WriterStopped => AppError::Unavailable("Vigie is shutting down".into()),
             other => AppError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<vigie_protocol::jobs::FieldError> for AppError {
+    fn from(err: vigie_protocol::jobs::FieldError) -> Self {
+        AppError::Invalid {
+            field: err.field,
+            message: err.message,
         }
     }
 }

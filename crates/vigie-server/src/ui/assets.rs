@@ -28,6 +28,16 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../../assets/live.js"),
     ),
     (
+        "jobs.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/jobs.js"),
+    ),
+    (
+        "progress.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/progress.js"),
+    ),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_str!("../../assets/favicon.svg"),

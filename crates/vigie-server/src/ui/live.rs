@@ -7,6 +7,7 @@
 
 use crate::auth::ApiCaller;
 use crate::http::{ApiError, AppError};
+use crate::hub::Change;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
@@ -99,10 +100,18 @@ pub async fn system(
         (state, changes, true),
         |(state, mut changes, first)| async move {
             if !first {
-                tokio::select! {
-                    _ = state.hub.shutting_down() => return None,
-                    _ = changes.recv() => {}
-                    _ = tokio::time::sleep(REFRESH) => {}
+                let refresh = tokio::time::sleep(REFRESH);
+                tokio::pin!(refresh);
+                loop {
+                    tokio::select! {
+                        _ = state.hub.shutting_down() => return None,
+                        // Job progress does not change these counts; only the refresh shows it.
+                        change = changes.recv() => match change {
+                            Ok(Change::Job(_)) => continue,
+                            _ => break,
+                        },
+                        _ = &mut refresh => break,
+                    }
                 }
             }
             let event = match SystemStats::gather(&state).await {

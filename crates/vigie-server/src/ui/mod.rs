@@ -14,6 +14,7 @@
 mod account;
 pub mod assets;
 pub mod icons;
+pub mod jobs;
 pub mod live;
 mod pages;
 mod settings;
@@ -30,11 +31,17 @@ use vigie_core::{Access, Project, Timestamp, User};
 
 /// Routes of the UI that need the session and CSRF guard.
 pub fn routes() -> Router<AppState> {
-    let sections = pages::SECTIONS.iter().fold(Router::new(), |router, s| {
-        router.route(s.href, get(pages::section))
-    });
+    // Sections still to come answer with their placeholder page; the built ones have their own.
+    let sections = pages::SECTIONS
+        .iter()
+        .filter(|s| !s.built)
+        .fold(Router::new(), |router, s| {
+            router.route(s.href, get(pages::section))
+        });
     sections
         .route("/", get(pages::dashboard))
+        .route("/jobs", get(jobs::list))
+        .route("/jobs/{id}", get(jobs::show))
         .route("/system", get(pages::system))
         .route("/login", get(account::login_page).post(account::login))
         .route("/logout", post(account::logout))

@@ -19,6 +19,8 @@ pub struct Section {
     pub summary: &'static str,
     pub empty: &'static str,
     pub points: &'static [&'static str],
+    /// Has its own pages (otherwise a placeholder says what it will show).
+    pub built: bool,
 }
 
 pub const SECTIONS: &[Section] = &[
@@ -34,6 +36,7 @@ pub const SECTIONS: &[Section] = &[
             "one trace row per item (the e-mail sent, its recipients, its error)",
             "jobs that stop reporting turn \"stalled\" within a minute",
         ],
+        built: true,
     },
     Section {
         key: "logs",
@@ -47,6 +50,7 @@ pub const SECTIONS: &[Section] = &[
             "a live tail in the browser and in the terminal",
             "the lines of one job or one trace, side by side",
         ],
+        built: false,
     },
     Section {
         key: "issues",
@@ -60,6 +64,7 @@ pub const SECTIONS: &[Section] = &[
             "stack traces with local variables, breadcrumbs and request data",
             "regressions flagged when a resolved issue comes back",
         ],
+        built: false,
     },
     Section {
         key: "performance",
@@ -72,6 +77,7 @@ pub const SECTIONS: &[Section] = &[
             "p50, p95 and p99 latency per endpoint and task",
             "slow spans in a waterfall",
         ],
+        built: false,
     },
     Section {
         key: "monitors",
@@ -84,6 +90,7 @@ pub const SECTIONS: &[Section] = &[
             "each schedule with its last and next expected run",
             "missed and failed runs, as they happen",
         ],
+        built: false,
     },
     Section {
         key: "alerts",
@@ -97,6 +104,7 @@ pub const SECTIONS: &[Section] = &[
             "job failed, job stalled and missed check-in rules",
             "an incident report that gathers the logs of a time window",
         ],
+        built: false,
     },
 ];
 

@@ -4,16 +4,22 @@
 //! connection and returns after its commit; PostgreSQL batches concurrent commits itself.
 //! Migrations run under an advisory lock so instances starting together apply each step once.
 
+mod jobs;
+
 use crate::migrations::{self, Migration};
 use crate::{
-    redact_url, Backend, Credentials, NewApiToken, NewSession, NewUser, Result, Session, Store,
-    StoreError,
+    redact_url, Backend, Credentials, ItemFilter, ItemPage, ItemsAdded, JobChange, JobFilter,
+    JobPage, NewApiToken, NewSession, NewUser, Result, Session, Store, StoreError,
 };
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
-use vigie_core::{ApiToken, Project, ProjectId, ProjectKey, Role, Scope, Timestamp, User};
+use vigie_core::job::{JobMessage, JobUpdate};
+use vigie_core::project::origins_from_text;
+use vigie_core::{
+    ApiToken, Job, NewItem, Project, ProjectId, ProjectKey, Role, Scope, Timestamp, User,
+};
 
 /// Connections kept open. PostgreSQL's default limit is 100; a few instances of 16 fit.
 const POOL_SIZE: usize = 16;
@@ -146,7 +152,7 @@ where
         .map_err(|e: T::Err| StoreError::Database(format!("unexpected stored value: {e}")))
 }
 
-const PROJECT_COLS: &str = "id, name, public_key, created_at";
+const PROJECT_COLS: &str = "id, name, public_key, created_at, allowed_origins";
 fn project_row(row: &Row) -> Result<Project> {
     let key: &str = row.get(2);
     Ok(Project {
@@ -155,6 +161,7 @@ fn project_row(row: &Row) -> Result<Project> {
         public_key: ProjectKey::parse(key)
             .ok_or_else(|| StoreError::Database("malformed stored project key".into()))?,
         created_at: Timestamp(row.get(3)),
+        allowed_origins: origins_from_text(row.get(4)),
     })
 }
 
@@ -351,6 +358,20 @@ impl Store for PostgresStore {
             )
             .await
             .map_err(unique(|| "that key is already in use".to_string()))?;
+        project_row(&row.ok_or(StoreError::NotFound("project"))?)
+    }
+
+    async fn set_allowed_origins(&self, id: ProjectId, origins: &[String]) -> Result<Project> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!(
+                    "UPDATE projects SET allowed_origins = $1 WHERE id = $2 RETURNING {PROJECT_COLS}"
+                ),
+                &[&origins.join("\n"), &id.0],
+            )
+            .await?;
         project_row(&row.ok_or(StoreError::NotFound("project"))?)
     }
 
@@ -591,6 +612,66 @@ impl Store for PostgresStore {
             .execute("DELETE FROM api_tokens WHERE id = $1", &[&id])
             .await?;
         exactly_one(changed, "API token")
+    }
+
+    async fn create_job(&self, job: &Job, read_token_hash: &str) -> Result<Job> {
+        jobs::create(&self.client().await?, job, read_token_hash).await
+    }
+
+    async fn job(&self, project: ProjectId, id: &str) -> Result<Option<Job>> {
+        jobs::find(&self.client().await?, project, id).await
+    }
+
+    async fn job_by_read_token(&self, token_hash: &str) -> Result<Option<Job>> {
+        jobs::by_read_token(&self.client().await?, token_hash).await
+    }
+
+    async fn update_job(
+        &self,
+        project: ProjectId,
+        id: &str,
+        update: &JobUpdate,
+        now: Timestamp,
+    ) -> Result<JobChange> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let change = jobs::update(&tx, project, id, update, now).await?;
+        tx.commit().await?;
+        Ok(change)
+    }
+
+    async fn add_items(
+        &self,
+        project: ProjectId,
+        id: &str,
+        items: Vec<NewItem>,
+        now: Timestamp,
+    ) -> Result<ItemsAdded> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let added = jobs::add_items(&tx, project, id, items, now).await?;
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    async fn job_messages(&self, job: &Job, limit: u32) -> Result<Vec<JobMessage>> {
+        jobs::messages(&self.client().await?, job, limit).await
+    }
+
+    async fn list_jobs(&self, filter: &JobFilter) -> Result<JobPage> {
+        jobs::list(&self.client().await?, filter).await
+    }
+
+    async fn list_items(&self, filter: &ItemFilter) -> Result<ItemPage> {
+        jobs::list_items(&self.client().await?, filter).await
+    }
+
+    async fn mark_stalled_jobs(&self, now: Timestamp) -> Result<Vec<JobChange>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let changed = jobs::mark_stalled(&tx, now).await?;
+        tx.commit().await?;
+        Ok(changed)
     }
 }
 

@@ -3,17 +3,23 @@
 //! Writes go through [`writer::Writer`] (group commit, acknowledged after commit); reads go
 //! through [`readers::Readers`]. Every method below is one closure handed to one of the two.
 
+mod jobs;
 mod readers;
 mod writer;
 
 use crate::migrations::{self, Migration};
 use crate::{
-    Backend, Credentials, NewApiToken, NewSession, NewUser, Result, Session, Store, StoreError,
+    Backend, Credentials, ItemFilter, ItemPage, ItemsAdded, JobChange, JobFilter, JobPage,
+    NewApiToken, NewSession, NewUser, Result, Session, Store, StoreError,
 };
 use async_trait::async_trait;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Row};
 use std::path::{Path, PathBuf};
-use vigie_core::{ApiToken, Project, ProjectId, ProjectKey, Role, Scope, Timestamp, User};
+use vigie_core::job::{JobMessage, JobUpdate};
+use vigie_core::project::origins_from_text;
+use vigie_core::{
+    ApiToken, Job, NewItem, Project, ProjectId, ProjectKey, Role, Scope, Timestamp, User,
+};
 
 /// Read-only connections kept for parallel reads. Two cores here, small servers in production:
 /// four covers concurrent page loads without holding much memory.
@@ -162,7 +168,7 @@ where
     })
 }
 
-const PROJECT_COLS: &str = "id, name, public_key, created_at";
+const PROJECT_COLS: &str = "id, name, public_key, created_at, allowed_origins";
 fn project_row(row: &Row) -> rusqlite::Result<Project> {
     let key: String = row.get(2)?;
     Ok(Project {
@@ -174,6 +180,7 @@ fn project_row(row: &Row) -> rusqlite::Result<Project> {
             rusqlite::types::Type::Text,
         ))?,
         created_at: Timestamp(row.get(3)?),
+        allowed_origins: origins_from_text(&row.get::<_, String>(4)?),
     })
 }
 
@@ -379,6 +386,19 @@ impl Store for SqliteStore {
                     params![key.as_str(), id.0],
                 )
                 .map_err(unique(|| "that key is already in use".to_string()))?;
+            exactly_one(changed, "project")?;
+            project_by_id(c, id)
+        })
+        .await
+    }
+
+    async fn set_allowed_origins(&self, id: ProjectId, origins: &[String]) -> Result<Project> {
+        let origins = origins.join("\n");
+        self.write(move |c| {
+            let changed = c.execute(
+                "UPDATE projects SET allowed_origins = ?1 WHERE id = ?2",
+                params![origins, id.0],
+            )?;
             exactly_one(changed, "project")?;
             project_by_id(c, id)
         })
@@ -598,5 +618,63 @@ impl Store for SqliteStore {
             exactly_one(changed, "API token")
         })
         .await
+    }
+
+    async fn create_job(&self, job: &Job, read_token_hash: &str) -> Result<Job> {
+        let (job, hash) = (job.clone(), read_token_hash.to_string());
+        self.write(move |c| jobs::create(c, &job, &hash)).await
+    }
+
+    async fn job(&self, project: ProjectId, id: &str) -> Result<Option<Job>> {
+        let id = id.to_string();
+        self.read(move |c| jobs::find(c, project, &id)).await
+    }
+
+    async fn job_by_read_token(&self, token_hash: &str) -> Result<Option<Job>> {
+        let hash = token_hash.to_string();
+        self.read(move |c| jobs::by_read_token(c, &hash)).await
+    }
+
+    async fn update_job(
+        &self,
+        project: ProjectId,
+        id: &str,
+        update: &JobUpdate,
+        now: Timestamp,
+    ) -> Result<JobChange> {
+        let (id, update) = (id.to_string(), update.clone());
+        self.write(move |c| jobs::update(c, project, &id, &update, now))
+            .await
+    }
+
+    async fn add_items(
+        &self,
+        project: ProjectId,
+        id: &str,
+        items: Vec<NewItem>,
+        now: Timestamp,
+    ) -> Result<ItemsAdded> {
+        let id = id.to_string();
+        self.write(move |c| jobs::add_items(c, project, &id, items, now))
+            .await
+    }
+
+    async fn job_messages(&self, job: &Job, limit: u32) -> Result<Vec<JobMessage>> {
+        let job = job.clone();
+        self.read(move |c| jobs::messages(c, &job, limit)).await
+    }
+
+    async fn list_jobs(&self, filter: &JobFilter) -> Result<JobPage> {
+        let filter = filter.clone();
+        self.read(move |c| jobs::list(c, &filter)).await
+    }
+
+    async fn list_items(&self, filter: &ItemFilter) -> Result<ItemPage> {
+        let filter = filter.clone();
+        self.read(move |c| jobs::list_items(c, &filter)).await
+    }
+
+    async fn mark_stalled_jobs(&self, now: Timestamp) -> Result<Vec<JobChange>> {
+        self.write(move |c| jobs::mark_stalled(c, now)).await
     }
 }

@@ -1,0 +1,264 @@
+//! The Jobs pages: the live list, and one job with its progress, feed and items.
+//!
+//! Both pages render the present state on the server (they work without JavaScript and survive
+//! a reload mid-run), then `assets/jobs.js` keeps them current from the streams of
+//! `api::jobs_live`, with the session cookie and the page's project.
+
+use super::{render, Chrome};
+use crate::api::jobs::{
+    item_list, list_jobs_for, ItemList, JobDetail, JobList, JobView, ListQuery,
+};
+use crate::auth::job_access::JobAccess;
+use crate::auth::LoggedIn;
+use crate::http::{AppError, PageError};
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use vigie_core::{JobStatus, Project, Timestamp};
+
+/// Rows per page of the jobs list and of a job's items.
+const PAGE: u32 = 50;
+
+fn page_access(chrome: &Chrome) -> Result<JobAccess, AppError> {
+    let project = chrome.project.clone().ok_or_else(|| {
+        AppError::NotFound("no project yet: create one in Settings → Projects".into())
+    })?;
+    Ok(JobAccess {
+        project,
+        only_job: None,
+    })
+}
+
+/// `key=value&…` of the non-empty filters, for links and the live stream.
+fn query_string(pairs: &[(&str, Option<&String>)]) -> String {
+    pairs
+        .iter()
+        .filter_map(|(k, v)| v.filter(|v| !v.trim().is_empty()).map(|v| (k, v)))
+        .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, NON_ALPHANUMERIC)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[derive(Template)]
+#[template(path = "jobs.html")]
+struct JobsPage {
+    chrome: Chrome,
+    project: Project,
+    list: JobList,
+    query: ListQuery,
+    statuses: [JobStatus; 6],
+    /// The filters as a query string (no paging), for the stream and the pager.
+    filters: String,
+    base_url: String,
+}
+
+impl JobsPage {
+    fn selected(&self, status: &JobStatus) -> bool {
+        self.query.status.as_deref() == Some(status.as_str())
+    }
+    fn field<'a>(&self, value: &'a Option<String>) -> &'a str {
+        value.as_deref().unwrap_or("")
+    }
+    fn prev_offset(&self) -> Option<u32> {
+        (self.list.offset > 0).then(|| self.list.offset.saturating_sub(PAGE))
+    }
+    fn next_offset(&self) -> Option<u32> {
+        let next = self.list.offset + PAGE;
+        (u64::from(next) < self.list.total).then_some(next)
+    }
+    fn last_shown(&self) -> u64 {
+        u64::from(self.list.offset) + self.list.jobs.len() as u64
+    }
+    fn filtered(&self) -> bool {
+        !self.filters.is_empty()
+    }
+    fn dsn_key(&self) -> &str {
+        self.project.public_key.as_str()
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    who: LoggedIn,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(mut query): Query<ListQuery>,
+) -> Result<Response, PageError> {
+    let chrome = Chrome::build(&state, who, &headers, &uri, "jobs").await?;
+    let access = page_access(&chrome)?;
+    query.limit = Some(PAGE);
+    let list = list_jobs_for(&state, &query.jobs(&access)?).await?;
+    let filters = query_string(&[
+        ("status", query.status.as_ref()),
+        ("kind", query.kind.as_ref()),
+        ("application", query.application.as_ref()),
+        ("launched_by", query.launched_by.as_ref()),
+        ("q", query.q.as_ref()),
+    ]);
+    let page = JobsPage {
+        project: access.project,
+        list,
+        query,
+        statuses: JobStatus::ALL,
+        filters,
+        base_url: state.base_url.to_string(),
+        chrome,
+    };
+    render(&page, &page.chrome)
+}
+
+#[derive(Template)]
+#[template(path = "job.html")]
+struct JobPage {
+    chrome: Chrome,
+    project: Project,
+    detail: JobDetail,
+    items: ItemList,
+    item_status: String,
+    item_q: String,
+    /// `status` and `q` of the items table as a query string (no paging).
+    item_filters: String,
+    base_url: String,
+}
+
+impl JobPage {
+    fn job(&self) -> &JobView {
+        &self.detail.job
+    }
+    fn percent(&self) -> f64 {
+        self.job().percent.unwrap_or(0.0)
+    }
+    fn prev_offset(&self) -> Option<u32> {
+        (self.items.offset > 0).then(|| self.items.offset.saturating_sub(PAGE))
+    }
+    fn next_offset(&self) -> Option<u32> {
+        let shown = match self.item_status.as_str() {
+            "ok" => self.items.ok,
+            "error" => self.items.error,
+            "skipped" => self.items.skipped,
+            _ => self.items.total,
+        };
+        let next = self.items.offset + PAGE;
+        (i64::from(next) < shown).then_some(next)
+    }
+    /// New items are added live only to the first page of the unfiltered table.
+    fn live_items(&self) -> bool {
+        self.items.offset == 0 && self.item_filters.is_empty()
+    }
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    who: LoggedIn,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+    Query(mut query): Query<ListQuery>,
+) -> Result<Response, PageError> {
+    let chrome = Chrome::build(&state, who, &headers, &uri, "jobs").await?;
+    let access = page_access(&chrome)?;
+    let job = state
+        .store
+        .job(access.project.id, &id)
+        .await?
+        .ok_or_else(|| {
+            AppError::NotFound(format!(
+                "no job {id:?} in project {:?}; pick its project in the switcher",
+                access.project.name
+            ))
+        })?;
+    let detail = JobDetail::snapshot(&state, &job).await?;
+    query.job = Some(job.id.clone());
+    query.limit = Some(PAGE);
+    let items = item_list(&state, &query.items(&access)?).await?;
+    let page = JobPage {
+        project: access.project,
+        detail,
+        items,
+        item_filters: query_string(&[("status", query.status.as_ref()), ("q", query.q.as_ref())]),
+        item_status: query.status.clone().unwrap_or_default(),
+        item_q: query.q.clone().unwrap_or_default(),
+        base_url: state.base_url.to_string(),
+        chrome,
+    };
+    render(&page, &page.chrome)
+}
+
+/// "3 min ago" for an RFC 3339 time from a view.
+pub fn ago(rfc3339: &str) -> String {
+    vigie_protocol::jobs::parse_time(rfc3339)
+        .map(|t| t.relative_to(Timestamp::now()))
+        .unwrap_or_default()
+}
+
+/// A number however many references deep a template hands it over.
+pub trait Number {
+    fn get(&self) -> f64;
+}
+impl Number for i64 {
+    fn get(&self) -> f64 {
+        *self as f64
+    }
+}
+impl Number for u64 {
+    fn get(&self) -> f64 {
+        *self as f64
+    }
+}
+impl Number for f64 {
+    fn get(&self) -> f64 {
+        *self
+    }
+}
+impl<T: Number + ?Sized> Number for &T {
+    fn get(&self) -> f64 {
+        (**self).get()
+    }
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: impl Number) -> String {
+    let n = n.get() as i64;
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        out.insert(0, '-');
+    }
+    out
+}
+
+/// Seconds as the page shows a duration (`3m 27s`).
+pub fn seconds(s: impl Number) -> String {
+    vigie_core::job::human_duration((s.get() * 1000.0) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_get_thousands_separators() {
+        assert_eq!(thousands(0i64), "0");
+        assert_eq!(thousands(&&999u64), "999");
+        assert_eq!(thousands(1_234_567i64), "1,234,567");
+        assert_eq!(thousands(-4_500i64), "-4,500");
+    }
+
+    #[test]
+    fn filters_become_a_query_string() {
+        let (a, b) = ("running".to_string(), "a b".to_string());
+        assert_eq!(
+            query_string(&[("status", Some(&a)), ("kind", None), ("q", Some(&b))]),
+            "status=running&q=a%20b"
+        );
+    }
+}

@@ -1,0 +1,570 @@
+//! Jobs, items and messages: the SQL and row mapping both backends share.
+//!
+//! The job tables are the same on SQLite and PostgreSQL, and both engines read `$1, $2, …`
+//! placeholders (SQLite numbers `$N` parameters in order of first appearance, so binding them
+//! positionally works). So the statements, the filter builders and the row decoding live here
+//! once; each backend only runs them. The rules that move a job are in `vigie_core::job`: a
+//! backend loads the row, calls the rule, and writes the whole row back with [`SAVE_JOB`].
+
+use crate::{Result, StoreError};
+use vigie_core::job::{ItemCounts, JobError, JobMessage, RateSample, Summary};
+use vigie_core::{Item, ItemStatus, Job, JobStatus, NewItem, ProjectId, Timestamp};
+
+/// Filters for the jobs list; `None` means any. Newest first.
+#[derive(Clone, Debug, Default)]
+pub struct JobFilter {
+    pub project: ProjectId,
+    pub status: Option<JobStatus>,
+    pub kind: Option<String>,
+    pub application: Option<String>,
+    pub launched_by: Option<String>,
+    /// Created at or after.
+    pub since: Option<Timestamp>,
+    /// Created before.
+    pub until: Option<Timestamp>,
+    /// Words found in the name, id, kind, application or last message (case-insensitive).
+    pub text: Option<String>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct JobPage {
+    pub jobs: Vec<Job>,
+    /// Jobs matching the filter, all pages together.
+    pub total: u64,
+}
+
+/// Filters for the items list (the "trace rows" query); `None` means any. Newest first.
+#[derive(Clone, Debug, Default)]
+pub struct ItemFilter {
+    pub project: ProjectId,
+    pub job: Option<String>,
+    pub status: Option<ItemStatus>,
+    pub application: Option<String>,
+    pub flow: Option<String>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    /// Words found in the name, file, target, comment or error (case-insensitive).
+    pub text: Option<String>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ItemPage {
+    pub items: Vec<Item>,
+    /// Items matching the filter, all pages together, by status.
+    pub counts: ItemCounts,
+}
+
+/// A job after an accepted update, and the lines it added to its message feed.
+#[derive(Clone, Debug)]
+pub struct JobChange {
+    pub job: Job,
+    pub messages: Vec<JobMessage>,
+}
+
+/// The outcome of an items upload.
+#[derive(Clone, Debug)]
+pub struct ItemsAdded {
+    pub job: Job,
+    /// The items stored by this call, in order.
+    pub items: Vec<Item>,
+    /// Items left out because their key was already stored (a retried upload).
+    pub duplicates: usize,
+    pub messages: Vec<JobMessage>,
+}
+
+/// A parameter value, converted by each backend to its own type.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Int(Option<i64>),
+    Real(Option<f64>),
+    Text(Option<String>),
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(Some(v))
+    }
+}
+impl From<Option<i64>> for Value {
+    fn from(v: Option<i64>) -> Self {
+        Value::Int(v)
+    }
+}
+impl From<Option<f64>> for Value {
+    fn from(v: Option<f64>) -> Self {
+        Value::Real(v)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(Some(v.to_string()))
+    }
+}
+impl From<Option<&str>> for Value {
+    fn from(v: Option<&str>) -> Self {
+        Value::Text(v.map(str::to_string))
+    }
+}
+impl From<Option<Timestamp>> for Value {
+    fn from(v: Option<Timestamp>) -> Self {
+        Value::Int(v.map(Timestamp::millis))
+    }
+}
+
+/// Reads a column by position; implemented for both backends' row types.
+pub trait Columns {
+    fn int(&self, idx: usize) -> Result<Option<i64>>;
+    fn real(&self, idx: usize) -> Result<Option<f64>>;
+    fn text(&self, idx: usize) -> Result<Option<String>>;
+
+    fn req_int(&self, idx: usize) -> Result<i64> {
+        self.int(idx)?.ok_or_else(|| null_column(idx))
+    }
+    fn req_text(&self, idx: usize) -> Result<String> {
+        self.text(idx)?.ok_or_else(|| null_column(idx))
+    }
+}
+
+fn null_column(idx: usize) -> StoreError {
+    StoreError::Database(format!("unexpected NULL in column {idx}"))
+}
+
+fn parsed<T: std::str::FromStr>(raw: String) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    raw.parse()
+        .map_err(|e: T::Err| StoreError::Database(format!("unexpected stored value: {e}")))
+}
+
+/// A refused update: a finished job is a conflict, a bad value is the caller's to fix.
+impl From<JobError> for StoreError {
+    fn from(err: JobError) -> Self {
+        match err {
+            JobError::Finished { .. } => StoreError::Conflict(err.to_string()),
+            JobError::Invalid { field, message } => StoreError::Invalid { field, message },
+        }
+    }
+}
+
+pub const JOB_COLS: &str = "pk, project_id, id, name, kind, application, flow, launched_by, \
+    status, total, processed, failed, skipped, message, meta, stall_after_ms, created_at, \
+    started_at, last_update, finished_at, stalled_since, stalled_ms, rate_old_at, \
+    rate_old_processed, rate_new_at, rate_new_processed, summary";
+
+pub fn job_from(row: &impl Columns) -> Result<Job> {
+    let time = |i| row.int(i).map(|v| v.map(Timestamp));
+    let rate_old = match (row.int(22)?, row.int(23)?) {
+        (Some(at), Some(processed)) => Some(RateSample {
+            at: Timestamp(at),
+            processed,
+        }),
+        _ => None,
+    };
+    let summary = match row.text(26)? {
+        Some(raw) => Some(
+            serde_json::from_str::<Summary>(&raw)
+                .map_err(|e| StoreError::Database(format!("unreadable job summary: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(Job {
+        pk: row.req_int(0)?,
+        project: ProjectId(row.req_int(1)?),
+        id: row.req_text(2)?,
+        name: row.req_text(3)?,
+        kind: row.text(4)?,
+        application: row.text(5)?,
+        flow: row.text(6)?,
+        launched_by: row.text(7)?,
+        status: parsed(row.req_text(8)?)?,
+        total: row.int(9)?,
+        processed: row.req_int(10)?,
+        failed: row.req_int(11)?,
+        skipped: row.req_int(12)?,
+        message: row.text(13)?,
+        meta: row.text(14)?,
+        stall_after_ms: row.req_int(15)?,
+        created_at: Timestamp(row.req_int(16)?),
+        started_at: time(17)?,
+        last_update: Timestamp(row.req_int(18)?),
+        finished_at: time(19)?,
+        stalled_since: time(20)?,
+        stalled_ms: row.req_int(21)?,
+        rate_old,
+        rate_new: RateSample {
+            at: Timestamp(row.req_int(24)?),
+            processed: row.req_int(25)?,
+        },
+        summary,
+    })
+}
+
+/// Inserts a job (the values of [`new_job_values`]); answers the [`JOB_COLS`] of the new row.
+pub fn insert_job_sql() -> String {
+    format!(
+        "INSERT INTO jobs (project_id, id, name, kind, application, flow, launched_by, status, \
+         total, meta, stall_after_ms, created_at, started_at, last_update, rate_new_at, \
+         rate_new_processed, read_token_hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+         RETURNING {JOB_COLS}"
+    )
+}
+
+pub fn new_job_values(job: &Job, read_token_hash: &str) -> Vec<Value> {
+    vec![
+        job.project.0.into(),
+        job.id.as_str().into(),
+        job.name.as_str().into(),
+        job.kind.as_deref().into(),
+        job.application.as_deref().into(),
+        job.flow.as_deref().into(),
+        job.launched_by.as_deref().into(),
+        job.status.as_str().into(),
+        job.total.into(),
+        job.meta.as_deref().into(),
+        job.stall_after_ms.into(),
+        job.created_at.millis().into(),
+        job.started_at.into(),
+        job.last_update.millis().into(),
+        job.rate_new.at.millis().into(),
+        job.rate_new.processed.into(),
+        read_token_hash.into(),
+    ]
+}
+
+pub fn duplicate_job(id: &str) -> String {
+    format!("a job with id {id:?} already exists in this project")
+}
+
+/// Writes back every field a rule may change (the values of [`save_job_values`]).
+pub const SAVE_JOB: &str = "UPDATE jobs SET status = $1, total = $2, processed = $3, \
+    failed = $4, skipped = $5, message = $6, started_at = $7, last_update = $8, \
+    finished_at = $9, stalled_since = $10, stalled_ms = $11, rate_old_at = $12, \
+    rate_old_processed = $13, rate_new_at = $14, rate_new_processed = $15, summary = $16 \
+    WHERE pk = $17";
+
+pub fn save_job_values(job: &Job) -> Vec<Value> {
+    let summary = job
+        .summary
+        .as_ref()
+        .and_then(|s| serde_json::to_string(s).ok());
+    vec![
+        job.status.as_str().into(),
+        job.total.into(),
+        job.processed.into(),
+        job.failed.into(),
+        job.skipped.into(),
+        job.message.as_deref().into(),
+        job.started_at.into(),
+        job.last_update.millis().into(),
+        job.finished_at.into(),
+        job.stalled_since.into(),
+        job.stalled_ms.into(),
+        job.rate_old.map(|r| r.at.millis()).into(),
+        job.rate_old.map(|r| r.processed).into(),
+        job.rate_new.at.millis().into(),
+        job.rate_new.processed.into(),
+        Value::Text(summary),
+        job.pk.into(),
+    ]
+}
+
+pub fn select_job_sql(for_update: bool) -> String {
+    let lock = if for_update { " FOR UPDATE" } else { "" };
+    format!("SELECT {JOB_COLS} FROM jobs WHERE project_id = $1 AND id = $2{lock}")
+}
+
+pub fn select_job_by_token_sql() -> String {
+    format!("SELECT {JOB_COLS} FROM jobs WHERE read_token_hash = $1")
+}
+
+/// Running jobs silent past their own `stall_after`, for the sweep.
+pub fn overdue_jobs_sql(for_update: bool) -> String {
+    let lock = if for_update { " FOR UPDATE" } else { "" };
+    format!(
+        "SELECT {JOB_COLS} FROM jobs WHERE status = 'running' \
+         AND last_update + stall_after_ms <= $1{lock}"
+    )
+}
+
+/// Item columns as stored, optionally qualified by a table alias.
+fn item_cols(prefix: &str) -> String {
+    [
+        "seq",
+        "item_key",
+        "status",
+        "name",
+        "file",
+        "target",
+        "comment",
+        "error",
+        "duration_ms",
+        "at",
+        "fields",
+    ]
+    .iter()
+    .map(|c| format!("{prefix}{c}"))
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
+/// `job_id` is the job's id when the row does not carry it (a RETURNING clause).
+pub fn item_from(row: &impl Columns, job_id: Option<&str>) -> Result<Item> {
+    Ok(Item {
+        seq: row.req_int(0)?,
+        key: row.text(1)?,
+        status: parsed(row.req_text(2)?)?,
+        name: row.text(3)?,
+        file: row.text(4)?,
+        target: row.text(5)?,
+        comment: row.text(6)?,
+        error: row.text(7)?,
+        duration_ms: row.real(8)?,
+        at: Timestamp(row.req_int(9)?),
+        fields: row.text(10)?,
+        job_id: match job_id {
+            Some(id) => id.to_string(),
+            None => row.req_text(11)?,
+        },
+    })
+}
+
+/// Columns of one item in an insert.
+pub const ITEM_INSERT_WIDTH: usize = 12;
+
+/// A multi-row insert of `rows` items that skips keys already stored and answers the stored
+/// rows (decode with [`item_from`] and the job's id).
+pub fn insert_items_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO job_items (job_pk, project_id, item_key, status, name, file, target, \
+         comment, error, duration_ms, at, fields) VALUES ",
+    );
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        let base = r * ITEM_INSERT_WIDTH;
+        let marks: Vec<String> = (1..=ITEM_INSERT_WIDTH)
+            .map(|c| format!("${}", base + c))
+            .collect();
+        sql.push('(');
+        sql.push_str(&marks.join(", "));
+        sql.push(')');
+    }
+    sql.push_str(" ON CONFLICT DO NOTHING RETURNING ");
+    sql.push_str(&item_cols(""));
+    sql
+}
+
+pub fn item_values(job: &Job, item: &NewItem, now: Timestamp, out: &mut Vec<Value>) {
+    out.extend([
+        job.pk.into(),
+        job.project.0.into(),
+        item.key.as_deref().into(),
+        item.status.as_str().into(),
+        item.name.as_deref().into(),
+        item.file.as_deref().into(),
+        item.target.as_deref().into(),
+        item.comment.as_deref().into(),
+        item.error.as_deref().into(),
+        item.duration_ms.into(),
+        item.at.unwrap_or(now).millis().into(),
+        item.fields.as_deref().into(),
+    ]);
+}
+
+pub const INSERT_MESSAGE: &str =
+    "INSERT INTO job_messages (job_pk, at, text) VALUES ($1, $2, $3) RETURNING id";
+
+pub fn message_values(job: &Job, at: Timestamp, text: &str) -> Vec<Value> {
+    vec![job.pk.into(), at.millis().into(), text.into()]
+}
+
+/// The last `limit` messages of a job (newest first; callers reverse).
+pub const RECENT_MESSAGES: &str =
+    "SELECT id, at, text FROM job_messages WHERE job_pk = $1 ORDER BY id DESC LIMIT $2";
+
+pub fn message_from(row: &impl Columns) -> Result<JobMessage> {
+    Ok(JobMessage {
+        id: row.req_int(0)?,
+        at: Timestamp(row.req_int(1)?),
+        text: row.req_text(2)?,
+    })
+}
+
+/// A `WHERE` clause under construction, numbering its parameters as it goes.
+struct Where {
+    clauses: Vec<String>,
+    values: Vec<Value>,
+}
+
+impl Where {
+    fn new() -> Self {
+        Where {
+            clauses: Vec::new(),
+            values: Vec::new(),
+        }
+    }
+
+    /// Adds `template` with each `?` replaced by the next parameter.
+    fn push(&mut self, template: &str, value: impl Into<Value>) {
+        self.values.push(value.into());
+        let n = self.values.len();
+        self.clauses.push(template.replace('?', &format!("${n}")));
+    }
+
+    fn equals(&mut self, column: &str, value: Option<&str>) {
+        if let Some(v) = value {
+            self.push(&format!("{column} = ?"), v);
+        }
+    }
+
+    fn time_range(&mut self, column: &str, since: Option<Timestamp>, until: Option<Timestamp>) {
+        if let Some(t) = since {
+            self.push(&format!("{column} >= ?"), t.millis());
+        }
+        if let Some(t) = until {
+            self.push(&format!("{column} < ?"), t.millis());
+        }
+    }
+
+    /// Every word of `text` must appear in one of `columns`, ignoring case.
+    fn words(&mut self, columns: &[&str], text: Option<&str>) {
+        for word in text.unwrap_or("").split_whitespace().take(8) {
+            let pattern = format!("%{}%", escape_like(&word.to_lowercase()));
+            self.values.push(Value::Text(Some(pattern)));
+            let n = self.values.len();
+            let any = columns
+                .iter()
+                .map(|c| format!("lower(coalesce({c}, '')) LIKE ${n} ESCAPE '\\'"))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            self.clauses.push(format!("({any})"));
+        }
+    }
+
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+}
+
+fn escape_like(word: &str) -> String {
+    word.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// A page query and the count query of the same filter.
+pub struct ListQuery {
+    pub page: String,
+    pub count: String,
+    pub values: Vec<Value>,
+}
+
+pub fn jobs_query(f: &JobFilter) -> ListQuery {
+    let mut w = Where::new();
+    w.push("project_id = ?", f.project.0);
+    w.equals("status", f.status.map(JobStatus::as_str));
+    w.equals("kind", f.kind.as_deref());
+    w.equals("application", f.application.as_deref());
+    w.equals("launched_by", f.launched_by.as_deref());
+    w.time_range("created_at", f.since, f.until);
+    w.words(
+        &["name", "id", "kind", "application", "message"],
+        f.text.as_deref(),
+    );
+    let filter = w.sql();
+    ListQuery {
+        page: format!(
+            "SELECT {JOB_COLS} FROM jobs{filter} ORDER BY created_at DESC, pk DESC \
+             LIMIT {} OFFSET {}",
+            f.limit, f.offset
+        ),
+        count: format!("SELECT count(*) FROM jobs{filter}"),
+        values: w.values,
+    }
+}
+
+/// Items matching `f` (newest first) and, as `count`, their number by status
+/// (columns: status, count).
+pub fn items_query(f: &ItemFilter) -> ListQuery {
+    let mut w = Where::new();
+    w.push("i.project_id = ?", f.project.0);
+    w.equals("j.id", f.job.as_deref());
+    w.equals("i.status", f.status.map(ItemStatus::as_str));
+    w.equals("j.application", f.application.as_deref());
+    w.equals("j.flow", f.flow.as_deref());
+    w.time_range("i.at", f.since, f.until);
+    w.words(
+        &["i.name", "i.file", "i.target", "i.comment", "i.error"],
+        f.text.as_deref(),
+    );
+    let filter = w.sql();
+    let from = "FROM job_items i JOIN jobs j ON j.pk = i.job_pk";
+    ListQuery {
+        page: format!(
+            "SELECT {}, j.id {from}{filter} ORDER BY i.seq DESC LIMIT {} OFFSET {}",
+            item_cols("i."),
+            f.limit,
+            f.offset
+        ),
+        count: format!("SELECT i.status, count(*) {from}{filter} GROUP BY i.status"),
+        values: w.values,
+    }
+}
+
+/// Adds one `(status, count)` row of the count query of [`items_query`].
+pub fn add_count(counts: &mut ItemCounts, status: &str, n: i64) -> Result<()> {
+    match parsed::<ItemStatus>(status.to_string())? {
+        ItemStatus::Ok => counts.ok += n,
+        ItemStatus::Error => counts.error += n,
+        ItemStatus::Skipped => counts.skipped += n,
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_number_their_parameters_in_order() {
+        let q = jobs_query(&JobFilter {
+            project: ProjectId(3),
+            status: Some(JobStatus::Running),
+            text: Some("Invoice 50%".into()),
+            limit: 50,
+            ..Default::default()
+        });
+        assert!(
+            q.page.contains("project_id = $1 AND status = $2"),
+            "{}",
+            q.page
+        );
+        assert!(
+            q.page.contains("lower(coalesce(name, '')) LIKE $3"),
+            "{}",
+            q.page
+        );
+        assert!(q.page.contains("LIKE $4"), "{}", q.page);
+        assert_eq!(q.values[3], Value::Text(Some("%50\\%%".into())));
+        assert_eq!(q.values.len(), 4);
+    }
+
+    #[test]
+    fn multi_row_inserts_number_every_cell() {
+        let sql = insert_items_sql(2);
+        assert!(sql.contains("($1, $2,"));
+        assert!(sql.contains("$24)"), "{sql}");
+        assert!(!sql.contains("$25"));
+    }
+}

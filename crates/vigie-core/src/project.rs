@@ -59,6 +59,36 @@ pub struct Project {
     pub allowed_origins: Vec<String>,
 }
 
+/// Origins a person typed (separated by spaces, commas or lines): each `*` or
+/// `http(s)://host[:port]`, without a path. Normalised to lowercase without a trailing slash.
+pub fn parse_origins(text: &str) -> Result<Vec<String>, String> {
+    let mut origins = Vec::new();
+    for raw in text.split(|c: char| c.is_whitespace() || c == ',') {
+        let origin = raw.trim().trim_end_matches('/').to_ascii_lowercase();
+        if origin.is_empty() {
+            continue;
+        }
+        let valid = origin == "*"
+            || ["http://", "https://"].iter().any(|scheme| {
+                origin.strip_prefix(scheme).is_some_and(|host| {
+                    !host.is_empty()
+                        && host.chars().all(|c| {
+                            c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')
+                        })
+                })
+            });
+        if !valid {
+            return Err(format!(
+                "{raw:?} is not an origin: write it as https://app.example.com (scheme, host and port only)"
+            ));
+        }
+        if !origins.contains(&origin) {
+            origins.push(origin);
+        }
+    }
+    Ok(origins)
+}
+
 /// Origins as stored: one per line.
 pub fn origins_from_text(text: &str) -> Vec<String> {
     text.lines()
@@ -71,6 +101,17 @@ pub fn origins_from_text(text: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origins_are_scheme_host_and_port() {
+        assert_eq!(
+            parse_origins("https://App.example.com/, http://localhost:8000\n*").unwrap(),
+            ["https://app.example.com", "http://localhost:8000", "*"]
+        );
+        assert!(parse_origins("app.example.com").is_err());
+        assert!(parse_origins("https://example.com/path").is_err());
+        assert_eq!(parse_origins("  ").unwrap(), Vec::<String>::new());
+    }
 
     #[test]
     fn generated_keys_parse_back() {

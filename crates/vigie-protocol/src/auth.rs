@@ -112,6 +112,17 @@ impl Dsn {
         Ok(dsn)
     }
 
+    /// Where the server is: `http://host:port[/path]`, without the key and project.
+    pub fn server_url(&self) -> String {
+        let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
+        let path = if self.path.is_empty() {
+            String::new()
+        } else {
+            format!("/{}", self.path.trim_start_matches('/'))
+        };
+        format!("{}://{}{port}{path}", self.scheme, self.host)
+    }
+
     pub fn parse(raw: &str) -> Result<Dsn, DsnError> {
         let (scheme, rest) = raw.trim().split_once("://").ok_or(DsnError::Scheme)?;
         if scheme != "http" && scheme != "https" {
@@ -174,6 +185,14 @@ impl fmt::Display for Dsn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dsn_names_its_server() {
+        let dsn = Dsn::parse("http://abc@127.0.0.1:8610/1").unwrap();
+        assert_eq!(dsn.server_url(), "http://127.0.0.1:8610");
+        let dsn = Dsn::parse("https://abc@vigie.example.org/sub/7").unwrap();
+        assert_eq!(dsn.server_url(), "https://vigie.example.org/sub");
+    }
 
     const KEY: &str = "0123456789abcdef0123456789abcdef";
 

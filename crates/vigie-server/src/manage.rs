@@ -67,6 +67,16 @@ pub async fn rename_project(
     Ok(store.rename_project(id, &name).await?)
 }
 
+/// Sets the web origins allowed to read the project's jobs with a read token (CORS).
+pub async fn set_allowed_origins(
+    store: &dyn Store,
+    id: ProjectId,
+    text: &str,
+) -> Result<Project, AppError> {
+    let origins = vigie_core::project::parse_origins(text).map_err(AppError::BadRequest)?;
+    Ok(store.set_allowed_origins(id, &origins).await?)
+}
+
 /// Gives a project a new public key. The old DSN stops working at once.
 pub async fn rotate_project_key(store: &dyn Store, id: ProjectId) -> Result<Project, AppError> {
     Ok(store.set_project_key(id, &ProjectKey::generate()).await?)

@@ -982,12 +982,27 @@ async fn a_job_reports_through_the_project_key() {
             .is_none(),
         "origins must be allowed first"
     );
-    let project = app.state.store.list_projects().await.unwrap()[0].id;
-    app.state
-        .store
-        .set_allowed_origins(project, &["https://shop.example.com".into()])
+    let (_, admin) = manage::create_token(app.state.store.as_ref(), "ops", Scope::Admin)
         .await
         .unwrap();
+    let bad = app
+        .api(
+            Method::PATCH,
+            "/api/v1/projects/1",
+            &admin,
+            Some(r#"{"allowed_origins":["shop.example.com"]}"#),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    let set = app
+        .api(
+            Method::PATCH,
+            "/api/v1/projects/1",
+            &admin,
+            Some(r#"{"allowed_origins":["https://Shop.example.com/"]}"#),
+        )
+        .await;
+    assert_eq!(set.json()["allowed_origins"][0], "https://shop.example.com");
     let polled = app
         .send(
             Request::get(format!("/api/v1/jobs/inv-1?token={read_token}"))

@@ -69,6 +69,7 @@ pub struct ProjectView {
     name: String,
     public_key: String,
     dsn: String,
+    allowed_origins: Vec<String>,
     created_at: String,
 }
 
@@ -79,6 +80,7 @@ impl ProjectView {
             name: p.name.clone(),
             public_key: p.public_key.to_string(),
             dsn: state.dsn(p),
+            allowed_origins: p.allowed_origins.clone(),
             created_at: p.created_at.to_rfc3339(),
         }
     }
@@ -167,6 +169,12 @@ struct ProjectBody {
     name: String,
 }
 
+#[derive(Deserialize)]
+struct ProjectChange {
+    name: Option<String>,
+    allowed_origins: Option<Vec<String>>,
+}
+
 async fn create_project(
     State(state): State<AppState>,
     _: ApiCaller,
@@ -197,9 +205,23 @@ async fn update_project(
     State(state): State<AppState>,
     _: ApiCaller,
     Path(id): Path<i64>,
-    Json(body): Json<ProjectBody>,
+    Json(body): Json<ProjectChange>,
 ) -> ApiResult<ProjectView> {
-    let project = manage::rename_project(state.store.as_ref(), ProjectId(id), &body.name).await?;
+    let (store, id) = (state.store.as_ref(), ProjectId(id));
+    let mut project = None;
+    if let Some(name) = &body.name {
+        project = Some(manage::rename_project(store, id, name).await?);
+    }
+    if let Some(origins) = &body.allowed_origins {
+        project = Some(manage::set_allowed_origins(store, id, &origins.join("\n")).await?);
+    }
+    let project = match project {
+        Some(p) => p,
+        None => store
+            .project(id)
+            .await?
+            .ok_or_else(|| AppError::NotFound("project not found".into()))?,
+    };
     state.hub.publish(Change::Projects);
     Ok(Json(ProjectView::new(&state, &project)))
 }

@@ -219,13 +219,18 @@ impl<T: Number + ?Sized> Number for &T {
     }
 }
 
+/// `2026-11-21T10:40:05.123Z` → `10:40:05.123`, for the message feed (the date is on hover).
+pub fn clock(rfc3339: &str) -> &str {
+    rfc3339.get(11..23).unwrap_or(rfc3339)
+}
+
 /// `1234567` → `1,234,567`.
 pub fn thousands(n: impl Number) -> String {
     let n = n.get() as i64;
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -248,7 +253,7 @@ mod tests {
     #[test]
     fn numbers_get_thousands_separators() {
         assert_eq!(thousands(0i64), "0");
-        assert_eq!(thousands(&&999u64), "999");
+        assert_eq!(thousands(999u64), "999");
         assert_eq!(thousands(1_234_567i64), "1,234,567");
         assert_eq!(thousands(-4_500i64), "-4,500");
     }

@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/settings/projects", get(projects).post(create_project))
         .route("/settings/projects/{id}/rename", post(rename_project))
         .route("/settings/projects/{id}/rotate-key", post(rotate_key))
+        .route("/settings/projects/{id}/origins", post(set_origins))
         .route("/settings/users", get(users).post(add_user))
         .route("/settings/users/{id}/role", post(set_role))
         .route("/settings/users/{id}/delete", post(delete_user))
@@ -112,6 +113,34 @@ async fn rename_project(
     let result = published(&state, Change::Projects, result);
     form_outcome(result, PROJECTS, state.secure_cookies(&headers), |p| {
         format!("Project renamed to \"{}\".", p.name)
+    })
+}
+
+#[derive(Deserialize)]
+struct OriginsForm {
+    origins: String,
+}
+
+async fn set_origins(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<OriginsForm>,
+) -> Result<Response, PageError> {
+    let result =
+        manage::set_allowed_origins(state.store.as_ref(), ProjectId(id), &form.origins).await;
+    let result = published(&state, Change::Projects, result);
+    form_outcome(result, PROJECTS, state.secure_cookies(&headers), |p| {
+        if p.allowed_origins.is_empty() {
+            format!("No web page may read the jobs of \"{}\" now.", p.name)
+        } else {
+            format!(
+                "Pages on {} may read the jobs of \"{}\" with a job's read token.",
+                p.allowed_origins.join(", "),
+                p.name
+            )
+        }
     })
 }
 

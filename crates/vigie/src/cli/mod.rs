@@ -5,6 +5,7 @@
 //! before or while the server runs.
 
 mod config;
+mod job;
 mod project;
 mod serve;
 mod token;
@@ -46,6 +47,9 @@ enum Command {
     /// Manage projects (works offline, on the data directory).
     #[command(subcommand)]
     Project(project::ProjectCommand),
+    /// Run a command as a job, list jobs, follow one (talks to a running Vigie).
+    #[command(subcommand)]
+    Job(job::JobCommand),
 }
 
 /// Where the data is: the options every command that opens the store takes.
@@ -88,14 +92,18 @@ impl StorageArgs {
     }
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
+/// Runs the command; the exit code is success unless the command passes one through
+/// (`vigie job run` exits as the command it wraps).
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let done = match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Config(cmd) => config::run(cmd),
         Command::User(cmd) => user::run(cmd).await,
         Command::Token(cmd) => token::run(cmd).await,
         Command::Project(cmd) => project::run(cmd).await,
-    }
+        Command::Job(cmd) => return job::run(cmd).await,
+    };
+    done.map(|()| ExitCode::SUCCESS)
 }
 
 /// Help and version go to stdout with exit 0; a wrong command line gets one line on stderr and

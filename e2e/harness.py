@@ -1,0 +1,52 @@
+"""The real `vigie` binary, started as a person would: `vigie serve` on a temporary data
+directory and a free port. Shared by the end-to-end suite and the Python client's tests."""
+
+import os
+import re
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def vigie_binary() -> Path:
+    """Builds (if needed) and returns the debug binary the Rust tests also use."""
+    subprocess.run(["cargo", "build", "--quiet", "-p", "vigie"], cwd=ROOT, check=True)
+    return ROOT / "target" / "debug" / "vigie"
+
+
+class Server:
+    """A running `vigie serve`, with what its start-up banner said."""
+
+    def __init__(self, binary: Path, data: str, *args: str):
+        self.process = subprocess.Popen(
+            [str(binary), "serve", "--data", data, "--listen", "127.0.0.1:0", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "VIGIE_LOG": "warn"},
+        )
+        self.banner = ""
+        deadline = time.time() + 30
+        while "Press Ctrl-C" not in self.banner:
+            line = self.process.stdout.readline()
+            if not line or time.time() > deadline:
+                raise RuntimeError("vigie did not start: " + self.banner)
+            self.banner += line
+        self.url = re.search(r"UI:\s+(\S+)", self.banner).group(1)
+        setup = re.search(r"First run:\s+open (\S+)", self.banner)
+        self.setup_url = setup.group(1) if setup else None
+        self.dsn = re.search(r"Sentry DSN:\s+(\S+)", self.banner).group(1)
+        self.key = re.search(r"//([0-9a-f]+)@", self.dsn).group(1)
+
+    def get(self, path: str) -> str:
+        with urllib.request.urlopen(self.url + path, timeout=5) as response:
+            return response.read().decode()
+
+    def stop(self) -> int:
+        """Ctrl-C, as a person would; returns the exit code."""
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout=15)

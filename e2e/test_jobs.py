@@ -1,0 +1,159 @@
+"""A real bulk send, watched in a real browser: 500 invoice e-mails through a real SMTP server
+(aiosmtpd) that refuses some recipients and throttles for a while with `421 4.7.0`; the sender
+reports through vigie_client. Then a second send is killed with SIGKILL halfway and must turn
+stalled in time."""
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+HERE = Path(__file__).resolve().parent
+PASSWORD = "correct horse battery"
+
+
+class Mailbox:
+    """An SMTP server's handler: refuses bounce addresses, throttles messages 200–260 with 421
+    (each once), counts what it accepted."""
+
+    def __init__(self):
+        self.accepted = 0
+        self.refused = 0
+        self.throttled = 0
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("bounce"):
+            with self.lock:
+                self.refused += 1
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            seen = self.accepted + self.throttled
+            if 200 <= seen < 260 and seen % 2 == 0:
+                self.throttled += 1
+                return "421 4.7.0 too many messages"
+            self.accepted += 1
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture(scope="module")
+def smtp():
+    mailbox = Mailbox()
+    with socket.socket() as probe:  # aiosmtpd checks readiness on its port: pick a free one
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield port, mailbox
+    controller.stop()
+
+
+def api(server, path):
+    req = urllib.request.Request(server.url + path, headers={"Authorization": f"Bearer {server.key}"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.load(resp)
+
+
+def sender(server, port, job_id, count, *extra):
+    return subprocess.Popen(
+        [sys.executable, str(HERE / "bulk_send.py"), server.dsn, str(port), job_id, str(count), *extra],
+        stdout=subprocess.PIPE, text=True,
+    )
+
+
+def login(browser, server):
+    browser.get(server.setup_url)
+    form = browser.find_element(By.CSS_SELECTOR, "form[action='/setup']")
+    for name, value in [("username", "alice"), ("password", PASSWORD), ("confirm", PASSWORD)]:
+        form.find_element(By.NAME, name).send_keys(value)
+    form.submit()
+    WebDriverWait(browser, 10).until(EC.title_contains("Dashboard"))
+
+
+def number(browser, key):
+    text = browser.find_element(By.CSS_SELECTOR, f"[data-job-page] .stat [data-bind={key}]").text
+    return int(text.replace(",", ""))
+
+
+def test_bulk_send_live_then_a_killed_send_stalls(server, browser, shots, smtp):
+    port, mailbox = smtp
+    login(browser, server)
+
+    send = sender(server, port, "invoices-2026-11", 500, "--delay", "0.012")
+    assert send.stdout.readline().strip() == "invoices-2026-11"
+
+    # The jobs list shows it running, live.
+    browser.get(server.url + "/jobs")
+    WebDriverWait(browser, 10).until(
+        lambda d: "Send invoices" in d.find_element(By.CSS_SELECTOR, "[data-jobs-rows]").text)
+    shots(browser, "10-jobs-list-running")
+
+    # The job page, mid-run: numbers move without a reload.
+    browser.get(server.url + "/jobs/invoices-2026-11")
+    WebDriverWait(browser, 10).until(lambda d: d.find_element(By.CSS_SELECTOR, "[data-live-indicator]").text == "Live")
+    first = number(browser, "processed")
+    WebDriverWait(browser, 20).until(lambda d: number(d, "processed") > first + 50)
+    browser.execute_script("window.__sameDocument = true")
+    shots(browser, "11-job-mid-run")
+    assert browser.find_element(By.CSS_SELECTOR, "[data-job-status]").text.strip() == "running"
+
+    assert send.wait(timeout=120) == 0
+    WebDriverWait(browser, 20).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, "[data-job-status]").text.strip() == "completed")
+    WebDriverWait(browser, 10).until(lambda d: number(d, "processed") == 500)
+    assert browser.execute_script("return window.__sameDocument === true"), "updated without reload"
+    shots(browser, "12-job-finished")
+
+    # The page agrees with the SMTP server.
+    assert mailbox.throttled > 0, "the 421 period happened"
+    assert number(browser, "ok") == mailbox.accepted == 490
+    assert number(browser, "failed") == mailbox.refused == 10
+    summary = browser.find_element(By.CSS_SELECTOR, "[data-summary-line]").text
+    assert summary.startswith("490 ok (98.0 %), 10 errors (2.0 %) of 500"), summary
+    errors_only = api(server, "/api/v1/jobs/invoices-2026-11/items?errors=true&limit=50")
+    assert errors_only["total"] == 10
+    assert errors_only["items"][0]["error"].startswith("550 5.1.1")
+
+    # A reload after the end shows the same numbers.
+    browser.refresh()
+    assert number(browser, "processed") == 500
+
+    # The error filter of the items table shows only the refused ones, highlighted.
+    browser.get(server.url + "/jobs/invoices-2026-11?status=error")
+    rows = browser.find_elements(By.CSS_SELECTOR, "[data-items] tr")
+    assert len(rows) == 10 and all("row-error" in r.get_attribute("class") for r in rows)
+    shots(browser, "13-job-errors")
+
+    # A second send, killed halfway: stalled within stall_after + 15 s.
+    stall_after = 3
+    send = sender(server, port, "invoices-killed", 500, "--delay", "0.02", "--stall-after", str(stall_after))
+    assert send.stdout.readline().strip() == "invoices-killed"
+    deadline = time.time() + 60
+    while api(server, "/api/v1/jobs/invoices-killed")["processed"] < 150:
+        assert time.time() < deadline
+        time.sleep(0.2)
+    send.kill()
+    send.wait()
+    killed_at = time.time()
+    browser.get(server.url + "/jobs/invoices-killed")
+    WebDriverWait(browser, stall_after + 15 + 5).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, "[data-job-status]").text.strip() == "stalled")
+    assert time.time() - killed_at <= stall_after + 15
+    job = api(server, "/api/v1/jobs/invoices-killed")
+    assert job["status"] == "stalled" and job["stalled_since"]
+    assert not browser.find_element(By.CSS_SELECTOR, "[data-stalled]").get_attribute("hidden")
+    shots(browser, "14-job-stalled")

@@ -5,8 +5,11 @@
 //!
 //!   vigie-bench startup    --binary target/release/vigie --runs 20
 //!   vigie-bench page-views --binary target/release/vigie --requests 10000 --concurrency 8
+//!   vigie-bench jobs       --binary target/release/vigie
 //!
 //! Later issues add scenarios (ingest, search) to the same enum.
+
+mod jobs;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -44,6 +47,27 @@ enum Scenario {
         #[arg(long, default_value = "/")]
         path: String,
     },
+    /// Jobs: durable item ingest, progress → SSE latency with many jobs, 1,000 watchers on one
+    /// job, and the page of a job with 100,000 items.
+    Jobs {
+        #[arg(long, default_value = "target/release/vigie")]
+        binary: PathBuf,
+        /// Items ingested, in batches of 100
+        #[arg(long, default_value_t = 200_000)]
+        items: usize,
+        /// Concurrent item writers
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Running jobs, one SSE watcher each, for the latency figure
+        #[arg(long, default_value_t = 100)]
+        live_jobs: usize,
+        /// SSE watchers on one job, for the fan-out figure
+        #[arg(long, default_value_t = 1000)]
+        watchers: usize,
+        /// Items of the job whose page is opened
+        #[arg(long, default_value_t = 100_000)]
+        page_items: usize,
+    },
 }
 
 #[tokio::main]
@@ -56,6 +80,23 @@ async fn main() -> Result<()> {
             concurrency,
             path,
         } => page_views(&binary, requests, concurrency, &path).await,
+        Scenario::Jobs {
+            binary,
+            items,
+            concurrency,
+            live_jobs,
+            watchers,
+            page_items,
+        } => {
+            let opts = jobs::Options {
+                items,
+                concurrency,
+                live_jobs,
+                watchers,
+                page_items,
+            };
+            jobs::run(&binary, opts).await
+        }
     }
 }
 
@@ -63,6 +104,8 @@ async fn main() -> Result<()> {
 struct Server {
     child: Child,
     url: String,
+    /// The default project's key, from the banner's DSN.
+    key: Option<String>,
     data: tempfile::TempDir,
 }
 
@@ -79,17 +122,36 @@ impl Server {
             .spawn()
             .with_context(|| format!("cannot run {}", binary.display()))?;
         let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
-        let url = loop {
+        let (mut url, mut key) = (None, None);
+        loop {
             let line = lines
                 .next()
                 .context("vigie exited before printing its address")??;
-            if let Some(url) = line.trim().strip_prefix("UI:") {
-                break url.trim().to_string();
+            let line = line.trim();
+            if let Some(u) = line.strip_prefix("UI:") {
+                url = Some(u.trim().to_string());
+            } else if let Some(dsn) = line.strip_prefix("Sentry DSN:") {
+                key = dsn
+                    .trim()
+                    .strip_prefix("http://")
+                    .and_then(|rest| rest.split_once('@'))
+                    .map(|(k, _)| k.to_string());
+            } else if line.starts_with("Press Ctrl-C") {
+                break;
             }
-        };
+        }
+        let url = url.context("no UI address in the banner")?;
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Ok((Server { child, url, data }, started))
+        Ok((
+            Server {
+                child,
+                url,
+                key,
+                data,
+            },
+            started,
+        ))
     }
 
     fn rss_kib(&self) -> Result<u64> {

@@ -336,6 +336,9 @@ pub fn item_from(row: &impl Columns, job_id: Option<&str>) -> Result<Item> {
 
 /// Columns of one item in an insert.
 pub const ITEM_INSERT_WIDTH: usize = 12;
+/// Items per multi-row insert: 6,000 parameters, under both SQLite's limit (32,766) and
+/// PostgreSQL's (65,535).
+pub const INSERT_CHUNK: usize = 500;
 
 /// A multi-row insert of `rows` items that skips keys already stored and answers the stored
 /// rows (decode with [`item_from`] and the job's id).
@@ -499,7 +502,13 @@ pub fn jobs_query(f: &JobFilter) -> ListQuery {
 pub fn items_query(f: &ItemFilter) -> ListQuery {
     let mut w = Where::new();
     w.push("i.project_id = ?", f.project.0);
-    w.equals("j.id", f.job.as_deref());
+    if let Some(job) = &f.job {
+        // By the job's key, so the per-job indexes serve both the page and the counts.
+        w.push(
+            "i.job_pk = (SELECT pk FROM jobs WHERE project_id = $1 AND id = ?)",
+            job.as_str(),
+        );
+    }
     w.equals("i.status", f.status.map(ItemStatus::as_str));
     w.equals("j.application", f.application.as_deref());
     w.equals("j.flow", f.flow.as_deref());
@@ -509,15 +518,23 @@ pub fn items_query(f: &ItemFilter) -> ListQuery {
         f.text.as_deref(),
     );
     let filter = w.sql();
-    let from = "FROM job_items i JOIN jobs j ON j.pk = i.job_pk";
+    let join = "JOIN jobs j ON j.pk = i.job_pk";
+    // The counts need the jobs table only to filter on its columns.
+    let count_join = if f.application.is_some() || f.flow.is_some() {
+        join
+    } else {
+        ""
+    };
     ListQuery {
         page: format!(
-            "SELECT {}, j.id {from}{filter} ORDER BY i.seq DESC LIMIT {} OFFSET {}",
+            "SELECT {}, j.id FROM job_items i {join}{filter} ORDER BY i.seq DESC LIMIT {} OFFSET {}",
             item_cols("i."),
             f.limit,
             f.offset
         ),
-        count: format!("SELECT i.status, count(*) {from}{filter} GROUP BY i.status"),
+        count: format!(
+            "SELECT i.status, count(*) FROM job_items i {count_join}{filter} GROUP BY i.status"
+        ),
         values: w.values,
     }
 }

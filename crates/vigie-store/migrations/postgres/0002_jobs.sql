@@ -56,7 +56,9 @@ CREATE TABLE job_items (
 );
 -- A retried upload of the same item key is not counted twice (NULL keys never collide).
 CREATE UNIQUE INDEX job_items_by_key ON job_items (job_pk, item_key);
-CREATE INDEX job_items_by_job ON job_items (job_pk, status, seq);
+-- A job's items newest first, and by status (the errors-only view and the counts).
+CREATE INDEX job_items_by_job ON job_items (job_pk, seq);
+CREATE INDEX job_items_by_status ON job_items (job_pk, status, seq);
 CREATE INDEX job_items_by_time ON job_items (project_id, at);
 
 CREATE TABLE job_messages (

@@ -13,9 +13,6 @@ use tokio_postgres::Row;
 use vigie_core::job::{self, ItemCounts, JobMessage, JobUpdate};
 use vigie_core::{Job, NewItem, ProjectId, Timestamp};
 
-/// Rows per multi-row insert: 12 parameters each stays far below PostgreSQL's 65,535.
-const INSERT_CHUNK: usize = 500;
-
 impl Columns for Row {
     fn int(&self, idx: usize) -> Result<Option<i64>> {
         Ok(self.try_get(idx)?)
@@ -166,7 +163,7 @@ pub async fn add_items(
     job.ensure_open()?;
     let mut stored = Vec::with_capacity(items.len());
     let mut counts = ItemCounts::default();
-    for chunk in items.chunks(INSERT_CHUNK) {
+    for chunk in items.chunks(sql::INSERT_CHUNK) {
         let mut values = Vec::with_capacity(chunk.len() * sql::ITEM_INSERT_WIDTH);
         for item in chunk {
             sql::item_values(&job, item, now, &mut values);

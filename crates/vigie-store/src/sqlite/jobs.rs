@@ -134,14 +134,15 @@ pub fn add_items(
     let mut job = existing(conn, project, id)?;
     // Refuse before writing anything: a finished job takes no items.
     job.ensure_open()?;
-    let insert = sql::insert_items_sql(1);
     let mut stored = Vec::with_capacity(items.len());
     let mut counts = ItemCounts::default();
-    let mut values = Vec::with_capacity(sql::ITEM_INSERT_WIDTH);
-    for item in &items {
-        values.clear();
-        sql::item_values(&job, item, now, &mut values);
-        // A key already stored inserts nothing and returns no row.
+    for chunk in items.chunks(sql::INSERT_CHUNK) {
+        let mut values = Vec::with_capacity(chunk.len() * sql::ITEM_INSERT_WIDTH);
+        for item in chunk {
+            sql::item_values(&job, item, now, &mut values);
+        }
+        // Keys already stored insert nothing and return no row.
+        let insert = sql::insert_items_sql(chunk.len());
         for item in rows(conn, &insert, &values, |r| sql::item_from(r, Some(&job.id)))? {
             counts.add(item.status);
             stored.push(item);

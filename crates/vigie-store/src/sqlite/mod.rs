@@ -3,6 +3,7 @@
 //! Writes go through [`writer::Writer`] (group commit, acknowledged after commit); reads go
 //! through [`readers::Readers`]. Every method below is one closure handed to one of the two.
 
+mod checkpoint;
 mod jobs;
 mod readers;
 mod writer;
@@ -29,6 +30,7 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: writer::Writer,
     readers: readers::Readers,
+    checkpointer: checkpoint::Checkpointer,
 }
 
 impl SqliteStore {
@@ -44,6 +46,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             writer: writer::Writer::start(conn)?,
             readers: readers::Readers::new(&path, READERS),
+            checkpointer: checkpoint::Checkpointer::start(&path)?,
             path,
         })
     }
@@ -88,7 +91,9 @@ fn open_writer(path: &Path) -> Result<Connection> {
          -- Offline admin commands (`vigie user add`) may hold the lock briefly: wait, don't fail.
          PRAGMA busy_timeout = 5000;
          -- 8 MiB of page cache for the writer: enough for index pages, small for the idle RSS.
-         PRAGMA cache_size = -8000;",
+         PRAGMA cache_size = -8000;
+         -- Checkpoints run on their own thread (see checkpoint.rs), never inside a commit.
+         PRAGMA wal_autocheckpoint = 0;",
     )
     .map_err(|e| open_error(path, e))?;
     migrate(&conn, migrations::SQLITE)?;
@@ -277,6 +282,7 @@ impl Store for SqliteStore {
     async fn close(&self) {
         self.writer.close().await;
         self.readers.close();
+        self.checkpointer.stop();
     }
 
     async fn meta(&self, key: &str) -> Result<Option<String>> {

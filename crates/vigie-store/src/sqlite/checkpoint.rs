@@ -1,0 +1,58 @@
+//! WAL checkpoints off the writer's path.
+//!
+//! SQLite normally checkpoints (copies the write-ahead log back into the database file, with
+//! fsyncs) inside whichever commit crosses the threshold, so now and then one commit takes
+//! hundreds of milliseconds and every write queued behind it waits: a live progress update
+//! arrives late. Vigie turns automatic checkpoints off on the writer and runs a PASSIVE
+//! checkpoint here, on a connection of its own, once a second. PASSIVE never blocks the writer
+//! or readers; it copies what it can, and the next round copies the rest.
+
+use crate::Result;
+use rusqlite::Connection;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+const EVERY: Duration = Duration::from_secs(1);
+
+pub struct Checkpointer {
+    stop: Arc<AtomicBool>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Checkpointer {
+    pub fn start(path: &Path) -> Result<Checkpointer> {
+        let conn = Connection::open(path)?;
+        conn.execute_batch("PRAGMA busy_timeout = 5000;")?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("vigie-sqlite-checkpoint".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::park_timeout(EVERY);
+                    if let Err(err) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
+                        tracing::warn!(%err, "wal checkpoint failed");
+                    }
+                }
+            })
+            .map_err(|e| {
+                crate::StoreError::Database(format!("cannot start the checkpointer: {e}"))
+            })?;
+        Ok(Checkpointer {
+            stop,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Runs a last checkpoint and stops.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
+    }
+}

@@ -8,9 +8,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
-
+from browser import make_browser
 from harness import Server, vigie_binary
 
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
@@ -23,26 +21,6 @@ def server():
         yield srv
         if srv.process.poll() is None:
             srv.process.kill()
-
-
-def make_browser(width=1366, height=900):
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for arg in [
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--window-size={width},{height}",
-        f"--user-data-dir={tempfile.mkdtemp(prefix='vigie-chromium-')}",
-    ]:
-        options.add_argument(arg)
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
 @pytest.fixture(scope="module")

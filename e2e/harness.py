@@ -22,6 +22,8 @@ class Server:
     """A running `vigie serve`, with what its start-up banner said."""
 
     def __init__(self, binary: Path, data: str, *args: str):
+        self.binary = binary
+        self.data = data
         self.process = subprocess.Popen(
             [str(binary), "serve", "--data", data, "--listen", "127.0.0.1:0", *args],
             stdout=subprocess.PIPE,
@@ -45,6 +47,14 @@ class Server:
     def get(self, path: str) -> str:
         with urllib.request.urlopen(self.url + path, timeout=5) as response:
             return response.read().decode()
+
+    def admin_token(self) -> str:
+        """An admin API token, made offline on the data directory as a script would."""
+        out = subprocess.run(
+            [str(self.binary), "token", "create", "--name", "e2e", "--scope", "admin", "--data", self.data],
+            check=True, capture_output=True, text=True,
+        )
+        return out.stdout.strip()
 
     def stop(self) -> int:
         """Ctrl-C, as a person would; returns the exit code."""

@@ -3,10 +3,13 @@
 reports through vigie_client. Then a second send is killed with SIGKILL halfway and must turn
 stalled in time."""
 
+import functools
+import http.server
 import json
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -157,3 +160,64 @@ def test_bulk_send_live_then_a_killed_send_stalls(server, browser, shots, smtp):
     assert job["status"] == "stalled" and job["stalled_since"]
     assert not browser.find_element(By.CSS_SELECTOR, "[data-stalled]").get_attribute("hidden")
     shots(browser, "14-job-stalled")
+
+
+EMBED_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Shop back office</title></head>
+<body>
+<h1>Sending invoices…</h1>
+<div id="live"></div>
+<div id="polled"></div>
+<p id="done"></p>
+<script src="%(server)s/static/progress.js"></script>
+<script>
+  const opts = {server: "%(server)s", job: "%(job)s", token: "%(token)s"};
+  VigieProgress.mount(document.getElementById("live"), Object.assign({}, opts, {
+    onComplete: (job) => { document.getElementById("done").textContent = job.summary.line; },
+  }));
+  VigieProgress.mount(document.getElementById("polled"), Object.assign({poll: true, pollMs: 300}, opts));
+</script>
+</body></html>
+"""
+
+
+def test_the_progress_bar_embeds_in_another_site(server, browser, shots):
+    """A team's own page on another origin shows the live bar with only the job's read token."""
+    # The job, created by the worker with the project key.
+    def post(path, body, token=server.key, method="POST"):
+        req = urllib.request.Request(server.url + path, data=json.dumps(body).encode(), method=method,
+                                     headers={"Authorization": f"Bearer {token}",
+                                              "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return json.load(resp)
+
+    job = post("/api/v1/jobs", {"name": "Embedded send", "total": 40, "id": "embedded"})
+    token = job["read_token"]
+
+    with tempfile.TemporaryDirectory() as site:
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=site)
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        origin = f"http://127.0.0.1:{httpd.server_address[1]}"
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        Path(site, "index.html").write_text(EMBED_PAGE % {"server": server.url, "job": "embedded", "token": token})
+        try:
+            post("/api/v1/projects/1", {"allowed_origins": [origin]}, token=server.admin_token(), method="PATCH")
+            browser.get(origin + "/index.html")
+            for i in range(40):
+                status = "error" if i % 10 == 3 else "ok"
+                post("/api/v1/jobs/embedded/items", {"status": status, "id": str(i), "error": "550" if status == "error" else None})
+                if i == 20:
+                    WebDriverWait(browser, 10).until(
+                        lambda d: "processed" in d.find_element(By.ID, "live").text)
+                    shots(browser, "15-embedded-progress-mid-run")
+            post("/api/v1/jobs/embedded/finish", {})
+            WebDriverWait(browser, 15).until(
+                lambda d: d.find_element(By.ID, "done").text.startswith("36 ok"))
+            WebDriverWait(browser, 15).until(
+                lambda d: "100.0 %" in d.find_element(By.ID, "polled").text)
+            live = browser.find_element(By.ID, "live").text
+            assert "40 / 40 processed · 4 errors" in live, live
+            shots(browser, "16-embedded-progress-done")
+        finally:
+            httpd.shutdown()
+

@@ -7,7 +7,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from conftest import make_browser
+from browser import make_browser
 
 PASSWORD = "correct horse battery"
 
@@ -86,7 +86,7 @@ def test_first_session(server, browser, shots):
     shots(browser, "03-projects")
 
     # Rename it, then rotate its key: the DSN changes.
-    rename = row.find_element(By.CSS_SELECTOR, "form.inline-form")
+    rename = row.find_element(By.CSS_SELECTOR, "form[action$='/rename']")
     fill(browser, rename, name="billing")
     rename.submit()
     assert 'renamed to "billing"' in flash_text(browser)
@@ -133,11 +133,17 @@ def test_first_session(server, browser, shots):
     browser.switch_to.alert.accept()
     assert "Token revoked" in flash_text(browser)
 
-    # 6. A section page says what to do next.
+    # 6. Empty pages say what to do next: Jobs shows the snippet to paste, with this project's
+    # key; a section still to come says what it will show.
     browser.find_element(By.LINK_TEXT, "Jobs").click()
     wait(browser).until(EC.title_contains("Jobs"))
-    assert "Nothing here yet" in browser.page_source
+    assert "No job has reported yet" in browser.page_source
+    snippet = browser.find_element(By.ID, "job-snippet").text
+    assert "from vigie_client import Job" in snippet and "Job.start(" in snippet
     shots(browser, "07-jobs-empty")
+    browser.find_element(By.LINK_TEXT, "Logs").click()
+    wait(browser).until(EC.title_contains("Logs"))
+    assert "Nothing here yet" in browser.page_source
     browser.get(server.url + "/system?live=poll")
     indicator = browser.find_element(By.CSS_SELECTOR, "[data-live-indicator]")
     wait(browser).until(lambda d: indicator.text == "Polling")

@@ -455,6 +455,75 @@ mod tests {
         assert_eq!(good[0].error.as_ref().unwrap().chars().count(), MAX_TEXT);
     }
 
+    /// The fuzz target's property on seeded random bodies, so stable CI covers it too.
+    #[test]
+    fn random_bodies_never_panic() {
+        use rand::{Rng, SeedableRng};
+        const KEYS: [&str; 16] = [
+            "name",
+            "id",
+            "seq",
+            "status",
+            "total",
+            "processed",
+            "increment",
+            "failed",
+            "message",
+            "messages",
+            "items",
+            "target",
+            "duration",
+            "at",
+            "fields",
+            "meta",
+        ];
+        fn value(rng: &mut rand::rngs::StdRng, depth: u32) -> Value {
+            match rng.gen_range(0..if depth > 2 { 5 } else { 7 }) {
+                0 => Value::Null,
+                1 => json!(rng.gen::<bool>()),
+                2 => json!(rng.gen_range(-5i64..1_000_000)),
+                3 => json!(rng.gen::<f64>() * 1e6 - 10.0),
+                4 => json!(
+                    [
+                        "ok",
+                        "error",
+                        "skipped",
+                        "done",
+                        "",
+                        "é",
+                        "2026-11-21T10:00:00Z"
+                    ][rng.gen_range(0..7)]
+                ),
+                5 => Value::Array(
+                    (0..rng.gen_range(0..4))
+                        .map(|_| value(rng, depth + 1))
+                        .collect(),
+                ),
+                _ => Value::Object(
+                    (0..rng.gen_range(0..6))
+                        .map(|_| {
+                            (
+                                KEYS[rng.gen_range(0..KEYS.len())].to_string(),
+                                value(rng, depth + 1),
+                            )
+                        })
+                        .collect(),
+                ),
+            }
+        }
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for _ in 0..20_000 {
+            let body = value(&mut rng, 0);
+            let _ = new_job(ProjectId(1), &body);
+            let _ = progress(&body);
+            let _ = heartbeat(&body);
+            let _ = finish(&body);
+            if let Ok((_, bad)) = items(&body) {
+                assert!(bad.iter().all(|e| !e.field.is_empty()));
+            }
+        }
+    }
+
     #[test]
     fn finish_defaults_to_completed_and_refuses_running() {
         assert_eq!(

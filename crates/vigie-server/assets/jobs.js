@@ -96,7 +96,7 @@
   // --- one job ---
   function feedLine(m) {
     const li = el("li");
-    const time = li.appendChild(el("time", "", m.at.slice(11, 23)));
+    const time = li.appendChild(el("time", "", m.at.slice(11).replace("Z", "")));
     time.title = m.at;
     li.appendChild(document.createTextNode(" " + m.text));
     return li;

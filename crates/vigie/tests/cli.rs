@@ -295,3 +295,107 @@ fn http_get(url: &str, token: Option<&str>) -> String {
     std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
     response
 }
+
+#[test]
+fn job_run_reports_the_command_and_passes_its_exit_code_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"));
+    let dsn = server
+        .banner
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Sentry DSN:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_string();
+
+    let out = vigie()
+        .args([
+            "job",
+            "run",
+            "--name",
+            "Nightly import",
+            "--stall-after",
+            "5s",
+            "--",
+        ])
+        .args([
+            "sh",
+            "-c",
+            "echo row one; echo \"job=$VIGIE_JOB_ID\"; echo oops >&2; exit 3",
+        ])
+        .env("VIGIE_DSN", &dsn)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "the command's exit code");
+    assert!(stdout(&out).contains("row one"), "output still shown");
+    assert!(stderr(&out).contains("oops"));
+    let job_id = stdout(&out)
+        .lines()
+        .find_map(|l| l.strip_prefix("job="))
+        .unwrap()
+        .to_string();
+    assert_eq!(job_id.len(), 36, "the command sees VIGIE_JOB_ID");
+
+    let shown = vigie()
+        .args(["job", "show", &job_id, "--json"])
+        .env("VIGIE_DSN", &dsn)
+        .output()
+        .unwrap();
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    let job: serde_json::Value = serde_json::from_str(stdout(&shown).trim()).unwrap();
+    assert_eq!(job["status"], "failed");
+    assert_eq!(job["message"], "exit code 3");
+    let lines: Vec<&str> = job["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert!(
+        lines.contains(&"row one") && lines.contains(&"oops"),
+        "{lines:?}"
+    );
+
+    let list = vigie()
+        .args(["job", "list"])
+        .env("VIGIE_DSN", &dsn)
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&list).contains("Nightly import"),
+        "{}",
+        stdout(&list)
+    );
+
+    let missing = vigie()
+        .args(["job", "show", "nope"])
+        .env("VIGIE_DSN", &dsn)
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("no job \"nope\""),
+        "{}",
+        stderr(&missing)
+    );
+
+    // Vigie unreachable: the command runs anyway.
+    let offline = vigie()
+        .args(["job", "run", "--name", "x", "--", "true"])
+        .env(
+            "VIGIE_DSN",
+            "http://0123456789abcdef0123456789abcdef@127.0.0.1:1/1",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(offline.status.code(), Some(0));
+    assert!(stderr(&offline).contains("running the command anyway"));
+
+    let bad = vigie()
+        .args(["job", "list"])
+        .env("VIGIE_DSN", "not a dsn")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("VIGIE_DSN"), "{}", stderr(&bad));
+}

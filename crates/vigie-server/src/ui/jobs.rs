@@ -221,7 +221,9 @@ impl<T: Number + ?Sized> Number for &T {
 
 /// `2026-11-21T10:40:05.123Z` → `10:40:05.123`, for the message feed (the date is on hover).
 pub fn clock(rfc3339: &str) -> &str {
-    rfc3339.get(11..23).unwrap_or(rfc3339)
+    rfc3339
+        .get(11..)
+        .map_or(rfc3339, |t| t.trim_end_matches('Z'))
 }
 
 /// `1234567` → `1,234,567`.
@@ -256,6 +258,13 @@ mod tests {
         assert_eq!(thousands(999u64), "999");
         assert_eq!(thousands(1_234_567i64), "1,234,567");
         assert_eq!(thousands(-4_500i64), "-4,500");
+    }
+
+    #[test]
+    fn the_feed_shows_the_time_of_day() {
+        assert_eq!(clock("2026-11-21T10:40:05.123Z"), "10:40:05.123");
+        assert_eq!(clock("2026-11-21T10:40:05.76Z"), "10:40:05.76");
+        assert_eq!(clock("2026-11-21T10:40:05Z"), "10:40:05");
     }
 
     #[test]

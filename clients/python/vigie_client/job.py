@@ -74,10 +74,8 @@ class Job:
             if value is not None:
                 body[field] = str(value) if field == "launched_by" else value
         job = cls(Transport(server, key, timeout), body, **options)
-        # Create now when Vigie answers quickly, so `read_token` is there for the caller's
-        # page; otherwise the background thread keeps trying.
-        with job._cv:
-            job._cv.notify()
+        # The thread creates the job first: wait briefly so `read_token` is there for the
+        # caller's page when Vigie answers quickly; otherwise the thread keeps trying.
         job._wait_created(min(timeout, 2.0))
         return job
 
@@ -242,13 +240,15 @@ class Job:
                     if not self._stop:
                         self._cv.wait(delay)
             except VigieError as e:
-                # Vigie refused this report for good; drop it and carry on with the rest.
-                log.warning("vigie: %s (job %s); report dropped", e, self.id)
                 with self._cv:
-                    if self._queue and not (what == "heartbeat" or not self._created):
-                        self._pop_head()
-                    elif not self._created:
+                    if not self._created:
+                        # Refused creation (a wrong key…): nothing later can be accepted.
+                        log.warning("vigie: %s; job %s not reported", e, self.id)
                         self._stop = True
+                    elif what == "work" and self._queue:
+                        # Refused for good; drop this report and carry on with the rest.
+                        log.warning("vigie: %s (job %s); report dropped", e, self.id)
+                        self._pop_head()
                     self._cv.notify_all()
             except Exception:  # never let a bug here kill the caller's job silently
                 log.exception("vigie: unexpected error while reporting job %s", self.id)

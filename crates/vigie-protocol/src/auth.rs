@@ -57,11 +57,20 @@ pub fn bearer_token(header: &str) -> Option<&str> {
 }
 
 fn query_key(query: &str) -> Option<String> {
+    query_value(query, "sentry_key")
+}
+
+/// The non-empty value of `name` in a query string, decoded (`%XX` and `+`).
+pub fn query_value(query: &str, name: &str) -> Option<String> {
     query
         .split('&')
         .filter_map(|pair| pair.split_once('='))
-        .find(|(k, _)| *k == "sentry_key")
-        .map(|(_, v)| percent_decode_str(v).decode_utf8_lossy().into_owned())
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| {
+            percent_decode_str(&v.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        })
         .filter(|v| !v.is_empty())
 }
 

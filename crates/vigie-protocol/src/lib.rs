@@ -11,4 +11,4 @@
 pub mod auth;
 pub mod jobs;
 
-pub use auth::{bearer_token, find_project_key, Dsn, DsnError, KeySources};
+pub use auth::{bearer_token, find_project_key, query_value, Dsn, DsnError, KeySources};

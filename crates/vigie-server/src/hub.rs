@@ -84,11 +84,9 @@ impl Hub {
 
     /// Publishes a job's news to its watchers and, as a `Change::Job`, to every stream.
     pub fn publish_job(&self, news: Arc<JobNews>) {
-        let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(sender) = jobs.get(&news.job.pk) {
-            if sender.send(news.clone()).is_err() {
-                jobs.remove(&news.job.pk);
-            }
+            let _ = sender.send(news.clone());
         }
         drop(jobs);
         self.publish(Change::Job(news));
@@ -97,6 +95,8 @@ impl Hub {
     /// News of one job (by its store key), as it happens.
     pub fn watch_job(&self, pk: i64) -> broadcast::Receiver<Arc<JobNews>> {
         let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        // Forget the channels of jobs nobody watches any more.
+        jobs.retain(|_, sender| sender.receiver_count() > 0);
         jobs.entry(pk)
             .or_insert_with(|| broadcast::channel(BUFFER).0)
             .subscribe()

@@ -49,12 +49,15 @@ pub struct ItemFilter {
     pub text: Option<String>,
     pub limit: u32,
     pub offset: u32,
+    /// Also count every matching item by status (a scan of the matches: skip it when only
+    /// the latest rows are wanted, as in a job's snapshot).
+    pub with_counts: bool,
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct ItemPage {
     pub items: Vec<Item>,
-    /// Items matching the filter, all pages together, by status.
+    /// Items matching the filter, all pages together, by status (zero unless `with_counts`).
     pub counts: ItemCounts,
 }
 

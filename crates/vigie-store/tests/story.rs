@@ -458,6 +458,7 @@ async fn jobs_story(store: &Arc<dyn Store>, project: &vigie_core::Project) {
     let errors = store
         .list_items(&ItemFilter {
             project: project.id,
+            with_counts: true,
             application: Some("invoices".into()),
             status: Some(ItemStatus::Error),
             limit: 10,
@@ -471,6 +472,7 @@ async fn jobs_story(store: &Arc<dyn Store>, project: &vigie_core::Project) {
     let page = store
         .list_items(&ItemFilter {
             project: project.id,
+            with_counts: true,
             job: Some("send-1".into()),
             limit: 2,
             ..Default::default()
@@ -483,6 +485,7 @@ async fn jobs_story(store: &Arc<dyn Store>, project: &vigie_core::Project) {
     let by_target = store
         .list_items(&ItemFilter {
             project: project.id,
+            with_counts: true,
             text: Some("b@EXAMPLE".into()),
             limit: 10,
             ..Default::default()

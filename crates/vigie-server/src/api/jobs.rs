@@ -234,7 +234,8 @@ fn json_body(body: &Bytes) -> Result<serde_json::Value, AppError> {
     })
 }
 
-async fn existing(state: &AppState, access: &JobAccess, id: &str) -> Result<Job, AppError> {
+/// The job `id` of the caller's project (404 naming the project when there is none).
+pub async fn existing(state: &AppState, access: &JobAccess, id: &str) -> Result<Job, AppError> {
     access.check_job(id)?;
     state
         .store
@@ -293,7 +294,7 @@ pub async fn get(
     Ok(response)
 }
 
-/// Applies one update read from the body by `parse`, publishes it, answers the job.
+/// Applies one update, publishes it, answers the job.
 async fn apply(
     state: &AppState,
     access: &JobAccess,
@@ -503,6 +504,7 @@ impl ListQuery {
             text: nonempty(&self.q),
             limit: self.limit(),
             offset: self.offset.unwrap_or(0),
+            with_counts: true,
         })
     }
 }
@@ -531,9 +533,7 @@ pub async fn list(
     access: JobAccess,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<JobList>, ApiError> {
-    if access.only_job.is_some() {
-        return Err(AppError::Forbidden("a job's read token cannot list jobs".into()).into());
-    }
+    access.require_project("list jobs")?;
     Ok(Json(list_jobs_for(&state, &query.jobs(&access)?).await?))
 }
 
@@ -554,9 +554,7 @@ pub async fn list_items(
     access: JobAccess,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<ItemList>, ApiError> {
-    if access.only_job.is_some() {
-        return Err(AppError::Forbidden("a job's read token cannot list items".into()).into());
-    }
+    access.require_project("list items")?;
     let filter = query.items(&access)?;
     Ok(Json(item_list(&state, &filter).await?))
 }

@@ -11,13 +11,14 @@
 //! behind it sends a fresh snapshot. Every few seconds it re-sends the job alone so elapsed
 //! time, speed and ETA keep moving on a silent job.
 
-use super::jobs::{list_jobs_for, JobDetail, ListQuery};
+use super::jobs::{existing, list_jobs_for, JobDetail, ListQuery};
 use crate::auth::job_access::JobAccess;
 use crate::http::{ApiError, AppError};
 use crate::hub::{Change, JobNews};
 use crate::state::AppState;
+use crate::ui::live::wants_event_stream;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -35,13 +36,6 @@ const LIST_COALESCE: Duration = Duration::from_millis(300);
 /// How often a quiet list stream refreshes anyway.
 const LIST_REFRESH: Duration = Duration::from_secs(5);
 
-pub fn wants_event_stream(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/event-stream"))
-}
-
 fn json_event(value: &impl serde::Serialize) -> Event {
     Event::default().json_data(value).unwrap_or_default()
 }
@@ -57,12 +51,7 @@ pub async fn job(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    access.check_job(&id)?;
-    let job = state
-        .store
-        .job(access.project.id, &id)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("no job {id:?}")))?;
+    let job = existing(&state, &access, &id).await?;
     let mut response = if wants_event_stream(&headers) {
         Sse::new(job_stream(state, job))
             .keep_alive(KeepAlive::default())
@@ -129,9 +118,7 @@ pub async fn list(
     Query(query): Query<ListQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    if access.only_job.is_some() {
-        return Err(AppError::Forbidden("a job's read token cannot list jobs".into()).into());
-    }
+    access.require_project("list jobs")?;
     let filter = query.jobs(&access)?;
     if !wants_event_stream(&headers) {
         return Ok(Json(list_jobs_for(&state, &filter).await?).into_response());

@@ -18,11 +18,10 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::response::Response;
-use percent_encoding::percent_decode_str;
 use vigie_core::account::API_TOKEN_PREFIX;
 use vigie_core::secret::token_hash;
 use vigie_core::{Job, Project};
-use vigie_protocol::{find_project_key, KeySources};
+use vigie_protocol::{find_project_key, query_value, KeySources};
 
 pub struct JobAccess {
     pub project: Project,
@@ -38,6 +37,16 @@ impl JobAccess {
                 "this read token is for another job".into(),
             )),
             _ => Ok(()),
+        }
+    }
+
+    /// Refuses a read-token caller: lists span the project, the token reads one job.
+    pub fn require_project(&self, what: &str) -> Result<(), AppError> {
+        match self.only_job {
+            Some(_) => Err(AppError::Forbidden(format!(
+                "a job's read token cannot {what}"
+            ))),
+            None => Ok(()),
         }
     }
 
@@ -59,20 +68,6 @@ impl JobAccess {
     }
 }
 
-/// The value of `name` in a query string, percent-decoded.
-pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
-    query?
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| {
-            percent_decode_str(&v.replace('+', " "))
-                .decode_utf8_lossy()
-                .into_owned()
-        })
-        .filter(|v| !v.is_empty())
-}
-
 impl FromRequestParts<AppState> for JobAccess {
     type Rejection = ApiError;
 
@@ -80,7 +75,7 @@ impl FromRequestParts<AppState> for JobAccess {
         let reading = matches!(parts.method, Method::GET | Method::HEAD);
         let query = parts.uri.query();
 
-        if let Some(token) = query_param(query, "token") {
+        if let Some(token) = query.and_then(|q| query_value(q, "token")) {
             if !reading {
                 return Err(AppError::Forbidden("a job's read token only reads".into()).into());
             }
@@ -135,7 +130,7 @@ impl FromRequestParts<AppState> for JobAccess {
 /// `?project=<id or name>`, else the UI's current project, else the only project.
 async fn named_project(state: &AppState, parts: &Parts) -> Result<Project, AppError> {
     let projects = state.store.list_projects().await?;
-    let asked = query_param(parts.uri.query(), "project");
+    let asked = parts.uri.query().and_then(|q| query_value(q, "project"));
     if let Some(asked) = asked {
         return projects
             .into_iter()

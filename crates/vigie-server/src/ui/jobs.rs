@@ -22,6 +22,17 @@ use vigie_core::{JobStatus, Project, Timestamp};
 /// Rows per page of the jobs list and of a job's items.
 const PAGE: u32 = 50;
 
+/// The offset of the page before `offset`, if it is not the first.
+fn prev_page(offset: u32) -> Option<u32> {
+    (offset > 0).then(|| offset.saturating_sub(PAGE))
+}
+
+/// The offset of the page after `offset`, if `matching` rows reach it.
+fn next_page(offset: u32, matching: u64) -> Option<u32> {
+    let next = offset + PAGE;
+    (u64::from(next) < matching).then_some(next)
+}
+
 fn page_access(chrome: &Chrome) -> Result<JobAccess, AppError> {
     let project = chrome.project.clone().ok_or_else(|| {
         AppError::NotFound("no project yet: create one in Settings → Projects".into())
@@ -63,11 +74,10 @@ impl JobsPage {
         value.as_deref().unwrap_or("")
     }
     fn prev_offset(&self) -> Option<u32> {
-        (self.list.offset > 0).then(|| self.list.offset.saturating_sub(PAGE))
+        prev_page(self.list.offset)
     }
     fn next_offset(&self) -> Option<u32> {
-        let next = self.list.offset + PAGE;
-        (u64::from(next) < self.list.total).then_some(next)
+        next_page(self.list.offset, self.list.total)
     }
     fn last_shown(&self) -> u64 {
         u64::from(self.list.offset) + self.list.jobs.len() as u64
@@ -132,17 +142,11 @@ impl JobPage {
         self.job().percent.unwrap_or(0.0)
     }
     fn prev_offset(&self) -> Option<u32> {
-        (self.items.offset > 0).then(|| self.items.offset.saturating_sub(PAGE))
+        prev_page(self.items.offset)
     }
     fn next_offset(&self) -> Option<u32> {
-        let shown = match self.item_status.as_str() {
-            "ok" => self.items.ok,
-            "error" => self.items.error,
-            "skipped" => self.items.skipped,
-            _ => self.items.total,
-        };
-        let next = self.items.offset + PAGE;
-        (i64::from(next) < shown).then_some(next)
+        // The counts are of the filtered items already.
+        next_page(self.items.offset, self.items.total.max(0) as u64)
     }
     /// New items are added live only to the first page of the unfiltered table.
     fn live_items(&self) -> bool {

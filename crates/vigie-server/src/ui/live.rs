@@ -79,7 +79,8 @@ pub fn human_bytes(bytes: u64) -> String {
     }
 }
 
-fn wants_event_stream(headers: &HeaderMap) -> bool {
+/// Whether a live URL is asked for as Server-Sent Events (else it answers one JSON snapshot).
+pub fn wants_event_stream(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

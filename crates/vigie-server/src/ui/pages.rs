@@ -115,6 +115,18 @@ struct DashboardPage {
     stats: SystemStats,
     dsn: String,
     sections: &'static [Section],
+    /// Jobs reported to the current project, for the Jobs card.
+    jobs: u64,
+}
+
+impl DashboardPage {
+    /// What a section's card says it has received.
+    fn received(&self, section: &Section) -> String {
+        match (section.key, self.jobs) {
+            ("jobs", n) if n > 0 => format!("{n} job{}", if n == 1 { "" } else { "s" }),
+            _ => "Nothing received yet".to_string(),
+        }
+    }
 }
 
 pub async fn dashboard(
@@ -129,10 +141,22 @@ pub async fn dashboard(
         .as_ref()
         .map(|p| state.dsn(p))
         .unwrap_or_default();
+    let jobs = match &chrome.project {
+        Some(project) => {
+            let filter = vigie_store::JobFilter {
+                project: project.id,
+                limit: 1,
+                ..Default::default()
+            };
+            state.store.list_jobs(&filter).await?.total
+        }
+        None => 0,
+    };
     let page = DashboardPage {
         stats: SystemStats::gather(&state).await?,
         dsn,
         sections: SECTIONS,
+        jobs,
         chrome,
     };
     render(&page, &page.chrome)

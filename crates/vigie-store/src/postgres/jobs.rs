@@ -230,8 +230,10 @@ pub async fn list_items(client: &impl GenericClient, filter: &ItemFilter) -> Res
         .map(|r| sql::item_from(r, None))
         .collect::<Result<Vec<_>>>()?;
     let mut counts = ItemCounts::default();
-    for row in rows(client, &q.count, &q.values).await? {
-        sql::add_count(&mut counts, row.try_get(0)?, row.try_get(1)?)?;
+    if filter.with_counts {
+        for row in rows(client, &q.count, &q.values).await? {
+            sql::add_count(&mut counts, row.try_get(0)?, row.try_get(1)?)?;
+        }
     }
     Ok(ItemPage { items, counts })
 }

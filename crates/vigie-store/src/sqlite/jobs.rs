@@ -187,10 +187,12 @@ pub fn list_items(conn: &Connection, filter: &ItemFilter) -> Result<ItemPage> {
     let q = sql::items_query(filter);
     let items = rows(conn, &q.page, &q.values, |r| sql::item_from(r, None))?;
     let mut counts = ItemCounts::default();
-    for (status, n) in rows(conn, &q.count, &q.values, |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-    })? {
-        sql::add_count(&mut counts, &status, n)?;
+    if filter.with_counts {
+        for (status, n) in rows(conn, &q.count, &q.values, |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })? {
+            sql::add_count(&mut counts, &status, n)?;
+        }
     }
     Ok(ItemPage { items, counts })
 }

@@ -6,6 +6,8 @@
 //!
 //! - [`account`]: users, roles, API tokens and the access each one grants.
 //! - [`job`]: jobs, their items (trace rows), and the rules by which a job moves.
+//! - [`log`]: log records, levels, and the words search finds in them.
+//! - [`logquery`]: the log search language, parsed for block pruning and record matching.
 //! - [`project`]: projects and their public ingest keys.
 //! - [`secret`]: random tokens, their stored hashes, and a `Debug`-redacting wrapper.
 //! - [`time`]: the millisecond timestamp stored everywhere, and how it reads to a person.
@@ -13,6 +15,8 @@
 
 pub mod account;
 pub mod job;
+pub mod log;
+pub mod logquery;
 pub mod project;
 pub mod secret;
 pub mod time;
@@ -20,6 +24,8 @@ pub mod validate;
 
 pub use account::{Access, ApiToken, Role, Scope, User};
 pub use job::{Item, ItemStatus, Job, JobStatus, NewItem, NewJob};
+pub use log::{Level, LogRecord};
+pub use logquery::LogQuery;
 pub use project::{Project, ProjectId, ProjectKey};
 pub use secret::Secret;
 pub use time::Timestamp;

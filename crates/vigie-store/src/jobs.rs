@@ -6,6 +6,7 @@
 //! once; each backend only runs them. The rules that move a job are in `vigie_core::job`: a
 //! backend loads the row, calls the rule, and writes the whole row back with [`SAVE_JOB`].
 
+use crate::sql::{Columns, Value, Where};
 use crate::{Result, StoreError};
 use vigie_core::job::{ItemCounts, JobError, JobMessage, RateSample, Summary};
 use vigie_core::{Item, ItemStatus, Job, JobStatus, NewItem, ProjectId, Timestamp};
@@ -77,63 +78,6 @@ pub struct ItemsAdded {
     /// Items left out because their key was already stored (a retried upload).
     pub duplicates: usize,
     pub messages: Vec<JobMessage>,
-}
-
-/// A parameter value, converted by each backend to its own type.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Value {
-    Int(Option<i64>),
-    Real(Option<f64>),
-    Text(Option<String>),
-}
-
-impl From<i64> for Value {
-    fn from(v: i64) -> Self {
-        Value::Int(Some(v))
-    }
-}
-impl From<Option<i64>> for Value {
-    fn from(v: Option<i64>) -> Self {
-        Value::Int(v)
-    }
-}
-impl From<Option<f64>> for Value {
-    fn from(v: Option<f64>) -> Self {
-        Value::Real(v)
-    }
-}
-impl From<&str> for Value {
-    fn from(v: &str) -> Self {
-        Value::Text(Some(v.to_string()))
-    }
-}
-impl From<Option<&str>> for Value {
-    fn from(v: Option<&str>) -> Self {
-        Value::Text(v.map(str::to_string))
-    }
-}
-impl From<Option<Timestamp>> for Value {
-    fn from(v: Option<Timestamp>) -> Self {
-        Value::Int(v.map(Timestamp::millis))
-    }
-}
-
-/// Reads a column by position; implemented for both backends' row types.
-pub trait Columns {
-    fn int(&self, idx: usize) -> Result<Option<i64>>;
-    fn real(&self, idx: usize) -> Result<Option<f64>>;
-    fn text(&self, idx: usize) -> Result<Option<String>>;
-
-    fn req_int(&self, idx: usize) -> Result<i64> {
-        self.int(idx)?.ok_or_else(|| null_column(idx))
-    }
-    fn req_text(&self, idx: usize) -> Result<String> {
-        self.text(idx)?.ok_or_else(|| null_column(idx))
-    }
-}
-
-fn null_column(idx: usize) -> StoreError {
-    StoreError::Database(format!("unexpected NULL in column {idx}"))
 }
 
 fn parsed<T: std::str::FromStr>(raw: String) -> Result<T>
@@ -401,72 +345,6 @@ pub fn message_from(row: &impl Columns) -> Result<JobMessage> {
         at: Timestamp(row.req_int(1)?),
         text: row.req_text(2)?,
     })
-}
-
-/// A `WHERE` clause under construction, numbering its parameters as it goes.
-struct Where {
-    clauses: Vec<String>,
-    values: Vec<Value>,
-}
-
-impl Where {
-    fn new() -> Self {
-        Where {
-            clauses: Vec::new(),
-            values: Vec::new(),
-        }
-    }
-
-    /// Adds `template` with each `?` replaced by the next parameter.
-    fn push(&mut self, template: &str, value: impl Into<Value>) {
-        self.values.push(value.into());
-        let n = self.values.len();
-        self.clauses.push(template.replace('?', &format!("${n}")));
-    }
-
-    fn equals(&mut self, column: &str, value: Option<&str>) {
-        if let Some(v) = value {
-            self.push(&format!("{column} = ?"), v);
-        }
-    }
-
-    fn time_range(&mut self, column: &str, since: Option<Timestamp>, until: Option<Timestamp>) {
-        if let Some(t) = since {
-            self.push(&format!("{column} >= ?"), t.millis());
-        }
-        if let Some(t) = until {
-            self.push(&format!("{column} < ?"), t.millis());
-        }
-    }
-
-    /// Every word of `text` must appear in one of `columns`, ignoring case.
-    fn words(&mut self, columns: &[&str], text: Option<&str>) {
-        for word in text.unwrap_or("").split_whitespace().take(8) {
-            let pattern = format!("%{}%", escape_like(&word.to_lowercase()));
-            self.values.push(Value::Text(Some(pattern)));
-            let n = self.values.len();
-            let any = columns
-                .iter()
-                .map(|c| format!("lower(coalesce({c}, '')) LIKE ${n} ESCAPE '\\'"))
-                .collect::<Vec<_>>()
-                .join(" OR ");
-            self.clauses.push(format!("({any})"));
-        }
-    }
-
-    fn sql(&self) -> String {
-        if self.clauses.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", self.clauses.join(" AND "))
-        }
-    }
-}
-
-fn escape_like(word: &str) -> String {
-    word.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
 }
 
 /// A page query and the count query of the same filter.

@@ -19,8 +19,10 @@
 //! `schema_migrations` table and applied at open.
 
 pub mod jobs;
+pub mod logs;
 mod migrations;
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -32,6 +34,7 @@ use vigie_core::{
 };
 
 pub use jobs::{ItemFilter, ItemPage, ItemsAdded, JobChange, JobFilter, JobPage};
+pub use logs::{BlockFilter, BlockMeta, LogSource, NewLogBlock};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -225,6 +228,27 @@ pub trait Store: Send + Sync + 'static {
     /// The sweep: turns every running job silent past its `stall_after` to stalled, and
     /// returns them (each with the feed line saying so).
     async fn mark_stalled_jobs(&self, now: Timestamp) -> Result<Vec<JobChange>>;
+
+    // --- logs (the engine is `logs`; these are the primitives it keeps blocks with) ---
+
+    /// Stores `blocks` (creating their sources as needed) and deletes the blocks `replacing`,
+    /// in one transaction; `Conflict` if one of `replacing` is already gone. Returns the new
+    /// blocks' ids.
+    async fn write_log_blocks(
+        &self,
+        project: ProjectId,
+        blocks: Vec<NewLogBlock>,
+        replacing: Vec<i64>,
+    ) -> Result<Vec<i64>>;
+    /// Block summaries the filter selects, newest first.
+    async fn log_blocks(&self, filter: &BlockFilter) -> Result<Vec<BlockMeta>>;
+    /// The data of these blocks, in the order asked; ids no longer stored are left out.
+    async fn log_block_data(&self, ids: Vec<i64>) -> Result<Vec<(i64, Vec<u8>)>>;
+    /// A project's log sources with what each holds, by name.
+    async fn log_sources(&self, project: ProjectId) -> Result<Vec<LogSource>>;
+    async fn delete_log_blocks(&self, ids: Vec<i64>) -> Result<u64>;
+    /// Deletes a source and every record of it; `NotFound` if the project has no such source.
+    async fn delete_log_source(&self, project: ProjectId, source: i64) -> Result<()>;
 }
 
 /// Where the data lives: a SQLite file in a data directory, or a PostgreSQL URL.

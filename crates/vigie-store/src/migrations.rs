@@ -22,6 +22,11 @@ pub const SQLITE: &[Migration] = &[
         name: "jobs",
         sql: include_str!("../migrations/sqlite/0002_jobs.sql"),
     },
+    Migration {
+        version: 3,
+        name: "logs",
+        sql: include_str!("../migrations/sqlite/0003_logs.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -34,6 +39,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 2,
         name: "jobs",
         sql: include_str!("../migrations/postgres/0002_jobs.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "logs",
+        sql: include_str!("../migrations/postgres/0003_logs.sql"),
     },
 ];
 

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use vigie_core::job::{Count, JobUpdate, Progress};
 use vigie_core::{ItemStatus, Job, JobStatus, NewItem, NewJob, ProjectKey, Role, Scope, Timestamp};
+use vigie_core::{Level, LogQuery, LogRecord};
 use vigie_store::{
-    ItemFilter, JobFilter, Location, NewApiToken, NewSession, NewUser, Store, StoreError,
+    logs, ItemFilter, JobFilter, Location, NewApiToken, NewSession, NewUser, Store, StoreError,
 };
 
 async fn story(store: Arc<dyn Store>) {
@@ -234,7 +235,177 @@ async fn story(store: Arc<dyn Store>) {
     assert_eq!(store.list_projects().await.unwrap().len(), 102);
 
     jobs_story(&store, &default).await;
+    logs_story(&store, &default).await;
     store.close().await;
+}
+
+const T0: i64 = 1_800_000_000_000_000_000;
+const SECOND: i64 = 1_000_000_000;
+
+fn line(i: i64, source: &str) -> LogRecord {
+    LogRecord {
+        time: T0 + i * SECOND,
+        received: T0 + i * SECOND,
+        source: source.into(),
+        level: if i % 10 == 0 {
+            Level::Error
+        } else {
+            Level::Info
+        },
+        logger: "invoices.send".into(),
+        message: format!("sent invoice {i} to client {}", i % 7),
+        fields: vec![("n".into(), i.to_string())],
+        job_id: if i < 5 {
+            "nightly-1".into()
+        } else {
+            String::new()
+        },
+        ..LogRecord::default()
+    }
+}
+
+async fn logs_story(store: &Arc<dyn Store>, project: &vigie_core::Project) {
+    let p = project.id;
+    let store = store.as_ref();
+    let query = |q: &str| LogQuery::parse(q, T0 + 10_000 * SECOND).unwrap();
+    // One line at a time from a quiet source: many small blocks. A busy one arrives at once.
+    for i in 0..30 {
+        logs::append(store, p, vec![line(i, "worker")])
+            .await
+            .unwrap();
+    }
+    let busy: Vec<_> = (0..5000).map(|i| line(i, "nginx")).collect();
+    let appended = logs::append(store, p, busy).await.unwrap();
+    assert_eq!((appended.records, appended.blocks), (5000, 2));
+
+    let sources = store.log_sources(p).await.unwrap();
+    let names: Vec<_> = sources
+        .iter()
+        .map(|s| (s.name.as_str(), s.records, s.blocks))
+        .collect();
+    assert_eq!(names, [("nginx", 5000, 2), ("worker", 30, 30)]);
+    assert_eq!(sources[1].first_time, Some(T0));
+    assert_eq!(sources[1].last_time, Some(T0 + 29 * SECOND));
+
+    // Newest first, paged by cursor with nothing lost or repeated.
+    let all = query("source:worker");
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = logs::search(store, p, &all, 7, before).await.unwrap();
+        seen.extend(page.hits.iter().map(|h| h.record.time));
+        match page.next {
+            Some(next) => before = Some(next),
+            None => break,
+        }
+    }
+    let expected: Vec<i64> = (0..30).rev().map(|i| T0 + i * SECOND).collect();
+    assert_eq!(seen, expected);
+
+    // A rare word: the bloom filters skip the blocks that cannot hold it.
+    let rare = logs::search(store, p, &query("4321"), 10, None)
+        .await
+        .unwrap();
+    assert_eq!(rare.hits.len(), 1);
+    assert_eq!(rare.hits[0].record.source, "nginx");
+    assert_eq!(rare.hits[0].record.field("n"), Some("4321"));
+    assert!(rare.blocks_scanned < rare.blocks_considered, "{rare:?}");
+    let none = logs::search(store, p, &query("nosuchword"), 10, None)
+        .await
+        .unwrap();
+    assert!(none.hits.is_empty());
+    assert_eq!(none.blocks_scanned, 0);
+
+    // Filters: level, job, time, negation.
+    let errors = logs::search(store, p, &query("level:error source:worker"), 100, None)
+        .await
+        .unwrap();
+    assert_eq!(errors.hits.len(), 3);
+    let job = logs::search(store, p, &query("job:nightly-1"), 100, None)
+        .await
+        .unwrap();
+    assert_eq!(job.hits.len(), 10, "5 per source");
+    let window = query(&format!(
+        "from:{} to:{} source:nginx",
+        vigie_core::Timestamp((T0 + 100 * SECOND) / 1_000_000),
+        vigie_core::Timestamp((T0 + 160 * SECOND) / 1_000_000)
+    ));
+    assert_eq!(
+        logs::search(store, p, &window, 1000, None)
+            .await
+            .unwrap()
+            .hits
+            .len(),
+        60
+    );
+
+    // Counts per level and over time, with and without text terms.
+    let stats = logs::stats(store, p, &query("source:worker"), 3)
+        .await
+        .unwrap();
+    assert_eq!(stats.total, 30);
+    assert_eq!(stats.per_level[Level::Error as usize], 3);
+    assert_eq!(stats.buckets, [10, 10, 10]);
+    let stats = logs::stats(store, p, &query("client -level:error"), 10)
+        .await
+        .unwrap();
+    assert_eq!(stats.total, 5030 - 503);
+
+    // Oldest first across overlapping blocks, for downloads.
+    let mut times = Vec::new();
+    logs::scan_oldest_first(store, p, &query("source:worker"), |batch| {
+        times.extend(batch.iter().map(|r| r.time));
+        true
+    })
+    .await
+    .unwrap();
+    assert_eq!(times, expected.iter().rev().copied().collect::<Vec<_>>());
+
+    // Compaction merges the quiet source's blocks; answers do not change.
+    let merged = logs::compact(store, p, i64::MAX / 2, 0).await.unwrap();
+    assert_eq!(merged, 30);
+    let worker = &store.log_sources(p).await.unwrap()[1];
+    assert_eq!((worker.records, worker.blocks), (30, 1));
+    let again = logs::search(store, p, &all, 100, None).await.unwrap();
+    assert_eq!(
+        again.hits.iter().map(|h| h.record.time).collect::<Vec<_>>(),
+        expected
+    );
+    // Replacing blocks that are gone is a conflict, and changes nothing.
+    let gone = store
+        .write_log_blocks(p, logs::encode_by_source(vec![line(1, "worker")]), vec![-1])
+        .await;
+    assert!(matches!(gone, Err(StoreError::Conflict(_))), "{gone:?}");
+
+    // Retention drops whole blocks, oldest first.
+    let by_size = logs::Retention {
+        per_source_bytes: vec![("nginx".into(), 1)],
+        ..Default::default()
+    };
+    let (dropped, _) = logs::retain(store, &by_size, T0).await.unwrap();
+    assert_eq!(dropped, 2);
+    let by_age = logs::Retention {
+        max_age_ns: Some(SECOND),
+        ..Default::default()
+    };
+    let (dropped, _) = logs::retain(store, &by_age, T0 + 31 * SECOND)
+        .await
+        .unwrap();
+    assert_eq!(dropped, 1);
+    assert!(logs::search(store, p, &query(""), 10, None)
+        .await
+        .unwrap()
+        .hits
+        .is_empty());
+
+    // Clearing a source removes it; an unknown one is NotFound.
+    let worker = store.log_sources(p).await.unwrap()[1].id;
+    store.delete_log_source(p, worker).await.unwrap();
+    assert_eq!(store.log_sources(p).await.unwrap().len(), 1);
+    assert!(matches!(
+        store.delete_log_source(p, worker).await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 fn item(key: Option<&str>, status: ItemStatus, target: &str) -> NewItem {

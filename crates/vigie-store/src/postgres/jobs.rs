@@ -5,7 +5,8 @@
 //! items. Items go in as multi-row inserts.
 
 use super::unique;
-use crate::jobs::{self as sql, Columns, ItemsAdded, JobChange, Value};
+use crate::jobs::{self as sql, ItemsAdded, JobChange};
+use crate::sql::{Columns, Value};
 use crate::{ItemFilter, ItemPage, JobFilter, JobPage, Result, StoreError};
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
@@ -23,6 +24,9 @@ impl Columns for Row {
     fn text(&self, idx: usize) -> Result<Option<String>> {
         Ok(self.try_get(idx)?)
     }
+    fn blob(&self, idx: usize) -> Result<Option<Vec<u8>>> {
+        Ok(self.try_get(idx)?)
+    }
 }
 
 fn boxed(values: &[Value]) -> Vec<Box<dyn ToSql + Sync + Send>> {
@@ -33,13 +37,14 @@ fn boxed(values: &[Value]) -> Vec<Box<dyn ToSql + Sync + Send>> {
                 Value::Int(v) => Box::new(*v),
                 Value::Real(v) => Box::new(*v),
                 Value::Text(v) => Box::new(v.clone()),
+                Value::Blob(v) => Box::new(v.clone()),
             }
         })
         .collect()
 }
 
 /// Runs a statement (prepared once per connection) with `values`.
-async fn query(
+pub(super) async fn query(
     client: &impl GenericClient,
     sql: &str,
     values: &[Value],
@@ -53,7 +58,11 @@ async fn query(
     client.query(&stmt, &params).await
 }
 
-async fn rows(client: &impl GenericClient, sql: &str, values: &[Value]) -> Result<Vec<Row>> {
+pub(super) async fn rows(
+    client: &impl GenericClient,
+    sql: &str,
+    values: &[Value],
+) -> Result<Vec<Row>> {
     Ok(query(client, sql, values).await?)
 }
 

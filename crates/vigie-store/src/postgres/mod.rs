@@ -5,11 +5,13 @@
 //! Migrations run under an advisory lock so instances starting together apply each step once.
 
 mod jobs;
+mod logs;
 
 use crate::migrations::{self, Migration};
 use crate::{
-    redact_url, Backend, Credentials, ItemFilter, ItemPage, ItemsAdded, JobChange, JobFilter,
-    JobPage, NewApiToken, NewSession, NewUser, Result, Session, Store, StoreError,
+    redact_url, Backend, BlockFilter, BlockMeta, Credentials, ItemFilter, ItemPage, ItemsAdded,
+    JobChange, JobFilter, JobPage, LogSource, NewApiToken, NewLogBlock, NewSession, NewUser,
+    Result, Session, Store, StoreError,
 };
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod};
@@ -672,6 +674,39 @@ impl Store for PostgresStore {
         let changed = jobs::mark_stalled(&tx, now).await?;
         tx.commit().await?;
         Ok(changed)
+    }
+
+    async fn write_log_blocks(
+        &self,
+        project: ProjectId,
+        blocks: Vec<NewLogBlock>,
+        replacing: Vec<i64>,
+    ) -> Result<Vec<i64>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let ids = logs::write_blocks(&tx, project, &blocks, &replacing).await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    async fn log_blocks(&self, filter: &BlockFilter) -> Result<Vec<BlockMeta>> {
+        logs::blocks(&self.client().await?, filter).await
+    }
+
+    async fn log_block_data(&self, ids: Vec<i64>) -> Result<Vec<(i64, Vec<u8>)>> {
+        logs::block_data(&self.client().await?, &ids).await
+    }
+
+    async fn log_sources(&self, project: ProjectId) -> Result<Vec<LogSource>> {
+        logs::sources(&self.client().await?, project).await
+    }
+
+    async fn delete_log_blocks(&self, ids: Vec<i64>) -> Result<u64> {
+        logs::delete_blocks(&self.client().await?, &ids, false).await
+    }
+
+    async fn delete_log_source(&self, project: ProjectId, source: i64) -> Result<()> {
+        logs::delete_source(&self.client().await?, project, source).await
     }
 }
 

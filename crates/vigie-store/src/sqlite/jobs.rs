@@ -3,7 +3,8 @@
 //! Writes are called inside the writer's transaction, so "load the job, apply the rule, store
 //! the items, save the job" is atomic, and the single writer makes a row lock unnecessary.
 
-use crate::jobs::{self as sql, Columns, ItemsAdded, JobChange, Value};
+use crate::jobs::{self as sql, ItemsAdded, JobChange};
+use crate::sql::{Columns, Value};
 use crate::{ItemFilter, ItemPage, JobFilter, JobPage, Result, StoreError};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params_from_iter, Connection, Row, ToSql};
@@ -16,6 +17,7 @@ impl ToSql for Value {
             Value::Int(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Integer(*v)),
             Value::Real(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Real(*v)),
             Value::Text(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+            Value::Blob(v) => ToSqlOutput::Borrowed(ValueRef::Blob(v)),
             Value::Int(None) | Value::Real(None) | Value::Text(None) => {
                 ToSqlOutput::Borrowed(ValueRef::Null)
             }
@@ -33,10 +35,13 @@ impl Columns for Row<'_> {
     fn text(&self, idx: usize) -> Result<Option<String>> {
         Ok(self.get(idx)?)
     }
+    fn blob(&self, idx: usize) -> Result<Option<Vec<u8>>> {
+        Ok(self.get(idx)?)
+    }
 }
 
 /// Runs a query and decodes every row with `decode`.
-fn rows<T>(
+pub(super) fn rows<T>(
     conn: &Connection,
     sql: &str,
     values: &[Value],

@@ -5,13 +5,15 @@
 
 mod checkpoint;
 mod jobs;
+mod logs;
 mod readers;
 mod writer;
 
 use crate::migrations::{self, Migration};
 use crate::{
-    Backend, Credentials, ItemFilter, ItemPage, ItemsAdded, JobChange, JobFilter, JobPage,
-    NewApiToken, NewSession, NewUser, Result, Session, Store, StoreError,
+    Backend, BlockFilter, BlockMeta, Credentials, ItemFilter, ItemPage, ItemsAdded, JobChange,
+    JobFilter, JobPage, LogSource, NewApiToken, NewLogBlock, NewSession, NewUser, Result, Session,
+    Store, StoreError,
 };
 use async_trait::async_trait;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Row};
@@ -682,5 +684,38 @@ impl Store for SqliteStore {
 
     async fn mark_stalled_jobs(&self, now: Timestamp) -> Result<Vec<JobChange>> {
         self.write(move |c| jobs::mark_stalled(c, now)).await
+    }
+
+    async fn write_log_blocks(
+        &self,
+        project: ProjectId,
+        blocks: Vec<NewLogBlock>,
+        replacing: Vec<i64>,
+    ) -> Result<Vec<i64>> {
+        self.write(move |c| logs::write_blocks(c, project, &blocks, &replacing))
+            .await
+    }
+
+    async fn log_blocks(&self, filter: &BlockFilter) -> Result<Vec<BlockMeta>> {
+        let filter = filter.clone();
+        self.read(move |c| logs::blocks(c, &filter)).await
+    }
+
+    async fn log_block_data(&self, ids: Vec<i64>) -> Result<Vec<(i64, Vec<u8>)>> {
+        self.read(move |c| logs::block_data(c, &ids)).await
+    }
+
+    async fn log_sources(&self, project: ProjectId) -> Result<Vec<LogSource>> {
+        self.read(move |c| logs::sources(c, project)).await
+    }
+
+    async fn delete_log_blocks(&self, ids: Vec<i64>) -> Result<u64> {
+        self.write(move |c| logs::delete_blocks(c, &ids, false))
+            .await
+    }
+
+    async fn delete_log_source(&self, project: ProjectId, source: i64) -> Result<()> {
+        self.write(move |c| logs::delete_source(c, project, source))
+            .await
     }
 }

@@ -1,0 +1,304 @@
+//! Log records: what every log protocol turns into, and the words search finds in them.
+//!
+//! A [`LogRecord`] is one event of an application's log, whatever wire it came over (JSON lines,
+//! OTLP, Loki, syslog, an imported file). Its level is normalized to [`Level`] (the original
+//! spelling is kept in `level_raw`), its multi-line body stays one record (a Python traceback is
+//! one record, not thirty), and it may name the job and trace it belongs to, which is how a job
+//! page finds its logs (`job:ID`).
+//!
+//! [`tokens`] is the one definition of a "word", shared by the block bloom filters that prune a
+//! search and by the query terms that match: lower-cased runs of letters, digits and `_`.
+
+use serde::{Deserialize, Serialize};
+
+/// The longest message kept, in bytes. Longer messages are cut at a character boundary and end
+/// with [`TRUNCATION_MARKER`]; the record is flagged [`LogRecord::TRUNCATED`].
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// What a cut message ends with.
+pub const TRUNCATION_MARKER: &str = "…[truncated]";
+
+/// Normalized severity, ordered from least to most severe.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Trace = 0,
+    Debug = 1,
+    #[default]
+    Info = 2,
+    Notice = 3,
+    Warning = 4,
+    Error = 5,
+    Critical = 6,
+}
+
+impl Level {
+    pub const ALL: [Level; 7] = [
+        Level::Trace,
+        Level::Debug,
+        Level::Info,
+        Level::Notice,
+        Level::Warning,
+        Level::Error,
+        Level::Critical,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Trace => "trace",
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Notice => "notice",
+            Level::Warning => "warning",
+            Level::Error => "error",
+            Level::Critical => "critical",
+        }
+    }
+
+    pub fn from_u8(value: u8) -> Level {
+        Level::ALL[usize::from(value).min(6)]
+    }
+
+    /// This level's bit in a level mask (block summaries, query pruning).
+    pub fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+
+    /// Reads the level names and abbreviations used by Python logging, syslog, OTLP, Loki
+    /// shippers, nginx, PostgreSQL and the like. `None` when the text names no level.
+    pub fn parse(text: &str) -> Option<Level> {
+        let lower = text.trim().to_ascii_lowercase();
+        Some(match lower.as_str() {
+            "trace" | "trc" | "finest" | "verbose" => Level::Trace,
+            "debug" | "dbg" | "debug1" | "debug2" | "debug3" | "debug4" | "debug5" | "fine" => {
+                Level::Debug
+            }
+            "info" | "inf" | "information" | "informational" | "log" | "ok" => Level::Info,
+            "notice" | "note" => Level::Notice,
+            "warning" | "warn" | "wrn" => Level::Warning,
+            "error" | "err" | "erro" | "fail" | "failure" | "exception" => Level::Error,
+            "critical" | "crit" | "fatal" | "panic" | "alert" | "emerg" | "emergency"
+            | "severe" => Level::Critical,
+            _ => return None,
+        })
+    }
+
+    /// The syslog severity (0 emergency … 7 debug) as a level.
+    pub fn from_syslog(severity: u8) -> Level {
+        match severity {
+            0..=2 => Level::Critical,
+            3 => Level::Error,
+            4 => Level::Warning,
+            5 => Level::Notice,
+            6 => Level::Info,
+            _ => Level::Debug,
+        }
+    }
+
+    /// An OpenTelemetry severity number (1–24) as a level; 0 (unspecified) is `None`.
+    pub fn from_otel(number: i32) -> Option<Level> {
+        Some(match number {
+            1..=4 => Level::Trace,
+            5..=8 => Level::Debug,
+            9 | 10 => Level::Info,
+            11 | 12 => Level::Notice,
+            13..=16 => Level::Warning,
+            17..=20 => Level::Error,
+            21..=24 => Level::Critical,
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for Level {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One log record.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogRecord {
+    /// When it happened, nanoseconds since the epoch (the sender's clock).
+    pub time: i64,
+    /// When Vigie received it, nanoseconds since the epoch.
+    pub received: i64,
+    /// Where it came from: an application, a host, a file (`nginx-access`, `worker@web-1`).
+    pub source: String,
+    pub level: Level,
+    /// The level as the sender spelled it (`WARN`, `err`, `<3>`), when it differs.
+    pub level_raw: String,
+    pub logger: String,
+    /// The text, possibly several lines (a traceback).
+    pub message: String,
+    /// Structured fields, in the order received; values are text (JSON for non-strings).
+    pub fields: Vec<(String, String)>,
+    pub job_id: String,
+    pub trace_id: String,
+    pub span_id: String,
+    /// [`LogRecord::LOSSY_UTF8`], [`LogRecord::TRUNCATED`], [`LogRecord::UNPARSED`].
+    pub flags: u8,
+}
+
+impl LogRecord {
+    /// The bytes were not valid UTF-8 and were decoded lossily.
+    pub const LOSSY_UTF8: u8 = 1;
+    /// The message was longer than [`MAX_MESSAGE_BYTES`] and was cut.
+    pub const TRUNCATED: u8 = 2;
+    /// No format recognized the line; it is kept whole as the message.
+    pub const UNPARSED: u8 = 4;
+
+    /// A field's value by name.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Enforces the size rule on the message (see [`MAX_MESSAGE_BYTES`]).
+    pub fn truncate_message(&mut self) {
+        if self.message.len() <= MAX_MESSAGE_BYTES {
+            return;
+        }
+        let mut cut = MAX_MESSAGE_BYTES - TRUNCATION_MARKER.len();
+        while !self.message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        self.message.truncate(cut);
+        self.message.push_str(TRUNCATION_MARKER);
+        self.flags |= Self::TRUNCATED;
+    }
+
+    /// Bytes of text the record carries, roughly its size as a log line.
+    pub fn text_len(&self) -> usize {
+        self.message.len()
+            + self.logger.len()
+            + self
+                .fields
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 2)
+                .sum::<usize>()
+    }
+
+    /// Calls `each` with every word search can find in this record: its message, logger,
+    /// field values, job, trace and span ids.
+    pub fn each_token(&self, mut each: impl FnMut(&str)) {
+        let mut scratch = String::new();
+        for text in [
+            self.message.as_str(),
+            self.logger.as_str(),
+            self.job_id.as_str(),
+            self.trace_id.as_str(),
+            self.span_id.as_str(),
+        ] {
+            tokens(text, &mut scratch, &mut each);
+        }
+        for (_, value) in &self.fields {
+            tokens(value, &mut scratch, &mut each);
+        }
+    }
+}
+
+/// Decodes bytes as UTF-8, replacing invalid sequences; the flag says whether any were.
+pub fn lossy_utf8(bytes: &[u8]) -> (String, u8) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => (text.to_string(), 0),
+        Err(_) => (
+            String::from_utf8_lossy(bytes).into_owned(),
+            LogRecord::LOSSY_UTF8,
+        ),
+    }
+}
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
+}
+
+/// Calls `each` with every word of `text`, lower-cased: maximal runs of letters, digits, `_`
+/// and non-ASCII characters. `scratch` is reused so the common case allocates nothing.
+pub fn tokens(text: &str, scratch: &mut String, each: &mut impl FnMut(&str)) {
+    let bytes = text.as_bytes();
+    let mut start = None;
+    for (i, &b) in bytes.iter().chain(std::iter::once(&b' ')).enumerate() {
+        match (is_word_byte(b), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                let word = &text[s..i];
+                if word.bytes().any(|c| c >= 0x80) {
+                    scratch.clear();
+                    scratch.extend(word.chars().flat_map(char::to_lowercase));
+                    each(scratch);
+                } else if word.bytes().any(|c| c.is_ascii_uppercase()) {
+                    scratch.clear();
+                    scratch.push_str(word);
+                    scratch.make_ascii_lowercase();
+                    each(scratch);
+                } else {
+                    each(word);
+                }
+                start = None;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The words of `text` as owned strings (for queries; records use [`LogRecord::each_token`]).
+pub fn token_list(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    tokens(text, &mut String::new(), &mut |w: &str| {
+        out.push(w.to_string())
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_parse_from_every_dialect() {
+        assert_eq!(Level::parse("WARN"), Some(Level::Warning));
+        assert_eq!(Level::parse("err"), Some(Level::Error));
+        assert_eq!(Level::parse(" Fatal "), Some(Level::Critical));
+        assert_eq!(Level::parse("DEBUG2"), Some(Level::Debug));
+        assert_eq!(Level::parse("banana"), None);
+        assert_eq!(Level::from_syslog(3), Level::Error);
+        assert_eq!(Level::from_syslog(0), Level::Critical);
+        assert_eq!(Level::from_otel(13), Some(Level::Warning));
+        assert_eq!(Level::from_otel(0), None);
+        assert!(Level::Error > Level::Warning);
+    }
+
+    #[test]
+    fn words_are_lowercased_runs() {
+        assert_eq!(
+            token_list("SMTP 421 too-many messages (job_id=a1B2)"),
+            ["smtp", "421", "too", "many", "messages", "job_id", "a1b2"]
+        );
+        assert_eq!(token_list("Été déjà"), ["été", "déjà"]);
+        assert!(token_list("  -- ").is_empty());
+    }
+
+    #[test]
+    fn long_messages_are_cut_at_a_char_boundary_with_a_marker() {
+        let mut record = LogRecord {
+            message: "é".repeat(MAX_MESSAGE_BYTES),
+            ..LogRecord::default()
+        };
+        record.truncate_message();
+        assert!(record.message.len() <= MAX_MESSAGE_BYTES);
+        assert!(record.message.ends_with(TRUNCATION_MARKER));
+        assert_eq!(record.flags, LogRecord::TRUNCATED);
+    }
+
+    #[test]
+    fn invalid_utf8_is_decoded_lossily_and_flagged() {
+        let (text, flag) = lossy_utf8(b"ok \xff end");
+        assert_eq!(text, "ok \u{fffd} end");
+        assert_eq!(flag, LogRecord::LOSSY_UTF8);
+        assert_eq!(lossy_utf8(b"fine"), ("fine".to_string(), 0));
+    }
+}

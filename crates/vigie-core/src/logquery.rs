@@ -1,0 +1,612 @@
+//! The log search language: parsed once, then used twice — to prune blocks, and to match records.
+//!
+//! ```text
+//! smtp timeout                words, all required (AND), whole words, any case
+//! "too many messages"         a phrase: these words in this order
+//! invoice*                    a word prefix
+//! -healthcheck                any term can be negated with a leading -
+//! /4\d\d [A-Z]+/              a regular expression on the message (case-sensitive)
+//! level:error                 level:>=warning  level:<info  (trace debug info notice warning error critical)
+//! source:nginx*               the record's source (glob: * matches anything, case-insensitive)
+//! logger:invoices*            the logger name (glob)
+//! job:01J9Z…                  records of one job       trace:4bf92f35…  records of one trace
+//! field.user_id:42            a structured field (glob); field.user_id:* means "has the field"
+//! since:1h                    the last hour (s, m, h, d, w)
+//! from:2026-11-21T22:15:00Z   to:2026-11-21T22:30   RFC 3339, or a date and time read as UTC
+//! ```
+//!
+//! Words are what [`crate::log::tokens`] yields: a word matches where it stands whole in the
+//! message, the logger name, a field value, or the job or trace id. Every block of stored logs
+//! carries a bloom filter of those words, so [`LogQuery::required_words`] lets a search skip the
+//! blocks that cannot hold a match without reading them. A filter name that Vigie does not know
+//! (`levl:error`) is an error rather than a silent word search.
+
+use crate::log::{token_list, Level, LogRecord};
+use regex::Regex;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{OffsetDateTime, PrimitiveDateTime};
+
+/// Why a query could not be read; `position` is the byte offset of the offending term.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message} (at character {position})")]
+pub struct QueryError {
+    pub position: usize,
+    pub message: String,
+}
+
+/// The filter names the language knows, for error messages and docs.
+pub const FILTERS: &[&str] = &[
+    "level",
+    "source",
+    "logger",
+    "job",
+    "trace",
+    "field.NAME",
+    "since",
+    "from",
+    "to",
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cmp {
+    Eq,
+    Ge,
+    Gt,
+    Le,
+    Lt,
+}
+
+/// One thing a record must (or, negated, must not) satisfy.
+#[derive(Clone, Debug)]
+pub enum Test {
+    /// A whole word; the string is the lower-cased word.
+    Word(String, Regex),
+    /// A word prefix (`invoice*`).
+    Prefix(String, Regex),
+    /// Words in order (`"too many messages"`).
+    Phrase(Vec<String>, Regex),
+    /// A regular expression on the message.
+    Regex(Regex),
+    Level(Cmp, Level),
+    Source(Regex),
+    Logger(Regex),
+    Job(String),
+    Trace(String),
+    /// A field by name; `None` means "has the field".
+    Field(String, Option<Regex>),
+}
+
+#[derive(Clone, Debug)]
+pub struct Term {
+    pub negated: bool,
+    pub test: Test,
+}
+
+/// A parsed query. The empty query matches everything.
+#[derive(Clone, Debug, Default)]
+pub struct LogQuery {
+    pub terms: Vec<Term>,
+    /// Earliest time wanted, ns since the epoch, inclusive.
+    pub from: Option<i64>,
+    /// Latest time wanted, ns since the epoch, exclusive.
+    pub to: Option<i64>,
+}
+
+impl LogQuery {
+    /// Parses `text`; relative times (`since:1h`) count back from `now` (ns since the epoch).
+    pub fn parse(text: &str, now: i64) -> Result<LogQuery, QueryError> {
+        let mut query = LogQuery::default();
+        for raw in lex(text)? {
+            query.add(raw, now)?;
+        }
+        if let (Some(from), Some(to)) = (query.from, query.to) {
+            if from >= to {
+                return Err(QueryError {
+                    position: 0,
+                    message: "the time range is empty: `from` must be before `to`".into(),
+                });
+            }
+        }
+        Ok(query)
+    }
+
+    fn add(&mut self, raw: RawTerm, now: i64) -> Result<(), QueryError> {
+        let error = |message: String| QueryError {
+            position: raw.position,
+            message,
+        };
+        let test = match raw.kind {
+            RawKind::Phrase(text) => phrase(&text).map_err(error)?,
+            RawKind::Regex(pattern) => {
+                Test::Regex(Regex::new(&pattern).map_err(|e| error(format!("invalid regex: {e}")))?)
+            }
+            RawKind::Bare(text) => match split_filter(&text) {
+                Some((name, value)) => {
+                    let test = self.filter(name, value, now).map_err(error)?;
+                    match test {
+                        Some(test) => test,
+                        None if raw.negated => {
+                            return Err(error(format!("`{name}:` cannot be negated")))
+                        }
+                        None => return Ok(()),
+                    }
+                }
+                None => word(&text).map_err(error)?,
+            },
+        };
+        self.terms.push(Term {
+            negated: raw.negated,
+            test,
+        });
+        Ok(())
+    }
+
+    /// A `name:value` term; time filters set the range and return `None`.
+    fn filter(&mut self, name: &str, value: &str, now: i64) -> Result<Option<Test>, String> {
+        if value.is_empty() {
+            return Err(format!("`{name}:` needs a value"));
+        }
+        Ok(Some(match name {
+            "level" => {
+                let (cmp, rest) = match value.as_bytes() {
+                    [b'>', b'=', ..] => (Cmp::Ge, &value[2..]),
+                    [b'<', b'=', ..] => (Cmp::Le, &value[2..]),
+                    [b'>', ..] => (Cmp::Gt, &value[1..]),
+                    [b'<', ..] => (Cmp::Lt, &value[1..]),
+                    [b'=', ..] => (Cmp::Eq, &value[1..]),
+                    _ => (Cmp::Eq, value),
+                };
+                let level = Level::parse(rest).ok_or_else(|| {
+                    format!(
+                        "unknown level `{rest}`: use trace, debug, info, notice, warning, error \
+                         or critical"
+                    )
+                })?;
+                Test::Level(cmp, level)
+            }
+            "source" => Test::Source(glob(value)?),
+            "logger" => Test::Logger(glob(value)?),
+            "job" => Test::Job(value.to_string()),
+            "trace" => Test::Trace(value.to_ascii_lowercase()),
+            "since" => {
+                let span = parse_span(value)?;
+                self.from = Some(self.from.map_or(now - span, |f| f.max(now - span)));
+                return Ok(None);
+            }
+            "from" => {
+                self.from = Some(parse_instant(value)?);
+                return Ok(None);
+            }
+            "to" => {
+                self.to = Some(parse_instant(value)?);
+                return Ok(None);
+            }
+            _ => match name.strip_prefix("field.") {
+                Some(field) if !field.is_empty() => Test::Field(
+                    field.to_string(),
+                    (value != "*").then(|| glob(value)).transpose()?,
+                ),
+                _ => {
+                    return Err(format!(
+                        "unknown filter `{name}:`; known filters: {} (quote the term to search \
+                         for it as text)",
+                        FILTERS.join(", ")
+                    ))
+                }
+            },
+        }))
+    }
+
+    /// Does `record` satisfy every term and the time range?
+    pub fn matches(&self, record: &LogRecord) -> bool {
+        self.in_range(record.time)
+            && self
+                .terms
+                .iter()
+                .all(|term| term.test.matches(record) != term.negated)
+    }
+
+    pub fn in_range(&self, time: i64) -> bool {
+        self.from.is_none_or(|from| time >= from) && self.to.is_none_or(|to| time < to)
+    }
+
+    /// Words every match must contain whole: a block whose bloom filter lacks one is skipped.
+    pub fn required_words(&self) -> Vec<String> {
+        let mut words = Vec::new();
+        for term in self.terms.iter().filter(|t| !t.negated) {
+            match &term.test {
+                Test::Word(w, _) => words.push(w.clone()),
+                Test::Phrase(ws, _) => words.extend(ws.iter().cloned()),
+                Test::Job(id) | Test::Trace(id) => words.extend(token_list(id)),
+                _ => {}
+            }
+        }
+        words.sort();
+        words.dedup();
+        words
+    }
+
+    /// The levels a match can have, as a mask of [`Level::bit`]s.
+    pub fn level_mask(&self) -> u8 {
+        let mut mask = 0x7f;
+        for term in &self.terms {
+            if let Test::Level(cmp, level) = term.test {
+                let allowed = Level::ALL
+                    .iter()
+                    .filter(|l| compare(**l, cmp, level))
+                    .fold(0u8, |m, l| m | l.bit());
+                mask &= if term.negated { !allowed } else { allowed };
+            }
+        }
+        mask & 0x7f
+    }
+
+    /// Could a record from `source` match? (Lets a search skip whole sources.)
+    pub fn admits_source(&self, source: &str) -> bool {
+        self.terms.iter().all(|term| match &term.test {
+            Test::Source(pattern) => pattern.is_match(source) != term.negated,
+            _ => true,
+        })
+    }
+
+    /// True when only time, level and source terms are present: block summaries then answer
+    /// counts without reading records.
+    pub fn has_text_terms(&self) -> bool {
+        self.terms
+            .iter()
+            .any(|t| !matches!(t.test, Test::Level(..) | Test::Source(_)))
+    }
+}
+
+impl Test {
+    fn matches(&self, r: &LogRecord) -> bool {
+        match self {
+            Test::Word(_, re) | Test::Prefix(_, re) | Test::Phrase(_, re) => {
+                re.is_match(&r.message)
+                    || re.is_match(&r.logger)
+                    || r.fields.iter().any(|(_, v)| re.is_match(v))
+                    || re.is_match(&r.job_id)
+                    || re.is_match(&r.trace_id)
+            }
+            Test::Regex(re) => re.is_match(&r.message),
+            Test::Level(cmp, level) => compare(r.level, *cmp, *level),
+            Test::Source(re) => re.is_match(&r.source),
+            Test::Logger(re) => re.is_match(&r.logger),
+            Test::Job(id) => r.job_id == *id,
+            Test::Trace(id) => r.trace_id.eq_ignore_ascii_case(id),
+            Test::Field(name, pattern) => match (r.field(name), pattern) {
+                (Some(value), Some(re)) => re.is_match(value),
+                (Some(_), None) => true,
+                (None, _) => false,
+            },
+        }
+    }
+}
+
+fn compare(have: Level, cmp: Cmp, want: Level) -> bool {
+    match cmp {
+        Cmp::Eq => have == want,
+        Cmp::Ge => have >= want,
+        Cmp::Gt => have > want,
+        Cmp::Le => have <= want,
+        Cmp::Lt => have < want,
+    }
+}
+
+/// `name:value` when the bare term starts with a filter-shaped name (letters, `_`, `.`).
+fn split_filter(text: &str) -> Option<(&str, &str)> {
+    let (name, value) = text.split_once(':')?;
+    let filter_shaped = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
+    // `https://…` and `12:30:01` are text, not filters.
+    if !filter_shaped || value.starts_with("//") || name.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((name, value))
+}
+
+fn word_regex(body: &str) -> Result<Regex, String> {
+    Regex::new(&format!("(?i){body}")).map_err(|e| format!("cannot search for this: {e}"))
+}
+
+/// A bare term: a word, a prefix (`word*`), or — when it holds punctuation — the phrase of its
+/// words (`user@example.org` finds the words `user example org` in that order).
+fn word(text: &str) -> Result<Test, String> {
+    if let Some(stem) = text.strip_suffix('*') {
+        let words = token_list(stem);
+        if let [only] = words.as_slice() {
+            if stem.to_lowercase() == *only {
+                let re = word_regex(&format!(r"\b{}", regex::escape(only)))?;
+                return Ok(Test::Prefix(only.clone(), re));
+            }
+        }
+    }
+    let words = token_list(text);
+    match words.as_slice() {
+        [] => Err(format!(
+            "`{text}` holds no word to search for; use a /regex/ for punctuation"
+        )),
+        [only] if *only == text.to_lowercase() => {
+            let re = word_regex(&format!(r"\b{}\b", regex::escape(only)))?;
+            Ok(Test::Word(only.clone(), re))
+        }
+        _ => phrase(text),
+    }
+}
+
+/// The words of `text` in order, separated by anything that is not a word.
+fn phrase(text: &str) -> Result<Test, String> {
+    let words = token_list(text);
+    if words.is_empty() {
+        return Err("an empty phrase matches nothing; use a /regex/ for punctuation".into());
+    }
+    let body = words
+        .iter()
+        .map(|w| regex::escape(w))
+        .collect::<Vec<_>>()
+        .join(r"\W+");
+    Ok(Test::Phrase(words, word_regex(&format!(r"\b{body}\b"))?))
+}
+
+/// A glob (`*` = anything) as an anchored, case-insensitive regex.
+fn glob(pattern: &str) -> Result<Regex, String> {
+    let body = pattern
+        .split('*')
+        .map(regex::escape)
+        .collect::<Vec<_>>()
+        .join(".*");
+    Regex::new(&format!("(?is)^{body}$")).map_err(|e| format!("invalid pattern: {e}"))
+}
+
+/// `90s`, `15m`, `1h`, `2d`, `1w` in nanoseconds.
+pub fn parse_span(text: &str) -> Result<i64, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let amount: i64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as 30m, 1h, 2d"))?;
+    let unit_ns: i64 = match unit {
+        "s" => 1_000_000_000,
+        "m" | "min" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        "d" => 86_400_000_000_000,
+        "w" => 7 * 86_400_000_000_000,
+        _ => return Err(format!("`{text}` is not a duration such as 30m, 1h, 2d")),
+    };
+    amount
+        .checked_mul(unit_ns)
+        .ok_or_else(|| format!("`{text}` is too long a duration"))
+}
+
+/// RFC 3339, or `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM[:SS]` (also with a space) read as UTC.
+pub fn parse_instant(text: &str) -> Result<i64, String> {
+    let nanos = |t: OffsetDateTime| t.unix_timestamp_nanos() as i64;
+    if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Ok(nanos(t));
+    }
+    let text_t = text.replacen(' ', "T", 1);
+    let formats = [
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]"),
+        format_description!("[year]-[month]-[day]T[hour]:[minute]"),
+    ];
+    for format in formats {
+        if let Ok(t) = PrimitiveDateTime::parse(&text_t, &format) {
+            return Ok(nanos(t.assume_utc()));
+        }
+    }
+    if let Ok(date) = time::Date::parse(text, format_description!("[year]-[month]-[day]")) {
+        return Ok(nanos(date.midnight().assume_utc()));
+    }
+    Err(format!(
+        "`{text}` is not a time: use 2026-11-21T22:15:00Z, 2026-11-21 22:15 (UTC) or 2026-11-21"
+    ))
+}
+
+struct RawTerm {
+    position: usize,
+    negated: bool,
+    kind: RawKind,
+}
+
+enum RawKind {
+    Bare(String),
+    Phrase(String),
+    Regex(String),
+}
+
+/// Splits the text into terms: `-`? then `"phrase"`, `/regex/`, or a bare run in which a
+/// `"quoted part"` may hold spaces (`logger:"my app"`).
+fn lex(text: &str) -> Result<Vec<RawTerm>, QueryError> {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut terms = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].1.is_whitespace() {
+            i += 1;
+            continue;
+        }
+        let position = chars[i].0;
+        let negated = chars[i].1 == '-' && chars.get(i + 1).is_some_and(|c| !c.1.is_whitespace());
+        if negated {
+            i += 1;
+        }
+        let unclosed = |what: &str| QueryError {
+            position,
+            message: format!("unclosed {what}"),
+        };
+        let kind = match chars[i].1 {
+            quote @ ('"' | '/') => {
+                let mut body = String::new();
+                i += 1;
+                loop {
+                    let Some(&(_, c)) = chars.get(i) else {
+                        return Err(unclosed(if quote == '"' { "quote" } else { "regex" }));
+                    };
+                    i += 1;
+                    match c {
+                        '\\' if chars.get(i).is_some_and(|n| n.1 == quote) => {
+                            body.push(quote);
+                            i += 1;
+                        }
+                        c if c == quote => break,
+                        c => body.push(c),
+                    }
+                }
+                if quote == '"' {
+                    RawKind::Phrase(body)
+                } else {
+                    RawKind::Regex(body)
+                }
+            }
+            _ => {
+                let mut body = String::new();
+                let mut quoted = false;
+                while let Some(&(_, c)) = chars.get(i) {
+                    if c.is_whitespace() && !quoted {
+                        break;
+                    }
+                    i += 1;
+                    if c == '"' {
+                        quoted = !quoted;
+                    } else {
+                        body.push(c);
+                    }
+                }
+                if quoted {
+                    return Err(unclosed("quote"));
+                }
+                RawKind::Bare(body)
+            }
+        };
+        terms.push(RawTerm {
+            position,
+            negated,
+            kind,
+        });
+    }
+    Ok(terms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000_000_000_000;
+
+    fn record(message: &str) -> LogRecord {
+        LogRecord {
+            time: NOW - 1_000_000_000,
+            source: "worker".into(),
+            logger: "invoices.send".into(),
+            level: Level::Warning,
+            message: message.into(),
+            fields: vec![("user_id".into(), "42".into())],
+            job_id: "nightly-7".into(),
+            ..LogRecord::default()
+        }
+    }
+
+    fn hits(query: &str, message: &str) -> bool {
+        LogQuery::parse(query, NOW)
+            .unwrap()
+            .matches(&record(message))
+    }
+
+    #[test]
+    fn words_match_whole_words_in_any_case() {
+        assert!(hits("smtp", "SMTP 421 too many messages"));
+        assert!(hits("smtp 421", "SMTP 421 too many messages"));
+        assert!(!hits("smt", "SMTP 421 too many messages"));
+        assert!(hits("smt*", "SMTP 421 too many messages"));
+        assert!(!hits("smtp timeout", "SMTP 421 too many messages"));
+        assert!(hits("invoices", "anything"), "logger names are searched");
+        assert!(hits("42", "anything"), "field values are searched");
+    }
+
+    #[test]
+    fn phrases_negation_and_regex() {
+        assert!(hits("\"too many\"", "421 Too  many messages"));
+        assert!(!hits("\"many too\"", "421 too many messages"));
+        assert!(!hits("-smtp", "SMTP 421"));
+        assert!(hits("-smtp", "connection reset"));
+        assert!(hits(r"/4\d\d too/", "SMTP 421 too many"));
+        assert!(!hits(r"/^too/", "SMTP 421 too many"));
+        assert!(hits("user@example.org", "sent to User@Example.org ok"));
+    }
+
+    #[test]
+    fn filters() {
+        assert!(hits("level:warning", "x"));
+        assert!(hits("level:>=warning", "x"));
+        assert!(!hits("level:>=error", "x"));
+        assert!(hits("level:<error", "x"));
+        assert!(hits("source:work*", "x"));
+        assert!(!hits("source:nginx", "x"));
+        assert!(hits("logger:invoices*", "x"));
+        assert!(hits("logger:INVOICES.SEND", "x"));
+        assert!(hits("job:nightly-7", "x"));
+        assert!(!hits("job:nightly", "x"));
+        assert!(hits("field.user_id:42", "x"));
+        assert!(hits("field.user_id:*", "x"));
+        assert!(!hits("field.order:*", "x"));
+        assert!(hits("-level:debug", "x"));
+        assert!(hits(
+            "https://example.org/a",
+            "see https://example.org/a now"
+        ));
+        assert!(hits("12:30", "at 12:30 it broke"));
+    }
+
+    #[test]
+    fn time_filters_set_the_range() {
+        let q = LogQuery::parse("since:1h error", NOW).unwrap();
+        assert_eq!(q.from, Some(NOW - 3_600_000_000_000));
+        assert!(!q.in_range(NOW - 7_200_000_000_000));
+        let q = LogQuery::parse("from:\"2026-11-21 22:15\" to:2026-11-21T22:30:00Z", NOW).unwrap();
+        assert_eq!(q.to.unwrap() - q.from.unwrap(), 15 * 60_000_000_000);
+        assert_eq!(
+            LogQuery::parse("from:2026-11-21", NOW).unwrap().from,
+            Some(parse_instant("2026-11-21T00:00:00Z").unwrap())
+        );
+    }
+
+    #[test]
+    fn pruning_hints() {
+        let q = LogQuery::parse("smtp \"Too many\" -retry job:abc-1 level:>=warning", NOW).unwrap();
+        assert_eq!(q.required_words(), ["1", "abc", "many", "smtp", "too"]);
+        assert_eq!(
+            q.level_mask(),
+            Level::Warning.bit() | Level::Error.bit() | Level::Critical.bit()
+        );
+        assert_eq!(
+            LogQuery::parse("-level:debug", NOW).unwrap().level_mask(),
+            0x7f & !Level::Debug.bit()
+        );
+        let q = LogQuery::parse("source:nginx*", NOW).unwrap();
+        assert!(q.admits_source("nginx-access"));
+        assert!(!q.admits_source("worker"));
+        assert!(!q.has_text_terms());
+        assert!(LogQuery::parse("", NOW).unwrap().matches(&record("x")));
+    }
+
+    #[test]
+    fn errors_say_what_to_do() {
+        let err = |q: &str| LogQuery::parse(q, NOW).unwrap_err();
+        assert!(err("levl:error").message.contains("known filters"));
+        assert!(err("level:loud").message.contains("unknown level"));
+        assert!(err("\"open").message.contains("unclosed quote"));
+        assert!(err("/[a-/").message.contains("invalid regex"));
+        assert!(err("since:5 years").message.contains("duration"));
+        assert!(err("from:yesterday").message.contains("not a time"));
+        assert!(err("-since:1h").message.contains("cannot be negated"));
+        assert!(err("from:2026-11-22 to:2026-11-21")
+            .message
+            .contains("empty"));
+        assert_eq!(err("ok -- ?").position, 3);
+    }
+}

@@ -1,0 +1,322 @@
+//! One block of log records on disk: encoding, decoding, and the summary stored beside it.
+//!
+//! ```text
+//! data = [u32 LE head length] [zstd(head)] [zstd(body)]
+//! head = varint count, then per record: zigzag time delta, zigzag received delta, level, flags
+//! body = per record: level_raw, logger, message, job_id, trace_id, span_id,
+//!        varint field count, (name, value)*            — every string varint-length-prefixed
+//! ```
+//!
+//! Records are sorted by time before encoding, so deltas are small and a block reads oldest
+//! first. The head is its own zstd frame: counts and histograms of a query with no text terms
+//! need only times and levels, and decode the head alone. The source is not stored per record:
+//! a block holds records of one source, named by the block's row.
+
+use super::bloom::Bloom;
+use crate::{Result, StoreError};
+use vigie_core::{Level, LogRecord};
+
+/// zstd level: 3 is zstd's default, the best speed/size balance for text of this kind.
+const ZSTD_LEVEL: i32 = 3;
+
+/// A block ready to be written: its summary, bloom filter and compressed records.
+#[derive(Clone, Debug)]
+pub struct EncodedBlock {
+    pub min_time: i64,
+    pub max_time: i64,
+    pub records: u32,
+    pub level_counts: [u32; 7],
+    /// Text bytes the records carried (the size they had as log lines).
+    pub raw_bytes: u64,
+    pub bloom: Vec<u8>,
+    pub data: Vec<u8>,
+}
+
+impl EncodedBlock {
+    pub fn level_mask(&self) -> u8 {
+        level_mask(&self.level_counts)
+    }
+}
+
+pub fn level_mask(counts: &[u32; 7]) -> u8 {
+    Level::ALL
+        .iter()
+        .filter(|l| counts[**l as usize] > 0)
+        .fold(0, |mask, l| mask | l.bit())
+}
+
+/// Encodes `records` (all of one source; sorted here by time). Panics on an empty slice.
+pub fn encode(records: &mut [LogRecord]) -> EncodedBlock {
+    assert!(!records.is_empty(), "a block holds at least one record");
+    records.sort_by_key(|r| r.time);
+    let mut head = Vec::with_capacity(records.len() * 6 + 8);
+    let mut body = Vec::with_capacity(records.iter().map(|r| r.text_len() + 16).sum());
+    let mut level_counts = [0u32; 7];
+    let mut raw_bytes = 0u64;
+    let mut words = Bloom::builder();
+    put_varint(&mut head, records.len() as u64);
+    let (mut last_time, mut last_received) = (0i64, 0i64);
+    for r in records.iter() {
+        put_varint(&mut head, zigzag(r.time.wrapping_sub(last_time)));
+        put_varint(&mut head, zigzag(r.received.wrapping_sub(last_received)));
+        (last_time, last_received) = (r.time, r.received);
+        head.push(r.level as u8);
+        head.push(r.flags);
+        for text in [
+            &r.level_raw,
+            &r.logger,
+            &r.message,
+            &r.job_id,
+            &r.trace_id,
+            &r.span_id,
+        ] {
+            put_str(&mut body, text);
+        }
+        put_varint(&mut body, r.fields.len() as u64);
+        for (name, value) in &r.fields {
+            put_str(&mut body, name);
+            put_str(&mut body, value);
+        }
+        level_counts[r.level as usize] += 1;
+        raw_bytes += r.text_len() as u64 + 40;
+        r.each_token(|w| words.add(w));
+    }
+    let head = compress(&head);
+    let body = compress(&body);
+    let mut data = Vec::with_capacity(4 + head.len() + body.len());
+    data.extend_from_slice(&(head.len() as u32).to_le_bytes());
+    data.extend_from_slice(&head);
+    data.extend_from_slice(&body);
+    EncodedBlock {
+        min_time: records[0].time,
+        max_time: records[records.len() - 1].time,
+        records: records.len() as u32,
+        level_counts,
+        raw_bytes,
+        bloom: words.finish(),
+        data,
+    }
+}
+
+fn compress(bytes: &[u8]) -> Vec<u8> {
+    // Compressing a Vec in memory cannot fail short of allocation failure.
+    zstd::bulk::compress(bytes, ZSTD_LEVEL).expect("zstd compression of an in-memory buffer")
+}
+
+/// Times and levels of a block's records, oldest first (the head alone).
+#[derive(Clone, Debug, Default)]
+pub struct Head {
+    pub times: Vec<i64>,
+    pub received: Vec<i64>,
+    pub levels: Vec<Level>,
+    pub flags: Vec<u8>,
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Database(format!("a stored log block is damaged: {what}"))
+}
+
+fn split(data: &[u8]) -> Result<(&[u8], &[u8])> {
+    let len = data
+        .get(..4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        .ok_or_else(|| corrupt("too short"))?;
+    let rest = &data[4..];
+    if len > rest.len() {
+        return Err(corrupt("head length"));
+    }
+    Ok(rest.split_at(len))
+}
+
+fn decompress(frame: &[u8]) -> Result<Vec<u8>> {
+    let size = zstd::zstd_safe::get_frame_content_size(frame)
+        .ok()
+        .flatten()
+        .ok_or_else(|| corrupt("frame size"))?;
+    // A block is at most a few MiB of text; a larger claim is damage, not data.
+    if size > 256 << 20 {
+        return Err(corrupt("frame too large"));
+    }
+    zstd::bulk::decompress(frame, size as usize).map_err(|e| corrupt(&e.to_string()))
+}
+
+/// Decodes the head only: times and levels.
+pub fn decode_head(data: &[u8]) -> Result<Head> {
+    let (head, _) = split(data)?;
+    let head = decompress(head)?;
+    let mut input = head.as_slice();
+    let count = get_varint(&mut input)? as usize;
+    let mut out = Head {
+        times: Vec::with_capacity(count.min(1 << 20)),
+        received: Vec::with_capacity(count.min(1 << 20)),
+        levels: Vec::with_capacity(count.min(1 << 20)),
+        flags: Vec::with_capacity(count.min(1 << 20)),
+    };
+    let (mut time, mut received) = (0i64, 0i64);
+    for _ in 0..count {
+        time = time.wrapping_add(unzigzag(get_varint(&mut input)?));
+        received = received.wrapping_add(unzigzag(get_varint(&mut input)?));
+        let [level, flags, rest @ ..] = input else {
+            return Err(corrupt("head ends early"));
+        };
+        out.times.push(time);
+        out.received.push(received);
+        out.levels.push(Level::from_u8(*level));
+        out.flags.push(*flags);
+        input = rest;
+    }
+    Ok(out)
+}
+
+/// Decodes every record; `source` fills in the block's source name.
+pub fn decode(data: &[u8], source: &str) -> Result<Vec<LogRecord>> {
+    let head = decode_head(data)?;
+    let (_, body) = split(data)?;
+    let body = decompress(body)?;
+    let mut input = body.as_slice();
+    let mut out = Vec::with_capacity(head.times.len());
+    for i in 0..head.times.len() {
+        let mut text = || get_str(&mut input);
+        let (level_raw, logger, message) = (text()?, text()?, text()?);
+        let (job_id, trace_id, span_id) = (text()?, text()?, text()?);
+        let fields = (0..get_varint(&mut input)?)
+            .map(|_| Ok((get_str(&mut input)?, get_str(&mut input)?)))
+            .collect::<Result<Vec<_>>>()?;
+        out.push(LogRecord {
+            time: head.times[i],
+            received: head.received[i],
+            source: source.to_string(),
+            level: head.levels[i],
+            level_raw,
+            logger,
+            message,
+            fields,
+            job_id,
+            trace_id,
+            span_id,
+            flags: head.flags[i],
+        });
+    }
+    Ok(out)
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(input: &mut &[u8]) -> Result<u64> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&byte, rest) = input.split_first().ok_or_else(|| corrupt("varint"))?;
+        *input = rest;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return Ok(value);
+        }
+    }
+    Err(corrupt("varint too long"))
+}
+
+fn put_str(out: &mut Vec<u8>, text: &str) {
+    put_varint(out, text.len() as u64);
+    out.extend_from_slice(text.as_bytes());
+}
+
+fn get_str(input: &mut &[u8]) -> Result<String> {
+    let len = get_varint(input)? as usize;
+    if len > input.len() {
+        return Err(corrupt("string length"));
+    }
+    let (text, rest) = input.split_at(len);
+    *input = rest;
+    String::from_utf8(text.to_vec()).map_err(|_| corrupt("string is not UTF-8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(i: i64) -> LogRecord {
+        LogRecord {
+            time: 1_700_000_000_000_000_000 + (i % 7) * 1_000_000 - i,
+            received: 1_700_000_000_100_000_000 + i,
+            source: "worker".into(),
+            level: Level::ALL[(i % 7) as usize],
+            level_raw: if i % 2 == 0 {
+                "WARN".into()
+            } else {
+                String::new()
+            },
+            logger: "invoices.send".into(),
+            message: format!("sent invoice {i} to client-{}@example.org\nline two", i * 3),
+            fields: vec![
+                ("attempt".into(), i.to_string()),
+                ("ok".into(), "true".into()),
+            ],
+            job_id: if i % 3 == 0 {
+                "nightly".into()
+            } else {
+                String::new()
+            },
+            trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+            span_id: String::new(),
+            flags: (i % 3) as u8,
+        }
+    }
+
+    #[test]
+    fn records_round_trip_sorted_by_time() {
+        let mut records: Vec<_> = (0..1000).map(record).collect();
+        let block = encode(&mut records.clone());
+        records.sort_by_key(|r| r.time);
+        assert_eq!(decode(&block.data, "worker").unwrap(), records);
+        assert_eq!(block.records, 1000);
+        assert_eq!(block.min_time, records[0].time);
+        assert_eq!(block.max_time, records[999].time);
+        assert_eq!(block.level_counts.iter().sum::<u32>(), 1000);
+        assert_eq!(block.level_mask(), 0x7f);
+        let head = decode_head(&block.data).unwrap();
+        assert_eq!(head.times.len(), 1000);
+        assert!(head.times.windows(2).all(|w| w[0] <= w[1]));
+        assert!(
+            (block.data.len() as u64) < block.raw_bytes / 4,
+            "compresses: {} of {}",
+            block.data.len(),
+            block.raw_bytes
+        );
+    }
+
+    #[test]
+    fn damaged_blocks_are_errors_not_panics() {
+        let block = encode(&mut vec![record(1), record(2)]);
+        for cut in [0, 3, 10, block.data.len() - 1] {
+            assert!(decode(&block.data[..cut], "w").is_err(), "cut at {cut}");
+        }
+        let mut flipped = block.data.clone();
+        let last = flipped.len() - 3;
+        flipped[last] ^= 0xff;
+        let _ = decode(&flipped, "w");
+    }
+
+    #[test]
+    fn varints_and_zigzag_round_trip() {
+        for v in [0i64, 1, -1, 63, -64, i64::MAX, i64::MIN, 1 << 40] {
+            let mut buf = Vec::new();
+            put_varint(&mut buf, zigzag(v));
+            let mut input = buf.as_slice();
+            assert_eq!(unzigzag(get_varint(&mut input).unwrap()), v);
+        }
+    }
+}

@@ -1,0 +1,696 @@
+//! The log block engine: how log records are stored, searched, compacted and expired.
+//!
+//! Logs are not rows. A row per line with a full-text index would cut insert speed many times
+//! over; instead records are stored in **blocks** — up to [`BLOCK_RECORDS`] records of one
+//! source, sorted by time, zstd-compressed (see [`block`]) — each with a summary row: time
+//! range, record count, count per level, sizes and a word bloom filter (see [`bloom`]). Blocks
+//! are blobs, so the engine is the same on SQLite and PostgreSQL: a backend only stores and
+//! returns blocks through the few `Store` methods named `*log*`.
+//!
+//! ```text
+//! append:  records ─▶ group by source ─▶ encode (sort, compress, bloom) ─▶ write_log_blocks
+//! search:  query ─▶ sources it admits ─▶ block summaries in its time range and levels
+//!                ─▶ drop blocks whose bloom lacks a required word
+//!                ─▶ fetch and scan survivors newest first, in parallel, until a page is full
+//! compact: many small blocks of a source (a quiet app sends a line at a time) ─▶ one block
+//! retain:  whole blocks dropped past the age or size limits
+//! ```
+//!
+//! Every append is durable when it returns (one transaction); the server gathers concurrent
+//! ingest requests into one append, so busy sources make full blocks directly and quiet ones
+//! are merged later by [`compact`].
+
+pub mod block;
+pub mod bloom;
+pub(crate) mod sql;
+
+use crate::{Result, Store, StoreError};
+use block::EncodedBlock;
+use bloom::Bloom;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::fmt;
+use std::str::FromStr;
+use vigie_core::{Level, LogQuery, LogRecord, ProjectId};
+
+/// Most records in one block.
+pub const BLOCK_RECORDS: usize = 4096;
+/// Most text in one block, so blocks of long tracebacks stay a few MiB at most.
+pub const BLOCK_RAW_BYTES: usize = 2 << 20;
+/// Blocks scanned per round of a search: enough to keep every core busy.
+const SCAN_BATCH: usize = 8;
+
+/// A block to store: the source it belongs to and its encoded form.
+#[derive(Clone, Debug)]
+pub struct NewLogBlock {
+    pub source: String,
+    pub block: EncodedBlock,
+}
+
+/// A stored block's summary.
+#[derive(Clone, Debug)]
+pub struct BlockMeta {
+    pub id: i64,
+    pub source_id: i64,
+    pub source: String,
+    pub min_time: i64,
+    pub max_time: i64,
+    pub records: u32,
+    pub level_counts: [u32; 7],
+    pub raw_bytes: u64,
+    pub stored_bytes: u64,
+    /// Present when the filter asked for it.
+    pub bloom: Option<Vec<u8>>,
+}
+
+/// Which block summaries to list; `None` means any. Newest (`max_time`) first.
+#[derive(Clone, Debug)]
+pub struct BlockFilter {
+    pub project: Option<ProjectId>,
+    /// Blocks holding records at or after this time (ns).
+    pub from: Option<i64>,
+    /// Blocks holding records before this time (ns).
+    pub to: Option<i64>,
+    pub sources: Option<Vec<i64>>,
+    /// Blocks holding at least one record of these levels.
+    pub level_mask: u8,
+    /// Blocks of at most this many records (compaction looks for small ones).
+    pub max_records: Option<u32>,
+    /// Blocks written before this time (ms): compaction leaves the newest alone.
+    pub created_before_ms: Option<i64>,
+    pub with_bloom: bool,
+}
+
+impl Default for BlockFilter {
+    fn default() -> Self {
+        BlockFilter {
+            project: None,
+            from: None,
+            to: None,
+            sources: None,
+            level_mask: 0x7f,
+            max_records: None,
+            created_before_ms: None,
+            with_bloom: false,
+        }
+    }
+}
+
+/// A source of logs and what it holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogSource {
+    pub id: i64,
+    pub name: String,
+    pub blocks: u64,
+    pub records: u64,
+    pub raw_bytes: u64,
+    pub stored_bytes: u64,
+    /// Time of its oldest and newest stored record (ns), if it holds any.
+    pub first_time: Option<i64>,
+    pub last_time: Option<i64>,
+}
+
+/// Where a record sits: its time, then its block and position, which orders records newest
+/// first and makes a page cursor. Written `TIME-BLOCK-INDEX`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Cursor {
+    pub time: i64,
+    pub block: i64,
+    pub index: u32,
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}-{}", self.time, self.block, self.index)
+    }
+}
+
+impl FromStr for Cursor {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Cursor> {
+        let invalid = || StoreError::Invalid {
+            field: "cursor",
+            message: "not a cursor from a previous page".into(),
+        };
+        let mut parts = s.rsplitn(3, '-');
+        let index = parts
+            .next()
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(invalid)?;
+        let block = parts
+            .next()
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(invalid)?;
+        let time = parts
+            .next()
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(invalid)?;
+        Ok(Cursor { time, block, index })
+    }
+}
+
+/// A record a search found, and where.
+#[derive(Clone, Debug)]
+pub struct LogHit {
+    pub at: Cursor,
+    pub record: LogRecord,
+}
+
+/// One page of results, newest first.
+#[derive(Clone, Debug, Default)]
+pub struct SearchPage {
+    pub hits: Vec<LogHit>,
+    /// Pass as `before` for the next (older) page; `None` on the last page.
+    pub next: Option<Cursor>,
+    /// Blocks in the time range and levels, and how many the bloom filters let through.
+    pub blocks_considered: usize,
+    pub blocks_scanned: usize,
+}
+
+/// Matches counted per level and over time.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LogStats {
+    pub total: u64,
+    pub per_level: [u64; 7],
+    /// Start of the first bucket and each bucket's width (ns).
+    pub start: i64,
+    pub bucket: i64,
+    pub buckets: Vec<u64>,
+}
+
+/// What an append stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Appended {
+    pub records: usize,
+    pub blocks: usize,
+}
+
+/// Stores `records` of `project` durably, in as few blocks as the size rules allow.
+pub async fn append(
+    store: &dyn Store,
+    project: ProjectId,
+    records: Vec<LogRecord>,
+) -> Result<Appended> {
+    if records.is_empty() {
+        return Ok(Appended::default());
+    }
+    let count = records.len();
+    let blocks = cpu(move || encode_by_source(records)).await?;
+    let written = blocks.len();
+    store.write_log_blocks(project, blocks, Vec::new()).await?;
+    Ok(Appended {
+        records: count,
+        blocks: written,
+    })
+}
+
+/// Groups records by source and cuts each group into blocks.
+pub fn encode_by_source(records: Vec<LogRecord>) -> Vec<NewLogBlock> {
+    let mut by_source: BTreeMap<String, Vec<LogRecord>> = BTreeMap::new();
+    for record in records {
+        by_source
+            .entry(record.source.clone())
+            .or_default()
+            .push(record);
+    }
+    let mut blocks = Vec::new();
+    for (source, records) in by_source {
+        let mut chunk = Vec::new();
+        let mut bytes = 0;
+        for record in records {
+            bytes += record.text_len();
+            chunk.push(record);
+            if chunk.len() >= BLOCK_RECORDS || bytes >= BLOCK_RAW_BYTES {
+                blocks.push(NewLogBlock {
+                    source: source.clone(),
+                    block: block::encode(&mut chunk),
+                });
+                chunk.clear();
+                bytes = 0;
+            }
+        }
+        if !chunk.is_empty() {
+            blocks.push(NewLogBlock {
+                source,
+                block: block::encode(&mut chunk),
+            });
+        }
+    }
+    blocks
+}
+
+/// Runs CPU-heavy work (compression, scans) off the async runtime.
+async fn cpu<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StoreError::Database(format!("a log worker failed: {e}")))
+}
+
+/// The blocks that may hold matches of `query`, newest first, after bloom pruning.
+async fn candidates(
+    store: &dyn Store,
+    project: ProjectId,
+    query: &LogQuery,
+    before: Option<i64>,
+) -> Result<(Vec<BlockMeta>, usize)> {
+    let sources = if query
+        .terms
+        .iter()
+        .any(|t| matches!(t.test, vigie_core::logquery::Test::Source(_)))
+    {
+        let all = store.log_sources(project).await?;
+        Some(
+            all.into_iter()
+                .filter(|s| query.admits_source(&s.name))
+                .map(|s| s.id)
+                .collect(),
+        )
+    } else {
+        None
+    };
+    let words: Vec<u64> = query
+        .required_words()
+        .iter()
+        .map(|w| Bloom::hash(w))
+        .collect();
+    let to = match (query.to, before) {
+        (Some(to), Some(b)) => Some(to.min(b + 1)),
+        (to, b) => to.or(b.map(|b| b + 1)),
+    };
+    let metas = store
+        .log_blocks(&BlockFilter {
+            project: Some(project),
+            from: query.from,
+            to,
+            sources,
+            level_mask: query.level_mask(),
+            with_bloom: !words.is_empty(),
+            ..BlockFilter::default()
+        })
+        .await?;
+    let considered = metas.len();
+    let survivors = metas
+        .into_iter()
+        .filter(|m| match &m.bloom {
+            Some(bloom) => words.iter().all(|h| Bloom::may_contain(bloom, *h)),
+            None => true,
+        })
+        .map(|mut m| {
+            m.bloom = None;
+            m
+        })
+        .collect();
+    Ok((survivors, considered))
+}
+
+/// Fetches `metas`' blocks and returns the records matching `query` in each, in parallel.
+async fn scan(
+    store: &dyn Store,
+    metas: &[BlockMeta],
+    query: &LogQuery,
+    keep: impl Fn(&Cursor) -> bool + Send + Sync + Clone + 'static,
+) -> Result<Vec<LogHit>> {
+    let data = store
+        .log_block_data(metas.iter().map(|m| m.id).collect())
+        .await?;
+    let sources: BTreeMap<i64, String> = metas.iter().map(|m| (m.id, m.source.clone())).collect();
+    let query = query.clone();
+    cpu(move || {
+        let scan_one = |(id, bytes): &(i64, Vec<u8>)| -> Result<Vec<LogHit>> {
+            let source = sources.get(id).map(String::as_str).unwrap_or_default();
+            let records = block::decode(bytes, source)?;
+            Ok(records
+                .into_iter()
+                .enumerate()
+                .filter_map(|(index, record)| {
+                    let at = Cursor {
+                        time: record.time,
+                        block: *id,
+                        index: index as u32,
+                    };
+                    (keep(&at) && query.matches(&record)).then_some(LogHit { at, record })
+                })
+                .collect())
+        };
+        parallel(&data, scan_one)
+    })
+    .await?
+}
+
+/// Applies `work` to every element on all cores, keeping the results' order.
+fn parallel<T: Sync, R: Send>(
+    items: &[T],
+    work: impl Fn(&T) -> Result<Vec<R>> + Sync,
+) -> Result<Vec<R>> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    if items.len() <= 1 || threads == 1 {
+        return items.iter().try_fold(Vec::new(), |mut all, item| {
+            all.extend(work(item)?);
+            Ok(all)
+        });
+    }
+    let per_thread = items.len().div_ceil(threads);
+    let work = &work;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(per_thread)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk.iter().try_fold(Vec::new(), |mut all, item| {
+                        all.extend(work(item)?);
+                        Ok(all)
+                    })
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for handle in handles {
+            let part: Result<Vec<R>> = handle
+                .join()
+                .map_err(|_| StoreError::Database("a log scan thread panicked".into()))?;
+            all.extend(part?);
+        }
+        Ok(all)
+    })
+}
+
+/// The newest `limit` records matching `query`, older than `before` when paging.
+pub async fn search(
+    store: &dyn Store,
+    project: ProjectId,
+    query: &LogQuery,
+    limit: usize,
+    before: Option<Cursor>,
+) -> Result<SearchPage> {
+    let limit = limit.max(1);
+    let (blocks, considered) = candidates(store, project, query, before.map(|c| c.time)).await?;
+    let mut hits: Vec<LogHit> = Vec::new();
+    let mut next = 0;
+    while next < blocks.len() {
+        if hits.len() > limit {
+            hits.sort_unstable_by(|a, b| b.at.cmp(&a.at));
+            hits.truncate(limit + 1);
+            // Unscanned blocks end no later than this one: none can hold a newer record.
+            if blocks[next].max_time < hits[limit].at.time {
+                break;
+            }
+        }
+        let batch = &blocks[next..(next + SCAN_BATCH).min(blocks.len())];
+        hits.extend(
+            scan(store, batch, query, move |at| {
+                before.is_none_or(|b| *at < b)
+            })
+            .await?,
+        );
+        next += batch.len();
+    }
+    hits.sort_unstable_by(|a, b| b.at.cmp(&a.at));
+    let more = hits.len() > limit;
+    hits.truncate(limit);
+    Ok(SearchPage {
+        next: more.then(|| hits[limit - 1].at),
+        hits,
+        blocks_considered: considered,
+        blocks_scanned: next,
+    })
+}
+
+/// Counts the matches of `query` per level and in `buckets` equal spans of time (the query's
+/// range, or the span of the stored records when it is open).
+pub async fn stats(
+    store: &dyn Store,
+    project: ProjectId,
+    query: &LogQuery,
+    buckets: usize,
+) -> Result<LogStats> {
+    let (blocks, _) = candidates(store, project, query, None).await?;
+    let buckets = buckets.clamp(1, 1000);
+    let start = query
+        .from
+        .unwrap_or_else(|| blocks.iter().map(|b| b.min_time).min().unwrap_or(0));
+    let end = query
+        .to
+        .unwrap_or_else(|| blocks.iter().map(|b| b.max_time).max().unwrap_or(0) + 1)
+        .max(start + 1);
+    let width = ((end - start) as u128).div_ceil(buckets as u128).max(1) as i64;
+    let mut stats = LogStats {
+        start,
+        bucket: width,
+        buckets: vec![0; buckets],
+        ..LogStats::default()
+    };
+    let mut count = |time: i64, level: Level| {
+        if time < start || time >= end {
+            return;
+        }
+        stats.total += 1;
+        stats.per_level[level as usize] += 1;
+        stats.buckets[(((time - start) / width) as usize).min(buckets - 1)] += 1;
+    };
+    for batch in blocks.chunks(SCAN_BATCH * 4) {
+        if query.has_text_terms() {
+            for hit in scan(store, batch, query, |_| true).await? {
+                count(hit.record.time, hit.record.level);
+            }
+        } else {
+            // Only time, level and source terms: the heads (times and levels) suffice.
+            let mask = query.level_mask();
+            let data = store
+                .log_block_data(batch.iter().map(|m| m.id).collect())
+                .await?;
+            let heads =
+                cpu(move || parallel(&data, |(_, bytes)| Ok(vec![block::decode_head(bytes)?])))
+                    .await??;
+            for head in heads {
+                for (time, level) in head.times.iter().zip(head.levels) {
+                    if mask & level.bit() != 0 {
+                        count(*time, level);
+                    }
+                }
+            }
+        }
+    }
+    Ok(stats)
+}
+
+/// Calls `visit` with every record matching `query`, oldest first, a batch at a time (for
+/// downloads). Blocks may overlap in time, so records are merged across them in order.
+/// Stops early when `visit` returns false.
+pub async fn scan_oldest_first(
+    store: &dyn Store,
+    project: ProjectId,
+    query: &LogQuery,
+    mut visit: impl FnMut(Vec<LogRecord>) -> bool,
+) -> Result<u64> {
+    let (mut blocks, _) = candidates(store, project, query, None).await?;
+    blocks.sort_by_key(|b| (b.min_time, b.id));
+    let mut pending: BinaryHeap<Pending> = BinaryHeap::new();
+    let mut sent = 0u64;
+    let mut next = 0;
+    loop {
+        // Blocks not yet read start at or after `horizon`: everything before it is final.
+        let horizon = blocks.get(next).map_or(i64::MAX, |b| b.min_time);
+        let mut ready = Vec::new();
+        while pending.peek().is_some_and(|p| p.0.at.time < horizon) {
+            ready.extend(pending.pop().map(|p| p.0.record));
+        }
+        if !ready.is_empty() {
+            sent += ready.len() as u64;
+            if !visit(ready) {
+                return Ok(sent);
+            }
+        }
+        if next >= blocks.len() {
+            return Ok(sent);
+        }
+        let batch = &blocks[next..(next + SCAN_BATCH).min(blocks.len())];
+        pending.extend(
+            scan(store, batch, query, |_| true)
+                .await?
+                .into_iter()
+                .map(Pending),
+        );
+        next += batch.len();
+    }
+}
+
+/// A found record waiting its turn in an oldest-first merge (a min-heap by position).
+struct Pending(LogHit);
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.at == other.0.at
+    }
+}
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Pending {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.0.at.cmp(&self.0.at)
+    }
+}
+
+/// Merges runs of small blocks of a source into full ones. Returns blocks merged away.
+/// Blocks younger than `settle_ms` are left for later, so a busy source is not merged while
+/// it is still filling new blocks.
+pub async fn compact(
+    store: &dyn Store,
+    project: ProjectId,
+    now_ms: i64,
+    settle_ms: i64,
+) -> Result<usize> {
+    let small = store
+        .log_blocks(&BlockFilter {
+            project: Some(project),
+            max_records: Some((BLOCK_RECORDS / 2) as u32),
+            created_before_ms: Some(now_ms - settle_ms),
+            ..BlockFilter::default()
+        })
+        .await?;
+    let mut by_source: BTreeMap<i64, Vec<BlockMeta>> = BTreeMap::new();
+    for meta in small {
+        by_source.entry(meta.source_id).or_default().push(meta);
+    }
+    let mut merged = 0;
+    for (_, mut metas) in by_source {
+        metas.sort_by_key(|m| (m.min_time, m.id));
+        let mut group: Vec<BlockMeta> = Vec::new();
+        let mut groups = Vec::new();
+        for meta in metas {
+            let records: u32 = group.iter().map(|m| m.records).sum();
+            let bytes: u64 = group.iter().map(|m| m.raw_bytes).sum();
+            if records + meta.records > BLOCK_RECORDS as u32
+                || bytes + meta.raw_bytes > BLOCK_RAW_BYTES as u64
+            {
+                groups.push(std::mem::take(&mut group));
+            }
+            group.push(meta);
+        }
+        groups.push(group);
+        for group in groups.into_iter().filter(|g| g.len() > 1) {
+            let source = group[0].source.clone();
+            let ids: Vec<i64> = group.iter().map(|m| m.id).collect();
+            let data = store.log_block_data(ids.clone()).await?;
+            let blocks = cpu(move || -> Result<Vec<NewLogBlock>> {
+                let mut all = Vec::new();
+                for (_, bytes) in &data {
+                    all.extend(block::decode(bytes, &source)?);
+                }
+                Ok(encode_by_source(all))
+            })
+            .await??;
+            match store.write_log_blocks(project, blocks, ids.clone()).await {
+                Ok(_) => merged += ids.len(),
+                // Retention or a clear removed one of them meanwhile: try again next round.
+                Err(StoreError::Conflict(_)) => {}
+                Err(err) => return Err(err),
+            }
+        }
+    }
+    Ok(merged)
+}
+
+/// How long and how much log data to keep. `None` keeps everything.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Drop blocks whose newest record is older than this (ns).
+    pub max_age_ns: Option<i64>,
+    /// Keep at most this many stored bytes in all, dropping the oldest blocks first.
+    pub max_bytes: Option<u64>,
+    /// Per source name: at most this many stored bytes.
+    pub per_source_bytes: Vec<(String, u64)>,
+}
+
+/// Drops whole blocks past the limits of `policy`; returns (blocks, bytes) dropped.
+pub async fn retain(store: &dyn Store, policy: &Retention, now_ns: i64) -> Result<(usize, u64)> {
+    if policy == &Retention::default() {
+        return Ok((0, 0));
+    }
+    let metas = store.log_blocks(&BlockFilter::default()).await?;
+    let mut total = 0u64;
+    let mut per_source: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut doomed = Vec::new();
+    let mut freed = 0u64;
+    // Newest first: a block goes once the ones newer than it already use the allowance.
+    for meta in &metas {
+        let used = per_source.entry(meta.source.as_str()).or_default();
+        let source_limit = policy
+            .per_source_bytes
+            .iter()
+            .find(|(name, _)| *name == meta.source)
+            .map(|(_, limit)| *limit);
+        let too_old = policy
+            .max_age_ns
+            .is_some_and(|age| meta.max_time < now_ns.saturating_sub(age));
+        let over_total = policy
+            .max_bytes
+            .is_some_and(|max| total + meta.stored_bytes > max);
+        let over_source = source_limit.is_some_and(|max| *used + meta.stored_bytes > max);
+        if too_old || over_total || over_source {
+            doomed.push(meta.id);
+            freed += meta.stored_bytes;
+        } else {
+            total += meta.stored_bytes;
+            *used += meta.stored_bytes;
+        }
+    }
+    let dropped = doomed.len();
+    if dropped > 0 {
+        store.delete_log_blocks(doomed).await?;
+    }
+    Ok((dropped, freed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip() {
+        let c = Cursor {
+            time: 1_700_000_000_000_000_000,
+            block: 42,
+            index: 7,
+        };
+        assert_eq!(c.to_string().parse::<Cursor>().unwrap(), c);
+        let negative = Cursor {
+            time: -5,
+            block: 1,
+            index: 0,
+        };
+        assert_eq!(negative.to_string().parse::<Cursor>().unwrap(), negative);
+        assert!("nonsense".parse::<Cursor>().is_err());
+    }
+
+    #[test]
+    fn records_split_by_source_and_size() {
+        let records: Vec<LogRecord> = (0..(BLOCK_RECORDS + 10))
+            .map(|i| LogRecord {
+                time: i as i64,
+                source: if i % 2 == 0 { "a" } else { "b" }.into(),
+                message: "m".into(),
+                ..LogRecord::default()
+            })
+            .chain(std::iter::once(LogRecord {
+                source: "c".into(),
+                ..LogRecord::default()
+            }))
+            .collect();
+        let blocks = encode_by_source(records);
+        let summary: Vec<(String, u32)> = blocks
+            .iter()
+            .map(|b| (b.source.clone(), b.block.records))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("a".to_string(), 2053),
+                ("b".to_string(), 2053),
+                ("c".to_string(), 1)
+            ]
+        );
+    }
+}

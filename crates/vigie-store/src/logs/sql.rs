@@ -1,0 +1,142 @@
+//! The log tables' SQL, shared by both backends (see `crate::sql`).
+
+use super::{BlockFilter, BlockMeta, LogSource, NewLogBlock};
+use crate::sql::{Columns, Value, Where};
+use crate::{Result, StoreError};
+use vigie_core::ProjectId;
+
+pub const UPSERT_SOURCE: &str = "INSERT INTO log_sources (project_id, name, created_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (project_id, name) DO UPDATE SET name = excluded.name \
+     RETURNING id";
+
+pub const INSERT_BLOCK: &str = "INSERT INTO log_blocks (project_id, source_id, min_time, \
+     max_time, records, level_mask, level_counts, raw_bytes, stored_bytes, created_at, bloom, \
+     data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id";
+
+pub const DELETE_BLOCK: &str = "DELETE FROM log_blocks WHERE id = $1";
+
+pub const DELETE_SOURCE: &str = "DELETE FROM log_sources WHERE project_id = $1 AND id = $2";
+
+pub const SELECT_DATA: &str = "SELECT data FROM log_blocks WHERE id = $1";
+
+pub const SOURCES: &str =
+    "SELECT s.id, s.name, count(b.id), CAST(coalesce(sum(b.records), 0) AS BIGINT), \
+     CAST(coalesce(sum(b.raw_bytes), 0) AS BIGINT), \
+     CAST(coalesce(sum(b.stored_bytes), 0) AS BIGINT), min(b.min_time), \
+     max(b.max_time) FROM log_sources s LEFT JOIN log_blocks b ON b.source_id = s.id \
+     WHERE s.project_id = $1 GROUP BY s.id, s.name ORDER BY s.name";
+
+pub fn source_values(project: ProjectId, name: &str, now_ms: i64) -> Vec<Value> {
+    vec![project.0.into(), name.into(), now_ms.into()]
+}
+
+pub fn block_values(
+    project: ProjectId,
+    source_id: i64,
+    new: &NewLogBlock,
+    now_ms: i64,
+) -> Vec<Value> {
+    let b = &new.block;
+    vec![
+        project.0.into(),
+        source_id.into(),
+        b.min_time.into(),
+        b.max_time.into(),
+        i64::from(b.records).into(),
+        i64::from(b.level_mask()).into(),
+        Value::Text(Some(level_counts_text(&b.level_counts))),
+        (b.raw_bytes as i64).into(),
+        ((b.data.len() + b.bloom.len()) as i64).into(),
+        now_ms.into(),
+        Value::Blob(b.bloom.clone()),
+        Value::Blob(b.data.clone()),
+    ]
+}
+
+fn level_counts_text(counts: &[u32; 7]) -> String {
+    counts.map(|c| c.to_string()).join(",")
+}
+
+fn level_counts_from(text: &str) -> Result<[u32; 7]> {
+    let mut counts = [0u32; 7];
+    let mut parts = text.split(',');
+    for slot in counts.iter_mut() {
+        *slot = parts
+            .next()
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| StoreError::Database(format!("bad level counts `{text}`")))?;
+    }
+    Ok(counts)
+}
+
+/// The block summaries a filter selects, newest first; the bloom column only when asked.
+pub fn blocks_query(f: &BlockFilter) -> (String, Vec<Value>) {
+    let mut w = Where::new();
+    if let Some(project) = f.project {
+        w.push("b.project_id = ?", project.0);
+    }
+    if let Some(from) = f.from {
+        w.push("b.max_time >= ?", from);
+    }
+    if let Some(to) = f.to {
+        w.push("b.min_time < ?", to);
+    }
+    if f.level_mask & 0x7f != 0x7f {
+        w.push("(b.level_mask & ?) <> 0", i64::from(f.level_mask));
+    }
+    if let Some(max) = f.max_records {
+        w.push("b.records <= ?", i64::from(max));
+    }
+    if let Some(created) = f.created_before_ms {
+        w.push("b.created_at < ?", created);
+    }
+    if let Some(sources) = &f.sources {
+        let list = if sources.is_empty() {
+            "NULL".to_string()
+        } else {
+            sources
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        w.clauses.push(format!("b.source_id IN ({list})"));
+    }
+    let bloom = if f.with_bloom { ", b.bloom" } else { "" };
+    let sql = format!(
+        "SELECT b.id, b.source_id, s.name, b.min_time, b.max_time, b.records, b.level_counts, \
+         b.raw_bytes, b.stored_bytes{bloom} FROM log_blocks b JOIN log_sources s \
+         ON s.id = b.source_id{} ORDER BY b.max_time DESC, b.id DESC",
+        w.sql()
+    );
+    (sql, w.values)
+}
+
+/// A row of [`blocks_query`]; `with_bloom` as in its filter.
+pub fn block_from(row: &impl Columns, with_bloom: bool) -> Result<BlockMeta> {
+    Ok(BlockMeta {
+        id: row.req_int(0)?,
+        source_id: row.req_int(1)?,
+        source: row.req_text(2)?,
+        min_time: row.req_int(3)?,
+        max_time: row.req_int(4)?,
+        records: row.req_int(5)? as u32,
+        level_counts: level_counts_from(&row.req_text(6)?)?,
+        raw_bytes: row.req_int(7)? as u64,
+        stored_bytes: row.req_int(8)? as u64,
+        bloom: if with_bloom { row.blob(9)? } else { None },
+    })
+}
+
+pub fn source_from(row: &impl Columns) -> Result<LogSource> {
+    Ok(LogSource {
+        id: row.req_int(0)?,
+        name: row.req_text(1)?,
+        blocks: row.req_int(2)? as u64,
+        records: row.req_int(3)? as u64,
+        raw_bytes: row.req_int(4)? as u64,
+        stored_bytes: row.req_int(5)? as u64,
+        first_time: row.int(6)?,
+        last_time: row.int(7)?,
+    })
+}

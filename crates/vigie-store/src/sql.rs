@@ -1,0 +1,141 @@
+//! The pieces of SQL both backends share: parameter values, column readers, WHERE builders.
+//!
+//! Both engines read `$1, $2, …` placeholders (SQLite numbers `$N` parameters in order of
+//! first appearance, so binding them positionally works), so statements written once here run
+//! on either backend; each backend only converts [`Value`]s and reads rows through [`Columns`].
+
+use crate::{Result, StoreError};
+use vigie_core::Timestamp;
+
+/// A parameter value, converted by each backend to its own type.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Int(Option<i64>),
+    Real(Option<f64>),
+    Text(Option<String>),
+    Blob(Vec<u8>),
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(Some(v))
+    }
+}
+impl From<Option<i64>> for Value {
+    fn from(v: Option<i64>) -> Self {
+        Value::Int(v)
+    }
+}
+impl From<Option<f64>> for Value {
+    fn from(v: Option<f64>) -> Self {
+        Value::Real(v)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(Some(v.to_string()))
+    }
+}
+impl From<Option<&str>> for Value {
+    fn from(v: Option<&str>) -> Self {
+        Value::Text(v.map(str::to_string))
+    }
+}
+impl From<Option<Timestamp>> for Value {
+    fn from(v: Option<Timestamp>) -> Self {
+        Value::Int(v.map(Timestamp::millis))
+    }
+}
+
+/// Reads a column by position; implemented for both backends' row types.
+pub trait Columns {
+    fn int(&self, idx: usize) -> Result<Option<i64>>;
+    fn real(&self, idx: usize) -> Result<Option<f64>>;
+    fn text(&self, idx: usize) -> Result<Option<String>>;
+    fn blob(&self, idx: usize) -> Result<Option<Vec<u8>>>;
+
+    fn req_int(&self, idx: usize) -> Result<i64> {
+        self.int(idx)?.ok_or_else(|| null_column(idx))
+    }
+    fn req_text(&self, idx: usize) -> Result<String> {
+        self.text(idx)?.ok_or_else(|| null_column(idx))
+    }
+    fn req_blob(&self, idx: usize) -> Result<Vec<u8>> {
+        self.blob(idx)?.ok_or_else(|| null_column(idx))
+    }
+}
+
+pub(crate) fn null_column(idx: usize) -> StoreError {
+    StoreError::Database(format!("unexpected NULL in column {idx}"))
+}
+
+/// A `WHERE` clause under construction, numbering its parameters as it goes.
+pub(crate) struct Where {
+    pub clauses: Vec<String>,
+    pub values: Vec<Value>,
+}
+
+impl Where {
+    pub(crate) fn new() -> Self {
+        Where {
+            clauses: Vec::new(),
+            values: Vec::new(),
+        }
+    }
+
+    /// Adds `template` with each `?` replaced by the next parameter.
+    pub(crate) fn push(&mut self, template: &str, value: impl Into<Value>) {
+        self.values.push(value.into());
+        let n = self.values.len();
+        self.clauses.push(template.replace('?', &format!("${n}")));
+    }
+
+    pub(crate) fn equals(&mut self, column: &str, value: Option<&str>) {
+        if let Some(v) = value {
+            self.push(&format!("{column} = ?"), v);
+        }
+    }
+
+    pub(crate) fn time_range(
+        &mut self,
+        column: &str,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) {
+        if let Some(t) = since {
+            self.push(&format!("{column} >= ?"), t.millis());
+        }
+        if let Some(t) = until {
+            self.push(&format!("{column} < ?"), t.millis());
+        }
+    }
+
+    /// Every word of `text` must appear in one of `columns`, ignoring case.
+    pub(crate) fn words(&mut self, columns: &[&str], text: Option<&str>) {
+        for word in text.unwrap_or("").split_whitespace().take(8) {
+            let pattern = format!("%{}%", escape_like(&word.to_lowercase()));
+            self.values.push(Value::Text(Some(pattern)));
+            let n = self.values.len();
+            let any = columns
+                .iter()
+                .map(|c| format!("lower(coalesce({c}, '')) LIKE ${n} ESCAPE '\\'"))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            self.clauses.push(format!("({any})"));
+        }
+    }
+
+    pub(crate) fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+}
+
+pub(crate) fn escape_like(word: &str) -> String {
+    word.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}

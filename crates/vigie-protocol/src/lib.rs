@@ -7,8 +7,10 @@
 //! - [`auth`]: where a client puts its project key (Sentry's `X-Sentry-Auth`, the `sentry_key`
 //!   query parameter, `Authorization`), and the DSN that tells it where to send.
 //! - [`jobs`]: the jobs API's JSON bodies, with errors that name the field.
+//! - [`logs`]: JSON lines, OTLP, Loki push, syslog, and the log files `vigie import` reads.
 
 pub mod auth;
 pub mod jobs;
+pub mod logs;
 
 pub use auth::{bearer_token, find_project_key, query_value, Dsn, DsnError, KeySources};

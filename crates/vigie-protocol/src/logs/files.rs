@@ -1,0 +1,593 @@
+//! Lines of existing log files, for `vigie import`: nginx, PostgreSQL, Postfix, syslog,
+//! journald's JSON export, Python logging, gunicorn and JSON lines.
+//!
+//! An [`Importer`] takes a file's lines one by one and returns finished records. Formats whose
+//! records span lines join them: a Python traceback's lines follow the line that logged it,
+//! and PostgreSQL's `DETAIL:`, `HINT:`, `STATEMENT:`, `CONTEXT:` lines and tab-indented
+//! continuations follow their statement. A line that belongs to no record and matches no
+//! pattern is kept whole as an `UNPARSED` record: an import never drops a line.
+//!
+//! [`Format::detect`] picks the format from a file's first lines: the one that reads most of
+//! them. Times without a zone (Python, nginx error log, syslog) are read in the [`Zone`] given.
+
+use super::{jsonlines, parse_time, syslog, unparsed, value_text};
+use serde_json::Value;
+use time::macros::format_description;
+use time::{OffsetDateTime, PrimitiveDateTime};
+use vigie_core::log::{lossy_utf8, LogRecord};
+use vigie_core::Level;
+
+/// The formats `vigie import --format` accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    NginxAccess,
+    NginxError,
+    Syslog,
+    JournaldJson,
+    Postgres,
+    Postfix,
+    Python,
+    Gunicorn,
+    Jsonl,
+}
+
+impl Format {
+    /// In order of preference when two formats read a sample equally well.
+    pub const ALL: [Format; 9] = [
+        Format::JournaldJson,
+        Format::Jsonl,
+        Format::NginxAccess,
+        Format::NginxError,
+        Format::Postgres,
+        Format::Gunicorn,
+        Format::Syslog,
+        Format::Postfix,
+        Format::Python,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::NginxAccess => "nginx-access",
+            Format::NginxError => "nginx-error",
+            Format::Syslog => "syslog",
+            Format::JournaldJson => "journald-json",
+            Format::Postgres => "postgres",
+            Format::Postfix => "postfix",
+            Format::Python => "python",
+            Format::Gunicorn => "gunicorn",
+            Format::Jsonl => "jsonl",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// The format reading most of `sample` (a file's first lines); `None` if none reads any.
+    pub fn detect(sample: &[&[u8]]) -> Option<Format> {
+        let zone = Zone::utc();
+        Format::ALL
+            .into_iter()
+            .map(|format| {
+                let read = sample
+                    .iter()
+                    .filter(|line| !line.trim_ascii().is_empty())
+                    .filter(|line| starts_record(format, line, &zone).is_some())
+                    .count();
+                (format, read)
+            })
+            .filter(|(_, read)| *read > 0)
+            // Earlier (more specific) formats win ties: `max_by_key` keeps the last maximum.
+            .rev()
+            .max_by_key(|(_, read)| *read)
+            .map(|(format, _)| format)
+    }
+}
+
+/// How times written without a zone are read: a function from "the wall-clock time read as
+/// if it were UTC" to the real instant, both in ns.
+pub struct Zone(Box<dyn Fn(i64) -> i64 + Send + Sync>);
+
+impl Zone {
+    pub fn utc() -> Zone {
+        Zone(Box::new(|t| t))
+    }
+
+    pub fn new(convert: impl Fn(i64) -> i64 + Send + Sync + 'static) -> Zone {
+        Zone(Box::new(convert))
+    }
+
+    fn local(&self, naive_utc: i64) -> i64 {
+        (self.0)(naive_utc)
+    }
+}
+
+/// Turns a file's lines into records.
+pub struct Importer {
+    format: Format,
+    source: String,
+    zone: Zone,
+    received: i64,
+    pending: Option<LogRecord>,
+}
+
+impl Importer {
+    pub fn new(format: Format, source: &str, zone: Zone, received: i64) -> Importer {
+        Importer {
+            format,
+            source: source.to_string(),
+            zone,
+            received,
+            pending: None,
+        }
+    }
+
+    /// Reads one line (without its newline); returns the record it finished, if any.
+    pub fn line(&mut self, line: &[u8]) -> Option<LogRecord> {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.trim_ascii().is_empty() {
+            return None;
+        }
+        if let Some(mut record) = starts_record(self.format, line, &self.zone) {
+            record.received = self.received;
+            if record.time == 0 {
+                record.time = self.received; // the line says no time
+            }
+            if record.source.is_empty() {
+                record.source.clone_from(&self.source);
+            }
+            return self.pending.replace(record).map(finish);
+        }
+        let (text, lossy) = lossy_utf8(line);
+        if let Some(pending) = self.pending.as_mut() {
+            if let Some(more) = continuation(self.format, &text) {
+                pending.message.push('\n');
+                pending.message.push_str(more);
+                pending.flags |= lossy;
+                return None;
+            }
+        }
+        let raw = unparsed(line, &self.source, self.received);
+        self.pending.replace(raw).map(finish)
+    }
+
+    /// The file ended: the record still being built, if any.
+    pub fn finish(&mut self) -> Option<LogRecord> {
+        self.pending.take().map(finish)
+    }
+}
+
+fn finish(mut record: LogRecord) -> LogRecord {
+    record.truncate_message();
+    record
+}
+
+/// The part of `text` that continues the record before it, if it does.
+fn continuation(format: Format, text: &str) -> Option<&str> {
+    match format {
+        // Tracebacks and anything else under a logged line.
+        Format::Python | Format::Gunicorn => Some(text),
+        Format::Postgres if text.starts_with('\t') || text.starts_with(' ') => Some(text),
+        Format::Postgres => postgres_detail(text),
+        _ => None,
+    }
+}
+
+/// The record `line` starts, if it starts one in `format`.
+fn starts_record(format: Format, line: &[u8], zone: &Zone) -> Option<LogRecord> {
+    let (text, lossy) = lossy_utf8(line);
+    let mut record = match format {
+        Format::Jsonl => {
+            let trimmed = line.trim_ascii();
+            if !trimmed.starts_with(b"{") {
+                return None;
+            }
+            let parsed = jsonlines::parse(trimmed, "", 0);
+            let r = parsed.records.into_iter().next()?;
+            if r.flags & LogRecord::UNPARSED != 0 {
+                return None;
+            }
+            r
+        }
+        Format::JournaldJson => journald(line)?,
+        Format::NginxAccess => nginx_access(&text)?,
+        Format::NginxError => nginx_error(&text, zone)?,
+        Format::Postgres => postgres(&text)?,
+        Format::Gunicorn => gunicorn(&text).or_else(|| nginx_access(&text))?,
+        Format::Syslog | Format::Postfix => {
+            let time = syslog_time(&text, zone)?;
+            let rest = match text.split_once(' ') {
+                Some((first, rest)) if first.len() >= 19 => rest,
+                _ => text.get(16..).unwrap_or(""),
+            };
+            // Reuse the network parser on "HOST TAG[PID]: MSG" with a neutral priority.
+            let mut r = syslog::parse(format!("<14>Jan  1 00:00:00 {rest}").as_bytes(), 0);
+            r.time = time;
+            r.level_raw.clear();
+            r.fields.retain(|(k, _)| k != "facility");
+            if r.source.starts_with("postfix") {
+                postfix_details(&mut r);
+            }
+            r
+        }
+        Format::Python => python(&text, zone)?,
+    };
+    record.flags |= lossy;
+    Some(record)
+}
+
+/// The time at the start of a syslog file line: RFC 3339 (rsyslog's high-precision format)
+/// or `Nov 21 21:10:05` in the current year, read in `zone`.
+fn syslog_time(text: &str, zone: &Zone) -> Option<i64> {
+    if let Some((first, _)) = text.split_once(' ') {
+        if first.len() >= 19 && first.as_bytes().get(4) == Some(&b'-') {
+            return parse_time(first);
+        }
+    }
+    let now = OffsetDateTime::now_utc().unix_timestamp_nanos() as i64;
+    syslog::bsd_time(text, now).map(|(t, _)| zone.local(t))
+}
+
+/// `combined`: `addr - user [21/Nov/2026:21:15:00 +0000] "GET /x HTTP/1.1" 200 123 "ref" "ua"`.
+fn nginx_access(text: &str) -> Option<LogRecord> {
+    let (addr, rest) = text.split_once(' ')?;
+    let open = rest.find('[')?;
+    let close = rest.find(']')?;
+    let stamp = rest.get(open + 1..close)?;
+    let format = format_description!(
+        "[day]/[month repr:short]/[year]:[hour]:[minute]:[second] [offset_hour sign:mandatory][offset_minute]"
+    );
+    let time = OffsetDateTime::parse(stamp, &format).ok()?;
+    let after = rest.get(close + 1..)?.trim_start();
+    let request_end = after.strip_prefix('"')?.find('"')? + 1;
+    let request = &after[1..request_end];
+    let mut tail = after[request_end + 1..].split_whitespace();
+    let status: u16 = tail.next()?.parse().ok()?;
+    let bytes = tail.next().unwrap_or("-");
+    let quoted: Vec<&str> = after[request_end + 1..].split('"').skip(1).step_by(2).collect();
+    let mut parts = request.splitn(3, ' ');
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let level = match status {
+        500.. => Level::Error,
+        400..=499 => Level::Warning,
+        _ => Level::Info,
+    };
+    let mut fields = vec![
+        ("remote_addr".to_string(), addr.to_string()),
+        ("method".into(), method.into()),
+        ("path".into(), path.into()),
+        ("status".into(), status.to_string()),
+        ("bytes".into(), bytes.into()),
+    ];
+    if let Some(referer) = quoted.first().filter(|r| **r != "-") {
+        fields.push(("referer".into(), (*referer).into()));
+    }
+    if let Some(agent) = quoted.get(1) {
+        fields.push(("user_agent".into(), (*agent).into()));
+    }
+    Some(LogRecord {
+        time: time.unix_timestamp_nanos() as i64,
+        level,
+        message: text.to_string(),
+        fields,
+        ..LogRecord::default()
+    })
+}
+
+/// `2026/11/21 21:15:00 [error] 1234#0: *5 upstream timed out …`.
+fn nginx_error(text: &str, zone: &Zone) -> Option<LogRecord> {
+    let stamp = text.get(..19)?;
+    let format = format_description!("[year]/[month]/[day] [hour]:[minute]:[second]");
+    let naive = PrimitiveDateTime::parse(stamp, &format).ok()?;
+    let rest = text.get(20..)?.strip_prefix('[')?;
+    let (level_raw, rest) = rest.split_once("] ")?;
+    let (pid, message) = rest.split_once(": ").unwrap_or(("", rest));
+    let mut fields = Vec::new();
+    if let Some((pid, _)) = pid.split_once('#') {
+        fields.push(("pid".into(), pid.to_string()));
+    }
+    Some(LogRecord {
+        time: zone.local(naive.assume_utc().unix_timestamp_nanos() as i64),
+        level: Level::parse(level_raw).unwrap_or_default(),
+        level_raw: level_raw.to_string(),
+        message: message.to_string(),
+        fields,
+        ..LogRecord::default()
+    })
+}
+
+/// `2026-11-21 21:15:00.123 UTC [1234] ERROR:  message` (the default `log_line_prefix`,
+/// `%m [%p] `), with `user@db` or other prefixes tolerated before the level. `DETAIL:`, `HINT:`
+/// and the like start no record: they join the one before (see [`Importer::line`]).
+fn postgres(text: &str) -> Option<LogRecord> {
+    let (date, rest) = text.split_once(' ')?;
+    let (clock, rest) = rest.split_once(' ')?;
+    if date.len() != 10 || date.as_bytes()[4] != b'-' {
+        return None;
+    }
+    let (zone_name, rest) = rest.split_once(' ')?;
+    let time = parse_time(&format!("{date}T{clock}"))?;
+    // Only UTC-like zone names are known without a tz database; others keep the clock as UTC.
+    let _ = zone_name;
+    let (pid, rest) = match rest.strip_prefix('[') {
+        Some(r) => {
+            let (pid, rest) = r.split_once(']')?;
+            (Some(pid.to_string()), rest.trim_start())
+        }
+        None => (None, rest),
+    };
+    let colon = rest.find(":  ")?;
+    let (head, message) = (&rest[..colon], &rest[colon + 3..]);
+    let level_word = head.rsplit(' ').next()?;
+    let level = match level_word {
+        "LOG" | "INFO" => Level::Info,
+        "NOTICE" => Level::Notice,
+        "WARNING" => Level::Warning,
+        "ERROR" => Level::Error,
+        "FATAL" | "PANIC" => Level::Critical,
+        w if w.starts_with("DEBUG") => Level::Debug,
+        // DETAIL, HINT, STATEMENT, CONTEXT, …: they continue the record before.
+        _ => return None,
+    };
+    let mut fields = Vec::new();
+    if let Some(pid) = pid {
+        fields.push(("pid".to_string(), pid));
+    }
+    let user = head[..head.len() - level_word.len()].trim();
+    if !user.is_empty() {
+        fields.push(("session".into(), user.into()));
+    }
+    Some(LogRecord {
+        time,
+        level,
+        level_raw: level_word.to_string(),
+        logger: "postgres".into(),
+        message: message.to_string(),
+        fields,
+        ..LogRecord::default()
+    })
+}
+
+/// Joins PostgreSQL's detail lines: called by the importer for lines that start no record.
+/// (They carry the same prefix, so they are recognized here by their label.)
+fn postgres_detail(text: &str) -> Option<&str> {
+    ["DETAIL:  ", "HINT:  ", "STATEMENT:  ", "CONTEXT:  ", "QUERY:  ", "LOCATION:  "]
+        .iter()
+        .find_map(|label| text.find(label).map(|at| &text[at..]))
+}
+
+/// `[2026-11-21 21:15:00 +0000] [1234] [ERROR] Worker timeout (pid:5678)`.
+fn gunicorn(text: &str) -> Option<LogRecord> {
+    let rest = text.strip_prefix('[')?;
+    let (stamp, rest) = rest.split_once("] [")?;
+    let format = format_description!(
+        "[year]-[month]-[day] [hour]:[minute]:[second] [offset_hour sign:mandatory][offset_minute]"
+    );
+    let time = OffsetDateTime::parse(stamp, &format).ok()?;
+    let (pid, rest) = rest.split_once("] [")?;
+    let (level_raw, message) = rest.split_once("] ")?;
+    Some(LogRecord {
+        time: time.unix_timestamp_nanos() as i64,
+        level: Level::parse(level_raw).unwrap_or_default(),
+        level_raw: level_raw.to_string(),
+        logger: "gunicorn".into(),
+        message: message.to_string(),
+        fields: vec![("pid".into(), pid.to_string())],
+        ..LogRecord::default()
+    })
+}
+
+/// Python logging's common layouts: a leading time (`2026-11-21 21:15:00,123`, optionally in
+/// brackets), then within the next few words a level name, and a logger name around it —
+/// `%(asctime)s %(levelname)s %(name)s: %(message)s`, `… - %(name)s - %(levelname)s - …`,
+/// `[…] ERROR in module: …` (Flask) — or no time at all: `ERROR:invoices:message`
+/// (`basicConfig`'s default).
+fn python(text: &str, zone: &Zone) -> Option<LogRecord> {
+    if let Some((level_raw, rest)) = text.split_once(':') {
+        if let Some(level) = Level::parse(level_raw).filter(|_| level_raw.chars().all(|c| c.is_ascii_uppercase())) {
+            let (logger, message) = rest.split_once(':')?;
+            return Some(LogRecord {
+                level,
+                level_raw: level_raw.to_string(),
+                logger: logger.to_string(),
+                message: message.to_string(),
+                ..LogRecord::default()
+            });
+        }
+    }
+    let bracketed = text.starts_with('[');
+    let body = text.trim_start_matches('[');
+    let stamp = body.get(..23).filter(|s| s.as_bytes().get(4) == Some(&b'-'))
+        .or_else(|| body.get(..19))?;
+    let naive = parse_time(stamp)?;
+    let mut rest = body.get(stamp.len()..)?;
+    if bracketed {
+        rest = rest.split_once(']').map_or(rest, |(_, r)| r);
+    }
+    let words: Vec<&str> = rest.split_whitespace().take(6).collect();
+    let level_at = words.iter().position(|w| {
+        let w = w.trim_matches(|c: char| !c.is_ascii_alphabetic());
+        w.len() >= 4 && w.chars().all(|c| c.is_ascii_uppercase()) && Level::parse(w).is_some()
+    })?;
+    let level_raw = words[level_at].trim_matches(|c: char| !c.is_ascii_alphabetic());
+    // The logger: the first word after the time that is not the level or a separator.
+    let logger = words
+        .iter()
+        .enumerate()
+        .filter(|(i, w)| *i != level_at && **w != "-" && **w != "in" && **w != "|")
+        .map(|(_, w)| w.trim_matches(|c: char| c == ':' || c == '[' || c == ']'))
+        .find(|w| !w.is_empty() && (w.contains('.') || w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')))
+        .unwrap_or("");
+    // The message: after the header words (level, logger, separators and a trailing `:`).
+    let mut message = rest.trim_start();
+    for _ in 0..6 {
+        let Some((word, after)) = message.split_once(' ') else { break };
+        let bare = word.trim_matches(|c: char| c == ':' || c == '[' || c == ']');
+        if bare == level_raw || bare == logger || word == "-" || word == "in" || word == "|" {
+            message = after.trim_start();
+        } else {
+            break;
+        }
+    }
+    Some(LogRecord {
+        time: zone.local(naive),
+        level: Level::parse(level_raw).unwrap_or_default(),
+        level_raw: level_raw.to_string(),
+        logger: logger.to_string(),
+        message: message.to_string(),
+        ..LogRecord::default()
+    })
+}
+
+/// `journalctl -o json`: one object per line with `MESSAGE`, `PRIORITY`,
+/// `__REALTIME_TIMESTAMP` (µs), `SYSLOG_IDENTIFIER` / `_SYSTEMD_UNIT`, `_HOSTNAME`, `_PID`.
+fn journald(line: &[u8]) -> Option<LogRecord> {
+    let Value::Object(map) = serde_json::from_slice::<Value>(line.trim_ascii()).ok()? else {
+        return None;
+    };
+    map.get("__REALTIME_TIMESTAMP")?;
+    let text = |k: &str| map.get(k).map(value_text);
+    let message = match map.get("MESSAGE") {
+        // Binary messages come as arrays of byte values.
+        Some(Value::Array(bytes)) => {
+            let raw: Vec<u8> = bytes.iter().filter_map(|b| b.as_u64()).map(|b| b as u8).collect();
+            lossy_utf8(&raw).0
+        }
+        Some(v) => value_text(v),
+        None => String::new(),
+    };
+    let micros: i64 = text("__REALTIME_TIMESTAMP")?.parse().ok()?;
+    let priority: u8 = text("PRIORITY").and_then(|p| p.parse().ok()).unwrap_or(6);
+    let source = text("SYSLOG_IDENTIFIER")
+        .or_else(|| text("_SYSTEMD_UNIT"))
+        .or_else(|| text("_COMM"))
+        .unwrap_or_else(|| "journald".into());
+    let mut fields = Vec::new();
+    for (name, key) in [("host", "_HOSTNAME"), ("pid", "_PID"), ("unit", "_SYSTEMD_UNIT")] {
+        if let Some(v) = text(key) {
+            fields.push((name.to_string(), v));
+        }
+    }
+    Some(LogRecord {
+        time: micros.saturating_mul(1000),
+        source,
+        level: Level::from_syslog(priority),
+        message,
+        fields,
+        ..LogRecord::default()
+    })
+}
+
+/// Postfix lines: the queue id, recipient and delivery status become fields; deferred mail is
+/// a warning, bounced mail an error, as are Postfix's own `warning:`/`error:`/`fatal:` lines.
+fn postfix_details(record: &mut LogRecord) {
+    let message = record.message.clone();
+    let mut body = message.as_str();
+    if let Some((queue_id, rest)) = body.split_once(": ") {
+        if queue_id.len() >= 5 && queue_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            record.fields.push(("queue_id".into(), queue_id.into()));
+            body = rest;
+        }
+    }
+    for part in body.split(", ") {
+        if let Some((key, value)) = part.split_once('=') {
+            if matches!(key, "to" | "from" | "relay" | "status" | "dsn") {
+                let value = value.split(' ').next().unwrap_or(value);
+                record.fields.push((key.into(), value.trim_matches(['<', '>']).into()));
+            }
+        }
+    }
+    record.level = match record.field("status") {
+        Some("bounced") => Level::Error,
+        Some("deferred") => Level::Warning,
+        _ if body.starts_with("fatal:") || body.starts_with("panic:") => Level::Critical,
+        _ if body.starts_with("error:") => Level::Error,
+        _ if body.starts_with("warning:") => Level::Warning,
+        _ => record.level,
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000_000_000_000;
+
+    fn import(format: Format, text: &str) -> Vec<LogRecord> {
+        let mut importer = Importer::new(format, "file", Zone::utc(), NOW);
+        let mut out: Vec<LogRecord> = text.lines().filter_map(|l| importer.line(l.as_bytes())).collect();
+        out.extend(importer.finish());
+        out
+    }
+
+    #[test]
+    fn nginx_access_and_error() {
+        let r = import(Format::NginxAccess, r#"10.0.0.1 - - [21/Nov/2026:22:15:00 +0100] "POST /api/send HTTP/1.1" 502 157 "-" "curl/8""#);
+        assert_eq!(r[0].time, 1_795_295_700_000_000_000);
+        assert_eq!(r[0].level, Level::Error);
+        assert_eq!(r[0].field("path"), Some("/api/send"));
+        assert_eq!(r[0].field("user_agent"), Some("curl/8"));
+        assert_eq!(r[0].source, "file");
+        let r = import(Format::NginxError, "2026/11/21 21:15:00 [error] 31#0: *9 upstream timed out\nnot a line");
+        assert_eq!((r[0].level, r[0].message.as_str()), (Level::Error, "*9 upstream timed out"));
+        assert_eq!(r[0].field("pid"), Some("31"));
+        assert_eq!(r[1].flags, LogRecord::UNPARSED, "kept, not dropped");
+    }
+
+    #[test]
+    fn python_tracebacks_stay_one_record() {
+        let text = "2026-11-21 21:15:00,250 ERROR invoices.send: smtp failed\nTraceback (most recent call last):\n  File \"send.py\", line 3, in <module>\nsmtplib.SMTPDataError: (421, b'too many messages')\n2026-11-21 21:15:01,000 - billing - WARNING - retrying\nERROR:root:bare config";
+        let r = import(Format::Python, text);
+        assert_eq!(r.len(), 3);
+        assert_eq!(r[0].logger, "invoices.send");
+        assert_eq!(r[0].level, Level::Error);
+        assert_eq!(r[0].time, 1_795_295_700_250_000_000);
+        assert!(r[0].message.starts_with("smtp failed\nTraceback"));
+        assert!(r[0].message.ends_with("too many messages')"));
+        assert_eq!((r[1].logger.as_str(), r[1].level), ("billing", Level::Warning));
+        assert_eq!(r[1].message, "retrying");
+        assert_eq!((r[2].logger.as_str(), r[2].message.as_str()), ("root", "bare config"));
+    }
+
+    #[test]
+    fn postgres_joins_detail_lines() {
+        let text = "2026-11-21 21:15:00.123 UTC [4242] ERROR:  duplicate key value violates unique constraint \"invoices_pkey\"\n2026-11-21 21:15:00.123 UTC [4242] DETAIL:  Key (id)=(7) already exists.\n2026-11-21 21:15:00.123 UTC [4242] STATEMENT:  INSERT INTO invoices VALUES (7)\n\tcontinued\n2026-11-21 21:15:01.000 UTC [4243] LOG:  checkpoint starting: time";
+        let r = import(Format::Postgres, text);
+        assert_eq!(r.len(), 2, "{r:#?}");
+        assert_eq!(r[0].level, Level::Error);
+        assert!(r[0].message.contains("\nDETAIL:  Key (id)=(7) already exists."));
+        assert!(r[0].message.contains("\nSTATEMENT:  INSERT"));
+        assert!(r[0].message.ends_with("\tcontinued"));
+        assert_eq!(r[1].level, Level::Info);
+    }
+
+    #[test]
+    fn syslog_postfix_journald_gunicorn() {
+        let r = import(Format::Postfix, "Nov 21 21:10:05 mail postfix/smtp[991]: 4F9D21C2: to=<a@b.org>, relay=mx[1.2.3.4]:25, delay=1, status=deferred (host said: 421 too many messages)");
+        assert_eq!(r[0].source, "postfix/smtp");
+        assert_eq!(r[0].level, Level::Warning);
+        assert_eq!(r[0].field("queue_id"), Some("4F9D21C2"));
+        assert_eq!(r[0].field("to"), Some("a@b.org"));
+        assert_eq!(r[0].field("host"), Some("mail"));
+        let r = import(Format::JournaldJson, r#"{"__REALTIME_TIMESTAMP":"1795295700000000","PRIORITY":"3","MESSAGE":"worker killed","SYSLOG_IDENTIFIER":"kernel","_HOSTNAME":"web-1"}"#);
+        assert_eq!((r[0].source.as_str(), r[0].level), ("kernel", Level::Error));
+        assert_eq!(r[0].time, 1_795_295_700_000_000_000);
+        let r = import(Format::Gunicorn, "[2026-11-21 21:15:00 +0000] [77] [CRITICAL] WORKER TIMEOUT (pid:78)");
+        assert_eq!((r[0].level, r[0].field("pid")), (Level::Critical, Some("77")));
+    }
+
+    #[test]
+    fn detection() {
+        let detect = |text: &str| {
+            let lines: Vec<&[u8]> = text.lines().map(str::as_bytes).collect();
+            Format::detect(&lines)
+        };
+        assert_eq!(detect(r#"1.2.3.4 - - [21/Nov/2026:22:15:00 +0100] "GET / HTTP/1.1" 200 5 "-" "x""#), Some(Format::NginxAccess));
+        assert_eq!(detect("2026-11-21 21:15:00.123 UTC [1] LOG:  x"), Some(Format::Postgres));
+        assert_eq!(detect(r#"{"__REALTIME_TIMESTAMP":"1","MESSAGE":"x"}"#), Some(Format::JournaldJson));
+        assert_eq!(detect(r#"{"event":"x"}"#), Some(Format::Jsonl));
+        assert_eq!(detect("Nov 21 21:10:05 h sshd[1]: x"), Some(Format::Syslog));
+        assert_eq!(detect("2026-11-21 21:15:00,250 INFO app: x"), Some(Format::Python));
+        assert_eq!(detect("nothing recognizable"), None);
+    }
+}

@@ -1,0 +1,206 @@
+//! Log wire formats, each turned into `vigie_core::LogRecord`s.
+//!
+//! - [`jsonlines`]: one JSON object per line (structlog, python-json-logger, Vector, Fluent Bit).
+//! - [`otlp`]: OpenTelemetry's OTLP/HTTP logs, protobuf and JSON.
+//! - [`loki`]: Grafana Loki's push API, JSON and snappy-compressed protobuf.
+//! - [`syslog`]: RFC 5424 and RFC 3164 messages, and the framing of syslog over TCP.
+//! - [`files`]: lines of existing log files (nginx, PostgreSQL, Python logging, …) for import.
+//!
+//! Every parser takes the time the data arrived (`received`, ns) and fills the record's time
+//! from the message when it has one. Nothing a sender writes is dropped silently: a line no
+//! format recognizes is kept whole as a record flagged `UNPARSED` (JSON lines, syslog, files),
+//! or counted as rejected where the protocol has a way to say so (OTLP `partial_success`).
+
+pub mod files;
+pub mod jsonlines;
+pub mod loki;
+pub mod otlp;
+pub mod syslog;
+
+use serde_json::{Map, Value};
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{OffsetDateTime, PrimitiveDateTime};
+use vigie_core::log::{lossy_utf8, LogRecord};
+use vigie_core::Level;
+
+/// What a batch of input gave: the records, and what could not be read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Parsed {
+    pub records: Vec<LogRecord>,
+    /// Entries refused (counted, reported to the sender where the protocol allows).
+    pub rejected: usize,
+    /// Why the first refused entry was refused.
+    pub first_error: Option<String>,
+}
+
+impl Parsed {
+    pub fn reject(&mut self, why: impl Into<String>) {
+        self.rejected += 1;
+        if self.first_error.is_none() {
+            self.first_error = Some(why.into());
+        }
+    }
+}
+
+/// A raw line no format recognized, kept whole.
+pub fn unparsed(line: &[u8], source: &str, received: i64) -> LogRecord {
+    let (message, flags) = lossy_utf8(line);
+    let mut record = LogRecord {
+        time: received,
+        received,
+        source: source.to_string(),
+        message: message.trim_end().to_string(),
+        flags: flags | LogRecord::UNPARSED,
+        ..LogRecord::default()
+    };
+    record.truncate_message();
+    record
+}
+
+/// Reads a time as senders write it: RFC 3339 / ISO 8601 (with `T` or a space, `,` or `.`
+/// before the fraction, `Z` or an offset; no offset means UTC), or a Unix epoch number in
+/// seconds, milliseconds, microseconds or nanoseconds (told apart by magnitude).
+pub fn parse_time(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if let Some((whole, fraction)) = text.split_once('.') {
+        // Seconds with a fraction, read exactly (a float would lose the nanoseconds).
+        if let (Ok(seconds), true) = (whole.parse::<i64>(), fraction.bytes().all(|b| b.is_ascii_digit())) {
+            if (0..100_000_000_000).contains(&seconds) && !fraction.is_empty() {
+                let digits = &fraction[..fraction.len().min(9)];
+                let nanos: i64 = format!("{digits:0<9}").parse().ok()?;
+                return Some(seconds * 1_000_000_000 + nanos);
+            }
+        }
+    }
+    if let Ok(number) = text.parse::<f64>() {
+        return epoch_number(number);
+    }
+    if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Some(t.unix_timestamp_nanos() as i64);
+    }
+    let normalized: String = text
+        .chars()
+        .enumerate()
+        .map(|(i, c)| match (i, c) {
+            (10, ' ') => 'T',
+            (19, ',') => '.',
+            _ => c,
+        })
+        .collect();
+    if let Ok(t) = OffsetDateTime::parse(&normalized, &Rfc3339) {
+        return Some(t.unix_timestamp_nanos() as i64);
+    }
+    let with_fraction = format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond]"
+    );
+    let without = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    PrimitiveDateTime::parse(&normalized, &with_fraction)
+        .or_else(|_| PrimitiveDateTime::parse(&normalized, &without))
+        .ok()
+        .map(|t| t.assume_utc().unix_timestamp_nanos() as i64)
+}
+
+/// An epoch number: < 1e11 seconds, < 1e14 ms, < 1e17 µs, else ns.
+pub fn epoch_number(n: f64) -> Option<i64> {
+    if !n.is_finite() || n < 0.0 {
+        return None;
+    }
+    let ns = if n < 1e11 {
+        n * 1e9
+    } else if n < 1e14 {
+        n * 1e6
+    } else if n < 1e17 {
+        n * 1e3
+    } else {
+        n
+    };
+    (ns < 9.2e18).then_some(ns as i64)
+}
+
+/// A JSON value as field text: strings as they are, anything else as compact JSON.
+pub fn value_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The keys of a JSON log object that mean something to Vigie; the rest become fields.
+const MESSAGE_KEYS: &[&str] = &["event", "message", "msg", "log", "text"];
+pub(crate) const LEVEL_KEYS: &[&str] = &["level", "levelname", "severity", "lvl", "log.level"];
+const TIME_KEYS: &[&str] = &["timestamp", "time", "ts", "@timestamp", "asctime", "date"];
+const LOGGER_KEYS: &[&str] = &["logger", "name", "logger_name", "log.logger"];
+const SOURCE_KEYS: &[&str] = &["source", "app", "service", "application"];
+const JOB_KEYS: &[&str] = &["job_id", "vigie_job"];
+const TRACE_KEYS: &[&str] = &["trace_id", "traceId", "otelTraceID"];
+const SPAN_KEYS: &[&str] = &["span_id", "spanId", "otelSpanID"];
+const TRACEBACK_KEYS: &[&str] = &["exception", "exc_info", "stack", "stack_trace", "traceback"];
+
+fn take_text(map: &mut Map<String, Value>, keys: &[&str]) -> Option<String> {
+    keys.iter().find_map(|k| match map.get(*k) {
+        Some(Value::Null) | None => None,
+        Some(_) => map.remove(*k).map(|v| value_text(&v)),
+    })
+}
+
+/// A JSON object as a record: the known keys above fill the record, the rest become fields.
+/// A traceback (structlog's `exception`) is appended to the message, so it stays one record.
+pub fn record_from_object(
+    mut map: Map<String, Value>,
+    default_source: &str,
+    received: i64,
+) -> LogRecord {
+    let mut message = take_text(&mut map, MESSAGE_KEYS).unwrap_or_default();
+    if let Some(traceback) = take_text(&mut map, TRACEBACK_KEYS) {
+        if !traceback.is_empty() && traceback != "true" {
+            message = format!("{message}\n{traceback}");
+        }
+    }
+    let level_raw = take_text(&mut map, LEVEL_KEYS).unwrap_or_default();
+    let level = Level::parse(&level_raw).unwrap_or_default();
+    let time = take_text(&mut map, TIME_KEYS)
+        .and_then(|t| parse_time(&t))
+        .unwrap_or(received);
+    let mut record = LogRecord {
+        time,
+        received,
+        source: take_text(&mut map, SOURCE_KEYS).unwrap_or_else(|| default_source.to_string()),
+        level,
+        level_raw: if level.as_str() == level_raw { String::new() } else { level_raw },
+        logger: take_text(&mut map, LOGGER_KEYS).unwrap_or_default(),
+        message,
+        job_id: take_text(&mut map, JOB_KEYS).unwrap_or_default(),
+        trace_id: take_text(&mut map, TRACE_KEYS).unwrap_or_default(),
+        span_id: take_text(&mut map, SPAN_KEYS).unwrap_or_default(),
+        fields: map.into_iter().map(|(k, v)| (k, value_text(&v))).collect(),
+        flags: 0,
+    };
+    record.truncate_message();
+    record
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_in_every_common_spelling() {
+        let at = 1_795_295_700_000_000_000i64; // 2026-11-21T21:15:00Z
+        for text in [
+            "2026-11-21T21:15:00Z",
+            "2026-11-21T22:15:00+01:00",
+            "2026-11-21 21:15:00",
+            "2026-11-21 21:15:00,000",
+            "2026-11-21T21:15:00.000000",
+            "1795295700",
+            "1795295700000",
+            "1795295700000000000",
+        ] {
+            assert_eq!(parse_time(text), Some(at), "{text}");
+        }
+        assert_eq!(parse_time("1795295700.25"), Some(at + 250_000_000));
+        assert_eq!(parse_time("yesterday"), None);
+        assert_eq!(parse_time("-5"), None);
+    }
+}

@@ -171,6 +171,33 @@ impl LogRecord {
         self.flags |= Self::TRUNCATED;
     }
 
+    /// The record as a line of a log file, the way Python's logging writes one:
+    /// `2026-11-21 21:15:00,123 ERROR    worker invoices.send: message` (UTC). A multi-line
+    /// message continues on the following lines, as a traceback does.
+    pub fn text_line(&self) -> String {
+        let time = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.time))
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let logger = if self.logger.is_empty() {
+            "-"
+        } else {
+            &self.logger
+        };
+        format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02},{:03} {:<8} {} {}: {}",
+            time.year(),
+            u8::from(time.month()),
+            time.day(),
+            time.hour(),
+            time.minute(),
+            time.second(),
+            time.millisecond(),
+            self.level.as_str().to_uppercase(),
+            self.source,
+            logger,
+            self.message
+        )
+    }
+
     /// Bytes of text the record carries, roughly its size as a log line.
     pub fn text_len(&self) -> usize {
         self.message.len()
@@ -292,6 +319,22 @@ mod tests {
         assert!(record.message.len() <= MAX_MESSAGE_BYTES);
         assert!(record.message.ends_with(TRUNCATION_MARKER));
         assert_eq!(record.flags, LogRecord::TRUNCATED);
+    }
+
+    #[test]
+    fn text_lines_read_like_python_logging() {
+        let record = LogRecord {
+            time: 1_795_295_700_123_000_000,
+            source: "worker".into(),
+            level: Level::Error,
+            logger: "invoices".into(),
+            message: "failed\nTraceback".into(),
+            ..LogRecord::default()
+        };
+        assert_eq!(
+            record.text_line(),
+            "2026-11-21 21:15:00,123 ERROR    worker invoices: failed\nTraceback"
+        );
     }
 
     #[test]

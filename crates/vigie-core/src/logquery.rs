@@ -198,6 +198,17 @@ impl LogQuery {
         }))
     }
 
+    /// Narrows the query to one source, named exactly (as the sources page does).
+    pub fn only_source(mut self, name: &str) -> LogQuery {
+        let exact = Regex::new(&format!("^{}$", regex::escape(name)))
+            .expect("an escaped literal is a valid regex");
+        self.terms.push(Term {
+            negated: false,
+            test: Test::Source(exact),
+        });
+        self
+    }
+
     /// Does `record` satisfy every term and the time range?
     pub fn matches(&self, record: &LogRecord) -> bool {
         self.in_range(record.time)

@@ -27,7 +27,10 @@ pub fn router(state: AppState) -> Router {
     let ui = ui::routes()
         .layer(from_fn_with_state(state.clone(), csrf::guard))
         .layer(DefaultBodyLimit::max(csrf::MAX_FORM_BYTES));
-    let api = api::routes().layer(DefaultBodyLimit::max(API_BODY_LIMIT));
+    let api = api::routes()
+        .merge(api::log_routes())
+        .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
+    let ingest = api::log_ingest_routes().layer(DefaultBodyLimit::max(limits.max_decompressed));
     let jobs = api::job_routes().layer(DefaultBodyLimit::max(limits.max_body));
     Router::new()
         .route("/health", get(health::health))
@@ -36,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ui)
         .merge(api)
         .merge(jobs)
+        .merge(ingest)
         .fallback(not_found)
         .layer(from_fn_with_state(state.metrics.clone(), metrics::track))
         .with_state(state)

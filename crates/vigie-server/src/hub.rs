@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::{broadcast, watch};
 use vigie_core::job::JobMessage;
-use vigie_core::{Item, Job};
+use vigie_core::{Item, Job, LogRecord, ProjectId};
 
 /// Changes a slow stream may fall behind by before it skips to a fresh snapshot.
 const BUFFER: usize = 1024;
@@ -49,9 +49,19 @@ impl JobNews {
     }
 }
 
+/// Log records just stored, for live tails.
+#[derive(Debug)]
+pub struct LogNews {
+    pub project: ProjectId,
+    pub records: Arc<Vec<LogRecord>>,
+}
+
 #[derive(Clone)]
 pub struct Hub {
     changes: broadcast::Sender<Change>,
+    /// Stored log records, on their own channel: a busy log stream must not push job and
+    /// settings changes out of slow pages' buffers.
+    logs: broadcast::Sender<Arc<LogNews>>,
     /// One channel per watched job, so a thousand watchers of one job are not woken by the
     /// other jobs' progress. Created on first watch, dropped when nobody watches.
     jobs: Arc<Mutex<HashMap<i64, broadcast::Sender<Arc<JobNews>>>>>,
@@ -66,6 +76,7 @@ impl Hub {
         (
             Hub {
                 changes,
+                logs: broadcast::channel(BUFFER).0,
                 jobs: Arc::default(),
                 shutdown,
             },
@@ -100,6 +111,17 @@ impl Hub {
         jobs.entry(pk)
             .or_insert_with(|| broadcast::channel(BUFFER).0)
             .subscribe()
+    }
+
+    pub fn publish_logs(&self, news: LogNews) {
+        if self.logs.receiver_count() > 0 {
+            let _ = self.logs.send(Arc::new(news));
+        }
+    }
+
+    /// Log records as they are stored (all projects: the tail filters).
+    pub fn watch_logs(&self) -> broadcast::Receiver<Arc<LogNews>> {
+        self.logs.subscribe()
     }
 
     /// Resolves when the server starts shutting down.

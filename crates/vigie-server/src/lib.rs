@@ -1,5 +1,5 @@
-//! Vigie's server: one axum application serving the UI, the JSON API and (in later versions)
-//! the ingest endpoints, on one port.
+//! Vigie's server: one axum application serving the UI, the JSON API and the ingest
+//! endpoints, on one port, plus the syslog listeners when configured.
 //!
 //! The path of a request:
 //!
@@ -14,6 +14,10 @@
 //!    the `vigie_store::Store`: the answer is sent after the commit.
 //! 6. Changes are published on the [`hub`], and live pages ([`ui::live`]) refresh over SSE.
 //!
+//! Logs take their own path through [`logs`]: ingest handlers parse with
+//! `vigie_protocol::logs`, hand records to the [`logs::LogSink`], which stores them as
+//! compressed blocks and then feeds live tails and rotating files.
+//!
 //! [`serve::run`] wires it together, and shuts it down in an order that loses no write.
 
 pub mod api;
@@ -23,6 +27,7 @@ pub mod config;
 pub mod health;
 pub mod http;
 pub mod hub;
+pub mod logs;
 pub mod manage;
 pub mod metrics;
 pub mod serve;

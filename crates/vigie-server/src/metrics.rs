@@ -10,6 +10,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -22,6 +23,81 @@ const BUCKETS: [f64; 12] = [
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), u64>>,
     latency: Mutex<BTreeMap<String, Histogram>>,
+    pub logs: LogCounters,
+}
+
+/// What log ingest saw, by outcome. Counters only grow.
+#[derive(Default)]
+pub struct LogCounters {
+    /// Records stored.
+    pub stored: AtomicU64,
+    /// Lines no format recognized, stored whole.
+    pub unparsed: AtomicU64,
+    /// Entries a protocol refused (OTLP partial success, malformed Loki entries).
+    pub rejected: AtomicU64,
+    /// Records whose bytes were not UTF-8, decoded lossily.
+    pub lossy_utf8: AtomicU64,
+    /// Records whose message was cut at the size limit.
+    pub truncated: AtomicU64,
+    /// Syslog records dropped because storage could not keep up.
+    pub dropped: AtomicU64,
+}
+
+impl LogCounters {
+    /// Counts the flags of records about to be stored.
+    pub fn saw(&self, records: &[vigie_core::LogRecord]) {
+        use vigie_core::LogRecord as R;
+        let (mut unparsed, mut lossy, mut truncated) = (0, 0, 0);
+        for r in records {
+            unparsed += u64::from(r.flags & R::UNPARSED != 0);
+            lossy += u64::from(r.flags & R::LOSSY_UTF8 != 0);
+            truncated += u64::from(r.flags & R::TRUNCATED != 0);
+        }
+        self.unparsed.fetch_add(unparsed, Ordering::Relaxed);
+        self.lossy_utf8.fetch_add(lossy, Ordering::Relaxed);
+        self.truncated.fetch_add(truncated, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String) {
+        for (name, help, counter) in [
+            (
+                "vigie_logs_stored_total",
+                "Log records stored.",
+                &self.stored,
+            ),
+            (
+                "vigie_logs_unparsed_total",
+                "Log lines no format recognized, stored whole.",
+                &self.unparsed,
+            ),
+            (
+                "vigie_logs_rejected_total",
+                "Log entries refused by protocol rules.",
+                &self.rejected,
+            ),
+            (
+                "vigie_logs_lossy_utf8_total",
+                "Log records with invalid UTF-8, decoded lossily.",
+                &self.lossy_utf8,
+            ),
+            (
+                "vigie_logs_truncated_total",
+                "Log records cut at the message size limit.",
+                &self.truncated,
+            ),
+            (
+                "vigie_logs_dropped_total",
+                "Syslog records dropped under overload.",
+                &self.dropped,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
+    }
 }
 
 #[derive(Default, Clone)]
@@ -118,6 +194,7 @@ impl Metrics {
             "Seconds since this Vigie started.",
             gauges.uptime_seconds,
         );
+        self.logs.render(&mut out);
         out
     }
 }

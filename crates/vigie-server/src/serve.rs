@@ -4,11 +4,9 @@
 //! end live streams, let in-flight requests finish (their writes commit and are acknowledged),
 //! then close the store, which commits whatever the writer still holds.
 
-use crate::auth::limiter::LoginLimiter;
 use crate::config::{Config, ConfigError};
 use crate::hub::{Hub, JobNews};
 use crate::manage::{self, DEFAULT_PROJECT};
-use crate::metrics::Metrics;
 use crate::state::AppState;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -76,16 +74,16 @@ pub async fn run(
     })?;
     let base_url = config.base_url(bound);
     let (hub, stop_hub) = Hub::new();
-    let state = AppState {
-        store: store.clone(),
-        config: Arc::new(config),
-        metrics: Arc::new(Metrics::default()),
+    let mut state = AppState::new(
+        store.clone(),
+        config,
         hub,
-        limiter: Arc::new(LoginLimiter::default()),
-        started: begun,
-        base_url: base_url.clone().into(),
+        base_url.clone(),
         session_lifetime,
-    };
+    )
+    .map_err(ServeError::Bootstrap)?;
+    state.started = begun;
+    let syslog = start_syslog(&state).await?;
     let maintenance = tokio::spawn(maintain(state.clone()));
 
     let dsn_project = boot
@@ -117,10 +115,72 @@ pub async fn run(
     .await;
 
     maintenance.abort();
+    for listener in syslog {
+        listener.abort();
+    }
     store.close().await;
     tracing::info!("storage closed; goodbye");
     served.map_err(|e| ServeError::Serve(e.to_string()))
 }
+
+/// Starts the syslog listeners the configuration asks for.
+async fn start_syslog(state: &AppState) -> Result<Vec<tokio::task::JoinHandle<()>>, ServeError> {
+    let logs = &state.config.logs;
+    if logs.syslog_udp.is_empty() && logs.syslog_tcp.is_empty() {
+        return Ok(Vec::new());
+    }
+    let project = state
+        .store
+        .list_projects()
+        .await?
+        .into_iter()
+        .find(|p| p.name == logs.syslog_project)
+        .ok_or_else(|| {
+            ServeError::Bootstrap(format!(
+                "logs.syslog_project: no project named {:?}",
+                logs.syslog_project
+            ))
+        })?;
+    let parse = |text: &str| -> Result<SocketAddr, ServeError> {
+        text.parse()
+            .map_err(|_| ServeError::Bootstrap(format!("syslog address {text:?} is not host:port")))
+    };
+    let bind_error = |addr: SocketAddr| {
+        move |e: std::io::Error| ServeError::Bind {
+            addr,
+            reason: e.to_string(),
+        }
+    };
+    let mut tasks = Vec::new();
+    if !logs.syslog_udp.is_empty() {
+        let addr = parse(&logs.syslog_udp)?;
+        let socket = tokio::net::UdpSocket::bind(addr)
+            .await
+            .map_err(bind_error(addr))?;
+        tracing::info!(%addr, "syslog listening (udp)");
+        tasks.push(tokio::spawn(crate::logs::syslog::serve_udp(
+            socket,
+            state.logs.clone(),
+            project.id,
+        )));
+    }
+    if !logs.syslog_tcp.is_empty() {
+        let addr = parse(&logs.syslog_tcp)?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(bind_error(addr))?;
+        tracing::info!(%addr, "syslog listening (tcp)");
+        tasks.push(tokio::spawn(crate::logs::syslog::serve_tcp(
+            listener,
+            state.logs.clone(),
+            project.id,
+        )));
+    }
+    Ok(tasks)
+}
+
+/// How often small log blocks are merged and retention runs.
+const LOG_UPKEEP: Duration = Duration::from_secs(60);
 
 /// How often the stall sweep runs: a job turns stalled at most this long after its deadline
 /// (the promise is `stall_after` + 15 s).
@@ -131,12 +191,49 @@ const STALL_SWEEP: Duration = Duration::from_secs(5);
 async fn maintain(state: AppState) {
     let mut sweep = tokio::time::interval(STALL_SWEEP);
     let mut sessions = tokio::time::interval(Duration::from_secs(3600));
+    let mut upkeep = tokio::time::interval(LOG_UPKEEP);
     loop {
         tokio::select! {
             _ = state.hub.shutting_down() => return,
             _ = sweep.tick() => sweep_stalled(&state).await,
             _ = sessions.tick() => forget_sessions(&state).await,
+            _ = upkeep.tick() => log_upkeep(&state).await,
         }
+    }
+}
+
+/// Merges small log blocks and drops what retention no longer keeps.
+pub async fn log_upkeep(state: &AppState) {
+    let store = state.store.as_ref();
+    let now = Timestamp::now().millis();
+    if let Ok(projects) = store.list_projects().await {
+        for project in projects {
+            match vigie_store::logs::compact(store, project.id, now, 30_000).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(blocks = n, project = %project.name, "log blocks merged"),
+                Err(err) => tracing::warn!(%err, "log compaction failed"),
+            }
+        }
+    }
+    let logs = &state.config.logs;
+    let policy = vigie_store::logs::Retention {
+        max_age_ns: state
+            .config
+            .log_retention()
+            .ok()
+            .flatten()
+            .map(|d| d.as_nanos().min(i64::MAX as u128) as i64),
+        max_bytes: (logs.max_size_mib > 0).then_some(logs.max_size_mib << 20),
+        per_source_bytes: logs
+            .source_max_mib
+            .iter()
+            .map(|(name, mib)| (name.clone(), mib << 20))
+            .collect(),
+    };
+    match vigie_store::logs::retain(store, &policy, now.saturating_mul(1_000_000)).await {
+        Ok((0, _)) => {}
+        Ok((blocks, bytes)) => tracing::info!(blocks, bytes, "old logs dropped by retention"),
+        Err(err) => tracing::warn!(%err, "log retention failed"),
     }
 }
 

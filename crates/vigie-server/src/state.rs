@@ -3,6 +3,8 @@
 use crate::auth::limiter::LoginLimiter;
 use crate::config::Config;
 use crate::hub::Hub;
+use crate::logs::files::FileRoutes;
+use crate::logs::LogSink;
 use crate::metrics::Metrics;
 use axum::http::HeaderMap;
 use std::sync::Arc;
@@ -20,9 +22,35 @@ pub struct AppState {
     /// Where people and SDKs reach this server (see `Config::base_url`).
     pub base_url: Arc<str>,
     pub session_lifetime: Duration,
+    /// Where every log ingest path hands its records.
+    pub logs: LogSink,
 }
 
 impl AppState {
+    /// The state of a server on `store`; starts the log sink (and the configured rotating
+    /// files under `<data>/files/`).
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: Config,
+        hub: Hub,
+        base_url: String,
+        session_lifetime: Duration,
+    ) -> Result<AppState, String> {
+        let metrics = Arc::new(Metrics::default());
+        let files = FileRoutes::start(&config.data.join("files"), &config.logs.files)?;
+        Ok(AppState {
+            logs: LogSink::start(store.clone(), hub.clone(), metrics.clone(), files),
+            store,
+            config: Arc::new(config),
+            metrics,
+            hub,
+            limiter: Arc::new(LoginLimiter::default()),
+            started: Instant::now(),
+            base_url: base_url.into(),
+            session_lifetime,
+        })
+    }
+
     /// Cookies get `Secure` when the browser reached us over HTTPS: either the configured
     /// public address is https, or a TLS-terminating proxy says so.
     pub fn secure_cookies(&self, headers: &HeaderMap) -> bool {

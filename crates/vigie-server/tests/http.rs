@@ -32,16 +32,14 @@ async fn app_with(session_lifetime: Duration) -> App {
     let store = vigie_server::open_store(&config).await.unwrap();
     let boot = manage::bootstrap(store.as_ref()).await.unwrap();
     let (hub, stop) = Hub::new();
-    let state = AppState {
+    let state = AppState::new(
         store,
-        config: Arc::new(config),
-        metrics: Arc::new(Metrics::default()),
+        config,
         hub,
-        limiter: Arc::new(LoginLimiter::default()),
-        started: Instant::now(),
-        base_url: "http://127.0.0.1:8610".into(),
+        "http://127.0.0.1:8610".into(),
         session_lifetime,
-    };
+    )
+    .unwrap();
     App {
         router: vigie_server::app::router(state.clone()),
         state,
@@ -1130,4 +1128,117 @@ async fn job_pages_render_and_escape() {
     assert!(page.body.contains("10.0 %"));
     let missing = app.get("/jobs/none", &cookie).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn logs_arrive_over_every_protocol_and_are_searchable() {
+    let app = app().await;
+    let key = project_key(&app).await;
+    let admin = app.setup_admin().await;
+
+    let lines = concat!(
+        r#"{"event": "invoice sent", "level": "info", "logger": "invoices", "invoice": 7}"#,
+        "\n",
+        r#"{"event": "smtp refused <b>", "level": "error", "logger": "invoices", "job_id": "nightly-1"}"#,
+        "\nnot json\n"
+    );
+    let sent = app
+        .api(
+            Method::POST,
+            "/api/v1/logs?source=worker",
+            &key,
+            Some(lines),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    assert_eq!(sent.json()["accepted"], 3);
+    assert_eq!(sent.json()["unparsed"], 1);
+    let anonymous = app
+        .send(
+            Request::post("/api/v1/logs")
+                .body(Body::from("{\"event\":\"x\"}"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+
+    let otlp = r#"{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"shop"}}]},
+        "scopeLogs":[{"scope":{"name":"shop.pay"},"logRecords":[
+          {"severityNumber":17,"body":{"stringValue":"payment failed"}},
+          {"severityNumber":9,"body":{"stringValue":"bad ids"},"traceId":"abcd"}]}]}]}"#;
+    let sent = app.api(Method::POST, "/v1/logs", &key, Some(otlp)).await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    assert_eq!(sent.json()["partialSuccess"]["rejectedLogRecords"], "1");
+
+    let loki = r#"{"streams":[{"stream":{"app":"nginx","level":"warn"},"values":[["1795295700000000000","GET /x 404"]]}]}"#;
+    let sent = app
+        .api(Method::POST, "/loki/api/v1/push", &key, Some(loki))
+        .await;
+    assert_eq!(sent.status, StatusCode::NO_CONTENT, "{}", sent.body);
+    let bad = app
+        .api(Method::POST, "/loki/api/v1/push", &key, Some("[]"))
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+    let found = app
+        .get("/api/v1/logs/search?q=level:%3E%3Derror", &admin)
+        .await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+    let hits = found.json()["hits"].as_array().unwrap().clone();
+    let messages: Vec<_> = hits
+        .iter()
+        .map(|h| h["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(messages.contains(&"payment failed"));
+    assert!(messages.contains(&"smtp refused <b>"));
+    let job = app
+        .get("/api/v1/logs/search?q=job:nightly-1", &admin)
+        .await
+        .json();
+    assert_eq!(job["hits"][0]["source"], "worker");
+    assert_eq!(job["hits"][0]["logger"], "invoices");
+
+    let wrong = app.get("/api/v1/logs/search?q=levl:error", &admin).await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(wrong.json()["error"]["field"], "q");
+    let unauth = app.get("/api/v1/logs/search?q=x", "").await;
+    assert_eq!(unauth.status, StatusCode::UNAUTHORIZED);
+
+    let stats = app
+        .get("/api/v1/logs/stats?q=&buckets=4", &admin)
+        .await
+        .json();
+    assert_eq!(stats["total"], 5);
+    assert_eq!(stats["levels"]["error"], 2);
+
+    let sources = app.get("/api/v1/logs/sources", &admin).await.json();
+    let names: Vec<_> = sources
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["nginx", "shop", "worker"]);
+    let worker = sources[2]["id"].as_i64().unwrap();
+    let text = app
+        .get(&format!("/api/v1/logs/sources/{worker}/download"), &admin)
+        .await;
+    assert_eq!(text.status, StatusCode::OK);
+    assert_eq!(text.body.lines().count(), 3, "{}", text.body);
+    assert!(text
+        .body
+        .contains("ERROR    worker invoices: smtp refused <b>"));
+    let last = app
+        .get(&format!("/api/v1/logs/sources/{worker}/lines?n=1"), &admin)
+        .await
+        .json();
+    assert_eq!(last.as_array().unwrap().len(), 1);
+    let missing = app.get("/api/v1/logs/sources/999999/lines", &admin).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+    let metrics = app.get("/metrics", "").await.body;
+    assert!(metrics.contains("vigie_logs_stored_total 5"), "{metrics}");
+    assert!(metrics.contains("vigie_logs_unparsed_total 1"));
+    assert!(metrics.contains("vigie_logs_rejected_total 1"));
 }

@@ -270,12 +270,12 @@ async fn logs_story(store: &Arc<dyn Store>, project: &vigie_core::Project) {
     let query = |q: &str| LogQuery::parse(q, T0 + 10_000 * SECOND).unwrap();
     // One line at a time from a quiet source: many small blocks. A busy one arrives at once.
     for i in 0..30 {
-        logs::append(store, p, vec![line(i, "worker")])
+        logs::append(store, p, Arc::new(vec![line(i, "worker")]))
             .await
             .unwrap();
     }
     let busy: Vec<_> = (0..5000).map(|i| line(i, "nginx")).collect();
-    let appended = logs::append(store, p, busy).await.unwrap();
+    let appended = logs::append(store, p, Arc::new(busy)).await.unwrap();
     assert_eq!((appended.records, appended.blocks), (5000, 2));
 
     let sources = store.log_sources(p).await.unwrap();
@@ -353,12 +353,10 @@ async fn logs_story(store: &Arc<dyn Store>, project: &vigie_core::Project) {
 
     // Oldest first across overlapping blocks, for downloads.
     let mut times = Vec::new();
-    logs::scan_oldest_first(store, p, &query("source:worker"), |batch| {
+    let mut oldest_first = logs::OldestFirst::new(p, query("source:worker"));
+    while let Some(batch) = oldest_first.next_batch(store).await.unwrap() {
         times.extend(batch.iter().map(|r| r.time));
-        true
-    })
-    .await
-    .unwrap();
+    }
     assert_eq!(times, expected.iter().rev().copied().collect::<Vec<_>>());
 
     // Compaction merges the quiet source's blocks; answers do not change.
@@ -373,7 +371,7 @@ async fn logs_story(store: &Arc<dyn Store>, project: &vigie_core::Project) {
     );
     // Replacing blocks that are gone is a conflict, and changes nothing.
     let gone = store
-        .write_log_blocks(p, logs::encode_by_source(vec![line(1, "worker")]), vec![-1])
+        .write_log_blocks(p, logs::encode_by_source(&[line(1, "worker")]), vec![-1])
         .await;
     assert!(matches!(gone, Err(StoreError::Conflict(_))), "{gone:?}");
 

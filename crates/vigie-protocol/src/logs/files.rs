@@ -244,7 +244,11 @@ fn nginx_access(text: &str) -> Option<LogRecord> {
     let mut tail = after[request_end + 1..].split_whitespace();
     let status: u16 = tail.next()?.parse().ok()?;
     let bytes = tail.next().unwrap_or("-");
-    let quoted: Vec<&str> = after[request_end + 1..].split('"').skip(1).step_by(2).collect();
+    let quoted: Vec<&str> = after[request_end + 1..]
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .collect();
     let mut parts = request.splitn(3, ' ');
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let level = match status {
@@ -351,9 +355,16 @@ fn postgres(text: &str) -> Option<LogRecord> {
 /// Joins PostgreSQL's detail lines: called by the importer for lines that start no record.
 /// (They carry the same prefix, so they are recognized here by their label.)
 fn postgres_detail(text: &str) -> Option<&str> {
-    ["DETAIL:  ", "HINT:  ", "STATEMENT:  ", "CONTEXT:  ", "QUERY:  ", "LOCATION:  "]
-        .iter()
-        .find_map(|label| text.find(label).map(|at| &text[at..]))
+    [
+        "DETAIL:  ",
+        "HINT:  ",
+        "STATEMENT:  ",
+        "CONTEXT:  ",
+        "QUERY:  ",
+        "LOCATION:  ",
+    ]
+    .iter()
+    .find_map(|label| text.find(label).map(|at| &text[at..]))
 }
 
 /// `[2026-11-21 21:15:00 +0000] [1234] [ERROR] Worker timeout (pid:5678)`.
@@ -384,7 +395,9 @@ fn gunicorn(text: &str) -> Option<LogRecord> {
 /// (`basicConfig`'s default).
 fn python(text: &str, zone: &Zone) -> Option<LogRecord> {
     if let Some((level_raw, rest)) = text.split_once(':') {
-        if let Some(level) = Level::parse(level_raw).filter(|_| level_raw.chars().all(|c| c.is_ascii_uppercase())) {
+        if let Some(level) =
+            Level::parse(level_raw).filter(|_| level_raw.chars().all(|c| c.is_ascii_uppercase()))
+        {
             let (logger, message) = rest.split_once(':')?;
             return Some(LogRecord {
                 level,
@@ -397,7 +410,9 @@ fn python(text: &str, zone: &Zone) -> Option<LogRecord> {
     }
     let bracketed = text.starts_with('[');
     let body = text.trim_start_matches('[');
-    let stamp = body.get(..23).filter(|s| s.as_bytes().get(4) == Some(&b'-'))
+    let stamp = body
+        .get(..23)
+        .filter(|s| s.as_bytes().get(4) == Some(&b'-'))
         .or_else(|| body.get(..19))?;
     let naive = parse_time(stamp)?;
     let mut rest = body.get(stamp.len()..)?;
@@ -416,12 +431,17 @@ fn python(text: &str, zone: &Zone) -> Option<LogRecord> {
         .enumerate()
         .filter(|(i, w)| *i != level_at && **w != "-" && **w != "in" && **w != "|")
         .map(|(_, w)| w.trim_matches(|c: char| c == ':' || c == '[' || c == ']'))
-        .find(|w| !w.is_empty() && (w.contains('.') || w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')))
+        .find(|w| {
+            !w.is_empty()
+                && (w.contains('.') || w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        })
         .unwrap_or("");
     // The message: after the header words (level, logger, separators and a trailing `:`).
     let mut message = rest.trim_start();
     for _ in 0..6 {
-        let Some((word, after)) = message.split_once(' ') else { break };
+        let Some((word, after)) = message.split_once(' ') else {
+            break;
+        };
         let bare = word.trim_matches(|c: char| c == ':' || c == '[' || c == ']');
         if bare == level_raw || bare == logger || word == "-" || word == "in" || word == "|" {
             message = after.trim_start();
@@ -450,7 +470,11 @@ fn journald(line: &[u8]) -> Option<LogRecord> {
     let message = match map.get("MESSAGE") {
         // Binary messages come as arrays of byte values.
         Some(Value::Array(bytes)) => {
-            let raw: Vec<u8> = bytes.iter().filter_map(|b| b.as_u64()).map(|b| b as u8).collect();
+            let raw: Vec<u8> = bytes
+                .iter()
+                .filter_map(|b| b.as_u64())
+                .map(|b| b as u8)
+                .collect();
             lossy_utf8(&raw).0
         }
         Some(v) => value_text(v),
@@ -463,7 +487,11 @@ fn journald(line: &[u8]) -> Option<LogRecord> {
         .or_else(|| text("_COMM"))
         .unwrap_or_else(|| "journald".into());
     let mut fields = Vec::new();
-    for (name, key) in [("host", "_HOSTNAME"), ("pid", "_PID"), ("unit", "_SYSTEMD_UNIT")] {
+    for (name, key) in [
+        ("host", "_HOSTNAME"),
+        ("pid", "_PID"),
+        ("unit", "_SYSTEMD_UNIT"),
+    ] {
         if let Some(v) = text(key) {
             fields.push((name.to_string(), v));
         }
@@ -493,7 +521,9 @@ fn postfix_details(record: &mut LogRecord) {
         if let Some((key, value)) = part.split_once('=') {
             if matches!(key, "to" | "from" | "relay" | "status" | "dsn") {
                 let value = value.split(' ').next().unwrap_or(value);
-                record.fields.push((key.into(), value.trim_matches(['<', '>']).into()));
+                record
+                    .fields
+                    .push((key.into(), value.trim_matches(['<', '>']).into()));
             }
         }
     }
@@ -515,21 +545,33 @@ mod tests {
 
     fn import(format: Format, text: &str) -> Vec<LogRecord> {
         let mut importer = Importer::new(format, "file", Zone::utc(), NOW);
-        let mut out: Vec<LogRecord> = text.lines().filter_map(|l| importer.line(l.as_bytes())).collect();
+        let mut out: Vec<LogRecord> = text
+            .lines()
+            .filter_map(|l| importer.line(l.as_bytes()))
+            .collect();
         out.extend(importer.finish());
         out
     }
 
     #[test]
     fn nginx_access_and_error() {
-        let r = import(Format::NginxAccess, r#"10.0.0.1 - - [21/Nov/2026:22:15:00 +0100] "POST /api/send HTTP/1.1" 502 157 "-" "curl/8""#);
+        let r = import(
+            Format::NginxAccess,
+            r#"10.0.0.1 - - [21/Nov/2026:22:15:00 +0100] "POST /api/send HTTP/1.1" 502 157 "-" "curl/8""#,
+        );
         assert_eq!(r[0].time, 1_795_295_700_000_000_000);
         assert_eq!(r[0].level, Level::Error);
         assert_eq!(r[0].field("path"), Some("/api/send"));
         assert_eq!(r[0].field("user_agent"), Some("curl/8"));
         assert_eq!(r[0].source, "file");
-        let r = import(Format::NginxError, "2026/11/21 21:15:00 [error] 31#0: *9 upstream timed out\nnot a line");
-        assert_eq!((r[0].level, r[0].message.as_str()), (Level::Error, "*9 upstream timed out"));
+        let r = import(
+            Format::NginxError,
+            "2026/11/21 21:15:00 [error] 31#0: *9 upstream timed out\nnot a line",
+        );
+        assert_eq!(
+            (r[0].level, r[0].message.as_str()),
+            (Level::Error, "*9 upstream timed out")
+        );
         assert_eq!(r[0].field("pid"), Some("31"));
         assert_eq!(r[1].flags, LogRecord::UNPARSED, "kept, not dropped");
     }
@@ -544,9 +586,15 @@ mod tests {
         assert_eq!(r[0].time, 1_795_295_700_250_000_000);
         assert!(r[0].message.starts_with("smtp failed\nTraceback"));
         assert!(r[0].message.ends_with("too many messages')"));
-        assert_eq!((r[1].logger.as_str(), r[1].level), ("billing", Level::Warning));
+        assert_eq!(
+            (r[1].logger.as_str(), r[1].level),
+            ("billing", Level::Warning)
+        );
         assert_eq!(r[1].message, "retrying");
-        assert_eq!((r[2].logger.as_str(), r[2].message.as_str()), ("root", "bare config"));
+        assert_eq!(
+            (r[2].logger.as_str(), r[2].message.as_str()),
+            ("root", "bare config")
+        );
     }
 
     #[test]
@@ -555,7 +603,9 @@ mod tests {
         let r = import(Format::Postgres, text);
         assert_eq!(r.len(), 2, "{r:#?}");
         assert_eq!(r[0].level, Level::Error);
-        assert!(r[0].message.contains("\nDETAIL:  Key (id)=(7) already exists."));
+        assert!(r[0]
+            .message
+            .contains("\nDETAIL:  Key (id)=(7) already exists."));
         assert!(r[0].message.contains("\nSTATEMENT:  INSERT"));
         assert!(r[0].message.ends_with("\tcontinued"));
         assert_eq!(r[1].level, Level::Info);
@@ -569,11 +619,20 @@ mod tests {
         assert_eq!(r[0].field("queue_id"), Some("4F9D21C2"));
         assert_eq!(r[0].field("to"), Some("a@b.org"));
         assert_eq!(r[0].field("host"), Some("mail"));
-        let r = import(Format::JournaldJson, r#"{"__REALTIME_TIMESTAMP":"1795295700000000","PRIORITY":"3","MESSAGE":"worker killed","SYSLOG_IDENTIFIER":"kernel","_HOSTNAME":"web-1"}"#);
+        let r = import(
+            Format::JournaldJson,
+            r#"{"__REALTIME_TIMESTAMP":"1795295700000000","PRIORITY":"3","MESSAGE":"worker killed","SYSLOG_IDENTIFIER":"kernel","_HOSTNAME":"web-1"}"#,
+        );
         assert_eq!((r[0].source.as_str(), r[0].level), ("kernel", Level::Error));
         assert_eq!(r[0].time, 1_795_295_700_000_000_000);
-        let r = import(Format::Gunicorn, "[2026-11-21 21:15:00 +0000] [77] [CRITICAL] WORKER TIMEOUT (pid:78)");
-        assert_eq!((r[0].level, r[0].field("pid")), (Level::Critical, Some("77")));
+        let r = import(
+            Format::Gunicorn,
+            "[2026-11-21 21:15:00 +0000] [77] [CRITICAL] WORKER TIMEOUT (pid:78)",
+        );
+        assert_eq!(
+            (r[0].level, r[0].field("pid")),
+            (Level::Critical, Some("77"))
+        );
     }
 
     #[test]
@@ -582,12 +641,24 @@ mod tests {
             let lines: Vec<&[u8]> = text.lines().map(str::as_bytes).collect();
             Format::detect(&lines)
         };
-        assert_eq!(detect(r#"1.2.3.4 - - [21/Nov/2026:22:15:00 +0100] "GET / HTTP/1.1" 200 5 "-" "x""#), Some(Format::NginxAccess));
-        assert_eq!(detect("2026-11-21 21:15:00.123 UTC [1] LOG:  x"), Some(Format::Postgres));
-        assert_eq!(detect(r#"{"__REALTIME_TIMESTAMP":"1","MESSAGE":"x"}"#), Some(Format::JournaldJson));
+        assert_eq!(
+            detect(r#"1.2.3.4 - - [21/Nov/2026:22:15:00 +0100] "GET / HTTP/1.1" 200 5 "-" "x""#),
+            Some(Format::NginxAccess)
+        );
+        assert_eq!(
+            detect("2026-11-21 21:15:00.123 UTC [1] LOG:  x"),
+            Some(Format::Postgres)
+        );
+        assert_eq!(
+            detect(r#"{"__REALTIME_TIMESTAMP":"1","MESSAGE":"x"}"#),
+            Some(Format::JournaldJson)
+        );
         assert_eq!(detect(r#"{"event":"x"}"#), Some(Format::Jsonl));
         assert_eq!(detect("Nov 21 21:10:05 h sshd[1]: x"), Some(Format::Syslog));
-        assert_eq!(detect("2026-11-21 21:15:00,250 INFO app: x"), Some(Format::Python));
+        assert_eq!(
+            detect("2026-11-21 21:15:00,250 INFO app: x"),
+            Some(Format::Python)
+        );
         assert_eq!(detect("nothing recognizable"), None);
     }
 }

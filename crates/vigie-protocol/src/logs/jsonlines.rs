@@ -17,9 +17,11 @@ pub fn parse(body: &[u8], default_source: &str, received: i64) -> Parsed {
         if let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(trimmed) {
             for item in items {
                 match item {
-                    Value::Object(map) => parsed
-                        .records
-                        .push(record_from_object(map, default_source, received)),
+                    Value::Object(map) => {
+                        parsed
+                            .records
+                            .push(record_from_object(map, default_source, received))
+                    }
                     other => parsed.records.push(unparsed(
                         other.to_string().as_bytes(),
                         default_source,
@@ -41,7 +43,9 @@ pub fn parse(body: &[u8], default_source: &str, received: i64) -> Parsed {
                     .records
                     .push(record_from_object(map, default_source, received))
             }
-            _ => parsed.records.push(unparsed(line, default_source, received)),
+            _ => parsed
+                .records
+                .push(unparsed(line, default_source, received)),
         }
     }
     parsed
@@ -83,7 +87,11 @@ not json at all
 
     #[test]
     fn arrays_sources_and_bad_bytes() {
-        let parsed = parse(br#"[{"msg": "a", "app": "billing", "level": "WARN"}, 5]"#, "x", NOW);
+        let parsed = parse(
+            br#"[{"msg": "a", "app": "billing", "level": "WARN"}, 5]"#,
+            "x",
+            NOW,
+        );
         assert_eq!(parsed.records[0].source, "billing");
         assert_eq!(parsed.records[0].level_raw, "WARN");
         assert_eq!(parsed.records[1].message, "5");

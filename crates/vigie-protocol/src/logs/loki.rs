@@ -56,7 +56,14 @@ pub struct ProtoTimestamp {
 #[error("not a Loki push request: {0}")]
 pub struct LokiError(pub String);
 
-const SOURCE_LABELS: &[&str] = &["service_name", "app", "job", "source", "container", "filename"];
+const SOURCE_LABELS: &[&str] = &[
+    "service_name",
+    "app",
+    "job",
+    "source",
+    "container",
+    "filename",
+];
 const LEVEL_LABELS: &[&str] = &["level", "detected_level", "severity"];
 
 /// Parses a snappy-compressed protobuf push body.
@@ -98,9 +105,18 @@ pub fn parse_json(body: &[u8], received: i64) -> Result<Parsed, LokiError> {
         let labels: Vec<(String, String)> = stream
             .get("stream")
             .and_then(Value::as_object)
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), super::value_text(v))).collect())
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), super::value_text(v)))
+                    .collect()
+            })
             .unwrap_or_default();
-        for entry in stream.get("values").and_then(Value::as_array).into_iter().flatten() {
+        for entry in stream
+            .get("values")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let Some([time, line, rest @ ..]) = entry.as_array().map(Vec::as_slice) else {
                 parsed.reject("each value must be [timestamp, line]");
                 continue;
@@ -113,7 +129,11 @@ pub fn parse_json(body: &[u8], received: i64) -> Result<Parsed, LokiError> {
             let meta = rest
                 .first()
                 .and_then(Value::as_object)
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), super::value_text(v))).collect())
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), super::value_text(v)))
+                        .collect()
+                })
                 .unwrap_or_default();
             parsed
                 .records
@@ -245,9 +265,15 @@ mod tests {
             streams: vec![StreamAdapter {
                 labels: r#"{job="nginx", host="web-1", note="a \"quoted\", value"}"#.into(),
                 entries: vec![EntryAdapter {
-                    timestamp: Some(ProtoTimestamp { seconds: 1_795_295_700, nanos: 5 }),
+                    timestamp: Some(ProtoTimestamp {
+                        seconds: 1_795_295_700,
+                        nanos: 5,
+                    }),
                     line: "GET / 200".into(),
-                    structured_metadata: vec![LabelPair { name: "pod".into(), value: "p1".into() }],
+                    structured_metadata: vec![LabelPair {
+                        name: "pod".into(),
+                        value: "p1".into(),
+                    }],
                 }],
             }],
         };
@@ -256,7 +282,10 @@ mod tests {
             .unwrap();
         let parsed = parse_protobuf(&body, NOW).unwrap();
         let r = &parsed.records[0];
-        assert_eq!((r.source.as_str(), r.message.as_str()), ("nginx", "GET / 200"));
+        assert_eq!(
+            (r.source.as_str(), r.message.as_str()),
+            ("nginx", "GET / 200")
+        );
         assert_eq!(r.time, 1_795_295_700_000_000_005);
         assert_eq!(r.field("note"), Some(r#"a "quoted", value"#));
         assert_eq!(r.field("pod"), Some("p1"));

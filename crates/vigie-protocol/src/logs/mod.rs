@@ -65,7 +65,10 @@ pub fn parse_time(text: &str) -> Option<i64> {
     let text = text.trim();
     if let Some((whole, fraction)) = text.split_once('.') {
         // Seconds with a fraction, read exactly (a float would lose the nanoseconds).
-        if let (Ok(seconds), true) = (whole.parse::<i64>(), fraction.bytes().all(|b| b.is_ascii_digit())) {
+        if let (Ok(seconds), true) = (
+            whole.parse::<i64>(),
+            fraction.bytes().all(|b| b.is_ascii_digit()),
+        ) {
             if (0..100_000_000_000).contains(&seconds) && !fraction.is_empty() {
                 let digits = &fraction[..fraction.len().min(9)];
                 let nanos: i64 = format!("{digits:0<9}").parse().ok()?;
@@ -91,9 +94,8 @@ pub fn parse_time(text: &str) -> Option<i64> {
     if let Ok(t) = OffsetDateTime::parse(&normalized, &Rfc3339) {
         return Some(t.unix_timestamp_nanos() as i64);
     }
-    let with_fraction = format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond]"
-    );
+    let with_fraction =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond]");
     let without = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
     PrimitiveDateTime::parse(&normalized, &with_fraction)
         .or_else(|_| PrimitiveDateTime::parse(&normalized, &without))
@@ -167,7 +169,11 @@ pub fn record_from_object(
         received,
         source: take_text(&mut map, SOURCE_KEYS).unwrap_or_else(|| default_source.to_string()),
         level,
-        level_raw: if level.as_str() == level_raw { String::new() } else { level_raw },
+        level_raw: if level.as_str() == level_raw {
+            String::new()
+        } else {
+            level_raw
+        },
         logger: take_text(&mut map, LOGGER_KEYS).unwrap_or_default(),
         message,
         job_id: take_text(&mut map, JOB_KEYS).unwrap_or_default(),

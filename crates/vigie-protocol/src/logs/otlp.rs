@@ -139,17 +139,15 @@ pub struct OtlpError(pub String);
 
 /// Parses a protobuf request body.
 pub fn parse_protobuf(body: &[u8], received: i64) -> Result<Parsed, OtlpError> {
-    let request =
-        ExportLogsServiceRequest::decode(body).map_err(|e| OtlpError(e.to_string()))?;
+    let request = ExportLogsServiceRequest::decode(body).map_err(|e| OtlpError(e.to_string()))?;
     Ok(records(request, received))
 }
 
 /// Parses a JSON request body.
 pub fn parse_json(body: &[u8], received: i64) -> Result<Parsed, OtlpError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| OtlpError(e.to_string()))?;
-    let request = json::request(&value).ok_or_else(|| {
-        OtlpError("expected an object with a `resourceLogs` array".into())
-    })?;
+    let request = json::request(&value)
+        .ok_or_else(|| OtlpError("expected an object with a `resourceLogs` array".into()))?;
     Ok(records(request, received))
 }
 
@@ -204,10 +202,16 @@ fn record(
     received: i64,
 ) -> Result<LogRecord, String> {
     if !log.trace_id.is_empty() && log.trace_id.len() != 16 {
-        return Err(format!("trace_id must be 16 bytes, not {}", log.trace_id.len()));
+        return Err(format!(
+            "trace_id must be 16 bytes, not {}",
+            log.trace_id.len()
+        ));
     }
     if !log.span_id.is_empty() && log.span_id.len() != 8 {
-        return Err(format!("span_id must be 8 bytes, not {}", log.span_id.len()));
+        return Err(format!(
+            "span_id must be 8 bytes, not {}",
+            log.span_id.len()
+        ));
     }
     let time = [log.time_unix_nano, log.observed_time_unix_nano]
         .into_iter()
@@ -369,7 +373,10 @@ mod json {
 
     /// `"SEVERITY_NUMBER_WARN"` as protobuf's JSON mapping may write enums.
     fn severity_name(name: &str) -> Option<i64> {
-        let level = Level::parse(name.strip_prefix("SEVERITY_NUMBER_")?.trim_end_matches(char::is_numeric))?;
+        let level = Level::parse(
+            name.strip_prefix("SEVERITY_NUMBER_")?
+                .trim_end_matches(char::is_numeric),
+        )?;
         Some(match level {
             Level::Trace => 1,
             Level::Debug => 5,
@@ -400,7 +407,9 @@ mod json {
             Some(V::BoolValue(b))
         } else if let Some(i) = v.get("intValue") {
             Some(V::IntValue(
-                i.as_i64().or_else(|| i.as_str().and_then(|s| s.parse().ok())).unwrap_or(0),
+                i.as_i64()
+                    .or_else(|| i.as_str().and_then(|s| s.parse().ok()))
+                    .unwrap_or(0),
             ))
         } else if let Some(d) = v.get("doubleValue").and_then(Value::as_f64) {
             Some(V::DoubleValue(d))
@@ -441,8 +450,14 @@ mod tests {
             severity_text: "ERROR".into(),
             body: string("payment failed"),
             attributes: vec![
-                KeyValue { key: "order".into(), value: string("A-1") },
-                KeyValue { key: "exception.stacktrace".into(), value: string("Traceback …") },
+                KeyValue {
+                    key: "order".into(),
+                    value: string("A-1"),
+                },
+                KeyValue {
+                    key: "exception.stacktrace".into(),
+                    value: string("Traceback …"),
+                },
             ],
             trace_id: vec![0xab; 16],
             span_id: vec![1; 8],
@@ -456,12 +471,20 @@ mod tests {
             resource_logs: vec![ResourceLogs {
                 resource: Some(Resource {
                     attributes: vec![
-                        KeyValue { key: "service.name".into(), value: string("shop") },
-                        KeyValue { key: "host.name".into(), value: string("web-1") },
+                        KeyValue {
+                            key: "service.name".into(),
+                            value: string("shop"),
+                        },
+                        KeyValue {
+                            key: "host.name".into(),
+                            value: string("web-1"),
+                        },
                     ],
                 }),
                 scope_logs: vec![ScopeLogs {
-                    scope: Some(InstrumentationScope { name: "shop.payments".into() }),
+                    scope: Some(InstrumentationScope {
+                        name: "shop.payments".into(),
+                    }),
                     log_records: vec![good, bad],
                 }],
             }],
@@ -471,7 +494,10 @@ mod tests {
         assert_eq!(parsed.rejected, 1);
         assert!(parsed.first_error.as_deref().unwrap().contains("trace_id"));
         let r = &parsed.records[0];
-        assert_eq!((r.source.as_str(), r.logger.as_str()), ("shop", "shop.payments"));
+        assert_eq!(
+            (r.source.as_str(), r.logger.as_str()),
+            ("shop", "shop.payments")
+        );
         assert_eq!(r.level, Level::Error);
         assert_eq!(r.message, "payment failed\nTraceback …");
         assert_eq!(r.trace_id, "ab".repeat(16));

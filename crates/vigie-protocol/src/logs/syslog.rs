@@ -41,7 +41,9 @@ pub fn parse(bytes: &[u8], received: i64) -> LogRecord {
         flags: lossy,
         ..LogRecord::default()
     };
-    record.fields.push(("facility".into(), facility(pri / 8).into()));
+    record
+        .fields
+        .push(("facility".into(), facility(pri / 8).into()));
     if let Some(rest) = rest.strip_prefix("1 ") {
         rfc5424(rest, &mut record);
     } else {
@@ -287,7 +289,10 @@ mod tests {
 
     #[test]
     fn rfc3164_and_python_handler() {
-        let r = parse(b"<34>Nov 21 21:10:05 mail-1 postfix/smtp[991]: 421 too many messages", NOW);
+        let r = parse(
+            b"<34>Nov 21 21:10:05 mail-1 postfix/smtp[991]: 421 too many messages",
+            NOW,
+        );
         assert_eq!(r.level, Level::Critical);
         assert_eq!(r.source, "postfix/smtp");
         assert_eq!(r.field("host"), Some("mail-1"));
@@ -322,6 +327,9 @@ mod tests {
         }
         framer.push(b"ur", |f| frames.push(String::from_utf8_lossy(f).into()));
         framer.finish(|f| frames.push(String::from_utf8_lossy(f).into()));
-        assert_eq!(frames, ["<13>hello\n ", "a<14>two", "<15>three", "<16>four"]);
+        assert_eq!(
+            frames,
+            ["<13>hello\n ", "a<14>two", "<15>three", "<16>four"]
+        );
     }
 }

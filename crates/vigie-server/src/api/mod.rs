@@ -42,6 +42,36 @@ pub fn job_routes() -> Router<AppState> {
         .route("/api/v1/live/jobs/{id}", get(jobs_live::job))
 }
 
+/// Log ingest: called by applications and shippers with the project key, bodies up to the
+/// configured limit (see `crate::logs::ingest`).
+pub fn log_ingest_routes() -> Router<AppState> {
+    use crate::logs::ingest;
+    Router::new()
+        .route("/api/v1/logs", post(ingest::json_lines))
+        .route("/v1/logs", post(ingest::otlp))
+        .route("/loki/api/v1/push", post(ingest::loki))
+}
+
+/// Reading logs (see `crate::logs::api`).
+pub fn log_routes() -> Router<AppState> {
+    use crate::logs::api;
+    Router::new()
+        .route("/api/v1/logs/search", get(api::search))
+        .route("/api/v1/logs/stats", get(api::stats))
+        .route("/api/v1/logs/tail", get(api::tail))
+        .route("/api/v1/logs/download", get(api::download))
+        .route("/api/v1/logs/sources", get(api::sources))
+        .route(
+            "/api/v1/logs/sources/{id}",
+            axum::routing::delete(api::clear_source),
+        )
+        .route("/api/v1/logs/sources/{id}/lines", get(api::source_lines))
+        .route(
+            "/api/v1/logs/sources/{id}/download",
+            get(api::source_download),
+        )
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/openapi.json", get(openapi::document))

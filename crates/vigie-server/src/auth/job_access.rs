@@ -128,7 +128,7 @@ impl FromRequestParts<AppState> for JobAccess {
 }
 
 /// `?project=<id or name>`, else the UI's current project, else the only project.
-async fn named_project(state: &AppState, parts: &Parts) -> Result<Project, AppError> {
+pub(crate) async fn named_project(state: &AppState, parts: &Parts) -> Result<Project, AppError> {
     let projects = state.store.list_projects().await?;
     let asked = parts.uri.query().and_then(|q| query_value(q, "project"));
     if let Some(asked) = asked {

@@ -28,6 +28,53 @@ pub struct Config {
     pub log: String,
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
+    pub logs: LogsConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsConfig {
+    pub retention: String,
+    pub max_size_mib: u64,
+    pub syslog_udp: String,
+    pub syslog_tcp: String,
+    pub syslog_project: String,
+    #[serde(default)]
+    pub source_max_mib: std::collections::BTreeMap<String, u64>,
+    #[serde(default)]
+    pub files: Vec<FileRouteConfig>,
+}
+
+/// One rotating file written from the logs (see `[[logs.files]]` in default.toml).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRouteConfig {
+    pub name: String,
+    #[serde(default)]
+    pub query: String,
+    #[serde(default = "default_file_mib")]
+    pub max_size_mib: u64,
+    #[serde(default = "default_backups")]
+    pub backups: u32,
+    #[serde(default = "default_true")]
+    pub compress: bool,
+    #[serde(default)]
+    pub daily: bool,
+    #[serde(default = "default_format")]
+    pub format: String,
+}
+
+fn default_file_mib() -> u64 {
+    10
+}
+fn default_backups() -> u32 {
+    5
+}
+fn default_true() -> bool {
+    true
+}
+fn default_format() -> String {
+    "text".into()
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -136,6 +183,30 @@ impl Config {
                 reason: format!("{:?} must start with http:// or https://", self.public_url),
             });
         }
+        self.log_retention()?;
+        for route in &self.logs.files {
+            let plain = !route.name.is_empty()
+                && route
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+                && !route.name.starts_with('.');
+            if !plain {
+                return Err(ConfigError::Invalid {
+                    key: "logs.files.name",
+                    reason: format!(
+                        "{:?} must be a plain file name (letters, digits, . - _)",
+                        route.name
+                    ),
+                });
+            }
+            if !matches!(route.format.as_str(), "text" | "json") {
+                return Err(ConfigError::Invalid {
+                    key: "logs.files.format",
+                    reason: format!("{:?} must be \"text\" or \"json\"", route.format),
+                });
+            }
+        }
         if self.limits.max_body_mib == 0 || self.limits.max_decompressed_mib == 0 {
             return Err(ConfigError::Invalid {
                 key: "limits",
@@ -143,6 +214,20 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    /// How long log records are kept; `None` when `logs.retention` is empty.
+    pub fn log_retention(&self) -> Result<Option<Duration>, ConfigError> {
+        let text = self.logs.retention.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        humantime::parse_duration(text)
+            .map(Some)
+            .map_err(|e| ConfigError::Invalid {
+                key: "logs.retention",
+                reason: format!("{text:?}: {e}"),
+            })
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {

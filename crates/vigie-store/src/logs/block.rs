@@ -46,7 +46,7 @@ pub fn level_mask(counts: &[u32; 7]) -> u8 {
 }
 
 /// Encodes `records` (all of one source; sorted here by time). Panics on an empty slice.
-pub fn encode(records: &mut [LogRecord]) -> EncodedBlock {
+pub fn encode(records: &mut [&LogRecord]) -> EncodedBlock {
     assert!(!records.is_empty(), "a block holds at least one record");
     records.sort_by_key(|r| r.time);
     let mut head = Vec::with_capacity(records.len() * 6 + 8);
@@ -279,7 +279,7 @@ mod tests {
     #[test]
     fn records_round_trip_sorted_by_time() {
         let mut records: Vec<_> = (0..1000).map(record).collect();
-        let block = encode(&mut records.clone());
+        let block = encode(&mut records.iter().collect::<Vec<_>>());
         records.sort_by_key(|r| r.time);
         assert_eq!(decode(&block.data, "worker").unwrap(), records);
         assert_eq!(block.records, 1000);
@@ -300,7 +300,7 @@ mod tests {
 
     #[test]
     fn damaged_blocks_are_errors_not_panics() {
-        let block = encode(&mut vec![record(1), record(2)]);
+        let block = encode(&mut vec![&record(1), &record(2)]);
         for cut in [0, 3, 10, block.data.len() - 1] {
             assert!(decode(&block.data[..cut], "w").is_err(), "cut at {cut}");
         }

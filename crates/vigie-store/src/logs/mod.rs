@@ -30,6 +30,7 @@ use bloom::Bloom;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use vigie_core::{Level, LogQuery, LogRecord, ProjectId};
 
 /// Most records in one block.
@@ -188,13 +189,13 @@ pub struct Appended {
 pub async fn append(
     store: &dyn Store,
     project: ProjectId,
-    records: Vec<LogRecord>,
+    records: Arc<Vec<LogRecord>>,
 ) -> Result<Appended> {
     if records.is_empty() {
         return Ok(Appended::default());
     }
     let count = records.len();
-    let blocks = cpu(move || encode_by_source(records)).await?;
+    let blocks = cpu(move || encode_by_source(&records)).await?;
     let written = blocks.len();
     store.write_log_blocks(project, blocks, Vec::new()).await?;
     Ok(Appended {
@@ -204,13 +205,10 @@ pub async fn append(
 }
 
 /// Groups records by source and cuts each group into blocks.
-pub fn encode_by_source(records: Vec<LogRecord>) -> Vec<NewLogBlock> {
-    let mut by_source: BTreeMap<String, Vec<LogRecord>> = BTreeMap::new();
+pub fn encode_by_source(records: &[LogRecord]) -> Vec<NewLogBlock> {
+    let mut by_source: BTreeMap<&str, Vec<&LogRecord>> = BTreeMap::new();
     for record in records {
-        by_source
-            .entry(record.source.clone())
-            .or_default()
-            .push(record);
+        by_source.entry(&record.source).or_default().push(record);
     }
     let mut blocks = Vec::new();
     for (source, records) in by_source {
@@ -221,7 +219,7 @@ pub fn encode_by_source(records: Vec<LogRecord>) -> Vec<NewLogBlock> {
             chunk.push(record);
             if chunk.len() >= BLOCK_RECORDS || bytes >= BLOCK_RAW_BYTES {
                 blocks.push(NewLogBlock {
-                    source: source.clone(),
+                    source: source.to_string(),
                     block: block::encode(&mut chunk),
                 });
                 chunk.clear();
@@ -230,7 +228,7 @@ pub fn encode_by_source(records: Vec<LogRecord>) -> Vec<NewLogBlock> {
         }
         if !chunk.is_empty() {
             blocks.push(NewLogBlock {
-                source,
+                source: source.to_string(),
                 block: block::encode(&mut chunk),
             });
         }
@@ -472,44 +470,55 @@ pub async fn stats(
     Ok(stats)
 }
 
-/// Calls `visit` with every record matching `query`, oldest first, a batch at a time (for
-/// downloads). Blocks may overlap in time, so records are merged across them in order.
-/// Stops early when `visit` returns false.
-pub async fn scan_oldest_first(
-    store: &dyn Store,
+/// Every record matching a query, oldest first, a batch at a time (for downloads). Blocks
+/// may overlap in time, so records are merged across them: a record is handed out once no
+/// block still unread can hold an older one.
+pub struct OldestFirst {
     project: ProjectId,
-    query: &LogQuery,
-    mut visit: impl FnMut(Vec<LogRecord>) -> bool,
-) -> Result<u64> {
-    let (mut blocks, _) = candidates(store, project, query, None).await?;
-    blocks.sort_by_key(|b| (b.min_time, b.id));
-    let mut pending: BinaryHeap<Pending> = BinaryHeap::new();
-    let mut sent = 0u64;
-    let mut next = 0;
-    loop {
-        // Blocks not yet read start at or after `horizon`: everything before it is final.
-        let horizon = blocks.get(next).map_or(i64::MAX, |b| b.min_time);
-        let mut ready = Vec::new();
-        while pending.peek().is_some_and(|p| p.0.at.time < horizon) {
-            ready.extend(pending.pop().map(|p| p.0.record));
+    query: LogQuery,
+    blocks: Vec<BlockMeta>,
+    next: usize,
+    pending: BinaryHeap<Pending>,
+    started: bool,
+}
+
+impl OldestFirst {
+    pub fn new(project: ProjectId, query: LogQuery) -> OldestFirst {
+        OldestFirst {
+            project,
+            query,
+            blocks: Vec::new(),
+            next: 0,
+            pending: BinaryHeap::new(),
+            started: false,
         }
-        if !ready.is_empty() {
-            sent += ready.len() as u64;
-            if !visit(ready) {
-                return Ok(sent);
+    }
+
+    /// The next records in time order; `None` when all were handed out.
+    pub async fn next_batch(&mut self, store: &dyn Store) -> Result<Option<Vec<LogRecord>>> {
+        if !self.started {
+            self.started = true;
+            self.blocks = candidates(store, self.project, &self.query, None).await?.0;
+            self.blocks.sort_by_key(|b| (b.min_time, b.id));
+        }
+        loop {
+            // Blocks not yet read start at or after `horizon`: everything before it is final.
+            let horizon = self.blocks.get(self.next).map_or(i64::MAX, |b| b.min_time);
+            let mut ready = Vec::new();
+            while self.pending.peek().is_some_and(|p| p.0.at.time < horizon) {
+                ready.extend(self.pending.pop().map(|p| p.0.record));
             }
+            if !ready.is_empty() {
+                return Ok(Some(ready));
+            }
+            if self.next >= self.blocks.len() {
+                return Ok(None);
+            }
+            let end = (self.next + SCAN_BATCH).min(self.blocks.len());
+            let hits = scan(store, &self.blocks[self.next..end], &self.query, |_| true).await?;
+            self.pending.extend(hits.into_iter().map(Pending));
+            self.next = end;
         }
-        if next >= blocks.len() {
-            return Ok(sent);
-        }
-        let batch = &blocks[next..(next + SCAN_BATCH).min(blocks.len())];
-        pending.extend(
-            scan(store, batch, query, |_| true)
-                .await?
-                .into_iter()
-                .map(Pending),
-        );
-        next += batch.len();
     }
 }
 
@@ -579,7 +588,7 @@ pub async fn compact(
                 for (_, bytes) in &data {
                     all.extend(block::decode(bytes, &source)?);
                 }
-                Ok(encode_by_source(all))
+                Ok(encode_by_source(&all))
             })
             .await??;
             match store.write_log_blocks(project, blocks, ids.clone()).await {
@@ -679,7 +688,7 @@ mod tests {
                 ..LogRecord::default()
             }))
             .collect();
-        let blocks = encode_by_source(records);
+        let blocks = encode_by_source(&records);
         let summary: Vec<(String, u32)> = blocks
             .iter()
             .map(|b| (b.source.clone(), b.block.records))

@@ -1,0 +1,187 @@
+//! The log sink: every ingest path hands its records here and waits until they are durable.
+//!
+//! One task owns the appends. It takes the first waiting batch plus every batch queued behind
+//! it (up to [`GATHER`] records), stores them as one append per project — so a hundred
+//! concurrent requests of ten lines make full blocks, not a hundred tiny ones — and only then
+//! tells each caller its records are stored. After the commit it publishes the records to the
+//! hub (live tails) and to the rotating files.
+//!
+//! The queue is bounded. HTTP callers wait for room (and get 503 after [`WAIT`]); syslog never
+//! waits on the shared queue: it holds at most [`SYSLOG_IN_FLIGHT`] batches, so a syslog
+//! flood leaves room for HTTP ingest and drops (and counts) what storage cannot take.
+
+use super::files::FileRoutes;
+use crate::http::AppError;
+use crate::hub::{Hub, LogNews};
+use crate::metrics::Metrics;
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use vigie_core::{LogRecord, ProjectId};
+use vigie_store::{logs, Store};
+
+/// Batches waiting for the sink.
+const QUEUE: usize = 1024;
+/// Most records stored in one append.
+const GATHER: usize = 64 * 1024;
+/// How long an HTTP caller waits for room before 503.
+const WAIT: Duration = Duration::from_secs(10);
+/// Syslog batches allowed in the queue at once.
+const SYSLOG_IN_FLIGHT: usize = 8;
+
+struct Batch {
+    project: ProjectId,
+    records: Vec<LogRecord>,
+    done: Option<oneshot::Sender<Result<(), String>>>,
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+#[derive(Clone)]
+pub struct LogSink {
+    queue: mpsc::Sender<Batch>,
+    syslog_room: Arc<Semaphore>,
+    metrics: Arc<Metrics>,
+}
+
+impl LogSink {
+    /// Starts the sink task.
+    pub fn start(
+        store: Arc<dyn Store>,
+        hub: Hub,
+        metrics: Arc<Metrics>,
+        files: Option<FileRoutes>,
+    ) -> LogSink {
+        let (queue, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(run(rx, store, hub, metrics.clone(), files));
+        LogSink {
+            queue,
+            syslog_room: Arc::new(Semaphore::new(SYSLOG_IN_FLIGHT)),
+            metrics,
+        }
+    }
+
+    /// Stores `records`; returns once they are durable.
+    pub async fn append(
+        &self,
+        project: ProjectId,
+        records: Vec<LogRecord>,
+    ) -> Result<(), AppError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let (done, stored) = oneshot::channel();
+        let batch = Batch {
+            project,
+            records,
+            done: Some(done),
+            _permit: None,
+        };
+        match tokio::time::timeout(WAIT, self.queue.send(batch)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(AppError::Unavailable("the server is shutting down".into())),
+            Err(_) => {
+                return Err(AppError::Unavailable(
+                    "log storage is saturated; retry in a few seconds".into(),
+                ))
+            }
+        }
+        match stored.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(reason)) => Err(AppError::Internal(reason)),
+            Err(_) => Err(AppError::Unavailable("the server is shutting down".into())),
+        }
+    }
+
+    /// Syslog's way in: stores `records` without waiting on HTTP's queue room. When syslog
+    /// already has its share in flight, `wait` decides: TCP waits (pushing back on its
+    /// sender), UDP drops and counts.
+    pub async fn offer(&self, project: ProjectId, records: Vec<LogRecord>, wait: bool) {
+        if records.is_empty() {
+            return;
+        }
+        let permit = if wait {
+            self.syslog_room.clone().acquire_owned().await.ok()
+        } else {
+            self.syslog_room.clone().try_acquire_owned().ok()
+        };
+        let dropped = records.len() as u64;
+        let Some(permit) = permit else {
+            self.metrics
+                .logs
+                .dropped
+                .fetch_add(dropped, Ordering::Relaxed);
+            return;
+        };
+        let batch = Batch {
+            project,
+            records,
+            done: None,
+            _permit: Some(permit),
+        };
+        if self.queue.try_send(batch).is_err() {
+            self.metrics
+                .logs
+                .dropped
+                .fetch_add(dropped, Ordering::Relaxed);
+        }
+    }
+}
+
+async fn run(
+    mut queue: mpsc::Receiver<Batch>,
+    store: Arc<dyn Store>,
+    hub: Hub,
+    metrics: Arc<Metrics>,
+    files: Option<FileRoutes>,
+) {
+    while let Some(first) = queue.recv().await {
+        let mut gathered = first.records.len();
+        let mut batches = vec![first];
+        while gathered < GATHER {
+            match queue.try_recv() {
+                Ok(batch) => {
+                    gathered += batch.records.len();
+                    batches.push(batch);
+                }
+                Err(_) => break,
+            }
+        }
+        let mut by_project: BTreeMap<
+            ProjectId,
+            (Vec<LogRecord>, Vec<oneshot::Sender<Result<(), String>>>),
+        > = BTreeMap::new();
+        for batch in batches {
+            let entry = by_project.entry(batch.project).or_default();
+            entry.0.extend(batch.records);
+            entry.1.extend(batch.done);
+        }
+        for (project, (records, waiting)) in by_project {
+            metrics.logs.saw(&records);
+            let records = Arc::new(records);
+            let outcome = logs::append(store.as_ref(), project, records.clone())
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            if outcome.is_ok() {
+                metrics
+                    .logs
+                    .stored
+                    .fetch_add(records.len() as u64, Ordering::Relaxed);
+            } else if let Err(reason) = &outcome {
+                tracing::error!(%reason, records = records.len(), "storing logs failed");
+            }
+            for done in waiting {
+                let _ = done.send(outcome.clone());
+            }
+            if outcome.is_ok() {
+                if let Some(files) = &files {
+                    files.write(project, records.clone()).await;
+                }
+                hub.publish_logs(LogNews { project, records });
+            }
+        }
+    }
+    tracing::debug!("log sink drained and stopped");
+}

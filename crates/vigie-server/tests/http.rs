@@ -3,13 +3,10 @@
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, Response, StatusCode};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tower::ServiceExt;
 use vigie_core::{Role, Scope};
-use vigie_server::auth::limiter::LoginLimiter;
 use vigie_server::hub::Hub;
-use vigie_server::metrics::Metrics;
 use vigie_server::state::AppState;
 use vigie_server::{manage, Config};
 

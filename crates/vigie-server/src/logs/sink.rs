@@ -31,10 +31,13 @@ const WAIT: Duration = Duration::from_secs(10);
 /// Syslog batches allowed in the queue at once.
 const SYSLOG_IN_FLIGHT: usize = 8;
 
+/// Told once the batch is stored (or why it is not).
+type Waiter = oneshot::Sender<Result<(), String>>;
+
 struct Batch {
     project: ProjectId,
     records: Vec<LogRecord>,
-    done: Option<oneshot::Sender<Result<(), String>>>,
+    done: Option<Waiter>,
     _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
@@ -148,10 +151,7 @@ async fn run(
                 Err(_) => break,
             }
         }
-        let mut by_project: BTreeMap<
-            ProjectId,
-            (Vec<LogRecord>, Vec<oneshot::Sender<Result<(), String>>>),
-        > = BTreeMap::new();
+        let mut by_project: BTreeMap<ProjectId, (Vec<LogRecord>, Vec<Waiter>)> = BTreeMap::new();
         for batch in batches {
             let entry = by_project.entry(batch.project).or_default();
             entry.0.extend(batch.records);

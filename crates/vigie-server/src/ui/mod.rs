@@ -16,6 +16,7 @@ pub mod assets;
 pub mod icons;
 pub mod jobs;
 pub mod live;
+pub mod logs;
 mod pages;
 mod settings;
 
@@ -42,6 +43,10 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(pages::dashboard))
         .route("/jobs", get(jobs::list))
         .route("/jobs/{id}", get(jobs::show))
+        .route("/logs", get(logs::search))
+        .route("/logs/sources", get(logs::sources))
+        .route("/logs/sources/{id}", get(logs::source))
+        .route("/logs/sources/{id}/clear", post(logs::clear))
         .route("/system", get(pages::system))
         .route("/login", get(account::login_page).post(account::login))
         .route("/logout", post(account::logout))

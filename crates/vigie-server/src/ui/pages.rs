@@ -50,7 +50,7 @@ pub const SECTIONS: &[Section] = &[
             "a live tail in the browser and in the terminal",
             "the lines of one job or one trace, side by side",
         ],
-        built: false,
+        built: true,
     },
     Section {
         key: "issues",

@@ -300,7 +300,7 @@ mod tests {
 
     #[test]
     fn damaged_blocks_are_errors_not_panics() {
-        let block = encode(&mut vec![&record(1), &record(2)]);
+        let block = encode(&mut [&record(1), &record(2)]);
         for cut in [0, 3, 10, block.data.len() - 1] {
             assert!(decode(&block.data[..cut], "w").is_err(), "cut at {cut}");
         }

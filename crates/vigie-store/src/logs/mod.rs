@@ -385,7 +385,7 @@ pub async fn search(
     let mut next = 0;
     while next < blocks.len() {
         if hits.len() > limit {
-            hits.sort_unstable_by(|a, b| b.at.cmp(&a.at));
+            hits.sort_unstable_by_key(|h| std::cmp::Reverse(h.at));
             hits.truncate(limit + 1);
             // Unscanned blocks end no later than this one: none can hold a newer record.
             if blocks[next].max_time < hits[limit].at.time {
@@ -401,7 +401,7 @@ pub async fn search(
         );
         next += batch.len();
     }
-    hits.sort_unstable_by(|a, b| b.at.cmp(&a.at));
+    hits.sort_unstable_by_key(|h| std::cmp::Reverse(h.at));
     let more = hits.len() > limit;
     hits.truncate(limit);
     Ok(SearchPage {

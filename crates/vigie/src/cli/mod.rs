@@ -6,6 +6,7 @@
 
 mod config;
 mod job;
+mod logs;
 mod project;
 mod serve;
 mod token;
@@ -50,6 +51,12 @@ enum Command {
     /// Run a command as a job, list jobs, follow one (talks to a running Vigie).
     #[command(subcommand)]
     Job(job::JobCommand),
+    /// Search stored logs (talks to a running Vigie); exits 1 when nothing matches.
+    Search(logs::SearchArgs),
+    /// Show the latest log records; -f keeps printing new ones (talks to a running Vigie).
+    Tail(logs::TailArgs),
+    /// Import existing log files (nginx, PostgreSQL, syslog, journald, Python, …) offline.
+    Import(logs::ImportArgs),
 }
 
 /// Where the data is: the options every command that opens the store takes.
@@ -102,6 +109,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(cmd) => token::run(cmd).await,
         Command::Project(cmd) => project::run(cmd).await,
         Command::Job(cmd) => return job::run(cmd).await,
+        Command::Search(args) => return logs::search(args).await,
+        Command::Tail(args) => return logs::tail(args).await,
+        Command::Import(args) => return logs::import(args).await,
     };
     done.map(|()| ExitCode::SUCCESS)
 }

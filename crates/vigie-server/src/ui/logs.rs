@@ -1,0 +1,429 @@
+//! The Logs pages: search with a histogram and a live tail, and the sources page (each
+//! source's size and lines, its last lines, downloads, and clearing it).
+//!
+//! Pages render the first page of results on the server, so they work without JavaScript;
+//! `assets/logs.js` adds the live tail (SSE from `/api/v1/logs/tail`, polling
+//! `/api/v1/logs/search?after=` when streams are unavailable).
+
+use super::{render, Chrome};
+use crate::auth::{AdminUser, LoggedIn};
+use crate::http::{AppError, PageError};
+use crate::logs::api::{run_search, run_stats, source_of, SearchParams};
+use crate::logs::view::rfc3339_ns;
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use serde::Deserialize;
+use vigie_core::{Level, LogQuery, LogRecord, Project};
+use vigie_store::logs::{self, LogSource, LogStats};
+
+const PAGE: usize = 100;
+/// Time ranges offered, as `since:` spans; "" is all time.
+const RANGES: [(&str, &str); 7] = [
+    ("15m", "15 min"),
+    ("1h", "1 hour"),
+    ("6h", "6 hours"),
+    ("24h", "24 hours"),
+    ("7d", "7 days"),
+    ("30d", "30 days"),
+    ("", "all time"),
+];
+
+fn project_of(chrome: &Chrome) -> Result<Project, AppError> {
+    chrome.project.clone().ok_or_else(|| {
+        AppError::NotFound("no project yet: create one in Settings → Projects".into())
+    })
+}
+
+fn encode(text: &str) -> String {
+    utf8_percent_encode(text, NON_ALPHANUMERIC).to_string()
+}
+
+#[derive(Deserialize, Default)]
+pub struct LogsQuery {
+    #[serde(default)]
+    q: String,
+    /// Lowest level shown ("" = all).
+    #[serde(default)]
+    level: String,
+    /// A `since:` span, or "" for all time; absent means the last 24 hours.
+    range: Option<String>,
+    before: Option<String>,
+}
+
+/// One row of the results table.
+pub struct Row {
+    pub time: String,
+    pub clock: String,
+    pub level: &'static str,
+    pub source: String,
+    pub logger: String,
+    pub first_line: String,
+    pub rest: String,
+    pub fields: Vec<(String, String)>,
+    pub job_id: String,
+    pub trace_id: String,
+    pub flags: u8,
+}
+
+impl Row {
+    fn new(r: &LogRecord) -> Row {
+        let (first, rest) = r.message.split_once('\n').unwrap_or((&r.message, ""));
+        let time = rfc3339_ns(r.time);
+        Row {
+            clock: format!("{} {}", &time[5..10], &time[11..23]),
+            time,
+            level: r.level.as_str(),
+            source: r.source.clone(),
+            logger: r.logger.clone(),
+            first_line: first.to_string(),
+            rest: rest.to_string(),
+            fields: r.fields.clone(),
+            job_id: r.job_id.clone(),
+            trace_id: r.trace_id.clone(),
+            flags: r.flags,
+        }
+    }
+
+    /// Worth a "details" fold: more lines, fields or ids.
+    pub fn has_details(&self) -> bool {
+        !self.rest.is_empty()
+            || !self.fields.is_empty()
+            || !self.job_id.is_empty()
+            || !self.trace_id.is_empty()
+    }
+
+    pub fn badge(&self) -> &'static str {
+        level_badge(self.level)
+    }
+
+    pub fn unparsed(&self) -> bool {
+        self.flags & LogRecord::UNPARSED != 0
+    }
+}
+
+/// The status colour of a level.
+pub fn level_badge(level: &str) -> &'static str {
+    match level {
+        "critical" | "error" => "error",
+        "warning" => "warn",
+        "notice" | "info" => "info",
+        _ => "pending",
+    }
+}
+
+/// A histogram bar, positioned in a 0–1000 × 0–100 SVG box.
+pub struct Bar {
+    pub x: f64,
+    pub width: f64,
+    pub y: f64,
+    pub height: f64,
+    pub title: String,
+}
+
+fn bars(stats: &LogStats) -> Vec<Bar> {
+    let max = stats.buckets.iter().copied().max().unwrap_or(0).max(1) as f64;
+    let n = stats.buckets.len().max(1) as f64;
+    let width = 1000.0 / n;
+    stats
+        .buckets
+        .iter()
+        .enumerate()
+        .map(|(i, count)| {
+            let height = (*count as f64 / max * 96.0).max(if *count > 0 { 2.0 } else { 0.0 });
+            let start = rfc3339_ns(stats.start + stats.bucket * i as i64);
+            Bar {
+                x: i as f64 * width,
+                width: (width - 1.0).max(0.5),
+                y: 100.0 - height,
+                height,
+                title: format!("{} — {count} records", &start[..19].replace('T', " ")),
+            }
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "logs.html")]
+struct LogsPage {
+    chrome: Chrome,
+    project: Project,
+    q: String,
+    level: String,
+    range: String,
+    /// The query actually run: the text plus the level and range choices.
+    effective: String,
+    error: Option<String>,
+    rows: Vec<Row>,
+    next: Option<String>,
+    stats: LogStats,
+    bars: Vec<Bar>,
+    ranges: [(&'static str, &'static str); 7],
+    levels: [Level; 7],
+    has_logs: bool,
+    base_url: String,
+    axis_start: String,
+    axis_end: String,
+}
+
+impl LogsPage {
+    fn level_count(&self, level: &Level) -> u64 {
+        self.stats.per_level[*level as usize]
+    }
+    fn link(&self, level: &str, range: &str) -> String {
+        format!(
+            "/logs?q={}&level={}&range={}",
+            encode(&self.q),
+            encode(level),
+            encode(range)
+        )
+    }
+    fn older(&self, cursor: &str) -> String {
+        format!(
+            "{}&before={}",
+            self.link(&self.level, &self.range),
+            encode(cursor)
+        )
+    }
+    fn tail_url(&self) -> String {
+        format!(
+            "/api/v1/logs/tail?project={}&q={}",
+            self.project.id.0,
+            encode(&self.effective)
+        )
+    }
+    fn poll_url(&self) -> String {
+        format!(
+            "/api/v1/logs/search?project={}&q={}",
+            self.project.id.0,
+            encode(&self.effective)
+        )
+    }
+    fn key(&self) -> &str {
+        self.project.public_key.as_str()
+    }
+}
+
+/// `GET /logs`.
+pub async fn search(
+    State(state): State<AppState>,
+    who: LoggedIn,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(params): Query<LogsQuery>,
+) -> Result<Response, PageError> {
+    let chrome = Chrome::build(&state, who, &headers, &uri, "logs").await?;
+    let project = project_of(&chrome)?;
+    let range = params.range.clone().unwrap_or_else(|| "24h".into());
+    let mut effective = params.q.trim().to_string();
+    if !params.level.is_empty() {
+        effective.push_str(&format!(" level:>={}", params.level));
+    }
+    if !range.is_empty() {
+        effective.push_str(&format!(" since:{range}"));
+    }
+    let effective = effective.trim().to_string();
+    let search = SearchParams {
+        q: effective.clone(),
+        limit: Some(PAGE),
+        before: params.before.clone(),
+        after: None,
+    };
+    let (rows, next, stats, error) = match run_search(&state, &project, &search).await {
+        Ok(page) => {
+            let stats = run_stats(&state, &project, &effective, 60).await?;
+            let rows = page.hits.iter().map(|h| Row::new(&h.record)).collect();
+            (rows, page.next.map(|c| c.to_string()), stats, None)
+        }
+        Err(AppError::Invalid { message, .. }) => {
+            (Vec::new(), None, LogStats::default(), Some(message))
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let has_logs = !state.store.log_sources(project.id).await?.is_empty();
+    let end = stats.start + stats.bucket * stats.buckets.len() as i64;
+    let page = LogsPage {
+        bars: bars(&stats),
+        axis_start: short_time(stats.start),
+        axis_end: short_time(end),
+        project,
+        q: params.q,
+        level: params.level,
+        range,
+        effective,
+        error,
+        rows,
+        next,
+        stats,
+        ranges: RANGES,
+        levels: Level::ALL,
+        has_logs,
+        base_url: state.base_url.to_string(),
+        chrome,
+    };
+    render(&page, &page.chrome)
+}
+
+fn short_time(ns: i64) -> String {
+    let t = rfc3339_ns(ns);
+    format!("{} {}", &t[..10], &t[11..16])
+}
+
+pub struct SourceRow {
+    pub source: LogSource,
+    pub first: String,
+    pub last: String,
+}
+
+#[derive(Template)]
+#[template(path = "logs_sources.html")]
+struct SourcesPage {
+    chrome: Chrome,
+    project: Project,
+    sources: Vec<SourceRow>,
+}
+
+impl SourcesPage {
+    fn size(&self, bytes: &u64) -> String {
+        crate::ui::live::human_bytes(*bytes)
+    }
+}
+
+/// `GET /logs/sources`.
+pub async fn sources(
+    State(state): State<AppState>,
+    who: LoggedIn,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, PageError> {
+    let chrome = Chrome::build(&state, who, &headers, &uri, "logs").await?;
+    let project = project_of(&chrome)?;
+    let sources = state
+        .store
+        .log_sources(project.id)
+        .await?
+        .into_iter()
+        .map(|source| SourceRow {
+            first: source.first_time.map(rfc3339_ns).unwrap_or_default(),
+            last: source.last_time.map(rfc3339_ns).unwrap_or_default(),
+            source,
+        })
+        .collect();
+    let page = SourcesPage {
+        chrome,
+        project,
+        sources,
+    };
+    render(&page, &page.chrome)
+}
+
+#[derive(Template)]
+#[template(path = "logs_source.html")]
+struct SourcePage {
+    chrome: Chrome,
+    project: Project,
+    source: LogSource,
+    lines: Vec<Row>,
+    n: usize,
+    query: String,
+}
+
+impl SourcePage {
+    fn shows(&self, choice: &usize) -> bool {
+        self.n == *choice
+    }
+    fn size(&self) -> String {
+        crate::ui::live::human_bytes(self.source.stored_bytes)
+    }
+    fn raw(&self) -> String {
+        crate::ui::live::human_bytes(self.source.raw_bytes)
+    }
+    fn tail_url(&self) -> String {
+        format!(
+            "/api/v1/logs/tail?project={}&q={}",
+            self.project.id.0,
+            encode(&self.query)
+        )
+    }
+    fn poll_url(&self) -> String {
+        format!(
+            "/api/v1/logs/search?project={}&q={}",
+            self.project.id.0,
+            encode(&self.query)
+        )
+    }
+    fn download(&self, format: &str) -> String {
+        format!(
+            "/api/v1/logs/sources/{}/download?project={}&format={format}",
+            self.source.id, self.project.id.0
+        )
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SourceQuery {
+    n: Option<usize>,
+}
+
+/// `GET /logs/sources/{id}`: the last N lines, live.
+pub async fn source(
+    State(state): State<AppState>,
+    who: LoggedIn,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<i64>,
+    Query(params): Query<SourceQuery>,
+) -> Result<Response, PageError> {
+    let chrome = Chrome::build(&state, who, &headers, &uri, "logs").await?;
+    let project = project_of(&chrome)?;
+    let source = source_of(&state, &project, id).await?;
+    let n = params
+        .n
+        .unwrap_or(100)
+        .clamp(1, crate::logs::api::MAX_LIMIT);
+    let query = LogQuery::default().only_source(&source.name);
+    let page = logs::search(state.store.as_ref(), project.id, &query, n, None)
+        .await
+        .map_err(AppError::from)?;
+    let lines = page
+        .hits
+        .iter()
+        .rev()
+        .map(|h| Row::new(&h.record))
+        .collect();
+    let page = SourcePage {
+        query: format!("source:\"{}\"", source.name.replace('"', "")),
+        chrome,
+        project,
+        source,
+        lines,
+        n,
+    };
+    render(&page, &page.chrome)
+}
+
+/// `POST /logs/sources/{id}/clear` (admin, CSRF-checked, confirmed in the page).
+pub async fn clear(
+    State(state): State<AppState>,
+    who: AdminUser,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let secure = state.secure_cookies(&headers);
+    let chrome = Chrome::build(&state, who.0, &headers, &uri, "logs").await?;
+    let project = project_of(&chrome)?;
+    let cleared = async {
+        let source = source_of(&state, &project, id).await?;
+        state.store.delete_log_source(project.id, id).await?;
+        tracing::info!(source = %source.name, "log source cleared");
+        Ok::<_, AppError>(source)
+    }
+    .await;
+    super::form_outcome(cleared, "/logs/sources", secure, |source| {
+        format!("Cleared {} ({} lines).", source.name, source.records)
+    })
+}

@@ -1,0 +1,413 @@
+//! `vigie search`, `vigie tail` and `vigie import`: logs in a terminal.
+//!
+//! `search` and `tail` read from a running Vigie over the JSON API with an API token
+//! (`--url`/`VIGIE_URL`, `--token`/`VIGIE_TOKEN`, read scope is enough). `search` exits 1 when
+//! nothing matches, like grep. Lines are coloured by level unless `NO_COLOR` is set or the
+//! output is not a terminal.
+//!
+//! `import` reads existing log files into the store directly (offline, like the admin
+//! commands), detecting each file's format from its first lines, joining multi-line records,
+//! and keeping every line it cannot read as a raw record.
+
+use super::StorageArgs;
+use anyhow::{bail, Context};
+use clap::Args;
+use serde_json::Value;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use vigie_protocol::logs::files::{Format, Importer, Zone};
+
+#[derive(Args, Debug)]
+pub struct Server {
+    /// Vigie's address
+    #[arg(long, env = "VIGIE_URL", default_value = "http://127.0.0.1:8610")]
+    url: String,
+    /// An API token (Settings → API tokens, or `vigie token create`)
+    #[arg(long, env = "VIGIE_TOKEN", hide_env_values = true)]
+    token: String,
+    /// Project id or name [default: the only project]
+    #[arg(long)]
+    project: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    server: Server,
+    /// The query, e.g. 'smtp level:>=warning source:worker' (see the README's search language)
+    query: Vec<String>,
+    /// Only records newer than this, e.g. 15m, 1h, 2d
+    #[arg(long)]
+    since: Option<String>,
+    /// Most records shown (the newest)
+    #[arg(short = 'n', long, default_value_t = 100)]
+    limit: usize,
+    /// One JSON object per record
+    #[arg(long, conflicts_with = "raw")]
+    json: bool,
+    /// Messages only, as they were logged
+    #[arg(long)]
+    raw: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TailArgs {
+    #[command(flatten)]
+    server: Server,
+    /// Only records matching this query
+    query: Vec<String>,
+    /// Keep printing records as they arrive
+    #[arg(short, long)]
+    follow: bool,
+    /// Records shown first
+    #[arg(short = 'n', long, default_value_t = 20)]
+    lines: usize,
+    /// One JSON object per record
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// Files to import
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// auto, nginx-access, nginx-error, syslog, journald-json, postgres, postfix, python,
+    /// gunicorn or jsonl
+    #[arg(long, default_value = "auto")]
+    format: String,
+    /// Source name for the records [default: the file's name]
+    #[arg(long)]
+    source: Option<String>,
+    /// Time zone of times written without one: UTC, +01:00, or a name like Europe/Paris
+    #[arg(long, default_value = "UTC")]
+    tz: String,
+    /// Project to import into
+    #[arg(long, default_value = "default")]
+    project: String,
+}
+
+fn client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder().build()?)
+}
+
+fn endpoint(
+    server: &Server,
+    path: &str,
+    params: &[(&str, String)],
+) -> anyhow::Result<reqwest::Url> {
+    let mut url = reqwest::Url::parse(server.url.trim_end_matches('/'))
+        .with_context(|| format!("--url {:?} is not a URL", server.url))?
+        .join(path)?;
+    {
+        let mut query = url.query_pairs_mut();
+        for (k, v) in params {
+            query.append_pair(k, v);
+        }
+        if let Some(p) = &server.project {
+            query.append_pair("project", p);
+        }
+    }
+    Ok(url)
+}
+
+async fn answer(response: reqwest::Response) -> anyhow::Result<reqwest::Response> {
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let message = body["error"]["message"].as_str().unwrap_or("no details");
+    bail!("vigie answered {status}: {message}")
+}
+
+/// Colours by level, unless NO_COLOR is set or stdout is not a terminal.
+fn colour() -> bool {
+    std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
+}
+
+fn print_record(out: &mut impl Write, r: &Value, json: bool, raw: bool, colour: bool) {
+    let text = |k: &str| r[k].as_str().unwrap_or("").to_string();
+    if json {
+        let _ = writeln!(out, "{r}");
+        return;
+    }
+    if raw {
+        let _ = writeln!(out, "{}", text("message"));
+        return;
+    }
+    let level = text("level");
+    let code = match level.as_str() {
+        "critical" => "1;31",
+        "error" => "31",
+        "warning" => "33",
+        "notice" | "info" => "34",
+        _ => "2",
+    };
+    let time = text("time");
+    let clock = time.get(..23).unwrap_or(&time).replace('T', " ");
+    let level_text = format!("{:<8}", level.to_uppercase());
+    let level_text = if colour {
+        format!("\x1b[{code}m{level_text}\x1b[0m")
+    } else {
+        level_text
+    };
+    let logger = text("logger");
+    let _ = writeln!(
+        out,
+        "{clock} {level_text} {} {}{}",
+        text("source"),
+        if logger.is_empty() {
+            String::new()
+        } else {
+            format!("{logger}: ")
+        },
+        text("message")
+    );
+}
+
+pub async fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
+    let mut query = args.query.join(" ");
+    if let Some(since) = &args.since {
+        query.push_str(&format!(" since:{since}"));
+    }
+    let url = endpoint(
+        &args.server,
+        "/api/v1/logs/search",
+        &[("q", query), ("limit", args.limit.to_string())],
+    )?;
+    let response = client()?
+        .get(url)
+        .bearer_auth(&args.server.token)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach Vigie at {}", args.server.url))?;
+    let page: Value = answer(response).await?.json().await?;
+    let hits = page["hits"].as_array().cloned().unwrap_or_default();
+    let colour = colour();
+    let mut out = std::io::stdout().lock();
+    // Newest were fetched; print oldest first, as a log reads.
+    for hit in hits.iter().rev() {
+        print_record(&mut out, hit, args.json, args.raw, colour);
+    }
+    Ok(if hits.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+pub async fn tail(args: TailArgs) -> anyhow::Result<ExitCode> {
+    let url = endpoint(
+        &args.server,
+        "/api/v1/logs/tail",
+        &[
+            ("q", args.query.join(" ")),
+            ("backlog", args.lines.to_string()),
+        ],
+    )?;
+    let accept = if args.follow {
+        "text/event-stream"
+    } else {
+        "application/json"
+    };
+    let mut response = answer(
+        client()?
+            .get(url)
+            .bearer_auth(&args.server.token)
+            .header("accept", accept)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach Vigie at {}", args.server.url))?,
+    )
+    .await?;
+    let colour = colour();
+    if !args.follow {
+        let records: Value = response.json().await?;
+        let mut out = std::io::stdout().lock();
+        for r in records.as_array().into_iter().flatten() {
+            print_record(&mut out, r, args.json, false, colour);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut pending = String::new();
+    while let Some(chunk) = response.chunk().await? {
+        pending.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = pending.find("\n\n") {
+            let event: String = pending.drain(..end + 2).collect();
+            let mut name = "message";
+            let mut data = String::new();
+            for line in event.lines() {
+                if let Some(n) = line.strip_prefix("event:") {
+                    name = if n.trim() == "lagged" {
+                        "lagged"
+                    } else {
+                        "message"
+                    };
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    data.push_str(d.trim_start());
+                }
+            }
+            if name == "lagged" {
+                eprintln!("vigie: {data}");
+                continue;
+            }
+            if let Ok(Value::Array(records)) = serde_json::from_str::<Value>(&data) {
+                let mut out = std::io::stdout().lock();
+                for r in &records {
+                    print_record(&mut out, r, args.json, false, colour);
+                }
+                let _ = out.flush();
+            }
+        }
+    }
+    eprintln!("vigie: the server closed the stream");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--tz`: UTC, a fixed offset, or an IANA name read from the system's zone database.
+fn zone(name: &str) -> anyhow::Result<Zone> {
+    let tz = match name {
+        "UTC" | "utc" | "Z" => return Ok(Zone::utc()),
+        _ if name.starts_with('+') || name.starts_with('-') => {
+            let bad = || anyhow::anyhow!("--tz {name:?} is not an offset like +01:00");
+            let sign = if name.starts_with('-') { -1 } else { 1 };
+            let (hours, minutes) = name[1..].split_once(':').unwrap_or((&name[1..], "0"));
+            let hours: i32 = hours.parse().map_err(|_| bad())?;
+            let minutes: i32 = minutes.parse().map_err(|_| bad())?;
+            let offset = jiff::tz::Offset::from_seconds(sign * (hours * 3600 + minutes * 60))
+                .map_err(|_| bad())?;
+            jiff::tz::TimeZone::fixed(offset)
+        }
+        _ => jiff::tz::TimeZone::get(name).with_context(|| {
+            format!(
+                "--tz {name:?}: unknown time zone (use UTC, +01:00 or a name like Europe/Paris)"
+            )
+        })?,
+    };
+    Ok(Zone::new(move |naive_utc| {
+        let civil = jiff::Timestamp::from_nanosecond(i128::from(naive_utc))
+            .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).datetime());
+        civil
+            .ok()
+            .and_then(|c| tz.to_ambiguous_timestamp(c).compatible().ok())
+            .map_or(naive_utc, |t| t.as_nanosecond() as i64)
+    }))
+}
+
+/// Records appended to the store at once.
+const IMPORT_BATCH: usize = 20_000;
+
+pub async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
+    let forced = match args.format.as_str() {
+        "auto" => None,
+        name => Some(Format::from_name(name).with_context(|| {
+            let names: Vec<_> = Format::ALL.iter().map(|f| f.name()).collect();
+            format!("--format {name:?}: use auto or one of {}", names.join(", "))
+        })?),
+    };
+    zone(&args.tz)?;
+    let (_, store) = args.storage.open().await?;
+    let project = store
+        .list_projects()
+        .await?
+        .into_iter()
+        .find(|p| p.name == args.project || p.id.0.to_string() == args.project)
+        .with_context(|| format!("no project {:?} (see `vigie project list`)", args.project))?;
+    let received = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64;
+    let (mut read_total, mut imported_total, mut unparsed_total) = (0u64, 0u64, 0u64);
+    for path in &args.files {
+        let file =
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+        let sample: Vec<Vec<u8>> = {
+            let buf = reader.fill_buf()?;
+            buf.split(|b| *b == b'\n')
+                .take(50)
+                .map(<[u8]>::to_vec)
+                .collect()
+        };
+        let format = match forced {
+            Some(f) => f,
+            None => {
+                let lines: Vec<&[u8]> = sample.iter().map(Vec::as_slice).collect();
+                Format::detect(&lines).unwrap_or(Format::Python)
+            }
+        };
+        let source = args.source.clone().unwrap_or_else(|| {
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "import".into())
+        });
+        eprintln!("{}: {} → source {source:?}", path.display(), format.name());
+        let mut importer = Importer::new(format, &source, zone(&args.tz)?, received);
+        let (mut read, mut done_bytes, mut batch) = (0u64, 0u64, Vec::new());
+        let (mut imported, mut unparsed) = (0u64, 0u64);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = reader.read_until(b'\n', &mut line)?;
+            let finished = if n == 0 {
+                importer.finish()
+            } else {
+                read += 1;
+                done_bytes += n as u64;
+                let text = line.strip_suffix(b"\n").unwrap_or(&line);
+                importer.line(text)
+            };
+            if let Some(record) = finished {
+                unparsed += u64::from(record.flags & vigie_core::LogRecord::UNPARSED != 0);
+                batch.push(record);
+            }
+            if batch.len() >= IMPORT_BATCH || (n == 0 && !batch.is_empty()) {
+                imported += batch.len() as u64;
+                vigie_store::logs::append(
+                    store.as_ref(),
+                    project.id,
+                    Arc::new(std::mem::take(&mut batch)),
+                )
+                .await?;
+                progress(&source, done_bytes, size, read);
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        eprintln!();
+        println!(
+            "{}: {read} lines read, {imported} records imported, {unparsed} unparsed (kept raw)",
+            path.display()
+        );
+        read_total += read;
+        imported_total += imported;
+        unparsed_total += unparsed;
+    }
+    if args.files.len() > 1 {
+        println!("total: {read_total} lines read, {imported_total} records imported, {unparsed_total} unparsed (kept raw)");
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A one-line progress bar on stderr, redrawn in place.
+fn progress(name: &str, done: u64, total: u64, lines: u64) {
+    let fraction = if total == 0 {
+        1.0
+    } else {
+        done as f64 / total as f64
+    };
+    let width = 30;
+    let filled = ((fraction * width as f64) as usize).min(width);
+    eprint!(
+        "\r{name} [{}{}] {:>5.1}%  {lines} lines",
+        "#".repeat(filled),
+        "-".repeat(width - filled),
+        fraction * 100.0
+    );
+    let _ = std::io::stderr().flush();
+}

@@ -134,7 +134,7 @@ def test_first_session(server, browser, shots):
     assert "Token revoked" in flash_text(browser)
 
     # 6. Empty pages say what to do next: Jobs shows the snippet to paste, with this project's
-    # key; a section still to come says what it will show.
+    # key; Logs shows how to send lines; a section still to come says what it will show.
     browser.find_element(By.LINK_TEXT, "Jobs").click()
     wait(browser).until(EC.title_contains("Jobs"))
     assert "No job has reported yet" in browser.page_source
@@ -143,6 +143,11 @@ def test_first_session(server, browser, shots):
     shots(browser, "07-jobs-empty")
     browser.find_element(By.LINK_TEXT, "Logs").click()
     wait(browser).until(EC.title_contains("Logs"))
+    assert "No log has arrived yet" in browser.page_source
+    assert "/api/v1/logs?source=web" in browser.page_source
+    shots(browser, "07-logs-empty")
+    browser.find_element(By.LINK_TEXT, "Issues").click()
+    wait(browser).until(EC.title_contains("Issues"))
     assert "Nothing here yet" in browser.page_source
     browser.get(server.url + "/system?live=poll")
     indicator = browser.find_element(By.CSS_SELECTOR, "[data-live-indicator]")

@@ -8,6 +8,11 @@ use std::fmt;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+/// Now, in nanoseconds since the epoch: the clock of log records.
+pub fn now_ns() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp_nanos() as i64
+}
+
 /// Milliseconds since 1970-01-01T00:00:00Z.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]

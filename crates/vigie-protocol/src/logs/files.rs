@@ -224,8 +224,7 @@ fn syslog_time(text: &str, zone: &Zone) -> Option<i64> {
             return parse_time(first);
         }
     }
-    let now = OffsetDateTime::now_utc().unix_timestamp_nanos() as i64;
-    syslog::bsd_time(text, now).map(|(t, _)| zone.local(t))
+    syslog::bsd_time(text, vigie_core::time::now_ns()).map(|(t, _)| zone.local(t))
 }
 
 /// `combined`: `addr - user [21/Nov/2026:21:15:00 +0000] "GET /x HTTP/1.1" 200 123 "ref" "ua"`.

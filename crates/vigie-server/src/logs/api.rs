@@ -31,6 +31,7 @@ use futures_util::stream::{self, Stream};
 use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
 use tokio::sync::broadcast::error::RecvError;
+use vigie_core::time::now_ns;
 use vigie_core::{Level, LogQuery, Project};
 use vigie_store::logs::{self, Cursor, LogSource, LogStats};
 
@@ -51,10 +52,6 @@ impl FromRequestParts<AppState> for LogReader {
             project: named_project(state, parts).await?,
         })
     }
-}
-
-pub fn now_ns() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64
 }
 
 /// Parses `q`, naming the field in the error so forms and CLIs can point at it.

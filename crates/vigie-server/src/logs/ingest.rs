@@ -23,12 +23,9 @@ use axum::Json;
 use prost::Message;
 use serde_json::json;
 use std::sync::atomic::Ordering;
+use vigie_core::time::now_ns;
 use vigie_protocol::logs::{jsonlines, loki, otlp, Parsed};
 use vigie_protocol::query_value;
-
-fn now_ns() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64
-}
 
 fn is_protobuf(headers: &HeaderMap) -> bool {
     headers

@@ -9,15 +9,12 @@ use super::LogSink;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, UdpSocket};
+use vigie_core::time::now_ns;
 use vigie_core::{LogRecord, ProjectId};
 use vigie_protocol::logs::syslog::{self, Framer};
 
 const BATCH: usize = 2048;
 const LINGER: Duration = Duration::from_millis(50);
-
-fn now_ns() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64
-}
 
 /// Receives datagrams on `socket` until the task is dropped.
 pub async fn serve_udp(socket: UdpSocket, sink: LogSink, project: ProjectId) {

@@ -318,7 +318,7 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         .into_iter()
         .find(|p| p.name == args.project || p.id.0.to_string() == args.project)
         .with_context(|| format!("no project {:?} (see `vigie project list`)", args.project))?;
-    let received = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64;
+    let received = vigie_core::time::now_ns();
     let (mut read_total, mut imported_total, mut unparsed_total) = (0u64, 0u64, 0u64);
     for path in &args.files {
         let file =

@@ -21,7 +21,7 @@ def vigie_binary() -> Path:
 class Server:
     """A running `vigie serve`, with what its start-up banner said."""
 
-    def __init__(self, binary: Path, data: str, *args: str):
+    def __init__(self, binary: Path, data: str, *args: str, env: dict | None = None):
         self.binary = binary
         self.data = data
         self.process = subprocess.Popen(
@@ -29,7 +29,7 @@ class Server:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
-            env={**os.environ, "VIGIE_LOG": "warn"},
+            env={**os.environ, "VIGIE_LOG": "warn", **(env or {})},
         )
         self.banner = ""
         deadline = time.time() + 30
@@ -55,6 +55,13 @@ class Server:
             check=True, capture_output=True, text=True,
         )
         return out.stdout.strip()
+
+    def cli(self, *args: str, token: str | None = None) -> subprocess.CompletedProcess:
+        """Runs `vigie ARGS…` against this server (VIGIE_URL, and VIGIE_TOKEN when given)."""
+        env = {**os.environ, "VIGIE_URL": self.url, "NO_COLOR": "1"}
+        if token:
+            env["VIGIE_TOKEN"] = token
+        return subprocess.run([str(self.binary), *args], capture_output=True, text=True, env=env, timeout=60)
 
     def stop(self) -> int:
         """Ctrl-C, as a person would; returns the exit code."""

@@ -12,12 +12,16 @@ Vigie notices when the job stops.
             except Exception as e:
                 job.item_error(name=invoice.number, target=invoice.email, error=str(e))
 
+Logs go to Vigie with `logging.getLogger().addHandler(VigieHandler(DSN, source="invoices"))`;
+records logged inside a `with Job.start(...)` block carry the job's id.
+
 Standard library only, Python 3.9+. Nothing here raises into your code because Vigie is slow
 or down: calls only queue work for a background thread, which batches items (every 100 or
 every second), retries with backoff, warns once, and keeps a bounded buffer meanwhile.
 """
 
 from .job import Job, VigieError
+from .logs import VigieHandler
 
-__all__ = ["Job", "VigieError"]
+__all__ = ["Job", "VigieError", "VigieHandler"]
 __version__ = "0.1.0"

@@ -17,6 +17,7 @@ When Vigie cannot be reached the thread retries with backoff, logs one warning (
 """
 
 import collections
+import contextvars
 import logging
 import threading
 import time
@@ -25,6 +26,15 @@ import uuid
 from .transport import Backoff, Retryable, Transport, VigieError, parse_dsn
 
 log = logging.getLogger("vigie_client")
+
+# The job whose `with` block is running: `VigieHandler` tags log records made inside it.
+_current_job = contextvars.ContextVar("vigie_current_job", default=None)
+
+
+def current_job_id():
+    """The id of the job whose `with Job.start(...)` block the caller is in, or None."""
+    return _current_job.get()
+
 
 ITEM_FIELDS = ("name", "file", "target", "comment", "error", "duration", "duration_ms", "at", "fields", "id")
 
@@ -140,9 +150,14 @@ class Job:
         self.finish("cancelled", message)
 
     def __enter__(self):
+        self._context = _current_job.set(self.id)
         return self
 
     def __exit__(self, kind, error, tb):
+        try:
+            _current_job.reset(self._context)
+        except ValueError:  # left in another context (a generator, a thread): nothing to undo
+            pass
         if error is None:
             self.finish()
         elif isinstance(error, KeyboardInterrupt):

@@ -56,11 +56,15 @@ class Transport:
 
     def request(self, method, path, body):
         data = None if body is None else json.dumps(body).encode()
+        return self.send(method, path, data, {"Content-Type": "application/json"} if data else {})
+
+    def send(self, method, path, data, headers):
+        """One request with a ready body (`bytes` or None); the answer's JSON, if any."""
         req = urllib.request.Request(self.base + path, data=data, method=method)
         req.add_header("Authorization", f"Bearer {self.key}")
         req.add_header("User-Agent", USER_AGENT)
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
+        for name, value in headers.items():
+            req.add_header(name, value)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 raw = resp.read()

@@ -72,7 +72,10 @@
       }
       cell(tr, details, "mono msg");
     } else {
-      cell(tr, lines[0], "mono msg");
+      var line = document.createElement("span");
+      line.className = "line";
+      line.textContent = lines[0];
+      cell(tr, line, "mono msg");
     }
     return tr;
   }

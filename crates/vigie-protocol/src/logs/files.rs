@@ -192,7 +192,7 @@ fn starts_record(format: Format, line: &[u8], zone: &Zone) -> Option<LogRecord> 
         Format::JournaldJson => journald(line)?,
         Format::NginxAccess => nginx_access(&text)?,
         Format::NginxError => nginx_error(&text, zone)?,
-        Format::Postgres => postgres(&text)?,
+        Format::Postgres => postgres(&text, zone)?,
         Format::Gunicorn => gunicorn(&text).or_else(|| nginx_access(&text))?,
         Format::Syslog | Format::Postfix => {
             let time = syslog_time(&text, zone)?;
@@ -302,7 +302,7 @@ fn nginx_error(text: &str, zone: &Zone) -> Option<LogRecord> {
 /// `2026-11-21 21:15:00.123 UTC [1234] ERROR:  message` (the default `log_line_prefix`,
 /// `%m [%p] `), with `user@db` or other prefixes tolerated before the level. `DETAIL:`, `HINT:`
 /// and the like start no record: they join the one before (see [`Importer::line`]).
-fn postgres(text: &str) -> Option<LogRecord> {
+fn postgres(text: &str, zone: &Zone) -> Option<LogRecord> {
     let (date, rest) = text.split_once(' ')?;
     let (clock, rest) = rest.split_once(' ')?;
     if date.len() != 10 || date.as_bytes()[4] != b'-' {
@@ -310,8 +310,12 @@ fn postgres(text: &str) -> Option<LogRecord> {
     }
     let (zone_name, rest) = rest.split_once(' ')?;
     let time = parse_time(&format!("{date}T{clock}"))?;
-    // Only UTC-like zone names are known without a tz database; others keep the clock as UTC.
-    let _ = zone_name;
+    // PostgreSQL writes its `log_timezone` as an abbreviation (CET, EST…) that names no offset
+    // unambiguously: anything but UTC/GMT is read in the zone given to the import (`--tz`).
+    let time = match zone_name {
+        "UTC" | "GMT" | "Z" => time,
+        _ => zone.local(time),
+    };
     let (pid, rest) = match rest.strip_prefix('[') {
         Some(r) => {
             let (pid, rest) = r.split_once(']')?;
@@ -608,6 +612,23 @@ mod tests {
         assert!(r[0].message.contains("\nSTATEMENT:  INSERT"));
         assert!(r[0].message.ends_with("\tcontinued"));
         assert_eq!(r[1].level, Level::Info);
+    }
+
+    #[test]
+    fn postgres_zone_names_other_than_utc_are_read_in_the_import_zone() {
+        let one_hour_east = || Zone::new(|t| t - 3_600_000_000_000);
+        let mut importer = Importer::new(Format::Postgres, "pg", one_hour_east(), NOW);
+        let mut out = Vec::new();
+        for line in [
+            "2026-11-21 22:15:00.000 CET [1] LOG:  local",
+            "2026-11-21 22:15:00.000 UTC [1] LOG:  utc",
+        ] {
+            out.extend(importer.line(line.as_bytes()));
+        }
+        out.extend(importer.finish());
+        let at = |s: &str| parse_time(s).unwrap();
+        assert_eq!(out[0].time, at("2026-11-21T21:15:00Z"));
+        assert_eq!(out[1].time, at("2026-11-21T22:15:00Z"));
     }
 
     #[test]

@@ -6,10 +6,10 @@
 //!   vigie-bench startup    --binary target/release/vigie --runs 20
 //!   vigie-bench page-views --binary target/release/vigie --requests 10000 --concurrency 8
 //!   vigie-bench jobs       --binary target/release/vigie
-//!
-//! Later issues add scenarios (ingest, search) to the same enum.
+//!   vigie-bench logs       --binary target/release/vigie --lines 10000000
 
 mod jobs;
+mod logs;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -68,6 +68,31 @@ enum Scenario {
         #[arg(long, default_value_t = 100_000)]
         page_items: usize,
     },
+    /// Logs: durable JSON-lines ingest, disk per raw byte, searches over a week of lines
+    /// (beside `rg` on the same file), and the rate at which syslog over UDP starts losing.
+    Logs {
+        #[arg(long, default_value = "target/release/vigie")]
+        binary: PathBuf,
+        /// Lines generated and ingested
+        #[arg(long, default_value_t = 10_000_000)]
+        lines: usize,
+        /// Lines per request
+        #[arg(long, default_value_t = 4096)]
+        batch: usize,
+        /// Concurrent writers
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Syslog UDP rates tried, datagrams per second
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "25000,50000,100000,200000,300000,400000"
+        )]
+        udp_rates: Vec<u64>,
+        /// Keep the generated lines in this file
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
 }
 
 #[tokio::main]
@@ -97,6 +122,23 @@ async fn main() -> Result<()> {
             };
             jobs::run(&binary, opts).await
         }
+        Scenario::Logs {
+            binary,
+            lines,
+            batch,
+            concurrency,
+            udp_rates,
+            file,
+        } => {
+            let opts = logs::Options {
+                lines,
+                batch,
+                concurrency,
+                udp_rates,
+                file,
+            };
+            logs::run(&binary, opts).await
+        }
     }
 }
 
@@ -111,12 +153,18 @@ struct Server {
 
 impl Server {
     fn start(binary: &Path) -> Result<(Server, Instant)> {
+        Server::start_with(binary, &[])
+    }
+
+    /// Starts `binary` with extra `VIGIE_*` settings in its environment.
+    fn start_with(binary: &Path, env: &[(&str, &str)]) -> Result<(Server, Instant)> {
         let data = tempfile::tempdir()?;
         let started = Instant::now();
         let mut child = Command::new(binary)
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data.path())
             .env("VIGIE_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -620,4 +620,55 @@ mod tests {
             .contains("empty"));
         assert_eq!(err("ok -- ?").position, 3);
     }
+
+    /// Untrusted text: random queries parse or fail with a position inside the text, and a
+    /// parsed one evaluates without panicking. (`fuzz/` runs the same property guided.)
+    #[test]
+    fn random_queries_never_panic() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let pieces = [
+            "level:",
+            "source:",
+            "logger:",
+            "job:",
+            "trace:",
+            "field.",
+            "since:",
+            "from:",
+            "to:",
+            ">=",
+            "<",
+            "-",
+            "\"",
+            "/",
+            "*",
+            " ",
+            "error",
+            "warn",
+            "1h",
+            "2026-11-21",
+            "T22:15",
+            "(?i)",
+            "[",
+            "\\",
+            ":",
+            "é",
+            "x",
+            "0",
+        ];
+        // Each parsed term compiles a regex, slow in debug builds: 2,000 queries is enough here.
+        for _ in 0..2_000 {
+            let text: String = (0..rng.gen_range(0..12))
+                .map(|_| pieces[rng.gen_range(0..pieces.len())])
+                .collect();
+            match LogQuery::parse(&text, NOW) {
+                Ok(query) => {
+                    let _ = query.matches(&record(&text));
+                    let _ = query.required_words();
+                }
+                Err(e) => assert!(e.position <= text.len(), "{e:?} for {text:?}"),
+            }
+        }
+    }
 }

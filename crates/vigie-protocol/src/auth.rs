@@ -8,6 +8,10 @@
 //! 3. `?sentry_key=<key>&sentry_version=7` in the query string (browser SDKs, to avoid CORS
 //!    preflights).
 //!
+//! Log shippers that only know HTTP Basic auth (Promtail's `basic_auth`, Vector's `auth`) send
+//! `Authorization: Basic base64(user:key)`: the password is the key, or the user name when the
+//! password is empty.
+//!
 //! The first source that names a key wins, in that order. The key is returned as given: the
 //! caller looks it up, so an unknown key and a malformed one are both simply "not a project".
 
@@ -45,8 +49,21 @@ fn sentry_auth_key(header: &str) -> Option<String> {
 fn authorization_key(header: &str) -> Option<String> {
     match bearer_token(header) {
         Some(token) => Some(token.to_string()),
-        None => sentry_auth_key(header.trim()),
+        None => basic_key(header).or_else(|| sentry_auth_key(header.trim())),
     }
+}
+
+/// `Basic base64(user:password)` → the password, or the user when the password is empty.
+fn basic_key(header: &str) -> Option<String> {
+    use base64::Engine;
+    let encoded = strip_prefix_ignore_case(header.trim(), "basic")?.trim();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':').unwrap_or((&text, ""));
+    let key = if password.is_empty() { user } else { password };
+    (!key.is_empty()).then(|| key.to_string())
 }
 
 /// The token of an `Authorization: Bearer <token>` header (scheme matched without regard to
@@ -233,7 +250,17 @@ mod tests {
         let sentry = format!("Sentry sentry_key={KEY}");
         assert_eq!(find(None, Some(&sentry), None).as_deref(), Some(KEY));
         assert_eq!(find(None, Some("Bearer "), None), None);
-        assert_eq!(find(None, Some("Basic dXNlcjpwYXNz"), None), None);
+        // Basic: the password is the key (Promtail's basic_auth), else the user name.
+        assert_eq!(
+            find(None, Some("Basic dmlnaWU6c2VjcmV0"), None).as_deref(),
+            Some("secret")
+        );
+        assert_eq!(
+            find(None, Some("basic c2VjcmV0Og=="), None).as_deref(),
+            Some("secret")
+        );
+        assert_eq!(find(None, Some("Basic not base64!"), None), None);
+        assert_eq!(find(None, Some("Basic Og=="), None), None);
         assert_eq!(find(None, Some("Bearerabc"), None), None);
     }
 

@@ -154,9 +154,7 @@ async fn start_syslog(state: &AppState) -> Result<Vec<tokio::task::JoinHandle<()
     let mut tasks = Vec::new();
     if !logs.syslog_udp.is_empty() {
         let addr = parse(&logs.syslog_udp)?;
-        let socket = tokio::net::UdpSocket::bind(addr)
-            .await
-            .map_err(bind_error(addr))?;
+        let socket = crate::logs::syslog::bind_udp(addr).map_err(bind_error(addr))?;
         tracing::info!(%addr, "syslog listening (udp)");
         tasks.push(tokio::spawn(crate::logs::syslog::serve_udp(
             socket,

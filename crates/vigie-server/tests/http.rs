@@ -795,6 +795,18 @@ async fn every_api_route_is_in_the_openapi_document() {
         ("get", "/api/v1/items"),
         ("get", "/api/v1/live/jobs"),
         ("get", "/api/v1/live/jobs/{id}"),
+        ("post", "/api/v1/logs"),
+        ("post", "/v1/logs"),
+        ("post", "/loki/api/v1/push"),
+        ("get", "/api/v1/logs/search"),
+        ("get", "/api/v1/logs/stats"),
+        ("get", "/api/v1/logs/tail"),
+        ("get", "/api/v1/logs/download"),
+        ("get", "/api/v1/logs/sources"),
+        ("get", "/api/v1/logs/sources/{id}"),
+        ("delete", "/api/v1/logs/sources/{id}"),
+        ("get", "/api/v1/logs/sources/{id}/lines"),
+        ("get", "/api/v1/logs/sources/{id}/download"),
     ] {
         assert!(
             doc["paths"][path][method].is_object(),
@@ -1218,6 +1230,14 @@ async fn logs_arrive_over_every_protocol_and_are_searchable() {
         .collect();
     assert_eq!(names, ["nginx", "shop", "worker"]);
     let worker = sources[2]["id"].as_i64().unwrap();
+    let one = app
+        .get(&format!("/api/v1/logs/sources/{worker}"), &admin)
+        .await
+        .json();
+    assert_eq!(
+        (one["name"].as_str(), one["lines"].as_u64()),
+        (Some("worker"), Some(3))
+    );
     let text = app
         .get(&format!("/api/v1/logs/sources/{worker}/download"), &admin)
         .await;

@@ -350,6 +350,16 @@ async fn logs_story(store: &Arc<dyn Store>, project: &vigie_core::Project) {
         .await
         .unwrap();
     assert_eq!(stats.total, 5030 - 503);
+    // Blocks within one bucket are counted from their summaries, the others from their heads:
+    // the answers agree whatever the split.
+    for buckets in [1, 7, 500] {
+        let errors = logs::stats(store, p, &query("level:error"), buckets)
+            .await
+            .unwrap();
+        assert_eq!(errors.total, 503, "{buckets} buckets");
+        assert_eq!(errors.per_level[Level::Error as usize], 503);
+        assert_eq!(errors.buckets.iter().sum::<u64>(), 503, "{buckets} buckets");
+    }
 
     // Oldest first across overlapping blocks, for downloads.
     let mut times = Vec::new();

@@ -209,4 +209,51 @@ mod tests {
         assert_eq!(parse_time("yesterday"), None);
         assert_eq!(parse_time("-5"), None);
     }
+
+    /// Untrusted bytes: every reader returns records, raw records or a refusal, never panics.
+    /// (`fuzz/` runs the same property guided.)
+    #[test]
+    fn random_bodies_never_panic() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+        let pieces: [&[u8]; 16] = [
+            b"{\"event\":\"x\"",
+            b"\"level\":",
+            b"}",
+            b"\n",
+            b"<34>",
+            b"Nov 21 22:15:00 ",
+            b"1 2026-11-21T22:15:00Z h a - - - ",
+            b"12 ",
+            b"\0",
+            b"\x0a\x05",
+            b"\xff\xfe",
+            b"[21/Nov/2026:22:15:00 +0100] \"GET / HTTP/1.1\" 200 5",
+            b"Traceback",
+            b"  ",
+            b"2026-11-21 22:15:00.123 UTC [1] ERROR:  ",
+            b"DETAIL:  ",
+        ];
+        for _ in 0..5_000 {
+            let body: Vec<u8> = (0..rng.gen_range(0..16))
+                .flat_map(|_| pieces[rng.gen_range(0..pieces.len())].iter().copied())
+                .collect();
+            let now = 1_795_295_700_000_000_000;
+            let _ = jsonlines::parse(&body, "app", now);
+            let _ = otlp::parse_protobuf(&body, now);
+            let _ = otlp::parse_json(&body, now);
+            let _ = loki::parse_protobuf(&body, now);
+            let _ = loki::parse_json(&body, now);
+            let mut framer = syslog::Framer::default();
+            framer.push(&body, |f| drop(syslog::parse(f, now)));
+            framer.finish(|f| drop(syslog::parse(f, now)));
+            for format in files::Format::ALL {
+                let mut importer = files::Importer::new(format, "f", files::Zone::utc(), now);
+                for line in body.split(|b| *b == b'\n') {
+                    let _ = importer.line(line);
+                }
+                let _ = importer.finish();
+            }
+        }
+    }
 }

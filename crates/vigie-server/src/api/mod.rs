@@ -63,7 +63,7 @@ pub fn log_routes() -> Router<AppState> {
         .route("/api/v1/logs/sources", get(api::sources))
         .route(
             "/api/v1/logs/sources/{id}",
-            axum::routing::delete(api::clear_source),
+            get(api::source).delete(api::clear_source),
         )
         .route("/api/v1/logs/sources/{id}/lines", get(api::source_lines))
         .route(

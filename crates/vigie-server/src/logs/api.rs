@@ -5,6 +5,7 @@
 //! GET    /api/v1/logs/stats?q=&buckets=                  counts per level and over time
 //! GET    /api/v1/logs/tail?q=&backlog=                   SSE: matching records as they arrive
 //! GET    /api/v1/logs/sources                            each source: size, lines, first/last
+//! GET    /api/v1/logs/sources/{id}                       one source
 //! GET    /api/v1/logs/sources/{id}/lines?n=              a source's last n records
 //! GET    /api/v1/logs/sources/{id}/download?q=&format=   streamed, oldest first, text or jsonl
 //! DELETE /api/v1/logs/sources/{id}                       clear a source (admin)
@@ -314,6 +315,16 @@ pub async fn sources(
 ) -> Result<Json<Vec<SourceView>>, ApiError> {
     let sources = state.store.log_sources(reader.project.id).await?;
     Ok(Json(sources.iter().map(SourceView::new).collect()))
+}
+
+/// `GET /api/v1/logs/sources/{id}`.
+pub async fn source(
+    State(state): State<AppState>,
+    reader: LogReader,
+    Path(id): Path<i64>,
+) -> Result<Json<SourceView>, ApiError> {
+    let source = source_of(&state, &reader.project, id).await?;
+    Ok(Json(SourceView::new(&source)))
 }
 
 /// The source `id` of the project, or 404.

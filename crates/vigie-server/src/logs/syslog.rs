@@ -17,6 +17,22 @@ const BATCH: usize = 2048;
 const LINGER: Duration = Duration::from_millis(50);
 
 /// Receives datagrams on `socket` until the task is dropped.
+/// Receive buffer asked of the kernel for the UDP socket: a burst waits here while the sink
+/// catches up. Linux grants at most twice `net.core.rmem_max`; raise that to keep more.
+const UDP_RECEIVE_BUFFER: usize = 8 << 20;
+
+/// Binds the UDP listener with a large receive buffer (the default holds only ~200 KiB, about
+/// a thousand datagrams).
+pub fn bind_udp(addr: std::net::SocketAddr) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, None)?;
+    // Best effort: a smaller buffer than asked still works.
+    let _ = socket.set_recv_buffer_size(UDP_RECEIVE_BUFFER);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
 pub async fn serve_udp(socket: UdpSocket, sink: LogSink, project: ProjectId) {
     let mut buf = vec![0u8; 65_536];
     let mut batch: Vec<LogRecord> = Vec::new();

@@ -436,6 +436,27 @@ pub async fn stats(
         buckets: vec![0; buckets],
         ..LogStats::default()
     };
+    let mask = query.level_mask();
+    let mut blocks = blocks;
+    if !query.has_text_terms() {
+        // Only time, level and source terms: a block lying within the range and within one
+        // bucket is counted from its summary alone; the others need their heads.
+        let bucket_of = |time: i64| (time - start) / width;
+        blocks.retain(|b| {
+            let inside = b.min_time >= start && b.max_time < end;
+            if !inside || bucket_of(b.min_time) != bucket_of(b.max_time) {
+                return true;
+            }
+            let bucket = (bucket_of(b.min_time) as usize).min(buckets - 1);
+            for level in Level::ALL.iter().filter(|l| mask & l.bit() != 0) {
+                let n = u64::from(b.level_counts[*level as usize]);
+                stats.total += n;
+                stats.per_level[*level as usize] += n;
+                stats.buckets[bucket] += n;
+            }
+            false
+        });
+    }
     let mut count = |time: i64, level: Level| {
         if time < start || time >= end {
             return;
@@ -450,8 +471,6 @@ pub async fn stats(
                 count(hit.record.time, hit.record.level);
             }
         } else {
-            // Only time, level and source terms: the heads (times and levels) suffice.
-            let mask = query.level_mask();
             let data = store
                 .log_block_data(batch.iter().map(|m| m.id).collect())
                 .await?;

@@ -6,6 +6,12 @@
 //! arrives late. Vigie turns automatic checkpoints off on the writer and runs a PASSIVE
 //! checkpoint here, on a connection of its own, once a second. PASSIVE never blocks the writer
 //! or readers; it copies what it can, and the next round copies the rest.
+//!
+//! Under sustained writes (a log flood) PASSIVE alone never lets SQLite start the log over: the
+//! writer always adds frames after the last one copied, and the WAL file grows for as long as
+//! the flood lasts. So once the file passes `WAL_LIMIT`, the round ends with a TRUNCATE
+//! checkpoint: it briefly holds writers back (most frames were just copied by the PASSIVE one,
+//! so only the tail is left to copy) and cuts the file back to zero.
 
 use crate::Result;
 use rusqlite::Connection;
@@ -16,6 +22,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 const EVERY: Duration = Duration::from_secs(1);
+/// WAL size past which a round truncates the log file.
+const WAL_LIMIT: u64 = 64 << 20;
 
 pub struct Checkpointer {
     stop: Arc<AtomicBool>,
@@ -26,6 +34,8 @@ impl Checkpointer {
     pub fn start(path: &Path) -> Result<Checkpointer> {
         let conn = Connection::open(path)?;
         conn.execute_batch("PRAGMA busy_timeout = 5000;")?;
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
@@ -35,6 +45,12 @@ impl Checkpointer {
                     std::thread::park_timeout(EVERY);
                     if let Err(err) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
                         tracing::warn!(%err, "wal checkpoint failed");
+                    }
+                    let size = std::fs::metadata(&wal).map_or(0, |m| m.len());
+                    if size > WAL_LIMIT {
+                        if let Err(err) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
+                            tracing::warn!(%err, size, "wal truncation failed");
+                        }
                     }
                 }
             })

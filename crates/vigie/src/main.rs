@@ -1,7 +1,7 @@
 //! The `vigie` binary: parses the command line and calls the libraries. Nothing else lives here.
 //!
 //! Exit codes: 0 success, 1 the command failed (a one-line `error:` says why), 2 the command
-//! line was wrong.
+//! line was wrong. `vigie search` follows grep instead: 0 matches, 1 no match, 2 an error.
 
 mod cli;
 

@@ -399,3 +399,88 @@ fn job_run_reports_the_command_and_passes_its_exit_code_through() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(stderr(&bad).contains("VIGIE_DSN"), "{}", stderr(&bad));
 }
+
+#[test]
+fn import_then_search_with_grep_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data);
+    let log = dir.path().join("worker.log");
+    std::fs::write(
+        &log,
+        "2026-11-21 21:15:00,250 ERROR invoices.send: smtp refused\n\
+         Traceback (most recent call last):\n  File \"send.py\", line 3, in <module>\n\
+         smtplib.SMTPDataError: (421, b'too many messages')\n\
+         2026-11-21 21:15:01,000 INFO invoices.send: retrying\n",
+    )
+    .unwrap();
+    let data_arg = data.to_str().unwrap();
+    let import = run(&["import", log.to_str().unwrap(), "--data", data_arg]);
+    assert!(import.status.success(), "{}", stderr(&import));
+    assert!(
+        stdout(&import).ends_with("5 lines read, 2 records imported, 0 unparsed (kept raw)\n"),
+        "{}",
+        stdout(&import)
+    );
+    let bad_format = run(&[
+        "import",
+        log.to_str().unwrap(),
+        "--format",
+        "apache",
+        "--data",
+        data_arg,
+    ]);
+    assert_eq!(bad_format.status.code(), Some(1));
+    assert!(
+        stderr(&bad_format).contains("--format \"apache\": use auto or one of journald-json"),
+        "{}",
+        stderr(&bad_format)
+    );
+    let missing = run(&["import", "/nonexistent.log", "--data", data_arg]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).starts_with("error: cannot open /nonexistent.log"));
+
+    let token = stdout(&run(&[
+        "token", "create", "--name", "cli", "--data", data_arg,
+    ]))
+    .trim()
+    .to_string();
+    let search = |args: &[&str]| {
+        vigie()
+            .args(["search", "--url", &server.url, "--token", &token])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let found = search(&["smtp", "level:error", "--raw"]);
+    assert_eq!(found.status.code(), Some(0), "{}", stderr(&found));
+    assert!(
+        stdout(&found).starts_with("smtp refused\nTraceback"),
+        "{}",
+        stdout(&found)
+    );
+    assert!(
+        stdout(&found).contains("SMTPDataError"),
+        "the traceback is one record"
+    );
+    let nothing = search(&["nosuchword"]);
+    assert_eq!(nothing.status.code(), Some(1), "no match: 1, like grep");
+    assert_eq!(stdout(&nothing), "");
+    let wrong = search(&["levl:error"]);
+    assert_eq!(wrong.status.code(), Some(2), "an error: 2, like grep");
+    assert!(stderr(&wrong).contains("levl"), "{}", stderr(&wrong));
+    let unreachable = vigie()
+        .args([
+            "search",
+            "--url",
+            "http://127.0.0.1:9",
+            "--token",
+            &token,
+            "x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(unreachable.status.code(), Some(2));
+    assert!(stderr(&unreachable).starts_with("error: cannot reach Vigie at http://127.0.0.1:9"));
+    assert!(server.interrupt().success());
+}

@@ -109,7 +109,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(cmd) => token::run(cmd).await,
         Command::Project(cmd) => project::run(cmd).await,
         Command::Job(cmd) => return job::run(cmd).await,
-        Command::Search(args) => return logs::search(args).await,
+        // Like grep: 1 means "no match", so a failure must say 2.
+        Command::Search(args) => {
+            return logs::search(args).await.or_else(|err| {
+                eprintln!("error: {err:#}");
+                Ok(ExitCode::from(2))
+            })
+        }
         Command::Tail(args) => return logs::tail(args).await,
         Command::Import(args) => return logs::import(args).await,
     };

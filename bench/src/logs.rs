@@ -507,11 +507,11 @@ async fn syslog_udp(binary: &Path, rates: &[u64]) -> Result<()> {
             lost * 100.0
         );
         if lost > 0.001 && onset.is_none() {
-            onset = Some(rate);
+            onset = Some(sent / UDP_SECONDS);
         }
     }
     match onset {
-        Some(rate) => println!("  syslog UDP loss begins at about {rate} datagrams/s"),
+        Some(rate) => println!("  syslog UDP loss begins at about {rate} datagrams/s (as sent)"),
         None => println!("  syslog UDP: no loss up to the highest rate tried"),
     }
     Ok(())

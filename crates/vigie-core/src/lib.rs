@@ -5,19 +5,23 @@
 //! it fast to test and safe to fuzz.
 //!
 //! - [`account`]: users, roles, API tokens and the access each one grants.
+//! - [`event`]: error events, and how they group into issues.
 //! - [`job`]: jobs, their items (trace rows), and the rules by which a job moves.
 //! - [`log`]: log records, levels, and the words search finds in them.
 //! - [`logquery`]: the log search language, parsed for block pruning and record matching.
 //! - [`project`]: projects and their public ingest keys.
+//! - [`scrub`]: PII scrubbing of events before they are stored.
 //! - [`secret`]: random tokens, their stored hashes, and a `Debug`-redacting wrapper.
 //! - [`time`]: the millisecond timestamp stored everywhere, and how it reads to a person.
 //! - [`validate`]: the rules names must follow, with errors a user can act on.
 
 pub mod account;
+pub mod event;
 pub mod job;
 pub mod log;
 pub mod logquery;
 pub mod project;
+pub mod scrub;
 pub mod secret;
 pub mod time;
 pub mod validate;

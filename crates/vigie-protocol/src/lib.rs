@@ -8,9 +8,11 @@
 //!   query parameter, `Authorization`), and the DSN that tells it where to send.
 //! - [`jobs`]: the jobs API's JSON bodies, with errors that name the field.
 //! - [`logs`]: JSON lines, OTLP, Loki push, syslog, and the log files `vigie import` reads.
+//! - [`sentry`]: envelopes and events, as the unchanged Sentry SDKs send them.
 
 pub mod auth;
 pub mod jobs;
 pub mod logs;
+pub mod sentry;
 
 pub use auth::{bearer_token, find_project_key, query_value, Dsn, DsnError, KeySources};

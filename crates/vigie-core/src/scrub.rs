@@ -1,0 +1,298 @@
+//! PII scrubbing of events before they are stored: what an SDK sent that must never reach disk.
+//!
+//! The scrubber walks the whole event (frame variables, `extra`, request data, headers and
+//! cookies, breadcrumb data, contexts) and replaces with `[Filtered]`:
+//!
+//! - the value of any key whose name holds a sensitive word ([`SENSITIVE_KEYS`]: password,
+//!   secret, token, api_key, authorization, cookie, session, credit card, IBAN…, matched
+//!   without regard to case), and of keys holding a word added by the project's rules;
+//! - inside any string, a credit-card number (13–19 digits, spaces or dashes allowed, valid
+//!   Luhn check digit) and an IBAN (valid mod-97 check);
+//! - the user's e-mail and IP address (`user.email`, `user.ip_address`, the request's
+//!   `REMOTE_ADDR`) unless the project keeps them.
+//!
+//! Structural keys of the protocol (`exception`, `breadcrumbs`, `sdk`…) hold none of these
+//! words, so they are walked, never replaced. Scrubbing counts what it replaced, so the UI can
+//! say an event was scrubbed.
+
+use regex::Regex;
+use serde_json::Value;
+use std::sync::OnceLock;
+
+/// What replaces a scrubbed value (the text Sentry uses, so people recognize it).
+pub const FILTERED: &str = "[Filtered]";
+
+/// Key words whose values are always scrubbed (substrings of the lower-cased key).
+pub const SENSITIVE_KEYS: &[&str] = &[
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "auth",
+    "credential",
+    "private_key",
+    "privatekey",
+    "cookie",
+    "session",
+    "csrf",
+    "xsrf",
+    "credit_card",
+    "creditcard",
+    "card_number",
+    "cardnumber",
+    "cvv",
+    "iban",
+];
+
+/// How one project scrubs.
+#[derive(Clone, Debug, Default)]
+pub struct Scrubber {
+    /// Further key words to scrub (lower case), from the project's settings.
+    pub extra_keys: Vec<String>,
+    /// Keep `user.email` and `user.ip_address` (off by default).
+    pub keep_user_contact: bool,
+}
+
+impl Scrubber {
+    /// Scrubs `event` in place; returns how many values were replaced.
+    pub fn scrub_event(&self, event: &mut Value) -> usize {
+        let mut count = 0;
+        if !self.keep_user_contact {
+            if let Some(user) = event.get_mut("user").and_then(Value::as_object_mut) {
+                for key in ["email", "ip_address"] {
+                    count += usize::from(user.remove(key).is_some());
+                }
+            }
+            if let Some(env) = event
+                .pointer_mut("/request/env")
+                .and_then(Value::as_object_mut)
+            {
+                count += usize::from(env.remove("REMOTE_ADDR").is_some());
+            }
+        }
+        count + self.walk(event)
+    }
+
+    fn sensitive(&self, key: &str) -> bool {
+        let key = key.to_ascii_lowercase();
+        SENSITIVE_KEYS.iter().any(|word| key.contains(word))
+            || self
+                .extra_keys
+                .iter()
+                .any(|word| key.contains(word.as_str()))
+    }
+
+    fn walk(&self, value: &mut Value) -> usize {
+        match value {
+            Value::Object(map) => map
+                .iter_mut()
+                .map(|(key, value)| {
+                    if self.sensitive(key) && !is_empty(value) {
+                        *value = Value::String(FILTERED.into());
+                        1
+                    } else {
+                        self.walk(value)
+                    }
+                })
+                .sum(),
+            // Request headers and cookies often come as [name, value] pairs.
+            Value::Array(items) => items
+                .iter_mut()
+                .map(|item| match item.as_array_mut() {
+                    Some(pair)
+                        if pair.len() == 2
+                            && pair[0].as_str().is_some_and(|k| self.sensitive(k)) =>
+                    {
+                        pair[1] = Value::String(FILTERED.into());
+                        1
+                    }
+                    _ => self.walk(item),
+                })
+                .sum(),
+            Value::String(text) => match scrub_text(text) {
+                Some((clean, n)) => {
+                    *text = clean;
+                    n
+                }
+                None => 0,
+            },
+            _ => 0,
+        }
+    }
+}
+
+/// Nothing to hide: null, an empty string, or what scrubbing already left.
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::String(s) => s.is_empty() || s == FILTERED,
+        _ => false,
+    }
+}
+
+fn card_pattern() -> &'static Regex {
+    static CARD: OnceLock<Regex> = OnceLock::new();
+    CARD.get_or_init(|| Regex::new(r"\b\d(?:[ -]?\d){12,18}\b").expect("valid card regex"))
+}
+
+fn iban_pattern() -> &'static Regex {
+    static IBAN: OnceLock<Regex> = OnceLock::new();
+    IBAN.get_or_init(|| {
+        Regex::new(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
+            .expect("valid IBAN regex")
+    })
+}
+
+/// `text` with card numbers and IBANs replaced, and how many; `None` when nothing matched.
+pub fn scrub_text(text: &str) -> Option<(String, usize)> {
+    // Cheap test first: both patterns need at least 12 digits.
+    if text.bytes().filter(u8::is_ascii_digit).count() < 12 {
+        return None;
+    }
+    let mut count = 0;
+    let mut replace = |text: &str, re: &Regex, valid: fn(&str) -> bool| -> String {
+        re.replace_all(text, |m: &regex::Captures| {
+            if valid(&m[0]) {
+                count += 1;
+                FILTERED.to_string()
+            } else {
+                m[0].to_string()
+            }
+        })
+        .into_owned()
+    };
+    let once = replace(text, card_pattern(), luhn_valid);
+    let twice = replace(&once, iban_pattern(), iban_valid);
+    (count > 0).then_some((twice, count))
+}
+
+/// The Luhn check digit of a card number (spaces and dashes ignored).
+fn luhn_valid(candidate: &str) -> bool {
+    let digits: Vec<u32> = candidate.chars().filter_map(|c| c.to_digit(10)).collect();
+    if !(13..=19).contains(&digits.len()) {
+        return false;
+    }
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, d)| match (i % 2 == 1, d * 2) {
+            (true, doubled) if doubled > 9 => doubled - 9,
+            (true, doubled) => doubled,
+            (false, _) => *d,
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+/// The mod-97 check of an IBAN (spaces ignored).
+fn iban_valid(candidate: &str) -> bool {
+    let compact: String = candidate.chars().filter(|c| !c.is_whitespace()).collect();
+    if !(15..=34).contains(&compact.len()) {
+        return false;
+    }
+    let (head, tail) = compact.split_at(4);
+    let mut remainder = 0u32;
+    for c in tail.chars().chain(head.chars()) {
+        let value = match c.to_digit(36) {
+            Some(v) => v,
+            None => return false,
+        };
+        remainder = if value >= 10 {
+            (remainder * 100 + value) % 97
+        } else {
+            (remainder * 10 + value) % 97
+        };
+    }
+    remainder == 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sensitive_keys_anywhere_are_filtered() {
+        let mut event = json!({
+            "exception": {"values": [{"stacktrace": {"frames": [
+                {"function": "render", "vars": {"password": "'hunter2'", "api_token": "'tok_live_abc'", "invoice": {"number": "'F-1001'"}}}
+            ]}}]},
+            "extra": {"DB_PASSWORD": "x", "rows": 3},
+            "request": {"headers": {"Authorization": "Bearer abc", "Accept": "text/html"},
+                        "cookies": {"sessionid": "s"}, "data": {"user": "bob", "card_number": "4111"}},
+            "breadcrumbs": {"values": [{"data": {"X-CSRFToken": "t", "url": "/pay"}}]},
+            "sdk": {"name": "sentry.python"},
+        });
+        let count = Scrubber::default().scrub_event(&mut event);
+        let vars = &event["exception"]["values"][0]["stacktrace"]["frames"][0]["vars"];
+        assert_eq!(vars["password"], FILTERED);
+        assert_eq!(vars["api_token"], FILTERED);
+        assert_eq!(vars["invoice"]["number"], "'F-1001'");
+        assert_eq!(event["extra"]["DB_PASSWORD"], FILTERED);
+        assert_eq!(event["extra"]["rows"], 3);
+        assert_eq!(event["request"]["headers"]["Authorization"], FILTERED);
+        assert_eq!(event["request"]["headers"]["Accept"], "text/html");
+        assert_eq!(event["request"]["cookies"], FILTERED);
+        assert_eq!(event["request"]["data"]["user"], "bob");
+        assert_eq!(event["request"]["data"]["card_number"], FILTERED);
+        assert_eq!(
+            event["breadcrumbs"]["values"][0]["data"]["X-CSRFToken"],
+            FILTERED
+        );
+        assert_eq!(event["sdk"]["name"], "sentry.python");
+        assert_eq!(count, 7);
+    }
+
+    #[test]
+    fn header_pairs_and_extra_rules() {
+        let mut event = json!({"request": {"headers": [["Cookie", "a=b"], ["Host", "shop"]]},
+                               "extra": {"customer_siret": "123"}});
+        let scrubber = Scrubber {
+            extra_keys: vec!["siret".into()],
+            ..Scrubber::default()
+        };
+        assert_eq!(scrubber.scrub_event(&mut event), 2);
+        assert_eq!(
+            event["request"]["headers"],
+            json!([["Cookie", FILTERED], ["Host", "shop"]])
+        );
+        assert_eq!(event["extra"]["customer_siret"], FILTERED);
+    }
+
+    #[test]
+    fn card_numbers_and_ibans_inside_text() {
+        let (clean, n) =
+            scrub_text("card = \"4111 1111 1111 1111\" and 4111-1111-1111-1111").unwrap();
+        assert_eq!(
+            (clean.as_str(), n),
+            ("card = \"[Filtered]\" and [Filtered]", 2)
+        );
+        let (clean, _) = scrub_text("pay to FR76 3000 6000 0112 3456 7890 189 today").unwrap();
+        assert_eq!(clean, "pay to [Filtered] today");
+        // Numbers that fail the checks are not cards or IBANs: order ids, timestamps.
+        assert_eq!(scrub_text("order 4111111111111112 at 1795295700123"), None);
+        assert_eq!(scrub_text("FR76 3000 6000 0112 3456 7890 188"), None);
+        assert_eq!(scrub_text("short 1234"), None);
+    }
+
+    #[test]
+    fn user_contact_is_dropped_unless_kept() {
+        let event = json!({"user": {"id": "42", "email": "a@b.org", "ip_address": "10.1.2.3"},
+                           "request": {"env": {"REMOTE_ADDR": "10.1.2.3", "SERVER_NAME": "web"}}});
+        let mut dropped = event.clone();
+        assert_eq!(Scrubber::default().scrub_event(&mut dropped), 3);
+        assert_eq!(dropped["user"], json!({"id": "42"}));
+        assert_eq!(dropped["request"]["env"], json!({"SERVER_NAME": "web"}));
+        let mut kept = event.clone();
+        let keep = Scrubber {
+            keep_user_contact: true,
+            ..Scrubber::default()
+        };
+        assert_eq!(keep.scrub_event(&mut kept), 0);
+        assert_eq!(kept, event);
+    }
+}

@@ -4,6 +4,11 @@ import tempfile
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+PASSWORD = "correct horse battery"
 
 
 def make_browser(width=1366, height=900):
@@ -24,3 +29,13 @@ def make_browser(width=1366, height=900):
     ]:
         options.add_argument(arg)
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+def setup_first_admin(browser, server, username="alice"):
+    """Opens the setup address a fresh server printed and creates the first admin, logged in."""
+    browser.get(server.setup_url)
+    form = browser.find_element(By.CSS_SELECTOR, "form[action='/setup']")
+    for name, value in [("username", username), ("password", PASSWORD), ("confirm", PASSWORD)]:
+        form.find_element(By.NAME, name).send_keys(value)
+    form.submit()
+    WebDriverWait(browser, 10).until(EC.title_contains("Dashboard"))

@@ -17,12 +17,11 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from browser import setup_first_admin
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 HERE = Path(__file__).resolve().parent
-PASSWORD = "correct horse battery"
 
 
 class Mailbox:
@@ -78,15 +77,6 @@ def sender(server, port, job_id, count, *extra):
     )
 
 
-def login(browser, server):
-    browser.get(server.setup_url)
-    form = browser.find_element(By.CSS_SELECTOR, "form[action='/setup']")
-    for name, value in [("username", "alice"), ("password", PASSWORD), ("confirm", PASSWORD)]:
-        form.find_element(By.NAME, name).send_keys(value)
-    form.submit()
-    WebDriverWait(browser, 10).until(EC.title_contains("Dashboard"))
-
-
 def number(browser, key):
     text = browser.find_element(By.CSS_SELECTOR, f"[data-job-page] .stat [data-bind={key}]").text
     return int(text.replace(",", ""))
@@ -94,7 +84,7 @@ def number(browser, key):
 
 def test_bulk_send_live_then_a_killed_send_stalls(server, browser, shots, smtp):
     port, mailbox = smtp
-    login(browser, server)
+    setup_first_admin(browser, server)
 
     send = sender(server, port, "invoices-2026-11", 500, "--delay", "0.012")
     assert send.stdout.readline().strip() == "invoices-2026-11"

@@ -10,7 +10,6 @@ import json
 import logging
 import logging.handlers
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,15 +19,14 @@ from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
+from browser import setup_first_admin
 from harness import Server, vigie_binary
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "clients" / "python"))
 from vigie_client import Job, VigieHandler  # noqa: E402
 
-PASSWORD = "correct horse battery"
 
 
 def free_port(kind):
@@ -115,7 +113,6 @@ def test_vigie_client_handler_with_a_job(logs_server):
 
 
 def test_opentelemetry_sdk_otlp_http_exporter(logs_server):
-    from opentelemetry import trace
     from opentelemetry.exporter.otlp.proto.http import Compression
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
     from opentelemetry.instrumentation.logging.handler import LoggingHandler
@@ -203,7 +200,8 @@ def test_import_of_existing_files(logs_server, tmp_path):
         "MESSAGE": "celery worker killed by signal 9", "SYSLOG_IDENTIFIER": "celery",
         "_HOSTNAME": "web-1"}) + "\n")
 
-    done = subprocess_import(logs_server, nginx, postgres, syslog, journal)
+    done = logs_server.cli("import", "--data", logs_server.data, *map(str, [nginx, postgres, syslog, journal]))
+    assert done.returncode == 0, done.stderr
     assert "total: 9 lines read, 7 records imported, 1 unparsed (kept raw)" in done.stdout, done.stdout
 
     [not_found] = search(logs_server, "source:access.log", "field.status:404")
@@ -218,22 +216,8 @@ def test_import_of_existing_files(logs_server, tmp_path):
     assert killed["level"] == "error"
 
 
-def subprocess_import(server, *files):
-    return subprocess.run([str(server.binary), "import", "--data", server.data, *map(str, files)],
-                          capture_output=True, text=True, timeout=60, check=True)
-
-
-def login(browser, server):
-    browser.get(server.setup_url)
-    form = browser.find_element(By.CSS_SELECTOR, "form[action='/setup']")
-    for name, value in [("username", "alice"), ("password", PASSWORD), ("confirm", PASSWORD)]:
-        form.find_element(By.NAME, name).send_keys(value)
-    form.submit()
-    WebDriverWait(browser, 10).until(EC.title_contains("Dashboard"))
-
-
 def test_search_and_live_tail_in_the_browser(logs_server, browser, shots):
-    login(browser, logs_server)
+    setup_first_admin(browser, logs_server)
     handler = VigieHandler(logs_server.dsn, source="worker", flush_interval=0.1)
     logger = python_logger("invoices.send", handler)
     for i in range(30):

@@ -7,9 +7,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from browser import make_browser
+from browser import PASSWORD, make_browser
 
-PASSWORD = "correct horse battery"
 
 
 def wait(driver, timeout=10):

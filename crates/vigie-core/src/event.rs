@@ -20,7 +20,6 @@
 
 use regex::Regex;
 use sha2::{Digest, Sha256};
-use std::sync::OnceLock;
 
 /// Sentry's levels for errors and messages.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -224,26 +223,21 @@ fn culprit(event: &EventSummary) -> String {
 }
 
 fn hex_addresses() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r"0x[0-9a-fA-F]+").expect("valid regex"))
+    static_regex!(r"0x[0-9a-fA-F]+")
 }
 
 fn variable_parts() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| {
-        Regex::new(concat!(
-            r"(?P<email>[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})",
-            r"|(?P<uuid>\b[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\b)",
-            // Files: absolute paths with a letter in them, relative ones of 3+ parts, or a
-            // name with a document extension ("3/500" and "and/or" are not files).
-            r"|(?P<file>(?:[A-Za-z]:)?[/\\](?:[\w.-]+[/\\])*[\w.-]*[A-Za-z][\w.-]*",
-            r"|[\w.-]+(?:[/\\][\w.-]+){2,}",
-            r"|\b[\w-]+\.(?:pdf|csv|xlsx?|docx?|txt|json|xml|zip|png|jpe?g|log|py)\b)",
-            r"|(?P<hex>\b(?:0x)?[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*[0-9][0-9a-fA-F]*\b|\b(?:0x)?[0-9a-fA-F]*[0-9][0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\b)",
-            r"|(?P<int>\d+(?:[.,]\d+)*)",
-        ))
-        .expect("valid regex")
-    })
+    static_regex!(concat!(
+        r"(?P<email>[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})",
+        r"|(?P<uuid>\b[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\b)",
+        // Files: absolute paths with a letter in them, relative ones of 3+ parts, or a
+        // name with a document extension ("3/500" and "and/or" are not files).
+        r"|(?P<file>(?:[A-Za-z]:)?[/\\](?:[\w.-]+[/\\])*[\w.-]*[A-Za-z][\w.-]*",
+        r"|[\w.-]+(?:[/\\][\w.-]+){2,}",
+        r"|\b[\w-]+\.(?:pdf|csv|xlsx?|docx?|txt|json|xml|zip|png|jpe?g|log|py)\b)",
+        r"|(?P<hex>\b(?:0x)?[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*[0-9][0-9a-fA-F]*\b|\b(?:0x)?[0-9a-fA-F]*[0-9][0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\b)",
+        r"|(?P<int>\d+(?:[.,]\d+)*)",
+    ))
 }
 
 /// A message with its variable parts replaced: `<email>`, `<uuid>`, `<file>`, `<hex>`
@@ -266,8 +260,7 @@ pub fn normalize_message(message: &str) -> String {
 }
 
 fn digits() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r"\d+").expect("valid regex"))
+    static_regex!(r"\d+")
 }
 
 #[cfg(test)]

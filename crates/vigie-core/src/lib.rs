@@ -15,6 +15,14 @@
 //! - [`time`]: the millisecond timestamp stored everywhere, and how it reads to a person.
 //! - [`validate`]: the rules names must follow, with errors a user can act on.
 
+/// A built-in regex, compiled once on first use: `static_regex!(r"\d+")` is a `&'static Regex`.
+macro_rules! static_regex {
+    ($pattern:expr) => {{
+        static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+        RE.get_or_init(|| regex::Regex::new($pattern).expect("a valid built-in regex"))
+    }};
+}
+
 pub mod account;
 pub mod event;
 pub mod job;

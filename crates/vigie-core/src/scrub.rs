@@ -17,7 +17,6 @@
 
 use regex::Regex;
 use serde_json::Value;
-use std::sync::OnceLock;
 
 /// What replaces a scrubbed value (the text Sentry uses, so people recognize it).
 pub const FILTERED: &str = "[Filtered]";
@@ -134,16 +133,11 @@ fn is_empty(value: &Value) -> bool {
 }
 
 fn card_pattern() -> &'static Regex {
-    static CARD: OnceLock<Regex> = OnceLock::new();
-    CARD.get_or_init(|| Regex::new(r"\b\d(?:[ -]?\d){12,18}\b").expect("valid card regex"))
+    static_regex!(r"\b\d(?:[ -]?\d){12,18}\b")
 }
 
 fn iban_pattern() -> &'static Regex {
-    static IBAN: OnceLock<Regex> = OnceLock::new();
-    IBAN.get_or_init(|| {
-        Regex::new(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
-            .expect("valid IBAN regex")
-    })
+    static_regex!(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
 }
 
 /// `text` with card numbers and IBANs replaced, and how many; `None` when nothing matched.

@@ -6,11 +6,13 @@
 //!
 //! - [`account`]: users, roles, API tokens and the access each one grants.
 //! - [`event`]: error events, and how they group into issues.
+//! - [`issue`]: issues (groups of events) and their life cycle.
 //! - [`job`]: jobs, their items (trace rows), and the rules by which a job moves.
 //! - [`log`]: log records, levels, and the words search finds in them.
 //! - [`logquery`]: the log search language, parsed for block pruning and record matching.
 //! - [`project`]: projects and their public ingest keys.
 //! - [`scrub`]: PII scrubbing of events before they are stored.
+//! - [`sketch`]: mergeable duration sketches (percentiles) and Apdex.
 //! - [`secret`]: random tokens, their stored hashes, and a `Debug`-redacting wrapper.
 //! - [`time`]: the millisecond timestamp stored everywhere, and how it reads to a person.
 //! - [`validate`]: the rules names must follow, with errors a user can act on.
@@ -25,12 +27,14 @@ macro_rules! static_regex {
 
 pub mod account;
 pub mod event;
+pub mod issue;
 pub mod job;
 pub mod log;
 pub mod logquery;
 pub mod project;
 pub mod scrub;
 pub mod secret;
+pub mod sketch;
 pub mod time;
 pub mod validate;
 

@@ -18,6 +18,7 @@
 //! Migrations are per backend (`migrations/<backend>/NNNN_name.sql`), versioned in a
 //! `schema_migrations` table and applied at open.
 
+pub mod errors;
 pub mod jobs;
 pub mod logs;
 mod migrations;
@@ -28,11 +29,16 @@ pub mod sqlite;
 use async_trait::async_trait;
 use std::path::Path;
 use std::sync::Arc;
+use vigie_core::issue::{Issue, StatusChange};
 use vigie_core::job::{JobMessage, JobUpdate};
 use vigie_core::{
     ApiToken, Job, NewItem, Project, ProjectId, ProjectKey, Role, Scope, Timestamp, User,
 };
 
+pub use errors::{
+    ErrorBatch, ErrorSettings, ErrorsWritten, EventFilter, EventMeta, IssueFilter, IssuePage,
+    IssueSort,
+};
 pub use jobs::{ItemFilter, ItemPage, ItemsAdded, JobChange, JobFilter, JobPage};
 pub use logs::{BlockFilter, BlockMeta, LogSource, NewLogBlock};
 
@@ -249,6 +255,86 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_log_blocks(&self, ids: Vec<i64>) -> Result<u64>;
     /// Deletes a source and every record of it; `NotFound` if the project has no such source.
     async fn delete_log_source(&self, project: ProjectId, source: i64) -> Result<()>;
+    // --- errors and performance (the shared logic is `errors`) ---
+
+    /// Stores everything a batch of Sentry envelopes brought, in one transaction.
+    async fn write_errors(&self, batch: ErrorBatch, now: Timestamp) -> Result<ErrorsWritten>;
+    async fn error_settings(&self, project: ProjectId) -> Result<ErrorSettings>;
+    async fn set_error_settings(&self, project: ProjectId, settings: &ErrorSettings) -> Result<()>;
+    async fn list_issues(&self, filter: &IssueFilter) -> Result<IssuePage>;
+    async fn issue(&self, project: ProjectId, id: i64) -> Result<Option<Issue>>;
+    /// Applies a person's status change; `NotFound` if the project has no such issue.
+    async fn set_issue_status(
+        &self,
+        project: ProjectId,
+        id: i64,
+        change: &StatusChange,
+    ) -> Result<Issue>;
+    async fn issue_tags(&self, issue: i64) -> Result<Vec<errors::TagCount>>;
+    /// `(issue id, hour start ms, events)` since `since`.
+    async fn issue_hours(&self, issues: Vec<i64>, since: Timestamp)
+        -> Result<Vec<(i64, i64, i64)>>;
+    async fn events(&self, filter: &EventFilter) -> Result<Vec<EventMeta>>;
+    /// An event's summary and JSON body.
+    async fn event(
+        &self,
+        project: ProjectId,
+        event_id: &str,
+    ) -> Result<Option<(EventMeta, Vec<u8>)>>;
+    async fn transactions(
+        &self,
+        project: ProjectId,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<errors::TransactionStats>>;
+    async fn transaction_series(
+        &self,
+        project: ProjectId,
+        name: &str,
+        since: Timestamp,
+        until: Timestamp,
+        step_ms: i64,
+    ) -> Result<Vec<(Timestamp, errors::TransactionStats)>>;
+    async fn transaction_samples(
+        &self,
+        project: ProjectId,
+        name: Option<&str>,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<errors::SampleMeta>>;
+    async fn transaction_sample(
+        &self,
+        project: ProjectId,
+        event_id: &str,
+    ) -> Result<Option<(errors::SampleMeta, Vec<u8>)>>;
+    async fn span_stats(
+        &self,
+        project: ProjectId,
+        name: &str,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<errors::SpanStat>>;
+    async fn release_health(
+        &self,
+        project: ProjectId,
+        since: Timestamp,
+    ) -> Result<Vec<errors::ReleaseHealth>>;
+    async fn dropped_events(
+        &self,
+        project: ProjectId,
+        since: Timestamp,
+    ) -> Result<Vec<errors::DroppedCount>>;
+    async fn check_ins(&self, project: ProjectId, limit: u32) -> Result<Vec<errors::NewCheckIn>>;
+    async fn attachments(
+        &self,
+        project: ProjectId,
+        event_id: &str,
+    ) -> Result<Vec<errors::AttachmentMeta>>;
+    async fn attachment(
+        &self,
+        project: ProjectId,
+        id: i64,
+    ) -> Result<Option<(errors::AttachmentMeta, Vec<u8>)>>;
 }
 
 /// Where the data lives: a SQLite file in a data directory, or a PostgreSQL URL.

@@ -27,6 +27,11 @@ pub const SQLITE: &[Migration] = &[
         name: "logs",
         sql: include_str!("../migrations/sqlite/0003_logs.sql"),
     },
+    Migration {
+        version: 4,
+        name: "errors and performance",
+        sql: include_str!("../migrations/sqlite/0004_errors.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -44,6 +49,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 3,
         name: "logs",
         sql: include_str!("../migrations/postgres/0003_logs.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "errors and performance",
+        sql: include_str!("../migrations/postgres/0004_errors.sql"),
     },
 ];
 

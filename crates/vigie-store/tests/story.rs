@@ -2,6 +2,8 @@
 //! backend. SQLite always; PostgreSQL when `VIGIE_TEST_POSTGRES_URL` is set (each run in a
 //! schema of its own, dropped afterwards).
 
+mod errors_story;
+
 use std::sync::Arc;
 use std::time::Duration;
 use vigie_core::job::{Count, JobUpdate, Progress};
@@ -236,6 +238,7 @@ async fn story(store: Arc<dyn Store>) {
 
     jobs_story(&store, &default).await;
     logs_story(&store, &default).await;
+    errors_story::errors_story(&store, &default).await;
     store.close().await;
 }
 

@@ -29,7 +29,7 @@ impl Columns for Row {
     }
 }
 
-fn boxed(values: &[Value]) -> Vec<Box<dyn ToSql + Sync + Send>> {
+pub(super) fn boxed(values: &[Value]) -> Vec<Box<dyn ToSql + Sync + Send>> {
     values
         .iter()
         .map(|v| -> Box<dyn ToSql + Sync + Send> {

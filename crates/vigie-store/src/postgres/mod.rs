@@ -6,17 +6,22 @@
 
 mod jobs;
 mod logs;
+mod tx;
 
+use crate::errors;
 use crate::migrations::{self, Migration};
 use crate::{
-    redact_url, Backend, BlockFilter, BlockMeta, Credentials, ItemFilter, ItemPage, ItemsAdded,
-    JobChange, JobFilter, JobPage, LogSource, NewApiToken, NewLogBlock, NewSession, NewUser,
-    Result, Session, Store, StoreError,
+    redact_url, Backend, BlockFilter, BlockMeta, Credentials, ErrorBatch, ErrorSettings,
+    ErrorsWritten, EventFilter, EventMeta, IssueFilter, IssuePage, ItemFilter, ItemPage,
+    ItemsAdded, JobChange, JobFilter, JobPage, LogSource, NewApiToken, NewLogBlock, NewSession,
+    NewUser, Result, Session, Store, StoreError,
 };
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
+use tx::PgTx;
+use vigie_core::issue::{Issue, StatusChange};
 use vigie_core::job::{JobMessage, JobUpdate};
 use vigie_core::project::origins_from_text;
 use vigie_core::{
@@ -707,6 +712,175 @@ impl Store for PostgresStore {
 
     async fn delete_log_source(&self, project: ProjectId, source: i64) -> Result<()> {
         logs::delete_source(&self.client().await?, project, source).await
+    }
+
+    // --- errors and performance: the shared logic of `crate::errors` ---
+
+    async fn write_errors(&self, batch: ErrorBatch, now: Timestamp) -> Result<ErrorsWritten> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let outcome = errors::write_batch(&mut PgTx(&tx), batch, now).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn error_settings(&self, project: ProjectId) -> Result<ErrorSettings> {
+        let client = self.client().await?;
+        errors::error_settings(&mut PgTx(&client), project).await
+    }
+
+    async fn set_error_settings(&self, project: ProjectId, settings: &ErrorSettings) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let outcome = errors::set_error_settings(&mut PgTx(&tx), project, &settings).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn list_issues(&self, filter: &IssueFilter) -> Result<IssuePage> {
+        let client = self.client().await?;
+        errors::list_issues(&mut PgTx(&client), &filter).await
+    }
+
+    async fn issue(&self, project: ProjectId, id: i64) -> Result<Option<Issue>> {
+        let client = self.client().await?;
+        errors::issue(&mut PgTx(&client), project, id).await
+    }
+
+    async fn set_issue_status(
+        &self,
+        project: ProjectId,
+        id: i64,
+        change: &StatusChange,
+    ) -> Result<Issue> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let outcome = errors::set_issue_status(&mut PgTx(&tx), project, id, &change).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn issue_tags(&self, issue: i64) -> Result<Vec<errors::TagCount>> {
+        let client = self.client().await?;
+        errors::issue_tags(&mut PgTx(&client), issue).await
+    }
+
+    async fn issue_hours(
+        &self,
+        issues: Vec<i64>,
+        since: Timestamp,
+    ) -> Result<Vec<(i64, i64, i64)>> {
+        let client = self.client().await?;
+        errors::issue_hours(&mut PgTx(&client), &issues, since).await
+    }
+
+    async fn events(&self, filter: &EventFilter) -> Result<Vec<EventMeta>> {
+        let client = self.client().await?;
+        errors::events(&mut PgTx(&client), &filter).await
+    }
+
+    async fn event(
+        &self,
+        project: ProjectId,
+        event_id: &str,
+    ) -> Result<Option<(EventMeta, Vec<u8>)>> {
+        let client = self.client().await?;
+        errors::event(&mut PgTx(&client), project, &event_id).await
+    }
+
+    async fn transactions(
+        &self,
+        project: ProjectId,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<errors::TransactionStats>> {
+        let client = self.client().await?;
+        errors::transactions(&mut PgTx(&client), project, since, until).await
+    }
+
+    async fn transaction_series(
+        &self,
+        project: ProjectId,
+        name: &str,
+        since: Timestamp,
+        until: Timestamp,
+        step_ms: i64,
+    ) -> Result<Vec<(Timestamp, errors::TransactionStats)>> {
+        let client = self.client().await?;
+        errors::transaction_series(&mut PgTx(&client), project, &name, since, until, step_ms).await
+    }
+
+    async fn transaction_samples(
+        &self,
+        project: ProjectId,
+        name: Option<&str>,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<errors::SampleMeta>> {
+        let client = self.client().await?;
+        errors::transaction_samples(&mut PgTx(&client), project, name.as_deref(), since, limit)
+            .await
+    }
+
+    async fn transaction_sample(
+        &self,
+        project: ProjectId,
+        event_id: &str,
+    ) -> Result<Option<(errors::SampleMeta, Vec<u8>)>> {
+        let client = self.client().await?;
+        errors::transaction_sample(&mut PgTx(&client), project, &event_id).await
+    }
+
+    async fn span_stats(
+        &self,
+        project: ProjectId,
+        name: &str,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<errors::SpanStat>> {
+        let client = self.client().await?;
+        errors::span_stats(&mut PgTx(&client), project, &name, since, limit).await
+    }
+
+    async fn release_health(
+        &self,
+        project: ProjectId,
+        since: Timestamp,
+    ) -> Result<Vec<errors::ReleaseHealth>> {
+        let client = self.client().await?;
+        errors::release_health(&mut PgTx(&client), project, since).await
+    }
+
+    async fn dropped_events(
+        &self,
+        project: ProjectId,
+        since: Timestamp,
+    ) -> Result<Vec<errors::DroppedCount>> {
+        let client = self.client().await?;
+        errors::dropped(&mut PgTx(&client), project, since).await
+    }
+
+    async fn check_ins(&self, project: ProjectId, limit: u32) -> Result<Vec<errors::NewCheckIn>> {
+        let client = self.client().await?;
+        errors::check_ins(&mut PgTx(&client), project, limit).await
+    }
+
+    async fn attachments(
+        &self,
+        project: ProjectId,
+        event_id: &str,
+    ) -> Result<Vec<errors::AttachmentMeta>> {
+        let client = self.client().await?;
+        errors::attachments(&mut PgTx(&client), project, &event_id).await
+    }
+
+    async fn attachment(
+        &self,
+        project: ProjectId,
+        id: i64,
+    ) -> Result<Option<(errors::AttachmentMeta, Vec<u8>)>> {
+        let client = self.client().await?;
+        errors::attachment(&mut PgTx(&client), project, id).await
     }
 }
 

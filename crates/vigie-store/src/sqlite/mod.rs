@@ -7,17 +7,22 @@ mod checkpoint;
 mod jobs;
 mod logs;
 mod readers;
+mod tx;
 mod writer;
 
+use crate::errors::{self, run_now};
 use crate::migrations::{self, Migration};
 use crate::{
-    Backend, BlockFilter, BlockMeta, Credentials, ItemFilter, ItemPage, ItemsAdded, JobChange,
+    Backend, BlockFilter, BlockMeta, Credentials, ErrorBatch, ErrorSettings, ErrorsWritten,
+    EventFilter, EventMeta, IssueFilter, IssuePage, ItemFilter, ItemPage, ItemsAdded, JobChange,
     JobFilter, JobPage, LogSource, NewApiToken, NewLogBlock, NewSession, NewUser, Result, Session,
     Store, StoreError,
 };
 use async_trait::async_trait;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Row};
 use std::path::{Path, PathBuf};
+use tx::SqliteTx;
+use vigie_core::issue::{Issue, StatusChange};
 use vigie_core::job::{JobMessage, JobUpdate};
 use vigie_core::project::origins_from_text;
 use vigie_core::{
@@ -716,6 +721,226 @@ impl Store for SqliteStore {
 
     async fn delete_log_source(&self, project: ProjectId, source: i64) -> Result<()> {
         self.write(move |c| logs::delete_source(c, project, source))
+            .await
+    }
+
+    // --- errors and performance: the shared logic of `crate::errors` ---
+
+    async fn write_errors(&self, batch: ErrorBatch, now: Timestamp) -> Result<ErrorsWritten> {
+        self.write(move |conn| run_now(errors::write_batch(&mut SqliteTx(conn), batch, now)))
+            .await
+    }
+
+    async fn error_settings(&self, project: ProjectId) -> Result<ErrorSettings> {
+        self.read(move |conn| run_now(errors::error_settings(&mut SqliteTx(conn), project)))
+            .await
+    }
+
+    async fn set_error_settings(&self, project: ProjectId, settings: &ErrorSettings) -> Result<()> {
+        let settings = settings.clone();
+        self.write(move |conn| {
+            run_now(errors::set_error_settings(
+                &mut SqliteTx(conn),
+                project,
+                &settings,
+            ))
+        })
+        .await
+    }
+
+    async fn list_issues(&self, filter: &IssueFilter) -> Result<IssuePage> {
+        let filter = filter.clone();
+        self.read(move |conn| run_now(errors::list_issues(&mut SqliteTx(conn), &filter)))
+            .await
+    }
+
+    async fn issue(&self, project: ProjectId, id: i64) -> Result<Option<Issue>> {
+        self.read(move |conn| run_now(errors::issue(&mut SqliteTx(conn), project, id)))
+            .await
+    }
+
+    async fn set_issue_status(
+        &self,
+        project: ProjectId,
+        id: i64,
+        change: &StatusChange,
+    ) -> Result<Issue> {
+        let change = change.clone();
+        self.write(move |conn| {
+            run_now(errors::set_issue_status(
+                &mut SqliteTx(conn),
+                project,
+                id,
+                &change,
+            ))
+        })
+        .await
+    }
+
+    async fn issue_tags(&self, issue: i64) -> Result<Vec<errors::TagCount>> {
+        self.read(move |conn| run_now(errors::issue_tags(&mut SqliteTx(conn), issue)))
+            .await
+    }
+
+    async fn issue_hours(
+        &self,
+        issues: Vec<i64>,
+        since: Timestamp,
+    ) -> Result<Vec<(i64, i64, i64)>> {
+        self.read(move |conn| run_now(errors::issue_hours(&mut SqliteTx(conn), &issues, since)))
+            .await
+    }
+
+    async fn events(&self, filter: &EventFilter) -> Result<Vec<EventMeta>> {
+        let filter = filter.clone();
+        self.read(move |conn| run_now(errors::events(&mut SqliteTx(conn), &filter)))
+            .await
+    }
+
+    async fn event(
+        &self,
+        project: ProjectId,
+        event_id: &str,
+    ) -> Result<Option<(EventMeta, Vec<u8>)>> {
+        let event_id = event_id.to_string();
+        self.read(move |conn| run_now(errors::event(&mut SqliteTx(conn), project, &event_id)))
+            .await
+    }
+
+    async fn transactions(
+        &self,
+        project: ProjectId,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<errors::TransactionStats>> {
+        self.read(move |conn| {
+            run_now(errors::transactions(
+                &mut SqliteTx(conn),
+                project,
+                since,
+                until,
+            ))
+        })
+        .await
+    }
+
+    async fn transaction_series(
+        &self,
+        project: ProjectId,
+        name: &str,
+        since: Timestamp,
+        until: Timestamp,
+        step_ms: i64,
+    ) -> Result<Vec<(Timestamp, errors::TransactionStats)>> {
+        let name = name.to_string();
+        self.read(move |conn| {
+            run_now(errors::transaction_series(
+                &mut SqliteTx(conn),
+                project,
+                &name,
+                since,
+                until,
+                step_ms,
+            ))
+        })
+        .await
+    }
+
+    async fn transaction_samples(
+        &self,
+        project: ProjectId,
+        name: Option<&str>,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<errors::SampleMeta>> {
+        let name = name.map(str::to_string);
+        self.read(move |conn| {
+            run_now(errors::transaction_samples(
+                &mut SqliteTx(conn),
+                project,
+                name.as_deref(),
+                since,
+                limit,
+            ))
+        })
+        .await
+    }
+
+    async fn transaction_sample(
+        &self,
+        project: ProjectId,
+        event_id: &str,
+    ) -> Result<Option<(errors::SampleMeta, Vec<u8>)>> {
+        let event_id = event_id.to_string();
+        self.read(move |conn| {
+            run_now(errors::transaction_sample(
+                &mut SqliteTx(conn),
+                project,
+                &event_id,
+            ))
+        })
+        .await
+    }
+
+    async fn span_stats(
+        &self,
+        project: ProjectId,
+        name: &str,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<errors::SpanStat>> {
+        let name = name.to_string();
+        self.read(move |conn| {
+            run_now(errors::span_stats(
+                &mut SqliteTx(conn),
+                project,
+                &name,
+                since,
+                limit,
+            ))
+        })
+        .await
+    }
+
+    async fn release_health(
+        &self,
+        project: ProjectId,
+        since: Timestamp,
+    ) -> Result<Vec<errors::ReleaseHealth>> {
+        self.read(move |conn| run_now(errors::release_health(&mut SqliteTx(conn), project, since)))
+            .await
+    }
+
+    async fn dropped_events(
+        &self,
+        project: ProjectId,
+        since: Timestamp,
+    ) -> Result<Vec<errors::DroppedCount>> {
+        self.read(move |conn| run_now(errors::dropped(&mut SqliteTx(conn), project, since)))
+            .await
+    }
+
+    async fn check_ins(&self, project: ProjectId, limit: u32) -> Result<Vec<errors::NewCheckIn>> {
+        self.read(move |conn| run_now(errors::check_ins(&mut SqliteTx(conn), project, limit)))
+            .await
+    }
+
+    async fn attachments(
+        &self,
+        project: ProjectId,
+        event_id: &str,
+    ) -> Result<Vec<errors::AttachmentMeta>> {
+        let event_id = event_id.to_string();
+        self.read(move |conn| run_now(errors::attachments(&mut SqliteTx(conn), project, &event_id)))
+            .await
+    }
+
+    async fn attachment(
+        &self,
+        project: ProjectId,
+        id: i64,
+    ) -> Result<Option<(errors::AttachmentMeta, Vec<u8>)>> {
+        self.read(move |conn| run_now(errors::attachment(&mut SqliteTx(conn), project, id)))
             .await
     }
 }

@@ -1,0 +1,303 @@
+//! Errors and performance: issues, events, transaction aggregates and the rest of what Sentry
+//! SDKs send, written and read by one piece of code for both backends.
+//!
+//! The server turns each envelope into an [`ErrorBatch`] (already scrubbed, grouped and
+//! summarized) and hands it to [`crate::Store::write_errors`], which stores all of it in one
+//! transaction:
+//!
+//! ```text
+//! events        -> duplicates (same event id) dropped -> issues upserted per grouping key
+//!                  (count, last seen, reopen on regression) -> events rows (zstd bodies)
+//!                  -> hourly counts, tag values, distinct users
+//! transactions  -> per (name, op, minute): counts, Apdex classes, a duration sketch merged
+//!                  into the stored one -> a few samples kept whole -> span totals per hour
+//! sessions, client reports, check-ins, attachments -> their tables
+//! ```
+//!
+//! The logic is written once against [`Tx`], a connection that runs `$N`-numbered SQL and
+//! answers rows of [`Value`]s; SQLite (in its writer or reader thread, where every call
+//! completes at once) and PostgreSQL (a pooled transaction) each implement it in a few lines.
+
+mod read;
+mod write;
+
+pub use read::*;
+pub(crate) use write::write_batch;
+
+use crate::sql::{Columns, Value};
+use crate::{Result, StoreError};
+use serde::Serialize;
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
+use vigie_core::event::Grouping;
+use vigie_core::sketch::{Apdex, Sketch};
+use vigie_core::{ProjectId, Timestamp};
+
+/// A connection inside a transaction, as the shared code needs it.
+pub(crate) trait Tx {
+    /// Runs `sql` and answers its rows (for `RETURNING` too).
+    async fn query(&mut self, sql: &str, values: &[Value]) -> Result<Vec<Vec<Value>>>;
+    /// Runs `sql`; answers the number of rows changed.
+    async fn execute(&mut self, sql: &str, values: &[Value]) -> Result<u64>;
+    /// What follows a `SELECT` of rows about to be rewritten: `FOR UPDATE` on PostgreSQL,
+    /// nothing on SQLite (whose single writer already excludes other writers).
+    fn lock_rows(&self) -> &'static str;
+}
+
+/// Runs a future whose every await completes at once, as SQLite's [`Tx`] calls do.
+///
+/// The SQLite implementation is synchronous code behind `async fn`s, so polling once is
+/// enough; anything else is a bug in this crate, hence the panic.
+pub(crate) fn run_now<T>(work: impl Future<Output = T>) -> T {
+    let mut work = std::pin::pin!(work);
+    match work.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(value) => value,
+        Poll::Pending => panic!("a SQLite statement did not complete synchronously"),
+    }
+}
+
+impl Columns for Vec<Value> {
+    fn int(&self, idx: usize) -> Result<Option<i64>> {
+        match self.get(idx) {
+            Some(Value::Int(v)) => Ok(*v),
+            Some(Value::Real(v)) => Ok(v.map(|f| f as i64)),
+            Some(Value::Text(None)) => Ok(None),
+            other => Err(column_type(idx, "an integer", other)),
+        }
+    }
+    fn real(&self, idx: usize) -> Result<Option<f64>> {
+        match self.get(idx) {
+            Some(Value::Real(v)) => Ok(*v),
+            Some(Value::Int(v)) => Ok(v.map(|i| i as f64)),
+            Some(Value::Text(None)) => Ok(None),
+            other => Err(column_type(idx, "a number", other)),
+        }
+    }
+    fn text(&self, idx: usize) -> Result<Option<String>> {
+        match self.get(idx) {
+            Some(Value::Text(v)) => Ok(v.clone()),
+            Some(Value::Int(None)) | Some(Value::Real(None)) => Ok(None),
+            other => Err(column_type(idx, "text", other)),
+        }
+    }
+    fn blob(&self, idx: usize) -> Result<Option<Vec<u8>>> {
+        match self.get(idx) {
+            Some(Value::Blob(v)) => Ok(Some(v.clone())),
+            Some(Value::Int(None)) | Some(Value::Text(None)) => Ok(None),
+            other => Err(column_type(idx, "bytes", other)),
+        }
+    }
+}
+
+fn column_type(idx: usize, wanted: &str, found: Option<&Value>) -> StoreError {
+    StoreError::Database(format!("column {idx}: expected {wanted}, found {found:?}"))
+}
+
+/// Per-project settings of error ingest.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ErrorSettings {
+    /// Apdex threshold T in ms: satisfied ≤ T, tolerated ≤ 4T.
+    pub apdex_ms: i64,
+    /// Most error events accepted per minute (`None`: only the server-wide limits apply).
+    pub events_per_minute: Option<i64>,
+    /// Keep the user's e-mail and IP address on events (scrubbed by default).
+    pub keep_user_contact: bool,
+    /// Extra key names to scrub, on top of the built-in list.
+    pub scrub_keys: Vec<String>,
+}
+
+impl Default for ErrorSettings {
+    fn default() -> Self {
+        ErrorSettings {
+            apdex_ms: 300,
+            events_per_minute: None,
+            keep_user_contact: false,
+            scrub_keys: Vec::new(),
+        }
+    }
+}
+
+/// An error or message event, ready to store.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    /// 32 hex digits.
+    pub event_id: String,
+    pub grouping: Grouping,
+    pub level: String,
+    pub time: Timestamp,
+    pub received: Timestamp,
+    pub environment: Option<String>,
+    pub release: Option<String>,
+    pub trace_id: Option<String>,
+    pub job_id: Option<String>,
+    /// Who was affected: a stable key (id, else e-mail, else IP) and what to show.
+    pub user_key: Option<String>,
+    pub user_label: Option<String>,
+    /// Tag values counted on the issue (environment, release and level are added by the store).
+    pub tags: Vec<(String, String)>,
+    /// The scrubbed event JSON; stored zstd-compressed.
+    pub body: Vec<u8>,
+}
+
+/// A transaction (a request, a task run), ready to aggregate.
+#[derive(Clone, Debug)]
+pub struct NewTransaction {
+    pub event_id: String,
+    pub name: String,
+    pub op: String,
+    pub time: Timestamp,
+    pub duration_ms: f64,
+    /// The trace status (`ok`, `internal_error`, …).
+    pub status: String,
+    pub apdex: Apdex,
+    pub trace_id: Option<String>,
+    pub job_id: Option<String>,
+    pub spans: Vec<SpanTiming>,
+    /// The scrubbed transaction JSON, stored only if the transaction is kept as a sample.
+    pub body: Vec<u8>,
+}
+
+impl NewTransaction {
+    pub fn failed(&self) -> bool {
+        !matches!(self.status.as_str(), "ok" | "" | "unknown")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpanTiming {
+    pub op: String,
+    /// Normalized: numbers and quoted values replaced, so one query shape is one row.
+    pub description: String,
+    pub duration_ms: f64,
+}
+
+/// Release health counts (from `session` and `sessions` items).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SessionCounts {
+    pub release: String,
+    pub environment: String,
+    pub at: Timestamp,
+    pub started: i64,
+    pub errored: i64,
+    pub crashed: i64,
+    pub abnormal: i64,
+}
+
+/// Events dropped before storage: by the SDK (client reports) or by Vigie (quotas).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dropped {
+    pub at: Timestamp,
+    pub reason: String,
+    pub category: String,
+    pub quantity: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NewCheckIn {
+    pub check_in_id: String,
+    pub monitor_slug: String,
+    pub status: String,
+    pub duration_ms: Option<f64>,
+    pub environment: Option<String>,
+    pub received: Timestamp,
+    /// The check-in JSON as sent.
+    pub body: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewAttachment {
+    pub event_id: String,
+    pub name: String,
+    pub content_type: String,
+    pub received: Timestamp,
+    pub data: Vec<u8>,
+}
+
+/// Everything one or more envelopes of a project brought.
+#[derive(Clone, Debug)]
+pub struct ErrorBatch {
+    pub project: ProjectId,
+    pub events: Vec<NewEvent>,
+    pub transactions: Vec<NewTransaction>,
+    pub sessions: Vec<SessionCounts>,
+    pub dropped: Vec<Dropped>,
+    pub check_ins: Vec<NewCheckIn>,
+    pub attachments: Vec<NewAttachment>,
+}
+
+impl ErrorBatch {
+    pub fn new(project: ProjectId) -> ErrorBatch {
+        ErrorBatch {
+            project,
+            events: Vec::new(),
+            transactions: Vec::new(),
+            sessions: Vec::new(),
+            dropped: Vec::new(),
+            check_ins: Vec::new(),
+            attachments: Vec::new(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+            && self.transactions.is_empty()
+            && self.sessions.is_empty()
+            && self.dropped.is_empty()
+            && self.check_ins.is_empty()
+            && self.attachments.is_empty()
+    }
+
+    /// Appends `other` (of the same project).
+    pub fn extend(&mut self, other: ErrorBatch) {
+        self.events.extend(other.events);
+        self.transactions.extend(other.transactions);
+        self.sessions.extend(other.sessions);
+        self.dropped.extend(other.dropped);
+        self.check_ins.extend(other.check_ins);
+        self.attachments.extend(other.attachments);
+    }
+}
+
+/// What storing an event did to its issue (what alerts are about).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IssueChange {
+    /// The first event of a new issue.
+    New,
+    /// A resolved issue came back.
+    Regression,
+    /// One more event of an open (or ignored) issue.
+    Seen,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventWritten {
+    pub event_id: String,
+    pub issue_id: i64,
+    pub change: IssueChange,
+}
+
+/// The outcome of [`crate::Store::write_errors`].
+#[derive(Clone, Debug, Default)]
+pub struct ErrorsWritten {
+    pub events: Vec<EventWritten>,
+    /// Events left out because their id was stored already (an SDK retry).
+    pub duplicates: usize,
+    pub transactions: usize,
+}
+
+/// The sketch column of `transaction_minutes`, read back.
+pub(crate) fn sketch_from(raw: &[u8]) -> Result<Sketch> {
+    Sketch::decode(raw).ok_or_else(|| StoreError::Database("unreadable duration sketch".into()))
+}
+
+/// zstd level of event bodies: 3, the default, compresses JSON about 4× at low cost.
+const BODY_LEVEL: i32 = 3;
+
+pub(crate) fn compress_body(json: &[u8]) -> Vec<u8> {
+    zstd::bulk::compress(json, BODY_LEVEL).expect("zstd compression of an in-memory buffer")
+}
+
+pub(crate) fn decompress_body(stored: &[u8]) -> Result<Vec<u8>> {
+    zstd::decode_all(stored).map_err(|e| StoreError::Database(format!("unreadable body: {e}")))
+}

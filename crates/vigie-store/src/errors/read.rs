@@ -1,0 +1,831 @@
+//! Reading issues, events and performance aggregates, and the status changes people make.
+
+use super::{decompress_body, sketch_from, ErrorSettings, NewCheckIn, Tx};
+use crate::sql::{Columns, Value, Where};
+use crate::{Result, StoreError};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use vigie_core::issue::{Issue, IssueStatus, StatusChange};
+use vigie_core::sketch::Sketch;
+use vigie_core::{ProjectId, Timestamp};
+
+// --- settings ---
+
+pub(crate) async fn error_settings(tx: &mut impl Tx, project: ProjectId) -> Result<ErrorSettings> {
+    let rows = tx
+        .query(
+            "SELECT apdex_ms, events_per_minute, keep_user_contact, scrub_keys \
+             FROM error_settings WHERE project_id = $1",
+            &[project.0.into()],
+        )
+        .await?;
+    let Some(row) = rows.first() else {
+        return Ok(ErrorSettings::default());
+    };
+    Ok(ErrorSettings {
+        apdex_ms: row.req_int(0)?,
+        events_per_minute: row.int(1)?,
+        keep_user_contact: row.req_int(2)? != 0,
+        scrub_keys: row
+            .req_text(3)?
+            .split(',')
+            .filter(|k| !k.is_empty())
+            .map(str::to_string)
+            .collect(),
+    })
+}
+
+pub(crate) async fn set_error_settings(
+    tx: &mut impl Tx,
+    project: ProjectId,
+    settings: &ErrorSettings,
+) -> Result<()> {
+    if settings.apdex_ms <= 0 {
+        return Err(StoreError::Invalid {
+            field: "apdex_ms",
+            message: "must be a positive number of milliseconds".into(),
+        });
+    }
+    if settings.events_per_minute.is_some_and(|n| n <= 0) {
+        return Err(StoreError::Invalid {
+            field: "events_per_minute",
+            message: "must be positive (or empty for no project limit)".into(),
+        });
+    }
+    tx.execute(
+        "INSERT INTO error_settings (project_id, apdex_ms, events_per_minute, \
+         keep_user_contact, scrub_keys) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (project_id) DO UPDATE SET apdex_ms = excluded.apdex_ms, \
+         events_per_minute = excluded.events_per_minute, \
+         keep_user_contact = excluded.keep_user_contact, scrub_keys = excluded.scrub_keys",
+        &[
+            project.0.into(),
+            settings.apdex_ms.into(),
+            settings.events_per_minute.into(),
+            i64::from(settings.keep_user_contact).into(),
+            settings.scrub_keys.join(",").as_str().into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+// --- issues ---
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IssueSort {
+    #[default]
+    LastSeen,
+    FirstSeen,
+    Events,
+    Users,
+}
+
+impl IssueSort {
+    pub fn parse(text: &str) -> Option<IssueSort> {
+        Some(match text {
+            "last_seen" | "" => IssueSort::LastSeen,
+            "first_seen" | "new" => IssueSort::FirstSeen,
+            "events" | "count" => IssueSort::Events,
+            "users" => IssueSort::Users,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IssueSort::LastSeen => "last_seen",
+            IssueSort::FirstSeen => "first_seen",
+            IssueSort::Events => "events",
+            IssueSort::Users => "users",
+        }
+    }
+
+    fn order_by(self) -> &'static str {
+        match self {
+            IssueSort::LastSeen => "last_seen DESC, id DESC",
+            IssueSort::FirstSeen => "first_seen DESC, id DESC",
+            IssueSort::Events => "event_count DESC, id DESC",
+            IssueSort::Users => "user_count DESC, last_seen DESC",
+        }
+    }
+}
+
+/// The issues list's filters; `None` or empty means any.
+#[derive(Clone, Debug, Default)]
+pub struct IssueFilter {
+    pub project: ProjectId,
+    pub status: Option<IssueStatus>,
+    pub level: Option<String>,
+    pub environment: Option<String>,
+    pub release: Option<String>,
+    /// `key:value` tags that must all have been seen on the issue.
+    pub tags: Vec<(String, String)>,
+    /// Words found in the title or culprit (case-insensitive).
+    pub text: Option<String>,
+    /// Seen at or after.
+    pub since: Option<Timestamp>,
+    pub sort: IssueSort,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct IssuePage {
+    pub issues: Vec<Issue>,
+    /// Issues matching the filter, all pages together.
+    pub total: u64,
+}
+
+const ISSUE_COLS: &str = "id, project_id, grouping_key, title, culprit, level, status, \
+    regressed_at, resolved_release, ignore_until_count, ignore_until, first_seen, last_seen, \
+    event_count, user_count, first_release, last_release";
+
+fn issue_from(row: &Vec<Value>) -> Result<Issue> {
+    let time = |i| row.int(i).map(|v| v.map(Timestamp));
+    Ok(Issue {
+        id: row.req_int(0)?,
+        project: ProjectId(row.req_int(1)?),
+        grouping_key: row.req_text(2)?,
+        title: row.req_text(3)?,
+        culprit: row.req_text(4)?,
+        level: row.req_text(5)?,
+        status: row
+            .req_text(6)?
+            .parse()
+            .map_err(|e: String| StoreError::Database(e))?,
+        regressed_at: time(7)?,
+        resolved_release: row.text(8)?,
+        ignore_until_count: row.int(9)?,
+        ignore_until: time(10)?,
+        first_seen: Timestamp(row.req_int(11)?),
+        last_seen: Timestamp(row.req_int(12)?),
+        event_count: row.req_int(13)?,
+        user_count: row.req_int(14)?,
+        first_release: row.text(15)?,
+        last_release: row.text(16)?,
+    })
+}
+
+fn issue_where(f: &IssueFilter) -> Where {
+    let mut w = Where::new();
+    w.push("project_id = ?", f.project.0);
+    if let Some(status) = f.status {
+        w.push("status = ?", status.as_str());
+    }
+    w.equals("level", f.level.as_deref());
+    if let Some(since) = f.since {
+        w.push("last_seen >= ?", since.millis());
+    }
+    w.words(&["title", "culprit"], f.text.as_deref());
+    let tags = [
+        f.environment.as_deref().map(|v| ("environment", v)),
+        f.release.as_deref().map(|v| ("release", v)),
+    ];
+    let pairs = tags
+        .into_iter()
+        .flatten()
+        .chain(f.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    for (key, value) in pairs {
+        w.values.push(key.into());
+        w.values.push(value.into());
+        let n = w.values.len();
+        w.clauses.push(format!(
+            "EXISTS (SELECT 1 FROM issue_tags t WHERE t.issue_id = issues.id \
+             AND t.key = ${} AND t.value = ${n})",
+            n - 1
+        ));
+    }
+    w
+}
+
+pub(crate) async fn list_issues(tx: &mut impl Tx, f: &IssueFilter) -> Result<IssuePage> {
+    let w = issue_where(f);
+    let total = tx
+        .query(
+            &format!("SELECT count(*) FROM issues{}", w.sql()),
+            &w.values,
+        )
+        .await?
+        .first()
+        .map(|r| r.req_int(0))
+        .transpose()?
+        .unwrap_or(0) as u64;
+    let sql = format!(
+        "SELECT {ISSUE_COLS} FROM issues{} ORDER BY {} LIMIT {} OFFSET {}",
+        w.sql(),
+        f.sort.order_by(),
+        f.limit.clamp(1, 1000),
+        f.offset
+    );
+    let issues = tx
+        .query(&sql, &w.values)
+        .await?
+        .iter()
+        .map(issue_from)
+        .collect::<Result<_>>()?;
+    Ok(IssuePage { issues, total })
+}
+
+pub(crate) async fn issue(tx: &mut impl Tx, project: ProjectId, id: i64) -> Result<Option<Issue>> {
+    tx.query(
+        &format!("SELECT {ISSUE_COLS} FROM issues WHERE project_id = $1 AND id = $2"),
+        &[project.0.into(), id.into()],
+    )
+    .await?
+    .first()
+    .map(issue_from)
+    .transpose()
+}
+
+pub(crate) async fn set_issue_status(
+    tx: &mut impl Tx,
+    project: ProjectId,
+    id: i64,
+    change: &StatusChange,
+) -> Result<Issue> {
+    // Each change sets its columns with parameters $1…$k; the WHERE takes the next two.
+    let (set, mut values): (&str, Vec<Value>) = match change {
+        StatusChange::Resolve => (
+            "status = 'resolved', regressed_at = NULL, resolved_release = NULL, \
+             ignore_until_count = NULL, ignore_until = NULL",
+            vec![],
+        ),
+        StatusChange::ResolveInNextRelease => (
+            "status = 'resolved_next', regressed_at = NULL, resolved_release = last_release, \
+             ignore_until_count = NULL, ignore_until = NULL",
+            vec![],
+        ),
+        StatusChange::Ignore { more_events, until } => {
+            if more_events.is_some_and(|n| n <= 0) {
+                return Err(StoreError::Invalid {
+                    field: "more_events",
+                    message: "must be a positive number of events".into(),
+                });
+            }
+            (
+                "status = 'ignored', regressed_at = NULL, resolved_release = NULL, \
+                 ignore_until_count = event_count + $1, ignore_until = $2",
+                vec![(*more_events).into(), (*until).into()],
+            )
+        }
+        StatusChange::Reopen => (
+            "status = 'unresolved', regressed_at = NULL, resolved_release = NULL, \
+             ignore_until_count = NULL, ignore_until = NULL",
+            vec![],
+        ),
+    };
+    let n = values.len();
+    let sql = format!(
+        "UPDATE issues SET {set} WHERE project_id = ${} AND id = ${}",
+        n + 1,
+        n + 2
+    );
+    values.extend([project.0.into(), id.into()]);
+    if tx.execute(&sql, &values).await? == 0 {
+        return Err(StoreError::NotFound("issue"));
+    }
+    issue(tx, project, id)
+        .await?
+        .ok_or(StoreError::NotFound("issue"))
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TagCount {
+    pub key: String,
+    pub value: String,
+    pub count: i64,
+}
+
+/// Tag values of an issue, by key, most frequent first.
+pub(crate) async fn issue_tags(tx: &mut impl Tx, issue_id: i64) -> Result<Vec<TagCount>> {
+    tx.query(
+        "SELECT key, value, count FROM issue_tags WHERE issue_id = $1 \
+         ORDER BY key, count DESC, value",
+        &[issue_id.into()],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(TagCount {
+            key: r.req_text(0)?,
+            value: r.req_text(1)?,
+            count: r.req_int(2)?,
+        })
+    })
+    .collect()
+}
+
+/// Events per hour since `since` of each of `issues`: `(issue id, hour start ms, count)`.
+pub(crate) async fn issue_hours(
+    tx: &mut impl Tx,
+    issues: &[i64],
+    since: Timestamp,
+) -> Result<Vec<(i64, i64, i64)>> {
+    if issues.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = issues
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    tx.query(
+        &format!(
+            "SELECT issue_id, hour, count FROM issue_hours WHERE hour >= $1 \
+             AND issue_id IN ({list}) ORDER BY issue_id, hour"
+        ),
+        &[since.millis().into()],
+    )
+    .await?
+    .iter()
+    .map(|r| Ok((r.req_int(0)?, r.req_int(1)?, r.req_int(2)?)))
+    .collect()
+}
+
+// --- events ---
+
+/// An event's summary columns (its body is read with [`event`]).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EventMeta {
+    /// Storage order: later ids were received later.
+    #[serde(skip)]
+    pub seq: i64,
+    pub event_id: String,
+    pub issue_id: i64,
+    pub time: Timestamp,
+    pub received: Timestamp,
+    pub level: String,
+    pub title: String,
+    pub environment: Option<String>,
+    pub release: Option<String>,
+    pub trace_id: Option<String>,
+    pub job_id: Option<String>,
+    pub user: Option<String>,
+}
+
+const EVENT_COLS: &str = "id, event_id, issue_id, time, received, level, title, environment, \
+    release, trace_id, job_id, user_label";
+
+fn event_from(r: &Vec<Value>) -> Result<EventMeta> {
+    Ok(EventMeta {
+        seq: r.req_int(0)?,
+        event_id: r.req_text(1)?,
+        issue_id: r.req_int(2)?,
+        time: Timestamp(r.req_int(3)?),
+        received: Timestamp(r.req_int(4)?),
+        level: r.req_text(5)?,
+        title: r.req_text(6)?,
+        environment: r.text(7)?,
+        release: r.text(8)?,
+        trace_id: r.text(9)?,
+        job_id: r.text(10)?,
+        user: r.text(11)?,
+    })
+}
+
+/// Which events to list; newest first unless `oldest_first`.
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter {
+    pub project: ProjectId,
+    pub issue: Option<i64>,
+    pub trace_id: Option<String>,
+    pub job_id: Option<String>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    /// Only events stored before (`before_seq`) or after (`after_seq`) this one.
+    pub before_seq: Option<i64>,
+    pub after_seq: Option<i64>,
+    pub oldest_first: bool,
+    pub limit: u32,
+}
+
+pub(crate) async fn events(tx: &mut impl Tx, f: &EventFilter) -> Result<Vec<EventMeta>> {
+    let mut w = Where::new();
+    w.push("project_id = ?", f.project.0);
+    if let Some(issue) = f.issue {
+        w.push("issue_id = ?", issue);
+    }
+    w.equals("trace_id", f.trace_id.as_deref());
+    w.equals("job_id", f.job_id.as_deref());
+    w.time_range("time", f.since, f.until);
+    if let Some(seq) = f.before_seq {
+        w.push("id < ?", seq);
+    }
+    if let Some(seq) = f.after_seq {
+        w.push("id > ?", seq);
+    }
+    let order = if f.oldest_first { "ASC" } else { "DESC" };
+    let sql = format!(
+        "SELECT {EVENT_COLS} FROM events{} ORDER BY id {order} LIMIT {}",
+        w.sql(),
+        f.limit.clamp(1, 1000)
+    );
+    tx.query(&sql, &w.values)
+        .await?
+        .iter()
+        .map(event_from)
+        .collect()
+}
+
+/// An event's summary and its JSON body, by event id.
+pub(crate) async fn event(
+    tx: &mut impl Tx,
+    project: ProjectId,
+    event_id: &str,
+) -> Result<Option<(EventMeta, Vec<u8>)>> {
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT {EVENT_COLS}, body FROM events WHERE project_id = $1 AND event_id = $2"
+            ),
+            &[project.0.into(), event_id.into()],
+        )
+        .await?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    Ok(Some((
+        event_from(row)?,
+        decompress_body(&row.req_blob(12)?)?,
+    )))
+}
+
+// --- performance ---
+
+/// A transaction name's figures over a period: merged minutes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TransactionStats {
+    pub name: String,
+    pub op: String,
+    pub count: i64,
+    pub failures: i64,
+    pub satisfied: i64,
+    pub tolerated: i64,
+    pub sketch: Sketch,
+}
+
+impl TransactionStats {
+    fn add(&mut self, row: &Vec<Value>, first: usize) -> Result<()> {
+        self.count += row.req_int(first)?;
+        self.failures += row.req_int(first + 1)?;
+        self.satisfied += row.req_int(first + 2)?;
+        self.tolerated += row.req_int(first + 3)?;
+        self.sketch.merge(&sketch_from(&row.req_blob(first + 4)?)?);
+        Ok(())
+    }
+}
+
+/// Every transaction name seen in `[since, until)`, merged over the period, busiest first.
+pub(crate) async fn transactions(
+    tx: &mut impl Tx,
+    project: ProjectId,
+    since: Timestamp,
+    until: Timestamp,
+) -> Result<Vec<TransactionStats>> {
+    let rows = tx
+        .query(
+            "SELECT name, op, count, failures, satisfied, tolerated, sketch \
+             FROM transaction_minutes WHERE project_id = $1 AND minute >= $2 AND minute < $3",
+            &[
+                project.0.into(),
+                since.millis().into(),
+                until.millis().into(),
+            ],
+        )
+        .await?;
+    let mut by_name: BTreeMap<(String, String), TransactionStats> = BTreeMap::new();
+    for row in &rows {
+        let key = (row.req_text(0)?, row.req_text(1)?);
+        let stats = by_name
+            .entry(key.clone())
+            .or_insert_with(|| TransactionStats {
+                name: key.0,
+                op: key.1,
+                ..TransactionStats::default()
+            });
+        stats.add(row, 2)?;
+    }
+    let mut list: Vec<TransactionStats> = by_name.into_values().collect();
+    list.sort_by(|a, b| b.count.cmp(&a.count).then(a.name.cmp(&b.name)));
+    Ok(list)
+}
+
+/// One transaction name's figures per `step_ms` bucket in `[since, until)`, all ops merged:
+/// `(bucket start, stats)`, oldest first, empty buckets left out.
+pub(crate) async fn transaction_series(
+    tx: &mut impl Tx,
+    project: ProjectId,
+    name: &str,
+    since: Timestamp,
+    until: Timestamp,
+    step_ms: i64,
+) -> Result<Vec<(Timestamp, TransactionStats)>> {
+    let rows = tx
+        .query(
+            "SELECT minute, count, failures, satisfied, tolerated, sketch \
+             FROM transaction_minutes WHERE project_id = $1 AND name = $2 AND minute >= $3 \
+             AND minute < $4",
+            &[
+                project.0.into(),
+                name.into(),
+                since.millis().into(),
+                until.millis().into(),
+            ],
+        )
+        .await?;
+    let step = step_ms.max(60_000);
+    let mut buckets: BTreeMap<i64, TransactionStats> = BTreeMap::new();
+    for row in &rows {
+        let minute = row.req_int(0)?;
+        let start = since.millis() + (minute - since.millis()).div_euclid(step) * step;
+        let stats = buckets.entry(start).or_insert_with(|| TransactionStats {
+            name: name.to_string(),
+            ..TransactionStats::default()
+        });
+        stats.add(row, 1)?;
+    }
+    Ok(buckets
+        .into_iter()
+        .map(|(t, s)| (Timestamp(t), s))
+        .collect())
+}
+
+/// A transaction kept whole.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SampleMeta {
+    pub event_id: String,
+    pub name: String,
+    pub op: String,
+    pub time: Timestamp,
+    pub duration_ms: f64,
+    pub status: String,
+    pub trace_id: Option<String>,
+    pub job_id: Option<String>,
+}
+
+const SAMPLE_COLS: &str = "event_id, name, op, time, duration_ms, status, trace_id, job_id";
+
+fn sample_from(r: &Vec<Value>) -> Result<SampleMeta> {
+    Ok(SampleMeta {
+        event_id: r.req_text(0)?,
+        name: r.req_text(1)?,
+        op: r.req_text(2)?,
+        time: Timestamp(r.req_int(3)?),
+        duration_ms: r.real(4)?.unwrap_or(0.0),
+        status: r.req_text(5)?,
+        trace_id: r.text(6)?,
+        job_id: r.text(7)?,
+    })
+}
+
+/// Kept samples of a transaction name (all names when `None`), slowest first.
+pub(crate) async fn transaction_samples(
+    tx: &mut impl Tx,
+    project: ProjectId,
+    name: Option<&str>,
+    since: Timestamp,
+    limit: u32,
+) -> Result<Vec<SampleMeta>> {
+    let mut w = Where::new();
+    w.push("project_id = ?", project.0);
+    w.equals("name", name);
+    w.push("time >= ?", since.millis());
+    tx.query(
+        &format!(
+            "SELECT {SAMPLE_COLS} FROM transaction_samples{} \
+             ORDER BY duration_ms DESC LIMIT {}",
+            w.sql(),
+            limit.clamp(1, 1000)
+        ),
+        &w.values,
+    )
+    .await?
+    .iter()
+    .map(sample_from)
+    .collect()
+}
+
+pub(crate) async fn transaction_sample(
+    tx: &mut impl Tx,
+    project: ProjectId,
+    event_id: &str,
+) -> Result<Option<(SampleMeta, Vec<u8>)>> {
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT {SAMPLE_COLS}, body FROM transaction_samples \
+                 WHERE project_id = $1 AND event_id = $2"
+            ),
+            &[project.0.into(), event_id.into()],
+        )
+        .await?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    Ok(Some((
+        sample_from(row)?,
+        decompress_body(&row.req_blob(8)?)?,
+    )))
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SpanStat {
+    pub op: String,
+    pub description: String,
+    pub count: i64,
+    pub total_ms: f64,
+    pub max_ms: f64,
+}
+
+/// The spans of a transaction name since `since`, most total time first.
+pub(crate) async fn span_stats(
+    tx: &mut impl Tx,
+    project: ProjectId,
+    name: &str,
+    since: Timestamp,
+    limit: u32,
+) -> Result<Vec<SpanStat>> {
+    tx.query(
+        &format!(
+            "SELECT op, description, CAST(sum(count) AS BIGINT), sum(total_ms), max(max_ms) \
+             FROM span_hours WHERE project_id = $1 AND name = $2 AND hour >= $3 \
+             GROUP BY op, description ORDER BY sum(total_ms) DESC LIMIT {}",
+            limit.clamp(1, 1000)
+        ),
+        &[project.0.into(), name.into(), since.millis().into()],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(SpanStat {
+            op: r.req_text(0)?,
+            description: r.req_text(1)?,
+            count: r.req_int(2)?,
+            total_ms: r.real(3)?.unwrap_or(0.0),
+            max_ms: r.real(4)?.unwrap_or(0.0),
+        })
+    })
+    .collect()
+}
+
+// --- release health, dropped events, check-ins, attachments ---
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ReleaseHealth {
+    pub release: String,
+    pub started: i64,
+    pub errored: i64,
+    pub crashed: i64,
+    pub abnormal: i64,
+    pub last_seen: Timestamp,
+}
+
+impl ReleaseHealth {
+    /// Share of sessions that did not crash, `None` without sessions.
+    pub fn crash_free(&self) -> Option<f64> {
+        (self.started > 0).then(|| 1.0 - self.crashed as f64 / self.started as f64)
+    }
+}
+
+/// Sessions per release since `since`, newest release first.
+pub(crate) async fn release_health(
+    tx: &mut impl Tx,
+    project: ProjectId,
+    since: Timestamp,
+) -> Result<Vec<ReleaseHealth>> {
+    tx.query(
+        "SELECT release, CAST(sum(started) AS BIGINT), CAST(sum(errored) AS BIGINT), \
+         CAST(sum(crashed) AS BIGINT), CAST(sum(abnormal) AS BIGINT), max(hour) \
+         FROM release_hours WHERE project_id = $1 AND hour >= $2 \
+         GROUP BY release ORDER BY max(hour) DESC, release",
+        &[project.0.into(), since.millis().into()],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(ReleaseHealth {
+            release: r.req_text(0)?,
+            started: r.req_int(1)?,
+            errored: r.req_int(2)?,
+            crashed: r.req_int(3)?,
+            abnormal: r.req_int(4)?,
+            last_seen: Timestamp(r.req_int(5)?),
+        })
+    })
+    .collect()
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DroppedCount {
+    pub reason: String,
+    pub category: String,
+    pub quantity: i64,
+}
+
+/// What was dropped since `since`, by reason and category, largest first.
+pub(crate) async fn dropped(
+    tx: &mut impl Tx,
+    project: ProjectId,
+    since: Timestamp,
+) -> Result<Vec<DroppedCount>> {
+    tx.query(
+        "SELECT reason, category, CAST(sum(quantity) AS BIGINT) FROM dropped_hours \
+         WHERE project_id = $1 AND hour >= $2 GROUP BY reason, category \
+         ORDER BY sum(quantity) DESC, reason, category",
+        &[project.0.into(), since.millis().into()],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(DroppedCount {
+            reason: r.req_text(0)?,
+            category: r.req_text(1)?,
+            quantity: r.req_int(2)?,
+        })
+    })
+    .collect()
+}
+
+/// The latest check-ins of a project, newest first.
+pub(crate) async fn check_ins(
+    tx: &mut impl Tx,
+    project: ProjectId,
+    limit: u32,
+) -> Result<Vec<NewCheckIn>> {
+    tx.query(
+        &format!(
+            "SELECT check_in_id, monitor_slug, status, duration_ms, environment, received, body \
+             FROM check_ins WHERE project_id = $1 ORDER BY id DESC LIMIT {}",
+            limit.clamp(1, 1000)
+        ),
+        &[project.0.into()],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(NewCheckIn {
+            check_in_id: r.req_text(0)?,
+            monitor_slug: r.req_text(1)?,
+            status: r.req_text(2)?,
+            duration_ms: r.real(3)?,
+            environment: r.text(4)?,
+            received: Timestamp(r.req_int(5)?),
+            body: r.req_text(6)?,
+        })
+    })
+    .collect()
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AttachmentMeta {
+    pub id: i64,
+    pub event_id: String,
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+}
+
+fn attachment_from(r: &Vec<Value>) -> Result<AttachmentMeta> {
+    Ok(AttachmentMeta {
+        id: r.req_int(0)?,
+        event_id: r.req_text(1)?,
+        name: r.req_text(2)?,
+        content_type: r.req_text(3)?,
+        size: r.req_int(4)?,
+    })
+}
+
+pub(crate) async fn attachments(
+    tx: &mut impl Tx,
+    project: ProjectId,
+    event_id: &str,
+) -> Result<Vec<AttachmentMeta>> {
+    tx.query(
+        "SELECT id, event_id, name, content_type, size FROM attachments \
+         WHERE project_id = $1 AND event_id = $2 ORDER BY id",
+        &[project.0.into(), event_id.into()],
+    )
+    .await?
+    .iter()
+    .map(attachment_from)
+    .collect()
+}
+
+pub(crate) async fn attachment(
+    tx: &mut impl Tx,
+    project: ProjectId,
+    id: i64,
+) -> Result<Option<(AttachmentMeta, Vec<u8>)>> {
+    let rows = tx
+        .query(
+            "SELECT id, event_id, name, content_type, size, data FROM attachments \
+             WHERE project_id = $1 AND id = $2",
+            &[project.0.into(), id.into()],
+        )
+        .await?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    Ok(Some((attachment_from(row)?, row.req_blob(5)?)))
+}

@@ -1,0 +1,534 @@
+//! Storing an [`ErrorBatch`] in one transaction (see the module docs of `errors` for the path).
+
+use super::{
+    compress_body, sketch_from, ErrorBatch, ErrorsWritten, EventWritten, IssueChange, NewEvent,
+    NewTransaction, Tx,
+};
+use crate::sql::{Columns, Value};
+use crate::Result;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use vigie_core::sketch::{Apdex, Sketch};
+use vigie_core::{ProjectId, Timestamp};
+
+const HOUR_MS: i64 = 3_600_000;
+const MINUTE_MS: i64 = 60_000;
+/// Ids looked up per `IN (…)` list.
+const LOOKUP_CHUNK: usize = 500;
+
+fn floor(t: Timestamp, step: i64) -> i64 {
+    t.millis().div_euclid(step) * step
+}
+
+pub(crate) async fn write_batch(
+    tx: &mut impl Tx,
+    batch: ErrorBatch,
+    now: Timestamp,
+) -> Result<ErrorsWritten> {
+    let project = batch.project;
+    let mut written = ErrorsWritten::default();
+    if !batch.events.is_empty() {
+        let (events, duplicates) = fresh_events(tx, project, batch.events).await?;
+        written.duplicates = duplicates;
+        written.events = write_events(tx, project, events, now).await?;
+    }
+    written.transactions = batch.transactions.len();
+    write_transactions(tx, project, batch.transactions).await?;
+    for s in &batch.sessions {
+        tx.execute(
+            "INSERT INTO release_hours (project_id, release, environment, hour, started, \
+             errored, crashed, abnormal) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (project_id, release, environment, hour) DO UPDATE SET \
+             started = release_hours.started + excluded.started, \
+             errored = release_hours.errored + excluded.errored, \
+             crashed = release_hours.crashed + excluded.crashed, \
+             abnormal = release_hours.abnormal + excluded.abnormal",
+            &[
+                project.0.into(),
+                s.release.as_str().into(),
+                s.environment.as_str().into(),
+                floor(s.at, HOUR_MS).into(),
+                s.started.into(),
+                s.errored.into(),
+                s.crashed.into(),
+                s.abnormal.into(),
+            ],
+        )
+        .await?;
+    }
+    for d in &batch.dropped {
+        tx.execute(
+            "INSERT INTO dropped_hours (project_id, hour, reason, category, quantity) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (project_id, hour, reason, category) \
+             DO UPDATE SET quantity = dropped_hours.quantity + excluded.quantity",
+            &[
+                project.0.into(),
+                floor(d.at, HOUR_MS).into(),
+                d.reason.as_str().into(),
+                d.category.as_str().into(),
+                d.quantity.into(),
+            ],
+        )
+        .await?;
+    }
+    for c in &batch.check_ins {
+        tx.execute(
+            "INSERT INTO check_ins (project_id, check_in_id, monitor_slug, status, duration_ms, \
+             environment, received, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                project.0.into(),
+                c.check_in_id.as_str().into(),
+                c.monitor_slug.as_str().into(),
+                c.status.as_str().into(),
+                c.duration_ms.into(),
+                c.environment.as_deref().into(),
+                c.received.millis().into(),
+                c.body.as_str().into(),
+            ],
+        )
+        .await?;
+    }
+    for a in batch.attachments {
+        tx.execute(
+            "INSERT INTO attachments (project_id, event_id, name, content_type, size, received, \
+             data) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                project.0.into(),
+                a.event_id.as_str().into(),
+                a.name.as_str().into(),
+                a.content_type.as_str().into(),
+                (a.data.len() as i64).into(),
+                a.received.millis().into(),
+                Value::Blob(a.data),
+            ],
+        )
+        .await?;
+    }
+    Ok(written)
+}
+
+/// Drops events whose id is already stored, or repeated in the batch; counts them.
+async fn fresh_events(
+    tx: &mut impl Tx,
+    project: ProjectId,
+    events: Vec<NewEvent>,
+) -> Result<(Vec<NewEvent>, usize)> {
+    let total = events.len();
+    let mut seen = HashSet::new();
+    let events: Vec<NewEvent> = events
+        .into_iter()
+        .filter(|e| seen.insert(e.event_id.clone()))
+        .collect();
+    let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+    let mut stored = HashSet::new();
+    for chunk in ids.chunks(LOOKUP_CHUNK) {
+        let mut values: Vec<Value> = vec![project.0.into()];
+        values.extend(chunk.iter().map(|id| Value::from(*id)));
+        let list = (2..=values.len())
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql =
+            format!("SELECT event_id FROM events WHERE project_id = $1 AND event_id IN ({list})");
+        for row in tx.query(&sql, &values).await? {
+            stored.insert(row.req_text(0)?);
+        }
+    }
+    let fresh: Vec<NewEvent> = events
+        .into_iter()
+        .filter(|e| !stored.contains(&e.event_id))
+        .collect();
+    let duplicates = total - fresh.len();
+    Ok((fresh, duplicates))
+}
+
+/// The events of one issue in this batch, in arrival order.
+struct IssueGroup<'a> {
+    events: Vec<&'a NewEvent>,
+}
+
+impl IssueGroup<'_> {
+    fn latest(&self) -> &NewEvent {
+        self.events
+            .iter()
+            .max_by_key(|e| e.time)
+            .expect("a group has events")
+    }
+    fn earliest(&self) -> &NewEvent {
+        self.events
+            .iter()
+            .min_by_key(|e| e.time)
+            .expect("a group has events")
+    }
+}
+
+/// Upserts the issue of each group (reopening resolved ones, see `vigie_core::issue`), then
+/// stores the events and their counts.
+const UPSERT_ISSUE: &str = "INSERT INTO issues (project_id, grouping_key, title, culprit, \
+    level, status, first_seen, last_seen, event_count, user_count, first_release, last_release) \
+    VALUES ($1, $2, $3, $4, $5, 'unresolved', $6, $7, $8, 0, $9, $10) \
+    ON CONFLICT (project_id, grouping_key) DO UPDATE SET \
+    title = excluded.title, culprit = excluded.culprit, level = excluded.level, \
+    first_seen = CASE WHEN excluded.first_seen < issues.first_seen \
+        THEN excluded.first_seen ELSE issues.first_seen END, \
+    last_seen = CASE WHEN excluded.last_seen > issues.last_seen \
+        THEN excluded.last_seen ELSE issues.last_seen END, \
+    event_count = issues.event_count + excluded.event_count, \
+    first_release = coalesce(issues.first_release, excluded.first_release), \
+    last_release = coalesce(excluded.last_release, issues.last_release), \
+    regressed_at = CASE WHEN issues.status = 'resolved' OR (issues.status = 'resolved_next' \
+        AND excluded.last_release IS NOT NULL \
+        AND excluded.last_release <> coalesce(issues.resolved_release, '')) \
+        THEN $11 ELSE issues.regressed_at END, \
+    status = CASE WHEN issues.status = 'resolved' OR (issues.status = 'resolved_next' \
+        AND excluded.last_release IS NOT NULL \
+        AND excluded.last_release <> coalesce(issues.resolved_release, '')) \
+        OR (issues.status = 'ignored' AND ((issues.ignore_until_count IS NOT NULL \
+            AND issues.event_count + excluded.event_count >= issues.ignore_until_count) \
+            OR (issues.ignore_until IS NOT NULL AND excluded.last_seen > issues.ignore_until))) \
+        THEN 'unresolved' ELSE issues.status END \
+    RETURNING id, event_count, regressed_at, status";
+
+const INSERT_EVENT: &str = "INSERT INTO events (project_id, issue_id, event_id, time, received, \
+    level, title, environment, release, trace_id, job_id, user_label, body) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+    ON CONFLICT (project_id, event_id) DO NOTHING";
+
+async fn write_events(
+    tx: &mut impl Tx,
+    project: ProjectId,
+    events: Vec<NewEvent>,
+    now: Timestamp,
+) -> Result<Vec<EventWritten>> {
+    let mut groups: BTreeMap<&str, IssueGroup> = BTreeMap::new();
+    for e in &events {
+        groups
+            .entry(e.grouping.key.as_str())
+            .or_insert_with(|| IssueGroup { events: Vec::new() })
+            .events
+            .push(e);
+    }
+    let mut written = Vec::with_capacity(events.len());
+    for (key, group) in &groups {
+        let latest = group.latest();
+        let count = group.events.len() as i64;
+        let row = tx
+            .query(
+                UPSERT_ISSUE,
+                &[
+                    project.0.into(),
+                    (*key).into(),
+                    latest.grouping.title.as_str().into(),
+                    latest.grouping.culprit.as_str().into(),
+                    latest.level.as_str().into(),
+                    group.earliest().time.millis().into(),
+                    latest.time.millis().into(),
+                    count.into(),
+                    group.earliest().release.as_deref().into(),
+                    latest.release.as_deref().into(),
+                    now.millis().into(),
+                ],
+            )
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                crate::StoreError::Database("the issue upsert returned no row".into())
+            })?;
+        let issue_id = row.req_int(0)?;
+        let change = if row.req_int(1)? == count {
+            IssueChange::New
+        } else if row.int(2)? == Some(now.millis()) {
+            IssueChange::Regression
+        } else {
+            IssueChange::Seen
+        };
+        for (i, e) in group.events.iter().enumerate() {
+            written.push(EventWritten {
+                event_id: e.event_id.clone(),
+                issue_id,
+                // Only the first event of a batch opens (or reopens) the issue.
+                change: if i == 0 { change } else { IssueChange::Seen },
+            });
+        }
+        write_issue_details(tx, issue_id, &group.events).await?;
+    }
+    for (e, w) in events.iter().zip(order_like(&events, &written)) {
+        tx.execute(
+            INSERT_EVENT,
+            &[
+                project.0.into(),
+                w.into(),
+                e.event_id.as_str().into(),
+                e.time.millis().into(),
+                e.received.millis().into(),
+                e.level.as_str().into(),
+                e.grouping.title.as_str().into(),
+                e.environment.as_deref().into(),
+                e.release.as_deref().into(),
+                e.trace_id.as_deref().into(),
+                e.job_id.as_deref().into(),
+                e.user_label.as_deref().into(),
+                Value::Blob(compress_body(&e.body)),
+            ],
+        )
+        .await?;
+    }
+    Ok(written)
+}
+
+/// The issue id of each event, in the order of `events`.
+fn order_like(events: &[NewEvent], written: &[EventWritten]) -> Vec<i64> {
+    let by_id: HashMap<&str, i64> = written
+        .iter()
+        .map(|w| (w.event_id.as_str(), w.issue_id))
+        .collect();
+    events.iter().map(|e| by_id[e.event_id.as_str()]).collect()
+}
+
+/// Hourly counts, tag values and distinct users of one issue's new events.
+async fn write_issue_details(tx: &mut impl Tx, issue_id: i64, events: &[&NewEvent]) -> Result<()> {
+    let mut hours: BTreeMap<i64, i64> = BTreeMap::new();
+    let mut tags: BTreeMap<(&str, &str), (i64, i64)> = BTreeMap::new();
+    let mut users: BTreeMap<&str, ()> = BTreeMap::new();
+    for e in events {
+        *hours.entry(floor(e.time, HOUR_MS)).or_default() += 1;
+        let built_in = [
+            ("environment", e.environment.as_deref()),
+            ("release", e.release.as_deref()),
+            ("level", Some(e.level.as_str())),
+        ];
+        let pairs = built_in
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, v?)))
+            .chain(e.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        for pair in pairs {
+            let slot = tags.entry(pair).or_default();
+            slot.0 += 1;
+            slot.1 = slot.1.max(e.time.millis());
+        }
+        if let Some(user) = e.user_key.as_deref() {
+            users.insert(user, ());
+        }
+    }
+    for (hour, count) in hours {
+        tx.execute(
+            "INSERT INTO issue_hours (issue_id, hour, count) VALUES ($1, $2, $3) \
+             ON CONFLICT (issue_id, hour) DO UPDATE SET count = issue_hours.count + excluded.count",
+            &[issue_id.into(), hour.into(), count.into()],
+        )
+        .await?;
+    }
+    for ((key, value), (count, last_seen)) in tags {
+        tx.execute(
+            "INSERT INTO issue_tags (issue_id, key, value, count, last_seen) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (issue_id, key, value) DO UPDATE SET \
+             count = issue_tags.count + excluded.count, last_seen = CASE WHEN \
+             excluded.last_seen > issue_tags.last_seen THEN excluded.last_seen \
+             ELSE issue_tags.last_seen END",
+            &[
+                issue_id.into(),
+                key.into(),
+                value.into(),
+                count.into(),
+                last_seen.into(),
+            ],
+        )
+        .await?;
+    }
+    let mut new_users = 0i64;
+    for user in users.keys() {
+        new_users += tx
+            .query(
+                "INSERT INTO issue_users (issue_id, user_key) VALUES ($1, $2) \
+                 ON CONFLICT (issue_id, user_key) DO NOTHING RETURNING user_key",
+                &[issue_id.into(), (*user).into()],
+            )
+            .await?
+            .len() as i64;
+    }
+    if new_users > 0 {
+        tx.execute(
+            "UPDATE issues SET user_count = user_count + $1 WHERE id = $2",
+            &[new_users.into(), issue_id.into()],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// One minute of one transaction name, as aggregated from this batch.
+#[derive(Default)]
+struct MinuteAggregate<'a> {
+    count: i64,
+    failures: i64,
+    satisfied: i64,
+    tolerated: i64,
+    sketch: Sketch,
+    transactions: Vec<&'a NewTransaction>,
+}
+
+/// Merges the batch into the stored minutes, keeps samples, and adds span totals.
+async fn write_transactions(
+    tx: &mut impl Tx,
+    project: ProjectId,
+    transactions: Vec<NewTransaction>,
+) -> Result<()> {
+    let mut minutes: BTreeMap<(i64, &str, &str), MinuteAggregate> = BTreeMap::new();
+    for t in &transactions {
+        let slot = minutes
+            .entry((floor(t.time, MINUTE_MS), t.name.as_str(), t.op.as_str()))
+            .or_default();
+        slot.count += 1;
+        slot.failures += i64::from(t.failed());
+        match t.apdex {
+            Apdex::Satisfied => slot.satisfied += 1,
+            Apdex::Tolerated => slot.tolerated += 1,
+            Apdex::Frustrated => {}
+        }
+        slot.sketch.add(t.duration_ms);
+        slot.transactions.push(t);
+    }
+    let lock = tx.lock_rows();
+    for ((minute, name, op), mut agg) in minutes {
+        let key: [Value; 4] = [project.0.into(), minute.into(), name.into(), op.into()];
+        let stored = tx
+            .query(
+                &format!(
+                    "SELECT count, failures, satisfied, tolerated, sketch FROM \
+                     transaction_minutes WHERE project_id = $1 AND minute = $2 AND name = $3 \
+                     AND op = $4{lock}"
+                ),
+                &key,
+            )
+            .await?;
+        let (before_count, before_failures, before_max) = match stored.first() {
+            Some(row) => {
+                let sketch = sketch_from(&row.req_blob(4)?)?;
+                let before = (row.req_int(0)?, row.req_int(1)?, sketch.max_ms());
+                agg.count += row.req_int(0)?;
+                agg.failures += row.req_int(1)?;
+                agg.satisfied += row.req_int(2)?;
+                agg.tolerated += row.req_int(3)?;
+                agg.sketch.merge(&sketch);
+                before
+            }
+            None => (0, 0, 0.0),
+        };
+        let mut values = key.to_vec();
+        values.extend([
+            agg.count.into(),
+            agg.failures.into(),
+            agg.satisfied.into(),
+            agg.tolerated.into(),
+            Value::Blob(agg.sketch.encode()),
+        ]);
+        tx.execute(
+            "INSERT INTO transaction_minutes (project_id, minute, name, op, count, failures, \
+             satisfied, tolerated, sketch) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (project_id, minute, name, op) DO UPDATE SET count = excluded.count, \
+             failures = excluded.failures, satisfied = excluded.satisfied, \
+             tolerated = excluded.tolerated, sketch = excluded.sketch",
+            &values,
+        )
+        .await?;
+        for sample in samples(&agg.transactions, before_count, before_failures, before_max) {
+            tx.execute(
+                "INSERT INTO transaction_samples (project_id, name, op, event_id, time, \
+                 duration_ms, status, trace_id, job_id, body) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (project_id, event_id) DO NOTHING",
+                &[
+                    project.0.into(),
+                    sample.name.as_str().into(),
+                    sample.op.as_str().into(),
+                    sample.event_id.as_str().into(),
+                    sample.time.millis().into(),
+                    Some(sample.duration_ms).into(),
+                    sample.status.as_str().into(),
+                    sample.trace_id.as_deref().into(),
+                    sample.job_id.as_deref().into(),
+                    Value::Blob(compress_body(&sample.body)),
+                ],
+            )
+            .await?;
+        }
+    }
+    write_spans(tx, project, &transactions).await
+}
+
+/// The transactions of one minute worth keeping whole: the minute's first, the slowest yet,
+/// and the first failure — at most three per name and minute in a batch.
+fn samples<'a>(
+    batch: &[&'a NewTransaction],
+    before_count: i64,
+    before_failures: i64,
+    before_max_ms: f64,
+) -> Vec<&'a NewTransaction> {
+    let mut keep: Vec<&NewTransaction> = Vec::new();
+    let mut push = |t: &'a NewTransaction| {
+        if !keep.iter().any(|k| k.event_id == t.event_id) {
+            keep.push(t);
+        }
+    };
+    if before_count == 0 {
+        if let Some(first) = batch.first() {
+            push(first);
+        }
+    }
+    if let Some(slowest) = batch
+        .iter()
+        .max_by(|a, b| a.duration_ms.total_cmp(&b.duration_ms))
+    {
+        if slowest.duration_ms > before_max_ms {
+            push(slowest);
+        }
+    }
+    if before_failures == 0 {
+        if let Some(failure) = batch.iter().find(|t| t.failed()) {
+            push(failure);
+        }
+    }
+    keep
+}
+
+async fn write_spans(
+    tx: &mut impl Tx,
+    project: ProjectId,
+    transactions: &[NewTransaction],
+) -> Result<()> {
+    let mut spans: BTreeMap<(i64, &str, &str, &str), (i64, f64, f64)> = BTreeMap::new();
+    for t in transactions {
+        let hour = floor(t.time, HOUR_MS);
+        for s in &t.spans {
+            let slot = spans
+                .entry((hour, t.name.as_str(), s.op.as_str(), s.description.as_str()))
+                .or_default();
+            slot.0 += 1;
+            slot.1 += s.duration_ms;
+            slot.2 = slot.2.max(s.duration_ms);
+        }
+    }
+    for ((hour, name, op, description), (count, total, max)) in spans {
+        tx.execute(
+            "INSERT INTO span_hours (project_id, name, hour, op, description, count, total_ms, \
+             max_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (project_id, name, hour, op, description) DO UPDATE SET \
+             count = span_hours.count + excluded.count, \
+             total_ms = span_hours.total_ms + excluded.total_ms, \
+             max_ms = CASE WHEN excluded.max_ms > span_hours.max_ms THEN excluded.max_ms \
+             ELSE span_hours.max_ms END",
+            &[
+                project.0.into(),
+                name.into(),
+                hour.into(),
+                op.into(),
+                description.into(),
+                count.into(),
+                Some(total).into(),
+                Some(max).into(),
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}

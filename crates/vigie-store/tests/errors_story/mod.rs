@@ -1,0 +1,535 @@
+//! The errors-and-performance chapter of the storage story (see `story.rs`).
+
+use std::sync::Arc;
+use vigie_core::event::Grouping;
+use vigie_core::issue::{IssueStatus, StatusChange};
+use vigie_core::sketch::Apdex;
+use vigie_core::{Project, Timestamp};
+use vigie_store::errors::{
+    Dropped, IssueChange, NewAttachment, NewCheckIn, NewTransaction, SessionCounts, SpanTiming,
+};
+use vigie_store::{
+    ErrorBatch, ErrorSettings, EventFilter, IssueFilter, IssueSort, Store, StoreError,
+};
+
+const T0: Timestamp = Timestamp(1_800_000_000_000);
+const MINUTE: i64 = 60_000;
+
+fn event(
+    id: u32,
+    key: &str,
+    at: i64,
+    release: Option<&str>,
+    user: Option<&str>,
+) -> vigie_store::errors::NewEvent {
+    vigie_store::errors::NewEvent {
+        event_id: format!("{id:032x}"),
+        grouping: Grouping {
+            key: key.repeat(32 / key.len()),
+            title: format!("ValueError: {key}"),
+            culprit: "shop.tasks in send_invoice".into(),
+        },
+        level: "error".into(),
+        time: Timestamp(T0.0 + at),
+        received: Timestamp(T0.0 + at),
+        environment: Some("production".into()),
+        release: release.map(str::to_string),
+        trace_id: Some("ab".repeat(16)),
+        job_id: Some("job-7".into()),
+        user_key: user.map(str::to_string),
+        user_label: user.map(str::to_string),
+        tags: vec![("customer".into(), "acme".into())],
+        body: format!("{{\"event_id\": \"{id:032x}\", \"message\": \"é\"}}").into_bytes(),
+    }
+}
+
+fn transaction(id: u32, name: &str, at: i64, ms: f64, status: &str) -> NewTransaction {
+    NewTransaction {
+        event_id: format!("{:032x}", 0xf000_0000u32 + id),
+        name: name.into(),
+        op: "http.server".into(),
+        time: Timestamp(T0.0 + at),
+        duration_ms: ms,
+        status: status.into(),
+        apdex: Apdex::classify(ms, 300.0, status != "ok"),
+        trace_id: None,
+        job_id: None,
+        spans: vec![SpanTiming {
+            op: "db".into(),
+            description: "SELECT * FROM invoices WHERE id = %s".into(),
+            duration_ms: ms / 2.0,
+        }],
+        body: b"{\"type\": \"transaction\"}".to_vec(),
+    }
+}
+
+pub async fn errors_story(store: &Arc<dyn Store>, project: &Project) {
+    let p = project.id;
+
+    // Settings: defaults until set; bad values refused.
+    assert_eq!(
+        store.error_settings(p).await.unwrap(),
+        ErrorSettings::default()
+    );
+    let settings = ErrorSettings {
+        apdex_ms: 500,
+        events_per_minute: Some(1000),
+        keep_user_contact: true,
+        scrub_keys: vec!["iban_hint".into(), "siret".into()],
+    };
+    store.set_error_settings(p, &settings).await.unwrap();
+    assert_eq!(store.error_settings(p).await.unwrap(), settings);
+    let bad = ErrorSettings {
+        apdex_ms: 0,
+        ..settings.clone()
+    };
+    assert!(matches!(
+        store.set_error_settings(p, &bad).await,
+        Err(StoreError::Invalid {
+            field: "apdex_ms",
+            ..
+        })
+    ));
+
+    // Three events of issue "aa" (two users), one of "bb"; then a retry of two of them.
+    let mut batch = ErrorBatch::new(p);
+    batch.events = vec![
+        event(1, "aa", 0, Some("1.0"), Some("u1")),
+        event(2, "aa", MINUTE, Some("1.0"), Some("u2")),
+        event(3, "bb", 2 * MINUTE, Some("1.0"), None),
+        event(4, "aa", 90 * MINUTE, Some("1.1"), Some("u1")),
+        event(4, "aa", 90 * MINUTE, Some("1.1"), Some("u1")),
+    ];
+    let written = store.write_errors(batch, T0).await.unwrap();
+    assert_eq!(written.duplicates, 1);
+    assert_eq!(written.events.len(), 4);
+    let changes: Vec<IssueChange> = written.events.iter().map(|e| e.change).collect();
+    assert_eq!(
+        changes.iter().filter(|c| **c == IssueChange::New).count(),
+        2
+    );
+    let mut retry = ErrorBatch::new(p);
+    retry.events = vec![
+        event(1, "aa", 0, Some("1.0"), Some("u1")),
+        event(5, "aa", 91 * MINUTE, Some("1.1"), Some("u3")),
+    ];
+    let again = store.write_errors(retry, T0).await.unwrap();
+    assert_eq!(again.duplicates, 1);
+    assert_eq!(again.events[0].change, IssueChange::Seen);
+
+    let page = store
+        .list_issues(&IssueFilter {
+            project: p,
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.total, 2);
+    let aa = page.issues[0].clone();
+    assert_eq!(aa.title, "ValueError: aa");
+    assert_eq!((aa.event_count, aa.user_count), (4, 3));
+    assert_eq!(aa.first_seen, T0);
+    assert_eq!(aa.last_seen, Timestamp(T0.0 + 91 * MINUTE));
+    assert_eq!(aa.first_release.as_deref(), Some("1.0"));
+    assert_eq!(aa.last_release.as_deref(), Some("1.1"));
+    assert_eq!(aa.status, IssueStatus::Unresolved);
+
+    // Filters and sorts.
+    let find = |f: IssueFilter| async move {
+        store
+            .list_issues(&f)
+            .await
+            .unwrap()
+            .issues
+            .into_iter()
+            .map(|i| i.title)
+            .collect::<Vec<_>>()
+    };
+    let base = IssueFilter {
+        project: p,
+        limit: 50,
+        ..Default::default()
+    };
+    assert_eq!(
+        find(IssueFilter {
+            sort: IssueSort::FirstSeen,
+            ..base.clone()
+        })
+        .await,
+        ["ValueError: bb", "ValueError: aa"]
+    );
+    assert_eq!(
+        find(IssueFilter {
+            release: Some("1.1".into()),
+            ..base.clone()
+        })
+        .await,
+        ["ValueError: aa"]
+    );
+    assert_eq!(
+        find(IssueFilter {
+            tags: vec![("customer".into(), "acme".into())],
+            ..base.clone()
+        })
+        .await
+        .len(),
+        2
+    );
+    assert!(find(IssueFilter {
+        tags: vec![("customer".into(), "other".into())],
+        ..base.clone()
+    })
+    .await
+    .is_empty());
+    assert_eq!(
+        find(IssueFilter {
+            text: Some("BB".into()),
+            ..base.clone()
+        })
+        .await,
+        ["ValueError: bb"]
+    );
+    assert_eq!(
+        find(IssueFilter {
+            environment: Some("production".into()),
+            level: Some("error".into()),
+            ..base.clone()
+        })
+        .await
+        .len(),
+        2
+    );
+    assert!(find(IssueFilter {
+        status: Some(IssueStatus::Resolved),
+        ..base.clone()
+    })
+    .await
+    .is_empty());
+
+    // Tags, hours, events and bodies.
+    let tags = store.issue_tags(aa.id).await.unwrap();
+    let count_of = |k: &str, v: &str| {
+        tags.iter()
+            .find(|t| t.key == k && t.value == v)
+            .map(|t| t.count)
+    };
+    assert_eq!(count_of("release", "1.0"), Some(2));
+    assert_eq!(count_of("release", "1.1"), Some(2));
+    assert_eq!(count_of("customer", "acme"), Some(4));
+    let hours = store.issue_hours(vec![aa.id], T0).await.unwrap();
+    assert_eq!(
+        hours,
+        vec![
+            (aa.id, T0.0 - T0.0 % 3_600_000, 2),
+            (aa.id, T0.0 - T0.0 % 3_600_000 + 3_600_000, 2)
+        ]
+    );
+    let events = store
+        .events(&EventFilter {
+            project: p,
+            issue: Some(aa.id),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 4);
+    assert_eq!(events[0].event_id, format!("{:032x}", 5));
+    let older = store
+        .events(&EventFilter {
+            project: p,
+            issue: Some(aa.id),
+            before_seq: Some(events[0].seq),
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(older[0].event_id, format!("{:032x}", 4));
+    let by_job = store
+        .events(&EventFilter {
+            project: p,
+            job_id: Some("job-7".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_job.len(), 5);
+    let (meta, body) = store
+        .event(p, &format!("{:032x}", 3))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(meta.environment.as_deref(), Some("production"));
+    assert_eq!(
+        String::from_utf8(body).unwrap(),
+        format!("{{\"event_id\": \"{:032x}\", \"message\": \"é\"}}", 3)
+    );
+    assert!(store.event(p, &"0".repeat(32)).await.unwrap().is_none());
+
+    // Resolved, then an event: a regression. Resolved in next release: the same release does
+    // not reopen it, another does. Ignored until 2 more events.
+    let resolved = store
+        .set_issue_status(p, aa.id, &StatusChange::Resolve)
+        .await
+        .unwrap();
+    assert_eq!(resolved.status, IssueStatus::Resolved);
+    let later = Timestamp(T0.0 + 100 * MINUTE);
+    let mut b = ErrorBatch::new(p);
+    b.events = vec![event(6, "aa", 100 * MINUTE, Some("1.1"), None)];
+    let w = store.write_errors(b, later).await.unwrap();
+    assert_eq!(w.events[0].change, IssueChange::Regression);
+    let issue = store.issue(p, aa.id).await.unwrap().unwrap();
+    assert_eq!(
+        (issue.status, issue.regressed_at),
+        (IssueStatus::Unresolved, Some(later))
+    );
+
+    let next = store
+        .set_issue_status(p, aa.id, &StatusChange::ResolveInNextRelease)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            next.status,
+            next.resolved_release.as_deref(),
+            next.regressed_at
+        ),
+        (IssueStatus::ResolvedNext, Some("1.1"), None)
+    );
+    let mut b = ErrorBatch::new(p);
+    b.events = vec![event(7, "aa", 101 * MINUTE, Some("1.1"), None)];
+    assert_eq!(
+        store.write_errors(b, later).await.unwrap().events[0].change,
+        IssueChange::Seen
+    );
+    assert_eq!(
+        store.issue(p, aa.id).await.unwrap().unwrap().status,
+        IssueStatus::ResolvedNext
+    );
+    let mut b = ErrorBatch::new(p);
+    b.events = vec![event(8, "aa", 102 * MINUTE, Some("1.2"), None)];
+    let at = Timestamp(T0.0 + 102 * MINUTE);
+    assert_eq!(
+        store.write_errors(b, at).await.unwrap().events[0].change,
+        IssueChange::Regression
+    );
+
+    let ignored = store
+        .set_issue_status(
+            p,
+            aa.id,
+            &StatusChange::Ignore {
+                more_events: Some(2),
+                until: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (ignored.status, ignored.ignore_until_count),
+        (IssueStatus::Ignored, Some(ignored.event_count + 2))
+    );
+    for (id, expect) in [(9, IssueStatus::Ignored), (10, IssueStatus::Unresolved)] {
+        let mut b = ErrorBatch::new(p);
+        b.events = vec![event(id, "aa", 103 * MINUTE, Some("1.2"), None)];
+        assert_eq!(
+            store.write_errors(b, at).await.unwrap().events[0].change,
+            IssueChange::Seen
+        );
+        assert_eq!(store.issue(p, aa.id).await.unwrap().unwrap().status, expect);
+    }
+    assert!(matches!(
+        store
+            .set_issue_status(
+                p,
+                aa.id,
+                &StatusChange::Ignore {
+                    more_events: Some(0),
+                    until: None
+                }
+            )
+            .await,
+        Err(StoreError::Invalid { .. })
+    ));
+    assert!(matches!(
+        store
+            .set_issue_status(p, 999_999, &StatusChange::Resolve)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store
+            .set_issue_status(p, aa.id, &StatusChange::Reopen)
+            .await
+            .unwrap()
+            .status,
+        IssueStatus::Unresolved
+    );
+
+    // Transactions in two batches merge into the same minutes.
+    let mut first = ErrorBatch::new(p);
+    first.transactions = (0..100)
+        .map(|i| {
+            transaction(
+                i,
+                "/invoices/{id}",
+                i64::from(i % 2) * MINUTE,
+                f64::from(i + 1) * 10.0,
+                if i == 50 { "internal_error" } else { "ok" },
+            )
+        })
+        .collect();
+    store.write_errors(first, T0).await.unwrap();
+    let mut second = ErrorBatch::new(p);
+    second.transactions = (100..200)
+        .map(|i| {
+            transaction(
+                i,
+                "/invoices/{id}",
+                i64::from(i % 2) * MINUTE,
+                f64::from(i + 1) * 10.0,
+                "ok",
+            )
+        })
+        .collect();
+    second
+        .transactions
+        .push(transaction(999, "/health", 0, 1.0, "ok"));
+    assert_eq!(
+        store.write_errors(second, T0).await.unwrap().transactions,
+        101
+    );
+    let list = store
+        .transactions(p, T0, Timestamp(T0.0 + 10 * MINUTE))
+        .await
+        .unwrap();
+    assert_eq!(
+        list.iter()
+            .map(|t| (t.name.as_str(), t.count))
+            .collect::<Vec<_>>(),
+        [("/invoices/{id}", 200), ("/health", 1)]
+    );
+    let inv = &list[0];
+    assert_eq!(inv.failures, 1);
+    // Durations 10..2000 ms with T = 300: 30 satisfied, 90 tolerated less the failure (510 ms).
+    assert_eq!((inv.satisfied, inv.tolerated), (30, 89));
+    let p50 = inv.sketch.quantile(0.5).unwrap();
+    assert!((p50 - 1005.0).abs() < 15.0, "{p50}");
+    assert_eq!(inv.sketch.quantile(1.0), Some(2000.0));
+    let series = store
+        .transaction_series(
+            p,
+            "/invoices/{id}",
+            T0,
+            Timestamp(T0.0 + 10 * MINUTE),
+            MINUTE,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        series
+            .iter()
+            .map(|(t, s)| (t.0 - T0.0, s.count))
+            .collect::<Vec<_>>(),
+        [(0, 100), (MINUTE, 100)]
+    );
+    let samples = store
+        .transaction_samples(p, Some("/invoices/{id}"), T0, 50)
+        .await
+        .unwrap();
+    assert!(
+        samples.len() >= 3 && samples.len() <= 9,
+        "{}",
+        samples.len()
+    );
+    assert_eq!(samples[0].duration_ms, 2000.0);
+    assert!(samples.iter().any(|s| s.status == "internal_error"));
+    let (sample, body) = store
+        .transaction_sample(p, &samples[0].event_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(sample.name, "/invoices/{id}");
+    assert_eq!(body, b"{\"type\": \"transaction\"}");
+    let spans = store.span_stats(p, "/invoices/{id}", T0, 10).await.unwrap();
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0].count, 200);
+    assert_eq!(spans[0].max_ms, 1000.0);
+
+    // Release health, dropped events, check-ins, attachments.
+    let mut other = ErrorBatch::new(p);
+    other.sessions = vec![
+        SessionCounts {
+            release: "1.1".into(),
+            environment: "production".into(),
+            at: T0,
+            started: 10,
+            errored: 2,
+            crashed: 1,
+            abnormal: 0,
+        },
+        SessionCounts {
+            release: "1.1".into(),
+            environment: "production".into(),
+            at: T0,
+            started: 10,
+            errored: 0,
+            crashed: 1,
+            abnormal: 0,
+        },
+    ];
+    other.dropped = vec![
+        Dropped {
+            at: T0,
+            reason: "queue_overflow".into(),
+            category: "error".into(),
+            quantity: 3,
+        },
+        Dropped {
+            at: T0,
+            reason: "queue_overflow".into(),
+            category: "error".into(),
+            quantity: 4,
+        },
+    ];
+    other.check_ins = vec![NewCheckIn {
+        check_in_id: "c".repeat(32),
+        monitor_slug: "nightly-invoices".into(),
+        status: "ok".into(),
+        duration_ms: Some(1500.0),
+        environment: None,
+        received: T0,
+        body: "{}".into(),
+    }];
+    other.attachments = vec![NewAttachment {
+        event_id: format!("{:032x}", 3),
+        name: "report.csv".into(),
+        content_type: "text/csv".into(),
+        received: T0,
+        data: b"a,b\n1,2\n".to_vec(),
+    }];
+    store.write_errors(other, T0).await.unwrap();
+    let health = store.release_health(p, T0).await.unwrap();
+    assert_eq!(
+        (
+            health[0].release.as_str(),
+            health[0].started,
+            health[0].crashed
+        ),
+        ("1.1", 20, 2)
+    );
+    assert_eq!(health[0].crash_free(), Some(0.9));
+    let dropped = store.dropped_events(p, T0).await.unwrap();
+    assert_eq!(dropped[0].quantity, 7);
+    assert_eq!(
+        store.check_ins(p, 10).await.unwrap()[0].monitor_slug,
+        "nightly-invoices"
+    );
+    let files = store.attachments(p, &format!("{:032x}", 3)).await.unwrap();
+    assert_eq!((files[0].name.as_str(), files[0].size), ("report.csv", 8));
+    let (_, data) = store.attachment(p, files[0].id).await.unwrap().unwrap();
+    assert_eq!(data, b"a,b\n1,2\n");
+}

@@ -496,7 +496,9 @@ async fn write_spans(
     project: ProjectId,
     transactions: &[NewTransaction],
 ) -> Result<()> {
-    let mut spans: BTreeMap<(i64, &str, &str, &str), (i64, f64, f64)> = BTreeMap::new();
+    // (hour, transaction, op, description) -> (count, total ms, max ms)
+    type SpanKey<'a> = (i64, &'a str, &'a str, &'a str);
+    let mut spans: BTreeMap<SpanKey, (i64, f64, f64)> = BTreeMap::new();
     for t in transactions {
         let hour = floor(t.time, HOUR_MS);
         for s in &t.spans {

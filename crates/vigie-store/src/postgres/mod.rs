@@ -732,14 +732,14 @@ impl Store for PostgresStore {
     async fn set_error_settings(&self, project: ProjectId, settings: &ErrorSettings) -> Result<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let outcome = errors::set_error_settings(&mut PgTx(&tx), project, &settings).await?;
+        let outcome = errors::set_error_settings(&mut PgTx(&tx), project, settings).await?;
         tx.commit().await?;
         Ok(outcome)
     }
 
     async fn list_issues(&self, filter: &IssueFilter) -> Result<IssuePage> {
         let client = self.client().await?;
-        errors::list_issues(&mut PgTx(&client), &filter).await
+        errors::list_issues(&mut PgTx(&client), filter).await
     }
 
     async fn issue(&self, project: ProjectId, id: i64) -> Result<Option<Issue>> {
@@ -755,7 +755,7 @@ impl Store for PostgresStore {
     ) -> Result<Issue> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let outcome = errors::set_issue_status(&mut PgTx(&tx), project, id, &change).await?;
+        let outcome = errors::set_issue_status(&mut PgTx(&tx), project, id, change).await?;
         tx.commit().await?;
         Ok(outcome)
     }
@@ -776,7 +776,7 @@ impl Store for PostgresStore {
 
     async fn events(&self, filter: &EventFilter) -> Result<Vec<EventMeta>> {
         let client = self.client().await?;
-        errors::events(&mut PgTx(&client), &filter).await
+        errors::events(&mut PgTx(&client), filter).await
     }
 
     async fn event(
@@ -785,7 +785,7 @@ impl Store for PostgresStore {
         event_id: &str,
     ) -> Result<Option<(EventMeta, Vec<u8>)>> {
         let client = self.client().await?;
-        errors::event(&mut PgTx(&client), project, &event_id).await
+        errors::event(&mut PgTx(&client), project, event_id).await
     }
 
     async fn transactions(
@@ -807,7 +807,7 @@ impl Store for PostgresStore {
         step_ms: i64,
     ) -> Result<Vec<(Timestamp, errors::TransactionStats)>> {
         let client = self.client().await?;
-        errors::transaction_series(&mut PgTx(&client), project, &name, since, until, step_ms).await
+        errors::transaction_series(&mut PgTx(&client), project, name, since, until, step_ms).await
     }
 
     async fn transaction_samples(
@@ -818,7 +818,7 @@ impl Store for PostgresStore {
         limit: u32,
     ) -> Result<Vec<errors::SampleMeta>> {
         let client = self.client().await?;
-        errors::transaction_samples(&mut PgTx(&client), project, name.as_deref(), since, limit)
+        errors::transaction_samples(&mut PgTx(&client), project, name, since, limit)
             .await
     }
 
@@ -828,7 +828,7 @@ impl Store for PostgresStore {
         event_id: &str,
     ) -> Result<Option<(errors::SampleMeta, Vec<u8>)>> {
         let client = self.client().await?;
-        errors::transaction_sample(&mut PgTx(&client), project, &event_id).await
+        errors::transaction_sample(&mut PgTx(&client), project, event_id).await
     }
 
     async fn span_stats(
@@ -839,7 +839,7 @@ impl Store for PostgresStore {
         limit: u32,
     ) -> Result<Vec<errors::SpanStat>> {
         let client = self.client().await?;
-        errors::span_stats(&mut PgTx(&client), project, &name, since, limit).await
+        errors::span_stats(&mut PgTx(&client), project, name, since, limit).await
     }
 
     async fn release_health(
@@ -871,7 +871,7 @@ impl Store for PostgresStore {
         event_id: &str,
     ) -> Result<Vec<errors::AttachmentMeta>> {
         let client = self.client().await?;
-        errors::attachments(&mut PgTx(&client), project, &event_id).await
+        errors::attachments(&mut PgTx(&client), project, event_id).await
     }
 
     async fn attachment(

@@ -9,7 +9,8 @@ use serde_json::Value;
 use vigie_core::event::{group, EventLevel};
 use vigie_core::scrub::{Scrubber, FILTERED};
 use vigie_protocol::sentry::envelope::{self, ItemType};
-use vigie_protocol::sentry::event::{event_id, summarize, timestamp};
+use vigie_protocol::sentry::event::{context, event_id, summarize, timestamp};
+use vigie_protocol::sentry::transaction;
 
 fn only_item(body: &[u8], kind: ItemType) -> Value {
     let parsed = envelope::parse(body).unwrap();
@@ -53,6 +54,10 @@ fn an_exception_with_locals_is_grouped_and_scrubbed() {
     assert_eq!(frames[1]["vars"]["card"], "'[Filtered]'");
     let source = serde_json::to_string(&frames[2]["pre_context"]).unwrap();
     assert!(!source.contains("4111 1111"), "{source}");
+    let ctx = context(&event);
+    assert_eq!(ctx.job_id.as_deref(), Some("nightly-7"), "the job_id tag links the job");
+    assert_eq!(ctx.user_key.as_deref(), Some("42"));
+    assert!(ctx.tags.contains(&("job_id".into(), "nightly-7".into())));
     assert_eq!(event["user"]["id"], "42");
     assert!(event["user"].get("email").is_none());
     assert_eq!(event["tags"]["job_id"], "nightly-7");
@@ -86,4 +91,11 @@ fn a_transaction_envelope() {
     assert_eq!(transaction["transaction"], "/api/invoices/{id}");
     assert_eq!(transaction["contexts"]["trace"]["op"], "http.server");
     assert_eq!(transaction["spans"][0]["op"], "db");
+    let summary = transaction::summarize(&transaction).unwrap();
+    assert_eq!(summary.name, "/api/invoices/{id}");
+    assert_eq!((summary.op.as_str(), summary.status.as_str()), ("http.server", "ok"));
+    assert!(summary.duration_ms > 0.0 && summary.duration_ms < 60_000.0);
+    assert_eq!(summary.spans.len(), 1);
+    assert!(summary.spans[0].duration_ms <= summary.duration_ms);
+    assert_eq!(context(&transaction).trace_id.map(|t| t.len()), Some(32));
 }

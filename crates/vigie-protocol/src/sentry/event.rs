@@ -34,14 +34,109 @@ pub fn event_id(event: &Value) -> Option<String> {
 
 /// The event's time in ns since the epoch, if it says one.
 pub fn timestamp(event: &Value) -> Option<i64> {
-    match event.get("timestamp")? {
-        Value::Number(n) => {
-            let seconds = n.as_f64()?;
-            (seconds.is_finite() && seconds > 0.0 && seconds < 1e11)
-                .then_some((seconds * 1e9) as i64)
-        }
-        Value::String(s) => parse_time(s),
+    seconds(event.get("timestamp")?).map(|s| (s * 1e9) as i64)
+}
+
+/// A Sentry time (seconds since the epoch as a number or a string of one, or RFC 3339) in
+/// seconds.
+pub fn seconds(value: &Value) -> Option<f64> {
+    let seconds = match value {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(s) => match s.trim().parse::<f64>() {
+            Ok(n) => n,
+            Err(_) => parse_time(s)? as f64 / 1e9,
+        },
+        _ => return None,
+    };
+    (seconds.is_finite() && seconds > 0.0 && seconds < 1e11).then_some(seconds)
+}
+
+/// What the event says about where and to whom it happened, beyond grouping.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventContext {
+    pub environment: Option<String>,
+    pub release: Option<String>,
+    pub trace_id: Option<String>,
+    /// The Vigie job the event belongs to (see [`context`] for where it is read).
+    pub job_id: Option<String>,
+    /// A stable key for "users affected": the user's id, else e-mail, username or IP address.
+    pub user_key: Option<String>,
+    /// How to show the user: e-mail, username, id or IP address, the first there is.
+    pub user_label: Option<String>,
+    /// The SDK's tags (`set_tag`), as an object or a list of pairs; at most [`MAX_TAGS`].
+    pub tags: Vec<(String, String)>,
+}
+
+/// Tags kept per event; each key at most 64 characters and each value 200.
+pub const MAX_TAGS: usize = 50;
+
+fn some_text(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
         _ => None,
+    }
+}
+
+fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => text[..cut].to_string(),
+        None => text.to_string(),
+    }
+}
+
+/// Reads the event's context. The job id is the tag `job_id` (or `vigie.job_id`), the extra
+/// `job_id`, the context `vigie.job_id`, or the Celery task id the SDK's Celery integration
+/// tags (`celery_task_id`), the first found.
+pub fn context(event: &Value) -> EventContext {
+    let tags: Vec<(String, String)> = match event.get("tags") {
+        Some(Value::Object(map)) => map
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), some_text(Some(v))?)))
+            .collect(),
+        Some(Value::Array(pairs)) => pairs
+            .iter()
+            .filter_map(|pair| {
+                let pair = pair.as_array()?;
+                Some((some_text(pair.first())?, some_text(pair.get(1))?))
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let tags: Vec<(String, String)> = tags
+        .into_iter()
+        .filter(|(k, _)| !k.is_empty())
+        .take(MAX_TAGS)
+        .map(|(k, v)| (clip(&k, 64), clip(&v, 200)))
+        .collect();
+    let tag = |name: &str| tags.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let job_id = tag("job_id")
+        .or_else(|| tag("vigie.job_id"))
+        .or_else(|| some_text(event.pointer("/extra/job_id")))
+        .or_else(|| some_text(event.pointer("/contexts/vigie/job_id")))
+        .or_else(|| tag("celery_task_id"));
+    let user = event.get("user");
+    let user_field = |name: &str| some_text(user.and_then(|u| u.get(name)));
+    let (id, email, username, ip) = (
+        user_field("id"),
+        user_field("email"),
+        user_field("username"),
+        user_field("ip_address"),
+    );
+    EventContext {
+        environment: some_text(event.get("environment")).map(|e| clip(&e, 64)),
+        release: some_text(event.get("release")).map(|r| clip(&r, 200)),
+        trace_id: some_text(event.pointer("/contexts/trace/trace_id"))
+            .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(|t| t.to_ascii_lowercase()),
+        job_id: job_id.map(|j| clip(&j, 200)),
+        user_key: id
+            .clone()
+            .or(email.clone())
+            .or(username.clone())
+            .or(ip.clone()),
+        user_label: email.or(username).or(id).or(ip),
+        tags,
     }
 }
 

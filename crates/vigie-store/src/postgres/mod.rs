@@ -818,8 +818,7 @@ impl Store for PostgresStore {
         limit: u32,
     ) -> Result<Vec<errors::SampleMeta>> {
         let client = self.client().await?;
-        errors::transaction_samples(&mut PgTx(&client), project, name, since, limit)
-            .await
+        errors::transaction_samples(&mut PgTx(&client), project, name, since, limit).await
     }
 
     async fn transaction_sample(

@@ -1,0 +1,330 @@
+//! Envelope items other than events: release-health sessions, client reports, cron
+//! check-ins and logs. Each reader takes the item's JSON payload and answers what Vigie
+//! stores, or why the item is unusable.
+
+use super::event::seconds;
+use crate::logs::{record_from_object, value_text};
+use serde_json::{Map, Value};
+use vigie_core::LogRecord;
+
+/// Release-health counts from one `session` or `sessions` item.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionCounts {
+    pub release: String,
+    pub environment: String,
+    /// When, in ns since the epoch.
+    pub time: i64,
+    pub started: i64,
+    /// Ended normally but with handled errors.
+    pub errored: i64,
+    pub crashed: i64,
+    pub abnormal: i64,
+}
+
+fn attrs(payload: &Value) -> Option<(String, String)> {
+    let attrs = payload.get("attrs")?;
+    let release = attrs.get("release")?.as_str()?.trim();
+    if release.is_empty() {
+        return None;
+    }
+    let environment = attrs
+        .get("environment")
+        .and_then(Value::as_str)
+        .unwrap_or("production");
+    Some((release.to_string(), environment.to_string()))
+}
+
+fn ns(value: Option<&Value>, default: i64) -> i64 {
+    value
+        .and_then(seconds)
+        .map(|s| (s * 1e9) as i64)
+        .unwrap_or(default)
+}
+
+/// A `session` item: one session's update. A session counts as started on its first update
+/// (`init`), and as errored, crashed or abnormal on its final one; updates in between count
+/// nothing, so a session is never counted twice. `None` without a release (Sentry drops
+/// those too: release health is per release).
+pub fn session(payload: &Value, received: i64) -> Option<SessionCounts> {
+    let (release, environment) = attrs(payload)?;
+    let init = payload
+        .get("init")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let status = payload
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or("ok");
+    let errors = payload.get("errors").and_then(Value::as_i64).unwrap_or(0);
+    Some(SessionCounts {
+        release,
+        environment,
+        time: ns(payload.get("timestamp"), received),
+        started: i64::from(init),
+        errored: i64::from(status == "exited" && errors > 0),
+        crashed: i64::from(status == "crashed"),
+        abnormal: i64::from(status == "abnormal"),
+    })
+}
+
+/// A `sessions` item: pre-aggregated counts per minute (server-mode SDKs, one per request).
+pub fn sessions(payload: &Value, received: i64) -> Vec<SessionCounts> {
+    let Some((release, environment)) = attrs(payload) else {
+        return Vec::new();
+    };
+    let count = |a: &Value, k: &str| a.get(k).and_then(Value::as_i64).unwrap_or(0).max(0);
+    payload
+        .get("aggregates")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .map(|a| {
+                    let (exited, errored) = (count(a, "exited"), count(a, "errored"));
+                    let (crashed, abnormal) = (count(a, "crashed"), count(a, "abnormal"));
+                    SessionCounts {
+                        release: release.clone(),
+                        environment: environment.clone(),
+                        time: ns(a.get("started"), received),
+                        started: exited + errored + crashed + abnormal,
+                        errored,
+                        crashed,
+                        abnormal,
+                    }
+                })
+                .filter(|s| s.started > 0)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Events an SDK reports it dropped, by reason and category.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Discarded {
+    pub reason: String,
+    pub category: String,
+    pub quantity: i64,
+}
+
+/// A `client_report` item: `discarded_events` (and the older per-cause lists).
+pub fn client_report(payload: &Value) -> Vec<Discarded> {
+    let mut out = Vec::new();
+    for (list, default_reason) in [
+        ("discarded_events", None),
+        ("rate_limited_events", Some("ratelimit_backoff")),
+        ("filtered_events", Some("event_processor")),
+        ("filtered_sampling_events", Some("sample_rate")),
+    ] {
+        for entry in payload
+            .get(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let reason = entry
+                .get("reason")
+                .and_then(Value::as_str)
+                .or(default_reason)
+                .unwrap_or("unknown");
+            let quantity = entry.get("quantity").and_then(Value::as_i64).unwrap_or(0);
+            if quantity > 0 {
+                out.push(Discarded {
+                    reason: reason.to_string(),
+                    category: entry
+                        .get("category")
+                        .and_then(Value::as_str)
+                        .unwrap_or("default")
+                        .to_string(),
+                    quantity,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A cron monitor's check-in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckIn {
+    pub check_in_id: String,
+    pub monitor_slug: String,
+    /// `in_progress`, `ok` or `error`.
+    pub status: String,
+    pub duration_ms: Option<f64>,
+    pub environment: Option<String>,
+}
+
+/// A `check_in` item; `Err` says what is missing.
+pub fn check_in(payload: &Value) -> Result<CheckIn, String> {
+    let field = |name: &str| {
+        payload
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let monitor_slug = field("monitor_slug").ok_or("a check-in needs a monitor_slug")?;
+    let status = field("status").ok_or("a check-in needs a status")?;
+    if !matches!(status.as_str(), "in_progress" | "ok" | "error") {
+        return Err(format!(
+            "check-in status {status:?} is not in_progress, ok or error"
+        ));
+    }
+    Ok(CheckIn {
+        check_in_id: field("check_in_id").unwrap_or_default(),
+        monitor_slug,
+        status,
+        duration_ms: payload
+            .get("duration")
+            .and_then(Value::as_f64)
+            .filter(|d| d.is_finite() && *d >= 0.0)
+            .map(|d| d * 1000.0),
+        environment: field("environment"),
+    })
+}
+
+/// A `log` item (`{"items": [...]}`, sentry-python's `enable_logs`): each entry becomes a
+/// log record of source `sentry`. Attributes (`{"value": …, "type": …}`) become fields;
+/// `logger.name` names the logger.
+pub fn logs(payload: &Value, received: i64) -> Vec<LogRecord> {
+    let Some(items) = payload.get("items").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(Value::as_object)
+        .map(|item| {
+            let mut map = Map::new();
+            if let Some(Value::Object(attributes)) = item.get("attributes") {
+                for (key, attr) in attributes {
+                    let value = attr.get("value").unwrap_or(attr);
+                    let key = if key == "logger.name" { "logger" } else { key };
+                    map.insert(key.to_string(), Value::String(value_text(value)));
+                }
+            }
+            for key in ["body", "level", "trace_id", "span_id"] {
+                if let Some(v) = item.get(key) {
+                    let key = if key == "body" { "message" } else { key };
+                    map.insert(key.to_string(), v.clone());
+                }
+            }
+            let time = ns(item.get("timestamp"), received);
+            let mut record = record_from_object(map, "sentry", received);
+            record.time = time;
+            record
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use vigie_core::Level;
+
+    #[test]
+    fn a_session_counts_once_from_start_to_end() {
+        let attrs = json!({"release": "shop@1.4", "environment": "staging"});
+        let start = json!({"sid": "a", "init": true, "status": "ok", "attrs": attrs});
+        let middle = json!({"sid": "a", "status": "ok", "errors": 1, "attrs": attrs});
+        let end = json!({"sid": "a", "status": "exited", "errors": 1, "attrs": attrs});
+        let crash = json!({"sid": "b", "init": true, "status": "crashed", "attrs": attrs});
+        let counts: Vec<SessionCounts> = [start, middle, end, crash]
+            .iter()
+            .map(|p| session(p, 7).unwrap())
+            .collect();
+        let sum = |f: fn(&SessionCounts) -> i64| counts.iter().map(f).sum::<i64>();
+        assert_eq!(sum(|c| c.started), 2);
+        assert_eq!(sum(|c| c.errored), 1);
+        assert_eq!(sum(|c| c.crashed), 1);
+        assert_eq!(counts[0].environment, "staging");
+        assert!(session(&json!({"init": true, "attrs": {}}), 7).is_none());
+    }
+
+    #[test]
+    fn aggregated_sessions() {
+        let payload = json!({
+            "attrs": {"release": "shop@1.4"},
+            "aggregates": [
+                {"started": "2026-11-21T10:00:00Z", "exited": 40, "errored": 2},
+                {"started": "2026-11-21T10:01:00Z", "crashed": 1},
+                {"started": "2026-11-21T10:02:00Z"}
+            ]
+        });
+        let list = sessions(&payload, 0);
+        assert_eq!(list.len(), 2);
+        assert_eq!(
+            (
+                list[0].started,
+                list[0].errored,
+                list[0].environment.as_str()
+            ),
+            (42, 2, "production")
+        );
+        assert_eq!((list[1].started, list[1].crashed), (1, 1));
+        assert_eq!(list[0].time, 1_795_255_200_000_000_000);
+    }
+
+    #[test]
+    fn client_reports_in_both_formats() {
+        let report = json!({
+            "discarded_events": [
+                {"reason": "queue_overflow", "category": "error", "quantity": 3},
+                {"reason": "sample_rate", "category": "transaction", "quantity": 0}
+            ],
+            "rate_limited_events": [{"category": "transaction", "quantity": 5}]
+        });
+        assert_eq!(
+            client_report(&report),
+            vec![
+                Discarded {
+                    reason: "queue_overflow".into(),
+                    category: "error".into(),
+                    quantity: 3
+                },
+                Discarded {
+                    reason: "ratelimit_backoff".into(),
+                    category: "transaction".into(),
+                    quantity: 5
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn check_ins_need_a_slug_and_a_known_status() {
+        let ok = check_in(&json!({"check_in_id": "abc", "monitor_slug": "nightly", "status": "ok", "duration": 1.5})).unwrap();
+        assert_eq!(ok.duration_ms, Some(1500.0));
+        assert!(check_in(&json!({"status": "ok"}))
+            .unwrap_err()
+            .contains("monitor_slug"));
+        assert!(check_in(&json!({"monitor_slug": "x", "status": "done"}))
+            .unwrap_err()
+            .contains("done"));
+    }
+
+    #[test]
+    fn sentry_logs_become_records() {
+        let payload = json!({"items": [{
+            "timestamp": 1_800_000_000.5,
+            "trace_id": "0123456789abcdef0123456789abcdef",
+            "level": "warn",
+            "body": "quota at 90%",
+            "attributes": {
+                "logger.name": {"value": "shop.mail", "type": "string"},
+                "recipients": {"value": 500, "type": "integer"}
+            }
+        }, "not an object"]});
+        let records = logs(&payload, 1);
+        assert_eq!(records.len(), 1);
+        let r = &records[0];
+        assert_eq!(
+            (r.message.as_str(), r.logger.as_str(), r.source.as_str()),
+            ("quota at 90%", "shop.mail", "sentry")
+        );
+        assert_eq!(r.level, Level::Warning);
+        assert_eq!(r.time, 1_800_000_000_500_000_000);
+        assert_eq!(r.trace_id, "0123456789abcdef0123456789abcdef");
+        assert_eq!(r.field("recipients"), Some("500"));
+    }
+}

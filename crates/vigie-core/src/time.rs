@@ -37,6 +37,12 @@ impl Timestamp {
         )
     }
 
+    /// Reads an RFC 3339 time (`2026-11-21T10:40:00Z`, any offset).
+    pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
+        let at = OffsetDateTime::parse(text.trim(), &Rfc3339).ok()?;
+        Some(Timestamp((at.unix_timestamp_nanos() / 1_000_000) as i64))
+    }
+
     /// RFC 3339 in UTC with millisecond precision, e.g. `2026-11-21T10:40:00.000Z`.
     pub fn to_rfc3339(self) -> String {
         let nanos = i128::from(self.0) * 1_000_000;

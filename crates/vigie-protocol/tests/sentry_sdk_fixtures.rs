@@ -55,7 +55,11 @@ fn an_exception_with_locals_is_grouped_and_scrubbed() {
     let source = serde_json::to_string(&frames[2]["pre_context"]).unwrap();
     assert!(!source.contains("4111 1111"), "{source}");
     let ctx = context(&event);
-    assert_eq!(ctx.job_id.as_deref(), Some("nightly-7"), "the job_id tag links the job");
+    assert_eq!(
+        ctx.job_id.as_deref(),
+        Some("nightly-7"),
+        "the job_id tag links the job"
+    );
     assert_eq!(ctx.user_key.as_deref(), Some("42"));
     assert!(ctx.tags.contains(&("job_id".into(), "nightly-7".into())));
     assert_eq!(event["user"]["id"], "42");
@@ -93,7 +97,10 @@ fn a_transaction_envelope() {
     assert_eq!(transaction["spans"][0]["op"], "db");
     let summary = transaction::summarize(&transaction).unwrap();
     assert_eq!(summary.name, "/api/invoices/{id}");
-    assert_eq!((summary.op.as_str(), summary.status.as_str()), ("http.server", "ok"));
+    assert_eq!(
+        (summary.op.as_str(), summary.status.as_str()),
+        ("http.server", "ok")
+    );
     assert!(summary.duration_ms > 0.0 && summary.duration_ms < 60_000.0);
     assert_eq!(summary.spans.len(), 1);
     assert!(summary.spans[0].duration_ms <= summary.duration_ms);

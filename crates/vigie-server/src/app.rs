@@ -29,8 +29,11 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(csrf::MAX_FORM_BYTES));
     let api = api::routes()
         .merge(api::log_routes())
+        .merge(api::error_routes())
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
-    let ingest = api::log_ingest_routes().layer(DefaultBodyLimit::max(limits.max_decompressed));
+    let ingest = api::log_ingest_routes()
+        .merge(api::sentry_ingest_routes())
+        .layer(DefaultBodyLimit::max(limits.max_decompressed));
     let jobs = api::job_routes().layer(DefaultBodyLimit::max(limits.max_body));
     Router::new()
         .route("/health", get(health::health))

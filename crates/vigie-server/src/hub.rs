@@ -22,6 +22,8 @@ pub enum Change {
     Tokens,
     /// A job moved: its new state, and the items and feed lines that came with the change.
     Job(Arc<JobNews>),
+    /// Events were stored (issues created, reopened or seen).
+    Issues(Arc<crate::errors::IssueNews>),
 }
 
 #[derive(Debug)]

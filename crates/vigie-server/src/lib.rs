@@ -24,6 +24,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod errors;
 pub mod health;
 pub mod http;
 pub mod hub;

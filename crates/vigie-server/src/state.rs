@@ -2,6 +2,7 @@
 
 use crate::auth::limiter::LoginLimiter;
 use crate::config::Config;
+use crate::errors::ErrorIngest;
 use crate::hub::Hub;
 use crate::logs::files::FileRoutes;
 use crate::logs::LogSink;
@@ -24,6 +25,8 @@ pub struct AppState {
     pub session_lifetime: Duration,
     /// Where every log ingest path hands its records.
     pub logs: LogSink,
+    /// Sentry ingest: the event sink, quotas, cached project settings.
+    pub errors: ErrorIngest,
 }
 
 impl AppState {
@@ -40,6 +43,7 @@ impl AppState {
         let files = FileRoutes::start(&config.data.join("files"), &config.logs.files)?;
         Ok(AppState {
             logs: LogSink::start(store.clone(), hub.clone(), metrics.clone(), files),
+            errors: ErrorIngest::start(store.clone(), hub.clone(), &config.errors),
             store,
             config: Arc::new(config),
             metrics,

@@ -2,197 +2,15 @@
 //! setup, login, roles, CSRF, API tokens, body limits, error shapes, headers.
 
 use axum::body::Body;
-use axum::http::{header, Method, Request, Response, StatusCode};
+use axum::http::{header, Method, Request, StatusCode};
 use std::time::Duration;
 use tower::ServiceExt;
 use vigie_core::{Role, Scope};
-use vigie_server::hub::Hub;
-use vigie_server::state::AppState;
-use vigie_server::{manage, Config};
+use vigie_server::manage;
 
-struct App {
-    _dir: tempfile::TempDir,
-    state: AppState,
-    router: axum::Router,
-    setup_token: String,
-    _stop: tokio::sync::watch::Sender<bool>,
-}
+mod common;
 
-async fn app_with(session_lifetime: Duration) -> App {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config {
-        data: dir.path().to_path_buf(),
-        ..Config::default()
-    };
-    config.limits.max_body_mib = 1;
-    config.limits.max_decompressed_mib = 2;
-    let store = vigie_server::open_store(&config).await.unwrap();
-    let boot = manage::bootstrap(store.as_ref()).await.unwrap();
-    let (hub, stop) = Hub::new();
-    let state = AppState::new(
-        store,
-        config,
-        hub,
-        "http://127.0.0.1:8610".into(),
-        session_lifetime,
-    )
-    .unwrap();
-    App {
-        router: vigie_server::app::router(state.clone()),
-        state,
-        _dir: dir,
-        setup_token: boot.setup_token.unwrap(),
-        _stop: stop,
-    }
-}
-
-async fn app() -> App {
-    app_with(Duration::from_secs(3600)).await
-}
-
-struct Answer {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: String,
-}
-
-impl Answer {
-    async fn from(response: Response<Body>) -> Answer {
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 24)
-            .await
-            .unwrap();
-        Answer {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        }
-    }
-
-    /// The value set for cookie `name` by this answer.
-    fn cookie(&self, name: &str) -> Option<String> {
-        self.headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .filter_map(|v| v.split(';').next())
-            .filter_map(|pair| pair.split_once('='))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.to_string())
-    }
-
-    fn location(&self) -> &str {
-        self.headers
-            .get(header::LOCATION)
-            .map(|v| v.to_str().unwrap())
-            .unwrap_or("")
-    }
-
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("not JSON: {}", self.body))
-    }
-
-    /// The value of the hidden `csrf` input on a page.
-    fn csrf_field(&self) -> String {
-        let marker = "name=\"csrf\" value=\"";
-        let start = self.body.find(marker).expect("a csrf field") + marker.len();
-        self.body[start..start + 32].to_string()
-    }
-}
-
-impl App {
-    async fn send(&self, req: Request<Body>) -> Answer {
-        Answer::from(self.router.clone().oneshot(req).await.unwrap()).await
-    }
-
-    async fn get(&self, path: &str, cookie: &str) -> Answer {
-        self.send(
-            Request::get(path)
-                .header(header::COOKIE, cookie)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-    }
-
-    async fn post_form(&self, path: &str, cookie: &str, form: &[(&str, &str)]) -> Answer {
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        self.send(
-            Request::post(path)
-                .header(header::COOKIE, cookie)
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from(body))
-                .unwrap(),
-        )
-        .await
-    }
-
-    async fn api(&self, method: Method, path: &str, token: &str, json: Option<&str>) -> Answer {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::AUTHORIZATION, format!("Bearer {token}"));
-        if json.is_some() {
-            req = req.header(header::CONTENT_TYPE, "application/json");
-        }
-        self.send(
-            req.body(Body::from(json.unwrap_or("").to_string()))
-                .unwrap(),
-        )
-        .await
-    }
-
-    /// Completes first-run setup; returns the admin's session cookie header.
-    async fn setup_admin(&self) -> String {
-        let page = self
-            .get(&format!("/setup?token={}", self.setup_token), "")
-            .await;
-        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-        let csrf_cookie = page.cookie("vigie_csrf").expect("csrf cookie");
-        let csrf = page.csrf_field();
-        let done = self
-            .post_form(
-                "/setup",
-                &format!("vigie_csrf={csrf_cookie}"),
-                &[
-                    ("csrf", &csrf),
-                    ("token", &self.setup_token),
-                    ("username", "Alice"),
-                    ("password", "correct horse"),
-                    ("confirm", "correct horse"),
-                ],
-            )
-            .await;
-        assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
-        assert_eq!(done.location(), "/");
-        format!("vigie_session={}", done.cookie("vigie_session").unwrap())
-    }
-
-    /// Logs in through the form; returns the answer.
-    async fn login(&self, username: &str, password: &str) -> Answer {
-        let page = self.get("/login", "").await;
-        let csrf_cookie = page.cookie("vigie_csrf").unwrap();
-        let csrf = page.csrf_field();
-        self.post_form(
-            "/login",
-            &format!("vigie_csrf={csrf_cookie}"),
-            &[
-                ("csrf", &csrf),
-                ("username", username),
-                ("password", password),
-            ],
-        )
-        .await
-    }
-
-    /// The CSRF token of a logged-in session (from a page's form).
-    async fn session_csrf(&self, cookie: &str) -> String {
-        self.get("/settings/projects", cookie).await.csrf_field()
-    }
-}
+use common::{app, app_with, project_key};
 
 #[tokio::test]
 async fn anonymous_visitors_are_sent_to_login_and_api_says_401() {
@@ -861,10 +679,6 @@ async fn live_endpoint_answers_json_and_event_streams() {
 }
 
 /// The default project's key, as a job process holds it.
-async fn project_key(app: &App) -> String {
-    let projects = app.state.store.list_projects().await.unwrap();
-    projects[0].public_key.to_string()
-}
 
 #[tokio::test]
 async fn a_job_reports_through_the_project_key() {

@@ -52,6 +52,39 @@ pub fn log_ingest_routes() -> Router<AppState> {
         .route("/loki/api/v1/push", post(ingest::loki))
 }
 
+/// Sentry ingest: called by SDKs with the project key, bodies up to the configured limit (see
+/// `crate::errors::ingest`).
+pub fn sentry_ingest_routes() -> Router<AppState> {
+    use crate::errors::ingest;
+    Router::new()
+        .route(
+            "/api/{project}/envelope/",
+            post(ingest::envelope).options(ingest::preflight),
+        )
+        .route(
+            "/api/{project}/store/",
+            post(ingest::store).options(ingest::preflight),
+        )
+}
+
+/// Issues, events and performance (see `crate::errors::api`).
+pub fn error_routes() -> Router<AppState> {
+    use crate::errors::api;
+    Router::new()
+        .route("/api/v1/issues", get(api::list))
+        .route("/api/v1/issues/{id}", get(api::show))
+        .route("/api/v1/issues/{id}/status", post(api::set_status))
+        .route("/api/v1/issues/{id}/events", get(api::events))
+        .route("/api/v1/events/{event_id}", get(api::event))
+        .route("/api/v1/attachments/{id}", get(api::attachment))
+        .route("/api/v1/transactions", get(api::transactions))
+        .route("/api/v1/transactions/detail", get(api::transaction_detail))
+        .route(
+            "/api/v1/error-settings",
+            get(api::settings).put(api::update_settings),
+        )
+}
+
 /// Reading logs (see `crate::logs::api`).
 pub fn log_routes() -> Router<AppState> {
     use crate::logs::api;

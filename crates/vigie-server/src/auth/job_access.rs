@@ -149,3 +149,20 @@ pub(crate) async fn named_project(state: &AppState, parts: &Parts) -> Result<Pro
         }),
     }
 }
+
+/// A person or script reading one project (logs, issues, performance), named by `?project=`
+/// (see [`named_project`]); changes need admin access, as everywhere in the API.
+pub struct ProjectReader {
+    pub project: Project,
+}
+
+impl FromRequestParts<AppState> for ProjectReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        ApiCaller::from_request_parts(parts, state).await?;
+        Ok(ProjectReader {
+            project: named_project(state, parts).await?,
+        })
+    }
+}

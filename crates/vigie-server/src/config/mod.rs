@@ -28,7 +28,20 @@ pub struct Config {
     pub log: String,
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
+    pub errors: ErrorsConfig,
     pub logs: LogsConfig,
+}
+
+/// Error ingest limits (see `[errors]` in default.toml).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorsConfig {
+    pub events_per_minute: u64,
+    pub transactions_per_minute: u64,
+    pub spike_protection: bool,
+    pub spike_floor_per_minute: u64,
+    pub max_attachment_mib: u64,
+    pub retention: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -184,6 +197,7 @@ impl Config {
             });
         }
         self.log_retention()?;
+        self.error_retention()?;
         for route in &self.logs.files {
             let plain = !route.name.is_empty()
                 && route
@@ -218,16 +232,12 @@ impl Config {
 
     /// How long log records are kept; `None` when `logs.retention` is empty.
     pub fn log_retention(&self) -> Result<Option<Duration>, ConfigError> {
-        let text = self.logs.retention.trim();
-        if text.is_empty() {
-            return Ok(None);
-        }
-        humantime::parse_duration(text)
-            .map(Some)
-            .map_err(|e| ConfigError::Invalid {
-                key: "logs.retention",
-                reason: format!("{text:?}: {e}"),
-            })
+        retention("logs.retention", &self.logs.retention)
+    }
+
+    /// How long events and performance data are kept; `None` when `errors.retention` is empty.
+    pub fn error_retention(&self) -> Result<Option<Duration>, ConfigError> {
+        retention("errors.retention", &self.errors.retention)
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
@@ -273,6 +283,19 @@ impl Config {
         };
         format!("http://{host}")
     }
+}
+
+fn retention(key: &'static str, text: &str) -> Result<Option<Duration>, ConfigError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    humantime::parse_duration(text)
+        .map(Some)
+        .map_err(|e| ConfigError::Invalid {
+            key,
+            reason: format!("{text:?}: {e}"),
+        })
 }
 
 fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {

@@ -17,13 +17,11 @@
 //! id: no request ever names a file path.
 
 use super::view::RecordView;
-use crate::auth::job_access::named_project;
-use crate::auth::ApiCaller;
+use crate::auth::job_access::ProjectReader;
 use crate::http::{ApiError, AppError};
 use crate::state::AppState;
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -38,22 +36,6 @@ use vigie_store::logs::{self, Cursor, LogSource, LogStats};
 
 /// Largest page of search results.
 pub const MAX_LIMIT: usize = 1000;
-
-/// A caller allowed to read (or, for DELETE, administer) one project's logs.
-pub struct LogReader {
-    pub project: Project,
-}
-
-impl FromRequestParts<AppState> for LogReader {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        ApiCaller::from_request_parts(parts, state).await?;
-        Ok(LogReader {
-            project: named_project(state, parts).await?,
-        })
-    }
-}
 
 /// Parses `q`, naming the field in the error so forms and CLIs can point at it.
 pub fn parse_query(text: &str) -> Result<LogQuery, AppError> {
@@ -106,7 +88,7 @@ pub async fn run_search(
 /// `GET /api/v1/logs/search`.
 pub async fn search(
     State(state): State<AppState>,
-    reader: LogReader,
+    reader: ProjectReader,
     Query(params): Query<SearchParams>,
 ) -> Result<Response, ApiError> {
     let page = run_search(&state, &reader.project, &params).await?;
@@ -168,7 +150,7 @@ pub async fn run_stats(
 /// `GET /api/v1/logs/stats`.
 pub async fn stats(
     State(state): State<AppState>,
-    reader: LogReader,
+    reader: ProjectReader,
     Query(params): Query<StatsParams>,
 ) -> Result<Json<StatsAnswer>, ApiError> {
     let stats = run_stats(
@@ -193,7 +175,7 @@ pub struct TailParams {
 /// a JSON array. Asked without `Accept: text/event-stream`, answers the backlog as JSON.
 pub async fn tail(
     State(state): State<AppState>,
-    reader: LogReader,
+    reader: ProjectReader,
     Query(params): Query<TailParams>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -311,7 +293,7 @@ impl SourceView {
 /// `GET /api/v1/logs/sources`.
 pub async fn sources(
     State(state): State<AppState>,
-    reader: LogReader,
+    reader: ProjectReader,
 ) -> Result<Json<Vec<SourceView>>, ApiError> {
     let sources = state.store.log_sources(reader.project.id).await?;
     Ok(Json(sources.iter().map(SourceView::new).collect()))
@@ -320,7 +302,7 @@ pub async fn sources(
 /// `GET /api/v1/logs/sources/{id}`.
 pub async fn source(
     State(state): State<AppState>,
-    reader: LogReader,
+    reader: ProjectReader,
     Path(id): Path<i64>,
 ) -> Result<Json<SourceView>, ApiError> {
     let source = source_of(&state, &reader.project, id).await?;
@@ -350,7 +332,7 @@ pub struct LinesParams {
 /// `GET /api/v1/logs/sources/{id}/lines?n=100`: the last `n` records, oldest first.
 pub async fn source_lines(
     State(state): State<AppState>,
-    reader: LogReader,
+    reader: ProjectReader,
     Path(id): Path<i64>,
     Query(params): Query<LinesParams>,
 ) -> Result<Response, ApiError> {
@@ -379,7 +361,7 @@ pub struct DownloadParams {
 /// `from:… to:…`), oldest first, streamed.
 pub async fn source_download(
     State(state): State<AppState>,
-    reader: LogReader,
+    reader: ProjectReader,
     Path(id): Path<i64>,
     Query(params): Query<DownloadParams>,
 ) -> Result<Response, ApiError> {
@@ -397,7 +379,7 @@ pub async fn source_download(
 /// `GET /api/v1/logs/download?q=`: any query's matches, streamed oldest first.
 pub async fn download(
     State(state): State<AppState>,
-    reader: LogReader,
+    reader: ProjectReader,
     Query(params): Query<DownloadParams>,
 ) -> Result<Response, ApiError> {
     let query = parse_query(&params.q)?;
@@ -480,7 +462,7 @@ fn download_response(
 /// `DELETE /api/v1/logs/sources/{id}` (admin): removes the source and all its records.
 pub async fn clear_source(
     State(state): State<AppState>,
-    reader: LogReader,
+    reader: ProjectReader,
     Path(id): Path<i64>,
 ) -> Result<axum::http::StatusCode, ApiError> {
     source_of(&state, &reader.project, id).await?;

@@ -106,9 +106,10 @@ pub async fn system(
                 loop {
                     tokio::select! {
                         _ = state.hub.shutting_down() => return None,
-                        // Job progress does not change these counts; only the refresh shows it.
+                        // Job progress and events do not change these counts; the refresh
+                        // shows the rest.
                         change = changes.recv() => match change {
-                            Ok(Change::Job(_)) => continue,
+                            Ok(Change::Job(_) | Change::Issues(_)) => continue,
                             _ => break,
                         },
                         _ = &mut refresh => break,

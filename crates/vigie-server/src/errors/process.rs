@@ -1,0 +1,426 @@
+//! From a request body to what is stored: each item parsed, scrubbed, grouped, summarized.
+//!
+//! The order matters: an event is **scrubbed first**, and everything shown later — the title,
+//! the user, the tags — is read from the scrubbed event, so a password in an exception message
+//! never reaches an issue title either.
+//!
+//! Problems are collected, not fatal: a malformed item is named in `problems` and the items
+//! around it are still stored (the handler then answers 400 with the reasons). Items over the
+//! size limits make `oversized` (413) and nothing of the envelope is stored: a request is
+//! never half acknowledged.
+
+use serde_json::Value;
+use vigie_core::event::group;
+use vigie_core::scrub::Scrubber;
+use vigie_core::secret::random_hex;
+use vigie_core::sketch::Apdex;
+use vigie_core::{LogRecord, ProjectId, Timestamp};
+use vigie_protocol::sentry::envelope::{self, ItemType};
+use vigie_protocol::sentry::{event, items, transaction};
+use vigie_store::errors::{
+    Dropped, NewAttachment, NewCheckIn, NewEvent, NewTransaction, SessionCounts, SpanTiming,
+};
+use vigie_store::{ErrorBatch, ErrorSettings};
+
+/// Largest event or transaction item (and `/store/` body).
+pub const MAX_EVENT_BYTES: usize = 1 << 20;
+
+/// How one request is processed: whose, when, and under which settings.
+pub struct Context<'a> {
+    pub project: ProjectId,
+    pub settings: &'a ErrorSettings,
+    pub received: Timestamp,
+    pub max_attachment_bytes: usize,
+}
+
+/// What a request brought, ready for the sink.
+#[derive(Debug)]
+pub struct Prepared {
+    pub batch: ErrorBatch,
+    /// Sentry `log` items, for the log engine.
+    pub logs: Vec<LogRecord>,
+    /// The id to answer with: the envelope's event id, or the event's.
+    pub id: Option<String>,
+    /// Items refused as malformed, each with the reason.
+    pub problems: Vec<String>,
+    /// Set when an item is over its size limit: the whole request is refused with 413.
+    pub oversized: Option<String>,
+}
+
+impl Prepared {
+    fn new(project: ProjectId) -> Prepared {
+        Prepared {
+            batch: ErrorBatch::new(project),
+            logs: Vec::new(),
+            id: None,
+            problems: Vec::new(),
+            oversized: None,
+        }
+    }
+}
+
+/// A Sentry envelope (`/api/<project>/envelope/`). `Err` when not even the header parses.
+pub fn envelope(body: &[u8], ctx: &Context) -> Result<Prepared, String> {
+    let parsed = envelope::parse(body).map_err(|e| e.to_string())?;
+    let mut out = Prepared::new(ctx.project);
+    if let Some(error) = parsed.error {
+        out.problems.push(error.to_string());
+    }
+    let header_id = parsed.envelope.event_id().and_then(normalize_id);
+    out.id = header_id.clone();
+    for (index, item) in parsed.envelope.items.iter().enumerate() {
+        let payload = item.payload;
+        let json = || {
+            serde_json::from_slice::<Value>(payload)
+                .map_err(|e| format!("item {index} ({}): not JSON: {e}", item.kind.as_str()))
+        };
+        match &item.kind {
+            ItemType::Event | ItemType::Transaction if payload.len() > MAX_EVENT_BYTES => {
+                out.oversized = Some(format!(
+                    "item {index} ({}) is {} KiB, over the {} KiB limit of an event",
+                    item.kind.as_str(),
+                    payload.len() >> 10,
+                    MAX_EVENT_BYTES >> 10
+                ));
+                return Ok(out);
+            }
+            ItemType::Event => match json().and_then(|v| error_event(v, header_id.as_deref(), ctx))
+            {
+                Ok(e) => {
+                    out.id.get_or_insert_with(|| e.event_id.clone());
+                    out.batch.events.push(e);
+                }
+                Err(why) => out.problems.push(why),
+            },
+            ItemType::Transaction => {
+                match json().and_then(|v| transaction_event(v, header_id.as_deref(), ctx)) {
+                    Ok(t) => {
+                        out.id.get_or_insert_with(|| t.event_id.clone());
+                        out.batch.transactions.push(t);
+                    }
+                    Err(why) => out.problems.push(why),
+                }
+            }
+            ItemType::Session => match json() {
+                Ok(v) => out
+                    .batch
+                    .sessions
+                    .extend(items::session(&v, ctx.received.millis() * 1_000_000).map(counts)),
+                Err(why) => out.problems.push(why),
+            },
+            ItemType::Sessions => match json() {
+                Ok(v) => out.batch.sessions.extend(
+                    items::sessions(&v, ctx.received.millis() * 1_000_000)
+                        .into_iter()
+                        .map(counts),
+                ),
+                Err(why) => out.problems.push(why),
+            },
+            ItemType::ClientReport => match json() {
+                Ok(v) => out
+                    .batch
+                    .dropped
+                    .extend(items::client_report(&v).into_iter().map(|d| Dropped {
+                        at: ctx.received,
+                        reason: d.reason,
+                        category: d.category,
+                        quantity: d.quantity,
+                    })),
+                Err(why) => out.problems.push(why),
+            },
+            ItemType::Log => match json() {
+                Ok(v) => out
+                    .logs
+                    .extend(items::logs(&v, ctx.received.millis() * 1_000_000)),
+                Err(why) => out.problems.push(why),
+            },
+            ItemType::CheckIn => match json().and_then(|v| {
+                items::check_in(&v)
+                    .map(|c| (c, v))
+                    .map_err(|e| format!("item {index} (check_in): {e}"))
+            }) {
+                Ok((c, v)) => out.batch.check_ins.push(NewCheckIn {
+                    check_in_id: c.check_in_id,
+                    monitor_slug: c.monitor_slug,
+                    status: c.status,
+                    duration_ms: c.duration_ms,
+                    environment: c.environment,
+                    received: ctx.received,
+                    body: v.to_string(),
+                }),
+                Err(why) => out.problems.push(why),
+            },
+            ItemType::Attachment => attachment(&mut out, item, header_id.as_deref(), ctx),
+            // Unknown and unused types (profiles, replays, statsd…) are skipped, as the
+            // protocol asks of servers that do not know them.
+            ItemType::Other(_) => {}
+        }
+    }
+    Ok(out)
+}
+
+/// `/api/<project>/store/`: one event (or transaction) as the whole JSON body.
+pub fn store_body(body: &[u8], ctx: &Context) -> Result<Prepared, String> {
+    if body.len() > MAX_EVENT_BYTES {
+        let mut out = Prepared::new(ctx.project);
+        out.oversized = Some(format!(
+            "the event is {} KiB, over the {} KiB limit",
+            body.len() >> 10,
+            MAX_EVENT_BYTES >> 10
+        ));
+        return Ok(out);
+    }
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the event is not JSON: {e}"))?;
+    let mut out = Prepared::new(ctx.project);
+    if value.get("type").and_then(Value::as_str) == Some("transaction") {
+        let t = transaction_event(value, None, ctx)?;
+        out.id = Some(t.event_id.clone());
+        out.batch.transactions.push(t);
+    } else {
+        let e = error_event(value, None, ctx)?;
+        out.id = Some(e.event_id.clone());
+        out.batch.events.push(e);
+    }
+    Ok(out)
+}
+
+fn normalize_id(raw: &str) -> Option<String> {
+    event::event_id(&serde_json::json!({ "event_id": raw }))
+}
+
+fn counts(s: items::SessionCounts) -> SessionCounts {
+    SessionCounts {
+        release: s.release,
+        environment: s.environment,
+        at: Timestamp(s.time.div_euclid(1_000_000)),
+        started: s.started,
+        errored: s.errored,
+        crashed: s.crashed,
+        abnormal: s.abnormal,
+    }
+}
+
+fn scrubber(settings: &ErrorSettings) -> Scrubber {
+    Scrubber {
+        extra_keys: settings
+            .scrub_keys
+            .iter()
+            .map(|k| k.to_lowercase())
+            .collect(),
+        keep_user_contact: settings.keep_user_contact,
+    }
+}
+
+/// The event's id (its own, else the envelope's, else a new one) and time (its own unless
+/// missing or more than a minute in the future, else the time received).
+fn identity(value: &Value, header_id: Option<&str>, ctx: &Context) -> (String, Timestamp) {
+    let id = event::event_id(value)
+        .or_else(|| header_id.map(str::to_string))
+        .unwrap_or_else(|| random_hex(16));
+    let time = event::timestamp(value)
+        .map(|ns| Timestamp(ns.div_euclid(1_000_000)))
+        .filter(|t| t.millis() <= ctx.received.millis() + 60_000)
+        .unwrap_or(ctx.received);
+    (id, time)
+}
+
+fn error_event(
+    mut value: Value,
+    header_id: Option<&str>,
+    ctx: &Context,
+) -> Result<NewEvent, String> {
+    if !value.is_object() {
+        return Err("an event must be a JSON object".into());
+    }
+    scrubber(ctx.settings).scrub_event(&mut value);
+    let (event_id, time) = identity(&value, header_id, ctx);
+    let summary = event::summarize(&value);
+    let grouping = group(&summary);
+    let context = event::context(&value);
+    Ok(NewEvent {
+        event_id,
+        grouping,
+        level: summary.level.as_str().to_string(),
+        time,
+        received: ctx.received,
+        environment: context.environment,
+        release: context.release,
+        trace_id: context.trace_id,
+        job_id: context.job_id,
+        user_key: context.user_key,
+        user_label: context.user_label,
+        tags: context.tags,
+        body: serde_json::to_vec(&value).expect("a JSON value serializes"),
+    })
+}
+
+fn transaction_event(
+    mut value: Value,
+    header_id: Option<&str>,
+    ctx: &Context,
+) -> Result<NewTransaction, String> {
+    if !value.is_object() {
+        return Err("a transaction must be a JSON object".into());
+    }
+    scrubber(ctx.settings).scrub_event(&mut value);
+    let (event_id, time) = identity(&value, header_id, ctx);
+    let summary = transaction::summarize(&value)
+        .ok_or("a transaction needs start_timestamp and timestamp")?;
+    let context = event::context(&value);
+    let failed = !matches!(summary.status.as_str(), "ok" | "unknown");
+    Ok(NewTransaction {
+        event_id,
+        apdex: Apdex::classify(summary.duration_ms, ctx.settings.apdex_ms as f64, failed),
+        name: summary.name,
+        op: summary.op,
+        time,
+        duration_ms: summary.duration_ms,
+        status: summary.status,
+        trace_id: context.trace_id,
+        job_id: context.job_id,
+        spans: summary
+            .spans
+            .into_iter()
+            .map(|s| SpanTiming {
+                op: s.op,
+                description: s.description,
+                duration_ms: s.duration_ms,
+            })
+            .collect(),
+        body: serde_json::to_vec(&value).expect("a JSON value serializes"),
+    })
+}
+
+fn attachment(out: &mut Prepared, item: &envelope::Item, header_id: Option<&str>, ctx: &Context) {
+    let Some(event_id) = header_id else {
+        out.problems
+            .push("an attachment needs the envelope header's event_id".into());
+        return;
+    };
+    if item.payload.len() > ctx.max_attachment_bytes {
+        out.batch.dropped.push(Dropped {
+            at: ctx.received,
+            reason: "too_large".into(),
+            category: "attachment".into(),
+            quantity: 1,
+        });
+        return;
+    }
+    let text = |key: &str, default: &str| {
+        item.header
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .unwrap_or(default)
+            .to_string()
+    };
+    out.batch.attachments.push(NewAttachment {
+        event_id: event_id.to_string(),
+        name: text("filename", "attachment"),
+        content_type: text("content_type", "application/octet-stream"),
+        received: ctx.received,
+        data: item.payload.to_vec(),
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(settings: &ErrorSettings) -> Context<'_> {
+        Context {
+            project: ProjectId(1),
+            settings,
+            received: Timestamp(1_800_000_000_000),
+            max_attachment_bytes: 16,
+        }
+    }
+
+    #[test]
+    fn a_bad_item_is_named_and_the_others_are_kept() {
+        let settings = ErrorSettings::default();
+        let body = concat!(
+            "{\"event_id\":\"9ec79c33ec9942ab8353589fcb2e04dc\"}\n",
+            "{\"type\":\"event\"}\n",
+            "{\"message\":\"card 4111 1111 1111 1111 refused\",\"extra\":{\"password\":\"x\"}}\n",
+            "{\"type\":\"event\"}\n",
+            "{not json\n",
+            "{\"type\":\"attachment\",\"filename\":\"big.bin\"}\n",
+            "0123456789abcdefXYZ\n",
+            "{\"type\":\"attachment\",\"filename\":\"small.txt\",\"content_type\":\"text/plain\"}\n",
+            "hello\n",
+            "{\"type\":\"profile\"}\n",
+            "{}\n",
+        );
+        let out = envelope(body.as_bytes(), &ctx(&settings)).unwrap();
+        assert_eq!(out.id.as_deref(), Some("9ec79c33ec9942ab8353589fcb2e04dc"));
+        assert_eq!(out.batch.events.len(), 1);
+        let e = &out.batch.events[0];
+        assert_eq!(e.event_id, "9ec79c33ec9942ab8353589fcb2e04dc");
+        assert_eq!(
+            e.time,
+            Timestamp(1_800_000_000_000),
+            "no timestamp: the time received"
+        );
+        assert!(!e.grouping.title.contains("4111"), "{}", e.grouping.title);
+        let stored = String::from_utf8(e.body.clone()).unwrap();
+        assert!(
+            !stored.contains("4111") && !stored.contains("\"x\""),
+            "{stored}"
+        );
+        assert_eq!(out.problems.len(), 1);
+        assert!(
+            out.problems[0].contains("item 1 (event): not JSON"),
+            "{:?}",
+            out.problems
+        );
+        assert_eq!(out.batch.attachments.len(), 1);
+        assert_eq!(out.batch.attachments[0].name, "small.txt");
+        assert_eq!(out.batch.dropped[0].category, "attachment");
+        assert!(out.oversized.is_none());
+    }
+
+    #[test]
+    fn an_oversized_event_refuses_the_envelope() {
+        let settings = ErrorSettings::default();
+        let big = format!("{{\"message\":\"{}\"}}", "a".repeat(MAX_EVENT_BYTES));
+        let body = format!("{{}}\n{{\"type\":\"event\"}}\n{big}\n");
+        let out = envelope(body.as_bytes(), &ctx(&settings)).unwrap();
+        assert!(out.oversized.unwrap().contains("over the 1024 KiB limit"));
+        assert!(store_body(big.as_bytes(), &ctx(&settings))
+            .unwrap()
+            .oversized
+            .is_some());
+    }
+
+    #[test]
+    fn store_endpoint_events_and_transactions() {
+        let settings = ErrorSettings {
+            apdex_ms: 100,
+            ..ErrorSettings::default()
+        };
+        let out = store_body(
+            br#"{"message": "hello", "timestamp": 1800000001.5}"#,
+            &ctx(&settings),
+        )
+        .unwrap();
+        assert_eq!(out.batch.events[0].time, Timestamp(1_800_000_001_500));
+        let future = store_body(
+            br#"{"message": "hello", "timestamp": 1900000000}"#,
+            &ctx(&settings),
+        )
+        .unwrap();
+        assert_eq!(future.batch.events[0].time, Timestamp(1_800_000_000_000));
+        let t = store_body(
+            br#"{"type": "transaction", "transaction": "/x", "start_timestamp": 10, "timestamp": 10.25}"#,
+            &ctx(&settings),
+        )
+        .unwrap();
+        assert_eq!(t.batch.transactions[0].apdex, Apdex::Tolerated);
+        assert!(store_body(b"[1, 2]", &ctx(&settings)).is_err());
+        assert!(store_body(b"nope", &ctx(&settings))
+            .unwrap_err()
+            .contains("not JSON"));
+    }
+}

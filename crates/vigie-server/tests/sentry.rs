@@ -1,0 +1,490 @@
+//! Sentry ingest against the real router: envelopes the real sentry-python sent (the
+//! protocol crate's fixtures), authentication, encodings, limits, malformed input, quotas,
+//! and what the issues and performance API answer afterwards.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use common::{app, project_key, Answer, App};
+use std::io::Write;
+use vigie_core::Scope;
+use vigie_server::manage;
+
+const EXCEPTION: &[u8] =
+    include_bytes!("../../vigie-protocol/tests/fixtures/sentry/exception.envelope");
+const MESSAGE: &[u8] =
+    include_bytes!("../../vigie-protocol/tests/fixtures/sentry/message.envelope");
+const TRANSACTION: &[u8] =
+    include_bytes!("../../vigie-protocol/tests/fixtures/sentry/transaction.envelope");
+
+fn auth(key: &str) -> String {
+    format!("Sentry sentry_version=7, sentry_client=sentry.python/2.75.0, sentry_key={key}")
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+/// The first line of an envelope with a new event id, so a fixture can be sent again as a
+/// different event.
+fn with_event_id(envelope: &[u8], id: &str) -> Vec<u8> {
+    let text = String::from_utf8(envelope.to_vec()).unwrap();
+    let (head, rest) = text.split_once('\n').unwrap();
+    let mut header: serde_json::Value = serde_json::from_str(head).unwrap();
+    let old = header["event_id"].as_str().unwrap().to_string();
+    header["event_id"] = id.into();
+    format!("{header}\n{}", rest.replace(&old, id)).into_bytes()
+}
+
+async fn post(app: &App, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Answer {
+    let mut req = Request::post(path);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    app.send(req.body(Body::from(body)).unwrap()).await
+}
+
+async fn admin(app: &App) -> String {
+    let (_, token) = manage::create_token(app.state.store.as_ref(), "ops", Scope::Admin)
+        .await
+        .unwrap();
+    token
+}
+
+#[tokio::test]
+async fn an_sdk_envelope_becomes_a_scrubbed_issue_once() {
+    let app = app().await;
+    let key = project_key(&app).await;
+    let token = admin(&app).await;
+    let sent = post(
+        &app,
+        "/api/1/envelope/",
+        &[
+            ("x-sentry-auth", &auth(&key)),
+            ("content-type", "application/x-sentry-envelope"),
+        ],
+        EXCEPTION.to_vec(),
+    )
+    .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    let id = sent.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 32);
+    assert_eq!(sent.headers["access-control-allow-origin"], "*");
+
+    // The SDK retries the same envelope: stored once.
+    let again = post(
+        &app,
+        "/api/1/envelope/",
+        &[("x-sentry-auth", &auth(&key))],
+        EXCEPTION.to_vec(),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::OK);
+
+    let list = app
+        .api(Method::GET, "/api/v1/issues", &token, None)
+        .await
+        .json();
+    assert_eq!(list["total"], 1, "{list}");
+    let issue = &list["issues"][0];
+    assert_eq!(issue["title"], "KeyError: 'vat_rate'");
+    assert_eq!(issue["culprit"], "__main__ in render");
+    assert_eq!(
+        (issue["events"].as_i64(), issue["users"].as_i64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(issue["status"], "unresolved");
+
+    let detail = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/issues/{}", issue["id"]),
+            &token,
+            None,
+        )
+        .await
+        .json();
+    let frames = &detail["latest_event"]["exception"]["values"][0]["stacktrace"]["frames"];
+    assert_eq!(frames[2]["vars"]["password"], "[Filtered]");
+    assert!(
+        detail["latest_event"]["user"].get("email").is_none(),
+        "e-mail scrubbed by default"
+    );
+    assert!(detail["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["key"] == "job_id" && t["value"] == "nightly-7"));
+    let event = app
+        .api(Method::GET, &format!("/api/v1/events/{id}"), &token, None)
+        .await;
+    assert_eq!(event.status, StatusCode::OK);
+    assert!(
+        !event.body.contains("4111 1111"),
+        "card numbers never stored"
+    );
+
+    // Resolve it; the same error again (a new event id) is a regression.
+    let resolved = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/issues/{}/status", issue["id"]),
+            &token,
+            Some(r#"{"action": "resolve"}"#),
+        )
+        .await;
+    assert_eq!(resolved.json()["status"], "resolved");
+    let next = with_event_id(EXCEPTION, "0123456789abcdef0123456789abcdef");
+    let sent = post(
+        &app,
+        "/api/1/envelope/",
+        &[("x-sentry-auth", &auth(&key)), ("content-encoding", "gzip")],
+        gzip(&next),
+    )
+    .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    let issue = app
+        .api(Method::GET, "/api/v1/issues", &token, None)
+        .await
+        .json()["issues"][0]
+        .clone();
+    assert_eq!(
+        (
+            issue["status"].as_str(),
+            issue["regressed"].as_bool(),
+            issue["events"].as_i64()
+        ),
+        (Some("unresolved"), Some(true), Some(2))
+    );
+    let bad = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/issues/{}/status", issue["id"]),
+            &token,
+            Some(r#"{"action": "archive"}"#),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.json()["error"]["field"], "action");
+}
+
+#[tokio::test]
+async fn keys_projects_and_cors() {
+    let app = app().await;
+    let key = project_key(&app).await;
+    let body = || MESSAGE.to_vec();
+    let none = post(&app, "/api/1/envelope/", &[], body()).await;
+    assert_eq!(none.status, StatusCode::UNAUTHORIZED, "{}", none.body);
+    assert!(none.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("sentry_key"));
+    let wrong = post(
+        &app,
+        "/api/1/envelope/",
+        &[("x-sentry-auth", &auth("0123456789abcdef0123456789abcdef"))],
+        body(),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    let unknown = post(
+        &app,
+        "/api/99/envelope/",
+        &[("x-sentry-auth", &auth(&key))],
+        body(),
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let bad_id = post(
+        &app,
+        "/api/shop/store/",
+        &[("x-sentry-auth", &auth(&key))],
+        body(),
+    )
+    .await;
+    assert_eq!(bad_id.status, StatusCode::NOT_FOUND);
+
+    // Browser SDKs: the key in the query, text/plain, any origin, and a preflight.
+    let browser = post(
+        &app,
+        &format!("/api/1/envelope/?sentry_key={key}&sentry_version=7"),
+        &[
+            ("content-type", "text/plain;charset=UTF-8"),
+            ("origin", "https://shop.example"),
+        ],
+        body(),
+    )
+    .await;
+    assert_eq!(browser.status, StatusCode::OK, "{}", browser.body);
+    assert_eq!(browser.headers["access-control-allow-origin"], "*");
+    let preflight = app
+        .send(
+            Request::builder()
+                .method(Method::OPTIONS)
+                .uri("/api/1/envelope/")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(preflight.status, StatusCode::NO_CONTENT);
+    assert!(preflight.headers["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .contains("x-sentry-auth"));
+
+    // The DSN in the envelope header is enough.
+    let text = String::from_utf8(MESSAGE.to_vec()).unwrap();
+    let (head, rest) = text.split_once('\n').unwrap();
+    let mut header: serde_json::Value = serde_json::from_str(head).unwrap();
+    header["dsn"] = format!("http://{key}@127.0.0.1:8610/1").into();
+    header["event_id"] = "fedcba9876543210fedcba9876543210".into();
+    let with_dsn = format!("{header}\n{}", rest.replace(head, ""));
+    let sent = post(&app, "/api/1/envelope/", &[], with_dsn.into_bytes()).await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+
+    // The old store endpoint.
+    let stored = post(
+        &app,
+        "/api/1/store/",
+        &[("x-sentry-auth", &auth(&key)), ("content-type", "application/json")],
+        br#"{"event_id": "11111111111111111111111111111111", "message": "from the store endpoint", "level": "info"}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(stored.status, StatusCode::OK, "{}", stored.body);
+    assert_eq!(stored.json()["id"], "11111111111111111111111111111111");
+}
+
+#[tokio::test]
+async fn malformed_oversized_and_bombs() {
+    let app = app().await;
+    let key = project_key(&app).await;
+    let token = admin(&app).await;
+    let h = auth(&key);
+    let headers = [("x-sentry-auth", h.as_str())];
+
+    let garbage = post(
+        &app,
+        "/api/1/envelope/",
+        &headers,
+        b"not an envelope".to_vec(),
+    )
+    .await;
+    assert_eq!(garbage.status, StatusCode::BAD_REQUEST);
+    assert!(
+        garbage.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("header"),
+        "{}",
+        garbage.body
+    );
+
+    // A good event next to a broken one: 400 naming the broken item, the good one stored.
+    let mixed = concat!(
+        "{\"event_id\":\"22222222222222222222222222222222\"}\n",
+        "{\"type\":\"event\"}\n",
+        "{\"message\":\"good one\"}\n",
+        "{\"type\":\"transaction\"}\n",
+        "{broken\n",
+    );
+    let answer = post(
+        &app,
+        "/api/1/envelope/",
+        &headers,
+        mixed.as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(
+        answer.body.contains("item 1 (transaction)"),
+        "{}",
+        answer.body
+    );
+    let list = app
+        .api(Method::GET, "/api/v1/issues?query=good", &token, None)
+        .await
+        .json();
+    assert_eq!(list["total"], 1, "{list}");
+
+    // An event over 1 MiB: 413 and nothing stored.
+    let big = format!(
+        "{{\"event_id\":\"33333333333333333333333333333333\"}}\n{{\"type\":\"event\"}}\n{{\"message\":\"huge\",\"extra\":{{\"blob\":\"{}\"}}}}\n",
+        "x".repeat(1_100_000)
+    );
+    let answer = post(
+        &app,
+        "/api/1/envelope/",
+        &[("x-sentry-auth", &h), ("content-encoding", "gzip")],
+        gzip(big.as_bytes()),
+    )
+    .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        answer.body
+    );
+    let list = app
+        .api(Method::GET, "/api/v1/issues?query=huge", &token, None)
+        .await
+        .json();
+    assert_eq!(list["total"], 0);
+
+    // A gzip bomb (the test server inflates at most 2 MiB): 413.
+    let bomb = gzip(&vec![b' '; 64 << 20]);
+    let answer = post(
+        &app,
+        "/api/1/envelope/",
+        &[("x-sentry-auth", &h), ("content-encoding", "gzip")],
+        bomb,
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn a_project_quota_answers_429_with_rate_limits() {
+    let app = app().await;
+    let key = project_key(&app).await;
+    let token = admin(&app).await;
+    let set = app
+        .api(
+            Method::PUT,
+            "/api/v1/error-settings",
+            &token,
+            Some(r#"{"events_per_minute": 2, "apdex_ms": 200}"#),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert_eq!(set.json()["events_per_minute"], 2);
+    let h = auth(&key);
+    let mut statuses = Vec::new();
+    let mut refused = None;
+    for i in 0..4 {
+        let body = with_event_id(MESSAGE, &format!("{i:032x}"));
+        let answer = post(
+            &app,
+            "/api/1/envelope/",
+            &[("x-sentry-auth", h.as_str())],
+            body,
+        )
+        .await;
+        statuses.push(answer.status.as_u16());
+        if answer.status == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some(answer);
+        }
+    }
+    // Two per minute: unless the minute turned during the loop, the last two are refused.
+    assert!(
+        statuses.iter().filter(|s| **s == 429).count() >= 1,
+        "{statuses:?}"
+    );
+    let refused = refused.unwrap();
+    let retry: u64 = refused.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry));
+    let limits = refused.headers["x-sentry-rate-limits"].to_str().unwrap();
+    assert!(limits.ends_with(":error;default:project"), "{limits}");
+    let issues = app
+        .api(Method::GET, "/api/v1/issues", &token, None)
+        .await
+        .json();
+    let stored = issues["issues"][0]["events"].as_i64().unwrap();
+    assert_eq!(
+        stored as usize,
+        statuses.iter().filter(|s| **s == 200).count()
+    );
+    let bad = app
+        .api(
+            Method::PUT,
+            "/api/v1/error-settings",
+            &token,
+            Some(r#"{"apdex_ms": -3}"#),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn transactions_sessions_reports_and_logs() {
+    let app = app().await;
+    let key = project_key(&app).await;
+    let token = admin(&app).await;
+    let h = auth(&key);
+    let sent = post(
+        &app,
+        "/api/1/envelope/",
+        &[("x-sentry-auth", h.as_str())],
+        TRANSACTION.to_vec(),
+    )
+    .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    let list = app
+        .api(Method::GET, "/api/v1/transactions?period=30d", &token, None)
+        .await
+        .json();
+    assert_eq!(list[0]["name"], "/api/invoices/{id}", "{list}");
+    assert_eq!(list[0]["count"], 1);
+    assert!(list[0]["p95_ms"].as_f64().unwrap() > 0.0);
+    let detail = app
+        .api(
+            Method::GET,
+            "/api/v1/transactions/detail?period=30d&name=%2Fapi%2Finvoices%2F%7Bid%7D",
+            &token,
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(detail["samples"].as_array().unwrap().len(), 1, "{detail}");
+    assert_eq!(detail["spans"][0]["op"], "db");
+
+    let now = vigie_core::Timestamp::now().to_rfc3339();
+    let other = format!(
+        "{{}}\n{{\"type\":\"sessions\"}}\n{{\"attrs\":{{\"release\":\"shop@2.0\"}},\"aggregates\":[{{\"started\":\"{now}\",\"exited\":9,\"crashed\":1}}]}}\n\
+         {{\"type\":\"client_report\"}}\n{{\"discarded_events\":[{{\"reason\":\"queue_overflow\",\"category\":\"error\",\"quantity\":4}}]}}\n\
+         {{\"type\":\"log\"}}\n{{\"items\":[{{\"level\":\"error\",\"body\":\"smtp quota reached\",\"attributes\":{{\"logger.name\":{{\"value\":\"shop.mail\",\"type\":\"string\"}}}}}}]}}\n\
+         {{\"type\":\"check_in\"}}\n{{\"check_in_id\":\"c1\",\"monitor_slug\":\"nightly\",\"status\":\"ok\"}}\n\
+         {{\"type\":\"replay_event\"}}\n{{}}\n"
+    );
+    let sent = post(
+        &app,
+        "/api/1/envelope/",
+        &[("x-sentry-auth", h.as_str())],
+        other.into_bytes(),
+    )
+    .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    assert_eq!(sent.json(), serde_json::json!({}));
+    let store = app.state.store.as_ref();
+    let project = app.state.store.list_projects().await.unwrap()[0].id;
+    let since = vigie_core::Timestamp(0);
+    let health = store.release_health(project, since).await.unwrap();
+    assert_eq!(
+        (
+            health[0].release.as_str(),
+            health[0].started,
+            health[0].crashed
+        ),
+        ("shop@2.0", 10, 1)
+    );
+    assert_eq!(
+        store.dropped_events(project, since).await.unwrap()[0].quantity,
+        4
+    );
+    assert_eq!(
+        store.check_ins(project, 5).await.unwrap()[0].monitor_slug,
+        "nightly"
+    );
+    let logs = app
+        .api(Method::GET, "/api/v1/logs/search?q=smtp", &token, None)
+        .await
+        .json();
+    assert_eq!(logs["hits"][0]["logger"], "shop.mail", "{logs}");
+    assert_eq!(logs["hits"][0]["source"], "sentry");
+}

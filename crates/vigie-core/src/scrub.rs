@@ -7,7 +7,10 @@
 //!   secret, token, api_key, authorization, cookie, session, credit card, IBAN…, matched
 //!   without regard to case), and of keys holding a word added by the project's rules;
 //! - inside any string, a credit-card number (13–19 digits, spaces or dashes allowed, valid
-//!   Luhn check digit) and an IBAN (valid mod-97 check);
+//!   Luhn check digit), an IBAN (valid mod-97 check), and the value of a sensitive assignment:
+//!   `password = "hunter2"` in a source line, `?token=abc` in a URL, `api_key: 'x'` in a
+//!   message — a quoted value, or an unquoted one written without spaces around `=` (so code
+//!   like `token = make_token()` stays readable);
 //! - the user's e-mail and IP address (`user.email`, `user.ip_address`, the request's
 //!   `REMOTE_ADDR`) unless the project keeps them.
 //!
@@ -140,8 +143,47 @@ fn iban_pattern() -> &'static Regex {
     static_regex!(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
 }
 
-/// `text` with card numbers and IBANs replaced, and how many; `None` when nothing matched.
+/// A sensitive name, then `=` or `:` and a quoted value, or `=` and a bare value.
+fn assignment_pattern() -> &'static Regex {
+    static_regex!(
+        r#"(?i)(\b\w*(?:password|passwd|pwd|secret|token|api_?key|access_?key|private_?key|authorization|credentials?)\w*)(?:(\s*[=:]\s*)("[^"]*"|'[^']*')|(=)([^\s&,;'"]+))"#
+    )
+}
+
+/// `text` with sensitive assignments, card numbers and IBANs replaced, and how many; `None`
+/// when nothing matched.
 pub fn scrub_text(text: &str) -> Option<(String, usize)> {
+    let (text, assignments) = scrub_assignments(text);
+    let numbers = scrub_numbers(&text);
+    match (assignments, numbers) {
+        (0, None) => None,
+        (n, None) => Some((text.into_owned(), n)),
+        (n, Some((clean, m))) => Some((clean, n + m)),
+    }
+}
+
+fn scrub_assignments(text: &str) -> (std::borrow::Cow<'_, str>, usize) {
+    if !text.contains('=') && !text.contains(':') {
+        return (text.into(), 0);
+    }
+    let mut count = 0;
+    let clean = assignment_pattern().replace_all(text, |c: &regex::Captures| {
+        let value = c.get(3).or(c.get(5)).map_or("", |m| m.as_str());
+        let separator = c.get(2).or(c.get(4)).map_or("", |m| m.as_str());
+        if value.is_empty() || value.trim_matches(['"', '\'']) == FILTERED {
+            return c[0].to_string();
+        }
+        count += 1;
+        let quote = value.chars().next().filter(|q| *q == '"' || *q == '\'');
+        match quote {
+            Some(q) => format!("{}{separator}{q}{FILTERED}{q}", &c[1]),
+            None => format!("{}{separator}{FILTERED}", &c[1]),
+        }
+    });
+    (clean, count)
+}
+
+fn scrub_numbers(text: &str) -> Option<(String, usize)> {
     // Cheap test first: both patterns need at least 12 digits.
     if text.bytes().filter(u8::is_ascii_digit).count() < 12 {
         return None;
@@ -288,5 +330,39 @@ mod tests {
         };
         assert_eq!(keep.scrub_event(&mut kept), 0);
         assert_eq!(kept, event);
+    }
+
+    #[test]
+    fn sensitive_assignments_lose_their_value_not_their_name() {
+        let cases = [
+            (
+                r#"    password = "hunter2-smtp"  # a local"#,
+                r#"    password = "[Filtered]"  # a local"#,
+            ),
+            (
+                "GET /reset?token=abc123&next=/home",
+                "GET /reset?token=[Filtered]&next=/home",
+            ),
+            (
+                "login failed: smtp_password='x y z' for bob",
+                "login failed: smtp_password='[Filtered]' for bob",
+            ),
+            (
+                "API_KEY=sk_live_42, retrying",
+                "API_KEY=[Filtered], retrying",
+            ),
+        ];
+        for (text, want) in cases {
+            let (clean, n) = scrub_text(text).unwrap_or_else(|| panic!("{text}"));
+            assert_eq!((clean.as_str(), n), (want, 1));
+        }
+        // Code that computes a secret stays readable; already scrubbed text is left alone.
+        for text in [
+            "token = make_token(user)",
+            "password = \"[Filtered]\"",
+            "no secrets here",
+        ] {
+            assert_eq!(scrub_text(text), None, "{text}");
+        }
     }
 }

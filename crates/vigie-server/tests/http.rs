@@ -625,6 +625,18 @@ async fn every_api_route_is_in_the_openapi_document() {
         ("delete", "/api/v1/logs/sources/{id}"),
         ("get", "/api/v1/logs/sources/{id}/lines"),
         ("get", "/api/v1/logs/sources/{id}/download"),
+        ("post", "/api/{project}/envelope/"),
+        ("post", "/api/{project}/store/"),
+        ("get", "/api/v1/issues"),
+        ("get", "/api/v1/issues/{id}"),
+        ("post", "/api/v1/issues/{id}/status"),
+        ("get", "/api/v1/issues/{id}/events"),
+        ("get", "/api/v1/events/{event_id}"),
+        ("get", "/api/v1/attachments/{id}"),
+        ("get", "/api/v1/transactions"),
+        ("get", "/api/v1/transactions/detail"),
+        ("get", "/api/v1/error-settings"),
+        ("put", "/api/v1/error-settings"),
     ] {
         assert!(
             doc["paths"][path][method].is_object(),

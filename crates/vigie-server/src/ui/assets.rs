@@ -33,6 +33,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../../assets/jobs.js"),
     ),
     (
+        "issues.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/issues.js"),
+    ),
+    (
         "logs.js",
         "text/javascript; charset=utf-8",
         include_str!("../../assets/logs.js"),

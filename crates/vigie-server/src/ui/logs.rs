@@ -5,6 +5,7 @@
 //! `assets/logs.js` adds the live tail (SSE from `/api/v1/logs/tail`, polling
 //! `/api/v1/logs/search?after=` when streams are unavailable).
 
+use super::chart::{self, Bar};
 use super::{render, Chrome};
 use crate::auth::{AdminUser, LoggedIn};
 use crate::http::{AppError, PageError};
@@ -115,35 +116,12 @@ pub fn level_badge(level: &str) -> &'static str {
     }
 }
 
-/// A histogram bar, positioned in a 0–1000 × 0–100 SVG box.
-pub struct Bar {
-    pub x: f64,
-    pub width: f64,
-    pub y: f64,
-    pub height: f64,
-    pub title: String,
-}
-
 fn bars(stats: &LogStats) -> Vec<Bar> {
-    let max = stats.buckets.iter().copied().max().unwrap_or(0).max(1) as f64;
-    let n = stats.buckets.len().max(1) as f64;
-    let width = 1000.0 / n;
-    stats
-        .buckets
-        .iter()
-        .enumerate()
-        .map(|(i, count)| {
-            let height = (*count as f64 / max * 96.0).max(if *count > 0 { 2.0 } else { 0.0 });
-            let start = rfc3339_ns(stats.start + stats.bucket * i as i64);
-            Bar {
-                x: i as f64 * width,
-                width: (width - 1.0).max(0.5),
-                y: 100.0 - height,
-                height,
-                title: format!("{} — {count} records", &start[..19].replace('T', " ")),
-            }
-        })
-        .collect()
+    let counts: Vec<i64> = stats.buckets.iter().map(|c| *c as i64).collect();
+    chart::bars(&counts, 1000.0, 100.0, |i, count| {
+        let start = rfc3339_ns(stats.start + stats.bucket * i as i64);
+        format!("{} — {count} records", &start[..19].replace('T', " "))
+    })
 }
 
 #[derive(Template)]

@@ -13,11 +13,15 @@
 
 mod account;
 pub mod assets;
+pub mod chart;
+mod event_view;
 pub mod icons;
+mod issues;
 pub mod jobs;
 pub mod live;
 pub mod logs;
 mod pages;
+pub mod performance;
 mod settings;
 
 use crate::auth::LoggedIn;
@@ -47,6 +51,12 @@ pub fn routes() -> Router<AppState> {
         .route("/logs/sources", get(logs::sources))
         .route("/logs/sources/{id}", get(logs::source))
         .route("/logs/sources/{id}/clear", post(logs::clear))
+        .route("/issues", get(issues::list))
+        .route("/issues/{id}", get(issues::show))
+        .route("/issues/{id}/status", post(issues::set_status))
+        .route("/live/issues", get(issues::live))
+        .route("/performance", get(performance::list))
+        .route("/performance/transaction", get(performance::transaction))
         .route("/system", get(pages::system))
         .route("/login", get(account::login_page).post(account::login))
         .route("/logout", post(account::logout))

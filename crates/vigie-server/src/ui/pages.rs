@@ -64,7 +64,7 @@ pub const SECTIONS: &[Section] = &[
             "stack traces with local variables, breadcrumbs and request data",
             "regressions flagged when a resolved issue comes back",
         ],
-        built: false,
+        built: true,
     },
     Section {
         key: "performance",
@@ -77,7 +77,7 @@ pub const SECTIONS: &[Section] = &[
             "p50, p95 and p99 latency per endpoint and task",
             "slow spans in a waterfall",
         ],
-        built: false,
+        built: true,
     },
     Section {
         key: "monitors",

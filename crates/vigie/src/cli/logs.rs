@@ -91,6 +91,19 @@ pub struct ImportArgs {
     project: String,
 }
 
+impl Server {
+    /// `GET path?params` with the token; the JSON answer, or an error saying what went wrong.
+    pub(super) async fn get(&self, path: &str, params: &[(&str, String)]) -> anyhow::Result<Value> {
+        let response = client()?
+            .get(endpoint(self, path, params)?)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach Vigie at {}", self.url))?;
+        Ok(answer(response).await?.json().await?)
+    }
+}
+
 fn client() -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder().build()?)
 }
@@ -126,7 +139,7 @@ async fn answer(response: reqwest::Response) -> anyhow::Result<reqwest::Response
 }
 
 /// Colours by level, unless NO_COLOR is set or stdout is not a terminal.
-fn colour() -> bool {
+pub(super) fn colour() -> bool {
     std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
 }
 
@@ -175,18 +188,13 @@ pub async fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
     if let Some(since) = &args.since {
         query.push_str(&format!(" since:{since}"));
     }
-    let url = endpoint(
-        &args.server,
-        "/api/v1/logs/search",
-        &[("q", query), ("limit", args.limit.to_string())],
-    )?;
-    let response = client()?
-        .get(url)
-        .bearer_auth(&args.server.token)
-        .send()
-        .await
-        .with_context(|| format!("cannot reach Vigie at {}", args.server.url))?;
-    let page: Value = answer(response).await?.json().await?;
+    let page = args
+        .server
+        .get(
+            "/api/v1/logs/search",
+            &[("q", query), ("limit", args.limit.to_string())],
+        )
+        .await?;
     let hits = page["hits"].as_array().cloned().unwrap_or_default();
     let colour = colour();
     let mut out = std::io::stdout().lock();

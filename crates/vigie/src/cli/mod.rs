@@ -5,6 +5,7 @@
 //! before or while the server runs.
 
 mod config;
+mod issues;
 mod job;
 mod logs;
 mod project;
@@ -55,6 +56,9 @@ enum Command {
     Search(logs::SearchArgs),
     /// Show the latest log records; -f keeps printing new ones (talks to a running Vigie).
     Tail(logs::TailArgs),
+    /// List and show error issues (talks to a running Vigie).
+    #[command(subcommand)]
+    Issues(issues::IssuesCommand),
     /// Import existing log files (nginx, PostgreSQL, syslog, journald, Python, …) offline.
     Import(logs::ImportArgs),
 }
@@ -118,6 +122,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Tail(args) => return logs::tail(args).await,
         Command::Import(args) => return logs::import(args).await,
+        Command::Issues(cmd) => issues::run(cmd).await,
     };
     done.map(|()| ExitCode::SUCCESS)
 }

@@ -1,0 +1,482 @@
+//! The Issues pages: the list (filters, sort, sparklines, live refresh) and one issue with an
+//! event's stack trace, breadcrumbs, request, tags and the way to its logs.
+//!
+//! The list reads the same filters as `GET /api/v1/issues` (`crate::errors::api`). It updates
+//! itself: `assets/issues.js` listens to `/live/issues` (SSE, polling fallback) and re-reads
+//! the table when the project's issues change.
+
+use super::chart::{self, Bar};
+use super::event_view::{self, EventView};
+use super::live::wants_event_stream;
+use super::{form_outcome, render, Chrome};
+use crate::auth::{AdminUser, ApiCaller, LoggedIn};
+use crate::errors::api::{event_json, issue_or_404, IssueParams, StatusBody};
+use crate::http::{ApiError, AppError, PageError};
+use crate::hub::Change;
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use serde::Deserialize;
+use std::convert::Infallible;
+use std::time::Duration;
+use vigie_core::issue::{Issue, IssueStatus};
+use vigie_core::{Project, ProjectId, Timestamp};
+use vigie_store::errors::{DroppedCount, TagCount};
+use vigie_store::{EventFilter, EventMeta};
+
+const PAGE: u32 = 50;
+const HOUR_MS: i64 = 3_600_000;
+
+fn project_of(chrome: &Chrome) -> Result<Project, AppError> {
+    chrome.project.clone().ok_or_else(|| {
+        AppError::NotFound("no project yet: create one in Settings → Projects".into())
+    })
+}
+
+fn encode(text: &str) -> String {
+    utf8_percent_encode(text, NON_ALPHANUMERIC).to_string()
+}
+
+/// `counts` as a sparkline in a 0–100 × 0–24 SVG box.
+fn sparkline(counts: &[i64], label: impl Fn(usize) -> String) -> Vec<Bar> {
+    chart::bars(counts, 100.0, 24.0, |i, n| {
+        format!("{}: {n} events", label(i))
+    })
+}
+
+pub struct IssueRow {
+    pub issue: Issue,
+    pub spark: Vec<Bar>,
+}
+
+impl IssueRow {
+    pub fn open(&self) -> bool {
+        self.issue.status == IssueStatus::Unresolved
+    }
+}
+
+/// Event counts per bucket for each issue: 24 hours, or 14 days.
+async fn sparklines(
+    state: &AppState,
+    issues: &[Issue],
+    days: bool,
+) -> Result<Vec<Vec<i64>>, AppError> {
+    let (buckets, step) = if days {
+        (14, 24 * HOUR_MS)
+    } else {
+        (24, HOUR_MS)
+    };
+    let now = Timestamp::now().millis();
+    let end = (now.div_euclid(HOUR_MS) + 1) * HOUR_MS;
+    let start = end - buckets * step;
+    let ids: Vec<i64> = issues.iter().map(|i| i.id).collect();
+    let hours = state.store.issue_hours(ids, Timestamp(start)).await?;
+    Ok(issues
+        .iter()
+        .map(|issue| {
+            let mut counts = vec![0i64; buckets as usize];
+            for (_, hour, n) in hours.iter().filter(|(id, _, _)| *id == issue.id) {
+                let slot = ((hour - start) / step) as usize;
+                if let Some(c) = counts.get_mut(slot) {
+                    *c += n;
+                }
+            }
+            counts
+        })
+        .collect())
+}
+
+#[derive(Template)]
+#[template(path = "issues.html")]
+struct IssuesPage {
+    chrome: Chrome,
+    project: Project,
+    params: IssueParams,
+    rows: Vec<IssueRow>,
+    total: u64,
+    offset: u32,
+    days: bool,
+    dropped: Vec<DroppedCount>,
+    filters: String,
+    dsn: String,
+}
+
+impl IssuesPage {
+    fn status_is(&self, s: &str) -> bool {
+        self.params.status.as_deref().unwrap_or("unresolved") == s
+    }
+    fn sort_is(&self, s: &str) -> bool {
+        self.params.sort.as_deref().unwrap_or("last_seen") == s
+    }
+    fn level_is(&self, s: &str) -> bool {
+        self.params.level.as_deref().unwrap_or("") == s
+    }
+    fn levels(&self) -> [&'static str; 5] {
+        ["fatal", "error", "warning", "info", "debug"]
+    }
+    fn field<'a>(&self, value: &'a Option<String>) -> &'a str {
+        value.as_deref().unwrap_or("")
+    }
+    fn prev_offset(&self) -> Option<u32> {
+        (self.offset > 0).then(|| self.offset.saturating_sub(PAGE))
+    }
+    fn next_offset(&self) -> Option<u32> {
+        let next = self.offset + PAGE;
+        (u64::from(next) < self.total).then_some(next)
+    }
+    fn last_shown(&self) -> u64 {
+        u64::from(self.offset) + self.rows.len() as u64
+    }
+    fn dropped_total(&self) -> i64 {
+        self.dropped.iter().map(|d| d.quantity).sum()
+    }
+    fn nothing_yet(&self) -> bool {
+        self.rows.is_empty() && self.total == 0 && self.params.query.is_empty()
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    who: LoggedIn,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(mut params): Query<IssueParams>,
+) -> Result<Response, PageError> {
+    let chrome = Chrome::build(&state, who, &headers, &uri, "issues").await?;
+    let project = project_of(&chrome)?;
+    if params.status.is_none() {
+        params.status = Some("unresolved".into());
+    }
+    params.limit = Some(PAGE);
+    let offset = params.offset.unwrap_or(0);
+    let page = state.store.list_issues(&params.filter(project.id)?).await?;
+    let days = params.period.as_deref() == Some("14d");
+    let counts = sparklines(&state, &page.issues, days).await?;
+    let rows = page
+        .issues
+        .into_iter()
+        .zip(counts)
+        .map(|(issue, counts)| {
+            let n = counts.len();
+            IssueRow {
+                spark: sparkline(&counts, |i| {
+                    let back = n - i - 1;
+                    match (days, back) {
+                        (_, 0) if days => "today".into(),
+                        (true, b) => format!("{b} days ago"),
+                        (false, 0) => "this hour".into(),
+                        (false, b) => format!("{b} h ago"),
+                    }
+                }),
+                issue,
+            }
+        })
+        .collect();
+    let filters = [
+        ("status", params.status.clone()),
+        ("level", params.level.clone()),
+        ("environment", params.environment.clone()),
+        ("release", params.release.clone()),
+        ("query", Some(params.query.clone())),
+        ("sort", params.sort.clone()),
+        ("period", params.period.clone()),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| {
+        v.filter(|v| !v.is_empty())
+            .map(|v| format!("{k}={}", encode(&v)))
+    })
+    .collect::<Vec<_>>()
+    .join("&");
+    let dropped = state
+        .store
+        .dropped_events(
+            project.id,
+            Timestamp(Timestamp::now().millis() - 24 * HOUR_MS),
+        )
+        .await?;
+    let page = IssuesPage {
+        dsn: state.dsn(&project),
+        project,
+        params,
+        rows,
+        total: page.total,
+        offset,
+        days,
+        dropped,
+        filters,
+        chrome,
+    };
+    render(&page, &page.chrome)
+}
+
+/// What changes when a project's issues change: `/live/issues` sends it, the page compares.
+#[derive(serde::Serialize)]
+struct IssuesPulse {
+    total: u64,
+    last_seen: i64,
+}
+
+async fn pulse(state: &AppState, project: ProjectId) -> Result<IssuesPulse, AppError> {
+    let page = state
+        .store
+        .list_issues(&vigie_store::IssueFilter {
+            project,
+            limit: 1,
+            ..Default::default()
+        })
+        .await?;
+    Ok(IssuesPulse {
+        total: page.total,
+        last_seen: page.issues.first().map_or(0, |i| i.last_seen.millis()),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct PulseParams {
+    project: i64,
+}
+
+/// `GET /live/issues?project=`: a pulse now and after each change (at most one a second).
+pub async fn live(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    headers: HeaderMap,
+    Query(params): Query<PulseParams>,
+) -> Result<Response, ApiError> {
+    let project = ProjectId(params.project);
+    if !wants_event_stream(&headers) {
+        return Ok(Json(pulse(&state, project).await?).into_response());
+    }
+    let changes = state.hub.subscribe();
+    let stream = futures_util::stream::unfold(
+        (state, changes, true),
+        move |(state, mut changes, first)| async move {
+            if !first {
+                loop {
+                    tokio::select! {
+                        _ = state.hub.shutting_down() => return None,
+                        change = changes.recv() => match change {
+                            Ok(Change::Issues(news)) if news.project == project => break,
+                            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                            _ => continue,
+                        },
+                    }
+                }
+                // Let a burst settle: one refresh per second at most.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                changes = changes.resubscribe();
+            }
+            let event = match pulse(&state, project).await {
+                Ok(p) => Event::default().json_data(&p).unwrap_or_default(),
+                Err(err) => Event::default().event("error").data(err.to_string()),
+            };
+            Some((Ok::<_, Infallible>(event), (state, changes, false)))
+        },
+    );
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+/// Tag values of one key, with each value's share.
+pub struct TagGroup {
+    pub key: String,
+    pub total: i64,
+    pub values: Vec<(String, i64, f64)>,
+}
+
+fn tag_groups(tags: Vec<TagCount>) -> Vec<TagGroup> {
+    let mut groups: Vec<TagGroup> = Vec::new();
+    for t in tags {
+        if groups.last().is_none_or(|g| g.key != t.key) {
+            groups.push(TagGroup {
+                key: t.key.clone(),
+                total: 0,
+                values: Vec::new(),
+            });
+        }
+        let group = groups.last_mut().expect("pushed above");
+        group.total += t.count;
+        group.values.push((t.value, t.count, 0.0));
+    }
+    for g in &mut groups {
+        let total = g.total.max(1) as f64;
+        for v in &mut g.values {
+            v.2 = v.1 as f64 * 100.0 / total;
+        }
+        g.values.truncate(5);
+    }
+    groups
+}
+
+#[derive(Template)]
+#[template(path = "issue.html")]
+struct IssuePage {
+    chrome: Chrome,
+    issue: Issue,
+    event: Option<EventMeta>,
+    view: EventView,
+    tags: Vec<TagGroup>,
+    latest: Option<String>,
+    oldest: Option<String>,
+    previous: Option<String>,
+    next: Option<String>,
+    spark: Vec<Bar>,
+}
+
+impl IssuePage {
+    fn time(&self, t: &Timestamp) -> String {
+        t.to_rfc3339()
+    }
+    fn logs_around(&self) -> String {
+        let Some(e) = &self.event else {
+            return String::new();
+        };
+        let from = Timestamp(e.time.millis() - 60_000).to_rfc3339();
+        let to = Timestamp(e.time.millis() + 60_000).to_rfc3339();
+        format!("/logs?range=&q={}", encode(&format!("from:{from} to:{to}")))
+    }
+    fn logs_of(&self, filter: &str, value: &str) -> String {
+        format!("/logs?range=&q={}", encode(&format!("{filter}:{value}")))
+    }
+    fn event_link(&self, id: &str) -> String {
+        format!("/issues/{}?event={id}", self.issue.id)
+    }
+    fn status_label(&self) -> &'static str {
+        self.issue.status.label()
+    }
+    fn is_open(&self) -> bool {
+        self.issue.status == IssueStatus::Unresolved
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct IssueQuery {
+    event: Option<String>,
+}
+
+async fn neighbour(
+    state: &AppState,
+    base: &EventFilter,
+    tweak: impl FnOnce(&mut EventFilter),
+) -> Result<Option<String>, AppError> {
+    let mut f = base.clone();
+    f.limit = 1;
+    tweak(&mut f);
+    Ok(state
+        .store
+        .events(&f)
+        .await?
+        .into_iter()
+        .next()
+        .map(|e| e.event_id))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    who: LoggedIn,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<i64>,
+    Query(query): Query<IssueQuery>,
+) -> Result<Response, PageError> {
+    let chrome = Chrome::build(&state, who, &headers, &uri, "issues").await?;
+    let project = project_of(&chrome)?;
+    let issue = issue_or_404(&state, project.id, id).await?;
+    let base = EventFilter {
+        project: project.id,
+        issue: Some(id),
+        ..EventFilter::default()
+    };
+    let latest = neighbour(&state, &base, |_| {}).await?;
+    let oldest = neighbour(&state, &base, |f| f.oldest_first = true).await?;
+    let shown = query.event.clone().or_else(|| latest.clone());
+    let found = match &shown {
+        Some(event_id) => event_json(&state, project.id, event_id)
+            .await?
+            .filter(|(meta, _)| meta.issue_id == id),
+        None => None,
+    };
+    let (event, json) = match found {
+        Some((meta, json)) => (Some(meta), json),
+        None => (None, event_view::empty()),
+    };
+    let (previous, next) = match &event {
+        Some(e) => (
+            neighbour(&state, &base, |f| f.before_seq = Some(e.seq)).await?,
+            neighbour(&state, &base, |f| {
+                f.after_seq = Some(e.seq);
+                f.oldest_first = true;
+            })
+            .await?,
+        ),
+        None => (None, None),
+    };
+    let counts = sparklines(&state, std::slice::from_ref(&issue), true).await?;
+    let page = IssuePage {
+        view: EventView::new(&json),
+        tags: tag_groups(state.store.issue_tags(id).await?),
+        spark: sparkline(&counts[0], |i| format!("{} days ago", 13 - i)),
+        issue,
+        event,
+        latest,
+        oldest,
+        previous,
+        next,
+        chrome,
+    };
+    render(&page, &page.chrome)
+}
+
+#[derive(Deserialize)]
+pub struct StatusForm {
+    action: String,
+    /// `""`, `"100"` (more events) or `"24h"`/`"7d"` (a period).
+    #[serde(default)]
+    ignore: String,
+}
+
+/// `POST /issues/{id}/status` (admins): the page's resolve / ignore / reopen buttons.
+pub async fn set_status(
+    State(state): State<AppState>,
+    who: AdminUser,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<i64>,
+    Form(form): Form<StatusForm>,
+) -> Result<Response, PageError> {
+    let secure = state.secure_cookies(&headers);
+    let chrome = Chrome::build(&state, who.0, &headers, &uri, "issues").await?;
+    let project = project_of(&chrome)?;
+    let changed = async {
+        let (more_events, until) = match form.ignore.trim() {
+            "" => (None, None),
+            n if n.bytes().all(|b| b.is_ascii_digit()) => (n.parse().ok(), None),
+            period => {
+                let d = crate::errors::api::parse_period("ignore", period)?;
+                (None, Some(Timestamp::now().plus(d).to_rfc3339()))
+            }
+        };
+        let body = StatusBody {
+            action: form.action.clone(),
+            more_events,
+            until,
+        };
+        Ok::<_, AppError>(
+            state
+                .store
+                .set_issue_status(project.id, id, &body.change()?)
+                .await?,
+        )
+    }
+    .await;
+    form_outcome(changed, &format!("/issues/{id}"), secure, |issue| {
+        format!("The issue is now {}.", issue.status.label())
+    })
+}

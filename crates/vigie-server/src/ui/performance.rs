@@ -1,0 +1,482 @@
+//! The Performance pages: transactions per name with throughput, failure rate, percentiles
+//! and Apdex (sortable), and one transaction with percentiles over time, samples, slow spans
+//! and a sample's span waterfall.
+//!
+//! Figures come from `GET /api/v1/transactions` and its detail (`crate::errors::api`), so the
+//! page and the API always agree.
+
+use super::chart::{self, Bar};
+use super::{render, Chrome};
+use crate::auth::LoggedIn;
+use crate::errors::api::{period_of, step_for, TransactionView};
+use crate::http::{AppError, PageError};
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use serde::Deserialize;
+use serde_json::Value;
+use vigie_core::{Project, Timestamp};
+use vigie_protocol::sentry::event::seconds;
+use vigie_store::errors::{SampleMeta, SpanStat, TransactionStats};
+
+/// Periods offered.
+const PERIODS: [(&str, &str); 4] = [
+    ("1h", "1 hour"),
+    ("24h", "24 hours"),
+    ("7d", "7 days"),
+    ("30d", "30 days"),
+];
+
+fn project_of(chrome: &Chrome) -> Result<Project, AppError> {
+    chrome.project.clone().ok_or_else(|| {
+        AppError::NotFound("no project yet: create one in Settings → Projects".into())
+    })
+}
+
+pub fn encode(text: &str) -> String {
+    utf8_percent_encode(text, NON_ALPHANUMERIC).to_string()
+}
+
+/// `12.3 ms`, `1.24 s`, or an em dash.
+pub fn ms(value: &Option<f64>) -> String {
+    match value {
+        Some(v) if *v >= 1000.0 => format!("{:.2} s", v / 1000.0),
+        Some(v) if *v >= 100.0 => format!("{v:.0} ms"),
+        Some(v) => format!("{v:.1} ms"),
+        None => "—".into(),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct PerfQuery {
+    period: Option<String>,
+    sort: Option<String>,
+    name: Option<String>,
+    sample: Option<String>,
+}
+
+impl PerfQuery {
+    fn period(&self) -> &str {
+        self.period
+            .as_deref()
+            .filter(|p| !p.is_empty())
+            .unwrap_or("24h")
+    }
+}
+
+#[derive(Template)]
+#[template(path = "performance.html")]
+struct PerformancePage {
+    chrome: Chrome,
+    project: Project,
+    rows: Vec<TransactionView>,
+    period: String,
+    sort: String,
+    dsn: String,
+    apdex_ms: i64,
+}
+
+impl PerformancePage {
+    fn periods(&self) -> &'static [(&'static str, &'static str)] {
+        &PERIODS
+    }
+    fn is_period(&self, key: &str) -> bool {
+        self.period == key
+    }
+    fn sort_link(&self, key: &str) -> String {
+        format!("/performance?period={}&sort={key}", self.period)
+    }
+    fn link(&self, row: &TransactionView) -> String {
+        format!(
+            "/performance/transaction?period={}&name={}",
+            self.period,
+            encode(&row.name)
+        )
+    }
+    fn rate(&self, v: &f64) -> String {
+        if *v >= 10.0 {
+            format!("{v:.0}")
+        } else if *v >= 0.1 {
+            format!("{v:.1}")
+        } else {
+            format!("{v:.3}")
+        }
+    }
+    fn pct(&self, v: &f64) -> String {
+        format!("{:.1} %", v * 100.0)
+    }
+    fn apdex(&self, v: &Option<f64>) -> String {
+        v.map(|a| format!("{a:.2}")).unwrap_or_else(|| "—".into())
+    }
+    fn apdex_class(&self, v: &Option<f64>) -> &'static str {
+        match v {
+            Some(a) if *a >= 0.94 => "ok",
+            Some(a) if *a >= 0.7 => "warn",
+            Some(_) => "error",
+            None => "",
+        }
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    who: LoggedIn,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(query): Query<PerfQuery>,
+) -> Result<Response, PageError> {
+    let chrome = Chrome::build(&state, who, &headers, &uri, "performance").await?;
+    let project = project_of(&chrome)?;
+    let (since, until, minutes) = period_of(Some(query.period()))?;
+    let stats = state.store.transactions(project.id, since, until).await?;
+    let mut rows: Vec<TransactionView> = stats
+        .iter()
+        .map(|t| TransactionView::new(t, minutes))
+        .collect();
+    let sort = query.sort.clone().unwrap_or_else(|| "count".into());
+    let key = |v: &Option<f64>| v.unwrap_or(0.0);
+    match sort.as_str() {
+        "p95" => rows.sort_by(|a, b| key(&b.p95_ms).total_cmp(&key(&a.p95_ms))),
+        "p50" => rows.sort_by(|a, b| key(&b.p50_ms).total_cmp(&key(&a.p50_ms))),
+        "failures" => rows.sort_by(|a, b| b.failure_rate.total_cmp(&a.failure_rate)),
+        "apdex" => rows.sort_by(|a, b| key(&a.apdex).total_cmp(&key(&b.apdex))),
+        _ => rows.sort_by(|a, b| b.count.cmp(&a.count)),
+    }
+    let page = PerformancePage {
+        dsn: state.dsn(&project),
+        apdex_ms: state.store.error_settings(project.id).await?.apdex_ms,
+        project,
+        rows,
+        period: query.period().to_string(),
+        sort,
+        chrome,
+    };
+    render(&page, &page.chrome)
+}
+
+/// A polyline of one percentile over time, in a 0–1000 × 0–200 SVG box.
+pub struct Line {
+    /// `p50`, `p95` or `p99`: also its CSS class.
+    pub label: &'static str,
+    pub points: String,
+}
+
+/// A span of the waterfall: offsets in percent of the transaction's duration.
+pub struct SpanBar {
+    pub op: String,
+    pub description: String,
+    pub depth: usize,
+    pub left: f64,
+    pub width: f64,
+    pub duration: String,
+    pub status: String,
+}
+
+#[derive(Template)]
+#[template(path = "transaction.html")]
+struct TransactionPage {
+    chrome: Chrome,
+    name: String,
+    period: String,
+    summary: Option<TransactionView>,
+    lines: Vec<Line>,
+    y_max: String,
+    axis_start: String,
+    axis_end: String,
+    throughput: Vec<Bar>,
+    samples: Vec<SampleMeta>,
+    spans: Vec<SpanStat>,
+    sample: Option<SampleMeta>,
+    waterfall: Vec<SpanBar>,
+}
+
+impl TransactionPage {
+    fn periods(&self) -> &'static [(&'static str, &'static str)] {
+        &PERIODS
+    }
+    fn is_period(&self, key: &str) -> bool {
+        self.period == key
+    }
+    fn period_link(&self, p: &str) -> String {
+        format!(
+            "/performance/transaction?period={p}&name={}",
+            encode(&self.name)
+        )
+    }
+    fn sample_link(&self, s: &SampleMeta) -> String {
+        format!(
+            "/performance/transaction?period={}&name={}&sample={}",
+            self.period,
+            encode(&self.name),
+            s.event_id
+        )
+    }
+    fn is_sample(&self, s: &SampleMeta) -> bool {
+        self.sample
+            .as_ref()
+            .is_some_and(|x| x.event_id == s.event_id)
+    }
+    fn dur(&self, v: &f64) -> String {
+        ms(&Some(*v))
+    }
+    fn avg(&self, span: &SpanStat) -> String {
+        ms(&Some(span.total_ms / span.count.max(1) as f64))
+    }
+    fn logs_of_trace(&self, trace: &str) -> String {
+        format!("/logs?range=&q={}", encode(&format!("trace:{trace}")))
+    }
+}
+
+/// The percentiles over time as polylines in a 0–1000 × 0–200 box, their top value, and the
+/// throughput as bars in a 0–1000 × 0–40 box (one per bucket, empty ones included).
+fn chart(
+    series: &[(Timestamp, TransactionStats)],
+    since: Timestamp,
+    until: Timestamp,
+    step: i64,
+) -> (Vec<Line>, f64, Vec<Bar>) {
+    let span = (until.millis() - since.millis()).max(1) as f64;
+    let x = |t: Timestamp| (t.millis() - since.millis()) as f64 / span * 1000.0;
+    let y_max = series
+        .iter()
+        .filter_map(|(_, s)| s.sketch.quantile(0.99))
+        .fold(0.0f64, f64::max)
+        .max(1.0)
+        * 1.1;
+    let lines = [(0.5, "p50"), (0.95, "p95"), (0.99, "p99")]
+        .iter()
+        .map(|(q, label)| Line {
+            label,
+            // A step per bucket: the value holds across the bucket it describes, so a
+            // single bucket still draws a line.
+            points: series
+                .iter()
+                .filter_map(|(t, s)| {
+                    let y = 200.0 - s.sketch.quantile(*q)? / y_max * 200.0;
+                    let end = Timestamp(t.millis() + step);
+                    Some(format!("{:.1},{y:.1} {:.1},{y:.1}", x(*t), x(end)))
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+        })
+        .collect();
+    let buckets = ((until.millis() - since.millis()) / step.max(1)).max(1) as usize;
+    let mut counts = vec![0i64; buckets];
+    for (t, s) in series {
+        if let Some(c) = counts.get_mut(((t.millis() - since.millis()) / step) as usize) {
+            *c += s.count;
+        }
+    }
+    let bars = chart::bars(&counts, 1000.0, 40.0, |i, n| {
+        let at = Timestamp(since.millis() + i as i64 * step).to_rfc3339();
+        format!(
+            "{}: {n} transactions",
+            at.get(..16).unwrap_or("").replace('T', " ")
+        )
+    });
+    (lines, y_max, bars)
+}
+
+/// The spans of a stored transaction as waterfall bars, parents before children.
+fn waterfall(event: &Value) -> Vec<SpanBar> {
+    let Some(start) = event.get("start_timestamp").and_then(seconds) else {
+        return Vec::new();
+    };
+    let end = event.get("timestamp").and_then(seconds).unwrap_or(start);
+    let total = (end - start).max(1e-6);
+    let root = event
+        .pointer("/contexts/trace/span_id")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let spans: Vec<&Value> = event
+        .get("spans")
+        .and_then(Value::as_array)
+        .map(|s| s.iter().collect())
+        .unwrap_or_default();
+    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let mut out = vec![SpanBar {
+        op: text(
+            event.pointer("/contexts/trace").unwrap_or(&Value::Null),
+            "op",
+        ),
+        description: text(event, "transaction"),
+        depth: 0,
+        left: 0.0,
+        width: 100.0,
+        duration: ms(&Some(total * 1000.0)),
+        status: text(
+            event.pointer("/contexts/trace").unwrap_or(&Value::Null),
+            "status",
+        ),
+    }];
+    // Depth-first from the root, children in start order.
+    fn visit(
+        parent: &str,
+        depth: usize,
+        spans: &[&Value],
+        out: &mut Vec<SpanBar>,
+        place: &dyn Fn(&Value, usize) -> Option<SpanBar>,
+        seen: &mut usize,
+    ) {
+        let mut children: Vec<&&Value> = spans
+            .iter()
+            .filter(|s| s.get("parent_span_id").and_then(Value::as_str) == Some(parent))
+            .collect();
+        children.sort_by(|a, b| {
+            let key = |s: &Value| s.get("start_timestamp").and_then(seconds).unwrap_or(0.0);
+            key(a).total_cmp(&key(b))
+        });
+        for child in children {
+            if *seen >= 500 {
+                return;
+            }
+            *seen += 1;
+            if let Some(bar) = place(child, depth) {
+                out.push(bar);
+            }
+            let id = child.get("span_id").and_then(Value::as_str).unwrap_or("");
+            if !id.is_empty() && depth < 20 {
+                visit(id, depth + 1, spans, out, place, seen);
+            }
+        }
+    }
+    let place = |s: &Value, depth: usize| {
+        let s_start = s.get("start_timestamp").and_then(seconds)?;
+        let s_end = s.get("timestamp").and_then(seconds).unwrap_or(s_start);
+        Some(SpanBar {
+            op: text(s, "op"),
+            description: text(s, "description"),
+            depth,
+            left: ((s_start - start) / total * 100.0).clamp(0.0, 100.0),
+            width: ((s_end - s_start) / total * 100.0).clamp(0.3, 100.0),
+            duration: ms(&Some((s_end - s_start) * 1000.0)),
+            status: text(s, "status"),
+        })
+    };
+    let mut seen = 0;
+    visit(&root, 1, &spans, &mut out, &place, &mut seen);
+    // Spans whose parent is not in the event are shown at the first level, not lost.
+    if out.len() - 1 < spans.len() && seen < 500 {
+        let ids: std::collections::HashSet<&str> = spans
+            .iter()
+            .filter_map(|s| s.get("span_id").and_then(Value::as_str))
+            .collect();
+        for s in &spans {
+            let parent = s
+                .get("parent_span_id")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if parent != root && !ids.contains(parent) {
+                out.extend(place(s, 1));
+            }
+        }
+    }
+    out
+}
+
+pub async fn transaction(
+    State(state): State<AppState>,
+    who: LoggedIn,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(query): Query<PerfQuery>,
+) -> Result<Response, PageError> {
+    let chrome = Chrome::build(&state, who, &headers, &uri, "performance").await?;
+    let project = project_of(&chrome)?;
+    let name = query
+        .name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| AppError::NotFound("name a transaction: ?name=/invoices/{id}".into()))?;
+    let (since, until, minutes) = period_of(Some(query.period()))?;
+    let step = step_for(since, until);
+    let store = &state.store;
+    let series = store
+        .transaction_series(project.id, &name, since, until, step)
+        .await?;
+    let mut whole = TransactionStats {
+        name: name.clone(),
+        ..TransactionStats::default()
+    };
+    for (_, s) in &series {
+        whole.count += s.count;
+        whole.failures += s.failures;
+        whole.satisfied += s.satisfied;
+        whole.tolerated += s.tolerated;
+        whole.sketch.merge(&s.sketch);
+    }
+    let (lines, y_max, throughput) = chart(&series, since, until, step);
+    let samples = store
+        .transaction_samples(project.id, Some(&name), since, 20)
+        .await?;
+    let chosen = query
+        .sample
+        .clone()
+        .or_else(|| samples.first().map(|s| s.event_id.clone()));
+    let (sample, waterfall) = match chosen {
+        Some(id) => match store.transaction_sample(project.id, &id).await? {
+            Some((meta, body)) if meta.name == name => {
+                let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                (Some(meta), waterfall(&json))
+            }
+            _ => (None, Vec::new()),
+        },
+        None => (None, Vec::new()),
+    };
+    let page = TransactionPage {
+        summary: (whole.count > 0).then(|| TransactionView::new(&whole, minutes)),
+        spans: store
+            .span_stats(project.id, &name, Timestamp(since.millis() - 3_600_000), 15)
+            .await?,
+        y_max: ms(&Some(y_max)),
+        axis_start: since.to_rfc3339().get(..16).unwrap_or("").replace('T', " "),
+        axis_end: until.to_rfc3339().get(..16).unwrap_or("").replace('T', " "),
+        lines,
+        throughput,
+        samples,
+        sample,
+        waterfall,
+        name,
+        period: query.period().to_string(),
+        chrome,
+    };
+    render(&page, &page.chrome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn waterfall_nests_spans_under_their_parents() {
+        let event = json!({
+            "transaction": "/x", "start_timestamp": 100.0, "timestamp": 101.0,
+            "contexts": {"trace": {"span_id": "root", "op": "http.server", "status": "ok"}},
+            "spans": [
+                {"span_id": "b", "parent_span_id": "a", "op": "db", "description": "SELECT 1", "start_timestamp": 100.2, "timestamp": 100.3},
+                {"span_id": "a", "parent_span_id": "root", "op": "template", "start_timestamp": 100.1, "timestamp": 100.6},
+                {"span_id": "c", "parent_span_id": "elsewhere", "op": "http.client", "start_timestamp": 100.7, "timestamp": 100.9}
+            ]
+        });
+        let bars = waterfall(&event);
+        let shape: Vec<(&str, usize)> = bars.iter().map(|b| (b.op.as_str(), b.depth)).collect();
+        assert_eq!(
+            shape,
+            [
+                ("http.server", 0),
+                ("template", 1),
+                ("db", 2),
+                ("http.client", 1)
+            ]
+        );
+        assert!((bars[2].left - 20.0).abs() < 1e-6 && (bars[2].width - 10.0).abs() < 1e-6);
+        assert_eq!(bars[1].duration, "500 ms");
+        assert_eq!(ms(&Some(1234.0)), "1.23 s");
+        assert_eq!(ms(&None), "—");
+    }
+}

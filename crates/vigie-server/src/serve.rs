@@ -184,18 +184,20 @@ const LOG_UPKEEP: Duration = Duration::from_secs(60);
 /// (the promise is `stall_after` + 15 s).
 const STALL_SWEEP: Duration = Duration::from_secs(5);
 
-/// Vigie's own scheduled tasks: the stall sweep every few seconds, forgetting expired sessions
-/// every hour.
+/// Vigie's own scheduled tasks: the stall sweep every few seconds, log upkeep every minute,
+/// forgetting expired sessions and event retention every hour.
 async fn maintain(state: AppState) {
     let mut sweep = tokio::time::interval(STALL_SWEEP);
     let mut sessions = tokio::time::interval(Duration::from_secs(3600));
     let mut upkeep = tokio::time::interval(LOG_UPKEEP);
+    let mut errors = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tokio::select! {
             _ = state.hub.shutting_down() => return,
             _ = sweep.tick() => sweep_stalled(&state).await,
             _ = sessions.tick() => forget_sessions(&state).await,
             _ = upkeep.tick() => log_upkeep(&state).await,
+            _ = errors.tick() => error_retention(&state).await,
         }
     }
 }
@@ -232,6 +234,20 @@ pub async fn log_upkeep(state: &AppState) {
         Ok((0, _)) => {}
         Ok((blocks, bytes)) => tracing::info!(blocks, bytes, "old logs dropped by retention"),
         Err(err) => tracing::warn!(%err, "log retention failed"),
+    }
+}
+
+/// Drops events and performance data older than `errors.retention`.
+pub async fn error_retention(state: &AppState) {
+    let Ok(Some(keep)) = state.config.error_retention() else {
+        return;
+    };
+    let before =
+        Timestamp(Timestamp::now().millis() - keep.as_millis().min(i64::MAX as u128) as i64);
+    match state.store.prune_errors(before).await {
+        Ok(0) => {}
+        Ok(rows) => tracing::info!(rows, "old events dropped by retention"),
+        Err(err) => tracing::warn!(%err, "event retention failed"),
     }
 }
 

@@ -488,3 +488,89 @@ async fn transactions_sessions_reports_and_logs() {
     assert_eq!(logs["hits"][0]["logger"], "shop.mail", "{logs}");
     assert_eq!(logs["hits"][0]["source"], "sentry");
 }
+
+#[tokio::test]
+async fn issue_and_performance_pages_render_and_escape() {
+    let app = app().await;
+    let key = project_key(&app).await;
+    let admin = app.setup_admin().await;
+    let h = auth(&key);
+    let hostile = concat!(
+        "{\"event_id\":\"44444444444444444444444444444444\"}\n{\"type\":\"event\"}\n",
+        "{\"exception\":{\"values\":[{\"type\":\"<script>alert(1)</script>\",\"value\":\"<b>x</b>\",",
+        "\"stacktrace\":{\"frames\":[{\"function\":\"<img src=x>\",\"module\":\"shop\",\"context_line\":\"<i>\",\"lineno\":3,\"vars\":{\"<k>\":\"<v>\"}}]}}]},",
+        "\"breadcrumbs\":[{\"message\":\"<u>crumb</u>\"}],\"tags\":{\"<t>\":\"<tv>\"}}\n"
+    );
+    let sent = post(
+        &app,
+        "/api/1/envelope/",
+        &[("x-sentry-auth", h.as_str())],
+        hostile.as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    post(
+        &app,
+        "/api/1/envelope/",
+        &[("x-sentry-auth", h.as_str())],
+        TRANSACTION.to_vec(),
+    )
+    .await;
+
+    let list = app.get("/issues", &admin).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    assert!(list.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!list.body.contains("<script>alert"));
+    let page = app.get("/issues/1", &admin).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    for raw in [
+        "<script>alert",
+        "<img src=x>",
+        "<u>crumb",
+        "<k>",
+        "<tv>",
+        "<i>",
+    ] {
+        assert!(!page.body.contains(raw), "{raw} must be escaped");
+    }
+    assert!(page.body.contains("&lt;u&gt;crumb&lt;/u&gt;"));
+    assert_eq!(
+        app.get("/issues/999", &admin).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    let perf = app.get("/performance?period=30d", &admin).await;
+    assert_eq!(perf.status, StatusCode::OK);
+    assert!(perf.body.contains("/api/invoices/{id}"), "{}", perf.body);
+    let tx = app
+        .get(
+            "/performance/transaction?period=30d&name=%2Fapi%2Finvoices%2F%7Bid%7D",
+            &admin,
+        )
+        .await;
+    assert_eq!(tx.status, StatusCode::OK);
+    assert!(
+        tx.body.contains("wf-row") && tx.body.contains("<polyline"),
+        "waterfall and chart"
+    );
+
+    let pulse = app.get("/live/issues?project=1", &admin).await;
+    assert_eq!(pulse.json()["total"], 1);
+
+    // Resolving from the page needs the form's CSRF token, then the list hides it.
+    let csrf = app.session_csrf(&admin).await;
+    let done = app
+        .post_form(
+            "/issues/1/status",
+            &admin,
+            &[("csrf", &csrf), ("action", "resolve")],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert!(!app.get("/issues", &admin).await.body.contains("alert(1)"));
+    assert!(app
+        .get("/issues?status=resolved", &admin)
+        .await
+        .body
+        .contains("alert(1)"));
+}

@@ -259,6 +259,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores everything a batch of Sentry envelopes brought, in one transaction.
     async fn write_errors(&self, batch: ErrorBatch, now: Timestamp) -> Result<ErrorsWritten>;
+    /// Retention: deletes events and performance data older than `before`, and the issues not
+    /// seen since; answers the rows deleted.
+    async fn prune_errors(&self, before: Timestamp) -> Result<u64>;
     async fn error_settings(&self, project: ProjectId) -> Result<ErrorSettings>;
     async fn set_error_settings(&self, project: ProjectId, settings: &ErrorSettings) -> Result<()>;
     async fn list_issues(&self, filter: &IssueFilter) -> Result<IssuePage>;

@@ -143,7 +143,7 @@ pub async fn list(
         "p50" => rows.sort_by(|a, b| key(&b.p50_ms).total_cmp(&key(&a.p50_ms))),
         "failures" => rows.sort_by(|a, b| b.failure_rate.total_cmp(&a.failure_rate)),
         "apdex" => rows.sort_by(|a, b| key(&a.apdex).total_cmp(&key(&b.apdex))),
-        _ => rows.sort_by(|a, b| b.count.cmp(&a.count)),
+        _ => rows.sort_by_key(|r| std::cmp::Reverse(r.count)),
     }
     let page = PerformancePage {
         dsn: state.dsn(&project),
@@ -224,6 +224,10 @@ impl TransactionPage {
     }
     fn avg(&self, span: &SpanStat) -> String {
         ms(&Some(span.total_ms / span.count.max(1) as f64))
+    }
+    /// The indentation class of a waterfall row (`depth-0` … `depth-8`).
+    fn indent(&self, depth: &usize) -> usize {
+        (*depth).min(8)
     }
     fn logs_of_trace(&self, trace: &str) -> String {
         format!("/logs?range=&q={}", encode(&format!("trace:{trace}")))

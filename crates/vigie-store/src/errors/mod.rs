@@ -22,7 +22,7 @@ mod read;
 mod write;
 
 pub use read::*;
-pub(crate) use write::write_batch;
+pub(crate) use write::{prune, write_batch};
 
 use crate::sql::{Columns, Value};
 use crate::{Result, StoreError};

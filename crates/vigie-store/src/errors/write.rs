@@ -534,3 +534,28 @@ async fn write_spans(
     }
     Ok(())
 }
+
+/// Deletes what is older than `before`: events, aggregates, samples, sessions, check-ins,
+/// attachments, and the issues not seen since (with their tags and users). Answers the number
+/// of rows deleted.
+pub(crate) async fn prune(tx: &mut impl Tx, before: Timestamp) -> Result<u64> {
+    let cutoff = Value::from(before.millis());
+    let mut deleted = 0;
+    for sql in [
+        "DELETE FROM events WHERE time < $1",
+        "DELETE FROM issue_hours WHERE hour < $1",
+        "DELETE FROM transaction_minutes WHERE minute < $1",
+        "DELETE FROM transaction_samples WHERE time < $1",
+        "DELETE FROM span_hours WHERE hour < $1",
+        "DELETE FROM release_hours WHERE hour < $1",
+        "DELETE FROM dropped_hours WHERE hour < $1",
+        "DELETE FROM check_ins WHERE received < $1",
+        "DELETE FROM attachments WHERE received < $1",
+        "DELETE FROM issue_tags WHERE issue_id IN (SELECT id FROM issues WHERE last_seen < $1)",
+        "DELETE FROM issue_users WHERE issue_id IN (SELECT id FROM issues WHERE last_seen < $1)",
+        "DELETE FROM issues WHERE last_seen < $1",
+    ] {
+        deleted += tx.execute(sql, std::slice::from_ref(&cutoff)).await?;
+    }
+    Ok(deleted)
+}

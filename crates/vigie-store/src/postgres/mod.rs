@@ -724,6 +724,14 @@ impl Store for PostgresStore {
         Ok(outcome)
     }
 
+    async fn prune_errors(&self, before: Timestamp) -> Result<u64> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let deleted = errors::prune(&mut PgTx(&tx), before).await?;
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
     async fn error_settings(&self, project: ProjectId) -> Result<ErrorSettings> {
         let client = self.client().await?;
         errors::error_settings(&mut PgTx(&client), project).await

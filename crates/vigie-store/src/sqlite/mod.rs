@@ -731,6 +731,11 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn prune_errors(&self, before: Timestamp) -> Result<u64> {
+        self.write(move |conn| run_now(errors::prune(&mut SqliteTx(conn), before)))
+            .await
+    }
+
     async fn error_settings(&self, project: ProjectId) -> Result<ErrorSettings> {
         self.read(move |conn| run_now(errors::error_settings(&mut SqliteTx(conn), project)))
             .await

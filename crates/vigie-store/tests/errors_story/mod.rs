@@ -532,4 +532,38 @@ pub async fn errors_story(store: &Arc<dyn Store>, project: &Project) {
     assert_eq!((files[0].name.as_str(), files[0].size), ("report.csv", 8));
     let (_, data) = store.attachment(p, files[0].id).await.unwrap().unwrap();
     assert_eq!(data, b"a,b\n1,2\n");
+
+    // Retention: everything before the cutoff goes, issues not seen since with it.
+    let cutoff = Timestamp(T0.0 + 95 * MINUTE);
+    assert!(store.prune_errors(cutoff).await.unwrap() > 0);
+    let left = store
+        .list_issues(&IssueFilter {
+            project: p,
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        left.issues
+            .iter()
+            .map(|i| i.title.as_str())
+            .collect::<Vec<_>>(),
+        ["ValueError: aa"]
+    );
+    let events = store
+        .events(&EventFilter {
+            project: p,
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(events.iter().all(|e| e.time >= cutoff), "{events:?}");
+    assert!(store
+        .transactions(p, T0, Timestamp(T0.0 + 10 * MINUTE))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.prune_errors(cutoff).await.unwrap(), 0);
 }

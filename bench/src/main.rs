@@ -7,9 +7,11 @@
 //!   vigie-bench page-views --binary target/release/vigie --requests 10000 --concurrency 8
 //!   vigie-bench jobs       --binary target/release/vigie
 //!   vigie-bench logs       --binary target/release/vigie --lines 10000000
+//!   vigie-bench sentry     --binary target/release/vigie --events 20000
 
 mod jobs;
 mod logs;
+mod sentry;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -93,6 +95,31 @@ enum Scenario {
         #[arg(long)]
         file: Option<PathBuf>,
     },
+    /// Sentry ingest: real sentry-python envelopes (brotli and gzip), durable events/s and
+    /// transactions/s, the Issues page with many issues; Bugsink side by side when given.
+    Sentry {
+        #[arg(long, default_value = "target/release/vigie")]
+        binary: PathBuf,
+        #[arg(long, default_value_t = 20_000)]
+        events: usize,
+        #[arg(long, default_value_t = 40_000)]
+        transactions: usize,
+        /// Concurrent senders (SDKs send one envelope per request)
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Issues seeded for the Issues page figure (0 skips it)
+        #[arg(long, default_value_t = 100_000)]
+        issues: usize,
+        /// Bugsink's DSN, from ../shared/peers/bugsink-up.sh
+        #[arg(long)]
+        bugsink_dsn: Option<String>,
+        /// Bugsink's SQLite database (DB= in the script's output)
+        #[arg(long)]
+        bugsink_db: Option<PathBuf>,
+        /// Bugsink's gunicorn and task-runner pids, for its RSS
+        #[arg(long, value_delimiter = ',')]
+        bugsink_pids: Vec<u32>,
+    },
 }
 
 #[tokio::main]
@@ -138,6 +165,27 @@ async fn main() -> Result<()> {
                 file,
             };
             logs::run(&binary, opts).await
+        }
+        Scenario::Sentry {
+            binary,
+            events,
+            transactions,
+            concurrency,
+            issues,
+            bugsink_dsn,
+            bugsink_db,
+            bugsink_pids,
+        } => {
+            let opts = sentry::Options {
+                events,
+                transactions,
+                concurrency,
+                issues,
+                bugsink_dsn,
+                bugsink_db,
+                bugsink_pids,
+            };
+            sentry::run(&binary, opts).await
         }
     }
 }

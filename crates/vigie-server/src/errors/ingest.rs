@@ -211,8 +211,8 @@ async fn authorize(
     let not_found = || AppError::NotFound(format!("no project {project:?} on this server"));
     let id: i64 = project.parse().map_err(|_| not_found())?;
     let project = state
-        .store
-        .project(ProjectId(id))
+        .errors
+        .project(state.store.as_ref(), ProjectId(id))
         .await?
         .ok_or_else(not_found)?;
     let header = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());

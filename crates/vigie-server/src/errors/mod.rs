@@ -30,7 +30,7 @@ use crate::config::ErrorsConfig;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use vigie_core::ProjectId;
+use vigie_core::{Project, ProjectId};
 use vigie_store::{ErrorSettings, Store};
 
 /// How long a project's error settings are trusted before being read again (a change made
@@ -44,6 +44,7 @@ pub struct ErrorIngest {
     pub quotas: Arc<quota::Quotas>,
     pub max_attachment_bytes: usize,
     settings: Arc<Mutex<HashMap<ProjectId, (ErrorSettings, Instant)>>>,
+    projects: Arc<Mutex<HashMap<ProjectId, (Project, Instant)>>>,
 }
 
 impl ErrorIngest {
@@ -53,6 +54,7 @@ impl ErrorIngest {
             quotas: Arc::new(quota::Quotas::new(config.clone())),
             max_attachment_bytes: (config.max_attachment_mib as usize) << 20,
             settings: Arc::default(),
+            projects: Arc::default(),
         }
     }
 
@@ -71,6 +73,35 @@ impl ErrorIngest {
         self.lock()
             .insert(project, (settings.clone(), Instant::now()));
         Ok(settings)
+    }
+
+    /// A project by id, from a short-lived cache: SDKs send one request per event, and the
+    /// project (with its key) rarely changes. A rotated key stops working here within
+    /// [`SETTINGS_TTL`].
+    pub async fn project(
+        &self,
+        store: &dyn Store,
+        id: ProjectId,
+    ) -> Result<Option<Project>, vigie_store::StoreError> {
+        {
+            let cache = self.projects.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((project, at)) = cache.get(&id) {
+                if at.elapsed() < SETTINGS_TTL {
+                    return Ok(Some(project.clone()));
+                }
+            }
+        }
+        let found = store.project(id).await?;
+        let mut cache = self.projects.lock().unwrap_or_else(|p| p.into_inner());
+        match &found {
+            Some(project) => {
+                cache.insert(id, (project.clone(), Instant::now()));
+            }
+            None => {
+                cache.remove(&id);
+            }
+        }
+        Ok(found)
     }
 
     /// Forgets a project's cached settings (after they were changed here).

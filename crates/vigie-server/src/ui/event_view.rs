@@ -7,7 +7,6 @@
 //! the line that raised last.
 
 use serde_json::{Map, Value};
-use vigie_core::Timestamp;
 use vigie_protocol::sentry::event::seconds;
 
 /// Longest value shown in a table cell before it is cut (the raw JSON has all of it).
@@ -176,10 +175,7 @@ fn breadcrumbs(event: &Value) -> Vec<Crumb> {
             time: b
                 .get("timestamp")
                 .and_then(seconds)
-                .map(|s| {
-                    let t = Timestamp((s * 1000.0) as i64).to_rfc3339();
-                    t.get(11..23).unwrap_or(&t).to_string()
-                })
+                .map(|s| clock((s * 1000.0) as i64))
                 .unwrap_or_default(),
             category: field(b, "category"),
             level: Some(field(b, "level"))
@@ -193,6 +189,18 @@ fn breadcrumbs(event: &Value) -> Vec<Crumb> {
                 .unwrap_or_default(),
         })
         .collect()
+}
+
+/// `HH:MM:SS.mmm` (UTC) of a time in ms since the epoch.
+fn clock(ms: i64) -> String {
+    let day = ms.rem_euclid(86_400_000);
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        day / 3_600_000,
+        day / 60_000 % 60,
+        day / 1000 % 60,
+        day % 1000
+    )
 }
 
 fn request(event: &Value) -> Option<RequestView> {

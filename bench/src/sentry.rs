@@ -1,0 +1,385 @@
+//! The `sentry` scenario: Sentry envelopes as sentry-python sends them, into Vigie and (when
+//! given) Bugsink, side by side on this machine.
+//!
+//! The envelope is the real sentry-python exception envelope of the protocol crate's fixtures
+//! (≈ 6 KB: a three-frame stack with locals and context lines, a user, a breadcrumb, tags),
+//! with a fresh event id each time and one of 50 different messages, so scrubbing, grouping
+//! and the issue upsert do real work. Bodies are compressed as the SDK does: brotli, or gzip.
+//!
+//! - **errors**: envelopes from `concurrency` senders; Vigie answers once stored on disk, so
+//!   the rate of 200s is the rate of durable, scrubbed, grouped events;
+//! - **transactions**: the fixture's transaction envelope, the same way;
+//! - **issue list**: the Issues page's query with `issues` issues (seeded through the API),
+//!   median of 20 loads;
+//! - **Bugsink** (`--bugsink-dsn`, `--bugsink-db`, `--bugsink-pids` from
+//!   `../shared/peers/bugsink-up.sh`): the same envelopes; accepted per second, then digested
+//!   per second (rows in its `events_event` table), and its RSS (gunicorn + workers + task
+//!   runner).
+
+use super::{client, median, Server};
+use anyhow::{bail, Context, Result};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const EXCEPTION: &str =
+    include_str!("../../crates/vigie-protocol/tests/fixtures/sentry/exception.envelope");
+const TRANSACTION: &str =
+    include_str!("../../crates/vigie-protocol/tests/fixtures/sentry/transaction.envelope");
+
+pub struct Options {
+    pub events: usize,
+    pub transactions: usize,
+    pub concurrency: usize,
+    pub issues: usize,
+    pub bugsink_dsn: Option<String>,
+    pub bugsink_db: Option<PathBuf>,
+    pub bugsink_pids: Vec<u32>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Encoding {
+    Brotli,
+    Gzip,
+}
+
+impl Encoding {
+    fn header(self) -> &'static str {
+        match self {
+            Encoding::Brotli => "br",
+            Encoding::Gzip => "gzip",
+        }
+    }
+
+    fn compress(self, data: &[u8]) -> Vec<u8> {
+        match self {
+            Encoding::Brotli => {
+                let mut out = Vec::new();
+                let params = brotli::enc::BrotliEncoderParams {
+                    quality: 5,
+                    ..Default::default()
+                };
+                brotli::BrotliCompress(&mut &data[..], &mut out, &params).expect("in memory");
+                out
+            }
+            Encoding::Gzip => {
+                let mut enc =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                enc.write_all(data).expect("in memory");
+                enc.finish().expect("in memory")
+            }
+        }
+    }
+}
+
+/// The fixture with event id `n` and one of 50 messages (so 50 issues), compressed.
+fn envelope(template: &str, n: usize, encoding: Encoding) -> Vec<u8> {
+    let id = format!("{:032x}", n as u128 + 0xbe0c_0000_0000_0000);
+    let (head, rest) = template.split_once('\n').expect("an envelope header");
+    let old: serde_json::Value = serde_json::from_str(head).expect("a JSON header");
+    let old_id = old["event_id"].as_str().unwrap_or_default();
+    let rest = rest
+        .replace(old_id, &id)
+        .replace("vat_rate", &format!("vat_rate_{}", n % 50));
+    // Items are a header line and a payload line; the payload changed, so its length did.
+    let mut body = format!("{{\"event_id\":\"{id}\"}}\n");
+    let lines: Vec<&str> = rest.lines().collect();
+    for pair in lines.chunks(2) {
+        let mut header: serde_json::Value = serde_json::from_str(pair[0]).expect("an item header");
+        let payload = pair.get(1).copied().unwrap_or("");
+        header["length"] = payload.len().into();
+        body.push_str(&format!("{header}\n{payload}\n"));
+    }
+    encoding.compress(body.as_bytes())
+}
+
+pub async fn run(binary: &Path, opts: Options) -> Result<()> {
+    let (server, _) = Server::start_with(binary, &[("VIGIE_ERRORS_SPIKE_PROTECTION", "false")])?;
+    let key = server.key.clone().context("no DSN in the banner")?;
+    let url = format!("{}/api/1/envelope/", server.url);
+    println!(
+        "sentry: {} events, {} senders",
+        opts.events, opts.concurrency
+    );
+    println!("  envelope: {} bytes uncompressed", EXCEPTION.len());
+    let rss_before = server.rss_kib()?;
+    for encoding in [Encoding::Brotli, Encoding::Gzip] {
+        let rate = send(
+            &url,
+            &key,
+            EXCEPTION,
+            opts.events,
+            opts.concurrency,
+            encoding,
+            0,
+        )
+        .await?;
+        println!(
+            "  vigie errors ({}): {rate:.0} events/s durable (scrubbed, grouped, on disk)",
+            encoding.header()
+        );
+    }
+    let rate = send(
+        &url,
+        &key,
+        TRANSACTION,
+        opts.transactions,
+        opts.concurrency,
+        Encoding::Gzip,
+        10_000_000,
+    )
+    .await?;
+    println!("  vigie transactions (gzip): {rate:.0} transactions/s durable");
+    println!(
+        "  vigie RSS: {:.1} MiB before, {:.1} MiB after",
+        rss_before as f64 / 1024.0,
+        server.rss_kib()? as f64 / 1024.0
+    );
+    issue_list(binary, opts.issues).await?;
+    if let Some(dsn) = &opts.bugsink_dsn {
+        bugsink(dsn, &opts).await?;
+    }
+    Ok(())
+}
+
+/// Sends `count` envelopes from `concurrency` senders; answers the rate of 200s per second.
+async fn send(
+    url: &str,
+    key: &str,
+    template: &str,
+    count: usize,
+    concurrency: usize,
+    encoding: Encoding,
+    first_id: usize,
+) -> Result<f64> {
+    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(
+        (0..count)
+            .map(|n| {
+                envelope(
+                    template,
+                    first_id + n + encoding as usize * 1_000_000,
+                    encoding,
+                )
+            })
+            .collect(),
+    );
+    let next = Arc::new(AtomicUsize::new(0));
+    let auth =
+        format!("Sentry sentry_version=7, sentry_client=sentry.python/2.75.0, sentry_key={key}");
+    let http = client()?;
+    let started = Instant::now();
+    let mut senders = Vec::new();
+    for _ in 0..concurrency {
+        let (http, bodies, next, url, auth) = (
+            http.clone(),
+            bodies.clone(),
+            next.clone(),
+            url.to_string(),
+            auth.clone(),
+        );
+        senders.push(tokio::spawn(async move {
+            let mut ok = 0usize;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(body) = bodies.get(i) else { break };
+                let answer = http
+                    .post(&url)
+                    .header("x-sentry-auth", &auth)
+                    .header("content-type", "application/x-sentry-envelope")
+                    .header("content-encoding", encoding.header())
+                    .body(body.clone())
+                    .send()
+                    .await?;
+                if answer.status().is_success() {
+                    ok += 1;
+                } else {
+                    bail!("{} answered {}", url, answer.status());
+                }
+            }
+            Ok::<_, anyhow::Error>(ok)
+        }));
+    }
+    let mut ok = 0;
+    for s in senders {
+        ok += s.await??;
+    }
+    Ok(ok as f64 / started.elapsed().as_secs_f64())
+}
+
+/// The Issues page's query with many issues: seeded with one small event each, then loaded.
+async fn issue_list(binary: &Path, issues: usize) -> Result<()> {
+    if issues == 0 {
+        return Ok(());
+    }
+    let (server, _) = Server::start_with(binary, &[("VIGIE_ERRORS_SPIKE_PROTECTION", "false")])?;
+    let key = server.key.clone().context("no DSN in the banner")?;
+    let url = format!("{}/api/1/envelope/", server.url);
+    let auth = format!("Sentry sentry_version=7, sentry_key={key}");
+    let http = client()?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let seeding = Instant::now();
+    let mut senders = Vec::new();
+    for _ in 0..8 {
+        let (http, next, url, auth) = (http.clone(), next.clone(), url.clone(), auth.clone());
+        senders.push(tokio::spawn(async move {
+            loop {
+                let first = next.fetch_add(100, Ordering::Relaxed);
+                if first >= issues {
+                    break;
+                }
+                // One envelope of 100 events, each its own issue (a distinct fingerprint).
+                let mut body = String::from("{}\n");
+                for n in first..(first + 100).min(issues) {
+                    body.push_str("{\"type\":\"event\"}\n");
+                    body.push_str(&format!(
+                        "{{\"event_id\":\"{n:032x}\",\"message\":\"seeded issue {n}\",\
+                         \"fingerprint\":[\"seed-{n}\"],\"level\":\"error\",\
+                         \"tags\":{{\"customer\":\"c{}\"}}}}\n",
+                        n % 100
+                    ));
+                }
+                let answer = http
+                    .post(&url)
+                    .header("x-sentry-auth", &auth)
+                    .body(body)
+                    .send()
+                    .await?;
+                if !answer.status().is_success() {
+                    bail!("seeding answered {}", answer.status());
+                }
+            }
+            Ok::<_, anyhow::Error>(())
+        }));
+    }
+    for s in senders {
+        s.await??;
+    }
+    println!(
+        "  issue list: {issues} issues seeded in {:.1} s",
+        seeding.elapsed().as_secs_f64()
+    );
+    super::add_admin(binary, server.data.path())?;
+    let session = super::login(&http, &server.url).await?;
+    for (label, path) in [
+        ("/issues (last seen)", "/issues"),
+        ("/issues?sort=events", "/issues?sort=events"),
+        ("/issues?query=customer:c7", "/issues?query=customer%3Ac7"),
+    ] {
+        let mut times = Vec::new();
+        for _ in 0..20 {
+            let t = Instant::now();
+            let page = http
+                .get(format!("{}{path}", server.url))
+                .header("cookie", &session)
+                .send()
+                .await?;
+            if !page.status().is_success() {
+                bail!("{path} answered {}", page.status());
+            }
+            page.bytes().await?;
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        println!("  {label}: p50 {:.1} ms (20 loads)", median(&mut times));
+    }
+    Ok(())
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The pids and their children (gunicorn's workers).
+fn family(pids: &[u32]) -> Vec<u32> {
+    let mut all = pids.to_vec();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for e in entries.flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let parent = stat
+                .rsplit_once(") ")
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if parent.is_some_and(|p| pids.contains(&p)) && !all.contains(&pid) {
+                all.push(pid);
+            }
+        }
+    }
+    all
+}
+
+fn digested(db: &Path) -> Result<u64> {
+    let out = std::process::Command::new("sqlite3")
+        .arg(db)
+        .arg("select count(*) from events_event")
+        .output()
+        .context("sqlite3 is needed to count Bugsink's events")?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0))
+}
+
+async fn bugsink(dsn: &str, opts: &Options) -> Result<()> {
+    let (key, rest) = dsn
+        .split_once("://")
+        .and_then(|(_, r)| r.split_once('@'))
+        .context("--bugsink-dsn is not a DSN")?;
+    let (host, project) = rest
+        .rsplit_once('/')
+        .context("--bugsink-dsn has no project")?;
+    let url = format!("http://{host}/api/{project}/envelope/");
+    let db = opts
+        .bugsink_db
+        .as_deref()
+        .context("--bugsink-db is needed")?;
+    let before = digested(db)?;
+    let count = opts.events;
+    let started = Instant::now();
+    let accepted = send(
+        &url,
+        key,
+        EXCEPTION,
+        count,
+        opts.concurrency,
+        Encoding::Brotli,
+        50_000_000,
+    )
+    .await?;
+    println!("  bugsink errors (br): {accepted:.0} envelopes/s accepted");
+    let mut rss = 0;
+    loop {
+        let done = digested(db)? - before;
+        rss = rss.max(
+            family(&opts.bugsink_pids)
+                .iter()
+                .map(|p| rss_kib(*p))
+                .sum::<u64>(),
+        );
+        if done >= count as u64 {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(1800) {
+            println!("  bugsink: only {done} of {count} digested after 30 min");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "  bugsink digested: {:.0} events/s end to end; RSS {:.0} MiB (gunicorn, workers, task runner)",
+        (digested(db)? - before) as f64 / secs,
+        rss as f64 / 1024.0
+    );
+    Ok(())
+}

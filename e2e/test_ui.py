@@ -133,7 +133,8 @@ def test_first_session(server, browser, shots):
     assert "Token revoked" in flash_text(browser)
 
     # 6. Empty pages say what to do next: Jobs shows the snippet to paste, with this project's
-    # key; Logs shows how to send lines; a section still to come says what it will show.
+    # key; Logs shows how to send lines; Issues the Sentry snippet with the DSN; a section still
+    # to come says what it will show.
     browser.find_element(By.LINK_TEXT, "Jobs").click()
     wait(browser).until(EC.title_contains("Jobs"))
     assert "No job has reported yet" in browser.page_source
@@ -147,6 +148,12 @@ def test_first_session(server, browser, shots):
     shots(browser, "07-logs-empty")
     browser.find_element(By.LINK_TEXT, "Issues").click()
     wait(browser).until(EC.title_contains("Issues"))
+    assert "No error has been reported yet" in browser.page_source
+    snippet = browser.find_element(By.ID, "sentry-snippet").text
+    assert "sentry_sdk.init(" in snippet and 'dsn="http://' in snippet, snippet
+    shots(browser, "07-issues-empty")
+    browser.find_element(By.LINK_TEXT, "Monitors").click()
+    wait(browser).until(EC.title_contains("Monitors"))
     assert "Nothing here yet" in browser.page_source
     browser.get(server.url + "/system?live=poll")
     indicator = browser.find_element(By.CSS_SELECTOR, "[data-live-indicator]")

@@ -478,11 +478,7 @@ pub async fn transaction_detail(
         ..TransactionStats::default()
     };
     for (_, s) in &series {
-        whole.count += s.count;
-        whole.failures += s.failures;
-        whole.satisfied += s.satisfied;
-        whole.tolerated += s.tolerated;
-        whole.sketch.merge(&s.sketch);
+        whole.merge(s);
     }
     Ok(Json(TransactionDetail {
         summary: (whole.count > 0).then(|| TransactionView::new(&whole, minutes)),

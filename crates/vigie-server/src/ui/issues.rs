@@ -8,7 +8,7 @@
 use super::chart::{self, Bar};
 use super::event_view::{self, EventView};
 use super::live::wants_event_stream;
-use super::{form_outcome, render, Chrome};
+use super::{encode, form_outcome, render, Chrome};
 use crate::auth::{AdminUser, ApiCaller, LoggedIn};
 use crate::errors::api::{event_json, issue_or_404, IssueParams, StatusBody};
 use crate::http::{ApiError, AppError, PageError};
@@ -20,7 +20,6 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde::Deserialize;
 use std::convert::Infallible;
 use std::time::Duration;
@@ -31,16 +30,6 @@ use vigie_store::{EventFilter, EventMeta};
 
 const PAGE: u32 = 50;
 const HOUR_MS: i64 = 3_600_000;
-
-fn project_of(chrome: &Chrome) -> Result<Project, AppError> {
-    chrome.project.clone().ok_or_else(|| {
-        AppError::NotFound("no project yet: create one in Settings → Projects".into())
-    })
-}
-
-fn encode(text: &str) -> String {
-    utf8_percent_encode(text, NON_ALPHANUMERIC).to_string()
-}
 
 /// `counts` as a sparkline in a 0–100 × 0–24 SVG box.
 fn sparkline(counts: &[i64], label: impl Fn(usize) -> String) -> Vec<Bar> {
@@ -148,7 +137,7 @@ pub async fn list(
     Query(mut params): Query<IssueParams>,
 ) -> Result<Response, PageError> {
     let chrome = Chrome::build(&state, who, &headers, &uri, "issues").await?;
-    let project = project_of(&chrome)?;
+    let project = chrome.project_or_404()?;
     if params.status.is_none() {
         params.status = Some("unresolved".into());
     }
@@ -387,7 +376,7 @@ pub async fn show(
     Query(query): Query<IssueQuery>,
 ) -> Result<Response, PageError> {
     let chrome = Chrome::build(&state, who, &headers, &uri, "issues").await?;
-    let project = project_of(&chrome)?;
+    let project = chrome.project_or_404()?;
     let issue = issue_or_404(&state, project.id, id).await?;
     let base = EventFilter {
         project: project.id,
@@ -453,7 +442,7 @@ pub async fn set_status(
 ) -> Result<Response, PageError> {
     let secure = state.secure_cookies(&headers);
     let chrome = Chrome::build(&state, who.0, &headers, &uri, "issues").await?;
-    let project = project_of(&chrome)?;
+    let project = chrome.project_or_404()?;
     let changed = async {
         let (more_events, until) = match form.ignore.trim() {
             "" => (None, None),

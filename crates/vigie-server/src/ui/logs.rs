@@ -6,7 +6,7 @@
 //! `/api/v1/logs/search?after=` when streams are unavailable).
 
 use super::chart::{self, Bar};
-use super::{render, Chrome};
+use super::{encode, render, Chrome};
 use crate::auth::{AdminUser, LoggedIn};
 use crate::http::{AppError, PageError};
 use crate::logs::api::{run_search, run_stats, source_of, SearchParams};
@@ -16,7 +16,6 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
-use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde::Deserialize;
 use vigie_core::{Level, LogQuery, LogRecord, Project};
 use vigie_store::logs::{self, LogSource, LogStats};
@@ -32,16 +31,6 @@ const RANGES: [(&str, &str); 7] = [
     ("30d", "30 days"),
     ("", "all time"),
 ];
-
-fn project_of(chrome: &Chrome) -> Result<Project, AppError> {
-    chrome.project.clone().ok_or_else(|| {
-        AppError::NotFound("no project yet: create one in Settings → Projects".into())
-    })
-}
-
-fn encode(text: &str) -> String {
-    utf8_percent_encode(text, NON_ALPHANUMERIC).to_string()
-}
 
 #[derive(Deserialize, Default)]
 pub struct LogsQuery {
@@ -194,7 +183,7 @@ pub async fn search(
     Query(params): Query<LogsQuery>,
 ) -> Result<Response, PageError> {
     let chrome = Chrome::build(&state, who, &headers, &uri, "logs").await?;
-    let project = project_of(&chrome)?;
+    let project = chrome.project_or_404()?;
     let range = params.range.clone().unwrap_or_else(|| "24h".into());
     let mut effective = params.q.trim().to_string();
     if !params.level.is_empty() {
@@ -278,7 +267,7 @@ pub async fn sources(
     uri: Uri,
 ) -> Result<Response, PageError> {
     let chrome = Chrome::build(&state, who, &headers, &uri, "logs").await?;
-    let project = project_of(&chrome)?;
+    let project = chrome.project_or_404()?;
     let sources = state
         .store
         .log_sources(project.id)
@@ -356,7 +345,7 @@ pub async fn source(
     Query(params): Query<SourceQuery>,
 ) -> Result<Response, PageError> {
     let chrome = Chrome::build(&state, who, &headers, &uri, "logs").await?;
-    let project = project_of(&chrome)?;
+    let project = chrome.project_or_404()?;
     let source = source_of(&state, &project, id).await?;
     let n = params
         .n
@@ -393,7 +382,7 @@ pub async fn clear(
 ) -> Result<Response, PageError> {
     let secure = state.secure_cookies(&headers);
     let chrome = Chrome::build(&state, who.0, &headers, &uri, "logs").await?;
-    let project = project_of(&chrome)?;
+    let project = chrome.project_or_404()?;
     let cleared = async {
         let source = source_of(&state, &project, id).await?;
         state.store.delete_log_source(project.id, id).await?;

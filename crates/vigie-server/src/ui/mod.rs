@@ -153,6 +153,13 @@ impl Chrome {
         items
     }
 
+    /// The current project, or a 404 saying how to make one.
+    pub fn project_or_404(&self) -> Result<Project, AppError> {
+        self.project.clone().ok_or_else(|| {
+            AppError::NotFound("no project yet: create one in Settings → Projects".into())
+        })
+    }
+
     pub fn is_current(&self, project: &Project) -> bool {
         self.project.as_ref().is_some_and(|p| p.id == project.id)
     }
@@ -183,6 +190,11 @@ pub fn render(template: &impl Template, chrome: &Chrome) -> Result<Response, Pag
         );
     }
     Ok(response)
+}
+
+/// `text` percent-encoded for a query string.
+pub fn encode(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 /// Redirects to `to` with a flash message for the next page.

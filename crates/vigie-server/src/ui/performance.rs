@@ -6,7 +6,7 @@
 //! page and the API always agree.
 
 use super::chart::{self, Bar};
-use super::{render, Chrome};
+use super::{encode, render, Chrome};
 use crate::auth::LoggedIn;
 use crate::errors::api::{period_of, step_for, TransactionView};
 use crate::http::{AppError, PageError};
@@ -15,7 +15,6 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
-use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde::Deserialize;
 use serde_json::Value;
 use vigie_core::{Project, Timestamp};
@@ -29,16 +28,6 @@ const PERIODS: [(&str, &str); 4] = [
     ("7d", "7 days"),
     ("30d", "30 days"),
 ];
-
-fn project_of(chrome: &Chrome) -> Result<Project, AppError> {
-    chrome.project.clone().ok_or_else(|| {
-        AppError::NotFound("no project yet: create one in Settings → Projects".into())
-    })
-}
-
-pub fn encode(text: &str) -> String {
-    utf8_percent_encode(text, NON_ALPHANUMERIC).to_string()
-}
 
 /// `12.3 ms`, `1.24 s`, or an em dash.
 pub fn ms(value: &Option<f64>) -> String {
@@ -129,7 +118,7 @@ pub async fn list(
     Query(query): Query<PerfQuery>,
 ) -> Result<Response, PageError> {
     let chrome = Chrome::build(&state, who, &headers, &uri, "performance").await?;
-    let project = project_of(&chrome)?;
+    let project = chrome.project_or_404()?;
     let (since, until, minutes) = period_of(Some(query.period()))?;
     let stats = state.store.transactions(project.id, since, until).await?;
     let mut rows: Vec<TransactionView> = stats
@@ -390,7 +379,7 @@ pub async fn transaction(
     Query(query): Query<PerfQuery>,
 ) -> Result<Response, PageError> {
     let chrome = Chrome::build(&state, who, &headers, &uri, "performance").await?;
-    let project = project_of(&chrome)?;
+    let project = chrome.project_or_404()?;
     let name = query
         .name
         .clone()
@@ -407,11 +396,7 @@ pub async fn transaction(
         ..TransactionStats::default()
     };
     for (_, s) in &series {
-        whole.count += s.count;
-        whole.failures += s.failures;
-        whole.satisfied += s.satisfied;
-        whole.tolerated += s.tolerated;
-        whole.sketch.merge(&s.sketch);
+        whole.merge(s);
     }
     let (lines, y_max, throughput) = chart(&series, since, until, step);
     let samples = store

@@ -466,6 +466,15 @@ pub struct TransactionStats {
 }
 
 impl TransactionStats {
+    /// Adds `other`'s figures (of the same name, another time or operation).
+    pub fn merge(&mut self, other: &TransactionStats) {
+        self.count += other.count;
+        self.failures += other.failures;
+        self.satisfied += other.satisfied;
+        self.tolerated += other.tolerated;
+        self.sketch.merge(&other.sketch);
+    }
+
     fn add(&mut self, row: &Vec<Value>, first: usize) -> Result<()> {
         self.count += row.req_int(first)?;
         self.failures += row.req_int(first + 1)?;

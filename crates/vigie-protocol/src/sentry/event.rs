@@ -23,7 +23,12 @@ fn text(value: Option<&Value>) -> String {
 
 /// The event's `event_id`, as 32 lower-case hex digits (dashes removed), if it is one.
 pub fn event_id(event: &Value) -> Option<String> {
-    let raw = event.get("event_id")?.as_str()?;
+    normalize_event_id(event.get("event_id")?.as_str()?)
+}
+
+/// An event id as given anywhere (the event, an envelope header), as 32 lower-case hex digits
+/// (dashes removed), if it is one.
+pub fn normalize_event_id(raw: &str) -> Option<String> {
     let id: String = raw
         .chars()
         .filter(|c| *c != '-')

@@ -33,9 +33,42 @@ use std::time::{Duration, Instant};
 use vigie_core::{Project, ProjectId};
 use vigie_store::{ErrorSettings, Store};
 
-/// How long a project's error settings are trusted before being read again (a change made
-/// on another instance sharing the database shows within this delay).
-const SETTINGS_TTL: Duration = Duration::from_secs(10);
+/// How long a cached project or its error settings are trusted before being read again (a
+/// change made on another instance sharing the database shows within this delay; a rotated
+/// key stops working within it).
+const CACHE_TTL: Duration = Duration::from_secs(10);
+
+/// Values per project, each trusted for [`CACHE_TTL`]: SDKs send one request per event, and
+/// what each request needs of its project rarely changes.
+struct PerProject<V> {
+    entries: Mutex<HashMap<ProjectId, (V, Instant)>>,
+}
+
+impl<V: Clone> PerProject<V> {
+    fn new() -> Self {
+        PerProject {
+            entries: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ProjectId, (V, Instant)>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn fresh(&self, project: ProjectId) -> Option<V> {
+        self.lock()
+            .get(&project)
+            .filter(|(_, at)| at.elapsed() < CACHE_TTL)
+            .map(|(v, _)| v.clone())
+    }
+
+    fn keep(&self, project: ProjectId, value: Option<&V>) {
+        match value {
+            Some(v) => self.lock().insert(project, (v.clone(), Instant::now())),
+            None => self.lock().remove(&project),
+        };
+    }
+}
 
 /// The live parts of error ingest, shared by every request.
 #[derive(Clone)]
@@ -43,8 +76,8 @@ pub struct ErrorIngest {
     pub sink: ErrorSink,
     pub quotas: Arc<quota::Quotas>,
     pub max_attachment_bytes: usize,
-    settings: Arc<Mutex<HashMap<ProjectId, (ErrorSettings, Instant)>>>,
-    projects: Arc<Mutex<HashMap<ProjectId, (Project, Instant)>>>,
+    settings: Arc<PerProject<ErrorSettings>>,
+    projects: Arc<PerProject<Project>>,
 }
 
 impl ErrorIngest {
@@ -53,63 +86,41 @@ impl ErrorIngest {
             sink: ErrorSink::start(store, hub),
             quotas: Arc::new(quota::Quotas::new(config.clone())),
             max_attachment_bytes: (config.max_attachment_mib as usize) << 20,
-            settings: Arc::default(),
-            projects: Arc::default(),
+            settings: Arc::new(PerProject::new()),
+            projects: Arc::new(PerProject::new()),
         }
     }
 
-    /// A project's settings, from a short-lived cache.
+    /// A project's error settings, from the short-lived cache.
     pub async fn settings(
         &self,
         store: &dyn Store,
         project: ProjectId,
     ) -> Result<ErrorSettings, vigie_store::StoreError> {
-        if let Some((settings, at)) = self.lock().get(&project) {
-            if at.elapsed() < SETTINGS_TTL {
-                return Ok(settings.clone());
-            }
+        if let Some(settings) = self.settings.fresh(project) {
+            return Ok(settings);
         }
         let settings = store.error_settings(project).await?;
-        self.lock()
-            .insert(project, (settings.clone(), Instant::now()));
+        self.settings.keep(project, Some(&settings));
         Ok(settings)
     }
 
-    /// A project by id, from a short-lived cache: SDKs send one request per event, and the
-    /// project (with its key) rarely changes. A rotated key stops working here within
-    /// [`SETTINGS_TTL`].
+    /// A project by id, from the short-lived cache.
     pub async fn project(
         &self,
         store: &dyn Store,
         id: ProjectId,
     ) -> Result<Option<Project>, vigie_store::StoreError> {
-        {
-            let cache = self.projects.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((project, at)) = cache.get(&id) {
-                if at.elapsed() < SETTINGS_TTL {
-                    return Ok(Some(project.clone()));
-                }
-            }
+        if let Some(project) = self.projects.fresh(id) {
+            return Ok(Some(project));
         }
         let found = store.project(id).await?;
-        let mut cache = self.projects.lock().unwrap_or_else(|p| p.into_inner());
-        match &found {
-            Some(project) => {
-                cache.insert(id, (project.clone(), Instant::now()));
-            }
-            None => {
-                cache.remove(&id);
-            }
-        }
+        self.projects.keep(id, found.as_ref());
         Ok(found)
     }
 
     /// Forgets a project's cached settings (after they were changed here).
     pub fn forget(&self, project: ProjectId) {
-        self.lock().remove(&project);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ProjectId, (ErrorSettings, Instant)>> {
-        self.settings.lock().unwrap_or_else(|p| p.into_inner())
+        self.settings.keep(project, None);
     }
 }

@@ -13,7 +13,6 @@ use serde_json::Value;
 use vigie_core::event::group;
 use vigie_core::scrub::Scrubber;
 use vigie_core::secret::random_hex;
-use vigie_core::sketch::Apdex;
 use vigie_core::{LogRecord, ProjectId, Timestamp};
 use vigie_protocol::sentry::envelope::{self, ItemType};
 use vigie_protocol::sentry::{event, items, transaction};
@@ -66,7 +65,10 @@ pub fn envelope(body: &[u8], ctx: &Context) -> Result<Prepared, String> {
     if let Some(error) = parsed.error {
         out.problems.push(error.to_string());
     }
-    let header_id = parsed.envelope.event_id().and_then(normalize_id);
+    let header_id = parsed
+        .envelope
+        .event_id()
+        .and_then(event::normalize_event_id);
     out.id = header_id.clone();
     for (index, item) in parsed.envelope.items.iter().enumerate() {
         let payload = item.payload;
@@ -185,10 +187,6 @@ pub fn store_body(body: &[u8], ctx: &Context) -> Result<Prepared, String> {
     Ok(out)
 }
 
-fn normalize_id(raw: &str) -> Option<String> {
-    event::event_id(&serde_json::json!({ "event_id": raw }))
-}
-
 fn counts(s: items::SessionCounts) -> SessionCounts {
     SessionCounts {
         release: s.release,
@@ -268,10 +266,9 @@ fn transaction_event(
     let summary = transaction::summarize(&value)
         .ok_or("a transaction needs start_timestamp and timestamp")?;
     let context = event::context(&value);
-    let failed = !matches!(summary.status.as_str(), "ok" | "unknown");
     Ok(NewTransaction {
         event_id,
-        apdex: Apdex::classify(summary.duration_ms, ctx.settings.apdex_ms as f64, failed),
+        apdex_ms: ctx.settings.apdex_ms as f64,
         name: summary.name,
         op: summary.op,
         time,
@@ -327,6 +324,7 @@ fn attachment(out: &mut Prepared, item: &envelope::Item, header_id: Option<&str>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vigie_core::sketch::Apdex;
 
     fn ctx(settings: &ErrorSettings) -> Context<'_> {
         Context {
@@ -417,7 +415,7 @@ mod tests {
             &ctx(&settings),
         )
         .unwrap();
-        assert_eq!(t.batch.transactions[0].apdex, Apdex::Tolerated);
+        assert_eq!(t.batch.transactions[0].apdex(), Apdex::Tolerated);
         assert!(store_body(b"[1, 2]", &ctx(&settings)).is_err());
         assert!(store_body(b"nope", &ctx(&settings))
             .unwrap_err()

@@ -231,9 +231,9 @@ fn contexts(event: &Value) -> Vec<(String, Pairs)> {
 impl EventView {
     pub fn new(event: &Value) -> EventView {
         let message = match event.get("logentry").or_else(|| event.get("message")) {
-            Some(Value::Object(entry)) => Some(field(&Value::Object(entry.clone()), "formatted"))
+            Some(entry @ Value::Object(_)) => Some(field(entry, "formatted"))
                 .filter(|m| !m.is_empty())
-                .unwrap_or_else(|| field(&Value::Object(entry.clone()), "message")),
+                .unwrap_or_else(|| field(entry, "message")),
             Some(other) => text(other),
             None => String::new(),
         };

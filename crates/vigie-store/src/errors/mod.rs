@@ -149,7 +149,8 @@ pub struct NewTransaction {
     pub duration_ms: f64,
     /// The trace status (`ok`, `internal_error`, …).
     pub status: String,
-    pub apdex: Apdex,
+    /// The project's Apdex threshold T when it arrived.
+    pub apdex_ms: f64,
     pub trace_id: Option<String>,
     pub job_id: Option<String>,
     pub spans: Vec<SpanTiming>,
@@ -160,6 +161,10 @@ pub struct NewTransaction {
 impl NewTransaction {
     pub fn failed(&self) -> bool {
         !matches!(self.status.as_str(), "ok" | "" | "unknown")
+    }
+
+    pub fn apdex(&self) -> Apdex {
+        Apdex::classify(self.duration_ms, self.apdex_ms, self.failed())
     }
 }
 

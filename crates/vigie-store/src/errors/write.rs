@@ -380,7 +380,7 @@ async fn write_transactions(
             .or_default();
         slot.count += 1;
         slot.failures += i64::from(t.failed());
-        match t.apdex {
+        match t.apdex() {
             Apdex::Satisfied => slot.satisfied += 1,
             Apdex::Tolerated => slot.tolerated += 1,
             Apdex::Frustrated => {}

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use vigie_core::event::Grouping;
 use vigie_core::issue::{IssueStatus, StatusChange};
-use vigie_core::sketch::Apdex;
 use vigie_core::{Project, Timestamp};
 use vigie_store::errors::{
     Dropped, IssueChange, NewAttachment, NewCheckIn, NewTransaction, SessionCounts, SpanTiming,
@@ -51,7 +50,7 @@ fn transaction(id: u32, name: &str, at: i64, ms: f64, status: &str) -> NewTransa
         time: Timestamp(T0.0 + at),
         duration_ms: ms,
         status: status.into(),
-        apdex: Apdex::classify(ms, 300.0, status != "ok"),
+        apdex_ms: 300.0,
         trace_id: None,
         job_id: None,
         spans: vec![SpanTiming {

@@ -136,7 +136,7 @@ def test_the_sdk_backs_off_when_the_quota_is_reached(vigie):
 def test_issues_issue_and_performance_pages(vigie, browser, shots):
     setup_first_admin(browser, vigie)
     browser.get(vigie.url + "/issues")
-    rows = browser.find_elements(By.CSS_SELECTOR, "[data-issues-rows] tr")
+    rows = browser.find_elements(By.CSS_SELECTOR, "[data-live-part=rows] tr")
     assert len(rows) >= 8
     assert browser.find_element(By.CSS_SELECTOR, "svg.spark")
     shots(browser, "30-issues")

@@ -96,6 +96,16 @@ def test_first_session(server, browser, shots):
     row = browser.find_element(By.XPATH, "//tr[td/strong[text()='billing']]")
     assert row.find_element(By.CSS_SELECTOR, "code").text != project_dsn
 
+    # Its error settings: a stricter Apdex threshold, a quota, an extra scrubbed key word.
+    errors = browser.find_element(By.CSS_SELECTOR, "#error-settings tr[data-project='2']")
+    fill(browser, errors, apdex_ms="120", events_per_minute="600", scrub_keys="siret")
+    errors.find_element(By.XPATH, ".//button[text()='Save']").click()
+    assert "Apdex T 120 ms, at most 600 events/min" in flash_text(browser)
+    errors = browser.find_element(By.CSS_SELECTOR, "#error-settings tr[data-project='2']")
+    assert errors.find_element(By.NAME, "scrub_keys").get_attribute("value") == "siret"
+    browser.execute_script("document.getElementById('error-settings').scrollIntoView()")
+    shots(browser, "03b-error-settings")
+
     # The switcher picks the project the dashboard shows.
     Select(browser.find_element(By.ID, "project-switcher")).select_by_visible_text("billing")
     wait(browser).until(
@@ -154,10 +164,19 @@ def test_first_session(server, browser, shots):
     shots(browser, "07-issues-empty")
     browser.find_element(By.LINK_TEXT, "Monitors").click()
     wait(browser).until(EC.title_contains("Monitors"))
+    assert "No monitor yet" in browser.page_source
+    assert "/ping/" in browser.find_element(By.ID, "ping-snippet").text
+    shots(browser, "07-monitors-empty")
+    browser.find_element(By.LINK_TEXT, "Alerts").click()
+    wait(browser).until(EC.title_contains("Alerts"))
     assert "Nothing here yet" in browser.page_source
     browser.get(server.url + "/system?live=poll")
     indicator = browser.find_element(By.CSS_SELECTOR, "[data-live-indicator]")
     wait(browser).until(lambda d: indicator.text == "Polling")
+    tasks = browser.find_element(By.ID, "tasks").text
+    for task in ["stall sweep", "monitor check", "log upkeep", "event retention", "expired sessions"]:
+        assert task in tasks, tasks
+    assert "jobs stalled: 0" in tasks, "the sweep has run and said what it did"
     shots(browser, "08-system")
 
     # 7. Log out, fail a login, then log in.

@@ -110,6 +110,9 @@ enum Scenario {
         /// Issues seeded for the Issues page figure (0 skips it)
         #[arg(long, default_value_t = 100_000)]
         issues: usize,
+        /// Events over those issues (one each, the rest on a hot 1 %), spread over 14 days
+        #[arg(long, default_value_t = 10_000_000)]
+        issue_events: usize,
         /// Bugsink's DSN, from ../shared/peers/bugsink-up.sh
         #[arg(long)]
         bugsink_dsn: Option<String>,
@@ -172,6 +175,7 @@ async fn main() -> Result<()> {
             transactions,
             concurrency,
             issues,
+            issue_events,
             bugsink_dsn,
             bugsink_db,
             bugsink_pids,
@@ -181,6 +185,7 @@ async fn main() -> Result<()> {
                 transactions,
                 concurrency,
                 issues,
+                issue_events,
                 bugsink_dsn,
                 bugsink_db,
                 bugsink_pids,
@@ -248,6 +253,21 @@ impl Server {
             },
             started,
         ))
+    }
+
+    /// CPU time the server has used so far (user + system), in seconds. Steadier than a rate
+    /// on a shared machine: what other processes take slows the clock, not this count.
+    fn cpu_seconds(&self) -> Result<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
+        let fields: Vec<&str> = stat
+            .rsplit_once(") ")
+            .context("unreadable /proc stat")?
+            .1
+            .split_whitespace()
+            .collect();
+        // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command name.
+        let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+        Ok(ticks / 100.0)
     }
 
     fn rss_kib(&self) -> Result<u64> {

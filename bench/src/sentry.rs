@@ -9,8 +9,10 @@
 //! - **errors**: envelopes from `concurrency` senders; Vigie answers once stored on disk, so
 //!   the rate of 200s is the rate of durable, scrubbed, grouped events;
 //! - **transactions**: the fixture's transaction envelope, the same way;
-//! - **issue list**: the Issues page's query with `issues` issues (seeded through the API),
-//!   median of 20 loads;
+//! - **issue list**: the Issues page with `issues` issues and `issue_events` events, seeded
+//!   through the envelope endpoint (every issue gets one event, the rest go to a hot 1 % of
+//!   them, as in real projects where a few issues make most events), timestamps spread over
+//!   the 14 days the sparklines show; median of 20 loads of each view;
 //! - **Bugsink** (`--bugsink-dsn`, `--bugsink-db`, `--bugsink-pids` from
 //!   `../shared/peers/bugsink-up.sh`): the same envelopes; accepted per second, then digested
 //!   per second (rows in its `events_event` table), and its RSS (gunicorn + workers + task
@@ -34,6 +36,7 @@ pub struct Options {
     pub transactions: usize,
     pub concurrency: usize,
     pub issues: usize,
+    pub issue_events: usize,
     pub bugsink_dsn: Option<String>,
     pub bugsink_db: Option<PathBuf>,
     pub bugsink_pids: Vec<u32>,
@@ -74,9 +77,21 @@ impl Encoding {
     }
 }
 
+/// This run's share of event ids: the start time in the high 64 bits, so a peer that keeps
+/// its data between runs (Bugsink) never sees an id twice.
+fn run_nonce() -> u128 {
+    static NONCE: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
+    *NONCE.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64);
+        u128::from(nanos) << 64
+    })
+}
+
 /// The fixture with event id `n` and one of 50 messages (so 50 issues), compressed.
 fn envelope(template: &str, n: usize, encoding: Encoding) -> Vec<u8> {
-    let id = format!("{:032x}", n as u128 + 0xbe0c_0000_0000_0000);
+    let id = format!("{:032x}", run_nonce() + n as u128);
     let (head, rest) = template.split_once('\n').expect("an envelope header");
     let old: serde_json::Value = serde_json::from_str(head).expect("a JSON header");
     let old_id = old["event_id"].as_str().unwrap_or_default();
@@ -106,6 +121,7 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
     println!("  envelope: {} bytes uncompressed", EXCEPTION.len());
     let rss_before = server.rss_kib()?;
     for encoding in [Encoding::Brotli, Encoding::Gzip] {
+        let cpu = server.cpu_seconds()?;
         let rate = send(
             &url,
             &key,
@@ -117,10 +133,13 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
         )
         .await?;
         println!(
-            "  vigie errors ({}): {rate:.0} events/s durable (scrubbed, grouped, on disk)",
-            encoding.header()
+            "  vigie errors ({}): {rate:.0} events/s durable (scrubbed, grouped, on disk); \
+             {:.0} µs of server CPU per event",
+            encoding.header(),
+            (server.cpu_seconds()? - cpu) * 1e6 / opts.events as f64
         );
     }
+    let cpu = server.cpu_seconds()?;
     let rate = send(
         &url,
         &key,
@@ -131,13 +150,17 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
         10_000_000,
     )
     .await?;
-    println!("  vigie transactions (gzip): {rate:.0} transactions/s durable");
+    println!(
+        "  vigie transactions (gzip): {rate:.0} transactions/s durable; \
+         {:.0} µs of server CPU per transaction",
+        (server.cpu_seconds()? - cpu) * 1e6 / opts.transactions as f64
+    );
     println!(
         "  vigie RSS: {:.1} MiB before, {:.1} MiB after",
         rss_before as f64 / 1024.0,
         server.rss_kib()? as f64 / 1024.0
     );
-    issue_list(binary, opts.issues).await?;
+    issue_list(binary, opts.issues, opts.issue_events).await?;
     if let Some(dsn) = &opts.bugsink_dsn {
         bugsink(dsn, &opts).await?;
     }
@@ -208,37 +231,39 @@ async fn send(
     Ok(ok as f64 / started.elapsed().as_secs_f64())
 }
 
-/// The Issues page's query with many issues: seeded with one small event each, then loaded.
-async fn issue_list(binary: &Path, issues: usize) -> Result<()> {
+/// Events per seeding envelope: small events, so one request carries many.
+const SEED_BATCH: usize = 500;
+
+/// The Issues page with many issues and events: seeded, then loaded.
+async fn issue_list(binary: &Path, issues: usize, events: usize) -> Result<()> {
     if issues == 0 {
         return Ok(());
     }
+    let events = events.max(issues);
     let (server, _) = Server::start_with(binary, &[("VIGIE_ERRORS_SPIKE_PROTECTION", "false")])?;
     let key = server.key.clone().context("no DSN in the banner")?;
     let url = format!("{}/api/1/envelope/", server.url);
     let auth = format!("Sentry sentry_version=7, sentry_key={key}");
     let http = client()?;
     let next = Arc::new(AtomicUsize::new(0));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
     let seeding = Instant::now();
     let mut senders = Vec::new();
     for _ in 0..8 {
         let (http, next, url, auth) = (http.clone(), next.clone(), url.clone(), auth.clone());
         senders.push(tokio::spawn(async move {
             loop {
-                let first = next.fetch_add(100, Ordering::Relaxed);
-                if first >= issues {
+                let first = next.fetch_add(SEED_BATCH, Ordering::Relaxed);
+                if first >= events {
                     break;
                 }
-                // One envelope of 100 events, each its own issue (a distinct fingerprint).
                 let mut body = String::from("{}\n");
-                for n in first..(first + 100).min(issues) {
+                for n in first..(first + SEED_BATCH).min(events) {
                     body.push_str("{\"type\":\"event\"}\n");
-                    body.push_str(&format!(
-                        "{{\"event_id\":\"{n:032x}\",\"message\":\"seeded issue {n}\",\
-                         \"fingerprint\":[\"seed-{n}\"],\"level\":\"error\",\
-                         \"tags\":{{\"customer\":\"c{}\"}}}}\n",
-                        n % 100
-                    ));
+                    body.push_str(&seed_event(n, events, issues, now));
+                    body.push('\n');
                 }
                 let answer = http
                     .post(&url)
@@ -257,8 +282,9 @@ async fn issue_list(binary: &Path, issues: usize) -> Result<()> {
         s.await??;
     }
     println!(
-        "  issue list: {issues} issues seeded in {:.1} s",
-        seeding.elapsed().as_secs_f64()
+        "  issue list: {issues} issues, {events} events seeded in {:.0} s; data directory {:.1} GiB",
+        seeding.elapsed().as_secs_f64(),
+        dir_bytes(server.data.path()) as f64 / (1u64 << 30) as f64
     );
     super::add_admin(binary, server.data.path())?;
     let session = super::login(&http, &server.url).await?;
@@ -284,6 +310,39 @@ async fn issue_list(binary: &Path, issues: usize) -> Result<()> {
         println!("  {label}: p50 {:.1} ms (20 loads)", median(&mut times));
     }
     Ok(())
+}
+
+/// Seeding event `n` of `events`: the first `issues` events open one issue each, the others
+/// land on a hot 1 % of the issues; times run in order over the last 14 days, as events
+/// arrive (a random order would make every index insert a random one, which ingest never sees).
+fn seed_event(n: usize, events: usize, issues: usize, now: u64) -> String {
+    let issue = if n < issues {
+        n
+    } else {
+        // A multiplicative hash spreads consecutive events over the hot issues.
+        (n.wrapping_mul(2_654_435_761) >> 7) % (issues / 100).max(1)
+    };
+    let age = ((events - 1 - n) as u64 * 14 * 24 * 3600) / events as u64;
+    format!(
+        "{{\"event_id\":\"{n:032x}\",\"message\":\"seeded issue {issue}\",\
+         \"fingerprint\":[\"seed-{issue}\"],\"level\":\"error\",\"timestamp\":{},\
+         \"tags\":{{\"customer\":\"c{}\"}}}}",
+        now - age,
+        issue % 100
+    )
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -318,16 +377,25 @@ fn family(pids: &[u32]) -> Vec<u32> {
     all
 }
 
+/// Bugsink's own count of events digested (its `events_event` table is trimmed to the
+/// project's retention, so its row count is not a counter).
 fn digested(db: &Path) -> Result<u64> {
-    let out = std::process::Command::new("sqlite3")
-        .arg(db)
-        .arg("select count(*) from events_event")
-        .output()
-        .context("sqlite3 is needed to count Bugsink's events")?;
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .trim()
+    sqlite(db, "select sum(digested_event_count) from projects_project")?
         .parse()
-        .unwrap_or(0))
+        .context("Bugsink's database has no digested count")
+}
+
+fn sqlite(db: &Path, sql: &str) -> Result<String> {
+    let out = std::process::Command::new("sqlite3")
+        .args(["-cmd", ".timeout 10000"])
+        .arg(db)
+        .arg(sql)
+        .output()
+        .context("sqlite3 is needed to read Bugsink's database")?;
+    if !out.status.success() {
+        bail!("sqlite3: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 async fn bugsink(dsn: &str, opts: &Options) -> Result<()> {
@@ -343,6 +411,12 @@ async fn bugsink(dsn: &str, opts: &Options) -> Result<()> {
         .bugsink_db
         .as_deref()
         .context("--bugsink-db is needed")?;
+    // Lifted like its quotas: by default Bugsink keeps 10,000 events per project and evicts
+    // the oldest beyond, work Vigie (which keeps events by age) would not be doing here.
+    sqlite(
+        db,
+        "update projects_project set retention_max_event_count = 1000000000",
+    )?;
     let before = digested(db)?;
     let count = opts.events;
     let started = Instant::now();

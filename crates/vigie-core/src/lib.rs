@@ -10,7 +10,9 @@
 //! - [`job`]: jobs, their items (trace rows), and the rules by which a job moves.
 //! - [`log`]: log records, levels, and the words search finds in them.
 //! - [`logquery`]: the log search language, parsed for block pruning and record matching.
+//! - [`monitor`]: cron and heartbeat monitors: runs, states, missed and timed-out runs.
 //! - [`project`]: projects and their public ingest keys.
+//! - [`schedule`]: crontab (time-zone aware) and interval schedules.
 //! - [`scrub`]: PII scrubbing of events before they are stored.
 //! - [`sketch`]: mergeable duration sketches (percentiles) and Apdex.
 //! - [`secret`]: random tokens, their stored hashes, and a `Debug`-redacting wrapper.
@@ -31,7 +33,9 @@ pub mod issue;
 pub mod job;
 pub mod log;
 pub mod logquery;
+pub mod monitor;
 pub mod project;
+pub mod schedule;
 pub mod scrub;
 pub mod secret;
 pub mod sketch;

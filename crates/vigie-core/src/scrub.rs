@@ -18,8 +18,10 @@
 //! words, so they are walked, never replaced. Scrubbing counts what it replaced, so the UI can
 //! say an event was scrubbed.
 
+use aho_corasick::AhoCorasick;
 use regex::Regex;
 use serde_json::Value;
+use std::sync::OnceLock;
 
 /// What replaces a scrubbed value (the text Sentry uses, so people recognize it).
 pub const FILTERED: &str = "[Filtered]";
@@ -79,12 +81,13 @@ impl Scrubber {
     }
 
     fn sensitive(&self, key: &str) -> bool {
-        let key = key.to_ascii_lowercase();
-        SENSITIVE_KEYS.iter().any(|word| key.contains(word))
-            || self
-                .extra_keys
-                .iter()
-                .any(|word| key.contains(word.as_str()))
+        sensitive_words().is_match(key)
+            || (!self.extra_keys.is_empty() && {
+                let key = key.to_ascii_lowercase();
+                self.extra_keys
+                    .iter()
+                    .any(|word| key.contains(word.as_str()))
+            })
     }
 
     fn walk(&self, value: &mut Value) -> usize {
@@ -124,6 +127,19 @@ impl Scrubber {
             _ => 0,
         }
     }
+}
+
+/// [`SENSITIVE_KEYS`] as one automaton: every key of every event goes through it, and one
+/// pass over the key without a lower-cased copy is several times cheaper than a substring
+/// search per word.
+fn sensitive_words() -> &'static AhoCorasick {
+    static WORDS: OnceLock<AhoCorasick> = OnceLock::new();
+    WORDS.get_or_init(|| {
+        AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(SENSITIVE_KEYS)
+            .expect("a handful of fixed words build an automaton")
+    })
 }
 
 /// Nothing to hide: null, an empty string, or what scrubbing already left.

@@ -1,7 +1,7 @@
 //! The whole HTTP application as one axum `Router`.
 //!
-//! Layers, outermost first: security headers and error shaping, request decompression with
-//! size caps, metrics per route. Then the routes: `/health`, `/metrics`, static assets, the UI
+//! Layers, outermost first: security headers and error shaping, CORS on the Sentry ingest
+//! paths, request decompression with size caps, metrics per route. Then the routes: `/health`, `/metrics`, static assets, the UI
 //! (behind the session + CSRF guard) and the JSON API. Anything else is a 404, as JSON under
 //! `/api` and as a page elsewhere.
 
@@ -30,6 +30,7 @@ pub fn router(state: AppState) -> Router {
     let api = api::routes()
         .merge(api::log_routes())
         .merge(api::error_routes())
+        .merge(api::monitor_routes())
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
     let ingest = api::log_ingest_routes()
         .merge(api::sentry_ingest_routes())
@@ -43,10 +44,12 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .merge(jobs)
         .merge(ingest)
+        .merge(crate::monitors::ping::routes())
         .fallback(not_found)
         .layer(from_fn_with_state(state.metrics.clone(), metrics::track))
         .with_state(state)
         .layer(from_fn_with_state(limits, decompress))
+        .layer(from_fn(crate::errors::ingest::cors))
         .layer(from_fn(security::harden))
 }
 

@@ -24,6 +24,8 @@ pub enum Change {
     Job(Arc<JobNews>),
     /// Events were stored (issues created, reopened or seen).
     Issues(Arc<crate::errors::IssueNews>),
+    /// A project's monitors changed: a check-in, a missed or timed-out run, a setting.
+    Monitors(ProjectId),
 }
 
 #[derive(Debug)]

@@ -31,8 +31,10 @@ pub mod hub;
 pub mod logs;
 pub mod manage;
 pub mod metrics;
+pub mod monitors;
 pub mod serve;
 pub mod state;
+pub mod tasks;
 pub mod ui;
 
 pub use config::{Config, Overrides, DEFAULT_TOML};

@@ -184,34 +184,57 @@ const LOG_UPKEEP: Duration = Duration::from_secs(60);
 /// (the promise is `stall_after` + 15 s).
 const STALL_SWEEP: Duration = Duration::from_secs(5);
 
-/// Vigie's own scheduled tasks: the stall sweep every few seconds, log upkeep every minute,
-/// forgetting expired sessions and event retention every hour.
+/// Vigie's own scheduled tasks: the stall sweep and the monitor check every few seconds, log
+/// upkeep every minute, forgetting expired sessions and event retention every hour. Each run
+/// is recorded on the task board the System page shows.
 async fn maintain(state: AppState) {
+    const HOURLY: Duration = Duration::from_secs(3600);
+    let schedule = [
+        ("stall sweep", STALL_SWEEP),
+        ("monitor check", crate::monitors::CHECK_EVERY),
+        ("log upkeep", LOG_UPKEEP),
+        ("event retention", HOURLY),
+        ("expired sessions", HOURLY),
+    ];
+    for (name, every) in schedule {
+        state.tasks.declare(name, every);
+    }
     let mut sweep = tokio::time::interval(STALL_SWEEP);
-    let mut sessions = tokio::time::interval(Duration::from_secs(3600));
+    let mut monitors = tokio::time::interval(crate::monitors::CHECK_EVERY);
     let mut upkeep = tokio::time::interval(LOG_UPKEEP);
-    let mut errors = tokio::time::interval(Duration::from_secs(3600));
+    let mut errors = tokio::time::interval(HOURLY);
+    let mut sessions = tokio::time::interval(HOURLY);
+    let tasks = &state.tasks;
     loop {
         tokio::select! {
             _ = state.hub.shutting_down() => return,
-            _ = sweep.tick() => sweep_stalled(&state).await,
-            _ = sessions.tick() => forget_sessions(&state).await,
-            _ = upkeep.tick() => log_upkeep(&state).await,
-            _ = errors.tick() => error_retention(&state).await,
+            _ = sweep.tick() => tasks.run("stall sweep", sweep_stalled(&state)).await,
+            _ = monitors.tick() => tasks.run("monitor check", crate::monitors::check(&state)).await,
+            _ = upkeep.tick() => tasks.run("log upkeep", log_upkeep(&state)).await,
+            _ = errors.tick() => tasks.run("event retention", error_retention(&state)).await,
+            _ = sessions.tick() => tasks.run("expired sessions", forget_sessions(&state)).await,
         }
     }
 }
 
 /// Merges small log blocks and drops what retention no longer keeps.
-pub async fn log_upkeep(state: &AppState) {
+pub async fn log_upkeep(state: &AppState) -> Result<String, String> {
     let store = state.store.as_ref();
     let now = Timestamp::now().millis();
+    let mut merged = 0;
+    let mut failed = None;
     if let Ok(projects) = store.list_projects().await {
         for project in projects {
             match vigie_store::logs::compact(store, project.id, now, 30_000).await {
                 Ok(0) => {}
-                Ok(n) => tracing::debug!(blocks = n, project = %project.name, "log blocks merged"),
-                Err(err) => tracing::warn!(%err, "log compaction failed"),
+                Ok(n) => {
+                    merged += n;
+                    tracing::debug!(blocks = n, project = %project.name, "log blocks merged");
+                }
+                Err(err) => {
+                    tracing::warn!(%err, "log compaction failed");
+                    failed = Some(format!("log compaction failed: {err}"));
+                }
             }
         }
     }
@@ -230,46 +253,76 @@ pub async fn log_upkeep(state: &AppState) {
             .map(|(name, mib)| (name.clone(), mib << 20))
             .collect(),
     };
-    match vigie_store::logs::retain(store, &policy, now.saturating_mul(1_000_000)).await {
-        Ok((0, _)) => {}
-        Ok((blocks, bytes)) => tracing::info!(blocks, bytes, "old logs dropped by retention"),
-        Err(err) => tracing::warn!(%err, "log retention failed"),
+    let dropped =
+        match vigie_store::logs::retain(store, &policy, now.saturating_mul(1_000_000)).await {
+            Ok((0, _)) => 0,
+            Ok((blocks, bytes)) => {
+                tracing::info!(blocks, bytes, "old logs dropped by retention");
+                blocks
+            }
+            Err(err) => {
+                tracing::warn!(%err, "log retention failed");
+                return Err(format!("log retention failed: {err}"));
+            }
+        };
+    match failed {
+        Some(why) => Err(why),
+        None => Ok(format!("blocks merged: {merged}, dropped: {dropped}")),
     }
 }
 
-/// Drops events and performance data older than `errors.retention`.
-pub async fn error_retention(state: &AppState) {
+/// Drops events, performance data and monitor runs older than `errors.retention`.
+pub async fn error_retention(state: &AppState) -> Result<String, String> {
     let Ok(Some(keep)) = state.config.error_retention() else {
-        return;
+        return Ok("kept forever (errors.retention = 0)".into());
     };
     let before =
         Timestamp(Timestamp::now().millis() - keep.as_millis().min(i64::MAX as u128) as i64);
     match state.store.prune_errors(before).await {
-        Ok(0) => {}
-        Ok(rows) => tracing::info!(rows, "old events dropped by retention"),
-        Err(err) => tracing::warn!(%err, "event retention failed"),
+        Ok(rows) => {
+            if rows > 0 {
+                tracing::info!(rows, "old events dropped by retention");
+            }
+            Ok(format!("rows dropped: {rows}"))
+        }
+        Err(err) => {
+            tracing::warn!(%err, "event retention failed");
+            Err(err.to_string())
+        }
     }
 }
 
 /// Turns silent running jobs to stalled and tells the live pages.
-pub async fn sweep_stalled(state: &AppState) {
+pub async fn sweep_stalled(state: &AppState) -> Result<String, String> {
     match state.store.mark_stalled_jobs(Timestamp::now()).await {
         Ok(changed) => {
+            let n = changed.len();
             for change in changed {
                 tracing::warn!(job = %change.job.id, name = %change.job.name, "job stalled");
                 state
                     .hub
                     .publish_job(JobNews::new(change.job, vec![], change.messages));
             }
+            Ok(format!("jobs stalled: {n}"))
         }
-        Err(err) => tracing::warn!(%err, "stall sweep failed"),
+        Err(err) => {
+            tracing::warn!(%err, "stall sweep failed");
+            Err(err.to_string())
+        }
     }
 }
 
-async fn forget_sessions(state: &AppState) {
+async fn forget_sessions(state: &AppState) -> Result<String, String> {
     match state.store.delete_expired_sessions(Timestamp::now()).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(sessions = n, "expired sessions removed"),
-        Err(err) => tracing::warn!(%err, "could not remove expired sessions"),
+        Ok(n) => {
+            if n > 0 {
+                tracing::info!(sessions = n, "expired sessions removed");
+            }
+            Ok(format!("sessions removed: {n}"))
+        }
+        Err(err) => {
+            tracing::warn!(%err, "could not remove expired sessions");
+            Err(err.to_string())
+        }
     }
 }

@@ -7,6 +7,7 @@ use crate::hub::Hub;
 use crate::logs::files::FileRoutes;
 use crate::logs::LogSink;
 use crate::metrics::Metrics;
+use crate::tasks::TaskBoard;
 use axum::http::HeaderMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,6 +28,8 @@ pub struct AppState {
     pub logs: LogSink,
     /// Sentry ingest: the event sink, quotas, cached project settings.
     pub errors: ErrorIngest,
+    /// Vigie's own periodic tasks and how their last runs went (the System page).
+    pub tasks: TaskBoard,
 }
 
 impl AppState {
@@ -52,6 +55,7 @@ impl AppState {
             started: Instant::now(),
             base_url: base_url.into(),
             session_lifetime,
+            tasks: TaskBoard::default(),
         })
     }
 

@@ -637,6 +637,14 @@ async fn every_api_route_is_in_the_openapi_document() {
         ("get", "/api/v1/transactions/detail"),
         ("get", "/api/v1/error-settings"),
         ("put", "/api/v1/error-settings"),
+        ("get", "/api/v1/monitors"),
+        ("get", "/api/v1/monitors/{slug}"),
+        ("put", "/api/v1/monitors/{slug}"),
+        ("delete", "/api/v1/monitors/{slug}"),
+        ("post", "/api/v1/monitors/{slug}/pause"),
+        ("post", "/api/v1/monitors/{slug}/resume"),
+        ("get", "/ping/{key}/{slug}"),
+        ("get", "/ping/{key}/{slug}/{signal}"),
     ] {
         assert!(
             doc["paths"][path][method].is_object(),

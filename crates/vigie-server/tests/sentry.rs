@@ -333,7 +333,8 @@ async fn malformed_oversized_and_bombs() {
         .json();
     assert_eq!(list["total"], 0);
 
-    // A gzip bomb (the test server inflates at most 2 MiB): 413.
+    // A gzip bomb (the test server inflates at most 2 MiB): 413, refused before any handler
+    // runs, yet with the CORS headers a browser SDK needs to read the refusal.
     let bomb = gzip(&vec![b' '; 64 << 20]);
     let answer = post(
         &app,
@@ -343,6 +344,10 @@ async fn malformed_oversized_and_bombs() {
     )
     .await;
     assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(answer.headers["access-control-allow-origin"], "*");
+    // Other paths get no CORS headers from that layer.
+    let other = app.api(Method::GET, "/api/v1/issues", &token, None).await;
+    assert!(other.headers.get("access-control-allow-origin").is_none());
 }
 
 #[tokio::test]
@@ -477,9 +482,12 @@ async fn transactions_sessions_reports_and_logs() {
         store.dropped_events(project, since).await.unwrap()[0].quantity,
         4
     );
+    let nightly = store.monitor(project, "nightly").await.unwrap().unwrap();
+    let runs = store.monitor_runs(vec![nightly.id], 5).await.unwrap();
     assert_eq!(
-        store.check_ins(project, 5).await.unwrap()[0].monitor_slug,
-        "nightly"
+        (runs[0].check_in_id.as_str(), runs[0].status),
+        ("c1", vigie_core::monitor::RunStatus::Ok),
+        "the check-in is a monitor run"
     );
     let logs = app
         .api(Method::GET, "/api/v1/logs/search?q=smtp", &token, None)
@@ -573,4 +581,115 @@ async fn issue_and_performance_pages_render_and_escape() {
         .await
         .body
         .contains("alert(1)"));
+}
+
+#[tokio::test]
+async fn error_settings_are_changed_from_the_settings_page() {
+    let app = app().await;
+    let key = project_key(&app).await;
+    let token = admin(&app).await;
+    let session = app.setup_admin().await;
+    let csrf = app.session_csrf(&session).await;
+
+    let page = app.get("/settings/projects", &session).await;
+    assert!(page.body.contains("id=\"error-settings\""), "{}", page.body);
+    assert!(
+        page.body.contains("value=\"300\""),
+        "the default Apdex T is shown"
+    );
+
+    let saved = app
+        .post_form(
+            "/settings/projects/1/errors",
+            &session,
+            &[
+                ("csrf", &csrf),
+                ("apdex_ms", "150"),
+                ("events_per_minute", "500"),
+                ("keep_user_contact", "on"),
+                ("scrub_keys", "siret, Phone"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    assert!(saved.cookie("vigie_flash").unwrap().starts_with("ok:"));
+    let settings = app
+        .api(Method::GET, "/api/v1/error-settings", &token, None)
+        .await
+        .json();
+    assert_eq!(settings["apdex_ms"], 150);
+    assert_eq!(settings["events_per_minute"], 500);
+    assert_eq!(settings["keep_user_contact"], true);
+    assert_eq!(
+        settings["scrub_keys"],
+        serde_json::json!(["siret", "phone"])
+    );
+
+    // The next event is scrubbed with the new key words at once (the cache was dropped).
+    let body = format!(
+        "{{}}\n{{\"type\":\"event\"}}\n{}\n",
+        r#"{"message":"x","extra":{"client_siret":"12345678900011","city":"Lyon"}}"#
+    );
+    let h = auth(&key);
+    let sent = post(
+        &app,
+        "/api/1/envelope/",
+        &[("x-sentry-auth", &h)],
+        body.into(),
+    )
+    .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    let id = sent.json()["id"].as_str().unwrap().to_string();
+    let event = app
+        .api(Method::GET, &format!("/api/v1/events/{id}"), &token, None)
+        .await;
+    assert!(!event.body.contains("12345678900011"), "{}", event.body);
+    assert!(event.body.contains("Lyon"));
+
+    // A bad value is refused with the reason, and nothing changes; a blank limit removes it.
+    for (apdex, reason) in [("fast", "not a whole number"), ("0", "apdex")] {
+        let refused = app
+            .post_form(
+                "/settings/projects/1/errors",
+                &session,
+                &[
+                    ("csrf", &csrf),
+                    ("apdex_ms", apdex),
+                    ("events_per_minute", ""),
+                    ("scrub_keys", ""),
+                ],
+            )
+            .await;
+        let flash = refused.cookie("vigie_flash").unwrap();
+        assert!(flash.starts_with("error:"), "{flash}");
+        assert!(
+            percent_encoding::percent_decode_str(&flash)
+                .decode_utf8_lossy()
+                .contains(reason),
+            "{flash}"
+        );
+    }
+    assert_eq!(
+        app.api(Method::GET, "/api/v1/error-settings", &token, None)
+            .await
+            .json()["apdex_ms"],
+        150
+    );
+    app.post_form(
+        "/settings/projects/1/errors",
+        &session,
+        &[
+            ("csrf", &csrf),
+            ("apdex_ms", "150"),
+            ("events_per_minute", " "),
+            ("scrub_keys", ""),
+        ],
+    )
+    .await;
+    let settings = app
+        .api(Method::GET, "/api/v1/error-settings", &token, None)
+        .await
+        .json();
+    assert_eq!(settings["events_per_minute"], serde_json::Value::Null);
+    assert_eq!(settings["keep_user_contact"], false);
 }

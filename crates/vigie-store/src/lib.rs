@@ -22,15 +22,18 @@ pub mod errors;
 pub mod jobs;
 pub mod logs;
 mod migrations;
+pub mod monitors;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
+mod tx;
 
 use async_trait::async_trait;
 use std::path::Path;
 use std::sync::Arc;
 use vigie_core::issue::{Issue, StatusChange};
 use vigie_core::job::{JobMessage, JobUpdate};
+use vigie_core::monitor::MonitorConfig;
 use vigie_core::{
     ApiToken, Job, NewItem, Project, ProjectId, ProjectKey, Role, Scope, Timestamp, User,
 };
@@ -41,6 +44,7 @@ pub use errors::{
 };
 pub use jobs::{ItemFilter, ItemPage, ItemsAdded, JobChange, JobFilter, JobPage};
 pub use logs::{BlockFilter, BlockMeta, LogSource, NewLogBlock};
+pub use monitors::{CheckInReport, Monitor, MonitorRun, RunChange};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -327,7 +331,37 @@ pub trait Store: Send + Sync + 'static {
         project: ProjectId,
         since: Timestamp,
     ) -> Result<Vec<errors::DroppedCount>>;
-    async fn check_ins(&self, project: ProjectId, limit: u32) -> Result<Vec<errors::NewCheckIn>>;
+    // Monitors (see `monitors`).
+    /// Sets a monitor's schedule, margin and runtime (creating it if new).
+    async fn configure_monitor(
+        &self,
+        project: ProjectId,
+        slug: &str,
+        config: &MonitorConfig,
+        now: Timestamp,
+    ) -> Result<Monitor>;
+    /// Records a check-in as a run (see `monitors`).
+    async fn record_check_in(
+        &self,
+        project: ProjectId,
+        report: &CheckInReport,
+    ) -> Result<RunChange>;
+    /// The periodic check: missed and timed-out runs as of `now`.
+    async fn check_monitors(&self, now: Timestamp) -> Result<Vec<RunChange>>;
+    async fn list_monitors(&self, project: ProjectId) -> Result<Vec<Monitor>>;
+    async fn monitor(&self, project: ProjectId, slug: &str) -> Result<Option<Monitor>>;
+    /// The latest `limit` runs of each monitor in `ids`, newest first.
+    async fn monitor_runs(&self, ids: Vec<i64>, limit: u32) -> Result<Vec<MonitorRun>>;
+    /// Remembers the Job a run is shown as.
+    async fn set_run_job(&self, run: i64, job_id: &str) -> Result<()>;
+    async fn set_monitor_paused(
+        &self,
+        project: ProjectId,
+        slug: &str,
+        paused: bool,
+        now: Timestamp,
+    ) -> Result<Monitor>;
+    async fn delete_monitor(&self, project: ProjectId, slug: &str) -> Result<()>;
     async fn attachments(
         &self,
         project: ProjectId,

@@ -32,6 +32,16 @@ pub const SQLITE: &[Migration] = &[
         name: "errors and performance",
         sql: include_str!("../migrations/sqlite/0004_errors.sql"),
     },
+    Migration {
+        version: 5,
+        name: "issue list indexes",
+        sql: include_str!("../migrations/sqlite/0005_issue_list.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "monitors",
+        sql: include_str!("../migrations/sqlite/0006_monitors.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -54,6 +64,16 @@ pub const POSTGRES: &[Migration] = &[
         version: 4,
         name: "errors and performance",
         sql: include_str!("../migrations/postgres/0004_errors.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "issue list indexes",
+        sql: include_str!("../migrations/postgres/0005_issue_list.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "monitors",
+        sql: include_str!("../migrations/postgres/0006_monitors.sql"),
     },
 ];
 

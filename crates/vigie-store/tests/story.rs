@@ -3,6 +3,7 @@
 //! schema of its own, dropped afterwards).
 
 mod errors_story;
+mod monitors_story;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -239,6 +240,7 @@ async fn story(store: Arc<dyn Store>) {
     jobs_story(&store, &default).await;
     logs_story(&store, &default).await;
     errors_story::errors_story(&store, &default).await;
+    monitors_story::monitors_story(&store, &default).await;
     store.close().await;
 }
 

@@ -5,6 +5,8 @@
 use super::event::seconds;
 use crate::logs::{record_from_object, value_text};
 use serde_json::{Map, Value};
+use vigie_core::monitor::MonitorConfig;
+use vigie_core::schedule::{IntervalUnit, Schedule};
 use vigie_core::LogRecord;
 
 /// Release-health counts from one `session` or `sessions` item.
@@ -151,6 +153,60 @@ pub struct CheckIn {
     pub status: String,
     pub duration_ms: Option<f64>,
     pub environment: Option<String>,
+    /// The monitor's configuration when the SDK sent one (it creates or updates the monitor).
+    pub monitor_config: Option<MonitorConfig>,
+}
+
+/// A check-in's `monitor_config`: `schedule` (`{"type": "crontab", "value": "0 3 * * *"}` or
+/// `{"type": "interval", "value": 10, "unit": "minute"}`), `checkin_margin` and
+/// `max_runtime` in minutes, `timezone`. `Err` names the mistake.
+pub fn monitor_config(config: &Value) -> Result<MonitorConfig, String> {
+    let schedule = config
+        .get("schedule")
+        .ok_or("monitor_config needs a schedule")?;
+    let kind = schedule.get("type").and_then(Value::as_str).unwrap_or("");
+    let timezone = config
+        .get("timezone")
+        .and_then(Value::as_str)
+        .unwrap_or("UTC");
+    let schedule = match kind {
+        "crontab" => {
+            let value = schedule
+                .get("value")
+                .and_then(Value::as_str)
+                .ok_or("a crontab schedule needs a value such as \"0 3 * * *\"")?;
+            Schedule::crontab(value, timezone)
+        }
+        "interval" => {
+            let every = schedule
+                .get("value")
+                .and_then(Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or("an interval schedule needs a whole value")?;
+            let unit = schedule
+                .get("unit")
+                .and_then(Value::as_str)
+                .ok_or("an interval schedule needs a unit")?;
+            IntervalUnit::parse(unit).and_then(|unit| Schedule::interval(every, unit))
+        }
+        other => {
+            return Err(format!(
+                "schedule type {other:?} is not crontab or interval"
+            ))
+        }
+    }
+    .map_err(|e| e.to_string())?;
+    let minutes = |key: &str, default: u32| {
+        config
+            .get(key)
+            .and_then(Value::as_u64)
+            .map_or(default, |n| n.clamp(1, 7 * 24 * 60) as u32)
+    };
+    Ok(MonitorConfig {
+        schedule,
+        checkin_margin_min: minutes("checkin_margin", MonitorConfig::DEFAULT_MARGIN_MIN),
+        max_runtime_min: minutes("max_runtime", MonitorConfig::DEFAULT_MAX_RUNTIME_MIN),
+    })
 }
 
 /// A `check_in` item; `Err` says what is missing.
@@ -180,6 +236,11 @@ pub fn check_in(payload: &Value) -> Result<CheckIn, String> {
             .filter(|d| d.is_finite() && *d >= 0.0)
             .map(|d| d * 1000.0),
         environment: field("environment"),
+        monitor_config: payload
+            .get("monitor_config")
+            .filter(|c| !c.is_null())
+            .map(monitor_config)
+            .transpose()?,
     })
 }
 
@@ -289,6 +350,51 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn monitor_configs_from_the_sdk() {
+        let c = check_in(&json!({
+            "check_in_id": "a", "monitor_slug": "nightly", "status": "in_progress",
+            "monitor_config": {"schedule": {"type": "crontab", "value": "0 3 * * *"},
+                               "checkin_margin": 5, "max_runtime": 90, "timezone": "Europe/Paris"}
+        }))
+        .unwrap();
+        let config = c.monitor_config.unwrap();
+        assert_eq!(config.schedule.describe(), "0 3 * * * (Europe/Paris)");
+        assert_eq!((config.checkin_margin_min, config.max_runtime_min), (5, 90));
+        let beat = monitor_config(
+            &json!({"schedule": {"type": "interval", "value": 10, "unit": "minute"}}),
+        )
+        .unwrap();
+        assert_eq!(beat.schedule.describe(), "every 10 minutes");
+        assert_eq!(beat.checkin_margin_min, MonitorConfig::DEFAULT_MARGIN_MIN);
+        for (bad, reason) in [
+            (json!({}), "needs a schedule"),
+            (
+                json!({"schedule": {"type": "crontab", "value": "0 3 * *"}}),
+                "has 4 fields",
+            ),
+            (
+                json!({"schedule": {"type": "crontab", "value": "0 3 * * *"}, "timezone": "Nowhere"}),
+                "unknown time zone",
+            ),
+            (
+                json!({"schedule": {"type": "interval", "value": 2, "unit": "fortnight"}}),
+                "unknown interval unit",
+            ),
+            (
+                json!({"schedule": {"type": "solar"}}),
+                "not crontab or interval",
+            ),
+        ] {
+            let error = monitor_config(&bad).unwrap_err();
+            assert!(error.contains(reason), "{error}");
+        }
+        let refused = check_in(
+            &json!({"monitor_slug": "x", "status": "ok", "monitor_config": {"schedule": {"type": "solar"}}}),
+        );
+        assert!(refused.is_err(), "a bad config refuses the check-in");
     }
 
     #[test]

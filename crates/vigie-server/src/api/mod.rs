@@ -85,6 +85,19 @@ pub fn error_routes() -> Router<AppState> {
         )
 }
 
+/// Cron and heartbeat monitors (see `crate::monitors::api`).
+pub fn monitor_routes() -> Router<AppState> {
+    use crate::monitors::api;
+    Router::new()
+        .route("/api/v1/monitors", get(api::list))
+        .route(
+            "/api/v1/monitors/{slug}",
+            get(api::show).put(api::update).delete(api::delete),
+        )
+        .route("/api/v1/monitors/{slug}/pause", post(api::pause))
+        .route("/api/v1/monitors/{slug}/resume", post(api::resume))
+}
+
 /// Reading logs (see `crate::logs::api`).
 pub fn log_routes() -> Router<AppState> {
     use crate::logs::api;

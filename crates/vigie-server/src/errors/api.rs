@@ -18,6 +18,7 @@
 //! `environment:production` work too), as in the UI's search box. The project is `?project=`
 //! as everywhere (see `ProjectReader`).
 
+use super::SettingsChange;
 use crate::auth::job_access::ProjectReader;
 use crate::http::{ApiError, AppError};
 use crate::state::AppState;
@@ -509,43 +510,15 @@ pub async fn settings(
     Ok(Json(state.store.error_settings(reader.project.id).await?))
 }
 
-#[derive(Deserialize)]
-pub struct SettingsBody {
-    pub apdex_ms: Option<i64>,
-    /// `0` or `null` removes the project limit.
-    pub events_per_minute: Option<i64>,
-    pub keep_user_contact: Option<bool>,
-    pub scrub_keys: Option<Vec<String>>,
-}
-
 /// `PUT /api/v1/error-settings` (admin): changes the fields given.
 pub async fn update_settings(
     State(state): State<AppState>,
     reader: ProjectReader,
-    Json(body): Json<SettingsBody>,
+    Json(change): Json<SettingsChange>,
 ) -> Result<Json<ErrorSettings>, ApiError> {
-    let project = reader.project.id;
-    let mut settings = state.store.error_settings(project).await?;
-    if let Some(ms) = body.apdex_ms {
-        settings.apdex_ms = ms;
-    }
-    if body.events_per_minute.is_some() {
-        settings.events_per_minute = body.events_per_minute.filter(|n| *n != 0);
-    }
-    if let Some(keep) = body.keep_user_contact {
-        settings.keep_user_contact = keep;
-    }
-    if let Some(keys) = body.scrub_keys {
-        settings.scrub_keys = keys
-            .iter()
-            .map(|k| k.trim().to_lowercase())
-            .filter(|k| !k.is_empty())
-            .collect();
-        if settings.scrub_keys.iter().any(|k| k.contains(',')) {
-            return Err(invalid("scrub_keys", "a key word cannot contain a comma").into());
-        }
-    }
-    state.store.set_error_settings(project, &settings).await?;
-    state.errors.forget(project);
+    let settings = state
+        .errors
+        .change_settings(state.store.as_ref(), reader.project.id, change)
+        .await?;
     Ok(Json(settings))
 }

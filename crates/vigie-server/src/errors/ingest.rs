@@ -15,8 +15,9 @@ use super::quota::{Refusal, Verdict};
 use crate::http::AppError;
 use crate::state::AppState;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -36,8 +37,9 @@ pub async fn envelope(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let outcome = ingest(&state, &project, &uri, &headers, body, Kind::Envelope).await;
-    with_cors(outcome.unwrap_or_else(|err| err.to_json_response()))
+    ingest(&state, &project, &uri, &headers, body, Kind::Envelope)
+        .await
+        .unwrap_or_else(|err| err.to_json_response())
 }
 
 /// `POST /api/<project>/store/`.
@@ -48,8 +50,9 @@ pub async fn store(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let outcome = ingest(&state, &project, &uri, &headers, body, Kind::Store).await;
-    with_cors(outcome.unwrap_or_else(|err| err.to_json_response()))
+    ingest(&state, &project, &uri, &headers, body, Kind::Store)
+        .await
+        .unwrap_or_else(|err| err.to_json_response())
 }
 
 /// `OPTIONS` on the ingest paths: what browsers ask before a cross-origin POST.
@@ -70,10 +73,32 @@ pub async fn preflight() -> Response {
         header::ACCESS_CONTROL_MAX_AGE,
         HeaderValue::from_static("3600"),
     );
-    with_cors(response)
+    response
 }
 
-fn with_cors(mut response: Response) -> Response {
+/// Middleware around the whole application: every answer on an ingest path carries the CORS
+/// headers — also the 413 the decompression layer gives before any handler runs, which a
+/// browser SDK would otherwise see as a network error rather than a refusal.
+pub async fn cors(req: Request, next: Next) -> Response {
+    let ingest_path = is_ingest_path(req.uri().path());
+    let mut response = next.run(req).await;
+    if ingest_path {
+        add_cors(&mut response);
+    }
+    response
+}
+
+/// `/api/<project>/envelope/` or `/api/<project>/store/`.
+fn is_ingest_path(path: &str) -> bool {
+    let mut parts = path.trim_end_matches('/').split('/');
+    matches!(
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next()),
+        (Some(""), Some("api"), Some(project), Some("envelope" | "store"), None)
+            if !project.is_empty()
+    )
+}
+
+fn add_cors(response: &mut Response) {
     let h = response.headers_mut();
     h.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
@@ -83,7 +108,6 @@ fn with_cors(mut response: Response) -> Response {
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
         HeaderValue::from_static("x-sentry-rate-limits, retry-after"),
     );
-    response
 }
 
 #[derive(Clone, Copy)]
@@ -143,7 +167,7 @@ async fn ingest(
     let accepted_something = !prepared.batch.events.is_empty()
         || !prepared.batch.transactions.is_empty()
         || !prepared.batch.sessions.is_empty()
-        || !prepared.batch.check_ins.is_empty()
+        || !prepared.check_ins.is_empty()
         || !prepared.batch.attachments.is_empty()
         || !prepared.logs.is_empty();
 
@@ -153,9 +177,13 @@ async fn ingest(
         batch,
         id,
         problems,
+        check_ins,
         ..
     } = prepared;
     state.errors.sink.write(batch).await?;
+    for report in check_ins {
+        crate::monitors::record(state, project.id, report).await?;
+    }
 
     if !problems.is_empty() {
         return Err(AppError::BadRequest(format!(
@@ -310,5 +338,25 @@ fn refusal_words(verdict: &Verdict) -> &'static str {
             "spike protection is holding back this project's events (far above its usual rate)"
         }
         None => "nothing was refused",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_ingest_path;
+
+    #[test]
+    fn ingest_paths_are_the_two_sentry_endpoints() {
+        for path in ["/api/1/envelope/", "/api/7/store/", "/api/billing/envelope"] {
+            assert!(is_ingest_path(path), "{path}");
+        }
+        for path in [
+            "/api/v1/issues",
+            "/api//envelope/",
+            "/api/1/envelope/x",
+            "/envelope/",
+        ] {
+            assert!(!is_ingest_path(path), "{path}");
+        }
     }
 }

@@ -27,6 +27,8 @@ pub mod sink;
 pub use sink::{ErrorSink, IssueNews};
 
 use crate::config::ErrorsConfig;
+use crate::http::AppError;
+use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -119,8 +121,49 @@ impl ErrorIngest {
         Ok(found)
     }
 
-    /// Forgets a project's cached settings (after they were changed here).
-    pub fn forget(&self, project: ProjectId) {
+    /// Applies `change` to the project's error settings and stores them; answers the settings
+    /// now in force. The API and the Settings page both change settings through here.
+    pub async fn change_settings(
+        &self,
+        store: &dyn Store,
+        project: ProjectId,
+        change: SettingsChange,
+    ) -> Result<ErrorSettings, AppError> {
+        let mut settings = store.error_settings(project).await?;
+        if let Some(ms) = change.apdex_ms {
+            settings.apdex_ms = ms;
+        }
+        if change.events_per_minute.is_some() {
+            settings.events_per_minute = change.events_per_minute.filter(|n| *n != 0);
+        }
+        if let Some(keep) = change.keep_user_contact {
+            settings.keep_user_contact = keep;
+        }
+        if let Some(keys) = change.scrub_keys {
+            if keys.iter().any(|k| k.contains(',')) {
+                return Err(AppError::Invalid {
+                    field: "scrub_keys".into(),
+                    message: "a key word cannot contain a comma".into(),
+                });
+            }
+            settings.scrub_keys = keys
+                .iter()
+                .map(|k| k.trim().to_lowercase())
+                .filter(|k| !k.is_empty())
+                .collect();
+        }
+        store.set_error_settings(project, &settings).await?;
         self.settings.keep(project, None);
+        Ok(settings)
     }
+}
+
+/// A change to a project's error settings: the fields given are set, the others kept.
+#[derive(Debug, Default, Deserialize)]
+pub struct SettingsChange {
+    pub apdex_ms: Option<i64>,
+    /// `0` or `null` removes the project limit.
+    pub events_per_minute: Option<i64>,
+    pub keep_user_contact: Option<bool>,
+    pub scrub_keys: Option<Vec<String>>,
 }

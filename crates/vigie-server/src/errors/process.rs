@@ -11,15 +11,16 @@
 
 use serde_json::Value;
 use vigie_core::event::group;
+use vigie_core::monitor::RunStatus;
 use vigie_core::scrub::Scrubber;
 use vigie_core::secret::random_hex;
 use vigie_core::{LogRecord, ProjectId, Timestamp};
 use vigie_protocol::sentry::envelope::{self, ItemType};
 use vigie_protocol::sentry::{event, items, transaction};
 use vigie_store::errors::{
-    Dropped, NewAttachment, NewCheckIn, NewEvent, NewTransaction, SessionCounts, SpanTiming,
+    Dropped, EventBody, NewAttachment, NewEvent, NewTransaction, SessionCounts, SpanTiming,
 };
-use vigie_store::{ErrorBatch, ErrorSettings};
+use vigie_store::{CheckInReport, ErrorBatch, ErrorSettings};
 
 /// Largest event or transaction item (and `/store/` body).
 pub const MAX_EVENT_BYTES: usize = 1 << 20;
@@ -38,6 +39,8 @@ pub struct Prepared {
     pub batch: ErrorBatch,
     /// Sentry `log` items, for the log engine.
     pub logs: Vec<LogRecord>,
+    /// Cron monitor check-ins (see `crate::monitors`).
+    pub check_ins: Vec<CheckInReport>,
     /// The id to answer with: the envelope's event id, or the event's.
     pub id: Option<String>,
     /// Items refused as malformed, each with the reason.
@@ -51,6 +54,7 @@ impl Prepared {
         Prepared {
             batch: ErrorBatch::new(project),
             logs: Vec::new(),
+            check_ins: Vec::new(),
             id: None,
             problems: Vec::new(),
             oversized: None,
@@ -137,18 +141,17 @@ pub fn envelope(body: &[u8], ctx: &Context) -> Result<Prepared, String> {
                 Err(why) => out.problems.push(why),
             },
             ItemType::CheckIn => match json().and_then(|v| {
-                items::check_in(&v)
-                    .map(|c| (c, v))
-                    .map_err(|e| format!("item {index} (check_in): {e}"))
+                items::check_in(&v).map_err(|e| format!("item {index} (check_in): {e}"))
             }) {
-                Ok((c, v)) => out.batch.check_ins.push(NewCheckIn {
-                    check_in_id: c.check_in_id,
-                    monitor_slug: c.monitor_slug,
-                    status: c.status,
+                Ok(c) => out.check_ins.push(CheckInReport {
+                    slug: c.monitor_slug,
+                    check_in_id: Some(c.check_in_id).filter(|id| !id.is_empty()),
+                    status: RunStatus::parse(&c.status).unwrap_or(RunStatus::Error),
                     duration_ms: c.duration_ms,
                     environment: c.environment,
-                    received: ctx.received,
-                    body: v.to_string(),
+                    output: None,
+                    config: c.monitor_config,
+                    at: ctx.received,
                 }),
                 Err(why) => out.problems.push(why),
             },
@@ -249,7 +252,7 @@ fn error_event(
         user_key: context.user_key,
         user_label: context.user_label,
         tags: context.tags,
-        body: serde_json::to_vec(&value).expect("a JSON value serializes"),
+        body: EventBody::compress(&serde_json::to_vec(&value).expect("a JSON value serializes")),
     })
 }
 
@@ -362,7 +365,7 @@ mod tests {
             "no timestamp: the time received"
         );
         assert!(!e.grouping.title.contains("4111"), "{}", e.grouping.title);
-        let stored = String::from_utf8(e.body.clone()).unwrap();
+        let stored = String::from_utf8(e.body.json().unwrap()).unwrap();
         assert!(
             !stored.contains("4111") && !stored.contains("\"x\""),
             "{stored}"

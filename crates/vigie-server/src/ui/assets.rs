@@ -33,9 +33,9 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../../assets/jobs.js"),
     ),
     (
-        "issues.js",
+        "refresh.js",
         "text/javascript; charset=utf-8",
-        include_str!("../../assets/issues.js"),
+        include_str!("../../assets/refresh.js"),
     ),
     (
         "logs.js",

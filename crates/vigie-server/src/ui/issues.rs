@@ -2,12 +2,12 @@
 //! event's stack trace, breadcrumbs, request, tags and the way to its logs.
 //!
 //! The list reads the same filters as `GET /api/v1/issues` (`crate::errors::api`). It updates
-//! itself: `assets/issues.js` listens to `/live/issues` (SSE, polling fallback) and re-reads
+//! itself: `assets/refresh.js` listens to `/live/issues` (SSE, polling fallback) and re-reads
 //! the table when the project's issues change.
 
 use super::chart::{self, Bar};
 use super::event_view::{self, EventView};
-use super::live::wants_event_stream;
+use super::live;
 use super::{encode, form_outcome, render, Chrome};
 use crate::auth::{AdminUser, ApiCaller, LoggedIn};
 use crate::errors::api::{event_json, issue_or_404, IssueParams, StatusBody};
@@ -17,12 +17,8 @@ use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, Uri};
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 use serde::Deserialize;
-use std::convert::Infallible;
-use std::time::Duration;
 use vigie_core::issue::{Issue, IssueStatus};
 use vigie_core::{Project, ProjectId, Timestamp};
 use vigie_store::errors::{DroppedCount, TagCount};
@@ -226,51 +222,21 @@ async fn pulse(state: &AppState, project: ProjectId) -> Result<IssuesPulse, AppE
     })
 }
 
-#[derive(Deserialize)]
-pub struct PulseParams {
-    project: i64,
-}
-
-/// `GET /live/issues?project=`: a pulse now and after each change (at most one a second).
+/// `GET /live/issues?project=`: a pulse now and after each change of the project's issues.
 pub async fn live(
     State(state): State<AppState>,
     _caller: ApiCaller,
     headers: HeaderMap,
-    Query(params): Query<PulseParams>,
+    Query(params): Query<live::ProjectParam>,
 ) -> Result<Response, ApiError> {
     let project = ProjectId(params.project);
-    if !wants_event_stream(&headers) {
-        return Ok(Json(pulse(&state, project).await?).into_response());
-    }
-    let changes = state.hub.subscribe();
-    let stream = futures_util::stream::unfold(
-        (state, changes, true),
-        move |(state, mut changes, first)| async move {
-            if !first {
-                loop {
-                    tokio::select! {
-                        _ = state.hub.shutting_down() => return None,
-                        change = changes.recv() => match change {
-                            Ok(Change::Issues(news)) if news.project == project => break,
-                            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-                            _ => continue,
-                        },
-                    }
-                }
-                // Let a burst settle: one refresh per second at most.
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                changes = changes.resubscribe();
-            }
-            let event = match pulse(&state, project).await {
-                Ok(p) => Event::default().json_data(&p).unwrap_or_default(),
-                Err(err) => Event::default().event("error").data(err.to_string()),
-            };
-            Some((Ok::<_, Infallible>(event), (state, changes, false)))
-        },
-    );
-    Ok(Sse::new(stream)
-        .keep_alive(KeepAlive::default())
-        .into_response())
+    live::pulse_stream(
+        state,
+        &headers,
+        move |change| matches!(change, Change::Issues(news) if news.project == project),
+        move |state| async move { pulse(&state, project).await },
+    )
+    .await
 }
 
 /// Tag values of one key, with each value's share.

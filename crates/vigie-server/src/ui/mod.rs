@@ -20,6 +20,7 @@ mod issues;
 pub mod jobs;
 pub mod live;
 pub mod logs;
+pub mod monitors;
 mod pages;
 pub mod performance;
 mod settings;
@@ -55,6 +56,12 @@ pub fn routes() -> Router<AppState> {
         .route("/issues/{id}", get(issues::show))
         .route("/issues/{id}/status", post(issues::set_status))
         .route("/live/issues", get(issues::live))
+        .route("/monitors", get(monitors::list))
+        .route("/monitors/{slug}", get(monitors::show))
+        .route("/monitors/{slug}/schedule", post(monitors::configure))
+        .route("/monitors/{slug}/pause", post(monitors::pause))
+        .route("/monitors/{slug}/delete", post(monitors::delete))
+        .route("/live/monitors", get(monitors::live))
         .route("/performance", get(performance::list))
         .route("/performance/transaction", get(performance::transaction))
         .route("/system", get(pages::system))

@@ -85,12 +85,12 @@ pub const SECTIONS: &[Section] = &[
         href: "/monitors",
         icon: icons::MONITORS,
         summary: "Cron jobs and scheduled tasks that check in, and a warning when one is missed.",
-        empty: "Monitors appear here when a scheduled job sends Sentry cron check-ins or runs under `vigie job run`.",
+        empty: "Monitors appear here when a scheduled job sends Sentry cron check-ins or calls its ping URL.",
         points: &[
             "each schedule with its last and next expected run",
             "missed and failed runs, as they happen",
         ],
-        built: false,
+        built: true,
     },
     Section {
         key: "alerts",
@@ -191,6 +191,8 @@ struct SystemPage {
     chrome: Chrome,
     stats: SystemStats,
     base_url: String,
+    /// Vigie's own periodic tasks.
+    tasks: Vec<crate::tasks::TaskRecord>,
 }
 
 pub async fn system(
@@ -204,6 +206,7 @@ pub async fn system(
         chrome,
         stats: SystemStats::gather(&state).await?,
         base_url: state.base_url.to_string(),
+        tasks: state.tasks.records(),
     };
     render(&page, &page.chrome)
 }

@@ -1,7 +1,8 @@
-//! Settings: projects, users and API tokens. Everyone logged in can look; admins can change.
+//! Settings: projects (with their error settings), users and API tokens. Everyone logged in can look; admins can change.
 
 use super::{form_outcome, render, Chrome};
 use crate::auth::{AdminUser, LoggedIn};
+use crate::errors::SettingsChange;
 use crate::http::{AppError, PageError};
 use crate::hub::Change;
 use crate::manage;
@@ -15,6 +16,7 @@ use axum::{Form, Router};
 use serde::Deserialize;
 use vigie_core::validate::MIN_PASSWORD_LEN;
 use vigie_core::{ApiToken, Project, ProjectId, Role, Scope, User};
+use vigie_store::ErrorSettings;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -26,6 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/settings/projects/{id}/rename", post(rename_project))
         .route("/settings/projects/{id}/rotate-key", post(rotate_key))
         .route("/settings/projects/{id}/origins", post(set_origins))
+        .route("/settings/projects/{id}/errors", post(set_error_settings))
         .route("/settings/users", get(users).post(add_user))
         .route("/settings/users/{id}/role", post(set_role))
         .route("/settings/users/{id}/delete", post(delete_user))
@@ -51,6 +54,17 @@ const USERS: &str = "/settings/users";
 pub struct ProjectRow {
     pub project: Project,
     pub dsn: String,
+    pub errors: ErrorSettings,
+}
+
+impl ProjectRow {
+    /// The project's events-per-minute limit as the form shows it (blank: none).
+    pub fn events_per_minute(&self) -> String {
+        self.errors
+            .events_per_minute
+            .map(|n| n.to_string())
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Template)]
@@ -68,14 +82,14 @@ async fn projects(
     uri: Uri,
 ) -> Result<Response, PageError> {
     let chrome = Chrome::build(&state, who, &headers, &uri, "settings").await?;
-    let rows = chrome
-        .projects
-        .iter()
-        .map(|p| ProjectRow {
+    let mut rows = Vec::with_capacity(chrome.projects.len());
+    for p in &chrome.projects {
+        rows.push(ProjectRow {
             dsn: state.dsn(p),
+            errors: state.store.error_settings(p.id).await?,
             project: p.clone(),
-        })
-        .collect();
+        });
+    }
     let page = ProjectsPage {
         chrome,
         tab: "projects",
@@ -141,6 +155,75 @@ async fn set_origins(
                 p.name
             )
         }
+    })
+}
+
+/// The error settings form: text fields as typed, the checkbox present only when ticked.
+#[derive(Deserialize)]
+struct ErrorSettingsForm {
+    apdex_ms: String,
+    events_per_minute: String,
+    keep_user_contact: Option<String>,
+    scrub_keys: String,
+}
+
+impl ErrorSettingsForm {
+    fn change(&self) -> Result<SettingsChange, AppError> {
+        let number = |field: &str, text: &str| {
+            text.trim().parse::<i64>().map_err(|_| AppError::Invalid {
+                field: field.into(),
+                message: format!("\"{}\" is not a whole number", text.trim()),
+            })
+        };
+        let events_per_minute = match self.events_per_minute.trim() {
+            "" => 0,
+            text => number("events_per_minute", text)?,
+        };
+        Ok(SettingsChange {
+            apdex_ms: Some(number("apdex_ms", &self.apdex_ms)?),
+            events_per_minute: Some(events_per_minute),
+            keep_user_contact: Some(self.keep_user_contact.is_some()),
+            scrub_keys: Some(
+                self.scrub_keys
+                    .split(|c: char| c == ',' || c.is_whitespace())
+                    .map(str::to_string)
+                    .collect(),
+            ),
+        })
+    }
+}
+
+async fn set_error_settings(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<ErrorSettingsForm>,
+) -> Result<Response, PageError> {
+    let project = ProjectId(id);
+    let result = match form.change() {
+        Ok(change) => {
+            state
+                .errors
+                .change_settings(state.store.as_ref(), project, change)
+                .await
+        }
+        Err(err) => Err(err),
+    };
+    form_outcome(result, PROJECTS, state.secure_cookies(&headers), |s| {
+        format!(
+            "Error settings saved: Apdex T {} ms, {}, user e-mail and IP {}.",
+            s.apdex_ms,
+            s.events_per_minute
+                .map_or("no project limit".to_string(), |n| format!(
+                    "at most {n} events/min"
+                )),
+            if s.keep_user_contact {
+                "kept"
+            } else {
+                "removed"
+            }
+        )
     })
 }
 

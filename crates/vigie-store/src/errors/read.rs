@@ -1,6 +1,6 @@
 //! Reading issues, events and performance aggregates, and the status changes people make.
 
-use super::{decompress_body, sketch_from, ErrorSettings, NewCheckIn, Tx};
+use super::{decompress_body, sketch_from, ErrorSettings, Tx};
 use crate::sql::{Columns, Value, Where};
 use crate::{Result, StoreError};
 use serde::Serialize;
@@ -190,9 +190,9 @@ fn issue_where(f: &IssueFilter) -> Where {
         w.values.push(key.into());
         w.values.push(value.into());
         let n = w.values.len();
+        // Driven from the tag's index entries (a few issues), not checked per issue.
         w.clauses.push(format!(
-            "EXISTS (SELECT 1 FROM issue_tags t WHERE t.issue_id = issues.id \
-             AND t.key = ${} AND t.value = ${n})",
+            "id IN (SELECT issue_id FROM issue_tags WHERE key = ${} AND value = ${n})",
             n - 1
         ));
     }
@@ -751,36 +751,6 @@ pub(crate) async fn dropped(
             reason: r.req_text(0)?,
             category: r.req_text(1)?,
             quantity: r.req_int(2)?,
-        })
-    })
-    .collect()
-}
-
-/// The latest check-ins of a project, newest first.
-pub(crate) async fn check_ins(
-    tx: &mut impl Tx,
-    project: ProjectId,
-    limit: u32,
-) -> Result<Vec<NewCheckIn>> {
-    tx.query(
-        &format!(
-            "SELECT check_in_id, monitor_slug, status, duration_ms, environment, received, body \
-             FROM check_ins WHERE project_id = $1 ORDER BY id DESC LIMIT {}",
-            limit.clamp(1, 1000)
-        ),
-        &[project.0.into()],
-    )
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(NewCheckIn {
-            check_in_id: r.req_text(0)?,
-            monitor_slug: r.req_text(1)?,
-            status: r.req_text(2)?,
-            duration_ms: r.real(3)?,
-            environment: r.text(4)?,
-            received: Timestamp(r.req_int(5)?),
-            body: r.req_text(6)?,
         })
     })
     .collect()

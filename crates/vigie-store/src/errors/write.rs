@@ -70,23 +70,6 @@ pub(crate) async fn write_batch(
         )
         .await?;
     }
-    for c in &batch.check_ins {
-        tx.execute(
-            "INSERT INTO check_ins (project_id, check_in_id, monitor_slug, status, duration_ms, \
-             environment, received, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            &[
-                project.0.into(),
-                c.check_in_id.as_str().into(),
-                c.monitor_slug.as_str().into(),
-                c.status.as_str().into(),
-                c.duration_ms.into(),
-                c.environment.as_deref().into(),
-                c.received.millis().into(),
-                c.body.as_str().into(),
-            ],
-        )
-        .await?;
-    }
     for a in batch.attachments {
         tx.execute(
             "INSERT INTO attachments (project_id, event_id, name, content_type, size, received, \
@@ -268,7 +251,7 @@ async fn write_events(
                 e.trace_id.as_deref().into(),
                 e.job_id.as_deref().into(),
                 e.user_label.as_deref().into(),
-                Value::Blob(compress_body(&e.body)),
+                Value::Blob(e.body.stored().to_vec()),
             ],
         )
         .await?;
@@ -549,7 +532,7 @@ pub(crate) async fn prune(tx: &mut impl Tx, before: Timestamp) -> Result<u64> {
         "DELETE FROM span_hours WHERE hour < $1",
         "DELETE FROM release_hours WHERE hour < $1",
         "DELETE FROM dropped_hours WHERE hour < $1",
-        "DELETE FROM check_ins WHERE received < $1",
+        "DELETE FROM monitor_runs WHERE started_at < $1",
         "DELETE FROM attachments WHERE received < $1",
         "DELETE FROM issue_tags WHERE issue_id IN (SELECT id FROM issues WHERE last_seen < $1)",
         "DELETE FROM issue_users WHERE issue_id IN (SELECT id FROM issues WHERE last_seen < $1)",

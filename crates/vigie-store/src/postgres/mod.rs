@@ -10,6 +10,7 @@ mod tx;
 
 use crate::errors;
 use crate::migrations::{self, Migration};
+use crate::monitors::{self, CheckInReport, Monitor, MonitorRun, RunChange};
 use crate::{
     redact_url, Backend, BlockFilter, BlockMeta, Credentials, ErrorBatch, ErrorSettings,
     ErrorsWritten, EventFilter, EventMeta, IssueFilter, IssuePage, ItemFilter, ItemPage,
@@ -23,6 +24,7 @@ use tokio_postgres::{NoTls, Row};
 use tx::PgTx;
 use vigie_core::issue::{Issue, StatusChange};
 use vigie_core::job::{JobMessage, JobUpdate};
+use vigie_core::monitor::MonitorConfig;
 use vigie_core::project::origins_from_text;
 use vigie_core::{
     ApiToken, Job, NewItem, Project, ProjectId, ProjectKey, Role, Scope, Timestamp, User,
@@ -867,9 +869,85 @@ impl Store for PostgresStore {
         errors::dropped(&mut PgTx(&client), project, since).await
     }
 
-    async fn check_ins(&self, project: ProjectId, limit: u32) -> Result<Vec<errors::NewCheckIn>> {
+    async fn configure_monitor(
+        &self,
+        project: ProjectId,
+        slug: &str,
+        config: &MonitorConfig,
+        now: Timestamp,
+    ) -> Result<Monitor> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let outcome =
+            monitors::configure_monitor(&mut PgTx(&tx), project, slug, config, now).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn record_check_in(
+        &self,
+        project: ProjectId,
+        report: &CheckInReport,
+    ) -> Result<RunChange> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let outcome = monitors::record_check_in(&mut PgTx(&tx), project, report).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn check_monitors(&self, now: Timestamp) -> Result<Vec<RunChange>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let outcome = monitors::check_monitors(&mut PgTx(&tx), now).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn list_monitors(&self, project: ProjectId) -> Result<Vec<Monitor>> {
         let client = self.client().await?;
-        errors::check_ins(&mut PgTx(&client), project, limit).await
+        monitors::list_monitors(&mut PgTx(&client), project).await
+    }
+
+    async fn monitor(&self, project: ProjectId, slug: &str) -> Result<Option<Monitor>> {
+        let client = self.client().await?;
+        monitors::monitor(&mut PgTx(&client), project, slug).await
+    }
+
+    async fn monitor_runs(&self, ids: Vec<i64>, limit: u32) -> Result<Vec<MonitorRun>> {
+        let client = self.client().await?;
+        monitors::monitor_runs(&mut PgTx(&client), &ids, limit).await
+    }
+
+    async fn set_run_job(&self, run: i64, job_id: &str) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let outcome = monitors::set_run_job(&mut PgTx(&tx), run, job_id).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn set_monitor_paused(
+        &self,
+        project: ProjectId,
+        slug: &str,
+        paused: bool,
+        now: Timestamp,
+    ) -> Result<Monitor> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let outcome =
+            monitors::set_monitor_paused(&mut PgTx(&tx), project, slug, paused, now).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn delete_monitor(&self, project: ProjectId, slug: &str) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let outcome = monitors::delete_monitor(&mut PgTx(&tx), project, slug).await?;
+        tx.commit().await?;
+        Ok(outcome)
     }
 
     async fn attachments(

@@ -1,9 +1,9 @@
-//! The shared logic's connection on PostgreSQL (see `crate::errors::Tx`): a pooled connection,
+//! The shared logic's connection on PostgreSQL (see `crate::tx::Tx`): a pooled connection,
 //! inside a transaction for writes.
 
 use super::jobs::query;
-use crate::errors::Tx;
 use crate::sql::Value;
+use crate::tx::Tx;
 use crate::{Result, StoreError};
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::Type;

@@ -10,8 +10,10 @@ mod readers;
 mod tx;
 mod writer;
 
-use crate::errors::{self, run_now};
+use crate::errors;
 use crate::migrations::{self, Migration};
+use crate::monitors::{self, CheckInReport, Monitor, MonitorRun, RunChange};
+use crate::tx::run_now;
 use crate::{
     Backend, BlockFilter, BlockMeta, Credentials, ErrorBatch, ErrorSettings, ErrorsWritten,
     EventFilter, EventMeta, IssueFilter, IssuePage, ItemFilter, ItemPage, ItemsAdded, JobChange,
@@ -24,6 +26,7 @@ use std::path::{Path, PathBuf};
 use tx::SqliteTx;
 use vigie_core::issue::{Issue, StatusChange};
 use vigie_core::job::{JobMessage, JobUpdate};
+use vigie_core::monitor::MonitorConfig;
 use vigie_core::project::origins_from_text;
 use vigie_core::{
     ApiToken, Job, NewItem, Project, ProjectId, ProjectKey, Role, Scope, Timestamp, User,
@@ -925,9 +928,100 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn check_ins(&self, project: ProjectId, limit: u32) -> Result<Vec<errors::NewCheckIn>> {
-        self.read(move |conn| run_now(errors::check_ins(&mut SqliteTx(conn), project, limit)))
+    async fn configure_monitor(
+        &self,
+        project: ProjectId,
+        slug: &str,
+        config: &MonitorConfig,
+        now: Timestamp,
+    ) -> Result<Monitor> {
+        let slug = slug.to_string();
+        let config = config.clone();
+        self.write(move |conn| {
+            run_now(monitors::configure_monitor(
+                &mut SqliteTx(conn),
+                project,
+                &slug,
+                &config,
+                now,
+            ))
+        })
+        .await
+    }
+
+    async fn record_check_in(
+        &self,
+        project: ProjectId,
+        report: &CheckInReport,
+    ) -> Result<RunChange> {
+        let report = report.clone();
+        self.write(move |conn| {
+            run_now(monitors::record_check_in(
+                &mut SqliteTx(conn),
+                project,
+                &report,
+            ))
+        })
+        .await
+    }
+
+    async fn check_monitors(&self, now: Timestamp) -> Result<Vec<RunChange>> {
+        self.write(move |conn| run_now(monitors::check_monitors(&mut SqliteTx(conn), now)))
             .await
+    }
+
+    async fn list_monitors(&self, project: ProjectId) -> Result<Vec<Monitor>> {
+        self.read(move |conn| run_now(monitors::list_monitors(&mut SqliteTx(conn), project)))
+            .await
+    }
+
+    async fn monitor(&self, project: ProjectId, slug: &str) -> Result<Option<Monitor>> {
+        let slug = slug.to_string();
+        self.read(move |conn| run_now(monitors::monitor(&mut SqliteTx(conn), project, &slug)))
+            .await
+    }
+
+    async fn monitor_runs(&self, ids: Vec<i64>, limit: u32) -> Result<Vec<MonitorRun>> {
+        self.read(move |conn| run_now(monitors::monitor_runs(&mut SqliteTx(conn), &ids, limit)))
+            .await
+    }
+
+    async fn set_run_job(&self, run: i64, job_id: &str) -> Result<()> {
+        let job_id = job_id.to_string();
+        self.write(move |conn| run_now(monitors::set_run_job(&mut SqliteTx(conn), run, &job_id)))
+            .await
+    }
+
+    async fn set_monitor_paused(
+        &self,
+        project: ProjectId,
+        slug: &str,
+        paused: bool,
+        now: Timestamp,
+    ) -> Result<Monitor> {
+        let slug = slug.to_string();
+        self.write(move |conn| {
+            run_now(monitors::set_monitor_paused(
+                &mut SqliteTx(conn),
+                project,
+                &slug,
+                paused,
+                now,
+            ))
+        })
+        .await
+    }
+
+    async fn delete_monitor(&self, project: ProjectId, slug: &str) -> Result<()> {
+        let slug = slug.to_string();
+        self.write(move |conn| {
+            run_now(monitors::delete_monitor(
+                &mut SqliteTx(conn),
+                project,
+                &slug,
+            ))
+        })
+        .await
     }
 
     async fn attachments(

@@ -1,8 +1,8 @@
-//! The shared logic's connection on SQLite (see `crate::errors::Tx`): the writer's, inside its
+//! The shared logic's connection on SQLite (see `crate::tx::Tx`): the writer's, inside its
 //! batch transaction, or a reader's.
 
-use crate::errors::Tx;
 use crate::sql::Value;
+use crate::tx::Tx;
 use crate::Result;
 use rusqlite::types::ValueRef;
 use rusqlite::{params_from_iter, Connection};

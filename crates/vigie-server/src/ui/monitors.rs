@@ -1,0 +1,374 @@
+//! The Monitors pages: every monitor with its state and a strip of recent runs, and one
+//! monitor with its runs, its ping URLs and (for admins) its schedule, pause and delete.
+//!
+//! Both refresh themselves through `/live/monitors` (see `assets/refresh.js`).
+
+use super::{encode, form_outcome, live, render, Chrome};
+use crate::auth::{AdminUser, ApiCaller, LoggedIn};
+use crate::http::{ApiError, AppError, PageError};
+use crate::hub::Change;
+use crate::monitors::api::{self, MonitorView, RECENT_RUNS};
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use vigie_core::monitor::{MonitorConfig, MonitorState, RunStatus};
+use vigie_core::schedule::Schedule;
+use vigie_core::{Project, ProjectId, Timestamp};
+use vigie_store::MonitorRun;
+
+pub const UP: MonitorState = MonitorState::Up;
+pub const LATE: MonitorState = MonitorState::Late;
+pub const DOWN: MonitorState = MonitorState::Down;
+
+/// A time to come, for people: `in 5 min`, `in 3 h`; a past one reads "overdue".
+pub fn when(t: &Timestamp) -> String {
+    let ms = t.millis() - Timestamp::now().millis();
+    let minutes = ms / 60_000;
+    match ms {
+        ms if ms < 0 => "overdue".into(),
+        ms if ms < 60_000 => "in less than a minute".into(),
+        _ if minutes < 120 => format!("in {minutes} min"),
+        _ if minutes < 48 * 60 => format!("in {} h", minutes / 60),
+        _ => format!("in {} days", minutes / 1440),
+    }
+}
+
+/// The CSS status class of a state or a run (the colours used everywhere).
+pub fn state_class(state: &MonitorState) -> &'static str {
+    match state {
+        MonitorState::Up => "completed",
+        MonitorState::Late => "stalled",
+        MonitorState::Down => "failed",
+        MonitorState::New | MonitorState::Paused => "pending",
+    }
+}
+
+pub fn run_class(status: &RunStatus) -> &'static str {
+    match status {
+        RunStatus::InProgress => "running",
+        RunStatus::Ok => "completed",
+        RunStatus::Error | RunStatus::Missed | RunStatus::TimedOut => "failed",
+    }
+}
+
+pub fn run_label(status: &RunStatus) -> &'static str {
+    match status {
+        RunStatus::InProgress => "running",
+        RunStatus::Ok => "ok",
+        RunStatus::Error => "failed",
+        RunStatus::Missed => "missed",
+        RunStatus::TimedOut => "timed out",
+    }
+}
+
+/// A run's duration as pages show durations (`850 ms`, `3m 27s`).
+pub fn duration(ms: &Option<f64>) -> String {
+    match ms {
+        None => String::new(),
+        Some(ms) if *ms < 1000.0 => format!("{ms:.0} ms"),
+        Some(ms) => vigie_core::job::human_duration(*ms as i64),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "monitors.html")]
+struct MonitorsPage {
+    chrome: Chrome,
+    project: Project,
+    monitors: Vec<MonitorView>,
+    /// The ping URL of a monitor named `SLUG` (for the empty state).
+    ping_base: String,
+    dsn: String,
+}
+
+impl MonitorsPage {
+    fn count(&self, state: MonitorState) -> usize {
+        self.monitors.iter().filter(|m| m.state == state).count()
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    who: LoggedIn,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, PageError> {
+    let chrome = Chrome::build(&state, who, &headers, &uri, "monitors").await?;
+    let project = chrome.project_or_404()?;
+    let monitors = api::views(&state, project.id, RECENT_RUNS).await?;
+    let page = MonitorsPage {
+        ping_base: ping_base(&state, &project),
+        dsn: state.dsn(&project),
+        project,
+        monitors,
+        chrome,
+    };
+    render(&page, &page.chrome)
+}
+
+/// `<base>/ping/<project key>`: a monitor's ping URL is this plus `/<slug>`.
+fn ping_base(state: &AppState, project: &Project) -> String {
+    format!(
+        "{}/ping/{}",
+        state.base_url.trim_end_matches('/'),
+        project.public_key.as_str()
+    )
+}
+
+#[derive(Template)]
+#[template(path = "monitor.html")]
+struct MonitorPage {
+    chrome: Chrome,
+    project: Project,
+    monitor: MonitorView,
+    ping: String,
+    /// What the schedule form shows.
+    form: ScheduleForm,
+}
+
+impl MonitorPage {
+    fn slug_path(&self) -> String {
+        encode(&self.monitor.slug)
+    }
+
+    fn delete_path(&self) -> String {
+        format!("/monitors/{}/delete", self.slug_path())
+    }
+
+    fn delete_question(&self) -> String {
+        format!("Delete the monitor {} and its runs?", self.monitor.slug)
+    }
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    who: LoggedIn,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(slug): Path<String>,
+) -> Result<Response, PageError> {
+    let chrome = Chrome::build(&state, who, &headers, &uri, "monitors").await?;
+    let project = chrome.project_or_404()?;
+    let monitor = api::view(&state, project.id, &slug, 200).await?;
+    let stored = state.store.monitor(project.id, &slug).await?;
+    let form = stored
+        .and_then(|m| m.config)
+        .map(|c| ScheduleForm::from_config(&c))
+        .unwrap_or_default();
+    let page = MonitorPage {
+        ping: format!("{}/{}", ping_base(&state, &project), encode(&slug)),
+        project,
+        monitor,
+        form,
+        chrome,
+    };
+    render(&page, &page.chrome)
+}
+
+/// The schedule form, as typed.
+#[derive(Deserialize, Default)]
+pub struct ScheduleForm {
+    schedule: String,
+    #[serde(default)]
+    timezone: String,
+    #[serde(default)]
+    checkin_margin: String,
+    #[serde(default)]
+    max_runtime: String,
+}
+
+impl ScheduleForm {
+    fn from_config(config: &MonitorConfig) -> ScheduleForm {
+        let (schedule, timezone) = match &config.schedule {
+            Schedule::Crontab { cron, timezone } => (cron.to_string(), timezone.clone()),
+            other => (other.describe(), "UTC".to_string()),
+        };
+        ScheduleForm {
+            schedule,
+            timezone,
+            checkin_margin: config.checkin_margin_min.to_string(),
+            max_runtime: config.max_runtime_min.to_string(),
+        }
+    }
+
+    fn config(&self) -> Result<MonitorConfig, AppError> {
+        let invalid = |field: &str, message: String| AppError::Invalid {
+            field: field.into(),
+            message,
+        };
+        let schedule = Schedule::parse(&self.schedule, &self.timezone)
+            .map_err(|e| invalid("schedule", e.to_string()))?;
+        let minutes = |field: &str, text: &str, default: u32| match text.trim() {
+            "" => Ok(default),
+            text => text
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=10_080).contains(n))
+                .ok_or_else(|| invalid(field, format!("\"{text}\" is not 1 to 10080 minutes"))),
+        };
+        Ok(MonitorConfig {
+            schedule,
+            checkin_margin_min: minutes(
+                "checkin_margin",
+                &self.checkin_margin,
+                MonitorConfig::DEFAULT_MARGIN_MIN,
+            )?,
+            max_runtime_min: minutes(
+                "max_runtime",
+                &self.max_runtime,
+                MonitorConfig::DEFAULT_MAX_RUNTIME_MIN,
+            )?,
+        })
+    }
+}
+
+fn back_to(slug: &str) -> String {
+    format!("/monitors/{}", encode(slug))
+}
+
+pub async fn configure(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(slug): Path<String>,
+    Form(form): Form<ScheduleForm>,
+) -> Result<Response, PageError> {
+    let project = current_project(&state, admin, &headers, &uri).await?;
+    let result = match form.config() {
+        Ok(config) => api::configure(&state, project.id, &slug, &config).await,
+        Err(err) => Err(err),
+    };
+    form_outcome(
+        result,
+        &back_to(&slug),
+        state.secure_cookies(&headers),
+        |m| {
+            let config = m.config.as_ref().expect("just configured");
+            format!(
+                "Schedule saved: {}, {} min margin, {} min maximum runtime.",
+                config.schedule.describe(),
+                config.checkin_margin_min,
+                config.max_runtime_min
+            )
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct PauseForm {
+    action: String,
+}
+
+pub async fn pause(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(slug): Path<String>,
+    Form(form): Form<PauseForm>,
+) -> Result<Response, PageError> {
+    let project = current_project(&state, admin, &headers, &uri).await?;
+    let paused = form.action == "pause";
+    let result = api::set_paused(&state, project.id, &slug, paused).await;
+    form_outcome(
+        result,
+        &back_to(&slug),
+        state.secure_cookies(&headers),
+        |m| {
+            if m.paused {
+                format!("\"{}\" is paused: missed runs are not reported.", m.slug)
+            } else {
+                format!("\"{}\" is checked again from now on.", m.slug)
+            }
+        },
+    )
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(slug): Path<String>,
+) -> Result<Response, PageError> {
+    let project = current_project(&state, admin, &headers, &uri).await?;
+    let result = state.store.delete_monitor(project.id, &slug).await;
+    if result.is_ok() {
+        state.hub.publish(Change::Monitors(project.id));
+    }
+    form_outcome(
+        result.map_err(AppError::from),
+        "/monitors",
+        state.secure_cookies(&headers),
+        |_| format!("Monitor \"{slug}\" deleted with its runs; a new check-in creates it again."),
+    )
+}
+
+async fn current_project(
+    state: &AppState,
+    admin: AdminUser,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<Project, PageError> {
+    let chrome = Chrome::build(state, admin.0, headers, uri, "monitors").await?;
+    Ok(chrome.project_or_404()?)
+}
+
+/// What changes when a project's monitors change.
+#[derive(Serialize)]
+struct MonitorsPulse {
+    monitors: Vec<(String, &'static str, Option<i64>, Option<i64>)>,
+}
+
+async fn pulse(state: &AppState, project: ProjectId) -> Result<MonitorsPulse, AppError> {
+    let now = Timestamp::now();
+    let monitors = state.store.list_monitors(project).await?;
+    Ok(MonitorsPulse {
+        monitors: monitors
+            .iter()
+            .map(|m| {
+                (
+                    m.slug.clone(),
+                    m.state_at(now).as_str(),
+                    m.last_check_in.map(|t| t.millis()),
+                    m.next_expected.map(|t| t.millis()),
+                )
+            })
+            .collect(),
+    })
+}
+
+/// `GET /live/monitors?project=`: a pulse now and after each change of the project's monitors.
+pub async fn live(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    headers: HeaderMap,
+    Query(params): Query<live::ProjectParam>,
+) -> Result<Response, ApiError> {
+    let project = ProjectId(params.project);
+    live::pulse_stream(
+        state,
+        &headers,
+        move |change| matches!(change, Change::Monitors(p) if *p == project),
+        move |state| async move { pulse(&state, project).await },
+    )
+    .await
+}
+
+/// A run's place in the strip: its colour and what hovering says.
+pub fn run_title(run: &MonitorRun) -> String {
+    let mut title = format!(
+        "{} · {}",
+        run_label(&run.status),
+        run.started_at.to_rfc3339()
+    );
+    let d = duration(&run.duration_ms);
+    if !d.is_empty() {
+        title.push_str(&format!(" · {d}"));
+    }
+    title
+}

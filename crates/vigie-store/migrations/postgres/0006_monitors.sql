@@ -1,0 +1,44 @@
+-- Cron and heartbeat monitors (see vigie_core::monitor) and their runs. Check-ins now land
+-- here as runs, so the raw check-in table of 0004 goes.
+DROP TABLE check_ins;
+
+CREATE TABLE monitors (
+    id                  BIGSERIAL PRIMARY KEY,
+    project_id          BIGINT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    slug                TEXT NOT NULL,
+    -- crontab | interval, or NULL until an SDK sends a monitor_config.
+    schedule_kind       TEXT,
+    -- The crontab expression, or the interval's count.
+    schedule_value      TEXT,
+    schedule_unit       TEXT,
+    timezone            TEXT NOT NULL,
+    checkin_margin_min  BIGINT NOT NULL,
+    max_runtime_min     BIGINT NOT NULL,
+    -- new | up | down (late and paused are derived when shown).
+    state               TEXT NOT NULL,
+    paused              BIGINT NOT NULL,
+    next_expected       BIGINT,
+    last_check_in       BIGINT,
+    created_at          BIGINT NOT NULL,
+    UNIQUE (project_id, slug)
+);
+CREATE INDEX monitors_by_next_expected ON monitors (next_expected);
+
+CREATE TABLE monitor_runs (
+    id           BIGSERIAL PRIMARY KEY,
+    monitor_id   BIGINT NOT NULL REFERENCES monitors(id) ON DELETE CASCADE,
+    check_in_id  TEXT NOT NULL,
+    -- in_progress | ok | error | missed | timed_out
+    status       TEXT NOT NULL,
+    started_at   BIGINT NOT NULL,
+    finished_at  BIGINT,
+    duration_ms  DOUBLE PRECISION,
+    environment  TEXT,
+    -- What a ping sent in its body (the script's output), truncated.
+    output       TEXT,
+    -- The Job this run is shown as.
+    job_id       TEXT,
+    UNIQUE (monitor_id, check_in_id)
+);
+CREATE INDEX monitor_runs_by_monitor ON monitor_runs (monitor_id, started_at);
+CREATE INDEX monitor_runs_open ON monitor_runs (status, started_at);

@@ -169,7 +169,7 @@ def test_first_session(server, browser, shots):
     shots(browser, "07-monitors-empty")
     browser.find_element(By.LINK_TEXT, "Alerts").click()
     wait(browser).until(EC.title_contains("Alerts"))
-    assert "Nothing here yet" in browser.page_source
+    assert "No channel yet" in browser.page_source
     browser.get(server.url + "/system?live=poll")
     indicator = browser.find_element(By.CSS_SELECTOR, "[data-live-indicator]")
     wait(browser).until(lambda d: indicator.text == "Polling")

@@ -5,6 +5,7 @@
 //! it fast to test and safe to fuzz.
 //!
 //! - [`account`]: users, roles, API tokens and the access each one grants.
+//! - [`alert`]: alert rules, channels, and the message as each channel shows it.
 //! - [`event`]: error events, and how they group into issues.
 //! - [`issue`]: issues (groups of events) and their life cycle.
 //! - [`job`]: jobs, their items (trace rows), and the rules by which a job moves.
@@ -28,6 +29,7 @@ macro_rules! static_regex {
 }
 
 pub mod account;
+pub mod alert;
 pub mod event;
 pub mod issue;
 pub mod job;

@@ -24,8 +24,9 @@ pub enum Change {
     Job(Arc<JobNews>),
     /// Events were stored (issues created, reopened or seen).
     Issues(Arc<crate::errors::IssueNews>),
-    /// A project's monitors changed: a check-in, a missed or timed-out run, a setting.
-    Monitors(ProjectId),
+    /// A project's monitors changed: a run (a check-in, a missed or timed-out run), or a
+    /// setting (no run).
+    Monitors(ProjectId, Option<Arc<vigie_store::RunChange>>),
 }
 
 #[derive(Debug)]

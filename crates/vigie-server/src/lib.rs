@@ -20,6 +20,7 @@
 //!
 //! [`serve::run`] wires it together, and shuts it down in an order that loses no write.
 
+pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod auth;

@@ -85,6 +85,7 @@ pub async fn run(
     state.started = begun;
     let syslog = start_syslog(&state).await?;
     let maintenance = tokio::spawn(maintain(state.clone()));
+    let alerting = crate::alerts::start(&state);
 
     let dsn_project = boot
         .projects
@@ -115,6 +116,9 @@ pub async fn run(
     .await;
 
     maintenance.abort();
+    for task in alerting {
+        task.abort();
+    }
     for listener in syslog {
         listener.abort();
     }

@@ -1,5 +1,6 @@
 //! The state every handler shares: the store, the configuration, and the live parts.
 
+use crate::alerts::Doorbell;
 use crate::auth::limiter::LoginLimiter;
 use crate::config::Config;
 use crate::errors::ErrorIngest;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub errors: ErrorIngest,
     /// Vigie's own periodic tasks and how their last runs went (the System page).
     pub tasks: TaskBoard,
+    /// Wakes the alert notifier when deliveries are queued.
+    pub doorbell: Doorbell,
 }
 
 impl AppState {
@@ -56,6 +59,7 @@ impl AppState {
             base_url: base_url.into(),
             session_lifetime,
             tasks: TaskBoard::default(),
+            doorbell: Doorbell::default(),
         })
     }
 

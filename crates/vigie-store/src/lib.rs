@@ -18,6 +18,7 @@
 //! Migrations are per backend (`migrations/<backend>/NNNN_name.sql`), versioned in a
 //! `schema_migrations` table and applied at open.
 
+pub mod alerts;
 pub mod errors;
 pub mod jobs;
 pub mod logs;
@@ -31,6 +32,7 @@ mod tx;
 use async_trait::async_trait;
 use std::path::Path;
 use std::sync::Arc;
+use vigie_core::alert::Target;
 use vigie_core::issue::{Issue, StatusChange};
 use vigie_core::job::{JobMessage, JobUpdate};
 use vigie_core::monitor::MonitorConfig;
@@ -38,6 +40,7 @@ use vigie_core::{
     ApiToken, Job, NewItem, Project, ProjectId, ProjectKey, Role, Scope, Timestamp, User,
 };
 
+pub use alerts::{Channel, Delivery, NewDelivery, NewRule, Rule};
 pub use errors::{
     ErrorBatch, ErrorSettings, ErrorsWritten, EventFilter, EventMeta, IssueFilter, IssuePage,
     IssueSort,
@@ -331,6 +334,50 @@ pub trait Store: Send + Sync + 'static {
         project: ProjectId,
         since: Timestamp,
     ) -> Result<Vec<errors::DroppedCount>>;
+    // Alerts (see `alerts`).
+    /// Saves a channel; its target is validated (`Invalid` says what is wrong).
+    async fn create_channel(
+        &self,
+        project: ProjectId,
+        name: &str,
+        target: &Target,
+        now: Timestamp,
+    ) -> Result<Channel>;
+    async fn list_channels(&self, project: ProjectId) -> Result<Vec<Channel>>;
+    async fn channel(&self, id: i64) -> Result<Option<Channel>>;
+    async fn delete_channel(&self, project: ProjectId, id: i64) -> Result<()>;
+    async fn create_rule(&self, project: ProjectId, rule: &NewRule, now: Timestamp)
+        -> Result<Rule>;
+    async fn list_rules(&self, project: ProjectId) -> Result<Vec<Rule>>;
+    async fn delete_rule(&self, project: ProjectId, id: i64) -> Result<()>;
+    async fn mute_rule(
+        &self,
+        project: ProjectId,
+        id: i64,
+        until: Option<Timestamp>,
+    ) -> Result<Rule>;
+    /// Whether a rule sends about `key` now (cooldown, resolution), recorded atomically.
+    async fn fire(
+        &self,
+        rule: i64,
+        key: &str,
+        at: Timestamp,
+        cooldown_s: i64,
+        resolves: bool,
+    ) -> Result<bool>;
+    /// Queues deliveries; answers their ids.
+    async fn enqueue(&self, deliveries: Vec<NewDelivery>) -> Result<Vec<i64>>;
+    /// Pending deliveries due at `now`, oldest first.
+    async fn due_deliveries(&self, now: Timestamp, limit: u32) -> Result<Vec<Delivery>>;
+    /// Records a delivery attempt: sent, retried at `retry_at`, or given up.
+    async fn delivered(
+        &self,
+        id: i64,
+        outcome: std::result::Result<(), String>,
+        retry_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<()>;
+    async fn list_deliveries(&self, project: ProjectId, limit: u32) -> Result<Vec<Delivery>>;
     // Monitors (see `monitors`).
     /// Sets a monitor's schedule, margin and runtime (creating it if new).
     async fn configure_monitor(

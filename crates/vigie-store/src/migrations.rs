@@ -42,6 +42,11 @@ pub const SQLITE: &[Migration] = &[
         name: "monitors",
         sql: include_str!("../migrations/sqlite/0006_monitors.sql"),
     },
+    Migration {
+        version: 7,
+        name: "alerts",
+        sql: include_str!("../migrations/sqlite/0007_alerts.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -74,6 +79,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 6,
         name: "monitors",
         sql: include_str!("../migrations/postgres/0006_monitors.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "alerts",
+        sql: include_str!("../migrations/postgres/0007_alerts.sql"),
     },
 ];
 

@@ -2,6 +2,7 @@
 //! backend. SQLite always; PostgreSQL when `VIGIE_TEST_POSTGRES_URL` is set (each run in a
 //! schema of its own, dropped afterwards).
 
+mod alerts_story;
 mod errors_story;
 mod monitors_story;
 
@@ -241,6 +242,7 @@ async fn story(store: Arc<dyn Store>) {
     logs_story(&store, &default).await;
     errors_story::errors_story(&store, &default).await;
     monitors_story::monitors_story(&store, &default).await;
+    alerts_story::alerts_story(&store, &default).await;
     store.close().await;
 }
 

@@ -18,7 +18,7 @@ use crate::manage;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use vigie_core::{ApiToken, Project, ProjectId, Role, Scope, User};
@@ -83,6 +83,22 @@ pub fn error_routes() -> Router<AppState> {
             "/api/v1/error-settings",
             get(api::settings).put(api::update_settings),
         )
+}
+
+/// Alert channels, rules and deliveries (see `crate::alerts::api`).
+pub fn alert_routes() -> Router<AppState> {
+    use crate::alerts::api;
+    Router::new()
+        .route(
+            "/api/v1/alerts/channels",
+            get(api::channels).post(api::add_channel),
+        )
+        .route("/api/v1/alerts/channels/{id}", delete(api::remove_channel))
+        .route("/api/v1/alerts/channels/{id}/test", post(api::test))
+        .route("/api/v1/alerts/rules", get(api::rules).post(api::add_rule))
+        .route("/api/v1/alerts/rules/{id}", delete(api::remove_rule))
+        .route("/api/v1/alerts/rules/{id}/mute", post(api::mute))
+        .route("/api/v1/alerts/deliveries", get(api::deliveries))
 }
 
 /// Cron and heartbeat monitors (see `crate::monitors::api`).

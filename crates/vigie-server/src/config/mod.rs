@@ -29,7 +29,48 @@ pub struct Config {
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
     pub errors: ErrorsConfig,
+    pub smtp: SmtpConfig,
     pub logs: LogsConfig,
+}
+
+/// The mail server of alert e-mails (see `[smtp]` in default.toml).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: String,
+    pub username: String,
+    pub password: Secret<String>,
+    pub from: String,
+}
+
+impl SmtpConfig {
+    pub fn configured(&self) -> bool {
+        !self.host.trim().is_empty()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !self.configured() {
+            return Ok(());
+        }
+        if !matches!(self.security.as_str(), "starttls" | "tls" | "none") {
+            return Err(ConfigError::Invalid {
+                key: "smtp.security",
+                reason: format!("{:?} is not starttls, tls or none", self.security),
+            });
+        }
+        if self.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::Invalid {
+                key: "smtp.from",
+                reason: format!(
+                    "{:?} is not a sender address (e.g. \"Vigie <vigie@example.com>\")",
+                    self.from
+                ),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Error ingest limits (see `[errors]` in default.toml).
@@ -198,6 +239,7 @@ impl Config {
         }
         self.log_retention()?;
         self.error_retention()?;
+        self.smtp.validate()?;
         for route in &self.logs.files {
             let plain = !route.name.is_empty()
                 && route

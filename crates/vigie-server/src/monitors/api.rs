@@ -153,7 +153,7 @@ pub async fn configure(
         .store
         .configure_monitor(project, slug, config, Timestamp::now())
         .await?;
-    state.hub.publish(Change::Monitors(project));
+    state.hub.publish(Change::Monitors(project, None));
     Ok(monitor)
 }
 
@@ -187,7 +187,7 @@ pub async fn set_paused(
         .store
         .set_monitor_paused(project, slug, paused, Timestamp::now())
         .await?;
-    state.hub.publish(Change::Monitors(project));
+    state.hub.publish(Change::Monitors(project, None));
     Ok(monitor)
 }
 
@@ -219,6 +219,6 @@ pub async fn delete(
     Path(slug): Path<String>,
 ) -> Result<Response, ApiError> {
     state.store.delete_monitor(reader.project.id, &slug).await?;
-    state.hub.publish(Change::Monitors(reader.project.id));
+    state.hub.publish(Change::Monitors(reader.project.id, None));
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -19,6 +19,7 @@ pub mod ping;
 use crate::http::AppError;
 use crate::hub::{Change, JobNews};
 use crate::state::AppState;
+use std::sync::Arc;
 use std::time::Duration;
 use vigie_core::job::{JobUpdate, NewJob};
 use vigie_core::monitor::RunStatus;
@@ -38,7 +39,9 @@ pub async fn record(
 ) -> Result<RunChange, AppError> {
     let change = state.store.record_check_in(project, &report).await?;
     mirror(state, &change).await;
-    state.hub.publish(Change::Monitors(project));
+    state
+        .hub
+        .publish(Change::Monitors(project, Some(Arc::new(change.clone()))));
     Ok(change)
 }
 
@@ -53,7 +56,10 @@ pub async fn check(state: &AppState) -> Result<String, String> {
                     "monitor run failed"
                 );
                 mirror(state, change).await;
-                state.hub.publish(Change::Monitors(change.monitor.project));
+                state.hub.publish(Change::Monitors(
+                    change.monitor.project,
+                    Some(Arc::new(change.clone())),
+                ));
             }
             Ok(format!("runs missed or timed out: {}", changes.len()))
         }

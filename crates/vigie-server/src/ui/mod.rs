@@ -12,6 +12,7 @@
 //! - [`assets`], [`icons`]: what the pages load and draw.
 
 mod account;
+pub mod alerts;
 pub mod assets;
 pub mod chart;
 mod event_view;
@@ -56,6 +57,13 @@ pub fn routes() -> Router<AppState> {
         .route("/issues/{id}", get(issues::show))
         .route("/issues/{id}/status", post(issues::set_status))
         .route("/live/issues", get(issues::live))
+        .route("/alerts", get(alerts::page))
+        .route("/alerts/channels", post(alerts::add_channel))
+        .route("/alerts/channels/{id}/test", post(alerts::test_channel))
+        .route("/alerts/channels/{id}/delete", post(alerts::delete_channel))
+        .route("/alerts/rules", post(alerts::add_rule))
+        .route("/alerts/rules/{id}/mute", post(alerts::mute_rule))
+        .route("/alerts/rules/{id}/delete", post(alerts::delete_rule))
         .route("/monitors", get(monitors::list))
         .route("/monitors/{slug}", get(monitors::show))
         .route("/monitors/{slug}/schedule", post(monitors::configure))

@@ -298,7 +298,7 @@ pub async fn delete(
     let project = current_project(&state, admin, &headers, &uri).await?;
     let result = state.store.delete_monitor(project.id, &slug).await;
     if result.is_ok() {
-        state.hub.publish(Change::Monitors(project.id));
+        state.hub.publish(Change::Monitors(project.id, None));
     }
     form_outcome(
         result.map_err(AppError::from),
@@ -353,7 +353,7 @@ pub async fn live(
     live::pulse_stream(
         state,
         &headers,
-        move |change| matches!(change, Change::Monitors(p) if *p == project),
+        move |change| matches!(change, Change::Monitors(p, _) if *p == project),
         move |state| async move { pulse(&state, project).await },
     )
     .await

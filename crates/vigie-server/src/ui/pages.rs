@@ -104,7 +104,7 @@ pub const SECTIONS: &[Section] = &[
             "job failed, job stalled and missed check-in rules",
             "an incident report that gathers the logs of a time window",
         ],
-        built: false,
+        built: true,
     },
 ];
 

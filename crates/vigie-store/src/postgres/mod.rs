@@ -8,6 +8,7 @@ mod jobs;
 mod logs;
 mod tx;
 
+use crate::alerts::{self, Channel, Delivery, NewDelivery, NewRule, Rule};
 use crate::errors;
 use crate::migrations::{self, Migration};
 use crate::monitors::{self, CheckInReport, Monitor, MonitorRun, RunChange};
@@ -22,6 +23,7 @@ use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, Rec
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 use tx::PgTx;
+use vigie_core::alert::Target;
 use vigie_core::issue::{Issue, StatusChange};
 use vigie_core::job::{JobMessage, JobUpdate};
 use vigie_core::monitor::MonitorConfig;
@@ -867,6 +869,124 @@ impl Store for PostgresStore {
     ) -> Result<Vec<errors::DroppedCount>> {
         let client = self.client().await?;
         errors::dropped(&mut PgTx(&client), project, since).await
+    }
+
+    async fn create_channel(
+        &self,
+        project: ProjectId,
+        name: &str,
+        target: &Target,
+        now: Timestamp,
+    ) -> Result<Channel> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let outcome = alerts::create_channel(&mut PgTx(&tx), project, name, target, now).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn list_channels(&self, project: ProjectId) -> Result<Vec<Channel>> {
+        let client = self.client().await?;
+        alerts::list_channels(&mut PgTx(&client), project).await
+    }
+
+    async fn channel(&self, id: i64) -> Result<Option<Channel>> {
+        let client = self.client().await?;
+        alerts::channel(&mut PgTx(&client), id).await
+    }
+
+    async fn delete_channel(&self, project: ProjectId, id: i64) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let outcome = alerts::delete_channel(&mut PgTx(&tx), project, id).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn create_rule(
+        &self,
+        project: ProjectId,
+        rule: &NewRule,
+        now: Timestamp,
+    ) -> Result<Rule> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let outcome = alerts::create_rule(&mut PgTx(&tx), project, rule, now).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn list_rules(&self, project: ProjectId) -> Result<Vec<Rule>> {
+        let client = self.client().await?;
+        alerts::list_rules(&mut PgTx(&client), project).await
+    }
+
+    async fn delete_rule(&self, project: ProjectId, id: i64) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let outcome = alerts::delete_rule(&mut PgTx(&tx), project, id).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn mute_rule(
+        &self,
+        project: ProjectId,
+        id: i64,
+        until: Option<Timestamp>,
+    ) -> Result<Rule> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let outcome = alerts::mute_rule(&mut PgTx(&tx), project, id, until).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn fire(
+        &self,
+        rule: i64,
+        key: &str,
+        at: Timestamp,
+        cooldown_s: i64,
+        resolves: bool,
+    ) -> Result<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let outcome = alerts::fire(&mut PgTx(&tx), rule, key, at, cooldown_s, resolves).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn enqueue(&self, deliveries: Vec<NewDelivery>) -> Result<Vec<i64>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let outcome = alerts::enqueue(&mut PgTx(&tx), &deliveries).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn due_deliveries(&self, now: Timestamp, limit: u32) -> Result<Vec<Delivery>> {
+        let client = self.client().await?;
+        alerts::due_deliveries(&mut PgTx(&client), now, limit).await
+    }
+
+    async fn delivered(
+        &self,
+        id: i64,
+        outcome: std::result::Result<(), String>,
+        retry_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let outcome = alerts::delivered(&mut PgTx(&tx), id, outcome, retry_at, now).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn list_deliveries(&self, project: ProjectId, limit: u32) -> Result<Vec<Delivery>> {
+        let client = self.client().await?;
+        alerts::list_deliveries(&mut PgTx(&client), project, limit).await
     }
 
     async fn configure_monitor(

@@ -10,6 +10,7 @@ mod readers;
 mod tx;
 mod writer;
 
+use crate::alerts::{self, Channel, Delivery, NewDelivery, NewRule, Rule};
 use crate::errors;
 use crate::migrations::{self, Migration};
 use crate::monitors::{self, CheckInReport, Monitor, MonitorRun, RunChange};
@@ -24,6 +25,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Row};
 use std::path::{Path, PathBuf};
 use tx::SqliteTx;
+use vigie_core::alert::Target;
 use vigie_core::issue::{Issue, StatusChange};
 use vigie_core::job::{JobMessage, JobUpdate};
 use vigie_core::monitor::MonitorConfig;
@@ -925,6 +927,136 @@ impl Store for SqliteStore {
         since: Timestamp,
     ) -> Result<Vec<errors::DroppedCount>> {
         self.read(move |conn| run_now(errors::dropped(&mut SqliteTx(conn), project, since)))
+            .await
+    }
+
+    async fn create_channel(
+        &self,
+        project: ProjectId,
+        name: &str,
+        target: &Target,
+        now: Timestamp,
+    ) -> Result<Channel> {
+        let name = name.to_string();
+        let target = target.clone();
+        self.write(move |conn| {
+            run_now(alerts::create_channel(
+                &mut SqliteTx(conn),
+                project,
+                &name,
+                &target,
+                now,
+            ))
+        })
+        .await
+    }
+
+    async fn list_channels(&self, project: ProjectId) -> Result<Vec<Channel>> {
+        self.read(move |conn| run_now(alerts::list_channels(&mut SqliteTx(conn), project)))
+            .await
+    }
+
+    async fn channel(&self, id: i64) -> Result<Option<Channel>> {
+        self.read(move |conn| run_now(alerts::channel(&mut SqliteTx(conn), id)))
+            .await
+    }
+
+    async fn delete_channel(&self, project: ProjectId, id: i64) -> Result<()> {
+        self.write(move |conn| run_now(alerts::delete_channel(&mut SqliteTx(conn), project, id)))
+            .await
+    }
+
+    async fn create_rule(
+        &self,
+        project: ProjectId,
+        rule: &NewRule,
+        now: Timestamp,
+    ) -> Result<Rule> {
+        let rule = rule.clone();
+        self.write(move |conn| {
+            run_now(alerts::create_rule(
+                &mut SqliteTx(conn),
+                project,
+                &rule,
+                now,
+            ))
+        })
+        .await
+    }
+
+    async fn list_rules(&self, project: ProjectId) -> Result<Vec<Rule>> {
+        self.read(move |conn| run_now(alerts::list_rules(&mut SqliteTx(conn), project)))
+            .await
+    }
+
+    async fn delete_rule(&self, project: ProjectId, id: i64) -> Result<()> {
+        self.write(move |conn| run_now(alerts::delete_rule(&mut SqliteTx(conn), project, id)))
+            .await
+    }
+
+    async fn mute_rule(
+        &self,
+        project: ProjectId,
+        id: i64,
+        until: Option<Timestamp>,
+    ) -> Result<Rule> {
+        self.write(move |conn| run_now(alerts::mute_rule(&mut SqliteTx(conn), project, id, until)))
+            .await
+    }
+
+    async fn fire(
+        &self,
+        rule: i64,
+        key: &str,
+        at: Timestamp,
+        cooldown_s: i64,
+        resolves: bool,
+    ) -> Result<bool> {
+        let key = key.to_string();
+        self.write(move |conn| {
+            run_now(alerts::fire(
+                &mut SqliteTx(conn),
+                rule,
+                &key,
+                at,
+                cooldown_s,
+                resolves,
+            ))
+        })
+        .await
+    }
+
+    async fn enqueue(&self, deliveries: Vec<NewDelivery>) -> Result<Vec<i64>> {
+        self.write(move |conn| run_now(alerts::enqueue(&mut SqliteTx(conn), &deliveries)))
+            .await
+    }
+
+    async fn due_deliveries(&self, now: Timestamp, limit: u32) -> Result<Vec<Delivery>> {
+        self.read(move |conn| run_now(alerts::due_deliveries(&mut SqliteTx(conn), now, limit)))
+            .await
+    }
+
+    async fn delivered(
+        &self,
+        id: i64,
+        outcome: std::result::Result<(), String>,
+        retry_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<()> {
+        self.write(move |conn| {
+            run_now(alerts::delivered(
+                &mut SqliteTx(conn),
+                id,
+                outcome,
+                retry_at,
+                now,
+            ))
+        })
+        .await
+    }
+
+    async fn list_deliveries(&self, project: ProjectId, limit: u32) -> Result<Vec<Delivery>> {
+        self.read(move |conn| run_now(alerts::list_deliveries(&mut SqliteTx(conn), project, limit)))
             .await
     }
 

@@ -1,0 +1,455 @@
+//! Alerts: rules that watch for something, channels that carry the news, and the message
+//! itself as each channel shows it.
+//!
+//! ```text
+//! something happens (a new issue, a failed job, a missed cron run…)
+//!   -> each enabled, unmuted rule of the project whose kind matches  (RuleKind::matches)
+//!   -> not again for the same thing within the rule's cooldown
+//!   -> one Notification (what, where, how many, a link, the evidence)
+//!   -> rendered per channel: an e-mail, a Slack or Discord message, a signed JSON webhook
+//! ```
+//!
+//! Channels are checked when they are saved: an e-mail address must look like one, a webhook
+//! URL must be http(s) with a host, a Slack or Discord URL must be that service's webhook.
+
+use crate::{ProjectId, Timestamp};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use std::fmt;
+
+/// What a rule watches for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RuleKind {
+    /// An issue's first event.
+    NewIssue,
+    /// A resolved issue came back.
+    Regression,
+    /// A job ended failed (optionally only jobs of this kind, e.g. `celery`).
+    JobFailed {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        job_kind: Option<String>,
+    },
+    /// A job stopped reporting.
+    JobStalled {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        job_kind: Option<String>,
+    },
+    /// A monitor run failed, was missed or timed out (optionally one monitor); a "resolved"
+    /// message follows when the monitor is up again.
+    MonitorDown {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        slug: Option<String>,
+    },
+}
+
+impl RuleKind {
+    /// Words for people: "a job fails (kind celery)".
+    pub fn describe(&self) -> String {
+        match self {
+            RuleKind::NewIssue => "a new issue appears".into(),
+            RuleKind::Regression => "a resolved issue comes back".into(),
+            RuleKind::JobFailed { job_kind: None } => "a job fails".into(),
+            RuleKind::JobFailed { job_kind: Some(k) } => format!("a {k} job fails"),
+            RuleKind::JobStalled { job_kind: None } => "a job stalls".into(),
+            RuleKind::JobStalled { job_kind: Some(k) } => format!("a {k} job stalls"),
+            RuleKind::MonitorDown { slug: None } => {
+                "a monitor run fails, is missed or times out".into()
+            }
+            RuleKind::MonitorDown { slug: Some(s) } => {
+                format!("a run of monitor {s} fails, is missed or times out")
+            }
+        }
+    }
+
+    /// Whether `happening` is what this rule watches for.
+    pub fn matches(&self, happening: &Happening) -> bool {
+        match (self, &happening.what) {
+            (RuleKind::NewIssue, What::NewIssue) => true,
+            (RuleKind::Regression, What::Regression) => true,
+            (RuleKind::JobFailed { job_kind }, What::JobFailed { kind })
+            | (RuleKind::JobStalled { job_kind }, What::JobStalled { kind }) => {
+                job_kind.is_none() || job_kind == kind
+            }
+            (
+                RuleKind::MonitorDown { slug },
+                What::MonitorDown { slug: s } | What::MonitorUp { slug: s },
+            ) => slug.is_none() || slug.as_ref() == Some(s),
+            _ => false,
+        }
+    }
+}
+
+/// Something that happened, as the alert engine sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Happening {
+    pub project: ProjectId,
+    pub what: What,
+    /// What it is about, so the same thing does not alert twice within a cooldown:
+    /// `issue:42`, `job:…`, `monitor:nightly`.
+    pub key: String,
+    pub environment: Option<String>,
+    pub at: Timestamp,
+    /// The message, ready for every channel.
+    pub notification: Notification,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum What {
+    NewIssue,
+    Regression,
+    JobFailed {
+        kind: Option<String>,
+    },
+    JobStalled {
+        kind: Option<String>,
+    },
+    MonitorDown {
+        slug: String,
+    },
+    /// The monitor is up again: the "resolved" message of a MonitorDown alert.
+    MonitorUp {
+        slug: String,
+    },
+}
+
+impl What {
+    /// A message that says a problem is over (sent only if the problem was alerted).
+    pub fn resolves(&self) -> bool {
+        matches!(self, What::MonitorUp { .. })
+    }
+}
+
+/// What a message says: a title, a few lines of facts, a link into Vigie, and the evidence
+/// (a stack frame, log lines, job counters) as preformatted text.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    pub title: String,
+    pub facts: Vec<(String, String)>,
+    pub link: String,
+    pub evidence: Option<String>,
+    /// `true` for a "resolved" message.
+    pub resolved: bool,
+}
+
+impl Notification {
+    /// The plain-text body of an e-mail.
+    pub fn text(&self) -> String {
+        let mut out = format!("{}\n\n", self.title);
+        for (k, v) in &self.facts {
+            out.push_str(&format!("{k}: {v}\n"));
+        }
+        if let Some(e) = &self.evidence {
+            out.push_str(&format!("\n{e}\n"));
+        }
+        out.push_str(&format!("\nOpen in Vigie: {}\n", self.link));
+        out
+    }
+
+    /// The e-mail subject.
+    pub fn subject(&self) -> String {
+        let mark = if self.resolved {
+            "[resolved]"
+        } else {
+            "[alert]"
+        };
+        format!("{mark} {}", self.title)
+    }
+
+    /// A Slack incoming-webhook payload (mrkdwn).
+    pub fn slack(&self) -> Value {
+        let facts: Vec<String> = self
+            .facts
+            .iter()
+            .map(|(k, v)| format!("*{}:* {}", slack_escape(k), slack_escape(v)))
+            .collect();
+        let mut text = format!(
+            "{} *{}*\n{}",
+            if self.resolved {
+                ":white_check_mark:"
+            } else {
+                ":rotating_light:"
+            },
+            slack_escape(&self.title),
+            facts.join("\n")
+        );
+        if let Some(e) = &self.evidence {
+            text.push_str(&format!("\n```{}```", e.replace("```", "'''")));
+        }
+        text.push_str(&format!("\n<{}|Open in Vigie>", self.link));
+        json!({ "text": text })
+    }
+
+    /// A Discord webhook payload (an embed; Discord limits descriptions to 4,096 characters).
+    pub fn discord(&self) -> Value {
+        let mut description: String = self
+            .facts
+            .iter()
+            .map(|(k, v)| format!("**{k}:** {v}\n"))
+            .collect();
+        if let Some(e) = &self.evidence {
+            description.push_str(&format!("```\n{}\n```", e.replace("```", "'''")));
+        }
+        let description: String = description.chars().take(4000).collect();
+        json!({
+            "embeds": [{
+                "title": self.title.chars().take(250).collect::<String>(),
+                "url": self.link,
+                "description": description,
+                "color": if self.resolved { 0x1a7f37 } else { 0xcf222e },
+            }]
+        })
+    }
+
+    /// The generic webhook's documented JSON.
+    pub fn webhook(&self, rule: &str, at: Timestamp) -> Value {
+        json!({
+            "rule": rule,
+            "title": self.title,
+            "status": if self.resolved { "resolved" } else { "firing" },
+            "facts": self.facts.iter().map(|(k, v)| json!({"name": k, "value": v})).collect::<Vec<_>>(),
+            "evidence": self.evidence,
+            "link": self.link,
+            "at": at.to_rfc3339(),
+        })
+    }
+}
+
+/// Slack's three special characters.
+fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// The `X-Vigie-Signature` header of a webhook: `sha256=` and the hex HMAC-SHA256 of the body
+/// under the channel's secret, as GitHub does, so receivers can reuse their checks.
+pub fn signature(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Where a channel delivers.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Target {
+    Email {
+        to: Vec<String>,
+    },
+    Slack {
+        url: String,
+    },
+    Discord {
+        url: String,
+    },
+    Webhook {
+        url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        secret: Option<String>,
+    },
+}
+
+impl fmt::Debug for Target {
+    // Webhook URLs of Slack and Discord are secrets themselves: only the host is shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.describe())
+    }
+}
+
+/// Why a channel was refused; the text says what to fix.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ChannelError(pub String);
+
+impl Target {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Target::Email { .. } => "email",
+            Target::Slack { .. } => "slack",
+            Target::Discord { .. } => "discord",
+            Target::Webhook { .. } => "webhook",
+        }
+    }
+
+    /// Where it goes, without secrets: `ops@example.com`, `hooks.slack.com`.
+    pub fn describe(&self) -> String {
+        match self {
+            Target::Email { to } => to.join(", "),
+            Target::Slack { url } | Target::Discord { url } | Target::Webhook { url, .. } => {
+                url::Url::parse(url)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_string))
+                    .unwrap_or_default()
+            }
+        }
+    }
+
+    /// Checks the target as saved; `Err` says what is wrong.
+    pub fn validate(&self) -> Result<(), ChannelError> {
+        match self {
+            Target::Email { to } => {
+                if to.is_empty() {
+                    return Err(ChannelError("give at least one e-mail address".into()));
+                }
+                for address in to {
+                    let ok = address.split_once('@').is_some_and(|(user, host)| {
+                        !user.is_empty()
+                            && host.contains('.')
+                            && !host.starts_with('.')
+                            && !host.ends_with('.')
+                            && !address.chars().any(|c| c.is_whitespace() || c == ',')
+                    });
+                    if !ok {
+                        return Err(ChannelError(format!(
+                            "\"{address}\" is not an e-mail address"
+                        )));
+                    }
+                }
+                Ok(())
+            }
+            Target::Slack { url } => web_url(url, Some("hooks.slack.com")),
+            Target::Discord { url } => web_url(url, None).and_then(|()| {
+                if url.contains("/api/webhooks/") {
+                    Ok(())
+                } else {
+                    Err(ChannelError(format!(
+                        "\"{url}\" is not a Discord webhook URL (…/api/webhooks/<id>/<token>)"
+                    )))
+                }
+            }),
+            Target::Webhook { url, .. } => web_url(url, None),
+        }
+    }
+}
+
+fn web_url(text: &str, host: Option<&str>) -> Result<(), ChannelError> {
+    let url =
+        url::Url::parse(text).map_err(|e| ChannelError(format!("\"{text}\" is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(ChannelError(format!(
+            "\"{text}\" must be an http:// or https:// URL with a host"
+        )));
+    }
+    if let Some(host) = host {
+        if url.host_str() != Some(host) || url.scheme() != "https" {
+            return Err(ChannelError(format!(
+                "\"{text}\" is not a Slack incoming webhook (https://{host}/services/…)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn happening(what: What) -> Happening {
+        Happening {
+            project: ProjectId(1),
+            what,
+            key: "k".into(),
+            environment: None,
+            at: Timestamp(0),
+            notification: Notification::default(),
+        }
+    }
+
+    #[test]
+    fn rules_match_what_they_watch() {
+        let celery = RuleKind::JobFailed {
+            job_kind: Some("celery".into()),
+        };
+        assert!(celery.matches(&happening(What::JobFailed {
+            kind: Some("celery".into())
+        })));
+        assert!(!celery.matches(&happening(What::JobFailed { kind: None })));
+        assert!(
+            RuleKind::JobFailed { job_kind: None }.matches(&happening(What::JobFailed {
+                kind: Some("x".into())
+            }))
+        );
+        assert!(!RuleKind::NewIssue.matches(&happening(What::Regression)));
+        let nightly = RuleKind::MonitorDown {
+            slug: Some("nightly".into()),
+        };
+        assert!(nightly.matches(&happening(What::MonitorUp {
+            slug: "nightly".into()
+        })));
+        assert!(!nightly.matches(&happening(What::MonitorDown {
+            slug: "backup".into()
+        })));
+        assert_eq!(celery.describe(), "a celery job fails");
+    }
+
+    #[test]
+    fn channels_are_checked_when_saved() {
+        let err = |t: Target| t.validate().unwrap_err().0;
+        assert!(Target::Email {
+            to: vec!["ops@example.com".into()]
+        }
+        .validate()
+        .is_ok());
+        assert!(err(Target::Email { to: vec![] }).contains("at least one"));
+        assert!(err(Target::Email {
+            to: vec!["ops at example".into()]
+        })
+        .contains("not an e-mail address"));
+        assert!(err(Target::Slack {
+            url: "https://example.com/x".into()
+        })
+        .contains("not a Slack incoming webhook"));
+        assert!(Target::Slack {
+            url: "https://hooks.slack.com/services/T/B/X".into()
+        }
+        .validate()
+        .is_ok());
+        assert!(err(Target::Discord {
+            url: "https://discord.com/channels/1".into()
+        })
+        .contains("not a Discord webhook"));
+        assert!(err(Target::Webhook {
+            url: "ftp://x".into(),
+            secret: None
+        })
+        .contains("http:// or https://"));
+        assert!(err(Target::Webhook {
+            url: "nope".into(),
+            secret: None
+        })
+        .contains("not a URL"));
+        let slack = Target::Slack {
+            url: "https://hooks.slack.com/services/T/B/SECRET".into(),
+        };
+        assert_eq!(format!("{slack:?}"), "hooks.slack.com", "no secret in logs");
+    }
+
+    #[test]
+    fn messages_per_channel() {
+        let n = Notification {
+            title: "New issue: KeyError <'BE'>".into(),
+            facts: vec![("Project".into(), "billing".into())],
+            link: "http://vigie/issues/7".into(),
+            evidence: Some("billing/invoices.py in render_invoice".into()),
+            resolved: false,
+        };
+        assert_eq!(n.subject(), "[alert] New issue: KeyError <'BE'>");
+        assert!(n.text().contains("Project: billing\n"));
+        assert!(n.text().contains("Open in Vigie: http://vigie/issues/7"));
+        let slack = n.slack()["text"].as_str().unwrap().to_string();
+        assert!(slack.contains("KeyError &lt;'BE'&gt;"), "{slack}");
+        assert!(slack.contains("<http://vigie/issues/7|Open in Vigie>"));
+        assert_eq!(n.discord()["embeds"][0]["url"], "http://vigie/issues/7");
+        let hook = n.webhook("new issues", Timestamp(0));
+        assert_eq!(hook["status"], "firing");
+        assert_eq!(hook["facts"][0]["name"], "Project");
+        // The signature GitHub-style receivers check (RFC 4231 test case 2).
+        assert_eq!(
+            signature("Jefe", b"what do ya want for nothing?"),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+}

@@ -1,0 +1,266 @@
+//! Alerts as JSON, and the actions the Alerts page shares with it.
+//!
+//! ```text
+//! GET  /api/v1/alerts/channels            POST (admin) {"name", "target": {"kind": "email",
+//!                                          "to": [...]} | {"kind": "slack" | "discord", "url"}
+//!                                          | {"kind": "webhook", "url", "secret"}}
+//! DELETE /api/v1/alerts/channels/{id}     POST /api/v1/alerts/channels/{id}/test
+//! GET  /api/v1/alerts/rules               POST (admin) {"name", "rule": {"kind": "new_issue" |
+//!                                          "regression" | "job_failed" | "job_stalled" |
+//!                                          "monitor_down", "job_kind" | "slug"}, "environment",
+//!                                          "channels": [id], "cooldown_s"}
+//! DELETE /api/v1/alerts/rules/{id}        POST /api/v1/alerts/rules/{id}/mute {"until": RFC 3339
+//!                                          | null}
+//! GET  /api/v1/alerts/deliveries?limit=   the delivery log, newest first
+//! ```
+//!
+//! The webhook JSON Vigie sends is documented in the README ("Alerts").
+
+use crate::auth::job_access::ProjectReader;
+use crate::http::{ApiError, AppError};
+use crate::state::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use vigie_core::alert::{Notification, RuleKind, Target};
+use vigie_core::{ProjectId, Timestamp};
+use vigie_store::{Channel, Delivery, NewDelivery, NewRule, Rule};
+
+/// Default cooldown: the same thing alerts at most once in 30 minutes.
+pub const DEFAULT_COOLDOWN_S: i64 = 1800;
+
+/// A channel as shown: where it delivers without its secrets.
+#[derive(Serialize)]
+pub struct ChannelView {
+    #[serde(flatten)]
+    pub channel: Channel,
+    pub kind: &'static str,
+    pub destination: String,
+}
+
+impl From<Channel> for ChannelView {
+    fn from(channel: Channel) -> Self {
+        ChannelView {
+            kind: channel.target.kind(),
+            destination: channel.target.describe(),
+            channel,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NewChannelBody {
+    pub name: String,
+    pub target: Target,
+}
+
+/// Saves a channel, refusing one that cannot work (an e-mail channel without a mail server).
+pub async fn create_channel(
+    state: &AppState,
+    project: ProjectId,
+    name: &str,
+    target: &Target,
+) -> Result<Channel, AppError> {
+    if matches!(target, Target::Email { .. }) && !state.config.smtp.configured() {
+        return Err(AppError::Invalid {
+            field: "target".into(),
+            message: "no mail server is configured: set [smtp] host and from in vigie.toml \
+                      (or VIGIE_SMTP_HOST, VIGIE_SMTP_FROM) first"
+                .into(),
+        });
+    }
+    Ok(state
+        .store
+        .create_channel(project, name, target, Timestamp::now())
+        .await?)
+}
+
+/// Sends a test message through a channel now; answers what happened.
+pub async fn test_channel(
+    state: &AppState,
+    project: ProjectId,
+    id: i64,
+) -> Result<Result<(), String>, AppError> {
+    let channel = state
+        .store
+        .channel(id)
+        .await?
+        .filter(|c| c.project == project)
+        .ok_or_else(|| AppError::NotFound(format!("no channel {id}")))?;
+    let message = Notification {
+        title: format!("Test from Vigie: channel \"{}\" works", channel.name),
+        facts: vec![("Channel".into(), channel.target.kind().into())],
+        link: format!("{}/alerts", state.base_url.trim_end_matches('/')),
+        evidence: None,
+        resolved: false,
+    };
+    let outcome = super::send::send(state, &channel, &message, None).await;
+    // Kept in the delivery log like any other message.
+    let ids = state
+        .store
+        .enqueue(vec![NewDelivery {
+            project,
+            channel: id,
+            rule: None,
+            message,
+            at: Timestamp::now(),
+        }])
+        .await?;
+    state
+        .store
+        .delivered(ids[0], outcome.clone(), None, Timestamp::now())
+        .await?;
+    Ok(outcome)
+}
+
+pub async fn channels(
+    State(state): State<AppState>,
+    reader: ProjectReader,
+) -> Result<Json<Vec<ChannelView>>, ApiError> {
+    let list = state.store.list_channels(reader.project.id).await?;
+    Ok(Json(list.into_iter().map(ChannelView::from).collect()))
+}
+
+pub async fn add_channel(
+    State(state): State<AppState>,
+    reader: ProjectReader,
+    Json(body): Json<NewChannelBody>,
+) -> Result<Response, ApiError> {
+    let channel = create_channel(&state, reader.project.id, &body.name, &body.target).await?;
+    Ok((StatusCode::CREATED, Json(ChannelView::from(channel))).into_response())
+}
+
+pub async fn remove_channel(
+    State(state): State<AppState>,
+    reader: ProjectReader,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    state.store.delete_channel(reader.project.id, id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Serialize)]
+pub struct TestAnswer {
+    pub sent: bool,
+    pub error: Option<String>,
+}
+
+pub async fn test(
+    State(state): State<AppState>,
+    reader: ProjectReader,
+    Path(id): Path<i64>,
+) -> Result<Json<TestAnswer>, ApiError> {
+    let outcome = test_channel(&state, reader.project.id, id).await?;
+    Ok(Json(TestAnswer {
+        sent: outcome.is_ok(),
+        error: outcome.err(),
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct NewRuleBody {
+    pub name: String,
+    pub rule: RuleKind,
+    pub environment: Option<String>,
+    pub channels: Vec<i64>,
+    pub cooldown_s: Option<i64>,
+}
+
+#[derive(Serialize)]
+pub struct RuleView {
+    #[serde(flatten)]
+    pub rule: Rule,
+    /// The rule in words: "a job fails".
+    pub when: String,
+}
+
+impl From<Rule> for RuleView {
+    fn from(rule: Rule) -> Self {
+        RuleView {
+            when: rule.kind.describe(),
+            rule,
+        }
+    }
+}
+
+pub async fn rules(
+    State(state): State<AppState>,
+    reader: ProjectReader,
+) -> Result<Json<Vec<RuleView>>, ApiError> {
+    let list = state.store.list_rules(reader.project.id).await?;
+    Ok(Json(list.into_iter().map(RuleView::from).collect()))
+}
+
+pub async fn add_rule(
+    State(state): State<AppState>,
+    reader: ProjectReader,
+    Json(body): Json<NewRuleBody>,
+) -> Result<Response, ApiError> {
+    let rule = NewRule {
+        name: body.name,
+        kind: body.rule,
+        environment: body.environment,
+        channels: body.channels,
+        cooldown_s: body.cooldown_s.unwrap_or(DEFAULT_COOLDOWN_S),
+    };
+    let rule = state
+        .store
+        .create_rule(reader.project.id, &rule, Timestamp::now())
+        .await?;
+    Ok((StatusCode::CREATED, Json(RuleView::from(rule))).into_response())
+}
+
+pub async fn remove_rule(
+    State(state): State<AppState>,
+    reader: ProjectReader,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    state.store.delete_rule(reader.project.id, id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+pub struct MuteBody {
+    /// RFC 3339; `null` unmutes.
+    pub until: Option<String>,
+}
+
+pub async fn mute(
+    State(state): State<AppState>,
+    reader: ProjectReader,
+    Path(id): Path<i64>,
+    Json(body): Json<MuteBody>,
+) -> Result<Json<RuleView>, ApiError> {
+    let until = body
+        .until
+        .map(|t| {
+            Timestamp::parse_rfc3339(&t).ok_or_else(|| AppError::Invalid {
+                field: "until".into(),
+                message: format!("\"{t}\" is not an RFC 3339 time"),
+            })
+        })
+        .transpose()?;
+    let rule = state.store.mute_rule(reader.project.id, id, until).await?;
+    Ok(Json(RuleView::from(rule)))
+}
+
+#[derive(Deserialize)]
+pub struct LogParams {
+    limit: Option<u32>,
+}
+
+pub async fn deliveries(
+    State(state): State<AppState>,
+    reader: ProjectReader,
+    Query(params): Query<LogParams>,
+) -> Result<Json<Vec<Delivery>>, ApiError> {
+    let limit = params.limit.unwrap_or(100).clamp(1, 1000);
+    Ok(Json(
+        state
+            .store
+            .list_deliveries(reader.project.id, limit)
+            .await?,
+    ))
+}

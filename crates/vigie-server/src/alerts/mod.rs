@@ -1,0 +1,345 @@
+//! Alerts: the engine that turns what happens into messages, and the notifier that delivers
+//! them with retries.
+//!
+//! ```text
+//! hub changes ─► happenings (new issue, regression, job failed / stalled, monitor down / up)
+//!             ─► rules of the project that match, unmuted, in the environment
+//!             ─► Store::fire (cooldown per rule and thing; "resolved" only after a problem)
+//!             ─► Store::enqueue: a delivery per channel of the rule ─► the notifier wakes
+//! notifier (every few seconds, or woken) ─► due deliveries, each sent on its own task with a
+//!             timeout ─► sent, or retried after 30 s, 2 min, 10 min, 30 min, 1 h, then failed
+//! ```
+//!
+//! Evaluation is incremental: each change is looked at once as it happens, nothing is
+//! rescanned. A channel that keeps failing is marked (the Alerts page shows it) and never
+//! holds up the others or ingest: sends run on their own tasks, off the request path.
+
+pub mod api;
+pub mod send;
+
+use crate::hub::{Change, JobNews};
+use crate::state::AppState;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use vigie_core::alert::{Happening, Notification, What};
+use vigie_core::monitor::{MonitorState, RunStatus};
+use vigie_core::{JobStatus, ProjectId, Timestamp};
+use vigie_store::errors::IssueChange;
+use vigie_store::{NewDelivery, RunChange};
+
+/// How often the notifier looks for due deliveries when nobody woke it.
+const NOTIFY_EVERY: Duration = Duration::from_secs(5);
+/// Waits between attempts of a delivery; after the last, it is given up.
+const RETRIES: [Duration; 5] = [
+    Duration::from_secs(30),
+    Duration::from_secs(120),
+    Duration::from_secs(600),
+    Duration::from_secs(1800),
+    Duration::from_secs(3600),
+];
+
+/// Wakes the notifier when deliveries were queued.
+#[derive(Clone, Default)]
+pub struct Doorbell(Arc<Notify>);
+
+impl Doorbell {
+    pub fn ring(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// Starts the engine and the notifier; they stop when the server shuts down.
+pub fn start(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
+    vec![
+        tokio::spawn(engine(state.clone())),
+        tokio::spawn(notifier(state.clone())),
+    ]
+}
+
+async fn engine(state: AppState) {
+    let mut changes = state.hub.subscribe();
+    loop {
+        let change = tokio::select! {
+            _ = state.hub.shutting_down() => return,
+            change = changes.recv() => change,
+        };
+        let change = match change {
+            Ok(change) => change,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(
+                    missed = n,
+                    "alert engine fell behind; some changes were not evaluated"
+                );
+                continue;
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        };
+        for happening in happenings(&state, &change).await {
+            if let Err(err) = evaluate(&state, &happening).await {
+                tracing::warn!(%err, key = %happening.key, "alert evaluation failed");
+            }
+        }
+    }
+}
+
+/// Runs the rules of the happening's project against it; queues what must be sent.
+pub async fn evaluate(
+    state: &AppState,
+    happening: &Happening,
+) -> Result<usize, crate::http::AppError> {
+    let rules = state.store.list_rules(happening.project).await?;
+    let mut queued = Vec::new();
+    for rule in rules {
+        if !rule.kind.matches(happening) || rule.muted_at(happening.at) {
+            continue;
+        }
+        if let (Some(wanted), Some(env)) = (&rule.environment, &happening.environment) {
+            if wanted != env {
+                continue;
+            }
+        }
+        let resolves = happening.what.resolves();
+        if !state
+            .store
+            .fire(
+                rule.id,
+                &happening.key,
+                happening.at,
+                rule.cooldown_s,
+                resolves,
+            )
+            .await?
+        {
+            continue;
+        }
+        for channel in &rule.channels {
+            queued.push(NewDelivery {
+                project: happening.project,
+                channel: *channel,
+                rule: Some(rule.name.clone()),
+                message: happening.notification.clone(),
+                at: happening.at,
+            });
+        }
+    }
+    let n = queued.len();
+    if n > 0 {
+        state.store.enqueue(queued).await?;
+        state.doorbell.ring();
+    }
+    Ok(n)
+}
+
+async fn notifier(state: AppState) {
+    loop {
+        tokio::select! {
+            _ = state.hub.shutting_down() => return,
+            _ = state.doorbell.0.notified() => {}
+            _ = tokio::time::sleep(NOTIFY_EVERY) => {}
+        }
+        let due = match state.store.due_deliveries(Timestamp::now(), 50).await {
+            Ok(due) => due,
+            Err(err) => {
+                tracing::warn!(%err, "could not read due alert deliveries");
+                continue;
+            }
+        };
+        // Each delivery on its own task: a slow or dead channel holds up nobody.
+        let sends = due.into_iter().map(|delivery| {
+            let state = state.clone();
+            tokio::spawn(async move { deliver(&state, delivery).await })
+        });
+        for send in sends.collect::<Vec<_>>() {
+            let _ = send.await;
+        }
+    }
+}
+
+/// One attempt of one delivery, recorded.
+async fn deliver(state: &AppState, delivery: vigie_store::Delivery) {
+    let outcome = match state.store.channel(delivery.channel).await {
+        Ok(Some(channel)) => {
+            send::send(state, &channel, &delivery.message, delivery.rule.as_deref()).await
+        }
+        Ok(None) => Err("the channel was deleted".into()),
+        Err(err) => Err(err.to_string()),
+    };
+    let retry_at = match &outcome {
+        Ok(()) => None,
+        Err(why) => {
+            tracing::warn!(channel = delivery.channel, error = %why, "alert delivery failed");
+            RETRIES
+                .get(delivery.attempts as usize)
+                .map(|wait| Timestamp(Timestamp::now().millis() + wait.as_millis() as i64))
+        }
+    };
+    if let Err(err) = state
+        .store
+        .delivered(delivery.id, outcome, retry_at, Timestamp::now())
+        .await
+    {
+        tracing::warn!(%err, "could not record an alert delivery");
+    }
+}
+
+/// What a hub change means for alerts.
+async fn happenings(state: &AppState, change: &Change) -> Vec<Happening> {
+    match change {
+        Change::Issues(news) => {
+            let mut out = Vec::new();
+            for written in &news.events {
+                let what = match written.change {
+                    IssueChange::New => What::NewIssue,
+                    IssueChange::Regression => What::Regression,
+                    IssueChange::Seen => continue,
+                };
+                if let Ok(Some(issue)) = state.store.issue(news.project, written.issue_id).await {
+                    out.push(issue_happening(state, news.project, &issue, what));
+                }
+            }
+            out
+        }
+        Change::Job(news) => job_happening(state, news).into_iter().collect(),
+        Change::Monitors(project, Some(run)) => monitor_happening(state, *project, run)
+            .into_iter()
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn link(state: &AppState, path: &str) -> String {
+    format!("{}{path}", state.base_url.trim_end_matches('/'))
+}
+
+fn issue_happening(
+    state: &AppState,
+    project: ProjectId,
+    issue: &vigie_core::issue::Issue,
+    what: What,
+) -> Happening {
+    let heading = if what == What::Regression {
+        "Regression"
+    } else {
+        "New issue"
+    };
+    let mut facts = vec![
+        ("Level".to_string(), issue.level.clone()),
+        ("Events".to_string(), issue.event_count.to_string()),
+    ];
+    if let Some(release) = &issue.last_release {
+        facts.push(("Release".into(), release.clone()));
+    }
+    Happening {
+        project,
+        key: format!("issue:{}", issue.id),
+        environment: None,
+        at: Timestamp::now(),
+        notification: Notification {
+            title: format!("{heading}: {}", issue.title),
+            facts,
+            link: link(state, &format!("/issues/{}", issue.id)),
+            evidence: (!issue.culprit.is_empty()).then(|| issue.culprit.clone()),
+            resolved: false,
+        },
+        what,
+    }
+}
+
+fn job_happening(state: &AppState, news: &JobNews) -> Option<Happening> {
+    let job = &news.job;
+    let what = match job.status {
+        JobStatus::Failed => What::JobFailed {
+            kind: job.kind.clone(),
+        },
+        JobStatus::Stalled => What::JobStalled {
+            kind: job.kind.clone(),
+        },
+        _ => return None,
+    };
+    // Only the change that moved the job there (later updates of a failed job repeat it;
+    // the cooldown would hold them back anyway).
+    let heading = if matches!(what, What::JobFailed { .. }) {
+        "Job failed"
+    } else {
+        "Job stalled"
+    };
+    let mut facts = vec![(
+        "Progress".to_string(),
+        match job.total {
+            Some(total) => format!(
+                "{} of {total} processed, {} failed",
+                job.processed, job.failed
+            ),
+            None => format!("{} processed, {} failed", job.processed, job.failed),
+        },
+    )];
+    if let Some(kind) = &job.kind {
+        facts.push(("Kind".into(), kind.clone()));
+    }
+    if let Some(message) = &job.message {
+        facts.push(("Message".into(), message.clone()));
+    }
+    let evidence: Vec<String> = news.messages.iter().map(|m| m.text.clone()).collect();
+    Some(Happening {
+        project: job.project,
+        key: format!("job:{}", job.id),
+        environment: job.flow.clone(),
+        at: Timestamp::now(),
+        notification: Notification {
+            title: format!("{heading}: {}", job.name),
+            facts,
+            link: link(state, &format!("/jobs/{}", job.id)),
+            evidence: (!evidence.is_empty()).then(|| evidence.join("\n")),
+            resolved: false,
+        },
+        what,
+    })
+}
+
+fn monitor_happening(
+    state: &AppState,
+    project: ProjectId,
+    change: &RunChange,
+) -> Option<Happening> {
+    let (monitor, run) = (&change.monitor, &change.run);
+    let slug = monitor.slug.clone();
+    let (what, title) = match run.status {
+        RunStatus::Error => (
+            What::MonitorDown { slug: slug.clone() },
+            format!("Monitor {slug}: run failed"),
+        ),
+        RunStatus::Missed => (
+            What::MonitorDown { slug: slug.clone() },
+            format!("Monitor {slug}: run missed"),
+        ),
+        RunStatus::TimedOut => (
+            What::MonitorDown { slug: slug.clone() },
+            format!("Monitor {slug}: run timed out"),
+        ),
+        RunStatus::Ok if change.previous_state == MonitorState::Down => (
+            What::MonitorUp { slug: slug.clone() },
+            format!("Monitor {slug} is up again"),
+        ),
+        _ => return None,
+    };
+    let mut facts = Vec::new();
+    if let Some(config) = &monitor.config {
+        facts.push(("Schedule".to_string(), config.schedule.describe()));
+    }
+    facts.push(("Run".to_string(), run.started_at.to_rfc3339()));
+    Some(Happening {
+        project,
+        key: format!("monitor:{slug}"),
+        environment: run.environment.clone(),
+        at: Timestamp::now(),
+        notification: Notification {
+            resolved: what.resolves(),
+            title,
+            facts,
+            link: link(state, &format!("/monitors/{slug}")),
+            evidence: run.output.clone(),
+        },
+        what,
+    })
+}

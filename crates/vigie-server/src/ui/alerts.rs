@@ -1,0 +1,359 @@
+//! The Alerts page: channels (with "send test"), rules (mute, delete), and the delivery log.
+//! Everyone logged in can look; admins change. The forms share their rules with the API
+//! (`crate::alerts::api`).
+
+use super::{form_outcome, render, Chrome};
+use crate::alerts::api::{self, ChannelView, RuleView, DEFAULT_COOLDOWN_S};
+use crate::auth::{AdminUser, LoggedIn};
+use crate::http::{AppError, PageError};
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
+use axum::Form;
+use serde::Deserialize;
+use vigie_core::alert::{RuleKind, Target};
+use vigie_core::{Project, Timestamp};
+use vigie_store::{Delivery, NewRule};
+
+const ALERTS: &str = "/alerts";
+
+/// The rule kinds a form offers: value, words, and what the filter field means for it.
+pub const KINDS: &[(&str, &str, &str)] = &[
+    ("new_issue", "a new issue appears", ""),
+    ("regression", "a resolved issue comes back", ""),
+    ("job_failed", "a job fails", "job kind, e.g. celery"),
+    ("job_stalled", "a job stalls", "job kind"),
+    (
+        "monitor_down",
+        "a monitor run fails, is missed or times out",
+        "monitor slug",
+    ),
+];
+
+#[derive(Template)]
+#[template(path = "alerts.html")]
+struct AlertsPage {
+    chrome: Chrome,
+    project: Project,
+    channels: Vec<ChannelView>,
+    rules: Vec<RuleView>,
+    deliveries: Vec<Delivery>,
+    smtp: bool,
+    now: Timestamp,
+}
+
+impl AlertsPage {
+    fn kinds(&self) -> &'static [(&'static str, &'static str, &'static str)] {
+        KINDS
+    }
+
+    fn channel_names(&self, ids: &[i64]) -> String {
+        ids.iter()
+            .map(|id| {
+                self.channels
+                    .iter()
+                    .find(|c| c.channel.id == *id)
+                    .map_or_else(|| format!("#{id}"), |c| c.channel.name.clone())
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn channel_name(&self, id: &i64) -> String {
+        self.channel_names(&[*id])
+    }
+
+    fn cooldown(&self, seconds: &i64) -> String {
+        match seconds {
+            0 => "none".into(),
+            s => crate::ui::jobs::seconds(*s),
+        }
+    }
+
+    fn muted(&self, rule: &RuleView) -> bool {
+        rule.rule.muted_at(self.now)
+    }
+
+    fn status_class(&self, status: &str) -> &'static str {
+        match status {
+            "sent" => "completed",
+            "failed" => "failed",
+            _ => "running",
+        }
+    }
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    who: LoggedIn,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, PageError> {
+    let chrome = Chrome::build(&state, who, &headers, &uri, "alerts").await?;
+    let project = chrome.project_or_404()?;
+    let channels = state.store.list_channels(project.id).await?;
+    let rules = state.store.list_rules(project.id).await?;
+    let page = AlertsPage {
+        channels: channels.into_iter().map(ChannelView::from).collect(),
+        rules: rules.into_iter().map(RuleView::from).collect(),
+        deliveries: state.store.list_deliveries(project.id, 50).await?,
+        smtp: state.config.smtp.configured(),
+        now: Timestamp::now(),
+        project,
+        chrome,
+    };
+    render(&page, &page.chrome)
+}
+
+async fn current(
+    state: &AppState,
+    admin: AdminUser,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<Project, PageError> {
+    let chrome = Chrome::build(state, admin.0, headers, uri, "alerts").await?;
+    Ok(chrome.project_or_404()?)
+}
+
+#[derive(Deserialize)]
+pub struct ChannelForm {
+    name: String,
+    kind: String,
+    destination: String,
+    #[serde(default)]
+    secret: String,
+}
+
+impl ChannelForm {
+    fn target(&self) -> Result<Target, AppError> {
+        let url = self.destination.trim().to_string();
+        Ok(match self.kind.as_str() {
+            "email" => Target::Email {
+                to: self
+                    .destination
+                    .split([',', ';', ' '])
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            },
+            "slack" => Target::Slack { url },
+            "discord" => Target::Discord { url },
+            "webhook" => Target::Webhook {
+                url,
+                secret: Some(self.secret.trim().to_string()).filter(|s| !s.is_empty()),
+            },
+            other => {
+                return Err(AppError::Invalid {
+                    field: "kind".into(),
+                    message: format!("\"{other}\" is not email, slack, discord or webhook"),
+                })
+            }
+        })
+    }
+}
+
+pub async fn add_channel(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    headers: HeaderMap,
+    uri: Uri,
+    Form(form): Form<ChannelForm>,
+) -> Result<Response, PageError> {
+    let project = current(&state, admin, &headers, &uri).await?;
+    let result = match form.target() {
+        Ok(target) => api::create_channel(&state, project.id, &form.name, &target).await,
+        Err(err) => Err(err),
+    };
+    form_outcome(result, ALERTS, state.secure_cookies(&headers), |c| {
+        format!(
+            "Channel \"{}\" added. Send it a test to see the message arrive.",
+            c.name
+        )
+    })
+}
+
+pub async fn test_channel(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let project = current(&state, admin, &headers, &uri).await?;
+    let result = match api::test_channel(&state, project.id, id).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(why)) => Err(AppError::Invalid {
+            field: "channel".into(),
+            message: format!("the test could not be delivered: {why}"),
+        }),
+        Err(err) => Err(err),
+    };
+    form_outcome(result, ALERTS, state.secure_cookies(&headers), |()| {
+        "Test message sent.".to_string()
+    })
+}
+
+pub async fn delete_channel(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let project = current(&state, admin, &headers, &uri).await?;
+    let result = state
+        .store
+        .delete_channel(project.id, id)
+        .await
+        .map_err(AppError::from);
+    form_outcome(result, ALERTS, state.secure_cookies(&headers), |()| {
+        "Channel deleted.".to_string()
+    })
+}
+
+#[derive(Deserialize)]
+pub struct RuleForm {
+    name: String,
+    kind: String,
+    #[serde(default)]
+    filter: String,
+    #[serde(default)]
+    environment: String,
+    #[serde(default)]
+    cooldown_min: String,
+    /// Checked channel ids (`channel=1&channel=3`), read from the raw form.
+    #[serde(skip)]
+    channels: Vec<i64>,
+}
+
+impl RuleForm {
+    fn rule(&self) -> Result<NewRule, AppError> {
+        let filter = Some(self.filter.trim().to_string()).filter(|f| !f.is_empty());
+        let kind = match self.kind.as_str() {
+            "new_issue" => RuleKind::NewIssue,
+            "regression" => RuleKind::Regression,
+            "job_failed" => RuleKind::JobFailed { job_kind: filter },
+            "job_stalled" => RuleKind::JobStalled { job_kind: filter },
+            "monitor_down" => RuleKind::MonitorDown { slug: filter },
+            other => {
+                return Err(AppError::Invalid {
+                    field: "kind".into(),
+                    message: format!("\"{other}\" is not a kind of rule"),
+                })
+            }
+        };
+        let cooldown_s = match self.cooldown_min.trim() {
+            "" => DEFAULT_COOLDOWN_S,
+            text => text
+                .parse::<i64>()
+                .map(|m| m * 60)
+                .map_err(|_| AppError::Invalid {
+                    field: "cooldown".into(),
+                    message: format!("\"{text}\" is not a number of minutes"),
+                })?,
+        };
+        Ok(NewRule {
+            name: self.name.clone(),
+            kind,
+            environment: Some(self.environment.trim().to_string()).filter(|e| !e.is_empty()),
+            channels: self.channels.clone(),
+            cooldown_s,
+        })
+    }
+}
+
+pub async fn add_rule(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    headers: HeaderMap,
+    uri: Uri,
+    body: axum::body::Bytes,
+) -> Result<Response, PageError> {
+    let project = current(&state, admin, &headers, &uri).await?;
+    // serde_urlencoded cannot gather repeated keys into a Vec: the channels are read apart.
+    let result = async {
+        let mut form: RuleForm = serde_urlencoded_form(&body)?;
+        form.channels = url::form_urlencoded::parse(&body)
+            .filter(|(k, _)| k == "channel")
+            .filter_map(|(_, v)| v.parse().ok())
+            .collect();
+        let rule = form.rule()?;
+        Ok::<_, AppError>(
+            state
+                .store
+                .create_rule(project.id, &rule, Timestamp::now())
+                .await?,
+        )
+    }
+    .await;
+    form_outcome(result, ALERTS, state.secure_cookies(&headers), |r| {
+        format!("Rule \"{}\" added: when {}.", r.name, r.kind.describe())
+    })
+}
+
+fn serde_urlencoded_form<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body)
+        .filter(|(k, _)| k != "channel" && k != "csrf")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let map: serde_json::Map<String, serde_json::Value> = pairs
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .collect();
+    serde_json::from_value(serde_json::Value::Object(map))
+        .map_err(|e| AppError::BadRequest(format!("the form is incomplete: {e}")))
+}
+
+#[derive(Deserialize)]
+pub struct MuteForm {
+    /// Hours to mute for; 0 unmutes.
+    hours: i64,
+}
+
+pub async fn mute_rule(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<i64>,
+    Form(form): Form<MuteForm>,
+) -> Result<Response, PageError> {
+    let project = current(&state, admin, &headers, &uri).await?;
+    let until = (form.hours > 0)
+        .then(|| Timestamp(Timestamp::now().millis() + form.hours.min(24 * 365) * 3_600_000));
+    let result = state
+        .store
+        .mute_rule(project.id, id, until)
+        .await
+        .map_err(AppError::from);
+    form_outcome(
+        result,
+        ALERTS,
+        state.secure_cookies(&headers),
+        |r| match r.muted_until {
+            Some(t) => format!("Rule \"{}\" muted until {}.", r.name, t.to_rfc3339()),
+            None => format!("Rule \"{}\" is active again.", r.name),
+        },
+    )
+}
+
+pub async fn delete_rule(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let project = current(&state, admin, &headers, &uri).await?;
+    let result = state
+        .store
+        .delete_rule(project.id, id)
+        .await
+        .map_err(AppError::from);
+    form_outcome(result, ALERTS, state.secure_cookies(&headers), |()| {
+        "Rule deleted.".to_string()
+    })
+}

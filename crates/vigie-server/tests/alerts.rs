@@ -1,0 +1,420 @@
+//! Alerts through the router, delivered to a real HTTP receiver on a local port: channels and
+//! their checks, "send test", rules on new issues, failed jobs and monitors (with the
+//! "resolved" message), the HMAC signature, retries and the channel's health.
+
+mod common;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::routing::post;
+use common::{app, project_key, App};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use vigie_core::alert::signature;
+use vigie_core::monitor::RunStatus;
+use vigie_core::{Scope, Timestamp};
+use vigie_server::manage;
+use vigie_store::CheckInReport;
+
+/// What the receiver got: path, signature header, JSON body.
+type Received = Arc<Mutex<Vec<(String, Option<String>, serde_json::Value)>>>;
+
+/// A webhook receiver on a free port: `/ok/...` answers 200, `/down/...` answers 500.
+async fn receiver() -> (String, Received) {
+    let got: Received = Arc::default();
+    let keep = got.clone();
+    let handler = move |uri: axum::http::Uri, headers: HeaderMap, body: Bytes| {
+        let keep = keep.clone();
+        async move {
+            let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+            let sig = headers
+                .get("x-vigie-signature")
+                .map(|v| v.to_str().unwrap().to_string());
+            keep.lock()
+                .unwrap()
+                .push((uri.path().to_string(), sig, json));
+            if uri.path().starts_with("/down") {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                StatusCode::NO_CONTENT
+            }
+        }
+    };
+    let router = axum::Router::new().route("/{*path}", post(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (url, got)
+}
+
+async fn admin(app: &App) -> String {
+    manage::create_token(app.state.store.as_ref(), "ops", Scope::Admin)
+        .await
+        .unwrap()
+        .1
+}
+
+async fn wait_for(got: &Received, n: usize) -> Vec<(String, Option<String>, serde_json::Value)> {
+    for _ in 0..100 {
+        if got.lock().unwrap().len() >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    got.lock().unwrap().clone()
+}
+
+#[tokio::test]
+async fn rules_send_to_channels_with_signatures_and_retries() {
+    let app = app().await;
+    let _tasks = vigie_server::alerts::start(&app.state);
+    let token = admin(&app).await;
+    let (url, got) = receiver().await;
+
+    // Channels are checked when saved.
+    let no_smtp = app
+        .api(
+            Method::POST,
+            "/api/v1/alerts/channels",
+            &token,
+            Some(r#"{"name": "mail", "target": {"kind": "email", "to": ["ops@example.com"]}}"#),
+        )
+        .await;
+    assert_eq!(no_smtp.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(no_smtp.body.contains("no mail server is configured"));
+    let bad_url = app
+        .api(
+            Method::POST,
+            "/api/v1/alerts/channels",
+            &token,
+            Some(r#"{"name": "x", "target": {"kind": "webhook", "url": "ftp://nowhere"}}"#),
+        )
+        .await;
+    assert_eq!(
+        bad_url.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        bad_url.body
+    );
+    let hook = app
+        .api(
+            Method::POST,
+            "/api/v1/alerts/channels",
+            &token,
+            Some(&format!(
+                r#"{{"name": "ops hook", "target": {{"kind": "webhook", "url": "{url}/ok/hook", "secret": "s3cret"}}}}"#
+            )),
+        )
+        .await;
+    assert_eq!(hook.status, StatusCode::CREATED, "{}", hook.body);
+    let hook_id = hook.json()["id"].as_i64().unwrap();
+    assert_eq!(hook.json()["destination"], "127.0.0.1");
+    assert!(!hook.body.contains("s3cret"), "secrets are not shown");
+    let discord = app
+        .api(
+            Method::POST,
+            "/api/v1/alerts/channels",
+            &token,
+            Some(&format!(
+                r#"{{"name": "discord", "target": {{"kind": "discord", "url": "{url}/ok/api/webhooks/1/tok"}}}}"#
+            )),
+        )
+        .await
+        .json();
+
+    // Send test.
+    let test = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/alerts/channels/{hook_id}/test"),
+            &token,
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(test["sent"], true, "{test}");
+    let first = wait_for(&got, 1).await;
+    let (path, sig, body) = &first[0];
+    assert_eq!(path, "/ok/hook");
+    assert!(body["title"].as_str().unwrap().contains("Test from Vigie"));
+    let raw = serde_json::to_vec(body).unwrap();
+    assert_eq!(sig.as_deref(), Some(signature("s3cret", &raw).as_str()));
+
+    // A rule on new issues to both channels; a Sentry error arrives.
+    let rule = app
+        .api(
+            Method::POST,
+            "/api/v1/alerts/rules",
+            &token,
+            Some(&format!(
+                r#"{{"name": "new issues", "rule": {{"kind": "new_issue"}}, "channels": [{hook_id}, {}]}}"#,
+                discord["id"]
+            )),
+        )
+        .await;
+    assert_eq!(rule.status, StatusCode::CREATED, "{}", rule.body);
+    assert_eq!(rule.json()["when"], "a new issue appears");
+    let key = project_key(&app).await;
+    let envelope = "{}\n{\"type\":\"event\"}\n{\"message\":\"SMTP 421 too many messages\",\"level\":\"error\"}\n";
+    let sent = app
+        .send(
+            Request::post("/api/1/envelope/")
+                .header("x-sentry-auth", format!("Sentry sentry_key={key}"))
+                .body(Body::from(envelope))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK);
+    let all = wait_for(&got, 3).await;
+    let to_hook = all
+        .iter()
+        .find(|(p, _, b)| p == "/ok/hook" && b["rule"] == "new issues");
+    let (_, sig, body) = to_hook.expect("the webhook got the new issue");
+    assert_eq!(body["status"], "firing");
+    assert!(body["title"]
+        .as_str()
+        .unwrap()
+        .starts_with("New issue: SMTP 421"));
+    assert!(body["link"].as_str().unwrap().contains("/issues/"));
+    assert!(sig.is_some());
+    let to_discord = all.iter().find(|(p, _, _)| p.contains("/api/webhooks/"));
+    let (_, _, embed) = to_discord.expect("discord got it too");
+    assert!(embed["embeds"][0]["title"]
+        .as_str()
+        .unwrap()
+        .contains("SMTP 421"));
+
+    // A failing channel: the test says why, the delivery log and the channel's health show it.
+    let down = app
+        .api(
+            Method::POST,
+            "/api/v1/alerts/channels",
+            &token,
+            Some(&format!(
+                r#"{{"name": "broken", "target": {{"kind": "webhook", "url": "{url}/down"}}}}"#
+            )),
+        )
+        .await
+        .json();
+    let test = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/alerts/channels/{}/test", down["id"]),
+            &token,
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(test["sent"], false);
+    assert!(
+        test["error"].as_str().unwrap().contains("HTTP 500"),
+        "{test}"
+    );
+    let channels = app
+        .api(Method::GET, "/api/v1/alerts/channels", &token, None)
+        .await
+        .json();
+    let broken = channels
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "broken")
+        .unwrap();
+    assert!(broken["failing_since"].is_i64());
+    let log = app
+        .api(Method::GET, "/api/v1/alerts/deliveries", &token, None)
+        .await
+        .json();
+    assert_eq!(log[0]["status"], "failed");
+}
+
+#[tokio::test]
+async fn jobs_and_monitors_alert_and_resolve() {
+    let app = app().await;
+    let _tasks = vigie_server::alerts::start(&app.state);
+    let token = admin(&app).await;
+    let (url, got) = receiver().await;
+    let hook = app
+        .api(
+            Method::POST,
+            "/api/v1/alerts/channels",
+            &token,
+            Some(&format!(
+                r#"{{"name": "hook", "target": {{"kind": "webhook", "url": "{url}/ok/hook"}}}}"#
+            )),
+        )
+        .await
+        .json();
+    for body in [
+        format!(
+            r#"{{"name": "celery failures", "rule": {{"kind": "job_failed", "job_kind": "celery"}}, "channels": [{}]}}"#,
+            hook["id"]
+        ),
+        format!(
+            r#"{{"name": "cron", "rule": {{"kind": "monitor_down"}}, "channels": [{}], "cooldown_s": 0}}"#,
+            hook["id"]
+        ),
+    ] {
+        let made = app
+            .api(Method::POST, "/api/v1/alerts/rules", &token, Some(&body))
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    }
+
+    // A failed job of another kind says nothing; a failed celery job alerts with its counts.
+    for (id, kind) in [("j-other", "import"), ("j-celery", "celery")] {
+        let created = app
+            .api(
+                Method::POST,
+                "/api/v1/jobs",
+                &token,
+                Some(&format!(
+                    r#"{{"id": "{id}", "name": "send invoices", "kind": "{kind}", "total": 500}}"#
+                )),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        let finished = app
+            .api(
+                Method::POST,
+                &format!("/api/v1/jobs/{id}/finish"),
+                &token,
+                Some(r#"{"status": "failed", "message": "SMTP 421 4.7.0 rate limit"}"#),
+            )
+            .await;
+        assert_eq!(finished.status, StatusCode::OK, "{}", finished.body);
+    }
+    let all = wait_for(&got, 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let jobs: Vec<_> = got
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, _, b)| b["rule"] == "celery failures")
+        .cloned()
+        .collect();
+    assert_eq!(jobs.len(), 1, "{all:?}");
+    let body = &jobs[0].2;
+    assert_eq!(body["title"], "Job failed: send invoices");
+    assert!(body.to_string().contains("0 of 500 processed"), "{body}");
+    assert!(body["link"].as_str().unwrap().ends_with("/jobs/j-celery"));
+
+    // A monitor run fails, then comes back: "firing", then "resolved".
+    let project = app.state.store.list_projects().await.unwrap()[0].id;
+    for status in [RunStatus::Error, RunStatus::Ok, RunStatus::Ok] {
+        let report = CheckInReport {
+            slug: "nightly".into(),
+            check_in_id: None,
+            status,
+            duration_ms: None,
+            environment: None,
+            output: Some("421 too many messages".into()),
+            config: None,
+            at: Timestamp::now(),
+        };
+        vigie_server::monitors::record(&app.state, project, report)
+            .await
+            .unwrap();
+    }
+    let all = wait_for(&got, 3).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let cron: Vec<serde_json::Value> = got
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, _, b)| b["rule"] == "cron")
+        .map(|(_, _, b)| b.clone())
+        .collect();
+    assert_eq!(cron.len(), 2, "{all:?}");
+    assert_eq!(cron[0]["status"], "firing");
+    assert_eq!(cron[0]["title"], "Monitor nightly: run failed");
+    assert_eq!(cron[0]["evidence"], "421 too many messages");
+    assert_eq!(cron[1]["status"], "resolved");
+    assert_eq!(cron[1]["title"], "Monitor nightly is up again");
+}
+
+#[tokio::test]
+async fn the_alerts_page_and_its_forms() {
+    let app = app().await;
+    let session = app.setup_admin().await;
+    let csrf = app.session_csrf(&session).await;
+    let page = app.get("/alerts", &session).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("No channel yet"));
+    assert!(
+        page.body.contains("set [smtp] first"),
+        "e-mail needs a mail server"
+    );
+
+    let added = app
+        .post_form(
+            "/alerts/channels",
+            &session,
+            &[
+                ("csrf", &csrf),
+                ("name", "<b>ops</b>"),
+                ("kind", "webhook"),
+                ("destination", "http://127.0.0.1:9/hook"),
+            ],
+        )
+        .await;
+    assert!(added.cookie("vigie_flash").unwrap().starts_with("ok:"));
+    let refused = app
+        .post_form(
+            "/alerts/channels",
+            &session,
+            &[
+                ("csrf", &csrf),
+                ("name", "slack"),
+                ("kind", "slack"),
+                ("destination", "https://example.com/x"),
+            ],
+        )
+        .await;
+    assert!(refused.cookie("vigie_flash").unwrap().starts_with("error:"));
+
+    let rule = app
+        .post_form(
+            "/alerts/rules",
+            &session,
+            &[
+                ("csrf", &csrf),
+                ("name", "stalls"),
+                ("kind", "job_stalled"),
+                ("filter", "celery"),
+                ("cooldown_min", "10"),
+                ("channel", "1"),
+            ],
+        )
+        .await;
+    assert!(
+        rule.cookie("vigie_flash").unwrap().starts_with("ok:"),
+        "{:?}",
+        rule.cookie("vigie_flash")
+    );
+    let no_channel = app
+        .post_form(
+            "/alerts/rules",
+            &session,
+            &[("csrf", &csrf), ("name", "x"), ("kind", "new_issue")],
+        )
+        .await;
+    assert!(no_channel
+        .cookie("vigie_flash")
+        .unwrap()
+        .starts_with("error:"));
+    let muted = app
+        .post_form(
+            "/alerts/rules/1/mute",
+            &session,
+            &[("csrf", &csrf), ("hours", "1")],
+        )
+        .await;
+    assert!(muted.cookie("vigie_flash").unwrap().starts_with("ok:"));
+
+    let page = app.get("/alerts", &session).await.body;
+    assert!(page.contains("&lt;b&gt;ops&lt;/b&gt;"), "names are escaped");
+    assert!(page.contains("a celery job stalls"));
+    assert!(page.contains("badge pending\">muted"));
+    assert!(page.contains("10m"), "cooldown shown");
+}

@@ -1,0 +1,493 @@
+//! Alert channels, rules, the memory of what was sent, and deliveries with their retries,
+//! written once for both backends (see [`crate::tx::Tx`]).
+//!
+//! ```text
+//! a happening matches a rule -> Store::fire(rule, key): sent within the cooldown? no -> send
+//!                            -> Store::enqueue: one pending delivery per channel of the rule
+//! the notifier               -> Store::due_deliveries -> sends -> Store::delivered (sent, or
+//!                               failed with the next attempt; the channel marked failing)
+//! ```
+
+use crate::sql::{Columns, Value};
+use crate::tx::Tx;
+use crate::{Result, StoreError};
+use serde::Serialize;
+use vigie_core::alert::{Notification, RuleKind, Target};
+use vigie_core::{ProjectId, Timestamp};
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Channel {
+    pub id: i64,
+    pub project: ProjectId,
+    pub name: String,
+    #[serde(skip)]
+    pub target: Target,
+    pub created_at: Timestamp,
+    /// Set while its deliveries fail.
+    pub failing_since: Option<Timestamp>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Rule {
+    pub id: i64,
+    pub project: ProjectId,
+    pub name: String,
+    pub kind: RuleKind,
+    /// Only happenings in this environment (when they have one).
+    pub environment: Option<String>,
+    pub channels: Vec<i64>,
+    pub cooldown_s: i64,
+    pub muted_until: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+impl Rule {
+    pub fn muted_at(&self, now: Timestamp) -> bool {
+        self.muted_until.is_some_and(|until| until > now)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewRule {
+    pub name: String,
+    pub kind: RuleKind,
+    pub environment: Option<String>,
+    pub channels: Vec<i64>,
+    pub cooldown_s: i64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewDelivery {
+    pub project: ProjectId,
+    pub channel: i64,
+    pub rule: Option<String>,
+    pub message: Notification,
+    pub at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Delivery {
+    pub id: i64,
+    pub project: ProjectId,
+    pub channel: i64,
+    pub rule: Option<String>,
+    pub title: String,
+    #[serde(skip)]
+    pub message: Notification,
+    /// pending, sent or failed.
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt: Timestamp,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub sent_at: Option<Timestamp>,
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> StoreError {
+    StoreError::Invalid {
+        field,
+        message: message.into(),
+    }
+}
+
+fn name_ok(name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 80 {
+        return Err(invalid("name", "give a name of 1 to 80 characters"));
+    }
+    Ok(name.to_string())
+}
+
+fn unique(err: StoreError, what: &str, name: &str) -> StoreError {
+    match err {
+        StoreError::Database(m) if m.to_lowercase().contains("unique") => {
+            StoreError::Conflict(format!("a {what} named \"{name}\" exists already"))
+        }
+        other => other,
+    }
+}
+
+const CHANNEL_COLS: &str = "id, project_id, name, target, created_at, failing_since, last_error";
+const RULE_COLS: &str =
+    "id, project_id, name, rule, environment, channels, cooldown_s, muted_until, created_at";
+const DELIVERY_COLS: &str = "id, project_id, channel_id, rule, title, message, status, attempts, \
+     next_attempt, last_error, created_at, sent_at";
+
+fn json_column<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Database(format!("unreadable {what}: {e}")))
+}
+
+fn channel_from(row: &Vec<Value>) -> Result<Channel> {
+    Ok(Channel {
+        id: row.req_int(0)?,
+        project: ProjectId(row.req_int(1)?),
+        name: row.req_text(2)?,
+        target: json_column(&row.req_text(3)?, "channel target")?,
+        created_at: Timestamp(row.req_int(4)?),
+        failing_since: row.int(5)?.map(Timestamp),
+        last_error: row.text(6)?,
+    })
+}
+
+fn rule_from(row: &Vec<Value>) -> Result<Rule> {
+    Ok(Rule {
+        id: row.req_int(0)?,
+        project: ProjectId(row.req_int(1)?),
+        name: row.req_text(2)?,
+        kind: json_column(&row.req_text(3)?, "alert rule")?,
+        environment: row.text(4)?,
+        channels: row
+            .req_text(5)?
+            .split(',')
+            .filter_map(|id| id.trim().parse().ok())
+            .collect(),
+        cooldown_s: row.req_int(6)?,
+        muted_until: row.int(7)?.map(Timestamp),
+        created_at: Timestamp(row.req_int(8)?),
+    })
+}
+
+fn delivery_from(row: &Vec<Value>) -> Result<Delivery> {
+    Ok(Delivery {
+        id: row.req_int(0)?,
+        project: ProjectId(row.req_int(1)?),
+        channel: row.req_int(2)?,
+        rule: row.text(3)?,
+        title: row.req_text(4)?,
+        message: json_column(&row.req_text(5)?, "alert message")?,
+        status: row.req_text(6)?,
+        attempts: row.req_int(7)?,
+        next_attempt: Timestamp(row.req_int(8)?),
+        last_error: row.text(9)?,
+        created_at: Timestamp(row.req_int(10)?),
+        sent_at: row.int(11)?.map(Timestamp),
+    })
+}
+
+pub(crate) async fn create_channel(
+    tx: &mut impl Tx,
+    project: ProjectId,
+    name: &str,
+    target: &Target,
+    now: Timestamp,
+) -> Result<Channel> {
+    let name = name_ok(name)?;
+    target
+        .validate()
+        .map_err(|e| invalid("target", e.to_string()))?;
+    let target_json = serde_json::to_string(target).expect("a target serializes");
+    let rows = tx
+        .query(
+            &format!(
+                "INSERT INTO alert_channels (project_id, name, target, created_at) \
+                 VALUES ($1, $2, $3, $4) RETURNING {CHANNEL_COLS}"
+            ),
+            &[
+                project.0.into(),
+                name.as_str().into(),
+                target_json.as_str().into(),
+                now.millis().into(),
+            ],
+        )
+        .await
+        .map_err(|e| unique(e, "channel", &name))?;
+    channel_from(rows.first().ok_or(StoreError::NotFound("channel"))?)
+}
+
+pub(crate) async fn list_channels(tx: &mut impl Tx, project: ProjectId) -> Result<Vec<Channel>> {
+    tx.query(
+        &format!("SELECT {CHANNEL_COLS} FROM alert_channels WHERE project_id = $1 ORDER BY name"),
+        &[project.0.into()],
+    )
+    .await?
+    .iter()
+    .map(channel_from)
+    .collect()
+}
+
+pub(crate) async fn channel(tx: &mut impl Tx, id: i64) -> Result<Option<Channel>> {
+    tx.query(
+        &format!("SELECT {CHANNEL_COLS} FROM alert_channels WHERE id = $1"),
+        &[id.into()],
+    )
+    .await?
+    .first()
+    .map(channel_from)
+    .transpose()
+}
+
+pub(crate) async fn delete_channel(tx: &mut impl Tx, project: ProjectId, id: i64) -> Result<()> {
+    let gone = tx
+        .execute(
+            "DELETE FROM alert_channels WHERE project_id = $1 AND id = $2",
+            &[project.0.into(), id.into()],
+        )
+        .await?;
+    if gone == 0 {
+        return Err(StoreError::NotFound("channel"));
+    }
+    Ok(())
+}
+
+pub(crate) async fn create_rule(
+    tx: &mut impl Tx,
+    project: ProjectId,
+    rule: &NewRule,
+    now: Timestamp,
+) -> Result<Rule> {
+    let name = name_ok(&rule.name)?;
+    if rule.channels.is_empty() {
+        return Err(invalid("channels", "choose at least one channel"));
+    }
+    if !(0..=7 * 86_400).contains(&rule.cooldown_s) {
+        return Err(invalid("cooldown_s", "a cooldown is 0 s to 7 days"));
+    }
+    for id in &rule.channels {
+        let known = tx
+            .query(
+                "SELECT id FROM alert_channels WHERE project_id = $1 AND id = $2",
+                &[project.0.into(), (*id).into()],
+            )
+            .await?;
+        if known.is_empty() {
+            return Err(invalid(
+                "channels",
+                format!("no channel {id} in this project"),
+            ));
+        }
+    }
+    let channels: Vec<String> = rule.channels.iter().map(i64::to_string).collect();
+    let rows = tx
+        .query(
+            &format!(
+                "INSERT INTO alert_rules (project_id, name, rule, environment, channels, \
+                 cooldown_s, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {RULE_COLS}"
+            ),
+            &[
+                project.0.into(),
+                name.as_str().into(),
+                serde_json::to_string(&rule.kind)
+                    .expect("a rule serializes")
+                    .as_str()
+                    .into(),
+                rule.environment
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|e| !e.is_empty())
+                    .into(),
+                channels.join(",").as_str().into(),
+                rule.cooldown_s.into(),
+                now.millis().into(),
+            ],
+        )
+        .await
+        .map_err(|e| unique(e, "rule", &name))?;
+    rule_from(rows.first().ok_or(StoreError::NotFound("rule"))?)
+}
+
+pub(crate) async fn list_rules(tx: &mut impl Tx, project: ProjectId) -> Result<Vec<Rule>> {
+    tx.query(
+        &format!("SELECT {RULE_COLS} FROM alert_rules WHERE project_id = $1 ORDER BY name"),
+        &[project.0.into()],
+    )
+    .await?
+    .iter()
+    .map(rule_from)
+    .collect()
+}
+
+pub(crate) async fn delete_rule(tx: &mut impl Tx, project: ProjectId, id: i64) -> Result<()> {
+    let gone = tx
+        .execute(
+            "DELETE FROM alert_rules WHERE project_id = $1 AND id = $2",
+            &[project.0.into(), id.into()],
+        )
+        .await?;
+    if gone == 0 {
+        return Err(StoreError::NotFound("rule"));
+    }
+    Ok(())
+}
+
+pub(crate) async fn mute_rule(
+    tx: &mut impl Tx,
+    project: ProjectId,
+    id: i64,
+    until: Option<Timestamp>,
+) -> Result<Rule> {
+    let rows = tx
+        .query(
+            &format!(
+                "UPDATE alert_rules SET muted_until = $1 WHERE project_id = $2 AND id = $3 \
+                 RETURNING {RULE_COLS}"
+            ),
+            &[until.into(), project.0.into(), id.into()],
+        )
+        .await?;
+    rule_from(rows.first().ok_or(StoreError::NotFound("rule"))?)
+}
+
+/// Whether rule `rule` should send about `key` at `at`: a problem sends unless the same key
+/// was sent within `cooldown_s`; a resolution sends only if its problem was sent and is still
+/// open. Decided and recorded in one transaction, so two instances never both send.
+pub(crate) async fn fire(
+    tx: &mut impl Tx,
+    rule: i64,
+    key: &str,
+    at: Timestamp,
+    cooldown_s: i64,
+    resolves: bool,
+) -> Result<bool> {
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT last_sent, open FROM alert_fired WHERE rule_id = $1 AND key = $2 {}",
+                tx.lock_rows()
+            ),
+            &[rule.into(), key.into()],
+        )
+        .await?;
+    let previous = rows
+        .first()
+        .map(|r| Ok::<_, StoreError>((r.req_int(0)?, r.req_int(1)? != 0)))
+        .transpose()?;
+    if resolves {
+        if previous.is_some_and(|(_, open)| open) {
+            tx.execute(
+                "UPDATE alert_fired SET open = 0 WHERE rule_id = $1 AND key = $2",
+                &[rule.into(), key.into()],
+            )
+            .await?;
+            return Ok(true);
+        }
+        return Ok(false);
+    }
+    if previous.is_some_and(|(last, _)| at.millis() - last < cooldown_s * 1000) {
+        return Ok(false);
+    }
+    tx.execute(
+        "INSERT INTO alert_fired (rule_id, key, last_sent, open) VALUES ($1, $2, $3, 1) \
+         ON CONFLICT (rule_id, key) DO UPDATE SET last_sent = excluded.last_sent, open = 1",
+        &[rule.into(), key.into(), at.millis().into()],
+    )
+    .await?;
+    Ok(true)
+}
+
+pub(crate) async fn enqueue(tx: &mut impl Tx, deliveries: &[NewDelivery]) -> Result<Vec<i64>> {
+    let mut ids = Vec::with_capacity(deliveries.len());
+    for d in deliveries {
+        let rows = tx
+            .query(
+                "INSERT INTO alert_deliveries (project_id, channel_id, rule, title, message, \
+                 status, attempts, next_attempt, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6) RETURNING id",
+                &[
+                    d.project.0.into(),
+                    d.channel.into(),
+                    d.rule.as_deref().into(),
+                    d.message.title.as_str().into(),
+                    serde_json::to_string(&d.message)
+                        .expect("a message serializes")
+                        .as_str()
+                        .into(),
+                    d.at.millis().into(),
+                ],
+            )
+            .await?;
+        ids.push(
+            rows.first()
+                .ok_or(StoreError::NotFound("delivery"))?
+                .req_int(0)?,
+        );
+    }
+    Ok(ids)
+}
+
+/// Pending deliveries whose time has come, oldest first.
+pub(crate) async fn due_deliveries(
+    tx: &mut impl Tx,
+    now: Timestamp,
+    limit: u32,
+) -> Result<Vec<Delivery>> {
+    tx.query(
+        &format!(
+            "SELECT {DELIVERY_COLS} FROM alert_deliveries WHERE status = 'pending' \
+             AND next_attempt <= $1 ORDER BY next_attempt, id LIMIT {}",
+            limit.clamp(1, 1000)
+        ),
+        &[now.millis().into()],
+    )
+    .await?
+    .iter()
+    .map(delivery_from)
+    .collect()
+}
+
+/// Records an attempt: sent; or failed with the error and the time of the next attempt
+/// (`None`: given up).
+pub(crate) async fn delivered(
+    tx: &mut impl Tx,
+    id: i64,
+    outcome: std::result::Result<(), String>,
+    retry_at: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<()> {
+    let (status, error) = match (&outcome, retry_at) {
+        (Ok(()), _) => ("sent", None),
+        (Err(e), Some(_)) => ("pending", Some(e.as_str())),
+        (Err(e), None) => ("failed", Some(e.as_str())),
+    };
+    tx.execute(
+        "UPDATE alert_deliveries SET status = $1, attempts = attempts + 1, last_error = $2, \
+         next_attempt = COALESCE($3, next_attempt), sent_at = $4 WHERE id = $5",
+        &[
+            status.into(),
+            error.into(),
+            retry_at.into(),
+            outcome.is_ok().then_some(now).into(),
+            id.into(),
+        ],
+    )
+    .await?;
+    // The channel's health follows its last attempt.
+    match outcome {
+        Ok(()) => {
+            tx.execute(
+                "UPDATE alert_channels SET failing_since = NULL, last_error = NULL \
+                 WHERE id = (SELECT channel_id FROM alert_deliveries WHERE id = $1)",
+                &[id.into()],
+            )
+            .await?;
+        }
+        Err(e) => {
+            tx.execute(
+                "UPDATE alert_channels SET failing_since = COALESCE(failing_since, $1), \
+                 last_error = $2 WHERE id = (SELECT channel_id FROM alert_deliveries WHERE id = $3)",
+                &[now.millis().into(), e.as_str().into(), id.into()],
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn list_deliveries(
+    tx: &mut impl Tx,
+    project: ProjectId,
+    limit: u32,
+) -> Result<Vec<Delivery>> {
+    tx.query(
+        &format!(
+            "SELECT {DELIVERY_COLS} FROM alert_deliveries WHERE project_id = $1 \
+             ORDER BY id DESC LIMIT {}",
+            limit.clamp(1, 1000)
+        ),
+        &[project.0.into()],
+    )
+    .await?
+    .iter()
+    .map(delivery_from)
+    .collect()
+}

@@ -1,0 +1,160 @@
+//! Alerts in the storage story: channels and rules with their checks, the cooldown and
+//! resolution memory, deliveries with retries and the channel's health.
+
+use std::sync::Arc;
+use vigie_core::alert::{Notification, RuleKind, Target};
+use vigie_core::{Project, Timestamp};
+use vigie_store::{NewDelivery, NewRule, Store, StoreError};
+
+const T: i64 = 1_800_000_000_000;
+
+pub async fn alerts_story(store: &Arc<dyn Store>, project: &Project) {
+    let p = project.id;
+    let hook = Target::Webhook {
+        url: "http://127.0.0.1:9/hook".into(),
+        secret: Some("s3cret".into()),
+    };
+    let ops = store
+        .create_channel(p, "ops webhook", &hook, Timestamp(T))
+        .await
+        .unwrap();
+    assert_eq!(ops.target, hook);
+    assert!(matches!(
+        store
+            .create_channel(p, "ops webhook", &hook, Timestamp(T))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let bad = Target::Email {
+        to: vec!["nobody".into()],
+    };
+    assert!(matches!(
+        store.create_channel(p, "mail", &bad, Timestamp(T)).await,
+        Err(StoreError::Invalid {
+            field: "target",
+            ..
+        })
+    ));
+
+    let rule = NewRule {
+        name: "failed jobs".into(),
+        kind: RuleKind::JobFailed { job_kind: None },
+        environment: None,
+        channels: vec![ops.id],
+        cooldown_s: 600,
+    };
+    let failed = store.create_rule(p, &rule, Timestamp(T)).await.unwrap();
+    assert_eq!(failed.kind, rule.kind);
+    assert_eq!(failed.channels, vec![ops.id]);
+    let no_channel = NewRule {
+        name: "x".into(),
+        channels: vec![],
+        ..rule.clone()
+    };
+    assert!(store
+        .create_rule(p, &no_channel, Timestamp(T))
+        .await
+        .is_err());
+    let foreign = NewRule {
+        name: "y".into(),
+        channels: vec![9_999],
+        ..rule.clone()
+    };
+    assert!(store.create_rule(p, &foreign, Timestamp(T)).await.is_err());
+
+    // Cooldown per key; a resolution only after a problem that was sent.
+    assert!(!store
+        .fire(failed.id, "monitor:m", Timestamp(T), 600, true)
+        .await
+        .unwrap());
+    assert!(store
+        .fire(failed.id, "job:1", Timestamp(T), 600, false)
+        .await
+        .unwrap());
+    assert!(!store
+        .fire(failed.id, "job:1", Timestamp(T + 599_000), 600, false)
+        .await
+        .unwrap());
+    assert!(store
+        .fire(failed.id, "job:2", Timestamp(T + 1_000), 600, false)
+        .await
+        .unwrap());
+    assert!(store
+        .fire(failed.id, "job:1", Timestamp(T + 600_000), 600, false)
+        .await
+        .unwrap());
+    assert!(store
+        .fire(failed.id, "job:1", Timestamp(T + 600_001), 600, true)
+        .await
+        .unwrap());
+    assert!(!store
+        .fire(failed.id, "job:1", Timestamp(T + 600_002), 600, true)
+        .await
+        .unwrap());
+
+    // Muting.
+    let muted = store
+        .mute_rule(p, failed.id, Some(Timestamp(T + 3_600_000)))
+        .await
+        .unwrap();
+    assert!(muted.muted_at(Timestamp(T)) && !muted.muted_at(Timestamp(T + 3_600_001)));
+
+    // Deliveries: due, retried, sent; the channel's health follows.
+    let message = Notification {
+        title: "Job failed: nightly".into(),
+        ..Notification::default()
+    };
+    let ids = store
+        .enqueue(vec![NewDelivery {
+            project: p,
+            channel: ops.id,
+            rule: Some("failed jobs".into()),
+            message: message.clone(),
+            at: Timestamp(T),
+        }])
+        .await
+        .unwrap();
+    let due = store.due_deliveries(Timestamp(T), 10).await.unwrap();
+    assert_eq!(
+        (due.len(), due[0].id, &due[0].message),
+        (1, ids[0], &message)
+    );
+    store
+        .delivered(
+            ids[0],
+            Err("connection refused".into()),
+            Some(Timestamp(T + 30_000)),
+            Timestamp(T),
+        )
+        .await
+        .unwrap();
+    assert!(store
+        .due_deliveries(Timestamp(T + 29_000), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let channel = store.channel(ops.id).await.unwrap().unwrap();
+    assert_eq!(channel.failing_since, Some(Timestamp(T)));
+    assert_eq!(channel.last_error.as_deref(), Some("connection refused"));
+    store
+        .delivered(ids[0], Ok(()), None, Timestamp(T + 30_000))
+        .await
+        .unwrap();
+    let log = store.list_deliveries(p, 10).await.unwrap();
+    assert_eq!((log[0].status.as_str(), log[0].attempts), ("sent", 2));
+    assert_eq!(log[0].sent_at, Some(Timestamp(T + 30_000)));
+    assert_eq!(
+        store.channel(ops.id).await.unwrap().unwrap().failing_since,
+        None
+    );
+
+    // Deleting a channel takes its deliveries; rules go by id.
+    store.delete_rule(p, failed.id).await.unwrap();
+    assert!(store.list_rules(p).await.unwrap().is_empty());
+    store.delete_channel(p, ops.id).await.unwrap();
+    assert!(store.list_deliveries(p, 10).await.unwrap().is_empty());
+    assert!(matches!(
+        store.delete_channel(p, ops.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+}

@@ -7,6 +7,7 @@
 //! - [`account`]: users, roles, API tokens and the access each one grants.
 //! - [`alert`]: alert rules, channels, and the message as each channel shows it.
 //! - [`event`]: error events, and how they group into issues.
+//! - [`incident`]: incident reports: a merged timeline and the diagnosis rules read from it.
 //! - [`issue`]: issues (groups of events) and their life cycle.
 //! - [`job`]: jobs, their items (trace rows), and the rules by which a job moves.
 //! - [`log`]: log records, levels, and the words search finds in them.
@@ -31,6 +32,7 @@ macro_rules! static_regex {
 pub mod account;
 pub mod alert;
 pub mod event;
+pub mod incident;
 pub mod issue;
 pub mod job;
 pub mod log;

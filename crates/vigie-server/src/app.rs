@@ -32,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::error_routes())
         .merge(api::monitor_routes())
         .merge(api::alert_routes())
+        .merge(api::report_routes())
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
     let ingest = api::log_ingest_routes()
         .merge(api::sentry_ingest_routes())

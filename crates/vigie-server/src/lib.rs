@@ -33,6 +33,7 @@ pub mod logs;
 pub mod manage;
 pub mod metrics;
 pub mod monitors;
+pub mod reports;
 pub mod serve;
 pub mod state;
 pub mod tasks;

@@ -646,6 +646,7 @@ async fn every_api_route_is_in_the_openapi_document() {
         ("delete", "/api/v1/alerts/rules/{id}"),
         ("post", "/api/v1/alerts/rules/{id}/mute"),
         ("get", "/api/v1/alerts/deliveries"),
+        ("get", "/api/v1/reports/incident"),
         ("get", "/api/v1/monitors"),
         ("get", "/api/v1/monitors/{slug}"),
         ("put", "/api/v1/monitors/{slug}"),

@@ -101,6 +101,14 @@ pub fn alert_routes() -> Router<AppState> {
         .route("/api/v1/alerts/deliveries", get(api::deliveries))
 }
 
+/// Incident reports (see `crate::reports`).
+pub fn report_routes() -> Router<AppState> {
+    Router::new().route(
+        "/api/v1/reports/incident",
+        get(crate::reports::incident_api),
+    )
+}
+
 /// Cron and heartbeat monitors (see `crate::monitors::api`).
 pub fn monitor_routes() -> Router<AppState> {
     use crate::monitors::api;

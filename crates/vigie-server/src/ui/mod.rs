@@ -24,6 +24,7 @@ pub mod logs;
 pub mod monitors;
 mod pages;
 pub mod performance;
+mod reports;
 mod settings;
 
 use crate::auth::LoggedIn;
@@ -58,6 +59,7 @@ pub fn routes() -> Router<AppState> {
         .route("/issues/{id}/status", post(issues::set_status))
         .route("/live/issues", get(issues::live))
         .route("/alerts", get(alerts::page))
+        .route("/reports/incident", get(reports::incident))
         .route("/alerts/channels", post(alerts::add_channel))
         .route("/alerts/channels/{id}/test", post(alerts::test_channel))
         .route("/alerts/channels/{id}/delete", post(alerts::delete_channel))

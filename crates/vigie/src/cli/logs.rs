@@ -102,6 +102,21 @@ impl Server {
             .with_context(|| format!("cannot reach Vigie at {}", self.url))?;
         Ok(answer(response).await?.json().await?)
     }
+
+    /// `GET path?params` with the token; the answer's text (for rendered formats).
+    pub(super) async fn get_text(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> anyhow::Result<String> {
+        let response = client()?
+            .get(endpoint(self, path, params)?)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach Vigie at {}", self.url))?;
+        Ok(answer(response).await?.text().await?)
+    }
 }
 
 fn client() -> anyhow::Result<reqwest::Client> {

@@ -9,6 +9,7 @@ mod issues;
 mod job;
 mod logs;
 mod project;
+mod report;
 mod serve;
 mod token;
 mod user;
@@ -59,6 +60,10 @@ enum Command {
     /// List and show error issues (talks to a running Vigie).
     #[command(subcommand)]
     Issues(issues::IssuesCommand),
+    /// Reports: `vigie report incident --from "2025-01-10 22:15" --to 22:30` (talks to a
+    /// running Vigie).
+    #[command(subcommand)]
+    Report(report::ReportCommand),
     /// Import existing log files (nginx, PostgreSQL, syslog, journald, Python, …) offline.
     Import(logs::ImportArgs),
 }
@@ -123,6 +128,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tail(args) => return logs::tail(args).await,
         Command::Import(args) => return logs::import(args).await,
         Command::Issues(cmd) => issues::run(cmd).await,
+        Command::Report(cmd) => report::run(cmd).await,
     };
     done.map(|()| ExitCode::SUCCESS)
 }

@@ -1,0 +1,331 @@
+//! Incident reports: everything one project recorded in a time window, merged into one
+//! timeline, with the diagnosis hints of `vigie_core::incident`.
+//!
+//! ```text
+//! GET /api/v1/reports/incident?from=&to=&tz=&format=json|text|markdown
+//!   from, to   RFC 3339, or "2025-01-10 22:15" (read in tz, default UTC); `to` may be a time
+//!              of day only ("22:30"), on the day of `from`
+//!   gathered   log lines (the newest MAX_LOGS), error events, jobs created or changed, monitor
+//!              runs — each with the path of its page
+//! ```
+//!
+//! `vigie report incident` and the Reports page read the same.
+
+use crate::auth::job_access::ProjectReader;
+use crate::http::{ApiError, AppError};
+use crate::state::AppState;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use vigie_core::incident::{self, Entry, EntryKind, Hint};
+use vigie_core::{JobStatus, LogQuery, ProjectId, Timestamp};
+use vigie_store::{EventFilter, JobFilter};
+
+/// Log lines kept in a report (the newest of the window); the count says when more existed.
+pub const MAX_LOGS: usize = 5000;
+/// Longest window a report covers.
+const MAX_WINDOW_MS: i64 = 7 * 24 * 3_600_000;
+
+#[derive(Serialize)]
+pub struct IncidentReport {
+    pub from: Timestamp,
+    pub to: Timestamp,
+    pub hints: Vec<Hint>,
+    pub timeline: Vec<Entry>,
+    /// `true` when the window held more than [`MAX_LOGS`] log lines (the oldest were left out).
+    pub logs_truncated: bool,
+}
+
+#[derive(Deserialize, Default)]
+pub struct IncidentParams {
+    #[serde(default)]
+    pub from: String,
+    #[serde(default)]
+    pub to: String,
+    #[serde(default)]
+    pub tz: String,
+    #[serde(default)]
+    pub format: String,
+}
+
+fn invalid(field: &str, message: String) -> AppError {
+    AppError::Invalid {
+        field: field.into(),
+        message,
+    }
+}
+
+/// `from` and `to` as the report reads them (see the module docs).
+pub fn window(params: &IncidentParams) -> Result<(Timestamp, Timestamp), AppError> {
+    let zone_name = if params.tz.trim().is_empty() {
+        "UTC"
+    } else {
+        params.tz.trim()
+    };
+    let zone = jiff::tz::TimeZone::get(zone_name)
+        .map_err(|_| invalid("tz", format!("unknown time zone \"{zone_name}\"")))?;
+    let from = instant(&params.from, &zone, None).ok_or_else(|| {
+        invalid(
+            "from",
+            format!("\"{}\" is not a time such as 2025-01-10 22:15", params.from),
+        )
+    })?;
+    let day = jiff::Timestamp::from_millisecond(from.millis())
+        .map(|t| t.to_zoned(zone.clone()).date())
+        .ok();
+    let to = instant(&params.to, &zone, day).ok_or_else(|| {
+        invalid(
+            "to",
+            format!("\"{}\" is not a time such as 22:30", params.to),
+        )
+    })?;
+    if to <= from {
+        return Err(invalid(
+            "to",
+            "the window is empty: `to` must be after `from`".into(),
+        ));
+    }
+    if to.millis() - from.millis() > MAX_WINDOW_MS {
+        return Err(invalid("to", "a report covers at most 7 days".into()));
+    }
+    Ok((from, to))
+}
+
+/// RFC 3339, a civil date-time in `zone`, or (with `day_of`) a time of day on that day.
+fn instant(
+    text: &str,
+    zone: &jiff::tz::TimeZone,
+    day_of: Option<jiff::civil::Date>,
+) -> Option<Timestamp> {
+    let text = text.trim();
+    if let Some(t) = Timestamp::parse_rfc3339(text) {
+        return Some(t);
+    }
+    let civil = text
+        .replace(' ', "T")
+        .parse::<jiff::civil::DateTime>()
+        .ok()
+        .or_else(|| {
+            let time = text.parse::<jiff::civil::Time>().ok()?;
+            Some(day_of?.to_datetime(time))
+        })?;
+    let zoned = civil.to_zoned(zone.clone()).ok()?;
+    Some(Timestamp(zoned.timestamp().as_millisecond()))
+}
+
+/// Gathers the report of `project` over `from..to`.
+pub async fn incident(
+    state: &AppState,
+    project: ProjectId,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<IncidentReport, AppError> {
+    let mut timeline = Vec::new();
+
+    let query = LogQuery {
+        terms: Vec::new(),
+        from: Some(from.millis() * 1_000_000),
+        to: Some(to.millis() * 1_000_000),
+    };
+    let page =
+        vigie_store::logs::search(state.store.as_ref(), project, &query, MAX_LOGS, None).await?;
+    let logs_truncated = page.next.is_some();
+    for hit in page.hits {
+        let r = hit.record;
+        timeline.push(Entry {
+            at: Timestamp(r.time.div_euclid(1_000_000)),
+            kind: EntryKind::Log,
+            source: r.source,
+            level: r.level.as_str().to_string(),
+            text: r.message,
+            link: None,
+        });
+    }
+
+    let events = state
+        .store
+        .events(&EventFilter {
+            project,
+            since: Some(from),
+            until: Some(to),
+            oldest_first: true,
+            limit: 1000,
+            ..Default::default()
+        })
+        .await?;
+    for e in events {
+        timeline.push(Entry {
+            at: e.time,
+            kind: EntryKind::Error,
+            source: "sentry".into(),
+            level: e.level,
+            text: e.title,
+            link: Some(format!("/issues/{}", e.issue_id)),
+        });
+    }
+
+    // Jobs that ran in the window: created before its end, and not finished before its start.
+    let jobs = state
+        .store
+        .list_jobs(&JobFilter {
+            project,
+            until: Some(to),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await?;
+    for job in jobs.jobs {
+        if job.finished_at.is_some_and(|f| f < from) || job.last_update < from {
+            continue;
+        }
+        let progress = match job.total {
+            Some(total) => format!(
+                "{} of {total} processed, {} failed",
+                job.processed, job.failed
+            ),
+            None => format!("{} processed, {} failed", job.processed, job.failed),
+        };
+        let link = Some(format!("/jobs/{}", job.id));
+        if job.created_at >= from {
+            timeline.push(Entry {
+                at: job.created_at,
+                kind: EntryKind::Job,
+                source: job.name.clone(),
+                level: "started".into(),
+                text: format!("{} started", job.name),
+                link: link.clone(),
+            });
+        }
+        let end = match job.status {
+            JobStatus::Stalled => job.stalled_since.map(|at| (at, "stalled")),
+            JobStatus::Failed => job.finished_at.map(|at| (at, "failed")),
+            JobStatus::Completed => job.finished_at.map(|at| (at, "completed")),
+            JobStatus::Cancelled => job.finished_at.map(|at| (at, "cancelled")),
+            _ => None,
+        };
+        if let Some((at, what)) = end.filter(|(at, _)| *at >= from && *at < to) {
+            let message = job
+                .message
+                .as_deref()
+                .map(|m| format!("; {m}"))
+                .unwrap_or_default();
+            timeline.push(Entry {
+                at,
+                kind: EntryKind::Job,
+                source: job.name.clone(),
+                level: what.into(),
+                text: format!("{progress}{message}"),
+                link,
+            });
+        }
+    }
+
+    let monitors = state.store.list_monitors(project).await?;
+    let runs = state
+        .store
+        .monitor_runs(monitors.iter().map(|m| m.id).collect(), 200)
+        .await?;
+    for run in runs
+        .iter()
+        .filter(|r| r.started_at >= from && r.started_at < to)
+    {
+        let Some(m) = monitors.iter().find(|m| m.id == run.monitor_id) else {
+            continue;
+        };
+        let label = crate::ui::monitors::run_label(&run.status);
+        timeline.push(Entry {
+            at: run.started_at,
+            kind: EntryKind::Monitor,
+            source: m.slug.clone(),
+            level: label.into(),
+            text: run
+                .output
+                .as_deref()
+                .map(|o| o.trim().lines().last().unwrap_or("").to_string())
+                .unwrap_or_else(|| format!("run {label}")),
+            link: Some(format!("/monitors/{}", m.slug)),
+        });
+    }
+
+    timeline.sort_by_key(|e| e.at);
+    let hints = incident::diagnose(&timeline);
+    Ok(IncidentReport {
+        from,
+        to,
+        hints,
+        timeline,
+        logs_truncated,
+    })
+}
+
+/// `GET /api/v1/reports/incident`.
+pub async fn incident_api(
+    State(state): State<AppState>,
+    reader: ProjectReader,
+    Query(params): Query<IncidentParams>,
+) -> Result<Response, ApiError> {
+    let (from, to) = window(&params)?;
+    let report = incident(&state, reader.project.id, from, to).await?;
+    let rendered =
+        |markdown: bool| incident::render(from, to, &report.timeline, &report.hints, markdown);
+    Ok(match params.format.as_str() {
+        "" | "json" => Json(&report).into_response(),
+        "text" => (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            rendered(false),
+        )
+            .into_response(),
+        "markdown" => (
+            [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
+            rendered(true),
+        )
+            .into_response(),
+        other => {
+            return Err(invalid(
+                "format",
+                format!("\"{other}\" is not json, text or markdown"),
+            )
+            .into())
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(from: &str, to: &str, tz: &str) -> IncidentParams {
+        IncidentParams {
+            from: from.into(),
+            to: to.into(),
+            tz: tz.into(),
+            format: String::new(),
+        }
+    }
+
+    fn rfc(t: Timestamp) -> String {
+        t.to_rfc3339()
+    }
+
+    #[test]
+    fn windows_as_people_write_them() {
+        let (from, to) = window(&params("2025-01-10 22:15", "22:30", "Europe/Paris")).unwrap();
+        assert_eq!(rfc(from), "2025-01-10T21:15:00Z");
+        assert_eq!(rfc(to), "2025-01-10T21:30:00Z");
+        let (from, to) =
+            window(&params("2025-01-10T21:15:00Z", "2025-01-10T21:30:00Z", "")).unwrap();
+        assert_eq!(to.millis() - from.millis(), 15 * 60_000);
+        let (from, _) = window(&params("2025-07-01 08:00", "09:00", "")).unwrap();
+        assert_eq!(rfc(from), "2025-07-01T08:00:00Z", "UTC by default");
+        let error = |p: IncidentParams| match window(&p) {
+            Err(AppError::Invalid { message, .. }) => message,
+            other => panic!("{:?}", other.map(|_| ())),
+        };
+        assert!(error(params("2025-01-10 22:15", "22:00", "")).contains("empty"));
+        assert!(error(params("yesterday", "22:00", "")).contains("is not a time"));
+        assert!(error(params("2025-01-10 22:15", "22:30", "Mars/Base")).contains("time zone"));
+        assert!(error(params("2025-01-01 00:00", "2025-02-01 00:00", "")).contains("7 days"));
+    }
+}

@@ -130,6 +130,11 @@ def test_the_report_names_the_causes(incident):
 def test_the_report_page(incident, browser, shots):
     srv, _, start = incident
     setup_first_admin(browser, srv)
+    # The dashboard tells the day: the stalled send, the log volume.
+    overview = WebDriverWait(browser, 10).until(lambda b: b.find_element(By.ID, "overview")).text.lower()
+    assert "jobs stalled\n1" in overview, overview
+    assert "log lines, last 24 hours" in overview
+    shots(browser, "52-dashboard")
     browser.get(srv.url + "/alerts")
     browser.find_element(By.LINK_TEXT, "Incident report").click()
     form = WebDriverWait(browser, 10).until(lambda b: b.find_element(By.ID, "incident-form"))

@@ -99,7 +99,9 @@ def test_first_session(server, browser, shots):
     # Its error settings: a stricter Apdex threshold, a quota, an extra scrubbed key word.
     errors = browser.find_element(By.CSS_SELECTOR, "#error-settings tr[data-project='2']")
     fill(browser, errors, apdex_ms="120", events_per_minute="600", scrub_keys="siret")
+    previous = browser.find_element(By.CSS_SELECTOR, ".flash")  # the key rotation's message
     errors.find_element(By.XPATH, ".//button[text()='Save']").click()
+    wait(browser).until(EC.staleness_of(previous))
     assert "Apdex T 120 ms, at most 600 events/min" in flash_text(browser)
     errors = browser.find_element(By.CSS_SELECTOR, "#error-settings tr[data-project='2']")
     assert errors.find_element(By.NAME, "scrub_keys").get_attribute("value") == "siret"

@@ -296,3 +296,46 @@ async fn schedules_missed_runs_pause_and_delete() {
         .await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_dashboard_shows_the_day() {
+    let app = app().await;
+    let token = admin(&app).await;
+    let session = app.setup_admin().await;
+    let fresh = app.get("/", &session).await;
+    assert!(
+        fresh.body.contains("id=\"getting-started\""),
+        "a new project shows how to start"
+    );
+    assert!(!fresh.body.contains("Items ok · 24 h"));
+
+    let created = app
+        .api(
+            Method::POST,
+            "/api/v1/jobs",
+            &token,
+            Some(r#"{"id": "send-1", "name": "send <invoices>", "kind": "mail", "total": 10}"#),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let items = app
+        .api(
+            Method::POST,
+            "/api/v1/jobs/send-1/items",
+            &token,
+            Some(r#"{"items": [{"key": "a", "status": "ok"}, {"key": "b", "status": "ok"}, {"key": "c", "status": "error", "error": "421"}]}"#),
+        )
+        .await;
+    assert_eq!(items.status, StatusCode::OK, "{}", items.body);
+    let key = project_key(&app).await;
+    ping(&app, &format!("/ping/{key}/backup/fail"), "").await;
+
+    let page = app.get("/", &session).await.body;
+    assert!(!page.contains("id=\"getting-started\""));
+    assert!(page.contains("Items ok · 24 h"));
+    assert!(page.contains("send &lt;invoices&gt;"), "running, escaped");
+    assert!(page.contains("success 66.7 %"), "2 ok of 3");
+    assert!(page.contains("0 late, 1 down"));
+    let pulse = app.get("/live/dashboard?project=1", &session).await;
+    assert!(pulse.json().is_i64());
+}

@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod live;
 pub mod logs;
 pub mod monitors;
+pub mod overview;
 mod pages;
 pub mod performance;
 mod reports;
@@ -48,6 +49,7 @@ pub fn routes() -> Router<AppState> {
         });
     sections
         .route("/", get(pages::dashboard))
+        .route("/live/dashboard", get(pages::live_dashboard))
         .route("/jobs", get(jobs::list))
         .route("/jobs/{id}", get(jobs::show))
         .route("/logs", get(logs::search))

@@ -117,9 +117,25 @@ struct DashboardPage {
     sections: &'static [Section],
     /// Jobs reported to the current project, for the Jobs card.
     jobs: u64,
+    /// The current project's day at a glance.
+    overview: Option<super::overview::Overview>,
 }
 
 impl DashboardPage {
+    fn rate(&self, counts: &vigie_core::job::ItemCounts) -> String {
+        super::overview::Overview::success_rate(counts)
+            .map_or_else(|| "—".to_string(), |r| format!("{r:.1} %"))
+    }
+
+    /// The DSN and snippet, until the project has reported something.
+    fn getting_started(&self) -> bool {
+        self.overview.as_ref().is_none_or(|o| o.is_empty())
+    }
+
+    fn ms(&self, value: &Option<f64>) -> String {
+        value.map_or_else(|| "—".to_string(), |v| format!("{v:.0} ms"))
+    }
+
     /// What a section's card says it has received.
     fn received(&self, section: &Section) -> String {
         match (section.key, self.jobs) {
@@ -152,11 +168,16 @@ pub async fn dashboard(
         }
         None => 0,
     };
+    let overview = match &chrome.project {
+        Some(project) => Some(super::overview::Overview::gather(&state, project.id).await?),
+        None => None,
+    };
     let page = DashboardPage {
         stats: SystemStats::gather(&state).await?,
         dsn,
         sections: SECTIONS,
         jobs,
+        overview,
         chrome,
     };
     render(&page, &page.chrome)
@@ -209,4 +230,28 @@ pub async fn system(
         tasks: state.tasks.records(),
     };
     render(&page, &page.chrome)
+}
+
+/// `GET /live/dashboard?project=`: a pulse after each change of the project's jobs, issues or
+/// monitors (at most one a second); the page then reads itself again.
+pub async fn live_dashboard(
+    State(state): State<AppState>,
+    _caller: crate::auth::ApiCaller,
+    headers: HeaderMap,
+    axum::extract::Query(params): axum::extract::Query<super::live::ProjectParam>,
+) -> Result<Response, crate::http::ApiError> {
+    use crate::hub::Change;
+    let project = vigie_core::ProjectId(params.project);
+    super::live::pulse_stream(
+        state,
+        &headers,
+        move |change| match change {
+            Change::Job(news) => news.job.project == project,
+            Change::Issues(news) => news.project == project,
+            Change::Monitors(p, _) => *p == project,
+            _ => false,
+        },
+        |_| async { Ok(vigie_core::Timestamp::now().millis()) },
+    )
+    .await
 }

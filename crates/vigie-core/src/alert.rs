@@ -132,6 +132,9 @@ pub struct Notification {
     pub evidence: Option<String>,
     /// `true` for a "resolved" message.
     pub resolved: bool,
+    /// `true` for a scheduled report rather than an alert.
+    #[serde(default)]
+    pub report: bool,
 }
 
 impl Notification {
@@ -150,10 +153,10 @@ impl Notification {
 
     /// The e-mail subject.
     pub fn subject(&self) -> String {
-        let mark = if self.resolved {
-            "[resolved]"
-        } else {
-            "[alert]"
+        let mark = match (self.report, self.resolved) {
+            (true, _) => "[report]",
+            (false, true) => "[resolved]",
+            (false, false) => "[alert]",
         };
         format!("{mark} {}", self.title)
     }
@@ -208,7 +211,11 @@ impl Notification {
         json!({
             "rule": rule,
             "title": self.title,
-            "status": if self.resolved { "resolved" } else { "firing" },
+            "status": match (self.report, self.resolved) {
+                (true, _) => "report",
+                (false, true) => "resolved",
+                (false, false) => "firing",
+            },
             "facts": self.facts.iter().map(|(k, v)| json!({"name": k, "value": v})).collect::<Vec<_>>(),
             "evidence": self.evidence,
             "link": self.link,
@@ -435,6 +442,7 @@ mod tests {
             link: "http://vigie/issues/7".into(),
             evidence: Some("billing/invoices.py in render_invoice".into()),
             resolved: false,
+            report: false,
         };
         assert_eq!(n.subject(), "[alert] New issue: KeyError <'BE'>");
         assert!(n.text().contains("Project: billing\n"));
@@ -446,6 +454,15 @@ mod tests {
         let hook = n.webhook("new issues", Timestamp(0));
         assert_eq!(hook["status"], "firing");
         assert_eq!(hook["facts"][0]["name"], "Project");
+        let report = Notification {
+            report: true,
+            ..n.clone()
+        };
+        assert!(report.subject().starts_with("[report] "));
+        assert_eq!(
+            report.webhook("daily report", Timestamp(0))["status"],
+            "report"
+        );
         // The signature GitHub-style receivers check (RFC 4231 test case 2).
         assert_eq!(
             signature("Jefe", b"what do ya want for nothing?"),

@@ -329,3 +329,365 @@ mod tests {
         assert!(error(params("2025-01-01 00:00", "2025-02-01 00:00", "")).contains("7 days"));
     }
 }
+
+/// The daily report (the "sent today / errors today" mail teams script by hand): per job
+/// kind, jobs and items with the success rate; the day's last item errors; new issues; jobs
+/// running now.
+#[derive(Serialize)]
+pub struct DailyReport {
+    pub project: String,
+    /// The day, `2025-01-10`, in `timezone`.
+    pub date: String,
+    pub timezone: String,
+    pub kinds: Vec<KindLine>,
+    pub last_errors: Vec<ErrorLine>,
+    pub new_issues: Vec<String>,
+    pub running: Vec<String>,
+}
+
+#[derive(Serialize)]
+pub struct KindLine {
+    pub kind: String,
+    pub jobs: usize,
+    pub failed_jobs: usize,
+    pub ok: i64,
+    pub failed: i64,
+    /// Percent of items that went well, when any finished.
+    pub success_rate: Option<f64>,
+}
+
+#[derive(Serialize)]
+pub struct ErrorLine {
+    pub at: Timestamp,
+    pub job: String,
+    pub item: String,
+    pub error: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct DailyParams {
+    /// `2025-01-10`; empty: today.
+    #[serde(default)]
+    pub date: String,
+    #[serde(default)]
+    pub tz: String,
+    #[serde(default)]
+    pub format: String,
+}
+
+/// The start and end of `date` (today when empty) in `tz`.
+pub fn day_bounds(date: &str, tz: &str) -> Result<(String, Timestamp, Timestamp), AppError> {
+    let tz = if tz.trim().is_empty() {
+        "UTC"
+    } else {
+        tz.trim()
+    };
+    let zone = jiff::tz::TimeZone::get(tz)
+        .map_err(|_| invalid("tz", format!("unknown time zone \"{tz}\"")))?;
+    let day = if date.trim().is_empty() {
+        jiff::Timestamp::now().to_zoned(zone.clone()).date()
+    } else {
+        date.trim().parse::<jiff::civil::Date>().map_err(|_| {
+            invalid(
+                "date",
+                format!("\"{date}\" is not a date such as 2025-01-10"),
+            )
+        })?
+    };
+    let start = day
+        .to_zoned(zone.clone())
+        .map_err(|e| invalid("date", e.to_string()))?;
+    let end = start
+        .tomorrow()
+        .map_err(|e| invalid("date", e.to_string()))?;
+    Ok((
+        day.to_string(),
+        Timestamp(start.timestamp().as_millisecond()),
+        Timestamp(end.timestamp().as_millisecond()),
+    ))
+}
+
+pub async fn daily(
+    state: &AppState,
+    project: &vigie_core::Project,
+    date: &str,
+    tz: &str,
+) -> Result<DailyReport, AppError> {
+    let (date, start, end) = day_bounds(date, tz)?;
+    let store = state.store.as_ref();
+    let jobs = store
+        .list_jobs(&JobFilter {
+            project: project.id,
+            since: Some(start),
+            until: Some(end),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await?;
+    let mut kinds: Vec<KindLine> = Vec::new();
+    for job in &jobs.jobs {
+        let kind = job.kind.clone().unwrap_or_else(|| "(no kind)".into());
+        let line = match kinds.iter_mut().find(|k| k.kind == kind) {
+            Some(line) => line,
+            None => {
+                kinds.push(KindLine {
+                    kind,
+                    jobs: 0,
+                    failed_jobs: 0,
+                    ok: 0,
+                    failed: 0,
+                    success_rate: None,
+                });
+                kinds.last_mut().expect("just pushed")
+            }
+        };
+        line.jobs += 1;
+        line.failed_jobs +=
+            usize::from(matches!(job.status, JobStatus::Failed | JobStatus::Stalled));
+        line.ok += job.processed - job.failed - job.skipped;
+        line.failed += job.failed;
+    }
+    for line in &mut kinds {
+        let done = line.ok + line.failed;
+        line.success_rate = (done > 0).then(|| line.ok as f64 * 100.0 / done as f64);
+    }
+    let errors = store
+        .list_items(&vigie_store::ItemFilter {
+            project: project.id,
+            status: Some(vigie_core::ItemStatus::Error),
+            since: Some(start),
+            until: Some(end),
+            limit: 10,
+            ..Default::default()
+        })
+        .await?;
+    let job_name = |id: &str| {
+        jobs.jobs
+            .iter()
+            .find(|j| j.id == id)
+            .map_or_else(|| id.to_string(), |j| j.name.clone())
+    };
+    let last_errors = errors
+        .items
+        .iter()
+        .map(|i| ErrorLine {
+            at: i.at,
+            job: job_name(&i.job_id),
+            item: i.name.clone().or_else(|| i.key.clone()).unwrap_or_default(),
+            error: i.error.clone().unwrap_or_default(),
+        })
+        .collect();
+    let issues = store
+        .list_issues(&vigie_store::IssueFilter {
+            project: project.id,
+            since: Some(start),
+            sort: vigie_store::IssueSort::FirstSeen,
+            limit: 200,
+            ..Default::default()
+        })
+        .await?;
+    let new_issues = issues
+        .issues
+        .iter()
+        .filter(|i| i.first_seen >= start && i.first_seen < end)
+        .map(|i| i.title.clone())
+        .collect();
+    let running = store
+        .list_jobs(&JobFilter {
+            project: project.id,
+            status: Some(JobStatus::Running),
+            limit: 50,
+            ..Default::default()
+        })
+        .await?
+        .jobs
+        .iter()
+        .map(|j| match j.total {
+            Some(t) => format!("{}: {} of {t}", j.name, j.processed),
+            None => format!("{}: {} processed", j.name, j.processed),
+        })
+        .collect();
+    Ok(DailyReport {
+        project: project.name.clone(),
+        date,
+        timezone: if tz.trim().is_empty() {
+            "UTC".into()
+        } else {
+            tz.trim().into()
+        },
+        kinds,
+        last_errors,
+        new_issues,
+        running,
+    })
+}
+
+impl DailyReport {
+    /// The report as plain text (CLI, e-mail) or Markdown.
+    pub fn render(&self, markdown: bool) -> String {
+        use std::fmt::Write;
+        let h = |level: &str, text: &str| {
+            if markdown {
+                format!("{level} {text}\n")
+            } else {
+                format!("{text}\n")
+            }
+        };
+        let mut out = h(
+            "#",
+            &format!(
+                "Daily report of {} for {} ({})",
+                self.project, self.date, self.timezone
+            ),
+        );
+        out.push('\n');
+        out.push_str(&h("##", "Work by kind"));
+        if self.kinds.is_empty() {
+            out.push_str("No job ran this day.\n");
+        }
+        for k in &self.kinds {
+            let rate = k
+                .success_rate
+                .map_or_else(|| "—".to_string(), |r| format!("{r:.1} %"));
+            let _ = writeln!(
+                out,
+                "- {}: {} jobs ({} failed or stalled), {} ok, {} failed, success {}",
+                k.kind, k.jobs, k.failed_jobs, k.ok, k.failed, rate
+            );
+        }
+        out.push('\n');
+        out.push_str(&h("##", "Last errors"));
+        if self.last_errors.is_empty() {
+            out.push_str("None.\n");
+        }
+        for e in &self.last_errors {
+            let _ = writeln!(
+                out,
+                "- {} {} · {}: {}",
+                e.at.to_rfc3339().get(11..19).unwrap_or(""),
+                e.job,
+                e.item,
+                e.error
+            );
+        }
+        out.push('\n');
+        out.push_str(&h("##", "New issues"));
+        if self.new_issues.is_empty() {
+            out.push_str("None.\n");
+        }
+        for title in &self.new_issues {
+            let _ = writeln!(out, "- {title}");
+        }
+        out.push('\n');
+        out.push_str(&h("##", "Running now"));
+        if self.running.is_empty() {
+            out.push_str("Nothing.\n");
+        }
+        for r in &self.running {
+            let _ = writeln!(out, "- {r}");
+        }
+        out
+    }
+}
+
+/// `GET /api/v1/reports/daily?date=&tz=&format=json|text|markdown`.
+pub async fn daily_api(
+    State(state): State<AppState>,
+    reader: ProjectReader,
+    Query(params): Query<DailyParams>,
+) -> Result<Response, ApiError> {
+    let report = daily(&state, &reader.project, &params.date, &params.tz).await?;
+    Ok(match params.format.as_str() {
+        "" | "json" => Json(&report).into_response(),
+        "text" => (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            report.render(false),
+        )
+            .into_response(),
+        "markdown" => (
+            [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
+            report.render(true),
+        )
+            .into_response(),
+        other => {
+            return Err(invalid(
+                "format",
+                format!("\"{other}\" is not json, text or markdown"),
+            )
+            .into())
+        }
+    })
+}
+
+/// Where the daily report remembers when it last went out (survives restarts).
+const DAILY_SENT_META: &str = "reports.daily.last_sent";
+
+/// The scheduled task: when the daily report's time has come, queues yesterday's report of
+/// each project to the project's channel named in `[reports] daily_channel`.
+pub async fn send_daily_if_due(state: &AppState) -> Result<String, String> {
+    let config = &state.config.reports;
+    let Some(schedule) = config.daily_schedule().map_err(|e| e.to_string())? else {
+        return Ok("off".into());
+    };
+    let store = state.store.as_ref();
+    let now = Timestamp::now();
+    let last = store
+        .meta_get_or_insert(DAILY_SENT_META, &now.millis().to_string())
+        .await
+        .map_err(|e| e.to_string())?;
+    let last = Timestamp(last.parse().unwrap_or(now.millis()));
+    let due = schedule.next_after(last).is_some_and(|next| next <= now);
+    if !due {
+        return Ok("not due".into());
+    }
+    // Yesterday, in the schedule's zone.
+    let zone = jiff::tz::TimeZone::get(&config.daily_timezone).map_err(|e| e.to_string())?;
+    let yesterday = jiff::Timestamp::now()
+        .to_zoned(zone)
+        .date()
+        .yesterday()
+        .map_err(|e| e.to_string())?
+        .to_string();
+    let mut sent = 0;
+    for project in store.list_projects().await.map_err(|e| e.to_string())? {
+        let channels = store
+            .list_channels(project.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(channel) = channels.iter().find(|c| c.name == config.daily_channel) else {
+            continue;
+        };
+        let report = daily(state, &project, &yesterday, &config.daily_timezone)
+            .await
+            .map_err(|e| e.to_string())?;
+        let message = vigie_core::alert::Notification {
+            title: format!("Daily report of {} for {}", project.name, report.date),
+            facts: Vec::new(),
+            link: format!("{}/", state.base_url.trim_end_matches('/')),
+            evidence: Some(report.render(false)),
+            resolved: false,
+            report: true,
+        };
+        store
+            .enqueue(vec![vigie_store::NewDelivery {
+                project: project.id,
+                channel: channel.id,
+                rule: Some("daily report".into()),
+                message,
+                at: now,
+            }])
+            .await
+            .map_err(|e| e.to_string())?;
+        sent += 1;
+    }
+    store
+        .meta_delete(DAILY_SENT_META)
+        .await
+        .map_err(|e| e.to_string())?;
+    store
+        .meta_get_or_insert(DAILY_SENT_META, &now.millis().to_string())
+        .await
+        .map_err(|e| e.to_string())?;
+    state.doorbell.ring();
+    Ok(format!("reports queued: {sent}"))
+}

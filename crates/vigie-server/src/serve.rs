@@ -189,7 +189,8 @@ const LOG_UPKEEP: Duration = Duration::from_secs(60);
 const STALL_SWEEP: Duration = Duration::from_secs(5);
 
 /// Vigie's own scheduled tasks: the stall sweep and the monitor check every few seconds, log
-/// upkeep every minute, forgetting expired sessions and event retention every hour. Each run
+/// upkeep and the daily report's clock every minute, forgetting expired sessions and event
+/// retention every hour. Each run
 /// is recorded on the task board the System page shows.
 async fn maintain(state: AppState) {
     const HOURLY: Duration = Duration::from_secs(3600);
@@ -199,6 +200,7 @@ async fn maintain(state: AppState) {
         ("log upkeep", LOG_UPKEEP),
         ("event retention", HOURLY),
         ("expired sessions", HOURLY),
+        ("daily report", LOG_UPKEEP),
     ];
     for (name, every) in schedule {
         state.tasks.declare(name, every);
@@ -208,6 +210,7 @@ async fn maintain(state: AppState) {
     let mut upkeep = tokio::time::interval(LOG_UPKEEP);
     let mut errors = tokio::time::interval(HOURLY);
     let mut sessions = tokio::time::interval(HOURLY);
+    let mut daily = tokio::time::interval(LOG_UPKEEP);
     let tasks = &state.tasks;
     loop {
         tokio::select! {
@@ -217,6 +220,7 @@ async fn maintain(state: AppState) {
             _ = upkeep.tick() => tasks.run("log upkeep", log_upkeep(&state)).await,
             _ = errors.tick() => tasks.run("event retention", error_retention(&state)).await,
             _ = sessions.tick() => tasks.run("expired sessions", forget_sessions(&state)).await,
+            _ = daily.tick() => tasks.run("daily report", crate::reports::send_daily_if_due(&state)).await,
         }
     }
 }

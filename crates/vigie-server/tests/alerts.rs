@@ -418,3 +418,120 @@ async fn the_alerts_page_and_its_forms() {
     assert!(page.contains("badge pending\">muted"));
     assert!(page.contains("10m"), "cooldown shown");
 }
+
+#[tokio::test]
+async fn the_daily_report_is_read_and_sent_on_schedule() {
+    let app = common::app_configured(Duration::from_secs(3600), |c| {
+        c.reports.daily = "* * * * *".into();
+        c.reports.daily_channel = "ops hook".into();
+    })
+    .await;
+    let _tasks = vigie_server::alerts::start(&app.state);
+    let token = admin(&app).await;
+    let (url, got) = receiver().await;
+    for (id, kind, items) in [
+        (
+            "m1",
+            "mail",
+            r#"[{"key": "a", "status": "ok"}, {"key": "b", "status": "ok"}, {"key": "c", "name": "facture_CCT_003", "status": "error", "error": "421 4.7.0 too many messages"}]"#,
+        ),
+        ("s1", "sync", r#"[{"key": "x", "status": "ok"}]"#),
+    ] {
+        app.api(
+            Method::POST,
+            "/api/v1/jobs",
+            &token,
+            Some(&format!(
+                r#"{{"id": "{id}", "name": "job {id}", "kind": "{kind}"}}"#
+            )),
+        )
+        .await;
+        let added = app
+            .api(
+                Method::POST,
+                &format!("/api/v1/jobs/{id}/items"),
+                &token,
+                Some(&format!(r#"{{"items": {items}}}"#)),
+            )
+            .await;
+        assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+    }
+    let report = app
+        .api(Method::GET, "/api/v1/reports/daily", &token, None)
+        .await
+        .json();
+    let mail = report["kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kind"] == "mail")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (mail["ok"].as_i64(), mail["failed"].as_i64()),
+        (Some(2), Some(1))
+    );
+    assert!((mail["success_rate"].as_f64().unwrap() - 66.666).abs() < 0.01);
+    assert_eq!(report["last_errors"][0]["item"], "facture_CCT_003");
+    assert_eq!(report["running"].as_array().unwrap().len(), 2);
+    let text = app
+        .api(
+            Method::GET,
+            "/api/v1/reports/daily?format=text",
+            &token,
+            None,
+        )
+        .await
+        .body;
+    assert!(
+        text.contains("- mail: 1 jobs (0 failed or stalled), 2 ok, 1 failed, success 66.7 %"),
+        "{text}"
+    );
+    let bad = app
+        .api(
+            Method::GET,
+            "/api/v1/reports/daily?date=yesterday",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("not a date"));
+
+    // On schedule ("* * * * *": every minute), to the project's channel of that name.
+    app.api(
+        Method::POST,
+        "/api/v1/alerts/channels",
+        &token,
+        Some(&format!(
+            r#"{{"name": "ops hook", "target": {{"kind": "webhook", "url": "{url}/ok/daily"}}}}"#
+        )),
+    )
+    .await;
+    let first = vigie_server::reports::send_daily_if_due(&app.state).await;
+    assert_eq!(first, Ok("not due".to_string()), "the clock starts now");
+    // A minute later (the remembered time moved back instead of waiting).
+    let store = app.state.store.as_ref();
+    store.meta_delete("reports.daily.last_sent").await.unwrap();
+    let earlier = (Timestamp::now().millis() - 120_000).to_string();
+    store
+        .meta_get_or_insert("reports.daily.last_sent", &earlier)
+        .await
+        .unwrap();
+    let sent = vigie_server::reports::send_daily_if_due(&app.state).await;
+    assert_eq!(sent, Ok("reports queued: 1".to_string()));
+    let all = wait_for(&got, 1).await;
+    let body = &all[0].2;
+    assert_eq!(body["rule"], "daily report");
+    assert_eq!(body["status"], "report");
+    assert!(body["title"]
+        .as_str()
+        .unwrap()
+        .starts_with("Daily report of default for "));
+    assert!(body["evidence"].as_str().unwrap().contains("Work by kind"));
+    assert_eq!(
+        vigie_server::reports::send_daily_if_due(&app.state).await,
+        Ok("not due".to_string()),
+        "once per scheduled time"
+    );
+}

@@ -647,6 +647,7 @@ async fn every_api_route_is_in_the_openapi_document() {
         ("post", "/api/v1/alerts/rules/{id}/mute"),
         ("get", "/api/v1/alerts/deliveries"),
         ("get", "/api/v1/reports/incident"),
+        ("get", "/api/v1/reports/daily"),
         ("get", "/api/v1/monitors"),
         ("get", "/api/v1/monitors/{slug}"),
         ("put", "/api/v1/monitors/{slug}"),

@@ -95,6 +95,7 @@ pub async fn test_channel(
         link: format!("{}/alerts", state.base_url.trim_end_matches('/')),
         evidence: None,
         resolved: false,
+        report: false,
     };
     let outcome = super::send::send(state, &channel, &message, None).await;
     // Kept in the delivery log like any other message.

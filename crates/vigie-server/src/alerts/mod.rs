@@ -241,6 +241,7 @@ fn issue_happening(
             link: link(state, &format!("/issues/{}", issue.id)),
             evidence: (!issue.culprit.is_empty()).then(|| issue.culprit.clone()),
             resolved: false,
+            report: false,
         },
         what,
     }
@@ -292,6 +293,7 @@ fn job_happening(state: &AppState, news: &JobNews) -> Option<Happening> {
             link: link(state, &format!("/jobs/{}", job.id)),
             evidence: (!evidence.is_empty()).then(|| evidence.join("\n")),
             resolved: false,
+            report: false,
         },
         what,
     })
@@ -339,6 +341,7 @@ fn monitor_happening(
             facts,
             link: link(state, &format!("/monitors/{slug}")),
             evidence: run.output.clone(),
+            report: false,
         },
         what,
     })

@@ -103,10 +103,12 @@ pub fn alert_routes() -> Router<AppState> {
 
 /// Incident reports (see `crate::reports`).
 pub fn report_routes() -> Router<AppState> {
-    Router::new().route(
-        "/api/v1/reports/incident",
-        get(crate::reports::incident_api),
-    )
+    Router::new()
+        .route(
+            "/api/v1/reports/incident",
+            get(crate::reports::incident_api),
+        )
+        .route("/api/v1/reports/daily", get(crate::reports::daily_api))
 }
 
 /// Cron and heartbeat monitors (see `crate::monitors::api`).

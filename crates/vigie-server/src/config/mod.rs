@@ -30,7 +30,38 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub errors: ErrorsConfig,
     pub smtp: SmtpConfig,
+    pub reports: ReportsConfig,
     pub logs: LogsConfig,
+}
+
+/// Scheduled reports (see `[reports]` in default.toml).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportsConfig {
+    pub daily: String,
+    pub daily_timezone: String,
+    pub daily_channel: String,
+}
+
+impl ReportsConfig {
+    /// The daily report's schedule; `None` when off.
+    pub fn daily_schedule(&self) -> Result<Option<vigie_core::schedule::Schedule>, ConfigError> {
+        if self.daily.trim().is_empty() {
+            return Ok(None);
+        }
+        let schedule = vigie_core::schedule::Schedule::crontab(&self.daily, &self.daily_timezone)
+            .map_err(|e| ConfigError::Invalid {
+            key: "reports.daily",
+            reason: e.to_string(),
+        })?;
+        if self.daily_channel.trim().is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "reports.daily_channel",
+                reason: "name the alert channel the daily report goes to".into(),
+            });
+        }
+        Ok(Some(schedule))
+    }
 }
 
 /// The mail server of alert e-mails (see `[smtp]` in default.toml).
@@ -240,6 +271,7 @@ impl Config {
         self.log_retention()?;
         self.error_retention()?;
         self.smtp.validate()?;
+        self.reports.daily_schedule()?;
         for route in &self.logs.files {
             let plain = !route.name.is_empty()
                 && route
@@ -496,6 +528,31 @@ mod tests {
         };
         let err = Config::load(&missing, env(&[])).unwrap_err().to_string();
         assert!(err.starts_with("cannot read config file"), "{err}");
+
+        // Alert e-mail and scheduled reports are checked at start, with the reason.
+        let load = |vars: &[(&str, &str)]| {
+            Config::load(&Overrides::default(), env(vars))
+                .unwrap_err()
+                .to_string()
+        };
+        let err = load(&[
+            ("VIGIE_REPORTS_DAILY", "0 25 * * *"),
+            ("VIGIE_REPORTS_DAILY_CHANNEL", "ops"),
+        ]);
+        assert!(
+            err.contains("reports.daily") && err.contains("25 is outside 0–23"),
+            "{err}"
+        );
+        let err = load(&[("VIGIE_REPORTS_DAILY", "0 8 * * *")]);
+        assert!(err.contains("reports.daily_channel"), "{err}");
+        let err = load(&[
+            ("VIGIE_SMTP_HOST", "mail"),
+            ("VIGIE_SMTP_SECURITY", "ssl"),
+            ("VIGIE_SMTP_FROM", "a@b.c"),
+        ]);
+        assert!(err.contains("smtp.security"), "{err}");
+        let err = load(&[("VIGIE_SMTP_HOST", "mail"), ("VIGIE_SMTP_FROM", "nobody")]);
+        assert!(err.contains("smtp.from"), "{err}");
     }
 
     #[test]

@@ -20,11 +20,17 @@ pub struct App {
 }
 
 pub async fn app_with(session_lifetime: Duration) -> App {
+    app_configured(session_lifetime, |_| {}).await
+}
+
+/// A test server whose configuration `change` adjusts first.
+pub async fn app_configured(session_lifetime: Duration, change: impl FnOnce(&mut Config)) -> App {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config {
         data: dir.path().to_path_buf(),
         ..Config::default()
     };
+    change(&mut config);
     config.limits.max_body_mib = 1;
     config.limits.max_decompressed_mib = 2;
     let store = vigie_server::open_store(&config).await.unwrap();

@@ -278,6 +278,17 @@ pub struct Applied {
 }
 
 impl Job {
+    /// Its counters in words: "212 of 500 processed, 3 failed" (alerts, reports).
+    pub fn progress_words(&self) -> String {
+        match self.total {
+            Some(total) => format!(
+                "{} of {total} processed, {} failed",
+                self.processed, self.failed
+            ),
+            None => format!("{} processed, {} failed", self.processed, self.failed),
+        }
+    }
+
     /// The job as created from `new` at `now`, with the given id.
     pub fn create(new: &NewJob, id: String, now: Timestamp) -> Result<Job, JobError> {
         if let Some(total) = new.total {

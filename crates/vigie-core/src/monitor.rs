@@ -173,9 +173,17 @@ pub fn check_missed(
     Some(Finding::Missed { expected_at, next })
 }
 
-/// Whether a run in progress since `started` has run past the monitor's limit by `now`.
-pub fn timed_out(config: &MonitorConfig, started: Timestamp, now: Timestamp) -> bool {
-    now.millis() > started.millis() + config.max_runtime_ms()
+/// The runtime limit of a monitor with `config`, or the default one without.
+pub fn max_runtime_ms(config: Option<&MonitorConfig>) -> i64 {
+    config.map_or(
+        i64::from(MonitorConfig::DEFAULT_MAX_RUNTIME_MIN) * 60_000,
+        MonitorConfig::max_runtime_ms,
+    )
+}
+
+/// Whether a run in progress since `started` has run past `max_runtime_ms` by `now`.
+pub fn timed_out(max_runtime_ms: i64, started: Timestamp, now: Timestamp) -> bool {
+    now.millis() > started.millis() + max_runtime_ms
 }
 
 #[cfg(test)]
@@ -225,8 +233,10 @@ mod tests {
         assert_eq!(expected, Timestamp(last.0 + 10 * MIN));
         assert!(check_missed(&config, Some(expected), Timestamp(expected.0 + MIN)).is_none());
         assert!(check_missed(&config, Some(expected), Timestamp(expected.0 + MIN + 1)).is_some());
-        assert!(!timed_out(&config, last, Timestamp(last.0 + 30 * MIN)));
-        assert!(timed_out(&config, last, Timestamp(last.0 + 30 * MIN + 1)));
+        let limit = max_runtime_ms(Some(&config));
+        assert_eq!(limit, max_runtime_ms(None), "30 min, configured or not");
+        assert!(!timed_out(limit, last, Timestamp(last.0 + 30 * MIN)));
+        assert!(timed_out(limit, last, Timestamp(last.0 + 30 * MIN + 1)));
     }
 
     #[test]

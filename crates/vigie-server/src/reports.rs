@@ -180,13 +180,7 @@ pub async fn incident(
         if job.finished_at.is_some_and(|f| f < from) || job.last_update < from {
             continue;
         }
-        let progress = match job.total {
-            Some(total) => format!(
-                "{} of {total} processed, {} failed",
-                job.processed, job.failed
-            ),
-            None => format!("{} processed, {} failed", job.processed, job.failed),
-        };
+        let progress = job.progress_words();
         let link = Some(format!("/jobs/{}", job.id));
         if job.created_at >= from {
             timeline.push(Entry {

@@ -518,13 +518,7 @@ pub(crate) async fn check_monitors(tx: &mut impl Tx, now: Timestamp) -> Result<V
         let (run_id, started, monitor_id) =
             (row.req_int(0)?, Timestamp(row.req_int(1)?), row.req_int(2)?);
         let m = monitor_by_id(tx, monitor_id).await?;
-        let config = m.config.clone().unwrap_or_else(|| {
-            MonitorConfig::new(Schedule::Interval {
-                every: 1,
-                unit: IntervalUnit::Day,
-            })
-        });
-        if !monitor::timed_out(&config, started, now) {
+        if !monitor::timed_out(monitor::max_runtime_ms(m.config.as_ref()), started, now) {
             continue;
         }
         let previous_state = m.state_at(now);

@@ -265,16 +265,7 @@ fn job_happening(state: &AppState, news: &JobNews) -> Option<Happening> {
     } else {
         "Job stalled"
     };
-    let mut facts = vec![(
-        "Progress".to_string(),
-        match job.total {
-            Some(total) => format!(
-                "{} of {total} processed, {} failed",
-                job.processed, job.failed
-            ),
-            None => format!("{} processed, {} failed", job.processed, job.failed),
-        },
-    )];
+    let mut facts = vec![("Progress".to_string(), job.progress_words())];
     if let Some(kind) = &job.kind {
         facts.push(("Kind".into(), kind.clone()));
     }

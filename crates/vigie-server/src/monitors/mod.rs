@@ -87,10 +87,7 @@ async fn mirror_run(state: &AppState, change: &RunChange) -> Result<(), AppError
         Some(id) => id.clone(),
         None => {
             let id = format!("monitor-{}-{}", monitor.id, run.id);
-            let max_runtime_ms = monitor
-                .config
-                .as_ref()
-                .map_or(30 * 60_000, |c| c.max_runtime_ms());
+            let max_runtime_ms = vigie_core::monitor::max_runtime_ms(monitor.config.as_ref());
             let new = NewJob {
                 project,
                 id: Some(id.clone()),

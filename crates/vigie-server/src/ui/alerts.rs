@@ -214,22 +214,36 @@ pub async fn delete_channel(
     })
 }
 
-#[derive(Deserialize)]
+/// The rule form as typed. Read from the raw body: the checked channels come as repeated
+/// keys (`channel=1&channel=3`), which the usual form extractor cannot gather.
+#[derive(Default)]
 pub struct RuleForm {
     name: String,
     kind: String,
-    #[serde(default)]
     filter: String,
-    #[serde(default)]
     environment: String,
-    #[serde(default)]
     cooldown_min: String,
-    /// Checked channel ids (`channel=1&channel=3`), read from the raw form.
-    #[serde(skip)]
     channels: Vec<i64>,
 }
 
 impl RuleForm {
+    fn parse(body: &[u8]) -> RuleForm {
+        let mut form = RuleForm::default();
+        for (key, value) in url::form_urlencoded::parse(body) {
+            let value = value.into_owned();
+            match key.as_ref() {
+                "name" => form.name = value,
+                "kind" => form.kind = value,
+                "filter" => form.filter = value,
+                "environment" => form.environment = value,
+                "cooldown_min" => form.cooldown_min = value,
+                "channel" => form.channels.extend(value.parse::<i64>().ok()),
+                _ => {}
+            }
+        }
+        form
+    }
+
     fn rule(&self) -> Result<NewRule, AppError> {
         let filter = Some(self.filter.trim().to_string()).filter(|f| !f.is_empty());
         let kind = match self.kind.as_str() {
@@ -273,14 +287,8 @@ pub async fn add_rule(
     body: axum::body::Bytes,
 ) -> Result<Response, PageError> {
     let project = current(&state, admin, &headers, &uri).await?;
-    // serde_urlencoded cannot gather repeated keys into a Vec: the channels are read apart.
     let result = async {
-        let mut form: RuleForm = serde_urlencoded_form(&body)?;
-        form.channels = url::form_urlencoded::parse(&body)
-            .filter(|(k, _)| k == "channel")
-            .filter_map(|(_, v)| v.parse().ok())
-            .collect();
-        let rule = form.rule()?;
+        let rule = RuleForm::parse(&body).rule()?;
         Ok::<_, AppError>(
             state
                 .store
@@ -292,19 +300,6 @@ pub async fn add_rule(
     form_outcome(result, ALERTS, state.secure_cookies(&headers), |r| {
         format!("Rule \"{}\" added: when {}.", r.name, r.kind.describe())
     })
-}
-
-fn serde_urlencoded_form<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body)
-        .filter(|(k, _)| k != "channel" && k != "csrf")
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    let map: serde_json::Map<String, serde_json::Value> = pairs
-        .into_iter()
-        .map(|(k, v)| (k, serde_json::Value::String(v)))
-        .collect();
-    serde_json::from_value(serde_json::Value::Object(map))
-        .map_err(|e| AppError::BadRequest(format!("the form is incomplete: {e}")))
 }
 
 #[derive(Deserialize)]

@@ -122,6 +122,14 @@ def test_the_report_names_the_causes(incident):
     report = json.loads(srv.cli("report", "incident", "--from", frm, "--to", to, "--tz",
                                 "Europe/Paris", "--format", "json", token=srv.token).stdout)
     assert [h["rule"] for h in report["hints"]][:2] == ["smtp_throttling", "gateway_timeout"]
+    assert report["timezone"] == "Europe/Paris"
+
+    # One self-contained HTML file for the post-mortem, times in the asked zone.
+    html = srv.cli("report", "incident", "--from", frm, "--to", to, "--tz", "Europe/Paris",
+                   "--format", "html", token=srv.token).stdout
+    assert html.startswith("<!doctype html>") and "<style>" in html
+    assert "The SMTP server throttled the sending" in html
+    assert f"{frm}:00" in html and "(Europe/Paris)" in html, html[:800]
 
     wrong = srv.cli("report", "incident", "--from", frm, "--to", "nonsense", token=srv.token)
     assert wrong.returncode == 1 and "is not a time such as 22:30" in wrong.stderr, wrong.stderr
@@ -148,4 +156,6 @@ def test_the_report_page(incident, browser, shots):
     assert "The SMTP server throttled the sending" in diagnosis
     assert "A job stopped before its end" in diagnosis
     assert "bulk invoices" in browser.find_element(By.ID, "timeline").text
+    assert "Times in Europe/Paris" in browser.find_element(By.ID, "tally").text
+    assert "format=html" in browser.find_element(By.ID, "export-html").get_attribute("href")
     shots(browser, "51-incident")

@@ -1,5 +1,6 @@
 //! Incident reports: one timeline over everything that happened in a time window (log lines,
-//! error events, job changes, monitor runs), and the diagnosis hints read from it.
+//! error events, job changes, slow or failed transactions, monitor runs), and the diagnosis
+//! hints read from it.
 //!
 //! Each [`RULES`] entry knows the words a known cause leaves in logs — an SMTP server
 //! throttling (`421 4.7.0`), nginx giving up on an upstream (`504`, `upstream timed out`), the
@@ -19,6 +20,7 @@ pub enum EntryKind {
     Log,
     Error,
     Job,
+    Transaction,
     Monitor,
 }
 
@@ -28,8 +30,20 @@ impl EntryKind {
             EntryKind::Log => "log",
             EntryKind::Error => "error",
             EntryKind::Job => "job",
+            EntryKind::Transaction => "transaction",
             EntryKind::Monitor => "monitor",
         }
+    }
+}
+
+/// `2025-01-10 22:15:03` in `zone`: how a report shows a time (its header names the zone).
+pub fn clock(t: Timestamp, zone: &jiff::tz::TimeZone) -> String {
+    match jiff::Timestamp::from_millisecond(t.millis()) {
+        Ok(ts) => ts
+            .to_zoned(zone.clone())
+            .strftime("%Y-%m-%d %H:%M:%S")
+            .to_string(),
+        Err(_) => t.to_rfc3339(),
     }
 }
 
@@ -230,27 +244,39 @@ pub fn diagnose(timeline: &[Entry]) -> Vec<Hint> {
     hints
 }
 
-/// A report as plain text (the CLI's default) or Markdown (for a ticket or a post-mortem).
-pub fn render(
-    from: Timestamp,
-    to: Timestamp,
-    timeline: &[Entry],
-    hints: &[Hint],
-    markdown: bool,
-) -> String {
-    let mut out = String::new();
-    let clock = |t: Timestamp| t.to_rfc3339().replace('T', " ");
-    let (h1, h2) = if markdown { ("# ", "## ") } else { ("", "") };
-    let _ = writeln!(out, "{h1}Incident report {} → {}", clock(from), clock(to));
+/// What a timeline holds, in words: "6 log lines, 0 error events, …".
+pub fn tally(timeline: &[Entry]) -> String {
     let count = |k: EntryKind| timeline.iter().filter(|e| e.kind == k).count();
-    let _ = writeln!(
-        out,
-        "\n{} log lines, {} error events, {} job changes, {} monitor runs.",
+    format!(
+        "{} log lines, {} error events, {} job changes, {} slow or failed transactions, {} monitor runs.",
         count(EntryKind::Log),
         count(EntryKind::Error),
         count(EntryKind::Job),
+        count(EntryKind::Transaction),
         count(EntryKind::Monitor)
+    )
+}
+
+/// A report as plain text (the CLI's default) or Markdown (for a ticket or a post-mortem),
+/// its times in `zone`.
+pub fn render(
+    (from, to): (Timestamp, Timestamp),
+    timeline: &[Entry],
+    hints: &[Hint],
+    markdown: bool,
+    zone: &jiff::tz::TimeZone,
+) -> String {
+    let mut out = String::new();
+    let clock = |t: Timestamp| clock(t, zone);
+    let (h1, h2) = if markdown { ("# ", "## ") } else { ("", "") };
+    let _ = writeln!(
+        out,
+        "{h1}Incident report {} → {} ({})",
+        clock(from),
+        clock(to),
+        zone.iana_name().unwrap_or("UTC")
     );
+    let _ = writeln!(out, "\n{}", tally(timeline));
     let _ = writeln!(out, "\n{h2}Diagnosis\n");
     if hints.is_empty() {
         let _ = writeln!(out, "No known cause found in this window.");
@@ -402,12 +428,31 @@ mod tests {
     fn text_and_markdown() {
         let timeline = seed();
         let hints = diagnose(&timeline);
-        let text = render(Timestamp(0), Timestamp(900_000), &timeline, &hints, false);
-        assert!(text.starts_with("Incident report 1970-01-01 00:00:00"));
-        assert!(text.contains("6 log lines, 0 error events, 1 job changes, 0 monitor runs."));
+        let utc = jiff::tz::TimeZone::UTC;
+        let text = render(
+            (Timestamp(0), Timestamp(900_000)),
+            &timeline,
+            &hints,
+            false,
+            &utc,
+        );
+        assert!(text.starts_with("Incident report 1970-01-01 00:00:00 → 1970-01-01 00:15:00 (UTC)"));
+        assert!(text.contains(
+            "6 log lines, 0 error events, 1 job changes, 0 slow or failed transactions, 0 monitor runs."
+        ));
         assert!(text.contains("* The SMTP server throttled the sending (2 entries"));
         assert!(text.contains("postfix postfix/smtp[811]"));
-        let md = render(Timestamp(0), Timestamp(900_000), &timeline, &hints, true);
+        let paris = jiff::tz::TimeZone::get("Europe/Paris").unwrap();
+        let md = render(
+            (Timestamp(0), Timestamp(900_000)),
+            &timeline,
+            &hints,
+            true,
+            &paris,
+        );
+        assert!(md.starts_with(
+            "# Incident report 1970-01-01 01:00:00 → 1970-01-01 01:15:00 (Europe/Paris)"
+        ));
         assert!(md.contains("## Diagnosis"));
         assert!(md.contains("- **The SMTP server throttled the sending**"));
         assert!(md.contains("**job** stalled bulk invoices: 212 of 500"));

@@ -24,6 +24,8 @@ pub enum Change {
     Job(Arc<JobNews>),
     /// Events were stored (issues created, reopened or seen).
     Issues(Arc<crate::errors::IssueNews>),
+    /// Transactions were stored (for threshold alerts; pages re-read on their own).
+    Transactions(Arc<crate::errors::TransactionNews>),
     /// A project's monitors changed: a run (a check-in, a missed or timed-out run), or a
     /// setting (no run).
     Monitors(ProjectId, Option<Arc<vigie_store::RunChange>>),

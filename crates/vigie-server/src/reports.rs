@@ -2,11 +2,13 @@
 //! timeline, with the diagnosis hints of `vigie_core::incident`.
 //!
 //! ```text
-//! GET /api/v1/reports/incident?from=&to=&tz=&format=json|text|markdown
+//! GET /api/v1/reports/incident?from=&to=&tz=&format=json|text|markdown|html
 //!   from, to   RFC 3339, or "2025-01-10 22:15" (read in tz, default UTC); `to` may be a time
-//!              of day only ("22:30"), on the day of `from`
-//!   gathered   log lines (the newest MAX_LOGS), error events, jobs created or changed, monitor
-//!              runs — each with the path of its page
+//!              of day only ("22:30"), on the day of `from`; times are shown in tz
+//!   gathered   log lines (the newest MAX_LOGS), error events, jobs created or changed, slow
+//!              (Apdex "frustrated": over 4 T) or failed transactions among the kept samples,
+//!              monitor runs — each with the path of its page
+//!   html       one self-contained page (styles inline) to attach to a ticket or post-mortem
 //! ```
 //!
 //! `vigie report incident` and the Reports page read the same.
@@ -32,10 +34,65 @@ const MAX_WINDOW_MS: i64 = 7 * 24 * 3_600_000;
 pub struct IncidentReport {
     pub from: Timestamp,
     pub to: Timestamp,
+    /// The IANA zone the report's times are shown in.
+    pub timezone: String,
     pub hints: Vec<Hint>,
     pub timeline: Vec<Entry>,
     /// `true` when the window held more than [`MAX_LOGS`] log lines (the oldest were left out).
     pub logs_truncated: bool,
+    #[serde(skip)]
+    zone: jiff::tz::TimeZone,
+}
+
+/// What the report page and the HTML export show of a report (one template part serves
+/// both: `incident_report.html`).
+impl IncidentReport {
+    pub fn entry(&self, i: &usize) -> Option<&Entry> {
+        self.timeline.get(*i)
+    }
+
+    pub fn clock(&self, t: &Timestamp) -> String {
+        incident::clock(*t, &self.zone)
+    }
+
+    pub fn kind_class(&self, kind: &EntryKind) -> &'static str {
+        match kind {
+            EntryKind::Error => "failed",
+            EntryKind::Job => "running",
+            EntryKind::Transaction => "stalled",
+            EntryKind::Monitor => "stalled",
+            EntryKind::Log => "pending",
+        }
+    }
+
+    pub fn first_line<'a>(&self, text: &'a str) -> &'a str {
+        text.lines().next().unwrap_or("")
+    }
+
+    pub fn tally(&self) -> String {
+        incident::tally(&self.timeline)
+    }
+
+    /// Text or Markdown.
+    pub fn render(&self, markdown: bool) -> String {
+        incident::render(
+            (self.from, self.to),
+            &self.timeline,
+            &self.hints,
+            markdown,
+            &self.zone,
+        )
+    }
+}
+
+/// The report as one HTML file: the page's styles inline, links absolute.
+#[derive(askama::Template)]
+#[template(path = "incident_export.html")]
+struct IncidentExport<'a> {
+    project: &'a str,
+    report: &'a IncidentReport,
+    base_url: &'a str,
+    css: &'static str,
 }
 
 #[derive(Deserialize, Default)]
@@ -57,15 +114,20 @@ fn invalid(field: &str, message: String) -> AppError {
     }
 }
 
-/// `from` and `to` as the report reads them (see the module docs).
-pub fn window(params: &IncidentParams) -> Result<(Timestamp, Timestamp), AppError> {
-    let zone_name = if params.tz.trim().is_empty() {
+/// The zone of `tz` (UTC when empty).
+pub fn zone(tz: &str) -> Result<jiff::tz::TimeZone, AppError> {
+    let name = if tz.trim().is_empty() {
         "UTC"
     } else {
-        params.tz.trim()
+        tz.trim()
     };
-    let zone = jiff::tz::TimeZone::get(zone_name)
-        .map_err(|_| invalid("tz", format!("unknown time zone \"{zone_name}\"")))?;
+    jiff::tz::TimeZone::get(name)
+        .map_err(|_| invalid("tz", format!("unknown time zone \"{name}\"")))
+}
+
+/// `from` and `to` as the report reads them (see the module docs).
+pub fn window(params: &IncidentParams) -> Result<(Timestamp, Timestamp), AppError> {
+    let zone = zone(&params.tz)?;
     let from = instant(&params.from, &zone, None).ok_or_else(|| {
         invalid(
             "from",
@@ -115,12 +177,12 @@ fn instant(
     Some(Timestamp(zoned.timestamp().as_millisecond()))
 }
 
-/// Gathers the report of `project` over `from..to`.
+/// Gathers the report of `project` over `from..to`, its times shown in `zone`.
 pub async fn incident(
     state: &AppState,
     project: ProjectId,
-    from: Timestamp,
-    to: Timestamp,
+    (from, to): (Timestamp, Timestamp),
+    zone: jiff::tz::TimeZone,
 ) -> Result<IncidentReport, AppError> {
     let mut timeline = Vec::new();
 
@@ -216,6 +278,32 @@ pub async fn incident(
         }
     }
 
+    // Transactions: the kept samples (per name and minute: the first, the slowest, the first
+    // failure) that failed or made a user wait (Apdex "frustrated", over 4 T).
+    let apdex_ms = state.store.error_settings(project).await?.apdex_ms as f64;
+    let samples = state
+        .store
+        .transaction_samples(project, None, from, Some(to), 1000)
+        .await?;
+    for t in samples {
+        let failed = !matches!(t.status.as_str(), "ok" | "" | "unknown");
+        let slow = t.duration_ms > 4.0 * apdex_ms;
+        if !failed && !slow {
+            continue;
+        }
+        timeline.push(Entry {
+            at: t.time,
+            kind: EntryKind::Transaction,
+            source: t.name.clone(),
+            level: if failed { "failed" } else { "slow" }.into(),
+            text: format!("{} {:.0} ms, {}", t.name, t.duration_ms, t.status),
+            link: Some(format!(
+                "/performance/transaction?name={}",
+                url::form_urlencoded::byte_serialize(t.name.as_bytes()).collect::<String>()
+            )),
+        });
+    }
+
     let monitors = state.store.list_monitors(project).await?;
     let runs = state
         .store
@@ -248,9 +336,11 @@ pub async fn incident(
     Ok(IncidentReport {
         from,
         to,
+        timezone: zone.iana_name().unwrap_or("UTC").to_string(),
         hints,
         timeline,
         logs_truncated,
+        zone,
     })
 }
 
@@ -260,26 +350,51 @@ pub async fn incident_api(
     reader: ProjectReader,
     Query(params): Query<IncidentParams>,
 ) -> Result<Response, ApiError> {
-    let (from, to) = window(&params)?;
-    let report = incident(&state, reader.project.id, from, to).await?;
-    let rendered =
-        |markdown: bool| incident::render(from, to, &report.timeline, &report.hints, markdown);
+    let window = window(&params)?;
+    let report = incident(&state, reader.project.id, window, zone(&params.tz)?).await?;
     Ok(match params.format.as_str() {
         "" | "json" => Json(&report).into_response(),
         "text" => (
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            rendered(false),
+            report.render(false),
         )
             .into_response(),
         "markdown" => (
             [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
-            rendered(true),
+            report.render(true),
         )
             .into_response(),
+        "html" => {
+            use askama::Template;
+            let page = IncidentExport {
+                project: &reader.project.name,
+                report: &report,
+                base_url: state.base_url.trim_end_matches('/'),
+                css: crate::ui::assets::APP_CSS,
+            };
+            let html = page
+                .render()
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+            let name = format!(
+                "incident-{}.html",
+                incident::clock(report.from, &report.zone).replace([' ', ':'], "-")
+            );
+            (
+                [
+                    (header::CONTENT_TYPE, "text/html; charset=utf-8".to_string()),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"{name}\""),
+                    ),
+                ],
+                html,
+            )
+                .into_response()
+        }
         other => {
             return Err(invalid(
                 "format",
-                format!("\"{other}\" is not json, text or markdown"),
+                format!("\"{other}\" is not json, text, markdown or html"),
             )
             .into())
         }

@@ -84,7 +84,18 @@ pub async fn run(
     .map_err(ServeError::Bootstrap)?;
     state.started = begun;
     let syslog = start_syslog(&state).await?;
-    let maintenance = tokio::spawn(maintain(state.clone()));
+    crate::monitors::watchdog::prepare(&state)
+        .await
+        .map_err(|e| ServeError::Bootstrap(format!("Vigie's own project: {e}")))?;
+    let configured = state.config.alerts.clone();
+    crate::alerts::config::apply(&state, &configured)
+        .await
+        .map_err(|e| ServeError::Bootstrap(format!("alerts from the configuration file: {e}")))?;
+    let maintenance = [
+        tokio::spawn(maintain(state.clone())),
+        tokio::spawn(check_monitors(state.clone())),
+        tokio::spawn(crate::monitors::watchdog::run(state.clone())),
+    ];
     let alerting = crate::alerts::start(&state);
 
     let dsn_project = boot
@@ -115,8 +126,7 @@ pub async fn run(
     })
     .await;
 
-    maintenance.abort();
-    for task in alerting {
+    for task in maintenance.into_iter().chain(alerting) {
         task.abort();
     }
     for listener in syslog {
@@ -188,15 +198,27 @@ const LOG_UPKEEP: Duration = Duration::from_secs(60);
 /// (the promise is `stall_after` + 15 s).
 const STALL_SWEEP: Duration = Duration::from_secs(5);
 
-/// Vigie's own scheduled tasks: the stall sweep and the monitor check every few seconds, log
-/// upkeep and the daily report's clock every minute, forgetting expired sessions and event
-/// retention every hour. Each run
-/// is recorded on the task board the System page shows.
+/// The monitor check, on its own task: when a maintenance task hangs, the monitors (among
+/// them Vigie's own, see `monitors::watchdog`) are still checked and the hang is noticed.
+async fn check_monitors(state: AppState) {
+    let every = crate::monitors::CHECK_EVERY;
+    state.tasks.declare("monitor check", every);
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = state.hub.shutting_down() => return,
+            _ = tick.tick() => state.tasks.run("monitor check", crate::monitors::check(&state)).await,
+        }
+    }
+}
+
+/// Vigie's own scheduled tasks: the stall sweep every few seconds, log upkeep and the daily
+/// report's clock every minute, forgetting expired sessions and event retention every hour.
+/// Each run is recorded on the task board the System page shows.
 async fn maintain(state: AppState) {
     const HOURLY: Duration = Duration::from_secs(3600);
     let schedule = [
         ("stall sweep", STALL_SWEEP),
-        ("monitor check", crate::monitors::CHECK_EVERY),
         ("log upkeep", LOG_UPKEEP),
         ("event retention", HOURLY),
         ("expired sessions", HOURLY),
@@ -206,7 +228,6 @@ async fn maintain(state: AppState) {
         state.tasks.declare(name, every);
     }
     let mut sweep = tokio::time::interval(STALL_SWEEP);
-    let mut monitors = tokio::time::interval(crate::monitors::CHECK_EVERY);
     let mut upkeep = tokio::time::interval(LOG_UPKEEP);
     let mut errors = tokio::time::interval(HOURLY);
     let mut sessions = tokio::time::interval(HOURLY);
@@ -216,7 +237,6 @@ async fn maintain(state: AppState) {
         tokio::select! {
             _ = state.hub.shutting_down() => return,
             _ = sweep.tick() => tasks.run("stall sweep", sweep_stalled(&state)).await,
-            _ = monitors.tick() => tasks.run("monitor check", crate::monitors::check(&state)).await,
             _ = upkeep.tick() => tasks.run("log upkeep", log_upkeep(&state)).await,
             _ = errors.tick() => tasks.run("event retention", error_retention(&state)).await,
             _ = sessions.tick() => tasks.run("expired sessions", forget_sessions(&state)).await,

@@ -1,6 +1,6 @@
 //! The state every handler shares: the store, the configuration, and the live parts.
 
-use crate::alerts::Doorbell;
+use crate::alerts::{Doorbell, RulesChanged};
 use crate::auth::limiter::LoginLimiter;
 use crate::config::Config;
 use crate::errors::ErrorIngest;
@@ -33,6 +33,8 @@ pub struct AppState {
     pub tasks: TaskBoard,
     /// Wakes the alert notifier when deliveries are queued.
     pub doorbell: Doorbell,
+    /// Tells the alert engine to re-read the rules.
+    pub rules_changed: RulesChanged,
 }
 
 impl AppState {
@@ -60,6 +62,7 @@ impl AppState {
             session_lifetime,
             tasks: TaskBoard::default(),
             doorbell: Doorbell::default(),
+            rules_changed: RulesChanged::default(),
         })
     }
 

@@ -403,6 +403,50 @@ async fn the_alerts_page_and_its_forms() {
         .cookie("vigie_flash")
         .unwrap()
         .starts_with("error:"));
+    // A threshold rule from the form: the query, N, the window and a re-notify interval.
+    let threshold = app
+        .post_form(
+            "/alerts/rules",
+            &session,
+            &[
+                ("csrf", &csrf),
+                ("name", "invoice errors"),
+                ("kind", "log_matches"),
+                ("filter", "level:>=error logger:invoices*"),
+                ("threshold", "50"),
+                ("window_min", "5"),
+                ("renotify_min", "60"),
+                ("channel", "1"),
+            ],
+        )
+        .await;
+    let flash = threshold.cookie("vigie_flash").unwrap();
+    assert!(flash.starts_with("ok:"), "{flash}");
+    for (kind, filter, n, why) in [
+        ("log_matches", "", "50", "give the log query"),
+        ("error_events", "", "", "give a threshold"),
+        ("failing_transactions", "", "150", "a percentage is 1 to 99"),
+        ("issue_events", "", "lots", "is not a whole number"),
+    ] {
+        let refused = app
+            .post_form(
+                "/alerts/rules",
+                &session,
+                &[
+                    ("csrf", &csrf),
+                    ("name", "x"),
+                    ("kind", kind),
+                    ("filter", filter),
+                    ("threshold", n),
+                    ("channel", "1"),
+                ],
+            )
+            .await;
+        let flash = refused.cookie("vigie_flash").unwrap();
+        assert!(flash.starts_with("error:"), "{kind}: {flash}");
+        let text = urlencoding_decode(&flash);
+        assert!(text.contains(why), "{kind}: {text}");
+    }
     let muted = app
         .post_form(
             "/alerts/rules/1/mute",
@@ -417,6 +461,18 @@ async fn the_alerts_page_and_its_forms() {
     assert!(page.contains("a celery job stalls"));
     assert!(page.contains("badge pending\">muted"));
     assert!(page.contains("10m"), "cooldown shown");
+    assert!(
+        page.contains("more than 50 log lines match `level:&gt;=error logger:invoices*` in 5 min")
+    );
+    assert!(page.contains("1h"), "re-notify shown");
+}
+
+/// A flash cookie's text.
+fn urlencoding_decode(cookie: &str) -> String {
+    url::form_urlencoded::parse(format!("x={cookie}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -533,5 +589,254 @@ async fn the_daily_report_is_read_and_sent_on_schedule() {
         vigie_server::reports::send_daily_if_due(&app.state).await,
         Ok("not due".to_string()),
         "once per scheduled time"
+    );
+}
+
+/// Waits until `pick` finds `n` messages among those received.
+async fn wait_for_rule(got: &Received, rule: &str, n: usize) -> Vec<serde_json::Value> {
+    let pick = || -> Vec<serde_json::Value> {
+        got.lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, _, b)| b["rule"] == rule)
+            .map(|(_, _, b)| b.clone())
+            .collect()
+    };
+    for _ in 0..300 {
+        if pick().len() >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    pick()
+}
+
+fn log_line(
+    level: vigie_core::Level,
+    logger: &str,
+    message: &str,
+    at: Timestamp,
+) -> vigie_core::LogRecord {
+    vigie_core::LogRecord {
+        time: at.millis() * 1_000_000,
+        received: at.millis() * 1_000_000,
+        source: "billing".into(),
+        level,
+        logger: logger.into(),
+        message: message.into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn threshold_rules_open_remind_and_resolve() {
+    let (url, got) = receiver().await;
+    // The channel and one rule come from the configuration file, as an operator writes them.
+    let config = format!(
+        r#"
+        [[alerts.channels]]
+        project = "default"
+        name = "hook"
+        kind = "webhook"
+        url = "{url}/ok/hook"
+
+        [[alerts.rules]]
+        project = "default"
+        name = "invoice errors"
+        kind = "log_matches"
+        query = "level:>=error logger:invoices*"
+        above = 2
+        window_s = 10
+        channels = ["hook"]
+        cooldown_s = 0
+        "#
+    );
+    let alerts: vigie_server::config::Config = {
+        let mut table: toml::Table = toml::from_str(vigie_server::config::DEFAULT_TOML).unwrap();
+        table.extend(toml::from_str::<toml::Table>(&config).unwrap());
+        table.try_into().unwrap()
+    };
+    let app = common::app_configured(Duration::from_secs(3600), |c| {
+        c.alerts = alerts.alerts.clone()
+    })
+    .await;
+    let applied = vigie_server::alerts::config::apply(&app.state, &app.state.config.alerts)
+        .await
+        .unwrap();
+    assert_eq!(applied, (1, 1));
+    let _tasks = vigie_server::alerts::start(&app.state);
+    let token = admin(&app).await;
+    let project = app.state.store.list_projects().await.unwrap()[0].id;
+    let rules = app
+        .api(Method::GET, "/api/v1/alerts/rules", &token, None)
+        .await
+        .json();
+    assert_eq!(rules[0]["from_config"], true);
+    let hook_id = rules[0]["channels"][0].as_i64().unwrap();
+
+    // More rules through the API: a job's item error ratio, and slow transactions.
+    for body in [
+        format!(
+            r#"{{"name": "bad items", "rule": {{"kind": "item_errors", "percent": 20}}, "channels": [{hook_id}], "cooldown_s": 0}}"#
+        ),
+        format!(
+            r#"{{"name": "slow pages", "rule": {{"kind": "slow_transactions", "transaction": "GET /invoices*", "p95_ms": 500, "window_s": 10}}, "channels": [{hook_id}], "cooldown_s": 0}}"#
+        ),
+    ] {
+        let made = app
+            .api(Method::POST, "/api/v1/alerts/rules", &token, Some(&body))
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    }
+    // Mistakes are refused with the reason.
+    let bad = app
+        .api(
+            Method::POST,
+            "/api/v1/alerts/rules",
+            &token,
+            Some(&format!(
+                r#"{{"name": "x", "rule": {{"kind": "log_matches", "query": "level:>=", "above": 1, "window_s": 60}}, "channels": [{hook_id}]}}"#
+            )),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("the log query"), "{}", bad.body);
+    let bad = app
+        .api(
+            Method::POST,
+            "/api/v1/alerts/rules",
+            &token,
+            Some(&format!(
+                r#"{{"name": "x", "rule": {{"kind": "error_events", "per_minute": 10}}, "channels": [{hook_id}], "renotify_s": 5}}"#
+            )),
+        )
+        .await;
+    assert!(bad.body.contains("re-notify"), "{}", bad.body);
+
+    // Log lines: two matching lines are not more than two; a third is. Warnings, other
+    // loggers and an imported line from last week do not count.
+    let now = Timestamp::now();
+    let week_ago = Timestamp(now.millis() - 7 * 86_400_000);
+    use vigie_core::Level;
+    let lines = vec![
+        log_line(Level::Error, "invoices.render", "KeyError: 'BE'", now),
+        log_line(Level::Warning, "invoices.render", "slow template", now),
+        log_line(Level::Error, "payments", "card declined", now),
+        log_line(Level::Error, "invoices.send", "SMTP 421 4.7.0", week_ago),
+        log_line(
+            Level::Critical,
+            "invoices.send",
+            "SMTP 421 4.7.0 rate limit",
+            now,
+        ),
+    ];
+    app.state.logs.append(project, lines).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        wait_for_rule(&got, "invoice errors", 0).await.is_empty(),
+        "2 lines are not over 2"
+    );
+    let started = std::time::Instant::now();
+    app.state
+        .logs
+        .append(
+            project,
+            vec![log_line(
+                Level::Error,
+                "invoices",
+                "PDF failed",
+                Timestamp::now(),
+            )],
+        )
+        .await
+        .unwrap();
+    let fired = wait_for_rule(&got, "invoice errors", 1).await;
+    let latency = started.elapsed();
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert!(latency < Duration::from_secs(5), "alert after {latency:?}");
+    let body = &fired[0];
+    assert_eq!(body["status"], "firing");
+    assert!(
+        body["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("3 log lines match level:>=error logger:invoices* in 10 s"),
+        "{body}"
+    );
+    let evidence = body["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains("PDF failed") && evidence.contains("KeyError"),
+        "{evidence}"
+    );
+    assert!(!evidence.contains("card declined"));
+    assert!(
+        body["link"]
+            .as_str()
+            .unwrap()
+            .contains("/logs?q=level%3A%3E%3Derror"),
+        "{body}"
+    );
+    // Once the lines leave the window, the condition clears: "resolved".
+    let resolved = wait_for_rule(&got, "invoice errors", 2).await;
+    assert_eq!(resolved.len(), 2, "{resolved:?}");
+    assert_eq!(resolved[1]["status"], "resolved");
+
+    // A job whose items fail: 1 in 10 is fine, 3 in 12 is over 20 %, then it recovers.
+    let created = app
+        .api(
+            Method::POST,
+            "/api/v1/jobs",
+            &token,
+            Some(r#"{"id": "send-1", "name": "send invoices", "total": 100}"#),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    for (done, failed) in [(10, 1), (2, 2), (20, 0)] {
+        let moved = app
+            .api(
+                Method::POST,
+                "/api/v1/jobs/send-1/progress",
+                &token,
+                Some(&format!(
+                    r#"{{"increment": {done}, "failed_increment": {failed}}}"#
+                )),
+            )
+            .await;
+        assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let items = wait_for_rule(&got, "bad items", 2).await;
+    assert_eq!(items.len(), 2, "{items:?}");
+    assert_eq!(
+        items[0]["title"],
+        "25 % of items failed in send invoices (over 20 %)"
+    );
+    assert_eq!(items[1]["status"], "resolved");
+
+    // Transactions: fast ones and other names do not count; slow invoice pages do.
+    let sample = |name: &str, ms: f64| vigie_server::errors::TransactionSample {
+        name: name.into(),
+        time: Timestamp::now(),
+        duration_ms: ms,
+        failed: false,
+    };
+    let mut samples: Vec<_> = (0..20)
+        .map(|_| sample("GET /invoices/{id}", 900.0))
+        .collect();
+    samples.extend((0..50).map(|_| sample("GET /health", 2000.0)));
+    app.state
+        .hub
+        .publish(vigie_server::hub::Change::Transactions(Arc::new(
+            vigie_server::errors::TransactionNews { project, samples },
+        )));
+    let slow = wait_for_rule(&got, "slow pages", 1).await;
+    assert_eq!(slow.len(), 1, "{slow:?}");
+    assert!(
+        slow[0]["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("p95 of GET /invoices* is 9"),
+        "{}",
+        slow[0]
     );
 }

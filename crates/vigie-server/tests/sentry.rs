@@ -495,6 +495,70 @@ async fn transactions_sessions_reports_and_logs() {
         .json();
     assert_eq!(logs["hits"][0]["logger"], "shop.mail", "{logs}");
     assert_eq!(logs["hits"][0]["source"], "sentry");
+
+    // A failed transaction is in the incident report's timeline, next to the log line; the
+    // report also comes as one HTML file.
+    let now = vigie_core::Timestamp::now();
+    let at = |ms: i64| vigie_core::Timestamp(now.millis() + ms).to_rfc3339();
+    let failed = format!(
+        "{{}}\n{{\"type\":\"transaction\"}}\n{{\"type\":\"transaction\",\"transaction\":\"GET /progress/<id>\",         \"contexts\":{{\"trace\":{{\"trace_id\":\"{:032x}\",\"span_id\":\"{:016x}\",\"op\":\"http.server\",         \"status\":\"deadline_exceeded\"}}}},\"start_timestamp\":\"{}\",\"timestamp\":\"{}\",\"spans\":[]}}\n",
+        7,
+        9,
+        at(-30_000),
+        at(0)
+    );
+    let sent = post(
+        &app,
+        "/api/1/envelope/",
+        &[("x-sentry-auth", h.as_str())],
+        failed.into_bytes(),
+    )
+    .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    let q = |t: vigie_core::Timestamp| {
+        url::form_urlencoded::byte_serialize(t.to_rfc3339().as_bytes()).collect::<String>()
+    };
+    let window = format!(
+        "/api/v1/reports/incident?from={}&to={}",
+        q(vigie_core::Timestamp(now.millis() - 600_000)),
+        q(vigie_core::Timestamp(now.millis() + 600_000))
+    );
+    let report = app.api(Method::GET, &window, &token, None).await.json();
+    let entries = report["timeline"].as_array().unwrap();
+    let tx = entries
+        .iter()
+        .find(|e| e["kind"] == "transaction")
+        .unwrap_or_else(|| panic!("no transaction in {report}"));
+    assert_eq!(tx["level"], "failed");
+    assert!(
+        tx["text"]
+            .as_str()
+            .unwrap()
+            .contains("GET /progress/<id> 30000 ms, deadline_exceeded"),
+        "{tx}"
+    );
+    assert!(entries.iter().any(|e| e["text"] == "smtp quota reached"));
+    let html = app
+        .send(
+            axum::http::Request::get(format!("{window}&format=html&tz=Europe/Paris"))
+                .header("authorization", format!("Bearer {token}"))
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(html.status, StatusCode::OK);
+    assert!(html.body.starts_with("<!doctype html>"));
+    let disposition = html.headers["content-disposition"].to_str().unwrap();
+    assert!(
+        disposition.starts_with("attachment; filename=\"incident-"),
+        "{disposition}"
+    );
+    assert!(
+        html.body.contains("GET /progress/&lt;id&gt; 30000 ms"),
+        "escaped"
+    );
+    assert!(html.body.contains("(Europe/Paris)"));
+    assert!(html.body.contains("<style>"), "self-contained");
 }
 
 #[tokio::test]

@@ -26,6 +26,8 @@ pub struct Channel {
     /// Set while its deliveries fail.
     pub failing_since: Option<Timestamp>,
     pub last_error: Option<String>,
+    /// Written from the configuration file (changed there, not in the UI).
+    pub from_config: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -38,8 +40,11 @@ pub struct Rule {
     pub environment: Option<String>,
     pub channels: Vec<i64>,
     pub cooldown_s: i64,
+    /// While a threshold's condition lasts, remind this often (0: never).
+    pub renotify_s: i64,
     pub muted_until: Option<Timestamp>,
     pub created_at: Timestamp,
+    pub from_config: bool,
 }
 
 impl Rule {
@@ -55,6 +60,20 @@ pub struct NewRule {
     pub environment: Option<String>,
     pub channels: Vec<i64>,
     pub cooldown_s: i64,
+    pub renotify_s: i64,
+    pub from_config: bool,
+}
+
+/// What [`fire`] is asked to send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Firing {
+    /// A problem starts (or happens again): sent unless the same thing was sent within the
+    /// cooldown.
+    Opened { cooldown_s: i64 },
+    /// The problem still holds: sent if it is open and was last sent `renotify_s` ago.
+    Reminder { renotify_s: i64 },
+    /// The problem cleared: sent only if it was open.
+    Resolved,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -108,9 +127,10 @@ fn unique(err: StoreError, what: &str, name: &str) -> StoreError {
     }
 }
 
-const CHANNEL_COLS: &str = "id, project_id, name, target, created_at, failing_since, last_error";
-const RULE_COLS: &str =
-    "id, project_id, name, rule, environment, channels, cooldown_s, muted_until, created_at";
+const CHANNEL_COLS: &str =
+    "id, project_id, name, target, created_at, failing_since, last_error, from_config";
+const RULE_COLS: &str = "id, project_id, name, rule, environment, channels, cooldown_s, \
+     muted_until, created_at, renotify_s, from_config";
 const DELIVERY_COLS: &str = "id, project_id, channel_id, rule, title, message, status, attempts, \
      next_attempt, last_error, created_at, sent_at";
 
@@ -127,6 +147,7 @@ fn channel_from(row: &Vec<Value>) -> Result<Channel> {
         created_at: Timestamp(row.req_int(4)?),
         failing_since: row.int(5)?.map(Timestamp),
         last_error: row.text(6)?,
+        from_config: row.req_int(7)? != 0,
     })
 }
 
@@ -145,6 +166,8 @@ fn rule_from(row: &Vec<Value>) -> Result<Rule> {
         cooldown_s: row.req_int(6)?,
         muted_until: row.int(7)?.map(Timestamp),
         created_at: Timestamp(row.req_int(8)?),
+        renotify_s: row.req_int(9)?,
+        from_config: row.req_int(10)? != 0,
     })
 }
 
@@ -165,11 +188,14 @@ fn delivery_from(row: &Vec<Value>) -> Result<Delivery> {
     })
 }
 
+/// Saves a new channel; with `from_config`, replaces the target of a channel of that name
+/// instead of refusing the name.
 pub(crate) async fn create_channel(
     tx: &mut impl Tx,
     project: ProjectId,
     name: &str,
     target: &Target,
+    from_config: bool,
     now: Timestamp,
 ) -> Result<Channel> {
     let name = name_ok(name)?;
@@ -177,17 +203,23 @@ pub(crate) async fn create_channel(
         .validate()
         .map_err(|e| invalid("target", e.to_string()))?;
     let target_json = serde_json::to_string(target).expect("a target serializes");
+    let replace = if from_config {
+        "ON CONFLICT (project_id, name) DO UPDATE SET target = excluded.target, from_config = 1"
+    } else {
+        ""
+    };
     let rows = tx
         .query(
             &format!(
-                "INSERT INTO alert_channels (project_id, name, target, created_at) \
-                 VALUES ($1, $2, $3, $4) RETURNING {CHANNEL_COLS}"
+                "INSERT INTO alert_channels (project_id, name, target, created_at, from_config) \
+                 VALUES ($1, $2, $3, $4, $5) {replace} RETURNING {CHANNEL_COLS}"
             ),
             &[
                 project.0.into(),
                 name.as_str().into(),
                 target_json.as_str().into(),
                 now.millis().into(),
+                i64::from(from_config).into(),
             ],
         )
         .await
@@ -230,6 +262,8 @@ pub(crate) async fn delete_channel(tx: &mut impl Tx, project: ProjectId, id: i64
     Ok(())
 }
 
+/// Saves a new rule (checked: its kind, channels, cooldown); a rule `from_config` replaces
+/// the rule of that name, keeping its mute.
 pub(crate) async fn create_rule(
     tx: &mut impl Tx,
     project: ProjectId,
@@ -237,11 +271,18 @@ pub(crate) async fn create_rule(
     now: Timestamp,
 ) -> Result<Rule> {
     let name = name_ok(&rule.name)?;
+    rule.kind.validate().map_err(|e| invalid("rule", e))?;
     if rule.channels.is_empty() {
         return Err(invalid("channels", "choose at least one channel"));
     }
     if !(0..=7 * 86_400).contains(&rule.cooldown_s) {
         return Err(invalid("cooldown_s", "a cooldown is 0 s to 7 days"));
+    }
+    if rule.renotify_s != 0 && !(60..=7 * 86_400).contains(&rule.renotify_s) {
+        return Err(invalid(
+            "renotify_s",
+            "a re-notify interval is 1 minute to 7 days (0: never)",
+        ));
     }
     for id in &rule.channels {
         let known = tx
@@ -258,11 +299,19 @@ pub(crate) async fn create_rule(
         }
     }
     let channels: Vec<String> = rule.channels.iter().map(i64::to_string).collect();
+    let replace = if rule.from_config {
+        "ON CONFLICT (project_id, name) DO UPDATE SET rule = excluded.rule, \
+         environment = excluded.environment, channels = excluded.channels, \
+         cooldown_s = excluded.cooldown_s, renotify_s = excluded.renotify_s, from_config = 1"
+    } else {
+        ""
+    };
     let rows = tx
         .query(
             &format!(
                 "INSERT INTO alert_rules (project_id, name, rule, environment, channels, \
-                 cooldown_s, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {RULE_COLS}"
+                 cooldown_s, created_at, renotify_s, from_config) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) {replace} RETURNING {RULE_COLS}"
             ),
             &[
                 project.0.into(),
@@ -279,6 +328,8 @@ pub(crate) async fn create_rule(
                 channels.join(",").as_str().into(),
                 rule.cooldown_s.into(),
                 now.millis().into(),
+                rule.renotify_s.into(),
+                i64::from(rule.from_config).into(),
             ],
         )
         .await
@@ -328,16 +379,14 @@ pub(crate) async fn mute_rule(
     rule_from(rows.first().ok_or(StoreError::NotFound("rule"))?)
 }
 
-/// Whether rule `rule` should send about `key` at `at`: a problem sends unless the same key
-/// was sent within `cooldown_s`; a resolution sends only if its problem was sent and is still
-/// open. Decided and recorded in one transaction, so two instances never both send.
+/// Whether rule `rule` should send about `key` at `at` (see [`Firing`]). Decided and recorded
+/// in one transaction, so two instances never both send.
 pub(crate) async fn fire(
     tx: &mut impl Tx,
     rule: i64,
     key: &str,
     at: Timestamp,
-    cooldown_s: i64,
-    resolves: bool,
+    firing: Firing,
 ) -> Result<bool> {
     let rows = tx
         .query(
@@ -352,8 +401,12 @@ pub(crate) async fn fire(
         .first()
         .map(|r| Ok::<_, StoreError>((r.req_int(0)?, r.req_int(1)? != 0)))
         .transpose()?;
-    if resolves {
-        if previous.is_some_and(|(_, open)| open) {
+    let since_last = |s: i64| previous.is_some_and(|(last, _)| at.millis() - last < s * 1000);
+    match firing {
+        Firing::Resolved => {
+            if !previous.is_some_and(|(_, open)| open) {
+                return Ok(false);
+            }
             tx.execute(
                 "UPDATE alert_fired SET open = 0 WHERE rule_id = $1 AND key = $2",
                 &[rule.into(), key.into()],
@@ -361,10 +414,17 @@ pub(crate) async fn fire(
             .await?;
             return Ok(true);
         }
-        return Ok(false);
-    }
-    if previous.is_some_and(|(last, _)| at.millis() - last < cooldown_s * 1000) {
-        return Ok(false);
+        Firing::Reminder { renotify_s } => {
+            if renotify_s <= 0 || !previous.is_some_and(|(_, open)| open) || since_last(renotify_s)
+            {
+                return Ok(false);
+            }
+        }
+        Firing::Opened { cooldown_s } => {
+            if since_last(cooldown_s) {
+                return Ok(false);
+            }
+        }
     }
     tx.execute(
         "INSERT INTO alert_fired (rule_id, key, last_sent, open) VALUES ($1, $2, $3, 1) \

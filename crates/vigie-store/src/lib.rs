@@ -40,7 +40,7 @@ use vigie_core::{
     ApiToken, Job, NewItem, Project, ProjectId, ProjectKey, Role, Scope, Timestamp, User,
 };
 
-pub use alerts::{Channel, Delivery, NewDelivery, NewRule, Rule};
+pub use alerts::{Channel, Delivery, Firing, NewDelivery, NewRule, Rule};
 pub use errors::{
     ErrorBatch, ErrorSettings, ErrorsWritten, EventFilter, EventMeta, IssueFilter, IssuePage,
     IssueSort,
@@ -305,11 +305,13 @@ pub trait Store: Send + Sync + 'static {
         until: Timestamp,
         step_ms: i64,
     ) -> Result<Vec<(Timestamp, errors::TransactionStats)>>;
+    /// Kept transactions (the slowest first) from `since`, before `until` when given.
     async fn transaction_samples(
         &self,
         project: ProjectId,
         name: Option<&str>,
         since: Timestamp,
+        until: Option<Timestamp>,
         limit: u32,
     ) -> Result<Vec<errors::SampleMeta>>;
     async fn transaction_sample(
@@ -335,12 +337,14 @@ pub trait Store: Send + Sync + 'static {
         since: Timestamp,
     ) -> Result<Vec<errors::DroppedCount>>;
     // Alerts (see `alerts`).
-    /// Saves a channel; its target is validated (`Invalid` says what is wrong).
+    /// Saves a channel; its target is validated (`Invalid` says what is wrong). A channel
+    /// `from_config` replaces the one of that name.
     async fn create_channel(
         &self,
         project: ProjectId,
         name: &str,
         target: &Target,
+        from_config: bool,
         now: Timestamp,
     ) -> Result<Channel>;
     async fn list_channels(&self, project: ProjectId) -> Result<Vec<Channel>>;
@@ -356,15 +360,9 @@ pub trait Store: Send + Sync + 'static {
         id: i64,
         until: Option<Timestamp>,
     ) -> Result<Rule>;
-    /// Whether a rule sends about `key` now (cooldown, resolution), recorded atomically.
-    async fn fire(
-        &self,
-        rule: i64,
-        key: &str,
-        at: Timestamp,
-        cooldown_s: i64,
-        resolves: bool,
-    ) -> Result<bool>;
+    /// Whether a rule sends about `key` now (cooldown, reminder, resolution), recorded
+    /// atomically.
+    async fn fire(&self, rule: i64, key: &str, at: Timestamp, firing: Firing) -> Result<bool>;
     /// Queues deliveries; answers their ids.
     async fn enqueue(&self, deliveries: Vec<NewDelivery>) -> Result<Vec<i64>>;
     /// Pending deliveries due at `now`, oldest first.

@@ -47,6 +47,11 @@ pub const SQLITE: &[Migration] = &[
         name: "alerts",
         sql: include_str!("../migrations/sqlite/0007_alerts.sql"),
     },
+    Migration {
+        version: 8,
+        name: "alert thresholds",
+        sql: include_str!("../migrations/sqlite/0008_alert_thresholds.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -84,6 +89,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 7,
         name: "alerts",
         sql: include_str!("../migrations/postgres/0007_alerts.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "alert thresholds",
+        sql: include_str!("../migrations/postgres/0008_alert_thresholds.sql"),
     },
 ];
 

@@ -5,10 +5,10 @@
 //!                                          "to": [...]} | {"kind": "slack" | "discord", "url"}
 //!                                          | {"kind": "webhook", "url", "secret"}}
 //! DELETE /api/v1/alerts/channels/{id}     POST /api/v1/alerts/channels/{id}/test
-//! GET  /api/v1/alerts/rules               POST (admin) {"name", "rule": {"kind": "new_issue" |
-//!                                          "regression" | "job_failed" | "job_stalled" |
-//!                                          "monitor_down", "job_kind" | "slug"}, "environment",
-//!                                          "channels": [id], "cooldown_s"}
+//! GET  /api/v1/alerts/rules               POST (admin) {"name", "rule": RuleKind as JSON
+//!                                          ({"kind": "new_issue"}, {"kind": "log_matches",
+//!                                          "query", "above", "window_s"}, …), "environment",
+//!                                          "channels": [id], "cooldown_s", "renotify_s"}
 //! DELETE /api/v1/alerts/rules/{id}        POST /api/v1/alerts/rules/{id}/mute {"until": RFC 3339
 //!                                          | null}
 //! GET  /api/v1/alerts/deliveries?limit=   the delivery log, newest first
@@ -73,7 +73,7 @@ pub async fn create_channel(
     }
     Ok(state
         .store
-        .create_channel(project, name, target, Timestamp::now())
+        .create_channel(project, name, target, false, Timestamp::now())
         .await?)
 }
 
@@ -167,6 +167,40 @@ pub struct NewRuleBody {
     pub environment: Option<String>,
     pub channels: Vec<i64>,
     pub cooldown_s: Option<i64>,
+    #[serde(default)]
+    pub renotify_s: i64,
+}
+
+/// Saves a rule (the API, the page and the configuration file) and has the engine re-read
+/// the rules.
+pub async fn save_rule(
+    state: &AppState,
+    project: ProjectId,
+    rule: &NewRule,
+) -> Result<Rule, AppError> {
+    let saved = state
+        .store
+        .create_rule(project, rule, Timestamp::now())
+        .await?;
+    state.rules_changed.mark();
+    Ok(saved)
+}
+
+pub async fn delete_rule(state: &AppState, project: ProjectId, id: i64) -> Result<(), AppError> {
+    state.store.delete_rule(project, id).await?;
+    state.rules_changed.mark();
+    Ok(())
+}
+
+pub async fn mute_rule(
+    state: &AppState,
+    project: ProjectId,
+    id: i64,
+    until: Option<Timestamp>,
+) -> Result<Rule, AppError> {
+    let rule = state.store.mute_rule(project, id, until).await?;
+    state.rules_changed.mark();
+    Ok(rule)
 }
 
 #[derive(Serialize)]
@@ -205,11 +239,10 @@ pub async fn add_rule(
         environment: body.environment,
         channels: body.channels,
         cooldown_s: body.cooldown_s.unwrap_or(DEFAULT_COOLDOWN_S),
+        renotify_s: body.renotify_s,
+        from_config: false,
     };
-    let rule = state
-        .store
-        .create_rule(reader.project.id, &rule, Timestamp::now())
-        .await?;
+    let rule = save_rule(&state, reader.project.id, &rule).await?;
     Ok((StatusCode::CREATED, Json(RuleView::from(rule))).into_response())
 }
 
@@ -218,7 +251,7 @@ pub async fn remove_rule(
     reader: ProjectReader,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    state.store.delete_rule(reader.project.id, id).await?;
+    delete_rule(&state, reader.project.id, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -243,7 +276,7 @@ pub async fn mute(
             })
         })
         .transpose()?;
-    let rule = state.store.mute_rule(reader.project.id, id, until).await?;
+    let rule = mute_rule(&state, reader.project.id, id, until).await?;
     Ok(Json(RuleView::from(rule)))
 }
 

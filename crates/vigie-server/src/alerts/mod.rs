@@ -6,30 +6,40 @@
 //!             ─► rules of the project that match, unmuted, in the environment
 //!             ─► Store::fire (cooldown per rule and thing; "resolved" only after a problem)
 //!             ─► Store::enqueue: a delivery per channel of the rule ─► the notifier wakes
+//! hub changes and stored log lines ─► threshold windows (thresholds::Watches)
+//! every second ─► Watches::judge ─► opened / reminder / resolved ─► Store::fire ─► enqueue
 //! notifier (every few seconds, or woken) ─► due deliveries, each sent on its own task with a
 //!             timeout ─► sent, or retried after 30 s, 2 min, 10 min, 30 min, 1 h, then failed
 //! ```
 //!
 //! Evaluation is incremental: each change is looked at once as it happens, nothing is
-//! rescanned. A channel that keeps failing is marked (the Alerts page shows it) and never
+//! rescanned; thresholds keep windows in memory. Rules are re-read when one changes
+//! ([`RulesChanged`]). A channel that keeps failing is marked (the Alerts page shows it) and never
 //! holds up the others or ingest: sends run on their own tasks, off the request path.
 
 pub mod api;
+pub mod config;
 pub mod send;
+pub mod thresholds;
 
-use crate::hub::{Change, JobNews};
+use crate::hub::{Change, JobNews, LogNews};
 use crate::state::AppState;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use thresholds::{Verdict, Watches};
+use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::Notify;
 use vigie_core::alert::{Happening, Notification, What};
 use vigie_core::monitor::{MonitorState, RunStatus};
 use vigie_core::{JobStatus, ProjectId, Timestamp};
 use vigie_store::errors::IssueChange;
-use vigie_store::{NewDelivery, RunChange};
+use vigie_store::{Firing, NewDelivery, Rule, RunChange};
 
 /// How often the notifier looks for due deliveries when nobody woke it.
 const NOTIFY_EVERY: Duration = Duration::from_secs(5);
+/// How often threshold rules are judged.
+const JUDGE_EVERY: Duration = Duration::from_secs(1);
 /// Waits between attempts of a delivery; after the last, it is given up.
 const RETRIES: [Duration; 5] = [
     Duration::from_secs(30),
@@ -49,6 +59,27 @@ impl Doorbell {
     }
 }
 
+/// Tells the engine the rules changed (saved, deleted, muted), so it re-reads them.
+#[derive(Clone)]
+pub struct RulesChanged(Arc<AtomicBool>);
+
+impl Default for RulesChanged {
+    /// Set: the engine reads the rules when it starts.
+    fn default() -> Self {
+        RulesChanged(Arc::new(AtomicBool::new(true)))
+    }
+}
+
+impl RulesChanged {
+    pub fn mark(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    fn take(&self) -> bool {
+        self.0.swap(false, Ordering::AcqRel)
+    }
+}
+
 /// Starts the engine and the notifier; they stop when the server shuts down.
 pub fn start(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
     vec![
@@ -59,28 +90,145 @@ pub fn start(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
 
 async fn engine(state: AppState) {
     let mut changes = state.hub.subscribe();
+    let mut logs = state.hub.watch_logs();
+    let mut watches = Watches::default();
+    state.tasks.declare("alert evaluation", JUDGE_EVERY);
+    let mut judge = tokio::time::interval(JUDGE_EVERY);
+    judge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let change = tokio::select! {
+        tokio::select! {
             _ = state.hub.shutting_down() => return,
-            change = changes.recv() => change,
-        };
-        let change = match change {
-            Ok(change) => change,
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                tracing::warn!(
-                    missed = n,
-                    "alert engine fell behind; some changes were not evaluated"
-                );
-                continue;
-            }
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-        };
-        for happening in happenings(&state, &change).await {
-            if let Err(err) = evaluate(&state, &happening).await {
-                tracing::warn!(%err, key = %happening.key, "alert evaluation failed");
+            change = changes.recv() => match change {
+                Ok(change) => on_change(&state, &mut watches, &change).await,
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "alert engine fell behind; some changes were not evaluated");
+                }
+                Err(RecvError::Closed) => return,
+            },
+            news = logs.recv() => match news {
+                Ok(news) => on_logs(&mut watches, &news),
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "alert engine fell behind on log lines; thresholds undercount");
+                }
+                Err(RecvError::Closed) => return,
+            },
+            _ = judge.tick() => {
+                state.tasks.run("alert evaluation", judge_thresholds(&state, &mut watches)).await;
             }
         }
     }
+}
+
+/// One pass over the threshold rules (re-read first if they changed).
+async fn judge_thresholds(state: &AppState, watches: &mut Watches) -> Result<String, String> {
+    if state.rules_changed.take() {
+        if let Err(err) = reload(state, watches).await {
+            state.rules_changed.mark();
+            return Err(format!("could not read the alert rules: {err}"));
+        }
+    }
+    let verdicts = watches.judge(&link(state, ""), Timestamp::now().millis());
+    let sent = verdicts.len();
+    send_verdicts(state, verdicts).await;
+    Ok(format!(
+        "{} threshold rules; {sent} changed",
+        watches.rules()
+    ))
+}
+
+/// Reads every project's rules into the threshold watches.
+async fn reload(state: &AppState, watches: &mut Watches) -> Result<(), crate::http::AppError> {
+    let mut rules: Vec<Rule> = Vec::new();
+    for project in state.store.list_projects().await? {
+        rules.extend(state.store.list_rules(project.id).await?);
+    }
+    watches.load(rules);
+    Ok(())
+}
+
+async fn on_change(state: &AppState, watches: &mut Watches, change: &Change) {
+    let now = Timestamp::now().millis();
+    match change {
+        Change::Issues(news) => watches.observe_events(news.project, &news.events, now),
+        Change::Transactions(news) => {
+            watches.observe_transactions(news.project, &news.samples, now)
+        }
+        Change::Job(news) => {
+            let verdicts = watches.judge_job(&news.job, &link(state, ""), now);
+            send_verdicts(state, verdicts).await;
+        }
+        _ => {}
+    }
+    for happening in happenings(state, change).await {
+        if let Err(err) = evaluate(state, &happening).await {
+            tracing::warn!(%err, key = %happening.key, "alert evaluation failed");
+        }
+    }
+}
+
+fn on_logs(watches: &mut Watches, news: &LogNews) {
+    watches.observe_logs(news.project, &news.records, Timestamp::now().millis());
+}
+
+/// Fires what the thresholds decided; an issue alert gains the issue's title and top frame.
+async fn send_verdicts(state: &AppState, verdicts: Vec<Verdict>) {
+    for mut verdict in verdicts {
+        if let Some(id) = verdict.issue {
+            if let Ok(Some(issue)) = state.store.issue(verdict.rule.project, id).await {
+                verdict
+                    .message
+                    .facts
+                    .insert(0, ("Issue".into(), issue.title.clone()));
+                if !issue.culprit.is_empty() {
+                    verdict.message.evidence = Some(issue.culprit.clone());
+                }
+            }
+        }
+        if let Err(err) = fire(
+            state,
+            &verdict.rule,
+            &verdict.key,
+            verdict.firing,
+            &verdict.message,
+            Timestamp::now(),
+        )
+        .await
+        {
+            tracing::warn!(%err, rule = %verdict.rule.name, "threshold alert failed");
+        }
+    }
+}
+
+/// Asks the store whether `rule` sends about `key` now; if so, queues the message on each of
+/// its channels and wakes the notifier. Answers the deliveries queued.
+async fn fire(
+    state: &AppState,
+    rule: &Rule,
+    key: &str,
+    firing: Firing,
+    message: &Notification,
+    at: Timestamp,
+) -> Result<usize, crate::http::AppError> {
+    if !state.store.fire(rule.id, key, at, firing).await? {
+        return Ok(0);
+    }
+    let queued: Vec<NewDelivery> = rule
+        .channels
+        .iter()
+        .map(|channel| NewDelivery {
+            project: rule.project,
+            channel: *channel,
+            rule: Some(rule.name.clone()),
+            message: message.clone(),
+            at,
+        })
+        .collect();
+    let n = queued.len();
+    if n > 0 {
+        state.store.enqueue(queued).await?;
+        state.doorbell.ring();
+    }
+    Ok(n)
 }
 
 /// Runs the rules of the happening's project against it; queues what must be sent.
@@ -89,7 +237,7 @@ pub async fn evaluate(
     happening: &Happening,
 ) -> Result<usize, crate::http::AppError> {
     let rules = state.store.list_rules(happening.project).await?;
-    let mut queued = Vec::new();
+    let mut queued = 0;
     for rule in rules {
         if !rule.kind.matches(happening) || rule.muted_at(happening.at) {
             continue;
@@ -99,36 +247,24 @@ pub async fn evaluate(
                 continue;
             }
         }
-        let resolves = happening.what.resolves();
-        if !state
-            .store
-            .fire(
-                rule.id,
-                &happening.key,
-                happening.at,
-                rule.cooldown_s,
-                resolves,
-            )
-            .await?
-        {
-            continue;
-        }
-        for channel in &rule.channels {
-            queued.push(NewDelivery {
-                project: happening.project,
-                channel: *channel,
-                rule: Some(rule.name.clone()),
-                message: happening.notification.clone(),
-                at: happening.at,
-            });
-        }
+        let firing = if happening.what.resolves() {
+            Firing::Resolved
+        } else {
+            Firing::Opened {
+                cooldown_s: rule.cooldown_s,
+            }
+        };
+        queued += fire(
+            state,
+            &rule,
+            &happening.key,
+            firing,
+            &happening.notification,
+            happening.at,
+        )
+        .await?;
     }
-    let n = queued.len();
-    if n > 0 {
-        state.store.enqueue(queued).await?;
-        state.doorbell.ring();
-    }
-    Ok(n)
+    Ok(queued)
 }
 
 async fn notifier(state: AppState) {

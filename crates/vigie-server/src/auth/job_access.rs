@@ -141,11 +141,19 @@ pub(crate) async fn named_project(state: &AppState, parts: &Parts) -> Result<Pro
     if let Some(p) = current.and_then(|id: i64| projects.iter().find(|p| p.id.0 == id)) {
         return Ok(p.clone());
     }
-    match projects.len() {
-        1 => Ok(projects.into_iter().next().expect("one project")),
-        n => Err(AppError::Invalid {
+    // Vigie's own project (its self-monitors, see `monitors::watchdog`) does not make a
+    // one-project server need `?project=`.
+    let own = state.config.watchdog.project.trim();
+    let theirs: Vec<&Project> = projects.iter().filter(|p| p.name != own).collect();
+    let all: Vec<&Project> = projects.iter().collect();
+    match (theirs.as_slice(), all.as_slice()) {
+        ([only], _) | ([], [only]) => Ok((*only).clone()),
+        _ => Err(AppError::Invalid {
             field: "project".into(),
-            message: format!("this server has {n} projects: name one with ?project=<id>"),
+            message: format!(
+                "this server has {} projects: name one with ?project=<id>",
+                projects.len()
+            ),
         }),
     }
 }

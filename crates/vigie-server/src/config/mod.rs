@@ -32,6 +32,94 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub reports: ReportsConfig,
     pub logs: LogsConfig,
+    pub watchdog: WatchdogConfig,
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+}
+
+/// Vigie watching its own tasks (see `[watchdog]` in default.toml).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchdogConfig {
+    pub project: String,
+}
+
+/// Alert channels and rules kept in the configuration file (see `[[alerts.channels]]` in
+/// default.toml); written into the database at start (`crate::alerts::config`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    #[serde(default)]
+    pub channels: Vec<ChannelConfig>,
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+}
+
+/// One channel: its project (by name), its name, and the target's fields (`kind = "email"`,
+/// `to = [...]`; `kind = "slack"`, `url = ...`; …).
+#[derive(Clone, Debug, Deserialize)]
+pub struct ChannelConfig {
+    pub project: String,
+    pub name: String,
+    #[serde(flatten)]
+    pub target: vigie_core::alert::Target,
+}
+
+/// One rule: its project and name, the kind's fields (`kind = "log_matches"`, `query`,
+/// `above`, `window_s`, …), and the channels it sends to, by name.
+#[derive(Clone, Debug, Deserialize)]
+pub struct RuleConfig {
+    pub project: String,
+    pub name: String,
+    #[serde(flatten)]
+    pub when: vigie_core::alert::RuleKind,
+    pub channels: Vec<String>,
+    #[serde(default)]
+    pub environment: Option<String>,
+    #[serde(default = "default_cooldown_s")]
+    pub cooldown_s: i64,
+    #[serde(default)]
+    pub renotify_s: i64,
+}
+
+fn default_cooldown_s() -> i64 {
+    1800
+}
+
+impl AlertsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        for channel in &self.channels {
+            channel
+                .target
+                .validate()
+                .map_err(|e| ConfigError::Invalid {
+                    key: "alerts.channels",
+                    reason: format!("channel \"{}\": {e}", channel.name),
+                })?;
+        }
+        for rule in &self.rules {
+            let known = |name: &String| {
+                self.channels
+                    .iter()
+                    .any(|c| &c.name == name && c.project == rule.project)
+            };
+            let problem = rule.when.validate().err().or_else(|| {
+                rule.channels.iter().find(|c| !known(c)).map(|c| {
+                    format!(
+                        "no channel \"{c}\" of project \"{}\" in [[alerts.channels]]",
+                        rule.project
+                    )
+                })
+            });
+            if let Some(reason) = problem {
+                return Err(ConfigError::Invalid {
+                    key: "alerts.rules",
+                    reason: format!("rule \"{}\": {reason}", rule.name),
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Scheduled reports (see `[reports]` in default.toml).
@@ -272,6 +360,7 @@ impl Config {
         self.error_retention()?;
         self.smtp.validate()?;
         self.reports.daily_schedule()?;
+        self.alerts.validate()?;
         for route in &self.logs.files {
             let plain = !route.name.is_empty()
                 && route
@@ -553,6 +642,46 @@ mod tests {
         assert!(err.contains("smtp.security"), "{err}");
         let err = load(&[("VIGIE_SMTP_HOST", "mail"), ("VIGIE_SMTP_FROM", "nobody")]);
         assert!(err.contains("smtp.from"), "{err}");
+
+        // Alert rules in the file: the channel they name must be there, the rule must make sense.
+        let rules = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            let overrides = Overrides {
+                config_file: Some(file.clone()),
+                ..Overrides::default()
+            };
+            Config::load(&overrides, env(&[])).map(|c| c.alerts.rules.len())
+        };
+        let channel = "[[alerts.channels]]\nproject = \"default\"\nname = \"ops\"\nkind = \"slack\"\nurl = \"https://hooks.slack.com/services/T/B/X\"\n";
+        let rule = |body: &str| {
+            format!("{channel}[[alerts.rules]]\nproject = \"default\"\nname = \"r\"\n{body}\n")
+        };
+        assert_eq!(
+            rules(&rule(
+                "kind = \"error_events\"\nper_minute = 100\nchannels = [\"ops\"]"
+            ))
+            .unwrap(),
+            1
+        );
+        let err = rules(&rule(
+            "kind = \"error_events\"\nper_minute = 100\nchannels = [\"pager\"]",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("alerts.rules") && err.contains("no channel \"pager\""),
+            "{err}"
+        );
+        let err = rules(&rule(
+            "kind = \"log_matches\"\nquery = \"x\"\nabove = 1\nwindow_s = 5\nchannels = [\"ops\"]",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("a window is 10 s to 1 day"), "{err}");
+        let err = rules("[[alerts.channels]]\nproject = \"default\"\nname = \"ops\"\nkind = \"slack\"\nurl = \"https://example.com/x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a Slack incoming webhook"), "{err}");
     }
 
     #[test]

@@ -494,7 +494,7 @@ pub async fn transaction_detail(
             })
             .collect(),
         samples: store
-            .transaction_samples(project, Some(&name), since, 20)
+            .transaction_samples(project, Some(&name), since, None, 20)
             .await?,
         spans: store
             .span_stats(project, &name, Timestamp(since.millis() - HOUR_MS), 20)

@@ -24,7 +24,7 @@ pub mod process;
 pub mod quota;
 pub mod sink;
 
-pub use sink::{ErrorSink, IssueNews};
+pub use sink::{ErrorSink, IssueNews, TransactionNews, TransactionSample};
 
 use crate::config::ErrorsConfig;
 use crate::http::AppError;

@@ -32,6 +32,22 @@ pub struct IssueNews {
     pub events: Vec<EventWritten>,
 }
 
+/// Transactions just stored, for threshold alerts (p95, failure rate).
+#[derive(Debug)]
+pub struct TransactionNews {
+    pub project: ProjectId,
+    pub samples: Vec<TransactionSample>,
+}
+
+/// What a threshold needs of a transaction.
+#[derive(Debug)]
+pub struct TransactionSample {
+    pub name: String,
+    pub time: Timestamp,
+    pub duration_ms: f64,
+    pub failed: bool,
+}
+
 #[derive(Clone)]
 pub struct ErrorSink {
     queue: mpsc::Sender<(ErrorBatch, Waiter)>,
@@ -94,6 +110,16 @@ async fn run(mut queue: mpsc::Receiver<(ErrorBatch, Waiter)>, store: Arc<dyn Sto
             entry.1.push(done);
         }
         for (project, (batch, waiters)) in by_project {
+            let samples: Vec<TransactionSample> = batch
+                .transactions
+                .iter()
+                .map(|t| TransactionSample {
+                    name: t.name.clone(),
+                    time: t.time,
+                    duration_ms: t.duration_ms,
+                    failed: t.failed(),
+                })
+                .collect();
             let outcome = store.write_errors(batch, Timestamp::now()).await;
             let reply = match &outcome {
                 Ok(_) => Ok(()),
@@ -110,6 +136,12 @@ async fn run(mut queue: mpsc::Receiver<(ErrorBatch, Waiter)>, store: Arc<dyn Sto
                     hub.publish(Change::Issues(Arc::new(IssueNews {
                         project,
                         events: written.events,
+                    })));
+                }
+                if !samples.is_empty() {
+                    hub.publish(Change::Transactions(Arc::new(TransactionNews {
+                        project,
+                        samples,
                     })));
                 }
             }

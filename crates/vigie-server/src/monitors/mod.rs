@@ -15,6 +15,7 @@
 
 pub mod api;
 pub mod ping;
+pub mod watchdog;
 
 use crate::http::AppError;
 use crate::hub::{Change, JobNews};

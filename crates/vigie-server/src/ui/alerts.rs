@@ -19,16 +19,54 @@ use vigie_store::{Delivery, NewRule};
 
 const ALERTS: &str = "/alerts";
 
-/// The rule kinds a form offers: value, words, and what the filter field means for it.
-pub const KINDS: &[(&str, &str, &str)] = &[
-    ("new_issue", "a new issue appears", ""),
-    ("regression", "a resolved issue comes back", ""),
-    ("job_failed", "a job fails", "job kind, e.g. celery"),
-    ("job_stalled", "a job stalls", "job kind"),
+/// The rule kinds a form offers: value, words, what the "Only" field means for it, and what
+/// the threshold means (empty: the kind has none).
+pub const KINDS: &[(&str, &str, &str, &str)] = &[
+    ("new_issue", "a new issue appears", "", ""),
+    ("regression", "a resolved issue comes back", "", ""),
+    ("job_failed", "a job fails", "job kind, e.g. celery", ""),
+    ("job_stalled", "a job stalls", "job kind", ""),
     (
         "monitor_down",
         "a monitor run fails, is missed or times out",
         "monitor slug",
+        "",
+    ),
+    (
+        "issue_events",
+        "an issue gets more than N events in the window",
+        "",
+        "events",
+    ),
+    (
+        "error_events",
+        "more than N error events per minute",
+        "",
+        "events per minute",
+    ),
+    (
+        "log_matches",
+        "more than N log lines match a query in the window",
+        "the log query (required), e.g. level:>=error logger:invoices*",
+        "lines",
+    ),
+    (
+        "slow_transactions",
+        "transactions' p95 is above N ms over the window",
+        "transaction name, or a prefix*",
+        "milliseconds",
+    ),
+    (
+        "failing_transactions",
+        "more than N % of transactions fail over the window",
+        "transaction name, or a prefix*",
+        "percent",
+    ),
+    (
+        "item_errors",
+        "more than N % of a job's items fail",
+        "job kind",
+        "percent",
     ),
 ];
 
@@ -45,7 +83,7 @@ struct AlertsPage {
 }
 
 impl AlertsPage {
-    fn kinds(&self) -> &'static [(&'static str, &'static str, &'static str)] {
+    fn kinds(&self) -> &'static [(&'static str, &'static str, &'static str, &'static str)] {
         KINDS
     }
 
@@ -223,6 +261,9 @@ pub struct RuleForm {
     filter: String,
     environment: String,
     cooldown_min: String,
+    renotify_min: String,
+    threshold: String,
+    window_min: String,
     channels: Vec<i64>,
 }
 
@@ -237,6 +278,9 @@ impl RuleForm {
                 "filter" => form.filter = value,
                 "environment" => form.environment = value,
                 "cooldown_min" => form.cooldown_min = value,
+                "renotify_min" => form.renotify_min = value,
+                "threshold" => form.threshold = value,
+                "window_min" => form.window_min = value,
                 "channel" => form.channels.extend(value.parse::<i64>().ok()),
                 _ => {}
             }
@@ -246,36 +290,82 @@ impl RuleForm {
 
     fn rule(&self) -> Result<NewRule, AppError> {
         let filter = Some(self.filter.trim().to_string()).filter(|f| !f.is_empty());
+        let threshold = || number(&self.threshold, "threshold", None);
+        let window_s = || Ok::<_, AppError>(number(&self.window_min, "window", Some(5))? * 60);
+        let percent = || {
+            threshold().and_then(|p| {
+                u32::try_from(p).map_err(|_| invalid("threshold", "a percentage is 1 to 99"))
+            })
+        };
         let kind = match self.kind.as_str() {
             "new_issue" => RuleKind::NewIssue,
             "regression" => RuleKind::Regression,
             "job_failed" => RuleKind::JobFailed { job_kind: filter },
             "job_stalled" => RuleKind::JobStalled { job_kind: filter },
             "monitor_down" => RuleKind::MonitorDown { slug: filter },
+            "issue_events" => RuleKind::IssueEvents {
+                above: threshold()?,
+                window_s: window_s()?,
+            },
+            "error_events" => RuleKind::ErrorEvents {
+                per_minute: threshold()?,
+            },
+            "log_matches" => RuleKind::LogMatches {
+                query: filter.ok_or_else(|| invalid("filter", "give the log query to count"))?,
+                above: threshold()?,
+                window_s: window_s()?,
+            },
+            "slow_transactions" => RuleKind::SlowTransactions {
+                transaction: filter,
+                p95_ms: threshold()?,
+                window_s: window_s()?,
+            },
+            "failing_transactions" => RuleKind::FailingTransactions {
+                transaction: filter,
+                percent: percent()?,
+                window_s: window_s()?,
+            },
+            "item_errors" => RuleKind::ItemErrors {
+                job_kind: filter,
+                percent: percent()?,
+            },
             other => {
-                return Err(AppError::Invalid {
-                    field: "kind".into(),
-                    message: format!("\"{other}\" is not a kind of rule"),
-                })
+                return Err(invalid(
+                    "kind",
+                    &format!("\"{other}\" is not a kind of rule"),
+                ))
             }
         };
-        let cooldown_s = match self.cooldown_min.trim() {
-            "" => DEFAULT_COOLDOWN_S,
-            text => text
-                .parse::<i64>()
-                .map(|m| m * 60)
-                .map_err(|_| AppError::Invalid {
-                    field: "cooldown".into(),
-                    message: format!("\"{text}\" is not a number of minutes"),
-                })?,
+        let minutes = |text: &str, field: &str, default: i64| {
+            number(text, field, Some(default as u64)).map(|m| m as i64 * 60)
         };
         Ok(NewRule {
             name: self.name.clone(),
             kind,
             environment: Some(self.environment.trim().to_string()).filter(|e| !e.is_empty()),
             channels: self.channels.clone(),
-            cooldown_s,
+            cooldown_s: minutes(&self.cooldown_min, "cooldown", DEFAULT_COOLDOWN_S / 60)?,
+            renotify_s: minutes(&self.renotify_min, "re-notify", 0)?,
+            from_config: false,
         })
+    }
+}
+
+fn invalid(field: &str, message: &str) -> AppError {
+    AppError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// A whole number typed in a form field; `default` when left empty (else it is required).
+fn number(text: &str, field: &str, default: Option<u64>) -> Result<u64, AppError> {
+    match (text.trim(), default) {
+        ("", Some(d)) => Ok(d),
+        ("", None) => Err(invalid(field, &format!("give a {field}"))),
+        (t, _) => t
+            .parse()
+            .map_err(|_| invalid(field, &format!("\"{t}\" is not a whole number"))),
     }
 }
 
@@ -289,12 +379,7 @@ pub async fn add_rule(
     let project = current(&state, admin, &headers, &uri).await?;
     let result = async {
         let rule = RuleForm::parse(&body).rule()?;
-        Ok::<_, AppError>(
-            state
-                .store
-                .create_rule(project.id, &rule, Timestamp::now())
-                .await?,
-        )
+        api::save_rule(&state, project.id, &rule).await
     }
     .await;
     form_outcome(result, ALERTS, state.secure_cookies(&headers), |r| {
@@ -319,11 +404,7 @@ pub async fn mute_rule(
     let project = current(&state, admin, &headers, &uri).await?;
     let until = (form.hours > 0)
         .then(|| Timestamp(Timestamp::now().millis() + form.hours.min(24 * 365) * 3_600_000));
-    let result = state
-        .store
-        .mute_rule(project.id, id, until)
-        .await
-        .map_err(AppError::from);
+    let result = api::mute_rule(&state, project.id, id, until).await;
     form_outcome(
         result,
         ALERTS,
@@ -343,11 +424,7 @@ pub async fn delete_rule(
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
     let project = current(&state, admin, &headers, &uri).await?;
-    let result = state
-        .store
-        .delete_rule(project.id, id)
-        .await
-        .map_err(AppError::from);
+    let result = api::delete_rule(&state, project.id, id).await;
     form_outcome(result, ALERTS, state.secure_cookies(&headers), |()| {
         "Rule deleted.".to_string()
     })

@@ -10,13 +10,12 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
 
+/// The stylesheet, also inlined in exported pages (an incident report saved as HTML).
+pub const APP_CSS: &str = include_str!("../../assets/app.css");
+
 /// (file name, content type, content)
 const ASSETS: &[(&str, &str, &str)] = &[
-    (
-        "app.css",
-        "text/css; charset=utf-8",
-        include_str!("../../assets/app.css"),
-    ),
+    ("app.css", "text/css; charset=utf-8", APP_CSS),
     (
         "app.js",
         "text/javascript; charset=utf-8",

@@ -400,7 +400,7 @@ pub async fn transaction(
     }
     let (lines, y_max, throughput) = chart(&series, since, until, step);
     let samples = store
-        .transaction_samples(project.id, Some(&name), since, 20)
+        .transaction_samples(project.id, Some(&name), since, None, 20)
         .await?;
     let chosen = query
         .sample

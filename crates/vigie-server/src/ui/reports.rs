@@ -10,7 +10,6 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
-use vigie_core::incident::{Entry, EntryKind};
 use vigie_core::Project;
 
 #[derive(Template)]
@@ -22,28 +21,20 @@ struct IncidentPage {
     report: Option<IncidentReport>,
     /// Why the window could not be read.
     problem: Option<String>,
+    /// Links stay relative on the page (the export makes them absolute).
+    base_url: &'static str,
 }
 
 impl IncidentPage {
-    fn entry(&self, i: &usize) -> Option<&Entry> {
-        self.report.as_ref().and_then(|r| r.timeline.get(*i))
-    }
-
-    fn kind_class(&self, kind: &EntryKind) -> &'static str {
-        match kind {
-            EntryKind::Error => "failed",
-            EntryKind::Job => "running",
-            EntryKind::Monitor => "stalled",
-            EntryKind::Log => "pending",
-        }
-    }
-
-    fn clock(&self, t: &vigie_core::Timestamp) -> String {
-        t.to_rfc3339().replace('T', " ")
-    }
-
-    fn first_line<'a>(&self, text: &'a str) -> &'a str {
-        text.lines().next().unwrap_or("")
+    /// This window as an HTML file to keep.
+    fn export_link(&self) -> String {
+        let q = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        format!(
+            "/api/v1/reports/incident?from={}&to={}&tz={}&format=html",
+            q(&self.params.from),
+            q(&self.params.to),
+            q(&self.params.tz)
+        )
     }
 }
 
@@ -60,8 +51,11 @@ pub async fn incident(
         (None, None)
     } else {
         match reports::window(&params) {
-            Ok((from, to)) => (
-                Some(reports::incident(&state, project.id, from, to).await?),
+            Ok(window) => (
+                Some(
+                    reports::incident(&state, project.id, window, reports::zone(&params.tz)?)
+                        .await?,
+                ),
                 None,
             ),
             Err(AppError::Invalid { message, .. }) => (None, Some(message)),
@@ -74,6 +68,7 @@ pub async fn incident(
         params,
         report,
         problem,
+        base_url: "",
     };
     render(&page, &page.chrome)
 }

@@ -200,6 +200,7 @@ pub struct EventWritten {
     pub event_id: String,
     pub issue_id: i64,
     pub change: IssueChange,
+    pub environment: Option<String>,
 }
 
 /// The outcome of [`crate::Store::write_errors`].

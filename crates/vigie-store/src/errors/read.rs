@@ -594,12 +594,16 @@ pub(crate) async fn transaction_samples(
     project: ProjectId,
     name: Option<&str>,
     since: Timestamp,
+    until: Option<Timestamp>,
     limit: u32,
 ) -> Result<Vec<SampleMeta>> {
     let mut w = Where::new();
     w.push("project_id = ?", project.0);
     w.equals("name", name);
     w.push("time >= ?", since.millis());
+    if let Some(until) = until {
+        w.push("time < ?", until.millis());
+    }
     tx.query(
         &format!(
             "SELECT {SAMPLE_COLS} FROM transaction_samples{} \

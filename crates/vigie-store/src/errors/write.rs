@@ -231,6 +231,7 @@ async fn write_events(
                 issue_id,
                 // Only the first event of a batch opens (or reopens) the issue.
                 change: if i == 0 { change } else { IssueChange::Seen },
+                environment: e.environment.clone(),
             });
         }
         write_issue_details(tx, issue_id, &group.events).await?;

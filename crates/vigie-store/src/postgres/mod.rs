@@ -8,7 +8,7 @@ mod jobs;
 mod logs;
 mod tx;
 
-use crate::alerts::{self, Channel, Delivery, NewDelivery, NewRule, Rule};
+use crate::alerts::{self, Channel, Delivery, Firing, NewDelivery, NewRule, Rule};
 use crate::errors;
 use crate::migrations::{self, Migration};
 use crate::monitors::{self, CheckInReport, Monitor, MonitorRun, RunChange};
@@ -827,10 +827,11 @@ impl Store for PostgresStore {
         project: ProjectId,
         name: Option<&str>,
         since: Timestamp,
+        until: Option<Timestamp>,
         limit: u32,
     ) -> Result<Vec<errors::SampleMeta>> {
         let client = self.client().await?;
-        errors::transaction_samples(&mut PgTx(&client), project, name, since, limit).await
+        errors::transaction_samples(&mut PgTx(&client), project, name, since, until, limit).await
     }
 
     async fn transaction_sample(
@@ -876,11 +877,13 @@ impl Store for PostgresStore {
         project: ProjectId,
         name: &str,
         target: &Target,
+        from_config: bool,
         now: Timestamp,
     ) -> Result<Channel> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let outcome = alerts::create_channel(&mut PgTx(&tx), project, name, target, now).await?;
+        let outcome =
+            alerts::create_channel(&mut PgTx(&tx), project, name, target, from_config, now).await?;
         tx.commit().await?;
         Ok(outcome)
     }
@@ -942,17 +945,10 @@ impl Store for PostgresStore {
         Ok(outcome)
     }
 
-    async fn fire(
-        &self,
-        rule: i64,
-        key: &str,
-        at: Timestamp,
-        cooldown_s: i64,
-        resolves: bool,
-    ) -> Result<bool> {
+    async fn fire(&self, rule: i64, key: &str, at: Timestamp, firing: Firing) -> Result<bool> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let outcome = alerts::fire(&mut PgTx(&tx), rule, key, at, cooldown_s, resolves).await?;
+        let outcome = alerts::fire(&mut PgTx(&tx), rule, key, at, firing).await?;
         tx.commit().await?;
         Ok(outcome)
     }

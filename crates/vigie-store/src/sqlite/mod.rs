@@ -10,7 +10,7 @@ mod readers;
 mod tx;
 mod writer;
 
-use crate::alerts::{self, Channel, Delivery, NewDelivery, NewRule, Rule};
+use crate::alerts::{self, Channel, Delivery, Firing, NewDelivery, NewRule, Rule};
 use crate::errors;
 use crate::migrations::{self, Migration};
 use crate::monitors::{self, CheckInReport, Monitor, MonitorRun, RunChange};
@@ -861,6 +861,7 @@ impl Store for SqliteStore {
         project: ProjectId,
         name: Option<&str>,
         since: Timestamp,
+        until: Option<Timestamp>,
         limit: u32,
     ) -> Result<Vec<errors::SampleMeta>> {
         let name = name.map(str::to_string);
@@ -870,6 +871,7 @@ impl Store for SqliteStore {
                 project,
                 name.as_deref(),
                 since,
+                until,
                 limit,
             ))
         })
@@ -935,6 +937,7 @@ impl Store for SqliteStore {
         project: ProjectId,
         name: &str,
         target: &Target,
+        from_config: bool,
         now: Timestamp,
     ) -> Result<Channel> {
         let name = name.to_string();
@@ -945,6 +948,7 @@ impl Store for SqliteStore {
                 project,
                 &name,
                 &target,
+                from_config,
                 now,
             ))
         })
@@ -1004,26 +1008,10 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn fire(
-        &self,
-        rule: i64,
-        key: &str,
-        at: Timestamp,
-        cooldown_s: i64,
-        resolves: bool,
-    ) -> Result<bool> {
+    async fn fire(&self, rule: i64, key: &str, at: Timestamp, firing: Firing) -> Result<bool> {
         let key = key.to_string();
-        self.write(move |conn| {
-            run_now(alerts::fire(
-                &mut SqliteTx(conn),
-                rule,
-                &key,
-                at,
-                cooldown_s,
-                resolves,
-            ))
-        })
-        .await
+        self.write(move |conn| run_now(alerts::fire(&mut SqliteTx(conn), rule, &key, at, firing)))
+            .await
     }
 
     async fn enqueue(&self, deliveries: Vec<NewDelivery>) -> Result<Vec<i64>> {

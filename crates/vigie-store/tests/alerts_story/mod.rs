@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use vigie_core::alert::{Notification, RuleKind, Target};
 use vigie_core::{Project, Timestamp};
-use vigie_store::{NewDelivery, NewRule, Store, StoreError};
+use vigie_store::{Firing, NewDelivery, NewRule, Store, StoreError};
 
 const T: i64 = 1_800_000_000_000;
 
@@ -15,13 +15,13 @@ pub async fn alerts_story(store: &Arc<dyn Store>, project: &Project) {
         secret: Some("s3cret".into()),
     };
     let ops = store
-        .create_channel(p, "ops webhook", &hook, Timestamp(T))
+        .create_channel(p, "ops webhook", &hook, false, Timestamp(T))
         .await
         .unwrap();
     assert_eq!(ops.target, hook);
     assert!(matches!(
         store
-            .create_channel(p, "ops webhook", &hook, Timestamp(T))
+            .create_channel(p, "ops webhook", &hook, false, Timestamp(T))
             .await,
         Err(StoreError::Conflict(_))
     ));
@@ -29,7 +29,9 @@ pub async fn alerts_story(store: &Arc<dyn Store>, project: &Project) {
         to: vec!["nobody".into()],
     };
     assert!(matches!(
-        store.create_channel(p, "mail", &bad, Timestamp(T)).await,
+        store
+            .create_channel(p, "mail", &bad, false, Timestamp(T))
+            .await,
         Err(StoreError::Invalid {
             field: "target",
             ..
@@ -42,6 +44,8 @@ pub async fn alerts_story(store: &Arc<dyn Store>, project: &Project) {
         environment: None,
         channels: vec![ops.id],
         cooldown_s: 600,
+        renotify_s: 0,
+        from_config: false,
     };
     let failed = store.create_rule(p, &rule, Timestamp(T)).await.unwrap();
     assert_eq!(failed.kind, rule.kind);
@@ -64,33 +68,157 @@ pub async fn alerts_story(store: &Arc<dyn Store>, project: &Project) {
 
     // Cooldown per key; a resolution only after a problem that was sent.
     assert!(!store
-        .fire(failed.id, "monitor:m", Timestamp(T), 600, true)
+        .fire(failed.id, "monitor:m", Timestamp(T), Firing::Resolved)
         .await
         .unwrap());
     assert!(store
-        .fire(failed.id, "job:1", Timestamp(T), 600, false)
+        .fire(
+            failed.id,
+            "job:1",
+            Timestamp(T),
+            Firing::Opened { cooldown_s: 600 }
+        )
         .await
         .unwrap());
     assert!(!store
-        .fire(failed.id, "job:1", Timestamp(T + 599_000), 600, false)
+        .fire(
+            failed.id,
+            "job:1",
+            Timestamp(T + 599_000),
+            Firing::Opened { cooldown_s: 600 }
+        )
         .await
         .unwrap());
     assert!(store
-        .fire(failed.id, "job:2", Timestamp(T + 1_000), 600, false)
+        .fire(
+            failed.id,
+            "job:2",
+            Timestamp(T + 1_000),
+            Firing::Opened { cooldown_s: 600 }
+        )
         .await
         .unwrap());
     assert!(store
-        .fire(failed.id, "job:1", Timestamp(T + 600_000), 600, false)
+        .fire(
+            failed.id,
+            "job:1",
+            Timestamp(T + 600_000),
+            Firing::Opened { cooldown_s: 600 }
+        )
         .await
         .unwrap());
     assert!(store
-        .fire(failed.id, "job:1", Timestamp(T + 600_001), 600, true)
+        .fire(failed.id, "job:1", Timestamp(T + 600_001), Firing::Resolved)
         .await
         .unwrap());
     assert!(!store
-        .fire(failed.id, "job:1", Timestamp(T + 600_002), 600, true)
+        .fire(failed.id, "job:1", Timestamp(T + 600_002), Firing::Resolved)
         .await
         .unwrap());
+
+    // A threshold rule: its kind is checked; it reminds while open, every renotify_s.
+    let bad_query = NewRule {
+        name: "invoice errors".into(),
+        kind: RuleKind::LogMatches {
+            query: "level:>=error since:1h".into(),
+            above: 50,
+            window_s: 300,
+        },
+        renotify_s: 3600,
+        ..rule.clone()
+    };
+    assert!(matches!(
+        store.create_rule(p, &bad_query, Timestamp(T)).await,
+        Err(StoreError::Invalid { field: "rule", .. })
+    ));
+    let threshold = store
+        .create_rule(
+            p,
+            &NewRule {
+                kind: RuleKind::LogMatches {
+                    query: "level:>=error logger:invoices*".into(),
+                    above: 50,
+                    window_s: 300,
+                },
+                ..bad_query.clone()
+            },
+            Timestamp(T),
+        )
+        .await
+        .unwrap();
+    assert_eq!(threshold.renotify_s, 3600);
+    let remind = Firing::Reminder { renotify_s: 3600 };
+    assert!(!store
+        .fire(threshold.id, "logs", Timestamp(T), remind)
+        .await
+        .unwrap());
+    assert!(store
+        .fire(
+            threshold.id,
+            "logs",
+            Timestamp(T),
+            Firing::Opened { cooldown_s: 600 }
+        )
+        .await
+        .unwrap());
+    assert!(!store
+        .fire(threshold.id, "logs", Timestamp(T + 3_599_000), remind)
+        .await
+        .unwrap());
+    assert!(store
+        .fire(threshold.id, "logs", Timestamp(T + 3_600_000), remind)
+        .await
+        .unwrap());
+    assert!(store
+        .fire(
+            threshold.id,
+            "logs",
+            Timestamp(T + 3_700_000),
+            Firing::Resolved
+        )
+        .await
+        .unwrap());
+    assert!(!store
+        .fire(threshold.id, "logs", Timestamp(T + 7_300_000), remind)
+        .await
+        .unwrap());
+
+    // From the configuration file: the same name replaces instead of conflicting, and the
+    // mute set in the UI stays.
+    let muted = store
+        .mute_rule(p, threshold.id, Some(Timestamp(T + 60_000)))
+        .await
+        .unwrap();
+    let from_config = NewRule {
+        cooldown_s: 60,
+        from_config: true,
+        ..bad_query.clone()
+    };
+    let replaced = store
+        .create_rule(
+            p,
+            &NewRule {
+                kind: threshold.kind.clone(),
+                ..from_config
+            },
+            Timestamp(T),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (replaced.id, replaced.cooldown_s, replaced.from_config),
+        (threshold.id, 60, true)
+    );
+    assert_eq!(replaced.muted_until, muted.muted_until);
+    let replaced_channel = store
+        .create_channel(p, "ops webhook", &hook, true, Timestamp(T))
+        .await
+        .unwrap();
+    assert_eq!(
+        (replaced_channel.id, replaced_channel.from_config),
+        (ops.id, true)
+    );
+    store.delete_rule(p, threshold.id).await.unwrap();
 
     // Muting.
     let muted = store

@@ -438,7 +438,7 @@ pub async fn errors_story(store: &Arc<dyn Store>, project: &Project) {
         [(0, 100), (MINUTE, 100)]
     );
     let samples = store
-        .transaction_samples(p, Some("/invoices/{id}"), T0, 50)
+        .transaction_samples(p, Some("/invoices/{id}"), T0, None, 50)
         .await
         .unwrap();
     assert!(

@@ -40,11 +40,11 @@ pub struct IncidentArgs {
     /// End of the window: "2025-01-10 22:30", or a time of day on the day of --from ("22:30")
     #[arg(long)]
     to: String,
-    /// Time zone of --from and --to [default: this machine's]
+    /// Time zone of --from, --to and the times shown [default: this machine's]
     #[arg(long)]
     tz: Option<String>,
-    /// text, markdown or json
-    #[arg(long, default_value = "text", value_parser = ["text", "markdown", "json"])]
+    /// text, markdown, html (one self-contained page) or json
+    #[arg(long, default_value = "text", value_parser = ["text", "markdown", "html", "json"])]
     format: String,
 }
 

@@ -9,8 +9,16 @@
 //!   -> rendered per channel: an e-mail, a Slack or Discord message, a signed JSON webhook
 //! ```
 //!
+//! Threshold rules ("more than 50 matching log lines in 5 minutes", "p95 above 800 ms") are
+//! not single happenings but conditions that become true and clear again: the server keeps a
+//! [`window::Window`] per rule, fed as things arrive, and judges the rules every second; a
+//! condition that holds opens an alert, may remind every re-notify interval, and sends a
+//! "resolved" message when it clears.
+//!
 //! Channels are checked when they are saved: an e-mail address must look like one, a webhook
 //! URL must be http(s) with a host, a Slack or Discord URL must be that service's webhook.
+
+pub mod window;
 
 use crate::{ProjectId, Timestamp};
 use hmac::{Hmac, Mac};
@@ -43,6 +51,55 @@ pub enum RuleKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         slug: Option<String>,
     },
+    /// One issue gets more than `above` events within `window_s`.
+    IssueEvents { above: u64, window_s: u64 },
+    /// More than `per_minute` error events in a minute, all issues together.
+    ErrorEvents { per_minute: u64 },
+    /// More than `above` log lines match `query` within `window_s`.
+    LogMatches {
+        query: String,
+        above: u64,
+        window_s: u64,
+    },
+    /// The 95th percentile duration of transactions (optionally of one name) over
+    /// `window_s` is above `p95_ms`.
+    SlowTransactions {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        transaction: Option<String>,
+        p95_ms: u64,
+        window_s: u64,
+    },
+    /// More than `percent` % of transactions (optionally of one name) failed over `window_s`.
+    FailingTransactions {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        transaction: Option<String>,
+        percent: u32,
+        window_s: u64,
+    },
+    /// More than `percent` % of a running job's items failed (judged from
+    /// [`MIN_ITEMS`] items on).
+    ItemErrors {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        job_kind: Option<String>,
+        percent: u32,
+    },
+}
+
+/// Items a job must have processed before its error ratio is judged: 1 failure in 2 is not a
+/// trend.
+pub const MIN_ITEMS: i64 = 10;
+/// Transactions a window must hold before its p95 or failure rate is judged.
+pub const MIN_TRANSACTIONS: u64 = 10;
+/// The longest window of a threshold rule: a day.
+pub const MAX_WINDOW_S: u64 = 86_400;
+
+/// "5 min", "1 h", "90 s": a window for people.
+pub fn span_words(seconds: u64) -> String {
+    match seconds {
+        s if s >= 3600 && s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s >= 60 && s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
 }
 
 impl RuleKind {
@@ -61,6 +118,150 @@ impl RuleKind {
             RuleKind::MonitorDown { slug: Some(s) } => {
                 format!("a run of monitor {s} fails, is missed or times out")
             }
+            RuleKind::IssueEvents { above, window_s } => format!(
+                "an issue gets more than {above} events in {}",
+                span_words(*window_s)
+            ),
+            RuleKind::ErrorEvents { per_minute } => {
+                format!("more than {per_minute} error events in a minute")
+            }
+            RuleKind::LogMatches {
+                query,
+                above,
+                window_s,
+            } => format!(
+                "more than {above} log lines match `{query}` in {}",
+                span_words(*window_s)
+            ),
+            RuleKind::SlowTransactions {
+                transaction,
+                p95_ms,
+                window_s,
+            } => format!(
+                "the p95 of {} is above {p95_ms} ms over {}",
+                transaction.as_deref().unwrap_or("all transactions"),
+                span_words(*window_s)
+            ),
+            RuleKind::FailingTransactions {
+                transaction,
+                percent,
+                window_s,
+            } => format!(
+                "more than {percent} % of {} fail over {}",
+                transaction.as_deref().unwrap_or("all transactions"),
+                span_words(*window_s)
+            ),
+            RuleKind::ItemErrors {
+                job_kind: None,
+                percent,
+            } => format!("more than {percent} % of a job's items fail"),
+            RuleKind::ItemErrors {
+                job_kind: Some(k),
+                percent,
+            } => format!("more than {percent} % of a {k} job's items fail"),
+        }
+    }
+
+    /// A condition judged over time (with a "resolved" message when it clears), rather than
+    /// one happening.
+    pub fn is_threshold(&self) -> bool {
+        matches!(
+            self,
+            RuleKind::IssueEvents { .. }
+                | RuleKind::ErrorEvents { .. }
+                | RuleKind::LogMatches { .. }
+                | RuleKind::SlowTransactions { .. }
+                | RuleKind::FailingTransactions { .. }
+                | RuleKind::ItemErrors { .. }
+        )
+    }
+
+    /// Checks the rule as saved; `Err` says what to fix.
+    pub fn validate(&self) -> Result<(), String> {
+        let window = |window_s: u64| {
+            if (10..=MAX_WINDOW_S).contains(&window_s) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "a window is 10 s to 1 day, not {}",
+                    span_words(window_s)
+                ))
+            }
+        };
+        let percent = |p: u32| {
+            if (1..=99).contains(&p) {
+                Ok(())
+            } else {
+                Err(format!("a percentage is 1 to 99, not {p}"))
+            }
+        };
+        let named = |name: &Option<String>, what: &str| match name {
+            Some(n) if n.trim().is_empty() => Err(format!("the {what} is empty")),
+            _ => Ok(()),
+        };
+        match self {
+            RuleKind::NewIssue | RuleKind::Regression => Ok(()),
+            RuleKind::JobFailed { job_kind }
+            | RuleKind::JobStalled { job_kind }
+            | RuleKind::ItemErrors { job_kind, .. } => {
+                named(job_kind, "job kind")?;
+                match self {
+                    RuleKind::ItemErrors { percent: p, .. } => percent(*p),
+                    _ => Ok(()),
+                }
+            }
+            RuleKind::MonitorDown { slug } => named(slug, "monitor"),
+            RuleKind::IssueEvents { window_s, .. } => window(*window_s),
+            RuleKind::ErrorEvents { per_minute } => {
+                if *per_minute == 0 {
+                    Err("give a number of events per minute above 0".into())
+                } else {
+                    Ok(())
+                }
+            }
+            RuleKind::LogMatches {
+                query, window_s, ..
+            } => {
+                window(*window_s)?;
+                let parsed = crate::logquery::LogQuery::parse(query, 0)
+                    .map_err(|e| format!("the log query: {e}"))?;
+                if parsed.from.is_some() || parsed.to.is_some() {
+                    return Err("the log query cannot hold a time range: the rule's window is its time range".into());
+                }
+                Ok(())
+            }
+            RuleKind::SlowTransactions {
+                transaction,
+                p95_ms,
+                window_s,
+            } => {
+                named(transaction, "transaction")?;
+                window(*window_s)?;
+                if *p95_ms == 0 {
+                    return Err("give a p95 above 0 ms".into());
+                }
+                Ok(())
+            }
+            RuleKind::FailingTransactions {
+                transaction,
+                percent: p,
+                window_s,
+            } => {
+                named(transaction, "transaction")?;
+                window(*window_s)?;
+                percent(*p)
+            }
+        }
+    }
+
+    /// Whether a transaction named `name` is one this rule watches.
+    pub fn watches_transaction(filter: &Option<String>, name: &str) -> bool {
+        match filter.as_deref() {
+            None => true,
+            Some(f) => match f.strip_suffix('*') {
+                Some(prefix) => name.starts_with(prefix),
+                None => name == f,
+            },
         }
     }
 

@@ -1,0 +1,511 @@
+//! Threshold rules, judged in memory: what arrives is counted into each rule's window as it is
+//! stored, and every second the engine asks [`Watches::judge`] which conditions started to
+//! hold, still hold (a reminder is due) or cleared.
+//!
+//! ```text
+//! error sink ─ events ───────► IssueEvents (a window per issue), ErrorEvents
+//! error sink ─ transactions ─► SlowTransactions (duration sketches), FailingTransactions
+//! log sink ─── records ──────► LogMatches (the query, then a count; the last lines kept)
+//! job changes ───────────────► ItemErrors (judged on the job itself, no window)
+//! judge(now) ─► Verdict: Opened / Reminder / Resolved, with the message ─► the engine fires
+//! ```
+//!
+//! Nothing stored is read again: a rule costs its windows (only buckets that received
+//! something) and the time to test what arrives. Windows start empty when Vigie starts; an
+//! alert still open in the database from before is resolved by its next firing or clearing.
+
+use crate::errors::TransactionSample;
+use std::collections::{HashMap, VecDeque};
+use vigie_core::alert::window::{Ratio, Window};
+use vigie_core::alert::{span_words, Notification, RuleKind, MIN_ITEMS, MIN_TRANSACTIONS};
+use vigie_core::logquery::LogQuery;
+use vigie_core::sketch::Sketch;
+use vigie_core::{Job, JobStatus, LogRecord, ProjectId};
+use vigie_store::errors::EventWritten;
+use vigie_store::{Firing, Rule};
+
+/// Log lines kept per rule as the alert's evidence.
+const EVIDENCE_LINES: usize = 5;
+
+/// What the engine must do about one rule and one thing.
+#[derive(Debug)]
+pub struct Verdict {
+    pub rule: Rule,
+    pub key: String,
+    pub firing: Firing,
+    pub message: Notification,
+    /// The issue the alert is about, so the engine can add its top frame.
+    pub issue: Option<i64>,
+}
+
+/// What a rule counts.
+enum Gauge {
+    PerIssue(HashMap<i64, Window<u64>>),
+    Events(Window<u64>),
+    Logs {
+        query: LogQuery,
+        levels: u8,
+        count: Window<u64>,
+        last: VecDeque<String>,
+    },
+    Durations(Window<Sketch>),
+    Failures(Window<Ratio>),
+    /// Judged on each job change ([`Watches::judge_job`]).
+    Items,
+}
+
+struct Watch {
+    rule: Rule,
+    gauge: Gauge,
+    /// Things alerted and not yet cleared, with when the last reminder was considered.
+    open: HashMap<String, i64>,
+}
+
+impl Watch {
+    fn new(rule: Rule) -> Option<Watch> {
+        let gauge = match &rule.kind {
+            RuleKind::IssueEvents { .. } => Gauge::PerIssue(HashMap::new()),
+            RuleKind::ErrorEvents { .. } => Gauge::Events(Window::new(60)),
+            RuleKind::LogMatches {
+                query, window_s, ..
+            } => {
+                let query = LogQuery::parse(query, 0).ok()?;
+                Gauge::Logs {
+                    levels: query.level_mask(),
+                    query,
+                    count: Window::new(*window_s),
+                    last: VecDeque::new(),
+                }
+            }
+            RuleKind::SlowTransactions { window_s, .. } => Gauge::Durations(Window::new(*window_s)),
+            RuleKind::FailingTransactions { window_s, .. } => {
+                Gauge::Failures(Window::new(*window_s))
+            }
+            RuleKind::ItemErrors { .. } => Gauge::Items,
+            _ => return None,
+        };
+        Some(Watch {
+            rule,
+            gauge,
+            open: HashMap::new(),
+        })
+    }
+
+    fn in_environment(&self, environment: Option<&str>) -> bool {
+        match (&self.rule.environment, environment) {
+            (Some(wanted), Some(env)) => wanted == env,
+            _ => true,
+        }
+    }
+
+    /// Moves `key` to `holds`, answering what to send (muted rules still count, but do not
+    /// open alerts).
+    fn transition(&mut self, key: &str, holds: bool, now_ms: i64) -> Option<Firing> {
+        let muted = self.rule.muted_at(vigie_core::Timestamp(now_ms));
+        match (holds, self.open.get_mut(key)) {
+            (true, None) if !muted => {
+                self.open.insert(key.to_string(), now_ms);
+                Some(Firing::Opened {
+                    cooldown_s: self.rule.cooldown_s,
+                })
+            }
+            (true, Some(considered))
+                if !muted
+                    && self.rule.renotify_s > 0
+                    && now_ms - *considered >= self.rule.renotify_s * 1000 =>
+            {
+                *considered = now_ms;
+                Some(Firing::Reminder {
+                    renotify_s: self.rule.renotify_s,
+                })
+            }
+            (false, Some(_)) => {
+                self.open.remove(key);
+                Some(Firing::Resolved)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Every project's threshold rules with their windows.
+#[derive(Default)]
+pub struct Watches {
+    by_project: HashMap<ProjectId, Vec<Watch>>,
+}
+
+impl Watches {
+    /// Takes the current rules, keeping the windows and open alerts of rules that did not
+    /// change (muting a rule must not forget what it counted).
+    pub fn load(&mut self, rules: Vec<Rule>) {
+        let mut old: HashMap<i64, Watch> = self
+            .by_project
+            .drain()
+            .flat_map(|(_, watches)| watches)
+            .map(|w| (w.rule.id, w))
+            .collect();
+        for rule in rules.into_iter().filter(|r| r.kind.is_threshold()) {
+            let watch = match old.remove(&rule.id) {
+                Some(mut kept)
+                    if kept.rule.kind == rule.kind && kept.rule.environment == rule.environment =>
+                {
+                    kept.rule = rule;
+                    kept
+                }
+                _ => match Watch::new(rule) {
+                    Some(watch) => watch,
+                    None => continue,
+                },
+            };
+            self.by_project
+                .entry(watch.rule.project)
+                .or_default()
+                .push(watch);
+        }
+    }
+
+    pub fn rules(&self) -> usize {
+        self.by_project.values().map(Vec::len).sum()
+    }
+
+    fn watches(&mut self, project: ProjectId) -> &mut [Watch] {
+        self.by_project
+            .get_mut(&project)
+            .map_or(&mut [], Vec::as_mut_slice)
+    }
+
+    pub fn observe_events(&mut self, project: ProjectId, events: &[EventWritten], now_ms: i64) {
+        for watch in self.watches(project) {
+            for event in events {
+                if !watch.in_environment(event.environment.as_deref()) {
+                    continue;
+                }
+                match &mut watch.gauge {
+                    Gauge::PerIssue(issues) => {
+                        let RuleKind::IssueEvents { window_s, .. } = watch.rule.kind else {
+                            continue;
+                        };
+                        let window = issues
+                            .entry(event.issue_id)
+                            .or_insert_with(|| Window::new(window_s));
+                        *window.at(now_ms, now_ms).expect("now is in the window") += 1;
+                    }
+                    Gauge::Events(window) => {
+                        *window.at(now_ms, now_ms).expect("now is in the window") += 1;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    pub fn observe_logs(&mut self, project: ProjectId, records: &[LogRecord], now_ms: i64) {
+        for watch in self.watches(project) {
+            let Gauge::Logs {
+                query,
+                levels,
+                count,
+                last,
+            } = &mut watch.gauge
+            else {
+                continue;
+            };
+            for record in records {
+                if record.level.bit() & *levels == 0 || !query.matches(record) {
+                    continue;
+                }
+                // Lines older than the window (an imported file) do not count.
+                if let Some(n) = count.at(record.time / 1_000_000, now_ms) {
+                    *n += 1;
+                    if last.len() == EVIDENCE_LINES {
+                        last.pop_front();
+                    }
+                    last.push_back(evidence_line(record));
+                }
+            }
+        }
+    }
+
+    pub fn observe_transactions(
+        &mut self,
+        project: ProjectId,
+        samples: &[TransactionSample],
+        now_ms: i64,
+    ) {
+        for watch in self.watches(project) {
+            let filter = match &watch.rule.kind {
+                RuleKind::SlowTransactions { transaction, .. }
+                | RuleKind::FailingTransactions { transaction, .. } => transaction.clone(),
+                _ => continue,
+            };
+            for sample in samples {
+                if !RuleKind::watches_transaction(&filter, &sample.name) {
+                    continue;
+                }
+                let at = sample.time.millis();
+                match &mut watch.gauge {
+                    Gauge::Durations(window) => {
+                        if let Some(sketch) = window.at(at, now_ms) {
+                            sketch.add(sample.duration_ms);
+                        }
+                    }
+                    Gauge::Failures(window) => {
+                        if let Some(ratio) = window.at(at, now_ms) {
+                            ratio.total += 1;
+                            ratio.failed += u64::from(sample.failed);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// The item-error rules of the job's project, judged on the job as it is now.
+    pub fn judge_job(&mut self, job: &Job, link: &str, now_ms: i64) -> Vec<Verdict> {
+        let mut verdicts = Vec::new();
+        for watch in self.watches(job.project) {
+            let RuleKind::ItemErrors { job_kind, percent } = watch.rule.kind.clone() else {
+                continue;
+            };
+            if job_kind.is_some() && job_kind != job.kind
+                || !watch.in_environment(job.flow.as_deref())
+            {
+                continue;
+            }
+            let ratio = Ratio {
+                total: job.processed.max(0) as u64,
+                failed: job.failed.max(0) as u64,
+            };
+            let holds = job.processed >= MIN_ITEMS && ratio.above(percent);
+            let key = format!("job:{}", job.id);
+            // A finished job's alert is not left open: its ratio is final.
+            let holds = holds && !matches!(job.status, JobStatus::Completed);
+            let Some(firing) = watch.transition(&key, holds, now_ms) else {
+                continue;
+            };
+            let title = match firing {
+                Firing::Resolved => format!("Resolved: item errors of {}", job.name),
+                _ => format!(
+                    "{:.0} % of items failed in {} (over {percent} %)",
+                    ratio.percent(),
+                    job.name
+                ),
+            };
+            let mut facts = vec![("Progress".to_string(), job.progress_words())];
+            if let Some(kind) = &job.kind {
+                facts.push(("Kind".into(), kind.clone()));
+            }
+            verdicts.push(Verdict {
+                rule: watch.rule.clone(),
+                message: message(
+                    title,
+                    facts,
+                    format!("{link}/jobs/{}", job.id),
+                    None,
+                    firing,
+                ),
+                key,
+                firing,
+                issue: None,
+            });
+        }
+        verdicts
+    }
+
+    /// Judges every windowed rule at `now_ms`; forgets what left the windows.
+    pub fn judge(&mut self, link: &str, now_ms: i64) -> Vec<Verdict> {
+        let mut verdicts = Vec::new();
+        for watch in self.by_project.values_mut().flatten() {
+            judge_watch(watch, link, now_ms, &mut verdicts);
+        }
+        verdicts
+    }
+}
+
+fn judge_watch(watch: &mut Watch, link: &str, now_ms: i64, out: &mut Vec<Verdict>) {
+    let kind = watch.rule.kind.clone();
+    // (key, holds, title, facts, page, evidence, issue) per thing the rule watches.
+    let mut readings: Vec<Reading> = Vec::new();
+    match (&kind, &mut watch.gauge) {
+        (RuleKind::IssueEvents { above, window_s }, Gauge::PerIssue(issues)) => {
+            for (issue, window) in issues.iter_mut() {
+                let n = window.total(now_ms);
+                readings.push(Reading {
+                    key: format!("issue:{issue}"),
+                    holds: n > *above,
+                    title: format!(
+                        "Issue #{issue}: {n} events in {} (over {above})",
+                        span_words(*window_s)
+                    ),
+                    facts: vec![("Events".into(), n.to_string())],
+                    page: format!("/issues/{issue}"),
+                    evidence: None,
+                    issue: Some(*issue),
+                });
+            }
+            issues.retain(|issue, window| {
+                !window.is_empty() || watch.open.contains_key(&format!("issue:{issue}"))
+            });
+        }
+        (RuleKind::ErrorEvents { per_minute }, Gauge::Events(window)) => {
+            let n = window.total(now_ms);
+            readings.push(Reading {
+                key: "errors".into(),
+                holds: n > *per_minute,
+                title: format!("{n} error events in the last minute (over {per_minute})"),
+                facts: vec![("Events".into(), n.to_string())],
+                page: "/issues".into(),
+                evidence: None,
+                issue: None,
+            });
+        }
+        (
+            RuleKind::LogMatches {
+                query,
+                above,
+                window_s,
+            },
+            Gauge::Logs { count, last, .. },
+        ) => {
+            let n = count.total(now_ms);
+            readings.push(Reading {
+                key: "logs".into(),
+                holds: n > *above,
+                title: format!(
+                    "{n} log lines match {query} in {} (over {above})",
+                    span_words(*window_s)
+                ),
+                facts: vec![("Lines".into(), n.to_string())],
+                page: format!(
+                    "/logs?q={}",
+                    url::form_urlencoded::byte_serialize(query.as_bytes()).collect::<String>()
+                ),
+                evidence: (!last.is_empty())
+                    .then(|| last.iter().cloned().collect::<Vec<_>>().join("\n")),
+                issue: None,
+            });
+        }
+        (
+            RuleKind::SlowTransactions {
+                transaction,
+                p95_ms,
+                window_s,
+            },
+            Gauge::Durations(window),
+        ) => {
+            let sketch = window.total(now_ms);
+            let p95 = sketch.quantile(0.95).unwrap_or(0.0);
+            let what = transaction.as_deref().unwrap_or("transactions");
+            readings.push(Reading {
+                key: "transactions".into(),
+                holds: sketch.count() >= MIN_TRANSACTIONS && p95 > *p95_ms as f64,
+                title: format!(
+                    "p95 of {what} is {p95:.0} ms over {} (above {p95_ms} ms)",
+                    span_words(*window_s)
+                ),
+                facts: vec![
+                    ("p95".into(), format!("{p95:.0} ms")),
+                    ("Transactions".into(), sketch.count().to_string()),
+                ],
+                page: "/performance".into(),
+                evidence: None,
+                issue: None,
+            });
+        }
+        (
+            RuleKind::FailingTransactions {
+                transaction,
+                percent,
+                window_s,
+            },
+            Gauge::Failures(window),
+        ) => {
+            let ratio = window.total(now_ms);
+            let what = transaction.as_deref().unwrap_or("transactions");
+            readings.push(Reading {
+                key: "transactions".into(),
+                holds: ratio.total >= MIN_TRANSACTIONS && ratio.above(*percent),
+                title: format!(
+                    "{:.0} % of {what} failed over {} (above {percent} %)",
+                    ratio.percent(),
+                    span_words(*window_s)
+                ),
+                facts: vec![(
+                    "Failed".into(),
+                    format!("{} of {}", ratio.failed, ratio.total),
+                )],
+                page: "/performance".into(),
+                evidence: None,
+                issue: None,
+            });
+        }
+        _ => {}
+    }
+    for r in readings {
+        let Some(firing) = watch.transition(&r.key, r.holds, now_ms) else {
+            continue;
+        };
+        let title = match firing {
+            Firing::Resolved => format!("Resolved: {}", watch.rule.kind.describe()),
+            _ => r.title,
+        };
+        out.push(Verdict {
+            rule: watch.rule.clone(),
+            message: message(
+                title,
+                r.facts,
+                format!("{link}{}", r.page),
+                r.evidence,
+                firing,
+            ),
+            key: r.key,
+            firing,
+            issue: r.issue,
+        });
+    }
+}
+
+struct Reading {
+    key: String,
+    holds: bool,
+    title: String,
+    facts: Vec<(String, String)>,
+    page: String,
+    evidence: Option<String>,
+    issue: Option<i64>,
+}
+
+fn message(
+    title: String,
+    mut facts: Vec<(String, String)>,
+    link: String,
+    evidence: Option<String>,
+    firing: Firing,
+) -> Notification {
+    if let Firing::Reminder { renotify_s } = firing {
+        facts.push((
+            "Reminder".into(),
+            format!(
+                "still true; repeated every {}",
+                span_words(renotify_s as u64)
+            ),
+        ));
+    }
+    Notification {
+        title,
+        facts,
+        link,
+        evidence,
+        resolved: firing == Firing::Resolved,
+        report: false,
+    }
+}
+
+/// One log line as evidence: time, level, source and the first line of the message.
+fn evidence_line(record: &LogRecord) -> String {
+    let time = vigie_core::Timestamp(record.time / 1_000_000).to_rfc3339();
+    let first = record.message.lines().next().unwrap_or_default();
+    let first: String = first.chars().take(300).collect();
+    format!("{time} {} {} {first}", record.level.as_str(), record.source)
+}

@@ -23,14 +23,14 @@ pub struct Options {
     pub page_items: usize,
 }
 
-struct Api {
-    http: reqwest::Client,
-    base: String,
-    key: String,
+pub(crate) struct Api {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) key: String,
 }
 
 impl Api {
-    async fn post(&self, path: &str, body: &Value) -> Result<Value> {
+    pub(crate) async fn post(&self, path: &str, body: &Value) -> Result<Value> {
         let answer = self
             .http
             .post(format!("{}/api/v1/{path}", self.base))
@@ -92,7 +92,7 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
         binary.display(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    ingest(&api, opts.items, opts.concurrency).await?;
+    ingest(&api, opts.items, opts.concurrency, "ingest").await?;
     live_latency(&api, opts.live_jobs).await?;
     fan_out(&api, opts.watchers).await?;
     job_page(binary, &server, &api, opts.page_items).await?;
@@ -103,20 +103,27 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
     Ok(())
 }
 
-async fn ingest(api: &Arc<Api>, items: usize, concurrency: usize) -> Result<()> {
+/// Posts `items` items to jobs named `<round>-<writer>`; prints and answers durable items per
+/// second.
+pub(crate) async fn ingest(
+    api: &Arc<Api>,
+    items: usize,
+    concurrency: usize,
+    round: &str,
+) -> Result<f64> {
     let per_worker = items / concurrency / 100 * 100;
     for w in 0..concurrency {
-        api.create(&format!("ingest-{w}"), per_worker).await?;
+        api.create(&format!("{round}-{w}"), per_worker).await?;
     }
     let started = Instant::now();
     let mut workers = Vec::new();
     for w in 0..concurrency {
-        let api = api.clone();
+        let (api, round) = (api.clone(), round.to_string());
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             for first in (0..per_worker).step_by(100) {
                 let t = Instant::now();
-                api.post(&format!("jobs/ingest-{w}/items"), &batch(first, 100))
+                api.post(&format!("jobs/{round}-{w}/items"), &batch(first, 100))
                     .await?;
                 latencies.push(t.elapsed().as_secs_f64() * 1000.0);
             }
@@ -137,7 +144,7 @@ async fn ingest(api: &Arc<Api>, items: usize, concurrency: usize) -> Result<()> 
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.99)
     );
-    Ok(())
+    Ok(total as f64 / secs)
 }
 
 /// Opens an SSE stream and sends `(message, received at µs)` for every message line in it.

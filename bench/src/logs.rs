@@ -64,7 +64,8 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
     );
 
     let (server, _) = Server::start(binary)?;
-    ingest(&server, &file, &opts).await?;
+    let key = server.key.clone().context("no DSN in the banner")?;
+    ingest(&server.url, &key, &file, &opts).await?;
     let disk = dir_size(server.data.path())?;
     println!(
         "  disk: data directory {:.1} MiB for {:.1} MiB of lines: {:.3}× raw",
@@ -100,7 +101,7 @@ impl Rng {
 }
 
 /// Writes `count` lines over the week before `now`, oldest first; returns the bytes written.
-fn generate(path: &Path, count: usize, now: i64) -> Result<u64> {
+pub(crate) fn generate(path: &Path, count: usize, now: i64) -> Result<u64> {
     let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let start = now - WEEK_NS;
@@ -202,7 +203,7 @@ fn write_line(line: &mut String, rng: &mut Rng, time: i64, rare: bool) {
 }
 
 /// `2026-11-21T22:15:00.123456Z` from ns since the epoch (proleptic Gregorian, UTC).
-fn rfc3339(ns: i64) -> String {
+pub(crate) fn rfc3339(ns: i64) -> String {
     let secs = ns.div_euclid(1_000_000_000);
     let micros = ns.rem_euclid(1_000_000_000) / 1000;
     let (days, day_secs) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
@@ -224,7 +225,7 @@ fn rfc3339(ns: i64) -> String {
     )
 }
 
-fn now_ns() -> i64 {
+pub(crate) fn now_ns() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
@@ -251,8 +252,9 @@ fn dir_size(dir: &Path) -> Result<u64> {
 
 // --- ingest ---
 
-async fn ingest(server: &Server, file: &Path, opts: &Options) -> Result<()> {
-    let key = server.key.clone().context("no DSN in the banner")?;
+/// Posts the file's lines; prints and answers durable lines per second.
+pub(crate) async fn ingest(base: &str, key: &str, file: &Path, opts: &Options) -> Result<f64> {
+    let key = key.to_string();
     let http = client()?;
     let (tx, rx) = mpsc::channel::<(usize, Vec<u8>, usize)>(opts.concurrency * 2);
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
@@ -281,7 +283,7 @@ async fn ingest(server: &Server, file: &Path, opts: &Options) -> Result<()> {
     let mut writers = Vec::new();
     for _ in 0..opts.concurrency {
         let (http, rx, key) = (http.clone(), rx.clone(), key.clone());
-        let base = server.url.clone();
+        let base = base.to_string();
         writers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             loop {
@@ -325,7 +327,7 @@ async fn ingest(server: &Server, file: &Path, opts: &Options) -> Result<()> {
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.99)
     );
-    Ok(())
+    Ok(opts.lines as f64 / secs)
 }
 
 // --- search ---

@@ -8,7 +8,9 @@
 //!   vigie-bench jobs       --binary target/release/vigie
 //!   vigie-bench logs       --binary target/release/vigie --lines 10000000
 //!   vigie-bench sentry     --binary target/release/vigie --events 20000
+//!   vigie-bench alerts     --binary target/release/vigie --rules 200
 
+mod alerts;
 mod jobs;
 mod logs;
 mod sentry;
@@ -123,6 +125,14 @@ enum Scenario {
         #[arg(long, value_delimiter = ',')]
         bugsink_pids: Vec<u32>,
     },
+    /// Alerts: ingest with and without 200 rules side by side, alert latency under load, and
+    /// the incident report over a week of logs.
+    Alerts {
+        #[arg(long, default_value = "target/release/vigie")]
+        binary: PathBuf,
+        #[command(flatten)]
+        opts: alerts::Options,
+    },
 }
 
 #[tokio::main]
@@ -192,6 +202,7 @@ async fn main() -> Result<()> {
             };
             sentry::run(&binary, opts).await
         }
+        Scenario::Alerts { binary, opts } => alerts::run(&binary, opts).await,
     }
 }
 

@@ -26,9 +26,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const EXCEPTION: &str =
+pub(crate) const EXCEPTION: &str =
     include_str!("../../crates/vigie-protocol/tests/fixtures/sentry/exception.envelope");
-const TRANSACTION: &str =
+pub(crate) const TRANSACTION: &str =
     include_str!("../../crates/vigie-protocol/tests/fixtures/sentry/transaction.envelope");
 
 pub struct Options {
@@ -43,7 +43,7 @@ pub struct Options {
 }
 
 #[derive(Clone, Copy, Debug)]
-enum Encoding {
+pub(crate) enum Encoding {
     Brotli,
     Gzip,
 }
@@ -168,7 +168,7 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
 }
 
 /// Sends `count` envelopes from `concurrency` senders; answers the rate of 200s per second.
-async fn send(
+pub(crate) async fn send(
     url: &str,
     key: &str,
     template: &str,

@@ -39,6 +39,7 @@ pub mod log;
 pub mod logquery;
 pub mod monitor;
 pub mod project;
+pub mod query_set;
 pub mod schedule;
 pub mod scrub;
 pub mod secret;

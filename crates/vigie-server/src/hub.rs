@@ -13,6 +13,10 @@ use vigie_core::{Item, Job, LogRecord, ProjectId};
 
 /// Changes a slow stream may fall behind by before it skips to a fresh snapshot.
 const BUFFER: usize = 1024;
+/// Batches of stored log records a slow reader (a live tail, the alert engine) may fall behind
+/// by: they are held until every reader has seen them, so this bounds the memory (a batch can
+/// hold thousands of records).
+const LOG_BUFFER: usize = 64;
 
 /// What changed, so a stream can ignore what it does not show.
 #[derive(Clone, Debug)]
@@ -83,7 +87,7 @@ impl Hub {
         (
             Hub {
                 changes,
-                logs: broadcast::channel(BUFFER).0,
+                logs: broadcast::channel(LOG_BUFFER).0,
                 jobs: Arc::default(),
                 shutdown,
             },

@@ -18,6 +18,11 @@
 //! `vigie_protocol::logs`, hand records to the [`logs::LogSink`], which stores them as
 //! compressed blocks and then feeds live tails and rotating files.
 //!
+//! Alerts listen to the hub: [`alerts`] turns each change into happenings for event rules,
+//! feeds threshold windows ([`alerts::thresholds`]) judged every second, and hands messages
+//! to a notifier that delivers them with retries. [`monitors`] check schedules every two
+//! seconds; [`monitors::watchdog`] checks Vigie's own periodic tasks in as monitors.
+//!
 //! [`serve::run`] wires it together, and shuts it down in an order that loses no write.
 
 pub mod alerts;

@@ -352,18 +352,10 @@ pub async fn incident_api(
 ) -> Result<Response, ApiError> {
     let window = window(&params)?;
     let report = incident(&state, reader.project.id, window, zone(&params.tz)?).await?;
+    if let Some(answer) = shared_format(&params.format, &report, |md| report.render(md)) {
+        return Ok(answer);
+    }
     Ok(match params.format.as_str() {
-        "" | "json" => Json(&report).into_response(),
-        "text" => (
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            report.render(false),
-        )
-            .into_response(),
-        "markdown" => (
-            [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
-            report.render(true),
-        )
-            .into_response(),
         "html" => {
             use askama::Template;
             let page = IncidentExport {
@@ -706,26 +698,31 @@ pub async fn daily_api(
     Query(params): Query<DailyParams>,
 ) -> Result<Response, ApiError> {
     let report = daily(&state, &reader.project, &params.date, &params.tz).await?;
-    Ok(match params.format.as_str() {
-        "" | "json" => Json(&report).into_response(),
-        "text" => (
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            report.render(false),
+    shared_format(&params.format, &report, |md| report.render(md)).ok_or_else(|| {
+        invalid(
+            "format",
+            format!("\"{}\" is not json, text or markdown", params.format),
         )
-            .into_response(),
-        "markdown" => (
-            [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
-            report.render(true),
-        )
-            .into_response(),
-        other => {
-            return Err(invalid(
-                "format",
-                format!("\"{other}\" is not json, text or markdown"),
-            )
-            .into())
-        }
+        .into()
     })
+}
+
+/// A report in a format both reports have: JSON, plain text or Markdown (`render(true)`);
+/// `None` for another format.
+fn shared_format(
+    format: &str,
+    report: &impl Serialize,
+    render: impl Fn(bool) -> String,
+) -> Option<Response> {
+    let text = |markdown: bool, kind: &'static str| {
+        ([(header::CONTENT_TYPE, kind)], render(markdown)).into_response()
+    };
+    match format {
+        "" | "json" => Some(Json(report).into_response()),
+        "text" => Some(text(false, "text/plain; charset=utf-8")),
+        "markdown" => Some(text(true, "text/markdown; charset=utf-8")),
+        _ => None,
+    }
 }
 
 /// Where the daily report remembers when it last went out (survives restarts).

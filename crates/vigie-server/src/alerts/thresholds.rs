@@ -5,7 +5,8 @@
 //! ```text
 //! error sink ─ events ───────► IssueEvents (a window per issue), ErrorEvents
 //! error sink ─ transactions ─► SlowTransactions (duration sketches), FailingTransactions
-//! log sink ─── records ──────► LogMatches (the query, then a count; the last lines kept)
+//! log sink ─── records ──────► LogMatches (one QuerySet per project tests every rule's query
+//!                               at once; a count per rule, the last lines kept)
 //! job changes ───────────────► ItemErrors (judged on the job itself, no window)
 //! judge(now) ─► Verdict: Opened / Reminder / Resolved, with the message ─► the engine fires
 //! ```
@@ -19,8 +20,9 @@ use std::collections::{HashMap, VecDeque};
 use vigie_core::alert::window::{Ratio, Window};
 use vigie_core::alert::{span_words, Notification, RuleKind, MIN_ITEMS, MIN_TRANSACTIONS};
 use vigie_core::logquery::LogQuery;
+use vigie_core::query_set::{QuerySet, Scratch};
 use vigie_core::sketch::Sketch;
-use vigie_core::{Job, JobStatus, LogRecord, ProjectId};
+use vigie_core::{Job, LogRecord, ProjectId};
 use vigie_store::errors::EventWritten;
 use vigie_store::{Firing, Rule};
 
@@ -42,9 +44,8 @@ pub struct Verdict {
 enum Gauge {
     PerIssue(HashMap<i64, Window<u64>>),
     Events(Window<u64>),
+    /// The query itself is in the project's [`ProjectLogs`].
     Logs {
-        query: LogQuery,
-        levels: u8,
         count: Window<u64>,
         last: VecDeque<String>,
     },
@@ -66,17 +67,10 @@ impl Watch {
         let gauge = match &rule.kind {
             RuleKind::IssueEvents { .. } => Gauge::PerIssue(HashMap::new()),
             RuleKind::ErrorEvents { .. } => Gauge::Events(Window::new(60)),
-            RuleKind::LogMatches {
-                query, window_s, ..
-            } => {
-                let query = LogQuery::parse(query, 0).ok()?;
-                Gauge::Logs {
-                    levels: query.level_mask(),
-                    query,
-                    count: Window::new(*window_s),
-                    last: VecDeque::new(),
-                }
-            }
+            RuleKind::LogMatches { window_s, .. } => Gauge::Logs {
+                count: Window::new(*window_s),
+                last: VecDeque::new(),
+            },
             RuleKind::SlowTransactions { window_s, .. } => Gauge::Durations(Window::new(*window_s)),
             RuleKind::FailingTransactions { window_s, .. } => {
                 Gauge::Failures(Window::new(*window_s))
@@ -132,6 +126,33 @@ impl Watch {
 #[derive(Default)]
 pub struct Watches {
     by_project: HashMap<ProjectId, Vec<Watch>>,
+    logs: HashMap<ProjectId, ProjectLogs>,
+}
+
+/// A project's log rules: their queries as one set, and which watch each query belongs to.
+struct ProjectLogs {
+    set: QuerySet,
+    watch_of: Vec<usize>,
+}
+
+impl ProjectLogs {
+    fn of(watches: &[Watch]) -> Option<ProjectLogs> {
+        let mut queries = Vec::new();
+        let mut watch_of = Vec::new();
+        for (i, watch) in watches.iter().enumerate() {
+            if let RuleKind::LogMatches { query, .. } = &watch.rule.kind {
+                // Checked when saved; a rule that no longer parses counts nothing.
+                if let Ok(parsed) = LogQuery::parse(query, 0) {
+                    queries.push((query.clone(), parsed));
+                    watch_of.push(i);
+                }
+            }
+        }
+        (!queries.is_empty()).then(|| ProjectLogs {
+            set: QuerySet::new(queries),
+            watch_of,
+        })
+    }
 }
 
 impl Watches {
@@ -162,6 +183,11 @@ impl Watches {
                 .or_default()
                 .push(watch);
         }
+        self.logs = self
+            .by_project
+            .iter()
+            .filter_map(|(project, watches)| Some((*project, ProjectLogs::of(watches)?)))
+            .collect();
     }
 
     pub fn rules(&self) -> usize {
@@ -200,27 +226,37 @@ impl Watches {
     }
 
     pub fn observe_logs(&mut self, project: ProjectId, records: &[LogRecord], now_ms: i64) {
-        for watch in self.watches(project) {
-            let Gauge::Logs {
-                query,
-                levels,
-                count,
-                last,
-            } = &mut watch.gauge
-            else {
-                continue;
-            };
-            for record in records {
-                if record.level.bit() & *levels == 0 || !query.matches(record) {
+        let (Some(logs), Some(watches)) =
+            (self.logs.get(&project), self.by_project.get_mut(&project))
+        else {
+            return;
+        };
+        let (mut scratch, mut hits) = (Scratch::default(), Vec::new());
+        // Per query, the batch's last few matching records: only those become evidence.
+        let mut recent: Vec<VecDeque<usize>> = vec![VecDeque::new(); logs.watch_of.len()];
+        for (at, record) in records.iter().enumerate() {
+            logs.set.matching(record, &mut scratch, &mut hits);
+            for &q in &hits {
+                let Gauge::Logs { count, .. } = &mut watches[logs.watch_of[q]].gauge else {
                     continue;
-                }
+                };
                 // Lines older than the window (an imported file) do not count.
                 if let Some(n) = count.at(record.time / 1_000_000, now_ms) {
                     *n += 1;
+                    if recent[q].len() == EVIDENCE_LINES {
+                        recent[q].pop_front();
+                    }
+                    recent[q].push_back(at);
+                }
+            }
+        }
+        for (q, lines) in recent.into_iter().enumerate() {
+            if let Gauge::Logs { last, .. } = &mut watches[logs.watch_of[q]].gauge {
+                for at in lines {
                     if last.len() == EVIDENCE_LINES {
                         last.pop_front();
                     }
-                    last.push_back(evidence_line(record));
+                    last.push_back(evidence_line(&records[at]));
                 }
             }
         }
@@ -277,10 +313,14 @@ impl Watches {
                 total: job.processed.max(0) as u64,
                 failed: job.failed.max(0) as u64,
             };
-            let holds = job.processed >= MIN_ITEMS && ratio.above(percent);
             let key = format!("job:{}", job.id);
-            // A finished job's alert is not left open: its ratio is final.
-            let holds = holds && !matches!(job.status, JobStatus::Completed);
+            // A finished job's ratio is final: its alert is forgotten, not "resolved" (how the
+            // job ended is other rules' news).
+            if job.finished_at.is_some() {
+                watch.open.remove(&key);
+                continue;
+            }
+            let holds = job.processed >= MIN_ITEMS && ratio.above(percent);
             let Some(firing) = watch.transition(&key, holds, now_ms) else {
                 continue;
             };

@@ -81,7 +81,8 @@ def test_first_session(server, browser, shots):
     assert 'Project "billing-worker" created' in flash_text(browser)
     row = browser.find_element(By.XPATH, "//tr[td/strong[text()='billing-worker']]")
     project_dsn = row.find_element(By.CSS_SELECTOR, "code").text
-    assert re.fullmatch(r"http://[0-9a-f]{32}@127\.0\.0\.1:\d+/2", project_dsn), project_dsn
+    assert re.fullmatch(r"http://[0-9a-f]{32}@127\.0\.0\.1:\d+/\d+", project_dsn), project_dsn
+    billing_id = project_dsn.rsplit("/", 1)[1]  # after "default" and Vigie's own "vigie"
     shots(browser, "03-projects")
 
     # Rename it, then rotate its key: the DSN changes.
@@ -97,13 +98,13 @@ def test_first_session(server, browser, shots):
     assert row.find_element(By.CSS_SELECTOR, "code").text != project_dsn
 
     # Its error settings: a stricter Apdex threshold, a quota, an extra scrubbed key word.
-    errors = browser.find_element(By.CSS_SELECTOR, "#error-settings tr[data-project='2']")
+    errors = browser.find_element(By.CSS_SELECTOR, f"#error-settings tr[data-project='{billing_id}']")
     fill(browser, errors, apdex_ms="120", events_per_minute="600", scrub_keys="siret")
     previous = browser.find_element(By.CSS_SELECTOR, ".flash")  # the key rotation's message
     errors.find_element(By.XPATH, ".//button[text()='Save']").click()
     wait(browser).until(EC.staleness_of(previous))
     assert "Apdex T 120 ms, at most 600 events/min" in flash_text(browser)
-    errors = browser.find_element(By.CSS_SELECTOR, "#error-settings tr[data-project='2']")
+    errors = browser.find_element(By.CSS_SELECTOR, f"#error-settings tr[data-project='{billing_id}']")
     assert errors.find_element(By.NAME, "scrub_keys").get_attribute("value") == "siret"
     browser.execute_script("document.getElementById('error-settings').scrollIntoView()")
     shots(browser, "03b-error-settings")
@@ -117,7 +118,7 @@ def test_first_session(server, browser, shots):
     assert "/settings/projects" in browser.current_url, "the switcher comes back to the page"
     browser.find_element(By.LINK_TEXT, "Dashboard").click()
     wait(browser).until(lambda d: "billing" in d.find_element(By.CSS_SELECTOR, ".page-head").text)
-    assert browser.find_element(By.ID, "dsn").text.endswith("/2")
+    assert browser.find_element(By.ID, "dsn").text.endswith(f"/{billing_id}")
 
     # 4. Users: add a viewer.
     browser.get(server.url + "/settings/users")

@@ -31,6 +31,7 @@ macro_rules! static_regex {
 
 pub mod account;
 pub mod alert;
+pub mod celery;
 pub mod event;
 pub mod incident;
 pub mod issue;

@@ -4,6 +4,8 @@
 //! result, and a fuzz target in `fuzz/` for each. Ingest handlers in `vigie-server` call these
 //! and hand the results to the store.
 //!
+//! - [`celery`]: Celery's event messages (kombu envelopes, `task.multi` batches) and the Redis
+//!   result backend's task states.
 //! - [`auth`]: where a client puts its project key (Sentry's `X-Sentry-Auth`, the `sentry_key`
 //!   query parameter, `Authorization`), and the DSN that tells it where to send.
 //! - [`jobs`]: the jobs API's JSON bodies, with errors that name the field.
@@ -11,6 +13,7 @@
 //! - [`sentry`]: envelopes and events, as the unchanged Sentry SDKs send them.
 
 pub mod auth;
+pub mod celery;
 pub mod jobs;
 pub mod logs;
 pub mod sentry;

@@ -29,6 +29,7 @@ pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod celery;
 pub mod config;
 pub mod errors;
 pub mod health;

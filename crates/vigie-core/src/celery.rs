@@ -9,7 +9,9 @@
 //!
 //! Each task is shown as a Job of kind `celery` ([`TaskState::job_status`]).
 
-use crate::JobStatus;
+use crate::{JobStatus, ProjectId, Timestamp};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use std::fmt;
 
 /// A task's state, as Celery names it.
@@ -120,6 +122,245 @@ impl fmt::Display for TaskState {
     }
 }
 
+/// A task as its events describe it (what Flower shows of a task).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Task {
+    pub project: ProjectId,
+    pub uuid: String,
+    /// `shop.tasks.send_invoices`; unknown until the `task-sent` or `task-received` event.
+    pub name: Option<String>,
+    #[serde(serialize_with = "state_text")]
+    pub state: TaskState,
+    /// Positional and keyword arguments as the worker printed them (Python reprs).
+    pub args: Option<String>,
+    pub kwargs: Option<String>,
+    pub result: Option<String>,
+    pub exception: Option<String>,
+    pub traceback: Option<String>,
+    /// The worker that received it (`celery@web-1`).
+    pub worker: Option<String>,
+    pub queue: Option<String>,
+    pub routing_key: Option<String>,
+    pub retries: i64,
+    pub eta: Option<String>,
+    pub expires: Option<String>,
+    pub parent_id: Option<String>,
+    pub root_id: Option<String>,
+    pub sent_at: Option<Timestamp>,
+    pub received_at: Option<Timestamp>,
+    pub started_at: Option<Timestamp>,
+    /// When it succeeded, failed, was revoked or rejected.
+    pub finished_at: Option<Timestamp>,
+    /// Seconds, as the worker measured it.
+    pub runtime: Option<f64>,
+    /// `current` and `total` of its last progress report.
+    pub progress: Option<(i64, Option<i64>)>,
+    /// The time of the last event applied.
+    pub updated_at: Timestamp,
+}
+
+fn state_text<S: serde::Serializer>(state: &TaskState, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(state.as_str())
+}
+
+impl Task {
+    /// A task known only by its id, before any event.
+    pub fn new(project: ProjectId, uuid: &str, at: Timestamp) -> Task {
+        Task {
+            project,
+            uuid: uuid.to_string(),
+            name: None,
+            state: TaskState::Pending,
+            args: None,
+            kwargs: None,
+            result: None,
+            exception: None,
+            traceback: None,
+            worker: None,
+            queue: None,
+            routing_key: None,
+            retries: 0,
+            eta: None,
+            expires: None,
+            parent_id: None,
+            root_id: None,
+            sent_at: None,
+            received_at: None,
+            started_at: None,
+            finished_at: None,
+            runtime: None,
+            progress: None,
+            updated_at: at,
+        }
+    }
+
+    /// Applies one task event (`kind` `task-…`, sent by `hostname` at `at`, with its fields).
+    /// The state moves only when the new one does not logically come before it; the fields
+    /// the event carries are kept either way.
+    pub fn apply(
+        &mut self,
+        kind: &str,
+        hostname: &str,
+        at: Timestamp,
+        fields: &Map<String, Value>,
+    ) {
+        let text = |name: &str| -> Option<String> {
+            match fields.get(name)? {
+                Value::Null => None,
+                Value::String(s) => Some(s.clone()),
+                other => Some(other.to_string()),
+            }
+        };
+        let set = |slot: &mut Option<String>, name: &str| {
+            if let Some(value) = text(name) {
+                *slot = Some(value);
+            }
+        };
+        set(&mut self.name, "name");
+        set(&mut self.args, "args");
+        set(&mut self.kwargs, "kwargs");
+        set(&mut self.result, "result");
+        set(&mut self.exception, "exception");
+        set(&mut self.traceback, "traceback");
+        set(&mut self.queue, "queue");
+        set(&mut self.routing_key, "routing_key");
+        set(&mut self.eta, "eta");
+        set(&mut self.expires, "expires");
+        set(&mut self.parent_id, "parent_id");
+        set(&mut self.root_id, "root_id");
+        if let Some(n) = fields.get("retries").and_then(Value::as_i64) {
+            self.retries = self.retries.max(n);
+        }
+        if let Some(runtime) = fields.get("runtime").and_then(Value::as_f64) {
+            self.runtime = Some(runtime);
+        }
+        let count = |name: &str| {
+            fields
+                .get(name)
+                .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)))
+        };
+        if let Some(current) = count("current") {
+            self.progress = Some((current, count("total")));
+        }
+        // Events from workers name the worker; `task-sent` comes from the client.
+        if kind != "task-sent" && !hostname.is_empty() {
+            self.worker = Some(hostname.to_string());
+        }
+        match kind {
+            "task-sent" => self.sent_at = Some(at),
+            "task-received" => self.received_at = Some(at),
+            "task-started" => self.started_at = Some(at),
+            "task-succeeded" | "task-failed" | "task-revoked" | "task-rejected" => {
+                self.finished_at = Some(at)
+            }
+            _ => {}
+        }
+        if let Some(state) = TaskState::of_event(kind) {
+            if self.state.replaced_by(&state) {
+                self.state = state;
+            }
+        }
+        self.updated_at = self.updated_at.max(at);
+    }
+
+    /// A state the result backend reported (`PROGRESS`, or an application's own), with its
+    /// progress when it carries one.
+    pub fn apply_backend_state(
+        &mut self,
+        status: &str,
+        progress: Option<(i64, Option<i64>)>,
+        at: Timestamp,
+    ) {
+        if progress.is_some() {
+            self.progress = progress;
+        }
+        let state = TaskState::parse(status);
+        // PROGRESS is how celery-progress names a running task: it stays STARTED.
+        if status != "PROGRESS" && self.state.replaced_by(&state) {
+            self.state = state;
+        }
+        self.updated_at = self.updated_at.max(at);
+    }
+}
+
+/// A Celery worker, from its heartbeats.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Worker {
+    pub project: ProjectId,
+    pub hostname: String,
+    /// Seconds between heartbeats.
+    pub freq: f64,
+    pub last_heartbeat: Timestamp,
+    /// Tasks running at the last heartbeat, and processed since the worker started.
+    pub active: i64,
+    pub processed: i64,
+    pub loadavg: Vec<f64>,
+    pub sw_ident: Option<String>,
+    pub sw_ver: Option<String>,
+    pub sw_sys: Option<String>,
+    /// When it came online (its first event after being offline).
+    pub online_since: Timestamp,
+    /// Set when it said goodbye (`worker-offline`) or its heartbeats stopped.
+    pub offline_at: Option<Timestamp>,
+}
+
+impl Worker {
+    pub fn new(project: ProjectId, hostname: &str, at: Timestamp) -> Worker {
+        Worker {
+            project,
+            hostname: hostname.to_string(),
+            freq: 2.0,
+            last_heartbeat: at,
+            active: 0,
+            processed: 0,
+            loadavg: Vec::new(),
+            sw_ident: None,
+            sw_ver: None,
+            sw_sys: None,
+            online_since: at,
+            offline_at: None,
+        }
+    }
+
+    /// Applies a `worker-…` event.
+    pub fn apply(&mut self, kind: &str, at: Timestamp, fields: &Map<String, Value>) {
+        let text = |name: &str| fields.get(name).and_then(Value::as_str).map(str::to_string);
+        if let Some(freq) = fields.get("freq").and_then(Value::as_f64) {
+            self.freq = freq;
+        }
+        if let Some(n) = fields.get("active").and_then(Value::as_i64) {
+            self.active = n;
+        }
+        if let Some(n) = fields.get("processed").and_then(Value::as_i64) {
+            self.processed = n;
+        }
+        if let Some(load) = fields.get("loadavg").and_then(Value::as_array) {
+            self.loadavg = load.iter().filter_map(Value::as_f64).collect();
+        }
+        self.sw_ident = text("sw_ident").or(self.sw_ident.take());
+        self.sw_ver = text("sw_ver").or(self.sw_ver.take());
+        self.sw_sys = text("sw_sys").or(self.sw_sys.take());
+        if kind == "worker-offline" {
+            self.offline_at = Some(at);
+            return;
+        }
+        if at >= self.last_heartbeat {
+            if self.offline_at.is_some() {
+                // Back after being gone: a new online period.
+                self.online_since = at;
+                self.offline_at = None;
+            }
+            self.last_heartbeat = at;
+        }
+    }
+
+    /// Online at `now`: not said goodbye, and a heartbeat within twice its interval.
+    pub fn online(&self, now: Timestamp) -> bool {
+        self.offline_at.is_none()
+            && worker_alive(self.last_heartbeat.millis(), self.freq, now.millis())
+    }
+}
+
 /// A worker is offline when no heartbeat came for twice its heartbeat interval (Flower and
 /// Celery's own event state use the same rule).
 pub fn worker_alive(last_heartbeat_ms: i64, freq_s: f64, now_ms: i64) -> bool {
@@ -154,6 +395,120 @@ mod tests {
         assert!(Revoked.is_ready() && !Retry.is_ready());
         assert_eq!(Failure.job_status(), JobStatus::Failed);
         assert_eq!(Received.job_status(), JobStatus::Pending);
+    }
+
+    fn fields(json: &str) -> Map<String, Value> {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn a_task_s_events_in_any_order_tell_the_same_story() {
+        let events = [
+            (
+                "task-sent",
+                "gen1@web",
+                1_000,
+                r#"{"name": "shop.send", "args": "(5,)", "kwargs": "{}", "queue": "mail", "root_id": "t1"}"#,
+            ),
+            (
+                "task-received",
+                "celery@w1",
+                1_010,
+                r#"{"name": "shop.send", "args": "(5,)", "retries": 0}"#,
+            ),
+            ("task-started", "celery@w1", 1_020, "{}"),
+            (
+                "task-progress",
+                "celery@w1",
+                1_030,
+                r#"{"current": 3, "total": 5}"#,
+            ),
+            (
+                "task-succeeded",
+                "celery@w1",
+                1_090,
+                r#"{"result": "5", "runtime": 0.07}"#,
+            ),
+        ];
+        let play = |order: &[usize]| {
+            let mut task = Task::new(ProjectId(1), "t1", Timestamp(0));
+            for &i in order {
+                let (kind, host, at, json) = events[i];
+                task.apply(kind, host, Timestamp(at), &fields(json));
+            }
+            task
+        };
+        let in_order = play(&[0, 1, 2, 3, 4]);
+        assert_eq!(in_order.state, TaskState::Success);
+        assert_eq!(in_order.name.as_deref(), Some("shop.send"));
+        assert_eq!(in_order.worker.as_deref(), Some("celery@w1"));
+        assert_eq!(in_order.queue.as_deref(), Some("mail"));
+        assert_eq!(in_order.result.as_deref(), Some("5"));
+        assert_eq!(in_order.progress, Some((3, Some(5))));
+        assert_eq!(in_order.runtime, Some(0.07));
+        assert_eq!(
+            (in_order.sent_at, in_order.started_at, in_order.finished_at),
+            (
+                Some(Timestamp(1_000)),
+                Some(Timestamp(1_020)),
+                Some(Timestamp(1_090))
+            )
+        );
+        let shuffled = play(&[4, 2, 0, 3, 1]);
+        assert_eq!(shuffled, in_order);
+        // A retry starts the task again; a failure after it finishes it.
+        let mut retried = play(&[0, 1, 2]);
+        retried.apply(
+            "task-retried",
+            "celery@w1",
+            Timestamp(1_100),
+            &fields(r#"{"exception": "SMTPServerDisconnected()"}"#),
+        );
+        assert_eq!(retried.state, TaskState::Retry);
+        retried.apply(
+            "task-received",
+            "celery@w2",
+            Timestamp(1_200),
+            &fields(r#"{"retries": 1}"#),
+        );
+        retried.apply(
+            "task-failed",
+            "celery@w2",
+            Timestamp(1_300),
+            &fields(r#"{"exception": "KeyError('BE')"}"#),
+        );
+        assert_eq!(
+            (retried.state.clone(), retried.retries),
+            (TaskState::Failure, 1)
+        );
+        assert_eq!(retried.worker.as_deref(), Some("celery@w2"));
+        assert_eq!(retried.state.job_status(), JobStatus::Failed);
+        // The result backend's PROGRESS moves the bar, not the state.
+        let mut running = play(&[0, 1, 2]);
+        running.apply_backend_state("PROGRESS", Some((40, Some(100))), Timestamp(1_500));
+        assert_eq!(
+            (running.state.clone(), running.progress),
+            (TaskState::Started, Some((40, Some(100))))
+        );
+    }
+
+    #[test]
+    fn workers_come_and_go() {
+        let beat = fields(
+            r#"{"freq": 2.0, "active": 1, "processed": 7, "loadavg": [0.5, 0.4, 0.3], "sw_ident": "py-celery", "sw_ver": "5.7.0", "sw_sys": "Linux"}"#,
+        );
+        let mut w = Worker::new(ProjectId(1), "celery@w1", Timestamp(0));
+        w.apply("worker-heartbeat", Timestamp(10_000), &beat);
+        assert!(w.online(Timestamp(14_000)) && !w.online(Timestamp(14_001)));
+        assert_eq!(
+            (w.processed, w.loadavg.len(), w.sw_ver.as_deref()),
+            (7, 3, Some("5.7.0"))
+        );
+        w.apply("worker-offline", Timestamp(15_000), &Map::new());
+        assert!(!w.online(Timestamp(15_000)));
+        w.apply("worker-online", Timestamp(20_000), &Map::new());
+        assert!(w.online(Timestamp(20_000)));
+        assert_eq!(w.online_since, Timestamp(20_000));
     }
 
     #[test]

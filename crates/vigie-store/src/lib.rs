@@ -19,6 +19,7 @@
 //! `schema_migrations` table and applied at open.
 
 pub mod alerts;
+pub mod celery;
 pub mod errors;
 pub mod jobs;
 pub mod logs;
@@ -41,6 +42,7 @@ use vigie_core::{
 };
 
 pub use alerts::{Channel, Delivery, Firing, NewDelivery, NewRule, Rule};
+pub use celery::{CeleryApplied, CeleryNews, TaskEvent, TaskFilter};
 pub use errors::{
     ErrorBatch, ErrorSettings, ErrorsWritten, EventFilter, EventMeta, IssueFilter, IssuePage,
     IssueSort,
@@ -376,6 +378,22 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<()>;
     async fn list_deliveries(&self, project: ProjectId, limit: u32) -> Result<Vec<Delivery>>;
+    // Celery (see `celery`).
+    /// Applies broker news (task and worker events, result-backend states) in order.
+    async fn apply_celery(
+        &self,
+        project: ProjectId,
+        news: Vec<CeleryNews>,
+    ) -> Result<CeleryApplied>;
+    async fn celery_tasks(&self, filter: &TaskFilter) -> Result<Vec<vigie_core::celery::Task>>;
+    async fn celery_task(
+        &self,
+        project: ProjectId,
+        uuid: &str,
+    ) -> Result<Option<vigie_core::celery::Task>>;
+    async fn celery_task_events(&self, project: ProjectId, uuid: &str) -> Result<Vec<TaskEvent>>;
+    async fn celery_workers(&self, project: ProjectId) -> Result<Vec<vigie_core::celery::Worker>>;
+    async fn celery_task_names(&self, project: ProjectId) -> Result<Vec<String>>;
     // Monitors (see `monitors`).
     /// Sets a monitor's schedule, margin and runtime (creating it if new).
     async fn configure_monitor(

@@ -52,6 +52,11 @@ pub const SQLITE: &[Migration] = &[
         name: "alert thresholds",
         sql: include_str!("../migrations/sqlite/0008_alert_thresholds.sql"),
     },
+    Migration {
+        version: 9,
+        name: "celery",
+        sql: include_str!("../migrations/sqlite/0009_celery.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -94,6 +99,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 8,
         name: "alert thresholds",
         sql: include_str!("../migrations/postgres/0008_alert_thresholds.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "celery",
+        sql: include_str!("../migrations/postgres/0009_celery.sql"),
     },
 ];
 

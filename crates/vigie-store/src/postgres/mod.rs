@@ -9,6 +9,7 @@ mod logs;
 mod tx;
 
 use crate::alerts::{self, Channel, Delivery, Firing, NewDelivery, NewRule, Rule};
+use crate::celery::{self, CeleryApplied, CeleryNews, TaskEvent, TaskFilter};
 use crate::errors;
 use crate::migrations::{self, Migration};
 use crate::monitors::{self, CheckInReport, Monitor, MonitorRun, RunChange};
@@ -983,6 +984,47 @@ impl Store for PostgresStore {
     async fn list_deliveries(&self, project: ProjectId, limit: u32) -> Result<Vec<Delivery>> {
         let client = self.client().await?;
         alerts::list_deliveries(&mut PgTx(&client), project, limit).await
+    }
+
+    async fn apply_celery(
+        &self,
+        project: ProjectId,
+        news: Vec<CeleryNews>,
+    ) -> Result<CeleryApplied> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let outcome = celery::apply(&mut PgTx(&tx), project, &news).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn celery_tasks(&self, filter: &TaskFilter) -> Result<Vec<vigie_core::celery::Task>> {
+        let client = self.client().await?;
+        celery::tasks(&mut PgTx(&client), filter).await
+    }
+
+    async fn celery_task(
+        &self,
+        project: ProjectId,
+        uuid: &str,
+    ) -> Result<Option<vigie_core::celery::Task>> {
+        let client = self.client().await?;
+        celery::task(&mut PgTx(&client), project, uuid).await
+    }
+
+    async fn celery_task_events(&self, project: ProjectId, uuid: &str) -> Result<Vec<TaskEvent>> {
+        let client = self.client().await?;
+        celery::task_events(&mut PgTx(&client), project, uuid).await
+    }
+
+    async fn celery_workers(&self, project: ProjectId) -> Result<Vec<vigie_core::celery::Worker>> {
+        let client = self.client().await?;
+        celery::workers(&mut PgTx(&client), project).await
+    }
+
+    async fn celery_task_names(&self, project: ProjectId) -> Result<Vec<String>> {
+        let client = self.client().await?;
+        celery::task_names(&mut PgTx(&client), project).await
     }
 
     async fn configure_monitor(

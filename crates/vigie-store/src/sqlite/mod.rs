@@ -11,6 +11,7 @@ mod tx;
 mod writer;
 
 use crate::alerts::{self, Channel, Delivery, Firing, NewDelivery, NewRule, Rule};
+use crate::celery::{self, CeleryApplied, CeleryNews, TaskEvent, TaskFilter};
 use crate::errors;
 use crate::migrations::{self, Migration};
 use crate::monitors::{self, CheckInReport, Monitor, MonitorRun, RunChange};
@@ -1045,6 +1046,47 @@ impl Store for SqliteStore {
 
     async fn list_deliveries(&self, project: ProjectId, limit: u32) -> Result<Vec<Delivery>> {
         self.read(move |conn| run_now(alerts::list_deliveries(&mut SqliteTx(conn), project, limit)))
+            .await
+    }
+
+    async fn apply_celery(
+        &self,
+        project: ProjectId,
+        news: Vec<CeleryNews>,
+    ) -> Result<CeleryApplied> {
+        self.write(move |conn| run_now(celery::apply(&mut SqliteTx(conn), project, &news)))
+            .await
+    }
+
+    async fn celery_tasks(&self, filter: &TaskFilter) -> Result<Vec<vigie_core::celery::Task>> {
+        let filter = filter.clone();
+        self.read(move |conn| run_now(celery::tasks(&mut SqliteTx(conn), &filter)))
+            .await
+    }
+
+    async fn celery_task(
+        &self,
+        project: ProjectId,
+        uuid: &str,
+    ) -> Result<Option<vigie_core::celery::Task>> {
+        let uuid = uuid.to_string();
+        self.read(move |conn| run_now(celery::task(&mut SqliteTx(conn), project, &uuid)))
+            .await
+    }
+
+    async fn celery_task_events(&self, project: ProjectId, uuid: &str) -> Result<Vec<TaskEvent>> {
+        let uuid = uuid.to_string();
+        self.read(move |conn| run_now(celery::task_events(&mut SqliteTx(conn), project, &uuid)))
+            .await
+    }
+
+    async fn celery_workers(&self, project: ProjectId) -> Result<Vec<vigie_core::celery::Worker>> {
+        self.read(move |conn| run_now(celery::workers(&mut SqliteTx(conn), project)))
+            .await
+    }
+
+    async fn celery_task_names(&self, project: ProjectId) -> Result<Vec<String>> {
+        self.read(move |conn| run_now(celery::task_names(&mut SqliteTx(conn), project)))
             .await
     }
 

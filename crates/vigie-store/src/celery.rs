@@ -1,0 +1,420 @@
+//! Celery tasks, their events and the workers, written once for both backends (see
+//! [`crate::tx::Tx`]).
+//!
+//! ```text
+//! a batch of events from the broker ─► Store::apply_celery
+//!   tasks: load the batch's tasks, apply each event in order (vigie_core::celery::Task::apply:
+//!          Celery's precedence decides the state), write them back, keep every event
+//!   workers: the same with Worker::apply
+//! ─► the tasks and workers as they now are (for the jobs mirror, live pages and alerts)
+//! ```
+
+use crate::sql::{Columns, Value};
+use crate::tx::Tx;
+use crate::Result;
+use serde_json::{Map, Value as Json};
+use std::collections::HashMap;
+use vigie_core::celery::{Task, TaskState, Worker};
+use vigie_core::{ProjectId, Timestamp};
+
+/// What the broker said, ready to store.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CeleryNews {
+    /// A `task-…` event.
+    Task {
+        uuid: String,
+        kind: String,
+        hostname: String,
+        at: Timestamp,
+        fields: Map<String, Json>,
+    },
+    /// A `worker-…` event.
+    Worker {
+        hostname: String,
+        kind: String,
+        at: Timestamp,
+        fields: Map<String, Json>,
+    },
+    /// A state the result backend published (`PROGRESS` with `current`/`total`, …).
+    Backend {
+        uuid: String,
+        status: String,
+        progress: Option<(i64, Option<i64>)>,
+        at: Timestamp,
+    },
+}
+
+/// What a batch changed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CeleryApplied {
+    pub tasks: Vec<Task>,
+    pub workers: Vec<Worker>,
+}
+
+/// One of a task's events, for its timeline.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct TaskEvent {
+    pub at: Timestamp,
+    pub kind: String,
+    pub hostname: String,
+    pub fields: Map<String, Json>,
+}
+
+/// Filters of the tasks list; `None` means any. Newest first.
+#[derive(Clone, Debug, Default)]
+pub struct TaskFilter {
+    pub project: ProjectId,
+    pub name: Option<String>,
+    pub state: Option<String>,
+    pub worker: Option<String>,
+    /// Last event at or after.
+    pub since: Option<Timestamp>,
+    /// Last event before.
+    pub until: Option<Timestamp>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+const TASK_COLS: &str = "project_id, uuid, name, state, args, kwargs, result, exception, \
+     traceback, worker, queue, routing_key, retries, eta, expires, parent_id, root_id, sent_at, \
+     received_at, started_at, finished_at, runtime, progress_current, progress_total, updated_at";
+const WORKER_COLS: &str = "project_id, hostname, freq, last_heartbeat, active, processed, \
+     loadavg, sw_ident, sw_ver, sw_sys, online_since, offline_at";
+
+fn task_from(r: &Vec<Value>) -> Result<Task> {
+    let at = |i| r.int(i).map(|v| v.map(Timestamp));
+    Ok(Task {
+        project: ProjectId(r.req_int(0)?),
+        uuid: r.req_text(1)?,
+        name: r.text(2)?,
+        state: TaskState::parse(&r.req_text(3)?),
+        args: r.text(4)?,
+        kwargs: r.text(5)?,
+        result: r.text(6)?,
+        exception: r.text(7)?,
+        traceback: r.text(8)?,
+        worker: r.text(9)?,
+        queue: r.text(10)?,
+        routing_key: r.text(11)?,
+        retries: r.req_int(12)?,
+        eta: r.text(13)?,
+        expires: r.text(14)?,
+        parent_id: r.text(15)?,
+        root_id: r.text(16)?,
+        sent_at: at(17)?,
+        received_at: at(18)?,
+        started_at: at(19)?,
+        finished_at: at(20)?,
+        runtime: r.real(21)?,
+        progress: r
+            .int(22)?
+            .map(|current| (current, r.int(23).ok().flatten())),
+        updated_at: Timestamp(r.req_int(24)?),
+    })
+}
+
+fn task_values(t: &Task) -> Vec<Value> {
+    let text = |v: &Option<String>| Value::Text(v.clone());
+    vec![
+        t.project.0.into(),
+        t.uuid.as_str().into(),
+        text(&t.name),
+        t.state.as_str().into(),
+        text(&t.args),
+        text(&t.kwargs),
+        text(&t.result),
+        text(&t.exception),
+        text(&t.traceback),
+        text(&t.worker),
+        text(&t.queue),
+        text(&t.routing_key),
+        t.retries.into(),
+        text(&t.eta),
+        text(&t.expires),
+        text(&t.parent_id),
+        text(&t.root_id),
+        t.sent_at.into(),
+        t.received_at.into(),
+        t.started_at.into(),
+        t.finished_at.into(),
+        t.runtime.into(),
+        t.progress.map(|p| p.0).into(),
+        t.progress.and_then(|p| p.1).into(),
+        t.updated_at.millis().into(),
+    ]
+}
+
+fn worker_from(r: &Vec<Value>) -> Result<Worker> {
+    Ok(Worker {
+        project: ProjectId(r.req_int(0)?),
+        hostname: r.req_text(1)?,
+        freq: r.real(2)?.unwrap_or(2.0),
+        last_heartbeat: Timestamp(r.req_int(3)?),
+        active: r.req_int(4)?,
+        processed: r.req_int(5)?,
+        loadavg: serde_json::from_str(&r.req_text(6)?).unwrap_or_default(),
+        sw_ident: r.text(7)?,
+        sw_ver: r.text(8)?,
+        sw_sys: r.text(9)?,
+        online_since: Timestamp(r.req_int(10)?),
+        offline_at: r.int(11)?.map(Timestamp),
+    })
+}
+
+fn worker_values(w: &Worker) -> Vec<Value> {
+    vec![
+        w.project.0.into(),
+        w.hostname.as_str().into(),
+        Some(w.freq).into(),
+        w.last_heartbeat.millis().into(),
+        w.active.into(),
+        w.processed.into(),
+        serde_json::to_string(&w.loadavg)
+            .unwrap_or_default()
+            .as_str()
+            .into(),
+        w.sw_ident.as_deref().into(),
+        w.sw_ver.as_deref().into(),
+        w.sw_sys.as_deref().into(),
+        w.online_since.millis().into(),
+        w.offline_at.into(),
+    ]
+}
+
+/// `$from, $from+1, …` for `n` values.
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `INSERT … ON CONFLICT (keys) DO UPDATE SET` every other column.
+fn upsert_sql(table: &str, cols: &str, keys: &str) -> String {
+    let names: Vec<&str> = cols.split(',').map(str::trim).collect();
+    let updates: Vec<String> = names
+        .iter()
+        .filter(|c| !keys.split(',').any(|k| k.trim() == **c))
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    format!(
+        "INSERT INTO {table} ({cols}) VALUES ({}) ON CONFLICT ({keys}) DO UPDATE SET {}",
+        placeholders(1, names.len()),
+        updates.join(", ")
+    )
+}
+
+/// Applies a batch of broker news to `project`'s tasks and workers, in order.
+pub(crate) async fn apply(
+    tx: &mut impl Tx,
+    project: ProjectId,
+    news: &[CeleryNews],
+) -> Result<CeleryApplied> {
+    let mut tasks: HashMap<String, Task> = HashMap::new();
+    let mut workers: HashMap<String, Worker> = HashMap::new();
+    let uuids: Vec<&str> = news
+        .iter()
+        .filter_map(|n| match n {
+            CeleryNews::Task { uuid, .. } | CeleryNews::Backend { uuid, .. } => Some(uuid.as_str()),
+            CeleryNews::Worker { .. } => None,
+        })
+        .collect();
+    for chunk in uuids.chunks(500) {
+        let mut values: Vec<Value> = vec![project.0.into()];
+        values.extend(chunk.iter().map(|u| Value::from(*u)));
+        let rows = tx
+            .query(
+                &format!(
+                    "SELECT {TASK_COLS} FROM celery_tasks WHERE project_id = $1 AND uuid IN ({})",
+                    placeholders(2, chunk.len())
+                ),
+                &values,
+            )
+            .await?;
+        for row in &rows {
+            let task = task_from(row)?;
+            tasks.insert(task.uuid.clone(), task);
+        }
+    }
+    let hosts: Vec<&str> = news
+        .iter()
+        .filter_map(|n| match n {
+            CeleryNews::Worker { hostname, .. } => Some(hostname.as_str()),
+            _ => None,
+        })
+        .collect();
+    if !hosts.is_empty() {
+        let mut values: Vec<Value> = vec![project.0.into()];
+        values.extend(hosts.iter().map(|h| Value::from(*h)));
+        let rows = tx
+            .query(
+                &format!(
+                    "SELECT {WORKER_COLS} FROM celery_workers WHERE project_id = $1 \
+                     AND hostname IN ({})",
+                    placeholders(2, hosts.len())
+                ),
+                &values,
+            )
+            .await?;
+        for row in &rows {
+            let worker = worker_from(row)?;
+            workers.insert(worker.hostname.clone(), worker);
+        }
+    }
+
+    let insert_event = "INSERT INTO celery_task_events (project_id, uuid, at, kind, hostname, \
+                        fields) VALUES ($1, $2, $3, $4, $5, $6)";
+    for item in news {
+        match item {
+            CeleryNews::Task {
+                uuid,
+                kind,
+                hostname,
+                at,
+                fields,
+            } => {
+                tasks
+                    .entry(uuid.clone())
+                    .or_insert_with(|| Task::new(project, uuid, *at))
+                    .apply(kind, hostname, *at, fields);
+                tx.execute(
+                    insert_event,
+                    &[
+                        project.0.into(),
+                        uuid.as_str().into(),
+                        at.millis().into(),
+                        kind.as_str().into(),
+                        hostname.as_str().into(),
+                        Json::Object(fields.clone()).to_string().as_str().into(),
+                    ],
+                )
+                .await?;
+            }
+            CeleryNews::Backend {
+                uuid,
+                status,
+                progress,
+                at,
+            } => tasks
+                .entry(uuid.clone())
+                .or_insert_with(|| Task::new(project, uuid, *at))
+                .apply_backend_state(status, *progress, *at),
+            CeleryNews::Worker {
+                hostname,
+                kind,
+                at,
+                fields,
+            } => workers
+                .entry(hostname.clone())
+                .or_insert_with(|| Worker::new(project, hostname, *at))
+                .apply(kind, *at, fields),
+        }
+    }
+
+    let save_task = upsert_sql("celery_tasks", TASK_COLS, "project_id, uuid");
+    for task in tasks.values() {
+        tx.execute(&save_task, &task_values(task)).await?;
+    }
+    let save_worker = upsert_sql("celery_workers", WORKER_COLS, "project_id, hostname");
+    for worker in workers.values() {
+        tx.execute(&save_worker, &worker_values(worker)).await?;
+    }
+    Ok(CeleryApplied {
+        tasks: tasks.into_values().collect(),
+        workers: workers.into_values().collect(),
+    })
+}
+
+pub(crate) async fn tasks(tx: &mut impl Tx, f: &TaskFilter) -> Result<Vec<Task>> {
+    let mut sql = format!("SELECT {TASK_COLS} FROM celery_tasks WHERE project_id = $1");
+    let mut values: Vec<Value> = vec![f.project.0.into()];
+    let mut add = |column: &str, op: &str, value: Value| {
+        values.push(value);
+        sql.push_str(&format!(" AND {column} {op} ${}", values.len()));
+    };
+    if let Some(name) = &f.name {
+        add("name", "=", name.as_str().into());
+    }
+    if let Some(state) = &f.state {
+        add("state", "=", state.as_str().into());
+    }
+    if let Some(worker) = &f.worker {
+        add("worker", "=", worker.as_str().into());
+    }
+    if let Some(since) = f.since {
+        add("updated_at", ">=", since.millis().into());
+    }
+    if let Some(until) = f.until {
+        add("updated_at", "<", until.millis().into());
+    }
+    sql.push_str(&format!(
+        " ORDER BY updated_at DESC, uuid LIMIT {} OFFSET {}",
+        f.limit.clamp(1, 1000),
+        f.offset
+    ));
+    tx.query(&sql, &values)
+        .await?
+        .iter()
+        .map(task_from)
+        .collect()
+}
+
+pub(crate) async fn task(tx: &mut impl Tx, project: ProjectId, uuid: &str) -> Result<Option<Task>> {
+    tx.query(
+        &format!("SELECT {TASK_COLS} FROM celery_tasks WHERE project_id = $1 AND uuid = $2"),
+        &[project.0.into(), uuid.into()],
+    )
+    .await?
+    .first()
+    .map(task_from)
+    .transpose()
+}
+
+pub(crate) async fn task_events(
+    tx: &mut impl Tx,
+    project: ProjectId,
+    uuid: &str,
+) -> Result<Vec<TaskEvent>> {
+    tx.query(
+        "SELECT at, kind, hostname, fields FROM celery_task_events \
+         WHERE project_id = $1 AND uuid = $2 ORDER BY at, kind",
+        &[project.0.into(), uuid.into()],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(TaskEvent {
+            at: Timestamp(r.req_int(0)?),
+            kind: r.req_text(1)?,
+            hostname: r.req_text(2)?,
+            fields: serde_json::from_str(&r.req_text(3)?).unwrap_or_default(),
+        })
+    })
+    .collect()
+}
+
+pub(crate) async fn workers(tx: &mut impl Tx, project: ProjectId) -> Result<Vec<Worker>> {
+    tx.query(
+        &format!(
+            "SELECT {WORKER_COLS} FROM celery_workers WHERE project_id = $1 ORDER BY hostname"
+        ),
+        &[project.0.into()],
+    )
+    .await?
+    .iter()
+    .map(worker_from)
+    .collect()
+}
+
+/// The task names seen, alphabetically (Flower's task types).
+pub(crate) async fn task_names(tx: &mut impl Tx, project: ProjectId) -> Result<Vec<String>> {
+    tx.query(
+        "SELECT DISTINCT name FROM celery_tasks WHERE project_id = $1 AND name IS NOT NULL \
+         ORDER BY name",
+        &[project.0.into()],
+    )
+    .await?
+    .iter()
+    .map(|r| r.req_text(0))
+    .collect()
+}

@@ -1,0 +1,148 @@
+//! Celery in the storage story: events of one task in two batches and out of order end in the
+//! same task; its timeline keeps every event; filters; workers with their heartbeats.
+
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use vigie_core::celery::TaskState;
+use vigie_core::{Project, Timestamp};
+use vigie_store::{CeleryNews, Store, TaskFilter};
+
+const T: i64 = 1_800_000_000_000;
+
+fn fields(json: &str) -> Map<String, Value> {
+    serde_json::from_str(json).unwrap()
+}
+
+fn task(uuid: &str, kind: &str, at: i64, json: &str) -> CeleryNews {
+    CeleryNews::Task {
+        uuid: uuid.into(),
+        kind: kind.into(),
+        hostname: if kind == "task-sent" {
+            "gen1@web"
+        } else {
+            "celery@w1"
+        }
+        .into(),
+        at: Timestamp(T + at),
+        fields: fields(json),
+    }
+}
+
+pub async fn celery_story(store: &Arc<dyn Store>, project: &Project) {
+    let p = project.id;
+    // The worker's batch of the end arrives before the client's task-sent.
+    let first = store
+        .apply_celery(
+            p,
+            vec![
+                task("t1", "task-started", 20, "{}"),
+                task("t1", "task-succeeded", 90, r#"{"result": "5", "runtime": 0.07}"#),
+                task("t2", "task-received", 5, r#"{"name": "shop.boom", "args": "('BE',)"}"#),
+                task("t2", "task-failed", 30, r#"{"exception": "KeyError('BE')", "traceback": "Traceback…"}"#),
+                CeleryNews::Worker {
+                    hostname: "celery@w1".into(),
+                    kind: "worker-heartbeat".into(),
+                    at: Timestamp(T + 100),
+                    fields: fields(r#"{"freq": 2.0, "active": 0, "processed": 2, "loadavg": [0.1, 0.2, 0.3], "sw_ver": "5.7.0"}"#),
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!((first.tasks.len(), first.workers.len()), (2, 1));
+    let second = store
+        .apply_celery(
+            p,
+            vec![
+                task(
+                    "t1",
+                    "task-sent",
+                    0,
+                    r#"{"name": "shop.add", "args": "(2, 3)", "queue": "celery"}"#,
+                ),
+                task("t1", "task-received", 10, r#"{"name": "shop.add"}"#),
+                CeleryNews::Backend {
+                    uuid: "t3".into(),
+                    status: "PROGRESS".into(),
+                    progress: Some((40, Some(100))),
+                    at: Timestamp(T + 200),
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(second.tasks.len(), 2);
+    let t1 = store.celery_task(p, "t1").await.unwrap().unwrap();
+    assert_eq!(
+        t1.state,
+        TaskState::Success,
+        "a late task-sent does not undo success"
+    );
+    assert_eq!(t1.name.as_deref(), Some("shop.add"));
+    assert_eq!(
+        (t1.args.as_deref(), t1.result.as_deref()),
+        (Some("(2, 3)"), Some("5"))
+    );
+    assert_eq!(
+        (t1.worker.as_deref(), t1.queue.as_deref()),
+        (Some("celery@w1"), Some("celery"))
+    );
+    assert_eq!(t1.runtime, Some(0.07));
+    assert_eq!(t1.sent_at, Some(Timestamp(T)));
+    let t3 = store.celery_task(p, "t3").await.unwrap().unwrap();
+    assert_eq!(t3.progress, Some((40, Some(100))));
+
+    let events = store.celery_task_events(p, "t1").await.unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "task-sent",
+            "task-received",
+            "task-started",
+            "task-succeeded"
+        ]
+    );
+    assert_eq!(events[3].fields["result"], "5");
+
+    let filter = |f: TaskFilter| async move { store.celery_tasks(&f).await.unwrap() };
+    let all = filter(TaskFilter {
+        project: p,
+        limit: 10,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[0].uuid, "t3", "newest first");
+    let failed = filter(TaskFilter {
+        project: p,
+        state: Some("FAILURE".into()),
+        limit: 10,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].exception.as_deref(), Some("KeyError('BE')"));
+    let named = filter(TaskFilter {
+        project: p,
+        name: Some("shop.add".into()),
+        worker: Some("celery@w1".into()),
+        limit: 10,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(named.len(), 1);
+    assert_eq!(
+        store.celery_task_names(p).await.unwrap(),
+        ["shop.add", "shop.boom"]
+    );
+
+    let workers = store.celery_workers(p).await.unwrap();
+    assert_eq!(workers.len(), 1);
+    let w = &workers[0];
+    assert_eq!(
+        (w.processed, w.sw_ver.as_deref(), w.loadavg.len()),
+        (2, Some("5.7.0"), 3)
+    );
+    assert!(w.online(Timestamp(T + 4_000)) && !w.online(Timestamp(T + 4_101)));
+}

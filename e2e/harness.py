@@ -67,3 +67,14 @@ class Server:
         """Ctrl-C, as a person would; returns the exit code."""
         self.process.send_signal(signal.SIGINT)
         return self.process.wait(timeout=15)
+
+
+def wait_for(check, what, timeout=30, poll=0.5):
+    """Calls `check` every `poll` seconds until it returns something true; returns it."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(poll)
+    raise AssertionError(f"not within {timeout} s: {what}")

@@ -16,7 +16,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from browser import setup_first_admin
-from harness import Server, vigie_binary
+from harness import Server, vigie_binary, wait_for
 
 APP = Path(__file__).resolve().parent / "monitor_app.py"
 
@@ -45,16 +45,6 @@ def ping(srv, path, body=None):
     data = body.encode() if body is not None else None
     with urllib.request.urlopen(f"{srv.url}/ping/{srv.key}/{path}", data=data, timeout=10) as r:
         return r.read().decode()
-
-
-def wait_for(check, what, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_the_sdk_cron_monitor_reports_runs(vigie):

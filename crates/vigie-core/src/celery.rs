@@ -275,8 +275,10 @@ impl Task {
             self.progress = progress;
         }
         let state = TaskState::parse(status);
-        // PROGRESS is how celery-progress names a running task: it stays STARTED.
-        if status != "PROGRESS" && self.state.replaced_by(&state) {
+        // PROGRESS is how celery-progress names a running task: it stays STARTED. How a task
+        // ended comes with the worker's event, with its result or exception (the backend
+        // often publishes first).
+        if status != "PROGRESS" && !state.is_ready() && self.state.replaced_by(&state) {
             self.state = state;
         }
         self.updated_at = self.updated_at.max(at);

@@ -31,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::log_routes())
         .merge(api::error_routes())
         .merge(api::monitor_routes())
+        .merge(crate::celery::api::routes())
         .merge(api::alert_routes())
         .merge(api::report_routes())
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT));

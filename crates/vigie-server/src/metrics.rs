@@ -24,6 +24,68 @@ pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), u64>>,
     latency: Mutex<BTreeMap<String, Histogram>>,
     pub logs: LogCounters,
+    pub celery: CeleryCounters,
+}
+
+/// What the Celery consumer read, by outcome. Counters only grow.
+#[derive(Default)]
+pub struct CeleryCounters {
+    /// Events read from brokers (a `task.multi` message counts each of its events).
+    pub events: AtomicU64,
+    /// Events and result-backend states stored.
+    pub stored: AtomicU64,
+    /// Messages skipped: another serializer (pickle, msgpack) or not a Celery message.
+    pub undecodable: AtomicU64,
+    /// Messages lost because storage could not keep up.
+    pub dropped: AtomicU64,
+    /// Connections to a broker lost and tried again.
+    pub reconnects: AtomicU64,
+}
+
+impl CeleryCounters {
+    fn render(&self, out: &mut String) {
+        counters(
+            out,
+            &[
+                (
+                    "vigie_celery_events_total",
+                    "Celery events read from brokers.",
+                    &self.events,
+                ),
+                (
+                    "vigie_celery_stored_total",
+                    "Celery events and task states stored.",
+                    &self.stored,
+                ),
+                (
+                    "vigie_celery_undecodable_total",
+                    "Broker messages skipped as unreadable.",
+                    &self.undecodable,
+                ),
+                (
+                    "vigie_celery_dropped_total",
+                    "Celery messages dropped under overload.",
+                    &self.dropped,
+                ),
+                (
+                    "vigie_celery_reconnects_total",
+                    "Broker connections lost and retried.",
+                    &self.reconnects,
+                ),
+            ],
+        );
+    }
+}
+
+/// Counters in the Prometheus text format.
+fn counters(out: &mut String, list: &[(&str, &str, &AtomicU64)]) {
+    for (name, help, counter) in list {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+            counter.load(Ordering::Relaxed)
+        );
+    }
 }
 
 /// What log ingest saw, by outcome. Counters only grow.
@@ -59,44 +121,41 @@ impl LogCounters {
     }
 
     fn render(&self, out: &mut String) {
-        for (name, help, counter) in [
-            (
-                "vigie_logs_stored_total",
-                "Log records stored.",
-                &self.stored,
-            ),
-            (
-                "vigie_logs_unparsed_total",
-                "Log lines no format recognized, stored whole.",
-                &self.unparsed,
-            ),
-            (
-                "vigie_logs_rejected_total",
-                "Log entries refused by protocol rules.",
-                &self.rejected,
-            ),
-            (
-                "vigie_logs_lossy_utf8_total",
-                "Log records with invalid UTF-8, decoded lossily.",
-                &self.lossy_utf8,
-            ),
-            (
-                "vigie_logs_truncated_total",
-                "Log records cut at the message size limit.",
-                &self.truncated,
-            ),
-            (
-                "vigie_logs_dropped_total",
-                "Syslog records dropped under overload.",
-                &self.dropped,
-            ),
-        ] {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                counter.load(Ordering::Relaxed)
-            );
-        }
+        counters(
+            out,
+            &[
+                (
+                    "vigie_logs_stored_total",
+                    "Log records stored.",
+                    &self.stored,
+                ),
+                (
+                    "vigie_logs_unparsed_total",
+                    "Log lines no format recognized, stored whole.",
+                    &self.unparsed,
+                ),
+                (
+                    "vigie_logs_rejected_total",
+                    "Log entries refused by protocol rules.",
+                    &self.rejected,
+                ),
+                (
+                    "vigie_logs_lossy_utf8_total",
+                    "Log records with invalid UTF-8, decoded lossily.",
+                    &self.lossy_utf8,
+                ),
+                (
+                    "vigie_logs_truncated_total",
+                    "Log records cut at the message size limit.",
+                    &self.truncated,
+                ),
+                (
+                    "vigie_logs_dropped_total",
+                    "Syslog records dropped under overload.",
+                    &self.dropped,
+                ),
+            ],
+        );
     }
 }
 
@@ -195,6 +254,7 @@ impl Metrics {
             gauges.uptime_seconds,
         );
         self.logs.render(&mut out);
+        self.celery.render(&mut out);
         out
     }
 }

@@ -97,6 +97,9 @@ pub async fn run(
         tokio::spawn(crate::monitors::watchdog::run(state.clone())),
     ];
     let alerting = crate::alerts::start(&state);
+    let celery = crate::celery::consumer::start(&state)
+        .await
+        .map_err(ServeError::Bootstrap)?;
 
     let dsn_project = boot
         .projects
@@ -126,7 +129,7 @@ pub async fn run(
     })
     .await;
 
-    for task in maintenance.into_iter().chain(alerting) {
+    for task in maintenance.into_iter().chain(alerting).chain(celery) {
         task.abort();
     }
     for listener in syslog {

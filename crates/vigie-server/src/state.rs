@@ -35,6 +35,8 @@ pub struct AppState {
     pub doorbell: Doorbell,
     /// Tells the alert engine to re-read the rules.
     pub rules_changed: RulesChanged,
+    /// The Celery brokers read and how each is doing.
+    pub brokers: crate::celery::Brokers,
 }
 
 impl AppState {
@@ -63,6 +65,7 @@ impl AppState {
             tasks: TaskBoard::default(),
             doorbell: Doorbell::default(),
             rules_changed: RulesChanged::default(),
+            brokers: crate::celery::Brokers::default(),
         })
     }
 

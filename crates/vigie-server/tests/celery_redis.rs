@@ -87,3 +87,199 @@ async fn mistakes_are_named() {
     let closed = RedisUrl { port: 1, ..url };
     assert!(Connection::open(&closed).await.is_err());
 }
+
+mod common;
+
+/// Waits until `check` holds, for up to 10 s.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("not within 10 s: {what}");
+}
+
+#[tokio::test]
+async fn a_broker_s_events_become_tasks_jobs_and_workers() {
+    use axum::http::{Method, StatusCode};
+    let Some(mut url) = redis() else { return };
+    url.db = 8;
+    let broker = format!("redis://{}:{}/8", url.host, url.port);
+    let app = common::app_configured(Duration::from_secs(3600), |c| {
+        // A second broker that is not there: retried, and shown as failing.
+        c.celery.brokers = format!("{broker} redis://127.0.0.1:1/0");
+    })
+    .await;
+    let _consumer = vigie_server::celery::consumer::start(&app.state)
+        .await
+        .unwrap();
+    let token = vigie_server::manage::create_token(
+        app.state.store.as_ref(),
+        "ops",
+        vigie_core::Scope::Admin,
+    )
+    .await
+    .unwrap()
+    .1;
+    let state = app.state.clone();
+    eventually("both brokers tried", || {
+        let brokers = state.brokers.list();
+        async move {
+            brokers.iter().any(|b| b.connected)
+                && brokers
+                    .iter()
+                    .any(|b| !b.connected && b.last_error.is_some())
+        }
+    })
+    .await;
+
+    let mut publisher = Connection::open(&url).await.unwrap();
+    for (channel, payload) in captured(EVENTS).into_iter().chain(captured(META)) {
+        let channel = channel.replace("/5.celeryev/", "/8.celeryev/");
+        publisher
+            .command(&["PUBLISH".into(), channel, payload])
+            .await
+            .unwrap();
+    }
+    // A worker configured for pickle: counted and skipped, the rest goes on.
+    let pickle = r#"{"body": "gASVBAAAAAAAAACMAXiULg==", "content-type": "application/x-python-serialize", "properties": {"body_encoding": "base64"}}"#;
+    publisher
+        .command(&[
+            "PUBLISH".into(),
+            "/8.celeryev/task.multi".into(),
+            pickle.into(),
+        ])
+        .await
+        .unwrap();
+
+    let app = &app;
+    let token = token.as_str();
+    eventually("three tasks finished", || async move {
+        let tasks = app
+            .api(Method::GET, "/api/v1/celery/tasks", token, None)
+            .await
+            .json();
+        tasks.as_array().is_some_and(|t| {
+            t.len() == 3
+                && t.iter()
+                    .all(|t| t["state"] == "SUCCESS" || t["state"] == "FAILURE")
+        })
+    })
+    .await;
+    let failed = app
+        .api(
+            Method::GET,
+            "/api/v1/celery/tasks?state=failure",
+            token,
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(failed[0]["name"], "tasks.boom");
+    assert_eq!(failed[0]["exception"], "KeyError('BE')");
+    let uuid = failed[0]["uuid"].as_str().unwrap().to_string();
+    let detail = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/celery/tasks/{uuid}"),
+            token,
+            None,
+        )
+        .await
+        .json();
+    let kinds: Vec<&str> = detail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["task-sent", "task-received", "task-started", "task-failed"]
+    );
+
+    // Each task is a Job of kind celery, its end and progress included.
+    let jobs = app
+        .api(Method::GET, "/api/v1/jobs?kind=celery", token, None)
+        .await
+        .json();
+    let jobs = jobs["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 3, "{jobs:?}");
+    let boom = jobs.iter().find(|j| j["name"] == "tasks.boom").unwrap();
+    assert_eq!(boom["status"], "failed");
+    assert_eq!(boom["message"], "FAILURE: KeyError('BE')");
+    let send_all = jobs.iter().find(|j| j["name"] == "tasks.send_all").unwrap();
+    assert_eq!(
+        (send_all["processed"].as_i64(), send_all["total"].as_i64()),
+        (Some(5), Some(5))
+    );
+
+    // Workers, and Flower's API for the scripts that read it.
+    let workers = app
+        .api(Method::GET, "/api/v1/celery/workers", token, None)
+        .await
+        .json();
+    assert_eq!(workers[0]["hostname"], "celery@vm");
+    let flower = app
+        .api(Method::GET, "/api/tasks?taskname=tasks.add", token, None)
+        .await;
+    assert_eq!(flower.status, StatusCode::OK);
+    let flower = flower.json();
+    let add = flower.as_object().unwrap().values().next().unwrap();
+    assert_eq!(
+        (add["state"].as_str(), add["result"].as_str()),
+        (Some("SUCCESS"), Some("5"))
+    );
+    assert!(
+        add["received"].as_f64().unwrap() > 1.7e9,
+        "seconds since the epoch"
+    );
+    let info = app
+        .api(Method::GET, &format!("/api/task/info/{uuid}"), token, None)
+        .await
+        .json();
+    assert_eq!(info["worker"], "celery@vm");
+    let types = app
+        .api(Method::GET, "/api/task/types", token, None)
+        .await
+        .json();
+    assert_eq!(
+        types["task-types"],
+        serde_json::json!(["tasks.add", "tasks.boom", "tasks.send_all"])
+    );
+    let status = app
+        .api(Method::GET, "/api/workers?status=true", token, None)
+        .await
+        .json();
+    assert!(status["celery@vm"].is_boolean());
+    let missing = app
+        .api(Method::GET, "/api/task/info/nope", token, None)
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let bad = app
+        .api(
+            Method::GET,
+            "/api/tasks?received_start=yesterday",
+            token,
+            None,
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let metrics = app.state.metrics.render(&vigie_server::metrics::Gauges {
+        write_queue_depth: 0,
+        database_size_bytes: None,
+        uptime_seconds: 0,
+    });
+    assert!(
+        metrics.contains("vigie_celery_undecodable_total 1"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("vigie_celery_events_total 0"));
+}

@@ -1,5 +1,17 @@
-//! Celery brokers. [`redis`] speaks to a Redis broker: subscribing to the `celeryev` channels
-//! and the result backend's task states, and one-off commands such as queue lengths. The
-//! events it reads are decoded by `vigie_protocol::celery` and judged by `vigie_core::celery`.
+//! Celery: Vigie reads the events Celery workers and clients publish on the broker, and keeps
+//! every task and worker.
+//!
+//! - [`redis`] speaks to a Redis broker: the `celeryev` channels, the result backend's task
+//!   states, one-off commands.
+//! - [`consumer`] reads each configured broker (reconnecting with backoff) and stores what it
+//!   reads in batches: messages are decoded by `vigie_protocol::celery`, states merged by
+//!   `vigie_core::celery`, rows written by `vigie_store::celery`.
+//! - [`tasks`] shows each task as a Job of kind `celery`.
+//! - [`api`] answers for tasks and workers, in Vigie's API and in Flower's.
 
+pub mod api;
+pub mod consumer;
 pub mod redis;
+pub mod tasks;
+
+pub use consumer::{BrokerStatus, Brokers};

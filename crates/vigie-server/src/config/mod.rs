@@ -33,8 +33,34 @@ pub struct Config {
     pub reports: ReportsConfig,
     pub logs: LogsConfig,
     pub watchdog: WatchdogConfig,
+    pub celery: CeleryConfig,
     #[serde(default)]
     pub alerts: AlertsConfig,
+}
+
+/// Celery brokers to read events from (see `[celery]` in default.toml).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CeleryConfig {
+    pub brokers: String,
+    pub project: String,
+}
+
+impl CeleryConfig {
+    /// The broker URLs, each checked; empty when none is configured.
+    pub fn broker_urls(&self) -> Result<Vec<crate::celery::redis::RedisUrl>, ConfigError> {
+        self.brokers
+            .split([',', ' ', '\n'])
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(|u| {
+                crate::celery::redis::RedisUrl::parse(u).map_err(|reason| ConfigError::Invalid {
+                    key: "celery.brokers",
+                    reason,
+                })
+            })
+            .collect()
+    }
 }
 
 /// Vigie watching its own tasks (see `[watchdog]` in default.toml).
@@ -271,6 +297,8 @@ pub struct Overrides {
     pub data: Option<PathBuf>,
     pub database_url: Option<String>,
     pub public_url: Option<String>,
+    /// `--celery-broker`, added to `celery.brokers`.
+    pub celery_brokers: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -340,6 +368,9 @@ impl Config {
         if let Some(v) = &overrides.public_url {
             config.public_url = v.clone();
         }
+        for broker in &overrides.celery_brokers {
+            config.celery.brokers = format!("{} {broker}", config.celery.brokers);
+        }
         config.validate()?;
         Ok(config)
     }
@@ -361,6 +392,7 @@ impl Config {
         self.smtp.validate()?;
         self.reports.daily_schedule()?;
         self.alerts.validate()?;
+        self.celery.broker_urls()?;
         for route in &self.logs.files {
             let plain = !route.name.is_empty()
                 && route
@@ -642,6 +674,14 @@ mod tests {
         assert!(err.contains("smtp.security"), "{err}");
         let err = load(&[("VIGIE_SMTP_HOST", "mail"), ("VIGIE_SMTP_FROM", "nobody")]);
         assert!(err.contains("smtp.from"), "{err}");
+        let err = load(&[(
+            "VIGIE_CELERY_BROKERS",
+            "redis://127.0.0.1/0 amqp://guest@rabbit//",
+        )]);
+        assert!(
+            err.contains("celery.brokers") && err.contains("only redis://"),
+            "{err}"
+        );
 
         // Alert rules in the file: the channel they name must be there, the rule must make sense.
         let rules = |text: &str| {

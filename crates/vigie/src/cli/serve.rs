@@ -14,12 +14,17 @@ pub struct ServeArgs {
     /// Address people and SDKs use to reach this server, for DSNs and links
     #[arg(long, value_name = "URL")]
     public_url: Option<String>,
+    /// A Celery broker to read task and worker events from, e.g. redis://127.0.0.1:6379/0
+    /// (repeatable; adds to `celery.brokers`)
+    #[arg(long = "celery-broker", value_name = "URL")]
+    celery_brokers: Vec<String>,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.storage.load(|o| {
         o.listen = args.listen.clone();
         o.public_url = args.public_url.clone();
+        o.celery_brokers = args.celery_brokers.clone();
     })?;
     let filter = EnvFilter::try_new(&config.log)
         .map_err(|e| anyhow::anyhow!("invalid setting log {:?}: {e}", config.log))?;

@@ -1,0 +1,283 @@
+//! Celery tasks and workers as JSON: Vigie's API, and the read API of Flower for the scripts
+//! that already call it.
+//!
+//! ```text
+//! GET /api/v1/celery/tasks?name=&state=&worker=&since=&until=&limit=&offset=   newest first
+//! GET /api/v1/celery/tasks/{uuid}        the task, its events (timeline) and its children
+//! GET /api/v1/celery/workers             workers with online / offline
+//! GET /api/v1/celery/brokers             each broker read, connected or with its last error
+//!
+//! Flower-compatible (same paths, parameters and shapes as Flower's /api):
+//! GET /api/workers[?status=true]         {hostname: info} or {hostname: online}
+//! GET /api/tasks?limit=&offset=&workername=&taskname=&state=&received_start=&received_end=
+//!                                        {uuid: task}, newest first
+//! GET /api/task/info/{uuid}              one task
+//! GET /api/task/types                    {"task-types": [names]}
+//! ```
+//!
+//! Flower reads times as seconds since the epoch (floats); so does this API where it answers
+//! as Flower. `received_start` / `received_end` filter on the task's last event (the time
+//! Vigie indexes), where Flower reads the received time; for a finished task they differ by
+//! its run time.
+
+use crate::auth::job_access::ProjectReader;
+use crate::http::{ApiError, AppError};
+use crate::state::AppState;
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use vigie_core::celery::{Task, Worker};
+use vigie_core::Timestamp;
+use vigie_store::TaskFilter;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/celery/tasks", get(tasks))
+        .route("/api/v1/celery/tasks/{uuid}", get(task))
+        .route("/api/v1/celery/workers", get(workers))
+        .route("/api/v1/celery/brokers", get(brokers))
+        .route("/api/workers", get(flower_workers))
+        .route("/api/tasks", get(flower_tasks))
+        .route("/api/task/info/{uuid}", get(flower_task))
+        .route("/api/task/types", get(flower_types))
+}
+
+#[derive(Deserialize, Default)]
+pub struct TaskParams {
+    name: Option<String>,
+    state: Option<String>,
+    worker: Option<String>,
+    /// RFC 3339.
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+fn instant(field: &str, text: &Option<String>) -> Result<Option<Timestamp>, AppError> {
+    text.as_deref()
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            Timestamp::parse_rfc3339(t).ok_or_else(|| AppError::Invalid {
+                field: field.into(),
+                message: format!("\"{t}\" is not an RFC 3339 time"),
+            })
+        })
+        .transpose()
+}
+
+fn nonempty(text: &Option<String>) -> Option<String> {
+    text.clone().filter(|t| !t.is_empty())
+}
+
+pub async fn tasks(
+    State(state): State<AppState>,
+    reader: ProjectReader,
+    Query(p): Query<TaskParams>,
+) -> Result<Json<Vec<Task>>, ApiError> {
+    let filter = TaskFilter {
+        project: reader.project.id,
+        name: nonempty(&p.name),
+        state: nonempty(&p.state).map(|s| s.to_uppercase()),
+        worker: nonempty(&p.worker),
+        since: instant("since", &p.since)?,
+        until: instant("until", &p.until)?,
+        limit: p.limit.unwrap_or(100).clamp(1, 1000),
+        offset: p.offset.unwrap_or(0),
+    };
+    Ok(Json(state.store.celery_tasks(&filter).await?))
+}
+
+async fn find(state: &AppState, reader: &ProjectReader, uuid: &str) -> Result<Task, AppError> {
+    state
+        .store
+        .celery_task(reader.project.id, uuid)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no celery task {uuid}")))
+}
+
+pub async fn task(
+    State(state): State<AppState>,
+    reader: ProjectReader,
+    Path(uuid): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let task = find(&state, &reader, &uuid).await?;
+    let events = state
+        .store
+        .celery_task_events(reader.project.id, &uuid)
+        .await?;
+    Ok(Json(json!({"task": task, "events": events})))
+}
+
+/// A worker as the API shows it: what its heartbeats said, and whether it is online now.
+fn worker_view(worker: &Worker, now: Timestamp) -> Value {
+    let mut view = serde_json::to_value(worker).unwrap_or_default();
+    view["online"] = worker.online(now).into();
+    view
+}
+
+pub async fn workers(
+    State(state): State<AppState>,
+    reader: ProjectReader,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let now = Timestamp::now();
+    let list = state.store.celery_workers(reader.project.id).await?;
+    Ok(Json(list.iter().map(|w| worker_view(w, now)).collect()))
+}
+
+pub async fn brokers(
+    State(state): State<AppState>,
+    _reader: ProjectReader,
+) -> Json<Vec<super::BrokerStatus>> {
+    Json(state.brokers.list())
+}
+
+// --- Flower's read API ---
+
+fn seconds(t: Option<Timestamp>) -> Value {
+    t.map_or(Value::Null, |t| json!(t.millis() as f64 / 1000.0))
+}
+
+/// A task in Flower's shape.
+fn flower_task_view(t: &Task) -> Value {
+    let (succeeded, failed, revoked) = match t.state.as_str() {
+        "SUCCESS" => (t.finished_at, None, None),
+        "FAILURE" => (None, t.finished_at, None),
+        "REVOKED" => (None, None, t.finished_at),
+        _ => (None, None, None),
+    };
+    json!({
+        "uuid": t.uuid,
+        "name": t.name,
+        "state": t.state.as_str(),
+        "received": seconds(t.received_at),
+        "sent": seconds(t.sent_at),
+        "started": seconds(t.started_at),
+        "succeeded": seconds(succeeded),
+        "failed": seconds(failed),
+        "revoked": seconds(revoked),
+        "args": t.args,
+        "kwargs": t.kwargs,
+        "result": t.result,
+        "exception": t.exception,
+        "traceback": t.traceback,
+        "timestamp": seconds(Some(t.updated_at)),
+        "runtime": t.runtime,
+        "worker": t.worker,
+        "retries": t.retries,
+        "eta": t.eta,
+        "expires": t.expires,
+        "parent_id": t.parent_id,
+        "root_id": t.root_id,
+        "routing_key": t.routing_key,
+        "queue": t.queue,
+    })
+}
+
+#[derive(Deserialize, Default)]
+pub struct FlowerTaskParams {
+    limit: Option<u32>,
+    offset: Option<u32>,
+    workername: Option<String>,
+    taskname: Option<String>,
+    state: Option<String>,
+    /// `YYYY-MM-DD HH:MM` (UTC), as Flower reads it.
+    received_start: Option<String>,
+    received_end: Option<String>,
+}
+
+/// Flower's `received_start` / `received_end`: `2025-01-10 22:15` in UTC.
+fn flower_time(field: &str, text: &Option<String>) -> Result<Option<Timestamp>, AppError> {
+    let Some(text) = nonempty(text) else {
+        return Ok(None);
+    };
+    let parsed = text
+        .replace(' ', "T")
+        .parse::<jiff::civil::DateTime>()
+        .ok()
+        .and_then(|dt| dt.to_zoned(jiff::tz::TimeZone::UTC).ok())
+        .map(|z| Timestamp(z.timestamp().as_millisecond()));
+    parsed.map(Some).ok_or_else(|| AppError::Invalid {
+        field: field.into(),
+        message: format!("\"{text}\" is not a time such as 2025-01-10 22:15"),
+    })
+}
+
+pub async fn flower_tasks(
+    State(state): State<AppState>,
+    reader: ProjectReader,
+    Query(p): Query<FlowerTaskParams>,
+) -> Result<Json<Map<String, Value>>, ApiError> {
+    let filter = TaskFilter {
+        project: reader.project.id,
+        name: nonempty(&p.taskname),
+        state: nonempty(&p.state).map(|s| s.to_uppercase()),
+        worker: nonempty(&p.workername),
+        since: flower_time("received_start", &p.received_start)?,
+        until: flower_time("received_end", &p.received_end)?,
+        limit: p.limit.unwrap_or(1000).clamp(1, 1000),
+        offset: p.offset.unwrap_or(0),
+    };
+    let list = state.store.celery_tasks(&filter).await?;
+    Ok(Json(
+        list.iter()
+            .map(|t| (t.uuid.clone(), flower_task_view(t)))
+            .collect(),
+    ))
+}
+
+pub async fn flower_task(
+    State(state): State<AppState>,
+    reader: ProjectReader,
+    Path(uuid): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(flower_task_view(&find(&state, &reader, &uuid).await?)))
+}
+
+pub async fn flower_types(
+    State(state): State<AppState>,
+    reader: ProjectReader,
+) -> Result<Json<Value>, ApiError> {
+    let names = state.store.celery_task_names(reader.project.id).await?;
+    Ok(Json(json!({ "task-types": names })))
+}
+
+#[derive(Deserialize, Default)]
+pub struct FlowerWorkerParams {
+    #[serde(default)]
+    status: bool,
+}
+
+pub async fn flower_workers(
+    State(state): State<AppState>,
+    reader: ProjectReader,
+    Query(p): Query<FlowerWorkerParams>,
+) -> Result<Json<Map<String, Value>>, ApiError> {
+    let now = Timestamp::now();
+    let list = state.store.celery_workers(reader.project.id).await?;
+    Ok(Json(
+        list.iter()
+            .map(|w| {
+                let info = if p.status {
+                    json!(w.online(now))
+                } else {
+                    json!({
+                        "hostname": w.hostname,
+                        "status": w.online(now),
+                        "timestamp": seconds(Some(w.last_heartbeat)),
+                        "freq": w.freq,
+                        "active": w.active,
+                        "processed": w.processed,
+                        "loadavg": w.loadavg,
+                        "sw_ident": w.sw_ident,
+                        "sw_ver": w.sw_ver,
+                        "sw_sys": w.sw_sys,
+                    })
+                };
+                (w.hostname.clone(), info)
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,46 @@
+"""A Celery app as teams write one: invoices added up, a failing task, a bulk send reporting
+its progress through celery-progress's ProgressRecorder, and a flaky task that retries once.
+The broker and result backend come from CELERY_BROKER (test_celery.py sets it)."""
+
+import os
+import time
+
+from celery import Celery
+from celery_progress.backend import ProgressRecorder
+
+broker = os.environ["CELERY_BROKER"]
+app = Celery("shop", broker=broker, backend=broker)
+app.conf.worker_send_task_events = True
+app.conf.task_send_sent_event = True
+app.conf.beat_schedule = {
+    "nightly-report": {"task": "celery_app.add", "schedule": 2.0, "args": (40, 2)},
+}
+
+attempts = {}
+
+
+@app.task
+def add(x, y):
+    return x + y
+
+
+@app.task
+def boom(code):
+    raise KeyError(code)
+
+
+@app.task(bind=True)
+def send_invoices(self, count):
+    progress = ProgressRecorder(self)
+    for i in range(count):
+        time.sleep(0.05)
+        progress.set_progress(i + 1, count, description=f"invoice {i + 1}")
+    return count
+
+
+@app.task(bind=True, max_retries=2)
+def flaky(self, name):
+    attempts[name] = attempts.get(name, 0) + 1
+    if attempts[name] == 1:
+        raise self.retry(exc=ConnectionError("SMTP server went away"), countdown=0.2)
+    return f"{name} sent"

@@ -1,0 +1,125 @@
+"""Celery end to end: a real Celery 5 worker on this machine's Redis, events on, runs tasks that
+succeed, fail, retry and report progress through celery-progress's ProgressRecorder, plus a
+beat schedule; Vigie (`--celery-broker`) keeps every task and worker — checked through its API,
+the Jobs it shows them as, and the Flower-compatible API — and keeps them when restarted."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from harness import Server, vigie_binary, wait_for
+
+HERE = Path(__file__).resolve().parent
+REDIS = os.environ.get("VIGIE_TEST_REDIS_URL")
+pytestmark = pytest.mark.skipif(not REDIS, reason="VIGIE_TEST_REDIS_URL is not set")
+# A database of its own, so other Celery apps on this Redis do not mix in.
+BROKER = (REDIS or "").rsplit("/", 1)[0] + "/11"
+
+
+def api(srv, path):
+    req = urllib.request.Request(srv.url + path, headers={"Authorization": f"Bearer {srv.token}"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+@pytest.fixture(scope="module")
+def celery_env():
+    env = {**os.environ, "CELERY_BROKER": BROKER, "PYTHONPATH": str(HERE)}
+    with tempfile.TemporaryDirectory() as data:
+        srv = Server(vigie_binary(), data, "--celery-broker", BROKER)
+        srv.token = srv.admin_token()
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "celery_app", "worker", "-E", "-c", "2",
+             "-n", "e2e@%h", "--loglevel=warning"],
+            cwd=HERE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        beat = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "celery_app", "beat", "--loglevel=warning",
+             "-s", os.path.join(data, "beat-schedule")],
+            cwd=HERE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            yield srv, env
+        finally:
+            for p in (beat, worker):
+                p.terminate()
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+            if srv.process.poll() is None:
+                srv.process.kill()
+
+
+def send(env, code):
+    subprocess.run([sys.executable, "-c", code], cwd=HERE, env=env, check=True, timeout=30)
+
+
+def test_tasks_workers_and_flower_api(celery_env):
+    srv, env = celery_env
+    wait_for(lambda: api(srv, "/api/v1/celery/workers"), "the worker's heartbeat")
+    send(env, "from celery_app import *; add.delay(2, 3); boom.delay('BE'); "
+              "send_invoices.delay(20); flaky.delay('INV-7')")
+
+    def finished():
+        tasks = api(srv, "/api/v1/celery/tasks?limit=100")
+        named = {t["name"]: t for t in tasks if t["name"] != "celery_app.add" or t["args"] == "(2, 3)"}
+        done = {"celery_app.add", "celery_app.boom", "celery_app.send_invoices", "celery_app.flaky"}
+        ready = {n for n, t in named.items() if t["state"] in ("SUCCESS", "FAILURE")}
+        return named if done <= ready else None
+
+    tasks = wait_for(finished, "the four tasks finished")
+    assert tasks["celery_app.add"]["result"] == "5"
+    assert tasks["celery_app.add"]["worker"].startswith("e2e@")
+    assert tasks["celery_app.boom"]["state"] == "FAILURE"
+    assert tasks["celery_app.boom"]["exception"] == "KeyError('BE')"
+    assert "raise KeyError(code)" in tasks["celery_app.boom"]["traceback"]
+    flaky = tasks["celery_app.flaky"]
+    assert (flaky["state"], flaky["result"], flaky["retries"]) == ("SUCCESS", "'INV-7 sent'", 1)
+    timeline = api(srv, f"/api/v1/celery/tasks/{flaky['uuid']}")["events"]
+    assert "task-retried" in [e["kind"] for e in timeline]
+    assert tasks["celery_app.send_invoices"]["progress"] == [20, 20]
+
+    # Each task is a Job: the bulk send with its progress, the failure with its exception.
+    jobs = {j["name"]: j for j in api(srv, "/api/v1/jobs?kind=celery&limit=200")["jobs"]}
+    send_job = jobs["celery_app.send_invoices"]
+    assert (send_job["status"], send_job["processed"], send_job["total"]) == ("completed", 20, 20)
+    assert jobs["celery_app.boom"]["status"] == "failed"
+    assert jobs["celery_app.boom"]["message"] == "FAILURE: KeyError('BE')"
+
+    # The beat schedule's runs are tasks too.
+    wait_for(lambda: len(api(srv, "/api/v1/celery/tasks?name=celery_app.add&limit=100")) >= 3,
+             "beat sent the schedule's task a few times")
+
+    # The Flower-compatible API, as scripts written for Flower call it.
+    flower = api(srv, "/api/tasks?taskname=celery_app.boom&state=FAILURE")
+    (task,) = flower.values()
+    assert task["exception"] == "KeyError('BE')" and task["failed"] > 1.7e9
+    assert api(srv, f"/api/task/info/{task['uuid']}")["name"] == "celery_app.boom"
+    assert "celery_app.send_invoices" in api(srv, "/api/task/types")["task-types"]
+    workers = api(srv, "/api/workers")
+    (hostname,) = [h for h in workers if h.startswith("e2e@")]
+    assert workers[hostname]["status"] is True
+    assert workers[hostname]["sw_ident"] == "py-celery"
+
+
+def test_history_survives_a_restart(celery_env):
+    srv, env = celery_env
+    before = api(srv, "/api/v1/celery/tasks?limit=1000")
+    assert before
+    assert srv.stop() == 0
+    again = Server(srv.binary, srv.data, "--celery-broker", BROKER)
+    again.token = srv.token
+    try:
+        after = api(again, "/api/v1/celery/tasks?limit=1000")
+        assert {t["uuid"] for t in before} <= {t["uuid"] for t in after}
+        send(env, "from celery_app import add; add.delay(20, 22)")
+        wait_for(lambda: any(t["args"] == "(20, 22)" and t["state"] == "SUCCESS"
+                             for t in api(again, "/api/v1/celery/tasks?limit=1000")),
+                 "a task after the restart")
+    finally:
+        again.stop()

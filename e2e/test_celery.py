@@ -12,7 +12,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
+from browser import setup_first_admin
 from harness import Server, vigie_binary, wait_for
 
 HERE = Path(__file__).resolve().parent
@@ -105,6 +108,33 @@ def test_tasks_workers_and_flower_api(celery_env):
     (hostname,) = [h for h in workers if h.startswith("e2e@")]
     assert workers[hostname]["status"] is True
     assert workers[hostname]["sw_ident"] == "py-celery"
+
+
+def test_the_celery_pages(celery_env, browser, shots):
+    srv, _ = celery_env
+    setup_first_admin(browser, srv)
+    browser.get(srv.url + "/celery")
+    rows = browser.find_elements(By.CSS_SELECTOR, "table.celery-tasks tbody tr")
+    assert len(rows) >= 4
+    assert "Workers: 1 online of 1" in browser.find_element(By.CSS_SELECTOR, ".page-head").text
+    shots(browser, "60-celery-tasks")
+
+    form = browser.find_element(By.ID, "task-filters")
+    Select(form.find_element(By.NAME, "state")).select_by_value("FAILURE")
+    form.submit()
+    rows = browser.find_elements(By.CSS_SELECTOR, "table.celery-tasks tbody tr")
+    assert len(rows) == 1 and "celery_app.boom" in rows[0].text
+    rows[0].find_element(By.TAG_NAME, "a").click()
+    traceback = browser.find_element(By.ID, "traceback").text
+    assert "raise KeyError(code)" in traceback
+    events = browser.find_element(By.ID, "task-events").text
+    assert "task-received" in events and "task-failed" in events
+    shots(browser, "61-celery-task")
+
+    browser.get(srv.url + "/celery/workers")
+    table = browser.find_element(By.CSS_SELECTOR, "table.celery-workers").text.lower()
+    assert "online" in table and "py-celery" in table
+    shots(browser, "62-celery-workers")
 
 
 def test_history_survives_a_restart(celery_env):

@@ -33,6 +33,8 @@ pub enum Change {
     /// A project's monitors changed: a run (a check-in, a missed or timed-out run), or a
     /// setting (no run).
     Monitors(ProjectId, Option<Arc<vigie_store::RunChange>>),
+    /// Celery tasks or workers of a project changed.
+    Celery(ProjectId),
 }
 
 #[derive(Debug)]

@@ -140,7 +140,8 @@ async fn a_broker_s_events_become_tasks_jobs_and_workers() {
     .await;
 
     let mut publisher = Connection::open(&url).await.unwrap();
-    for (channel, payload) in captured(EVENTS).into_iter().chain(captured(META)) {
+    // The result backend's progress first, as a running task writes it, then the events.
+    for (channel, payload) in captured(META).into_iter().chain(captured(EVENTS)) {
         let channel = channel.replace("/5.celeryev/", "/8.celeryev/");
         publisher
             .command(&["PUBLISH".into(), channel, payload])
@@ -204,7 +205,20 @@ async fn a_broker_s_events_become_tasks_jobs_and_workers() {
         ["task-sent", "task-received", "task-started", "task-failed"]
     );
 
-    // Each task is a Job of kind celery, its end and progress included.
+    // Each task is a Job of kind celery, its end and progress included (mirrored just after
+    // the tasks are stored).
+    eventually("three jobs finished", || async move {
+        let jobs = app
+            .api(Method::GET, "/api/v1/jobs?kind=celery", token, None)
+            .await
+            .json();
+        jobs["jobs"].as_array().is_some_and(|j| {
+            j.len() == 3
+                && j.iter()
+                    .all(|j| j["status"] == "completed" || j["status"] == "failed")
+        })
+    })
+    .await;
     let jobs = app
         .api(Method::GET, "/api/v1/jobs?kind=celery", token, None)
         .await
@@ -271,6 +285,25 @@ async fn a_broker_s_events_become_tasks_jobs_and_workers() {
         )
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The pages: the list, one task with its traceback and events, the workers; escaped.
+    let session = app.setup_admin().await;
+    let list = app.get("/celery?state=FAILURE", &session).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.body.contains("tasks.boom") && !list.body.contains("tasks.send_all</strong>"));
+    assert!(
+        list.body.contains("(&#x27;BE&#x27;,)"),
+        "arguments are escaped"
+    );
+    let page = app.get(&format!("/celery/tasks/{uuid}"), &session).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("id=\"traceback\"") && page.body.contains("task-failed"));
+    let workers = app.get("/celery/workers", &session).await;
+    assert!(workers.body.contains("celery@vm") && workers.body.contains("py-celery"));
+    assert_eq!(
+        app.get("/celery/tasks/nope", &session).await.status,
+        StatusCode::NOT_FOUND
+    );
 
     let metrics = app.state.metrics.render(&vigie_server::metrics::Gauges {
         write_queue_depth: 0,

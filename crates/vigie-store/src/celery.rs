@@ -67,6 +67,8 @@ pub struct TaskFilter {
     pub name: Option<String>,
     pub state: Option<String>,
     pub worker: Option<String>,
+    /// Children of this task (their `parent_id`).
+    pub parent: Option<String>,
     /// Last event at or after.
     pub since: Option<Timestamp>,
     /// Last event before.
@@ -340,6 +342,9 @@ pub(crate) async fn tasks(tx: &mut impl Tx, f: &TaskFilter) -> Result<Vec<Task>>
     }
     if let Some(worker) = &f.worker {
         add("worker", "=", worker.as_str().into());
+    }
+    if let Some(parent) = &f.parent {
+        add("parent_id", "=", parent.as_str().into());
     }
     if let Some(since) = f.since {
         add("updated_at", ">=", since.millis().into());

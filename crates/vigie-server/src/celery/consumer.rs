@@ -226,6 +226,7 @@ async fn writer(state: AppState, project: ProjectId, mut news: mpsc::Receiver<Ce
                 for task in &applied.tasks {
                     mirror(&state, task).await;
                 }
+                state.hub.publish(crate::hub::Change::Celery(project));
             }
             Err(err) => tracing::error!(%err, events = n, "storing celery events failed"),
         }

@@ -1,6 +1,7 @@
 //! Each Celery task shown as a Job: kind `celery`, the task id as the job id, the task name as
 //! its name, its queue as the application and its worker as who launched it. The job is
-//! created at the task's first event, started when the task starts, moved by its progress
+//! created once the task's name is known (`task-sent` or `task-received`; progress reported
+//! before is applied then), started when the task starts, moved by its progress
 //! (`task-progress` events or the result backend's PROGRESS), and finished with its end —
 //! so the Jobs page, live progress bars and job alerts work for Celery tasks unchanged.
 
@@ -29,10 +30,13 @@ async fn mirror_task(state: &AppState, task: &Task) -> Result<(), AppError> {
     let job = match state.store.job(project, id).await? {
         Some(job) => job,
         None => {
+            let Some(name) = task.name.clone() else {
+                return Ok(());
+            };
             let new = NewJob {
                 project,
                 id: Some(id.to_string()),
-                name: task.name.clone().unwrap_or_else(|| "celery task".into()),
+                name,
                 kind: Some("celery".into()),
                 application: task.queue.clone(),
                 flow: None,

@@ -14,6 +14,7 @@
 mod account;
 pub mod alerts;
 pub mod assets;
+pub mod celery;
 pub mod chart;
 mod event_view;
 pub mod icons;
@@ -68,12 +69,16 @@ pub fn routes() -> Router<AppState> {
         .route("/alerts/rules", post(alerts::add_rule))
         .route("/alerts/rules/{id}/mute", post(alerts::mute_rule))
         .route("/alerts/rules/{id}/delete", post(alerts::delete_rule))
+        .route("/celery", get(celery::tasks))
+        .route("/celery/tasks/{uuid}", get(celery::task))
+        .route("/celery/workers", get(celery::workers))
         .route("/monitors", get(monitors::list))
         .route("/monitors/{slug}", get(monitors::show))
         .route("/monitors/{slug}/schedule", post(monitors::configure))
         .route("/monitors/{slug}/pause", post(monitors::pause))
         .route("/monitors/{slug}/delete", post(monitors::delete))
         .route("/live/monitors", get(monitors::live))
+        .route("/live/celery", get(celery::live))
         .route("/performance", get(performance::list))
         .route("/performance/transaction", get(performance::transaction))
         .route("/system", get(pages::system))

@@ -80,6 +80,19 @@ pub const SECTIONS: &[Section] = &[
         built: true,
     },
     Section {
+        key: "celery",
+        title: "Celery",
+        href: "/celery",
+        icon: icons::CELERY,
+        summary: "Celery tasks and workers, read from the broker's events and kept: states, arguments, results, tracebacks, progress.",
+        empty: "Tasks appear here when Vigie reads a Celery broker (`vigie serve --celery-broker redis://…`) and workers send events (`celery worker -E`).",
+        points: &[
+            "every task with its state, arguments, result or traceback",
+            "workers online and offline, with their heartbeats",
+        ],
+        built: true,
+    },
+    Section {
         key: "monitors",
         title: "Monitors",
         href: "/monitors",

@@ -1,0 +1,298 @@
+//! The Celery pages: tasks (filtered by name, state and worker, newest first, paged), one task
+//! (its facts, arguments, result or traceback, the events of its life, its children), and the
+//! workers. They refresh themselves through `/live/celery` when the project's tasks change.
+
+use super::{live, render, Chrome};
+use crate::auth::{ApiCaller, LoggedIn};
+use crate::http::{ApiError, AppError, PageError};
+use crate::hub::Change;
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
+use serde::Deserialize;
+use vigie_core::celery::{Task, TaskState, Worker};
+use vigie_core::{Project, ProjectId, Timestamp};
+use vigie_store::{TaskEvent, TaskFilter};
+
+/// Tasks per page.
+const PAGE: u32 = 50;
+
+/// The status colour of a task state.
+pub fn state_class(state: &TaskState) -> &'static str {
+    match state {
+        TaskState::Success => "completed",
+        TaskState::Failure | TaskState::Rejected => "failed",
+        TaskState::Started | TaskState::Custom(_) => "running",
+        TaskState::Retry | TaskState::Revoked => "stalled",
+        TaskState::Pending | TaskState::Received => "pending",
+    }
+}
+
+/// A runtime in seconds as pages show durations.
+pub fn runtime(seconds: &Option<f64>) -> String {
+    crate::ui::monitors::duration(&seconds.map(|s| s * 1000.0))
+}
+
+/// The first `n` characters, for a table cell.
+pub fn short(text: &Option<String>, n: usize) -> String {
+    let text = text.as_deref().unwrap_or("");
+    match text.char_indices().nth(n) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct TasksParams {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    worker: String,
+    #[serde(default)]
+    page: u32,
+}
+
+#[derive(Template)]
+#[template(path = "celery_tasks.html")]
+struct TasksPage {
+    chrome: Chrome,
+    project: Project,
+    tasks: Vec<Task>,
+    names: Vec<String>,
+    workers: Vec<Worker>,
+    params: TasksParams,
+    more: bool,
+    brokers: Vec<crate::celery::BrokerStatus>,
+    now: Timestamp,
+}
+
+impl TasksPage {
+    fn states(&self) -> [&'static str; 8] {
+        [
+            "PENDING", "RECEIVED", "STARTED", "SUCCESS", "FAILURE", "RETRY", "REVOKED", "REJECTED",
+        ]
+    }
+
+    fn online(&self) -> usize {
+        self.workers.iter().filter(|w| w.online(self.now)).count()
+    }
+
+    /// Whether a filter field holds `value` (the option to show selected).
+    fn is(&self, field: &str, value: &str) -> bool {
+        field == value
+    }
+
+    fn newer(&self) -> String {
+        self.page_link(self.params.page.saturating_sub(1))
+    }
+
+    fn older(&self) -> String {
+        self.page_link(self.params.page + 1)
+    }
+
+    /// The link to another page of the same filters.
+    fn page_link(&self, page: u32) -> String {
+        let q = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        format!(
+            "/celery?name={}&state={}&worker={}&page={page}",
+            q(&self.params.name),
+            q(&self.params.state),
+            q(&self.params.worker)
+        )
+    }
+}
+
+fn nonempty(text: &str) -> Option<String> {
+    Some(text.trim().to_string()).filter(|t| !t.is_empty())
+}
+
+pub async fn tasks(
+    State(state): State<AppState>,
+    who: LoggedIn,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(params): Query<TasksParams>,
+) -> Result<Response, PageError> {
+    let chrome = Chrome::build(&state, who, &headers, &uri, "celery").await?;
+    let project = chrome.project_or_404()?;
+    let filter = TaskFilter {
+        project: project.id,
+        name: nonempty(&params.name),
+        state: nonempty(&params.state),
+        worker: nonempty(&params.worker),
+        parent: None,
+        since: None,
+        until: None,
+        // One more than shown says whether a next page exists.
+        limit: PAGE + 1,
+        offset: params.page * PAGE,
+    };
+    let mut tasks = state.store.celery_tasks(&filter).await?;
+    let more = tasks.len() > PAGE as usize;
+    tasks.truncate(PAGE as usize);
+    let page = TasksPage {
+        names: state.store.celery_task_names(project.id).await?,
+        workers: state.store.celery_workers(project.id).await?,
+        brokers: state.brokers.list(),
+        now: Timestamp::now(),
+        tasks,
+        params,
+        more,
+        project,
+        chrome,
+    };
+    render(&page, &page.chrome)
+}
+
+#[derive(Template)]
+#[template(path = "celery_task.html")]
+struct TaskPage {
+    chrome: Chrome,
+    task: Task,
+    events: Vec<TaskEvent>,
+    children: Vec<Task>,
+}
+
+impl TaskPage {
+    /// What an event adds, in one line: its fields other than the ones every event has.
+    fn event_detail(&self, event: &TaskEvent) -> String {
+        const COMMON: [&str; 8] = [
+            "type",
+            "uuid",
+            "hostname",
+            "timestamp",
+            "utcoffset",
+            "pid",
+            "clock",
+            "traceback",
+        ];
+        event
+            .fields
+            .iter()
+            .filter(|(k, _)| !COMMON.contains(&k.as_str()))
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => format!("{k}={s}"),
+                other => format!("{k}={other}"),
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+    }
+
+    /// The root of the task tree, when it is another task.
+    fn root(&self) -> Option<&String> {
+        self.task.root_id.as_ref().filter(|r| **r != self.task.uuid)
+    }
+
+    /// The progress bar's fill, in percent, when the task reported a total.
+    fn percent(&self) -> Option<f64> {
+        let (current, total) = self.task.progress?;
+        let total = total.filter(|t| *t > 0)?;
+        Some((current as f64 * 100.0 / total as f64).clamp(0.0, 100.0))
+    }
+
+    fn bar_status(&self) -> &'static str {
+        self.task.state.job_status().as_str()
+    }
+
+    fn progress_words(&self) -> String {
+        match self.task.progress {
+            Some((current, Some(total))) => format!("{current} of {total}"),
+            Some((current, None)) => current.to_string(),
+            None => String::new(),
+        }
+    }
+}
+
+pub async fn task(
+    State(state): State<AppState>,
+    who: LoggedIn,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(uuid): Path<String>,
+) -> Result<Response, PageError> {
+    let chrome = Chrome::build(&state, who, &headers, &uri, "celery").await?;
+    let project = chrome.project_or_404()?;
+    let task = state
+        .store
+        .celery_task(project.id, &uuid)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no celery task {uuid}")))?;
+    let children = state
+        .store
+        .celery_tasks(&TaskFilter {
+            project: project.id,
+            parent: Some(uuid.clone()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await?;
+    let page = TaskPage {
+        events: state.store.celery_task_events(project.id, &uuid).await?,
+        children,
+        task,
+        chrome,
+    };
+    render(&page, &page.chrome)
+}
+
+#[derive(Template)]
+#[template(path = "celery_workers.html")]
+struct WorkersPage {
+    chrome: Chrome,
+    project: Project,
+    workers: Vec<Worker>,
+    now: Timestamp,
+}
+
+impl WorkersPage {
+    fn online(&self, worker: &Worker) -> bool {
+        worker.online(self.now)
+    }
+
+    fn load(&self, worker: &Worker) -> String {
+        worker
+            .loadavg
+            .iter()
+            .map(|l| format!("{l:.2}"))
+            .collect::<Vec<_>>()
+            .join(" · ")
+    }
+}
+
+pub async fn workers(
+    State(state): State<AppState>,
+    who: LoggedIn,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, PageError> {
+    let chrome = Chrome::build(&state, who, &headers, &uri, "celery").await?;
+    let project = chrome.project_or_404()?;
+    let page = WorkersPage {
+        workers: state.store.celery_workers(project.id).await?,
+        now: Timestamp::now(),
+        project,
+        chrome,
+    };
+    render(&page, &page.chrome)
+}
+
+/// `GET /live/celery?project=`: a pulse after each batch of the project's Celery events.
+pub async fn live(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    headers: HeaderMap,
+    Query(params): Query<live::ProjectParam>,
+) -> Result<Response, ApiError> {
+    let project = ProjectId(params.project);
+    live::pulse_stream(
+        state,
+        &headers,
+        move |change| matches!(change, Change::Celery(p) if *p == project),
+        |_| async { Ok(Timestamp::now().millis()) },
+    )
+    .await
+}

@@ -108,6 +108,8 @@ def test_tasks_workers_and_flower_api(celery_env):
     (hostname,) = [h for h in workers if h.startswith("e2e@")]
     assert workers[hostname]["status"] is True
     assert workers[hostname]["sw_ident"] == "py-celery"
+    queues = api(srv, "/api/queues/length")["active_queues"]
+    assert [q["name"] for q in queues] == ["celery"] and isinstance(queues[0]["messages"], int)
 
 
 def test_the_celery_pages(celery_env, browser, shots):

@@ -286,6 +286,33 @@ async fn a_broker_s_events_become_tasks_jobs_and_workers() {
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
 
+    // Queue lengths, as Flower reads them: the queue's list plus its priority lists.
+    for key in ["celery", "celery", "celery\x06\x163"] {
+        publisher
+            .command(&["RPUSH".into(), key.into(), "{}".into()])
+            .await
+            .unwrap();
+    }
+    let queues = app
+        .api(Method::GET, "/api/v1/celery/queues", token, None)
+        .await
+        .json();
+    let flower_queues = app
+        .api(Method::GET, "/api/queues/length", token, None)
+        .await
+        .json();
+    for key in ["celery", "celery\x06\x163"] {
+        publisher
+            .command(&["DEL".into(), key.into()])
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        queues,
+        serde_json::json!([{"name": "celery", "messages": 3}])
+    );
+    assert_eq!(flower_queues["active_queues"][0]["messages"], 3);
+
     // The pages: the list, one task with its traceback and events, the workers; escaped.
     let session = app.setup_admin().await;
     let list = app.get("/celery?state=FAILURE", &session).await;

@@ -411,6 +411,19 @@ pub(crate) async fn workers(tx: &mut impl Tx, project: ProjectId) -> Result<Vec<
     .collect()
 }
 
+/// The queues tasks were sent to, alphabetically.
+pub(crate) async fn queues(tx: &mut impl Tx, project: ProjectId) -> Result<Vec<String>> {
+    tx.query(
+        "SELECT DISTINCT queue FROM celery_tasks WHERE project_id = $1 AND queue IS NOT NULL \
+         ORDER BY queue",
+        &[project.0.into()],
+    )
+    .await?
+    .iter()
+    .map(|r| r.req_text(0))
+    .collect()
+}
+
 /// The task names seen, alphabetically (Flower's task types).
 pub(crate) async fn task_names(tx: &mut impl Tx, project: ProjectId) -> Result<Vec<String>> {
     tx.query(

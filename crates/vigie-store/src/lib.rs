@@ -394,6 +394,7 @@ pub trait Store: Send + Sync + 'static {
     async fn celery_task_events(&self, project: ProjectId, uuid: &str) -> Result<Vec<TaskEvent>>;
     async fn celery_workers(&self, project: ProjectId) -> Result<Vec<vigie_core::celery::Worker>>;
     async fn celery_task_names(&self, project: ProjectId) -> Result<Vec<String>>;
+    async fn celery_queues(&self, project: ProjectId) -> Result<Vec<String>>;
     // Monitors (see `monitors`).
     /// Sets a monitor's schedule, margin and runtime (creating it if new).
     async fn configure_monitor(

@@ -6,6 +6,7 @@
 //! GET /api/v1/celery/tasks/{uuid}        the task, its events (timeline) and its children
 //! GET /api/v1/celery/workers             workers with online / offline
 //! GET /api/v1/celery/brokers             each broker read, connected or with its last error
+//! GET /api/v1/celery/queues              messages waiting per queue (Redis LLEN)
 //!
 //! Flower-compatible (same paths, parameters and shapes as Flower's /api):
 //! GET /api/workers[?status=true]         {hostname: info} or {hostname: online}
@@ -13,6 +14,7 @@
 //!                                        {uuid: task}, newest first
 //! GET /api/task/info/{uuid}              one task
 //! GET /api/task/types                    {"task-types": [names]}
+//! GET /api/queues/length                 {"active_queues": [{"name", "messages"}]}
 //! ```
 //!
 //! Flower reads times as seconds since the epoch (floats); so does this API where it answers
@@ -38,6 +40,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/celery/tasks/{uuid}", get(task))
         .route("/api/v1/celery/workers", get(workers))
         .route("/api/v1/celery/brokers", get(brokers))
+        .route("/api/v1/celery/queues", get(queues))
+        .route("/api/queues/length", get(flower_queues))
         .route("/api/workers", get(flower_workers))
         .route("/api/tasks", get(flower_tasks))
         .route("/api/task/info/{uuid}", get(flower_task))
@@ -135,7 +139,24 @@ pub async fn brokers(
     Json(state.brokers.list())
 }
 
+pub async fn queues(
+    State(state): State<AppState>,
+    reader: ProjectReader,
+) -> Result<Json<Vec<super::queues::QueueLength>>, ApiError> {
+    Ok(Json(
+        super::queues::lengths(&state, reader.project.id).await?,
+    ))
+}
+
 // --- Flower's read API ---
+
+pub async fn flower_queues(
+    State(state): State<AppState>,
+    reader: ProjectReader,
+) -> Result<Json<Value>, ApiError> {
+    let lengths = super::queues::lengths(&state, reader.project.id).await?;
+    Ok(Json(json!({ "active_queues": lengths })))
+}
 
 fn seconds(t: Option<Timestamp>) -> Value {
     t.map_or(Value::Null, |t| json!(t.millis() as f64 / 1000.0))

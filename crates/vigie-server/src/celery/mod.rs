@@ -7,10 +7,12 @@
 //!   reads in batches: messages are decoded by `vigie_protocol::celery`, states merged by
 //!   `vigie_core::celery`, rows written by `vigie_store::celery`.
 //! - [`tasks`] shows each task as a Job of kind `celery`.
+//! - [`queues`] reads how many messages wait in each queue.
 //! - [`api`] answers for tasks and workers, in Vigie's API and in Flower's.
 
 pub mod api;
 pub mod consumer;
+pub mod queues;
 pub mod redis;
 pub mod tasks;
 

@@ -102,6 +102,11 @@ impl Connection {
             auth.push(password.clone());
             connection.command(&auth).await?;
         }
+        if url.db != 0 {
+            connection
+                .command(&["SELECT".to_string(), url.db.to_string()])
+                .await?;
+        }
         Ok(connection)
     }
 

@@ -67,6 +67,7 @@ struct TasksPage {
     params: TasksParams,
     more: bool,
     brokers: Vec<crate::celery::BrokerStatus>,
+    queues: Vec<crate::celery::queues::QueueLength>,
     now: Timestamp,
 }
 
@@ -138,6 +139,7 @@ pub async fn tasks(
         names: state.store.celery_task_names(project.id).await?,
         workers: state.store.celery_workers(project.id).await?,
         brokers: state.brokers.list(),
+        queues: crate::celery::queues::lengths(&state, project.id).await?,
         now: Timestamp::now(),
         tasks,
         params,

@@ -1022,6 +1022,11 @@ impl Store for PostgresStore {
         celery::workers(&mut PgTx(&client), project).await
     }
 
+    async fn celery_queues(&self, project: ProjectId) -> Result<Vec<String>> {
+        let client = self.client().await?;
+        celery::queues(&mut PgTx(&client), project).await
+    }
+
     async fn celery_task_names(&self, project: ProjectId) -> Result<Vec<String>> {
         let client = self.client().await?;
         celery::task_names(&mut PgTx(&client), project).await

@@ -1085,6 +1085,11 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn celery_queues(&self, project: ProjectId) -> Result<Vec<String>> {
+        self.read(move |conn| run_now(celery::queues(&mut SqliteTx(conn), project)))
+            .await
+    }
+
     async fn celery_task_names(&self, project: ProjectId) -> Result<Vec<String>> {
         self.read(move |conn| run_now(celery::task_names(&mut SqliteTx(conn), project)))
             .await

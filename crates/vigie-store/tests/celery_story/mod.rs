@@ -137,6 +137,7 @@ pub async fn celery_story(store: &Arc<dyn Store>, project: &Project) {
         ["shop.add", "shop.boom"]
     );
 
+    assert_eq!(store.celery_queues(p).await.unwrap(), ["celery"]);
     let workers = store.celery_workers(p).await.unwrap();
     assert_eq!(workers.len(), 1);
     let w = &workers[0];

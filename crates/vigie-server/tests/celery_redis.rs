@@ -185,6 +185,27 @@ async fn a_broker_s_events_become_tasks_jobs_and_workers() {
     assert_eq!(failed[0]["name"], "tasks.boom");
     assert_eq!(failed[0]["exception"], "KeyError('BE')");
     let uuid = failed[0]["uuid"].as_str().unwrap().to_string();
+    let searched = app
+        .api(
+            Method::GET,
+            "/api/v1/celery/tasks?q=args:be%20keyerror",
+            token,
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(searched.as_array().map(Vec::len), Some(1), "{searched}");
+    assert_eq!(searched[0]["uuid"].as_str(), Some(uuid.as_str()));
+    let refused = app
+        .api(
+            Method::GET,
+            "/api/v1/celery/tasks?q=queue:mail",
+            token,
+            None,
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains("not a filter"), "{}", refused.body);
     let detail = app
         .api(
             Method::GET,
@@ -331,6 +352,14 @@ async fn a_broker_s_events_become_tasks_jobs_and_workers() {
         app.get("/celery/tasks/nope", &session).await.status,
         StatusCode::NOT_FOUND
     );
+    let found = app
+        .get("/celery?q=result:5%20state:success", &session)
+        .await
+        .body;
+    assert!(found.contains("tasks.add") && !found.contains("tasks.boom</strong>"));
+    let mistake = app.get("/celery?q=queue:mail", &session).await;
+    assert_eq!(mistake.status, StatusCode::OK);
+    assert!(mistake.body.contains("is not a filter"));
 
     let metrics = app.state.metrics.render(&vigie_server::metrics::Gauges {
         write_queue_depth: 0,

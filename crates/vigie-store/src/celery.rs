@@ -69,6 +69,12 @@ pub struct TaskFilter {
     pub worker: Option<String>,
     /// Children of this task (their `parent_id`).
     pub parent: Option<String>,
+    /// Text the arguments, keyword arguments or result contain (any case).
+    pub args: Option<String>,
+    pub kwargs: Option<String>,
+    pub result: Option<String>,
+    /// Words each found in the name, arguments, result or exception (any case).
+    pub words: Vec<String>,
     /// Last event at or after.
     pub since: Option<Timestamp>,
     /// Last event before.
@@ -345,6 +351,28 @@ pub(crate) async fn tasks(tx: &mut impl Tx, f: &TaskFilter) -> Result<Vec<Task>>
     }
     if let Some(parent) = &f.parent {
         add("parent_id", "=", parent.as_str().into());
+    }
+    let like = |text: &str| format!("%{}%", text.to_lowercase().replace(['%', '_'], ""));
+    for (column, text) in [
+        ("args", &f.args),
+        ("kwargs", &f.kwargs),
+        ("result", &f.result),
+    ] {
+        if let Some(text) = text {
+            add(
+                &format!("LOWER({column})"),
+                "LIKE",
+                like(text).as_str().into(),
+            );
+        }
+    }
+    for word in &f.words {
+        add(
+            "LOWER(COALESCE(name, '') || ' ' || COALESCE(args, '') || ' ' || COALESCE(kwargs, '') \
+             || ' ' || COALESCE(result, '') || ' ' || COALESCE(exception, ''))",
+            "LIKE",
+            like(word).as_str().into(),
+        );
     }
     if let Some(since) = f.since {
         add("updated_at", ">=", since.millis().into());

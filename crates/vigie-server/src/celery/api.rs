@@ -2,7 +2,9 @@
 //! that already call it.
 //!
 //! ```text
-//! GET /api/v1/celery/tasks?name=&state=&worker=&since=&until=&limit=&offset=   newest first
+//! GET /api/v1/celery/tasks?q=&name=&state=&worker=&since=&until=&limit=&offset=   newest first
+//!                                        q: the search box (`name: state: worker: args: kwargs:
+//!                                        result:` and words; vigie_core::celery::TaskSearch)
 //! GET /api/v1/celery/tasks/{uuid}        the task, its events (timeline) and its children
 //! GET /api/v1/celery/workers             workers with online / offline
 //! GET /api/v1/celery/brokers             each broker read, connected or with its last error
@@ -30,7 +32,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use vigie_core::celery::{Task, Worker};
+use vigie_core::celery::{Task, TaskSearch, Worker};
 use vigie_core::Timestamp;
 use vigie_store::TaskFilter;
 
@@ -50,6 +52,7 @@ pub fn routes() -> Router<AppState> {
 
 #[derive(Deserialize, Default)]
 pub struct TaskParams {
+    q: Option<String>,
     name: Option<String>,
     state: Option<String>,
     worker: Option<String>,
@@ -76,21 +79,49 @@ fn nonempty(text: &Option<String>) -> Option<String> {
     text.clone().filter(|t| !t.is_empty())
 }
 
+/// The store filter of a search box and of the fields given apart (which win).
+pub fn filter_of(
+    project: vigie_core::ProjectId,
+    q: &str,
+    name: Option<String>,
+    task_state: Option<String>,
+    worker: Option<String>,
+) -> Result<TaskFilter, AppError> {
+    let search = TaskSearch::parse(q).map_err(|message| AppError::Invalid {
+        field: "q".into(),
+        message,
+    })?;
+    Ok(TaskFilter {
+        project,
+        name: name.or(search.name),
+        state: task_state.map(|s| s.to_uppercase()).or(search.state),
+        worker: worker.or(search.worker),
+        args: search.args,
+        kwargs: search.kwargs,
+        result: search.result,
+        words: search.words,
+        limit: 100,
+        ..Default::default()
+    })
+}
+
 pub async fn tasks(
     State(state): State<AppState>,
     reader: ProjectReader,
     Query(p): Query<TaskParams>,
 ) -> Result<Json<Vec<Task>>, ApiError> {
     let filter = TaskFilter {
-        project: reader.project.id,
-        name: nonempty(&p.name),
-        state: nonempty(&p.state).map(|s| s.to_uppercase()),
-        worker: nonempty(&p.worker),
-        parent: None,
         since: instant("since", &p.since)?,
         until: instant("until", &p.until)?,
         limit: p.limit.unwrap_or(100).clamp(1, 1000),
         offset: p.offset.unwrap_or(0),
+        ..filter_of(
+            reader.project.id,
+            p.q.as_deref().unwrap_or(""),
+            nonempty(&p.name),
+            nonempty(&p.state),
+            nonempty(&p.worker),
+        )?
     };
     Ok(Json(state.store.celery_tasks(&filter).await?))
 }
@@ -237,11 +268,11 @@ pub async fn flower_tasks(
         name: nonempty(&p.taskname),
         state: nonempty(&p.state).map(|s| s.to_uppercase()),
         worker: nonempty(&p.workername),
-        parent: None,
         since: flower_time("received_start", &p.received_start)?,
         until: flower_time("received_end", &p.received_end)?,
         limit: p.limit.unwrap_or(1000).clamp(1, 1000),
         offset: p.offset.unwrap_or(0),
+        ..Default::default()
     };
     let list = state.store.celery_tasks(&filter).await?;
     Ok(Json(

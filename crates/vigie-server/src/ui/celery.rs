@@ -47,6 +47,8 @@ pub fn short(text: &Option<String>, n: usize) -> String {
 #[derive(Deserialize, Default)]
 pub struct TasksParams {
     #[serde(default)]
+    q: String,
+    #[serde(default)]
     name: String,
     #[serde(default)]
     state: String,
@@ -66,6 +68,8 @@ struct TasksPage {
     workers: Vec<Worker>,
     params: TasksParams,
     more: bool,
+    /// Why the search box could not be read.
+    problem: Option<String>,
     brokers: Vec<crate::celery::BrokerStatus>,
     queues: Vec<crate::celery::queues::QueueLength>,
     now: Timestamp,
@@ -80,6 +84,11 @@ impl TasksPage {
 
     fn online(&self) -> usize {
         self.workers.iter().filter(|w| w.online(self.now)).count()
+    }
+
+    fn filtered(&self) -> bool {
+        let p = &self.params;
+        !(p.q.is_empty() && p.name.is_empty() && p.state.is_empty() && p.worker.is_empty())
     }
 
     /// Whether a filter field holds `value` (the option to show selected).
@@ -99,7 +108,8 @@ impl TasksPage {
     fn page_link(&self, page: u32) -> String {
         let q = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
         format!(
-            "/celery?name={}&state={}&worker={}&page={page}",
+            "/celery?q={}&name={}&state={}&worker={}&page={page}",
+            q(&self.params.q),
             q(&self.params.name),
             q(&self.params.state),
             q(&self.params.worker)
@@ -120,19 +130,26 @@ pub async fn tasks(
 ) -> Result<Response, PageError> {
     let chrome = Chrome::build(&state, who, &headers, &uri, "celery").await?;
     let project = chrome.project_or_404()?;
-    let filter = TaskFilter {
-        project: project.id,
-        name: nonempty(&params.name),
-        state: nonempty(&params.state),
-        worker: nonempty(&params.worker),
-        parent: None,
-        since: None,
-        until: None,
-        // One more than shown says whether a next page exists.
-        limit: PAGE + 1,
-        offset: params.page * PAGE,
+    let searched = crate::celery::api::filter_of(
+        project.id,
+        &params.q,
+        nonempty(&params.name),
+        nonempty(&params.state),
+        nonempty(&params.worker),
+    );
+    let (mut tasks, problem) = match searched {
+        Ok(filter) => {
+            let filter = TaskFilter {
+                // One more than shown says whether a next page exists.
+                limit: PAGE + 1,
+                offset: params.page * PAGE,
+                ..filter
+            };
+            (state.store.celery_tasks(&filter).await?, None)
+        }
+        Err(AppError::Invalid { message, .. }) => (Vec::new(), Some(message)),
+        Err(err) => return Err(err.into()),
     };
-    let mut tasks = state.store.celery_tasks(&filter).await?;
     let more = tasks.len() > PAGE as usize;
     tasks.truncate(PAGE as usize);
     let page = TasksPage {
@@ -144,6 +161,7 @@ pub async fn tasks(
         tasks,
         params,
         more,
+        problem,
         project,
         chrome,
     };

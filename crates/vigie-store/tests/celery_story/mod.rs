@@ -132,6 +132,24 @@ pub async fn celery_story(store: &Arc<dyn Store>, project: &Project) {
     })
     .await;
     assert_eq!(named.len(), 1);
+    let searched = filter(TaskFilter {
+        project: p,
+        args: Some("be".into()),
+        words: vec!["keyerror".into()],
+        limit: 10,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(searched.len(), 1, "args and words, any case");
+    assert_eq!(searched[0].uuid, "t2");
+    let none = filter(TaskFilter {
+        project: p,
+        result: Some("6".into()),
+        limit: 10,
+        ..Default::default()
+    })
+    .await;
+    assert!(none.is_empty());
     assert_eq!(
         store.celery_task_names(p).await.unwrap(),
         ["shop.add", "shop.boom"]

@@ -839,4 +839,43 @@ async fn threshold_rules_open_remind_and_resolve() {
         "{}",
         slow[0]
     );
+
+    // A Celery worker whose heartbeats stopped: offline, then back.
+    let made = app
+        .api(
+            Method::POST,
+            "/api/v1/alerts/rules",
+            &token,
+            Some(&format!(
+                r#"{{"name": "workers", "rule": {{"kind": "worker_offline"}}, "channels": [{hook_id}], "cooldown_s": 0}}"#
+            )),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let beat = |at: Timestamp| vigie_store::CeleryNews::Worker {
+        hostname: "celery@w1".into(),
+        kind: "worker-heartbeat".into(),
+        at,
+        fields: serde_json::from_str(r#"{"freq": 2.0, "processed": 12}"#).unwrap(),
+    };
+    let heartbeat = |at: Timestamp| {
+        let state = app.state.clone();
+        async move {
+            state
+                .store
+                .apply_celery(project, vec![beat(at)])
+                .await
+                .unwrap();
+            state
+                .hub
+                .publish(vigie_server::hub::Change::Celery(project));
+        }
+    };
+    heartbeat(Timestamp(Timestamp::now().millis() - 10_000)).await;
+    let offline = wait_for_rule(&got, "workers", 1).await;
+    assert_eq!(offline.len(), 1, "{offline:?}");
+    assert_eq!(offline[0]["title"], "Celery worker celery@w1 is offline");
+    heartbeat(Timestamp::now()).await;
+    let back = wait_for_rule(&got, "workers", 2).await;
+    assert_eq!(back[1]["status"], "resolved", "{back:?}");
 }

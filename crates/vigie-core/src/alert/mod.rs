@@ -83,6 +83,12 @@ pub enum RuleKind {
         job_kind: Option<String>,
         percent: u32,
     },
+    /// A Celery worker (optionally one hostname) stopped sending heartbeats or said goodbye;
+    /// resolved when it is back.
+    WorkerOffline {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hostname: Option<String>,
+    },
 }
 
 /// Items a job must have processed before its error ratio is judged: 1 failure in 2 is not a
@@ -159,6 +165,10 @@ impl RuleKind {
                 job_kind: Some(k),
                 percent,
             } => format!("more than {percent} % of a {k} job's items fail"),
+            RuleKind::WorkerOffline { hostname: None } => "a Celery worker goes offline".into(),
+            RuleKind::WorkerOffline { hostname: Some(h) } => {
+                format!("Celery worker {h} goes offline")
+            }
         }
     }
 
@@ -173,6 +183,7 @@ impl RuleKind {
                 | RuleKind::SlowTransactions { .. }
                 | RuleKind::FailingTransactions { .. }
                 | RuleKind::ItemErrors { .. }
+                | RuleKind::WorkerOffline { .. }
         )
     }
 
@@ -211,6 +222,7 @@ impl RuleKind {
                 }
             }
             RuleKind::MonitorDown { slug } => named(slug, "monitor"),
+            RuleKind::WorkerOffline { hostname } => named(hostname, "worker"),
             RuleKind::IssueEvents { window_s, .. } => window(*window_s),
             RuleKind::ErrorEvents { per_minute } => {
                 if *per_minute == 0 {

@@ -139,10 +139,18 @@ async fn judge_thresholds(state: &AppState, watches: &mut Watches) -> Result<Str
 /// Reads every project's rules into the threshold watches.
 async fn reload(state: &AppState, watches: &mut Watches) -> Result<(), crate::http::AppError> {
     let mut rules: Vec<Rule> = Vec::new();
-    for project in state.store.list_projects().await? {
+    let projects = state.store.list_projects().await?;
+    for project in &projects {
         rules.extend(state.store.list_rules(project.id).await?);
     }
     watches.load(rules);
+    // Worker rules judge the workers as stored: a dead worker sends nothing more.
+    for project in projects {
+        if watches.watches_workers(project.id) {
+            let workers = state.store.celery_workers(project.id).await?;
+            watches.observe_workers(project.id, &workers);
+        }
+    }
     Ok(())
 }
 
@@ -156,6 +164,12 @@ async fn on_change(state: &AppState, watches: &mut Watches, change: &Change) {
         Change::Job(news) => {
             let verdicts = watches.judge_job(&news.job, &link(state, ""), now);
             send_verdicts(state, verdicts).await;
+        }
+        Change::Celery(project) if watches.watches_workers(*project) => {
+            match state.store.celery_workers(*project).await {
+                Ok(workers) => watches.observe_workers(*project, &workers),
+                Err(err) => tracing::warn!(%err, "could not read the celery workers"),
+            }
         }
         _ => {}
     }

@@ -53,6 +53,9 @@ enum Gauge {
     Failures(Window<Ratio>),
     /// Judged on each job change ([`Watches::judge_job`]).
     Items,
+    /// The project's Celery workers as last read, judged every second (a worker goes offline
+    /// by saying nothing).
+    Workers(Vec<vigie_core::celery::Worker>),
 }
 
 struct Watch {
@@ -76,6 +79,7 @@ impl Watch {
                 Gauge::Failures(Window::new(*window_s))
             }
             RuleKind::ItemErrors { .. } => Gauge::Items,
+            RuleKind::WorkerOffline { .. } => Gauge::Workers(Vec::new()),
             _ => return None,
         };
         Some(Watch {
@@ -297,6 +301,22 @@ impl Watches {
         }
     }
 
+    /// The project's Celery workers as they now are (after each batch of events).
+    pub fn observe_workers(&mut self, project: ProjectId, workers: &[vigie_core::celery::Worker]) {
+        for watch in self.watches(project) {
+            if let Gauge::Workers(known) = &mut watch.gauge {
+                *known = workers.to_vec();
+            }
+        }
+    }
+
+    /// Whether any rule of `project` watches workers (so the engine reads them).
+    pub fn watches_workers(&self, project: ProjectId) -> bool {
+        self.by_project
+            .get(&project)
+            .is_some_and(|w| w.iter().any(|w| matches!(w.gauge, Gauge::Workers(_))))
+    }
+
     /// The item-error rules of the job's project, judged on the job as it is now.
     pub fn judge_job(&mut self, job: &Job, link: &str, now_ms: i64) -> Vec<Verdict> {
         let mut verdicts = Vec::new();
@@ -479,6 +499,27 @@ fn judge_watch(watch: &mut Watch, link: &str, now_ms: i64, out: &mut Vec<Verdict
                 evidence: None,
                 issue: None,
             });
+        }
+        (RuleKind::WorkerOffline { hostname }, Gauge::Workers(workers)) => {
+            let now = vigie_core::Timestamp(now_ms);
+            for w in workers
+                .iter()
+                .filter(|w| hostname.is_none() || hostname.as_ref() == Some(&w.hostname))
+            {
+                let last = w.last_heartbeat.to_rfc3339();
+                readings.push(Reading {
+                    key: format!("worker:{}", w.hostname),
+                    holds: !w.online(now),
+                    title: format!("Celery worker {} is offline", w.hostname),
+                    facts: vec![
+                        ("Last heartbeat".into(), last),
+                        ("Processed".into(), w.processed.to_string()),
+                    ],
+                    page: "/celery/workers".into(),
+                    evidence: None,
+                    issue: None,
+                });
+            }
         }
         _ => {}
     }

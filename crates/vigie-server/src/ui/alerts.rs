@@ -63,6 +63,12 @@ pub const KINDS: &[(&str, &str, &str, &str)] = &[
         "percent",
     ),
     (
+        "worker_offline",
+        "a Celery worker goes offline",
+        "worker hostname, e.g. celery@web-1",
+        "",
+    ),
+    (
         "item_errors",
         "more than N % of a job's items fail",
         "job kind",
@@ -325,6 +331,7 @@ impl RuleForm {
                 percent: percent()?,
                 window_s: window_s()?,
             },
+            "worker_offline" => RuleKind::WorkerOffline { hostname: filter },
             "item_errors" => RuleKind::ItemErrors {
                 job_kind: filter,
                 percent: percent()?,

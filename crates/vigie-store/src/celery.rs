@@ -9,7 +9,7 @@
 //! ─► the tasks and workers as they now are (for the jobs mirror, live pages and alerts)
 //! ```
 
-use crate::sql::{Columns, Value};
+use crate::sql::{Columns, Value, Where};
 use crate::tx::Tx;
 use crate::Result;
 use serde_json::{Map, Value as Json};
@@ -189,14 +189,6 @@ fn worker_values(w: &Worker) -> Vec<Value> {
     ]
 }
 
-/// `$from, $from+1, …` for `n` values.
-fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// `INSERT … ON CONFLICT (keys) DO UPDATE SET` every other column.
 fn upsert_sql(table: &str, cols: &str, keys: &str) -> String {
     let names: Vec<&str> = cols.split(',').map(str::trim).collect();
@@ -205,9 +197,10 @@ fn upsert_sql(table: &str, cols: &str, keys: &str) -> String {
         .filter(|c| !keys.split(',').any(|k| k.trim() == **c))
         .map(|c| format!("{c} = excluded.{c}"))
         .collect();
+    let values: Vec<String> = (1..=names.len()).map(|n| format!("${n}")).collect();
     format!(
         "INSERT INTO {table} ({cols}) VALUES ({}) ON CONFLICT ({keys}) DO UPDATE SET {}",
-        placeholders(1, names.len()),
+        values.join(", "),
         updates.join(", ")
     )
 }
@@ -228,15 +221,13 @@ pub(crate) async fn apply(
         })
         .collect();
     for chunk in uuids.chunks(500) {
-        let mut values: Vec<Value> = vec![project.0.into()];
-        values.extend(chunk.iter().map(|u| Value::from(*u)));
+        let mut w = Where::new();
+        w.push("project_id = ?", project.0);
+        w.in_list("uuid", chunk.iter().copied());
         let rows = tx
             .query(
-                &format!(
-                    "SELECT {TASK_COLS} FROM celery_tasks WHERE project_id = $1 AND uuid IN ({})",
-                    placeholders(2, chunk.len())
-                ),
-                &values,
+                &format!("SELECT {TASK_COLS} FROM celery_tasks{}", w.sql()),
+                &w.values,
             )
             .await?;
         for row in &rows {
@@ -252,16 +243,13 @@ pub(crate) async fn apply(
         })
         .collect();
     if !hosts.is_empty() {
-        let mut values: Vec<Value> = vec![project.0.into()];
-        values.extend(hosts.iter().map(|h| Value::from(*h)));
+        let mut w = Where::new();
+        w.push("project_id = ?", project.0);
+        w.in_list("hostname", hosts);
         let rows = tx
             .query(
-                &format!(
-                    "SELECT {WORKER_COLS} FROM celery_workers WHERE project_id = $1 \
-                     AND hostname IN ({})",
-                    placeholders(2, hosts.len())
-                ),
-                &values,
+                &format!("SELECT {WORKER_COLS} FROM celery_workers{}", w.sql()),
+                &w.values,
             )
             .await?;
         for row in &rows {
@@ -334,58 +322,27 @@ pub(crate) async fn apply(
 }
 
 pub(crate) async fn tasks(tx: &mut impl Tx, f: &TaskFilter) -> Result<Vec<Task>> {
-    let mut sql = format!("SELECT {TASK_COLS} FROM celery_tasks WHERE project_id = $1");
-    let mut values: Vec<Value> = vec![f.project.0.into()];
-    let mut add = |column: &str, op: &str, value: Value| {
-        values.push(value);
-        sql.push_str(&format!(" AND {column} {op} ${}", values.len()));
-    };
-    if let Some(name) = &f.name {
-        add("name", "=", name.as_str().into());
-    }
-    if let Some(state) = &f.state {
-        add("state", "=", state.as_str().into());
-    }
-    if let Some(worker) = &f.worker {
-        add("worker", "=", worker.as_str().into());
-    }
-    if let Some(parent) = &f.parent {
-        add("parent_id", "=", parent.as_str().into());
-    }
-    let like = |text: &str| format!("%{}%", text.to_lowercase().replace(['%', '_'], ""));
-    for (column, text) in [
-        ("args", &f.args),
-        ("kwargs", &f.kwargs),
-        ("result", &f.result),
-    ] {
-        if let Some(text) = text {
-            add(
-                &format!("LOWER({column})"),
-                "LIKE",
-                like(text).as_str().into(),
-            );
-        }
-    }
-    for word in &f.words {
-        add(
-            "LOWER(COALESCE(name, '') || ' ' || COALESCE(args, '') || ' ' || COALESCE(kwargs, '') \
-             || ' ' || COALESCE(result, '') || ' ' || COALESCE(exception, ''))",
-            "LIKE",
-            like(word).as_str().into(),
-        );
-    }
-    if let Some(since) = f.since {
-        add("updated_at", ">=", since.millis().into());
-    }
-    if let Some(until) = f.until {
-        add("updated_at", "<", until.millis().into());
-    }
-    sql.push_str(&format!(
-        " ORDER BY updated_at DESC, uuid LIMIT {} OFFSET {}",
+    let mut w = Where::new();
+    w.push("project_id = ?", f.project.0);
+    w.equals("name", f.name.as_deref());
+    w.equals("state", f.state.as_deref());
+    w.equals("worker", f.worker.as_deref());
+    w.equals("parent_id", f.parent.as_deref());
+    w.time_range("updated_at", f.since, f.until);
+    w.contains("args", f.args.as_deref());
+    w.contains("kwargs", f.kwargs.as_deref());
+    w.contains("result", f.result.as_deref());
+    w.words(
+        &["name", "args", "kwargs", "result", "exception"],
+        Some(&f.words.join(" ")),
+    );
+    let sql = format!(
+        "SELECT {TASK_COLS} FROM celery_tasks{} ORDER BY updated_at DESC, uuid LIMIT {} OFFSET {}",
+        w.sql(),
         f.limit.clamp(1, 1000),
         f.offset
-    ));
-    tx.query(&sql, &values)
+    );
+    tx.query(&sql, &w.values)
         .await?
         .iter()
         .map(task_from)

@@ -90,6 +90,32 @@ impl Where {
         self.clauses.push(template.replace('?', &format!("${n}")));
     }
 
+    /// `column IN (…)` over `values` (the caller keeps lists to a few hundred).
+    pub(crate) fn in_list<V: Into<Value>>(
+        &mut self,
+        column: &str,
+        values: impl IntoIterator<Item = V>,
+    ) {
+        let first = self.values.len() + 1;
+        self.values.extend(values.into_iter().map(Into::into));
+        let list = (first..=self.values.len())
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.clauses.push(format!("{column} IN ({list})"));
+    }
+
+    /// `column` contains `text`, ignoring case.
+    pub(crate) fn contains(&mut self, column: &str, text: Option<&str>) {
+        if let Some(text) = text {
+            let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
+            self.push(
+                &format!("lower({column}) LIKE ? ESCAPE '\\'"),
+                pattern.as_str(),
+            );
+        }
+    }
+
     pub(crate) fn equals(&mut self, column: &str, value: Option<&str>) {
         if let Some(v) = value {
             self.push(&format!("{column} = ?"), v);

@@ -4,7 +4,7 @@ use super::{
     compress_body, sketch_from, ErrorBatch, ErrorsWritten, EventWritten, IssueChange, NewEvent,
     NewTransaction, Tx,
 };
-use crate::sql::{Columns, Value};
+use crate::sql::{Columns, Value, Where};
 use crate::Result;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use vigie_core::sketch::{Apdex, Sketch};
@@ -104,15 +104,11 @@ async fn fresh_events(
     let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
     let mut stored = HashSet::new();
     for chunk in ids.chunks(LOOKUP_CHUNK) {
-        let mut values: Vec<Value> = vec![project.0.into()];
-        values.extend(chunk.iter().map(|id| Value::from(*id)));
-        let list = (2..=values.len())
-            .map(|n| format!("${n}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql =
-            format!("SELECT event_id FROM events WHERE project_id = $1 AND event_id IN ({list})");
-        for row in tx.query(&sql, &values).await? {
+        let mut w = Where::new();
+        w.push("project_id = ?", project.0);
+        w.in_list("event_id", chunk.iter().copied());
+        let sql = format!("SELECT event_id FROM events{}", w.sql());
+        for row in tx.query(&sql, &w.values).await? {
             stored.insert(row.req_text(0)?);
         }
     }

@@ -63,7 +63,7 @@ pub struct ItemPage {
 }
 
 /// A job after an accepted update, and the lines it added to its message feed.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct JobChange {
     pub job: Job,
     pub messages: Vec<JobMessage>,
@@ -294,18 +294,7 @@ pub fn insert_items_sql(rows: usize) -> String {
         "INSERT INTO job_items (job_pk, project_id, item_key, status, name, file, target, \
          comment, error, duration_ms, at, fields) VALUES ",
     );
-    for r in 0..rows {
-        if r > 0 {
-            sql.push_str(", ");
-        }
-        let base = r * ITEM_INSERT_WIDTH;
-        let marks: Vec<String> = (1..=ITEM_INSERT_WIDTH)
-            .map(|c| format!("${}", base + c))
-            .collect();
-        sql.push('(');
-        sql.push_str(&marks.join(", "));
-        sql.push(')');
-    }
+    sql.push_str(&crate::sql::value_rows(rows, ITEM_INSERT_WIDTH));
     sql.push_str(" ON CONFLICT DO NOTHING RETURNING ");
     sql.push_str(&item_cols(""));
     sql

@@ -69,6 +69,27 @@ pub(crate) fn null_column(idx: usize) -> StoreError {
     StoreError::Database(format!("unexpected NULL in column {idx}"))
 }
 
+/// The `VALUES` of a multi-row insert: `rows` groups of `width` numbered parameters,
+/// `($1, $2), ($3, $4)`.
+pub fn value_rows(rows: usize, width: usize) -> String {
+    let mut sql = String::with_capacity(rows * width * 5);
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 1..=width {
+            if c > 1 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(r * width + c).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 /// A `WHERE` clause under construction, numbering its parameters as it goes.
 pub(crate) struct Where {
     pub clauses: Vec<String>,

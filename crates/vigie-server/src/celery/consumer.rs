@@ -5,7 +5,8 @@
 //!   ─► each message decoded (vigie_protocol::celery) into CeleryNews ─► the queue
 //!   connection lost ─► retried after 1 s, 2 s, 4 s … 30 s; the broker's state on the System page
 //! writer: the first waiting news plus all queued behind it (up to BATCH)
-//!   ─► Store::apply_celery (one transaction) ─► each changed task shown as a Job (kind celery)
+//!   ─► Store::apply_celery (one transaction: tasks, events, workers, and each task's Job)
+//!   ─► the changed Jobs and the Celery pages told through the hub
 //! ```
 //!
 //! A message in another serializer (pickle, msgpack) or that is not a Celery message is
@@ -14,7 +15,7 @@
 //! in memory: Redis pub/sub does not wait for slow readers either.
 
 use super::redis::{Connection, RedisUrl};
-use super::tasks::mirror;
+use crate::hub::JobNews;
 use crate::state::AppState;
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -223,8 +224,10 @@ async fn writer(state: AppState, project: ProjectId, mut news: mpsc::Receiver<Ce
         match state.store.apply_celery(project, batch).await {
             Ok(applied) => {
                 state.metrics.celery.stored.fetch_add(n, Ordering::Relaxed);
-                for task in &applied.tasks {
-                    mirror(&state, task).await;
+                for change in applied.jobs {
+                    state
+                        .hub
+                        .publish_job(JobNews::new(change.job, vec![], change.messages));
                 }
                 state.hub.publish(crate::hub::Change::Celery(project));
             }

@@ -6,7 +6,8 @@
 //! - [`consumer`] reads each configured broker (reconnecting with backoff) and stores what it
 //!   reads in batches: messages are decoded by `vigie_protocol::celery`, states merged by
 //!   `vigie_core::celery`, rows written by `vigie_store::celery`.
-//! - [`tasks`] shows each task as a Job of kind `celery`.
+//!   Each task is also a Job of kind `celery`, moved in the same transaction
+//!   (`vigie_core::celery::Task::job_updates`).
 //! - [`queues`] reads how many messages wait in each queue.
 //! - [`api`] answers for tasks and workers, in Vigie's API and in Flower's.
 
@@ -14,6 +15,5 @@ pub mod api;
 pub mod consumer;
 pub mod queues;
 pub mod redis;
-pub mod tasks;
 
 pub use consumer::{BrokerStatus, Brokers};

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use vigie_core::celery::TaskState;
-use vigie_core::{Project, Timestamp};
+use vigie_core::{JobStatus, Project, Timestamp};
 use vigie_store::{CeleryNews, Store, TaskFilter};
 
 const T: i64 = 1_800_000_000_000;
@@ -50,6 +50,15 @@ pub async fn celery_story(store: &Arc<dyn Store>, project: &Project) {
         .await
         .unwrap();
     assert_eq!((first.tasks.len(), first.workers.len()), (2, 1));
+    // Each named task is a Job, moved in the same transaction; t1 has no name yet.
+    let jobs: Vec<(&str, JobStatus)> = first
+        .jobs
+        .iter()
+        .map(|c| (c.job.id.as_str(), c.job.status))
+        .collect();
+    assert_eq!(jobs, [("t2", JobStatus::Failed)]);
+    assert!(first.jobs[0].messages.iter().any(|m| m.text.contains("KeyError('BE')")));
+    assert!(store.job(p, "t1").await.unwrap().is_none());
     let second = store
         .apply_celery(
             p,
@@ -72,6 +81,12 @@ pub async fn celery_story(store: &Arc<dyn Store>, project: &Project) {
         .await
         .unwrap();
     assert_eq!(second.tasks.len(), 2);
+    let job = store.job(p, "t1").await.unwrap().expect("named now: a job");
+    assert_eq!(
+        (job.kind.as_deref(), job.status, job.name.as_str()),
+        (Some("celery"), JobStatus::Completed, "shop.add")
+    );
+    assert_eq!(job.created_at, Timestamp(T), "the job starts when the task was sent");
     let t1 = store.celery_task(p, "t1").await.unwrap().unwrap();
     assert_eq!(
         t1.state,
@@ -164,4 +179,26 @@ pub async fn celery_story(store: &Arc<dyn Store>, project: &Project) {
         (2, Some("5.7.0"), 3)
     );
     assert!(w.online(Timestamp(T + 4_000)) && !w.online(Timestamp(T + 4_101)));
+
+    // A batch wider than one multi-row statement, with progress on its jobs.
+    let many: Vec<CeleryNews> = (0..150)
+        .flat_map(|i| {
+            let uuid = format!("bulk-{i:03}");
+            [
+                task(&uuid, "task-received", 1_000 + i, r#"{"name": "shop.bulk"}"#),
+                task(&uuid, "task-started", 1_001 + i, "{}"),
+                CeleryNews::Backend {
+                    uuid,
+                    status: "PROGRESS".into(),
+                    progress: Some((i, Some(150))),
+                    at: Timestamp(T + 1_002 + i),
+                },
+            ]
+        })
+        .collect();
+    let bulk = store.apply_celery(p, many).await.unwrap();
+    assert_eq!((bulk.tasks.len(), bulk.jobs.len()), (150, 150));
+    let job = store.job(p, "bulk-149").await.unwrap().unwrap();
+    assert_eq!((job.status, job.processed, job.total), (JobStatus::Running, 149, Some(150)));
+    assert_eq!(store.celery_task_events(p, "bulk-000").await.unwrap().len(), 2);
 }

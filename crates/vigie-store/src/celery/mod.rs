@@ -9,11 +9,14 @@
 //! ─► the tasks and workers as they now are (for the jobs mirror, live pages and alerts)
 //! ```
 
+mod apply;
+
+pub(crate) use apply::apply;
+
 use crate::sql::{Columns, Value, Where};
 use crate::tx::Tx;
 use crate::Result;
 use serde_json::{Map, Value as Json};
-use std::collections::HashMap;
 use vigie_core::celery::{Task, TaskState, Worker};
 use vigie_core::{ProjectId, Timestamp};
 
@@ -49,6 +52,8 @@ pub enum CeleryNews {
 pub struct CeleryApplied {
     pub tasks: Vec<Task>,
     pub workers: Vec<Worker>,
+    /// The tasks' Jobs that were created or moved, with their new feed lines.
+    pub jobs: Vec<crate::JobChange>,
 }
 
 /// One of a task's events, for its timeline.
@@ -83,13 +88,13 @@ pub struct TaskFilter {
     pub offset: u32,
 }
 
-const TASK_COLS: &str = "project_id, uuid, name, state, args, kwargs, result, exception, \
+pub(super) const TASK_COLS: &str = "project_id, uuid, name, state, args, kwargs, result, exception, \
      traceback, worker, queue, routing_key, retries, eta, expires, parent_id, root_id, sent_at, \
      received_at, started_at, finished_at, runtime, progress_current, progress_total, updated_at";
-const WORKER_COLS: &str = "project_id, hostname, freq, last_heartbeat, active, processed, \
+pub(super) const WORKER_COLS: &str = "project_id, hostname, freq, last_heartbeat, active, processed, \
      loadavg, sw_ident, sw_ver, sw_sys, online_since, offline_at";
 
-fn task_from(r: &Vec<Value>) -> Result<Task> {
+pub(super) fn task_from(r: &Vec<Value>) -> Result<Task> {
     let at = |i| r.int(i).map(|v| v.map(Timestamp));
     Ok(Task {
         project: ProjectId(r.req_int(0)?),
@@ -121,7 +126,7 @@ fn task_from(r: &Vec<Value>) -> Result<Task> {
     })
 }
 
-fn task_values(t: &Task) -> Vec<Value> {
+pub(super) fn task_values(t: &Task) -> Vec<Value> {
     let text = |v: &Option<String>| Value::Text(v.clone());
     vec![
         t.project.0.into(),
@@ -152,7 +157,7 @@ fn task_values(t: &Task) -> Vec<Value> {
     ]
 }
 
-fn worker_from(r: &Vec<Value>) -> Result<Worker> {
+pub(super) fn worker_from(r: &Vec<Value>) -> Result<Worker> {
     Ok(Worker {
         project: ProjectId(r.req_int(0)?),
         hostname: r.req_text(1)?,
@@ -169,7 +174,7 @@ fn worker_from(r: &Vec<Value>) -> Result<Worker> {
     })
 }
 
-fn worker_values(w: &Worker) -> Vec<Value> {
+pub(super) fn worker_values(w: &Worker) -> Vec<Value> {
     vec![
         w.project.0.into(),
         w.hostname.as_str().into(),
@@ -187,138 +192,6 @@ fn worker_values(w: &Worker) -> Vec<Value> {
         w.online_since.millis().into(),
         w.offline_at.into(),
     ]
-}
-
-/// `INSERT … ON CONFLICT (keys) DO UPDATE SET` every other column.
-fn upsert_sql(table: &str, cols: &str, keys: &str) -> String {
-    let names: Vec<&str> = cols.split(',').map(str::trim).collect();
-    let updates: Vec<String> = names
-        .iter()
-        .filter(|c| !keys.split(',').any(|k| k.trim() == **c))
-        .map(|c| format!("{c} = excluded.{c}"))
-        .collect();
-    let values: Vec<String> = (1..=names.len()).map(|n| format!("${n}")).collect();
-    format!(
-        "INSERT INTO {table} ({cols}) VALUES ({}) ON CONFLICT ({keys}) DO UPDATE SET {}",
-        values.join(", "),
-        updates.join(", ")
-    )
-}
-
-/// Applies a batch of broker news to `project`'s tasks and workers, in order.
-pub(crate) async fn apply(
-    tx: &mut impl Tx,
-    project: ProjectId,
-    news: &[CeleryNews],
-) -> Result<CeleryApplied> {
-    let mut tasks: HashMap<String, Task> = HashMap::new();
-    let mut workers: HashMap<String, Worker> = HashMap::new();
-    let uuids: Vec<&str> = news
-        .iter()
-        .filter_map(|n| match n {
-            CeleryNews::Task { uuid, .. } | CeleryNews::Backend { uuid, .. } => Some(uuid.as_str()),
-            CeleryNews::Worker { .. } => None,
-        })
-        .collect();
-    for chunk in uuids.chunks(500) {
-        let mut w = Where::new();
-        w.push("project_id = ?", project.0);
-        w.in_list("uuid", chunk.iter().copied());
-        let rows = tx
-            .query(
-                &format!("SELECT {TASK_COLS} FROM celery_tasks{}", w.sql()),
-                &w.values,
-            )
-            .await?;
-        for row in &rows {
-            let task = task_from(row)?;
-            tasks.insert(task.uuid.clone(), task);
-        }
-    }
-    let hosts: Vec<&str> = news
-        .iter()
-        .filter_map(|n| match n {
-            CeleryNews::Worker { hostname, .. } => Some(hostname.as_str()),
-            _ => None,
-        })
-        .collect();
-    if !hosts.is_empty() {
-        let mut w = Where::new();
-        w.push("project_id = ?", project.0);
-        w.in_list("hostname", hosts);
-        let rows = tx
-            .query(
-                &format!("SELECT {WORKER_COLS} FROM celery_workers{}", w.sql()),
-                &w.values,
-            )
-            .await?;
-        for row in &rows {
-            let worker = worker_from(row)?;
-            workers.insert(worker.hostname.clone(), worker);
-        }
-    }
-
-    let insert_event = "INSERT INTO celery_task_events (project_id, uuid, at, kind, hostname, \
-                        fields) VALUES ($1, $2, $3, $4, $5, $6)";
-    for item in news {
-        match item {
-            CeleryNews::Task {
-                uuid,
-                kind,
-                hostname,
-                at,
-                fields,
-            } => {
-                tasks
-                    .entry(uuid.clone())
-                    .or_insert_with(|| Task::new(project, uuid, *at))
-                    .apply(kind, hostname, *at, fields);
-                tx.execute(
-                    insert_event,
-                    &[
-                        project.0.into(),
-                        uuid.as_str().into(),
-                        at.millis().into(),
-                        kind.as_str().into(),
-                        hostname.as_str().into(),
-                        Json::Object(fields.clone()).to_string().as_str().into(),
-                    ],
-                )
-                .await?;
-            }
-            CeleryNews::Backend {
-                uuid,
-                status,
-                progress,
-                at,
-            } => tasks
-                .entry(uuid.clone())
-                .or_insert_with(|| Task::new(project, uuid, *at))
-                .apply_backend_state(status, *progress, *at),
-            CeleryNews::Worker {
-                hostname,
-                kind,
-                at,
-                fields,
-            } => workers
-                .entry(hostname.clone())
-                .or_insert_with(|| Worker::new(project, hostname, *at))
-                .apply(kind, *at, fields),
-        }
-    }
-
-    let save_task = upsert_sql("celery_tasks", TASK_COLS, "project_id, uuid");
-    for task in tasks.values() {
-        tx.execute(&save_task, &task_values(task)).await?;
-    }
-    let save_worker = upsert_sql("celery_workers", WORKER_COLS, "project_id, hostname");
-    for worker in workers.values() {
-        tx.execute(&save_worker, &worker_values(worker)).await?;
-    }
-    Ok(CeleryApplied {
-        tasks: tasks.into_values().collect(),
-        workers: workers.into_values().collect(),
-    })
 }
 
 pub(crate) async fn tasks(tx: &mut impl Tx, f: &TaskFilter) -> Result<Vec<Task>> {

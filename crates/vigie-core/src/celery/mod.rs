@@ -9,6 +9,10 @@
 //!
 //! Each task is shown as a Job of kind `celery` ([`TaskState::job_status`]).
 
+mod job;
+
+pub use job::{JOB_KIND, STALL_AFTER_MS};
+
 use crate::{JobStatus, ProjectId, Timestamp};
 use serde::Serialize;
 use serde_json::{Map, Value};

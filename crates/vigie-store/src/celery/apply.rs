@@ -1,0 +1,247 @@
+//! A batch of broker news written in one transaction.
+//!
+//! ```text
+//! news ─► load the batch's tasks and workers (one SELECT per 500 ids)
+//!      ─► apply each item in order (vigie_core::celery: Celery's precedence decides the state)
+//!      ─► events inserted, tasks and workers upserted, many rows per statement
+//!      ─► each named task's Job created or moved (vigie_core::celery::Task::job_updates)
+//! ```
+//!
+//! Statements carry many rows because a busy Celery cluster sends tens of thousands of events
+//! a second, and on PostgreSQL every statement is a round trip.
+
+use super::{task_from, task_values, worker_from, worker_values, CeleryApplied, CeleryNews};
+use super::{TASK_COLS, WORKER_COLS};
+use crate::jobs::{self as sql_jobs, JobChange};
+use crate::sql::{value_rows, Columns, Value, Where};
+use crate::tx::Tx;
+use crate::Result;
+use serde_json::Value as Json;
+use std::collections::HashMap;
+use vigie_core::celery::{Task, Worker};
+use vigie_core::job::{self, Job, JobMessage};
+use vigie_core::secret::{random_hex, token_hash};
+use vigie_core::{ProjectId, Timestamp};
+
+/// Ids per `IN (…)` lookup.
+const LOOKUP_CHUNK: usize = 500;
+/// Rows per multi-row statement: at most 25 × 40 = 1,000 parameters.
+const ROWS_PER_STATEMENT: usize = 40;
+
+/// Applies a batch of broker news to `project`'s tasks, workers and the tasks' Jobs, in order.
+pub(crate) async fn apply(
+    tx: &mut impl Tx,
+    project: ProjectId,
+    news: &[CeleryNews],
+) -> Result<CeleryApplied> {
+    let uuids: Vec<&str> = news
+        .iter()
+        .filter_map(|n| match n {
+            CeleryNews::Task { uuid, .. } | CeleryNews::Backend { uuid, .. } => Some(uuid.as_str()),
+            CeleryNews::Worker { .. } => None,
+        })
+        .collect();
+    let hosts: Vec<&str> = news
+        .iter()
+        .filter_map(|n| match n {
+            CeleryNews::Worker { hostname, .. } => Some(hostname.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut tasks: HashMap<String, Task> = load(tx, project, "celery_tasks", TASK_COLS, "uuid", &uuids)
+        .await?
+        .iter()
+        .map(|row| task_from(row).map(|t| (t.uuid.clone(), t)))
+        .collect::<Result<_>>()?;
+    let mut workers: HashMap<String, Worker> =
+        load(tx, project, "celery_workers", WORKER_COLS, "hostname", &hosts)
+            .await?
+            .iter()
+            .map(|row| worker_from(row).map(|w| (w.hostname.clone(), w)))
+            .collect::<Result<_>>()?;
+
+    let mut events = Vec::new();
+    for item in news {
+        match item {
+            CeleryNews::Task {
+                uuid,
+                kind,
+                hostname,
+                at,
+                fields,
+            } => {
+                tasks
+                    .entry(uuid.clone())
+                    .or_insert_with(|| Task::new(project, uuid, *at))
+                    .apply(kind, hostname, *at, fields);
+                events.push(vec![
+                    project.0.into(),
+                    uuid.as_str().into(),
+                    at.millis().into(),
+                    kind.as_str().into(),
+                    hostname.as_str().into(),
+                    Json::Object(fields.clone()).to_string().as_str().into(),
+                ]);
+            }
+            CeleryNews::Backend {
+                uuid,
+                status,
+                progress,
+                at,
+            } => tasks
+                .entry(uuid.clone())
+                .or_insert_with(|| Task::new(project, uuid, *at))
+                .apply_backend_state(status, *progress, *at),
+            CeleryNews::Worker {
+                hostname,
+                kind,
+                at,
+                fields,
+            } => workers
+                .entry(hostname.clone())
+                .or_insert_with(|| Worker::new(project, hostname, *at))
+                .apply(kind, *at, fields),
+        }
+    }
+    let tasks: Vec<Task> = tasks.into_values().collect();
+    let workers: Vec<Worker> = workers.into_values().collect();
+
+    insert_rows(
+        tx,
+        "INSERT INTO celery_task_events (project_id, uuid, at, kind, hostname, fields) VALUES ",
+        "",
+        events,
+    )
+    .await?;
+    let save_tasks = upsert_head("celery_tasks", TASK_COLS, "project_id, uuid");
+    insert_rows(tx, &save_tasks.0, &save_tasks.1, tasks.iter().map(task_values).collect())
+        .await?;
+    let save_workers = upsert_head("celery_workers", WORKER_COLS, "project_id, hostname");
+    let rows = workers.iter().map(worker_values).collect();
+    insert_rows(tx, &save_workers.0, &save_workers.1, rows).await?;
+
+    let jobs = mirror_jobs(tx, project, &tasks, Timestamp::now()).await?;
+    Ok(CeleryApplied {
+        tasks,
+        workers,
+        jobs,
+    })
+}
+
+/// The rows of `table` in `project` whose `key` is one of `keys`.
+async fn load(
+    tx: &mut impl Tx,
+    project: ProjectId,
+    table: &str,
+    cols: &str,
+    key: &str,
+    keys: &[&str],
+) -> Result<Vec<Vec<Value>>> {
+    let mut keys = keys.to_vec();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut rows = Vec::new();
+    for chunk in keys.chunks(LOOKUP_CHUNK) {
+        let mut w = Where::new();
+        w.push("project_id = ?", project.0);
+        w.in_list(key, chunk.iter().copied());
+        let sql = format!("SELECT {cols} FROM {table}{}{}", w.sql(), tx.lock_rows());
+        rows.extend(tx.query(&sql, &w.values).await?);
+    }
+    Ok(rows)
+}
+
+/// `INSERT INTO table (cols) VALUES ` and ` ON CONFLICT (keys) DO UPDATE SET` every other
+/// column, around a multi-row [`value_rows`].
+fn upsert_head(table: &str, cols: &str, keys: &str) -> (String, String) {
+    let updates: Vec<String> = cols
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !keys.split(',').any(|k| k.trim() == *c))
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    (
+        format!("INSERT INTO {table} ({cols}) VALUES "),
+        format!(" ON CONFLICT ({keys}) DO UPDATE SET {}", updates.join(", ")),
+    )
+}
+
+/// Runs `head VALUES (…), (…) tail` over `rows`, [`ROWS_PER_STATEMENT`] at a time.
+async fn insert_rows(
+    tx: &mut impl Tx,
+    head: &str,
+    tail: &str,
+    rows: Vec<Vec<Value>>,
+) -> Result<()> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let width = chunk[0].len();
+        let sql = format!("{head}{}{tail}", value_rows(chunk.len(), width));
+        let values: Vec<Value> = chunk.iter().flatten().cloned().collect();
+        tx.execute(&sql, &values).await?;
+    }
+    Ok(())
+}
+
+/// Brings each named task's Job up to date, creating it the first time; answers the Jobs that
+/// changed. An update a Job refuses (a negative count from a custom event) is left out: the
+/// task keeps what it said.
+async fn mirror_jobs(
+    tx: &mut impl Tx,
+    project: ProjectId,
+    tasks: &[Task],
+    now: Timestamp,
+) -> Result<Vec<JobChange>> {
+    let ids: Vec<&str> = tasks.iter().map(|t| t.uuid.as_str()).collect();
+    let mut jobs: HashMap<String, Job> = load(tx, project, "jobs", sql_jobs::JOB_COLS, "id", &ids)
+        .await?
+        .iter()
+        .map(|row| sql_jobs::job_from(row).map(|j| (j.id.clone(), j)))
+        .collect::<Result<_>>()?;
+    let mut changes = Vec::new();
+    for task in tasks {
+        let (mut job, created) = match jobs.remove(&task.uuid) {
+            Some(job) => (job, false),
+            None => match task.new_job() {
+                Some(Ok(job)) => (create_job(tx, &job).await?, true),
+                Some(Err(_)) | None => continue,
+            },
+        };
+        let mut lines = Vec::new();
+        let updates = task.job_updates(&job);
+        for update in &updates {
+            if let Ok(applied) = job.apply(update, now) {
+                lines.extend(job::feed(update, &applied, &job));
+            }
+        }
+        if !updates.is_empty() {
+            tx.execute(sql_jobs::SAVE_JOB, &sql_jobs::save_job_values(&job))
+                .await?;
+        }
+        let mut messages = Vec::with_capacity(lines.len());
+        for text in lines {
+            let row = tx
+                .query(
+                    sql_jobs::INSERT_MESSAGE,
+                    &sql_jobs::message_values(&job, now, &text),
+                )
+                .await?;
+            let id = row.first().map(|r| r.req_int(0)).transpose()?.unwrap_or(0);
+            messages.push(JobMessage { id, at: now, text });
+        }
+        if created || !updates.is_empty() {
+            changes.push(JobChange { job, messages });
+        }
+    }
+    Ok(changes)
+}
+
+/// Stores a task's new Job. Nobody reads a task through a job read token: a random one.
+async fn create_job(tx: &mut impl Tx, job: &Job) -> Result<Job> {
+    let values = sql_jobs::new_job_values(job, &token_hash(&random_hex(20)));
+    tx.query(&sql_jobs::insert_job_sql(), &values)
+        .await?
+        .first()
+        .map(sql_jobs::job_from)
+        .transpose()?
+        .ok_or_else(|| crate::StoreError::Database("the new job was not returned".into()))
+}

@@ -195,7 +195,8 @@ fn rule(n: usize, channel: i64) -> Value {
 }
 
 /// An admin API token of `server`, from the CLI on its data directory.
-fn api(binary: &Path, server: &Server) -> Result<Arc<Api>> {
+/// An admin API client of `server`, with a token made by the CLI.
+pub(crate) fn api(binary: &Path, server: &Server) -> Result<Arc<Api>> {
     let out = Command::new(binary)
         .args([
             "token", "create", "--name", "bench", "--scope", "admin", "--data",

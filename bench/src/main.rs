@@ -9,8 +9,10 @@
 //!   vigie-bench logs       --binary target/release/vigie --lines 10000000
 //!   vigie-bench sentry     --binary target/release/vigie --events 20000
 //!   vigie-bench alerts     --binary target/release/vigie --rules 200
+//!   vigie-bench celery     --binary target/release/vigie --flower-url … --flower-pid …
 
 mod alerts;
+mod celery;
 mod jobs;
 mod logs;
 mod sentry;
@@ -133,6 +135,14 @@ enum Scenario {
         #[command(flatten)]
         opts: alerts::Options,
     },
+    /// Celery: events/s taken from a Redis broker, RSS at 100,000 tasks, the tasks page over
+    /// a million tasks; Flower fed the same stream when given.
+    Celery {
+        #[arg(long, default_value = "target/release/vigie")]
+        binary: PathBuf,
+        #[command(flatten)]
+        opts: celery::Options,
+    },
 }
 
 #[tokio::main]
@@ -203,6 +213,7 @@ async fn main() -> Result<()> {
             sentry::run(&binary, opts).await
         }
         Scenario::Alerts { binary, opts } => alerts::run(&binary, opts).await,
+        Scenario::Celery { binary, opts } => celery::run(&binary, opts).await,
     }
 }
 

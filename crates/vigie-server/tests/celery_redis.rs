@@ -307,6 +307,32 @@ async fn a_broker_s_events_become_tasks_jobs_and_workers() {
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
 
+    // Sorting, in Vigie's words and Flower's; a wrong key is named.
+    let slowest = app
+        .api(Method::GET, "/api/v1/celery/tasks?sort=-runtime", token, None)
+        .await
+        .json();
+    let runtimes: Vec<f64> = slowest
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["runtime"].as_f64())
+        .collect();
+    assert!(runtimes.len() >= 2, "{slowest}");
+    assert!(runtimes.windows(2).all(|w| w[0] >= w[1]), "{runtimes:?}");
+    // The map's keys come in the asked order, as Flower sends them.
+    let by_name = app
+        .api(Method::GET, "/api/tasks?sort_by=-name", token, None)
+        .await
+        .body;
+    let at = |name: &str| by_name.find(&format!("\"name\":\"{name}\"")).unwrap();
+    assert!(at("tasks.send_all") < at("tasks.boom") && at("tasks.boom") < at("tasks.add"));
+    let wrong = app
+        .api(Method::GET, "/api/v1/celery/tasks?sort=size", token, None)
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(wrong.body.contains("runtime"), "{}", wrong.body);
+
     // Queue lengths, as Flower reads them: the queue's list plus its priority lists.
     for key in ["celery", "celery", "celery\x06\x163"] {
         publisher
@@ -357,6 +383,9 @@ async fn a_broker_s_events_become_tasks_jobs_and_workers() {
         .await
         .body;
     assert!(found.contains("tasks.add") && !found.contains("tasks.boom</strong>"));
+    let sorted = app.get("/celery?sort=-runtime", &session).await.body;
+    assert!(sorted.contains("Runtime ↓"), "the order is marked");
+    assert!(sorted.contains("sort=runtime&amp;page=0"), "a second click reverses it");
     let mistake = app.get("/celery?q=queue:mail", &session).await;
     assert_eq!(mistake.status, StatusCode::OK);
     assert!(mistake.body.contains("is not a filter"));

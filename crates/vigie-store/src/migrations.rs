@@ -57,6 +57,11 @@ pub const SQLITE: &[Migration] = &[
         name: "celery",
         sql: include_str!("../migrations/sqlite/0009_celery.sql"),
     },
+    Migration {
+        version: 10,
+        name: "celery history",
+        sql: include_str!("../migrations/sqlite/0010_celery_history.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -104,6 +109,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 9,
         name: "celery",
         sql: include_str!("../migrations/postgres/0009_celery.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "celery history",
+        sql: include_str!("../migrations/postgres/0010_celery_history.sql"),
     },
 ];
 

@@ -10,8 +10,10 @@
 //! Each task is shown as a Job of kind `celery` ([`TaskState::job_status`]).
 
 mod job;
+mod search;
 
 pub use job::{JOB_KIND, STALL_AFTER_MS};
+pub use search::{SortKey, TaskSearch, TaskSort};
 
 use crate::{JobStatus, ProjectId, Timestamp};
 use serde::Serialize;
@@ -365,74 +367,6 @@ impl Worker {
         self.offline_at.is_none()
             && worker_alive(self.last_heartbeat.millis(), self.freq, now.millis())
     }
-}
-
-/// The tasks search box: `name:shop.send state:failure args:INV-7 kwargs:… result:…` and free
-/// words (found in the name, arguments, result or exception). Values with spaces are quoted:
-/// `args:"INV 7"`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TaskSearch {
-    pub name: Option<String>,
-    pub state: Option<String>,
-    pub worker: Option<String>,
-    pub args: Option<String>,
-    pub kwargs: Option<String>,
-    pub result: Option<String>,
-    /// Words every match contains somewhere.
-    pub words: Vec<String>,
-}
-
-impl TaskSearch {
-    /// Reads the search box; an unknown `filter:` is refused with the ones there are.
-    pub fn parse(text: &str) -> Result<TaskSearch, String> {
-        let mut search = TaskSearch::default();
-        for term in terms(text) {
-            let Some((key, value)) = term.split_once(':').filter(|(k, v)| {
-                !k.is_empty() && k.chars().all(|c| c.is_ascii_alphabetic()) && !v.starts_with("//")
-            }) else {
-                search.words.push(term);
-                continue;
-            };
-            let value = Some(value.trim_matches('"').to_string()).filter(|v| !v.is_empty());
-            match key {
-                "name" => search.name = value,
-                "state" => search.state = value.map(|v| v.to_uppercase()),
-                "worker" => search.worker = value,
-                "args" => search.args = value,
-                "kwargs" => search.kwargs = value,
-                "result" => search.result = value,
-                other => {
-                    return Err(format!(
-                        "\"{other}:\" is not a filter: use name:, state:, worker:, args:, kwargs: or result:"
-                    ))
-                }
-            }
-        }
-        Ok(search)
-    }
-}
-
-/// Splits on spaces outside double quotes.
-fn terms(text: &str) -> Vec<String> {
-    let (mut out, mut current, mut quoted) = (Vec::new(), String::new(), false);
-    for c in text.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                current.push(c);
-            }
-            c if c.is_whitespace() && !quoted => {
-                if !current.is_empty() {
-                    out.push(std::mem::take(&mut current).trim_matches('"').to_string());
-                }
-            }
-            c => current.push(c),
-        }
-    }
-    if !current.is_empty() {
-        out.push(current.trim_matches('"').to_string());
-    }
-    out
 }
 
 /// A worker is offline when no heartbeat came for twice its heartbeat interval (Flower and

@@ -32,7 +32,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use vigie_core::celery::{Task, TaskSearch, Worker};
+use vigie_core::celery::{TaskSort, Task, TaskSearch, Worker};
 use vigie_core::Timestamp;
 use vigie_store::TaskFilter;
 
@@ -53,6 +53,8 @@ pub fn routes() -> Router<AppState> {
 #[derive(Deserialize, Default)]
 pub struct TaskParams {
     q: Option<String>,
+    /// `runtime`, `-runtime`, … (`vigie_core::celery::TaskSort`).
+    sort: Option<String>,
     name: Option<String>,
     state: Option<String>,
     worker: Option<String>,
@@ -79,10 +81,11 @@ fn nonempty(text: &Option<String>) -> Option<String> {
     text.clone().filter(|t| !t.is_empty())
 }
 
-/// The store filter of a search box and of the fields given apart (which win).
+/// The store filter of a search box, a sort and of the fields given apart (which win).
 pub fn filter_of(
     project: vigie_core::ProjectId,
     q: &str,
+    sort: &str,
     name: Option<String>,
     task_state: Option<String>,
     worker: Option<String>,
@@ -91,6 +94,7 @@ pub fn filter_of(
         field: "q".into(),
         message,
     })?;
+    let sort = sort_of("sort", sort)?;
     Ok(TaskFilter {
         project,
         name: name.or(search.name),
@@ -100,6 +104,7 @@ pub fn filter_of(
         kwargs: search.kwargs,
         result: search.result,
         words: search.words,
+        sort,
         limit: 100,
         ..Default::default()
     })
@@ -118,6 +123,7 @@ pub async fn tasks(
         ..filter_of(
             reader.project.id,
             p.q.as_deref().unwrap_or(""),
+            p.sort.as_deref().unwrap_or(""),
             nonempty(&p.name),
             nonempty(&p.state),
             nonempty(&p.worker),
@@ -239,6 +245,15 @@ pub struct FlowerTaskParams {
     /// `YYYY-MM-DD HH:MM` (UTC), as Flower reads it.
     received_start: Option<String>,
     received_end: Option<String>,
+    /// `name`, `-received`, … as Flower reads it.
+    sort_by: Option<String>,
+}
+
+fn sort_of(field: &str, text: &str) -> Result<TaskSort, AppError> {
+    TaskSort::parse(text).map_err(|message| AppError::Invalid {
+        field: field.into(),
+        message,
+    })
 }
 
 /// Flower's `received_start` / `received_end`: `2025-01-10 22:15` in UTC.
@@ -262,7 +277,7 @@ pub async fn flower_tasks(
     State(state): State<AppState>,
     reader: ProjectReader,
     Query(p): Query<FlowerTaskParams>,
-) -> Result<Json<Map<String, Value>>, ApiError> {
+) -> Result<Json<InOrder>, ApiError> {
     let filter = TaskFilter {
         project: reader.project.id,
         name: nonempty(&p.taskname),
@@ -270,16 +285,27 @@ pub async fn flower_tasks(
         worker: nonempty(&p.workername),
         since: flower_time("received_start", &p.received_start)?,
         until: flower_time("received_end", &p.received_end)?,
+        sort: sort_of("sort_by", p.sort_by.as_deref().unwrap_or(""))?,
         limit: p.limit.unwrap_or(1000).clamp(1, 1000),
         offset: p.offset.unwrap_or(0),
         ..Default::default()
     };
     let list = state.store.celery_tasks(&filter).await?;
-    Ok(Json(
+    Ok(Json(InOrder(
         list.iter()
             .map(|t| (t.uuid.clone(), flower_task_view(t)))
             .collect(),
-    ))
+    )))
+}
+
+/// A JSON object whose keys keep the order given (Flower's task map is in `sort_by` order;
+/// `serde_json::Map` would sort it by id).
+pub struct InOrder(Vec<(String, Value)>);
+
+impl serde::Serialize for InOrder {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
 }
 
 pub async fn flower_task(

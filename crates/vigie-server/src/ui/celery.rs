@@ -12,7 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use serde::Deserialize;
-use vigie_core::celery::{Task, TaskState, Worker};
+use vigie_core::celery::{Task, TaskSort, TaskState, Worker};
 use vigie_core::{Project, ProjectId, Timestamp};
 use vigie_store::{TaskEvent, TaskFilter};
 
@@ -55,6 +55,8 @@ pub struct TasksParams {
     #[serde(default)]
     worker: String,
     #[serde(default)]
+    sort: String,
+    #[serde(default)]
     page: u32,
 }
 
@@ -91,6 +93,26 @@ impl TasksPage {
         !(p.q.is_empty() && p.name.is_empty() && p.state.is_empty() && p.worker.is_empty())
     }
 
+    /// A column header's link: sorts by `key`, descending first, the other way when it is
+    /// already the order.
+    fn sort_link(&self, key: &str) -> String {
+        let descending = format!("-{key}");
+        let next = if self.params.sort == descending { key.to_string() } else { descending };
+        self.link(&next, 0)
+    }
+
+    /// The arrow beside the header of the current order.
+    fn sort_mark(&self, key: &str) -> &'static str {
+        let current = TaskSort::parse(&self.params.sort).unwrap_or_default().as_text();
+        if current == format!("-{key}") {
+            " ↓"
+        } else if current == key {
+            " ↑"
+        } else {
+            ""
+        }
+    }
+
     /// Whether a filter field holds `value` (the option to show selected).
     fn is(&self, field: &str, value: &str) -> bool {
         field == value
@@ -104,15 +126,20 @@ impl TasksPage {
         self.page_link(self.params.page + 1)
     }
 
-    /// The link to another page of the same filters.
+    /// The link to another page of the same filters and order.
     fn page_link(&self, page: u32) -> String {
+        self.link(&self.params.sort, page)
+    }
+
+    fn link(&self, sort: &str, page: u32) -> String {
         let q = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
         format!(
-            "/celery?q={}&name={}&state={}&worker={}&page={page}",
+            "/celery?q={}&name={}&state={}&worker={}&sort={}&page={page}",
             q(&self.params.q),
             q(&self.params.name),
             q(&self.params.state),
-            q(&self.params.worker)
+            q(&self.params.worker),
+            q(sort)
         )
     }
 }
@@ -133,6 +160,7 @@ pub async fn tasks(
     let searched = crate::celery::api::filter_of(
         project.id,
         &params.q,
+        &params.sort,
         nonempty(&params.name),
         nonempty(&params.state),
         nonempty(&params.worker),

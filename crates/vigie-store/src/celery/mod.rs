@@ -17,7 +17,7 @@ use crate::sql::{Columns, Value, Where};
 use crate::tx::Tx;
 use crate::Result;
 use serde_json::{Map, Value as Json};
-use vigie_core::celery::{Task, TaskState, Worker};
+use vigie_core::celery::{SortKey, Task, TaskSort, TaskState, Worker};
 use vigie_core::{ProjectId, Timestamp};
 
 /// What the broker said, ready to store.
@@ -65,7 +65,7 @@ pub struct TaskEvent {
     pub fields: Map<String, Json>,
 }
 
-/// Filters of the tasks list; `None` means any. Newest first.
+/// Filters of the tasks list; `None` means any. In `sort` order, then by id.
 #[derive(Clone, Debug, Default)]
 pub struct TaskFilter {
     pub project: ProjectId,
@@ -84,6 +84,7 @@ pub struct TaskFilter {
     pub since: Option<Timestamp>,
     /// Last event before.
     pub until: Option<Timestamp>,
+    pub sort: TaskSort,
     pub limit: u32,
     pub offset: u32,
 }
@@ -210,8 +211,9 @@ pub(crate) async fn tasks(tx: &mut impl Tx, f: &TaskFilter) -> Result<Vec<Task>>
         Some(&f.words.join(" ")),
     );
     let sql = format!(
-        "SELECT {TASK_COLS} FROM celery_tasks{} ORDER BY updated_at DESC, uuid LIMIT {} OFFSET {}",
+        "SELECT {TASK_COLS} FROM celery_tasks{} ORDER BY {} LIMIT {} OFFSET {}",
         w.sql(),
+        order_by(f.sort),
         f.limit.clamp(1, 1000),
         f.offset
     );
@@ -220,6 +222,22 @@ pub(crate) async fn tasks(tx: &mut impl Tx, f: &TaskFilter) -> Result<Vec<Task>>
         .iter()
         .map(task_from)
         .collect()
+}
+
+/// The `ORDER BY` of a sort. Tasks without the value (no runtime yet) come last either way;
+/// each key has an index (migrations 0009 and 0010).
+fn order_by(sort: TaskSort) -> String {
+    let (column, nullable) = match sort.key {
+        SortKey::Updated => ("updated_at", false),
+        SortKey::Received => ("received_at", true),
+        SortKey::Started => ("started_at", true),
+        SortKey::Runtime => ("runtime", true),
+        SortKey::Name => ("name", true),
+        SortKey::State => ("state", false),
+    };
+    let direction = if sort.descending { "DESC" } else { "ASC" };
+    let nulls = if nullable { " NULLS LAST" } else { "" };
+    format!("{column} {direction}{nulls}, uuid {direction}")
 }
 
 pub(crate) async fn task(tx: &mut impl Tx, project: ProjectId, uuid: &str) -> Result<Option<Task>> {

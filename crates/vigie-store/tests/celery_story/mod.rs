@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 use std::sync::Arc;
-use vigie_core::celery::TaskState;
+use vigie_core::celery::{TaskSort, TaskState};
 use vigie_core::{JobStatus, Project, Timestamp};
 use vigie_store::{CeleryNews, Store, TaskFilter};
 
@@ -201,4 +201,21 @@ pub async fn celery_story(store: &Arc<dyn Store>, project: &Project) {
     let job = store.job(p, "bulk-149").await.unwrap().unwrap();
     assert_eq!((job.status, job.processed, job.total), (JobStatus::Running, 149, Some(150)));
     assert_eq!(store.celery_task_events(p, "bulk-000").await.unwrap().len(), 2);
+
+    // Sorting: the slowest first; by name with the unnamed task last either way.
+    let sorted = |sort: &str, offset: u32| {
+        let filter = TaskFilter {
+            project: p,
+            sort: TaskSort::parse(sort).unwrap(),
+            limit: 1,
+            offset,
+            ..Default::default()
+        };
+        async move { store.celery_tasks(&filter).await.unwrap()[0].uuid.clone() }
+    };
+    assert_eq!(sorted("-runtime", 0).await, "t1");
+    assert_eq!(sorted("name", 0).await, "t1", "shop.add first");
+    assert_eq!(sorted("name", 152).await, "t3", "no name: last");
+    assert_eq!(sorted("-name", 152).await, "t3", "no name: last descending too");
+    assert_eq!(sorted("-name", 0).await, "bulk-149");
 }

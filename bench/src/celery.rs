@@ -1,0 +1,437 @@
+//! The `celery` scenario: how fast Vigie takes a Celery event stream, what it holds in memory
+//! as tasks pile up, and how fast the tasks page answers over a million tasks — beside Flower
+//! fed the same stream when it is given.
+//!
+//! The stream is what a real Celery 5 cluster publishes on a Redis broker (the shapes of
+//! `crates/vigie-protocol/tests/fixtures/celery`): each task's `task-sent` from the client as
+//! its own message, the worker's `task-received`, `task-started` and `task-succeeded` /
+//! `task-failed` batched 24 to a `task.multi` message, heartbeats of 8 workers. Vigie reads
+//! Redis db `vigie_db`, Flower db `flower_db`, so each gets the stream alone.
+//!
+//! 1. **100,000 tasks** at a rate both keep up with; RSS of each afterwards.
+//! 2. **Rate ladder**: each rate for `step_seconds`; an event counts when the tool has it
+//!    (Vigie: `vigie_celery_stored_total`, durable; Flower: `flower_events_total`, in memory).
+//!    A rate is kept up with when every event is counted within 2 s of the step's end.
+//! 3. **A million tasks** stored in Vigie, as fast as it stores them (the publisher waits when
+//!    200,000 events are unstored); RSS along the way; then tasks pages with filters, p50.
+
+use super::alerts::api;
+use super::{client, median, percentile, Server};
+use anyhow::{bail, Context, Result};
+use base64::Engine;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+#[derive(clap::Args)]
+pub struct Options {
+    /// Tasks of the first phase (RSS of both tools afterwards)
+    #[arg(long, default_value_t = 100_000)]
+    pub tasks: usize,
+    /// Events per second of the first phase
+    #[arg(long, default_value_t = 10_000)]
+    pub rate: usize,
+    /// Rates of the ladder, events per second
+    #[arg(long, value_delimiter = ',', default_value = "10000,20000,40000,80000")]
+    pub rates: Vec<usize>,
+    #[arg(long, default_value_t = 5)]
+    pub step_seconds: u64,
+    /// Tasks stored in Vigie for the page figures (0 skips the phase)
+    #[arg(long, default_value_t = 1_000_000)]
+    pub fill_tasks: usize,
+    /// Redis host:port of the broker
+    #[arg(long, default_value = "127.0.0.1:6379")]
+    pub redis: String,
+    #[arg(long, default_value_t = 12)]
+    pub vigie_db: u32,
+    /// Flower's API, from ../shared/peers/flower-up.sh DIR redis://127.0.0.1:6379/<flower_db>
+    #[arg(long)]
+    pub flower_url: Option<String>,
+    #[arg(long)]
+    pub flower_pid: Option<u32>,
+    #[arg(long, default_value_t = 13)]
+    pub flower_db: u32,
+}
+
+/// A tool fed the stream: how many events it has taken, its RSS.
+enum Tool<'a> {
+    Vigie(&'a Server),
+    Flower { url: String, pid: u32 },
+}
+
+impl Tool<'_> {
+    fn name(&self) -> &'static str {
+        match self {
+            Tool::Vigie(_) => "Vigie",
+            Tool::Flower { .. } => "Flower",
+        }
+    }
+
+    async fn events(&self, http: &reqwest::Client) -> Result<u64> {
+        let (url, metric) = match self {
+            Tool::Vigie(s) => (format!("{}/metrics", s.url), "vigie_celery_stored_total"),
+            Tool::Flower { url, .. } => (format!("{url}/metrics"), "flower_events_total"),
+        };
+        let text = http.get(url).send().await?.text().await?;
+        Ok(text
+            .lines()
+            .filter(|l| l.starts_with(metric))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64)
+    }
+
+    fn rss_mib(&self) -> Result<f64> {
+        let pid = match self {
+            Tool::Vigie(s) => s.child.id(),
+            Tool::Flower { pid, .. } => *pid,
+        };
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .context("no VmRSS")?;
+        Ok(kib / 1024.0)
+    }
+
+    fn db(&self, opts: &Options) -> u32 {
+        match self {
+            Tool::Vigie(_) => opts.vigie_db,
+            Tool::Flower { .. } => opts.flower_db,
+        }
+    }
+
+    /// Waits until `expected` events are counted or the count stands still for 3 s; answers
+    /// the count and when it was reached.
+    async fn settle(&self, http: &reqwest::Client, expected: u64) -> Result<(u64, Instant)> {
+        let (mut last, mut moved) = (self.events(http).await?, Instant::now());
+        loop {
+            if last >= expected || moved.elapsed() > Duration::from_secs(3) {
+                return Ok((last, moved));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let now = self.events(http).await?;
+            if now != last {
+                (last, moved) = (now, Instant::now());
+            }
+        }
+    }
+}
+
+pub async fn run(binary: &Path, opts: Options) -> Result<()> {
+    println!(
+        "scenario celery: {} ({} cores), broker redis {}",
+        binary.display(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        opts.redis
+    );
+    let broker = format!("redis://{}/{}", opts.redis, opts.vigie_db);
+    let (server, _) = Server::start_with(binary, &[("VIGIE_CELERY_BROKERS", broker.as_str())])?;
+    let http = client()?;
+    let mut tools = vec![Tool::Vigie(&server)];
+    if let Some(url) = &opts.flower_url {
+        let pid = opts.flower_pid.context("--flower-pid is needed with --flower-url")?;
+        tools.push(Tool::Flower {
+            url: url.trim_end_matches('/').to_string(),
+            pid,
+        });
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut stream = Stream::default();
+
+    println!("\n1. {} tasks at {} events/s, then RSS", opts.tasks, opts.rate);
+    let mut rss = Vec::new();
+    for tool in &tools {
+        let before = tool.events(&http).await?;
+        let messages = stream.tasks(opts.tasks, tool.db(&opts));
+        let sent = publish(&opts.redis, &messages, opts.rate).await?;
+        let (count, _) = tool.settle(&http, before + sent).await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let mib = tool.rss_mib()?;
+        println!(
+            "   {:6}: {} of {sent} events taken, RSS {mib:.1} MiB",
+            tool.name(),
+            count - before
+        );
+        rss.push(mib);
+    }
+    if rss.len() == 2 {
+        println!("   RSS Flower / Vigie: {:.1}×", rss[1] / rss[0]);
+    }
+
+    println!("\n2. rate ladder, {} s per step", opts.step_seconds);
+    let mut kept = Vec::new();
+    for tool in &tools {
+        let mut best = 0;
+        for &rate in &opts.rates {
+            let before = tool.events(&http).await?;
+            let tasks = rate * opts.step_seconds as usize / 4;
+            let messages = stream.tasks(tasks, tool.db(&opts));
+            let started = Instant::now();
+            let sent = publish(&opts.redis, &messages, rate).await?;
+            let published = Instant::now();
+            let (count, at) = tool.settle(&http, before + sent).await?;
+            let taken = count - before;
+            let lag = at.saturating_duration_since(published).as_secs_f64();
+            let achieved = taken as f64 / at.duration_since(started).as_secs_f64();
+            let ok = taken >= sent && lag <= 2.0;
+            if ok {
+                best = best.max(rate);
+            }
+            println!(
+                "   {:6} at {rate:>6}/s: {taken} of {sent} events ({:.1} %), {achieved:.0} events/s, done {lag:.2} s after the last{}",
+                tool.name(),
+                100.0 * taken as f64 / sent as f64,
+                if ok { "" } else { "  — not kept up" }
+            );
+        }
+        println!("   {:6} keeps up with {best} events/s", tool.name());
+        kept.push(best);
+    }
+    if kept.len() == 2 && kept[1] > 0 {
+        println!("   rate kept up with, Vigie / Flower: {:.1}×", kept[0] as f64 / kept[1] as f64);
+    }
+
+    if opts.fill_tasks > 0 {
+        fill_and_read(binary, &server, &http, &opts, &mut stream).await?;
+    }
+    Ok(())
+}
+
+/// Phase 3: Vigie filled to `fill_tasks`, then the tasks page and API timed.
+async fn fill_and_read(
+    binary: &Path,
+    server: &Server,
+    http: &reqwest::Client,
+    opts: &Options,
+    stream: &mut Stream,
+) -> Result<()> {
+    let vigie = Tool::Vigie(server);
+    let stored_tasks = stream.next_task;
+    println!("\n3. Vigie filled to {} tasks", opts.fill_tasks.max(stored_tasks));
+    let started = Instant::now();
+    let (mut events, mut marks) = (0u64, vec![250_000, 500_000, 1_000_000, 2_000_000]);
+    marks.retain(|m| *m > stored_tasks && *m <= opts.fill_tasks);
+    marks.push(opts.fill_tasks);
+    marks.dedup();
+    let before = vigie.events(http).await?;
+    for mark in marks {
+        while stream.next_task < mark {
+            let n = (mark - stream.next_task).min(20_000);
+            let messages = stream.tasks(n, opts.vigie_db);
+            events += publish(&opts.redis, &messages, usize::MAX).await?;
+            // Pub/sub does not wait for a slow reader: keep what is unstored bounded.
+            while vigie.events(http).await? + 200_000 < before + events {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let (count, _) = vigie.settle(http, before + events).await?;
+        println!(
+            "   {mark:>9} tasks: {} events stored in {:.0} s ({:.0} events/s), RSS {:.1} MiB",
+            count - before,
+            started.elapsed().as_secs_f64(),
+            (count - before) as f64 / started.elapsed().as_secs_f64(),
+            vigie.rss_mib()?
+        );
+    }
+
+    let api = api(binary, server)?;
+    super::add_admin(binary, server.data.path())?;
+    let session = super::login(http, &server.url).await?;
+    let pages = [
+        "/celery",
+        "/celery?state=FAILURE",
+        "/celery?name=shop.tasks.send_invoice",
+        "/celery?worker=celery%40worker-3",
+        "/celery?q=args%3ACUST-000777",
+        "/celery?name=shop.tasks.resize_image&page=50",
+        "/celery?sort=runtime",
+        "/api/v1/celery/tasks?state=FAILURE&limit=50",
+        "/api/v1/celery/tasks?name=shop.tasks.send_invoice&worker=celery%40worker-5&limit=50",
+        "/api/tasks?limit=50&state=SUCCESS",
+    ];
+    println!("   page / API (20 requests each): p50, max");
+    for page in pages {
+        let mut ms = Vec::new();
+        for _ in 0..20 {
+            let t = Instant::now();
+            let answer = if page.starts_with("/celery") {
+                http.get(format!("{}{page}", server.url))
+                    .header("cookie", session.as_str())
+                    .send()
+                    .await?
+            } else {
+                http.get(format!("{}{page}", server.url))
+                    .bearer_auth(&api.key)
+                    .send()
+                    .await?
+            };
+            let status = answer.status();
+            answer.bytes().await?;
+            if !status.is_success() {
+                bail!("{page}: {status}");
+            }
+            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        let p50 = median(&mut ms);
+        println!("   {page:<80} {p50:7.1} ms {:7.1} ms", percentile(&ms, 1.0));
+    }
+    Ok(())
+}
+
+/// The generated cluster: tasks numbered on, 8 workers, a clock.
+#[derive(Default)]
+struct Stream {
+    next_task: usize,
+}
+
+/// A message to publish: its channel and payload.
+type Message = (String, String);
+
+const NAMES: [&str; 5] = [
+    "shop.tasks.send_invoice",
+    "shop.tasks.resize_image",
+    "shop.tasks.sync_stock",
+    "shop.tasks.send_newsletter",
+    "shop.tasks.compute_report",
+];
+
+impl Stream {
+    /// The next `n` tasks' messages for Redis db `db`: 4 events a task, about 1 in 50 failing.
+    fn tasks(&mut self, n: usize, db: u32) -> Vec<Message> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64();
+        let mut out = Vec::new();
+        let mut batch = Vec::new();
+        for i in self.next_task..self.next_task + n {
+            let uuid = format!("{:08x}-bench-4000-8000-{i:012x}", i as u32 ^ 0x5bd1e995);
+            let name = NAMES[i % NAMES.len()];
+            let worker = format!("celery@worker-{}", i % 8);
+            let args = format!("('CUST-{:06}', {})", i % 100_000, i);
+            let t = now + i as f64 * 1e-6;
+            let sent = json!({"hostname": "gen4242@web-1", "utcoffset": 0, "pid": 4242,
+                "clock": i, "uuid": uuid, "root_id": uuid, "parent_id": null, "name": name,
+                "args": args, "kwargs": "{'priority': 'normal'}", "retries": 0, "eta": null,
+                "expires": null, "queue": "celery", "exchange": "", "routing_key": "celery",
+                "timestamp": t, "type": "task-sent"});
+            out.push(envelope(db, "task.sent", &sent, "gen4242@web-1"));
+            batch.push(json!({"hostname": worker, "utcoffset": 0, "pid": 17, "clock": i,
+                "uuid": uuid, "name": name, "args": args, "kwargs": "{'priority': 'normal'}",
+                "root_id": uuid, "parent_id": null, "retries": 0, "eta": null, "expires": null,
+                "timestamp": t + 0.001, "type": "task-received"}));
+            batch.push(json!({"hostname": worker, "utcoffset": 0, "pid": 17, "clock": i,
+                "uuid": uuid, "timestamp": t + 0.002, "type": "task-started"}));
+            batch.push(if i % 50 == 7 {
+                json!({"hostname": worker, "utcoffset": 0, "pid": 17, "clock": i, "uuid": uuid,
+                    "exception": "SMTPRecipientsRefused('550 mailbox unavailable')",
+                    "traceback": "Traceback (most recent call last):\n  File \"shop/tasks.py\", line 42, in send_invoice\n    smtp.send_message(msg)\nsmtplib.SMTPRecipientsRefused: 550",
+                    "timestamp": t + 0.05, "type": "task-failed"})
+            } else {
+                json!({"hostname": worker, "utcoffset": 0, "pid": 17, "clock": i, "uuid": uuid,
+                    "result": format!("'ok {i}'"), "runtime": 0.01 + (i % 100) as f64 / 1000.0,
+                    "timestamp": t + 0.05, "type": "task-succeeded"})
+            });
+            if batch.len() >= 24 {
+                out.push(multi(db, &mut batch));
+            }
+            if i % 2_000 == 0 {
+                for w in 0..8 {
+                    let beat = json!({"hostname": format!("celery@worker-{w}"), "utcoffset": 0,
+                        "pid": 17, "clock": i, "freq": 2.0, "active": 1, "processed": i / 8,
+                        "loadavg": [0.5, 0.4, 0.3], "sw_ident": "py-celery", "sw_ver": "5.7.0",
+                        "sw_sys": "Linux", "timestamp": t, "type": "worker-heartbeat"});
+                    out.push(envelope(db, "worker.heartbeat", &beat, "celery@bench"));
+                }
+            }
+        }
+        if !batch.is_empty() {
+            out.push(multi(db, &mut batch));
+        }
+        self.next_task += n;
+        out
+    }
+}
+
+fn multi(db: u32, batch: &mut Vec<Value>) -> Message {
+    let events = Value::Array(std::mem::take(batch));
+    let host = events[0]["hostname"].as_str().unwrap_or("celery").to_string();
+    envelope(db, "task.multi", &events, &host)
+}
+
+/// A kombu message as the Redis transport publishes it on `/<db>.celeryev/<routing key>`.
+fn envelope(db: u32, routing_key: &str, body: &Value, hostname: &str) -> Message {
+    let body = base64::engine::general_purpose::STANDARD.encode(body.to_string());
+    let payload = json!({"body": body, "content-encoding": "utf-8",
+        "content-type": "application/json", "headers": {"hostname": hostname},
+        "properties": {"delivery_mode": 1,
+            "delivery_info": {"exchange": "celeryev", "routing_key": routing_key},
+            "priority": 0, "body_encoding": "base64", "delivery_tag": "bench"}});
+    (format!("/{db}.celeryev/{routing_key}"), payload.to_string())
+}
+
+/// Events in a message (a `task.multi` holds many).
+fn events_in(message: &Message) -> u64 {
+    if message.0.ends_with("task.multi") {
+        let envelope: Value = serde_json::from_str(&message.1).unwrap_or_default();
+        let body = envelope["body"].as_str().unwrap_or_default();
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Vec<Value>>(&b).ok())
+            .map_or(1, |v| v.len() as u64)
+    } else {
+        1
+    }
+}
+
+/// PUBLISHes `messages` at about `rate` events a second (`usize::MAX`: at once), pipelined on
+/// one connection; answers the events sent.
+async fn publish(redis: &str, messages: &[Message], rate: usize) -> Result<u64> {
+    let counts: Vec<u64> = messages.iter().map(events_in).collect();
+    let stream = TcpStream::connect(redis).await.context("redis")?;
+    let (mut read, mut write) = stream.into_split();
+    let replies = tokio::spawn(async move {
+        let mut buf = vec![0u8; 1 << 16];
+        let mut lines = 0usize;
+        loop {
+            match read.read(&mut buf).await {
+                Ok(0) | Err(_) => return lines,
+                Ok(n) => lines += buf[..n].iter().filter(|b| **b == b'\n').count(),
+            }
+        }
+    });
+    let started = Instant::now();
+    let (mut sent, mut buffer) = (0u64, Vec::with_capacity(1 << 20));
+    for (message, events) in messages.iter().zip(&counts) {
+        let (channel, payload) = message;
+        buffer.extend_from_slice(
+            format!(
+                "*3\r\n$7\r\nPUBLISH\r\n${}\r\n{channel}\r\n${}\r\n",
+                channel.len(),
+                payload.len()
+            )
+            .as_bytes(),
+        );
+        buffer.extend_from_slice(payload.as_bytes());
+        buffer.extend_from_slice(b"\r\n");
+        sent += events;
+        if buffer.len() > 256 << 10 {
+            write.write_all(&buffer).await?;
+            buffer.clear();
+            if rate != usize::MAX {
+                let due = Duration::from_secs_f64(sent as f64 / rate as f64);
+                if let Some(wait) = due.checked_sub(started.elapsed()) {
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+    write.write_all(&buffer).await?;
+    write.shutdown().await?;
+    let lines = replies.await?;
+    if lines < messages.len() {
+        bail!("redis answered {lines} of {} PUBLISH", messages.len());
+    }
+    Ok(sent)
+}

@@ -132,7 +132,9 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
     let http = client()?;
     let mut tools = vec![Tool::Vigie(&server)];
     if let Some(url) = &opts.flower_url {
-        let pid = opts.flower_pid.context("--flower-pid is needed with --flower-url")?;
+        let pid = opts
+            .flower_pid
+            .context("--flower-pid is needed with --flower-url")?;
         tools.push(Tool::Flower {
             url: url.trim_end_matches('/').to_string(),
             pid,
@@ -141,7 +143,10 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut stream = Stream::default();
 
-    println!("\n1. {} tasks at {} events/s, then RSS", opts.tasks, opts.rate);
+    println!(
+        "\n1. {} tasks at {} events/s, then RSS",
+        opts.tasks, opts.rate
+    );
     let mut rss = Vec::new();
     for tool in &tools {
         let before = tool.events(&http).await?;
@@ -191,7 +196,10 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
         kept.push(best);
     }
     if kept.len() == 2 && kept[1] > 0 {
-        println!("   rate kept up with, Vigie / Flower: {:.1}×", kept[0] as f64 / kept[1] as f64);
+        println!(
+            "   rate kept up with, Vigie / Flower: {:.1}×",
+            kept[0] as f64 / kept[1] as f64
+        );
     }
 
     if opts.fill_tasks > 0 {
@@ -210,7 +218,10 @@ async fn fill_and_read(
 ) -> Result<()> {
     let vigie = Tool::Vigie(server);
     let stored_tasks = stream.next_task;
-    println!("\n3. Vigie filled to {} tasks", opts.fill_tasks.max(stored_tasks));
+    println!(
+        "\n3. Vigie filled to {} tasks",
+        opts.fill_tasks.max(stored_tasks)
+    );
     let started = Instant::now();
     let (mut events, mut marks) = (0u64, vec![250_000, 500_000, 1_000_000, 2_000_000]);
     marks.retain(|m| *m > stored_tasks && *m <= opts.fill_tasks);
@@ -301,7 +312,10 @@ const NAMES: [&str; 5] = [
 impl Stream {
     /// The next `n` tasks' messages for Redis db `db`: 4 events a task, about 1 in 50 failing.
     fn tasks(&mut self, n: usize, db: u32) -> Vec<Message> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
         let mut out = Vec::new();
         let mut batch = Vec::new();
         for i in self.next_task..self.next_task + n {
@@ -316,12 +330,16 @@ impl Stream {
                 "expires": null, "queue": "celery", "exchange": "", "routing_key": "celery",
                 "timestamp": t, "type": "task-sent"});
             out.push(envelope(db, "task.sent", &sent, "gen4242@web-1"));
-            batch.push(json!({"hostname": worker, "utcoffset": 0, "pid": 17, "clock": i,
+            batch.push(
+                json!({"hostname": worker, "utcoffset": 0, "pid": 17, "clock": i,
                 "uuid": uuid, "name": name, "args": args, "kwargs": "{'priority': 'normal'}",
                 "root_id": uuid, "parent_id": null, "retries": 0, "eta": null, "expires": null,
-                "timestamp": t + 0.001, "type": "task-received"}));
-            batch.push(json!({"hostname": worker, "utcoffset": 0, "pid": 17, "clock": i,
-                "uuid": uuid, "timestamp": t + 0.002, "type": "task-started"}));
+                "timestamp": t + 0.001, "type": "task-received"}),
+            );
+            batch.push(
+                json!({"hostname": worker, "utcoffset": 0, "pid": 17, "clock": i,
+                "uuid": uuid, "timestamp": t + 0.002, "type": "task-started"}),
+            );
             batch.push(if i % 50 == 7 {
                 json!({"hostname": worker, "utcoffset": 0, "pid": 17, "clock": i, "uuid": uuid,
                     "exception": "SMTPRecipientsRefused('550 mailbox unavailable')",
@@ -355,7 +373,10 @@ impl Stream {
 
 fn multi(db: u32, batch: &mut Vec<Value>) -> Message {
     let events = Value::Array(std::mem::take(batch));
-    let host = events[0]["hostname"].as_str().unwrap_or("celery").to_string();
+    let host = events[0]["hostname"]
+        .as_str()
+        .unwrap_or("celery")
+        .to_string();
     envelope(db, "task.multi", &events, &host)
 }
 

@@ -145,10 +145,66 @@ pub fn decode_message(raw: &[u8]) -> Result<Vec<Event>, CeleryError> {
         // Some transports put the body in as JSON itself.
         (other, _) => other.clone(),
     };
+    events_of(body)
+}
+
+/// The events in an AMQP message's body: the body is the JSON itself, its content type a
+/// message property (no envelope, no base64).
+pub fn decode_body(content_type: &str, body: &[u8]) -> Result<Vec<Event>, CeleryError> {
+    let content_type = if content_type.is_empty() {
+        "application/json"
+    } else {
+        content_type
+    };
+    if content_type != "application/json" {
+        return Err(CeleryError::Undecodable {
+            content_type: content_type.to_string(),
+        });
+    }
+    events_of(
+        serde_json::from_slice(body).map_err(|e| CeleryError::BadBody(format!("not JSON: {e}")))?,
+    )
+}
+
+fn events_of(body: Value) -> Result<Vec<Event>, CeleryError> {
     match body {
         Value::Array(items) => items.into_iter().map(Event::from_value).collect(),
         one => Ok(vec![Event::from_value(one)?]),
     }
+}
+
+/// The body of a broadcast to every worker (`celery control <method>`), as kombu's pidbox
+/// sends it: `{"method": "enable_events", "arguments": {}, "destination": null, …}`.
+pub fn control_body(method: &str) -> Value {
+    serde_json::json!({
+        "method": method,
+        "arguments": {},
+        "destination": null,
+        "pattern": null,
+        "matcher": null,
+    })
+}
+
+/// A broadcast as the Redis transport publishes it on `/<db>.celery.pidbox`: the kombu
+/// envelope around [`control_body`], expiring `ttl_s` seconds after `now_s` (workers drop
+/// expired commands).
+pub fn control_envelope(method: &str, now_s: f64, ttl_s: f64) -> Vec<u8> {
+    let body = base64::engine::general_purpose::STANDARD.encode(control_body(method).to_string());
+    serde_json::json!({
+        "body": body,
+        "content-encoding": "utf-8",
+        "content-type": "application/json",
+        "headers": {"clock": 1, "expires": now_s + ttl_s},
+        "properties": {
+            "delivery_mode": 2,
+            "delivery_info": {"exchange": "celery.pidbox", "routing_key": ""},
+            "priority": 0,
+            "body_encoding": "base64",
+            "delivery_tag": format!("vigie-{}", (now_s * 1e6) as u64),
+        },
+    })
+    .to_string()
+    .into_bytes()
 }
 
 /// A task state written by the Redis result backend.
@@ -241,6 +297,50 @@ mod tests {
             .max()
             .unwrap();
         assert!(multi >= 2);
+    }
+
+    #[test]
+    fn a_broadcast_looks_like_celery_s_own() {
+        const CAPTURED: &str = include_str!("../tests/fixtures/celery/enable_events.txt");
+        let captured: Value = serde_json::from_str(messages(CAPTURED)[0]).unwrap();
+        let ours: Value =
+            serde_json::from_slice(&control_envelope("enable_events", 1e9, 10.0)).unwrap();
+        let open = |envelope: &Value| -> Value {
+            let body = envelope["body"].as_str().unwrap();
+            serde_json::from_slice(
+                &base64::engine::general_purpose::STANDARD
+                    .decode(body)
+                    .unwrap(),
+            )
+            .unwrap()
+        };
+        assert_eq!(open(&ours), open(&captured), "the same command body");
+        for key in ["content-type", "content-encoding"] {
+            assert_eq!(ours[key], captured[key]);
+        }
+        let props = |v: &Value| v["properties"]["delivery_info"].clone();
+        assert_eq!(props(&ours), props(&captured));
+        assert_eq!(ours["headers"]["expires"], 1e9 + 10.0);
+    }
+
+    #[test]
+    fn amqp_bodies_are_the_json_itself() {
+        let one = decode_body(
+            "application/json",
+            br#"{"type": "worker-heartbeat", "hostname": "celery@a", "timestamp": 1.0}"#,
+        )
+        .unwrap();
+        assert_eq!(one[0].kind, "worker-heartbeat");
+        let many = decode_body("", br#"[{"type": "task-started", "uuid": "u", "hostname": "h", "timestamp": 1.0}, {"type": "task-succeeded", "uuid": "u", "hostname": "h", "timestamp": 2.0}]"#).unwrap();
+        assert_eq!(many.len(), 2);
+        assert!(matches!(
+            decode_body("application/x-python-serialize", b"\x80\x04"),
+            Err(CeleryError::Undecodable { .. })
+        ));
+        assert!(matches!(
+            decode_body("application/json", b"{"),
+            Err(CeleryError::BadBody(_))
+        ));
     }
 
     #[test]

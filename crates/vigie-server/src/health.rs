@@ -39,6 +39,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         write_queue_depth: state.store.write_queue_depth(),
         database_size_bytes: state.store.database_size().await.ok(),
         uptime_seconds: state.started.elapsed().as_secs(),
+        celery_workers: celery_workers(&state).await,
     };
     (
         [(
@@ -47,4 +48,33 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.metrics.render(&gauges),
     )
+}
+
+/// Each Celery worker of `celery.project` and whether it is online; none when Vigie reads no
+/// broker.
+async fn celery_workers(state: &AppState) -> Vec<(String, bool)> {
+    if state.config.celery.brokers.trim().is_empty() {
+        return Vec::new();
+    }
+    let Ok(projects) = state.store.list_projects().await else {
+        return Vec::new();
+    };
+    let Some(project) = projects
+        .iter()
+        .find(|p| p.name == state.config.celery.project)
+    else {
+        return Vec::new();
+    };
+    let now = vigie_core::Timestamp::now();
+    state
+        .store
+        .celery_workers(project.id)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|w| {
+            let online = w.online(now);
+            (w.hostname, online)
+        })
+        .collect()
 }

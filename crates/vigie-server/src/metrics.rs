@@ -18,6 +18,11 @@ use std::time::Instant;
 const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
+/// Upper bounds of the Celery task runtime buckets, in seconds: tasks last from milliseconds
+/// to an hour.
+const RUNTIME_BUCKETS: [f64; 16] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+];
 
 #[derive(Default)]
 pub struct Metrics {
@@ -27,9 +32,16 @@ pub struct Metrics {
     pub celery: CeleryCounters,
 }
 
-/// What the Celery consumer read, by outcome. Counters only grow.
+/// What the Celery consumer read, by outcome, and what the tasks did (as Flower's metrics
+/// tell it: events by type, runtimes by task, workers online).
 #[derive(Default)]
 pub struct CeleryCounters {
+    /// Events stored, by type (`task-succeeded`, `worker-heartbeat`, …).
+    pub by_type: Mutex<BTreeMap<String, u64>>,
+    /// Runtimes of finished tasks, by task name.
+    pub runtime: Mutex<BTreeMap<String, Histogram>>,
+    /// How far behind the last stored batch was: now minus its newest event's time.
+    pub lag_ms: std::sync::atomic::AtomicI64,
     /// Events read from brokers (a `task.multi` message counts each of its events).
     pub events: AtomicU64,
     /// Events and result-backend states stored.
@@ -43,7 +55,72 @@ pub struct CeleryCounters {
 }
 
 impl CeleryCounters {
-    fn render(&self, out: &mut String) {
+    /// Counts a stored event of `kind`.
+    pub fn saw_event(&self, kind: &str) {
+        let mut by_type = self.by_type.lock().unwrap_or_else(|p| p.into_inner());
+        match by_type.get_mut(kind) {
+            Some(n) => *n += 1,
+            None => {
+                by_type.insert(kind.to_string(), 1);
+            }
+        }
+    }
+
+    /// Records a finished task's runtime.
+    pub fn saw_runtime(&self, task: &str, seconds: f64) {
+        self.runtime
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(task.to_string())
+            .or_default()
+            .observe(&RUNTIME_BUCKETS, seconds);
+    }
+
+    fn render(&self, out: &mut String, workers: &[(String, bool)]) {
+        out.push_str("# HELP vigie_celery_task_events_total Celery events stored, by type.\n");
+        out.push_str("# TYPE vigie_celery_task_events_total counter\n");
+        for (kind, n) in self
+            .by_type
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "vigie_celery_task_events_total{{type=\"{}\"}} {n}",
+                escape(kind)
+            );
+        }
+        histograms(
+            out,
+            "vigie_celery_task_runtime_seconds",
+            "Runtime of finished Celery tasks, by task.",
+            "task",
+            &self.runtime.lock().unwrap_or_else(|p| p.into_inner()),
+            &RUNTIME_BUCKETS,
+        );
+        let _ = writeln!(
+            out,
+            "# HELP vigie_celery_event_lag_seconds Age of the newest event of the last stored batch.\n\
+             # TYPE vigie_celery_event_lag_seconds gauge\nvigie_celery_event_lag_seconds {}",
+            self.lag_ms.load(Ordering::Relaxed) as f64 / 1000.0
+        );
+        out.push_str("# HELP vigie_celery_worker_online Whether each Celery worker is online (1) or not (0).\n");
+        out.push_str("# TYPE vigie_celery_worker_online gauge\n");
+        for (worker, online) in workers {
+            let _ = writeln!(
+                out,
+                "vigie_celery_worker_online{{worker=\"{}\"}} {}",
+                escape(worker),
+                u8::from(*online)
+            );
+        }
+        gauge(
+            out,
+            "vigie_celery_workers_online",
+            "Celery workers online.",
+            workers.iter().filter(|(_, online)| *online).count() as u64,
+        );
         counters(
             out,
             &[
@@ -159,18 +236,63 @@ impl LogCounters {
     }
 }
 
+/// Observations counted into buckets (whose bounds the caller keeps).
 #[derive(Default, Clone)]
-struct Histogram {
-    buckets: [u64; BUCKETS.len()],
+pub struct Histogram {
+    buckets: Vec<u64>,
     count: u64,
     sum: f64,
 }
 
+impl Histogram {
+    fn observe(&mut self, bounds: &[f64], value: f64) {
+        self.buckets.resize(bounds.len(), 0);
+        if let Some(i) = bounds.iter().position(|&le| value <= le) {
+            self.buckets[i] += 1;
+        }
+        self.count += 1;
+        self.sum += value;
+    }
+}
+
+/// One histogram per label value, in the Prometheus text format.
+fn histograms(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    label: &str,
+    list: &BTreeMap<String, Histogram>,
+    bounds: &[f64],
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+    for (value, h) in list {
+        let value = escape(value);
+        let mut cumulative = 0;
+        for (i, le) in bounds.iter().enumerate() {
+            cumulative += h.buckets.get(i).copied().unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{label}=\"{value}\",le=\"{le}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{label}=\"{value}\",le=\"+Inf\"}} {}\n\
+             {name}_sum{{{label}=\"{value}\"}} {}\n\
+             {name}_count{{{label}=\"{value}\"}} {}",
+            h.count, h.sum, h.count
+        );
+    }
+}
+
 /// Values read at scrape time from outside the HTTP layer.
+#[derive(Default)]
 pub struct Gauges {
     pub write_queue_depth: usize,
     pub database_size_bytes: Option<u64>,
     pub uptime_seconds: u64,
+    /// Each Celery worker and whether it is online.
+    pub celery_workers: Vec<(String, bool)>,
 }
 
 impl Metrics {
@@ -181,13 +303,12 @@ impl Metrics {
             .unwrap_or_else(|p| p.into_inner())
             .entry((method.to_string(), route.to_string(), status))
             .or_default() += 1;
-        let mut latency = self.latency.lock().unwrap_or_else(|p| p.into_inner());
-        let h = latency.entry(route.to_string()).or_default();
-        if let Some(i) = BUCKETS.iter().position(|&le| seconds <= le) {
-            h.buckets[i] += 1;
-        }
-        h.count += 1;
-        h.sum += seconds;
+        self.latency
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(route.to_string())
+            .or_default()
+            .observe(&BUCKETS, seconds);
     }
 
     pub fn render(&self, gauges: &Gauges) -> String {
@@ -208,31 +329,14 @@ impl Metrics {
                 escape(route)
             );
         }
-        out.push_str("# HELP vigie_http_request_duration_seconds Time to answer HTTP requests.\n");
-        out.push_str("# TYPE vigie_http_request_duration_seconds histogram\n");
-        for (route, h) in self
-            .latency
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let route = escape(route);
-            let mut cumulative = 0;
-            for (le, n) in BUCKETS.iter().zip(h.buckets) {
-                cumulative += n;
-                let _ = writeln!(
-                    out,
-                    "vigie_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{le}\"}} {cumulative}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "vigie_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}\n\
-                 vigie_http_request_duration_seconds_sum{{route=\"{route}\"}} {}\n\
-                 vigie_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
-                h.count, h.sum, h.count
-            );
-        }
+        histograms(
+            &mut out,
+            "vigie_http_request_duration_seconds",
+            "Time to answer HTTP requests.",
+            "route",
+            &self.latency.lock().unwrap_or_else(|p| p.into_inner()),
+            &BUCKETS,
+        );
         gauge(
             &mut out,
             "vigie_writer_queue_depth",
@@ -254,7 +358,7 @@ impl Metrics {
             gauges.uptime_seconds,
         );
         self.logs.render(&mut out);
-        self.celery.render(&mut out);
+        self.celery.render(&mut out, &gauges.celery_workers);
         out
     }
 }

@@ -216,7 +216,8 @@ async fn check_monitors(state: AppState) {
 }
 
 /// Vigie's own scheduled tasks: the stall sweep every few seconds, log upkeep and the daily
-/// report's clock every minute, forgetting expired sessions and event retention every hour.
+/// report's clock every minute, forgetting expired sessions, event and Celery retention every
+/// hour.
 /// Each run is recorded on the task board the System page shows.
 async fn maintain(state: AppState) {
     const HOURLY: Duration = Duration::from_secs(3600);
@@ -224,6 +225,7 @@ async fn maintain(state: AppState) {
         ("stall sweep", STALL_SWEEP),
         ("log upkeep", LOG_UPKEEP),
         ("event retention", HOURLY),
+        ("celery retention", HOURLY),
         ("expired sessions", HOURLY),
         ("daily report", LOG_UPKEEP),
     ];
@@ -233,6 +235,7 @@ async fn maintain(state: AppState) {
     let mut sweep = tokio::time::interval(STALL_SWEEP);
     let mut upkeep = tokio::time::interval(LOG_UPKEEP);
     let mut errors = tokio::time::interval(HOURLY);
+    let mut celery = tokio::time::interval(HOURLY);
     let mut sessions = tokio::time::interval(HOURLY);
     let mut daily = tokio::time::interval(LOG_UPKEEP);
     let tasks = &state.tasks;
@@ -242,6 +245,7 @@ async fn maintain(state: AppState) {
             _ = sweep.tick() => tasks.run("stall sweep", sweep_stalled(&state)).await,
             _ = upkeep.tick() => tasks.run("log upkeep", log_upkeep(&state)).await,
             _ = errors.tick() => tasks.run("event retention", error_retention(&state)).await,
+            _ = celery.tick() => tasks.run("celery retention", celery_retention(&state)).await,
             _ = sessions.tick() => tasks.run("expired sessions", forget_sessions(&state)).await,
             _ = daily.tick() => tasks.run("daily report", crate::reports::send_daily_if_due(&state)).await,
         }
@@ -321,6 +325,39 @@ pub async fn error_retention(state: &AppState) -> Result<String, String> {
             Err(err.to_string())
         }
     }
+}
+
+/// Drops Celery tasks older than `celery.retention` (with their events and Jobs) and
+/// forgets workers silent for `celery.forget_workers_after`.
+pub async fn celery_retention(state: &AppState) -> Result<String, String> {
+    let config = &state.config.celery;
+    let now = Timestamp::now().millis();
+    let cut = |keep: Option<Duration>| {
+        keep.map(|d| Timestamp(now - d.as_millis().min(i64::MAX as u128) as i64))
+    };
+    let tasks_before = cut(config.retention().map_err(|e| e.to_string())?);
+    let workers_before = cut(config.forget_workers_after().map_err(|e| e.to_string())?);
+    if tasks_before.is_none() && workers_before.is_none() {
+        return Ok("kept forever (celery.retention and forget_workers_after empty)".into());
+    }
+    let mut dropped = 0;
+    loop {
+        match state.store.prune_celery(tasks_before, workers_before).await {
+            Ok(0) => break,
+            Ok(rows) => dropped += rows,
+            Err(err) => {
+                tracing::warn!(%err, "celery retention failed");
+                return Err(err.to_string());
+            }
+        }
+    }
+    if dropped > 0 {
+        tracing::info!(
+            rows = dropped,
+            "old celery tasks and workers dropped by retention"
+        );
+    }
+    Ok(format!("rows dropped: {dropped}"))
 }
 
 /// Turns silent running jobs to stalled and tells the live pages.

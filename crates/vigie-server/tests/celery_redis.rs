@@ -89,21 +89,7 @@ async fn mistakes_are_named() {
 }
 
 mod common;
-
-/// Waits until `check` holds, for up to 10 s.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..200 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("not within 10 s: {what}");
-}
+use common::eventually;
 
 #[tokio::test]
 async fn a_broker_s_events_become_tasks_jobs_and_workers() {
@@ -309,7 +295,12 @@ async fn a_broker_s_events_become_tasks_jobs_and_workers() {
 
     // Sorting, in Vigie's words and Flower's; a wrong key is named.
     let slowest = app
-        .api(Method::GET, "/api/v1/celery/tasks?sort=-runtime", token, None)
+        .api(
+            Method::GET,
+            "/api/v1/celery/tasks?sort=-runtime",
+            token,
+            None,
+        )
         .await
         .json();
     let runtimes: Vec<f64> = slowest
@@ -385,16 +376,20 @@ async fn a_broker_s_events_become_tasks_jobs_and_workers() {
     assert!(found.contains("tasks.add") && !found.contains("tasks.boom</strong>"));
     let sorted = app.get("/celery?sort=-runtime", &session).await.body;
     assert!(sorted.contains("Runtime ↓"), "the order is marked");
-    assert!(sorted.contains("sort=runtime&amp;page=0"), "a second click reverses it");
+    assert!(
+        sorted.contains("sort=runtime&amp;page=0"),
+        "a second click reverses it"
+    );
     let mistake = app.get("/celery?q=queue:mail", &session).await;
     assert_eq!(mistake.status, StatusCode::OK);
     assert!(mistake.body.contains("is not a filter"));
 
-    let metrics = app.state.metrics.render(&vigie_server::metrics::Gauges {
-        write_queue_depth: 0,
-        database_size_bytes: None,
-        uptime_seconds: 0,
-    });
+    let metrics = app.get("/metrics", "").await.body;
+    assert!(
+        metrics.contains("vigie_celery_worker_online{worker=\"celery@vm\"}")
+            && metrics.contains("vigie_celery_workers_online "),
+        "{metrics}"
+    );
     assert!(
         metrics.contains("vigie_celery_undecodable_total 1"),
         "{metrics}"

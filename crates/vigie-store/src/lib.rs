@@ -42,7 +42,7 @@ use vigie_core::{
 };
 
 pub use alerts::{Channel, Delivery, Firing, NewDelivery, NewRule, Rule};
-pub use celery::{CeleryApplied, CeleryNews, TaskEvent, TaskFilter};
+pub use celery::{CeleryApplied, CeleryNews, TaskEvent, TaskFilter, WorkerPeriod};
 pub use errors::{
     ErrorBatch, ErrorSettings, ErrorsWritten, EventFilter, EventMeta, IssueFilter, IssuePage,
     IssueSort,
@@ -395,6 +395,20 @@ pub trait Store: Send + Sync + 'static {
     async fn celery_workers(&self, project: ProjectId) -> Result<Vec<vigie_core::celery::Worker>>;
     async fn celery_task_names(&self, project: ProjectId) -> Result<Vec<String>>;
     async fn celery_queues(&self, project: ProjectId) -> Result<Vec<String>>;
+    /// Workers' online periods that lasted into `since` or later, newest first.
+    async fn celery_worker_periods(
+        &self,
+        project: ProjectId,
+        since: Timestamp,
+    ) -> Result<Vec<WorkerPeriod>>;
+    /// Retention: tasks (with their events and Jobs) not moved since `tasks_before` and
+    /// periods ended before it; workers silent since `workers_before`. Call again while it
+    /// answers more than 0 rows: each call drops at most 5,000 tasks.
+    async fn prune_celery(
+        &self,
+        tasks_before: Option<Timestamp>,
+        workers_before: Option<Timestamp>,
+    ) -> Result<u64>;
     // Monitors (see `monitors`).
     /// Sets a monitor's schedule, margin and runtime (creating it if new).
     async fn configure_monitor(

@@ -132,7 +132,11 @@ mod tests {
         for u in &updates {
             job.apply(u, Timestamp(2_000)).unwrap();
         }
-        assert_eq!((job.processed, job.total), (5, Some(5)), "total raised to the count");
+        assert_eq!(
+            (job.processed, job.total),
+            (5, Some(5)),
+            "total raised to the count"
+        );
 
         t.state = TaskState::Failure;
         t.exception = Some("ValueError('x')".into());
@@ -146,6 +150,9 @@ mod tests {
             }]
         );
         job.apply(&updates[0], Timestamp(3_000)).unwrap();
-        assert!(t.job_updates(&job).is_empty(), "a finished job takes nothing");
+        assert!(
+            t.job_updates(&job).is_empty(),
+            "a finished job takes nothing"
+        );
     }
 }

@@ -353,8 +353,9 @@ impl Worker {
             return;
         }
         if at >= self.last_heartbeat {
-            if self.offline_at.is_some() {
-                // Back after being gone: a new online period.
+            let silent = !worker_alive(self.last_heartbeat.millis(), self.freq, at.millis());
+            if self.offline_at.is_some() || silent {
+                // Back after saying goodbye or going silent: a new online period.
                 self.online_since = at;
                 self.offline_at = None;
             }
@@ -533,6 +534,18 @@ mod tests {
         w.apply("worker-online", Timestamp(20_000), &Map::new());
         assert!(w.online(Timestamp(20_000)));
         assert_eq!(w.online_since, Timestamp(20_000));
+        w.apply("worker-heartbeat", Timestamp(22_000), &beat);
+        assert_eq!(
+            w.online_since,
+            Timestamp(20_000),
+            "on time: the same period"
+        );
+        w.apply("worker-heartbeat", Timestamp(30_000), &beat);
+        assert_eq!(
+            w.online_since,
+            Timestamp(30_000),
+            "silent 8 s: a new period"
+        );
     }
 
     #[test]

@@ -152,7 +152,9 @@ mod tests {
 
     #[test]
     fn sorts_read_back_and_mistakes_are_named() {
-        for text in ["-runtime", "name", "-updated", "received", "-state", "started"] {
+        for text in [
+            "-runtime", "name", "-updated", "received", "-state", "started",
+        ] {
             assert_eq!(TaskSort::parse(text).unwrap().as_text(), text);
         }
         assert_eq!(TaskSort::parse("").unwrap(), TaskSort::default());

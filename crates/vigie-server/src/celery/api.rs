@@ -32,7 +32,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use vigie_core::celery::{TaskSort, Task, TaskSearch, Worker};
+use vigie_core::celery::{Task, TaskSearch, TaskSort, Worker};
 use vigie_core::Timestamp;
 use vigie_store::TaskFilter;
 

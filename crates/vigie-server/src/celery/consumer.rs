@@ -1,12 +1,14 @@
 //! The Celery consumer: one reader per broker, one writer for all of them.
 //!
 //! ```text
-//! reader (per broker): connect ─► PSUBSCRIBE /<db>.celeryev/* celery-task-meta-*
+//! reader (per broker): connect ─► Redis: PSUBSCRIBE <prefix>celeryev/* celery-task-meta-*
+//!                                 RabbitMQ: a queue of Vigie's own bound to exchange celeryev
 //!   ─► each message decoded (vigie_protocol::celery) into CeleryNews ─► the queue
 //!   connection lost ─► retried after 1 s, 2 s, 4 s … 30 s; the broker's state on the System page
 //! writer: the first waiting news plus all queued behind it (up to BATCH)
 //!   ─► Store::apply_celery (one transaction: tasks, events, workers, and each task's Job)
-//!   ─► the changed Jobs and the Celery pages told through the hub
+//!   ─► the changed Jobs and the Celery pages told through the hub; metrics
+//! enabler (with [celery] enable_events): `enable_events` broadcast to the workers every 10 s
 //! ```
 //!
 //! A message in another serializer (pickle, msgpack) or that is not a Celery message is
@@ -14,16 +16,17 @@
 //! storage falls behind, the queue is full and messages are dropped (counted), never piling up
 //! in memory: Redis pub/sub does not wait for slow readers either.
 
-use super::redis::{Connection, RedisUrl};
+use super::broker::{Broker, RedisBroker};
+use super::{amqp, redis};
 use crate::hub::JobNews;
 use crate::state::AppState;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use vigie_core::{ProjectId, Timestamp};
-use vigie_protocol::celery::{decode_message, decode_task_meta, CeleryError};
+use vigie_protocol::celery::{self as wire, CeleryError, Event, TaskMeta};
 use vigie_store::CeleryNews;
 
 /// News waiting for the writer; beyond it, messages are dropped.
@@ -32,6 +35,8 @@ const QUEUE: usize = 50_000;
 const BATCH: usize = 5_000;
 /// The longest wait before reconnecting.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How often `enable_events` is broadcast when asked (Flower: every 5 s).
+const ENABLE_EVENTS_EVERY: Duration = Duration::from_secs(10);
 
 /// How each broker is doing, for the System page.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -51,8 +56,8 @@ impl Brokers {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn set(&self, url: &RedisUrl, connected: bool, error: Option<String>) {
-        let url = url.describe();
+    fn set(&self, broker: &Broker, connected: bool, error: Option<String>) {
+        let url = broker.describe();
         let mut list = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let status = BrokerStatus {
             url: url.clone(),
@@ -68,15 +73,11 @@ impl Brokers {
     }
 }
 
-/// Starts a reader per configured broker and the writer; none when no broker is configured.
-/// The project is named by `celery.project` and must exist.
+/// Starts a reader per configured broker and the writer (and the enablers when asked); none
+/// when no broker is configured. The project is named by `celery.project` and must exist.
 pub async fn start(state: &AppState) -> Result<Vec<tokio::task::JoinHandle<()>>, String> {
-    let urls = state
-        .config
-        .celery
-        .broker_urls()
-        .map_err(|e| e.to_string())?;
-    if urls.is_empty() {
+    let brokers = state.config.celery.brokers().map_err(|e| e.to_string())?;
+    if brokers.is_empty() {
         return Ok(Vec::new());
     }
     let name = &state.config.celery.project;
@@ -90,26 +91,33 @@ pub async fn start(state: &AppState) -> Result<Vec<tokio::task::JoinHandle<()>>,
         .ok_or_else(|| format!("celery.project: no project named {name:?}"))?;
     let (queue, news) = mpsc::channel(QUEUE);
     let mut tasks = vec![tokio::spawn(writer(state.clone(), project.id, news))];
-    for url in urls {
-        tasks.push(tokio::spawn(reader(state.clone(), url, queue.clone())));
+    for broker in brokers {
+        if state.config.celery.enable_events {
+            tasks.push(tokio::spawn(enabler(state.clone(), broker.clone())));
+        }
+        tasks.push(tokio::spawn(reader(state.clone(), broker, queue.clone())));
     }
     Ok(tasks)
 }
 
-async fn reader(state: AppState, url: RedisUrl, queue: mpsc::Sender<CeleryNews>) {
+async fn reader(state: AppState, broker: Broker, queue: mpsc::Sender<CeleryNews>) {
     let mut backoff = Duration::from_secs(1);
-    let mut unreadable: HashSet<String> = HashSet::new();
+    let mut reading = Reading {
+        state: state.clone(),
+        queue,
+        unreadable: HashSet::new(),
+    };
     loop {
         let outcome = tokio::select! {
             _ = state.hub.shutting_down() => return,
-            outcome = listen(&state, &url, &queue, &mut backoff, &mut unreadable) => outcome,
+            outcome = listen(&broker, &mut reading, &mut backoff) => outcome,
         };
         let error = match outcome {
             Ok(()) => return,
             Err(err) => err.to_string(),
         };
-        tracing::warn!(broker = %url.describe(), %error, retry_in = ?backoff, "celery broker unreachable");
-        state.brokers.set(&url, false, Some(error));
+        tracing::warn!(broker = %broker.describe(), %error, retry_in = ?backoff, "celery broker unreachable");
+        state.brokers.set(&broker, false, Some(error));
         state
             .metrics
             .celery
@@ -125,51 +133,93 @@ async fn reader(state: AppState, url: RedisUrl, queue: mpsc::Sender<CeleryNews>)
 
 /// Reads one connection until it fails; `Ok` when the queue closed (shutdown).
 async fn listen(
-    state: &AppState,
-    url: &RedisUrl,
-    queue: &mpsc::Sender<CeleryNews>,
+    broker: &Broker,
+    reading: &mut Reading,
     backoff: &mut Duration,
-    unreadable: &mut HashSet<String>,
 ) -> std::io::Result<()> {
-    let mut connection = Connection::open(url).await?;
-    connection
-        .psubscribe(&[
-            format!("/{}.celeryev/*", url.db),
-            "celery-task-meta-*".to_string(),
-        ])
-        .await?;
-    tracing::info!(broker = %url.describe(), "reading celery events");
-    state.brokers.set(url, true, None);
-    *backoff = Duration::from_secs(1);
-    let counters = &state.metrics.celery;
-    loop {
-        let message = connection.next_message().await?;
-        let news = if message.channel.starts_with("celery-task-meta-") {
-            decode_task_meta(&message.payload).map(|meta| {
+    match broker {
+        Broker::Redis(redis) => {
+            let mut connection = redis::Connection::open(&redis.url).await?;
+            connection
+                .psubscribe(&[redis.events_pattern(), redis.meta_pattern()])
+                .await?;
+            reading.connected(broker, backoff);
+            loop {
+                let message = connection.next_message().await?;
+                let decoded = if message.channel.contains("celery-task-meta-") {
+                    Decoded::Meta(wire::decode_task_meta(&message.payload))
+                } else {
+                    Decoded::Events(wire::decode_message(&message.payload))
+                };
+                if !reading.take(&message.channel, decoded) {
+                    return Ok(());
+                }
+            }
+        }
+        Broker::Amqp(url) => {
+            let mut connection = amqp::Connection::open(url).await?;
+            connection.consume_events().await?;
+            reading.connected(broker, backoff);
+            loop {
+                let message = connection.next_delivery().await?;
+                let events = wire::decode_body(&message.content_type, &message.body);
+                if !reading.take(&message.routing_key, Decoded::Events(events)) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// A broker message, decoded.
+enum Decoded {
+    Events(Result<Vec<Event>, CeleryError>),
+    Meta(Result<TaskMeta, CeleryError>),
+}
+
+/// What a reader keeps across its connections.
+struct Reading {
+    state: AppState,
+    queue: mpsc::Sender<CeleryNews>,
+    /// The kinds of unreadable messages already logged once.
+    unreadable: HashSet<String>,
+}
+
+impl Reading {
+    fn connected(&self, broker: &Broker, backoff: &mut Duration) {
+        tracing::info!(broker = %broker.describe(), "reading celery events");
+        self.state.brokers.set(broker, true, None);
+        *backoff = Duration::from_secs(1);
+    }
+
+    /// Queues what a message says; `false` when the queue is closed (shutdown).
+    fn take(&mut self, channel: &str, message: Decoded) -> bool {
+        let counters = &self.state.metrics.celery;
+        let news = match message {
+            Decoded::Meta(meta) => meta.map(|meta| {
                 vec![CeleryNews::Backend {
                     uuid: meta.task_id,
                     status: meta.status,
                     progress: meta.progress,
                     at: Timestamp::now(),
                 }]
-            })
-        } else {
-            decode_message(&message.payload).map(|events| {
+            }),
+            Decoded::Events(events) => events.map(|events| {
                 counters
                     .events
                     .fetch_add(events.len() as u64, Ordering::Relaxed);
                 events.into_iter().filter_map(news_of).collect()
-            })
+            }),
         };
         match news {
             Ok(news) => {
                 for item in news {
-                    match queue.try_send(item) {
+                    match self.queue.try_send(item) {
                         Ok(()) => {}
                         Err(mpsc::error::TrySendError::Full(_)) => {
                             counters.dropped.fetch_add(1, Ordering::Relaxed);
                         }
-                        Err(mpsc::error::TrySendError::Closed(_)) => return Ok(()),
+                        Err(mpsc::error::TrySendError::Closed(_)) => return false,
                     }
                 }
             }
@@ -179,12 +229,72 @@ async fn listen(
                     CeleryError::Undecodable { content_type } => content_type.clone(),
                     other => format!("{:?}", std::mem::discriminant(other)),
                 };
-                if unreadable.insert(kind) {
-                    tracing::warn!(channel = %message.channel, error = %err, "celery message skipped (further ones like it are only counted)");
+                if self.unreadable.insert(kind) {
+                    tracing::warn!(%channel, error = %err, "celery message skipped (further ones like it are only counted)");
                 }
             }
         }
+        true
     }
+}
+
+/// Broadcasts `enable_events` to the broker's workers every [`ENABLE_EVENTS_EVERY`], on a
+/// connection of its own; a failure is retried at the next tick (the reader reports the
+/// broker's health).
+async fn enabler(state: AppState, broker: Broker) {
+    let mut tick = tokio::time::interval(ENABLE_EVENTS_EVERY);
+    let mut redis_connection: Option<redis::Connection> = None;
+    let mut amqp_connection: Option<amqp::Connection> = None;
+    loop {
+        tokio::select! {
+            _ = state.hub.shutting_down() => return,
+            _ = tick.tick() => {}
+        }
+        let now = Timestamp::now().millis() as f64 / 1000.0;
+        let sent = match &broker {
+            Broker::Redis(redis) => broadcast_redis(redis, &mut redis_connection, now).await,
+            Broker::Amqp(url) => {
+                if amqp_connection.is_none() {
+                    amqp_connection = amqp::Connection::open(url).await.ok();
+                }
+                match amqp_connection.as_mut() {
+                    Some(c) => {
+                        let body = wire::control_body("enable_events").to_string();
+                        let headers = [
+                            ("clock", amqp::Field::Int(1)),
+                            ("expires", amqp::Field::Double(now + 10.0)),
+                        ];
+                        c.publish("celery.pidbox", "", body.as_bytes(), &headers)
+                            .await
+                    }
+                    None => Err(std::io::Error::other("not connected")),
+                }
+            }
+        };
+        if let Err(err) = sent {
+            tracing::debug!(broker = %broker.describe(), %err, "enable_events not sent");
+            (redis_connection, amqp_connection) = (None, None);
+        }
+    }
+}
+
+async fn broadcast_redis(
+    broker: &RedisBroker,
+    connection: &mut Option<redis::Connection>,
+    now: f64,
+) -> std::io::Result<()> {
+    if connection.is_none() {
+        *connection = Some(redis::Connection::open(&broker.url).await?);
+    }
+    let c = connection.as_mut().expect("just opened");
+    let message = wire::control_envelope("enable_events", now, 10.0);
+    c.command(&[
+        "PUBLISH".into(),
+        broker.pidbox_channel(),
+        String::from_utf8_lossy(&message).into_owned(),
+    ])
+    .await
+    .map(drop)
 }
 
 /// What an event means for storage: task and worker events; others (custom application
@@ -212,6 +322,7 @@ fn news_of(event: vigie_protocol::celery::Event) -> Option<CeleryNews> {
 }
 
 async fn writer(state: AppState, project: ProjectId, mut news: mpsc::Receiver<CeleryNews>) {
+    let counters = &state.metrics.celery;
     while let Some(first) = news.recv().await {
         let mut batch = vec![first];
         while batch.len() < BATCH {
@@ -221,13 +332,49 @@ async fn writer(state: AppState, project: ProjectId, mut news: mpsc::Receiver<Ce
             }
         }
         let n = batch.len() as u64;
+        let (mut newest, mut runtimes) = (None, Vec::new());
+        for item in &batch {
+            match item {
+                CeleryNews::Task {
+                    kind,
+                    at,
+                    uuid,
+                    fields,
+                    ..
+                } => {
+                    counters.saw_event(kind);
+                    newest = newest.max(Some(*at));
+                    if let Some(runtime) = fields.get("runtime").and_then(|r| r.as_f64()) {
+                        runtimes.push((uuid.clone(), runtime));
+                    }
+                }
+                CeleryNews::Worker { kind, at, .. } => {
+                    counters.saw_event(kind);
+                    newest = newest.max(Some(*at));
+                }
+                CeleryNews::Backend { .. } => {}
+            }
+        }
         match state.store.apply_celery(project, batch).await {
             Ok(applied) => {
-                state.metrics.celery.stored.fetch_add(n, Ordering::Relaxed);
+                counters.stored.fetch_add(n, Ordering::Relaxed);
+                if let Some(at) = newest {
+                    counters
+                        .lag_ms
+                        .store(Timestamp::now().millis() - at.millis(), Ordering::Relaxed);
+                }
                 for change in applied.jobs {
                     state
                         .hub
                         .publish_job(JobNews::new(change.job, vec![], change.messages));
+                }
+                let names: HashMap<&str, &str> = applied
+                    .tasks
+                    .iter()
+                    .filter_map(|t| Some((t.uuid.as_str(), t.name.as_deref()?)))
+                    .collect();
+                for (uuid, runtime) in &runtimes {
+                    counters.saw_runtime(names.get(uuid.as_str()).unwrap_or(&"unknown"), *runtime);
                 }
                 state.hub.publish(crate::hub::Change::Celery(project));
             }

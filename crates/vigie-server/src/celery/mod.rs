@@ -1,8 +1,9 @@
 //! Celery: Vigie reads the events Celery workers and clients publish on the broker, and keeps
 //! every task and worker.
 //!
-//! - [`redis`] speaks to a Redis broker: the `celeryev` channels, the result backend's task
-//!   states, one-off commands.
+//! - [`broker`] names the configured brokers and what Celery calls things on them;
+//!   [`redis`] speaks to a Redis broker (the `celeryev` channels, the result backend's task
+//!   states, one-off commands), [`amqp`] to RabbitMQ (the `celeryev` topic exchange).
 //! - [`consumer`] reads each configured broker (reconnecting with backoff) and stores what it
 //!   reads in batches: messages are decoded by `vigie_protocol::celery`, states merged by
 //!   `vigie_core::celery`, rows written by `vigie_store::celery`.
@@ -11,9 +12,12 @@
 //! - [`queues`] reads how many messages wait in each queue.
 //! - [`api`] answers for tasks and workers, in Vigie's API and in Flower's.
 
+pub mod amqp;
 pub mod api;
+pub mod broker;
 pub mod consumer;
 pub mod queues;
 pub mod redis;
 
+pub use broker::Broker;
 pub use consumer::{BrokerStatus, Brokers};

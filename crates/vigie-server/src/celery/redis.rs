@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! connect redis://[[user]:password@]host[:port][/db] ─► AUTH when a password is given
-//!   ─► PSUBSCRIBE /<db>.celeryev/* celery-task-meta-*
+//!   ─► PSUBSCRIBE /<db>.celeryev/* celery-task-meta-* (names: `super::broker`)
 //!   ─► *4 pmessage <pattern> <channel> <payload>, one after the other
 //! ```
 //!
@@ -29,9 +29,7 @@ impl RedisUrl {
     pub fn parse(text: &str) -> Result<RedisUrl, String> {
         let url = url::Url::parse(text).map_err(|e| format!("\"{text}\" is not a URL: {e}"))?;
         if url.scheme() != "redis" {
-            return Err(format!(
-                "\"{text}\": only redis:// brokers are read here (rediss:// and amqp:// are not yet)"
-            ));
+            return Err(format!("\"{text}\" is not a redis:// URL"));
         }
         let host = url
             .host_str()
@@ -246,7 +244,7 @@ mod tests {
         assert_eq!(RedisUrl::parse("redis://localhost").unwrap().db, 0);
         assert!(RedisUrl::parse("amqp://guest@localhost//")
             .unwrap_err()
-            .contains("only redis://"));
+            .contains("not a redis://"));
         assert!(RedisUrl::parse("redis://host/x")
             .unwrap_err()
             .contains("must be a number"));

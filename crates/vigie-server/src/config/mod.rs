@@ -44,22 +44,40 @@ pub struct Config {
 pub struct CeleryConfig {
     pub brokers: String,
     pub project: String,
+    pub retention: String,
+    pub forget_workers_after: String,
+    pub key_prefix: String,
+    pub fanout_prefix: String,
+    pub enable_events: bool,
 }
 
 impl CeleryConfig {
-    /// The broker URLs, each checked; empty when none is configured.
-    pub fn broker_urls(&self) -> Result<Vec<crate::celery::redis::RedisUrl>, ConfigError> {
+    /// The brokers, each checked; empty when none is configured.
+    pub fn brokers(&self) -> Result<Vec<crate::celery::Broker>, ConfigError> {
         self.brokers
             .split([',', ' ', '\n'])
             .map(str::trim)
             .filter(|u| !u.is_empty())
             .map(|u| {
-                crate::celery::redis::RedisUrl::parse(u).map_err(|reason| ConfigError::Invalid {
-                    key: "celery.brokers",
-                    reason,
-                })
+                crate::celery::Broker::parse(u, &self.key_prefix, &self.fanout_prefix).map_err(
+                    |reason| ConfigError::Invalid {
+                        key: "celery.brokers",
+                        reason,
+                    },
+                )
             })
             .collect()
+    }
+
+    /// How long tasks are kept after their last event; `None` when `celery.retention` is
+    /// empty.
+    pub fn retention(&self) -> Result<Option<Duration>, ConfigError> {
+        retention("celery.retention", &self.retention)
+    }
+
+    /// How long an offline worker stays listed; `None` when empty.
+    pub fn forget_workers_after(&self) -> Result<Option<Duration>, ConfigError> {
+        retention("celery.forget_workers_after", &self.forget_workers_after)
     }
 }
 
@@ -392,7 +410,9 @@ impl Config {
         self.smtp.validate()?;
         self.reports.daily_schedule()?;
         self.alerts.validate()?;
-        self.celery.broker_urls()?;
+        self.celery.brokers()?;
+        self.celery.retention()?;
+        self.celery.forget_workers_after()?;
         for route in &self.logs.files {
             let plain = !route.name.is_empty()
                 && route
@@ -676,12 +696,14 @@ mod tests {
         assert!(err.contains("smtp.from"), "{err}");
         let err = load(&[(
             "VIGIE_CELERY_BROKERS",
-            "redis://127.0.0.1/0 amqp://guest@rabbit//",
+            "redis://127.0.0.1/0 amqps://guest@rabbit//",
         )]);
         assert!(
-            err.contains("celery.brokers") && err.contains("only redis://"),
+            err.contains("celery.brokers") && err.contains("TLS"),
             "{err}"
         );
+        let err = load(&[("VIGIE_CELERY_RETENTION", "a month")]);
+        assert!(err.contains("celery.retention"), "{err}");
 
         // Alert rules in the file: the channel they name must be there, the rule must make sense.
         let rules = |text: &str| {

@@ -97,13 +97,19 @@ impl TasksPage {
     /// already the order.
     fn sort_link(&self, key: &str) -> String {
         let descending = format!("-{key}");
-        let next = if self.params.sort == descending { key.to_string() } else { descending };
+        let next = if self.params.sort == descending {
+            key.to_string()
+        } else {
+            descending
+        };
         self.link(&next, 0)
     }
 
     /// The arrow beside the header of the current order.
     fn sort_mark(&self, key: &str) -> &'static str {
-        let current = TaskSort::parse(&self.params.sort).unwrap_or_default().as_text();
+        let current = TaskSort::parse(&self.params.sort)
+            .unwrap_or_default()
+            .as_text();
         if current == format!("-{key}") {
             " ↓"
         } else if current == key {

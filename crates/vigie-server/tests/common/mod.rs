@@ -206,3 +206,18 @@ pub async fn project_key(app: &App) -> String {
     let projects = app.state.store.list_projects().await.unwrap();
     projects[0].public_key.to_string()
 }
+
+/// Waits until `check` holds, for up to 10 s.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("not within 10 s: {what}");
+}

@@ -3,15 +3,16 @@
 //! ```text
 //! news ─► load the batch's tasks and workers (one SELECT per 500 ids)
 //!      ─► apply each item in order (vigie_core::celery: Celery's precedence decides the state)
-//!      ─► events inserted, tasks and workers upserted, many rows per statement
+//!      ─► events inserted, tasks, workers and their online periods upserted, many rows per
+//!         statement
 //!      ─► each named task's Job created or moved (vigie_core::celery::Task::job_updates)
 //! ```
 //!
 //! Statements carry many rows because a busy Celery cluster sends tens of thousands of events
 //! a second, and on PostgreSQL every statement is a round trip.
 
+use super::{period_values, PERIOD_COLS, PERIOD_KEY, TASK_COLS, WORKER_COLS};
 use super::{task_from, task_values, worker_from, worker_values, CeleryApplied, CeleryNews};
-use super::{TASK_COLS, WORKER_COLS};
 use crate::jobs::{self as sql_jobs, JobChange};
 use crate::sql::{value_rows, Columns, Value, Where};
 use crate::tx::Tx;
@@ -48,19 +49,26 @@ pub(crate) async fn apply(
             _ => None,
         })
         .collect();
-    let mut tasks: HashMap<String, Task> = load(tx, project, "celery_tasks", TASK_COLS, "uuid", &uuids)
-        .await?
-        .iter()
-        .map(|row| task_from(row).map(|t| (t.uuid.clone(), t)))
-        .collect::<Result<_>>()?;
-    let mut workers: HashMap<String, Worker> =
-        load(tx, project, "celery_workers", WORKER_COLS, "hostname", &hosts)
+    let mut tasks: HashMap<String, Task> =
+        load(tx, project, "celery_tasks", TASK_COLS, "uuid", &uuids)
             .await?
             .iter()
-            .map(|row| worker_from(row).map(|w| (w.hostname.clone(), w)))
+            .map(|row| task_from(row).map(|t| (t.uuid.clone(), t)))
             .collect::<Result<_>>()?;
+    let mut workers: HashMap<String, Worker> = load(
+        tx,
+        project,
+        "celery_workers",
+        WORKER_COLS,
+        "hostname",
+        &hosts,
+    )
+    .await?
+    .iter()
+    .map(|row| worker_from(row).map(|w| (w.hostname.clone(), w)))
+    .collect::<Result<_>>()?;
 
-    let mut events = Vec::new();
+    let (mut events, mut periods) = (Vec::new(), Vec::new());
     for item in news {
         match item {
             CeleryNews::Task {
@@ -97,10 +105,18 @@ pub(crate) async fn apply(
                 kind,
                 at,
                 fields,
-            } => workers
-                .entry(hostname.clone())
-                .or_insert_with(|| Worker::new(project, hostname, *at))
-                .apply(kind, *at, fields),
+            } => {
+                let worker = workers
+                    .entry(hostname.clone())
+                    .or_insert_with(|| Worker::new(project, hostname, *at));
+                let period = period_values(worker);
+                let since = worker.online_since;
+                worker.apply(kind, *at, fields);
+                if worker.online_since != since {
+                    // A new online period began: the last one is stored as it ended.
+                    periods.push(period);
+                }
+            }
         }
     }
     let tasks: Vec<Task> = tasks.into_values().collect();
@@ -114,11 +130,19 @@ pub(crate) async fn apply(
     )
     .await?;
     let save_tasks = upsert_head("celery_tasks", TASK_COLS, "project_id, uuid");
-    insert_rows(tx, &save_tasks.0, &save_tasks.1, tasks.iter().map(task_values).collect())
-        .await?;
+    insert_rows(
+        tx,
+        &save_tasks.0,
+        &save_tasks.1,
+        tasks.iter().map(task_values).collect(),
+    )
+    .await?;
     let save_workers = upsert_head("celery_workers", WORKER_COLS, "project_id, hostname");
     let rows = workers.iter().map(worker_values).collect();
     insert_rows(tx, &save_workers.0, &save_workers.1, rows).await?;
+    let save_periods = upsert_head("celery_worker_periods", PERIOD_COLS, PERIOD_KEY);
+    periods.extend(workers.iter().map(period_values));
+    insert_rows(tx, &save_periods.0, &save_periods.1, periods).await?;
 
     let jobs = mirror_jobs(tx, project, &tasks, Timestamp::now()).await?;
     Ok(CeleryApplied {

@@ -89,10 +89,12 @@ pub struct TaskFilter {
     pub offset: u32,
 }
 
-pub(super) const TASK_COLS: &str = "project_id, uuid, name, state, args, kwargs, result, exception, \
+pub(super) const TASK_COLS: &str =
+    "project_id, uuid, name, state, args, kwargs, result, exception, \
      traceback, worker, queue, routing_key, retries, eta, expires, parent_id, root_id, sent_at, \
      received_at, started_at, finished_at, runtime, progress_current, progress_total, updated_at";
-pub(super) const WORKER_COLS: &str = "project_id, hostname, freq, last_heartbeat, active, processed, \
+pub(super) const WORKER_COLS: &str =
+    "project_id, hostname, freq, last_heartbeat, active, processed, \
      loadavg, sw_ident, sw_ver, sw_sys, online_since, offline_at";
 
 pub(super) fn task_from(r: &Vec<Value>) -> Result<Task> {
@@ -156,6 +158,98 @@ pub(super) fn task_values(t: &Task) -> Vec<Value> {
         t.progress.and_then(|p| p.1).into(),
         t.updated_at.millis().into(),
     ]
+}
+
+/// A worker's online period: from `online_since` to its goodbye (`offline_at`) or, when it
+/// went silent, its last heartbeat.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct WorkerPeriod {
+    pub hostname: String,
+    pub online_since: Timestamp,
+    pub last_heartbeat: Timestamp,
+    pub offline_at: Option<Timestamp>,
+}
+
+pub(super) const PERIOD_COLS: &str =
+    "project_id, hostname, online_since, last_heartbeat, offline_at";
+pub(super) const PERIOD_KEY: &str = "project_id, hostname, online_since";
+
+pub(super) fn period_values(w: &Worker) -> Vec<Value> {
+    vec![
+        w.project.0.into(),
+        w.hostname.as_str().into(),
+        w.online_since.millis().into(),
+        w.last_heartbeat.millis().into(),
+        w.offline_at.into(),
+    ]
+}
+
+/// Online periods that lasted into `since` or later, newest first.
+pub(crate) async fn worker_periods(
+    tx: &mut impl Tx,
+    project: ProjectId,
+    since: Timestamp,
+) -> Result<Vec<WorkerPeriod>> {
+    tx.query(
+        "SELECT hostname, online_since, last_heartbeat, offline_at FROM celery_worker_periods \
+         WHERE project_id = $1 AND last_heartbeat >= $2 ORDER BY online_since DESC, hostname",
+        &[project.0.into(), since.millis().into()],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(WorkerPeriod {
+            hostname: r.req_text(0)?,
+            online_since: Timestamp(r.req_int(1)?),
+            last_heartbeat: Timestamp(r.req_int(2)?),
+            offline_at: r.int(3)?.map(Timestamp),
+        })
+    })
+    .collect()
+}
+
+/// Tasks (with their events and Jobs) not moved since `tasks_before`, online periods that
+/// ended before it, and workers silent since `workers_before`; answers the rows dropped.
+/// Tasks go 5,000 at a time so a big purge never holds the writer long.
+pub(crate) async fn prune(
+    tx: &mut impl Tx,
+    tasks_before: Option<Timestamp>,
+    workers_before: Option<Timestamp>,
+) -> Result<u64> {
+    let mut dropped = 0;
+    if let Some(before) = tasks_before {
+        let old = tx
+            .query(
+                "SELECT project_id, uuid FROM celery_tasks WHERE updated_at < $1 LIMIT 5000",
+                &[before.millis().into()],
+            )
+            .await?;
+        for row in &old {
+            let key = [Value::Int(Some(row.req_int(0)?)), Value::Text(row.text(1)?)];
+            for sql in [
+                "DELETE FROM celery_task_events WHERE project_id = $1 AND uuid = $2",
+                "DELETE FROM jobs WHERE project_id = $1 AND id = $2 AND kind = 'celery'",
+                "DELETE FROM celery_tasks WHERE project_id = $1 AND uuid = $2",
+            ] {
+                dropped += tx.execute(sql, &key).await?;
+            }
+        }
+        dropped += tx
+            .execute(
+                "DELETE FROM celery_worker_periods WHERE last_heartbeat < $1",
+                &[before.millis().into()],
+            )
+            .await?;
+    }
+    if let Some(before) = workers_before {
+        dropped += tx
+            .execute(
+                "DELETE FROM celery_workers WHERE last_heartbeat < $1",
+                &[before.millis().into()],
+            )
+            .await?;
+    }
+    Ok(dropped)
 }
 
 pub(super) fn worker_from(r: &Vec<Value>) -> Result<Worker> {

@@ -9,7 +9,7 @@ mod logs;
 mod tx;
 
 use crate::alerts::{self, Channel, Delivery, Firing, NewDelivery, NewRule, Rule};
-use crate::celery::{self, CeleryApplied, CeleryNews, TaskEvent, TaskFilter};
+use crate::celery::{self, CeleryApplied, CeleryNews, TaskEvent, TaskFilter, WorkerPeriod};
 use crate::errors;
 use crate::migrations::{self, Migration};
 use crate::monitors::{self, CheckInReport, Monitor, MonitorRun, RunChange};
@@ -1025,6 +1025,27 @@ impl Store for PostgresStore {
     async fn celery_queues(&self, project: ProjectId) -> Result<Vec<String>> {
         let client = self.client().await?;
         celery::queues(&mut PgTx(&client), project).await
+    }
+
+    async fn celery_worker_periods(
+        &self,
+        project: ProjectId,
+        since: Timestamp,
+    ) -> Result<Vec<WorkerPeriod>> {
+        let client = self.client().await?;
+        celery::worker_periods(&mut PgTx(&client), project, since).await
+    }
+
+    async fn prune_celery(
+        &self,
+        tasks_before: Option<Timestamp>,
+        workers_before: Option<Timestamp>,
+    ) -> Result<u64> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let dropped = celery::prune(&mut PgTx(&tx), tasks_before, workers_before).await?;
+        tx.commit().await?;
+        Ok(dropped)
     }
 
     async fn celery_task_names(&self, project: ProjectId) -> Result<Vec<String>> {

@@ -11,7 +11,7 @@ mod tx;
 mod writer;
 
 use crate::alerts::{self, Channel, Delivery, Firing, NewDelivery, NewRule, Rule};
-use crate::celery::{self, CeleryApplied, CeleryNews, TaskEvent, TaskFilter};
+use crate::celery::{self, CeleryApplied, CeleryNews, TaskEvent, TaskFilter, WorkerPeriod};
 use crate::errors;
 use crate::migrations::{self, Migration};
 use crate::monitors::{self, CheckInReport, Monitor, MonitorRun, RunChange};
@@ -1088,6 +1088,30 @@ impl Store for SqliteStore {
     async fn celery_queues(&self, project: ProjectId) -> Result<Vec<String>> {
         self.read(move |conn| run_now(celery::queues(&mut SqliteTx(conn), project)))
             .await
+    }
+
+    async fn celery_worker_periods(
+        &self,
+        project: ProjectId,
+        since: Timestamp,
+    ) -> Result<Vec<WorkerPeriod>> {
+        self.read(move |conn| run_now(celery::worker_periods(&mut SqliteTx(conn), project, since)))
+            .await
+    }
+
+    async fn prune_celery(
+        &self,
+        tasks_before: Option<Timestamp>,
+        workers_before: Option<Timestamp>,
+    ) -> Result<u64> {
+        self.write(move |conn| {
+            run_now(celery::prune(
+                &mut SqliteTx(conn),
+                tasks_before,
+                workers_before,
+            ))
+        })
+        .await
     }
 
     async fn celery_task_names(&self, project: ProjectId) -> Result<Vec<String>> {

@@ -57,7 +57,10 @@ pub async fn celery_story(store: &Arc<dyn Store>, project: &Project) {
         .map(|c| (c.job.id.as_str(), c.job.status))
         .collect();
     assert_eq!(jobs, [("t2", JobStatus::Failed)]);
-    assert!(first.jobs[0].messages.iter().any(|m| m.text.contains("KeyError('BE')")));
+    assert!(first.jobs[0]
+        .messages
+        .iter()
+        .any(|m| m.text.contains("KeyError('BE')")));
     assert!(store.job(p, "t1").await.unwrap().is_none());
     let second = store
         .apply_celery(
@@ -86,7 +89,11 @@ pub async fn celery_story(store: &Arc<dyn Store>, project: &Project) {
         (job.kind.as_deref(), job.status, job.name.as_str()),
         (Some("celery"), JobStatus::Completed, "shop.add")
     );
-    assert_eq!(job.created_at, Timestamp(T), "the job starts when the task was sent");
+    assert_eq!(
+        job.created_at,
+        Timestamp(T),
+        "the job starts when the task was sent"
+    );
     let t1 = store.celery_task(p, "t1").await.unwrap().unwrap();
     assert_eq!(
         t1.state,
@@ -185,7 +192,12 @@ pub async fn celery_story(store: &Arc<dyn Store>, project: &Project) {
         .flat_map(|i| {
             let uuid = format!("bulk-{i:03}");
             [
-                task(&uuid, "task-received", 1_000 + i, r#"{"name": "shop.bulk"}"#),
+                task(
+                    &uuid,
+                    "task-received",
+                    1_000 + i,
+                    r#"{"name": "shop.bulk"}"#,
+                ),
                 task(&uuid, "task-started", 1_001 + i, "{}"),
                 CeleryNews::Backend {
                     uuid,
@@ -199,8 +211,14 @@ pub async fn celery_story(store: &Arc<dyn Store>, project: &Project) {
     let bulk = store.apply_celery(p, many).await.unwrap();
     assert_eq!((bulk.tasks.len(), bulk.jobs.len()), (150, 150));
     let job = store.job(p, "bulk-149").await.unwrap().unwrap();
-    assert_eq!((job.status, job.processed, job.total), (JobStatus::Running, 149, Some(150)));
-    assert_eq!(store.celery_task_events(p, "bulk-000").await.unwrap().len(), 2);
+    assert_eq!(
+        (job.status, job.processed, job.total),
+        (JobStatus::Running, 149, Some(150))
+    );
+    assert_eq!(
+        store.celery_task_events(p, "bulk-000").await.unwrap().len(),
+        2
+    );
 
     // Sorting: the slowest first; by name with the unnamed task last either way.
     let sorted = |sort: &str, offset: u32| {
@@ -216,6 +234,59 @@ pub async fn celery_story(store: &Arc<dyn Store>, project: &Project) {
     assert_eq!(sorted("-runtime", 0).await, "t1");
     assert_eq!(sorted("name", 0).await, "t1", "shop.add first");
     assert_eq!(sorted("name", 152).await, "t3", "no name: last");
-    assert_eq!(sorted("-name", 152).await, "t3", "no name: last descending too");
+    assert_eq!(
+        sorted("-name", 152).await,
+        "t3",
+        "no name: last descending too"
+    );
     assert_eq!(sorted("-name", 0).await, "bulk-149");
+
+    // The worker went silent and came back: two online periods.
+    let beat = |at: i64| CeleryNews::Worker {
+        hostname: "celery@w1".into(),
+        kind: "worker-heartbeat".into(),
+        at: Timestamp(T + at),
+        fields: fields(r#"{"freq": 2.0}"#),
+    };
+    store
+        .apply_celery(p, vec![beat(2_000), beat(20_000)])
+        .await
+        .unwrap();
+    let periods = store.celery_worker_periods(p, Timestamp(T)).await.unwrap();
+    let spans: Vec<(i64, i64)> = periods
+        .iter()
+        .map(|w| (w.online_since.0 - T, w.last_heartbeat.0 - T))
+        .collect();
+    assert_eq!(spans, [(20_000, 20_000), (100, 2_000)]);
+
+    // Retention: old tasks go with their events and Jobs; a silent worker is forgotten.
+    let dropped = store
+        .prune_celery(Some(Timestamp(T + 1_100)), Some(Timestamp(T + 20_001)))
+        .await
+        .unwrap();
+    assert!(dropped > 3 * 100, "{dropped}");
+    assert!(store.celery_task(p, "t1").await.unwrap().is_none());
+    assert!(store.job(p, "t1").await.unwrap().is_none());
+    assert!(store.celery_task_events(p, "t1").await.unwrap().is_empty());
+    assert!(store.celery_task(p, "bulk-149").await.unwrap().is_some());
+    assert!(store.job(p, "bulk-149").await.unwrap().is_some());
+    assert!(store.celery_workers(p).await.unwrap().is_empty());
+    let periods = |since| async move {
+        store
+            .celery_worker_periods(p, Timestamp(since))
+            .await
+            .unwrap()
+            .len()
+    };
+    assert_eq!(periods(T).await, 2, "both periods ended after the cut");
+    store
+        .prune_celery(Some(Timestamp(T + 5_000)), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        periods(T).await,
+        1,
+        "the period that ended before the cut is gone"
+    );
+    assert!(store.celery_task(p, "bulk-149").await.unwrap().is_none());
 }

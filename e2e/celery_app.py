@@ -1,6 +1,8 @@
 """A Celery app as teams write one: invoices added up, a failing task, a bulk send reporting
 its progress through celery-progress's ProgressRecorder, and a flaky task that retries once.
-The broker and result backend come from CELERY_BROKER (test_celery.py sets it)."""
+The broker comes from CELERY_BROKER (test_celery.py sets it), the result backend from
+CELERY_BACKEND (the broker by default); CELERY_EVENTS=0 leaves task events off, as a worker
+started without -E has them."""
 
 import os
 import time
@@ -9,8 +11,8 @@ from celery import Celery
 from celery_progress.backend import ProgressRecorder
 
 broker = os.environ["CELERY_BROKER"]
-app = Celery("shop", broker=broker, backend=broker)
-app.conf.worker_send_task_events = True
+app = Celery("shop", broker=broker, backend=os.environ.get("CELERY_BACKEND", broker))
+app.conf.worker_send_task_events = os.environ.get("CELERY_EVENTS", "1") == "1"
 app.conf.task_send_sent_event = True
 app.conf.beat_schedule = {
     "nightly-report": {"task": "celery_app.add", "schedule": 2.0, "args": (40, 2)},

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 
@@ -155,3 +156,49 @@ def test_history_survives_a_restart(celery_env):
                  "a task after the restart")
     finally:
         again.stop()
+
+
+AMQP = os.environ.get("VIGIE_TEST_AMQP_URL")
+
+
+@pytest.mark.skipif(not AMQP, reason="VIGIE_TEST_AMQP_URL is not set")
+def test_rabbitmq_worker_turned_on_by_enable_events():
+    """A worker on RabbitMQ started without -E: Vigie's enable_events broadcast turns its events
+    on, and its tasks arrive through the celeryev exchange."""
+    env = {**os.environ, "CELERY_BROKER": AMQP, "CELERY_BACKEND": "rpc://", "CELERY_EVENTS": "0",
+           "PYTHONPATH": str(HERE)}
+    with tempfile.TemporaryDirectory() as data:
+        srv = Server(vigie_binary(), data, "--celery-broker", AMQP,
+                     env={"VIGIE_CELERY_ENABLE_EVENTS": "true"})
+        srv.token = srv.admin_token()
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "celery_app", "worker", "-c", "1",
+             "-n", "rabbit@%h", "--loglevel=warning"],
+            cwd=HERE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            brokers = wait_for(lambda: [b for b in api(srv, "/api/v1/celery/brokers") if b["connected"]],
+                               "the RabbitMQ consumer connected")
+            assert brokers[0]["url"].startswith("amqp://guest@127.0.0.1:5672")
+            workers = wait_for(lambda: [w for w in api(srv, "/api/v1/celery/workers")
+                                        if w["hostname"].startswith("rabbit@")],
+                               "the worker's heartbeats")
+            assert workers[0]["sw_ident"] == "py-celery"
+
+            # Task events stay off until Vigie's broadcast (every 10 s) reaches the worker.
+            def a_task_seen():
+                send(env, "from celery_app import add; add.delay(20, 22)")
+                time.sleep(2)
+                return [t for t in api(srv, "/api/v1/celery/tasks?name=celery_app.add")
+                        if t["state"] == "SUCCESS"]
+
+            task = wait_for(a_task_seen, "task events, turned on by enable_events", timeout=60, poll=0)[0]
+            assert task["result"] == "42" and task["worker"].startswith("rabbit@")
+            job = api(srv, f"/api/v1/jobs/{task['uuid']}")
+            assert (job["kind"], job["status"]) == ("celery", "completed")
+        finally:
+            worker.terminate()
+            try:
+                worker.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+            srv.process.kill()

@@ -33,8 +33,48 @@ pub enum Change {
     /// A project's monitors changed: a run (a check-in, a missed or timed-out run), or a
     /// setting (no run).
     Monitors(ProjectId, Option<Arc<vigie_store::RunChange>>),
-    /// Celery tasks or workers of a project changed.
-    Celery(ProjectId),
+    /// Celery tasks or workers of a project changed; with how tasks started and ended in the
+    /// batch (for task alerts).
+    Celery(ProjectId, Arc<Vec<TaskOutcome>>),
+}
+
+/// A task starting or ending, as the Celery writer read it from the batch's events.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskOutcome {
+    pub uuid: String,
+    pub name: Option<String>,
+    pub at: vigie_core::Timestamp,
+    pub kind: OutcomeKind,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum OutcomeKind {
+    Started,
+    Succeeded {
+        runtime: Option<f64>,
+    },
+    Failed {
+        runtime: Option<f64>,
+    },
+    /// Revoked or rejected: it ended without a result.
+    Ended,
+}
+
+impl OutcomeKind {
+    /// What a `task-…` event says about the task's run, if anything.
+    pub fn of_event(
+        kind: &str,
+        fields: &serde_json::Map<String, serde_json::Value>,
+    ) -> Option<OutcomeKind> {
+        let runtime = fields.get("runtime").and_then(serde_json::Value::as_f64);
+        Some(match kind {
+            "task-started" => OutcomeKind::Started,
+            "task-succeeded" => OutcomeKind::Succeeded { runtime },
+            "task-failed" => OutcomeKind::Failed { runtime },
+            "task-revoked" | "task-rejected" => OutcomeKind::Ended,
+            _ => return None,
+        })
+    }
 }
 
 #[derive(Debug)]

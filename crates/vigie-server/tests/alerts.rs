@@ -656,8 +656,16 @@ async fn threshold_rules_open_remind_and_resolve() {
         table.extend(toml::from_str::<toml::Table>(&config).unwrap());
         table.try_into().unwrap()
     };
+    let redis = std::env::var("VIGIE_TEST_REDIS_URL").ok();
     let app = common::app_configured(Duration::from_secs(3600), |c| {
-        c.alerts = alerts.alerts.clone()
+        c.alerts = alerts.alerts.clone();
+        // Queue lengths are read from a Redis database of this test's own.
+        if let Some(url) = &redis {
+            c.celery.brokers = format!(
+                "{}/9",
+                url.rsplit_once('/').map_or(url.as_str(), |(base, _)| base)
+            );
+        }
     })
     .await;
     let applied = vigie_server::alerts::config::apply(&app.state, &app.state.config.alerts)
@@ -866,9 +874,10 @@ async fn threshold_rules_open_remind_and_resolve() {
                 .apply_celery(project, vec![beat(at)])
                 .await
                 .unwrap();
-            state
-                .hub
-                .publish(vigie_server::hub::Change::Celery(project));
+            state.hub.publish(vigie_server::hub::Change::Celery(
+                project,
+                Arc::new(Vec::new()),
+            ));
         }
     };
     heartbeat(Timestamp(Timestamp::now().millis() - 10_000)).await;
@@ -878,4 +887,129 @@ async fn threshold_rules_open_remind_and_resolve() {
     heartbeat(Timestamp::now()).await;
     let back = wait_for_rule(&got, "workers", 2).await;
     assert_eq!(back[1]["status"], "resolved", "{back:?}");
+
+    // Celery tasks: a failure rate over a window, a task running too long, a queue backing up.
+    let rule = |body: &str| {
+        let body = body.replace("HOOK", &hook_id.to_string());
+        let (app, token) = (&app, &token);
+        async move {
+            let made = app
+                .api(Method::POST, "/api/v1/alerts/rules", token, Some(&body))
+                .await;
+            assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+        }
+    };
+    rule(r#"{"name": "task failures", "rule": {"kind": "task_failures", "task": "shop.*", "percent": 20, "window_s": 60}, "channels": [HOOK], "cooldown_s": 0}"#).await;
+    rule(r#"{"name": "long tasks", "rule": {"kind": "task_runtime", "above_s": 1}, "channels": [HOOK], "cooldown_s": 0}"#).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await; // the engine loads the rules
+    use vigie_server::hub::{OutcomeKind, TaskOutcome};
+    let outcome = |uuid: &str, name: &str, kind: OutcomeKind, at: Timestamp| TaskOutcome {
+        uuid: uuid.into(),
+        name: Some(name.into()),
+        at,
+        kind,
+    };
+    let now = Timestamp::now();
+    let mut outcomes: Vec<TaskOutcome> = (0..10)
+        .map(|i| {
+            let kind = if i < 3 {
+                OutcomeKind::Failed { runtime: Some(0.1) }
+            } else {
+                OutcomeKind::Succeeded { runtime: Some(0.1) }
+            };
+            outcome(&format!("t{i}"), "shop.send", kind, now)
+        })
+        .collect();
+    // Another app's failures are not counted.
+    outcomes.extend((0..10).map(|i| {
+        outcome(
+            &format!("o{i}"),
+            "other.sync",
+            OutcomeKind::Failed { runtime: None },
+            now,
+        )
+    }));
+    outcomes.push(outcome(
+        "long-1",
+        "shop.export",
+        OutcomeKind::Started,
+        Timestamp(now.millis() - 5_000),
+    ));
+    let publish = |outcomes: Vec<TaskOutcome>| {
+        app.state.hub.publish(vigie_server::hub::Change::Celery(
+            project,
+            Arc::new(outcomes),
+        ))
+    };
+    publish(outcomes);
+    let failing = wait_for_rule(&got, "task failures", 1).await;
+    assert_eq!(failing.len(), 1, "{failing:?}");
+    assert!(
+        failing[0]["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("30 % of shop.* failed"),
+        "{}",
+        failing[0]
+    );
+    let long = wait_for_rule(&got, "long tasks", 1).await;
+    assert!(
+        long[0]["title"].as_str().unwrap().contains("shop.export"),
+        "{}",
+        long[0]
+    );
+    publish(vec![outcome(
+        "long-1",
+        "shop.export",
+        OutcomeKind::Succeeded { runtime: Some(6.0) },
+        Timestamp::now(),
+    )]);
+    let ended = wait_for_rule(&got, "long tasks", 2).await;
+    assert_eq!(ended[1]["status"], "resolved", "{ended:?}");
+
+    let Some(redis) = redis else {
+        eprintln!("queue_length skipped: VIGIE_TEST_REDIS_URL is not set");
+        return;
+    };
+    let mut url = vigie_server::celery::redis::RedisUrl::parse(&redis).unwrap();
+    url.db = 9;
+    let mut broker = vigie_server::celery::redis::Connection::open(&url)
+        .await
+        .unwrap();
+    let queue = "vigie-test-alerts-mail";
+    let command = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    broker.command(&command(&["DEL", queue])).await.unwrap();
+    app.state
+        .store
+        .apply_celery(
+            project,
+            vec![vigie_store::CeleryNews::Task {
+                uuid: "q-1".into(),
+                kind: "task-sent".into(),
+                hostname: "gen1@web".into(),
+                at: Timestamp::now(),
+                fields: serde_json::from_str(&format!(
+                    r#"{{"name": "shop.send", "queue": "{queue}"}}"#
+                ))
+                .unwrap(),
+            }],
+        )
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        broker
+            .command(&command(&["RPUSH", queue, "{}"]))
+            .await
+            .unwrap();
+    }
+    rule(&format!(r#"{{"name": "queue", "rule": {{"kind": "queue_length", "queue": "{queue}", "above": 2}}, "channels": [HOOK], "cooldown_s": 0}}"#)).await;
+    let backed_up = wait_for_rule(&got, "queue", 1).await;
+    broker.command(&command(&["DEL", queue])).await.unwrap();
+    assert_eq!(backed_up.len(), 1, "{backed_up:?}");
+    assert_eq!(
+        backed_up[0]["title"],
+        format!("3 messages wait in Celery queue {queue} (over 2)")
+    );
+    let drained = wait_for_rule(&got, "queue", 2).await;
+    assert_eq!(drained[1]["status"], "resolved", "{drained:?}");
 }

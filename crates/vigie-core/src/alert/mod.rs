@@ -89,6 +89,28 @@ pub enum RuleKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         hostname: Option<String>,
     },
+    /// More than `percent` % of Celery tasks (optionally one name or a `prefix*`) that ended
+    /// over `window_s` failed (judged from [`MIN_TASKS`] tasks).
+    TaskFailures {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        task: Option<String>,
+        percent: u32,
+        window_s: u64,
+    },
+    /// A Celery task (optionally one name or a `prefix*`) has been running for more than
+    /// `above_s` seconds; resolved when it ends.
+    TaskRuntime {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        task: Option<String>,
+        above_s: u64,
+    },
+    /// More than `above` messages wait in a Celery queue (optionally one), read from the
+    /// broker every 10 s; resolved when it drains.
+    QueueLength {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        queue: Option<String>,
+        above: u64,
+    },
 }
 
 /// Items a job must have processed before its error ratio is judged: 1 failure in 2 is not a
@@ -96,6 +118,8 @@ pub enum RuleKind {
 pub const MIN_ITEMS: i64 = 10;
 /// Transactions a window must hold before its p95 or failure rate is judged.
 pub const MIN_TRANSACTIONS: u64 = 10;
+/// Celery tasks that must have ended in a window before its failure rate is judged.
+pub const MIN_TASKS: u64 = 10;
 /// The longest window of a threshold rule: a day.
 pub const MAX_WINDOW_S: u64 = 86_400;
 
@@ -169,6 +193,27 @@ impl RuleKind {
             RuleKind::WorkerOffline { hostname: Some(h) } => {
                 format!("Celery worker {h} goes offline")
             }
+            RuleKind::TaskFailures {
+                task,
+                percent,
+                window_s,
+            } => format!(
+                "more than {percent} % of {} fail over {}",
+                task.as_deref().unwrap_or("Celery tasks"),
+                span_words(*window_s)
+            ),
+            RuleKind::TaskRuntime { task, above_s } => format!(
+                "{} runs longer than {}",
+                task.as_deref()
+                    .map_or("a Celery task".to_string(), |t| format!("task {t}")),
+                span_words(*above_s)
+            ),
+            RuleKind::QueueLength { queue, above } => format!(
+                "more than {above} messages wait in {}",
+                queue
+                    .as_deref()
+                    .map_or("a Celery queue".to_string(), |q| format!("queue {q}"))
+            ),
         }
     }
 
@@ -184,6 +229,9 @@ impl RuleKind {
                 | RuleKind::FailingTransactions { .. }
                 | RuleKind::ItemErrors { .. }
                 | RuleKind::WorkerOffline { .. }
+                | RuleKind::TaskFailures { .. }
+                | RuleKind::TaskRuntime { .. }
+                | RuleKind::QueueLength { .. }
         )
     }
 
@@ -263,10 +311,28 @@ impl RuleKind {
                 window(*window_s)?;
                 percent(*p)
             }
+            RuleKind::TaskFailures {
+                task,
+                percent: p,
+                window_s,
+            } => {
+                named(task, "task")?;
+                window(*window_s)?;
+                percent(*p)
+            }
+            RuleKind::TaskRuntime { task, above_s } => {
+                named(task, "task")?;
+                if *above_s == 0 {
+                    return Err("give a runtime above 0 seconds".into());
+                }
+                Ok(())
+            }
+            RuleKind::QueueLength { queue, .. } => named(queue, "queue"),
         }
     }
 
-    /// Whether a transaction named `name` is one this rule watches.
+    /// Whether a transaction (or Celery task) named `name` is one this rule watches: any, the
+    /// one named, or those starting with a `prefix*`.
     pub fn watches_transaction(filter: &Option<String>, name: &str) -> bool {
         match filter.as_deref() {
             None => true,

@@ -40,6 +40,8 @@ use vigie_store::{Firing, NewDelivery, Rule, RunChange};
 const NOTIFY_EVERY: Duration = Duration::from_secs(5);
 /// How often threshold rules are judged.
 const JUDGE_EVERY: Duration = Duration::from_secs(1);
+/// How often queue lengths are read for queue rules (each read asks the broker).
+const QUEUES_EVERY: Duration = Duration::from_secs(10);
 /// Waits between attempts of a delivery; after the last, it is given up.
 const RETRIES: [Duration; 5] = [
     Duration::from_secs(30),
@@ -127,6 +129,7 @@ async fn judge_thresholds(state: &AppState, watches: &mut Watches) -> Result<Str
             return Err(format!("could not read the alert rules: {err}"));
         }
     }
+    read_queues(state, watches).await;
     let verdicts = watches.judge(&link(state, ""), Timestamp::now().millis());
     let sent = verdicts.len();
     send_verdicts(state, verdicts).await;
@@ -134,6 +137,21 @@ async fn judge_thresholds(state: &AppState, watches: &mut Watches) -> Result<Str
         "{} threshold rules; {sent} changed",
         watches.rules()
     ))
+}
+
+/// Reads the queue lengths for queue rules, every [`QUEUES_EVERY`].
+async fn read_queues(state: &AppState, watches: &mut Watches) {
+    if !watches.queues_due(QUEUES_EVERY) {
+        return;
+    }
+    for project in watches.projects() {
+        if watches.watches_queues(project) {
+            match crate::celery::queues::lengths(state, project).await {
+                Ok(queues) => watches.observe_queues(project, &queues),
+                Err(err) => tracing::warn!(%err, "could not read the celery queue lengths"),
+            }
+        }
+    }
 }
 
 /// Reads every project's rules into the threshold watches.
@@ -165,10 +183,13 @@ async fn on_change(state: &AppState, watches: &mut Watches, change: &Change) {
             let verdicts = watches.judge_job(&news.job, &link(state, ""), now);
             send_verdicts(state, verdicts).await;
         }
-        Change::Celery(project) if watches.watches_workers(*project) => {
-            match state.store.celery_workers(*project).await {
-                Ok(workers) => watches.observe_workers(*project, &workers),
-                Err(err) => tracing::warn!(%err, "could not read the celery workers"),
+        Change::Celery(project, outcomes) => {
+            watches.observe_tasks(*project, outcomes, now);
+            if watches.watches_workers(*project) {
+                match state.store.celery_workers(*project).await {
+                    Ok(workers) => watches.observe_workers(*project, &workers),
+                    Err(err) => tracing::warn!(%err, "could not read the celery workers"),
+                }
             }
         }
         _ => {}

@@ -8,6 +8,8 @@
 //! log sink ─── records ──────► LogMatches (one QuerySet per project tests every rule's query
 //!                               at once; a count per rule, the last lines kept)
 //! job changes ───────────────► ItemErrors (judged on the job itself, no window)
+//! celery batches ────────────► TaskFailures (ended tasks), TaskRuntime (running tasks)
+//! celery workers, queues ────► WorkerOffline, QueueLength (read from storage / the broker)
 //! judge(now) ─► Verdict: Opened / Reminder / Resolved, with the message ─► the engine fires
 //! ```
 //!
@@ -16,9 +18,12 @@
 //! alert still open in the database from before is resolved by its next firing or clearing.
 
 use crate::errors::TransactionSample;
+use crate::hub::{OutcomeKind, TaskOutcome};
 use std::collections::{HashMap, VecDeque};
 use vigie_core::alert::window::{Ratio, Window};
-use vigie_core::alert::{span_words, Notification, RuleKind, MIN_ITEMS, MIN_TRANSACTIONS};
+use vigie_core::alert::{
+    span_words, Notification, RuleKind, MIN_ITEMS, MIN_TASKS, MIN_TRANSACTIONS,
+};
 use vigie_core::logquery::LogQuery;
 use vigie_core::query_set::{QuerySet, Scratch};
 use vigie_core::sketch::Sketch;
@@ -56,7 +61,15 @@ enum Gauge {
     /// The project's Celery workers as last read, judged every second (a worker goes offline
     /// by saying nothing).
     Workers(Vec<vigie_core::celery::Worker>),
+    /// Running Celery tasks: id → (name, started at, ms).
+    Running(HashMap<String, (String, i64)>),
+    /// Queue lengths as last read from the broker.
+    Queues(Vec<crate::celery::queues::QueueLength>),
 }
+
+/// A task that never says it ended (its worker was killed, events were lost) is forgotten
+/// after this long, so the running set stays bounded.
+const FORGET_RUNNING_MS: i64 = 7 * 86_400_000;
 
 struct Watch {
     rule: Rule,
@@ -80,6 +93,9 @@ impl Watch {
             }
             RuleKind::ItemErrors { .. } => Gauge::Items,
             RuleKind::WorkerOffline { .. } => Gauge::Workers(Vec::new()),
+            RuleKind::TaskFailures { window_s, .. } => Gauge::Failures(Window::new(*window_s)),
+            RuleKind::TaskRuntime { .. } => Gauge::Running(HashMap::new()),
+            RuleKind::QueueLength { .. } => Gauge::Queues(Vec::new()),
             _ => return None,
         };
         Some(Watch {
@@ -131,6 +147,8 @@ impl Watch {
 pub struct Watches {
     by_project: HashMap<ProjectId, Vec<Watch>>,
     logs: HashMap<ProjectId, ProjectLogs>,
+    /// When queue lengths were last read.
+    queues_read: Option<std::time::Instant>,
 }
 
 /// A project's log rules: their queries as one set, and which watch each query belongs to.
@@ -299,6 +317,79 @@ impl Watches {
                 }
             }
         }
+    }
+
+    /// Celery tasks that started or ended in a batch.
+    pub fn observe_tasks(&mut self, project: ProjectId, outcomes: &[TaskOutcome], now_ms: i64) {
+        for watch in self.watches(project) {
+            let filter = match &watch.rule.kind {
+                RuleKind::TaskFailures { task, .. } | RuleKind::TaskRuntime { task, .. } => {
+                    task.clone()
+                }
+                _ => continue,
+            };
+            for outcome in outcomes {
+                let name = outcome.name.as_deref().unwrap_or("");
+                if filter.is_some() && !RuleKind::watches_transaction(&filter, name) {
+                    continue;
+                }
+                let at = outcome.at.millis();
+                match (&mut watch.gauge, &outcome.kind) {
+                    (Gauge::Failures(window), OutcomeKind::Succeeded { .. }) => {
+                        if let Some(ratio) = window.at(at, now_ms) {
+                            ratio.total += 1;
+                        }
+                    }
+                    (Gauge::Failures(window), OutcomeKind::Failed { .. }) => {
+                        if let Some(ratio) = window.at(at, now_ms) {
+                            ratio.total += 1;
+                            ratio.failed += 1;
+                        }
+                    }
+                    (Gauge::Running(running), OutcomeKind::Started) => {
+                        running.insert(outcome.uuid.clone(), (name.to_string(), at));
+                    }
+                    (Gauge::Running(running), _) => {
+                        running.remove(&outcome.uuid);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Queue lengths just read from the broker.
+    pub fn observe_queues(
+        &mut self,
+        project: ProjectId,
+        queues: &[crate::celery::queues::QueueLength],
+    ) {
+        for watch in self.watches(project) {
+            if let Gauge::Queues(known) = &mut watch.gauge {
+                *known = queues.to_vec();
+            }
+        }
+    }
+
+    /// Whether any rule of `project` watches queue lengths (so the engine reads them).
+    pub fn watches_queues(&self, project: ProjectId) -> bool {
+        self.by_project
+            .get(&project)
+            .is_some_and(|w| w.iter().any(|w| matches!(w.gauge, Gauge::Queues(_))))
+    }
+
+    /// Whether queue lengths are due to be read again (`every` since the last time).
+    pub fn queues_due(&mut self, every: std::time::Duration) -> bool {
+        let due = self.queues_read.is_none_or(|at| at.elapsed() >= every);
+        if due {
+            self.queues_read = Some(std::time::Instant::now());
+        }
+        due
+    }
+
+    /// The projects with rules.
+    pub fn projects(&self) -> Vec<ProjectId> {
+        self.by_project.keys().copied().collect()
     }
 
     /// The project's Celery workers as they now are (after each batch of events).
@@ -521,6 +612,91 @@ fn judge_watch(watch: &mut Watch, link: &str, now_ms: i64, out: &mut Vec<Verdict
                 });
             }
         }
+        (
+            RuleKind::TaskFailures {
+                task,
+                percent,
+                window_s,
+            },
+            Gauge::Failures(window),
+        ) => {
+            let ratio = window.total(now_ms);
+            let what = task.as_deref().unwrap_or("Celery tasks");
+            let page = match task {
+                Some(t) if !t.ends_with('*') => format!("/celery?state=FAILURE&name={}", encode(t)),
+                _ => "/celery?state=FAILURE".into(),
+            };
+            readings.push(Reading {
+                key: "tasks".into(),
+                holds: ratio.total >= MIN_TASKS && ratio.above(*percent),
+                title: format!(
+                    "{:.0} % of {what} failed over {} (above {percent} %)",
+                    ratio.percent(),
+                    span_words(*window_s)
+                ),
+                facts: vec![(
+                    "Failed".into(),
+                    format!("{} of {}", ratio.failed, ratio.total),
+                )],
+                page,
+                evidence: None,
+                issue: None,
+            });
+        }
+        (RuleKind::TaskRuntime { above_s, .. }, Gauge::Running(running)) => {
+            running.retain(|_, (_, started)| now_ms - *started < FORGET_RUNNING_MS);
+            for (uuid, (name, started)) in running.iter() {
+                let minutes = (now_ms - started) / 60_000;
+                readings.push(Reading {
+                    key: format!("task:{uuid}"),
+                    holds: now_ms - started > *above_s as i64 * 1000,
+                    title: format!("Celery task {name} has been running for {minutes} min"),
+                    facts: vec![
+                        ("Task".into(), uuid.clone()),
+                        (
+                            "Started".into(),
+                            vigie_core::Timestamp(*started).to_rfc3339(),
+                        ),
+                    ],
+                    page: format!("/celery/tasks/{}", encode(uuid)),
+                    evidence: None,
+                    issue: None,
+                });
+            }
+            // Those that ended since they were alerted about: resolved.
+            for key in watch.open.keys().filter(|k| !running.contains_key(&k[5..])) {
+                readings.push(Reading {
+                    key: key.clone(),
+                    holds: false,
+                    title: String::new(),
+                    facts: Vec::new(),
+                    page: format!("/celery/tasks/{}", encode(&key[5..])),
+                    evidence: None,
+                    issue: None,
+                });
+            }
+        }
+        (RuleKind::QueueLength { queue, above }, Gauge::Queues(queues)) => {
+            for q in queues
+                .iter()
+                .filter(|q| queue.is_none() || queue.as_ref() == Some(&q.name))
+            {
+                // A queue that could not be read keeps its state until it can.
+                let Some(n) = q.messages else { continue };
+                readings.push(Reading {
+                    key: format!("queue:{}", q.name),
+                    holds: n > *above as i64,
+                    title: format!(
+                        "{n} messages wait in Celery queue {} (over {above})",
+                        q.name
+                    ),
+                    facts: vec![("Messages".into(), n.to_string())],
+                    page: "/celery".into(),
+                    evidence: None,
+                    issue: None,
+                });
+            }
+        }
         _ => {}
     }
     for r in readings {
@@ -589,4 +765,8 @@ fn evidence_line(record: &LogRecord) -> String {
     let first = record.message.lines().next().unwrap_or_default();
     let first: String = first.chars().take(300).collect();
     format!("{time} {} {} {first}", record.level.as_str(), record.source)
+}
+
+fn encode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }

@@ -18,7 +18,7 @@
 
 use super::broker::{Broker, RedisBroker};
 use super::{amqp, redis};
-use crate::hub::JobNews;
+use crate::hub::{Change, JobNews, OutcomeKind, TaskOutcome};
 use crate::state::AppState;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -332,7 +332,7 @@ async fn writer(state: AppState, project: ProjectId, mut news: mpsc::Receiver<Ce
             }
         }
         let n = batch.len() as u64;
-        let (mut newest, mut runtimes) = (None, Vec::new());
+        let (mut newest, mut outcomes) = (None, Vec::new());
         for item in &batch {
             match item {
                 CeleryNews::Task {
@@ -344,8 +344,13 @@ async fn writer(state: AppState, project: ProjectId, mut news: mpsc::Receiver<Ce
                 } => {
                     counters.saw_event(kind);
                     newest = newest.max(Some(*at));
-                    if let Some(runtime) = fields.get("runtime").and_then(|r| r.as_f64()) {
-                        runtimes.push((uuid.clone(), runtime));
+                    if let Some(outcome) = OutcomeKind::of_event(kind, fields) {
+                        outcomes.push(TaskOutcome {
+                            uuid: uuid.clone(),
+                            name: None,
+                            at: *at,
+                            kind: outcome,
+                        });
                     }
                 }
                 CeleryNews::Worker { kind, at, .. } => {
@@ -373,10 +378,17 @@ async fn writer(state: AppState, project: ProjectId, mut news: mpsc::Receiver<Ce
                     .iter()
                     .filter_map(|t| Some((t.uuid.as_str(), t.name.as_deref()?)))
                     .collect();
-                for (uuid, runtime) in &runtimes {
-                    counters.saw_runtime(names.get(uuid.as_str()).unwrap_or(&"unknown"), *runtime);
+                for outcome in &mut outcomes {
+                    outcome.name = names.get(outcome.uuid.as_str()).map(|n| n.to_string());
+                    if let OutcomeKind::Succeeded { runtime: Some(r) }
+                    | OutcomeKind::Failed { runtime: Some(r) } = outcome.kind
+                    {
+                        counters.saw_runtime(outcome.name.as_deref().unwrap_or("unknown"), r);
+                    }
                 }
-                state.hub.publish(crate::hub::Change::Celery(project));
+                state
+                    .hub
+                    .publish(Change::Celery(project, Arc::new(outcomes)));
             }
             Err(err) => tracing::error!(%err, events = n, "storing celery events failed"),
         }

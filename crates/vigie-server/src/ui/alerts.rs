@@ -74,6 +74,24 @@ pub const KINDS: &[(&str, &str, &str, &str)] = &[
         "job kind",
         "percent",
     ),
+    (
+        "task_failures",
+        "more than N % of Celery tasks fail over the window",
+        "task name, or a prefix*",
+        "percent",
+    ),
+    (
+        "task_runtime",
+        "a Celery task runs longer than N minutes",
+        "task name, or a prefix*",
+        "minutes",
+    ),
+    (
+        "queue_length",
+        "more than N messages wait in a Celery queue",
+        "queue name",
+        "messages",
+    ),
 ];
 
 #[derive(Template)]
@@ -335,6 +353,19 @@ impl RuleForm {
             "item_errors" => RuleKind::ItemErrors {
                 job_kind: filter,
                 percent: percent()?,
+            },
+            "task_failures" => RuleKind::TaskFailures {
+                task: filter,
+                percent: percent()?,
+                window_s: window_s()?,
+            },
+            "task_runtime" => RuleKind::TaskRuntime {
+                task: filter,
+                above_s: threshold()? * 60,
+            },
+            "queue_length" => RuleKind::QueueLength {
+                queue: filter,
+                above: threshold()?,
             },
             other => {
                 return Err(invalid(

@@ -345,7 +345,7 @@ pub async fn live(
     live::pulse_stream(
         state,
         &headers,
-        move |change| matches!(change, Change::Celery(p) if *p == project),
+        move |change| matches!(change, Change::Celery(p, _) if *p == project),
         |_| async { Ok(Timestamp::now().millis()) },
     )
     .await

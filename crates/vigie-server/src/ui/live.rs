@@ -110,7 +110,7 @@ pub async fn system(
                         // Job progress and events do not change these counts; the refresh
                         // shows the rest.
                         change = changes.recv() => match change {
-                            Ok(Change::Job(_) | Change::Issues(_) | Change::Transactions(_) | Change::Celery(_)) => continue,
+                            Ok(Change::Job(_) | Change::Issues(_) | Change::Transactions(_) | Change::Celery(..)) => continue,
                             _ => break,
                         },
                         _ = &mut refresh => break,

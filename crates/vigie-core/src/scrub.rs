@@ -159,10 +159,11 @@ fn iban_pattern() -> &'static Regex {
     static_regex!(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
 }
 
-/// A sensitive name, then `=` or `:` and a quoted value, or `=` and a bare value.
+/// A sensitive name, then `=` or `:` and a quoted value, or `=` and a bare value. The name
+/// may be quoted itself, as in a Python dict's repr (`{'password': 'x'}`) or JSON.
 fn assignment_pattern() -> &'static Regex {
     static_regex!(
-        r#"(?i)(\b\w*(?:password|passwd|pwd|secret|token|api_?key|access_?key|private_?key|authorization|credentials?)\w*)(?:(\s*[=:]\s*)("[^"]*"|'[^']*')|(=)([^\s&,;'"]+))"#
+        r#"(?i)(\b\w*(?:password|passwd|pwd|secret|token|api_?key|access_?key|private_?key|authorization|credentials?)\w*)(?:(["']?\s*[=:]\s*)("[^"]*"|'[^']*')|(=)([^\s&,;'"]+))"#
     )
 }
 

@@ -241,6 +241,110 @@ pub fn decode_task_meta(raw: &[u8]) -> Result<TaskMeta, CeleryError> {
     })
 }
 
+/// A Python traceback as Celery prints it in `task-failed`, read into frames (oldest first)
+/// and the exception's type and message.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Traceback {
+    pub frames: Vec<TracebackFrame>,
+    /// `KeyError`, `smtplib.SMTPRecipientsRefused`.
+    pub exception_type: String,
+    /// What follows the type on the last line: `'BE'`.
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TracebackFrame {
+    pub filename: String,
+    pub lineno: u32,
+    pub function: String,
+    /// The source line, when printed.
+    pub line: Option<String>,
+}
+
+impl TracebackFrame {
+    /// The application's own code, not the interpreter's or an installed package's.
+    pub fn in_app(&self) -> bool {
+        !["site-packages", "dist-packages", "/lib/python", "<frozen "]
+            .iter()
+            .any(|marker| self.filename.contains(marker))
+    }
+}
+
+/// Reads `Traceback (most recent call last): File "…", line N, in f … Type: message`. Of a
+/// chained traceback ("During handling of the above exception…") the last part is read. When
+/// the text holds no frame, the exception comes from `exception`, Celery's repr of it
+/// (`KeyError('BE')`).
+pub fn parse_traceback(text: &str, exception: &str) -> Traceback {
+    let last_part = text
+        .rsplit("Traceback (most recent call last):")
+        .next()
+        .unwrap_or(text);
+    let mut tb = Traceback::default();
+    let mut lines = last_part.lines().peekable();
+    let mut last_line = "";
+    while let Some(line) = lines.next() {
+        let trimmed = line.trim();
+        if let Some(rest) = trimmed.strip_prefix("File \"") {
+            let Some((filename, rest)) = rest.split_once('"') else {
+                continue;
+            };
+            let rest = rest.trim_start_matches(',').trim();
+            let lineno = rest
+                .strip_prefix("line ")
+                .and_then(|r| r.split(',').next())
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or(0);
+            let function = rest
+                .split_once(", in ")
+                .map_or("?", |(_, f)| f.trim())
+                .to_string();
+            // The source line, unless the next line is another frame or the end.
+            let line = lines
+                .peek()
+                .filter(|next| next.starts_with("    ") && !next.trim().starts_with("File \""))
+                .map(|next| next.trim().to_string());
+            if line.is_some() {
+                lines.next();
+            }
+            tb.frames.push(TracebackFrame {
+                filename: filename.to_string(),
+                lineno,
+                function,
+                line,
+            });
+        } else if !trimmed.is_empty()
+            && !line.starts_with(' ')
+            && !trimmed.chars().all(|c| c == '^' || c == '~')
+        {
+            last_line = trimmed;
+        }
+    }
+    let (kind, message) = match last_line.split_once(": ") {
+        Some((kind, message)) if !tb.frames.is_empty() && is_name(kind) => {
+            (kind.to_string(), message.to_string())
+        }
+        _ if !tb.frames.is_empty() && is_name(last_line) => (last_line.to_string(), String::new()),
+        _ => match exception.split_once('(') {
+            Some((kind, args)) if is_name(kind) => (
+                kind.to_string(),
+                args.strip_suffix(')').unwrap_or(args).to_string(),
+            ),
+            _ => ("Exception".to_string(), exception.to_string()),
+        },
+    };
+    tb.exception_type = kind;
+    tb.message = message;
+    tb
+}
+
+/// A dotted Python name: `KeyError`, `smtplib.SMTPException`.
+fn is_name(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .split('.')
+            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_alphanumeric() || c == '_'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,6 +425,57 @@ mod tests {
         let props = |v: &Value| v["properties"]["delivery_info"].clone();
         assert_eq!(props(&ours), props(&captured));
         assert_eq!(ours["headers"]["expires"], 1e9 + 10.0);
+    }
+
+    #[test]
+    fn tracebacks_are_read_into_frames() {
+        let failed = messages(EVENTS)
+            .into_iter()
+            .flat_map(|m| decode_message(m.as_bytes()).unwrap())
+            .find(|e| e.kind == "task-failed")
+            .unwrap();
+        let tb = parse_traceback(
+            failed.text("traceback").unwrap(),
+            failed.text("exception").unwrap(),
+        );
+        assert_eq!(
+            (tb.exception_type.as_str(), tb.message.as_str()),
+            ("KeyError", "'BE'")
+        );
+        assert_eq!(tb.frames.len(), 3);
+        let own = &tb.frames[2];
+        assert_eq!(
+            (
+                own.filename.as_str(),
+                own.lineno,
+                own.function.as_str(),
+                own.line.as_deref()
+            ),
+            (
+                "/tmp/cel/tasks.py",
+                14,
+                "boom",
+                Some("raise KeyError(name)")
+            )
+        );
+        assert!(own.in_app() && !tb.frames[0].in_app());
+
+        let chained = "Traceback (most recent call last):\n  File \"a.py\", line 1, in f\n    x()\nValueError: first\n\nDuring handling of the above exception, another exception occurred:\n\nTraceback (most recent call last):\n  File \"b.py\", line 2, in g\n    y()\nsmtplib.SMTPRecipientsRefused: {'a@b': (550, b'no')}\n";
+        let tb = parse_traceback(chained, "");
+        assert_eq!(tb.exception_type, "smtplib.SMTPRecipientsRefused");
+        assert_eq!(tb.frames.len(), 1);
+        assert_eq!(tb.frames[0].filename, "b.py");
+
+        let bare = parse_traceback("", "TimeoutError('SMTP server went away')");
+        assert_eq!(
+            (bare.exception_type.as_str(), bare.message.as_str()),
+            ("TimeoutError", "'SMTP server went away'")
+        );
+        assert!(bare.frames.is_empty());
+        assert_eq!(
+            parse_traceback("garbage", "not a repr").exception_type,
+            "Exception"
+        );
     }
 
     #[test]

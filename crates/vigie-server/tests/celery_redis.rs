@@ -170,6 +170,25 @@ async fn a_broker_s_events_become_tasks_jobs_and_workers() {
         .json();
     assert_eq!(failed[0]["name"], "tasks.boom");
     assert_eq!(failed[0]["exception"], "KeyError('BE')");
+    // The failure counts into an issue, grouped like errors, its frame from the traceback.
+    eventually("the failure became an issue", || async move {
+        let issues = app
+            .api(Method::GET, "/api/v1/issues", token, None)
+            .await
+            .json();
+        issues["issues"].as_array().is_some_and(|i| i.len() == 1)
+    })
+    .await;
+    let issues = app
+        .api(Method::GET, "/api/v1/issues", token, None)
+        .await
+        .json();
+    let issue = &issues["issues"][0];
+    assert_eq!(issue["title"], "KeyError: 'BE'", "{issue}");
+    assert!(
+        issue["culprit"].as_str().unwrap().contains("boom"),
+        "{issue}"
+    );
     let uuid = failed[0]["uuid"].as_str().unwrap().to_string();
     let searched = app
         .api(

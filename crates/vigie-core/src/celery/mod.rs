@@ -370,6 +370,25 @@ impl Worker {
     }
 }
 
+/// The fields of a task event that hold the application's data (Python reprs), scrubbed like
+/// error events before anything is stored: sensitive assignments (`'password': '…'`,
+/// `token=…`), card numbers and IBANs become `[Filtered]`.
+pub const SCRUBBED_FIELDS: [&str; 5] = ["args", "kwargs", "result", "exception", "traceback"];
+
+/// Scrubs an event's [`SCRUBBED_FIELDS`] in place; answers how many values were replaced.
+pub fn scrub_fields(fields: &mut Map<String, Value>) -> usize {
+    let mut replaced = 0;
+    for name in SCRUBBED_FIELDS {
+        if let Some(Value::String(text)) = fields.get_mut(name) {
+            if let Some((clean, n)) = crate::scrub::scrub_text(text) {
+                *text = clean;
+                replaced += n;
+            }
+        }
+    }
+    replaced
+}
+
 /// A worker is offline when no heartbeat came for twice its heartbeat interval (Flower and
 /// Celery's own event state use the same rule).
 pub fn worker_alive(last_heartbeat_ms: i64, freq_s: f64, now_ms: i64) -> bool {
@@ -546,6 +565,17 @@ mod tests {
             Timestamp(30_000),
             "silent 8 s: a new period"
         );
+    }
+
+    #[test]
+    fn arguments_are_scrubbed_like_events() {
+        let mut f = fields(
+            r#"{"args": "('alice', 4111 1111 1111 1111)", "kwargs": "{'password': 'hunter2', 'to': 'bob'}", "name": "password_reset"}"#,
+        );
+        assert_eq!(scrub_fields(&mut f), 2);
+        assert_eq!(f["args"], "('alice', [Filtered])");
+        assert_eq!(f["kwargs"], "{'password': '[Filtered]', 'to': 'bob'}");
+        assert_eq!(f["name"], "password_reset", "names are not data");
     }
 
     #[test]

@@ -299,9 +299,10 @@ async fn broadcast_redis(
 
 /// What an event means for storage: task and worker events; others (custom application
 /// events without a task id) are not kept.
-fn news_of(event: vigie_protocol::celery::Event) -> Option<CeleryNews> {
+fn news_of(mut event: vigie_protocol::celery::Event) -> Option<CeleryNews> {
     let at = Timestamp((event.timestamp * 1000.0) as i64);
     if event.is_task() {
+        vigie_core::celery::scrub_fields(&mut event.fields);
         Some(CeleryNews::Task {
             uuid: event.uuid()?.to_string(),
             kind: event.kind,
@@ -385,6 +386,20 @@ async fn writer(state: AppState, project: ProjectId, mut news: mpsc::Receiver<Ce
                     {
                         counters.saw_runtime(outcome.name.as_deref().unwrap_or("unknown"), r);
                     }
+                }
+                if state.config.celery.failures_as_issues {
+                    let failed: HashSet<&str> = outcomes
+                        .iter()
+                        .filter(|o| matches!(o.kind, OutcomeKind::Failed { .. }))
+                        .map(|o| o.uuid.as_str())
+                        .collect();
+                    let failed = applied
+                        .tasks
+                        .iter()
+                        .filter(|t| failed.contains(t.uuid.as_str()))
+                        .cloned()
+                        .collect();
+                    super::issues::record(&state, project, failed).await;
                 }
                 state
                     .hub

@@ -9,6 +9,7 @@
 //!   `vigie_core::celery`, rows written by `vigie_store::celery`.
 //!   Each task is also a Job of kind `celery`, moved in the same transaction
 //!   (`vigie_core::celery::Task::job_updates`).
+//! - [`issues`] turns a failed task into an error event, grouped into issues like errors.
 //! - [`queues`] reads how many messages wait in each queue.
 //! - [`api`] answers for tasks and workers, in Vigie's API and in Flower's.
 
@@ -16,6 +17,7 @@ pub mod amqp;
 pub mod api;
 pub mod broker;
 pub mod consumer;
+pub mod issues;
 pub mod queues;
 pub mod redis;
 

@@ -49,6 +49,7 @@ pub struct CeleryConfig {
     pub key_prefix: String,
     pub fanout_prefix: String,
     pub enable_events: bool,
+    pub failures_as_issues: bool,
 }
 
 impl CeleryConfig {

@@ -1,0 +1,105 @@
+//! A failed Celery task counts into an issue, grouped like errors: its traceback becomes a
+//! Sentry-shaped Python event and goes through the error pipeline (scrubbing, grouping,
+//! alerts) as if the app's SDK had sent it. `[celery] failures_as_issues = false` turns it off
+//! (for apps whose Sentry SDK already reports task failures, which would count them twice).
+//!
+//! ```text
+//! task-failed (its task: name, exception, traceback, args…)
+//!   ─► vigie_protocol::celery::parse_traceback ─► frames, exception type and message
+//!   ─► an event {exception, transaction: task name, tags celery.*, extra args/kwargs}
+//!   ─► errors::process::store_body ─► the error sink (issue, events, alerts)
+//! ```
+
+use crate::errors::process::{self, Context};
+use crate::state::AppState;
+use serde_json::{json, Value};
+use vigie_core::celery::Task;
+use vigie_core::{ProjectId, Timestamp};
+use vigie_protocol::celery::parse_traceback;
+
+/// Records each failed task as an error event of `project`; a problem is logged, never
+/// stops the consumer.
+pub async fn record(state: &AppState, project: ProjectId, failed: Vec<Task>) {
+    if failed.is_empty() {
+        return;
+    }
+    let settings = match state.errors.settings(state.store.as_ref(), project).await {
+        Ok(settings) => settings,
+        Err(err) => {
+            tracing::warn!(%err, "could not read the error settings for celery failures");
+            return;
+        }
+    };
+    let ctx = Context {
+        project,
+        settings: &settings,
+        received: Timestamp::now(),
+        max_attachment_bytes: 0,
+    };
+    let mut batch = vigie_store::ErrorBatch::new(project);
+    for task in &failed {
+        let body = event_of(task).to_string();
+        match process::store_body(body.as_bytes(), &ctx) {
+            Ok(prepared) => batch.events.extend(prepared.batch.events),
+            Err(why) => tracing::warn!(task = %task.uuid, %why, "celery failure not recorded"),
+        }
+    }
+    if let Err(err) = state.errors.sink.write(batch).await {
+        tracing::warn!(%err, "celery failures not recorded");
+    }
+}
+
+/// The Sentry event a failed task stands for.
+pub fn event_of(task: &Task) -> Value {
+    let tb = parse_traceback(
+        task.traceback.as_deref().unwrap_or(""),
+        task.exception.as_deref().unwrap_or(""),
+    );
+    let frames: Vec<Value> = tb
+        .frames
+        .iter()
+        .map(|f| {
+            json!({
+                "filename": f.filename,
+                "abs_path": f.filename,
+                "lineno": f.lineno,
+                "function": f.function,
+                "context_line": f.line,
+                "in_app": f.in_app(),
+            })
+        })
+        .collect();
+    let mut exception = json!({
+        "type": tb.exception_type,
+        "value": tb.message,
+        "mechanism": {"type": "celery", "handled": false},
+    });
+    if !frames.is_empty() {
+        exception["stacktrace"] = json!({ "frames": frames });
+    }
+    let name = task.name.as_deref().unwrap_or("unknown task");
+    // The task id is a UUID: without its dashes, the event id (a retried task fails once).
+    let hex: String = task.uuid.chars().filter(|c| *c != '-').collect();
+    let event_id = if hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        hex.to_lowercase()
+    } else {
+        vigie_core::secret::random_hex(16)
+    };
+    let at = task.finished_at.unwrap_or(task.updated_at);
+    let mut tags = json!({"celery.task": name, "celery.task_id": task.uuid});
+    if let Some(queue) = &task.queue {
+        tags["celery.queue"] = json!(queue);
+    }
+    json!({
+        "event_id": event_id,
+        "timestamp": at.millis() as f64 / 1000.0,
+        "platform": "python",
+        "level": "error",
+        "logger": "celery",
+        "server_name": task.worker,
+        "transaction": name,
+        "tags": tags,
+        "extra": {"args": task.args, "kwargs": task.kwargs, "retries": task.retries},
+        "exception": {"values": [exception]},
+    })
+}

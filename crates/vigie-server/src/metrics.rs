@@ -55,6 +55,23 @@ pub struct CeleryCounters {
 }
 
 impl CeleryCounters {
+    /// The counters in words, for the System page.
+    pub fn summary(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("events read", self.events.load(Ordering::Relaxed)),
+            ("events stored", self.stored.load(Ordering::Relaxed)),
+            (
+                "messages skipped as unreadable",
+                self.undecodable.load(Ordering::Relaxed),
+            ),
+            (
+                "events dropped under overload",
+                self.dropped.load(Ordering::Relaxed),
+            ),
+            ("reconnections", self.reconnects.load(Ordering::Relaxed)),
+        ]
+    }
+
     /// Counts a stored event of `kind`.
     pub fn saw_event(&self, kind: &str) {
         let mut by_type = self.by_type.lock().unwrap_or_else(|p| p.into_inner());

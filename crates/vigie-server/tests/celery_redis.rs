@@ -393,6 +393,47 @@ async fn a_broker_s_events_become_tasks_jobs_and_workers() {
         .await
         .body;
     assert!(found.contains("tasks.add") && !found.contains("tasks.boom</strong>"));
+    assert!(
+        workers.body.contains("Online in the last 24 hours"),
+        "the history"
+    );
+    let system = app.get("/system", &session).await.body;
+    assert!(system.contains("Celery brokers") && system.contains("redis://127.0.0.1:1/0"));
+    assert!(system.contains("unreachable") && system.contains("reading"));
+
+    // A task beat sends every minute: periodic, its next run expected a minute after the last.
+    let project = app.state.store.list_projects().await.unwrap()[0].id;
+    let now = vigie_core::Timestamp::now().millis();
+    let sends: Vec<vigie_store::CeleryNews> = (0..4)
+        .map(|i| vigie_store::CeleryNews::Task {
+            uuid: format!("beat-{i}"),
+            kind: "task-sent".into(),
+            hostname: "gen7@beat".into(),
+            at: vigie_core::Timestamp(now - (3 - i) * 60_000),
+            fields: serde_json::from_str(r#"{"name": "tasks.nightly"}"#).unwrap(),
+        })
+        .collect();
+    app.state.store.apply_celery(project, sends).await.unwrap();
+    let periodic = app
+        .api(Method::GET, "/api/v1/celery/periodic", token, None)
+        .await
+        .json();
+    assert_eq!(periodic.as_array().map(Vec::len), Some(1), "{periodic}");
+    assert_eq!(
+        (
+            periodic[0]["name"].as_str(),
+            periodic[0]["interval_s"].as_f64(),
+            periodic[0]["late"].as_bool()
+        ),
+        (Some("tasks.nightly"), Some(60.0), Some(false))
+    );
+    assert_eq!(periodic[0]["expected_next"].as_i64(), Some(now + 60_000));
+    let page = app.get("/celery/periodic", &session).await.body;
+    assert!(
+        page.contains("tasks.nightly") && page.contains("on time"),
+        "{page}"
+    );
+
     let sorted = app.get("/celery?sort=-runtime", &session).await.body;
     assert!(sorted.contains("Runtime ↓"), "the order is marked");
     assert!(

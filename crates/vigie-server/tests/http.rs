@@ -642,6 +642,7 @@ async fn every_api_route_is_in_the_openapi_document() {
         ("get", "/api/v1/celery/workers"),
         ("get", "/api/v1/celery/brokers"),
         ("get", "/api/v1/celery/queues"),
+        ("get", "/api/v1/celery/periodic"),
         ("get", "/api/queues/length"),
         ("get", "/api/workers"),
         ("get", "/api/tasks"),

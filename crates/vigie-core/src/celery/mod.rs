@@ -10,6 +10,7 @@
 //! Each task is shown as a Job of kind `celery` ([`TaskState::job_status`]).
 
 mod job;
+pub mod periodic;
 mod search;
 
 pub use job::{JOB_KIND, STALL_AFTER_MS};

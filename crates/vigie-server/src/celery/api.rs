@@ -32,6 +32,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use vigie_core::celery::periodic::{self as schedule, Periodic};
 use vigie_core::celery::{Task, TaskSearch, TaskSort, Worker};
 use vigie_core::Timestamp;
 use vigie_store::TaskFilter;
@@ -43,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/celery/workers", get(workers))
         .route("/api/v1/celery/brokers", get(brokers))
         .route("/api/v1/celery/queues", get(queues))
+        .route("/api/v1/celery/periodic", get(periodic))
         .route("/api/queues/length", get(flower_queues))
         .route("/api/workers", get(flower_workers))
         .route("/api/tasks", get(flower_tasks))
@@ -167,6 +169,55 @@ pub async fn workers(
     let now = Timestamp::now();
     let list = state.store.celery_workers(reader.project.id).await?;
     Ok(Json(list.iter().map(|w| worker_view(w, now)).collect()))
+}
+
+/// Tasks per name looked at to tell a schedule.
+const PERIODIC_RUNS: u32 = 20;
+
+/// The project's task names that run at a steady interval, most overdue first.
+pub async fn periodic_of(
+    state: &AppState,
+    project: vigie_core::ProjectId,
+) -> Result<Vec<Periodic>, AppError> {
+    let mut found = Vec::new();
+    for name in state.store.celery_task_names(project).await? {
+        let recent = state
+            .store
+            .celery_tasks(&TaskFilter {
+                project,
+                name: Some(name.clone()),
+                limit: PERIODIC_RUNS,
+                ..Default::default()
+            })
+            .await?;
+        found.extend(schedule::infer(&name, &recent));
+    }
+    found.sort_by_key(|p| (p.expected_next, p.name.clone()));
+    Ok(found)
+}
+
+pub async fn periodic(
+    State(state): State<AppState>,
+    reader: ProjectReader,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let now = Timestamp::now();
+    let list = periodic_of(&state, reader.project.id).await?;
+    Ok(Json(
+        list.iter()
+            .map(|p| {
+                json!({
+                    "name": p.name,
+                    "interval_s": p.interval_ms as f64 / 1000.0,
+                    "runs": p.runs,
+                    "last_run": p.last.uuid,
+                    "last_state": p.last.state.as_str(),
+                    "last_sent_at": p.last.sent_at.or(p.last.received_at),
+                    "expected_next": p.expected_next,
+                    "late": p.late(now),
+                })
+            })
+            .collect(),
+    ))
 }
 
 pub async fn brokers(

@@ -12,9 +12,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use serde::Deserialize;
+use vigie_core::celery::periodic::Periodic;
 use vigie_core::celery::{Task, TaskSort, TaskState, Worker};
 use vigie_core::{Project, ProjectId, Timestamp};
-use vigie_store::{TaskEvent, TaskFilter};
+use vigie_store::{TaskEvent, TaskFilter, WorkerPeriod};
 
 /// Tasks per page.
 const PAGE: u32 = 50;
@@ -299,7 +300,65 @@ struct WorkersPage {
     chrome: Chrome,
     project: Project,
     workers: Vec<Worker>,
+    history: Vec<HistoryRow>,
     now: Timestamp,
+}
+
+/// One worker's online periods over the last day, as bars on a 1,440-minute axis.
+struct HistoryRow {
+    hostname: String,
+    segments: Vec<Segment>,
+}
+
+struct Segment {
+    x: i64,
+    width: i64,
+    title: String,
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Rows of the history, one per worker, in the order of `periods` (newest first).
+fn history(periods: &[WorkerPeriod], workers: &[Worker], now: Timestamp) -> Vec<HistoryRow> {
+    let since = now.millis() - DAY_MS;
+    let mut rows: Vec<HistoryRow> = Vec::new();
+    for p in periods {
+        // The worker's current period lasts until now while it is online.
+        let current = workers
+            .iter()
+            .any(|w| w.hostname == p.hostname && w.online_since == p.online_since && w.online(now));
+        let end = match (current, p.offline_at) {
+            (true, _) => now.millis(),
+            (false, Some(off)) => off.millis(),
+            (false, None) => p.last_heartbeat.millis(),
+        };
+        let start = p.online_since.millis().max(since);
+        if end < since {
+            continue;
+        }
+        let minute = |ms: i64| (ms - since) / 60_000;
+        let segment = Segment {
+            x: minute(start),
+            width: (minute(end) - minute(start)).max(2),
+            title: format!(
+                "online {} → {}",
+                p.online_since.to_rfc3339(),
+                if current {
+                    "now".to_string()
+                } else {
+                    Timestamp(end).to_rfc3339()
+                }
+            ),
+        };
+        match rows.iter_mut().find(|r| r.hostname == p.hostname) {
+            Some(row) => row.segments.push(segment),
+            None => rows.push(HistoryRow {
+                hostname: p.hostname.clone(),
+                segments: vec![segment],
+            }),
+        }
+    }
+    rows
 }
 
 impl WorkersPage {
@@ -325,8 +384,72 @@ pub async fn workers(
 ) -> Result<Response, PageError> {
     let chrome = Chrome::build(&state, who, &headers, &uri, "celery").await?;
     let project = chrome.project_or_404()?;
+    let now = Timestamp::now();
+    let workers = state.store.celery_workers(project.id).await?;
+    let periods = state
+        .store
+        .celery_worker_periods(project.id, Timestamp(now.millis() - DAY_MS))
+        .await?;
     let page = WorkersPage {
-        workers: state.store.celery_workers(project.id).await?,
+        history: history(&periods, &workers, now),
+        workers,
+        now,
+        project,
+        chrome,
+    };
+    render(&page, &page.chrome)
+}
+
+#[derive(Template)]
+#[template(path = "celery_periodic.html")]
+struct PeriodicPage {
+    chrome: Chrome,
+    project: Project,
+    periodic: Vec<Periodic>,
+    now: Timestamp,
+}
+
+impl PeriodicPage {
+    fn min_runs(&self) -> usize {
+        vigie_core::celery::periodic::MIN_RUNS
+    }
+
+    fn every(&self, p: &Periodic) -> String {
+        runtime(&Some(p.interval_ms as f64 / 1000.0))
+    }
+
+    fn last_sent(&self, p: &Periodic) -> Timestamp {
+        p.last
+            .sent_at
+            .or(p.last.received_at)
+            .unwrap_or(p.last.updated_at)
+    }
+
+    fn last_ago(&self, p: &Periodic) -> String {
+        self.chrome.ago(&self.last_sent(p))
+    }
+
+    fn last_runtime(&self, p: &Periodic) -> String {
+        p.last
+            .runtime
+            .map_or(String::new(), |r| format!("in {}", runtime(&Some(r))))
+    }
+
+    fn late(&self, p: &Periodic) -> bool {
+        p.late(self.now)
+    }
+}
+
+pub async fn periodic(
+    State(state): State<AppState>,
+    who: LoggedIn,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, PageError> {
+    let chrome = Chrome::build(&state, who, &headers, &uri, "celery").await?;
+    let project = chrome.project_or_404()?;
+    let page = PeriodicPage {
+        periodic: crate::celery::api::periodic_of(&state, project.id).await?,
         now: Timestamp::now(),
         project,
         chrome,

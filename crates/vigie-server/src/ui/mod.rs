@@ -72,6 +72,7 @@ pub fn routes() -> Router<AppState> {
         .route("/celery", get(celery::tasks))
         .route("/celery/tasks/{uuid}", get(celery::task))
         .route("/celery/workers", get(celery::workers))
+        .route("/celery/periodic", get(celery::periodic))
         .route("/monitors", get(monitors::list))
         .route("/monitors/{slug}", get(monitors::show))
         .route("/monitors/{slug}/schedule", post(monitors::configure))

@@ -227,6 +227,10 @@ struct SystemPage {
     base_url: String,
     /// Vigie's own periodic tasks.
     tasks: Vec<crate::tasks::TaskRecord>,
+    /// The Celery brokers read, and how each is doing.
+    brokers: Vec<crate::celery::BrokerStatus>,
+    /// Celery counters: (what, how many).
+    celery: Vec<(&'static str, u64)>,
 }
 
 pub async fn system(
@@ -241,6 +245,8 @@ pub async fn system(
         stats: SystemStats::gather(&state).await?,
         base_url: state.base_url.to_string(),
         tasks: state.tasks.records(),
+        brokers: state.brokers.list(),
+        celery: state.metrics.celery.summary(),
     };
     render(&page, &page.chrome)
 }

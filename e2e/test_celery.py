@@ -95,9 +95,17 @@ def test_tasks_workers_and_flower_api(celery_env):
     assert jobs["celery_app.boom"]["status"] == "failed"
     assert jobs["celery_app.boom"]["message"] == "FAILURE: KeyError('BE')"
 
-    # The beat schedule's runs are tasks too.
-    wait_for(lambda: len(api(srv, "/api/v1/celery/tasks?name=celery_app.add&limit=100")) >= 3,
-             "beat sent the schedule's task a few times")
+    # The beat schedule's runs are tasks too, and are seen as a periodic task every 2 s.
+    periodic = wait_for(lambda: api(srv, "/api/v1/celery/periodic"),
+                        "beat's task seen as periodic")
+    (report,) = periodic
+    assert report["name"] == "celery_app.nightly_report" and not report["late"]
+    assert 1.5 <= report["interval_s"] <= 2.5, report
+
+    # The failure counts into an issue, grouped like errors, with the task's own frame.
+    issues = wait_for(lambda: api(srv, "/api/v1/issues")["issues"], "the failure's issue")
+    boom_issue = [i for i in issues if i["title"] == "KeyError: 'BE'"]
+    assert boom_issue and "boom" in boom_issue[0]["culprit"], issues
 
     # The Flower-compatible API, as scripts written for Flower call it.
     flower = api(srv, "/api/tasks?taskname=celery_app.boom&state=FAILURE")
@@ -137,7 +145,21 @@ def test_the_celery_pages(celery_env, browser, shots):
     browser.get(srv.url + "/celery/workers")
     table = browser.find_element(By.CSS_SELECTOR, "table.celery-workers").text.lower()
     assert "online" in table and "py-celery" in table
+    assert browser.find_elements(By.CSS_SELECTOR, "svg.timeline-bar rect.on"), "the online history"
     shots(browser, "62-celery-workers")
+
+    browser.get(srv.url + "/celery")
+    browser.find_element(By.LINK_TEXT, "Periodic tasks").click()
+    table = browser.find_element(By.CSS_SELECTOR, "table.celery-periodic").text
+    assert "celery_app.nightly_report" in table and "on time" in table
+    shots(browser, "63-celery-periodic")
+
+    # Sorting by runtime, slowest first, from the column header.
+    browser.get(srv.url + "/celery")
+    browser.find_element(By.PARTIAL_LINK_TEXT, "Runtime").click()
+    assert "Runtime ↓" in browser.find_element(By.CSS_SELECTOR, "table.celery-tasks thead").text
+    first = browser.find_elements(By.CSS_SELECTOR, "table.celery-tasks tbody tr")[0]
+    assert "celery_app.send_invoices" in first.text, "20 × 50 ms: the slowest"
 
 
 def test_history_survives_a_restart(celery_env):

@@ -5,15 +5,19 @@
 //! The stream is what a real Celery 5 cluster publishes on a Redis broker (the shapes of
 //! `crates/vigie-protocol/tests/fixtures/celery`): each task's `task-sent` from the client as
 //! its own message, the worker's `task-received`, `task-started` and `task-succeeded` /
-//! `task-failed` batched 24 to a `task.multi` message, heartbeats of 8 workers. Vigie reads
+//! `task-failed` batched 24 to a `task.multi` message, from 8 workers (no heartbeats: Flower
+//! does not count them). Vigie reads
 //! Redis db `vigie_db`, Flower db `flower_db`, so each gets the stream alone.
 //!
-//! 1. **100,000 tasks** at a rate both keep up with; RSS of each afterwards.
+//! 1. **100,000 tasks**, each tool fed as fast as it takes them (the publisher waits when
+//!    20,000 events are not yet counted); the sustained rate and RSS of each afterwards.
 //! 2. **Rate ladder**: each rate for `step_seconds`; an event counts when the tool has it
 //!    (Vigie: `vigie_celery_stored_total`, durable; Flower: `flower_events_total`, in memory).
 //!    A rate is kept up with when every event is counted within 2 s of the step's end.
 //! 3. **A million tasks** stored in Vigie, as fast as it stores them (the publisher waits when
 //!    200,000 events are unstored); RSS along the way; then tasks pages with filters, p50.
+//!
+//! `--tasks 0` skips the first phase, `--fill-tasks 0` the last.
 
 use super::alerts::api;
 use super::{client, median, percentile, Server};
@@ -30,9 +34,6 @@ pub struct Options {
     /// Tasks of the first phase (RSS of both tools afterwards)
     #[arg(long, default_value_t = 100_000)]
     pub tasks: usize,
-    /// Events per second of the first phase
-    #[arg(long, default_value_t = 10_000)]
-    pub rate: usize,
     /// Rates of the ladder, events per second
     #[arg(long, value_delimiter = ',', default_value = "10000,20000,40000,80000")]
     pub rates: Vec<usize>,
@@ -144,21 +145,18 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
     let mut stream = Stream::default();
 
     println!(
-        "\n1. {} tasks at {} events/s, then RSS",
-        opts.tasks, opts.rate
+        "\n1. {} tasks, each tool fed as fast as it takes them, then RSS",
+        opts.tasks
     );
     let mut rss = Vec::new();
-    for tool in &tools {
-        let before = tool.events(&http).await?;
-        let messages = stream.tasks(opts.tasks, tool.db(&opts));
-        let sent = publish(&opts.redis, &messages, opts.rate).await?;
-        let (count, _) = tool.settle(&http, before + sent).await?;
+    for tool in tools.iter().filter(|_| opts.tasks > 0) {
+        let (events, seconds) = feed(tool, &http, &opts, &mut stream, opts.tasks, 20_000).await?;
         tokio::time::sleep(Duration::from_secs(2)).await;
         let mib = tool.rss_mib()?;
         println!(
-            "   {:6}: {} of {sent} events taken, RSS {mib:.1} MiB",
+            "   {:6}: {events} events in {seconds:.1} s ({:.0} events/s), RSS {mib:.1} MiB",
             tool.name(),
-            count - before
+            events as f64 / seconds
         );
         rss.push(mib);
     }
@@ -218,32 +216,18 @@ async fn fill_and_read(
 ) -> Result<()> {
     let vigie = Tool::Vigie(server);
     let stored_tasks = stream.next_task;
-    println!(
-        "\n3. Vigie filled to {} tasks",
-        opts.fill_tasks.max(stored_tasks)
-    );
-    let started = Instant::now();
-    let (mut events, mut marks) = (0u64, vec![250_000, 500_000, 1_000_000, 2_000_000]);
+    println!("\n3. Vigie filled to {} tasks", opts.fill_tasks.max(stored_tasks));
+    let mut marks = vec![250_000, 500_000, 1_000_000, 2_000_000];
     marks.retain(|m| *m > stored_tasks && *m <= opts.fill_tasks);
     marks.push(opts.fill_tasks);
     marks.dedup();
-    let before = vigie.events(http).await?;
+    let mut last = stored_tasks;
     for mark in marks {
-        while stream.next_task < mark {
-            let n = (mark - stream.next_task).min(20_000);
-            let messages = stream.tasks(n, opts.vigie_db);
-            events += publish(&opts.redis, &messages, usize::MAX).await?;
-            // Pub/sub does not wait for a slow reader: keep what is unstored bounded.
-            while vigie.events(http).await? + 200_000 < before + events {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-        let (count, _) = vigie.settle(http, before + events).await?;
+        let (events, seconds) = feed(&vigie, http, opts, stream, mark - last, 200_000).await?;
+        last = mark;
         println!(
-            "   {mark:>9} tasks: {} events stored in {:.0} s ({:.0} events/s), RSS {:.1} MiB",
-            count - before,
-            started.elapsed().as_secs_f64(),
-            (count - before) as f64 / started.elapsed().as_secs_f64(),
+            "   {mark:>9} tasks: the last {events} events in {seconds:.0} s ({:.0} events/s), RSS {:.1} MiB",
+            events as f64 / seconds,
             vigie.rss_mib()?
         );
     }
@@ -290,6 +274,36 @@ async fn fill_and_read(
         println!("   {page:<80} {p50:7.1} ms {:7.1} ms", percentile(&ms, 1.0));
     }
     Ok(())
+}
+
+/// Publishes the next `tasks` tasks to `tool` as fast as it takes them: the publisher waits
+/// whenever more than `window` events are not yet counted (Redis pub/sub drops a reader that
+/// falls too far behind). Answers the events and the seconds until the last was counted.
+async fn feed(
+    tool: &Tool<'_>,
+    http: &reqwest::Client,
+    opts: &Options,
+    stream: &mut Stream,
+    tasks: usize,
+    window: u64,
+) -> Result<(u64, f64)> {
+    let started = Instant::now();
+    let before = tool.events(http).await?;
+    let (mut sent, mut left) = (0u64, tasks);
+    while left > 0 {
+        let n = left.min(5_000);
+        left -= n;
+        let messages = stream.tasks(n, tool.db(opts));
+        sent += publish(&opts.redis, &messages, usize::MAX).await?;
+        while tool.events(http).await? + window < before + sent {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let (count, at) = tool.settle(http, before + sent).await?;
+    if count < before + sent {
+        bail!("{} took {} of {sent} events", tool.name(), count - before);
+    }
+    Ok((sent, at.duration_since(started).as_secs_f64()))
 }
 
 /// The generated cluster: tasks numbered on, 8 workers, a clock.
@@ -352,15 +366,6 @@ impl Stream {
             });
             if batch.len() >= 24 {
                 out.push(multi(db, &mut batch));
-            }
-            if i % 2_000 == 0 {
-                for w in 0..8 {
-                    let beat = json!({"hostname": format!("celery@worker-{w}"), "utcoffset": 0,
-                        "pid": 17, "clock": i, "freq": 2.0, "active": 1, "processed": i / 8,
-                        "loadavg": [0.5, 0.4, 0.3], "sw_ident": "py-celery", "sw_ver": "5.7.0",
-                        "sw_sys": "Linux", "timestamp": t, "type": "worker-heartbeat"});
-                    out.push(envelope(db, "worker.heartbeat", &beat, "celery@bench"));
-                }
             }
         }
         if !batch.is_empty() {

@@ -13,3 +13,17 @@ CREATE TABLE celery_worker_periods (
     offline_at      INTEGER,
     PRIMARY KEY (project_id, hostname, online_since)
 );
+
+-- The task names and queues seen, for the filters and queue lengths: read on every tasks page,
+-- where a DISTINCT over millions of tasks would cost more than the page itself.
+CREATE TABLE celery_names (
+    project_id  INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    -- 'task' or 'queue'.
+    kind        TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    PRIMARY KEY (project_id, kind, name)
+);
+INSERT INTO celery_names (project_id, kind, name)
+    SELECT DISTINCT project_id, 'task', name FROM celery_tasks WHERE name IS NOT NULL;
+INSERT INTO celery_names (project_id, kind, name)
+    SELECT DISTINCT project_id, 'queue', queue FROM celery_tasks WHERE queue IS NOT NULL;

@@ -240,6 +240,23 @@ pub(crate) async fn prune(
                 &[before.millis().into()],
             )
             .await?;
+        if !old.is_empty() {
+            // Names no task carries any more leave the filters.
+            tx.execute(
+                "DELETE FROM celery_names WHERE kind = 'task' AND NOT EXISTS (SELECT 1 FROM \
+                 celery_tasks t WHERE t.project_id = celery_names.project_id \
+                 AND t.name = celery_names.name)",
+                &[],
+            )
+            .await?;
+            tx.execute(
+                "DELETE FROM celery_names WHERE kind = 'queue' AND NOT EXISTS (SELECT 1 FROM \
+                 celery_tasks t WHERE t.project_id = celery_names.project_id \
+                 AND t.queue = celery_names.name)",
+                &[],
+            )
+            .await?;
+        }
     }
     if let Some(before) = workers_before {
         dropped += tx
@@ -383,23 +400,19 @@ pub(crate) async fn workers(tx: &mut impl Tx, project: ProjectId) -> Result<Vec<
 
 /// The queues tasks were sent to, alphabetically.
 pub(crate) async fn queues(tx: &mut impl Tx, project: ProjectId) -> Result<Vec<String>> {
-    tx.query(
-        "SELECT DISTINCT queue FROM celery_tasks WHERE project_id = $1 AND queue IS NOT NULL \
-         ORDER BY queue",
-        &[project.0.into()],
-    )
-    .await?
-    .iter()
-    .map(|r| r.req_text(0))
-    .collect()
+    names(tx, project, "queue").await
 }
 
 /// The task names seen, alphabetically (Flower's task types).
 pub(crate) async fn task_names(tx: &mut impl Tx, project: ProjectId) -> Result<Vec<String>> {
+    names(tx, project, "task").await
+}
+
+/// Names of `kind` (`task`, `queue`) kept in `celery_names` as tasks are stored.
+async fn names(tx: &mut impl Tx, project: ProjectId, kind: &str) -> Result<Vec<String>> {
     tx.query(
-        "SELECT DISTINCT name FROM celery_tasks WHERE project_id = $1 AND name IS NOT NULL \
-         ORDER BY name",
-        &[project.0.into()],
+        "SELECT name FROM celery_names WHERE project_id = $1 AND kind = $2 ORDER BY name",
+        &[project.0.into(), kind.into()],
     )
     .await?
     .iter()

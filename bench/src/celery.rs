@@ -216,7 +216,10 @@ async fn fill_and_read(
 ) -> Result<()> {
     let vigie = Tool::Vigie(server);
     let stored_tasks = stream.next_task;
-    println!("\n3. Vigie filled to {} tasks", opts.fill_tasks.max(stored_tasks));
+    println!(
+        "\n3. Vigie filled to {} tasks",
+        opts.fill_tasks.max(stored_tasks)
+    );
     let mut marks = vec![250_000, 500_000, 1_000_000, 2_000_000];
     marks.retain(|m| *m > stored_tasks && *m <= opts.fill_tasks);
     marks.push(opts.fill_tasks);

@@ -371,6 +371,18 @@ impl Worker {
     }
 }
 
+/// Fields every event has that Vigie keeps elsewhere (the event's kind, task, sender and time
+/// have their own columns) or never shows: dropped from the fields as soon as an event is read.
+pub const REDUNDANT_FIELDS: [&str; 7] = [
+    "type",
+    "uuid",
+    "hostname",
+    "timestamp",
+    "utcoffset",
+    "pid",
+    "clock",
+];
+
 /// The fields of a task event that hold the application's data (Python reprs), scrubbed like
 /// error events before anything is stored: sensitive assignments (`'password': '…'`,
 /// `token=…`), card numbers and IBANs become `[Filtered]`.

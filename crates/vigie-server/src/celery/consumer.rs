@@ -29,8 +29,9 @@ use vigie_core::{ProjectId, Timestamp};
 use vigie_protocol::celery::{self as wire, CeleryError, Event, TaskMeta};
 use vigie_store::CeleryNews;
 
-/// News waiting for the writer; beyond it, messages are dropped.
-const QUEUE: usize = 50_000;
+/// News waiting for the writer; beyond it, messages are dropped (and counted). A second of
+/// the fastest stream Vigie stores: enough for bursts, little memory when storage is slow.
+const QUEUE: usize = 20_000;
 /// Most news stored in one transaction.
 const BATCH: usize = 5_000;
 /// The longest wait before reconnecting.
@@ -302,9 +303,14 @@ async fn broadcast_redis(
 fn news_of(mut event: vigie_protocol::celery::Event) -> Option<CeleryNews> {
     let at = Timestamp((event.timestamp * 1000.0) as i64);
     if event.is_task() {
+        let uuid = event.uuid()?.to_string();
         vigie_core::celery::scrub_fields(&mut event.fields);
+        // Less to hold while the event waits for the writer.
+        event
+            .fields
+            .retain(|k, _| !vigie_core::celery::REDUNDANT_FIELDS.contains(&k.as_str()));
         Some(CeleryNews::Task {
-            uuid: event.uuid()?.to_string(),
+            uuid,
             kind: event.kind,
             hostname: event.hostname,
             at,

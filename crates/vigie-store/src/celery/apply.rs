@@ -19,7 +19,7 @@ use crate::tx::Tx;
 use crate::Result;
 use serde_json::Value as Json;
 use std::collections::HashMap;
-use vigie_core::celery::{Task, Worker};
+use vigie_core::celery::{Task, Worker, REDUNDANT_FIELDS};
 use vigie_core::job::{self, Job, JobMessage};
 use vigie_core::{ProjectId, Timestamp};
 
@@ -170,15 +170,15 @@ pub(crate) async fn apply(
     })
 }
 
-/// Fields every event has that the row holds already, or that say nothing to people.
-const REDUNDANT: [&str; 7] = ["type", "uuid", "hostname", "timestamp", "utcoffset", "pid", "clock"];
-
-/// An event's fields as stored for its timeline: JSON without the [`REDUNDANT`] ones (a third
-/// of a typical event's bytes).
+/// An event's fields as stored for its timeline: JSON without those the row holds already
+/// ([`REDUNDANT_FIELDS`]: a third of a typical event's bytes).
 fn kept_fields(fields: &serde_json::Map<String, Json>) -> String {
     let mut out = String::with_capacity(128);
     out.push('{');
-    for (key, value) in fields.iter().filter(|(k, _)| !REDUNDANT.contains(&k.as_str())) {
+    for (key, value) in fields
+        .iter()
+        .filter(|(k, _)| !REDUNDANT_FIELDS.contains(&k.as_str()))
+    {
         if out.len() > 1 {
             out.push(',');
         }

@@ -15,7 +15,7 @@
 //!    (Vigie: `vigie_celery_stored_total`, durable; Flower: `flower_events_total`, in memory).
 //!    A rate is kept up with when every event is counted within 2 s of the step's end.
 //! 3. **A million tasks** stored in Vigie, as fast as it stores them (the publisher waits when
-//!    200,000 events are unstored); RSS along the way; then tasks pages with filters, p50.
+//!    40,000 events are unstored); RSS along the way; then tasks pages with filters, p50.
 //!
 //! `--tasks 0` skips the first phase, `--fill-tasks 0` the last.
 
@@ -142,15 +142,16 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
         });
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let mut stream = Stream::default();
+    // The same stream for each tool: each its own copy, from task 0.
+    let mut streams: Vec<Stream> = tools.iter().map(|_| Stream::default()).collect();
 
     println!(
         "\n1. {} tasks, each tool fed as fast as it takes them, then RSS",
         opts.tasks
     );
     let mut rss = Vec::new();
-    for tool in tools.iter().filter(|_| opts.tasks > 0) {
-        let (events, seconds) = feed(tool, &http, &opts, &mut stream, opts.tasks, 20_000).await?;
+    for (tool, stream) in tools.iter().zip(&mut streams).filter(|_| opts.tasks > 0) {
+        let (events, seconds) = feed(tool, &http, &opts, stream, opts.tasks, 20_000).await?;
         tokio::time::sleep(Duration::from_secs(2)).await;
         let mib = tool.rss_mib()?;
         println!(
@@ -166,7 +167,7 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
 
     println!("\n2. rate ladder, {} s per step", opts.step_seconds);
     let mut kept = Vec::new();
-    for tool in &tools {
+    for (tool, stream) in tools.iter().zip(&mut streams) {
         let mut best = 0;
         for &rate in &opts.rates {
             let before = tool.events(&http).await?;
@@ -201,7 +202,7 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
     }
 
     if opts.fill_tasks > 0 {
-        fill_and_read(binary, &server, &http, &opts, &mut stream).await?;
+        fill_and_read(binary, &server, &http, &opts, &mut streams[0]).await?;
     }
     Ok(())
 }
@@ -226,7 +227,7 @@ async fn fill_and_read(
     marks.dedup();
     let mut last = stored_tasks;
     for mark in marks {
-        let (events, seconds) = feed(&vigie, http, opts, stream, mark - last, 200_000).await?;
+        let (events, seconds) = feed(&vigie, http, opts, stream, mark - last, 40_000).await?;
         last = mark;
         println!(
             "   {mark:>9} tasks: the last {events} events in {seconds:.0} s ({:.0} events/s), RSS {:.1} MiB",
@@ -294,7 +295,7 @@ async fn feed(
     let before = tool.events(http).await?;
     let (mut sent, mut left) = (0u64, tasks);
     while left > 0 {
-        let n = left.min(5_000);
+        let n = left.min(1_000);
         left -= n;
         let messages = stream.tasks(n, tool.db(opts));
         sent += publish(&opts.redis, &messages, usize::MAX).await?;

@@ -423,10 +423,14 @@ mod tests {
         m.observe("GET", "/health", 200, 0.002);
         m.observe("GET", "/health", 200, 0.3);
         m.observe("POST", "/login", 303, 0.05);
+        m.celery.saw_runtime("shop.send", 0.3);
+        m.celery.saw_runtime("shop.send", 42.0);
+        m.celery.saw_event("task-failed");
         let text = m.render(&Gauges {
             write_queue_depth: 3,
             database_size_bytes: Some(4096),
             uptime_seconds: 9,
+            celery_workers: vec![("celery@a".into(), true), ("celery@b".into(), false)],
         });
         assert!(text.contains(
             "vigie_http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 2"
@@ -440,5 +444,16 @@ mod tests {
         assert!(text.contains("vigie_http_request_duration_seconds_count{route=\"/health\"} 2"));
         assert!(text.contains("vigie_writer_queue_depth 3"));
         assert!(text.contains("vigie_database_size_bytes 4096"));
+        // Celery, as Flower's metrics tell it.
+        for line in [
+            "vigie_celery_task_runtime_seconds_bucket{task=\"shop.send\",le=\"0.5\"} 1",
+            "vigie_celery_task_runtime_seconds_bucket{task=\"shop.send\",le=\"60\"} 2",
+            "vigie_celery_task_runtime_seconds_count{task=\"shop.send\"} 2",
+            "vigie_celery_task_events_total{type=\"task-failed\"} 1",
+            "vigie_celery_worker_online{worker=\"celery@b\"} 0",
+            "vigie_celery_workers_online 1",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
     }
 }

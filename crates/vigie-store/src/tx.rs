@@ -19,6 +19,11 @@ pub(crate) trait Tx {
     /// What follows a `SELECT` of rows about to be rewritten: `FOR UPDATE` on PostgreSQL,
     /// nothing on SQLite (whose single writer already excludes other writers).
     fn lock_rows(&self) -> &'static str;
+    /// Whether the tasks search has its trigram index (`celery_search`, SQLite); PostgreSQL
+    /// scans.
+    fn search_index(&self) -> bool {
+        false
+    }
 }
 
 /// Runs a future whose every await completes at once, as SQLite's [`Tx`] calls do.

@@ -29,9 +29,10 @@ use vigie_core::{ProjectId, Timestamp};
 use vigie_protocol::celery::{self as wire, CeleryError, Event, TaskMeta};
 use vigie_store::CeleryNews;
 
-/// News waiting for the writer; beyond it, messages are dropped (and counted). A second of
-/// the fastest stream Vigie stores: enough for bursts, little memory when storage is slow.
-const QUEUE: usize = 20_000;
+/// News waiting for the writer; beyond it, messages are dropped (and counted). Two seconds of
+/// the fastest stream Vigie stores, for bursts (a bulk enqueue of 10,000 tasks is 40,000
+/// events); events are held without their redundant fields, under 1 KiB each.
+const QUEUE: usize = 50_000;
 /// Most news stored in one transaction.
 const BATCH: usize = 5_000;
 /// The longest wait before reconnecting.

@@ -27,3 +27,7 @@ INSERT INTO celery_names (project_id, kind, name)
     SELECT DISTINCT project_id, 'task', name FROM celery_tasks WHERE name IS NOT NULL;
 INSERT INTO celery_names (project_id, kind, name)
     SELECT DISTINCT project_id, 'queue', queue FROM celery_tasks WHERE queue IS NOT NULL;
+
+
+-- The tasks search scans on PostgreSQL (in parallel); SQLite keeps a trigram index
+-- (celery_search) for it.

@@ -27,3 +27,13 @@ INSERT INTO celery_names (project_id, kind, name)
     SELECT DISTINCT project_id, 'task', name FROM celery_tasks WHERE name IS NOT NULL;
 INSERT INTO celery_names (project_id, kind, name)
     SELECT DISTINCT project_id, 'queue', queue FROM celery_tasks WHERE queue IS NOT NULL;
+
+-- The tasks search (args:, kwargs:, result:, words) over millions of tasks: each task's name,
+-- arguments, result and exception as trigrams (SQLite's FTS5), keyed by the task's rowid.
+-- A search asks it for the tasks holding every trigram of each term, then checks the real
+-- columns; contentless (the text lives in celery_tasks) and without positions, to stay small.
+CREATE VIRTUAL TABLE celery_search USING fts5(
+    body, tokenize = 'trigram', content = '', contentless_delete = 1, detail = 'none'
+);
+INSERT INTO celery_search (rowid, body)
+    SELECT rowid, concat_ws(' ', name, args, kwargs, result, exception) FROM celery_tasks;

@@ -11,7 +11,7 @@
 //! Statements carry many rows because a busy Celery cluster sends tens of thousands of events
 //! a second, and on PostgreSQL every statement is a round trip.
 
-use super::{period_values, PERIOD_COLS, PERIOD_KEY, TASK_COLS, WORKER_COLS};
+use super::{period_values, search_body, PERIOD_COLS, PERIOD_KEY, TASK_COLS, WORKER_COLS};
 use super::{task_from, task_values, worker_from, worker_values, CeleryApplied, CeleryNews};
 use crate::jobs::{self as sql_jobs, JobChange};
 use crate::sql::{value_rows, Columns, Value, Where};
@@ -67,6 +67,11 @@ pub(crate) async fn apply(
     .map(|row| worker_from(row).map(|w| (w.hostname.clone(), w)))
     .collect::<Result<_>>()?;
 
+    // What the search index holds for each task, to reindex only those whose text changed.
+    let indexed: HashMap<String, String> = tasks
+        .values()
+        .map(|t| (t.uuid.clone(), search_body(t)))
+        .collect();
     let (mut events, mut periods) = (Vec::new(), Vec::new());
     for item in news {
         match item {
@@ -142,6 +147,24 @@ pub(crate) async fn apply(
     let save_periods = upsert_head("celery_worker_periods", PERIOD_COLS, PERIOD_KEY);
     periods.extend(workers.iter().map(period_values));
     insert_rows(tx, &save_periods.0, &save_periods.1, periods).await?;
+
+    if tx.search_index() {
+        for task in &tasks {
+            let body = search_body(task);
+            if indexed.get(&task.uuid) != Some(&body) {
+                tx.execute(
+                    "INSERT OR REPLACE INTO celery_search (rowid, body) VALUES ((SELECT rowid \
+                     FROM celery_tasks WHERE project_id = $1 AND uuid = $2), $3)",
+                    &[
+                        project.0.into(),
+                        task.uuid.as_str().into(),
+                        body.as_str().into(),
+                    ],
+                )
+                .await?;
+            }
+        }
+    }
 
     let mut names: Vec<(&str, &str)> = tasks
         .iter()

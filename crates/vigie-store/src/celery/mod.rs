@@ -226,6 +226,14 @@ pub(crate) async fn prune(
             .await?;
         for row in &old {
             let key = [Value::Int(Some(row.req_int(0)?)), Value::Text(row.text(1)?)];
+            if tx.search_index() {
+                tx.execute(
+                    "DELETE FROM celery_search WHERE rowid = (SELECT rowid FROM celery_tasks \
+                     WHERE project_id = $1 AND uuid = $2)",
+                    &key,
+                )
+                .await?;
+            }
             for sql in [
                 "DELETE FROM celery_task_events WHERE project_id = $1 AND uuid = $2",
                 "DELETE FROM jobs WHERE project_id = $1 AND id = $2 AND kind = 'celery'",
@@ -314,6 +322,19 @@ pub(crate) async fn tasks(tx: &mut impl Tx, f: &TaskFilter) -> Result<Vec<Task>>
     w.equals("worker", f.worker.as_deref());
     w.equals("parent_id", f.parent.as_deref());
     w.time_range("updated_at", f.since, f.until);
+    if tx.search_index() {
+        let terms = [&f.args, &f.kwargs, &f.result]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .chain(f.words.iter().map(String::as_str));
+        if let Some(matching) = trigram_query(terms) {
+            w.push(
+                "rowid IN (SELECT rowid FROM celery_search WHERE celery_search MATCH ?)",
+                matching.as_str(),
+            );
+        }
+    }
     w.contains("args", f.args.as_deref());
     w.contains("kwargs", f.kwargs.as_deref());
     w.contains("result", f.result.as_deref());
@@ -333,6 +354,32 @@ pub(crate) async fn tasks(tx: &mut impl Tx, f: &TaskFilter) -> Result<Vec<Task>>
         .iter()
         .map(task_from)
         .collect()
+}
+
+/// The text of a task the search index holds.
+pub(super) fn search_body(t: &Task) -> String {
+    [&t.name, &t.args, &t.kwargs, &t.result, &t.exception]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// An FTS5 query for tasks holding every trigram of every term (terms under 3 characters
+/// are left to the LIKE that checks the real columns); `None` when no term is long enough.
+fn trigram_query<'a>(terms: impl Iterator<Item = &'a str>) -> Option<String> {
+    let mut trigrams: Vec<String> = Vec::new();
+    for term in terms {
+        let chars: Vec<char> = term.to_lowercase().chars().collect();
+        for three in chars.windows(3) {
+            let gram: String = three.iter().collect();
+            trigrams.push(format!("\"{}\"", gram.replace('"', "\"\"")));
+        }
+    }
+    trigrams.sort_unstable();
+    trigrams.dedup();
+    (!trigrams.is_empty()).then(|| trigrams.join(" AND "))
 }
 
 /// The `ORDER BY` of a sort. Tasks without the value (no runtime yet) come last either way;
@@ -418,4 +465,24 @@ async fn names(tx: &mut impl Tx, project: ProjectId, kind: &str) -> Result<Vec<S
     .iter()
     .map(|r| r.req_text(0))
     .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trigram_queries_quote_and_skip_short_terms() {
+        assert_eq!(trigram_query(["ab"].into_iter()), None);
+        assert_eq!(
+            trigram_query(["A\"bc", "x"].into_iter()).as_deref(),
+            Some("\"\"\"bc\" AND \"a\"\"b\""),
+            "sorted, quotes doubled"
+        );
+        assert_eq!(
+            trigram_query(["abcd", "bcd"].into_iter()).as_deref(),
+            Some("\"abc\" AND \"bcd\""),
+            "each trigram once"
+        );
+    }
 }

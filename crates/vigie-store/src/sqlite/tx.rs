@@ -41,4 +41,8 @@ impl Tx for SqliteTx<'_> {
     fn lock_rows(&self) -> &'static str {
         ""
     }
+
+    fn search_index(&self) -> bool {
+        true
+    }
 }

@@ -164,6 +164,27 @@ pub async fn celery_story(store: &Arc<dyn Store>, project: &Project) {
     .await;
     assert_eq!(searched.len(), 1, "args and words, any case");
     assert_eq!(searched[0].uuid, "t2");
+    // t1's arguments came in its second batch: found by them (the search index follows).
+    let by_args = filter(TaskFilter {
+        project: p,
+        args: Some("(2, 3)".into()),
+        limit: 10,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(by_args.len(), 1);
+    assert_eq!(by_args[0].uuid, "t1");
+    let quoted = filter(TaskFilter {
+        project: p,
+        words: vec!["\"be\"".into(), "shop.boom".into()],
+        limit: 10,
+        ..Default::default()
+    })
+    .await;
+    assert!(
+        quoted.is_empty(),
+        "a quote in a term is a character, not syntax"
+    );
     let none = filter(TaskFilter {
         project: p,
         result: Some("6".into()),

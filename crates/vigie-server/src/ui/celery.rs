@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use serde::Deserialize;
 use vigie_core::celery::periodic::Periodic;
-use vigie_core::celery::{Task, TaskSort, TaskState, Worker};
+use vigie_core::celery::{Task, TaskSort, TaskState, Worker, REDUNDANT_FIELDS};
 use vigie_core::{Project, ProjectId, Timestamp};
 use vigie_store::{TaskEvent, TaskFilter, WorkerPeriod};
 
@@ -213,22 +213,13 @@ struct TaskPage {
 }
 
 impl TaskPage {
-    /// What an event adds, in one line: its fields other than the ones every event has.
+    /// What an event adds, in one line: its fields other than the ones every event has (kept
+    /// out when stored, but older rows still hold them) and the traceback (shown apart).
     fn event_detail(&self, event: &TaskEvent) -> String {
-        const COMMON: [&str; 8] = [
-            "type",
-            "uuid",
-            "hostname",
-            "timestamp",
-            "utcoffset",
-            "pid",
-            "clock",
-            "traceback",
-        ];
         event
             .fields
             .iter()
-            .filter(|(k, _)| !COMMON.contains(&k.as_str()))
+            .filter(|(k, _)| k.as_str() != "traceback" && !REDUNDANT_FIELDS.contains(&k.as_str()))
             .map(|(k, v)| match v {
                 serde_json::Value::String(s) => format!("{k}={s}"),
                 other => format!("{k}={other}"),

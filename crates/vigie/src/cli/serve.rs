@@ -14,8 +14,8 @@ pub struct ServeArgs {
     /// Address people and SDKs use to reach this server, for DSNs and links
     #[arg(long, value_name = "URL")]
     public_url: Option<String>,
-    /// A Celery broker to read task and worker events from, e.g. redis://127.0.0.1:6379/0
-    /// (repeatable; adds to `celery.brokers`)
+    /// A Celery broker to read task and worker events from, e.g. redis://127.0.0.1:6379/0 or
+    /// amqp://guest:guest@127.0.0.1:5672// (repeatable; adds to `celery.brokers`)
     #[arg(long = "celery-broker", value_name = "URL")]
     celery_brokers: Vec<String>,
 }

@@ -72,14 +72,11 @@ impl CeleryCounters {
         ]
     }
 
-    /// Counts a stored event of `kind`.
-    pub fn saw_event(&self, kind: &str) {
+    /// Counts stored events, (kind, how many): a batch's worth under one lock.
+    pub fn saw_events(&self, counts: impl IntoIterator<Item = (String, u64)>) {
         let mut by_type = self.by_type.lock().unwrap_or_else(|p| p.into_inner());
-        match by_type.get_mut(kind) {
-            Some(n) => *n += 1,
-            None => {
-                by_type.insert(kind.to_string(), 1);
-            }
+        for (kind, n) in counts {
+            *by_type.entry(kind).or_default() += n;
         }
     }
 
@@ -425,7 +422,7 @@ mod tests {
         m.observe("POST", "/login", 303, 0.05);
         m.celery.saw_runtime("shop.send", 0.3);
         m.celery.saw_runtime("shop.send", 42.0);
-        m.celery.saw_event("task-failed");
+        m.celery.saw_events([("task-failed".to_string(), 1)]);
         let text = m.render(&Gauges {
             write_queue_depth: 3,
             database_size_bytes: Some(4096),

@@ -373,9 +373,13 @@ impl Watches {
 
     /// Whether any rule of `project` watches queue lengths (so the engine reads them).
     pub fn watches_queues(&self, project: ProjectId) -> bool {
+        self.any_gauge(project, |g| matches!(g, Gauge::Queues(_)))
+    }
+
+    fn any_gauge(&self, project: ProjectId, is: impl Fn(&Gauge) -> bool) -> bool {
         self.by_project
             .get(&project)
-            .is_some_and(|w| w.iter().any(|w| matches!(w.gauge, Gauge::Queues(_))))
+            .is_some_and(|w| w.iter().any(|w| is(&w.gauge)))
     }
 
     /// Whether queue lengths are due to be read again (`every` since the last time).
@@ -403,9 +407,7 @@ impl Watches {
 
     /// Whether any rule of `project` watches workers (so the engine reads them).
     pub fn watches_workers(&self, project: ProjectId) -> bool {
-        self.by_project
-            .get(&project)
-            .is_some_and(|w| w.iter().any(|w| matches!(w.gauge, Gauge::Workers(_))))
+        self.any_gauge(project, |g| matches!(g, Gauge::Workers(_)))
     }
 
     /// The item-error rules of the job's project, judged on the job as it is now.
@@ -572,24 +574,14 @@ fn judge_watch(watch: &mut Watch, link: &str, now_ms: i64, out: &mut Vec<Verdict
             },
             Gauge::Failures(window),
         ) => {
-            let ratio = window.total(now_ms);
             let what = transaction.as_deref().unwrap_or("transactions");
-            readings.push(Reading {
-                key: "transactions".into(),
-                holds: ratio.total >= MIN_TRANSACTIONS && ratio.above(*percent),
-                title: format!(
-                    "{:.0} % of {what} failed over {} (above {percent} %)",
-                    ratio.percent(),
-                    span_words(*window_s)
-                ),
-                facts: vec![(
-                    "Failed".into(),
-                    format!("{} of {}", ratio.failed, ratio.total),
-                )],
-                page: "/performance".into(),
-                evidence: None,
-                issue: None,
-            });
+            readings.push(failure_reading(
+                "transactions",
+                window.total(now_ms),
+                MIN_TRANSACTIONS,
+                (what, *percent, *window_s),
+                "/performance".into(),
+            ));
         }
         (RuleKind::WorkerOffline { hostname }, Gauge::Workers(workers)) => {
             let now = vigie_core::Timestamp(now_ms);
@@ -620,28 +612,18 @@ fn judge_watch(watch: &mut Watch, link: &str, now_ms: i64, out: &mut Vec<Verdict
             },
             Gauge::Failures(window),
         ) => {
-            let ratio = window.total(now_ms);
             let what = task.as_deref().unwrap_or("Celery tasks");
             let page = match task {
                 Some(t) if !t.ends_with('*') => format!("/celery?state=FAILURE&name={}", encode(t)),
                 _ => "/celery?state=FAILURE".into(),
             };
-            readings.push(Reading {
-                key: "tasks".into(),
-                holds: ratio.total >= MIN_TASKS && ratio.above(*percent),
-                title: format!(
-                    "{:.0} % of {what} failed over {} (above {percent} %)",
-                    ratio.percent(),
-                    span_words(*window_s)
-                ),
-                facts: vec![(
-                    "Failed".into(),
-                    format!("{} of {}", ratio.failed, ratio.total),
-                )],
+            readings.push(failure_reading(
+                "tasks",
+                window.total(now_ms),
+                MIN_TASKS,
+                (what, *percent, *window_s),
                 page,
-                evidence: None,
-                issue: None,
-            });
+            ));
         }
         (RuleKind::TaskRuntime { above_s, .. }, Gauge::Running(running)) => {
             running.retain(|_, (_, started)| now_ms - *started < FORGET_RUNNING_MS);
@@ -720,6 +702,33 @@ fn judge_watch(watch: &mut Watch, link: &str, now_ms: i64, out: &mut Vec<Verdict
             firing,
             issue: r.issue,
         });
+    }
+}
+
+/// A failure ratio over a window (transactions, Celery tasks): holds from `min` things on,
+/// above the rule's percentage. `rule` is (what, percent, window_s).
+fn failure_reading(
+    key: &str,
+    ratio: Ratio,
+    min: u64,
+    (what, percent, window_s): (&str, u32, u64),
+    page: String,
+) -> Reading {
+    Reading {
+        key: key.into(),
+        holds: ratio.total >= min && ratio.above(percent),
+        title: format!(
+            "{:.0} % of {what} failed over {} (above {percent} %)",
+            ratio.percent(),
+            span_words(window_s)
+        ),
+        facts: vec![(
+            "Failed".into(),
+            format!("{} of {}", ratio.failed, ratio.total),
+        )],
+        page,
+        evidence: None,
+        issue: None,
     }
 }
 

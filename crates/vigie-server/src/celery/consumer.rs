@@ -340,7 +340,7 @@ async fn writer(state: AppState, project: ProjectId, mut news: mpsc::Receiver<Ce
             }
         }
         let n = batch.len() as u64;
-        let (mut newest, mut outcomes) = (None, Vec::new());
+        let (mut newest, mut outcomes, mut kinds) = (None, Vec::new(), HashMap::new());
         for item in &batch {
             match item {
                 CeleryNews::Task {
@@ -350,7 +350,7 @@ async fn writer(state: AppState, project: ProjectId, mut news: mpsc::Receiver<Ce
                     fields,
                     ..
                 } => {
-                    counters.saw_event(kind);
+                    *kinds.entry(kind.as_str()).or_insert(0u64) += 1;
                     newest = newest.max(Some(*at));
                     if let Some(outcome) = OutcomeKind::of_event(kind, fields) {
                         outcomes.push(TaskOutcome {
@@ -362,15 +362,18 @@ async fn writer(state: AppState, project: ProjectId, mut news: mpsc::Receiver<Ce
                     }
                 }
                 CeleryNews::Worker { kind, at, .. } => {
-                    counters.saw_event(kind);
+                    *kinds.entry(kind.as_str()).or_insert(0u64) += 1;
                     newest = newest.max(Some(*at));
                 }
                 CeleryNews::Backend { .. } => {}
             }
         }
+        let kinds: Vec<(String, u64)> =
+            kinds.into_iter().map(|(k, n)| (k.to_string(), n)).collect();
         match state.store.apply_celery(project, batch).await {
             Ok(applied) => {
                 counters.stored.fetch_add(n, Ordering::Relaxed);
+                counters.saw_events(kinds);
                 if let Some(at) = newest {
                     counters
                         .lag_ms

@@ -17,9 +17,8 @@ use crate::jobs::{self as sql_jobs, JobChange};
 use crate::sql::{value_rows, Columns, Value, Where};
 use crate::tx::Tx;
 use crate::Result;
-use serde_json::Value as Json;
 use std::collections::HashMap;
-use vigie_core::celery::{Task, Worker, REDUNDANT_FIELDS};
+use vigie_core::celery::{Task, Worker};
 use vigie_core::job::{self, Job, JobMessage};
 use vigie_core::{ProjectId, Timestamp};
 
@@ -68,10 +67,14 @@ pub(crate) async fn apply(
     .collect::<Result<_>>()?;
 
     // What the search index holds for each task, to reindex only those whose text changed.
-    let indexed: HashMap<String, String> = tasks
-        .values()
-        .map(|t| (t.uuid.clone(), search_body(t)))
-        .collect();
+    let indexed: HashMap<String, String> = if tx.search_index() {
+        tasks
+            .values()
+            .map(|t| (t.uuid.clone(), search_body(t)))
+            .collect()
+    } else {
+        HashMap::new()
+    };
     let (mut events, mut periods) = (Vec::new(), Vec::new());
     for item in news {
         match item {
@@ -92,7 +95,7 @@ pub(crate) async fn apply(
                     at.millis().into(),
                     kind.as_str().into(),
                     hostname.as_str().into(),
-                    Value::Text(Some(kept_fields(fields))),
+                    Value::Text(serde_json::to_string(fields).ok()),
                 ]);
             }
             CeleryNews::Backend {
@@ -191,26 +194,6 @@ pub(crate) async fn apply(
         workers,
         jobs,
     })
-}
-
-/// An event's fields as stored for its timeline: JSON without those the row holds already
-/// ([`REDUNDANT_FIELDS`]: a third of a typical event's bytes).
-fn kept_fields(fields: &serde_json::Map<String, Json>) -> String {
-    let mut out = String::with_capacity(128);
-    out.push('{');
-    for (key, value) in fields
-        .iter()
-        .filter(|(k, _)| !REDUNDANT_FIELDS.contains(&k.as_str()))
-    {
-        if out.len() > 1 {
-            out.push(',');
-        }
-        out.push_str(&Json::String(key.clone()).to_string());
-        out.push(':');
-        out.push_str(&value.to_string());
-    }
-    out.push('}');
-    out
 }
 
 /// The rows of `table` in `project` whose `key` is one of `keys`.

@@ -23,7 +23,8 @@ use vigie_core::{ProjectId, Timestamp};
 /// What the broker said, ready to store.
 #[derive(Clone, Debug, PartialEq)]
 pub enum CeleryNews {
-    /// A `task-…` event.
+    /// A `task-…` event; its fields are kept as given (the consumer has already left out
+    /// `vigie_core::celery::REDUNDANT_FIELDS`).
     Task {
         uuid: String,
         kind: String,

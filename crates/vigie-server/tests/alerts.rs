@@ -12,8 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use vigie_core::alert::signature;
 use vigie_core::monitor::RunStatus;
-use vigie_core::{Scope, Timestamp};
-use vigie_server::manage;
+use vigie_core::Timestamp;
 use vigie_store::CheckInReport;
 
 /// What the receiver got: path, signature header, JSON body.
@@ -48,10 +47,7 @@ async fn receiver() -> (String, Received) {
 }
 
 async fn admin(app: &App) -> String {
-    manage::create_token(app.state.store.as_ref(), "ops", Scope::Admin)
-        .await
-        .unwrap()
-        .1
+    app.admin_token().await
 }
 
 async fn wait_for(got: &Received, n: usize) -> Vec<(String, Option<String>, serde_json::Value)> {
@@ -422,11 +418,34 @@ async fn the_alerts_page_and_its_forms() {
         .await;
     let flash = threshold.cookie("vigie_flash").unwrap();
     assert!(flash.starts_with("ok:"), "{flash}");
+    // Celery rules from the form: a runtime in minutes, a queue's length.
+    for (kind, filter, n) in [
+        ("task_runtime", "shop.export", "30"),
+        ("queue_length", "mail", "500"),
+    ] {
+        let made = app
+            .post_form(
+                "/alerts/rules",
+                &session,
+                &[
+                    ("csrf", &csrf),
+                    ("name", kind),
+                    ("kind", kind),
+                    ("filter", filter),
+                    ("threshold", n),
+                    ("channel", "1"),
+                ],
+            )
+            .await;
+        let flash = made.cookie("vigie_flash").unwrap();
+        assert!(flash.starts_with("ok:"), "{kind}: {flash}");
+    }
     for (kind, filter, n, why) in [
         ("log_matches", "", "50", "give the log query"),
         ("error_events", "", "", "give a threshold"),
         ("failing_transactions", "", "150", "a percentage is 1 to 99"),
         ("issue_events", "", "lots", "is not a whole number"),
+        ("task_failures", "", "100", "a percentage is 1 to 99"),
     ] {
         let refused = app
             .post_form(
@@ -465,6 +484,8 @@ async fn the_alerts_page_and_its_forms() {
         page.contains("more than 50 log lines match `level:&gt;=error logger:invoices*` in 5 min")
     );
     assert!(page.contains("1h"), "re-notify shown");
+    assert!(page.contains("task shop.export runs longer than 30 min"));
+    assert!(page.contains("more than 500 messages wait in queue mail"));
 }
 
 /// A flash cookie's text.

@@ -51,14 +51,7 @@ async fn events_on_the_celeryev_exchange_become_tasks_and_workers() {
     let _consumer = vigie_server::celery::consumer::start(&app.state)
         .await
         .unwrap();
-    let token = vigie_server::manage::create_token(
-        app.state.store.as_ref(),
-        "ops",
-        vigie_core::Scope::Admin,
-    )
-    .await
-    .unwrap()
-    .1;
+    let token = app.admin_token().await;
     let state = app.state.clone();
     eventually("the consumer connected", || {
         let brokers = state.brokers.list();

@@ -105,14 +105,7 @@ async fn a_broker_s_events_become_tasks_jobs_and_workers() {
     let _consumer = vigie_server::celery::consumer::start(&app.state)
         .await
         .unwrap();
-    let token = vigie_server::manage::create_token(
-        app.state.store.as_ref(),
-        "ops",
-        vigie_core::Scope::Admin,
-    )
-    .await
-    .unwrap()
-    .1;
+    let token = app.admin_token().await;
     let state = app.state.clone();
     eventually("both brokers tried", || {
         let brokers = state.brokers.list();

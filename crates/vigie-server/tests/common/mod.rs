@@ -152,6 +152,18 @@ impl App {
         .await
     }
 
+    /// A new admin API token, as `vigie token create --scope admin` makes one.
+    pub async fn admin_token(&self) -> String {
+        vigie_server::manage::create_token(
+            self.state.store.as_ref(),
+            "ops",
+            vigie_core::Scope::Admin,
+        )
+        .await
+        .unwrap()
+        .1
+    }
+
     /// Completes first-run setup; returns the admin's session cookie header.
     pub async fn setup_admin(&self) -> String {
         let page = self

@@ -2,19 +2,24 @@
 
 import json
 import logging
+import random
 import socket
+import threading
 import time
 import urllib.request
 
 import pytest
 
 from vigie_client import Job
-from vigie_client.transport import Backoff, parse_dsn
+from vigie_client.transport import Backoff, Retryable, Transport, parse_dsn
 
 
-def read_job(vigie, job_id):
-    req = urllib.request.Request(f"{vigie.url}/api/v1/jobs/{job_id}",
-                                 headers={"Authorization": f"Bearer {vigie.key}"})
+def read_job(vigie, job_id, path=""):
+    """Reads a job as a script does, with an API token: the project key only sends."""
+    if not hasattr(vigie, "_read_token"):
+        vigie._read_token = vigie.admin_token()
+    req = urllib.request.Request(f"{vigie.url}/api/v1/jobs/{job_id}{path}",
+                                 headers={"Authorization": f"Bearer {vigie._read_token}"})
     with urllib.request.urlopen(req, timeout=5) as resp:
         return json.load(resp)
 
@@ -109,3 +114,60 @@ def test_dsn_and_backoff():
     delays = [b.next_delay() for _ in range(6)]
     assert delays[0] < 0.7 and delays[-1] <= 4.8
     assert b.next_delay(retry_after=3) >= 3 * 0.8
+
+
+class SlowFlakyTransport(Transport):
+    """The real transport to the real Vigie, slowed (50-200 ms a request) and failing one
+    request in four: half of the failures before the request leaves, half after Vigie stored
+    it (the answer lost, as on a dropped connection), so the client must retry without
+    doubling anything."""
+
+    def __init__(self, server, key):
+        super().__init__(server, key, 5.0)
+        self.rng = random.Random(7)
+        self.lock = threading.Lock()
+        self.failures = 0
+
+    def post(self, path, body):
+        with self.lock:
+            delay, roll = self.rng.uniform(0.05, 0.2), self.rng.random()
+        time.sleep(delay)
+        if roll < 0.125:
+            self.failures += 1
+            raise Retryable("connection reset before sending")
+        answer = super().post(path, body)
+        if roll < 0.25:
+            self.failures += 1
+            raise Retryable("connection reset after Vigie answered")
+        return answer
+
+
+def test_items_from_many_threads_arrive_exactly_once_over_a_slow_failing_link(vigie):
+    server, key = parse_dsn(vigie.dsn)
+    transport = SlowFlakyTransport(server, key)
+    # Items arrive (~130/s) while a request is out (50-200 ms), so batches leave partly full
+    # and more items queue behind them during the send: a client that removes "a batch" after
+    # the answer rather than exactly what it sent loses those.
+    job = Job(transport, {"id": "threads-flaky", "name": "Threads over a bad link", "total": 300},
+              batch_size=50, flush_interval=0.02)
+
+    def add(worker):
+        for i in range(75):
+            job.item_ok(name=f"w{worker}-{i}")
+            time.sleep(random.uniform(0.01, 0.05))
+
+    threads = [threading.Thread(target=add, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    job.finish()
+    assert transport.failures > 0, "the link did fail"
+    seen = read_job(vigie, "threads-flaky")
+    assert seen["status"] == "completed"
+    assert seen["processed"] == 300, seen["processed"]
+    items = read_job(vigie, "threads-flaky", "/items?limit=500")
+    assert items["total"] == 300
+    names = sorted(i["name"] for i in items["items"])
+    assert names == sorted(f"w{w}-{i}" for w in range(4) for i in range(75)), "each item once"
+    assert job.dropped == 0

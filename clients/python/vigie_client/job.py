@@ -56,6 +56,7 @@ class Job:
         self._max_buffer = max_buffer
         self._finish_timeout = finish_timeout
         self._queue = collections.deque()  # ("item", dict) | ("call", path, body)
+        self._in_flight = []  # the entries of the request being sent, removed once it is answered
         self._items_waiting = 0
         self._first_item_at = None
         self._seq = 0
@@ -180,10 +181,12 @@ class Job:
             self._cv.notify()
 
     def _trim(self):
-        """Keeps at most `max_buffer` items waiting, dropping the oldest (lock held)."""
+        """Keeps at most `max_buffer` items waiting, dropping the oldest not being sent right
+        now (lock held)."""
+        in_flight = {id(e) for e in self._in_flight}
         while self._items_waiting > self._max_buffer:
             for i, entry in enumerate(self._queue):
-                if entry[0] == "item":
+                if entry[0] == "item" and id(entry) not in in_flight:
                     del self._queue[i]
                     self._items_waiting -= 1
                     self.dropped += 1
@@ -260,10 +263,10 @@ class Job:
                         # Refused creation (a wrong key…): nothing later can be accepted.
                         log.warning("vigie: %s; job %s not reported", e, self.id)
                         self._stop = True
-                    elif what == "work" and self._queue:
+                    elif what == "work" and self._in_flight:
                         # Refused for good; drop this report and carry on with the rest.
                         log.warning("vigie: %s (job %s); report dropped", e, self.id)
-                        self._pop_head()
+                        self._pop_sent()
                     self._cv.notify_all()
             except Exception:  # never let a bug here kill the caller's job silently
                 log.exception("vigie: unexpected error while reporting job %s", self.id)
@@ -281,16 +284,20 @@ class Job:
             self._created = True
             self._cv.notify_all()
 
-    def _pop_head(self):
-        """Removes the head batch or call (lock held): what `_send_next` just sent."""
-        if self._queue[0][0] == "call":
-            self._queue.popleft()
-            return
-        taken = 0
-        while self._queue and self._queue[0][0] == "item" and taken < self._batch_size:
-            self._queue.popleft()
-            taken += 1
-        self._items_waiting -= taken
+    def _pop_sent(self):
+        """Removes exactly the entries `_send_next` sent (lock held). Items added while the
+        request was out sit behind them and stay; so do entries trimmed meanwhile (gone)."""
+        sent = {id(e) for e in self._in_flight}
+        self._in_flight = []
+        kept = collections.deque()
+        removed = 0
+        for entry in self._queue:
+            if id(entry) in sent:
+                removed += entry[0] == "item"
+            else:
+                kept.append(entry)
+        self._queue = kept
+        self._items_waiting -= removed
         self._first_item_at = time.monotonic() if self._items_waiting else None
 
     def _send_next(self):
@@ -301,18 +308,22 @@ class Job:
             if head[0] == "call":
                 path, body = head[1], head[2]
                 batch = None
+                self._in_flight = [head]
             else:
-                batch = []
+                entries = []
                 for entry in self._queue:
-                    if entry[0] != "item" or len(batch) >= self._batch_size:
+                    if entry[0] != "item" or len(entries) >= self._batch_size:
                         break
-                    batch.append(entry[1])
+                    entries.append(entry)
+                batch = [entry[1] for entry in entries]
+                self._in_flight = entries
+        # Sent without the lock: the application keeps adding items meanwhile.
         if batch is None:
             self._transport.post(path, body)
         else:
             self._transport.post(f"/api/v1/jobs/{self.id}/items", {"items": batch})
         with self._cv:
-            self._pop_head()
+            self._pop_sent()
             self._cv.notify_all()
 
     def _warn(self, error):

@@ -181,3 +181,39 @@ async fn mistakes_are_named() {
     let closed = AmqpUrl { port: 1, ..good };
     assert!(Connection::open(&closed).await.is_err());
 }
+
+/// A broadcast refused because no worker declared its exchange yet (Vigie started first) is
+/// told to the caller, and the next one, once the exchange exists, is delivered: a refused
+/// broadcast channel used to stay closed unnoticed, so later broadcasts vanished.
+#[tokio::test]
+async fn a_refused_broadcast_does_not_silence_the_next() {
+    let Some(url) = amqp() else { return };
+    let url = AmqpUrl::parse(&url).unwrap();
+    let mut listener = Connection::open(&url).await.unwrap();
+    listener.consume_events().await.unwrap();
+    let mut publisher = Connection::open(&url).await.unwrap();
+
+    let refused = publisher
+        .publish("vigie-test-no-such-exchange", "", b"{}", &[])
+        .await
+        .expect_err("no such exchange");
+    assert_eq!(refused.kind(), std::io::ErrorKind::NotFound, "{refused}");
+    assert!(refused.to_string().contains("404"), "{refused}");
+
+    let body = br#"{"type": "worker-heartbeat", "hostname": "celery@after-refusal"}"#;
+    publisher
+        .publish("celeryev", "worker.heartbeat", body, &[])
+        .await
+        .unwrap();
+    let delivery = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let d = listener.next_delivery().await.unwrap();
+            if d.body == body {
+                return d;
+            }
+        }
+    })
+    .await
+    .expect("the broadcast after the refusal arrived");
+    assert_eq!(delivery.routing_key, "worker.heartbeat");
+}

@@ -12,8 +12,11 @@
 //! Like the Redis client beside it, this is a loop over a few frame kinds rather than a
 //! general client: no acknowledgements (the queue is Vigie's own and consumed with no-ack),
 //! one consuming channel, heartbeats sent by a small task holding the writing half. A
-//! broadcast goes on channel 2, so a refusal (no workers yet: no `celery.pidbox` exchange)
-//! closes that channel only.
+//! broadcast goes on channel 2, in confirm mode, so each publish waits for the broker's
+//! answer: a refusal (no workers yet: no `celery.pidbox` exchange) closes that channel only
+//! and is told to the caller, and the next publish opens it again. Without the confirmation
+//! a refused channel stayed closed unnoticed and every later broadcast vanished, so a Vigie
+//! started before its workers never turned their events on.
 
 use std::io;
 use std::sync::Arc;
@@ -453,6 +456,12 @@ impl Connection {
             let mut open = Args::method(20, 10);
             open.short("");
             self.send(BROADCAST_CHANNEL, &open).await?;
+            self.expect(BROADCAST_CHANNEL, (20, 11)).await?;
+            // Confirm.Select, so the broker answers each publish (Basic.Ack) or refuses it.
+            let mut confirm = Args::method(85, 10);
+            confirm.u8(0);
+            self.send(BROADCAST_CHANNEL, &confirm).await?;
+            self.expect(BROADCAST_CHANNEL, (85, 11)).await?;
             self.broadcast_open = true;
         }
         let mut publish = Args::method(60, 40);
@@ -468,7 +477,19 @@ impl Connection {
         for chunk in body.chunks(FRAME_MAX as usize - 8) {
             out.extend(frame(FRAME_BODY, BROADCAST_CHANNEL, chunk));
         }
-        self.writer.lock().await.write_all(&out).await
+        self.writer.lock().await.write_all(&out).await?;
+        loop {
+            let f = self.frame().await?;
+            match f.method() {
+                Some((60, 80, _)) if f.channel == BROADCAST_CHANNEL => return Ok(()),
+                Some((60, 120, _)) if f.channel == BROADCAST_CHANNEL => {
+                    return Err(io::Error::other(
+                        "amqp: the broker did not take the message",
+                    ))
+                }
+                _ => {}
+            }
+        }
     }
 
     async fn send(&self, channel: u16, args: &Args) -> io::Result<()> {
@@ -514,19 +535,18 @@ impl Connection {
                     let code = args.u16()?;
                     let text = args.short()?;
                     let _ = self.send(f.channel, &Args::method(20, 41)).await;
-                    if f.channel == CONSUMER_CHANNEL {
-                        let kind = if code == 404 {
-                            io::ErrorKind::NotFound
-                        } else {
-                            io::ErrorKind::Other
-                        };
-                        return Err(io::Error::new(
-                            kind,
-                            format!("amqp: the broker closed the channel: {code} {text}"),
-                        ));
+                    if f.channel == BROADCAST_CHANNEL {
+                        self.broadcast_open = false;
                     }
-                    tracing::info!(code, %text, "amqp broadcast refused");
-                    self.broadcast_open = false;
+                    let kind = if code == 404 {
+                        io::ErrorKind::NotFound
+                    } else {
+                        io::ErrorKind::Other
+                    };
+                    return Err(io::Error::new(
+                        kind,
+                        format!("amqp: the broker closed the channel: {code} {text}"),
+                    ));
                 }
                 _ if f.kind == FRAME_HEARTBEAT => {}
                 _ => return Ok(f),

@@ -65,7 +65,10 @@ def smtp():
 
 
 def api(server, path):
-    req = urllib.request.Request(server.url + path, headers={"Authorization": f"Bearer {server.key}"})
+    """Reads the API as a script does: with an API token (the project key only sends)."""
+    if not hasattr(server, "_read_token"):
+        server._read_token = server.admin_token()
+    req = urllib.request.Request(server.url + path, headers={"Authorization": f"Bearer {server._read_token}"})
     with urllib.request.urlopen(req, timeout=5) as resp:
         return json.load(resp)
 

@@ -10,8 +10,10 @@
 //!   vigie-bench sentry     --binary target/release/vigie --events 20000
 //!   vigie-bench alerts     --binary target/release/vigie --rules 200
 //!   vigie-bench celery     --binary target/release/vigie --flower-url … --flower-pid …
+//!   vigie-bench burst      --binary old/vigie --binary target/release/vigie --clients 4000
 
 mod alerts;
+mod burst;
 mod celery;
 mod jobs;
 mod logs;
@@ -143,6 +145,12 @@ enum Scenario {
         #[command(flatten)]
         opts: celery::Options,
     },
+    /// A burst of thousands of Sentry clients at once: latency of what is accepted, what is
+    /// turned away, peak RSS and whether memory returns afterwards; binaries side by side.
+    Burst {
+        #[command(flatten)]
+        opts: burst::Options,
+    },
 }
 
 #[tokio::main]
@@ -214,7 +222,18 @@ async fn main() -> Result<()> {
         }
         Scenario::Alerts { binary, opts } => alerts::run(&binary, opts).await,
         Scenario::Celery { binary, opts } => celery::run(&binary, opts).await,
+        Scenario::Burst { opts } => burst::run(opts).await,
     }
+}
+
+/// The resident memory of process `pid`, in KiB.
+fn rss_of(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmRSS in /proc status")
 }
 
 /// A server under measurement.
@@ -293,12 +312,7 @@ impl Server {
     }
 
     fn rss_kib(&self) -> Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .context("no VmRSS in /proc status")
+        rss_of(self.child.id())
     }
 }
 

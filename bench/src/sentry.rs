@@ -90,7 +90,7 @@ fn run_nonce() -> u128 {
 }
 
 /// The fixture with event id `n` and one of 50 messages (so 50 issues), compressed.
-fn envelope(template: &str, n: usize, encoding: Encoding) -> Vec<u8> {
+pub(crate) fn envelope(template: &str, n: usize, encoding: Encoding) -> Vec<u8> {
     let id = format!("{:032x}", run_nonce() + n as u128);
     let (head, rest) = template.split_once('\n').expect("an envelope header");
     let old: serde_json::Value = serde_json::from_str(head).expect("a JSON header");
@@ -346,14 +346,7 @@ fn dir_bytes(dir: &Path) -> u64 {
 }
 
 fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
+    crate::rss_of(pid).unwrap_or(0)
 }
 
 /// The pids and their children (gunicorn's workers).

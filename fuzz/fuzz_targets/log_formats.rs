@@ -17,7 +17,13 @@ fuzz_target!(|data: &[u8]| {
         0 => drop(jsonlines::parse(body, "app", NOW)),
         1 => drop(otlp::parse_protobuf(body, NOW)),
         2 => drop(otlp::parse_json(body, NOW)),
-        3 => drop(loki::parse_protobuf(body, NOW)),
+        3 => {
+            // The cap the server passes (max_decompressed_mib) is checked before allocating.
+            if let Ok(raw) = loki::unsnap(body, 16 << 20) {
+                assert!(raw.len() <= 16 << 20);
+                drop(loki::parse_protobuf(&raw, NOW));
+            }
+        }
         4 => drop(loki::parse_json(body, NOW)),
         5 => {
             let mut framer = syslog::Framer::default();

@@ -184,6 +184,10 @@ fn default_components(event: &EventSummary) -> Vec<String> {
 
 fn title(event: &EventSummary) -> String {
     let text = match event.exceptions.last() {
+        // The JavaScript SDK's `captureMessage` with a stack trace sends an exception with no
+        // type: the message is the title, not ": message".
+        Some(e) if e.kind.is_empty() && !event.message.is_empty() => event.message.clone(),
+        Some(e) if e.kind.is_empty() => e.value.clone(),
         Some(e) if e.value.is_empty() => e.kind.clone(),
         Some(e) => format!("{}: {}", e.kind, e.value),
         None if !event.message.is_empty() => event.message.clone(),
@@ -439,6 +443,16 @@ mod tests {
         let title = group(&long).title;
         assert_eq!(title.chars().count(), TITLE_MAX + 1);
         assert!(title.ends_with('…'));
+        let untyped = |message: &str| EventSummary {
+            message: message.into(),
+            exceptions: vec![ExceptionSummary {
+                value: "browser hello".into(),
+                ..ExceptionSummary::default()
+            }],
+            ..EventSummary::default()
+        };
+        assert_eq!(group(&untyped("browser hello")).title, "browser hello");
+        assert_eq!(group(&untyped("")).title, "browser hello");
         assert_eq!(EventLevel::parse("WARN"), EventLevel::Warning);
         assert_eq!(EventLevel::parse("critical"), EventLevel::Fatal);
         assert_eq!(EventLevel::parse("nonsense"), EventLevel::Error);

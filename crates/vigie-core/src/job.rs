@@ -344,8 +344,9 @@ impl Job {
         match update {
             JobUpdate::Start => {}
             JobUpdate::Progress(p) => {
-                self.processed = count(self.processed, p.processed);
-                self.failed = count(self.failed, p.failed);
+                // check_progress has made sure neither count overflows.
+                self.processed = count("processed", self.processed, p.processed)?;
+                self.failed = count("failed", self.failed, p.failed)?;
                 if p.total.is_some() {
                     self.total = p.total;
                 }
@@ -377,10 +378,18 @@ impl Job {
         now: Timestamp,
     ) -> Result<Applied, JobError> {
         self.ensure_open()?;
+        let add = |field: &'static str, current: i64, n: i64| {
+            current
+                .checked_add(n)
+                .ok_or_else(|| invalid(field, overflow_words(current, n)))
+        };
+        let (processed, failed, skipped) = (
+            add("processed", self.processed, counts.total())?,
+            add("failed", self.failed, counts.error)?,
+            add("skipped", self.skipped, counts.skipped)?,
+        );
         let applied = self.sign_of_life(now, counts.total() > 0);
-        self.processed += counts.total();
-        self.failed += counts.error;
-        self.skipped += counts.skipped;
+        (self.processed, self.failed, self.skipped) = (processed, failed, skipped);
         self.advance_rate(now);
         Ok(applied)
     }
@@ -454,8 +463,8 @@ impl Job {
             non_negative("total", total)?;
         }
         let (processed, failed) = (
-            count(self.processed, p.processed),
-            count(self.failed, p.failed),
+            count("processed", self.processed, p.processed)?,
+            count("failed", self.failed, p.failed)?,
         );
         if failed > processed {
             return Err(invalid(
@@ -542,12 +551,23 @@ pub fn stalled_line(job: &Job) -> String {
     )
 }
 
-fn count(current: i64, change: Option<Count>) -> i64 {
+/// The count after a change; an increment that would pass the largest count is refused,
+/// naming the field, rather than wrapping negative (or sticking at the maximum).
+fn count(field: &'static str, current: i64, change: Option<Count>) -> Result<i64, JobError> {
     match change {
-        None => current,
-        Some(Count::Set(n)) => n,
-        Some(Count::Add(n)) => current.saturating_add(n),
+        None => Ok(current),
+        Some(Count::Set(n)) => Ok(n),
+        Some(Count::Add(n)) => current
+            .checked_add(n)
+            .ok_or_else(|| invalid(field, overflow_words(current, n))),
     }
+}
+
+fn overflow_words(current: i64, n: i64) -> String {
+    format!(
+        "adding {n} to {current} would pass the largest count ({})",
+        i64::MAX
+    )
 }
 
 fn non_negative(field: &'static str, n: i64) -> Result<(), JobError> {
@@ -741,6 +761,36 @@ mod tests {
         assert_eq!(stats.percent, Some(20.0));
         assert_eq!(stats.remaining, Some(400));
         assert_eq!(stats.elapsed_ms, 1_000);
+    }
+
+    #[test]
+    fn counts_that_would_overflow_are_refused_naming_the_field() {
+        let mut job = job_at(0, None);
+        let add = |n| {
+            JobUpdate::Progress(Progress {
+                processed: Some(Count::Add(n)),
+                ..Default::default()
+            })
+        };
+        job.apply(&add(i64::MAX), Timestamp(10)).unwrap();
+        let err = job.apply(&add(1), Timestamp(20)).unwrap_err();
+        assert!(
+            matches!(&err, JobError::Invalid { field: "processed", message } if message.contains("largest count")),
+            "{err:?}"
+        );
+        assert_eq!(job.processed, i64::MAX, "unchanged, not wrapped");
+        let err = job.record_items(items(1, 0), Timestamp(30)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                JobError::Invalid {
+                    field: "processed",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!((job.processed, job.last_update), (i64::MAX, Timestamp(10)));
     }
 
     #[test]

@@ -14,6 +14,23 @@ use serde::{Deserialize, Serialize};
 /// The longest message kept, in bytes. Longer messages are cut at a character boundary and end
 /// with [`TRUNCATION_MARKER`]; the record is flagged [`LogRecord::TRUNCATED`].
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// `text` cut to at most `max` bytes on a character boundary, ending with
+/// [`TRUNCATION_MARKER`] when it was cut.
+pub fn truncate_text(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut cut = max.saturating_sub(TRUNCATION_MARKER.len());
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text.truncate(cut);
+    text.push_str(TRUNCATION_MARKER);
+    text
+}
+
+/// The field that keeps a replaced time as it was sent (see [`LogRecord::TIME_REPLACED`]).
+pub const ORIGINAL_TIME_FIELD: &str = "original_time";
 /// What a cut message ends with.
 pub const TRUNCATION_MARKER: &str = "…[truncated]";
 
@@ -137,7 +154,8 @@ pub struct LogRecord {
     pub job_id: String,
     pub trace_id: String,
     pub span_id: String,
-    /// [`LogRecord::LOSSY_UTF8`], [`LogRecord::TRUNCATED`], [`LogRecord::UNPARSED`].
+    /// [`LogRecord::LOSSY_UTF8`], [`LogRecord::TRUNCATED`], [`LogRecord::UNPARSED`],
+    /// [`LogRecord::TIME_REPLACED`].
     pub flags: u8,
 }
 
@@ -148,6 +166,30 @@ impl LogRecord {
     pub const TRUNCATED: u8 = 2;
     /// No format recognized the line; it is kept whole as the message.
     pub const UNPARSED: u8 = 4;
+    /// The sender's time was not plausible (see `time::plausible_ns`): the record is placed
+    /// at its receive time and the time sent is in the field [`ORIGINAL_TIME_FIELD`].
+    pub const TIME_REPLACED: u8 = 8;
+
+    /// Places a record with an implausible time at its receive time, keeping what was sent
+    /// in a field and the flag; answers whether it did. Every ingest path calls this before
+    /// storing, so search order, stats buckets and retention only ever see sane times.
+    pub fn place_in_time(&mut self) -> bool {
+        let time = self.time;
+        self.place_in_time_as(|| crate::time::describe_ns(time))
+    }
+
+    /// [`LogRecord::place_in_time`], keeping the time as the sender wrote it (`original`)
+    /// rather than as a number of nanoseconds, which may have saturated.
+    pub fn place_in_time_as(&mut self, original: impl FnOnce() -> String) -> bool {
+        if crate::time::plausible_ns(self.time, self.received) {
+            return false;
+        }
+        self.fields
+            .push((ORIGINAL_TIME_FIELD.to_string(), original()));
+        self.time = self.received;
+        self.flags |= Self::TIME_REPLACED;
+        true
+    }
 
     /// A field's value by name.
     pub fn field(&self, name: &str) -> Option<&str> {
@@ -162,12 +204,7 @@ impl LogRecord {
         if self.message.len() <= MAX_MESSAGE_BYTES {
             return;
         }
-        let mut cut = MAX_MESSAGE_BYTES - TRUNCATION_MARKER.len();
-        while !self.message.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        self.message.truncate(cut);
-        self.message.push_str(TRUNCATION_MARKER);
+        self.message = truncate_text(std::mem::take(&mut self.message), MAX_MESSAGE_BYTES);
         self.flags |= Self::TRUNCATED;
     }
 
@@ -283,6 +320,34 @@ pub fn token_list(text: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn implausible_times_are_placed_at_arrival_with_the_original_kept() {
+        let received = 1_795_300_000_000_000_000;
+        let at = |time| LogRecord {
+            time,
+            received,
+            ..LogRecord::default()
+        };
+        let mut fine = at(received - 3_600_000_000_000);
+        assert!(!fine.place_in_time());
+        assert_eq!(fine.time, received - 3_600_000_000_000);
+        for (time, kept) in [
+            (i64::MAX, "beyond the year 2262"),
+            (-5_000_000_000, "1969-12-31T23:59:55Z"),
+            (
+                received + 2 * crate::time::MAX_AHEAD_NS,
+                "2026-11-23T22:26:40Z",
+            ),
+        ] {
+            let mut r = at(time);
+            assert!(r.place_in_time(), "{time}");
+            assert_eq!(r.time, received);
+            assert_eq!(r.flags & LogRecord::TIME_REPLACED, LogRecord::TIME_REPLACED);
+            assert_eq!(r.field(ORIGINAL_TIME_FIELD), Some(kept));
+            assert!(!r.place_in_time(), "once placed, it stays");
+        }
+    }
     use super::*;
 
     #[test]

@@ -10,7 +10,39 @@ use time::OffsetDateTime;
 
 /// Now, in nanoseconds since the epoch: the clock of log records.
 pub fn now_ns() -> i64 {
-    OffsetDateTime::now_utc().unix_timestamp_nanos() as i64
+    saturating_ns(OffsetDateTime::now_utc().unix_timestamp_nanos())
+}
+
+/// How far ahead of its arrival a time may be and still be taken as sent: clocks drift, a
+/// day does not.
+pub const MAX_AHEAD_NS: i64 = 24 * 3600 * 1_000_000_000;
+/// How far back a time may be: old files are imported, but nothing of Vigie's users is older
+/// than twenty years, and a time before that is a unit mistake or a zero.
+pub const MAX_BEHIND_NS: i64 = 20 * 365 * 24 * 3600 * 1_000_000_000;
+
+/// Whether a sender's time (ns) is one Vigie stores as it is, for data received at
+/// `received` (ns): within [`MAX_BEHIND_NS`] before and [`MAX_AHEAD_NS`] after. Outside, the
+/// record is stored at its receive time and keeps what was sent in a field (see
+/// `LogRecord::place_in_time`), so a year-9999 line cannot sit on top of every search, nor a
+/// wrapped negative time be deleted by retention at once.
+pub fn plausible_ns(time: i64, received: i64) -> bool {
+    time >= received.saturating_sub(MAX_BEHIND_NS) && time <= received.saturating_add(MAX_AHEAD_NS)
+}
+
+/// Nanoseconds since the epoch from a wider count, saturating instead of wrapping (a year
+/// after 2262 does not fit in an i64 of nanoseconds).
+pub fn saturating_ns(nanos: i128) -> i64 {
+    nanos.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
+/// A time in ns as a person reads it: RFC 3339, or the raw count when no date has it.
+pub fn describe_ns(time: i64) -> String {
+    match OffsetDateTime::from_unix_timestamp_nanos(i128::from(time)) {
+        Ok(t) if time != i64::MAX && time != i64::MIN => {
+            t.format(&Rfc3339).unwrap_or_else(|_| time.to_string())
+        }
+        _ => "beyond the year 2262".to_string(),
+    }
 }
 
 /// Milliseconds since 1970-01-01T00:00:00Z.
@@ -40,7 +72,9 @@ impl Timestamp {
     /// Reads an RFC 3339 time (`2026-11-21T10:40:00Z`, any offset).
     pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
         let at = OffsetDateTime::parse(text.trim(), &Rfc3339).ok()?;
-        Some(Timestamp((at.unix_timestamp_nanos() / 1_000_000) as i64))
+        Some(Timestamp(saturating_ns(
+            at.unix_timestamp_nanos() / 1_000_000,
+        )))
     }
 
     /// RFC 3339 in UTC with millisecond precision, e.g. `2026-11-21T10:40:00.000Z`.

@@ -124,6 +124,8 @@ pub enum DsnError {
     BadPort,
     #[error("a DSN ends with the project id")]
     MissingProject,
+    #[error("a DSN holds no spaces or control characters (was it pasted with a line break?)")]
+    Unprintable,
 }
 
 impl Dsn {
@@ -150,7 +152,13 @@ impl Dsn {
     }
 
     pub fn parse(raw: &str) -> Result<Dsn, DsnError> {
-        let (scheme, rest) = raw.trim().split_once("://").ok_or(DsnError::Scheme)?;
+        let raw = raw.trim();
+        // A NUL or a line break inside would print as something that parses differently (or
+        // splits a header line): a DSN is one printable word.
+        if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(DsnError::Unprintable);
+        }
+        let (scheme, rest) = raw.split_once("://").ok_or(DsnError::Scheme)?;
         if scheme != "http" && scheme != "https" {
             return Err(DsnError::Scheme);
         }
@@ -324,6 +332,18 @@ mod tests {
         assert_eq!(Dsn::parse("http://k@h:0/1"), Err(DsnError::BadPort));
         assert_eq!(Dsn::parse("http://k@h:99999/1"), Err(DsnError::BadPort));
         assert_eq!(Dsn::parse("http://k@:80/1"), Err(DsnError::MissingHost));
+        for odd in [
+            "http://k@h/1\0",
+            "http://k\n@h/1",
+            "http://k@h /1",
+            "http://k@h/\r1",
+        ] {
+            assert_eq!(Dsn::parse(odd), Err(DsnError::Unprintable), "{odd:?}");
+        }
+        assert!(
+            Dsn::parse("  http://k@h/1\n").is_ok(),
+            "surrounding space is trimmed"
+        );
     }
 
     #[test]

@@ -370,7 +370,9 @@ fn time_of(f: &Fields<'_>, key: &str) -> Result<Option<Timestamp>, FieldError> {
 /// `2026-11-21T10:40:00Z` (any offset) → a timestamp.
 pub fn parse_time(text: &str) -> Option<Timestamp> {
     let t = OffsetDateTime::parse(text.trim(), &Rfc3339).ok()?;
-    Some(Timestamp((t.unix_timestamp_nanos() / 1_000_000) as i64))
+    Some(Timestamp(vigie_core::time::saturating_ns(
+        t.unix_timestamp_nanos() / 1_000_000,
+    )))
 }
 
 #[cfg(test)]

@@ -11,11 +11,13 @@
 //! - [`jobs`]: the jobs API's JSON bodies, with errors that name the field.
 //! - [`logs`]: JSON lines, OTLP, Loki push, syslog, and the log files `vigie import` reads.
 //! - [`sentry`]: envelopes and events, as the unchanged Sentry SDKs send them.
+//! - [`weight`]: what a body will cost to parse, counted before it is parsed.
 
 pub mod auth;
 pub mod celery;
 pub mod jobs;
 pub mod logs;
 pub mod sentry;
+pub mod weight;
 
 pub use auth::{bearer_token, find_project_key, query_value, Dsn, DsnError, KeySources};

@@ -1,12 +1,13 @@
 //! The whole HTTP application as one axum `Router`.
 //!
 //! Layers, outermost first: security headers and error shaping, CORS on the Sentry ingest
-//! paths, request decompression with size caps, metrics per route. Then the routes: `/health`, `/metrics`, static assets, the UI
+//! paths, draining bodies a handler left unread (so every sender gets its answer), metrics per
+//! route. Then the routes: `/health`, `/metrics`, static assets, the UI
 //! (behind the session + CSRF guard) and the JSON API. Anything else is a 404, as JSON under
-//! `/api` and as a page elsewhere.
+//! `/api` and as a page elsewhere. Ingest routes (logs, Sentry, jobs, check-ins) read their
+//! bodies themselves, after authenticating, through `http::ingest_body`.
 
 use crate::auth::csrf;
-use crate::http::decompress::{decompress, BodyLimits};
 use crate::http::{security, AppError};
 use crate::state::AppState;
 use crate::{api, health, metrics, ui};
@@ -20,10 +21,6 @@ use axum::Router;
 const API_BODY_LIMIT: usize = 1 << 20;
 
 pub fn router(state: AppState) -> Router {
-    let limits = BodyLimits {
-        max_body: state.config.max_body_bytes(),
-        max_decompressed: state.config.max_decompressed_bytes(),
-    };
     let ui = ui::routes()
         .layer(from_fn_with_state(state.clone(), csrf::guard))
         .layer(DefaultBodyLimit::max(csrf::MAX_FORM_BYTES));
@@ -35,10 +32,8 @@ pub fn router(state: AppState) -> Router {
         .merge(api::alert_routes())
         .merge(api::report_routes())
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
-    let ingest = api::log_ingest_routes()
-        .merge(api::sentry_ingest_routes())
-        .layer(DefaultBodyLimit::max(limits.max_decompressed));
-    let jobs = api::job_routes().layer(DefaultBodyLimit::max(limits.max_body));
+    let ingest = api::log_ingest_routes().merge(api::sentry_ingest_routes());
+    let jobs = api::job_routes();
     Router::new()
         .route("/health", get(health::health))
         .route("/metrics", get(health::metrics))
@@ -51,7 +46,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .layer(from_fn_with_state(state.metrics.clone(), metrics::track))
         .with_state(state)
-        .layer(from_fn_with_state(limits, decompress))
+        .layer(from_fn(crate::http::unread_body::drain))
         .layer(from_fn(crate::errors::ingest::cors))
         .layer(from_fn(security::harden))
 }

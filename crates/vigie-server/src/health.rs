@@ -10,27 +10,38 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::json;
 
-/// 200 with `"status": "ok"` when the database answers, 503 with `"degraded"` when not.
+/// 200 with `"status": "ok"` when the database answers and takes writes; 503 with
+/// `"degraded"` and the `reason` when it does not answer, or when writes were refused for lack
+/// of space within the last `DISK_FULL_MEMORY` (it clears by itself once space returns).
 pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let ping = state.store.ping().await;
-    let status = if ping.is_ok() {
+    let disk = state.metrics.storage.problem(std::time::Instant::now());
+    let mut database = json!({
+        "backend": state.store.backend().as_str(),
+        "reachable": ping.is_ok(),
+        "writable": ping.is_ok() && disk.is_none(),
+    });
+    let reason = match (&ping, disk) {
+        (Err(err), _) => Some(err.to_string()),
+        (Ok(()), disk) => disk,
+    };
+    if let Some(reason) = &reason {
+        database["error"] = json!(reason);
+    }
+    let status = if reason.is_none() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let mut database = json!({
-        "backend": state.store.backend().as_str(),
-        "reachable": ping.is_ok(),
-    });
-    if let Err(err) = ping {
-        database["error"] = json!(err.to_string());
-    }
-    let body = json!({
-        "status": if status == StatusCode::OK { "ok" } else { "degraded" },
+    let mut body = json!({
+        "status": if reason.is_none() { "ok" } else { "degraded" },
         "version": env!("CARGO_PKG_VERSION"),
         "database": database,
         "uptime_seconds": state.started.elapsed().as_secs(),
     });
+    if let Some(reason) = reason {
+        body["reason"] = json!(reason);
+    }
     (status, Json(body))
 }
 

@@ -37,6 +37,7 @@ pub mod http;
 pub mod hub;
 pub mod logs;
 pub mod manage;
+pub mod memory;
 pub mod metrics;
 pub mod monitors;
 pub mod reports;

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -30,6 +30,49 @@ pub struct Metrics {
     latency: Mutex<BTreeMap<String, Histogram>>,
     pub logs: LogCounters,
     pub celery: CeleryCounters,
+    pub storage: StorageHealth,
+    /// Sentry items Vigie received and did not store, by item type and reason.
+    pub sentry_dropped: Mutex<BTreeMap<(String, String), u64>>,
+}
+
+/// How long after the last write refused for lack of space `/health` still says degraded.
+/// Refusals go on while the disk is full (clients retry), so the state clears by itself
+/// this long after space returns.
+pub const DISK_FULL_MEMORY: Duration = Duration::from_secs(15);
+
+/// Whether storage refuses writes for lack of space, as the writes themselves found out: every
+/// answer 507 (`AppError::InsufficientStorage`) and every background write that failed so
+/// marks it, `/health` reads it.
+#[derive(Default)]
+pub struct StorageHealth {
+    last_refusal: Mutex<Option<(Instant, String)>>,
+    pub refusals: AtomicU64,
+}
+
+impl StorageHealth {
+    pub fn refused(&self, reason: &str) {
+        self.refusals.fetch_add(1, Ordering::Relaxed);
+        *self.last_refusal.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), reason.to_string()));
+    }
+
+    /// Notes a background write's failure if it was the disk's.
+    pub fn note<T>(&self, outcome: &Result<T, vigie_store::StoreError>) {
+        if let Err(vigie_store::StoreError::DiskFull(reason)) = outcome {
+            self.refused(&format!("disk full: {reason}"));
+        }
+    }
+
+    /// Why writes are refused now, if they were within [`DISK_FULL_MEMORY`].
+    pub fn problem(&self, now: Instant) -> Option<String> {
+        let last = self.last_refusal.lock().unwrap_or_else(|p| p.into_inner());
+        match &*last {
+            Some((at, reason)) if now.duration_since(*at) < DISK_FULL_MEMORY => {
+                Some(reason.clone())
+            }
+            _ => None,
+        }
+    }
 }
 
 /// What the Celery consumer read, by outcome, and what the tasks did (as Flower's metrics
@@ -91,20 +134,15 @@ impl CeleryCounters {
     }
 
     fn render(&self, out: &mut String, workers: &[(String, bool)]) {
-        out.push_str("# HELP vigie_celery_task_events_total Celery events stored, by type.\n");
-        out.push_str("# TYPE vigie_celery_task_events_total counter\n");
-        for (kind, n) in self
-            .by_type
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "vigie_celery_task_events_total{{type=\"{}\"}} {n}",
-                escape(kind)
-            );
-        }
+        let by_type = self.by_type.lock().unwrap_or_else(|p| p.into_inner());
+        labeled_counters(
+            out,
+            "vigie_celery_task_events_total",
+            "Celery events stored, by type.",
+            by_type
+                .iter()
+                .map(|(kind, n)| (format!("type=\"{}\"", escape(kind)), *n)),
+        );
         histograms(
             out,
             "vigie_celery_task_runtime_seconds",
@@ -155,7 +193,7 @@ impl CeleryCounters {
                 ),
                 (
                     "vigie_celery_dropped_total",
-                    "Celery messages dropped under overload.",
+                    "Celery events not stored: the queue was full, or storage refused them.",
                     &self.dropped,
                 ),
                 (
@@ -169,6 +207,19 @@ impl CeleryCounters {
 }
 
 /// Counters in the Prometheus text format.
+/// One counter family: its help, then a line per label set (`labels` already escaped).
+fn labeled_counters(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    rows: impl Iterator<Item = (String, u64)>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+    for (labels, n) in rows {
+        let _ = writeln!(out, "{name}{{{labels}}} {n}");
+    }
+}
+
 fn counters(out: &mut String, list: &[(&str, &str, &AtomicU64)]) {
     for (name, help, counter) in list {
         let _ = writeln!(
@@ -194,14 +245,19 @@ pub struct LogCounters {
     pub truncated: AtomicU64,
     /// Syslog records dropped because storage could not keep up.
     pub dropped: AtomicU64,
+    /// Records whose time was implausible, placed at their receive time.
+    pub time_replaced: AtomicU64,
 }
 
 impl LogCounters {
-    /// Counts the flags of records about to be stored.
-    pub fn saw(&self, records: &[vigie_core::LogRecord]) {
+    /// Places records with implausible times at their receive time (see
+    /// `LogRecord::place_in_time`) and counts the flags of records about to be stored.
+    pub fn admit(&self, records: &mut [vigie_core::LogRecord]) {
         use vigie_core::LogRecord as R;
-        let (mut unparsed, mut lossy, mut truncated) = (0, 0, 0);
+        let (mut unparsed, mut lossy, mut truncated, mut replaced) = (0, 0, 0, 0);
         for r in records {
+            r.place_in_time();
+            replaced += u64::from(r.flags & R::TIME_REPLACED != 0);
             unparsed += u64::from(r.flags & R::UNPARSED != 0);
             lossy += u64::from(r.flags & R::LOSSY_UTF8 != 0);
             truncated += u64::from(r.flags & R::TRUNCATED != 0);
@@ -209,6 +265,7 @@ impl LogCounters {
         self.unparsed.fetch_add(unparsed, Ordering::Relaxed);
         self.lossy_utf8.fetch_add(lossy, Ordering::Relaxed);
         self.truncated.fetch_add(truncated, Ordering::Relaxed);
+        self.time_replaced.fetch_add(replaced, Ordering::Relaxed);
     }
 
     fn render(&self, out: &mut String) {
@@ -244,6 +301,11 @@ impl LogCounters {
                     "vigie_logs_dropped_total",
                     "Syslog records dropped under overload.",
                     &self.dropped,
+                ),
+                (
+                    "vigie_logs_time_replaced_total",
+                    "Log records with an implausible time, stored at their receive time.",
+                    &self.time_replaced,
                 ),
             ],
         );
@@ -310,7 +372,21 @@ pub struct Gauges {
 }
 
 impl Metrics {
+    /// Counts Sentry items received and not stored.
+    pub fn sentry_dropped(&self, item: &str, reason: &str, n: u64) {
+        *self
+            .sentry_dropped
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((item.to_string(), reason.to_string()))
+            .or_default() += n;
+    }
+
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        if status == 507 {
+            self.storage
+                .refused("disk full: the database refused a write for lack of space");
+        }
         *self
             .requests
             .lock()
@@ -350,6 +426,27 @@ impl Metrics {
             "route",
             &self.latency.lock().unwrap_or_else(|p| p.into_inner()),
             &BUCKETS,
+        );
+        let dropped = self
+            .sentry_dropped
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        labeled_counters(
+            &mut out,
+            "vigie_sentry_items_dropped_total",
+            "Sentry items received and not stored, by item type and reason.",
+            dropped.iter().map(|((item, reason), n)| {
+                let labels = format!("item=\"{}\",reason=\"{}\"", escape(item), escape(reason));
+                (labels, *n)
+            }),
+        );
+        counters(
+            &mut out,
+            &[(
+                "vigie_storage_disk_full_total",
+                "Writes refused because the disk (or the database's quota) was full.",
+                &self.storage.refusals,
+            )],
         );
         gauge(
             &mut out,

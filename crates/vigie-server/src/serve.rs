@@ -215,9 +215,9 @@ async fn check_monitors(state: AppState) {
     }
 }
 
-/// Vigie's own scheduled tasks: the stall sweep every few seconds, log upkeep and the daily
-/// report's clock every minute, forgetting expired sessions, event and Celery retention every
-/// hour.
+/// Vigie's own scheduled tasks: the stall sweep every few seconds, memory return every 10 s,
+/// log upkeep and the daily report's clock every minute, forgetting expired sessions, event and
+/// Celery retention every hour.
 /// Each run is recorded on the task board the System page shows.
 async fn maintain(state: AppState) {
     const HOURLY: Duration = Duration::from_secs(3600);
@@ -228,6 +228,7 @@ async fn maintain(state: AppState) {
         ("celery retention", HOURLY),
         ("expired sessions", HOURLY),
         ("daily report", LOG_UPKEEP),
+        ("memory return", crate::memory::GIVE_BACK_EVERY),
     ];
     for (name, every) in schedule {
         state.tasks.declare(name, every);
@@ -238,6 +239,7 @@ async fn maintain(state: AppState) {
     let mut celery = tokio::time::interval(HOURLY);
     let mut sessions = tokio::time::interval(HOURLY);
     let mut daily = tokio::time::interval(LOG_UPKEEP);
+    let mut memory = tokio::time::interval(crate::memory::GIVE_BACK_EVERY);
     let tasks = &state.tasks;
     loop {
         tokio::select! {
@@ -248,6 +250,7 @@ async fn maintain(state: AppState) {
             _ = celery.tick() => tasks.run("celery retention", celery_retention(&state)).await,
             _ = sessions.tick() => tasks.run("expired sessions", forget_sessions(&state)).await,
             _ = daily.tick() => tasks.run("daily report", crate::reports::send_daily_if_due(&state)).await,
+            _ = memory.tick() => tasks.run("memory return", async { crate::memory::give_back() }).await,
         }
     }
 }

@@ -4,6 +4,7 @@ use crate::alerts::{Doorbell, RulesChanged};
 use crate::auth::limiter::LoginLimiter;
 use crate::config::Config;
 use crate::errors::ErrorIngest;
+use crate::http::ingest_body::IngestBudget;
 use crate::hub::Hub;
 use crate::logs::files::FileRoutes;
 use crate::logs::LogSink;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub rules_changed: RulesChanged,
     /// The Celery brokers read and how each is doing.
     pub brokers: crate::celery::Brokers,
+    /// Body limits and the memory all ingest requests may hold at once.
+    pub ingest: IngestBudget,
 }
 
 impl AppState {
@@ -51,7 +54,18 @@ impl AppState {
     ) -> Result<AppState, String> {
         let metrics = Arc::new(Metrics::default());
         let files = FileRoutes::start(&config.data.join("files"), &config.logs.files)?;
+        let ingest = IngestBudget::new(
+            config.max_body_bytes(),
+            config.max_decompressed_bytes(),
+            config.limits.max_records_per_request as usize,
+            config.ingest_budget_bytes(),
+            {
+                let store = store.clone();
+                Arc::new(move || store.write_queue_depth())
+            },
+        );
         Ok(AppState {
+            ingest,
             logs: LogSink::start(store.clone(), hub.clone(), metrics.clone(), files),
             errors: ErrorIngest::start(store.clone(), hub.clone(), &config.errors),
             store,

@@ -447,17 +447,17 @@ async fn cookie_authenticated_api_changes_need_the_csrf_header() {
 async fn bodies_are_decompressed_within_limits() {
     use std::io::Write;
     let app = app().await;
-    let (_, admin) = manage::create_token(app.state.store.as_ref(), "ci", Scope::Admin)
-        .await
-        .unwrap();
+    let key = project_key(&app).await;
+    let admin = app.admin_token().await;
     let gzip = |data: &[u8]| {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         enc.write_all(data).unwrap();
         enc.finish().unwrap()
     };
+    // Ingest paths take compressed bodies (SDKs and shippers send them); here the jobs API.
     let send = |encoding: &'static str, body: Vec<u8>| {
-        Request::post("/api/v1/projects")
-            .header(header::AUTHORIZATION, format!("Bearer {admin}"))
+        Request::post("/api/v1/jobs")
+            .header(header::AUTHORIZATION, format!("Bearer {key}"))
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::CONTENT_ENCODING, encoding)
             .body(Body::from(body))
@@ -465,17 +465,17 @@ async fn bodies_are_decompressed_within_limits() {
     };
 
     let ok = app
-        .send(send("gzip", gzip(br#"{"name": "compressed"}"#)))
+        .send(send("gzip", gzip(br#"{"name": "compressed", "id": "gz"}"#)))
         .await;
     assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.body);
 
-    let zstd = zstd::encode_all(&br#"{"name": "zstd-one"}"#[..], 3).unwrap();
+    let zstd = zstd::encode_all(&br#"{"name": "zstd-one", "id": "zs"}"#[..], 3).unwrap();
     assert_eq!(
         app.send(send("zstd", zstd)).await.status,
         StatusCode::CREATED
     );
 
-    // 64 MiB of zeros compress to ~64 KiB; the 2 MiB cap stops the inflation.
+    // 64 MiB of spaces compress to ~64 KiB; the 2 MiB cap stops the inflation.
     let bomb = gzip(&vec![b' '; 64 << 20]);
     let refused = app.send(send("gzip", bomb)).await;
     assert_eq!(refused.status, StatusCode::PAYLOAD_TOO_LARGE);
@@ -493,7 +493,8 @@ async fn bodies_are_decompressed_within_limits() {
     let unknown = app.send(send("compress", b"x".to_vec())).await;
     assert_eq!(unknown.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
-    let huge = Request::post("/api/v1/projects")
+    let huge = Request::post("/api/v1/jobs")
+        .header(header::AUTHORIZATION, format!("Bearer {key}"))
         .header(header::CONTENT_LENGTH, (5 << 20).to_string())
         .body(Body::from(vec![b'x'; 5 << 20]))
         .unwrap();
@@ -501,21 +502,24 @@ async fn bodies_are_decompressed_within_limits() {
     assert_eq!(huge.status, StatusCode::PAYLOAD_TOO_LARGE);
 
     let bad_json = app
-        .api(Method::POST, "/api/v1/projects", &admin, Some("{not json"))
+        .api(Method::POST, "/api/v1/jobs", &key, Some("{not json"))
         .await;
-    assert_eq!(bad_json.status, StatusCode::BAD_REQUEST);
-    assert_eq!(bad_json.json()["error"]["code"], "bad_request");
+    assert_eq!(bad_json.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad_json.json()["error"]["field"], "body");
 
-    // Nothing else was lost: exactly the two valid projects were added.
-    assert_eq!(app.state.store.list_projects().await.unwrap().len(), 3);
+    // Nothing else was lost: exactly the two valid jobs were added.
+    let jobs = app.api(Method::GET, "/api/v1/jobs", &admin, None).await;
+    assert_eq!(jobs.json()["total"], 2, "{}", jobs.body);
 }
 
 #[tokio::test]
 async fn an_encoded_body_without_length_stops_at_the_limit() {
     let app = app().await;
+    let key = project_key(&app).await;
     // 2 MiB of gzip bytes streamed without Content-Length, against a 1 MiB limit.
     let chunks = (0..32).map(|_| Ok::<_, std::io::Error>(vec![0u8; 64 << 10]));
-    let req = Request::post("/api/v1/projects")
+    let req = Request::post("/api/v1/jobs")
+        .header(header::AUTHORIZATION, format!("Bearer {key}"))
         .header(header::CONTENT_ENCODING, "gzip")
         .body(Body::from_stream(futures_util::stream::iter(chunks)))
         .unwrap();
@@ -958,7 +962,8 @@ async fn oversized_item_uploads_are_refused_whole() {
         .api(Method::POST, "/api/v1/jobs/big/items", &key, Some(&body))
         .await;
     assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
-    let job = app.api(Method::GET, "/api/v1/jobs/big", &key, None).await;
+    let admin = app.admin_token().await;
+    let job = app.api(Method::GET, "/api/v1/jobs/big", &admin, None).await;
     assert_eq!(job.json()["processed"], 0, "nothing half-written");
 }
 

@@ -478,9 +478,33 @@ async fn transactions_sessions_reports_and_logs() {
         ),
         ("shop@2.0", 10, 1)
     );
-    assert_eq!(
-        store.dropped_events(project, since).await.unwrap()[0].quantity,
-        4
+    // What the SDK dropped and what Vigie did not store are both counted, by type and reason;
+    // only Vigie's own go to /metrics.
+    let dropped: Vec<(String, String, i64)> = store
+        .dropped_events(project, since)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.category, d.reason, d.quantity))
+        .collect();
+    assert!(
+        dropped.contains(&("error".into(), "queue_overflow".into(), 4)),
+        "{dropped:?}"
+    );
+    assert!(
+        dropped.contains(&("replay_event".into(), "not_stored_by_vigie".into(), 1)),
+        "{dropped:?}"
+    );
+    let metrics = app.get("/metrics", "").await.body;
+    assert!(
+        metrics.contains(
+            "vigie_sentry_items_dropped_total{item=\"replay_event\",reason=\"not_stored_by_vigie\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("queue_overflow"),
+        "the SDK's drops are its own"
     );
     let nightly = store.monitor(project, "nightly").await.unwrap().unwrap();
     let runs = store.monitor_runs(vec![nightly.id], 5).await.unwrap();

@@ -53,8 +53,9 @@ pub use monitors::{CheckInReport, Monitor, MonitorRun, RunChange};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// What went wrong, named for the step that failed.
-#[derive(Debug, thiserror::Error)]
+/// What went wrong, named for the step that failed. `Clone`: one failed group commit is
+/// every caller's answer.
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open database {target}: {reason}")]
     Open { target: String, reason: String },
@@ -74,17 +75,27 @@ pub enum StoreError {
     Database(String),
     #[error("the storage writer has stopped")]
     WriterStopped,
+    /// The disk (or the database's quota) is full: the write was not made.
+    #[error("disk full: {0}")]
+    DiskFull(String),
 }
 
 impl From<rusqlite::Error> for StoreError {
     fn from(err: rusqlite::Error) -> Self {
-        StoreError::Database(err.to_string())
+        match err.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::DiskFull(err.to_string()),
+            _ => StoreError::Database(err.to_string()),
+        }
     }
 }
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(err: tokio_postgres::Error) -> Self {
         match err.as_db_error() {
+            // Class 53 "insufficient resources", 53100 disk_full.
+            Some(db) if db.code().code().starts_with("531") => {
+                StoreError::DiskFull(db.message().to_string())
+            }
             Some(db) => StoreError::Database(db.message().to_string()),
             None => StoreError::Database(err.to_string()),
         }

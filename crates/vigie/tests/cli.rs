@@ -1,85 +1,11 @@
 //! The real `vigie` binary, run as a user runs it: start-up banner, offline admin commands
 //! against a running server, wrong arguments, unopenable databases, Ctrl-C.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-fn vigie() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigie"));
-    // Keep the developer's own configuration out of the tests.
-    cmd.env_remove("VIGIE_DATABASE_URL")
-        .env_remove("VIGIE_CONFIG")
-        .env("VIGIE_LOG", "warn");
-    cmd
-}
-
-fn run(args: &[&str]) -> Output {
-    vigie().args(args).output().unwrap()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// A `vigie serve` on a free port, with its banner.
-struct Server {
-    child: Child,
-    banner: String,
-    url: String,
-}
-
-impl Server {
-    fn start(data: &Path) -> Server {
-        let mut child = vigie()
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut banner = String::new();
-        while !banner.contains("Press Ctrl-C") {
-            let line = lines.next().expect("banner line").unwrap();
-            banner.push_str(&line);
-            banner.push('\n');
-        }
-        let url = banner
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("UI:"))
-            .unwrap()
-            .trim()
-            .to_string();
-        Server { child, banner, url }
-    }
-
-    fn interrupt(mut self) -> std::process::ExitStatus {
-        Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "vigie did not stop on Ctrl-C");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
+use common::*;
+use std::io::Write;
+use std::process::Stdio;
 
 #[test]
 fn serve_prints_what_a_new_user_needs_and_stops_cleanly_on_ctrl_c() {
@@ -278,35 +204,15 @@ fn config_default_is_the_documented_file() {
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
-/// A minimal HTTP/1.1 GET over a TCP socket (the tests need no HTTP client crate).
-fn http_get(url: &str, token: Option<&str>) -> String {
-    let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_once('/').unwrap();
-    let mut stream = std::net::TcpStream::connect(host).unwrap();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        stream,
-        "GET /{path} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
-    response
-}
-
 #[test]
 fn job_run_reports_the_command_and_passes_its_exit_code_through() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"));
-    let dsn = server
-        .banner
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Sentry DSN:"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap()
-        .to_string();
+    let data = dir.path().join("data");
+    let server = Server::start(&data);
+    let data_arg = data.to_str().unwrap();
+    let token = run(&["token", "create", "--name", "cli", "--data", data_arg]);
+    let token = stdout(&token).trim().to_string();
+    let dsn = server.dsn();
 
     let out = vigie()
         .args([
@@ -336,9 +242,24 @@ fn job_run_reports_the_command_and_passes_its_exit_code_through() {
         .to_string();
     assert_eq!(job_id.len(), 36, "the command sees VIGIE_JOB_ID");
 
+    // The DSN's key only sends; reading takes an API token.
+    let refused = vigie()
+        .args(["job", "show", &job_id])
+        .env("VIGIE_DSN", &dsn)
+        .env_remove("VIGIE_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("needs an API token: pass --token or set VIGIE_TOKEN"),
+        "{}",
+        stderr(&refused)
+    );
+
     let shown = vigie()
         .args(["job", "show", &job_id, "--json"])
         .env("VIGIE_DSN", &dsn)
+        .env("VIGIE_TOKEN", &token)
         .output()
         .unwrap();
     assert!(shown.status.success(), "{}", stderr(&shown));
@@ -359,6 +280,7 @@ fn job_run_reports_the_command_and_passes_its_exit_code_through() {
     let list = vigie()
         .args(["job", "list"])
         .env("VIGIE_DSN", &dsn)
+        .env("VIGIE_TOKEN", &token)
         .output()
         .unwrap();
     assert!(
@@ -370,6 +292,7 @@ fn job_run_reports_the_command_and_passes_its_exit_code_through() {
     let missing = vigie()
         .args(["job", "show", "nope"])
         .env("VIGIE_DSN", &dsn)
+        .env("VIGIE_TOKEN", &token)
         .output()
         .unwrap();
     assert_eq!(missing.status.code(), Some(1));

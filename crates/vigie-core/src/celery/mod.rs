@@ -402,6 +402,43 @@ pub fn scrub_fields(fields: &mut Map<String, Value>) -> usize {
     replaced
 }
 
+/// Longest value of a [`SCRUBBED_FIELDS`] field kept, in bytes: a task's arguments or result
+/// can be megabytes (a whole CSV passed by value), and every event of the task carries them.
+pub const MAX_FIELD_BYTES: usize = 64 * 1024;
+/// The field naming the fields cut to [`MAX_FIELD_BYTES`] (`["args", "result"]`).
+pub const TRUNCATED_FIELD: &str = "truncated";
+
+/// Cuts an event's [`SCRUBBED_FIELDS`] to [`MAX_FIELD_BYTES`] (ending with the log message's
+/// truncation marker; values that are not text are cut as their JSON text) and lists the cut
+/// ones in [`TRUNCATED_FIELD`]; answers how many were cut. Run before scrubbing, so a 10 MB
+/// argument is not scanned whole.
+pub fn cap_fields(fields: &mut Map<String, Value>) -> usize {
+    let mut cut = Vec::new();
+    for name in SCRUBBED_FIELDS {
+        let Some(value) = fields.get_mut(name) else {
+            continue;
+        };
+        let text = match &mut *value {
+            Value::String(text) if text.len() > MAX_FIELD_BYTES => std::mem::take(text),
+            Value::String(_) | Value::Null | Value::Bool(_) | Value::Number(_) => continue,
+            other => {
+                let text = other.to_string();
+                if text.len() <= MAX_FIELD_BYTES {
+                    continue;
+                }
+                text
+            }
+        };
+        *value = Value::String(crate::log::truncate_text(text, MAX_FIELD_BYTES));
+        cut.push(Value::String(name.to_string()));
+    }
+    let n = cut.len();
+    if n > 0 {
+        fields.insert(TRUNCATED_FIELD.into(), Value::Array(cut));
+    }
+    n
+}
+
 /// A worker is offline when no heartbeat came for twice its heartbeat interval (Flower and
 /// Celery's own event state use the same rule).
 pub fn worker_alive(last_heartbeat_ms: i64, freq_s: f64, now_ms: i64) -> bool {
@@ -412,6 +449,34 @@ pub fn worker_alive(last_heartbeat_ms: i64, freq_s: f64, now_ms: i64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_fields_are_cut_and_named() {
+        let mut fields = Map::new();
+        fields.insert("args".into(), Value::String("a".repeat(10 << 20)));
+        fields.insert(
+            "kwargs".into(),
+            serde_json::json!({"rows": vec!["é"; 100_000]}),
+        );
+        fields.insert("result".into(), Value::String("short".into()));
+        fields.insert("name".into(), Value::String("x".repeat(100_000)));
+        assert_eq!(cap_fields(&mut fields), 2);
+        for name in ["args", "kwargs"] {
+            let text = fields[name].as_str().unwrap();
+            assert!(text.len() <= MAX_FIELD_BYTES, "{name}");
+            assert!(text.ends_with(crate::log::TRUNCATION_MARKER), "{name}");
+        }
+        assert_eq!(fields["result"], "short");
+        assert_eq!(
+            fields["name"].as_str().unwrap().len(),
+            100_000,
+            "not a capped field"
+        );
+        assert_eq!(
+            fields[TRUNCATED_FIELD],
+            serde_json::json!(["args", "kwargs"])
+        );
+    }
 
     #[test]
     fn states_merge_in_celery_s_order() {

@@ -269,7 +269,7 @@ fn nginx_access(text: &str) -> Option<LogRecord> {
         fields.push(("user_agent".into(), (*agent).into()));
     }
     Some(LogRecord {
-        time: time.unix_timestamp_nanos() as i64,
+        time: vigie_core::time::saturating_ns(time.unix_timestamp_nanos()),
         level,
         message: text.to_string(),
         fields,
@@ -290,7 +290,9 @@ fn nginx_error(text: &str, zone: &Zone) -> Option<LogRecord> {
         fields.push(("pid".into(), pid.to_string()));
     }
     Some(LogRecord {
-        time: zone.local(naive.assume_utc().unix_timestamp_nanos() as i64),
+        time: zone.local(vigie_core::time::saturating_ns(
+            naive.assume_utc().unix_timestamp_nanos(),
+        )),
         level: Level::parse(level_raw).unwrap_or_default(),
         level_raw: level_raw.to_string(),
         message: message.to_string(),
@@ -381,7 +383,7 @@ fn gunicorn(text: &str) -> Option<LogRecord> {
     let (pid, rest) = rest.split_once("] [")?;
     let (level_raw, message) = rest.split_once("] ")?;
     Some(LogRecord {
-        time: time.unix_timestamp_nanos() as i64,
+        time: vigie_core::time::saturating_ns(time.unix_timestamp_nanos()),
         level: Level::parse(level_raw).unwrap_or_default(),
         level_raw: level_raw.to_string(),
         logger: "gunicorn".into(),

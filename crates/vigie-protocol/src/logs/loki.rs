@@ -66,20 +66,47 @@ const SOURCE_LABELS: &[&str] = &[
 ];
 const LEVEL_LABELS: &[&str] = &["level", "detected_level", "severity"];
 
-/// Parses a snappy-compressed protobuf push body.
-pub fn parse_protobuf(body: &[u8], received: i64) -> Result<Parsed, LokiError> {
-    let raw = snap::raw::Decoder::new()
+/// Why a snappy body was not inflated.
+#[derive(Debug, thiserror::Error)]
+pub enum UnsnapError {
+    /// The length the body claims (checked before anything is allocated) or produces is past
+    /// the cap: 5 bytes can claim 3 GB.
+    #[error("the snappy body inflates to {claimed} bytes, over the {cap}-byte limit")]
+    TooLarge { claimed: usize, cap: usize },
+    #[error("not a Loki push request: snappy: {0}")]
+    Invalid(String),
+}
+
+/// The size a snappy (raw format) body says it inflates to, read from its header alone.
+pub fn unsnapped_len(body: &[u8]) -> Result<usize, UnsnapError> {
+    snap::raw::decompress_len(body).map_err(|e| UnsnapError::Invalid(e.to_string()))
+}
+
+/// Inflates a snappy (raw format) push body, refusing one that would be larger than `cap`
+/// bytes before allocating for it.
+pub fn unsnap(body: &[u8], cap: usize) -> Result<Vec<u8>, UnsnapError> {
+    let claimed = unsnapped_len(body)?;
+    if claimed > cap {
+        return Err(UnsnapError::TooLarge { claimed, cap });
+    }
+    snap::raw::Decoder::new()
         .decompress_vec(body)
-        .map_err(|e| LokiError(format!("snappy: {e}")))?;
-    let request = PushRequest::decode(raw.as_slice()).map_err(|e| LokiError(e.to_string()))?;
+        .map_err(|e| UnsnapError::Invalid(e.to_string()))
+}
+
+/// Parses a protobuf push body, already inflated with [`unsnap`].
+pub fn parse_protobuf(raw: &[u8], received: i64) -> Result<Parsed, LokiError> {
+    let request = PushRequest::decode(raw).map_err(|e| LokiError(e.to_string()))?;
     let mut parsed = Parsed::default();
     for stream in request.streams {
         let labels = parse_labels(&stream.labels)
             .ok_or_else(|| LokiError(format!("bad labels `{}`", stream.labels)))?;
         for entry in stream.entries {
-            let time = entry
-                .timestamp
-                .map(|t| t.seconds.saturating_mul(1_000_000_000) + i64::from(t.nanos));
+            let time = entry.timestamp.map(|t| {
+                t.seconds
+                    .saturating_mul(1_000_000_000)
+                    .saturating_add(i64::from(t.nanos))
+            });
             let meta = entry
                 .structured_metadata
                 .into_iter()
@@ -280,7 +307,7 @@ mod tests {
         let body = snap::raw::Encoder::new()
             .compress_vec(&request.encode_to_vec())
             .unwrap();
-        let parsed = parse_protobuf(&body, NOW).unwrap();
+        let parsed = parse_protobuf(&unsnap(&body, 1 << 20).unwrap(), NOW).unwrap();
         let r = &parsed.records[0];
         assert_eq!(
             (r.source.as_str(), r.message.as_str()),
@@ -289,7 +316,27 @@ mod tests {
         assert_eq!(r.time, 1_795_295_700_000_000_005);
         assert_eq!(r.field("note"), Some(r#"a "quoted", value"#));
         assert_eq!(r.field("pod"), Some("p1"));
-        assert!(parse_protobuf(b"not snappy", NOW).is_err());
+        assert!(unsnap(b"not snappy", 1 << 20).is_err());
+    }
+
+    #[test]
+    fn a_snappy_header_claiming_gigabytes_is_refused_before_allocating() {
+        // The fuzzer's find: 5 bytes whose varint header claims 3.28 GB.
+        let bomb = [0x80, 0x80, 0x80, 0x80, 0x0c];
+        match unsnap(&bomb, 100 << 20) {
+            Err(UnsnapError::TooLarge { claimed, cap }) => {
+                assert_eq!((claimed, cap), (3_221_225_472, 100 << 20))
+            }
+            other => panic!("{other:?}"),
+        }
+        let honest = snap::raw::Encoder::new()
+            .compress_vec(&[7u8; 4096])
+            .unwrap();
+        assert!(matches!(
+            unsnap(&honest, 4095),
+            Err(UnsnapError::TooLarge { claimed: 4096, .. })
+        ));
+        assert_eq!(unsnap(&honest, 4096).unwrap().len(), 4096);
     }
 
     #[test]

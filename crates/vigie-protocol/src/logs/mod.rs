@@ -80,7 +80,7 @@ pub fn parse_time(text: &str) -> Option<i64> {
         return epoch_number(number);
     }
     if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
-        return Some(t.unix_timestamp_nanos() as i64);
+        return Some(vigie_core::time::saturating_ns(t.unix_timestamp_nanos()));
     }
     let normalized: String = text
         .chars()
@@ -92,7 +92,7 @@ pub fn parse_time(text: &str) -> Option<i64> {
         })
         .collect();
     if let Ok(t) = OffsetDateTime::parse(&normalized, &Rfc3339) {
-        return Some(t.unix_timestamp_nanos() as i64);
+        return Some(vigie_core::time::saturating_ns(t.unix_timestamp_nanos()));
     }
     let with_fraction =
         format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond]");
@@ -100,7 +100,7 @@ pub fn parse_time(text: &str) -> Option<i64> {
     PrimitiveDateTime::parse(&normalized, &with_fraction)
         .or_else(|_| PrimitiveDateTime::parse(&normalized, &without))
         .ok()
-        .map(|t| t.assume_utc().unix_timestamp_nanos() as i64)
+        .map(|t| vigie_core::time::saturating_ns(t.assume_utc().unix_timestamp_nanos()))
 }
 
 /// An epoch number: < 1e11 seconds, < 1e14 ms, < 1e17 µs, else ns.
@@ -161,9 +161,14 @@ pub fn record_from_object(
     }
     let level_raw = take_text(&mut map, LEVEL_KEYS).unwrap_or_default();
     let level = Level::parse(&level_raw).unwrap_or_default();
-    let time = take_text(&mut map, TIME_KEYS)
-        .and_then(|t| parse_time(&t))
-        .unwrap_or(received);
+    let time_key = TIME_KEYS.iter().find(|k| map.contains_key(**k)).copied();
+    let time_text = take_text(&mut map, TIME_KEYS);
+    let parsed_time = time_text.as_deref().and_then(parse_time);
+    if let (Some(key), Some(text), None) = (time_key, &time_text, parsed_time) {
+        // A time no spelling reads stays as a field: nothing sent is dropped.
+        map.insert(key.to_string(), Value::String(text.clone()));
+    }
+    let time = parsed_time.unwrap_or(received);
     let mut record = LogRecord {
         time,
         received,
@@ -182,6 +187,9 @@ pub fn record_from_object(
         fields: map.into_iter().map(|(k, v)| (k, value_text(&v))).collect(),
         flags: 0,
     };
+    if let (Some(text), Some(_)) = (time_text, parsed_time) {
+        record.place_in_time_as(|| text);
+    }
     record.truncate_message();
     record
 }
@@ -242,7 +250,9 @@ mod tests {
             let _ = jsonlines::parse(&body, "app", now);
             let _ = otlp::parse_protobuf(&body, now);
             let _ = otlp::parse_json(&body, now);
-            let _ = loki::parse_protobuf(&body, now);
+            if let Ok(raw) = loki::unsnap(&body, 1 << 20) {
+                let _ = loki::parse_protobuf(&raw, now);
+            }
             let _ = loki::parse_json(&body, now);
             let mut framer = syslog::Framer::default();
             framer.push(&body, |f| drop(syslog::parse(f, now)));

@@ -216,7 +216,7 @@ fn record(
     let time = [log.time_unix_nano, log.observed_time_unix_nano]
         .into_iter()
         .find(|t| *t > 0 && *t < i64::MAX as u64)
-        .map_or(received, |t| t as i64);
+        .map_or(received, |t| i64::try_from(t).unwrap_or(i64::MAX));
     let level = Level::from_otel(log.severity_number)
         .or_else(|| Level::parse(&log.severity_text))
         .unwrap_or_default();

@@ -200,7 +200,10 @@ pub(crate) fn bsd_time(text: &str, received: i64) -> Option<(i64, &str)> {
     let date = time::Date::from_calendar_date(year, month, day).ok()?;
     let t = date.with_hms(hour, minute, second).ok()?.assume_utc();
     let rest = text.get(15..)?.strip_prefix(' ').unwrap_or(&text[15..]);
-    Some((t.unix_timestamp_nanos() as i64, rest))
+    Some((
+        vigie_core::time::saturating_ns(t.unix_timestamp_nanos()),
+        rest,
+    ))
 }
 
 /// Splits a TCP byte stream into syslog frames, octet-counted or LF/NUL-terminated.

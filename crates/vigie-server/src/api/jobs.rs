@@ -14,10 +14,10 @@
 //! the hub for the live streams (`super::jobs_live`). Who may call is [`JobAccess`].
 
 use crate::auth::job_access::JobAccess;
+use crate::http::ingest_body::IngestBody;
 use crate::http::{ApiError, AppError};
 use crate::hub::JobNews;
 use crate::state::AppState;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -223,12 +223,15 @@ impl JobDetail {
     }
 }
 
-/// Reads a JSON body; an empty body is `null` (for heartbeat and finish).
-fn json_body(body: &Bytes) -> Result<serde_json::Value, AppError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+/// Reads a JSON body, weighed first against the ingest budget (see
+/// `crate::http::ingest_body`); an empty body is `null` (for heartbeat and finish).
+async fn json_body(body: &mut IngestBody) -> Result<serde_json::Value, AppError> {
+    if body.bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(serde_json::Value::Null);
     }
-    serde_json::from_slice(body).map_err(|e| AppError::Invalid {
+    body.reserve_elements(vigie_protocol::weight::json_elements(&body.bytes))
+        .await?;
+    serde_json::from_slice(&body.bytes).map_err(|e| AppError::Invalid {
         field: "body".into(),
         message: format!("not valid JSON: {e}"),
     })
@@ -260,9 +263,9 @@ pub struct Created {
 pub async fn create(
     State(state): State<AppState>,
     access: JobAccess,
-    body: Bytes,
+    mut body: IngestBody,
 ) -> Result<Response, ApiError> {
-    let body = json_body(&body)?;
+    let body = json_body(&mut body).await?;
     let new = wire::new_job(access.project.id, &body)?;
     let now = Timestamp::now();
     let id = new.id.clone().unwrap_or_else(new_job_id);
@@ -326,9 +329,9 @@ pub async fn progress(
     State(state): State<AppState>,
     access: JobAccess,
     Path(id): Path<String>,
-    body: Bytes,
+    mut body: IngestBody,
 ) -> Result<Json<JobView>, ApiError> {
-    let update = wire::progress(&json_body(&body)?)?;
+    let update = wire::progress(&json_body(&mut body).await?)?;
     apply(&state, &access, &id, update).await
 }
 
@@ -336,9 +339,9 @@ pub async fn heartbeat(
     State(state): State<AppState>,
     access: JobAccess,
     Path(id): Path<String>,
-    body: Bytes,
+    mut body: IngestBody,
 ) -> Result<Json<JobView>, ApiError> {
-    let update = wire::heartbeat(&json_body(&body)?)?;
+    let update = wire::heartbeat(&json_body(&mut body).await?)?;
     apply(&state, &access, &id, update).await
 }
 
@@ -346,9 +349,9 @@ pub async fn finish(
     State(state): State<AppState>,
     access: JobAccess,
     Path(id): Path<String>,
-    body: Bytes,
+    mut body: IngestBody,
 ) -> Result<Json<JobView>, ApiError> {
-    let update = wire::finish(&json_body(&body)?)?;
+    let update = wire::finish(&json_body(&mut body).await?)?;
     apply(&state, &access, &id, update).await
 }
 
@@ -374,10 +377,11 @@ pub async fn add_items(
     State(state): State<AppState>,
     access: JobAccess,
     Path(id): Path<String>,
-    body: Bytes,
+    mut body: IngestBody,
 ) -> Result<Json<ItemsAnswer>, ApiError> {
     access.check_job(&id)?;
-    let (good, bad) = wire::items(&json_body(&body)?)?;
+    let (good, bad) = wire::items(&json_body(&mut body).await?)?;
+    body.check_records(good.len() + bad.len(), "items")?;
     if let (true, Some(first)) = (good.is_empty(), bad.first()) {
         return Err(AppError::from(first.clone()).into());
     }

@@ -10,6 +10,7 @@
 pub mod jobs;
 pub mod jobs_live;
 mod openapi;
+pub mod patch;
 
 use crate::auth::{ApiCaller, Caller};
 use crate::http::{ApiError, AppError};
@@ -20,6 +21,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use patch::Patch;
 use serde::{Deserialize, Serialize};
 use vigie_core::{ApiToken, Project, ProjectId, Role, Scope, User};
 
@@ -272,6 +274,7 @@ struct ProjectBody {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ProjectChange {
     name: Option<String>,
     allowed_origins: Option<Vec<String>>,
@@ -307,7 +310,7 @@ async fn update_project(
     State(state): State<AppState>,
     _: ApiCaller,
     Path(id): Path<i64>,
-    Json(body): Json<ProjectChange>,
+    Patch(body): Patch<ProjectChange>,
 ) -> ApiResult<ProjectView> {
     let (store, id) = (state.store.as_ref(), ProjectId(id));
     let mut project = None;
@@ -401,7 +404,7 @@ async fn update_user(
     State(state): State<AppState>,
     _: ApiCaller,
     Path(id): Path<i64>,
-    Json(body): Json<UpdateUserBody>,
+    Patch(body): Patch<UpdateUserBody>,
 ) -> ApiResult<UserView> {
     let store = state.store.as_ref();
     if let Some(password) = &body.password {

@@ -3,8 +3,9 @@
 //! Three kinds of callers use the jobs API:
 //!
 //! 1. **The job's own process**, with the project key (the same key as in the DSN) as
-//!    `Authorization: Bearer <key>`, `X-Sentry-Auth` or `?sentry_key=`. The key reads and
-//!    writes that project's jobs, and only them.
+//!    `Authorization: Bearer <key>`, `X-Sentry-Auth` or `?sentry_key=`. The key *writes* that
+//!    project's jobs and only them; it never reads (browser SDKs put it in web pages, so
+//!    anyone can have it). A create answers the job's read token for reading it back.
 //! 2. **People and scripts**, with an API token or the UI's session (the normal API rule:
 //!    reads need read access, changes admin access). They name the project with
 //!    `?project=<id>`; without it, the UI's current project, or the only project there is.
@@ -106,6 +107,14 @@ impl FromRequestParts<AppState> for JobAccess {
                 query,
             });
             if let Some(key) = key {
+                if reading {
+                    return Err(AppError::Forbidden(
+                        "a project key only sends data; to read jobs use an API token, the \
+                         web UI, or the job's read token (?token=, answered when it was created)"
+                            .into(),
+                    )
+                    .into());
+                }
                 let project = state.store.project_by_key(&key).await?.ok_or_else(|| {
                     AppError::Forbidden(
                         "unknown project key: copy it from Settings → Projects".into(),

@@ -1,10 +1,16 @@
-//! Login throttling: each failed attempt doubles the wait before the next one is heard.
+//! Login throttling: each failed attempt doubles the wait before the next one is heard — for
+//! whoever failed, not for the account's owner.
 //!
-//! Failures are counted per username and per client address. After the n-th failure in a row
-//! the key is blocked for 2^(n-1) seconds (1 s, 2 s, 4 s … capped at [`MAX_BLOCK`]); attempts
-//! while blocked are refused with 429 and `Retry-After` without checking the password. A
-//! success clears the username's count; a quiet [`FORGET_AFTER`] clears any. A person who
-//! mistypes waits a second; a guesser gets a few dozen tries an hour.
+//! Failures are counted per username *and address* together, and per address. After the n-th
+//! failure in a row such a key is blocked for 2^(n-1) seconds (1 s, 2 s, 4 s … capped at
+//! [`MAX_BLOCK`]); attempts while blocked are refused with 429 and `Retry-After` without
+//! checking the password. So a guesser gets a few dozen tries an hour from an address, and a
+//! stranger failing as `alice` does not lock Alice out from hers.
+//!
+//! Per username across all addresses (a guesser with many addresses), failures only *slow*
+//! every attempt at that username ([`LoginLimiter::slowdown`]: up to [`MAX_SLOWDOWN`] before
+//! the password is checked); they never refuse. A success clears the username's counts (not
+//! the address's); a quiet [`FORGET_AFTER`] clears any.
 //!
 //! The table lives in memory per instance, bounded to [`MAX_KEYS`] entries.
 
@@ -15,6 +21,26 @@ use std::time::{Duration, Instant};
 pub const MAX_BLOCK: Duration = Duration::from_secs(300);
 pub const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
 pub const MAX_KEYS: usize = 10_000;
+/// The longest a username's failures from everywhere delay an attempt.
+pub const MAX_SLOWDOWN: Duration = Duration::from_secs(3);
+/// Failures of a username (all addresses) before its attempts are slowed.
+pub const SLOWDOWN_AFTER: u32 = 5;
+
+/// The keys a login attempt is counted under: the refusing ones (username and address
+/// together, the address alone) and the username's backstop.
+pub struct LoginKeys {
+    pub refusing: [String; 2],
+    pub username: String,
+}
+
+impl LoginKeys {
+    pub fn new(username: &str, ip: &str) -> LoginKeys {
+        LoginKeys {
+            refusing: [format!("user:{username}|ip:{ip}"), format!("ip:{ip}")],
+            username: format!("user:{username}"),
+        }
+    }
+}
 
 #[derive(Clone, Copy)]
 struct Failures {
@@ -66,11 +92,23 @@ impl LoginLimiter {
         }
     }
 
-    pub fn succeeded(&self, key: &str) {
-        self.table
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
+    pub fn succeeded(&self, keys: &[&str]) {
+        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        for key in keys {
+            table.remove(*key);
+        }
+    }
+
+    /// How long to hold an attempt at a username that failed often lately (from anywhere):
+    /// 300 ms per failure past [`SLOWDOWN_AFTER`], at most [`MAX_SLOWDOWN`].
+    pub fn slowdown(&self, key: &str, now: Instant) -> Duration {
+        let table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        match table.get(key) {
+            Some(f) if now.duration_since(f.last) < FORGET_AFTER && f.count > SLOWDOWN_AFTER => {
+                (Duration::from_millis(300) * (f.count - SLOWDOWN_AFTER)).min(MAX_SLOWDOWN)
+            }
+            _ => Duration::ZERO,
+        }
     }
 }
 
@@ -120,8 +158,40 @@ mod tests {
         let keys = vec!["user:carol".to_string(), "ip:10.0.0.1".to_string()];
         let t = Instant::now();
         limiter.failed(&keys, t);
-        limiter.succeeded("user:carol");
+        limiter.succeeded(&["user:carol"]);
         assert!(limiter.check(&keys[..1], t).is_ok());
         assert!(limiter.check(&keys[1..], t).is_err());
+    }
+
+    #[test]
+    fn a_stranger_failing_as_alice_does_not_lock_her_out() {
+        let limiter = LoginLimiter::default();
+        let stranger = LoginKeys::new("alice", "203.0.113.9");
+        let alice = LoginKeys::new("alice", "192.0.2.1");
+        let mut t = Instant::now();
+        for _ in 0..20 {
+            t += MAX_BLOCK;
+            assert!(limiter.check(&stranger.refusing, t).is_ok());
+            let mut all = stranger.refusing.to_vec();
+            all.push(stranger.username.clone());
+            limiter.failed(&all, t);
+        }
+        assert!(
+            limiter.check(&stranger.refusing, t).is_err(),
+            "the stranger waits"
+        );
+        assert!(limiter.check(&alice.refusing, t).is_ok(), "alice is heard");
+        let slow = limiter.slowdown(&alice.username, t);
+        assert_eq!(slow, MAX_SLOWDOWN, "but every attempt at alice is slowed");
+        limiter.succeeded(&[&alice.refusing[0], &alice.username]);
+        assert_eq!(limiter.slowdown(&alice.username, t), Duration::ZERO);
+        assert!(
+            limiter.check(&stranger.refusing, t).is_err(),
+            "her success does not clear the stranger"
+        );
+        assert_eq!(
+            limiter.slowdown(&alice.username, t + FORGET_AFTER + MAX_BLOCK),
+            Duration::ZERO
+        );
     }
 }

@@ -273,9 +273,17 @@ async fn enabler(state: AppState, broker: Broker) {
                 }
             }
         };
-        if let Err(err) = sent {
-            tracing::debug!(broker = %broker.describe(), %err, "enable_events not sent");
-            (redis_connection, amqp_connection) = (None, None);
+        match sent {
+            Ok(()) => {}
+            // RabbitMQ before any worker started: no `celery.pidbox` exchange yet. The
+            // connection stays good (only the broadcast channel was closed).
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                tracing::debug!(broker = %broker.describe(), %err, "no workers to enable events on yet");
+            }
+            Err(err) => {
+                tracing::debug!(broker = %broker.describe(), %err, "enable_events not sent");
+                (redis_connection, amqp_connection) = (None, None);
+            }
         }
     }
 }
@@ -299,12 +307,33 @@ async fn broadcast_redis(
     .map(drop)
 }
 
+/// The event's time, or `now` when the worker's is implausible (see
+/// `vigie_core::time::plausible_ns`: a clock gone wrong, `1e300`); the time sent is then kept
+/// in the event's `original_timestamp` field.
+fn event_time(event: &mut vigie_protocol::celery::Event, now: Timestamp) -> Timestamp {
+    // Float to integer casts saturate (and NaN becomes 0): no wrapping here.
+    let at_ns = (event.timestamp * 1e9) as i64;
+    if vigie_core::time::plausible_ns(at_ns, now.millis().saturating_mul(1_000_000)) {
+        return Timestamp(at_ns.div_euclid(1_000_000));
+    }
+    let sent = event
+        .fields
+        .get("timestamp")
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| "none".into());
+    event
+        .fields
+        .insert("original_timestamp".into(), serde_json::Value::String(sent));
+    now
+}
+
 /// What an event means for storage: task and worker events; others (custom application
 /// events without a task id) are not kept.
 fn news_of(mut event: vigie_protocol::celery::Event) -> Option<CeleryNews> {
-    let at = Timestamp((event.timestamp * 1000.0) as i64);
+    let at = event_time(&mut event, Timestamp::now());
     if event.is_task() {
         let uuid = event.uuid()?.to_string();
+        vigie_core::celery::cap_fields(&mut event.fields);
         vigie_core::celery::scrub_fields(&mut event.fields);
         // Less to hold while the event waits for the writer.
         event
@@ -415,7 +444,56 @@ async fn writer(state: AppState, project: ProjectId, mut news: mpsc::Receiver<Ce
                     .hub
                     .publish(Change::Celery(project, Arc::new(outcomes)));
             }
-            Err(err) => tracing::error!(%err, events = n, "storing celery events failed"),
+            Err(err) => {
+                // The broker does not resend events: these are lost, so they are counted.
+                counters.dropped.fetch_add(n, Ordering::Relaxed);
+                state.metrics.storage.note(&Err::<(), _>(err.clone()));
+                tracing::error!(%err, events = n, "storing celery events failed");
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(timestamp: &str) -> vigie_protocol::celery::Event {
+        let body = format!(
+            r#"{{"type": "task-started", "uuid": "u1", "hostname": "celery@a", "timestamp": {timestamp}, "args": "{}"}}"#,
+            "x".repeat(200_000)
+        );
+        vigie_protocol::celery::decode_body("application/json", body.as_bytes())
+            .unwrap()
+            .remove(0)
+    }
+
+    #[test]
+    fn implausible_times_become_now_with_the_original_kept() {
+        let now = Timestamp(1_795_300_000_000);
+        let mut fine = event("1795299990.5");
+        assert_eq!(event_time(&mut fine, now), Timestamp(1_795_299_990_500));
+        assert!(!fine.fields.contains_key("original_timestamp"));
+        for sent in ["1e300", "-5", "0"] {
+            let mut odd = event(sent);
+            assert_eq!(event_time(&mut odd, now), now, "{sent}");
+            let kept = odd.fields["original_timestamp"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            assert!(!kept.contains("9223372036854775807"), "{kept}");
+        }
+        let mut huge = event("1e300");
+        event_time(&mut huge, now);
+        assert_eq!(huge.fields["original_timestamp"], "1e+300");
+    }
+
+    #[test]
+    fn task_fields_are_capped_before_they_wait_for_the_writer() {
+        let Some(CeleryNews::Task { fields, .. }) = news_of(event("1795299990.5")) else {
+            panic!("a task event");
+        };
+        assert!(fields["args"].as_str().unwrap().len() <= vigie_core::celery::MAX_FIELD_BYTES);
+        assert_eq!(fields["truncated"], serde_json::json!(["args"]));
     }
 }

@@ -306,6 +306,8 @@ pub struct AuthConfig {
 pub struct LimitsConfig {
     pub max_body_mib: u64,
     pub max_decompressed_mib: u64,
+    pub max_records_per_request: u64,
+    pub ingest_budget_mib: u64,
 }
 
 /// Values given on the command line; `None` leaves the lower layers in force.
@@ -437,10 +439,19 @@ impl Config {
                 });
             }
         }
-        if self.limits.max_body_mib == 0 || self.limits.max_decompressed_mib == 0 {
+        if self.limits.max_body_mib == 0
+            || self.limits.max_decompressed_mib == 0
+            || self.limits.ingest_budget_mib == 0
+        {
             return Err(ConfigError::Invalid {
                 key: "limits",
                 reason: "size limits must be at least 1 MiB".into(),
+            });
+        }
+        if self.limits.max_records_per_request == 0 {
+            return Err(ConfigError::Invalid {
+                key: "limits.max_records_per_request",
+                reason: "must be at least 1".into(),
             });
         }
         Ok(())
@@ -484,6 +495,10 @@ impl Config {
 
     pub fn max_decompressed_bytes(&self) -> usize {
         (self.limits.max_decompressed_mib as usize) << 20
+    }
+
+    pub fn ingest_budget_bytes(&self) -> usize {
+        (self.limits.ingest_budget_mib as usize) << 20
     }
 
     /// The base URL links and DSNs use: `public_url`, or `http://` + the bound address.

@@ -12,9 +12,9 @@
 
 use super::process::{self, Context, Prepared};
 use super::quota::{Refusal, Verdict};
+use crate::http::ingest_body;
 use crate::http::AppError;
 use crate::state::AppState;
-use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::middleware::Next;
@@ -33,11 +33,9 @@ const INLINE_BYTES: usize = 256 << 10;
 pub async fn envelope(
     State(state): State<AppState>,
     Path(project): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
-    ingest(&state, &project, &uri, &headers, body, Kind::Envelope)
+    ingest(&state, &project, request, Kind::Envelope)
         .await
         .unwrap_or_else(|err| err.to_json_response())
 }
@@ -46,11 +44,9 @@ pub async fn envelope(
 pub async fn store(
     State(state): State<AppState>,
     Path(project): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
-    ingest(&state, &project, &uri, &headers, body, Kind::Store)
+    ingest(&state, &project, request, Kind::Store)
         .await
         .unwrap_or_else(|err| err.to_json_response())
 }
@@ -79,13 +75,40 @@ pub async fn preflight() -> Response {
 /// Middleware around the whole application: every answer on an ingest path carries the CORS
 /// headers — also the 413 the decompression layer gives before any handler runs, which a
 /// browser SDK would otherwise see as a network error rather than a refusal.
+///
+/// Sentry SDKs honour `Retry-After` only on 429 (the Python SDK) but `X-Sentry-Rate-Limits`
+/// on any answer, so a 503 (overloaded) or 507 (disk full) with `Retry-After` also says it
+/// that way: the SDK backs off instead of sending again at once.
 pub async fn cors(req: Request, next: Next) -> Response {
     let ingest_path = is_ingest_path(req.uri().path());
     let mut response = next.run(req).await;
     if ingest_path {
         add_cors(&mut response);
+        back_off_all_categories(&mut response);
     }
     response
+}
+
+fn back_off_all_categories(response: &mut Response) {
+    let status = response.status();
+    let refused =
+        status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::INSUFFICIENT_STORAGE;
+    let headers = response.headers_mut();
+    if !refused || headers.contains_key("x-sentry-rate-limits") {
+        return;
+    }
+    let Some(seconds) = headers
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return;
+    };
+    // No categories: every kind of item; the scope only informs.
+    let value = format!("{seconds}::organization");
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        headers.insert("x-sentry-rate-limits", value);
+    }
 }
 
 /// `/api/<project>/envelope/` or `/api/<project>/store/`.
@@ -116,15 +139,43 @@ enum Kind {
     Store,
 }
 
+/// The largest envelope header line read to find a DSN before the sender is known.
+const MAX_HEADER_LINE: usize = 64 << 10;
+
 async fn ingest(
     state: &AppState,
     project: &str,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: Bytes,
+    request: Request,
     kind: Kind,
 ) -> Result<Response, AppError> {
-    let project = authorize(state, project, uri, headers, &body, kind).await?;
+    let headers = request.headers().clone();
+    let headers = &headers;
+    // The key from the headers or the query when there is one: then nothing of the body is
+    // read before the sender is known. Browser SDKs behind a tunnel put it only in the
+    // envelope's header line; that line alone is read (and inflated) to find it.
+    let project = project_of(state, project).await?;
+    let key = header_key(request.uri(), headers);
+    let raw = match key {
+        Some(key) => {
+            check_key(&project, &key)?;
+            ingest_body::read_raw(request, state.ingest.clone()).await?
+        }
+        None if matches!(kind, Kind::Store) => return Err(missing_key()),
+        None => {
+            let raw = ingest_body::read_raw(request, state.ingest.clone()).await?;
+            let key = envelope_dsn_key(&raw.first_line(MAX_HEADER_LINE)?);
+            check_key(&project, &key.ok_or_else(missing_key)?)?;
+            raw
+        }
+    };
+    let mut held = raw.inflate().await?;
+    // Events are parsed one item at a time, each at most MAX_EVENT_BYTES, into JSON values:
+    // the weight of the whole body bounds what the batch holds. `held` keeps the memory
+    // reserved until the answer is made.
+    held.reserve_elements(vigie_protocol::weight::json_elements(&held.bytes))
+        .await?;
+    let body = held.bytes.clone();
+    let large = body.len() > INLINE_BYTES;
     let settings = state
         .errors
         .settings(state.store.as_ref(), project.id)
@@ -144,7 +195,7 @@ async fn ingest(
             Kind::Store => process::store_body(&body, &ctx),
         }
     };
-    let prepared = if matches!(kind, Kind::Envelope) && work_is_large(headers) {
+    let prepared = if matches!(kind, Kind::Envelope) && large {
         tokio::task::spawn_blocking(work)
             .await
             .map_err(|e| AppError::Internal(e.to_string()))?
@@ -155,6 +206,7 @@ async fn ingest(
     if let Some(why) = prepared.oversized {
         return Err(AppError::PayloadTooLarge(why));
     }
+    held.check_records(prepared.logs.len(), "log records")?;
 
     let verdict = state.errors.quotas.check(
         project.id,
@@ -164,6 +216,15 @@ async fn ingest(
         received,
     );
     let refused = apply(&mut prepared, &verdict, received);
+    // What Vigie itself did not keep goes to `/metrics`; with what the SDK reports it dropped,
+    // to the project's dropped counts (the Issues page).
+    for d in &prepared.batch.dropped {
+        state
+            .metrics
+            .sentry_dropped(&d.category, &d.reason, d.quantity as u64);
+    }
+    let reported = std::mem::take(&mut prepared.reported);
+    prepared.batch.dropped.extend(reported);
     let accepted_something = !prepared.batch.events.is_empty()
         || !prepared.batch.transactions.is_empty()
         || !prepared.batch.sessions.is_empty()
@@ -218,56 +279,45 @@ async fn ingest(
     Ok(response)
 }
 
-/// Whether the (already inflated) body is big enough to parse off the request threads.
-fn work_is_large(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .is_none_or(|len| len > INLINE_BYTES)
-}
-
-/// Checks the project in the path and the key presented; answers the project.
-async fn authorize(
-    state: &AppState,
-    project: &str,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-    kind: Kind,
-) -> Result<Project, AppError> {
+/// The project named in the path (404 when there is none).
+async fn project_of(state: &AppState, project: &str) -> Result<Project, AppError> {
     let not_found = || AppError::NotFound(format!("no project {project:?} on this server"));
     let id: i64 = project.parse().map_err(|_| not_found())?;
-    let project = state
+    state
         .errors
         .project(state.store.as_ref(), ProjectId(id))
         .await?
-        .ok_or_else(not_found)?;
+        .ok_or_else(not_found)
+}
+
+/// The key in `X-Sentry-Auth`, `Authorization` or `?sentry_key=`.
+fn header_key(uri: &Uri, headers: &HeaderMap) -> Option<String> {
     let header = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
-    let key = find_project_key(KeySources {
+    find_project_key(KeySources {
         x_sentry_auth: header(header::HeaderName::from_static("x-sentry-auth")),
         authorization: header(header::AUTHORIZATION),
         query: uri.query(),
     })
-    .or_else(|| match kind {
-        Kind::Envelope => envelope_dsn_key(body),
-        Kind::Store => None,
-    });
-    let Some(key) = key else {
-        return Err(AppError::Other {
-            status: StatusCode::UNAUTHORIZED,
-            message: "missing project key: send X-Sentry-Auth with sentry_key, ?sentry_key=, \
-                      or a DSN in the envelope header (the SDK does this from its DSN)"
-                .into(),
-        });
-    };
+}
+
+fn missing_key() -> AppError {
+    AppError::Other {
+        status: StatusCode::UNAUTHORIZED,
+        message: "missing project key: send X-Sentry-Auth with sentry_key, ?sentry_key=, \
+                  or a DSN in the envelope header (the SDK does this from its DSN)"
+            .into(),
+    }
+}
+
+/// Refuses a key that is not the project's.
+fn check_key(project: &Project, key: &str) -> Result<(), AppError> {
     if !key.eq_ignore_ascii_case(project.public_key.as_str()) {
         return Err(AppError::Forbidden(format!(
             "this key does not belong to project {}: copy the DSN from Settings → Projects",
             project.id.0
         )));
     }
-    Ok(project)
+    Ok(())
 }
 
 /// The public key of the DSN in the envelope's header line, if there is one.

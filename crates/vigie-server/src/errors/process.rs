@@ -47,6 +47,9 @@ pub struct Prepared {
     pub problems: Vec<String>,
     /// Set when an item is over its size limit: the whole request is refused with 413.
     pub oversized: Option<String>,
+    /// What the SDK says it dropped (client reports), kept apart from `batch.dropped` (what
+    /// Vigie did not keep) until both are counted.
+    pub reported: Vec<Dropped>,
 }
 
 impl Prepared {
@@ -58,9 +61,15 @@ impl Prepared {
             id: None,
             problems: Vec::new(),
             oversized: None,
+            reported: Vec::new(),
         }
     }
 }
+
+/// The dropped-count reason of an item of a type Vigie does not store.
+pub const NOT_STORED: &str = "not_stored_by_vigie";
+/// The dropped-count reason of an attachment over `errors.max_attachment_mib`.
+pub const TOO_LARGE: &str = "too_large";
 
 /// A Sentry envelope (`/api/<project>/envelope/`). `Err` when not even the header parses.
 pub fn envelope(body: &[u8], ctx: &Context) -> Result<Prepared, String> {
@@ -124,8 +133,7 @@ pub fn envelope(body: &[u8], ctx: &Context) -> Result<Prepared, String> {
             },
             ItemType::ClientReport => match json() {
                 Ok(v) => out
-                    .batch
-                    .dropped
+                    .reported
                     .extend(items::client_report(&v).into_iter().map(|d| Dropped {
                         at: ctx.received,
                         reason: d.reason,
@@ -156,9 +164,15 @@ pub fn envelope(body: &[u8], ctx: &Context) -> Result<Prepared, String> {
                 Err(why) => out.problems.push(why),
             },
             ItemType::Attachment => attachment(&mut out, item, header_id.as_deref(), ctx),
-            // Unknown and unused types (profiles, replays, statsd…) are skipped, as the
-            // protocol asks of servers that do not know them.
-            ItemType::Other(_) => {}
+            // Types Vigie does not store (profiles, replays, statsd…) are skipped, as the
+            // protocol asks of servers that do not know them — but counted, with their type:
+            // the Issues page and `/metrics` say what was not kept.
+            ItemType::Other(kind) => out.batch.dropped.push(Dropped {
+                at: ctx.received,
+                reason: NOT_STORED.into(),
+                category: kind.to_string(),
+                quantity: 1,
+            }),
         }
     }
     Ok(out)
@@ -214,7 +228,8 @@ fn scrubber(settings: &ErrorSettings) -> Scrubber {
 }
 
 /// The event's id (its own, else the envelope's, else a new one) and time (its own unless
-/// missing or more than a minute in the future, else the time received).
+/// missing, more than a minute in the future or implausibly old — see
+/// `vigie_core::time::plausible_ns` —, else the time received; the body keeps what was sent).
 fn identity(value: &Value, header_id: Option<&str>, ctx: &Context) -> (String, Timestamp) {
     let id = event::event_id(value)
         .or_else(|| header_id.map(str::to_string))
@@ -222,6 +237,12 @@ fn identity(value: &Value, header_id: Option<&str>, ctx: &Context) -> (String, T
     let time = event::timestamp(value)
         .map(|ns| Timestamp(ns.div_euclid(1_000_000)))
         .filter(|t| t.millis() <= ctx.received.millis() + 60_000)
+        .filter(|t| {
+            vigie_core::time::plausible_ns(
+                t.millis().saturating_mul(1_000_000),
+                ctx.received.millis().saturating_mul(1_000_000),
+            )
+        })
         .unwrap_or(ctx.received);
     (id, time)
 }
@@ -301,7 +322,7 @@ fn attachment(out: &mut Prepared, item: &envelope::Item, header_id: Option<&str>
     if item.payload.len() > ctx.max_attachment_bytes {
         out.batch.dropped.push(Dropped {
             at: ctx.received,
-            reason: "too_large".into(),
+            reason: TOO_LARGE.into(),
             category: "attachment".into(),
             quantity: 1,
         });

@@ -16,14 +16,14 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use vigie_core::{ProjectId, Timestamp};
 use vigie_store::errors::EventWritten;
-use vigie_store::{ErrorBatch, Store};
+use vigie_store::{ErrorBatch, Store, StoreError};
 
 const QUEUE: usize = 1024;
 /// Most events and transactions stored in one transaction.
 const GATHER: usize = 2000;
 const WAIT: Duration = Duration::from_secs(10);
 
-type Waiter = oneshot::Sender<Result<(), String>>;
+type Waiter = oneshot::Sender<Result<(), StoreError>>;
 
 /// What the hub carries after a write: the events stored and what they did to their issues.
 #[derive(Debug)]
@@ -70,14 +70,15 @@ impl ErrorSink {
             Ok(Ok(())) => {}
             Ok(Err(_)) => return Err(AppError::Unavailable("the server is shutting down".into())),
             Err(_) => {
-                return Err(AppError::Unavailable(
-                    "event storage is saturated; retry in a few seconds".into(),
-                ))
+                return Err(AppError::Overloaded {
+                    retry_after: 2,
+                    message: "event storage is saturated; retry in a few seconds".into(),
+                })
             }
         }
         match stored.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(reason)) => Err(AppError::Internal(reason)),
+            Ok(Err(err)) => Err(err.into()),
             Err(_) => Err(AppError::Unavailable("the server is shutting down".into())),
         }
     }
@@ -125,7 +126,7 @@ async fn run(mut queue: mpsc::Receiver<(ErrorBatch, Waiter)>, store: Arc<dyn Sto
                 Ok(_) => Ok(()),
                 Err(err) => {
                     tracing::error!(%err, "storing events failed");
-                    Err(err.to_string())
+                    Err(err.clone())
                 }
             };
             for done in waiters {

@@ -35,6 +35,12 @@ pub enum AppError {
     TooManyRequests { retry_after: u64, message: String },
     #[error("{0}")]
     Unavailable(String),
+    /// Too much at once (writes queued, memory reserved): come back after `retry_after` s.
+    #[error("{message}")]
+    Overloaded { retry_after: u64, message: String },
+    /// Storage refuses writes (disk full): nothing of the request was kept.
+    #[error("{0}")]
+    InsufficientStorage(String),
     #[error("internal error: {0}")]
     Internal(String),
     /// Any other status, for errors raised outside Vigie's handlers (e.g. 405).
@@ -54,7 +60,10 @@ impl AppError {
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::Overloaded { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            AppError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AppError::Other { status, .. } => *status,
         }
@@ -73,6 +82,8 @@ impl AppError {
             AppError::UnsupportedMediaType(_) => "unsupported_media_type",
             AppError::TooManyRequests { .. } => "too_many_requests",
             AppError::Unavailable(_) => "unavailable",
+            AppError::Overloaded { .. } => "overloaded",
+            AppError::InsufficientStorage(_) => "disk_full",
             AppError::Internal(_) => "internal",
             AppError::Other { status, .. } if *status == StatusCode::METHOD_NOT_ALLOWED => {
                 "method_not_allowed"
@@ -152,8 +163,12 @@ impl AppError {
         *response.status_mut() = self.status();
         let headers = response.headers_mut();
         match self {
-            AppError::TooManyRequests { retry_after, .. } => {
+            AppError::TooManyRequests { retry_after, .. }
+            | AppError::Overloaded { retry_after, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            AppError::InsufficientStorage(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(60));
             }
             AppError::Unauthorized => {
                 headers.insert(
@@ -169,7 +184,12 @@ impl AppError {
 
 /// Paths answered in JSON: the API, ingest endpoints and machine endpoints.
 pub fn is_api_path(path: &str) -> bool {
-    path.starts_with("/api/") || path == "/api" || path.starts_with("/live/")
+    path.starts_with("/api/")
+        || path == "/api"
+        || path.starts_with("/live/")
+        // OTLP and Loki push: their senders read JSON errors, never pages.
+        || path.starts_with("/v1/")
+        || path.starts_with("/loki/")
 }
 
 impl From<StoreError> for AppError {
@@ -182,6 +202,10 @@ impl From<StoreError> for AppError {
                 message,
             },
             StoreError::WriterStopped => AppError::Unavailable("Vigie is shutting down".into()),
+            StoreError::DiskFull(detail) => AppError::InsufficientStorage(format!(
+                "disk full: Vigie's storage refuses writes ({detail}); nothing of this request \
+                 was kept, send it again once space is freed"
+            )),
             other => AppError::Internal(other.to_string()),
         }
     }

@@ -1,13 +1,17 @@
 //! The HTTP layer every request crosses, whatever its route.
 //!
 //! Outermost first: [`security`] sets the security headers and shapes every error as JSON under
-//! `/api` or a page elsewhere; [`decompress`] inflates `Content-Encoding` bodies under a size
-//! cap; `crate::metrics` counts and times the request. [`error::AppError`] is the one error type
-//! handlers return; [`cookies`] reads and writes the few cookies Vigie uses.
+//! `/api` (and the OTLP and Loki paths) or a page elsewhere; `crate::metrics` counts and times
+//! the request. Ingest handlers read their bodies through [`ingest_body`] after the caller is
+//! authenticated: under a global memory budget, inflated under a cap; [`unread_body`] drains
+//! what a handler answered without reading, so its sender gets the answer.
+//! [`error::AppError`] is the one error type handlers return; [`cookies`] reads and writes the
+//! few cookies Vigie uses.
 
 pub mod cookies;
-pub mod decompress;
 pub mod error;
+pub mod ingest_body;
 pub mod security;
+pub mod unread_body;
 
 pub use error::{ApiError, AppError, PageError};

@@ -9,13 +9,16 @@
 //!
 //! Callers authenticate with the project key (`Authorization: Bearer <key>`, as OTLP
 //! exporters and Promtail's `bearer_token` send it, `X-Sentry-Auth` or `?sentry_key=`), or an
-//! admin API token with `?project=`. Bodies may be gzip, deflate, br or zstd compressed; past
-//! the configured limits they get 413.
+//! admin API token with `?project=`. The body is read only after that (see
+//! `crate::http::ingest_body`): it may be gzip, deflate, br or zstd compressed; past the
+//! configured sizes, or carrying more than `limits.max_records_per_request` records, it gets
+//! 413 and nothing of it is stored; while the ingest memory budget is taken, 503 with
+//! `Retry-After`. Each body is weighed (`vigie_protocol::weight`) before it is parsed.
 
 use crate::auth::job_access::JobAccess;
+use crate::http::ingest_body::IngestBody;
 use crate::http::{ApiError, AppError};
 use crate::state::AppState;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -26,6 +29,7 @@ use std::sync::atomic::Ordering;
 use vigie_core::time::now_ns;
 use vigie_protocol::logs::{jsonlines, loki, otlp, Parsed};
 use vigie_protocol::query_value;
+use vigie_protocol::weight::{json_elements, protobuf_elements};
 
 fn is_protobuf(headers: &HeaderMap) -> bool {
     headers
@@ -34,15 +38,20 @@ fn is_protobuf(headers: &HeaderMap) -> bool {
         .is_some_and(|ct| ct.contains("protobuf"))
 }
 
-async fn store(state: &AppState, access: &JobAccess, parsed: &mut Parsed) -> Result<(), AppError> {
-    access.require_project("send logs")?;
+async fn store(
+    state: &AppState,
+    body: &IngestBody,
+    parsed: &mut Parsed,
+    project: vigie_core::ProjectId,
+) -> Result<(), AppError> {
+    body.check_records(parsed.records.len() + parsed.rejected, "log records")?;
     state
         .metrics
         .logs
         .rejected
         .fetch_add(parsed.rejected as u64, Ordering::Relaxed);
     let records = std::mem::take(&mut parsed.records);
-    state.logs.append(access.project.id, records).await
+    state.logs.append(project, records).await
 }
 
 /// `POST /api/v1/logs`: JSON lines. `?source=NAME` (or `X-Vigie-Source`) names the source of
@@ -52,8 +61,9 @@ pub async fn json_lines(
     access: JobAccess,
     uri: axum::http::Uri,
     headers: HeaderMap,
-    body: Bytes,
+    mut body: IngestBody,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    access.require_project("send logs")?;
     let source = uri
         .query()
         .and_then(|q| query_value(q, "source"))
@@ -65,14 +75,22 @@ pub async fn json_lines(
         })
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| "app".into());
-    let mut parsed = jsonlines::parse(&body, &source, now_ns());
+    // Counted before anything is parsed: a line is at most one record.
+    let lines = body
+        .bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.trim_ascii().is_empty())
+        .count();
+    body.check_records(lines, "lines")?;
+    body.reserve_elements(json_elements(&body.bytes)).await?;
+    let mut parsed = jsonlines::parse(&body.bytes, &source, now_ns());
     let count = parsed.records.len();
     let unparsed = parsed
         .records
         .iter()
         .filter(|r| r.flags & vigie_core::LogRecord::UNPARSED != 0)
         .count();
-    store(&state, &access, &mut parsed).await?;
+    store(&state, &body, &mut parsed, access.project.id).await?;
     Ok(Json(json!({"accepted": count, "unparsed": unparsed})))
 }
 
@@ -81,16 +99,20 @@ pub async fn otlp(
     State(state): State<AppState>,
     access: JobAccess,
     headers: HeaderMap,
-    body: Bytes,
+    mut body: IngestBody,
 ) -> Result<Response, ApiError> {
+    access.require_project("send logs")?;
     let protobuf = is_protobuf(&headers);
     let parsed = if protobuf {
-        otlp::parse_protobuf(&body, now_ns())
+        body.reserve_elements(protobuf_elements(&body.bytes))
+            .await?;
+        otlp::parse_protobuf(&body.bytes, now_ns())
     } else {
-        otlp::parse_json(&body, now_ns())
+        body.reserve_elements(json_elements(&body.bytes)).await?;
+        otlp::parse_json(&body.bytes, now_ns())
     };
     let mut parsed = parsed.map_err(|e| AppError::BadRequest(e.to_string()))?;
-    store(&state, &access, &mut parsed).await?;
+    store(&state, &body, &mut parsed, access.project.id).await?;
     Ok(if protobuf {
         (
             [(header::CONTENT_TYPE, "application/x-protobuf")],
@@ -107,15 +129,19 @@ pub async fn loki(
     State(state): State<AppState>,
     access: JobAccess,
     headers: HeaderMap,
-    body: Bytes,
+    mut body: IngestBody,
 ) -> Result<StatusCode, ApiError> {
+    access.require_project("send logs")?;
     let parsed = if is_protobuf(&headers) {
-        loki::parse_protobuf(&body, now_ns())
+        let raw = unsnap(&mut body).await?;
+        body.reserve_elements(protobuf_elements(&raw)).await?;
+        loki::parse_protobuf(&raw, now_ns())
     } else {
-        loki::parse_json(&body, now_ns())
+        body.reserve_elements(json_elements(&body.bytes)).await?;
+        loki::parse_json(&body.bytes, now_ns())
     };
     let mut parsed = parsed.map_err(|e| AppError::BadRequest(e.to_string()))?;
-    store(&state, &access, &mut parsed).await?;
+    store(&state, &body, &mut parsed, access.project.id).await?;
     if let Some(why) = parsed.first_error {
         // Loki refuses malformed entries with 400; the well-formed ones are stored.
         return Err(
@@ -123,4 +149,24 @@ pub async fn loki(
         );
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Inflates a Loki protobuf body (raw snappy), reserving what its header claims first and
+/// refusing a claim past `limits.max_decompressed_mib` before allocating anything.
+async fn unsnap(body: &mut IngestBody) -> Result<Vec<u8>, AppError> {
+    let cap = body.max_decompressed();
+    let refuse = |e: loki::UnsnapError| match e {
+        loki::UnsnapError::TooLarge { claimed, cap } => AppError::PayloadTooLarge(format!(
+            "the snappy body says it inflates to {claimed} bytes, over the {} MiB limit \
+             (limits.max_decompressed_mib)",
+            cap >> 20
+        )),
+        e @ loki::UnsnapError::Invalid(_) => AppError::BadRequest(e.to_string()),
+    };
+    let claimed = loki::unsnapped_len(&body.bytes).map_err(refuse)?;
+    if claimed > cap {
+        return Err(refuse(loki::UnsnapError::TooLarge { claimed, cap }));
+    }
+    body.reserve_bytes(claimed).await?;
+    loki::unsnap(&body.bytes, cap).map_err(refuse)
 }

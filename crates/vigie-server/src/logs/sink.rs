@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use vigie_core::{LogRecord, ProjectId};
-use vigie_store::{logs, Store};
+use vigie_store::{logs, Store, StoreError};
 
 /// Batches waiting for the sink.
 const QUEUE: usize = 1024;
@@ -32,7 +32,7 @@ const WAIT: Duration = Duration::from_secs(10);
 const SYSLOG_IN_FLIGHT: usize = 8;
 
 /// Told once the batch is stored (or why it is not).
-type Waiter = oneshot::Sender<Result<(), String>>;
+type Waiter = oneshot::Sender<Result<(), StoreError>>;
 
 struct Batch {
     project: ProjectId,
@@ -85,14 +85,15 @@ impl LogSink {
             Ok(Ok(())) => {}
             Ok(Err(_)) => return Err(AppError::Unavailable("the server is shutting down".into())),
             Err(_) => {
-                return Err(AppError::Unavailable(
-                    "log storage is saturated; retry in a few seconds".into(),
-                ))
+                return Err(AppError::Overloaded {
+                    retry_after: 2,
+                    message: "log storage is saturated; retry in a few seconds".into(),
+                })
             }
         }
         match stored.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(reason)) => Err(AppError::Internal(reason)),
+            Ok(Err(err)) => Err(err.into()),
             Err(_) => Err(AppError::Unavailable("the server is shutting down".into())),
         }
     }
@@ -157,19 +158,20 @@ async fn run(
             entry.0.extend(batch.records);
             entry.1.extend(batch.done);
         }
-        for (project, (records, waiting)) in by_project {
-            metrics.logs.saw(&records);
+        for (project, (mut records, waiting)) in by_project {
+            metrics.logs.admit(&mut records);
             let records = Arc::new(records);
             let outcome = logs::append(store.as_ref(), project, records.clone())
                 .await
-                .map(|_| ())
-                .map_err(|e| e.to_string());
+                .map(|_| ());
             if outcome.is_ok() {
                 metrics
                     .logs
                     .stored
                     .fetch_add(records.len() as u64, Ordering::Relaxed);
             } else if let Err(reason) = &outcome {
+                // Syslog's records have no HTTP answer to say it: the health check does.
+                metrics.storage.note(&outcome);
                 tracing::error!(%reason, records = records.len(), "storing logs failed");
             }
             for done in waiting {

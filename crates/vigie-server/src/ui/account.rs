@@ -1,6 +1,7 @@
 //! Login, logout, first-run setup and the project switcher.
 
 use super::{redirect_with, safe_next};
+use crate::auth::limiter::LoginKeys;
 use crate::auth::{csrf, password, session};
 use crate::http::{cookies, AppError, PageError};
 use crate::hub::Change;
@@ -138,8 +139,7 @@ pub async fn login(
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
     let username = form.username.trim().to_lowercase();
-    let user_key = format!("user:{username}");
-    let keys = [user_key.clone(), format!("ip:{ip}")];
+    let keys = LoginKeys::new(&username, &ip);
     let retry = |error: String, status: StatusCode| {
         let again = LoginPage {
             csrf: form.csrf.clone(),
@@ -151,7 +151,7 @@ pub async fn login(
         page(status, &again, None)
     };
 
-    if let Err(wait) = state.limiter.check(&keys, Instant::now()) {
+    if let Err(wait) = state.limiter.check(&keys.refusing, Instant::now()) {
         let secs = wait.as_secs_f64().ceil() as u64;
         let mut response = retry(
             format!("Too many failed attempts. Wait {secs} s, then try again."),
@@ -163,10 +163,17 @@ pub async fn login(
         return Ok(response);
     }
 
+    let slowdown = state.limiter.slowdown(&keys.username, Instant::now());
+    if !slowdown.is_zero() {
+        tokio::time::sleep(slowdown).await;
+    }
     let credentials = state.store.credentials(&username).await?;
     let hash = credentials.as_ref().map(|c| c.password_hash.clone());
     if !password::verify(form.password.clone(), hash).await {
-        state.limiter.failed(&keys, Instant::now());
+        let [pair, address] = keys.refusing.clone();
+        state
+            .limiter
+            .failed(&[pair, address, keys.username.clone()], Instant::now());
         tracing::info!(%username, %ip, "failed login");
         return retry(
             "Wrong username or password. Check them and try again in a moment.".into(),
@@ -174,7 +181,9 @@ pub async fn login(
         );
     }
     let user = credentials.expect("verified credentials exist").user;
-    state.limiter.succeeded(&user_key);
+    state
+        .limiter
+        .succeeded(&[&keys.refusing[0], &keys.username]);
     let cookie = session::start(&state, user.id, &headers).await?;
     let mut response = Redirect::to(&safe_next(Some(&form.next))).into_response();
     let secure = state.secure_cookies(&headers);

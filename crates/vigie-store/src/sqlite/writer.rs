@@ -25,7 +25,7 @@ pub const QUEUE_CAPACITY: usize = 4096;
 /// A queued write: applied inside the batch transaction, then told whether the batch committed.
 trait WriteOp: Send {
     fn apply(&mut self, conn: &Connection);
-    fn finish(self: Box<Self>, commit: Result<(), String>);
+    fn finish(self: Box<Self>, commit: Result<()>);
 }
 
 struct Op<T, F> {
@@ -45,12 +45,13 @@ where
         self.outcome = Some(outcome);
     }
 
-    fn finish(self: Box<Self>, commit: Result<(), String>) {
+    fn finish(self: Box<Self>, commit: Result<()>) {
         let result = match commit {
             Ok(()) => self
                 .outcome
                 .unwrap_or_else(|| Err(StoreError::Database("write was not applied".into()))),
-            Err(reason) => Err(StoreError::Database(reason)),
+            // Keeps the failure's kind (a full disk is not a bug) for every caller of the batch.
+            Err(err) => Err(err),
         };
         // The caller may have gone away (request cancelled); its data is committed all the same.
         let _ = self.reply.send(result);
@@ -150,16 +151,16 @@ fn run(conn: Connection, mut queue: mpsc::Receiver<Box<dyn WriteOp>>) {
 fn commit_batch(conn: &Connection, mut batch: Vec<Box<dyn WriteOp>>) {
     // IMMEDIATE takes the write lock up front, so another process (an offline `vigie user add`)
     // makes us wait at BEGIN (busy_timeout) rather than fail half-way through the batch.
-    let commit = conn
+    let commit: Result<()> = conn
         .execute_batch("BEGIN IMMEDIATE")
-        .map_err(|e| e.to_string())
+        .map_err(StoreError::from)
         .and_then(|()| {
             for op in batch.iter_mut() {
                 op.apply(conn);
             }
             conn.execute_batch("COMMIT").map_err(|e| {
                 let _ = conn.execute_batch("ROLLBACK");
-                e.to_string()
+                StoreError::from(e)
             })
         });
     if let Err(reason) = &commit {

@@ -2,6 +2,8 @@
 //!
 //! These talk to a running Vigie over the jobs API with the project DSN (`--dsn` or
 //! `VIGIE_DSN`, as printed by `vigie serve` and shown on the dashboard), like any job process.
+//! The DSN's key only *sends* (it is public: browser SDKs put it in pages), so `list` and
+//! `show` read with an API token (`--token` / `VIGIE_TOKEN`, read scope) on the DSN's project.
 //!
 //! `vigie job run` never stands in the way of the command it wraps: if Vigie cannot be reached
 //! it says so once on stderr and the command runs all the same, with its exit code passed
@@ -37,6 +39,16 @@ pub struct Target {
 }
 
 #[derive(Args, Debug)]
+pub struct ReadTarget {
+    #[command(flatten)]
+    target: Target,
+    /// An API token with read scope (Settings → API tokens, or `vigie token create`): the
+    /// DSN's key only sends
+    #[arg(long, env = "VIGIE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+#[derive(Args, Debug)]
 pub struct RunArgs {
     #[command(flatten)]
     target: Target,
@@ -57,7 +69,7 @@ pub struct RunArgs {
 #[derive(Args, Debug)]
 pub struct ListArgs {
     #[command(flatten)]
-    target: Target,
+    target: ReadTarget,
     /// Only jobs with this status (running, stalled, failed…)
     #[arg(long)]
     status: Option<String>,
@@ -72,7 +84,7 @@ pub struct ListArgs {
 #[derive(Args, Debug)]
 pub struct ShowArgs {
     #[command(flatten)]
-    target: Target,
+    target: ReadTarget,
     /// The job's id
     id: String,
     /// Keep watching until the job finishes
@@ -91,14 +103,32 @@ pub async fn run(cmd: JobCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The jobs API of one Vigie, reached with a project key.
+/// The jobs API of one Vigie: writes with the project key, reads with an API token.
 struct Api {
     http: reqwest::Client,
     base: String,
     key: String,
+    project_id: String,
+    token: Option<String>,
 }
 
 impl Api {
+    /// An API that reads: a token is required, the DSN names the server and the project.
+    fn reader(target: &ReadTarget) -> anyhow::Result<Api> {
+        let api = Api::new(&target.target)?;
+        let Some(token) = target.token.clone() else {
+            bail!(
+                "reading jobs needs an API token: pass --token or set VIGIE_TOKEN (Settings → \
+                 API tokens, or `vigie token create --name cli --scope read`); the DSN's key \
+                 only sends"
+            );
+        };
+        Ok(Api {
+            token: Some(token),
+            ..api
+        })
+    }
+
     fn new(target: &Target) -> anyhow::Result<Api> {
         let dsn = Dsn::parse(&target.dsn).map_err(|e| {
             anyhow!("--dsn / VIGIE_DSN: {e}; copy the DSN from the dashboard or `vigie serve`")
@@ -109,6 +139,8 @@ impl Api {
                 .build()?,
             base: dsn.server_url(),
             key: dsn.public_key.clone(),
+            project_id: dsn.project_id.clone(),
+            token: None,
         })
     }
 
@@ -119,7 +151,14 @@ impl Api {
         body: Option<Value>,
     ) -> anyhow::Result<Value> {
         let url = format!("{}/api/v1/{path}", self.base);
-        let mut req = self.http.request(method, &url).bearer_auth(&self.key);
+        let mut req = match &self.token {
+            Some(token) => {
+                let join = if path.contains('?') { '&' } else { '?' };
+                let url = format!("{url}{join}project={}", self.project_id);
+                self.http.request(method, &url).bearer_auth(token)
+            }
+            None => self.http.request(method, &url).bearer_auth(&self.key),
+        };
         if let Some(body) = body {
             req = req.json(&body);
         }
@@ -287,7 +326,7 @@ async fn report(
 }
 
 async fn list(args: ListArgs) -> anyhow::Result<()> {
-    let api = Api::new(&args.target)?;
+    let api = Api::reader(&args.target)?;
     let mut path = format!("jobs?limit={}", args.limit);
     if let Some(status) = &args.status {
         path.push_str(&format!("&status={status}"));
@@ -372,7 +411,7 @@ fn progress_line(job: &Value) -> String {
 const FINISHED: [&str; 3] = ["completed", "failed", "cancelled"];
 
 async fn show(args: ShowArgs) -> anyhow::Result<()> {
-    let api = Api::new(&args.target)?;
+    let api = Api::reader(&args.target)?;
     let path = format!("jobs/{}", urlencode(&args.id));
     let mut job = api.get(&path).await?;
     if args.json {

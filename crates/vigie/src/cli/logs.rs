@@ -383,7 +383,8 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
                 let text = line.strip_suffix(b"\n").unwrap_or(&line);
                 importer.line(text)
             };
-            if let Some(record) = finished {
+            if let Some(mut record) = finished {
+                record.place_in_time();
                 unparsed += u64::from(record.flags & vigie_core::LogRecord::UNPARSED != 0);
                 batch.push(record);
             }

@@ -1,0 +1,165 @@
+//! The harness the real-binary tests share: `vigie` as a user runs it, a `vigie serve` on a
+//! free port with its banner, and a minimal HTTP client over a TCP socket.
+
+#![allow(dead_code)] // each test file uses its own part of the harness
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn vigie() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigie"));
+    // Keep the developer's own configuration out of the tests.
+    cmd.env_remove("VIGIE_DATABASE_URL")
+        .env_remove("VIGIE_CONFIG")
+        .env("VIGIE_LOG", "warn");
+    cmd
+}
+
+pub fn run(args: &[&str]) -> Output {
+    vigie().args(args).output().unwrap()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A `vigie serve` on a free port, with its banner.
+pub struct Server {
+    pub child: Child,
+    pub banner: String,
+    pub url: String,
+}
+
+impl Server {
+    pub fn start(data: &Path) -> Server {
+        Server::start_with(data, &[])
+    }
+
+    /// Starts with extra `VIGIE_*` settings in the environment.
+    pub fn start_with(data: &Path, env: &[(&str, &str)]) -> Server {
+        let mut child = vigie()
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut banner = String::new();
+        while !banner.contains("Press Ctrl-C") {
+            let line = lines.next().expect("banner line").unwrap();
+            banner.push_str(&line);
+            banner.push('\n');
+        }
+        let url = banner
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("UI:"))
+            .unwrap()
+            .trim()
+            .to_string();
+        Server { child, banner, url }
+    }
+
+    /// The default project's DSN, from the banner.
+    pub fn dsn(&self) -> String {
+        self.banner
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Sentry DSN:"))
+            .and_then(|rest| rest.split_whitespace().next())
+            .expect("a DSN in the banner")
+            .to_string()
+    }
+
+    /// The default project's key (the DSN's user part).
+    pub fn key(&self) -> String {
+        let dsn = self.dsn();
+        let rest = dsn.split("://").nth(1).expect("a scheme");
+        rest.split('@').next().expect("a key").to_string()
+    }
+
+    pub fn interrupt(mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "vigie did not stop on Ctrl-C");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// A GET with an optional API token (the tests need no HTTP client crate).
+pub fn http_get(url: &str, token: Option<&str>) -> String {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    http("GET", url, &headers, b"")
+}
+
+/// One HTTP/1.1 request over a TCP socket; the whole answer (status line, headers, body).
+pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> String {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
+    write!(
+        stream,
+        "{method} /{path} HTTP/1.1\r\nHost: {host}\r\n{extra}Content-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
+    response
+}
+
+pub fn status_of(response: &str) -> u16 {
+    response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A small tmpfs mounted for one test, unmounted when dropped.
+pub struct SmallDisk(pub std::path::PathBuf);
+
+impl SmallDisk {
+    /// `None` (the test says it was skipped) where mounting is not allowed (not root).
+    pub fn mount(at: &Path, mib: u32) -> Option<SmallDisk> {
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(at)
+            .output()
+            .ok()?;
+        out.status.success().then(|| SmallDisk(at.to_path_buf()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}

@@ -17,6 +17,66 @@ fn redis() -> Option<RedisUrl> {
     Some(RedisUrl::parse(&url).expect("VIGIE_TEST_REDIS_URL is a redis:// URL"))
 }
 
+/// `payload` (a captured Celery event message) with its events' times moved by `shift`
+/// seconds, so captured events read as recent whenever the test runs: pages that show "the
+/// last 24 hours" must not depend on the day the fixture was captured.
+fn retimed(payload: &str, shift: f64) -> String {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let mut message: serde_json::Value = serde_json::from_str(payload).unwrap();
+    let Some(body) = message["body"].as_str() else {
+        return payload.to_string();
+    };
+    let Ok(decoded) = engine.decode(body) else {
+        return payload.to_string();
+    };
+    let Ok(mut events) = serde_json::from_slice::<serde_json::Value>(&decoded) else {
+        return payload.to_string();
+    };
+    let move_one = |event: &mut serde_json::Value| {
+        for key in ["timestamp", "local_received"] {
+            if let Some(t) = event[key].as_f64() {
+                event[key] = (t + shift).into();
+            }
+        }
+    };
+    match &mut events {
+        serde_json::Value::Array(list) => list.iter_mut().for_each(move_one),
+        event => move_one(event),
+    }
+    message["body"] = engine.encode(events.to_string()).into();
+    message.to_string()
+}
+
+/// The seconds from the capture's last event to now.
+fn since_capture(capture: &str) -> f64 {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let times = captured(capture).into_iter().flat_map(|(_, payload)| {
+        let message: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
+        let body = message["body"].as_str().unwrap_or_default().to_string();
+        let events: serde_json::Value = engine
+            .decode(body)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let list = match events {
+            serde_json::Value::Array(list) => list,
+            one => vec![one],
+        };
+        list.into_iter()
+            .filter_map(|e| e["timestamp"].as_f64())
+            .collect::<Vec<_>>()
+    });
+    let last = times.fold(0.0, f64::max);
+    let now = vigie_core::Timestamp::now().millis() as f64 / 1000.0;
+    if last > 0.0 {
+        now - last
+    } else {
+        0.0
+    }
+}
+
 /// (channel, payload) pairs as `redis-cli psubscribe` printed them.
 fn captured(capture: &str) -> Vec<(String, String)> {
     let lines: Vec<&str> = capture.lines().collect();
@@ -119,9 +179,12 @@ async fn a_broker_s_events_become_tasks_jobs_and_workers() {
     .await;
 
     let mut publisher = Connection::open(&url).await.unwrap();
-    // The result backend's progress first, as a running task writes it, then the events.
+    // The result backend's progress first, as a running task writes it, then the events,
+    // moved to now.
+    let shift = since_capture(EVENTS);
     for (channel, payload) in captured(META).into_iter().chain(captured(EVENTS)) {
         let channel = channel.replace("/5.celeryev/", "/8.celeryev/");
+        let payload = retimed(&payload, shift);
         publisher
             .command(&["PUBLISH".into(), channel, payload])
             .await

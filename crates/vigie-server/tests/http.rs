@@ -636,6 +636,7 @@ async fn every_api_route_is_in_the_openapi_document() {
         ("post", "/api/v1/issues/{id}/status"),
         ("get", "/api/v1/issues/{id}/events"),
         ("get", "/api/v1/events/{event_id}"),
+        ("get", "/api/v1/feedback"),
         ("get", "/api/v1/attachments/{id}"),
         ("get", "/api/v1/transactions"),
         ("get", "/api/v1/transactions/detail"),

@@ -585,6 +585,191 @@ async fn transactions_sessions_reports_and_logs() {
     assert!(html.body.contains("<style>"), "self-contained");
 }
 
+/// What `@sentry/browser` 10 sends by default (`traceLifecycle: "stream"`): `span` items.
+/// A segment and its children become a transaction with its span breakdown, exactly as the
+/// static lifecycle's transaction would; a child flushed before its segment still counts in
+/// the breakdown; a span belonging nowhere is counted as dropped, never silently lost.
+#[tokio::test]
+async fn streamed_spans_become_transactions() {
+    let app = app().await;
+    let key = project_key(&app).await;
+    let token = admin(&app).await;
+    let h = auth(&key);
+    let now = vigie_core::Timestamp::now().millis() as f64 / 1000.0;
+    let attr = |v: &str| serde_json::json!({"type": "string", "value": v});
+    let span = |id: &str, name: &str, op: &str, start: f64, end: f64| {
+        serde_json::json!({
+            "trace_id": "6cf173d587eb48568a9b2e12dcfbea52", "span_id": id,
+            "parent_span_id": "438f40bd3b4a41ee", "name": name, "status": "ok",
+            "is_segment": false, "start_timestamp": now + start, "end_timestamp": now + end,
+            "attributes": {"sentry.op": attr(op), "sentry.segment.id": attr("438f40bd3b4a41ee"),
+                           "sentry.segment.name": attr("/invoices/:id")}})
+    };
+    let early = serde_json::json!({"version": 2, "items": [
+        span("aaaaaaaaaaaaaaa1", "resource.script main.js", "resource.script", -0.9, -0.7),
+        {"trace_id": "6cf173d587eb48568a9b2e12dcfbea52", "span_id": "aaaaaaaaaaaaaaa9",
+         "name": "belongs nowhere", "is_segment": false,
+         "start_timestamp": now - 1.0, "end_timestamp": now - 0.5},
+    ]});
+    let last = serde_json::json!({"version": 2, "items": [
+        span("aaaaaaaaaaaaaaa2", "GET /api/invoices/42", "http.client", -0.6, -0.4),
+        {"trace_id": "6cf173d587eb48568a9b2e12dcfbea52", "span_id": "438f40bd3b4a41ee",
+         "name": "/invoices/:id", "status": "ok", "is_segment": true,
+         "start_timestamp": now - 1.0, "end_timestamp": now,
+         "attributes": {"sentry.op": attr("pageload"), "sentry.release": attr("shop@2.1")}},
+    ]});
+    for payload in [early, last] {
+        let envelope = format!(
+            "{{\"sent_at\":\"2026-11-22T10:00:00Z\"}}\n\
+             {{\"type\":\"span\",\"item_count\":2,\"content_type\":\"application/vnd.sentry.items.span.v2+json\"}}\n{payload}\n"
+        );
+        let sent = post(
+            &app,
+            "/api/1/envelope/",
+            &[("x-sentry-auth", h.as_str())],
+            envelope.into_bytes(),
+        )
+        .await;
+        assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    }
+    let list = app
+        .api(Method::GET, "/api/v1/transactions?period=24h", &token, None)
+        .await
+        .json();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(
+        (&list[0]["name"], &list[0]["op"]),
+        (&"/invoices/:id".into(), &"pageload".into())
+    );
+    assert_eq!(list[0]["count"], 1);
+    let p95 = list[0]["p95_ms"].as_f64().unwrap();
+    assert!((900.0..=1100.0).contains(&p95), "{list}");
+    let detail = app
+        .api(
+            Method::GET,
+            "/api/v1/transactions/detail?period=24h&name=%2Finvoices%2F%3Aid",
+            &token,
+            None,
+        )
+        .await
+        .json();
+    let mut ops: Vec<&str> = detail["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["op"].as_str().unwrap())
+        .collect();
+    ops.sort();
+    assert_eq!(ops, ["http.client", "resource.script"], "{detail}");
+    assert_eq!(detail["samples"].as_array().unwrap().len(), 1, "{detail}");
+
+    let metrics = app.get("/metrics", "").await.body;
+    assert!(
+        metrics.contains("vigie_sentry_items_dropped_total{item=\"span\",reason=\"no_segment\"} 1"),
+        "{metrics}"
+    );
+}
+
+/// Feedback (`captureFeedback`, the browser widget) and the older `user_report` are kept,
+/// scrubbed, listed per project and shown on the issue of the event they are about.
+#[tokio::test]
+async fn feedback_is_kept_and_shown_on_its_issue() {
+    let app = app().await;
+    let key = project_key(&app).await;
+    let token = admin(&app).await;
+    let h = auth(&key);
+    let event_id = "0a2b3c4d5e6f40718293a4b5c6d7e8f9";
+    let sent = post(
+        &app,
+        "/api/1/envelope/",
+        &[("x-sentry-auth", h.as_str())],
+        with_event_id(EXCEPTION, event_id),
+    )
+    .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    let feedback = serde_json::json!({
+        "event_id": "9ec79c33ec9942ab8353589fcb2e04dc", "type": "feedback",
+        "timestamp": vigie_core::Timestamp::now().millis() as f64 / 1000.0,
+        "contexts": {"feedback": {
+            "message": "<script>alert(1)</script> Checkout does nothing, card 4111 1111 1111 1111",
+            "name": "Grace", "contact_email": "grace@example.com",
+            "url": "https://shop.test/checkout", "associated_event_id": event_id}}});
+    let report = serde_json::json!({"event_id": event_id, "name": "Ada",
+                                    "email": "ada@example.com", "comments": "It broke again"});
+    let body = format!(
+        "{{}}\n{{\"type\":\"feedback\"}}\n{feedback}\n{{\"type\":\"user_report\"}}\n{report}\n\
+         {{\"type\":\"feedback\"}}\n{{\"contexts\":{{\"feedback\":{{\"message\":\"Love the new page\"}}}}}}\n"
+    );
+    let sent = post(
+        &app,
+        "/api/1/envelope/",
+        &[("x-sentry-auth", h.as_str())],
+        body.into_bytes(),
+    )
+    .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+
+    let all = app
+        .api(Method::GET, "/api/v1/feedback", &token, None)
+        .await
+        .json();
+    let all = all.as_array().unwrap();
+    assert_eq!(all.len(), 3, "{all:?}");
+    let widget = all.iter().find(|f| f["name"] == "Grace").unwrap();
+    let message = widget["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("<script>alert(1)</script> Checkout does nothing"),
+        "{message}"
+    );
+    assert!(!message.contains("4111 1111"), "scrubbed: {message}");
+    assert_eq!(widget["contact_email"], "grace@example.com");
+    assert_eq!(widget["url"], "https://shop.test/checkout");
+    let issue = widget["issue_id"]
+        .as_i64()
+        .expect("linked to the event's issue");
+    let about: Vec<_> = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/feedback?issue={issue}"),
+            &token,
+            None,
+        )
+        .await
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["message"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        about.len(),
+        2,
+        "the widget's and the user report: {about:?}"
+    );
+    assert!(about.contains(&"It broke again".to_string()));
+    let missing = app
+        .api(Method::GET, "/api/v1/feedback?issue=999", &token, None)
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+    let session = app.setup_admin().await;
+    let page = app.get(&format!("/issues/{issue}"), &session).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("User feedback (2)"), "{}", page.body);
+    assert!(page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!page.body.contains("<script>alert(1)"));
+    assert!(page.body.contains("mailto:grace@example.com"));
+    let list = app.get("/feedback", &session).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.body.contains("Love the new page"));
+    assert!(
+        list.body
+            .contains(&format!("href=\"/issues/{issue}?event={event_id}\"")),
+        "{}",
+        list.body
+    );
+}
+
 #[tokio::test]
 async fn issue_and_performance_pages_render_and_escape() {
     let app = app().await;

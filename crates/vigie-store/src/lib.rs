@@ -349,6 +349,13 @@ pub trait Store: Send + Sync + 'static {
         project: ProjectId,
         since: Timestamp,
     ) -> Result<Vec<errors::DroppedCount>>;
+    /// A project's user feedback, newest first; only that about `issue`'s events when given.
+    async fn feedback(
+        &self,
+        project: ProjectId,
+        issue: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<errors::Feedback>>;
     // Alerts (see `alerts`).
     /// Saves a channel; its target is validated (`Invalid` says what is wrong). A channel
     /// `from_config` replaces the one of that name.

@@ -62,6 +62,11 @@ pub const SQLITE: &[Migration] = &[
         name: "celery history",
         sql: include_str!("../migrations/sqlite/0010_celery_history.sql"),
     },
+    Migration {
+        version: 11,
+        name: "feedback",
+        sql: include_str!("../migrations/sqlite/0011_feedback.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -114,6 +119,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 10,
         name: "celery history",
         sql: include_str!("../migrations/postgres/0010_celery_history.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "feedback",
+        sql: include_str!("../migrations/postgres/0011_feedback.sql"),
     },
 ];
 

@@ -29,6 +29,10 @@ pub enum ItemType {
     Log,
     CheckIn,
     Attachment,
+    /// Streamed spans (`sentry::spans`).
+    Span,
+    /// User feedback (`feedback`, or the older `user_report`).
+    Feedback(&'static str),
     /// A type this version does not handle (profile, replay, statsd…): skipped.
     Other(String),
 }
@@ -44,6 +48,9 @@ impl ItemType {
             "log" => ItemType::Log,
             "check_in" => ItemType::CheckIn,
             "attachment" => ItemType::Attachment,
+            "span" => ItemType::Span,
+            "feedback" => ItemType::Feedback("feedback"),
+            "user_report" => ItemType::Feedback("user_report"),
             other => ItemType::Other(other.to_string()),
         }
     }
@@ -58,6 +65,8 @@ impl ItemType {
             ItemType::Log => "log",
             ItemType::CheckIn => "check_in",
             ItemType::Attachment => "attachment",
+            ItemType::Span => "span",
+            ItemType::Feedback(kind) => kind,
             ItemType::Other(name) => name,
         }
     }

@@ -244,6 +244,67 @@ pub fn check_in(payload: &Value) -> Result<CheckIn, String> {
     })
 }
 
+/// User feedback: what a person wrote about a page or an error.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Feedback {
+    /// The feedback's own id, when the SDK gave one.
+    pub event_id: Option<String>,
+    /// When, in ns since the epoch, when the SDK said.
+    pub time: Option<i64>,
+    pub message: String,
+    pub name: Option<String>,
+    pub contact_email: Option<String>,
+    pub url: Option<String>,
+    pub associated_event_id: Option<String>,
+}
+
+/// Longest feedback message kept, in characters (Sentry's widget allows 4,096).
+const FEEDBACK_MAX: usize = 8192;
+
+/// A `feedback` item (an event whose `contexts.feedback` holds the message, from
+/// `captureFeedback` or the browser widget) or an older `user_report` (`comments` about the
+/// event named by `event_id`). `Err` when there is no message.
+pub fn feedback(payload: &Value, kind: &str) -> Result<Feedback, String> {
+    let text = |value: Option<&Value>| {
+        value
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| match s.char_indices().nth(FEEDBACK_MAX) {
+                Some((cut, _)) => s[..cut].to_string(),
+                None => s.to_string(),
+            })
+    };
+    let feedback = if kind == "user_report" {
+        Feedback {
+            event_id: None,
+            time: None,
+            message: text(payload.get("comments")).ok_or("a user_report needs comments")?,
+            name: text(payload.get("name")),
+            contact_email: text(payload.get("email")),
+            url: None,
+            associated_event_id: text(payload.get("event_id")),
+        }
+    } else {
+        let context = payload
+            .pointer("/contexts/feedback")
+            .ok_or("a feedback item needs contexts.feedback")?;
+        Feedback {
+            event_id: text(payload.get("event_id")),
+            time: payload
+                .get("timestamp")
+                .and_then(seconds)
+                .map(|s| (s * 1e9) as i64),
+            message: text(context.get("message")).ok_or("a feedback item needs a message")?,
+            name: text(context.get("name")),
+            contact_email: text(context.get("contact_email")),
+            url: text(context.get("url")),
+            associated_event_id: text(context.get("associated_event_id")),
+        }
+    };
+    Ok(feedback)
+}
+
 /// A `log` item (`{"items": [...]}`, sentry-python's `enable_logs`): each entry becomes a
 /// log record of source `sentry`. Attributes (`{"value": …, "type": …}`) become fields;
 /// `logger.name` names the logger.
@@ -282,6 +343,41 @@ mod tests {
     use super::*;
     use serde_json::json;
     use vigie_core::Level;
+
+    #[test]
+    fn feedback_and_user_reports() {
+        let widget = json!({"event_id": "9ec79c33ec9942ab8353589fcb2e04dc", "timestamp": 1800000000.5,
+            "contexts": {"feedback": {"message": "  Checkout does nothing ", "name": "Grace",
+                "contact_email": "grace@example.com", "url": "https://shop.test/checkout",
+                "associated_event_id": "0a2b3c4d5e6f40718293a4b5c6d7e8f9", "source": "widget"}}});
+        let f = feedback(&widget, "feedback").unwrap();
+        assert_eq!(f.message, "Checkout does nothing");
+        assert_eq!(f.time, Some(1_800_000_000_500_000_000));
+        assert_eq!(f.contact_email.as_deref(), Some("grace@example.com"));
+        assert_eq!(
+            f.associated_event_id.as_deref(),
+            Some("0a2b3c4d5e6f40718293a4b5c6d7e8f9")
+        );
+        let report = json!({"event_id": "0a2b3c4d5e6f40718293a4b5c6d7e8f9", "name": "Ada",
+                            "email": "ada@example.com", "comments": "It broke"});
+        let r = feedback(&report, "user_report").unwrap();
+        assert_eq!((r.message.as_str(), r.event_id), ("It broke", None));
+        assert_eq!(
+            r.associated_event_id.as_deref(),
+            Some("0a2b3c4d5e6f40718293a4b5c6d7e8f9")
+        );
+        assert!(feedback(
+            &json!({"contexts": {"feedback": {"message": " "}}}),
+            "feedback"
+        )
+        .is_err());
+        assert!(feedback(&json!({}), "feedback").is_err());
+        let long = json!({"contexts": {"feedback": {"message": "é".repeat(FEEDBACK_MAX + 10)}}});
+        assert_eq!(
+            feedback(&long, "feedback").unwrap().message.chars().count(),
+            FEEDBACK_MAX
+        );
+    }
 
     #[test]
     fn a_session_counts_once_from_start_to_end() {

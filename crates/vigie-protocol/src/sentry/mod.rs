@@ -5,12 +5,14 @@
 //! - [`event`]: reading an event's JSON (also the body of `/api/<project>/store/`): id, time,
 //!   and the summary grouping needs.
 //! - [`transaction`]: a transaction's name, operation, status, duration and spans.
+//! - [`spans`]: streamed spans (`span` items), assembled into transactions.
 //! - [`items`]: the other items: sessions, client reports, check-ins, logs.
 //! - [`rate_limits`]: the `X-Sentry-Rate-Limits` header that makes SDKs back off per category.
 
 pub mod envelope;
 pub mod event;
 pub mod items;
+pub mod spans;
 pub mod transaction;
 
 /// `X-Sentry-Rate-Limits` for a refusal: `retry_after:categories:scope`. SDKs stop sending

@@ -43,29 +43,27 @@ fn text(value: Option<&Value>) -> Option<String> {
         .map(str::to_string)
 }
 
+/// One entry of a transaction's `spans`; `None` without a start and an end.
+pub fn summarize_span(span: &Value) -> Option<SpanSummary> {
+    let description = text(span.get("description")).unwrap_or_default();
+    let mut description = normalize_message(&description);
+    if let Some((cut, _)) = description.char_indices().nth(DESCRIPTION_MAX) {
+        description.truncate(cut);
+    }
+    Some(SpanSummary {
+        op: text(span.get("op")).unwrap_or_else(|| "default".into()),
+        description,
+        duration_ms: duration_ms(span)?,
+    })
+}
+
 /// The summary of a transaction event; `None` when it has no usable duration.
 pub fn summarize(event: &Value) -> Option<TransactionSummary> {
     let trace = event.pointer("/contexts/trace");
     let spans = event
         .get("spans")
         .and_then(Value::as_array)
-        .map(|spans| {
-            spans
-                .iter()
-                .filter_map(|span| {
-                    let description = text(span.get("description")).unwrap_or_default();
-                    let mut description = normalize_message(&description);
-                    if let Some((cut, _)) = description.char_indices().nth(DESCRIPTION_MAX) {
-                        description.truncate(cut);
-                    }
-                    Some(SpanSummary {
-                        op: text(span.get("op")).unwrap_or_else(|| "default".into()),
-                        description,
-                        duration_ms: duration_ms(span)?,
-                    })
-                })
-                .collect()
-        })
+        .map(|spans| spans.iter().filter_map(summarize_span).collect())
         .unwrap_or_default();
     Some(TransactionSummary {
         name: text(event.get("transaction")).unwrap_or_else(|| "<unnamed transaction>".into()),

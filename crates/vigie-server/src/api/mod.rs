@@ -78,6 +78,7 @@ pub fn error_routes() -> Router<AppState> {
         .route("/api/v1/issues/{id}/status", post(api::set_status))
         .route("/api/v1/issues/{id}/events", get(api::events))
         .route("/api/v1/events/{event_id}", get(api::event))
+        .route("/api/v1/feedback", get(api::feedback))
         .route("/api/v1/attachments/{id}", get(api::attachment))
         .route("/api/v1/transactions", get(api::transactions))
         .route("/api/v1/transactions/detail", get(api::transaction_detail))

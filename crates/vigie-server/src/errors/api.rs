@@ -7,6 +7,7 @@
 //!                                           | "reopen", "more_events": n, "until": RFC 3339}
 //! GET  /api/v1/issues/{id}/events?limit=   newest first
 //! GET  /api/v1/events/{event_id}           one event's stored JSON (scrubbed)
+//! GET  /api/v1/feedback?issue=&limit=      user feedback, newest first (only an issue's)
 //! GET  /api/v1/attachments/{id}            an attachment's bytes
 //! GET  /api/v1/transactions?period=        per name: throughput, failure rate, percentiles,
 //!                                          Apdex
@@ -31,7 +32,7 @@ use std::time::Duration;
 use vigie_core::issue::{Issue, IssueStatus, StatusChange};
 use vigie_core::sketch::Apdex;
 use vigie_core::{ProjectId, Timestamp};
-use vigie_store::errors::{SampleMeta, SpanStat, TagCount, TransactionStats};
+use vigie_store::errors::{Feedback, SampleMeta, SpanStat, TagCount, TransactionStats};
 use vigie_store::{ErrorSettings, EventFilter, EventMeta, IssueFilter, IssueSort};
 
 const HOUR_MS: i64 = 3_600_000;
@@ -308,6 +309,31 @@ pub async fn events(
                 limit: params.limit.unwrap_or(50).clamp(1, 1000),
                 ..EventFilter::default()
             })
+            .await?,
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct FeedbackParams {
+    pub issue: Option<i64>,
+    pub limit: Option<u32>,
+}
+
+/// `GET /api/v1/feedback`: what people wrote through `captureFeedback` or the feedback
+/// widget, with the issue of the error it is about.
+pub async fn feedback(
+    State(state): State<AppState>,
+    reader: ProjectReader,
+    Query(params): Query<FeedbackParams>,
+) -> Result<Json<Vec<Feedback>>, ApiError> {
+    if let Some(issue) = params.issue {
+        issue_or_404(&state, reader.project.id, issue).await?;
+    }
+    let limit = params.limit.unwrap_or(100).clamp(1, 1000);
+    Ok(Json(
+        state
+            .store
+            .feedback(reader.project.id, params.issue, limit)
             .await?,
     ))
 }

@@ -227,6 +227,8 @@ async fn ingest(
     prepared.batch.dropped.extend(reported);
     let accepted_something = !prepared.batch.events.is_empty()
         || !prepared.batch.transactions.is_empty()
+        || !prepared.batch.loose_spans.is_empty()
+        || !prepared.batch.feedback.is_empty()
         || !prepared.batch.sessions.is_empty()
         || !prepared.check_ins.is_empty()
         || !prepared.batch.attachments.is_empty()
@@ -347,6 +349,12 @@ fn apply(prepared: &mut Prepared, verdict: &Verdict, at: Timestamp) -> bool {
             refused = true;
             batch.dropped.push(dropped(why, "transaction", n, at));
         }
+        // Streamed spans are performance data too (the SDKs' `span` category).
+        let n = std::mem::take(&mut batch.loose_spans).len();
+        if n > 0 {
+            refused = true;
+            batch.dropped.push(dropped(why, "span", n, at));
+        }
     }
     refused
 }
@@ -373,7 +381,7 @@ fn rate_limit_header(verdict: &Verdict) -> Option<HeaderValue> {
     if let Some(why) = verdict.transactions {
         parts.push(rate_limits(
             verdict.retry_after,
-            &["transaction"],
+            &["transaction", "span"],
             why.scope(),
         ));
     }

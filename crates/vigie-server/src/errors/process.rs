@@ -16,9 +16,10 @@ use vigie_core::scrub::Scrubber;
 use vigie_core::secret::random_hex;
 use vigie_core::{LogRecord, ProjectId, Timestamp};
 use vigie_protocol::sentry::envelope::{self, ItemType};
-use vigie_protocol::sentry::{event, items, transaction};
+use vigie_protocol::sentry::{event, items, spans, transaction};
 use vigie_store::errors::{
-    Dropped, EventBody, NewAttachment, NewEvent, NewTransaction, SessionCounts, SpanTiming,
+    Dropped, EventBody, LooseSpan, NewAttachment, NewEvent, NewFeedback, NewTransaction,
+    SessionCounts, SpanTiming,
 };
 use vigie_store::{CheckInReport, ErrorBatch, ErrorSettings};
 
@@ -70,6 +71,10 @@ impl Prepared {
 pub const NOT_STORED: &str = "not_stored_by_vigie";
 /// The dropped-count reason of an attachment over `errors.max_attachment_mib`.
 pub const TOO_LARGE: &str = "too_large";
+/// The dropped-count reason of spans past the 1,000 of one `span` item.
+pub const TOO_MANY: &str = "too_many";
+/// The dropped-count reason of a streamed span under no segment that names no transaction.
+pub const NO_SEGMENT: &str = "no_segment";
 
 /// A Sentry envelope (`/api/<project>/envelope/`). `Err` when not even the header parses.
 pub fn envelope(body: &[u8], ctx: &Context) -> Result<Prepared, String> {
@@ -83,6 +88,9 @@ pub fn envelope(body: &[u8], ctx: &Context) -> Result<Prepared, String> {
         .event_id()
         .and_then(event::normalize_event_id);
     out.id = header_id.clone();
+    // Streamed spans are assembled once every item is read: a segment and its children may
+    // come in several items.
+    let mut streamed = Vec::new();
     for (index, item) in parsed.envelope.items.iter().enumerate() {
         let payload = item.payload;
         let json = || {
@@ -164,18 +172,78 @@ pub fn envelope(body: &[u8], ctx: &Context) -> Result<Prepared, String> {
                 Err(why) => out.problems.push(why),
             },
             ItemType::Attachment => attachment(&mut out, item, header_id.as_deref(), ctx),
+            ItemType::Feedback(kind) => {
+                match json().and_then(|v| {
+                    feedback(v, kind, ctx).map_err(|e| format!("item {index} ({kind}): {e}"))
+                }) {
+                    Ok(f) => out.batch.feedback.push(f),
+                    Err(why) => out.problems.push(why),
+                }
+            }
+            ItemType::Span => match json()
+                .and_then(|v| spans::spans_of(&v).map_err(|e| format!("item {index} (span): {e}")))
+            {
+                Ok((list, left_out)) => {
+                    streamed.extend(list);
+                    if left_out > 0 {
+                        out.batch
+                            .dropped
+                            .push(dropped(ctx, TOO_MANY, "span", left_out));
+                    }
+                }
+                Err(why) => out.problems.push(why),
+            },
             // Types Vigie does not store (profiles, replays, statsd…) are skipped, as the
             // protocol asks of servers that do not know them — but counted, with their type:
             // the Issues page and `/metrics` say what was not kept.
-            ItemType::Other(kind) => out.batch.dropped.push(Dropped {
-                at: ctx.received,
-                reason: NOT_STORED.into(),
-                category: kind.to_string(),
-                quantity: 1,
-            }),
+            ItemType::Other(kind) => out.batch.dropped.push(dropped(ctx, NOT_STORED, kind, 1)),
         }
     }
+    if !streamed.is_empty() {
+        streamed_spans(&mut out, streamed, ctx);
+    }
     Ok(out)
+}
+
+fn dropped(ctx: &Context, reason: &str, category: &str, quantity: usize) -> Dropped {
+    Dropped {
+        at: ctx.received,
+        reason: reason.into(),
+        category: category.into(),
+        quantity: quantity as i64,
+    }
+}
+
+/// Streamed spans, as the transactions the static lifecycle would have sent (see
+/// `vigie_protocol::sentry::spans`); a child whose segment came earlier or later counts in
+/// its transaction's span breakdown.
+fn streamed_spans(out: &mut Prepared, streamed: Vec<spans::Span>, ctx: &Context) {
+    let assembled = spans::assemble(streamed);
+    for event in assembled.transactions {
+        match transaction_event(event, None, ctx) {
+            Ok(t) => out.batch.transactions.push(t),
+            Err(why) => out.problems.push(format!("a segment span: {why}")),
+        }
+    }
+    out.batch
+        .loose_spans
+        .extend(assembled.loose.into_iter().map(|l| LooseSpan {
+            transaction: l.transaction,
+            time: plausible_or_received(Some((l.end * 1e9) as i64), ctx),
+            span: timing(l.span),
+        }));
+    if assembled.unusable > 0 {
+        let d = dropped(ctx, NO_SEGMENT, "span", assembled.unusable);
+        out.batch.dropped.push(d);
+    }
+}
+
+fn timing(s: transaction::SpanSummary) -> SpanTiming {
+    SpanTiming {
+        op: s.op,
+        description: s.description,
+        duration_ms: s.duration_ms,
+    }
 }
 
 /// `/api/<project>/store/`: one event (or transaction) as the whole JSON body.
@@ -234,7 +302,13 @@ fn identity(value: &Value, header_id: Option<&str>, ctx: &Context) -> (String, T
     let id = event::event_id(value)
         .or_else(|| header_id.map(str::to_string))
         .unwrap_or_else(|| random_hex(16));
-    let time = event::timestamp(value)
+    (id, plausible_or_received(event::timestamp(value), ctx))
+}
+
+/// A sent time (ns) unless missing, more than a minute in the future or implausibly old
+/// (`vigie_core::time::plausible_ns`); else the time received.
+fn plausible_or_received(sent_ns: Option<i64>, ctx: &Context) -> Timestamp {
+    sent_ns
         .map(|ns| Timestamp(ns.div_euclid(1_000_000)))
         .filter(|t| t.millis() <= ctx.received.millis() + 60_000)
         .filter(|t| {
@@ -243,8 +317,7 @@ fn identity(value: &Value, header_id: Option<&str>, ctx: &Context) -> (String, T
                 ctx.received.millis().saturating_mul(1_000_000),
             )
         })
-        .unwrap_or(ctx.received);
-    (id, time)
+        .unwrap_or(ctx.received)
 }
 
 fn error_event(
@@ -300,16 +373,37 @@ fn transaction_event(
         status: summary.status,
         trace_id: context.trace_id,
         job_id: context.job_id,
-        spans: summary
-            .spans
-            .into_iter()
-            .map(|s| SpanTiming {
-                op: s.op,
-                description: s.description,
-                duration_ms: s.duration_ms,
-            })
-            .collect(),
+        spans: summary.spans.into_iter().map(timing).collect(),
         body: serde_json::to_vec(&value).expect("a JSON value serializes"),
+    })
+}
+
+/// Feedback, scrubbed like an event (secrets and card numbers in the message are replaced);
+/// the contact e-mail stays: the person typed it to be answered.
+fn feedback(mut value: Value, kind: &str, ctx: &Context) -> Result<NewFeedback, String> {
+    let contact = value.pointer("/contexts/feedback/contact_email").cloned();
+    let email = value.get("email").cloned();
+    scrubber(ctx.settings).scrub_event(&mut value);
+    if let Some(c) = contact {
+        value["contexts"]["feedback"]["contact_email"] = c;
+    }
+    if let Some(e) = email {
+        value["email"] = e;
+    }
+    let f = items::feedback(&value, kind)?;
+    Ok(NewFeedback {
+        event_id: f
+            .event_id
+            .and_then(|id| event::normalize_event_id(&id))
+            .unwrap_or_else(|| random_hex(16)),
+        time: plausible_or_received(f.time, ctx),
+        message: f.message,
+        name: f.name,
+        contact_email: f.contact_email,
+        url: f.url,
+        associated_event_id: f
+            .associated_event_id
+            .and_then(|id| event::normalize_event_id(&id)),
     })
 }
 
@@ -320,12 +414,9 @@ fn attachment(out: &mut Prepared, item: &envelope::Item, header_id: Option<&str>
         return;
     };
     if item.payload.len() > ctx.max_attachment_bytes {
-        out.batch.dropped.push(Dropped {
-            at: ctx.received,
-            reason: TOO_LARGE.into(),
-            category: "attachment".into(),
-            quantity: 1,
-        });
+        out.batch
+            .dropped
+            .push(dropped(ctx, TOO_LARGE, "attachment", 1));
         return;
     }
     let text = |key: &str, default: &str| {

@@ -21,7 +21,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use vigie_core::issue::{Issue, IssueStatus};
 use vigie_core::{Project, ProjectId, Timestamp};
-use vigie_store::errors::{DroppedCount, TagCount};
+use vigie_store::errors::{DroppedCount, Feedback, TagCount};
 use vigie_store::{EventFilter, EventMeta};
 
 const PAGE: u32 = 50;
@@ -283,6 +283,9 @@ struct IssuePage {
     previous: Option<String>,
     next: Option<String>,
     spark: Vec<Bar>,
+    /// What people wrote about this issue's events.
+    feedback: Vec<Feedback>,
+    show_issue: bool,
 }
 
 impl IssuePage {
@@ -378,12 +381,50 @@ pub async fn show(
         view: EventView::new(&json),
         tags: tag_groups(state.store.issue_tags(id).await?),
         spark: sparkline(&counts[0], |i| format!("{} days ago", 13 - i)),
+        feedback: state
+            .store
+            .feedback(project.id, Some(id), FEEDBACK_SHOWN)
+            .await?,
+        show_issue: false,
         issue,
         event,
         latest,
         oldest,
         previous,
         next,
+        chrome,
+    };
+    render(&page, &page.chrome)
+}
+
+/// Most feedback entries a page shows.
+const FEEDBACK_SHOWN: u32 = 200;
+
+#[derive(Template)]
+#[template(path = "feedback.html")]
+struct FeedbackPage {
+    chrome: Chrome,
+    project: Project,
+    feedback: Vec<Feedback>,
+    show_issue: bool,
+}
+
+/// `/feedback`: the project's user feedback, each linked to the issue it is about.
+pub async fn feedback(
+    State(state): State<AppState>,
+    who: LoggedIn,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, PageError> {
+    let chrome = Chrome::build(&state, who, &headers, &uri, "issues").await?;
+    let project = chrome.project_or_404()?;
+    let page = FeedbackPage {
+        feedback: state
+            .store
+            .feedback(project.id, None, FEEDBACK_SHOWN)
+            .await?,
+        project,
+        show_issue: true,
         chrome,
     };
     render(&page, &page.chrome)

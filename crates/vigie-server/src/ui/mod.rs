@@ -58,6 +58,7 @@ pub fn routes() -> Router<AppState> {
         .route("/logs/sources/{id}", get(logs::source))
         .route("/logs/sources/{id}/clear", post(logs::clear))
         .route("/issues", get(issues::list))
+        .route("/feedback", get(issues::feedback))
         .route("/issues/{id}", get(issues::show))
         .route("/issues/{id}/status", post(issues::set_status))
         .route("/live/issues", get(issues::live))

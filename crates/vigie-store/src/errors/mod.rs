@@ -112,6 +112,29 @@ pub struct SpanTiming {
     pub duration_ms: f64,
 }
 
+/// A span whose transaction came in another request (a streamed span flushed before its
+/// segment): it counts in that transaction's span breakdown, not in a sample's waterfall.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LooseSpan {
+    pub transaction: String,
+    pub time: Timestamp,
+    pub span: SpanTiming,
+}
+
+/// User feedback as it arrived (`feedback` or `user_report` items), scrubbed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewFeedback {
+    pub event_id: String,
+    pub time: Timestamp,
+    pub message: String,
+    pub name: Option<String>,
+    pub contact_email: Option<String>,
+    /// The page it was sent from.
+    pub url: Option<String>,
+    /// The error event it is about, when the SDK linked one.
+    pub associated_event_id: Option<String>,
+}
+
 /// Release health counts (from `session` and `sessions` items).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SessionCounts {
@@ -148,6 +171,8 @@ pub struct ErrorBatch {
     pub project: ProjectId,
     pub events: Vec<NewEvent>,
     pub transactions: Vec<NewTransaction>,
+    pub loose_spans: Vec<LooseSpan>,
+    pub feedback: Vec<NewFeedback>,
     pub sessions: Vec<SessionCounts>,
     pub dropped: Vec<Dropped>,
     pub attachments: Vec<NewAttachment>,
@@ -159,6 +184,8 @@ impl ErrorBatch {
             project,
             events: Vec::new(),
             transactions: Vec::new(),
+            loose_spans: Vec::new(),
+            feedback: Vec::new(),
             sessions: Vec::new(),
             dropped: Vec::new(),
             attachments: Vec::new(),
@@ -168,6 +195,8 @@ impl ErrorBatch {
     pub fn is_empty(&self) -> bool {
         self.events.is_empty()
             && self.transactions.is_empty()
+            && self.loose_spans.is_empty()
+            && self.feedback.is_empty()
             && self.sessions.is_empty()
             && self.dropped.is_empty()
             && self.attachments.is_empty()
@@ -177,6 +206,8 @@ impl ErrorBatch {
     pub fn extend(&mut self, other: ErrorBatch) {
         self.events.extend(other.events);
         self.transactions.extend(other.transactions);
+        self.loose_spans.extend(other.loose_spans);
+        self.feedback.extend(other.feedback);
         self.sessions.extend(other.sessions);
         self.dropped.extend(other.dropped);
         self.attachments.extend(other.attachments);

@@ -760,6 +760,61 @@ pub(crate) async fn dropped(
     .collect()
 }
 
+/// One piece of user feedback, with the issue of the event it is about when that event is
+/// stored.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Feedback {
+    pub event_id: String,
+    pub time: Timestamp,
+    pub message: String,
+    pub name: Option<String>,
+    pub contact_email: Option<String>,
+    pub url: Option<String>,
+    pub associated_event_id: Option<String>,
+    pub issue_id: Option<i64>,
+    pub issue_title: Option<String>,
+}
+
+/// A project's feedback, newest first; only that about `issue`'s events when given.
+pub(crate) async fn feedback(
+    tx: &mut impl Tx,
+    project: ProjectId,
+    issue: Option<i64>,
+    limit: u32,
+) -> Result<Vec<Feedback>> {
+    let mut filter = Where::new();
+    filter.push("f.project_id = ?", project.0);
+    if let Some(issue) = issue {
+        filter.push("e.issue_id = ?", issue);
+    }
+    let sql = format!(
+        "SELECT f.event_id, f.time, f.message, f.name, f.contact_email, f.url, \
+         f.associated_event_id, e.issue_id, i.title FROM feedback f \
+         LEFT JOIN events e ON e.project_id = f.project_id \
+         AND e.event_id = f.associated_event_id \
+         LEFT JOIN issues i ON i.id = e.issue_id {} ORDER BY f.time DESC, f.event_id LIMIT {}",
+        filter.sql(),
+        limit
+    );
+    tx.query(&sql, &filter.values)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Feedback {
+                event_id: r.req_text(0)?,
+                time: Timestamp(r.req_int(1)?),
+                message: r.req_text(2)?,
+                name: r.text(3)?,
+                contact_email: r.text(4)?,
+                url: r.text(5)?,
+                associated_event_id: r.text(6)?,
+                issue_id: r.int(7)?,
+                issue_title: r.text(8)?,
+            })
+        })
+        .collect()
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AttachmentMeta {
     pub id: i64,

@@ -1,8 +1,8 @@
 //! Storing an [`ErrorBatch`] in one transaction (see the module docs of `errors` for the path).
 
 use super::{
-    compress_body, sketch_from, ErrorBatch, ErrorsWritten, EventWritten, IssueChange, NewEvent,
-    NewTransaction, Tx,
+    compress_body, sketch_from, ErrorBatch, ErrorsWritten, EventWritten, IssueChange, LooseSpan,
+    NewEvent, NewTransaction, SpanTiming, Tx,
 };
 use crate::sql::{Columns, Value, Where};
 use crate::Result;
@@ -32,7 +32,7 @@ pub(crate) async fn write_batch(
         written.events = write_events(tx, project, events, now).await?;
     }
     written.transactions = batch.transactions.len();
-    write_transactions(tx, project, batch.transactions).await?;
+    write_transactions(tx, project, batch.transactions, &batch.loose_spans).await?;
     for s in &batch.sessions {
         tx.execute(
             "INSERT INTO release_hours (project_id, release, environment, hour, started, \
@@ -51,6 +51,24 @@ pub(crate) async fn write_batch(
                 s.errored.into(),
                 s.crashed.into(),
                 s.abnormal.into(),
+            ],
+        )
+        .await?;
+    }
+    for f in &batch.feedback {
+        tx.execute(
+            "INSERT INTO feedback (project_id, event_id, time, message, name, contact_email, \
+             url, associated_event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (project_id, event_id) DO NOTHING",
+            &[
+                project.0.into(),
+                f.event_id.as_str().into(),
+                f.time.millis().into(),
+                f.message.as_str().into(),
+                f.name.as_deref().into(),
+                f.contact_email.as_deref().into(),
+                f.url.as_deref().into(),
+                f.associated_event_id.as_deref().into(),
             ],
         )
         .await?;
@@ -352,6 +370,7 @@ async fn write_transactions(
     tx: &mut impl Tx,
     project: ProjectId,
     transactions: Vec<NewTransaction>,
+    loose_spans: &[LooseSpan],
 ) -> Result<()> {
     let mut minutes: BTreeMap<(i64, &str, &str), MinuteAggregate> = BTreeMap::new();
     for t in &transactions {
@@ -433,7 +452,16 @@ async fn write_transactions(
             .await?;
         }
     }
-    write_spans(tx, project, &transactions).await
+    let mut spans: Vec<(Timestamp, &str, &SpanTiming)> = Vec::new();
+    for t in &transactions {
+        spans.extend(t.spans.iter().map(|s| (t.time, t.name.as_str(), s)));
+    }
+    spans.extend(
+        loose_spans
+            .iter()
+            .map(|l| (l.time, l.transaction.as_str(), &l.span)),
+    );
+    write_spans(tx, project, &spans).await
 }
 
 /// The transactions of one minute worth keeping whole: the minute's first, the slowest yet,
@@ -474,21 +502,23 @@ fn samples<'a>(
 async fn write_spans(
     tx: &mut impl Tx,
     project: ProjectId,
-    transactions: &[NewTransaction],
+    timings: &[(Timestamp, &str, &SpanTiming)],
 ) -> Result<()> {
     // (hour, transaction, op, description) -> (count, total ms, max ms)
     type SpanKey<'a> = (i64, &'a str, &'a str, &'a str);
     let mut spans: BTreeMap<SpanKey, (i64, f64, f64)> = BTreeMap::new();
-    for t in transactions {
-        let hour = floor(t.time, HOUR_MS);
-        for s in &t.spans {
-            let slot = spans
-                .entry((hour, t.name.as_str(), s.op.as_str(), s.description.as_str()))
-                .or_default();
-            slot.0 += 1;
-            slot.1 += s.duration_ms;
-            slot.2 = slot.2.max(s.duration_ms);
-        }
+    for &(time, name, s) in timings {
+        let slot = spans
+            .entry((
+                floor(time, HOUR_MS),
+                name,
+                s.op.as_str(),
+                s.description.as_str(),
+            ))
+            .or_default();
+        slot.0 += 1;
+        slot.1 += s.duration_ms;
+        slot.2 = slot.2.max(s.duration_ms);
     }
     for ((hour, name, op, description), (count, total, max)) in spans {
         tx.execute(
@@ -531,6 +561,7 @@ pub(crate) async fn prune(tx: &mut impl Tx, before: Timestamp) -> Result<u64> {
         "DELETE FROM dropped_hours WHERE hour < $1",
         "DELETE FROM monitor_runs WHERE started_at < $1",
         "DELETE FROM attachments WHERE received < $1",
+        "DELETE FROM feedback WHERE time < $1",
         "DELETE FROM issue_tags WHERE issue_id IN (SELECT id FROM issues WHERE last_seen < $1)",
         "DELETE FROM issue_users WHERE issue_id IN (SELECT id FROM issues WHERE last_seen < $1)",
         "DELETE FROM issues WHERE last_seen < $1",

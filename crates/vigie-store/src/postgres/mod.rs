@@ -873,6 +873,16 @@ impl Store for PostgresStore {
         errors::dropped(&mut PgTx(&client), project, since).await
     }
 
+    async fn feedback(
+        &self,
+        project: ProjectId,
+        issue: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<errors::Feedback>> {
+        let client = self.client().await?;
+        errors::feedback(&mut PgTx(&client), project, issue, limit).await
+    }
+
     async fn create_channel(
         &self,
         project: ProjectId,

@@ -933,6 +933,16 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn feedback(
+        &self,
+        project: ProjectId,
+        issue: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<errors::Feedback>> {
+        self.read(move |conn| run_now(errors::feedback(&mut SqliteTx(conn), project, issue, limit)))
+            .await
+    }
+
     async fn create_channel(
         &self,
         project: ProjectId,

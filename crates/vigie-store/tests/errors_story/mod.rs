@@ -5,7 +5,8 @@ use vigie_core::event::Grouping;
 use vigie_core::issue::{IssueStatus, StatusChange};
 use vigie_core::{Project, Timestamp};
 use vigie_store::errors::{
-    Dropped, EventBody, IssueChange, NewAttachment, NewTransaction, SessionCounts, SpanTiming,
+    Dropped, EventBody, IssueChange, LooseSpan, NewAttachment, NewFeedback, NewTransaction,
+    SessionCounts, SpanTiming,
 };
 use vigie_store::{
     ErrorBatch, ErrorSettings, EventFilter, IssueFilter, IssueSort, Store, StoreError,
@@ -521,6 +522,51 @@ pub async fn errors_story(store: &Arc<dyn Store>, project: &Project) {
     let (_, data) = store.attachment(p, files[0].id).await.unwrap().unwrap();
     assert_eq!(data, b"a,b\n1,2\n");
 
+    // Feedback: linked to the issue of the event it is about (event 4, issue "aa"), kept
+    // once when an SDK sends it again; loose spans count in their transaction's breakdown.
+    let note = |id: u32, at: i64, about: Option<u32>| NewFeedback {
+        event_id: format!("{:032x}", 0xfeed_0000u32 + id),
+        time: Timestamp(T0.0 + at),
+        message: format!("note {id} — é"),
+        name: Some("Grace".into()),
+        contact_email: Some("grace@example.com".into()),
+        url: None,
+        associated_event_id: about.map(|e| format!("{e:032x}")),
+    };
+    let mut b = ErrorBatch::new(p);
+    b.feedback = vec![
+        note(1, 0, Some(4)),
+        note(2, 96 * MINUTE, Some(4)),
+        note(3, 97 * MINUTE, None),
+    ];
+    b.loose_spans = vec![LooseSpan {
+        transaction: "GET /invoices".into(),
+        time: T0,
+        span: SpanTiming {
+            op: "resource.script".into(),
+            description: "main.js".into(),
+            duration_ms: 40.0,
+        },
+    }];
+    store.write_errors(b.clone(), T0).await.unwrap();
+    b.loose_spans.clear();
+    store.write_errors(b, T0).await.unwrap();
+    let all = store.feedback(p, None, 10).await.unwrap();
+    assert_eq!(
+        all.iter().map(|f| f.message.as_str()).collect::<Vec<_>>(),
+        ["note 3 — é", "note 2 — é", "note 1 — é"],
+        "newest first, each once"
+    );
+    assert_eq!(
+        (all[1].issue_id, all[1].issue_title.as_deref()),
+        (Some(aa.id), Some("ValueError: aa"))
+    );
+    assert_eq!(all[0].issue_id, None);
+    assert_eq!(store.feedback(p, Some(aa.id), 10).await.unwrap().len(), 2);
+    assert_eq!(store.feedback(p, None, 1).await.unwrap().len(), 1);
+    let spans = store.span_stats(p, "GET /invoices", T0, 10).await.unwrap();
+    assert_eq!(spans.len(), 1, "{spans:?}");
+
     // Retention: everything before the cutoff goes, issues not seen since with it.
     let cutoff = Timestamp(T0.0 + 95 * MINUTE);
     assert!(store.prune_errors(cutoff).await.unwrap() > 0);
@@ -553,5 +599,11 @@ pub async fn errors_story(store: &Arc<dyn Store>, project: &Project) {
         .await
         .unwrap()
         .is_empty());
+    let notes = store.feedback(p, None, 10).await.unwrap();
+    assert_eq!(
+        notes.len(),
+        2,
+        "feedback before the cutoff is deleted: {notes:?}"
+    );
     assert_eq!(store.prune_errors(cutoff).await.unwrap(), 0);
 }

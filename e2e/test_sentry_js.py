@@ -1,0 +1,102 @@
+"""The real, unchanged Sentry JavaScript SDKs against a real Vigie, with their defaults — which
+stream spans (`span` items) instead of sending transactions: `@sentry/node` in Node and
+`@sentry/browser` (bundled by esbuild) in Chromium. Their performance data must arrive as
+transactions with spans, their errors and messages as issues titled as sent, and their
+feedback as feedback.
+
+`bash .ci/run` installs the packages (`npm ci --prefix e2e/js`)."""
+
+import functools
+import http.server
+import json
+import subprocess
+import tempfile
+import threading
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from browser import make_browser
+from harness import Server, vigie_binary, wait_for
+
+JS = Path(__file__).resolve().parent / "js"
+pytestmark = pytest.mark.skipif(not (JS / "node_modules" / "@sentry").is_dir(),
+                                reason="the Sentry JS SDKs are not installed: npm ci --prefix e2e/js")
+
+
+@pytest.fixture(scope="module")
+def vigie():
+    with tempfile.TemporaryDirectory() as data:
+        srv = Server(vigie_binary(), data)
+        srv.token = srv.admin_token()
+        yield srv
+        if srv.process.poll() is None:
+            srv.process.kill()
+
+
+def api(srv, path):
+    req = urllib.request.Request(srv.url + path, headers={"Authorization": f"Bearer {srv.token}"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def issue_titles(srv):
+    out = srv.cli("issues", "list", "--json", "-n", "100", "--status", "all", token=srv.token)
+    assert out.returncode == 0, out.stderr
+    return {i["title"] for i in json.loads(out.stdout)["issues"]}
+
+
+def transaction(srv, name):
+    found = [t for t in api(srv, "/api/v1/transactions") if t["name"] == name]
+    return found[0] if found else None
+
+
+def test_sentry_node_streams_spans_that_become_a_transaction(vigie):
+    out = subprocess.run(["node", str(JS / "node_app.mjs"), vigie.dsn],
+                         capture_output=True, text=True, timeout=60, cwd=JS)
+    assert out.returncode == 0, out.stderr
+
+    tx = wait_for(lambda: transaction(vigie, "GET /invoices/:id"), "the Node transaction")
+    assert tx["op"] == "http.server" and tx["count"] == 1, tx
+    assert 40 <= tx["p95_ms"] < 5000, tx
+    detail = api(vigie, "/api/v1/transactions/detail?name=GET%20%2Finvoices%2F%3Aid")
+    assert [s["op"] for s in detail["spans"]] == ["db"], detail
+    assert detail["spans"][0]["description"].startswith("SELECT * FROM invoice WHERE id ="), detail
+    assert 25 <= detail["spans"][0]["max_ms"] < 5000, detail
+    assert len(detail["samples"]) == 1
+
+    titles = wait_for(lambda: (lambda t: t if "node hello" in t else None)(issue_titles(vigie)),
+                      "the Node message")
+    assert "Error: invoice 42 could not be rendered" in titles, titles
+    notes = {f["message"]: f for f in api(vigie, "/api/v1/feedback")}
+    assert notes["The invoice page is blank"]["name"] == "Ada", notes
+
+
+def test_sentry_browser_in_chromium(vigie, tmp_path):
+    subprocess.run([str(JS / "node_modules" / ".bin" / "esbuild"), str(JS / "browser_app.js"),
+                    "--bundle", "--format=iife", f"--outfile={tmp_path / 'app.js'}"],
+                   check=True, capture_output=True, timeout=60)
+    (tmp_path / "index.html").write_text(
+        "<!doctype html><title>Shop</title><h1>Checkout</h1><script src=app.js></script>")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    browser = make_browser()
+    try:
+        browser.set_script_timeout(30)
+        browser.get(f"http://127.0.0.1:{site.server_port}/?dsn={vigie.dsn}")
+        assert browser.execute_async_script(
+            "window.vigieDone.then(arguments[arguments.length - 1])") == "sent"
+    finally:
+        browser.quit()
+        site.shutdown()
+
+    tx = wait_for(lambda: transaction(vigie, "/"), "the page-load transaction")
+    assert tx["op"] == "pageload", tx
+    titles = wait_for(lambda: (lambda t: t if "browser hello" in t else None)(issue_titles(vigie)),
+                      "the browser message, titled as sent")
+    assert "Error: checkout button broke" in titles, titles
+    notes = wait_for(lambda: {f["message"]: f for f in api(vigie, "/api/v1/feedback")
+                              if f["message"] == "Checkout does nothing"}, "the browser's feedback")
+    assert notes["Checkout does nothing"]["name"] == "Grace", notes

@@ -24,6 +24,13 @@ def server():
 
 
 @pytest.fixture(scope="module")
+def vigie(server):
+    """The module's server, with an admin API token as `.token` (for the API and the CLI)."""
+    server.token = server.admin_token()
+    return server
+
+
+@pytest.fixture(scope="module")
 def browser():
     driver = make_browser()
     driver.implicitly_wait(0)

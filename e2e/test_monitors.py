@@ -5,7 +5,6 @@ misses its schedule, then the Monitors pages in Chromium."""
 import json
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -16,19 +15,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from browser import setup_first_admin
-from harness import Server, vigie_binary, wait_for
+from harness import wait_for
 
 APP = Path(__file__).resolve().parent / "monitor_app.py"
-
-
-@pytest.fixture(scope="module")
-def vigie():
-    with tempfile.TemporaryDirectory() as data:
-        srv = Server(vigie_binary(), data)
-        srv.token = srv.admin_token()
-        yield srv
-        if srv.process.poll() is None:
-            srv.process.kill()
 
 
 def api(srv, path, body=None, method="GET"):

@@ -11,7 +11,6 @@ the project's quota, after which the SDK must back off. Everything is checked as
 import json
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -21,19 +20,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from browser import setup_first_admin
-from harness import Server, vigie_binary
 
 APP = Path(__file__).resolve().parent / "sentry_app.py"
-
-
-@pytest.fixture(scope="module")
-def vigie():
-    with tempfile.TemporaryDirectory() as data:
-        srv = Server(vigie_binary(), data)
-        srv.token = srv.admin_token()
-        yield srv
-        if srv.process.poll() is None:
-            srv.process.kill()
 
 
 def run_app(dsn, *args):

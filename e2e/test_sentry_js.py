@@ -10,7 +10,6 @@ import functools
 import http.server
 import json
 import subprocess
-import tempfile
 import threading
 import urllib.request
 from pathlib import Path
@@ -18,21 +17,11 @@ from pathlib import Path
 import pytest
 
 from browser import make_browser
-from harness import Server, vigie_binary, wait_for
+from harness import wait_for
 
 JS = Path(__file__).resolve().parent / "js"
 pytestmark = pytest.mark.skipif(not (JS / "node_modules" / "@sentry").is_dir(),
                                 reason="the Sentry JS SDKs are not installed: npm ci --prefix e2e/js")
-
-
-@pytest.fixture(scope="module")
-def vigie():
-    with tempfile.TemporaryDirectory() as data:
-        srv = Server(vigie_binary(), data)
-        srv.token = srv.admin_token()
-        yield srv
-        if srv.process.poll() is None:
-            srv.process.kill()
 
 
 def api(srv, path):

@@ -67,6 +67,9 @@ impl Prepared {
     }
 }
 
+/// The attributes of a Sentry log that say how to reach its user (`sendDefaultPii`).
+const USER_CONTACT_FIELDS: [&str; 3] = ["user.email", "user.ip_address", "client.address"];
+
 /// The dropped-count reason of an item of a type Vigie does not store.
 pub const NOT_STORED: &str = "not_stored_by_vigie";
 /// The dropped-count reason of an attachment over `errors.max_attachment_mib`.
@@ -151,9 +154,18 @@ pub fn envelope(body: &[u8], ctx: &Context) -> Result<Prepared, String> {
                 Err(why) => out.problems.push(why),
             },
             ItemType::Log => match json() {
-                Ok(v) => out
-                    .logs
-                    .extend(items::logs(&v, ctx.received.millis() * 1_000_000)),
+                Ok(v) => {
+                    let mut records = items::logs(&v, ctx.received.millis() * 1_000_000);
+                    // As for events: the user's e-mail and address only where the project
+                    // keeps them.
+                    if !ctx.settings.keep_user_contact {
+                        for r in &mut records {
+                            r.fields
+                                .retain(|(k, _)| !USER_CONTACT_FIELDS.contains(&k.as_str()));
+                        }
+                    }
+                    out.logs.extend(records)
+                }
                 Err(why) => out.problems.push(why),
             },
             ItemType::CheckIn => match json().and_then(|v| {
@@ -492,6 +504,31 @@ mod tests {
         assert_eq!(out.batch.attachments[0].name, "small.txt");
         assert_eq!(out.batch.dropped[0].category, "attachment");
         assert!(out.oversized.is_none());
+    }
+
+    #[test]
+    fn sentry_logs_keep_user_contact_only_when_the_project_does() {
+        let body = concat!(
+            "{}\n{\"type\":\"log\"}\n",
+            "{\"items\":[{\"level\":\"info\",\"body\":\"paid\",\"attributes\":{",
+            "\"user.id\":{\"value\":\"42\",\"type\":\"string\"},",
+            "\"user.email\":{\"value\":\"ada@example.com\",\"type\":\"string\"},",
+            "\"client.address\":{\"value\":\"10.1.2.3\",\"type\":\"string\"}}}]}\n",
+        );
+        let fields = |settings: &ErrorSettings| {
+            let out = envelope(body.as_bytes(), &ctx(settings)).unwrap();
+            out.logs[0]
+                .fields
+                .iter()
+                .map(|(k, _)| k.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(fields(&ErrorSettings::default()), ["user.id"]);
+        let keep = ErrorSettings {
+            keep_user_contact: true,
+            ..ErrorSettings::default()
+        };
+        assert_eq!(fields(&keep), ["client.address", "user.email", "user.id"]);
     }
 
     #[test]

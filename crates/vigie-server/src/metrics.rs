@@ -371,7 +371,71 @@ pub struct Gauges {
     pub celery_workers: Vec<(String, bool)>,
 }
 
+/// One kind of input received and not stored, for the System page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotStored {
+    pub what: String,
+    pub reason: String,
+    pub count: u64,
+    /// The `/metrics` counter that holds it.
+    pub metric: &'static str,
+}
+
 impl Metrics {
+    /// Everything received and not stored since start (the nonzero counters of `/metrics`
+    /// that say so), for the System page: what, why, how many.
+    pub fn not_stored(&self) -> Vec<NotStored> {
+        let at = |what: &str, reason: &str, count: u64, metric| NotStored {
+            what: what.into(),
+            reason: reason.into(),
+            count,
+            metric,
+        };
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut out: Vec<NotStored> = self
+            .sentry_dropped
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|((item, reason), n)| {
+                at(
+                    &format!("Sentry {item}"),
+                    reason,
+                    *n,
+                    "vigie_sentry_items_dropped_total",
+                )
+            })
+            .collect();
+        out.extend([
+            at(
+                "log entries",
+                "refused by their protocol's rules",
+                load(&self.logs.rejected),
+                "vigie_logs_rejected_total",
+            ),
+            at(
+                "syslog records",
+                "storage could not keep up",
+                load(&self.logs.dropped),
+                "vigie_logs_dropped_total",
+            ),
+            at(
+                "Celery messages",
+                "not JSON (pickle, msgpack) or not Celery's",
+                load(&self.celery.undecodable),
+                "vigie_celery_undecodable_total",
+            ),
+            at(
+                "Celery events",
+                "storage could not keep up",
+                load(&self.celery.dropped),
+                "vigie_celery_dropped_total",
+            ),
+        ]);
+        out.retain(|n| n.count > 0);
+        out
+    }
+
     /// Counts Sentry items received and not stored.
     pub fn sentry_dropped(&self, item: &str, reason: &str, n: u64) {
         *self

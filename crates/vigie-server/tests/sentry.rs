@@ -668,6 +668,14 @@ async fn streamed_spans_become_transactions() {
         metrics.contains("vigie_sentry_items_dropped_total{item=\"span\",reason=\"no_segment\"} 1"),
         "{metrics}"
     );
+    // And on the System page, for a person.
+    let session = app.setup_admin().await;
+    let system = app.get("/system", &session).await.body;
+    let panel = &system[system.find("id=\"not-stored\"").expect("the panel")..];
+    assert!(
+        panel.contains("<td>Sentry span</td><td>no_segment</td><td class=\"num\">1</td>"),
+        "{panel}"
+    );
 }
 
 /// Feedback (`captureFeedback`, the browser widget) and the older `user_report` are kept,

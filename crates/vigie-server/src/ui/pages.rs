@@ -231,6 +231,8 @@ struct SystemPage {
     brokers: Vec<crate::celery::BrokerStatus>,
     /// Celery counters: (what, how many).
     celery: Vec<(&'static str, u64)>,
+    /// What was received and not stored since start.
+    not_stored: Vec<crate::metrics::NotStored>,
 }
 
 pub async fn system(
@@ -247,6 +249,7 @@ pub async fn system(
         tasks: state.tasks.records(),
         brokers: state.brokers.list(),
         celery: state.metrics.celery.summary(),
+        not_stored: state.metrics.not_stored(),
     };
     render(&page, &page.chrome)
 }

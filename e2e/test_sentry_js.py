@@ -11,6 +11,7 @@ import http.server
 import json
 import subprocess
 import threading
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -34,6 +35,18 @@ def issue_titles(srv):
     out = srv.cli("issues", "list", "--json", "-n", "100", "--status", "all", token=srv.token)
     assert out.returncode == 0, out.stderr
     return {i["title"] for i in json.loads(out.stdout)["issues"]}
+
+
+def the_key_does_not_read(srv):
+    """The key a JavaScript SDK puts in every page writes, never reads (item 12 of issue 17)."""
+    for path in ["/api/v1/jobs", "/api/v1/items", "/api/v1/issues", "/api/v1/feedback"]:
+        req = urllib.request.Request(srv.url + path, headers={"Authorization": f"Bearer {srv.key}"})
+        try:
+            urllib.request.urlopen(req, timeout=10)
+        except urllib.error.HTTPError as e:
+            assert e.code in (401, 403), (path, e.code)
+        else:
+            raise AssertionError(f"the DSN key read {path}")
 
 
 def transaction(srv, name):
@@ -60,6 +73,7 @@ def test_sentry_node_streams_spans_that_become_a_transaction(vigie):
     assert "Error: invoice 42 could not be rendered" in titles, titles
     notes = {f["message"]: f for f in api(vigie, "/api/v1/feedback")}
     assert notes["The invoice page is blank"]["name"] == "Ada", notes
+    the_key_does_not_read(vigie)
 
 
 def test_sentry_browser_in_chromium(vigie, tmp_path):

@@ -101,8 +101,16 @@ impl CeleryCounters {
     /// The counters in words, for the System page.
     pub fn summary(&self) -> Vec<(&'static str, u64)> {
         vec![
-            ("events read", self.events.load(Ordering::Relaxed)),
-            ("events stored", self.stored.load(Ordering::Relaxed)),
+            // Stored counts the result backend's task states too, which are not events: a
+            // bare "events stored" read as more stored than read.
+            (
+                "events read from the brokers",
+                self.events.load(Ordering::Relaxed),
+            ),
+            (
+                "events and result-backend states stored",
+                self.stored.load(Ordering::Relaxed),
+            ),
             (
                 "messages skipped as unreadable",
                 self.undecodable.load(Ordering::Relaxed),

@@ -455,6 +455,11 @@ async fn a_broker_s_events_become_tasks_jobs_and_workers() {
     );
     let system = app.get("/system", &session).await.body;
     assert!(system.contains("Celery brokers") && system.contains("redis://127.0.0.1:1/0"));
+    assert!(
+        system.contains("events read from the brokers: <strong>")
+            && system.contains("events and result-backend states stored: <strong>"),
+        "each counter says what it counts"
+    );
     assert!(system.contains("unreachable") && system.contains("reading"));
 
     // A task beat sends every minute: periodic, its next run expected a minute after the last.

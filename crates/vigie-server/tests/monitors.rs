@@ -155,6 +155,17 @@ async fn ping_urls_record_runs_with_their_output() {
     assert!(page.body.contains("&lt;script&gt;disk full"));
     assert!(!page.body.contains("<script>disk full"));
     assert!(page.body.contains(&format!("/ping/{key}/backup/start")));
+
+    // A slug with a hyphen reads as typed in its ping URL and links.
+    ping(&app, &format!("/ping/{key}/sync-stock"), "").await;
+    let page = app.get("/monitors/sync-stock", &session).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains(&format!("/ping/{key}/sync-stock")),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("sync%2Dstock"));
 }
 
 #[tokio::test]

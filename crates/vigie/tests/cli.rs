@@ -131,6 +131,7 @@ fn wrong_arguments_get_one_line_and_exit_2() {
         &["token", "create", "--name", "x", "--scope", "root"],
         &["frobnicate"],
         &["token", "revoke", "not-a-number"],
+        &["job", "list", "--status", "bogus"],
     ] {
         let out = run(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");

@@ -132,6 +132,14 @@ pub fn span_words(seconds: u64) -> String {
     }
 }
 
+/// "an" before a vowel ("an email job"), else "a" ("a celery job").
+fn article(word: &str) -> &'static str {
+    match word.chars().next().map(|c| c.to_ascii_lowercase()) {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => "an",
+        _ => "a",
+    }
+}
+
 impl RuleKind {
     /// Words for people: "a job fails (kind celery)".
     pub fn describe(&self) -> String {
@@ -139,9 +147,11 @@ impl RuleKind {
             RuleKind::NewIssue => "a new issue appears".into(),
             RuleKind::Regression => "a resolved issue comes back".into(),
             RuleKind::JobFailed { job_kind: None } => "a job fails".into(),
-            RuleKind::JobFailed { job_kind: Some(k) } => format!("a {k} job fails"),
+            RuleKind::JobFailed { job_kind: Some(k) } => format!("{} {k} job fails", article(k)),
             RuleKind::JobStalled { job_kind: None } => "a job stalls".into(),
-            RuleKind::JobStalled { job_kind: Some(k) } => format!("a {k} job stalls"),
+            RuleKind::JobStalled { job_kind: Some(k) } => {
+                format!("{} {k} job stalls", article(k))
+            }
             RuleKind::MonitorDown { slug: None } => {
                 "a monitor run fails, is missed or times out".into()
             }
@@ -188,7 +198,10 @@ impl RuleKind {
             RuleKind::ItemErrors {
                 job_kind: Some(k),
                 percent,
-            } => format!("more than {percent} % of a {k} job's items fail"),
+            } => format!(
+                "more than {percent} % of {} {k} job's items fail",
+                article(k)
+            ),
             RuleKind::WorkerOffline { hostname: None } => "a Celery worker goes offline".into(),
             RuleKind::WorkerOffline { hostname: Some(h) } => {
                 format!("Celery worker {h} goes offline")
@@ -631,6 +644,35 @@ fn web_url(text: &str, host: Option<&str>) -> Result<(), ChannelError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rules_read_right_whatever_the_job_kind() {
+        use super::RuleKind;
+        let email = || Some("email".to_string());
+        assert_eq!(
+            RuleKind::JobFailed { job_kind: email() }.describe(),
+            "an email job fails"
+        );
+        assert_eq!(
+            RuleKind::JobStalled { job_kind: email() }.describe(),
+            "an email job stalls"
+        );
+        assert_eq!(
+            RuleKind::ItemErrors {
+                job_kind: email(),
+                percent: 5
+            }
+            .describe(),
+            "more than 5 % of an email job's items fail"
+        );
+        assert_eq!(
+            RuleKind::JobFailed {
+                job_kind: Some("celery".into())
+            }
+            .describe(),
+            "a celery job fails"
+        );
+    }
+
     use super::*;
 
     fn happening(what: What) -> Happening {

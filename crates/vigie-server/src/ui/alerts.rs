@@ -130,7 +130,8 @@ impl AlertsPage {
     fn cooldown(&self, seconds: &i64) -> String {
         match seconds {
             0 => "none".into(),
-            s => crate::ui::jobs::seconds(*s),
+            // Settings in whole minutes read as such ("30 min", not "30m 0s").
+            s => vigie_core::alert::span_words((*s).max(0) as u64),
         }
     }
 

@@ -220,8 +220,16 @@ pub fn render(template: &impl Template, chrome: &Chrome) -> Result<Response, Pag
 
 /// `text` percent-encoded for a query string.
 pub fn encode(text: &str) -> String {
-    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(text, COMPONENT).to_string()
 }
+
+/// What a URL component must escape: all but letters, digits and RFC 3986's unreserved
+/// `-._~`, so a slug such as `sync-stock` reads as typed in a URL (not `sync%2Dstock`).
+const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// Redirects to `to` with a flash message for the next page.
 pub fn redirect_with(to: &str, ok: bool, message: &str, secure: bool) -> Response {
@@ -260,6 +268,12 @@ pub fn safe_next(next: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_components_keep_unreserved_characters() {
+        assert_eq!(encode("sync-stock_v1.2~b"), "sync-stock_v1.2~b");
+        assert_eq!(encode("a/b c?d&e=é"), "a%2Fb%20c%3Fd%26e%3D%C3%A9");
+    }
 
     #[test]
     fn next_targets_stay_on_site() {

@@ -70,8 +70,10 @@ pub struct RunArgs {
 pub struct ListArgs {
     #[command(flatten)]
     target: ReadTarget,
-    /// Only jobs with this status (running, stalled, failed…)
-    #[arg(long)]
+    /// Only jobs with this status
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(
+        vigie_core::JobStatus::ALL.map(vigie_core::JobStatus::as_str)
+    ))]
     status: Option<String>,
     /// How many jobs to list
     #[arg(long, default_value_t = 20)]

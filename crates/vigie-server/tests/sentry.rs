@@ -506,6 +506,14 @@ async fn transactions_sessions_reports_and_logs() {
         !metrics.contains("queue_overflow"),
         "the SDK's drops are its own"
     );
+    // The Issues page says what each reason means.
+    let session = app.setup_admin().await;
+    let issues = app.get("/issues", &session).await.body;
+    assert!(
+        issues.contains("<strong>4</strong> error — the SDK&#x27;s send queue was full"),
+        "{issues}"
+    );
+    assert!(issues.contains("of a type Vigie does not store"));
     let nightly = store.monitor(project, "nightly").await.unwrap().unwrap();
     let runs = store.monitor_runs(vec![nightly.id], 5).await.unwrap();
     assert_eq!(

@@ -76,6 +76,33 @@ async fn sparklines(
         .collect())
 }
 
+/// Words for a dropped count's reason: Vigie's own (it received and did not keep) and the
+/// SDKs' client-report reasons (never sent), each with what to do.
+pub fn dropped_meaning(reason: &str) -> &'static str {
+    match reason {
+        "not_stored_by_vigie" => "received, of a type Vigie does not store (profiles, replays…)",
+        "too_large" => "received, over errors.max_attachment_mib",
+        "no_segment" => "streamed spans under no transaction: nothing to count them in",
+        "too_many" => "streamed spans past 1,000 in one item",
+        "server_quota" => "refused by the server's quota ([errors] in vigie.toml)",
+        "project_quota" => "refused by the project's quota (Settings → error settings)",
+        "spike_protection" => {
+            "refused by spike protection: far more than the project's usual rate (an error loop?)"
+        }
+        "event_processor" | "before_send" => {
+            "filtered in your application (before_send or an event processor): never sent"
+        }
+        "sample_rate" => "not sampled by the SDK (sample_rate, traces_sample_rate): never sent",
+        "ratelimit_backoff" => "held back by the SDK after Vigie asked it to slow down",
+        "queue_overflow" | "buffer_overflow" | "backpressure" => {
+            "the SDK's send queue was full: the application produced faster than it could send"
+        }
+        "network_error" | "send_error" => "the SDK could not reach Vigie: check the DSN's address",
+        "ignored" => "ignored by the SDK's ignoreErrors / ignore_errors settings",
+        _ => "dropped by the SDK (its client report's reason)",
+    }
+}
+
 #[derive(Template)]
 #[template(path = "issues.html")]
 struct IssuesPage {
@@ -116,6 +143,10 @@ impl IssuesPage {
     }
     fn last_shown(&self) -> u64 {
         u64::from(self.offset) + self.rows.len() as u64
+    }
+    /// What a dropped count's reason means, and what to do about it.
+    fn meaning(&self, reason: &str) -> &'static str {
+        dropped_meaning(reason)
     }
     fn dropped_total(&self) -> i64 {
         self.dropped.iter().map(|d| d.quantity).sum()

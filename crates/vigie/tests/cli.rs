@@ -242,6 +242,12 @@ fn job_run_reports_the_command_and_passes_its_exit_code_through() {
         .unwrap()
         .to_string();
     assert_eq!(job_id.len(), 36, "the command sees VIGIE_JOB_ID");
+    let first = stderr(&out).lines().next().unwrap_or_default().to_string();
+    assert!(
+        first.starts_with(&format!("vigie: job {job_id}: http://"))
+            && first.ends_with(&format!("/jobs/{job_id}")),
+        "the job's id and page are said first: {first}"
+    );
 
     // The DSN's key only sends; reading takes an API token.
     let refused = vigie()

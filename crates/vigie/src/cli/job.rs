@@ -201,7 +201,17 @@ async fn run_command(args: RunArgs) -> anyhow::Result<ExitCode> {
         body["kind"] = json!(kind);
     }
     let job_id = match api.post("jobs", body).await {
-        Ok(job) => job["id"].as_str().map(str::to_string),
+        Ok(job) => {
+            let id = job["id"].as_str().map(str::to_string);
+            // On stderr, so the command's own output stays as it was.
+            if let Some(id) = &id {
+                eprintln!(
+                    "vigie: job {id}: {}/jobs/{id}",
+                    api.base.trim_end_matches('/')
+                );
+            }
+            id
+        }
         Err(err) => {
             eprintln!("vigie: cannot report this job ({err:#}); running the command anyway");
             None

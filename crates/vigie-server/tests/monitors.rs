@@ -87,6 +87,26 @@ async fn sdk_check_ins_make_a_monitor_whose_runs_are_jobs() {
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert!(bad.body.contains("61 is outside 0–59"), "{}", bad.body);
+
+    // An interval does not depend on a time zone: its form does not claim one (it said UTC
+    // for a monitor the SDK configured in Europe/Paris).
+    let interval = r#","monitor_config":{"schedule":{"type":"interval","value":10,"unit":"minute"},"timezone":"Europe/Paris"}"#;
+    let sent = app
+        .send(
+            Request::post("/api/1/envelope/")
+                .header("x-sentry-auth", &auth)
+                .body(Body::from(envelope_check_in("c0ffee2", "ok", interval)))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    let session = app.setup_admin().await;
+    let page = app.get("/monitors/nightly-invoices", &session).await.body;
+    assert!(page.contains("value=\"every 10 minutes\""), "{page}");
+    assert!(
+        page.contains("<input name=\"timezone\" value=\"\""),
+        "{page}"
+    );
 }
 
 #[tokio::test]

@@ -184,7 +184,8 @@ impl ScheduleForm {
     fn from_config(config: &MonitorConfig) -> ScheduleForm {
         let (schedule, timezone) = match &config.schedule {
             Schedule::Crontab { cron, timezone } => (cron.to_string(), timezone.clone()),
-            other => (other.describe(), "UTC".to_string()),
+            // An interval does not depend on a time zone; showing "UTC" said otherwise.
+            other => (other.describe(), String::new()),
         };
         ScheduleForm {
             schedule,

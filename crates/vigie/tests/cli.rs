@@ -32,6 +32,33 @@ fn serve_prints_what_a_new_user_needs_and_stops_cleanly_on_ctrl_c() {
     assert!(server.interrupt().success(), "exit code 0 after Ctrl-C");
 }
 
+/// A log sent to a file is plain text: no colour codes (they are for terminals).
+#[test]
+fn serve_logs_into_a_file_without_escape_codes() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("serve.log");
+    let mut child = vigie()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path().join("data"))
+        .env("VIGIE_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines {
+        if line.unwrap().contains("Press Ctrl-C") {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("DEBUG") || text.contains("INFO"), "{text}");
+    assert!(!text.contains('\x1b'), "{text:?}");
+}
+
 #[test]
 fn an_offline_token_works_against_the_running_server() {
     let dir = tempfile::tempdir().unwrap();
@@ -283,6 +310,18 @@ fn job_run_reports_the_command_and_passes_its_exit_code_through() {
         lines.contains(&"row one") && lines.contains(&"oops"),
         "{lines:?}"
     );
+
+    // Into a file or a pipe, --follow writes lines: no carriage returns, no escape codes.
+    let followed = vigie()
+        .args(["job", "show", &job_id, "--follow"])
+        .env("VIGIE_DSN", &dsn)
+        .env("VIGIE_TOKEN", &token)
+        .output()
+        .unwrap();
+    assert!(followed.status.success(), "{}", stderr(&followed));
+    let text = stdout(&followed);
+    assert!(!text.contains('\r') && !text.contains('\x1b'), "{text:?}");
+    assert!(text.contains("Nightly import"), "{text}");
 
     let list = vigie()
         .args(["job", "list"])

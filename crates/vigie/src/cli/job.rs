@@ -450,17 +450,20 @@ async fn show(args: ShowArgs) -> anyhow::Result<()> {
             println!("  {:<18} {m}", "message");
         }
     }
-    let terminal = !args.json;
+    // Redrawn in place on a terminal; a file or a pipe gets a line per change instead of
+    // carriage returns and escape codes.
+    let redraw = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let mut last = String::new();
     loop {
         let done = FINISHED.contains(&job["status"].as_str().unwrap_or(""));
-        if terminal {
+        if !args.json {
             let line = progress_line(&job);
-            if args.follow {
+            if args.follow && redraw {
                 print!("\r\x1b[2K{line}");
                 std::io::stdout().flush()?;
-            } else {
+            } else if line != last {
                 println!("{line}");
+                last = line;
             }
         } else if args.follow {
             let now = job.to_string();
@@ -475,8 +478,8 @@ async fn show(args: ShowArgs) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_secs(1)).await;
         job = api.get(&path).await?;
     }
-    if terminal {
-        if args.follow {
+    if !args.json {
+        if args.follow && redraw {
             println!();
         }
         if let Some(line) = job["summary"]["line"].as_str() {

@@ -155,7 +155,7 @@ async fn answer(response: reqwest::Response) -> anyhow::Result<reqwest::Response
 
 /// Colours by level, unless NO_COLOR is set or stdout is not a terminal.
 pub(super) fn colour() -> bool {
-    std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
+    super::colour_on(std::io::stdout().is_terminal())
 }
 
 fn print_record(out: &mut impl Write, r: &Value, json: bool, raw: bool, colour: bool) {

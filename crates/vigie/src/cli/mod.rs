@@ -135,6 +135,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Help and version go to stdout with exit 0; a wrong command line gets one line on stderr and
 /// exit 2.
+/// Colours only on a terminal, and never with `NO_COLOR` set (<https://no-color.org>): output
+/// sent to a file or a pipe stays plain text.
+pub fn colour_on(terminal: bool) -> bool {
+    terminal && std::env::var_os("NO_COLOR").is_none()
+}
+
 pub fn usage_error(err: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
     match err.kind() {

@@ -30,6 +30,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("invalid setting log {:?}: {e}", config.log))?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(super::colour_on(std::io::IsTerminal::is_terminal(
+            &std::io::stderr(),
+        )))
         .with_writer(std::io::stderr)
         .init();
 

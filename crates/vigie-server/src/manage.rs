@@ -9,10 +9,25 @@ use crate::http::AppError;
 use vigie_core::account::new_api_token;
 use vigie_core::secret::{random_hex, token_hash};
 use vigie_core::{validate, ApiToken, Project, ProjectId, ProjectKey, Role, Scope, User};
-use vigie_store::{NewApiToken, NewUser, Store};
+use vigie_store::{NewApiToken, NewUser, Store, StoreError};
 
 /// The meta key under which the one-time setup token waits for the first admin.
 pub const SETUP_TOKEN_KEY: &str = "setup_token";
+/// The meta key of the address the server last announced (see [`remember_base_url`]).
+pub const BASE_URL_KEY: &str = "base_url";
+
+/// Records the address a starting server answers on, for commands run offline on the same
+/// data (`vigie project list` prints DSNs with it).
+pub async fn remember_base_url(store: &dyn Store, url: &str) -> Result<(), StoreError> {
+    store.meta_delete(BASE_URL_KEY).await?;
+    store.meta_get_or_insert(BASE_URL_KEY, url).await?;
+    Ok(())
+}
+
+/// The address the server last announced on this data, if it ever started.
+pub async fn remembered_base_url(store: &dyn Store) -> Result<Option<String>, StoreError> {
+    store.meta(BASE_URL_KEY).await
+}
 /// The project every installation starts with.
 pub const DEFAULT_PROJECT: &str = "default";
 

@@ -73,6 +73,11 @@ pub async fn run(
         reason: e.to_string(),
     })?;
     let base_url = config.base_url(bound);
+    // So `vigie project list --data …` prints the DSNs this server really answers on, whatever
+    // port it was given on its command line.
+    manage::remember_base_url(store.as_ref(), &base_url)
+        .await
+        .map_err(|e| ServeError::Bootstrap(e.to_string()))?;
     let (hub, stop_hub) = Hub::new();
     let mut state = AppState::new(
         store.clone(),

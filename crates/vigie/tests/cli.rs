@@ -65,6 +65,20 @@ fn an_offline_token_works_against_the_running_server() {
     let data = dir.path().join("data");
     let server = Server::start(&data);
 
+    // The DSNs printed offline are those of the running server, on its real port (it was
+    // started on port 0, not the default 8610).
+    let listed = vigie()
+        .args(["project", "list", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let host = server.url.trim_start_matches("http://");
+    assert!(
+        stdout(&listed).contains(&format!("@{host}/1")),
+        "{}",
+        stdout(&listed)
+    );
+
     // Created by another process while the server runs, on the same data directory.
     let out = vigie()
         .args([

@@ -19,8 +19,7 @@ def server():
     with tempfile.TemporaryDirectory() as data:
         srv = Server(vigie_binary(), data)
         yield srv
-        if srv.process.poll() is None:
-            srv.process.kill()
+        srv.close()
 
 
 @pytest.fixture(scope="module")

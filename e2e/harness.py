@@ -65,8 +65,36 @@ class Server:
 
     def stop(self) -> int:
         """Ctrl-C, as a person would; returns the exit code."""
+        self.record_answers()
         self.process.send_signal(signal.SIGINT)
         return self.process.wait(timeout=15)
+
+    def close(self):
+        """Ends the server at a fixture's end, keeping what it answered first."""
+        if self.process.poll() is None:
+            self.record_answers()
+            self.process.kill()
+
+    def record_answers(self):
+        """Leaves every (method, route, status) this server answered, read from its
+        `vigie_http_requests_total`, in target/tmp/answered/: the Rust check
+        `every_documented_status_is_one_the_router_really_answers` (run by .ci/run after this
+        suite) compares them with the statuses the OpenAPI document promises."""
+        try:
+            metrics = self.get("/metrics")
+        except OSError:
+            return
+        found = re.findall(
+            r'^vigie_http_requests_total\{method="([A-Z]+)",route="([^"]+)",status="(\d+)"\}',
+            metrics,
+            re.M,
+        )
+        if not found:
+            return
+        answered = ROOT / "target" / "tmp" / "answered"
+        answered.mkdir(parents=True, exist_ok=True)
+        name = f"py-{os.getpid()}-{self.process.pid}-{time.time_ns()}.txt"
+        (answered / name).write_text("".join(f"{m} {r} {s}\n" for m, r, s in found))
 
 
 def wait_for(check, what, timeout=30, poll=0.5):

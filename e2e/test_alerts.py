@@ -77,8 +77,7 @@ def vigie(smtp):
         srv = Server(vigie_binary(), data, env=env)
         srv.token = srv.admin_token()
         yield srv
-        if srv.process.poll() is None:
-            srv.process.kill()
+        srv.close()
 
 
 def api(srv, path, body=None):

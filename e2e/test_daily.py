@@ -44,8 +44,7 @@ def vigie():
         srv.token = srv.admin_token()
         srv.inbox = inbox
         yield srv
-        if srv.process.poll() is None:
-            srv.process.kill()
+        srv.close()
     smtp.stop()
 
 

@@ -68,8 +68,7 @@ def incident(tmp_path_factory):
                        str(files / "mail.log"), str(files / "access.log"), str(files / "error.log"))
         assert done.returncode == 0, done.stderr
         yield srv, inbox, start
-        if srv.process.poll() is None:
-            srv.process.kill()
+        srv.close()
     smtp.stop()
 
 

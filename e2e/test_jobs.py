@@ -162,13 +162,16 @@ EMBED_PAGE = """<!doctype html>
 <div id="live"></div>
 <div id="polled"></div>
 <p id="done"></p>
+<p id="error"></p>
 <script src="%(server)s/static/progress.js"></script>
 <script>
   const opts = {server: "%(server)s", job: "%(job)s", token: "%(token)s"};
   VigieProgress.mount(document.getElementById("live"), Object.assign({}, opts, {
     onComplete: (job) => { document.getElementById("done").textContent = job.summary.line; },
   }));
-  VigieProgress.mount(document.getElementById("polled"), Object.assign({poll: true, pollMs: 300}, opts));
+  VigieProgress.mount(document.getElementById("polled"), Object.assign({poll: true, pollMs: 300}, opts, {
+    onError: (e) => { document.getElementById("error").textContent = e.code + " " + e.status; },
+  }));
 </script>
 </body></html>
 """
@@ -194,6 +197,13 @@ def test_the_progress_bar_embeds_in_another_site(server, browser, shots):
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
         Path(site, "index.html").write_text(EMBED_PAGE % {"server": server.url, "job": "embedded", "token": token})
         try:
+            # Before its origin is allowed, the page is told why it cannot read the job.
+            browser.get(origin + "/index.html")
+            WebDriverWait(browser, 10).until(
+                lambda d: d.find_element(By.ID, "error").text == "origin_not_allowed 403")
+            polled = browser.find_element(By.ID, "polled").text
+            assert f"origin {origin} is not allowed" in polled, polled
+            shots(browser, "15-embedded-origin-refused")
             post("/api/v1/projects/1", {"allowed_origins": [origin]}, token=server.admin_token(), method="PATCH")
             browser.get(origin + "/index.html")
             for i in range(40):

@@ -47,8 +47,7 @@ def logs_server():
         srv.syslog_udp, srv.syslog_tcp = udp, tcp
         srv.token = srv.admin_token()
         yield srv
-        if srv.process.poll() is None:
-            srv.process.kill()
+        srv.close()
 
 
 def search(server, *query, expect=None, timeout=10.0):

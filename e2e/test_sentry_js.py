@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from browser import make_browser
+from selenium.webdriver.common.by import By
+
+from browser import make_browser, setup_first_admin
 from harness import wait_for
 
 JS = Path(__file__).resolve().parent / "js"
@@ -54,10 +56,24 @@ def transaction(srv, name):
     return found[0] if found else None
 
 
-def test_sentry_node_streams_spans_that_become_a_transaction(vigie):
+def test_sentry_node_streams_spans_that_become_a_transaction(vigie, browser):
     out = subprocess.run(["node", str(JS / "node_app.mjs"), vigie.dsn],
                          capture_output=True, text=True, timeout=60, cwd=JS)
     assert out.returncode == 0, out.stderr
+
+    # The slow request's child came 5 s before the request: it is in the sample's waterfall.
+    slow = wait_for(lambda: transaction(vigie, "POST /exports"), "the slow request")
+    assert slow["count"] == 1 and 6000 <= slow["p95_ms"] < 60000, slow
+    setup_first_admin(browser, vigie)
+    browser.get(vigie.url + "/performance/transaction?name=POST%20%2Fexports")
+    waterfall = browser.find_element("css selector", "main").text
+    assert "render invoice pdf" in waterfall, waterfall
+    # The Performance page shows what the SDK sent: one request each, the slow one above 6 s.
+    browser.get(vigie.url + "/performance")
+    rows = {r.find_element(By.CSS_SELECTOR, "td").text: r.text
+            for r in browser.find_elements(By.CSS_SELECTOR, "table.transactions tbody tr")}
+    assert set(rows) >= {"GET /invoices/:id", "POST /exports"}, rows
+    assert " 1 " in f" {rows['POST /exports']} " and "6." in rows["POST /exports"], rows
 
     tx = wait_for(lambda: transaction(vigie, "GET /invoices/:id"), "the Node transaction")
     assert tx["op"] == "http.server" and tx["count"] == 1, tx
@@ -91,6 +107,18 @@ def test_sentry_browser_in_chromium(vigie, tmp_path):
         browser.get(f"http://127.0.0.1:{site.server_port}/?dsn={vigie.dsn}")
         assert browser.execute_async_script(
             "window.vigieDone.then(arguments[arguments.length - 1])") == "sent"
+
+        # A person uses the SDK's feedback widget: its button, its form, its send button.
+        host = wait_for(lambda: browser.find_elements(By.ID, "sentry-feedback"), "the widget")[0]
+        root = host.shadow_root
+        wait_for(lambda: root.find_elements(By.CSS_SELECTOR, "button"), "the widget's button")[0].click()
+        message = wait_for(lambda: root.find_elements(By.CSS_SELECTOR, "[name=message]"), "its form")[0]
+        root.find_element(By.CSS_SELECTOR, "[name=name]").send_keys("Lin")
+        message.send_keys("The coupon field is gone")
+        send = [b for b in root.find_elements(By.CSS_SELECTOR, "button") if "Send" in b.text]
+        assert send, [b.text for b in root.find_elements(By.CSS_SELECTOR, "button")]
+        send[0].click()
+        browser.execute_async_script("window.vigieFlush().then(arguments[arguments.length - 1])")
     finally:
         browser.quit()
         site.shutdown()
@@ -103,3 +131,6 @@ def test_sentry_browser_in_chromium(vigie, tmp_path):
     notes = wait_for(lambda: {f["message"]: f for f in api(vigie, "/api/v1/feedback")
                               if f["message"] == "Checkout does nothing"}, "the browser's feedback")
     assert notes["Checkout does nothing"]["name"] == "Grace", notes
+    widget = wait_for(lambda: [f for f in api(vigie, "/api/v1/feedback")
+                               if f["message"] == "The coupon field is gone"], "the widget's feedback")
+    assert widget[0]["name"] == "Lin", widget

@@ -1,6 +1,7 @@
 // A page on the real, unchanged @sentry/browser with its defaults (span streaming on), bundled
 // by esbuild for e2e/test_sentry_js.py: the page load is traced, a message and an error are
-// captured, and feedback is sent. The DSN comes from the page's ?dsn=.
+// captured, feedback is sent by code and the feedback widget is on the page for a person to
+// use. The DSN comes from the page's ?dsn=.
 import * as Sentry from "@sentry/browser";
 
 const dsn = new URLSearchParams(location.search).get("dsn");
@@ -9,8 +10,10 @@ Sentry.init({
   release: "shop-web@1.4",
   environment: "e2e",
   tracesSampleRate: 1.0,
-  integrations: [Sentry.browserTracingIntegration()],
+  integrations: [Sentry.browserTracingIntegration(), Sentry.feedbackIntegration({ autoInject: true })],
 });
+
+window.vigieFlush = () => Sentry.flush(10000);
 
 window.vigieDone = (async () => {
   Sentry.captureMessage("browser hello");

@@ -18,5 +18,4 @@ def vigie():
     with tempfile.TemporaryDirectory() as data:
         srv = Server(vigie_binary(), data)
         yield srv
-        if srv.process.poll() is None:
-            srv.process.kill()
+        srv.close()

@@ -30,6 +30,55 @@ pub const DEFAULT_STALL_AFTER_MS: i64 = 60_000;
 /// down (an SMTP server throttling) shows it at once.
 pub const RATE_WINDOW_MS: i64 = 10_000;
 
+/// Where a job came from. Users list the work they reported (the jobs API, `vigie job run`)
+/// by default; the Jobs Vigie makes for Celery tasks and monitor runs are one filter away, so
+/// a busy Celery queue or a down one-minute monitor does not push a bulk send off the page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobOrigin {
+    /// Reported by the application: any kind but Vigie's own two.
+    Reported,
+    /// A Celery task (kind `celery`).
+    Celery,
+    /// A monitor's run (kind `monitor`).
+    Monitor,
+}
+
+impl JobOrigin {
+    pub const ALL: [JobOrigin; 3] = [JobOrigin::Reported, JobOrigin::Celery, JobOrigin::Monitor];
+    /// The job kind Vigie gives a monitor's runs.
+    pub const MONITOR_KIND: &'static str = "monitor";
+
+    /// The origin of a job of this kind.
+    pub fn of(kind: Option<&str>) -> JobOrigin {
+        match kind {
+            Some(crate::celery::JOB_KIND) => JobOrigin::Celery,
+            Some(JobOrigin::MONITOR_KIND) => JobOrigin::Monitor,
+            _ => JobOrigin::Reported,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobOrigin::Reported => "reported",
+            JobOrigin::Celery => "celery",
+            JobOrigin::Monitor => "monitor",
+        }
+    }
+
+    /// The origin a `?origin=` asks for: one of [`JobOrigin::ALL`], or `all` (`None`).
+    pub fn parse_filter(text: &str) -> Result<Option<JobOrigin>, String> {
+        match text {
+            "all" => Ok(None),
+            _ => JobOrigin::ALL
+                .into_iter()
+                .find(|o| o.as_str() == text)
+                .map(Some)
+                .ok_or_else(|| format!("origin is reported, celery, monitor or all, not {text:?}")),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {
@@ -415,11 +464,16 @@ impl Job {
 
     /// Percent, speed, ETA and elapsed time as of `now`.
     pub fn stats(&self, now: Timestamp) -> Stats {
-        let end = self.finished_at.unwrap_or(now);
+        // A stalled job's clock stopped at its last sign of life: neither its elapsed time
+        // nor its speed goes on as if it were working.
+        let end = match self.status {
+            JobStatus::Stalled => self.last_update,
+            _ => self.finished_at.unwrap_or(now),
+        };
         let elapsed_ms = (end.0 - self.started_at.unwrap_or(self.created_at).0).max(0);
         let speed = match (&self.summary, self.status) {
             (Some(summary), _) => summary.rate_per_sec,
-            (None, JobStatus::Pending) => 0.0,
+            (None, JobStatus::Pending | JobStatus::Stalled) => 0.0,
             (None, _) => {
                 let base = self.rate_old.unwrap_or(self.rate_new);
                 per_second(self.processed - base.processed, now.0 - base.at.0)
@@ -635,6 +689,11 @@ impl Summary {
 
     /// One line, as people print it at the end of a run.
     pub fn line(&self) -> String {
+        let seconds = self.duration_ms as f64 / 1000.0;
+        if self.total == 0 {
+            // A job that counted nothing (a wrapped command, a sync): no shares of nothing.
+            return format!("no item counted; total time {seconds:.1} s");
+        }
         let skipped = if self.skipped > 0 {
             format!(", {} skipped", self.skipped)
         } else {
@@ -648,7 +707,7 @@ impl Summary {
             if self.errors == 1 { "" } else { "s" },
             self.error_percent,
             self.total,
-            self.duration_ms as f64 / 1000.0,
+            seconds,
             self.rate_per_sec
         )
     }
@@ -732,6 +791,20 @@ pub fn human_duration(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_jobs_origin_is_read_from_its_kind() {
+        assert_eq!(JobOrigin::of(None), JobOrigin::Reported);
+        assert_eq!(JobOrigin::of(Some("email")), JobOrigin::Reported);
+        assert_eq!(JobOrigin::of(Some("celery")), JobOrigin::Celery);
+        assert_eq!(JobOrigin::of(Some("monitor")), JobOrigin::Monitor);
+        assert_eq!(JobOrigin::parse_filter("all"), Ok(None));
+        assert_eq!(
+            JobOrigin::parse_filter("celery"),
+            Ok(Some(JobOrigin::Celery))
+        );
+        assert!(JobOrigin::parse_filter("Celery").is_err());
+    }
 
     fn job_at(start: i64, total: Option<i64>) -> Job {
         let new = NewJob {
@@ -886,6 +959,12 @@ mod tests {
             Timestamp(5_000),
             "the last sign of life is kept"
         );
+        let stalled = job.stats(Timestamp(300_000));
+        assert_eq!(stalled.speed, 0.0, "a stalled job is not moving");
+        assert_eq!(
+            stalled.elapsed_ms, 5_000,
+            "its clock stopped at its last sign of life"
+        );
 
         let applied = job
             .apply(
@@ -897,6 +976,13 @@ mod tests {
         assert_eq!(job.status, JobStatus::Running);
         assert_eq!(job.stalled_ms, 90_000);
         assert!(!job.mark_stalled(Timestamp(95_001)));
+    }
+
+    #[test]
+    fn a_job_that_counted_nothing_says_so_rather_than_zero_percent_of_zero() {
+        let job = job_at(0, None);
+        let summary = Summary::of(&job, Timestamp(12_300));
+        assert_eq!(summary.line(), "no item counted; total time 12.3 s");
     }
 
     #[test]

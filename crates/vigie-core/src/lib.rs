@@ -49,7 +49,7 @@ pub mod time;
 pub mod validate;
 
 pub use account::{Access, ApiToken, Role, Scope, User};
-pub use job::{Item, ItemStatus, Job, JobStatus, NewItem, NewJob};
+pub use job::{Item, ItemStatus, Job, JobOrigin, JobStatus, NewItem, NewJob};
 pub use log::{Level, LogRecord};
 pub use logquery::LogQuery;
 pub use project::{Project, ProjectId, ProjectKey};

@@ -96,19 +96,30 @@
   // --- one job ---
   function feedLine(m) {
     const li = el("li");
-    const time = li.appendChild(el("time", "", m.at.slice(11).replace("Z", "")));
+    // Every digit kept (10:07:55.550, not 10:07:55.55), so lines align and sort by eye.
+    const time = li.appendChild(el("time", "", new Date(m.at).toISOString().slice(11, 23)));
     time.title = m.at;
     li.appendChild(document.createTextNode(" " + m.text));
     return li;
   }
 
+  /** An item's `fields` as `key=value` pairs, strings as they are, anything else as JSON. */
+  function fieldsLine(fields) {
+    if (!fields || typeof fields !== "object") return "";
+    return Object.entries(fields)
+      .map(([k, v]) => k + "=" + (typeof v === "string" ? v : JSON.stringify(v)))
+      .join(" ");
+  }
+
   function itemRow(item) {
     const tr = el("tr", item.status === "error" ? "row-error" : "");
-    tr.appendChild(el("td", "num mono", item.seq));
+    tr.appendChild(el("td", "mono small", item.id || ""));
     tr.appendChild(el("td")).appendChild(el("span", "badge " + item.status, item.status));
     const name = tr.appendChild(el("td", "", item.name || ""));
     if (item.comment) name.appendChild(el("div", "muted small", item.comment));
     if (item.error) name.appendChild(el("div", "error-text mono small", item.error));
+    const fields = fieldsLine(item.fields);
+    if (fields) name.appendChild(el("div", "muted mono small fields", fields));
     tr.appendChild(el("td", "", item.target || ""));
     tr.appendChild(el("td", "mono small", item.file || ""));
     tr.appendChild(el("td", "num", item.duration_ms === null ? "" : Math.round(item.duration_ms) + " ms"));

@@ -21,6 +21,13 @@
     return "pending";
   }
 
+  /** One logfmt pair, as the server writes it (ui::logs::logfmt). */
+  function logfmt(k, v) {
+    v = String(v);
+    if (v && !/[ "=\\\n]/.test(v)) return k + "=" + v;
+    return k + '="' + v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n") + '"';
+  }
+
   function cell(tr, text, cls) {
     var td = document.createElement("td");
     if (cls) td.className = cls;
@@ -40,44 +47,61 @@
     level.className = "badge " + badge(r.level);
     level.textContent = r.level;
     cell(tr, level);
-    cell(tr, r.source, "nowrap");
-    cell(tr, r.logger, "mono small");
+    cell(tr, r.source, "nowrap hide-sm");
+    cell(tr, r.logger, "mono small hide-sm");
     var lines = (r.message || "").split("\n");
     var fields = r.fields ? Object.keys(r.fields) : [];
-    if (lines.length > 1 || fields.length || r.job_id || r.trace_id) {
-      var details = document.createElement("details");
-      var summary = document.createElement("summary");
-      summary.textContent = lines[0];
-      details.appendChild(summary);
-      if (lines.length > 1) {
-        var pre = document.createElement("pre");
-        pre.textContent = lines.slice(1).join("\n");
-        details.appendChild(pre);
-      }
-      if (fields.length) {
-        var dl = document.createElement("dl");
-        dl.className = "fields";
-        fields.forEach(function (k) {
-          var dt = document.createElement("dt"); dt.textContent = k;
-          var dd = document.createElement("dd"); dd.textContent = r.fields[k];
-          dl.appendChild(dt); dl.appendChild(dd);
-        });
-        details.appendChild(dl);
-      }
-      if (r.job_id) {
-        var job = document.createElement("a");
-        job.href = "/jobs/" + encodeURIComponent(r.job_id);
-        job.textContent = "job " + r.job_id;
-        details.appendChild(job);
-      }
-      cell(tr, details, "mono msg");
-    } else {
-      var line = document.createElement("span");
-      line.className = "line";
-      line.textContent = lines[0];
-      cell(tr, line, "mono msg");
+    var details = document.createElement("details");
+    var summary = document.createElement("summary");
+    summary.textContent = lines[0];
+    if (fields.length) {
+      var inline = document.createElement("span");
+      inline.className = "fields-inline";
+      inline.textContent = fields.map(function (k) { return logfmt(k, r.fields[k]); }).join(" ");
+      summary.appendChild(document.createTextNode(" "));
+      summary.appendChild(inline);
     }
+    details.appendChild(summary);
+    if (lines.length > 1) {
+      var pre = document.createElement("pre");
+      pre.textContent = lines.slice(1).join("\n");
+      details.appendChild(pre);
+    }
+    if (fields.length) {
+      var dl = document.createElement("dl");
+      dl.className = "fields";
+      fields.forEach(function (k) {
+        var dt = document.createElement("dt"); dt.textContent = k;
+        var dd = document.createElement("dd"); dd.textContent = r.fields[k];
+        dl.appendChild(dt); dl.appendChild(dd);
+      });
+      details.appendChild(dl);
+    }
+    if (r.job_id) {
+      var job = document.createElement("a");
+      job.href = "/jobs/" + encodeURIComponent(r.job_id);
+      job.textContent = "job " + r.job_id;
+      details.appendChild(job);
+    }
+    var context = document.createElement("div");
+    context.className = "small";
+    var link = document.createElement("a");
+    var t = Date.parse(r.time);
+    var q = "source:" + r.source + " from:" + new Date(t - 30000).toISOString() +
+      " to:" + new Date(t + 30000).toISOString();
+    link.href = "/logs?range=&q=" + encodeURIComponent(q);
+    link.textContent = "Show context";
+    context.appendChild(link);
+    details.appendChild(context);
+    cell(tr, details, "mono msg");
     return tr;
+  }
+
+  /** Adds one to a count shown with thousands separators (a level chip, the total). */
+  function bump(node) {
+    if (!node) return;
+    var n = parseInt(node.textContent.replace(/[^0-9]/g, ""), 10) || 0;
+    node.textContent = (n + 1).toLocaleString("en-US");
   }
 
   function add(records) {
@@ -91,6 +115,8 @@
       if (seen.size > 5000) seen.clear();
       lastNs = Math.max(lastNs, r.time_ns);
       received += 1;
+      bump(document.querySelector('.chip[data-level="' + r.level + '"] [data-level-count]'));
+      bump(document.querySelector("[data-total]"));
       var tr = row(r);
       if (append) rows.appendChild(tr); else rows.insertBefore(tr, rows.firstChild);
     });

@@ -8,7 +8,9 @@
 //       job: "JOB_ID",                           // the job's id
 //       token: "READ_TOKEN",                     // the read token returned when it was created
 //       onComplete: (job) => {},                 // called once when the job finishes
-//       onError: (error) => {},                  // called when Vigie cannot be reached or refuses
+//       onError: (error) => {},                  // called when Vigie cannot be reached or refuses:
+//                                                // error.code "origin_not_allowed" when this
+//                                                // page's origin is not allowed
 //     });
 //   </script>
 //
@@ -68,16 +70,30 @@
     }
 
     function failed(error) {
+      // What Vigie refused (a page whose origin is not allowed, a wrong token) is shown in
+      // the bar too: the reader sees why it does not move, not a silent empty bar.
+      if (error.refused) {
+        message.textContent = error.message;
+        message.style.color = COLOURS.failed;
+      }
       if (opts.onError) opts.onError(error);
+    }
+
+    // Vigie's JSON error (`{"error": {"code", "message"}}`), as an Error with `status`,
+    // `code` and `refused`; readable here because Vigie answers refusals with CORS headers.
+    function refusal(r) {
+      return r.json().catch(() => ({})).then((body) => {
+        const e = body && body.error ? body.error : {};
+        const error = new Error(e.message || "Vigie answered HTTP " + r.status);
+        Object.assign(error, { status: r.status, code: e.code || null, refused: r.status < 500 });
+        throw error;
+      });
     }
 
     function poll() {
       if (stopped) return;
       fetch(url, { headers: { Accept: "application/json" }, credentials: "omit" })
-        .then((r) => {
-          if (!r.ok) throw new Error("Vigie answered HTTP " + r.status);
-          return r.json();
-        })
+        .then((r) => (r.ok ? r.json() : refusal(r)))
         .then(show)
         .catch(failed)
         .finally(() => { if (!stopped) timer = setTimeout(poll, opts.pollMs); });

@@ -181,36 +181,43 @@ impl CeleryCounters {
             "Celery workers online.",
             workers.iter().filter(|(_, online)| *online).count() as u64,
         );
-        counters(
-            out,
-            &[
-                (
-                    "vigie_celery_events_total",
-                    "Celery events read from brokers.",
-                    &self.events,
-                ),
-                (
-                    "vigie_celery_stored_total",
-                    "Celery events and task states stored.",
-                    &self.stored,
-                ),
-                (
-                    "vigie_celery_undecodable_total",
-                    "Broker messages skipped as unreadable.",
-                    &self.undecodable,
-                ),
-                (
-                    "vigie_celery_dropped_total",
-                    "Celery events not stored: the queue was full, or storage refused them.",
-                    &self.dropped,
-                ),
-                (
-                    "vigie_celery_reconnects_total",
-                    "Broker connections lost and retried.",
-                    &self.reconnects,
-                ),
-            ],
-        );
+        counters(out, &self.table());
+    }
+
+    /// Every plain counter of the Celery consumer, as `/metrics` and the System page name it.
+    fn table(&self) -> [Counter<'_>; 5] {
+        [
+            Counter::new(
+                "vigie_celery_events_total",
+                "Celery events read from brokers.",
+                &self.events,
+            ),
+            Counter::new(
+                "vigie_celery_stored_total",
+                "Celery events and task states stored.",
+                &self.stored,
+            ),
+            Counter::new(
+                "vigie_celery_undecodable_total",
+                "Broker messages skipped as unreadable.",
+                &self.undecodable,
+            )
+            .not_stored(
+                "Celery messages",
+                "not JSON (pickle, msgpack) or not Celery's",
+            ),
+            Counter::new(
+                "vigie_celery_dropped_total",
+                "Celery events not stored: the queue was full, or storage refused them.",
+                &self.dropped,
+            )
+            .not_stored("Celery events", "storage could not keep up"),
+            Counter::new(
+                "vigie_celery_reconnects_total",
+                "Broker connections lost and retried.",
+                &self.reconnects,
+            ),
+        ]
     }
 }
 
@@ -228,12 +235,45 @@ fn labeled_counters(
     }
 }
 
-fn counters(out: &mut String, list: &[(&str, &str, &AtomicU64)]) {
-    for (name, help, counter) in list {
+/// One plain counter: its `/metrics` name and help and, when what it counts was received and
+/// not stored, how the System page names it. One table serves both, so they cannot drift apart.
+struct Counter<'a> {
+    name: &'static str,
+    help: &'static str,
+    value: &'a AtomicU64,
+    /// What was not stored, and why.
+    not_stored: Option<(&'static str, &'static str)>,
+}
+
+impl<'a> Counter<'a> {
+    fn new(name: &'static str, help: &'static str, value: &'a AtomicU64) -> Self {
+        Counter {
+            name,
+            help,
+            value,
+            not_stored: None,
+        }
+    }
+
+    fn not_stored(self, what: &'static str, why: &'static str) -> Self {
+        Counter {
+            not_stored: Some((what, why)),
+            ..self
+        }
+    }
+
+    fn load(&self) -> u64 {
+        self.value.load(Ordering::Relaxed)
+    }
+}
+
+fn counters(out: &mut String, list: &[Counter<'_>]) {
+    for c in list {
+        let (name, help) = (c.name, c.help);
         let _ = writeln!(
             out,
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-            counter.load(Ordering::Relaxed)
+            c.load()
         );
     }
 }
@@ -277,46 +317,50 @@ impl LogCounters {
     }
 
     fn render(&self, out: &mut String) {
-        counters(
-            out,
-            &[
-                (
-                    "vigie_logs_stored_total",
-                    "Log records stored.",
-                    &self.stored,
-                ),
-                (
-                    "vigie_logs_unparsed_total",
-                    "Log lines no format recognized, stored whole.",
-                    &self.unparsed,
-                ),
-                (
-                    "vigie_logs_rejected_total",
-                    "Log entries refused by protocol rules.",
-                    &self.rejected,
-                ),
-                (
-                    "vigie_logs_lossy_utf8_total",
-                    "Log records with invalid UTF-8, decoded lossily.",
-                    &self.lossy_utf8,
-                ),
-                (
-                    "vigie_logs_truncated_total",
-                    "Log records cut at the message size limit.",
-                    &self.truncated,
-                ),
-                (
-                    "vigie_logs_dropped_total",
-                    "Syslog records dropped under overload.",
-                    &self.dropped,
-                ),
-                (
-                    "vigie_logs_time_replaced_total",
-                    "Log records with an implausible time, stored at their receive time.",
-                    &self.time_replaced,
-                ),
-            ],
-        );
+        counters(out, &self.table());
+    }
+
+    /// Every log counter, as `/metrics` and the System page name it.
+    fn table(&self) -> [Counter<'_>; 7] {
+        [
+            Counter::new(
+                "vigie_logs_stored_total",
+                "Log records stored.",
+                &self.stored,
+            ),
+            Counter::new(
+                "vigie_logs_unparsed_total",
+                "Log lines no format recognized, stored whole.",
+                &self.unparsed,
+            ),
+            Counter::new(
+                "vigie_logs_rejected_total",
+                "Log entries refused by protocol rules.",
+                &self.rejected,
+            )
+            .not_stored("log entries", "refused by their protocol's rules"),
+            Counter::new(
+                "vigie_logs_lossy_utf8_total",
+                "Log records with invalid UTF-8, decoded lossily.",
+                &self.lossy_utf8,
+            ),
+            Counter::new(
+                "vigie_logs_truncated_total",
+                "Log records cut at the message size limit.",
+                &self.truncated,
+            ),
+            Counter::new(
+                "vigie_logs_dropped_total",
+                "Syslog records dropped under overload.",
+                &self.dropped,
+            )
+            .not_stored("syslog records", "storage could not keep up"),
+            Counter::new(
+                "vigie_logs_time_replaced_total",
+                "Log records with an implausible time, stored at their receive time.",
+                &self.time_replaced,
+            ),
+        ]
     }
 }
 
@@ -399,7 +443,6 @@ impl Metrics {
             count,
             metric,
         };
-        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut out: Vec<NotStored> = self
             .sentry_dropped
             .lock()
@@ -414,34 +457,24 @@ impl Metrics {
                 )
             })
             .collect();
-        out.extend([
-            at(
-                "log entries",
-                "refused by their protocol's rules",
-                load(&self.logs.rejected),
-                "vigie_logs_rejected_total",
-            ),
-            at(
-                "syslog records",
-                "storage could not keep up",
-                load(&self.logs.dropped),
-                "vigie_logs_dropped_total",
-            ),
-            at(
-                "Celery messages",
-                "not JSON (pickle, msgpack) or not Celery's",
-                load(&self.celery.undecodable),
-                "vigie_celery_undecodable_total",
-            ),
-            at(
-                "Celery events",
-                "storage could not keep up",
-                load(&self.celery.dropped),
-                "vigie_celery_dropped_total",
-            ),
-        ]);
+        let (logs, celery) = (self.logs.table(), self.celery.table());
+        out.extend(logs.iter().chain(&celery).filter_map(|c| {
+            let (what, why) = c.not_stored?;
+            Some(at(what, why, c.load(), c.name))
+        }));
         out.retain(|n| n.count > 0);
         out
+    }
+
+    /// Every (method, route template, status) answered since start: what the router really
+    /// sends, which the OpenAPI test compares with what the document promises.
+    pub fn answered(&self) -> Vec<(String, String, u16)> {
+        self.requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect()
     }
 
     /// Counts Sentry items received and not stored.
@@ -514,7 +547,7 @@ impl Metrics {
         );
         counters(
             &mut out,
-            &[(
+            &[Counter::new(
                 "vigie_storage_disk_full_total",
                 "Writes refused because the disk (or the database's quota) was full.",
                 &self.storage.refusals,

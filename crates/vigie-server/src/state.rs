@@ -40,6 +40,8 @@ pub struct AppState {
     pub brokers: crate::celery::Brokers,
     /// Body limits and the memory all ingest requests may hold at once.
     pub ingest: IngestBudget,
+    /// Web pages refused a job's progress for their origin, for the job page to tell.
+    pub origin_refusals: Arc<crate::auth::job_access::OriginRefusals>,
 }
 
 impl AppState {
@@ -80,6 +82,7 @@ impl AppState {
             doorbell: Doorbell::default(),
             rules_changed: RulesChanged::default(),
             brokers: crate::celery::Brokers::default(),
+            origin_refusals: Arc::default(),
         })
     }
 

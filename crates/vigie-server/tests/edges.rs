@@ -199,6 +199,15 @@ async fn a_taken_budget_answers_503_with_retry_after() {
     })
     .await;
     let key = project_key(&app).await;
+    let job = app
+        .api(
+            Method::POST,
+            "/api/v1/jobs",
+            &key,
+            Some(r#"{"id": "held", "name": "send"}"#),
+        )
+        .await;
+    assert_eq!(job.status, StatusCode::CREATED, "{}", job.body);
     // A slow sender holds most of the budget with its declared length, sending nothing yet.
     let (hold, body) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
     let slow = Request::post("/api/v1/logs")
@@ -233,6 +242,32 @@ async fn a_taken_budget_answers_503_with_retry_after() {
     );
     assert_eq!(answer.headers[header::RETRY_AFTER], "1");
     assert_eq!(answer.json()["error"]["code"], "overloaded");
+
+    // Every job write reads its body through the same budget, so a reporter is told the same.
+    for path in [
+        "/api/v1/jobs",
+        "/api/v1/jobs/held/progress",
+        "/api/v1/jobs/held/heartbeat",
+        "/api/v1/jobs/held/finish",
+        "/api/v1/jobs/held/items",
+    ] {
+        let answer = app
+            .send(
+                Request::post(path)
+                    .header(header::AUTHORIZATION, format!("Bearer {key}"))
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(Body::from(vec![b' '; 200 << 10]))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{path}: {}",
+            answer.body
+        );
+        assert_eq!(answer.headers[header::RETRY_AFTER], "1", "{path}");
+    }
 
     // A Sentry SDK is told in the header it honours on any status, for every category.
     let envelope = Request::post("/api/1/envelope/")
@@ -573,4 +608,74 @@ async fn a_patch_that_changes_nothing_or_sets_null_is_refused_naming_the_field()
         .await;
     assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
     assert_eq!(renamed.json()["name"], "shop");
+}
+
+/// While the ingest budget is held by a request still sending its body, a Loki push waits a
+/// little for room, then is told to come back (503 + `Retry-After`) rather than queued in
+/// memory; once the first request ends, the push is taken.
+#[tokio::test]
+async fn a_loki_push_is_turned_away_while_the_budget_is_held() {
+    let app = app_configured(Duration::from_secs(3600), |c| {
+        c.limits.ingest_budget_mib = 1;
+    })
+    .await;
+    let key = project_key(&app).await;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    // Fused, as a connection's body is: read again after its end, it stays ended.
+    let slow_body =
+        futures_util::StreamExt::fuse(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv()
+                .await
+                .map(|chunk| (Ok::<_, std::io::Error>(axum::body::Bytes::from(chunk)), rx))
+        }));
+    let holder = {
+        let router = app.router.clone();
+        let key = key.clone();
+        tokio::spawn(async move {
+            use tower::ServiceExt;
+            let req = Request::post("/api/v1/logs?source=slow")
+                .header(header::AUTHORIZATION, format!("Bearer {key}"))
+                .body(Body::from_stream(slow_body))
+                .unwrap();
+            Answer::from(router.oneshot(req).await.unwrap()).await
+        })
+    };
+    // Nearly the whole budget, as one frame of lines; the rest of the body is still to come.
+    let line = format!("{{\"message\": \"{}\"}}\n", "x".repeat(1000));
+    tx.send(line.repeat(1000).into_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let push = || {
+        Request::post("/loki/api/v1/push")
+            .header(header::AUTHORIZATION, format!("Bearer {key}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(format!(
+                r#"{{"streams": [{{"stream": {{"app": "shop"}}, "values": [["{}", "{}"]]}}]}}"#,
+                1_800_000_000_000_000_000u64,
+                "y".repeat(200_000)
+            )))
+            .unwrap()
+    };
+    let refused = app.send(push()).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        refused.body
+    );
+    assert!(refused.headers.contains_key(header::RETRY_AFTER));
+    assert_eq!(
+        refused.json()["error"]["code"],
+        "overloaded",
+        "{}",
+        refused.body
+    );
+
+    drop(tx);
+    // The holder gets its own answer (its thousand lines would take more than the whole
+    // budget to parse), and lets go of what it held.
+    let held = holder.await.unwrap();
+    assert_eq!(held.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", held.body);
+    let taken = app.send(push()).await;
+    assert_eq!(taken.status, StatusCode::NO_CONTENT, "{}", taken.body);
 }

@@ -685,6 +685,1002 @@ async fn every_api_route_is_in_the_openapi_document() {
     );
 }
 
+/// Each documented operation, called the ways a stranger or a wrong client would: without
+/// credentials, with the project key where an API token is needed, with a read-only token
+/// where a change needs admin, about an object that does not exist, with a body that is not
+/// JSON. Each refusal the document promises must be the one answered (and what is answered is
+/// recorded for `every_documented_status_is_one_the_router_really_answers_and_no_other`).
+#[tokio::test]
+async fn every_operation_refuses_as_documented() {
+    let app = app().await;
+    let admin = app.admin_token().await;
+    let read = vigie_server::manage::create_token(
+        app.state.store.as_ref(),
+        "reader",
+        vigie_core::Scope::Read,
+    )
+    .await
+    .unwrap()
+    .1;
+    let key = project_key(&app).await;
+    let doc = app.get("/api/v1/openapi.json", "").await.json();
+    let mut wrong = Vec::new();
+    for (path, operations) in doc["paths"].as_object().unwrap() {
+        // `{project}` is a Sentry project id, `{key}` a project key: a real one, so the probe
+        // reaches what follows; every other parameter names something that does not exist.
+        let concrete = path
+            .replace("{project}", "1")
+            .replace("{key}", &key)
+            .split('/')
+            .map(|part| {
+                if part.starts_with('{') {
+                    "999999"
+                } else {
+                    part
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        for (method, operation) in operations.as_object().unwrap() {
+            let Some(responses) = operation["responses"].as_object() else {
+                continue;
+            };
+            let documented = |status: &str| responses.contains_key(status);
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let changes = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+            let call = |credential: Option<String>, body: &'static str| {
+                let mut req = Request::builder().method(method.clone()).uri(&concrete);
+                if let Some(c) = credential {
+                    req = req.header(header::AUTHORIZATION, c);
+                }
+                if changes {
+                    req = req.header(header::CONTENT_TYPE, "application/json");
+                }
+                req.body(Body::from(body)).unwrap()
+            };
+            let mut expect = |what: &str, status: StatusCode, want: u16| {
+                if status.as_u16() != want {
+                    wrong.push(format!(
+                        "{method} {path} {what}: answered {status}, documented {want}"
+                    ));
+                }
+            };
+            let anonymous = app.send(call(None, "{}")).await.status;
+            if documented("401") {
+                expect("without credentials", anonymous, 401);
+            }
+            let uses_key = operation["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|s| s.get("projectKey").is_some()));
+            let uses_token = operation["security"].is_null()
+                || operation["security"]
+                    .as_array()
+                    .is_some_and(|s| s.iter().any(|s| s.get("bearer").is_some()));
+            if uses_token && !uses_key && documented("401") {
+                let with_key = app.send(call(Some(format!("Bearer {key}")), "{}")).await;
+                expect("with the project key", with_key.status, 401);
+            }
+            let with_read = app.send(call(Some(format!("Bearer {read}")), "{}")).await;
+            if uses_token && changes && documented("403") && !uses_key {
+                expect("with a read-only token", with_read.status, 403);
+            }
+            let with_admin = app.send(call(Some(format!("Bearer {admin}")), "{}")).await;
+            if !changes && path.contains("{") && documented("404") && !path.contains("{key}") {
+                expect("about nothing that exists", with_admin.status, 404);
+            }
+            // Each documented query parameter, given a value no parameter takes.
+            if documented("422") || documented("400") {
+                let params = operation["parameters"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                for param in params.iter().filter(|p| p["in"] == "query") {
+                    let name = param["name"].as_str().unwrap();
+                    let uri = format!("{concrete}?{name}=%00nonsense");
+                    let mut req = Request::builder()
+                        .method(method.clone())
+                        .uri(uri)
+                        .header(header::AUTHORIZATION, format!("Bearer {admin}"));
+                    if changes {
+                        req = req.header(header::CONTENT_TYPE, "application/json");
+                    }
+                    app.send(req.body(Body::from("{}")).unwrap()).await;
+                }
+            }
+            if changes && documented("400") {
+                app.send(call(Some(format!("Bearer {admin}")), "{not json"))
+                    .await;
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+/// The management operations' answers, each once: what a script sees when it changes users,
+/// projects, alert channels and rules, monitors and log sources (a conflict, a missing object,
+/// a value that breaks a rule, and success).
+#[tokio::test]
+async fn management_operations_answer_as_documented() {
+    let app = app().await;
+    let admin = app.admin_token().await;
+    let call = |method: Method, path: String, body: Option<String>| {
+        let admin = admin.clone();
+        let app = &app;
+        async move { app.api(method, &path, &admin, body.as_deref()).await }
+    };
+    let status = |a: &common::Answer| a.status.as_u16();
+
+    // Users: created, read, changed, a clash of names, the last admin kept, deleted.
+    let bob = call(
+        Method::POST,
+        "/api/v1/users".into(),
+        Some(r#"{"username": "Bob", "password": "long enough pass"}"#.into()),
+    )
+    .await;
+    assert_eq!(status(&bob), 201, "{}", bob.body);
+    let bob_id = bob.json()["id"].as_i64().unwrap();
+    let again = call(
+        Method::POST,
+        "/api/v1/users".into(),
+        Some(r#"{"username": "Bob", "password": "long enough pass"}"#.into()),
+    )
+    .await;
+    assert_eq!(status(&again), 409, "{}", again.body);
+    let read = call(Method::GET, format!("/api/v1/users/{bob_id}"), None).await;
+    // Usernames are kept in lower case: one person, however it is typed.
+    assert_eq!(
+        (status(&read), read.json()["username"].as_str()),
+        (200, Some("bob"))
+    );
+    let renamed = call(
+        Method::PATCH,
+        format!("/api/v1/users/{bob_id}"),
+        Some(r#"{"role": "admin"}"#.into()),
+    )
+    .await;
+    assert_eq!(status(&renamed), 200, "{}", renamed.body);
+    let missing = call(
+        Method::PATCH,
+        "/api/v1/users/999999".into(),
+        Some(r#"{"role": "admin"}"#.into()),
+    )
+    .await;
+    assert_eq!(status(&missing), 404, "{}", missing.body);
+    let carol = call(
+        Method::POST,
+        "/api/v1/users".into(),
+        Some(r#"{"username": "Carol", "password": "long enough pass"}"#.into()),
+    )
+    .await
+    .json()["id"]
+        .as_i64()
+        .unwrap();
+    // Bob is the only admin account: he can be neither demoted nor deleted; Carol can go.
+    let demoted = call(
+        Method::PATCH,
+        format!("/api/v1/users/{bob_id}"),
+        Some(r#"{"role": "viewer"}"#.into()),
+    )
+    .await;
+    assert_eq!(status(&demoted), 409, "{}", demoted.body);
+    let last = call(Method::DELETE, format!("/api/v1/users/{bob_id}"), None).await;
+    assert_eq!(status(&last), 409, "{}", last.body);
+    let gone = call(Method::DELETE, format!("/api/v1/users/{carol}"), None).await;
+    assert_eq!(status(&gone), 204, "{}", gone.body);
+
+    // Alert channels and rules: a clash of names, muted, a bad mute time, deleted.
+    let channel =
+        r#"{"name": "hook", "target": {"kind": "webhook", "url": "http://127.0.0.1:9/hook"}}"#;
+    let made = call(
+        Method::POST,
+        "/api/v1/alerts/channels".into(),
+        Some(channel.into()),
+    )
+    .await;
+    assert_eq!(status(&made), 201, "{}", made.body);
+    let channel_id = made.json()["id"].as_i64().unwrap();
+    let twice = call(
+        Method::POST,
+        "/api/v1/alerts/channels".into(),
+        Some(channel.into()),
+    )
+    .await;
+    assert_eq!(status(&twice), 409, "{}", twice.body);
+    let rule = call(
+        Method::POST,
+        "/api/v1/alerts/rules".into(),
+        Some(format!(
+            r#"{{"name": "new issues", "rule": {{"kind": "new_issue"}}, "channels": [{channel_id}]}}"#
+        )),
+    )
+    .await;
+    assert_eq!(status(&rule), 201, "{}", rule.body);
+    let rule_id = rule.json()["id"].as_i64().unwrap();
+    let muted = call(
+        Method::POST,
+        format!("/api/v1/alerts/rules/{rule_id}/mute"),
+        Some(r#"{"until": "2999-01-01T00:00:00Z"}"#.into()),
+    )
+    .await;
+    assert_eq!(status(&muted), 200, "{}", muted.body);
+    let bad_time = call(
+        Method::POST,
+        format!("/api/v1/alerts/rules/{rule_id}/mute"),
+        Some(r#"{"until": "next tuesday"}"#.into()),
+    )
+    .await;
+    assert_eq!(status(&bad_time), 422, "{}", bad_time.body);
+    // Changed wholly: another name, another kind; a missing rule, a bad one, a name taken.
+    let changed = call(
+        Method::PUT,
+        format!("/api/v1/alerts/rules/{rule_id}"),
+        Some(format!(
+            r#"{{"name": "Failed sends", "rule": {{"kind": "job_failed", "job_kind": "email"}}, "channels": [{channel_id}], "cooldown_s": 600}}"#
+        )),
+    )
+    .await;
+    assert_eq!(status(&changed), 200, "{}", changed.body);
+    assert_eq!(changed.json()["name"], "Failed sends");
+    assert!(
+        changed.body.contains(r#""job_kind":"email""#),
+        "{}",
+        changed.body
+    );
+    assert!(
+        !changed.json()["muted_until"].is_null(),
+        "its mute stays: {}",
+        changed.body
+    );
+    let nowhere = call(
+        Method::PUT,
+        "/api/v1/alerts/rules/999999".into(),
+        Some(format!(
+            r#"{{"name": "x", "rule": {{"kind": "new_issue"}}, "channels": [{channel_id}]}}"#
+        )),
+    )
+    .await;
+    assert_eq!(status(&nowhere), 404, "{}", nowhere.body);
+    let no_channel = call(
+        Method::PUT,
+        format!("/api/v1/alerts/rules/{rule_id}"),
+        Some(r#"{"name": "x", "rule": {"kind": "new_issue"}, "channels": []}"#.into()),
+    )
+    .await;
+    assert_eq!(status(&no_channel), 422, "{}", no_channel.body);
+    let other = call(
+        Method::POST,
+        "/api/v1/alerts/rules".into(),
+        Some(format!(
+            r#"{{"name": "regressions", "rule": {{"kind": "regression"}}, "channels": [{channel_id}]}}"#
+        )),
+    )
+    .await;
+    assert_eq!(status(&other), 201, "{}", other.body);
+    let taken = call(
+        Method::PUT,
+        format!("/api/v1/alerts/rules/{}", other.json()["id"]),
+        Some(format!(
+            r#"{{"name": "Failed sends", "rule": {{"kind": "regression"}}, "channels": [{channel_id}]}}"#
+        )),
+    )
+    .await;
+    assert_eq!(status(&taken), 409, "{}", taken.body);
+    let rule_gone = call(
+        Method::DELETE,
+        format!("/api/v1/alerts/rules/{rule_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status(&rule_gone), 204, "{}", rule_gone.body);
+    let channel_gone = call(
+        Method::DELETE,
+        format!("/api/v1/alerts/channels/{channel_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status(&channel_gone), 204, "{}", channel_gone.body);
+
+    // A monitor paused and resumed.
+    let monitor = call(
+        Method::PUT,
+        "/api/v1/monitors/nightly".into(),
+        Some(r#"{"schedule": {"type": "interval", "value": 1, "unit": "hour"}}"#.into()),
+    )
+    .await;
+    assert_eq!(status(&monitor), 200, "{}", monitor.body);
+    for action in ["pause", "resume"] {
+        let answer = call(
+            Method::POST,
+            format!("/api/v1/monitors/nightly/{action}"),
+            None,
+        )
+        .await;
+        assert_eq!(status(&answer), 200, "{action}: {}", answer.body);
+    }
+
+    // A log source deleted with its lines.
+    let key = project_key(&app).await;
+    let sent = app
+        .send(
+            Request::post("/api/v1/logs?source=old-app")
+                .header(header::AUTHORIZATION, format!("Bearer {key}"))
+                .body(Body::from("{\"message\": \"bye\"}\n"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status(&sent), 200, "{}", sent.body);
+    let sources = call(Method::GET, "/api/v1/logs/sources".into(), None)
+        .await
+        .json();
+    let source = sources
+        .as_array()
+        .or_else(|| sources["sources"].as_array())
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "old-app")
+        .unwrap_or_else(|| panic!("{sources}"))["id"]
+        .as_i64()
+        .unwrap();
+    let deleted = call(
+        Method::DELETE,
+        format!("/api/v1/logs/sources/{source}"),
+        None,
+    )
+    .await;
+    assert_eq!(status(&deleted), 204, "{}", deleted.body);
+
+    // Projects: read, a name taken, a project that does not exist.
+    let project = call(Method::GET, "/api/v1/projects/1".into(), None).await;
+    assert_eq!(status(&project), 200, "{}", project.body);
+    let other = call(
+        Method::POST,
+        "/api/v1/projects".into(),
+        Some(r#"{"name": "shop"}"#.into()),
+    )
+    .await;
+    assert_eq!(status(&other), 201, "{}", other.body);
+    let taken = call(
+        Method::PATCH,
+        "/api/v1/projects/1".into(),
+        Some(r#"{"name": "shop"}"#.into()),
+    )
+    .await;
+    assert_eq!(status(&taken), 409, "{}", taken.body);
+    let nowhere = call(
+        Method::PATCH,
+        "/api/v1/projects/999999".into(),
+        Some(r#"{"name": "x"}"#.into()),
+    )
+    .await;
+    assert_eq!(status(&nowhere), 404, "{}", nowhere.body);
+}
+
+/// What a job's process, a cron wrapper and an old Sentry SDK see: a job's life with its
+/// conflicts and bad values, pings with a wrong key or slug, the store endpoint with bad JSON,
+/// a body too large and a rate limit; then an event read back through its issue and its
+/// attachment; and, with two projects, every read that needs `?project=` says so.
+#[tokio::test]
+async fn ingest_and_job_operations_answer_as_documented() {
+    let app = app().await;
+    let admin = app.admin_token().await;
+    let key = project_key(&app).await;
+    let status = |a: &common::Answer| a.status.as_u16();
+    let with_key = |method: Method, path: &str, body: &str| {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {key}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+
+    // A job: started, started again, finished, then every change after its end refused.
+    let job = app
+        .send(with_key(
+            Method::POST,
+            "/api/v1/jobs",
+            r#"{"name": "invoices", "total": 3}"#,
+        ))
+        .await;
+    assert_eq!(status(&job), 201, "{}", job.body);
+    let id = job.json()["id"].as_str().unwrap().to_string();
+    let at = |what: &str| format!("/api/v1/jobs/{id}/{what}");
+    let started = app.send(with_key(Method::POST, &at("start"), "")).await;
+    assert_eq!(status(&started), 200, "{}", started.body);
+    let beat = app
+        .send(with_key(
+            Method::POST,
+            &at("heartbeat"),
+            r#"{"messages": 5}"#,
+        ))
+        .await;
+    assert_eq!(status(&beat), 422, "{}", beat.body);
+    let wrong_end = app
+        .send(with_key(
+            Method::POST,
+            &at("finish"),
+            r#"{"status": "running"}"#,
+        ))
+        .await;
+    assert_eq!(status(&wrong_end), 422, "{}", wrong_end.body);
+    let items = app
+        .api(
+            Method::GET,
+            &format!("{}?status=lost", at("items")),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status(&items), 422, "{}", items.body);
+    let done = app.send(with_key(Method::POST, &at("finish"), "{}")).await;
+    assert_eq!(status(&done), 200, "{}", done.body);
+    for (what, body) in [
+        ("start", ""),
+        ("finish", "{}"),
+        ("heartbeat", "{}"),
+        ("progress", r#"{"processed": 1}"#),
+    ] {
+        let late = app.send(with_key(Method::POST, &at(what), body)).await;
+        assert_eq!(status(&late), 409, "{what} after the end: {}", late.body);
+    }
+
+    // Pings: a key no project has, a slug that breaks the rules, a start signal by HEAD.
+    for method in [Method::HEAD, Method::POST] {
+        let stranger = app
+            .send(
+                Request::builder()
+                    .method(method.clone())
+                    .uri("/ping/0123456789abcdef0123456789abcdef/nightly")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(status(&stranger), 404, "{method}: {}", stranger.body);
+        let bad_slug = app
+            .send(
+                Request::builder()
+                    .method(method.clone())
+                    .uri(format!("/ping/{key}/{}", "x".repeat(200)))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(status(&bad_slug), 422, "{method}: {}", bad_slug.body);
+    }
+    let start = app
+        .send(
+            Request::head(format!("/ping/{key}/nightly/start"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status(&start), 200, "{}", start.body);
+
+    // The store endpoint (old SDKs): bad JSON, too large, then over the project's rate.
+    let store = |body: Vec<u8>| {
+        Request::post("/api/1/store/")
+            .header(
+                "x-sentry-auth",
+                format!("Sentry sentry_key={key}, sentry_version=7"),
+            )
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let bad = app.send(store(b"{not json".to_vec())).await;
+    assert_eq!(status(&bad), 400, "{}", bad.body);
+    let huge = app.send(store(vec![b' '; 3 << 20])).await;
+    assert_eq!(status(&huge), 413, "{}", huge.body);
+    let limited = app
+        .api(
+            Method::PUT,
+            "/api/v1/error-settings",
+            &admin,
+            Some(r#"{"events_per_minute": 1}"#),
+        )
+        .await;
+    assert_eq!(status(&limited), 200, "{}", limited.body);
+    let event = |n: u32| {
+        format!(
+            r#"{{"event_id": "{n:032x}", "message": "disk almost full", "level": "error", "platform": "python"}}"#
+        )
+        .into_bytes()
+    };
+    let first = app.send(store(event(1))).await;
+    assert_eq!(status(&first), 200, "{}", first.body);
+    let second = app.send(store(event(2))).await;
+    assert_eq!(status(&second), 429, "{}", second.body);
+
+    // The event, read back through its issue; an attachment sent with another.
+    let mut issue = 0;
+    for _ in 0..200 {
+        let list = app
+            .api(Method::GET, "/api/v1/issues", &admin, None)
+            .await
+            .json();
+        issue = list["issues"][0]["id"].as_i64().unwrap_or(0);
+        if issue > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(issue > 0, "the event's issue");
+    let events = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/issues/{issue}/events"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status(&events), 200, "{}", events.body);
+    let _ = app
+        .api(
+            Method::PUT,
+            "/api/v1/error-settings",
+            &admin,
+            Some(r#"{"events_per_minute": null}"#),
+        )
+        .await;
+    let event_id = format!("{:032x}", 3);
+    let envelope = format!(
+        "{{\"event_id\": \"{event_id}\"}}\n{{\"type\": \"event\"}}\n{{\"message\": \"with a file\"}}\n\
+         {{\"type\": \"attachment\", \"length\": 7, \"filename\": \"log.txt\"}}\nhello!\n\n"
+    );
+    let sent = app
+        .send(
+            Request::post("/api/1/envelope/")
+                .header("x-sentry-auth", format!("Sentry sentry_key={key}"))
+                .body(Body::from(envelope))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status(&sent), 200, "{}", sent.body);
+    let project = app.state.store.list_projects().await.unwrap()[0].id;
+    let mut attachment = 0;
+    for _ in 0..200 {
+        let files = app
+            .state
+            .store
+            .attachments(project, &event_id)
+            .await
+            .unwrap();
+        attachment = files.first().map(|f| f.id).unwrap_or(0);
+        if attachment > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(attachment > 0, "the attachment");
+    let file = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/attachments/{attachment}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!((status(&file), file.body.as_str()), (200, "hello!\n"));
+
+    // Two projects: a read that does not name one is refused, naming the parameter.
+    let second = app
+        .api(
+            Method::POST,
+            "/api/v1/projects",
+            &admin,
+            Some(r#"{"name": "shop"}"#),
+        )
+        .await;
+    assert_eq!(status(&second), 201, "{}", second.body);
+    for path in [
+        "/api/v1/error-settings".to_string(),
+        format!("/api/v1/events/{event_id}"),
+        "/api/v1/feedback".into(),
+        format!("/api/v1/issues/{issue}"),
+        format!("/api/v1/issues/{issue}/events"),
+        format!("/api/v1/attachments/{attachment}"),
+        "/api/v1/logs/sources".into(),
+        "/api/v1/logs/sources/1".into(),
+        "/api/v1/logs/sources/1/lines".into(),
+        "/api/v1/logs/sources/1/download".into(),
+        "/api/v1/logs/stats".into(),
+        "/api/v1/logs/tail".into(),
+    ] {
+        let answer = app.api(Method::GET, &path, &admin, None).await;
+        assert_eq!(status(&answer), 422, "{path}: {}", answer.body);
+        assert_eq!(answer.json()["error"]["field"], "project", "{path}");
+    }
+    let answer = app
+        .api(Method::DELETE, "/api/v1/logs/sources/1", &admin, None)
+        .await;
+    assert_eq!(status(&answer), 422, "{}", answer.body);
+    // A script's token names no project for a job either.
+    let answer = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/jobs/{id}/start"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status(&answer), 422, "{}", answer.body);
+    assert_eq!(answer.json()["error"]["field"], "project");
+    // A body that says gzip and is not: refused, nothing stored.
+    let garbled = app
+        .send(
+            Request::post("/api/v1/logs?source=x")
+                .header(header::AUTHORIZATION, format!("Bearer {key}"))
+                .header(header::CONTENT_ENCODING, "gzip")
+                .body(Body::from("not gzip at all"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status(&garbled), 400, "{}", garbled.body);
+}
+
+/// Every status the OpenAPI document promises for an operation is one the router was seen to
+/// answer for it, and every status it was seen to answer is documented: somewhere in this
+/// crate's tests or the e2e suite (each test app leaves what it answered in
+/// `answered/`: see `common::App`'s `Drop` and `e2e/harness.py`). Run after both, by `.ci/run`:
+/// `cargo test -p vigie-server --test http -- --ignored every_documented_status`.
+#[test]
+#[ignore = "reads what the whole suite answered; .ci/run runs it after `cargo test`"]
+fn every_documented_status_is_one_the_router_really_answers_and_no_other() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("answered");
+    let mut answered = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).expect("run the suite first: nothing answered yet") {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for line in text.lines() {
+            let mut parts = line.split(' ');
+            let (Some(method), Some(route), Some(status)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            answered.insert((method.to_lowercase(), route.to_string(), status.to_string()));
+        }
+    }
+    assert!(
+        answered.len() > 100,
+        "the suite's answers were read: {answered:?}"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(include_str!("../src/api/openapi.json")).unwrap();
+    let mut never_sent = Vec::new();
+    for (path, operations) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let Some(responses) = operation["responses"].as_object() else {
+                continue;
+            };
+            for status in responses.keys() {
+                if !answered.contains(&(method.clone(), path.clone(), status.clone())) {
+                    never_sent.push(format!("{} {path} {status}", method.to_uppercase()));
+                }
+            }
+        }
+    }
+    // And the other way: what an operation was seen to answer is documented.
+    let undocumented: Vec<String> = answered
+        .iter()
+        .filter(|(method, route, _)| doc["paths"][route][method].is_object())
+        .filter(|(method, route, status)| {
+            doc["paths"][route][method]["responses"][status.as_str()].is_null()
+        })
+        .map(|(method, route, status)| format!("{} {route} {status}", method.to_uppercase()))
+        .collect();
+    let new_gaps: Vec<&String> = never_sent
+        .iter()
+        .filter(|g| !NOT_YET_ANSWERED.contains(&g.as_str()))
+        .collect();
+    let closed: Vec<&&str> = NOT_YET_ANSWERED
+        .iter()
+        .filter(|g| !never_sent.iter().any(|n| n == *g))
+        .collect();
+    assert!(
+        new_gaps.is_empty() && closed.is_empty() && undocumented.is_empty(),
+        "documented, and never answered by any test ({}): {new_gaps:#?}\n\
+         answered now, so take them off NOT_YET_ANSWERED: {closed:#?}\n\
+         answered, and not documented ({}): {undocumented:#?}",
+        new_gaps.len(),
+        undocumented.len()
+    );
+}
+
+/// Documented statuses no test has made the router answer yet: each is either untested (a
+/// test must come) or unreachable (the document must drop it). Empty, and to stay so: the
+/// check fails on a new gap, and on an entry a test now answers.
+const NOT_YET_ANSWERED: &[&str] = &[];
+
+/// What the pages say is what was sent: the dashboard counts each kind of data, the Jobs page
+/// shows reported jobs with Celery tasks and monitor runs one tab away, a job's page links
+/// its logs and its issues and shows skipped items and item fields, a Celery task's page its
+/// issue, and a log query that cannot be read draws no histogram of 1970.
+#[tokio::test]
+async fn pages_tell_the_truth_and_link_what_relates() {
+    let app = app().await;
+    let session = app.setup_admin().await;
+    let key = project_key(&app).await;
+    let send = |method: Method, path: String, body: String| {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {key}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    // Before anything arrives, every card says so.
+    let empty = app.get("/", &session).await.body;
+    assert_eq!(empty.matches("Nothing received yet").count(), 7, "{empty}");
+
+    let job = |id: &str, kind: &str| {
+        send(
+            Method::POST,
+            "/api/v1/jobs".into(),
+            format!(r#"{{"id": "{id}", "name": "Send {id}", "kind": "{kind}", "total": 3}}"#),
+        )
+    };
+    assert_eq!(
+        app.send(job("inv-7", "email")).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.send(job("c0ffee", "celery")).await.status,
+        StatusCode::CREATED
+    );
+    let items = app
+        .send(send(
+            Method::POST,
+            "/api/v1/jobs/inv-7/items".into(),
+            r#"[{"status": "ok", "id": "INV-1", "fields": {"customer": "ACME Corp", "amount": 12.5}},
+                {"status": "skipped", "id": "INV-2"},
+                {"status": "error", "id": "INV-3", "error": "550 mailbox full"}]"#
+                .into(),
+        ))
+        .await;
+    assert_eq!(items.status, StatusCode::OK, "{}", items.body);
+    let logs = app
+        .send(send(
+            Method::POST,
+            "/api/v1/logs?source=worker".into(),
+            "{\"message\": \"sending INV-1\", \"job_id\": \"inv-7\", \"smtp_host\": \"mx 1\"}\n"
+                .into(),
+        ))
+        .await;
+    assert_eq!(logs.status, StatusCode::OK, "{}", logs.body);
+    // An error event of the job, as the SDK tags it.
+    let event = r#"{"event_id": "0123456789abcdef0123456789abcdef", "level": "error", "platform": "python",
+        "tags": {"job_id": "inv-7"},
+        "exception": {"values": [{"type": "SMTPDataError", "value": "550 mailbox full"}]}}"#;
+    let stored = app
+        .send(
+            Request::post("/api/1/store/")
+                .header("x-sentry-auth", format!("Sentry sentry_key={key}"))
+                .body(Body::from(event))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(stored.status, StatusCode::OK, "{}", stored.body);
+
+    // The Jobs page: the reported job, the Celery task a tab away, each tab counted.
+    let mut jobs = String::new();
+    for _ in 0..100 {
+        jobs = app.get("/jobs", &session).await.body;
+        if jobs.contains("Send inv-7") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        jobs.contains("Send inv-7") && !jobs.contains("Send c0ffee"),
+        "{jobs}"
+    );
+    assert!(
+        jobs.contains(
+            r#"href="/jobs?origin=celery">Celery tasks <span class="muted small">1</span>"#
+        ),
+        "{jobs}"
+    );
+    let celery = app.get("/jobs?origin=celery", &session).await.body;
+    assert!(
+        celery.contains("Send c0ffee") && !celery.contains("Send inv-7"),
+        "{celery}"
+    );
+
+    // The dashboard counts what arrived.
+    let mut dashboard = String::new();
+    for _ in 0..100 {
+        dashboard = app.get("/", &session).await.body;
+        if dashboard.contains("1 open issue") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for figure in ["1 job<", "1 log line<", "1 open issue<", "1 task<"] {
+        assert!(dashboard.contains(figure), "{figure}: {dashboard}");
+    }
+    assert_eq!(
+        dashboard.matches("Nothing received yet").count(),
+        3,
+        "performance, monitors, alerts"
+    );
+    assert!(
+        !dashboard.contains(r#"data-bind="users""#),
+        "admin counters live on System"
+    );
+
+    // The job's page: its logs, its issue, skipped items counted, fields shown, the item ids.
+    let page = app.get("/jobs/inv-7", &session).await.body;
+    assert!(page.contains(r#"href="/logs?q=job%3Ainv-7""#), "{page}");
+    assert!(
+        page.contains(">SMTPDataError: 550 mailbox full</a>"),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"<div class="label">Skipped</div>"#),
+        "{page}"
+    );
+    assert!(page.contains("amount=12.5 customer=ACME Corp"), "{page}");
+    assert!(
+        page.contains(">INV-3<") && !page.contains("<th class=\"num\">#</th>"),
+        "{page}"
+    );
+    // A Celery job links to its task.
+    let task_job = app.get("/jobs/c0ffee", &session).await.body;
+    assert!(
+        task_job.contains(r#"href="/celery/tasks/c0ffee""#),
+        "{task_job}"
+    );
+
+    // A query that cannot be read: the reason, and no histogram from 1970.
+    let bad = app.get("/logs?q=levl%3Aerror", &session).await.body;
+    assert!(bad.contains("levl"), "{bad}");
+    assert!(!bad.contains("1970"), "{bad}");
+    // A query that matches: bars that zoom into their own time, the fields after the message,
+    // and the lines around it.
+    let good = app.get("/logs?q=sending", &session).await.body;
+    assert!(good.contains("from%3A") && good.contains("to%3A"), "{good}");
+    assert!(good.contains(r#"class="context-link""#), "{good}");
+    assert!(
+        good.contains(r#"<span class="fields-inline">smtp_host=&quot;mx 1&quot;</span>"#),
+        "{good}"
+    );
+}
+
+/// A rule is changed from the Alerts page: its form opens with the rule's values and saves
+/// over it.
+#[tokio::test]
+async fn a_rule_is_edited_from_the_alerts_page() {
+    let app = app().await;
+    let session = app.setup_admin().await;
+    let admin = app.admin_token().await;
+    let channel = app
+        .api(
+            Method::POST,
+            "/api/v1/alerts/channels",
+            &admin,
+            Some(
+                r#"{"name": "hook", "target": {"kind": "webhook", "url": "http://127.0.0.1:9/h"}}"#,
+            ),
+        )
+        .await
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    let rule = app
+        .api(
+            Method::POST,
+            "/api/v1/alerts/rules",
+            &admin,
+            Some(&format!(
+                r#"{{"name": "Slow exports", "rule": {{"kind": "slow_transactions", "transaction": "/Reports/Export", "p95_ms": 800, "window_s": 600}}, "channels": [{channel}]}}"#
+            )),
+        )
+        .await
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    let form = app.get(&format!("/alerts?edit={rule}"), &session).await;
+    assert!(form.body.contains("Change the rule"), "{}", form.body);
+    assert!(form
+        .body
+        .contains(&format!(r#"action="/alerts/rules/{rule}""#)));
+    for value in [
+        r#"value="Slow exports""#,
+        r#"value="/Reports/Export""#,
+        r#"value="800""#,
+        r#"value="10""#,
+        r#"<option value="slow_transactions" selected>"#,
+    ] {
+        assert!(form.body.contains(value), "{value}: {}", form.body);
+    }
+    let csrf = app.session_csrf(&session).await;
+    let saved = app
+        .post_form(
+            &format!("/alerts/rules/{rule}"),
+            &session,
+            &[
+                ("csrf", &csrf),
+                ("name", "Slow exports"),
+                ("kind", "slow_transactions"),
+                ("filter", "/Reports/Export"),
+                ("threshold", "1200"),
+                ("window_min", "15"),
+                ("channel", &channel.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let rules = app
+        .api(Method::GET, "/api/v1/alerts/rules", &admin, None)
+        .await
+        .body;
+    assert!(
+        rules.contains(r#""p95_ms":1200"#) && rules.contains(r#""window_s":900"#),
+        "{rules}"
+    );
+    assert_eq!(
+        rules.matches(r#""name":"Slow exports""#).count(),
+        1,
+        "changed, not added: {rules}"
+    );
+}
+
+/// A transaction's sample links the errors of its trace: what went wrong in that request.
+#[tokio::test]
+async fn a_sample_links_the_errors_of_its_trace() {
+    let app = app().await;
+    let session = app.setup_admin().await;
+    let key = project_key(&app).await;
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let transaction = format!(
+        r#"{{"type": "transaction", "transaction": "/Reports/Export", "start_timestamp": {}, "timestamp": {now},
+            "contexts": {{"trace": {{"trace_id": "{trace}", "span_id": "a1b2c3d4e5f60718", "op": "http.server", "status": "internal_error"}}}}}}"#,
+        now - 0.5
+    );
+    let error = format!(
+        r#"{{"level": "error", "platform": "python", "contexts": {{"trace": {{"trace_id": "{trace}", "span_id": "a1b2c3d4e5f60718"}}}},
+            "exception": {{"values": [{{"type": "PermissionError", "value": "/Reports/Export is read-only"}}]}}}}"#
+    );
+    let envelope = format!(
+        "{{}}\n{{\"type\": \"transaction\"}}\n{transaction}\n{{\"type\": \"event\"}}\n{error}\n"
+    )
+    .replace("\n            ", " ");
+    let sent = app
+        .send(
+            Request::post("/api/1/envelope/")
+                .header("x-sentry-auth", format!("Sentry sentry_key={key}"))
+                .body(Body::from(envelope))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    let mut page = String::new();
+    for _ in 0..100 {
+        page = app
+            .get(
+                "/performance/transaction?name=%2FReports%2FExport",
+                &session,
+            )
+            .await
+            .body;
+        if page.contains("trace-errors") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(page.contains(r#"id="trace-errors""#), "{page}");
+    assert!(
+        page.contains("PermissionError: /Reports/Export is read-only</a>"),
+        "{page}"
+    );
+}
+
 #[tokio::test]
 async fn live_endpoint_answers_json_and_event_streams() {
     let app = app().await;
@@ -829,11 +1825,36 @@ async fn a_job_reports_through_the_project_key() {
         .await;
     assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.body);
 
-    // The polling endpoint, with the read token from another site's page.
+    // The polling endpoint, with the read token, from a page whose origin is not allowed yet:
+    // refused in words that page can read (so progress.js can say why), nothing of the job.
+    let from_shop = || {
+        Request::get(format!("/api/v1/jobs/inv-1?token={read_token}"))
+            .header(header::ORIGIN, "https://shop.example.com")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let refused = app.send(from_shop()).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert_eq!(refused.json()["error"]["code"], "origin_not_allowed");
+    assert!(
+        refused.body.contains("https://shop.example.com") && !refused.body.contains("done"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        refused.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        "https://shop.example.com",
+        "the page may read why it was refused"
+    );
+    // The job's page tells its owner which page was refused.
+    let session = app.setup_admin().await;
+    let page = app.get("/jobs/inv-1", &session).await;
+    assert!(page.body.contains("data-origin-refused"), "{}", page.body);
+    assert!(page.body.contains("https://shop.example.com"));
+    // Without an Origin (a server, curl), the read token reads.
     let polled = app
         .send(
             Request::get(format!("/api/v1/jobs/inv-1?token={read_token}"))
-                .header(header::ORIGIN, "https://shop.example.com")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -848,13 +1869,6 @@ async fn a_job_reports_through_the_project_key() {
         .unwrap()
         .iter()
         .any(|m| m["text"] == "done"));
-    assert!(
-        polled
-            .headers
-            .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
-            .is_none(),
-        "origins must be allowed first"
-    );
     let (_, admin) = manage::create_token(app.state.store.as_ref(), "ops", Scope::Admin)
         .await
         .unwrap();
@@ -876,14 +1890,8 @@ async fn a_job_reports_through_the_project_key() {
         )
         .await;
     assert_eq!(set.json()["allowed_origins"][0], "https://shop.example.com");
-    let polled = app
-        .send(
-            Request::get(format!("/api/v1/jobs/inv-1?token={read_token}"))
-                .header(header::ORIGIN, "https://shop.example.com")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let polled = app.send(from_shop()).await;
+    assert_eq!(polled.status, StatusCode::OK);
     assert_eq!(
         polled.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN],
         "https://shop.example.com"

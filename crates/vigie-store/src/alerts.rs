@@ -264,12 +264,22 @@ pub(crate) async fn delete_channel(tx: &mut impl Tx, project: ProjectId, id: i64
 
 /// Saves a new rule (checked: its kind, channels, cooldown); a rule `from_config` replaces
 /// the rule of that name, keeping its mute.
-pub(crate) async fn create_rule(
-    tx: &mut impl Tx,
-    project: ProjectId,
-    rule: &NewRule,
-    now: Timestamp,
-) -> Result<Rule> {
+/// A rule's kind (as JSON), environment (trimmed, none if blank) and channels (`1,3`), as
+/// they are stored.
+fn stored_columns(rule: &NewRule) -> (String, Option<&str>, String) {
+    let kind = serde_json::to_string(&rule.kind).expect("a rule serializes");
+    let environment = rule
+        .environment
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty());
+    let channels: Vec<String> = rule.channels.iter().map(i64::to_string).collect();
+    (kind, environment, channels.join(","))
+}
+
+/// A rule's name, once the rule is found sound: a known kind with sane figures, at least one
+/// channel, each of this project.
+async fn checked(tx: &mut impl Tx, project: ProjectId, rule: &NewRule) -> Result<String> {
     let name = name_ok(&rule.name)?;
     rule.kind.validate().map_err(|e| invalid("rule", e))?;
     if rule.channels.is_empty() {
@@ -298,7 +308,50 @@ pub(crate) async fn create_rule(
             ));
         }
     }
-    let channels: Vec<String> = rule.channels.iter().map(i64::to_string).collect();
+    Ok(name)
+}
+
+/// Changes a rule wholly (name, kind, environment, channels, cooldown, re-notify); its mute
+/// and what it already sent stay.
+pub(crate) async fn update_rule(
+    tx: &mut impl Tx,
+    project: ProjectId,
+    id: i64,
+    rule: &NewRule,
+) -> Result<Rule> {
+    let name = checked(tx, project, rule).await?;
+    let (kind, environment, channels) = stored_columns(rule);
+    let rows = tx
+        .query(
+            &format!(
+                "UPDATE alert_rules SET name = $1, rule = $2, environment = $3, channels = $4, \
+                 cooldown_s = $5, renotify_s = $6 WHERE project_id = $7 AND id = $8 \
+                 RETURNING {RULE_COLS}"
+            ),
+            &[
+                name.as_str().into(),
+                kind.as_str().into(),
+                environment.into(),
+                channels.as_str().into(),
+                rule.cooldown_s.into(),
+                rule.renotify_s.into(),
+                project.0.into(),
+                id.into(),
+            ],
+        )
+        .await
+        .map_err(|e| unique(e, "rule", &name))?;
+    rule_from(rows.first().ok_or(StoreError::NotFound("rule"))?)
+}
+
+pub(crate) async fn create_rule(
+    tx: &mut impl Tx,
+    project: ProjectId,
+    rule: &NewRule,
+    now: Timestamp,
+) -> Result<Rule> {
+    let name = checked(tx, project, rule).await?;
+    let (kind, environment, channels) = stored_columns(rule);
     let replace = if rule.from_config {
         "ON CONFLICT (project_id, name) DO UPDATE SET rule = excluded.rule, \
          environment = excluded.environment, channels = excluded.channels, \
@@ -316,16 +369,9 @@ pub(crate) async fn create_rule(
             &[
                 project.0.into(),
                 name.as_str().into(),
-                serde_json::to_string(&rule.kind)
-                    .expect("a rule serializes")
-                    .as_str()
-                    .into(),
-                rule.environment
-                    .as_deref()
-                    .map(str::trim)
-                    .filter(|e| !e.is_empty())
-                    .into(),
-                channels.join(",").as_str().into(),
+                kind.as_str().into(),
+                environment.into(),
+                channels.as_str().into(),
                 rule.cooldown_s.into(),
                 now.millis().into(),
                 rule.renotify_s.into(),
@@ -381,17 +427,21 @@ pub(crate) async fn mute_rule(
 
 /// Whether rule `rule` should send about `key` at `at` (see [`Firing`]). Decided and recorded
 /// in one transaction, so two instances never both send.
+/// Whether `rule` sends about `key` now, and if so how many times the thing happened again
+/// while the rule held back since its last message (`Some(0)`: none): the cooldown and the
+/// re-notify interval hold repeats back, and each one held back is counted, so the next
+/// message — or the "resolved" one — can say "and 12 more times".
 pub(crate) async fn fire(
     tx: &mut impl Tx,
     rule: i64,
     key: &str,
     at: Timestamp,
     firing: Firing,
-) -> Result<bool> {
+) -> Result<Option<i64>> {
     let rows = tx
         .query(
             &format!(
-                "SELECT last_sent, open FROM alert_fired WHERE rule_id = $1 AND key = $2 {}",
+                "SELECT last_sent, open, repeats FROM alert_fired WHERE rule_id = $1 AND key = $2 {}",
                 tx.lock_rows()
             ),
             &[rule.into(), key.into()],
@@ -399,40 +449,49 @@ pub(crate) async fn fire(
         .await?;
     let previous = rows
         .first()
-        .map(|r| Ok::<_, StoreError>((r.req_int(0)?, r.req_int(1)? != 0)))
+        .map(|r| Ok::<_, StoreError>((r.req_int(0)?, r.req_int(1)? != 0, r.req_int(2)?)))
         .transpose()?;
-    let since_last = |s: i64| previous.is_some_and(|(last, _)| at.millis() - last < s * 1000);
+    let since_last = |s: i64| previous.is_some_and(|(last, _, _)| at.millis() - last < s * 1000);
+    let repeats = previous.map_or(0, |(_, _, n)| n);
     match firing {
         Firing::Resolved => {
-            if !previous.is_some_and(|(_, open)| open) {
-                return Ok(false);
+            if !previous.is_some_and(|(_, open, _)| open) {
+                return Ok(None);
             }
             tx.execute(
-                "UPDATE alert_fired SET open = 0 WHERE rule_id = $1 AND key = $2",
+                "UPDATE alert_fired SET open = 0, repeats = 0 WHERE rule_id = $1 AND key = $2",
                 &[rule.into(), key.into()],
             )
             .await?;
-            return Ok(true);
+            return Ok(Some(repeats));
         }
         Firing::Reminder { renotify_s } => {
-            if renotify_s <= 0 || !previous.is_some_and(|(_, open)| open) || since_last(renotify_s)
+            if renotify_s <= 0
+                || !previous.is_some_and(|(_, open, _)| open)
+                || since_last(renotify_s)
             {
-                return Ok(false);
+                return Ok(None);
             }
         }
         Firing::Opened { cooldown_s } => {
             if since_last(cooldown_s) {
-                return Ok(false);
+                tx.execute(
+                    "UPDATE alert_fired SET repeats = repeats + 1 WHERE rule_id = $1 AND key = $2",
+                    &[rule.into(), key.into()],
+                )
+                .await?;
+                return Ok(None);
             }
         }
     }
     tx.execute(
-        "INSERT INTO alert_fired (rule_id, key, last_sent, open) VALUES ($1, $2, $3, 1) \
-         ON CONFLICT (rule_id, key) DO UPDATE SET last_sent = excluded.last_sent, open = 1",
+        "INSERT INTO alert_fired (rule_id, key, last_sent, open, repeats) VALUES ($1, $2, $3, 1, 0) \
+         ON CONFLICT (rule_id, key) DO UPDATE SET last_sent = excluded.last_sent, open = 1, \
+         repeats = 0",
         &[rule.into(), key.into(), at.millis().into()],
     )
     .await?;
-    Ok(true)
+    Ok(Some(repeats))
 }
 
 pub(crate) async fn enqueue(tx: &mut impl Tx, deliveries: &[NewDelivery]) -> Result<Vec<i64>> {

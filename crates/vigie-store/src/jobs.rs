@@ -17,6 +17,8 @@ pub struct JobFilter {
     pub project: ProjectId,
     pub status: Option<JobStatus>,
     pub kind: Option<String>,
+    /// Reported by the application, a Celery task or a monitor's run (`None`: any).
+    pub origin: Option<vigie_core::JobOrigin>,
     pub application: Option<String>,
     pub launched_by: Option<String>,
     /// Created at or after.
@@ -348,6 +350,15 @@ pub fn jobs_query(f: &JobFilter) -> ListQuery {
     w.push("project_id = ?", f.project.0);
     w.equals("status", f.status.map(JobStatus::as_str));
     w.equals("kind", f.kind.as_deref());
+    match f.origin {
+        None => {}
+        Some(vigie_core::JobOrigin::Reported) => w.clauses.push(format!(
+            "(kind IS NULL OR kind NOT IN ('{}', '{}'))",
+            vigie_core::celery::JOB_KIND,
+            vigie_core::JobOrigin::MONITOR_KIND
+        )),
+        Some(origin) => w.equals("kind", Some(origin.as_str())),
+    }
     w.equals("application", f.application.as_deref());
     w.equals("launched_by", f.launched_by.as_deref());
     w.time_range("created_at", f.since, f.until);

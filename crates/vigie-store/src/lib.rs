@@ -374,6 +374,8 @@ pub trait Store: Send + Sync + 'static {
         -> Result<Rule>;
     async fn list_rules(&self, project: ProjectId) -> Result<Vec<Rule>>;
     async fn delete_rule(&self, project: ProjectId, id: i64) -> Result<()>;
+    /// Changes a rule wholly; its mute and what it already sent stay.
+    async fn update_rule(&self, project: ProjectId, id: i64, rule: &NewRule) -> Result<Rule>;
     async fn mute_rule(
         &self,
         project: ProjectId,
@@ -382,7 +384,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Rule>;
     /// Whether a rule sends about `key` now (cooldown, reminder, resolution), recorded
     /// atomically.
-    async fn fire(&self, rule: i64, key: &str, at: Timestamp, firing: Firing) -> Result<bool>;
+    async fn fire(
+        &self,
+        rule: i64,
+        key: &str,
+        at: Timestamp,
+        firing: Firing,
+    ) -> Result<Option<i64>>;
     /// Queues deliveries; answers their ids.
     async fn enqueue(&self, deliveries: Vec<NewDelivery>) -> Result<Vec<i64>>;
     /// Pending deliveries due at `now`, oldest first.

@@ -67,6 +67,16 @@ pub const SQLITE: &[Migration] = &[
         name: "feedback",
         sql: include_str!("../migrations/sqlite/0011_feedback.sql"),
     },
+    Migration {
+        version: 12,
+        name: "stray spans",
+        sql: include_str!("../migrations/sqlite/0012_stray_spans.sql"),
+    },
+    Migration {
+        version: 13,
+        name: "alert repeats",
+        sql: include_str!("../migrations/sqlite/0013_alert_repeats.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -124,6 +134,16 @@ pub const POSTGRES: &[Migration] = &[
         version: 11,
         name: "feedback",
         sql: include_str!("../migrations/postgres/0011_feedback.sql"),
+    },
+    Migration {
+        version: 12,
+        name: "stray spans",
+        sql: include_str!("../migrations/postgres/0012_stray_spans.sql"),
+    },
+    Migration {
+        version: 13,
+        name: "alert repeats",
+        sql: include_str!("../migrations/postgres/0013_alert_repeats.sql"),
     },
 ];
 

@@ -173,6 +173,7 @@ fn wrong_arguments_get_one_line_and_exit_2() {
         &["frobnicate"],
         &["token", "revoke", "not-a-number"],
         &["job", "list", "--status", "bogus"],
+        &["job", "list", "--origin", "Celery"],
     ] {
         let out = run(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -348,6 +349,16 @@ fn job_run_reports_the_command_and_passes_its_exit_code_through() {
         "{}",
         stdout(&list)
     );
+    assert!(stdout(&list).contains("KIND"), "{}", stdout(&list));
+    // `vigie job run` reports work: no Celery task to show, and the command says where to look.
+    let celery = vigie()
+        .args(["job", "list", "--origin", "celery"])
+        .env("VIGIE_DSN", &dsn)
+        .env("VIGIE_TOKEN", &token)
+        .output()
+        .unwrap();
+    assert!(celery.status.success(), "{}", stderr(&celery));
+    assert_eq!(stdout(&celery).trim(), "No job of origin celery.");
 
     let missing = vigie()
         .args(["job", "show", "nope"])

@@ -1,5 +1,5 @@
 //! What Vigie promises when things go wrong, checked on the real binary: a full disk answers
-//! clearly and loses nothing acknowledged; compressed bombs and amplifying bodies on every
+//! clearly and loses nothing acknowledged (on SQLite and on PostgreSQL); compressed bombs and amplifying bodies on every
 //! ingest path get a clean 4xx while the server's memory stays bounded.
 
 mod common;
@@ -17,14 +17,121 @@ fn a_full_disk_refuses_writes_clearly_reports_degraded_and_recovers_losing_nothi
     };
     let data = disk.0.join("data");
     let server = Server::start(&data);
-    let token = run(&[
-        "token",
-        "create",
-        "--name",
-        "t",
-        "--data",
-        data.to_str().unwrap(),
-    ]);
+    fill_refuse_recover(&server, &data, &[], &disk.0);
+}
+
+/// The same story on PostgreSQL, with the database in a tablespace on a small disk of its own:
+/// the server refuses the write (`53100 disk_full`), and Vigie must say so as it does for
+/// SQLite.
+#[test]
+fn a_full_disk_under_postgresql_refuses_writes_clearly_and_recovers_losing_nothing() {
+    let Ok(admin) = std::env::var("VIGIE_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: set VIGIE_TEST_POSTGRES_URL to run this against PostgreSQL");
+        return;
+    };
+    // PostgreSQL runs as its own user: the mount point's parents must let it through.
+    let dir = tempfile::tempdir().unwrap();
+    let mount_point = dir.path().join("disk");
+    std::fs::create_dir(&mount_point).unwrap();
+    let open = |p: &std::path::Path| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    open(dir.path());
+    let Some(disk) = SmallDisk::mount(&mount_point, 24) else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root), so no disk can be filled");
+        return;
+    };
+    let owned = std::process::Command::new("chown")
+        .args(["postgres:postgres"])
+        .arg(&disk.0)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !owned {
+        eprintln!("skipped: no `postgres` user to give the small disk to");
+        return;
+    }
+    let name = format!("vigie_full_{}", std::process::id());
+    let database = SmallDatabase::create(&admin, &name, &disk.0);
+    let data = dir.path().join("data");
+    let env = [("VIGIE_DATABASE_URL", database.url.as_str())];
+    let server = Server::start_with(&data, &env);
+    fill_refuse_recover(&server, &data, &env, &disk.0);
+    drop(server);
+    drop(database);
+}
+
+/// A database of its own in a tablespace on `disk`, dropped with the tablespace at the end.
+struct SmallDatabase {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl SmallDatabase {
+    fn create(admin: &str, name: &str, disk: &std::path::Path) -> SmallDatabase {
+        let location = disk.display();
+        psql(
+            admin,
+            &[
+                &format!("DROP DATABASE IF EXISTS {name}"),
+                &format!("DROP TABLESPACE IF EXISTS {name}"),
+                &format!("CREATE TABLESPACE {name} LOCATION '{location}'"),
+                &format!("CREATE DATABASE {name} TABLESPACE {name}"),
+            ],
+        );
+        let base = admin.rsplit_once('/').expect("a database in the URL").0;
+        SmallDatabase {
+            admin: admin.to_string(),
+            name: name.to_string(),
+            url: format!("{base}/{name}"),
+        }
+    }
+}
+
+impl Drop for SmallDatabase {
+    fn drop(&mut self) {
+        let name = &self.name;
+        psql(
+            &self.admin,
+            &[
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                &format!("DROP TABLESPACE IF EXISTS {name}"),
+            ],
+        );
+    }
+}
+
+fn psql(url: &str, statements: &[&str]) {
+    let mut cmd = std::process::Command::new("psql");
+    cmd.args([url, "-v", "ON_ERROR_STOP=1", "-q"]);
+    for s in statements {
+        cmd.args(["-c", s]);
+    }
+    let out = cmd.output().expect("psql runs");
+    assert!(
+        out.status.success(),
+        "psql {statements:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Stores some logs, fills `disk` to the last byte, checks the refusal, `/health` and the
+/// counter, frees the space, checks recovery, and that every acknowledged line is there.
+fn fill_refuse_recover(
+    server: &Server,
+    data: &std::path::Path,
+    env: &[(&str, &str)],
+    disk: &std::path::Path,
+) {
+    let token = vigie()
+        .args(["token", "create", "--name", "t", "--data"])
+        .arg(data)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(token.status.success(), "{}", stderr(&token));
     let token = stdout(&token).trim().to_string();
     let key = server.key();
     let auth = format!("Bearer {key}");
@@ -48,7 +155,8 @@ fn a_full_disk_refuses_writes_clearly_reports_degraded_and_recovers_losing_nothi
     }
 
     // Fill the disk to the last byte.
-    let mut filler = std::fs::File::create(disk.0.join("filler")).unwrap();
+    let filler_path = disk.join("filler");
+    let mut filler = std::fs::File::create(&filler_path).unwrap();
     let chunk = vec![0u8; 64 * 1024];
     while filler.write_all(&chunk).is_ok() {}
     while filler.write_all(&chunk[..512]).is_ok() {}
@@ -90,7 +198,7 @@ fn a_full_disk_refuses_writes_clearly_reports_degraded_and_recovers_losing_nothi
     );
 
     // Space returns: writes are taken again, and health recovers by itself.
-    std::fs::remove_file(disk.0.join("filler")).unwrap();
+    std::fs::remove_file(&filler_path).unwrap();
     let answer = http(
         "POST",
         &logs,
@@ -121,7 +229,6 @@ fn a_full_disk_refuses_writes_clearly_reports_degraded_and_recovers_losing_nothi
     let body: serde_json::Value =
         serde_json::from_str(stats.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     assert_eq!(body["total"], acknowledged, "{stats}");
-    drop(server);
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {

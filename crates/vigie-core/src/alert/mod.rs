@@ -35,7 +35,8 @@ pub enum RuleKind {
     NewIssue,
     /// A resolved issue came back.
     Regression,
-    /// A job ended failed (optionally only jobs of this kind, e.g. `celery`).
+    /// A job ended failed: one the application reported, or only jobs of `job_kind` (which
+    /// may name `celery` or `monitor` to watch those too).
     JobFailed {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         job_kind: Option<String>,
@@ -146,9 +147,9 @@ impl RuleKind {
         match self {
             RuleKind::NewIssue => "a new issue appears".into(),
             RuleKind::Regression => "a resolved issue comes back".into(),
-            RuleKind::JobFailed { job_kind: None } => "a job fails".into(),
+            RuleKind::JobFailed { job_kind: None } => "a reported job fails".into(),
             RuleKind::JobFailed { job_kind: Some(k) } => format!("{} {k} job fails", article(k)),
-            RuleKind::JobStalled { job_kind: None } => "a job stalls".into(),
+            RuleKind::JobStalled { job_kind: None } => "a reported job stalls".into(),
             RuleKind::JobStalled { job_kind: Some(k) } => {
                 format!("{} {k} job stalls", article(k))
             }
@@ -361,10 +362,14 @@ impl RuleKind {
         match (self, &happening.what) {
             (RuleKind::NewIssue, What::NewIssue) => true,
             (RuleKind::Regression, What::Regression) => true,
+            // A rule for any job watches the jobs the application reported: a Celery task's
+            // or a monitor run's failure is the Celery and monitor rules' to tell (one cause,
+            // one message), unless the rule names that kind.
             (RuleKind::JobFailed { job_kind }, What::JobFailed { kind })
-            | (RuleKind::JobStalled { job_kind }, What::JobStalled { kind }) => {
-                job_kind.is_none() || job_kind == kind
-            }
+            | (RuleKind::JobStalled { job_kind }, What::JobStalled { kind }) => match job_kind {
+                None => crate::JobOrigin::of(kind.as_deref()) == crate::JobOrigin::Reported,
+                Some(_) => job_kind == kind,
+            },
             (
                 RuleKind::MonitorDown { slug },
                 What::MonitorDown { slug: s } | What::MonitorUp { slug: s },
@@ -700,6 +705,17 @@ mod tests {
                 kind: Some("x".into())
             }))
         );
+        // Any job: the application's, not a Celery task's nor a monitor run's.
+        for theirs in ["celery", "monitor"] {
+            let failed = happening(What::JobFailed {
+                kind: Some(theirs.into()),
+            });
+            assert!(!RuleKind::JobFailed { job_kind: None }.matches(&failed));
+            let named = RuleKind::JobFailed {
+                job_kind: Some(theirs.into()),
+            };
+            assert!(named.matches(&failed), "unless the rule asks for {theirs}");
+        }
         assert!(!RuleKind::NewIssue.matches(&happening(What::Regression)));
         let nightly = RuleKind::MonitorDown {
             slug: Some("nightly".into()),

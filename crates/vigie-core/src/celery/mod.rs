@@ -235,6 +235,11 @@ impl Task {
         set(&mut self.expires, "expires");
         set(&mut self.parent_id, "parent_id");
         set(&mut self.root_id, "root_id");
+        // A retry is the same task sent again from within itself: Celery names the task its
+        // own parent then. It has none but the one it had.
+        if self.parent_id.as_deref() == Some(self.uuid.as_str()) {
+            self.parent_id = None;
+        }
         if let Some(n) = fields.get("retries").and_then(Value::as_i64) {
             self.retries = self.retries.max(n);
         }
@@ -261,6 +266,24 @@ impl Task {
                 self.finished_at = Some(at)
             }
             _ => {}
+        }
+        // The exception of an earlier try (a retry) is not this task's outcome once it
+        // succeeded; each try's exception stays in the events.
+        if kind == "task-succeeded" {
+            if fields.get("exception").is_none() {
+                self.exception = None;
+            }
+            if fields.get("traceback").is_none() {
+                self.traceback = None;
+            }
+        }
+        // `task-failed` carries no runtime: what the worker took is from start to end.
+        if self.runtime.is_none() {
+            if let (Some(started), Some(finished)) = (self.started_at, self.finished_at) {
+                if finished >= started {
+                    self.runtime = Some((finished.0 - started.0) as f64 / 1000.0);
+                }
+            }
         }
         if let Some(state) = TaskState::of_event(kind) {
             if self.state.replaced_by(&state) {
@@ -596,6 +619,52 @@ mod tests {
             (running.state.clone(), running.progress),
             (TaskState::Started, Some((40, Some(100))))
         );
+    }
+
+    #[test]
+    fn a_failed_task_has_a_runtime_and_a_retried_one_is_not_its_own_parent() {
+        let mut t = Task::new(ProjectId(1), "t-1", Timestamp(0));
+        t.apply(
+            "task-received",
+            "w1",
+            Timestamp(1_000),
+            &fields(r#"{"name": "send", "parent_id": "t-1", "root_id": "t-1"}"#),
+        );
+        t.apply("task-started", "w1", Timestamp(2_000), &Map::new());
+        t.apply(
+            "task-retried",
+            "w1",
+            Timestamp(2_500),
+            &fields(r#"{"exception": "SMTPServerDisconnected()", "traceback": "Traceback…"}"#),
+        );
+        assert_eq!(
+            t.parent_id, None,
+            "a retry names the task itself as its parent"
+        );
+        t.apply("task-started", "w1", Timestamp(7_000), &Map::new());
+        t.apply(
+            "task-succeeded",
+            "w1",
+            Timestamp(7_400),
+            &fields(r#"{"result": "'sent'", "runtime": 0.4}"#),
+        );
+        assert_eq!(t.state, TaskState::Success);
+        assert_eq!(
+            (t.exception.as_deref(), t.traceback.as_deref()),
+            (None, None)
+        );
+        assert_eq!(t.runtime, Some(0.4));
+
+        let mut failed = Task::new(ProjectId(1), "t-2", Timestamp(0));
+        failed.apply("task-started", "w1", Timestamp(2_000), &Map::new());
+        failed.apply(
+            "task-failed",
+            "w1",
+            Timestamp(3_250),
+            &fields(r#"{"exception": "KeyError('x')"}"#),
+        );
+        assert_eq!(failed.runtime, Some(1.25), "from start to end");
+        assert_eq!(failed.exception.as_deref(), Some("KeyError('x')"));
     }
 
     #[test]

@@ -10,13 +10,15 @@
 //!        a segment span (is_segment) + the spans under it ─► a transaction event JSON
 //!                                                           (then `transaction::summarize`)
 //!        a child whose segment came in another envelope ─► a [`LooseSpan`]: it counts in
-//!                       its transaction's span breakdown (named by `sentry.segment.name`)
+//!                       its transaction's span breakdown (named by `sentry.segment.name`),
+//!                       and is kept to join its segment's waterfall (by trace and segment id)
 //!        a child with neither ─► counted as unusable (the caller records it as dropped)
 //! ```
 //!
-//! The SDK buffers a trace's spans and sends them when the segment ends, so a segment and its
-//! children nearly always share an envelope; the rare child flushed earlier still counts in
-//! the breakdown, only the sample's waterfall lacks it.
+//! The SDK buffers a trace's spans and sends them 5 s after the first one ended (or at 1,000
+//! spans), whether the segment has ended or not: a segment longer than that (a slow request,
+//! a page load with late requests) comes after some of its children. Those children arrive
+//! as loose spans; the store keeps them and joins them to the segment's sample when it is read.
 
 use super::event::seconds;
 use super::transaction::{summarize_span, SpanSummary};
@@ -157,9 +159,14 @@ impl Span {
 #[derive(Clone, Debug, PartialEq)]
 pub struct LooseSpan {
     pub transaction: String,
+    pub trace_id: String,
+    /// The span id of its segment, when the span says or its parents show it.
+    pub segment_id: Option<String>,
     /// When it ended, in seconds since the epoch.
     pub end: f64,
     pub span: SpanSummary,
+    /// The span as its transaction's `spans` entry, for the waterfall.
+    pub child: Value,
 }
 
 /// What the spans of one envelope became.
@@ -198,15 +205,19 @@ pub fn assemble(spans: Vec<Span>) -> Assembled {
     let mut children: HashMap<String, Vec<&Span>> = HashMap::new();
     let segments: Vec<&Span> = spans.iter().filter(|s| s.is_segment).collect();
     for span in spans.iter().filter(|s| !s.is_segment) {
-        match segment_of(span) {
+        let segment = segment_of(span);
+        match segment {
             Some(segment) if segments.iter().any(|s| s.span_id == segment) => {
                 children.entry(segment).or_default().push(span)
             }
             _ => match (span.attribute("sentry.segment.name"), loose(span)) {
                 (Some(name), Some((end, summary))) => out.loose.push(LooseSpan {
                     transaction: name.to_string(),
+                    trace_id: span.trace_id.clone(),
+                    segment_id: segment,
                     end,
                     span: summary,
+                    child: span.as_child(),
                 }),
                 _ => out.unusable += 1,
             },
@@ -403,6 +414,9 @@ mod tests {
         assert_eq!(assembled.loose.len(), 1);
         assert_eq!(assembled.loose[0].transaction, "GET /");
         assert_eq!(assembled.loose[0].end, 10.25);
+        assert_eq!(assembled.loose[0].segment_id.as_deref(), Some("a"));
+        assert_eq!(assembled.loose[0].child["span_id"], "b");
+        assert_eq!(assembled.loose[0].child["parent_span_id"], "a");
         assert!((assembled.loose[0].span.duration_ms - 250.0).abs() < 0.01);
         assert_eq!(assembled.unusable, 2);
     }

@@ -9,6 +9,7 @@
 //!                                          ({"kind": "new_issue"}, {"kind": "log_matches",
 //!                                          "query", "above", "window_s"}, …), "environment",
 //!                                          "channels": [id], "cooldown_s", "renotify_s"}
+//! PUT  /api/v1/alerts/rules/{id}          (admin) the same body: the rule changed wholly
 //! DELETE /api/v1/alerts/rules/{id}        POST /api/v1/alerts/rules/{id}/mute {"until": RFC 3339
 //!                                          | null}
 //! GET  /api/v1/alerts/deliveries?limit=   the delivery log, newest first
@@ -186,6 +187,30 @@ pub async fn save_rule(
     Ok(saved)
 }
 
+/// Changes a rule the people of the project made; a rule from the configuration file is
+/// changed there (it would come back as the file says at the next start).
+pub async fn change_rule(
+    state: &AppState,
+    project: ProjectId,
+    id: i64,
+    rule: &NewRule,
+) -> Result<Rule, AppError> {
+    let rules = state.store.list_rules(project).await?;
+    let current = rules
+        .iter()
+        .find(|r| r.id == id)
+        .ok_or_else(|| AppError::NotFound(format!("no rule {id} in this project")))?;
+    if current.from_config {
+        return Err(AppError::Conflict(format!(
+            "the rule {:?} is set in the configuration file: change it there",
+            current.name
+        )));
+    }
+    let saved = state.store.update_rule(project, id, rule).await?;
+    state.rules_changed.mark();
+    Ok(saved)
+}
+
 pub async fn delete_rule(state: &AppState, project: ProjectId, id: i64) -> Result<(), AppError> {
     state.store.delete_rule(project, id).await?;
     state.rules_changed.mark();
@@ -233,17 +258,33 @@ pub async fn add_rule(
     reader: ProjectReader,
     Json(body): Json<NewRuleBody>,
 ) -> Result<Response, ApiError> {
-    let rule = NewRule {
-        name: body.name,
-        kind: body.rule,
-        environment: body.environment,
-        channels: body.channels,
-        cooldown_s: body.cooldown_s.unwrap_or(DEFAULT_COOLDOWN_S),
-        renotify_s: body.renotify_s,
-        from_config: false,
-    };
-    let rule = save_rule(&state, reader.project.id, &rule).await?;
+    let rule = save_rule(&state, reader.project.id, &body.into_rule()).await?;
     Ok((StatusCode::CREATED, Json(RuleView::from(rule))).into_response())
+}
+
+impl NewRuleBody {
+    /// The rule a client sent (to add or to change), with the default cooldown if it gave none.
+    fn into_rule(self) -> NewRule {
+        NewRule {
+            name: self.name,
+            kind: self.rule,
+            environment: self.environment,
+            channels: self.channels,
+            cooldown_s: self.cooldown_s.unwrap_or(DEFAULT_COOLDOWN_S),
+            renotify_s: self.renotify_s,
+            from_config: false,
+        }
+    }
+}
+
+pub async fn replace_rule(
+    State(state): State<AppState>,
+    reader: ProjectReader,
+    Path(id): Path<i64>,
+    Json(body): Json<NewRuleBody>,
+) -> Result<Json<RuleView>, ApiError> {
+    let rule = change_rule(&state, reader.project.id, id, &body.into_rule()).await?;
+    Ok(Json(RuleView::from(rule)))
 }
 
 pub async fn remove_rule(

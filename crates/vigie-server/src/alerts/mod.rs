@@ -244,9 +244,11 @@ async fn fire(
     message: &Notification,
     at: Timestamp,
 ) -> Result<usize, crate::http::AppError> {
-    if !state.store.fire(rule.id, key, at, firing).await? {
+    let Some(repeats) = state.store.fire(rule.id, key, at, firing).await? else {
         return Ok(0);
-    }
+    };
+    // The same thing again while the rule held back: one problem with a count, not silence.
+    let message = &with_repeats(message, repeats);
     let queued: Vec<NewDelivery> = rule
         .channels
         .iter()
@@ -264,6 +266,25 @@ async fn fire(
         state.doorbell.ring();
     }
     Ok(n)
+}
+
+/// The message with a fact saying how often the thing happened again since the rule's last
+/// message about it (none when it did not).
+fn with_repeats(message: &Notification, repeats: i64) -> Notification {
+    let mut message = message.clone();
+    if repeats > 0 {
+        let times = if repeats == 1 { "once" } else { "times" };
+        let count = if repeats == 1 {
+            String::new()
+        } else {
+            format!("{repeats} ")
+        };
+        message.facts.push((
+            "Repeats".into(),
+            format!("happened {count}{times} more since the last message"),
+        ));
+    }
+    message
 }
 
 /// Runs the rules of the happening's project against it; queues what must be sent.
@@ -507,4 +528,32 @@ fn monitor_happening(
         },
         what,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_says_how_often_the_thing_happened_again() {
+        let message = Notification {
+            title: "Monitor sync-Stock is down".into(),
+            ..Notification::default()
+        };
+        assert!(with_repeats(&message, 0).facts.is_empty());
+        let once = with_repeats(&message, 1);
+        assert_eq!(
+            once.facts,
+            [(
+                "Repeats".to_string(),
+                "happened once more since the last message".to_string()
+            )]
+        );
+        let many = with_repeats(&message, 14);
+        assert_eq!(
+            many.facts[0].1,
+            "happened 14 times more since the last message"
+        );
+        assert_eq!(many.title, message.title);
+    }
 }

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use vigie_core::job::{human_duration, new_job_id, JobMessage, JobUpdate, Summary};
 use vigie_core::secret::{random_hex, token_hash};
-use vigie_core::{Item, ItemStatus, Job, JobStatus, Timestamp};
+use vigie_core::{Item, ItemStatus, Job, JobOrigin, JobStatus, Timestamp};
 use vigie_protocol::jobs::{self as wire, FieldError};
 use vigie_store::{ItemFilter, JobFilter};
 
@@ -415,6 +415,9 @@ fn rejected(e: &FieldError) -> Rejected {
 pub struct ListQuery {
     pub status: Option<String>,
     pub kind: Option<String>,
+    /// `reported`, `celery`, `monitor` or `all` (the API's default; the Jobs page's and the
+    /// CLI's is `reported`).
+    pub origin: Option<String>,
     pub application: Option<String>,
     pub flow: Option<String>,
     pub launched_by: Option<String>,
@@ -474,10 +477,18 @@ impl ListQuery {
                 message: e.to_string(),
             })?),
         };
+        let origin = match nonempty(&self.origin) {
+            None => None,
+            Some(text) => JobOrigin::parse_filter(&text).map_err(|message| AppError::Invalid {
+                field: "origin".into(),
+                message,
+            })?,
+        };
         Ok(JobFilter {
             project: access.project.id,
             status,
             kind: nonempty(&self.kind),
+            origin,
             application: nonempty(&self.application),
             launched_by: nonempty(&self.launched_by),
             since: self.since()?,

@@ -19,7 +19,7 @@ use crate::manage;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use patch::Patch;
 use serde::{Deserialize, Serialize};
@@ -99,7 +99,10 @@ pub fn alert_routes() -> Router<AppState> {
         .route("/api/v1/alerts/channels/{id}", delete(api::remove_channel))
         .route("/api/v1/alerts/channels/{id}/test", post(api::test))
         .route("/api/v1/alerts/rules", get(api::rules).post(api::add_rule))
-        .route("/api/v1/alerts/rules/{id}", delete(api::remove_rule))
+        .route(
+            "/api/v1/alerts/rules/{id}",
+            put(api::replace_rule).delete(api::remove_rule),
+        )
         .route("/api/v1/alerts/rules/{id}/mute", post(api::mute))
         .route("/api/v1/alerts/deliveries", get(api::deliveries))
 }

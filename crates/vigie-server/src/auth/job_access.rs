@@ -17,8 +17,8 @@ use crate::http::{cookies, ApiError, AppError};
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, Method};
-use axum::response::Response;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use vigie_core::account::API_TOKEN_PREFIX;
 use vigie_core::secret::token_hash;
 use vigie_core::{Job, Project};
@@ -56,12 +56,7 @@ impl JobAccess {
         let Some(origin) = request.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
             return;
         };
-        let allowed = self
-            .project
-            .allowed_origins
-            .iter()
-            .any(|o| o == "*" || o.eq_ignore_ascii_case(origin));
-        if let (true, Ok(value)) = (allowed, HeaderValue::from_str(origin)) {
+        if let (true, Ok(value)) = (self.allows(origin), HeaderValue::from_str(origin)) {
             let headers = response.headers_mut();
             headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
             headers.append(header::VARY, HeaderValue::from_static("Origin"));
@@ -70,9 +65,98 @@ impl JobAccess {
 }
 
 impl FromRequestParts<AppState> for JobAccess {
-    type Rejection = ApiError;
+    type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    /// As [`JobAccess::identify`]; then a read token used from a web page whose origin the
+    /// project does not allow is refused in words that page can read (see [`OriginRefusals`]).
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let access = JobAccess::identify(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let origin = parts
+            .headers
+            .get(header::ORIGIN)
+            .and_then(|o| o.to_str().ok());
+        match (&access.only_job, origin) {
+            (Some(job), Some(origin)) if !access.allows(origin) => {
+                state.origin_refusals.record(job, origin);
+                Err(refuse_origin(origin, &access.project))
+            }
+            _ => Ok(access),
+        }
+    }
+}
+
+/// 403 naming the origin and what to do, with CORS headers for that origin so the page's
+/// script (`progress.js`) can read why — a browser otherwise hides a refusal as "Failed to
+/// fetch". It tells a page only that it is not allowed, nothing of the job.
+fn refuse_origin(origin: &str, project: &Project) -> Response {
+    let message = format!(
+        "this page's origin {origin} is not allowed to read project {:?}'s jobs: add it to \
+         the project's allowed origins in Vigie (Settings → Projects)",
+        project.name
+    );
+    let body = serde_json::json!({"error": {"code": "origin_not_allowed", "message": message}});
+    let mut response = (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(origin) {
+        let headers = response.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+        headers.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    response
+}
+
+/// The web pages refused a job's progress for their origin, newest first per job: the job
+/// page tells its owner, who can then allow the origin. Kept in memory, for the last
+/// [`OriginRefusals::KEEP`] jobs refused.
+#[derive(Default)]
+pub struct OriginRefusals(std::sync::Mutex<Vec<OriginRefusal>>);
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct OriginRefusal {
+    pub project: vigie_core::ProjectId,
+    pub job: String,
+    pub origin: String,
+    pub at: vigie_core::Timestamp,
+}
+
+impl OriginRefusals {
+    pub const KEEP: usize = 200;
+
+    pub fn record(&self, job: &Job, origin: &str) {
+        let mut list = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        list.retain(|r| !(r.project == job.project && r.job == job.id && r.origin == origin));
+        list.insert(
+            0,
+            OriginRefusal {
+                project: job.project,
+                job: job.id.clone(),
+                origin: origin.chars().take(200).collect(),
+                at: vigie_core::Timestamp::now(),
+            },
+        );
+        list.truncate(Self::KEEP);
+    }
+
+    /// The origins refused for this job, newest first.
+    pub fn of(&self, project: vigie_core::ProjectId, job: &str) -> Vec<OriginRefusal> {
+        let list = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        list.iter()
+            .filter(|r| r.project == project && r.job == job)
+            .cloned()
+            .collect()
+    }
+}
+
+impl JobAccess {
+    fn allows(&self, origin: &str) -> bool {
+        self.project
+            .allowed_origins
+            .iter()
+            .any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
+    }
+
+    async fn identify(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let reading = matches!(parts.method, Method::GET | Method::HEAD);
         let query = parts.uri.query();
 

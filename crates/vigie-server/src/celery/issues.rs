@@ -86,7 +86,10 @@ pub fn event_of(task: &Task) -> Value {
         vigie_core::secret::random_hex(16)
     };
     let at = task.finished_at.unwrap_or(task.updated_at);
-    let mut tags = json!({"celery.task": name, "celery.task_id": task.uuid});
+    // `celery_task_id` as the SDK's Celery integration tags it: the event's job is the
+    // task's Job, so the task, its job and this issue link to one another.
+    let mut tags =
+        json!({"celery.task": name, "celery.task_id": task.uuid, "celery_task_id": task.uuid});
     if let Some(queue) = &task.queue {
         tags["celery.queue"] = json!(queue);
     }

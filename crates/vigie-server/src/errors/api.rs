@@ -392,7 +392,7 @@ pub struct TransactionView {
     pub name: String,
     pub op: String,
     pub count: i64,
-    /// Per minute over the period.
+    /// Per minute while the endpoint was active (first to last minute with a transaction).
     pub throughput: f64,
     pub failure_rate: f64,
     pub p50_ms: Option<f64>,
@@ -409,7 +409,10 @@ impl TransactionView {
             name: t.name.clone(),
             op: t.op.clone(),
             count: t.count,
-            throughput: t.count as f64 / period_minutes.max(1.0),
+            throughput: match t.active {
+                Some(_) => t.per_minute(),
+                None => t.count as f64 / period_minutes.max(1.0),
+            },
             failure_rate: if t.count > 0 {
                 t.failures as f64 / t.count as f64
             } else {

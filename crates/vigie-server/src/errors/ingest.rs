@@ -340,32 +340,29 @@ fn apply(prepared: &mut Prepared, verdict: &Verdict, at: Timestamp) -> bool {
         let n = std::mem::take(&mut batch.events).len();
         if n > 0 {
             refused = true;
-            batch.dropped.push(dropped(why, "error", n, at));
+            batch
+                .dropped
+                .push(Dropped::new(at, why.reason(), "error", n));
         }
     }
     if let Some(why) = verdict.transactions {
         let n = std::mem::take(&mut batch.transactions).len();
         if n > 0 {
             refused = true;
-            batch.dropped.push(dropped(why, "transaction", n, at));
+            batch
+                .dropped
+                .push(Dropped::new(at, why.reason(), "transaction", n));
         }
         // Streamed spans are performance data too (the SDKs' `span` category).
         let n = std::mem::take(&mut batch.loose_spans).len();
         if n > 0 {
             refused = true;
-            batch.dropped.push(dropped(why, "span", n, at));
+            batch
+                .dropped
+                .push(Dropped::new(at, why.reason(), "span", n));
         }
     }
     refused
-}
-
-fn dropped(why: Refusal, category: &str, n: usize, at: Timestamp) -> Dropped {
-    Dropped {
-        at,
-        reason: why.reason().into(),
-        category: category.into(),
-        quantity: n as i64,
-    }
 }
 
 /// `X-Sentry-Rate-Limits` naming each refused category and its scope.

@@ -198,9 +198,12 @@ pub fn envelope(body: &[u8], ctx: &Context) -> Result<Prepared, String> {
                 Ok((list, left_out)) => {
                     streamed.extend(list);
                     if left_out > 0 {
-                        out.batch
-                            .dropped
-                            .push(dropped(ctx, TOO_MANY, "span", left_out));
+                        out.batch.dropped.push(Dropped::new(
+                            ctx.received,
+                            TOO_MANY,
+                            "span",
+                            left_out,
+                        ));
                     }
                 }
                 Err(why) => out.problems.push(why),
@@ -208,22 +211,17 @@ pub fn envelope(body: &[u8], ctx: &Context) -> Result<Prepared, String> {
             // Types Vigie does not store (profiles, replays, statsd…) are skipped, as the
             // protocol asks of servers that do not know them — but counted, with their type:
             // the Issues page and `/metrics` say what was not kept.
-            ItemType::Other(kind) => out.batch.dropped.push(dropped(ctx, NOT_STORED, kind, 1)),
+            ItemType::Other(kind) => {
+                out.batch
+                    .dropped
+                    .push(Dropped::new(ctx.received, NOT_STORED, kind, 1))
+            }
         }
     }
     if !streamed.is_empty() {
         streamed_spans(&mut out, streamed, ctx);
     }
     Ok(out)
-}
-
-fn dropped(ctx: &Context, reason: &str, category: &str, quantity: usize) -> Dropped {
-    Dropped {
-        at: ctx.received,
-        reason: reason.into(),
-        category: category.into(),
-        quantity: quantity as i64,
-    }
 }
 
 /// Streamed spans, as the transactions the static lifecycle would have sent (see
@@ -237,15 +235,22 @@ fn streamed_spans(out: &mut Prepared, streamed: Vec<spans::Span>, ctx: &Context)
             Err(why) => out.problems.push(format!("a segment span: {why}")),
         }
     }
+    let scrubber = scrubber(ctx.settings);
     out.batch
         .loose_spans
-        .extend(assembled.loose.into_iter().map(|l| LooseSpan {
+        .extend(assembled.loose.into_iter().map(|mut l| LooseSpan {
             transaction: l.transaction,
             time: plausible_or_received(Some((l.end * 1e9) as i64), ctx),
             span: timing(l.span),
+            trace_id: l.trace_id,
+            segment_id: l.segment_id,
+            body: {
+                scrubber.scrub_event(&mut l.child);
+                serde_json::to_vec(&l.child).expect("a JSON value serializes")
+            },
         }));
     if assembled.unusable > 0 {
-        let d = dropped(ctx, NO_SEGMENT, "span", assembled.unusable);
+        let d = Dropped::new(ctx.received, NO_SEGMENT, "span", assembled.unusable);
         out.batch.dropped.push(d);
     }
 }
@@ -428,7 +433,7 @@ fn attachment(out: &mut Prepared, item: &envelope::Item, header_id: Option<&str>
     if item.payload.len() > ctx.max_attachment_bytes {
         out.batch
             .dropped
-            .push(dropped(ctx, TOO_LARGE, "attachment", 1));
+            .push(Dropped::new(ctx.received, TOO_LARGE, "attachment", 1));
         return;
     }
     let text = |key: &str, default: &str| {

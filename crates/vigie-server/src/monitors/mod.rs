@@ -93,7 +93,7 @@ async fn mirror_run(state: &AppState, change: &RunChange) -> Result<(), AppError
                 project,
                 id: Some(id.clone()),
                 name: monitor.slug.clone(),
-                kind: Some("monitor".into()),
+                kind: Some(vigie_core::JobOrigin::MONITOR_KIND.into()),
                 application: None,
                 flow: run.environment.clone(),
                 launched_by: Some("schedule".into()),

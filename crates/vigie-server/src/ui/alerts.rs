@@ -8,14 +8,14 @@ use crate::auth::{AdminUser, LoggedIn};
 use crate::http::{AppError, PageError};
 use crate::state::AppState;
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use axum::Form;
 use serde::Deserialize;
 use vigie_core::alert::{RuleKind, Target};
 use vigie_core::{Project, Timestamp};
-use vigie_store::{Delivery, NewRule};
+use vigie_store::{Delivery, NewRule, Rule};
 
 const ALERTS: &str = "/alerts";
 
@@ -24,8 +24,13 @@ const ALERTS: &str = "/alerts";
 pub const KINDS: &[(&str, &str, &str, &str)] = &[
     ("new_issue", "a new issue appears", "", ""),
     ("regression", "a resolved issue comes back", "", ""),
-    ("job_failed", "a job fails", "job kind, e.g. celery", ""),
-    ("job_stalled", "a job stalls", "job kind", ""),
+    (
+        "job_failed",
+        "a reported job fails",
+        "job kind (celery, monitor: their jobs too)",
+        "",
+    ),
+    ("job_stalled", "a reported job stalls", "job kind", ""),
     (
         "monitor_down",
         "a monitor run fails, is missed or times out",
@@ -104,9 +109,25 @@ struct AlertsPage {
     deliveries: Vec<Delivery>,
     smtp: bool,
     now: Timestamp,
+    /// The rule form's values: empty to add a rule, a rule's own to change it.
+    form: RuleForm,
+    /// The rule the form changes (`?edit=ID`).
+    editing: Option<i64>,
 }
 
 impl AlertsPage {
+    fn form_action(&self) -> String {
+        match self.editing {
+            Some(id) => format!("/alerts/rules/{id}"),
+            None => "/alerts/rules".into(),
+        }
+    }
+    fn kind_chosen(&self, value: &str) -> bool {
+        self.form.kind == value
+    }
+    fn channel_chosen(&self, id: &i64) -> bool {
+        self.form.channels.contains(id)
+    }
     fn kinds(&self) -> &'static [(&'static str, &'static str, &'static str, &'static str)] {
         KINDS
     }
@@ -148,17 +169,29 @@ impl AlertsPage {
     }
 }
 
+#[derive(Deserialize)]
+pub struct PageQuery {
+    /// A rule to change in the form.
+    edit: Option<i64>,
+}
+
 pub async fn page(
     State(state): State<AppState>,
     who: LoggedIn,
     headers: HeaderMap,
     uri: Uri,
+    Query(query): Query<PageQuery>,
 ) -> Result<Response, PageError> {
     let chrome = Chrome::build(&state, who, &headers, &uri, "alerts").await?;
     let project = chrome.project_or_404()?;
     let channels = state.store.list_channels(project.id).await?;
     let rules = state.store.list_rules(project.id).await?;
+    let edited = query
+        .edit
+        .and_then(|id| rules.iter().find(|r| r.id == id && !r.from_config));
     let page = AlertsPage {
+        form: edited.map(RuleForm::of).unwrap_or_default(),
+        editing: edited.map(|r| r.id),
         channels: channels.into_iter().map(ChannelView::from).collect(),
         rules: rules.into_iter().map(RuleView::from).collect(),
         deliveries: state.store.list_deliveries(project.id, 50).await?,
@@ -293,6 +326,112 @@ pub struct RuleForm {
 }
 
 impl RuleForm {
+    /// A rule as the form shows it, to change it: the inverse of [`RuleForm::rule`].
+    fn of(rule: &Rule) -> RuleForm {
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        let minutes = |s: u64| (s / 60).to_string();
+        let (kind, filter, threshold, window_min) = match &rule.kind {
+            RuleKind::NewIssue => ("new_issue", String::new(), String::new(), String::new()),
+            RuleKind::Regression => ("regression", String::new(), String::new(), String::new()),
+            RuleKind::JobFailed { job_kind } => {
+                ("job_failed", text(job_kind), String::new(), String::new())
+            }
+            RuleKind::JobStalled { job_kind } => {
+                ("job_stalled", text(job_kind), String::new(), String::new())
+            }
+            RuleKind::MonitorDown { slug } => {
+                ("monitor_down", text(slug), String::new(), String::new())
+            }
+            RuleKind::IssueEvents { above, window_s } => (
+                "issue_events",
+                String::new(),
+                above.to_string(),
+                minutes(*window_s),
+            ),
+            RuleKind::ErrorEvents { per_minute } => (
+                "error_events",
+                String::new(),
+                per_minute.to_string(),
+                String::new(),
+            ),
+            RuleKind::LogMatches {
+                query,
+                above,
+                window_s,
+            } => (
+                "log_matches",
+                query.clone(),
+                above.to_string(),
+                minutes(*window_s),
+            ),
+            RuleKind::SlowTransactions {
+                transaction,
+                p95_ms,
+                window_s,
+            } => (
+                "slow_transactions",
+                text(transaction),
+                p95_ms.to_string(),
+                minutes(*window_s),
+            ),
+            RuleKind::FailingTransactions {
+                transaction,
+                percent,
+                window_s,
+            } => (
+                "failing_transactions",
+                text(transaction),
+                percent.to_string(),
+                minutes(*window_s),
+            ),
+            RuleKind::WorkerOffline { hostname } => (
+                "worker_offline",
+                text(hostname),
+                String::new(),
+                String::new(),
+            ),
+            RuleKind::ItemErrors { job_kind, percent } => (
+                "item_errors",
+                text(job_kind),
+                percent.to_string(),
+                String::new(),
+            ),
+            RuleKind::TaskFailures {
+                task,
+                percent,
+                window_s,
+            } => (
+                "task_failures",
+                text(task),
+                percent.to_string(),
+                minutes(*window_s),
+            ),
+            RuleKind::TaskRuntime { task, above_s } => {
+                ("task_runtime", text(task), minutes(*above_s), String::new())
+            }
+            RuleKind::QueueLength { queue, above } => (
+                "queue_length",
+                text(queue),
+                above.to_string(),
+                String::new(),
+            ),
+        };
+        RuleForm {
+            name: rule.name.clone(),
+            kind: kind.into(),
+            filter,
+            environment: text(&rule.environment),
+            cooldown_min: (rule.cooldown_s / 60).to_string(),
+            renotify_min: match rule.renotify_s {
+                0 => String::new(),
+                s => (s / 60).to_string(),
+            },
+            threshold,
+            window_min,
+            channels: rule.channels.clone(),
+        }
+    }
+
     fn parse(body: &[u8]) -> RuleForm {
         let mut form = RuleForm::default();
         for (key, value) in url::form_urlencoded::parse(body) {
@@ -408,6 +547,26 @@ fn number(text: &str, field: &str, default: Option<u64>) -> Result<u64, AppError
     }
 }
 
+/// `POST /alerts/rules/{id}`: the rule changed from the form.
+pub async fn change_rule(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<i64>,
+    body: axum::body::Bytes,
+) -> Result<Response, PageError> {
+    let project = current(&state, admin, &headers, &uri).await?;
+    let result = async {
+        let rule = RuleForm::parse(&body).rule()?;
+        api::change_rule(&state, project.id, id, &rule).await
+    }
+    .await;
+    form_outcome(result, ALERTS, state.secure_cookies(&headers), |r| {
+        format!("Rule \"{}\" saved: when {}.", r.name, r.kind.describe())
+    })
+}
+
 pub async fn add_rule(
     State(state): State<AppState>,
     admin: AdminUser,
@@ -467,4 +626,85 @@ pub async fn delete_rule(
     form_outcome(result, ALERTS, state.secure_cookies(&headers), |()| {
         "Rule deleted.".to_string()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigie_core::ProjectId;
+
+    /// Every kind of rule shown in the form to change it reads back as the same rule.
+    #[test]
+    fn a_rule_in_the_form_reads_back_the_same() {
+        let kinds = [
+            RuleKind::NewIssue,
+            RuleKind::JobFailed {
+                job_kind: Some("email".into()),
+            },
+            RuleKind::MonitorDown { slug: None },
+            RuleKind::IssueEvents {
+                above: 50,
+                window_s: 600,
+            },
+            RuleKind::ErrorEvents { per_minute: 20 },
+            RuleKind::LogMatches {
+                query: "level:error smtp".into(),
+                above: 5,
+                window_s: 300,
+            },
+            RuleKind::SlowTransactions {
+                transaction: Some("/Reports/Export".into()),
+                p95_ms: 800,
+                window_s: 900,
+            },
+            RuleKind::FailingTransactions {
+                transaction: None,
+                percent: 5,
+                window_s: 300,
+            },
+            RuleKind::ItemErrors {
+                job_kind: None,
+                percent: 10,
+            },
+            RuleKind::TaskFailures {
+                task: Some("shop.tasks.*".into()),
+                percent: 20,
+                window_s: 600,
+            },
+            RuleKind::TaskRuntime {
+                task: None,
+                above_s: 1800,
+            },
+            RuleKind::QueueLength {
+                queue: Some("mail".into()),
+                above: 1000,
+            },
+            RuleKind::WorkerOffline { hostname: None },
+        ];
+        for kind in kinds {
+            let rule = Rule {
+                id: 1,
+                project: ProjectId(1),
+                name: "Failed sends".into(),
+                kind: kind.clone(),
+                environment: Some("production".into()),
+                channels: vec![3, 4],
+                cooldown_s: 1800,
+                renotify_s: 3600,
+                muted_until: None,
+                created_at: Timestamp(0),
+                from_config: false,
+            };
+            let back = RuleForm::of(&rule).rule().unwrap();
+            assert_eq!(back.kind, kind);
+            assert_eq!(
+                (back.name.as_str(), back.environment.as_deref()),
+                ("Failed sends", Some("production"))
+            );
+            assert_eq!(
+                (back.channels, back.cooldown_s, back.renotify_s),
+                (vec![3, 4], 1800, 3600)
+            );
+        }
+    }
 }

@@ -210,6 +210,8 @@ struct TaskPage {
     task: Task,
     events: Vec<TaskEvent>,
     children: Vec<Task>,
+    /// The issue its failure made (and any other its events belong to).
+    issues: Vec<super::related::RelatedIssue>,
 }
 
 impl TaskPage {
@@ -277,6 +279,7 @@ pub async fn task(
         })
         .await?;
     let page = TaskPage {
+        issues: super::related::issues_of_job(&state, project.id, &uuid).await?,
         events: state.store.celery_task_events(project.id, &uuid).await?,
         children,
         task,

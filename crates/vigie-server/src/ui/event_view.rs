@@ -2,9 +2,10 @@
 //!
 //! SDKs spell things in several ways (see `vigie_protocol::sentry::event`); this module
 //! reads the common ones and turns every value into text, so templates only print strings
-//! (askama escapes them). Exceptions keep the SDK's order — the cause first, the exception
-//! that was raised last — and frames read like a Python traceback: the oldest call first,
-//! the line that raised last.
+//! (askama escapes them). Exceptions and frames read as Sentry shows them: the exception
+//! raised last first, then what led to it; in each, the most recent call first, the
+//! application's frames open and each run of library frames folded into one "N library
+//! frames" line (see [`FrameGroup`]).
 
 use serde_json::{Map, Value};
 use vigie_protocol::sentry::event::seconds;
@@ -30,7 +31,30 @@ pub struct ExceptionView {
     pub kind: String,
     pub value: String,
     pub mechanism: String,
+    /// The frames, most recent call first, in runs of the application's and libraries'.
+    pub groups: Vec<FrameGroup>,
+}
+
+/// Consecutive frames that are all the application's (each shown open) or all libraries'
+/// (folded into one line until clicked).
+pub struct FrameGroup {
+    pub library: bool,
     pub frames: Vec<FrameView>,
+}
+
+/// `frames` as SDKs send them (oldest call first) → most recent first, grouped in runs.
+fn most_recent_first(frames: Vec<FrameView>) -> Vec<FrameGroup> {
+    let mut groups: Vec<FrameGroup> = Vec::new();
+    for f in frames.into_iter().rev() {
+        match groups.last_mut() {
+            Some(g) if g.library != f.in_app => g.frames.push(f),
+            _ => groups.push(FrameGroup {
+                library: !f.in_app,
+                frames: vec![f],
+            }),
+        }
+    }
+    groups
 }
 
 pub struct Crumb {
@@ -154,12 +178,14 @@ fn exceptions(event: &Value) -> Vec<ExceptionView> {
                     }
                 })
                 .unwrap_or_default(),
-            frames: e
-                .pointer("/stacktrace/frames")
-                .and_then(Value::as_array)
-                .map(|frames| frames.iter().map(frame).collect())
-                .unwrap_or_default(),
+            groups: most_recent_first(
+                e.pointer("/stacktrace/frames")
+                    .and_then(Value::as_array)
+                    .map(|frames| frames.iter().map(frame).collect())
+                    .unwrap_or_default(),
+            ),
         })
+        .rev()
         .collect()
 }
 
@@ -291,7 +317,10 @@ mod tests {
             (e.kind.as_str(), e.mechanism.as_str()),
             ("KeyError", "celery · unhandled")
         );
-        let f = &e.frames[0];
+        // Most recent call first: the library frame, folded, then the application's.
+        assert!(e.groups[0].library);
+        assert_eq!(e.groups[0].frames.len(), 1);
+        let f = &e.groups[1].frames[0];
         assert_eq!(
             (f.location.as_str(), f.function.as_str(), f.in_app),
             ("shop.tasks:12", "send", true)
@@ -303,7 +332,7 @@ mod tests {
             f.vars[1],
             ("password".to_string(), "[Filtered]".to_string())
         );
-        assert!(!e.frames[1].in_app);
+        assert!(!e.groups[0].frames[0].in_app);
         assert_eq!(view.breadcrumbs[0].time, "08:00:00.250");
         assert_eq!(view.breadcrumbs[0].data, r#"{"host":"mx"}"#);
         assert_eq!(
@@ -313,5 +342,39 @@ mod tests {
         assert_eq!(view.contexts.len(), 1, "empty contexts are left out");
         assert_eq!(view.sdk, "sentry.python 2.75.0");
         assert!(EventView::new(&empty()).exceptions.is_empty());
+    }
+
+    #[test]
+    fn the_last_exception_and_the_latest_call_come_first_with_library_runs_folded() {
+        let frame = |name: &str, in_app: bool| json!({"function": name, "in_app": in_app});
+        let event = json!({"exception": {"values": [
+            {"type": "ConnectionError", "stacktrace": {"frames": [frame("connect", false)]}},
+            {"type": "SendFailed", "stacktrace": {"frames": [
+                frame("main", true), frame("run", false), frame("call", false),
+                frame("send_invoice", true), frame("smtp_send", false)
+            ]}}
+        ]}});
+        let view = EventView::new(&event);
+        let kinds: Vec<&str> = view.exceptions.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["SendFailed", "ConnectionError"]);
+        let runs: Vec<(bool, Vec<&str>)> = view.exceptions[0]
+            .groups
+            .iter()
+            .map(|g| {
+                (
+                    g.library,
+                    g.frames.iter().map(|f| f.function.as_str()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            runs,
+            [
+                (true, vec!["smtp_send"]),
+                (false, vec!["send_invoice"]),
+                (true, vec!["call", "run"]),
+                (false, vec!["main"]),
+            ]
+        );
     }
 }

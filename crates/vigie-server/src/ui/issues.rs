@@ -317,6 +317,11 @@ struct IssuePage {
     /// What people wrote about this issue's events.
     feedback: Vec<Feedback>,
     show_issue: bool,
+    /// A page of the issue's events, newest first, and where the next (older) page starts.
+    events: Vec<EventMeta>,
+    older_events: Option<i64>,
+    /// Whether this page of events is the newest one.
+    events_from_newest: bool,
 }
 
 impl IssuePage {
@@ -337,6 +342,22 @@ impl IssuePage {
     fn event_link(&self, id: &str) -> String {
         format!("/issues/{}?event={id}", self.issue.id)
     }
+    fn is_shown(&self, e: &EventMeta) -> bool {
+        self.event
+            .as_ref()
+            .is_some_and(|shown| shown.event_id == e.event_id)
+    }
+    fn older_events_link(&self, before: &i64) -> String {
+        let shown = self
+            .event
+            .as_ref()
+            .map(|e| format!("&event={}", e.event_id))
+            .unwrap_or_default();
+        format!(
+            "/issues/{}?events_before={before}{shown}#events",
+            self.issue.id
+        )
+    }
     fn status_label(&self) -> &'static str {
         self.issue.status.label()
     }
@@ -348,7 +369,12 @@ impl IssuePage {
 #[derive(Deserialize, Default)]
 pub struct IssueQuery {
     event: Option<String>,
+    /// The events table's page: events stored before this one (its storage order).
+    events_before: Option<i64>,
 }
+
+/// Events listed per page on an issue.
+const EVENTS_PER_PAGE: u32 = 25;
 
 async fn neighbour(
     state: &AppState,
@@ -407,8 +433,23 @@ pub async fn show(
         ),
         None => (None, None),
     };
+    let mut events = state
+        .store
+        .events(&EventFilter {
+            before_seq: query.events_before,
+            limit: EVENTS_PER_PAGE + 1,
+            ..base.clone()
+        })
+        .await?;
+    let older_events = (events.len() > EVENTS_PER_PAGE as usize).then(|| {
+        events.truncate(EVENTS_PER_PAGE as usize);
+        events.last().map_or(0, |e| e.seq)
+    });
     let counts = sparklines(&state, std::slice::from_ref(&issue), true).await?;
     let page = IssuePage {
+        events,
+        older_events,
+        events_from_newest: query.events_before.is_none(),
         view: EventView::new(&json),
         tags: tag_groups(state.store.issue_tags(id).await?),
         spark: sparkline(&counts[0], |i| format!("{} days ago", 13 - i)),

@@ -63,10 +63,18 @@ struct JobsPage {
     statuses: [JobStatus; 6],
     /// The filters as a query string (no paging), for the stream and the pager.
     filters: String,
+    /// The origin tabs: (`origin=` value, label, jobs of that origin).
+    origins: Vec<(&'static str, &'static str, u64)>,
     base_url: String,
 }
 
 impl JobsPage {
+    fn origin(&self) -> &str {
+        self.query.origin.as_deref().unwrap_or("reported")
+    }
+    fn is_origin(&self, origin: &str) -> bool {
+        self.origin() == origin
+    }
     fn selected(&self, status: &JobStatus) -> bool {
         self.query.status.as_deref() == Some(status.as_str())
     }
@@ -82,8 +90,12 @@ impl JobsPage {
     fn last_shown(&self) -> u64 {
         u64::from(self.list.offset) + self.list.jobs.len() as u64
     }
+    /// Whether a filter beyond the origin tab is set.
     fn filtered(&self) -> bool {
-        !self.filters.is_empty()
+        let q = &self.query;
+        [&q.status, &q.kind, &q.application, &q.launched_by, &q.q]
+            .iter()
+            .any(|v| v.as_deref().is_some_and(|v| !v.trim().is_empty()))
     }
     fn dsn_key(&self) -> &str {
         self.project.public_key.as_str()
@@ -100,8 +112,25 @@ pub async fn list(
     let chrome = Chrome::build(&state, who, &headers, &uri, "jobs").await?;
     let access = page_access(&chrome)?;
     query.limit = Some(PAGE);
+    // The work the application reported, unless Celery tasks or monitor runs are asked for.
+    query.origin = Some(query.origin.take().unwrap_or_else(|| "reported".into()));
     let list = list_jobs_for(&state, &query.jobs(&access)?).await?;
+    let mut origins = Vec::new();
+    for (origin, label) in [
+        ("reported", "Reported"),
+        ("celery", "Celery tasks"),
+        ("monitor", "Monitor runs"),
+        ("all", "All"),
+    ] {
+        let mut count = query.clone();
+        count.origin = Some(origin.into());
+        count.limit = Some(1);
+        count.offset = None;
+        let total = state.store.list_jobs(&count.jobs(&access)?).await?.total;
+        origins.push((origin, label, total));
+    }
     let filters = query_string(&[
+        ("origin", query.origin.as_ref()),
         ("status", query.status.as_ref()),
         ("kind", query.kind.as_ref()),
         ("application", query.application.as_ref()),
@@ -114,6 +143,7 @@ pub async fn list(
         query,
         statuses: JobStatus::ALL,
         filters,
+        origins,
         base_url: state.base_url.to_string(),
         chrome,
     };
@@ -132,9 +162,18 @@ struct JobPage {
     /// `status` and `q` of the items table as a query string (no paging).
     item_filters: String,
     base_url: String,
+    /// The issues its events belong to.
+    issues: Vec<super::related::RelatedIssue>,
+    /// Its Celery task's or monitor's page.
+    origin: Option<(String, &'static str)>,
+    /// Web pages refused its progress for their origin.
+    refusals: Vec<crate::auth::job_access::OriginRefusal>,
 }
 
 impl JobPage {
+    fn logs_link(&self) -> String {
+        super::related::logs_of_job(&self.job().id)
+    }
     fn job(&self) -> &JobView {
         &self.detail.job
     }
@@ -178,7 +217,12 @@ pub async fn show(
     query.job = Some(job.id.clone());
     query.limit = Some(PAGE);
     let items = item_list(&state, &query.items(&access)?).await?;
+    let issues = super::related::issues_of_job(&state, access.project.id, &job.id).await?;
+    let origin = super::related::origin_link(job.kind.as_deref(), &job.id, &job.name);
     let page = JobPage {
+        refusals: state.origin_refusals.of(access.project.id, &job.id),
+        issues,
+        origin,
         project: access.project,
         detail,
         items,
@@ -224,10 +268,41 @@ impl<T: Number + ?Sized> Number for &T {
 }
 
 /// `2026-11-21T10:40:05.123Z` → `10:40:05.123`, for the message feed (the date is on hover).
-pub fn clock(rfc3339: &str) -> &str {
-    rfc3339
-        .get(11..)
-        .map_or(rfc3339, |t| t.trim_end_matches('Z'))
+/// The time of day (UTC) of an RFC 3339 time, to the millisecond with every digit kept
+/// (`10:07:55.550`, not `10:07:55.55`), so feed lines align.
+pub fn clock(rfc3339: &str) -> String {
+    match vigie_protocol::jobs::parse_time(rfc3339) {
+        Some(t) => {
+            let ms = t.millis().rem_euclid(86_400_000);
+            format!(
+                "{:02}:{:02}:{:02}.{:03}",
+                ms / 3_600_000,
+                ms / 60_000 % 60,
+                ms / 1000 % 60,
+                ms % 1000
+            )
+        }
+        None => rfc3339.to_string(),
+    }
+}
+
+/// An item's `fields` as `key=value` pairs, by name (strings as they are, anything else as
+/// JSON), shown under its name.
+pub fn fields_line(fields: &Option<Box<serde_json::value::RawValue>>) -> String {
+    let Some(raw) = fields else {
+        return String::new();
+    };
+    match serde_json::from_str::<serde_json::Value>(raw.get()) {
+        Ok(serde_json::Value::Object(map)) => map
+            .iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => format!("{k}={s}"),
+                other => format!("{k}={other}"),
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => raw.get().to_string(),
+    }
 }
 
 /// `1234567` → `1,234,567`.
@@ -267,8 +342,9 @@ mod tests {
     #[test]
     fn the_feed_shows_the_time_of_day() {
         assert_eq!(clock("2026-11-21T10:40:05.123Z"), "10:40:05.123");
-        assert_eq!(clock("2026-11-21T10:40:05.76Z"), "10:40:05.76");
-        assert_eq!(clock("2026-11-21T10:40:05Z"), "10:40:05");
+        // Every digit kept, so the feed's times line up.
+        assert_eq!(clock("2026-11-21T10:40:05.76Z"), "10:40:05.760");
+        assert_eq!(clock("2026-11-21T10:40:05Z"), "10:40:05.000");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use serde::Deserialize;
-use vigie_core::{Level, LogQuery, LogRecord, Project};
+use vigie_core::{Level, LogQuery, LogRecord, Project, Timestamp};
 use vigie_store::logs::{self, LogSource, LogStats};
 
 const PAGE: usize = 100;
@@ -78,12 +78,21 @@ impl Row {
         }
     }
 
-    /// Worth a "details" fold: more lines, fields or ids.
-    pub fn has_details(&self) -> bool {
-        !self.rest.is_empty()
-            || !self.fields.is_empty()
-            || !self.job_id.is_empty()
-            || !self.trace_id.is_empty()
+    /// The fields after the message, logfmt-style (`user=ada status=550`; a value with spaces
+    /// or quotes is quoted), so a reader sees why a line matched without opening it.
+    pub fn fields_inline(&self) -> String {
+        logfmt(self.fields.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+
+    /// The lines around this one from the same source: a minute either side.
+    pub fn context_link(&self) -> String {
+        let Some(at) = vigie_protocol::jobs::parse_time(&self.time) else {
+            return String::new();
+        };
+        let from = Timestamp(at.millis() - 30_000).to_rfc3339();
+        let to = Timestamp(at.millis() + 30_000).to_rfc3339();
+        let q = format!("source:{} from:{from} to:{to}", self.source);
+        format!("/logs?range=&q={}", encode(&q))
     }
 
     pub fn badge(&self) -> &'static str {
@@ -93,6 +102,27 @@ impl Row {
     pub fn unparsed(&self) -> bool {
         self.flags & LogRecord::UNPARSED != 0
     }
+}
+
+/// `key=value` pairs as logfmt writes them: a value with a space, a quote or an `=` (or
+/// empty) in double quotes, its quotes and backslashes escaped.
+pub fn logfmt<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    pairs
+        .map(|(k, v)| {
+            let plain = !v.is_empty() && !v.contains([' ', '"', '=', '\\', '\n']);
+            if plain {
+                format!("{k}={v}")
+            } else {
+                format!(
+                    "{k}=\"{}\"",
+                    v.replace('\\', "\\\\")
+                        .replace('"', "\\\"")
+                        .replace('\n', "\\n")
+                )
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The status colour of a level.
@@ -137,6 +167,27 @@ struct LogsPage {
 }
 
 impl LogsPage {
+    /// The search narrowed to bar `i`'s span of time: a click on the histogram zooms in.
+    fn zoom(&self, i: &usize) -> String {
+        let from = self.stats.start + self.stats.bucket * *i as i64;
+        let to = from + self.stats.bucket;
+        let words: Vec<&str> = self
+            .q
+            .split_whitespace()
+            .filter(|w| !["from:", "to:", "since:"].iter().any(|p| w.starts_with(p)))
+            .collect();
+        let q = format!(
+            "{} from:{} to:{}",
+            words.join(" "),
+            rfc3339_ns(from),
+            rfc3339_ns(to)
+        );
+        format!(
+            "/logs?q={}&level={}&range=",
+            encode(q.trim()),
+            encode(&self.level)
+        )
+    }
     fn level_count(&self, level: &Level) -> u64 {
         self.stats.per_level[*level as usize]
     }
@@ -201,7 +252,20 @@ pub async fn search(
     };
     let (rows, next, stats, error) = match run_search(&state, &project, &search).await {
         Ok(page) => {
-            let stats = run_stats(&state, &project, &effective, 60).await?;
+            let mut stats = run_stats(&state, &project, &effective, 60).await?;
+            // Matches only in the last part of the range: draw the span that holds them, not
+            // one bar at the right edge (the level counts and total stay the range's).
+            if let Some(first) = stats.buckets.iter().position(|n| *n > 0) {
+                if first >= stats.buckets.len() / 2 {
+                    let from = rfc3339_ns(stats.start + stats.bucket * first as i64);
+                    let narrowed = format!("{effective} from:{from}");
+                    if let Ok(closer) = run_stats(&state, &project, &narrowed, 60).await {
+                        stats.start = closer.start;
+                        stats.bucket = closer.bucket;
+                        stats.buckets = closer.buckets;
+                    }
+                }
+            }
             let rows = page.hits.iter().map(|h| Row::new(&h.record)).collect();
             (rows, page.next.map(|c| c.to_string()), stats, None)
         }
@@ -393,4 +457,23 @@ pub async fn clear(
     super::form_outcome(cleared, "/logs/sources", secure, |source| {
         format!("Cleared {} ({} lines).", source.name, source.records)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_read_as_logfmt() {
+        let pairs = [
+            ("user", "ada"),
+            ("error", "550 mailbox full"),
+            ("q", "a=\"b\""),
+            ("empty", ""),
+        ];
+        assert_eq!(
+            logfmt(pairs.into_iter()),
+            r#"user=ada error="550 mailbox full" q="a=\"b\"" empty="""#
+        );
+    }
 }

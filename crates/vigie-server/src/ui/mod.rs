@@ -9,6 +9,7 @@
 //! - [`pages`]: dashboard, the product sections, the system page;
 //! - [`settings`]: projects, users and API tokens;
 //! - [`live`]: the SSE streams live pages subscribe to;
+//! - [`related`]: the links between a page's object and what relates to it;
 //! - [`assets`], [`icons`]: what the pages load and draw.
 
 mod account;
@@ -26,6 +27,7 @@ pub mod monitors;
 pub mod overview;
 mod pages;
 pub mod performance;
+mod related;
 mod reports;
 mod settings;
 
@@ -68,6 +70,7 @@ pub fn routes() -> Router<AppState> {
         .route("/alerts/channels/{id}/test", post(alerts::test_channel))
         .route("/alerts/channels/{id}/delete", post(alerts::delete_channel))
         .route("/alerts/rules", post(alerts::add_rule))
+        .route("/alerts/rules/{id}", post(alerts::change_rule))
         .route("/alerts/rules/{id}/mute", post(alerts::mute_rule))
         .route("/alerts/rules/{id}/delete", post(alerts::delete_rule))
         .route("/celery", get(celery::tasks))
@@ -219,6 +222,12 @@ pub fn render(template: &impl Template, chrome: &Chrome) -> Result<Response, Pag
 }
 
 /// `text` percent-encoded for a query string.
+/// "3 min ago" (or "in 5 min") from now: what pages show of a time, the exact one on hover
+/// (the `when` macro in `macros.html`).
+pub fn ago(t: &Timestamp) -> String {
+    t.relative_to(Timestamp::now())
+}
+
 pub fn encode(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, COMPONENT).to_string()
 }

@@ -122,7 +122,11 @@ impl Overview {
             .take(5)
             .map(|s| Ranked {
                 name: s.name.clone(),
-                value: format!("{} requests", s.count),
+                value: format!(
+                    "{} request{}",
+                    crate::ui::jobs::thousands(s.count),
+                    if s.count == 1 { "" } else { "s" }
+                ),
             })
             .collect();
         let mut by_p95: Vec<(&TransactionStats, f64)> = stats
@@ -212,6 +216,121 @@ impl Overview {
     pub fn success_rate(counts: &ItemCounts) -> Option<f64> {
         let done = counts.ok + counts.error;
         (done > 0).then(|| counts.ok as f64 * 100.0 / done as f64)
+    }
+}
+
+/// What a section's card on the dashboard says: how much it holds, and when it last heard
+/// something (shown relative, exact on hover).
+pub struct Activity {
+    /// The section's key (`SECTIONS`).
+    pub key: &'static str,
+    /// "3 jobs", "1,204 log lines": `None` when the section has received nothing.
+    pub count: Option<String>,
+    pub last: Option<Timestamp>,
+}
+
+/// "1 job", "2,041 jobs".
+fn counted(n: u64, one: &str, many: &str) -> Option<String> {
+    (n > 0).then(|| {
+        let word = if n == 1 { one } else { many };
+        format!("{} {word}", crate::ui::jobs::thousands(n))
+    })
+}
+
+impl Activity {
+    /// Every section's figures, from the indexes and aggregates the section pages read.
+    pub async fn gather(state: &AppState, project: ProjectId) -> Result<Vec<Activity>, AppError> {
+        let store = state.store.as_ref();
+        let now = Timestamp::now();
+        let day = Timestamp(now.millis() - DAY_MS);
+        let jobs_of = |origin| JobFilter {
+            project,
+            origin: Some(origin),
+            limit: 1,
+            ..Default::default()
+        };
+        let reported = store
+            .list_jobs(&jobs_of(vigie_core::JobOrigin::Reported))
+            .await?;
+        let celery = store
+            .list_jobs(&jobs_of(vigie_core::JobOrigin::Celery))
+            .await?;
+        let newest = |page: &vigie_store::JobPage| page.jobs.first().map(|j| j.last_update);
+
+        let sources = store.log_sources(project).await?;
+        let lines: u64 = sources.iter().map(|s| s.records).sum();
+        let last_line = sources
+            .iter()
+            .filter_map(|s| s.last_time)
+            .max()
+            .map(|ns| Timestamp(ns.div_euclid(1_000_000)));
+
+        let issues = store
+            .list_issues(&IssueFilter {
+                project,
+                limit: 1,
+                ..Default::default()
+            })
+            .await?;
+
+        let transactions: u64 = store
+            .transactions(project, day, now)
+            .await?
+            .iter()
+            .map(|s| s.count as u64)
+            .sum();
+        let last_sample = store
+            .transaction_samples(project, None, day, None, 1000)
+            .await?
+            .iter()
+            .map(|s| s.time)
+            .max();
+
+        let monitors = store.list_monitors(project).await?;
+        let rules = store.list_rules(project).await?;
+        let last_alert = store
+            .list_deliveries(project, 1)
+            .await?
+            .first()
+            .map(|d| d.created_at);
+
+        Ok(vec![
+            Activity {
+                key: "jobs",
+                count: counted(reported.total, "job", "jobs"),
+                last: newest(&reported),
+            },
+            Activity {
+                key: "logs",
+                count: counted(lines, "log line", "log lines"),
+                last: last_line,
+            },
+            Activity {
+                key: "issues",
+                count: counted(issues.total, "open issue", "open issues"),
+                last: issues.issues.first().map(|i| i.last_seen),
+            },
+            Activity {
+                key: "performance",
+                count: counted(transactions, "transaction in 24 h", "transactions in 24 h"),
+                last: last_sample,
+            },
+            Activity {
+                key: "celery",
+                count: counted(celery.total, "task", "tasks"),
+                last: newest(&celery),
+            },
+            Activity {
+                key: "monitors",
+                count: counted(monitors.len() as u64, "monitor", "monitors"),
+                last: monitors.iter().filter_map(|m| m.last_check_in).max(),
+            },
+            Activity {
+                key: "alerts",
+                count: counted(rules.len() as u64, "rule", "rules"),
+                last: last_alert,
+            },
+        ])
     }
 }
 

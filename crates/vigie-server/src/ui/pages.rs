@@ -125,11 +125,11 @@ pub const SECTIONS: &[Section] = &[
 #[template(path = "dashboard.html")]
 struct DashboardPage {
     chrome: Chrome,
-    stats: SystemStats,
     dsn: String,
     sections: &'static [Section],
-    /// Jobs reported to the current project, for the Jobs card.
-    jobs: u64,
+    /// What each section's card says it holds.
+    activity: Vec<super::overview::Activity>,
+    now: vigie_core::Timestamp,
     /// The current project's day at a glance.
     overview: Option<super::overview::Overview>,
 }
@@ -149,12 +149,13 @@ impl DashboardPage {
         value.map_or_else(|| "—".to_string(), |v| format!("{v:.0} ms"))
     }
 
-    /// What a section's card says it has received.
-    fn received(&self, section: &Section) -> String {
-        match (section.key, self.jobs) {
-            ("jobs", n) if n > 0 => format!("{n} job{}", if n == 1 { "" } else { "s" }),
-            _ => "Nothing received yet".to_string(),
-        }
+    /// What a section's card says it holds.
+    fn activity(&self, section: &Section) -> Option<&super::overview::Activity> {
+        self.activity.iter().find(|a| a.key == section.key)
+    }
+
+    fn ago(&self, t: &vigie_core::Timestamp) -> String {
+        t.relative_to(self.now)
     }
 }
 
@@ -170,26 +171,19 @@ pub async fn dashboard(
         .as_ref()
         .map(|p| state.dsn(p))
         .unwrap_or_default();
-    let jobs = match &chrome.project {
-        Some(project) => {
-            let filter = vigie_store::JobFilter {
-                project: project.id,
-                limit: 1,
-                ..Default::default()
-            };
-            state.store.list_jobs(&filter).await?.total
-        }
-        None => 0,
+    let activity = match &chrome.project {
+        Some(project) => super::overview::Activity::gather(&state, project.id).await?,
+        None => Vec::new(),
     };
     let overview = match &chrome.project {
         Some(project) => Some(super::overview::Overview::gather(&state, project.id).await?),
         None => None,
     };
     let page = DashboardPage {
-        stats: SystemStats::gather(&state).await?,
         dsn,
         sections: SECTIONS,
-        jobs,
+        activity,
+        now: vigie_core::Timestamp::now(),
         overview,
         chrome,
     };

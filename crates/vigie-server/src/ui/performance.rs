@@ -62,13 +62,21 @@ struct PerformancePage {
     chrome: Chrome,
     project: Project,
     rows: Vec<TransactionView>,
+    /// Each row's count over the period in 24 bars (the first [`SPARK_ROWS`] rows).
+    sparks: Vec<Vec<super::chart::Bar>>,
     period: String,
     sort: String,
     dsn: String,
     apdex_ms: i64,
 }
 
+/// Rows that get a small chart: each is one query, and the busiest endpoints are on top.
+const SPARK_ROWS: usize = 50;
+
 impl PerformancePage {
+    fn spark(&self, row: &usize) -> &[super::chart::Bar] {
+        self.sparks.get(*row).map_or(&[], Vec::as_slice)
+    }
     fn periods(&self) -> &'static [(&'static str, &'static str)] {
         &PERIODS
     }
@@ -134,11 +142,31 @@ pub async fn list(
         "apdex" => rows.sort_by(|a, b| key(&a.apdex).total_cmp(&key(&b.apdex))),
         _ => rows.sort_by_key(|r| std::cmp::Reverse(r.count)),
     }
+    let step = ((until.millis() - since.millis()) / 24).max(60_000);
+    let mut sparks = Vec::new();
+    for row in rows.iter().take(SPARK_ROWS) {
+        let series = state
+            .store
+            .transaction_series(project.id, &row.name, since, until, step)
+            .await?;
+        let mut counts = vec![0i64; 24];
+        for (start, stats) in &series {
+            let slot = ((start.millis() - since.millis()) / step) as usize;
+            if let Some(c) = counts.get_mut(slot) {
+                *c += stats.count;
+            }
+        }
+        sparks.push(super::chart::bars(&counts, 96.0, 20.0, |i, n| {
+            let at = Timestamp(since.millis() + step * i as i64);
+            format!("{n} from {}", at.relative_to(Timestamp::now()))
+        }));
+    }
     let page = PerformancePage {
         dsn: state.dsn(&project),
         apdex_ms: state.store.error_settings(project.id).await?.apdex_ms,
         project,
         rows,
+        sparks,
         period: query.period().to_string(),
         sort,
         chrome,
@@ -180,6 +208,8 @@ struct TransactionPage {
     spans: Vec<SpanStat>,
     sample: Option<SampleMeta>,
     waterfall: Vec<SpanBar>,
+    /// The error events of the sample's trace: what went wrong in this very request.
+    errors: Vec<vigie_store::EventMeta>,
 }
 
 impl TransactionPage {
@@ -371,6 +401,32 @@ fn waterfall(event: &Value) -> Vec<SpanBar> {
     out
 }
 
+/// The shortest period that holds all of a transaction's last 30 days: an endpoint first
+/// seen ten minutes ago is drawn over the last hour, not as one bar at a day's right edge.
+async fn fitting_period(
+    state: &AppState,
+    project: vigie_core::ProjectId,
+    name: &str,
+) -> Result<&'static str, AppError> {
+    let now = Timestamp::now();
+    let month = Timestamp(now.millis() - 30 * 86_400_000);
+    // One bucket of the whole month: its first active minute.
+    let first = state
+        .store
+        .transaction_series(project, name, month, now, now.millis() - month.millis())
+        .await?
+        .iter()
+        .filter_map(|(_, t)| t.active.map(|(first, _)| first))
+        .min();
+    let age_ms = first.map_or(i64::MAX, |f| now.millis() - f.millis());
+    Ok(match age_ms {
+        a if a < 3_600_000 => "1h",
+        a if a < 86_400_000 => "24h",
+        a if a < 7 * 86_400_000 => "7d",
+        _ => "30d",
+    })
+}
+
 pub async fn transaction(
     State(state): State<AppState>,
     who: LoggedIn,
@@ -385,6 +441,10 @@ pub async fn transaction(
         .clone()
         .filter(|n| !n.is_empty())
         .ok_or_else(|| AppError::NotFound("name a transaction: ?name=/invoices/{id}".into()))?;
+    let mut query = query;
+    if query.period.as_deref().is_none_or(str::is_empty) {
+        query.period = Some(fitting_period(&state, project.id, &name).await?.into());
+    }
     let (since, until, minutes) = period_of(Some(query.period()))?;
     let step = step_for(since, until);
     let store = &state.store;
@@ -416,7 +476,21 @@ pub async fn transaction(
         },
         None => (None, Vec::new()),
     };
+    let errors = match sample.as_ref().and_then(|s| s.trace_id.clone()) {
+        Some(trace_id) => {
+            store
+                .events(&vigie_store::EventFilter {
+                    project: project.id,
+                    trace_id: Some(trace_id),
+                    limit: 20,
+                    ..Default::default()
+                })
+                .await?
+        }
+        None => Vec::new(),
+    };
     let page = TransactionPage {
+        errors,
         summary: (whole.count > 0).then(|| TransactionView::new(&whole, minutes)),
         spans: store
             .span_stats(project.id, &name, Timestamp(since.millis() - 3_600_000), 15)

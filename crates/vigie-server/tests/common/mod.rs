@@ -53,6 +53,37 @@ pub async fn app_configured(session_lifetime: Duration, change: impl FnOnce(&mut
     }
 }
 
+/// Each test app leaves what it answered (method, route, status) in
+/// `$CARGO_TARGET_TMPDIR/answered/`, for the check that every status the OpenAPI document
+/// promises is one the router really sends (`http.rs`, run by `.ci/run` after the suite).
+impl Drop for App {
+    fn drop(&mut self) {
+        let answered = self.state.metrics.answered();
+        if answered.is_empty() {
+            return;
+        }
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("answered");
+        let _ = std::fs::create_dir_all(&dir);
+        let lines: String = answered
+            .iter()
+            .map(|(method, route, status)| format!("{method} {route} {status}\n"))
+            .collect();
+        let name = format!("{}-{}.txt", std::process::id(), uuid_like());
+        let _ = std::fs::write(dir.join(name), lines);
+    }
+}
+
+/// A name no other app of this run takes.
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{nanos}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
 pub async fn app() -> App {
     app_with(Duration::from_secs(3600)).await
 }

@@ -113,12 +113,18 @@ pub struct SpanTiming {
 }
 
 /// A span whose transaction came in another request (a streamed span flushed before its
-/// segment): it counts in that transaction's span breakdown, not in a sample's waterfall.
+/// segment): it counts in that transaction's span breakdown, and, kept under its trace and
+/// segment, joins the waterfall of that transaction's sample when the sample is read.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LooseSpan {
     pub transaction: String,
     pub time: Timestamp,
     pub span: SpanTiming,
+    /// Where it belongs: its trace and its segment's span id (none: breakdown only).
+    pub trace_id: String,
+    pub segment_id: Option<String>,
+    /// The scrubbed span JSON, as a transaction's `spans` entry.
+    pub body: Vec<u8>,
 }
 
 /// User feedback as it arrived (`feedback` or `user_report` items), scrubbed.
@@ -154,6 +160,19 @@ pub struct Dropped {
     pub reason: String,
     pub category: String,
     pub quantity: i64,
+}
+
+impl Dropped {
+    /// `quantity` items of `category` (a Sentry data category: `error`, `span`, ...) left out at
+    /// `at` for `reason` (the outcome reason SDK client reports use).
+    pub fn new(at: Timestamp, reason: &str, category: &str, quantity: usize) -> Dropped {
+        Dropped {
+            at,
+            reason: reason.into(),
+            category: category.into(),
+            quantity: i64::try_from(quantity).unwrap_or(i64::MAX),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]

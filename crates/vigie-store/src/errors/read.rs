@@ -463,6 +463,9 @@ pub struct TransactionStats {
     pub satisfied: i64,
     pub tolerated: i64,
     pub sketch: Sketch,
+    /// The first and last minute with a transaction (ms), when read by [`transactions`]: the
+    /// span over which a rate per minute means something.
+    pub active: Option<(Timestamp, Timestamp)>,
 }
 
 impl TransactionStats {
@@ -473,6 +476,20 @@ impl TransactionStats {
         self.satisfied += other.satisfied;
         self.tolerated += other.tolerated;
         self.sketch.merge(&other.sketch);
+        self.active = match (self.active, other.active) {
+            (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
+            (a, b) => a.or(b),
+        };
+    }
+
+    /// Transactions per minute while it was active: from its first minute to its last (a
+    /// burst of 50 in one minute reads 50/min, not 50 spread over the whole day).
+    pub fn per_minute(&self) -> f64 {
+        let minutes = match self.active {
+            Some((first, last)) => (last.0 - first.0) / 60_000 + 1,
+            None => 1,
+        };
+        self.count as f64 / minutes.max(1) as f64
     }
 
     fn add(&mut self, row: &Vec<Value>, first: usize) -> Result<()> {
@@ -494,7 +511,7 @@ pub(crate) async fn transactions(
 ) -> Result<Vec<TransactionStats>> {
     let rows = tx
         .query(
-            "SELECT name, op, count, failures, satisfied, tolerated, sketch \
+            "SELECT name, op, count, failures, satisfied, tolerated, sketch, minute \
              FROM transaction_minutes WHERE project_id = $1 AND minute >= $2 AND minute < $3",
             &[
                 project.0.into(),
@@ -514,6 +531,11 @@ pub(crate) async fn transactions(
                 ..TransactionStats::default()
             });
         stats.add(row, 2)?;
+        let minute = Timestamp(row.req_int(7)?);
+        stats.active = Some(match stats.active {
+            Some((first, last)) => (first.min(minute), last.max(minute)),
+            None => (minute, minute),
+        });
     }
     let mut list: Vec<TransactionStats> = by_name.into_values().collect();
     list.sort_by(|a, b| b.count.cmp(&a.count).then(a.name.cmp(&b.name)));
@@ -553,6 +575,11 @@ pub(crate) async fn transaction_series(
             ..TransactionStats::default()
         });
         stats.add(row, 1)?;
+        let minute = Timestamp(minute);
+        stats.active = Some(match stats.active {
+            Some((first, last)) => (first.min(minute), last.max(minute)),
+            None => (minute, minute),
+        });
     }
     Ok(buckets
         .into_iter()
@@ -636,10 +663,52 @@ pub(crate) async fn transaction_sample(
     let Some(row) = rows.first() else {
         return Ok(None);
     };
-    Ok(Some((
-        sample_from(row)?,
-        decompress_body(&row.req_blob(8)?)?,
-    )))
+    let body = decompress_body(&row.req_blob(8)?)?;
+    let body = with_stray_spans(tx, project, body).await?;
+    Ok(Some((sample_from(row)?, body)))
+}
+
+/// The sample's body with the spans of its segment that came in other requests (see
+/// `stray_spans`) among its own `spans`; unchanged when there are none or it is not JSON.
+async fn with_stray_spans(tx: &mut impl Tx, project: ProjectId, body: Vec<u8>) -> Result<Vec<u8>> {
+    let Ok(mut event) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return Ok(body);
+    };
+    let trace = &event["contexts"]["trace"];
+    let (Some(trace_id), Some(segment_id)) =
+        (trace["trace_id"].as_str(), trace["span_id"].as_str())
+    else {
+        return Ok(body);
+    };
+    let rows = tx
+        .query(
+            "SELECT body FROM stray_spans WHERE project_id = $1 AND trace_id = $2 \
+             AND segment_id = $3 ORDER BY time LIMIT 1000",
+            &[project.0.into(), trace_id.into(), segment_id.into()],
+        )
+        .await?;
+    if rows.is_empty() {
+        return Ok(body);
+    }
+    let Some(spans) = event
+        .as_object_mut()
+        .map(|e| e.entry("spans").or_insert_with(|| serde_json::json!([])))
+        .and_then(serde_json::Value::as_array_mut)
+    else {
+        return Ok(body);
+    };
+    for row in rows {
+        let stray: serde_json::Value =
+            match serde_json::from_slice(&decompress_body(&row.req_blob(0)?)?) {
+                Ok(v) => v,
+                Err(_) => continue,
+            };
+        // A span the SDK sent twice (a retried envelope) is shown once.
+        if !spans.iter().any(|s| s["span_id"] == stray["span_id"]) {
+            spans.push(stray);
+        }
+    }
+    Ok(serde_json::to_vec(&event).unwrap_or(body))
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

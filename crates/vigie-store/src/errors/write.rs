@@ -461,6 +461,23 @@ async fn write_transactions(
             .iter()
             .map(|l| (l.time, l.transaction.as_str(), &l.span)),
     );
+    for stray in loose_spans {
+        let Some(segment) = &stray.segment_id else {
+            continue;
+        };
+        tx.execute(
+            "INSERT INTO stray_spans (project_id, trace_id, segment_id, time, body) \
+             VALUES ($1, $2, $3, $4, $5)",
+            &[
+                project.0.into(),
+                stray.trace_id.as_str().into(),
+                segment.as_str().into(),
+                stray.time.millis().into(),
+                Value::Blob(compress_body(&stray.body)),
+            ],
+        )
+        .await?;
+    }
     write_spans(tx, project, &spans).await
 }
 
@@ -556,6 +573,7 @@ pub(crate) async fn prune(tx: &mut impl Tx, before: Timestamp) -> Result<u64> {
         "DELETE FROM issue_hours WHERE hour < $1",
         "DELETE FROM transaction_minutes WHERE minute < $1",
         "DELETE FROM transaction_samples WHERE time < $1",
+        "DELETE FROM stray_spans WHERE time < $1",
         "DELETE FROM span_hours WHERE hour < $1",
         "DELETE FROM release_hours WHERE hour < $1",
         "DELETE FROM dropped_hours WHERE hour < $1",

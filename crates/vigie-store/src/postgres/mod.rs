@@ -943,6 +943,14 @@ impl Store for PostgresStore {
         Ok(outcome)
     }
 
+    async fn update_rule(&self, project: ProjectId, id: i64, rule: &NewRule) -> Result<Rule> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let outcome = alerts::update_rule(&mut PgTx(&tx), project, id, rule).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
     async fn mute_rule(
         &self,
         project: ProjectId,
@@ -956,7 +964,13 @@ impl Store for PostgresStore {
         Ok(outcome)
     }
 
-    async fn fire(&self, rule: i64, key: &str, at: Timestamp, firing: Firing) -> Result<bool> {
+    async fn fire(
+        &self,
+        rule: i64,
+        key: &str,
+        at: Timestamp,
+        firing: Firing,
+    ) -> Result<Option<i64>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let outcome = alerts::fire(&mut PgTx(&tx), rule, key, at, firing).await?;

@@ -1004,6 +1004,14 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn update_rule(&self, project: ProjectId, id: i64, rule: &NewRule) -> Result<Rule> {
+        let rule = rule.clone();
+        self.write(move |conn| {
+            run_now(alerts::update_rule(&mut SqliteTx(conn), project, id, &rule))
+        })
+        .await
+    }
+
     async fn delete_rule(&self, project: ProjectId, id: i64) -> Result<()> {
         self.write(move |conn| run_now(alerts::delete_rule(&mut SqliteTx(conn), project, id)))
             .await
@@ -1019,7 +1027,13 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn fire(&self, rule: i64, key: &str, at: Timestamp, firing: Firing) -> Result<bool> {
+    async fn fire(
+        &self,
+        rule: i64,
+        key: &str,
+        at: Timestamp,
+        firing: Firing,
+    ) -> Result<Option<i64>> {
         let key = key.to_string();
         self.write(move |conn| run_now(alerts::fire(&mut SqliteTx(conn), rule, &key, at, firing)))
             .await

@@ -66,11 +66,43 @@ pub async fn alerts_story(store: &Arc<dyn Store>, project: &Project) {
     };
     assert!(store.create_rule(p, &foreign, Timestamp(T)).await.is_err());
 
+    // A rule changed wholly keeps its id, its mute and when it was made; the same rules apply.
+    let muted = store
+        .mute_rule(p, failed.id, Some(Timestamp(T + 60_000)))
+        .await
+        .unwrap();
+    let email_only = NewRule {
+        kind: RuleKind::JobFailed {
+            job_kind: Some("email".into()),
+        },
+        cooldown_s: 900,
+        ..rule.clone()
+    };
+    let changed = store.update_rule(p, failed.id, &email_only).await.unwrap();
+    assert_eq!(
+        (changed.id, changed.kind.clone(), changed.cooldown_s),
+        (failed.id, email_only.kind.clone(), 900)
+    );
+    assert_eq!(
+        (changed.muted_until, changed.created_at),
+        (muted.muted_until, failed.created_at)
+    );
+    assert!(store.update_rule(p, failed.id, &no_channel).await.is_err());
+    assert!(matches!(
+        store.update_rule(p, 9_999, &email_only).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let unmuted = store.mute_rule(p, failed.id, None).await.unwrap();
+    assert_eq!(unmuted.muted_until, None);
+    let restored = store.update_rule(p, failed.id, &rule).await.unwrap();
+    assert_eq!(restored.kind, rule.kind);
+
     // Cooldown per key; a resolution only after a problem that was sent.
-    assert!(!store
+    assert!(store
         .fire(failed.id, "monitor:m", Timestamp(T), Firing::Resolved)
         .await
-        .unwrap());
+        .unwrap()
+        .is_none());
     assert!(store
         .fire(
             failed.id,
@@ -79,8 +111,9 @@ pub async fn alerts_story(store: &Arc<dyn Store>, project: &Project) {
             Firing::Opened { cooldown_s: 600 }
         )
         .await
-        .unwrap());
-    assert!(!store
+        .unwrap()
+        .is_some());
+    assert!(store
         .fire(
             failed.id,
             "job:1",
@@ -88,7 +121,8 @@ pub async fn alerts_story(store: &Arc<dyn Store>, project: &Project) {
             Firing::Opened { cooldown_s: 600 }
         )
         .await
-        .unwrap());
+        .unwrap()
+        .is_none());
     assert!(store
         .fire(
             failed.id,
@@ -97,7 +131,8 @@ pub async fn alerts_story(store: &Arc<dyn Store>, project: &Project) {
             Firing::Opened { cooldown_s: 600 }
         )
         .await
-        .unwrap());
+        .unwrap()
+        .is_some());
     assert!(store
         .fire(
             failed.id,
@@ -106,15 +141,64 @@ pub async fn alerts_story(store: &Arc<dyn Store>, project: &Project) {
             Firing::Opened { cooldown_s: 600 }
         )
         .await
-        .unwrap());
+        .unwrap()
+        .is_some());
     assert!(store
         .fire(failed.id, "job:1", Timestamp(T + 600_001), Firing::Resolved)
         .await
-        .unwrap());
-    assert!(!store
+        .unwrap()
+        .is_some());
+    assert!(store
         .fire(failed.id, "job:1", Timestamp(T + 600_002), Firing::Resolved)
         .await
-        .unwrap());
+        .unwrap()
+        .is_none());
+
+    // A monitor down for an hour fails every 2 minutes: one message, then a count of the
+    // failures held back, given with the next message and with the resolution.
+    let down = |minute: i64| {
+        store.fire(
+            failed.id,
+            "monitor:sync",
+            Timestamp(T + minute * 60_000),
+            Firing::Opened { cooldown_s: 1800 },
+        )
+    };
+    assert_eq!(down(0).await.unwrap(), Some(0), "the first failure is sent");
+    for minute in (2..30).step_by(2) {
+        assert_eq!(
+            down(minute).await.unwrap(),
+            None,
+            "held back at {minute} min"
+        );
+    }
+    assert_eq!(
+        down(30).await.unwrap(),
+        Some(14),
+        "sent again, with 14 held back"
+    );
+    for minute in (32..60).step_by(2) {
+        assert_eq!(down(minute).await.unwrap(), None);
+    }
+    let resolved = store
+        .fire(
+            failed.id,
+            "monitor:sync",
+            Timestamp(T + 3_600_000),
+            Firing::Resolved,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        resolved,
+        Some(14),
+        "the resolution counts what came after the last message"
+    );
+    assert_eq!(
+        down(61).await.unwrap(),
+        Some(0),
+        "a new problem starts from nothing"
+    );
 
     // A threshold rule: its kind is checked; it reminds while open, every renotify_s.
     let bad_query = NewRule {
@@ -148,10 +232,11 @@ pub async fn alerts_story(store: &Arc<dyn Store>, project: &Project) {
         .unwrap();
     assert_eq!(threshold.renotify_s, 3600);
     let remind = Firing::Reminder { renotify_s: 3600 };
-    assert!(!store
+    assert!(store
         .fire(threshold.id, "logs", Timestamp(T), remind)
         .await
-        .unwrap());
+        .unwrap()
+        .is_none());
     assert!(store
         .fire(
             threshold.id,
@@ -160,15 +245,18 @@ pub async fn alerts_story(store: &Arc<dyn Store>, project: &Project) {
             Firing::Opened { cooldown_s: 600 }
         )
         .await
-        .unwrap());
-    assert!(!store
+        .unwrap()
+        .is_some());
+    assert!(store
         .fire(threshold.id, "logs", Timestamp(T + 3_599_000), remind)
         .await
-        .unwrap());
+        .unwrap()
+        .is_none());
     assert!(store
         .fire(threshold.id, "logs", Timestamp(T + 3_600_000), remind)
         .await
-        .unwrap());
+        .unwrap()
+        .is_some());
     assert!(store
         .fire(
             threshold.id,
@@ -177,11 +265,13 @@ pub async fn alerts_story(store: &Arc<dyn Store>, project: &Project) {
             Firing::Resolved
         )
         .await
-        .unwrap());
-    assert!(!store
+        .unwrap()
+        .is_some());
+    assert!(store
         .fire(threshold.id, "logs", Timestamp(T + 7_300_000), remind)
         .await
-        .unwrap());
+        .unwrap()
+        .is_none());
 
     // From the configuration file: the same name replaces instead of conflicting, and the
     // mute set in the UI stays.

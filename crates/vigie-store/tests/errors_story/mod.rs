@@ -416,6 +416,10 @@ pub async fn errors_story(store: &Arc<dyn Store>, project: &Project) {
     );
     let inv = &list[0];
     assert_eq!(inv.failures, 1);
+    // 200 over its two active minutes of the ten asked: 100 a minute, not 20.
+    assert_eq!(inv.active, Some((T0, Timestamp(T0.0 + MINUTE))));
+    assert_eq!(inv.per_minute(), 100.0);
+    assert_eq!(list[1].per_minute(), 1.0);
     // Durations 10..2000 ms with T = 300: 30 satisfied, 90 tolerated less the failure (510 ms).
     assert_eq!((inv.satisfied, inv.tolerated), (30, 89));
     let p50 = inv.sketch.quantile(0.5).unwrap();
@@ -539,7 +543,9 @@ pub async fn errors_story(store: &Arc<dyn Store>, project: &Project) {
         note(2, 96 * MINUTE, Some(4)),
         note(3, 97 * MINUTE, None),
     ];
-    b.loose_spans = vec![LooseSpan {
+    // Two children of segment "5e9" of trace "7ace" came before it (one of them twice, a
+    // retried envelope), one names no segment; the segment's sample shows each child once.
+    let stray = |span_id: &str, segment: Option<&str>| LooseSpan {
         transaction: "GET /invoices".into(),
         time: T0,
         span: SpanTiming {
@@ -547,10 +553,37 @@ pub async fn errors_story(store: &Arc<dyn Store>, project: &Project) {
             description: "main.js".into(),
             duration_ms: 40.0,
         },
-    }];
+        trace_id: "7ace".into(),
+        segment_id: segment.map(str::to_string),
+        body: format!("{{\"span_id\": \"{span_id}\", \"op\": \"resource.script\"}}").into_bytes(),
+    };
+    b.loose_spans = vec![
+        stray("c1", Some("5e9")),
+        stray("c2", Some("5e9")),
+        stray("c3", None),
+    ];
     store.write_errors(b.clone(), T0).await.unwrap();
-    b.loose_spans.clear();
+    b.loose_spans = vec![stray("c1", Some("5e9"))];
     store.write_errors(b, T0).await.unwrap();
+    let mut segment = ErrorBatch::new(p);
+    let mut late = transaction(900, "GET /invoices", 0, 50.0, "ok");
+    late.trace_id = Some("7ace".into());
+    late.body = br#"{"type": "transaction", "contexts": {"trace": {"trace_id": "7ace", "span_id": "5e9"}}, "spans": [{"span_id": "own"}]}"#.to_vec();
+    segment.transactions = vec![late.clone()];
+    store.write_errors(segment, T0).await.unwrap();
+    let (_, body) = store
+        .transaction_sample(p, &late.event_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let ids: Vec<&str> = body["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["span_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["own", "c1", "c2"], "{body}");
     let all = store.feedback(p, None, 10).await.unwrap();
     assert_eq!(
         all.iter().map(|f| f.message.as_str()).collect::<Vec<_>>(),
@@ -565,7 +598,12 @@ pub async fn errors_story(store: &Arc<dyn Store>, project: &Project) {
     assert_eq!(store.feedback(p, Some(aa.id), 10).await.unwrap().len(), 2);
     assert_eq!(store.feedback(p, None, 1).await.unwrap().len(), 1);
     let spans = store.span_stats(p, "GET /invoices", T0, 10).await.unwrap();
-    assert_eq!(spans.len(), 1, "{spans:?}");
+    assert_eq!(spans.len(), 2, "{spans:?}");
+    let script = spans.iter().find(|s| s.op == "resource.script").unwrap();
+    assert_eq!(
+        script.count, 4,
+        "every loose span counts in the breakdown, as sent"
+    );
 
     // Retention: everything before the cutoff goes, issues not seen since with it.
     let cutoff = Timestamp(T0.0 + 95 * MINUTE);

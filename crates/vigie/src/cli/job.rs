@@ -75,6 +75,10 @@ pub struct ListArgs {
         vigie_core::JobStatus::ALL.map(vigie_core::JobStatus::as_str)
     ))]
     status: Option<String>,
+    /// Whose jobs: the ones your applications reported (the jobs API, `vigie job run`), the
+    /// Celery tasks Vigie read, the runs of monitors, or all of them
+    #[arg(long, default_value = "reported", value_parser = ["reported", "celery", "monitor", "all"])]
+    origin: String,
     /// How many jobs to list
     #[arg(long, default_value_t = 20)]
     limit: u32,
@@ -339,7 +343,7 @@ async fn report(
 
 async fn list(args: ListArgs) -> anyhow::Result<()> {
     let api = Api::reader(&args.target)?;
-    let mut path = format!("jobs?limit={}", args.limit);
+    let mut path = format!("jobs?limit={}&origin={}", args.limit, args.origin);
     if let Some(status) = &args.status {
         path.push_str(&format!("&status={status}"));
     }
@@ -350,7 +354,13 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
     }
     let jobs = answer["jobs"].as_array().cloned().unwrap_or_default();
     if jobs.is_empty() {
-        println!("No job yet. Report one with `vigie job run --name NAME -- COMMAND`.");
+        match args.origin.as_str() {
+            "reported" => println!(
+                "No job reported yet. Report one with `vigie job run --name NAME -- COMMAND` \
+                 (Celery tasks and monitor runs: --origin celery, --origin monitor, --origin all)."
+            ),
+            origin => println!("No job of origin {origin}."),
+        }
         return Ok(());
     }
     let rows: Vec<Vec<String>> = jobs
@@ -360,6 +370,7 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
                 text(&j["id"]),
                 text(&j["status"]),
                 text(&j["name"]),
+                text(&j["kind"]),
                 counts(j),
                 text(&j["failed"]),
                 text(&j["elapsed"]),
@@ -369,7 +380,7 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
         .collect();
     super::print_table(
         &[
-            "ID", "STATUS", "NAME", "PROGRESS", "ERRORS", "ELAPSED", "CREATED",
+            "ID", "STATUS", "NAME", "KIND", "PROGRESS", "ERRORS", "ELAPSED", "CREATED",
         ],
         &rows,
     );

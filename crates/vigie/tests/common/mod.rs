@@ -102,7 +102,43 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        self.record_answers();
         let _ = self.child.kill();
+    }
+}
+
+impl Server {
+    /// Leaves every (method, route, status) this server answered, read from its `/metrics`,
+    /// in `$CARGO_TARGET_TMPDIR/answered/`, for the check that the OpenAPI document promises
+    /// exactly what the server answers (`vigie-server`'s `tests/http.rs`, run by `.ci/run`).
+    fn record_answers(&self) {
+        // Not while a failed test unwinds, nor from a server that has stopped.
+        let address = self.url.trim_start_matches("http://").trim_end_matches('/');
+        if std::thread::panicking() || std::net::TcpStream::connect(address).is_err() {
+            return;
+        }
+        let metrics = http_get(&format!("{}/metrics", self.url), None);
+        let lines: String = metrics
+            .lines()
+            .filter_map(|l| l.strip_prefix("vigie_http_requests_total{method=\""))
+            .filter_map(|l| {
+                let (method, rest) = l.split_once("\",route=\"")?;
+                let (route, rest) = rest.split_once("\",status=\"")?;
+                let (status, _) = rest.split_once('"')?;
+                Some(format!("{method} {route} {status}\n"))
+            })
+            .collect();
+        if lines.is_empty() {
+            return;
+        }
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("answered");
+        let _ = std::fs::create_dir_all(&dir);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let name = format!("bin-{}-{}-{nanos}.txt", std::process::id(), self.child.id());
+        let _ = std::fs::write(dir.join(name), lines);
     }
 }
 

@@ -1,0 +1,88 @@
+//! What a page's object relates to, as links: a job's issues, logs, Celery task and monitor;
+//! a Celery task's issue. Each is found by the id the other side carries (an event's `job_id`,
+//! which is also the Celery task id the SDK's Celery integration tags; a log record's `job:`).
+//!
+//! ```text
+//! job / Celery task ─► events whose job_id is its id ─► their issues (one link each)
+//!                   ─► /logs?q=job:ID
+//! job of kind celery ─► /celery/tasks/ID        job of kind monitor ─► /monitors/SLUG
+//! ```
+
+use crate::http::AppError;
+use crate::state::AppState;
+use vigie_core::{JobOrigin, ProjectId};
+use vigie_store::EventFilter;
+
+/// An issue some events of a job (or task) belong to.
+pub struct RelatedIssue {
+    pub id: i64,
+    pub title: String,
+    pub events: usize,
+}
+
+/// The issues of the events that name `job_id`, most events first (from the newest 500).
+pub async fn issues_of_job(
+    state: &AppState,
+    project: ProjectId,
+    job_id: &str,
+) -> Result<Vec<RelatedIssue>, AppError> {
+    let events = state
+        .store
+        .events(&EventFilter {
+            project,
+            job_id: Some(job_id.to_string()),
+            limit: 500,
+            ..Default::default()
+        })
+        .await?;
+    let mut issues: Vec<RelatedIssue> = Vec::new();
+    for e in events {
+        match issues.iter_mut().find(|i| i.id == e.issue_id) {
+            Some(issue) => issue.events += 1,
+            None => issues.push(RelatedIssue {
+                id: e.issue_id,
+                title: e.title,
+                events: 1,
+            }),
+        }
+    }
+    issues.sort_by_key(|i| std::cmp::Reverse(i.events));
+    Ok(issues)
+}
+
+/// Where a job's own page is elsewhere: its Celery task, or its monitor (by slug, the name
+/// Vigie gives a monitor run's job). `None` for a job the application reported.
+pub fn origin_link(kind: Option<&str>, id: &str, name: &str) -> Option<(String, &'static str)> {
+    match JobOrigin::of(kind) {
+        JobOrigin::Celery => Some((
+            format!("/celery/tasks/{}", super::encode(id)),
+            "its Celery task",
+        )),
+        JobOrigin::Monitor => Some((format!("/monitors/{}", super::encode(name)), "its monitor")),
+        JobOrigin::Reported => None,
+    }
+}
+
+/// The logs of a job (`job:ID`), as the README promises.
+pub fn logs_of_job(id: &str) -> String {
+    format!("/logs?q={}", super::encode(&format!("job:{id}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_links_to_where_it_came_from_and_to_its_logs() {
+        assert_eq!(
+            origin_link(Some("celery"), "a1-b2", "send"),
+            Some(("/celery/tasks/a1-b2".to_string(), "its Celery task"))
+        );
+        assert_eq!(
+            origin_link(Some("monitor"), "monitor-1-2", "sync stock"),
+            Some(("/monitors/sync%20stock".to_string(), "its monitor"))
+        );
+        assert_eq!(origin_link(Some("email"), "x", "y"), None);
+        assert_eq!(logs_of_job("Run 7"), "/logs?q=job%3ARun%207");
+    }
+}

@@ -39,3 +39,13 @@ def setup_first_admin(browser, server, username="alice"):
         form.find_element(By.NAME, name).send_keys(value)
     form.submit()
     WebDriverWait(browser, 10).until(EC.title_contains("Dashboard"))
+
+
+def log_in(browser, server, username="alice", password=PASSWORD):
+    """Logs in through the login form; returns on the dashboard."""
+    browser.get(server.url + "/login")
+    form = browser.find_element(By.CSS_SELECTOR, "form[action='/login']")
+    form.find_element(By.NAME, "username").send_keys(username)
+    form.find_element(By.NAME, "password").send_keys(password)
+    form.submit()
+    WebDriverWait(browser, 10).until(EC.title_contains("Dashboard"))

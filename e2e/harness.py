@@ -5,6 +5,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -106,3 +107,20 @@ def wait_for(check, what, timeout=30, poll=0.5):
             return found
         time.sleep(poll)
     raise AssertionError(f"not within {timeout} s: {what}")
+
+
+def celery(env, *args):
+    """Starts `celery -A celery_app ARGS` (a worker or beat) from e2e/, its output discarded;
+    end it with `stop`."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "celery_app", *args, "--loglevel=warning"],
+        cwd=ROOT / "e2e", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop(process, timeout=10):
+    """Ends a child process: asked first, killed if it has not gone after `timeout` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()

@@ -18,7 +18,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from browser import setup_first_admin
-from harness import Server, vigie_binary, wait_for
+from harness import Server, celery, stop, vigie_binary, wait_for
 
 HERE = Path(__file__).resolve().parent
 REDIS = os.environ.get("VIGIE_TEST_REDIS_URL")
@@ -39,23 +39,13 @@ def celery_env():
     with tempfile.TemporaryDirectory() as data:
         srv = Server(vigie_binary(), data, "--celery-broker", BROKER)
         srv.token = srv.admin_token()
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "celery_app", "worker", "-E", "-c", "2",
-             "-n", "e2e@%h", "--loglevel=warning"],
-            cwd=HERE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        beat = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "celery_app", "beat", "--loglevel=warning",
-             "-s", os.path.join(data, "beat-schedule")],
-            cwd=HERE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        worker = celery(env, "worker", "-E", "-c", "2", "-n", "e2e@%h")
+        beat = celery(env, "beat", "-s", os.path.join(data, "beat-schedule"))
         try:
             yield srv, env
         finally:
-            for p in (beat, worker):
-                p.terminate()
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+            stop(beat)
+            stop(worker)
             srv.close()
 
 
@@ -194,10 +184,7 @@ def test_rabbitmq_worker_turned_on_by_enable_events():
         srv = Server(vigie_binary(), data, "--celery-broker", AMQP,
                      env={"VIGIE_CELERY_ENABLE_EVENTS": "true"})
         srv.token = srv.admin_token()
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "celery_app", "worker", "-c", "1",
-             "-n", "rabbit@%h", "--loglevel=warning"],
-            cwd=HERE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        worker = celery(env, "worker", "-c", "1", "-n", "rabbit@%h")
         try:
             brokers = wait_for(lambda: [b for b in api(srv, "/api/v1/celery/brokers") if b["connected"]],
                                "the RabbitMQ consumer connected")
@@ -219,9 +206,5 @@ def test_rabbitmq_worker_turned_on_by_enable_events():
             job = api(srv, f"/api/v1/jobs/{task['uuid']}")
             assert (job["kind"], job["status"]) == ("celery", "completed")
         finally:
-            worker.terminate()
-            try:
-                worker.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+            stop(worker)
             srv.close()

@@ -7,7 +7,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from browser import PASSWORD, make_browser
+from browser import PASSWORD, log_in, make_browser
 
 
 
@@ -205,11 +205,7 @@ def test_viewer_and_phone(server, shots):
     """A viewer on a phone-sized screen: the drawer menu, and settings without forms."""
     phone = make_browser(width=390, height=844)
     try:
-        phone.get(server.url + "/login")
-        form = phone.find_element(By.CSS_SELECTOR, "form[action='/login']")
-        fill(phone, form, username="bob", password="bobs password")
-        form.submit()
-        wait(phone).until(EC.title_contains("Dashboard"))
+        log_in(phone, server, "bob", "bobs password")
         shots(phone, "11-phone-dashboard")
         phone.find_element(By.CSS_SELECTOR, ".menu-toggle").click()
         wait(phone).until(lambda d: "open" in d.find_element(By.ID, "sidebar").get_attribute("class"))
@@ -225,11 +221,7 @@ def test_ctrl_c_exits_cleanly_with_a_live_page_open(server):
     """Ctrl-C ends live streams and exits 0, even with a browser holding an SSE stream open."""
     browser = make_browser()
     try:
-        browser.get(server.url + "/login")
-        form = browser.find_element(By.CSS_SELECTOR, "form[action='/login']")
-        fill(browser, form, username="alice", password=PASSWORD)
-        form.submit()
-        wait(browser).until(EC.title_contains("Dashboard"))
+        log_in(browser, server)
         indicator = browser.find_element(By.CSS_SELECTOR, "[data-live-indicator]")
         wait(browser).until(lambda d: indicator.text == "Live")
         started = time.time()

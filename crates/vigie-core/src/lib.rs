@@ -6,6 +6,7 @@
 //!
 //! - [`account`]: users, roles, API tokens and the access each one grants.
 //! - [`alert`]: alert rules, channels, and the message as each channel shows it.
+//! - [`endpoint`]: the names of HTTP endpoints, the request method in front of the route.
 //! - [`event`]: error events, and how they group into issues.
 //! - [`incident`]: incident reports: a merged timeline and the diagnosis rules read from it.
 //! - [`issue`]: issues (groups of events) and their life cycle.
@@ -32,6 +33,7 @@ macro_rules! static_regex {
 pub mod account;
 pub mod alert;
 pub mod celery;
+pub mod endpoint;
 pub mod event;
 pub mod incident;
 pub mod issue;

@@ -84,14 +84,15 @@
   };
 
   // Writes data[key] into every element marked data-bind="key" under root, formatted per the
-  // element's data-format (number, bytes, duration, percent, rate, text); null shows "—".
-  // Text only: never HTML.
+  // element's data-format (number, bytes, duration, percent, rate, text); null shows "—", or
+  // the element's data-empty text. Text only: never HTML.
   Vigie.bind = function (root, data) {
     root.querySelectorAll("[data-bind]").forEach((el) => {
       const key = el.dataset.bind;
       if (!(key in data)) return;
       const format = FORMATS[el.dataset.format || "text"] || FORMATS.text;
-      el.textContent = data[key] === null ? "—" : format(data[key]);
+      const empty = el.dataset.empty === undefined ? "—" : el.dataset.empty;
+      el.textContent = data[key] === null ? empty : format(data[key]);
     });
   };
 })();

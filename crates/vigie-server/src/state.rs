@@ -69,7 +69,7 @@ impl AppState {
         Ok(AppState {
             ingest,
             logs: LogSink::start(store.clone(), hub.clone(), metrics.clone(), files),
-            errors: ErrorIngest::start(store.clone(), hub.clone(), &config.errors),
+            errors: ErrorIngest::start(store.clone(), hub.clone(), metrics.clone(), &config.errors),
             store,
             config: Arc::new(config),
             metrics,

@@ -1521,7 +1521,10 @@ async fn pages_tell_the_truth_and_link_what_relates() {
         page.contains(r#"<div class="label">Skipped</div>"#),
         "{page}"
     );
-    assert!(page.contains("amount=12.5 customer=ACME Corp"), "{page}");
+    assert!(
+        page.contains("amount=12.5 customer=&quot;ACME Corp&quot;"),
+        "{page}"
+    );
     assert!(
         page.contains(">INV-3<") && !page.contains("<th class=\"num\">#</th>"),
         "{page}"
@@ -1532,6 +1535,27 @@ async fn pages_tell_the_truth_and_link_what_relates() {
         task_job.contains(r#"href="/celery/tasks/c0ffee""#),
         "{task_job}"
     );
+    // Without a total there is no percentage to show: no big dash in its place.
+    let key = project_key(&app).await;
+    let untotalled = app
+        .api(
+            Method::POST,
+            "/api/v1/jobs",
+            &key,
+            Some(r#"{"id": "open-ended", "name": "Sync"}"#),
+        )
+        .await;
+    assert_eq!(
+        untotalled.status,
+        StatusCode::CREATED,
+        "{}",
+        untotalled.body
+    );
+    let page = app.get("/jobs/open-ended", &session).await.body;
+    assert!(
+        page.contains(r#"data-format="percent" data-empty=""></span>"#),
+        "{page}"
+    );
 
     // A query that cannot be read: the reason, and no histogram from 1970.
     let bad = app.get("/logs?q=levl%3Aerror", &session).await.body;
@@ -1541,6 +1565,10 @@ async fn pages_tell_the_truth_and_link_what_relates() {
     // and the lines around it.
     let good = app.get("/logs?q=sending", &session).await.body;
     assert!(good.contains("from%3A") && good.contains("to%3A"), "{good}");
+    assert!(
+        good.contains("data-y-max>1 per bar</span>"),
+        "the scale: one line"
+    );
     assert!(good.contains(r#"class="context-link""#), "{good}");
     assert!(
         good.contains(r#"<span class="fields-inline">smtp_host=&quot;mx 1&quot;</span>"#),
@@ -1627,9 +1655,10 @@ async fn a_rule_is_edited_from_the_alerts_page() {
     );
 }
 
-/// A transaction's sample links the errors of its trace: what went wrong in that request.
+/// A transaction's sample links the errors of its trace: what went wrong in that request; the
+/// issue links back to the request, named with its method as the Python SDK sends it apart.
 #[tokio::test]
-async fn a_sample_links_the_errors_of_its_trace() {
+async fn a_sample_and_the_errors_of_its_trace_link_each_other() {
     let app = app().await;
     let session = app.setup_admin().await;
     let key = project_key(&app).await;
@@ -1639,7 +1668,7 @@ async fn a_sample_links_the_errors_of_its_trace() {
         .unwrap()
         .as_secs_f64();
     let transaction = format!(
-        r#"{{"type": "transaction", "transaction": "/Reports/Export", "start_timestamp": {}, "timestamp": {now},
+        r#"{{"type": "transaction", "transaction": "/Reports/Export", "start_timestamp": {}, "timestamp": {now}, "request": {{"method": "GET"}},
             "contexts": {{"trace": {{"trace_id": "{trace}", "span_id": "a1b2c3d4e5f60718", "op": "http.server", "status": "internal_error"}}}}}}"#,
         now - 0.5
     );
@@ -1664,7 +1693,7 @@ async fn a_sample_links_the_errors_of_its_trace() {
     for _ in 0..100 {
         page = app
             .get(
-                "/performance/transaction?name=%2FReports%2FExport",
+                "/performance/transaction?name=GET%20%2FReports%2FExport",
                 &session,
             )
             .await
@@ -1679,6 +1708,46 @@ async fn a_sample_links_the_errors_of_its_trace() {
         page.contains("PermissionError: /Reports/Export is read-only</a>"),
         "{page}"
     );
+
+    let admin = app.admin_token().await;
+    let issues = app.api(Method::GET, "/api/v1/issues", &admin, None).await;
+    let issue = issues.json()["issues"][0]["id"].as_i64().unwrap();
+    let page = app.get(&format!("/issues/{issue}"), &session).await.body;
+    let prefix = "In its trace:\n    <a class=\"mono\" href=\"/performance/transaction?name=GET%20%2FReports%2FExport&amp;sample=";
+    let at = page.find(prefix).unwrap_or_else(|| panic!("{page}")) + prefix.len();
+    let sample = &page[at..at + 32];
+    assert!(sample.bytes().all(|b| b.is_ascii_hexdigit()), "{sample}");
+    let rest = &page[at + 32..];
+    assert!(
+        rest.starts_with(r#"">GET /Reports/Export</a> <span class="muted">"#)
+            && rest[..200].contains("ms, internal_error</span>"),
+        "{rest}"
+    );
+    let opened = app
+        .get(
+            &format!("/performance/transaction?name=GET%20%2FReports%2FExport&sample={sample}"),
+            &session,
+        )
+        .await;
+    assert_eq!(opened.status, StatusCode::OK);
+    assert!(
+        opened.body.contains(r#"id="trace-errors""#),
+        "the sample the link names"
+    );
+
+    // On the Performance page the endpoint wraps after its slashes and has its sparkline,
+    // read with its figures: one transaction, in the last of 24 bars.
+    let list = app.get("/performance", &session).await.body;
+    assert!(
+        list.contains(r#"title="GET /Reports/Export">GET /<wbr>Reports/<wbr>Export<wbr></a>"#),
+        "{list}"
+    );
+    let spark = &list[list
+        .find("aria-label=\"count over the period\"")
+        .expect("a sparkline")..];
+    let spark = &spark[..spark.find("</svg>").unwrap()];
+    assert_eq!(spark.matches("<rect").count(), 24, "{spark}");
+    assert_eq!(spark.matches("<title>1 from").count(), 1, "{spark}");
 }
 
 #[tokio::test]

@@ -304,11 +304,14 @@ pub trait Store: Send + Sync + 'static {
         project: ProjectId,
         event_id: &str,
     ) -> Result<Option<(EventMeta, Vec<u8>)>>;
+    /// Every transaction name's figures over `[since, until)`; with `buckets > 0`, also its
+    /// counts over that many equal slices of the period (`TransactionStats::counts`).
     async fn transactions(
         &self,
         project: ProjectId,
         since: Timestamp,
         until: Timestamp,
+        buckets: usize,
     ) -> Result<Vec<errors::TransactionStats>>;
     async fn transaction_series(
         &self,
@@ -332,6 +335,12 @@ pub trait Store: Send + Sync + 'static {
         project: ProjectId,
         event_id: &str,
     ) -> Result<Option<(errors::SampleMeta, Vec<u8>)>>;
+    /// The samples kept of one trace (the requests and tasks it went through), oldest first.
+    async fn trace_samples(
+        &self,
+        project: ProjectId,
+        trace_id: &str,
+    ) -> Result<Vec<errors::SampleMeta>>;
     async fn span_stats(
         &self,
         project: ProjectId,

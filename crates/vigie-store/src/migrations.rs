@@ -77,6 +77,11 @@ pub const SQLITE: &[Migration] = &[
         name: "alert repeats",
         sql: include_str!("../migrations/sqlite/0013_alert_repeats.sql"),
     },
+    Migration {
+        version: 14,
+        name: "samples by trace",
+        sql: include_str!("../migrations/sqlite/0014_samples_by_trace.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -144,6 +149,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 13,
         name: "alert repeats",
         sql: include_str!("../migrations/postgres/0013_alert_repeats.sql"),
+    },
+    Migration {
+        version: 14,
+        name: "samples by trace",
+        sql: include_str!("../migrations/postgres/0014_samples_by_trace.sql"),
     },
 ];
 

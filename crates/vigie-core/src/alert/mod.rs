@@ -350,10 +350,15 @@ impl RuleKind {
     pub fn watches_transaction(filter: &Option<String>, name: &str) -> bool {
         match filter.as_deref() {
             None => true,
-            Some(f) => match f.strip_suffix('*') {
-                Some(prefix) => name.starts_with(prefix),
-                None => name == f,
-            },
+            // "/x" written before endpoints carried their method still watches "GET /x".
+            Some(f) => {
+                [name, crate::endpoint::route(name)]
+                    .iter()
+                    .any(|name| match f.strip_suffix('*') {
+                        Some(prefix) => name.starts_with(prefix),
+                        None => *name == f,
+                    })
+            }
         }
     }
 
@@ -649,6 +654,19 @@ fn web_url(text: &str, host: Option<&str>) -> Result<(), ChannelError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_transaction_filter_watches_the_route_under_any_method() {
+        use super::RuleKind;
+        let watches = |f: &str, name| RuleKind::watches_transaction(&Some(f.to_string()), name);
+        assert!(watches("/invoices/{id}", "GET /invoices/{id}"));
+        assert!(watches("GET /invoices/{id}", "GET /invoices/{id}"));
+        assert!(!watches("POST /invoices/{id}", "GET /invoices/{id}"));
+        assert!(watches("/invoices*", "DELETE /invoices/7"));
+        assert!(watches("GET /inv*", "GET /invoices/7"));
+        assert!(!watches("/invoices", "GET /invoices/7"));
+        assert!(RuleKind::watches_transaction(&None, "anything"));
+    }
+
     #[test]
     fn rules_read_right_whatever_the_job_kind() {
         use super::RuleKind;

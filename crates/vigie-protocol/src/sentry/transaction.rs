@@ -60,16 +60,28 @@ pub fn summarize_span(span: &Value) -> Option<SpanSummary> {
 /// The summary of a transaction event; `None` when it has no usable duration.
 pub fn summarize(event: &Value) -> Option<TransactionSummary> {
     let trace = event.pointer("/contexts/trace");
+    let op = trace
+        .and_then(|t| text(t.get("op")))
+        .unwrap_or_else(|| "default".into());
+    let name = text(event.get("transaction")).unwrap_or_else(|| "<unnamed transaction>".into());
+    let name = if op.starts_with("http.server") {
+        let method = event
+            .pointer("/request/method")
+            .or_else(|| trace.and_then(|t| t.pointer("/data/http.request.method")))
+            .or_else(|| trace.and_then(|t| t.pointer("/data/http.method")))
+            .and_then(Value::as_str);
+        vigie_core::endpoint::named(method, &name)
+    } else {
+        name
+    };
     let spans = event
         .get("spans")
         .and_then(Value::as_array)
         .map(|spans| spans.iter().filter_map(summarize_span).collect())
         .unwrap_or_default();
     Some(TransactionSummary {
-        name: text(event.get("transaction")).unwrap_or_else(|| "<unnamed transaction>".into()),
-        op: trace
-            .and_then(|t| text(t.get("op")))
-            .unwrap_or_else(|| "default".into()),
+        name,
+        op,
         status: trace
             .and_then(|t| text(t.get("status")))
             .unwrap_or_else(|| "ok".into()),
@@ -82,6 +94,40 @@ pub fn summarize(event: &Value) -> Option<TransactionSummary> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_server_transaction_is_named_with_its_method() {
+        let python = json!({
+            "transaction": "/invoices/{id}",
+            "start_timestamp": 1.0, "timestamp": 2.0,
+            "request": {"method": "GET", "url": "http://shop/invoices/7"},
+            "contexts": {"trace": {"op": "http.server"}},
+        });
+        assert_eq!(summarize(&python).unwrap().name, "GET /invoices/{id}");
+        let javascript = json!({
+            "transaction": "POST /invoices",
+            "start_timestamp": 1.0, "timestamp": 2.0,
+            "contexts": {"trace": {"op": "http.server", "data": {"http.request.method": "POST"}}},
+        });
+        assert_eq!(summarize(&javascript).unwrap().name, "POST /invoices");
+        let otel = json!({
+            "transaction": "/health",
+            "start_timestamp": 1.0, "timestamp": 2.0,
+            "contexts": {"trace": {"op": "http.server", "data": {"http.method": "HEAD"}}},
+        });
+        assert_eq!(summarize(&otel).unwrap().name, "HEAD /health");
+        let task = json!({
+            "transaction": "send_invoices",
+            "start_timestamp": 1.0, "timestamp": 2.0,
+            "request": {"method": "GET"},
+            "contexts": {"trace": {"op": "queue.task.celery"}},
+        });
+        assert_eq!(
+            summarize(&task).unwrap().name,
+            "send_invoices",
+            "only server requests"
+        );
+    }
 
     #[test]
     fn reads_name_op_status_duration_and_spans() {

@@ -454,7 +454,7 @@ pub async fn transactions(
     let (since, until, minutes) = period_of(params.period.as_deref())?;
     let list = state
         .store
-        .transactions(reader.project.id, since, until)
+        .transactions(reader.project.id, since, until, 0)
         .await?;
     Ok(Json(
         list.iter()

@@ -83,9 +83,14 @@ pub struct ErrorIngest {
 }
 
 impl ErrorIngest {
-    pub fn start(store: Arc<dyn Store>, hub: crate::hub::Hub, config: &ErrorsConfig) -> Self {
+    pub fn start(
+        store: Arc<dyn Store>,
+        hub: crate::hub::Hub,
+        metrics: Arc<crate::metrics::Metrics>,
+        config: &ErrorsConfig,
+    ) -> Self {
         ErrorIngest {
-            sink: ErrorSink::start(store, hub),
+            sink: ErrorSink::start(store, hub, metrics),
             quotas: Arc::new(quota::Quotas::new(config.clone())),
             max_attachment_bytes: (config.max_attachment_mib as usize) << 20,
             settings: Arc::new(PerProject::new()),

@@ -4,12 +4,14 @@
 //! per second. One task takes the first waiting batch plus every batch queued behind it (up to
 //! [`GATHER`] items), merges them per project, stores each project's share with one
 //! `write_errors` call (one transaction), and only then answers each request. After the commit
-//! it tells the hub, so open issue lists refresh.
+//! it tells the hub, so open issue lists refresh, and counts in `/metrics` what storage chose
+//! not to keep (spans past a segment's cap, see `vigie_store::errors::STRAY_SPANS_PER_SEGMENT`).
 //!
 //! The queue is bounded: callers wait for room and get 503 after [`WAIT`].
 
 use crate::http::AppError;
 use crate::hub::{Change, Hub};
+use crate::metrics::Metrics;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,9 +56,9 @@ pub struct ErrorSink {
 }
 
 impl ErrorSink {
-    pub fn start(store: Arc<dyn Store>, hub: Hub) -> ErrorSink {
+    pub fn start(store: Arc<dyn Store>, hub: Hub, metrics: Arc<Metrics>) -> ErrorSink {
         let (queue, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(rx, store, hub));
+        tokio::spawn(run(rx, store, hub, metrics));
         ErrorSink { queue }
     }
 
@@ -88,7 +90,12 @@ fn size(batch: &ErrorBatch) -> usize {
     batch.events.len() + batch.transactions.len() + 1
 }
 
-async fn run(mut queue: mpsc::Receiver<(ErrorBatch, Waiter)>, store: Arc<dyn Store>, hub: Hub) {
+async fn run(
+    mut queue: mpsc::Receiver<(ErrorBatch, Waiter)>,
+    store: Arc<dyn Store>,
+    hub: Hub,
+    metrics: Arc<Metrics>,
+) {
     while let Some(first) = queue.recv().await {
         let mut gathered = size(&first.0);
         let mut waiting = vec![first];
@@ -133,6 +140,13 @@ async fn run(mut queue: mpsc::Receiver<(ErrorBatch, Waiter)>, store: Arc<dyn Sto
                 let _ = done.send(reply.clone());
             }
             if let Ok(written) = outcome {
+                if written.stray_spans_dropped > 0 {
+                    metrics.sentry_dropped(
+                        "span",
+                        vigie_store::errors::SEGMENT_FULL,
+                        written.stray_spans_dropped as u64,
+                    );
+                }
                 if !written.events.is_empty() {
                     hub.publish(Change::Issues(Arc::new(IssueNews {
                         project,

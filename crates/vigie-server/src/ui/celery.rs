@@ -218,16 +218,12 @@ impl TaskPage {
     /// What an event adds, in one line: its fields other than the ones every event has (kept
     /// out when stored, but older rows still hold them) and the traceback (shown apart).
     fn event_detail(&self, event: &TaskEvent) -> String {
-        event
-            .fields
-            .iter()
-            .filter(|(k, _)| k.as_str() != "traceback" && !REDUNDANT_FIELDS.contains(&k.as_str()))
-            .map(|(k, v)| match v {
-                serde_json::Value::String(s) => format!("{k}={s}"),
-                other => format!("{k}={other}"),
-            })
-            .collect::<Vec<_>>()
-            .join("  ")
+        detail_line(&event.fields)
+    }
+
+    /// A time Celery sent as text (`eta`, `expires`), when it reads as one.
+    fn instant(&self, text: &str) -> Option<Timestamp> {
+        Timestamp::parse_rfc3339(text)
     }
 
     /// The root of the task tree, when it is another task.
@@ -466,4 +462,42 @@ pub async fn live(
         |_| async { Ok(Timestamp::now().millis()) },
     )
     .await
+}
+
+/// An event's own fields as logfmt pairs; times among them (an `eta`) read as
+/// [`super::exact`] times, not raw RFC 3339.
+fn detail_line(fields: &serde_json::Map<String, serde_json::Value>) -> String {
+    let pairs: Vec<(&str, String)> = fields
+        .iter()
+        .filter(|(k, _)| k.as_str() != "traceback" && !REDUNDANT_FIELDS.contains(&k.as_str()))
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => match Timestamp::parse_rfc3339(s) {
+                Some(t) => (k.as_str(), super::exact(t)),
+                None => (k.as_str(), s.clone()),
+            },
+            other => (k.as_str(), other.to_string()),
+        })
+        .collect();
+    super::logs::logfmt(pairs.iter().map(|(k, v)| (*k, v.as_str())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_line_reads_times_and_quotes_what_has_spaces() {
+        let fields = serde_json::json!({
+            "eta": "2026-11-23T01:23:51.253098+00:00",
+            "args": "('INV-7',)",
+            "retries": 1,
+            "exception": "ConnectionError('SMTP server went away')",
+            "traceback": "kept apart",
+        });
+        assert_eq!(
+            detail_line(fields.as_object().unwrap()),
+            "args=('INV-7',) eta=\"2026-11-23 01:23:51.253 UTC\" \
+             exception=\"ConnectionError('SMTP server went away')\" retries=1"
+        );
+    }
 }

@@ -201,7 +201,7 @@ fn breadcrumbs(event: &Value) -> Vec<Crumb> {
             time: b
                 .get("timestamp")
                 .and_then(seconds)
-                .map(|s| clock((s * 1000.0) as i64))
+                .map(|s| super::time_of_day(vigie_core::Timestamp((s * 1000.0) as i64)))
                 .unwrap_or_default(),
             category: field(b, "category"),
             level: Some(field(b, "level"))
@@ -215,18 +215,6 @@ fn breadcrumbs(event: &Value) -> Vec<Crumb> {
                 .unwrap_or_default(),
         })
         .collect()
-}
-
-/// `HH:MM:SS.mmm` (UTC) of a time in ms since the epoch.
-fn clock(ms: i64) -> String {
-    let day = ms.rem_euclid(86_400_000);
-    format!(
-        "{:02}:{:02}:{:02}.{:03}",
-        day / 3_600_000,
-        day / 60_000 % 60,
-        day / 1000 % 60,
-        day % 1000
-    )
 }
 
 fn request(event: &Value) -> Option<RequestView> {

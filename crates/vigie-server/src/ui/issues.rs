@@ -21,7 +21,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use vigie_core::issue::{Issue, IssueStatus};
 use vigie_core::{Project, ProjectId, Timestamp};
-use vigie_store::errors::{DroppedCount, Feedback, TagCount};
+use vigie_store::errors::{DroppedCount, Feedback, SampleMeta, TagCount};
 use vigie_store::{EventFilter, EventMeta};
 
 const PAGE: u32 = 50;
@@ -84,6 +84,9 @@ pub fn dropped_meaning(reason: &str) -> &'static str {
         "too_large" => "received, over errors.max_attachment_mib",
         "no_segment" => "streamed spans under no transaction: nothing to count them in",
         "too_many" => "streamed spans past 1,000 in one item",
+        "segment_full" => {
+            "streamed spans past 1,000 for one transaction: timed, not shown in its waterfall"
+        }
         "server_quota" => "refused by the server's quota ([errors] in vigie.toml)",
         "project_quota" => "refused by the project's quota (Settings → error settings)",
         "spike_protection" => {
@@ -322,6 +325,8 @@ struct IssuePage {
     older_events: Option<i64>,
     /// Whether this page of events is the newest one.
     events_from_newest: bool,
+    /// The requests (transaction samples) of the shown event's trace.
+    requests: Vec<SampleMeta>,
 }
 
 impl IssuePage {
@@ -335,6 +340,12 @@ impl IssuePage {
         let from = Timestamp(e.time.millis() - 60_000).to_rfc3339();
         let to = Timestamp(e.time.millis() + 60_000).to_rfc3339();
         format!("/logs?range=&q={}", encode(&format!("from:{from} to:{to}")))
+    }
+    fn sample_link(&self, s: &SampleMeta) -> String {
+        super::related::sample_link(s)
+    }
+    fn took(&self, s: &SampleMeta) -> String {
+        super::performance::ms(&Some(s.duration_ms))
     }
     fn logs_of(&self, filter: &str, value: &str) -> String {
         format!("/logs?range=&q={}", encode(&format!("{filter}:{value}")))
@@ -446,7 +457,9 @@ pub async fn show(
         events.last().map_or(0, |e| e.seq)
     });
     let counts = sparklines(&state, std::slice::from_ref(&issue), true).await?;
+    let requests = super::related::requests_of_event(&state, project.id, event.as_ref()).await?;
     let page = IssuePage {
+        requests,
         events,
         older_events,
         events_from_newest: query.events_before.is_none(),

@@ -16,7 +16,6 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
-use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use vigie_core::{JobStatus, Project, Timestamp};
 
 /// Rows per page of the jobs list and of a job's items.
@@ -43,12 +42,23 @@ fn page_access(chrome: &Chrome) -> Result<JobAccess, AppError> {
     })
 }
 
+/// The filters the Jobs page offers beyond its origin tabs, by query name.
+fn page_filters(q: &ListQuery) -> [(&'static str, Option<&String>); 5] {
+    [
+        ("status", q.status.as_ref()),
+        ("kind", q.kind.as_ref()),
+        ("application", q.application.as_ref()),
+        ("launched_by", q.launched_by.as_ref()),
+        ("q", q.q.as_ref()),
+    ]
+}
+
 /// `key=value&…` of the non-empty filters, for links and the live stream.
 fn query_string(pairs: &[(&str, Option<&String>)]) -> String {
     pairs
         .iter()
         .filter_map(|(k, v)| v.filter(|v| !v.trim().is_empty()).map(|v| (k, v)))
-        .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, NON_ALPHANUMERIC)))
+        .map(|(k, v)| format!("{k}={}", super::encode(v)))
         .collect::<Vec<_>>()
         .join("&")
 }
@@ -92,10 +102,7 @@ impl JobsPage {
     }
     /// Whether a filter beyond the origin tab is set.
     fn filtered(&self) -> bool {
-        let q = &self.query;
-        [&q.status, &q.kind, &q.application, &q.launched_by, &q.q]
-            .iter()
-            .any(|v| v.as_deref().is_some_and(|v| !v.trim().is_empty()))
+        !query_string(&page_filters(&self.query)).is_empty()
     }
     fn dsn_key(&self) -> &str {
         self.project.public_key.as_str()
@@ -129,14 +136,9 @@ pub async fn list(
         let total = state.store.list_jobs(&count.jobs(&access)?).await?.total;
         origins.push((origin, label, total));
     }
-    let filters = query_string(&[
-        ("origin", query.origin.as_ref()),
-        ("status", query.status.as_ref()),
-        ("kind", query.kind.as_ref()),
-        ("application", query.application.as_ref()),
-        ("launched_by", query.launched_by.as_ref()),
-        ("q", query.q.as_ref()),
-    ]);
+    let mut pairs = vec![("origin", query.origin.as_ref())];
+    pairs.extend(page_filters(&query));
+    let filters = query_string(&pairs);
     let page = JobsPage {
         project: access.project,
         list,
@@ -267,40 +269,32 @@ impl<T: Number + ?Sized> Number for &T {
     }
 }
 
-/// `2026-11-21T10:40:05.123Z` → `10:40:05.123`, for the message feed (the date is on hover).
-/// The time of day (UTC) of an RFC 3339 time, to the millisecond with every digit kept
-/// (`10:07:55.550`, not `10:07:55.55`), so feed lines align.
+/// `2026-11-21T10:40:05.123Z` → `10:40:05.123` ([`super::time_of_day`]), for the message
+/// feed; a time that does not parse is shown as sent.
 pub fn clock(rfc3339: &str) -> String {
     match vigie_protocol::jobs::parse_time(rfc3339) {
-        Some(t) => {
-            let ms = t.millis().rem_euclid(86_400_000);
-            format!(
-                "{:02}:{:02}:{:02}.{:03}",
-                ms / 3_600_000,
-                ms / 60_000 % 60,
-                ms / 1000 % 60,
-                ms % 1000
-            )
-        }
+        Some(t) => super::time_of_day(t),
         None => rfc3339.to_string(),
     }
 }
 
-/// An item's `fields` as `key=value` pairs, by name (strings as they are, anything else as
-/// JSON), shown under its name.
+/// An item's `fields` as logfmt `key=value` pairs, by name (strings as they are, anything else
+/// as JSON), shown under its name as log fields are shown after a message.
 pub fn fields_line(fields: &Option<Box<serde_json::value::RawValue>>) -> String {
     let Some(raw) = fields else {
         return String::new();
     };
     match serde_json::from_str::<serde_json::Value>(raw.get()) {
-        Ok(serde_json::Value::Object(map)) => map
-            .iter()
-            .map(|(k, v)| match v {
-                serde_json::Value::String(s) => format!("{k}={s}"),
-                other => format!("{k}={other}"),
-            })
-            .collect::<Vec<_>>()
-            .join(" "),
+        Ok(serde_json::Value::Object(map)) => {
+            let pairs: Vec<(&str, String)> = map
+                .iter()
+                .map(|(k, v)| match v {
+                    serde_json::Value::String(s) => (k.as_str(), s.clone()),
+                    other => (k.as_str(), other.to_string()),
+                })
+                .collect();
+            super::logs::logfmt(pairs.iter().map(|(k, v)| (*k, v.as_str())))
+        }
         _ => raw.get().to_string(),
     }
 }

@@ -164,6 +164,8 @@ struct LogsPage {
     base_url: String,
     axis_start: String,
     axis_end: String,
+    /// The tallest bar's count, the histogram's scale ("1,204 per bar").
+    y_max: String,
 }
 
 impl LogsPage {
@@ -278,6 +280,7 @@ pub async fn search(
     let end = stats.start + stats.bucket * stats.buckets.len() as i64;
     let page = LogsPage {
         bars: bars(&stats),
+        y_max: super::jobs::thousands(stats.buckets.iter().copied().max().unwrap_or(0)),
         axis_start: short_time(stats.start),
         axis_end: short_time(end),
         project,

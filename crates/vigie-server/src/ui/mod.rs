@@ -221,13 +221,43 @@ pub fn render(template: &impl Template, chrome: &Chrome) -> Result<Response, Pag
     Ok(response)
 }
 
-/// `text` percent-encoded for a query string.
 /// "3 min ago" (or "in 5 min") from now: what pages show of a time, the exact one on hover
 /// (the `when` macro in `macros.html`).
 pub fn ago(t: &Timestamp) -> String {
     t.relative_to(Timestamp::now())
 }
 
+/// The time of day (UTC) to the millisecond with every digit kept (`10:07:55.550`, not
+/// `10:07:55.55`), so lines of a feed or a breadcrumb trail align; the date is on hover.
+pub fn time_of_day(t: Timestamp) -> String {
+    let ms = t.millis().rem_euclid(86_400_000);
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
+/// A time in full where a relative one cannot be shown with it (inside a line of fields):
+/// `2026-11-23 01:23:51.253 UTC`.
+pub fn exact(t: Timestamp) -> String {
+    let iso = t.to_rfc3339();
+    match iso.split_once('T') {
+        Some((date, _)) => format!("{date} {} UTC", time_of_day(t)),
+        None => iso,
+    }
+}
+
+/// A path-like name cut after each `/`, for a page to offer a line break there (`<wbr>`):
+/// `/api/v1/invoices/{id}` wraps between its segments, never inside one, and reads and copies
+/// as sent.
+pub fn path_parts(name: &str) -> Vec<&str> {
+    name.split_inclusive('/').collect()
+}
+
+/// `text` percent-encoded for a query string.
 pub fn encode(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, COMPONENT).to_string()
 }
@@ -282,6 +312,30 @@ mod tests {
     fn url_components_keep_unreserved_characters() {
         assert_eq!(encode("sync-stock_v1.2~b"), "sync-stock_v1.2~b");
         assert_eq!(encode("a/b c?d&e=é"), "a%2Fb%20c%3Fd%26e%3D%C3%A9");
+    }
+
+    #[test]
+    fn path_like_names_break_after_each_slash_and_lose_nothing() {
+        assert_eq!(
+            path_parts("GET /api/v1/invoices/{id}"),
+            ["GET /", "api/", "v1/", "invoices/", "{id}"]
+        );
+        assert_eq!(path_parts("send_invoices"), ["send_invoices"]);
+        assert_eq!(path_parts("/Reports/").concat(), "/Reports/");
+    }
+
+    #[test]
+    fn an_exact_time_reads_without_the_rfc3339_t() {
+        assert_eq!(
+            exact(Timestamp(1_800_000_000_550)),
+            "2027-01-15 08:00:00.550 UTC"
+        );
+    }
+
+    #[test]
+    fn time_of_day_keeps_every_millisecond_digit() {
+        assert_eq!(time_of_day(Timestamp(1_800_000_000_550)), "08:00:00.550");
+        assert_eq!(time_of_day(Timestamp(-1)), "23:59:59.999");
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub struct Overview {
     pub logs_per_level: Vec<(&'static str, u64)>,
     pub log_bars: Vec<Bar>,
     pub monitors: (usize, usize, usize),
+    /// Each section's card.
+    pub activity: Vec<Activity>,
 }
 
 impl Overview {
@@ -113,7 +115,7 @@ impl Overview {
             format!("{} h ago: {n} error events", 23 - i)
         });
 
-        let stats = store.transactions(project, day, now).await?;
+        let stats = store.transactions(project, day, now, 0).await?;
         let (transactions_day, mean_ms, p95_ms) = overall(&stats);
         let mut by_count: Vec<&TransactionStats> = stats.iter().collect();
         by_count.sort_by_key(|s| std::cmp::Reverse(s.count));
@@ -175,6 +177,7 @@ impl Overview {
         let now_state = |m: &vigie_store::Monitor| m.state_at(now);
         let monitors = store.list_monitors(project).await?;
         let count = |s: MonitorState| monitors.iter().filter(|m| now_state(m) == s).count();
+        let activity = Activity::gather(state, project, &stats, &monitors).await?;
         Ok(Overview {
             items_day,
             items_week,
@@ -199,6 +202,7 @@ impl Overview {
                 count(MonitorState::Late),
                 count(MonitorState::Down),
             ),
+            activity,
         })
     }
 
@@ -238,11 +242,16 @@ fn counted(n: u64, one: &str, many: &str) -> Option<String> {
 }
 
 impl Activity {
-    /// Every section's figures, from the indexes and aggregates the section pages read.
-    pub async fn gather(state: &AppState, project: ProjectId) -> Result<Vec<Activity>, AppError> {
+    /// Every section's figures, from the indexes and aggregates the section pages read (the
+    /// day's transaction figures and the monitors come from [`Overview::gather`], which has
+    /// read them already).
+    async fn gather(
+        state: &AppState,
+        project: ProjectId,
+        transactions_day: &[TransactionStats],
+        monitors: &[vigie_store::Monitor],
+    ) -> Result<Vec<Activity>, AppError> {
         let store = state.store.as_ref();
-        let now = Timestamp::now();
-        let day = Timestamp(now.millis() - DAY_MS);
         let jobs_of = |origin| JobFilter {
             project,
             origin: Some(origin),
@@ -273,20 +282,13 @@ impl Activity {
             })
             .await?;
 
-        let transactions: u64 = store
-            .transactions(project, day, now)
-            .await?
+        let transactions: u64 = transactions_day.iter().map(|s| s.count as u64).sum();
+        // The last minute with a transaction: precise enough for "last 3 min ago".
+        let last_transaction = transactions_day
             .iter()
-            .map(|s| s.count as u64)
-            .sum();
-        let last_sample = store
-            .transaction_samples(project, None, day, None, 1000)
-            .await?
-            .iter()
-            .map(|s| s.time)
+            .filter_map(|s| s.active.map(|(_, last)| last))
             .max();
 
-        let monitors = store.list_monitors(project).await?;
         let rules = store.list_rules(project).await?;
         let last_alert = store
             .list_deliveries(project, 1)
@@ -313,7 +315,7 @@ impl Activity {
             Activity {
                 key: "performance",
                 count: counted(transactions, "transaction in 24 h", "transactions in 24 h"),
-                last: last_sample,
+                last: last_transaction,
             },
             Activity {
                 key: "celery",

@@ -171,14 +171,14 @@ pub async fn dashboard(
         .as_ref()
         .map(|p| state.dsn(p))
         .unwrap_or_default();
-    let activity = match &chrome.project {
-        Some(project) => super::overview::Activity::gather(&state, project.id).await?,
-        None => Vec::new(),
-    };
-    let overview = match &chrome.project {
+    let mut overview = match &chrome.project {
         Some(project) => Some(super::overview::Overview::gather(&state, project.id).await?),
         None => None,
     };
+    let activity = overview
+        .as_mut()
+        .map(|o| std::mem::take(&mut o.activity))
+        .unwrap_or_default();
     let page = DashboardPage {
         dsn,
         sections: SECTIONS,

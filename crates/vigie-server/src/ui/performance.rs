@@ -62,7 +62,7 @@ struct PerformancePage {
     chrome: Chrome,
     project: Project,
     rows: Vec<TransactionView>,
-    /// Each row's count over the period in 24 bars (the first [`SPARK_ROWS`] rows).
+    /// Each row's count over the period in [`SPARK_BARS`] bars (the first [`SPARK_ROWS`] rows).
     sparks: Vec<Vec<super::chart::Bar>>,
     period: String,
     sort: String,
@@ -72,6 +72,8 @@ struct PerformancePage {
 
 /// Rows that get a small chart: each is one query, and the busiest endpoints are on top.
 const SPARK_ROWS: usize = 50;
+/// Bars in each row's sparkline.
+const SPARK_BARS: usize = 24;
 
 impl PerformancePage {
     fn spark(&self, row: &usize) -> &[super::chart::Bar] {
@@ -128,39 +130,35 @@ pub async fn list(
     let chrome = Chrome::build(&state, who, &headers, &uri, "performance").await?;
     let project = chrome.project_or_404()?;
     let (since, until, minutes) = period_of(Some(query.period()))?;
-    let stats = state.store.transactions(project.id, since, until).await?;
-    let mut rows: Vec<TransactionView> = stats
+    let stats = state
+        .store
+        .transactions(project.id, since, until, SPARK_BARS)
+        .await?;
+    let mut rows: Vec<(TransactionView, &[i64])> = stats
         .iter()
-        .map(|t| TransactionView::new(t, minutes))
+        .map(|t| (TransactionView::new(t, minutes), t.counts.as_slice()))
         .collect();
     let sort = query.sort.clone().unwrap_or_else(|| "count".into());
     let key = |v: &Option<f64>| v.unwrap_or(0.0);
     match sort.as_str() {
-        "p95" => rows.sort_by(|a, b| key(&b.p95_ms).total_cmp(&key(&a.p95_ms))),
-        "p50" => rows.sort_by(|a, b| key(&b.p50_ms).total_cmp(&key(&a.p50_ms))),
-        "failures" => rows.sort_by(|a, b| b.failure_rate.total_cmp(&a.failure_rate)),
-        "apdex" => rows.sort_by(|a, b| key(&a.apdex).total_cmp(&key(&b.apdex))),
-        _ => rows.sort_by_key(|r| std::cmp::Reverse(r.count)),
+        "p95" => rows.sort_by(|(a, _), (b, _)| key(&b.p95_ms).total_cmp(&key(&a.p95_ms))),
+        "p50" => rows.sort_by(|(a, _), (b, _)| key(&b.p50_ms).total_cmp(&key(&a.p50_ms))),
+        "failures" => rows.sort_by(|(a, _), (b, _)| b.failure_rate.total_cmp(&a.failure_rate)),
+        "apdex" => rows.sort_by(|(a, _), (b, _)| key(&a.apdex).total_cmp(&key(&b.apdex))),
+        _ => rows.sort_by_key(|(r, _)| std::cmp::Reverse(r.count)),
     }
-    let step = ((until.millis() - since.millis()) / 24).max(60_000);
-    let mut sparks = Vec::new();
-    for row in rows.iter().take(SPARK_ROWS) {
-        let series = state
-            .store
-            .transaction_series(project.id, &row.name, since, until, step)
-            .await?;
-        let mut counts = vec![0i64; 24];
-        for (start, stats) in &series {
-            let slot = ((start.millis() - since.millis()) / step) as usize;
-            if let Some(c) = counts.get_mut(slot) {
-                *c += stats.count;
-            }
-        }
-        sparks.push(super::chart::bars(&counts, 96.0, 20.0, |i, n| {
-            let at = Timestamp(since.millis() + step * i as i64);
-            format!("{n} from {}", at.relative_to(Timestamp::now()))
-        }));
-    }
+    let step = (until.millis() - since.millis()) / SPARK_BARS as i64;
+    let sparks = rows
+        .iter()
+        .take(SPARK_ROWS)
+        .map(|(_, counts)| {
+            super::chart::bars(counts, 96.0, 20.0, |i, n| {
+                let at = Timestamp(since.millis() + step * i as i64);
+                format!("{n} from {}", at.relative_to(Timestamp::now()))
+            })
+        })
+        .collect();
+    let rows = rows.into_iter().map(|(view, _)| view).collect();
     let page = PerformancePage {
         dsn: state.dsn(&project),
         apdex_ms: state.store.error_settings(project.id).await?.apdex_ms,

@@ -1,17 +1,20 @@
 //! What a page's object relates to, as links: a job's issues, logs, Celery task and monitor;
-//! a Celery task's issue. Each is found by the id the other side carries (an event's `job_id`,
-//! which is also the Celery task id the SDK's Celery integration tags; a log record's `job:`).
+//! a Celery task's issue; an event's requests. Each is found by the id the other side carries
+//! (an event's `job_id`, which is also the Celery task id the SDK's Celery integration tags; a
+//! log record's `job:`; an event's and a transaction's `trace_id`).
 //!
 //! ```text
 //! job / Celery task ─► events whose job_id is its id ─► their issues (one link each)
 //!                   ─► /logs?q=job:ID
 //! job of kind celery ─► /celery/tasks/ID        job of kind monitor ─► /monitors/SLUG
+//! event ─► its trace_id ─► the transaction samples of that trace (the request that failed)
 //! ```
 
 use crate::http::AppError;
 use crate::state::AppState;
 use vigie_core::{JobOrigin, ProjectId};
-use vigie_store::EventFilter;
+use vigie_store::errors::SampleMeta;
+use vigie_store::{EventFilter, EventMeta};
 
 /// An issue some events of a job (or task) belong to.
 pub struct RelatedIssue {
@@ -61,6 +64,28 @@ pub fn origin_link(kind: Option<&str>, id: &str, name: &str) -> Option<(String, 
         JobOrigin::Monitor => Some((format!("/monitors/{}", super::encode(name)), "its monitor")),
         JobOrigin::Reported => None,
     }
+}
+
+/// The samples of the trace an event happened in: the request or task that failed, timed.
+pub async fn requests_of_event(
+    state: &AppState,
+    project: ProjectId,
+    event: Option<&EventMeta>,
+) -> Result<Vec<SampleMeta>, AppError> {
+    match event.and_then(|e| e.trace_id.as_deref()) {
+        Some(trace) => Ok(state.store.trace_samples(project, trace).await?),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// A transaction sample's page: its endpoint's figures over a period that holds it, with its
+/// waterfall open.
+pub fn sample_link(sample: &SampleMeta) -> String {
+    format!(
+        "/performance/transaction?name={}&sample={}",
+        super::encode(&sample.name),
+        super::encode(&sample.event_id)
+    )
 }
 
 /// The logs of a job (`job:ID`), as the README promises.

@@ -68,13 +68,13 @@ impl Drop for App {
             .iter()
             .map(|(method, route, status)| format!("{method} {route} {status}\n"))
             .collect();
-        let name = format!("{}-{}.txt", std::process::id(), uuid_like());
+        let name = format!("{}-{}.txt", std::process::id(), unique_suffix());
         let _ = std::fs::write(dir.join(name), lines);
     }
 }
 
 /// A name no other app of this run takes.
-fn uuid_like() -> String {
+fn unique_suffix() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()

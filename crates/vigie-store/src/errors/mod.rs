@@ -260,7 +260,18 @@ pub struct ErrorsWritten {
     /// Events left out because their id was stored already (an SDK retry).
     pub duplicates: usize,
     pub transactions: usize,
+    /// Streamed spans whose body was not kept for their segment's waterfall: it held
+    /// [`STRAY_SPANS_PER_SEGMENT`] already (each still counts in its transaction's span
+    /// breakdown). Also counted in `dropped_hours` as [`SEGMENT_FULL`].
+    pub stray_spans_dropped: usize,
 }
+
+/// Most spans kept for one segment that arrived apart from it (`stray_spans`): as many as a
+/// static transaction may carry (the SDKs' `maxSpans`, 1,000), so a sender that streams spans
+/// under one segment forever cannot fill the disk with it.
+pub const STRAY_SPANS_PER_SEGMENT: usize = 1000;
+/// The dropped-count reason of a span past [`STRAY_SPANS_PER_SEGMENT`].
+pub const SEGMENT_FULL: &str = "segment_full";
 
 /// The sketch column of `transaction_minutes`, read back.
 pub(crate) fn sketch_from(raw: &[u8]) -> Result<Sketch> {

@@ -1,6 +1,6 @@
 //! Reading issues, events and performance aggregates, and the status changes people make.
 
-use super::{decompress_body, sketch_from, ErrorSettings, Tx};
+use super::{decompress_body, sketch_from, ErrorSettings, Tx, STRAY_SPANS_PER_SEGMENT};
 use crate::sql::{Columns, Value, Where};
 use crate::{Result, StoreError};
 use serde::Serialize;
@@ -466,6 +466,10 @@ pub struct TransactionStats {
     /// The first and last minute with a transaction (ms), when read by [`transactions`]: the
     /// span over which a rate per minute means something.
     pub active: Option<(Timestamp, Timestamp)>,
+    /// How many in each equal slice of the period read, oldest first, when
+    /// [`transactions`] was asked for slices (empty otherwise): an endpoint's sparkline, read
+    /// with its figures rather than by a query per endpoint.
+    pub counts: Vec<i64>,
 }
 
 impl TransactionStats {
@@ -480,6 +484,13 @@ impl TransactionStats {
             (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
             (a, b) => a.or(b),
         };
+        if self.counts.is_empty() {
+            self.counts = other.counts.clone();
+        } else if self.counts.len() == other.counts.len() {
+            for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
+                *mine += theirs;
+            }
+        }
     }
 
     /// Transactions per minute while it was active: from its first minute to its last (a
@@ -508,7 +519,9 @@ pub(crate) async fn transactions(
     project: ProjectId,
     since: Timestamp,
     until: Timestamp,
+    buckets: usize,
 ) -> Result<Vec<TransactionStats>> {
+    let slice = (until.millis() - since.millis()).max(1) as f64 / buckets.max(1) as f64;
     let rows = tx
         .query(
             "SELECT name, op, count, failures, satisfied, tolerated, sketch, minute \
@@ -528,10 +541,15 @@ pub(crate) async fn transactions(
             .or_insert_with(|| TransactionStats {
                 name: key.0,
                 op: key.1,
+                counts: vec![0; buckets],
                 ..TransactionStats::default()
             });
         stats.add(row, 2)?;
         let minute = Timestamp(row.req_int(7)?);
+        let at = ((minute.millis() - since.millis()) as f64 / slice) as usize;
+        if let Some(count) = stats.counts.get_mut(at) {
+            *count += row.req_int(2)?;
+        }
         stats.active = Some(match stats.active {
             Some((first, last)) => (first.min(minute), last.max(minute)),
             None => (minute, minute),
@@ -646,6 +664,27 @@ pub(crate) async fn transaction_samples(
     .collect()
 }
 
+/// Most samples read of one trace: a trace is a request and what it called, a handful.
+const TRACE_SAMPLES: i64 = 20;
+
+pub(crate) async fn trace_samples(
+    tx: &mut impl Tx,
+    project: ProjectId,
+    trace_id: &str,
+) -> Result<Vec<SampleMeta>> {
+    tx.query(
+        &format!(
+            "SELECT {SAMPLE_COLS} FROM transaction_samples WHERE project_id = $1 \
+             AND trace_id = $2 ORDER BY time LIMIT $3"
+        ),
+        &[project.0.into(), trace_id.into(), TRACE_SAMPLES.into()],
+    )
+    .await?
+    .iter()
+    .map(sample_from)
+    .collect()
+}
+
 pub(crate) async fn transaction_sample(
     tx: &mut impl Tx,
     project: ProjectId,
@@ -683,8 +722,13 @@ async fn with_stray_spans(tx: &mut impl Tx, project: ProjectId, body: Vec<u8>) -
     let rows = tx
         .query(
             "SELECT body FROM stray_spans WHERE project_id = $1 AND trace_id = $2 \
-             AND segment_id = $3 ORDER BY time LIMIT 1000",
-            &[project.0.into(), trace_id.into(), segment_id.into()],
+             AND segment_id = $3 ORDER BY time LIMIT $4",
+            &[
+                project.0.into(),
+                trace_id.into(),
+                segment_id.into(),
+                (STRAY_SPANS_PER_SEGMENT as i64).into(),
+            ],
         )
         .await?;
     if rows.is_empty() {

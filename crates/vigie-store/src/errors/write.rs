@@ -1,8 +1,8 @@
 //! Storing an [`ErrorBatch`] in one transaction (see the module docs of `errors` for the path).
 
 use super::{
-    compress_body, sketch_from, ErrorBatch, ErrorsWritten, EventWritten, IssueChange, LooseSpan,
-    NewEvent, NewTransaction, SpanTiming, Tx,
+    compress_body, sketch_from, Dropped, ErrorBatch, ErrorsWritten, EventWritten, IssueChange,
+    LooseSpan, NewEvent, NewTransaction, SpanTiming, Tx, SEGMENT_FULL, STRAY_SPANS_PER_SEGMENT,
 };
 use crate::sql::{Columns, Value, Where};
 use crate::Result;
@@ -33,6 +33,7 @@ pub(crate) async fn write_batch(
     }
     written.transactions = batch.transactions.len();
     write_transactions(tx, project, batch.transactions, &batch.loose_spans).await?;
+    written.stray_spans_dropped = keep_stray_spans(tx, project, &batch.loose_spans, now).await?;
     for s in &batch.sessions {
         tx.execute(
             "INSERT INTO release_hours (project_id, release, environment, hour, started, \
@@ -74,19 +75,7 @@ pub(crate) async fn write_batch(
         .await?;
     }
     for d in &batch.dropped {
-        tx.execute(
-            "INSERT INTO dropped_hours (project_id, hour, reason, category, quantity) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (project_id, hour, reason, category) \
-             DO UPDATE SET quantity = dropped_hours.quantity + excluded.quantity",
-            &[
-                project.0.into(),
-                floor(d.at, HOUR_MS).into(),
-                d.reason.as_str().into(),
-                d.category.as_str().into(),
-                d.quantity.into(),
-            ],
-        )
-        .await?;
+        count_dropped(tx, project, d).await?;
     }
     for a in batch.attachments {
         tx.execute(
@@ -105,6 +94,24 @@ pub(crate) async fn write_batch(
         .await?;
     }
     Ok(written)
+}
+
+/// Adds `d` to its hour's dropped count.
+async fn count_dropped(tx: &mut impl Tx, project: ProjectId, d: &Dropped) -> Result<()> {
+    tx.execute(
+        "INSERT INTO dropped_hours (project_id, hour, reason, category, quantity) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (project_id, hour, reason, category) \
+         DO UPDATE SET quantity = dropped_hours.quantity + excluded.quantity",
+        &[
+            project.0.into(),
+            floor(d.at, HOUR_MS).into(),
+            d.reason.as_str().into(),
+            d.category.as_str().into(),
+            d.quantity.into(),
+        ],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Drops events whose id is already stored, or repeated in the batch; counts them.
@@ -461,24 +468,63 @@ async fn write_transactions(
             .iter()
             .map(|l| (l.time, l.transaction.as_str(), &l.span)),
     );
+    write_spans(tx, project, &spans).await
+}
+
+/// Keeps each streamed span that names its segment for that segment's waterfall, up to
+/// [`STRAY_SPANS_PER_SEGMENT`] per segment; answers how many were past it (counted as dropped
+/// here, [`SEGMENT_FULL`]).
+async fn keep_stray_spans(
+    tx: &mut impl Tx,
+    project: ProjectId,
+    loose_spans: &[LooseSpan],
+    now: Timestamp,
+) -> Result<usize> {
+    let mut by_segment: BTreeMap<(&str, &str), Vec<&LooseSpan>> = BTreeMap::new();
     for stray in loose_spans {
-        let Some(segment) = &stray.segment_id else {
-            continue;
-        };
-        tx.execute(
-            "INSERT INTO stray_spans (project_id, trace_id, segment_id, time, body) \
-             VALUES ($1, $2, $3, $4, $5)",
-            &[
-                project.0.into(),
-                stray.trace_id.as_str().into(),
-                segment.as_str().into(),
-                stray.time.millis().into(),
-                Value::Blob(compress_body(&stray.body)),
-            ],
+        if let Some(segment) = &stray.segment_id {
+            by_segment
+                .entry((stray.trace_id.as_str(), segment.as_str()))
+                .or_default()
+                .push(stray);
+        }
+    }
+    let mut dropped = 0;
+    for ((trace, segment), spans) in by_segment {
+        let rows = tx
+            .query(
+                "SELECT COUNT(*) FROM stray_spans WHERE project_id = $1 AND trace_id = $2 \
+                 AND segment_id = $3",
+                &[project.0.into(), trace.into(), segment.into()],
+            )
+            .await?;
+        let held = rows.first().map(|r| r.req_int(0)).transpose()?.unwrap_or(0);
+        let room = STRAY_SPANS_PER_SEGMENT.saturating_sub(usize::try_from(held).unwrap_or(0));
+        dropped += spans.len().saturating_sub(room);
+        for stray in spans.into_iter().take(room) {
+            tx.execute(
+                "INSERT INTO stray_spans (project_id, trace_id, segment_id, time, body) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    project.0.into(),
+                    trace.into(),
+                    segment.into(),
+                    stray.time.millis().into(),
+                    Value::Blob(compress_body(&stray.body)),
+                ],
+            )
+            .await?;
+        }
+    }
+    if dropped > 0 {
+        count_dropped(
+            tx,
+            project,
+            &Dropped::new(now, SEGMENT_FULL, "span", dropped),
         )
         .await?;
     }
-    write_spans(tx, project, &spans).await
+    Ok(dropped)
 }
 
 /// The transactions of one minute worth keeping whole: the minute's first, the slowest yet,

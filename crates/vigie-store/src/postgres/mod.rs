@@ -806,9 +806,10 @@ impl Store for PostgresStore {
         project: ProjectId,
         since: Timestamp,
         until: Timestamp,
+        buckets: usize,
     ) -> Result<Vec<errors::TransactionStats>> {
         let client = self.client().await?;
-        errors::transactions(&mut PgTx(&client), project, since, until).await
+        errors::transactions(&mut PgTx(&client), project, since, until, buckets).await
     }
 
     async fn transaction_series(
@@ -842,6 +843,15 @@ impl Store for PostgresStore {
     ) -> Result<Option<(errors::SampleMeta, Vec<u8>)>> {
         let client = self.client().await?;
         errors::transaction_sample(&mut PgTx(&client), project, event_id).await
+    }
+
+    async fn trace_samples(
+        &self,
+        project: ProjectId,
+        trace_id: &str,
+    ) -> Result<Vec<errors::SampleMeta>> {
+        let client = self.client().await?;
+        errors::trace_samples(&mut PgTx(&client), project, trace_id).await
     }
 
     async fn span_stats(

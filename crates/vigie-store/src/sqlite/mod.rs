@@ -823,6 +823,7 @@ impl Store for SqliteStore {
         project: ProjectId,
         since: Timestamp,
         until: Timestamp,
+        buckets: usize,
     ) -> Result<Vec<errors::TransactionStats>> {
         self.read(move |conn| {
             run_now(errors::transactions(
@@ -830,6 +831,7 @@ impl Store for SqliteStore {
                 project,
                 since,
                 until,
+                buckets,
             ))
         })
         .await
@@ -890,6 +892,22 @@ impl Store for SqliteStore {
                 &mut SqliteTx(conn),
                 project,
                 &event_id,
+            ))
+        })
+        .await
+    }
+
+    async fn trace_samples(
+        &self,
+        project: ProjectId,
+        trace_id: &str,
+    ) -> Result<Vec<errors::SampleMeta>> {
+        let trace_id = trace_id.to_string();
+        self.read(move |conn| {
+            run_now(errors::trace_samples(
+                &mut SqliteTx(conn),
+                project,
+                &trace_id,
             ))
         })
         .await

@@ -405,7 +405,7 @@ pub async fn errors_story(store: &Arc<dyn Store>, project: &Project) {
         101
     );
     let list = store
-        .transactions(p, T0, Timestamp(T0.0 + 10 * MINUTE))
+        .transactions(p, T0, Timestamp(T0.0 + 10 * MINUTE), 0)
         .await
         .unwrap();
     assert_eq!(
@@ -420,6 +420,14 @@ pub async fn errors_story(store: &Arc<dyn Store>, project: &Project) {
     assert_eq!(inv.active, Some((T0, Timestamp(T0.0 + MINUTE))));
     assert_eq!(inv.per_minute(), 100.0);
     assert_eq!(list[1].per_minute(), 1.0);
+    // In five slices of two minutes each, all 200 fall in the first; none is lost at the edges.
+    let sliced = store
+        .transactions(p, T0, Timestamp(T0.0 + 10 * MINUTE), 5)
+        .await
+        .unwrap();
+    assert_eq!(sliced[0].counts, [200, 0, 0, 0, 0]);
+    assert_eq!(sliced[1].counts, [1, 0, 0, 0, 0]);
+    assert!(inv.counts.is_empty(), "no slices unless asked");
     // Durations 10..2000 ms with T = 300: 30 satisfied, 90 tolerated less the failure (510 ms).
     assert_eq!((inv.satisfied, inv.tolerated), (30, 89));
     let p50 = inv.sketch.quantile(0.5).unwrap();
@@ -584,6 +592,44 @@ pub async fn errors_story(store: &Arc<dyn Store>, project: &Project) {
         .map(|s| s["span_id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["own", "c1", "c2"], "{body}");
+
+    // A sender streaming spans under one segment forever: 1,000 bodies are kept for it (three
+    // are there already: c1 twice, as sent), the rest are timed but counted as dropped.
+    let flood = |from: usize, n: usize| {
+        let mut batch = ErrorBatch::new(p);
+        batch.loose_spans = (from..from + n)
+            .map(|i| LooseSpan {
+                // Timed under a name of its own, so the breakdowns read below stay as sent.
+                transaction: "flood".into(),
+                ..stray(&format!("f{i}"), Some("5e9"))
+            })
+            .collect();
+        batch
+    };
+    let first = store.write_errors(flood(0, 900), T0).await.unwrap();
+    assert_eq!(first.stray_spans_dropped, 0);
+    let second = store.write_errors(flood(900, 300), T0).await.unwrap();
+    assert_eq!(
+        second.stray_spans_dropped, 203,
+        "3 + 900 held, room for 97 of 300"
+    );
+    let third = store.write_errors(flood(1200, 5), T0).await.unwrap();
+    assert_eq!(third.stray_spans_dropped, 5);
+    let dropped = store.dropped_events(p, T0).await.unwrap();
+    let full: i64 = dropped
+        .iter()
+        .filter(|d| d.reason == vigie_store::errors::SEGMENT_FULL && d.category == "span")
+        .map(|d| d.quantity)
+        .sum();
+    assert_eq!(full, 208);
+    let (_, body) = store
+        .transaction_sample(p, &late.event_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    // Its own span, and the 1,000 kept less c1's second copy.
+    assert_eq!(body["spans"].as_array().unwrap().len(), 1 + 999);
     let all = store.feedback(p, None, 10).await.unwrap();
     assert_eq!(
         all.iter().map(|f| f.message.as_str()).collect::<Vec<_>>(),
@@ -633,7 +679,7 @@ pub async fn errors_story(store: &Arc<dyn Store>, project: &Project) {
         .unwrap();
     assert!(events.iter().all(|e| e.time >= cutoff), "{events:?}");
     assert!(store
-        .transactions(p, T0, Timestamp(T0.0 + 10 * MINUTE))
+        .transactions(p, T0, Timestamp(T0.0 + 10 * MINUTE), 0)
         .await
         .unwrap()
         .is_empty());

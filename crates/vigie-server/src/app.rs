@@ -17,11 +17,35 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 
+/// What a feature serves, grouped by the guard each part needs; [`router`] adds the guards.
+#[derive(Default)]
+pub struct Routes {
+    /// Pages and their forms: behind the session and CSRF guard, form-sized bodies.
+    pub pages: Router<AppState>,
+    /// The JSON API: bodies up to [`API_BODY_LIMIT`].
+    pub api: Router<AppState>,
+    /// Called by applications with a project key: they read their bodies themselves, within
+    /// the ingest limits (`http::ingest_body`).
+    pub ingest: Router<AppState>,
+}
+
+impl Routes {
+    pub fn merge(self, other: Routes) -> Routes {
+        Routes {
+            pages: self.pages.merge(other.pages),
+            api: self.api.merge(other.api),
+            ingest: self.ingest.merge(other.ingest),
+        }
+    }
+}
+
 /// Largest JSON body the management API accepts (ingest endpoints set their own limits).
 const API_BODY_LIMIT: usize = 1 << 20;
 
 pub fn router(state: AppState) -> Router {
+    let features = crate::jobs::routes();
     let ui = ui::routes()
+        .merge(features.pages)
         .layer(from_fn_with_state(state.clone(), csrf::guard))
         .layer(DefaultBodyLimit::max(csrf::MAX_FORM_BYTES));
     let api = api::routes()
@@ -31,16 +55,17 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::celery::api::routes())
         .merge(api::alert_routes())
         .merge(api::report_routes())
+        .merge(features.api)
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
-    let ingest = api::log_ingest_routes().merge(api::sentry_ingest_routes());
-    let jobs = api::job_routes();
+    let ingest = api::log_ingest_routes()
+        .merge(api::sentry_ingest_routes())
+        .merge(features.ingest);
     Router::new()
         .route("/health", get(health::health))
         .route("/metrics", get(health::metrics))
         .merge(ui::public_routes())
         .merge(ui)
         .merge(api)
-        .merge(jobs)
         .merge(ingest)
         .merge(crate::monitors::ping::routes())
         .fallback(not_found)

@@ -23,6 +23,9 @@
 //! to a notifier that delivers them with retries. [`monitors`] check schedules every two
 //! seconds; [`monitors::watchdog`] checks Vigie's own periodic tasks in as monitors.
 //!
+//! Features live in folders of their own: [`jobs`] holds the jobs API, its live streams and its
+//! pages, with one `routes()` that [`app::router`] composes with the guards each part needs.
+//!
 //! [`serve::run`] wires it together, and shuts it down in an order that loses no write.
 
 pub mod alerts;
@@ -35,6 +38,7 @@ pub mod errors;
 pub mod health;
 pub mod http;
 pub mod hub;
+pub mod jobs;
 pub mod logs;
 pub mod manage;
 pub mod memory;

@@ -7,8 +7,6 @@
 //! errors are `{"error": {"code", "message"}}`. The rules themselves live in `crate::manage`,
 //! shared with the UI and the CLI.
 
-pub mod jobs;
-pub mod jobs_live;
 mod openapi;
 pub mod patch;
 
@@ -24,25 +22,6 @@ use axum::{Json, Router};
 use patch::Patch;
 use serde::{Deserialize, Serialize};
 use vigie_core::{ApiToken, Project, ProjectId, Role, Scope, User};
-
-/// The jobs API: called by jobs themselves, so it takes project keys and large item uploads
-/// (see `jobs` for the endpoints and `crate::auth::job_access` for who may call).
-pub fn job_routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/jobs", get(jobs::list).post(jobs::create))
-        .route("/api/v1/jobs/{id}", get(jobs::get))
-        .route("/api/v1/jobs/{id}/start", post(jobs::start))
-        .route("/api/v1/jobs/{id}/progress", post(jobs::progress))
-        .route("/api/v1/jobs/{id}/heartbeat", post(jobs::heartbeat))
-        .route("/api/v1/jobs/{id}/finish", post(jobs::finish))
-        .route(
-            "/api/v1/jobs/{id}/items",
-            get(jobs::list_job_items).post(jobs::add_items),
-        )
-        .route("/api/v1/items", get(jobs::list_items))
-        .route("/api/v1/live/jobs", get(jobs_live::list))
-        .route("/api/v1/live/jobs/{id}", get(jobs_live::job))
-}
 
 /// Log ingest: called by applications and shippers with the project key, bodies up to the
 /// configured limit (see `crate::logs::ingest`).

@@ -2,6 +2,7 @@
 //! (its facts, arguments, result or traceback, the events of its life, its children), and the
 //! workers. They refresh themselves through `/live/celery` when the project's tasks change.
 
+use super::format::runtime;
 use super::{live, render, Chrome};
 use crate::auth::{ApiCaller, LoggedIn};
 use crate::http::{ApiError, AppError, PageError};
@@ -13,7 +14,7 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use serde::Deserialize;
 use vigie_core::celery::periodic::Periodic;
-use vigie_core::celery::{Task, TaskSort, TaskState, Worker, REDUNDANT_FIELDS};
+use vigie_core::celery::{Task, TaskSort, Worker, REDUNDANT_FIELDS};
 use vigie_core::{Project, ProjectId, Timestamp};
 use vigie_store::{TaskEvent, TaskFilter, WorkerPeriod};
 
@@ -21,30 +22,6 @@ use vigie_store::{TaskEvent, TaskFilter, WorkerPeriod};
 const PAGE: u32 = 50;
 
 /// The status colour of a task state.
-pub fn state_class(state: &TaskState) -> &'static str {
-    match state {
-        TaskState::Success => "completed",
-        TaskState::Failure | TaskState::Rejected => "failed",
-        TaskState::Started | TaskState::Custom(_) => "running",
-        TaskState::Retry | TaskState::Revoked => "stalled",
-        TaskState::Pending | TaskState::Received => "pending",
-    }
-}
-
-/// A runtime in seconds as pages show durations.
-pub fn runtime(seconds: &Option<f64>) -> String {
-    crate::ui::monitors::duration(&seconds.map(|s| s * 1000.0))
-}
-
-/// The first `n` characters, for a table cell.
-pub fn short(text: &Option<String>, n: usize) -> String {
-    let text = text.as_deref().unwrap_or("");
-    match text.char_indices().nth(n) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_string(),
-    }
-}
-
 #[derive(Deserialize, Default)]
 pub struct TasksParams {
     #[serde(default)]
@@ -472,7 +449,7 @@ fn detail_line(fields: &serde_json::Map<String, serde_json::Value>) -> String {
         .filter(|(k, _)| k.as_str() != "traceback" && !REDUNDANT_FIELDS.contains(&k.as_str()))
         .map(|(k, v)| match v {
             serde_json::Value::String(s) => match Timestamp::parse_rfc3339(s) {
-                Some(t) => (k.as_str(), super::exact(t)),
+                Some(t) => (k.as_str(), super::format::exact(t)),
                 None => (k.as_str(), s.clone()),
             },
             other => (k.as_str(), other.to_string()),

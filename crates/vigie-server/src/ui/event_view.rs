@@ -201,7 +201,7 @@ fn breadcrumbs(event: &Value) -> Vec<Crumb> {
             time: b
                 .get("timestamp")
                 .and_then(seconds)
-                .map(|s| super::time_of_day(vigie_core::Timestamp((s * 1000.0) as i64)))
+                .map(|s| super::format::time_of_day(vigie_core::Timestamp((s * 1000.0) as i64)))
                 .unwrap_or_default(),
             category: field(b, "category"),
             level: Some(field(b, "level"))

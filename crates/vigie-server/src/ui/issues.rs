@@ -7,8 +7,9 @@
 
 use super::chart::{self, Bar};
 use super::event_view::{self, EventView};
+use super::format::encode;
 use super::live;
-use super::{encode, form_outcome, render, Chrome};
+use super::{form_outcome, render, Chrome};
 use crate::auth::{AdminUser, ApiCaller, LoggedIn};
 use crate::errors::api::{event_json, issue_or_404, IssueParams, StatusBody};
 use crate::http::{ApiError, AppError, PageError};
@@ -345,7 +346,7 @@ impl IssuePage {
         super::related::sample_link(s)
     }
     fn took(&self, s: &SampleMeta) -> String {
-        super::performance::ms(&Some(s.duration_ms))
+        super::format::ms(&Some(s.duration_ms))
     }
     fn logs_of(&self, filter: &str, value: &str) -> String {
         format!("/logs?range=&q={}", encode(&format!("{filter}:{value}")))

@@ -6,7 +6,8 @@
 //! `/api/v1/logs/search?after=` when streams are unavailable).
 
 use super::chart::{self, Bar};
-use super::{encode, render, Chrome};
+use super::format::{encode, level_badge};
+use super::{render, Chrome};
 use crate::auth::{AdminUser, LoggedIn};
 use crate::http::{AppError, PageError};
 use crate::logs::api::{run_search, run_stats, source_of, SearchParams};
@@ -123,16 +124,6 @@ pub fn logfmt<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// The status colour of a level.
-pub fn level_badge(level: &str) -> &'static str {
-    match level {
-        "critical" | "error" => "error",
-        "warning" => "warn",
-        "notice" | "info" => "info",
-        _ => "pending",
-    }
 }
 
 fn bars(stats: &LogStats) -> Vec<Bar> {
@@ -280,7 +271,7 @@ pub async fn search(
     let end = stats.start + stats.bucket * stats.buckets.len() as i64;
     let page = LogsPage {
         bars: bars(&stats),
-        y_max: super::jobs::thousands(stats.buckets.iter().copied().max().unwrap_or(0)),
+        y_max: super::format::thousands(stats.buckets.iter().copied().max().unwrap_or(0)),
         axis_start: short_time(stats.start),
         axis_end: short_time(end),
         project,

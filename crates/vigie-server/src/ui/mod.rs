@@ -10,7 +10,11 @@
 //! - [`settings`]: projects, users and API tokens;
 //! - [`live`]: the SSE streams live pages subscribe to;
 //! - [`related`]: the links between a page's object and what relates to it;
+//! - [`format`]: how values read on every page (numbers, times, durations, state colours);
 //! - [`assets`], [`icons`]: what the pages load and draw.
+//!
+//! A feature folder (`crate::jobs`) holds its own pages and uses this module's chrome and
+//! formatters; the pages still here move to theirs one feature at a time.
 
 mod account;
 pub mod alerts;
@@ -18,16 +22,16 @@ pub mod assets;
 pub mod celery;
 pub mod chart;
 mod event_view;
+pub mod format;
 pub mod icons;
 mod issues;
-pub mod jobs;
 pub mod live;
 pub mod logs;
 pub mod monitors;
 pub mod overview;
 mod pages;
 pub mod performance;
-mod related;
+pub mod related;
 mod reports;
 mod settings;
 
@@ -53,8 +57,6 @@ pub fn routes() -> Router<AppState> {
     sections
         .route("/", get(pages::dashboard))
         .route("/live/dashboard", get(pages::live_dashboard))
-        .route("/jobs", get(jobs::list))
-        .route("/jobs/{id}", get(jobs::show))
         .route("/logs", get(logs::search))
         .route("/logs/sources", get(logs::sources))
         .route("/logs/sources/{id}", get(logs::source))
@@ -221,55 +223,6 @@ pub fn render(template: &impl Template, chrome: &Chrome) -> Result<Response, Pag
     Ok(response)
 }
 
-/// "3 min ago" (or "in 5 min") from now: what pages show of a time, the exact one on hover
-/// (the `when` macro in `macros.html`).
-pub fn ago(t: &Timestamp) -> String {
-    t.relative_to(Timestamp::now())
-}
-
-/// The time of day (UTC) to the millisecond with every digit kept (`10:07:55.550`, not
-/// `10:07:55.55`), so lines of a feed or a breadcrumb trail align; the date is on hover.
-pub fn time_of_day(t: Timestamp) -> String {
-    let ms = t.millis().rem_euclid(86_400_000);
-    format!(
-        "{:02}:{:02}:{:02}.{:03}",
-        ms / 3_600_000,
-        ms / 60_000 % 60,
-        ms / 1000 % 60,
-        ms % 1000
-    )
-}
-
-/// A time in full where a relative one cannot be shown with it (inside a line of fields):
-/// `2026-11-23 01:23:51.253 UTC`.
-pub fn exact(t: Timestamp) -> String {
-    let iso = t.to_rfc3339();
-    match iso.split_once('T') {
-        Some((date, _)) => format!("{date} {} UTC", time_of_day(t)),
-        None => iso,
-    }
-}
-
-/// A path-like name cut after each `/`, for a page to offer a line break there (`<wbr>`):
-/// `/api/v1/invoices/{id}` wraps between its segments, never inside one, and reads and copies
-/// as sent.
-pub fn path_parts(name: &str) -> Vec<&str> {
-    name.split_inclusive('/').collect()
-}
-
-/// `text` percent-encoded for a query string.
-pub fn encode(text: &str) -> String {
-    percent_encoding::utf8_percent_encode(text, COMPONENT).to_string()
-}
-
-/// What a URL component must escape: all but letters, digits and RFC 3986's unreserved
-/// `-._~`, so a slug such as `sync-stock` reads as typed in a URL (not `sync%2Dstock`).
-const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
 /// Redirects to `to` with a flash message for the next page.
 pub fn redirect_with(to: &str, ok: bool, message: &str, secure: bool) -> Response {
     (
@@ -307,36 +260,6 @@ pub fn safe_next(next: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn url_components_keep_unreserved_characters() {
-        assert_eq!(encode("sync-stock_v1.2~b"), "sync-stock_v1.2~b");
-        assert_eq!(encode("a/b c?d&e=é"), "a%2Fb%20c%3Fd%26e%3D%C3%A9");
-    }
-
-    #[test]
-    fn path_like_names_break_after_each_slash_and_lose_nothing() {
-        assert_eq!(
-            path_parts("GET /api/v1/invoices/{id}"),
-            ["GET /", "api/", "v1/", "invoices/", "{id}"]
-        );
-        assert_eq!(path_parts("send_invoices"), ["send_invoices"]);
-        assert_eq!(path_parts("/Reports/").concat(), "/Reports/");
-    }
-
-    #[test]
-    fn an_exact_time_reads_without_the_rfc3339_t() {
-        assert_eq!(
-            exact(Timestamp(1_800_000_000_550)),
-            "2027-01-15 08:00:00.550 UTC"
-        );
-    }
-
-    #[test]
-    fn time_of_day_keeps_every_millisecond_digit() {
-        assert_eq!(time_of_day(Timestamp(1_800_000_000_550)), "08:00:00.550");
-        assert_eq!(time_of_day(Timestamp(-1)), "23:59:59.999");
-    }
 
     #[test]
     fn next_targets_stay_on_site() {

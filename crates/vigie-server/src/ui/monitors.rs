@@ -3,7 +3,8 @@
 //!
 //! Both refresh themselves through `/live/monitors` (see `assets/refresh.js`).
 
-use super::{encode, form_outcome, live, render, Chrome};
+use super::format::{duration, encode};
+use super::{form_outcome, live, render, Chrome};
 use crate::auth::{AdminUser, ApiCaller, LoggedIn};
 use crate::http::{ApiError, AppError, PageError};
 use crate::hub::Change;
@@ -23,37 +24,6 @@ pub const UP: MonitorState = MonitorState::Up;
 pub const LATE: MonitorState = MonitorState::Late;
 pub const DOWN: MonitorState = MonitorState::Down;
 
-/// A time to come, for people: `in 5 min`, `in 3 h`; a past one reads "overdue".
-pub fn when(t: &Timestamp) -> String {
-    let ms = t.millis() - Timestamp::now().millis();
-    let minutes = ms / 60_000;
-    match ms {
-        ms if ms < 0 => "overdue".into(),
-        ms if ms < 60_000 => "in less than a minute".into(),
-        _ if minutes < 120 => format!("in {minutes} min"),
-        _ if minutes < 48 * 60 => format!("in {} h", minutes / 60),
-        _ => format!("in {} days", minutes / 1440),
-    }
-}
-
-/// The CSS status class of a state or a run (the colours used everywhere).
-pub fn state_class(state: &MonitorState) -> &'static str {
-    match state {
-        MonitorState::Up => "completed",
-        MonitorState::Late => "stalled",
-        MonitorState::Down => "failed",
-        MonitorState::New | MonitorState::Paused => "pending",
-    }
-}
-
-pub fn run_class(status: &RunStatus) -> &'static str {
-    match status {
-        RunStatus::InProgress => "running",
-        RunStatus::Ok => "completed",
-        RunStatus::Error | RunStatus::Missed | RunStatus::TimedOut => "failed",
-    }
-}
-
 pub fn run_label(status: &RunStatus) -> &'static str {
     match status {
         RunStatus::InProgress => "running",
@@ -61,15 +31,6 @@ pub fn run_label(status: &RunStatus) -> &'static str {
         RunStatus::Error => "failed",
         RunStatus::Missed => "missed",
         RunStatus::TimedOut => "timed out",
-    }
-}
-
-/// A run's duration as pages show durations (`850 ms`, `3m 27s`).
-pub fn duration(ms: &Option<f64>) -> String {
-    match ms {
-        None => String::new(),
-        Some(ms) if *ms < 1000.0 => format!("{ms:.0} ms"),
-        Some(ms) => vigie_core::job::human_duration(*ms as i64),
     }
 }
 

@@ -6,8 +6,8 @@
 //! monitors change (at most once a second, `/live/dashboard`).
 
 use super::chart::{self, Bar};
-use crate::api::jobs::{list_jobs_for, JobView};
 use crate::http::AppError;
+use crate::jobs::api::{list_jobs_for, JobView};
 use crate::state::AppState;
 use vigie_core::job::ItemCounts;
 use vigie_core::monitor::MonitorState;
@@ -126,7 +126,7 @@ impl Overview {
                 name: s.name.clone(),
                 value: format!(
                     "{} request{}",
-                    crate::ui::jobs::thousands(s.count),
+                    crate::ui::format::thousands(s.count),
                     if s.count == 1 { "" } else { "s" }
                 ),
             })
@@ -237,7 +237,7 @@ pub struct Activity {
 fn counted(n: u64, one: &str, many: &str) -> Option<String> {
     (n > 0).then(|| {
         let word = if n == 1 { one } else { many };
-        format!("{} {word}", crate::ui::jobs::thousands(n))
+        format!("{} {word}", crate::ui::format::thousands(n))
     })
 }
 

@@ -6,7 +6,8 @@
 //! page and the API always agree.
 
 use super::chart::{self, Bar};
-use super::{encode, render, Chrome};
+use super::format::{encode, ms};
+use super::{render, Chrome};
 use crate::auth::LoggedIn;
 use crate::errors::api::{period_of, step_for, TransactionView};
 use crate::http::{AppError, PageError};
@@ -28,16 +29,6 @@ const PERIODS: [(&str, &str); 4] = [
     ("7d", "7 days"),
     ("30d", "30 days"),
 ];
-
-/// `12.3 ms`, `1.24 s`, or an em dash.
-pub fn ms(value: &Option<f64>) -> String {
-    match value {
-        Some(v) if *v >= 1000.0 => format!("{:.2} s", v / 1000.0),
-        Some(v) if *v >= 100.0 => format!("{v:.0} ms"),
-        Some(v) => format!("{v:.1} ms"),
-        None => "—".into(),
-    }
-}
 
 #[derive(Deserialize, Default)]
 pub struct PerfQuery {

@@ -58,10 +58,13 @@ pub async fn issues_of_job(
 pub fn origin_link(kind: Option<&str>, id: &str, name: &str) -> Option<(String, &'static str)> {
     match JobOrigin::of(kind) {
         JobOrigin::Celery => Some((
-            format!("/celery/tasks/{}", super::encode(id)),
+            format!("/celery/tasks/{}", super::format::encode(id)),
             "its Celery task",
         )),
-        JobOrigin::Monitor => Some((format!("/monitors/{}", super::encode(name)), "its monitor")),
+        JobOrigin::Monitor => Some((
+            format!("/monitors/{}", super::format::encode(name)),
+            "its monitor",
+        )),
         JobOrigin::Reported => None,
     }
 }
@@ -83,14 +86,14 @@ pub async fn requests_of_event(
 pub fn sample_link(sample: &SampleMeta) -> String {
     format!(
         "/performance/transaction?name={}&sample={}",
-        super::encode(&sample.name),
-        super::encode(&sample.event_id)
+        super::format::encode(&sample.name),
+        super::format::encode(&sample.event_id)
     )
 }
 
 /// The logs of a job (`job:ID`), as the README promises.
 pub fn logs_of_job(id: &str) -> String {
-    format!("/logs?q={}", super::encode(&format!("job:{id}")))
+    format!("/logs?q={}", super::format::encode(&format!("job:{id}")))
 }
 
 #[cfg(test)]

@@ -2,21 +2,19 @@
 //!
 //! Both pages render the present state on the server (they work without JavaScript and survive
 //! a reload mid-run), then `assets/jobs.js` keeps them current from the streams of
-//! `api::jobs_live`, with the session cookie and the page's project.
+//! `super::live`, with the session cookie and the page's project.
 
-use super::{render, Chrome};
-use crate::api::jobs::{
-    item_list, list_jobs_for, ItemList, JobDetail, JobList, JobView, ListQuery,
-};
+use super::api::{item_list, list_jobs_for, ItemList, JobDetail, JobList, JobView, ListQuery};
 use crate::auth::job_access::JobAccess;
 use crate::auth::LoggedIn;
 use crate::http::{AppError, PageError};
 use crate::state::AppState;
+use crate::ui::{render, Chrome};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
-use vigie_core::{JobStatus, Project, Timestamp};
+use vigie_core::{JobStatus, Project};
 
 /// Rows per page of the jobs list and of a job's items.
 const PAGE: u32 = 50;
@@ -58,7 +56,7 @@ fn query_string(pairs: &[(&str, Option<&String>)]) -> String {
     pairs
         .iter()
         .filter_map(|(k, v)| v.filter(|v| !v.trim().is_empty()).map(|v| (k, v)))
-        .map(|(k, v)| format!("{k}={}", super::encode(v)))
+        .map(|(k, v)| format!("{k}={}", crate::ui::format::encode(v)))
         .collect::<Vec<_>>()
         .join("&")
 }
@@ -165,7 +163,7 @@ struct JobPage {
     item_filters: String,
     base_url: String,
     /// The issues its events belong to.
-    issues: Vec<super::related::RelatedIssue>,
+    issues: Vec<crate::ui::related::RelatedIssue>,
     /// Its Celery task's or monitor's page.
     origin: Option<(String, &'static str)>,
     /// Web pages refused its progress for their origin.
@@ -174,7 +172,7 @@ struct JobPage {
 
 impl JobPage {
     fn logs_link(&self) -> String {
-        super::related::logs_of_job(&self.job().id)
+        crate::ui::related::logs_of_job(&self.job().id)
     }
     fn job(&self) -> &JobView {
         &self.detail.job
@@ -219,8 +217,8 @@ pub async fn show(
     query.job = Some(job.id.clone());
     query.limit = Some(PAGE);
     let items = item_list(&state, &query.items(&access)?).await?;
-    let issues = super::related::issues_of_job(&state, access.project.id, &job.id).await?;
-    let origin = super::related::origin_link(job.kind.as_deref(), &job.id, &job.name);
+    let issues = crate::ui::related::issues_of_job(&state, access.project.id, &job.id).await?;
+    let origin = crate::ui::related::origin_link(job.kind.as_deref(), &job.id, &job.name);
     let page = JobPage {
         refusals: state.origin_refusals.of(access.project.id, &job.id),
         issues,
@@ -235,47 +233,6 @@ pub async fn show(
         chrome,
     };
     render(&page, &page.chrome)
-}
-
-/// "3 min ago" for an RFC 3339 time from a view.
-pub fn ago(rfc3339: &str) -> String {
-    vigie_protocol::jobs::parse_time(rfc3339)
-        .map(|t| t.relative_to(Timestamp::now()))
-        .unwrap_or_default()
-}
-
-/// A number however many references deep a template hands it over.
-pub trait Number {
-    fn get(&self) -> f64;
-}
-impl Number for i64 {
-    fn get(&self) -> f64 {
-        *self as f64
-    }
-}
-impl Number for u64 {
-    fn get(&self) -> f64 {
-        *self as f64
-    }
-}
-impl Number for f64 {
-    fn get(&self) -> f64 {
-        *self
-    }
-}
-impl<T: Number + ?Sized> Number for &T {
-    fn get(&self) -> f64 {
-        (**self).get()
-    }
-}
-
-/// `2026-11-21T10:40:05.123Z` → `10:40:05.123` ([`super::time_of_day`]), for the message
-/// feed; a time that does not parse is shown as sent.
-pub fn clock(rfc3339: &str) -> String {
-    match vigie_protocol::jobs::parse_time(rfc3339) {
-        Some(t) => super::time_of_day(t),
-        None => rfc3339.to_string(),
-    }
 }
 
 /// An item's `fields` as logfmt `key=value` pairs, by name (strings as they are, anything else
@@ -293,53 +250,15 @@ pub fn fields_line(fields: &Option<Box<serde_json::value::RawValue>>) -> String 
                     other => (k.as_str(), other.to_string()),
                 })
                 .collect();
-            super::logs::logfmt(pairs.iter().map(|(k, v)| (*k, v.as_str())))
+            crate::ui::logs::logfmt(pairs.iter().map(|(k, v)| (*k, v.as_str())))
         }
         _ => raw.get().to_string(),
     }
 }
 
-/// `1234567` → `1,234,567`.
-pub fn thousands(n: impl Number) -> String {
-    let n = n.get() as i64;
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 {
-        out.insert(0, '-');
-    }
-    out
-}
-
-/// Seconds as the page shows a duration (`3m 27s`).
-pub fn seconds(s: impl Number) -> String {
-    vigie_core::job::human_duration((s.get() * 1000.0) as i64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn numbers_get_thousands_separators() {
-        assert_eq!(thousands(0i64), "0");
-        assert_eq!(thousands(999u64), "999");
-        assert_eq!(thousands(1_234_567i64), "1,234,567");
-        assert_eq!(thousands(-4_500i64), "-4,500");
-    }
-
-    #[test]
-    fn the_feed_shows_the_time_of_day() {
-        assert_eq!(clock("2026-11-21T10:40:05.123Z"), "10:40:05.123");
-        // Every digit kept, so the feed's times line up.
-        assert_eq!(clock("2026-11-21T10:40:05.76Z"), "10:40:05.760");
-        assert_eq!(clock("2026-11-21T10:40:05Z"), "10:40:05.000");
-    }
 
     #[test]
     fn filters_become_a_query_string() {

@@ -11,7 +11,7 @@
 //!
 //! Bodies are read by `vigie_protocol::jobs` (errors name the field), the rules applied by
 //! `vigie_core::job` inside one store transaction, and every accepted change is published on
-//! the hub for the live streams (`super::jobs_live`). Who may call is [`JobAccess`].
+//! the hub for the live streams (`super::live`). Who may call is [`JobAccess`].
 
 use crate::auth::job_access::JobAccess;
 use crate::http::ingest_body::IngestBody;

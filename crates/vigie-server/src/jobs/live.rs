@@ -11,7 +11,7 @@
 //! behind it sends a fresh snapshot. Every few seconds it re-sends the job alone so elapsed
 //! time, speed and ETA keep moving on a silent job.
 
-use super::jobs::{existing, list_jobs_for, JobDetail, ListQuery};
+use super::api::{existing, list_jobs_for, JobDetail, ListQuery};
 use crate::auth::job_access::JobAccess;
 use crate::http::{ApiError, AppError};
 use crate::hub::{Change, JobNews};

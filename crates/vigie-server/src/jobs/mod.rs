@@ -1,0 +1,48 @@
+//! Jobs: the work an application reports (a bulk send, an import, a nightly export), with its
+//! progress, items and messages; Celery tasks and monitor runs are shown as jobs too.
+//!
+//! ```text
+//! job process ──POST /api/v1/jobs…──▶ api (JobAccess: project key or token) ──▶ Store
+//!                                        │ after the commit
+//!                                        ▼
+//!                                   hub (JobNews) ──▶ live (SSE per job and for the list)
+//!                                                        ▲
+//! browser ──/jobs, /jobs/{id}──▶ ui (rendered now) ──────┘ jobs.js keeps the page current
+//! ```
+//!
+//! - [`api`]: the JSON API a job's process calls, and the reads the UI and CLI share.
+//! - [`live`]: the Server-Sent Events streams (and their one-snapshot polling form).
+//! - [`ui`]: the Jobs list and a job's page.
+
+pub mod api;
+pub mod live;
+pub mod ui;
+
+use crate::app::Routes;
+use axum::routing::{get, post};
+use axum::Router;
+
+/// The jobs pages, and the jobs API. The API is called by jobs themselves with a project key
+/// and takes large item uploads, so it reads its bodies itself (an ingest route).
+pub fn routes() -> Routes {
+    Routes {
+        pages: Router::new()
+            .route("/jobs", get(ui::list))
+            .route("/jobs/{id}", get(ui::show)),
+        api: Router::new(),
+        ingest: Router::new()
+            .route("/api/v1/jobs", get(api::list).post(api::create))
+            .route("/api/v1/jobs/{id}", get(api::get))
+            .route("/api/v1/jobs/{id}/start", post(api::start))
+            .route("/api/v1/jobs/{id}/progress", post(api::progress))
+            .route("/api/v1/jobs/{id}/heartbeat", post(api::heartbeat))
+            .route("/api/v1/jobs/{id}/finish", post(api::finish))
+            .route(
+                "/api/v1/jobs/{id}/items",
+                get(api::list_job_items).post(api::add_items),
+            )
+            .route("/api/v1/items", get(api::list_items))
+            .route("/api/v1/live/jobs", get(live::list))
+            .route("/api/v1/live/jobs/{id}", get(live::job)),
+    }
+}

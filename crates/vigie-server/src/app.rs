@@ -17,28 +17,6 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 
-/// What a feature serves, grouped by the guard each part needs; [`router`] adds the guards.
-#[derive(Default)]
-pub struct Routes {
-    /// Pages and their forms: behind the session and CSRF guard, form-sized bodies.
-    pub pages: Router<AppState>,
-    /// The JSON API: bodies up to [`API_BODY_LIMIT`].
-    pub api: Router<AppState>,
-    /// Called by applications with a project key: they read their bodies themselves, within
-    /// the ingest limits (`http::ingest_body`).
-    pub ingest: Router<AppState>,
-}
-
-impl Routes {
-    pub fn merge(self, other: Routes) -> Routes {
-        Routes {
-            pages: self.pages.merge(other.pages),
-            api: self.api.merge(other.api),
-            ingest: self.ingest.merge(other.ingest),
-        }
-    }
-}
-
 /// Largest JSON body the management API accepts (ingest endpoints set their own limits).
 const API_BODY_LIMIT: usize = 1 << 20;
 

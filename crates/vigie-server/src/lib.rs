@@ -49,6 +49,7 @@ pub mod serve;
 pub mod state;
 pub mod tasks;
 pub mod ui;
+pub mod web;
 
 pub use config::{Config, Overrides, DEFAULT_TOML};
 pub use serve::{open_store, run, ServeError, Started};

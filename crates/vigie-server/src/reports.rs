@@ -362,7 +362,7 @@ pub async fn incident_api(
                 project: &reader.project.name,
                 report: &report,
                 base_url: state.base_url.trim_end_matches('/'),
-                css: crate::ui::assets::APP_CSS,
+                css: crate::web::assets::APP_CSS,
             };
             let html = page
                 .render()

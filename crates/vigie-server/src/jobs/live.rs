@@ -16,7 +16,7 @@ use crate::auth::job_access::JobAccess;
 use crate::http::{ApiError, AppError};
 use crate::hub::{Change, JobNews};
 use crate::state::AppState;
-use crate::ui::live::wants_event_stream;
+use crate::web::sse::wants_event_stream;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};

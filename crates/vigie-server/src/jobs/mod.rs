@@ -18,7 +18,7 @@ pub mod api;
 pub mod live;
 pub mod ui;
 
-use crate::app::Routes;
+use crate::http::Routes;
 use axum::routing::{get, post};
 use axum::Router;
 

@@ -9,7 +9,7 @@ use crate::auth::job_access::JobAccess;
 use crate::auth::LoggedIn;
 use crate::http::{AppError, PageError};
 use crate::state::AppState;
-use crate::ui::{render, Chrome};
+use crate::web::{render, Chrome};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
@@ -56,7 +56,7 @@ fn query_string(pairs: &[(&str, Option<&String>)]) -> String {
     pairs
         .iter()
         .filter_map(|(k, v)| v.filter(|v| !v.trim().is_empty()).map(|v| (k, v)))
-        .map(|(k, v)| format!("{k}={}", crate::ui::format::encode(v)))
+        .map(|(k, v)| format!("{k}={}", crate::web::format::encode(v)))
         .collect::<Vec<_>>()
         .join("&")
 }
@@ -163,7 +163,7 @@ struct JobPage {
     item_filters: String,
     base_url: String,
     /// The issues its events belong to.
-    issues: Vec<crate::ui::related::RelatedIssue>,
+    issues: Vec<crate::web::related::RelatedIssue>,
     /// Its Celery task's or monitor's page.
     origin: Option<(String, &'static str)>,
     /// Web pages refused its progress for their origin.
@@ -172,7 +172,7 @@ struct JobPage {
 
 impl JobPage {
     fn logs_link(&self) -> String {
-        crate::ui::related::logs_of_job(&self.job().id)
+        crate::web::related::logs_of_job(&self.job().id)
     }
     fn job(&self) -> &JobView {
         &self.detail.job
@@ -217,8 +217,8 @@ pub async fn show(
     query.job = Some(job.id.clone());
     query.limit = Some(PAGE);
     let items = item_list(&state, &query.items(&access)?).await?;
-    let issues = crate::ui::related::issues_of_job(&state, access.project.id, &job.id).await?;
-    let origin = crate::ui::related::origin_link(job.kind.as_deref(), &job.id, &job.name);
+    let issues = crate::web::related::issues_of_job(&state, access.project.id, &job.id).await?;
+    let origin = crate::web::related::origin_link(job.kind.as_deref(), &job.id, &job.name);
     let page = JobPage {
         refusals: state.origin_refusals.of(access.project.id, &job.id),
         issues,
@@ -250,7 +250,7 @@ pub fn fields_line(fields: &Option<Box<serde_json::value::RawValue>>) -> String 
                     other => (k.as_str(), other.to_string()),
                 })
                 .collect();
-            crate::ui::logs::logfmt(pairs.iter().map(|(k, v)| (*k, v.as_str())))
+            crate::web::format::logfmt(pairs.iter().map(|(k, v)| (*k, v.as_str())))
         }
         _ => raw.get().to_string(),
     }

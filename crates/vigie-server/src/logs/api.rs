@@ -195,7 +195,7 @@ pub async fn tail(
         .await?;
         first = page.hits.into_iter().rev().map(|h| h.record).collect();
     }
-    if !crate::ui::live::wants_event_stream(&headers) {
+    if !crate::web::sse::wants_event_stream(&headers) {
         let views: Vec<_> = first.iter().map(|r| RecordView::new(r, None)).collect();
         return Ok(Json(views).into_response());
     }

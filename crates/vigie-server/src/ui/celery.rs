@@ -2,12 +2,12 @@
 //! (its facts, arguments, result or traceback, the events of its life, its children), and the
 //! workers. They refresh themselves through `/live/celery` when the project's tasks change.
 
-use super::format::runtime;
 use super::{live, render, Chrome};
 use crate::auth::{ApiCaller, LoggedIn};
 use crate::http::{ApiError, AppError, PageError};
 use crate::hub::Change;
 use crate::state::AppState;
+use crate::web::format::runtime;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
@@ -188,7 +188,7 @@ struct TaskPage {
     events: Vec<TaskEvent>,
     children: Vec<Task>,
     /// The issue its failure made (and any other its events belong to).
-    issues: Vec<super::related::RelatedIssue>,
+    issues: Vec<crate::web::related::RelatedIssue>,
 }
 
 impl TaskPage {
@@ -252,7 +252,7 @@ pub async fn task(
         })
         .await?;
     let page = TaskPage {
-        issues: super::related::issues_of_job(&state, project.id, &uuid).await?,
+        issues: crate::web::related::issues_of_job(&state, project.id, &uuid).await?,
         events: state.store.celery_task_events(project.id, &uuid).await?,
         children,
         task,
@@ -449,13 +449,13 @@ fn detail_line(fields: &serde_json::Map<String, serde_json::Value>) -> String {
         .filter(|(k, _)| k.as_str() != "traceback" && !REDUNDANT_FIELDS.contains(&k.as_str()))
         .map(|(k, v)| match v {
             serde_json::Value::String(s) => match Timestamp::parse_rfc3339(s) {
-                Some(t) => (k.as_str(), super::format::exact(t)),
+                Some(t) => (k.as_str(), crate::web::format::exact(t)),
                 None => (k.as_str(), s.clone()),
             },
             other => (k.as_str(), other.to_string()),
         })
         .collect();
-    super::logs::logfmt(pairs.iter().map(|(k, v)| (*k, v.as_str())))
+    crate::web::format::logfmt(pairs.iter().map(|(k, v)| (*k, v.as_str())))
 }
 
 #[cfg(test)]

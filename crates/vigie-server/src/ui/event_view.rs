@@ -201,7 +201,9 @@ fn breadcrumbs(event: &Value) -> Vec<Crumb> {
             time: b
                 .get("timestamp")
                 .and_then(seconds)
-                .map(|s| super::format::time_of_day(vigie_core::Timestamp((s * 1000.0) as i64)))
+                .map(|s| {
+                    crate::web::format::time_of_day(vigie_core::Timestamp((s * 1000.0) as i64))
+                })
                 .unwrap_or_default(),
             category: field(b, "category"),
             level: Some(field(b, "level"))

@@ -5,9 +5,7 @@
 //! itself: `assets/refresh.js` listens to `/live/issues` (SSE, polling fallback) and re-reads
 //! the table when the project's issues change.
 
-use super::chart::{self, Bar};
 use super::event_view::{self, EventView};
-use super::format::encode;
 use super::live;
 use super::{form_outcome, render, Chrome};
 use crate::auth::{AdminUser, ApiCaller, LoggedIn};
@@ -15,6 +13,8 @@ use crate::errors::api::{event_json, issue_or_404, IssueParams, StatusBody};
 use crate::http::{ApiError, AppError, PageError};
 use crate::hub::Change;
 use crate::state::AppState;
+use crate::web::chart::{self, Bar};
+use crate::web::format::encode;
 use askama::Template;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, Uri};
@@ -343,10 +343,10 @@ impl IssuePage {
         format!("/logs?range=&q={}", encode(&format!("from:{from} to:{to}")))
     }
     fn sample_link(&self, s: &SampleMeta) -> String {
-        super::related::sample_link(s)
+        crate::web::related::sample_link(s)
     }
     fn took(&self, s: &SampleMeta) -> String {
-        super::format::ms(&Some(s.duration_ms))
+        crate::web::format::ms(&Some(s.duration_ms))
     }
     fn logs_of(&self, filter: &str, value: &str) -> String {
         format!("/logs?range=&q={}", encode(&format!("{filter}:{value}")))
@@ -458,7 +458,8 @@ pub async fn show(
         events.last().map_or(0, |e| e.seq)
     });
     let counts = sparklines(&state, std::slice::from_ref(&issue), true).await?;
-    let requests = super::related::requests_of_event(&state, project.id, event.as_ref()).await?;
+    let requests =
+        crate::web::related::requests_of_event(&state, project.id, event.as_ref()).await?;
     let page = IssuePage {
         requests,
         events,

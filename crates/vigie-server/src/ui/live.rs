@@ -9,8 +9,9 @@ use crate::auth::ApiCaller;
 use crate::http::{ApiError, AppError};
 use crate::hub::Change;
 use crate::state::AppState;
+use crate::web::sse::wants_event_stream;
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -78,14 +79,6 @@ pub fn human_bytes(bytes: u64) -> String {
     } else {
         format!("{n:.1} {}", UNITS[i])
     }
-}
-
-/// Whether a live URL is asked for as Server-Sent Events (else it answers one JSON snapshot).
-pub fn wants_event_stream(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/event-stream"))
 }
 
 /// `GET /live/system`: instance statistics, as SSE or as one JSON answer.

@@ -5,14 +5,14 @@
 //! `assets/logs.js` adds the live tail (SSE from `/api/v1/logs/tail`, polling
 //! `/api/v1/logs/search?after=` when streams are unavailable).
 
-use super::chart::{self, Bar};
-use super::format::{encode, level_badge};
 use super::{render, Chrome};
 use crate::auth::{AdminUser, LoggedIn};
 use crate::http::{AppError, PageError};
 use crate::logs::api::{run_search, run_stats, source_of, SearchParams};
 use crate::logs::view::rfc3339_ns;
 use crate::state::AppState;
+use crate::web::chart::{self, Bar};
+use crate::web::format::{encode, level_badge, logfmt};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
@@ -103,27 +103,6 @@ impl Row {
     pub fn unparsed(&self) -> bool {
         self.flags & LogRecord::UNPARSED != 0
     }
-}
-
-/// `key=value` pairs as logfmt writes them: a value with a space, a quote or an `=` (or
-/// empty) in double quotes, its quotes and backslashes escaped.
-pub fn logfmt<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
-    pairs
-        .map(|(k, v)| {
-            let plain = !v.is_empty() && !v.contains([' ', '"', '=', '\\', '\n']);
-            if plain {
-                format!("{k}={v}")
-            } else {
-                format!(
-                    "{k}=\"{}\"",
-                    v.replace('\\', "\\\\")
-                        .replace('"', "\\\"")
-                        .replace('\n', "\\n")
-                )
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn bars(stats: &LogStats) -> Vec<Bar> {
@@ -271,7 +250,7 @@ pub async fn search(
     let end = stats.start + stats.bucket * stats.buckets.len() as i64;
     let page = LogsPage {
         bars: bars(&stats),
-        y_max: super::format::thousands(stats.buckets.iter().copied().max().unwrap_or(0)),
+        y_max: crate::web::format::thousands(stats.buckets.iter().copied().max().unwrap_or(0)),
         axis_start: short_time(stats.start),
         axis_end: short_time(end),
         project,

@@ -3,13 +3,13 @@
 //!
 //! Both refresh themselves through `/live/monitors` (see `assets/refresh.js`).
 
-use super::format::{duration, encode};
 use super::{form_outcome, live, render, Chrome};
 use crate::auth::{AdminUser, ApiCaller, LoggedIn};
 use crate::http::{ApiError, AppError, PageError};
 use crate::hub::Change;
 use crate::monitors::api::{self, MonitorView, RECENT_RUNS};
 use crate::state::AppState;
+use crate::web::format::{duration, encode};
 use askama::Template;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, Uri};

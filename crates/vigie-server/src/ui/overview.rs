@@ -5,10 +5,10 @@
 //! costs a handful of small queries; it is read again when the project's jobs, issues or
 //! monitors change (at most once a second, `/live/dashboard`).
 
-use super::chart::{self, Bar};
 use crate::http::AppError;
 use crate::jobs::api::{list_jobs_for, JobView};
 use crate::state::AppState;
+use crate::web::chart::{self, Bar};
 use vigie_core::job::ItemCounts;
 use vigie_core::monitor::MonitorState;
 use vigie_core::{JobStatus, LogQuery, ProjectId, Timestamp};
@@ -126,7 +126,7 @@ impl Overview {
                 name: s.name.clone(),
                 value: format!(
                     "{} request{}",
-                    crate::ui::format::thousands(s.count),
+                    crate::web::format::thousands(s.count),
                     if s.count == 1 { "" } else { "s" }
                 ),
             })
@@ -237,7 +237,7 @@ pub struct Activity {
 fn counted(n: u64, one: &str, many: &str) -> Option<String> {
     (n > 0).then(|| {
         let word = if n == 1 { one } else { many };
-        format!("{} {word}", crate::ui::format::thousands(n))
+        format!("{} {word}", crate::web::format::thousands(n))
     })
 }
 

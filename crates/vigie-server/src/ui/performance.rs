@@ -5,13 +5,13 @@
 //! Figures come from `GET /api/v1/transactions` and its detail (`crate::errors::api`), so the
 //! page and the API always agree.
 
-use super::chart::{self, Bar};
-use super::format::{encode, ms};
 use super::{render, Chrome};
 use crate::auth::LoggedIn;
 use crate::errors::api::{period_of, step_for, TransactionView};
 use crate::http::{AppError, PageError};
 use crate::state::AppState;
+use crate::web::chart::{self, Bar};
+use crate::web::format::{encode, ms};
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Uri};
@@ -54,7 +54,7 @@ struct PerformancePage {
     project: Project,
     rows: Vec<TransactionView>,
     /// Each row's count over the period in [`SPARK_BARS`] bars (the first [`SPARK_ROWS`] rows).
-    sparks: Vec<Vec<super::chart::Bar>>,
+    sparks: Vec<Vec<crate::web::chart::Bar>>,
     period: String,
     sort: String,
     dsn: String,
@@ -67,7 +67,7 @@ const SPARK_ROWS: usize = 50;
 const SPARK_BARS: usize = 24;
 
 impl PerformancePage {
-    fn spark(&self, row: &usize) -> &[super::chart::Bar] {
+    fn spark(&self, row: &usize) -> &[crate::web::chart::Bar] {
         self.sparks.get(*row).map_or(&[], Vec::as_slice)
     }
     fn periods(&self) -> &'static [(&'static str, &'static str)] {
@@ -143,7 +143,7 @@ pub async fn list(
         .iter()
         .take(SPARK_ROWS)
         .map(|(_, counts)| {
-            super::chart::bars(counts, 96.0, 20.0, |i, n| {
+            crate::web::chart::bars(counts, 96.0, 20.0, |i, n| {
                 let at = Timestamp(since.millis() + step * i as i64);
                 format!("{n} from {}", at.relative_to(Timestamp::now()))
             })

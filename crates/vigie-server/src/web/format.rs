@@ -1,5 +1,5 @@
 //! How pages show values: numbers, times, durations, text cut to fit, and the one map from a
-//! state to its colour. Templates call these by path (`crate::ui::format::thousands(n)`), and
+//! state to its colour. Templates call these by path (`crate::web::format::thousands(n)`), and
 //! so do the page modules, so a value reads the same on every page.
 //!
 //! Times are shown relative ("3 min ago", [`ago`]) with the exact time on hover (the `when`
@@ -165,6 +165,27 @@ const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMER
 /// as sent.
 pub fn path_parts(name: &str) -> Vec<&str> {
     name.split_inclusive('/').collect()
+}
+
+/// `key=value` pairs as logfmt writes them: a value with a space, a quote or an `=` (or
+/// empty) in double quotes, its quotes and backslashes escaped.
+pub fn logfmt<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    pairs
+        .map(|(k, v)| {
+            let plain = !v.is_empty() && !v.contains([' ', '"', '=', '\\', '\n']);
+            if plain {
+                format!("{k}={v}")
+            } else {
+                format!(
+                    "{k}=\"{}\"",
+                    v.replace('\\', "\\\\")
+                        .replace('"', "\\\"")
+                        .replace('\n', "\\n")
+                )
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The first `n` characters, for a table cell.

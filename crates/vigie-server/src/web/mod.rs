@@ -1,0 +1,199 @@
+//! What every page shares: the chrome around it (sidebar, project switcher, user menu, flash
+//! message), rendering, redirects after a form, how values read, charts, icons, assets, the
+//! product's sections and the links between objects. Feature folders (`crate::jobs`) and the
+//! pages still in `crate::ui` build on it; it depends on no feature.
+//!
+//! - [`format`]: how values read on every page (numbers, times, durations, state colours);
+//! - [`chart`]: bars and lines as SVG;
+//! - [`related`]: the links between a page's object and what relates to it;
+//! - [`sections`]: the product's sections (the sidebar, the dashboard's cards);
+//! - [`sse`]: what live streams share;
+//! - [`assets`], [`icons`]: what the pages load and draw.
+
+pub mod assets;
+pub mod chart;
+pub mod format;
+pub mod icons;
+pub mod related;
+pub mod sections;
+pub mod sse;
+
+use crate::auth::LoggedIn;
+use crate::http::{cookies, AppError, PageError};
+use crate::state::AppState;
+use askama::Template;
+use axum::http::{header, HeaderMap, Uri};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use vigie_core::{Access, Project, Timestamp, User};
+
+pub struct NavItem {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub href: &'static str,
+    pub icon: &'static str,
+    pub active: bool,
+}
+
+pub struct Flash {
+    pub ok: bool,
+    pub text: String,
+}
+
+/// What every logged-in page shows around its content.
+pub struct Chrome {
+    pub user: User,
+    pub csrf: String,
+    pub projects: Vec<Project>,
+    /// The project picked in the switcher (or the first one).
+    pub project: Option<Project>,
+    pub section: &'static str,
+    pub flash: Option<Flash>,
+    /// The current path and query, so the switcher comes back here.
+    pub path: String,
+    pub version: &'static str,
+    now: Timestamp,
+    secure: bool,
+}
+
+impl Chrome {
+    pub async fn build(
+        state: &AppState,
+        who: LoggedIn,
+        headers: &HeaderMap,
+        uri: &Uri,
+        section: &'static str,
+    ) -> Result<Chrome, AppError> {
+        let projects = state.store.list_projects().await?;
+        let chosen = cookies::get(headers, cookies::PROJECT).and_then(|v| v.parse::<i64>().ok());
+        let project = chosen
+            .and_then(|id| projects.iter().find(|p| p.id.0 == id))
+            .or(projects.first())
+            .cloned();
+        Ok(Chrome {
+            user: who.user,
+            csrf: who.csrf,
+            projects,
+            project,
+            section,
+            flash: cookies::read_flash(headers).map(|(ok, text)| Flash { ok, text }),
+            path: uri.path_and_query().map_or("/", |p| p.as_str()).to_string(),
+            version: env!("CARGO_PKG_VERSION"),
+            now: Timestamp::now(),
+            secure: state.secure_cookies(headers),
+        })
+    }
+
+    /// The sidebar: the dashboard, each product section, then System and Settings.
+    pub fn nav(&self) -> Vec<NavItem> {
+        let item = |key, label, href, icon| NavItem {
+            key,
+            label,
+            href,
+            icon,
+            active: key == self.section,
+        };
+        let mut items = vec![item("dashboard", "Dashboard", "/", icons::DASHBOARD)];
+        items.extend(
+            sections::SECTIONS
+                .iter()
+                .map(|s| item(s.key, s.title, s.href, s.icon)),
+        );
+        items.push(item("system", "System", "/system", icons::SYSTEM));
+        items.push(item(
+            "settings",
+            "Settings",
+            "/settings/projects",
+            icons::SETTINGS,
+        ));
+        items
+    }
+
+    /// The current project, or a 404 saying how to make one.
+    pub fn project_or_404(&self) -> Result<Project, AppError> {
+        self.project.clone().ok_or_else(|| {
+            AppError::NotFound("no project yet: create one in Settings → Projects".into())
+        })
+    }
+
+    pub fn is_current(&self, project: &Project) -> bool {
+        self.project.as_ref().is_some_and(|p| p.id == project.id)
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.user.role.allows(Access::Admin)
+    }
+
+    pub fn initial(&self) -> String {
+        self.user.username.chars().next().unwrap_or('?').to_string()
+    }
+
+    pub fn ago(&self, t: &Timestamp) -> String {
+        t.relative_to(self.now)
+    }
+}
+
+/// Renders a page; if it showed a flash message, clears it so it shows once.
+pub fn render(template: &impl Template, chrome: &Chrome) -> Result<Response, PageError> {
+    let html = template
+        .render()
+        .map_err(|e| AppError::Internal(format!("template: {e}")))?;
+    let mut response = Html(html).into_response();
+    if chrome.flash.is_some() {
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            cookies::delete(cookies::FLASH, chrome.secure),
+        );
+    }
+    Ok(response)
+}
+
+/// Redirects to `to` with a flash message for the next page.
+pub fn redirect_with(to: &str, ok: bool, message: &str, secure: bool) -> Response {
+    (
+        [(header::SET_COOKIE, cookies::flash(ok, message, secure))],
+        Redirect::to(to),
+    )
+        .into_response()
+}
+
+/// The answer to a settings form: success or a mistake the user can fix go back to `to` as a
+/// flash message; faults become an error page.
+pub fn form_outcome<T>(
+    result: Result<T, AppError>,
+    to: &str,
+    secure: bool,
+    success: impl FnOnce(&T) -> String,
+) -> Result<Response, PageError> {
+    match result {
+        Ok(value) => Ok(redirect_with(to, true, &success(&value), secure)),
+        Err(err) if err.is_user_error() => Ok(redirect_with(to, false, &err.to_string(), secure)),
+        Err(err) => Err(PageError(err)),
+    }
+}
+
+/// A `next=` target that stays on this site: a path, never `//host` or a full URL.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => {
+            n.to_string()
+        }
+        _ => "/".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_targets_stay_on_site() {
+        assert_eq!(
+            safe_next(Some("/settings/users?x=1")),
+            "/settings/users?x=1"
+        );
+        assert_eq!(safe_next(Some("//evil.example")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(Some("https://evil.example")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+}

@@ -21,23 +21,21 @@ use axum::Router;
 const API_BODY_LIMIT: usize = 1 << 20;
 
 pub fn router(state: AppState) -> Router {
-    let features = crate::jobs::routes();
+    let features = crate::jobs::routes()
+        .merge(crate::logs::routes())
+        .merge(crate::monitors::routes())
+        .merge(crate::celery::routes())
+        .merge(crate::alerts::routes());
     let ui = ui::routes()
         .merge(features.pages)
         .layer(from_fn_with_state(state.clone(), csrf::guard))
         .layer(DefaultBodyLimit::max(csrf::MAX_FORM_BYTES));
     let api = api::routes()
-        .merge(api::log_routes())
         .merge(api::error_routes())
-        .merge(api::monitor_routes())
-        .merge(crate::celery::api::routes())
-        .merge(api::alert_routes())
         .merge(api::report_routes())
         .merge(features.api)
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
-    let ingest = api::log_ingest_routes()
-        .merge(api::sentry_ingest_routes())
-        .merge(features.ingest);
+    let ingest = api::sentry_ingest_routes().merge(features.ingest);
     Router::new()
         .route("/health", get(health::health))
         .route("/metrics", get(health::metrics))

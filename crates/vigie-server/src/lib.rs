@@ -23,8 +23,11 @@
 //! to a notifier that delivers them with retries. [`monitors`] check schedules every two
 //! seconds; [`monitors::watchdog`] checks Vigie's own periodic tasks in as monitors.
 //!
-//! Features live in folders of their own: [`jobs`] holds the jobs API, its live streams and its
-//! pages, with one `routes()` that [`app::router`] composes with the guards each part needs.
+//! Features live in folders of their own — [`jobs`], [`logs`], [`monitors`], [`celery`],
+//! [`alerts`] — each with its domain glue, `api.rs`, `ui.rs` (its pages) and one `routes()`
+//! returning an [`http::Routes`], which [`app::router`] composes with the guards each part
+//! needs. [`web`] is what every page shares; [`ui`] holds the pages not yet moved (dashboard,
+//! issues and performance, reports, accounts and settings).
 //!
 //! [`serve::run`] wires it together, and shuts it down in an order that loses no write.
 

@@ -316,7 +316,7 @@ pub async fn incident(
         let Some(m) = monitors.iter().find(|m| m.id == run.monitor_id) else {
             continue;
         };
-        let label = crate::ui::monitors::run_label(&run.status);
+        let label = crate::monitors::ui::run_label(&run.status);
         timeline.push(Entry {
             at: run.started_at,
             kind: EntryKind::Monitor,

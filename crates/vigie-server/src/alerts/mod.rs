@@ -16,11 +16,47 @@
 //! rescanned; thresholds keep windows in memory. Rules are re-read when one changes
 //! ([`RulesChanged`]). A channel that keeps failing is marked (the Alerts page shows it) and never
 //! holds up the others or ingest: sends run on their own tasks, off the request path.
+//!
+//! People change rules and channels through [`api`] and the Alerts page ([`ui`]); [`routes`]
+//! lists both.
 
 pub mod api;
 pub mod config;
 pub mod send;
 pub mod thresholds;
+pub mod ui;
+
+/// The alert channels, rules and deliveries: pages and API.
+pub fn routes() -> crate::http::Routes {
+    use axum::routing::{delete, get, post, put};
+    use axum::Router;
+    crate::http::Routes {
+        pages: Router::new()
+            .route("/alerts", get(ui::page))
+            .route("/alerts/channels", post(ui::add_channel))
+            .route("/alerts/channels/{id}/test", post(ui::test_channel))
+            .route("/alerts/channels/{id}/delete", post(ui::delete_channel))
+            .route("/alerts/rules", post(ui::add_rule))
+            .route("/alerts/rules/{id}", post(ui::change_rule))
+            .route("/alerts/rules/{id}/mute", post(ui::mute_rule))
+            .route("/alerts/rules/{id}/delete", post(ui::delete_rule)),
+        api: Router::new()
+            .route(
+                "/api/v1/alerts/channels",
+                get(api::channels).post(api::add_channel),
+            )
+            .route("/api/v1/alerts/channels/{id}", delete(api::remove_channel))
+            .route("/api/v1/alerts/channels/{id}/test", post(api::test))
+            .route("/api/v1/alerts/rules", get(api::rules).post(api::add_rule))
+            .route(
+                "/api/v1/alerts/rules/{id}",
+                put(api::replace_rule).delete(api::remove_rule),
+            )
+            .route("/api/v1/alerts/rules/{id}/mute", post(api::mute))
+            .route("/api/v1/alerts/deliveries", get(api::deliveries)),
+        ingest: Router::new(),
+    }
+}
 
 use crate::hub::{Change, JobNews, LogNews};
 use crate::state::AppState;

@@ -17,21 +17,11 @@ use crate::manage;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use patch::Patch;
 use serde::{Deserialize, Serialize};
 use vigie_core::{ApiToken, Project, ProjectId, Role, Scope, User};
-
-/// Log ingest: called by applications and shippers with the project key, bodies up to the
-/// configured limit (see `crate::logs::ingest`).
-pub fn log_ingest_routes() -> Router<AppState> {
-    use crate::logs::ingest;
-    Router::new()
-        .route("/api/v1/logs", post(ingest::json_lines))
-        .route("/v1/logs", post(ingest::otlp))
-        .route("/loki/api/v1/push", post(ingest::loki))
-}
 
 /// Sentry ingest: called by SDKs with the project key, bodies up to the configured limit (see
 /// `crate::errors::ingest`).
@@ -67,25 +57,6 @@ pub fn error_routes() -> Router<AppState> {
         )
 }
 
-/// Alert channels, rules and deliveries (see `crate::alerts::api`).
-pub fn alert_routes() -> Router<AppState> {
-    use crate::alerts::api;
-    Router::new()
-        .route(
-            "/api/v1/alerts/channels",
-            get(api::channels).post(api::add_channel),
-        )
-        .route("/api/v1/alerts/channels/{id}", delete(api::remove_channel))
-        .route("/api/v1/alerts/channels/{id}/test", post(api::test))
-        .route("/api/v1/alerts/rules", get(api::rules).post(api::add_rule))
-        .route(
-            "/api/v1/alerts/rules/{id}",
-            put(api::replace_rule).delete(api::remove_rule),
-        )
-        .route("/api/v1/alerts/rules/{id}/mute", post(api::mute))
-        .route("/api/v1/alerts/deliveries", get(api::deliveries))
-}
-
 /// Incident reports (see `crate::reports`).
 pub fn report_routes() -> Router<AppState> {
     Router::new()
@@ -94,39 +65,6 @@ pub fn report_routes() -> Router<AppState> {
             get(crate::reports::incident_api),
         )
         .route("/api/v1/reports/daily", get(crate::reports::daily_api))
-}
-
-/// Cron and heartbeat monitors (see `crate::monitors::api`).
-pub fn monitor_routes() -> Router<AppState> {
-    use crate::monitors::api;
-    Router::new()
-        .route("/api/v1/monitors", get(api::list))
-        .route(
-            "/api/v1/monitors/{slug}",
-            get(api::show).put(api::update).delete(api::delete),
-        )
-        .route("/api/v1/monitors/{slug}/pause", post(api::pause))
-        .route("/api/v1/monitors/{slug}/resume", post(api::resume))
-}
-
-/// Reading logs (see `crate::logs::api`).
-pub fn log_routes() -> Router<AppState> {
-    use crate::logs::api;
-    Router::new()
-        .route("/api/v1/logs/search", get(api::search))
-        .route("/api/v1/logs/stats", get(api::stats))
-        .route("/api/v1/logs/tail", get(api::tail))
-        .route("/api/v1/logs/download", get(api::download))
-        .route("/api/v1/logs/sources", get(api::sources))
-        .route(
-            "/api/v1/logs/sources/{id}",
-            get(api::source).delete(api::clear_source),
-        )
-        .route("/api/v1/logs/sources/{id}/lines", get(api::source_lines))
-        .route(
-            "/api/v1/logs/sources/{id}/download",
-            get(api::source_download),
-        )
 }
 
 pub fn routes() -> Router<AppState> {

@@ -10,6 +10,8 @@
 //!   Each task is also a Job of kind `celery`, moved in the same transaction
 //!   (`vigie_core::celery::Task::job_updates`).
 //! - [`issues`] turns a failed task into an error event, grouped into issues like errors.
+//! - [`api`] (with the Flower-compatible API) and [`ui`] (the pages) serve what is stored;
+//!   [`routes`] lists them.
 //! - [`queues`] reads how many messages wait in each queue.
 //! - [`api`] answers for tasks and workers, in Vigie's API and in Flower's.
 
@@ -20,6 +22,23 @@ pub mod consumer;
 pub mod issues;
 pub mod queues;
 pub mod redis;
+pub mod ui;
+
+/// The Celery pages, the API and the Flower-compatible API.
+pub fn routes() -> crate::http::Routes {
+    use axum::routing::get;
+    use axum::Router;
+    crate::http::Routes {
+        pages: Router::new()
+            .route("/celery", get(ui::tasks))
+            .route("/celery/tasks/{uuid}", get(ui::task))
+            .route("/celery/workers", get(ui::workers))
+            .route("/celery/periodic", get(ui::periodic))
+            .route("/live/celery", get(ui::live)),
+        api: api::routes(),
+        ingest: Router::new(),
+    }
+}
 
 pub use broker::Broker;
 pub use consumer::{BrokerStatus, Brokers};

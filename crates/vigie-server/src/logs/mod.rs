@@ -14,12 +14,46 @@
 //! - [`files`]: the configured rotating files.
 //! - [`api`]: search, counts, live tail and sources as JSON (the UI and the CLI use them).
 //! - [`view`]: a record as the API and the UI show it.
+//! - [`ui`]: the Logs pages (search, live tail, sources); [`routes`] lists them all.
 
 pub mod api;
 pub mod files;
 pub mod ingest;
 pub mod sink;
 pub mod syslog;
+pub mod ui;
 pub mod view;
+
+/// Reading logs (the API and the pages), and log ingest (JSON lines, OTLP, Loki push: called by applications and shippers with the project key, bodies read within the ingest limits).
+pub fn routes() -> crate::http::Routes {
+    use axum::routing::{get, post};
+    use axum::Router;
+    crate::http::Routes {
+        pages: Router::new()
+            .route("/logs", get(ui::search))
+            .route("/logs/sources", get(ui::sources))
+            .route("/logs/sources/{id}", get(ui::source))
+            .route("/logs/sources/{id}/clear", post(ui::clear)),
+        api: Router::new()
+            .route("/api/v1/logs/search", get(api::search))
+            .route("/api/v1/logs/stats", get(api::stats))
+            .route("/api/v1/logs/tail", get(api::tail))
+            .route("/api/v1/logs/download", get(api::download))
+            .route("/api/v1/logs/sources", get(api::sources))
+            .route(
+                "/api/v1/logs/sources/{id}",
+                get(api::source).delete(api::clear_source),
+            )
+            .route("/api/v1/logs/sources/{id}/lines", get(api::source_lines))
+            .route(
+                "/api/v1/logs/sources/{id}/download",
+                get(api::source_download),
+            ),
+        ingest: Router::new()
+            .route("/api/v1/logs", post(ingest::json_lines))
+            .route("/v1/logs", post(ingest::otlp))
+            .route("/loki/api/v1/push", post(ingest::loki)),
+    }
+}
 
 pub use sink::LogSink;

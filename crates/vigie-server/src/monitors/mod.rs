@@ -11,11 +11,37 @@
 //! ```
 //!
 //! The rules (schedules, margins, states) live in `vigie_core::monitor`, the storage in
-//! `vigie_store::monitors`; [`ping`] serves the ping URLs and [`api`] the JSON API.
+//! `vigie_store::monitors`; [`ping`] serves the ping URLs, [`api`] the JSON API and [`ui`]
+//! the pages ([`routes`]).
 
 pub mod api;
 pub mod ping;
+pub mod ui;
 pub mod watchdog;
+
+/// The monitors' pages and API (pings are `ping::routes`, public).
+pub fn routes() -> crate::http::Routes {
+    use axum::routing::{get, post};
+    use axum::Router;
+    crate::http::Routes {
+        pages: Router::new()
+            .route("/monitors", get(ui::list))
+            .route("/monitors/{slug}", get(ui::show))
+            .route("/monitors/{slug}/schedule", post(ui::configure))
+            .route("/monitors/{slug}/pause", post(ui::pause))
+            .route("/monitors/{slug}/delete", post(ui::delete))
+            .route("/live/monitors", get(ui::live)),
+        api: Router::new()
+            .route("/api/v1/monitors", get(api::list))
+            .route(
+                "/api/v1/monitors/{slug}",
+                get(api::show).put(api::update).delete(api::delete),
+            )
+            .route("/api/v1/monitors/{slug}/pause", post(api::pause))
+            .route("/api/v1/monitors/{slug}/resume", post(api::resume)),
+        ingest: Router::new(),
+    }
+}
 
 use crate::http::AppError;
 use crate::hub::{Change, JobNews};

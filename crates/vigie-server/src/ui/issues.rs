@@ -6,7 +6,6 @@
 //! the table when the project's issues change.
 
 use super::event_view::{self, EventView};
-use super::live;
 use super::{form_outcome, render, Chrome};
 use crate::auth::{AdminUser, ApiCaller, LoggedIn};
 use crate::errors::api::{event_json, issue_or_404, IssueParams, StatusBody};
@@ -262,10 +261,10 @@ pub async fn live(
     State(state): State<AppState>,
     _caller: ApiCaller,
     headers: HeaderMap,
-    Query(params): Query<live::ProjectParam>,
+    Query(params): Query<crate::web::sse::ProjectParam>,
 ) -> Result<Response, ApiError> {
     let project = ProjectId(params.project);
-    live::pulse_stream(
+    crate::web::sse::pulse_stream(
         state,
         &headers,
         move |change| matches!(change, Change::Issues(news) if news.project == project),

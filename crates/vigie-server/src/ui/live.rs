@@ -9,6 +9,7 @@ use crate::auth::ApiCaller;
 use crate::http::{ApiError, AppError};
 use crate::hub::Change;
 use crate::state::AppState;
+use crate::web::format::human_bytes;
 use crate::web::sse::wants_event_stream;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -18,7 +19,6 @@ use axum::Json;
 use serde::Serialize;
 use std::convert::Infallible;
 use std::time::Duration;
-use tokio::sync::broadcast::error::RecvError;
 
 /// How often a stream refreshes when nothing changed (uptime and sizes still move).
 const REFRESH: Duration = Duration::from_secs(5);
@@ -66,21 +66,6 @@ impl SystemStats {
     }
 }
 
-/// `1536` → `1.5 KiB`, as `live.js` formats it, so a live update does not change the text shape.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let (mut n, mut i) = (bytes as f64, 0);
-    while n >= 1024.0 && i < UNITS.len() - 1 {
-        n /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{n:.1} {}", UNITS[i])
-    }
-}
-
 /// `GET /live/system`: instance statistics, as SSE or as one JSON answer.
 pub async fn system(
     State(state): State<AppState>,
@@ -115,79 +100,6 @@ pub async fn system(
                 Err(err) => Event::default().event("error").data(err.to_string()),
             };
             Some((Ok::<_, Infallible>(event), (state, changes, false)))
-        },
-    );
-    Ok(Sse::new(stream)
-        .keep_alive(KeepAlive::default())
-        .into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bytes_read_like_the_browser_shows_them() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(5 << 20), "5.0 MiB");
-    }
-}
-
-/// `?project=` of a pulse URL.
-#[derive(serde::Deserialize)]
-pub struct ProjectParam {
-    pub project: i64,
-}
-
-/// A page's pulse: `pulse` now, then again after each hub change that `concerns` the page (at
-/// most one a second, so a burst of events is one refresh). Without `Accept:
-/// text/event-stream` it answers the pulse once as JSON (the polling fallback). The page
-/// compares pulses and re-reads itself when one differs (`assets/refresh.js`).
-pub async fn pulse_stream<T, F, Fut, C>(
-    state: AppState,
-    headers: &HeaderMap,
-    concerns: C,
-    pulse: F,
-) -> Result<Response, ApiError>
-where
-    T: Serialize,
-    F: Fn(AppState) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<T, AppError>> + Send,
-    C: Fn(&Change) -> bool + Send + Sync + 'static,
-{
-    if !wants_event_stream(headers) {
-        return Ok(Json(pulse(state).await?).into_response());
-    }
-    let changes = state.hub.subscribe();
-    let stream = futures_util::stream::unfold(
-        (state, changes, true, pulse, concerns),
-        |(state, mut changes, first, pulse, concerns)| async move {
-            if !first {
-                loop {
-                    tokio::select! {
-                        _ = state.hub.shutting_down() => return None,
-                        change = changes.recv() => match change {
-                            Ok(change) if concerns(&change) => break,
-                            Ok(_) => continue,
-                            // Missed changes may have concerned the page: refresh.
-                            Err(RecvError::Lagged(_)) => break,
-                            Err(RecvError::Closed) => return None,
-                        },
-                    }
-                }
-                // Let a burst settle: one refresh per second at most.
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                changes = changes.resubscribe();
-            }
-            let event = match pulse(state.clone()).await {
-                Ok(p) => Event::default().json_data(&p).unwrap_or_default(),
-                Err(err) => Event::default().event("error").data(err.to_string()),
-            };
-            Some((
-                Ok::<_, Infallible>(event),
-                (state, changes, false, pulse, concerns),
-            ))
         },
     );
     Ok(Sse::new(stream)

@@ -13,13 +13,9 @@
 //! - [`live`]: the SSE streams of the dashboard and the system page.
 
 mod account;
-pub mod alerts;
-pub mod celery;
 mod event_view;
 mod issues;
 pub mod live;
-pub mod logs;
-pub mod monitors;
 pub mod overview;
 mod pages;
 pub mod performance;
@@ -37,35 +33,12 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(pages::dashboard))
         .route("/live/dashboard", get(pages::live_dashboard))
-        .route("/logs", get(logs::search))
-        .route("/logs/sources", get(logs::sources))
-        .route("/logs/sources/{id}", get(logs::source))
-        .route("/logs/sources/{id}/clear", post(logs::clear))
         .route("/issues", get(issues::list))
         .route("/feedback", get(issues::feedback))
         .route("/issues/{id}", get(issues::show))
         .route("/issues/{id}/status", post(issues::set_status))
         .route("/live/issues", get(issues::live))
-        .route("/alerts", get(alerts::page))
         .route("/reports/incident", get(reports::incident))
-        .route("/alerts/channels", post(alerts::add_channel))
-        .route("/alerts/channels/{id}/test", post(alerts::test_channel))
-        .route("/alerts/channels/{id}/delete", post(alerts::delete_channel))
-        .route("/alerts/rules", post(alerts::add_rule))
-        .route("/alerts/rules/{id}", post(alerts::change_rule))
-        .route("/alerts/rules/{id}/mute", post(alerts::mute_rule))
-        .route("/alerts/rules/{id}/delete", post(alerts::delete_rule))
-        .route("/celery", get(celery::tasks))
-        .route("/celery/tasks/{uuid}", get(celery::task))
-        .route("/celery/workers", get(celery::workers))
-        .route("/celery/periodic", get(celery::periodic))
-        .route("/monitors", get(monitors::list))
-        .route("/monitors/{slug}", get(monitors::show))
-        .route("/monitors/{slug}/schedule", post(monitors::configure))
-        .route("/monitors/{slug}/pause", post(monitors::pause))
-        .route("/monitors/{slug}/delete", post(monitors::delete))
-        .route("/live/monitors", get(monitors::live))
-        .route("/live/celery", get(celery::live))
         .route("/performance", get(performance::list))
         .route("/performance/transaction", get(performance::transaction))
         .route("/system", get(pages::system))

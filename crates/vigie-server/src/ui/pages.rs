@@ -121,11 +121,11 @@ pub async fn live_dashboard(
     State(state): State<AppState>,
     _caller: crate::auth::ApiCaller,
     headers: HeaderMap,
-    axum::extract::Query(params): axum::extract::Query<super::live::ProjectParam>,
+    axum::extract::Query(params): axum::extract::Query<crate::web::sse::ProjectParam>,
 ) -> Result<Response, crate::http::ApiError> {
     use crate::hub::Change;
     let project = vigie_core::ProjectId(params.project);
-    super::live::pulse_stream(
+    crate::web::sse::pulse_stream(
         state,
         &headers,
         move |change| match change {

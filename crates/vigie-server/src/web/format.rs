@@ -145,6 +145,21 @@ pub fn seconds(s: impl Number) -> String {
     vigie_core::job::human_duration((s.get() * 1000.0) as i64)
 }
 
+/// `1536` → `1.5 KiB`, as `live.js` formats it, so a live update does not change the text shape.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let (mut n, mut i) = (bytes as f64, 0);
+    while n >= 1024.0 && i < UNITS.len() - 1 {
+        n /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{n:.1} {}", UNITS[i])
+    }
+}
+
 // --- text ---
 
 /// `text` percent-encoded for a URL component.
@@ -314,6 +329,13 @@ mod tests {
         assert_eq!(duration(&Some(850.0)), "850 ms");
         assert_eq!(runtime(&Some(0.009)), "9 ms");
         assert_eq!(duration(&None), "");
+    }
+
+    #[test]
+    fn bytes_read_like_the_browser_shows_them() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(5 << 20), "5.0 MiB");
     }
 
     #[test]

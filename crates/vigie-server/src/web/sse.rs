@@ -1,6 +1,18 @@
-//! What every live page's stream shares.
+//! What every live page's stream shares: asked with `Accept: text/event-stream` a live URL
+//! answers Server-Sent Events, else one JSON snapshot (the polling fallback of
+//! `assets/live.js`); a page's pulse is sent again after each hub change that concerns it.
 
+use crate::http::{ApiError, AppError};
+use crate::hub::Change;
+use crate::state::AppState;
 use axum::http::{header, HeaderMap};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use std::convert::Infallible;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
 
 /// Whether a live URL is asked for as Server-Sent Events (else it answers one JSON snapshot).
 pub fn wants_event_stream(headers: &HeaderMap) -> bool {
@@ -8,4 +20,65 @@ pub fn wants_event_stream(headers: &HeaderMap) -> bool {
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/event-stream"))
+}
+
+/// `?project=` of a pulse URL.
+#[derive(serde::Deserialize)]
+pub struct ProjectParam {
+    pub project: i64,
+}
+
+/// A page's pulse: `pulse` now, then again after each hub change that `concerns` the page (at
+/// most one a second, so a burst of events is one refresh). Without `Accept:
+/// text/event-stream` it answers the pulse once as JSON (the polling fallback). The page
+/// compares pulses and re-reads itself when one differs (`assets/refresh.js`).
+pub async fn pulse_stream<T, F, Fut, C>(
+    state: AppState,
+    headers: &HeaderMap,
+    concerns: C,
+    pulse: F,
+) -> Result<Response, ApiError>
+where
+    T: Serialize,
+    F: Fn(AppState) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<T, AppError>> + Send,
+    C: Fn(&Change) -> bool + Send + Sync + 'static,
+{
+    if !wants_event_stream(headers) {
+        return Ok(Json(pulse(state).await?).into_response());
+    }
+    let changes = state.hub.subscribe();
+    let stream = futures_util::stream::unfold(
+        (state, changes, true, pulse, concerns),
+        |(state, mut changes, first, pulse, concerns)| async move {
+            if !first {
+                loop {
+                    tokio::select! {
+                        _ = state.hub.shutting_down() => return None,
+                        change = changes.recv() => match change {
+                            Ok(change) if concerns(&change) => break,
+                            Ok(_) => continue,
+                            // Missed changes may have concerned the page: refresh.
+                            Err(RecvError::Lagged(_)) => break,
+                            Err(RecvError::Closed) => return None,
+                        },
+                    }
+                }
+                // Let a burst settle: one refresh per second at most.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                changes = changes.resubscribe();
+            }
+            let event = match pulse(state.clone()).await {
+                Ok(p) => Event::default().json_data(&p).unwrap_or_default(),
+                Err(err) => Event::default().event("error").data(err.to_string()),
+            };
+            Some((
+                Ok::<_, Infallible>(event),
+                (state, changes, false, pulse, concerns),
+            ))
+        },
+    );
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }

@@ -3,13 +3,13 @@
 //!
 //! Both refresh themselves through `/live/monitors` (see `assets/refresh.js`).
 
-use super::{form_outcome, live, render, Chrome};
 use crate::auth::{AdminUser, ApiCaller, LoggedIn};
 use crate::http::{ApiError, AppError, PageError};
 use crate::hub::Change;
 use crate::monitors::api::{self, MonitorView, RECENT_RUNS};
 use crate::state::AppState;
 use crate::web::format::{duration, encode};
+use crate::web::{form_outcome, render, Chrome};
 use askama::Template;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, Uri};
@@ -309,10 +309,10 @@ pub async fn live(
     State(state): State<AppState>,
     _caller: ApiCaller,
     headers: HeaderMap,
-    Query(params): Query<live::ProjectParam>,
+    Query(params): Query<crate::web::sse::ProjectParam>,
 ) -> Result<Response, ApiError> {
     let project = ProjectId(params.project);
-    live::pulse_stream(
+    crate::web::sse::pulse_stream(
         state,
         &headers,
         move |change| matches!(change, Change::Monitors(p, _) if *p == project),

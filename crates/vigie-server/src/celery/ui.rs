@@ -2,12 +2,12 @@
 //! (its facts, arguments, result or traceback, the events of its life, its children), and the
 //! workers. They refresh themselves through `/live/celery` when the project's tasks change.
 
-use super::{live, render, Chrome};
 use crate::auth::{ApiCaller, LoggedIn};
 use crate::http::{ApiError, AppError, PageError};
 use crate::hub::Change;
 use crate::state::AppState;
 use crate::web::format::runtime;
+use crate::web::{render, Chrome};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
@@ -429,10 +429,10 @@ pub async fn live(
     State(state): State<AppState>,
     _caller: ApiCaller,
     headers: HeaderMap,
-    Query(params): Query<live::ProjectParam>,
+    Query(params): Query<crate::web::sse::ProjectParam>,
 ) -> Result<Response, ApiError> {
     let project = ProjectId(params.project);
-    live::pulse_stream(
+    crate::web::sse::pulse_stream(
         state,
         &headers,
         move |change| matches!(change, Change::Celery(p, _) if *p == project),

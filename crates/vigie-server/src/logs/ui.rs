@@ -5,7 +5,6 @@
 //! `assets/logs.js` adds the live tail (SSE from `/api/v1/logs/tail`, polling
 //! `/api/v1/logs/search?after=` when streams are unavailable).
 
-use super::{render, Chrome};
 use crate::auth::{AdminUser, LoggedIn};
 use crate::http::{AppError, PageError};
 use crate::logs::api::{run_search, run_stats, source_of, SearchParams};
@@ -13,6 +12,7 @@ use crate::logs::view::rfc3339_ns;
 use crate::state::AppState;
 use crate::web::chart::{self, Bar};
 use crate::web::format::{encode, level_badge, logfmt};
+use crate::web::{render, Chrome};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
@@ -292,7 +292,7 @@ struct SourcesPage {
 
 impl SourcesPage {
     fn size(&self, bytes: &u64) -> String {
-        crate::ui::live::human_bytes(*bytes)
+        crate::web::format::human_bytes(*bytes)
     }
 }
 
@@ -340,10 +340,10 @@ impl SourcePage {
         self.n == *choice
     }
     fn size(&self) -> String {
-        crate::ui::live::human_bytes(self.source.stored_bytes)
+        crate::web::format::human_bytes(self.source.stored_bytes)
     }
     fn raw(&self) -> String {
-        crate::ui::live::human_bytes(self.source.raw_bytes)
+        crate::web::format::human_bytes(self.source.raw_bytes)
     }
     fn tail_url(&self) -> String {
         format!(
@@ -427,7 +427,7 @@ pub async fn clear(
         Ok::<_, AppError>(source)
     }
     .await;
-    super::form_outcome(cleared, "/logs/sources", secure, |source| {
+    crate::web::form_outcome(cleared, "/logs/sources", secure, |source| {
         format!("Cleared {} ({} lines).", source.name, source.records)
     })
 }

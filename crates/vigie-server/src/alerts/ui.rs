@@ -2,11 +2,11 @@
 //! Everyone logged in can look; admins change. The forms share their rules with the API
 //! (`crate::alerts::api`).
 
-use super::{form_outcome, render, Chrome};
 use crate::alerts::api::{self, ChannelView, RuleView, DEFAULT_COOLDOWN_S};
 use crate::auth::{AdminUser, LoggedIn};
 use crate::http::{AppError, PageError};
 use crate::state::AppState;
+use crate::web::{form_outcome, render, Chrome};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};

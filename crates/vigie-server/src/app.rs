@@ -10,7 +10,7 @@
 use crate::auth::csrf;
 use crate::http::{security, AppError};
 use crate::state::AppState;
-use crate::{api, health, metrics, ui};
+use crate::{api, dashboard, health, metrics};
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::Response;
@@ -25,21 +25,22 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::logs::routes())
         .merge(crate::monitors::routes())
         .merge(crate::celery::routes())
-        .merge(crate::alerts::routes());
-    let ui = ui::routes()
+        .merge(crate::alerts::routes())
+        .merge(crate::sentry::routes())
+        .merge(crate::reports::routes())
+        .merge(crate::accounts::routes());
+    let ui = dashboard::routes()
         .merge(features.pages)
         .layer(from_fn_with_state(state.clone(), csrf::guard))
         .layer(DefaultBodyLimit::max(csrf::MAX_FORM_BYTES));
     let api = api::routes()
-        .merge(api::error_routes())
-        .merge(api::report_routes())
         .merge(features.api)
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
-    let ingest = api::sentry_ingest_routes().merge(features.ingest);
+    let ingest = features.ingest;
     Router::new()
         .route("/health", get(health::health))
         .route("/metrics", get(health::metrics))
-        .merge(ui::public_routes())
+        .merge(crate::web::assets::routes())
         .merge(ui)
         .merge(api)
         .merge(ingest)
@@ -48,7 +49,7 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.metrics.clone(), metrics::track))
         .with_state(state)
         .layer(from_fn(crate::http::unread_body::drain))
-        .layer(from_fn(crate::errors::ingest::cors))
+        .layer(from_fn(crate::sentry::ingest::cors))
         .layer(from_fn(security::harden))
 }
 

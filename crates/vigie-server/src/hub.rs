@@ -27,9 +27,9 @@ pub enum Change {
     /// A job moved: its new state, and the items and feed lines that came with the change.
     Job(Arc<JobNews>),
     /// Events were stored (issues created, reopened or seen).
-    Issues(Arc<crate::errors::IssueNews>),
+    Issues(Arc<crate::sentry::IssueNews>),
     /// Transactions were stored (for threshold alerts; pages re-read on their own).
-    Transactions(Arc<crate::errors::TransactionNews>),
+    Transactions(Arc<crate::sentry::TransactionNews>),
     /// A project's monitors changed: a run (a check-in, a missed or timed-out run), or a
     /// setting (no run).
     Monitors(ProjectId, Option<Arc<vigie_store::RunChange>>),

@@ -4,9 +4,9 @@
 //! end live streams, let in-flight requests finish (their writes commit and are acknowledged),
 //! then close the store, which commits whatever the writer still holds.
 
+use crate::accounts::manage::{self, DEFAULT_PROJECT};
 use crate::config::{Config, ConfigError};
 use crate::hub::{Hub, JobNews};
-use crate::manage::{self, DEFAULT_PROJECT};
 use crate::state::AppState;
 use std::future::Future;
 use std::net::SocketAddr;

@@ -3,12 +3,12 @@
 use crate::alerts::{Doorbell, RulesChanged};
 use crate::auth::limiter::LoginLimiter;
 use crate::config::Config;
-use crate::errors::ErrorIngest;
 use crate::http::ingest_body::IngestBudget;
 use crate::hub::Hub;
 use crate::logs::files::FileRoutes;
 use crate::logs::LogSink;
 use crate::metrics::Metrics;
+use crate::sentry::ErrorIngest;
 use crate::tasks::TaskBoard;
 use axum::http::HeaderMap;
 use std::sync::Arc;

@@ -844,7 +844,7 @@ async fn threshold_rules_open_remind_and_resolve() {
     assert_eq!(items[1]["status"], "resolved");
 
     // Transactions: fast ones and other names do not count; slow invoice pages do.
-    let sample = |name: &str, ms: f64| vigie_server::errors::TransactionSample {
+    let sample = |name: &str, ms: f64| vigie_server::sentry::TransactionSample {
         name: name.into(),
         time: Timestamp::now(),
         duration_ms: ms,
@@ -857,7 +857,7 @@ async fn threshold_rules_open_remind_and_resolve() {
     app.state
         .hub
         .publish(vigie_server::hub::Change::Transactions(Arc::new(
-            vigie_server::errors::TransactionNews { project, samples },
+            vigie_server::sentry::TransactionNews { project, samples },
         )));
     let slow = wait_for_rule(&got, "slow pages", 1).await;
     assert_eq!(slow.len(), 1, "{slow:?}");

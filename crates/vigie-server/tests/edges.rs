@@ -560,14 +560,14 @@ async fn a_request_refused_before_its_body_is_read_still_gets_its_answer() {
 #[tokio::test]
 async fn a_patch_that_changes_nothing_or_sets_null_is_refused_naming_the_field() {
     let app = app().await;
-    let (_, admin) = vigie_server::manage::create_token(
+    let (_, admin) = vigie_server::accounts::manage::create_token(
         app.state.store.as_ref(),
         "ops",
         vigie_core::Scope::Admin,
     )
     .await
     .unwrap();
-    let user = vigie_server::manage::create_user(
+    let user = vigie_server::accounts::manage::create_user(
         app.state.store.as_ref(),
         "alice",
         "a long password",

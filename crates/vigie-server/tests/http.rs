@@ -6,7 +6,7 @@ use axum::http::{header, Method, Request, StatusCode};
 use std::time::Duration;
 use tower::ServiceExt;
 use vigie_core::{Role, Scope};
-use vigie_server::manage;
+use vigie_server::accounts::manage;
 
 mod common;
 
@@ -694,7 +694,7 @@ async fn every_api_route_is_in_the_openapi_document() {
 async fn every_operation_refuses_as_documented() {
     let app = app().await;
     let admin = app.admin_token().await;
-    let read = vigie_server::manage::create_token(
+    let read = vigie_server::accounts::manage::create_token(
         app.state.store.as_ref(),
         "reader",
         vigie_core::Scope::Read,

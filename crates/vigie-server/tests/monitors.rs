@@ -8,7 +8,7 @@ use axum::http::{Method, Request, StatusCode};
 use common::{app, project_key, Answer, App};
 use vigie_core::monitor::RunStatus;
 use vigie_core::{Scope, Timestamp};
-use vigie_server::manage;
+use vigie_server::accounts::manage;
 use vigie_store::CheckInReport;
 
 async fn admin(app: &App) -> String {

@@ -9,7 +9,7 @@ use axum::http::{Method, Request, StatusCode};
 use common::{app, project_key, Answer, App};
 use std::io::Write;
 use vigie_core::Scope;
-use vigie_server::manage;
+use vigie_server::accounts::manage;
 
 const EXCEPTION: &[u8] =
     include_bytes!("../../vigie-protocol/tests/fixtures/sentry/exception.envelope");

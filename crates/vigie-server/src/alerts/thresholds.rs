@@ -17,8 +17,8 @@
 //! something) and the time to test what arrives. Windows start empty when Vigie starts; an
 //! alert still open in the database from before is resolved by its next firing or clearing.
 
-use crate::errors::TransactionSample;
 use crate::hub::{OutcomeKind, TaskOutcome};
+use crate::sentry::TransactionSample;
 use std::collections::{HashMap, VecDeque};
 use vigie_core::alert::window::{Ratio, Window};
 use vigie_core::alert::{

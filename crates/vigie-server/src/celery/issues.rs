@@ -10,7 +10,7 @@
 //!   ─► errors::process::store_body ─► the error sink (issue, events, alerts)
 //! ```
 
-use crate::errors::process::{self, Context};
+use crate::sentry::process::{self, Context};
 use crate::state::AppState;
 use serde_json::{json, Value};
 use vigie_core::celery::Task;

@@ -82,3 +82,8 @@ pub async fn serve(Path(name): Path<String>) -> Response {
     )
         .into_response()
 }
+
+/// The assets' route: it needs no session (the login page loads them too).
+pub fn routes() -> axum::Router<crate::state::AppState> {
+    axum::Router::new().route("/static/{name}", axum::routing::get(serve))
+}

@@ -1,7 +1,7 @@
 //! What every page shares: the chrome around it (sidebar, project switcher, user menu, flash
 //! message), rendering, redirects after a form, how values read, charts, icons, assets, the
-//! product's sections and the links between objects. Feature folders (`crate::jobs`) and the
-//! pages still in `crate::ui` build on it; it depends on no feature.
+//! product's sections and the links between objects. Every feature's pages build on it
+//! (`crate::jobs::ui`, …, `crate::dashboard`); it depends on no feature.
 //!
 //! - [`format`]: how values read on every page (numbers, times, durations, state colours);
 //! - [`chart`]: bars and lines as SVG;

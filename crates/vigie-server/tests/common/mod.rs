@@ -7,9 +7,10 @@ use axum::body::Body;
 use axum::http::{header, Method, Request, Response, StatusCode};
 use std::time::Duration;
 use tower::ServiceExt;
+use vigie_server::accounts::manage;
 use vigie_server::hub::Hub;
 use vigie_server::state::AppState;
-use vigie_server::{manage, Config};
+use vigie_server::Config;
 
 pub struct App {
     _dir: tempfile::TempDir,
@@ -185,7 +186,7 @@ impl App {
 
     /// A new admin API token, as `vigie token create --scope admin` makes one.
     pub async fn admin_token(&self) -> String {
-        vigie_server::manage::create_token(
+        vigie_server::accounts::manage::create_token(
             self.state.store.as_ref(),
             "ops",
             vigie_core::Scope::Admin,

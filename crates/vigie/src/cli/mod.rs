@@ -103,7 +103,7 @@ impl StorageArgs {
     async fn open(&self) -> anyhow::Result<(Config, Arc<dyn Store>)> {
         let config = self.load(|_| {})?;
         let store = vigie_server::open_store(&config).await?;
-        vigie_server::manage::bootstrap(store.as_ref()).await?;
+        vigie_server::accounts::manage::bootstrap(store.as_ref()).await?;
         Ok((config, store))
     }
 }

@@ -2,7 +2,7 @@
 
 use super::{print_table, StorageArgs};
 use clap::Subcommand;
-use vigie_server::manage;
+use vigie_server::accounts::manage;
 
 #[derive(Subcommand, Debug)]
 pub enum ProjectCommand {

@@ -5,7 +5,7 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use std::io::{BufRead, IsTerminal};
 use vigie_core::Role;
-use vigie_server::manage;
+use vigie_server::accounts::manage;
 
 #[derive(Subcommand, Debug)]
 pub enum UserCommand {

@@ -1,12 +1,12 @@
 //! Settings: projects (with their error settings), users and API tokens. Everyone logged in can look; admins can change.
 
-use super::{form_outcome, render, Chrome};
+use crate::accounts::manage;
 use crate::auth::{AdminUser, LoggedIn};
-use crate::errors::SettingsChange;
 use crate::http::{AppError, PageError};
 use crate::hub::Change;
-use crate::manage;
+use crate::sentry::SettingsChange;
 use crate::state::AppState;
+use crate::web::{form_outcome, render, Chrome};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};

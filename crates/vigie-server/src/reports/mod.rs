@@ -25,6 +25,21 @@ use vigie_core::incident::{self, Entry, EntryKind, Hint};
 use vigie_core::{JobStatus, LogQuery, ProjectId, Timestamp};
 use vigie_store::{EventFilter, JobFilter};
 
+pub mod ui;
+
+/// The incident report (its page, its API, its HTML export) and the daily report's API.
+pub fn routes() -> crate::http::Routes {
+    use axum::routing::get;
+    use axum::Router;
+    crate::http::Routes {
+        pages: Router::new().route("/reports/incident", get(ui::incident)),
+        api: Router::new()
+            .route("/api/v1/reports/incident", get(incident_api))
+            .route("/api/v1/reports/daily", get(daily_api)),
+        ingest: Router::new(),
+    }
+}
+
 /// Log lines kept in a report (the newest of the window); the count says when more existed.
 pub const MAX_LOGS: usize = 5000;
 /// Longest window a report covers.

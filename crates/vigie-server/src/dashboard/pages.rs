@@ -1,9 +1,9 @@
 //! The dashboard and the system page.
 
 use crate::auth::LoggedIn;
+use crate::dashboard::live::SystemStats;
 use crate::http::PageError;
 use crate::state::AppState;
-use crate::ui::live::SystemStats;
 use crate::web::sections::{Section, SECTIONS};
 use crate::web::{render, Chrome};
 use askama::Template;

@@ -1,12 +1,12 @@
 //! Login, logout, first-run setup and the project switcher.
 
-use super::{redirect_with, safe_next};
+use crate::accounts::manage;
 use crate::auth::limiter::LoginKeys;
 use crate::auth::{csrf, password, session};
 use crate::http::{cookies, AppError, PageError};
 use crate::hub::Change;
-use crate::manage;
 use crate::state::AppState;
+use crate::web::{redirect_with, safe_next};
 use askama::Template;
 use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
 use axum::http::request::Parts;

@@ -1,11 +1,11 @@
 //! The incident report page: a window of time, what happened in it, and why it probably
 //! happened (see `crate::reports`).
 
-use super::{render, Chrome};
+use super::{self as reports, IncidentParams, IncidentReport};
 use crate::auth::LoggedIn;
 use crate::http::{AppError, PageError};
-use crate::reports::{self, IncidentParams, IncidentReport};
 use crate::state::AppState;
+use crate::web::{render, Chrome};
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Uri};

@@ -2,16 +2,16 @@
 //! and Apdex (sortable), and one transaction with percentiles over time, samples, slow spans
 //! and a sample's span waterfall.
 //!
-//! Figures come from `GET /api/v1/transactions` and its detail (`crate::errors::api`), so the
+//! Figures come from `GET /api/v1/transactions` and its detail (`crate::sentry::api`), so the
 //! page and the API always agree.
 
-use super::{render, Chrome};
 use crate::auth::LoggedIn;
-use crate::errors::api::{period_of, step_for, TransactionView};
 use crate::http::{AppError, PageError};
+use crate::sentry::api::{period_of, step_for, TransactionView};
 use crate::state::AppState;
 use crate::web::chart::{self, Bar};
 use crate::web::format::{encode, ms};
+use crate::web::{render, Chrome};
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Uri};

@@ -15,14 +15,58 @@
 //!   answer    {"id": …} once durable; 400 naming malformed items (the rest stored)
 //! ```
 //!
-//! `api` serves issues, events and performance figures as JSON; `crate::ui::issues` and
-//! `crate::ui::performance` show them.
+//! `api` serves issues, events and performance figures as JSON; [`ui`] shows them (the
+//! Issues and Performance pages); [`routes`] lists all of it.
 
 pub mod api;
 pub mod ingest;
 pub mod process;
 pub mod quota;
 pub mod sink;
+pub mod ui;
+
+/// Sentry ingest (envelope and store, with their CORS preflight: called by SDKs with the
+/// project key), the issues, events and performance API, and their pages.
+pub fn routes() -> crate::http::Routes {
+    use axum::routing::{get, post};
+    use axum::Router;
+    crate::http::Routes {
+        pages: Router::new()
+            .route("/issues", get(ui::issues::list))
+            .route("/feedback", get(ui::issues::feedback))
+            .route("/issues/{id}", get(ui::issues::show))
+            .route("/issues/{id}/status", post(ui::issues::set_status))
+            .route("/live/issues", get(ui::issues::live))
+            .route("/performance", get(ui::performance::list))
+            .route(
+                "/performance/transaction",
+                get(ui::performance::transaction),
+            ),
+        api: Router::new()
+            .route("/api/v1/issues", get(api::list))
+            .route("/api/v1/issues/{id}", get(api::show))
+            .route("/api/v1/issues/{id}/status", post(api::set_status))
+            .route("/api/v1/issues/{id}/events", get(api::events))
+            .route("/api/v1/events/{event_id}", get(api::event))
+            .route("/api/v1/feedback", get(api::feedback))
+            .route("/api/v1/attachments/{id}", get(api::attachment))
+            .route("/api/v1/transactions", get(api::transactions))
+            .route("/api/v1/transactions/detail", get(api::transaction_detail))
+            .route(
+                "/api/v1/error-settings",
+                get(api::settings).put(api::update_settings),
+            ),
+        ingest: Router::new()
+            .route(
+                "/api/{project}/envelope/",
+                post(ingest::envelope).options(ingest::preflight),
+            )
+            .route(
+                "/api/{project}/store/",
+                post(ingest::store).options(ingest::preflight),
+            ),
+    }
+}
 
 pub use sink::{ErrorSink, IssueNews, TransactionNews, TransactionSample};
 

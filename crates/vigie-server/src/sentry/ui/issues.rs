@@ -1,19 +1,19 @@
 //! The Issues pages: the list (filters, sort, sparklines, live refresh) and one issue with an
 //! event's stack trace, breadcrumbs, request, tags and the way to its logs.
 //!
-//! The list reads the same filters as `GET /api/v1/issues` (`crate::errors::api`). It updates
+//! The list reads the same filters as `GET /api/v1/issues` (`crate::sentry::api`). It updates
 //! itself: `assets/refresh.js` listens to `/live/issues` (SSE, polling fallback) and re-reads
 //! the table when the project's issues change.
 
 use super::event_view::{self, EventView};
-use super::{form_outcome, render, Chrome};
 use crate::auth::{AdminUser, ApiCaller, LoggedIn};
-use crate::errors::api::{event_json, issue_or_404, IssueParams, StatusBody};
 use crate::http::{ApiError, AppError, PageError};
 use crate::hub::Change;
+use crate::sentry::api::{event_json, issue_or_404, IssueParams, StatusBody};
 use crate::state::AppState;
 use crate::web::chart::{self, Bar};
 use crate::web::format::encode;
+use crate::web::{form_outcome, render, Chrome};
 use askama::Template;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, Uri};
@@ -541,7 +541,7 @@ pub async fn set_status(
             "" => (None, None),
             n if n.bytes().all(|b| b.is_ascii_digit()) => (n.parse().ok(), None),
             period => {
-                let d = crate::errors::api::parse_period("ignore", period)?;
+                let d = crate::sentry::api::parse_period("ignore", period)?;
                 (None, Some(Timestamp::now().plus(d).to_rfc3339()))
             }
         };

@@ -1,0 +1,25 @@
+//! Accounts: projects, users, API tokens and sessions — the rules ([`manage`], shared by the
+//! UI, the API and the CLI), the JSON API ([`api`]), login, setup and project switching
+//! ([`ui`]) and the Settings pages ([`settings`]).
+
+pub mod api;
+pub mod manage;
+pub mod patch;
+pub mod settings;
+pub mod ui;
+
+/// Login, logout, first-run setup, project switching and Settings (pages); the accounts API.
+pub fn routes() -> crate::http::Routes {
+    use axum::routing::{get, post};
+    use axum::Router;
+    crate::http::Routes {
+        pages: Router::new()
+            .route("/login", get(ui::login_page).post(ui::login))
+            .route("/logout", post(ui::logout))
+            .route("/setup", get(ui::setup_page).post(ui::setup))
+            .route("/switch", get(ui::switch_project))
+            .merge(settings::routes()),
+        api: api::routes(),
+        ingest: Router::new(),
+    }
+}

@@ -809,43 +809,52 @@ async fn management_operations_answer_as_documented() {
         async move { app.api(method, &path, &admin, body.as_deref()).await }
     };
     let status = |a: &common::Answer| a.status.as_u16();
+    // Calls, and checks the status the OpenAPI document promises for that case.
+    let expect = |want: u16, method: Method, path: String, body: Option<String>| {
+        let answer = call(method, path.clone(), body);
+        async move {
+            let answer = answer.await;
+            assert_eq!(answer.status.as_u16(), want, "{path}: {}", answer.body);
+            answer
+        }
+    };
 
     // Users: created, read, changed, a clash of names, the last admin kept, deleted.
-    let bob = call(
+    let bob = expect(
+        201,
         Method::POST,
         "/api/v1/users".into(),
         Some(r#"{"username": "Bob", "password": "long enough pass"}"#.into()),
     )
     .await;
-    assert_eq!(status(&bob), 201, "{}", bob.body);
     let bob_id = bob.json()["id"].as_i64().unwrap();
-    let again = call(
+    expect(
+        409,
         Method::POST,
         "/api/v1/users".into(),
         Some(r#"{"username": "Bob", "password": "long enough pass"}"#.into()),
     )
     .await;
-    assert_eq!(status(&again), 409, "{}", again.body);
     let read = call(Method::GET, format!("/api/v1/users/{bob_id}"), None).await;
     // Usernames are kept in lower case: one person, however it is typed.
     assert_eq!(
         (status(&read), read.json()["username"].as_str()),
         (200, Some("bob"))
     );
-    let renamed = call(
+    expect(
+        200,
         Method::PATCH,
         format!("/api/v1/users/{bob_id}"),
         Some(r#"{"role": "admin"}"#.into()),
     )
     .await;
-    assert_eq!(status(&renamed), 200, "{}", renamed.body);
-    let missing = call(
+    expect(
+        404,
         Method::PATCH,
         "/api/v1/users/999999".into(),
         Some(r#"{"role": "admin"}"#.into()),
     )
     .await;
-    assert_eq!(status(&missing), 404, "{}", missing.body);
     let carol = call(
         Method::POST,
         "/api/v1/users".into(),
@@ -856,70 +865,60 @@ async fn management_operations_answer_as_documented() {
         .as_i64()
         .unwrap();
     // Bob is the only admin account: he can be neither demoted nor deleted; Carol can go.
-    let demoted = call(
+    expect(
+        409,
         Method::PATCH,
         format!("/api/v1/users/{bob_id}"),
         Some(r#"{"role": "viewer"}"#.into()),
     )
     .await;
-    assert_eq!(status(&demoted), 409, "{}", demoted.body);
-    let last = call(Method::DELETE, format!("/api/v1/users/{bob_id}"), None).await;
-    assert_eq!(status(&last), 409, "{}", last.body);
-    let gone = call(Method::DELETE, format!("/api/v1/users/{carol}"), None).await;
-    assert_eq!(status(&gone), 204, "{}", gone.body);
+    expect(409, Method::DELETE, format!("/api/v1/users/{bob_id}"), None).await;
+    expect(204, Method::DELETE, format!("/api/v1/users/{carol}"), None).await;
 
     // Alert channels and rules: a clash of names, muted, a bad mute time, deleted.
     let channel =
         r#"{"name": "hook", "target": {"kind": "webhook", "url": "http://127.0.0.1:9/hook"}}"#;
-    let made = call(
+    let made = expect(
+        201,
         Method::POST,
         "/api/v1/alerts/channels".into(),
         Some(channel.into()),
     )
     .await;
-    assert_eq!(status(&made), 201, "{}", made.body);
     let channel_id = made.json()["id"].as_i64().unwrap();
-    let twice = call(
+    expect(
+        409,
         Method::POST,
         "/api/v1/alerts/channels".into(),
         Some(channel.into()),
     )
     .await;
-    assert_eq!(status(&twice), 409, "{}", twice.body);
-    let rule = call(
-        Method::POST,
+    let rule = expect(201, Method::POST,
         "/api/v1/alerts/rules".into(),
         Some(format!(
             r#"{{"name": "new issues", "rule": {{"kind": "new_issue"}}, "channels": [{channel_id}]}}"#
-        )),
-    )
-    .await;
-    assert_eq!(status(&rule), 201, "{}", rule.body);
+        )),).await;
     let rule_id = rule.json()["id"].as_i64().unwrap();
-    let muted = call(
+    expect(
+        200,
         Method::POST,
         format!("/api/v1/alerts/rules/{rule_id}/mute"),
         Some(r#"{"until": "2999-01-01T00:00:00Z"}"#.into()),
     )
     .await;
-    assert_eq!(status(&muted), 200, "{}", muted.body);
-    let bad_time = call(
+    expect(
+        422,
         Method::POST,
         format!("/api/v1/alerts/rules/{rule_id}/mute"),
         Some(r#"{"until": "next tuesday"}"#.into()),
     )
     .await;
-    assert_eq!(status(&bad_time), 422, "{}", bad_time.body);
     // Changed wholly: another name, another kind; a missing rule, a bad one, a name taken.
-    let changed = call(
-        Method::PUT,
+    let changed = expect(200, Method::PUT,
         format!("/api/v1/alerts/rules/{rule_id}"),
         Some(format!(
             r#"{{"name": "Failed sends", "rule": {{"kind": "job_failed", "job_kind": "email"}}, "channels": [{channel_id}], "cooldown_s": 600}}"#
-        )),
-    )
-    .await;
-    assert_eq!(status(&changed), 200, "{}", changed.body);
+        )),).await;
     assert_eq!(changed.json()["name"], "Failed sends");
     assert!(
         changed.body.contains(r#""job_kind":"email""#),
@@ -931,7 +930,8 @@ async fn management_operations_answer_as_documented() {
         "its mute stays: {}",
         changed.body
     );
-    let nowhere = call(
+    expect(
+        404,
         Method::PUT,
         "/api/v1/alerts/rules/999999".into(),
         Some(format!(
@@ -939,55 +939,46 @@ async fn management_operations_answer_as_documented() {
         )),
     )
     .await;
-    assert_eq!(status(&nowhere), 404, "{}", nowhere.body);
-    let no_channel = call(
+    expect(
+        422,
         Method::PUT,
         format!("/api/v1/alerts/rules/{rule_id}"),
         Some(r#"{"name": "x", "rule": {"kind": "new_issue"}, "channels": []}"#.into()),
     )
     .await;
-    assert_eq!(status(&no_channel), 422, "{}", no_channel.body);
-    let other = call(
-        Method::POST,
+    let other = expect(201, Method::POST,
         "/api/v1/alerts/rules".into(),
         Some(format!(
             r#"{{"name": "regressions", "rule": {{"kind": "regression"}}, "channels": [{channel_id}]}}"#
-        )),
-    )
-    .await;
-    assert_eq!(status(&other), 201, "{}", other.body);
-    let taken = call(
-        Method::PUT,
+        )),).await;
+    expect(409, Method::PUT,
         format!("/api/v1/alerts/rules/{}", other.json()["id"]),
         Some(format!(
             r#"{{"name": "Failed sends", "rule": {{"kind": "regression"}}, "channels": [{channel_id}]}}"#
-        )),
-    )
-    .await;
-    assert_eq!(status(&taken), 409, "{}", taken.body);
-    let rule_gone = call(
+        )),).await;
+    expect(
+        204,
         Method::DELETE,
         format!("/api/v1/alerts/rules/{rule_id}"),
         None,
     )
     .await;
-    assert_eq!(status(&rule_gone), 204, "{}", rule_gone.body);
-    let channel_gone = call(
+    expect(
+        204,
         Method::DELETE,
         format!("/api/v1/alerts/channels/{channel_id}"),
         None,
     )
     .await;
-    assert_eq!(status(&channel_gone), 204, "{}", channel_gone.body);
 
     // A monitor paused and resumed.
-    let monitor = call(
+    expect(
+        200,
         Method::PUT,
         "/api/v1/monitors/nightly".into(),
         Some(r#"{"schedule": {"type": "interval", "value": 1, "unit": "hour"}}"#.into()),
     )
     .await;
-    assert_eq!(status(&monitor), 200, "{}", monitor.body);
     for action in ["pause", "resume"] {
         let answer = call(
             Method::POST,
@@ -1021,38 +1012,37 @@ async fn management_operations_answer_as_documented() {
         .unwrap_or_else(|| panic!("{sources}"))["id"]
         .as_i64()
         .unwrap();
-    let deleted = call(
+    expect(
+        204,
         Method::DELETE,
         format!("/api/v1/logs/sources/{source}"),
         None,
     )
     .await;
-    assert_eq!(status(&deleted), 204, "{}", deleted.body);
 
     // Projects: read, a name taken, a project that does not exist.
-    let project = call(Method::GET, "/api/v1/projects/1".into(), None).await;
-    assert_eq!(status(&project), 200, "{}", project.body);
-    let other = call(
+    expect(200, Method::GET, "/api/v1/projects/1".into(), None).await;
+    expect(
+        201,
         Method::POST,
         "/api/v1/projects".into(),
         Some(r#"{"name": "shop"}"#.into()),
     )
     .await;
-    assert_eq!(status(&other), 201, "{}", other.body);
-    let taken = call(
+    expect(
+        409,
         Method::PATCH,
         "/api/v1/projects/1".into(),
         Some(r#"{"name": "shop"}"#.into()),
     )
     .await;
-    assert_eq!(status(&taken), 409, "{}", taken.body);
-    let nowhere = call(
+    expect(
+        404,
         Method::PATCH,
         "/api/v1/projects/999999".into(),
         Some(r#"{"name": "x"}"#.into()),
     )
     .await;
-    assert_eq!(status(&nowhere), 404, "{}", nowhere.body);
 }
 
 /// What a job's process, a cron wrapper and an old Sentry SDK see: a job's life with its
@@ -1065,6 +1055,16 @@ async fn ingest_and_job_operations_answer_as_documented() {
     let admin = app.admin_token().await;
     let key = project_key(&app).await;
     let status = |a: &common::Answer| a.status.as_u16();
+    // Sends, and checks the status the OpenAPI document promises for that case.
+    let sent = |want: u16, request: Request<Body>| {
+        let path = request.uri().to_string();
+        let answer = app.send(request);
+        async move {
+            let answer = answer.await;
+            assert_eq!(answer.status.as_u16(), want, "{path}: {}", answer.body);
+            answer
+        }
+    };
     let with_key = |method: Method, path: &str, body: &str| {
         Request::builder()
             .method(method)
@@ -1076,34 +1076,28 @@ async fn ingest_and_job_operations_answer_as_documented() {
     };
 
     // A job: started, started again, finished, then every change after its end refused.
-    let job = app
-        .send(with_key(
+    let job = sent(
+        201,
+        with_key(
             Method::POST,
             "/api/v1/jobs",
             r#"{"name": "invoices", "total": 3}"#,
-        ))
-        .await;
-    assert_eq!(status(&job), 201, "{}", job.body);
+        ),
+    )
+    .await;
     let id = job.json()["id"].as_str().unwrap().to_string();
     let at = |what: &str| format!("/api/v1/jobs/{id}/{what}");
-    let started = app.send(with_key(Method::POST, &at("start"), "")).await;
-    assert_eq!(status(&started), 200, "{}", started.body);
-    let beat = app
-        .send(with_key(
-            Method::POST,
-            &at("heartbeat"),
-            r#"{"messages": 5}"#,
-        ))
-        .await;
-    assert_eq!(status(&beat), 422, "{}", beat.body);
-    let wrong_end = app
-        .send(with_key(
-            Method::POST,
-            &at("finish"),
-            r#"{"status": "running"}"#,
-        ))
-        .await;
-    assert_eq!(status(&wrong_end), 422, "{}", wrong_end.body);
+    sent(200, with_key(Method::POST, &at("start"), "")).await;
+    sent(
+        422,
+        with_key(Method::POST, &at("heartbeat"), r#"{"messages": 5}"#),
+    )
+    .await;
+    sent(
+        422,
+        with_key(Method::POST, &at("finish"), r#"{"status": "running"}"#),
+    )
+    .await;
     let items = app
         .api(
             Method::GET,
@@ -1113,8 +1107,7 @@ async fn ingest_and_job_operations_answer_as_documented() {
         )
         .await;
     assert_eq!(status(&items), 422, "{}", items.body);
-    let done = app.send(with_key(Method::POST, &at("finish"), "{}")).await;
-    assert_eq!(status(&done), 200, "{}", done.body);
+    sent(200, with_key(Method::POST, &at("finish"), "{}")).await;
     for (what, body) in [
         ("start", ""),
         ("finish", "{}"),

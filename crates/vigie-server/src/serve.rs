@@ -2,7 +2,9 @@
 //!
 //! Shutdown order matters for "acknowledge only what is durable": stop accepting connections,
 //! end live streams, let in-flight requests finish (their writes commit and are acknowledged),
-//! then close the store, which commits whatever the writer still holds.
+//! stop the syslog listeners and store what they handed to the log sink, end the background
+//! tasks (awaited, not just told), then close the store, which commits whatever the writer
+//! still holds.
 
 use crate::accounts::manage::{self, DEFAULT_PROJECT};
 use crate::config::{Config, ConfigError};
@@ -134,11 +136,25 @@ pub async fn run(
     })
     .await;
 
-    for task in maintenance.into_iter().chain(alerting).chain(celery) {
-        task.abort();
+    // Syslog first, so nothing more comes in; then what it handed over is stored; then the
+    // background tasks end (each awaited, so none is still writing) and the store closes.
+    for listener in &syslog {
+        listener.abort();
     }
     for listener in syslog {
-        listener.abort();
+        let _ = listener.await;
+    }
+    state.logs.flush().await;
+    let background: Vec<_> = maintenance
+        .into_iter()
+        .chain(alerting)
+        .chain(celery)
+        .collect();
+    for task in &background {
+        task.abort();
+    }
+    for task in background {
+        let _ = task.await;
     }
     store.close().await;
     tracing::info!("storage closed; goodbye");

@@ -679,3 +679,41 @@ async fn a_loki_push_is_turned_away_while_the_budget_is_held() {
     let taken = app.send(push()).await;
     assert_eq!(taken.status, StatusCode::NO_CONTENT, "{}", taken.body);
 }
+
+/// At shutdown the log sink is drained after the syslog listeners stop: what syslog handed
+/// over (without waiting for the write, as a UDP or TCP listener does) is stored before the
+/// store closes, and the drain answers only after every batch queued before it.
+#[tokio::test]
+async fn the_drain_stores_what_syslog_handed_over() {
+    let app = app().await;
+    let admin = app.admin_token().await;
+    let project = vigie_core::ProjectId(1);
+    let now = vigie_core::Timestamp::now().millis() * 1_000_000;
+    for batch in 0..6 {
+        let records = (0..500)
+            .map(|i| vigie_core::LogRecord {
+                time: now,
+                received: now,
+                source: "syslog-drain".into(),
+                message: format!("handed over {batch}-{i}"),
+                ..Default::default()
+            })
+            .collect();
+        app.state.logs.offer(project, records, true).await;
+    }
+    app.state.logs.flush().await;
+    assert_eq!(
+        app.state.metrics.logs.stored.load(Ordering::Relaxed),
+        3000,
+        "every record queued before the drain is stored when it answers"
+    );
+    let found = app
+        .api(
+            Method::GET,
+            "/api/v1/logs/stats?q=source:syslog-drain",
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(found.json()["total"], 3000, "{}", found.body);
+}

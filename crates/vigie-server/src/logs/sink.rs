@@ -98,6 +98,22 @@ impl LogSink {
         }
     }
 
+    /// Returns once every batch queued before it is stored (or refused): the drain at
+    /// shutdown, after the syslog listeners have stopped and before the store closes, so
+    /// records syslog handed over are not lost with the queue.
+    pub async fn flush(&self) {
+        let (done, flushed) = oneshot::channel();
+        let marker = Batch {
+            project: ProjectId(0),
+            records: Vec::new(),
+            done: Some(done),
+            _permit: None,
+        };
+        if self.queue.send(marker).await.is_ok() {
+            let _ = flushed.await;
+        }
+    }
+
     /// Syslog's way in: stores `records` without waiting on HTTP's queue room. When syslog
     /// already has its share in flight, `wait` decides: TCP waits (pushing back on its
     /// sender), UDP drops and counts.
@@ -153,7 +169,13 @@ async fn run(
             }
         }
         let mut by_project: BTreeMap<ProjectId, (Vec<LogRecord>, Vec<Waiter>)> = BTreeMap::new();
+        // Flush markers are answered after every batch gathered with them is written.
+        let mut flushes = Vec::new();
         for batch in batches {
+            if batch.records.is_empty() {
+                flushes.extend(batch.done);
+                continue;
+            }
             let entry = by_project.entry(batch.project).or_default();
             entry.0.extend(batch.records);
             entry.1.extend(batch.done);
@@ -183,6 +205,9 @@ async fn run(
                 }
                 hub.publish_logs(LogNews { project, records });
             }
+        }
+        for done in flushes {
+            let _ = done.send(Ok(()));
         }
     }
     tracing::debug!("log sink drained and stopped");

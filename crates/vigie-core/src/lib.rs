@@ -21,6 +21,7 @@
 //! - [`secret`]: random tokens, their stored hashes, and a `Debug`-redacting wrapper.
 //! - [`time`]: the millisecond timestamp stored everywhere, and how it reads to a person.
 //! - [`validate`]: the rules names must follow, with errors a user can act on.
+//! - [`varint`]: the compact integers of the binary encodings (sketches, log blocks).
 
 /// A built-in regex, compiled once on first use: `static_regex!(r"\d+")` is a `&'static Regex`.
 macro_rules! static_regex {
@@ -49,6 +50,7 @@ pub mod secret;
 pub mod sketch;
 pub mod time;
 pub mod validate;
+pub mod varint;
 
 pub use account::{Access, ApiToken, Role, Scope, User};
 pub use job::{Item, ItemStatus, Job, JobOrigin, JobStatus, NewItem, NewJob};

@@ -10,6 +10,7 @@
 //! The same idea as DDSketch, sized for our range: below 0.01 ms everything is one bucket, and
 //! nothing is above a day.
 
+use crate::varint;
 use std::collections::BTreeMap;
 
 const GAMMA: f64 = 1.02;
@@ -100,13 +101,13 @@ impl Sketch {
         let mut out = Vec::with_capacity(24 + self.buckets.len() * 3);
         out.extend_from_slice(&self.sum_ms.to_le_bytes());
         out.extend_from_slice(&self.max_ms.to_le_bytes());
-        put_varint(&mut out, self.count);
+        varint::put(&mut out, self.count);
         let mut previous = 0i64;
         for (bucket, n) in &self.buckets {
             let delta = i64::from(*bucket) - previous;
             previous = i64::from(*bucket);
-            put_varint(&mut out, zigzag(delta));
-            put_varint(&mut out, *n);
+            varint::put(&mut out, varint::zigzag(delta));
+            varint::put(&mut out, *n);
         }
         out
     }
@@ -116,13 +117,13 @@ impl Sketch {
         let sum_ms = f64::from_le_bytes(raw.get(0..8)?.try_into().ok()?);
         let max_ms = f64::from_le_bytes(raw.get(8..16)?.try_into().ok()?);
         let mut rest = raw.get(16..)?;
-        let count = take_varint(&mut rest)?;
+        let count = varint::take(&mut rest)?;
         let mut buckets = BTreeMap::new();
         let mut previous = 0i64;
         let mut counted = 0u64;
         while !rest.is_empty() {
-            previous += unzigzag(take_varint(&mut rest)?);
-            let n = take_varint(&mut rest)?;
+            previous += varint::unzigzag(varint::take(&mut rest)?);
+            let n = varint::take(&mut rest)?;
             counted = counted.checked_add(n)?;
             buckets.insert(i32::try_from(previous).ok()?, n);
         }
@@ -133,35 +134,6 @@ impl Sketch {
             max_ms,
         })
     }
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn take_varint(raw: &mut &[u8]) -> Option<u64> {
-    let mut value = 0u64;
-    for shift in (0..64).step_by(7) {
-        let (&byte, rest) = raw.split_first()?;
-        *raw = rest;
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Some(value);
-        }
-    }
-    None
 }
 
 /// How a request's duration counts for Apdex with threshold `t_ms`.

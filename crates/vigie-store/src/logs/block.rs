@@ -14,6 +14,7 @@
 
 use super::bloom::Bloom;
 use crate::{Result, StoreError};
+use vigie_core::varint;
 use vigie_core::{Level, LogRecord};
 
 /// zstd level: 3 is zstd's default, the best speed/size balance for text of this kind.
@@ -54,11 +55,14 @@ pub fn encode(records: &mut [&LogRecord]) -> EncodedBlock {
     let mut level_counts = [0u32; 7];
     let mut raw_bytes = 0u64;
     let mut words = Bloom::builder();
-    put_varint(&mut head, records.len() as u64);
+    varint::put(&mut head, records.len() as u64);
     let (mut last_time, mut last_received) = (0i64, 0i64);
     for r in records.iter() {
-        put_varint(&mut head, zigzag(r.time.wrapping_sub(last_time)));
-        put_varint(&mut head, zigzag(r.received.wrapping_sub(last_received)));
+        varint::put(&mut head, varint::zigzag(r.time.wrapping_sub(last_time)));
+        varint::put(
+            &mut head,
+            varint::zigzag(r.received.wrapping_sub(last_received)),
+        );
         (last_time, last_received) = (r.time, r.received);
         head.push(r.level as u8);
         head.push(r.flags);
@@ -72,7 +76,7 @@ pub fn encode(records: &mut [&LogRecord]) -> EncodedBlock {
         ] {
             put_str(&mut body, text);
         }
-        put_varint(&mut body, r.fields.len() as u64);
+        varint::put(&mut body, r.fields.len() as u64);
         for (name, value) in &r.fields {
             put_str(&mut body, name);
             put_str(&mut body, value);
@@ -154,8 +158,8 @@ pub fn decode_head(data: &[u8]) -> Result<Head> {
     };
     let (mut time, mut received) = (0i64, 0i64);
     for _ in 0..count {
-        time = time.wrapping_add(unzigzag(get_varint(&mut input)?));
-        received = received.wrapping_add(unzigzag(get_varint(&mut input)?));
+        time = time.wrapping_add(varint::unzigzag(get_varint(&mut input)?));
+        received = received.wrapping_add(varint::unzigzag(get_varint(&mut input)?));
         let [level, flags, rest @ ..] = input else {
             return Err(corrupt("head ends early"));
         };
@@ -200,37 +204,12 @@ pub fn decode(data: &[u8], source: &str) -> Result<Vec<LogRecord>> {
     Ok(out)
 }
 
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 fn get_varint(input: &mut &[u8]) -> Result<u64> {
-    let mut value = 0u64;
-    for shift in (0..64).step_by(7) {
-        let (&byte, rest) = input.split_first().ok_or_else(|| corrupt("varint"))?;
-        *input = rest;
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte < 0x80 {
-            return Ok(value);
-        }
-    }
-    Err(corrupt("varint too long"))
+    varint::take(input).ok_or_else(|| corrupt("varint"))
 }
 
 fn put_str(out: &mut Vec<u8>, text: &str) {
-    put_varint(out, text.len() as u64);
+    varint::put(out, text.len() as u64);
     out.extend_from_slice(text.as_bytes());
 }
 
@@ -308,15 +287,5 @@ mod tests {
         let last = flipped.len() - 3;
         flipped[last] ^= 0xff;
         let _ = decode(&flipped, "w");
-    }
-
-    #[test]
-    fn varints_and_zigzag_round_trip() {
-        for v in [0i64, 1, -1, 63, -64, i64::MAX, i64::MIN, 1 << 40] {
-            let mut buf = Vec::new();
-            put_varint(&mut buf, zigzag(v));
-            let mut input = buf.as_slice();
-            assert_eq!(unzigzag(get_varint(&mut input).unwrap()), v);
-        }
     }
 }

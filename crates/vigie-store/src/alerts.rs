@@ -119,12 +119,7 @@ fn name_ok(name: &str) -> Result<String> {
 }
 
 fn unique(err: StoreError, what: &str, name: &str) -> StoreError {
-    match err {
-        StoreError::Database(m) if m.to_lowercase().contains("unique") => {
-            StoreError::Conflict(format!("a {what} named \"{name}\" exists already"))
-        }
-        other => other,
-    }
+    err.or_conflict(|| format!("a {what} named \"{name}\" exists already"))
 }
 
 const CHANNEL_COLS: &str =
@@ -135,7 +130,7 @@ const DELIVERY_COLS: &str = "id, project_id, channel_id, rule, title, message, s
      next_attempt, last_error, created_at, sent_at";
 
 fn json_column<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| StoreError::Database(format!("unreadable {what}: {e}")))
+    serde_json::from_str(text).map_err(|e| StoreError::database(format!("unreadable {what}: {e}")))
 }
 
 fn channel_from(row: &Vec<Value>) -> Result<Channel> {
@@ -191,7 +186,7 @@ fn delivery_from(row: &Vec<Value>) -> Result<Delivery> {
 /// Saves a new channel; with `from_config`, replaces the target of a channel of that name
 /// instead of refusing the name.
 pub(crate) async fn create_channel(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     name: &str,
     target: &Target,
@@ -227,7 +222,7 @@ pub(crate) async fn create_channel(
     channel_from(rows.first().ok_or(StoreError::NotFound("channel"))?)
 }
 
-pub(crate) async fn list_channels(tx: &mut impl Tx, project: ProjectId) -> Result<Vec<Channel>> {
+pub(crate) async fn list_channels(tx: &mut dyn Tx, project: ProjectId) -> Result<Vec<Channel>> {
     tx.query(
         &format!("SELECT {CHANNEL_COLS} FROM alert_channels WHERE project_id = $1 ORDER BY name"),
         &[project.0.into()],
@@ -238,7 +233,7 @@ pub(crate) async fn list_channels(tx: &mut impl Tx, project: ProjectId) -> Resul
     .collect()
 }
 
-pub(crate) async fn channel(tx: &mut impl Tx, id: i64) -> Result<Option<Channel>> {
+pub(crate) async fn channel(tx: &mut dyn Tx, id: i64) -> Result<Option<Channel>> {
     tx.query(
         &format!("SELECT {CHANNEL_COLS} FROM alert_channels WHERE id = $1"),
         &[id.into()],
@@ -249,7 +244,7 @@ pub(crate) async fn channel(tx: &mut impl Tx, id: i64) -> Result<Option<Channel>
     .transpose()
 }
 
-pub(crate) async fn delete_channel(tx: &mut impl Tx, project: ProjectId, id: i64) -> Result<()> {
+pub(crate) async fn delete_channel(tx: &mut dyn Tx, project: ProjectId, id: i64) -> Result<()> {
     let gone = tx
         .execute(
             "DELETE FROM alert_channels WHERE project_id = $1 AND id = $2",
@@ -279,7 +274,7 @@ fn stored_columns(rule: &NewRule) -> (String, Option<&str>, String) {
 
 /// A rule's name, once the rule is found sound: a known kind with sane figures, at least one
 /// channel, each of this project.
-async fn checked(tx: &mut impl Tx, project: ProjectId, rule: &NewRule) -> Result<String> {
+async fn checked(tx: &mut dyn Tx, project: ProjectId, rule: &NewRule) -> Result<String> {
     let name = name_ok(&rule.name)?;
     rule.kind.validate().map_err(|e| invalid("rule", e))?;
     if rule.channels.is_empty() {
@@ -314,7 +309,7 @@ async fn checked(tx: &mut impl Tx, project: ProjectId, rule: &NewRule) -> Result
 /// Changes a rule wholly (name, kind, environment, channels, cooldown, re-notify); its mute
 /// and what it already sent stay.
 pub(crate) async fn update_rule(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     id: i64,
     rule: &NewRule,
@@ -345,7 +340,7 @@ pub(crate) async fn update_rule(
 }
 
 pub(crate) async fn create_rule(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     rule: &NewRule,
     now: Timestamp,
@@ -383,7 +378,7 @@ pub(crate) async fn create_rule(
     rule_from(rows.first().ok_or(StoreError::NotFound("rule"))?)
 }
 
-pub(crate) async fn list_rules(tx: &mut impl Tx, project: ProjectId) -> Result<Vec<Rule>> {
+pub(crate) async fn list_rules(tx: &mut dyn Tx, project: ProjectId) -> Result<Vec<Rule>> {
     tx.query(
         &format!("SELECT {RULE_COLS} FROM alert_rules WHERE project_id = $1 ORDER BY name"),
         &[project.0.into()],
@@ -394,7 +389,7 @@ pub(crate) async fn list_rules(tx: &mut impl Tx, project: ProjectId) -> Result<V
     .collect()
 }
 
-pub(crate) async fn delete_rule(tx: &mut impl Tx, project: ProjectId, id: i64) -> Result<()> {
+pub(crate) async fn delete_rule(tx: &mut dyn Tx, project: ProjectId, id: i64) -> Result<()> {
     let gone = tx
         .execute(
             "DELETE FROM alert_rules WHERE project_id = $1 AND id = $2",
@@ -408,7 +403,7 @@ pub(crate) async fn delete_rule(tx: &mut impl Tx, project: ProjectId, id: i64) -
 }
 
 pub(crate) async fn mute_rule(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     id: i64,
     until: Option<Timestamp>,
@@ -432,7 +427,7 @@ pub(crate) async fn mute_rule(
 /// re-notify interval hold repeats back, and each one held back is counted, so the next
 /// message — or the "resolved" one — can say "and 12 more times".
 pub(crate) async fn fire(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     rule: i64,
     key: &str,
     at: Timestamp,
@@ -494,7 +489,7 @@ pub(crate) async fn fire(
     Ok(Some(repeats))
 }
 
-pub(crate) async fn enqueue(tx: &mut impl Tx, deliveries: &[NewDelivery]) -> Result<Vec<i64>> {
+pub(crate) async fn enqueue(tx: &mut dyn Tx, deliveries: &[NewDelivery]) -> Result<Vec<i64>> {
     let mut ids = Vec::with_capacity(deliveries.len());
     for d in deliveries {
         let rows = tx
@@ -526,7 +521,7 @@ pub(crate) async fn enqueue(tx: &mut impl Tx, deliveries: &[NewDelivery]) -> Res
 
 /// Pending deliveries whose time has come, oldest first.
 pub(crate) async fn due_deliveries(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     now: Timestamp,
     limit: u32,
 ) -> Result<Vec<Delivery>> {
@@ -547,7 +542,7 @@ pub(crate) async fn due_deliveries(
 /// Records an attempt: sent; or failed with the error and the time of the next attempt
 /// (`None`: given up).
 pub(crate) async fn delivered(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     id: i64,
     outcome: std::result::Result<(), String>,
     retry_at: Option<Timestamp>,
@@ -593,7 +588,7 @@ pub(crate) async fn delivered(
 }
 
 pub(crate) async fn list_deliveries(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     limit: u32,
 ) -> Result<Vec<Delivery>> {
@@ -609,4 +604,193 @@ pub(crate) async fn list_deliveries(
     .iter()
     .map(delivery_from)
     .collect()
+}
+
+/// Alert channels, rules, firings and deliveries.
+#[async_trait::async_trait]
+pub trait AlertStore: Send + Sync {
+    /// Saves a channel; its target is validated (`Invalid` says what is wrong). A channel
+    /// `from_config` replaces the one of that name.
+    async fn create_channel(
+        &self,
+        project: ProjectId,
+        name: &str,
+        target: &Target,
+        from_config: bool,
+        now: Timestamp,
+    ) -> Result<Channel>;
+    async fn list_channels(&self, project: ProjectId) -> Result<Vec<Channel>>;
+    async fn channel(&self, id: i64) -> Result<Option<Channel>>;
+    async fn delete_channel(&self, project: ProjectId, id: i64) -> Result<()>;
+    async fn create_rule(&self, project: ProjectId, rule: &NewRule, now: Timestamp)
+        -> Result<Rule>;
+    async fn list_rules(&self, project: ProjectId) -> Result<Vec<Rule>>;
+    async fn delete_rule(&self, project: ProjectId, id: i64) -> Result<()>;
+    /// Changes a rule wholly; its mute and what it already sent stay.
+    async fn update_rule(&self, project: ProjectId, id: i64, rule: &NewRule) -> Result<Rule>;
+    async fn mute_rule(
+        &self,
+        project: ProjectId,
+        id: i64,
+        until: Option<Timestamp>,
+    ) -> Result<Rule>;
+    /// Whether a rule sends about `key` now (cooldown, reminder, resolution), recorded
+    /// atomically.
+    async fn fire(
+        &self,
+        rule: i64,
+        key: &str,
+        at: Timestamp,
+        firing: Firing,
+    ) -> Result<Option<i64>>;
+    /// Queues deliveries; answers their ids.
+    async fn enqueue(&self, deliveries: Vec<NewDelivery>) -> Result<Vec<i64>>;
+    /// Pending deliveries due at `now`, oldest first.
+    async fn due_deliveries(&self, now: Timestamp, limit: u32) -> Result<Vec<Delivery>>;
+    /// Records a delivery attempt: sent, retried at `retry_at`, or given up.
+    async fn delivered(
+        &self,
+        id: i64,
+        outcome: std::result::Result<(), String>,
+        retry_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<()>;
+    async fn list_deliveries(&self, project: ProjectId, limit: u32) -> Result<Vec<Delivery>>;
+}
+
+#[async_trait::async_trait]
+impl<E: crate::engine::Engine> AlertStore for crate::engine::Db<E> {
+    async fn create_channel(
+        &self,
+        project: ProjectId,
+        name: &str,
+        target: &Target,
+        from_config: bool,
+        now: Timestamp,
+    ) -> Result<Channel> {
+        let name = name.to_string();
+        let target = target.clone();
+        self.write("create_channel", move |tx| {
+            Box::pin(async move {
+                crate::alerts::create_channel(tx, project, &name, &target, from_config, now).await
+            })
+        })
+        .await
+    }
+
+    async fn list_channels(&self, project: ProjectId) -> Result<Vec<Channel>> {
+        self.read("list_channels", move |tx| {
+            Box::pin(async move { crate::alerts::list_channels(tx, project).await })
+        })
+        .await
+    }
+
+    async fn channel(&self, id: i64) -> Result<Option<Channel>> {
+        self.read("channel", move |tx| {
+            Box::pin(async move { crate::alerts::channel(tx, id).await })
+        })
+        .await
+    }
+
+    async fn delete_channel(&self, project: ProjectId, id: i64) -> Result<()> {
+        self.write("delete_channel", move |tx| {
+            Box::pin(async move { crate::alerts::delete_channel(tx, project, id).await })
+        })
+        .await
+    }
+
+    async fn create_rule(
+        &self,
+        project: ProjectId,
+        rule: &NewRule,
+        now: Timestamp,
+    ) -> Result<Rule> {
+        let rule = rule.clone();
+        self.write("create_rule", move |tx| {
+            Box::pin(async move { crate::alerts::create_rule(tx, project, &rule, now).await })
+        })
+        .await
+    }
+
+    async fn list_rules(&self, project: ProjectId) -> Result<Vec<Rule>> {
+        self.read("list_rules", move |tx| {
+            Box::pin(async move { crate::alerts::list_rules(tx, project).await })
+        })
+        .await
+    }
+
+    async fn delete_rule(&self, project: ProjectId, id: i64) -> Result<()> {
+        self.write("delete_rule", move |tx| {
+            Box::pin(async move { crate::alerts::delete_rule(tx, project, id).await })
+        })
+        .await
+    }
+
+    async fn update_rule(&self, project: ProjectId, id: i64, rule: &NewRule) -> Result<Rule> {
+        let rule = rule.clone();
+        self.write("update_rule", move |tx| {
+            Box::pin(async move { crate::alerts::update_rule(tx, project, id, &rule).await })
+        })
+        .await
+    }
+
+    async fn mute_rule(
+        &self,
+        project: ProjectId,
+        id: i64,
+        until: Option<Timestamp>,
+    ) -> Result<Rule> {
+        self.write("mute_rule", move |tx| {
+            Box::pin(async move { crate::alerts::mute_rule(tx, project, id, until).await })
+        })
+        .await
+    }
+
+    async fn fire(
+        &self,
+        rule: i64,
+        key: &str,
+        at: Timestamp,
+        firing: Firing,
+    ) -> Result<Option<i64>> {
+        let key = key.to_string();
+        self.write("fire", move |tx| {
+            Box::pin(async move { crate::alerts::fire(tx, rule, &key, at, firing).await })
+        })
+        .await
+    }
+
+    async fn enqueue(&self, deliveries: Vec<NewDelivery>) -> Result<Vec<i64>> {
+        self.write("enqueue", move |tx| {
+            Box::pin(async move { crate::alerts::enqueue(tx, &deliveries).await })
+        })
+        .await
+    }
+
+    async fn due_deliveries(&self, now: Timestamp, limit: u32) -> Result<Vec<Delivery>> {
+        self.read("due_deliveries", move |tx| {
+            Box::pin(async move { crate::alerts::due_deliveries(tx, now, limit).await })
+        })
+        .await
+    }
+
+    async fn delivered(
+        &self,
+        id: i64,
+        outcome: std::result::Result<(), String>,
+        retry_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<()> {
+        self.write("delivered", move |tx| {
+            Box::pin(async move { crate::alerts::delivered(tx, id, outcome, retry_at, now).await })
+        })
+        .await
+    }
+
+    async fn list_deliveries(&self, project: ProjectId, limit: u32) -> Result<Vec<Delivery>> {
+        self.read("list_deliveries", move |tx| {
+            Box::pin(async move { crate::alerts::list_deliveries(tx, project, limit).await })
+        })
+        .await
+    }
 }

@@ -1,14 +1,23 @@
-//! Jobs, items and messages: the SQL and row mapping both backends share.
+//! Jobs, items and messages, written once for both backends (see [`crate::tx::Tx`]).
 //!
-//! The job tables are the same on SQLite and PostgreSQL, and both engines read `$1, $2, …`
-//! placeholders (SQLite numbers `$N` parameters in order of first appearance, so binding them
-//! positionally works). So the statements, the filter builders and the row decoding live here
-//! once; each backend only runs them. The rules that move a job are in `vigie_core::job`: a
-//! backend loads the row, calls the rule, and writes the whole row back with [`SAVE_JOB`].
+//! ```text
+//!   JobStore::update_job ── write tx ── SELECT … FOR UPDATE (PostgreSQL) / the single writer
+//!                                  ├─ vigie_core::job rule (Job::apply, record_items, …)
+//!                                  ├─ UPDATE jobs … (SAVE_JOB: the whole row)
+//!                                  └─ INSERT job_messages … (the feed lines the rule made)
+//! ```
+//!
+//! The rules that move a job are in `vigie_core::job`: a change loads the row (locked where
+//! the engine has row locks, so two instances updating one job take turns), calls the rule,
+//! and writes the whole row back with [`SAVE_JOB`], in one transaction with its items and feed
+//! lines, so the counters always equal what the items say.
 
+use crate::engine::{Db, Engine};
 use crate::sql::{Columns, Value, Where};
+use crate::tx::Tx;
 use crate::{Result, StoreError};
-use vigie_core::job::{ItemCounts, JobError, JobMessage, RateSample, Summary};
+use async_trait::async_trait;
+use vigie_core::job::{self, ItemCounts, JobError, JobMessage, JobUpdate, RateSample, Summary};
 use vigie_core::{Item, ItemStatus, Job, JobStatus, NewItem, ProjectId, Timestamp};
 
 /// Filters for the jobs list; `None` means any. Newest first.
@@ -87,7 +96,7 @@ where
     T::Err: std::fmt::Display,
 {
     raw.parse()
-        .map_err(|e: T::Err| StoreError::Database(format!("unexpected stored value: {e}")))
+        .map_err(|e: T::Err| StoreError::database(format!("unexpected stored value: {e}")))
 }
 
 /// A refused update: a finished job is a conflict, a bad value is the caller's to fix.
@@ -117,7 +126,7 @@ pub fn job_from(row: &impl Columns) -> Result<Job> {
     let summary = match row.text(26)? {
         Some(raw) => Some(
             serde_json::from_str::<Summary>(&raw)
-                .map_err(|e| StoreError::Database(format!("unreadable job summary: {e}")))?,
+                .map_err(|e| StoreError::database(format!("unreadable job summary: {e}")))?,
         ),
         None => None,
     };
@@ -223,8 +232,8 @@ pub fn save_job_values(job: &Job) -> Vec<Value> {
     ]
 }
 
-pub fn select_job_sql(for_update: bool) -> String {
-    let lock = if for_update { " FOR UPDATE" } else { "" };
+/// One job by project and id; `lock` is the engine's row lock (see [`Tx::lock_rows`]).
+pub fn select_job_sql(lock: &str) -> String {
     format!("SELECT {JOB_COLS} FROM jobs WHERE project_id = $1 AND id = $2{lock}")
 }
 
@@ -233,8 +242,7 @@ pub fn select_job_by_token_sql() -> String {
 }
 
 /// Running jobs silent past their own `stall_after`, for the sweep.
-pub fn overdue_jobs_sql(for_update: bool) -> String {
-    let lock = if for_update { " FOR UPDATE" } else { "" };
+pub fn overdue_jobs_sql(lock: &str) -> String {
     format!(
         "SELECT {JOB_COLS} FROM jobs WHERE status = 'running' \
          AND last_update + stall_after_ms <= $1{lock}"
@@ -428,6 +436,254 @@ pub fn add_count(counts: &mut ItemCounts, status: &str, n: i64) -> Result<()> {
         ItemStatus::Skipped => counts.skipped += n,
     }
     Ok(())
+}
+
+/// Jobs with their items and feed lines.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Stores a job made by `Job::create`; `Conflict` if its id is taken in the project.
+    /// `read_token_hash` is the hash of the job's read-only token.
+    async fn create_job(&self, job: &Job, read_token_hash: &str) -> Result<Job>;
+    async fn job(&self, project: ProjectId, id: &str) -> Result<Option<Job>>;
+    async fn job_by_read_token(&self, token_hash: &str) -> Result<Option<Job>>;
+    /// Applies `update` at `now` (`NotFound`, `Conflict` when finished, `Invalid`).
+    async fn update_job(
+        &self,
+        project: ProjectId,
+        id: &str,
+        update: &JobUpdate,
+        now: Timestamp,
+    ) -> Result<JobChange>;
+    /// Stores items and moves the job's counters in one transaction, so the counters always
+    /// equal what the items say. Items whose key is already stored are skipped.
+    async fn add_items(
+        &self,
+        project: ProjectId,
+        id: &str,
+        items: Vec<NewItem>,
+        now: Timestamp,
+    ) -> Result<ItemsAdded>;
+    /// The last `limit` lines of a job's message feed, oldest first.
+    async fn job_messages(&self, job: &Job, limit: u32) -> Result<Vec<JobMessage>>;
+    async fn list_jobs(&self, filter: &JobFilter) -> Result<JobPage>;
+    async fn list_items(&self, filter: &ItemFilter) -> Result<ItemPage>;
+    /// The sweep: turns every running job silent past its `stall_after` to stalled, and
+    /// returns them (each with the feed line saying so).
+    async fn mark_stalled_jobs(&self, now: Timestamp) -> Result<Vec<JobChange>>;
+}
+
+async fn one_job(tx: &mut dyn Tx, sql: &str, values: &[Value]) -> Result<Option<Job>> {
+    tx.first(sql, values)
+        .await?
+        .as_ref()
+        .map(job_from)
+        .transpose()
+}
+
+/// The job, its row locked for the rest of the transaction where the engine locks rows.
+async fn locked(tx: &mut dyn Tx, project: ProjectId, id: &str) -> Result<Job> {
+    let sql = select_job_sql(tx.lock_rows());
+    one_job(tx, &sql, &[project.0.into(), id.into()])
+        .await?
+        .ok_or(StoreError::NotFound("job"))
+}
+
+async fn save(tx: &mut dyn Tx, job: &Job) -> Result<()> {
+    tx.execute(SAVE_JOB, &save_job_values(job)).await?;
+    Ok(())
+}
+
+async fn add_messages(
+    tx: &mut dyn Tx,
+    job: &Job,
+    lines: Vec<String>,
+    at: Timestamp,
+) -> Result<Vec<JobMessage>> {
+    let mut out = Vec::with_capacity(lines.len());
+    for text in lines {
+        let id = tx
+            .one(INSERT_MESSAGE, &message_values(job, at, &text))
+            .await?
+            .req_int(0)?;
+        out.push(JobMessage { id, at, text });
+    }
+    Ok(out)
+}
+
+async fn add_items(
+    tx: &mut dyn Tx,
+    project: ProjectId,
+    id: &str,
+    items: Vec<NewItem>,
+    now: Timestamp,
+) -> Result<ItemsAdded> {
+    let mut job = locked(tx, project, id).await?;
+    // Refuse before writing anything: a finished job takes no items.
+    job.ensure_open()?;
+    let mut stored = Vec::with_capacity(items.len());
+    let mut counts = ItemCounts::default();
+    for chunk in items.chunks(INSERT_CHUNK) {
+        let mut values = Vec::with_capacity(chunk.len() * ITEM_INSERT_WIDTH);
+        for item in chunk {
+            item_values(&job, item, now, &mut values);
+        }
+        // Keys already stored insert nothing and return no row.
+        for row in tx.query(&insert_items_sql(chunk.len()), &values).await? {
+            let item = item_from(&row, Some(&job.id))?;
+            counts.add(item.status);
+            stored.push(item);
+        }
+    }
+    let applied = job.record_items(counts, now)?;
+    save(tx, &job).await?;
+    let lines = job::feed(&JobUpdate::Heartbeat { messages: vec![] }, &applied, &job);
+    let messages = add_messages(tx, &job, lines, now).await?;
+    Ok(ItemsAdded {
+        duplicates: items.len() - stored.len(),
+        job,
+        items: stored,
+        messages,
+    })
+}
+
+#[async_trait]
+impl<E: Engine> JobStore for Db<E> {
+    async fn create_job(&self, job: &Job, read_token_hash: &str) -> Result<Job> {
+        let values = new_job_values(job, read_token_hash);
+        let id = job.id.clone();
+        self.write("create_job", move |tx| {
+            Box::pin(async move {
+                match tx.one(&insert_job_sql(), &values).await {
+                    Ok(row) => job_from(&row),
+                    Err(err) => Err(err.or_conflict(|| duplicate_job(&id))),
+                }
+            })
+        })
+        .await
+    }
+
+    async fn job(&self, project: ProjectId, id: &str) -> Result<Option<Job>> {
+        let values = [project.0.into(), id.into()];
+        self.read("job", move |tx| {
+            Box::pin(async move { one_job(tx, &select_job_sql(""), &values).await })
+        })
+        .await
+    }
+
+    async fn job_by_read_token(&self, token_hash: &str) -> Result<Option<Job>> {
+        let values = [token_hash.into()];
+        self.read("job_by_read_token", move |tx| {
+            Box::pin(async move { one_job(tx, &select_job_by_token_sql(), &values).await })
+        })
+        .await
+    }
+
+    async fn update_job(
+        &self,
+        project: ProjectId,
+        id: &str,
+        update: &JobUpdate,
+        now: Timestamp,
+    ) -> Result<JobChange> {
+        let (id, update) = (id.to_string(), update.clone());
+        self.write("update_job", move |tx| {
+            Box::pin(async move {
+                let mut job = locked(tx, project, &id).await?;
+                let applied = job.apply(&update, now)?;
+                save(tx, &job).await?;
+                let lines = job::feed(&update, &applied, &job);
+                let messages = add_messages(tx, &job, lines, now).await?;
+                Ok(JobChange { job, messages })
+            })
+        })
+        .await
+    }
+
+    async fn add_items(
+        &self,
+        project: ProjectId,
+        id: &str,
+        items: Vec<NewItem>,
+        now: Timestamp,
+    ) -> Result<ItemsAdded> {
+        let id = id.to_string();
+        self.write("add_items", move |tx| {
+            Box::pin(async move { add_items(tx, project, &id, items, now).await })
+        })
+        .await
+    }
+
+    async fn job_messages(&self, job: &Job, limit: u32) -> Result<Vec<JobMessage>> {
+        let values = [job.pk.into(), i64::from(limit).into()];
+        self.read("job_messages", move |tx| {
+            Box::pin(async move {
+                let rows = tx.query(RECENT_MESSAGES, &values).await?;
+                let mut found = rows.iter().map(message_from).collect::<Result<Vec<_>>>()?;
+                found.reverse();
+                Ok(found)
+            })
+        })
+        .await
+    }
+
+    async fn list_jobs(&self, filter: &JobFilter) -> Result<JobPage> {
+        let q = jobs_query(filter);
+        self.read("list_jobs", move |tx| {
+            Box::pin(async move {
+                let rows = tx.query(&q.page, &q.values).await?;
+                let jobs = rows.iter().map(job_from).collect::<Result<Vec<_>>>()?;
+                let total = tx.one(&q.count, &q.values).await?.req_int(0)?;
+                Ok(JobPage {
+                    jobs,
+                    total: total as u64,
+                })
+            })
+        })
+        .await
+    }
+
+    async fn list_items(&self, filter: &ItemFilter) -> Result<ItemPage> {
+        let q = items_query(filter);
+        let with_counts = filter.with_counts;
+        self.read("list_items", move |tx| {
+            Box::pin(async move {
+                let rows = tx.query(&q.page, &q.values).await?;
+                let items = rows
+                    .iter()
+                    .map(|r| item_from(r, None))
+                    .collect::<Result<Vec<_>>>()?;
+                let mut counts = ItemCounts::default();
+                if with_counts {
+                    for row in tx.query(&q.count, &q.values).await? {
+                        add_count(&mut counts, &row.req_text(0)?, row.req_int(1)?)?;
+                    }
+                }
+                Ok(ItemPage { items, counts })
+            })
+        })
+        .await
+    }
+
+    async fn mark_stalled_jobs(&self, now: Timestamp) -> Result<Vec<JobChange>> {
+        self.write("mark_stalled_jobs", move |tx| {
+            Box::pin(async move {
+                let sql = overdue_jobs_sql(tx.lock_rows());
+                let overdue = tx.query(&sql, &[now.millis().into()]).await?;
+                let mut changed = Vec::new();
+                for row in overdue {
+                    let mut job = job_from(&row)?;
+                    if job.mark_stalled(now) {
+                        save(tx, &job).await?;
+                        let lines = vec![job::stalled_line(&job)];
+                        let messages = add_messages(tx, &job, lines, now).await?;
+                        changed.push(JobChange { job, messages });
+                    }
+                }
+                Ok(changed)
+            })
+        })
+        .await
+    }
 }
 
 #[cfg(test)]

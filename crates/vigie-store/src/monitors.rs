@@ -116,7 +116,7 @@ fn monitor_from(row: &Vec<Value>) -> Result<Monitor> {
         _ => None,
     }
     .transpose()
-    .map_err(|e| StoreError::Database(format!("unreadable monitor schedule: {e}")))?;
+    .map_err(|e| StoreError::database(format!("unreadable monitor schedule: {e}")))?;
     Ok(Monitor {
         id: row.req_int(0)?,
         project: ProjectId(row.req_int(1)?),
@@ -141,7 +141,7 @@ fn run_from(row: &Vec<Value>) -> Result<MonitorRun> {
         monitor_id: row.req_int(1)?,
         check_in_id: row.req_text(2)?,
         status: RunStatus::parse(&status)
-            .ok_or_else(|| StoreError::Database(format!("unknown run status {status:?}")))?,
+            .ok_or_else(|| StoreError::database(format!("unknown run status {status:?}")))?,
         started_at: Timestamp(row.req_int(4)?),
         finished_at: row.int(5)?.map(Timestamp),
         duration_ms: row.real(6)?,
@@ -167,7 +167,7 @@ fn schedule_columns(schedule: &Schedule) -> (&'static str, String, Option<&'stat
 }
 
 async fn monitor_by_slug(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     slug: &str,
     lock: bool,
@@ -183,7 +183,7 @@ async fn monitor_by_slug(
         .transpose()
 }
 
-async fn monitor_by_id(tx: &mut impl Tx, id: i64) -> Result<Monitor> {
+async fn monitor_by_id(tx: &mut dyn Tx, id: i64) -> Result<Monitor> {
     tx.query(
         &format!("SELECT {MONITOR_COLS} FROM monitors WHERE id = $1"),
         &[id.into()],
@@ -192,10 +192,10 @@ async fn monitor_by_id(tx: &mut impl Tx, id: i64) -> Result<Monitor> {
     .first()
     .map(monitor_from)
     .transpose()?
-    .ok_or_else(|| StoreError::Database(format!("monitor {id} vanished")))
+    .ok_or_else(|| StoreError::database(format!("monitor {id} vanished")))
 }
 
-async fn run_by_id(tx: &mut impl Tx, id: i64) -> Result<MonitorRun> {
+async fn run_by_id(tx: &mut dyn Tx, id: i64) -> Result<MonitorRun> {
     tx.query(
         &format!("SELECT {RUN_COLS} FROM monitor_runs WHERE id = $1"),
         &[id.into()],
@@ -204,12 +204,12 @@ async fn run_by_id(tx: &mut impl Tx, id: i64) -> Result<MonitorRun> {
     .first()
     .map(run_from)
     .transpose()?
-    .ok_or_else(|| StoreError::Database(format!("monitor run {id} vanished")))
+    .ok_or_else(|| StoreError::database(format!("monitor run {id} vanished")))
 }
 
 /// Sets a monitor's configuration (creating the monitor when `slug` is new).
 pub(crate) async fn configure_monitor(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     slug: &str,
     config: &MonitorConfig,
@@ -241,7 +241,7 @@ fn validate_slug(slug: &str) -> Result<()> {
 /// The monitor `slug` of `project`, created if new; its configuration replaced when `config`
 /// is given (the next expected time then follows the new schedule).
 async fn upsert(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     slug: &str,
     config: Option<&MonitorConfig>,
@@ -265,7 +265,7 @@ async fn upsert(
             )
             .await?
             .first()
-            .ok_or_else(|| StoreError::Database("the monitor insert returned no row".into()))?
+            .ok_or_else(|| StoreError::database("the monitor insert returned no row"))?
             .req_int(0)?,
     };
     if let Some(config) = config {
@@ -304,7 +304,7 @@ async fn upsert(
 /// Records a check-in: the monitor upserted, the run opened, closed or recorded whole, the
 /// monitor's state and next expected time updated.
 pub(crate) async fn record_check_in(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     report: &CheckInReport,
 ) -> Result<RunChange> {
@@ -452,7 +452,7 @@ fn truncate_output(text: &str) -> String {
 }
 
 /// The periodic check: missed runs and runs past their maximum runtime, as of `now`.
-pub(crate) async fn check_monitors(tx: &mut impl Tx, now: Timestamp) -> Result<Vec<RunChange>> {
+pub(crate) async fn check_monitors(tx: &mut dyn Tx, now: Timestamp) -> Result<Vec<RunChange>> {
     let mut changes = Vec::new();
     // Margins are at least a minute, so nothing expected in the last minute can be missed.
     let due = tx
@@ -546,7 +546,7 @@ pub(crate) async fn check_monitors(tx: &mut impl Tx, now: Timestamp) -> Result<V
     Ok(changes)
 }
 
-pub(crate) async fn list_monitors(tx: &mut impl Tx, project: ProjectId) -> Result<Vec<Monitor>> {
+pub(crate) async fn list_monitors(tx: &mut dyn Tx, project: ProjectId) -> Result<Vec<Monitor>> {
     tx.query(
         &format!("SELECT {MONITOR_COLS} FROM monitors WHERE project_id = $1 ORDER BY slug"),
         &[project.0.into()],
@@ -558,7 +558,7 @@ pub(crate) async fn list_monitors(tx: &mut impl Tx, project: ProjectId) -> Resul
 }
 
 pub(crate) async fn monitor(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     slug: &str,
 ) -> Result<Option<Monitor>> {
@@ -567,7 +567,7 @@ pub(crate) async fn monitor(
 
 /// The latest `limit` runs of each monitor in `ids`, newest first.
 pub(crate) async fn monitor_runs(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     ids: &[i64],
     limit: u32,
 ) -> Result<Vec<MonitorRun>> {
@@ -590,7 +590,7 @@ pub(crate) async fn monitor_runs(
     Ok(runs)
 }
 
-pub(crate) async fn set_run_job(tx: &mut impl Tx, run: i64, job_id: &str) -> Result<()> {
+pub(crate) async fn set_run_job(tx: &mut dyn Tx, run: i64, job_id: &str) -> Result<()> {
     tx.execute(
         "UPDATE monitor_runs SET job_id = $1 WHERE id = $2",
         &[job_id.into(), run.into()],
@@ -600,7 +600,7 @@ pub(crate) async fn set_run_job(tx: &mut impl Tx, run: i64, job_id: &str) -> Res
 }
 
 pub(crate) async fn set_monitor_paused(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     slug: &str,
     paused: bool,
@@ -623,7 +623,7 @@ pub(crate) async fn set_monitor_paused(
     monitor_by_id(tx, m.id).await
 }
 
-pub(crate) async fn delete_monitor(tx: &mut impl Tx, project: ProjectId, slug: &str) -> Result<()> {
+pub(crate) async fn delete_monitor(tx: &mut dyn Tx, project: ProjectId, slug: &str) -> Result<()> {
     tx.execute(
         "DELETE FROM monitor_runs WHERE monitor_id IN \
          (SELECT id FROM monitors WHERE project_id = $1 AND slug = $2)",
@@ -640,4 +640,132 @@ pub(crate) async fn delete_monitor(tx: &mut impl Tx, project: ProjectId, slug: &
         return Err(StoreError::NotFound("monitor"));
     }
     Ok(())
+}
+
+/// Cron monitors and their runs.
+#[async_trait::async_trait]
+pub trait MonitorStore: Send + Sync {
+    /// Sets a monitor's schedule, margin and runtime (creating it if new).
+    async fn configure_monitor(
+        &self,
+        project: ProjectId,
+        slug: &str,
+        config: &MonitorConfig,
+        now: Timestamp,
+    ) -> Result<Monitor>;
+    /// Records a check-in as a run (see `monitors`).
+    async fn record_check_in(
+        &self,
+        project: ProjectId,
+        report: &CheckInReport,
+    ) -> Result<RunChange>;
+    /// The periodic check: missed and timed-out runs as of `now`.
+    async fn check_monitors(&self, now: Timestamp) -> Result<Vec<RunChange>>;
+    async fn list_monitors(&self, project: ProjectId) -> Result<Vec<Monitor>>;
+    async fn monitor(&self, project: ProjectId, slug: &str) -> Result<Option<Monitor>>;
+    /// The latest `limit` runs of each monitor in `ids`, newest first.
+    async fn monitor_runs(&self, ids: Vec<i64>, limit: u32) -> Result<Vec<MonitorRun>>;
+    /// Remembers the Job a run is shown as.
+    async fn set_run_job(&self, run: i64, job_id: &str) -> Result<()>;
+    async fn set_monitor_paused(
+        &self,
+        project: ProjectId,
+        slug: &str,
+        paused: bool,
+        now: Timestamp,
+    ) -> Result<Monitor>;
+    async fn delete_monitor(&self, project: ProjectId, slug: &str) -> Result<()>;
+}
+
+#[async_trait::async_trait]
+impl<E: crate::engine::Engine> MonitorStore for crate::engine::Db<E> {
+    async fn configure_monitor(
+        &self,
+        project: ProjectId,
+        slug: &str,
+        config: &MonitorConfig,
+        now: Timestamp,
+    ) -> Result<Monitor> {
+        let slug = slug.to_string();
+        let config = config.clone();
+        self.write("configure_monitor", move |tx| {
+            Box::pin(async move {
+                crate::monitors::configure_monitor(tx, project, &slug, &config, now).await
+            })
+        })
+        .await
+    }
+
+    async fn record_check_in(
+        &self,
+        project: ProjectId,
+        report: &CheckInReport,
+    ) -> Result<RunChange> {
+        let report = report.clone();
+        self.write("record_check_in", move |tx| {
+            Box::pin(async move { crate::monitors::record_check_in(tx, project, &report).await })
+        })
+        .await
+    }
+
+    async fn check_monitors(&self, now: Timestamp) -> Result<Vec<RunChange>> {
+        self.write("check_monitors", move |tx| {
+            Box::pin(async move { crate::monitors::check_monitors(tx, now).await })
+        })
+        .await
+    }
+
+    async fn list_monitors(&self, project: ProjectId) -> Result<Vec<Monitor>> {
+        self.read("list_monitors", move |tx| {
+            Box::pin(async move { crate::monitors::list_monitors(tx, project).await })
+        })
+        .await
+    }
+
+    async fn monitor(&self, project: ProjectId, slug: &str) -> Result<Option<Monitor>> {
+        let slug = slug.to_string();
+        self.read("monitor", move |tx| {
+            Box::pin(async move { crate::monitors::monitor(tx, project, &slug).await })
+        })
+        .await
+    }
+
+    async fn monitor_runs(&self, ids: Vec<i64>, limit: u32) -> Result<Vec<MonitorRun>> {
+        self.read("monitor_runs", move |tx| {
+            Box::pin(async move { crate::monitors::monitor_runs(tx, &ids, limit).await })
+        })
+        .await
+    }
+
+    async fn set_run_job(&self, run: i64, job_id: &str) -> Result<()> {
+        let job_id = job_id.to_string();
+        self.write("set_run_job", move |tx| {
+            Box::pin(async move { crate::monitors::set_run_job(tx, run, &job_id).await })
+        })
+        .await
+    }
+
+    async fn set_monitor_paused(
+        &self,
+        project: ProjectId,
+        slug: &str,
+        paused: bool,
+        now: Timestamp,
+    ) -> Result<Monitor> {
+        let slug = slug.to_string();
+        self.write("set_monitor_paused", move |tx| {
+            Box::pin(async move {
+                crate::monitors::set_monitor_paused(tx, project, &slug, paused, now).await
+            })
+        })
+        .await
+    }
+
+    async fn delete_monitor(&self, project: ProjectId, slug: &str) -> Result<()> {
+        let slug = slug.to_string();
+        self.write("delete_monitor", move |tx| {
+            Box::pin(async move { crate::monitors::delete_monitor(tx, project, &slug).await })
+        })
+        .await
+    }
 }

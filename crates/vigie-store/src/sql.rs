@@ -66,7 +66,7 @@ pub trait Columns {
 }
 
 pub(crate) fn null_column(idx: usize) -> StoreError {
-    StoreError::Database(format!("unexpected NULL in column {idx}"))
+    StoreError::database(format!("unexpected NULL in column {idx}"))
 }
 
 /// The `VALUES` of a multi-row insert: `rows` groups of `width` numbered parameters,

@@ -1,24 +1,48 @@
 //! Logic written once for both backends: a connection inside a transaction that runs
 //! `$N`-numbered SQL and answers rows of [`Value`]s.
 //!
-//! SQLite implements [`Tx`] in its writer or reader thread, where every call completes at once
-//! (so [`run_now`] drives the shared `async fn`s without a runtime); PostgreSQL implements it
-//! on a pooled transaction. `errors` and `monitors` are written against it.
+//! ```text
+//!   feature code (accounts, jobs, logs, errors, alerts, monitors, celery)
+//!        │  async fn …(tx: &mut dyn Tx, …)
+//!        ▼
+//!   Tx ── SqliteTx: the writer's batch transaction or a reader's connection; every call
+//!    │              completes at once, so `run_now` drives the shared futures on that thread
+//!    └─── PgTx:     a pooled connection, inside a transaction for writes
+//! ```
+//!
+//! `Tx` is object-safe (its calls answer boxed futures) so one closure over `&mut dyn Tx` runs
+//! on either engine (see `crate::engine`): each feature's storage is written exactly once.
 
 use crate::sql::{Columns, Value};
 use crate::{Result, StoreError};
 use std::future::Future;
+use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
+/// A future that may move between threads, borrowed for `'a`.
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A row as the shared code reads it (through [`Columns`]).
+pub(crate) type Row = Vec<Value>;
+
 /// A connection inside a transaction, as the shared code needs it.
-pub(crate) trait Tx {
+pub(crate) trait Tx: Send {
     /// Runs `sql` and answers its rows (for `RETURNING` too).
-    async fn query(&mut self, sql: &str, values: &[Value]) -> Result<Vec<Vec<Value>>>;
+    fn query<'a>(
+        &'a mut self,
+        sql: &'a str,
+        values: &'a [Value],
+    ) -> BoxFuture<'a, Result<Vec<Row>>>;
     /// Runs `sql`; answers the number of rows changed.
-    async fn execute(&mut self, sql: &str, values: &[Value]) -> Result<u64>;
+    fn execute<'a>(&'a mut self, sql: &'a str, values: &'a [Value]) -> BoxFuture<'a, Result<u64>>;
     /// What follows a `SELECT` of rows about to be rewritten: `FOR UPDATE` on PostgreSQL,
     /// nothing on SQLite (whose single writer already excludes other writers).
     fn lock_rows(&self) -> &'static str;
+    /// A statement that locks `table` against other writers until the transaction ends,
+    /// where the engine has concurrent writers (PostgreSQL); SQLite's single writer needs none.
+    fn lock_table(&self, _table: &str) -> Option<String> {
+        None
+    }
     /// Whether the tasks search has its trigram index (`celery_search`, SQLite); PostgreSQL
     /// scans.
     fn search_index(&self) -> bool {
@@ -26,10 +50,24 @@ pub(crate) trait Tx {
     }
 }
 
+impl dyn Tx + '_ {
+    /// The first row of `sql`, if any.
+    pub(crate) async fn first(&mut self, sql: &str, values: &[Value]) -> Result<Option<Row>> {
+        Ok(self.query(sql, values).await?.into_iter().next())
+    }
+
+    /// The first row of `sql`, which must exist (an `INSERT … RETURNING`, a `count(*)`).
+    pub(crate) async fn one(&mut self, sql: &str, values: &[Value]) -> Result<Row> {
+        self.first(sql, values)
+            .await?
+            .ok_or_else(|| StoreError::database(format!("no row answered: {sql}")))
+    }
+}
+
 /// Runs a future whose every await completes at once, as SQLite's [`Tx`] calls do.
 ///
-/// The SQLite implementation is synchronous code behind `async fn`s, so polling once is
-/// enough; anything else is a bug in this crate, hence the panic.
+/// The SQLite implementation is synchronous code behind futures that are ready when made, so
+/// polling once is enough; anything else is a bug in this crate, hence the panic.
 pub(crate) fn run_now<T>(work: impl Future<Output = T>) -> T {
     let mut work = std::pin::pin!(work);
     match work.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
@@ -72,5 +110,5 @@ impl Columns for Vec<Value> {
 }
 
 fn column_type(idx: usize, wanted: &str, found: Option<&Value>) -> StoreError {
-    StoreError::Database(format!("column {idx}: expected {wanted}, found {found:?}"))
+    StoreError::database(format!("column {idx}: expected {wanted}, found {found:?}"))
 }

@@ -29,7 +29,7 @@ const ROWS_PER_STATEMENT: usize = 40;
 
 /// Applies a batch of broker news to `project`'s tasks, workers and the tasks' Jobs, in order.
 pub(crate) async fn apply(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     news: &[CeleryNews],
 ) -> Result<CeleryApplied> {
@@ -198,7 +198,7 @@ pub(crate) async fn apply(
 
 /// The rows of `table` in `project` whose `key` is one of `keys`.
 async fn load(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     table: &str,
     cols: &str,
@@ -235,12 +235,7 @@ fn upsert_head(table: &str, cols: &str, keys: &str) -> (String, String) {
 }
 
 /// Runs `head VALUES (…), (…) tail` over `rows`, [`ROWS_PER_STATEMENT`] at a time.
-async fn insert_rows(
-    tx: &mut impl Tx,
-    head: &str,
-    tail: &str,
-    rows: Vec<Vec<Value>>,
-) -> Result<()> {
+async fn insert_rows(tx: &mut dyn Tx, head: &str, tail: &str, rows: Vec<Vec<Value>>) -> Result<()> {
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let width = chunk[0].len();
         let sql = format!("{head}{}{tail}", value_rows(chunk.len(), width));
@@ -254,7 +249,7 @@ async fn insert_rows(
 /// changed. An update a Job refuses (a negative count from a custom event) is left out: the
 /// task keeps what it said.
 async fn mirror_jobs(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     tasks: &[Task],
     now: Timestamp,
@@ -306,12 +301,12 @@ async fn mirror_jobs(
 /// Stores a task's new Job. Nobody reads a task through a job read token: its "hash" is a
 /// marker no token hashes to (a hash is 64 hex digits), unique like the task id, and cheaper
 /// than hashing a random token for every task.
-async fn create_job(tx: &mut impl Tx, job: &Job) -> Result<Job> {
+async fn create_job(tx: &mut dyn Tx, job: &Job) -> Result<Job> {
     let values = sql_jobs::new_job_values(job, &format!("celery:{}", job.id));
     tx.query(&sql_jobs::insert_job_sql(), &values)
         .await?
         .first()
         .map(sql_jobs::job_from)
         .transpose()?
-        .ok_or_else(|| crate::StoreError::Database("the new job was not returned".into()))
+        .ok_or_else(|| crate::StoreError::database("the new job was not returned"))
 }

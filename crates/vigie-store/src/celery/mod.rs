@@ -187,7 +187,7 @@ pub(super) fn period_values(w: &Worker) -> Vec<Value> {
 
 /// Online periods that lasted into `since` or later, newest first.
 pub(crate) async fn worker_periods(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     since: Timestamp,
 ) -> Result<Vec<WorkerPeriod>> {
@@ -213,7 +213,7 @@ pub(crate) async fn worker_periods(
 /// ended before it, and workers silent since `workers_before`; answers the rows dropped.
 /// Tasks go 5,000 at a time so a big purge never holds the writer long.
 pub(crate) async fn prune(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     tasks_before: Option<Timestamp>,
     workers_before: Option<Timestamp>,
 ) -> Result<u64> {
@@ -315,7 +315,7 @@ pub(super) fn worker_values(w: &Worker) -> Vec<Value> {
     ]
 }
 
-pub(crate) async fn tasks(tx: &mut impl Tx, f: &TaskFilter) -> Result<Vec<Task>> {
+pub(crate) async fn tasks(tx: &mut dyn Tx, f: &TaskFilter) -> Result<Vec<Task>> {
     let mut w = Where::new();
     w.push("project_id = ?", f.project.0);
     w.equals("name", f.name.as_deref());
@@ -399,7 +399,7 @@ fn order_by(sort: TaskSort) -> String {
     format!("{column} {direction}{nulls}, uuid {direction}")
 }
 
-pub(crate) async fn task(tx: &mut impl Tx, project: ProjectId, uuid: &str) -> Result<Option<Task>> {
+pub(crate) async fn task(tx: &mut dyn Tx, project: ProjectId, uuid: &str) -> Result<Option<Task>> {
     tx.query(
         &format!("SELECT {TASK_COLS} FROM celery_tasks WHERE project_id = $1 AND uuid = $2"),
         &[project.0.into(), uuid.into()],
@@ -411,7 +411,7 @@ pub(crate) async fn task(tx: &mut impl Tx, project: ProjectId, uuid: &str) -> Re
 }
 
 pub(crate) async fn task_events(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     uuid: &str,
 ) -> Result<Vec<TaskEvent>> {
@@ -433,7 +433,7 @@ pub(crate) async fn task_events(
     .collect()
 }
 
-pub(crate) async fn workers(tx: &mut impl Tx, project: ProjectId) -> Result<Vec<Worker>> {
+pub(crate) async fn workers(tx: &mut dyn Tx, project: ProjectId) -> Result<Vec<Worker>> {
     tx.query(
         &format!(
             "SELECT {WORKER_COLS} FROM celery_workers WHERE project_id = $1 ORDER BY hostname"
@@ -447,17 +447,17 @@ pub(crate) async fn workers(tx: &mut impl Tx, project: ProjectId) -> Result<Vec<
 }
 
 /// The queues tasks were sent to, alphabetically.
-pub(crate) async fn queues(tx: &mut impl Tx, project: ProjectId) -> Result<Vec<String>> {
+pub(crate) async fn queues(tx: &mut dyn Tx, project: ProjectId) -> Result<Vec<String>> {
     names(tx, project, "queue").await
 }
 
 /// The task names seen, alphabetically (Flower's task types).
-pub(crate) async fn task_names(tx: &mut impl Tx, project: ProjectId) -> Result<Vec<String>> {
+pub(crate) async fn task_names(tx: &mut dyn Tx, project: ProjectId) -> Result<Vec<String>> {
     names(tx, project, "task").await
 }
 
 /// Names of `kind` (`task`, `queue`) kept in `celery_names` as tasks are stored.
-async fn names(tx: &mut impl Tx, project: ProjectId, kind: &str) -> Result<Vec<String>> {
+async fn names(tx: &mut dyn Tx, project: ProjectId, kind: &str) -> Result<Vec<String>> {
     tx.query(
         "SELECT name FROM celery_names WHERE project_id = $1 AND kind = $2 ORDER BY name",
         &[project.0.into(), kind.into()],
@@ -466,6 +466,126 @@ async fn names(tx: &mut impl Tx, project: ProjectId, kind: &str) -> Result<Vec<S
     .iter()
     .map(|r| r.req_text(0))
     .collect()
+}
+
+/// Celery tasks, workers and their history.
+#[async_trait::async_trait]
+pub trait CeleryStore: Send + Sync {
+    /// Applies broker news (task and worker events, result-backend states) in order.
+    async fn apply_celery(
+        &self,
+        project: ProjectId,
+        news: Vec<CeleryNews>,
+    ) -> Result<CeleryApplied>;
+    async fn celery_tasks(&self, filter: &TaskFilter) -> Result<Vec<vigie_core::celery::Task>>;
+    async fn celery_task(
+        &self,
+        project: ProjectId,
+        uuid: &str,
+    ) -> Result<Option<vigie_core::celery::Task>>;
+    async fn celery_task_events(&self, project: ProjectId, uuid: &str) -> Result<Vec<TaskEvent>>;
+    async fn celery_workers(&self, project: ProjectId) -> Result<Vec<vigie_core::celery::Worker>>;
+    async fn celery_task_names(&self, project: ProjectId) -> Result<Vec<String>>;
+    async fn celery_queues(&self, project: ProjectId) -> Result<Vec<String>>;
+    /// Workers' online periods that lasted into `since` or later, newest first.
+    async fn celery_worker_periods(
+        &self,
+        project: ProjectId,
+        since: Timestamp,
+    ) -> Result<Vec<WorkerPeriod>>;
+    /// Retention: tasks (with their events and Jobs) not moved since `tasks_before` and
+    /// periods ended before it; workers silent since `workers_before`. Call again while it
+    /// answers more than 0 rows: each call drops at most 5,000 tasks.
+    async fn prune_celery(
+        &self,
+        tasks_before: Option<Timestamp>,
+        workers_before: Option<Timestamp>,
+    ) -> Result<u64>;
+}
+
+#[async_trait::async_trait]
+impl<E: crate::engine::Engine> CeleryStore for crate::engine::Db<E> {
+    async fn apply_celery(
+        &self,
+        project: ProjectId,
+        news: Vec<CeleryNews>,
+    ) -> Result<CeleryApplied> {
+        self.write("apply_celery", move |tx| {
+            Box::pin(async move { crate::celery::apply(tx, project, &news).await })
+        })
+        .await
+    }
+
+    async fn celery_tasks(&self, filter: &TaskFilter) -> Result<Vec<vigie_core::celery::Task>> {
+        let filter = filter.clone();
+        self.read("celery_tasks", move |tx| {
+            Box::pin(async move { crate::celery::tasks(tx, &filter).await })
+        })
+        .await
+    }
+
+    async fn celery_task(
+        &self,
+        project: ProjectId,
+        uuid: &str,
+    ) -> Result<Option<vigie_core::celery::Task>> {
+        let uuid = uuid.to_string();
+        self.read("celery_task", move |tx| {
+            Box::pin(async move { crate::celery::task(tx, project, &uuid).await })
+        })
+        .await
+    }
+
+    async fn celery_task_events(&self, project: ProjectId, uuid: &str) -> Result<Vec<TaskEvent>> {
+        let uuid = uuid.to_string();
+        self.read("celery_task_events", move |tx| {
+            Box::pin(async move { crate::celery::task_events(tx, project, &uuid).await })
+        })
+        .await
+    }
+
+    async fn celery_workers(&self, project: ProjectId) -> Result<Vec<vigie_core::celery::Worker>> {
+        self.read("celery_workers", move |tx| {
+            Box::pin(async move { crate::celery::workers(tx, project).await })
+        })
+        .await
+    }
+
+    async fn celery_task_names(&self, project: ProjectId) -> Result<Vec<String>> {
+        self.read("celery_task_names", move |tx| {
+            Box::pin(async move { crate::celery::task_names(tx, project).await })
+        })
+        .await
+    }
+
+    async fn celery_queues(&self, project: ProjectId) -> Result<Vec<String>> {
+        self.read("celery_queues", move |tx| {
+            Box::pin(async move { crate::celery::queues(tx, project).await })
+        })
+        .await
+    }
+
+    async fn celery_worker_periods(
+        &self,
+        project: ProjectId,
+        since: Timestamp,
+    ) -> Result<Vec<WorkerPeriod>> {
+        self.read("celery_worker_periods", move |tx| {
+            Box::pin(async move { crate::celery::worker_periods(tx, project, since).await })
+        })
+        .await
+    }
+
+    async fn prune_celery(
+        &self,
+        tasks_before: Option<Timestamp>,
+        workers_before: Option<Timestamp>,
+    ) -> Result<u64> {
+        self.write("prune_celery", move |tx| {
+            Box::pin(async move { crate::celery::prune(tx, tasks_before, workers_before).await })
+        })
+        .await
+    }
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ pub(crate) use crate::tx::Tx;
 use crate::{Result, StoreError};
 use serde::Serialize;
 use vigie_core::event::Grouping;
+use vigie_core::issue::{Issue, StatusChange};
 use vigie_core::sketch::{Apdex, Sketch};
 use vigie_core::{ProjectId, Timestamp};
 
@@ -275,7 +276,7 @@ pub const SEGMENT_FULL: &str = "segment_full";
 
 /// The sketch column of `transaction_minutes`, read back.
 pub(crate) fn sketch_from(raw: &[u8]) -> Result<Sketch> {
-    Sketch::decode(raw).ok_or_else(|| StoreError::Database("unreadable duration sketch".into()))
+    Sketch::decode(raw).ok_or_else(|| StoreError::database("unreadable duration sketch"))
 }
 
 /// zstd level of event bodies: 1. On a real 6 KB sentry-python event, levels 1 and 3 both
@@ -322,5 +323,360 @@ pub(crate) fn compress_body(json: &[u8]) -> Vec<u8> {
 }
 
 pub(crate) fn decompress_body(stored: &[u8]) -> Result<Vec<u8>> {
-    zstd::decode_all(stored).map_err(|e| StoreError::Database(format!("unreadable body: {e}")))
+    zstd::decode_all(stored).map_err(|e| StoreError::database(format!("unreadable body: {e}")))
+}
+
+/// Sentry events, issues, performance, feedback and attachments.
+#[async_trait::async_trait]
+pub trait ErrorStore: Send + Sync {
+    /// Stores everything a batch of Sentry envelopes brought, in one transaction.
+    async fn write_errors(&self, batch: ErrorBatch, now: Timestamp) -> Result<ErrorsWritten>;
+    /// Retention: deletes events and performance data older than `before`, and the issues not
+    /// seen since; answers the rows deleted.
+    async fn prune_errors(&self, before: Timestamp) -> Result<u64>;
+    async fn error_settings(&self, project: ProjectId) -> Result<ErrorSettings>;
+    async fn set_error_settings(&self, project: ProjectId, settings: &ErrorSettings) -> Result<()>;
+    async fn list_issues(&self, filter: &IssueFilter) -> Result<IssuePage>;
+    async fn issue(&self, project: ProjectId, id: i64) -> Result<Option<Issue>>;
+    /// Applies a person's status change; `NotFound` if the project has no such issue.
+    async fn set_issue_status(
+        &self,
+        project: ProjectId,
+        id: i64,
+        change: &StatusChange,
+    ) -> Result<Issue>;
+    async fn issue_tags(&self, issue: i64) -> Result<Vec<crate::errors::TagCount>>;
+    /// `(issue id, hour start ms, events)` since `since`.
+    async fn issue_hours(&self, issues: Vec<i64>, since: Timestamp)
+        -> Result<Vec<(i64, i64, i64)>>;
+    async fn events(&self, filter: &EventFilter) -> Result<Vec<EventMeta>>;
+    /// An event's summary and JSON body.
+    async fn event(
+        &self,
+        project: ProjectId,
+        event_id: &str,
+    ) -> Result<Option<(EventMeta, Vec<u8>)>>;
+    /// Every transaction name's figures over `[since, until)`; with `buckets > 0`, also its
+    /// counts over that many equal slices of the period (`TransactionStats::counts`).
+    async fn transactions(
+        &self,
+        project: ProjectId,
+        since: Timestamp,
+        until: Timestamp,
+        buckets: usize,
+    ) -> Result<Vec<crate::errors::TransactionStats>>;
+    async fn transaction_series(
+        &self,
+        project: ProjectId,
+        name: &str,
+        since: Timestamp,
+        until: Timestamp,
+        step_ms: i64,
+    ) -> Result<Vec<(Timestamp, crate::errors::TransactionStats)>>;
+    /// Kept transactions (the slowest first) from `since`, before `until` when given.
+    async fn transaction_samples(
+        &self,
+        project: ProjectId,
+        name: Option<&str>,
+        since: Timestamp,
+        until: Option<Timestamp>,
+        limit: u32,
+    ) -> Result<Vec<crate::errors::SampleMeta>>;
+    async fn transaction_sample(
+        &self,
+        project: ProjectId,
+        event_id: &str,
+    ) -> Result<Option<(crate::errors::SampleMeta, Vec<u8>)>>;
+    /// The samples kept of one trace (the requests and tasks it went through), oldest first.
+    async fn trace_samples(
+        &self,
+        project: ProjectId,
+        trace_id: &str,
+    ) -> Result<Vec<crate::errors::SampleMeta>>;
+    async fn span_stats(
+        &self,
+        project: ProjectId,
+        name: &str,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<crate::errors::SpanStat>>;
+    async fn release_health(
+        &self,
+        project: ProjectId,
+        since: Timestamp,
+    ) -> Result<Vec<crate::errors::ReleaseHealth>>;
+    async fn dropped_events(
+        &self,
+        project: ProjectId,
+        since: Timestamp,
+    ) -> Result<Vec<crate::errors::DroppedCount>>;
+    /// A project's user feedback, newest first; only that about `issue`'s events when given.
+    async fn feedback(
+        &self,
+        project: ProjectId,
+        issue: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<crate::errors::Feedback>>;
+    async fn attachments(
+        &self,
+        project: ProjectId,
+        event_id: &str,
+    ) -> Result<Vec<crate::errors::AttachmentMeta>>;
+    async fn attachment(
+        &self,
+        project: ProjectId,
+        id: i64,
+    ) -> Result<Option<(crate::errors::AttachmentMeta, Vec<u8>)>>;
+}
+
+#[async_trait::async_trait]
+impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
+    async fn write_errors(&self, batch: ErrorBatch, now: Timestamp) -> Result<ErrorsWritten> {
+        self.write("write_errors", move |tx| {
+            Box::pin(async move { crate::errors::write_batch(tx, batch, now).await })
+        })
+        .await
+    }
+
+    async fn prune_errors(&self, before: Timestamp) -> Result<u64> {
+        self.write("prune_errors", move |tx| {
+            Box::pin(async move { crate::errors::prune(tx, before).await })
+        })
+        .await
+    }
+
+    async fn error_settings(&self, project: ProjectId) -> Result<ErrorSettings> {
+        self.read("error_settings", move |tx| {
+            Box::pin(async move { crate::errors::error_settings(tx, project).await })
+        })
+        .await
+    }
+
+    async fn set_error_settings(&self, project: ProjectId, settings: &ErrorSettings) -> Result<()> {
+        let settings = settings.clone();
+        self.write("set_error_settings", move |tx| {
+            Box::pin(async move { crate::errors::set_error_settings(tx, project, &settings).await })
+        })
+        .await
+    }
+
+    async fn list_issues(&self, filter: &IssueFilter) -> Result<IssuePage> {
+        let filter = filter.clone();
+        self.read("list_issues", move |tx| {
+            Box::pin(async move { crate::errors::list_issues(tx, &filter).await })
+        })
+        .await
+    }
+
+    async fn issue(&self, project: ProjectId, id: i64) -> Result<Option<Issue>> {
+        self.read("issue", move |tx| {
+            Box::pin(async move { crate::errors::issue(tx, project, id).await })
+        })
+        .await
+    }
+
+    async fn set_issue_status(
+        &self,
+        project: ProjectId,
+        id: i64,
+        change: &StatusChange,
+    ) -> Result<Issue> {
+        let change = change.clone();
+        self.write("set_issue_status", move |tx| {
+            Box::pin(async move { crate::errors::set_issue_status(tx, project, id, &change).await })
+        })
+        .await
+    }
+
+    async fn issue_tags(&self, issue: i64) -> Result<Vec<crate::errors::TagCount>> {
+        self.read("issue_tags", move |tx| {
+            Box::pin(async move { crate::errors::issue_tags(tx, issue).await })
+        })
+        .await
+    }
+
+    async fn issue_hours(
+        &self,
+        issues: Vec<i64>,
+        since: Timestamp,
+    ) -> Result<Vec<(i64, i64, i64)>> {
+        self.read("issue_hours", move |tx| {
+            Box::pin(async move { crate::errors::issue_hours(tx, &issues, since).await })
+        })
+        .await
+    }
+
+    async fn events(&self, filter: &EventFilter) -> Result<Vec<EventMeta>> {
+        let filter = filter.clone();
+        self.read("events", move |tx| {
+            Box::pin(async move { crate::errors::events(tx, &filter).await })
+        })
+        .await
+    }
+
+    async fn event(
+        &self,
+        project: ProjectId,
+        event_id: &str,
+    ) -> Result<Option<(EventMeta, Vec<u8>)>> {
+        let event_id = event_id.to_string();
+        self.read("event", move |tx| {
+            Box::pin(async move { crate::errors::event(tx, project, &event_id).await })
+        })
+        .await
+    }
+
+    async fn transactions(
+        &self,
+        project: ProjectId,
+        since: Timestamp,
+        until: Timestamp,
+        buckets: usize,
+    ) -> Result<Vec<crate::errors::TransactionStats>> {
+        self.read("transactions", move |tx| {
+            Box::pin(async move {
+                crate::errors::transactions(tx, project, since, until, buckets).await
+            })
+        })
+        .await
+    }
+
+    async fn transaction_series(
+        &self,
+        project: ProjectId,
+        name: &str,
+        since: Timestamp,
+        until: Timestamp,
+        step_ms: i64,
+    ) -> Result<Vec<(Timestamp, crate::errors::TransactionStats)>> {
+        let name = name.to_string();
+        self.read("transaction_series", move |tx| {
+            Box::pin(async move {
+                crate::errors::transaction_series(tx, project, &name, since, until, step_ms).await
+            })
+        })
+        .await
+    }
+
+    async fn transaction_samples(
+        &self,
+        project: ProjectId,
+        name: Option<&str>,
+        since: Timestamp,
+        until: Option<Timestamp>,
+        limit: u32,
+    ) -> Result<Vec<crate::errors::SampleMeta>> {
+        let name = name.map(str::to_string);
+        self.read("transaction_samples", move |tx| {
+            Box::pin(async move {
+                crate::errors::transaction_samples(
+                    tx,
+                    project,
+                    name.as_deref(),
+                    since,
+                    until,
+                    limit,
+                )
+                .await
+            })
+        })
+        .await
+    }
+
+    async fn transaction_sample(
+        &self,
+        project: ProjectId,
+        event_id: &str,
+    ) -> Result<Option<(crate::errors::SampleMeta, Vec<u8>)>> {
+        let event_id = event_id.to_string();
+        self.read("transaction_sample", move |tx| {
+            Box::pin(async move { crate::errors::transaction_sample(tx, project, &event_id).await })
+        })
+        .await
+    }
+
+    async fn trace_samples(
+        &self,
+        project: ProjectId,
+        trace_id: &str,
+    ) -> Result<Vec<crate::errors::SampleMeta>> {
+        let trace_id = trace_id.to_string();
+        self.read("trace_samples", move |tx| {
+            Box::pin(async move { crate::errors::trace_samples(tx, project, &trace_id).await })
+        })
+        .await
+    }
+
+    async fn span_stats(
+        &self,
+        project: ProjectId,
+        name: &str,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<crate::errors::SpanStat>> {
+        let name = name.to_string();
+        self.read("span_stats", move |tx| {
+            Box::pin(
+                async move { crate::errors::span_stats(tx, project, &name, since, limit).await },
+            )
+        })
+        .await
+    }
+
+    async fn release_health(
+        &self,
+        project: ProjectId,
+        since: Timestamp,
+    ) -> Result<Vec<crate::errors::ReleaseHealth>> {
+        self.read("release_health", move |tx| {
+            Box::pin(async move { crate::errors::release_health(tx, project, since).await })
+        })
+        .await
+    }
+
+    async fn dropped_events(
+        &self,
+        project: ProjectId,
+        since: Timestamp,
+    ) -> Result<Vec<crate::errors::DroppedCount>> {
+        self.read("dropped_events", move |tx| {
+            Box::pin(async move { crate::errors::dropped(tx, project, since).await })
+        })
+        .await
+    }
+
+    async fn feedback(
+        &self,
+        project: ProjectId,
+        issue: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<crate::errors::Feedback>> {
+        self.read("feedback", move |tx| {
+            Box::pin(async move { crate::errors::feedback(tx, project, issue, limit).await })
+        })
+        .await
+    }
+
+    async fn attachments(
+        &self,
+        project: ProjectId,
+        event_id: &str,
+    ) -> Result<Vec<crate::errors::AttachmentMeta>> {
+        let event_id = event_id.to_string();
+        self.read("attachments", move |tx| {
+            Box::pin(async move { crate::errors::attachments(tx, project, &event_id).await })
+        })
+        .await
+    }
+
+    async fn attachment(
+        &self,
+        project: ProjectId,
+        id: i64,
+    ) -> Result<Option<(crate::errors::AttachmentMeta, Vec<u8>)>> {
+        self.read("attachment", move |tx| {
+            Box::pin(async move { crate::errors::attachment(tx, project, id).await })
+        })
+        .await
+    }
 }

@@ -11,7 +11,7 @@ use vigie_core::{ProjectId, Timestamp};
 
 // --- settings ---
 
-pub(crate) async fn error_settings(tx: &mut impl Tx, project: ProjectId) -> Result<ErrorSettings> {
+pub(crate) async fn error_settings(tx: &mut dyn Tx, project: ProjectId) -> Result<ErrorSettings> {
     let rows = tx
         .query(
             "SELECT apdex_ms, events_per_minute, keep_user_contact, scrub_keys \
@@ -36,7 +36,7 @@ pub(crate) async fn error_settings(tx: &mut impl Tx, project: ProjectId) -> Resu
 }
 
 pub(crate) async fn set_error_settings(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     settings: &ErrorSettings,
 ) -> Result<()> {
@@ -150,10 +150,7 @@ fn issue_from(row: &Vec<Value>) -> Result<Issue> {
         title: row.req_text(3)?,
         culprit: row.req_text(4)?,
         level: row.req_text(5)?,
-        status: row
-            .req_text(6)?
-            .parse()
-            .map_err(|e: String| StoreError::Database(e))?,
+        status: row.req_text(6)?.parse().map_err(StoreError::database)?,
         regressed_at: time(7)?,
         resolved_release: row.text(8)?,
         ignore_until_count: row.int(9)?,
@@ -199,7 +196,7 @@ fn issue_where(f: &IssueFilter) -> Where {
     w
 }
 
-pub(crate) async fn list_issues(tx: &mut impl Tx, f: &IssueFilter) -> Result<IssuePage> {
+pub(crate) async fn list_issues(tx: &mut dyn Tx, f: &IssueFilter) -> Result<IssuePage> {
     let w = issue_where(f);
     let total = tx
         .query(
@@ -227,7 +224,7 @@ pub(crate) async fn list_issues(tx: &mut impl Tx, f: &IssueFilter) -> Result<Iss
     Ok(IssuePage { issues, total })
 }
 
-pub(crate) async fn issue(tx: &mut impl Tx, project: ProjectId, id: i64) -> Result<Option<Issue>> {
+pub(crate) async fn issue(tx: &mut dyn Tx, project: ProjectId, id: i64) -> Result<Option<Issue>> {
     tx.query(
         &format!("SELECT {ISSUE_COLS} FROM issues WHERE project_id = $1 AND id = $2"),
         &[project.0.into(), id.into()],
@@ -239,7 +236,7 @@ pub(crate) async fn issue(tx: &mut impl Tx, project: ProjectId, id: i64) -> Resu
 }
 
 pub(crate) async fn set_issue_status(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     id: i64,
     change: &StatusChange,
@@ -298,7 +295,7 @@ pub struct TagCount {
 }
 
 /// Tag values of an issue, by key, most frequent first.
-pub(crate) async fn issue_tags(tx: &mut impl Tx, issue_id: i64) -> Result<Vec<TagCount>> {
+pub(crate) async fn issue_tags(tx: &mut dyn Tx, issue_id: i64) -> Result<Vec<TagCount>> {
     tx.query(
         "SELECT key, value, count FROM issue_tags WHERE issue_id = $1 \
          ORDER BY key, count DESC, value",
@@ -318,7 +315,7 @@ pub(crate) async fn issue_tags(tx: &mut impl Tx, issue_id: i64) -> Result<Vec<Ta
 
 /// Events per hour since `since` of each of `issues`: `(issue id, hour start ms, count)`.
 pub(crate) async fn issue_hours(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     issues: &[i64],
     since: Timestamp,
 ) -> Result<Vec<(i64, i64, i64)>> {
@@ -400,7 +397,7 @@ pub struct EventFilter {
     pub limit: u32,
 }
 
-pub(crate) async fn events(tx: &mut impl Tx, f: &EventFilter) -> Result<Vec<EventMeta>> {
+pub(crate) async fn events(tx: &mut dyn Tx, f: &EventFilter) -> Result<Vec<EventMeta>> {
     let mut w = Where::new();
     w.push("project_id = ?", f.project.0);
     if let Some(issue) = f.issue {
@@ -430,7 +427,7 @@ pub(crate) async fn events(tx: &mut impl Tx, f: &EventFilter) -> Result<Vec<Even
 
 /// An event's summary and its JSON body, by event id.
 pub(crate) async fn event(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     event_id: &str,
 ) -> Result<Option<(EventMeta, Vec<u8>)>> {
@@ -515,7 +512,7 @@ impl TransactionStats {
 
 /// Every transaction name seen in `[since, until)`, merged over the period, busiest first.
 pub(crate) async fn transactions(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     since: Timestamp,
     until: Timestamp,
@@ -563,7 +560,7 @@ pub(crate) async fn transactions(
 /// One transaction name's figures per `step_ms` bucket in `[since, until)`, all ops merged:
 /// `(bucket start, stats)`, oldest first, empty buckets left out.
 pub(crate) async fn transaction_series(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     name: &str,
     since: Timestamp,
@@ -635,7 +632,7 @@ fn sample_from(r: &Vec<Value>) -> Result<SampleMeta> {
 
 /// Kept samples of a transaction name (all names when `None`), slowest first.
 pub(crate) async fn transaction_samples(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     name: Option<&str>,
     since: Timestamp,
@@ -668,7 +665,7 @@ pub(crate) async fn transaction_samples(
 const TRACE_SAMPLES: i64 = 20;
 
 pub(crate) async fn trace_samples(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     trace_id: &str,
 ) -> Result<Vec<SampleMeta>> {
@@ -686,7 +683,7 @@ pub(crate) async fn trace_samples(
 }
 
 pub(crate) async fn transaction_sample(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     event_id: &str,
 ) -> Result<Option<(SampleMeta, Vec<u8>)>> {
@@ -709,7 +706,7 @@ pub(crate) async fn transaction_sample(
 
 /// The sample's body with the spans of its segment that came in other requests (see
 /// `stray_spans`) among its own `spans`; unchanged when there are none or it is not JSON.
-async fn with_stray_spans(tx: &mut impl Tx, project: ProjectId, body: Vec<u8>) -> Result<Vec<u8>> {
+async fn with_stray_spans(tx: &mut dyn Tx, project: ProjectId, body: Vec<u8>) -> Result<Vec<u8>> {
     let Ok(mut event) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return Ok(body);
     };
@@ -766,7 +763,7 @@ pub struct SpanStat {
 
 /// The spans of a transaction name since `since`, most total time first.
 pub(crate) async fn span_stats(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     name: &str,
     since: Timestamp,
@@ -816,7 +813,7 @@ impl ReleaseHealth {
 
 /// Sessions per release since `since`, newest release first.
 pub(crate) async fn release_health(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     since: Timestamp,
 ) -> Result<Vec<ReleaseHealth>> {
@@ -851,7 +848,7 @@ pub struct DroppedCount {
 
 /// What was dropped since `since`, by reason and category, largest first.
 pub(crate) async fn dropped(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     since: Timestamp,
 ) -> Result<Vec<DroppedCount>> {
@@ -890,7 +887,7 @@ pub struct Feedback {
 
 /// A project's feedback, newest first; only that about `issue`'s events when given.
 pub(crate) async fn feedback(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     issue: Option<i64>,
     limit: u32,
@@ -948,7 +945,7 @@ fn attachment_from(r: &Vec<Value>) -> Result<AttachmentMeta> {
 }
 
 pub(crate) async fn attachments(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     event_id: &str,
 ) -> Result<Vec<AttachmentMeta>> {
@@ -964,7 +961,7 @@ pub(crate) async fn attachments(
 }
 
 pub(crate) async fn attachment(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     id: i64,
 ) -> Result<Option<(AttachmentMeta, Vec<u8>)>> {

@@ -20,7 +20,7 @@ fn floor(t: Timestamp, step: i64) -> i64 {
 }
 
 pub(crate) async fn write_batch(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     batch: ErrorBatch,
     now: Timestamp,
 ) -> Result<ErrorsWritten> {
@@ -97,7 +97,7 @@ pub(crate) async fn write_batch(
 }
 
 /// Adds `d` to its hour's dropped count.
-async fn count_dropped(tx: &mut impl Tx, project: ProjectId, d: &Dropped) -> Result<()> {
+async fn count_dropped(tx: &mut dyn Tx, project: ProjectId, d: &Dropped) -> Result<()> {
     tx.execute(
         "INSERT INTO dropped_hours (project_id, hour, reason, category, quantity) \
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (project_id, hour, reason, category) \
@@ -116,7 +116,7 @@ async fn count_dropped(tx: &mut impl Tx, project: ProjectId, d: &Dropped) -> Res
 
 /// Drops events whose id is already stored, or repeated in the batch; counts them.
 async fn fresh_events(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     events: Vec<NewEvent>,
 ) -> Result<(Vec<NewEvent>, usize)> {
@@ -198,7 +198,7 @@ const INSERT_EVENT: &str = "INSERT INTO events (project_id, issue_id, event_id, 
     ON CONFLICT (project_id, event_id) DO NOTHING";
 
 async fn write_events(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     events: Vec<NewEvent>,
     now: Timestamp,
@@ -235,9 +235,7 @@ async fn write_events(
             .await?
             .into_iter()
             .next()
-            .ok_or_else(|| {
-                crate::StoreError::Database("the issue upsert returned no row".into())
-            })?;
+            .ok_or_else(|| crate::StoreError::database("the issue upsert returned no row"))?;
         let issue_id = row.req_int(0)?;
         let change = if row.req_int(1)? == count {
             IssueChange::New
@@ -291,7 +289,7 @@ fn order_like(events: &[NewEvent], written: &[EventWritten]) -> Vec<i64> {
 }
 
 /// Hourly counts, tag values and distinct users of one issue's new events.
-async fn write_issue_details(tx: &mut impl Tx, issue_id: i64, events: &[&NewEvent]) -> Result<()> {
+async fn write_issue_details(tx: &mut dyn Tx, issue_id: i64, events: &[&NewEvent]) -> Result<()> {
     let mut hours: BTreeMap<i64, i64> = BTreeMap::new();
     let mut tags: BTreeMap<(&str, &str), (i64, i64)> = BTreeMap::new();
     let mut users: BTreeMap<&str, ()> = BTreeMap::new();
@@ -374,7 +372,7 @@ struct MinuteAggregate<'a> {
 
 /// Merges the batch into the stored minutes, keeps samples, and adds span totals.
 async fn write_transactions(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     transactions: Vec<NewTransaction>,
     loose_spans: &[LooseSpan],
@@ -475,7 +473,7 @@ async fn write_transactions(
 /// [`STRAY_SPANS_PER_SEGMENT`] per segment; answers how many were past it (counted as dropped
 /// here, [`SEGMENT_FULL`]).
 async fn keep_stray_spans(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     loose_spans: &[LooseSpan],
     now: Timestamp,
@@ -563,7 +561,7 @@ fn samples<'a>(
 }
 
 async fn write_spans(
-    tx: &mut impl Tx,
+    tx: &mut dyn Tx,
     project: ProjectId,
     timings: &[(Timestamp, &str, &SpanTiming)],
 ) -> Result<()> {
@@ -611,7 +609,7 @@ async fn write_spans(
 /// Deletes what is older than `before`: events, aggregates, samples, sessions, check-ins,
 /// attachments, and the issues not seen since (with their tags and users). Answers the number
 /// of rows deleted.
-pub(crate) async fn prune(tx: &mut impl Tx, before: Timestamp) -> Result<u64> {
+pub(crate) async fn prune(tx: &mut dyn Tx, before: Timestamp) -> Result<u64> {
     let cutoff = Value::from(before.millis());
     let mut deleted = 0;
     for sql in [

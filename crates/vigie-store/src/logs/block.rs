@@ -117,7 +117,7 @@ pub struct Head {
 }
 
 fn corrupt(what: &str) -> StoreError {
-    StoreError::Database(format!("a stored log block is damaged: {what}"))
+    StoreError::database(format!("a stored log block is damaged: {what}"))
 }
 
 fn split(data: &[u8]) -> Result<(&[u8], &[u8])> {

@@ -23,6 +23,9 @@
 pub mod block;
 pub mod bloom;
 pub(crate) mod sql;
+mod store;
+
+pub use store::LogStore;
 
 use crate::{Result, Store, StoreError};
 use block::EncodedBlock;
@@ -240,7 +243,7 @@ pub fn encode_by_source(records: &[LogRecord]) -> Vec<NewLogBlock> {
 async fn cpu<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| StoreError::Database(format!("a log worker failed: {e}")))
+        .map_err(|e| StoreError::database(format!("a log worker failed: {e}")))
 }
 
 /// The blocks that may hold matches of `query`, newest first, after bloom pruning.
@@ -364,7 +367,7 @@ fn parallel<T: Sync, R: Send>(
         for handle in handles {
             let part: Result<Vec<R>> = handle
                 .join()
-                .map_err(|_| StoreError::Database("a log scan thread panicked".into()))?;
+                .map_err(|_| StoreError::database("a log scan thread panicked"))?;
             all.extend(part?);
         }
         Ok(all)

@@ -13,11 +13,7 @@ pub const INSERT_BLOCK: &str = "INSERT INTO log_blocks (project_id, source_id, m
      max_time, records, level_mask, level_counts, raw_bytes, stored_bytes, created_at, bloom, \
      data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id";
 
-pub const DELETE_BLOCK: &str = "DELETE FROM log_blocks WHERE id = $1";
-
 pub const DELETE_SOURCE: &str = "DELETE FROM log_sources WHERE project_id = $1 AND id = $2";
-
-pub const SELECT_DATA: &str = "SELECT data FROM log_blocks WHERE id = $1";
 
 pub const SOURCES: &str =
     "SELECT s.id, s.name, count(b.id), CAST(coalesce(sum(b.records), 0) AS BIGINT), \
@@ -64,7 +60,7 @@ fn level_counts_from(text: &str) -> Result<[u32; 7]> {
         *slot = parts
             .next()
             .and_then(|p| p.parse().ok())
-            .ok_or_else(|| StoreError::Database(format!("bad level counts `{text}`")))?;
+            .ok_or_else(|| StoreError::database(format!("bad level counts `{text}`")))?;
     }
     Ok(counts)
 }

@@ -1,17 +1,30 @@
 //! The shared logic's connection on PostgreSQL (see `crate::tx::Tx`): a pooled connection,
 //! inside a transaction for writes.
 
-use super::jobs::query;
 use crate::sql::Value;
-use crate::tx::Tx;
+use crate::tx::{BoxFuture, Row, Tx};
 use crate::{Result, StoreError};
 use deadpool_postgres::GenericClient;
-use tokio_postgres::types::Type;
-use tokio_postgres::Row;
+use tokio_postgres::types::{ToSql, Type};
 
 pub(super) struct PgTx<'a, C>(pub &'a C);
 
-fn value_of(row: &Row, idx: usize) -> Result<Value> {
+/// The parameters as `tokio-postgres` takes them.
+fn params(values: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
+    values
+        .iter()
+        .map(|v| -> &(dyn ToSql + Sync) {
+            match v {
+                Value::Int(v) => v,
+                Value::Real(v) => v,
+                Value::Text(v) => v,
+                Value::Blob(v) => v,
+            }
+        })
+        .collect()
+}
+
+fn value_of(row: &tokio_postgres::Row, idx: usize) -> Result<Value> {
     let ty = row.columns()[idx].type_();
     Ok(if *ty == Type::INT8 {
         Value::Int(row.try_get(idx)?)
@@ -27,32 +40,39 @@ fn value_of(row: &Row, idx: usize) -> Result<Value> {
             None => Value::Int(None),
         }
     } else {
-        return Err(StoreError::Database(format!(
+        return Err(StoreError::database(format!(
             "column {idx} has the unexpected type {ty}"
         )));
     })
 }
 
 impl<C: GenericClient + Sync> Tx for PgTx<'_, C> {
-    async fn query(&mut self, sql: &str, values: &[Value]) -> Result<Vec<Vec<Value>>> {
-        query(self.0, sql, values)
-            .await?
-            .iter()
-            .map(|row| (0..row.len()).map(|i| value_of(row, i)).collect())
-            .collect()
+    fn query<'a>(
+        &'a mut self,
+        sql: &'a str,
+        values: &'a [Value],
+    ) -> BoxFuture<'a, Result<Vec<Row>>> {
+        Box::pin(async move {
+            let stmt = self.0.prepare_cached(sql).await?;
+            let rows = self.0.query(&stmt, &params(values)).await?;
+            rows.iter()
+                .map(|row| (0..row.len()).map(|i| value_of(row, i)).collect())
+                .collect()
+        })
     }
 
-    async fn execute(&mut self, sql: &str, values: &[Value]) -> Result<u64> {
-        let owned = super::jobs::boxed(values);
-        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = owned
-            .iter()
-            .map(|b| b.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
-            .collect();
-        let stmt = self.0.prepare_cached(sql).await?;
-        Ok(self.0.execute(&stmt, &params).await?)
+    fn execute<'a>(&'a mut self, sql: &'a str, values: &'a [Value]) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(async move {
+            let stmt = self.0.prepare_cached(sql).await?;
+            Ok(self.0.execute(&stmt, &params(values)).await?)
+        })
     }
 
     fn lock_rows(&self) -> &'static str {
         " FOR UPDATE"
+    }
+
+    fn lock_table(&self, table: &str) -> Option<String> {
+        Some(format!("LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE"))
     }
 }

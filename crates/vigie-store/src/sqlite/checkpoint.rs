@@ -55,7 +55,7 @@ impl Checkpointer {
                 }
             })
             .map_err(|e| {
-                crate::StoreError::Database(format!("cannot start the checkpointer: {e}"))
+                crate::StoreError::database(format!("cannot start the checkpointer: {e}"))
             })?;
         Ok(Checkpointer {
             stop,

@@ -28,7 +28,7 @@ impl Readers {
     pub async fn read<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
         let _permit = self
             .permits
@@ -37,16 +37,16 @@ impl Readers {
             .map_err(|_| StoreError::WriterStopped)?;
         // Connections open lazily, and a read that panicked loses its connection: both cases
         // open a fresh one here.
-        let conn = match self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop() {
+        let mut conn = match self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop() {
             Some(conn) => conn,
             None => super::open_reader(&self.path)?,
         };
         let (conn, result) = tokio::task::spawn_blocking(move || {
-            let result = work(&conn);
+            let result = work(&mut conn);
             (conn, result)
         })
         .await
-        .map_err(|_| StoreError::Database("a read operation panicked".into()))?;
+        .map_err(|_| StoreError::database("a read operation panicked"))?;
         self.idle
             .lock()
             .unwrap_or_else(|p| p.into_inner())

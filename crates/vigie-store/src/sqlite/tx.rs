@@ -1,16 +1,35 @@
 //! The shared logic's connection on SQLite (see `crate::tx::Tx`): the writer's, inside its
 //! batch transaction, or a reader's.
+//!
+//! Every call runs at once on the calling thread (the writer's or a reader's) and answers a
+//! future that is already complete, which is what lets `run_now` drive the shared code.
 
 use crate::sql::Value;
-use crate::tx::Tx;
+use crate::tx::{BoxFuture, Row, Tx};
 use crate::Result;
-use rusqlite::types::ValueRef;
-use rusqlite::{params_from_iter, Connection};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{params_from_iter, Connection, ToSql};
 
-pub(super) struct SqliteTx<'a>(pub &'a Connection);
+/// `&mut` because a `Connection` may move between threads but not be shared by them: a
+/// mutable borrow keeps `SqliteTx` `Send`, as `Tx` requires.
+pub(super) struct SqliteTx<'a>(pub &'a mut Connection);
 
-impl Tx for SqliteTx<'_> {
-    async fn query(&mut self, sql: &str, values: &[Value]) -> Result<Vec<Vec<Value>>> {
+impl ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Value::Int(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Integer(*v)),
+            Value::Real(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Real(*v)),
+            Value::Text(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+            Value::Blob(v) => ToSqlOutput::Borrowed(ValueRef::Blob(v)),
+            Value::Int(None) | Value::Real(None) | Value::Text(None) => {
+                ToSqlOutput::Borrowed(ValueRef::Null)
+            }
+        })
+    }
+}
+
+impl SqliteTx<'_> {
+    fn rows(&self, sql: &str, values: &[Value]) -> Result<Vec<Row>> {
         let mut stmt = self.0.prepare_cached(sql)?;
         let columns = stmt.column_count();
         let mut found = stmt.query(params_from_iter(values))?;
@@ -31,11 +50,27 @@ impl Tx for SqliteTx<'_> {
         Ok(out)
     }
 
-    async fn execute(&mut self, sql: &str, values: &[Value]) -> Result<u64> {
+    fn changed(&self, sql: &str, values: &[Value]) -> Result<u64> {
         Ok(self
             .0
             .prepare_cached(sql)?
             .execute(params_from_iter(values))? as u64)
+    }
+}
+
+impl Tx for SqliteTx<'_> {
+    fn query<'a>(
+        &'a mut self,
+        sql: &'a str,
+        values: &'a [Value],
+    ) -> BoxFuture<'a, Result<Vec<Row>>> {
+        let rows = self.rows(sql, values);
+        Box::pin(std::future::ready(rows))
+    }
+
+    fn execute<'a>(&'a mut self, sql: &'a str, values: &'a [Value]) -> BoxFuture<'a, Result<u64>> {
+        let changed = self.changed(sql, values);
+        Box::pin(std::future::ready(changed))
     }
 
     fn lock_rows(&self) -> &'static str {

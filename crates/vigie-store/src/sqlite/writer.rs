@@ -24,7 +24,7 @@ pub const QUEUE_CAPACITY: usize = 4096;
 
 /// A queued write: applied inside the batch transaction, then told whether the batch committed.
 trait WriteOp: Send {
-    fn apply(&mut self, conn: &Connection);
+    fn apply(&mut self, conn: &mut Connection);
     fn finish(self: Box<Self>, commit: Result<()>);
 }
 
@@ -37,9 +37,9 @@ struct Op<T, F> {
 impl<T, F> WriteOp for Op<T, F>
 where
     T: Send,
-    F: FnOnce(&Connection) -> Result<T> + Send,
+    F: FnOnce(&mut Connection) -> Result<T> + Send,
 {
-    fn apply(&mut self, conn: &Connection) {
+    fn apply(&mut self, conn: &mut Connection) {
         let Some(work) = self.work.take() else { return };
         let outcome = within_savepoint(conn, work);
         self.outcome = Some(outcome);
@@ -49,7 +49,7 @@ where
         let result = match commit {
             Ok(()) => self
                 .outcome
-                .unwrap_or_else(|| Err(StoreError::Database("write was not applied".into()))),
+                .unwrap_or_else(|| Err(StoreError::database("write was not applied"))),
             // Keeps the failure's kind (a full disk is not a bug) for every caller of the batch.
             Err(err) => Err(err),
         };
@@ -60,12 +60,12 @@ where
 
 /// Runs `work` under a savepoint: released on success, rolled back on error or panic.
 fn within_savepoint<T>(
-    conn: &Connection,
-    work: impl FnOnce(&Connection) -> Result<T>,
+    conn: &mut Connection,
+    work: impl FnOnce(&mut Connection) -> Result<T>,
 ) -> Result<T> {
     conn.execute_batch("SAVEPOINT op")?;
-    let outcome = catch_unwind(AssertUnwindSafe(|| work(conn)))
-        .unwrap_or_else(|_| Err(StoreError::Database("a write operation panicked".into())));
+    let outcome = catch_unwind(AssertUnwindSafe(|| work(&mut *conn)))
+        .unwrap_or_else(|_| Err(StoreError::database("a write operation panicked")));
     if outcome.is_err() {
         conn.execute_batch("ROLLBACK TO op")?;
     }
@@ -85,7 +85,7 @@ impl Writer {
         let thread = std::thread::Builder::new()
             .name("vigie-sqlite-writer".into())
             .spawn(move || run(conn, rx))
-            .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))?;
+            .map_err(|e| StoreError::database(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer {
             queue: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
@@ -96,7 +96,7 @@ impl Writer {
     pub async fn write<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
         let sender = self.sender()?;
         let (reply, answer) = oneshot::channel();
@@ -134,7 +134,7 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut queue: mpsc::Receiver<Box<dyn WriteOp>>) {
+fn run(mut conn: Connection, mut queue: mpsc::Receiver<Box<dyn WriteOp>>) {
     while let Some(first) = queue.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -143,12 +143,12 @@ fn run(conn: Connection, mut queue: mpsc::Receiver<Box<dyn WriteOp>>) {
                 Err(_) => break,
             }
         }
-        commit_batch(&conn, batch);
+        commit_batch(&mut conn, batch);
     }
     tracing::debug!("sqlite writer drained and stopped");
 }
 
-fn commit_batch(conn: &Connection, mut batch: Vec<Box<dyn WriteOp>>) {
+fn commit_batch(conn: &mut Connection, mut batch: Vec<Box<dyn WriteOp>>) {
     // IMMEDIATE takes the write lock up front, so another process (an offline `vigie user add`)
     // makes us wait at BEGIN (busy_timeout) rather than fail half-way through the batch.
     let commit: Result<()> = conn
@@ -156,7 +156,7 @@ fn commit_batch(conn: &Connection, mut batch: Vec<Box<dyn WriteOp>>) {
         .map_err(StoreError::from)
         .and_then(|()| {
             for op in batch.iter_mut() {
-                op.apply(conn);
+                op.apply(&mut *conn);
             }
             conn.execute_batch("COMMIT").map_err(|e| {
                 let _ = conn.execute_batch("ROLLBACK");

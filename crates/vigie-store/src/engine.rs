@@ -1,0 +1,79 @@
+//! What a backend provides, and the one [`Db`] every feature's storage is written against.
+//!
+//! ```text
+//!   server ── Arc<dyn Store> ── Db<E> ── feature traits (AccountStore, JobStore, LogStore, …)
+//!                                 │        each method: self.read(op, |tx| …) / self.write(op, |tx| …)
+//!                                 ▼
+//!                          E: Engine ── SqliteEngine: one writer thread (group commit) + readers
+//!                                   └── PgEngine:     a pool; one transaction per write
+//! ```
+//!
+//! A backend knows how to hand a connection to a piece of work ([`Work`]) for reading, or
+//! inside a transaction for writing; everything else (the SQL, the rules, the row decoding) is
+//! written once in the feature modules against [`Tx`]. So a new query costs one method in one
+//! file, whatever the backend.
+
+use crate::tx::{BoxFuture, Tx};
+use crate::{Backend, Result};
+use std::future::Future;
+use tracing::Instrument;
+
+/// A piece of storage work: given a connection, answers a future of its result.
+pub(crate) type Work<T> =
+    Box<dyn for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, Result<T>> + Send + 'static>;
+
+/// A database engine: runs [`Work`] on its connections.
+pub(crate) trait Engine: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+    /// Runs `work` on a connection that sees committed data.
+    fn read<T: Send + 'static>(&self, work: Work<T>) -> impl Future<Output = Result<T>> + Send;
+    /// Runs `work` inside a transaction and answers once that transaction has committed (an
+    /// error from `work` rolls back what it wrote, and only that).
+    fn write<T: Send + 'static>(&self, work: Work<T>) -> impl Future<Output = Result<T>> + Send;
+    /// Bytes the database occupies on disk.
+    fn database_size(&self) -> impl Future<Output = Result<u64>> + Send;
+    /// Writes waiting for the database (0 where there is no queue).
+    fn write_queue_depth(&self) -> usize;
+    /// Finishes queued writes and releases connections.
+    fn close(&self) -> impl Future<Output = ()> + Send;
+}
+
+/// The store: one engine, and every feature's storage written once on top of it.
+pub(crate) struct Db<E> {
+    engine: E,
+}
+
+impl<E: Engine> Db<E> {
+    pub(crate) fn new(engine: E) -> Db<E> {
+        Db { engine }
+    }
+
+    pub(crate) fn engine(&self) -> &E {
+        &self.engine
+    }
+
+    /// Runs a read; `op` names it in the `store` span.
+    pub(crate) async fn read<T, F>(&self, op: &'static str, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, Result<T>> + Send + 'static,
+    {
+        let span = tracing::debug_span!("store", op, backend = self.engine.backend().as_str());
+        self.engine.read(Box::new(work)).instrument(span).await
+    }
+
+    /// Runs a write, answered after its commit; `op` names it in the `store` span.
+    pub(crate) async fn write<T, F>(&self, op: &'static str, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, Result<T>> + Send + 'static,
+    {
+        let span = tracing::debug_span!(
+            "store",
+            op,
+            backend = self.engine.backend().as_str(),
+            write = true
+        );
+        self.engine.write(Box::new(work)).instrument(span).await
+    }
+}

@@ -1,7 +1,8 @@
 //! Vigie's own metrics in the Prometheus text format, served at `/metrics`.
 //!
-//! The middleware [`track`] counts every request by method, route template and status, and
-//! records its latency in a histogram per route. Route templates (`/api/v1/projects/{id}`), not
+//! The middleware [`track`] runs every request inside a `request` span (method, route,
+//! status), counts it by method, route template and status, and records its latency in a
+//! histogram per route. Route templates (`/api/v1/projects/{id}`), not
 //! raw paths, keep the number of series bounded whatever clients request. Gauges (writer queue
 //! depth, database size, uptime) are read when scraped.
 
@@ -13,6 +14,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -33,6 +35,8 @@ pub struct Metrics {
     pub storage: StorageHealth,
     /// Sentry items Vigie received and did not store, by item type and reason.
     pub sentry_dropped: Mutex<BTreeMap<(String, String), u64>>,
+    /// What ingest stored, by protocol and kind of item (see [`Metrics::ingested`]).
+    ingested: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
 }
 
 /// How long after the last write refused for lack of space `/health` still says degraded.
@@ -477,6 +481,19 @@ impl Metrics {
             .collect()
     }
 
+    /// Counts `n` items of `kind` stored from `protocol` (`sentry_envelope`, `otlp`, `loki`,
+    /// `syslog`, …): with the not-stored counters, every received item is accounted for.
+    pub fn ingested(&self, protocol: &'static str, kind: &'static str, n: u64) {
+        if n > 0 {
+            *self
+                .ingested
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry((protocol, kind))
+                .or_default() += n;
+        }
+    }
+
     /// Counts Sentry items received and not stored.
     pub fn sentry_dropped(&self, item: &str, reason: &str, n: u64) {
         *self
@@ -531,6 +548,18 @@ impl Metrics {
             "route",
             &self.latency.lock().unwrap_or_else(|p| p.into_inner()),
             &BUCKETS,
+        );
+        labeled_counters(
+            &mut out,
+            "vigie_ingest_items_total",
+            "Items stored from ingest, by protocol and kind.",
+            self.ingested
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|((protocol, kind), n)| {
+                    (format!("protocol=\"{protocol}\",kind=\"{kind}\""), *n)
+                }),
         );
         let dropped = self
             .sentry_dropped
@@ -602,13 +631,18 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".to_string());
-    let response = next.run(req).await;
-    metrics.observe(
-        &method,
-        &route,
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64(),
+    // Every request runs inside this span, so what a handler, the store (`store` spans) or
+    // a sink logs carries the route it served.
+    let span = tracing::info_span!(
+        "request",
+        method = %method,
+        route = %route,
+        status = tracing::field::Empty,
     );
+    let response = next.run(req).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    span.record("status", status);
+    metrics.observe(&method, &route, status, started.elapsed().as_secs_f64());
     response
 }
 
@@ -625,6 +659,9 @@ mod tests {
         m.celery.saw_runtime("shop.send", 0.3);
         m.celery.saw_runtime("shop.send", 42.0);
         m.celery.saw_events([("task-failed".to_string(), 1)]);
+        m.ingested("sentry_envelope", "event", 2);
+        m.ingested("sentry_envelope", "event", 1);
+        m.ingested("otlp", "log", 0);
         let text = m.render(&Gauges {
             write_queue_depth: 3,
             database_size_bytes: Some(4096),
@@ -634,6 +671,12 @@ mod tests {
         assert!(text.contains(
             "vigie_http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 2"
         ));
+        assert!(text
+            .contains("vigie_ingest_items_total{protocol=\"sentry_envelope\",kind=\"event\"} 3"));
+        assert!(
+            !text.contains("protocol=\"otlp\""),
+            "nothing stored, no series"
+        );
         assert!(text.contains(
             "vigie_http_request_duration_seconds_bucket{route=\"/health\",le=\"0.0025\"} 1"
         ));

@@ -99,9 +99,9 @@ pub async fn run(
         .await
         .map_err(|e| ServeError::Bootstrap(format!("alerts from the configuration file: {e}")))?;
     let maintenance = [
-        tokio::spawn(maintain(state.clone())),
-        tokio::spawn(check_monitors(state.clone())),
-        tokio::spawn(crate::monitors::watchdog::run(state.clone())),
+        crate::tasks::spawn("maintenance", maintain(state.clone())),
+        crate::tasks::spawn("monitor check", check_monitors(state.clone())),
+        crate::tasks::spawn("watchdog", crate::monitors::watchdog::run(state.clone())),
     ];
     let alerting = crate::alerts::start(&state);
     let celery = crate::celery::consumer::start(&state)
@@ -194,11 +194,10 @@ async fn start_syslog(state: &AppState) -> Result<Vec<tokio::task::JoinHandle<()
         let addr = parse(&logs.syslog_udp)?;
         let socket = crate::logs::syslog::bind_udp(addr).map_err(bind_error(addr))?;
         tracing::info!(%addr, "syslog listening (udp)");
-        tasks.push(tokio::spawn(crate::logs::syslog::serve_udp(
-            socket,
-            state.logs.clone(),
-            project.id,
-        )));
+        tasks.push(crate::tasks::spawn(
+            "syslog udp",
+            crate::logs::syslog::serve_udp(socket, state.logs.clone(), project.id),
+        ));
     }
     if !logs.syslog_tcp.is_empty() {
         let addr = parse(&logs.syslog_tcp)?;
@@ -206,11 +205,10 @@ async fn start_syslog(state: &AppState) -> Result<Vec<tokio::task::JoinHandle<()
             .await
             .map_err(bind_error(addr))?;
         tracing::info!(%addr, "syslog listening (tcp)");
-        tasks.push(tokio::spawn(crate::logs::syslog::serve_tcp(
-            listener,
-            state.logs.clone(),
-            project.id,
-        )));
+        tasks.push(crate::tasks::spawn(
+            "syslog tcp",
+            crate::logs::syslog::serve_tcp(listener, state.logs.clone(), project.id),
+        ));
     }
     Ok(tasks)
 }

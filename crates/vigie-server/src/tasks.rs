@@ -10,7 +10,19 @@ use serde::Serialize;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+use tracing::Instrument;
 use vigie_core::Timestamp;
+
+/// Starts a background service (a sink, a consumer, a schedule) inside a `task` span named
+/// `name`, so everything it logs, and every store call it makes, says which service it was.
+pub fn spawn<F>(name: &'static str, work: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(work.instrument(tracing::info_span!("task", name)))
+}
 
 /// What one task did last, and how often it failed.
 #[derive(Clone, Debug, Serialize)]
@@ -63,7 +75,9 @@ impl TaskBoard {
     {
         let started_at = Timestamp::now();
         let started = Instant::now();
-        let outcome = work.await;
+        let outcome = work
+            .instrument(tracing::info_span!("run", task = name))
+            .await;
         let elapsed = started.elapsed().as_secs_f64() * 1000.0;
         let mut tasks = self.lock();
         let Some(task) = tasks.iter_mut().find(|t| t.name == name) else {

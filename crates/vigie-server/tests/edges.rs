@@ -716,4 +716,9 @@ async fn the_drain_stores_what_syslog_handed_over() {
         )
         .await;
     assert_eq!(found.json()["total"], 3000, "{}", found.body);
+    let metrics = app.get("/metrics", "").await.body;
+    assert!(
+        metrics.contains("vigie_ingest_items_total{protocol=\"syslog\",kind=\"log\"} 3000"),
+        "{metrics}"
+    );
 }

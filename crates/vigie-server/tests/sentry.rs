@@ -982,3 +982,67 @@ async fn error_settings_are_changed_from_the_settings_page() {
     assert_eq!(settings["events_per_minute"], serde_json::Value::Null);
     assert_eq!(settings["keep_user_contact"], false);
 }
+
+/// `/metrics` counts what each ingest protocol brought and Vigie acknowledged, by kind: the
+/// Sentry endpoints per item type, the log endpoints per protocol.
+#[tokio::test]
+async fn ingest_is_counted_per_protocol_and_kind() {
+    let app = app().await;
+    let key = project_key(&app).await;
+    for envelope in [EXCEPTION, TRANSACTION] {
+        let sent = post(
+            &app,
+            "/api/1/envelope/",
+            &[("x-sentry-auth", &auth(&key))],
+            envelope.to_vec(),
+        )
+        .await;
+        assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    }
+    let bearer = format!("Bearer {key}");
+    let lines = post(
+        &app,
+        "/api/v1/logs",
+        &[("authorization", &bearer)],
+        b"{\"message\": \"one\"}\n{\"message\": \"two\"}\n".to_vec(),
+    )
+    .await;
+    assert_eq!(lines.status, StatusCode::OK, "{}", lines.body);
+    let otlp = serde_json::json!({"resourceLogs": [{"scopeLogs": [{"logRecords": [
+        {"timeUnixNano": "1700000000000000000", "body": {"stringValue": "otel says hi"}}
+    ]}]}]});
+    let sent = post(
+        &app,
+        "/v1/logs",
+        &[
+            ("authorization", &bearer),
+            ("content-type", "application/json"),
+        ],
+        otlp.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    // A refused body counts nothing.
+    let refused = post(
+        &app,
+        "/v1/logs",
+        &[
+            ("authorization", &bearer),
+            ("content-type", "application/json"),
+        ],
+        b"{not json".to_vec(),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+
+    let metrics = app.get("/metrics", "").await.body;
+    for line in [
+        "vigie_ingest_items_total{protocol=\"sentry_envelope\",kind=\"event\"} 1",
+        "vigie_ingest_items_total{protocol=\"sentry_envelope\",kind=\"transaction\"} 1",
+        "vigie_ingest_items_total{protocol=\"jsonlines\",kind=\"log\"} 2",
+        "vigie_ingest_items_total{protocol=\"otlp\",kind=\"log\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from\n{metrics}");
+    }
+    assert!(!metrics.contains("protocol=\"loki\""), "{metrics}");
+}

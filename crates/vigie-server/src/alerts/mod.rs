@@ -121,8 +121,8 @@ impl RulesChanged {
 /// Starts the engine and the notifier; they stop when the server shuts down.
 pub fn start(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
     vec![
-        tokio::spawn(engine(state.clone())),
-        tokio::spawn(notifier(state.clone())),
+        crate::tasks::spawn("alert engine", engine(state.clone())),
+        crate::tasks::spawn("alert notifier", notifier(state.clone())),
     ]
 }
 

@@ -92,12 +92,21 @@ pub async fn start(state: &AppState) -> Result<Vec<tokio::task::JoinHandle<()>>,
         .find(|p| &p.name == name)
         .ok_or_else(|| format!("celery.project: no project named {name:?}"))?;
     let (queue, news) = mpsc::channel(QUEUE);
-    let mut tasks = vec![tokio::spawn(writer(state.clone(), project.id, news))];
+    let mut tasks = vec![crate::tasks::spawn(
+        "celery writer",
+        writer(state.clone(), project.id, news),
+    )];
     for broker in brokers {
         if state.config.celery.enable_events {
-            tasks.push(tokio::spawn(enabler(state.clone(), broker.clone())));
+            tasks.push(crate::tasks::spawn(
+                "celery enabler",
+                enabler(state.clone(), broker.clone()),
+            ));
         }
-        tasks.push(tokio::spawn(reader(state.clone(), broker, queue.clone())));
+        tasks.push(crate::tasks::spawn(
+            "celery reader",
+            reader(state.clone(), broker, queue.clone()),
+        ));
     }
     Ok(tasks)
 }

@@ -38,8 +38,10 @@ fn is_protobuf(headers: &HeaderMap) -> bool {
         .is_some_and(|ct| ct.contains("protobuf"))
 }
 
+/// Stores what a body brought and counts it under `protocol` in `vigie_ingest_items_total`.
 async fn store(
     state: &AppState,
+    protocol: &'static str,
     body: &IngestBody,
     parsed: &mut Parsed,
     project: vigie_core::ProjectId,
@@ -51,7 +53,10 @@ async fn store(
         .rejected
         .fetch_add(parsed.rejected as u64, Ordering::Relaxed);
     let records = std::mem::take(&mut parsed.records);
-    state.logs.append(project, records).await
+    let count = records.len() as u64;
+    state.logs.append(project, records).await?;
+    state.metrics.ingested(protocol, "log", count);
+    Ok(())
 }
 
 /// `POST /api/v1/logs`: JSON lines. `?source=NAME` (or `X-Vigie-Source`) names the source of
@@ -90,7 +95,7 @@ pub async fn json_lines(
         .iter()
         .filter(|r| r.flags & vigie_core::LogRecord::UNPARSED != 0)
         .count();
-    store(&state, &body, &mut parsed, access.project.id).await?;
+    store(&state, "jsonlines", &body, &mut parsed, access.project.id).await?;
     Ok(Json(json!({"accepted": count, "unparsed": unparsed})))
 }
 
@@ -112,7 +117,7 @@ pub async fn otlp(
         otlp::parse_json(&body.bytes, now_ns())
     };
     let mut parsed = parsed.map_err(|e| AppError::BadRequest(e.to_string()))?;
-    store(&state, &body, &mut parsed, access.project.id).await?;
+    store(&state, "otlp", &body, &mut parsed, access.project.id).await?;
     Ok(if protobuf {
         (
             [(header::CONTENT_TYPE, "application/x-protobuf")],
@@ -141,7 +146,7 @@ pub async fn loki(
         loki::parse_json(&body.bytes, now_ns())
     };
     let mut parsed = parsed.map_err(|e| AppError::BadRequest(e.to_string()))?;
-    store(&state, &body, &mut parsed, access.project.id).await?;
+    store(&state, "loki", &body, &mut parsed, access.project.id).await?;
     if let Some(why) = parsed.first_error {
         // Loki refuses malformed entries with 400; the well-formed ones are stored.
         return Err(

@@ -41,6 +41,15 @@ struct Batch {
     _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
+/// One project's records gathered for one append.
+#[derive(Default)]
+struct Gathered {
+    records: Vec<LogRecord>,
+    waiting: Vec<Waiter>,
+    /// How many of `records` came from syslog.
+    syslog: u64,
+}
+
 #[derive(Clone)]
 pub struct LogSink {
     queue: mpsc::Sender<Batch>,
@@ -57,7 +66,7 @@ impl LogSink {
         files: Option<FileRoutes>,
     ) -> LogSink {
         let (queue, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(rx, store, hub, metrics.clone(), files));
+        crate::tasks::spawn("log sink", run(rx, store, hub, metrics.clone(), files));
         LogSink {
             queue,
             syslog_room: Arc::new(Semaphore::new(SYSLOG_IN_FLIGHT)),
@@ -168,7 +177,7 @@ async fn run(
                 Err(_) => break,
             }
         }
-        let mut by_project: BTreeMap<ProjectId, (Vec<LogRecord>, Vec<Waiter>)> = BTreeMap::new();
+        let mut by_project: BTreeMap<ProjectId, Gathered> = BTreeMap::new();
         // Flush markers are answered after every batch gathered with them is written.
         let mut flushes = Vec::new();
         for batch in batches {
@@ -177,10 +186,19 @@ async fn run(
                 continue;
             }
             let entry = by_project.entry(batch.project).or_default();
-            entry.0.extend(batch.records);
-            entry.1.extend(batch.done);
+            // A batch nobody waits for is syslog's: HTTP ingest counts its own once answered.
+            if batch.done.is_none() {
+                entry.syslog += batch.records.len() as u64;
+            }
+            entry.records.extend(batch.records);
+            entry.waiting.extend(batch.done);
         }
-        for (project, (mut records, waiting)) in by_project {
+        for (project, gathered) in by_project {
+            let Gathered {
+                mut records,
+                waiting,
+                syslog,
+            } = gathered;
             metrics.logs.admit(&mut records);
             let records = Arc::new(records);
             let outcome = logs::append(store.as_ref(), project, records.clone())
@@ -191,6 +209,7 @@ async fn run(
                     .logs
                     .stored
                     .fetch_add(records.len() as u64, Ordering::Relaxed);
+                metrics.ingested("syslog", "log", syslog);
             } else if let Err(reason) = &outcome {
                 // Syslog's records have no HTTP answer to say it: the health check does.
                 metrics.storage.note(&outcome);

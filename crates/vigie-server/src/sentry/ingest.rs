@@ -139,6 +139,16 @@ enum Kind {
     Store,
 }
 
+impl Kind {
+    /// The protocol's name in `vigie_ingest_items_total`.
+    fn protocol(self) -> &'static str {
+        match self {
+            Kind::Envelope => "sentry_envelope",
+            Kind::Store => "sentry_store",
+        }
+    }
+}
+
 /// The largest envelope header line read to find a DSN before the sender is known.
 const MAX_HEADER_LINE: usize = 64 << 10;
 
@@ -235,7 +245,10 @@ async fn ingest(
         || !prepared.logs.is_empty();
 
     let logs = std::mem::take(&mut prepared.logs);
+    let log_count = logs.len() as u64;
     state.logs.append(project.id, logs).await?;
+    let protocol = kind.protocol();
+    state.metrics.ingested(protocol, "log", log_count);
     let Prepared {
         batch,
         id,
@@ -243,10 +256,23 @@ async fn ingest(
         check_ins,
         ..
     } = prepared;
+    let stored = [
+        ("event", batch.events.len()),
+        ("transaction", batch.transactions.len()),
+        ("span", batch.loose_spans.len()),
+        ("feedback", batch.feedback.len()),
+        ("session", batch.sessions.len()),
+        ("attachment", batch.attachments.len()),
+    ];
     state.errors.sink.write(batch).await?;
+    for (what, n) in stored {
+        state.metrics.ingested(protocol, what, n as u64);
+    }
+    let check_in_count = check_ins.len() as u64;
     for report in check_ins {
         crate::monitors::record(state, project.id, report).await?;
     }
+    state.metrics.ingested(protocol, "check_in", check_in_count);
 
     if !problems.is_empty() {
         return Err(AppError::BadRequest(format!(

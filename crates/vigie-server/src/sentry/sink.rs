@@ -58,7 +58,7 @@ pub struct ErrorSink {
 impl ErrorSink {
     pub fn start(store: Arc<dyn Store>, hub: Hub, metrics: Arc<Metrics>) -> ErrorSink {
         let (queue, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(rx, store, hub, metrics));
+        crate::tasks::spawn("sentry sink", run(rx, store, hub, metrics));
         ErrorSink { queue }
     }
 

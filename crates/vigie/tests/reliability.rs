@@ -1,6 +1,7 @@
 //! What Vigie promises when things go wrong, checked on the real binary: a full disk answers
-//! clearly and loses nothing acknowledged (on SQLite and on PostgreSQL); compressed bombs and amplifying bodies on every
-//! ingest path get a clean 4xx while the server's memory stays bounded.
+//! clearly and loses nothing acknowledged (on SQLite and on PostgreSQL); compressed bombs and
+//! amplifying bodies on every ingest path get a clean 4xx while the server's memory stays
+//! bounded; a SIGTERM with requests in flight loses nothing it acknowledged.
 
 mod common;
 
@@ -413,4 +414,130 @@ fn rss_kib(pid: u32) -> u64 {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// SIGTERM while clients are sending: every request the server answered 2xx is stored (found
+/// after a restart), and every other one was refused — 503 while shutting down, or a closed
+/// connection — never a 5xx of another kind, and the process exits cleanly.
+#[test]
+fn requests_in_flight_at_sigterm_are_stored_if_acknowledged_or_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data);
+    let key = server.key();
+    let auth = format!("Bearer {key}");
+    let created = http(
+        "POST",
+        &format!("{}/api/v1/jobs", server.url),
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        br#"{"name": "in flight", "id": "flight"}"#,
+    );
+    assert_eq!(status_of(&created), 201, "{created}");
+
+    const SENDERS: usize = 4;
+    const PER_SENDER: usize = 240;
+    // What each sender sent: (kind, tag, status; 0 when no answer came).
+    let senders: Vec<_> = (0..SENDERS)
+        .map(|s| {
+            let (url, auth) = (server.url.clone(), auth.clone());
+            std::thread::spawn(move || {
+                let mut sent = Vec::new();
+                for n in 0..PER_SENDER {
+                    let tag = format!("flight{s}x{n}");
+                    let (kind, path, body) = if n % 2 == 0 {
+                        let line = format!("{{\"message\": \"{tag}\"}}\n");
+                        ("log", "/api/v1/logs?source=flight", line)
+                    } else {
+                        let item = format!(r#"{{"items": [{{"id": "{tag}", "status": "ok"}}]}}"#);
+                        ("item", "/api/v1/jobs/flight/items", item)
+                    };
+                    let answer = try_http(
+                        "POST",
+                        &format!("{url}{path}"),
+                        &[
+                            ("Authorization", &auth),
+                            ("Content-Type", "application/json"),
+                        ],
+                        body.as_bytes(),
+                    )
+                    .unwrap_or_default();
+                    let status = status_of(&answer);
+                    sent.push((kind, tag, status, answer));
+                    if status == 0 {
+                        // The server is gone: later requests would only be refused too.
+                        break;
+                    }
+                }
+                sent
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(400));
+    let exit = server.signal("-TERM");
+    assert!(exit.success(), "vigie exits cleanly on SIGTERM: {exit}");
+    let sent: Vec<_> = senders
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+
+    let acknowledged = |kind: &str| -> Vec<&str> {
+        sent.iter()
+            .filter(|(k, _, status, _)| *k == kind && (200..300).contains(status))
+            .map(|(_, tag, _, _)| tag.as_str())
+            .collect()
+    };
+    let (logs, items) = (acknowledged("log"), acknowledged("item"));
+    assert!(
+        !logs.is_empty() && !items.is_empty(),
+        "some requests were answered before the signal"
+    );
+    for (kind, tag, status, answer) in &sent {
+        assert!(
+            (200..300).contains(status) || *status == 503 || *status == 0,
+            "{kind} {tag}: a request in flight is stored or refused, not {status}: {answer}"
+        );
+    }
+
+    // Everything acknowledged is there after a restart.
+    let server = Server::start(&data);
+    let token = vigie()
+        .args(["token", "create", "--name", "check", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(token.status.success(), "{}", stderr(&token));
+    let token = stdout(&token).trim().to_string();
+    let found = http_get(
+        &format!(
+            "{}/api/v1/logs/search?q=source:flight&limit=1000",
+            server.url
+        ),
+        Some(&token),
+    );
+    assert_eq!(status_of(&found), 200, "{found}");
+    for tag in &logs {
+        assert!(
+            found.contains(&format!("\"{tag}\"")),
+            "acknowledged log line {tag} is lost"
+        );
+    }
+    let job = http_get(&format!("{}/api/v1/jobs/flight", server.url), Some(&token));
+    let body = job.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let job: serde_json::Value = serde_json::from_str(body).expect("the job as JSON");
+    let processed = job["processed"].as_u64().unwrap() as usize;
+    let items_sent = sent.iter().filter(|(k, _, _, _)| *k == "item").count();
+    assert!(
+        items.len() <= processed && processed <= items_sent,
+        "{} items acknowledged, {processed} stored, {items_sent} sent",
+        items.len()
+    );
+    eprintln!(
+        "at SIGTERM: {} requests sent, {} logs and {} items acknowledged and all stored",
+        sent.len(),
+        logs.len(),
+        items.len()
+    );
 }

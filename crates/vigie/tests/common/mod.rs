@@ -84,9 +84,14 @@ impl Server {
         rest.split('@').next().expect("a key").to_string()
     }
 
-    pub fn interrupt(mut self) -> std::process::ExitStatus {
+    pub fn interrupt(self) -> std::process::ExitStatus {
+        self.signal("-INT")
+    }
+
+    /// Sends `signal` (`-INT`, `-TERM`) and waits up to 10 s for the process to end.
+    pub fn signal(mut self, signal: &str) -> std::process::ExitStatus {
         Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
+            .args([signal, &self.child.id().to_string()])
             .status()
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -94,7 +99,7 @@ impl Server {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "vigie did not stop on Ctrl-C");
+            assert!(Instant::now() < deadline, "vigie did not stop on {signal}");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -151,9 +156,19 @@ pub fn http_get(url: &str, token: Option<&str>) -> String {
 
 /// One HTTP/1.1 request over a TCP socket; the whole answer (status line, headers, body).
 pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> String {
+    try_http(method, url, headers, body).unwrap()
+}
+
+/// [`http`], saying why when no answer came (the server refused or closed the connection).
+pub fn try_http(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<String> {
     let rest = url.strip_prefix("http://").unwrap();
     let (host, path) = rest.split_once('/').unwrap();
-    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    let mut stream = std::net::TcpStream::connect(host)?;
     let extra: String = headers
         .iter()
         .map(|(name, value)| format!("{name}: {value}\r\n"))
@@ -163,12 +178,11 @@ pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> S
         "{method} /{path} HTTP/1.1\r\nHost: {host}\r\n{extra}Content-Length: {}\r\n\
          Connection: close\r\n\r\n",
         body.len()
-    )
-    .unwrap();
-    stream.write_all(body).unwrap();
+    )?;
+    stream.write_all(body)?;
     let mut response = String::new();
-    std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
-    response
+    std::io::Read::read_to_string(&mut stream, &mut response)?;
+    Ok(response)
 }
 
 pub fn status_of(response: &str) -> u16 {

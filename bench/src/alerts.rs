@@ -194,8 +194,7 @@ fn rule(n: usize, channel: i64) -> Value {
     json!({"name": format!("rule {n}"), "rule": kind, "channels": [channel]})
 }
 
-/// An admin API token of `server`, from the CLI on its data directory.
-/// An admin API client of `server`, with a token made by the CLI.
+/// An admin API client of `server`, with a token made by the CLI on its data directory.
 pub(crate) fn api(binary: &Path, server: &Server) -> Result<Arc<Api>> {
     let out = Command::new(binary)
         .args([

@@ -93,8 +93,11 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     ingest(&api, opts.items, opts.concurrency, "ingest").await?;
-    live_latency(&api, opts.live_jobs).await?;
-    fan_out(&api, opts.watchers).await?;
+    // A project key writes and never reads: watchers read with an API token, as a page would
+    // with its session.
+    let reader = crate::alerts::api(binary, &server)?;
+    live_latency(&api, &reader.key, opts.live_jobs).await?;
+    fan_out(&api, &reader.key, opts.watchers).await?;
     job_page(binary, &server, &api, opts.page_items).await?;
     println!(
         "  RSS at the end: {:.1} MiB",
@@ -197,6 +200,7 @@ fn latency_of(text: &str, at: u128) -> Option<f64> {
 
 async fn open_watchers(
     api: &Arc<Api>,
+    reader_key: &str,
     jobs: &[String],
     per_job: usize,
 ) -> Result<mpsc::UnboundedReceiver<(String, u128)>> {
@@ -209,7 +213,7 @@ async fn open_watchers(
             tokio::spawn(watch(
                 http.clone(),
                 url,
-                api.key.clone(),
+                reader_key.to_string(),
                 tx.clone(),
                 ready_tx.clone(),
             ));
@@ -224,12 +228,12 @@ async fn open_watchers(
     Ok(rx)
 }
 
-async fn live_latency(api: &Arc<Api>, jobs: usize) -> Result<()> {
+async fn live_latency(api: &Arc<Api>, reader_key: &str, jobs: usize) -> Result<()> {
     let ids: Vec<String> = (0..jobs).map(|j| format!("live-{j}")).collect();
     for id in &ids {
         api.create(id, 1_000_000).await?;
     }
-    let mut rx = open_watchers(api, &ids, 1).await?;
+    let mut rx = open_watchers(api, reader_key, &ids, 1).await?;
     let rounds = 20;
     let started = Instant::now();
     for round in 0..rounds {
@@ -268,10 +272,10 @@ async fn live_latency(api: &Arc<Api>, jobs: usize) -> Result<()> {
     Ok(())
 }
 
-async fn fan_out(api: &Arc<Api>, watchers: usize) -> Result<()> {
+async fn fan_out(api: &Arc<Api>, reader_key: &str, watchers: usize) -> Result<()> {
     let id = "fan-out".to_string();
     api.create(&id, 1_000_000).await?;
-    let mut rx = open_watchers(api, std::slice::from_ref(&id), watchers).await?;
+    let mut rx = open_watchers(api, reader_key, std::slice::from_ref(&id), watchers).await?;
     let updates = 50;
     for _ in 0..updates {
         let body = json!({"increment": 1, "message": format!("t={}", now_micros())});

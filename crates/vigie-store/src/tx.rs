@@ -109,6 +109,15 @@ impl Columns for Vec<Value> {
     }
 }
 
+/// Moves a blob out of `row` (a log block's data or bloom can be megabytes: not copied).
+pub(crate) fn take_blob(row: &mut Row, idx: usize) -> Result<Option<Vec<u8>>> {
+    match row.get_mut(idx) {
+        Some(Value::Blob(v)) => Ok(Some(std::mem::take(v))),
+        Some(Value::Int(None)) | Some(Value::Text(None)) => Ok(None),
+        other => Err(column_type(idx, "bytes", other.map(|v| &*v))),
+    }
+}
+
 fn column_type(idx: usize, wanted: &str, found: Option<&Value>) -> StoreError {
     StoreError::database(format!("column {idx}: expected {wanted}, found {found:?}"))
 }

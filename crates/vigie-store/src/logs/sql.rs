@@ -2,6 +2,7 @@
 
 use super::{BlockFilter, BlockMeta, LogSource, NewLogBlock};
 use crate::sql::{Columns, Value, Where};
+use crate::tx::{take_blob, Row};
 use crate::{Result, StoreError};
 use vigie_core::ProjectId;
 
@@ -109,7 +110,7 @@ pub fn blocks_query(f: &BlockFilter) -> (String, Vec<Value>) {
 }
 
 /// A row of [`blocks_query`]; `with_bloom` as in its filter.
-pub fn block_from(row: &impl Columns, with_bloom: bool) -> Result<BlockMeta> {
+pub fn block_from(row: &mut Row, with_bloom: bool) -> Result<BlockMeta> {
     Ok(BlockMeta {
         id: row.req_int(0)?,
         source_id: row.req_int(1)?,
@@ -120,7 +121,7 @@ pub fn block_from(row: &impl Columns, with_bloom: bool) -> Result<BlockMeta> {
         level_counts: level_counts_from(&row.req_text(6)?)?,
         raw_bytes: row.req_int(7)? as u64,
         stored_bytes: row.req_int(8)? as u64,
-        bloom: if with_bloom { row.blob(9)? } else { None },
+        bloom: if with_bloom { take_blob(row, 9)? } else { None },
     })
 }
 

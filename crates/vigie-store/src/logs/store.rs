@@ -4,8 +4,8 @@
 use super::sql;
 use super::{BlockFilter, BlockMeta, LogSource, NewLogBlock};
 use crate::engine::{Db, Engine};
-use crate::sql::{Columns, Value};
-use crate::tx::Tx;
+use crate::sql::{null_column, Columns, Value};
+use crate::tx::{take_blob, Tx};
 use crate::{Result, StoreError};
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -97,8 +97,9 @@ async fn block_data(tx: &mut dyn Tx, ids: &[i64]) -> Result<Vec<(i64, Vec<u8>)>>
             "SELECT id, data FROM log_blocks WHERE id IN ({})",
             placeholders(chunk.len())
         );
-        for row in tx.query(&sql, &id_values(chunk)).await? {
-            by_id.insert(row.req_int(0)?, row.req_blob(1)?);
+        for mut row in tx.query(&sql, &id_values(chunk)).await? {
+            let data = take_blob(&mut row, 1)?.ok_or_else(|| null_column(1))?;
+            by_id.insert(row.req_int(0)?, data);
         }
     }
     Ok(ids
@@ -127,8 +128,8 @@ impl<E: Engine> LogStore for Db<E> {
         self.read("log_blocks", move |tx| {
             Box::pin(async move {
                 let rows = tx.query(&query, &values).await?;
-                rows.iter()
-                    .map(|r| sql::block_from(r, with_bloom))
+                rows.into_iter()
+                    .map(|mut r| sql::block_from(&mut r, with_bloom))
                     .collect()
             })
         })

@@ -68,7 +68,7 @@ impl ProjectRow {
 }
 
 #[derive(Template)]
-#[template(path = "settings/projects.html")]
+#[template(path = "accounts/settings/projects.html")]
 struct ProjectsPage {
     chrome: Chrome,
     tab: &'static str,
@@ -243,7 +243,7 @@ async fn rotate_key(
 }
 
 #[derive(Template)]
-#[template(path = "settings/users.html")]
+#[template(path = "accounts/settings/users.html")]
 struct UsersPage {
     chrome: Chrome,
     tab: &'static str,
@@ -338,7 +338,7 @@ pub struct CreatedToken {
 }
 
 #[derive(Template)]
-#[template(path = "settings/tokens.html")]
+#[template(path = "accounts/settings/tokens.html")]
 struct TokensPage {
     chrome: Chrome,
     tab: &'static str,

@@ -19,7 +19,7 @@ use std::time::Instant;
 use vigie_core::validate::MIN_PASSWORD_LEN;
 
 #[derive(Template)]
-#[template(path = "login.html")]
+#[template(path = "accounts/login.html")]
 struct LoginPage {
     csrf: String,
     next: String,
@@ -29,7 +29,7 @@ struct LoginPage {
 }
 
 #[derive(Template)]
-#[template(path = "setup.html")]
+#[template(path = "accounts/setup.html")]
 struct SetupPage {
     csrf: String,
     token: String,

@@ -100,7 +100,7 @@ pub const KINDS: &[(&str, &str, &str, &str)] = &[
 ];
 
 #[derive(Template)]
-#[template(path = "alerts.html")]
+#[template(path = "alerts/alerts.html")]
 struct AlertsPage {
     chrome: Chrome,
     project: Project,

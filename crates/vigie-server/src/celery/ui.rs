@@ -39,7 +39,7 @@ pub struct TasksParams {
 }
 
 #[derive(Template)]
-#[template(path = "celery_tasks.html")]
+#[template(path = "celery/tasks.html")]
 struct TasksPage {
     chrome: Chrome,
     project: Project,
@@ -181,7 +181,7 @@ pub async fn tasks(
 }
 
 #[derive(Template)]
-#[template(path = "celery_task.html")]
+#[template(path = "celery/task.html")]
 struct TaskPage {
     chrome: Chrome,
     task: Task,
@@ -262,7 +262,7 @@ pub async fn task(
 }
 
 #[derive(Template)]
-#[template(path = "celery_workers.html")]
+#[template(path = "celery/workers.html")]
 struct WorkersPage {
     chrome: Chrome,
     project: Project,
@@ -368,7 +368,7 @@ pub async fn workers(
 }
 
 #[derive(Template)]
-#[template(path = "celery_periodic.html")]
+#[template(path = "celery/periodic.html")]
 struct PeriodicPage {
     chrome: Chrome,
     project: Project,

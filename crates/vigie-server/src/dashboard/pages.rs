@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 
 #[derive(Template)]
-#[template(path = "dashboard.html")]
+#[template(path = "dashboard/dashboard.html")]
 struct DashboardPage {
     chrome: Chrome,
     dsn: String,
@@ -81,7 +81,7 @@ pub async fn dashboard(
 }
 
 #[derive(Template)]
-#[template(path = "system.html")]
+#[template(path = "dashboard/system.html")]
 struct SystemPage {
     chrome: Chrome,
     stats: SystemStats,

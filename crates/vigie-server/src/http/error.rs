@@ -227,7 +227,7 @@ impl From<vigie_core::validate::InvalidName> for AppError {
 }
 
 #[derive(Template)]
-#[template(path = "error.html")]
+#[template(path = "web/error.html")]
 struct ErrorPage {
     status: u16,
     title: &'static str,

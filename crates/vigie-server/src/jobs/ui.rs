@@ -62,7 +62,7 @@ fn query_string(pairs: &[(&str, Option<&String>)]) -> String {
 }
 
 #[derive(Template)]
-#[template(path = "jobs.html")]
+#[template(path = "jobs/jobs.html")]
 struct JobsPage {
     chrome: Chrome,
     project: Project,
@@ -151,7 +151,7 @@ pub async fn list(
 }
 
 #[derive(Template)]
-#[template(path = "job.html")]
+#[template(path = "jobs/job.html")]
 struct JobPage {
     chrome: Chrome,
     project: Project,

@@ -114,7 +114,7 @@ fn bars(stats: &LogStats) -> Vec<Bar> {
 }
 
 #[derive(Template)]
-#[template(path = "logs.html")]
+#[template(path = "logs/logs.html")]
 struct LogsPage {
     chrome: Chrome,
     project: Project,
@@ -283,7 +283,7 @@ pub struct SourceRow {
 }
 
 #[derive(Template)]
-#[template(path = "logs_sources.html")]
+#[template(path = "logs/sources.html")]
 struct SourcesPage {
     chrome: Chrome,
     project: Project,
@@ -325,7 +325,7 @@ pub async fn sources(
 }
 
 #[derive(Template)]
-#[template(path = "logs_source.html")]
+#[template(path = "logs/source.html")]
 struct SourcePage {
     chrome: Chrome,
     project: Project,

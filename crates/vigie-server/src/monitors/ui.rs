@@ -35,7 +35,7 @@ pub fn run_label(status: &RunStatus) -> &'static str {
 }
 
 #[derive(Template)]
-#[template(path = "monitors.html")]
+#[template(path = "monitors/monitors.html")]
 struct MonitorsPage {
     chrome: Chrome,
     project: Project,
@@ -80,7 +80,7 @@ fn ping_base(state: &AppState, project: &Project) -> String {
 }
 
 #[derive(Template)]
-#[template(path = "monitor.html")]
+#[template(path = "monitors/monitor.html")]
 struct MonitorPage {
     chrome: Chrome,
     project: Project,

@@ -102,7 +102,7 @@ impl IncidentReport {
 
 /// The report as one HTML file: the page's styles inline, links absolute.
 #[derive(askama::Template)]
-#[template(path = "incident_export.html")]
+#[template(path = "reports/incident_export.html")]
 struct IncidentExport<'a> {
     project: &'a str,
     report: &'a IncidentReport,

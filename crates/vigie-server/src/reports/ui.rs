@@ -13,7 +13,7 @@ use axum::response::Response;
 use vigie_core::Project;
 
 #[derive(Template)]
-#[template(path = "incident.html")]
+#[template(path = "reports/incident.html")]
 struct IncidentPage {
     chrome: Chrome,
     project: Project,

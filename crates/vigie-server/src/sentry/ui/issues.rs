@@ -107,7 +107,7 @@ pub fn dropped_meaning(reason: &str) -> &'static str {
 }
 
 #[derive(Template)]
-#[template(path = "issues.html")]
+#[template(path = "sentry/issues.html")]
 struct IssuesPage {
     chrome: Chrome,
     project: Project,
@@ -305,7 +305,7 @@ fn tag_groups(tags: Vec<TagCount>) -> Vec<TagGroup> {
 }
 
 #[derive(Template)]
-#[template(path = "issue.html")]
+#[template(path = "sentry/issue.html")]
 struct IssuePage {
     chrome: Chrome,
     issue: Issue,
@@ -487,7 +487,7 @@ pub async fn show(
 const FEEDBACK_SHOWN: u32 = 200;
 
 #[derive(Template)]
-#[template(path = "feedback.html")]
+#[template(path = "sentry/feedback.html")]
 struct FeedbackPage {
     chrome: Chrome,
     project: Project,

@@ -48,7 +48,7 @@ impl PerfQuery {
 }
 
 #[derive(Template)]
-#[template(path = "performance.html")]
+#[template(path = "sentry/performance.html")]
 struct PerformancePage {
     chrome: Chrome,
     project: Project,
@@ -182,7 +182,7 @@ pub struct SpanBar {
 }
 
 #[derive(Template)]
-#[template(path = "transaction.html")]
+#[template(path = "sentry/transaction.html")]
 struct TransactionPage {
     chrome: Chrome,
     name: String,

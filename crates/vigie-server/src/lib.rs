@@ -38,6 +38,7 @@ pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod batch;
 pub mod celery;
 pub mod config;
 pub mod dashboard;

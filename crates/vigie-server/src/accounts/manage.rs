@@ -2,14 +2,58 @@
 //! JSON API and the offline CLI (`vigie user add`, `vigie token create`, …).
 //!
 //! Each function validates its input, applies the change through the store and returns the
-//! result; callers that show live pages publish the change on the hub afterwards.
+//! result, or a [`ManageError`] naming the rule that refused it; handlers turn that into an
+//! HTTP answer (`From<ManageError> for AppError`), the CLI into a message. Callers that show
+//! live pages publish the change on the hub afterwards.
 
-use crate::auth::password;
+use crate::auth::password::{self, HashError};
 use crate::http::AppError;
 use vigie_core::account::new_api_token;
 use vigie_core::secret::{random_hex, token_hash};
+use vigie_core::validate::InvalidName;
 use vigie_core::{validate, ApiToken, Project, ProjectId, ProjectKey, Role, Scope, User};
 use vigie_store::{NewApiToken, NewUser, Store, StoreError};
+
+/// Why a change to projects, users or tokens was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ManageError {
+    /// A name or password breaks its rule.
+    #[error(transparent)]
+    Invalid(#[from] InvalidName),
+    #[error("{0}")]
+    BadOrigins(String),
+    #[error(
+        "this setup link is no longer valid: an account exists already, or the link was mistyped"
+    )]
+    SetupLinkInvalid,
+    #[error("no user named {0:?}")]
+    NoSuchUser(String),
+    #[error("you cannot delete your own account; ask another admin")]
+    DeletingSelf,
+    #[error("this is the last admin: make another user admin first")]
+    LastAdmin,
+    #[error(transparent)]
+    Hashing(#[from] HashError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<ManageError> for AppError {
+    fn from(err: ManageError) -> Self {
+        match err {
+            ManageError::Invalid(_) | ManageError::BadOrigins(_) => {
+                AppError::BadRequest(err.to_string())
+            }
+            ManageError::SetupLinkInvalid => AppError::Forbidden(err.to_string()),
+            ManageError::NoSuchUser(_) => AppError::NotFound(err.to_string()),
+            ManageError::DeletingSelf | ManageError::LastAdmin => {
+                AppError::Conflict(err.to_string())
+            }
+            ManageError::Hashing(_) => AppError::Internal(err.to_string()),
+            ManageError::Store(err) => err.into(),
+        }
+    }
+}
 
 /// The meta key under which the one-time setup token waits for the first admin.
 pub const SETUP_TOKEN_KEY: &str = "setup_token";
@@ -40,7 +84,7 @@ pub struct Bootstrap {
 
 /// Makes an installation usable: creates the `default` project when there is no project, and
 /// the setup token while there is no user. Safe to run on every start, by every instance.
-pub async fn bootstrap(store: &dyn Store) -> Result<Bootstrap, AppError> {
+pub async fn bootstrap(store: &dyn Store) -> Result<Bootstrap, ManageError> {
     let mut projects = store.list_projects().await?;
     if projects.is_empty() {
         match store
@@ -68,7 +112,7 @@ pub async fn bootstrap(store: &dyn Store) -> Result<Bootstrap, AppError> {
     })
 }
 
-pub async fn create_project(store: &dyn Store, name: &str) -> Result<Project, AppError> {
+pub async fn create_project(store: &dyn Store, name: &str) -> Result<Project, ManageError> {
     let name = validate::project_name(name)?;
     Ok(store.create_project(&name, &ProjectKey::generate()).await?)
 }
@@ -77,7 +121,7 @@ pub async fn rename_project(
     store: &dyn Store,
     id: ProjectId,
     name: &str,
-) -> Result<Project, AppError> {
+) -> Result<Project, ManageError> {
     let name = validate::project_name(name)?;
     Ok(store.rename_project(id, &name).await?)
 }
@@ -87,13 +131,13 @@ pub async fn set_allowed_origins(
     store: &dyn Store,
     id: ProjectId,
     text: &str,
-) -> Result<Project, AppError> {
-    let origins = vigie_core::project::parse_origins(text).map_err(AppError::BadRequest)?;
+) -> Result<Project, ManageError> {
+    let origins = vigie_core::project::parse_origins(text).map_err(ManageError::BadOrigins)?;
     Ok(store.set_allowed_origins(id, &origins).await?)
 }
 
 /// Gives a project a new public key. The old DSN stops working at once.
-pub async fn rotate_project_key(store: &dyn Store, id: ProjectId) -> Result<Project, AppError> {
+pub async fn rotate_project_key(store: &dyn Store, id: ProjectId) -> Result<Project, ManageError> {
     Ok(store.set_project_key(id, &ProjectKey::generate()).await?)
 }
 
@@ -102,7 +146,7 @@ pub async fn create_user(
     username: &str,
     password: &str,
     role: Role,
-) -> Result<User, AppError> {
+) -> Result<User, ManageError> {
     let new = new_user(username, password, role).await?;
     Ok(store.create_user(&new).await?)
 }
@@ -113,26 +157,23 @@ pub async fn create_first_admin(
     setup_token: &str,
     username: &str,
     password: &str,
-) -> Result<User, AppError> {
+) -> Result<User, ManageError> {
     if !setup_token_is_valid(store, setup_token).await? {
-        return Err(AppError::Forbidden(
-            "this setup link is no longer valid: an account exists already, or the link was mistyped"
-                .into(),
-        ));
+        return Err(ManageError::SetupLinkInvalid);
     }
     let new = new_user(username, password, Role::Admin).await?;
     Ok(store.create_first_user(&new, SETUP_TOKEN_KEY).await?)
 }
 
 /// Whether `token` is the setup token still waiting for the first admin.
-pub async fn setup_token_is_valid(store: &dyn Store, token: &str) -> Result<bool, AppError> {
+pub async fn setup_token_is_valid(store: &dyn Store, token: &str) -> Result<bool, ManageError> {
     let expected = store.meta(SETUP_TOKEN_KEY).await?;
     Ok(expected
         .as_deref()
         .is_some_and(|e| vigie_core::secret::constant_time_eq(e, token)))
 }
 
-async fn new_user(username: &str, password: &str, role: Role) -> Result<NewUser, AppError> {
+async fn new_user(username: &str, password: &str, role: Role) -> Result<NewUser, ManageError> {
     let username = validate::username(username)?;
     validate::password(password)?;
     Ok(NewUser {
@@ -143,23 +184,27 @@ async fn new_user(username: &str, password: &str, role: Role) -> Result<NewUser,
 }
 
 /// Sets a user's password (and ends their sessions).
-pub async fn set_password(store: &dyn Store, user_id: i64, password: &str) -> Result<(), AppError> {
+pub async fn set_password(
+    store: &dyn Store,
+    user_id: i64,
+    password: &str,
+) -> Result<(), ManageError> {
     validate::password(password)?;
     let hash = password::hash(password.to_string()).await?;
     Ok(store.set_password(user_id, &hash).await?)
 }
 
-pub async fn user_by_name(store: &dyn Store, username: &str) -> Result<User, AppError> {
+pub async fn user_by_name(store: &dyn Store, username: &str) -> Result<User, ManageError> {
     let username = validate::username(username)?;
     store
         .credentials(&username)
         .await?
         .map(|c| c.user)
-        .ok_or_else(|| AppError::NotFound(format!("no user named {username:?}")))
+        .ok_or(ManageError::NoSuchUser(username))
 }
 
 /// Changes a user's role, refusing to demote the last admin (nobody could manage Vigie then).
-pub async fn set_role(store: &dyn Store, user_id: i64, role: Role) -> Result<User, AppError> {
+pub async fn set_role(store: &dyn Store, user_id: i64, role: Role) -> Result<User, ManageError> {
     if role != Role::Admin {
         ensure_another_admin(store, user_id).await?;
     }
@@ -171,26 +216,22 @@ pub async fn delete_user(
     store: &dyn Store,
     actor: Option<i64>,
     user_id: i64,
-) -> Result<(), AppError> {
+) -> Result<(), ManageError> {
     if actor == Some(user_id) {
-        return Err(AppError::Conflict(
-            "you cannot delete your own account; ask another admin".into(),
-        ));
+        return Err(ManageError::DeletingSelf);
     }
     ensure_another_admin(store, user_id).await?;
     Ok(store.delete_user(user_id).await?)
 }
 
-async fn ensure_another_admin(store: &dyn Store, user_id: i64) -> Result<(), AppError> {
+async fn ensure_another_admin(store: &dyn Store, user_id: i64) -> Result<(), ManageError> {
     let users = store.list_users().await?;
     let target_is_admin = users
         .iter()
         .any(|u| u.id == user_id && u.role == Role::Admin);
     let admins = users.iter().filter(|u| u.role == Role::Admin).count();
     if target_is_admin && admins == 1 {
-        return Err(AppError::Conflict(
-            "this is the last admin: make another user admin first".into(),
-        ));
+        return Err(ManageError::LastAdmin);
     }
     Ok(())
 }
@@ -200,7 +241,7 @@ pub async fn create_token(
     store: &dyn Store,
     name: &str,
     scope: Scope,
-) -> Result<(ApiToken, String), AppError> {
+) -> Result<(ApiToken, String), ManageError> {
     let name = validate::token_name(name)?;
     let (secret, prefix) = new_api_token();
     let token = store
@@ -214,6 +255,6 @@ pub async fn create_token(
     Ok((token, secret))
 }
 
-pub async fn revoke_token(store: &dyn Store, id: i64) -> Result<(), AppError> {
+pub async fn revoke_token(store: &dyn Store, id: i64) -> Result<(), ManageError> {
     Ok(store.revoke_api_token(id).await?)
 }

@@ -109,7 +109,9 @@ async fn create_project(
     headers: HeaderMap,
     Form(form): Form<NameForm>,
 ) -> Result<Response, PageError> {
-    let result = manage::create_project(state.store.as_ref(), &form.name).await;
+    let result = manage::create_project(state.store.as_ref(), &form.name)
+        .await
+        .map_err(AppError::from);
     let result = published(&state, Change::Projects, result);
     form_outcome(result, PROJECTS, state.secure_cookies(&headers), |p| {
         format!("Project \"{}\" created. Its DSN is in the table.", p.name)
@@ -123,7 +125,9 @@ async fn rename_project(
     Path(id): Path<i64>,
     Form(form): Form<NameForm>,
 ) -> Result<Response, PageError> {
-    let result = manage::rename_project(state.store.as_ref(), ProjectId(id), &form.name).await;
+    let result = manage::rename_project(state.store.as_ref(), ProjectId(id), &form.name)
+        .await
+        .map_err(AppError::from);
     let result = published(&state, Change::Projects, result);
     form_outcome(result, PROJECTS, state.secure_cookies(&headers), |p| {
         format!("Project renamed to \"{}\".", p.name)
@@ -142,8 +146,9 @@ async fn set_origins(
     Path(id): Path<i64>,
     Form(form): Form<OriginsForm>,
 ) -> Result<Response, PageError> {
-    let result =
-        manage::set_allowed_origins(state.store.as_ref(), ProjectId(id), &form.origins).await;
+    let result = manage::set_allowed_origins(state.store.as_ref(), ProjectId(id), &form.origins)
+        .await
+        .map_err(AppError::from);
     let result = published(&state, Change::Projects, result);
     form_outcome(result, PROJECTS, state.secure_cookies(&headers), |p| {
         if p.allowed_origins.is_empty() {
@@ -233,7 +238,9 @@ async fn rotate_key(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
-    let result = manage::rotate_project_key(state.store.as_ref(), ProjectId(id)).await;
+    let result = manage::rotate_project_key(state.store.as_ref(), ProjectId(id))
+        .await
+        .map_err(AppError::from);
     form_outcome(result, PROJECTS, state.secure_cookies(&headers), |p| {
         format!(
             "New key for \"{}\": update your SDKs with the new DSN; the old one no longer works.",
@@ -286,9 +293,9 @@ async fn add_user(
     Form(form): Form<UserForm>,
 ) -> Result<Response, PageError> {
     let result = match parse_role(&form.role) {
-        Ok(role) => {
-            manage::create_user(state.store.as_ref(), &form.username, &form.password, role).await
-        }
+        Ok(role) => manage::create_user(state.store.as_ref(), &form.username, &form.password, role)
+            .await
+            .map_err(AppError::from),
         Err(err) => Err(err),
     };
     let result = published(&state, Change::Users, result);
@@ -310,7 +317,9 @@ async fn set_role(
     Form(form): Form<RoleForm>,
 ) -> Result<Response, PageError> {
     let result = match parse_role(&form.role) {
-        Ok(role) => manage::set_role(state.store.as_ref(), id, role).await,
+        Ok(role) => manage::set_role(state.store.as_ref(), id, role)
+            .await
+            .map_err(AppError::from),
         Err(err) => Err(err),
     };
     form_outcome(result, USERS, state.secure_cookies(&headers), |u| {
@@ -324,7 +333,9 @@ async fn delete_user(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
-    let result = manage::delete_user(state.store.as_ref(), Some(admin.user.id), id).await;
+    let result = manage::delete_user(state.store.as_ref(), Some(admin.user.id), id)
+        .await
+        .map_err(AppError::from);
     let result = published(&state, Change::Users, result);
     form_outcome(result, USERS, state.secure_cookies(&headers), |_| {
         "User deleted.".to_string()
@@ -392,7 +403,9 @@ async fn create_token(
         .parse()
         .map_err(|e| AppError::BadRequest(format!("{e}")));
     let result = match scope {
-        Ok(scope) => manage::create_token(state.store.as_ref(), &form.name, scope).await,
+        Ok(scope) => manage::create_token(state.store.as_ref(), &form.name, scope)
+            .await
+            .map_err(AppError::from),
         Err(err) => Err(err),
     };
     match result {
@@ -419,7 +432,9 @@ async fn revoke_token(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
-    let result = manage::revoke_token(state.store.as_ref(), id).await;
+    let result = manage::revoke_token(state.store.as_ref(), id)
+        .await
+        .map_err(AppError::from);
     let result = published(&state, Change::Tokens, result);
     form_outcome(
         result,

@@ -282,8 +282,8 @@ pub async fn setup(
     .await
     {
         Ok(user) => user,
-        Err(AppError::BadRequest(message)) => return again(capitalize(&message)),
-        Err(err) => return Err(err.into()),
+        Err(err @ manage::ManageError::Invalid(_)) => return again(capitalize(&err.to_string())),
+        Err(err) => return Err(AppError::from(err).into()),
     };
     state.hub.publish(Change::Users);
     tracing::info!(username = %user.username, "first admin created");

@@ -1,19 +1,27 @@
 //! Password hashing with Argon2id (the `argon2` crate's defaults: 19 MiB, 2 passes — OWASP's
 //! recommendation). Hashing is deliberately slow, so it runs on a blocking thread.
 
-use crate::http::AppError;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use std::sync::OnceLock;
 
+/// Hashing a password failed (it does not, short of a bug or a thread that died).
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("password hashing failed: {0}")]
+    Argon2(argon2::password_hash::Error),
+    #[error("the password hashing thread failed")]
+    Thread(#[source] tokio::task::JoinError),
+}
+
 /// The PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`) for `password`.
-pub fn hash_blocking(password: &str) -> Result<String, AppError> {
+pub fn hash_blocking(password: &str) -> Result<String, HashError> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| AppError::Internal(format!("password hashing failed: {e}")))
+        .map_err(HashError::Argon2)
 }
 
 pub fn verify_blocking(password: &str, hash: &str) -> bool {
@@ -26,10 +34,10 @@ pub fn verify_blocking(password: &str, hash: &str) -> bool {
         .unwrap_or(false)
 }
 
-pub async fn hash(password: String) -> Result<String, AppError> {
+pub async fn hash(password: String) -> Result<String, HashError> {
     tokio::task::spawn_blocking(move || hash_blocking(&password))
         .await
-        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(HashError::Thread)?
 }
 
 /// Checks `password` against `hash`, or against a dummy hash when the user does not exist, so

@@ -369,14 +369,7 @@ fn news_of(mut event: vigie_protocol::celery::Event) -> Option<CeleryNews> {
 
 async fn writer(state: AppState, project: ProjectId, mut news: mpsc::Receiver<CeleryNews>) {
     let counters = &state.metrics.celery;
-    while let Some(first) = news.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < BATCH {
-            match news.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
+    while let Some(batch) = crate::batch::gather(&mut news, BATCH, |_| 1).await {
         let n = batch.len() as u64;
         let (mut newest, mut outcomes, mut kinds) = (None, Vec::new(), HashMap::new());
         for item in &batch {

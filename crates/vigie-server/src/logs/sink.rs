@@ -11,7 +11,7 @@
 //! flood leaves room for HTTP ingest and drops (and counts) what storage cannot take.
 
 use super::files::FileRoutes;
-use crate::http::AppError;
+use crate::batch::{self, SubmitError, Waiter};
 use crate::hub::{Hub, LogNews};
 use crate::metrics::Metrics;
 use std::collections::BTreeMap;
@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use vigie_core::{LogRecord, ProjectId};
-use vigie_store::{logs, Store, StoreError};
+use vigie_store::{logs, Store};
 
 /// Batches waiting for the sink.
 const QUEUE: usize = 1024;
@@ -30,9 +30,6 @@ const GATHER: usize = 64 * 1024;
 const WAIT: Duration = Duration::from_secs(10);
 /// Syslog batches allowed in the queue at once.
 const SYSLOG_IN_FLIGHT: usize = 8;
-
-/// Told once the batch is stored (or why it is not).
-type Waiter = oneshot::Sender<Result<(), StoreError>>;
 
 struct Batch {
     project: ProjectId,
@@ -79,32 +76,17 @@ impl LogSink {
         &self,
         project: ProjectId,
         records: Vec<LogRecord>,
-    ) -> Result<(), AppError> {
+    ) -> Result<(), SubmitError> {
         if records.is_empty() {
             return Ok(());
         }
-        let (done, stored) = oneshot::channel();
-        let batch = Batch {
+        let pack = |done| Batch {
             project,
             records,
             done: Some(done),
             _permit: None,
         };
-        match tokio::time::timeout(WAIT, self.queue.send(batch)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => return Err(AppError::Unavailable("the server is shutting down".into())),
-            Err(_) => {
-                return Err(AppError::Overloaded {
-                    retry_after: 2,
-                    message: "log storage is saturated; retry in a few seconds".into(),
-                })
-            }
-        }
-        match stored.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(err)) => Err(err.into()),
-            Err(_) => Err(AppError::Unavailable("the server is shutting down".into())),
-        }
+        batch::submit(&self.queue, pack, WAIT, "log").await
     }
 
     /// Returns once every batch queued before it is stored (or refused): the drain at
@@ -165,18 +147,7 @@ async fn run(
     metrics: Arc<Metrics>,
     files: Option<FileRoutes>,
 ) {
-    while let Some(first) = queue.recv().await {
-        let mut gathered = first.records.len();
-        let mut batches = vec![first];
-        while gathered < GATHER {
-            match queue.try_recv() {
-                Ok(batch) => {
-                    gathered += batch.records.len();
-                    batches.push(batch);
-                }
-                Err(_) => break,
-            }
-        }
+    while let Some(batches) = batch::gather(&mut queue, GATHER, |b| b.records.len()).await {
         let mut by_project: BTreeMap<ProjectId, Gathered> = BTreeMap::new();
         // Flush markers are answered after every batch gathered with them is written.
         let mut flushes = Vec::new();

@@ -7,25 +7,24 @@
 //! it tells the hub, so open issue lists refresh, and counts in `/metrics` what storage chose
 //! not to keep (spans past a segment's cap, see `vigie_store::errors::STRAY_SPANS_PER_SEGMENT`).
 //!
-//! The queue is bounded: callers wait for room and get 503 after [`WAIT`].
+//! The queue is bounded: callers wait for room and get 503 after [`WAIT`] (see
+//! [`crate::batch`], whose gather and submit this sink uses).
 
-use crate::http::AppError;
+use crate::batch::{self, SubmitError, Waiter};
 use crate::hub::{Change, Hub};
 use crate::metrics::Metrics;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use vigie_core::{ProjectId, Timestamp};
 use vigie_store::errors::EventWritten;
-use vigie_store::{ErrorBatch, Store, StoreError};
+use vigie_store::{ErrorBatch, Store};
 
 const QUEUE: usize = 1024;
 /// Most events and transactions stored in one transaction.
 const GATHER: usize = 2000;
 const WAIT: Duration = Duration::from_secs(10);
-
-type Waiter = oneshot::Sender<Result<(), StoreError>>;
 
 /// What the hub carries after a write: the events stored and what they did to their issues.
 #[derive(Debug)]
@@ -63,26 +62,11 @@ impl ErrorSink {
     }
 
     /// Stores `batch`; returns once it is durable.
-    pub async fn write(&self, batch: ErrorBatch) -> Result<(), AppError> {
+    pub async fn write(&self, batch: ErrorBatch) -> Result<(), SubmitError> {
         if batch.is_empty() {
             return Ok(());
         }
-        let (done, stored) = oneshot::channel();
-        match tokio::time::timeout(WAIT, self.queue.send((batch, done))).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => return Err(AppError::Unavailable("the server is shutting down".into())),
-            Err(_) => {
-                return Err(AppError::Overloaded {
-                    retry_after: 2,
-                    message: "event storage is saturated; retry in a few seconds".into(),
-                })
-            }
-        }
-        match stored.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(err)) => Err(err.into()),
-            Err(_) => Err(AppError::Unavailable("the server is shutting down".into())),
-        }
+        batch::submit(&self.queue, |done| (batch, done), WAIT, "event").await
     }
 }
 
@@ -96,18 +80,7 @@ async fn run(
     hub: Hub,
     metrics: Arc<Metrics>,
 ) {
-    while let Some(first) = queue.recv().await {
-        let mut gathered = size(&first.0);
-        let mut waiting = vec![first];
-        while gathered < GATHER {
-            match queue.try_recv() {
-                Ok(next) => {
-                    gathered += size(&next.0);
-                    waiting.push(next);
-                }
-                Err(_) => break,
-            }
-        }
+    while let Some(waiting) = batch::gather(&mut queue, GATHER, |(b, _)| size(b)).await {
         let mut by_project: BTreeMap<ProjectId, (ErrorBatch, Vec<Waiter>)> = BTreeMap::new();
         for (batch, done) in waiting {
             let project = batch.project;

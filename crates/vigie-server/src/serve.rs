@@ -137,7 +137,8 @@ pub async fn run(
     .await;
 
     // Syslog first, so nothing more comes in; then what it handed over is stored; then the
-    // background tasks end (each awaited, so none is still writing) and the store closes.
+    // Celery consumer stops reading and stores what it read; then the background tasks end
+    // (each awaited, so none is still writing) and the store closes.
     for listener in &syslog {
         listener.abort();
     }
@@ -145,11 +146,9 @@ pub async fn run(
         let _ = listener.await;
     }
     state.logs.flush().await;
-    let background: Vec<_> = maintenance
-        .into_iter()
-        .chain(alerting)
-        .chain(celery)
-        .collect();
+    // The Celery readers stop and the writer stores what they had read.
+    celery.stop().await;
+    let background: Vec<_> = maintenance.into_iter().chain(alerting).collect();
     for task in &background {
         task.abort();
     }

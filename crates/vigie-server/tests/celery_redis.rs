@@ -522,3 +522,68 @@ async fn a_broker_s_events_become_tasks_jobs_and_workers() {
     );
     assert!(!metrics.contains("vigie_celery_events_total 0"));
 }
+
+/// Stopping the consumer (as shutdown does) stores every event it had read: the readers stop,
+/// then the writer empties the queue before it ends.
+#[tokio::test]
+async fn stopping_stores_every_event_already_read() {
+    use std::sync::atomic::Ordering;
+    let Some(mut url) = redis() else { return };
+    url.db = 9;
+    let broker = format!("redis://{}:{}/9", url.host, url.port);
+    let app = common::app_configured(Duration::from_secs(3600), |c| {
+        c.celery.brokers = broker.clone();
+    })
+    .await;
+    let consumer = vigie_server::celery::consumer::start(&app.state)
+        .await
+        .unwrap();
+    let state = app.state.clone();
+    eventually("the broker connected", || {
+        let brokers = state.brokers.list();
+        async move { brokers.iter().any(|b| b.connected) }
+    })
+    .await;
+
+    // A burst of the captured events (task and worker events only: each read event is one
+    // item for the writer), published from another task while the consumer is stopped.
+    let shift = since_capture(EVENTS);
+    let messages: Vec<(String, String)> = captured(EVENTS)
+        .into_iter()
+        .map(|(channel, payload)| {
+            (
+                channel.replace("/5.celeryev/", "/9.celeryev/"),
+                retimed(&payload, shift),
+            )
+        })
+        .collect();
+    let publisher = tokio::spawn(async move {
+        let mut publisher = Connection::open(&url).await.unwrap();
+        for _ in 0..300 {
+            for (channel, payload) in &messages {
+                publisher
+                    .command(&["PUBLISH".into(), channel.clone(), payload.clone()])
+                    .await
+                    .unwrap();
+            }
+        }
+    });
+    let counters = &app.state.metrics.celery;
+    eventually("a good part of the burst was read", || async {
+        counters.events.load(Ordering::Relaxed) > 3_000
+    })
+    .await;
+    consumer.stop().await;
+    let (read, stored) = (
+        counters.events.load(Ordering::Relaxed),
+        counters.stored.load(Ordering::Relaxed),
+    );
+    assert_eq!(counters.dropped.load(Ordering::Relaxed), 0);
+    // `stored` also counts result-backend states, whose channel Redis shares across databases
+    // (another test may publish some meanwhile): every event read is stored, perhaps more.
+    assert!(
+        stored >= read,
+        "every event read before the stop is stored: {stored} of {read}"
+    );
+    publisher.abort();
+}

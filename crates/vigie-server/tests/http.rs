@@ -105,7 +105,10 @@ async fn first_run_setup_works_once() {
     )
     .await
     .unwrap_err();
-    assert!(matches!(err, manage::ManageError::SetupLinkInvalid), "{err}");
+    assert!(
+        matches!(err, manage::ManageError::SetupLinkInvalid),
+        "{err}"
+    );
     assert_eq!(
         vigie_server::http::AppError::from(err).status(),
         StatusCode::FORBIDDEN

@@ -11,6 +11,9 @@
 //! enabler (with [celery] enable_events): `enable_events` broadcast to the workers every 10 s
 //! ```
 //!
+//! At shutdown ([`Consumer::stop`]) the readers stop first, then the writer stores what they
+//! had queued before the store closes.
+//!
 //! A message in another serializer (pickle, msgpack) or that is not a Celery message is
 //! counted in `/metrics` and skipped, with one log line per kind; nothing stops the reader. When
 //! storage falls behind, the queue is full and messages are dropped (counted), never piling up
@@ -75,12 +78,35 @@ impl Brokers {
     }
 }
 
+/// The running consumer: its readers (and enablers), and the one writer they feed.
+#[derive(Default)]
+pub struct Consumer {
+    readers: Vec<tokio::task::JoinHandle<()>>,
+    writer: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Consumer {
+    /// Stops reading and stores what was read: the readers end (dropping their ends of the
+    /// queue), then the writer stores everything still queued and ends by itself.
+    pub async fn stop(self) {
+        for reader in &self.readers {
+            reader.abort();
+        }
+        for reader in self.readers {
+            let _ = reader.await;
+        }
+        if let Some(writer) = self.writer {
+            let _ = writer.await;
+        }
+    }
+}
+
 /// Starts a reader per configured broker and the writer (and the enablers when asked); none
 /// when no broker is configured. The project is named by `celery.project` and must exist.
-pub async fn start(state: &AppState) -> Result<Vec<tokio::task::JoinHandle<()>>, String> {
+pub async fn start(state: &AppState) -> Result<Consumer, String> {
     let brokers = state.config.celery.brokers().map_err(|e| e.to_string())?;
     if brokers.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Consumer::default());
     }
     let name = &state.config.celery.project;
     let project = state
@@ -92,23 +118,24 @@ pub async fn start(state: &AppState) -> Result<Vec<tokio::task::JoinHandle<()>>,
         .find(|p| &p.name == name)
         .ok_or_else(|| format!("celery.project: no project named {name:?}"))?;
     let (queue, news) = mpsc::channel(QUEUE);
-    let mut tasks = vec![crate::tasks::spawn(
-        "celery writer",
-        writer(state.clone(), project.id, news),
-    )];
+    let writer = crate::tasks::spawn("celery writer", writer(state.clone(), project.id, news));
+    let mut readers = Vec::new();
     for broker in brokers {
         if state.config.celery.enable_events {
-            tasks.push(crate::tasks::spawn(
+            readers.push(crate::tasks::spawn(
                 "celery enabler",
                 enabler(state.clone(), broker.clone()),
             ));
         }
-        tasks.push(crate::tasks::spawn(
+        readers.push(crate::tasks::spawn(
             "celery reader",
             reader(state.clone(), broker, queue.clone()),
         ));
     }
-    Ok(tasks)
+    Ok(Consumer {
+        readers,
+        writer: Some(writer),
+    })
 }
 
 async fn reader(state: AppState, broker: Broker, queue: mpsc::Sender<CeleryNews>) {

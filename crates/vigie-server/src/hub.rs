@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::{broadcast, watch};
 use vigie_core::job::JobMessage;
-use vigie_core::{Item, Job, LogRecord, ProjectId};
+use vigie_core::{Item, Job, LogRecord, ProjectId, Timestamp};
+use vigie_store::errors::EventWritten;
 
 /// Changes a slow stream may fall behind by before it skips to a fresh snapshot.
 const BUFFER: usize = 1024;
@@ -27,15 +28,38 @@ pub enum Change {
     /// A job moved: its new state, and the items and feed lines that came with the change.
     Job(Arc<JobNews>),
     /// Events were stored (issues created, reopened or seen).
-    Issues(Arc<crate::sentry::IssueNews>),
+    Issues(Arc<IssueNews>),
     /// Transactions were stored (for threshold alerts; pages re-read on their own).
-    Transactions(Arc<crate::sentry::TransactionNews>),
+    Transactions(Arc<TransactionNews>),
     /// A project's monitors changed: a run (a check-in, a missed or timed-out run), or a
     /// setting (no run).
     Monitors(ProjectId, Option<Arc<vigie_store::RunChange>>),
     /// Celery tasks or workers of a project changed; with how tasks started and ended in the
     /// batch (for task alerts).
     Celery(ProjectId, Arc<Vec<TaskOutcome>>),
+}
+
+/// What the hub carries after a write: the events stored and what they did to their issues.
+#[derive(Debug)]
+pub struct IssueNews {
+    pub project: ProjectId,
+    pub events: Vec<EventWritten>,
+}
+
+/// Transactions just stored, for threshold alerts (p95, failure rate).
+#[derive(Debug)]
+pub struct TransactionNews {
+    pub project: ProjectId,
+    pub samples: Vec<TransactionSample>,
+}
+
+/// What a threshold needs of a transaction.
+#[derive(Debug)]
+pub struct TransactionSample {
+    pub name: String,
+    pub time: Timestamp,
+    pub duration_ms: f64,
+    pub failed: bool,
 }
 
 /// A task starting or ending, as the Celery writer read it from the batch's events.

@@ -68,7 +68,8 @@ pub fn routes() -> crate::http::Routes {
     }
 }
 
-pub use sink::{ErrorSink, IssueNews, TransactionNews, TransactionSample};
+pub use crate::hub::{IssueNews, TransactionNews, TransactionSample};
+pub use sink::ErrorSink;
 
 use crate::config::ErrorsConfig;
 use crate::http::AppError;

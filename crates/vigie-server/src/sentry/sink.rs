@@ -11,43 +11,19 @@
 //! [`crate::batch`], whose gather and submit this sink uses).
 
 use crate::batch::{self, SubmitError, Waiter};
-use crate::hub::{Change, Hub};
+use crate::hub::{Change, Hub, IssueNews, TransactionNews, TransactionSample};
 use crate::metrics::Metrics;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use vigie_core::{ProjectId, Timestamp};
-use vigie_store::errors::EventWritten;
 use vigie_store::{ErrorBatch, Store};
 
 const QUEUE: usize = 1024;
 /// Most events and transactions stored in one transaction.
 const GATHER: usize = 2000;
 const WAIT: Duration = Duration::from_secs(10);
-
-/// What the hub carries after a write: the events stored and what they did to their issues.
-#[derive(Debug)]
-pub struct IssueNews {
-    pub project: ProjectId,
-    pub events: Vec<EventWritten>,
-}
-
-/// Transactions just stored, for threshold alerts (p95, failure rate).
-#[derive(Debug)]
-pub struct TransactionNews {
-    pub project: ProjectId,
-    pub samples: Vec<TransactionSample>,
-}
-
-/// What a threshold needs of a transaction.
-#[derive(Debug)]
-pub struct TransactionSample {
-    pub name: String,
-    pub time: Timestamp,
-    pub duration_ms: f64,
-    pub failed: bool,
-}
 
 #[derive(Clone)]
 pub struct ErrorSink {

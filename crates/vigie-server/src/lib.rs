@@ -51,6 +51,7 @@ pub mod memory;
 pub mod metrics;
 pub mod monitors;
 pub mod reports;
+pub mod schedule;
 pub mod sentry;
 pub mod serve;
 pub mod state;

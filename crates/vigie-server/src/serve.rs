@@ -1,20 +1,22 @@
-//! Running the server: open the store, bootstrap, bind, serve until told to stop, then drain.
+//! Running the server: open the store, bootstrap, bind, start the background services (the
+//! schedule, `crate::schedule`; the alert engine; the Celery consumer; syslog), serve until
+//! told to stop, then drain. This module only wires; what each service does lives in its
+//! feature.
 //!
 //! Shutdown order matters for "acknowledge only what is durable": stop accepting connections,
 //! end live streams, let in-flight requests finish (their writes commit and are acknowledged),
-//! stop the syslog listeners and store what they handed to the log sink, end the background
-//! tasks (awaited, not just told), then close the store, which commits whatever the writer
-//! still holds.
+//! stop the syslog listeners and store what they handed to the log sink, stop the Celery
+//! readers and store what they read, end the background tasks (awaited, not just told), then
+//! close the store, which commits whatever the writer still holds.
 
 use crate::accounts::manage::{self, DEFAULT_PROJECT};
 use crate::config::{Config, ConfigError};
-use crate::hub::{Hub, JobNews};
+use crate::hub::Hub;
 use crate::state::AppState;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use vigie_core::Timestamp;
 use vigie_store::{Location, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -98,11 +100,7 @@ pub async fn run(
     crate::alerts::config::apply(&state, &configured)
         .await
         .map_err(|e| ServeError::Bootstrap(format!("alerts from the configuration file: {e}")))?;
-    let maintenance = [
-        crate::tasks::spawn("maintenance", maintain(state.clone())),
-        crate::tasks::spawn("monitor check", check_monitors(state.clone())),
-        crate::tasks::spawn("watchdog", crate::monitors::watchdog::run(state.clone())),
-    ];
+    let maintenance = crate::schedule::start(&state);
     let alerting = crate::alerts::start(&state);
     let celery = crate::celery::consumer::start(&state)
         .await
@@ -210,208 +208,4 @@ async fn start_syslog(state: &AppState) -> Result<Vec<tokio::task::JoinHandle<()
         ));
     }
     Ok(tasks)
-}
-
-/// How often small log blocks are merged and retention runs.
-const LOG_UPKEEP: Duration = Duration::from_secs(60);
-
-/// How often the stall sweep runs: a job turns stalled at most this long after its deadline
-/// (the promise is `stall_after` + 15 s).
-const STALL_SWEEP: Duration = Duration::from_secs(5);
-
-/// The monitor check, on its own task: when a maintenance task hangs, the monitors (among
-/// them Vigie's own, see `monitors::watchdog`) are still checked and the hang is noticed.
-async fn check_monitors(state: AppState) {
-    let every = crate::monitors::CHECK_EVERY;
-    state.tasks.declare("monitor check", every);
-    let mut tick = tokio::time::interval(every);
-    loop {
-        tokio::select! {
-            _ = state.hub.shutting_down() => return,
-            _ = tick.tick() => state.tasks.run("monitor check", crate::monitors::check(&state)).await,
-        }
-    }
-}
-
-/// Vigie's own scheduled tasks: the stall sweep every few seconds, memory return every 10 s,
-/// log upkeep and the daily report's clock every minute, forgetting expired sessions, event and
-/// Celery retention every hour.
-/// Each run is recorded on the task board the System page shows.
-async fn maintain(state: AppState) {
-    const HOURLY: Duration = Duration::from_secs(3600);
-    let schedule = [
-        ("stall sweep", STALL_SWEEP),
-        ("log upkeep", LOG_UPKEEP),
-        ("event retention", HOURLY),
-        ("celery retention", HOURLY),
-        ("expired sessions", HOURLY),
-        ("daily report", LOG_UPKEEP),
-        ("memory return", crate::memory::GIVE_BACK_EVERY),
-    ];
-    for (name, every) in schedule {
-        state.tasks.declare(name, every);
-    }
-    let mut sweep = tokio::time::interval(STALL_SWEEP);
-    let mut upkeep = tokio::time::interval(LOG_UPKEEP);
-    let mut errors = tokio::time::interval(HOURLY);
-    let mut celery = tokio::time::interval(HOURLY);
-    let mut sessions = tokio::time::interval(HOURLY);
-    let mut daily = tokio::time::interval(LOG_UPKEEP);
-    let mut memory = tokio::time::interval(crate::memory::GIVE_BACK_EVERY);
-    let tasks = &state.tasks;
-    loop {
-        tokio::select! {
-            _ = state.hub.shutting_down() => return,
-            _ = sweep.tick() => tasks.run("stall sweep", sweep_stalled(&state)).await,
-            _ = upkeep.tick() => tasks.run("log upkeep", log_upkeep(&state)).await,
-            _ = errors.tick() => tasks.run("event retention", error_retention(&state)).await,
-            _ = celery.tick() => tasks.run("celery retention", celery_retention(&state)).await,
-            _ = sessions.tick() => tasks.run("expired sessions", forget_sessions(&state)).await,
-            _ = daily.tick() => tasks.run("daily report", crate::reports::send_daily_if_due(&state)).await,
-            _ = memory.tick() => tasks.run("memory return", async { crate::memory::give_back() }).await,
-        }
-    }
-}
-
-/// Merges small log blocks and drops what retention no longer keeps.
-pub async fn log_upkeep(state: &AppState) -> Result<String, String> {
-    let store = state.store.as_ref();
-    let now = Timestamp::now().millis();
-    let mut merged = 0;
-    let mut failed = None;
-    if let Ok(projects) = store.list_projects().await {
-        for project in projects {
-            match vigie_store::logs::compact(store, project.id, now, 30_000).await {
-                Ok(0) => {}
-                Ok(n) => {
-                    merged += n;
-                    tracing::debug!(blocks = n, project = %project.name, "log blocks merged");
-                }
-                Err(err) => {
-                    tracing::warn!(%err, "log compaction failed");
-                    failed = Some(format!("log compaction failed: {err}"));
-                }
-            }
-        }
-    }
-    let logs = &state.config.logs;
-    let policy = vigie_store::logs::Retention {
-        max_age_ns: state
-            .config
-            .log_retention()
-            .ok()
-            .flatten()
-            .map(|d| d.as_nanos().min(i64::MAX as u128) as i64),
-        max_bytes: (logs.max_size_mib > 0).then_some(logs.max_size_mib << 20),
-        per_source_bytes: logs
-            .source_max_mib
-            .iter()
-            .map(|(name, mib)| (name.clone(), mib << 20))
-            .collect(),
-    };
-    let dropped =
-        match vigie_store::logs::retain(store, &policy, now.saturating_mul(1_000_000)).await {
-            Ok((0, _)) => 0,
-            Ok((blocks, bytes)) => {
-                tracing::info!(blocks, bytes, "old logs dropped by retention");
-                blocks
-            }
-            Err(err) => {
-                tracing::warn!(%err, "log retention failed");
-                return Err(format!("log retention failed: {err}"));
-            }
-        };
-    match failed {
-        Some(why) => Err(why),
-        None => Ok(format!("blocks merged: {merged}, dropped: {dropped}")),
-    }
-}
-
-/// Drops events, performance data and monitor runs older than `errors.retention`.
-pub async fn error_retention(state: &AppState) -> Result<String, String> {
-    let Ok(Some(keep)) = state.config.error_retention() else {
-        return Ok("kept forever (errors.retention = 0)".into());
-    };
-    let before =
-        Timestamp(Timestamp::now().millis() - keep.as_millis().min(i64::MAX as u128) as i64);
-    match state.store.prune_errors(before).await {
-        Ok(rows) => {
-            if rows > 0 {
-                tracing::info!(rows, "old events dropped by retention");
-            }
-            Ok(format!("rows dropped: {rows}"))
-        }
-        Err(err) => {
-            tracing::warn!(%err, "event retention failed");
-            Err(err.to_string())
-        }
-    }
-}
-
-/// Drops Celery tasks older than `celery.retention` (with their events and Jobs) and
-/// forgets workers silent for `celery.forget_workers_after`.
-pub async fn celery_retention(state: &AppState) -> Result<String, String> {
-    let config = &state.config.celery;
-    let now = Timestamp::now().millis();
-    let cut = |keep: Option<Duration>| {
-        keep.map(|d| Timestamp(now - d.as_millis().min(i64::MAX as u128) as i64))
-    };
-    let tasks_before = cut(config.retention().map_err(|e| e.to_string())?);
-    let workers_before = cut(config.forget_workers_after().map_err(|e| e.to_string())?);
-    if tasks_before.is_none() && workers_before.is_none() {
-        return Ok("kept forever (celery.retention and forget_workers_after empty)".into());
-    }
-    let mut dropped = 0;
-    loop {
-        match state.store.prune_celery(tasks_before, workers_before).await {
-            Ok(0) => break,
-            Ok(rows) => dropped += rows,
-            Err(err) => {
-                tracing::warn!(%err, "celery retention failed");
-                return Err(err.to_string());
-            }
-        }
-    }
-    if dropped > 0 {
-        tracing::info!(
-            rows = dropped,
-            "old celery tasks and workers dropped by retention"
-        );
-    }
-    Ok(format!("rows dropped: {dropped}"))
-}
-
-/// Turns silent running jobs to stalled and tells the live pages.
-pub async fn sweep_stalled(state: &AppState) -> Result<String, String> {
-    match state.store.mark_stalled_jobs(Timestamp::now()).await {
-        Ok(changed) => {
-            let n = changed.len();
-            for change in changed {
-                tracing::warn!(job = %change.job.id, name = %change.job.name, "job stalled");
-                state
-                    .hub
-                    .publish_job(JobNews::new(change.job, vec![], change.messages));
-            }
-            Ok(format!("jobs stalled: {n}"))
-        }
-        Err(err) => {
-            tracing::warn!(%err, "stall sweep failed");
-            Err(err.to_string())
-        }
-    }
-}
-
-async fn forget_sessions(state: &AppState) -> Result<String, String> {
-    match state.store.delete_expired_sessions(Timestamp::now()).await {
-        Ok(n) => {
-            if n > 0 {
-                tracing::info!(sessions = n, "expired sessions removed");
-            }
-            Ok(format!("sessions removed: {n}"))
-        }
-        Err(err) => {
-            tracing::warn!(%err, "could not remove expired sessions");
-            Err(err.to_string())
-        }
-    }
 }

@@ -24,6 +24,16 @@ where
     tokio::spawn(work.instrument(tracing::info_span!("task", name)))
 }
 
+/// Why one run of a periodic task failed, with its cause.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    #[error(transparent)]
+    Store(#[from] vigie_store::StoreError),
+    /// A setting the task reads is malformed.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+}
+
 /// What one task did last, and how often it failed.
 #[derive(Clone, Debug, Serialize)]
 pub struct TaskRecord {
@@ -69,9 +79,10 @@ impl TaskBoard {
     }
 
     /// Runs one pass of task `name` and records how it went.
-    pub async fn run<F>(&self, name: &'static str, work: F)
+    pub async fn run<F, E>(&self, name: &'static str, work: F)
     where
-        F: Future<Output = Result<String, String>>,
+        F: Future<Output = Result<String, E>>,
+        E: std::fmt::Display,
     {
         let started_at = Timestamp::now();
         let started = Instant::now();
@@ -91,7 +102,7 @@ impl TaskBoard {
             Ok(what) => task.last_outcome = what,
             Err(why) => {
                 task.failures += 1;
-                task.last_outcome = why;
+                task.last_outcome = why.to_string();
             }
         }
     }
@@ -113,16 +124,18 @@ mod tests {
         assert_eq!(board.records().len(), 1);
         assert_eq!(board.records()[0].last_outcome, "not run yet");
         board
-            .run("sweep", async { Ok("2 jobs stalled".into()) })
+            .run("sweep", async { Ok::<_, String>("2 jobs stalled".into()) })
             .await;
         board
-            .run("sweep", async { Err("database is locked".into()) })
+            .run("sweep", async { Err::<String, _>("database is locked") })
             .await;
         let r = &board.records()[0];
         assert_eq!((r.runs, r.failures, r.last_ok), (2, 1, Some(false)));
         assert_eq!(r.last_outcome, "database is locked");
         assert!(r.last_run.is_some() && r.last_duration_ms.is_some());
-        board.run("unknown", async { Ok(String::new()) }).await;
+        board
+            .run("unknown", async { Ok::<_, String>(String::new()) })
+            .await;
         assert_eq!(
             board.records().len(),
             1,

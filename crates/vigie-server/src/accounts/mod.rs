@@ -8,6 +8,10 @@ pub mod patch;
 pub mod settings;
 pub mod ui;
 
+use crate::state::AppState;
+use vigie_core::Timestamp;
+use vigie_store::StoreError;
+
 /// Login, logout, first-run setup, project switching and Settings (pages); the accounts API.
 pub fn routes() -> crate::http::Routes {
     use axum::routing::{get, post};
@@ -21,5 +25,21 @@ pub fn routes() -> crate::http::Routes {
             .merge(settings::routes()),
         api: api::routes(),
         ingest: Router::new(),
+    }
+}
+
+/// Removes expired browser sessions.
+pub async fn forget_sessions(state: &AppState) -> Result<String, StoreError> {
+    match state.store.delete_expired_sessions(Timestamp::now()).await {
+        Ok(n) => {
+            if n > 0 {
+                tracing::info!(sessions = n, "expired sessions removed");
+            }
+            Ok(format!("sessions removed: {n}"))
+        }
+        Err(err) => {
+            tracing::warn!(%err, "could not remove expired sessions");
+            Err(err)
+        }
     }
 }

@@ -24,6 +24,10 @@ pub mod queues;
 pub mod redis;
 pub mod ui;
 
+use crate::state::AppState;
+use std::time::Duration;
+use vigie_core::Timestamp;
+
 /// The Celery pages, the API and the Flower-compatible API.
 pub fn routes() -> crate::http::Routes {
     use axum::routing::get;
@@ -42,3 +46,36 @@ pub fn routes() -> crate::http::Routes {
 
 pub use broker::Broker;
 pub use consumer::{BrokerStatus, Brokers};
+
+/// Drops Celery tasks older than `celery.retention` (with their events and Jobs) and
+/// forgets workers silent for `celery.forget_workers_after`.
+pub async fn retention(state: &AppState) -> Result<String, crate::tasks::TaskError> {
+    let config = &state.config.celery;
+    let now = Timestamp::now().millis();
+    let cut = |keep: Option<Duration>| {
+        keep.map(|d| Timestamp(now - d.as_millis().min(i64::MAX as u128) as i64))
+    };
+    let tasks_before = cut(config.retention()?);
+    let workers_before = cut(config.forget_workers_after()?);
+    if tasks_before.is_none() && workers_before.is_none() {
+        return Ok("kept forever (celery.retention and forget_workers_after empty)".into());
+    }
+    let mut dropped = 0;
+    loop {
+        match state.store.prune_celery(tasks_before, workers_before).await {
+            Ok(0) => break,
+            Ok(rows) => dropped += rows,
+            Err(err) => {
+                tracing::warn!(%err, "celery retention failed");
+                return Err(err.into());
+            }
+        }
+    }
+    if dropped > 0 {
+        tracing::info!(
+            rows = dropped,
+            "old celery tasks and workers dropped by retention"
+        );
+    }
+    Ok(format!("rows dropped: {dropped}"))
+}

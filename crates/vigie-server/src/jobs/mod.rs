@@ -19,8 +19,12 @@ pub mod live;
 pub mod ui;
 
 use crate::http::Routes;
+use crate::hub::JobNews;
+use crate::state::AppState;
 use axum::routing::{get, post};
 use axum::Router;
+use vigie_core::Timestamp;
+use vigie_store::StoreError;
 
 /// The jobs pages, and the jobs API. The API is called by jobs themselves with a project key
 /// and takes large item uploads, so it reads its bodies itself (an ingest route).
@@ -44,5 +48,25 @@ pub fn routes() -> Routes {
             .route("/api/v1/items", get(api::list_items))
             .route("/api/v1/live/jobs", get(live::list))
             .route("/api/v1/live/jobs/{id}", get(live::job)),
+    }
+}
+
+/// Turns silent running jobs to stalled and tells the live pages.
+pub async fn sweep_stalled(state: &AppState) -> Result<String, StoreError> {
+    match state.store.mark_stalled_jobs(Timestamp::now()).await {
+        Ok(changed) => {
+            let n = changed.len();
+            for change in changed {
+                tracing::warn!(job = %change.job.id, name = %change.job.name, "job stalled");
+                state
+                    .hub
+                    .publish_job(JobNews::new(change.job, vec![], change.messages));
+            }
+            Ok(format!("jobs stalled: {n}"))
+        }
+        Err(err) => {
+            tracing::warn!(%err, "stall sweep failed");
+            Err(err)
+        }
     }
 }

@@ -22,6 +22,7 @@ pub mod ingest;
 pub mod sink;
 pub mod syslog;
 pub mod ui;
+pub mod upkeep;
 pub mod view;
 
 /// Reading logs (the API and the pages), and log ingest (JSON lines, OTLP, Loki push: called by applications and shippers with the project key, bodies read within the ingest limits).

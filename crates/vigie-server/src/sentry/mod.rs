@@ -217,3 +217,26 @@ pub struct SettingsChange {
     pub keep_user_contact: Option<bool>,
     pub scrub_keys: Option<Vec<String>>,
 }
+
+/// Drops events, performance data and monitor runs older than `errors.retention` (run
+/// hourly by `crate::schedule`).
+pub async fn retention(state: &crate::state::AppState) -> Result<String, vigie_store::StoreError> {
+    let Ok(Some(keep)) = state.config.error_retention() else {
+        return Ok("kept forever (errors.retention = 0)".into());
+    };
+    use vigie_core::Timestamp;
+    let before =
+        Timestamp(Timestamp::now().millis() - keep.as_millis().min(i64::MAX as u128) as i64);
+    match state.store.prune_errors(before).await {
+        Ok(rows) => {
+            if rows > 0 {
+                tracing::info!(rows, "old events dropped by retention");
+            }
+            Ok(format!("rows dropped: {rows}"))
+        }
+        Err(err) => {
+            tracing::warn!(%err, "event retention failed");
+            Err(err)
+        }
+    }
+}

@@ -81,3 +81,31 @@ impl Tx for SqliteTx<'_> {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tx::run_now;
+    use crate::StoreError;
+
+    /// A failed statement keeps the driver's error as its source; a unique index's refusal is
+    /// told apart, so the feature that knows what is unique can name it.
+    #[test]
+    fn errors_keep_their_cause_and_unique_refusals_are_typed() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (name TEXT UNIQUE)")
+            .unwrap();
+        let mut tx = SqliteTx(&mut conn);
+        let err = run_now(tx.query("SELECT nope FROM t", &[])).unwrap_err();
+        assert!(matches!(err, StoreError::Database { .. }), "{err:?}");
+        let cause = std::error::Error::source(&err).expect("the driver's error is kept");
+        assert!(cause.to_string().contains("no such column"), "{cause}");
+
+        let insert = "INSERT INTO t (name) VALUES ($1)";
+        run_now(tx.execute(insert, &["a".into()])).unwrap();
+        let dup = run_now(tx.execute(insert, &["a".into()])).unwrap_err();
+        assert!(matches!(dup, StoreError::Duplicate(_)), "{dup:?}");
+        let named = dup.or_conflict(|| "a thing named \"a\" exists already".into());
+        assert_eq!(named.to_string(), "a thing named \"a\" exists already");
+    }
+}

@@ -98,7 +98,9 @@ pub async fn test_channel(
         resolved: false,
         report: false,
     };
-    let outcome = super::send::send(state, &channel, &message, None).await;
+    let outcome = super::send::send(state, &channel, &message, None)
+        .await
+        .map_err(|e| e.to_string());
     // Kept in the delivery log like any other message.
     let ids = state
         .store

@@ -388,7 +388,9 @@ async fn notifier(state: AppState) {
 async fn deliver(state: &AppState, delivery: vigie_store::Delivery) {
     let outcome = match state.store.channel(delivery.channel).await {
         Ok(Some(channel)) => {
-            send::send(state, &channel, &delivery.message, delivery.rule.as_deref()).await
+            send::send(state, &channel, &delivery.message, delivery.rule.as_deref())
+                .await
+                .map_err(|e| e.to_string())
         }
         Ok(None) => Err("the channel was deleted".into()),
         Err(err) => Err(err.to_string()),

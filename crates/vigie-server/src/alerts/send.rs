@@ -1,6 +1,8 @@
 //! Sending one message through one channel: SMTP for e-mail, an HTTP POST for Slack, Discord
-//! and webhooks. Each send has a time limit, and its error says what went wrong in words the
-//! Alerts page can show ("SMTP: authentication failed", "HTTP 404 from hooks.slack.com").
+//! and webhooks. Each send has a time limit, and its error ([`SendError`]) names the step that
+//! failed, keeps the client's error as its source, and says what went wrong in words the
+//! Alerts page can show ("SMTP mail.example.com:587: authentication failed", "HTTP 404 from
+//! hooks.slack.com").
 
 use crate::config::SmtpConfig;
 use crate::state::AppState;
@@ -18,12 +20,51 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(15);
 /// The header carrying a webhook's HMAC signature (see `vigie_core::alert::signature`).
 pub const SIGNATURE_HEADER: &str = "x-vigie-signature";
 
+/// Why a message was not delivered.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("no answer from {target} within {seconds} s")]
+    Timeout { target: String, seconds: u64 },
+    #[error("cannot reach {host}: {}", root_cause(.source))]
+    Unreachable {
+        host: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("HTTP {status} from {host}: {body}")]
+    Refused {
+        status: u16,
+        host: String,
+        /// The start of the answer's body.
+        body: String,
+    },
+    #[error("no mail server: set [smtp] host and from in vigie.toml")]
+    NoMailServer,
+    #[error("smtp.from is not an address: {0}")]
+    BadSender(#[source] lettre::address::AddressError),
+    #[error("\"{address}\" is not an address: {source}")]
+    BadRecipient {
+        address: String,
+        #[source]
+        source: lettre::address::AddressError,
+    },
+    #[error("cannot build the e-mail: {0}")]
+    Build(#[source] lettre::error::Error),
+    #[error("SMTP {host}:{port}: {}", root_cause(.source))]
+    Smtp {
+        host: String,
+        port: u16,
+        #[source]
+        source: lettre::transport::smtp::Error,
+    },
+}
+
 pub async fn send(
     state: &AppState,
     channel: &Channel,
     message: &Notification,
     rule: Option<&str>,
-) -> Result<(), String> {
+) -> Result<(), SendError> {
     let work = async {
         match &channel.target {
             Target::Email { to } => email(&state.config.smtp, to, message).await,
@@ -37,11 +78,10 @@ pub async fn send(
     };
     match tokio::time::timeout(SEND_TIMEOUT, work).await {
         Ok(outcome) => outcome,
-        Err(_) => Err(format!(
-            "no answer from {} within {} s",
-            channel.target.describe(),
-            SEND_TIMEOUT.as_secs()
-        )),
+        Err(_) => Err(SendError::Timeout {
+            target: channel.target.describe(),
+            seconds: SEND_TIMEOUT.as_secs(),
+        }),
     }
 }
 
@@ -56,7 +96,7 @@ fn http() -> &'static reqwest::Client {
     })
 }
 
-async fn post(url: &str, body: &serde_json::Value, secret: Option<&str>) -> Result<(), String> {
+async fn post(url: &str, body: &serde_json::Value, secret: Option<&str>) -> Result<(), SendError> {
     let bytes = serde_json::to_vec(body).expect("a JSON value serializes");
     let mut request = http().post(url).header("content-type", "application/json");
     if let Some(secret) = secret {
@@ -70,18 +110,21 @@ async fn post(url: &str, body: &serde_json::Value, secret: Option<&str>) -> Resu
         .body(bytes)
         .send()
         .await
-        .map_err(|e| format!("cannot reach {host}: {}", root_cause(&e)))?;
+        .map_err(|source| SendError::Unreachable {
+            host: host.clone(),
+            source,
+        })?;
     let status = answer.status();
     if status.is_success() {
         return Ok(());
     }
     let text = answer.text().await.unwrap_or_default();
     let text: String = text.chars().take(200).collect();
-    Err(format!(
-        "HTTP {} from {host}: {}",
-        status.as_u16(),
-        text.trim()
-    ))
+    Err(SendError::Refused {
+        status: status.as_u16(),
+        host,
+        body: text.trim().to_string(),
+    })
 }
 
 fn root_cause(err: &dyn std::error::Error) -> String {
@@ -92,35 +135,34 @@ fn root_cause(err: &dyn std::error::Error) -> String {
     cause.to_string()
 }
 
-async fn email(smtp: &SmtpConfig, to: &[String], message: &Notification) -> Result<(), String> {
+async fn email(smtp: &SmtpConfig, to: &[String], message: &Notification) -> Result<(), SendError> {
     if !smtp.configured() {
-        return Err("no mail server: set [smtp] host and from in vigie.toml".into());
+        return Err(SendError::NoMailServer);
     }
-    let from: Mailbox = smtp
-        .from
-        .parse()
-        .map_err(|e| format!("smtp.from is not an address: {e}"))?;
+    let from: Mailbox = smtp.from.parse().map_err(SendError::BadSender)?;
     let mut builder = Message::builder()
         .from(from)
         .subject(message.subject())
         .header(ContentType::TEXT_PLAIN);
     for address in to {
-        builder = builder.to(address
-            .parse()
-            .map_err(|e| format!("\"{address}\" is not an address: {e}"))?);
+        builder = builder.to(address.parse().map_err(|source| SendError::BadRecipient {
+            address: address.clone(),
+            source,
+        })?);
     }
-    let email = builder
-        .body(message.text())
-        .map_err(|e| format!("cannot build the e-mail: {e}"))?;
-    let transport = transport(smtp)?;
-    transport
-        .send(email)
-        .await
-        .map(|_| ())
-        .map_err(|e| format!("SMTP {}:{}: {}", smtp.host, smtp.port, root_cause(&e)))
+    let email = builder.body(message.text()).map_err(SendError::Build)?;
+    let smtp_error = |source| SendError::Smtp {
+        host: smtp.host.trim().to_string(),
+        port: smtp.port,
+        source,
+    };
+    let transport = transport(smtp).map_err(smtp_error)?;
+    transport.send(email).await.map(|_| ()).map_err(smtp_error)
 }
 
-fn transport(smtp: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+fn transport(
+    smtp: &SmtpConfig,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, lettre::transport::smtp::Error> {
     let host = smtp.host.trim();
     let builder = match smtp.security.as_str() {
         "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
@@ -128,8 +170,7 @@ fn transport(smtp: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, St
         _ => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
             host,
         )),
-    }
-    .map_err(|e| format!("SMTP {host}: {e}"))?;
+    }?;
     let mut builder = builder.port(smtp.port).timeout(Some(SEND_TIMEOUT));
     if !smtp.username.is_empty() {
         builder = builder.credentials(Credentials::new(

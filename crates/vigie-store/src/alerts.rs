@@ -671,30 +671,30 @@ impl<E: crate::engine::Engine> AlertStore for crate::engine::Db<E> {
         let name = name.to_string();
         let target = target.clone();
         self.write("create_channel", move |tx| {
-            Box::pin(async move {
-                crate::alerts::create_channel(tx, project, &name, &target, from_config, now).await
-            })
+            Box::pin(
+                async move { create_channel(tx, project, &name, &target, from_config, now).await },
+            )
         })
         .await
     }
 
     async fn list_channels(&self, project: ProjectId) -> Result<Vec<Channel>> {
         self.read("list_channels", move |tx| {
-            Box::pin(async move { crate::alerts::list_channels(tx, project).await })
+            Box::pin(async move { list_channels(tx, project).await })
         })
         .await
     }
 
     async fn channel(&self, id: i64) -> Result<Option<Channel>> {
         self.read("channel", move |tx| {
-            Box::pin(async move { crate::alerts::channel(tx, id).await })
+            Box::pin(async move { channel(tx, id).await })
         })
         .await
     }
 
     async fn delete_channel(&self, project: ProjectId, id: i64) -> Result<()> {
         self.write("delete_channel", move |tx| {
-            Box::pin(async move { crate::alerts::delete_channel(tx, project, id).await })
+            Box::pin(async move { delete_channel(tx, project, id).await })
         })
         .await
     }
@@ -707,21 +707,21 @@ impl<E: crate::engine::Engine> AlertStore for crate::engine::Db<E> {
     ) -> Result<Rule> {
         let rule = rule.clone();
         self.write("create_rule", move |tx| {
-            Box::pin(async move { crate::alerts::create_rule(tx, project, &rule, now).await })
+            Box::pin(async move { create_rule(tx, project, &rule, now).await })
         })
         .await
     }
 
     async fn list_rules(&self, project: ProjectId) -> Result<Vec<Rule>> {
         self.read("list_rules", move |tx| {
-            Box::pin(async move { crate::alerts::list_rules(tx, project).await })
+            Box::pin(async move { list_rules(tx, project).await })
         })
         .await
     }
 
     async fn delete_rule(&self, project: ProjectId, id: i64) -> Result<()> {
         self.write("delete_rule", move |tx| {
-            Box::pin(async move { crate::alerts::delete_rule(tx, project, id).await })
+            Box::pin(async move { delete_rule(tx, project, id).await })
         })
         .await
     }
@@ -729,7 +729,7 @@ impl<E: crate::engine::Engine> AlertStore for crate::engine::Db<E> {
     async fn update_rule(&self, project: ProjectId, id: i64, rule: &NewRule) -> Result<Rule> {
         let rule = rule.clone();
         self.write("update_rule", move |tx| {
-            Box::pin(async move { crate::alerts::update_rule(tx, project, id, &rule).await })
+            Box::pin(async move { update_rule(tx, project, id, &rule).await })
         })
         .await
     }
@@ -741,7 +741,7 @@ impl<E: crate::engine::Engine> AlertStore for crate::engine::Db<E> {
         until: Option<Timestamp>,
     ) -> Result<Rule> {
         self.write("mute_rule", move |tx| {
-            Box::pin(async move { crate::alerts::mute_rule(tx, project, id, until).await })
+            Box::pin(async move { mute_rule(tx, project, id, until).await })
         })
         .await
     }
@@ -755,21 +755,21 @@ impl<E: crate::engine::Engine> AlertStore for crate::engine::Db<E> {
     ) -> Result<Option<i64>> {
         let key = key.to_string();
         self.write("fire", move |tx| {
-            Box::pin(async move { crate::alerts::fire(tx, rule, &key, at, firing).await })
+            Box::pin(async move { fire(tx, rule, &key, at, firing).await })
         })
         .await
     }
 
     async fn enqueue(&self, deliveries: Vec<NewDelivery>) -> Result<Vec<i64>> {
         self.write("enqueue", move |tx| {
-            Box::pin(async move { crate::alerts::enqueue(tx, &deliveries).await })
+            Box::pin(async move { enqueue(tx, &deliveries).await })
         })
         .await
     }
 
     async fn due_deliveries(&self, now: Timestamp, limit: u32) -> Result<Vec<Delivery>> {
         self.read("due_deliveries", move |tx| {
-            Box::pin(async move { crate::alerts::due_deliveries(tx, now, limit).await })
+            Box::pin(async move { due_deliveries(tx, now, limit).await })
         })
         .await
     }
@@ -782,14 +782,14 @@ impl<E: crate::engine::Engine> AlertStore for crate::engine::Db<E> {
         now: Timestamp,
     ) -> Result<()> {
         self.write("delivered", move |tx| {
-            Box::pin(async move { crate::alerts::delivered(tx, id, outcome, retry_at, now).await })
+            Box::pin(async move { delivered(tx, id, outcome, retry_at, now).await })
         })
         .await
     }
 
     async fn list_deliveries(&self, project: ProjectId, limit: u32) -> Result<Vec<Delivery>> {
         self.read("list_deliveries", move |tx| {
-            Box::pin(async move { crate::alerts::list_deliveries(tx, project, limit).await })
+            Box::pin(async move { list_deliveries(tx, project, limit).await })
         })
         .await
     }

@@ -689,9 +689,7 @@ impl<E: crate::engine::Engine> MonitorStore for crate::engine::Db<E> {
         let slug = slug.to_string();
         let config = config.clone();
         self.write("configure_monitor", move |tx| {
-            Box::pin(async move {
-                crate::monitors::configure_monitor(tx, project, &slug, &config, now).await
-            })
+            Box::pin(async move { configure_monitor(tx, project, &slug, &config, now).await })
         })
         .await
     }
@@ -703,21 +701,21 @@ impl<E: crate::engine::Engine> MonitorStore for crate::engine::Db<E> {
     ) -> Result<RunChange> {
         let report = report.clone();
         self.write("record_check_in", move |tx| {
-            Box::pin(async move { crate::monitors::record_check_in(tx, project, &report).await })
+            Box::pin(async move { record_check_in(tx, project, &report).await })
         })
         .await
     }
 
     async fn check_monitors(&self, now: Timestamp) -> Result<Vec<RunChange>> {
         self.write("check_monitors", move |tx| {
-            Box::pin(async move { crate::monitors::check_monitors(tx, now).await })
+            Box::pin(async move { check_monitors(tx, now).await })
         })
         .await
     }
 
     async fn list_monitors(&self, project: ProjectId) -> Result<Vec<Monitor>> {
         self.read("list_monitors", move |tx| {
-            Box::pin(async move { crate::monitors::list_monitors(tx, project).await })
+            Box::pin(async move { list_monitors(tx, project).await })
         })
         .await
     }
@@ -725,14 +723,14 @@ impl<E: crate::engine::Engine> MonitorStore for crate::engine::Db<E> {
     async fn monitor(&self, project: ProjectId, slug: &str) -> Result<Option<Monitor>> {
         let slug = slug.to_string();
         self.read("monitor", move |tx| {
-            Box::pin(async move { crate::monitors::monitor(tx, project, &slug).await })
+            Box::pin(async move { monitor(tx, project, &slug).await })
         })
         .await
     }
 
     async fn monitor_runs(&self, ids: Vec<i64>, limit: u32) -> Result<Vec<MonitorRun>> {
         self.read("monitor_runs", move |tx| {
-            Box::pin(async move { crate::monitors::monitor_runs(tx, &ids, limit).await })
+            Box::pin(async move { monitor_runs(tx, &ids, limit).await })
         })
         .await
     }
@@ -740,7 +738,7 @@ impl<E: crate::engine::Engine> MonitorStore for crate::engine::Db<E> {
     async fn set_run_job(&self, run: i64, job_id: &str) -> Result<()> {
         let job_id = job_id.to_string();
         self.write("set_run_job", move |tx| {
-            Box::pin(async move { crate::monitors::set_run_job(tx, run, &job_id).await })
+            Box::pin(async move { set_run_job(tx, run, &job_id).await })
         })
         .await
     }
@@ -754,9 +752,7 @@ impl<E: crate::engine::Engine> MonitorStore for crate::engine::Db<E> {
     ) -> Result<Monitor> {
         let slug = slug.to_string();
         self.write("set_monitor_paused", move |tx| {
-            Box::pin(async move {
-                crate::monitors::set_monitor_paused(tx, project, &slug, paused, now).await
-            })
+            Box::pin(async move { set_monitor_paused(tx, project, &slug, paused, now).await })
         })
         .await
     }
@@ -764,7 +760,7 @@ impl<E: crate::engine::Engine> MonitorStore for crate::engine::Db<E> {
     async fn delete_monitor(&self, project: ProjectId, slug: &str) -> Result<()> {
         let slug = slug.to_string();
         self.write("delete_monitor", move |tx| {
-            Box::pin(async move { crate::monitors::delete_monitor(tx, project, &slug).await })
+            Box::pin(async move { delete_monitor(tx, project, &slug).await })
         })
         .await
     }

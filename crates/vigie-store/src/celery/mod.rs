@@ -511,7 +511,7 @@ impl<E: crate::engine::Engine> CeleryStore for crate::engine::Db<E> {
         news: Vec<CeleryNews>,
     ) -> Result<CeleryApplied> {
         self.write("apply_celery", move |tx| {
-            Box::pin(async move { crate::celery::apply(tx, project, &news).await })
+            Box::pin(async move { apply(tx, project, &news).await })
         })
         .await
     }
@@ -519,7 +519,7 @@ impl<E: crate::engine::Engine> CeleryStore for crate::engine::Db<E> {
     async fn celery_tasks(&self, filter: &TaskFilter) -> Result<Vec<vigie_core::celery::Task>> {
         let filter = filter.clone();
         self.read("celery_tasks", move |tx| {
-            Box::pin(async move { crate::celery::tasks(tx, &filter).await })
+            Box::pin(async move { tasks(tx, &filter).await })
         })
         .await
     }
@@ -531,7 +531,7 @@ impl<E: crate::engine::Engine> CeleryStore for crate::engine::Db<E> {
     ) -> Result<Option<vigie_core::celery::Task>> {
         let uuid = uuid.to_string();
         self.read("celery_task", move |tx| {
-            Box::pin(async move { crate::celery::task(tx, project, &uuid).await })
+            Box::pin(async move { task(tx, project, &uuid).await })
         })
         .await
     }
@@ -539,28 +539,28 @@ impl<E: crate::engine::Engine> CeleryStore for crate::engine::Db<E> {
     async fn celery_task_events(&self, project: ProjectId, uuid: &str) -> Result<Vec<TaskEvent>> {
         let uuid = uuid.to_string();
         self.read("celery_task_events", move |tx| {
-            Box::pin(async move { crate::celery::task_events(tx, project, &uuid).await })
+            Box::pin(async move { task_events(tx, project, &uuid).await })
         })
         .await
     }
 
     async fn celery_workers(&self, project: ProjectId) -> Result<Vec<vigie_core::celery::Worker>> {
         self.read("celery_workers", move |tx| {
-            Box::pin(async move { crate::celery::workers(tx, project).await })
+            Box::pin(async move { workers(tx, project).await })
         })
         .await
     }
 
     async fn celery_task_names(&self, project: ProjectId) -> Result<Vec<String>> {
         self.read("celery_task_names", move |tx| {
-            Box::pin(async move { crate::celery::task_names(tx, project).await })
+            Box::pin(async move { task_names(tx, project).await })
         })
         .await
     }
 
     async fn celery_queues(&self, project: ProjectId) -> Result<Vec<String>> {
         self.read("celery_queues", move |tx| {
-            Box::pin(async move { crate::celery::queues(tx, project).await })
+            Box::pin(async move { queues(tx, project).await })
         })
         .await
     }
@@ -571,7 +571,7 @@ impl<E: crate::engine::Engine> CeleryStore for crate::engine::Db<E> {
         since: Timestamp,
     ) -> Result<Vec<WorkerPeriod>> {
         self.read("celery_worker_periods", move |tx| {
-            Box::pin(async move { crate::celery::worker_periods(tx, project, since).await })
+            Box::pin(async move { worker_periods(tx, project, since).await })
         })
         .await
     }
@@ -582,7 +582,7 @@ impl<E: crate::engine::Engine> CeleryStore for crate::engine::Db<E> {
         workers_before: Option<Timestamp>,
     ) -> Result<u64> {
         self.write("prune_celery", move |tx| {
-            Box::pin(async move { crate::celery::prune(tx, tasks_before, workers_before).await })
+            Box::pin(async move { prune(tx, tasks_before, workers_before).await })
         })
         .await
     }

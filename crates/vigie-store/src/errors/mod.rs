@@ -345,7 +345,7 @@ pub trait ErrorStore: Send + Sync {
         id: i64,
         change: &StatusChange,
     ) -> Result<Issue>;
-    async fn issue_tags(&self, issue: i64) -> Result<Vec<crate::errors::TagCount>>;
+    async fn issue_tags(&self, issue: i64) -> Result<Vec<TagCount>>;
     /// `(issue id, hour start ms, events)` since `since`.
     async fn issue_hours(&self, issues: Vec<i64>, since: Timestamp)
         -> Result<Vec<(i64, i64, i64)>>;
@@ -364,7 +364,7 @@ pub trait ErrorStore: Send + Sync {
         since: Timestamp,
         until: Timestamp,
         buckets: usize,
-    ) -> Result<Vec<crate::errors::TransactionStats>>;
+    ) -> Result<Vec<TransactionStats>>;
     async fn transaction_series(
         &self,
         project: ProjectId,
@@ -372,7 +372,7 @@ pub trait ErrorStore: Send + Sync {
         since: Timestamp,
         until: Timestamp,
         step_ms: i64,
-    ) -> Result<Vec<(Timestamp, crate::errors::TransactionStats)>>;
+    ) -> Result<Vec<(Timestamp, TransactionStats)>>;
     /// Kept transactions (the slowest first) from `since`, before `until` when given.
     async fn transaction_samples(
         &self,
@@ -381,73 +381,65 @@ pub trait ErrorStore: Send + Sync {
         since: Timestamp,
         until: Option<Timestamp>,
         limit: u32,
-    ) -> Result<Vec<crate::errors::SampleMeta>>;
+    ) -> Result<Vec<SampleMeta>>;
     async fn transaction_sample(
         &self,
         project: ProjectId,
         event_id: &str,
-    ) -> Result<Option<(crate::errors::SampleMeta, Vec<u8>)>>;
+    ) -> Result<Option<(SampleMeta, Vec<u8>)>>;
     /// The samples kept of one trace (the requests and tasks it went through), oldest first.
-    async fn trace_samples(
-        &self,
-        project: ProjectId,
-        trace_id: &str,
-    ) -> Result<Vec<crate::errors::SampleMeta>>;
+    async fn trace_samples(&self, project: ProjectId, trace_id: &str) -> Result<Vec<SampleMeta>>;
     async fn span_stats(
         &self,
         project: ProjectId,
         name: &str,
         since: Timestamp,
         limit: u32,
-    ) -> Result<Vec<crate::errors::SpanStat>>;
+    ) -> Result<Vec<SpanStat>>;
     async fn release_health(
         &self,
         project: ProjectId,
         since: Timestamp,
-    ) -> Result<Vec<crate::errors::ReleaseHealth>>;
+    ) -> Result<Vec<ReleaseHealth>>;
     async fn dropped_events(
         &self,
         project: ProjectId,
         since: Timestamp,
-    ) -> Result<Vec<crate::errors::DroppedCount>>;
+    ) -> Result<Vec<DroppedCount>>;
     /// A project's user feedback, newest first; only that about `issue`'s events when given.
     async fn feedback(
         &self,
         project: ProjectId,
         issue: Option<i64>,
         limit: u32,
-    ) -> Result<Vec<crate::errors::Feedback>>;
-    async fn attachments(
-        &self,
-        project: ProjectId,
-        event_id: &str,
-    ) -> Result<Vec<crate::errors::AttachmentMeta>>;
+    ) -> Result<Vec<Feedback>>;
+    async fn attachments(&self, project: ProjectId, event_id: &str) -> Result<Vec<AttachmentMeta>>;
     async fn attachment(
         &self,
         project: ProjectId,
         id: i64,
-    ) -> Result<Option<(crate::errors::AttachmentMeta, Vec<u8>)>>;
+    ) -> Result<Option<(AttachmentMeta, Vec<u8>)>>;
 }
 
 #[async_trait::async_trait]
 impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
     async fn write_errors(&self, batch: ErrorBatch, now: Timestamp) -> Result<ErrorsWritten> {
         self.write("write_errors", move |tx| {
-            Box::pin(async move { crate::errors::write_batch(tx, batch, now).await })
+            Box::pin(async move { write_batch(tx, batch, now).await })
         })
         .await
     }
 
     async fn prune_errors(&self, before: Timestamp) -> Result<u64> {
         self.write("prune_errors", move |tx| {
-            Box::pin(async move { crate::errors::prune(tx, before).await })
+            Box::pin(async move { prune(tx, before).await })
         })
         .await
     }
 
     async fn error_settings(&self, project: ProjectId) -> Result<ErrorSettings> {
         self.read("error_settings", move |tx| {
-            Box::pin(async move { crate::errors::error_settings(tx, project).await })
+            Box::pin(async move { error_settings(tx, project).await })
         })
         .await
     }
@@ -455,7 +447,7 @@ impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
     async fn set_error_settings(&self, project: ProjectId, settings: &ErrorSettings) -> Result<()> {
         let settings = settings.clone();
         self.write("set_error_settings", move |tx| {
-            Box::pin(async move { crate::errors::set_error_settings(tx, project, &settings).await })
+            Box::pin(async move { set_error_settings(tx, project, &settings).await })
         })
         .await
     }
@@ -463,14 +455,14 @@ impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
     async fn list_issues(&self, filter: &IssueFilter) -> Result<IssuePage> {
         let filter = filter.clone();
         self.read("list_issues", move |tx| {
-            Box::pin(async move { crate::errors::list_issues(tx, &filter).await })
+            Box::pin(async move { list_issues(tx, &filter).await })
         })
         .await
     }
 
     async fn issue(&self, project: ProjectId, id: i64) -> Result<Option<Issue>> {
         self.read("issue", move |tx| {
-            Box::pin(async move { crate::errors::issue(tx, project, id).await })
+            Box::pin(async move { issue(tx, project, id).await })
         })
         .await
     }
@@ -483,14 +475,14 @@ impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
     ) -> Result<Issue> {
         let change = change.clone();
         self.write("set_issue_status", move |tx| {
-            Box::pin(async move { crate::errors::set_issue_status(tx, project, id, &change).await })
+            Box::pin(async move { set_issue_status(tx, project, id, &change).await })
         })
         .await
     }
 
-    async fn issue_tags(&self, issue: i64) -> Result<Vec<crate::errors::TagCount>> {
+    async fn issue_tags(&self, issue: i64) -> Result<Vec<TagCount>> {
         self.read("issue_tags", move |tx| {
-            Box::pin(async move { crate::errors::issue_tags(tx, issue).await })
+            Box::pin(async move { issue_tags(tx, issue).await })
         })
         .await
     }
@@ -501,7 +493,7 @@ impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
         since: Timestamp,
     ) -> Result<Vec<(i64, i64, i64)>> {
         self.read("issue_hours", move |tx| {
-            Box::pin(async move { crate::errors::issue_hours(tx, &issues, since).await })
+            Box::pin(async move { issue_hours(tx, &issues, since).await })
         })
         .await
     }
@@ -509,7 +501,7 @@ impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
     async fn events(&self, filter: &EventFilter) -> Result<Vec<EventMeta>> {
         let filter = filter.clone();
         self.read("events", move |tx| {
-            Box::pin(async move { crate::errors::events(tx, &filter).await })
+            Box::pin(async move { events(tx, &filter).await })
         })
         .await
     }
@@ -521,7 +513,7 @@ impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
     ) -> Result<Option<(EventMeta, Vec<u8>)>> {
         let event_id = event_id.to_string();
         self.read("event", move |tx| {
-            Box::pin(async move { crate::errors::event(tx, project, &event_id).await })
+            Box::pin(async move { event(tx, project, &event_id).await })
         })
         .await
     }
@@ -532,11 +524,9 @@ impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
         since: Timestamp,
         until: Timestamp,
         buckets: usize,
-    ) -> Result<Vec<crate::errors::TransactionStats>> {
+    ) -> Result<Vec<TransactionStats>> {
         self.read("transactions", move |tx| {
-            Box::pin(async move {
-                crate::errors::transactions(tx, project, since, until, buckets).await
-            })
+            Box::pin(async move { transactions(tx, project, since, until, buckets).await })
         })
         .await
     }
@@ -548,12 +538,12 @@ impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
         since: Timestamp,
         until: Timestamp,
         step_ms: i64,
-    ) -> Result<Vec<(Timestamp, crate::errors::TransactionStats)>> {
+    ) -> Result<Vec<(Timestamp, TransactionStats)>> {
         let name = name.to_string();
         self.read("transaction_series", move |tx| {
-            Box::pin(async move {
-                crate::errors::transaction_series(tx, project, &name, since, until, step_ms).await
-            })
+            Box::pin(
+                async move { transaction_series(tx, project, &name, since, until, step_ms).await },
+            )
         })
         .await
     }
@@ -565,19 +555,11 @@ impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
         since: Timestamp,
         until: Option<Timestamp>,
         limit: u32,
-    ) -> Result<Vec<crate::errors::SampleMeta>> {
+    ) -> Result<Vec<SampleMeta>> {
         let name = name.map(str::to_string);
         self.read("transaction_samples", move |tx| {
             Box::pin(async move {
-                crate::errors::transaction_samples(
-                    tx,
-                    project,
-                    name.as_deref(),
-                    since,
-                    until,
-                    limit,
-                )
-                .await
+                transaction_samples(tx, project, name.as_deref(), since, until, limit).await
             })
         })
         .await
@@ -587,22 +569,18 @@ impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
         &self,
         project: ProjectId,
         event_id: &str,
-    ) -> Result<Option<(crate::errors::SampleMeta, Vec<u8>)>> {
+    ) -> Result<Option<(SampleMeta, Vec<u8>)>> {
         let event_id = event_id.to_string();
         self.read("transaction_sample", move |tx| {
-            Box::pin(async move { crate::errors::transaction_sample(tx, project, &event_id).await })
+            Box::pin(async move { transaction_sample(tx, project, &event_id).await })
         })
         .await
     }
 
-    async fn trace_samples(
-        &self,
-        project: ProjectId,
-        trace_id: &str,
-    ) -> Result<Vec<crate::errors::SampleMeta>> {
+    async fn trace_samples(&self, project: ProjectId, trace_id: &str) -> Result<Vec<SampleMeta>> {
         let trace_id = trace_id.to_string();
         self.read("trace_samples", move |tx| {
-            Box::pin(async move { crate::errors::trace_samples(tx, project, &trace_id).await })
+            Box::pin(async move { trace_samples(tx, project, &trace_id).await })
         })
         .await
     }
@@ -613,12 +591,10 @@ impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
         name: &str,
         since: Timestamp,
         limit: u32,
-    ) -> Result<Vec<crate::errors::SpanStat>> {
+    ) -> Result<Vec<SpanStat>> {
         let name = name.to_string();
         self.read("span_stats", move |tx| {
-            Box::pin(
-                async move { crate::errors::span_stats(tx, project, &name, since, limit).await },
-            )
+            Box::pin(async move { span_stats(tx, project, &name, since, limit).await })
         })
         .await
     }
@@ -627,9 +603,9 @@ impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
         &self,
         project: ProjectId,
         since: Timestamp,
-    ) -> Result<Vec<crate::errors::ReleaseHealth>> {
+    ) -> Result<Vec<ReleaseHealth>> {
         self.read("release_health", move |tx| {
-            Box::pin(async move { crate::errors::release_health(tx, project, since).await })
+            Box::pin(async move { release_health(tx, project, since).await })
         })
         .await
     }
@@ -638,9 +614,9 @@ impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
         &self,
         project: ProjectId,
         since: Timestamp,
-    ) -> Result<Vec<crate::errors::DroppedCount>> {
+    ) -> Result<Vec<DroppedCount>> {
         self.read("dropped_events", move |tx| {
-            Box::pin(async move { crate::errors::dropped(tx, project, since).await })
+            Box::pin(async move { dropped(tx, project, since).await })
         })
         .await
     }
@@ -650,21 +626,17 @@ impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
         project: ProjectId,
         issue: Option<i64>,
         limit: u32,
-    ) -> Result<Vec<crate::errors::Feedback>> {
+    ) -> Result<Vec<Feedback>> {
         self.read("feedback", move |tx| {
-            Box::pin(async move { crate::errors::feedback(tx, project, issue, limit).await })
+            Box::pin(async move { feedback(tx, project, issue, limit).await })
         })
         .await
     }
 
-    async fn attachments(
-        &self,
-        project: ProjectId,
-        event_id: &str,
-    ) -> Result<Vec<crate::errors::AttachmentMeta>> {
+    async fn attachments(&self, project: ProjectId, event_id: &str) -> Result<Vec<AttachmentMeta>> {
         let event_id = event_id.to_string();
         self.read("attachments", move |tx| {
-            Box::pin(async move { crate::errors::attachments(tx, project, &event_id).await })
+            Box::pin(async move { attachments(tx, project, &event_id).await })
         })
         .await
     }
@@ -673,9 +645,9 @@ impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
         &self,
         project: ProjectId,
         id: i64,
-    ) -> Result<Option<(crate::errors::AttachmentMeta, Vec<u8>)>> {
+    ) -> Result<Option<(AttachmentMeta, Vec<u8>)>> {
         self.read("attachment", move |tx| {
-            Box::pin(async move { crate::errors::attachment(tx, project, id).await })
+            Box::pin(async move { attachment(tx, project, id).await })
         })
         .await
     }

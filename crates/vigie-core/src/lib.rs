@@ -40,6 +40,7 @@ pub mod incident;
 pub mod issue;
 pub mod job;
 pub mod log;
+pub mod login_limiter;
 pub mod logquery;
 pub mod monitor;
 pub mod project;

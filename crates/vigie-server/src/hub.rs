@@ -3,11 +3,14 @@
 //! Writers publish a [`Change`] after their commit; every SSE stream subscribed to the hub
 //! wakes and sends fresh data. The channel is a broadcast with a small buffer: a slow browser
 //! that falls behind skips to the latest state instead of holding memory. The hub also carries
-//! the shutdown signal, so live streams end and Ctrl-C does not wait on open browser tabs.
+//! the shutdown signal, so live streams end and Ctrl-C does not wait on open browser tabs,
+//! and two signals for the alerting: [`Doorbell`] (deliveries were queued) and
+//! [`RulesChanged`] (re-read the rules).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, watch, Notify};
 use vigie_core::job::JobMessage;
 use vigie_core::{Item, Job, LogRecord, ProjectId, Timestamp};
 use vigie_store::errors::EventWritten;
@@ -205,5 +208,42 @@ impl Hub {
     pub async fn shutting_down(&self) {
         let mut rx = self.shutdown.clone();
         let _ = rx.wait_for(|stop| *stop).await;
+    }
+}
+
+/// Wakes the notifier when deliveries were queued.
+#[derive(Clone, Default)]
+pub struct Doorbell(Arc<Notify>);
+
+impl Doorbell {
+    pub fn ring(&self) {
+        self.0.notify_one();
+    }
+
+    /// Resolves at the next ring (or at once if a ring came since the last wait).
+    pub async fn rung(&self) {
+        self.0.notified().await
+    }
+}
+
+/// Tells the engine the rules changed (saved, deleted, muted), so it re-reads them.
+#[derive(Clone)]
+pub struct RulesChanged(Arc<AtomicBool>);
+
+impl Default for RulesChanged {
+    /// Set: the engine reads the rules when it starts.
+    fn default() -> Self {
+        RulesChanged(Arc::new(AtomicBool::new(true)))
+    }
+}
+
+impl RulesChanged {
+    pub fn mark(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    /// Whether the rules changed since the last call.
+    pub fn take(&self) -> bool {
+        self.0.swap(false, Ordering::AcqRel)
     }
 }

@@ -225,6 +225,83 @@ impl CeleryCounters {
     }
 }
 
+/// How each Celery broker connection is doing, for the System page and the API.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BrokerStatus {
+    pub url: String,
+    pub connected: bool,
+    pub since: vigie_core::Timestamp,
+    pub last_error: Option<String>,
+}
+
+/// Every configured Celery broker's status: set by the consumer's readers, read by pages.
+#[derive(Clone, Default)]
+pub struct Brokers(Arc<Mutex<Vec<BrokerStatus>>>);
+
+impl Brokers {
+    pub fn list(&self) -> Vec<BrokerStatus> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Records how the broker at `url` (as shown, without its password) is doing now.
+    pub fn set(&self, url: String, connected: bool, error: Option<String>) {
+        let mut list = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let status = BrokerStatus {
+            url: url.clone(),
+            connected,
+            since: vigie_core::Timestamp::now(),
+            last_error: error,
+        };
+        match list.iter_mut().find(|b| b.url == url) {
+            Some(b) if b.connected == connected => b.last_error = status.last_error,
+            Some(b) => *b = status,
+            None => list.push(status),
+        }
+    }
+}
+
+/// The web pages refused a job's progress for their origin, newest first per job: the job
+/// page tells its owner, who can then allow the origin. Kept in memory, for the last
+/// [`OriginRefusals::KEEP`] jobs refused.
+#[derive(Default)]
+pub struct OriginRefusals(std::sync::Mutex<Vec<OriginRefusal>>);
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct OriginRefusal {
+    pub project: vigie_core::ProjectId,
+    pub job: String,
+    pub origin: String,
+    pub at: vigie_core::Timestamp,
+}
+
+impl OriginRefusals {
+    pub const KEEP: usize = 200;
+
+    pub fn record(&self, job: &vigie_core::Job, origin: &str) {
+        let mut list = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        list.retain(|r| !(r.project == job.project && r.job == job.id && r.origin == origin));
+        list.insert(
+            0,
+            OriginRefusal {
+                project: job.project,
+                job: job.id.clone(),
+                origin: origin.chars().take(200).collect(),
+                at: vigie_core::Timestamp::now(),
+            },
+        );
+        list.truncate(Self::KEEP);
+    }
+
+    /// The origins refused for this job, newest first.
+    pub fn of(&self, project: vigie_core::ProjectId, job: &str) -> Vec<OriginRefusal> {
+        let list = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        list.iter()
+            .filter(|r| r.project == project && r.job == job)
+            .cloned()
+            .collect()
+    }
+}
+
 /// Counters in the Prometheus text format.
 /// One counter family: its help, then a line per label set (`labels` already escaped).
 fn labeled_counters(

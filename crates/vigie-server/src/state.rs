@@ -1,10 +1,8 @@
 //! The state every handler shares: the store, the configuration, and the live parts.
 
-use crate::alerts::{Doorbell, RulesChanged};
-use crate::auth::limiter::LoginLimiter;
 use crate::config::Config;
 use crate::http::ingest_body::IngestBudget;
-use crate::hub::Hub;
+use crate::hub::{Doorbell, Hub, RulesChanged};
 use crate::logs::files::FileRoutes;
 use crate::logs::LogSink;
 use crate::metrics::Metrics;
@@ -13,6 +11,7 @@ use crate::tasks::TaskBoard;
 use axum::http::HeaderMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use vigie_core::login_limiter::LoginLimiter;
 use vigie_store::Store;
 
 #[derive(Clone)]
@@ -37,11 +36,18 @@ pub struct AppState {
     /// Tells the alert engine to re-read the rules.
     pub rules_changed: RulesChanged,
     /// The Celery brokers read and how each is doing.
-    pub brokers: crate::celery::Brokers,
+    pub brokers: crate::metrics::Brokers,
     /// Body limits and the memory all ingest requests may hold at once.
     pub ingest: IngestBudget,
     /// Web pages refused a job's progress for their origin, for the job page to tell.
-    pub origin_refusals: Arc<crate::auth::job_access::OriginRefusals>,
+    pub origin_refusals: Arc<crate::metrics::OriginRefusals>,
+}
+
+/// Ingest bodies (`http::ingest_body::IngestBody`) read within this budget.
+impl axum::extract::FromRef<AppState> for IngestBudget {
+    fn from_ref(state: &AppState) -> IngestBudget {
+        state.ingest.clone()
+    }
 }
 
 impl AppState {
@@ -81,7 +87,7 @@ impl AppState {
             tasks: TaskBoard::default(),
             doorbell: Doorbell::default(),
             rules_changed: RulesChanged::default(),
-            brokers: crate::celery::Brokers::default(),
+            brokers: crate::metrics::Brokers::default(),
             origin_refusals: Arc::default(),
         })
     }

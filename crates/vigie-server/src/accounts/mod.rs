@@ -13,7 +13,7 @@ use vigie_core::Timestamp;
 use vigie_store::StoreError;
 
 /// Login, logout, first-run setup, project switching and Settings (pages); the accounts API.
-pub fn routes() -> crate::http::Routes {
+pub fn routes() -> crate::http::Routes<crate::state::AppState> {
     use axum::routing::{get, post};
     use axum::Router;
     crate::http::Routes {

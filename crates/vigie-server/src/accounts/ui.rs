@@ -1,7 +1,6 @@
 //! Login, logout, first-run setup and the project switcher.
 
 use crate::accounts::manage;
-use crate::auth::limiter::LoginKeys;
 use crate::auth::{csrf, password, session};
 use crate::http::{cookies, AppError, PageError};
 use crate::hub::Change;
@@ -16,6 +15,7 @@ use axum::Form;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::time::Instant;
+use vigie_core::login_limiter::LoginKeys;
 use vigie_core::validate::MIN_PASSWORD_LEN;
 
 #[derive(Template)]

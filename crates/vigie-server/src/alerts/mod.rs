@@ -27,7 +27,7 @@ pub mod thresholds;
 pub mod ui;
 
 /// The alert channels, rules and deliveries: pages and API.
-pub fn routes() -> crate::http::Routes {
+pub fn routes() -> crate::http::Routes<crate::state::AppState> {
     use axum::routing::{delete, get, post, put};
     use axum::Router;
     crate::http::Routes {
@@ -60,12 +60,9 @@ pub fn routes() -> crate::http::Routes {
 
 use crate::hub::{Change, JobNews, LogNews};
 use crate::state::AppState;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 use thresholds::{Verdict, Watches};
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::Notify;
 use vigie_core::alert::{Happening, Notification, What};
 use vigie_core::monitor::{MonitorState, RunStatus};
 use vigie_core::{JobStatus, ProjectId, Timestamp};
@@ -86,37 +83,6 @@ const RETRIES: [Duration; 5] = [
     Duration::from_secs(1800),
     Duration::from_secs(3600),
 ];
-
-/// Wakes the notifier when deliveries were queued.
-#[derive(Clone, Default)]
-pub struct Doorbell(Arc<Notify>);
-
-impl Doorbell {
-    pub fn ring(&self) {
-        self.0.notify_one();
-    }
-}
-
-/// Tells the engine the rules changed (saved, deleted, muted), so it re-reads them.
-#[derive(Clone)]
-pub struct RulesChanged(Arc<AtomicBool>);
-
-impl Default for RulesChanged {
-    /// Set: the engine reads the rules when it starts.
-    fn default() -> Self {
-        RulesChanged(Arc::new(AtomicBool::new(true)))
-    }
-}
-
-impl RulesChanged {
-    pub fn mark(&self) {
-        self.0.store(true, Ordering::Release);
-    }
-
-    fn take(&self) -> bool {
-        self.0.swap(false, Ordering::AcqRel)
-    }
-}
 
 /// Starts the engine and the notifier; they stop when the server shuts down.
 pub fn start(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
@@ -363,7 +329,7 @@ async fn notifier(state: AppState) {
     loop {
         tokio::select! {
             _ = state.hub.shutting_down() => return,
-            _ = state.doorbell.0.notified() => {}
+            _ = state.doorbell.rung() => {}
             _ = tokio::time::sleep(NOTIFY_EVERY) => {}
         }
         let due = match state.store.due_deliveries(Timestamp::now(), 50).await {

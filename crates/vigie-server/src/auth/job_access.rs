@@ -68,7 +68,7 @@ impl FromRequestParts<AppState> for JobAccess {
     type Rejection = Response;
 
     /// As [`JobAccess::identify`]; then a read token used from a web page whose origin the
-    /// project does not allow is refused in words that page can read (see [`OriginRefusals`]).
+    /// project does not allow is refused in words that page can read (see `crate::metrics::OriginRefusals`).
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let access = JobAccess::identify(parts, state)
             .await
@@ -104,48 +104,6 @@ fn refuse_origin(origin: &str, project: &Project) -> Response {
         headers.append(header::VARY, HeaderValue::from_static("Origin"));
     }
     response
-}
-
-/// The web pages refused a job's progress for their origin, newest first per job: the job
-/// page tells its owner, who can then allow the origin. Kept in memory, for the last
-/// [`OriginRefusals::KEEP`] jobs refused.
-#[derive(Default)]
-pub struct OriginRefusals(std::sync::Mutex<Vec<OriginRefusal>>);
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct OriginRefusal {
-    pub project: vigie_core::ProjectId,
-    pub job: String,
-    pub origin: String,
-    pub at: vigie_core::Timestamp,
-}
-
-impl OriginRefusals {
-    pub const KEEP: usize = 200;
-
-    pub fn record(&self, job: &Job, origin: &str) {
-        let mut list = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        list.retain(|r| !(r.project == job.project && r.job == job.id && r.origin == origin));
-        list.insert(
-            0,
-            OriginRefusal {
-                project: job.project,
-                job: job.id.clone(),
-                origin: origin.chars().take(200).collect(),
-                at: vigie_core::Timestamp::now(),
-            },
-        );
-        list.truncate(Self::KEEP);
-    }
-
-    /// The origins refused for this job, newest first.
-    pub fn of(&self, project: vigie_core::ProjectId, job: &str) -> Vec<OriginRefusal> {
-        let list = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        list.iter()
-            .filter(|r| r.project == project && r.job == job)
-            .cloned()
-            .collect()
-    }
 }
 
 impl JobAccess {

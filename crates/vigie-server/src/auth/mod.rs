@@ -9,7 +9,6 @@
 
 pub mod csrf;
 pub mod job_access;
-pub mod limiter;
 pub mod password;
 mod principal;
 pub mod session;

@@ -25,7 +25,7 @@ use crate::hub::{Change, JobNews, OutcomeKind, TaskOutcome};
 use crate::state::AppState;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use vigie_core::{ProjectId, Timestamp};
@@ -42,41 +42,6 @@ const BATCH: usize = 5_000;
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How often `enable_events` is broadcast when asked (Flower: every 5 s).
 const ENABLE_EVENTS_EVERY: Duration = Duration::from_secs(10);
-
-/// How each broker is doing, for the System page.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct BrokerStatus {
-    pub url: String,
-    pub connected: bool,
-    pub since: Timestamp,
-    pub last_error: Option<String>,
-}
-
-/// Every configured broker's status.
-#[derive(Clone, Default)]
-pub struct Brokers(Arc<Mutex<Vec<BrokerStatus>>>);
-
-impl Brokers {
-    pub fn list(&self) -> Vec<BrokerStatus> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    fn set(&self, broker: &Broker, connected: bool, error: Option<String>) {
-        let url = broker.describe();
-        let mut list = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let status = BrokerStatus {
-            url: url.clone(),
-            connected,
-            since: Timestamp::now(),
-            last_error: error,
-        };
-        match list.iter_mut().find(|b| b.url == url) {
-            Some(b) if b.connected == connected => b.last_error = status.last_error,
-            Some(b) => *b = status,
-            None => list.push(status),
-        }
-    }
-}
 
 /// The running consumer: its readers (and enablers), and the one writer they feed.
 #[derive(Default)]
@@ -155,7 +120,7 @@ async fn reader(state: AppState, broker: Broker, queue: mpsc::Sender<CeleryNews>
             Err(err) => err.to_string(),
         };
         tracing::warn!(broker = %broker.describe(), %error, retry_in = ?backoff, "celery broker unreachable");
-        state.brokers.set(&broker, false, Some(error));
+        state.brokers.set(broker.describe(), false, Some(error));
         state
             .metrics
             .celery
@@ -226,7 +191,7 @@ struct Reading {
 impl Reading {
     fn connected(&self, broker: &Broker, backoff: &mut Duration) {
         tracing::info!(broker = %broker.describe(), "reading celery events");
-        self.state.brokers.set(broker, true, None);
+        self.state.brokers.set(broker.describe(), true, None);
         *backoff = Duration::from_secs(1);
     }
 

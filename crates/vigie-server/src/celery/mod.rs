@@ -29,7 +29,7 @@ use std::time::Duration;
 use vigie_core::Timestamp;
 
 /// The Celery pages, the API and the Flower-compatible API.
-pub fn routes() -> crate::http::Routes {
+pub fn routes() -> crate::http::Routes<crate::state::AppState> {
     use axum::routing::get;
     use axum::Router;
     crate::http::Routes {
@@ -44,8 +44,8 @@ pub fn routes() -> crate::http::Routes {
     }
 }
 
+pub use crate::metrics::{BrokerStatus, Brokers};
 pub use broker::Broker;
-pub use consumer::{BrokerStatus, Brokers};
 
 /// Drops Celery tasks older than `celery.retention` (with their events and Jobs) and
 /// forgets workers silent for `celery.forget_workers_after`.

@@ -24,9 +24,8 @@
 //! snappy inside the body, inflated by `vigie_protocol::logs::loki::unsnap` under the same cap.
 
 use super::AppError;
-use crate::state::AppState;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRef, FromRequest, Request};
 use axum::http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
 use http_body_util::BodyExt;
 use std::io::Read;
@@ -212,11 +211,16 @@ impl IngestBody {
     }
 }
 
-impl FromRequest<AppState> for IngestBody {
+/// Any state that has the ingest budget (the server's `AppState`) reads ingest bodies.
+impl<S> FromRequest<S> for IngestBody
+where
+    S: Send + Sync,
+    IngestBudget: FromRef<S>,
+{
     type Rejection = super::ApiError;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, super::ApiError> {
-        Ok(read(req, state.ingest.clone()).await?)
+    async fn from_request(req: Request, state: &S) -> Result<Self, super::ApiError> {
+        Ok(read(req, IngestBudget::from_ref(state)).await?)
     }
 }
 

@@ -28,7 +28,7 @@ use vigie_store::StoreError;
 
 /// The jobs pages, and the jobs API. The API is called by jobs themselves with a project key
 /// and takes large item uploads, so it reads its bodies itself (an ingest route).
-pub fn routes() -> Routes {
+pub fn routes() -> Routes<AppState> {
     Routes {
         pages: Router::new()
             .route("/jobs", get(ui::list))

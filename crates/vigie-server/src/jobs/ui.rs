@@ -167,7 +167,7 @@ struct JobPage {
     /// Its Celery task's or monitor's page.
     origin: Option<(String, &'static str)>,
     /// Web pages refused its progress for their origin.
-    refusals: Vec<crate::auth::job_access::OriginRefusal>,
+    refusals: Vec<crate::metrics::OriginRefusal>,
 }
 
 impl JobPage {

@@ -26,7 +26,7 @@ pub mod upkeep;
 pub mod view;
 
 /// Reading logs (the API and the pages), and log ingest (JSON lines, OTLP, Loki push: called by applications and shippers with the project key, bodies read within the ingest limits).
-pub fn routes() -> crate::http::Routes {
+pub fn routes() -> crate::http::Routes<crate::state::AppState> {
     use axum::routing::{get, post};
     use axum::Router;
     crate::http::Routes {

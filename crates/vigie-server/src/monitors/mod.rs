@@ -20,7 +20,7 @@ pub mod ui;
 pub mod watchdog;
 
 /// The monitors' pages and API (pings are `ping::routes`, public).
-pub fn routes() -> crate::http::Routes {
+pub fn routes() -> crate::http::Routes<crate::state::AppState> {
     use axum::routing::{get, post};
     use axum::Router;
     crate::http::Routes {

@@ -28,7 +28,7 @@ use vigie_store::{EventFilter, JobFilter};
 pub mod ui;
 
 /// The incident report (its page, its API, its HTML export) and the daily report's API.
-pub fn routes() -> crate::http::Routes {
+pub fn routes() -> crate::http::Routes<crate::state::AppState> {
     use axum::routing::get;
     use axum::Router;
     crate::http::Routes {

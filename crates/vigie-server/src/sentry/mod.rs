@@ -27,7 +27,7 @@ pub mod ui;
 
 /// Sentry ingest (envelope and store, with their CORS preflight: called by SDKs with the
 /// project key), the issues, events and performance API, and their pages.
-pub fn routes() -> crate::http::Routes {
+pub fn routes() -> crate::http::Routes<crate::state::AppState> {
     use axum::routing::{get, post};
     use axum::Router;
     crate::http::Routes {

@@ -157,7 +157,7 @@ async fn read_queues(state: &AppState, watches: &mut Watches) {
 }
 
 /// Reads every project's rules into the threshold watches.
-async fn reload(state: &AppState, watches: &mut Watches) -> Result<(), crate::http::AppError> {
+async fn reload(state: &AppState, watches: &mut Watches) -> Result<(), vigie_store::StoreError> {
     let mut rules: Vec<Rule> = Vec::new();
     let projects = state.store.list_projects().await?;
     for project in &projects {
@@ -245,7 +245,7 @@ async fn fire(
     firing: Firing,
     message: &Notification,
     at: Timestamp,
-) -> Result<usize, crate::http::AppError> {
+) -> Result<usize, vigie_store::StoreError> {
     let Some(repeats) = state.store.fire(rule.id, key, at, firing).await? else {
         return Ok(0);
     };
@@ -293,7 +293,7 @@ fn with_repeats(message: &Notification, repeats: i64) -> Notification {
 pub async fn evaluate(
     state: &AppState,
     happening: &Happening,
-) -> Result<usize, crate::http::AppError> {
+) -> Result<usize, vigie_store::StoreError> {
     let rules = state.store.list_rules(happening.project).await?;
     let mut queued = 0;
     for rule in rules {

@@ -14,7 +14,6 @@
 //! so a maintenance task that hangs is noticed. The monitor check cannot watch itself: its
 //! last run is on the System page.
 
-use crate::http::AppError;
 use crate::state::AppState;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -70,7 +69,7 @@ pub async fn report(
     state: &AppState,
     project: &str,
     reported: &mut HashMap<&'static str, Timestamp>,
-) -> Result<usize, AppError> {
+) -> Result<usize, StoreError> {
     let project = own_project(state, project).await?;
     let mut sent = 0;
     for task in state.tasks.records() {
@@ -103,7 +102,7 @@ pub async fn report(
 
 /// Creates Vigie's own project at start (when configured), so the configuration file's
 /// alert rules can name it from the first start.
-pub async fn prepare(state: &AppState) -> Result<Option<Project>, AppError> {
+pub async fn prepare(state: &AppState) -> Result<Option<Project>, StoreError> {
     let name = state.config.watchdog.project.trim();
     if name.is_empty() {
         return Ok(None);
@@ -112,9 +111,9 @@ pub async fn prepare(state: &AppState) -> Result<Option<Project>, AppError> {
 }
 
 /// The project Vigie's monitors live in, created the first time.
-async fn own_project(state: &AppState, name: &str) -> Result<Project, AppError> {
+async fn own_project(state: &AppState, name: &str) -> Result<Project, StoreError> {
     let find = || async {
-        Ok::<_, AppError>(
+        Ok::<_, StoreError>(
             state
                 .store
                 .list_projects()
@@ -135,8 +134,8 @@ async fn own_project(state: &AppState, name: &str) -> Result<Project, AppError> 
         // Another instance created it a moment ago.
         Err(StoreError::Conflict(_)) => find()
             .await?
-            .ok_or_else(|| AppError::Internal(format!("project {name} vanished"))),
-        Err(err) => Err(err.into()),
+            .ok_or_else(|| StoreError::database(format!("project {name} vanished"))),
+        Err(err) => Err(err),
     }
 }
 

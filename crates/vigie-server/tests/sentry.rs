@@ -1046,3 +1046,42 @@ async fn ingest_is_counted_per_protocol_and_kind() {
     }
     assert!(!metrics.contains("protocol=\"loki\""), "{metrics}");
 }
+
+/// A rotated key stops working at once on the instance that rotated it, although Sentry ingest
+/// caches projects: the old DSN's next envelope is refused, the new one's is taken.
+#[tokio::test]
+async fn a_rotated_key_is_refused_at_once() {
+    let app = app().await;
+    let old = project_key(&app).await;
+    let sent = post(
+        &app,
+        "/api/1/envelope/",
+        &[("x-sentry-auth", &auth(&old))],
+        MESSAGE.to_vec(),
+    )
+    .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    let token = admin(&app).await;
+    let rotated = app
+        .api(Method::POST, "/api/v1/projects/1/rotate-key", &token, None)
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    let again = post(
+        &app,
+        "/api/1/envelope/",
+        &[("x-sentry-auth", &auth(&old))],
+        with_event_id(MESSAGE, "0123456789abcdef0123456789abcdef"),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::FORBIDDEN, "{}", again.body);
+    let new = project_key(&app).await;
+    assert_ne!(new, old);
+    let fresh = post(
+        &app,
+        "/api/1/envelope/",
+        &[("x-sentry-auth", &auth(&new))],
+        with_event_id(MESSAGE, "fedcba9876543210fedcba9876543210"),
+    )
+    .await;
+    assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.body);
+}

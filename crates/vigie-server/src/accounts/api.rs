@@ -211,6 +211,7 @@ async fn rotate_key(
     Path(id): Path<i64>,
 ) -> ApiResult<ProjectView> {
     let project = manage::rotate_project_key(state.store.as_ref(), ProjectId(id)).await?;
+    state.errors.forget_project(project.id);
     Ok(Json(ProjectView::new(&state, &project)))
 }
 

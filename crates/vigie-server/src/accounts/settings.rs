@@ -241,6 +241,7 @@ async fn rotate_key(
     let result = manage::rotate_project_key(state.store.as_ref(), ProjectId(id))
         .await
         .map_err(AppError::from);
+    state.errors.forget_project(ProjectId(id));
     form_outcome(result, PROJECTS, state.secure_cookies(&headers), |p| {
         format!(
             "New key for \"{}\": update your SDKs with the new DSN; the old one no longer works.",

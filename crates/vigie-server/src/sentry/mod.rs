@@ -157,6 +157,12 @@ impl ErrorIngest {
         Ok(settings)
     }
 
+    /// Forgets what the cache holds of a project, after a change to it on this instance (a
+    /// rotated key must stop working at once).
+    pub fn forget_project(&self, id: ProjectId) {
+        self.projects.keep(id, None);
+    }
+
     /// A project by id, from the short-lived cache.
     pub async fn project(
         &self,

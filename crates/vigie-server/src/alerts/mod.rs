@@ -14,7 +14,7 @@
 //!
 //! Evaluation is incremental: each change is looked at once as it happens, nothing is
 //! rescanned; thresholds keep windows in memory. Rules are re-read when one changes
-//! ([`RulesChanged`]). A channel that keeps failing is marked (the Alerts page shows it) and never
+//! ([`crate::hub::RulesChanged`]). A channel that keeps failing is marked (the Alerts page shows it) and never
 //! holds up the others or ingest: sends run on their own tasks, off the request path.
 //!
 //! People change rules and channels through [`api`] and the Alerts page ([`ui`]); [`routes`]

@@ -109,12 +109,12 @@ impl From<JobError> for StoreError {
     }
 }
 
-pub const JOB_COLS: &str = "pk, project_id, id, name, kind, application, flow, launched_by, \
+pub(crate) const JOB_COLS: &str = "pk, project_id, id, name, kind, application, flow, launched_by, \
     status, total, processed, failed, skipped, message, meta, stall_after_ms, created_at, \
     started_at, last_update, finished_at, stalled_since, stalled_ms, rate_old_at, \
     rate_old_processed, rate_new_at, rate_new_processed, summary";
 
-pub fn job_from(row: &impl Columns) -> Result<Job> {
+pub(crate) fn job_from(row: &impl Columns) -> Result<Job> {
     let time = |i| row.int(i).map(|v| v.map(Timestamp));
     let rate_old = match (row.int(22)?, row.int(23)?) {
         (Some(at), Some(processed)) => Some(RateSample {
@@ -163,7 +163,7 @@ pub fn job_from(row: &impl Columns) -> Result<Job> {
 }
 
 /// Inserts a job (the values of [`new_job_values`]); answers the [`JOB_COLS`] of the new row.
-pub fn insert_job_sql() -> String {
+pub(crate) fn insert_job_sql() -> String {
     format!(
         "INSERT INTO jobs (project_id, id, name, kind, application, flow, launched_by, status, \
          total, meta, stall_after_ms, created_at, started_at, last_update, rate_new_at, \
@@ -173,7 +173,7 @@ pub fn insert_job_sql() -> String {
     )
 }
 
-pub fn new_job_values(job: &Job, read_token_hash: &str) -> Vec<Value> {
+pub(crate) fn new_job_values(job: &Job, read_token_hash: &str) -> Vec<Value> {
     vec![
         job.project.0.into(),
         job.id.as_str().into(),
@@ -195,18 +195,18 @@ pub fn new_job_values(job: &Job, read_token_hash: &str) -> Vec<Value> {
     ]
 }
 
-pub fn duplicate_job(id: &str) -> String {
+pub(crate) fn duplicate_job(id: &str) -> String {
     format!("a job with id {id:?} already exists in this project")
 }
 
 /// Writes back every field a rule may change (the values of [`save_job_values`]).
-pub const SAVE_JOB: &str = "UPDATE jobs SET status = $1, total = $2, processed = $3, \
+pub(crate) const SAVE_JOB: &str = "UPDATE jobs SET status = $1, total = $2, processed = $3, \
     failed = $4, skipped = $5, message = $6, started_at = $7, last_update = $8, \
     finished_at = $9, stalled_since = $10, stalled_ms = $11, rate_old_at = $12, \
     rate_old_processed = $13, rate_new_at = $14, rate_new_processed = $15, summary = $16 \
     WHERE pk = $17";
 
-pub fn save_job_values(job: &Job) -> Vec<Value> {
+pub(crate) fn save_job_values(job: &Job) -> Vec<Value> {
     let summary = job
         .summary
         .as_ref()
@@ -233,16 +233,16 @@ pub fn save_job_values(job: &Job) -> Vec<Value> {
 }
 
 /// One job by project and id; `lock` is the engine's row lock (see [`Tx::lock_rows`]).
-pub fn select_job_sql(lock: &str) -> String {
+pub(crate) fn select_job_sql(lock: &str) -> String {
     format!("SELECT {JOB_COLS} FROM jobs WHERE project_id = $1 AND id = $2{lock}")
 }
 
-pub fn select_job_by_token_sql() -> String {
+pub(crate) fn select_job_by_token_sql() -> String {
     format!("SELECT {JOB_COLS} FROM jobs WHERE read_token_hash = $1")
 }
 
 /// Running jobs silent past their own `stall_after`, for the sweep.
-pub fn overdue_jobs_sql(lock: &str) -> String {
+pub(crate) fn overdue_jobs_sql(lock: &str) -> String {
     format!(
         "SELECT {JOB_COLS} FROM jobs WHERE status = 'running' \
          AND last_update + stall_after_ms <= $1{lock}"
@@ -271,7 +271,7 @@ fn item_cols(prefix: &str) -> String {
 }
 
 /// `job_id` is the job's id when the row does not carry it (a RETURNING clause).
-pub fn item_from(row: &impl Columns, job_id: Option<&str>) -> Result<Item> {
+pub(crate) fn item_from(row: &impl Columns, job_id: Option<&str>) -> Result<Item> {
     Ok(Item {
         seq: row.req_int(0)?,
         key: row.text(1)?,
@@ -292,14 +292,14 @@ pub fn item_from(row: &impl Columns, job_id: Option<&str>) -> Result<Item> {
 }
 
 /// Columns of one item in an insert.
-pub const ITEM_INSERT_WIDTH: usize = 12;
+pub(crate) const ITEM_INSERT_WIDTH: usize = 12;
 /// Items per multi-row insert: 6,000 parameters, under both SQLite's limit (32,766) and
 /// PostgreSQL's (65,535).
-pub const INSERT_CHUNK: usize = 500;
+pub(crate) const INSERT_CHUNK: usize = 500;
 
 /// A multi-row insert of `rows` items that skips keys already stored and answers the stored
 /// rows (decode with [`item_from`] and the job's id).
-pub fn insert_items_sql(rows: usize) -> String {
+pub(crate) fn insert_items_sql(rows: usize) -> String {
     let mut sql = String::from(
         "INSERT INTO job_items (job_pk, project_id, item_key, status, name, file, target, \
          comment, error, duration_ms, at, fields) VALUES ",
@@ -310,7 +310,7 @@ pub fn insert_items_sql(rows: usize) -> String {
     sql
 }
 
-pub fn item_values(job: &Job, item: &NewItem, now: Timestamp, out: &mut Vec<Value>) {
+pub(crate) fn item_values(job: &Job, item: &NewItem, now: Timestamp, out: &mut Vec<Value>) {
     out.extend([
         job.pk.into(),
         job.project.0.into(),
@@ -327,18 +327,18 @@ pub fn item_values(job: &Job, item: &NewItem, now: Timestamp, out: &mut Vec<Valu
     ]);
 }
 
-pub const INSERT_MESSAGE: &str =
+pub(crate) const INSERT_MESSAGE: &str =
     "INSERT INTO job_messages (job_pk, at, text) VALUES ($1, $2, $3) RETURNING id";
 
-pub fn message_values(job: &Job, at: Timestamp, text: &str) -> Vec<Value> {
+pub(crate) fn message_values(job: &Job, at: Timestamp, text: &str) -> Vec<Value> {
     vec![job.pk.into(), at.millis().into(), text.into()]
 }
 
 /// The last `limit` messages of a job (newest first; callers reverse).
-pub const RECENT_MESSAGES: &str =
+pub(crate) const RECENT_MESSAGES: &str =
     "SELECT id, at, text FROM job_messages WHERE job_pk = $1 ORDER BY id DESC LIMIT $2";
 
-pub fn message_from(row: &impl Columns) -> Result<JobMessage> {
+pub(crate) fn message_from(row: &impl Columns) -> Result<JobMessage> {
     Ok(JobMessage {
         id: row.req_int(0)?,
         at: Timestamp(row.req_int(1)?),
@@ -353,7 +353,7 @@ pub struct ListQuery {
     pub values: Vec<Value>,
 }
 
-pub fn jobs_query(f: &JobFilter) -> ListQuery {
+pub(crate) fn jobs_query(f: &JobFilter) -> ListQuery {
     let mut w = Where::new();
     w.push("project_id = ?", f.project.0);
     w.equals("status", f.status.map(JobStatus::as_str));
@@ -388,7 +388,7 @@ pub fn jobs_query(f: &JobFilter) -> ListQuery {
 
 /// Items matching `f` (newest first) and, as `count`, their number by status
 /// (columns: status, count).
-pub fn items_query(f: &ItemFilter) -> ListQuery {
+pub(crate) fn items_query(f: &ItemFilter) -> ListQuery {
     let mut w = Where::new();
     w.push("i.project_id = ?", f.project.0);
     if let Some(job) = &f.job {
@@ -429,7 +429,7 @@ pub fn items_query(f: &ItemFilter) -> ListQuery {
 }
 
 /// Adds one `(status, count)` row of the count query of [`items_query`].
-pub fn add_count(counts: &mut ItemCounts, status: &str, n: i64) -> Result<()> {
+pub(crate) fn add_count(counts: &mut ItemCounts, status: &str, n: i64) -> Result<()> {
     match parsed::<ItemStatus>(status.to_string())? {
         ItemStatus::Ok => counts.ok += n,
         ItemStatus::Error => counts.error += n,

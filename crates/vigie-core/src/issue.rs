@@ -16,7 +16,7 @@
 //! event (so concurrent instances agree); [`IssueStatus`] names the states.
 
 use crate::{ProjectId, Timestamp};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
@@ -97,9 +97,23 @@ pub enum StatusChange {
 }
 
 /// A group of events with the same grouping key.
+/// An issue's id: a number apart from the other ids (events, rules, channels, monitors), so one
+/// cannot be passed where another is meant.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct IssueId(pub i64);
+
+impl fmt::Display for IssueId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Issue {
-    pub id: i64,
+    pub id: IssueId,
     pub project: ProjectId,
     pub grouping_key: String,
     pub title: String,

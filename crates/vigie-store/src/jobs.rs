@@ -109,7 +109,8 @@ impl From<JobError> for StoreError {
     }
 }
 
-pub(crate) const JOB_COLS: &str = "pk, project_id, id, name, kind, application, flow, launched_by, \
+pub(crate) const JOB_COLS: &str =
+    "pk, project_id, id, name, kind, application, flow, launched_by, \
     status, total, processed, failed, skipped, message, meta, stall_after_ms, created_at, \
     started_at, last_update, finished_at, stalled_since, stalled_ms, rate_old_at, \
     rate_old_processed, rate_new_at, rate_new_processed, summary";

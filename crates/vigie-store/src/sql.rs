@@ -31,6 +31,16 @@ impl From<Option<f64>> for Value {
         Value::Real(v)
     }
 }
+impl From<vigie_core::issue::IssueId> for Value {
+    fn from(v: vigie_core::issue::IssueId) -> Self {
+        Value::Int(Some(v.0))
+    }
+}
+impl From<Option<vigie_core::issue::IssueId>> for Value {
+    fn from(v: Option<vigie_core::issue::IssueId>) -> Self {
+        Value::Int(v.map(|id| id.0))
+    }
+}
 impl From<&str> for Value {
     fn from(v: &str) -> Self {
         Value::Text(Some(v.to_string()))

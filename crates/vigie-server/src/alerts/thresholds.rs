@@ -42,12 +42,12 @@ pub struct Verdict {
     pub firing: Firing,
     pub message: Notification,
     /// The issue the alert is about, so the engine can add its top frame.
-    pub issue: Option<i64>,
+    pub issue: Option<vigie_core::issue::IssueId>,
 }
 
 /// What a rule counts.
 enum Gauge {
-    PerIssue(HashMap<i64, Window<u64>>),
+    PerIssue(HashMap<vigie_core::issue::IssueId, Window<u64>>),
     Events(Window<u64>),
     /// The query itself is in the project's [`ProjectLogs`].
     Logs {
@@ -739,7 +739,7 @@ struct Reading {
     facts: Vec<(String, String)>,
     page: String,
     evidence: Option<String>,
-    issue: Option<i64>,
+    issue: Option<vigie_core::issue::IssueId>,
 }
 
 fn message(

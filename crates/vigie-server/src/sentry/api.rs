@@ -29,7 +29,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-use vigie_core::issue::{Issue, IssueStatus, StatusChange};
+use vigie_core::issue::{Issue, IssueId, IssueStatus, StatusChange};
 use vigie_core::sketch::Apdex;
 use vigie_core::{ProjectId, Timestamp};
 use vigie_store::errors::{Feedback, SampleMeta, SpanStat, TagCount, TransactionStats};
@@ -115,7 +115,7 @@ impl IssueParams {
 /// An issue as the API shows it.
 #[derive(Serialize)]
 pub struct IssueView {
-    pub id: i64,
+    pub id: IssueId,
     pub title: String,
     pub culprit: String,
     pub level: String,
@@ -187,7 +187,7 @@ pub struct IssueDetail {
 pub async fn issue_or_404(
     state: &AppState,
     project: ProjectId,
-    id: i64,
+    id: IssueId,
 ) -> Result<Issue, AppError> {
     state
         .store
@@ -214,7 +214,7 @@ pub async fn event_json(
 pub async fn show(
     State(state): State<AppState>,
     reader: ProjectReader,
-    Path(id): Path<i64>,
+    Path(id): Path<IssueId>,
 ) -> Result<Json<IssueDetail>, ApiError> {
     let project = reader.project.id;
     let issue = issue_or_404(&state, project, id).await?;
@@ -277,7 +277,7 @@ impl StatusBody {
 pub async fn set_status(
     State(state): State<AppState>,
     reader: ProjectReader,
-    Path(id): Path<i64>,
+    Path(id): Path<IssueId>,
     Json(body): Json<StatusBody>,
 ) -> Result<Json<IssueView>, ApiError> {
     let issue = state
@@ -296,7 +296,7 @@ pub struct LimitParams {
 pub async fn events(
     State(state): State<AppState>,
     reader: ProjectReader,
-    Path(id): Path<i64>,
+    Path(id): Path<IssueId>,
     Query(params): Query<LimitParams>,
 ) -> Result<Json<Vec<EventMeta>>, ApiError> {
     issue_or_404(&state, reader.project.id, id).await?;
@@ -315,7 +315,7 @@ pub async fn events(
 
 #[derive(Deserialize)]
 pub struct FeedbackParams {
-    pub issue: Option<i64>,
+    pub issue: Option<IssueId>,
     pub limit: Option<u32>,
 }
 

@@ -18,7 +18,7 @@ use vigie_store::{EventFilter, EventMeta};
 
 /// An issue some events of a job (or task) belong to.
 pub struct RelatedIssue {
-    pub id: i64,
+    pub id: vigie_core::issue::IssueId,
     pub title: String,
     pub events: usize,
 }

@@ -26,7 +26,7 @@ pub(crate) use crate::tx::Tx;
 use crate::{Result, StoreError};
 use serde::Serialize;
 use vigie_core::event::Grouping;
-use vigie_core::issue::{Issue, StatusChange};
+use vigie_core::issue::{Issue, IssueId, StatusChange};
 use vigie_core::sketch::{Apdex, Sketch};
 use vigie_core::{ProjectId, Timestamp};
 
@@ -249,7 +249,7 @@ pub enum IssueChange {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventWritten {
     pub event_id: String,
-    pub issue_id: i64,
+    pub issue_id: IssueId,
     pub change: IssueChange,
     pub environment: Option<String>,
 }
@@ -337,18 +337,21 @@ pub trait ErrorStore: Send + Sync {
     async fn error_settings(&self, project: ProjectId) -> Result<ErrorSettings>;
     async fn set_error_settings(&self, project: ProjectId, settings: &ErrorSettings) -> Result<()>;
     async fn list_issues(&self, filter: &IssueFilter) -> Result<IssuePage>;
-    async fn issue(&self, project: ProjectId, id: i64) -> Result<Option<Issue>>;
+    async fn issue(&self, project: ProjectId, id: IssueId) -> Result<Option<Issue>>;
     /// Applies a person's status change; `NotFound` if the project has no such issue.
     async fn set_issue_status(
         &self,
         project: ProjectId,
-        id: i64,
+        id: IssueId,
         change: &StatusChange,
     ) -> Result<Issue>;
-    async fn issue_tags(&self, issue: i64) -> Result<Vec<TagCount>>;
+    async fn issue_tags(&self, issue: IssueId) -> Result<Vec<TagCount>>;
     /// `(issue id, hour start ms, events)` since `since`.
-    async fn issue_hours(&self, issues: Vec<i64>, since: Timestamp)
-        -> Result<Vec<(i64, i64, i64)>>;
+    async fn issue_hours(
+        &self,
+        issues: Vec<IssueId>,
+        since: Timestamp,
+    ) -> Result<Vec<(IssueId, i64, i64)>>;
     async fn events(&self, filter: &EventFilter) -> Result<Vec<EventMeta>>;
     /// An event's summary and JSON body.
     async fn event(
@@ -410,7 +413,7 @@ pub trait ErrorStore: Send + Sync {
     async fn feedback(
         &self,
         project: ProjectId,
-        issue: Option<i64>,
+        issue: Option<IssueId>,
         limit: u32,
     ) -> Result<Vec<Feedback>>;
     async fn attachments(&self, project: ProjectId, event_id: &str) -> Result<Vec<AttachmentMeta>>;
@@ -460,7 +463,7 @@ impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
         .await
     }
 
-    async fn issue(&self, project: ProjectId, id: i64) -> Result<Option<Issue>> {
+    async fn issue(&self, project: ProjectId, id: IssueId) -> Result<Option<Issue>> {
         self.read("issue", move |tx| {
             Box::pin(async move { issue(tx, project, id).await })
         })
@@ -470,7 +473,7 @@ impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
     async fn set_issue_status(
         &self,
         project: ProjectId,
-        id: i64,
+        id: IssueId,
         change: &StatusChange,
     ) -> Result<Issue> {
         let change = change.clone();
@@ -480,7 +483,7 @@ impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
         .await
     }
 
-    async fn issue_tags(&self, issue: i64) -> Result<Vec<TagCount>> {
+    async fn issue_tags(&self, issue: IssueId) -> Result<Vec<TagCount>> {
         self.read("issue_tags", move |tx| {
             Box::pin(async move { issue_tags(tx, issue).await })
         })
@@ -489,9 +492,9 @@ impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
 
     async fn issue_hours(
         &self,
-        issues: Vec<i64>,
+        issues: Vec<IssueId>,
         since: Timestamp,
-    ) -> Result<Vec<(i64, i64, i64)>> {
+    ) -> Result<Vec<(IssueId, i64, i64)>> {
         self.read("issue_hours", move |tx| {
             Box::pin(async move { issue_hours(tx, &issues, since).await })
         })
@@ -624,7 +627,7 @@ impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
     async fn feedback(
         &self,
         project: ProjectId,
-        issue: Option<i64>,
+        issue: Option<IssueId>,
         limit: u32,
     ) -> Result<Vec<Feedback>> {
         self.read("feedback", move |tx| {

@@ -5,7 +5,7 @@ use crate::sql::{Columns, Value, Where};
 use crate::{Result, StoreError};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use vigie_core::issue::{Issue, IssueStatus, StatusChange};
+use vigie_core::issue::{Issue, IssueId, IssueStatus, StatusChange};
 use vigie_core::sketch::Sketch;
 use vigie_core::{ProjectId, Timestamp};
 
@@ -144,7 +144,7 @@ const ISSUE_COLS: &str = "id, project_id, grouping_key, title, culprit, level, s
 fn issue_from(row: &Vec<Value>) -> Result<Issue> {
     let time = |i| row.int(i).map(|v| v.map(Timestamp));
     Ok(Issue {
-        id: row.req_int(0)?,
+        id: IssueId(row.req_int(0)?),
         project: ProjectId(row.req_int(1)?),
         grouping_key: row.req_text(2)?,
         title: row.req_text(3)?,
@@ -224,7 +224,11 @@ pub(crate) async fn list_issues(tx: &mut dyn Tx, f: &IssueFilter) -> Result<Issu
     Ok(IssuePage { issues, total })
 }
 
-pub(crate) async fn issue(tx: &mut dyn Tx, project: ProjectId, id: i64) -> Result<Option<Issue>> {
+pub(crate) async fn issue(
+    tx: &mut dyn Tx,
+    project: ProjectId,
+    id: IssueId,
+) -> Result<Option<Issue>> {
     tx.query(
         &format!("SELECT {ISSUE_COLS} FROM issues WHERE project_id = $1 AND id = $2"),
         &[project.0.into(), id.into()],
@@ -238,7 +242,7 @@ pub(crate) async fn issue(tx: &mut dyn Tx, project: ProjectId, id: i64) -> Resul
 pub(crate) async fn set_issue_status(
     tx: &mut dyn Tx,
     project: ProjectId,
-    id: i64,
+    id: IssueId,
     change: &StatusChange,
 ) -> Result<Issue> {
     // Each change sets its columns with parameters $1…$k; the WHERE takes the next two.
@@ -295,7 +299,7 @@ pub struct TagCount {
 }
 
 /// Tag values of an issue, by key, most frequent first.
-pub(crate) async fn issue_tags(tx: &mut dyn Tx, issue_id: i64) -> Result<Vec<TagCount>> {
+pub(crate) async fn issue_tags(tx: &mut dyn Tx, issue_id: IssueId) -> Result<Vec<TagCount>> {
     tx.query(
         "SELECT key, value, count FROM issue_tags WHERE issue_id = $1 \
          ORDER BY key, count DESC, value",
@@ -316,15 +320,15 @@ pub(crate) async fn issue_tags(tx: &mut dyn Tx, issue_id: i64) -> Result<Vec<Tag
 /// Events per hour since `since` of each of `issues`: `(issue id, hour start ms, count)`.
 pub(crate) async fn issue_hours(
     tx: &mut dyn Tx,
-    issues: &[i64],
+    issues: &[IssueId],
     since: Timestamp,
-) -> Result<Vec<(i64, i64, i64)>> {
+) -> Result<Vec<(IssueId, i64, i64)>> {
     if issues.is_empty() {
         return Ok(Vec::new());
     }
     let list = issues
         .iter()
-        .map(i64::to_string)
+        .map(IssueId::to_string)
         .collect::<Vec<_>>()
         .join(",");
     tx.query(
@@ -336,7 +340,7 @@ pub(crate) async fn issue_hours(
     )
     .await?
     .iter()
-    .map(|r| Ok((r.req_int(0)?, r.req_int(1)?, r.req_int(2)?)))
+    .map(|r| Ok((IssueId(r.req_int(0)?), r.req_int(1)?, r.req_int(2)?)))
     .collect()
 }
 
@@ -349,7 +353,7 @@ pub struct EventMeta {
     #[serde(skip)]
     pub seq: i64,
     pub event_id: String,
-    pub issue_id: i64,
+    pub issue_id: IssueId,
     pub time: Timestamp,
     pub received: Timestamp,
     pub level: String,
@@ -368,7 +372,7 @@ fn event_from(r: &Vec<Value>) -> Result<EventMeta> {
     Ok(EventMeta {
         seq: r.req_int(0)?,
         event_id: r.req_text(1)?,
-        issue_id: r.req_int(2)?,
+        issue_id: IssueId(r.req_int(2)?),
         time: Timestamp(r.req_int(3)?),
         received: Timestamp(r.req_int(4)?),
         level: r.req_text(5)?,
@@ -385,7 +389,7 @@ fn event_from(r: &Vec<Value>) -> Result<EventMeta> {
 #[derive(Clone, Debug, Default)]
 pub struct EventFilter {
     pub project: ProjectId,
-    pub issue: Option<i64>,
+    pub issue: Option<IssueId>,
     pub trace_id: Option<String>,
     pub job_id: Option<String>,
     pub since: Option<Timestamp>,
@@ -881,7 +885,7 @@ pub struct Feedback {
     pub contact_email: Option<String>,
     pub url: Option<String>,
     pub associated_event_id: Option<String>,
-    pub issue_id: Option<i64>,
+    pub issue_id: Option<IssueId>,
     pub issue_title: Option<String>,
 }
 
@@ -889,7 +893,7 @@ pub struct Feedback {
 pub(crate) async fn feedback(
     tx: &mut dyn Tx,
     project: ProjectId,
-    issue: Option<i64>,
+    issue: Option<IssueId>,
     limit: u32,
 ) -> Result<Vec<Feedback>> {
     let mut filter = Where::new();
@@ -918,7 +922,7 @@ pub(crate) async fn feedback(
                 contact_email: r.text(4)?,
                 url: r.text(5)?,
                 associated_event_id: r.text(6)?,
-                issue_id: r.int(7)?,
+                issue_id: r.int(7)?.map(IssueId),
                 issue_title: r.text(8)?,
             })
         })

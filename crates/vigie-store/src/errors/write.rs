@@ -7,6 +7,7 @@ use super::{
 use crate::sql::{Columns, Value, Where};
 use crate::Result;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use vigie_core::issue::IssueId;
 use vigie_core::sketch::{Apdex, Sketch};
 use vigie_core::{ProjectId, Timestamp};
 
@@ -236,7 +237,7 @@ async fn write_events(
             .into_iter()
             .next()
             .ok_or_else(|| crate::StoreError::database("the issue upsert returned no row"))?;
-        let issue_id = row.req_int(0)?;
+        let issue_id = IssueId(row.req_int(0)?);
         let change = if row.req_int(1)? == count {
             IssueChange::New
         } else if row.int(2)? == Some(now.millis()) {
@@ -280,8 +281,8 @@ async fn write_events(
 }
 
 /// The issue id of each event, in the order of `events`.
-fn order_like(events: &[NewEvent], written: &[EventWritten]) -> Vec<i64> {
-    let by_id: HashMap<&str, i64> = written
+fn order_like(events: &[NewEvent], written: &[EventWritten]) -> Vec<IssueId> {
+    let by_id: HashMap<&str, IssueId> = written
         .iter()
         .map(|w| (w.event_id.as_str(), w.issue_id))
         .collect();
@@ -289,7 +290,11 @@ fn order_like(events: &[NewEvent], written: &[EventWritten]) -> Vec<i64> {
 }
 
 /// Hourly counts, tag values and distinct users of one issue's new events.
-async fn write_issue_details(tx: &mut dyn Tx, issue_id: i64, events: &[&NewEvent]) -> Result<()> {
+async fn write_issue_details(
+    tx: &mut dyn Tx,
+    issue_id: IssueId,
+    events: &[&NewEvent],
+) -> Result<()> {
     let mut hours: BTreeMap<i64, i64> = BTreeMap::new();
     let mut tags: BTreeMap<(&str, &str), (i64, i64)> = BTreeMap::new();
     let mut users: BTreeMap<&str, ()> = BTreeMap::new();

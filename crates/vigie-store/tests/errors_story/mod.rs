@@ -358,7 +358,11 @@ pub async fn errors_story(store: &Arc<dyn Store>, project: &Project) {
     ));
     assert!(matches!(
         store
-            .set_issue_status(p, 999_999, &StatusChange::Resolve)
+            .set_issue_status(
+                p,
+                vigie_core::issue::IssueId(999_999),
+                &StatusChange::Resolve
+            )
             .await,
         Err(StoreError::NotFound(_))
     ));

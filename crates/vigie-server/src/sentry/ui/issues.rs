@@ -19,7 +19,7 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use serde::Deserialize;
-use vigie_core::issue::{Issue, IssueStatus};
+use vigie_core::issue::{Issue, IssueId, IssueStatus};
 use vigie_core::{Project, ProjectId, Timestamp};
 use vigie_store::errors::{DroppedCount, Feedback, SampleMeta, TagCount};
 use vigie_store::{EventFilter, EventMeta};
@@ -59,7 +59,7 @@ async fn sparklines(
     let now = Timestamp::now().millis();
     let end = (now.div_euclid(HOUR_MS) + 1) * HOUR_MS;
     let start = end - buckets * step;
-    let ids: Vec<i64> = issues.iter().map(|i| i.id).collect();
+    let ids: Vec<IssueId> = issues.iter().map(|i| i.id).collect();
     let hours = state.store.issue_hours(ids, Timestamp(start)).await?;
     Ok(issues
         .iter()
@@ -409,7 +409,7 @@ pub async fn show(
     who: LoggedIn,
     headers: HeaderMap,
     uri: Uri,
-    Path(id): Path<i64>,
+    Path(id): Path<IssueId>,
     Query(query): Query<IssueQuery>,
 ) -> Result<Response, PageError> {
     let chrome = Chrome::build(&state, who, &headers, &uri, "issues").await?;
@@ -530,7 +530,7 @@ pub async fn set_status(
     who: AdminUser,
     headers: HeaderMap,
     uri: Uri,
-    Path(id): Path<i64>,
+    Path(id): Path<IssueId>,
     Form(form): Form<StatusForm>,
 ) -> Result<Response, PageError> {
     let secure = state.secure_cookies(&headers);

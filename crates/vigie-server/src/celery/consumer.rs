@@ -11,6 +11,11 @@
 //! enabler (with [celery] enable_events): `enable_events` broadcast to the workers every 10 s
 //! ```
 //!
+//! Each task gets only what it uses ([`start`] builds it from the server's state): a reader
+//! the hub, the broker board, the counters and its end of the queue; the writer the store,
+//! the hub, the counters and, when failed tasks become issues, the error pipeline; an enabler
+//! the hub.
+//!
 //! At shutdown ([`Consumer::stop`]) the readers stop first, then the writer stores what they
 //! had queued before the store closes.
 //!
@@ -21,7 +26,9 @@
 
 use super::broker::{Broker, RedisBroker};
 use super::{amqp, redis};
-use crate::hub::{Change, JobNews, OutcomeKind, TaskOutcome};
+use crate::hub::{Change, Hub, JobNews, OutcomeKind, TaskOutcome};
+use crate::metrics::{Brokers, Metrics};
+use crate::sentry::ErrorIngest;
 use crate::state::AppState;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -30,7 +37,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use vigie_core::{ProjectId, Timestamp};
 use vigie_protocol::celery::{self as wire, CeleryError, Event, TaskMeta};
-use vigie_store::CeleryNews;
+use vigie_store::{CeleryNews, Store};
 
 /// News waiting for the writer; beyond it, messages are dropped (and counted). Two seconds of
 /// the fastest stream Vigie stores, for bursts (a bulk enqueue of 10,000 tasks is 40,000
@@ -83,18 +90,36 @@ pub async fn start(state: &AppState) -> Result<Consumer, String> {
         .find(|p| &p.name == name)
         .ok_or_else(|| format!("celery.project: no project named {name:?}"))?;
     let (queue, news) = mpsc::channel(QUEUE);
-    let writer = crate::tasks::spawn("celery writer", writer(state.clone(), project.id, news));
+    let writing = Writing {
+        store: state.store.clone(),
+        hub: state.hub.clone(),
+        metrics: state.metrics.clone(),
+        errors: state
+            .config
+            .celery
+            .failures_as_issues
+            .then(|| state.errors.clone()),
+        project: project.id,
+    };
+    let writer = crate::tasks::spawn("celery writer", writer(writing, news));
     let mut readers = Vec::new();
     for broker in brokers {
         if state.config.celery.enable_events {
             readers.push(crate::tasks::spawn(
                 "celery enabler",
-                enabler(state.clone(), broker.clone()),
+                enabler(state.hub.clone(), broker.clone()),
             ));
         }
+        let reading = Reading {
+            hub: state.hub.clone(),
+            brokers: state.brokers.clone(),
+            metrics: state.metrics.clone(),
+            queue: queue.clone(),
+            unreadable: HashSet::new(),
+        };
         readers.push(crate::tasks::spawn(
             "celery reader",
-            reader(state.clone(), broker, queue.clone()),
+            reader(reading, broker),
         ));
     }
     Ok(Consumer {
@@ -103,16 +128,12 @@ pub async fn start(state: &AppState) -> Result<Consumer, String> {
     })
 }
 
-async fn reader(state: AppState, broker: Broker, queue: mpsc::Sender<CeleryNews>) {
+async fn reader(mut reading: Reading, broker: Broker) {
     let mut backoff = Duration::from_secs(1);
-    let mut reading = Reading {
-        state: state.clone(),
-        queue,
-        unreadable: HashSet::new(),
-    };
+    let hub = reading.hub.clone();
     loop {
         let outcome = tokio::select! {
-            _ = state.hub.shutting_down() => return,
+            _ = hub.shutting_down() => return,
             outcome = listen(&broker, &mut reading, &mut backoff) => outcome,
         };
         let error = match outcome {
@@ -120,14 +141,14 @@ async fn reader(state: AppState, broker: Broker, queue: mpsc::Sender<CeleryNews>
             Err(err) => err.to_string(),
         };
         tracing::warn!(broker = %broker.describe(), %error, retry_in = ?backoff, "celery broker unreachable");
-        state.brokers.set(broker.describe(), false, Some(error));
-        state
+        reading.brokers.set(broker.describe(), false, Some(error));
+        reading
             .metrics
             .celery
             .reconnects
             .fetch_add(1, Ordering::Relaxed);
         tokio::select! {
-            _ = state.hub.shutting_down() => return,
+            _ = hub.shutting_down() => return,
             _ = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -180,9 +201,12 @@ enum Decoded {
     Meta(Result<TaskMeta, CeleryError>),
 }
 
-/// What a reader keeps across its connections.
+/// What a reader uses and keeps across its connections: the hub (to stop at shutdown), the
+/// broker board, the counters, and its end of the writer's queue.
 struct Reading {
-    state: AppState,
+    hub: Hub,
+    brokers: Brokers,
+    metrics: Arc<Metrics>,
     queue: mpsc::Sender<CeleryNews>,
     /// The kinds of unreadable messages already logged once.
     unreadable: HashSet<String>,
@@ -191,13 +215,13 @@ struct Reading {
 impl Reading {
     fn connected(&self, broker: &Broker, backoff: &mut Duration) {
         tracing::info!(broker = %broker.describe(), "reading celery events");
-        self.state.brokers.set(broker.describe(), true, None);
+        self.brokers.set(broker.describe(), true, None);
         *backoff = Duration::from_secs(1);
     }
 
     /// Queues what a message says; `false` when the queue is closed (shutdown).
     fn take(&mut self, channel: &str, message: Decoded) -> bool {
-        let counters = &self.state.metrics.celery;
+        let counters = &self.metrics.celery;
         let news = match message {
             Decoded::Meta(meta) => meta.map(|meta| {
                 vec![CeleryNews::Backend {
@@ -244,13 +268,13 @@ impl Reading {
 /// Broadcasts `enable_events` to the broker's workers every [`ENABLE_EVENTS_EVERY`], on a
 /// connection of its own; a failure is retried at the next tick (the reader reports the
 /// broker's health).
-async fn enabler(state: AppState, broker: Broker) {
+async fn enabler(hub: Hub, broker: Broker) {
     let mut tick = tokio::time::interval(ENABLE_EVENTS_EVERY);
     let mut redis_connection: Option<redis::Connection> = None;
     let mut amqp_connection: Option<amqp::Connection> = None;
     loop {
         tokio::select! {
-            _ = state.hub.shutting_down() => return,
+            _ = hub.shutting_down() => return,
             _ = tick.tick() => {}
         }
         let now = Timestamp::now().millis() as f64 / 1000.0;
@@ -359,7 +383,18 @@ fn news_of(mut event: vigie_protocol::celery::Event) -> Option<CeleryNews> {
     }
 }
 
-async fn writer(state: AppState, project: ProjectId, mut news: mpsc::Receiver<CeleryNews>) {
+/// What the writer uses: the store, the hub, the counters, and the error pipeline when failed
+/// tasks become issues (`[celery] failures_as_issues`).
+struct Writing {
+    store: Arc<dyn Store>,
+    hub: Hub,
+    metrics: Arc<Metrics>,
+    errors: Option<ErrorIngest>,
+    project: ProjectId,
+}
+
+async fn writer(state: Writing, mut news: mpsc::Receiver<CeleryNews>) {
+    let project = state.project;
     let counters = &state.metrics.celery;
     while let Some(batch) = crate::batch::gather(&mut news, BATCH, |_| 1).await {
         let n = batch.len() as u64;
@@ -420,7 +455,7 @@ async fn writer(state: AppState, project: ProjectId, mut news: mpsc::Receiver<Ce
                         counters.saw_runtime(outcome.name.as_deref().unwrap_or("unknown"), r);
                     }
                 }
-                if state.config.celery.failures_as_issues {
+                if let Some(errors) = &state.errors {
                     let failed: HashSet<&str> = outcomes
                         .iter()
                         .filter(|o| matches!(o.kind, OutcomeKind::Failed { .. }))
@@ -432,7 +467,7 @@ async fn writer(state: AppState, project: ProjectId, mut news: mpsc::Receiver<Ce
                         .filter(|t| failed.contains(t.uuid.as_str()))
                         .cloned()
                         .collect();
-                    super::issues::record(&state, project, failed).await;
+                    super::issues::record(state.store.as_ref(), errors, project, failed).await;
                 }
                 state
                     .hub

@@ -11,19 +11,25 @@
 //! ```
 
 use crate::sentry::process::{self, Context};
-use crate::state::AppState;
+use crate::sentry::ErrorIngest;
 use serde_json::{json, Value};
 use vigie_core::celery::Task;
 use vigie_core::{ProjectId, Timestamp};
 use vigie_protocol::celery::parse_traceback;
+use vigie_store::Store;
 
 /// Records each failed task as an error event of `project`; a problem is logged, never
 /// stops the consumer.
-pub async fn record(state: &AppState, project: ProjectId, failed: Vec<Task>) {
+pub async fn record(
+    store: &dyn Store,
+    errors: &ErrorIngest,
+    project: ProjectId,
+    failed: Vec<Task>,
+) {
     if failed.is_empty() {
         return;
     }
-    let settings = match state.errors.settings(state.store.as_ref(), project).await {
+    let settings = match errors.settings(store, project).await {
         Ok(settings) => settings,
         Err(err) => {
             tracing::warn!(%err, "could not read the error settings for celery failures");
@@ -44,7 +50,7 @@ pub async fn record(state: &AppState, project: ProjectId, failed: Vec<Task>) {
             Err(why) => tracing::warn!(task = %task.uuid, %why, "celery failure not recorded"),
         }
     }
-    if let Err(err) = state.errors.sink.write(batch).await {
+    if let Err(err) = errors.sink.write(batch).await {
         tracing::warn!(%err, "celery failures not recorded");
     }
 }

@@ -126,7 +126,7 @@ fn user_from(row: &Row) -> Result<User> {
     Ok(User {
         id: row.req_int(0)?,
         username: row.req_text(1)?,
-        role: parsed::<Role>(row, 2)?,
+        role: row.parsed::<Role>(2)?,
         created_at: Timestamp(row.req_int(3)?),
     })
 }
@@ -135,20 +135,11 @@ fn token_from(row: &Row) -> Result<ApiToken> {
     Ok(ApiToken {
         id: row.req_int(0)?,
         name: row.req_text(1)?,
-        scope: parsed::<Scope>(row, 2)?,
+        scope: row.parsed::<Scope>(2)?,
         prefix: row.req_text(3)?,
         created_at: Timestamp(row.req_int(4)?),
         last_used_at: row.int(5)?.map(Timestamp),
     })
-}
-
-fn parsed<T: std::str::FromStr>(row: &Row, idx: usize) -> Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    row.req_text(idx)?
-        .parse()
-        .map_err(|e: T::Err| StoreError::database(format!("unexpected stored value: {e}")))
 }
 
 fn exactly_one(changed: u64, what: &'static str) -> Result<()> {

@@ -13,7 +13,7 @@
 //! lines, so the counters always equal what the items say.
 
 use crate::engine::{Db, Engine};
-use crate::sql::{Columns, Value, Where};
+use crate::sql::{parse_stored, Columns, Value, Where};
 use crate::tx::Tx;
 use crate::{Result, StoreError};
 use async_trait::async_trait;
@@ -91,14 +91,6 @@ pub struct ItemsAdded {
     pub messages: Vec<JobMessage>,
 }
 
-fn parsed<T: std::str::FromStr>(raw: String) -> Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    raw.parse()
-        .map_err(|e: T::Err| StoreError::database(format!("unexpected stored value: {e}")))
-}
-
 /// A refused update: a finished job is a conflict, a bad value is the caller's to fix.
 impl From<JobError> for StoreError {
     fn from(err: JobError) -> Self {
@@ -140,7 +132,7 @@ pub(crate) fn job_from(row: &impl Columns) -> Result<Job> {
         application: row.text(5)?,
         flow: row.text(6)?,
         launched_by: row.text(7)?,
-        status: parsed(row.req_text(8)?)?,
+        status: row.parsed(8)?,
         total: row.int(9)?,
         processed: row.req_int(10)?,
         failed: row.req_int(11)?,
@@ -276,7 +268,7 @@ pub(crate) fn item_from(row: &impl Columns, job_id: Option<&str>) -> Result<Item
     Ok(Item {
         seq: row.req_int(0)?,
         key: row.text(1)?,
-        status: parsed(row.req_text(2)?)?,
+        status: row.parsed(2)?,
         name: row.text(3)?,
         file: row.text(4)?,
         target: row.text(5)?,
@@ -431,7 +423,7 @@ pub(crate) fn items_query(f: &ItemFilter) -> ListQuery {
 
 /// Adds one `(status, count)` row of the count query of [`items_query`].
 pub(crate) fn add_count(counts: &mut ItemCounts, status: &str, n: i64) -> Result<()> {
-    match parsed::<ItemStatus>(status.to_string())? {
+    match parse_stored::<ItemStatus>(status)? {
         ItemStatus::Ok => counts.ok += n,
         ItemStatus::Error => counts.error += n,
         ItemStatus::Skipped => counts.skipped += n,

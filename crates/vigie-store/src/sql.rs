@@ -73,6 +73,22 @@ pub trait Columns {
     fn req_blob(&self, idx: usize) -> Result<Vec<u8>> {
         self.blob(idx)?.ok_or_else(|| null_column(idx))
     }
+    /// A text column parsed into `T` (a status, a role, a scope).
+    fn parsed<T: std::str::FromStr>(&self, idx: usize) -> Result<T>
+    where
+        T::Err: std::fmt::Display,
+    {
+        parse_stored(&self.req_text(idx)?)
+    }
+}
+
+/// A stored text parsed into `T`; a value no version of Vigie writes is a database error.
+pub(crate) fn parse_stored<T: std::str::FromStr>(raw: &str) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    raw.parse()
+        .map_err(|e: T::Err| StoreError::database(format!("unexpected stored value: {e}")))
 }
 
 pub(crate) fn null_column(idx: usize) -> StoreError {

@@ -4,7 +4,7 @@
 use super::sql;
 use super::{BlockFilter, BlockMeta, LogSource, NewLogBlock};
 use crate::engine::{Db, Engine};
-use crate::sql::{null_column, Columns, Value};
+use crate::sql::{null_column, Columns, Where};
 use crate::tx::{take_blob, Tx};
 use crate::{Result, StoreError};
 use async_trait::async_trait;
@@ -37,26 +37,19 @@ pub trait LogStore: Send + Sync {
     async fn delete_log_source(&self, project: ProjectId, source: i64) -> Result<()>;
 }
 
-/// `$1, $2, …` for `n` parameters.
-fn placeholders(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn id_values(ids: &[i64]) -> Vec<Value> {
-    ids.iter().map(|id| Value::from(*id)).collect()
+/// `WHERE id IN ($1, …)` over `ids`.
+fn ids_in(ids: &[i64]) -> Where {
+    let mut w = Where::new();
+    w.in_list("id", ids.iter().copied());
+    w
 }
 
 async fn delete_blocks(tx: &mut dyn Tx, ids: &[i64], all_must_exist: bool) -> Result<u64> {
     let mut deleted = 0;
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
-        let sql = format!(
-            "DELETE FROM log_blocks WHERE id IN ({})",
-            placeholders(chunk.len())
-        );
-        deleted += tx.execute(&sql, &id_values(chunk)).await?;
+        let w = ids_in(chunk);
+        let sql = format!("DELETE FROM log_blocks{}", w.sql());
+        deleted += tx.execute(&sql, &w.values).await?;
     }
     if all_must_exist && deleted != ids.len() as u64 {
         return Err(StoreError::Conflict("log blocks changed meanwhile".into()));
@@ -93,11 +86,9 @@ async fn write_blocks(
 async fn block_data(tx: &mut dyn Tx, ids: &[i64]) -> Result<Vec<(i64, Vec<u8>)>> {
     let mut by_id: HashMap<i64, Vec<u8>> = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
-        let sql = format!(
-            "SELECT id, data FROM log_blocks WHERE id IN ({})",
-            placeholders(chunk.len())
-        );
-        for mut row in tx.query(&sql, &id_values(chunk)).await? {
+        let w = ids_in(chunk);
+        let sql = format!("SELECT id, data FROM log_blocks{}", w.sql());
+        for mut row in tx.query(&sql, &w.values).await? {
             let data = take_blob(&mut row, 1)?.ok_or_else(|| null_column(1))?;
             by_id.insert(row.req_int(0)?, data);
         }

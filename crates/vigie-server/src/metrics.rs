@@ -5,6 +5,11 @@
 //! histogram per route. Route templates (`/api/v1/projects/{id}`), not
 //! raw paths, keep the number of series bounded whatever clients request. Gauges (writer queue
 //! depth, database size, uptime) are read when scraped.
+//!
+//! Beside the counters live the in-memory status boards several parts share without
+//! belonging to one of them: how each Celery broker connection is doing ([`Brokers`]), the
+//! web origins refused a job's progress ([`OriginRefusals`]), and whether storage refuses
+//! writes ([`StorageHealth`]).
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
@@ -35,7 +40,7 @@ pub struct Metrics {
     pub storage: StorageHealth,
     /// Sentry items Vigie received and did not store, by item type and reason.
     pub sentry_dropped: Mutex<BTreeMap<(String, String), u64>>,
-    /// What ingest stored, by protocol and kind of item (see [`Metrics::ingested`]).
+    /// What ingest acknowledged, by protocol and kind of item (see [`Metrics::ingested`]).
     ingested: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
 }
 
@@ -558,7 +563,7 @@ impl Metrics {
             .collect()
     }
 
-    /// Counts `n` items of `kind` stored from `protocol` (`sentry_envelope`, `otlp`, `loki`,
+    /// Counts `n` items of `kind` acknowledged from `protocol` (`sentry_envelope`, `otlp`, `loki`,
     /// `syslog`, …): with the not-stored counters, every received item is accounted for.
     pub fn ingested(&self, protocol: &'static str, kind: &'static str, n: u64) {
         if n > 0 {
@@ -629,7 +634,7 @@ impl Metrics {
         labeled_counters(
             &mut out,
             "vigie_ingest_items_total",
-            "Items stored from ingest, by protocol and kind.",
+            "Items acknowledged by ingest, by protocol and kind.",
             self.ingested
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())

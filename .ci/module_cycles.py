@@ -1,17 +1,12 @@
 #!/usr/bin/env python3
-"""Which top-level modules of vigie-server need each other (a uses b and b uses a).
+"""Which top-level modules of vigie-server need each other (a uses b and b uses a): none may.
 
-A module is a file or folder directly under crates/vigie-server/src (`jobs`, `ui`, `state`…);
+A module is a file or folder directly under crates/vigie-server/src (`jobs`, `logs`, `state`…);
 "uses" is any `crate::b` path in a's Rust code (comments left out), grouped imports
 (`use crate::{b, c}`) included. Templates are not read: they are compiled into the module that
 declares them, and the paths they call are that module's to keep right.
 
-The pairs known today are listed in module_cycles.txt. This check fails when a new pair
-appears (a change made two modules depend on each other) and when a listed pair is gone (take
-it off the list, so it cannot come back unnoticed). The list only shrinks.
-
-    python3 .ci/module_cycles.py           check
-    python3 .ci/module_cycles.py --write   rewrite the list from the source
+    python3 .ci/module_cycles.py           check (fails naming each pair found)
 """
 
 import re
@@ -20,7 +15,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "crates" / "vigie-server" / "src"
-KNOWN = Path(__file__).resolve().parent / "module_cycles.txt"
 
 
 def module_of(path: Path) -> str:
@@ -53,20 +47,10 @@ def pairs() -> list[str]:
 
 def main() -> int:
     found = pairs()
-    if "--write" in sys.argv:
-        KNOWN.write_text("".join(p + "\n" for p in found))
-        print(f"{len(found)} pairs written to {KNOWN.name}")
-        return 0
-    known = [line.strip() for line in KNOWN.read_text().splitlines() if line.strip()]
-    new = [p for p in found if p not in known]
-    gone = [p for p in known if p not in found]
-    for p in new:
-        print(f"new: {p} depend on each other; make one of them not need the other")
-    for p in gone:
-        print(f"gone: {p}; take it off .ci/module_cycles.txt")
-    print(f"{len(found)} module pairs of vigie-server depend on each other "
-          f"({len(known)} known)")
-    return 1 if new or gone else 0
+    for p in found:
+        print(f"{p} depend on each other; make one of them not need the other")
+    print(f"{len(found)} module pairs of vigie-server depend on each other")
+    return 1 if found else 0
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@
 //! [`RulesChanged`] (re-read the rules).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::{broadcast, watch, Notify};
 use vigie_core::job::JobMessage;
@@ -145,6 +145,9 @@ pub struct Hub {
     /// One channel per watched job, so a thousand watchers of one job are not woken by the
     /// other jobs' progress. Created on first watch, dropped when nobody watches.
     jobs: Arc<Mutex<HashMap<i64, broadcast::Sender<Arc<JobNews>>>>>,
+    /// Counts `Change::Projects` (a key rotated, a project renamed, settings saved): caches of
+    /// project data compare it with the count they were filled at.
+    projects: Arc<AtomicU64>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -158,6 +161,7 @@ impl Hub {
                 changes,
                 logs: broadcast::channel(LOG_BUFFER).0,
                 jobs: Arc::default(),
+                projects: Arc::default(),
                 shutdown,
             },
             stop,
@@ -165,6 +169,9 @@ impl Hub {
     }
 
     pub fn publish(&self, change: Change) {
+        if matches!(change, Change::Projects) {
+            self.projects.fetch_add(1, Ordering::Release);
+        }
         // No subscriber is not an error: nobody is watching right now.
         let _ = self.changes.send(change);
     }
@@ -202,6 +209,11 @@ impl Hub {
     /// Log records as they are stored (all projects: the tail filters).
     pub fn watch_logs(&self) -> broadcast::Receiver<Arc<LogNews>> {
         self.logs.subscribe()
+    }
+
+    /// How many project changes there have been; a cache filled at an older count is stale.
+    pub fn project_generation(&self) -> u64 {
+        self.projects.load(Ordering::Acquire)
     }
 
     /// Resolves when the server starts shutting down.

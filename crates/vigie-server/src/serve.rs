@@ -12,6 +12,7 @@
 use crate::accounts::manage::{self, DEFAULT_PROJECT};
 use crate::config::{Config, ConfigError};
 use crate::hub::Hub;
+use crate::logs::LogSink;
 use crate::state::AppState;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -83,16 +84,16 @@ pub async fn run(
         .await
         .map_err(|e| ServeError::Bootstrap(e.to_string()))?;
     let (hub, stop_hub) = Hub::new();
-    let mut state = AppState::new(
+    let state = AppState::new(
         store.clone(),
         config,
         hub,
         base_url.clone(),
         session_lifetime,
-    )
-    .map_err(ServeError::Bootstrap)?;
-    state.started = begun;
-    let syslog = start_syslog(&state).await?;
+        begun,
+    );
+    let server = crate::app::Server::start(state.clone()).map_err(ServeError::Bootstrap)?;
+    let syslog = start_syslog(&state, &server.logs).await?;
     crate::monitors::watchdog::prepare(&state)
         .await
         .map_err(|e| ServeError::Bootstrap(format!("Vigie's own project: {e}")))?;
@@ -102,7 +103,7 @@ pub async fn run(
         .map_err(|e| ServeError::Bootstrap(format!("alerts from the configuration file: {e}")))?;
     let maintenance = crate::schedule::start(&state);
     let alerting = crate::alerts::start(&state);
-    let celery = crate::celery::consumer::start(&state)
+    let celery = crate::celery::consumer::start(&state, &server.errors)
         .await
         .map_err(ServeError::Bootstrap)?;
 
@@ -122,7 +123,8 @@ pub async fn run(
     });
     tracing::info!(%bound, storage = %location.describe(), "vigie is listening");
 
-    let app = crate::app::router(state.clone());
+    let logs = server.logs.clone();
+    let app = crate::app::router(server);
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -143,7 +145,7 @@ pub async fn run(
     for listener in syslog {
         let _ = listener.await;
     }
-    state.logs.flush().await;
+    logs.flush().await;
     // The Celery readers stop and the writer stores what they had read.
     celery.stop().await;
     let background: Vec<_> = maintenance.into_iter().chain(alerting).collect();
@@ -159,7 +161,10 @@ pub async fn run(
 }
 
 /// Starts the syslog listeners the configuration asks for.
-async fn start_syslog(state: &AppState) -> Result<Vec<tokio::task::JoinHandle<()>>, ServeError> {
+async fn start_syslog(
+    state: &AppState,
+    sink: &LogSink,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, ServeError> {
     let logs = &state.config.logs;
     if logs.syslog_udp.is_empty() && logs.syslog_tcp.is_empty() {
         return Ok(Vec::new());
@@ -193,7 +198,7 @@ async fn start_syslog(state: &AppState) -> Result<Vec<tokio::task::JoinHandle<()
         tracing::info!(%addr, "syslog listening (udp)");
         tasks.push(crate::tasks::spawn(
             "syslog udp",
-            crate::logs::syslog::serve_udp(socket, state.logs.clone(), project.id),
+            crate::logs::syslog::serve_udp(socket, sink.clone(), project.id),
         ));
     }
     if !logs.syslog_tcp.is_empty() {
@@ -204,7 +209,7 @@ async fn start_syslog(state: &AppState) -> Result<Vec<tokio::task::JoinHandle<()
         tracing::info!(%addr, "syslog listening (tcp)");
         tasks.push(crate::tasks::spawn(
             "syslog tcp",
-            crate::logs::syslog::serve_tcp(listener, state.logs.clone(), project.id),
+            crate::logs::syslog::serve_tcp(listener, sink.clone(), project.id),
         ));
     }
     Ok(tasks)

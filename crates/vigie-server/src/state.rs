@@ -1,21 +1,34 @@
 //! The state every handler shares: the store, the configuration, and the live parts.
+//!
+//! The ingest pipelines (the log sink, Sentry ingest) are not here: they belong to their
+//! features, and `crate::app::Server` holds them beside this state. A handler that needs one
+//! takes it as `State<LogSink>` (or `State<ErrorIngest>`), so no feature module has to name a
+//! type that names it back.
 
 use crate::config::Config;
 use crate::http::ingest_body::IngestBudget;
 use crate::hub::{Doorbell, Hub, RulesChanged};
-use crate::logs::files::FileRoutes;
-use crate::logs::LogSink;
 use crate::metrics::Metrics;
-use crate::sentry::ErrorIngest;
 use crate::tasks::TaskBoard;
 use axum::http::HeaderMap;
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vigie_core::login_limiter::LoginLimiter;
 use vigie_store::Store;
 
+/// What every handler and background task shares; cloned per request, so one `Arc`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub store: Arc<dyn Store>,
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
@@ -25,10 +38,6 @@ pub struct AppState {
     /// Where people and SDKs reach this server (see `Config::base_url`).
     pub base_url: Arc<str>,
     pub session_lifetime: Duration,
-    /// Where every log ingest path hands its records.
-    pub logs: LogSink,
-    /// Sentry ingest: the event sink, quotas, cached project settings.
-    pub errors: ErrorIngest,
     /// Vigie's own periodic tasks and how their last runs went (the System page).
     pub tasks: TaskBoard,
     /// Wakes the alert notifier when deliveries are queued.
@@ -51,17 +60,15 @@ impl axum::extract::FromRef<AppState> for IngestBudget {
 }
 
 impl AppState {
-    /// The state of a server on `store`; starts the log sink (and the configured rotating
-    /// files under `<data>/files/`).
+    /// The state of a server on `store`, started at `started` (for the uptime it shows).
     pub fn new(
         store: Arc<dyn Store>,
         config: Config,
         hub: Hub,
         base_url: String,
         session_lifetime: Duration,
-    ) -> Result<AppState, String> {
-        let metrics = Arc::new(Metrics::default());
-        let files = FileRoutes::start(&config.data.join("files"), &config.logs.files)?;
+        started: Instant,
+    ) -> AppState {
         let ingest = IngestBudget::new(
             config.max_body_bytes(),
             config.max_decompressed_bytes(),
@@ -72,16 +79,14 @@ impl AppState {
                 Arc::new(move || store.write_queue_depth())
             },
         );
-        Ok(AppState {
+        AppState(Arc::new(Shared {
             ingest,
-            logs: LogSink::start(store.clone(), hub.clone(), metrics.clone(), files),
-            errors: ErrorIngest::start(store.clone(), hub.clone(), metrics.clone(), &config.errors),
             store,
             config: Arc::new(config),
-            metrics,
+            metrics: Arc::new(Metrics::default()),
             hub,
             limiter: Arc::new(LoginLimiter::default()),
-            started: Instant::now(),
+            started,
             base_url: base_url.into(),
             session_lifetime,
             tasks: TaskBoard::default(),
@@ -89,7 +94,7 @@ impl AppState {
             rules_changed: RulesChanged::default(),
             brokers: crate::metrics::Brokers::default(),
             origin_refusals: Arc::default(),
-        })
+        }))
     }
 
     /// Cookies get `Secure` when the browser reached us over HTTPS: either the configured

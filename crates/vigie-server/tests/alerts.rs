@@ -760,14 +760,14 @@ async fn threshold_rules_open_remind_and_resolve() {
             now,
         ),
     ];
-    app.state.logs.append(project, lines).await.unwrap();
+    app.server.logs.append(project, lines).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(
         wait_for_rule(&got, "invoice errors", 0).await.is_empty(),
         "2 lines are not over 2"
     );
     let started = std::time::Instant::now();
-    app.state
+    app.server
         .logs
         .append(
             project,

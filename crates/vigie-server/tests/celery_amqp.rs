@@ -48,7 +48,7 @@ async fn events_on_the_celeryev_exchange_become_tasks_and_workers() {
         c.celery.enable_events = true;
     })
     .await;
-    let _consumer = vigie_server::celery::consumer::start(&app.state)
+    let _consumer = vigie_server::celery::consumer::start(&app.state, &app.server.errors)
         .await
         .unwrap();
     let token = app.admin_token().await;

@@ -162,7 +162,7 @@ async fn a_broker_s_events_become_tasks_jobs_and_workers() {
         c.celery.brokers = format!("{broker} redis://127.0.0.1:1/0");
     })
     .await;
-    let _consumer = vigie_server::celery::consumer::start(&app.state)
+    let _consumer = vigie_server::celery::consumer::start(&app.state, &app.server.errors)
         .await
         .unwrap();
     let token = app.admin_token().await;
@@ -535,7 +535,7 @@ async fn stopping_stores_every_event_already_read() {
         c.celery.brokers = broker.clone();
     })
     .await;
-    let consumer = vigie_server::celery::consumer::start(&app.state)
+    let consumer = vigie_server::celery::consumer::start(&app.state, &app.server.errors)
         .await
         .unwrap();
     let state = app.state.clone();

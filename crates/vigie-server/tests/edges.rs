@@ -699,9 +699,9 @@ async fn the_drain_stores_what_syslog_handed_over() {
                 ..Default::default()
             })
             .collect();
-        app.state.logs.offer(project, records, true).await;
+        app.server.logs.offer(project, records, true).await;
     }
-    app.state.logs.flush().await;
+    app.server.logs.flush().await;
     assert_eq!(
         app.state.metrics.logs.stored.load(Ordering::Relaxed),
         3000,

@@ -416,6 +416,49 @@ async fn a_project_quota_answers_429_with_rate_limits() {
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
+/// Ingest caches each project's settings; saving them must reach the very next envelope.
+#[tokio::test]
+async fn saved_settings_apply_to_the_next_event() {
+    let app = app().await;
+    let key = project_key(&app).await;
+    let token = admin(&app).await;
+    let h = auth(&key);
+    let mut statuses = Vec::new();
+    let first = post(
+        &app,
+        "/api/1/envelope/",
+        &[("x-sentry-auth", h.as_str())],
+        with_event_id(MESSAGE, &format!("{:032x}", 0)),
+    )
+    .await;
+    assert_eq!(first.status, StatusCode::OK, "the settings are now cached");
+    let set = app
+        .api(
+            Method::PUT,
+            "/api/v1/error-settings",
+            &token,
+            Some(r#"{"events_per_minute": 1}"#),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    // One per minute: of two more events at least one is refused, even if the minute turned.
+    for i in 1..=2 {
+        let body = with_event_id(MESSAGE, &format!("{i:032x}"));
+        let answer = post(
+            &app,
+            "/api/1/envelope/",
+            &[("x-sentry-auth", h.as_str())],
+            body,
+        )
+        .await;
+        statuses.push(answer.status);
+    }
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+}
+
 #[tokio::test]
 async fn transactions_sessions_reports_and_logs() {
     let app = app().await;

@@ -10,19 +10,20 @@
 use super::manage;
 use super::patch::Patch;
 use crate::auth::{ApiCaller, Caller};
+use crate::http::Table;
 use crate::http::{ApiError, AppError};
 use crate::hub::Change;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use vigie_core::{ApiToken, Project, ProjectId, Role, Scope, User};
 
 /// The accounts API's routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Table<AppState> {
+    Table::new()
         .route("/api/v1/me", get(me))
         .route("/api/v1/projects", get(list_projects).post(create_project))
         .route(
@@ -211,7 +212,7 @@ async fn rotate_key(
     Path(id): Path<i64>,
 ) -> ApiResult<ProjectView> {
     let project = manage::rotate_project_key(state.store.as_ref(), ProjectId(id)).await?;
-    state.errors.forget_project(project.id);
+    state.hub.publish(Change::Projects);
     Ok(Json(ProjectView::new(&state, &project)))
 }
 

@@ -14,17 +14,17 @@ use vigie_store::StoreError;
 
 /// Login, logout, first-run setup, project switching and Settings (pages); the accounts API.
 pub fn routes() -> crate::http::Routes<crate::state::AppState> {
+    use crate::http::Table;
     use axum::routing::{get, post};
-    use axum::Router;
     crate::http::Routes {
-        pages: Router::new()
+        pages: Table::new()
             .route("/login", get(ui::login_page).post(ui::login))
             .route("/logout", post(ui::logout))
             .route("/setup", get(ui::setup_page).post(ui::setup))
             .route("/switch", get(ui::switch_project))
             .merge(settings::routes()),
         api: api::routes(),
-        ingest: Router::new(),
+        ingest: Table::new(),
     }
 }
 

@@ -2,6 +2,7 @@
 
 use crate::accounts::manage;
 use crate::auth::{AdminUser, LoggedIn};
+use crate::http::Table;
 use crate::http::{AppError, PageError};
 use crate::hub::Change;
 use crate::sentry::SettingsChange;
@@ -12,14 +13,14 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::{Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Form;
 use serde::Deserialize;
 use vigie_core::validate::MIN_PASSWORD_LEN;
 use vigie_core::{ApiToken, Project, ProjectId, Role, Scope, User};
 use vigie_store::ErrorSettings;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Table<AppState> {
+    Table::new()
         .route(
             "/settings",
             get(|| async { Redirect::to("/settings/projects") }),
@@ -208,10 +209,7 @@ async fn set_error_settings(
     let project = ProjectId(id);
     let result = match form.change() {
         Ok(change) => {
-            state
-                .errors
-                .change_settings(state.store.as_ref(), project, change)
-                .await
+            crate::sentry::change_settings(state.store.as_ref(), &state.hub, project, change).await
         }
         Err(err) => Err(err),
     };
@@ -241,7 +239,7 @@ async fn rotate_key(
     let result = manage::rotate_project_key(state.store.as_ref(), ProjectId(id))
         .await
         .map_err(AppError::from);
-    state.errors.forget_project(ProjectId(id));
+    let result = published(&state, Change::Projects, result);
     form_outcome(result, PROJECTS, state.secure_cookies(&headers), |p| {
         format!(
             "New key for \"{}\": update your SDKs with the new DSN; the old one no longer works.",

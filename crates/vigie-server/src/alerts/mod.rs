@@ -28,10 +28,10 @@ pub mod ui;
 
 /// The alert channels, rules and deliveries: pages and API.
 pub fn routes() -> crate::http::Routes<crate::state::AppState> {
+    use crate::http::Table;
     use axum::routing::{delete, get, post, put};
-    use axum::Router;
     crate::http::Routes {
-        pages: Router::new()
+        pages: Table::new()
             .route("/alerts", get(ui::page))
             .route("/alerts/channels", post(ui::add_channel))
             .route("/alerts/channels/{id}/test", post(ui::test_channel))
@@ -40,7 +40,7 @@ pub fn routes() -> crate::http::Routes<crate::state::AppState> {
             .route("/alerts/rules/{id}", post(ui::change_rule))
             .route("/alerts/rules/{id}/mute", post(ui::mute_rule))
             .route("/alerts/rules/{id}/delete", post(ui::delete_rule)),
-        api: Router::new()
+        api: Table::new()
             .route(
                 "/api/v1/alerts/channels",
                 get(api::channels).post(api::add_channel),
@@ -54,7 +54,7 @@ pub fn routes() -> crate::http::Routes<crate::state::AppState> {
             )
             .route("/api/v1/alerts/rules/{id}/mute", post(api::mute))
             .route("/api/v1/alerts/deliveries", get(api::deliveries)),
-        ingest: Router::new(),
+        ingest: Table::new(),
     }
 }
 

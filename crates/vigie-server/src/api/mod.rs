@@ -8,10 +8,10 @@
 
 mod openapi;
 
+use crate::http::Table;
 use crate::state::AppState;
 use axum::routing::get;
-use axum::Router;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/openapi.json", get(openapi::document))
+pub fn routes() -> Table<AppState> {
+    Table::new().route("/api/v1/openapi.json", get(openapi::document))
 }

@@ -15,7 +15,7 @@
 use super::ApiCaller;
 use crate::http::{cookies, ApiError, AppError};
 use crate::state::AppState;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -64,12 +64,16 @@ impl JobAccess {
     }
 }
 
-impl FromRequestParts<AppState> for JobAccess {
+impl<S: Send + Sync> FromRequestParts<S> for JobAccess
+where
+    AppState: FromRef<S>,
+{
     type Rejection = Response;
 
     /// As [`JobAccess::identify`]; then a read token used from a web page whose origin the
     /// project does not allow is refused in words that page can read (see `crate::metrics::OriginRefusals`).
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let state = &AppState::from_ref(state);
         let access = JobAccess::identify(parts, state)
             .await
             .map_err(IntoResponse::into_response)?;
@@ -169,7 +173,7 @@ impl JobAccess {
             }
         }
 
-        ApiCaller::from_request_parts(parts, state).await?;
+        <ApiCaller as FromRequestParts<AppState>>::from_request_parts(parts, state).await?;
         let project = named_project(state, parts).await?;
         Ok(JobAccess {
             project,
@@ -215,11 +219,15 @@ pub struct ProjectReader {
     pub project: Project,
 }
 
-impl FromRequestParts<AppState> for ProjectReader {
+impl<S: Send + Sync> FromRequestParts<S> for ProjectReader
+where
+    AppState: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        ApiCaller::from_request_parts(parts, state).await?;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let state = &AppState::from_ref(state);
+        <ApiCaller as FromRequestParts<AppState>>::from_request_parts(parts, state).await?;
         Ok(ProjectReader {
             project: named_project(state, parts).await?,
         })

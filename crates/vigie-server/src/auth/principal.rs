@@ -3,7 +3,7 @@
 use super::session;
 use crate::http::{ApiError, AppError, PageError};
 use crate::state::AppState;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, Method};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -21,10 +21,14 @@ pub struct LoggedIn {
 /// A logged-in admin. Viewers get 403.
 pub struct AdminUser(pub LoggedIn);
 
-impl FromRequestParts<AppState> for LoggedIn {
+impl<S: Send + Sync> FromRequestParts<S> for LoggedIn
+where
+    AppState: FromRef<S>,
+{
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let state = &AppState::from_ref(state);
         let session = session::of_request(state, parts)
             .await
             .map_err(|e| PageError(e).into_response())?;
@@ -49,10 +53,13 @@ impl FromRequestParts<AppState> for LoggedIn {
     }
 }
 
-impl FromRequestParts<AppState> for AdminUser {
+impl<S: Send + Sync> FromRequestParts<S> for AdminUser
+where
+    AppState: FromRef<S>,
+{
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
         let who = LoggedIn::from_request_parts(parts, state).await?;
         if who.user.role.allows(Access::Admin) {
             Ok(AdminUser(who))
@@ -76,10 +83,14 @@ pub enum Caller {
 /// every other method admin access.
 pub struct ApiCaller(pub Caller);
 
-impl FromRequestParts<AppState> for ApiCaller {
+impl<S: Send + Sync> FromRequestParts<S> for ApiCaller
+where
+    AppState: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let state = &AppState::from_ref(state);
         let safe = matches!(parts.method, Method::GET | Method::HEAD);
         let needed = if safe { Access::Read } else { Access::Admin };
 

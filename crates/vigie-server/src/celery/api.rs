@@ -25,11 +25,12 @@
 //! its run time.
 
 use crate::auth::job_access::ProjectReader;
+use crate::http::Table;
 use crate::http::{ApiError, AppError};
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use vigie_core::celery::periodic::{self as schedule, Periodic};
@@ -37,8 +38,8 @@ use vigie_core::celery::{Task, TaskSearch, TaskSort, Worker};
 use vigie_core::Timestamp;
 use vigie_store::TaskFilter;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Table<AppState> {
+    Table::new()
         .route("/api/v1/celery/tasks", get(tasks))
         .route("/api/v1/celery/tasks/{uuid}", get(task))
         .route("/api/v1/celery/workers", get(workers))

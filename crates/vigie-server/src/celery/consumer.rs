@@ -75,7 +75,7 @@ impl Consumer {
 
 /// Starts a reader per configured broker and the writer (and the enablers when asked); none
 /// when no broker is configured. The project is named by `celery.project` and must exist.
-pub async fn start(state: &AppState) -> Result<Consumer, String> {
+pub async fn start(state: &AppState, errors: &ErrorIngest) -> Result<Consumer, String> {
     let brokers = state.config.celery.brokers().map_err(|e| e.to_string())?;
     if brokers.is_empty() {
         return Ok(Consumer::default());
@@ -98,7 +98,7 @@ pub async fn start(state: &AppState) -> Result<Consumer, String> {
             .config
             .celery
             .failures_as_issues
-            .then(|| state.errors.clone()),
+            .then(|| errors.clone()),
         project: project.id,
     };
     let writer = crate::tasks::spawn("celery writer", writer(writing, news));

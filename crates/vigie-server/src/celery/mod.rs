@@ -30,17 +30,17 @@ use vigie_core::Timestamp;
 
 /// The Celery pages, the API and the Flower-compatible API.
 pub fn routes() -> crate::http::Routes<crate::state::AppState> {
+    use crate::http::Table;
     use axum::routing::get;
-    use axum::Router;
     crate::http::Routes {
-        pages: Router::new()
+        pages: Table::new()
             .route("/celery", get(ui::tasks))
             .route("/celery/tasks/{uuid}", get(ui::task))
             .route("/celery/workers", get(ui::workers))
             .route("/celery/periodic", get(ui::periodic))
             .route("/live/celery", get(ui::live)),
         api: api::routes(),
-        ingest: Router::new(),
+        ingest: Table::new(),
     }
 }
 

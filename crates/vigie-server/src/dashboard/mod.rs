@@ -12,13 +12,13 @@ pub mod live;
 pub mod overview;
 mod pages;
 
+use crate::http::Table;
 use crate::state::AppState;
 use axum::routing::get;
-use axum::Router;
 
 /// The dashboard and the System page (behind the session and CSRF guard).
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Table<AppState> {
+    Table::new()
         .route("/", get(pages::dashboard))
         .route("/live/dashboard", get(pages::live_dashboard))
         .route("/system", get(pages::system))

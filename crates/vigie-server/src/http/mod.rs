@@ -16,4 +16,4 @@ pub mod security;
 pub mod unread_body;
 
 pub use error::{ApiError, AppError, PageError};
-pub use routes::Routes;
+pub use routes::{Routes, Table};

@@ -19,10 +19,10 @@ pub mod live;
 pub mod ui;
 
 use crate::http::Routes;
+use crate::http::Table;
 use crate::hub::JobNews;
 use crate::state::AppState;
 use axum::routing::{get, post};
-use axum::Router;
 use vigie_core::Timestamp;
 use vigie_store::StoreError;
 
@@ -30,11 +30,11 @@ use vigie_store::StoreError;
 /// and takes large item uploads, so it reads its bodies itself (an ingest route).
 pub fn routes() -> Routes<AppState> {
     Routes {
-        pages: Router::new()
+        pages: Table::new()
             .route("/jobs", get(ui::list))
             .route("/jobs/{id}", get(ui::show)),
-        api: Router::new(),
-        ingest: Router::new()
+        api: Table::new(),
+        ingest: Table::new()
             .route("/api/v1/jobs", get(api::list).post(api::create))
             .route("/api/v1/jobs/{id}", get(api::get))
             .route("/api/v1/jobs/{id}/start", post(api::start))

@@ -15,6 +15,7 @@
 //! 413 and nothing of it is stored; while the ingest memory budget is taken, 503 with
 //! `Retry-After`. Each body is weighed (`vigie_protocol::weight`) before it is parsed.
 
+use super::LogSink;
 use crate::auth::job_access::JobAccess;
 use crate::http::ingest_body::IngestBody;
 use crate::http::{ApiError, AppError};
@@ -41,6 +42,7 @@ fn is_protobuf(headers: &HeaderMap) -> bool {
 /// Stores what a body brought and counts it under `protocol` in `vigie_ingest_items_total`.
 async fn store(
     state: &AppState,
+    sink: &LogSink,
     protocol: &'static str,
     body: &IngestBody,
     parsed: &mut Parsed,
@@ -54,7 +56,7 @@ async fn store(
         .fetch_add(parsed.rejected as u64, Ordering::Relaxed);
     let records = std::mem::take(&mut parsed.records);
     let count = records.len() as u64;
-    state.logs.append(project, records).await?;
+    sink.append(project, records).await?;
     state.metrics.ingested(protocol, "log", count);
     Ok(())
 }
@@ -63,6 +65,7 @@ async fn store(
 /// records that do not say theirs.
 pub async fn json_lines(
     State(state): State<AppState>,
+    State(sink): State<LogSink>,
     access: JobAccess,
     uri: axum::http::Uri,
     headers: HeaderMap,
@@ -95,13 +98,22 @@ pub async fn json_lines(
         .iter()
         .filter(|r| r.flags & vigie_core::LogRecord::UNPARSED != 0)
         .count();
-    store(&state, "jsonlines", &body, &mut parsed, access.project.id).await?;
+    store(
+        &state,
+        &sink,
+        "jsonlines",
+        &body,
+        &mut parsed,
+        access.project.id,
+    )
+    .await?;
     Ok(Json(json!({"accepted": count, "unparsed": unparsed})))
 }
 
 /// `POST /v1/logs`: OTLP/HTTP.
 pub async fn otlp(
     State(state): State<AppState>,
+    State(sink): State<LogSink>,
     access: JobAccess,
     headers: HeaderMap,
     mut body: IngestBody,
@@ -117,7 +129,7 @@ pub async fn otlp(
         otlp::parse_json(&body.bytes, now_ns())
     };
     let mut parsed = parsed.map_err(|e| AppError::BadRequest(e.to_string()))?;
-    store(&state, "otlp", &body, &mut parsed, access.project.id).await?;
+    store(&state, &sink, "otlp", &body, &mut parsed, access.project.id).await?;
     Ok(if protobuf {
         (
             [(header::CONTENT_TYPE, "application/x-protobuf")],
@@ -132,6 +144,7 @@ pub async fn otlp(
 /// `POST /loki/api/v1/push`.
 pub async fn loki(
     State(state): State<AppState>,
+    State(sink): State<LogSink>,
     access: JobAccess,
     headers: HeaderMap,
     mut body: IngestBody,
@@ -146,7 +159,7 @@ pub async fn loki(
         loki::parse_json(&body.bytes, now_ns())
     };
     let mut parsed = parsed.map_err(|e| AppError::BadRequest(e.to_string()))?;
-    store(&state, "loki", &body, &mut parsed, access.project.id).await?;
+    store(&state, &sink, "loki", &body, &mut parsed, access.project.id).await?;
     if let Some(why) = parsed.first_error {
         // Loki refuses malformed entries with 400; the well-formed ones are stored.
         return Err(

@@ -26,16 +26,24 @@ pub mod upkeep;
 pub mod view;
 
 /// Reading logs (the API and the pages), and log ingest (JSON lines, OTLP, Loki push: called by applications and shippers with the project key, bodies read within the ingest limits).
-pub fn routes() -> crate::http::Routes<crate::state::AppState> {
+///
+/// `S` is the server's state: handlers take the shared `AppState` and the [`LogSink`] from it.
+pub fn routes<S>() -> crate::http::Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    crate::state::AppState: axum::extract::FromRef<S>,
+    LogSink: axum::extract::FromRef<S>,
+    crate::http::ingest_body::IngestBudget: axum::extract::FromRef<S>,
+{
+    use crate::http::Table;
     use axum::routing::{get, post};
-    use axum::Router;
     crate::http::Routes {
-        pages: Router::new()
+        pages: Table::new()
             .route("/logs", get(ui::search))
             .route("/logs/sources", get(ui::sources))
             .route("/logs/sources/{id}", get(ui::source))
             .route("/logs/sources/{id}/clear", post(ui::clear)),
-        api: Router::new()
+        api: Table::new()
             .route("/api/v1/logs/search", get(api::search))
             .route("/api/v1/logs/stats", get(api::stats))
             .route("/api/v1/logs/tail", get(api::tail))
@@ -50,7 +58,7 @@ pub fn routes() -> crate::http::Routes<crate::state::AppState> {
                 "/api/v1/logs/sources/{id}/download",
                 get(api::source_download),
             ),
-        ingest: Router::new()
+        ingest: Table::new()
             .route("/api/v1/logs", post(ingest::json_lines))
             .route("/v1/logs", post(ingest::otlp))
             .route("/loki/api/v1/push", post(ingest::loki)),

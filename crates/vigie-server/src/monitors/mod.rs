@@ -21,17 +21,17 @@ pub mod watchdog;
 
 /// The monitors' pages and API (pings are `ping::routes`, public).
 pub fn routes() -> crate::http::Routes<crate::state::AppState> {
+    use crate::http::Table;
     use axum::routing::{get, post};
-    use axum::Router;
     crate::http::Routes {
-        pages: Router::new()
+        pages: Table::new()
             .route("/monitors", get(ui::list))
             .route("/monitors/{slug}", get(ui::show))
             .route("/monitors/{slug}/schedule", post(ui::configure))
             .route("/monitors/{slug}/pause", post(ui::pause))
             .route("/monitors/{slug}/delete", post(ui::delete))
             .route("/live/monitors", get(ui::live)),
-        api: Router::new()
+        api: Table::new()
             .route("/api/v1/monitors", get(api::list))
             .route(
                 "/api/v1/monitors/{slug}",
@@ -39,7 +39,7 @@ pub fn routes() -> crate::http::Routes<crate::state::AppState> {
             )
             .route("/api/v1/monitors/{slug}/pause", post(api::pause))
             .route("/api/v1/monitors/{slug}/resume", post(api::resume)),
-        ingest: Router::new(),
+        ingest: Table::new(),
     }
 }
 

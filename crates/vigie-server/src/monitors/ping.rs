@@ -15,12 +15,12 @@
 //! run does not come.
 
 use crate::http::AppError;
+use crate::http::Table;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
 use vigie_core::monitor::RunStatus;
 use vigie_core::Timestamp;
@@ -29,17 +29,17 @@ use vigie_store::CheckInReport;
 /// Largest ping body: a log tail, not a log.
 pub const MAX_BODY: usize = 100 << 10;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Table<AppState> {
+    let limit = DefaultBodyLimit::max(MAX_BODY);
+    Table::new()
         .route(
             "/ping/{key}/{slug}",
-            get(success).post(success).head(success),
+            get(success).post(success).head(success).layer(limit),
         )
         .route(
             "/ping/{key}/{slug}/{signal}",
-            get(signal).post(signal).head(signal),
+            get(signal).post(signal).head(signal).layer(limit),
         )
-        .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
 #[derive(Deserialize, Default)]

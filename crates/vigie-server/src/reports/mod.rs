@@ -29,14 +29,14 @@ pub mod ui;
 
 /// The incident report (its page, its API, its HTML export) and the daily report's API.
 pub fn routes() -> crate::http::Routes<crate::state::AppState> {
+    use crate::http::Table;
     use axum::routing::get;
-    use axum::Router;
     crate::http::Routes {
-        pages: Router::new().route("/reports/incident", get(ui::incident)),
-        api: Router::new()
+        pages: Table::new().route("/reports/incident", get(ui::incident)),
+        api: Table::new()
             .route("/api/v1/reports/incident", get(incident_api))
             .route("/api/v1/reports/daily", get(daily_api)),
-        ingest: Router::new(),
+        ingest: Table::new(),
     }
 }
 

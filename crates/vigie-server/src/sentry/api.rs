@@ -545,9 +545,7 @@ pub async fn update_settings(
     reader: ProjectReader,
     Json(change): Json<SettingsChange>,
 ) -> Result<Json<ErrorSettings>, ApiError> {
-    let settings = state
-        .errors
-        .change_settings(state.store.as_ref(), reader.project.id, change)
-        .await?;
+    let settings =
+        super::change_settings(state.store.as_ref(), &state.hub, reader.project.id, change).await?;
     Ok(Json(settings))
 }

@@ -12,6 +12,7 @@
 
 use super::process::{self, Context, Prepared};
 use super::quota::{Refusal, Verdict};
+use super::ErrorIngest;
 use crate::http::ingest_body;
 use crate::http::AppError;
 use crate::state::AppState;
@@ -32,10 +33,11 @@ const INLINE_BYTES: usize = 256 << 10;
 /// `POST /api/<project>/envelope/`.
 pub async fn envelope(
     State(state): State<AppState>,
+    State(errors): State<ErrorIngest>,
     Path(project): Path<String>,
     request: Request,
 ) -> Response {
-    ingest(&state, &project, request, Kind::Envelope)
+    ingest(&state, &errors, &project, request, Kind::Envelope)
         .await
         .unwrap_or_else(|err| err.to_json_response())
 }
@@ -43,10 +45,11 @@ pub async fn envelope(
 /// `POST /api/<project>/store/`.
 pub async fn store(
     State(state): State<AppState>,
+    State(errors): State<ErrorIngest>,
     Path(project): Path<String>,
     request: Request,
 ) -> Response {
-    ingest(&state, &project, request, Kind::Store)
+    ingest(&state, &errors, &project, request, Kind::Store)
         .await
         .unwrap_or_else(|err| err.to_json_response())
 }
@@ -154,6 +157,7 @@ const MAX_HEADER_LINE: usize = 64 << 10;
 
 async fn ingest(
     state: &AppState,
+    errors: &ErrorIngest,
     project: &str,
     request: Request,
     kind: Kind,
@@ -163,7 +167,7 @@ async fn ingest(
     // The key from the headers or the query when there is one: then nothing of the body is
     // read before the sender is known. Browser SDKs behind a tunnel put it only in the
     // envelope's header line; that line alone is read (and inflated) to find it.
-    let project = project_of(state, project).await?;
+    let project = project_of(state, errors, project).await?;
     let key = header_key(request.uri(), headers);
     let raw = match key {
         Some(key) => {
@@ -186,13 +190,10 @@ async fn ingest(
         .await?;
     let body = held.bytes.clone();
     let large = body.len() > INLINE_BYTES;
-    let settings = state
-        .errors
-        .settings(state.store.as_ref(), project.id)
-        .await?;
+    let settings = errors.settings(state.store.as_ref(), project.id).await?;
     let project_limit = settings.events_per_minute;
     let received = Timestamp::now();
-    let max_attachment_bytes = state.errors.max_attachment_bytes;
+    let max_attachment_bytes = errors.max_attachment_bytes;
     let work = move || {
         let ctx = Context {
             project: project.id,
@@ -218,7 +219,7 @@ async fn ingest(
     }
     held.check_records(prepared.logs.len(), "log records")?;
 
-    let verdict = state.errors.quotas.check(
+    let verdict = errors.quotas.check(
         project.id,
         project_limit,
         prepared.batch.events.len() as u64,
@@ -246,7 +247,7 @@ async fn ingest(
 
     let logs = std::mem::take(&mut prepared.logs);
     let log_count = logs.len() as u64;
-    state.logs.append(project.id, logs).await?;
+    errors.logs.append(project.id, logs).await?;
     let protocol = kind.protocol();
     state.metrics.ingested(protocol, "log", log_count);
     let Prepared {
@@ -264,7 +265,7 @@ async fn ingest(
         ("session", batch.sessions.len()),
         ("attachment", batch.attachments.len()),
     ];
-    state.errors.sink.write(batch).await?;
+    errors.sink.write(batch).await?;
     for (what, n) in stored {
         state.metrics.ingested(protocol, what, n as u64);
     }
@@ -308,11 +309,14 @@ async fn ingest(
 }
 
 /// The project named in the path (404 when there is none).
-async fn project_of(state: &AppState, project: &str) -> Result<Project, AppError> {
+async fn project_of(
+    state: &AppState,
+    errors: &ErrorIngest,
+    project: &str,
+) -> Result<Project, AppError> {
     let not_found = || AppError::NotFound(format!("no project {project:?} on this server"));
     let id: i64 = project.parse().map_err(|_| not_found())?;
-    state
-        .errors
+    errors
         .project(state.store.as_ref(), ProjectId(id))
         .await?
         .ok_or_else(not_found)

@@ -27,11 +27,19 @@ pub mod ui;
 
 /// Sentry ingest (envelope and store, with their CORS preflight: called by SDKs with the
 /// project key), the issues, events and performance API, and their pages.
-pub fn routes() -> crate::http::Routes<crate::state::AppState> {
+///
+/// `S` is the server's state: handlers take the shared `AppState` and the [`ErrorIngest`]
+/// from it.
+pub fn routes<S>() -> crate::http::Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    crate::state::AppState: axum::extract::FromRef<S>,
+    ErrorIngest: axum::extract::FromRef<S>,
+{
+    use crate::http::Table;
     use axum::routing::{get, post};
-    use axum::Router;
     crate::http::Routes {
-        pages: Router::new()
+        pages: Table::new()
             .route("/issues", get(ui::issues::list))
             .route("/feedback", get(ui::issues::feedback))
             .route("/issues/{id}", get(ui::issues::show))
@@ -42,7 +50,7 @@ pub fn routes() -> crate::http::Routes<crate::state::AppState> {
                 "/performance/transaction",
                 get(ui::performance::transaction),
             ),
-        api: Router::new()
+        api: Table::new()
             .route("/api/v1/issues", get(api::list))
             .route("/api/v1/issues/{id}", get(api::show))
             .route("/api/v1/issues/{id}/status", post(api::set_status))
@@ -56,7 +64,7 @@ pub fn routes() -> crate::http::Routes<crate::state::AppState> {
                 "/api/v1/error-settings",
                 get(api::settings).put(api::update_settings),
             ),
-        ingest: Router::new()
+        ingest: Table::new()
             .route(
                 "/api/{project}/envelope/",
                 post(ingest::envelope).options(ingest::preflight),
@@ -73,6 +81,7 @@ pub use sink::ErrorSink;
 
 use crate::config::ErrorsConfig;
 use crate::http::AppError;
+use crate::hub::Hub;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -81,37 +90,57 @@ use vigie_core::{Project, ProjectId};
 use vigie_store::{ErrorSettings, Store};
 
 /// How long a cached project or its error settings are trusted before being read again (a
-/// change made on another instance sharing the database shows within this delay; a rotated
-/// key stops working within it).
+/// change made on another instance sharing the database shows within this delay; one made on
+/// this instance at once: it publishes `Change::Projects`, which
+/// [`Hub::project_generation`] counts).
 const CACHE_TTL: Duration = Duration::from_secs(10);
 
-/// Values per project, each trusted for [`CACHE_TTL`]: SDKs send one request per event, and
-/// what each request needs of its project rarely changes.
+/// Values per project, each trusted for [`CACHE_TTL`] and until the hub says a project
+/// changed: SDKs send one request per event, and what each request needs of its project
+/// rarely changes.
 struct PerProject<V> {
-    entries: Mutex<HashMap<ProjectId, (V, Instant)>>,
+    hub: Hub,
+    entries: Mutex<HashMap<ProjectId, Cached<V>>>,
+}
+
+struct Cached<V> {
+    value: V,
+    at: Instant,
+    generation: u64,
 }
 
 impl<V: Clone> PerProject<V> {
-    fn new() -> Self {
+    fn new(hub: Hub) -> Self {
         PerProject {
+            hub,
             entries: Mutex::default(),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ProjectId, (V, Instant)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ProjectId, Cached<V>>> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn fresh(&self, project: ProjectId) -> Option<V> {
+        let generation = self.hub.project_generation();
         self.lock()
             .get(&project)
-            .filter(|(_, at)| at.elapsed() < CACHE_TTL)
-            .map(|(v, _)| v.clone())
+            .filter(|c| c.generation == generation && c.at.elapsed() < CACHE_TTL)
+            .map(|c| c.value.clone())
     }
 
-    fn keep(&self, project: ProjectId, value: Option<&V>) {
+    /// Keeps `value`, read from the store when the hub's count was `generation` (read before
+    /// the store, so a change made meanwhile leaves this entry stale rather than wrong).
+    fn keep(&self, project: ProjectId, value: Option<&V>, generation: u64) {
         match value {
-            Some(v) => self.lock().insert(project, (v.clone(), Instant::now())),
+            Some(v) => self.lock().insert(
+                project,
+                Cached {
+                    value: v.clone(),
+                    at: Instant::now(),
+                    generation,
+                },
+            ),
             None => self.lock().remove(&project),
         };
     }
@@ -123,6 +152,8 @@ pub struct ErrorIngest {
     pub sink: ErrorSink,
     pub quotas: Arc<quota::Quotas>,
     pub max_attachment_bytes: usize,
+    /// Where the log records of envelopes (Sentry logs) go.
+    pub logs: crate::logs::LogSink,
     settings: Arc<PerProject<ErrorSettings>>,
     projects: Arc<PerProject<Project>>,
 }
@@ -130,16 +161,18 @@ pub struct ErrorIngest {
 impl ErrorIngest {
     pub fn start(
         store: Arc<dyn Store>,
-        hub: crate::hub::Hub,
+        hub: Hub,
         metrics: Arc<crate::metrics::Metrics>,
         config: &ErrorsConfig,
+        logs: crate::logs::LogSink,
     ) -> Self {
         ErrorIngest {
-            sink: ErrorSink::start(store, hub, metrics),
+            logs,
+            sink: ErrorSink::start(store, hub.clone(), metrics),
             quotas: Arc::new(quota::Quotas::new(config.clone())),
             max_attachment_bytes: (config.max_attachment_mib as usize) << 20,
-            settings: Arc::new(PerProject::new()),
-            projects: Arc::new(PerProject::new()),
+            settings: Arc::new(PerProject::new(hub.clone())),
+            projects: Arc::new(PerProject::new(hub)),
         }
     }
 
@@ -152,15 +185,10 @@ impl ErrorIngest {
         if let Some(settings) = self.settings.fresh(project) {
             return Ok(settings);
         }
+        let generation = self.settings.hub.project_generation();
         let settings = store.error_settings(project).await?;
-        self.settings.keep(project, Some(&settings));
+        self.settings.keep(project, Some(&settings), generation);
         Ok(settings)
-    }
-
-    /// Forgets what the cache holds of a project, after a change to it on this instance (a
-    /// rotated key must stop working at once).
-    pub fn forget_project(&self, id: ProjectId) {
-        self.projects.keep(id, None);
     }
 
     /// A project by id, from the short-lived cache.
@@ -172,46 +200,48 @@ impl ErrorIngest {
         if let Some(project) = self.projects.fresh(id) {
             return Ok(Some(project));
         }
+        let generation = self.projects.hub.project_generation();
         let found = store.project(id).await?;
-        self.projects.keep(id, found.as_ref());
+        self.projects.keep(id, found.as_ref(), generation);
         Ok(found)
     }
+}
 
-    /// Applies `change` to the project's error settings and stores them; answers the settings
-    /// now in force. The API and the Settings page both change settings through here.
-    pub async fn change_settings(
-        &self,
-        store: &dyn Store,
-        project: ProjectId,
-        change: SettingsChange,
-    ) -> Result<ErrorSettings, AppError> {
-        let mut settings = store.error_settings(project).await?;
-        if let Some(ms) = change.apdex_ms {
-            settings.apdex_ms = ms;
-        }
-        if change.events_per_minute.is_some() {
-            settings.events_per_minute = change.events_per_minute.filter(|n| *n != 0);
-        }
-        if let Some(keep) = change.keep_user_contact {
-            settings.keep_user_contact = keep;
-        }
-        if let Some(keys) = change.scrub_keys {
-            if keys.iter().any(|k| k.contains(',')) {
-                return Err(AppError::Invalid {
-                    field: "scrub_keys".into(),
-                    message: "a key word cannot contain a comma".into(),
-                });
-            }
-            settings.scrub_keys = keys
-                .iter()
-                .map(|k| k.trim().to_lowercase())
-                .filter(|k| !k.is_empty())
-                .collect();
-        }
-        store.set_error_settings(project, &settings).await?;
-        self.settings.keep(project, None);
-        Ok(settings)
+/// Applies `change` to the project's error settings and stores them; answers the settings
+/// now in force, and tells the hub (so ingest reads them at once). The API and the Settings
+/// page both change settings through here.
+pub async fn change_settings(
+    store: &dyn Store,
+    hub: &Hub,
+    project: ProjectId,
+    change: SettingsChange,
+) -> Result<ErrorSettings, AppError> {
+    let mut settings = store.error_settings(project).await?;
+    if let Some(ms) = change.apdex_ms {
+        settings.apdex_ms = ms;
     }
+    if change.events_per_minute.is_some() {
+        settings.events_per_minute = change.events_per_minute.filter(|n| *n != 0);
+    }
+    if let Some(keep) = change.keep_user_contact {
+        settings.keep_user_contact = keep;
+    }
+    if let Some(keys) = change.scrub_keys {
+        if keys.iter().any(|k| k.contains(',')) {
+            return Err(AppError::Invalid {
+                field: "scrub_keys".into(),
+                message: "a key word cannot contain a comma".into(),
+            });
+        }
+        settings.scrub_keys = keys
+            .iter()
+            .map(|k| k.trim().to_lowercase())
+            .filter(|k| !k.is_empty())
+            .collect();
+    }
+    store.set_error_settings(project, &settings).await?;
+    hub.publish(crate::hub::Change::Projects);
+    Ok(settings)
 }
 
 /// A change to a project's error settings: the fields given are set, the others kept.

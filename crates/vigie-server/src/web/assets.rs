@@ -84,6 +84,6 @@ pub async fn serve(Path(name): Path<String>) -> Response {
 }
 
 /// The assets' route: it needs no session (the login page loads them too).
-pub fn routes() -> axum::Router<crate::state::AppState> {
-    axum::Router::new().route("/static/{name}", axum::routing::get(serve))
+pub fn routes() -> crate::http::Table<crate::state::AppState> {
+    crate::http::Table::new().route("/static/{name}", axum::routing::get(serve))
 }

@@ -8,6 +8,7 @@ use axum::http::{header, Method, Request, Response, StatusCode};
 use std::time::Duration;
 use tower::ServiceExt;
 use vigie_server::accounts::manage;
+use vigie_server::app::Server;
 use vigie_server::hub::Hub;
 use vigie_server::state::AppState;
 use vigie_server::Config;
@@ -15,6 +16,8 @@ use vigie_server::Config;
 pub struct App {
     _dir: tempfile::TempDir,
     pub state: AppState,
+    /// The state and the ingest pipelines (log sink, Sentry ingest) the router serves.
+    pub server: Server,
     pub router: axum::Router,
     pub setup_token: String,
     _stop: tokio::sync::watch::Sender<bool>,
@@ -43,10 +46,12 @@ pub async fn app_configured(session_lifetime: Duration, change: impl FnOnce(&mut
         hub,
         "http://127.0.0.1:8610".into(),
         session_lifetime,
-    )
-    .unwrap();
+        std::time::Instant::now(),
+    );
+    let server = Server::start(state.clone()).unwrap();
     App {
-        router: vigie_server::app::router(state.clone()),
+        router: vigie_server::app::router(server.clone()),
+        server,
         state,
         _dir: dir,
         setup_token: boot.setup_token.unwrap(),

@@ -18,7 +18,7 @@
 
 use crate::schedule::Schedule;
 use crate::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How a monitor is checked.
 #[derive(Clone, Debug, PartialEq)]
@@ -52,7 +52,7 @@ impl MonitorConfig {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MonitorState {
     New,
@@ -75,7 +75,7 @@ impl MonitorState {
 }
 
 /// What a run came to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     InProgress,

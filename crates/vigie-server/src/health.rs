@@ -47,6 +47,7 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let gauges = Gauges {
+        leads: state.instance.leads(),
         write_queue_depth: state.store.write_queue_depth(),
         database_size_bytes: state.store.database_size().await.ok(),
         uptime_seconds: state.started.elapsed().as_secs(),

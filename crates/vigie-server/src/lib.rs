@@ -58,6 +58,7 @@ pub mod app;
 pub mod auth;
 pub mod batch;
 pub mod celery;
+pub mod cluster;
 pub mod config;
 pub mod dashboard;
 pub mod health;

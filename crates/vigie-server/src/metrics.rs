@@ -239,6 +239,33 @@ pub struct BrokerStatus {
     pub last_error: Option<String>,
 }
 
+/// This instance, as the System page and its heartbeat (`crate::cluster`) tell it.
+pub struct InstanceBoard {
+    pub id: String,
+    pub started_at: vigie_core::Timestamp,
+    leads: std::sync::atomic::AtomicBool,
+}
+
+impl InstanceBoard {
+    pub fn new(id: String, started_at: vigie_core::Timestamp) -> InstanceBoard {
+        InstanceBoard {
+            id,
+            started_at,
+            leads: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Whether this instance leads (runs the schedule, alerts and Celery consumers).
+    pub fn leads(&self) -> bool {
+        self.leads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn set_leads(&self, leads: bool) {
+        self.leads
+            .store(leads, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Every configured Celery broker's status: set by the consumer's readers, read by pages.
 #[derive(Clone, Default)]
 pub struct Brokers(Arc<Mutex<Vec<BrokerStatus>>>);
@@ -502,6 +529,8 @@ fn histograms(
 /// Values read at scrape time from outside the HTTP layer.
 #[derive(Default)]
 pub struct Gauges {
+    /// Whether this instance leads (see `crate::cluster`).
+    pub leads: bool,
     pub write_queue_depth: usize,
     pub database_size_bytes: Option<u64>,
     pub uptime_seconds: u64,
@@ -666,6 +695,12 @@ impl Metrics {
         );
         gauge(
             &mut out,
+            "vigie_instance_leader",
+            "Whether this instance leads: runs the schedule, alerts and Celery consumers (1) or not (0).",
+            u64::from(gauges.leads),
+        );
+        gauge(
+            &mut out,
             "vigie_writer_queue_depth",
             "Writes waiting for the storage writer.",
             gauges.write_queue_depth as u64,
@@ -745,6 +780,7 @@ mod tests {
         m.ingested("sentry_envelope", "event", 1);
         m.ingested("otlp", "log", 0);
         let text = m.render(&Gauges {
+            leads: true,
             write_queue_depth: 3,
             database_size_bytes: Some(4096),
             uptime_seconds: 9,
@@ -767,6 +803,7 @@ mod tests {
         ));
         assert!(text.contains("vigie_http_request_duration_seconds_count{route=\"/health\"} 2"));
         assert!(text.contains("vigie_writer_queue_depth 3"));
+        assert!(text.contains("vigie_instance_leader 1"));
         assert!(text.contains("vigie_database_size_bytes 4096"));
         // Celery, as Flower's metrics tell it.
         for line in [

@@ -1,21 +1,42 @@
 //! Vigie's own schedule: which periodic task runs how often. Each task's body lives in its
 //! feature (`jobs::sweep_stalled`, `logs::upkeep`, `sentry::retention`, `celery::retention`,
 //! `accounts::forget_sessions`, `reports::send_daily_if_due`, `monitors::check`,
-//! `memory::give_back`); every run is recorded on the task board (`crate::tasks`) that the
-//! System page shows, inside a `run` span named for the task.
+//! `memory::give_back`, `feed_retention`); every run is recorded on the task board
+//! (`crate::tasks`) that the System page shows, inside a `run` span named for the task.
 //!
 //! ```text
-//!   maintenance: stall sweep 5 s · memory return 10 s · log upkeep, daily report 1 min ·
-//!                event and Celery retention, expired sessions 1 h
-//!   monitor check: its own task, so a hung maintenance run cannot hide a missed monitor
-//!   watchdog: Vigie's own heartbeat monitor (`monitors::watchdog`)
+//!   the leader (crate::cluster):
+//!     maintenance: stall sweep 5 s · log upkeep, daily report 1 min · event, Celery and
+//!                  change-feed retention, expired sessions 1 h
+//!     monitor check: its own task, so a hung maintenance run cannot hide a missed monitor
+//!     watchdog: Vigie's own heartbeat monitor (`monitors::watchdog`)
+//!   every instance: memory return 10 s (it is about this process)
 //! ```
 
 use crate::state::AppState;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
-/// Starts the schedule's three tasks; they end when the hub says the server is shutting down.
+/// Starts what every instance runs for itself: memory return.
+pub fn start_everywhere(state: &AppState) -> JoinHandle<()> {
+    let state = state.clone();
+    crate::tasks::spawn("memory return", async move {
+        let every = crate::memory::GIVE_BACK_EVERY;
+        state.tasks.declare("memory return", every);
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = state.hub.shutting_down() => return,
+                _ = tick.tick() => {
+                    state.tasks.run("memory return", async { crate::memory::give_back() }).await
+                }
+            }
+        }
+    })
+}
+
+/// Starts the leader's three scheduled tasks; they end when the hub says the server is
+/// shutting down (or the lead is lost, see `crate::cluster`).
 pub fn start(state: &AppState) -> Vec<JoinHandle<()>> {
     vec![
         crate::tasks::spawn("maintenance", maintain(state.clone())),
@@ -45,8 +66,7 @@ async fn check_monitors(state: AppState) {
     }
 }
 
-/// Vigie's own scheduled tasks: the stall sweep every few seconds, memory return every 10 s,
-/// log upkeep and the daily report's clock every minute, forgetting expired sessions, event and
+/// Vigie's own scheduled tasks: the stall sweep every few seconds, log upkeep and the daily report's clock every minute, forgetting expired sessions, event and
 /// Celery retention every hour.
 /// Each run is recorded on the task board the System page shows.
 async fn maintain(state: AppState) {
@@ -58,7 +78,7 @@ async fn maintain(state: AppState) {
         ("celery retention", HOURLY),
         ("expired sessions", HOURLY),
         ("daily report", LOG_UPKEEP),
-        ("memory return", crate::memory::GIVE_BACK_EVERY),
+        ("feed retention", HOURLY),
     ];
     for (name, every) in schedule {
         state.tasks.declare(name, every);
@@ -69,7 +89,7 @@ async fn maintain(state: AppState) {
     let mut celery = tokio::time::interval(HOURLY);
     let mut sessions = tokio::time::interval(HOURLY);
     let mut daily = tokio::time::interval(LOG_UPKEEP);
-    let mut memory = tokio::time::interval(crate::memory::GIVE_BACK_EVERY);
+    let mut feed = tokio::time::interval(HOURLY);
     let tasks = &state.tasks;
     loop {
         tokio::select! {
@@ -80,7 +100,20 @@ async fn maintain(state: AppState) {
             _ = celery.tick() => tasks.run("celery retention", crate::celery::retention(&state)).await,
             _ = sessions.tick() => tasks.run("expired sessions", crate::accounts::forget_sessions(&state)).await,
             _ = daily.tick() => tasks.run("daily report", crate::reports::send_daily_if_due(&state)).await,
-            _ = memory.tick() => tasks.run("memory return", async { crate::memory::give_back() }).await,
+            _ = feed.tick() => tasks.run("feed retention", feed_retention(&state)).await,
         }
     }
+}
+
+/// How long change-feed entries are kept once every reader has passed them.
+const FEED_KEPT: Duration = Duration::from_secs(24 * 3600);
+
+/// Drops change-feed entries every reader has passed, a day after they were written.
+async fn feed_retention(state: &AppState) -> Result<String, vigie_store::StoreError> {
+    let before = vigie_core::Timestamp::now().millis() - FEED_KEPT.as_millis() as i64;
+    let dropped = state
+        .store
+        .prune_feed(vigie_core::Timestamp(before))
+        .await?;
+    Ok(format!("{dropped} passed entries dropped"))
 }

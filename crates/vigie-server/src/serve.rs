@@ -43,6 +43,8 @@ pub struct Started {
     /// The default project's DSN (or the first project's), for `sentry_sdk.init`.
     pub dsn: Option<(String, String)>,
     pub ready_in: Duration,
+    /// On a shared database (PostgreSQL): this instance's name and whether it leads.
+    pub instance: Option<String>,
 }
 
 /// Opens the store named by `config` (SQLite in the data directory unless a URL is given).
@@ -101,11 +103,12 @@ pub async fn run(
     crate::alerts::config::apply(&state, &configured)
         .await
         .map_err(|e| ServeError::Bootstrap(format!("alerts from the configuration file: {e}")))?;
-    let maintenance = crate::schedule::start(&state);
-    let alerting = crate::alerts::start(&state);
-    let celery = crate::celery::consumer::start(&state, &server.errors)
+    let memory = crate::schedule::start_everywhere(&state);
+    let membership = crate::cluster::Membership::join(&state, &server.errors)
         .await
         .map_err(ServeError::Bootstrap)?;
+    let leads = membership.lead.is_some();
+    let cluster = crate::cluster::run(state.clone(), server.errors.clone(), membership);
 
     let dsn_project = boot
         .projects
@@ -120,8 +123,16 @@ pub async fn run(
             .map(|t| format!("{base_url}/setup?token={t}")),
         dsn: dsn_project.map(|p| (p.name.clone(), state.dsn(p))),
         ready_in: begun.elapsed(),
+        instance: (store.backend() == vigie_store::Backend::Postgres).then(|| {
+            let role = if leads {
+                "leads: runs the schedule, alerts and Celery consumers"
+            } else {
+                "follows: serves HTTP and ingest; takes the lead if the leader stops"
+            };
+            format!("{} ({role})", state.instance.id)
+        }),
     });
-    tracing::info!(%bound, storage = %location.describe(), "vigie is listening");
+    tracing::info!(%bound, storage = %location.describe(), leads, "vigie is listening");
 
     let logs = server.logs.clone();
     let app = crate::app::router(server);
@@ -136,9 +147,10 @@ pub async fn run(
     })
     .await;
 
-    // Syslog first, so nothing more comes in; then what it handed over is stored; then the
-    // Celery consumer stops reading and stores what it read; then the background tasks end
-    // (each awaited, so none is still writing) and the store closes.
+    // Syslog first, so nothing more comes in; then what it handed over is stored; then this
+    // instance's part ends: if it leads, the Celery consumer stops reading and stores what it
+    // read and the background tasks end (each awaited, so none is still writing), and the
+    // lead is given up; then the store closes.
     for listener in &syslog {
         listener.abort();
     }
@@ -146,15 +158,8 @@ pub async fn run(
         let _ = listener.await;
     }
     logs.flush().await;
-    // The Celery readers stop and the writer stores what they had read.
-    celery.stop().await;
-    let background: Vec<_> = maintenance.into_iter().chain(alerting).collect();
-    for task in &background {
-        task.abort();
-    }
-    for task in background {
-        let _ = task.await;
-    }
+    let _ = cluster.await;
+    let _ = memory.await;
     store.close().await;
     tracing::info!("storage closed; goodbye");
     served.map_err(|e| ServeError::Serve(e.to_string()))

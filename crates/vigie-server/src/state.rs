@@ -50,6 +50,8 @@ pub struct Shared {
     pub ingest: IngestBudget,
     /// Web pages refused a job's progress for their origin, for the job page to tell.
     pub origin_refusals: Arc<crate::metrics::OriginRefusals>,
+    /// This instance: its name among those sharing the database, and whether it leads.
+    pub instance: crate::metrics::InstanceBoard,
 }
 
 /// Ingest bodies (`http::ingest_body::IngestBody`) read within this budget.
@@ -94,6 +96,10 @@ impl AppState {
             rules_changed: RulesChanged::default(),
             brokers: crate::metrics::Brokers::default(),
             origin_refusals: Arc::default(),
+            instance: crate::metrics::InstanceBoard::new(
+                instance_id(),
+                vigie_core::Timestamp::now(),
+            ),
         }))
     }
 
@@ -117,4 +123,17 @@ pub fn project_dsn(base_url: &str, project: &vigie_core::Project) -> String {
     vigie_protocol::Dsn::for_project(base_url, project.public_key.as_str(), project.id.0)
         .map(|d| d.to_string())
         .unwrap_or_default()
+}
+
+/// A name for this instance: host, process and a random part (a restarted process on the
+/// same host is a new instance).
+fn instance_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "vigie".into());
+    let random = vigie_core::secret::random_hex(4);
+    format!("{host}-{}-{random}", std::process::id())
 }

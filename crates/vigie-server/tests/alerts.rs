@@ -329,6 +329,128 @@ async fn jobs_and_monitors_alert_and_resolve() {
     assert_eq!(cron[1]["title"], "Monitor nightly is up again");
 }
 
+/// The live hub holds 1,024 changes per listener; a flood of job progress overruns it. Every
+/// failed job still alerts, exactly once: the engine reads the change feed, not the hub.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_failed_job_alerts_exactly_once_through_a_flood_of_progress() {
+    const FAILING: usize = 30;
+    const BUSY: usize = 8;
+    const UPDATES: usize = 400;
+    let app = Arc::new(app().await);
+    let _tasks = vigie_server::alerts::start(&app.state);
+    // A listener as slow as a busy engine: it reads nothing until the flood is over.
+    let mut slow = app.state.hub.subscribe();
+    let token = admin(&app).await;
+    let (url, got) = receiver().await;
+    let hook = app
+        .api(
+            Method::POST,
+            "/api/v1/alerts/channels",
+            &token,
+            Some(&format!(
+                r#"{{"name": "hook", "target": {{"kind": "webhook", "url": "{url}/ok/flood"}}}}"#
+            )),
+        )
+        .await
+        .json();
+    let rule = format!(
+        r#"{{"name": "failures", "rule": {{"kind": "job_failed"}}, "channels": [{}], "cooldown_s": 3600}}"#,
+        hook["id"]
+    );
+    let made = app
+        .api(Method::POST, "/api/v1/alerts/rules", &token, Some(&rule))
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let create = |id: String| {
+        let (app, token) = (app.clone(), token.clone());
+        async move {
+            let body = format!(r#"{{"id": "{id}", "name": "job {id}", "total": 100000}}"#);
+            let created = app
+                .api(Method::POST, "/api/v1/jobs", &token, Some(&body))
+                .await;
+            assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        }
+    };
+    for i in 0..BUSY {
+        create(format!("busy-{i}")).await;
+    }
+    for i in 0..FAILING {
+        create(format!("fails-{i}")).await;
+    }
+    // Progress from every busy job at once, while the others fail one by one in between.
+    let mut flood = Vec::new();
+    for i in 0..BUSY {
+        let (app, token) = (app.clone(), token.clone());
+        flood.push(tokio::spawn(async move {
+            for n in 0..UPDATES {
+                let progress = app
+                    .api(
+                        Method::POST,
+                        &format!("/api/v1/jobs/busy-{i}/progress"),
+                        &token,
+                        Some(&format!(r#"{{"processed": {n}}}"#)),
+                    )
+                    .await;
+                assert_eq!(progress.status, StatusCode::OK, "{}", progress.body);
+            }
+        }));
+    }
+    let failing = {
+        let (app, token) = (app.clone(), token.clone());
+        tokio::spawn(async move {
+            for i in 0..FAILING {
+                let finished = app
+                    .api(
+                        Method::POST,
+                        &format!("/api/v1/jobs/fails-{i}/finish"),
+                        &token,
+                        Some(r#"{"status": "failed", "message": "SMTP 421"}"#),
+                    )
+                    .await;
+                assert_eq!(finished.status, StatusCode::OK, "{}", finished.body);
+            }
+        })
+    };
+    for task in flood {
+        task.await.unwrap();
+    }
+    failing.await.unwrap();
+    assert!(
+        matches!(
+            slow.try_recv(),
+            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_))
+        ),
+        "the flood overran the hub: a listener that relied on it would have missed changes"
+    );
+    let mut titles: Vec<String> = Vec::new();
+    for _ in 0..200 {
+        titles = got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, _, body)| body["title"].as_str().unwrap_or("").to_string())
+            .collect();
+        if titles.len() >= FAILING {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Anything sent twice would arrive by now.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut titles: Vec<String> = got
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, _, body)| body["title"].as_str().unwrap_or("").to_string())
+        .collect();
+    titles.sort();
+    let mut expected: Vec<String> = (0..FAILING)
+        .map(|i| format!("Job failed: job fails-{i}"))
+        .collect();
+    expected.sort();
+    assert_eq!(titles, expected);
+}
+
 #[tokio::test]
 async fn the_alerts_page_and_its_forms() {
     let app = app().await;

@@ -159,7 +159,8 @@ async fn project_by_id(tx: &mut dyn Tx, id: ProjectId) -> Result<Option<Project>
         .transpose()
 }
 
-/// Runs an `UPDATE projects … WHERE id = $N` and answers the project as it now is.
+/// Runs an `UPDATE projects … WHERE id = $N` and answers the project as it now is; the
+/// change goes on the feed, so every instance drops what it cached of the project.
 async fn update_project(
     tx: &mut dyn Tx,
     id: ProjectId,
@@ -167,6 +168,7 @@ async fn update_project(
     values: &[Value],
 ) -> Result<Project> {
     exactly_one(tx.execute(sql, values).await?, "project")?;
+    crate::feed::record(tx, id, &crate::feed::FeedChange::Project, Timestamp::now()).await?;
     project_by_id(tx, id)
         .await?
         .ok_or(StoreError::NotFound("project"))

@@ -85,6 +85,30 @@ pub struct NewDelivery {
     pub at: Timestamp,
 }
 
+/// What the alert engine decided about one thing under one rule: [`AlertStore::alert`] asks
+/// [`fire`] and, if the rule sends, queues the message on each of the rule's channels, all in
+/// one transaction.
+#[derive(Clone, Debug)]
+pub struct Alerting {
+    pub rule: Rule,
+    /// The thing (`issue:42`, `job:nightly-7`, `monitor:sync`), for the cooldown.
+    pub key: String,
+    pub firing: Firing,
+    pub message: Notification,
+    pub at: Timestamp,
+    /// Names the feed entry this comes from: the same entry acted on twice queues nothing
+    /// more (`alert_deliveries.once_key`).
+    pub once: Option<String>,
+}
+
+/// A feed reader's move, made in the transaction that acts on the entries it passes.
+#[derive(Clone, Debug)]
+pub struct FeedMove {
+    pub reader: String,
+    pub from: i64,
+    pub to: i64,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Delivery {
     pub id: i64,
@@ -519,24 +543,72 @@ pub(crate) async fn enqueue(tx: &mut dyn Tx, deliveries: &[NewDelivery]) -> Resu
     Ok(ids)
 }
 
-/// Pending deliveries whose time has come, oldest first.
-pub(crate) async fn due_deliveries(
+/// Fires each alerting and queues what sends (see [`Alerting`]); moves the feed reader in the
+/// same transaction. Answers the deliveries queued.
+pub(crate) async fn alert(
+    tx: &mut dyn Tx,
+    alerts: &[Alerting],
+    feed_move: Option<&FeedMove>,
+) -> Result<usize> {
+    // First: the cursor row's lock makes a second engine reading the same entries wait, then
+    // find the cursor moved and do nothing.
+    if let Some(m) = feed_move {
+        crate::feed::advance(tx, &m.reader, m.from, m.to).await?;
+    }
+    let mut queued = 0;
+    for a in alerts {
+        let Some(repeats) = fire(tx, a.rule.id, &a.key, a.at, a.firing).await? else {
+            continue;
+        };
+        let message = a.message.with_repeats(repeats);
+        let body = serde_json::to_string(&message).expect("a message serializes");
+        for channel in &a.rule.channels {
+            queued += tx
+                .execute(
+                    "INSERT INTO alert_deliveries (project_id, channel_id, rule, title, message, \
+                     status, attempts, next_attempt, created_at, once_key) \
+                     VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6, $7) \
+                     ON CONFLICT (channel_id, once_key) DO NOTHING",
+                    &[
+                        a.rule.project.0.into(),
+                        (*channel).into(),
+                        a.rule.name.as_str().into(),
+                        message.title.as_str().into(),
+                        body.as_str().into(),
+                        a.at.millis().into(),
+                        a.once.as_deref().into(),
+                    ],
+                )
+                .await? as usize;
+        }
+    }
+    Ok(queued)
+}
+
+/// Pending deliveries whose time has come, oldest first, claimed until `lease_until`: other
+/// notifiers pass them over until then, and a notifier that dies mid-send leaves them to be
+/// sent again after it. The send's outcome ([`delivered`]) replaces the claim.
+pub(crate) async fn claim_deliveries(
     tx: &mut dyn Tx,
     now: Timestamp,
+    lease_until: Timestamp,
     limit: u32,
 ) -> Result<Vec<Delivery>> {
-    tx.query(
-        &format!(
-            "SELECT {DELIVERY_COLS} FROM alert_deliveries WHERE status = 'pending' \
-             AND next_attempt <= $1 ORDER BY next_attempt, id LIMIT {}",
-            limit.clamp(1, 1000)
-        ),
-        &[now.millis().into()],
-    )
-    .await?
-    .iter()
-    .map(delivery_from)
-    .collect()
+    let sql = format!(
+        "UPDATE alert_deliveries SET next_attempt = $1 WHERE id IN (SELECT id FROM \
+         alert_deliveries WHERE status = 'pending' AND next_attempt <= $2 \
+         ORDER BY next_attempt, id LIMIT {}{}) RETURNING {DELIVERY_COLS}",
+        limit.clamp(1, 1000),
+        tx.skip_locked()
+    );
+    let mut claimed = tx
+        .query(&sql, &[lease_until.millis().into(), now.millis().into()])
+        .await?
+        .iter()
+        .map(delivery_from)
+        .collect::<Result<Vec<_>>>()?;
+    claimed.sort_by_key(|d| d.id);
+    Ok(claimed)
 }
 
 /// Records an attempt: sent; or failed with the error and the time of the next attempt
@@ -645,8 +717,17 @@ pub trait AlertStore: Send + Sync {
     ) -> Result<Option<i64>>;
     /// Queues deliveries; answers their ids.
     async fn enqueue(&self, deliveries: Vec<NewDelivery>) -> Result<Vec<i64>>;
-    /// Pending deliveries due at `now`, oldest first.
-    async fn due_deliveries(&self, now: Timestamp, limit: u32) -> Result<Vec<Delivery>>;
+    /// Fires each alerting and queues what sends, moving the feed reader with it, in one
+    /// transaction; answers the deliveries queued. `Conflict` when the reader was moved by
+    /// someone else meanwhile (nothing is done then).
+    async fn alert(&self, alerts: Vec<Alerting>, feed_move: Option<FeedMove>) -> Result<usize>;
+    /// Claims pending deliveries due at `now` until `lease_until`, oldest first.
+    async fn claim_deliveries(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Delivery>>;
     /// Records a delivery attempt: sent, retried at `retry_at`, or given up.
     async fn delivered(
         &self,
@@ -767,9 +848,21 @@ impl<E: crate::engine::Engine> AlertStore for crate::engine::Db<E> {
         .await
     }
 
-    async fn due_deliveries(&self, now: Timestamp, limit: u32) -> Result<Vec<Delivery>> {
-        self.read("due_deliveries", move |tx| {
-            Box::pin(async move { due_deliveries(tx, now, limit).await })
+    async fn alert(&self, alerts: Vec<Alerting>, feed_move: Option<FeedMove>) -> Result<usize> {
+        self.write("alert", move |tx| {
+            Box::pin(async move { alert(tx, &alerts, feed_move.as_ref()).await })
+        })
+        .await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Delivery>> {
+        self.write("claim_deliveries", move |tx| {
+            Box::pin(async move { claim_deliveries(tx, now, lease_until, limit).await })
         })
         .await
     }

@@ -36,6 +36,8 @@ pub(crate) trait Engine: Send + Sync + 'static {
     fn write_queue_depth(&self) -> usize;
     /// Finishes queued writes and releases connections.
     fn close(&self) -> impl Future<Output = ()> + Send;
+    /// Tries to become the leader (see `crate::lead`).
+    fn try_lead(&self) -> impl Future<Output = Result<Option<Box<dyn crate::lead::Lead>>>> + Send;
 }
 
 /// The store: one engine, and every feature's storage written once on top of it.

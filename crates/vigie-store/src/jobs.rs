@@ -13,6 +13,7 @@
 //! lines, so the counters always equal what the items say.
 
 use crate::engine::{Db, Engine};
+use crate::feed::{self, FeedChange};
 use crate::sql::{parse_stored, Columns, Value, Where};
 use crate::tx::Tx;
 use crate::{Result, StoreError};
@@ -481,8 +482,18 @@ async fn locked(tx: &mut dyn Tx, project: ProjectId, id: &str) -> Result<Job> {
         .ok_or(StoreError::NotFound("job"))
 }
 
-async fn save(tx: &mut dyn Tx, job: &Job) -> Result<()> {
+/// Saves `job`, which was `was` before this transaction; a move to failed or stalled goes on
+/// the change feed with it.
+pub(crate) async fn save(tx: &mut dyn Tx, job: &Job, was: JobStatus, now: Timestamp) -> Result<()> {
     tx.execute(SAVE_JOB, &save_job_values(job)).await?;
+    if job.status != was && matches!(job.status, JobStatus::Failed | JobStatus::Stalled) {
+        let change = FeedChange::Job {
+            pk: job.pk,
+            id: job.id.clone(),
+            status: job.status,
+        };
+        feed::record(tx, job.project, &change, now).await?;
+    }
     Ok(())
 }
 
@@ -527,8 +538,9 @@ async fn add_items(
             stored.push(item);
         }
     }
+    let was = job.status;
     let applied = job.record_items(counts, now)?;
-    save(tx, &job).await?;
+    save(tx, &job, was, now).await?;
     let lines = job::feed(&JobUpdate::Heartbeat { messages: vec![] }, &applied, &job);
     let messages = add_messages(tx, &job, lines, now).await?;
     Ok(ItemsAdded {
@@ -582,8 +594,9 @@ impl<E: Engine> JobStore for Db<E> {
         self.write("update_job", move |tx| {
             Box::pin(async move {
                 let mut job = locked(tx, project, &id).await?;
+                let was = job.status;
                 let applied = job.apply(&update, now)?;
-                save(tx, &job).await?;
+                save(tx, &job, was, now).await?;
                 let lines = job::feed(&update, &applied, &job);
                 let messages = add_messages(tx, &job, lines, now).await?;
                 Ok(JobChange { job, messages })
@@ -665,8 +678,9 @@ impl<E: Engine> JobStore for Db<E> {
                 let mut changed = Vec::new();
                 for row in overdue {
                     let mut job = job_from(&row)?;
+                    let was = job.status;
                     if job.mark_stalled(now) {
-                        save(tx, &job).await?;
+                        save(tx, &job, was, now).await?;
                         let lines = vec![job::stalled_line(&job)];
                         let messages = add_messages(tx, &job, lines, now).await?;
                         changed.push(JobChange { job, messages });

@@ -6,7 +6,7 @@
 //!   postgres://user@host/db  -> Db<PgEngine>     (shared by several Vigie instances)
 //!
 //!   Store = AccountStore + JobStore + LogStore + ErrorStore + AlertStore + CeleryStore
-//!           + MonitorStore + (backend, ping, size, close)
+//!           + MonitorStore + FeedStore + InstanceStore + (backend, ping, size, close)
 //! ```
 //!
 //! The store is the only door to the database: the server holds an `Arc<dyn Store>` and never
@@ -44,7 +44,9 @@ pub mod alerts;
 pub mod celery;
 mod engine;
 pub mod errors;
+pub mod feed;
 pub mod jobs;
+pub mod lead;
 pub mod logs;
 mod migrations;
 pub mod monitors;
@@ -59,13 +61,17 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use accounts::{AccountStore, Credentials, NewApiToken, NewSession, NewUser, Session};
-pub use alerts::{AlertStore, Channel, Delivery, Firing, NewDelivery, NewRule, Rule};
+pub use alerts::{
+    AlertStore, Alerting, Channel, Delivery, FeedMove, Firing, NewDelivery, NewRule, Rule,
+};
 pub use celery::{CeleryApplied, CeleryNews, CeleryStore, TaskEvent, TaskFilter, WorkerPeriod};
 pub use errors::{
     ErrorBatch, ErrorSettings, ErrorStore, ErrorsWritten, EventFilter, EventMeta, IssueFilter,
     IssuePage, IssueSort,
 };
+pub use feed::{FeedChange, FeedEntry, FeedStore};
 pub use jobs::{ItemFilter, ItemPage, ItemsAdded, JobChange, JobFilter, JobPage, JobStore};
+pub use lead::{Instance, InstanceStore, Lead};
 pub use logs::{BlockFilter, BlockMeta, LogSource, LogStore, NewLogBlock};
 pub use monitors::{CheckInReport, Monitor, MonitorRun, MonitorStore, RunChange};
 
@@ -198,6 +204,8 @@ pub trait Store:
     + AlertStore
     + CeleryStore
     + MonitorStore
+    + FeedStore
+    + InstanceStore
     + Send
     + Sync
     + 'static

@@ -82,6 +82,11 @@ pub const SQLITE: &[Migration] = &[
         name: "samples by trace",
         sql: include_str!("../migrations/sqlite/0014_samples_by_trace.sql"),
     },
+    Migration {
+        version: 15,
+        name: "change feed and instances",
+        sql: include_str!("../migrations/sqlite/0015_cluster.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -154,6 +159,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 14,
         name: "samples by trace",
         sql: include_str!("../migrations/postgres/0014_samples_by_trace.sql"),
+    },
+    Migration {
+        version: 15,
+        name: "change feed and instances",
+        sql: include_str!("../migrations/postgres/0015_cluster.sql"),
     },
 ];
 

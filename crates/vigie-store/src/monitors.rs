@@ -15,6 +15,7 @@
 //! Every change comes back as a [`RunChange`] so the server can mirror the run as a Job, tell
 //! live pages and evaluate alerts.
 
+use crate::feed::{self, FeedChange};
 use crate::sql::{Columns, Value};
 use crate::tx::Tx;
 use crate::{Result, StoreError};
@@ -432,11 +433,37 @@ pub(crate) async fn record_check_in(
         ],
     )
     .await?;
-    Ok(RunChange {
+    let change = RunChange {
         monitor: monitor_by_id(tx, before.id).await?,
         run: run_by_id(tx, run_id).await?,
         previous_state,
-    })
+    };
+    to_feed(tx, &change, at).await?;
+    Ok(change)
+}
+
+/// Records on the change feed a run that alerts can be about: one that ended badly, or well
+/// after the monitor was down.
+async fn to_feed(tx: &mut dyn Tx, change: &RunChange, at: Timestamp) -> Result<()> {
+    let run = &change.run;
+    let worth = match run.status {
+        RunStatus::Error | RunStatus::Missed | RunStatus::TimedOut => true,
+        RunStatus::Ok => change.previous_state == MonitorState::Down,
+        RunStatus::InProgress => false,
+    };
+    if !worth {
+        return Ok(());
+    }
+    let entry = FeedChange::MonitorRun {
+        slug: change.monitor.slug.clone(),
+        run: run.id,
+        status: run.status,
+        previous: change.previous_state,
+        started_at: run.started_at,
+        environment: run.environment.clone(),
+        output: run.output.clone(),
+    };
+    feed::record(tx, change.monitor.project, &entry, at).await
 }
 
 fn truncate_output(text: &str) -> String {
@@ -498,11 +525,13 @@ pub(crate) async fn check_monitors(tx: &mut dyn Tx, now: Timestamp) -> Result<Ve
         )
         .await?;
         if let Some(id) = id {
-            changes.push(RunChange {
+            let change = RunChange {
                 monitor: monitor_by_id(tx, m.id).await?,
                 run: run_by_id(tx, id).await?,
                 previous_state,
-            });
+            };
+            to_feed(tx, &change, now).await?;
+            changes.push(change);
         }
     }
     let open = tx
@@ -537,11 +566,13 @@ pub(crate) async fn check_monitors(tx: &mut dyn Tx, now: Timestamp) -> Result<Ve
             &[monitor_id.into()],
         )
         .await?;
-        changes.push(RunChange {
+        let change = RunChange {
             monitor: monitor_by_id(tx, monitor_id).await?,
             run: run_by_id(tx, run_id).await?,
             previous_state,
-        });
+        };
+        to_feed(tx, &change, now).await?;
+        changes.push(change);
     }
     Ok(changes)
 }

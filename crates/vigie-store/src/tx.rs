@@ -43,6 +43,16 @@ pub(crate) trait Tx: Send {
     fn lock_table(&self, _table: &str) -> Option<String> {
         None
     }
+    /// A statement that orders change-feed entries by commit (see `crate::feed`), where
+    /// transactions commit concurrently (PostgreSQL); SQLite's single writer needs none.
+    fn lock_feed(&self) -> Option<String> {
+        None
+    }
+    /// What follows a `SELECT` of rows to claim where others may claim too: rows another
+    /// transaction holds are passed over, not waited for (PostgreSQL); nothing on SQLite.
+    fn skip_locked(&self) -> &'static str {
+        ""
+    }
     /// Whether the tasks search has its trigram index (`celery_search`, SQLite); PostgreSQL
     /// scans.
     fn search_index(&self) -> bool {

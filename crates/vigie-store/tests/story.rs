@@ -244,6 +244,7 @@ async fn story(store: Arc<dyn Store>) {
     errors_story::errors_story(&store, &default).await;
     monitors_story::monitors_story(&store, &default).await;
     alerts_story::alerts_story(&store, &default).await;
+    alerts_story::feed_story(&store, &default).await;
     celery_story::celery_story(&store, &default).await;
     store.close().await;
 }

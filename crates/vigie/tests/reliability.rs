@@ -104,20 +104,6 @@ impl Drop for SmallDatabase {
     }
 }
 
-fn psql(url: &str, statements: &[&str]) {
-    let mut cmd = std::process::Command::new("psql");
-    cmd.args([url, "-v", "ON_ERROR_STOP=1", "-q"]);
-    for s in statements {
-        cmd.args(["-c", s]);
-    }
-    let out = cmd.output().expect("psql runs");
-    assert!(
-        out.status.success(),
-        "psql {statements:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Stores some logs, fills `disk` to the last byte, checks the refusal, `/health` and the
 /// counter, frees the space, checks recovery, and that every acknowledged line is there.
 fn fill_refuse_recover(

@@ -440,6 +440,26 @@ pub struct Notification {
 }
 
 impl Notification {
+    /// This message with a fact saying how often the thing happened again since the rule's
+    /// last message about it (none when it did not): repeated failures read as one problem
+    /// with a count, not as silence or as one message each.
+    pub fn with_repeats(&self, repeats: i64) -> Notification {
+        let mut message = self.clone();
+        if repeats > 0 {
+            let times = if repeats == 1 { "once" } else { "times" };
+            let count = if repeats == 1 {
+                String::new()
+            } else {
+                format!("{repeats} ")
+            };
+            message.facts.push((
+                "Repeats".into(),
+                format!("happened {count}{times} more since the last message"),
+            ));
+        }
+        message
+    }
+
     /// The plain-text body of an e-mail.
     pub fn text(&self) -> String {
         let mut out = format!("{}\n\n", self.title);
@@ -654,6 +674,29 @@ fn web_url(text: &str, host: Option<&str>) -> Result<(), ChannelError> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_message_says_how_often_the_thing_happened_again() {
+        let message = Notification {
+            title: "Monitor sync-Stock is down".into(),
+            ..Notification::default()
+        };
+        assert!(message.with_repeats(0).facts.is_empty());
+        let once = message.with_repeats(1);
+        assert_eq!(
+            once.facts,
+            [(
+                "Repeats".to_string(),
+                "happened once more since the last message".to_string()
+            )]
+        );
+        let many = message.with_repeats(14);
+        assert_eq!(
+            many.facts[0].1,
+            "happened 14 times more since the last message"
+        );
+        assert_eq!(many.title, message.title);
+    }
     #[test]
     fn a_transaction_filter_watches_the_route_under_any_method() {
         use super::RuleKind;

@@ -2,18 +2,29 @@
 //! them with retries.
 //!
 //! ```text
-//! hub changes ─► happenings (new issue, regression, job failed / stalled, monitor down / up)
-//!             ─► rules of the project that match, unmuted, in the environment
-//!             ─► Store::fire (cooldown per rule and thing; "resolved" only after a problem)
-//!             ─► Store::enqueue: a delivery per channel of the rule ─► the notifier wakes
+//! change feed (vigie_store::feed: written in the transaction of the change itself)
+//!   ─► entries after the "alerts" cursor, in order (woken by the hub, or every second)
+//!   ─► happenings (new issue, regression, job failed / stalled, monitor down / up)
+//!   ─► rules of the project that match, unmuted, in the environment
+//!   ─► Store::alert, one transaction: cooldown per rule and thing ("resolved" only after a
+//!      problem), a delivery per channel of the rule keyed by entry and rule, the cursor moved
+//!   ─► the notifier wakes
 //! hub changes and stored log lines ─► threshold windows (thresholds::Watches)
-//! every second ─► Watches::judge ─► opened / reminder / resolved ─► Store::fire ─► enqueue
-//! notifier (every few seconds, or woken) ─► due deliveries, each sent on its own task with a
-//!             timeout ─► sent, or retried after 30 s, 2 min, 10 min, 30 min, 1 h, then failed
+//! every second ─► Watches::judge ─► opened / reminder / resolved ─► Store::alert
+//! notifier (every few seconds, or woken) ─► due deliveries claimed for a while, each sent on
+//!             its own task with a timeout ─► sent, or retried after 30 s, 2 min, 10 min,
+//!             30 min, 1 h, then failed
 //! ```
 //!
-//! Evaluation is incremental: each change is looked at once as it happens, nothing is
-//! rescanned; thresholds keep windows in memory. Rules are re-read when one changes
+//! **An alert is never missed or doubled.** What happenings come from is durable: a new issue,
+//! a failed job or a missed run is on the feed once its data is committed, whatever the hub
+//! dropped on the way; the engine reads the feed from its stored cursor, so a crash or a
+//! restart repeats the last batch rather than skipping it, and the cursor moves in the same
+//! transaction as the deliveries it caused, so a repeat queues nothing twice (and the
+//! deliveries' `once_key` holds even for two engines during a failover). A claimed delivery is
+//! left alone by other notifiers until its claim runs out.
+//!
+//! Thresholds keep windows in memory, fed by the hub on this instance. Rules are re-read when one changes
 //! ([`crate::hub::RulesChanged`]). A channel that keeps failing is marked (the Alerts page shows it) and never
 //! holds up the others or ingest: sends run on their own tasks, off the request path.
 //!
@@ -58,16 +69,18 @@ pub fn routes() -> crate::http::Routes<crate::state::AppState> {
     }
 }
 
-use crate::hub::{Change, JobNews, LogNews};
+use crate::hub::{Change, LogNews};
 use crate::state::AppState;
+use std::collections::HashMap;
 use std::time::Duration;
 use thresholds::{Verdict, Watches};
 use tokio::sync::broadcast::error::RecvError;
 use vigie_core::alert::{Happening, Notification, What};
+use vigie_core::job::JobMessage;
 use vigie_core::monitor::{MonitorState, RunStatus};
-use vigie_core::{JobStatus, ProjectId, Timestamp};
+use vigie_core::{Job, JobStatus, ProjectId, Timestamp};
 use vigie_store::errors::IssueChange;
-use vigie_store::{Firing, NewDelivery, Rule, RunChange};
+use vigie_store::{Alerting, FeedChange, FeedEntry, FeedMove, Firing, Rule};
 
 /// How often the notifier looks for due deliveries when nobody woke it.
 const NOTIFY_EVERY: Duration = Duration::from_secs(5);
@@ -84,15 +97,142 @@ const RETRIES: [Duration; 5] = [
     Duration::from_secs(3600),
 ];
 
-/// Starts the engine and the notifier; they stop when the server shuts down.
+/// The name the alert engine's cursor has in the change feed.
+const READER: &str = "alerts";
+/// Feed entries read (and acted on in one transaction) at once.
+const FEED_BATCH: u32 = 200;
+/// How often the feed is read when nothing woke the engine (writes of other instances).
+const FEED_EVERY: Duration = Duration::from_secs(1);
+/// How long a notifier holds the deliveries it claimed before others may send them: longer
+/// than a send's timeout.
+const CLAIM: Duration = Duration::from_secs(120);
+
+/// Starts the feed reader, the threshold judge and the notifier; they stop when the server
+/// shuts down.
 pub fn start(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
     vec![
-        crate::tasks::spawn("alert engine", engine(state.clone())),
+        crate::tasks::spawn("alert engine", follow_feed(state.clone())),
+        crate::tasks::spawn("alert thresholds", thresholds(state.clone())),
         crate::tasks::spawn("alert notifier", notifier(state.clone())),
     ]
 }
 
-async fn engine(state: AppState) {
+/// Reads the change feed as it grows and fires the rules each entry matches.
+async fn follow_feed(state: AppState) {
+    let mut changes = state.hub.subscribe();
+    state.tasks.declare("alert engine", FEED_EVERY);
+    loop {
+        state.tasks.run("alert engine", feed_pass(&state)).await;
+        tokio::select! {
+            _ = state.hub.shutting_down() => return,
+            _ = tokio::time::sleep(FEED_EVERY) => {}
+            _ = feed_news(&mut changes) => {}
+        }
+    }
+}
+
+/// Resolves when the hub announces a change that put an entry on the feed (or when it may
+/// have: this reader fell behind). Only a wake-up: the feed itself is what is read.
+async fn feed_news(changes: &mut tokio::sync::broadcast::Receiver<Change>) {
+    loop {
+        match changes.recv().await {
+            Ok(Change::Issues(news))
+                if news.events.iter().any(|e| e.change != IssueChange::Seen) =>
+            {
+                return
+            }
+            Ok(Change::Job(news))
+                if matches!(news.job.status, JobStatus::Failed | JobStatus::Stalled) =>
+            {
+                return
+            }
+            Ok(Change::Monitors(_, Some(_))) | Err(RecvError::Lagged(_)) => return,
+            Ok(_) => {}
+            // The hub is gone: the server is stopping; the timer and shutdown take over.
+            Err(RecvError::Closed) => std::future::pending::<()>().await,
+        }
+    }
+}
+
+/// Acts on every feed entry past the cursor, a batch per transaction; answers what it did.
+async fn feed_pass(state: &AppState) -> Result<String, vigie_store::StoreError> {
+    let (mut read, mut queued) = (0, 0);
+    loop {
+        let from = state.store.feed_cursor(READER).await?;
+        let entries = state.store.feed_after(from, FEED_BATCH).await?;
+        let Some(to) = entries.last().map(|e| e.seq) else {
+            break;
+        };
+        let mut rules: HashMap<ProjectId, Vec<Rule>> = HashMap::new();
+        let mut alerts = Vec::new();
+        for entry in &entries {
+            let Some(happening) = happening_of(state, entry).await? else {
+                continue;
+            };
+            let listed = match rules.entry(entry.project) {
+                std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(state.store.list_rules(entry.project).await?)
+                }
+            };
+            let once = format!("feed:{}", entry.seq);
+            alerts.extend(plan(listed, &happening, Some(&once)));
+        }
+        let feed_move = FeedMove {
+            reader: READER.into(),
+            from,
+            to,
+        };
+        match state.store.alert(alerts, Some(feed_move)).await {
+            Ok(n) => {
+                read += entries.len();
+                queued += n;
+                if n > 0 {
+                    state.doorbell.ring();
+                }
+            }
+            // Another instance acted on these entries first: read on from where it left.
+            Err(vigie_store::StoreError::Conflict(why)) => {
+                tracing::info!(%why, "the alert feed moved under this reader");
+            }
+            Err(err) => return Err(err),
+        }
+        if entries.len() < FEED_BATCH as usize {
+            break;
+        }
+    }
+    Ok(format!("{read} changes read; {queued} deliveries queued"))
+}
+
+/// The alerts `happening` causes: one per rule of its project that matches it, unmuted, in
+/// its environment. `once` names where it comes from, so acting on it twice sends once.
+fn plan(rules: &[Rule], happening: &Happening, once: Option<&str>) -> Vec<Alerting> {
+    rules
+        .iter()
+        .filter(|rule| rule.kind.matches(happening) && !rule.muted_at(happening.at))
+        .filter(|rule| match (&rule.environment, &happening.environment) {
+            (Some(wanted), Some(env)) => wanted == env,
+            _ => true,
+        })
+        .map(|rule| Alerting {
+            firing: if happening.what.resolves() {
+                Firing::Resolved
+            } else {
+                Firing::Opened {
+                    cooldown_s: rule.cooldown_s,
+                }
+            },
+            key: happening.key.clone(),
+            message: happening.notification.clone(),
+            at: happening.at,
+            once: once.map(|o| format!("{o}:rule:{}", rule.id)),
+            rule: rule.clone(),
+        })
+        .collect()
+}
+
+/// Judges the threshold rules every second, over windows fed by the hub.
+async fn thresholds(state: AppState) {
     let mut changes = state.hub.subscribe();
     let mut logs = state.hub.watch_logs();
     let mut watches = Watches::default();
@@ -105,7 +245,7 @@ async fn engine(state: AppState) {
             change = changes.recv() => match change {
                 Ok(change) => on_change(&state, &mut watches, &change).await,
                 Err(RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "alert engine fell behind; some changes were not evaluated");
+                    tracing::warn!(missed = n, "threshold windows fell behind; they undercount");
                 }
                 Err(RecvError::Closed) => return,
             },
@@ -196,11 +336,6 @@ async fn on_change(state: &AppState, watches: &mut Watches, change: &Change) {
         }
         _ => {}
     }
-    for happening in happenings(state, change).await {
-        if let Err(err) = evaluate(state, &happening).await {
-            tracing::warn!(%err, key = %happening.key, "alert evaluation failed");
-        }
-    }
 }
 
 fn on_logs(watches: &mut Watches, news: &LogNews) {
@@ -221,108 +356,21 @@ async fn send_verdicts(state: &AppState, verdicts: Vec<Verdict>) {
                 }
             }
         }
-        if let Err(err) = fire(
-            state,
-            &verdict.rule,
-            &verdict.key,
-            verdict.firing,
-            &verdict.message,
-            Timestamp::now(),
-        )
-        .await
-        {
-            tracing::warn!(%err, rule = %verdict.rule.name, "threshold alert failed");
-        }
-    }
-}
-
-/// Asks the store whether `rule` sends about `key` now; if so, queues the message on each of
-/// its channels and wakes the notifier. Answers the deliveries queued.
-async fn fire(
-    state: &AppState,
-    rule: &Rule,
-    key: &str,
-    firing: Firing,
-    message: &Notification,
-    at: Timestamp,
-) -> Result<usize, vigie_store::StoreError> {
-    let Some(repeats) = state.store.fire(rule.id, key, at, firing).await? else {
-        return Ok(0);
-    };
-    // The same thing again while the rule held back: one problem with a count, not silence.
-    let message = &with_repeats(message, repeats);
-    let queued: Vec<NewDelivery> = rule
-        .channels
-        .iter()
-        .map(|channel| NewDelivery {
-            project: rule.project,
-            channel: *channel,
-            rule: Some(rule.name.clone()),
-            message: message.clone(),
-            at,
-        })
-        .collect();
-    let n = queued.len();
-    if n > 0 {
-        state.store.enqueue(queued).await?;
-        state.doorbell.ring();
-    }
-    Ok(n)
-}
-
-/// The message with a fact saying how often the thing happened again since the rule's last
-/// message about it (none when it did not).
-fn with_repeats(message: &Notification, repeats: i64) -> Notification {
-    let mut message = message.clone();
-    if repeats > 0 {
-        let times = if repeats == 1 { "once" } else { "times" };
-        let count = if repeats == 1 {
-            String::new()
-        } else {
-            format!("{repeats} ")
+        let name = verdict.rule.name.clone();
+        let alerting = Alerting {
+            rule: verdict.rule,
+            key: verdict.key,
+            firing: verdict.firing,
+            message: verdict.message,
+            at: Timestamp::now(),
+            once: None,
         };
-        message.facts.push((
-            "Repeats".into(),
-            format!("happened {count}{times} more since the last message"),
-        ));
-    }
-    message
-}
-
-/// Runs the rules of the happening's project against it; queues what must be sent.
-pub async fn evaluate(
-    state: &AppState,
-    happening: &Happening,
-) -> Result<usize, vigie_store::StoreError> {
-    let rules = state.store.list_rules(happening.project).await?;
-    let mut queued = 0;
-    for rule in rules {
-        if !rule.kind.matches(happening) || rule.muted_at(happening.at) {
-            continue;
+        match state.store.alert(vec![alerting], None).await {
+            Ok(n) if n > 0 => state.doorbell.ring(),
+            Ok(_) => {}
+            Err(err) => tracing::warn!(%err, rule = %name, "threshold alert failed"),
         }
-        if let (Some(wanted), Some(env)) = (&rule.environment, &happening.environment) {
-            if wanted != env {
-                continue;
-            }
-        }
-        let firing = if happening.what.resolves() {
-            Firing::Resolved
-        } else {
-            Firing::Opened {
-                cooldown_s: rule.cooldown_s,
-            }
-        };
-        queued += fire(
-            state,
-            &rule,
-            &happening.key,
-            firing,
-            &happening.notification,
-            happening.at,
-        )
-        .await?;
     }
-    Ok(queued)
 }
 
 async fn notifier(state: AppState) {
@@ -332,7 +380,9 @@ async fn notifier(state: AppState) {
             _ = state.doorbell.rung() => {}
             _ = tokio::time::sleep(NOTIFY_EVERY) => {}
         }
-        let due = match state.store.due_deliveries(Timestamp::now(), 50).await {
+        let now = Timestamp::now();
+        let lease_until = Timestamp(now.millis() + CLAIM.as_millis() as i64);
+        let due = match state.store.claim_deliveries(now, lease_until, 50).await {
             Ok(due) => due,
             Err(err) => {
                 tracing::warn!(%err, "could not read due alert deliveries");
@@ -379,29 +429,55 @@ async fn deliver(state: &AppState, delivery: vigie_store::Delivery) {
     }
 }
 
-/// What a hub change means for alerts.
-async fn happenings(state: &AppState, change: &Change) -> Vec<Happening> {
-    match change {
-        Change::Issues(news) => {
-            let mut out = Vec::new();
-            for written in &news.events {
-                let what = match written.change {
-                    IssueChange::New => What::NewIssue,
-                    IssueChange::Regression => What::Regression,
-                    IssueChange::Seen => continue,
-                };
-                if let Ok(Some(issue)) = state.store.issue(news.project, written.issue_id).await {
-                    out.push(issue_happening(state, news.project, &issue, what));
-                }
-            }
-            out
+/// What a feed entry means for alerts (nothing, for a change of a project's settings, or
+/// when what it names is gone).
+async fn happening_of(
+    state: &AppState,
+    entry: &FeedEntry,
+) -> Result<Option<Happening>, vigie_store::StoreError> {
+    let project = entry.project;
+    Ok(match &entry.change {
+        FeedChange::Issue { issue, regression } => {
+            let what = if *regression {
+                What::Regression
+            } else {
+                What::NewIssue
+            };
+            let found = state.store.issue(project, *issue).await?;
+            found.map(|issue| issue_happening(state, project, &issue, what, entry.at))
         }
-        Change::Job(news) => job_happening(state, news).into_iter().collect(),
-        Change::Monitors(project, Some(run)) => monitor_happening(state, *project, run)
-            .into_iter()
-            .collect(),
-        _ => Vec::new(),
-    }
+        FeedChange::Job { id, status, .. } => match state.store.job(project, id).await? {
+            Some(job) => {
+                let messages = state.store.job_messages(&job, 5).await?;
+                job_happening(state, &job, *status, &messages, entry.at)
+            }
+            None => None,
+        },
+        FeedChange::MonitorRun {
+            slug,
+            status,
+            previous,
+            started_at,
+            environment,
+            output,
+            ..
+        } => {
+            let monitor = state.store.monitor(project, slug).await?;
+            let run = RunFacts {
+                slug,
+                status: *status,
+                previous: *previous,
+                started_at: *started_at,
+                environment: environment.as_deref(),
+                output: output.as_deref(),
+                schedule: monitor
+                    .and_then(|m| m.config)
+                    .map(|c| c.schedule.describe()),
+            };
+            monitor_happening(state, project, &run, entry.at)
+        }
+        FeedChange::Project => None,
+    })
 }
 
 fn link(state: &AppState, path: &str) -> String {
@@ -413,6 +489,7 @@ fn issue_happening(
     project: ProjectId,
     issue: &vigie_core::issue::Issue,
     what: What,
+    at: Timestamp,
 ) -> Happening {
     let heading = if what == What::Regression {
         "Regression"
@@ -430,7 +507,7 @@ fn issue_happening(
         project,
         key: format!("issue:{}", issue.id),
         environment: None,
-        at: Timestamp::now(),
+        at,
         notification: Notification {
             title: format!("{heading}: {}", issue.title),
             facts,
@@ -443,23 +520,28 @@ fn issue_happening(
     }
 }
 
-fn job_happening(state: &AppState, news: &JobNews) -> Option<Happening> {
-    let job = &news.job;
-    let what = match job.status {
-        JobStatus::Failed => What::JobFailed {
-            kind: job.kind.clone(),
-        },
-        JobStatus::Stalled => What::JobStalled {
-            kind: job.kind.clone(),
-        },
+/// A job that moved to `status` (failed or stalled), with its last feed lines as evidence.
+fn job_happening(
+    state: &AppState,
+    job: &Job,
+    status: JobStatus,
+    messages: &[JobMessage],
+    at: Timestamp,
+) -> Option<Happening> {
+    let (what, heading) = match status {
+        JobStatus::Failed => (
+            What::JobFailed {
+                kind: job.kind.clone(),
+            },
+            "Job failed",
+        ),
+        JobStatus::Stalled => (
+            What::JobStalled {
+                kind: job.kind.clone(),
+            },
+            "Job stalled",
+        ),
         _ => return None,
-    };
-    // Only the change that moved the job there (later updates of a failed job repeat it;
-    // the cooldown would hold them back anyway).
-    let heading = if matches!(what, What::JobFailed { .. }) {
-        "Job failed"
-    } else {
-        "Job stalled"
     };
     let mut facts = vec![("Progress".to_string(), job.progress_words())];
     if let Some(kind) = &job.kind {
@@ -468,12 +550,12 @@ fn job_happening(state: &AppState, news: &JobNews) -> Option<Happening> {
     if let Some(message) = &job.message {
         facts.push(("Message".into(), message.clone()));
     }
-    let evidence: Vec<String> = news.messages.iter().map(|m| m.text.clone()).collect();
+    let evidence: Vec<String> = messages.iter().map(|m| m.text.clone()).collect();
     Some(Happening {
         project: job.project,
         key: format!("job:{}", job.id),
         environment: job.flow.clone(),
-        at: Timestamp::now(),
+        at,
         notification: Notification {
             title: format!("{heading}: {}", job.name),
             facts,
@@ -486,13 +568,24 @@ fn job_happening(state: &AppState, news: &JobNews) -> Option<Happening> {
     })
 }
 
+/// What a monitor's run on the feed says, with the monitor's schedule.
+struct RunFacts<'a> {
+    slug: &'a str,
+    status: RunStatus,
+    previous: MonitorState,
+    started_at: Timestamp,
+    environment: Option<&'a str>,
+    output: Option<&'a str>,
+    schedule: Option<String>,
+}
+
 fn monitor_happening(
     state: &AppState,
     project: ProjectId,
-    change: &RunChange,
+    run: &RunFacts<'_>,
+    at: Timestamp,
 ) -> Option<Happening> {
-    let (monitor, run) = (&change.monitor, &change.run);
-    let slug = monitor.slug.clone();
+    let slug = run.slug.to_string();
     let (what, title) = match run.status {
         RunStatus::Error => (
             What::MonitorDown { slug: slug.clone() },
@@ -506,58 +599,30 @@ fn monitor_happening(
             What::MonitorDown { slug: slug.clone() },
             format!("Monitor {slug}: run timed out"),
         ),
-        RunStatus::Ok if change.previous_state == MonitorState::Down => (
+        RunStatus::Ok if run.previous == MonitorState::Down => (
             What::MonitorUp { slug: slug.clone() },
             format!("Monitor {slug} is up again"),
         ),
         _ => return None,
     };
     let mut facts = Vec::new();
-    if let Some(config) = &monitor.config {
-        facts.push(("Schedule".to_string(), config.schedule.describe()));
+    if let Some(schedule) = &run.schedule {
+        facts.push(("Schedule".to_string(), schedule.clone()));
     }
     facts.push(("Run".to_string(), run.started_at.to_rfc3339()));
     Some(Happening {
         project,
         key: format!("monitor:{slug}"),
-        environment: run.environment.clone(),
-        at: Timestamp::now(),
+        environment: run.environment.map(str::to_string),
+        at,
         notification: Notification {
             resolved: what.resolves(),
             title,
             facts,
             link: link(state, &format!("/monitors/{slug}")),
-            evidence: run.output.clone(),
+            evidence: run.output.map(str::to_string),
             report: false,
         },
         what,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_message_says_how_often_the_thing_happened_again() {
-        let message = Notification {
-            title: "Monitor sync-Stock is down".into(),
-            ..Notification::default()
-        };
-        assert!(with_repeats(&message, 0).facts.is_empty());
-        let once = with_repeats(&message, 1);
-        assert_eq!(
-            once.facts,
-            [(
-                "Repeats".to_string(),
-                "happened once more since the last message".to_string()
-            )]
-        );
-        let many = with_repeats(&message, 14);
-        assert_eq!(
-            many.facts[0].1,
-            "happened 14 times more since the last message"
-        );
-        assert_eq!(many.title, message.title);
-    }
 }

@@ -10,6 +10,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
+use vigie_core::Timestamp;
 
 #[derive(Template)]
 #[template(path = "dashboard/dashboard.html")]
@@ -94,6 +95,22 @@ struct SystemPage {
     celery: Vec<(&'static str, u64)>,
     /// What was received and not stored since start.
     not_stored: Vec<crate::metrics::NotStored>,
+    /// The instances sharing the database (heard from in the last day), the leader first.
+    instances: Vec<vigie_store::Instance>,
+    /// This instance's name.
+    me: String,
+    /// Heartbeats older than this are shown as gone.
+    gone_before: vigie_core::Timestamp,
+}
+
+impl SystemPage {
+    fn is_me(&self, instance: &vigie_store::Instance) -> bool {
+        instance.id == self.me
+    }
+
+    fn is_gone(&self, instance: &vigie_store::Instance) -> bool {
+        instance.seen_at < self.gone_before
+    }
 }
 
 pub async fn system(
@@ -111,6 +128,14 @@ pub async fn system(
         brokers: state.brokers.list(),
         celery: state.metrics.celery.summary(),
         not_stored: state.metrics.not_stored(),
+        instances: state
+            .store
+            .instances(Timestamp(Timestamp::now().millis() - 86_400_000))
+            .await?,
+        me: state.instance.id.clone(),
+        gone_before: Timestamp(
+            Timestamp::now().millis() - crate::cluster::GONE_AFTER.as_millis() as i64,
+        ),
     };
     render(&page, &page.chrome)
 }

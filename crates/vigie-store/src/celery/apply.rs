@@ -270,6 +270,7 @@ async fn mirror_jobs(
             },
         };
         let mut lines = Vec::new();
+        let was = job.status;
         let updates = task.job_updates(&job);
         for update in &updates {
             if let Ok(applied) = job.apply(update, now) {
@@ -277,8 +278,7 @@ async fn mirror_jobs(
             }
         }
         if !updates.is_empty() {
-            tx.execute(sql_jobs::SAVE_JOB, &sql_jobs::save_job_values(&job))
-                .await?;
+            sql_jobs::save(tx, &job, was, now).await?;
         }
         let mut messages = Vec::with_capacity(lines.len());
         for text in lines {

@@ -67,7 +67,8 @@ pub(crate) async fn set_error_settings(
         ],
     )
     .await?;
-    Ok(())
+    let change = crate::feed::FeedChange::Project;
+    crate::feed::record(tx, project, &change, Timestamp::now()).await
 }
 
 // --- issues ---

@@ -4,6 +4,7 @@ use super::{
     compress_body, sketch_from, Dropped, ErrorBatch, ErrorsWritten, EventWritten, IssueChange,
     LooseSpan, NewEvent, NewTransaction, SpanTiming, Tx, SEGMENT_FULL, STRAY_SPANS_PER_SEGMENT,
 };
+use crate::feed::{self, FeedChange};
 use crate::sql::{Columns, Value, Where};
 use crate::Result;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -245,6 +246,13 @@ async fn write_events(
         } else {
             IssueChange::Seen
         };
+        if change != IssueChange::Seen {
+            let entry = FeedChange::Issue {
+                issue: issue_id,
+                regression: change == IssueChange::Regression,
+            };
+            feed::record(tx, project, &entry, now).await?;
+        }
         for (i, e) in group.events.iter().enumerate() {
             written.push(EventWritten {
                 event_id: e.event_id.clone(),

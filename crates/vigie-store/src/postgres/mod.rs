@@ -24,8 +24,27 @@ const POOL_SIZE: usize = 16;
 /// Key of the advisory lock held while migrating ("vigie" in ASCII).
 const MIGRATION_LOCK: i64 = 0x0076_6967_6965;
 
+/// First key of the advisory lock the leader holds ("lead" in ASCII); the second is the
+/// schema's hash, so two Vigies in two schemas of one database each have a leader.
+const LEADER_LOCK: i32 = 0x6c65_6164;
+
 pub(crate) struct PgEngine {
     pool: Pool,
+    /// For the leader's connection of its own, outside the pool.
+    config: tokio_postgres::Config,
+}
+
+/// The leader's lock, held by a session of its own: a killed leader's session ends, and the
+/// lock with it.
+struct PgLead {
+    client: tokio_postgres::Client,
+}
+
+#[async_trait::async_trait]
+impl crate::lead::Lead for PgLead {
+    async fn holds(&mut self) -> bool {
+        !self.client.is_closed() && self.client.simple_query("SELECT 1").await.is_ok()
+    }
 }
 
 impl PgEngine {
@@ -38,7 +57,7 @@ impl PgEngine {
             .parse()
             .map_err(|e: tokio_postgres::Error| open_error(e.to_string()))?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -53,7 +72,7 @@ impl PgEngine {
             .await
             .map_err(|e| open_error(connect_reason(&e)))?;
         migrate(&client, migrations::POSTGRES).await?;
-        Ok(PgEngine { pool })
+        Ok(PgEngine { pool, config })
     }
 
     async fn client(&self) -> Result<Object> {
@@ -136,6 +155,24 @@ async fn apply_migrations(client: &Object, list: &[Migration]) -> Result<()> {
 }
 
 impl Engine for PgEngine {
+    async fn try_lead(&self) -> Result<Option<Box<dyn crate::lead::Lead>>> {
+        let (client, connection) = self.config.connect(NoTls).await?;
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::warn!(%err, "the leader's database connection ended");
+            }
+        });
+        let took: bool = client
+            .query_one(
+                "SELECT pg_try_advisory_lock($1, hashtext(current_schema()))",
+                &[&LEADER_LOCK],
+            )
+            .await?
+            .get(0);
+        // Not taken: the client is dropped here, and its session with it.
+        Ok(took.then(|| Box::new(PgLead { client }) as Box<dyn crate::lead::Lead>))
+    }
+
     fn backend(&self) -> Backend {
         Backend::Postgres
     }

@@ -75,4 +75,15 @@ impl<C: GenericClient + Sync> Tx for PgTx<'_, C> {
     fn lock_table(&self, table: &str) -> Option<String> {
         Some(format!("LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE"))
     }
+
+    fn lock_feed(&self) -> Option<String> {
+        Some(format!(
+            "SELECT pg_advisory_xact_lock({}, hashtext(current_schema()))",
+            crate::feed::FEED_LOCK
+        ))
+    }
+
+    fn skip_locked(&self) -> &'static str {
+        " FOR UPDATE SKIP LOCKED"
+    }
 }

@@ -148,6 +148,11 @@ impl Engine for SqliteEngine {
         Backend::Sqlite
     }
 
+    /// One process owns the data directory: it leads.
+    async fn try_lead(&self) -> Result<Option<Box<dyn crate::lead::Lead>>> {
+        Ok(Some(Box::new(crate::lead::Sole)))
+    }
+
     fn read<T: Send + 'static>(&self, work: Work<T>) -> impl Future<Output = Result<T>> + Send {
         self.readers
             .read(move |conn| run_now(work(&mut SqliteTx(conn))))

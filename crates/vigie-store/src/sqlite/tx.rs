@@ -28,9 +28,26 @@ impl ToSql for Value {
     }
 }
 
+/// SQLite numbers `$N` parameters by first appearance, not by `N`, and values bind by that
+/// number: SQL whose `$N` first appear out of order would silently swap values (PostgreSQL
+/// reads `N`). Tests run on SQLite in debug builds, so this catches such SQL there.
+fn debug_check_order(stmt: &rusqlite::CachedStatement<'_>, sql: &str) {
+    if cfg!(debug_assertions) {
+        for i in 1..=stmt.parameter_count() {
+            let expected = format!("${i}");
+            assert_eq!(
+                stmt.parameter_name(i),
+                Some(expected.as_str()),
+                "parameters must first appear as $1, $2, … in order: {sql}"
+            );
+        }
+    }
+}
+
 impl SqliteTx<'_> {
     fn rows(&self, sql: &str, values: &[Value]) -> Result<Vec<Row>> {
         let mut stmt = self.0.prepare_cached(sql)?;
+        debug_check_order(&stmt, sql);
         let columns = stmt.column_count();
         let mut found = stmt.query(params_from_iter(values))?;
         let mut out = Vec::new();
@@ -51,10 +68,9 @@ impl SqliteTx<'_> {
     }
 
     fn changed(&self, sql: &str, values: &[Value]) -> Result<u64> {
-        Ok(self
-            .0
-            .prepare_cached(sql)?
-            .execute(params_from_iter(values))? as u64)
+        let mut stmt = self.0.prepare_cached(sql)?;
+        debug_check_order(&stmt, sql);
+        Ok(stmt.execute(params_from_iter(values))? as u64)
     }
 }
 

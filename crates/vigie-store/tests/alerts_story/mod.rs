@@ -332,11 +332,26 @@ pub async fn alerts_story(store: &Arc<dyn Store>, project: &Project) {
         }])
         .await
         .unwrap();
-    let due = store.due_deliveries(Timestamp(T), 10).await.unwrap();
+    let lease = Timestamp(T + 120_000);
+    let due = store
+        .claim_deliveries(Timestamp(T), lease, 10)
+        .await
+        .unwrap();
     assert_eq!(
         (due.len(), due[0].id, &due[0].message),
         (1, ids[0], &message)
     );
+    // Claimed: another notifier finds nothing until the claim runs out, then the delivery
+    // again (its sender died without a word).
+    let again = store.claim_deliveries(Timestamp(T + 1), lease, 10);
+    let again = again.await.unwrap();
+    assert!(again.is_empty(), "{again:?}");
+    let after_claim = Timestamp(T + 120_000);
+    let reclaimed = store
+        .claim_deliveries(after_claim, Timestamp(T + 240_000), 10)
+        .await
+        .unwrap();
+    assert_eq!(reclaimed.iter().map(|d| d.id).collect::<Vec<_>>(), ids);
     store
         .delivered(
             ids[0],
@@ -347,7 +362,7 @@ pub async fn alerts_story(store: &Arc<dyn Store>, project: &Project) {
         .await
         .unwrap();
     assert!(store
-        .due_deliveries(Timestamp(T + 29_000), 10)
+        .claim_deliveries(Timestamp(T + 29_000), Timestamp(T + 149_000), 10)
         .await
         .unwrap()
         .is_empty());
@@ -375,4 +390,121 @@ pub async fn alerts_story(store: &Arc<dyn Store>, project: &Project) {
         store.delete_channel(p, ops.id).await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+/// The change feed: a job that fails is on it with the job's own write, read in order; the
+/// alert engine's transaction moves its cursor once, and an entry acted on twice queues once.
+pub async fn feed_story(store: &Arc<dyn Store>, project: &Project) {
+    use vigie_core::job::{JobUpdate, NewJob};
+    use vigie_core::{Job, JobStatus};
+    use vigie_store::{Alerting, FeedChange, FeedMove};
+
+    let p = project.id;
+    let start = store.feed_head().await.unwrap();
+    let new = NewJob {
+        project: p,
+        name: "Nightly export".into(),
+        start: true,
+        ..Default::default()
+    };
+    let job = Job::create(&new, "export-1".into(), Timestamp(T)).unwrap();
+    store.create_job(&job, "hash-feed").await.unwrap();
+    let heartbeat = JobUpdate::Heartbeat { messages: vec![] };
+    store
+        .update_job(p, "export-1", &heartbeat, Timestamp(T + 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.feed_head().await.unwrap(),
+        start,
+        "a running job is not news"
+    );
+    let failed = JobUpdate::Finish {
+        status: JobStatus::Failed,
+        messages: vec!["SMTP refused".into()],
+    };
+    store
+        .update_job(p, "export-1", &failed, Timestamp(T + 2))
+        .await
+        .unwrap();
+    let entries = store.feed_after(start, 10).await.unwrap();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let entry = &entries[0];
+    assert_eq!((entry.project, entry.at), (p, Timestamp(T + 2)));
+    assert!(matches!(
+        &entry.change,
+        FeedChange::Job { id, status: JobStatus::Failed, .. } if id == "export-1"
+    ));
+
+    // A project's change is news to every instance's caches.
+    store.rename_project(p, &project.name).await.unwrap();
+    let project_entry = store.feed_after(entry.seq, 10).await.unwrap();
+    assert_eq!(project_entry.len(), 1);
+    assert_eq!(project_entry[0].change, FeedChange::Project);
+
+    let channel = store
+        .create_channel(
+            p,
+            "feed hook",
+            &Target::Webhook {
+                url: "http://127.0.0.1:9/feed".into(),
+                secret: None,
+            },
+            false,
+            Timestamp(T),
+        )
+        .await
+        .unwrap();
+    let rule = store
+        .create_rule(
+            p,
+            &NewRule {
+                name: "jobs that fail".into(),
+                kind: RuleKind::JobFailed { job_kind: None },
+                environment: None,
+                channels: vec![channel.id],
+                cooldown_s: 0,
+                renotify_s: 0,
+                from_config: false,
+            },
+            Timestamp(T),
+        )
+        .await
+        .unwrap();
+    let alerting = Alerting {
+        rule: rule.clone(),
+        key: "job:export-1".into(),
+        firing: Firing::Opened { cooldown_s: 0 },
+        message: Notification {
+            title: "Job failed: Nightly export".into(),
+            ..Notification::default()
+        },
+        at: Timestamp(T + 3),
+        once: Some(format!("feed:{}:rule:{}", entry.seq, rule.id)),
+    };
+    let reader = store.feed_cursor("story").await.unwrap();
+    let moved = |from: i64| FeedMove {
+        reader: "story".into(),
+        from,
+        to: entry.seq,
+    };
+    let queued = store
+        .alert(vec![alerting.clone()], Some(moved(reader)))
+        .await
+        .unwrap();
+    assert_eq!(queued, 1);
+    assert_eq!(store.feed_cursor("story").await.unwrap(), entry.seq);
+    // A second engine that read from the same place finds the cursor moved: nothing done.
+    assert!(matches!(
+        store
+            .alert(vec![alerting.clone()], Some(moved(reader)))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    // The same entry acted on again (no cooldown to hold it back): its key queues nothing.
+    assert_eq!(store.alert(vec![alerting], None).await.unwrap(), 0);
+    let log = store.list_deliveries(p, 10).await.unwrap();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0].title, "Job failed: Nightly export");
+    store.delete_channel(p, channel.id).await.unwrap();
 }

@@ -44,6 +44,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         );
         println!("  UI:          {}", started.url);
         println!("  Storage:     {}", started.storage);
+        if let Some(instance) = &started.instance {
+            println!("  Instance:    {instance}");
+        }
         if let Some(url) = &started.setup_url {
             println!("  First run:   open {url}");
             println!("               to create the admin account (this link works once)");

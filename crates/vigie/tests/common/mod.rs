@@ -213,3 +213,104 @@ impl Drop for SmallDisk {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
 }
+
+/// Runs `statements` with `psql` on the database at `url`.
+pub fn psql(url: &str, statements: &[&str]) {
+    let mut cmd = std::process::Command::new("psql");
+    cmd.args([url, "-v", "ON_ERROR_STOP=1", "-q"]);
+    for s in statements {
+        cmd.args(["-c", s]);
+    }
+    let out = cmd.output().expect("psql runs");
+    assert!(
+        out.status.success(),
+        "psql {statements:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A database of its own on the test PostgreSQL server, dropped at the end.
+pub struct ScratchDatabase {
+    admin: String,
+    name: String,
+    pub url: String,
+}
+
+impl ScratchDatabase {
+    /// A fresh database `name` next to the one `admin` (a URL) names.
+    pub fn create(admin: &str, name: &str) -> ScratchDatabase {
+        psql(
+            admin,
+            &[
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                &format!("CREATE DATABASE {name}"),
+            ],
+        );
+        let base = admin.rsplit_once('/').expect("a database in the URL").0;
+        ScratchDatabase {
+            admin: admin.to_string(),
+            name: name.to_string(),
+            url: format!("{base}/{name}"),
+        }
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        psql(&self.admin, &[&drop]);
+    }
+}
+
+/// A webhook receiver on a free port: every request's body is kept; each is answered 204.
+pub struct Receiver {
+    pub url: String,
+    pub bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Receiver {
+    pub fn start() -> Receiver {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let keep = bodies.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                if let Some(body) = read_request_body(&mut stream) {
+                    keep.lock().unwrap().push(body);
+                }
+                let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+            }
+        });
+        Receiver { url, bodies }
+    }
+
+    pub fn received(&self) -> Vec<String> {
+        self.bodies.lock().unwrap().clone()
+    }
+}
+
+/// The body of one HTTP/1.1 request (by its Content-Length).
+fn read_request_body(stream: &mut std::net::TcpStream) -> Option<String> {
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().ok()?;
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    std::io::Read::read_exact(&mut reader, &mut body).ok()?;
+    Some(String::from_utf8_lossy(&body).into_owned())
+}

@@ -1,0 +1,194 @@
+//! Several instances, one Vigie: which instance leads, and what every instance must hear of
+//! the others.
+//!
+//! ```text
+//!   every instance, every 0.5 s: the change feed since it last looked ─▶ a project changed
+//!       (key rotated, settings saved, anywhere) ─▶ hub: Change::Projects ─▶ caches dropped
+//!   every instance, every 2 s: its heartbeat row (the System page lists them)
+//!   every 2 s: not leading ─▶ Store::try_lead ─▶ taken ─▶ the duties start
+//!              leading     ─▶ Lead::holds      ─▶ lost  ─▶ the duties stop
+//!   duties (the leader only): the schedule (stall sweep, retention, monitor checks, daily
+//!       report, watchdog), the alert engine and notifier, the Celery consumers
+//! ```
+//!
+//! On SQLite one process owns the data directory and always leads, through the same code. On
+//! PostgreSQL the lead is an advisory lock on a session of its own (`vigie_store::lead`): a
+//! leader killed with -9 loses its session and the lock at once, and another instance takes
+//! over at its next try, within 2 s. What the duties do stays right across a handover: the
+//! alert engine's cursor and the deliveries' claims live in the database (see
+//! `crate::alerts`), so an overlap sends nothing twice and a gap loses nothing.
+//!
+//! Memory return runs on every instance: it is about this process.
+
+use crate::celery::consumer::Consumer;
+use crate::hub::Change;
+use crate::sentry::ErrorIngest;
+use crate::state::AppState;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use vigie_core::Timestamp;
+use vigie_store::{Instance, Lead};
+
+/// How often the feed is read for other instances' changes: a key rotated on one instance
+/// is refused by every other within a second.
+const FOLLOW_EVERY: Duration = Duration::from_millis(500);
+/// How often an instance writes its heartbeat, and tries (or checks) the lead.
+const BEAT_EVERY: Duration = Duration::from_secs(2);
+/// An instance not heard from for this long is shown as gone.
+pub const GONE_AFTER: Duration = Duration::from_secs(10);
+
+/// What only the leader runs.
+pub struct Duties {
+    tasks: Vec<JoinHandle<()>>,
+    celery: Consumer,
+}
+
+impl Duties {
+    /// Starts the schedule, the alert engine and notifier, and the Celery consumers.
+    pub async fn start(state: &AppState, errors: &ErrorIngest) -> Result<Duties, String> {
+        let celery = crate::celery::consumer::start(state, errors).await?;
+        let tasks = crate::schedule::start(state)
+            .into_iter()
+            .chain(crate::alerts::start(state))
+            .collect();
+        Ok(Duties { tasks, celery })
+    }
+
+    /// Stops them in order: the Celery readers stop and what they read is stored; then the
+    /// background tasks end, each awaited, so none is still writing.
+    pub async fn stop(self) {
+        self.celery.stop().await;
+        for task in &self.tasks {
+            task.abort();
+        }
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// This instance's part: started with the lead (and its duties) if it already holds it.
+pub struct Membership {
+    pub lead: Option<(Box<dyn Lead>, Duties)>,
+}
+
+impl Membership {
+    /// Tries the lead once and, if taken, starts the duties: at start, so a configuration
+    /// error in them (a Celery project that does not exist) stops the server with its
+    /// message, as it would without several instances.
+    pub async fn join(state: &AppState, errors: &ErrorIngest) -> Result<Membership, String> {
+        let lead = match state.store.try_lead().await.map_err(|e| e.to_string())? {
+            Some(lead) => Some((lead, Duties::start(state, errors).await?)),
+            None => None,
+        };
+        state.instance.set_leads(lead.is_some());
+        report(state).await;
+        Ok(Membership { lead })
+    }
+}
+
+/// Runs this instance's part until the server shuts down; then stops the duties (if it
+/// leads) and gives up the lead.
+pub fn run(state: AppState, errors: ErrorIngest, membership: Membership) -> JoinHandle<()> {
+    crate::tasks::spawn("cluster", take_part(state, errors, membership))
+}
+
+async fn take_part(state: AppState, errors: ErrorIngest, mut membership: Membership) {
+    let mut seen = match state.store.feed_head().await {
+        Ok(head) => head,
+        Err(err) => {
+            tracing::warn!(%err, "could not read the change feed; following it from its start");
+            0
+        }
+    };
+    let mut follow = tokio::time::interval(FOLLOW_EVERY);
+    let mut beat = tokio::time::interval(BEAT_EVERY);
+    loop {
+        tokio::select! {
+            _ = state.hub.shutting_down() => break,
+            _ = follow.tick() => seen = follow_feed(&state, seen).await,
+            _ = beat.tick() => {
+                membership = keep_lead(&state, &errors, membership).await;
+                report(&state).await;
+            }
+        }
+    }
+    if let Some((lead, duties)) = membership.lead.take() {
+        duties.stop().await;
+        drop(lead);
+        state.instance.set_leads(false);
+        report(&state).await;
+    }
+}
+
+/// Reads the feed past `seen`: what other instances changed reaches this one's hub.
+async fn follow_feed(state: &AppState, seen: i64) -> i64 {
+    match state.store.feed_after(seen, 1000).await {
+        Ok(entries) => {
+            if entries
+                .iter()
+                .any(|e| e.change == vigie_store::FeedChange::Project)
+            {
+                state.hub.publish(Change::Projects);
+            }
+            entries.last().map_or(seen, |e| e.seq)
+        }
+        Err(err) => {
+            tracing::warn!(%err, "could not read the change feed");
+            seen
+        }
+    }
+}
+
+/// Takes the lead when free, or checks it still holds; starts or stops the duties with it.
+async fn keep_lead(state: &AppState, errors: &ErrorIngest, membership: Membership) -> Membership {
+    match membership.lead {
+        Some((mut lead, duties)) => {
+            if lead.holds().await {
+                return Membership {
+                    lead: Some((lead, duties)),
+                };
+            }
+            tracing::warn!("this instance lost the lead; its duties stop");
+            state.instance.set_leads(false);
+            duties.stop().await;
+            Membership { lead: None }
+        }
+        None => match state.store.try_lead().await {
+            Ok(Some(lead)) => match Duties::start(state, errors).await {
+                Ok(duties) => {
+                    tracing::info!("this instance leads now");
+                    state.instance.set_leads(true);
+                    Membership {
+                        lead: Some((lead, duties)),
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(%err, "this instance took the lead but could not start its duties");
+                    Membership { lead: None }
+                }
+            },
+            Ok(None) => Membership { lead: None },
+            Err(err) => {
+                tracing::warn!(%err, "could not try the lead");
+                Membership { lead: None }
+            }
+        },
+    }
+}
+
+/// Writes this instance's heartbeat.
+async fn report(state: &AppState) {
+    let me = &state.instance;
+    let beat = Instance {
+        id: me.id.clone(),
+        address: state.base_url.to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        started_at: me.started_at,
+        seen_at: Timestamp::now(),
+        leads: me.leads(),
+    };
+    if let Err(err) = state.store.beat(&beat).await {
+        tracing::warn!(%err, "could not write this instance's heartbeat");
+    }
+}

@@ -1,0 +1,187 @@
+//! Several instances on one PostgreSQL, checked on the real binary: one leads and the other
+//! serves; a job that fails through either alerts once; a key rotated on one is refused by
+//! the other within a second; when the leader is killed with -9 the other takes over and
+//! alerts keep arriving, each once.
+
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+
+/// Waits until `check` holds, up to `limit`; answers how long it took.
+fn within(limit: Duration, what: &str, mut check: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !check() {
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    started.elapsed()
+}
+
+fn leads(server: &Server) -> bool {
+    http_get(&format!("{}/metrics", server.url), None)
+        .lines()
+        .any(|line| line == "vigie_instance_leader 1")
+}
+
+fn api(server: &Server, token: &str, method: &str, path: &str, body: &str) -> String {
+    let auth = format!("Bearer {token}");
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let answer = http(
+        method,
+        &format!("{}{path}", server.url),
+        &headers,
+        body.as_bytes(),
+    );
+    let status = status_of(&answer);
+    assert!((200..300).contains(&status), "{method} {path}: {answer}");
+    answer
+}
+
+/// Creates job `id` through `server` and fails it.
+fn fail_job(server: &Server, token: &str, id: &str) {
+    let job = format!(r#"{{"id": "{id}", "name": "{id}", "total": 10}}"#);
+    api(server, token, "POST", "/api/v1/jobs", &job);
+    let failed = r#"{"status": "failed", "message": "SMTP 421"}"#;
+    api(
+        server,
+        token,
+        "POST",
+        &format!("/api/v1/jobs/{id}/finish"),
+        failed,
+    );
+}
+
+/// The job names of the alerts received so far.
+fn alerted(receiver: &Receiver) -> Vec<String> {
+    let mut titles: Vec<String> = receiver
+        .received()
+        .iter()
+        .filter_map(|b| {
+            let body: serde_json::Value = serde_json::from_str(b).ok()?;
+            Some(body["title"].as_str()?.to_string())
+        })
+        .collect();
+    titles.sort();
+    titles
+}
+
+#[test]
+fn two_instances_share_one_leader_alert_once_and_fail_over_when_it_is_killed() {
+    let Ok(admin) = std::env::var("VIGIE_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: set VIGIE_TEST_POSTGRES_URL to run several instances on PostgreSQL");
+        return;
+    };
+    let database =
+        ScratchDatabase::create(&admin, &format!("vigie_cluster_{}", std::process::id()));
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("VIGIE_DATABASE_URL", database.url.as_str())];
+    let a = Server::start_with(&dir.path().join("a"), &env);
+    let b = Server::start_with(&dir.path().join("b"), &env);
+    assert!(
+        a.banner.contains("Instance:") && a.banner.contains("(leads"),
+        "{}",
+        a.banner
+    );
+    assert!(b.banner.contains("(follows"), "{}", b.banner);
+    assert!(leads(&a) && !leads(&b));
+
+    let token = run(&[
+        "token",
+        "create",
+        "--name",
+        "ops",
+        "--scope",
+        "admin",
+        "--database",
+        &database.url,
+    ]);
+    assert!(token.status.success(), "{}", stderr(&token));
+    let token = stdout(&token).trim().to_string();
+
+    let receiver = Receiver::start();
+    let channel = api(
+        &a,
+        &token,
+        "POST",
+        "/api/v1/alerts/channels",
+        &format!(
+            r#"{{"name": "hook", "target": {{"kind": "webhook", "url": "{}/hook"}}}}"#,
+            receiver.url
+        ),
+    );
+    let channel_id = channel
+        .split("\"id\":")
+        .nth(1)
+        .and_then(|rest| rest.split([',', '}']).next())
+        .unwrap()
+        .trim()
+        .to_string();
+    let rule = format!(
+        r#"{{"name": "failures", "rule": {{"kind": "job_failed"}}, "channels": [{channel_id}]}}"#
+    );
+    api(&b, &token, "POST", "/api/v1/alerts/rules", &rule);
+
+    // A job that fails through the follower alerts once, sent by the leader.
+    fail_job(&b, &token, "through-b");
+    within(
+        Duration::from_secs(10),
+        "the alert of a failure on B",
+        || alerted(&receiver).len() == 1,
+    );
+
+    // A key rotated on A stops working on B within a second, on the Sentry path whose
+    // project cache B had just filled as on the log path that reads the store.
+    let key = a.key();
+    let send_event = |key: &str| {
+        let auth = format!("Sentry sentry_version=7, sentry_key={key}");
+        status_of(&http(
+            "POST",
+            &format!("{}/api/1/store/", b.url),
+            &[("X-Sentry-Auth", auth.as_str())],
+            br#"{"message": "hello"}"#,
+        ))
+    };
+    let send_log = |key: &str| {
+        let auth = format!("Bearer {key}");
+        status_of(&http(
+            "POST",
+            &format!("{}/api/v1/logs", b.url),
+            &[("Authorization", auth.as_str())],
+            b"{\"message\": \"hello\"}\n",
+        ))
+    };
+    assert_eq!((send_event(&key), send_log(&key)), (200, 200));
+    api(&a, &token, "POST", "/api/v1/projects/1/rotate-key", "");
+    let took = within(
+        Duration::from_millis(1500),
+        "B refusing the old key",
+        || (400..500).contains(&send_event(&key)) && send_log(&key) == 403,
+    );
+    eprintln!("the rotated key was refused by the other instance after {took:?}");
+
+    // The leader dies without a word; the follower takes over within 10 s.
+    let mut a = a;
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    let took = within(Duration::from_secs(10), "B taking the lead", || leads(&b));
+    eprintln!("the follower led {took:?} after the leader was killed");
+
+    fail_job(&b, &token, "after-failover");
+    within(
+        Duration::from_secs(10),
+        "the alert after the failover",
+        || alerted(&receiver).len() == 2,
+    );
+    // Anything sent twice would have arrived by now.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        alerted(&receiver),
+        ["Job failed: after-failover", "Job failed: through-b"]
+    );
+    drop(b);
+    drop(database);
+}

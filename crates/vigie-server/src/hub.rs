@@ -123,6 +123,17 @@ impl JobNews {
         })
     }
 
+    /// News whose watchers get `wire` as it is: a snapshot read from the store, when the
+    /// change was made on another instance and its items and lines are not at hand.
+    pub fn encoded(job: Job, wire: String) -> Arc<JobNews> {
+        Arc::new(JobNews {
+            job,
+            items: Vec::new(),
+            messages: Vec::new(),
+            wire: OnceLock::from(wire),
+        })
+    }
+
     /// The news as `encode` writes it, computed by the first watcher and shared by the rest.
     pub fn wire(&self, encode: impl FnOnce(&JobNews) -> String) -> &str {
         self.wire.get_or_init(|| encode(self))
@@ -134,14 +145,21 @@ impl JobNews {
 pub struct LogNews {
     pub project: ProjectId,
     pub records: Arc<Vec<LogRecord>>,
+    /// The blocks holding them, with each one's source (how other instances read them).
+    pub blocks: Vec<(i64, String)>,
 }
 
 #[derive(Clone)]
 pub struct Hub {
     changes: broadcast::Sender<Change>,
+    /// The changes this instance made (not those heard from other instances), for the relay
+    /// that tells the others (`crate::cluster`); nobody listens on SQLite.
+    own: broadcast::Sender<Change>,
     /// Stored log records, on their own channel: a busy log stream must not push job and
     /// settings changes out of slow pages' buffers.
     logs: broadcast::Sender<Arc<LogNews>>,
+    /// The log records this instance stored, for the relay (see `own`).
+    own_logs: broadcast::Sender<Arc<LogNews>>,
     /// One channel per watched job, so a thousand watchers of one job are not woken by the
     /// other jobs' progress. Created on first watch, dropped when nobody watches.
     jobs: Arc<Mutex<HashMap<i64, broadcast::Sender<Arc<JobNews>>>>>,
@@ -159,7 +177,9 @@ impl Hub {
         (
             Hub {
                 changes,
+                own: broadcast::channel(BUFFER).0,
                 logs: broadcast::channel(LOG_BUFFER).0,
+                own_logs: broadcast::channel(LOG_BUFFER).0,
                 jobs: Arc::default(),
                 projects: Arc::default(),
                 shutdown,
@@ -169,6 +189,15 @@ impl Hub {
     }
 
     pub fn publish(&self, change: Change) {
+        if self.own.receiver_count() > 0 {
+            let _ = self.own.send(change.clone());
+        }
+        self.publish_from_peer(change);
+    }
+
+    /// Publishes a change another instance made (see `crate::cluster`): to this instance's
+    /// streams, not back to the others.
+    pub fn publish_from_peer(&self, change: Change) {
         if matches!(change, Change::Projects) {
             self.projects.fetch_add(1, Ordering::Release);
         }
@@ -180,14 +209,34 @@ impl Hub {
         self.changes.subscribe()
     }
 
+    /// The changes this instance made, for the relay to the other instances.
+    pub fn subscribe_own(&self) -> broadcast::Receiver<Change> {
+        self.own.subscribe()
+    }
+
+    /// Whether anyone watches job `pk` here (its own channel has listeners).
+    pub fn watches_job(&self, pk: i64) -> bool {
+        let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        jobs.get(&pk).is_some_and(|s| s.receiver_count() > 0)
+    }
+
     /// Publishes a job's news to its watchers and, as a `Change::Job`, to every stream.
     pub fn publish_job(&self, news: Arc<JobNews>) {
+        self.tell_watchers(&news);
+        self.publish(Change::Job(news));
+    }
+
+    /// [`Hub::publish_job`] for news another instance made.
+    pub fn publish_job_from_peer(&self, news: Arc<JobNews>) {
+        self.tell_watchers(&news);
+        self.publish_from_peer(Change::Job(news));
+    }
+
+    fn tell_watchers(&self, news: &Arc<JobNews>) {
         let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(sender) = jobs.get(&news.job.pk) {
             let _ = sender.send(news.clone());
         }
-        drop(jobs);
-        self.publish(Change::Job(news));
     }
 
     /// News of one job (by its store key), as it happens.
@@ -201,9 +250,24 @@ impl Hub {
     }
 
     pub fn publish_logs(&self, news: LogNews) {
-        if self.logs.receiver_count() > 0 {
-            let _ = self.logs.send(Arc::new(news));
+        let news = Arc::new(news);
+        if self.own_logs.receiver_count() > 0 {
+            let _ = self.own_logs.send(news.clone());
         }
+        self.publish_logs_from_peer(news);
+    }
+
+    /// Publishes log records another instance stored (see `crate::cluster`): to this
+    /// instance's tails, not back to the others.
+    pub fn publish_logs_from_peer(&self, news: Arc<LogNews>) {
+        if self.logs.receiver_count() > 0 {
+            let _ = self.logs.send(news);
+        }
+    }
+
+    /// The log records this instance stored, for the relay to the other instances.
+    pub fn watch_own_logs(&self) -> broadcast::Receiver<Arc<LogNews>> {
+        self.own_logs.subscribe()
     }
 
     /// Log records as they are stored (all projects: the tail filters).

@@ -109,6 +109,7 @@ pub async fn run(
         .map_err(ServeError::Bootstrap)?;
     let leads = membership.lead.is_some();
     let cluster = crate::cluster::run(state.clone(), server.errors.clone(), membership);
+    let relay = crate::cluster::relay::start(&state).await;
 
     let dsn_project = boot
         .projects
@@ -160,6 +161,9 @@ pub async fn run(
     logs.flush().await;
     let _ = cluster.await;
     let _ = memory.await;
+    if let Some(relay) = relay {
+        let _ = relay.await;
+    }
     store.close().await;
     tracing::info!("storage closed; goodbye");
     served.map_err(|e| ServeError::Serve(e.to_string()))

@@ -38,6 +38,8 @@ pub(crate) trait Engine: Send + Sync + 'static {
     fn close(&self) -> impl Future<Output = ()> + Send;
     /// Tries to become the leader (see `crate::lead`).
     fn try_lead(&self) -> impl Future<Output = Result<Option<Box<dyn crate::lead::Lead>>>> + Send;
+    /// Listens to other instances' notifications (`None` where there can be none).
+    fn listen(&self) -> impl Future<Output = Result<Option<crate::lead::Listener>>> + Send;
 }
 
 /// The store: one engine, and every feature's storage written once on top of it.

@@ -34,6 +34,20 @@ impl Lead for Sole {
     }
 }
 
+/// Word from the other instances (PostgreSQL `LISTEN`), one payload at a time.
+pub struct Listener {
+    pub(crate) payloads: tokio::sync::mpsc::Receiver<String>,
+    /// The connection listening; it stops when this is dropped.
+    pub(crate) _connection: Box<dyn std::any::Any + Send + Sync>,
+}
+
+impl Listener {
+    /// The next payload; `None` once the connection is gone (listen again).
+    pub async fn next(&mut self) -> Option<String> {
+        self.payloads.recv().await
+    }
+}
+
 /// One instance as it last reported itself.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Instance {
@@ -56,6 +70,11 @@ pub trait InstanceStore: Send + Sync {
     async fn beat(&self, instance: &Instance) -> Result<()>;
     /// Every instance seen since `since`, the leader first.
     async fn instances(&self, since: Timestamp) -> Result<Vec<Instance>>;
+    /// Tells every instance listening (PostgreSQL `NOTIFY`; payloads up to 7,900 bytes). No
+    /// other instance can share an SQLite database: there, nothing is sent.
+    async fn notify(&self, payload: &str) -> Result<()>;
+    /// Listens to what [`InstanceStore::notify`] sends; `None` on SQLite.
+    async fn listen(&self) -> Result<Option<Listener>>;
 }
 
 #[async_trait]
@@ -102,6 +121,28 @@ impl<E: crate::engine::Engine> InstanceStore for crate::engine::Db<E> {
             })
         })
         .await
+    }
+
+    async fn notify(&self, payload: &str) -> Result<()> {
+        if self.engine().backend() == crate::Backend::Sqlite {
+            return Ok(());
+        }
+        let payload = payload.to_string();
+        self.read("notify", move |tx| {
+            Box::pin(async move {
+                tx.execute(
+                    "SELECT pg_notify('vigie_' || current_schema(), $1)",
+                    &[payload.as_str().into()],
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn listen(&self) -> Result<Option<Listener>> {
+        self.engine().listen().await
     }
 
     async fn instances(&self, since: Timestamp) -> Result<Vec<Instance>> {

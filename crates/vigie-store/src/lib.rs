@@ -71,7 +71,7 @@ pub use errors::{
 };
 pub use feed::{FeedChange, FeedEntry, FeedStore};
 pub use jobs::{ItemFilter, ItemPage, ItemsAdded, JobChange, JobFilter, JobPage, JobStore};
-pub use lead::{Instance, InstanceStore, Lead};
+pub use lead::{Instance, InstanceStore, Lead, Listener};
 pub use logs::{BlockFilter, BlockMeta, LogSource, LogStore, NewLogBlock};
 pub use monitors::{CheckInReport, Monitor, MonitorRun, MonitorStore, RunChange};
 

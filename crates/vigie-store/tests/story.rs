@@ -286,7 +286,14 @@ async fn logs_story(store: &Arc<dyn Store>, project: &vigie_core::Project) {
     }
     let busy: Vec<_> = (0..5000).map(|i| line(i, "nginx")).collect();
     let appended = logs::append(store, p, Arc::new(busy)).await.unwrap();
-    assert_eq!((appended.records, appended.blocks), (5000, 2));
+    assert_eq!((appended.records, appended.blocks.len()), (5000, 2));
+    assert!(
+        appended
+            .blocks
+            .iter()
+            .all(|(id, source)| *id > 0 && source == "nginx"),
+        "{appended:?}"
+    );
 
     let sources = store.log_sources(p).await.unwrap();
     let names: Vec<_> = sources

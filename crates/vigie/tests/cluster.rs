@@ -55,6 +55,30 @@ fn fail_job(server: &Server, token: &str, id: &str) {
     );
 }
 
+/// The lines of a Server-Sent Events stream at `url`, as they come.
+fn stream(url: &str, token: &str) -> std::sync::mpsc::Receiver<String> {
+    use std::io::{BufRead, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut socket = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        socket,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
+         Accept: text/event-stream\r\n\r\n"
+    )
+    .unwrap();
+    let (send, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(socket).lines() {
+            let Ok(line) = line else { return };
+            if send.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    lines
+}
+
 /// The job names of the alerts received so far.
 fn alerted(receiver: &Receiver) -> Vec<String> {
     let mut titles: Vec<String> = receiver
@@ -131,6 +155,74 @@ fn two_instances_share_one_leader_alert_once_and_fail_over_when_it_is_killed() {
         Duration::from_secs(10),
         "the alert of a failure on B",
         || alerted(&receiver).len() == 1,
+    );
+
+    // A job's page open on B shows the progress sent to A within a second.
+    api(
+        &a,
+        &token,
+        "POST",
+        "/api/v1/jobs",
+        r#"{"id": "live", "name": "live", "total": 10}"#,
+    );
+    let lines = stream(&format!("{}/api/v1/live/jobs/live", b.url), &token);
+    let snapshot = lines.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(snapshot.starts_with("HTTP/1.1 200"), "{snapshot}");
+    while let Ok(line) = lines.recv_timeout(Duration::from_secs(5)) {
+        if line.contains("\"snapshot\"") {
+            break;
+        }
+    }
+    let sent = Instant::now();
+    api(
+        &a,
+        &token,
+        "POST",
+        "/api/v1/jobs/live/progress",
+        r#"{"processed": 7, "messages": ["seven done"]}"#,
+    );
+    loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(1).saturating_sub(sent.elapsed()))
+            .expect("B's stream shows A's progress within a second");
+        if line.contains("\"processed\":7") && line.contains("seven done") {
+            break;
+        }
+    }
+    eprintln!(
+        "a job page on B showed progress sent to A after {:?}",
+        sent.elapsed()
+    );
+
+    // A live tail on B shows the lines sent to A within a second.
+    let tail = stream(&format!("{}/api/v1/logs/tail?project=1", b.url), &token);
+    let opening = tail.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(opening.starts_with("HTTP/1.1 200"), "{opening}");
+    while let Ok(line) = tail.recv_timeout(Duration::from_secs(5)) {
+        if line.starts_with("data:") {
+            break;
+        }
+    }
+    let sent = Instant::now();
+    let auth = format!("Bearer {}", a.key());
+    let lines = b"{\"message\": \"INV-0001 sent\"}\n{\"message\": \"INV-0002 sent\"}\n";
+    let answer = http(
+        "POST",
+        &format!("{}/api/v1/logs?source=mailer", a.url),
+        &[("Authorization", auth.as_str())],
+        lines,
+    );
+    assert_eq!(status_of(&answer), 200, "{answer}");
+    let mut seen = String::new();
+    while !(seen.contains("INV-0001 sent") && seen.contains("INV-0002 sent")) {
+        let line = tail
+            .recv_timeout(Duration::from_secs(1).saturating_sub(sent.elapsed()))
+            .expect("B's tail shows the lines sent to A within a second");
+        seen.push_str(&line);
+    }
+    eprintln!(
+        "a live tail on B showed lines sent to A after {:?}",
+        sent.elapsed()
     );
 
     // A key rotated on A stops working on B within a second, on the Sentry path whose

@@ -172,9 +172,11 @@ async fn run(
             } = gathered;
             metrics.logs.admit(&mut records);
             let records = Arc::new(records);
-            let outcome = logs::append(store.as_ref(), project, records.clone())
-                .await
-                .map(|_| ());
+            let appended = logs::append(store.as_ref(), project, records.clone()).await;
+            let (outcome, blocks) = match appended {
+                Ok(appended) => (Ok(()), appended.blocks),
+                Err(err) => (Err(err), Vec::new()),
+            };
             if outcome.is_ok() {
                 metrics
                     .logs
@@ -193,7 +195,11 @@ async fn run(
                 if let Some(files) = &files {
                     files.write(project, records.clone()).await;
                 }
-                hub.publish_logs(LogNews { project, records });
+                hub.publish_logs(LogNews {
+                    project,
+                    records,
+                    blocks,
+                });
             }
         }
         for done in flushes {

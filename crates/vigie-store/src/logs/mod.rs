@@ -182,10 +182,11 @@ pub struct LogStats {
 }
 
 /// What an append stored.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Appended {
     pub records: usize,
-    pub blocks: usize,
+    /// The blocks written, with the source each holds.
+    pub blocks: Vec<(i64, String)>,
 }
 
 /// Stores `records` of `project` durably, in as few blocks as the size rules allow.
@@ -199,11 +200,11 @@ pub async fn append(
     }
     let count = records.len();
     let blocks = cpu(move || encode_by_source(&records)).await?;
-    let written = blocks.len();
-    store.write_log_blocks(project, blocks, Vec::new()).await?;
+    let sources: Vec<String> = blocks.iter().map(|b| b.source.clone()).collect();
+    let ids = store.write_log_blocks(project, blocks, Vec::new()).await?;
     Ok(Appended {
         records: count,
-        blocks: written,
+        blocks: ids.into_iter().zip(sources).collect(),
     })
 }
 

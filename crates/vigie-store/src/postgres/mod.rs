@@ -173,6 +173,43 @@ impl Engine for PgEngine {
         Ok(took.then(|| Box::new(PgLead { client }) as Box<dyn crate::lead::Lead>))
     }
 
+    async fn listen(&self) -> Result<Option<crate::lead::Listener>> {
+        let (client, mut connection) = self.config.connect(NoTls).await?;
+        let (send, payloads) = tokio::sync::mpsc::channel(1024);
+        tokio::spawn(async move {
+            loop {
+                match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                    Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
+                        // A full queue means the reader is gone or far behind: drop this
+                        // word rather than hold up the connection (the pages catch up on
+                        // their next refresh).
+                        if send.try_send(n.payload().to_string()).is_err() && send.is_closed() {
+                            return;
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(err)) => {
+                        tracing::warn!(%err, "the listening database connection failed");
+                        return;
+                    }
+                    None => return,
+                }
+            }
+        });
+        let schema: String = client
+            .query_one("SELECT current_schema()", &[])
+            .await?
+            .get(0);
+        let channel = format!("vigie_{schema}").replace('"', "\"\"");
+        client
+            .batch_execute(&format!("LISTEN \"{channel}\""))
+            .await?;
+        Ok(Some(crate::lead::Listener {
+            payloads,
+            _connection: Box::new(client),
+        }))
+    }
+
     fn backend(&self) -> Backend {
         Backend::Postgres
     }

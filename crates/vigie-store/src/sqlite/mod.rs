@@ -153,6 +153,11 @@ impl Engine for SqliteEngine {
         Ok(Some(Box::new(crate::lead::Sole)))
     }
 
+    /// No other instance shares the file: nobody to hear.
+    async fn listen(&self) -> Result<Option<crate::lead::Listener>> {
+        Ok(None)
+    }
+
     fn read<T: Send + 'static>(&self, work: Work<T>) -> impl Future<Output = Result<T>> + Send {
         self.readers
             .read(move |conn| run_now(work(&mut SqliteTx(conn))))

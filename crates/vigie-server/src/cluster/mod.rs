@@ -5,6 +5,7 @@
 //!   every instance, every 0.5 s: the change feed since it last looked ─▶ a project changed
 //!       (key rotated, settings saved, anywhere) ─▶ hub: Change::Projects ─▶ caches dropped
 //!   every instance, every 2 s: its heartbeat row (the System page lists them)
+//!   every instance: its own changes told to the others, theirs published here ([`relay`])
 //!   every 2 s: not leading ─▶ Store::try_lead ─▶ taken ─▶ the duties start
 //!              leading     ─▶ Lead::holds      ─▶ lost  ─▶ the duties stop
 //!   duties (the leader only): the schedule (stall sweep, retention, monitor checks, daily
@@ -19,6 +20,8 @@
 //! `crate::alerts`), so an overlap sends nothing twice and a gap loses nothing.
 //!
 //! Memory return runs on every instance: it is about this process.
+
+pub mod relay;
 
 use crate::celery::consumer::Consumer;
 use crate::hub::Change;

@@ -64,6 +64,11 @@ pub async fn run(
     let addr = config.listen_addr()?;
     let session_lifetime = config.session_lifetime()?;
     let location = Location::resolve(config.database_url(), &config.data)?;
+    // One server per data directory: a second one (or a restore) is refused while this runs.
+    let _data_lock = match &location {
+        Location::Sqlite(db) => Some(vigie_store::backup::DataLock::take(db)?),
+        Location::Postgres(_) => None,
+    };
     let store = vigie_store::open(&location).await?;
     let boot = manage::bootstrap(store.as_ref())
         .await

@@ -1758,6 +1758,8 @@ async fn live_endpoint_answers_json_and_event_streams() {
         response.headers()[header::CONTENT_TYPE],
         "text/event-stream"
     );
+    // Through nginx too: a reverse proxy must not hold the stream back.
+    assert_eq!(response.headers()["x-accel-buffering"], "no");
     use futures_util::StreamExt;
     let mut body = response.into_body().into_data_stream();
     let first = body.next().await.unwrap().unwrap();

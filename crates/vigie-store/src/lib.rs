@@ -74,6 +74,8 @@ pub use jobs::{ItemFilter, ItemPage, ItemsAdded, JobChange, JobFilter, JobPage, 
 pub use lead::{Instance, InstanceStore, Lead, Listener};
 pub use logs::{BlockFilter, BlockMeta, LogSource, LogStore, NewLogBlock};
 pub use monitors::{CheckInReport, Monitor, MonitorRun, MonitorStore, RunChange};
+/// Backing up and restoring the embedded (SQLite) database; the data directory's lock.
+pub use sqlite::backup;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

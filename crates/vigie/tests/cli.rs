@@ -478,3 +478,104 @@ fn import_then_search_with_grep_exit_codes() {
     assert!(stderr(&unreachable).starts_with("error: cannot reach Vigie at http://127.0.0.1:9"));
     assert!(server.interrupt().success());
 }
+
+/// `vigie backup` copies a running server's database; a second server on the same data
+/// directory, or a restore under the running one, is refused; the backup restored into a new
+/// directory serves the same data.
+#[test]
+fn backup_while_serving_then_restore_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data);
+    let key = server.key();
+    let auth = format!("Bearer {key}");
+    let sent = http(
+        "POST",
+        &format!("{}/api/v1/jobs", server.url),
+        &[("Authorization", auth.as_str())],
+        br#"{"id": "nightly-export", "name": "Nightly export", "total": 3}"#,
+    );
+    assert_eq!(status_of(&sent), 201, "{sent}");
+
+    let file = dir.path().join("vigie-backup.db");
+    let data_arg = data.to_str().unwrap();
+    let made = run(&["backup", file.to_str().unwrap(), "--data", data_arg]);
+    assert!(made.status.success(), "{}", stderr(&made));
+    assert!(stderr(&made).contains("backed up"), "{}", stderr(&made));
+    let again = run(&["backup", file.to_str().unwrap(), "--data", data_arg]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("exists already"),
+        "{}",
+        stderr(&again)
+    );
+
+    let second = vigie()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data", data_arg])
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    assert!(
+        stderr(&second).contains("a Vigie server is running on this data directory"),
+        "{}",
+        stderr(&second)
+    );
+    let under = run(&["restore", file.to_str().unwrap(), "--data", data_arg]);
+    assert_eq!(under.status.code(), Some(1));
+    assert!(
+        stderr(&under).contains("stop it first"),
+        "{}",
+        stderr(&under)
+    );
+    drop(server);
+
+    let elsewhere = dir.path().join("restored");
+    let restored = run(&[
+        "restore",
+        file.to_str().unwrap(),
+        "--data",
+        elsewhere.to_str().unwrap(),
+    ]);
+    assert!(restored.status.success(), "{}", stderr(&restored));
+    let server = Server::start(&elsewhere);
+    assert_eq!(server.key(), key, "the same projects and keys");
+    let job = http(
+        "GET",
+        &format!("{}/api/v1/jobs/nightly-export", server.url),
+        &[("Authorization", auth.as_str())],
+        b"",
+    );
+    // A project key sends; reading needs a token: the job is there if it is refused for that
+    // reason and not as unknown.
+    assert_eq!(status_of(&job), 403, "{job}");
+    let token = run(&[
+        "token",
+        "create",
+        "--name",
+        "t",
+        "--data",
+        elsewhere.to_str().unwrap(),
+    ]);
+    let token = stdout(&token).trim().to_string();
+    let job = http_get(
+        &format!("{}/api/v1/jobs/nightly-export", server.url),
+        Some(&token),
+    );
+    assert_eq!(status_of(&job), 200, "{job}");
+    assert!(job.contains("Nightly export"), "{job}");
+
+    let junk = dir.path().join("junk.db");
+    std::fs::write(&junk, b"just some text").unwrap();
+    let refused = run(&[
+        "restore",
+        junk.to_str().unwrap(),
+        "--data",
+        dir.path().join("other").to_str().unwrap(),
+    ]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("not an SQLite database"),
+        "{}",
+        stderr(&refused)
+    );
+}

@@ -45,13 +45,36 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_else(|| "unknown".into());
-        Ok(ClientIp(ip))
+            .map(|c| c.0.ip());
+        let forwarded = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        Ok(ClientIp(client_ip(peer, forwarded)))
     }
+}
+
+/// Who is on the other end: the peer, or, when the peer is a reverse proxy on this machine
+/// (a loopback address), the last address the proxy added to `X-Forwarded-For` (nginx's
+/// `$proxy_add_x_forwarded_for`). Without this, every login behind the proxy would share the
+/// proxy's address, and one guesser would lock everyone out. Addresses further left were
+/// written by the client and could be anything; they are not read.
+fn client_ip(peer: Option<std::net::IpAddr>, forwarded: Option<&str>) -> String {
+    let Some(peer) = peer else {
+        return "unknown".into();
+    };
+    if peer.is_loopback() {
+        let last = forwarded
+            .and_then(|f| f.rsplit(',').next())
+            .and_then(|a| a.trim().parse::<std::net::IpAddr>().ok());
+        if let Some(client) = last {
+            return client.to_string();
+        }
+    }
+    peer.to_string()
 }
 
 /// A page answer with extra headers (cookies) and a status.
@@ -334,4 +357,25 @@ pub async fn switch_project(
         Redirect::to(&safe_next(query.next.as_deref())),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_local_proxy_names_the_client_and_nobody_else_can() {
+        let local = Some("127.0.0.1".parse().unwrap());
+        let remote = Some("203.0.113.7".parse().unwrap());
+        let chain = Some("10.9.9.9, 198.51.100.4");
+        assert_eq!(client_ip(local, chain), "198.51.100.4");
+        assert_eq!(
+            client_ip(remote, chain),
+            "203.0.113.7",
+            "a remote peer's header is not trusted"
+        );
+        assert_eq!(client_ip(local, None), "127.0.0.1");
+        assert_eq!(client_ip(local, Some("not an address")), "127.0.0.1");
+        assert_eq!(client_ip(None, chain), "unknown");
+    }
 }

@@ -40,6 +40,17 @@ pub async fn harden(req: Request, next: Next) -> Response {
     headers
         .entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
+    // A live stream must reach the browser as it is written: nginx buffers proxied answers
+    // unless told not to, which would hold every event back.
+    let streaming = headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if streaming {
+        headers.insert(
+            HeaderName::from_static("x-accel-buffering"),
+            HeaderValue::from_static("no"),
+        );
+    }
     response
 }
 

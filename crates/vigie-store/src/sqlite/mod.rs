@@ -8,6 +8,7 @@
 //!
 //! Checkpoints of the WAL run on their own thread ([`checkpoint`]), never inside a commit.
 
+pub mod backup;
 mod checkpoint;
 mod readers;
 mod tx;

@@ -11,6 +11,7 @@ mod logs;
 mod project;
 mod report;
 mod serve;
+mod storage;
 mod token;
 mod user;
 
@@ -66,6 +67,10 @@ enum Command {
     Report(report::ReportCommand),
     /// Import existing log files (nginx, PostgreSQL, syslog, journald, Python, …) offline.
     Import(logs::ImportArgs),
+    /// Write a consistent copy of the embedded database to FILE (the server may keep running).
+    Backup(storage::BackupArgs),
+    /// Put a backup made by `vigie backup` in place of the database (stop the server first).
+    Restore(storage::RestoreArgs),
 }
 
 /// Where the data is: the options every command that opens the store takes.
@@ -129,6 +134,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(args) => return logs::import(args).await,
         Command::Issues(cmd) => issues::run(cmd).await,
         Command::Report(cmd) => report::run(cmd).await,
+        Command::Backup(args) => storage::backup(args),
+        Command::Restore(args) => storage::restore(args),
     };
     done.map(|()| ExitCode::SUCCESS)
 }

@@ -8,19 +8,18 @@
 //! stranger failing as `alice` does not lock Alice out from hers.
 //!
 //! Per username across all addresses (a guesser with many addresses), failures only *slow*
-//! every attempt at that username ([`LoginLimiter::slowdown`]: up to [`MAX_SLOWDOWN`] before
-//! the password is checked); they never refuse. A success clears the username's counts (not
-//! the address's); a quiet [`FORGET_AFTER`] clears any.
+//! every attempt at that username ([`slowdown`]: up to [`MAX_SLOWDOWN`] before the password
+//! is checked); they never refuse. A success clears the username's counts (not the
+//! address's); a quiet [`FORGET_AFTER`] clears any.
 //!
-//! The table lives in memory per instance, bounded to [`MAX_KEYS`] entries.
+//! These are the rules, as pure functions of a key's [`Failures`] and the time; the counts
+//! live in the database, so they hold across every instance sharing it.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use crate::Timestamp;
+use std::time::Duration;
 
 pub const MAX_BLOCK: Duration = Duration::from_secs(300);
 pub const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
-pub const MAX_KEYS: usize = 10_000;
 /// The longest a username's failures from everywhere delay an attempt.
 pub const MAX_SLOWDOWN: Duration = Duration::from_secs(3);
 /// Failures of a username (all addresses) before its attempts are slowed.
@@ -40,158 +39,161 @@ impl LoginKeys {
             username: format!("user:{username}"),
         }
     }
-}
 
-#[derive(Clone, Copy)]
-struct Failures {
-    count: u32,
-    last: Instant,
-    blocked_until: Instant,
-}
-
-#[derive(Default)]
-pub struct LoginLimiter {
-    table: Mutex<HashMap<String, Failures>>,
-}
-
-impl LoginLimiter {
-    /// `Err(wait)` when any key is blocked at `now`.
-    pub fn check(&self, keys: &[String], now: Instant) -> Result<(), Duration> {
-        let table = self.table.lock().unwrap_or_else(|p| p.into_inner());
-        let wait = keys
-            .iter()
-            .filter_map(|k| table.get(k))
-            .map(|f| f.blocked_until.saturating_duration_since(now))
-            .max()
-            .unwrap_or_default();
-        if wait.is_zero() {
-            Ok(())
-        } else {
-            Err(wait)
-        }
+    /// Every key a failure counts under.
+    pub fn all(&self) -> Vec<String> {
+        let mut all = self.refusing.to_vec();
+        all.push(self.username.clone());
+        all
     }
 
-    pub fn failed(&self, keys: &[String], now: Instant) {
-        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
-        if table.len() >= MAX_KEYS {
-            table.retain(|_, f| now.duration_since(f.last) < FORGET_AFTER);
-        }
-        for key in keys {
-            let entry = table.entry(key.clone()).or_insert(Failures {
-                count: 0,
-                last: now,
-                blocked_until: now,
-            });
-            if now.duration_since(entry.last) >= FORGET_AFTER {
-                entry.count = 0;
-            }
-            entry.count += 1;
-            entry.last = now;
-            let block = Duration::from_secs(1u64 << (entry.count - 1).min(20)).min(MAX_BLOCK);
-            entry.blocked_until = now + block;
-        }
+    /// The keys a success clears: the username with this address, and the username.
+    pub fn cleared_by_success(&self) -> Vec<String> {
+        vec![self.refusing[0].clone(), self.username.clone()]
     }
+}
 
-    pub fn succeeded(&self, keys: &[&str]) {
-        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
-        for key in keys {
-            table.remove(*key);
-        }
+/// One key's failures in a row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Failures {
+    pub count: u32,
+    pub last: Timestamp,
+    pub blocked_until: Timestamp,
+}
+
+/// The key's failures after one more at `now` (a quiet [`FORGET_AFTER`] starts the count anew).
+pub fn failed(previous: Option<Failures>, now: Timestamp) -> Failures {
+    let count = match previous {
+        Some(f) if now.millis() - f.last.millis() < FORGET_AFTER.as_millis() as i64 => f.count + 1,
+        _ => 1,
+    };
+    let block = Duration::from_secs(1u64 << (count - 1).min(20)).min(MAX_BLOCK);
+    Failures {
+        count,
+        last: now,
+        blocked_until: Timestamp(now.millis() + block.as_millis() as i64),
     }
+}
 
-    /// How long to hold an attempt at a username that failed often lately (from anywhere):
-    /// 300 ms per failure past [`SLOWDOWN_AFTER`], at most [`MAX_SLOWDOWN`].
-    pub fn slowdown(&self, key: &str, now: Instant) -> Duration {
-        let table = self.table.lock().unwrap_or_else(|p| p.into_inner());
-        match table.get(key) {
-            Some(f) if now.duration_since(f.last) < FORGET_AFTER && f.count > SLOWDOWN_AFTER => {
-                (Duration::from_millis(300) * (f.count - SLOWDOWN_AFTER)).min(MAX_SLOWDOWN)
-            }
-            _ => Duration::ZERO,
+/// How long these keys' failures still refuse attempts at `now` (zero: heard).
+pub fn wait<'a>(keys: impl IntoIterator<Item = &'a Failures>, now: Timestamp) -> Duration {
+    keys.into_iter()
+        .map(|f| Duration::from_millis((f.blocked_until.millis() - now.millis()).max(0) as u64))
+        .max()
+        .unwrap_or_default()
+}
+
+/// How long a username's failures from everywhere delay an attempt at `now`.
+pub fn slowdown(username: Option<&Failures>, now: Timestamp) -> Duration {
+    match username {
+        Some(f)
+            if now.millis() - f.last.millis() < FORGET_AFTER.as_millis() as i64
+                && f.count > SLOWDOWN_AFTER =>
+        {
+            (Duration::from_millis(300) * (f.count - SLOWDOWN_AFTER)).min(MAX_SLOWDOWN)
         }
+        _ => Duration::ZERO,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+
+    /// The table the store keeps, in memory.
+    #[derive(Default)]
+    struct Table(HashMap<String, Failures>);
+
+    impl Table {
+        fn fail(&mut self, keys: &[String], now: Timestamp) {
+            for key in keys {
+                let next = failed(self.0.get(key).copied(), now);
+                self.0.insert(key.clone(), next);
+            }
+        }
+        fn wait(&self, keys: &[String], now: Timestamp) -> Duration {
+            wait(keys.iter().filter_map(|k| self.0.get(k)), now)
+        }
+        fn clear(&mut self, keys: &[String]) {
+            for key in keys {
+                self.0.remove(key);
+            }
+        }
+    }
+
+    fn at(t: Timestamp, d: Duration) -> Timestamp {
+        Timestamp(t.millis() + d.as_millis() as i64)
+    }
 
     #[test]
     fn each_failure_doubles_the_wait() {
-        let limiter = LoginLimiter::default();
+        let mut table = Table::default();
         let keys = vec!["user:alice".to_string(), "ip:127.0.0.1".to_string()];
-        let t0 = Instant::now();
-        assert!(limiter.check(&keys, t0).is_ok());
-        limiter.failed(&keys, t0);
-        assert_eq!(limiter.check(&keys, t0), Err(Duration::from_secs(1)));
-        assert!(limiter.check(&keys, t0 + Duration::from_secs(1)).is_ok());
-        let t1 = t0 + Duration::from_secs(1);
-        limiter.failed(&keys, t1);
-        assert_eq!(limiter.check(&keys, t1), Err(Duration::from_secs(2)));
-        let t2 = t1 + Duration::from_secs(2);
-        limiter.failed(&keys, t2);
-        assert_eq!(limiter.check(&keys, t2), Err(Duration::from_secs(4)));
+        let t0 = Timestamp(1_800_000_000_000);
+        assert!(table.wait(&keys, t0).is_zero());
+        table.fail(&keys, t0);
+        assert_eq!(table.wait(&keys, t0), Duration::from_secs(1));
+        let t1 = at(t0, Duration::from_secs(1));
+        assert!(table.wait(&keys, t1).is_zero());
+        table.fail(&keys, t1);
+        assert_eq!(table.wait(&keys, t1), Duration::from_secs(2));
+        let t2 = at(t1, Duration::from_secs(2));
+        table.fail(&keys, t2);
+        assert_eq!(table.wait(&keys, t2), Duration::from_secs(4));
     }
 
     #[test]
     fn the_wait_is_capped_and_forgotten() {
-        let limiter = LoginLimiter::default();
+        let mut table = Table::default();
         let keys = vec!["user:bob".to_string()];
-        let mut t = Instant::now();
+        let mut t = Timestamp(1_800_000_000_000);
         for _ in 0..30 {
-            limiter.failed(&keys, t);
-            t += Duration::from_millis(1);
+            table.fail(&keys, t);
+            t = at(t, Duration::from_millis(1));
         }
-        assert!(limiter.check(&keys, t).unwrap_err() <= MAX_BLOCK);
-        let later = t + FORGET_AFTER + MAX_BLOCK;
-        limiter.failed(&keys, later);
+        assert!(table.wait(&keys, t) <= MAX_BLOCK);
+        let later = at(t, FORGET_AFTER + MAX_BLOCK);
+        table.fail(&keys, later);
         assert_eq!(
-            limiter.check(&keys, later),
-            Err(Duration::from_secs(1)),
+            table.wait(&keys, later),
+            Duration::from_secs(1),
             "count restarted"
         );
     }
 
     #[test]
-    fn success_clears_the_username_only() {
-        let limiter = LoginLimiter::default();
-        let keys = vec!["user:carol".to_string(), "ip:10.0.0.1".to_string()];
-        let t = Instant::now();
-        limiter.failed(&keys, t);
-        limiter.succeeded(&["user:carol"]);
-        assert!(limiter.check(&keys[..1], t).is_ok());
-        assert!(limiter.check(&keys[1..], t).is_err());
+    fn a_stranger_failing_as_alice_does_not_lock_her_out() {
+        let mut table = Table::default();
+        let stranger = LoginKeys::new("alice", "203.0.113.9");
+        let alice = LoginKeys::new("alice", "192.0.2.1");
+        let mut t = Timestamp(1_800_000_000_000);
+        for _ in 0..20 {
+            t = at(t, MAX_BLOCK);
+            assert!(table.wait(&stranger.refusing, t).is_zero());
+            table.fail(&stranger.all(), t);
+        }
+        assert!(
+            !table.wait(&stranger.refusing, t).is_zero(),
+            "the stranger waits"
+        );
+        assert!(table.wait(&alice.refusing, t).is_zero(), "alice is heard");
+        let slow = slowdown(table.0.get(&alice.username), t);
+        assert_eq!(slow, MAX_SLOWDOWN, "but every attempt at alice is slowed");
+        table.clear(&alice.cleared_by_success());
+        assert_eq!(slowdown(table.0.get(&alice.username), t), Duration::ZERO);
+        assert!(
+            !table.wait(&stranger.refusing, t).is_zero(),
+            "her success does not clear the stranger"
+        );
     }
 
     #[test]
-    fn a_stranger_failing_as_alice_does_not_lock_her_out() {
-        let limiter = LoginLimiter::default();
-        let stranger = LoginKeys::new("alice", "203.0.113.9");
-        let alice = LoginKeys::new("alice", "192.0.2.1");
-        let mut t = Instant::now();
-        for _ in 0..20 {
-            t += MAX_BLOCK;
-            assert!(limiter.check(&stranger.refusing, t).is_ok());
-            let mut all = stranger.refusing.to_vec();
-            all.push(stranger.username.clone());
-            limiter.failed(&all, t);
-        }
-        assert!(
-            limiter.check(&stranger.refusing, t).is_err(),
-            "the stranger waits"
-        );
-        assert!(limiter.check(&alice.refusing, t).is_ok(), "alice is heard");
-        let slow = limiter.slowdown(&alice.username, t);
-        assert_eq!(slow, MAX_SLOWDOWN, "but every attempt at alice is slowed");
-        limiter.succeeded(&[&alice.refusing[0], &alice.username]);
-        assert_eq!(limiter.slowdown(&alice.username, t), Duration::ZERO);
-        assert!(
-            limiter.check(&stranger.refusing, t).is_err(),
-            "her success does not clear the stranger"
-        );
-        assert_eq!(
-            limiter.slowdown(&alice.username, t + FORGET_AFTER + MAX_BLOCK),
-            Duration::ZERO
-        );
+    fn old_failures_slow_nobody() {
+        let f = failed(None, Timestamp(0));
+        let many = Failures { count: 40, ..f };
+        assert_eq!(slowdown(Some(&many), Timestamp(1)), MAX_SLOWDOWN);
+        let later = Timestamp(FORGET_AFTER.as_millis() as i64 + 1);
+        assert_eq!(slowdown(Some(&many), later), Duration::ZERO);
     }
 }

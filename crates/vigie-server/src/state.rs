@@ -14,7 +14,6 @@ use axum::http::HeaderMap;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use vigie_core::login_limiter::LoginLimiter;
 use vigie_store::Store;
 
 /// What every handler and background task shares; cloned per request, so one `Arc`.
@@ -33,7 +32,6 @@ pub struct Shared {
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
     pub hub: Hub,
-    pub limiter: Arc<LoginLimiter>,
     pub started: Instant,
     /// Where people and SDKs reach this server (see `Config::base_url`).
     pub base_url: Arc<str>,
@@ -87,7 +85,6 @@ impl AppState {
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
             hub,
-            limiter: Arc::new(LoginLimiter::default()),
             started,
             base_url: base_url.into(),
             session_lifetime,

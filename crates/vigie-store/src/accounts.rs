@@ -9,6 +9,7 @@ use crate::sql::{Columns, Value};
 use crate::tx::{Row, Tx};
 use crate::{Result, StoreError};
 use async_trait::async_trait;
+use vigie_core::login_limiter::{self, Failures};
 use vigie_core::project::origins_from_text;
 use vigie_core::{ApiToken, Project, ProjectId, ProjectKey, Role, Scope, Timestamp, User};
 
@@ -105,6 +106,32 @@ pub trait AccountStore: Send + Sync {
     async fn touch_api_token(&self, id: i64, now: Timestamp) -> Result<()>;
     /// Revokes (deletes) a token; `NotFound` if there was none.
     async fn revoke_api_token(&self, id: i64) -> Result<()>;
+
+    // --- login throttling (vigie_core::login_limiter) ---
+
+    /// The failures counted under each of `keys` that has any.
+    async fn login_failures(&self, keys: &[String]) -> Result<Vec<(String, Failures)>>;
+    /// Counts one more failure under each of `keys` at `now`, in one transaction.
+    async fn record_login_failure(&self, keys: &[String], now: Timestamp) -> Result<()>;
+    /// Forgets the failures of `keys` (after a success).
+    async fn clear_login_failures(&self, keys: &[String]) -> Result<()>;
+    /// Forgets failures last counted before `before`; answers how many keys.
+    async fn forget_login_failures(&self, before: Timestamp) -> Result<u64>;
+}
+
+async fn failures_of(tx: &mut dyn Tx, key: &str, lock: &str) -> Result<Option<Failures>> {
+    let sql =
+        format!("SELECT count, last_at, blocked_until FROM login_failures WHERE key = $1{lock}");
+    tx.first(&sql, &[key.into()])
+        .await?
+        .map(|row| {
+            Ok(Failures {
+                count: row.req_int(0)? as u32,
+                last: Timestamp(row.req_int(1)?),
+                blocked_until: Timestamp(row.req_int(2)?),
+            })
+        })
+        .transpose()
 }
 
 const PROJECT_COLS: &str = "id, name, public_key, created_at, allowed_origins";
@@ -517,6 +544,79 @@ impl<E: Engine> AccountStore for Db<E> {
                 tx.execute("DELETE FROM sessions WHERE token_hash = $1", &[token_hash])
                     .await?;
                 Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn login_failures(&self, keys: &[String]) -> Result<Vec<(String, Failures)>> {
+        let keys = keys.to_vec();
+        self.read("login_failures", move |tx| {
+            Box::pin(async move {
+                let mut found = Vec::new();
+                for key in keys {
+                    if let Some(f) = failures_of(tx, &key, "").await? {
+                        found.push((key, f));
+                    }
+                }
+                Ok(found)
+            })
+        })
+        .await
+    }
+
+    async fn record_login_failure(&self, keys: &[String], now: Timestamp) -> Result<()> {
+        let keys = keys.to_vec();
+        self.write("record_login_failure", move |tx| {
+            Box::pin(async move {
+                for key in keys {
+                    let lock = tx.lock_rows();
+                    let next = login_limiter::failed(failures_of(tx, &key, lock).await?, now);
+                    tx.execute(
+                        "INSERT INTO login_failures (key, count, last_at, blocked_until) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO UPDATE SET \
+                         count = excluded.count, last_at = excluded.last_at, \
+                         blocked_until = excluded.blocked_until",
+                        &[
+                            key.as_str().into(),
+                            i64::from(next.count).into(),
+                            next.last.millis().into(),
+                            next.blocked_until.millis().into(),
+                        ],
+                    )
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn clear_login_failures(&self, keys: &[String]) -> Result<()> {
+        let keys = keys.to_vec();
+        self.write("clear_login_failures", move |tx| {
+            Box::pin(async move {
+                for key in keys {
+                    tx.execute(
+                        "DELETE FROM login_failures WHERE key = $1",
+                        &[key.as_str().into()],
+                    )
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn forget_login_failures(&self, before: Timestamp) -> Result<u64> {
+        self.write("forget_login_failures", move |tx| {
+            Box::pin(async move {
+                tx.execute(
+                    "DELETE FROM login_failures WHERE last_at < $1",
+                    &[before.millis().into()],
+                )
+                .await
             })
         })
         .await

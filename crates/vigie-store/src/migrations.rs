@@ -87,6 +87,11 @@ pub const SQLITE: &[Migration] = &[
         name: "change feed and instances",
         sql: include_str!("../migrations/sqlite/0015_cluster.sql"),
     },
+    Migration {
+        version: 16,
+        name: "login failures",
+        sql: include_str!("../migrations/sqlite/0016_login_failures.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -164,6 +169,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 15,
         name: "change feed and instances",
         sql: include_str!("../migrations/postgres/0015_cluster.sql"),
+    },
+    Migration {
+        version: 16,
+        name: "login failures",
+        sql: include_str!("../migrations/postgres/0016_login_failures.sql"),
     },
 ];
 

@@ -30,16 +30,18 @@ pub fn routes() -> crate::http::Routes<crate::state::AppState> {
 
 /// Removes expired browser sessions.
 pub async fn forget_sessions(state: &AppState) -> Result<String, StoreError> {
-    match state.store.delete_expired_sessions(Timestamp::now()).await {
-        Ok(n) => {
-            if n > 0 {
-                tracing::info!(sessions = n, "expired sessions removed");
-            }
-            Ok(format!("sessions removed: {n}"))
-        }
-        Err(err) => {
-            tracing::warn!(%err, "could not remove expired sessions");
-            Err(err)
-        }
+    let now = Timestamp::now();
+    let sessions = state.store.delete_expired_sessions(now).await?;
+    if sessions > 0 {
+        tracing::info!(sessions, "expired sessions removed");
     }
+    // Failed logins quiet for longer than the throttle remembers them.
+    let quiet = vigie_core::login_limiter::FORGET_AFTER.as_millis() as i64;
+    let failures = state
+        .store
+        .forget_login_failures(Timestamp(now.millis() - quiet))
+        .await?;
+    Ok(format!(
+        "sessions removed: {sessions}; login failures forgotten: {failures}"
+    ))
 }

@@ -14,9 +14,9 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
 use std::net::SocketAddr;
-use std::time::Instant;
-use vigie_core::login_limiter::LoginKeys;
+use vigie_core::login_limiter::{self, LoginKeys};
 use vigie_core::validate::MIN_PASSWORD_LEN;
+use vigie_core::Timestamp;
 
 #[derive(Template)]
 #[template(path = "accounts/login.html")]
@@ -174,7 +174,12 @@ pub async fn login(
         page(status, &again, None)
     };
 
-    if let Err(wait) = state.limiter.check(&keys.refusing, Instant::now()) {
+    // The counts live in the database: the throttle holds on every instance.
+    let now = Timestamp::now();
+    let failures = state.store.login_failures(&keys.all()).await?;
+    let counted = |key: &String| failures.iter().find(|(k, _)| k == key).map(|(_, f)| f);
+    let wait = login_limiter::wait(keys.refusing.iter().filter_map(counted), now);
+    if !wait.is_zero() {
         let secs = wait.as_secs_f64().ceil() as u64;
         let mut response = retry(
             format!("Too many failed attempts. Wait {secs} s, then try again."),
@@ -186,17 +191,17 @@ pub async fn login(
         return Ok(response);
     }
 
-    let slowdown = state.limiter.slowdown(&keys.username, Instant::now());
+    let slowdown = login_limiter::slowdown(counted(&keys.username), now);
     if !slowdown.is_zero() {
         tokio::time::sleep(slowdown).await;
     }
     let credentials = state.store.credentials(&username).await?;
     let hash = credentials.as_ref().map(|c| c.password_hash.clone());
     if !password::verify(form.password.clone(), hash).await {
-        let [pair, address] = keys.refusing.clone();
         state
-            .limiter
-            .failed(&[pair, address, keys.username.clone()], Instant::now());
+            .store
+            .record_login_failure(&keys.all(), Timestamp::now())
+            .await?;
         tracing::info!(%username, %ip, "failed login");
         return retry(
             "Wrong username or password. Check them and try again in a moment.".into(),
@@ -205,8 +210,9 @@ pub async fn login(
     }
     let user = credentials.expect("verified credentials exist").user;
     state
-        .limiter
-        .succeeded(&[&keys.refusing[0], &keys.username]);
+        .store
+        .clear_login_failures(&keys.cleared_by_success())
+        .await?;
     let cookie = session::start(&state, user.id, &headers).await?;
     let mut response = Redirect::to(&safe_next(Some(&form.next))).into_response();
     let secure = state.secure_cookies(&headers);

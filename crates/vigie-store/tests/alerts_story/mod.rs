@@ -508,3 +508,40 @@ pub async fn feed_story(store: &Arc<dyn Store>, project: &Project) {
     assert_eq!(log[0].title, "Job failed: Nightly export");
     store.delete_channel(p, channel.id).await.unwrap();
 }
+
+/// Failed logins are counted in the database, so every instance sees the same throttle.
+pub async fn login_failures_story(store: &Arc<dyn Store>) {
+    use vigie_core::login_limiter::LoginKeys;
+    let keys = LoginKeys::new("mallory", "203.0.113.5");
+    assert!(store.login_failures(&keys.all()).await.unwrap().is_empty());
+    store
+        .record_login_failure(&keys.all(), Timestamp(T))
+        .await
+        .unwrap();
+    store
+        .record_login_failure(&keys.all(), Timestamp(T + 1_000))
+        .await
+        .unwrap();
+    let counted = store.login_failures(&keys.all()).await.unwrap();
+    assert_eq!(counted.len(), 3);
+    for (_, f) in &counted {
+        assert_eq!((f.count, f.blocked_until), (2, Timestamp(T + 3_000)));
+    }
+    store
+        .clear_login_failures(&keys.cleared_by_success())
+        .await
+        .unwrap();
+    let left = store.login_failures(&keys.all()).await.unwrap();
+    assert_eq!(
+        left.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+        ["ip:203.0.113.5"]
+    );
+    assert_eq!(
+        store
+            .forget_login_failures(Timestamp(T + 2_000))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store.login_failures(&keys.all()).await.unwrap().is_empty());
+}

@@ -422,15 +422,8 @@ async fn every_failed_job_alerts_exactly_once_through_a_flood_of_progress() {
         ),
         "the flood overran the hub: a listener that relied on it would have missed changes"
     );
-    let mut titles: Vec<String> = Vec::new();
     for _ in 0..200 {
-        titles = got
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(_, _, body)| body["title"].as_str().unwrap_or("").to_string())
-            .collect();
-        if titles.len() >= FAILING {
+        if got.lock().unwrap().len() >= FAILING {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

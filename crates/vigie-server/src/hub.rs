@@ -275,6 +275,13 @@ impl Hub {
         self.logs.subscribe()
     }
 
+    /// Says a project changed on another instance (read from the change feed): caches of
+    /// projects drop what they hold. Pages are not told here; the relay tells them
+    /// (`crate::cluster::relay`), once.
+    pub fn forget_projects(&self) {
+        self.projects.fetch_add(1, Ordering::Release);
+    }
+
     /// How many project changes there have been; a cache filled at an older count is stale.
     pub fn project_generation(&self) -> u64 {
         self.projects.load(Ordering::Acquire)

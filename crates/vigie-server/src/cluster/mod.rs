@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!   every instance, every 0.5 s: the change feed since it last looked ─▶ a project changed
-//!       (key rotated, settings saved, anywhere) ─▶ hub: Change::Projects ─▶ caches dropped
+//!       (key rotated, settings saved, anywhere) ─▶ hub: caches of projects dropped
 //!   every instance, every 2 s: its heartbeat row (the System page lists them)
 //!   every instance: its own changes told to the others, theirs published here ([`relay`])
 //!   every 2 s: not leading ─▶ Store::try_lead ─▶ taken ─▶ the duties start
@@ -24,7 +24,6 @@
 pub mod relay;
 
 use crate::celery::consumer::Consumer;
-use crate::hub::Change;
 use crate::sentry::ErrorIngest;
 use crate::state::AppState;
 use std::time::Duration;
@@ -128,11 +127,13 @@ async fn take_part(state: AppState, errors: ErrorIngest, mut membership: Members
 async fn follow_feed(state: &AppState, seen: i64) -> i64 {
     match state.store.feed_after(seen, 1000).await {
         Ok(entries) => {
+            // Caches only: pages hear of it through the relay, and this instance's own
+            // changes are on the feed too (telling its pages again would reload them twice).
             if entries
                 .iter()
                 .any(|e| e.change == vigie_store::FeedChange::Project)
             {
-                state.hub.publish(Change::Projects);
+                state.hub.forget_projects();
             }
             entries.last().map_or(seen, |e| e.seq)
         }

@@ -48,6 +48,8 @@ struct Word {
     users: bool,
     #[serde(default)]
     tokens: bool,
+    #[serde(default)]
+    projects: bool,
     /// (project, block, source) of each log block stored.
     #[serde(default)]
     logs: BTreeSet<(i64, i64, String)>,
@@ -62,6 +64,7 @@ impl Word {
             && self.celery.is_empty()
             && !self.users
             && !self.tokens
+            && !self.projects
             && self.logs.is_empty()
     }
 
@@ -71,7 +74,8 @@ impl Word {
         }
     }
 
-    /// Notes `change`. Projects travel on the change feed (see `super`), not here.
+    /// Notes `change`. (Caches of projects follow the change feed, see `super`; this tells
+    /// the pages.)
     fn add(&mut self, change: &Change) {
         match change {
             Change::Job(news) => {
@@ -92,7 +96,7 @@ impl Word {
             }
             Change::Users => self.users = true,
             Change::Tokens => self.tokens = true,
-            Change::Projects => {}
+            Change::Projects => self.projects = true,
         }
     }
 
@@ -263,6 +267,9 @@ async fn apply(state: &AppState, payload: &str) {
     }
     if word.tokens {
         hub.publish_from_peer(Change::Tokens);
+    }
+    if word.projects {
+        hub.publish_from_peer(Change::Projects);
     }
     if !word.logs.is_empty() {
         publish_logs(state, word.logs).await;

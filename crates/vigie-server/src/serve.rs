@@ -115,6 +115,13 @@ pub async fn run(
     let leads = membership.lead.is_some();
     let cluster = crate::cluster::run(state.clone(), server.errors.clone(), membership);
     let relay = crate::cluster::relay::start(&state).await;
+    // Quotas count what every instance accepted; only PostgreSQL has other instances.
+    let quota_sharing = (store.backend() == vigie_store::Backend::Postgres).then(|| {
+        crate::tasks::spawn(
+            "quota sharing",
+            crate::sentry::quota::share(state.clone(), server.errors.quotas.clone()),
+        )
+    });
 
     let dsn_project = boot
         .projects
@@ -166,8 +173,8 @@ pub async fn run(
     logs.flush().await;
     let _ = cluster.await;
     let _ = memory.await;
-    if let Some(relay) = relay {
-        let _ = relay.await;
+    for task in relay.into_iter().chain(quota_sharing) {
+        let _ = task.await;
     }
     store.close().await;
     tracing::info!("storage closed; goodbye");

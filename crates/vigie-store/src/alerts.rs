@@ -360,7 +360,15 @@ pub(crate) async fn update_rule(
         )
         .await
         .map_err(|e| unique(e, "rule", &name))?;
-    rule_from(rows.first().ok_or(StoreError::NotFound("rule"))?)
+    let rule = rule_from(rows.first().ok_or(StoreError::NotFound("rule"))?)?;
+    crate::feed::record(
+        tx,
+        project,
+        &crate::feed::FeedChange::Rules,
+        Timestamp::now(),
+    )
+    .await?;
+    Ok(rule)
 }
 
 pub(crate) async fn create_rule(
@@ -399,7 +407,9 @@ pub(crate) async fn create_rule(
         )
         .await
         .map_err(|e| unique(e, "rule", &name))?;
-    rule_from(rows.first().ok_or(StoreError::NotFound("rule"))?)
+    let rule = rule_from(rows.first().ok_or(StoreError::NotFound("rule"))?)?;
+    crate::feed::record(tx, project, &crate::feed::FeedChange::Rules, now).await?;
+    Ok(rule)
 }
 
 pub(crate) async fn list_rules(tx: &mut dyn Tx, project: ProjectId) -> Result<Vec<Rule>> {
@@ -423,6 +433,13 @@ pub(crate) async fn delete_rule(tx: &mut dyn Tx, project: ProjectId, id: i64) ->
     if gone == 0 {
         return Err(StoreError::NotFound("rule"));
     }
+    crate::feed::record(
+        tx,
+        project,
+        &crate::feed::FeedChange::Rules,
+        Timestamp::now(),
+    )
+    .await?;
     Ok(())
 }
 
@@ -441,7 +458,15 @@ pub(crate) async fn mute_rule(
             &[until.into(), project.0.into(), id.into()],
         )
         .await?;
-    rule_from(rows.first().ok_or(StoreError::NotFound("rule"))?)
+    let rule = rule_from(rows.first().ok_or(StoreError::NotFound("rule"))?)?;
+    crate::feed::record(
+        tx,
+        project,
+        &crate::feed::FeedChange::Rules,
+        Timestamp::now(),
+    )
+    .await?;
+    Ok(rule)
 }
 
 /// Whether rule `rule` should send about `key` at `at` (see [`Firing`]). Decided and recorded

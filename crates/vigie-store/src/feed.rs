@@ -8,7 +8,8 @@
 //!   monitors        a run that went wrong or  │                     kind, body, at)
 //!                   came back up              │
 //!   accounts        a project's key or        │
-//!                   settings changed ─────────┘
+//!                   settings changed          │
+//!   alerts          a rule changed ───────────┘
 //!
 //!   reader: after(seq) ─▶ entries in seq order ─▶ acted on ─▶ its cursor moved in the same
 //!           transaction as what it did (`feed_cursors`), so a crash repeats, never skips
@@ -67,6 +68,9 @@ pub enum FeedChange {
     /// A project's name, key, allowed origins or error settings changed: caches of it are
     /// stale on every instance.
     Project,
+    /// An alert rule of the project was added, changed, muted or deleted: every instance
+    /// reads the rules again (threshold rules count on every instance).
+    Rules,
 }
 
 impl FeedChange {
@@ -76,6 +80,7 @@ impl FeedChange {
             FeedChange::Job { .. } => "job",
             FeedChange::MonitorRun { .. } => "monitor_run",
             FeedChange::Project => "project",
+            FeedChange::Rules => "rules",
         }
     }
 }

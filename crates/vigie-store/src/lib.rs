@@ -6,7 +6,8 @@
 //!   postgres://user@host/db  -> Db<PgEngine>     (shared by several Vigie instances)
 //!
 //!   Store = AccountStore + JobStore + LogStore + ErrorStore + AlertStore + CeleryStore
-//!           + MonitorStore + FeedStore + InstanceStore + (backend, ping, size, close)
+//!           + MonitorStore + FeedStore + InstanceStore + SharedStore
+//!           + (backend, ping, size, close)
 //! ```
 //!
 //! The store is the only door to the database: the server holds an `Arc<dyn Store>` and never
@@ -51,6 +52,7 @@ pub mod logs;
 mod migrations;
 pub mod monitors;
 pub mod postgres;
+pub mod shared;
 mod sql;
 mod sqlite;
 mod tx;
@@ -74,6 +76,7 @@ pub use jobs::{ItemFilter, ItemPage, ItemsAdded, JobChange, JobFilter, JobPage, 
 pub use lead::{Instance, InstanceStore, Lead, Listener};
 pub use logs::{BlockFilter, BlockMeta, LogSource, LogStore, NewLogBlock};
 pub use monitors::{CheckInReport, Monitor, MonitorRun, MonitorStore, RunChange};
+pub use shared::{MinuteCount, SharedStore};
 /// Backing up and restoring the embedded (SQLite) database; the data directory's lock.
 pub use sqlite::backup;
 
@@ -208,6 +211,7 @@ pub trait Store:
     + MonitorStore
     + FeedStore
     + InstanceStore
+    + SharedStore
     + Send
     + Sync
     + 'static

@@ -92,6 +92,11 @@ pub const SQLITE: &[Migration] = &[
         name: "login failures",
         sql: include_str!("../migrations/sqlite/0016_login_failures.sql"),
     },
+    Migration {
+        version: 17,
+        name: "shared counts",
+        sql: include_str!("../migrations/sqlite/0017_shared_counts.sql"),
+    },
 ];
 
 pub const POSTGRES: &[Migration] = &[
@@ -174,6 +179,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 16,
         name: "login failures",
         sql: include_str!("../migrations/postgres/0016_login_failures.sql"),
+    },
+    Migration {
+        version: 17,
+        name: "shared counts",
+        sql: include_str!("../migrations/postgres/0017_shared_counts.sql"),
     },
 ];
 

@@ -246,6 +246,7 @@ async fn story(store: Arc<dyn Store>) {
     alerts_story::alerts_story(&store, &default).await;
     alerts_story::feed_story(&store, &default).await;
     alerts_story::login_failures_story(&store).await;
+    alerts_story::shared_counts_story(&store).await;
     celery_story::celery_story(&store, &default).await;
     store.close().await;
 }

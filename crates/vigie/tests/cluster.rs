@@ -93,26 +93,27 @@ fn alerted(receiver: &Receiver) -> Vec<String> {
     titles
 }
 
-#[test]
-fn two_instances_share_one_leader_alert_once_and_fail_over_when_it_is_killed() {
+/// Two instances on a scratch database of their own (A started first, so it leads), with an
+/// admin token; `None` (the test skipped) without PostgreSQL.
+struct Pair {
+    a: Server,
+    b: Server,
+    token: String,
+    database: ScratchDatabase,
+    _dir: tempfile::TempDir,
+}
+
+fn pair(name: &str, settings: &[(&str, &str)]) -> Option<Pair> {
     let Ok(admin) = std::env::var("VIGIE_TEST_POSTGRES_URL") else {
         eprintln!("skipped: set VIGIE_TEST_POSTGRES_URL to run several instances on PostgreSQL");
-        return;
+        return None;
     };
-    let database =
-        ScratchDatabase::create(&admin, &format!("vigie_cluster_{}", std::process::id()));
+    let database = ScratchDatabase::create(&admin, &format!("{name}_{}", std::process::id()));
     let dir = tempfile::tempdir().unwrap();
-    let env = [("VIGIE_DATABASE_URL", database.url.as_str())];
+    let mut env = vec![("VIGIE_DATABASE_URL", database.url.as_str())];
+    env.extend_from_slice(settings);
     let a = Server::start_with(&dir.path().join("a"), &env);
     let b = Server::start_with(&dir.path().join("b"), &env);
-    assert!(
-        a.banner.contains("Instance:") && a.banner.contains("(leads"),
-        "{}",
-        a.banner
-    );
-    assert!(b.banner.contains("(follows"), "{}", b.banner);
-    assert!(leads(&a) && !leads(&b));
-
     let token = run(&[
         "token",
         "create",
@@ -125,11 +126,20 @@ fn two_instances_share_one_leader_alert_once_and_fail_over_when_it_is_killed() {
     ]);
     assert!(token.status.success(), "{}", stderr(&token));
     let token = stdout(&token).trim().to_string();
+    Some(Pair {
+        a,
+        b,
+        token,
+        database,
+        _dir: dir,
+    })
+}
 
-    let receiver = Receiver::start();
+/// A webhook channel to `receiver`, made through `server`; answers its id.
+fn hook(server: &Server, token: &str, receiver: &Receiver) -> String {
     let channel = api(
-        &a,
-        &token,
+        server,
+        token,
         "POST",
         "/api/v1/alerts/channels",
         &format!(
@@ -137,13 +147,37 @@ fn two_instances_share_one_leader_alert_once_and_fail_over_when_it_is_killed() {
             receiver.url
         ),
     );
-    let channel_id = channel
+    channel
         .split("\"id\":")
         .nth(1)
         .and_then(|rest| rest.split([',', '}']).next())
         .unwrap()
         .trim()
-        .to_string();
+        .to_string()
+}
+
+#[test]
+fn two_instances_share_one_leader_alert_once_and_fail_over_when_it_is_killed() {
+    let Some(Pair {
+        a,
+        b,
+        token,
+        database,
+        _dir,
+    }) = pair("vigie_cluster", &[])
+    else {
+        return;
+    };
+    assert!(
+        a.banner.contains("Instance:") && a.banner.contains("(leads"),
+        "{}",
+        a.banner
+    );
+    assert!(b.banner.contains("(follows"), "{}", b.banner);
+    assert!(leads(&a) && !leads(&b));
+
+    let receiver = Receiver::start();
+    let channel_id = hook(&a, &token, &receiver);
     let rule = format!(
         r#"{{"name": "failures", "rule": {{"kind": "job_failed"}}, "channels": [{channel_id}]}}"#
     );
@@ -276,4 +310,83 @@ fn two_instances_share_one_leader_alert_once_and_fail_over_when_it_is_killed() {
     );
     drop(b);
     drop(database);
+}
+
+/// One Sentry event through `server` with `key`; answers the status.
+fn send_event(server: &Server, key: &str, message: &str) -> u16 {
+    let auth = format!("Sentry sentry_version=7, sentry_key={key}");
+    let body = format!(r#"{{"message": "{message}", "level": "error"}}"#);
+    status_of(&http(
+        "POST",
+        &format!("{}/api/1/store/", server.url),
+        &[("X-Sentry-Auth", auth.as_str())],
+        body.as_bytes(),
+    ))
+}
+
+#[test]
+fn thresholds_and_quotas_count_what_every_instance_received() {
+    // 40 events a minute for the whole server, whichever instance receives them.
+    let Some(Pair {
+        a,
+        b,
+        token,
+        database: _database,
+        _dir,
+    }) = pair("vigie_counts", &[("VIGIE_ERRORS_EVENTS_PER_MINUTE", "40")])
+    else {
+        return;
+    };
+    assert!(leads(&a) && !leads(&b));
+    // The rule is made on the follower: the leader hears of it through the change feed.
+    let receiver = Receiver::start();
+    let channel_id = hook(&b, &token, &receiver);
+    let rule = format!(
+        r#"{{"name": "burst", "rule": {{"kind": "error_events", "per_minute": 20}}, "channels": [{channel_id}]}}"#
+    );
+    api(&b, &token, "POST", "/api/v1/alerts/rules", &rule);
+    std::thread::sleep(Duration::from_secs(3));
+    // Everything below happens within one calendar minute (the quotas' unit).
+    let second = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        % 60;
+    if second > 35 {
+        std::thread::sleep(Duration::from_secs(61 - second));
+    }
+
+    // 15 events through each: neither instance alone is over 20 a minute; together they are.
+    let key = a.key();
+    for i in 0..15 {
+        assert_eq!(send_event(&a, &key, &format!("through A {i}")), 200);
+        assert_eq!(send_event(&b, &key, &format!("through B {i}")), 200);
+    }
+    let took = within(
+        Duration::from_secs(10),
+        "the threshold alert over both instances",
+        || !receiver.received().is_empty(),
+    );
+    eprintln!("a threshold split across two instances alerted after {took:?}");
+    let titles = alerted(&receiver);
+    assert_eq!(titles.len(), 1, "{titles:?}");
+    assert!(
+        titles[0].contains("error events in the last minute (over 20)"),
+        "{titles:?}"
+    );
+
+    // 30 of the 40 are taken: once the instances have shared their counts, B accepts 10
+    // more and refuses the rest, though it alone accepted only 15.
+    std::thread::sleep(Duration::from_secs(3));
+    let statuses: Vec<u16> = (0..15)
+        .map(|i| send_event(&b, &key, &format!("late {i}")))
+        .collect();
+    assert_eq!(
+        statuses,
+        [[200; 10].as_slice(), [429; 5].as_slice()].concat(),
+        "B's answers once 30 of 40 were taken"
+    );
+    // Nothing was sent twice.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(alerted(&receiver).len(), 1);
 }

@@ -123,6 +123,20 @@ impl<T: Tally> Window<T> {
         total
     }
 
+    /// Takes every bucket out, oldest first, as (start in ms, tally): what an instance that
+    /// does not judge hands to the one that does. The window is left empty.
+    pub fn drain(&mut self) -> Vec<(i64, T)> {
+        self.buckets.drain(..).collect()
+    }
+
+    /// Adds a bucket counted elsewhere (by a window of the same length) at `now_ms`; one that
+    /// has left the window is dropped.
+    pub fn add_bucket(&mut self, start_ms: i64, tally: &T, now_ms: i64) {
+        if let Some(bucket) = self.at(start_ms, now_ms) {
+            tally.add_to(bucket);
+        }
+    }
+
     /// Nothing in the window (after [`Window::expire`]).
     pub fn is_empty(&self) -> bool {
         self.buckets.is_empty()
@@ -132,6 +146,27 @@ impl<T: Tally> Window<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buckets_handed_over_add_up_where_they_are_taken_in() {
+        let t0 = 1_700_000_000_000;
+        let (mut here, mut there): (Window<u64>, Window<u64>) = (Window::new(60), Window::new(60));
+        for i in 0..15 {
+            *here.at(t0 + i * 1000, t0 + i * 1000).unwrap() += 1;
+            *there.at(t0 + i * 1000, t0 + i * 1000).unwrap() += 2;
+        }
+        let handed = there.drain();
+        assert!(there.is_empty());
+        assert_eq!(handed.iter().map(|(_, n)| n).sum::<u64>(), 30);
+        for (start, n) in &handed {
+            here.add_bucket(*start, n, t0 + 15_000);
+        }
+        assert_eq!(here.total(t0 + 15_000), 45);
+        // A bucket that left the window while it travelled counts nothing.
+        let mut late: Window<u64> = Window::new(60);
+        late.add_bucket(t0, &7, t0 + 61_000);
+        assert_eq!(late.total(t0 + 61_000), 0);
+    }
 
     const MIN: i64 = 60_000;
 

@@ -10,7 +10,9 @@
 //!      problem), a delivery per channel of the rule keyed by entry and rule, the cursor moved
 //!   ─► the notifier wakes
 //! hub changes and stored log lines ─► threshold windows (thresholds::Watches)
-//! every second ─► Watches::judge ─► opened / reminder / resolved ─► Store::alert
+//!   other instances: their windows' buckets, handed over every second (hand_over) ─┐
+//! every second ─► Store::take_tallies, added in ◄───────────────────────────────────┘
+//!              ─► Watches::judge ─► opened / reminder / resolved ─► Store::alert
 //! notifier (every few seconds, or woken) ─► due deliveries claimed for a while, each sent on
 //!             its own task with a timeout ─► sent, or retried after 30 s, 2 min, 10 min,
 //!             30 min, 1 h, then failed
@@ -24,8 +26,10 @@
 //! deliveries' `once_key` holds even for two engines during a failover). A claimed delivery is
 //! left alone by other notifiers until its claim runs out.
 //!
-//! Thresholds keep windows in memory, fed by the hub on this instance. Rules are re-read when one changes
-//! ([`crate::hub::RulesChanged`]). A channel that keeps failing is marked (the Alerts page shows it) and never
+//! Thresholds keep windows in memory, fed by the hub on this instance and by what the other
+//! instances counted ([`hand_over`] runs on each instance that does not lead; see
+//! [`thresholds`]). Rules are re-read when one changes anywhere ([`crate::hub::RulesChanged`],
+//! marked by the handlers here and by `crate::cluster` for a change on the feed). A channel that keeps failing is marked (the Alerts page shows it) and never
 //! holds up the others or ingest: sends run on their own tasks, off the request path.
 //!
 //! People change rules and channels through [`api`] and the Alerts page ([`ui`]); [`routes`]
@@ -231,11 +235,16 @@ fn plan(rules: &[Rule], happening: &Happening, once: Option<&str>) -> Vec<Alerti
         .collect()
 }
 
-/// Judges the threshold rules every second, over windows fed by the hub.
+/// Judges the threshold rules every second, over windows fed by what this instance stored
+/// (its hub) and what the others counted (handed over through the database).
 async fn thresholds(state: AppState) {
     let mut changes = state.hub.subscribe();
-    let mut logs = state.hub.watch_logs();
+    // Only this instance's lines: the others count theirs (their tails' copies here are not
+    // counted twice).
+    let mut logs = state.hub.watch_own_logs();
     let mut watches = Watches::default();
+    // Read the rules at start, whatever the flag says: a lead taken again starts afresh.
+    let mut reload_now = true;
     state.tasks.declare("alert evaluation", JUDGE_EVERY);
     let mut judge = tokio::time::interval(JUDGE_EVERY);
     judge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -257,28 +266,137 @@ async fn thresholds(state: AppState) {
                 Err(RecvError::Closed) => return,
             },
             _ = judge.tick() => {
-                state.tasks.run("alert evaluation", judge_thresholds(&state, &mut watches)).await;
+                let reload = std::mem::take(&mut reload_now);
+                state.tasks.run("alert evaluation", judge_thresholds(&state, &mut watches, reload)).await;
             }
         }
     }
 }
 
-/// One pass over the threshold rules (re-read first if they changed).
-async fn judge_thresholds(state: &AppState, watches: &mut Watches) -> Result<String, String> {
-    if state.rules_changed.take() {
-        if let Err(err) = reload(state, watches).await {
+/// One pass over the threshold rules (re-read first if they changed): what the other
+/// instances counted is added in, then every rule is judged.
+async fn judge_thresholds(
+    state: &AppState,
+    watches: &mut Watches,
+    reload: bool,
+) -> Result<String, String> {
+    if state.rules_changed.take() || reload {
+        if let Err(err) = load_rules(state, watches).await {
             state.rules_changed.mark();
             return Err(format!("could not read the alert rules: {err}"));
         }
     }
+    let handed = take_tallies(state, watches).await;
     read_queues(state, watches).await;
     let verdicts = watches.judge(&link(state, ""), Timestamp::now().millis());
     let sent = verdicts.len();
     send_verdicts(state, verdicts).await;
     Ok(format!(
-        "{} threshold rules; {sent} changed",
+        "{} threshold rules; {handed} counts from other instances; {sent} changed",
         watches.rules()
     ))
+}
+
+/// Adds what the other instances handed over into the windows; answers how many hand-overs.
+/// Only PostgreSQL has other instances (on SQLite this would be a write a second for nothing).
+async fn take_tallies(state: &AppState, watches: &mut Watches) -> usize {
+    if state.store.backend() != vigie_store::Backend::Postgres {
+        return 0;
+    }
+    let bodies = match state.store.take_tallies().await {
+        Ok(bodies) => bodies,
+        Err(err) => {
+            tracing::warn!(%err, "could not take the other instances' threshold counts");
+            return 0;
+        }
+    };
+    let now = Timestamp::now().millis();
+    for body in &bodies {
+        match serde_json::from_str::<Vec<thresholds::Counted>>(body) {
+            Ok(counted) => watches.take_in(counted, now),
+            Err(err) => tracing::warn!(%err, "threshold counts from another instance do not read"),
+        }
+    }
+    bodies.len()
+}
+
+/// An instance that does not lead: counts what it stores into the threshold windows and hands
+/// them to the leader every second, until `stop` resolves or the server shuts down (a last
+/// hand-over then, so a lead taken next starts with them).
+pub async fn hand_over(state: AppState, stop: tokio::sync::oneshot::Receiver<()>) {
+    let mut changes = state.hub.subscribe_own();
+    let mut logs = state.hub.watch_own_logs();
+    let mut watches = Watches::default();
+    let mut reload_now = true;
+    let mut stop = std::pin::pin!(stop);
+    state.tasks.declare("alert counts hand-over", JUDGE_EVERY);
+    let mut tick = tokio::time::interval(JUDGE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = state.hub.shutting_down() => break,
+            _ = &mut stop => break,
+            change = changes.recv() => match change {
+                Ok(Change::Issues(news)) => {
+                    watches.observe_events(news.project, &news.events, Timestamp::now().millis())
+                }
+                Ok(Change::Transactions(news)) => watches.observe_transactions(
+                    news.project,
+                    &news.samples,
+                    Timestamp::now().millis(),
+                ),
+                Ok(_) => {}
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "threshold counts fell behind; they undercount");
+                }
+                Err(RecvError::Closed) => break,
+            },
+            news = logs.recv() => match news {
+                Ok(news) => on_logs(&mut watches, &news),
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "threshold counts fell behind on log lines; they undercount");
+                }
+                Err(RecvError::Closed) => break,
+            },
+            _ = tick.tick() => {
+                let reload = state.rules_changed.take() || std::mem::take(&mut reload_now);
+                if reload {
+                    if let Err(err) = load_rules(&state, &mut watches).await {
+                        tracing::warn!(%err, "could not read the alert rules");
+                        state.rules_changed.mark();
+                    }
+                }
+                state.tasks.run("alert counts hand-over", give(&state, &mut watches)).await;
+            }
+        }
+    }
+    state
+        .tasks
+        .run("alert counts hand-over", give(&state, &mut watches))
+        .await;
+}
+
+/// Leaves what the windows counted for the leader; answers how many rules counted something.
+/// On failure the counts go back into the windows for the next try.
+async fn give(state: &AppState, watches: &mut Watches) -> Result<String, vigie_store::StoreError> {
+    let counted = watches.hand_over();
+    if counted.is_empty() {
+        return Ok("nothing counted".into());
+    }
+    let rules = counted.len();
+    let body = serde_json::to_string(&counted).expect("threshold counts serialize");
+    let now = Timestamp::now();
+    match state
+        .store
+        .hand_over_tallies(&state.instance.id, body, now)
+        .await
+    {
+        Ok(()) => Ok(format!("{rules} rules' counts handed to the leader")),
+        Err(err) => {
+            watches.take_in(counted, now.millis());
+            Err(err)
+        }
+    }
 }
 
 /// Reads the queue lengths for queue rules, every [`QUEUES_EVERY`].
@@ -297,7 +415,10 @@ async fn read_queues(state: &AppState, watches: &mut Watches) {
 }
 
 /// Reads every project's rules into the threshold watches.
-async fn reload(state: &AppState, watches: &mut Watches) -> Result<(), vigie_store::StoreError> {
+async fn load_rules(
+    state: &AppState,
+    watches: &mut Watches,
+) -> Result<(), vigie_store::StoreError> {
     let mut rules: Vec<Rule> = Vec::new();
     let projects = state.store.list_projects().await?;
     for project in &projects {
@@ -476,7 +597,7 @@ async fn happening_of(
             };
             monitor_happening(state, project, &run, entry.at)
         }
-        FeedChange::Project => None,
+        FeedChange::Project | FeedChange::Rules => None,
     })
 }
 

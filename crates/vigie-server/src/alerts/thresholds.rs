@@ -16,9 +16,17 @@
 //! Nothing stored is read again: a rule costs its windows (only buckets that received
 //! something) and the time to test what arrives. Windows start empty when Vigie starts; an
 //! alert still open in the database from before is resolved by its next firing or clearing.
+//!
+//! **Several instances.** Every instance counts what it stored itself; one that does not lead
+//! hands its buckets over every second ([`Watches::hand_over`] ─▶ `threshold_tallies`), and
+//! the leader adds them to its own windows before it judges ([`Watches::take_in`]), so "more
+//! than 20 a minute" counts what every instance received. What a killed leader held in its
+//! windows is lost with it, as at a restart (the cooldown stored with each rule keeps the next
+//! leader from sending an open alert again).
 
 use crate::hub::{OutcomeKind, TaskOutcome};
 use crate::sentry::TransactionSample;
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use vigie_core::alert::window::{Ratio, Window};
 use vigie_core::alert::{
@@ -43,6 +51,40 @@ pub struct Verdict {
     pub message: Notification,
     /// The issue the alert is about, so the engine can add its top frame.
     pub issue: Option<vigie_core::issue::IssueId>,
+}
+
+/// What one rule counted on an instance that does not lead, handed to the one that does
+/// through the database (`vigie_store::shared`): its windows' buckets, taken out, so each is
+/// added in exactly once.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+pub struct Counted {
+    rule: i64,
+    counts: Counts,
+}
+
+/// A window's buckets as (start in ms, what it holds).
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Counts {
+    PerIssue {
+        issues: Vec<(vigie_core::issue::IssueId, Vec<(i64, u64)>)>,
+    },
+    Events {
+        buckets: Vec<(i64, u64)>,
+    },
+    /// With the last lines that matched, as evidence.
+    Logs {
+        buckets: Vec<(i64, u64)>,
+        last: Vec<String>,
+    },
+    /// Duration sketches as `Sketch::encode` writes them.
+    Durations {
+        buckets: Vec<(i64, Vec<u8>)>,
+    },
+    /// (start, total, failed).
+    Failures {
+        buckets: Vec<(i64, u64, u64)>,
+    },
 }
 
 /// What a rule counts.
@@ -466,6 +508,124 @@ impl Watches {
         verdicts
     }
 
+    /// Takes out what the windows counted since the last hand-over, for the leader (see
+    /// [`Counted`]); the windows are left empty. Only counts that stay right when added up
+    /// elsewhere are handed over: events, log lines, transactions.
+    pub fn hand_over(&mut self) -> Vec<Counted> {
+        let mut counted = Vec::new();
+        for watch in self.by_project.values_mut().flatten() {
+            let counts = match &mut watch.gauge {
+                Gauge::PerIssue(issues) => {
+                    let issues: Vec<_> = issues
+                        .drain()
+                        .map(|(issue, mut window)| (issue, window.drain()))
+                        .collect();
+                    (!issues.is_empty()).then_some(Counts::PerIssue { issues })
+                }
+                Gauge::Events(window) => {
+                    let buckets = window.drain();
+                    (!buckets.is_empty()).then_some(Counts::Events { buckets })
+                }
+                Gauge::Logs { count, last } => {
+                    let buckets = count.drain();
+                    let last: Vec<String> = last.drain(..).collect();
+                    (!buckets.is_empty()).then_some(Counts::Logs { buckets, last })
+                }
+                Gauge::Durations(window) => {
+                    let buckets: Vec<_> = window
+                        .drain()
+                        .into_iter()
+                        .map(|(start, sketch)| (start, sketch.encode()))
+                        .collect();
+                    (!buckets.is_empty()).then_some(Counts::Durations { buckets })
+                }
+                Gauge::Failures(window) => {
+                    let buckets: Vec<_> = window
+                        .drain()
+                        .into_iter()
+                        .map(|(start, r)| (start, r.total, r.failed))
+                        .collect();
+                    (!buckets.is_empty()).then_some(Counts::Failures { buckets })
+                }
+                _ => None,
+            };
+            if let Some(counts) = counts {
+                counted.push(Counted {
+                    rule: watch.rule.id,
+                    counts,
+                });
+            }
+        }
+        counted
+    }
+
+    /// Adds what another instance counted (see [`Watches::hand_over`]) into these windows at
+    /// `now_ms`. Counts of a rule this instance does not know (deleted meanwhile), or whose
+    /// kind changed, are dropped: they counted for a rule that is no more.
+    pub fn take_in(&mut self, counted: Vec<Counted>, now_ms: i64) {
+        for Counted { rule, counts } in counted {
+            let Some(watch) = self
+                .by_project
+                .values_mut()
+                .flatten()
+                .find(|w| w.rule.id == rule)
+            else {
+                continue;
+            };
+            match (counts, &mut watch.gauge) {
+                (Counts::PerIssue { issues }, Gauge::PerIssue(windows)) => {
+                    let RuleKind::IssueEvents { window_s, .. } = watch.rule.kind else {
+                        continue;
+                    };
+                    for (issue, buckets) in issues {
+                        let window = windows
+                            .entry(issue)
+                            .or_insert_with(|| Window::new(window_s));
+                        for (start, n) in buckets {
+                            window.add_bucket(start, &n, now_ms);
+                        }
+                    }
+                }
+                (Counts::Events { buckets }, Gauge::Events(window)) => {
+                    for (start, n) in buckets {
+                        window.add_bucket(start, &n, now_ms);
+                    }
+                }
+                (
+                    Counts::Logs {
+                        buckets,
+                        last: lines,
+                    },
+                    Gauge::Logs { count, last },
+                ) => {
+                    for (start, n) in buckets {
+                        count.add_bucket(start, &n, now_ms);
+                    }
+                    for line in lines {
+                        if last.len() == EVIDENCE_LINES {
+                            last.pop_front();
+                        }
+                        last.push_back(line);
+                    }
+                }
+                (Counts::Durations { buckets }, Gauge::Durations(window)) => {
+                    for (start, raw) in buckets {
+                        // Written by `Sketch::encode` on another instance of this version.
+                        if let Some(sketch) = Sketch::decode(&raw) {
+                            window.add_bucket(start, &sketch, now_ms);
+                        }
+                    }
+                }
+                (Counts::Failures { buckets }, Gauge::Failures(window)) => {
+                    for (start, total, failed) in buckets {
+                        window.add_bucket(start, &Ratio { total, failed }, now_ms);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// Judges every windowed rule at `now_ms`; forgets what left the windows.
     pub fn judge(&mut self, link: &str, now_ms: i64) -> Vec<Verdict> {
         let mut verdicts = Vec::new();
@@ -778,4 +938,153 @@ fn evidence_line(record: &LogRecord) -> String {
 
 fn encode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigie_core::issue::IssueId;
+    use vigie_store::errors::IssueChange;
+
+    const P: ProjectId = ProjectId(1);
+    const NOW: i64 = 1_800_000_000_000;
+
+    fn rule(id: i64, kind: RuleKind) -> Rule {
+        Rule {
+            id,
+            project: P,
+            name: format!("rule {id}"),
+            kind,
+            environment: None,
+            channels: vec![1],
+            cooldown_s: 0,
+            renotify_s: 0,
+            muted_until: None,
+            created_at: vigie_core::Timestamp(NOW),
+            from_config: false,
+        }
+    }
+
+    fn rules() -> Vec<Rule> {
+        vec![
+            rule(1, RuleKind::ErrorEvents { per_minute: 20 }),
+            rule(
+                2,
+                RuleKind::IssueEvents {
+                    above: 20,
+                    window_s: 300,
+                },
+            ),
+            rule(
+                3,
+                RuleKind::LogMatches {
+                    query: "smtp".into(),
+                    above: 20,
+                    window_s: 300,
+                },
+            ),
+            rule(
+                4,
+                RuleKind::SlowTransactions {
+                    transaction: None,
+                    p95_ms: 500,
+                    window_s: 300,
+                },
+            ),
+        ]
+    }
+
+    /// What one instance stores: 15 events of issue 7, 15 lines that match, 6 slow
+    /// transactions.
+    fn receive(watches: &mut Watches, tag: &str) {
+        let events: Vec<EventWritten> = (0..15)
+            .map(|i| EventWritten {
+                event_id: format!("{tag}{i}"),
+                issue_id: IssueId(7),
+                change: IssueChange::Seen,
+                environment: None,
+            })
+            .collect();
+        watches.observe_events(P, &events, NOW);
+        let lines: Vec<LogRecord> = (0..15)
+            .map(|i| LogRecord {
+                time: NOW * 1_000_000,
+                message: format!("smtp 421 from {tag} #{i}"),
+                ..LogRecord::default()
+            })
+            .collect();
+        watches.observe_logs(P, &lines, NOW);
+        let samples: Vec<TransactionSample> = (0..6)
+            .map(|_| TransactionSample {
+                name: "send".into(),
+                time: vigie_core::Timestamp(NOW),
+                duration_ms: 900.0,
+                failed: false,
+            })
+            .collect();
+        watches.observe_transactions(P, &samples, NOW);
+    }
+
+    #[test]
+    fn what_a_follower_hands_over_counts_once_with_the_leaders_own() {
+        let (mut leader, mut follower) = (Watches::default(), Watches::default());
+        leader.load(rules());
+        follower.load(rules());
+        receive(&mut leader, "a");
+        receive(&mut follower, "b");
+        // Neither alone is over any threshold.
+        assert!(leader.judge("", NOW).is_empty());
+
+        // Through the database, as JSON.
+        let body = serde_json::to_string(&follower.hand_over()).unwrap();
+        assert!(
+            follower.hand_over().is_empty(),
+            "a hand-over takes the counts out"
+        );
+        let counted: Vec<Counted> = serde_json::from_str(&body).unwrap();
+        leader.take_in(counted, NOW + 500);
+        let mut opened: Vec<String> = leader
+            .judge("", NOW + 1000)
+            .into_iter()
+            .map(|v| {
+                assert!(matches!(v.firing, Firing::Opened { .. }));
+                v.message.title
+            })
+            .collect();
+        opened.sort();
+        assert_eq!(
+            opened,
+            [
+                "30 error events in the last minute (over 20)",
+                "30 log lines match smtp in 5 min (over 20)",
+                "Issue #7: 30 events in 5 min (over 20)",
+                "p95 of transactions is 900 ms over 5 min (above 500 ms)",
+            ]
+        );
+        // The lines kept as evidence include the follower's.
+        let Gauge::Logs { last, .. } = &leader.by_project[&P][2].gauge else {
+            panic!("rule 3 counts lines");
+        };
+        assert!(last.iter().any(|l| l.contains("from b")), "{last:?}");
+    }
+
+    #[test]
+    fn counts_of_a_rule_gone_or_changed_are_dropped() {
+        let mut follower = Watches::default();
+        follower.load(rules());
+        receive(&mut follower, "b");
+        let counted = follower.hand_over();
+        let mut leader = Watches::default();
+        // Rule 1 was deleted and rule 2 became a log rule meanwhile.
+        leader.load(vec![rule(
+            2,
+            RuleKind::LogMatches {
+                query: "nothing".into(),
+                above: 0,
+                window_s: 60,
+            },
+        )]);
+        leader.take_in(counted, NOW);
+        assert!(leader.judge("", NOW).is_empty());
+    }
 }

@@ -10,6 +10,8 @@
 //!              leading     ─▶ Lead::holds      ─▶ lost  ─▶ the duties stop
 //!   duties (the leader only): the schedule (stall sweep, retention, monitor checks, daily
 //!       report, watchdog), the alert engine and notifier, the Celery consumers
+//!   a follower: its threshold counts handed to the leader every second (`alerts::hand_over`)
+//!   every instance, every 0.5 s: an alert rule changed anywhere ─▶ its rules read again
 //! ```
 //!
 //! On SQLite one process owns the data directory and always leads, through the same code. On
@@ -69,9 +71,50 @@ impl Duties {
     }
 }
 
-/// This instance's part: started with the lead (and its duties) if it already holds it.
+/// What an instance that does not lead runs: it hands its threshold counts to the leader
+/// (`crate::alerts::hand_over`).
+pub struct Following {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl Following {
+    fn start(state: &AppState) -> Following {
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let task = crate::tasks::spawn(
+            "alert counts hand-over",
+            crate::alerts::hand_over(state.clone(), stopped),
+        );
+        Following { stop, task }
+    }
+
+    /// Stops it after a last hand-over, so a lead taken next starts with those counts.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+/// This instance's part: the lead and its duties, or (not leading) what a follower runs.
 pub struct Membership {
     pub lead: Option<(Box<dyn Lead>, Duties)>,
+    following: Option<Following>,
+}
+
+impl Membership {
+    fn leads(lead: Box<dyn Lead>, duties: Duties) -> Membership {
+        Membership {
+            lead: Some((lead, duties)),
+            following: None,
+        }
+    }
+
+    fn follows(state: &AppState) -> Membership {
+        Membership {
+            lead: None,
+            following: Some(Following::start(state)),
+        }
+    }
 }
 
 impl Membership {
@@ -79,13 +122,13 @@ impl Membership {
     /// error in them (a Celery project that does not exist) stops the server with its
     /// message, as it would without several instances.
     pub async fn join(state: &AppState, errors: &ErrorIngest) -> Result<Membership, String> {
-        let lead = match state.store.try_lead().await.map_err(|e| e.to_string())? {
-            Some(lead) => Some((lead, Duties::start(state, errors).await?)),
-            None => None,
+        let membership = match state.store.try_lead().await.map_err(|e| e.to_string())? {
+            Some(lead) => Membership::leads(lead, Duties::start(state, errors).await?),
+            None => Membership::follows(state),
         };
-        state.instance.set_leads(lead.is_some());
+        state.instance.set_leads(membership.lead.is_some());
         report(state).await;
-        Ok(Membership { lead })
+        Ok(membership)
     }
 }
 
@@ -121,6 +164,9 @@ async fn take_part(state: AppState, errors: ErrorIngest, mut membership: Members
         state.instance.set_leads(false);
         report(&state).await;
     }
+    if let Some(following) = membership.following.take() {
+        following.stop().await;
+    }
 }
 
 /// Reads the feed past `seen`: what other instances changed reaches this one's hub.
@@ -135,6 +181,13 @@ async fn follow_feed(state: &AppState, seen: i64) -> i64 {
             {
                 state.hub.forget_projects();
             }
+            // Threshold rules count on every instance: each reads them again.
+            if entries
+                .iter()
+                .any(|e| e.change == vigie_store::FeedChange::Rules)
+            {
+                state.rules_changed.mark();
+            }
             entries.last().map_or(seen, |e| e.seq)
         }
         Err(err) => {
@@ -144,38 +197,40 @@ async fn follow_feed(state: &AppState, seen: i64) -> i64 {
     }
 }
 
-/// Takes the lead when free, or checks it still holds; starts or stops the duties with it.
+/// Takes the lead when free, or checks it still holds; starts or stops the duties with it
+/// (and, the other way, what a follower runs).
 async fn keep_lead(state: &AppState, errors: &ErrorIngest, membership: Membership) -> Membership {
     match membership.lead {
         Some((mut lead, duties)) => {
             if lead.holds().await {
-                return Membership {
-                    lead: Some((lead, duties)),
-                };
+                return Membership::leads(lead, duties);
             }
             tracing::warn!("this instance lost the lead; its duties stop");
             state.instance.set_leads(false);
             duties.stop().await;
-            Membership { lead: None }
+            Membership::follows(state)
         }
         None => match state.store.try_lead().await {
-            Ok(Some(lead)) => match Duties::start(state, errors).await {
-                Ok(duties) => {
-                    tracing::info!("this instance leads now");
-                    state.instance.set_leads(true);
-                    Membership {
-                        lead: Some((lead, duties)),
+            Ok(Some(lead)) => {
+                if let Some(following) = membership.following {
+                    following.stop().await;
+                }
+                match Duties::start(state, errors).await {
+                    Ok(duties) => {
+                        tracing::info!("this instance leads now");
+                        state.instance.set_leads(true);
+                        Membership::leads(lead, duties)
+                    }
+                    Err(err) => {
+                        tracing::warn!(%err, "this instance took the lead but could not start its duties");
+                        Membership::follows(state)
                     }
                 }
-                Err(err) => {
-                    tracing::warn!(%err, "this instance took the lead but could not start its duties");
-                    Membership { lead: None }
-                }
-            },
-            Ok(None) => Membership { lead: None },
+            }
+            Ok(None) => membership,
             Err(err) => {
                 tracing::warn!(%err, "could not try the lead");
-                Membership { lead: None }
+                membership
             }
         },
     }

@@ -471,6 +471,12 @@ pub async fn feed_story(store: &Arc<dyn Store>, project: &Project) {
         )
         .await
         .unwrap();
+    // A rule's change is news to every instance: each counts for its threshold rules.
+    let rules_entry = store.feed_after(project_entry[0].seq, 10).await.unwrap();
+    assert_eq!(
+        rules_entry.iter().map(|e| &e.change).collect::<Vec<_>>(),
+        [&FeedChange::Rules]
+    );
     let alerting = Alerting {
         rule: rule.clone(),
         key: "job:export-1".into(),
@@ -544,4 +550,65 @@ pub async fn login_failures_story(store: &Arc<dyn Store>) {
         1
     );
     assert!(store.login_failures(&keys.all()).await.unwrap().is_empty());
+}
+
+/// Counts several instances add up: quota counts per scope and minute (each instance's
+/// replaced, the others' summed), and threshold tallies taken once.
+pub async fn shared_counts_story(store: &Arc<dyn Store>) {
+    use vigie_store::MinuteCount;
+    let count = |scope: &str, minute: i64, count: u64| MinuteCount {
+        scope: scope.into(),
+        minute,
+        count,
+    };
+    let heard = store
+        .share_counts(
+            "a",
+            vec![count("events", 100, 15), count("events", 99, 4)],
+            99,
+        )
+        .await
+        .unwrap();
+    assert!(heard.is_empty(), "nobody else counted: {heard:?}");
+    store
+        .share_counts("b", vec![count("events", 100, 7)], 99)
+        .await
+        .unwrap();
+    // A's count is a whole count: saying it again replaces it.
+    store
+        .share_counts("a", vec![count("events", 100, 16)], 99)
+        .await
+        .unwrap();
+    store
+        .share_counts(
+            "c",
+            vec![count("events", 100, 1), count("transactions", 100, 9)],
+            99,
+        )
+        .await
+        .unwrap();
+    let mut heard = store.share_counts("b", vec![], 99).await.unwrap();
+    heard.sort_by(|x, y| (&x.scope, x.minute).cmp(&(&y.scope, y.minute)));
+    assert_eq!(
+        heard,
+        [
+            count("events", 99, 4),
+            count("events", 100, 17),
+            count("transactions", 100, 9)
+        ]
+    );
+    // Minutes before the horizon are forgotten.
+    let heard = store.share_counts("b", vec![], 100).await.unwrap();
+    assert!(heard.iter().all(|c| c.minute == 100), "{heard:?}");
+
+    // Tallies: each taken once, in the order they were left.
+    assert!(store.take_tallies().await.unwrap().is_empty());
+    for body in ["[1]", "[2]", "[3]"] {
+        store
+            .hand_over_tallies("b", body.into(), Timestamp(T))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.take_tallies().await.unwrap(), ["[1]", "[2]", "[3]"]);
+    assert!(store.take_tallies().await.unwrap().is_empty());
 }

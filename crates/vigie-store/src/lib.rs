@@ -55,6 +55,7 @@ pub mod postgres;
 pub mod shared;
 mod sql;
 mod sqlite;
+pub mod transfer;
 mod tx;
 
 use async_trait::async_trait;

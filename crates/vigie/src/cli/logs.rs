@@ -369,6 +369,7 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         });
         eprintln!("{}: {} → source {source:?}", path.display(), format.name());
         let mut importer = Importer::new(format, &source, zone(&args.tz)?, received);
+        let bar = super::progress::Bar::new(&source);
         let (mut read, mut done_bytes, mut batch) = (0u64, 0u64, Vec::new());
         let (mut imported, mut unparsed) = (0u64, 0u64);
         let mut line = Vec::new();
@@ -396,13 +397,13 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
                     Arc::new(std::mem::take(&mut batch)),
                 )
                 .await?;
-                progress(&source, done_bytes, size, read);
+                bar.draw(done_bytes, size, &format!("{read} lines"));
             }
             if n == 0 {
                 break;
             }
         }
-        eprintln!();
+        bar.finish();
         println!(
             "{}: {read} lines read, {imported} records imported, {unparsed} unparsed (kept raw)",
             path.display()
@@ -416,22 +417,4 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     }
     store.close().await;
     Ok(ExitCode::SUCCESS)
-}
-
-/// A one-line progress bar on stderr, redrawn in place.
-fn progress(name: &str, done: u64, total: u64, lines: u64) {
-    let fraction = if total == 0 {
-        1.0
-    } else {
-        done as f64 / total as f64
-    };
-    let width = 30;
-    let filled = ((fraction * width as f64) as usize).min(width);
-    eprint!(
-        "\r{name} [{}{}] {:>5.1}%  {lines} lines",
-        "#".repeat(filled),
-        "-".repeat(width - filled),
-        fraction * 100.0
-    );
-    let _ = std::io::stderr().flush();
 }

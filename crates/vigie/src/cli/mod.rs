@@ -8,6 +8,7 @@ mod config;
 mod issues;
 mod job;
 mod logs;
+mod progress;
 mod project;
 mod report;
 mod serve;
@@ -71,6 +72,10 @@ enum Command {
     Backup(storage::BackupArgs),
     /// Put a backup made by `vigie backup` in place of the database (stop the server first).
     Restore(storage::RestoreArgs),
+    /// Move the data elsewhere: `vigie storage migrate --to postgres://…` copies the embedded
+    /// database into PostgreSQL.
+    #[command(subcommand)]
+    Storage(storage::StorageCommand),
 }
 
 /// Where the data is: the options every command that opens the store takes.
@@ -136,6 +141,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(cmd) => report::run(cmd).await,
         Command::Backup(args) => storage::backup(args),
         Command::Restore(args) => storage::restore(args),
+        Command::Storage(cmd) => storage::run(cmd).await,
     };
     done.map(|()| ExitCode::SUCCESS)
 }

@@ -1,13 +1,110 @@
 //! `vigie backup FILE` and `vigie restore FILE`: a consistent copy of the embedded database
 //! while the server runs, and putting one back while it does not (see
 //! `vigie_store::backup`). On PostgreSQL, `pg_dump` and `pg_restore` do this job.
+//!
+//! `vigie storage migrate --to postgres://…`: everything the embedded database holds, copied
+//! into PostgreSQL (see `vigie_store::transfer`), for a team that outgrows one machine.
 
+use super::progress::Bar;
 use super::StorageArgs;
-use clap::Args;
-use std::io::{IsTerminal, Write};
+use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use vigie_store::{backup, Location};
+
+#[derive(Subcommand, Debug)]
+pub enum StorageCommand {
+    /// Copy everything from the data directory's SQLite database into an empty PostgreSQL
+    /// database (stop the server first; run again to resume an interrupted copy).
+    Migrate(MigrateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct MigrateArgs {
+    /// The PostgreSQL database to copy into, e.g. postgres://vigie@db/vigie (empty, or
+    /// holding an interrupted copy)
+    #[arg(long, value_name = "URL")]
+    to: String,
+    #[command(flatten)]
+    storage: StorageArgs,
+}
+
+pub async fn run(command: StorageCommand) -> anyhow::Result<()> {
+    match command {
+        StorageCommand::Migrate(args) => migrate(args).await,
+    }
+}
+
+async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    if !args.to.starts_with("postgres://") && !args.to.starts_with("postgresql://") {
+        anyhow::bail!(
+            "--to takes a PostgreSQL URL (postgres://user@host/database), not {:?}",
+            args.to
+        );
+    }
+    let config = args.storage.load(|_| {})?;
+    let db = match Location::resolve(config.database_url(), &config.data)? {
+        Location::Sqlite(db) => db,
+        Location::Postgres(from) => anyhow::bail!(
+            "the data is already in PostgreSQL ({}); `vigie storage migrate` copies an \
+             embedded database: point --data at the data directory `vigie serve` used",
+            vigie_store::redact_url(&from)
+        ),
+    };
+    if !db.exists() {
+        anyhow::bail!(
+            "no database at {}: point --data at the data directory `vigie serve` used",
+            db.display()
+        );
+    }
+    // No server may write to the source while it is copied.
+    let _lock = backup::DataLock::take(&db)?;
+    let target = vigie_store::redact_url(&args.to);
+    let bar = Bar::new("copying");
+    let copied = vigie_store::transfer::to_postgres(&db, &args.to, |at| {
+        bar.draw(
+            at.done,
+            at.total,
+            &format!("{} of {} rows  {}", at.done, at.total, at.table),
+        )
+    })
+    .await;
+    bar.finish();
+    let copied = copied.map_err(|e| {
+        anyhow::anyhow!("{e}\nnothing copied is lost: run the same command again to go on")
+    })?;
+    println!("{:<28} {:>12} {:>12}", "table", "rows", "in postgres");
+    for table in copied.tables.iter().filter(|t| t.rows > 0) {
+        println!(
+            "{:<28} {:>12} {:>12}",
+            table.table, table.rows, table.copied
+        );
+    }
+    let rows: u64 = copied.tables.iter().map(|t| t.rows).sum();
+    let empty = copied.tables.iter().filter(|t| t.rows == 0).count();
+    println!(
+        "{} {rows} rows in {} tables ({empty} empty) from {} to {target}; every count matches",
+        if copied.resumed {
+            "finished copying"
+        } else {
+            "copied"
+        },
+        copied.tables.len(),
+        db.display(),
+    );
+    if !copied.left_out.is_empty() {
+        println!(
+            "not copied (SQLite's own search index; PostgreSQL searches without it): {}",
+            copied.left_out.join(", ")
+        );
+    }
+    println!(
+        "next: start every instance with --database {target} (or VIGIE_DATABASE_URL); keep \
+         {} as a backup until you are happy",
+        db.display()
+    );
+    Ok(())
+}
 
 #[derive(Args, Debug)]
 pub struct BackupArgs {
@@ -40,14 +137,10 @@ fn sqlite_database(storage: &StorageArgs, verb: &str) -> anyhow::Result<PathBuf>
 pub fn backup(args: BackupArgs) -> anyhow::Result<()> {
     let db = sqlite_database(&args.storage, "back it up")?;
     let total = backup::database_bytes(&db)?;
-    let progress = std::io::stderr()
-        .is_terminal()
-        .then(|| show_progress(partial_of(&args.file), total));
+    let (stop, shown) = show_progress(partial_of(&args.file), total);
     let made = backup::backup(&db, &args.file);
-    if let Some((stop, shown)) = progress {
-        let _ = stop.send(());
-        let _ = shown.join();
-    }
+    let _ = stop.send(());
+    let _ = shown.join();
     let info = made?;
     eprintln!(
         "backed up {} to {} ({}, schema {}); `vigie restore {}` puts it back",
@@ -79,33 +172,22 @@ fn partial_of(file: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// A progress bar on stderr (a terminal only): the copy's size against the database's, redrawn
-/// until told to stop.
+/// The copy's size against the database's, redrawn until told to stop.
 fn show_progress(
     partial: PathBuf,
     total: u64,
 ) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
-    let shown = std::thread::spawn(move || loop {
-        let done = std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
-        let fraction = if total == 0 {
-            1.0
-        } else {
-            (done as f64 / total as f64).min(1.0)
-        };
-        let filled = (fraction * 30.0) as usize;
-        eprint!(
-            "\rbacking up [{}{}] {:>5.1}%  {} of {}",
-            "#".repeat(filled),
-            "-".repeat(30 - filled),
-            fraction * 100.0,
-            human_bytes(done),
-            human_bytes(total)
-        );
-        let _ = std::io::stderr().flush();
-        if stopped.recv_timeout(Duration::from_millis(200)).is_ok() {
-            eprintln!();
-            return;
+    let shown = std::thread::spawn(move || {
+        let bar = Bar::new("backing up");
+        loop {
+            let done = std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
+            let detail = format!("{} of {}", human_bytes(done), human_bytes(total));
+            bar.draw(done, total, &detail);
+            if stopped.recv_timeout(Duration::from_millis(200)).is_ok() {
+                bar.finish();
+                return;
+            }
         }
     });
     (stop, shown)

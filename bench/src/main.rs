@@ -11,6 +11,11 @@
 //!   vigie-bench alerts     --binary target/release/vigie --rules 200
 //!   vigie-bench celery     --binary target/release/vigie --flower-url … --flower-pid …
 //!   vigie-bench burst      --binary old/vigie --binary target/release/vigie --clients 4000
+//!
+//! With `VIGIE_BENCH_POSTGRES=postgres://user@host/any` in the environment, every server
+//! measured keeps its data in a fresh PostgreSQL database of its own on that server (created
+//! before it starts, dropped after) instead of the embedded SQLite: the same scenario, side by
+//! side, on either backend.
 
 mod alerts;
 mod burst;
@@ -243,6 +248,60 @@ struct Server {
     /// The default project's key, from the banner's DSN.
     key: Option<String>,
     data: tempfile::TempDir,
+    /// The PostgreSQL database it keeps its data in (`VIGIE_BENCH_POSTGRES`): held only to be
+    /// dropped after the server.
+    _postgres: Option<Scratch>,
+}
+
+/// A PostgreSQL database of one server's own, on the server `VIGIE_BENCH_POSTGRES` names.
+struct Scratch {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl Scratch {
+    /// `None` unless `VIGIE_BENCH_POSTGRES` asks for PostgreSQL.
+    fn from_env() -> Result<Option<Scratch>> {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let Ok(admin) = std::env::var("VIGIE_BENCH_POSTGRES") else {
+            return Ok(None);
+        };
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("vigie_bench_{}_{n}", std::process::id());
+        let base = admin
+            .rsplit_once('/')
+            .context("VIGIE_BENCH_POSTGRES names no database")?
+            .0;
+        let scratch = Scratch {
+            url: format!("{base}/{name}"),
+            admin,
+            name,
+        };
+        scratch.psql(&format!("DROP DATABASE IF EXISTS {}", scratch.name))?;
+        scratch.psql(&format!("CREATE DATABASE {}", scratch.name))?;
+        Ok(Some(scratch))
+    }
+
+    fn psql(&self, sql: &str) -> Result<()> {
+        let out = Command::new("psql")
+            .args([self.admin.as_str(), "-qc", sql])
+            .output()
+            .context("cannot run psql")?;
+        if !out.status.success() {
+            bail!("psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = self.psql(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+    }
 }
 
 impl Server {
@@ -253,8 +312,13 @@ impl Server {
     /// Starts `binary` with extra `VIGIE_*` settings in its environment.
     fn start_with(binary: &Path, env: &[(&str, &str)]) -> Result<(Server, Instant)> {
         let data = tempfile::tempdir()?;
+        let postgres = Scratch::from_env()?;
         let started = Instant::now();
-        let mut child = Command::new(binary)
+        let mut command = Command::new(binary);
+        if let Some(db) = &postgres {
+            command.env("VIGIE_DATABASE_URL", &db.url);
+        }
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data.path())
             .env("VIGIE_LOG", "warn")
@@ -291,6 +355,7 @@ impl Server {
                 url,
                 key,
                 data,
+                _postgres: postgres,
             },
             started,
         ))

@@ -60,7 +60,90 @@ pub(crate) trait Tx: Send {
     }
 }
 
+/// Most parameters one multi-row statement binds: under SQLite's limit (32,766) and
+/// PostgreSQL's (65,535), and small enough that a statement stays quick to plan.
+const ROWS_PARAMETERS: usize = 6_000;
+
+/// How many rows each statement of a multi-row write of `rows` rows, `width` values each,
+/// takes: full statements of the largest power of two that fits [`ROWS_PARAMETERS`], then
+/// the rest in falling powers of two. So a connection prepares a handful of statement shapes
+/// (PostgreSQL caches each one it prepared), not one per batch size.
+fn statement_rows(rows: usize, width: usize) -> Vec<usize> {
+    let most = (ROWS_PARAMETERS / width.max(1)).max(1);
+    let full = 1 << most.ilog2();
+    let mut sizes = vec![full; rows / full];
+    let mut left = rows % full;
+    while left > 0 {
+        let part = 1 << left.ilog2();
+        sizes.push(part);
+        left -= part;
+    }
+    sizes
+}
+
+/// The statements (SQL and values) of a multi-row write: see [`statement_rows`]. `$+N` in
+/// `tail` is the `N`th of `extra`, numbered after the statement's rows.
+fn multi_row(
+    head: &str,
+    tail: &str,
+    rows: Vec<Vec<Value>>,
+    extra: &[Value],
+) -> Vec<(String, Vec<Value>)> {
+    let Some(width) = rows.first().map(Vec::len) else {
+        return Vec::new();
+    };
+    let sizes = statement_rows(rows.len(), width);
+    let mut rows = rows.into_iter();
+    sizes
+        .into_iter()
+        .map(|size| {
+            let mut values: Vec<Value> = rows.by_ref().take(size).flatten().collect();
+            let mut tail = tail.to_string();
+            for n in (1..=extra.len()).rev() {
+                tail = tail.replace(&format!("$+{n}"), &format!("${}", size * width + n));
+            }
+            values.extend_from_slice(extra);
+            (
+                format!("{head}{}{tail}", crate::sql::value_rows(size, width)),
+                values,
+            )
+        })
+        .collect()
+}
+
 impl dyn Tx + '_ {
+    /// Runs `head VALUES (…), (…) tail` over `rows` (each the same width) in as few
+    /// statements as [`statement_rows`] allows: one round trip for many rows where a statement
+    /// a row would cost one each. Answers the rows changed.
+    pub(crate) async fn insert_rows(
+        &mut self,
+        head: &str,
+        tail: &str,
+        rows: Vec<Vec<Value>>,
+    ) -> Result<u64> {
+        let mut changed = 0;
+        for (sql, values) in multi_row(head, tail, rows, &[]) {
+            changed += self.execute(&sql, &values).await?;
+        }
+        Ok(changed)
+    }
+
+    /// [`insert_rows`](Self::insert_rows) for a statement whose `RETURNING` answers rows; the
+    /// `extra` values follow each statement's rows, and `tail` names them `$+1`, `$+2`, …
+    pub(crate) async fn insert_rows_returning(
+        &mut self,
+        head: &str,
+        tail: &str,
+        rows: Vec<Vec<Value>>,
+        extra: &[Value],
+    ) -> Result<Vec<Row>> {
+        let mut answered = Vec::new();
+        for (sql, values) in multi_row(head, tail, rows, extra) {
+            answered.extend(self.query(&sql, &values).await?);
+        }
+        Ok(answered)
+    }
+
     /// The first row of `sql`, if any.
     pub(crate) async fn first(&mut self, sql: &str, values: &[Value]) -> Result<Option<Row>> {
         Ok(self.query(sql, values).await?.into_iter().next())
@@ -130,4 +213,45 @@ pub(crate) fn take_blob(row: &mut Row, idx: usize) -> Result<Option<Vec<u8>>> {
 
 fn column_type(idx: usize, wanted: &str, found: Option<&Value>) -> StoreError {
     StoreError::database(format!("column {idx}: expected {wanted}, found {found:?}"))
+}
+
+#[cfg(test)]
+mod statement_shapes {
+    use super::{multi_row, statement_rows};
+    use crate::sql::Value;
+
+    #[test]
+    fn extra_values_are_numbered_after_the_rows() {
+        let rows = vec![vec![Value::from(1), Value::from(2)]; 3];
+        let statements = multi_row(
+            "INSERT INTO t (a, b) VALUES ",
+            " SET c = $+1",
+            rows,
+            &[9.into()],
+        );
+        assert_eq!(statements.len(), 2);
+        assert_eq!(
+            statements[0].0,
+            "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4) SET c = $5"
+        );
+        assert_eq!(statements[0].1.len(), 5);
+        assert_eq!(
+            statements[1].0,
+            "INSERT INTO t (a, b) VALUES ($1, $2) SET c = $3"
+        );
+    }
+
+    #[test]
+    fn rows_go_in_a_few_shapes_that_cover_them_all() {
+        assert_eq!(statement_rows(0, 13), Vec::<usize>::new());
+        assert_eq!(statement_rows(1, 13), [1]);
+        assert_eq!(statement_rows(37, 13), [32, 4, 1]);
+        // 6,000 / 13 = 461 rows at most: statements of 256.
+        assert_eq!(statement_rows(600, 13), [256, 256, 64, 16, 8]);
+        for rows in 0..2_000 {
+            let sizes = statement_rows(rows, 5);
+            assert_eq!(sizes.iter().sum::<usize>(), rows);
+            assert!(sizes.iter().all(|s| s.is_power_of_two() && s * 5 <= 6_000));
+        }
+    }
 }

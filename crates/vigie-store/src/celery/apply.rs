@@ -14,7 +14,7 @@
 use super::{period_values, search_body, PERIOD_COLS, PERIOD_KEY, TASK_COLS, WORKER_COLS};
 use super::{task_from, task_values, worker_from, worker_values, CeleryApplied, CeleryNews};
 use crate::jobs::{self as sql_jobs, JobChange};
-use crate::sql::{value_rows, Columns, Value, Where};
+use crate::sql::{Columns, Value, Where};
 use crate::tx::Tx;
 use crate::Result;
 use std::collections::HashMap;
@@ -24,8 +24,6 @@ use vigie_core::{ProjectId, Timestamp};
 
 /// Ids per `IN (…)` lookup.
 const LOOKUP_CHUNK: usize = 500;
-/// Rows per multi-row statement: at most 25 × 40 = 1,000 parameters.
-const ROWS_PER_STATEMENT: usize = 40;
 
 /// Applies a batch of broker news to `project`'s tasks, workers and the tasks' Jobs, in order.
 pub(crate) async fn apply(
@@ -129,16 +127,14 @@ pub(crate) async fn apply(
     let tasks: Vec<Task> = tasks.into_values().collect();
     let workers: Vec<Worker> = workers.into_values().collect();
 
-    insert_rows(
-        tx,
+    tx.insert_rows(
         "INSERT INTO celery_task_events (project_id, uuid, at, kind, hostname, fields) VALUES ",
         "",
         events,
     )
     .await?;
     let save_tasks = upsert_head("celery_tasks", TASK_COLS, "project_id, uuid");
-    insert_rows(
-        tx,
+    tx.insert_rows(
         &save_tasks.0,
         &save_tasks.1,
         tasks.iter().map(task_values).collect(),
@@ -146,10 +142,12 @@ pub(crate) async fn apply(
     .await?;
     let save_workers = upsert_head("celery_workers", WORKER_COLS, "project_id, hostname");
     let rows = workers.iter().map(worker_values).collect();
-    insert_rows(tx, &save_workers.0, &save_workers.1, rows).await?;
+    tx.insert_rows(&save_workers.0, &save_workers.1, rows)
+        .await?;
     let save_periods = upsert_head("celery_worker_periods", PERIOD_COLS, PERIOD_KEY);
     periods.extend(workers.iter().map(period_values));
-    insert_rows(tx, &save_periods.0, &save_periods.1, periods).await?;
+    tx.insert_rows(&save_periods.0, &save_periods.1, periods)
+        .await?;
 
     if tx.search_index() {
         for task in &tasks {
@@ -180,8 +178,7 @@ pub(crate) async fn apply(
         .iter()
         .map(|(kind, name)| vec![project.0.into(), (*kind).into(), (*name).into()])
         .collect();
-    insert_rows(
-        tx,
+    tx.insert_rows(
         "INSERT INTO celery_names (project_id, kind, name) VALUES ",
         " ON CONFLICT DO NOTHING",
         rows,
@@ -220,7 +217,7 @@ async fn load(
 }
 
 /// `INSERT INTO table (cols) VALUES ` and ` ON CONFLICT (keys) DO UPDATE SET` every other
-/// column, around a multi-row [`value_rows`].
+/// column, around a multi-row `VALUES` (see `Tx::insert_rows`).
 fn upsert_head(table: &str, cols: &str, keys: &str) -> (String, String) {
     let updates: Vec<String> = cols
         .split(',')
@@ -232,17 +229,6 @@ fn upsert_head(table: &str, cols: &str, keys: &str) -> (String, String) {
         format!("INSERT INTO {table} ({cols}) VALUES "),
         format!(" ON CONFLICT ({keys}) DO UPDATE SET {}", updates.join(", ")),
     )
-}
-
-/// Runs `head VALUES (…), (…) tail` over `rows`, [`ROWS_PER_STATEMENT`] at a time.
-async fn insert_rows(tx: &mut dyn Tx, head: &str, tail: &str, rows: Vec<Vec<Value>>) -> Result<()> {
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let width = chunk[0].len();
-        let sql = format!("{head}{}{tail}", value_rows(chunk.len(), width));
-        let values: Vec<Value> = chunk.iter().flatten().cloned().collect();
-        tx.execute(&sql, &values).await?;
-    }
-    Ok(())
 }
 
 /// Brings each named task's Job up to date, creating it the first time; answers the Jobs that

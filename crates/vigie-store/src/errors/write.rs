@@ -7,7 +7,7 @@ use super::{
 use crate::feed::{self, FeedChange};
 use crate::sql::{Columns, Value, Where};
 use crate::Result;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use vigie_core::issue::IssueId;
 use vigie_core::sketch::{Apdex, Sketch};
 use vigie_core::{ProjectId, Timestamp};
@@ -169,10 +169,11 @@ impl IssueGroup<'_> {
 
 /// Upserts the issue of each group (reopening resolved ones, see `vigie_core::issue`), then
 /// stores the events and their counts.
-const UPSERT_ISSUE: &str = "INSERT INTO issues (project_id, grouping_key, title, culprit, \
+const UPSERT_ISSUES: &str = "INSERT INTO issues (project_id, grouping_key, title, culprit, \
     level, status, first_seen, last_seen, event_count, user_count, first_release, last_release) \
-    VALUES ($1, $2, $3, $4, $5, 'unresolved', $6, $7, $8, 0, $9, $10) \
-    ON CONFLICT (project_id, grouping_key) DO UPDATE SET \
+    VALUES ";
+/// After the rows of [`UPSERT_ISSUES`]; `$+1` is the time of the write (a regression's).
+const UPSERT_ISSUES_TAIL: &str = " ON CONFLICT (project_id, grouping_key) DO UPDATE SET \
     title = excluded.title, culprit = excluded.culprit, level = excluded.level, \
     first_seen = CASE WHEN excluded.first_seen < issues.first_seen \
         THEN excluded.first_seen ELSE issues.first_seen END, \
@@ -184,7 +185,7 @@ const UPSERT_ISSUE: &str = "INSERT INTO issues (project_id, grouping_key, title,
     regressed_at = CASE WHEN issues.status = 'resolved' OR (issues.status = 'resolved_next' \
         AND excluded.last_release IS NOT NULL \
         AND excluded.last_release <> coalesce(issues.resolved_release, '')) \
-        THEN $11 ELSE issues.regressed_at END, \
+        THEN $+1 ELSE issues.regressed_at END, \
     status = CASE WHEN issues.status = 'resolved' OR (issues.status = 'resolved_next' \
         AND excluded.last_release IS NOT NULL \
         AND excluded.last_release <> coalesce(issues.resolved_release, '')) \
@@ -192,12 +193,10 @@ const UPSERT_ISSUE: &str = "INSERT INTO issues (project_id, grouping_key, title,
             AND issues.event_count + excluded.event_count >= issues.ignore_until_count) \
             OR (issues.ignore_until IS NOT NULL AND excluded.last_seen > issues.ignore_until))) \
         THEN 'unresolved' ELSE issues.status END \
-    RETURNING id, event_count, regressed_at, status";
+    RETURNING grouping_key, id, event_count, regressed_at";
 
-const INSERT_EVENT: &str = "INSERT INTO events (project_id, issue_id, event_id, time, received, \
-    level, title, environment, release, trace_id, job_id, user_label, body) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-    ON CONFLICT (project_id, event_id) DO NOTHING";
+const INSERT_EVENTS: &str = "INSERT INTO events (project_id, issue_id, event_id, time, received, \
+    level, title, environment, release, trace_id, job_id, user_label, body) VALUES ";
 
 async fn write_events(
     tx: &mut dyn Tx,
@@ -213,35 +212,53 @@ async fn write_events(
             .events
             .push(e);
     }
+    // Every issue of the batch in one statement (or a few), in key order.
+    let rows = groups
+        .iter()
+        .map(|(key, group)| {
+            let (latest, earliest) = (group.latest(), group.earliest());
+            vec![
+                project.0.into(),
+                (*key).into(),
+                latest.grouping.title.as_str().into(),
+                latest.grouping.culprit.as_str().into(),
+                latest.level.as_str().into(),
+                "unresolved".into(),
+                earliest.time.millis().into(),
+                latest.time.millis().into(),
+                (group.events.len() as i64).into(),
+                0.into(),
+                earliest.release.as_deref().into(),
+                latest.release.as_deref().into(),
+            ]
+        })
+        .collect();
+    let upserted = tx
+        .insert_rows_returning(
+            UPSERT_ISSUES,
+            UPSERT_ISSUES_TAIL,
+            rows,
+            &[now.millis().into()],
+        )
+        .await?;
+    let mut issues: HashMap<String, (IssueId, i64, Option<i64>)> = HashMap::new();
+    for row in &upserted {
+        issues.insert(
+            row.req_text(0)?,
+            (IssueId(row.req_int(1)?), row.req_int(2)?, row.int(3)?),
+        );
+    }
     let mut written = Vec::with_capacity(events.len());
+    let mut details = IssueDetails::default();
+    let mut users = Vec::new();
     for (key, group) in &groups {
-        let latest = group.latest();
+        let &(issue_id, event_count, regressed_at) = issues
+            .get(*key)
+            .ok_or_else(|| crate::StoreError::database("the issue upsert skipped an issue"))?;
         let count = group.events.len() as i64;
-        let row = tx
-            .query(
-                UPSERT_ISSUE,
-                &[
-                    project.0.into(),
-                    (*key).into(),
-                    latest.grouping.title.as_str().into(),
-                    latest.grouping.culprit.as_str().into(),
-                    latest.level.as_str().into(),
-                    group.earliest().time.millis().into(),
-                    latest.time.millis().into(),
-                    count.into(),
-                    group.earliest().release.as_deref().into(),
-                    latest.release.as_deref().into(),
-                    now.millis().into(),
-                ],
-            )
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| crate::StoreError::database("the issue upsert returned no row"))?;
-        let issue_id = IssueId(row.req_int(0)?);
-        let change = if row.req_int(1)? == count {
+        let change = if event_count == count {
             IssueChange::New
-        } else if row.int(2)? == Some(now.millis()) {
+        } else if regressed_at == Some(now.millis()) {
             IssueChange::Regression
         } else {
             IssueChange::Seen
@@ -262,12 +279,24 @@ async fn write_events(
                 environment: e.environment.clone(),
             });
         }
-        write_issue_details(tx, issue_id, &group.events).await?;
+        details.add(issue_id, &group.events);
+        let keys: BTreeSet<&str> = group
+            .events
+            .iter()
+            .filter_map(|e| e.user_key.as_deref())
+            .collect();
+        users.extend(
+            keys.into_iter()
+                .map(|user| vec![issue_id.into(), user.into()]),
+        );
     }
-    for (e, w) in events.iter().zip(order_like(&events, &written)) {
-        tx.execute(
-            INSERT_EVENT,
-            &[
+    add_users(tx, users).await?;
+    details.write(tx).await?;
+    let rows = events
+        .iter()
+        .zip(order_like(&events, &written))
+        .map(|(e, w)| {
+            vec![
                 project.0.into(),
                 w.into(),
                 e.event_id.as_str().into(),
@@ -281,10 +310,15 @@ async fn write_events(
                 e.job_id.as_deref().into(),
                 e.user_label.as_deref().into(),
                 Value::Blob(e.body.stored().to_vec()),
-            ],
-        )
-        .await?;
-    }
+            ]
+        })
+        .collect();
+    tx.insert_rows(
+        INSERT_EVENTS,
+        " ON CONFLICT (project_id, event_id) DO NOTHING",
+        rows,
+    )
+    .await?;
     Ok(written)
 }
 
@@ -297,75 +331,92 @@ fn order_like(events: &[NewEvent], written: &[EventWritten]) -> Vec<IssueId> {
     events.iter().map(|e| by_id[e.event_id.as_str()]).collect()
 }
 
-/// Hourly counts, tag values and distinct users of one issue's new events.
-async fn write_issue_details(
-    tx: &mut dyn Tx,
-    issue_id: IssueId,
-    events: &[&NewEvent],
-) -> Result<()> {
-    let mut hours: BTreeMap<i64, i64> = BTreeMap::new();
-    let mut tags: BTreeMap<(&str, &str), (i64, i64)> = BTreeMap::new();
-    let mut users: BTreeMap<&str, ()> = BTreeMap::new();
-    for e in events {
-        *hours.entry(floor(e.time, HOUR_MS)).or_default() += 1;
-        let built_in = [
-            ("environment", e.environment.as_deref()),
-            ("release", e.release.as_deref()),
-            ("level", Some(e.level.as_str())),
-        ];
-        let pairs = built_in
-            .into_iter()
-            .filter_map(|(k, v)| Some((k, v?)))
-            .chain(e.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        for pair in pairs {
-            let slot = tags.entry(pair).or_default();
-            slot.0 += 1;
-            slot.1 = slot.1.max(e.time.millis());
+/// Hourly counts and tag values of the batch's issues, gathered issue by issue and written
+/// in a few multi-row statements (each issue's keys are summed first, so no statement names a
+/// row twice).
+#[derive(Default)]
+struct IssueDetails {
+    hours: Vec<Vec<Value>>,
+    tags: Vec<Vec<Value>>,
+}
+
+impl IssueDetails {
+    fn add(&mut self, issue_id: IssueId, events: &[&NewEvent]) {
+        let mut hours: BTreeMap<i64, i64> = BTreeMap::new();
+        let mut tags: BTreeMap<(&str, &str), (i64, i64)> = BTreeMap::new();
+        for e in events {
+            *hours.entry(floor(e.time, HOUR_MS)).or_default() += 1;
+            let built_in = [
+                ("environment", e.environment.as_deref()),
+                ("release", e.release.as_deref()),
+                ("level", Some(e.level.as_str())),
+            ];
+            let pairs = built_in
+                .into_iter()
+                .filter_map(|(k, v)| Some((k, v?)))
+                .chain(e.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            for pair in pairs {
+                let slot = tags.entry(pair).or_default();
+                slot.0 += 1;
+                slot.1 = slot.1.max(e.time.millis());
+            }
         }
-        if let Some(user) = e.user_key.as_deref() {
-            users.insert(user, ());
-        }
+        self.hours.extend(
+            hours
+                .into_iter()
+                .map(|(hour, count)| vec![issue_id.into(), hour.into(), count.into()]),
+        );
+        self.tags
+            .extend(tags.into_iter().map(|((key, value), (count, last_seen))| {
+                vec![
+                    issue_id.into(),
+                    key.into(),
+                    value.into(),
+                    count.into(),
+                    last_seen.into(),
+                ]
+            }));
     }
-    for (hour, count) in hours {
-        tx.execute(
-            "INSERT INTO issue_hours (issue_id, hour, count) VALUES ($1, $2, $3) \
-             ON CONFLICT (issue_id, hour) DO UPDATE SET count = issue_hours.count + excluded.count",
-            &[issue_id.into(), hour.into(), count.into()],
+
+    async fn write(self, tx: &mut dyn Tx) -> Result<()> {
+        tx.insert_rows(
+            "INSERT INTO issue_hours (issue_id, hour, count) VALUES ",
+            " ON CONFLICT (issue_id, hour) DO UPDATE SET count = issue_hours.count + excluded.count",
+            self.hours,
         )
         .await?;
-    }
-    for ((key, value), (count, last_seen)) in tags {
-        tx.execute(
-            "INSERT INTO issue_tags (issue_id, key, value, count, last_seen) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (issue_id, key, value) DO UPDATE SET \
+        tx.insert_rows(
+            "INSERT INTO issue_tags (issue_id, key, value, count, last_seen) VALUES ",
+            " ON CONFLICT (issue_id, key, value) DO UPDATE SET \
              count = issue_tags.count + excluded.count, last_seen = CASE WHEN \
              excluded.last_seen > issue_tags.last_seen THEN excluded.last_seen \
              ELSE issue_tags.last_seen END",
-            &[
-                issue_id.into(),
-                key.into(),
-                value.into(),
-                count.into(),
-                last_seen.into(),
-            ],
+            self.tags,
         )
         .await?;
+        Ok(())
     }
-    let mut new_users = 0i64;
-    for user in users.keys() {
-        new_users += tx
-            .query(
-                "INSERT INTO issue_users (issue_id, user_key) VALUES ($1, $2) \
-                 ON CONFLICT (issue_id, user_key) DO NOTHING RETURNING user_key",
-                &[issue_id.into(), (*user).into()],
-            )
-            .await?
-            .len() as i64;
+}
+
+/// Records the (issue, user) pairs of the batch and counts, per issue, the users it had not
+/// seen before.
+async fn add_users(tx: &mut dyn Tx, pairs: Vec<Vec<Value>>) -> Result<()> {
+    let added = tx
+        .insert_rows_returning(
+            "INSERT INTO issue_users (issue_id, user_key) VALUES ",
+            " ON CONFLICT (issue_id, user_key) DO NOTHING RETURNING issue_id",
+            pairs,
+            &[],
+        )
+        .await?;
+    let mut new_users: BTreeMap<i64, i64> = BTreeMap::new();
+    for row in &added {
+        *new_users.entry(row.req_int(0)?).or_default() += 1;
     }
-    if new_users > 0 {
+    for (issue, n) in new_users {
         tx.execute(
             "UPDATE issues SET user_count = user_count + $1 WHERE id = $2",
-            &[new_users.into(), issue_id.into()],
+            &[n.into(), issue.into()],
         )
         .await?;
     }

@@ -20,7 +20,6 @@ use super::{client, logs, median, Server};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -196,11 +195,11 @@ fn rule(n: usize, channel: i64) -> Value {
 
 /// An admin API client of `server`, with a token made by the CLI on its data directory.
 pub(crate) fn api(binary: &Path, server: &Server) -> Result<Arc<Api>> {
-    let out = Command::new(binary)
-        .args([
-            "token", "create", "--name", "bench", "--scope", "admin", "--data",
-        ])
-        .arg(server.data.path())
+    let out = server
+        .offline(
+            binary,
+            &["token", "create", "--name", "bench", "--scope", "admin"],
+        )
         .output()?;
     if !out.status.success() {
         bail!("token create: {}", String::from_utf8_lossy(&out.stderr));

@@ -382,7 +382,7 @@ fn url(base: &str, path: &str, params: &[(&str, &str)]) -> Result<String> {
 }
 
 async fn searches(binary: &Path, server: &Server, file: &Path, now: i64) -> Result<()> {
-    add_admin(binary, server.data.path())?;
+    add_admin(binary, &server)?;
     let http = client()?;
     let session = login(&http, &server.url).await?;
     let base = &server.url;
@@ -502,7 +502,7 @@ async fn syslog_udp(binary: &Path, rates: &[u64]) -> Result<()> {
         binary,
         &[("VIGIE_LOGS_SYSLOG_UDP", &format!("127.0.0.1:{port}"))],
     )?;
-    add_admin(binary, server.data.path())?;
+    add_admin(binary, &server)?;
     let http = client()?;
     let session = login(&http, &server.url).await?;
     let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;

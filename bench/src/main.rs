@@ -248,9 +248,8 @@ struct Server {
     /// The default project's key, from the banner's DSN.
     key: Option<String>,
     data: tempfile::TempDir,
-    /// The PostgreSQL database it keeps its data in (`VIGIE_BENCH_POSTGRES`): held only to be
-    /// dropped after the server.
-    _postgres: Option<Scratch>,
+    /// The PostgreSQL database it keeps its data in (`VIGIE_BENCH_POSTGRES`), dropped after it.
+    postgres: Option<Scratch>,
 }
 
 /// A PostgreSQL database of one server's own, on the server `VIGIE_BENCH_POSTGRES` names.
@@ -355,7 +354,7 @@ impl Server {
                 url,
                 key,
                 data,
-                _postgres: postgres,
+                postgres,
             },
             started,
         ))
@@ -374,6 +373,16 @@ impl Server {
         // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command name.
         let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
         Ok(ticks / 100.0)
+    }
+
+    /// `binary` run offline on this server's data (`vigie user add …`), as a script would.
+    fn offline(&self, binary: &Path, args: &[&str]) -> Command {
+        let mut command = Command::new(binary);
+        command.args(args).arg("--data").arg(self.data.path());
+        if let Some(db) = &self.postgres {
+            command.env("VIGIE_DATABASE_URL", &db.url);
+        }
+        command
     }
 
     fn rss_kib(&self) -> Result<u64> {
@@ -436,7 +445,7 @@ async fn startup(binary: &Path, runs: usize) -> Result<()> {
 
 async fn page_views(binary: &Path, requests: usize, concurrency: usize, path: &str) -> Result<()> {
     let (server, _) = Server::start(binary)?;
-    add_admin(binary, server.data.path())?;
+    add_admin(binary, &server)?;
     let http = client()?;
     let session = login(&http, &server.url).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -498,18 +507,19 @@ async fn page_views(binary: &Path, requests: usize, concurrency: usize, path: &s
 }
 
 /// Adds the admin offline, as a script would.
-fn add_admin(binary: &Path, data: &Path) -> Result<()> {
-    let mut child = Command::new(binary)
-        .args([
-            "user",
-            "add",
-            "bench",
-            "--role",
-            "admin",
-            "--password-stdin",
-            "--data",
-        ])
-        .arg(data)
+fn add_admin(binary: &Path, server: &Server) -> Result<()> {
+    let mut child = server
+        .offline(
+            binary,
+            &[
+                "user",
+                "add",
+                "bench",
+                "--role",
+                "admin",
+                "--password-stdin",
+            ],
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()?;

@@ -286,7 +286,7 @@ async fn issue_list(binary: &Path, issues: usize, events: usize) -> Result<()> {
         seeding.elapsed().as_secs_f64(),
         dir_bytes(server.data.path()) as f64 / (1u64 << 30) as f64
     );
-    super::add_admin(binary, server.data.path())?;
+    super::add_admin(binary, &server)?;
     let session = super::login(&http, &server.url).await?;
     for (label, path) in [
         ("/issues (last seen)", "/issues"),

@@ -237,7 +237,7 @@ async fn fill_and_read(
     }
 
     let api = api(binary, server)?;
-    super::add_admin(binary, &server)?;
+    super::add_admin(binary, server)?;
     let session = super::login(http, &server.url).await?;
     let pages = [
         "/celery",

@@ -312,7 +312,7 @@ async fn job_page(binary: &Path, server: &Server, api: &Arc<Api>, items: usize) 
             .await?;
         first += size;
     }
-    add_admin(binary, &server)?;
+    add_admin(binary, server)?;
     let http = client()?;
     let session = login(&http, &server.url).await?;
     let mut times = Vec::new();

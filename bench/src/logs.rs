@@ -382,7 +382,7 @@ fn url(base: &str, path: &str, params: &[(&str, &str)]) -> Result<String> {
 }
 
 async fn searches(binary: &Path, server: &Server, file: &Path, now: i64) -> Result<()> {
-    add_admin(binary, &server)?;
+    add_admin(binary, server)?;
     let http = client()?;
     let session = login(&http, &server.url).await?;
     let base = &server.url;

@@ -45,15 +45,24 @@ pub(crate) trait Engine: Send + Sync + 'static {
 /// The store: one engine, and every feature's storage written once on top of it.
 pub(crate) struct Db<E> {
     engine: E,
+    /// Log blocks' bloom filters already read (see `crate::logs`).
+    blooms: crate::logs::store::BloomCache,
 }
 
 impl<E: Engine> Db<E> {
     pub(crate) fn new(engine: E) -> Db<E> {
-        Db { engine }
+        Db {
+            engine,
+            blooms: Default::default(),
+        }
     }
 
     pub(crate) fn engine(&self) -> &E {
         &self.engine
+    }
+
+    pub(crate) fn blooms(&self) -> &crate::logs::store::BloomCache {
+        &self.blooms
     }
 
     /// Runs a read; `op` names it in the `store` span.

@@ -23,7 +23,7 @@
 pub mod block;
 pub mod bloom;
 pub(crate) mod sql;
-mod store;
+pub(crate) mod store;
 
 pub use store::LogStore;
 
@@ -62,8 +62,8 @@ pub struct BlockMeta {
     pub level_counts: [u32; 7],
     pub raw_bytes: u64,
     pub stored_bytes: u64,
-    /// Present when the filter asked for it.
-    pub bloom: Option<Vec<u8>>,
+    /// Present when the filter asked for it; shared with the store's cache of filters.
+    pub bloom: Option<std::sync::Arc<[u8]>>,
 }
 
 /// Which block summaries to list; `None` means any. Newest (`max_time`) first.

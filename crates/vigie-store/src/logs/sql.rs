@@ -121,7 +121,11 @@ pub fn block_from(row: &mut Row, with_bloom: bool) -> Result<BlockMeta> {
         level_counts: level_counts_from(&row.req_text(6)?)?,
         raw_bytes: row.req_int(7)? as u64,
         stored_bytes: row.req_int(8)? as u64,
-        bloom: if with_bloom { take_blob(row, 9)? } else { None },
+        bloom: if with_bloom {
+            take_blob(row, 9)?.map(Into::into)
+        } else {
+            None
+        },
     })
 }
 

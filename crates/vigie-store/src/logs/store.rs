@@ -9,10 +9,80 @@ use crate::tx::{take_blob, Tx};
 use crate::{Result, StoreError};
 use async_trait::async_trait;
 use std::collections::HashMap;
+use std::sync::Arc;
 use vigie_core::{ProjectId, Timestamp};
 
 /// Ids per `IN (…)` list: one round trip for a search's batch, bounded statement sizes.
 const IDS_PER_STATEMENT: usize = 256;
+/// Bytes of bloom filters a store keeps in memory (about 1,000 full blocks' worth).
+const BLOOM_CACHE_BYTES: usize = 64 << 20;
+
+/// The bloom filters of blocks already read, by block id. A block never changes once written
+/// and its id is never given again (`AUTOINCREMENT` on SQLite, a sequence on PostgreSQL), so a
+/// filter read once stays right for as long as the process runs: a search then reads only the
+/// blocks' small summaries, and the filters of blocks it has not met yet. (On PostgreSQL every
+/// filter would otherwise cross the wire at every search.) Bounded by bytes; the filters read
+/// first leave first; a block this store deletes (compaction, retention) leaves at once, and
+/// one another instance deleted is never asked for again and leaves with age.
+#[derive(Default)]
+pub(crate) struct BloomCache(std::sync::Mutex<Blooms>);
+
+#[derive(Default)]
+struct Blooms {
+    by_id: HashMap<i64, Arc<[u8]>>,
+    order: std::collections::VecDeque<i64>,
+    bytes: usize,
+}
+
+impl BloomCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Blooms> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The filters known of `ids`, and the ids whose filter must be read.
+    fn look_up(&self, ids: &[i64]) -> (HashMap<i64, Arc<[u8]>>, Vec<i64>) {
+        let blooms = self.lock();
+        let mut missing = Vec::new();
+        let mut found = HashMap::with_capacity(ids.len());
+        for id in ids {
+            match blooms.by_id.get(id) {
+                Some(bloom) => {
+                    found.insert(*id, bloom.clone());
+                }
+                None => missing.push(*id),
+            }
+        }
+        (found, missing)
+    }
+
+    fn keep(&self, id: i64, bloom: Arc<[u8]>) {
+        let mut blooms = self.lock();
+        if bloom.len() > BLOOM_CACHE_BYTES || blooms.by_id.contains_key(&id) {
+            return;
+        }
+        while blooms.bytes + bloom.len() > BLOOM_CACHE_BYTES {
+            let Some(oldest) = blooms.order.pop_front() else {
+                break;
+            };
+            if let Some(gone) = blooms.by_id.remove(&oldest) {
+                blooms.bytes -= gone.len();
+            }
+        }
+        blooms.bytes += bloom.len();
+        blooms.order.push_back(id);
+        blooms.by_id.insert(id, bloom);
+    }
+
+    fn forget(&self, ids: &[i64]) {
+        let mut blooms = self.lock();
+        for id in ids {
+            if let Some(gone) = blooms.by_id.remove(id) {
+                blooms.bytes -= gone.len();
+            }
+        }
+        // Ids left in `order` without a filter are skipped when they come up.
+    }
+}
 
 /// Log blocks and sources (the engine is [`crate::logs`]).
 #[async_trait]
@@ -83,6 +153,20 @@ async fn write_blocks(
     Ok(ids)
 }
 
+/// The bloom filters of the blocks `ids` (those that still exist).
+async fn block_blooms(tx: &mut dyn Tx, ids: &[i64]) -> Result<Vec<(i64, Arc<[u8]>)>> {
+    let mut blooms = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+        let w = ids_in(chunk);
+        let sql = format!("SELECT id, bloom FROM log_blocks{}", w.sql());
+        for mut row in tx.query(&sql, &w.values).await? {
+            let bloom = take_blob(&mut row, 1)?.ok_or_else(|| null_column(1))?;
+            blooms.push((row.req_int(0)?, bloom.into()));
+        }
+    }
+    Ok(blooms)
+}
+
 async fn block_data(tx: &mut dyn Tx, ids: &[i64]) -> Result<Vec<(i64, Vec<u8>)>> {
     let mut by_id: HashMap<i64, Vec<u8>> = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
@@ -107,6 +191,7 @@ impl<E: Engine> LogStore for Db<E> {
         blocks: Vec<NewLogBlock>,
         replacing: Vec<i64>,
     ) -> Result<Vec<i64>> {
+        self.blooms().forget(&replacing);
         self.write("write_log_blocks", move |tx| {
             Box::pin(async move { write_blocks(tx, project, &blocks, &replacing).await })
         })
@@ -114,17 +199,43 @@ impl<E: Engine> LogStore for Db<E> {
     }
 
     async fn log_blocks(&self, filter: &BlockFilter) -> Result<Vec<BlockMeta>> {
-        let (query, values) = sql::blocks_query(filter);
-        let with_bloom = filter.with_bloom;
-        self.read("log_blocks", move |tx| {
-            Box::pin(async move {
-                let rows = tx.query(&query, &values).await?;
-                rows.into_iter()
-                    .map(|mut r| sql::block_from(&mut r, with_bloom))
-                    .collect()
+        // The summaries alone; their filters come from the cache, or are read once.
+        let (query, values) = sql::blocks_query(&BlockFilter {
+            with_bloom: false,
+            ..filter.clone()
+        });
+        let mut metas = self
+            .read("log_blocks", move |tx| {
+                Box::pin(async move {
+                    let rows = tx.query(&query, &values).await?;
+                    rows.into_iter()
+                        .map(|mut r| sql::block_from(&mut r, false))
+                        .collect::<Result<Vec<_>>>()
+                })
             })
-        })
-        .await
+            .await?;
+        if !filter.with_bloom {
+            return Ok(metas);
+        }
+        let ids: Vec<i64> = metas.iter().map(|m| m.id).collect();
+        let (mut found, missing) = self.blooms().look_up(&ids);
+        if !missing.is_empty() {
+            let read = self
+                .read("log_blooms", move |tx| {
+                    Box::pin(async move { block_blooms(tx, &missing).await })
+                })
+                .await?;
+            for (id, bloom) in read {
+                self.blooms().keep(id, bloom.clone());
+                found.insert(id, bloom);
+            }
+        }
+        for meta in &mut metas {
+            // A block deleted between the two reads has no filter: it is passed over.
+            meta.bloom = found.remove(&meta.id);
+        }
+        metas.retain(|m| m.bloom.is_some());
+        Ok(metas)
     }
 
     async fn log_block_data(&self, ids: Vec<i64>) -> Result<Vec<(i64, Vec<u8>)>> {
@@ -145,6 +256,7 @@ impl<E: Engine> LogStore for Db<E> {
     }
 
     async fn delete_log_blocks(&self, ids: Vec<i64>) -> Result<u64> {
+        self.blooms().forget(&ids);
         self.write("delete_log_blocks", move |tx| {
             Box::pin(async move { delete_blocks(tx, &ids, false).await })
         })
@@ -162,5 +274,33 @@ impl<E: Engine> LogStore for Db<E> {
             })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bloom_cache_keeps_within_its_bytes_and_forgets_deleted_blocks() {
+        let cache = BloomCache::default();
+        let bloom = |n: usize| -> Arc<[u8]> { vec![7u8; n].into() };
+        cache.keep(1, bloom(100));
+        cache.keep(2, bloom(100));
+        let (found, missing) = cache.look_up(&[1, 2, 3]);
+        assert_eq!((found.len(), missing), (2, vec![3]));
+        cache.forget(&[1]);
+        assert_eq!(cache.look_up(&[1]).1, vec![1]);
+        // Filling it past its bytes sends the oldest away first.
+        let big = BLOOM_CACHE_BYTES / 2;
+        cache.keep(10, bloom(big));
+        cache.keep(11, bloom(big));
+        let (found, missing) = cache.look_up(&[2, 10, 11]);
+        assert_eq!(missing, vec![2]);
+        assert_eq!(found.len(), 2);
+        assert!(cache.lock().bytes <= BLOOM_CACHE_BYTES);
+        // One larger than the whole cache is not kept.
+        cache.keep(12, bloom(BLOOM_CACHE_BYTES + 1));
+        assert_eq!(cache.look_up(&[12]).1, vec![12]);
     }
 }

@@ -361,13 +361,7 @@ pub(crate) async fn update_rule(
         .await
         .map_err(|e| unique(e, "rule", &name))?;
     let rule = rule_from(rows.first().ok_or(StoreError::NotFound("rule"))?)?;
-    crate::feed::record(
-        tx,
-        project,
-        &crate::feed::FeedChange::Rules,
-        Timestamp::now(),
-    )
-    .await?;
+    rules_changed(tx, project, Timestamp::now()).await?;
     Ok(rule)
 }
 
@@ -408,8 +402,14 @@ pub(crate) async fn create_rule(
         .await
         .map_err(|e| unique(e, "rule", &name))?;
     let rule = rule_from(rows.first().ok_or(StoreError::NotFound("rule"))?)?;
-    crate::feed::record(tx, project, &crate::feed::FeedChange::Rules, now).await?;
+    rules_changed(tx, project, now).await?;
     Ok(rule)
+}
+
+/// Puts a change of `project`'s rules on the change feed, in the transaction that made it:
+/// every instance reads its rules again (threshold rules count on every instance).
+async fn rules_changed(tx: &mut dyn Tx, project: ProjectId, at: Timestamp) -> Result<()> {
+    crate::feed::record(tx, project, &crate::feed::FeedChange::Rules, at).await
 }
 
 pub(crate) async fn list_rules(tx: &mut dyn Tx, project: ProjectId) -> Result<Vec<Rule>> {
@@ -433,13 +433,7 @@ pub(crate) async fn delete_rule(tx: &mut dyn Tx, project: ProjectId, id: i64) ->
     if gone == 0 {
         return Err(StoreError::NotFound("rule"));
     }
-    crate::feed::record(
-        tx,
-        project,
-        &crate::feed::FeedChange::Rules,
-        Timestamp::now(),
-    )
-    .await?;
+    rules_changed(tx, project, Timestamp::now()).await?;
     Ok(())
 }
 
@@ -459,13 +453,7 @@ pub(crate) async fn mute_rule(
         )
         .await?;
     let rule = rule_from(rows.first().ok_or(StoreError::NotFound("rule"))?)?;
-    crate::feed::record(
-        tx,
-        project,
-        &crate::feed::FeedChange::Rules,
-        Timestamp::now(),
-    )
-    .await?;
+    rules_changed(tx, project, Timestamp::now()).await?;
     Ok(rule)
 }
 

@@ -116,7 +116,10 @@ const CLAIM: Duration = Duration::from_secs(120);
 pub fn start(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
     vec![
         crate::tasks::spawn("alert engine", follow_feed(state.clone())),
-        crate::tasks::spawn("alert thresholds", thresholds(state.clone())),
+        crate::tasks::spawn(
+            "alert thresholds",
+            thresholds(state.clone(), Duty::Judge, std::future::pending()),
+        ),
         crate::tasks::spawn("alert notifier", notifier(state.clone())),
     ]
 }
@@ -235,9 +238,29 @@ fn plan(rules: &[Rule], happening: &Happening, once: Option<&str>) -> Vec<Alerti
         .collect()
 }
 
-/// Judges the threshold rules every second, over windows fed by what this instance stored
-/// (its hub) and what the others counted (handed over through the database).
-async fn thresholds(state: AppState) {
+/// What a threshold loop does with what it counts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Duty {
+    /// The leader: every second, adds what the other instances handed over and judges the
+    /// rules; judges item-error rules as jobs move.
+    Judge,
+    /// An instance that does not lead: every second, hands its counts to the leader.
+    HandOver,
+}
+
+impl Duty {
+    fn task(self) -> &'static str {
+        match self {
+            Duty::Judge => "alert evaluation",
+            Duty::HandOver => "alert counts hand-over",
+        }
+    }
+}
+
+/// Counts what this instance stores into the threshold windows (its hub), and every second
+/// does its `duty`, until the server shuts down or `stop` resolves; a hand-over loop hands
+/// over once more then, so a lead taken next starts with those counts.
+async fn thresholds(state: AppState, duty: Duty, stop: impl std::future::Future<Output = ()>) {
     let mut changes = state.hub.subscribe();
     // Only this instance's lines: the others count theirs (their tails' copies here are not
     // counted twice).
@@ -245,39 +268,47 @@ async fn thresholds(state: AppState) {
     let mut watches = Watches::default();
     // Read the rules at start, whatever the flag says: a lead taken again starts afresh.
     let mut reload_now = true;
-    state.tasks.declare("alert evaluation", JUDGE_EVERY);
-    let mut judge = tokio::time::interval(JUDGE_EVERY);
-    judge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut stop = std::pin::pin!(stop);
+    state.tasks.declare(duty.task(), JUDGE_EVERY);
+    let mut tick = tokio::time::interval(JUDGE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = state.hub.shutting_down() => return,
+            _ = state.hub.shutting_down() => break,
+            _ = &mut stop => break,
             change = changes.recv() => match change {
-                Ok(change) => on_change(&state, &mut watches, &change).await,
+                Ok(change) => on_change(&state, &mut watches, &change, duty).await,
                 Err(RecvError::Lagged(n)) => {
                     tracing::warn!(missed = n, "threshold windows fell behind; they undercount");
                 }
-                Err(RecvError::Closed) => return,
+                Err(RecvError::Closed) => break,
             },
             news = logs.recv() => match news {
                 Ok(news) => on_logs(&mut watches, &news),
                 Err(RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "alert engine fell behind on log lines; thresholds undercount");
+                    tracing::warn!(missed = n, "threshold windows fell behind on log lines; they undercount");
                 }
-                Err(RecvError::Closed) => return,
+                Err(RecvError::Closed) => break,
             },
-            _ = judge.tick() => {
+            _ = tick.tick() => {
                 let reload = std::mem::take(&mut reload_now);
-                state.tasks.run("alert evaluation", judge_thresholds(&state, &mut watches, reload)).await;
+                state.tasks.run(duty.task(), every_second(&state, &mut watches, duty, reload)).await;
             }
         }
     }
+    if duty == Duty::HandOver {
+        state
+            .tasks
+            .run(duty.task(), give(&state, &mut watches))
+            .await;
+    }
 }
 
-/// One pass over the threshold rules (re-read first if they changed): what the other
-/// instances counted is added in, then every rule is judged.
-async fn judge_thresholds(
+/// The rules read again if they changed (or `reload`), then the duty's work.
+async fn every_second(
     state: &AppState,
     watches: &mut Watches,
+    duty: Duty,
     reload: bool,
 ) -> Result<String, String> {
     if state.rules_changed.take() || reload {
@@ -286,15 +317,24 @@ async fn judge_thresholds(
             return Err(format!("could not read the alert rules: {err}"));
         }
     }
+    match duty {
+        Duty::Judge => Ok(judge_thresholds(state, watches).await),
+        Duty::HandOver => give(state, watches).await.map_err(|e| e.to_string()),
+    }
+}
+
+/// One pass over the threshold rules: what the other instances counted is added in, then
+/// every rule is judged.
+async fn judge_thresholds(state: &AppState, watches: &mut Watches) -> String {
     let handed = take_tallies(state, watches).await;
     read_queues(state, watches).await;
     let verdicts = watches.judge(&link(state, ""), Timestamp::now().millis());
     let sent = verdicts.len();
     send_verdicts(state, verdicts).await;
-    Ok(format!(
+    format!(
         "{} threshold rules; {handed} counts from other instances; {sent} changed",
         watches.rules()
-    ))
+    )
 }
 
 /// Adds what the other instances handed over into the windows; answers how many hand-overs.
@@ -321,59 +361,12 @@ async fn take_tallies(state: &AppState, watches: &mut Watches) -> usize {
 }
 
 /// An instance that does not lead: counts what it stores into the threshold windows and hands
-/// them to the leader every second, until `stop` resolves or the server shuts down (a last
-/// hand-over then, so a lead taken next starts with them).
+/// them to the leader every second, until `stop` resolves or the server shuts down.
 pub async fn hand_over(state: AppState, stop: tokio::sync::oneshot::Receiver<()>) {
-    let mut changes = state.hub.subscribe_own();
-    let mut logs = state.hub.watch_own_logs();
-    let mut watches = Watches::default();
-    let mut reload_now = true;
-    let mut stop = std::pin::pin!(stop);
-    state.tasks.declare("alert counts hand-over", JUDGE_EVERY);
-    let mut tick = tokio::time::interval(JUDGE_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = state.hub.shutting_down() => break,
-            _ = &mut stop => break,
-            change = changes.recv() => match change {
-                Ok(Change::Issues(news)) => {
-                    watches.observe_events(news.project, &news.events, Timestamp::now().millis())
-                }
-                Ok(Change::Transactions(news)) => watches.observe_transactions(
-                    news.project,
-                    &news.samples,
-                    Timestamp::now().millis(),
-                ),
-                Ok(_) => {}
-                Err(RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "threshold counts fell behind; they undercount");
-                }
-                Err(RecvError::Closed) => break,
-            },
-            news = logs.recv() => match news {
-                Ok(news) => on_logs(&mut watches, &news),
-                Err(RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "threshold counts fell behind on log lines; they undercount");
-                }
-                Err(RecvError::Closed) => break,
-            },
-            _ = tick.tick() => {
-                let reload = state.rules_changed.take() || std::mem::take(&mut reload_now);
-                if reload {
-                    if let Err(err) = load_rules(&state, &mut watches).await {
-                        tracing::warn!(%err, "could not read the alert rules");
-                        state.rules_changed.mark();
-                    }
-                }
-                state.tasks.run("alert counts hand-over", give(&state, &mut watches)).await;
-            }
-        }
-    }
-    state
-        .tasks
-        .run("alert counts hand-over", give(&state, &mut watches))
-        .await;
+    let stop = async {
+        let _ = stop.await;
+    };
+    thresholds(state, Duty::HandOver, stop).await
 }
 
 /// Leaves what the windows counted for the leader; answers how many rules counted something.
@@ -435,13 +428,17 @@ async fn load_rules(
     Ok(())
 }
 
-async fn on_change(state: &AppState, watches: &mut Watches, change: &Change) {
+/// Counts what `change` brought; the leader also judges jobs as they move and follows the
+/// Celery workers (whose consumers it runs). Another instance's events and transactions come
+/// here without their contents: that instance counts them.
+async fn on_change(state: &AppState, watches: &mut Watches, change: &Change, duty: Duty) {
     let now = Timestamp::now().millis();
     match change {
         Change::Issues(news) => watches.observe_events(news.project, &news.events, now),
         Change::Transactions(news) => {
             watches.observe_transactions(news.project, &news.samples, now)
         }
+        _ if duty == Duty::HandOver => {}
         Change::Job(news) => {
             let verdicts = watches.judge_job(&news.job, &link(state, ""), now);
             send_verdicts(state, verdicts).await;

@@ -1,7 +1,8 @@
 //! Several instances on one PostgreSQL, checked on the real binary: one leads and the other
 //! serves; a job that fails through either alerts once; a key rotated on one is refused by
-//! the other within a second; when the leader is killed with -9 the other takes over and
-//! alerts keep arriving, each once.
+//! the other within a second; when the leader is killed with -9 the other takes over, its
+//! stall sweep runs, and alerts keep arriving, each once; threshold rules and quotas count
+//! what both instances received.
 
 mod common;
 
@@ -182,6 +183,10 @@ fn two_instances_share_one_leader_alert_once_and_fail_over_when_it_is_killed() {
         r#"{{"name": "failures", "rule": {{"kind": "job_failed"}}, "channels": [{channel_id}]}}"#
     );
     api(&b, &token, "POST", "/api/v1/alerts/rules", &rule);
+    let stalls = format!(
+        r#"{{"name": "stalls", "rule": {{"kind": "job_stalled"}}, "channels": [{channel_id}]}}"#
+    );
+    api(&a, &token, "POST", "/api/v1/alerts/rules", &stalls);
 
     // A job that fails through the follower alerts once, sent by the leader.
     fail_job(&b, &token, "through-b");
@@ -297,16 +302,28 @@ fn two_instances_share_one_leader_alert_once_and_fail_over_when_it_is_killed() {
     eprintln!("the follower led {took:?} after the leader was killed");
 
     fail_job(&b, &token, "after-failover");
+    // The stall sweep goes on on the new leader: a job that stops reporting turns stalled.
+    api(
+        &b,
+        &token,
+        "POST",
+        "/api/v1/jobs",
+        r#"{"id": "quiet", "name": "quiet", "total": 10, "stall_after": 2}"#,
+    );
     within(
-        Duration::from_secs(10),
-        "the alert after the failover",
-        || alerted(&receiver).len() == 2,
+        Duration::from_secs(20),
+        "the alerts after the failover",
+        || alerted(&receiver).len() == 3,
     );
     // Anything sent twice would have arrived by now.
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
         alerted(&receiver),
-        ["Job failed: after-failover", "Job failed: through-b"]
+        [
+            "Job failed: after-failover",
+            "Job failed: through-b",
+            "Job stalled: quiet"
+        ]
     );
     drop(b);
     drop(database);

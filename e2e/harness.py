@@ -1,9 +1,12 @@
 """The real `vigie` binary, started as a person would: `vigie serve` on a temporary data
 directory and a free port. Shared by the end-to-end suite and the Python client's tests."""
 
+import email
+import email.policy
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -124,3 +127,34 @@ def stop(process, timeout=10):
         process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Inbox:
+    """Every message a real SMTP server (aiosmtpd) accepted, parsed, as (recipients, message)."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append((envelope.rcpt_tos, message))
+        return "250 OK"
+
+    def wait(self, count, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline and len(self.messages) < count:
+            time.sleep(0.2)
+        assert len(self.messages) >= count, f"{len(self.messages)} e-mails, {count} expected"
+        return self.messages
+
+
+def smtp_settings(port: int) -> dict:
+    """The `VIGIE_SMTP_*` settings that send to the test's SMTP server on `port`."""
+    return {"VIGIE_SMTP_HOST": "127.0.0.1", "VIGIE_SMTP_PORT": str(port),
+            "VIGIE_SMTP_SECURITY": "none", "VIGIE_SMTP_FROM": "Vigie <vigie@example.com>"}

@@ -5,11 +5,8 @@ Python logging (through vigie_client's handler), with its evidence lines, then r
 the window empties — parsed and asserted; then the Alerts page in Chromium, where a threshold
 rule is added through the form."""
 
-import email
-import email.policy
 import json
 import logging
-import socket
 import sys
 import tempfile
 import time
@@ -24,35 +21,10 @@ from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.ui import WebDriverWait
 
 from browser import setup_first_admin
-from harness import Server, vigie_binary
+from harness import Inbox, Server, free_port, smtp_settings, vigie_binary
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "clients" / "python"))
 from vigie_client import VigieHandler  # noqa: E402
-
-
-class Inbox:
-    """Every message the SMTP server accepted, parsed."""
-
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.messages.append((envelope.rcpt_tos, message))
-        return "250 OK"
-
-    def wait(self, count, timeout=30):
-        deadline = time.time() + timeout
-        while time.time() < deadline and len(self.messages) < count:
-            time.sleep(0.2)
-        assert len(self.messages) >= count, f"{len(self.messages)} e-mails, {count} expected"
-        return self.messages
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -67,12 +39,7 @@ def smtp():
 @pytest.fixture(scope="module")
 def vigie(smtp):
     controller, _ = smtp
-    env = {
-        "VIGIE_SMTP_HOST": "127.0.0.1",
-        "VIGIE_SMTP_PORT": str(controller.port),
-        "VIGIE_SMTP_SECURITY": "none",
-        "VIGIE_SMTP_FROM": "Vigie <vigie@example.com>",
-    }
+    env = smtp_settings(controller.port)
     with tempfile.TemporaryDirectory() as data:
         srv = Server(vigie_binary(), data, env=env)
         srv.token = srv.admin_token()

@@ -2,10 +2,7 @@
 channel of that name sends the report to a real SMTP server (aiosmtpd) started by the test;
 the e-mail is parsed and asserted. `vigie report daily` prints the same report."""
 
-import email
-import email.policy
 import json
-import socket
 import tempfile
 import time
 import urllib.request
@@ -13,22 +10,7 @@ import urllib.request
 import pytest
 from aiosmtpd.controller import Controller
 
-from harness import Server, vigie_binary
-
-
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
-        return "250 OK"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from harness import Inbox, Server, free_port, smtp_settings, vigie_binary
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +18,7 @@ def vigie():
     inbox = Inbox()
     smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
-    env = {"VIGIE_SMTP_HOST": "127.0.0.1", "VIGIE_SMTP_PORT": str(smtp.port),
-           "VIGIE_SMTP_SECURITY": "none", "VIGIE_SMTP_FROM": "Vigie <vigie@example.com>",
+    env = {**smtp_settings(smtp.port),
            "VIGIE_REPORTS_DAILY": "* * * * *", "VIGIE_REPORTS_DAILY_CHANNEL": "ops mail"}
     with tempfile.TemporaryDirectory() as data:
         srv = Server(vigie_binary(), data, env=env)
@@ -76,7 +57,7 @@ def test_the_daily_report_arrives_by_email(vigie):
     while time.time() < deadline and not vigie.inbox.messages:
         time.sleep(1)
     assert vigie.inbox.messages, "no daily report e-mail"
-    mail = vigie.inbox.messages[0]
+    _, mail = vigie.inbox.messages[0]
     assert mail["Subject"].startswith("[report] Daily report of default for ")
     body = mail.get_body(preferencelist=("plain",)).get_content()
     assert "Work by kind" in body and "Last errors" in body, body

@@ -137,7 +137,11 @@ impl Where {
         self.clauses.push(template.replace('?', &format!("${n}")));
     }
 
-    /// `column IN (…)` over `values` (the caller keeps lists to a few hundred).
+    /// `column IN (…)` over `values` (the caller keeps lists to a few hundred). Each length is
+    /// its own statement shape on purpose: padding lists to a few lengths was tried, and
+    /// PostgreSQL, meeting each shape often, moved to generic plans that halved the Sentry
+    /// ingest rate once the events table grew (the duplicate lookup stopped using its unique
+    /// index; BENCHMARKS.md, "PostgreSQL side by side").
     pub(crate) fn in_list<V: Into<Value>>(
         &mut self,
         column: &str,

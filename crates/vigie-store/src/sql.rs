@@ -138,10 +138,10 @@ impl Where {
     }
 
     /// `column IN (…)` over `values` (the caller keeps lists to a few hundred). Each length is
-    /// its own statement shape on purpose: padding lists to a few lengths was tried, and
-    /// PostgreSQL, meeting each shape often, moved to generic plans that halved the Sentry
-    /// ingest rate once the events table grew (the duplicate lookup stopped using its unique
-    /// index; BENCHMARKS.md, "PostgreSQL side by side").
+    /// its own statement shape on purpose: padding lists to a few lengths was tried, and the
+    /// Sentry ingest rate on PostgreSQL halved once the events table grew — most likely
+    /// because a shape met often gets a generic plan (BENCHMARKS.md, "PostgreSQL side by
+    /// side").
     pub(crate) fn in_list<V: Into<Value>>(
         &mut self,
         column: &str,

@@ -71,7 +71,7 @@ async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
     .await;
     bar.finish();
     let copied = copied.map_err(|e| {
-        anyhow::anyhow!("{e}\nnothing copied is lost: run the same command again to go on")
+        anyhow::anyhow!("{e}\nwhat was copied stays copied: once the cause is fixed, run the same command again to go on")
     })?;
     println!("{:<28} {:>12} {:>12}", "table", "rows", "in postgres");
     for table in copied.tables.iter().filter(|t| t.rows > 0) {

@@ -3,6 +3,7 @@ directory and a free port. Shared by the end-to-end suite and the Python client'
 
 import email
 import email.policy
+import json
 import os
 import re
 import signal
@@ -158,3 +159,14 @@ def smtp_settings(port: int) -> dict:
     """The `VIGIE_SMTP_*` settings that send to the test's SMTP server on `port`."""
     return {"VIGIE_SMTP_HOST": "127.0.0.1", "VIGIE_SMTP_PORT": str(port),
             "VIGIE_SMTP_SECURITY": "none", "VIGIE_SMTP_FROM": "Vigie <vigie@example.com>"}
+
+
+def api(srv, path: str, body=None, token: str | None = None):
+    """Calls Vigie's JSON API on `srv` with an API token (`token`, else `srv.token`); a body
+    makes it a POST."""
+    req = urllib.request.Request(srv.url + path, headers={"Authorization": f"Bearer {token or srv.token}"})
+    if body is not None:
+        req.data = json.dumps(body).encode()
+        req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())

@@ -5,7 +5,6 @@ Python logging (through vigie_client's handler), with its evidence lines, then r
 the window empties — parsed and asserted; then the Alerts page in Chromium, where a threshold
 rule is added through the form."""
 
-import json
 import logging
 import sys
 import tempfile
@@ -21,7 +20,7 @@ from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.ui import WebDriverWait
 
 from browser import setup_first_admin
-from harness import Inbox, Server, free_port, smtp_settings, vigie_binary
+from harness import api, Inbox, Server, free_port, smtp_settings, vigie_binary
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "clients" / "python"))
 from vigie_client import VigieHandler  # noqa: E402
@@ -45,15 +44,6 @@ def vigie(smtp):
         srv.token = srv.admin_token()
         yield srv
         srv.close()
-
-
-def api(srv, path, body=None):
-    req = urllib.request.Request(srv.url + path, headers={"Authorization": f"Bearer {srv.token}"})
-    if body is not None:
-        req.data = json.dumps(body).encode()
-        req.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.loads(r.read())
 
 
 def ping(srv, path, body=b""):

@@ -3,14 +3,12 @@ succeed, fail, retry and report progress through celery-progress's ProgressRecor
 beat schedule; Vigie (`--celery-broker`) keeps every task and worker — checked through its API,
 the Jobs it shows them as, and the Flower-compatible API — and keeps them when restarted."""
 
-import json
 import re
 import os
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -18,19 +16,13 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from browser import setup_first_admin
-from harness import Server, celery, stop, vigie_binary, wait_for
+from harness import api, Server, celery, stop, vigie_binary, wait_for
 
 HERE = Path(__file__).resolve().parent
 REDIS = os.environ.get("VIGIE_TEST_REDIS_URL")
 pytestmark = pytest.mark.skipif(not REDIS, reason="VIGIE_TEST_REDIS_URL is not set")
 # A database of its own, so other Celery apps on this Redis do not mix in.
 BROKER = (REDIS or "").rsplit("/", 1)[0] + "/11"
-
-
-def api(srv, path):
-    req = urllib.request.Request(srv.url + path, headers={"Authorization": f"Bearer {srv.token}"})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read())
 
 
 @pytest.fixture(scope="module")

@@ -3,17 +3,15 @@ channel and a rule made through the follower; the leader killed with -9; then a 
 through the survivor is mailed once, and the daily report (every minute here) keeps arriving,
 sent by the survivor. Skipped without VIGIE_TEST_POSTGRES_URL (CI sets it)."""
 
-import json
 import os
 import subprocess
 import tempfile
 import time
-import urllib.request
 
 import pytest
 from aiosmtpd.controller import Controller
 
-from harness import Inbox, Server, free_port, smtp_settings, vigie_binary, wait_for
+from harness import Inbox, Server, api, free_port, smtp_settings, vigie_binary, wait_for
 
 ADMIN_URL = os.environ.get("VIGIE_TEST_POSTGRES_URL")
 
@@ -49,15 +47,6 @@ def cluster():
     psql(ADMIN_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def api(srv, token, path, body=None):
-    req = urllib.request.Request(srv.url + path, headers={"Authorization": f"Bearer {token}"})
-    if body is not None:
-        req.data = json.dumps(body).encode()
-        req.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.loads(r.read())
-
-
 def leads(srv):
     try:
         return "vigie_instance_leader 1" in srv.get("/metrics").splitlines()
@@ -71,10 +60,11 @@ def subjects(inbox):
 
 def test_mail_keeps_coming_once_after_the_leader_is_killed(cluster):
     a, b, token, inbox = cluster
+    b.token = token
     assert "(leads" in a.banner and "(follows" in b.banner, (a.banner, b.banner)
-    channel = api(b, token, "/api/v1/alerts/channels",
+    channel = api(b, "/api/v1/alerts/channels",
                   {"name": "ops mail", "target": {"kind": "email", "to": ["ops@example.com"]}})
-    api(b, token, "/api/v1/alerts/rules",
+    api(b, "/api/v1/alerts/rules",
         {"name": "failures", "rule": {"kind": "job_failed"}, "channels": [channel["id"]]})
 
     # The leader dies without a word; the follower leads within 10 s.
@@ -82,8 +72,8 @@ def test_mail_keeps_coming_once_after_the_leader_is_killed(cluster):
     a.process.wait()
     wait_for(lambda: leads(b), "the follower taking the lead", timeout=10)
 
-    api(b, token, "/api/v1/jobs", {"id": "send", "name": "bulk invoices", "total": 2})
-    api(b, token, "/api/v1/jobs/send/finish", {"status": "failed", "message": "SMTP 421"})
+    api(b, "/api/v1/jobs", {"id": "send", "name": "bulk invoices", "total": 2})
+    api(b, "/api/v1/jobs/send/finish", {"status": "failed", "message": "SMTP 421"})
     wait_for(lambda: any("bulk invoices" in s for s in subjects(inbox)), "the failure's e-mail")
     # The daily report (every minute here) is sent by the survivor too.
     wait_for(lambda: any(s.startswith("[report] Daily report") for s in subjects(inbox)),

@@ -2,15 +2,13 @@
 channel of that name sends the report to a real SMTP server (aiosmtpd) started by the test;
 the e-mail is parsed and asserted. `vigie report daily` prints the same report."""
 
-import json
 import tempfile
 import time
-import urllib.request
 
 import pytest
 from aiosmtpd.controller import Controller
 
-from harness import Inbox, Server, free_port, smtp_settings, vigie_binary
+from harness import api, Inbox, Server, free_port, smtp_settings, vigie_binary
 
 
 @pytest.fixture(scope="module")
@@ -27,15 +25,6 @@ def vigie():
         yield srv
         srv.close()
     smtp.stop()
-
-
-def api(srv, path, body=None):
-    req = urllib.request.Request(srv.url + path, headers={"Authorization": f"Bearer {srv.token}"})
-    if body is not None:
-        req.data = json.dumps(body).encode()
-        req.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.loads(r.read())
 
 
 def test_the_daily_report_arrives_by_email(vigie):

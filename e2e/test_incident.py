@@ -9,7 +9,6 @@ import json
 import socket
 import tempfile
 import time
-import urllib.request
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,7 +17,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from browser import setup_first_admin
-from harness import Server, vigie_binary
+from harness import api, Server, vigie_binary
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -70,15 +69,6 @@ def incident(tmp_path_factory):
         yield srv, inbox, start
         srv.close()
     smtp.stop()
-
-
-def api(srv, path, body=None):
-    req = urllib.request.Request(srv.url + path, headers={"Authorization": f"Bearer {srv.token}"})
-    if body is not None:
-        req.data = json.dumps(body).encode()
-        req.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.loads(r.read())
 
 
 def test_the_killed_send_alerts_by_email(incident):

@@ -25,7 +25,7 @@
 //! together.
 
 use crate::config::ErrorsConfig;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use vigie_core::{ProjectId, Timestamp};
 use vigie_store::MinuteCount;
@@ -108,6 +108,9 @@ impl Scope {
 struct Counts {
     own: BTreeMap<i64, u64>,
     others: BTreeMap<i64, u64>,
+    /// Minutes of `own` that changed since they were last shared. Kept with the counts and
+    /// forgotten with them, so it stays bounded where nothing shares (SQLite).
+    unshared: BTreeSet<i64>,
 }
 
 impl Counts {
@@ -126,12 +129,13 @@ impl Counts {
     /// Adds `n` to this instance's count of `minute`, forgetting minutes past the history.
     fn add(&mut self, minute: i64, n: u64) {
         *self.own.entry(minute).or_default() += n;
-        while self
-            .own
-            .first_key_value()
-            .is_some_and(|(m, _)| *m < minute - HISTORY)
-        {
+        self.unshared.insert(minute);
+        let oldest = minute - HISTORY;
+        while self.own.first_key_value().is_some_and(|(m, _)| *m < oldest) {
             self.own.pop_first();
+        }
+        while self.unshared.first().is_some_and(|m| *m < oldest) {
+            self.unshared.pop_first();
         }
     }
 }
@@ -139,8 +143,6 @@ impl Counts {
 #[derive(Default)]
 struct Counters {
     scopes: HashMap<Scope, Counts>,
-    /// This instance's counts changed since they were last shared.
-    unshared: HashSet<(Scope, i64)>,
 }
 
 impl Counters {
@@ -150,7 +152,6 @@ impl Counters {
 
     fn accept(&mut self, scope: Scope, minute: i64, n: u64) {
         self.counts(scope).add(minute, n);
-        self.unshared.insert((scope, minute));
     }
 }
 
@@ -228,18 +229,19 @@ impl Quotas {
     /// writing one twice is harmless).
     pub fn to_share(&self) -> Vec<MinuteCount> {
         let mut c = self.counters();
-        let unshared: Vec<(Scope, i64)> = c.unshared.drain().collect();
-        unshared
-            .into_iter()
-            .filter_map(|(scope, minute)| {
-                let count = *c.scopes.get(&scope)?.own.get(&minute)?;
-                Some(MinuteCount {
-                    scope: scope.name(),
-                    minute,
-                    count,
-                })
-            })
-            .collect()
+        let mut told = Vec::new();
+        for (scope, counts) in &mut c.scopes {
+            for minute in std::mem::take(&mut counts.unshared) {
+                if let Some(count) = counts.own.get(&minute) {
+                    told.push(MinuteCount {
+                        scope: scope.name(),
+                        minute,
+                        count: *count,
+                    });
+                }
+            }
+        }
+        told
     }
 
     /// Marks counts again whose sharing failed, so the next share sends them.
@@ -247,7 +249,7 @@ impl Quotas {
         let mut c = self.counters();
         for count in counts {
             if let Some(scope) = Scope::parse(&count.scope) {
-                c.unshared.insert((scope, count.minute));
+                c.counts(scope).unshared.insert(count.minute);
             }
         }
     }
@@ -443,6 +445,18 @@ mod tests {
             a.check(P, None, 1_001, 0, later).events,
             Some(Refusal::SpikeProtection)
         );
+    }
+
+    #[test]
+    fn what_is_left_to_share_stays_bounded_where_nothing_shares() {
+        // SQLite: no instance ever asks for the counts; a day of minutes keeps an hour's.
+        let q = Quotas::new(config(0, 0, false, 0));
+        for m in 0..1_440 {
+            let at = Timestamp(T.0 + m * MINUTE_MS);
+            assert_eq!(q.check(P, None, 1, 1, at).events, None);
+        }
+        let kept: usize = q.counters().scopes.values().map(|c| c.unshared.len()).sum();
+        assert!(kept <= 3 * (HISTORY as usize + 1), "{kept} minutes waiting to be shared");
     }
 
     #[test]

@@ -456,7 +456,10 @@ mod tests {
             assert_eq!(q.check(P, None, 1, 1, at).events, None);
         }
         let kept: usize = q.counters().scopes.values().map(|c| c.unshared.len()).sum();
-        assert!(kept <= 3 * (HISTORY as usize + 1), "{kept} minutes waiting to be shared");
+        assert!(
+            kept <= 3 * (HISTORY as usize + 1),
+            "{kept} minutes waiting to be shared"
+        );
     }
 
     #[test]

@@ -37,8 +37,8 @@
 //! and a unique-index refusal is [`StoreError::Duplicate`] until the feature that knows what is
 //! unique names it as a [`StoreError::Conflict`].
 //!
-//! Migrations are per backend (`migrations/<backend>/NNNN_name.sql`), versioned in a
-//! `schema_migrations` table and applied at open.
+//! Migrations are written once (`migrations/NNNN_name.sql`, SQLite's dialect, translated for
+//! PostgreSQL by `migrations.rs`), versioned in a `schema_migrations` table and applied at open.
 
 pub mod accounts;
 pub mod alerts;

@@ -12,7 +12,7 @@
 mod tx;
 
 use crate::engine::{Engine, Work};
-use crate::migrations::{self, Migration};
+use crate::migrations;
 use crate::{redact_url, Backend, Result, StoreError};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
@@ -71,7 +71,7 @@ impl PgEngine {
             .get()
             .await
             .map_err(|e| open_error(connect_reason(&e)))?;
-        migrate(&client, migrations::POSTGRES).await?;
+        migrate(&client).await?;
         Ok(PgEngine { pool, config })
     }
 
@@ -94,18 +94,18 @@ fn connect_reason(err: &deadpool_postgres::PoolError) -> String {
     }
 }
 
-async fn migrate(client: &Object, list: &[Migration]) -> Result<()> {
+async fn migrate(client: &Object) -> Result<()> {
     client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .await?;
-    let outcome = apply_migrations(client, list).await;
+    let outcome = apply_migrations(client).await;
     client
         .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
         .await?;
     outcome
 }
 
-async fn apply_migrations(client: &Object, list: &[Migration]) -> Result<()> {
+async fn apply_migrations(client: &Object) -> Result<()> {
     client
         .batch_execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -119,12 +119,7 @@ async fn apply_migrations(client: &Object, list: &[Migration]) -> Result<()> {
         )
         .await?
         .get(0);
-    let current = current as u32;
-    let known = list.last().map_or(0, |m| m.version);
-    if current > known {
-        return Err(migrations::too_new(current, known));
-    }
-    for m in list.iter().filter(|m| m.version > current) {
+    for m in migrations::pending(current as u32)? {
         let failed = |e: tokio_postgres::Error| StoreError::Migrate {
             version: m.version,
             reason: StoreError::from(e).to_string(),
@@ -132,7 +127,7 @@ async fn apply_migrations(client: &Object, list: &[Migration]) -> Result<()> {
         // deadpool's Object derefs to a client; a transaction needs it mutably, so use SQL.
         client.batch_execute("BEGIN").await.map_err(failed)?;
         let step = async {
-            client.batch_execute(m.sql).await?;
+            client.batch_execute(&m.sql(Backend::Postgres)).await?;
             client
                 .execute(
                     "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",

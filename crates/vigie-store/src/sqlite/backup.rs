@@ -127,10 +127,8 @@ pub fn check(file: &Path) -> Result<BackupInfo> {
             |r| r.get(0),
         )
         .map_err(|_| open_error(file, "not a Vigie database (no schema_migrations)".into()))?;
-    let known = crate::migrations::SQLITE.last().map_or(0, |m| m.version);
-    if version as u32 > known {
-        return Err(crate::migrations::too_new(version as u32, known));
-    }
+    // A backup made by a newer Vigie is refused, as its database would be.
+    let _ = crate::migrations::pending(version as u32)?;
     Ok(BackupInfo {
         bytes: std::fs::metadata(file).map(|m| m.len()).unwrap_or(0),
         schema_version: version as u32,

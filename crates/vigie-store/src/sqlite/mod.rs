@@ -15,7 +15,7 @@ mod tx;
 mod writer;
 
 use crate::engine::{Engine, Work};
-use crate::migrations::{self, Migration};
+use crate::migrations;
 use crate::tx::run_now;
 use crate::{Backend, Result, StoreError};
 use rusqlite::{params, Connection, OpenFlags};
@@ -85,7 +85,7 @@ fn open_writer(path: &Path) -> Result<Connection> {
          PRAGMA wal_autocheckpoint = 0;",
     )
     .map_err(|e| open_error(path, e))?;
-    migrate(&conn, migrations::SQLITE)?;
+    migrate(&conn)?;
     Ok(conn)
 }
 
@@ -104,7 +104,7 @@ fn open_reader(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-fn migrate(conn: &Connection, list: &[Migration]) -> Result<()> {
+fn migrate(conn: &Connection) -> Result<()> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
              version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
@@ -114,14 +114,10 @@ fn migrate(conn: &Connection, list: &[Migration]) -> Result<()> {
         [],
         |r| r.get(0),
     )?;
-    let known = list.last().map_or(0, |m| m.version);
-    if current > known {
-        return Err(migrations::too_new(current, known));
-    }
-    for m in list.iter().filter(|m| m.version > current) {
+    for m in migrations::pending(current)? {
         let apply = || -> rusqlite::Result<()> {
             conn.execute_batch("BEGIN IMMEDIATE")?;
-            conn.execute_batch(m.sql)?;
+            conn.execute_batch(&m.sql(Backend::Sqlite))?;
             conn.execute(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
                 params![m.version, m.name, Timestamp::now().millis()],

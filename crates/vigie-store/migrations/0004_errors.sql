@@ -1,6 +1,5 @@
 -- Errors and performance (Sentry ingest): issues and their events, transaction aggregates,
 -- release health, client reports, cron check-ins, attachments (see src/errors/mod.rs).
--- Shapes match postgres/0004_errors.sql column for column.
 
 -- Per-project settings of error ingest; a project without a row uses the defaults.
 CREATE TABLE error_settings (

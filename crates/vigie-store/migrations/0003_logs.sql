@@ -1,5 +1,5 @@
 -- Log storage: sources, and blocks of compressed records with their summaries (see
--- src/logs/mod.rs). Shapes match postgres/0003_logs.sql column for column.
+-- src/logs/mod.rs).
 
 CREATE TABLE log_sources (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -26,5 +26,10 @@ CREATE TABLE log_blocks (
     bloom         BLOB NOT NULL,
     data          BLOB NOT NULL
 );
+-- postgres only:
+-- Blocks are written once and never updated; compressed blobs gain nothing from TOAST's pglz.
+ALTER TABLE log_blocks ALTER COLUMN data SET STORAGE EXTERNAL;
+ALTER TABLE log_blocks ALTER COLUMN bloom SET STORAGE EXTERNAL;
+-- end
 CREATE INDEX log_blocks_by_time ON log_blocks (project_id, max_time);
 CREATE INDEX log_blocks_by_source ON log_blocks (source_id, max_time);

@@ -28,6 +28,7 @@ INSERT INTO celery_names (project_id, kind, name)
 INSERT INTO celery_names (project_id, kind, name)
     SELECT DISTINCT project_id, 'queue', queue FROM celery_tasks WHERE queue IS NOT NULL;
 
+-- sqlite only:
 -- The tasks search (args:, kwargs:, result:, words) over millions of tasks: each task's name,
 -- arguments, result and exception as trigrams (SQLite's FTS5), keyed by the task's rowid.
 -- A search asks it for the tasks holding every trigram of each term, then checks the real
@@ -37,3 +38,5 @@ CREATE VIRTUAL TABLE celery_search USING fts5(
 );
 INSERT INTO celery_search (rowid, body)
     SELECT rowid, concat_ws(' ', name, args, kwargs, result, exception) FROM celery_tasks;
+-- end
+-- PostgreSQL scans celery_tasks for the tasks search (in parallel) and needs no index for it.

@@ -1,5 +1,5 @@
--- Jobs, their items (trace rows) and their message feed. Shapes match postgres/0002_jobs.sql
--- column for column: the statements in src/jobs.rs run on both.
+-- Jobs, their items (trace rows) and their message feed; the statements in src/jobs.rs run on
+-- both databases.
 
 -- Web origins (one per line) allowed to read the project's jobs from a browser (CORS).
 ALTER TABLE projects ADD COLUMN allowed_origins TEXT NOT NULL DEFAULT '';
@@ -39,9 +39,13 @@ CREATE INDEX jobs_by_created ON jobs (project_id, created_at);
 -- The stall sweep looks at running jobs only.
 CREATE INDEX jobs_by_status ON jobs (status, last_update);
 
--- seq is the rowid: arrival order, and the cheapest key SQLite has.
 CREATE TABLE job_items (
+-- sqlite only:
+    -- seq is the rowid: arrival order, and the cheapest key SQLite has.
     seq          INTEGER PRIMARY KEY,
+-- postgres only:
+    seq          BIGSERIAL PRIMARY KEY,
+-- end
     job_pk       INTEGER NOT NULL REFERENCES jobs(pk) ON DELETE CASCADE,
     project_id   INTEGER NOT NULL,
     item_key     TEXT,
@@ -57,14 +61,24 @@ CREATE TABLE job_items (
 );
 -- A retried upload of the same item key is not counted twice (NULL keys never collide).
 CREATE UNIQUE INDEX job_items_by_key ON job_items (job_pk, item_key);
+-- sqlite only:
 -- A job's items newest first (an index on job_pk alone is ordered by rowid, i.e. seq) …
 CREATE INDEX job_items_by_job ON job_items (job_pk);
 -- … and by status: the errors-only view and the counts, without touching the table.
 CREATE INDEX job_items_by_status ON job_items (job_pk, status);
+-- postgres only:
+-- A job's items newest first, and by status (the errors-only view and the counts).
+CREATE INDEX job_items_by_job ON job_items (job_pk, seq);
+CREATE INDEX job_items_by_status ON job_items (job_pk, status, seq);
+-- end
 CREATE INDEX job_items_by_time ON job_items (project_id, at);
 
 CREATE TABLE job_messages (
+-- sqlite only:
     id      INTEGER PRIMARY KEY,
+-- postgres only:
+    id      BIGSERIAL PRIMARY KEY,
+-- end
     job_pk  INTEGER NOT NULL REFERENCES jobs(pk) ON DELETE CASCADE,
     at      INTEGER NOT NULL,
     text    TEXT NOT NULL

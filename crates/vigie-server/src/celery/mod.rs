@@ -25,6 +25,7 @@ pub mod redis;
 pub mod ui;
 
 use crate::state::AppState;
+use crate::web::sse::project_pulse;
 use std::time::Duration;
 use vigie_core::Timestamp;
 
@@ -38,7 +39,7 @@ pub fn routes() -> crate::http::Routes<crate::state::AppState> {
             .route("/celery/tasks/{uuid}", get(ui::task))
             .route("/celery/workers", get(ui::workers))
             .route("/celery/periodic", get(ui::periodic))
-            .route("/live/celery", get(ui::live)),
+            .route("/live/celery", get(project_pulse::<ui::CeleryPulse>)),
         api: api::routes(),
         ingest: Table::new(),
     }

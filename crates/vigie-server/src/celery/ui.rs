@@ -2,11 +2,12 @@
 //! (its facts, arguments, result or traceback, the events of its life, its children), and the
 //! workers. They refresh themselves through `/live/celery` when the project's tasks change.
 
-use crate::auth::{ApiCaller, LoggedIn};
-use crate::http::{ApiError, AppError, PageError};
+use crate::auth::LoggedIn;
+use crate::http::{AppError, PageError};
 use crate::hub::Change;
 use crate::state::AppState;
 use crate::web::format::runtime;
+use crate::web::sse::ProjectPulse;
 use crate::web::{render, Chrome};
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -424,21 +425,19 @@ pub async fn periodic(
     render(&page, &page.chrome)
 }
 
-/// `GET /live/celery?project=`: a pulse after each batch of the project's Celery events.
-pub async fn live(
-    State(state): State<AppState>,
-    _caller: ApiCaller,
-    headers: HeaderMap,
-    Query(params): Query<crate::web::sse::ProjectParam>,
-) -> Result<Response, ApiError> {
-    let project = ProjectId(params.project);
-    crate::web::sse::pulse_stream(
-        state,
-        &headers,
-        move |change| matches!(change, Change::Celery(p, _) if *p == project),
-        |_| async { Ok(Timestamp::now().millis()) },
-    )
-    .await
+/// The Celery pages' pulse: the time of the project's last batch of Celery events.
+#[derive(serde::Serialize)]
+#[serde(transparent)]
+pub struct CeleryPulse(i64);
+
+impl ProjectPulse for CeleryPulse {
+    fn concerns(change: &Change, project: ProjectId) -> bool {
+        matches!(change, Change::Celery(p, _) if *p == project)
+    }
+
+    async fn read(_: &AppState, _: ProjectId) -> Result<Self, AppError> {
+        Ok(CeleryPulse(Timestamp::now().millis()))
+    }
 }
 
 /// An event's own fields as logfmt pairs; times among them (an `eta`) read as

@@ -14,13 +14,17 @@ mod pages;
 
 use crate::http::Table;
 use crate::state::AppState;
+use crate::web::sse::project_pulse;
 use axum::routing::get;
 
 /// The dashboard and the System page (behind the session and CSRF guard).
 pub fn routes() -> Table<AppState> {
     Table::new()
         .route("/", get(pages::dashboard))
-        .route("/live/dashboard", get(pages::live_dashboard))
+        .route(
+            "/live/dashboard",
+            get(project_pulse::<pages::DashboardPulse>),
+        )
         .route("/system", get(pages::system))
         .route("/live/system", get(live::system))
 }

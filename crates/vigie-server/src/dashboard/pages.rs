@@ -140,26 +140,24 @@ pub async fn system(
     render(&page, &page.chrome)
 }
 
-/// `GET /live/dashboard?project=`: a pulse after each change of the project's jobs, issues or
-/// monitors (at most one a second); the page then reads itself again.
-pub async fn live_dashboard(
-    State(state): State<AppState>,
-    _caller: crate::auth::ApiCaller,
-    headers: HeaderMap,
-    axum::extract::Query(params): axum::extract::Query<crate::web::sse::ProjectParam>,
-) -> Result<Response, crate::http::ApiError> {
-    use crate::hub::Change;
-    let project = vigie_core::ProjectId(params.project);
-    crate::web::sse::pulse_stream(
-        state,
-        &headers,
-        move |change| match change {
+/// The dashboard's pulse: the time of the last change of the project's jobs, issues or
+/// monitors; the page then reads itself again.
+#[derive(serde::Serialize)]
+#[serde(transparent)]
+pub struct DashboardPulse(i64);
+
+impl crate::web::sse::ProjectPulse for DashboardPulse {
+    fn concerns(change: &crate::hub::Change, project: vigie_core::ProjectId) -> bool {
+        use crate::hub::Change;
+        match change {
             Change::Job(news) => news.job.project == project,
             Change::Issues(news) => news.project == project,
             Change::Monitors(p, _) => *p == project,
             _ => false,
-        },
-        |_| async { Ok(vigie_core::Timestamp::now().millis()) },
-    )
-    .await
+        }
+    }
+
+    async fn read(_: &AppState, _: vigie_core::ProjectId) -> Result<Self, crate::http::AppError> {
+        Ok(DashboardPulse(vigie_core::Timestamp::now().millis()))
+    }
 }

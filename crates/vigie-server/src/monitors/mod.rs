@@ -30,7 +30,7 @@ pub fn routes() -> crate::http::Routes<crate::state::AppState> {
             .route("/monitors/{slug}/schedule", post(ui::configure))
             .route("/monitors/{slug}/pause", post(ui::pause))
             .route("/monitors/{slug}/delete", post(ui::delete))
-            .route("/live/monitors", get(ui::live)),
+            .route("/live/monitors", get(project_pulse::<ui::MonitorsPulse>)),
         api: Table::new()
             .route("/api/v1/monitors", get(api::list))
             .route(
@@ -45,6 +45,7 @@ pub fn routes() -> crate::http::Routes<crate::state::AppState> {
 
 use crate::hub::{Change, JobNews};
 use crate::state::AppState;
+use crate::web::sse::project_pulse;
 use std::sync::Arc;
 use std::time::Duration;
 use vigie_core::job::{JobUpdate, NewJob};

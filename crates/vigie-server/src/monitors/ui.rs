@@ -3,15 +3,16 @@
 //!
 //! Both refresh themselves through `/live/monitors` (see `assets/refresh.js`).
 
-use crate::auth::{AdminUser, ApiCaller, LoggedIn};
-use crate::http::{ApiError, AppError, PageError};
+use crate::auth::{AdminUser, LoggedIn};
+use crate::http::{AppError, PageError};
 use crate::hub::Change;
 use crate::monitors::api::{self, MonitorView, RECENT_RUNS};
 use crate::state::AppState;
 use crate::web::format::{duration, encode};
+use crate::web::sse::ProjectPulse;
 use crate::web::{form_outcome, render, Chrome};
 use askama::Template;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
@@ -282,43 +283,32 @@ async fn current_project(
 
 /// What changes when a project's monitors change.
 #[derive(Serialize)]
-struct MonitorsPulse {
+pub struct MonitorsPulse {
     monitors: Vec<(String, &'static str, Option<i64>, Option<i64>)>,
 }
 
-async fn pulse(state: &AppState, project: ProjectId) -> Result<MonitorsPulse, AppError> {
-    let now = Timestamp::now();
-    let monitors = state.store.list_monitors(project).await?;
-    Ok(MonitorsPulse {
-        monitors: monitors
-            .iter()
-            .map(|m| {
-                (
-                    m.slug.clone(),
-                    m.state_at(now).as_str(),
-                    m.last_check_in.map(|t| t.millis()),
-                    m.next_expected.map(|t| t.millis()),
-                )
-            })
-            .collect(),
-    })
-}
+impl ProjectPulse for MonitorsPulse {
+    fn concerns(change: &Change, project: ProjectId) -> bool {
+        matches!(change, Change::Monitors(p, _) if *p == project)
+    }
 
-/// `GET /live/monitors?project=`: a pulse now and after each change of the project's monitors.
-pub async fn live(
-    State(state): State<AppState>,
-    _caller: ApiCaller,
-    headers: HeaderMap,
-    Query(params): Query<crate::web::sse::ProjectParam>,
-) -> Result<Response, ApiError> {
-    let project = ProjectId(params.project);
-    crate::web::sse::pulse_stream(
-        state,
-        &headers,
-        move |change| matches!(change, Change::Monitors(p, _) if *p == project),
-        move |state| async move { pulse(&state, project).await },
-    )
-    .await
+    async fn read(state: &AppState, project: ProjectId) -> Result<Self, AppError> {
+        let now = Timestamp::now();
+        let monitors = state.store.list_monitors(project).await?;
+        Ok(MonitorsPulse {
+            monitors: monitors
+                .iter()
+                .map(|m| {
+                    (
+                        m.slug.clone(),
+                        m.state_at(now).as_str(),
+                        m.last_check_in.map(|t| t.millis()),
+                        m.next_expected.map(|t| t.millis()),
+                    )
+                })
+                .collect(),
+        })
+    }
 }
 
 /// A run's place in the strip: its colour and what hovering says.

@@ -503,13 +503,7 @@ pub async fn transaction_detail(
     let series = store
         .transaction_series(project, &name, since, until, step_for(since, until))
         .await?;
-    let mut whole = TransactionStats {
-        name: name.clone(),
-        ..TransactionStats::default()
-    };
-    for (_, s) in &series {
-        whole.merge(s);
-    }
+    let whole = TransactionStats::sum(&name, series.iter().map(|(_, s)| s));
     Ok(Json(TransactionDetail {
         summary: (whole.count > 0).then(|| TransactionView::new(&whole, minutes)),
         series: series

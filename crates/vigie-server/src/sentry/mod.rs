@@ -44,7 +44,10 @@ where
             .route("/feedback", get(ui::issues::feedback))
             .route("/issues/{id}", get(ui::issues::show))
             .route("/issues/{id}/status", post(ui::issues::set_status))
-            .route("/live/issues", get(ui::issues::live))
+            .route(
+                "/live/issues",
+                get(project_pulse::<ui::issues::IssuesPulse>),
+            )
             .route("/performance", get(ui::performance::list))
             .route(
                 "/performance/transaction",
@@ -82,6 +85,7 @@ pub use sink::ErrorSink;
 use crate::config::ErrorsConfig;
 use crate::http::AppError;
 use crate::hub::Hub;
+use crate::web::sse::project_pulse;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -2,17 +2,21 @@
 //! answers Server-Sent Events, else one JSON snapshot (the polling fallback of
 //! `assets/live.js`); a page's pulse is sent again after each hub change that concerns it.
 
+use crate::auth::ApiCaller;
 use crate::http::{ApiError, AppError};
 use crate::hub::Change;
 use crate::state::AppState;
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use std::convert::Infallible;
+use std::future::Future;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
+use vigie_core::ProjectId;
 
 /// Whether a live URL is asked for as Server-Sent Events (else it answers one JSON snapshot).
 pub fn wants_event_stream(headers: &HeaderMap) -> bool {
@@ -28,11 +32,41 @@ pub struct ProjectParam {
     pub project: i64,
 }
 
+/// A page that refreshes itself: what its pulse says, and which hub changes concern it. Every
+/// such page is served by one handler, `get(project_pulse::<ItsPulse>)`.
+pub trait ProjectPulse: Serialize + Sized + Send + 'static {
+    /// Whether `change` may change what the page shows of `project`.
+    fn concerns(change: &Change, project: ProjectId) -> bool;
+
+    /// The pulse now; the page re-reads itself when it differs from the last one.
+    fn read(
+        state: &AppState,
+        project: ProjectId,
+    ) -> impl Future<Output = Result<Self, AppError>> + Send;
+}
+
+/// `GET /live/<page>?project=`: the page's pulse now and after each change that concerns it.
+pub async fn project_pulse<P: ProjectPulse>(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    headers: HeaderMap,
+    Query(params): Query<ProjectParam>,
+) -> Result<Response, ApiError> {
+    let project = ProjectId(params.project);
+    pulse_stream(
+        state,
+        &headers,
+        move |change| P::concerns(change, project),
+        move |state| async move { P::read(&state, project).await },
+    )
+    .await
+}
+
 /// A page's pulse: `pulse` now, then again after each hub change that `concerns` the page (at
 /// most one a second, so a burst of events is one refresh). Without `Accept:
 /// text/event-stream` it answers the pulse once as JSON (the polling fallback). The page
 /// compares pulses and re-reads itself when one differs (`assets/refresh.js`).
-pub async fn pulse_stream<T, F, Fut, C>(
+async fn pulse_stream<T, F, Fut, C>(
     state: AppState,
     headers: &HeaderMap,
     concerns: C,

@@ -475,6 +475,18 @@ pub struct TransactionStats {
 }
 
 impl TransactionStats {
+    /// The figures of `name` over every part of a series: the whole period at once.
+    pub fn sum<'a>(name: &str, parts: impl IntoIterator<Item = &'a TransactionStats>) -> Self {
+        let mut whole = TransactionStats {
+            name: name.to_string(),
+            ..TransactionStats::default()
+        };
+        for part in parts {
+            whole.merge(part);
+        }
+        whole
+    }
+
     /// Adds `other`'s figures (of the same name, another time or operation).
     pub fn merge(&mut self, other: &TransactionStats) {
         self.count += other.count;

@@ -6,13 +6,14 @@
 //! the table when the project's issues change.
 
 use super::event_view::{self, EventView};
-use crate::auth::{AdminUser, ApiCaller, LoggedIn};
-use crate::http::{ApiError, AppError, PageError};
+use crate::auth::{AdminUser, LoggedIn};
+use crate::http::{AppError, PageError};
 use crate::hub::Change;
 use crate::sentry::api::{event_json, issue_or_404, IssueParams, StatusBody};
 use crate::state::AppState;
 use crate::web::chart::{self, Bar};
 use crate::web::format::encode;
+use crate::web::sse::ProjectPulse;
 use crate::web::{form_outcome, render, Chrome};
 use askama::Template;
 use axum::extract::{Form, Path, Query, State};
@@ -236,41 +237,30 @@ pub async fn list(
 
 /// What changes when a project's issues change: `/live/issues` sends it, the page compares.
 #[derive(serde::Serialize)]
-struct IssuesPulse {
+pub struct IssuesPulse {
     total: u64,
     last_seen: i64,
 }
 
-async fn pulse(state: &AppState, project: ProjectId) -> Result<IssuesPulse, AppError> {
-    let page = state
-        .store
-        .list_issues(&vigie_store::IssueFilter {
-            project,
-            limit: 1,
-            ..Default::default()
-        })
-        .await?;
-    Ok(IssuesPulse {
-        total: page.total,
-        last_seen: page.issues.first().map_or(0, |i| i.last_seen.millis()),
-    })
-}
+impl ProjectPulse for IssuesPulse {
+    fn concerns(change: &Change, project: ProjectId) -> bool {
+        matches!(change, Change::Issues(news) if news.project == project)
+    }
 
-/// `GET /live/issues?project=`: a pulse now and after each change of the project's issues.
-pub async fn live(
-    State(state): State<AppState>,
-    _caller: ApiCaller,
-    headers: HeaderMap,
-    Query(params): Query<crate::web::sse::ProjectParam>,
-) -> Result<Response, ApiError> {
-    let project = ProjectId(params.project);
-    crate::web::sse::pulse_stream(
-        state,
-        &headers,
-        move |change| matches!(change, Change::Issues(news) if news.project == project),
-        move |state| async move { pulse(&state, project).await },
-    )
-    .await
+    async fn read(state: &AppState, project: ProjectId) -> Result<Self, AppError> {
+        let page = state
+            .store
+            .list_issues(&vigie_store::IssueFilter {
+                project,
+                limit: 1,
+                ..Default::default()
+            })
+            .await?;
+        Ok(IssuesPulse {
+            total: page.total,
+            last_seen: page.issues.first().map_or(0, |i| i.last_seen.millis()),
+        })
+    }
 }
 
 /// Tag values of one key, with each value's share.

@@ -440,13 +440,7 @@ pub async fn transaction(
     let series = store
         .transaction_series(project.id, &name, since, until, step)
         .await?;
-    let mut whole = TransactionStats {
-        name: name.clone(),
-        ..TransactionStats::default()
-    };
-    for (_, s) in &series {
-        whole.merge(s);
-    }
+    let whole = TransactionStats::sum(&name, series.iter().map(|(_, s)| s));
     let (lines, y_max, throughput) = chart(&series, since, until, step);
     let samples = store
         .transaction_samples(project.id, Some(&name), since, None, 20)

@@ -75,7 +75,7 @@ pub use errors::{
 pub use feed::{FeedChange, FeedEntry, FeedStore};
 pub use jobs::{ItemFilter, ItemPage, ItemsAdded, JobChange, JobFilter, JobPage, JobStore};
 pub use lead::{Instance, InstanceStore, Lead, Listener};
-pub use logs::{BlockFilter, BlockMeta, LogSource, LogStore, NewLogBlock};
+pub use logs::{BlockFilter, BlockMeta, BlockPart, LogSource, LogStore, NewLogBlock};
 pub use monitors::{CheckInReport, Monitor, MonitorRun, MonitorStore, RunChange};
 pub use shared::{MinuteCount, SharedStore};
 /// Backing up and restoring the embedded (SQLite) database; the data directory's lock.

@@ -114,6 +114,11 @@ pub const ALL: &[Migration] = &[
         "shared counts",
         include_str!("../migrations/0017_shared_counts.sql"),
     ),
+    step(
+        18,
+        "log block heads",
+        include_str!("../migrations/0018_log_block_heads.sql"),
+    ),
 ];
 
 impl Migration {

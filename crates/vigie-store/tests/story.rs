@@ -12,8 +12,10 @@ use std::time::Duration;
 use vigie_core::job::{Count, JobUpdate, Progress};
 use vigie_core::{ItemStatus, Job, JobStatus, NewItem, NewJob, ProjectKey, Role, Scope, Timestamp};
 use vigie_core::{Level, LogQuery, LogRecord};
+use vigie_store::logs::block;
 use vigie_store::{
-    logs, ItemFilter, JobFilter, Location, NewApiToken, NewSession, NewUser, Store, StoreError,
+    logs, BlockPart, ItemFilter, JobFilter, Location, NewApiToken, NewSession, NewUser, Store,
+    StoreError,
 };
 
 async fn story(store: Arc<dyn Store>) {
@@ -379,6 +381,29 @@ async fn logs_story(store: &Arc<dyn Store>, project: &vigie_core::Project) {
         assert_eq!(errors.per_level[Level::Error as usize], 503);
         assert_eq!(errors.buckets.iter().sum::<u64>(), 503, "{buckets} buckets");
     }
+    // A head is read as a prefix of the block's data, and decodes as the whole block's does.
+    let ids: Vec<i64> = appended.blocks.iter().map(|(id, _)| *id).collect();
+    let whole = store
+        .log_block_data(ids.clone(), BlockPart::Whole)
+        .await
+        .unwrap();
+    let heads = store.log_block_data(ids, BlockPart::Head).await.unwrap();
+    assert_eq!(heads.len(), 2);
+    for ((id, whole), (head_id, head)) in whole.iter().zip(&heads) {
+        assert_eq!(id, head_id);
+        assert!(
+            head.len() < whole.len() / 2,
+            "{} of {}",
+            head.len(),
+            whole.len()
+        );
+        assert!(whole.starts_with(head));
+        let (a, b) = (
+            block::decode_head(whole).unwrap(),
+            block::decode_head(head).unwrap(),
+        );
+        assert_eq!((a.times, a.levels), (b.times, b.levels));
+    }
 
     // Oldest first across overlapping blocks, for downloads.
     let mut times = Vec::new();
@@ -720,6 +745,54 @@ async fn story_on_sqlite() {
     // Reopening finds the data and applies no migration twice.
     let store = vigie_store::open(&location).await.unwrap();
     assert_eq!(store.count_users().await.unwrap(), 1);
+    store.close().await;
+}
+
+/// Blocks written before their heads were measured (`head_end` NULL after the upgrade) are read
+/// whole when a head is asked for, and count the same.
+#[tokio::test]
+async fn blocks_from_before_head_ends_are_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vigie.db");
+    let store = vigie_store::open(&Location::Sqlite(file.clone()))
+        .await
+        .unwrap();
+    let project = store
+        .create_project("old", &ProjectKey::generate())
+        .await
+        .unwrap();
+    let lines: Vec<_> = (0..5000).map(|i| line(i, "nginx")).collect();
+    let appended = logs::append(store.as_ref(), project.id, Arc::new(lines))
+        .await
+        .unwrap();
+    let ids: Vec<i64> = appended.blocks.iter().map(|(id, _)| *id).collect();
+    let query = LogQuery::parse("level:error", T0 + 10_000 * SECOND).unwrap();
+    let before = logs::stats(store.as_ref(), project.id, &query, 7)
+        .await
+        .unwrap();
+    store.close().await;
+
+    let conn = rusqlite::Connection::open(&file).unwrap();
+    let cleared = conn
+        .execute("UPDATE log_blocks SET head_end = NULL", [])
+        .unwrap();
+    assert_eq!(cleared, ids.len());
+    drop(conn);
+
+    let store = vigie_store::open(&Location::Sqlite(file)).await.unwrap();
+    let whole = store
+        .log_block_data(ids.clone(), BlockPart::Whole)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.log_block_data(ids, BlockPart::Head).await.unwrap(),
+        whole
+    );
+    let after = logs::stats(store.as_ref(), project.id, &query, 7)
+        .await
+        .unwrap();
+    assert_eq!((after.total, after.buckets), (before.total, before.buckets));
+    assert_eq!(after.total, 500);
     store.close().await;
 }
 

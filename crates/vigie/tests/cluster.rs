@@ -187,6 +187,28 @@ fn two_instances_share_one_leader_alert_once_and_fail_over_when_it_is_killed() {
         r#"{{"name": "stalls", "rule": {{"kind": "job_stalled"}}, "channels": [{channel_id}]}}"#
     );
     api(&a, &token, "POST", "/api/v1/alerts/rules", &stalls);
+    let monitors = format!(
+        r#"{{"name": "crons", "rule": {{"kind": "monitor_down"}}, "channels": [{channel_id}]}}"#
+    );
+    api(&a, &token, "POST", "/api/v1/alerts/rules", &monitors);
+    // A heartbeat every minute that beats once, through the leader, and never again: its run is
+    // missed two minutes later (the interval, then the shortest margin), long after the
+    // leader is killed below, so only the new leader's monitor check can notice it.
+    api(
+        &a,
+        &token,
+        "PUT",
+        "/api/v1/monitors/heartbeat",
+        r#"{"schedule": {"type": "interval", "value": 1, "unit": "minute"}, "checkin_margin": 1}"#,
+    );
+    let beat = http(
+        "GET",
+        &format!("{}/ping/{}/heartbeat", a.url, a.key()),
+        &[],
+        b"",
+    );
+    assert_eq!(status_of(&beat), 200, "{beat}");
+    let beaten = Instant::now();
 
     // A job that fails through the follower alerts once, sent by the leader.
     fail_job(&b, &token, "through-b");
@@ -315,6 +337,17 @@ fn two_instances_share_one_leader_alert_once_and_fail_over_when_it_is_killed() {
         "the alerts after the failover",
         || alerted(&receiver).len() == 3,
     );
+    // The missed heartbeat: noticed by the new leader once its two minutes have passed. By
+    // then the job "live" above, silent for more than its minute, has stalled too.
+    within(
+        Duration::from_secs(150).saturating_sub(beaten.elapsed()),
+        "the missed heartbeat's alert",
+        || alerted(&receiver).len() == 5,
+    );
+    eprintln!(
+        "the missed heartbeat alerted {:?} after its check-in",
+        beaten.elapsed()
+    );
     // Anything sent twice would have arrived by now.
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
@@ -322,7 +355,9 @@ fn two_instances_share_one_leader_alert_once_and_fail_over_when_it_is_killed() {
         [
             "Job failed: after-failover",
             "Job failed: through-b",
-            "Job stalled: quiet"
+            "Job stalled: live",
+            "Job stalled: quiet",
+            "Monitor heartbeat: run missed"
         ]
     );
     drop(b);

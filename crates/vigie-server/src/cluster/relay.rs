@@ -280,7 +280,11 @@ async fn apply(state: &AppState, payload: &str) {
 /// tails, a block at a time.
 async fn publish_logs(state: &AppState, blocks: BTreeSet<(i64, i64, String)>) {
     let ids: Vec<i64> = blocks.iter().map(|(_, id, _)| *id).collect();
-    let data = match state.store.log_block_data(ids).await {
+    let data = match state
+        .store
+        .log_block_data(ids, vigie_store::BlockPart::Whole)
+        .await
+    {
         Ok(data) => data,
         Err(err) => {
             tracing::warn!(%err, "could not read log blocks another instance stored");

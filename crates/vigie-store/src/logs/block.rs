@@ -9,7 +9,8 @@
 //!
 //! Records are sorted by time before encoding, so deltas are small and a block reads oldest
 //! first. The head is its own zstd frame: counts and histograms of a query with no text terms
-//! need only times and levels, and decode the head alone. The source is not stored per record:
+//! need only times and levels, and read and decode the head alone (the row's `head_end` says
+//! how long a prefix of `data` that is). The source is not stored per record:
 //! a block holds records of one source, named by the block's row.
 
 use super::bloom::Bloom;
@@ -118,6 +119,11 @@ pub struct Head {
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::database(format!("a stored log block is damaged: {what}"))
+}
+
+/// How many leading bytes of `data` hold the head: a prefix that [`decode_head`] reads alone.
+pub fn head_end(data: &[u8]) -> Option<usize> {
+    split(data).ok().map(|(head, _)| 4 + head.len())
 }
 
 fn split(data: &[u8]) -> Result<(&[u8], &[u8])> {

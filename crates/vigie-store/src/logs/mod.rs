@@ -67,6 +67,14 @@ pub struct BlockMeta {
 }
 
 /// Which block summaries to list; `None` means any. Newest (`max_time`) first.
+/// Which part of a block's data to read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockPart {
+    Whole,
+    /// Times and levels only (see [`block::decode_head`]): enough for counts and histograms.
+    Head,
+}
+
 #[derive(Clone, Debug)]
 pub struct BlockFilter {
     pub project: Option<ProjectId>,
@@ -312,7 +320,7 @@ async fn scan(
     keep: impl Fn(&Cursor) -> bool + Send + Sync + Clone + 'static,
 ) -> Result<Vec<LogHit>> {
     let data = store
-        .log_block_data(metas.iter().map(|m| m.id).collect())
+        .log_block_data(metas.iter().map(|m| m.id).collect(), BlockPart::Whole)
         .await?;
     let sources: BTreeMap<i64, String> = metas.iter().map(|m| (m.id, m.source.clone())).collect();
     let query = query.clone();
@@ -476,7 +484,7 @@ pub async fn stats(
             }
         } else {
             let data = store
-                .log_block_data(batch.iter().map(|m| m.id).collect())
+                .log_block_data(batch.iter().map(|m| m.id).collect(), BlockPart::Head)
                 .await?;
             let heads =
                 cpu(move || parallel(&data, |(_, bytes)| Ok(vec![block::decode_head(bytes)?])))
@@ -605,7 +613,7 @@ pub async fn compact(
         for group in groups.into_iter().filter(|g| g.len() > 1) {
             let source = group[0].source.clone();
             let ids: Vec<i64> = group.iter().map(|m| m.id).collect();
-            let data = store.log_block_data(ids.clone()).await?;
+            let data = store.log_block_data(ids.clone(), BlockPart::Whole).await?;
             let blocks = cpu(move || -> Result<Vec<NewLogBlock>> {
                 let mut all = Vec::new();
                 for (_, bytes) in &data {

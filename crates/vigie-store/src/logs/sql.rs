@@ -1,6 +1,6 @@
 //! The log tables' SQL, shared by both backends (see `crate::sql`).
 
-use super::{BlockFilter, BlockMeta, LogSource, NewLogBlock};
+use super::{block, BlockFilter, BlockMeta, LogSource, NewLogBlock};
 use crate::sql::{Columns, Value, Where};
 use crate::tx::{take_blob, Row};
 use crate::{Result, StoreError};
@@ -12,7 +12,7 @@ pub const UPSERT_SOURCE: &str = "INSERT INTO log_sources (project_id, name, crea
 
 pub const INSERT_BLOCK: &str = "INSERT INTO log_blocks (project_id, source_id, min_time, \
      max_time, records, level_mask, level_counts, raw_bytes, stored_bytes, created_at, bloom, \
-     data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id";
+     data, head_end) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id";
 
 pub const DELETE_SOURCE: &str = "DELETE FROM log_sources WHERE project_id = $1 AND id = $2";
 
@@ -47,6 +47,7 @@ pub fn block_values(
         now_ms.into(),
         Value::Blob(b.bloom.clone()),
         Value::Blob(b.data.clone()),
+        block::head_end(&b.data).map(|end| end as i64).into(),
     ]
 }
 

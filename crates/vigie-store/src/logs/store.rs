@@ -2,7 +2,7 @@
 //! [`crate::tx::Tx`]): store and replace blocks, list their summaries, fetch their data.
 
 use super::sql;
-use super::{BlockFilter, BlockMeta, LogSource, NewLogBlock};
+use super::{BlockFilter, BlockMeta, BlockPart, LogSource, NewLogBlock};
 use crate::engine::{Db, Engine};
 use crate::sql::{null_column, Columns, Where};
 use crate::tx::{take_blob, Tx};
@@ -98,8 +98,9 @@ pub trait LogStore: Send + Sync {
     ) -> Result<Vec<i64>>;
     /// Block summaries the filter selects, newest first.
     async fn log_blocks(&self, filter: &BlockFilter) -> Result<Vec<BlockMeta>>;
-    /// The data of these blocks, in the order asked; ids no longer stored are left out.
-    async fn log_block_data(&self, ids: Vec<i64>) -> Result<Vec<(i64, Vec<u8>)>>;
+    /// The data of these blocks (whole, or the head alone), in the order asked; ids no longer
+    /// stored are left out.
+    async fn log_block_data(&self, ids: Vec<i64>, part: BlockPart) -> Result<Vec<(i64, Vec<u8>)>>;
     /// A project's log sources with what each holds, by name.
     async fn log_sources(&self, project: ProjectId) -> Result<Vec<LogSource>>;
     async fn delete_log_blocks(&self, ids: Vec<i64>) -> Result<u64>;
@@ -167,11 +168,21 @@ async fn block_blooms(tx: &mut dyn Tx, ids: &[i64]) -> Result<Vec<(i64, Arc<[u8]
     Ok(blooms)
 }
 
-async fn block_data(tx: &mut dyn Tx, ids: &[i64]) -> Result<Vec<(i64, Vec<u8>)>> {
+async fn block_data(tx: &mut dyn Tx, ids: &[i64], part: BlockPart) -> Result<Vec<(i64, Vec<u8>)>> {
+    // A head is a prefix of the data: PostgreSQL reads just the TOAST chunks that hold it (the
+    // column is stored uncompressed for this), SQLite just the pages. Blocks written before
+    // heads were measured (head_end NULL) are read whole; decoding a head needs no more.
+    let data = match part {
+        BlockPart::Whole => "data",
+        BlockPart::Head => {
+            "CASE WHEN head_end IS NULL THEN data \
+             ELSE substr(data, 1, CAST(head_end AS INTEGER)) END"
+        }
+    };
     let mut by_id: HashMap<i64, Vec<u8>> = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
         let w = ids_in(chunk);
-        let sql = format!("SELECT id, data FROM log_blocks{}", w.sql());
+        let sql = format!("SELECT id, {data} FROM log_blocks{}", w.sql());
         for mut row in tx.query(&sql, &w.values).await? {
             let data = take_blob(&mut row, 1)?.ok_or_else(|| null_column(1))?;
             by_id.insert(row.req_int(0)?, data);
@@ -238,9 +249,9 @@ impl<E: Engine> LogStore for Db<E> {
         Ok(metas)
     }
 
-    async fn log_block_data(&self, ids: Vec<i64>) -> Result<Vec<(i64, Vec<u8>)>> {
+    async fn log_block_data(&self, ids: Vec<i64>, part: BlockPart) -> Result<Vec<(i64, Vec<u8>)>> {
         self.read("log_block_data", move |tx| {
-            Box::pin(async move { block_data(tx, &ids).await })
+            Box::pin(async move { block_data(tx, &ids, part).await })
         })
         .await
     }

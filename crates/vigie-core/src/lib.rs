@@ -18,6 +18,7 @@
 //! - [`schedule`]: crontab (time-zone aware) and interval schedules.
 //! - [`scrub`]: PII scrubbing of events before they are stored.
 //! - [`sketch`]: mergeable duration sketches (percentiles) and Apdex.
+//! - [`span`]: spans, the timed operations traces are made of, whichever SDK sent them.
 //! - [`secret`]: random tokens, their stored hashes, and a `Debug`-redacting wrapper.
 //! - [`time`]: the millisecond timestamp stored everywhere, and how it reads to a person.
 //! - [`validate`]: the rules names must follow, with errors a user can act on.
@@ -49,6 +50,7 @@ pub mod schedule;
 pub mod scrub;
 pub mod secret;
 pub mod sketch;
+pub mod span;
 pub mod time;
 pub mod validate;
 pub mod varint;

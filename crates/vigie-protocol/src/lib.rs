@@ -10,6 +10,7 @@
 //!   query parameter, `Authorization`), and the DSN that tells it where to send.
 //! - [`jobs`]: the jobs API's JSON bodies, with errors that name the field.
 //! - [`logs`]: JSON lines, OTLP, Loki push, syslog, and the log files `vigie import` reads.
+//! - [`otlp`]: what OTLP's signals share, and OTLP/HTTP traces.
 //! - [`sentry`]: envelopes and events, as the unchanged Sentry SDKs send them.
 //! - [`weight`]: what a body will cost to parse, counted before it is parsed.
 
@@ -17,6 +18,7 @@ pub mod auth;
 pub mod celery;
 pub mod jobs;
 pub mod logs;
+pub mod otlp;
 pub mod sentry;
 pub mod weight;
 

@@ -24,17 +24,18 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 use vigie_core::log::{lossy_utf8, LogRecord};
 use vigie_core::Level;
 
-/// What a batch of input gave: the records, and what could not be read.
+/// What a batch of input gave: the records (log records unless said otherwise), and what could
+/// not be read.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Parsed {
-    pub records: Vec<LogRecord>,
+pub struct Parsed<T = LogRecord> {
+    pub records: Vec<T>,
     /// Entries refused (counted, reported to the sender where the protocol allows).
     pub rejected: usize,
     /// Why the first refused entry was refused.
     pub first_error: Option<String>,
 }
 
-impl Parsed {
+impl<T> Parsed<T> {
     pub fn reject(&mut self, why: impl Into<String>) {
         self.rejected += 1;
         if self.first_error.is_none() {

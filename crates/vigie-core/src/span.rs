@@ -1,0 +1,160 @@
+//! Spans: the timed operations a trace is made of, whichever SDK reported them.
+//!
+//! ```text
+//!   OTLP /v1/traces ──▶ vigie_protocol::otlp::traces ──┐
+//!                                                       ├──▶ Span ──▶ store, keyed by trace id
+//!   (Sentry transactions and streamed spans, later) ────┘
+//! ```
+//!
+//! Ids are lowercase hex, as logs and Sentry events carry them, so a trace id found in a log
+//! line, an error event or a span is one and the same string. Times are nanoseconds since the
+//! Unix epoch, as OTLP sends them. Attribute values are kept as text (strings as sent, other
+//! values as JSON), like log record fields, so one query language reads both.
+
+use serde::{Deserialize, Serialize};
+
+/// One span as stored and shown.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Span {
+    /// 32 lowercase hex digits, never all zero.
+    pub trace_id: String,
+    /// 16 lowercase hex digits, never all zero.
+    pub span_id: String,
+    /// Empty for the root of a trace (or of what this service saw of it).
+    pub parent_span_id: String,
+    /// The resource's `service.name`.
+    pub service: String,
+    pub name: String,
+    pub kind: SpanKind,
+    /// Nanoseconds since the epoch.
+    pub start: i64,
+    /// Nanoseconds since the epoch, never before `start`.
+    pub end: i64,
+    pub status: SpanStatus,
+    pub status_message: String,
+    /// The instrumentation scope (library) that made the span.
+    pub scope: String,
+    pub attributes: Vec<(String, String)>,
+    /// The resource's attributes other than `service.name`.
+    pub resource: Vec<(String, String)>,
+    pub events: Vec<SpanEvent>,
+    pub links: Vec<SpanLink>,
+}
+
+impl Span {
+    pub fn duration_ns(&self) -> i64 {
+        self.end - self.start
+    }
+
+    pub fn attribute(&self, key: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Something that happened at one instant of a span (an exception, a retry, a log line).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SpanEvent {
+    pub time: i64,
+    pub name: String,
+    pub attributes: Vec<(String, String)>,
+}
+
+/// A span of another trace (or of this one) that this span relates to, e.g. the request that
+/// queued a batch job.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SpanLink {
+    pub trace_id: String,
+    pub span_id: String,
+    pub attributes: Vec<(String, String)>,
+}
+
+/// OpenTelemetry's span kinds, by their numbers in the OTLP protocol.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpanKind {
+    #[default]
+    Unspecified,
+    Internal,
+    /// Handles a request: an endpoint's figures come from these.
+    Server,
+    Client,
+    Producer,
+    /// Handles a queued message: a Celery task run.
+    Consumer,
+}
+
+impl SpanKind {
+    /// From OTLP's `SpanKind` number; an unknown number is `Unspecified`.
+    pub fn from_otlp(number: i32) -> SpanKind {
+        match number {
+            1 => SpanKind::Internal,
+            2 => SpanKind::Server,
+            3 => SpanKind::Client,
+            4 => SpanKind::Producer,
+            5 => SpanKind::Consumer,
+            _ => SpanKind::Unspecified,
+        }
+    }
+}
+
+/// OpenTelemetry's status codes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpanStatus {
+    #[default]
+    Unset,
+    Ok,
+    Error,
+}
+
+impl SpanStatus {
+    /// From OTLP's `Status.code`; an unknown number is `Unset`.
+    pub fn from_otlp(code: i32) -> SpanStatus {
+        match code {
+            1 => SpanStatus::Ok,
+            2 => SpanStatus::Error,
+            _ => SpanStatus::Unset,
+        }
+    }
+}
+
+/// Why an id cannot be stored: the wrong length, or all zero (OTLP's "no id").
+pub fn check_id(what: &str, bytes: &[u8], len: usize) -> Result<(), String> {
+    if bytes.len() != len {
+        return Err(format!("{what} must be {len} bytes, not {}", bytes.len()));
+    }
+    if bytes.iter().all(|b| *b == 0) {
+        return Err(format!("{what} is all zero"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_and_statuses_read_from_their_numbers() {
+        assert_eq!(SpanKind::from_otlp(2), SpanKind::Server);
+        assert_eq!(SpanKind::from_otlp(5), SpanKind::Consumer);
+        assert_eq!(SpanKind::from_otlp(99), SpanKind::Unspecified);
+        assert_eq!(SpanStatus::from_otlp(2), SpanStatus::Error);
+        assert_eq!(SpanStatus::from_otlp(-1), SpanStatus::Unset);
+    }
+
+    #[test]
+    fn ids_must_have_their_length_and_not_be_zero() {
+        assert!(check_id("trace_id", &[1; 16], 16).is_ok());
+        assert_eq!(
+            check_id("trace_id", &[1; 3], 16).unwrap_err(),
+            "trace_id must be 16 bytes, not 3"
+        );
+        assert_eq!(
+            check_id("span_id", &[0; 8], 8).unwrap_err(),
+            "span_id is all zero"
+        );
+    }
+}

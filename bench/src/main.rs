@@ -8,6 +8,7 @@
 //!   vigie-bench jobs       --binary target/release/vigie
 //!   vigie-bench logs       --binary target/release/vigie --lines 10000000
 //!   vigie-bench sentry     --binary target/release/vigie --events 20000
+//!   vigie-bench traces     --binary target/release/vigie --spans 1000000
 //!   vigie-bench alerts     --binary target/release/vigie --rules 200
 //!   vigie-bench celery     --binary target/release/vigie --flower-url … --flower-pid …
 //!   vigie-bench burst      --binary old/vigie --binary target/release/vigie --clients 4000
@@ -23,6 +24,7 @@ mod celery;
 mod jobs;
 mod logs;
 mod sentry;
+mod traces;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -105,6 +107,23 @@ enum Scenario {
         /// Keep the generated lines in this file
         #[arg(long)]
         file: Option<PathBuf>,
+    },
+    /// OpenTelemetry traces: durable OTLP span ingest, disk and RSS, opening a trace by id.
+    Traces {
+        #[arg(long, default_value = "target/release/vigie")]
+        binary: PathBuf,
+        /// Spans generated and sent
+        #[arg(long, default_value_t = 1_000_000)]
+        spans: usize,
+        /// Spans per trace
+        #[arg(long, default_value_t = 10)]
+        per_trace: usize,
+        /// Spans per request (the Python SDK's BatchSpanProcessor sends 512)
+        #[arg(long, default_value_t = 512)]
+        batch: usize,
+        /// Concurrent writers
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
     },
     /// Sentry ingest: real sentry-python envelopes (brotli and gzip), durable events/s and
     /// transactions/s, the Issues page with many issues; Bugsink side by side when given.
@@ -224,6 +243,21 @@ async fn main() -> Result<()> {
                 bugsink_pids,
             };
             sentry::run(&binary, opts).await
+        }
+        Scenario::Traces {
+            binary,
+            spans,
+            per_trace,
+            batch,
+            concurrency,
+        } => {
+            let opts = traces::Options {
+                spans,
+                per_trace,
+                batch,
+                concurrency,
+            };
+            traces::run(&binary, opts).await
         }
         Scenario::Alerts { binary, opts } => alerts::run(&binary, opts).await,
         Scenario::Celery { binary, opts } => celery::run(&binary, opts).await,

@@ -110,6 +110,7 @@ fn routes(server: Server) -> Routes<()> {
         .merge(crate::accounts::routes())
         .with_state(state)
         .merge(crate::logs::routes().with_state(server.clone()))
+        .merge(crate::traces::routes().with_state(server.clone()))
         .merge(crate::sentry::routes().with_state(server))
 }
 

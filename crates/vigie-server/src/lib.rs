@@ -75,6 +75,7 @@ pub mod sentry;
 pub mod serve;
 pub mod state;
 pub mod tasks;
+pub mod traces;
 pub mod web;
 
 pub use config::{Config, Overrides, DEFAULT_TOML};

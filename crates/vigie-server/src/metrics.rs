@@ -40,6 +40,8 @@ pub struct Metrics {
     pub storage: StorageHealth,
     /// Sentry items Vigie received and did not store, by item type and reason.
     pub sentry_dropped: Mutex<BTreeMap<(String, String), u64>>,
+    /// Spans an OTLP request carried and OTLP's rules refused (malformed ids).
+    pub spans_rejected: AtomicU64,
     /// What ingest acknowledged, by protocol and kind of item (see [`Metrics::ingested`]).
     ingested: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
 }
@@ -549,6 +551,16 @@ pub struct NotStored {
 }
 
 impl Metrics {
+    /// The span counters, as `/metrics` and the System page name them.
+    fn span_counters(&self) -> [Counter<'_>; 1] {
+        [Counter::new(
+            "vigie_spans_rejected_total",
+            "Spans refused by OTLP's rules (malformed ids).",
+            &self.spans_rejected,
+        )
+        .not_stored("spans", "refused by OTLP's rules")]
+    }
+
     /// Everything received and not stored since start (the nonzero counters of `/metrics`
     /// that say so), for the System page: what, why, how many.
     pub fn not_stored(&self) -> Vec<NotStored> {
@@ -572,8 +584,8 @@ impl Metrics {
                 )
             })
             .collect();
-        let (logs, celery) = (self.logs.table(), self.celery.table());
-        out.extend(logs.iter().chain(&celery).filter_map(|c| {
+        let (logs, celery, spans) = (self.logs.table(), self.celery.table(), self.span_counters());
+        out.extend(logs.iter().chain(&celery).chain(&spans).filter_map(|c| {
             let (what, why) = c.not_stored?;
             Some(at(what, why, c.load(), c.name))
         }));
@@ -720,6 +732,7 @@ impl Metrics {
             gauges.uptime_seconds,
         );
         self.logs.render(&mut out);
+        counters(&mut out, &self.span_counters());
         self.celery.render(&mut out, &gauges.celery_workers);
         out
     }

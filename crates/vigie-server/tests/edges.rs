@@ -27,9 +27,10 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     enc.finish().unwrap()
 }
 
-const INGEST_PATHS: [&str; 5] = [
+const INGEST_PATHS: [&str; 6] = [
     "/api/v1/logs",
     "/v1/logs",
+    "/v1/traces",
     "/loki/api/v1/push",
     "/api/v1/jobs",
     "/api/1/store/",

@@ -6,7 +6,7 @@
 //!   postgres://user@host/db  -> Db<PgEngine>     (shared by several Vigie instances)
 //!
 //!   Store = AccountStore + JobStore + LogStore + ErrorStore + AlertStore + CeleryStore
-//!           + MonitorStore + FeedStore + InstanceStore + SharedStore
+//!           + MonitorStore + FeedStore + InstanceStore + SharedStore + SpanStore
 //!           + (backend, ping, size, close)
 //! ```
 //!
@@ -55,6 +55,7 @@ pub mod postgres;
 pub mod shared;
 mod sql;
 mod sqlite;
+pub mod traces;
 pub mod transfer;
 mod tx;
 
@@ -80,6 +81,7 @@ pub use monitors::{CheckInReport, Monitor, MonitorRun, MonitorStore, RunChange};
 pub use shared::{MinuteCount, SharedStore};
 /// Backing up and restoring the embedded (SQLite) database; the data directory's lock.
 pub use sqlite::backup;
+pub use traces::SpanStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -213,6 +215,7 @@ pub trait Store:
     + FeedStore
     + InstanceStore
     + SharedStore
+    + SpanStore
     + Send
     + Sync
     + 'static

@@ -119,6 +119,7 @@ pub const ALL: &[Migration] = &[
         "log block heads",
         include_str!("../migrations/0018_log_block_heads.sql"),
     ),
+    step(19, "spans", include_str!("../migrations/0019_spans.sql")),
 ];
 
 impl Migration {

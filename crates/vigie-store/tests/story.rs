@@ -6,6 +6,7 @@ mod alerts_story;
 mod celery_story;
 mod errors_story;
 mod monitors_story;
+mod traces_story;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -250,6 +251,7 @@ async fn story(store: Arc<dyn Store>) {
     alerts_story::login_failures_story(&store).await;
     alerts_story::shared_counts_story(&store).await;
     celery_story::celery_story(&store, &default).await;
+    traces_story::traces_story(&store, &default).await;
     store.close().await;
 }
 

@@ -258,7 +258,7 @@ pub struct SettingsChange {
     pub scrub_keys: Option<Vec<String>>,
 }
 
-/// Drops events, performance data and monitor runs older than `errors.retention` (run
+/// Drops events, performance data (spans too) and monitor runs older than `errors.retention` (run
 /// hourly by `crate::schedule`).
 pub async fn retention(state: &crate::state::AppState) -> Result<String, vigie_store::StoreError> {
     let Ok(Some(keep)) = state.config.error_retention() else {
@@ -267,12 +267,16 @@ pub async fn retention(state: &crate::state::AppState) -> Result<String, vigie_s
     use vigie_core::Timestamp;
     let before =
         Timestamp(Timestamp::now().millis() - keep.as_millis().min(i64::MAX as u128) as i64);
-    match state.store.prune_errors(before).await {
-        Ok(rows) => {
-            if rows > 0 {
-                tracing::info!(rows, "old events dropped by retention");
+    let pruned = async {
+        let rows = state.store.prune_errors(before).await?;
+        Ok((rows, state.store.prune_spans(before).await?))
+    };
+    match pruned.await {
+        Ok((rows, spans)) => {
+            if rows + spans > 0 {
+                tracing::info!(rows, spans, "old events and spans dropped by retention");
             }
-            Ok(format!("rows dropped: {rows}"))
+            Ok(format!("rows dropped: {rows}, spans dropped: {spans}"))
         }
         Err(err) => {
             tracing::warn!(%err, "event retention failed");

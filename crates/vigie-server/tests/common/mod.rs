@@ -97,7 +97,9 @@ pub async fn app() -> App {
 pub struct Answer {
     pub status: StatusCode,
     pub headers: axum::http::HeaderMap,
+    /// The body as text (invalid UTF-8 replaced), and as sent.
     pub body: String,
+    pub bytes: Vec<u8>,
 }
 
 impl Answer {
@@ -111,7 +113,15 @@ impl Answer {
             status,
             headers,
             body: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes: bytes.to_vec(),
         }
+    }
+
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
 
     /// The value set for cookie `name` by this answer.

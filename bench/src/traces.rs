@@ -1,0 +1,239 @@
+//! The `traces` scenario: OpenTelemetry spans in over OTLP/HTTP, and traces opened by id.
+//!
+//! 1. **Requests**: `spans` spans in traces of `per_trace` (a server span and its children,
+//!    over the last day, one service in three), encoded before the clock starts as the Python
+//!    SDK's `BatchSpanProcessor` sends them: OTLP protobuf requests of `batch` spans (512 by
+//!    default, the SDK's), gzip-compressed.
+//! 2. **Ingest**: `concurrency` writers post them to `POST /v1/traces` with the project key.
+//!    Every answer comes after the spans are committed, so spans/s is durable throughput.
+//! 3. **Disk and memory**: the data directory's size, the server's RSS.
+//! 4. **Open a trace**: p50 and max of `GET /api/v1/traces/{id}` over 101 trace ids picked
+//!    at random among those sent, each checked to hold all its spans.
+
+use super::{add_admin, client, login, percentile, Server};
+use anyhow::{bail, Context, Result};
+use prost::Message;
+use rand::{Rng, SeedableRng};
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use vigie_protocol::otlp::traces::{
+    ExportTraceServiceRequest, OtlpSpan, ResourceSpans, ScopeSpans, Status,
+};
+use vigie_protocol::otlp::{any_value, AnyValue, InstrumentationScope, KeyValue, Resource};
+
+pub struct Options {
+    pub spans: usize,
+    pub per_trace: usize,
+    pub batch: usize,
+    pub concurrency: usize,
+}
+
+const SERVICES: [&str; 3] = ["invoices-api", "billing-worker", "mailer"];
+const ROUTES: [&str; 4] = [
+    "/invoices/{id}",
+    "/invoices/{id}/send",
+    "/customers/{id}",
+    "/health",
+];
+
+pub async fn run(binary: &Path, opts: Options) -> Result<()> {
+    println!(
+        "scenario traces: {} ({} cores)",
+        binary.display(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let started = Instant::now();
+    let (bodies, traces, raw) = requests(&opts);
+    let sent: usize = bodies.iter().map(Vec::len).sum();
+    println!(
+        "  requests: {} spans in {} traces, {} requests of {}, {:.1} MiB of protobuf ({:.1} MiB gzipped), made in {:.1} s",
+        opts.spans,
+        traces.len(),
+        bodies.len(),
+        opts.batch,
+        raw as f64 / 1048576.0,
+        sent as f64 / 1048576.0,
+        started.elapsed().as_secs_f64()
+    );
+
+    let (server, _) = Server::start(binary)?;
+    let key = server.key.clone().context("no DSN in the banner")?;
+    ingest(&server.url, &key, bodies, &opts).await?;
+    println!(
+        "  disk: data directory {:.1} MiB; RSS after ingest {:.1} MiB",
+        super::logs::dir_size(server.data.path())? as f64 / 1048576.0,
+        server.rss_kib()? as f64 / 1024.0
+    );
+
+    add_admin(binary, &server)?;
+    let http = client()?;
+    let session = login(&http, &server.url).await?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut times = Vec::new();
+    for _ in 0..101 {
+        let (id, spans) = &traces[rng.gen_range(0..traces.len())];
+        let t = Instant::now();
+        let answer = http
+            .get(format!("{}/api/v1/traces/{id}?project=1", server.url))
+            .header("cookie", &session)
+            .send()
+            .await?;
+        let status = answer.status();
+        let body: serde_json::Value = answer.json().await?;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        let got = body["spans"].as_array().map_or(0, Vec::len);
+        if !status.is_success() || got != *spans {
+            bail!("trace {id}: {status}, {got} spans of {spans}");
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "  open a trace by id ({} spans each) among {} spans: p50 {:.1} ms, max {:.1} ms (101 random ids)",
+        opts.per_trace,
+        opts.spans,
+        percentile(&times, 0.5),
+        times.last().copied().unwrap_or_default()
+    );
+    Ok(())
+}
+
+fn string(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.into())),
+        }),
+    }
+}
+
+/// The gzipped requests, the trace ids with their span counts, and the protobuf bytes.
+fn requests(opts: &Options) -> (Vec<Vec<u8>>, Vec<(String, usize)>, usize) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let day = 86_400_000_000_000u64;
+    let mut spans = Vec::with_capacity(opts.spans);
+    let mut traces = Vec::new();
+    while spans.len() < opts.spans {
+        let trace_id: [u8; 16] = rng.gen();
+        let count = opts.per_trace.min(opts.spans - spans.len());
+        let start = now - rng.gen_range(0..day);
+        let root_id: [u8; 8] = rng.gen();
+        let route = ROUTES[rng.gen_range(0..ROUTES.len())];
+        for n in 0..count {
+            let span_id: [u8; 8] = if n == 0 { root_id } else { rng.gen() };
+            let begin = start + n as u64 * 1_000_000;
+            spans.push(OtlpSpan {
+                trace_id: trace_id.to_vec(),
+                span_id: span_id.to_vec(),
+                parent_span_id: if n == 0 { Vec::new() } else { root_id.to_vec() },
+                name: if n == 0 {
+                    format!("GET {route}")
+                } else {
+                    format!("SELECT invoices {n}")
+                },
+                kind: if n == 0 { 2 } else { 3 },
+                start_time_unix_nano: begin,
+                end_time_unix_nano: begin + rng.gen_range(100_000..50_000_000),
+                attributes: if n == 0 {
+                    vec![
+                        string("http.route", route),
+                        string("http.request.method", "GET"),
+                    ]
+                } else {
+                    vec![string("db.system", "postgresql")]
+                },
+                status: (rng.gen_range(0..50) == 0).then(|| Status {
+                    message: "KeyError: 'customer_email'".into(),
+                    code: 2,
+                }),
+                ..OtlpSpan::default()
+            });
+        }
+        traces.push((trace_id.iter().map(|b| format!("{b:02x}")).collect(), count));
+    }
+    let mut raw = 0;
+    let bodies = spans
+        .chunks(opts.batch)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let request = ExportTraceServiceRequest {
+                resource_spans: vec![ResourceSpans {
+                    resource: Some(Resource {
+                        attributes: vec![string("service.name", SERVICES[i % SERVICES.len()])],
+                    }),
+                    scope_spans: vec![ScopeSpans {
+                        scope: Some(InstrumentationScope {
+                            name: "opentelemetry.instrumentation.fastapi".into(),
+                        }),
+                        spans: chunk.to_vec(),
+                    }],
+                }],
+            };
+            let bytes = request.encode_to_vec();
+            raw += bytes.len();
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(&bytes).expect("gzip in memory");
+            gz.finish().expect("gzip in memory")
+        })
+        .collect();
+    (bodies, traces, raw)
+}
+
+async fn ingest(base: &str, key: &str, bodies: Vec<Vec<u8>>, opts: &Options) -> Result<()> {
+    let http = client()?;
+    let bodies = Arc::new(bodies);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut writers = Vec::new();
+    for _ in 0..opts.concurrency {
+        let (http, bodies, next) = (http.clone(), bodies.clone(), next.clone());
+        let (url, key) = (format!("{base}/v1/traces"), key.to_string());
+        writers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(body) = bodies.get(i) else { break };
+                let t = Instant::now();
+                let answer = http
+                    .post(&url)
+                    .bearer_auth(&key)
+                    .header("content-type", "application/x-protobuf")
+                    .header("content-encoding", "gzip")
+                    .body(body.clone())
+                    .send()
+                    .await?;
+                let status = answer.status();
+                let bytes = answer.bytes().await?;
+                // An empty ExportTraceServiceResponse: nothing refused.
+                if !status.is_success() || !bytes.is_empty() {
+                    bail!("request {i}: {status} ({} bytes answered)", bytes.len());
+                }
+                latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            Ok::<_, anyhow::Error>(latencies)
+        }));
+    }
+    let mut latencies = Vec::new();
+    for w in writers {
+        latencies.extend(w.await??);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    println!(
+        "  ingest: {} spans as OTLP protobuf (gzip), requests of {}, {} writers: {:.0} spans/s \
+         ({:.1} s; request p50 {:.1} ms, p99 {:.1} ms)",
+        opts.spans,
+        opts.batch,
+        opts.concurrency,
+        opts.spans as f64 / secs,
+        secs,
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99)
+    );
+    Ok(())
+}

@@ -1,0 +1,37 @@
+//! Traces in the server: OpenTelemetry spans in over OTLP/HTTP, and a trace read back whole.
+//!
+//! ```text
+//! POST /v1/traces (OTLP, protobuf or JSON) ─▶ ingest ─▶ SpanStore::write_spans (durable) ─▶ 2xx
+//!                                                        partial_success for refused spans
+//! GET  /api/v1/traces/{trace_id}           ─▶ api    ─▶ SpanStore::trace ─▶ spans by start
+//! ```
+//!
+//! - [`ingest`]: the OTLP endpoint, as the OpenTelemetry exporters call it with the project
+//!   key (`OTEL_EXPORTER_OTLP_ENDPOINT=http://host:8610` and the key in a header).
+//! - [`api`]: one trace as JSON.
+//!
+//! Spans are performance data: `errors.retention` drops them with the events (see
+//! `crate::sentry::retention`).
+
+pub mod api;
+pub mod ingest;
+
+/// Span ingest (OTLP/HTTP, called by the OpenTelemetry exporters with the project key, bodies
+/// read within the ingest limits) and reading a trace back.
+///
+/// `S` is the server's state: handlers take the shared `AppState`, and ingest bodies their
+/// budget, from it.
+pub fn routes<S>() -> crate::http::Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    crate::state::AppState: axum::extract::FromRef<S>,
+    crate::http::ingest_body::IngestBudget: axum::extract::FromRef<S>,
+{
+    use crate::http::Table;
+    use axum::routing::{get, post};
+    crate::http::Routes {
+        pages: Table::new(),
+        api: Table::new().route("/api/v1/traces/{trace_id}", get(api::trace)),
+        ingest: Table::new().route("/v1/traces", post(ingest::otlp)),
+    }
+}

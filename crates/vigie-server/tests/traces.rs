@@ -169,6 +169,48 @@ async fn spans_sent_as_the_exporters_send_them_read_back_as_one_trace() {
     assert_eq!(trace["spans"][0]["kind"], "server");
     assert_eq!(trace["spans"][2]["parent_span_id"], "eee19b7ec3c1b174");
 
+    // The trace page: the waterfall in tree order, services as sent, a log line of the trace,
+    // and every span's details; names are escaped, never markup.
+    let log = format!(
+        r#"{{"message": "invoice <F-1> sent", "trace_id": "{TRACE}", "level": "warning"}}"#
+    );
+    let sent = app
+        .send(
+            Request::post("/api/v1/logs?source=web")
+                .header(header::AUTHORIZATION, format!("Bearer {key}"))
+                .body(Body::from(log))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    let session = app.setup_admin().await;
+    let page = app.get(&format!("/traces/{TRACE}"), &session).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let body = &page.body;
+    let at = |text: &str| {
+        body.find(text)
+            .unwrap_or_else(|| panic!("{text} is not on the page"))
+    };
+    assert!(at("GET /invoices/{id}") < at("SELECT 0"));
+    assert!(at("SELECT 0") < at("run/send_invoices"));
+    assert!(body.contains("Billing-Worker"));
+    assert!(body.contains("1 in error"));
+    assert!(
+        body.contains("invoice &lt;F-1&gt; sent"),
+        "the log line, escaped"
+    );
+    assert!(!body.contains("<F-1>"));
+    assert!(body.contains(r#"id="span-eee19b7ec3c1b174""#));
+    let missing = app
+        .get("/traces/ffffffffffffffffffffffffffffffff", &session)
+        .await;
+    assert_eq!(missing.status, StatusCode::OK);
+    assert!(missing.body.contains("No span of this trace is stored"));
+    assert!(missing.body.contains("No log line carries this trace id."));
+    let not_an_id = app.get("/traces/%3Cscript%3E", &session).await;
+    assert_eq!(not_an_id.status, StatusCode::OK);
+    assert!(!not_an_id.body.contains("<script>"));
+
     let metrics = app.get("/metrics", "").await.body;
     assert!(
         metrics.contains("vigie_spans_rejected_total 1"),

@@ -61,7 +61,7 @@ pub struct Row {
 }
 
 impl Row {
-    fn new(r: &LogRecord) -> Row {
+    pub fn new(r: &LogRecord) -> Row {
         let (first, rest) = r.message.split_once('\n').unwrap_or((&r.message, ""));
         let time = rfc3339_ns(r.time);
         Row {

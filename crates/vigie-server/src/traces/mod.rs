@@ -4,17 +4,20 @@
 //! POST /v1/traces (OTLP, protobuf or JSON) ─▶ ingest ─▶ SpanStore::write_spans (durable) ─▶ 2xx
 //!                                                        partial_success for refused spans
 //! GET  /api/v1/traces/{trace_id}           ─▶ api    ─▶ SpanStore::trace ─▶ spans by start
+//! GET  /traces/{trace_id}                  ─▶ ui     ─▶ the same, as a waterfall, with its logs
 //! ```
 //!
 //! - [`ingest`]: the OTLP endpoint, as the OpenTelemetry exporters call it with the project
 //!   key (`OTEL_EXPORTER_OTLP_ENDPOINT=http://host:8610` and the key in a header).
 //! - [`api`]: one trace as JSON.
+//! - [`ui`]: the trace page.
 //!
 //! Spans are performance data: `errors.retention` drops them with the events (see
 //! `crate::sentry::retention`).
 
 pub mod api;
 pub mod ingest;
+pub mod ui;
 
 /// Span ingest (OTLP/HTTP, called by the OpenTelemetry exporters with the project key, bodies
 /// read within the ingest limits) and reading a trace back.
@@ -30,7 +33,7 @@ where
     use crate::http::Table;
     use axum::routing::{get, post};
     crate::http::Routes {
-        pages: Table::new(),
+        pages: Table::new().route("/traces/{trace_id}", get(ui::trace)),
         api: Table::new().route("/api/v1/traces/{trace_id}", get(api::trace)),
         ingest: Table::new().route("/v1/traces", post(ingest::otlp)),
     }

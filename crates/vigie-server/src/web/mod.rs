@@ -8,6 +8,7 @@
 //! - [`related`]: the links between a page's object and what relates to it;
 //! - [`sections`]: the product's sections (the sidebar, the dashboard's cards);
 //! - [`sse`]: what live streams share;
+//! - [`waterfall`]: a trace's spans as rows on a time axis (transactions and traces);
 //! - [`assets`], [`icons`]: what the pages load and draw.
 
 pub mod assets;
@@ -17,6 +18,7 @@ pub mod icons;
 pub mod related;
 pub mod sections;
 pub mod sse;
+pub mod waterfall;
 
 use crate::auth::LoggedIn;
 use crate::http::{cookies, AppError, PageError};

@@ -11,6 +11,7 @@ use crate::sentry::api::{period_of, step_for, TransactionView};
 use crate::state::AppState;
 use crate::web::chart::{self, Bar};
 use crate::web::format::{encode, ms};
+use crate::web::waterfall::{self, SpanBar, Timed};
 use crate::web::{render, Chrome};
 use askama::Template;
 use axum::extract::{Query, State};
@@ -170,17 +171,6 @@ pub struct Line {
     pub points: String,
 }
 
-/// A span of the waterfall: offsets in percent of the transaction's duration.
-pub struct SpanBar {
-    pub op: String,
-    pub description: String,
-    pub depth: usize,
-    pub left: f64,
-    pub width: f64,
-    pub duration: String,
-    pub status: String,
-}
-
 #[derive(Template)]
 #[template(path = "sentry/transaction.html")]
 struct TransactionPage {
@@ -232,10 +222,6 @@ impl TransactionPage {
     }
     fn avg(&self, span: &SpanStat) -> String {
         ms(&Some(span.total_ms / span.count.max(1) as f64))
-    }
-    /// The indentation class of a waterfall row (`depth-0` … `depth-8`).
-    fn indent(&self, depth: &usize) -> usize {
-        (*depth).min(8)
     }
     fn logs_of_trace(&self, trace: &str) -> String {
         format!("/logs?range=&q={}", encode(&format!("trace:{trace}")))
@@ -292,102 +278,50 @@ fn chart(
     (lines, y_max, bars)
 }
 
-/// The spans of a stored transaction as waterfall bars, parents before children.
+/// The spans of a stored transaction as waterfall bars, the transaction first.
 fn waterfall(event: &Value) -> Vec<SpanBar> {
     let Some(start) = event.get("start_timestamp").and_then(seconds) else {
         return Vec::new();
     };
+    let nanos = |t: f64| (t * 1e9) as i64;
     let end = event.get("timestamp").and_then(seconds).unwrap_or(start);
-    let total = (end - start).max(1e-6);
-    let root = event
-        .pointer("/contexts/trace/span_id")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let spans: Vec<&Value> = event
+    fn text<'a>(v: &'a Value, k: &str) -> &'a str {
+        v.get(k).and_then(Value::as_str).unwrap_or("")
+    }
+    let trace = event.pointer("/contexts/trace").unwrap_or(&Value::Null);
+    let failed = |status: &str| !status.is_empty() && status != "ok";
+    let mut timed = vec![Timed {
+        id: text(trace, "span_id"),
+        parent: "",
+        start: nanos(start),
+        end: nanos(end),
+        op: text(trace, "op"),
+        description: text(event, "transaction"),
+        failed: failed(text(trace, "status")),
+        colour: 0,
+    }];
+    for span in event
         .get("spans")
         .and_then(Value::as_array)
-        .map(|s| s.iter().collect())
-        .unwrap_or_default();
-    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let mut out = vec![SpanBar {
-        op: text(
-            event.pointer("/contexts/trace").unwrap_or(&Value::Null),
-            "op",
-        ),
-        description: text(event, "transaction"),
-        depth: 0,
-        left: 0.0,
-        width: 100.0,
-        duration: ms(&Some(total * 1000.0)),
-        status: text(
-            event.pointer("/contexts/trace").unwrap_or(&Value::Null),
-            "status",
-        ),
-    }];
-    // Depth-first from the root, children in start order.
-    fn visit(
-        parent: &str,
-        depth: usize,
-        spans: &[&Value],
-        out: &mut Vec<SpanBar>,
-        place: &dyn Fn(&Value, usize) -> Option<SpanBar>,
-        seen: &mut usize,
-    ) {
-        let mut children: Vec<&&Value> = spans
-            .iter()
-            .filter(|s| s.get("parent_span_id").and_then(Value::as_str) == Some(parent))
-            .collect();
-        children.sort_by(|a, b| {
-            let key = |s: &Value| s.get("start_timestamp").and_then(seconds).unwrap_or(0.0);
-            key(a).total_cmp(&key(b))
+        .into_iter()
+        .flatten()
+    {
+        let Some(s_start) = span.get("start_timestamp").and_then(seconds) else {
+            continue;
+        };
+        let s_end = span.get("timestamp").and_then(seconds).unwrap_or(s_start);
+        timed.push(Timed {
+            id: text(span, "span_id"),
+            parent: text(span, "parent_span_id"),
+            start: nanos(s_start),
+            end: nanos(s_end),
+            op: text(span, "op"),
+            description: text(span, "description"),
+            failed: failed(text(span, "status")),
+            colour: 0,
         });
-        for child in children {
-            if *seen >= 500 {
-                return;
-            }
-            *seen += 1;
-            if let Some(bar) = place(child, depth) {
-                out.push(bar);
-            }
-            let id = child.get("span_id").and_then(Value::as_str).unwrap_or("");
-            if !id.is_empty() && depth < 20 {
-                visit(id, depth + 1, spans, out, place, seen);
-            }
-        }
     }
-    let place = |s: &Value, depth: usize| {
-        let s_start = s.get("start_timestamp").and_then(seconds)?;
-        let s_end = s.get("timestamp").and_then(seconds).unwrap_or(s_start);
-        Some(SpanBar {
-            op: text(s, "op"),
-            description: text(s, "description"),
-            depth,
-            left: ((s_start - start) / total * 100.0).clamp(0.0, 100.0),
-            width: ((s_end - s_start) / total * 100.0).clamp(0.3, 100.0),
-            duration: ms(&Some((s_end - s_start) * 1000.0)),
-            status: text(s, "status"),
-        })
-    };
-    let mut seen = 0;
-    visit(&root, 1, &spans, &mut out, &place, &mut seen);
-    // Spans whose parent is not in the event are shown at the first level, not lost.
-    if out.len() - 1 < spans.len() && seen < 500 {
-        let ids: std::collections::HashSet<&str> = spans
-            .iter()
-            .filter_map(|s| s.get("span_id").and_then(Value::as_str))
-            .collect();
-        for s in &spans {
-            let parent = s
-                .get("parent_span_id")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            if parent != root && !ids.contains(parent) {
-                out.extend(place(s, 1));
-            }
-        }
-    }
-    out
+    waterfall::bars(&timed)
 }
 
 /// The shortest period that holds all of a transaction's last 30 days: an endpoint first
@@ -522,6 +456,7 @@ mod tests {
         );
         assert!((bars[2].left - 20.0).abs() < 1e-6 && (bars[2].width - 10.0).abs() < 1e-6);
         assert_eq!(bars[1].duration, "500 ms");
+        assert!(!bars[0].failed);
         assert_eq!(ms(&Some(1234.0)), "1.23 s");
         assert_eq!(ms(&None), "—");
     }

@@ -46,6 +46,11 @@ impl Span {
         self.end - self.start
     }
 
+    /// Whether the span ended in error (OTLP's status code, as the SDKs set it).
+    pub fn failed(&self) -> bool {
+        self.status == SpanStatus::Error
+    }
+
     pub fn attribute(&self, key: &str) -> Option<&str> {
         self.attributes
             .iter()
@@ -87,6 +92,18 @@ pub enum SpanKind {
 }
 
 impl SpanKind {
+    /// As the API writes it (`server`, `consumer`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpanKind::Unspecified => "unspecified",
+            SpanKind::Internal => "internal",
+            SpanKind::Server => "server",
+            SpanKind::Client => "client",
+            SpanKind::Producer => "producer",
+            SpanKind::Consumer => "consumer",
+        }
+    }
+
     /// From OTLP's `SpanKind` number; an unknown number is `Unspecified`.
     pub fn from_otlp(number: i32) -> SpanKind {
         match number {
@@ -121,6 +138,11 @@ impl SpanStatus {
     }
 }
 
+/// Whether `text` can be a trace id as Vigie writes them: 32 hex digits (any case).
+pub fn is_trace_id(text: &str) -> bool {
+    text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// Why an id cannot be stored: the wrong length, or all zero (OTLP's "no id").
 pub fn check_id(what: &str, bytes: &[u8], len: usize) -> Result<(), String> {
     if bytes.len() != len {
@@ -143,6 +165,17 @@ mod tests {
         assert_eq!(SpanKind::from_otlp(99), SpanKind::Unspecified);
         assert_eq!(SpanStatus::from_otlp(2), SpanStatus::Error);
         assert_eq!(SpanStatus::from_otlp(-1), SpanStatus::Unset);
+    }
+
+    #[test]
+    fn names_and_ids_read_as_the_api_writes_them() {
+        for kind in [SpanKind::Server, SpanKind::Consumer, SpanKind::Unspecified] {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+        }
+        assert!(is_trace_id("5B8EFFF798038103D269B633813FC60C"));
+        assert!(!is_trace_id("5b8efff798038103d269b633813fc60"));
+        assert!(!is_trace_id("zb8efff798038103d269b633813fc60c"));
     }
 
     #[test]

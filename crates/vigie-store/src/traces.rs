@@ -17,6 +17,8 @@
 //! them, `ON DELETE CASCADE`).
 
 use crate::engine::{Db, Engine};
+use crate::logs::block::{compress, decompress};
+use crate::logs::cpu;
 use crate::sql::{Columns, Value, Where};
 use crate::tx::{take_blob, Tx};
 use crate::{Result, StoreError};
@@ -64,8 +66,7 @@ fn encode(mut spans: Vec<Span>) -> Result<Vec<EncodedBlock>> {
                     .map_err(|e| StoreError::database(format!("a span as JSON: {e}")))?;
                 raw.push(b'\n');
             }
-            let data = zstd::bulk::compress(&raw, 3)
-                .map_err(|e| StoreError::database(format!("zstd: {e}")))?;
+            let data = compress(&raw);
             Ok(EncodedBlock {
                 min_start: chunk.iter().map(|s| s.start).min().unwrap_or(0),
                 max_end: chunk.iter().map(|s| s.end).max().unwrap_or(0),
@@ -81,7 +82,7 @@ fn encode(mut spans: Vec<Span>) -> Result<Vec<EncodedBlock>> {
 /// The spans of `trace_id` in a block's data.
 fn decode_trace(data: &[u8], trace_id: &str) -> Result<Vec<Span>> {
     let damaged = |what: String| StoreError::database(format!("a span block is damaged: {what}"));
-    let raw = zstd::decode_all(data).map_err(|e| damaged(e.to_string()))?;
+    let raw = decompress(data)?;
     let mut spans = Vec::new();
     for line in raw.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
         let Some(tab) = line.iter().position(|b| *b == b'\t') else {
@@ -165,20 +166,13 @@ async fn prune(tx: &mut dyn Tx, before_ns: i64) -> Result<u64> {
     Ok(spans.max(0) as u64)
 }
 
-/// Runs CPU-heavy work (compression, parsing) off the async runtime.
-async fn cpu<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| StoreError::database(format!("a span worker failed: {e}")))?
-}
-
 #[async_trait]
 impl<E: Engine> SpanStore for Db<E> {
     async fn write_spans(&self, project: ProjectId, spans: Vec<Span>) -> Result<usize> {
         if spans.is_empty() {
             return Ok(0);
         }
-        let blocks = cpu(move || encode(spans)).await?;
+        let blocks = cpu(move || encode(spans)).await??;
         let now = Timestamp::now();
         self.write("write_spans", move |tx| {
             Box::pin(async move { write_blocks(tx, project, &blocks, now).await })
@@ -202,7 +196,7 @@ impl<E: Engine> SpanStore for Db<E> {
             spans.sort_by(|a, b| (a.start, &a.span_id).cmp(&(b.start, &b.span_id)));
             Ok(spans)
         })
-        .await
+        .await?
     }
 
     async fn prune_spans(&self, before: Timestamp) -> Result<u64> {

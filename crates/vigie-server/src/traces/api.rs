@@ -14,7 +14,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde::Serialize;
 use std::collections::BTreeSet;
-use vigie_core::span::{Span, SpanStatus};
+use vigie_core::span::{is_trace_id, Span};
 
 #[derive(Serialize)]
 pub struct TraceView {
@@ -40,10 +40,7 @@ impl TraceView {
             end,
             duration_ns: end - start,
             services: spans.iter().map(|s| s.service.clone()).collect(),
-            errors: spans
-                .iter()
-                .filter(|s| s.status == SpanStatus::Error)
-                .count(),
+            errors: spans.iter().filter(|s| s.failed()).count(),
             spans,
         }
     }
@@ -56,7 +53,7 @@ pub async fn trace(
     reader: ProjectReader,
     Path(trace_id): Path<String>,
 ) -> Result<Json<TraceView>, ApiError> {
-    if trace_id.len() != 32 || !trace_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !is_trace_id(&trace_id) {
         // No trace has such an id: as missing as any other.
         return Err(AppError::NotFound(format!(
             "{trace_id:?} is not a trace id: a trace id is 32 hex digits"

@@ -19,7 +19,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use std::borrow::Borrow;
-use vigie_core::span::{Span, SpanStatus};
+use vigie_core::span::is_trace_id;
 use vigie_core::{LogQuery, Timestamp};
 
 /// Most log lines shown under a trace (the Logs page has them all).
@@ -62,14 +62,6 @@ impl TracePage {
         )
     }
 
-    fn kind(&self, span: &Span) -> String {
-        format!("{:?}", span.kind).to_lowercase()
-    }
-
-    fn failed(&self, span: &Span) -> bool {
-        span.status == SpanStatus::Error
-    }
-
     fn colour(&self, service: &str) -> usize {
         colour_of(&self.services, service)
     }
@@ -94,7 +86,7 @@ pub async fn trace(
     let chrome = Chrome::build(&state, who, &headers, &uri, "performance").await?;
     let project = chrome.project_or_404()?;
     let trace_id = trace_id.to_ascii_lowercase();
-    let is_id = trace_id.len() == 32 && trace_id.bytes().all(|b| b.is_ascii_hexdigit());
+    let is_id = is_trace_id(&trace_id);
     let spans = if is_id {
         state.store.trace(project.id, &trace_id).await?
     } else {
@@ -118,7 +110,7 @@ pub async fn trace(
                 end: s.end,
                 op: &s.name,
                 description: &s.service,
-                failed: s.status == SpanStatus::Error,
+                failed: s.failed(),
                 colour: colour_of(&services, &s.service),
             })
             .collect();

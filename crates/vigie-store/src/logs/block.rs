@@ -103,7 +103,7 @@ pub fn encode(records: &mut [&LogRecord]) -> EncodedBlock {
     }
 }
 
-fn compress(bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn compress(bytes: &[u8]) -> Vec<u8> {
     // Compressing a Vec in memory cannot fail short of allocation failure.
     zstd::bulk::compress(bytes, ZSTD_LEVEL).expect("zstd compression of an in-memory buffer")
 }
@@ -118,7 +118,7 @@ pub struct Head {
 }
 
 fn corrupt(what: &str) -> StoreError {
-    StoreError::database(format!("a stored log block is damaged: {what}"))
+    StoreError::database(format!("a stored block is damaged: {what}"))
 }
 
 /// How many leading bytes of `data` hold the head: a prefix that [`decode_head`] reads alone.
@@ -138,7 +138,8 @@ fn split(data: &[u8]) -> Result<(&[u8], &[u8])> {
     Ok(rest.split_at(len))
 }
 
-fn decompress(frame: &[u8]) -> Result<Vec<u8>> {
+/// One zstd frame (as [`compress`] wrote it) back, refusing a claimed size past 256 MiB.
+pub(crate) fn decompress(frame: &[u8]) -> Result<Vec<u8>> {
     let size = zstd::zstd_safe::get_frame_content_size(frame)
         .ok()
         .flatten()

@@ -248,11 +248,11 @@ pub fn encode_by_source(records: &[LogRecord]) -> Vec<NewLogBlock> {
     blocks
 }
 
-/// Runs CPU-heavy work (compression, scans) off the async runtime.
-async fn cpu<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+/// Runs CPU-heavy work (compression, scans, parsing) off the async runtime.
+pub(crate) async fn cpu<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| StoreError::database(format!("a log worker failed: {e}")))
+        .map_err(|e| StoreError::database(format!("a storage worker failed: {e}")))
 }
 
 /// The blocks that may hold matches of `query`, newest first, after bloom pruning.

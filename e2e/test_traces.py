@@ -61,3 +61,29 @@ def test_the_python_sdk_configured_by_environment_sends_one_trace(server):
     assert set(by_message) == {"invoice F-2026-0042 loaded", "invoice F-2026-0042 cannot be sent"}
     assert by_message["invoice F-2026-0042 loaded"]["span_id"] == query["span_id"]
     assert by_message["invoice F-2026-0042 cannot be sent"]["level"] == "error"
+
+    # The request is an endpoint on the Performance page, named as Sentry SDKs name theirs; it
+    # ended in error, so it failed.
+    endpoints = api(server, "/api/v1/transactions?project=1")
+    [endpoint] = [t for t in endpoints if t["name"] == "GET /invoices/{id}"]
+    assert (endpoint["op"], endpoint["count"], endpoint["failure_rate"]) == ("http.server", 1, 1.0)
+    duration_ms = trace["duration_ns"] / 1e6
+    assert abs(endpoint["max_ms"] - duration_ms) <= max(1.0, duration_ms * 0.02), (endpoint, duration_ms)
+
+    # The exception the SDK recorded is an issue, with the frames of its Python traceback.
+    issues = api(server, "/api/v1/issues?project=1")["issues"]
+    [issue] = [i for i in issues if i["title"] == "KeyError: 'customer_email'"]
+    assert issue["culprit"] == "GET /invoices/{id}"
+    [event_meta] = api(server, f"/api/v1/issues/{issue['id']}/events?project=1")
+    assert event_meta["trace_id"] == trace_id
+    event = api(server, f"/api/v1/events/{event_meta['event_id']}?project=1")
+    body = event.get("event", event)
+    [exception] = body["exception"]["values"]
+    frames = exception["stacktrace"]["frames"]
+    assert frames[-1]["filename"].endswith("otel_app.py"), frames
+    assert frames[-1]["in_app"] is True
+
+    # Search finds the trace by what began it; its id alone opens it.
+    found = api(server, "/api/v1/traces?project=1&q=" + urllib.parse.quote("service:Invoices-API error min:1us"))
+    assert [t["trace_id"] for t in found["traces"]] == [trace_id]
+    assert found["traces"][0]["name"] == "GET /invoices/{id}"

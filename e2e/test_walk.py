@@ -1,7 +1,8 @@
 """A walk over every page, with data of every kind, at desktop and phone width and in dark mode,
 as a user meets them: the real `sentry-sdk` (errors, a transaction), a reported job with items,
 a real Celery worker on Redis (a task that succeeds, one that fails, one that retries, a bulk
-send with progress), log lines, a monitor's pings, an alert rule. On every page:
+send with progress), log lines, a monitor's pings, an alert rule, a service instrumented with
+the OpenTelemetry SDK. On every page:
 
 - no card or section says "Nothing received yet" where something was received;
 - case-sensitive data reads exactly as sent (the text a reader sees, after CSS);
@@ -115,7 +116,14 @@ def seeded(vigie):
     (failed_request,) = [i["id"] for i in issues if i["title"].startswith("ValueError: invoice template missing")]
     transaction = call(vigie, "/api/v1/transactions")[0]["name"]
     tasks = celery_tasks(vigie)
+    # A service instrumented with OpenTelemetry: one request that fails, over OTLP/HTTP.
+    otel = subprocess.run([sys.executable, str(HERE / "otel_app.py")], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": vigie.url,
+                                           "OTEL_EXPORTER_OTLP_HEADERS": f"Authorization=Bearer {key}",
+                                           "OTEL_SERVICE_NAME": "Invoices-API"})
+    assert otel.returncode == 0, otel.stderr
     return {"issue": issue, "transaction": transaction, "failed_request": failed_request,
+            "trace": otel.stdout.strip(),
             "failed_task": tasks["celery_app.boom"]["uuid"],
             "retried_task": tasks["celery_app.flaky"]["uuid"]}
 
@@ -132,6 +140,8 @@ PAGES = [
     ("issue-of-a-request", "/issues/{failed_request}"),
     ("performance", "/performance"),
     ("transaction", "/performance/transaction?name={transaction_q}"),
+    ("traces", "/traces"),
+    ("trace", "/traces/{trace}"),
     ("monitors", "/monitors"),
     ("monitor", "/monitors/sync-Stock"),
     ("alerts", "/alerts"),
@@ -152,6 +162,8 @@ EXPECTED = {
     "issue-of-a-request": ["In its trace: GET /boom"],
     "celery-task-retried": ["Retries", "task-retried"],
     "celery-job": ["its Celery task"],
+    "traces": ["Invoices-API", "GET /invoices/{id}"],
+    "trace": ["Errors in this trace: KeyError: 'customer_email'", "critical path", "Invoices-API"],
 }
 
 

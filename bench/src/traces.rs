@@ -1,7 +1,8 @@
 //! The `traces` scenario: OpenTelemetry spans in over OTLP/HTTP, and traces opened by id.
 //!
 //! 1. **Requests**: `spans` spans in traces of `per_trace` (a server span and its children,
-//!    over the last day, one service in three), encoded before the clock starts as the Python
+//!    over the last day and sent in time order as live exporters send them, one service in
+//!    three), encoded before the clock starts as the Python
 //!    SDK's `BatchSpanProcessor` sends them: OTLP protobuf requests of `batch` spans (512 by
 //!    default, the SDK's), gzip-compressed.
 //! 2. **Ingest**: `concurrency` writers post them to `POST /v1/traces` with the project key.
@@ -9,6 +10,9 @@
 //! 3. **Disk and memory**: the data directory's size, the server's RSS.
 //! 4. **Open a trace**: p50 and max of `GET /api/v1/traces/{id}` over 101 trace ids picked
 //!    at random among those sent, each checked to hold all its spans.
+//! 5. **Search**: p50 and max of `GET /api/v1/traces?q=service:S name:"GET R" min:40ms`
+//!    (a random service and route; newest, then slowest first) over 51 searches each, the
+//!    first answer checked against what was sent.
 
 use super::{add_admin, client, login, percentile, Server};
 use anyhow::{bail, Context, Result};
@@ -97,6 +101,52 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
         percentile(&times, 0.5),
         times.last().copied().unwrap_or_default()
     );
+    search(&http, &server.url, &session, &opts).await
+}
+
+/// Trace search by service, route and minimum duration, newest and slowest first.
+async fn search(http: &reqwest::Client, base: &str, session: &str, opts: &Options) -> Result<()> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    for order in ["newest", "slowest"] {
+        let mut times = Vec::new();
+        let mut found = 0;
+        for _ in 0..51 {
+            let service = SERVICES[rng.gen_range(0..SERVICES.len())];
+            let route = ROUTES[rng.gen_range(0..ROUTES.len())];
+            let q = format!("service:{service} name:\"GET {route}\" min:40ms");
+            let t = Instant::now();
+            let answer = http
+                .get(format!("{base}/api/v1/traces"))
+                .query(&[("project", "1"), ("q", &q), ("order", order)])
+                .header("cookie", session)
+                .send()
+                .await?;
+            let status = answer.status();
+            let body: serde_json::Value = answer.json().await?;
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+            let traces = body["traces"].as_array().cloned().unwrap_or_default();
+            if !status.is_success() {
+                bail!("search {q}: {status} {body}");
+            }
+            if let Some(first) = traces.first() {
+                let right = first["service"] == service
+                    && first["name"] == format!("GET {route}")
+                    && first["duration_ns"].as_i64().unwrap_or(0) >= 40_000_000;
+                if !right {
+                    bail!("search {q}: found {first}");
+                }
+            }
+            found += traces.len();
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "  search service+route+min 40 ms, {order} first, among {} spans: p50 {:.1} ms, max {:.1} ms ({} traces found in 51 searches)",
+            opts.spans,
+            percentile(&times, 0.5),
+            times.last().copied().unwrap_or_default(),
+            found
+        );
+    }
     Ok(())
 }
 
@@ -118,12 +168,15 @@ fn requests(opts: &Options) -> (Vec<Vec<u8>>, Vec<(String, usize)>, usize) {
     let day = 86_400_000_000_000u64;
     let mut spans = Vec::with_capacity(opts.spans);
     let mut traces = Vec::new();
+    // Each trace's spans with its start, to send the day in the order it happened.
+    let mut by_start: Vec<(u64, std::ops::Range<usize>)> = Vec::new();
     while spans.len() < opts.spans {
         let trace_id: [u8; 16] = rng.gen();
         let count = opts.per_trace.min(opts.spans - spans.len());
         let start = now - rng.gen_range(0..day);
         let root_id: [u8; 8] = rng.gen();
         let route = ROUTES[rng.gen_range(0..ROUTES.len())];
+        by_start.push((start, spans.len()..spans.len() + count));
         for n in 0..count {
             let span_id: [u8; 8] = if n == 0 { root_id } else { rng.gen() };
             let begin = start + n as u64 * 1_000_000;
@@ -156,6 +209,12 @@ fn requests(opts: &Options) -> (Vec<Vec<u8>>, Vec<(String, usize)>, usize) {
         }
         traces.push((trace_id.iter().map(|b| format!("{b:02x}")).collect(), count));
     }
+    // Exporters send what just happened: a day of traffic arrives in time order.
+    by_start.sort_by_key(|(start, _)| *start);
+    let spans: Vec<OtlpSpan> = by_start
+        .into_iter()
+        .flat_map(|(_, range)| spans[range].to_vec())
+        .collect();
     let mut raw = 0;
     let bodies = spans
         .chunks(opts.batch)

@@ -52,6 +52,7 @@ pub mod secret;
 pub mod sketch;
 pub mod span;
 pub mod time;
+pub mod tracequery;
 pub mod validate;
 pub mod varint;
 

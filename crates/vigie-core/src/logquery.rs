@@ -100,14 +100,7 @@ impl LogQuery {
         for raw in lex(text)? {
             query.add(raw, now)?;
         }
-        if let (Some(from), Some(to)) = (query.from, query.to) {
-            if from >= to {
-                return Err(QueryError {
-                    position: 0,
-                    message: "the time range is empty: `from` must be before `to`".into(),
-                });
-            }
-        }
+        check_range(query.from, query.to)?;
         Ok(query)
     }
 
@@ -169,17 +162,8 @@ impl LogQuery {
             "logger" => Test::Logger(glob(value)?),
             "job" => Test::Job(value.to_string()),
             "trace" => Test::Trace(value.to_ascii_lowercase()),
-            "since" => {
-                let span = parse_span(value)?;
-                self.from = Some(self.from.map_or(now - span, |f| f.max(now - span)));
-                return Ok(None);
-            }
-            "from" => {
-                self.from = Some(parse_instant(value)?);
-                return Ok(None);
-            }
-            "to" => {
-                self.to = Some(parse_instant(value)?);
+            "since" | "from" | "to" => {
+                time_filter(name, value, now, &mut self.from, &mut self.to)?;
                 return Ok(None);
             }
             _ => match name.strip_prefix("field.") {
@@ -306,7 +290,7 @@ fn compare(have: Level, cmp: Cmp, want: Level) -> bool {
 }
 
 /// `name:value` when the bare term starts with a filter-shaped name (letters, `_`, `.`).
-fn split_filter(text: &str) -> Option<(&str, &str)> {
+pub(crate) fn split_filter(text: &str) -> Option<(&str, &str)> {
     let (name, value) = text.split_once(':')?;
     let filter_shaped = !name.is_empty()
         && name
@@ -363,13 +347,44 @@ fn phrase(text: &str) -> Result<Test, String> {
 }
 
 /// A glob (`*` = anything) as an anchored, case-insensitive regex.
-fn glob(pattern: &str) -> Result<Regex, String> {
+pub(crate) fn glob(pattern: &str) -> Result<Regex, String> {
     let body = pattern
         .split('*')
         .map(regex::escape)
         .collect::<Vec<_>>()
         .join(".*");
     Regex::new(&format!("(?is)^{body}$")).map_err(|e| format!("invalid pattern: {e}"))
+}
+
+/// Applies a time filter of both search languages: `since:1h` (counted back from `now`),
+/// `from:` and `to:` (instants), narrowing `from` and `to`.
+pub(crate) fn time_filter(
+    name: &str,
+    value: &str,
+    now: i64,
+    from: &mut Option<i64>,
+    to: &mut Option<i64>,
+) -> Result<(), String> {
+    match name {
+        "since" => {
+            let start = now - parse_span(value)?;
+            *from = Some(from.map_or(start, |f| f.max(start)));
+        }
+        "from" => *from = Some(parse_instant(value)?),
+        _ => *to = Some(parse_instant(value)?),
+    }
+    Ok(())
+}
+
+/// A range whose start is not before its end is a mistake, not an empty answer.
+pub(crate) fn check_range(from: Option<i64>, to: Option<i64>) -> Result<(), QueryError> {
+    match (from, to) {
+        (Some(from), Some(to)) if from >= to => Err(QueryError {
+            position: 0,
+            message: "the time range is empty: `from` must be before `to`".into(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// `90s`, `15m`, `1h`, `2d`, `1w` in nanoseconds.
@@ -418,13 +433,13 @@ pub fn parse_instant(text: &str) -> Result<i64, String> {
     ))
 }
 
-struct RawTerm {
-    position: usize,
-    negated: bool,
-    kind: RawKind,
+pub(crate) struct RawTerm {
+    pub(crate) position: usize,
+    pub(crate) negated: bool,
+    pub(crate) kind: RawKind,
 }
 
-enum RawKind {
+pub(crate) enum RawKind {
     Bare(String),
     Phrase(String),
     Regex(String),
@@ -432,7 +447,7 @@ enum RawKind {
 
 /// Splits the text into terms: `-`? then `"phrase"`, `/regex/`, or a bare run in which a
 /// `"quoted part"` may hold spaces (`logger:"my app"`).
-fn lex(text: &str) -> Result<Vec<RawTerm>, QueryError> {
+pub(crate) fn lex(text: &str) -> Result<Vec<RawTerm>, QueryError> {
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let mut terms = Vec::new();
     let mut i = 0;

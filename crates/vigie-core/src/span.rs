@@ -57,6 +57,73 @@ impl Span {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
+
+    /// Whether the span begins a unit of work: a request served (SERVER), a message or task
+    /// handled (CONSUMER), or the root of what its service saw. Trace search finds traces by
+    /// these spans.
+    pub fn is_entry(&self) -> bool {
+        matches!(self.kind, SpanKind::Server | SpanKind::Consumer) || self.parent_span_id.is_empty()
+    }
+
+    /// What the unit of work is called: an endpoint with its method (`GET /invoices/{id}`,
+    /// the route from `http.route` or `url.template`, as the Performance page names Sentry's
+    /// requests), a task (`celery.task_name`, else the messaging destination), else the span's
+    /// own name.
+    pub fn entry_name(&self) -> String {
+        let named = match self.kind {
+            SpanKind::Server => self
+                .attribute("http.route")
+                .or_else(|| self.attribute("url.template"))
+                .filter(|n| !n.is_empty())
+                .map(|route| {
+                    let method = self
+                        .attribute("http.request.method")
+                        .or_else(|| self.attribute("http.method"));
+                    crate::endpoint::named(method, route)
+                }),
+            SpanKind::Consumer => self
+                .attribute("celery.task_name")
+                .or_else(|| self.attribute("messaging.destination.name"))
+                .filter(|n| !n.is_empty())
+                .map(str::to_string),
+            _ => None,
+        };
+        named.unwrap_or_else(|| self.name.clone())
+    }
+
+    /// The HTTP status the span answered or got (`http.response.status_code`, or the older
+    /// `http.status_code`).
+    pub fn http_status(&self) -> Option<u16> {
+        self.attribute("http.response.status_code")
+            .or_else(|| self.attribute("http.status_code"))
+            .and_then(|s| s.trim_matches('"').parse().ok())
+    }
+
+    /// Whether the unit of work it began failed: the span ended in error, or, serving a
+    /// request, answered 5xx (OpenTelemetry leaves a 4xx unset: the client's fault).
+    pub fn entry_failed(&self) -> bool {
+        self.failed()
+            || (self.kind == SpanKind::Server && self.http_status().is_some_and(|c| c >= 500))
+    }
+
+    /// Whether a Celery worker ran it (the Celery instrumentation's attributes).
+    pub fn is_celery(&self) -> bool {
+        self.attribute("celery.task_name").is_some()
+            || self.attribute("messaging.system") == Some("celery")
+    }
+
+    /// The Vigie job the span worked for: its `job_id` (or `vigie.job_id`) attribute, else,
+    /// for a Celery task run, the task id (a task's job has the task's id).
+    pub fn job_id(&self) -> Option<&str> {
+        self.attribute("job_id")
+            .or_else(|| self.attribute("vigie.job_id"))
+            .or_else(|| {
+                self.is_celery()
+                    .then(|| self.attribute("messaging.message.id"))
+                    .flatten()
+            })
+            .filter(|j| !j.is_empty())
+    }
 }
 
 /// Something that happened at one instant of a span (an exception, a retry, a log line).
@@ -176,6 +243,66 @@ mod tests {
         assert!(is_trace_id("5B8EFFF798038103D269B633813FC60C"));
         assert!(!is_trace_id("5b8efff798038103d269b633813fc60"));
         assert!(!is_trace_id("zb8efff798038103d269b633813fc60c"));
+    }
+
+    #[test]
+    fn entries_are_named_as_endpoints_and_tasks() {
+        let attrs = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let request = Span {
+            kind: SpanKind::Server,
+            parent_span_id: "00f067aa0ba902b7".into(),
+            name: "GET".into(),
+            attributes: attrs(&[
+                ("http.route", "/invoices/{id}"),
+                ("http.request.method", "GET"),
+            ]),
+            ..Span::default()
+        };
+        assert!(request.is_entry(), "a served request, even with a parent");
+        assert_eq!(request.entry_name(), "GET /invoices/{id}");
+        assert_eq!(request.job_id(), None);
+        let task = Span {
+            kind: SpanKind::Consumer,
+            name: "run/invoices.send".into(),
+            attributes: attrs(&[
+                ("celery.task_name", "invoices.send"),
+                ("messaging.message.id", "5f1c-22"),
+            ]),
+            ..Span::default()
+        };
+        assert_eq!(task.entry_name(), "invoices.send");
+        assert_eq!(task.job_id(), Some("5f1c-22"), "a task's job has its id");
+        let query = Span {
+            kind: SpanKind::Client,
+            parent_span_id: "00f067aa0ba902b7".into(),
+            name: "SELECT".into(),
+            attributes: attrs(&[("job_id", "bulk-7"), ("messaging.message.id", "m")]),
+            ..Span::default()
+        };
+        assert!(!query.is_entry());
+        assert_eq!(query.job_id(), Some("bulk-7"));
+        let root = Span {
+            kind: SpanKind::Internal,
+            name: "nightly import".into(),
+            ..Span::default()
+        };
+        assert!(root.is_entry(), "a root");
+        assert_eq!(root.entry_name(), "nightly import");
+        let bare = Span {
+            kind: SpanKind::Server,
+            name: "GET /health".into(),
+            ..Span::default()
+        };
+        assert_eq!(
+            bare.entry_name(),
+            "GET /health",
+            "no route: the span's name"
+        );
     }
 
     #[test]

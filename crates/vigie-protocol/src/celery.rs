@@ -262,6 +262,18 @@ pub struct TracebackFrame {
 }
 
 impl TracebackFrame {
+    /// As a frame of a Sentry event's stack trace.
+    pub fn to_sentry(&self) -> serde_json::Value {
+        serde_json::json!({
+            "filename": self.filename,
+            "abs_path": self.filename,
+            "lineno": self.lineno,
+            "function": self.function,
+            "context_line": self.line,
+            "in_app": self.in_app(),
+        })
+    }
+
     /// The application's own code, not the interpreter's or an installed package's.
     pub fn in_app(&self) -> bool {
         !["site-packages", "dist-packages", "/lib/python", "<frozen "]

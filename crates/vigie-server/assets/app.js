@@ -54,6 +54,29 @@
     if (!isNaN(date)) el.title = date.toLocaleString();
   });
 
+  // A waterfall row with data-fold folds the rows under it (the deeper ones that follow
+  // it); rows marked data-folded open folded (a long trace's deep subtrees).
+  function fold(row, open) {
+    const depth = Number(row.dataset.depth);
+    const button = row.querySelector("[data-fold]");
+    if (button) button.setAttribute("aria-expanded", String(open));
+    let next = row.nextElementSibling;
+    let closedBelow = Infinity;
+    while (next && Number(next.dataset.depth) > depth) {
+      const d = Number(next.dataset.depth);
+      if (d <= closedBelow) closedBelow = Infinity;
+      next.hidden = !open || d > closedBelow;
+      const inner = next.querySelector("[data-fold]");
+      if (open && inner && inner.getAttribute("aria-expanded") === "false") closedBelow = Math.min(closedBelow, d);
+      next = next.nextElementSibling;
+    }
+  }
+  document.querySelectorAll("[data-waterfall] [data-folded]").forEach((row) => fold(row, false));
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-fold]");
+    if (button) fold(button.closest(".wf-row"), button.getAttribute("aria-expanded") === "false");
+  });
+
   // <div data-live="/live/…">: bind the stream's fields into the element.
   document.querySelectorAll("[data-live]").forEach((el) => {
     if (window.Vigie && Vigie.live) Vigie.live(el.dataset.live, (data) => Vigie.bind(el, data));

@@ -286,3 +286,317 @@ async fn what_is_not_otlp_is_refused_and_stores_nothing() {
         .await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
 }
+
+/// Nanoseconds since the epoch, now.
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+/// A FastAPI request as the OpenTelemetry SDK reports it over OTLP/JSON: a server span that
+/// answered 500 for a job, and under it a span that recorded the exception.
+fn failing_request(trace: &str, start: u64) -> String {
+    let traceback = "Traceback (most recent call last):\n  File \"/app/invoices/send.py\", line 12, in send\n    mail(invoice)\nKeyError: 'customer_email'\n";
+    serde_json::json!({"resourceSpans": [{
+        "resource": {"attributes": [
+            {"key": "service.name", "value": {"stringValue": "shop"}},
+            {"key": "deployment.environment.name", "value": {"stringValue": "prod"}},
+            {"key": "telemetry.sdk.language", "value": {"stringValue": "python"}}
+        ]},
+        "scopeSpans": [{"scope": {"name": "opentelemetry.instrumentation.fastapi"}, "spans": [
+            {"traceId": trace, "spanId": "eee19b7ec3c1b174", "name": "GET /invoices/{id}",
+             "kind": 2, "startTimeUnixNano": start.to_string(),
+             "endTimeUnixNano": (start + 300_000_000).to_string(),
+             "attributes": [
+                {"key": "http.route", "value": {"stringValue": "/invoices/{id}"}},
+                {"key": "http.request.method", "value": {"stringValue": "GET"}},
+                {"key": "http.response.status_code", "value": {"intValue": 500}},
+                {"key": "job_id", "value": {"stringValue": "bulk-7"}}
+             ]},
+            {"traceId": trace, "spanId": "00f067aa0ba902b7", "parentSpanId": "eee19b7ec3c1b174",
+             "name": "send invoice", "kind": 1,
+             "startTimeUnixNano": (start + 1_000_000).to_string(),
+             "endTimeUnixNano": (start + 200_000_000).to_string(),
+             "status": {"code": 2, "message": "KeyError"},
+             "events": [{"name": "exception", "timeUnixNano": (start + 199_000_000).to_string(),
+                "attributes": [
+                    {"key": "exception.type", "value": {"stringValue": "KeyError"}},
+                    {"key": "exception.message", "value": {"stringValue": "'customer_email'"}},
+                    {"key": "exception.stacktrace", "value": {"stringValue": traceback}}
+                ]}]}
+        ]}]
+    }]})
+    .to_string()
+}
+
+#[tokio::test]
+async fn spans_feed_performance_and_issues_and_are_found_by_search() {
+    let app = app().await;
+    let key = project_key(&app).await;
+    let token = app.admin_token().await;
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let start = now_ns() - 60_000_000_000;
+    let body = failing_request(trace, start).into_bytes();
+    let answer = app
+        .send(post(&key, "application/json", None, body.clone()))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    // The exporter timed out and sends the batch again: nothing counts twice but the figures'
+    // request count (the documented cost of a retry).
+    let again = app.send(post(&key, "application/json", None, body)).await;
+    assert_eq!(again.status, StatusCode::OK);
+
+    // The request is an endpoint on the Performance page, named as a Sentry SDK's would be.
+    let list = app
+        .api(Method::GET, "/api/v1/transactions?project=1", &token, None)
+        .await
+        .json();
+    let endpoint = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "GET /invoices/{id}")
+        .unwrap_or_else(|| panic!("no endpoint: {list}"));
+    assert_eq!(endpoint["op"], "http.server");
+    assert_eq!(endpoint["failure_rate"], 1.0, "answered 500");
+    let p50 = endpoint["p50_ms"].as_f64().unwrap();
+    assert!((290.0..=310.0).contains(&p50), "{p50}");
+
+    // The exception is an issue, once, with its frames, trace and job.
+    let issues = app
+        .api(Method::GET, "/api/v1/issues?project=1", &token, None)
+        .await
+        .json();
+    let issues = issues["issues"].as_array().unwrap();
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert_eq!(issues[0]["title"], "KeyError: 'customer_email'");
+    assert_eq!(issues[0]["culprit"], "GET /invoices/{id}");
+    assert_eq!(issues[0]["events"], 1, "the retry's copy is the same event");
+    let events = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/issues/{}/events?project=1", issues[0]["id"]),
+            &token,
+            None,
+        )
+        .await
+        .json();
+    let event = &events[0];
+    assert_eq!(event["trace_id"], trace);
+    assert_eq!(event["job_id"], "bulk-7");
+    assert_eq!(event["environment"], "prod");
+
+    // Search finds the trace by what began it; the trace page links its issue.
+    let search = |q: &str| format!("/api/v1/traces?project=1&q={}", url_encode(q));
+    let found = app
+        .api(
+            Method::GET,
+            &search("service:shop min:250ms error"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+    let found = found.json();
+    let traces = found["traces"].as_array().unwrap();
+    assert_eq!(traces.len(), 1, "one entry, sent twice: {traces:?}");
+    assert_eq!(traces[0]["trace_id"], trace);
+    assert_eq!(traces[0]["name"], "GET /invoices/{id}");
+    assert_eq!(traces[0]["job_id"], "bulk-7");
+    assert_eq!(traces[0]["duration_ns"], 300_000_000);
+    for q in ["min:1s", "service:other", "status:ok"] {
+        let none = app.api(Method::GET, &search(q), &token, None).await.json();
+        assert_eq!(none["traces"], serde_json::json!([]), "{q}");
+    }
+    for (path, field) in [
+        (search("servce:shop"), "q"),
+        (format!("{}&order=fastest", search("")), "order"),
+        (format!("{}&limit=0", search("")), "limit"),
+        (format!("{}&limit=501", search("")), "limit"),
+    ] {
+        let refused = app.api(Method::GET, &path, &token, None).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{path}");
+        assert_eq!(refused.json()["error"]["field"], field, "{}", refused.body);
+    }
+
+    let cookie = app.setup_admin().await;
+    let page = app.get("/traces?q=service%3Ashop", &cookie).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page
+        .body
+        .contains(&format!("href=\"/traces/{trace}#span-eee19b7ec3c1b174\"")));
+    assert!(page.body.contains("GET /invoices/{id}"));
+    let pasted = app
+        .get(&format!("/traces?q=+{}+", trace.to_uppercase()), &cookie)
+        .await;
+    assert!(pasted.status.is_redirection(), "{}", pasted.status);
+    assert_eq!(pasted.location(), format!("/traces/{trace}"));
+    let bad = app.get("/traces?q=min%3Afast", &cookie).await;
+    assert_eq!(
+        bad.status,
+        StatusCode::OK,
+        "the error shows by the search box"
+    );
+    assert!(bad.body.contains("is not a duration"), "{}", bad.body);
+    let page = app.get(&format!("/traces/{trace}"), &cookie).await;
+    assert!(page.body.contains("id=\"trace-errors\""), "{}", page.body);
+    assert!(page
+        .body
+        .contains(&format!("/issues/{}?event=", issues[0]["id"])));
+    assert!(
+        !page.body.contains("id=\"trace-jobs\""),
+        "no such job: no link"
+    );
+    assert!(
+        page.body.contains("wf-row critical"),
+        "the critical path is marked"
+    );
+
+    // A project whose Sentry SDK reports its errors turns span exceptions off.
+    let off = app
+        .api(
+            Method::PUT,
+            "/api/v1/error-settings?project=1",
+            &token,
+            Some(r#"{"span_exceptions": false}"#),
+        )
+        .await;
+    assert_eq!(off.status, StatusCode::OK, "{}", off.body);
+    assert_eq!(off.json()["span_exceptions"], false);
+    let other = "4bf92f3577b34da6a3ce929d0e0e4737";
+    let body = failing_request(other, start).into_bytes();
+    assert_eq!(
+        app.send(post(&key, "application/json", None, body))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let issues = app
+        .api(Method::GET, "/api/v1/issues?project=1", &token, None)
+        .await
+        .json();
+    assert_eq!(issues["issues"][0]["events"], 1, "no new event");
+    let list = app
+        .api(Method::GET, "/api/v1/transactions?project=1", &token, None)
+        .await
+        .json();
+    assert_eq!(list[0]["count"], 3, "the request still counts");
+}
+
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_trace_begun_by_a_sentry_sdk_and_continued_over_opentelemetry_is_one_tree() {
+    let app = app().await;
+    let key = project_key(&app).await;
+    let token = app.admin_token().await;
+    let trace = "6e0c63257de34c92bf9efcd03927272e";
+    let start = now_ns() - 30_000_000_000;
+    let secs = |ns: u64| ns as f64 / 1e9;
+    // The browser's page load, as @sentry/browser sends it: a transaction with a fetch span
+    // whose id travels in `traceparent` / `sentry-trace` to the backend.
+    let pageload = serde_json::json!({
+        "type": "transaction", "platform": "javascript",
+        "event_id": "a1b2c3d4e5f60718293a4b5c6d7e8f90",
+        "transaction": "/invoices/:id", "start_timestamp": secs(start),
+        "timestamp": secs(start + 900_000_000),
+        "contexts": {"trace": {"trace_id": trace, "span_id": "a000000000000001", "op": "pageload"}},
+        "spans": [{"span_id": "a000000000000002", "parent_span_id": "a000000000000001",
+                   "trace_id": trace, "op": "http.client", "description": "GET /api/invoices/7",
+                   "start_timestamp": secs(start + 100_000_000),
+                   "timestamp": secs(start + 500_000_000), "status": "ok"}]
+    });
+    let envelope = format!(
+        "{{\"event_id\":\"a1b2c3d4e5f60718293a4b5c6d7e8f90\"}}\n{{\"type\":\"transaction\"}}\n{pageload}\n"
+    );
+    let sent = app
+        .send(
+            Request::post("/api/1/envelope/")
+                .header(
+                    "x-sentry-auth",
+                    format!("Sentry sentry_version=7, sentry_key={key}"),
+                )
+                .body(Body::from(envelope))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    // The backend's request, a child of the browser's fetch, over OTLP/JSON.
+    let backend = serde_json::json!({"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "invoices-api"}}]},
+        "scopeSpans": [{"spans": [{
+            "traceId": trace, "spanId": "b000000000000001", "parentSpanId": "a000000000000002",
+            "name": "GET /api/invoices/{id}", "kind": 2,
+            "startTimeUnixNano": (start + 150_000_000).to_string(),
+            "endTimeUnixNano": (start + 450_000_000).to_string(),
+            "attributes": [{"key": "http.route", "value": {"stringValue": "/api/invoices/{id}"}},
+                           {"key": "http.request.method", "value": {"stringValue": "GET"}}]
+        }]}]
+    }]});
+    let answer = app
+        .send(post(
+            &key,
+            "application/json",
+            None,
+            backend.to_string().into_bytes(),
+        ))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+
+    let read = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/traces/{trace}?project=1"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    let read = read.json();
+    assert_eq!(
+        read["services"],
+        serde_json::json!(["invoices-api", "sentry:javascript"])
+    );
+    let spans = read["spans"].as_array().unwrap();
+    let names: Vec<&str> = spans.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "/invoices/:id",
+            "GET /api/invoices/7",
+            "GET /api/invoices/{id}"
+        ],
+        "by start time"
+    );
+    assert_eq!(spans[2]["parent_span_id"], spans[1]["span_id"], "one tree");
+    // Sentry's times are float seconds: to the microsecond.
+    let duration = read["duration_ns"].as_i64().unwrap();
+    assert!((duration - 900_000_000).abs() < 1_000, "{duration}");
+    // Both beginnings are found by search: the page load and the request it made.
+    let found = app
+        .api(Method::GET, "/api/v1/traces?project=1", &token, None)
+        .await
+        .json();
+    let entries: Vec<(&str, &str)> = found["traces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["service"].as_str().unwrap(), e["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            ("invoices-api", "GET /api/invoices/{id}"),
+            ("sentry:javascript", "/invoices/:id")
+        ]
+    );
+}

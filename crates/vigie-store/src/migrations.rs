@@ -120,6 +120,11 @@ pub const ALL: &[Migration] = &[
         include_str!("../migrations/0018_log_block_heads.sql"),
     ),
     step(19, "spans", include_str!("../migrations/0019_spans.sql")),
+    step(
+        20,
+        "trace entries",
+        include_str!("../migrations/0020_trace_entries.sql"),
+    ),
 ];
 
 impl Migration {

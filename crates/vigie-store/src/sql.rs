@@ -167,6 +167,21 @@ impl Where {
         }
     }
 
+    /// `column` is `pattern` exactly, or, when it holds `*` (anything), matches it ignoring
+    /// case.
+    pub(crate) fn glob(&mut self, column: &str, pattern: Option<&str>) {
+        match pattern {
+            Some(p) if p.contains('*') => {
+                let like = glob_like(&p.to_lowercase());
+                self.push(
+                    &format!("lower({column}) LIKE ? ESCAPE '\\'"),
+                    like.as_str(),
+                );
+            }
+            exact => self.equals(column, exact),
+        }
+    }
+
     pub(crate) fn equals(&mut self, column: &str, value: Option<&str>) {
         if let Some(v) = value {
             self.push(&format!("{column} = ?"), v);
@@ -209,6 +224,15 @@ impl Where {
             format!(" WHERE {}", self.clauses.join(" AND "))
         }
     }
+}
+
+/// A glob (`*`: anything) as a LIKE pattern, every other character literal.
+pub(crate) fn glob_like(pattern: &str) -> String {
+    pattern
+        .split('*')
+        .map(escape_like)
+        .collect::<Vec<_>>()
+        .join("%")
 }
 
 pub(crate) fn escape_like(word: &str) -> String {

@@ -5,31 +5,71 @@
 //!     sorted by trace id, cut into blocks of ≤ BLOCK_SPANS ─▶ encode (off the runtime)
 //!     one transaction: span_blocks row per block  +  trace_blocks row per (trace, block)
 //!
+//!     + trace_entries row per entry span (a request served, a task run, a root)
+//!
 //!   trace(project, trace_id)
 //!     trace_blocks (primary key lookup) ─▶ those blocks' data ─▶ decode only the lines of
-//!     that trace ─▶ spans by start time
+//!     that trace ─▶ spans by start time (a span sent twice, once)
+//!
+//!   search_traces(project, TraceQuery)     trace_entries only: newest or slowest first
 //! ```
 //!
 //! A block's data is zstd over lines `"<trace id>\t<span as JSON>\n"`, sorted by trace id, so
 //! opening a trace parses none of the other traces' spans. The index has a row per trace and
 //! block, so finding a trace costs a B-tree lookup whatever the number of spans stored.
 //! Retention drops whole blocks whose spans all ended before a time (their index rows go with
-//! them, `ON DELETE CASCADE`).
+//! them, `ON DELETE CASCADE`), and the entries that started before it.
+//!
+//! Entries are what trace search reads: one row per span that begins a unit of work
+//! (`Span::is_entry`), with its service, name (`Span::entry_name`), duration, status, job and
+//! attributes, indexed by time and by name, so a search costs what it finds, not what is
+//! stored.
 
 use crate::engine::{Db, Engine};
 use crate::logs::block::{compress, decompress};
 use crate::logs::cpu;
-use crate::sql::{Columns, Value, Where};
+use crate::sql::{escape_like, glob_like, Columns, Value, Where};
 use crate::tx::{take_blob, Tx};
 use crate::{Result, StoreError};
 use async_trait::async_trait;
+use serde::Serialize;
 use std::collections::BTreeSet;
 use vigie_core::span::Span;
+use vigie_core::tracequery::TraceQuery;
 use vigie_core::{ProjectId, Timestamp};
 
 /// Most spans in one block: opening a trace decompresses its blocks whole, so they stay small
 /// enough for that to take about a millisecond.
 pub const BLOCK_SPANS: usize = 1024;
+
+/// Most bytes of an entry's attributes kept for search (as JSON); past it, the last ones are
+/// left out of search (the span keeps them all).
+pub const ENTRY_ATTRIBUTE_BYTES: usize = 4096;
+/// Most traces one search answers.
+pub const MAX_SEARCH: usize = 500;
+
+/// A span that began a unit of work, as trace search finds it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TraceEntry {
+    pub trace_id: String,
+    pub span_id: String,
+    pub service: String,
+    pub name: String,
+    pub kind: String,
+    /// Nanoseconds since the epoch.
+    pub start: i64,
+    pub duration_ns: i64,
+    pub failed: bool,
+    pub job_id: Option<String>,
+}
+
+/// How search results are ordered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TraceOrder {
+    #[default]
+    Newest,
+    Slowest,
+}
 
 /// Spans of one request or batch, stored and read back by trace.
 #[async_trait]
@@ -38,6 +78,15 @@ pub trait SpanStore: Send + Sync {
     async fn write_spans(&self, project: ProjectId, spans: Vec<Span>) -> Result<usize>;
     /// Every stored span of a trace, by start time (empty when none is stored).
     async fn trace(&self, project: ProjectId, trace_id: &str) -> Result<Vec<Span>>;
+    /// The entries matching `query` (of its trace, when it names one), up to `limit` (at most
+    /// [`MAX_SEARCH`]), newest or slowest first.
+    async fn search_traces(
+        &self,
+        project: ProjectId,
+        query: &TraceQuery,
+        order: TraceOrder,
+        limit: usize,
+    ) -> Result<Vec<TraceEntry>>;
     /// Drops the blocks whose spans all ended before `before`; answers the spans dropped.
     async fn prune_spans(&self, before: Timestamp) -> Result<u64>;
 }
@@ -50,6 +99,35 @@ struct EncodedBlock {
     raw_bytes: usize,
     traces: BTreeSet<String>,
     data: Vec<u8>,
+}
+
+/// An entry row ready to be written (`trace_entries`' columns after the project).
+fn entry_row(project: ProjectId, span: &Span) -> Vec<Value> {
+    let mut attributes = String::from("[");
+    for pair in &span.attributes {
+        let json = serde_json::to_string(pair).unwrap_or_default();
+        if attributes.len() + json.len() + 2 > ENTRY_ATTRIBUTE_BYTES {
+            break;
+        }
+        if attributes.len() > 1 {
+            attributes.push(',');
+        }
+        attributes.push_str(&json);
+    }
+    attributes.push(']');
+    vec![
+        project.0.into(),
+        span.trace_id.as_str().into(),
+        span.span_id.as_str().into(),
+        span.service.as_str().into(),
+        span.entry_name().as_str().into(),
+        span.kind.as_str().into(),
+        span.start.into(),
+        span.duration_ns().into(),
+        i64::from(span.entry_failed()).into(),
+        span.job_id().into(),
+        attributes.as_str().into(),
+    ]
 }
 
 /// Sorts spans by trace and encodes them in blocks.
@@ -101,8 +179,17 @@ async fn write_blocks(
     tx: &mut dyn Tx,
     project: ProjectId,
     blocks: &[EncodedBlock],
+    entries: Vec<Vec<Value>>,
     now: Timestamp,
 ) -> Result<usize> {
+    // A batch sent again (the exporter timed out before the answer) names the same entries.
+    tx.insert_rows(
+        "INSERT INTO trace_entries (project_id, trace_id, span_id, service, name, kind, start, \
+         duration_ns, failed, job_id, attributes) VALUES ",
+        " ON CONFLICT (project_id, trace_id, span_id) DO NOTHING",
+        entries,
+    )
+    .await?;
     for block in blocks {
         let id = tx
             .one(
@@ -148,7 +235,93 @@ async fn trace_data(tx: &mut dyn Tx, project: ProjectId, trace_id: &str) -> Resu
         .collect()
 }
 
+/// The `WHERE` of a search: every filter of `query`.
+fn search_filter(project: ProjectId, query: &TraceQuery) -> Where {
+    let mut w = Where::new();
+    w.push("project_id = ?", project.0);
+    w.equals("trace_id", query.trace_id.as_deref());
+    w.glob("service", query.service.as_deref());
+    w.glob("name", query.name.as_deref());
+    for word in &query.words {
+        let pattern = format!("%{}%", escape_like(word));
+        w.push("lower(name) LIKE ? ESCAPE '\\'", pattern.as_str());
+    }
+    if let Some(min) = query.min_duration_ns {
+        w.push("duration_ns >= ?", min);
+    }
+    if let Some(failed) = query.failed {
+        w.push("failed = ?", i64::from(failed));
+    }
+    w.equals("job_id", query.job.as_deref());
+    for (key, value) in &query.attributes {
+        // The pair as the column writes it: `["key","value"]`, the value a glob.
+        let key = serde_json::to_string(key).unwrap_or_default();
+        let pattern = if value == "*" {
+            format!("%[{},%", escape_like(&key))
+        } else {
+            let value = serde_json::to_string(value).unwrap_or_default();
+            format!("%[{},{}]%", escape_like(&key), glob_like(&value))
+        };
+        w.push(
+            "lower(attributes) LIKE ? ESCAPE '\\'",
+            pattern.to_lowercase().as_str(),
+        );
+    }
+    if let Some(from) = query.from {
+        w.push("start >= ?", from);
+    }
+    if let Some(to) = query.to {
+        w.push("start < ?", to);
+    }
+    w
+}
+
+async fn search(
+    tx: &mut dyn Tx,
+    project: ProjectId,
+    query: &TraceQuery,
+    order: TraceOrder,
+    limit: usize,
+) -> Result<Vec<TraceEntry>> {
+    let w = search_filter(project, query);
+    let order = match order {
+        TraceOrder::Newest => "start DESC",
+        TraceOrder::Slowest => "duration_ns DESC, start DESC",
+    };
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT trace_id, span_id, service, name, kind, start, duration_ns, failed, \
+                 job_id FROM trace_entries{} ORDER BY {order} LIMIT {}",
+                w.sql(),
+                limit.min(MAX_SEARCH)
+            ),
+            &w.values,
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(TraceEntry {
+                trace_id: row.req_text(0)?,
+                span_id: row.req_text(1)?,
+                service: row.req_text(2)?,
+                name: row.req_text(3)?,
+                kind: row.req_text(4)?,
+                start: row.req_int(5)?,
+                duration_ns: row.req_int(6)?,
+                failed: row.req_int(7)? != 0,
+                job_id: row.text(8)?,
+            })
+        })
+        .collect()
+}
+
 async fn prune(tx: &mut dyn Tx, before_ns: i64) -> Result<u64> {
+    tx.execute(
+        "DELETE FROM trace_entries WHERE start < $1",
+        &[before_ns.into()],
+    )
+    .await?;
     let mut w = Where::new();
     w.push("max_end < ?", before_ns);
     let spans = tx
@@ -166,16 +339,53 @@ async fn prune(tx: &mut dyn Tx, before_ns: i64) -> Result<u64> {
     Ok(spans.max(0) as u64)
 }
 
+/// Spans of one project encoded for storage (off the runtime), ready to be written inside
+/// any write transaction: [`SpanStore::write_spans`] alone, or with the events of an error
+/// batch (`crate::errors`).
+pub(crate) struct EncodedSpans {
+    project: ProjectId,
+    blocks: Vec<EncodedBlock>,
+    entries: Vec<Vec<Value>>,
+}
+
+impl EncodedSpans {
+    pub(crate) async fn encode(project: ProjectId, spans: Vec<Span>) -> Result<EncodedSpans> {
+        let entries: Vec<Vec<Value>> = spans
+            .iter()
+            .filter(|s| s.is_entry())
+            .map(|s| entry_row(project, s))
+            .collect();
+        let blocks = if spans.is_empty() {
+            Vec::new()
+        } else {
+            cpu(move || encode(spans)).await??
+        };
+        Ok(EncodedSpans {
+            project,
+            blocks,
+            entries,
+        })
+    }
+
+    /// Writes the blocks and entries; answers the blocks written.
+    pub(crate) async fn write(self, tx: &mut dyn Tx, now: Timestamp) -> Result<usize> {
+        if self.blocks.is_empty() {
+            return Ok(0);
+        }
+        write_blocks(tx, self.project, &self.blocks, self.entries, now).await
+    }
+}
+
 #[async_trait]
 impl<E: Engine> SpanStore for Db<E> {
     async fn write_spans(&self, project: ProjectId, spans: Vec<Span>) -> Result<usize> {
         if spans.is_empty() {
             return Ok(0);
         }
-        let blocks = cpu(move || encode(spans)).await??;
+        let encoded = EncodedSpans::encode(project, spans).await?;
         let now = Timestamp::now();
         self.write("write_spans", move |tx| {
-            Box::pin(async move { write_blocks(tx, project, &blocks, now).await })
+            Box::pin(async move { encoded.write(tx, now).await })
         })
         .await
     }
@@ -194,9 +404,25 @@ impl<E: Engine> SpanStore for Db<E> {
                 spans.extend(decode_trace(data, &id)?);
             }
             spans.sort_by(|a, b| (a.start, &a.span_id).cmp(&(b.start, &b.span_id)));
+            // An exporter that timed out sends its batch again: one span, shown once.
+            spans.dedup_by(|a, b| a.span_id == b.span_id && a.start == b.start);
             Ok(spans)
         })
         .await?
+    }
+
+    async fn search_traces(
+        &self,
+        project: ProjectId,
+        query: &TraceQuery,
+        order: TraceOrder,
+        limit: usize,
+    ) -> Result<Vec<TraceEntry>> {
+        let query = query.clone();
+        self.read("search_traces", move |tx| {
+            Box::pin(async move { search(tx, project, &query, order, limit).await })
+        })
+        .await
     }
 
     async fn prune_spans(&self, before: Timestamp) -> Result<u64> {

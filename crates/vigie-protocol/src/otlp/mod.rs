@@ -10,6 +10,7 @@
 //! the OpenTelemetry SDK and tonic as dependencies, and its JSON form, in the release built on
 //! this workspace's prost, reads 64-bit integers only as strings, where OTLP/JSON allows numbers.
 
+pub mod as_sentry;
 pub mod traces;
 
 use prost::Message;
@@ -73,8 +74,9 @@ pub struct KeyValueList {
     pub values: Vec<KeyValue>,
 }
 
+/// Lowercase hex, as Vigie writes ids.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 /// An attribute or body value as text: strings as they are, the rest as JSON.

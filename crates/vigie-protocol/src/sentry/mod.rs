@@ -5,10 +5,12 @@
 //! - [`event`]: reading an event's JSON (also the body of `/api/<project>/store/`): id, time,
 //!   and the summary grouping needs.
 //! - [`transaction`]: a transaction's name, operation, status, duration and spans.
+//! - [`as_spans`]: a transaction as the spans of its trace, for the one trace store.
 //! - [`spans`]: streamed spans (`span` items), assembled into transactions.
 //! - [`items`]: the other items: sessions, client reports, check-ins, logs.
 //! - [`rate_limits`]: the `X-Sentry-Rate-Limits` header that makes SDKs back off per category.
 
+pub mod as_spans;
 pub mod envelope;
 pub mod event;
 pub mod items;

@@ -170,6 +170,7 @@ struct ErrorSettingsForm {
     apdex_ms: String,
     events_per_minute: String,
     keep_user_contact: Option<String>,
+    span_exceptions: Option<String>,
     scrub_keys: String,
 }
 
@@ -189,6 +190,7 @@ impl ErrorSettingsForm {
             apdex_ms: Some(number("apdex_ms", &self.apdex_ms)?),
             events_per_minute: Some(events_per_minute),
             keep_user_contact: Some(self.keep_user_contact.is_some()),
+            span_exceptions: Some(self.span_exceptions.is_some()),
             scrub_keys: Some(
                 self.scrub_keys
                     .split(|c: char| c == ',' || c.is_whitespace())
@@ -215,7 +217,7 @@ async fn set_error_settings(
     };
     form_outcome(result, PROJECTS, state.secure_cookies(&headers), |s| {
         format!(
-            "Error settings saved: Apdex T {} ms, {}, user e-mail and IP {}.",
+            "Error settings saved: Apdex T {} ms, {}, user e-mail and IP {}, span exceptions {}.",
             s.apdex_ms,
             s.events_per_minute
                 .map_or("no project limit".to_string(), |n| format!(
@@ -225,6 +227,11 @@ async fn set_error_settings(
                 "kept"
             } else {
                 "removed"
+            },
+            if s.span_exceptions {
+                "as issues"
+            } else {
+                "not as issues"
             }
         )
     })

@@ -7,7 +7,7 @@
 //! task-failed (its task: name, exception, traceback, args…)
 //!   ─► vigie_protocol::celery::parse_traceback ─► frames, exception type and message
 //!   ─► an event {exception, transaction: task name, tags celery.*, extra args/kwargs}
-//!   ─► errors::process::store_body ─► the error sink (issue, events, alerts)
+//!   ─► sentry::process::shaped_events ─► the error sink (issue, events, alerts)
 //! ```
 
 use crate::sentry::process::{self, Context};
@@ -42,15 +42,11 @@ pub async fn record(
         received: Timestamp::now(),
         max_attachment_bytes: 0,
     };
-    let mut batch = vigie_store::ErrorBatch::new(project);
-    for task in &failed {
-        let body = event_of(task).to_string();
-        match process::store_body(body.as_bytes(), &ctx) {
-            Ok(prepared) => batch.events.extend(prepared.batch.events),
-            Err(why) => tracing::warn!(task = %task.uuid, %why, "celery failure not recorded"),
-        }
+    let prepared = process::shaped_events(failed.iter().map(event_of), &ctx);
+    for why in &prepared.problems {
+        tracing::warn!(%why, "celery failure not recorded");
     }
-    if let Err(err) = errors.sink.write(batch).await {
+    if let Err(err) = errors.sink.write(prepared.batch).await {
         tracing::warn!(%err, "celery failures not recorded");
     }
 }
@@ -61,20 +57,7 @@ pub fn event_of(task: &Task) -> Value {
         task.traceback.as_deref().unwrap_or(""),
         task.exception.as_deref().unwrap_or(""),
     );
-    let frames: Vec<Value> = tb
-        .frames
-        .iter()
-        .map(|f| {
-            json!({
-                "filename": f.filename,
-                "abs_path": f.filename,
-                "lineno": f.lineno,
-                "function": f.function,
-                "context_line": f.line,
-                "in_app": f.in_app(),
-            })
-        })
-        .collect();
+    let frames: Vec<Value> = tb.frames.iter().map(|f| f.to_sentry()).collect();
     let mut exception = json!({
         "type": tb.exception_type,
         "value": tb.message,

@@ -363,7 +363,7 @@ fn envelope_dsn_key(body: &[u8]) -> Option<String> {
 
 /// Moves refused events and transactions out of the batch into dropped counts; answers
 /// whether anything was refused.
-fn apply(prepared: &mut Prepared, verdict: &Verdict, at: Timestamp) -> bool {
+pub(crate) fn apply(prepared: &mut Prepared, verdict: &Verdict, at: Timestamp) -> bool {
     let batch = &mut prepared.batch;
     let mut refused = false;
     if let Some(why) = verdict.events {
@@ -383,8 +383,10 @@ fn apply(prepared: &mut Prepared, verdict: &Verdict, at: Timestamp) -> bool {
                 .dropped
                 .push(Dropped::new(at, why.reason(), "transaction", n));
         }
-        // Streamed spans are performance data too (the SDKs' `span` category).
-        let n = std::mem::take(&mut batch.loose_spans).len();
+        // Streamed spans are performance data too (the SDKs' `span` category), and so are
+        // the spans of the trace store that came with the refused transactions.
+        let n =
+            std::mem::take(&mut batch.loose_spans).len() + std::mem::take(&mut batch.spans).len();
         if n > 0 {
             refused = true;
             batch

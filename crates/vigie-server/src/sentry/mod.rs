@@ -230,6 +230,9 @@ pub async fn change_settings(
     if let Some(keep) = change.keep_user_contact {
         settings.keep_user_contact = keep;
     }
+    if let Some(on) = change.span_exceptions {
+        settings.span_exceptions = on;
+    }
     if let Some(keys) = change.scrub_keys {
         if keys.iter().any(|k| k.contains(',')) {
             return Err(AppError::Invalid {
@@ -255,6 +258,8 @@ pub struct SettingsChange {
     /// `0` or `null` removes the project limit.
     pub events_per_minute: Option<i64>,
     pub keep_user_contact: Option<bool>,
+    /// Whether OpenTelemetry span exceptions become error events.
+    pub span_exceptions: Option<bool>,
     pub scrub_keys: Option<Vec<String>>,
 }
 

@@ -14,9 +14,10 @@ use vigie_core::event::group;
 use vigie_core::monitor::RunStatus;
 use vigie_core::scrub::Scrubber;
 use vigie_core::secret::random_hex;
+use vigie_core::span::Span;
 use vigie_core::{LogRecord, ProjectId, Timestamp};
 use vigie_protocol::sentry::envelope::{self, ItemType};
-use vigie_protocol::sentry::{event, items, spans, transaction};
+use vigie_protocol::sentry::{as_spans, event, items, spans, transaction};
 use vigie_store::errors::{
     Dropped, EventBody, LooseSpan, NewAttachment, NewEvent, NewFeedback, NewTransaction,
     SessionCounts, SpanTiming,
@@ -119,7 +120,8 @@ pub fn envelope(body: &[u8], ctx: &Context) -> Result<Prepared, String> {
                 Err(why) => out.problems.push(why),
             },
             ItemType::Transaction => {
-                match json().and_then(|v| transaction_event(v, header_id.as_deref(), ctx)) {
+                let trace = Some(&mut out.batch.spans);
+                match json().and_then(|v| transaction_event(v, header_id.as_deref(), ctx, trace)) {
                     Ok(t) => {
                         out.id.get_or_insert_with(|| t.event_id.clone());
                         out.batch.transactions.push(t);
@@ -230,25 +232,27 @@ pub fn envelope(body: &[u8], ctx: &Context) -> Result<Prepared, String> {
 fn streamed_spans(out: &mut Prepared, streamed: Vec<spans::Span>, ctx: &Context) {
     let assembled = spans::assemble(streamed);
     for event in assembled.transactions {
-        match transaction_event(event, None, ctx) {
+        match transaction_event(event, None, ctx, Some(&mut out.batch.spans)) {
             Ok(t) => out.batch.transactions.push(t),
             Err(why) => out.problems.push(format!("a segment span: {why}")),
         }
     }
     let scrubber = scrubber(ctx.settings);
-    out.batch
-        .loose_spans
-        .extend(assembled.loose.into_iter().map(|mut l| LooseSpan {
+    for mut l in assembled.loose {
+        scrubber.scrub_event(&mut l.child);
+        // A streamed span names no service: its trace shows it as Sentry's.
+        out.batch
+            .spans
+            .extend(as_spans::child_span(&l.child, &l.trace_id, "sentry"));
+        out.batch.loose_spans.push(LooseSpan {
             transaction: l.transaction,
             time: plausible_or_received(Some((l.end * 1e9) as i64), ctx),
             span: timing(l.span),
             trace_id: l.trace_id,
             segment_id: l.segment_id,
-            body: {
-                scrubber.scrub_event(&mut l.child);
-                serde_json::to_vec(&l.child).expect("a JSON value serializes")
-            },
-        }));
+            body: serde_json::to_vec(&l.child).expect("a JSON value serializes"),
+        });
+    }
     if assembled.unusable > 0 {
         let d = Dropped::new(ctx.received, NO_SEGMENT, "span", assembled.unusable);
         out.batch.dropped.push(d);
@@ -277,16 +281,45 @@ pub fn store_body(body: &[u8], ctx: &Context) -> Result<Prepared, String> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| format!("the event is not JSON: {e}"))?;
     let mut out = Prepared::new(ctx.project);
+    let id = add_event(&mut out.batch, value, ctx, true)?;
+    out.id = Some(id);
+    Ok(out)
+}
+
+/// Events Vigie made itself in Sentry's shape (from OpenTelemetry spans, from Celery task
+/// failures), each an error event or, with `"type": "transaction"`, a transaction; one that
+/// cannot be used is named in `problems` and the others are kept. Their transactions give no
+/// spans: spans made them.
+pub fn shaped_events(values: impl IntoIterator<Item = Value>, ctx: &Context) -> Prepared {
+    let mut out = Prepared::new(ctx.project);
+    for value in values {
+        if let Err(why) = add_event(&mut out.batch, value, ctx, false) {
+            out.problems.push(why);
+        }
+    }
+    out
+}
+
+/// Adds one event or transaction to `batch` (with a transaction's spans when `trace`);
+/// answers its id.
+fn add_event(
+    batch: &mut ErrorBatch,
+    value: Value,
+    ctx: &Context,
+    trace: bool,
+) -> Result<String, String> {
     if value.get("type").and_then(Value::as_str) == Some("transaction") {
-        let t = transaction_event(value, None, ctx)?;
-        out.id = Some(t.event_id.clone());
-        out.batch.transactions.push(t);
+        let spans = trace.then_some(&mut batch.spans);
+        let t = transaction_event(value, None, ctx, spans)?;
+        let id = t.event_id.clone();
+        batch.transactions.push(t);
+        Ok(id)
     } else {
         let e = error_event(value, None, ctx)?;
-        out.id = Some(e.event_id.clone());
-        out.batch.events.push(e);
+        let id = e.event_id.clone();
+        batch.events.push(e);
+        Ok(id)
     }
-    Ok(out)
 }
 
 fn counts(s: items::SessionCounts) -> SessionCounts {
@@ -367,15 +400,21 @@ fn error_event(
     })
 }
 
+/// A transaction event, scrubbed and summarized; with `trace`, its spans (root and
+/// children) go there too, for the trace store (`vigie_protocol::sentry::as_spans`).
 fn transaction_event(
     mut value: Value,
     header_id: Option<&str>,
     ctx: &Context,
+    trace: Option<&mut Vec<Span>>,
 ) -> Result<NewTransaction, String> {
     if !value.is_object() {
         return Err("a transaction must be a JSON object".into());
     }
     scrubber(ctx.settings).scrub_event(&mut value);
+    if let Some(trace) = trace {
+        trace.extend(as_spans::transaction_spans(&value));
+    }
     let (event_id, time) = identity(&value, header_id, ctx);
     let summary = transaction::summarize(&value)
         .ok_or("a transaction needs start_timestamp and timestamp")?;

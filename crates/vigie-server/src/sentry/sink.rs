@@ -46,8 +46,11 @@ impl ErrorSink {
     }
 }
 
+/// A batch's weight against [`GATHER`]: its events and transactions, and its spans for the
+/// trace store, which cost a sixteenth of an event each (they are written in compressed
+/// blocks).
 fn size(batch: &ErrorBatch) -> usize {
-    batch.events.len() + batch.transactions.len() + 1
+    batch.events.len() + batch.transactions.len() + batch.spans.len() / 16 + 1
 }
 
 async fn run(

@@ -1,20 +1,100 @@
-//! One trace as JSON.
+//! Traces as JSON: a search, and one trace whole.
 //!
 //! ```text
-//! GET /api/v1/traces/{trace_id}?project=   every stored span of the trace, by start time
+//! GET /api/v1/traces?q=&order=newest|slowest&limit=   the entries matching a trace search
+//! GET /api/v1/traces/{trace_id}?project=              every stored span of the trace
 //! ```
 //!
-//! 404 when no span of that trace is stored (never sent, or past retention, or not a trace id:
-//! 32 hex digits).
+//! A search reads `vigie_core::tracequery`'s language over the spans that began a unit of
+//! work; without `since:` or `from:` it covers the last [`DEFAULT_RANGE`]. A trace is 404 when
+//! no span of it is stored (never sent, or past retention, or not a trace id: 32 hex digits).
 
 use crate::auth::job_access::ProjectReader;
 use crate::http::{ApiError, AppError};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::Json;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use vigie_core::span::{is_trace_id, Span};
+use vigie_core::time::now_ns;
+use vigie_core::tracequery::TraceQuery;
+use vigie_store::traces::{TraceEntry, TraceOrder, MAX_SEARCH};
+
+/// What a search covers when it names no time: the last day.
+pub const DEFAULT_RANGE: &str = "24h";
+/// Traces a search answers unless `limit` says otherwise.
+pub const DEFAULT_LIMIT: usize = 50;
+
+#[derive(Deserialize, Default)]
+pub struct SearchParams {
+    #[serde(default)]
+    pub q: String,
+    /// `newest` (the default) or `slowest`.
+    #[serde(default)]
+    pub order: String,
+    pub limit: Option<usize>,
+}
+
+impl SearchParams {
+    /// The query, with the default range when it names none.
+    pub fn query(&self) -> Result<TraceQuery, AppError> {
+        let now = now_ns();
+        let mut query = TraceQuery::parse(&self.q, now).map_err(|e| AppError::Invalid {
+            field: "q".into(),
+            message: e.to_string(),
+        })?;
+        if query.from.is_none() && query.trace_id.is_none() {
+            let range = vigie_core::logquery::parse_span(DEFAULT_RANGE).unwrap_or(0);
+            query.from = Some(now - range);
+        }
+        Ok(query)
+    }
+
+    pub fn order(&self) -> Result<TraceOrder, AppError> {
+        match self.order.as_str() {
+            "" | "newest" => Ok(TraceOrder::Newest),
+            "slowest" => Ok(TraceOrder::Slowest),
+            other => Err(AppError::Invalid {
+                field: "order".into(),
+                message: format!("{other:?} is not an order: use newest or slowest"),
+            }),
+        }
+    }
+
+    pub fn limit(&self) -> Result<usize, AppError> {
+        match self.limit {
+            None => Ok(DEFAULT_LIMIT),
+            Some(n) if (1..=MAX_SEARCH).contains(&n) => Ok(n),
+            Some(n) => Err(AppError::Invalid {
+                field: "limit".into(),
+                message: format!("{n} is out of range: ask for 1 to {MAX_SEARCH} traces"),
+            }),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct SearchAnswer {
+    /// The spans that began the traces found (a request, a task run, a root), newest or
+    /// slowest first.
+    pub traces: Vec<TraceEntry>,
+}
+
+/// `GET /api/v1/traces`.
+#[tracing::instrument(name = "trace_search", skip_all, fields(project = reader.project.id.0))]
+pub async fn search(
+    State(state): State<AppState>,
+    reader: ProjectReader,
+    Query(params): Query<SearchParams>,
+) -> Result<Json<SearchAnswer>, ApiError> {
+    let (query, order, limit) = (params.query()?, params.order()?, params.limit()?);
+    let traces = state
+        .store
+        .search_traces(reader.project.id, &query, order, limit)
+        .await?;
+    Ok(Json(SearchAnswer { traces }))
+}
 
 #[derive(Serialize)]
 pub struct TraceView {

@@ -4,11 +4,13 @@
 //! other is 415, as OTLP/HTTP asks), a compressed body is inflated by the ingest body reader,
 //! and the answer is in the request's encoding: an empty `ExportTraceServiceResponse`, or one
 //! with `partial_success` saying how many spans were refused and why. A body that is not OTLP
-//! at all is 400 and stores nothing. Spans are acknowledged once committed.
+//! at all is 400 and stores nothing. Spans are acknowledged once committed, with what they
+//! feed elsewhere (endpoint figures, issues: see [`super::derive`]).
 
 use crate::auth::job_access::JobAccess;
 use crate::http::ingest_body::IngestBody;
 use crate::http::{ApiError, AppError};
+use crate::sentry::ErrorIngest;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
@@ -54,6 +56,7 @@ fn encoding(headers: &HeaderMap) -> Result<Encoding, AppError> {
 )]
 pub async fn otlp(
     State(state): State<AppState>,
+    State(errors): State<ErrorIngest>,
     access: JobAccess,
     headers: HeaderMap,
     mut body: IngestBody,
@@ -83,12 +86,19 @@ pub async fn otlp(
         .fetch_add(parsed.rejected as u64, Ordering::Relaxed);
     let spans = std::mem::take(&mut parsed.records);
     let count = spans.len() as u64;
-    state
-        .store
-        .write_spans(project, spans)
-        .await
-        .map_err(AppError::from)?;
-    state.metrics.ingested("otlp", "span", count);
+    // The spans and what they stand for (endpoint figures, issues) in one commit: an export
+    // is stored whole or not at all, and the exporter's retry after a failure adds nothing
+    // twice but the figures' request count.
+    let batch = super::derive::batch(&state, &errors, project, spans).await?;
+    let counts = [
+        ("event", batch.events.len() as u64),
+        ("transaction", batch.transactions.len() as u64),
+        ("span", count),
+    ];
+    errors.sink.write(batch).await?;
+    for (what, n) in counts {
+        state.metrics.ingested("otlp", what, n);
+    }
     Ok(match encoding {
         Encoding::Protobuf => (
             [(header::CONTENT_TYPE, "application/x-protobuf")],

@@ -1,12 +1,17 @@
-//! The trace page: one trace's spans as a waterfall, coloured by service, with each span's
-//! details and the log lines written inside the trace.
+//! The trace pages: a search over traces, and one trace's spans as a waterfall, coloured by
+//! service, with its critical path, each span's details, the issues of its errors, its jobs
+//! and the log lines written inside it.
 //!
 //! ```text
+//! GET /traces?q=&order=  ─▶ api::SearchParams ─▶ SpanStore::search_traces ─▶ traces/search.html
+//!                           (a trace id alone redirects to its page)
 //! GET /traces/{trace_id} ─▶ SpanStore::trace ─▶ web::waterfall::bars ─┐
-//!                        ─▶ logs::search("trace:<id>") ─ oldest first ┴─▶ traces/trace.html
+//!                        ─▶ events of the trace (their issues)       │
+//!                        ─▶ the jobs its spans name (Span::job_id)   │
+//!                        ─▶ logs::search("trace:<id>") oldest first ┴─▶ traces/trace.html
 //! ```
 
-use super::api::TraceView;
+use super::api::{SearchParams, TraceView, DEFAULT_RANGE};
 use crate::auth::LoggedIn;
 use crate::http::PageError;
 use crate::logs::ui::Row;
@@ -15,12 +20,18 @@ use crate::web::format::{encode, ms};
 use crate::web::waterfall::{self, SpanBar, Timed};
 use crate::web::{render, Chrome};
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use std::borrow::Borrow;
+use std::collections::BTreeSet;
 use vigie_core::span::is_trace_id;
 use vigie_core::{LogQuery, Timestamp};
+use vigie_store::traces::{TraceEntry, TraceOrder};
+use vigie_store::EventMeta;
+
+/// Most issues listed under a trace.
+const TRACE_EVENTS: u32 = 20;
 
 /// Most log lines shown under a trace (the Logs page has them all).
 const LOG_LINES: usize = 200;
@@ -36,6 +47,10 @@ struct TracePage {
     /// Services with their colour, by name.
     services: Vec<(String, usize)>,
     waterfall: Vec<SpanBar>,
+    /// The trace's error events (each links its issue).
+    errors: Vec<EventMeta>,
+    /// The jobs its spans worked for that Vigie knows.
+    jobs: Vec<String>,
     logs: Vec<Row>,
     more_logs: bool,
 }
@@ -93,6 +108,32 @@ pub async fn trace(
         Vec::new()
     };
     let trace = (!spans.is_empty()).then(|| TraceView::new(trace_id.clone(), spans));
+    let errors = if is_id {
+        state
+            .store
+            .events(&vigie_store::EventFilter {
+                project: project.id,
+                trace_id: Some(trace_id.clone()),
+                limit: TRACE_EVENTS,
+                ..Default::default()
+            })
+            .await?
+    } else {
+        Vec::new()
+    };
+    let named: BTreeSet<&str> = trace
+        .iter()
+        .flat_map(|t| t.spans.iter().filter_map(|s| s.job_id()))
+        .chain(errors.iter().filter_map(|e| e.job_id.as_deref()))
+        .take(20)
+        .collect();
+    let mut jobs = Vec::new();
+    for id in named {
+        // A Celery task id names a job only when the task reported one.
+        if state.store.job(project.id, id).await?.is_some() {
+            jobs.push(id.to_string());
+        }
+    }
     let services: Vec<(String, usize)> = trace
         .iter()
         .flat_map(|t| t.services.iter())
@@ -134,8 +175,117 @@ pub async fn trace(
         trace,
         services,
         waterfall,
+        errors,
+        jobs,
         logs,
         more_logs,
+    };
+    render(&page, &page.chrome)
+}
+
+#[derive(Template)]
+#[template(path = "traces/search.html")]
+struct SearchPage {
+    chrome: Chrome,
+    project: String,
+    q: String,
+    slowest: bool,
+    /// Why the search could not run, shown by the search box.
+    problem: Option<String>,
+    found: Vec<TraceEntry>,
+    /// The longest duration found (the bars' scale).
+    longest: i64,
+    /// Services with their colour, by name.
+    services: Vec<(String, usize)>,
+}
+
+impl SearchPage {
+    fn default_range(&self) -> &'static str {
+        DEFAULT_RANGE
+    }
+
+    fn order_link(&self, order: &str) -> String {
+        format!("/traces?q={}&order={order}", encode(&self.q))
+    }
+
+    fn duration(&self, ns: &i64) -> String {
+        ms(&Some(*ns as f64 / 1e6))
+    }
+
+    fn started(&self, entry: &TraceEntry) -> Timestamp {
+        Timestamp(entry.start / 1_000_000)
+    }
+
+    /// The row's bar width, in percent of the longest found.
+    fn width(&self, entry: &TraceEntry) -> String {
+        format!(
+            "{:.1}",
+            (entry.duration_ns as f64 / self.longest.max(1) as f64 * 100.0).clamp(0.5, 100.0)
+        )
+    }
+
+    fn colour(&self, service: &str) -> usize {
+        colour_of(&self.services, service)
+    }
+
+    /// The search for this entry's name, as the name link runs it.
+    fn same_name(&self, entry: &TraceEntry) -> String {
+        format!(
+            "/traces?order=slowest&q={}",
+            encode(&format!("name:\"{}\"", entry.name))
+        )
+    }
+}
+
+/// `GET /traces`: trace search.
+#[tracing::instrument(name = "page", skip_all, fields(route = "/traces"))]
+pub async fn search(
+    State(state): State<AppState>,
+    who: LoggedIn,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(params): Query<SearchParams>,
+) -> Result<Response, PageError> {
+    let chrome = Chrome::build(&state, who, &headers, &uri, "performance").await?;
+    let project = chrome.project_or_404()?;
+    let slowest = params.order().ok() == Some(TraceOrder::Slowest);
+    let order = if slowest {
+        TraceOrder::Slowest
+    } else {
+        TraceOrder::Newest
+    };
+    let (found, problem) = match params.query() {
+        Ok(query) => {
+            if let Some(id) = &query.trace_id {
+                return Ok(Redirect::to(&format!("/traces/{id}")).into_response());
+            }
+            let limit = params.limit().unwrap_or(super::api::DEFAULT_LIMIT);
+            let found = state
+                .store
+                .search_traces(project.id, &query, order, limit)
+                .await?;
+            (found, None)
+        }
+        Err(crate::http::AppError::Invalid { message, .. }) => (Vec::new(), Some(message)),
+        Err(err) => return Err(err.into()),
+    };
+    let services: Vec<(String, usize)> = found
+        .iter()
+        .map(|e| e.service.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| (name.to_string(), i % COLOURS))
+        .collect();
+    let page = SearchPage {
+        chrome,
+        project: project.name.clone(),
+        q: params.q.clone(),
+        slowest,
+        problem,
+        longest: found.iter().map(|e| e.duration_ns).max().unwrap_or(1),
+        found,
+        services,
     };
     render(&page, &page.chrome)
 }

@@ -5,7 +5,13 @@
 //! ```text
 //!   spans (any order) ─▶ roots (no parent) ─▶ depth first, children by start ─▶ bars
 //!                        a span whose parent was never received hangs under the first root
+//!                     ─▶ critical path: from the root that ends last, the child that ended
+//!                        last before its parent's end, then the child that ended before that
+//!                        one started, and so on down — the spans the trace waited on
 //! ```
+//!
+//! Each row knows its depth and whether spans hang under it, so the page can fold a subtree
+//! (`assets/app.js`, `data-fold`); a long trace opens with its deep subtrees folded.
 
 use crate::web::format::ms;
 use std::collections::{HashMap, HashSet};
@@ -14,6 +20,9 @@ use std::collections::{HashMap, HashSet};
 pub const MAX_ROWS: usize = 1000;
 /// Deepest nesting followed (and a guard against a parent loop).
 const MAX_DEPTH: usize = 64;
+/// Past this many rows, subtrees under [`FOLD_DEPTH`] open folded.
+pub const FOLD_ROWS: usize = 100;
+pub const FOLD_DEPTH: usize = 3;
 
 /// What the waterfall needs of a span.
 pub struct Timed<'a> {
@@ -42,6 +51,12 @@ pub struct SpanBar {
     pub duration: String,
     pub failed: bool,
     pub colour: usize,
+    /// On the critical path: the trace's end waited on this span.
+    pub critical: bool,
+    /// Spans hang under it (the row can fold).
+    pub parent: bool,
+    /// Opens folded (a long trace's deep subtree).
+    pub folded: bool,
 }
 
 impl SpanBar {
@@ -49,6 +64,39 @@ impl SpanBar {
     pub fn indent(&self) -> usize {
         self.depth.min(8)
     }
+}
+
+/// The spans the trace's end waited on (indexes into `spans`): from the root that ends last,
+/// repeatedly the child that ended last before the cursor (its parent's end, then that
+/// child's start), and down into each.
+fn critical_path(
+    spans: &[Timed],
+    roots: &[usize],
+    children: &HashMap<&str, Vec<usize>>,
+) -> HashSet<usize> {
+    let mut path = HashSet::new();
+    let Some(&root) = roots
+        .iter()
+        .max_by_key(|i| (spans[**i].end, std::cmp::Reverse(**i)))
+    else {
+        return path;
+    };
+    let mut todo = vec![(root, 0)];
+    while let Some((i, depth)) = todo.pop() {
+        if !path.insert(i) || depth >= MAX_DEPTH {
+            continue;
+        }
+        let mut kids: Vec<usize> = children.get(spans[i].id).cloned().unwrap_or_default();
+        kids.sort_by_key(|k| std::cmp::Reverse((spans[*k].end, spans[*k].start)));
+        let mut cursor = spans[i].end;
+        for k in kids {
+            if spans[k].end <= cursor {
+                todo.push((k, depth + 1));
+                cursor = spans[k].start;
+            }
+        }
+    }
+    path
 }
 
 /// The rows of `spans`, parents first, at most [`MAX_ROWS`].
@@ -86,8 +134,11 @@ pub fn bars(spans: &[Timed]) -> Vec<SpanBar> {
             .extend(orphans),
         None => roots = orphans,
     }
+    let critical = critical_path(spans, &roots, &children);
+    let fold = spans.len() > FOLD_ROWS;
     let place = |i: usize, depth: usize| {
         let s = &spans[i];
+        let parent = children.get(s.id).is_some_and(|c| !c.is_empty());
         SpanBar {
             id: s.id.to_string(),
             op: s.op.to_string(),
@@ -98,6 +149,9 @@ pub fn bars(spans: &[Timed]) -> Vec<SpanBar> {
             duration: ms(&Some((s.end - s.start) as f64 / 1e6)),
             failed: s.failed,
             colour: s.colour,
+            critical: critical.contains(&i),
+            parent,
+            folded: fold && parent && depth + 1 >= FOLD_DEPTH,
         }
     };
     let mut out = Vec::new();
@@ -164,6 +218,47 @@ mod tests {
         );
         assert!((rows[3].left - 20.0).abs() < 1e-9 && (rows[3].width - 10.0).abs() < 1e-9);
         assert_eq!(rows[2].duration, "0.0 ms");
+    }
+
+    #[test]
+    fn the_critical_path_is_what_the_end_waited_on() {
+        // Under root (ends 1000): e ended last (950); b ended (700) before e started (750);
+        // a ended (400) when b started; c ran beside a and nothing waited on it. Inside b, d.
+        let spans = [
+            timed("root", "", 0, 1000),
+            timed("a", "root", 0, 400),
+            timed("c", "root", 100, 300),
+            timed("b", "root", 400, 700),
+            timed("d", "b", 450, 650),
+            timed("e", "root", 750, 950),
+        ];
+        let rows = bars(&spans);
+        let critical: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.critical)
+            .map(|r| r.op.as_str())
+            .collect();
+        assert_eq!(critical, ["root", "a", "b", "d", "e"]);
+        assert!(rows[0].parent && !rows[1].parent);
+        assert!(rows.iter().all(|r| !r.folded), "a short trace opens whole");
+    }
+
+    #[test]
+    fn a_long_trace_opens_with_deep_subtrees_folded() {
+        let ids: Vec<String> = (0..FOLD_ROWS).map(|i| format!("leaf{i}")).collect();
+        let mut spans = vec![
+            timed("root", "", 0, 100),
+            timed("mid", "root", 0, 90),
+            timed("deep", "mid", 0, 80),
+        ];
+        spans.extend(ids.iter().map(|id| timed(id, "deep", 1, 2)));
+        let rows = bars(&spans);
+        let folded: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.folded)
+            .map(|r| r.op.as_str())
+            .collect();
+        assert_eq!(folded, ["deep"], "the subtree at depth {FOLD_DEPTH}");
     }
 
     #[test]

@@ -28,6 +28,7 @@ use serde::Serialize;
 use vigie_core::event::Grouping;
 use vigie_core::issue::{Issue, IssueId, StatusChange};
 use vigie_core::sketch::{Apdex, Sketch};
+use vigie_core::span::Span;
 use vigie_core::{ProjectId, Timestamp};
 
 /// Per-project settings of error ingest.
@@ -41,6 +42,9 @@ pub struct ErrorSettings {
     pub keep_user_contact: bool,
     /// Extra key names to scrub, on top of the built-in list.
     pub scrub_keys: Vec<String>,
+    /// OpenTelemetry span exceptions become error events (off for a service whose Sentry SDK
+    /// reports the same errors, which would count them twice).
+    pub span_exceptions: bool,
 }
 
 impl Default for ErrorSettings {
@@ -50,6 +54,7 @@ impl Default for ErrorSettings {
             events_per_minute: None,
             keep_user_contact: false,
             scrub_keys: Vec::new(),
+            span_exceptions: true,
         }
     }
 }
@@ -196,6 +201,9 @@ pub struct ErrorBatch {
     pub sessions: Vec<SessionCounts>,
     pub dropped: Vec<Dropped>,
     pub attachments: Vec<NewAttachment>,
+    /// Spans for the trace store, in the same commit: an OpenTelemetry export's (beside the
+    /// transactions and events made from them), or a Sentry transaction's as spans.
+    pub spans: Vec<Span>,
 }
 
 impl ErrorBatch {
@@ -209,6 +217,7 @@ impl ErrorBatch {
             sessions: Vec::new(),
             dropped: Vec::new(),
             attachments: Vec::new(),
+            spans: Vec::new(),
         }
     }
 
@@ -220,6 +229,7 @@ impl ErrorBatch {
             && self.sessions.is_empty()
             && self.dropped.is_empty()
             && self.attachments.is_empty()
+            && self.spans.is_empty()
     }
 
     /// Appends `other` (of the same project).
@@ -231,6 +241,7 @@ impl ErrorBatch {
         self.sessions.extend(other.sessions);
         self.dropped.extend(other.dropped);
         self.attachments.extend(other.attachments);
+        self.spans.extend(other.spans);
     }
 }
 
@@ -426,9 +437,15 @@ pub trait ErrorStore: Send + Sync {
 
 #[async_trait::async_trait]
 impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
-    async fn write_errors(&self, batch: ErrorBatch, now: Timestamp) -> Result<ErrorsWritten> {
+    async fn write_errors(&self, mut batch: ErrorBatch, now: Timestamp) -> Result<ErrorsWritten> {
+        let spans = std::mem::take(&mut batch.spans);
+        let spans = crate::traces::EncodedSpans::encode(batch.project, spans).await?;
         self.write("write_errors", move |tx| {
-            Box::pin(async move { write_batch(tx, batch, now).await })
+            Box::pin(async move {
+                let written = write_batch(tx, batch, now).await?;
+                spans.write(tx, now).await?;
+                Ok(written)
+            })
         })
         .await
     }

@@ -14,8 +14,8 @@ use vigie_core::{ProjectId, Timestamp};
 pub(crate) async fn error_settings(tx: &mut dyn Tx, project: ProjectId) -> Result<ErrorSettings> {
     let rows = tx
         .query(
-            "SELECT apdex_ms, events_per_minute, keep_user_contact, scrub_keys \
-             FROM error_settings WHERE project_id = $1",
+            "SELECT apdex_ms, events_per_minute, keep_user_contact, scrub_keys, \
+             span_exceptions FROM error_settings WHERE project_id = $1",
             &[project.0.into()],
         )
         .await?;
@@ -32,6 +32,7 @@ pub(crate) async fn error_settings(tx: &mut dyn Tx, project: ProjectId) -> Resul
             .filter(|k| !k.is_empty())
             .map(str::to_string)
             .collect(),
+        span_exceptions: row.req_int(4)? != 0,
     })
 }
 
@@ -54,16 +55,18 @@ pub(crate) async fn set_error_settings(
     }
     tx.execute(
         "INSERT INTO error_settings (project_id, apdex_ms, events_per_minute, \
-         keep_user_contact, scrub_keys) VALUES ($1, $2, $3, $4, $5) \
+         keep_user_contact, scrub_keys, span_exceptions) VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (project_id) DO UPDATE SET apdex_ms = excluded.apdex_ms, \
          events_per_minute = excluded.events_per_minute, \
-         keep_user_contact = excluded.keep_user_contact, scrub_keys = excluded.scrub_keys",
+         keep_user_contact = excluded.keep_user_contact, scrub_keys = excluded.scrub_keys, \
+         span_exceptions = excluded.span_exceptions",
         &[
             project.0.into(),
             settings.apdex_ms.into(),
             settings.events_per_minute.into(),
             i64::from(settings.keep_user_contact).into(),
             settings.scrub_keys.join(",").as_str().into(),
+            i64::from(settings.span_exceptions).into(),
         ],
     )
     .await?;

@@ -78,6 +78,7 @@ pub async fn errors_story(store: &Arc<dyn Store>, project: &Project) {
         events_per_minute: Some(1000),
         keep_user_contact: true,
         scrub_keys: vec!["iban_hint".into(), "siret".into()],
+        span_exceptions: false,
     };
     store.set_error_settings(p, &settings).await.unwrap();
     assert_eq!(store.error_settings(p).await.unwrap(), settings);

@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 use vigie_core::span::{Span, SpanKind, SpanStatus};
+use vigie_core::tracequery::TraceQuery;
 use vigie_core::{Project, ProjectKey, Timestamp};
-use vigie_store::traces::BLOCK_SPANS;
+use vigie_store::traces::{TraceOrder, BLOCK_SPANS};
 use vigie_store::Store;
 
 const T0: i64 = 1_795_295_700_000_000_000;
@@ -69,6 +70,8 @@ pub async fn traces_story(store: &Arc<dyn Store>, project: &Project) {
         .unwrap();
     assert!(store.trace(other.id, big).await.unwrap().is_empty());
 
+    search_story(store, project, &other).await;
+
     // Retention drops the blocks whose spans all ended before the time, and their index rows.
     let just_after = Timestamp((T0 + 10_000_000) / 1_000_000);
     assert_eq!(
@@ -81,4 +84,143 @@ pub async fn traces_story(store: &Arc<dyn Store>, project: &Project) {
     );
     assert!(store.trace(p, big).await.unwrap().is_empty());
     assert!(store.trace(p, small).await.unwrap().is_empty());
+    // And the entries that began before it.
+    let everything = TraceQuery::default();
+    let left = store
+        .search_traces(p, &everything, TraceOrder::Newest, 500)
+        .await
+        .unwrap();
+    assert!(left.iter().all(|e| e.start >= T0 + 10_000_000), "{left:?}");
+    assert_eq!(left.len(), 4, "the search story's traces began later");
+}
+
+/// A span that begins a trace: `ms` long, starting `n` seconds after T0.
+fn entry(n: u8, service: &str, kind: SpanKind, attrs: &[(&str, &str)], ms: i64) -> Span {
+    let start = T0 + i64::from(n) * 1_000_000_000;
+    Span {
+        trace_id: format!("{n:032x}"),
+        span_id: "00000000000000aa".into(),
+        service: service.into(),
+        name: "GET".into(),
+        kind,
+        start,
+        end: start + ms * 1_000_000,
+        attributes: attrs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..Span::default()
+    }
+}
+
+async fn search_story(store: &Arc<dyn Store>, project: &Project, other: &Project) {
+    let p = project.id;
+    let route = |r: &'static str| [("http.route", r), ("http.request.method", "GET")];
+    let mut failed = entry(2, "api", SpanKind::Server, &route("/invoices/{id}"), 900);
+    failed.status = SpanStatus::Error;
+    failed.attributes.push(("job_id".into(), "bulk-7".into()));
+    let mut child = entry(2, "api", SpanKind::Client, &[], 10);
+    child.span_id = "00000000000000bb".into();
+    child.parent_span_id = failed.span_id.clone();
+    let spans = vec![
+        entry(1, "api", SpanKind::Server, &route("/invoices/{id}"), 120),
+        failed.clone(),
+        child,
+        entry(
+            3,
+            "worker",
+            SpanKind::Consumer,
+            &[("celery.task_name", "invoices.send")],
+            3000,
+        ),
+        entry(4, "api", SpanKind::Server, &route("/health"), 5),
+    ];
+    store.write_spans(p, spans).await.unwrap();
+    // The exporter sends a batch again: the entry is not found twice.
+    store.write_spans(p, vec![failed]).await.unwrap();
+
+    let find = |text: &str, order: TraceOrder| {
+        let query = TraceQuery::parse(text, T0).unwrap();
+        let store = store.clone();
+        async move {
+            let found = store.search_traces(p, &query, order, 50).await.unwrap();
+            found
+                .iter()
+                .map(|e| e.trace_id[24..].trim_start_matches('0').to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+    };
+    use TraceOrder::{Newest, Slowest};
+    // Newest first; the blocks story's two roots began at T0, before these.
+    let all = find("", Newest).await;
+    assert!(all.starts_with("4 3 2 1 "), "{all}");
+    assert_eq!(all.split(' ').count(), 6, "{all}");
+    assert_eq!(find("service:api", Newest).await, "4 2 1");
+    assert_eq!(find("service:api", Slowest).await, "2 1 4");
+    assert_eq!(find(r#"name:"GET /invoices/{id}""#, Slowest).await, "2 1");
+    assert_eq!(find("name:GET*", Newest).await, "4 2 1");
+    assert_eq!(find("min:500ms", Newest).await, "3 2");
+    assert_eq!(find("error", Newest).await, "2");
+    assert_eq!(find("status:ok service:api", Newest).await, "4 1");
+    assert_eq!(find("job:bulk-7", Newest).await, "2");
+    assert_eq!(
+        find("attr.http.route:/inv* service:api", Newest).await,
+        "2 1"
+    );
+    // Like log fields, attributes match ignoring case: the blocks story's roots too.
+    let any_case = find("attr.HTTP.route:/INVOICES/*", Newest).await;
+    assert_eq!(any_case.split(' ').count(), 4, "{any_case}");
+    assert_eq!(find("attr.http.route:/health", Newest).await, "4");
+    assert_eq!(find("attr.celery.task_name:*", Newest).await, "3");
+    assert_eq!(
+        find("service:WORK*", Newest).await,
+        "3",
+        "a glob ignores case"
+    );
+    assert_eq!(
+        find("service:Api", Newest).await,
+        "",
+        "an exact name keeps it"
+    );
+    assert_eq!(
+        find("invoices", Newest).await,
+        "3 2 1",
+        "a word of the name"
+    );
+    assert_eq!(find("INVOICES.send", Newest).await, "3");
+    assert_eq!(find(&format!("{:032x}", 2), Newest).await, "2");
+    let at = |n: i64| T0 + n * 1_000_000_000;
+    let range = TraceQuery {
+        from: Some(at(2)),
+        to: Some(at(4)),
+        ..TraceQuery::default()
+    };
+    let found = store.search_traces(p, &range, Newest, 50).await.unwrap();
+    assert_eq!(found.len(), 2);
+    let newest = &found[0];
+    assert_eq!(
+        (
+            newest.service.as_str(),
+            newest.name.as_str(),
+            newest.kind.as_str()
+        ),
+        ("worker", "invoices.send", "consumer")
+    );
+    assert_eq!(newest.duration_ns, 3_000_000_000);
+    assert!(!newest.failed && found[1].failed);
+    assert_eq!(found[1].job_id.as_deref(), Some("bulk-7"));
+    assert_eq!(found[1].name, "GET /invoices/{id}");
+    let one = store
+        .search_traces(p, &TraceQuery::default(), Slowest, 1)
+        .await
+        .unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].name, "invoices.send");
+    // Nothing of it in another project.
+    assert!(store
+        .search_traces(other.id, &TraceQuery::default(), Newest, 50)
+        .await
+        .unwrap()
+        .is_empty());
 }

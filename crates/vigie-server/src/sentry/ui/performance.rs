@@ -223,6 +223,13 @@ impl TransactionPage {
     fn avg(&self, span: &SpanStat) -> String {
         ms(&Some(span.total_ms / span.count.max(1) as f64))
     }
+    /// The trace search for this name, slowest first, over the page's period.
+    fn slowest_traces(&self) -> String {
+        format!(
+            "/traces?order=slowest&q={}",
+            encode(&format!("name:\"{}\" since:{}", self.name, self.period))
+        )
+    }
     fn logs_of_trace(&self, trace: &str) -> String {
         format!("/logs?range=&q={}", encode(&format!("trace:{trace}")))
     }

@@ -453,6 +453,36 @@ async fn spans_feed_performance_and_issues_and_are_found_by_search() {
         page.body.contains("wf-row critical"),
         "the critical path is marked"
     );
+    // A trace id pasted in the Issues search box opens the trace; an unknown one searches.
+    let pasted = app.get(&format!("/issues?query={trace}"), &cookie).await;
+    assert_eq!(pasted.location(), format!("/traces/{trace}"));
+    let unknown = app
+        .get("/issues?query=ffffffffffffffffffffffffffffffff", &cookie)
+        .await;
+    assert_eq!(unknown.status, StatusCode::OK);
+    // The job the request worked for lists its trace, once it exists, and the trace links it.
+    let job = app
+        .send(
+            Request::post("/api/v1/jobs")
+                .header(header::AUTHORIZATION, format!("Bearer {key}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(r#"{"id": "bulk-7", "name": "Bulk send"}"#))
+                .unwrap(),
+        )
+        .await;
+    assert!(job.status.is_success(), "{}", job.body);
+    let job_page = app.get("/jobs/bulk-7", &cookie).await;
+    assert!(
+        job_page.body.contains(&format!("href=\"/traces/{trace}\"")),
+        "{}",
+        job_page.body
+    );
+    let page = app.get(&format!("/traces/{trace}"), &cookie).await;
+    assert!(
+        page.body.contains("id=\"trace-jobs\""),
+        "the job links back"
+    );
+    assert!(page.body.contains("href=\"/jobs/bulk-7\""));
 
     // A project whose Sentry SDK reports its errors turns span exceptions off.
     let off = app

@@ -6,6 +6,8 @@
 //! ```text
 //! job / Celery task ─► events whose job_id is its id ─► their issues (one link each)
 //!                   ─► /logs?q=job:ID
+//!                   ─► the traces whose entry spans name it (trace search `job:ID`)
+//! a trace id typed in a search box ─► its trace, when its spans are stored
 //! job of kind celery ─► /celery/tasks/ID        job of kind monitor ─► /monitors/SLUG
 //! event ─► its trace_id ─► the transaction samples of that trace (the request that failed)
 //! ```
@@ -21,6 +23,53 @@ pub struct RelatedIssue {
     pub id: vigie_core::issue::IssueId,
     pub title: String,
     pub events: usize,
+}
+
+/// The trace `text` names when it is a trace id alone whose spans are stored (a search box
+/// elsewhere then opens the trace rather than search for the id).
+pub async fn stored_trace(
+    state: &AppState,
+    project: vigie_core::ProjectId,
+    text: &str,
+) -> Result<Option<String>, AppError> {
+    let text = text.trim();
+    if !vigie_core::span::is_trace_id(text) {
+        return Ok(None);
+    }
+    let query = vigie_core::tracequery::TraceQuery {
+        trace_id: Some(text.to_ascii_lowercase()),
+        ..Default::default()
+    };
+    let found = state
+        .store
+        .search_traces(project, &query, vigie_store::traces::TraceOrder::Newest, 1)
+        .await?;
+    Ok(found.into_iter().next().map(|e| e.trace_id))
+}
+
+/// Most traces a job's page lists (the trace search has them all).
+pub const JOB_TRACES: usize = 3;
+
+/// The newest traces that began with a span naming `job_id` (its `job_id` attribute, or the
+/// Celery task id), at most [`JOB_TRACES`] and one more to say there are others.
+pub async fn traces_of_job(
+    state: &AppState,
+    project: ProjectId,
+    job_id: &str,
+) -> Result<Vec<vigie_store::traces::TraceEntry>, AppError> {
+    let query = vigie_core::tracequery::TraceQuery {
+        job: Some(job_id.to_string()),
+        ..Default::default()
+    };
+    Ok(state
+        .store
+        .search_traces(
+            project,
+            &query,
+            vigie_store::traces::TraceOrder::Newest,
+            JOB_TRACES + 1,
+        )
+        .await?)
 }
 
 /// The issues of the events that name `job_id`, most events first (from the newest 500).

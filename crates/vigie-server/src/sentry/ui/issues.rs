@@ -169,6 +169,15 @@ pub async fn list(
 ) -> Result<Response, PageError> {
     let chrome = Chrome::build(&state, who, &headers, &uri, "issues").await?;
     let project = chrome.project_or_404()?;
+    // A trace id pasted in the search box opens its trace, where its issues are listed.
+    if let Some(trace) =
+        crate::web::related::stored_trace(&state, project.id, &params.query).await?
+    {
+        let to = format!("/traces/{trace}");
+        return Ok(axum::response::IntoResponse::into_response(
+            axum::response::Redirect::to(&to),
+        ));
+    }
     if params.status.is_none() {
         params.status = Some("unresolved".into());
     }

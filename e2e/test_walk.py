@@ -122,6 +122,13 @@ def seeded(vigie):
                                            "OTEL_EXPORTER_OTLP_HEADERS": f"Authorization=Bearer {key}",
                                            "OTEL_SERVICE_NAME": "Invoices-API"})
     assert otel.returncode == 0, otel.stderr
+    # The same service's meter: a counter, a histogram, an up-down counter and a gauge.
+    meter = subprocess.run([sys.executable, str(HERE / "otel_metrics_app.py")], capture_output=True,
+                           text=True, timeout=60,
+                           env={**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": vigie.url,
+                                "OTEL_EXPORTER_OTLP_HEADERS": f"Authorization=Bearer {key}",
+                                "OTEL_SERVICE_NAME": "Invoices-API"})
+    assert meter.returncode == 0, meter.stderr
     return {"issue": issue, "transaction": transaction, "failed_request": failed_request,
             "trace": otel.stdout.strip(),
             "failed_task": tasks["celery_app.boom"]["uuid"],
@@ -142,6 +149,8 @@ PAGES = [
     ("transaction", "/performance/transaction?name={transaction_q}"),
     ("traces", "/traces"),
     ("trace", "/traces/{trace}"),
+    ("metrics", "/charts"),
+    ("metric-by-queue", "/charts?metric=invoices.send.duration&group_by=queue&range=1h"),
     ("monitors", "/monitors"),
     ("monitor", "/monitors/sync-Stock"),
     ("alerts", "/alerts"),

@@ -9,6 +9,7 @@
 //!   vigie-bench logs       --binary target/release/vigie --lines 10000000
 //!   vigie-bench sentry     --binary target/release/vigie --events 20000
 //!   vigie-bench traces     --binary target/release/vigie --spans 1000000
+//!   vigie-bench metrics    --binary target/release/vigie --series 10000 --minutes 30
 //!   vigie-bench alerts     --binary target/release/vigie --rules 200
 //!   vigie-bench celery     --binary target/release/vigie --flower-url … --flower-pid …
 //!   vigie-bench burst      --binary old/vigie --binary target/release/vigie --clients 4000
@@ -23,6 +24,7 @@ mod burst;
 mod celery;
 mod jobs;
 mod logs;
+mod metrics;
 mod sentry;
 mod traces;
 
@@ -120,6 +122,23 @@ enum Scenario {
         per_trace: usize,
         /// Spans per request (the Python SDK's BatchSpanProcessor sends 512)
         #[arg(long, default_value_t = 512)]
+        batch: usize,
+        /// Concurrent writers
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
+    /// OpenTelemetry metrics: durable OTLP point ingest, disk and RSS, charts read back.
+    Metrics {
+        #[arg(long, default_value = "target/release/vigie")]
+        binary: PathBuf,
+        /// Series sent (a project's default limit is 10,000)
+        #[arg(long, default_value_t = 10_000)]
+        series: usize,
+        /// Minutes of points, one per series per minute
+        #[arg(long, default_value_t = 30)]
+        minutes: usize,
+        /// Points per request
+        #[arg(long, default_value_t = 2_000)]
         batch: usize,
         /// Concurrent writers
         #[arg(long, default_value_t = 4)]
@@ -258,6 +277,21 @@ async fn main() -> Result<()> {
                 concurrency,
             };
             traces::run(&binary, opts).await
+        }
+        Scenario::Metrics {
+            binary,
+            series,
+            minutes,
+            batch,
+            concurrency,
+        } => {
+            let opts = metrics::Options {
+                series,
+                minutes,
+                batch,
+                concurrency,
+            };
+            metrics::run(&binary, opts).await
         }
         Scenario::Alerts { binary, opts } => alerts::run(&binary, opts).await,
         Scenario::Celery { binary, opts } => celery::run(&binary, opts).await,

@@ -13,6 +13,7 @@
 //! - [`job`]: jobs, their items (trace rows), and the rules by which a job moves.
 //! - [`log`]: log records, levels, and the words search finds in them.
 //! - [`logquery`]: the log search language, parsed for block pruning and record matching.
+//! - [`metric`]: application metrics: data points, the minute each series is kept as, figures.
 //! - [`monitor`]: cron and heartbeat monitors: runs, states, missed and timed-out runs.
 //! - [`project`]: projects and their public ingest keys.
 //! - [`schedule`]: crontab (time-zone aware) and interval schedules.
@@ -43,6 +44,7 @@ pub mod job;
 pub mod log;
 pub mod login_limiter;
 pub mod logquery;
+pub mod metric;
 pub mod monitor;
 pub mod project;
 pub mod query_set;

@@ -111,6 +111,7 @@ fn routes(server: Server) -> Routes<()> {
         .with_state(state)
         .merge(crate::logs::routes().with_state(server.clone()))
         .merge(crate::traces::routes().with_state(server.clone()))
+        .merge(crate::otel_metrics::routes().with_state(server.clone()))
         .merge(crate::sentry::routes().with_state(server))
 }
 

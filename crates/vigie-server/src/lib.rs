@@ -44,7 +44,8 @@
 //! checks those tasks in as monitors.
 //!
 //! Each feature is a folder — [`jobs`], [`logs`], [`sentry`] (errors and performance),
-//! [`monitors`], [`celery`], [`alerts`], [`reports`], [`accounts`], [`dashboard`] — holding its
+//! [`traces`], [`otel_metrics`], [`monitors`], [`celery`], [`alerts`], [`reports`],
+//! [`accounts`], [`dashboard`] — holding its
 //! domain glue, its API, its pages (templates in `templates/<feature>/`) and one `routes()`
 //! returning an [`http::Routes`], which [`app::router`] composes with the guards each part
 //! needs. [`web`] is what every page shares; [`api`] is the OpenAPI document.
@@ -69,6 +70,7 @@ pub mod logs;
 pub mod memory;
 pub mod metrics;
 pub mod monitors;
+pub mod otel_metrics;
 pub mod reports;
 pub mod schedule;
 pub mod sentry;

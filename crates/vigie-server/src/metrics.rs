@@ -42,6 +42,10 @@ pub struct Metrics {
     pub sentry_dropped: Mutex<BTreeMap<(String, String), u64>>,
     /// Spans an OTLP request carried and OTLP's rules refused (malformed ids).
     pub spans_rejected: AtomicU64,
+    /// OpenTelemetry metric points refused, by reason (see [`Metrics::otlp_counters`]).
+    pub metric_points_malformed: AtomicU64,
+    pub metric_points_over_limit: AtomicU64,
+    pub metric_points_wrong_kind: AtomicU64,
     /// What ingest acknowledged, by protocol and kind of item (see [`Metrics::ingested`]).
     ingested: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
 }
@@ -551,14 +555,36 @@ pub struct NotStored {
 }
 
 impl Metrics {
-    /// The span counters, as `/metrics` and the System page name them.
-    fn span_counters(&self) -> [Counter<'_>; 1] {
-        [Counter::new(
-            "vigie_spans_rejected_total",
-            "Spans refused by OTLP's rules (malformed ids).",
-            &self.spans_rejected,
-        )
-        .not_stored("spans", "refused by OTLP's rules")]
+    /// The OTLP span and metric counters, as `/metrics` and the System page name them.
+    fn otlp_counters(&self) -> [Counter<'_>; 4] {
+        [
+            Counter::new(
+                "vigie_spans_rejected_total",
+                "Spans refused by OTLP's rules (malformed ids).",
+                &self.spans_rejected,
+            )
+            .not_stored("spans", "refused by OTLP's rules"),
+            Counter::new(
+                "vigie_metric_points_malformed_total",
+                "OpenTelemetry metric points refused as malformed (no name or time, not finite, \
+                 a summary, inconsistent buckets, oversized attributes).",
+                &self.metric_points_malformed,
+            )
+            .not_stored("metric points", "malformed"),
+            Counter::new(
+                "vigie_metric_points_over_series_limit_total",
+                "OpenTelemetry metric points of new series refused past metrics.max_series.",
+                &self.metric_points_over_limit,
+            )
+            .not_stored("metric points", "over the project's series limit"),
+            Counter::new(
+                "vigie_metric_points_wrong_kind_total",
+                "OpenTelemetry metric points refused because their metric is stored with \
+                 another kind.",
+                &self.metric_points_wrong_kind,
+            )
+            .not_stored("metric points", "of a metric stored with another kind"),
+        ]
     }
 
     /// Everything received and not stored since start (the nonzero counters of `/metrics`
@@ -584,7 +610,7 @@ impl Metrics {
                 )
             })
             .collect();
-        let (logs, celery, spans) = (self.logs.table(), self.celery.table(), self.span_counters());
+        let (logs, celery, spans) = (self.logs.table(), self.celery.table(), self.otlp_counters());
         out.extend(logs.iter().chain(&celery).chain(&spans).filter_map(|c| {
             let (what, why) = c.not_stored?;
             Some(at(what, why, c.load(), c.name))
@@ -732,7 +758,7 @@ impl Metrics {
             gauges.uptime_seconds,
         );
         self.logs.render(&mut out);
-        counters(&mut out, &self.span_counters());
+        counters(&mut out, &self.otlp_counters());
         self.celery.render(&mut out, &gauges.celery_workers);
         out
     }

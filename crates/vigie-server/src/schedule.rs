@@ -1,13 +1,14 @@
 //! Vigie's own schedule: which periodic task runs how often. Each task's body lives in its
 //! feature (`jobs::sweep_stalled`, `logs::upkeep`, `sentry::retention`, `celery::retention`,
+//! `otel_metrics::retention`,
 //! `accounts::forget_sessions`, `reports::send_daily_if_due`, `monitors::check`,
 //! `memory::give_back`, `feed_retention`); every run is recorded on the task board
 //! (`crate::tasks`) that the System page shows, inside a `run` span named for the task.
 //!
 //! ```text
 //!   the leader (crate::cluster):
-//!     maintenance: stall sweep 5 s · log upkeep, daily report 1 min · event, Celery and
-//!                  change-feed retention, expired sessions 1 h
+//!     maintenance: stall sweep 5 s · log upkeep, daily report 1 min · event, metric,
+//!                  Celery and change-feed retention, expired sessions 1 h
 //!     monitor check: its own task, so a hung maintenance run cannot hide a missed monitor
 //!     watchdog: Vigie's own heartbeat monitor (`monitors::watchdog`)
 //!   every instance: memory return 10 s (it is about this process)
@@ -75,6 +76,7 @@ async fn maintain(state: AppState) {
         ("stall sweep", STALL_SWEEP),
         ("log upkeep", LOG_UPKEEP),
         ("event retention", HOURLY),
+        ("metric retention", HOURLY),
         ("celery retention", HOURLY),
         ("expired sessions", HOURLY),
         ("daily report", LOG_UPKEEP),
@@ -86,6 +88,7 @@ async fn maintain(state: AppState) {
     let mut sweep = tokio::time::interval(STALL_SWEEP);
     let mut upkeep = tokio::time::interval(LOG_UPKEEP);
     let mut errors = tokio::time::interval(HOURLY);
+    let mut metrics = tokio::time::interval(HOURLY);
     let mut celery = tokio::time::interval(HOURLY);
     let mut sessions = tokio::time::interval(HOURLY);
     let mut daily = tokio::time::interval(LOG_UPKEEP);
@@ -97,6 +100,7 @@ async fn maintain(state: AppState) {
             _ = sweep.tick() => tasks.run("stall sweep", crate::jobs::sweep_stalled(&state)).await,
             _ = upkeep.tick() => tasks.run("log upkeep", crate::logs::upkeep::upkeep(&state)).await,
             _ = errors.tick() => tasks.run("event retention", crate::sentry::retention(&state)).await,
+            _ = metrics.tick() => tasks.run("metric retention", crate::otel_metrics::retention(&state)).await,
             _ = celery.tick() => tasks.run("celery retention", crate::celery::retention(&state)).await,
             _ = sessions.tick() => tasks.run("expired sessions", crate::accounts::forget_sessions(&state)).await,
             _ = daily.tick() => tasks.run("daily report", crate::reports::send_daily_if_due(&state)).await,

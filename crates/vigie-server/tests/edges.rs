@@ -270,6 +270,27 @@ async fn a_taken_budget_answers_503_with_retry_after() {
         assert_eq!(answer.headers[header::RETRY_AFTER], "1", "{path}");
     }
 
+    // OpenTelemetry exporters read their bodies through it too; 503 with `Retry-After` is what
+    // the OTLP spec tells them to retry.
+    for path in ["/v1/logs", "/v1/traces", "/v1/metrics"] {
+        let answer = app
+            .send(
+                Request::post(path)
+                    .header(header::AUTHORIZATION, format!("Bearer {key}"))
+                    .header(header::CONTENT_TYPE, "application/x-protobuf")
+                    .body(Body::from(vec![0u8; 200 << 10]))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{path}: {}",
+            answer.body
+        );
+        assert_eq!(answer.headers[header::RETRY_AFTER], "1", "{path}");
+    }
+
     // A Sentry SDK is told in the header it honours on any status, for every category.
     let envelope = Request::post("/api/1/envelope/")
         .header(

@@ -1395,7 +1395,7 @@ async fn pages_tell_the_truth_and_link_what_relates() {
     };
     // Before anything arrives, every card says so.
     let empty = app.get("/", &session).await.body;
-    assert_eq!(empty.matches("Nothing received yet").count(), 7, "{empty}");
+    assert_eq!(empty.matches("Nothing received yet").count(), 8, "{empty}");
 
     let job = |id: &str, kind: &str| {
         send(
@@ -1485,8 +1485,8 @@ async fn pages_tell_the_truth_and_link_what_relates() {
     }
     assert_eq!(
         dashboard.matches("Nothing received yet").count(),
-        3,
-        "performance, monitors, alerts"
+        4,
+        "performance, metrics, monitors, alerts"
     );
     assert!(
         !dashboard.contains(r#"data-bind="users""#),

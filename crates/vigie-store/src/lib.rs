@@ -6,13 +6,13 @@
 //!   postgres://user@host/db  -> Db<PgEngine>     (shared by several Vigie instances)
 //!
 //!   Store = AccountStore + JobStore + LogStore + ErrorStore + AlertStore + CeleryStore
-//!           + MonitorStore + FeedStore + InstanceStore + SharedStore + SpanStore
+//!           + MonitorStore + FeedStore + InstanceStore + SharedStore + SpanStore + MetricStore
 //!           + (backend, ping, size, close)
 //! ```
 //!
 //! The store is the only door to the database: the server holds an `Arc<dyn Store>` and never
 //! sees SQL. Each feature module (`accounts`, `jobs`, `logs`, `errors`, `alerts`, `celery`,
-//! `monitors`) declares its trait and implements it **once**, against a connection [`tx::Tx`]
+//! `monitors`, `traces`, `metrics`) declares its trait and implements it **once**, against a connection [`tx::Tx`]
 //! handed out by the [`engine::Engine`]; the engines (`sqlite/`, `postgres/`) hold only what
 //! truly differs: connections, pragmas, the writer thread, the pool, migrations' runner. Both
 //! pass the same storage story (`tests/story.rs`).
@@ -49,6 +49,7 @@ pub mod feed;
 pub mod jobs;
 pub mod lead;
 pub mod logs;
+pub mod metrics;
 mod migrations;
 pub mod monitors;
 pub mod postgres;
@@ -77,6 +78,7 @@ pub use feed::{FeedChange, FeedEntry, FeedStore};
 pub use jobs::{ItemFilter, ItemPage, ItemsAdded, JobChange, JobFilter, JobPage, JobStore};
 pub use lead::{Instance, InstanceStore, Lead, Listener};
 pub use logs::{BlockFilter, BlockMeta, BlockPart, LogSource, LogStore, NewLogBlock};
+pub use metrics::MetricStore;
 pub use monitors::{CheckInReport, Monitor, MonitorRun, MonitorStore, RunChange};
 pub use shared::{MinuteCount, SharedStore};
 /// Backing up and restoring the embedded (SQLite) database; the data directory's lock.
@@ -216,6 +218,7 @@ pub trait Store:
     + InstanceStore
     + SharedStore
     + SpanStore
+    + MetricStore
     + Send
     + Sync
     + 'static

@@ -125,6 +125,11 @@ pub const ALL: &[Migration] = &[
         "trace entries",
         include_str!("../migrations/0020_trace_entries.sql"),
     ),
+    step(
+        21,
+        "metrics",
+        include_str!("../migrations/0021_metrics.sql"),
+    ),
 ];
 
 impl Migration {

@@ -42,8 +42,8 @@ use vigie_core::{ProjectId, Timestamp};
 /// enough for that to take about a millisecond.
 pub const BLOCK_SPANS: usize = 1024;
 
-/// Most bytes of an entry's attributes kept for search (as JSON); past it, the last ones are
-/// left out of search (the span keeps them all).
+/// Most bytes of an entry's attributes kept for search (as JSON); an attribute that does not
+/// fit in what is left is not searchable (the span keeps them all).
 pub const ENTRY_ATTRIBUTE_BYTES: usize = 4096;
 /// Most traces one search answers.
 pub const MAX_SEARCH: usize = 500;
@@ -106,8 +106,9 @@ fn entry_row(project: ProjectId, span: &Span) -> Vec<Value> {
     let mut attributes = String::from("[");
     for pair in &span.attributes {
         let json = serde_json::to_string(pair).unwrap_or_default();
+        // One huge value leaves out only itself: the smaller ones after it stay searchable.
         if attributes.len() + json.len() + 2 > ENTRY_ATTRIBUTE_BYTES {
-            break;
+            continue;
         }
         if attributes.len() > 1 {
             attributes.push(',');
@@ -472,5 +473,36 @@ mod tests {
         assert_eq!(ones[0], span(1, 0, 0));
         assert!(decode_trace(&blocks[0].data, "nope").unwrap().is_empty());
         assert!(decode_trace(b"not zstd", &first).is_err());
+    }
+
+    #[test]
+    fn an_entry_keeps_at_most_its_attribute_budget_for_search_and_stays_valid_json() {
+        let mut root = span(1, 1, 0);
+        root.kind = vigie_core::span::SpanKind::Server;
+        // Hostile: thousands of attributes, one of them alone larger than the budget.
+        root.attributes = (0..5000)
+            .map(|i| (format!("key.{i}"), "v".repeat(i % 40)))
+            .collect();
+        root.attributes
+            .insert(3, ("huge".into(), "x".repeat(ENTRY_ATTRIBUTE_BYTES * 4)));
+        let row = entry_row(ProjectId(1), &root);
+        let Value::Text(Some(attributes)) = &row[10] else {
+            panic!("the attributes column is text: {:?}", row[10])
+        };
+        assert!(
+            attributes.len() <= ENTRY_ATTRIBUTE_BYTES,
+            "{}",
+            attributes.len()
+        );
+        let kept: Vec<(String, String)> = serde_json::from_str(attributes).unwrap();
+        assert_eq!(
+            kept[0].0, "key.0",
+            "the first attributes are kept, in order"
+        );
+        assert!(
+            kept.iter().all(|(k, _)| k != "huge"),
+            "the one past the budget is not"
+        );
+        assert!(kept.len() > 3 && kept.len() < 5000);
     }
 }

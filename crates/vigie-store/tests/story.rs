@@ -5,6 +5,7 @@
 mod alerts_story;
 mod celery_story;
 mod errors_story;
+mod metrics_story;
 mod monitors_story;
 mod traces_story;
 
@@ -252,6 +253,7 @@ async fn story(store: Arc<dyn Store>) {
     alerts_story::shared_counts_story(&store).await;
     celery_story::celery_story(&store, &default).await;
     traces_story::traces_story(&store, &default).await;
+    metrics_story::metrics_story(&store, &default).await;
     store.close().await;
 }
 

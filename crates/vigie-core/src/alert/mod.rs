@@ -112,6 +112,17 @@ pub enum RuleKind {
         queue: Option<String>,
         above: u64,
     },
+    /// An application metric's figure (`stat`: avg, max, p95, rate…) over `window_s`, of its
+    /// series matching `filter` (`key:value` words), is above `above`; read from the stored
+    /// minutes every 10 s, resolved when it falls back.
+    MetricThreshold {
+        metric: String,
+        stat: crate::metric::Stat,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        filter: String,
+        above: crate::metric::Limit,
+        window_s: u64,
+    },
 }
 
 /// Items a job must have processed before its error ratio is judged: 1 failure in 2 is not a
@@ -228,6 +239,22 @@ impl RuleKind {
                     .as_deref()
                     .map_or("a Celery queue".to_string(), |q| format!("queue {q}"))
             ),
+            RuleKind::MetricThreshold {
+                metric,
+                stat,
+                filter,
+                above,
+                window_s,
+            } => format!(
+                "the {stat} of {metric}{} is above {} over {}",
+                if filter.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({filter})")
+                },
+                above.0,
+                span_words(*window_s)
+            ),
         }
     }
 
@@ -246,6 +273,7 @@ impl RuleKind {
                 | RuleKind::TaskFailures { .. }
                 | RuleKind::TaskRuntime { .. }
                 | RuleKind::QueueLength { .. }
+                | RuleKind::MetricThreshold { .. }
         )
     }
 
@@ -342,6 +370,27 @@ impl RuleKind {
                 Ok(())
             }
             RuleKind::QueueLength { queue, .. } => named(queue, "queue"),
+            RuleKind::MetricThreshold {
+                metric,
+                filter,
+                above,
+                window_s,
+                ..
+            } => {
+                if metric.trim().is_empty() {
+                    return Err("name the metric to watch".into());
+                }
+                crate::metric::parse_filter(filter)?;
+                if !above.0.is_finite() {
+                    return Err("give a threshold that is a number".into());
+                }
+                if *window_s < 60 {
+                    return Err(
+                        "a metric's window is at least 1 min: metrics are kept per minute".into(),
+                    );
+                }
+                window(*window_s)
+            }
         }
     }
 

@@ -35,18 +35,31 @@ pub fn transactions(spans: &[Span]) -> Vec<Value> {
         .collect()
 }
 
-/// The error events the `exception` events of `spans` stand for.
-pub fn exceptions(spans: &[Span]) -> Vec<Value> {
+/// Most error events one span makes: a loop that records an exception per iteration in one
+/// span is one failure, not thousands of events.
+pub const MAX_EXCEPTIONS_PER_SPAN: usize = 10;
+
+/// The error events the `exception` events of `spans` stand for (the first
+/// [`MAX_EXCEPTIONS_PER_SPAN`] of each span), and how many were left out past that.
+pub fn exceptions(spans: &[Span]) -> (Vec<Value>, usize) {
     let batch = Batch::new(spans);
     let mut events = Vec::new();
+    let mut left_out = 0;
     for span in spans {
-        for (index, event) in span.events.iter().enumerate() {
-            if event.name == "exception" {
+        let recorded = span
+            .events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.name == "exception");
+        for (n, (index, event)) in recorded.enumerate() {
+            if n < MAX_EXCEPTIONS_PER_SPAN {
                 events.push(exception(&batch, span, index, event));
+            } else {
+                left_out += 1;
             }
         }
     }
-    events
+    (events, left_out)
 }
 
 /// The Sentry operation of a span that begins a unit of work, if it is one.
@@ -473,7 +486,7 @@ mod tests {
     #[test]
     fn exception_events_become_error_events_with_frames() {
         let spans = batch();
-        let events = exceptions(&spans);
+        let (events, _) = exceptions(&spans);
         assert_eq!(events.len(), 1, "only events named exception");
         let event = &events[0];
         let exception = &event["exception"]["values"][0];
@@ -512,6 +525,25 @@ mod tests {
     }
 
     #[test]
+    fn a_span_recording_thousands_of_exceptions_makes_ten_events_and_says_so() {
+        let mut looping = span(1, 0, SpanKind::Server, "GET /loop");
+        looping.events = (0..5000)
+            .map(|i| SpanEvent {
+                name: if i % 2 == 0 { "exception" } else { "retry" }.into(),
+                ..SpanEvent::default()
+            })
+            .collect();
+        let mut once = span(2, 1, SpanKind::Internal, "once");
+        once.events = vec![SpanEvent {
+            name: "exception".into(),
+            ..SpanEvent::default()
+        }];
+        let (events, left_out) = exceptions(&[looping, once]);
+        assert_eq!(events.len(), MAX_EXCEPTIONS_PER_SPAN + 1);
+        assert_eq!(left_out, 2500 - MAX_EXCEPTIONS_PER_SPAN);
+    }
+
+    #[test]
     fn a_parent_cycle_ends() {
         let mut a = span(1, 2, SpanKind::Internal, "a");
         let b = span(2, 1, SpanKind::Internal, "b");
@@ -520,7 +552,7 @@ mod tests {
             ..SpanEvent::default()
         }];
         let spans = vec![a, b];
-        let events = exceptions(&spans);
+        let (events, _) = exceptions(&spans);
         assert_eq!(events[0]["transaction"], "a", "no entry span: its own name");
     }
 }

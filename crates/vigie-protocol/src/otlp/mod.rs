@@ -3,7 +3,7 @@
 //!
 //! The messages are the subset of `opentelemetry/proto/common/v1` and `resource/v1` that Vigie
 //! reads, with the field numbers of the published `.proto` files; each signal's module
-//! ([`traces`], and [`crate::logs::otlp`]) builds on them. JSON requests are read into the same
+//! ([`traces`], [`metrics`], and [`crate::logs::otlp`]) builds on them. JSON requests are read into the same
 //! types, so both encodings share one path.
 //!
 //! These are written here rather than taken from `opentelemetry-proto`: its messages come with
@@ -11,6 +11,7 @@
 //! this workspace's prost, reads 64-bit integers only as strings, where OTLP/JSON allows numbers.
 
 pub mod as_sentry;
+pub mod metrics;
 pub mod traces;
 
 use prost::Message;

@@ -8,8 +8,10 @@
 //! missing, as the SDKs say themselves); its other attributes are the span's resource. A span
 //! whose trace or span id is not 16 or 8 bytes, or is all zero, or whose parent id is neither
 //! empty nor 8 bytes, is refused and counted in `partial_success` — the rest of the request is
-//! kept. An end before the start is read as the start (a zero-length span), as a clock step
-//! back on the sender would give.
+//! kept. So is a span without a start time, or one starting more than [`MAX_AHEAD_NS`] after
+//! the time it is received (a sender's clock far off: kept, it would sit at the top of every
+//! "newest first" search and outlive retention). An end before the start is read as the start
+//! (a zero-length span), as a clock step back on the sender would give.
 
 use super::{hex, pairs, text, InstrumentationScope, KeyValue, Resource};
 use crate::logs::Parsed;
@@ -112,19 +114,23 @@ pub struct ExportTracePartialSuccess {
 #[error("not an OTLP traces request: {0}")]
 pub struct OtlpTracesError(pub String);
 
-/// Parses a protobuf request body.
-pub fn parse_protobuf(body: &[u8]) -> Result<Parsed<Span>, OtlpTracesError> {
+/// How far after its arrival a span may start: a day, beyond any clock drift or time zone
+/// mistake that still reads as today.
+pub const MAX_AHEAD_NS: i64 = 86_400_000_000_000;
+
+/// Parses a protobuf request body received at `now_ns`.
+pub fn parse_protobuf(body: &[u8], now_ns: i64) -> Result<Parsed<Span>, OtlpTracesError> {
     let request =
         ExportTraceServiceRequest::decode(body).map_err(|e| OtlpTracesError(e.to_string()))?;
-    Ok(spans(request))
+    Ok(spans(request, now_ns))
 }
 
-/// Parses a JSON request body.
-pub fn parse_json(body: &[u8]) -> Result<Parsed<Span>, OtlpTracesError> {
+/// Parses a JSON request body received at `now_ns`.
+pub fn parse_json(body: &[u8], now_ns: i64) -> Result<Parsed<Span>, OtlpTracesError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| OtlpTracesError(e.to_string()))?;
     let request = json::request(&value)
         .ok_or_else(|| OtlpTracesError("expected an object with a `resourceSpans` array".into()))?;
-    Ok(spans(request))
+    Ok(spans(request, now_ns))
 }
 
 /// The response body telling the sender how many spans were refused and why.
@@ -148,7 +154,7 @@ pub fn response_json(parsed: &Parsed<Span>) -> Value {
     }
 }
 
-fn spans(request: ExportTraceServiceRequest) -> Parsed<Span> {
+fn spans(request: ExportTraceServiceRequest, now_ns: i64) -> Parsed<Span> {
     let mut parsed = Parsed::default();
     for resource_spans in request.resource_spans {
         let resource = resource_spans.resource.unwrap_or_default().attributes;
@@ -167,7 +173,7 @@ fn spans(request: ExportTraceServiceRequest) -> Parsed<Span> {
         for scope_spans in resource_spans.scope_spans {
             let scope = scope_spans.scope.map(|s| s.name).unwrap_or_default();
             for span in scope_spans.spans {
-                match read_span(span, &service, &scope, &resource) {
+                match read_span(span, &service, &scope, &resource, now_ns) {
                     Ok(span) => parsed.records.push(span),
                     Err(why) => parsed.reject(why),
                 }
@@ -182,6 +188,7 @@ fn read_span(
     service: &str,
     scope: &str,
     resource: &[(String, String)],
+    now_ns: i64,
 ) -> Result<Span, String> {
     check_id("trace_id", &span.trace_id, 16)?;
     check_id("span_id", &span.span_id, 8)?;
@@ -189,6 +196,16 @@ fn read_span(
         check_id("parent_span_id", &span.parent_span_id, 8)?;
     }
     let start = nanos(span.start_time_unix_nano);
+    if start == 0 {
+        return Err(format!("span {:?} has no start_time_unix_nano", span.name));
+    }
+    if start > now_ns.saturating_add(MAX_AHEAD_NS) {
+        return Err(format!(
+            "span {:?} starts more than a day after it was received: is the sender's clock \
+             right?",
+            span.name
+        ));
+    }
     let status = span.status.unwrap_or_default();
     let links = span
         .links
@@ -346,6 +363,9 @@ mod tests {
         }
     }
 
+    /// When the test requests are received: a little after their spans.
+    const NOW: i64 = 1_795_295_800_000_000_000;
+
     fn server_span() -> OtlpSpan {
         OtlpSpan {
             trace_id: vec![0xab; 16],
@@ -396,10 +416,29 @@ mod tests {
             span_id: vec![0; 8],
             ..server_span()
         };
-        let body = request(vec![server_span(), child, short_trace, zero_span]).encode_to_vec();
-        let parsed = parse_protobuf(&body).unwrap();
+        let no_start = OtlpSpan {
+            span_id: vec![3; 8],
+            start_time_unix_nano: 0,
+            ..server_span()
+        };
+        let from_the_future = OtlpSpan {
+            span_id: vec![4; 8],
+            start_time_unix_nano: (NOW + MAX_AHEAD_NS) as u64 + 1,
+            end_time_unix_nano: (NOW + MAX_AHEAD_NS) as u64 + 2,
+            ..server_span()
+        };
+        let body = request(vec![
+            server_span(),
+            child,
+            short_trace,
+            zero_span,
+            no_start,
+            from_the_future,
+        ])
+        .encode_to_vec();
+        let parsed = parse_protobuf(&body, NOW).unwrap();
         assert_eq!(parsed.records.len(), 2);
-        assert_eq!(parsed.rejected, 2);
+        assert_eq!(parsed.rejected, 4);
         assert_eq!(
             parsed.first_error.as_deref(),
             Some("trace_id must be 16 bytes, not 3")
@@ -425,15 +464,15 @@ mod tests {
         assert_eq!(child.parent_span_id, root.span_id);
         assert_eq!((child.kind, child.duration_ns()), (SpanKind::Client, 0));
         let answer = response(&parsed).partial_success.unwrap();
-        assert_eq!(answer.rejected_spans, 2);
-        assert!(parse_protobuf(b"\xff\xff\xff").is_err());
+        assert_eq!(answer.rejected_spans, 4);
+        assert!(parse_protobuf(b"\xff\xff\xff", NOW).is_err());
     }
 
     #[test]
     fn a_missing_service_name_is_unknown_service() {
         let mut body = request(vec![server_span()]);
         body.resource_spans[0].resource = None;
-        let parsed = parse_protobuf(&body.encode_to_vec()).unwrap();
+        let parsed = parse_protobuf(&body.encode_to_vec(), NOW).unwrap();
         assert_eq!(parsed.records[0].service, "unknown_service");
         assert!(parsed.records[0].resource.is_empty());
     }
@@ -454,7 +493,7 @@ mod tests {
              "links":[{"traceId":"5b8efff798038103d269b633813fc60d","spanId":"eee19b7ec3c1b175"}]},
             {"traceId":"5b8efff798038103d269b633813fc60c","spanId":"zz","name":"bad"}
           ]}]}]}"#;
-        let parsed = parse_json(body).unwrap();
+        let parsed = parse_json(body, NOW).unwrap();
         assert_eq!(parsed.rejected, 1);
         assert!(parsed
             .first_error
@@ -473,9 +512,9 @@ mod tests {
             response_json(&parsed)["partialSuccess"]["rejectedSpans"],
             "1"
         );
-        assert!(parse_json(b"{}").is_err());
-        assert!(parse_json(b"[1]").is_err());
-        assert!(parse_json(b"nope").is_err());
+        assert!(parse_json(b"{}", NOW).is_err());
+        assert!(parse_json(b"[1]", NOW).is_err());
+        assert!(parse_json(b"nope", NOW).is_err());
     }
 
     /// Mutated real requests: spans or a refusal, never a panic, and every kept span sound.
@@ -499,7 +538,7 @@ mod tests {
                         _ => body.truncate(at.max(1)),
                     }
                 }
-                for parsed in [parse_protobuf(&body), parse_json(&body)]
+                for parsed in [parse_protobuf(&body, NOW), parse_json(&body, NOW)]
                     .into_iter()
                     .flatten()
                 {

@@ -328,6 +328,7 @@ async fn every_second(
 async fn judge_thresholds(state: &AppState, watches: &mut Watches) -> String {
     let handed = take_tallies(state, watches).await;
     read_queues(state, watches).await;
+    read_metrics(state, watches).await;
     let verdicts = watches.judge(&link(state, ""), Timestamp::now().millis());
     let sent = verdicts.len();
     send_verdicts(state, verdicts).await;
@@ -402,6 +403,50 @@ async fn read_queues(state: &AppState, watches: &mut Watches) {
             match crate::celery::queues::lengths(state, project).await {
                 Ok(queues) => watches.observe_queues(project, &queues),
                 Err(err) => tracing::warn!(%err, "could not read the celery queue lengths"),
+            }
+        }
+    }
+}
+
+/// Reads the figures of metric rules from stored minutes, every [`QUEUES_EVERY`] (with the
+/// queues: a minute-grained figure needs no fresher reading).
+async fn read_metrics(state: &AppState, watches: &mut Watches) {
+    if !watches.metrics_due(QUEUES_EVERY) {
+        return;
+    }
+    let now_minute = crate::otel_metrics::api::now_minute();
+    for project in watches.projects() {
+        for rule in watches.metric_rules(project) {
+            let vigie_core::alert::RuleKind::MetricThreshold {
+                metric,
+                stat,
+                filter,
+                window_s,
+                ..
+            } = &rule.kind
+            else {
+                continue;
+            };
+            let params = crate::otel_metrics::chart::ChartParams {
+                filter: filter.clone(),
+                group_by: String::new(),
+                stat: stat.as_str().into(),
+                range: format!("{window_s}s"),
+            };
+            match crate::otel_metrics::chart::chart(state, project, metric, &params, now_minute)
+                .await
+            {
+                Ok(chart) => {
+                    let value = chart.groups.first().and_then(|g| g.whole);
+                    watches.observe_metric(project, rule.id, value);
+                }
+                // A metric not (or no longer) stored has no figure.
+                Err(crate::http::AppError::NotFound(_)) => {
+                    watches.observe_metric(project, rule.id, None)
+                }
+                Err(err) => {
+                    tracing::warn!(%err, rule = rule.id, "could not read a metric rule's figure")
+                }
             }
         }
     }

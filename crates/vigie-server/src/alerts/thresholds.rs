@@ -10,6 +10,7 @@
 //! job changes ───────────────► ItemErrors (judged on the job itself, no window)
 //! celery batches ────────────► TaskFailures (ended tasks), TaskRuntime (running tasks)
 //! celery workers, queues ────► WorkerOffline, QueueLength (read from storage / the broker)
+//! stored metric minutes ──────► MetricThreshold (a figure over the window, read every 10 s)
 //! judge(now) ─► Verdict: Opened / Reminder / Resolved, with the message ─► the engine fires
 //! ```
 //!
@@ -107,6 +108,9 @@ enum Gauge {
     Running(HashMap<String, (String, i64)>),
     /// Queue lengths as last read from the broker.
     Queues(Vec<crate::celery::queues::QueueLength>),
+    /// A metric's figure over the rule's window, as last read from storage (`None` when it
+    /// has had no point in the window).
+    Metric(Option<f64>),
 }
 
 /// A task that never says it ended (its worker was killed, events were lost) is forgotten
@@ -138,6 +142,7 @@ impl Watch {
             RuleKind::TaskFailures { window_s, .. } => Gauge::Failures(Window::new(*window_s)),
             RuleKind::TaskRuntime { .. } => Gauge::Running(HashMap::new()),
             RuleKind::QueueLength { .. } => Gauge::Queues(Vec::new()),
+            RuleKind::MetricThreshold { .. } => Gauge::Metric(None),
             _ => return None,
         };
         Some(Watch {
@@ -191,6 +196,8 @@ pub struct Watches {
     logs: HashMap<ProjectId, ProjectLogs>,
     /// When queue lengths were last read.
     queues_read: Option<std::time::Instant>,
+    /// When metric rules' figures were last read.
+    metrics_read: Option<std::time::Instant>,
 }
 
 /// A project's log rules: their queries as one set, and which watch each query belongs to.
@@ -413,6 +420,26 @@ impl Watches {
         }
     }
 
+    /// The metric rules of `project`, for the engine to read their figures.
+    pub fn metric_rules(&self, project: ProjectId) -> Vec<Rule> {
+        self.by_project
+            .get(&project)
+            .into_iter()
+            .flatten()
+            .filter(|w| matches!(w.gauge, Gauge::Metric(_)))
+            .map(|w| w.rule.clone())
+            .collect()
+    }
+
+    /// A metric rule's figure just read from storage.
+    pub fn observe_metric(&mut self, project: ProjectId, rule: i64, value: Option<f64>) {
+        for watch in self.watches(project) {
+            if let (true, Gauge::Metric(known)) = (watch.rule.id == rule, &mut watch.gauge) {
+                *known = value;
+            }
+        }
+    }
+
     /// Whether any rule of `project` watches queue lengths (so the engine reads them).
     pub fn watches_queues(&self, project: ProjectId) -> bool {
         self.any_gauge(project, |g| matches!(g, Gauge::Queues(_)))
@@ -422,6 +449,15 @@ impl Watches {
         self.by_project
             .get(&project)
             .is_some_and(|w| w.iter().any(|w| is(&w.gauge)))
+    }
+
+    /// Whether metric figures are due to be read again (`every` since the last time).
+    pub fn metrics_due(&mut self, every: std::time::Duration) -> bool {
+        let due = self.metrics_read.is_none_or(|at| at.elapsed() >= every);
+        if due {
+            self.metrics_read = Some(std::time::Instant::now());
+        }
+        due
     }
 
     /// Whether queue lengths are due to be read again (`every` since the last time).
@@ -817,6 +853,26 @@ fn judge_watch(watch: &mut Watch, link: &str, now_ms: i64, out: &mut Vec<Verdict
                     issue: None,
                 });
             }
+        }
+        // A metric without points in the window (`None`) keeps its state until it reports.
+        (
+            RuleKind::MetricThreshold {
+                metric,
+                stat,
+                above,
+                ..
+            },
+            Gauge::Metric(Some(v)),
+        ) => {
+            readings.push(Reading {
+                key: format!("metric:{metric}"),
+                holds: *v > above.0,
+                title: format!("The {stat} of {metric} is {v} (over {})", above.0),
+                facts: vec![(format!("{stat}"), v.to_string())],
+                page: format!("/charts?metric={}&stat={stat}", encode(metric)),
+                evidence: None,
+                issue: None,
+            });
         }
         (RuleKind::QueueLength { queue, above }, Gauge::Queues(queues)) => {
             for q in queues

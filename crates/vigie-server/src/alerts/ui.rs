@@ -97,6 +97,12 @@ pub const KINDS: &[(&str, &str, &str, &str)] = &[
         "queue name",
         "messages",
     ),
+    (
+        "metric_threshold",
+        "a metric's figure is above N over the window",
+        "figure(metric) and filters, e.g. p95(http.server.duration) http.route:/api*",
+        "value",
+    ),
 ];
 
 #[derive(Template)]
@@ -415,6 +421,18 @@ impl RuleForm {
                 above.to_string(),
                 String::new(),
             ),
+            RuleKind::MetricThreshold {
+                metric,
+                stat,
+                filter,
+                above,
+                window_s,
+            } => (
+                "metric_threshold",
+                vigie_core::metric::watch_text(*stat, metric, filter),
+                above.0.to_string(),
+                minutes(*window_s),
+            ),
         };
         RuleForm {
             name: rule.name.clone(),
@@ -507,6 +525,25 @@ impl RuleForm {
                 queue: filter,
                 above: threshold()?,
             },
+            "metric_threshold" => {
+                let (stat, metric, filter) =
+                    vigie_core::metric::parse_watch(filter.as_deref().unwrap_or_default())
+                        .map_err(|e| invalid("filter", &e))?;
+                let above = self
+                    .threshold
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| invalid("threshold", "the threshold is a number, e.g. 0.5"))?;
+                RuleKind::MetricThreshold {
+                    metric,
+                    stat,
+                    filter,
+                    above: vigie_core::metric::Limit(above),
+                    window_s: window_s()?,
+                }
+            }
             other => {
                 return Err(invalid(
                     "kind",

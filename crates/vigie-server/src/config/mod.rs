@@ -29,6 +29,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
     pub errors: ErrorsConfig,
+    pub metrics: MetricsConfig,
     pub smtp: SmtpConfig,
     pub reports: ReportsConfig,
     pub logs: LogsConfig,
@@ -249,6 +250,14 @@ pub struct ErrorsConfig {
     pub retention: String,
 }
 
+/// OpenTelemetry metrics (see `[metrics]` in default.toml).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    pub max_series: usize,
+    pub retention: String,
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogsConfig {
@@ -410,6 +419,7 @@ impl Config {
         }
         self.log_retention()?;
         self.error_retention()?;
+        self.metric_retention()?;
         self.smtp.validate()?;
         self.reports.daily_schedule()?;
         self.alerts.validate()?;
@@ -460,6 +470,11 @@ impl Config {
     /// How long log records are kept; `None` when `logs.retention` is empty.
     pub fn log_retention(&self) -> Result<Option<Duration>, ConfigError> {
         retention("logs.retention", &self.logs.retention)
+    }
+
+    /// How long metric minutes are kept; `None` when `metrics.retention` is empty.
+    pub fn metric_retention(&self) -> Result<Option<Duration>, ConfigError> {
+        retention("metrics.retention", &self.metrics.retention)
     }
 
     /// How long events and performance data are kept; `None` when `errors.retention` is empty.

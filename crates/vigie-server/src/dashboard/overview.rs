@@ -289,6 +289,8 @@ impl Activity {
             .filter_map(|s| s.active.map(|(_, last)| last))
             .max();
 
+        let metrics = store.metric_names(project).await?;
+
         let rules = store.list_rules(project).await?;
         let last_alert = store
             .list_deliveries(project, 1)
@@ -316,6 +318,11 @@ impl Activity {
                 key: "performance",
                 count: counted(transactions, "transaction in 24 h", "transactions in 24 h"),
                 last: last_transaction,
+            },
+            Activity {
+                key: "metrics",
+                count: counted(metrics.len() as u64, "metric", "metrics"),
+                last: metrics.iter().map(|m| m.last_seen).max(),
             },
             Activity {
                 key: "celery",

@@ -224,6 +224,24 @@ where
     }
 }
 
+/// Bodies above this are parsed and shaped on the blocking pool, not on a request thread:
+/// a large export takes milliseconds of CPU that other requests should not wait behind.
+pub const INLINE_BYTES: usize = 256 << 10;
+
+/// Runs `work` on the blocking pool when `large`, else right here.
+pub async fn off_runtime_if<T: Send + 'static>(
+    large: bool,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
+    if large {
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| AppError::Internal(format!("ingest work stopped: {e}")))
+    } else {
+        Ok(work())
+    }
+}
+
 /// Reads, reserves and inflates a request's body (see the module doc).
 pub async fn read(req: Request, budget: IngestBudget) -> Result<IngestBody, AppError> {
     read_raw(req, budget).await?.inflate().await

@@ -6,11 +6,12 @@
 //! authenticated: under a global memory budget, inflated under a cap; [`unread_body`] drains
 //! what a handler answered without reading, so its sender gets the answer.
 //! [`error::AppError`] is the one error type handlers return; [`cookies`] reads and writes the
-//! few cookies Vigie uses. [`Routes`] is what a feature serves, by the guard each part needs.
+//! few cookies Vigie uses; [`otlp`] reads the encoding of an OTLP export. [`Routes`] is what a feature serves, by the guard each part needs.
 
 pub mod cookies;
 pub mod error;
 pub mod ingest_body;
+pub mod otlp;
 mod routes;
 pub mod security;
 pub mod unread_body;

@@ -13,7 +13,7 @@
 use super::process::{self, Context, Prepared};
 use super::quota::{Refusal, Verdict};
 use super::ErrorIngest;
-use crate::http::ingest_body;
+use crate::http::ingest_body::{self, off_runtime_if};
 use crate::http::AppError;
 use crate::state::AppState;
 use axum::extract::{Path, Request, State};
@@ -26,9 +26,6 @@ use vigie_core::{Project, ProjectId, Timestamp};
 use vigie_protocol::sentry::rate_limits;
 use vigie_protocol::{find_project_key, Dsn, KeySources};
 use vigie_store::errors::Dropped;
-
-/// Bodies above this are processed on the blocking pool, not on a request thread.
-const INLINE_BYTES: usize = 256 << 10;
 
 /// `POST /api/<project>/envelope/`.
 pub async fn envelope(
@@ -189,7 +186,7 @@ async fn ingest(
     held.reserve_elements(vigie_protocol::weight::json_elements(&held.bytes))
         .await?;
     let body = held.bytes.clone();
-    let large = body.len() > INLINE_BYTES;
+    let large = body.len() > ingest_body::INLINE_BYTES;
     let settings = errors.settings(state.store.as_ref(), project.id).await?;
     let project_limit = settings.events_per_minute;
     let received = Timestamp::now();
@@ -206,13 +203,7 @@ async fn ingest(
             Kind::Store => process::store_body(&body, &ctx),
         }
     };
-    let prepared = if matches!(kind, Kind::Envelope) && large {
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| AppError::Internal(e.to_string()))?
-    } else {
-        work()
-    };
+    let prepared = off_runtime_if(matches!(kind, Kind::Envelope) && large, work).await?;
     let mut prepared = prepared.map_err(AppError::BadRequest)?;
     if let Some(why) = prepared.oversized {
         return Err(AppError::PayloadTooLarge(why));

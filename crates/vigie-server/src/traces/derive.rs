@@ -16,6 +16,7 @@
 //! project's `span_exceptions` setting is off — for a service whose Sentry SDK already reports
 //! its errors, which would otherwise count twice.
 
+use crate::http::ingest_body::off_runtime_if;
 use crate::http::AppError;
 use crate::sentry::process::{self, Context};
 use crate::sentry::ErrorIngest;
@@ -29,6 +30,10 @@ use vigie_store::ErrorBatch;
 /// The dropped-count reason of a span-made event that could not be used (never expected: the
 /// events are built by Vigie; counted rather than lost if it happens).
 const UNUSABLE: &str = "unusable_span";
+/// The dropped-count reason of a span's exceptions past `as_sentry::MAX_EXCEPTIONS_PER_SPAN`.
+const TOO_MANY: &str = "span_exceptions_over_limit";
+/// Spans above which an export's events are shaped on the blocking pool.
+const INLINE_SPANS: usize = 1024;
 
 /// What an OTLP export of `project` stores in one commit: `spans` themselves, and the
 /// transactions and error events they stand for (those the project's quotas accept; the
@@ -40,18 +45,26 @@ pub async fn batch(
     spans: Vec<Span>,
 ) -> Result<ErrorBatch, AppError> {
     let settings = errors.settings(state.store.as_ref(), project).await?;
-    let mut events = as_sentry::transactions(&spans);
-    if settings.span_exceptions {
-        events.extend(as_sentry::exceptions(&spans));
-    }
     let received = Timestamp::now();
-    let ctx = Context {
-        project,
-        settings: &settings,
-        received,
-        max_attachment_bytes: 0,
-    };
-    let mut prepared = process::shaped_events(events, &ctx);
+    let events_per_minute = settings.events_per_minute;
+    // Shaping is CPU work in proportion to the spans: a large export's goes off the runtime.
+    let (mut prepared, left_out, spans) = off_runtime_if(spans.len() > INLINE_SPANS, move || {
+        let mut events = as_sentry::transactions(&spans);
+        let mut left_out = 0;
+        if settings.span_exceptions {
+            let (exceptions, past_limit) = as_sentry::exceptions(&spans);
+            events.extend(exceptions);
+            left_out = past_limit;
+        }
+        let ctx = Context {
+            project,
+            settings: &settings,
+            received,
+            max_attachment_bytes: 0,
+        };
+        (process::shaped_events(events, &ctx), left_out, spans)
+    })
+    .await?;
     for why in &prepared.problems {
         tracing::warn!(%why, "a span could not be read as an event");
         prepared
@@ -59,9 +72,15 @@ pub async fn batch(
             .dropped
             .push(Dropped::new(received, UNUSABLE, "span", 1));
     }
+    if left_out > 0 {
+        prepared
+            .batch
+            .dropped
+            .push(Dropped::new(received, TOO_MANY, "error", left_out));
+    }
     let verdict = errors.quotas.check(
         project,
-        settings.events_per_minute,
+        events_per_minute,
         prepared.batch.events.len() as u64,
         prepared.batch.transactions.len() as u64,
         received,

@@ -9,44 +9,15 @@
 
 use crate::auth::job_access::JobAccess;
 use crate::http::ingest_body::IngestBody;
-use crate::http::{ApiError, AppError};
+use crate::http::otlp::Encoding;
+use crate::http::ApiError;
 use crate::sentry::ErrorIngest;
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
-use prost::Message;
+use axum::http::HeaderMap;
+use axum::response::Response;
 use std::sync::atomic::Ordering;
 use vigie_protocol::otlp::traces;
-use vigie_protocol::weight::{json_elements, protobuf_elements};
-
-/// The two encodings OTLP/HTTP defines.
-enum Encoding {
-    Protobuf,
-    Json,
-}
-
-fn encoding(headers: &HeaderMap) -> Result<Encoding, AppError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    match essence.as_str() {
-        "application/x-protobuf" | "application/protobuf" => Ok(Encoding::Protobuf),
-        "application/json" => Ok(Encoding::Json),
-        _ => Err(AppError::UnsupportedMediaType(format!(
-            "Content-Type {content_type:?} is not OTLP: send application/x-protobuf or \
-             application/json"
-        ))),
-    }
-}
 
 /// `POST /v1/traces`.
 #[tracing::instrument(
@@ -62,19 +33,10 @@ pub async fn otlp(
     mut body: IngestBody,
 ) -> Result<Response, ApiError> {
     access.require_project("send traces")?;
-    let encoding = encoding(&headers)?;
-    let parsed = match encoding {
-        Encoding::Protobuf => {
-            body.reserve_elements(protobuf_elements(&body.bytes))
-                .await?;
-            traces::parse_protobuf(&body.bytes)
-        }
-        Encoding::Json => {
-            body.reserve_elements(json_elements(&body.bytes)).await?;
-            traces::parse_json(&body.bytes)
-        }
-    };
-    let mut parsed = parsed.map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let encoding = Encoding::of(&headers)?;
+    let mut parsed = encoding
+        .parse(&mut body, traces::parse_protobuf, traces::parse_json)
+        .await?;
     body.check_records(parsed.records.len() + parsed.rejected, "spans")?;
     let project = access.project.id;
     tracing::Span::current()
@@ -99,12 +61,5 @@ pub async fn otlp(
     for (what, n) in counts {
         state.metrics.ingested("otlp", what, n);
     }
-    Ok(match encoding {
-        Encoding::Protobuf => (
-            [(header::CONTENT_TYPE, "application/x-protobuf")],
-            traces::response(&parsed).encode_to_vec(),
-        )
-            .into_response(),
-        Encoding::Json => Json(traces::response_json(&parsed)).into_response(),
-    })
+    Ok(encoding.answer(traces::response(&parsed), traces::response_json(&parsed)))
 }

@@ -248,12 +248,9 @@ pub async fn search(
 ) -> Result<Response, PageError> {
     let chrome = Chrome::build(&state, who, &headers, &uri, "performance").await?;
     let project = chrome.project_or_404()?;
-    let slowest = params.order().ok() == Some(TraceOrder::Slowest);
-    let order = if slowest {
-        TraceOrder::Slowest
-    } else {
-        TraceOrder::Newest
-    };
+    // An order that does not read is the default one here (the API names the mistake).
+    let order = params.order().unwrap_or_default();
+    let slowest = order == TraceOrder::Slowest;
     let (found, problem) = match params.query() {
         Ok(query) => {
             if let Some(id) = &query.trace_id {

@@ -33,6 +33,10 @@ icon!(
     r#"<path d="M3 20h18"/><path d="M5 16l4-6 4 3 6-8"/>"#
 );
 icon!(
+    METRICS,
+    r#"<path d="M3 3v18h18"/><path d="M7 14l3-3 3 2 5-6"/><circle cx="7" cy="14" r="1"/><circle cx="18" cy="7" r="1"/>"#
+);
+icon!(
     CELERY,
     r#"<path d="M12 3v18"/><path d="M12 8c-3 0-5-2-5-5M12 8c3 0 5-2 5-5M12 14c-3 0-6-2-6-5M12 14c3 0 6-2 6-5M12 20c-3 0-7-2-7-6M12 20c3 0 7-2 7-6"/>"#
 );

@@ -66,6 +66,19 @@ pub const SECTIONS: &[Section] = &[
         ],
     },
     Section {
+        key: "metrics",
+        title: "Metrics",
+        href: "/charts",
+        icon: icons::METRICS,
+        summary: "Counters, gauges and histograms from your OpenTelemetry meters, charted by attribute and watched by threshold alerts.",
+        empty: "Metrics appear here when an application's OpenTelemetry metric exporter sends to this server's /v1/metrics with the project key.",
+        points: &[
+            "filter and group series by attribute, over 15 minutes to 30 days",
+            "averages, rates and p95 of histograms per minute",
+            "alerts when a figure passes a threshold",
+        ],
+    },
+    Section {
         key: "celery",
         title: "Celery",
         href: "/celery",

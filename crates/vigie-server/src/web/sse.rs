@@ -38,6 +38,10 @@ pub trait ProjectPulse: Serialize + Sized + Send + 'static {
     /// Whether `change` may change what the page shows of `project`.
     fn concerns(change: &Change, project: ProjectId) -> bool;
 
+    /// How often the pulse is read again without a change, for pages whose data arrives
+    /// without one (metrics); `None`: only after changes.
+    const EVERY: Option<Duration> = None;
+
     /// The pulse now; the page re-reads itself when it differs from the last one.
     fn read(
         state: &AppState,
@@ -58,6 +62,7 @@ pub async fn project_pulse<P: ProjectPulse>(
         &headers,
         move |change| P::concerns(change, project),
         move |state| async move { P::read(&state, project).await },
+        P::EVERY,
     )
     .await
 }
@@ -71,6 +76,7 @@ async fn pulse_stream<T, F, Fut, C>(
     headers: &HeaderMap,
     concerns: C,
     pulse: F,
+    every: Option<Duration>,
 ) -> Result<Response, ApiError>
 where
     T: Serialize,
@@ -84,11 +90,15 @@ where
     let changes = state.hub.subscribe();
     let stream = futures_util::stream::unfold(
         (state, changes, true, pulse, concerns),
-        |(state, mut changes, first, pulse, concerns)| async move {
+        move |(state, mut changes, first, pulse, concerns)| async move {
             if !first {
+                // Far in the future when the page waits for changes only.
+                let timer = tokio::time::sleep(every.unwrap_or(Duration::MAX));
+                tokio::pin!(timer);
                 loop {
                     tokio::select! {
                         _ = state.hub.shutting_down() => return None,
+                        _ = &mut timer => break,
                         change = changes.recv() => match change {
                             Ok(change) if concerns(&change) => break,
                             Ok(_) => continue,

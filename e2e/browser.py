@@ -1,5 +1,6 @@
 """A real headless Chromium through chromedriver (Debian's packages), for the UI tests."""
 
+import contextlib
 import tempfile
 
 from selenium import webdriver
@@ -29,6 +30,25 @@ def make_browser(width=1366, height=900):
     ]:
         options.add_argument(arg)
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+@contextlib.contextmanager
+def phone(browser, width=390, height=844):
+    """Shows pages at a phone's size while in the block: headless Chromium keeps its window at
+    least 500 px wide, so the phone's screen is emulated, then the window's size restored."""
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": True})
+    try:
+        browser.refresh()
+        yield browser
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def sideways_overflow(browser):
+    """How many pixels the page scrolls sideways (0 when it fits its width)."""
+    return browser.execute_script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
 
 
 def setup_first_admin(browser, server, username="alice"):

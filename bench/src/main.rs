@@ -123,6 +123,9 @@ enum Scenario {
         /// Spans per request (the Python SDK's BatchSpanProcessor sends 512)
         #[arg(long, default_value_t = 512)]
         batch: usize,
+        /// Spans of the one large trace opened at the end (0: none)
+        #[arg(long, default_value_t = 10_000)]
+        big_trace: usize,
         /// Concurrent writers
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
@@ -268,12 +271,14 @@ async fn main() -> Result<()> {
             spans,
             per_trace,
             batch,
+            big_trace,
             concurrency,
         } => {
             let opts = traces::Options {
                 spans,
                 per_trace,
                 batch,
+                big_trace,
                 concurrency,
             };
             traces::run(&binary, opts).await

@@ -13,6 +13,10 @@
 //! 5. **Search**: p50 and max of `GET /api/v1/traces?q=service:S name:"GET R" min:40ms`
 //!    (a random service and route; newest, then slowest first) over 51 searches each, the
 //!    first answer checked against what was sent.
+//! 6. **A large trace**: one trace of `big_trace` spans (a bulk send: a request, a task run
+//!    per batch of 100 items, a span per item with a child for its SMTP call, over three
+//!    services), sent in requests of `batch` among the others; p50 and max over 21 opens of
+//!    `GET /api/v1/traces/{id}` (every span checked) and of its page `/traces/{id}`.
 
 use super::{add_admin, client, login, percentile, Server};
 use anyhow::{bail, Context, Result};
@@ -32,6 +36,7 @@ pub struct Options {
     pub spans: usize,
     pub per_trace: usize,
     pub batch: usize,
+    pub big_trace: usize,
     pub concurrency: usize,
 }
 
@@ -101,7 +106,152 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
         percentile(&times, 0.5),
         times.last().copied().unwrap_or_default()
     );
-    search(&http, &server.url, &session, &opts).await
+    search(&http, &server.url, &session, &opts).await?;
+    if opts.big_trace > 0 {
+        big_trace(&http, &server.url, &key, &session, &opts).await?;
+    }
+    Ok(())
+}
+
+/// Sends one trace of `opts.big_trace` spans and opens it, as JSON and as its page.
+async fn big_trace(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    session: &str,
+    opts: &Options,
+) -> Result<()> {
+    let (trace_id, bodies) = bulk_send_trace(opts.big_trace, opts.batch);
+    let small = Options {
+        spans: opts.big_trace,
+        ..*opts
+    };
+    ingest(base, key, bodies, &small).await?;
+    for (what, path) in [
+        ("as JSON", format!("/api/v1/traces/{trace_id}?project=1")),
+        ("its page", format!("/traces/{trace_id}")),
+    ] {
+        let mut times = Vec::new();
+        for _ in 0..21 {
+            let t = Instant::now();
+            let answer = http
+                .get(format!("{base}{path}"))
+                .header("cookie", session)
+                .send()
+                .await?;
+            let status = answer.status();
+            let body = answer.bytes().await?;
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+            if !status.is_success() {
+                bail!("{path}: {status}");
+            }
+            if what == "as JSON" {
+                let trace: serde_json::Value = serde_json::from_slice(&body)?;
+                let got = trace["spans"].as_array().map_or(0, Vec::len);
+                if got != opts.big_trace {
+                    bail!("{path}: {got} spans of {}", opts.big_trace);
+                }
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "  open one trace of {} spans, {what}: p50 {:.1} ms, max {:.1} ms (21 opens)",
+            opts.big_trace,
+            percentile(&times, 0.5),
+            times.last().copied().unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// One bulk send as a trace of `spans` spans: a request, a task run per 100 items, a span per
+/// item and one for its SMTP call; answers its id and its requests of `batch` spans.
+fn bulk_send_trace(spans: usize, batch: usize) -> (String, Vec<Vec<u8>>) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(99);
+    let trace_id: [u8; 16] = rng.gen();
+    let start = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+        - 600_000_000_000;
+    let span = |id: [u8; 8], parent: Option<[u8; 8]>, name: String, kind: i32, at: u64| OtlpSpan {
+        trace_id: trace_id.to_vec(),
+        span_id: id.to_vec(),
+        parent_span_id: parent.map_or_else(Vec::new, |p| p.to_vec()),
+        name,
+        kind,
+        start_time_unix_nano: at,
+        end_time_unix_nano: at + 2_000_000,
+        ..OtlpSpan::default()
+    };
+    let root: [u8; 8] = rng.gen();
+    let mut all = vec![(0, span(root, None, "POST /invoices/send".into(), 2, start))];
+    let mut run = root;
+    let mut at = start;
+    while all.len() < spans {
+        let n = all.len();
+        if n % 201 == 1 {
+            run = rng.gen();
+            all.push((
+                1,
+                span(run, Some(root), "run/invoices.send_batch".into(), 5, at),
+            ));
+            continue;
+        }
+        let item: [u8; 8] = rng.gen();
+        all.push((1, span(item, Some(run), format!("send invoice {n}"), 1, at)));
+        if all.len() < spans {
+            let smtp: [u8; 8] = rng.gen();
+            all.push((
+                2,
+                span(smtp, Some(item), "SMTP sendmail".into(), 3, at + 100_000),
+            ));
+        }
+        at += 1_000_000;
+    }
+    // The runs and items end after the request, when their last child does.
+    let end = at + 2_000_000;
+    all[0].1.end_time_unix_nano = end;
+    let bodies = all
+        .chunks(batch)
+        .map(|chunk| {
+            let mut by_service: Vec<Vec<OtlpSpan>> = vec![Vec::new(); SERVICES.len()];
+            for (service, s) in chunk {
+                by_service[*service].push(s.clone());
+            }
+            let resource_spans = by_service
+                .into_iter()
+                .enumerate()
+                .filter(|(_, spans)| !spans.is_empty())
+                .map(|(i, spans)| resource_spans(SERVICES[i], spans))
+                .collect();
+            gzip(&ExportTraceServiceRequest { resource_spans }.encode_to_vec())
+        })
+        .collect();
+    (hex(&trace_id), bodies)
+}
+
+fn resource_spans(service: &str, spans: Vec<OtlpSpan>) -> ResourceSpans {
+    ResourceSpans {
+        resource: Some(Resource {
+            attributes: vec![string("service.name", service)],
+        }),
+        scope_spans: vec![ScopeSpans {
+            scope: Some(InstrumentationScope {
+                name: "opentelemetry.instrumentation.fastapi".into(),
+            }),
+            spans,
+        }],
+    }
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(bytes).expect("gzip in memory");
+    gz.finish().expect("gzip in memory")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Trace search by service, route and minimum duration, newest and slowest first.
@@ -207,7 +357,7 @@ fn requests(opts: &Options) -> (Vec<Vec<u8>>, Vec<(String, usize)>, usize) {
                 ..OtlpSpan::default()
             });
         }
-        traces.push((trace_id.iter().map(|b| format!("{b:02x}")).collect(), count));
+        traces.push((hex(&trace_id), count));
     }
     // Exporters send what just happened: a day of traffic arrives in time order.
     by_start.sort_by_key(|(start, _)| *start);
@@ -221,23 +371,11 @@ fn requests(opts: &Options) -> (Vec<Vec<u8>>, Vec<(String, usize)>, usize) {
         .enumerate()
         .map(|(i, chunk)| {
             let request = ExportTraceServiceRequest {
-                resource_spans: vec![ResourceSpans {
-                    resource: Some(Resource {
-                        attributes: vec![string("service.name", SERVICES[i % SERVICES.len()])],
-                    }),
-                    scope_spans: vec![ScopeSpans {
-                        scope: Some(InstrumentationScope {
-                            name: "opentelemetry.instrumentation.fastapi".into(),
-                        }),
-                        spans: chunk.to_vec(),
-                    }],
-                }],
+                resource_spans: vec![resource_spans(SERVICES[i % SERVICES.len()], chunk.to_vec())],
             };
             let bytes = request.encode_to_vec();
             raw += bytes.len();
-            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            gz.write_all(&bytes).expect("gzip in memory");
-            gz.finish().expect("gzip in memory")
+            gzip(&bytes)
         })
         .collect();
     (bodies, traces, raw)

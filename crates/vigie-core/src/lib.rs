@@ -54,6 +54,7 @@ pub mod secret;
 pub mod sketch;
 pub mod span;
 pub mod time;
+pub mod trace_keep;
 pub mod tracequery;
 pub mod validate;
 pub mod varint;

@@ -287,6 +287,11 @@ impl Hub {
         self.projects.load(Ordering::Acquire)
     }
 
+    /// Whether the server has begun shutting down (for a long task to stop between steps).
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
     /// Resolves when the server starts shutting down.
     pub async fn shutting_down(&self) {
         let mut rx = self.shutdown.clone();

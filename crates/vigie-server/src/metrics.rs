@@ -42,6 +42,10 @@ pub struct Metrics {
     pub sentry_dropped: Mutex<BTreeMap<(String, String), u64>>,
     /// Spans an OTLP request carried and OTLP's rules refused (malformed ids).
     pub spans_rejected: AtomicU64,
+    /// Traces the keep rules judged, by outcome (`vigie_core::trace_keep::Keep::as_str`).
+    pub traces_settled: Mutex<BTreeMap<&'static str, u64>>,
+    /// Spans of the traces the keep rules dropped.
+    pub spans_sampled_out: AtomicU64,
     /// OpenTelemetry metric points refused, by reason (see [`Metrics::otlp_counters`]).
     pub metric_points_malformed: AtomicU64,
     pub metric_points_over_limit: AtomicU64,
@@ -556,7 +560,7 @@ pub struct NotStored {
 
 impl Metrics {
     /// The OTLP span and metric counters, as `/metrics` and the System page name them.
-    fn otlp_counters(&self) -> [Counter<'_>; 4] {
+    fn otlp_counters(&self) -> [Counter<'_>; 5] {
         [
             Counter::new(
                 "vigie_spans_rejected_total",
@@ -564,6 +568,15 @@ impl Metrics {
                 &self.spans_rejected,
             )
             .not_stored("spans", "refused by OTLP's rules"),
+            Counter::new(
+                "vigie_spans_sampled_out_total",
+                "Spans of traces the keep rules dropped once settled (traces.keep_rate).",
+                &self.spans_sampled_out,
+            )
+            .not_stored(
+                "spans",
+                "of traces the keep rules dropped (traces.keep_rate)",
+            ),
             Counter::new(
                 "vigie_metric_points_malformed_total",
                 "OpenTelemetry metric points refused as malformed (no name or time, not finite, \
@@ -628,6 +641,19 @@ impl Metrics {
             .keys()
             .cloned()
             .collect()
+    }
+
+    /// Counts what a settle pass of the trace keep rules judged and dropped.
+    pub fn note_settled(&self, pass: &vigie_store::traces::Settled) {
+        let mut settled = self
+            .traces_settled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for (outcome, n) in &pass.traces {
+            *settled.entry(outcome.as_str()).or_default() += n;
+        }
+        self.spans_sampled_out
+            .fetch_add(pass.spans_dropped, Ordering::Relaxed);
     }
 
     /// Counts `n` items of `kind` acknowledged from `protocol` (`sentry_envelope`, `otlp`, `loki`,
@@ -759,6 +785,20 @@ impl Metrics {
         );
         self.logs.render(&mut out);
         counters(&mut out, &self.otlp_counters());
+        let settled = self
+            .traces_settled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(outcome, n)| (format!("outcome=\"{outcome}\""), *n))
+            .collect::<Vec<_>>();
+        labeled_counters(
+            &mut out,
+            "vigie_traces_settled_total",
+            "Traces the keep rules judged once settled, by outcome (kept_error, kept_slow, \
+             kept_sampled, dropped).",
+            settled.into_iter(),
+        );
         self.celery.render(&mut out, &gauges.celery_workers);
         out
     }

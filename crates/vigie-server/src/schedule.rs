@@ -1,14 +1,14 @@
 //! Vigie's own schedule: which periodic task runs how often. Each task's body lives in its
 //! feature (`jobs::sweep_stalled`, `logs::upkeep`, `sentry::retention`, `celery::retention`,
-//! `otel_metrics::retention`,
+//! `otel_metrics::retention`, `traces::settle`,
 //! `accounts::forget_sessions`, `reports::send_daily_if_due`, `monitors::check`,
 //! `memory::give_back`, `feed_retention`); every run is recorded on the task board
 //! (`crate::tasks`) that the System page shows, inside a `run` span named for the task.
 //!
 //! ```text
 //!   the leader (crate::cluster):
-//!     maintenance: stall sweep 5 s · log upkeep, daily report 1 min · event, metric,
-//!                  Celery and change-feed retention, expired sessions 1 h
+//!     maintenance: stall sweep 5 s · trace settle 30 s · log upkeep, daily report 1 min ·
+//!                  event, metric, Celery and change-feed retention, expired sessions 1 h
 //!     monitor check: its own task, so a hung maintenance run cannot hide a missed monitor
 //!     watchdog: Vigie's own heartbeat monitor (`monitors::watchdog`)
 //!   every instance: memory return 10 s (it is about this process)
@@ -49,6 +49,9 @@ pub fn start(state: &AppState) -> Vec<JoinHandle<()>> {
 /// How often small log blocks are merged and retention runs.
 const LOG_UPKEEP: Duration = Duration::from_secs(60);
 
+/// How often traces are judged by the keep rules (`crate::traces::settle`).
+const TRACE_SETTLE: Duration = Duration::from_secs(30);
+
 /// How often the stall sweep runs: a job turns stalled at most this long after its deadline
 /// (the promise is `stall_after` + 15 s).
 const STALL_SWEEP: Duration = Duration::from_secs(5);
@@ -77,6 +80,7 @@ async fn maintain(state: AppState) {
         ("log upkeep", LOG_UPKEEP),
         ("event retention", HOURLY),
         ("metric retention", HOURLY),
+        ("trace settle", TRACE_SETTLE),
         ("celery retention", HOURLY),
         ("expired sessions", HOURLY),
         ("daily report", LOG_UPKEEP),
@@ -89,6 +93,7 @@ async fn maintain(state: AppState) {
     let mut upkeep = tokio::time::interval(LOG_UPKEEP);
     let mut errors = tokio::time::interval(HOURLY);
     let mut metrics = tokio::time::interval(HOURLY);
+    let mut settle = tokio::time::interval(TRACE_SETTLE);
     let mut celery = tokio::time::interval(HOURLY);
     let mut sessions = tokio::time::interval(HOURLY);
     let mut daily = tokio::time::interval(LOG_UPKEEP);
@@ -101,6 +106,7 @@ async fn maintain(state: AppState) {
             _ = upkeep.tick() => tasks.run("log upkeep", crate::logs::upkeep::upkeep(&state)).await,
             _ = errors.tick() => tasks.run("event retention", crate::sentry::retention(&state)).await,
             _ = metrics.tick() => tasks.run("metric retention", crate::otel_metrics::retention(&state)).await,
+            _ = settle.tick() => tasks.run("trace settle", crate::traces::settle(&state)).await,
             _ = celery.tick() => tasks.run("celery retention", crate::celery::retention(&state)).await,
             _ = sessions.tick() => tasks.run("expired sessions", crate::accounts::forget_sessions(&state)).await,
             _ = daily.tick() => tasks.run("daily report", crate::reports::send_daily_if_due(&state)).await,

@@ -630,3 +630,135 @@ async fn a_trace_begun_by_a_sentry_sdk_and_continued_over_opentelemetry_is_one_t
         ]
     );
 }
+
+/// A request that went well, `ms` long, as the SDK reports it over OTLP/JSON.
+fn quiet_request(trace: &str, start: u64, ms: u64) -> Vec<u8> {
+    serde_json::json!({"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "shop"}}]},
+        "scopeSpans": [{"scope": {"name": "opentelemetry.instrumentation.fastapi"}, "spans": [
+            {"traceId": trace, "spanId": "eee19b7ec3c1b174", "name": "GET /invoices/{id}",
+             "kind": 2, "startTimeUnixNano": start.to_string(),
+             "endTimeUnixNano": (start + ms * 1_000_000).to_string(),
+             "attributes": [
+                {"key": "http.route", "value": {"stringValue": "/invoices/{id}"}},
+                {"key": "http.request.method", "value": {"stringValue": "GET"}},
+                {"key": "http.response.status_code", "value": {"intValue": 200}}
+             ]}
+        ]}]
+    }]})
+    .to_string()
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn settled_traces_keep_the_failed_and_the_slow_and_drop_the_rest_counted() {
+    let app = app_configured(Duration::from_secs(3600), |c| {
+        c.traces.keep_rate = 0.0;
+        c.traces.settle_after = "1ms".into();
+    })
+    .await;
+    let key = project_key(&app).await;
+    let token = app.admin_token().await;
+    let start = now_ns() - 60_000_000_000;
+    let failing = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let answer = app
+        .send(post(
+            &key,
+            "application/json",
+            None,
+            failing_request(failing, start).into_bytes(),
+        ))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    // Twenty ordinary requests of 10 to 29 ms, and one of 900 ms: slower than the p95.
+    let quiet = |n: u64| format!("{n:016x}{:016x}", u64::MAX - n);
+    for n in 0..20 {
+        let body = quiet_request(&quiet(n), start + n * 1_000_000_000, 10 + n);
+        let answer = app.send(post(&key, "application/json", None, body)).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    }
+    let slow = "0af7651916cd43dd8448eb211c80319c";
+    let answer = app
+        .send(post(
+            &key,
+            "application/json",
+            None,
+            quiet_request(slow, start, 900),
+        ))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+
+    let said = vigie_server::traces::settle(&app.state).await.unwrap();
+    assert!(said.contains("span blocks settled"), "{said}");
+    let open = |trace: String| {
+        let path = format!("/api/v1/traces/{trace}?project=1");
+        let (app, token) = (&app, &token);
+        async move { app.api(Method::GET, &path, token, None).await.status }
+    };
+    assert_eq!(open(failing.into()).await, StatusCode::OK, "failed: kept");
+    assert_eq!(
+        open(slow.into()).await,
+        StatusCode::OK,
+        "slower than p95: kept"
+    );
+    assert_eq!(
+        open(quiet(0)).await,
+        StatusCode::NOT_FOUND,
+        "ordinary: dropped"
+    );
+    // Search no longer finds a dropped trace; the Performance page still counts it.
+    let found = app
+        .api(
+            Method::GET,
+            "/api/v1/traces?project=1&q=service%3Ashop",
+            &token,
+            None,
+        )
+        .await;
+    let found = found.json()["traces"].as_array().unwrap().len();
+    assert!(
+        (2..=3).contains(&found),
+        "the failed, the slow (and one at p95): {found}"
+    );
+    let endpoints = app
+        .api(Method::GET, "/api/v1/transactions?project=1", &token, None)
+        .await
+        .json();
+    let endpoint = endpoints
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "GET /invoices/{id}")
+        .cloned()
+        .unwrap();
+    assert_eq!(endpoint["count"], 22, "{endpoint}");
+
+    // Every judged trace is counted by outcome, and the dropped spans as not stored.
+    let metrics = app.get("/metrics", "").await.body;
+    let count = |line: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(line)?.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let dropped = count("vigie_traces_settled_total{outcome=\"dropped\"}");
+    assert_eq!(
+        count("vigie_traces_settled_total{outcome=\"kept_error\"}"),
+        1,
+        "{metrics}"
+    );
+    assert!(count("vigie_traces_settled_total{outcome=\"kept_slow\"}") >= 1);
+    assert_eq!(
+        dropped + count("vigie_traces_settled_total{outcome=\"kept_slow\"}"),
+        21,
+        "{metrics}"
+    );
+    assert_eq!(
+        count("vigie_spans_sampled_out_total"),
+        dropped,
+        "one span each"
+    );
+    // A second pass finds nothing left to judge.
+    let again = vigie_server::traces::settle(&app.state).await.unwrap();
+    assert!(again.starts_with("0 span blocks settled"), "{again}");
+}

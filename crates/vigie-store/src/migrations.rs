@@ -130,6 +130,11 @@ pub const ALL: &[Migration] = &[
         "metrics",
         include_str!("../migrations/0021_metrics.sql"),
     ),
+    step(
+        22,
+        "trace keep rules",
+        include_str!("../migrations/0022_trace_keep.sql"),
+    ),
 ];
 
 impl Migration {

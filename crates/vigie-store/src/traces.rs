@@ -12,6 +12,13 @@
 //!     that trace ─▶ spans by start time (a span sent twice, once)
 //!
 //!   search_traces(project, TraceQuery)     trace_entries only: newest or slowest first
+//!
+//!   settle_spans(project, before, KeepRules)      the tail-based keep rules, a while later
+//!     unsettled blocks whose spans all ended before `before` (≤ SETTLE_BLOCKS)
+//!     ─▶ each of their traces judged whole (vigie_core::trace_keep): failed anywhere
+//!        (trace_blocks.failed), an entry slower than its p95 (trace_entries), or in the rate
+//!     ─▶ one transaction: the kept traces' lines rewritten into settled blocks, the old
+//!        blocks deleted, the dropped traces' entries deleted
 //! ```
 //!
 //! A block's data is zstd over lines `"<trace id>\t<span as JSON>\n"`, sorted by trace id, so
@@ -19,6 +26,9 @@
 //! block, so finding a trace costs a B-tree lookup whatever the number of spans stored.
 //! Retention drops whole blocks whose spans all ended before a time (their index rows go with
 //! them, `ON DELETE CASCADE`), and the entries that started before it.
+//!
+//! With `traces.keep_rate` at 1 (the default) settling only marks blocks settled: nothing is
+//! rewritten.
 //!
 //! Entries are what trace search reads: one row per span that begins a unit of work
 //! (`Span::is_entry`), with its service, name (`Span::entry_name`), duration, status, job and
@@ -33,8 +43,9 @@ use crate::tx::{take_blob, Tx};
 use crate::{Result, StoreError};
 use async_trait::async_trait;
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, HashMap};
 use vigie_core::span::Span;
+use vigie_core::trace_keep::{Keep, KeepRules, TraceFacts};
 use vigie_core::tracequery::TraceQuery;
 use vigie_core::{ProjectId, Timestamp};
 
@@ -47,6 +58,8 @@ pub const BLOCK_SPANS: usize = 1024;
 pub const ENTRY_ATTRIBUTE_BYTES: usize = 4096;
 /// Most traces one search answers.
 pub const MAX_SEARCH: usize = 500;
+/// Most blocks one settle pass judges: its rewrite holds the writer for tens of milliseconds.
+pub const SETTLE_BLOCKS: usize = 16;
 
 /// A span that began a unit of work, as trace search finds it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -71,6 +84,17 @@ pub enum TraceOrder {
     Slowest,
 }
 
+/// What a settle pass did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Settled {
+    /// Blocks settled (judged, or marked when every trace is kept).
+    pub blocks: usize,
+    /// Traces judged, by outcome.
+    pub traces: HashMap<Keep, u64>,
+    /// Spans of the dropped traces.
+    pub spans_dropped: u64,
+}
+
 /// Spans of one request or batch, stored and read back by trace.
 #[async_trait]
 pub trait SpanStore: Send + Sync {
@@ -89,6 +113,14 @@ pub trait SpanStore: Send + Sync {
     ) -> Result<Vec<TraceEntry>>;
     /// Drops the blocks whose spans all ended before `before`; answers the spans dropped.
     async fn prune_spans(&self, before: Timestamp) -> Result<u64>;
+    /// Settles at most [`SETTLE_BLOCKS`] of `project`'s blocks whose spans all ended before
+    /// `before`: keeps the traces `rules` keep, drops the others' spans and entries.
+    async fn settle_spans(
+        &self,
+        project: ProjectId,
+        before: Timestamp,
+        rules: KeepRules,
+    ) -> Result<Settled>;
 }
 
 /// One block ready to be written.
@@ -97,7 +129,8 @@ struct EncodedBlock {
     max_end: i64,
     spans: usize,
     raw_bytes: usize,
-    traces: BTreeSet<String>,
+    /// Its traces, each with whether the block holds a failed span of it.
+    traces: BTreeMap<String, bool>,
     data: Vec<u8>,
 }
 
@@ -151,7 +184,10 @@ fn encode(mut spans: Vec<Span>) -> Result<Vec<EncodedBlock>> {
                 max_end: chunk.iter().map(|s| s.end).max().unwrap_or(0),
                 spans: chunk.len(),
                 raw_bytes: raw.len(),
-                traces: chunk.iter().map(|s| s.trace_id.clone()).collect(),
+                traces: chunk.iter().fold(BTreeMap::new(), |mut traces, s| {
+                    *traces.entry(s.trace_id.clone()).or_default() |= s.entry_failed();
+                    traces
+                }),
                 data,
             })
         })
@@ -192,35 +228,260 @@ async fn write_blocks(
     )
     .await?;
     for block in blocks {
-        let id = tx
-            .one(
-                "INSERT INTO span_blocks (project_id, min_start, max_end, spans, raw_bytes, \
-                 created_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-                &[
-                    project.0.into(),
-                    block.min_start.into(),
-                    block.max_end.into(),
-                    (block.spans as i64).into(),
-                    (block.raw_bytes as i64).into(),
-                    now.millis().into(),
-                    Value::Blob(block.data.clone()),
-                ],
-            )
-            .await?
-            .req_int(0)?;
-        let rows = block
-            .traces
-            .iter()
-            .map(|trace| vec![project.0.into(), trace.as_str().into(), id.into()])
-            .collect();
-        tx.insert_rows(
-            "INSERT INTO trace_blocks (project_id, trace_id, block_id) VALUES ",
-            "",
-            rows,
+        insert_block(
+            tx,
+            project,
+            block,
+            (block.min_start, block.max_end),
+            false,
+            now,
         )
         .await?;
     }
     Ok(blocks.len())
+}
+
+/// Writes one block and its rows of `trace_blocks`, settled or not.
+async fn insert_block(
+    tx: &mut dyn Tx,
+    project: ProjectId,
+    block: &EncodedBlock,
+    (min_start, max_end): (i64, i64),
+    settled: bool,
+    now: Timestamp,
+) -> Result<()> {
+    let id = tx
+        .one(
+            "INSERT INTO span_blocks (project_id, min_start, max_end, spans, raw_bytes, \
+             created_at, data, settled) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            &[
+                project.0.into(),
+                min_start.into(),
+                max_end.into(),
+                (block.spans as i64).into(),
+                (block.raw_bytes as i64).into(),
+                now.millis().into(),
+                Value::Blob(block.data.clone()),
+                i64::from(settled).into(),
+            ],
+        )
+        .await?
+        .req_int(0)?;
+    let rows = block
+        .traces
+        .iter()
+        .map(|(trace, failed)| {
+            vec![
+                project.0.into(),
+                trace.as_str().into(),
+                id.into(),
+                i64::from(*failed).into(),
+            ]
+        })
+        .collect();
+    tx.insert_rows(
+        "INSERT INTO trace_blocks (project_id, trace_id, block_id, failed) VALUES ",
+        "",
+        rows,
+    )
+    .await?;
+    Ok(())
+}
+
+/// What a settle pass read and judged, before it rewrites.
+struct SettlePlan {
+    ids: Vec<i64>,
+    bounds: (i64, i64),
+    data: Vec<Vec<u8>>,
+    /// The kept traces, each with whether it failed.
+    kept: HashMap<String, bool>,
+    dropped: Vec<String>,
+    settled: Settled,
+}
+
+/// The blocks ids as a list to write into a statement (integers from the database: safe).
+fn id_list(ids: &[i64]) -> String {
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// Reads up to [`SETTLE_BLOCKS`] unsettled blocks and judges their traces (`None`: none due).
+async fn plan_settle(
+    tx: &mut dyn Tx,
+    project: ProjectId,
+    before_ns: i64,
+    rules: &KeepRules,
+) -> Result<Option<SettlePlan>> {
+    let mut rows = tx
+        .query(
+            &format!(
+                "SELECT id, min_start, max_end, data FROM span_blocks \
+                 WHERE project_id = $1 AND settled = 0 AND max_end < $2 ORDER BY id LIMIT {}",
+                SETTLE_BLOCKS
+            ),
+            &[project.0.into(), before_ns.into()],
+        )
+        .await?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let mut ids = Vec::with_capacity(rows.len());
+    let (mut min_start, mut max_end) = (i64::MAX, i64::MIN);
+    let mut data = Vec::with_capacity(rows.len());
+    for row in &mut rows {
+        ids.push(row.req_int(0)?);
+        min_start = min_start.min(row.req_int(1)?);
+        max_end = max_end.max(row.req_int(2)?);
+        data.push(take_blob(row, 3)?.ok_or_else(|| crate::sql::null_column(3))?);
+    }
+    let of_these = format!(
+        "SELECT trace_id FROM trace_blocks WHERE block_id IN ({})",
+        id_list(&ids)
+    );
+    let mut facts: HashMap<String, TraceFacts> = HashMap::new();
+    // Failed anywhere: over all the trace's blocks, those not settled yet too.
+    for row in tx
+        .query(
+            &format!(
+                "SELECT trace_id, max(failed) FROM trace_blocks \
+                 WHERE project_id = $1 AND trace_id IN ({of_these}) GROUP BY trace_id"
+            ),
+            &[project.0.into()],
+        )
+        .await?
+    {
+        facts.entry(row.req_text(0)?).or_default().failed = row.req_int(1)? != 0;
+    }
+    for row in tx
+        .query(
+            &format!(
+                "SELECT trace_id, name, duration_ns FROM trace_entries \
+                 WHERE project_id = $1 AND trace_id IN ({of_these})"
+            ),
+            &[project.0.into()],
+        )
+        .await?
+    {
+        if let Some(trace) = facts.get_mut(&row.req_text(0)?) {
+            trace.entries.push((row.req_text(1)?, row.req_int(2)?));
+        }
+    }
+    let mut settled = Settled {
+        blocks: ids.len(),
+        ..Settled::default()
+    };
+    let mut kept = HashMap::new();
+    let mut dropped = Vec::new();
+    for (trace_id, trace) in facts {
+        let verdict = rules.judge(&trace_id, &trace);
+        *settled.traces.entry(verdict).or_default() += 1;
+        if verdict.kept() {
+            kept.insert(trace_id, trace.failed);
+        } else {
+            dropped.push(trace_id);
+        }
+    }
+    Ok(Some(SettlePlan {
+        ids,
+        bounds: (min_start, max_end),
+        data,
+        kept,
+        dropped,
+        settled,
+    }))
+}
+
+/// Replaces the planned blocks with `blocks` (settled) and deletes the dropped traces'
+/// entries. Fails, changing nothing, when another writer changed those blocks meanwhile.
+async fn apply_settle(
+    tx: &mut dyn Tx,
+    project: ProjectId,
+    plan: &SettlePlan,
+    blocks: &[EncodedBlock],
+    now: Timestamp,
+) -> Result<()> {
+    let deleted = tx
+        .execute(
+            &format!(
+                "DELETE FROM span_blocks WHERE id IN ({}) AND settled = 0",
+                id_list(&plan.ids)
+            ),
+            &[],
+        )
+        .await?;
+    if deleted != plan.ids.len() as u64 {
+        return Err(StoreError::database(
+            "span blocks changed while they were settled (retention ran): settled next time",
+        ));
+    }
+    for block in blocks {
+        insert_block(tx, project, block, plan.bounds, true, now).await?;
+    }
+    for chunk in plan.dropped.chunks(500) {
+        let mut values: Vec<Value> = vec![project.0.into()];
+        values.extend(chunk.iter().map(|t| Value::from(t.as_str())));
+        let marks = (2..=values.len())
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        tx.execute(
+            &format!("DELETE FROM trace_entries WHERE project_id = $1 AND trace_id IN ({marks})"),
+            &values,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The lines of the `kept` traces (each with whether it failed) in `blocks`, sorted by trace
+/// and cut into settled blocks; and how many lines were left out.
+fn rewrite(blocks: &[Vec<u8>], kept: &HashMap<String, bool>) -> Result<(Vec<EncodedBlock>, u64)> {
+    let raw: Vec<Vec<u8>> = blocks
+        .iter()
+        .map(|d| decompress(d))
+        .collect::<Result<_>>()?;
+    let mut lines: Vec<(&str, &[u8])> = Vec::new();
+    let mut left_out = 0;
+    for line in raw
+        .iter()
+        .flat_map(|r| r.split(|b| *b == b'\n'))
+        .filter(|l| !l.is_empty())
+    {
+        let trace = line
+            .iter()
+            .position(|b| *b == b'\t')
+            .and_then(|tab| std::str::from_utf8(&line[..tab]).ok())
+            .ok_or_else(|| {
+                StoreError::database("a span block is damaged: a line without its trace id")
+            })?;
+        if kept.contains_key(trace) {
+            lines.push((trace, line));
+        } else {
+            left_out += 1;
+        }
+    }
+    // Stable: a trace's spans keep their order.
+    lines.sort_by_key(|(trace, _)| *trace);
+    let blocks = lines
+        .chunks(BLOCK_SPANS)
+        .map(|chunk| {
+            let mut raw = Vec::with_capacity(chunk.iter().map(|(_, l)| l.len() + 1).sum());
+            let mut traces = BTreeMap::new();
+            for (trace, line) in chunk {
+                raw.extend_from_slice(line);
+                raw.push(b'\n');
+                traces.insert(trace.to_string(), kept[*trace]);
+            }
+            EncodedBlock {
+                min_start: 0,
+                max_end: 0,
+                spans: chunk.len(),
+                raw_bytes: raw.len(),
+                traces,
+                data: compress(&raw),
+            }
+        })
+        .collect();
+    Ok((blocks, left_out))
 }
 
 async fn trace_data(tx: &mut dyn Tx, project: ProjectId, trace_id: &str) -> Result<Vec<Vec<u8>>> {
@@ -432,6 +693,59 @@ impl<E: Engine> SpanStore for Db<E> {
             Box::pin(async move { prune(tx, before_ns).await })
         })
         .await
+    }
+
+    async fn settle_spans(
+        &self,
+        project: ProjectId,
+        before: Timestamp,
+        rules: KeepRules,
+    ) -> Result<Settled> {
+        let before_ns = before.millis().saturating_mul(1_000_000);
+        if rules.keep_all() {
+            let blocks = self
+                .write("settle_spans", move |tx| {
+                    Box::pin(async move {
+                        tx.execute(
+                            "UPDATE span_blocks SET settled = 1 \
+                             WHERE project_id = $1 AND settled = 0 AND max_end < $2",
+                            &[project.0.into(), before_ns.into()],
+                        )
+                        .await
+                    })
+                })
+                .await?;
+            return Ok(Settled {
+                blocks: blocks as usize,
+                ..Settled::default()
+            });
+        }
+        // Read and judge, rewrite off the runtime, then swap the blocks in one transaction.
+        let Some(mut plan) = self
+            .read("settle_spans", move |tx| {
+                let rules = rules.clone();
+                Box::pin(async move { plan_settle(tx, project, before_ns, &rules).await })
+            })
+            .await?
+        else {
+            return Ok(Settled::default());
+        };
+        let (data, kept) = (
+            std::mem::take(&mut plan.data),
+            std::mem::take(&mut plan.kept),
+        );
+        let (blocks, spans_dropped) = cpu(move || rewrite(&data, &kept)).await??;
+        plan.settled.spans_dropped = spans_dropped;
+        let now = Timestamp::now();
+        let plan = std::sync::Arc::new(plan);
+        let blocks = std::sync::Arc::new(blocks);
+        let (p, b) = (plan.clone(), blocks.clone());
+        self.write("settle_spans", move |tx| {
+            let (plan, blocks) = (p.clone(), b.clone());
+            Box::pin(async move { apply_settle(tx, project, &plan, &blocks, now).await })
+        })
+        .await?;
+        Ok(plan.settled.clone())
     }
 }
 

@@ -256,6 +256,20 @@ fn transaction(batch: &Batch, span: &Span, op: &str) -> Value {
     event
 }
 
+/// An exception type as a Sentry SDK of the language reports it: OpenTelemetry's Python, Java
+/// and .NET SDKs send the qualified name (`smtplib.SMTPRecipientsRefused`), Sentry's the type
+/// (`SMTPRecipientsRefused`) and its module apart — so the issue reads, and is named, the same
+/// whichever SDK reported it.
+fn split_type<'a>(language: &str, kind: &'a str) -> (Option<&'a str>, &'a str) {
+    if !matches!(language, "python" | "java" | "dotnet") {
+        return (None, kind);
+    }
+    match kind.rsplit_once('.') {
+        Some((module, name)) if !module.is_empty() && !name.is_empty() => (Some(module), name),
+        _ => (None, kind),
+    }
+}
+
 fn exception(
     batch: &Batch,
     span: &Span,
@@ -276,11 +290,15 @@ fn exception(
         attr("exception.stacktrace"),
     );
     let language = resource(span, "telemetry.sdk.language").unwrap_or("");
+    let (module, kind) = split_type(language, kind);
     let mut exception = json!({
         "type": kind,
         "value": message,
         "mechanism": {"type": "opentelemetry", "handled": attr("exception.escaped") != "true"},
     });
+    if let Some(module) = module {
+        exception["module"] = json!(module);
+    }
     let frames = frames(language, stack);
     if !frames.is_empty() {
         exception["stacktrace"] = json!({ "frames": frames });
@@ -481,6 +499,29 @@ mod tests {
         );
         // A span of kind INTERNAL or CLIENT alone is no transaction.
         assert!(transactions(&spans[1..3]).is_empty());
+    }
+
+    #[test]
+    fn a_qualified_exception_type_reads_as_a_sentry_sdk_reports_it() {
+        let cases = [
+            (
+                "python",
+                "smtplib.SMTPRecipientsRefused",
+                (Some("smtplib"), "SMTPRecipientsRefused"),
+            ),
+            ("python", "KeyError", (None, "KeyError")),
+            (
+                "java",
+                "java.lang.IllegalStateException",
+                (Some("java.lang"), "IllegalStateException"),
+            ),
+            ("python", "odd.", (None, "odd.")),
+            ("nodejs", "errors.Failed", (None, "errors.Failed")),
+            ("go", "*fs.PathError", (None, "*fs.PathError")),
+        ];
+        for (language, kind, expected) in cases {
+            assert_eq!(split_type(language, kind), expected, "{language} {kind}");
+        }
     }
 
     #[test]

@@ -140,7 +140,9 @@ fn nanos(seconds: f64) -> i64 {
     seconds.trunc() as i64 * 1_000_000_000 + (seconds.fract() * 1e9).round() as i64
 }
 
-/// The event's `service` tag, else `sentry:<platform>`.
+/// The event's `service` tag, else `sentry:<platform>`: its `platform`, or, for a streaming
+/// SDK that sends none (`@sentry/browser` 11), the one its SDK name says
+/// (`sentry.javascript.browser` is `javascript`).
 pub fn service(event: &Value) -> String {
     let tagged = match event.get("tags") {
         Some(Value::Object(tags)) => tags.get("service").and_then(Value::as_str),
@@ -157,9 +159,25 @@ pub fn service(event: &Value) -> String {
             event
                 .get("platform")
                 .and_then(Value::as_str)
+                .or_else(|| {
+                    let sdk = event.get("sdk")?.get("name")?.as_str()?;
+                    sdk.strip_prefix("sentry.")?.split('.').next()
+                })
+                .filter(|p| !p.is_empty())
                 .unwrap_or("other")
         ),
     }
+}
+
+/// The service of a streamed span that came without its segment (a loose span, as its
+/// transaction's `spans` entry): `sentry:<platform>` read from its own attributes, which carry
+/// the SDK that sent it.
+pub fn loose_service(child: &Value) -> String {
+    let attribute = |key: &str| child.get("data").and_then(|d| d.get(key)).cloned();
+    service(&serde_json::json!({
+        "platform": attribute("sentry.platform"),
+        "sdk": {"name": attribute("sentry.sdk.name")},
+    }))
 }
 
 fn kind(op: &str) -> SpanKind {
@@ -259,6 +277,16 @@ mod tests {
         assert_eq!(root.kind, SpanKind::Server);
         assert!(root.is_entry());
         assert_eq!(root.service, "sentry:python");
+        let streamed = json!({"sdk": {"name": "sentry.javascript.browser", "version": "11.12.0"}});
+        assert_eq!(service(&streamed), "sentry:javascript");
+        assert_eq!(
+            service(&json!({"sdk": {"name": "sentry."}})),
+            "sentry:other"
+        );
+        assert_eq!(service(&json!({"sdk": {"name": "custom"}})), "sentry:other");
+        let loose = json!({"data": {"sentry.sdk.name": "sentry.javascript.browser"}});
+        assert_eq!(loose_service(&loose), "sentry:javascript");
+        assert_eq!(loose_service(&json!({"data": {}})), "sentry:other");
         assert_eq!(root.status, SpanStatus::Error);
         assert_eq!(root.status_message, "internal_error");
         assert_eq!(root.duration_ns(), 250_000_000);

@@ -552,10 +552,24 @@ async fn notifier(state: AppState) {
                 continue;
             }
         };
-        // Each delivery on its own task: a slow or dead channel holds up nobody.
-        let sends = due.into_iter().map(|delivery| {
+        // Each channel on its own task, so a slow or dead channel holds up nobody; within a
+        // channel in order (the claim is by id), so a receiver never reads "resolved" before
+        // the "firing" it ends.
+        let mut by_channel: std::collections::BTreeMap<i64, Vec<vigie_store::Delivery>> =
+            std::collections::BTreeMap::new();
+        for delivery in due {
+            by_channel
+                .entry(delivery.channel)
+                .or_default()
+                .push(delivery);
+        }
+        let sends = by_channel.into_values().map(|deliveries| {
             let state = state.clone();
-            tokio::spawn(async move { deliver(&state, delivery).await })
+            tokio::spawn(async move {
+                for delivery in deliveries {
+                    deliver(&state, delivery).await;
+                }
+            })
         });
         for send in sends.collect::<Vec<_>>() {
             let _ = send.await;

@@ -1,6 +1,7 @@
 //! The Celery pages: tasks (filtered by name, state and worker, newest first, paged), one task
-//! (its facts, arguments, result or traceback, the events of its life, its children), and the
-//! workers. They refresh themselves through `/live/celery` when the project's tasks change.
+//! (its facts, arguments, result or traceback, the events of its life, its children, and links
+//! to its logs, issues and traces), and the workers. They refresh themselves through
+//! `/live/celery` when the project's tasks change.
 
 use crate::auth::LoggedIn;
 use crate::http::{AppError, PageError};
@@ -190,6 +191,8 @@ struct TaskPage {
     children: Vec<Task>,
     /// The issue its failure made (and any other its events belong to).
     issues: Vec<crate::web::related::RelatedIssue>,
+    /// The traces whose spans ran it (OpenTelemetry's Celery instrumentation names the task id).
+    traces: crate::web::related::JobTraces,
 }
 
 impl TaskPage {
@@ -254,6 +257,7 @@ pub async fn task(
         .await?;
     let page = TaskPage {
         issues: crate::web::related::issues_of_job(&state, project.id, &uuid).await?,
+        traces: crate::web::related::traces_of_job(&state, project.id, &uuid).await?,
         events: state.store.celery_task_events(project.id, &uuid).await?,
         children,
         task,

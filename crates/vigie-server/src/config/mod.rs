@@ -30,6 +30,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub errors: ErrorsConfig,
     pub metrics: MetricsConfig,
+    pub traces: TracesConfig,
     pub smtp: SmtpConfig,
     pub reports: ReportsConfig,
     pub logs: LogsConfig,
@@ -258,6 +259,14 @@ pub struct MetricsConfig {
     pub retention: String,
 }
 
+/// The tail-based keep rules of traces (see `[traces]` in default.toml).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TracesConfig {
+    pub keep_rate: f64,
+    pub settle_after: String,
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogsConfig {
@@ -420,6 +429,16 @@ impl Config {
         self.log_retention()?;
         self.error_retention()?;
         self.metric_retention()?;
+        self.settle_after()?;
+        if !(0.0..=1.0).contains(&self.traces.keep_rate) {
+            return Err(ConfigError::Invalid {
+                key: "traces.keep_rate",
+                reason: format!(
+                    "{} must be between 0 (keep only failed and slow traces) and 1 (keep all)",
+                    self.traces.keep_rate
+                ),
+            });
+        }
         self.smtp.validate()?;
         self.reports.daily_schedule()?;
         self.alerts.validate()?;
@@ -475,6 +494,16 @@ impl Config {
     /// How long metric minutes are kept; `None` when `metrics.retention` is empty.
     pub fn metric_retention(&self) -> Result<Option<Duration>, ConfigError> {
         retention("metrics.retention", &self.metrics.retention)
+    }
+
+    /// How long after its spans ended a trace is judged by the keep rules.
+    pub fn settle_after(&self) -> Result<Duration, ConfigError> {
+        humantime::parse_duration(self.traces.settle_after.trim()).map_err(|e| {
+            ConfigError::Invalid {
+                key: "traces.settle_after",
+                reason: format!("{:?}: {e}", self.traces.settle_after),
+            }
+        })
     }
 
     /// How long events and performance data are kept; `None` when `errors.retention` is empty.
@@ -590,6 +619,11 @@ fn env_layer(
                     .parse()
                     .map_err(|_| invalid(format!("{raw:?} is not true or false")))?,
             ),
+            toml::Value::Float(_) => toml::Value::Float(
+                raw.trim()
+                    .parse()
+                    .map_err(|_| invalid(format!("{raw:?} is not a number")))?,
+            ),
             _ => toml::Value::String(raw.clone()),
         };
         layer.insert(key.clone(), value);
@@ -686,6 +720,31 @@ mod tests {
             err,
             "environment variable VIGIE_LIMITS_MAX_BODY_MIB is not valid: \"lots\" is not a whole number"
         );
+
+        // A share reads as a number; one out of range is named with what it means.
+        let config = Config::load(
+            &Overrides::default(),
+            env(&[("VIGIE_TRACES_KEEP_RATE", "0.25")]),
+        )
+        .unwrap();
+        assert_eq!(config.traces.keep_rate, 0.25);
+        let err = Config::load(
+            &Overrides::default(),
+            env(&[("VIGIE_TRACES_KEEP_RATE", "2")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("traces.keep_rate") && err.contains("between 0"),
+            "{err}"
+        );
+        let err = Config::load(
+            &Overrides::default(),
+            env(&[("VIGIE_TRACES_KEEP_RATE", "half")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("is not a number"), "{err}");
 
         let bad_listen = Overrides {
             listen: Some("localhost".into()),

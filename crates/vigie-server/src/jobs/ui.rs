@@ -155,8 +155,8 @@ pub async fn list(
 struct JobPage {
     chrome: Chrome,
     project: Project,
-    /// The newest traces begun for this job (one more than shown: then "all its traces").
-    traces: Vec<vigie_store::traces::TraceEntry>,
+    /// The newest traces begun for this job.
+    traces: crate::web::related::JobTraces,
     detail: JobDetail,
     items: ItemList,
     item_status: String,
@@ -175,21 +175,6 @@ struct JobPage {
 impl JobPage {
     fn logs_link(&self) -> String {
         crate::web::related::logs_of_job(&self.job().id)
-    }
-    fn shown_traces(&self) -> &[vigie_store::traces::TraceEntry] {
-        &self.traces[..self.traces.len().min(crate::web::related::JOB_TRACES)]
-    }
-    fn more_traces(&self) -> bool {
-        self.traces.len() > crate::web::related::JOB_TRACES
-    }
-    fn traces_link(&self) -> String {
-        format!(
-            "/traces?q={}",
-            crate::web::format::encode(&format!("job:\"{}\" since:90d", self.job().id))
-        )
-    }
-    fn trace_duration(&self, ns: &i64) -> String {
-        crate::web::format::ms(&Some(*ns as f64 / 1e6))
     }
     fn job(&self) -> &JobView {
         &self.detail.job

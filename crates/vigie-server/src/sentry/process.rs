@@ -240,10 +240,11 @@ fn streamed_spans(out: &mut Prepared, streamed: Vec<spans::Span>, ctx: &Context)
     let scrubber = scrubber(ctx.settings);
     for mut l in assembled.loose {
         scrubber.scrub_event(&mut l.child);
-        // A streamed span names no service: its trace shows it as Sentry's.
+        // Named as its segment's spans are, by the SDK its attributes name.
+        let service = as_spans::loose_service(&l.child);
         out.batch
             .spans
-            .extend(as_spans::child_span(&l.child, &l.trace_id, "sentry"));
+            .extend(as_spans::child_span(&l.child, &l.trace_id, &service));
         out.batch.loose_spans.push(LooseSpan {
             transaction: l.transaction,
             time: plausible_or_received(Some((l.end * 1e9) as i64), ctx),

@@ -70,6 +70,19 @@ impl TracePage {
         format!("+{}", ms(&Some((*ns.borrow() - trace.start) as f64 / 1e6)))
     }
 
+    /// What the trace is called: its first span with no parent among its spans (the root;
+    /// a web vital a browser measured from the navigation can start before it, not above it).
+    fn heading<'a>(&self, trace: &'a TraceView) -> &'a str {
+        let ids: std::collections::HashSet<&str> =
+            trace.spans.iter().map(|s| s.span_id.as_str()).collect();
+        trace
+            .spans
+            .iter()
+            .find(|s| !ids.contains(s.parent_span_id.as_str()))
+            .or(trace.spans.first())
+            .map_or("", |s| s.name.as_str())
+    }
+
     fn logs_link(&self) -> String {
         format!(
             "/logs?range=&q={}",

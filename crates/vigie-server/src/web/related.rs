@@ -47,21 +47,47 @@ pub async fn stored_trace(
     Ok(found.into_iter().next().map(|e| e.trace_id))
 }
 
-/// Most traces a job's page lists (the trace search has them all).
+/// Most traces a job's (or Celery task's) page lists (the trace search has them all).
 pub const JOB_TRACES: usize = 3;
 
-/// The newest traces that began with a span naming `job_id` (its `job_id` attribute, or the
-/// Celery task id), at most [`JOB_TRACES`] and one more to say there are others.
+/// The newest traces that began with a span naming a job (its `job_id` attribute, or the
+/// Celery task id), as a job's and a Celery task's page link them (`web/job_traces.html`).
+pub struct JobTraces {
+    job_id: String,
+    /// At most [`JOB_TRACES`] and one more, to say there are others.
+    entries: Vec<vigie_store::traces::TraceEntry>,
+}
+
+impl JobTraces {
+    pub fn shown(&self) -> &[vigie_store::traces::TraceEntry] {
+        &self.entries[..self.entries.len().min(JOB_TRACES)]
+    }
+    pub fn more(&self) -> bool {
+        self.entries.len() > JOB_TRACES
+    }
+    /// The trace search that finds them all.
+    pub fn all_link(&self) -> String {
+        format!(
+            "/traces?q={}",
+            crate::web::format::encode(&format!("job:\"{}\" since:90d", self.job_id))
+        )
+    }
+    pub fn duration(&self, ns: &i64) -> String {
+        crate::web::format::ms(&Some(*ns as f64 / 1e6))
+    }
+}
+
+/// The traces begun for `job_id` (a job's id or a Celery task id), newest first.
 pub async fn traces_of_job(
     state: &AppState,
     project: ProjectId,
     job_id: &str,
-) -> Result<Vec<vigie_store::traces::TraceEntry>, AppError> {
+) -> Result<JobTraces, AppError> {
     let query = vigie_core::tracequery::TraceQuery {
         job: Some(job_id.to_string()),
         ..Default::default()
     };
-    Ok(state
+    let entries = state
         .store
         .search_traces(
             project,
@@ -69,7 +95,11 @@ pub async fn traces_of_job(
             vigie_store::traces::TraceOrder::Newest,
             JOB_TRACES + 1,
         )
-        .await?)
+        .await?;
+    Ok(JobTraces {
+        job_id: job_id.to_string(),
+        entries,
+    })
 }
 
 /// The issues of the events that name `job_id`, most events first (from the newest 500).

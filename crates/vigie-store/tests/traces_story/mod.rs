@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use vigie_core::span::{Span, SpanKind, SpanStatus};
+use vigie_core::trace_keep::{Keep, KeepRules};
 use vigie_core::tracequery::TraceQuery;
 use vigie_core::{Project, ProjectKey, Timestamp};
 use vigie_store::traces::{TraceOrder, BLOCK_SPANS};
@@ -71,6 +72,7 @@ pub async fn traces_story(store: &Arc<dyn Store>, project: &Project) {
     assert!(store.trace(other.id, big).await.unwrap().is_empty());
 
     search_story(store, project, &other).await;
+    keep_story(store).await;
 
     // Retention drops the blocks whose spans all ended before the time, and their index rows.
     let just_after = Timestamp((T0 + 10_000_000) / 1_000_000);
@@ -223,4 +225,119 @@ async fn search_story(store: &Arc<dyn Store>, project: &Project, other: &Project
         .await
         .unwrap()
         .is_empty());
+}
+
+/// The tail-based keep rules: a settle pass keeps a trace that failed anywhere (even in a
+/// block not settled yet), one slower than its endpoint's p95, and those in the rate; it drops
+/// the rest, spans and entries, and never judges a block twice.
+async fn keep_story(store: &Arc<dyn Store>) {
+    let p = store
+        .create_project("keep-rules", &ProjectKey::generate())
+        .await
+        .unwrap()
+        .id;
+    let request = |id: &str, route: &'static str, ms: i64| {
+        let mut span = entry(
+            1,
+            "api",
+            SpanKind::Server,
+            &[("http.route", route), ("http.request.method", "GET")],
+            ms,
+        );
+        span.trace_id = id.into();
+        span
+    };
+    let failing = "aaaaaaaaaaaaaaaaffffffffffffffff";
+    let slow = "bbbbbbbbbbbbbbbbffffffffffffffff";
+    let in_rate = "cccccccccccccccc0000000000000001";
+    let ordinary = "ddddddddddddddddffffffffffffffff";
+    let late = "eeeeeeeeeeeeeeeeffffffffffffffff";
+    let mut ordinary_child = request(ordinary, "/invoices", 5);
+    ordinary_child.span_id = "00000000000000cc".into();
+    ordinary_child.parent_span_id = "00000000000000aa".into();
+    ordinary_child.kind = SpanKind::Client;
+    let slow_span = request(slow, "/slow", 500);
+    let first = vec![
+        request(failing, "/invoices", 5),
+        slow_span.clone(),
+        request(in_rate, "/invoices", 5),
+        request(ordinary, "/invoices", 5),
+        ordinary_child,
+    ];
+    store.write_spans(p, first).await.unwrap();
+    // The failure arrives in a later export: another block.
+    let mut error = request(failing, "/invoices", 1);
+    error.span_id = "00000000000000dd".into();
+    error.parent_span_id = "00000000000000aa".into();
+    error.kind = SpanKind::Internal;
+    error.status = SpanStatus::Error;
+    store.write_spans(p, vec![error]).await.unwrap();
+    // A trace still going on at the settle time.
+    let mut going = request(late, "/invoices", 5);
+    going.start += 3_600 * 1_000_000_000;
+    going.end += 3_600 * 1_000_000_000;
+    store.write_spans(p, vec![going]).await.unwrap();
+
+    let rules = KeepRules {
+        rate: 0.5,
+        p95_ns: [(slow_span.entry_name(), 100_000_000)]
+            .into_iter()
+            .collect(),
+    };
+    let before = Timestamp((T0 + 600 * 1_000_000_000) / 1_000_000);
+    let settled = store.settle_spans(p, before, rules.clone()).await.unwrap();
+    assert_eq!(settled.blocks, 2, "{settled:?}");
+    for (outcome, n) in [
+        (Keep::Error, 1),
+        (Keep::Slow, 1),
+        (Keep::Sampled, 1),
+        (Keep::Dropped, 1),
+    ] {
+        assert_eq!(
+            settled.traces.get(&outcome).copied().unwrap_or(0),
+            n,
+            "{outcome:?}: {settled:?}"
+        );
+    }
+    assert_eq!(settled.spans_dropped, 2, "the ordinary trace's two spans");
+    assert_eq!(
+        store.trace(p, failing).await.unwrap().len(),
+        2,
+        "both blocks' spans"
+    );
+    assert_eq!(store.trace(p, slow).await.unwrap(), vec![slow_span]);
+    assert_eq!(store.trace(p, in_rate).await.unwrap().len(), 1);
+    assert!(store.trace(p, ordinary).await.unwrap().is_empty());
+    let found = |id: &str| {
+        let query = TraceQuery {
+            trace_id: Some(id.into()),
+            ..Default::default()
+        };
+        let store = store.clone();
+        async move {
+            store
+                .search_traces(p, &query, TraceOrder::Newest, 10)
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(found(ordinary).await, 0, "its entry went with it");
+    assert_eq!(found(failing).await, 1);
+    assert_eq!(found(late).await, 1);
+
+    // Settled blocks are final: a second pass finds nothing; the late trace waits its turn.
+    let again = store.settle_spans(p, before, rules.clone()).await.unwrap();
+    assert_eq!(again.blocks, 0, "{again:?}");
+    assert_eq!(store.trace(p, late).await.unwrap().len(), 1);
+    // At rate 1 a pass only marks blocks settled.
+    let later = Timestamp(before.0 + 7_200_000);
+    let all = KeepRules {
+        rate: 1.0,
+        ..KeepRules::default()
+    };
+    let marked = store.settle_spans(p, later, all).await.unwrap();
+    assert_eq!((marked.blocks, marked.traces.len()), (1, 0), "{marked:?}");
+    assert_eq!(store.trace(p, late).await.unwrap().len(), 1);
+    assert_eq!(store.settle_spans(p, later, rules).await.unwrap().blocks, 0);
 }

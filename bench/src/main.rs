@@ -25,6 +25,7 @@ mod celery;
 mod jobs;
 mod logs;
 mod metrics;
+mod otlp;
 mod sentry;
 mod traces;
 
@@ -129,6 +130,12 @@ enum Scenario {
         /// Concurrent writers
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
+        /// Arize Phoenix's address, from bench/peers/phoenix-up.sh: fed the same requests
+        #[arg(long)]
+        phoenix_url: Option<String>,
+        /// Phoenix's pid, for its RSS
+        #[arg(long)]
+        phoenix_pid: Option<u32>,
     },
     /// OpenTelemetry metrics: durable OTLP point ingest, disk and RSS, charts read back.
     Metrics {
@@ -273,6 +280,8 @@ async fn main() -> Result<()> {
             batch,
             big_trace,
             concurrency,
+            phoenix_url,
+            phoenix_pid,
         } => {
             let opts = traces::Options {
                 spans,
@@ -280,6 +289,8 @@ async fn main() -> Result<()> {
                 batch,
                 big_trace,
                 concurrency,
+                phoenix_url,
+                phoenix_pid,
             };
             traces::run(&binary, opts).await
         }

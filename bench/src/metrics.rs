@@ -18,12 +18,10 @@ use anyhow::{bail, Context, Result};
 use prost::Message;
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use vigie_protocol::otlp::metrics::{
-    metric, number, ExportMetricsServiceRequest, Gauge, HistogramDataPoint, Metric,
-    NumberDataPoint, OtlpHistogram, ResourceMetrics, ScopeMetrics, Sum,
+    metric, number, ExportMetricsServiceRequest, ExportMetricsServiceResponse, Gauge,
+    HistogramDataPoint, Metric, NumberDataPoint, OtlpHistogram, ResourceMetrics, ScopeMetrics, Sum,
 };
 use vigie_protocol::otlp::{any_value, AnyValue, KeyValue, Resource};
 
@@ -265,44 +263,19 @@ fn requests(opts: &Options) -> (Vec<Vec<Vec<u8>>>, usize) {
 }
 
 async fn ingest(base: &str, key: &str, rounds: Vec<Vec<Vec<u8>>>, opts: &Options) -> Result<()> {
-    let http = client()?;
     let started = Instant::now();
     let mut latencies = Vec::new();
+    // A round at a time: a series' cumulative points arrive in order.
     for round in rounds {
-        let bodies = Arc::new(round);
-        let next = Arc::new(AtomicUsize::new(0));
-        let mut writers = Vec::new();
-        for _ in 0..opts.concurrency {
-            let (http, bodies, next) = (http.clone(), bodies.clone(), next.clone());
-            let (url, key) = (format!("{base}/v1/metrics"), key.to_string());
-            writers.push(tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(body) = bodies.get(i) else { break };
-                    let t = Instant::now();
-                    let answer = http
-                        .post(&url)
-                        .bearer_auth(&key)
-                        .header("content-type", "application/x-protobuf")
-                        .header("content-encoding", "gzip")
-                        .body(body.clone())
-                        .send()
-                        .await?;
-                    let status = answer.status();
-                    let bytes = answer.bytes().await?;
-                    // An empty ExportMetricsServiceResponse: nothing refused.
-                    if !status.is_success() || !bytes.is_empty() {
-                        bail!("request {i}: {status} ({} bytes answered)", bytes.len());
-                    }
-                    latencies.push(t.elapsed().as_secs_f64() * 1000.0);
-                }
-                Ok::<_, anyhow::Error>(latencies)
-            }));
-        }
-        for w in writers {
-            latencies.extend(w.await??);
-        }
+        let url = format!("{base}/v1/metrics");
+        let posted = super::otlp::post_all(&url, Some(key), round, opts.concurrency, |answer| {
+            ExportMetricsServiceResponse::decode(answer)
+                .ok()
+                .and_then(|r| r.partial_success)
+                .map_or(0, |p| p.rejected_data_points)
+        })
+        .await?;
+        latencies.extend(posted.latencies_ms);
     }
     let secs = started.elapsed().as_secs_f64();
     let points = opts.series * opts.minutes;

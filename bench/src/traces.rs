@@ -15,8 +15,13 @@
 //!    first answer checked against what was sent.
 //! 6. **A large trace**: one trace of `big_trace` spans (a bulk send: a request, a task run
 //!    per batch of 100 items, a span per item with a child for its SMTP call, over three
-//!    services), sent in requests of `batch` among the others; p50 and max over 21 opens of
+//!    services), sent in requests of `batch` after the others; p50 and max over 21 opens of
 //!    `GET /api/v1/traces/{id}` (every span checked) and of its page `/traces/{id}`.
+//! 7. **Arize Phoenix** (`--phoenix-url`, `--phoenix-pid` from `bench/peers/phoenix-up.sh`),
+//!    an OTLP trace store on SQLite, when given: the same requests to its `/v1/traces`
+//!    (answered before it writes: its acceptance rate, then how long until the last trace
+//!    sent and the 101 to be opened read back whole), and the same 101 traces (picked as in
+//!    4) opened by id through its REST API.
 
 use super::{add_admin, client, login, percentile, Server};
 use anyhow::{bail, Context, Result};
@@ -24,11 +29,10 @@ use prost::Message;
 use rand::{Rng, SeedableRng};
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use vigie_protocol::otlp::traces::{
-    ExportTraceServiceRequest, OtlpSpan, ResourceSpans, ScopeSpans, Status,
+    ExportTraceServiceRequest, ExportTraceServiceResponse, OtlpSpan, ResourceSpans, ScopeSpans,
+    Status,
 };
 use vigie_protocol::otlp::{any_value, AnyValue, InstrumentationScope, KeyValue, Resource};
 
@@ -38,6 +42,8 @@ pub struct Options {
     pub batch: usize,
     pub big_trace: usize,
     pub concurrency: usize,
+    pub phoenix_url: Option<String>,
+    pub phoenix_pid: Option<u32>,
 }
 
 const SERVICES: [&str; 3] = ["invoices-api", "billing-worker", "mailer"];
@@ -70,7 +76,14 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
 
     let (server, _) = Server::start(binary)?;
     let key = server.key.clone().context("no DSN in the banner")?;
-    ingest(&server.url, &key, bodies, &opts).await?;
+    let phoenix_bodies = opts.phoenix_url.as_ref().map(|_| bodies.clone());
+    ingest(
+        &format!("{}/v1/traces", server.url),
+        Some(&key),
+        bodies,
+        &opts,
+    )
+    .await?;
     println!(
         "  disk: data directory {:.1} MiB; RSS after ingest {:.1} MiB",
         super::logs::dir_size(server.data.path())? as f64 / 1048576.0,
@@ -110,6 +123,86 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
     if opts.big_trace > 0 {
         big_trace(&http, &server.url, &key, &session, &opts).await?;
     }
+    if let (Some(url), Some(bodies)) = (&opts.phoenix_url, phoenix_bodies) {
+        drop(server);
+        phoenix(url, bodies, &traces, &opts).await?;
+    }
+    Ok(())
+}
+
+/// The same requests to Arize Phoenix, then the same traces opened by id there.
+async fn phoenix(
+    url: &str,
+    bodies: Vec<Vec<u8>>,
+    traces: &[(String, usize)],
+    opts: &Options,
+) -> Result<()> {
+    let url = url.trim_end_matches('/');
+    let http = client()?;
+    let started = Instant::now();
+    ingest(&format!("{url}/v1/traces"), None, bodies, opts).await?;
+    // Phoenix answers before it writes: wait for the last trace sent to read back whole.
+    let spans_of = |id: String| {
+        let http = http.clone();
+        let path = format!("{url}/v1/projects/default/spans");
+        async move {
+            let answer = http
+                .get(&path)
+                .query(&[("trace_id", id.as_str()), ("limit", "1000")])
+                .send()
+                .await?;
+            let body: serde_json::Value = answer.json().await?;
+            Ok::<_, anyhow::Error>(body["data"].as_array().map_or(0, Vec::len))
+        }
+    };
+    // It writes out of order: wait until the last trace sent and the 101 about to be opened
+    // all read back whole.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let picked: Vec<(String, usize)> = (0..101)
+        .map(|_| traces[rng.gen_range(0..traces.len())].clone())
+        .collect();
+    let mut waiting: Vec<(String, usize)> = picked.clone();
+    waiting.push(traces.last().cloned().context("no trace sent")?);
+    let deadline = Instant::now() + std::time::Duration::from_secs(1800);
+    while let Some((id, spans)) = waiting.last().cloned() {
+        if spans_of(id).await? >= spans {
+            waiting.pop();
+            continue;
+        }
+        if Instant::now() > deadline {
+            bail!("phoenix: {} traces not whole after 30 min", waiting.len());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "  phoenix: {} spans sent, the last trace and 101 others whole after {secs:.1} s: {:.0} spans/s end to end{}",
+        opts.spans,
+        opts.spans as f64 / secs,
+        opts.phoenix_pid
+            .and_then(|pid| super::rss_of(pid).ok())
+            .map_or(String::new(), |kib| format!(
+                "; RSS {:.0} MiB",
+                kib as f64 / 1024.0
+            ))
+    );
+    let mut times = Vec::new();
+    for (id, spans) in &picked {
+        let t = Instant::now();
+        let got = spans_of(id.clone()).await?;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        if got != *spans {
+            bail!("phoenix: trace {id}: {got} spans of {spans}");
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "  phoenix: open a trace by id ({} spans each) among {} spans: p50 {:.1} ms, max {:.1} ms (101 random ids)",
+        opts.per_trace,
+        opts.spans,
+        percentile(&times, 0.5),
+        times.last().copied().unwrap_or_default()
+    );
     Ok(())
 }
 
@@ -124,9 +217,10 @@ async fn big_trace(
     let (trace_id, bodies) = bulk_send_trace(opts.big_trace, opts.batch);
     let small = Options {
         spans: opts.big_trace,
+        phoenix_url: None,
         ..*opts
     };
-    ingest(base, key, bodies, &small).await?;
+    ingest(&format!("{base}/v1/traces"), Some(key), bodies, &small).await?;
     for (what, path) in [
         ("as JSON", format!("/api/v1/traces/{trace_id}?project=1")),
         ("its page", format!("/traces/{trace_id}")),
@@ -319,14 +413,14 @@ fn requests(opts: &Options) -> (Vec<Vec<u8>>, Vec<(String, usize)>, usize) {
     let mut spans = Vec::with_capacity(opts.spans);
     let mut traces = Vec::new();
     // Each trace's spans with its start, to send the day in the order it happened.
-    let mut by_start: Vec<(u64, std::ops::Range<usize>)> = Vec::new();
+    let mut by_start: Vec<(u64, usize, std::ops::Range<usize>)> = Vec::new();
     while spans.len() < opts.spans {
         let trace_id: [u8; 16] = rng.gen();
         let count = opts.per_trace.min(opts.spans - spans.len());
         let start = now - rng.gen_range(0..day);
         let root_id: [u8; 8] = rng.gen();
         let route = ROUTES[rng.gen_range(0..ROUTES.len())];
-        by_start.push((start, spans.len()..spans.len() + count));
+        by_start.push((start, traces.len(), spans.len()..spans.len() + count));
         for n in 0..count {
             let span_id: [u8; 8] = if n == 0 { root_id } else { rng.gen() };
             let begin = start + n as u64 * 1_000_000;
@@ -360,10 +454,15 @@ fn requests(opts: &Options) -> (Vec<Vec<u8>>, Vec<(String, usize)>, usize) {
         traces.push((hex(&trace_id), count));
     }
     // Exporters send what just happened: a day of traffic arrives in time order.
-    by_start.sort_by_key(|(start, _)| *start);
+    by_start.sort_by_key(|(start, _, _)| *start);
+    // The traces in the order they are sent: the last one is the last to arrive.
+    let traces = by_start
+        .iter()
+        .map(|(_, i, _)| traces[*i].clone())
+        .collect();
     let spans: Vec<OtlpSpan> = by_start
         .into_iter()
-        .flat_map(|(_, range)| spans[range].to_vec())
+        .flat_map(|(_, _, range)| spans[range].to_vec())
         .collect();
     let mut raw = 0;
     let bodies = spans
@@ -381,56 +480,30 @@ fn requests(opts: &Options) -> (Vec<Vec<u8>>, Vec<(String, usize)>, usize) {
     (bodies, traces, raw)
 }
 
-async fn ingest(base: &str, key: &str, bodies: Vec<Vec<u8>>, opts: &Options) -> Result<()> {
-    let http = client()?;
-    let bodies = Arc::new(bodies);
-    let next = Arc::new(AtomicUsize::new(0));
+/// Posts `bodies` to the OTLP endpoint `url` (with the project key when given) from
+/// `opts.concurrency` writers, each request until it is taken; no answer may refuse a span.
+async fn ingest(url: &str, key: Option<&str>, bodies: Vec<Vec<u8>>, opts: &Options) -> Result<()> {
     let started = Instant::now();
-    let mut writers = Vec::new();
-    for _ in 0..opts.concurrency {
-        let (http, bodies, next) = (http.clone(), bodies.clone(), next.clone());
-        let (url, key) = (format!("{base}/v1/traces"), key.to_string());
-        writers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(body) = bodies.get(i) else { break };
-                let t = Instant::now();
-                let answer = http
-                    .post(&url)
-                    .bearer_auth(&key)
-                    .header("content-type", "application/x-protobuf")
-                    .header("content-encoding", "gzip")
-                    .body(body.clone())
-                    .send()
-                    .await?;
-                let status = answer.status();
-                let bytes = answer.bytes().await?;
-                // An empty ExportTraceServiceResponse: nothing refused.
-                if !status.is_success() || !bytes.is_empty() {
-                    bail!("request {i}: {status} ({} bytes answered)", bytes.len());
-                }
-                latencies.push(t.elapsed().as_secs_f64() * 1000.0);
-            }
-            Ok::<_, anyhow::Error>(latencies)
-        }));
-    }
-    let mut latencies = Vec::new();
-    for w in writers {
-        latencies.extend(w.await??);
-    }
+    let posted = super::otlp::post_all(url, key, bodies, opts.concurrency, |answer| {
+        ExportTraceServiceResponse::decode(answer)
+            .ok()
+            .and_then(|r| r.partial_success)
+            .map_or(0, |p| p.rejected_spans)
+    })
+    .await?;
+    let latencies = posted.latencies_ms;
     let secs = started.elapsed().as_secs_f64();
-    latencies.sort_by(f64::total_cmp);
     println!(
         "  ingest: {} spans as OTLP protobuf (gzip), requests of {}, {} writers: {:.0} spans/s \
-         ({:.1} s; request p50 {:.1} ms, p99 {:.1} ms)",
+         ({:.1} s; request p50 {:.1} ms, p99 {:.1} ms; {} answers 429/503, retried)",
         opts.spans,
         opts.batch,
         opts.concurrency,
         opts.spans as f64 / secs,
         secs,
         percentile(&latencies, 0.5),
-        percentile(&latencies, 0.99)
+        percentile(&latencies, 0.99),
+        posted.retries
     );
     Ok(())
 }

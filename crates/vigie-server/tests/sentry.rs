@@ -940,11 +940,19 @@ async fn error_settings_are_changed_from_the_settings_page() {
                 ("events_per_minute", "500"),
                 ("keep_user_contact", "on"),
                 ("scrub_keys", "siret, Phone"),
+                ("span_retention_days", "14"),
             ],
         )
         .await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
-    assert!(saved.cookie("vigie_flash").unwrap().starts_with("ok:"));
+    let flash = saved.cookie("vigie_flash").unwrap();
+    assert!(flash.starts_with("ok:"), "{flash}");
+    assert!(
+        percent_encoding::percent_decode_str(&flash)
+            .decode_utf8_lossy()
+            .contains("spans kept 14 days"),
+        "{flash}"
+    );
     let settings = app
         .api(Method::GET, "/api/v1/error-settings", &token, None)
         .await
@@ -952,6 +960,14 @@ async fn error_settings_are_changed_from_the_settings_page() {
     assert_eq!(settings["apdex_ms"], 150);
     assert_eq!(settings["events_per_minute"], 500);
     assert_eq!(settings["keep_user_contact"], true);
+    assert_eq!(settings["span_retention_days"], 14);
+    let page = app.get("/settings/projects", &session).await;
+    assert!(
+        page.body
+            .contains(r#"name="span_retention_days" min="0" max="3650" value="14""#),
+        "{}",
+        page.body
+    );
     assert_eq!(
         settings["scrub_keys"],
         serde_json::json!(["siret", "phone"])
@@ -1024,6 +1040,11 @@ async fn error_settings_are_changed_from_the_settings_page() {
         .json();
     assert_eq!(settings["events_per_minute"], serde_json::Value::Null);
     assert_eq!(settings["keep_user_contact"], false);
+    assert_eq!(
+        settings["span_retention_days"],
+        serde_json::Value::Null,
+        "a blank retention: as long as events"
+    );
 }
 
 /// `/metrics` counts what each ingest protocol brought and Vigie acknowledged, by kind: the

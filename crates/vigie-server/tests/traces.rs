@@ -762,3 +762,88 @@ async fn settled_traces_keep_the_failed_and_the_slow_and_drop_the_rest_counted()
     let again = vigie_server::traces::settle(&app.state).await.unwrap();
     assert!(again.starts_with("0 span blocks settled"), "{again}");
 }
+
+#[tokio::test]
+async fn a_project_keeps_its_spans_as_long_as_its_own_retention_says() {
+    let app = app().await;
+    let key = project_key(&app).await;
+    let token = app.admin_token().await;
+    let other = app
+        .state
+        .store
+        .create_project("kept-longer", &vigie_core::ProjectKey::generate())
+        .await
+        .unwrap();
+    let three_days_ago = now_ns() - 3 * 86_400_000_000_000;
+    let old = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let answer = app
+        .send(post(
+            &key,
+            "application/json",
+            None,
+            quiet_request(old, three_days_ago, 10),
+        ))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let answer = app
+        .send(post(
+            other.public_key.as_str(),
+            "application/json",
+            None,
+            quiet_request(old, three_days_ago, 10),
+        ))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+
+    // Out of range: refused, naming the field; nothing changed.
+    for days in ["-1", "3651"] {
+        let refused = app
+            .api(
+                Method::PUT,
+                "/api/v1/error-settings?project=1",
+                &token,
+                Some(&format!(r#"{{"span_retention_days": {days}}}"#)),
+            )
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            refused.body
+        );
+        assert_eq!(refused.json()["error"]["field"], "span_retention_days");
+    }
+    let set = app
+        .api(
+            Method::PUT,
+            "/api/v1/error-settings?project=1",
+            &token,
+            Some(r#"{"span_retention_days": 2}"#),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert_eq!(set.json()["span_retention_days"], 2);
+
+    let said = vigie_server::sentry::retention(&app.state).await.unwrap();
+    assert!(said.contains("spans dropped: 1"), "{said}");
+    let path = |project: i64| format!("/api/v1/traces/{old}?project={project}");
+    let gone = app.api(Method::GET, &path(1), &token, None).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND, "two days: dropped");
+    let kept = app.api(Method::GET, &path(other.id.0), &token, None).await;
+    assert_eq!(
+        kept.status,
+        StatusCode::OK,
+        "as long as events (90 days): kept"
+    );
+
+    // 0 gives the project the server's retention again.
+    let reset = app
+        .api(
+            Method::PUT,
+            "/api/v1/error-settings?project=1",
+            &token,
+            Some(r#"{"span_retention_days": 0}"#),
+        )
+        .await;
+    assert_eq!(reset.json()["span_retention_days"], serde_json::Value::Null);
+}

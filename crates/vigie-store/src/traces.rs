@@ -24,8 +24,9 @@
 //! A block's data is zstd over lines `"<trace id>\t<span as JSON>\n"`, sorted by trace id, so
 //! opening a trace parses none of the other traces' spans. The index has a row per trace and
 //! block, so finding a trace costs a B-tree lookup whatever the number of spans stored.
-//! Retention drops whole blocks whose spans all ended before a time (their index rows go with
-//! them, `ON DELETE CASCADE`), and the entries that started before it.
+//! Retention drops a project's whole blocks whose spans all ended before a time (their index
+//! rows go with them, `ON DELETE CASCADE`), and the entries that started before it; each
+//! project has its own time (`ErrorSettings::span_retention_days`).
 //!
 //! With `traces.keep_rate` at 1 (the default) settling only marks blocks settled: nothing is
 //! rewritten.
@@ -111,8 +112,9 @@ pub trait SpanStore: Send + Sync {
         order: TraceOrder,
         limit: usize,
     ) -> Result<Vec<TraceEntry>>;
-    /// Drops the blocks whose spans all ended before `before`; answers the spans dropped.
-    async fn prune_spans(&self, before: Timestamp) -> Result<u64>;
+    /// Drops `project`'s blocks whose spans all ended before `before`, and the entries that
+    /// began before it; answers the spans dropped.
+    async fn prune_spans(&self, project: ProjectId, before: Timestamp) -> Result<u64>;
     /// Settles at most [`SETTLE_BLOCKS`] of `project`'s blocks whose spans all ended before
     /// `before`: keeps the traces `rules` keep, drops the others' spans and entries.
     async fn settle_spans(
@@ -578,13 +580,14 @@ async fn search(
         .collect()
 }
 
-async fn prune(tx: &mut dyn Tx, before_ns: i64) -> Result<u64> {
+async fn prune(tx: &mut dyn Tx, project: ProjectId, before_ns: i64) -> Result<u64> {
     tx.execute(
-        "DELETE FROM trace_entries WHERE start < $1",
-        &[before_ns.into()],
+        "DELETE FROM trace_entries WHERE project_id = $1 AND start < $2",
+        &[project.0.into(), before_ns.into()],
     )
     .await?;
     let mut w = Where::new();
+    w.push("project_id = ?", project.0);
     w.push("max_end < ?", before_ns);
     let spans = tx
         .one(
@@ -687,10 +690,10 @@ impl<E: Engine> SpanStore for Db<E> {
         .await
     }
 
-    async fn prune_spans(&self, before: Timestamp) -> Result<u64> {
+    async fn prune_spans(&self, project: ProjectId, before: Timestamp) -> Result<u64> {
         let before_ns = before.millis().saturating_mul(1_000_000);
         self.write("prune_spans", move |tx| {
-            Box::pin(async move { prune(tx, before_ns).await })
+            Box::pin(async move { prune(tx, project, before_ns).await })
         })
         .await
     }

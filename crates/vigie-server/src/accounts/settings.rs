@@ -66,6 +66,14 @@ impl ProjectRow {
             .map(|n| n.to_string())
             .unwrap_or_default()
     }
+
+    /// The project's span retention in days as the form shows it (blank: the server's).
+    pub fn span_retention_days(&self) -> String {
+        self.errors
+            .span_retention_days
+            .map(|n| n.to_string())
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Template)]
@@ -172,6 +180,9 @@ struct ErrorSettingsForm {
     keep_user_contact: Option<String>,
     span_exceptions: Option<String>,
     scrub_keys: String,
+    /// Blank: the server's `errors.retention`.
+    #[serde(default)]
+    span_retention_days: String,
 }
 
 impl ErrorSettingsForm {
@@ -186,7 +197,12 @@ impl ErrorSettingsForm {
             "" => 0,
             text => number("events_per_minute", text)?,
         };
+        let span_retention_days = match self.span_retention_days.trim() {
+            "" => 0,
+            text => number("span_retention_days", text)?,
+        };
         Ok(SettingsChange {
+            span_retention_days: Some(span_retention_days),
             apdex_ms: Some(number("apdex_ms", &self.apdex_ms)?),
             events_per_minute: Some(events_per_minute),
             keep_user_contact: Some(self.keep_user_contact.is_some()),
@@ -217,7 +233,8 @@ async fn set_error_settings(
     };
     form_outcome(result, PROJECTS, state.secure_cookies(&headers), |s| {
         format!(
-            "Error settings saved: Apdex T {} ms, {}, user e-mail and IP {}, span exceptions {}.",
+            "Error settings saved: Apdex T {} ms, {}, user e-mail and IP {}, span exceptions {}, \
+             spans kept {}.",
             s.apdex_ms,
             s.events_per_minute
                 .map_or("no project limit".to_string(), |n| format!(
@@ -232,7 +249,12 @@ async fn set_error_settings(
                 "as issues"
             } else {
                 "not as issues"
-            }
+            },
+            s.span_retention_days
+                .map_or("as long as events".to_string(), |d| format!(
+                    "{d} day{}",
+                    if d == 1 { "" } else { "s" }
+                ))
         )
     })
 }

@@ -233,6 +233,9 @@ pub async fn change_settings(
     if let Some(on) = change.span_exceptions {
         settings.span_exceptions = on;
     }
+    if change.span_retention_days.is_some() {
+        settings.span_retention_days = change.span_retention_days.filter(|d| *d != 0);
+    }
     if let Some(keys) = change.scrub_keys {
         if keys.iter().any(|k| k.contains(',')) {
             return Err(AppError::Invalid {
@@ -260,28 +263,52 @@ pub struct SettingsChange {
     pub keep_user_contact: Option<bool>,
     /// Whether OpenTelemetry span exceptions become error events.
     pub span_exceptions: Option<bool>,
+    /// Days the project's spans are kept; `0` or `null`: the server's `errors.retention`.
+    pub span_retention_days: Option<i64>,
     pub scrub_keys: Option<Vec<String>>,
 }
 
-/// Drops events, performance data (spans too) and monitor runs older than `errors.retention` (run
-/// hourly by `crate::schedule`).
+/// Drops events, performance data (spans too) and monitor runs older than `errors.retention`,
+/// and each project's spans older than its own span retention when it has one (run hourly by
+/// `crate::schedule`).
 pub async fn retention(state: &crate::state::AppState) -> Result<String, vigie_store::StoreError> {
-    let Ok(Some(keep)) = state.config.error_retention() else {
-        return Ok("kept forever (errors.retention = 0)".into());
-    };
     use vigie_core::Timestamp;
-    let before =
-        Timestamp(Timestamp::now().millis() - keep.as_millis().min(i64::MAX as u128) as i64);
+    let now = Timestamp::now().millis();
+    let ago =
+        |keep: std::time::Duration| Timestamp(now - keep.as_millis().min(i64::MAX as u128) as i64);
+    let before = state.config.error_retention().ok().flatten().map(ago);
     let pruned = async {
-        let rows = state.store.prune_errors(before).await?;
-        Ok((rows, state.store.prune_spans(before).await?))
+        let rows = match before {
+            Some(before) => state.store.prune_errors(before).await?,
+            None => 0,
+        };
+        let mut spans = 0;
+        for project in state.store.list_projects().await? {
+            let own = state
+                .store
+                .error_settings(project.id)
+                .await?
+                .span_retention_days;
+            let days = |d: i64| std::time::Duration::from_secs(d.max(1) as u64 * 86_400);
+            if let Some(before) = own.map(|d| ago(days(d))).or(before) {
+                spans += state.store.prune_spans(project.id, before).await?;
+            }
+        }
+        Ok((rows, spans))
     };
     match pruned.await {
         Ok((rows, spans)) => {
             if rows + spans > 0 {
                 tracing::info!(rows, spans, "old events and spans dropped by retention");
             }
-            Ok(format!("rows dropped: {rows}, spans dropped: {spans}"))
+            let forever = if before.is_none() {
+                " (events kept forever: errors.retention = 0)"
+            } else {
+                ""
+            };
+            Ok(format!(
+                "rows dropped: {rows}, spans dropped: {spans}{forever}"
+            ))
         }
         Err(err) => {
             tracing::warn!(%err, "event retention failed");

@@ -45,6 +45,8 @@ pub struct ErrorSettings {
     /// OpenTelemetry span exceptions become error events (off for a service whose Sentry SDK
     /// reports the same errors, which would count them twice).
     pub span_exceptions: bool,
+    /// How many days the project's spans are kept (`None`: the server's `errors.retention`).
+    pub span_retention_days: Option<i64>,
 }
 
 impl Default for ErrorSettings {
@@ -55,6 +57,7 @@ impl Default for ErrorSettings {
             keep_user_contact: false,
             scrub_keys: Vec::new(),
             span_exceptions: true,
+            span_retention_days: None,
         }
     }
 }

@@ -11,11 +11,14 @@ use vigie_core::{ProjectId, Timestamp};
 
 // --- settings ---
 
+/// The longest span retention a project may set: ten years.
+pub const MAX_RETENTION_DAYS: i64 = 3650;
+
 pub(crate) async fn error_settings(tx: &mut dyn Tx, project: ProjectId) -> Result<ErrorSettings> {
     let rows = tx
         .query(
             "SELECT apdex_ms, events_per_minute, keep_user_contact, scrub_keys, \
-             span_exceptions FROM error_settings WHERE project_id = $1",
+             span_exceptions, span_retention_days FROM error_settings WHERE project_id = $1",
             &[project.0.into()],
         )
         .await?;
@@ -33,6 +36,7 @@ pub(crate) async fn error_settings(tx: &mut dyn Tx, project: ProjectId) -> Resul
             .map(str::to_string)
             .collect(),
         span_exceptions: row.req_int(4)? != 0,
+        span_retention_days: row.int(5)?,
     })
 }
 
@@ -53,13 +57,26 @@ pub(crate) async fn set_error_settings(
             message: "must be positive (or empty for no project limit)".into(),
         });
     }
+    if settings
+        .span_retention_days
+        .is_some_and(|d| !(1..=MAX_RETENTION_DAYS).contains(&d))
+    {
+        return Err(StoreError::Invalid {
+            field: "span_retention_days",
+            message: format!(
+                "must be 1 to {MAX_RETENTION_DAYS} days (or empty for the server's retention)"
+            ),
+        });
+    }
     tx.execute(
         "INSERT INTO error_settings (project_id, apdex_ms, events_per_minute, \
-         keep_user_contact, scrub_keys, span_exceptions) VALUES ($1, $2, $3, $4, $5, $6) \
+         keep_user_contact, scrub_keys, span_exceptions, span_retention_days) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
          ON CONFLICT (project_id) DO UPDATE SET apdex_ms = excluded.apdex_ms, \
          events_per_minute = excluded.events_per_minute, \
          keep_user_contact = excluded.keep_user_contact, scrub_keys = excluded.scrub_keys, \
-         span_exceptions = excluded.span_exceptions",
+         span_exceptions = excluded.span_exceptions, \
+         span_retention_days = excluded.span_retention_days",
         &[
             project.0.into(),
             settings.apdex_ms.into(),
@@ -67,6 +84,7 @@ pub(crate) async fn set_error_settings(
             i64::from(settings.keep_user_contact).into(),
             settings.scrub_keys.join(",").as_str().into(),
             i64::from(settings.span_exceptions).into(),
+            settings.span_retention_days.into(),
         ],
     )
     .await?;

@@ -79,6 +79,7 @@ pub async fn errors_story(store: &Arc<dyn Store>, project: &Project) {
         keep_user_contact: true,
         scrub_keys: vec!["iban_hint".into(), "siret".into()],
         span_exceptions: false,
+        span_retention_days: Some(7),
     };
     store.set_error_settings(p, &settings).await.unwrap();
     assert_eq!(store.error_settings(p).await.unwrap(), settings);
@@ -93,6 +94,27 @@ pub async fn errors_story(store: &Arc<dyn Store>, project: &Project) {
             ..
         })
     ));
+    for days in [0, -1, 3651] {
+        let bad = ErrorSettings {
+            span_retention_days: Some(days),
+            ..settings.clone()
+        };
+        assert!(
+            matches!(
+                store.set_error_settings(p, &bad).await,
+                Err(StoreError::Invalid {
+                    field: "span_retention_days",
+                    ..
+                })
+            ),
+            "{days} days"
+        );
+    }
+    assert_eq!(
+        store.error_settings(p).await.unwrap(),
+        settings,
+        "unchanged"
+    );
 
     // Three events of issue "aa" (two users), one of "bb"; then a retry of two of them.
     let mut batch = ErrorBatch::new(p);

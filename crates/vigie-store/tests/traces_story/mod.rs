@@ -74,16 +74,26 @@ pub async fn traces_story(store: &Arc<dyn Store>, project: &Project) {
     search_story(store, project, &other).await;
     keep_story(store).await;
 
-    // Retention drops the blocks whose spans all ended before the time, and their index rows.
+    // Retention drops the blocks whose spans all ended before the time, and their index rows,
+    // of one project: another project's spans of the same time stay.
     let just_after = Timestamp((T0 + 10_000_000) / 1_000_000);
+    store
+        .write_spans(other.id, (0..4).map(|n| span(small, n)).collect())
+        .await
+        .unwrap();
     assert_eq!(
-        store.prune_spans(Timestamp(T0 / 1_000_000)).await.unwrap(),
+        store
+            .prune_spans(p, Timestamp(T0 / 1_000_000))
+            .await
+            .unwrap(),
         0
     );
     assert_eq!(
-        store.prune_spans(just_after).await.unwrap(),
+        store.prune_spans(p, just_after).await.unwrap(),
         (BLOCK_SPANS + 104) as u64
     );
+    assert_eq!(store.trace(other.id, small).await.unwrap().len(), 4);
+    assert_eq!(store.prune_spans(other.id, just_after).await.unwrap(), 4);
     assert!(store.trace(p, big).await.unwrap().is_empty());
     assert!(store.trace(p, small).await.unwrap().is_empty());
     // And the entries that began before it.

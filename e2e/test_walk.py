@@ -109,6 +109,9 @@ def seeded(vigie):
                    {"name": "ops hook", "target": {"kind": "webhook", "url": "http://127.0.0.1:9/hook"}})
     call(vigie, "/api/v1/alerts/rules", {"name": "Failed sends", "rule": {"kind": "job_failed"},
                                          "channels": [channel["id"]]})
+    # The release the SDK reports, declared and deployed as a deploy script does.
+    call(vigie, "/api/0/organizations/acme/releases/", {"version": "shop@1.4.2", "projects": ["default"]})
+    call(vigie, "/api/0/organizations/acme/releases/shop@1.4.2/deploys/", {"environment": "production"})
     wait_for(lambda: call(vigie, "/api/v1/transactions"), "the SDK's transaction")
     wait_for(lambda: call(vigie, "/api/v1/issues")["issues"], "the SDK's issues")
     issues = call(vigie, "/api/v1/issues?limit=200")["issues"]
@@ -146,6 +149,7 @@ PAGES = [
     ("issue", "/issues/{issue}"),
     ("issue-of-a-request", "/issues/{failed_request}"),
     ("performance", "/performance"),
+    ("releases", "/releases"),
     ("transaction", "/performance/transaction?name={transaction_q}"),
     ("traces", "/traces"),
     ("trace", "/traces/{trace}"),
@@ -162,12 +166,14 @@ PAGES = [
     ("celery-job", "/jobs/{failed_task}"),
     ("system", "/system"),
     ("projects", "/settings/projects"),
+    ("sourcemaps", "/settings/sourcemaps"),
 ]
 
 
 # What a page must say of the seeded data (the text a reader sees).
 EXPECTED = {
     "performance": ["GET /invoices/{id}", "GET /boom", "send_invoices"],
+    "releases": ["shop@1.4.2"],
     "issue-of-a-request": ["In its trace: GET /boom"],
     "celery-task-retried": ["Retries", "task-retried"],
     "celery-job": ["its Celery task"],

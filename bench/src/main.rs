@@ -27,6 +27,7 @@ mod logs;
 mod metrics;
 mod otlp;
 mod sentry;
+mod sourcemaps;
 mod traces;
 
 use anyhow::{bail, Context, Result};
@@ -204,6 +205,14 @@ enum Scenario {
         #[command(flatten)]
         opts: burst::Options,
     },
+    /// Source maps: parsing a large map and resolving a 50-frame stack, in process and
+    /// through the server beside a project without maps.
+    Sourcemaps {
+        #[arg(long, default_value = "target/release/vigie")]
+        binary: PathBuf,
+        #[command(flatten)]
+        opts: sourcemaps::Options,
+    },
 }
 
 #[tokio::main]
@@ -312,6 +321,7 @@ async fn main() -> Result<()> {
         Scenario::Alerts { binary, opts } => alerts::run(&binary, opts).await,
         Scenario::Celery { binary, opts } => celery::run(&binary, opts).await,
         Scenario::Burst { opts } => burst::run(opts).await,
+        Scenario::Sourcemaps { binary, opts } => sourcemaps::run(&binary, opts).await,
     }
 }
 

@@ -17,6 +17,7 @@ use crate::http::{security, AppError, Routes, Table};
 use crate::logs::files::FileRoutes;
 use crate::logs::LogSink;
 use crate::sentry::ErrorIngest;
+use crate::sourcemaps::Artifacts;
 use crate::state::AppState;
 use crate::{api, dashboard, health, metrics};
 use axum::extract::{DefaultBodyLimit, FromRef, Request};
@@ -36,6 +37,8 @@ pub struct Server {
     pub logs: LogSink,
     /// Sentry ingest: the event sink, quotas, cached projects and settings.
     pub errors: ErrorIngest,
+    /// Uploaded source maps: the parsed-map cache Sentry ingest reads, and the upload cap.
+    pub artifacts: Artifacts,
 }
 
 impl Server {
@@ -49,17 +52,20 @@ impl Server {
             state.metrics.clone(),
             files,
         );
+        let artifacts = Artifacts::new(&state.config.sourcemaps);
         let errors = ErrorIngest::start(
             state.store.clone(),
             state.hub.clone(),
             state.metrics.clone(),
             &state.config.errors,
             logs.clone(),
+            artifacts.maps.clone(),
         );
         Ok(Server {
             state,
             logs,
             errors,
+            artifacts,
         })
     }
 }
@@ -79,6 +85,12 @@ impl FromRef<Server> for LogSink {
 impl FromRef<Server> for ErrorIngest {
     fn from_ref(server: &Server) -> ErrorIngest {
         server.errors.clone()
+    }
+}
+
+impl FromRef<Server> for Artifacts {
+    fn from_ref(server: &Server) -> Artifacts {
+        server.artifacts.clone()
     }
 }
 
@@ -107,11 +119,13 @@ fn routes(server: Server) -> Routes<()> {
         .merge(crate::celery::routes())
         .merge(crate::alerts::routes())
         .merge(crate::reports::routes())
+        .merge(crate::releases::routes())
         .merge(crate::accounts::routes())
         .with_state(state)
         .merge(crate::logs::routes().with_state(server.clone()))
         .merge(crate::traces::routes().with_state(server.clone()))
         .merge(crate::otel_metrics::routes().with_state(server.clone()))
+        .merge(crate::sourcemaps::routes().with_state(server.clone()))
         .merge(crate::sentry::routes().with_state(server))
 }
 

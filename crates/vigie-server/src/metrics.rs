@@ -52,6 +52,10 @@ pub struct Metrics {
     pub metric_points_wrong_kind: AtomicU64,
     /// What ingest acknowledged, by protocol and kind of item (see [`Metrics::ingested`]).
     ingested: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// Artifact bundle assemblies, by outcome (`stored`, `already_stored`, `refused`).
+    artifact_bundles: Mutex<BTreeMap<&'static str, u64>>,
+    /// JavaScript frames of events from projects with source maps: resolved, unresolved.
+    sourcemap_frames: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 /// How long after the last write refused for lack of space `/health` still says degraded.
@@ -656,6 +660,29 @@ impl Metrics {
             .fetch_add(pass.spans_dropped, Ordering::Relaxed);
     }
 
+    /// Counts an artifact bundle assembly by its outcome.
+    pub fn artifact_bundle(&self, outcome: &'static str) {
+        *self
+            .artifact_bundles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(outcome)
+            .or_default() += 1;
+    }
+
+    /// Counts what source maps did for a request's JavaScript frames.
+    pub fn sourcemap_frames(&self, outcome: vigie_protocol::sentry::symbolicate::Outcome) {
+        if outcome.resolved + outcome.unresolved == 0 {
+            return;
+        }
+        let mut frames = self
+            .sourcemap_frames
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        *frames.entry("resolved").or_default() += outcome.resolved as u64;
+        *frames.entry("unresolved").or_default() += outcome.unresolved as u64;
+    }
+
     /// Counts `n` items of `kind` acknowledged from `protocol` (`sentry_envelope`, `otlp`, `loki`,
     /// `syslog`, …): with the not-stored counters, every received item is accounted for.
     pub fn ingested(&self, protocol: &'static str, kind: &'static str, n: u64) {
@@ -798,6 +825,27 @@ impl Metrics {
             "Traces the keep rules judged once settled, by outcome (kept_error, kept_slow, \
              kept_sampled, dropped).",
             settled.into_iter(),
+        );
+        let by_outcome = |map: &Mutex<BTreeMap<&'static str, u64>>| {
+            map.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|(outcome, n)| (format!("outcome=\"{outcome}\""), *n))
+                .collect::<Vec<_>>()
+        };
+        labeled_counters(
+            &mut out,
+            "vigie_artifact_bundles_total",
+            "Source map bundles sentry-cli asked to assemble, by outcome (stored, \
+             already_stored, refused).",
+            by_outcome(&self.artifact_bundles).into_iter(),
+        );
+        labeled_counters(
+            &mut out,
+            "vigie_sourcemap_frames_total",
+            "JavaScript frames of events from projects with source maps, by outcome (resolved; \
+             unresolved: no uploaded map covers them, they are kept as sent).",
+            by_outcome(&self.sourcemap_frames).into_iter(),
         );
         self.celery.render(&mut out, &gauges.celery_workers);
         out

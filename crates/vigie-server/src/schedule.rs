@@ -1,6 +1,6 @@
 //! Vigie's own schedule: which periodic task runs how often. Each task's body lives in its
 //! feature (`jobs::sweep_stalled`, `logs::upkeep`, `sentry::retention`, `celery::retention`,
-//! `otel_metrics::retention`, `traces::settle`,
+//! `otel_metrics::retention`, `traces::settle`, `sourcemaps::retention`,
 //! `accounts::forget_sessions`, `reports::send_daily_if_due`, `monitors::check`,
 //! `memory::give_back`, `feed_retention`); every run is recorded on the task board
 //! (`crate::tasks`) that the System page shows, inside a `run` span named for the task.
@@ -8,7 +8,7 @@
 //! ```text
 //!   the leader (crate::cluster):
 //!     maintenance: stall sweep 5 s · trace settle 30 s · log upkeep, daily report 1 min ·
-//!                  event, metric, Celery and change-feed retention, expired sessions 1 h
+//!                  event, metric, source map, Celery and change-feed retention, expired sessions 1 h
 //!     monitor check: its own task, so a hung maintenance run cannot hide a missed monitor
 //!     watchdog: Vigie's own heartbeat monitor (`monitors::watchdog`)
 //!   every instance: memory return 10 s (it is about this process)
@@ -80,6 +80,7 @@ async fn maintain(state: AppState) {
         ("log upkeep", LOG_UPKEEP),
         ("event retention", HOURLY),
         ("metric retention", HOURLY),
+        ("source map retention", HOURLY),
         ("trace settle", TRACE_SETTLE),
         ("celery retention", HOURLY),
         ("expired sessions", HOURLY),
@@ -93,6 +94,7 @@ async fn maintain(state: AppState) {
     let mut upkeep = tokio::time::interval(LOG_UPKEEP);
     let mut errors = tokio::time::interval(HOURLY);
     let mut metrics = tokio::time::interval(HOURLY);
+    let mut sourcemaps = tokio::time::interval(HOURLY);
     let mut settle = tokio::time::interval(TRACE_SETTLE);
     let mut celery = tokio::time::interval(HOURLY);
     let mut sessions = tokio::time::interval(HOURLY);
@@ -106,6 +108,7 @@ async fn maintain(state: AppState) {
             _ = upkeep.tick() => tasks.run("log upkeep", crate::logs::upkeep::upkeep(&state)).await,
             _ = errors.tick() => tasks.run("event retention", crate::sentry::retention(&state)).await,
             _ = metrics.tick() => tasks.run("metric retention", crate::otel_metrics::retention(&state)).await,
+            _ = sourcemaps.tick() => tasks.run("source map retention", crate::sourcemaps::retention(&state)).await,
             _ = settle.tick() => tasks.run("trace settle", crate::traces::settle(&state)).await,
             _ = celery.tick() => tasks.run("celery retention", crate::celery::retention(&state)).await,
             _ = sessions.tick() => tasks.run("expired sessions", crate::accounts::forget_sessions(&state)).await,

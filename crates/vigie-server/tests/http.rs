@@ -27,6 +27,7 @@ async fn anonymous_visitors_are_sent_to_login_and_api_says_401() {
         "/settings/projects",
         "/settings/users",
         "/settings/tokens",
+        "/settings/sourcemaps",
     ] {
         let answer = app.get(path, "").await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER, "{path}");
@@ -1395,7 +1396,7 @@ async fn pages_tell_the_truth_and_link_what_relates() {
     };
     // Before anything arrives, every card says so.
     let empty = app.get("/", &session).await.body;
-    assert_eq!(empty.matches("Nothing received yet").count(), 8, "{empty}");
+    assert_eq!(empty.matches("Nothing received yet").count(), 9, "{empty}");
 
     let job = |id: &str, kind: &str| {
         send(
@@ -1485,8 +1486,8 @@ async fn pages_tell_the_truth_and_link_what_relates() {
     }
     assert_eq!(
         dashboard.matches("Nothing received yet").count(),
-        4,
-        "performance, metrics, monitors, alerts"
+        5,
+        "performance, releases, metrics, monitors, alerts"
     );
     assert!(
         !dashboard.contains(r#"data-bind="users""#),

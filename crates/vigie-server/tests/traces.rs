@@ -453,13 +453,32 @@ async fn spans_feed_performance_and_issues_and_are_found_by_search() {
         page.body.contains("wf-row critical"),
         "the critical path is marked"
     );
-    // A trace id pasted in the Issues search box opens the trace; an unknown one searches.
-    let pasted = app.get(&format!("/issues?query={trace}"), &cookie).await;
-    assert_eq!(pasted.location(), format!("/traces/{trace}"));
-    let unknown = app
-        .get("/issues?query=ffffffffffffffffffffffffffffffff", &cookie)
-        .await;
-    assert_eq!(unknown.status, StatusCode::OK);
+    // A trace id pasted in the Issues, Logs or Celery search box opens the trace (in capitals
+    // too, as some tools print it); an unknown one, or one among other words, searches.
+    for search in ["/issues?query=", "/logs?q=", "/celery?q="] {
+        for pasted in [trace.to_string(), format!("%20{}%20", trace.to_uppercase())] {
+            let answer = app.get(&format!("{search}{pasted}"), &cookie).await;
+            assert_eq!(
+                answer.location(),
+                format!("/traces/{trace}"),
+                "{search}{pasted}"
+            );
+        }
+        let unknown = app
+            .get(
+                &format!("{search}ffffffffffffffffffffffffffffffff"),
+                &cookie,
+            )
+            .await;
+        assert_eq!(unknown.status, StatusCode::OK, "{search}: {}", unknown.body);
+        let among_words = app.get(&format!("{search}{trace}%20failed"), &cookie).await;
+        assert_eq!(
+            among_words.status,
+            StatusCode::OK,
+            "{search}: {}",
+            among_words.body
+        );
+    }
     // The job the request worked for lists its trace, once it exists, and the trace links it.
     let job = app
         .send(

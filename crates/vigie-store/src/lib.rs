@@ -7,12 +7,13 @@
 //!
 //!   Store = AccountStore + JobStore + LogStore + ErrorStore + AlertStore + CeleryStore
 //!           + MonitorStore + FeedStore + InstanceStore + SharedStore + SpanStore + MetricStore
+//!           + ArtifactStore + ReleaseStore
 //!           + (backend, ping, size, close)
 //! ```
 //!
 //! The store is the only door to the database: the server holds an `Arc<dyn Store>` and never
 //! sees SQL. Each feature module (`accounts`, `jobs`, `logs`, `errors`, `alerts`, `celery`,
-//! `monitors`, `traces`, `metrics`) declares its trait and implements it **once**, against a connection [`tx::Tx`]
+//! `monitors`, `traces`, `metrics`, `artifacts`, `releases`) declares its trait and implements it **once**, against a connection [`tx::Tx`]
 //! handed out by the [`engine::Engine`]; the engines (`sqlite/`, `postgres/`) hold only what
 //! truly differs: connections, pragmas, the writer thread, the pool, migrations' runner. Both
 //! pass the same storage story (`tests/story.rs`).
@@ -42,6 +43,7 @@
 
 pub mod accounts;
 pub mod alerts;
+pub mod artifacts;
 pub mod celery;
 mod engine;
 pub mod errors;
@@ -53,6 +55,7 @@ pub mod metrics;
 mod migrations;
 pub mod monitors;
 pub mod postgres;
+pub mod releases;
 pub mod shared;
 mod sql;
 mod sqlite;
@@ -69,6 +72,7 @@ pub use accounts::{AccountStore, Credentials, NewApiToken, NewSession, NewUser, 
 pub use alerts::{
     AlertStore, Alerting, Channel, Delivery, FeedMove, Firing, NewDelivery, NewRule, Rule,
 };
+pub use artifacts::ArtifactStore;
 pub use celery::{CeleryApplied, CeleryNews, CeleryStore, TaskEvent, TaskFilter, WorkerPeriod};
 pub use errors::{
     ErrorBatch, ErrorSettings, ErrorStore, ErrorsWritten, EventFilter, EventMeta, IssueFilter,
@@ -80,6 +84,7 @@ pub use lead::{Instance, InstanceStore, Lead, Listener};
 pub use logs::{BlockFilter, BlockMeta, BlockPart, LogSource, LogStore, NewLogBlock};
 pub use metrics::MetricStore;
 pub use monitors::{CheckInReport, Monitor, MonitorRun, MonitorStore, RunChange};
+pub use releases::ReleaseStore;
 pub use shared::{MinuteCount, SharedStore};
 /// Backing up and restoring the embedded (SQLite) database; the data directory's lock.
 pub use sqlite::backup;
@@ -219,6 +224,8 @@ pub trait Store:
     + SharedStore
     + SpanStore
     + MetricStore
+    + ArtifactStore
+    + ReleaseStore
     + Send
     + Sync
     + 'static

@@ -135,6 +135,16 @@ pub const ALL: &[Migration] = &[
         "trace keep rules",
         include_str!("../migrations/0022_trace_keep.sql"),
     ),
+    step(
+        23,
+        "artifact bundles",
+        include_str!("../migrations/0023_artifacts.sql"),
+    ),
+    step(
+        24,
+        "releases",
+        include_str!("../migrations/0024_releases.sql"),
+    ),
 ];
 
 impl Migration {

@@ -3,10 +3,12 @@
 //! schema of its own, dropped afterwards).
 
 mod alerts_story;
+mod artifacts_story;
 mod celery_story;
 mod errors_story;
 mod metrics_story;
 mod monitors_story;
+mod releases_story;
 mod traces_story;
 
 use std::sync::Arc;
@@ -254,6 +256,8 @@ async fn story(store: Arc<dyn Store>) {
     celery_story::celery_story(&store, &default).await;
     traces_story::traces_story(&store, &default).await;
     metrics_story::metrics_story(&store, &default).await;
+    artifacts_story::artifacts_story(&store, &default).await;
+    releases_story::releases_story(&store, &default).await;
     store.close().await;
 }
 

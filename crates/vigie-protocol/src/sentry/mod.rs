@@ -8,13 +8,17 @@
 //! - [`as_spans`]: a transaction as the spans of its trace, for the one trace store.
 //! - [`spans`]: streamed spans (`span` items), assembled into transactions.
 //! - [`items`]: the other items: sessions, client reports, check-ins, logs.
+//! - [`artifact_bundle`]: the zip files `sentry-cli` uploads, holding minified files and maps.
+//! - [`symbolicate`]: minified JavaScript frames resolved through those maps.
 //! - [`rate_limits`]: the `X-Sentry-Rate-Limits` header that makes SDKs back off per category.
 
+pub mod artifact_bundle;
 pub mod as_spans;
 pub mod envelope;
 pub mod event;
 pub mod items;
 pub mod spans;
+pub mod symbolicate;
 pub mod transaction;
 
 /// `X-Sentry-Rate-Limits` for a refusal: `retry_after:categories:scope`. SDKs stop sending

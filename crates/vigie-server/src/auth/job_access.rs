@@ -213,6 +213,32 @@ pub(crate) async fn named_project(state: &AppState, parts: &Parts) -> Result<Pro
     }
 }
 
+/// The projects a `sentry-cli` call names (by name or id), or why one cannot be found (said
+/// to the CLI, which prints it).
+pub(crate) async fn projects_named(
+    state: &AppState,
+    names: &[String],
+) -> Result<Result<Vec<Project>, String>, AppError> {
+    if names.is_empty() {
+        return Ok(Err(
+            "name the project (--project, or SENTRY_PROJECT): Vigie's project name or id".into(),
+        ));
+    }
+    let all = state.store.list_projects().await?;
+    let mut found = Vec::new();
+    for name in names {
+        match all
+            .iter()
+            .find(|p| &p.name == name || p.id.0.to_string() == *name)
+        {
+            Some(p) if !found.iter().any(|f: &Project| f.id == p.id) => found.push(p.clone()),
+            Some(_) => {}
+            None => return Ok(Err(format!("Vigie has no project named {name:?}"))),
+        }
+    }
+    Ok(Ok(found))
+}
+
 /// A person or script reading one project (logs, issues, performance), named by `?project=`
 /// (see [`named_project`]); changes need admin access, as everywhere in the API.
 pub struct ProjectReader {

@@ -13,4 +13,4 @@ pub mod password;
 mod principal;
 pub mod session;
 
-pub use principal::{AdminUser, ApiCaller, Caller, LoggedIn};
+pub use principal::{AdminUser, ApiCaller, Caller, LoggedIn, SentryCaller};

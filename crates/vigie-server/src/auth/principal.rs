@@ -146,6 +146,27 @@ where
     }
 }
 
+/// An API caller of Sentry's web API subset (`sentry-cli`), refused as Sentry refuses
+/// (`{"detail": …}`) before the body is read: an API token (or a logged-in session) with admin scope for writes.
+pub struct SentryCaller(pub ApiCaller);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for SentryCaller
+where
+    AppState: axum::extract::FromRef<S>,
+{
+    type Rejection = crate::http::sentry_api::SentryApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, crate::http::sentry_api::SentryApiError> {
+        ApiCaller::from_request_parts(parts, state)
+            .await
+            .map(SentryCaller)
+            .map_err(|ApiError(err)| crate::http::sentry_api::SentryApiError(err))
+    }
+}
+
 /// Records when a token was last used, at most once a minute, off the request's path.
 fn touch_later(state: &AppState, token: &ApiToken) {
     let now = Timestamp::now();

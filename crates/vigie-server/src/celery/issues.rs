@@ -41,6 +41,7 @@ pub async fn record(
         settings: &settings,
         received: Timestamp::now(),
         max_attachment_bytes: 0,
+        js: Default::default(),
     };
     let prepared = process::shaped_events(failed.iter().map(event_of), &ctx);
     for why in &prepared.problems {

@@ -143,6 +143,9 @@ pub async fn tasks(
 ) -> Result<Response, PageError> {
     let chrome = Chrome::build(&state, who, &headers, &uri, "celery").await?;
     let project = chrome.project_or_404()?;
+    if let Some(to_trace) = crate::web::related::open_trace(&state, project.id, &params.q).await? {
+        return Ok(to_trace);
+    }
     let searched = crate::celery::api::filter_of(
         project.id,
         &params.q,

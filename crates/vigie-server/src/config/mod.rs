@@ -31,6 +31,7 @@ pub struct Config {
     pub errors: ErrorsConfig,
     pub metrics: MetricsConfig,
     pub traces: TracesConfig,
+    pub sourcemaps: SourcemapsConfig,
     pub smtp: SmtpConfig,
     pub reports: ReportsConfig,
     pub logs: LogsConfig,
@@ -259,6 +260,15 @@ pub struct MetricsConfig {
     pub retention: String,
 }
 
+/// Source maps uploaded by `sentry-cli` and the bundler plugins (see `[sourcemaps]` in
+/// default.toml).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourcemapsConfig {
+    pub retention: String,
+    pub max_project_mib: u64,
+}
+
 /// The tail-based keep rules of traces (see `[traces]` in default.toml).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -429,7 +439,14 @@ impl Config {
         self.log_retention()?;
         self.error_retention()?;
         self.metric_retention()?;
+        self.sourcemap_retention()?;
         self.settle_after()?;
+        if self.sourcemaps.max_project_mib == 0 {
+            return Err(ConfigError::Invalid {
+                key: "sourcemaps.max_project_mib",
+                reason: "must be at least 1 (MiB a project's source maps may take)".into(),
+            });
+        }
         if !(0.0..=1.0).contains(&self.traces.keep_rate) {
             return Err(ConfigError::Invalid {
                 key: "traces.keep_rate",
@@ -489,6 +506,11 @@ impl Config {
     /// How long log records are kept; `None` when `logs.retention` is empty.
     pub fn log_retention(&self) -> Result<Option<Duration>, ConfigError> {
         retention("logs.retention", &self.logs.retention)
+    }
+
+    /// How long uploaded source maps are kept; `None` when `sourcemaps.retention` is empty.
+    pub fn sourcemap_retention(&self) -> Result<Option<Duration>, ConfigError> {
+        retention("sourcemaps.retention", &self.sourcemaps.retention)
     }
 
     /// How long metric minutes are kept; `None` when `metrics.retention` is empty.

@@ -290,6 +290,7 @@ impl Activity {
             .max();
 
         let metrics = store.metric_names(project).await?;
+        let releases = crate::releases::overview(state, project).await?;
 
         let rules = store.list_rules(project).await?;
         let last_alert = store
@@ -318,6 +319,14 @@ impl Activity {
                 key: "performance",
                 count: counted(transactions, "transaction in 24 h", "transactions in 24 h"),
                 last: last_transaction,
+            },
+            Activity {
+                key: "releases",
+                count: counted(releases.len() as u64, "release", "releases"),
+                last: releases
+                    .iter()
+                    .filter_map(|r| r.last_event.max(r.created_at))
+                    .max(),
             },
             Activity {
                 key: "metrics",

@@ -118,7 +118,7 @@ impl AppError {
     }
 
     /// A message that is safe to show: internal details go to the log, not the client.
-    fn public_message(&self) -> String {
+    pub fn public_message(&self) -> String {
         match self {
             AppError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");

@@ -14,6 +14,7 @@ pub mod ingest_body;
 pub mod otlp;
 mod routes;
 pub mod security;
+pub mod sentry_api;
 pub mod unread_body;
 
 pub use error::{ApiError, AppError, PageError};

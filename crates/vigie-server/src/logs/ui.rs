@@ -207,6 +207,11 @@ pub async fn search(
 ) -> Result<Response, PageError> {
     let chrome = Chrome::build(&state, who, &headers, &uri, "logs").await?;
     let project = chrome.project_or_404()?;
+    // A trace id alone opens its trace, which shows its log lines beside its spans (a word
+    // search would find the same lines, without the rest of the trace).
+    if let Some(to_trace) = crate::web::related::open_trace(&state, project.id, &params.q).await? {
+        return Ok(to_trace);
+    }
     let range = params.range.clone().unwrap_or_else(|| "24h".into());
     let mut effective = params.q.trim().to_string();
     if !params.level.is_empty() {

@@ -191,17 +191,33 @@ async fn ingest(
     let project_limit = settings.events_per_minute;
     let received = Timestamp::now();
     let max_attachment_bytes = errors.max_attachment_bytes;
+    let maps = errors
+        .maps
+        .for_body(
+            state.store.as_ref(),
+            project.id,
+            &body,
+            matches!(kind, Kind::Envelope),
+        )
+        .await?;
+    let metrics = state.metrics.clone();
     let work = move || {
         let ctx = Context {
             project: project.id,
             settings: &settings,
             received,
             max_attachment_bytes,
+            js: process::JsFrames {
+                maps: maps.wanted.then_some(&maps as _),
+                ..Default::default()
+            },
         };
-        match kind {
+        let prepared = match kind {
             Kind::Envelope => process::envelope(&body, &ctx),
             Kind::Store => process::store_body(&body, &ctx),
-        }
+        };
+        metrics.sourcemap_frames(ctx.js.outcome());
+        prepared
     };
     let prepared = off_runtime_if(matches!(kind, Kind::Envelope) && large, work).await?;
     let mut prepared = prepared.map_err(AppError::BadRequest)?;

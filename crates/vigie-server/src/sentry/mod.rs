@@ -158,6 +158,8 @@ pub struct ErrorIngest {
     pub max_attachment_bytes: usize,
     /// Where the log records of envelopes (Sentry logs) go.
     pub logs: crate::logs::LogSink,
+    /// The source maps JavaScript events need, fetched before they are processed.
+    pub maps: crate::sourcemaps::maps::Resolver,
     settings: Arc<PerProject<ErrorSettings>>,
     projects: Arc<PerProject<Project>>,
 }
@@ -169,9 +171,11 @@ impl ErrorIngest {
         metrics: Arc<crate::metrics::Metrics>,
         config: &ErrorsConfig,
         logs: crate::logs::LogSink,
+        maps: crate::sourcemaps::maps::Resolver,
     ) -> Self {
         ErrorIngest {
             logs,
+            maps,
             sink: ErrorSink::start(store, hub.clone(), metrics),
             quotas: Arc::new(quota::Quotas::new(config.clone())),
             max_attachment_bytes: (config.max_attachment_mib as usize) << 20,

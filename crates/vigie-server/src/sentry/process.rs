@@ -10,6 +10,7 @@
 //! never half acknowledged.
 
 use serde_json::Value;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use vigie_core::event::group;
 use vigie_core::monitor::RunStatus;
 use vigie_core::scrub::Scrubber;
@@ -17,6 +18,7 @@ use vigie_core::secret::random_hex;
 use vigie_core::span::Span;
 use vigie_core::{LogRecord, ProjectId, Timestamp};
 use vigie_protocol::sentry::envelope::{self, ItemType};
+use vigie_protocol::sentry::symbolicate::{symbolicate, Outcome, SourceMaps};
 use vigie_protocol::sentry::{as_spans, event, items, spans, transaction};
 use vigie_store::errors::{
     Dropped, EventBody, LooseSpan, NewAttachment, NewEvent, NewFeedback, NewTransaction,
@@ -33,6 +35,28 @@ pub struct Context<'a> {
     pub settings: &'a ErrorSettings,
     pub received: Timestamp,
     pub max_attachment_bytes: usize,
+    /// The source maps this request's JavaScript events need (`crate::sourcemaps::maps`).
+    pub js: JsFrames<'a>,
+}
+
+/// Source maps for an event's minified frames, and what they resolved.
+#[derive(Default)]
+pub struct JsFrames<'a> {
+    /// `None` when the project holds no map this request needs: frames are left as sent.
+    pub maps: Option<&'a (dyn SourceMaps + Sync)>,
+    /// Frames resolved and left unresolved, over the request (for `/metrics`).
+    pub resolved: AtomicUsize,
+    pub unresolved: AtomicUsize,
+}
+
+impl JsFrames<'_> {
+    /// What the maps did over the request.
+    pub fn outcome(&self) -> Outcome {
+        Outcome {
+            resolved: self.resolved.load(Ordering::Relaxed),
+            unresolved: self.unresolved.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// What a request brought, ready for the sink.
@@ -380,6 +404,15 @@ fn error_event(
         return Err("an event must be a JSON object".into());
     }
     scrubber(ctx.settings).scrub_event(&mut value);
+    // Minified frames are resolved before grouping, so an issue is one bug whatever build
+    // threw it; the frames as sent stay beside (raw_stacktrace).
+    if let Some(maps) = ctx.js.maps {
+        let done = symbolicate(&mut value, maps);
+        ctx.js.resolved.fetch_add(done.resolved, Ordering::Relaxed);
+        ctx.js
+            .unresolved
+            .fetch_add(done.unresolved, Ordering::Relaxed);
+    }
     let (event_id, time) = identity(&value, header_id, ctx);
     let summary = event::summarize(&value);
     let grouping = group(&summary);
@@ -504,6 +537,7 @@ mod tests {
             settings,
             received: Timestamp(1_800_000_000_000),
             max_attachment_bytes: 16,
+            js: JsFrames::default(),
         }
     }
 

@@ -61,6 +61,7 @@ pub async fn batch(
             settings: &settings,
             received,
             max_attachment_bytes: 0,
+            js: Default::default(),
         };
         (process::shaped_events(events, &ctx), left_out, spans)
     })

@@ -25,6 +25,10 @@ icon!(
     r#"<path d="M5 4h14v16H5z"/><path d="M9 8h6M9 12h6M9 16h4"/>"#
 );
 icon!(
+    RELEASES,
+    r#"<path d="M3 12l9-9h8v8l-9 9z"/><circle cx="16" cy="8" r="1.5"/>"#
+);
+icon!(
     ISSUES,
     r#"<path d="M12 3 2 21h20L12 3z"/><path d="M12 10v5M12 18h.01"/>"#
 );

@@ -47,6 +47,22 @@ pub async fn stored_trace(
     Ok(found.into_iter().next().map(|e| e.trace_id))
 }
 
+/// A redirect to the trace `text` names when it is a stored trace's id alone: what the Issues,
+/// Logs and Celery search boxes answer to a pasted trace id, since the trace page lists that
+/// trace's issues, log lines and tasks together.
+pub async fn open_trace(
+    state: &AppState,
+    project: vigie_core::ProjectId,
+    text: &str,
+) -> Result<Option<axum::response::Response>, AppError> {
+    let trace = stored_trace(state, project, text).await?;
+    Ok(trace.map(|trace| {
+        axum::response::IntoResponse::into_response(axum::response::Redirect::to(&format!(
+            "/traces/{trace}"
+        )))
+    }))
+}
+
 /// Most traces a job's (or Celery task's) page lists (the trace search has them all).
 pub const JOB_TRACES: usize = 3;
 

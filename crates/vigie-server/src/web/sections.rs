@@ -66,6 +66,19 @@ pub const SECTIONS: &[Section] = &[
         ],
     },
     Section {
+        key: "releases",
+        title: "Releases",
+        href: "/releases",
+        icon: icons::RELEASES,
+        summary: "Each version you ship: its events and new issues, its crash-free sessions, its deploys.",
+        empty: "Releases appear here when an SDK sends events or sessions with `release` set, or when `sentry-cli releases new` declares one.",
+        points: &[
+            "events and issues first seen in each release",
+            "crash-free sessions from the SDKs' release health",
+            "deploys per environment, from `sentry-cli deploys new`",
+        ],
+    },
+    Section {
         key: "metrics",
         title: "Metrics",
         href: "/charts",

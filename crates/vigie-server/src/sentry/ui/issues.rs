@@ -170,13 +170,10 @@ pub async fn list(
     let chrome = Chrome::build(&state, who, &headers, &uri, "issues").await?;
     let project = chrome.project_or_404()?;
     // A trace id pasted in the search box opens its trace, where its issues are listed.
-    if let Some(trace) =
-        crate::web::related::stored_trace(&state, project.id, &params.query).await?
+    if let Some(to_trace) =
+        crate::web::related::open_trace(&state, project.id, &params.query).await?
     {
-        let to = format!("/traces/{trace}");
-        return Ok(axum::response::IntoResponse::into_response(
-            axum::response::Redirect::to(&to),
-        ));
+        return Ok(to_trace);
     }
     if params.status.is_none() {
         params.status = Some("unresolved".into());

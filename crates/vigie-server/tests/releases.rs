@@ -1,0 +1,287 @@
+//! Releases against the real router: what `sentry-cli releases new`, `finalize`, `list`,
+//! `info` and `deploys new` send, answered as the CLI reads it; bad calls refused with a
+//! `detail` it prints; and the Releases page (and its JSON) putting a declared release beside
+//! its events, new issues and crash-free sessions.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use common::{app, project_key, App};
+use serde_json::{json, Value};
+
+async fn call(
+    app: &App,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    let body = (method != Method::GET).then(|| body.to_string());
+    let answer = app.api(method, path, token, body.as_deref()).await;
+    let json = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
+    (answer.status, json)
+}
+
+const RELEASES: &str = "/api/0/organizations/acme/releases/";
+
+#[tokio::test]
+async fn sentry_cli_declares_finalizes_and_deploys_a_release() {
+    let app = app().await;
+    let token = app.admin_token().await;
+
+    // releases new, twice (a retried CI step): one release.
+    for _ in 0..2 {
+        let (status, created) = call(
+            &app,
+            Method::POST,
+            RELEASES,
+            &token,
+            json!({"version": "shop@2.0.0", "projects": ["default"]}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        assert_eq!(created["version"], "shop@2.0.0");
+        assert_eq!(created["projects"][0]["slug"], "default");
+        assert!(created["dateReleased"].is_null());
+    }
+    // Refused as the CLI prints it.
+    let (status, bad) = call(
+        &app,
+        Method::POST,
+        RELEASES,
+        &token,
+        json!({"version": "a/b", "projects": ["default"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad["detail"].as_str().unwrap().contains("version"), "{bad}");
+    let (status, bad) = call(
+        &app,
+        Method::POST,
+        RELEASES,
+        &token,
+        json!({"version": "x", "projects": ["nope"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(bad["detail"].as_str().unwrap().contains("nope"), "{bad}");
+    let (status, missing) = call(
+        &app,
+        Method::GET,
+        &format!("{RELEASES}shop@9/"),
+        &token,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(missing["detail"], "Release not found");
+
+    // finalize; set-commits is refused, changing nothing.
+    let (status, done) = call(
+        &app,
+        Method::PUT,
+        &format!("{RELEASES}shop@2.0.0/"),
+        &token,
+        json!({"dateReleased": "2026-11-24T10:00:00Z"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    let released = vigie_core::Timestamp::parse_rfc3339(done["dateReleased"].as_str().unwrap());
+    assert_eq!(
+        released,
+        vigie_core::Timestamp::parse_rfc3339("2026-11-24T10:00:00Z")
+    );
+    // `sentry-cli releases info` reads it back as finalized.
+    let (status, info) = call(
+        &app,
+        Method::GET,
+        &format!("{RELEASES}shop@2.0.0/"),
+        &token,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{info}");
+    assert_eq!(info["version"], "shop@2.0.0");
+    assert_eq!(info["dateReleased"], done["dateReleased"]);
+    let (status, commits) = call(
+        &app,
+        Method::PUT,
+        &format!("{RELEASES}shop@2.0.0/"),
+        &token,
+        json!({"refs": [{"repository": "shop", "commit": "abc"}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(commits["detail"].as_str().unwrap().contains("commits"));
+    let (status, _) = call(
+        &app,
+        Method::PUT,
+        &format!("{RELEASES}shop@2.0.0/"),
+        &token,
+        json!({"dateReleased": "yesterday"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // sentry-cli 2.x (the bundler plugins' own) names one project in the path.
+    let project_level = "/api/0/projects/acme/default/releases/";
+    let (status, created) = call(
+        &app,
+        Method::POST,
+        project_level,
+        &token,
+        json!({"version": "shop@2.1.0", "projects": ["default"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let one = format!("{project_level}shop@2.1.0/");
+    let (status, info) = call(&app, Method::GET, &one, &token, Value::Null).await;
+    assert_eq!(
+        (status, info["version"].as_str()),
+        (StatusCode::OK, Some("shop@2.1.0"))
+    );
+    let (status, _) = call(
+        &app,
+        Method::PUT,
+        &one,
+        &token,
+        json!({"dateReleased": "soon"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, done) = call(
+        &app,
+        Method::PUT,
+        &one,
+        &token,
+        json!({"dateReleased": "2026-11-24T11:00:00Z"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert!(done["dateReleased"].is_string());
+
+    // deploys new and list; a deploy of an undeclared release is "Release not found".
+    let deploys = format!("{RELEASES}shop@2.0.0/deploys/");
+    let (status, deploy) = call(
+        &app,
+        Method::POST,
+        &deploys,
+        &token,
+        json!({"environment": "production", "name": "Deploy <7>"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{deploy}");
+    assert_eq!(deploy["environment"], "production");
+    let (status, empty_env) = call(
+        &app,
+        Method::POST,
+        &deploys,
+        &token,
+        json!({"environment": ""}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{empty_env}");
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &format!("{RELEASES}shop@9/deploys/"),
+        &token,
+        json!({"environment": "production"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, listed) = call(&app, Method::GET, &deploys, &token, Value::Null).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    let (_, all) = call(&app, Method::GET, RELEASES, &token, Value::Null).await;
+    let versions: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(versions, ["shop@2.1.0", "shop@2.0.0"], "newest first");
+    let (_, of_project) = call(
+        &app,
+        Method::GET,
+        "/api/0/projects/acme/default/releases/",
+        &token,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(of_project.as_array().unwrap().len(), 2);
+
+    // Events and sessions of the release, and one of a release nobody declared.
+    let key = project_key(&app).await;
+    let now = vigie_core::Timestamp::now().to_rfc3339();
+    let envelope = format!(
+        "{{}}\n{{\"type\":\"event\"}}\n{{\"release\":\"shop@2.0.0\",\"exception\":{{\"values\":[{{\"type\":\"KeyError\",\"value\":\"sku\"}}]}}}}\n\
+         {{\"type\":\"event\"}}\n{{\"release\":\"shop@1.9.0\",\"message\":\"old build\"}}\n\
+         {{\"type\":\"sessions\"}}\n{{\"attrs\":{{\"release\":\"shop@2.0.0\"}},\"aggregates\":[{{\"started\":\"{now}\",\"exited\":19,\"crashed\":1}}]}}\n"
+    );
+    let sent = app
+        .send(
+            Request::post("/api/1/envelope/")
+                .header("x-sentry-auth", format!("Sentry sentry_key={key}"))
+                .body(Body::from(envelope))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    let mut rows = Value::Null;
+    for _ in 0..100 {
+        rows = app
+            .api(Method::GET, "/api/v1/releases", &token, None)
+            .await
+            .json();
+        if rows.as_array().is_some_and(|r| {
+            r.iter()
+                .any(|r| r["events"] == 1 && r["version"] == "shop@2.0.0")
+        }) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let rows = rows.as_array().unwrap().clone();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let declared = rows.iter().find(|r| r["version"] == "shop@2.0.0").unwrap();
+    assert_eq!(declared["events"], 1);
+    assert_eq!(declared["new_issues"], 1);
+    assert_eq!(declared["sessions"], 20);
+    assert_eq!(declared["crash_free"], 0.95);
+    assert_eq!(declared["deploys"][0]["environment"], "production");
+    let seen = rows.iter().find(|r| r["version"] == "shop@1.9.0").unwrap();
+    assert!(seen["created_at"].is_null(), "only events name it: {seen}");
+
+    // The page shows both, escaped, each linking its issues.
+    let session = app.setup_admin().await;
+    let page = app.get("/releases", &session).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("id=\"releases\""), "{}", page.body);
+    assert!(page.body.contains("shop@2.0.0") && page.body.contains("shop@1.9.0"));
+    assert!(page.body.contains("95.0 %"), "{}", page.body);
+    assert!(
+        page.body.contains("Deploy &lt;7&gt;"),
+        "escaped: {}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("/issues?query=release%3A%22shop%402.0.0%22"),
+        "{}",
+        page.body
+    );
+}
+
+#[tokio::test]
+async fn an_empty_releases_page_says_how_to_declare_one() {
+    let app = app().await;
+    let session = app.setup_admin().await;
+    let page = app.get("/releases", &session).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("No releases yet"));
+    assert!(page.body.contains("sentry-cli releases new"));
+    let anonymous = app.api(Method::POST, RELEASES, "nope", Some("{}")).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    assert!(anonymous.json()["detail"].is_string());
+}

@@ -683,6 +683,16 @@ impl Metrics {
         *frames.entry("unresolved").or_default() += outcome.unresolved as u64;
     }
 
+    /// Counts frames resolved when their event was read, its maps having come after it.
+    pub fn sourcemap_frames_late(&self, resolved: usize) {
+        *self
+            .sourcemap_frames
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry("resolved_late")
+            .or_default() += resolved as u64;
+    }
+
     /// Counts `n` items of `kind` acknowledged from `protocol` (`sentry_envelope`, `otlp`, `loki`,
     /// `syslog`, …): with the not-stored counters, every received item is accounted for.
     pub fn ingested(&self, protocol: &'static str, kind: &'static str, n: u64) {

@@ -348,6 +348,74 @@ async fn without_debug_ids_the_release_and_url_find_the_map() {
 }
 
 #[tokio::test]
+async fn an_error_sent_before_its_maps_is_resolved_when_it_is_read() {
+    let app = app().await;
+    let token = app.admin_token().await;
+    let session = app.setup_admin().await;
+    // The deploy went out before the upload: the error is stored as sent.
+    let sent = send_event(
+        &app,
+        browser_event("cc000000000000000000000000000001", "shop@3.0.0", true),
+    )
+    .await;
+    let id = sent["id"].as_str().unwrap().to_string();
+    let raw = event(&app, &token, &id).await;
+    assert_eq!(
+        raw["exception"]["values"][0]["stacktrace"]["frames"][1]["function"],
+        "HTMLButtonElement.n"
+    );
+    let issue = app
+        .api(Method::GET, "/api/v1/issues", &token, None)
+        .await
+        .json()["issues"][0]["id"]
+        .as_i64()
+        .unwrap();
+
+    // The maps come: the issue page reads the original source, and stores it so.
+    let data = bundle(Some("shop@3.0.0"), true);
+    assert_eq!(
+        upload_bundle(&app, &token, &data, json!({})).await["state"],
+        "ok"
+    );
+    let page = app.get(&format!("/issues/{issue}"), &session).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("payNow"), "{}", page.body);
+    assert!(page.body.contains("src/checkout.js"));
+    assert!(page.body.contains("throw new Error(&quot;boom&quot;);"));
+    let metrics = app.get("/metrics", "").await.body;
+    assert!(
+        metrics.contains("vigie_sourcemap_frames_total{outcome=\"resolved_late\"} 2"),
+        "{metrics}"
+    );
+    // Read again through the API: resolved, with the frames as sent beside, and not counted
+    // twice (the resolved body was stored).
+    let stored = event(&app, &token, &id).await;
+    let exception = &stored["exception"]["values"][0];
+    assert_eq!(exception["stacktrace"]["frames"][1]["function"], "payNow");
+    assert_eq!(exception["stacktrace"]["frames"][1]["lineno"], 3);
+    assert_eq!(
+        exception["raw_stacktrace"]["frames"][1]["function"],
+        "HTMLButtonElement.n"
+    );
+    let metrics = app.get("/metrics", "").await.body;
+    assert!(
+        metrics.contains("vigie_sourcemap_frames_total{outcome=\"resolved_late\"} 2"),
+        "{metrics}"
+    );
+    // It stays in its issue.
+    let detail = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/issues/{issue}"),
+            &token,
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(detail["latest_event"]["event_id"], id);
+}
+
+#[tokio::test]
 async fn hostile_uploads_are_refused_as_the_cli_expects_and_nothing_else_is_lost() {
     let app = app().await;
     let token = app.admin_token().await;

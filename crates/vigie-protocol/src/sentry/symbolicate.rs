@@ -185,10 +185,10 @@ impl Wanted {
 /// Most URLs one event asks maps for (a stack trace names a handful of files).
 const MAX_WANTED: usize = 64;
 
-/// What [`symbolicate`] will look up for `event`.
+/// What [`symbolicate`] will look up for `event`: nothing once every frame was resolved (an
+/// event read back after it was stored asks only for the frames still raw).
 pub fn wanted(event: &Value) -> Wanted {
     let mut wanted = Wanted {
-        debug_ids: images(event).into_values().collect(),
         release: text(event, "release"),
         dist: text(event, "dist"),
         ..Wanted::default()
@@ -196,12 +196,19 @@ pub fn wanted(event: &Value) -> Wanted {
     for frames in stack_traces(event) {
         for frame in frames {
             if let Some(url) = frame_url(frame) {
-                if is_script_url(url) && !wanted.urls.iter().any(|u| u == url) {
+                if is_script_url(url)
+                    && !is_symbolicated(frame)
+                    && !wanted.urls.iter().any(|u| u == url)
+                {
                     wanted.urls.push(url.to_string());
                 }
             }
         }
     }
+    if wanted.urls.is_empty() {
+        return Wanted::default();
+    }
+    wanted.debug_ids = images(event).into_values().collect();
     wanted.debug_ids.sort();
     wanted.debug_ids.dedup();
     wanted.debug_ids.truncate(MAX_WANTED);
@@ -260,13 +267,7 @@ fn resolve(
     let abs_path = frame_url(frame)?.to_string();
     let line = frame.get("lineno")?.as_u64()?;
     let column = frame.get("colno").and_then(Value::as_u64).unwrap_or(1);
-    if !is_script_url(&abs_path)
-        || line == 0
-        || frame
-            .get("data")
-            .and_then(|d| d.get("symbolicated"))
-            .is_some()
-    {
+    if !is_script_url(&abs_path) || line == 0 || is_symbolicated(frame) {
         return None;
     }
     let (file, how) = match images.get(&abs_path).and_then(|id| maps.by_debug_id(id)) {
@@ -324,6 +325,14 @@ fn resolve(
         data.insert("resolved_with".into(), json!(how));
     }
     Some(true)
+}
+
+/// Whether a map already resolved this frame (at ingest, or when the event was read).
+fn is_symbolicated(frame: &Value) -> bool {
+    frame
+        .get("data")
+        .and_then(|d| d.get("symbolicated"))
+        .is_some()
 }
 
 /// Five lines before, the line, five after (each cut to [`MAX_CONTEXT_LINE`] characters).
@@ -599,7 +608,15 @@ mod tests {
             event["exception"]["values"][0]["raw_stacktrace"],
             before["exception"]["values"][0]["stacktrace"]
         );
-        // A second pass changes nothing (an event is resolved once).
+        // Read back, it asks only for the frame still raw; a second pass changes nothing.
+        assert_eq!(
+            wanted(&event).urls,
+            vec!["http://cdn.example/vendor.js".to_string()]
+        );
+        let mut all_resolved = event.clone();
+        all_resolved["exception"]["values"][0]["stacktrace"]["frames"][3]["data"] =
+            json!({"symbolicated": true});
+        assert!(wanted(&all_resolved).is_empty());
         let resolved = event.clone();
         assert_eq!(symbolicate(&mut event, &maps).resolved, 0);
         assert_eq!(event, resolved);

@@ -19,9 +19,10 @@
 //! `environment:production` work too), as in the UI's search box. The project is `?project=`
 //! as everywhere (see `ProjectReader`).
 
-use super::SettingsChange;
+use super::{ErrorIngest, SettingsChange};
 use crate::auth::job_access::ProjectReader;
 use crate::http::{ApiError, AppError};
+use crate::sourcemaps::maps::Resolver;
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
@@ -196,23 +197,36 @@ pub async fn issue_or_404(
         .ok_or_else(|| AppError::NotFound(format!("no issue {id} in this project")))
 }
 
-/// An event's stored JSON, parsed.
+/// An event's stored JSON, parsed, its frames resolved when their source maps came after it
+/// (then stored back resolved, so it is done once).
 pub async fn event_json(
     state: &AppState,
+    maps: &Resolver,
     project: ProjectId,
     event_id: &str,
 ) -> Result<Option<(EventMeta, serde_json::Value)>, AppError> {
     let Some((meta, body)) = state.store.event(project, event_id).await? else {
         return Ok(None);
     };
-    let value = serde_json::from_slice(&body)
+    let mut value = serde_json::from_slice(&body)
         .map_err(|e| AppError::Internal(format!("stored event {event_id} is not JSON: {e}")))?;
+    let outcome = maps
+        .resolve_late(state.store.as_ref(), project, &mut value)
+        .await?;
+    if outcome.resolved > 0 {
+        state
+            .store
+            .set_event_body(project, event_id, value.to_string().as_bytes())
+            .await?;
+        state.metrics.sourcemap_frames_late(outcome.resolved);
+    }
     Ok(Some((meta, value)))
 }
 
 /// `GET /api/v1/issues/{id}`.
 pub async fn show(
     State(state): State<AppState>,
+    State(ingest): State<ErrorIngest>,
     reader: ProjectReader,
     Path(id): Path<IssueId>,
 ) -> Result<Json<IssueDetail>, ApiError> {
@@ -228,7 +242,7 @@ pub async fn show(
         })
         .await?;
     let latest_event = match latest.first() {
-        Some(meta) => event_json(&state, project, &meta.event_id)
+        Some(meta) => event_json(&state, &ingest.maps, project, &meta.event_id)
             .await?
             .map(|(_, v)| v),
         None => None,
@@ -341,11 +355,12 @@ pub async fn feedback(
 /// `GET /api/v1/events/{event_id}`.
 pub async fn event(
     State(state): State<AppState>,
+    State(ingest): State<ErrorIngest>,
     reader: ProjectReader,
     Path(event_id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let id = event_id.replace('-', "").to_ascii_lowercase();
-    let (_, value) = event_json(&state, reader.project.id, &id)
+    let (_, value) = event_json(&state, &ingest.maps, reader.project.id, &id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no event {event_id} in this project")))?;
     Ok(Json(value))

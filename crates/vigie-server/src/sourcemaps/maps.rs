@@ -8,6 +8,10 @@
 //!       URLs (in the release) ─ cache, else store.files_by_url: the minified file there ─▶
 //!         the map its `sourcemap` header names (or URL + ".map") ─ parsed
 //!   ─▶ Fetched: what process::error_event reads through symbolicate::SourceMaps
+//!
+//!   an event read back (issue page, API) ─ Resolver::resolve_late
+//!     frames still raw (it came before its maps) ─▶ the same fetch ─ symbolicate ─▶
+//!       the caller stores the resolved body back: resolved once, read many times
 //! ```
 //!
 //! Parsing a map (tens of milliseconds for megabytes) happens off the runtime, once: parsed
@@ -20,7 +24,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use vigie_core::ProjectId;
 use vigie_protocol::sentry::envelope::{self, ItemType};
-use vigie_protocol::sentry::symbolicate::{wanted, SourceMapFile, SourceMaps, Wanted};
+use vigie_protocol::sentry::symbolicate::{
+    symbolicate, wanted, Outcome, SourceMapFile, SourceMaps, Wanted,
+};
 use vigie_store::artifacts::ArtifactFile;
 use vigie_store::{Store, StoreError};
 
@@ -151,6 +157,22 @@ impl Resolver {
             return Ok(Fetched::default());
         }
         self.fetch(store, project, needed).await
+    }
+
+    /// Resolves the frames of a stored event that are still raw, because its maps were
+    /// uploaded after it came. The caller stores the body back when frames were resolved.
+    pub async fn resolve_late(
+        &self,
+        store: &dyn Store,
+        project: ProjectId,
+        event: &mut serde_json::Value,
+    ) -> Result<Outcome, StoreError> {
+        let needed = wanted(event);
+        if needed.is_empty() || !self.may_have_bundles(store, project).await? {
+            return Ok(Outcome::default());
+        }
+        let maps = self.fetch(store, project, needed).await?;
+        Ok(symbolicate(event, &maps))
     }
 
     async fn may_have_bundles(

@@ -373,6 +373,10 @@ pub trait ErrorStore: Send + Sync {
         project: ProjectId,
         event_id: &str,
     ) -> Result<Option<(EventMeta, Vec<u8>)>>;
+    /// Replaces a stored event's JSON (its frames resolved by source maps uploaded after it
+    /// came); `false` when the project holds no such event. Its issue and summary stay.
+    async fn set_event_body(&self, project: ProjectId, event_id: &str, json: &[u8])
+        -> Result<bool>;
     /// Every transaction name's figures over `[since, until)`; with `buckets > 0`, also its
     /// counts over that many equal slices of the period (`TransactionStats::counts`).
     async fn transactions(
@@ -537,6 +541,32 @@ impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
         let event_id = event_id.to_string();
         self.read("event", move |tx| {
             Box::pin(async move { event(tx, project, &event_id).await })
+        })
+        .await
+    }
+
+    async fn set_event_body(
+        &self,
+        project: ProjectId,
+        event_id: &str,
+        json: &[u8],
+    ) -> Result<bool> {
+        let event_id = event_id.to_string();
+        let body = compress_body(json);
+        self.write("set_event_body", move |tx| {
+            Box::pin(async move {
+                let changed = tx
+                    .execute(
+                        "UPDATE events SET body = $1 WHERE project_id = $2 AND event_id = $3",
+                        &[
+                            crate::sql::Value::Blob(body),
+                            project.0.into(),
+                            event_id.as_str().into(),
+                        ],
+                    )
+                    .await?;
+                Ok(changed > 0)
+            })
         })
         .await
     }

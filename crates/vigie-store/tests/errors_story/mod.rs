@@ -293,6 +293,24 @@ pub async fn errors_story(store: &Arc<dyn Store>, project: &Project) {
         format!("{{\"event_id\": \"{:032x}\", \"message\": \"é\"}}", 3)
     );
     assert!(store.event(p, &"0".repeat(32)).await.unwrap().is_none());
+    // A body rewritten (frames resolved later) is read back; its summary and issue stay.
+    let id3 = format!("{:032x}", 3);
+    let resolved_body = format!("{{\"event_id\": \"{id3}\", \"message\": \"resolved\"}}");
+    assert!(store
+        .set_event_body(p, &id3, resolved_body.as_bytes())
+        .await
+        .unwrap());
+    let (again, body) = store.event(p, &id3).await.unwrap().unwrap();
+    assert_eq!(String::from_utf8(body).unwrap(), resolved_body);
+    assert_eq!(again, meta);
+    assert!(!store
+        .set_event_body(p, &"0".repeat(32), b"{}")
+        .await
+        .unwrap());
+    assert!(!store
+        .set_event_body(vigie_core::ProjectId(p.0 + 1000), &id3, b"{}")
+        .await
+        .unwrap());
 
     // Resolved, then an event: a regression. Resolved in next release: the same release does
     // not reopen it, another does. Ignored until 2 more events.

@@ -10,6 +10,7 @@ use crate::auth::{AdminUser, LoggedIn};
 use crate::http::{AppError, PageError};
 use crate::hub::Change;
 use crate::sentry::api::{event_json, issue_or_404, IssueParams, StatusBody};
+use crate::sentry::ErrorIngest;
 use crate::state::AppState;
 use crate::web::chart::{self, Bar};
 use crate::web::format::encode;
@@ -402,6 +403,7 @@ async fn neighbour(
 
 pub async fn show(
     State(state): State<AppState>,
+    State(ingest): State<ErrorIngest>,
     who: LoggedIn,
     headers: HeaderMap,
     uri: Uri,
@@ -420,7 +422,7 @@ pub async fn show(
     let oldest = neighbour(&state, &base, |f| f.oldest_first = true).await?;
     let shown = query.event.clone().or_else(|| latest.clone());
     let found = match &shown {
-        Some(event_id) => event_json(&state, project.id, event_id)
+        Some(event_id) => event_json(&state, &ingest.maps, project.id, event_id)
             .await?
             .filter(|(meta, _)| meta.issue_id == id),
         None => None,

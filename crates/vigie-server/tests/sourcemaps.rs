@@ -78,20 +78,48 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 
 /// A multipart body as sentry-cli sends chunks: (field name, file name, bytes).
 async fn upload(app: &App, token: &str, parts: &[(&str, &str, Vec<u8>)]) -> Answer {
+    let parts: Vec<_> = parts
+        .iter()
+        .map(|(field, file, data)| (*field, Some(*file), data.clone()))
+        .collect();
+    post_multipart(
+        app,
+        token,
+        "/api/0/organizations/acme/chunk-upload/",
+        &parts,
+    )
+    .await
+}
+
+/// A multipart request: (field name, file name for a file part, bytes).
+async fn post_multipart(
+    app: &App,
+    token: &str,
+    path: &str,
+    parts: &[(&str, Option<&str>, Vec<u8>)],
+) -> Answer {
     let boundary = "------------------------vigie7f3d";
     let mut body = Vec::new();
     for (field, file, data) in parts {
         write!(
             body,
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{file}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\""
         )
         .unwrap();
+        if let Some(file) = file {
+            write!(
+                body,
+                "; filename=\"{file}\"\r\nContent-Type: application/octet-stream"
+            )
+            .unwrap();
+        }
+        body.extend_from_slice(b"\r\n\r\n");
         body.extend_from_slice(data);
         body.extend_from_slice(b"\r\n");
     }
     write!(body, "--{boundary}--\r\n").unwrap();
     app.send(
-        Request::post("/api/0/organizations/acme/chunk-upload/")
+        Request::post(path)
             .header(header::AUTHORIZATION, format!("Bearer {token}"))
             .header(
                 header::CONTENT_TYPE,
@@ -415,6 +443,233 @@ async fn an_error_sent_before_its_maps_is_resolved_when_it_is_read() {
     assert_eq!(detail["latest_event"]["event_id"], id);
 }
 
+/// A release bundle of older sentry-cli: no debug ids, no file types, the map named by a
+/// `Sourcemap` header.
+fn release_bundle(release: &str) -> Vec<u8> {
+    let manifest = json!({
+        "files": {
+            "files/_/_/assets/app.min.js": {"url": "~/assets/app.min.js", "headers": {"Sourcemap": "app.min.js.map"}},
+            "files/_/_/assets/app.min.js.map": {"url": "~/assets/app.min.js.map"},
+        },
+        "org": "acme",
+        "release": release,
+    });
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, data) in [
+        ("manifest.json", manifest.to_string()),
+        ("files/_/_/assets/app.min.js", MINIFIED.to_string()),
+        ("files/_/_/assets/app.min.js.map", source_map()),
+    ] {
+        zip.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(data.as_bytes()).unwrap();
+    }
+    zip.finish().unwrap().into_inner()
+}
+
+async fn declare(app: &App, token: &str, version: &str) {
+    let body = json!({"version": version, "projects": ["default"]}).to_string();
+    let made = app
+        .api(
+            Method::POST,
+            "/api/0/organizations/acme/releases/",
+            token,
+            Some(&body),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+}
+
+fn thrower(stored: &Value) -> &Value {
+    &stored["exception"]["values"][0]["stacktrace"]["frames"][1]
+}
+
+#[tokio::test]
+async fn older_sentry_cli_uploads_release_files_one_by_one_or_in_chunks() {
+    let app = app().await;
+    let token = app.admin_token().await;
+    declare(&app, &token, "shop@4.0.0").await;
+    let files = "/api/0/projects/acme/default/releases/shop@4.0.0/files/";
+
+    // One by one: the minified file naming its map, then the map.
+    let minified = post_multipart(
+        &app,
+        &token,
+        files,
+        &[
+            ("file", Some("app.min.js"), MINIFIED.as_bytes().to_vec()),
+            ("name", None, b"~/assets/app.min.js".to_vec()),
+            ("header", None, b"Sourcemap:app.min.js.map".to_vec()),
+        ],
+    )
+    .await;
+    assert_eq!(minified.status, StatusCode::CREATED, "{}", minified.body);
+    let info = minified.json();
+    assert_eq!(info["name"], "~/assets/app.min.js");
+    assert_eq!(info["size"], MINIFIED.len());
+    assert_eq!(info["sha1"], sha1(MINIFIED.as_bytes()));
+    assert_eq!(info["headers"]["Sourcemap"], "app.min.js.map");
+    let map = post_multipart(
+        &app,
+        &token,
+        files,
+        &[
+            ("file", Some("app.min.js.map"), source_map().into_bytes()),
+            ("name", None, b"~/assets/app.min.js.map".to_vec()),
+        ],
+    )
+    .await;
+    assert_eq!(map.status, StatusCode::CREATED, "{}", map.body);
+    // The same name again: 409, which sentry-cli reports as already there.
+    let again = post_multipart(
+        &app,
+        &token,
+        files,
+        &[
+            ("file", Some("app.min.js.map"), b"{}".to_vec()),
+            ("name", None, b"~/assets/app.min.js.map".to_vec()),
+        ],
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    assert!(again.json()["detail"]
+        .as_str()
+        .unwrap()
+        .contains("already exists"));
+    let listed = app.api(Method::GET, files, &token, None).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    let listed = listed.json();
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["~/assets/app.min.js.map", "~/assets/app.min.js"]);
+    assert_eq!(listed[0]["sha1"], sha1(source_map().as_bytes()));
+    let sent = send_event(
+        &app,
+        browser_event("dd000000000000000000000000000001", "shop@4.0.0", false),
+    )
+    .await;
+    let stored = event(&app, &token, sent["id"].as_str().unwrap()).await;
+    assert_eq!(thrower(&stored)["function"], "payNow", "{stored}");
+    assert_eq!(thrower(&stored)["data"]["resolved_with"], "release");
+
+    // In chunks: a release bundle, for the projects that declared the release.
+    declare(&app, &token, "shop@5.0.0").await;
+    let data = release_bundle("shop@5.0.0");
+    let request = json!({"checksum": sha1(&data), "chunks": [sha1(&data)]});
+    let assemble_path = "/api/0/organizations/acme/releases/shop@5.0.0/assemble/";
+    let first = app
+        .api(
+            Method::POST,
+            assemble_path,
+            &token,
+            Some(&request.to_string()),
+        )
+        .await;
+    assert_eq!(first.json()["state"], "not_found", "{}", first.body);
+    let sent = upload(&app, &token, &[("file", &sha1(&data), data.clone())]).await;
+    assert_eq!(sent.status, StatusCode::OK);
+    let done = app
+        .api(
+            Method::POST,
+            assemble_path,
+            &token,
+            Some(&request.to_string()),
+        )
+        .await;
+    assert_eq!(done.json()["state"], "ok", "{}", done.body);
+    let sent = send_event(
+        &app,
+        browser_event("dd000000000000000000000000000002", "shop@5.0.0", false),
+    )
+    .await;
+    let stored = event(&app, &token, sent["id"].as_str().unwrap()).await;
+    assert_eq!(thrower(&stored)["function"], "payNow", "{stored}");
+
+    // Refused, with the detail sentry-cli prints; nothing stored.
+    let undeclared = app
+        .api(
+            Method::POST,
+            "/api/0/organizations/acme/releases/nope@1/assemble/",
+            &token,
+            Some(&request.to_string()),
+        )
+        .await;
+    assert_eq!(undeclared.status, StatusCode::NOT_FOUND);
+    assert_eq!(undeclared.json()["detail"], "Release not found");
+    let unknown_release = app
+        .api(
+            Method::GET,
+            "/api/0/projects/acme/default/releases/nope@1/files/",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(unknown_release.status, StatusCode::NOT_FOUND);
+    assert_eq!(unknown_release.json()["detail"], "Release not found");
+    let no_file = post_multipart(&app, &token, files, &[("name", None, b"~/x.js".to_vec())]).await;
+    assert_eq!(no_file.status, StatusCode::BAD_REQUEST, "{}", no_file.body);
+    assert!(no_file.json()["detail"].as_str().unwrap().contains("file"));
+    let bad_header = post_multipart(
+        &app,
+        &token,
+        files,
+        &[
+            ("file", Some("x.js"), b"x".to_vec()),
+            ("header", None, b"no colon".to_vec()),
+        ],
+    )
+    .await;
+    assert_eq!(bad_header.status, StatusCode::BAD_REQUEST);
+    let unknown = post_multipart(
+        &app,
+        &token,
+        "/api/0/projects/acme/nope/releases/shop@4.0.0/files/",
+        &[("file", Some("x.js"), b"x".to_vec())],
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.body);
+    assert!(unknown.json()["detail"].as_str().unwrap().contains("nope"));
+    let read_only = app.read_token().await;
+    let forbidden = post_multipart(
+        &app,
+        &read_only,
+        files,
+        &[("file", Some("x.js"), b"x".to_vec())],
+    )
+    .await;
+    assert_eq!(
+        forbidden.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        forbidden.body
+    );
+    // A file over 64 MiB, and a request over the route's limit: 413, the limit said.
+    for size in [(64 << 20) + 1, 66 << 20] {
+        let huge = post_multipart(
+            &app,
+            &token,
+            files,
+            &[
+                ("name", None, b"~/huge.js".to_vec()),
+                ("file", Some("huge.js"), vec![b'x'; size]),
+            ],
+        )
+        .await;
+        assert_eq!(huge.status, StatusCode::PAYLOAD_TOO_LARGE, "{size}");
+        assert!(huge.json()["detail"].as_str().unwrap().contains("at most"));
+    }
+    let listed = app.api(Method::GET, files, &token, None).await.json();
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        2,
+        "nothing else was stored"
+    );
+}
+
 #[tokio::test]
 async fn hostile_uploads_are_refused_as_the_cli_expects_and_nothing_else_is_lost() {
     let app = app().await;
@@ -422,14 +677,7 @@ async fn hostile_uploads_are_refused_as_the_cli_expects_and_nothing_else_is_lost
     let detail = |a: &Answer| a.json()["detail"].as_str().unwrap_or("").to_string();
 
     // A read-only token cannot upload.
-    let reader = vigie_server::accounts::manage::create_token(
-        app.state.store.as_ref(),
-        "ci-read",
-        vigie_core::Scope::Read,
-    )
-    .await
-    .unwrap()
-    .1;
+    let reader = app.read_token().await;
     let refused = upload(&app, &reader, &[("file", &sha1(b"x"), b"x".to_vec())]).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert!(detail(&refused).contains("admin"), "{}", refused.body);

@@ -10,6 +10,7 @@
 //!                                       bundles dropped while it holds more than `cap` bytes
 //!   files_by_debug_id / files_by_url    what a stack trace needs, newest bundle first
 //!   artifact_bundles / delete_…          the Settings page's list
+//!   release_files(project, release)     the files of a release, as older sentry-cli lists them
 //!   prune_artifacts(chunks, bundles)    retention
 //! ```
 //!
@@ -83,6 +84,24 @@ pub struct BundleMeta {
 /// The bundle is larger than the project may hold.
 pub const OVER_CAP: &str = "the artifact bundle is larger than the project's source map cap";
 
+/// A file of a release, as `GET …/releases/{version}/files/` lists it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReleaseFile {
+    /// The file's own id.
+    pub id: i64,
+    pub bundle_id: i64,
+    /// Its URL (`~/app.js`).
+    pub name: String,
+    pub dist: Option<String>,
+    pub kind: String,
+    pub sourcemap: Option<String>,
+    /// Inflated.
+    pub size: i64,
+    /// SHA-1 of its content (what older sentry-cli compares to skip a file already there).
+    pub sha1: String,
+    pub created_at: Timestamp,
+}
+
 #[async_trait]
 pub trait ArtifactStore: Send + Sync {
     /// Keeps uploaded chunks (a chunk already held is kept as it is).
@@ -116,6 +135,13 @@ pub trait ArtifactStore: Send + Sync {
         dist: Option<String>,
         urls: Vec<String>,
     ) -> Result<Vec<ArtifactFile>>;
+    /// The files uploaded for `release` (any dist), newest first, at most `limit`.
+    async fn release_files(
+        &self,
+        project: ProjectId,
+        release: String,
+        limit: u32,
+    ) -> Result<Vec<ReleaseFile>>;
     /// Whether the project holds any bundle (no bundle, no work for its events).
     async fn has_artifacts(&self, project: ProjectId) -> Result<bool>;
     /// The project's bundles, newest first.
@@ -429,6 +455,49 @@ impl<E: Engine> ArtifactStore for Db<E> {
             urls,
             Some((release, dist)),
         )
+        .await
+    }
+
+    async fn release_files(
+        &self,
+        project: ProjectId,
+        release: String,
+        limit: u32,
+    ) -> Result<Vec<ReleaseFile>> {
+        self.read("release_files", move |tx| {
+            Box::pin(async move {
+                let rows = tx
+                    .query(
+                        "SELECT f.id, f.bundle_id, f.url, b.dist, f.kind, f.sourcemap, f.bytes, \
+                         b.created_at, f.data FROM artifact_files f \
+                         JOIN artifact_bundles b ON b.id = f.bundle_id \
+                         WHERE b.project_id = $1 AND b.release = $2 \
+                         ORDER BY f.bundle_id DESC, f.id LIMIT $3",
+                        &[
+                            project.0.into(),
+                            release.as_str().into(),
+                            i64::from(limit).into(),
+                        ],
+                    )
+                    .await?;
+                rows.iter()
+                    .map(|row| {
+                        let data = decompress(&row.req_blob(8)?)?;
+                        Ok(ReleaseFile {
+                            id: row.req_int(0)?,
+                            bundle_id: row.req_int(1)?,
+                            name: row.req_text(2)?,
+                            dist: row.text(3)?,
+                            kind: row.req_text(4)?,
+                            sourcemap: row.text(5)?,
+                            size: row.req_int(6)?,
+                            sha1: sha1_smol::Sha1::from(&data).digest().to_string(),
+                            created_at: Timestamp(row.req_int(7)?),
+                        })
+                    })
+                    .collect()
+            })
+        })
         .await
     }
 

@@ -144,24 +144,84 @@ pub fn read(bytes: &[u8], limits: &Limits) -> Result<Bundle, BundleError> {
                 })
                 .map(str::to_string)
         };
-        let kind = FileKind::parse(info.get("type").and_then(Value::as_str).unwrap_or(""));
+        let url = info.get("url").and_then(Value::as_str).unwrap_or(path);
+        let sourcemap = header("sourcemap").or_else(|| header("x-sourcemap"));
+        // Release bundles of older sentry-cli name no type: it is guessed as for one file.
+        let kind = match info.get("type").and_then(Value::as_str) {
+            Some(kind) => FileKind::parse(kind),
+            None => guess_kind(url, sourcemap.is_some(), &data),
+        };
         let debug_id = header("debug-id")
             .or_else(|| header("debug_id"))
             .and_then(|id| normalize_debug_id(&id))
             .or_else(|| embedded_debug_id(kind, &data));
         bundle.files.push(BundleFile {
             kind,
-            url: info
-                .get("url")
-                .and_then(Value::as_str)
-                .unwrap_or(path)
-                .to_string(),
+            url: url.to_string(),
             debug_id,
-            sourcemap: header("sourcemap").or_else(|| header("x-sourcemap")),
+            sourcemap,
             data,
         });
     }
     Ok(bundle)
+}
+
+/// One file of a release, as older sentry-cli uploads them one by one (`releases files …
+/// upload-sourcemaps`): its name is its URL (`~/app.js`), its headers may name its map
+/// (`Sourcemap: app.js.map`) and its debug id.
+pub fn release_file(name: &str, headers: &[(String, String)], data: Vec<u8>) -> BundleFile {
+    let header = |wanted: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(wanted))
+            .map(|(_, v)| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let sourcemap = header("sourcemap")
+        .or_else(|| header("x-sourcemap"))
+        .or_else(|| mapping_url_comment(&data));
+    let kind = guess_kind(name, sourcemap.is_some(), &data);
+    let debug_id = header("debug-id")
+        .and_then(|id| normalize_debug_id(&id))
+        .or_else(|| embedded_debug_id(kind, &data));
+    BundleFile {
+        kind,
+        url: name.to_string(),
+        debug_id,
+        sourcemap: sourcemap.filter(|_| kind == FileKind::MinifiedSource),
+        data,
+    }
+}
+
+/// What a file whose uploader named no type is: a map by its name or its JSON's `mappings`,
+/// minified when it names its map or is a script, else other.
+fn guess_kind(url: &str, names_a_map: bool, data: &[u8]) -> FileKind {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let looks_like_map = data.first() == Some(&b'{')
+        && data
+            .windows(b"\"mappings\"".len())
+            .any(|w| w == b"\"mappings\"");
+    if path.ends_with(".map") || looks_like_map {
+        FileKind::SourceMap
+    } else if names_a_map
+        || [".js", ".mjs", ".cjs", ".jsx", ".ts"]
+            .iter()
+            .any(|ext| path.ends_with(ext))
+    {
+        FileKind::MinifiedSource
+    } else {
+        FileKind::Other
+    }
+}
+
+/// The map a script names in its last `//# sourceMappingURL=` comment (not a `data:` URL).
+fn mapping_url_comment(data: &[u8]) -> Option<String> {
+    let tail = String::from_utf8_lossy(&data[data.len().saturating_sub(4096)..]);
+    let at = tail.rfind("//# sourceMappingURL=")?;
+    let url = tail[at + "//# sourceMappingURL=".len()..]
+        .split(char::is_whitespace)
+        .next()?;
+    (!url.is_empty() && !url.starts_with("data:")).then(|| url.to_string())
 }
 
 /// A manifest attribute (they sit at its top level), when not empty.
@@ -404,6 +464,44 @@ pub(crate) mod tests {
             read(&bad_manifest, &limits),
             Err(BundleError::Manifest(_))
         ));
+    }
+
+    #[test]
+    fn files_uploaded_one_by_one_are_typed_by_name_headers_and_content() {
+        let headers = vec![("Sourcemap".to_string(), "app.min.js.map".to_string())];
+        let min = release_file("~/assets/app.min.js", &headers, b"function n(){}".to_vec());
+        assert_eq!(min.kind, FileKind::MinifiedSource);
+        assert_eq!(min.sourcemap.as_deref(), Some("app.min.js.map"));
+        let commented = release_file(
+            "~/a.js",
+            &[],
+            b"f()\n//# sourceMappingURL=maps/a.js.map\n//# debugId=B1A8E0C2-7F3D-4E5A-9C1B-2D3E4F5A6B7C".to_vec(),
+        );
+        assert_eq!(commented.sourcemap.as_deref(), Some("maps/a.js.map"));
+        assert_eq!(
+            commented.debug_id.as_deref(),
+            Some("b1a8e0c27f3d4e5a9c1b2d3e4f5a6b7c")
+        );
+        let map = release_file("~/assets/app.min.js.map", &[], br#"{"version":3}"#.to_vec());
+        assert_eq!(map.kind, FileKind::SourceMap);
+        assert_eq!(map.sourcemap, None);
+        let unnamed = release_file(
+            "~/maps/1",
+            &[],
+            br#"{"version":3,"mappings":"AAAA"}"#.to_vec(),
+        );
+        assert_eq!(unnamed.kind, FileKind::SourceMap);
+        let inline = release_file(
+            "~/b.js",
+            &[],
+            b"x\n//# sourceMappingURL=data:application/json;base64,e30=".to_vec(),
+        );
+        assert_eq!(inline.sourcemap, None);
+        assert_eq!(inline.kind, FileKind::MinifiedSource);
+        assert_eq!(
+            release_file("~/logo.png", &[], vec![0x89]).kind,
+            FileKind::Other
+        );
     }
 
     #[test]

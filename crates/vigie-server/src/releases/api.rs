@@ -212,7 +212,7 @@ pub async fn list_project(
 
 /// The projects an org-level call about `version` acts on: those named, else those that
 /// declared it; `None` when no such project declared it.
-async fn declaring(
+pub(crate) async fn declaring(
     state: &AppState,
     version: &str,
     named: &[String],

@@ -10,6 +10,12 @@
 //!        chunks in order ─ SHA-1 checked ─ bundle read (limits) ─ stored per project ─▶ ok
 //!   POST /api/0/organizations/{org}/chunk-upload/             multipart: a part per chunk, named
 //!        by its SHA-1, gzip'd or not ─ inflated (≤ chunk size) ─ SHA-1 checked ─ kept
+//!
+//!   older sentry-cli (release files, before artifact bundles):
+//!   POST /api/0/organizations/{org}/releases/{version}/assemble/  the same state machine, a
+//!        release bundle for the projects that declared the release
+//!   GET, POST /api/0/projects/{org}/{project}/releases/{version}/files/  list; one file per
+//!        multipart request ─ typed by name, headers, content ─ a bundle of one file
 //! ```
 //!
 //! The organization is any slug (Vigie has none); projects are named by Vigie's name or id.
@@ -18,6 +24,7 @@
 //! `{"state": "error", "detail": "…"}`, which it prints as "Failed to process uploaded files".
 
 use super::Artifacts;
+use crate::auth::job_access::projects_named;
 use crate::auth::{ApiCaller, SentryCaller};
 use crate::http::sentry_api::SentryApiError;
 use crate::http::{ApiError, AppError};
@@ -29,9 +36,9 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::io::Read;
-use vigie_core::Timestamp;
+use vigie_core::{Project, Timestamp};
 use vigie_protocol::sentry::artifact_bundle;
-use vigie_store::artifacts::{NewArtifactFile, NewBundle};
+use vigie_store::artifacts::{NewArtifactFile, NewBundle, ReleaseFile};
 
 /// One chunk, inflated.
 pub const CHUNK_BYTES: usize = 8 << 20;
@@ -196,15 +203,83 @@ pub async fn assemble(
     Path(_org): Path<String>,
     Json(body): Json<AssembleRequest>,
 ) -> Result<Json<Value>, SentryApiError> {
-    let checksum = body.checksum.to_ascii_lowercase();
-    let chunks: Vec<String> = body.chunks.iter().map(|c| c.to_ascii_lowercase()).collect();
-    if !is_sha1(&checksum) || !chunks.iter().all(|c| is_sha1(c)) {
-        return Err(AppError::Invalid {
-            field: "checksum".into(),
-            message: "the checksum and every chunk are 40 hexadecimal digits (SHA-1)".into(),
+    let assembly = Assembly::checked(&body)?;
+    let projects = match projects_named(&state, &body.projects).await? {
+        Ok(projects) => projects,
+        Err(why) => return Ok(assembled("error", Vec::new(), Some(why))),
+    };
+    assemble_into(&state, &artifacts, assembly, projects).await
+}
+
+/// `POST /api/0/organizations/{org}/releases/{version}/assemble/`: the release bundle of
+/// older sentry-cli (`releases files … upload-sourcemaps` with chunks), for the projects
+/// named, else those that declared the release.
+#[tracing::instrument(name = "release_assemble", skip_all, fields(%version))]
+pub async fn assemble_release(
+    State(state): State<AppState>,
+    State(artifacts): State<Artifacts>,
+    _who: SentryCaller,
+    Path((_org, version)): Path<(String, String)>,
+    Json(body): Json<AssembleRequest>,
+) -> Result<Json<Value>, SentryApiError> {
+    let mut assembly = Assembly::checked(&body)?;
+    let projects = if body.projects.is_empty() {
+        crate::releases::api::declaring(&state, &version, &[])
+            .await?
+            .into_iter()
+            .map(|(project, _)| project)
+            .collect()
+    } else {
+        match projects_named(&state, &body.projects).await? {
+            Ok(projects) => projects,
+            Err(why) => return Ok(assembled("error", Vec::new(), Some(why))),
         }
-        .into());
+    };
+    assembly.version = Some(version);
+    assemble_into(&state, &artifacts, assembly, projects).await
+}
+
+/// An assembly request, its checksums checked and lowercased.
+struct Assembly {
+    checksum: String,
+    chunks: Vec<String>,
+    version: Option<String>,
+    dist: Option<String>,
+}
+
+impl Assembly {
+    fn checked(body: &AssembleRequest) -> Result<Assembly, AppError> {
+        let checksum = body.checksum.to_ascii_lowercase();
+        let chunks: Vec<String> = body.chunks.iter().map(|c| c.to_ascii_lowercase()).collect();
+        if !is_sha1(&checksum) || !chunks.iter().all(|c| is_sha1(c)) {
+            return Err(AppError::Invalid {
+                field: "checksum".into(),
+                message: "the checksum and every chunk are 40 hexadecimal digits (SHA-1)".into(),
+            });
+        }
+        Ok(Assembly {
+            checksum,
+            chunks,
+            version: body.version.clone().filter(|v| !v.is_empty()),
+            dist: body.dist.clone().filter(|d| !d.is_empty()),
+        })
     }
+}
+
+/// The assembly state machine: `not_found` with the chunks still missing, then the bundle
+/// read from its chunks and stored in each project (`ok`), or `error` with why.
+async fn assemble_into(
+    state: &AppState,
+    artifacts: &Artifacts,
+    body: Assembly,
+    projects: Vec<Project>,
+) -> Result<Json<Value>, SentryApiError> {
+    let Assembly {
+        checksum,
+        chunks,
+        version,
+        dist,
+    } = body;
     if chunks.len() * CHUNK_BYTES > MAX_BUNDLE_BYTES + CHUNK_BYTES {
         return Ok(assembled(
             "error",
@@ -212,10 +287,6 @@ pub async fn assemble(
             Some(format!("a bundle is at most {MAX_BUNDLE_BYTES} bytes")),
         ));
     }
-    let projects = match crate::auth::job_access::projects_named(&state, &body.projects).await? {
-        Ok(projects) => projects,
-        Err(why) => return Ok(assembled("error", Vec::new(), Some(why))),
-    };
     let mut all_stored = true;
     for project in &projects {
         all_stored &= state.store.bundle_stored(project.id, &checksum).await?;
@@ -258,8 +329,50 @@ pub async fn assemble(
             return Ok(assembled("error", Vec::new(), Some(why)));
         }
     };
-    let release = body.version.filter(|v| !v.is_empty()).or(bundle.release);
-    let dist = body.dist.filter(|d| !d.is_empty()).or(bundle.dist);
+    let stored = store_bundle(
+        state,
+        artifacts,
+        &projects,
+        ToStore {
+            checksum,
+            chunks,
+            release: version.or(bundle.release),
+            dist: dist.or(bundle.dist),
+            files: bundle.files,
+        },
+    )
+    .await?;
+    Ok(match stored {
+        Stored::Saved(_) => assembled("ok", Vec::new(), None),
+        Stored::Refused(why) => assembled("error", Vec::new(), Some(why)),
+    })
+}
+
+/// A bundle read, to be stored in each of its projects.
+struct ToStore {
+    checksum: String,
+    /// The chunks it was made of (dropped once it is stored).
+    chunks: Vec<String>,
+    release: Option<String>,
+    dist: Option<String>,
+    files: Vec<artifact_bundle::BundleFile>,
+}
+
+enum Stored {
+    /// The id of the last project's copy.
+    Saved(i64),
+    /// Over the project's cap: why.
+    Refused(String),
+}
+
+/// Stores a bundle in every project (counted in `/metrics`); the projects' oldest bundles go
+/// when one would pass its cap.
+async fn store_bundle(
+    state: &AppState,
+    artifacts: &Artifacts,
+    projects: &[Project],
+    bundle: ToStore,
+) -> Result<Stored, SentryApiError> {
     let files: Vec<NewArtifactFile> = bundle
         .files
         .into_iter()
@@ -271,22 +384,26 @@ pub async fn assemble(
             data: f.data,
         })
         .collect();
-    let cap = artifacts.max_project_bytes;
+    let mut last = 0;
     for (i, project) in projects.iter().enumerate() {
         let new = NewBundle {
             project: project.id,
-            checksum: checksum.clone(),
-            release: release.clone(),
-            dist: dist.clone(),
+            checksum: bundle.checksum.clone(),
+            release: bundle.release.clone(),
+            dist: bundle.dist.clone(),
             files: files.clone(),
             // The chunks go with the last project's copy.
             chunks: if i + 1 == projects.len() {
-                chunks.clone()
+                bundle.chunks.clone()
             } else {
                 Vec::new()
             },
         };
-        match state.store.save_bundle(new, cap, Timestamp::now()).await {
+        match state
+            .store
+            .save_bundle(new, artifacts.max_project_bytes, Timestamp::now())
+            .await
+        {
             Ok(saved) => {
                 if saved.evicted > 0 {
                     tracing::info!(
@@ -296,17 +413,168 @@ pub async fn assemble(
                     );
                 }
                 artifacts.maps.bundle_stored(project.id);
+                last = saved.id;
             }
             Err(vigie_store::StoreError::Invalid { message, .. }) => {
                 state.metrics.artifact_bundle("refused");
-                return Ok(assembled("error", Vec::new(), Some(message)));
+                return Ok(Stored::Refused(message));
             }
             Err(err) => return Err(err.into()),
         }
     }
     state.metrics.artifact_bundle("stored");
-    tracing::info!(files = files.len(), release = ?release, "artifact bundle stored");
-    Ok(assembled("ok", Vec::new(), None))
+    tracing::info!(files = files.len(), release = ?bundle.release, "artifact bundle stored");
+    Ok(Stored::Saved(last))
+}
+
+/// One file of a release in the JSON sentry-cli reads (`Artifact`).
+fn release_file_info(file: &ReleaseFile) -> Value {
+    let mut headers = serde_json::Map::new();
+    if let Some(map) = &file.sourcemap {
+        headers.insert("Sourcemap".into(), json!(map));
+    }
+    json!({
+        "id": file.id.to_string(),
+        "name": file.name,
+        "dist": file.dist,
+        "headers": headers,
+        "size": file.size,
+        "sha1": file.sha1,
+        "dateCreated": file.created_at.to_rfc3339(),
+    })
+}
+
+/// Most files `GET …/files/` lists.
+const LISTED_FILES: u32 = 10_000;
+
+/// `GET /api/0/projects/{org}/{project}/releases/{version}/files/` (`releases files list`):
+/// 404 when the project neither declared the release nor holds files of it.
+pub async fn release_files(
+    State(state): State<AppState>,
+    _who: SentryCaller,
+    Path((_org, project, version)): Path<(String, String, String)>,
+) -> Result<Json<Vec<Value>>, SentryApiError> {
+    let project = one_project(&state, project).await?;
+    let files = state
+        .store
+        .release_files(project.id, version.clone(), LISTED_FILES)
+        .await?;
+    if files.is_empty() && state.store.release(project.id, &version).await?.is_none() {
+        return Err(AppError::NotFound("Release not found".into()).into());
+    }
+    Ok(Json(files.iter().map(release_file_info).collect()))
+}
+
+async fn one_project(state: &AppState, name: String) -> Result<Project, SentryApiError> {
+    let mut found = projects_named(state, &[name])
+        .await?
+        .map_err(AppError::NotFound)?;
+    Ok(found.remove(0))
+}
+
+/// `POST /api/0/projects/{org}/{project}/releases/{version}/files/`: one file, as older
+/// sentry-cli uploads them without chunks (multipart: `file`, `name`, `dist`, `header`s).
+/// Stored as a bundle of one file; the same name again in the release (and dist) is 409,
+/// which sentry-cli reports as already uploaded.
+#[tracing::instrument(name = "release_file_upload", skip_all, fields(%version))]
+pub async fn upload_release_file(
+    State(state): State<AppState>,
+    State(artifacts): State<Artifacts>,
+    _who: SentryCaller,
+    Path((_org, project, version)): Path<(String, String, String)>,
+    mut form: Multipart,
+) -> Result<Response, SentryApiError> {
+    let project = one_project(&state, project).await?;
+    let max_bytes = artifact_bundle::Limits::default().max_file_bytes;
+    let too_large =
+        || AppError::PayloadTooLarge(format!("a release file is at most {max_bytes} bytes"));
+    let unreadable = |e: axum::extract::multipart::MultipartError| -> SentryApiError {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            too_large()
+        } else {
+            AppError::BadRequest(format!("the upload is not readable multipart: {e}"))
+        }
+        .into()
+    };
+    let (mut file, mut name, mut dist, mut headers) = (None, None, None, Vec::new());
+    while let Some(field) = form.next_field().await.map_err(unreadable)? {
+        match field.name().unwrap_or("") {
+            "file" => {
+                let file_name = field.file_name().map(str::to_string);
+                file = Some((file_name, field.bytes().await.map_err(unreadable)?));
+            }
+            "name" => name = Some(field.text().await.map_err(unreadable)?),
+            "dist" => dist = Some(field.text().await.map_err(unreadable)?),
+            "header" => {
+                let text = field.text().await.map_err(unreadable)?;
+                let (key, value) = text.split_once(':').ok_or_else(|| {
+                    AppError::BadRequest(format!("header {text:?} is not \"Name: value\""))
+                })?;
+                headers.push((key.trim().to_string(), value.trim().to_string()));
+            }
+            other => return Err(AppError::BadRequest(format!(
+                "unexpected part {other:?}: a release file is sent as file, name, dist and header"
+            ))
+            .into()),
+        }
+    }
+    let Some((file_name, data)) = file else {
+        return Err(AppError::BadRequest("no file part in the upload".into()).into());
+    };
+    if data.len() > max_bytes {
+        return Err(too_large().into());
+    }
+    let name = name
+        .or(file_name)
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| AppError::BadRequest("the file has no name".into()))?;
+    let dist = dist.filter(|d| !d.is_empty());
+    // Named by release, dist and name: the same file name again is the same "bundle".
+    let checksum = sha1_smol::Sha1::from(format!(
+        "release-file\u{0}{version}\u{0}{}\u{0}{name}",
+        dist.as_deref().unwrap_or("")
+    ))
+    .digest()
+    .to_string();
+    if state.store.bundle_stored(project.id, &checksum).await? {
+        return Err(AppError::Conflict(
+            "A file matching this name already exists for the given release".into(),
+        )
+        .into());
+    }
+    let size = data.len();
+    let sha1 = sha1_smol::Sha1::from(&data).digest().to_string();
+    let file = artifact_bundle::release_file(&name, &headers, data.to_vec());
+    let sourcemap = file.sourcemap.clone();
+    let stored = store_bundle(
+        &state,
+        &artifacts,
+        std::slice::from_ref(&project),
+        ToStore {
+            checksum,
+            chunks: Vec::new(),
+            release: Some(version),
+            dist: dist.clone(),
+            files: vec![file],
+        },
+    )
+    .await?;
+    let id = match stored {
+        Stored::Saved(id) => id,
+        Stored::Refused(why) => return Err(AppError::PayloadTooLarge(why).into()),
+    };
+    let info = release_file_info(&ReleaseFile {
+        id,
+        bundle_id: id,
+        name,
+        dist,
+        kind: String::new(),
+        sourcemap,
+        size: size as i64,
+        sha1,
+        created_at: Timestamp::now(),
+    });
+    Ok((StatusCode::CREATED, Json(info)).into_response())
 }
 
 /// `GET /api/v1/sourcemaps`: the project's bundles, newest first.

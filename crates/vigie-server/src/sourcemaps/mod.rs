@@ -69,15 +69,29 @@ where
                 "/api/0/organizations/{org}/artifactbundle/assemble/",
                 post(api::assemble),
             )
+            .route(
+                "/api/0/organizations/{org}/releases/{version}/assemble/",
+                post(api::assemble_release),
+            )
             .route("/api/v1/sourcemaps", get(api::list))
             .route("/api/v1/sourcemaps/{id}", delete(api::delete)),
         // Chunks are larger than the API's JSON bodies: their route sets its own limit.
-        ingest: Table::new().route(
-            "/api/0/organizations/{org}/chunk-upload/",
-            get(api::chunk_options)
-                .post(api::upload_chunks)
-                .layer(DefaultBodyLimit::max(api::MAX_REQUEST_BYTES + (1 << 20))),
-        ),
+        ingest: Table::new()
+            .route(
+                "/api/0/organizations/{org}/chunk-upload/",
+                get(api::chunk_options)
+                    .post(api::upload_chunks)
+                    .layer(DefaultBodyLimit::max(api::MAX_REQUEST_BYTES + (1 << 20))),
+            )
+            .route(
+                "/api/0/projects/{org}/{project}/releases/{version}/files/",
+                get(api::release_files)
+                    .post(api::upload_release_file)
+                    .layer(DefaultBodyLimit::max(
+                        vigie_protocol::sentry::artifact_bundle::Limits::default().max_file_bytes
+                            + (1 << 20),
+                    )),
+            ),
     }
 }
 

@@ -211,6 +211,18 @@ impl App {
         .1
     }
 
+    /// A new read-scope API token.
+    pub async fn read_token(&self) -> String {
+        vigie_server::accounts::manage::create_token(
+            self.state.store.as_ref(),
+            "reader",
+            vigie_core::Scope::Read,
+        )
+        .await
+        .unwrap()
+        .1
+    }
+
     /// Completes first-run setup; returns the admin's session cookie header.
     pub async fn setup_admin(&self) -> String {
         let page = self

@@ -114,6 +114,31 @@ pub async fn artifacts_story(store: &Arc<dyn Store>, project: &Project) {
         }
     };
     assert_eq!(by_url("shop@1").await.len(), 1);
+    // A release's files, as older sentry-cli lists them: name, size, SHA-1 of the content.
+    let listed = store.release_files(p, "shop@1".into(), 100).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].name, "~/assets/app.js");
+    assert_eq!(listed[0].size, 1_000);
+    assert_eq!(
+        listed[0].sha1,
+        sha1_smol::Sha1::from(vec![b'j'; 1_000])
+            .digest()
+            .to_string()
+    );
+    assert_eq!(listed[1].kind, "source_map");
+    assert_eq!(
+        store
+            .release_files(p, "shop@1".into(), 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(store
+        .release_files(p, "shop@9".into(), 100)
+        .await
+        .unwrap()
+        .is_empty());
     assert!(by_url("shop@2").await.is_empty());
     assert!(store
         .files_by_url(

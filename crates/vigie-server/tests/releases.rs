@@ -285,3 +285,153 @@ async fn an_empty_releases_page_says_how_to_declare_one() {
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
     assert!(anonymous.json()["detail"].is_string());
 }
+
+/// Sends one envelope to the default project.
+async fn send_envelope(app: &App, envelope: String) {
+    let key = project_key(app).await;
+    let sent = app
+        .send(
+            Request::post("/api/1/envelope/")
+                .header("x-sentry-auth", format!("Sentry sentry_key={key}"))
+                .body(Body::from(envelope))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+}
+
+/// A browser session's last update, as @sentry/browser sends it (`did` when a user is set).
+fn session_item(release: &str, did: Option<&str>, status: &str) -> String {
+    let now = vigie_core::Timestamp::now().to_rfc3339();
+    let mut session = json!({"sid": uuid_like(), "init": true, "status": status, "started": now,
+        "timestamp": now, "errors": i32::from(status == "crashed"), "attrs": {"release": release}});
+    if let Some(did) = did {
+        session["did"] = json!(did);
+    }
+    format!("{{\"type\":\"session\"}}\n{session}\n")
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!("{:032x}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+fn error_item(release: &str) -> String {
+    format!(
+        "{{\"type\":\"event\"}}\n{}\n",
+        json!({"release": release, "exception": {"values": [{"type": "PaymentDeclined", "value": "card"}]}})
+    )
+}
+
+#[tokio::test]
+async fn crash_free_users_regressions_and_a_release_page() {
+    let app = app().await;
+    let token = app.admin_token().await;
+    let session = app.setup_admin().await;
+    // Release 1.0: four sessions, one crashed; three people, Ada's session crashed (the
+    // anonymous one counts for sessions only). Its error opens an issue.
+    let mut envelope = String::from("{}\n");
+    for (did, status) in [
+        (Some("ada"), "crashed"),
+        (Some("bob"), "exited"),
+        (Some("Bob"), "exited"),
+        (None, "exited"),
+    ] {
+        envelope.push_str(&session_item("web@1.0", did, status));
+    }
+    envelope.push_str(&error_item("web@1.0"));
+    send_envelope(&app, envelope).await;
+    let row = |rows: &Value, version: &str| {
+        rows.as_array()
+            .and_then(|r| r.iter().find(|r| r["version"] == version).cloned())
+            .unwrap_or(Value::Null)
+    };
+    let releases = || async {
+        app.api(Method::GET, "/api/v1/releases", &token, None)
+            .await
+            .json()
+    };
+    common::eventually("the release's sessions and error are stored", || async {
+        let rows = releases().await;
+        row(&rows, "web@1.0")["events"] == 1 && row(&rows, "web@1.0")["sessions"] == 4
+    })
+    .await;
+    let first = row(&releases().await, "web@1.0");
+    assert_eq!(first["crash_free"], 0.75, "{first}");
+    assert_eq!(
+        first["users"], 3,
+        "Bob and bob are two people, as sent: {first}"
+    );
+    assert_eq!(first["crash_free_users"], 1.0 - 1.0 / 3.0);
+
+    // Resolved, the issue comes back with the next release: a regression of that release.
+    let issue = app
+        .api(Method::GET, "/api/v1/issues", &token, None)
+        .await
+        .json()["issues"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let resolved = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/issues/{issue}/status"),
+            &token,
+            Some(r#"{"action": "resolve"}"#),
+        )
+        .await;
+    assert_eq!(resolved.status, StatusCode::OK, "{}", resolved.body);
+    let next = "web@1.1<b>";
+    send_envelope(&app, format!("{{}}\n{}", error_item(next))).await;
+    common::eventually("the regression is counted", || async {
+        row(&releases().await, next)["regressions"] == 1
+    })
+    .await;
+    assert_eq!(row(&releases().await, next)["new_issues"], 0);
+
+    // The list: both releases, each linking its page, and the crash-free chart.
+    let list = app.get("/releases", &session).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(
+        list.body.contains("id=\"crash-free-chart\""),
+        "{}",
+        list.body
+    );
+    assert!(list.body.contains("href=\"/releases/web%401.0\""));
+    assert!(list.body.contains("href=\"/releases/web%401.1%3Cb%3E\""));
+    assert!(list.body.contains("66.7 %"), "{}", list.body);
+
+    // The release's page: its figures, a bar per day, its new issue and its deploys.
+    let page = app.get("/releases/web%401.0", &session).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let body = &page.body;
+    assert!(body.contains("id=\"crash-free-sessions\">75.0 %"), "{body}");
+    assert!(body.contains("id=\"crash-free-users\">66.7 %"), "{body}");
+    assert!(body.contains("4 sessions, 75.0 % crash-free"), "{body}");
+    let new_issues = &body[body.find("id=\"new-issues\"").unwrap()..];
+    assert!(new_issues.contains(&format!("href=\"/issues/{issue}\"")));
+    assert!(body.contains("id=\"deploys\""));
+    // The next release's page lists the issue it brought back, its version escaped.
+    let page = app.get("/releases/web%401.1%3Cb%3E", &session).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("web@1.1&lt;b&gt;"), "{}", page.body);
+    assert!(!page.body.contains("web@1.1<b>"));
+    let regressed = &page.body[page.body.find("id=\"regressed-issues\"").unwrap()..];
+    assert!(regressed.contains(&format!("href=\"/issues/{issue}\"")));
+    assert!(page.body.contains("No sessions from this release"));
+    assert_eq!(
+        app.get("/releases/nope", &session).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // The issue's page links the releases it was first and last seen in, and its regression.
+    let issue_page = app.get(&format!("/issues/{issue}"), &session).await;
+    let body = &issue_page.body;
+    assert!(
+        body.contains("id=\"first-release\" class=\"mono\" href=\"/releases/web%401.0\""),
+        "{body}"
+    );
+    assert!(body.contains("id=\"last-release\" class=\"mono\" href=\"/releases/web%401.1%3Cb%3E\""));
+    let regressions = &body[body.find("id=\"regressions\"").unwrap()..];
+    assert!(regressions.contains("web@1.1&lt;b&gt;"), "{regressions}");
+}

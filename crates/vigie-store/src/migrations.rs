@@ -145,6 +145,11 @@ pub const ALL: &[Migration] = &[
         "releases",
         include_str!("../migrations/0024_releases.sql"),
     ),
+    step(
+        25,
+        "release users and issue regressions",
+        include_str!("../migrations/0025_release_users.sql"),
+    ),
 ];
 
 impl Migration {

@@ -21,6 +21,9 @@ pub struct SessionCounts {
     pub errored: i64,
     pub crashed: i64,
     pub abnormal: i64,
+    /// Who had the session (`did`: the user's id, e-mail or name, as the SDK sets it), for
+    /// crash-free users; `None` for anonymous sessions, which count for sessions only.
+    pub did: Option<String>,
 }
 
 fn attrs(payload: &Value) -> Option<(String, String)> {
@@ -66,7 +69,17 @@ pub fn session(payload: &Value, received: i64) -> Option<SessionCounts> {
         errored: i64::from(status == "exited" && errors > 0),
         crashed: i64::from(status == "crashed"),
         abnormal: i64::from(status == "abnormal"),
+        did: did(payload),
     })
+}
+
+fn did(payload: &Value) -> Option<String> {
+    payload
+        .get("did")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(str::to_string)
 }
 
 /// A `sessions` item: pre-aggregated counts per minute (server-mode SDKs, one per request).
@@ -91,6 +104,7 @@ pub fn sessions(payload: &Value, received: i64) -> Vec<SessionCounts> {
                         errored,
                         crashed,
                         abnormal,
+                        did: did(a),
                     }
                 })
                 .filter(|s| s.started > 0)
@@ -395,7 +409,15 @@ mod tests {
         assert_eq!(sum(|c| c.errored), 1);
         assert_eq!(sum(|c| c.crashed), 1);
         assert_eq!(counts[0].environment, "staging");
+        assert_eq!(counts[0].did, None);
         assert!(session(&json!({"init": true, "attrs": {}}), 7).is_none());
+        let user = json!({"sid": "c", "did": " ada@example.com ", "attrs": attrs});
+        assert_eq!(
+            session(&user, 7).unwrap().did.as_deref(),
+            Some("ada@example.com")
+        );
+        let blank = json!({"sid": "d", "did": "  ", "attrs": attrs});
+        assert_eq!(session(&blank, 7).unwrap().did, None);
     }
 
     #[test]

@@ -201,44 +201,13 @@ fn draw(chart: &Chart) -> (Vec<Line>, f64, f64) {
     } else {
         low + 1.0
     };
-    let steps = chart.groups.first().map_or(1, |g| g.values.len()).max(1);
-    let span = WIDTH - 2.0 * X_PAD;
-    let x = |i: usize| {
-        if steps == 1 {
-            WIDTH / 2.0
-        } else {
-            X_PAD + i as f64 * span / (steps - 1) as f64
-        }
-    };
-    let y = |v: f64| HEIGHT - (v - low) / (high - low) * HEIGHT;
     let lines = chart
         .groups
         .iter()
         .enumerate()
         .map(|(n, group)| {
-            let mut runs = Vec::new();
-            let mut dots = Vec::new();
-            let mut run: Vec<(f64, f64)> = Vec::new();
-            let mut close = |run: &mut Vec<(f64, f64)>| {
-                match run.len() {
-                    0 => {}
-                    1 => dots.push(run[0]),
-                    _ => runs.push(
-                        run.iter()
-                            .map(|(x, y)| format!("{x:.1},{y:.1}"))
-                            .collect::<Vec<_>>()
-                            .join(" "),
-                    ),
-                }
-                run.clear();
-            };
-            for (i, v) in group.values.iter().enumerate() {
-                match v {
-                    Some(v) => run.push((x(i), y(*v))),
-                    None => close(&mut run),
-                }
-            }
-            close(&mut run);
+            let crate::web::chart::LinePath { runs, dots } =
+                crate::web::chart::line(&group.values, WIDTH, HEIGHT, X_PAD, (low, high));
             Line {
                 label: group.label.clone(),
                 colour: n % COLOURS,

@@ -512,10 +512,12 @@ pub async fn upload_release_file(
                 })?;
                 headers.push((key.trim().to_string(), value.trim().to_string()));
             }
-            other => return Err(AppError::BadRequest(format!(
+            other => {
+                return Err(AppError::BadRequest(format!(
                 "unexpected part {other:?}: a release file is sent as file, name, dist and header"
             ))
-            .into()),
+                .into())
+            }
         }
     }
     let Some((file_name, data)) = file else {

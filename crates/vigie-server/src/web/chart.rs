@@ -1,4 +1,5 @@
-//! Bar charts drawn as SVG by the server: log histograms, issue sparklines, throughput.
+//! Charts drawn as SVG by the server: bars (log histograms, issue sparklines, throughput,
+//! sessions per day) and lines (metrics, crash-free rates).
 
 /// A bar positioned in an SVG box of the caller's size.
 pub struct Bar {
@@ -39,9 +40,79 @@ pub fn bars(
         .collect()
 }
 
+/// A line through values, some missing: polylines (`points` attributes) between the gaps,
+/// and dots for values alone between two gaps.
+#[derive(Debug, Default, PartialEq)]
+pub struct LinePath {
+    pub runs: Vec<String>,
+    pub dots: Vec<(f64, f64)>,
+}
+
+/// `values` spread over `[pad, width - pad]` (one value: in the middle), `low` at the
+/// bottom of a box `height` high and `high` at its top.
+pub fn line(
+    values: &[Option<f64>],
+    width: f64,
+    height: f64,
+    pad: f64,
+    (low, high): (f64, f64),
+) -> LinePath {
+    let steps = values.len().max(1);
+    let x = |i: usize| {
+        if steps == 1 {
+            width / 2.0
+        } else {
+            pad + i as f64 * (width - 2.0 * pad) / (steps - 1) as f64
+        }
+    };
+    let range = if high > low { high - low } else { 1.0 };
+    let y = |v: f64| height - (v - low) / range * height;
+    let mut path = LinePath::default();
+    let mut run: Vec<(f64, f64)> = Vec::new();
+    let close = |run: &mut Vec<(f64, f64)>, path: &mut LinePath| {
+        match run.len() {
+            0 => {}
+            1 => path.dots.push(run[0]),
+            _ => path.runs.push(
+                run.iter()
+                    .map(|(x, y)| format!("{x:.1},{y:.1}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+        }
+        run.clear();
+    };
+    for (i, v) in values.iter().enumerate() {
+        match v {
+            Some(v) => run.push((x(i), y(*v))),
+            None => close(&mut run, &mut path),
+        }
+    }
+    close(&mut run, &mut path);
+    path
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_breaks_at_gaps_and_marks_lone_values() {
+        let path = line(
+            &[Some(0.0), Some(1.0), None, Some(0.5), None],
+            100.0,
+            10.0,
+            0.0,
+            (0.0, 1.0),
+        );
+        assert_eq!(path.runs, ["0.0,10.0 25.0,0.0"]);
+        assert_eq!(path.dots, [(75.0, 5.0)]);
+        let one = line(&[Some(2.0)], 100.0, 10.0, 5.0, (0.0, 4.0));
+        assert_eq!(one.dots, [(50.0, 5.0)]);
+        assert!(line(&[None, None], 100.0, 10.0, 0.0, (0.0, 0.0))
+            .runs
+            .is_empty());
+    }
 
     #[test]
     fn bars_fill_the_box_and_keep_small_counts_visible() {

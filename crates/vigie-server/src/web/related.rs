@@ -176,6 +176,11 @@ pub async fn requests_of_event(
     }
 }
 
+/// A release's page.
+pub fn release_link(version: &str) -> String {
+    format!("/releases/{}", super::format::encode(version))
+}
+
 /// A transaction sample's page: its endpoint's figures over a period that holds it, with its
 /// waterfall open.
 pub fn sample_link(sample: &SampleMeta) -> String {

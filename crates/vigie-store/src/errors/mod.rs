@@ -160,6 +160,15 @@ pub struct SessionCounts {
     pub errored: i64,
     pub crashed: i64,
     pub abnormal: i64,
+    /// The session's user, hashed ([`user_hash`]), for crash-free users.
+    pub user: Option<i64>,
+}
+
+/// A session's user (`did`) as release health keeps it: the first 8 bytes of its SHA-1,
+/// enough to count people apart without keeping who they are.
+pub fn user_hash(did: &str) -> i64 {
+    let digest = sha1_smol::Sha1::from(did).digest().bytes();
+    i64::from_be_bytes(digest[..8].try_into().expect("a SHA-1 has 20 bytes"))
 }
 
 /// Events dropped before storage: by the SDK (client reports) or by Vigie (quotas).
@@ -317,6 +326,14 @@ impl EventBody {
     pub(crate) fn stored(&self) -> &[u8] {
         &self.0
     }
+}
+
+pub(crate) const HOUR_MS: i64 = 3_600_000;
+pub(crate) const DAY_MS: i64 = 24 * HOUR_MS;
+
+/// `t` floored to a multiple of `step` ms: the start of its hour, its day (UTC).
+pub(crate) fn floor(t: Timestamp, step: i64) -> i64 {
+    t.millis().div_euclid(step) * step
 }
 
 pub(crate) fn compress_body(json: &[u8]) -> Vec<u8> {

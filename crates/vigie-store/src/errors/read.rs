@@ -1,6 +1,8 @@
 //! Reading issues, events and performance aggregates, and the status changes people make.
 
-use super::{decompress_body, sketch_from, ErrorSettings, Tx, STRAY_SPANS_PER_SEGMENT};
+use super::{
+    decompress_body, floor, sketch_from, ErrorSettings, Tx, DAY_MS, STRAY_SPANS_PER_SEGMENT,
+};
 use crate::sql::{Columns, Value, Where};
 use crate::{Result, StoreError};
 use serde::Serialize;
@@ -159,11 +161,11 @@ pub struct IssuePage {
     pub total: u64,
 }
 
-const ISSUE_COLS: &str = "id, project_id, grouping_key, title, culprit, level, status, \
+pub(crate) const ISSUE_COLS: &str = "id, project_id, grouping_key, title, culprit, level, status, \
     regressed_at, resolved_release, ignore_until_count, ignore_until, first_seen, last_seen, \
     event_count, user_count, first_release, last_release";
 
-fn issue_from(row: &Vec<Value>) -> Result<Issue> {
+pub(crate) fn issue_from(row: &Vec<Value>) -> Result<Issue> {
     let time = |i| row.int(i).map(|v| v.map(Timestamp));
     Ok(Issue {
         id: IssueId(row.req_int(0)?),
@@ -840,41 +842,75 @@ pub struct ReleaseHealth {
     pub crashed: i64,
     pub abnormal: i64,
     pub last_seen: Timestamp,
+    /// Users seen in its sessions (those the SDK named by `did`).
+    pub users: i64,
+    /// Of them, those with a crashed session.
+    pub crashed_users: i64,
 }
 
 impl ReleaseHealth {
     /// Share of sessions that did not crash, `None` without sessions.
     pub fn crash_free(&self) -> Option<f64> {
-        (self.started > 0).then(|| 1.0 - self.crashed as f64 / self.started as f64)
+        share_without(self.crashed, self.started)
+    }
+
+    /// Share of users none of whose sessions crashed, `None` without named users.
+    pub fn crash_free_users(&self) -> Option<f64> {
+        share_without(self.crashed_users, self.users)
     }
 }
 
-/// Sessions per release since `since`, newest release first.
+/// `1 - part / whole`: the share of `whole` that is not `part`; `None` when `whole` is 0.
+pub fn share_without(part: i64, whole: i64) -> Option<f64> {
+    (whole > 0).then(|| 1.0 - part.min(whole) as f64 / whole as f64)
+}
+
+/// Sessions per release since `since`, newest release first, with their users (counted
+/// from the day `since` falls in).
 pub(crate) async fn release_health(
     tx: &mut dyn Tx,
     project: ProjectId,
     since: Timestamp,
 ) -> Result<Vec<ReleaseHealth>> {
-    tx.query(
-        "SELECT release, CAST(sum(started) AS BIGINT), CAST(sum(errored) AS BIGINT), \
-         CAST(sum(crashed) AS BIGINT), CAST(sum(abnormal) AS BIGINT), max(hour) \
-         FROM release_hours WHERE project_id = $1 AND hour >= $2 \
-         GROUP BY release ORDER BY max(hour) DESC, release",
-        &[project.0.into(), since.millis().into()],
-    )
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(ReleaseHealth {
-            release: r.req_text(0)?,
-            started: r.req_int(1)?,
-            errored: r.req_int(2)?,
-            crashed: r.req_int(3)?,
-            abnormal: r.req_int(4)?,
-            last_seen: Timestamp(r.req_int(5)?),
+    let mut health = tx
+        .query(
+            "SELECT release, CAST(sum(started) AS BIGINT), CAST(sum(errored) AS BIGINT), \
+             CAST(sum(crashed) AS BIGINT), CAST(sum(abnormal) AS BIGINT), max(hour) \
+             FROM release_hours WHERE project_id = $1 AND hour >= $2 \
+             GROUP BY release ORDER BY max(hour) DESC, release",
+            &[project.0.into(), since.millis().into()],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(ReleaseHealth {
+                release: r.req_text(0)?,
+                started: r.req_int(1)?,
+                errored: r.req_int(2)?,
+                crashed: r.req_int(3)?,
+                abnormal: r.req_int(4)?,
+                last_seen: Timestamp(r.req_int(5)?),
+                users: 0,
+                crashed_users: 0,
+            })
         })
-    })
-    .collect()
+        .collect::<Result<Vec<_>>>()?;
+    let users = tx
+        .query(
+            "SELECT release, CAST(count(DISTINCT user_hash) AS BIGINT), \
+             CAST(count(DISTINCT CASE WHEN crashed > 0 THEN user_hash END) AS BIGINT) \
+             FROM release_users WHERE project_id = $1 AND day >= $2 GROUP BY release",
+            &[project.0.into(), floor(since, DAY_MS).into()],
+        )
+        .await?;
+    for row in users {
+        let release = row.req_text(0)?;
+        if let Some(h) = health.iter_mut().find(|h| h.release == release) {
+            h.users = row.req_int(1)?;
+            h.crashed_users = row.req_int(2)?;
+        }
+    }
+    Ok(health)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -12,14 +12,11 @@ use vigie_core::issue::IssueId;
 use vigie_core::sketch::{Apdex, Sketch};
 use vigie_core::{ProjectId, Timestamp};
 
-const HOUR_MS: i64 = 3_600_000;
+use super::{floor, DAY_MS, HOUR_MS};
+
 const MINUTE_MS: i64 = 60_000;
 /// Ids looked up per `IN (…)` list.
 const LOOKUP_CHUNK: usize = 500;
-
-fn floor(t: Timestamp, step: i64) -> i64 {
-    t.millis().div_euclid(step) * step
-}
 
 pub(crate) async fn write_batch(
     tx: &mut dyn Tx,
@@ -57,6 +54,22 @@ pub(crate) async fn write_batch(
             ],
         )
         .await?;
+        if let Some(user) = s.user {
+            tx.execute(
+                "INSERT INTO release_users (project_id, release, day, user_hash, crashed) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (project_id, release, day, user_hash) DO UPDATE SET \
+                 crashed = release_users.crashed + excluded.crashed",
+                &[
+                    project.0.into(),
+                    s.release.as_str().into(),
+                    floor(s.at, DAY_MS).into(),
+                    user.into(),
+                    s.crashed.into(),
+                ],
+            )
+            .await?;
+        }
     }
     for f in &batch.feedback {
         tx.execute(
@@ -269,6 +282,18 @@ async fn write_events(
                 regression: change == IssueChange::Regression,
             };
             feed::record(tx, project, &entry, now).await?;
+        }
+        if change == IssueChange::Regression {
+            tx.execute(
+                "INSERT INTO issue_regressions (issue_id, at, release) VALUES ($1, $2, $3) \
+                 ON CONFLICT (issue_id, at) DO NOTHING",
+                &[
+                    issue_id.into(),
+                    now.millis().into(),
+                    group.latest().release.as_deref().into(),
+                ],
+            )
+            .await?;
         }
         for (i, e) in group.events.iter().enumerate() {
             written.push(EventWritten {
@@ -679,6 +704,8 @@ pub(crate) async fn prune(tx: &mut dyn Tx, before: Timestamp) -> Result<u64> {
     for sql in [
         "DELETE FROM events WHERE time < $1",
         "DELETE FROM issue_hours WHERE hour < $1",
+        "DELETE FROM release_users WHERE day < $1",
+        "DELETE FROM issue_regressions WHERE at < $1",
         "DELETE FROM transaction_minutes WHERE minute < $1",
         "DELETE FROM transaction_samples WHERE time < $1",
         "DELETE FROM stray_spans WHERE time < $1",

@@ -5,8 +5,8 @@ use vigie_core::event::Grouping;
 use vigie_core::issue::{IssueStatus, StatusChange};
 use vigie_core::{Project, Timestamp};
 use vigie_store::errors::{
-    Dropped, EventBody, IssueChange, LooseSpan, NewAttachment, NewFeedback, NewTransaction,
-    SessionCounts, SpanTiming,
+    user_hash, Dropped, EventBody, IssueChange, LooseSpan, NewAttachment, NewFeedback,
+    NewTransaction, SessionCounts, SpanTiming,
 };
 use vigie_store::{
     ErrorBatch, ErrorSettings, EventFilter, IssueFilter, IssueSort, Store, StoreError,
@@ -359,6 +359,22 @@ pub async fn errors_story(store: &Arc<dyn Store>, project: &Project) {
         store.write_errors(b, at).await.unwrap().events[0].change,
         IssueChange::Regression
     );
+    // Each regression is kept with the release that brought the issue back.
+    let regressions = store.issue_regressions(aa.id).await.unwrap();
+    let seen: Vec<(Timestamp, Option<&str>)> = regressions
+        .iter()
+        .map(|r| (r.at, r.release.as_deref()))
+        .collect();
+    assert_eq!(seen, [(at, Some("1.2")), (later, Some("1.1"))]);
+    let brought = store.release_issues(p, "1.2", 10).await.unwrap();
+    assert_eq!(
+        brought.regressed.iter().map(|i| i.id).collect::<Vec<_>>(),
+        [aa.id]
+    );
+    assert!(brought.new.iter().all(|i| i.id != aa.id));
+    let figures = store.release_figures(p).await.unwrap();
+    let of = |v: &str| figures.iter().find(|f| f.version == v).unwrap().regressions;
+    assert_eq!((of("1.1"), of("1.2")), (1, 1));
 
     let ignored = store
         .set_issue_status(
@@ -529,6 +545,7 @@ pub async fn errors_story(store: &Arc<dyn Store>, project: &Project) {
             errored: 2,
             crashed: 1,
             abnormal: 0,
+            user: Some(user_hash("ada")),
         },
         SessionCounts {
             release: "1.1".into(),
@@ -538,8 +555,20 @@ pub async fn errors_story(store: &Arc<dyn Store>, project: &Project) {
             errored: 0,
             crashed: 1,
             abnormal: 0,
+            user: Some(user_hash("ada")),
         },
     ];
+    // Two more people, whose sessions ended well (one of them twice); anonymous sessions
+    // count for sessions only.
+    for did in ["bob", "cyd", "bob"] {
+        other.sessions.push(SessionCounts {
+            release: "1.1".into(),
+            environment: "staging".into(),
+            at: T0,
+            user: Some(user_hash(did)),
+            ..SessionCounts::default()
+        });
+    }
     other.dropped = vec![
         Dropped {
             at: T0,
@@ -572,6 +601,31 @@ pub async fn errors_story(store: &Arc<dyn Store>, project: &Project) {
         ("1.1", 20, 2)
     );
     assert_eq!(health[0].crash_free(), Some(0.9));
+    assert_eq!((health[0].users, health[0].crashed_users), (3, 1));
+    assert_eq!(health[0].crash_free_users(), Some(1.0 - 1.0 / 3.0));
+    let days = store.release_days(p, Some("1.1".into()), T0).await.unwrap();
+    assert_eq!(days.len(), 1, "{days:?}");
+    assert_eq!(
+        (
+            days[0].started,
+            days[0].crashed,
+            days[0].users,
+            days[0].crashed_users
+        ),
+        (20, 2, 3, 1)
+    );
+    assert_eq!(days[0].day.millis() % 86_400_000, 0, "a day's start");
+    assert!(store
+        .release_days(p, Some("9.9".into()), T0)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .release_days(p, None, T0)
+        .await
+        .unwrap()
+        .iter()
+        .any(|d| d.release == "1.1"));
     let dropped = store.dropped_events(p, T0).await.unwrap();
     assert_eq!(dropped[0].quantity, 7);
     let files = store.attachments(p, &format!("{:032x}", 3)).await.unwrap();

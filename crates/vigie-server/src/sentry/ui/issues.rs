@@ -24,6 +24,7 @@ use serde::Deserialize;
 use vigie_core::issue::{Issue, IssueId, IssueStatus};
 use vigie_core::{Project, ProjectId, Timestamp};
 use vigie_store::errors::{DroppedCount, Feedback, SampleMeta, TagCount};
+use vigie_store::releases::Regression;
 use vigie_store::{EventFilter, EventMeta};
 
 const PAGE: u32 = 50;
@@ -324,6 +325,8 @@ struct IssuePage {
     events_from_newest: bool,
     /// The requests (transaction samples) of the shown event's trace.
     requests: Vec<SampleMeta>,
+    /// When it came back after it was resolved, newest first.
+    regressions: Vec<Regression>,
 }
 
 impl IssuePage {
@@ -340,6 +343,9 @@ impl IssuePage {
     }
     fn sample_link(&self, s: &SampleMeta) -> String {
         crate::web::related::sample_link(s)
+    }
+    fn release_link(&self, version: &str) -> String {
+        crate::web::related::release_link(version)
     }
     fn took(&self, s: &SampleMeta) -> String {
         crate::web::format::ms(&Some(s.duration_ms))
@@ -458,6 +464,7 @@ pub async fn show(
     let requests =
         crate::web::related::requests_of_event(&state, project.id, event.as_ref()).await?;
     let page = IssuePage {
+        regressions: state.store.issue_regressions(id).await?,
         requests,
         events,
         older_events,

@@ -5,13 +5,12 @@
 
 mod common;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 
 use common::{app, app_configured, project_key};
 use prost::Message;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use vigie_protocol::otlp::metrics::{
     metric, number, ExportMetricsServiceRequest, ExportMetricsServiceResponse, Gauge,
@@ -402,35 +401,13 @@ async fn a_project_past_its_series_limit_refuses_new_series_and_keeps_known_ones
     );
 }
 
-/// What the webhook receiver got.
-type Received = Arc<Mutex<Vec<serde_json::Value>>>;
-
-async fn receiver() -> (String, Received) {
-    let got: Received = Arc::default();
-    let keep = got.clone();
-    let handler = move |body: Bytes| {
-        let keep = keep.clone();
-        async move {
-            keep.lock()
-                .unwrap()
-                .push(serde_json::from_slice(&body).unwrap_or_default());
-            StatusCode::NO_CONTENT
-        }
-    };
-    let router = axum::Router::new().route("/{*path}", axum::routing::post(handler));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    (url, got)
-}
-
 #[tokio::test]
 async fn a_metric_threshold_rule_fires_to_a_webhook_once() {
     let app = app().await;
     let _tasks = vigie_server::alerts::start(&app.state);
     let key = project_key(&app).await;
     let token = app.admin_token().await;
-    let (url, got) = receiver().await;
+    let (url, got) = common::webhook_receiver().await;
     let hook = app
         .api(
             Method::POST,

@@ -435,3 +435,116 @@ async fn crash_free_users_regressions_and_a_release_page() {
     let regressions = &body[body.find("id=\"regressions\"").unwrap()..];
     assert!(regressions.contains("web@1.1&lt;b&gt;"), "{regressions}");
 }
+
+/// Aggregated sessions of `release` this hour, as server-mode SDKs send them.
+fn sessions_item(release: &str, exited: u32, crashed: u32) -> String {
+    let now = vigie_core::Timestamp::now().to_rfc3339();
+    format!(
+        "{{\"type\":\"sessions\"}}\n{}\n",
+        json!({"attrs": {"release": release}, "aggregates": [{"started": now, "exited": exited, "crashed": crashed}]})
+    )
+}
+
+#[tokio::test]
+async fn a_release_crashing_more_than_allowed_alerts_once_then_resolves() {
+    let app = app().await;
+    let _tasks = vigie_server::alerts::start(&app.state);
+    let token = app.admin_token().await;
+    let (url, got) = common::webhook_receiver().await;
+    let hook = app
+        .api(
+            Method::POST,
+            "/api/v1/alerts/channels",
+            &token,
+            Some(&format!(
+                r#"{{"name": "ops", "target": {{"kind": "webhook", "url": "{url}/hook"}}}}"#
+            )),
+        )
+        .await;
+    assert_eq!(hook.status, StatusCode::CREATED, "{}", hook.body);
+    let hook_id = hook.json()["id"].as_i64().unwrap();
+    let rule = |below: &str, window_s: u64| {
+        format!(
+            r#"{{"name": "crashes", "rule": {{"kind": "crash_free_sessions", "below": {below}, "window_s": {window_s}}}, "channels": [{hook_id}]}}"#
+        )
+    };
+    // Sessions are kept per hour: a shorter window is refused, as is a rate of 100 %.
+    for (below, window_s) in [("99", 600), ("100", 3600)] {
+        let refused = app
+            .api(
+                Method::POST,
+                "/api/v1/alerts/rules",
+                &token,
+                Some(&rule(below, window_s)),
+            )
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            refused.body
+        );
+    }
+    let made = app
+        .api(
+            Method::POST,
+            "/api/v1/alerts/rules",
+            &token,
+            Some(&rule("99", 3600)),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+
+    // 2.0 crashes in 3 sessions of 30 (90 %); 1.9 never does; 0.1 crashes always, but in too
+    // few sessions to judge.
+    send_envelope(
+        &app,
+        format!(
+            "{{}}\n{}{}{}",
+            sessions_item("web@2.0", 27, 3),
+            sessions_item("web@1.9", 30, 0),
+            sessions_item("web@0.1", 0, 5)
+        ),
+    )
+    .await;
+    // Release health is read every 10 s.
+    tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+    common::eventually("the alert is delivered", || {
+        let got = got.clone();
+        async move { !got.lock().unwrap().is_empty() }
+    })
+    .await;
+    // Still below on the next readings: no second message.
+    tokio::time::sleep(std::time::Duration::from_secs(11)).await;
+    {
+        let got = got.lock().unwrap();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0]["status"], "firing");
+        let title = got[0]["title"].as_str().unwrap();
+        assert!(
+            title.contains("web@2.0") && title.contains("90.00 %"),
+            "{title}"
+        );
+        assert!(got[0]["link"]
+            .as_str()
+            .unwrap()
+            .ends_with("/releases/web%402.0"));
+    }
+
+    // 300 good sessions later it is back above 99 %: resolved, once.
+    send_envelope(&app, format!("{{}}\n{}", sessions_item("web@2.0", 300, 0))).await;
+    tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+    common::eventually("the alert is resolved", || {
+        let got = got.clone();
+        async move { got.lock().unwrap().len() >= 2 }
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(11)).await;
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[1]["status"], "resolved");
+    assert!(got[1]["link"]
+        .as_str()
+        .unwrap()
+        .ends_with("/releases/web%402.0"));
+}

@@ -123,7 +123,18 @@ pub enum RuleKind {
         above: crate::metric::Limit,
         window_s: u64,
     },
+    /// A release's crash-free sessions over `window_s` (whole hours, as sessions are kept)
+    /// fall below `below` percent, judged from [`MIN_SESSIONS`] sessions: a new release that
+    /// crashes more than the last. Read from storage every 10 s; resolved when it is back
+    /// above, or has no sessions left in the window.
+    CrashFreeSessions {
+        below: crate::metric::Limit,
+        window_s: u64,
+    },
 }
+
+/// Sessions a release must have started in the window before its crash-free rate is judged.
+pub const MIN_SESSIONS: i64 = 20;
 
 /// Items a job must have processed before its error ratio is judged: 1 failure in 2 is not a
 /// trend.
@@ -255,6 +266,11 @@ impl RuleKind {
                 above.0,
                 span_words(*window_s)
             ),
+            RuleKind::CrashFreeSessions { below, window_s } => format!(
+                "a release's crash-free sessions fall below {} % over {}",
+                below.0,
+                span_words(*window_s)
+            ),
         }
     }
 
@@ -274,6 +290,7 @@ impl RuleKind {
                 | RuleKind::TaskRuntime { .. }
                 | RuleKind::QueueLength { .. }
                 | RuleKind::MetricThreshold { .. }
+                | RuleKind::CrashFreeSessions { .. }
         )
     }
 
@@ -387,6 +404,20 @@ impl RuleKind {
                 if *window_s < 60 {
                     return Err(
                         "a metric's window is at least 1 min: metrics are kept per minute".into(),
+                    );
+                }
+                window(*window_s)
+            }
+            RuleKind::CrashFreeSessions { below, window_s } => {
+                if !(below.0 > 0.0 && below.0 < 100.0) {
+                    return Err(format!(
+                        "a crash-free rate is above 0 and below 100 %, not {}",
+                        below.0
+                    ));
+                }
+                if *window_s < 3600 {
+                    return Err(
+                        "a crash-free window is at least 1 h: sessions are kept per hour".into(),
                     );
                 }
                 window(*window_s)
@@ -837,6 +868,34 @@ mod tests {
             slug: "backup".into()
         })));
         assert_eq!(celery.describe(), "a celery job fails");
+    }
+
+    #[test]
+    fn a_crash_free_rule_needs_a_rate_and_whole_hours() {
+        let rule = |below: f64, window_s: u64| RuleKind::CrashFreeSessions {
+            below: crate::metric::Limit(below),
+            window_s,
+        };
+        assert!(rule(99.5, 3600).validate().is_ok());
+        assert!(rule(99.5, 3600).is_threshold());
+        assert_eq!(
+            rule(99.5, 7200).describe(),
+            "a release's crash-free sessions fall below 99.5 % over 2 h"
+        );
+        assert!(rule(100.0, 3600)
+            .validate()
+            .unwrap_err()
+            .contains("below 100"));
+        assert!(rule(0.0, 3600).validate().is_err());
+        assert!(rule(f64::NAN, 3600).validate().is_err());
+        assert!(rule(99.0, 600).validate().unwrap_err().contains("1 h"));
+        assert!(rule(99.0, 2 * 86_400).validate().is_err());
+        // Stored as JSON like every kind.
+        let json = serde_json::to_value(rule(99.5, 3600)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"kind": "crash_free_sessions", "below": 99.5, "window_s": 3600})
+        );
     }
 
     #[test]

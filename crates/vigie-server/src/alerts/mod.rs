@@ -414,6 +414,7 @@ async fn read_metrics(state: &AppState, watches: &mut Watches) {
     if !watches.metrics_due(QUEUES_EVERY) {
         return;
     }
+    read_release_health(state, watches).await;
     let now_minute = crate::otel_metrics::api::now_minute();
     for project in watches.projects() {
         for rule in watches.metric_rules(project) {
@@ -446,6 +447,26 @@ async fn read_metrics(state: &AppState, watches: &mut Watches) {
                 }
                 Err(err) => {
                     tracing::warn!(%err, rule = rule.id, "could not read a metric rule's figure")
+                }
+            }
+        }
+    }
+}
+
+/// Reads each release's sessions over the window of each crash-free rule (with the metric
+/// figures, every [`QUEUES_EVERY`]: sessions are kept per hour).
+async fn read_release_health(state: &AppState, watches: &mut Watches) {
+    let now = vigie_core::Timestamp::now().millis();
+    for project in watches.projects() {
+        for rule in watches.crash_free_rules(project) {
+            let vigie_core::alert::RuleKind::CrashFreeSessions { window_s, .. } = &rule.kind else {
+                continue;
+            };
+            let since = vigie_core::Timestamp(now - *window_s as i64 * 1000);
+            match state.store.release_health(project, since).await {
+                Ok(health) => watches.observe_releases(project, rule.id, health),
+                Err(err) => {
+                    tracing::warn!(%err, rule = rule.id, "could not read a crash-free rule's sessions")
                 }
             }
         }

@@ -11,6 +11,8 @@
 //! celery batches ────────────► TaskFailures (ended tasks), TaskRuntime (running tasks)
 //! celery workers, queues ────► WorkerOffline, QueueLength (read from storage / the broker)
 //! stored metric minutes ──────► MetricThreshold (a figure over the window, read every 10 s)
+//! stored release health ──────► CrashFreeSessions (sessions per release over the window,
+//!                               read every 10 s; an alert per release)
 //! judge(now) ─► Verdict: Opened / Reminder / Resolved, with the message ─► the engine fires
 //! ```
 //!
@@ -31,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use vigie_core::alert::window::{Ratio, Window};
 use vigie_core::alert::{
-    span_words, Notification, RuleKind, MIN_ITEMS, MIN_TASKS, MIN_TRANSACTIONS,
+    span_words, Notification, RuleKind, MIN_ITEMS, MIN_SESSIONS, MIN_TASKS, MIN_TRANSACTIONS,
 };
 use vigie_core::logquery::LogQuery;
 use vigie_core::query_set::{QuerySet, Scratch};
@@ -111,6 +113,8 @@ enum Gauge {
     /// A metric's figure over the rule's window, as last read from storage (`None` when it
     /// has had no point in the window).
     Metric(Option<f64>),
+    /// Each release's sessions over the rule's window, as last read from storage.
+    Releases(Vec<vigie_store::errors::ReleaseHealth>),
 }
 
 /// A task that never says it ended (its worker was killed, events were lost) is forgotten
@@ -143,6 +147,7 @@ impl Watch {
             RuleKind::TaskRuntime { .. } => Gauge::Running(HashMap::new()),
             RuleKind::QueueLength { .. } => Gauge::Queues(Vec::new()),
             RuleKind::MetricThreshold { .. } => Gauge::Metric(None),
+            RuleKind::CrashFreeSessions { .. } => Gauge::Releases(Vec::new()),
             _ => return None,
         };
         Some(Watch {
@@ -422,13 +427,36 @@ impl Watches {
 
     /// The metric rules of `project`, for the engine to read their figures.
     pub fn metric_rules(&self, project: ProjectId) -> Vec<Rule> {
+        self.rules_with(project, |g| matches!(g, Gauge::Metric(_)))
+    }
+
+    /// The crash-free rules of `project`, for the engine to read release health.
+    pub fn crash_free_rules(&self, project: ProjectId) -> Vec<Rule> {
+        self.rules_with(project, |g| matches!(g, Gauge::Releases(_)))
+    }
+
+    fn rules_with(&self, project: ProjectId, is: impl Fn(&Gauge) -> bool) -> Vec<Rule> {
         self.by_project
             .get(&project)
             .into_iter()
             .flatten()
-            .filter(|w| matches!(w.gauge, Gauge::Metric(_)))
+            .filter(|w| is(&w.gauge))
             .map(|w| w.rule.clone())
             .collect()
+    }
+
+    /// A crash-free rule's release health just read from storage.
+    pub fn observe_releases(
+        &mut self,
+        project: ProjectId,
+        rule: i64,
+        health: Vec<vigie_store::errors::ReleaseHealth>,
+    ) {
+        for watch in self.watches(project) {
+            if let (true, Gauge::Releases(known)) = (watch.rule.id == rule, &mut watch.gauge) {
+                *known = health.clone();
+            }
+        }
     }
 
     /// A metric rule's figure just read from storage.
@@ -873,6 +901,53 @@ fn judge_watch(watch: &mut Watch, link: &str, now_ms: i64, out: &mut Vec<Verdict
                 evidence: None,
                 issue: None,
             });
+        }
+        (RuleKind::CrashFreeSessions { below, window_s }, Gauge::Releases(releases)) => {
+            for h in releases.iter().filter(|h| h.started >= MIN_SESSIONS) {
+                let Some(share) = h.crash_free() else {
+                    continue;
+                };
+                let percent = share * 100.0;
+                readings.push(Reading {
+                    key: format!("release:{}", h.release),
+                    holds: percent < below.0,
+                    title: format!(
+                        "Release {}: {percent:.2} % crash-free sessions over {} (below {} %)",
+                        h.release,
+                        span_words(*window_s),
+                        below.0
+                    ),
+                    facts: vec![
+                        ("Sessions".into(), h.started.to_string()),
+                        ("Crashed".into(), h.crashed.to_string()),
+                    ],
+                    page: crate::web::related::release_link(&h.release),
+                    evidence: None,
+                    issue: None,
+                });
+            }
+            // A release whose sessions left the window (or fell under the minimum) clears.
+            let quiet: Vec<String> = watch
+                .open
+                .keys()
+                .filter(|k| k.starts_with("release:") && !readings.iter().any(|r| &r.key == *k))
+                .cloned()
+                .collect();
+            for key in quiet {
+                let release = key["release:".len()..].to_string();
+                readings.push(Reading {
+                    title: format!(
+                        "Release {release}: too few sessions over {} to judge",
+                        span_words(*window_s)
+                    ),
+                    key,
+                    holds: false,
+                    facts: Vec::new(),
+                    page: crate::web::related::release_link(&release),
+                    evidence: None,
+                    issue: None,
+                });
+            }
         }
         (RuleKind::QueueLength { queue, above }, Gauge::Queues(queues)) => {
             for q in queues

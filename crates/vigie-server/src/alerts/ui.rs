@@ -103,6 +103,12 @@ pub const KINDS: &[(&str, &str, &str, &str)] = &[
         "figure(metric) and filters, e.g. p95(http.server.duration) http.route:/api*",
         "value",
     ),
+    (
+        "crash_free_sessions",
+        "a release's crash-free sessions fall below N % over the window (whole hours)",
+        "",
+        "percent, e.g. 99.5",
+    ),
 ];
 
 #[derive(Template)]
@@ -433,6 +439,12 @@ impl RuleForm {
                 above.0.to_string(),
                 minutes(*window_s),
             ),
+            RuleKind::CrashFreeSessions { below, window_s } => (
+                "crash_free_sessions",
+                String::new(),
+                below.0.to_string(),
+                minutes(*window_s),
+            ),
         };
         RuleForm {
             name: rule.name.clone(),
@@ -544,6 +556,25 @@ impl RuleForm {
                     window_s: window_s()?,
                 }
             }
+            "crash_free_sessions" => RuleKind::CrashFreeSessions {
+                below: vigie_core::metric::Limit(
+                    self.threshold
+                        .trim()
+                        .trim_end_matches('%')
+                        .trim()
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|v| v.is_finite())
+                        .ok_or_else(|| {
+                            invalid(
+                                "threshold",
+                                "the crash-free rate is a percentage, e.g. 99.5",
+                            )
+                        })?,
+                ),
+                // Sessions are kept per hour: an hour unless told.
+                window_s: number(&self.window_min, "window", Some(60))? * 60,
+            },
             other => {
                 return Err(invalid(
                     "kind",

@@ -292,3 +292,26 @@ where
     }
     panic!("not within 10 s: {what}");
 }
+
+/// What a webhook receiver got: each body, as JSON.
+pub type Received = std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>;
+
+/// A webhook receiver on a free local port, answering 204 to any POST.
+pub async fn webhook_receiver() -> (String, Received) {
+    let got: Received = Default::default();
+    let keep = got.clone();
+    let handler = move |body: axum::body::Bytes| {
+        let keep = keep.clone();
+        async move {
+            keep.lock()
+                .unwrap()
+                .push(serde_json::from_slice(&body).unwrap_or_default());
+            StatusCode::NO_CONTENT
+        }
+    };
+    let router = axum::Router::new().route("/{*path}", axum::routing::post(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (url, got)
+}

@@ -61,6 +61,16 @@ def setup_first_admin(browser, server, username="alice"):
     WebDriverWait(browser, 10).until(EC.title_contains("Dashboard"))
 
 
+def sign_in_admin(browser, server, username="alice"):
+    """Creates the first admin when the server has none yet, else logs in as that admin: for
+    tests that share one server and may run alone or after one another."""
+    browser.get(server.setup_url)
+    if browser.find_elements(By.CSS_SELECTOR, "form[action='/setup']"):
+        setup_first_admin(browser, server, username)
+    else:
+        log_in(browser, server, username)
+
+
 def log_in(browser, server, username="alice", password=PASSWORD):
     """Logs in through the login form; returns on the dashboard."""
     browser.get(server.url + "/login")

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from selenium.webdriver.common.by import By
 
-from browser import make_browser, phone, setup_first_admin, sideways_overflow
+from browser import make_browser, phone, sideways_overflow, sign_in_admin
 from harness import Server, api, vigie_binary, wait_for
 
 JS = Path(__file__).resolve().parent / "js"
@@ -55,19 +55,24 @@ def build(srv, out: Path, upload: bool):
     return done.stdout + done.stderr
 
 
-def throw_in_chromium(srv, site: Path) -> str:
-    """Serves `site`, clicks Pay in Chromium; answers the event id @sentry/browser sent."""
+def throw_in_chromium(srv, site: Path, user: str | None = None, click: bool = True) -> str:
+    """Serves `site`, opens it in Chromium (signed in as `user`) and clicks Pay, which throws
+    (unless `click` is false: a visit that goes well); waits until @sentry/browser sent what
+    it had (the error, the session)."""
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     browser = make_browser()
     try:
         browser.set_script_timeout(30)
-        browser.get(f"http://127.0.0.1:{server.server_port}/?dsn={urllib.parse.quote(srv.dsn)}")
+        query = urllib.parse.urlencode({"dsn": srv.dsn, **({"user": user} if user else {})})
+        browser.get(f"http://127.0.0.1:{server.server_port}/?{query}")
         browser.execute_script("window.vigieErrors = []; window.addEventListener('error', e => "
                                "window.vigieErrors.push(e.message))")
-        browser.find_element(By.ID, "pay").click()
-        wait_for(lambda: browser.execute_script("return window.vigieErrors.length"), "the click to throw")
+        if click:
+            browser.find_element(By.ID, "pay").click()
+            wait_for(lambda: browser.execute_script("return window.vigieErrors.length"),
+                     "the click to throw")
         return browser.execute_async_script(
             "window.vigieSent('sent').then(arguments[arguments.length - 1])")
     finally:
@@ -123,7 +128,7 @@ def test_the_esbuild_plugin_uploads_and_a_minified_error_reads_as_its_source(vig
     # The issue page, as a person reads it, at desktop and phone width.
     browser = make_browser()
     try:
-        setup_first_admin(browser, srv)
+        sign_in_admin(browser, srv)
         browser.get(f"{srv.url}/issues/{issue['id']}")
         page = browser.find_element(By.TAG_NAME, "main").text
         assert "payNow" in page and "checkout.js" in page, page[:2000]
@@ -183,3 +188,57 @@ def test_sentry_cli_injects_and_uploads_as_a_ci_script_does(vigie_maps):
     assert [d["environment"] for d in releases["shop@1.0.1"]["deploys"]] == ["staging"], releases
     # The page's own release (the SDK's `release`) has the two events of the checkout error.
     assert releases["shop@1.0.0"]["events"] == 2, releases
+
+
+def test_browser_sessions_give_the_release_its_crash_free_rates(vigie_maps, shots):
+    """Release health as @sentry/browser reports it by default: each visit is a session; one
+    that an uncaught error ended is `unhandled` (since Sentry split it from `crashed`: a page
+    does not crash), counted apart; a signed-in shopper is a user. The Releases page and the
+    release's own page show the rates, as a person reads them, at desktop and phone width."""
+    srv = vigie_maps
+    before = {r["version"]: r for r in api(srv, "/api/v1/releases")}.get("shop@1.0.0", {})
+    sessions, unhandled = before.get("sessions", 0), before.get("unhandled", 0)
+    with tempfile.TemporaryDirectory() as site:
+        build(srv, Path(site), upload=False)
+        throw_in_chromium(srv, Path(site), user="ada")               # an uncaught error
+        throw_in_chromium(srv, Path(site), user="bob", click=False)  # goes well
+        throw_in_chromium(srv, Path(site), user="bob", click=False)
+    release = wait_for(lambda: next((r for r in api(srv, "/api/v1/releases")
+                                     if r["version"] == "shop@1.0.0"
+                                     and r["sessions"] == sessions + 3
+                                     and r["unhandled"] == unhandled + 1
+                                     and r["users"] == 2), None),
+                       "three more sessions of shop@1.0.0, one ended by an error, two shoppers")
+    assert release["crash_free"] == 1.0 and release["crash_free_users"] == 1.0, release
+    share = 100 * release["unhandled"] / release["sessions"]
+
+    browser = make_browser()
+    try:
+        sign_in_admin(browser, srv)
+        browser.get(f"{srv.url}/releases")
+        chart = browser.find_element(By.ID, "crash-free-chart")
+        assert chart.find_elements(By.CSS_SELECTOR, "polyline"), chart.get_attribute("outerHTML")
+        row = next(r for r in browser.find_elements(By.CSS_SELECTOR, "#releases tbody tr")
+                   if "shop@1.0.0" in r.text)
+        assert "100.0 %" in row.text, row.text
+        shots(browser, "releases")
+        row.find_element(By.LINK_TEXT, "shop@1.0.0").click()
+        assert browser.current_url.endswith("/releases/shop%401.0.0"), browser.current_url
+        assert browser.find_element(By.ID, "crash-free-users").text == "100.0 %"
+        assert browser.find_element(By.ID, "crash-free-sessions").text == "100.0 %"
+        uncaught = browser.find_element(By.ID, "unhandled").text
+        assert uncaught == f"{share:.1f} %", (uncaught, release)
+        bars = browser.find_elements(By.CSS_SELECTOR, "#sessions-chart rect")
+        assert len(bars) == 30, len(bars)
+        assert any(f"{release['sessions']} sessions" in b.get_attribute("textContent") for b in bars)
+        new = browser.find_element(By.ID, "new-issues")
+        assert MESSAGE in new.text, new.text
+        shots(browser, "release")
+        with phone(browser):
+            browser.get(f"{srv.url}/releases/shop%401.0.0")
+            shots(browser, "release-phone")
+            assert not sideways_overflow(browser)
+            browser.get(f"{srv.url}/releases")
+            assert not sideways_overflow(browser)
+    finally:
+        browser.quit()

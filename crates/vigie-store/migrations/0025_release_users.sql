@@ -1,3 +1,7 @@
+-- Sessions ended by an error nothing handled that did not crash the program (the browser
+-- SDK's `unhandled` status): counted apart from crashes, as Sentry does.
+ALTER TABLE release_hours ADD COLUMN unhandled INTEGER NOT NULL DEFAULT 0;
+
 -- Crash-free users: each user seen in a release's sessions (the SDK's `did`, as the first 8
 -- bytes of its SHA-1: counting needs no name), per day, and whether a session of theirs
 -- crashed that day. Pruned with release_hours.

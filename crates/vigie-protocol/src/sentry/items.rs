@@ -21,6 +21,9 @@ pub struct SessionCounts {
     pub errored: i64,
     pub crashed: i64,
     pub abnormal: i64,
+    /// Ended by an error nothing handled that did not crash the program (the browser SDK's
+    /// status for an uncaught error since Sentry split it from `crashed`): not a crash.
+    pub unhandled: i64,
     /// Who had the session (`did`: the user's id, e-mail or name, as the SDK sets it), for
     /// crash-free users; `None` for anonymous sessions, which count for sessions only.
     pub did: Option<String>,
@@ -69,6 +72,7 @@ pub fn session(payload: &Value, received: i64) -> Option<SessionCounts> {
         errored: i64::from(status == "exited" && errors > 0),
         crashed: i64::from(status == "crashed"),
         abnormal: i64::from(status == "abnormal"),
+        unhandled: i64::from(status == "unhandled"),
         did: did(payload),
     })
 }
@@ -96,14 +100,16 @@ pub fn sessions(payload: &Value, received: i64) -> Vec<SessionCounts> {
                 .map(|a| {
                     let (exited, errored) = (count(a, "exited"), count(a, "errored"));
                     let (crashed, abnormal) = (count(a, "crashed"), count(a, "abnormal"));
+                    let unhandled = count(a, "unhandled");
                     SessionCounts {
                         release: release.clone(),
                         environment: environment.clone(),
                         time: ns(a.get("started"), received),
-                        started: exited + errored + crashed + abnormal,
+                        started: exited + errored + crashed + abnormal + unhandled,
                         errored,
                         crashed,
                         abnormal,
+                        unhandled,
                         did: did(a),
                     }
                 })
@@ -400,7 +406,8 @@ mod tests {
         let middle = json!({"sid": "a", "status": "ok", "errors": 1, "attrs": attrs});
         let end = json!({"sid": "a", "status": "exited", "errors": 1, "attrs": attrs});
         let crash = json!({"sid": "b", "init": true, "status": "crashed", "attrs": attrs});
-        let counts: Vec<SessionCounts> = [start, middle, end, crash]
+        let uncaught = json!({"sid": "c", "status": "unhandled", "errors": 1, "attrs": attrs});
+        let counts: Vec<SessionCounts> = [start, middle, end, crash, uncaught]
             .iter()
             .map(|p| session(p, 7).unwrap())
             .collect();
@@ -408,6 +415,11 @@ mod tests {
         assert_eq!(sum(|c| c.started), 2);
         assert_eq!(sum(|c| c.errored), 1);
         assert_eq!(sum(|c| c.crashed), 1);
+        assert_eq!(
+            sum(|c| c.unhandled),
+            1,
+            "an uncaught browser error is not a crash"
+        );
         assert_eq!(counts[0].environment, "staging");
         assert_eq!(counts[0].did, None);
         assert!(session(&json!({"init": true, "attrs": {}}), 7).is_none());
@@ -426,7 +438,7 @@ mod tests {
             "attrs": {"release": "shop@1.4"},
             "aggregates": [
                 {"started": "2026-11-21T10:00:00Z", "exited": 40, "errored": 2},
-                {"started": "2026-11-21T10:01:00Z", "crashed": 1},
+                {"started": "2026-11-21T10:01:00Z", "crashed": 1, "unhandled": 2},
                 {"started": "2026-11-21T10:02:00Z"}
             ]
         });
@@ -440,7 +452,10 @@ mod tests {
             ),
             (42, 2, "production")
         );
-        assert_eq!((list[1].started, list[1].crashed), (1, 1));
+        assert_eq!(
+            (list[1].started, list[1].crashed, list[1].unhandled),
+            (3, 1, 2)
+        );
         assert_eq!(list[0].time, 1_795_255_200_000_000_000);
     }
 

@@ -50,6 +50,10 @@ pub struct ReleaseRow {
     /// Sessions started over the last 90 days, and the share that did not crash.
     pub sessions: i64,
     pub crash_free: Option<f64>,
+    /// Of those sessions, those an uncaught error ended without a crash (browsers; not
+    /// counted as crashes, as Sentry does), and their share.
+    pub unhandled: i64,
+    pub unhandled_share: Option<f64>,
     /// People its sessions named (the SDK's user) over the last 90 days, and the share none
     /// of whose sessions crashed.
     pub users: i64,
@@ -70,6 +74,8 @@ impl ReleaseRow {
             last_event: None,
             sessions: 0,
             crash_free: None,
+            unhandled: 0,
+            unhandled_share: None,
             users: 0,
             crash_free_users: None,
             deploys: Vec::new(),
@@ -119,6 +125,8 @@ pub async fn overview(state: &AppState, project: ProjectId) -> Result<Vec<Releas
         let r = row(&mut rows, &h.release);
         r.sessions = h.started;
         r.crash_free = h.crash_free();
+        r.unhandled = h.unhandled;
+        r.unhandled_share = h.unhandled_share();
         r.users = h.users;
         r.crash_free_users = h.crash_free_users();
         r.last_event = r.last_event.max(Some(h.last_seen));

@@ -356,6 +356,7 @@ fn counts(s: items::SessionCounts) -> SessionCounts {
         errored: s.errored,
         crashed: s.crashed,
         abnormal: s.abnormal,
+        unhandled: s.unhandled,
         user: s.did.as_deref().map(vigie_store::errors::user_hash),
     }
 }

@@ -160,6 +160,8 @@ pub struct SessionCounts {
     pub errored: i64,
     pub crashed: i64,
     pub abnormal: i64,
+    /// Ended by an uncaught error that did not crash the program (browsers).
+    pub unhandled: i64,
     /// The session's user, hashed ([`user_hash`]), for crash-free users.
     pub user: Option<i64>,
 }

@@ -841,6 +841,8 @@ pub struct ReleaseHealth {
     pub errored: i64,
     pub crashed: i64,
     pub abnormal: i64,
+    /// Ended by an uncaught error that did not crash the program (browsers): not a crash.
+    pub unhandled: i64,
     pub last_seen: Timestamp,
     /// Users seen in its sessions (those the SDK named by `did`).
     pub users: i64,
@@ -857,6 +859,11 @@ impl ReleaseHealth {
     /// Share of users none of whose sessions crashed, `None` without named users.
     pub fn crash_free_users(&self) -> Option<f64> {
         share_without(self.crashed_users, self.users)
+    }
+
+    /// Share of sessions that ended on an uncaught error, `None` without sessions.
+    pub fn unhandled_share(&self) -> Option<f64> {
+        (self.started > 0).then(|| self.unhandled.min(self.started) as f64 / self.started as f64)
     }
 }
 
@@ -875,7 +882,8 @@ pub(crate) async fn release_health(
     let mut health = tx
         .query(
             "SELECT release, CAST(sum(started) AS BIGINT), CAST(sum(errored) AS BIGINT), \
-             CAST(sum(crashed) AS BIGINT), CAST(sum(abnormal) AS BIGINT), max(hour) \
+             CAST(sum(crashed) AS BIGINT), CAST(sum(abnormal) AS BIGINT), max(hour), \
+             CAST(sum(unhandled) AS BIGINT) \
              FROM release_hours WHERE project_id = $1 AND hour >= $2 \
              GROUP BY release ORDER BY max(hour) DESC, release",
             &[project.0.into(), since.millis().into()],
@@ -890,6 +898,7 @@ pub(crate) async fn release_health(
                 crashed: r.req_int(3)?,
                 abnormal: r.req_int(4)?,
                 last_seen: Timestamp(r.req_int(5)?),
+                unhandled: r.req_int(6)?,
                 users: 0,
                 crashed_users: 0,
             })

@@ -36,12 +36,13 @@ pub(crate) async fn write_batch(
     for s in &batch.sessions {
         tx.execute(
             "INSERT INTO release_hours (project_id, release, environment, hour, started, \
-             errored, crashed, abnormal) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             errored, crashed, abnormal, unhandled) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (project_id, release, environment, hour) DO UPDATE SET \
              started = release_hours.started + excluded.started, \
              errored = release_hours.errored + excluded.errored, \
              crashed = release_hours.crashed + excluded.crashed, \
-             abnormal = release_hours.abnormal + excluded.abnormal",
+             abnormal = release_hours.abnormal + excluded.abnormal, \
+             unhandled = release_hours.unhandled + excluded.unhandled",
             &[
                 project.0.into(),
                 s.release.as_str().into(),
@@ -51,6 +52,7 @@ pub(crate) async fn write_batch(
                 s.errored.into(),
                 s.crashed.into(),
                 s.abnormal.into(),
+                s.unhandled.into(),
             ],
         )
         .await?;

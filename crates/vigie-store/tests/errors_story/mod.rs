@@ -545,6 +545,7 @@ pub async fn errors_story(store: &Arc<dyn Store>, project: &Project) {
             errored: 2,
             crashed: 1,
             abnormal: 0,
+            unhandled: 0,
             user: Some(user_hash("ada")),
         },
         SessionCounts {
@@ -555,6 +556,7 @@ pub async fn errors_story(store: &Arc<dyn Store>, project: &Project) {
             errored: 0,
             crashed: 1,
             abnormal: 0,
+            unhandled: 3,
             user: Some(user_hash("ada")),
         },
     ];
@@ -601,6 +603,8 @@ pub async fn errors_story(store: &Arc<dyn Store>, project: &Project) {
         ("1.1", 20, 2)
     );
     assert_eq!(health[0].crash_free(), Some(0.9));
+    assert_eq!(health[0].unhandled, 3);
+    assert_eq!(health[0].unhandled_share(), Some(0.15));
     assert_eq!((health[0].users, health[0].crashed_users), (3, 1));
     assert_eq!(health[0].crash_free_users(), Some(1.0 - 1.0 / 3.0));
     let days = store.release_days(p, Some("1.1".into()), T0).await.unwrap();

@@ -51,3 +51,10 @@ def flaky(self, name):
     if attempts[name] == 1:
         raise self.retry(exc=ConnectionError("SMTP server went away"), countdown=0.2)
     return f"{name} sent"
+
+
+@app.task
+def sleepy(seconds):
+    """Runs long enough to be seen running, revoked and terminated."""
+    time.sleep(seconds)
+    return seconds

@@ -73,6 +73,19 @@ pub fn bearer_token(header: &str) -> Option<&str> {
     (!token.is_empty()).then_some(token)
 }
 
+/// The user name and password of an `Authorization: Basic …` header (RFC 7617), as Flower's
+/// `--basic-auth` scripts send them.
+pub fn basic_credentials(header: &str) -> Option<(String, String)> {
+    use base64::Engine;
+    let encoded = strip_prefix_ignore_case(header.trim(), "basic")?.trim();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
 fn query_key(query: &str) -> Option<String> {
     query_value(query, "sentry_key")
 }
@@ -219,6 +232,28 @@ impl fmt::Display for Dsn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn basic_credentials_are_read_as_rfc_7617_says() {
+        // "alice:s3cr:et" — a colon in the password stays in it.
+        assert_eq!(
+            basic_credentials("Basic YWxpY2U6czNjcjpldA=="),
+            Some(("alice".into(), "s3cr:et".into()))
+        );
+        assert_eq!(
+            basic_credentials("basic   YWxpY2U6czNjcjpldA== "),
+            Some(("alice".into(), "s3cr:et".into()))
+        );
+        for bad in [
+            "Bearer abc",
+            "Basic",
+            "Basic !!!",
+            "Basic YWxpY2U=",
+            "Basicx YQ==",
+        ] {
+            assert_eq!(basic_credentials(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn a_dsn_names_its_server() {

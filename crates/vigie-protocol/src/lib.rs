@@ -22,4 +22,6 @@ pub mod otlp;
 pub mod sentry;
 pub mod weight;
 
-pub use auth::{bearer_token, find_project_key, query_value, Dsn, DsnError, KeySources};
+pub use auth::{
+    basic_credentials, bearer_token, find_project_key, query_value, Dsn, DsnError, KeySources,
+};

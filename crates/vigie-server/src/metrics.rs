@@ -116,6 +116,9 @@ pub struct CeleryCounters {
     pub undecodable: AtomicU64,
     /// Messages lost because storage could not keep up.
     pub dropped: AtomicU64,
+    /// Result-backend states of another database on the same Redis (pub/sub is global):
+    /// skipped, they are another app's tasks.
+    pub foreign: AtomicU64,
     /// Connections to a broker lost and tried again.
     pub reconnects: AtomicU64,
 }
@@ -141,6 +144,10 @@ impl CeleryCounters {
             (
                 "events dropped under overload",
                 self.dropped.load(Ordering::Relaxed),
+            ),
+            (
+                "task states of another Redis database skipped",
+                self.foreign.load(Ordering::Relaxed),
             ),
             ("reconnections", self.reconnects.load(Ordering::Relaxed)),
         ]
@@ -208,7 +215,7 @@ impl CeleryCounters {
     }
 
     /// Every plain counter of the Celery consumer, as `/metrics` and the System page name it.
-    fn table(&self) -> [Counter<'_>; 5] {
+    fn table(&self) -> [Counter<'_>; 6] {
         [
             Counter::new(
                 "vigie_celery_events_total",
@@ -235,6 +242,15 @@ impl CeleryCounters {
                 &self.dropped,
             )
             .not_stored("Celery events", "storage could not keep up"),
+            Counter::new(
+                "vigie_celery_foreign_total",
+                "Result-backend task states published from another Redis database, skipped.",
+                &self.foreign,
+            )
+            .not_stored(
+                "Celery task states",
+                "another Redis database's (another app's) tasks",
+            ),
             Counter::new(
                 "vigie_celery_reconnects_total",
                 "Broker connections lost and retried.",

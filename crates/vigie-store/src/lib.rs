@@ -73,7 +73,10 @@ pub use alerts::{
     AlertStore, Alerting, Channel, Delivery, FeedMove, Firing, NewDelivery, NewRule, Rule,
 };
 pub use artifacts::ArtifactStore;
-pub use celery::{CeleryApplied, CeleryNews, CeleryStore, TaskEvent, TaskFilter, WorkerPeriod};
+pub use celery::{
+    CeleryAction, CeleryActionStore, CeleryApplied, CeleryNews, CeleryStore, TaskEvent, TaskFilter,
+    WorkerPeriod,
+};
 pub use errors::{
     ErrorBatch, ErrorSettings, ErrorStore, ErrorsWritten, EventFilter, EventMeta, IssueFilter,
     IssuePage, IssueSort,
@@ -218,6 +221,7 @@ pub trait Store:
     + ErrorStore
     + AlertStore
     + CeleryStore
+    + CeleryActionStore
     + MonitorStore
     + FeedStore
     + InstanceStore

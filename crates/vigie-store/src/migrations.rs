@@ -150,6 +150,11 @@ pub const ALL: &[Migration] = &[
         "release users and issue regressions",
         include_str!("../migrations/0025_release_users.sql"),
     ),
+    step(
+        26,
+        "celery actions",
+        include_str!("../migrations/0026_celery_actions.sql"),
+    ),
 ];
 
 impl Migration {

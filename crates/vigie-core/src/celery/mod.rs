@@ -9,6 +9,7 @@
 //!
 //! Each task is shown as a Job of kind `celery` ([`TaskState::job_status`]).
 
+pub mod control;
 mod job;
 pub mod periodic;
 mod search;

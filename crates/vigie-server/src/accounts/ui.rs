@@ -1,22 +1,20 @@
 //! Login, logout, first-run setup and the project switcher.
 
 use crate::accounts::manage;
-use crate::auth::{csrf, password, session};
+use crate::auth::login::{self, ClientIp, Refused};
+use crate::auth::{csrf, session};
 use crate::http::{cookies, AppError, PageError};
 use crate::hub::Change;
 use crate::state::AppState;
 use crate::web::{redirect_with, safe_next};
 use askama::Template;
-use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
+use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
-use std::net::SocketAddr;
-use vigie_core::login_limiter::{self, LoginKeys};
 use vigie_core::validate::MIN_PASSWORD_LEN;
-use vigie_core::Timestamp;
 
 #[derive(Template)]
 #[template(path = "accounts/login.html")]
@@ -36,45 +34,6 @@ struct SetupPage {
     username: String,
     error: Option<String>,
     min_password: usize,
-}
-
-/// The client's address, for login throttling.
-pub struct ClientIp(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
-        let forwarded = parts
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok());
-        Ok(ClientIp(client_ip(peer, forwarded)))
-    }
-}
-
-/// Who is on the other end: the peer, or, when the peer is a reverse proxy on this machine
-/// (a loopback address), the last address the proxy added to `X-Forwarded-For` (nginx's
-/// `$proxy_add_x_forwarded_for`). Without this, every login behind the proxy would share the
-/// proxy's address, and one guesser would lock everyone out. Addresses further left were
-/// written by the client and could be anything; they are not read.
-fn client_ip(peer: Option<std::net::IpAddr>, forwarded: Option<&str>) -> String {
-    let Some(peer) = peer else {
-        return "unknown".into();
-    };
-    if peer.is_loopback() {
-        let last = forwarded
-            .and_then(|f| f.rsplit(',').next())
-            .and_then(|a| a.trim().parse::<std::net::IpAddr>().ok());
-        if let Some(client) = last {
-            return client.to_string();
-        }
-    }
-    peer.to_string()
 }
 
 /// A page answer with extra headers (cookies) and a status.
@@ -162,7 +121,6 @@ pub async fn login(
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
     let username = form.username.trim().to_lowercase();
-    let keys = LoginKeys::new(&username, &ip);
     let retry = |error: String, status: StatusCode| {
         let again = LoginPage {
             csrf: form.csrf.clone(),
@@ -174,45 +132,25 @@ pub async fn login(
         page(status, &again, None)
     };
 
-    // The counts live in the database: the throttle holds on every instance.
-    let now = Timestamp::now();
-    let failures = state.store.login_failures(&keys.all()).await?;
-    let counted = |key: &String| failures.iter().find(|(k, _)| k == key).map(|(_, f)| f);
-    let wait = login_limiter::wait(keys.refusing.iter().filter_map(counted), now);
-    if !wait.is_zero() {
-        let secs = wait.as_secs_f64().ceil() as u64;
-        let mut response = retry(
-            format!("Too many failed attempts. Wait {secs} s, then try again."),
-            StatusCode::TOO_MANY_REQUESTS,
-        )?;
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        return Ok(response);
-    }
-
-    let slowdown = login_limiter::slowdown(counted(&keys.username), now);
-    if !slowdown.is_zero() {
-        tokio::time::sleep(slowdown).await;
-    }
-    let credentials = state.store.credentials(&username).await?;
-    let hash = credentials.as_ref().map(|c| c.password_hash.clone());
-    if !password::verify(form.password.clone(), hash).await {
-        state
-            .store
-            .record_login_failure(&keys.all(), Timestamp::now())
-            .await?;
-        tracing::info!(%username, %ip, "failed login");
-        return retry(
-            "Wrong username or password. Check them and try again in a moment.".into(),
-            StatusCode::UNAUTHORIZED,
-        );
-    }
-    let user = credentials.expect("verified credentials exist").user;
-    state
-        .store
-        .clear_login_failures(&keys.cleared_by_success())
-        .await?;
+    let user = match login::check(&state, &username, &ip, form.password.clone()).await? {
+        Ok(user) => user,
+        Err(Refused::Throttled { wait_s }) => {
+            let mut response = retry(
+                format!("Too many failed attempts. Wait {wait_s} s, then try again."),
+                StatusCode::TOO_MANY_REQUESTS,
+            )?;
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait_s));
+            return Ok(response);
+        }
+        Err(Refused::Wrong) => {
+            return retry(
+                "Wrong username or password. Check them and try again in a moment.".into(),
+                StatusCode::UNAUTHORIZED,
+            )
+        }
+    };
     let cookie = session::start(&state, user.id, &headers).await?;
     let mut response = Redirect::to(&safe_next(Some(&form.next))).into_response();
     let secure = state.secure_cookies(&headers);
@@ -363,25 +301,4 @@ pub async fn switch_project(
         Redirect::to(&safe_next(query.next.as_deref())),
     )
         .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_local_proxy_names_the_client_and_nobody_else_can() {
-        let local = Some("127.0.0.1".parse().unwrap());
-        let remote = Some("203.0.113.7".parse().unwrap());
-        let chain = Some("10.9.9.9, 198.51.100.4");
-        assert_eq!(client_ip(local, chain), "198.51.100.4");
-        assert_eq!(
-            client_ip(remote, chain),
-            "203.0.113.7",
-            "a remote peer's header is not trusted"
-        );
-        assert_eq!(client_ip(local, None), "127.0.0.1");
-        assert_eq!(client_ip(local, Some("not an address")), "127.0.0.1");
-        assert_eq!(client_ip(None, chain), "unknown");
-    }
 }

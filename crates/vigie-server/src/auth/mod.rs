@@ -9,6 +9,7 @@
 
 pub mod csrf;
 pub mod job_access;
+pub mod login;
 pub mod password;
 mod principal;
 pub mod session;

@@ -94,6 +94,14 @@ where
         let safe = matches!(parts.method, Method::GET | Method::HEAD);
         let needed = if safe { Access::Read } else { Access::Admin };
 
+        let basic = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(vigie_protocol::basic_credentials);
+        if let Some((username, given)) = basic {
+            return basic_caller(state, parts, &username, given, needed).await;
+        }
         if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
             let token = auth
                 .to_str()
@@ -144,6 +152,38 @@ where
         }
         Ok(ApiCaller(Caller::User(session.user)))
     }
+}
+
+/// A user by HTTP Basic credentials (Flower's `--basic-auth` scripts), throttled as the login
+/// form is. No CSRF check: a browser never sends these on its own to another site's request.
+async fn basic_caller(
+    state: &AppState,
+    parts: &mut Parts,
+    username: &str,
+    given: String,
+    needed: Access,
+) -> Result<ApiCaller, ApiError> {
+    let Ok(ip) = super::login::ClientIp::from_request_parts(parts, state).await;
+    let username = username.trim().to_lowercase();
+    let user = match super::login::check(state, &username, &ip.0, given).await? {
+        Ok(user) => user,
+        Err(super::login::Refused::Throttled { wait_s }) => {
+            return Err(AppError::TooManyRequests {
+                retry_after: wait_s,
+                message: format!("too many failed logins: wait {wait_s} s"),
+            }
+            .into())
+        }
+        Err(super::login::Refused::Wrong) => return Err(AppError::Unauthorized.into()),
+    };
+    if !user.role.allows(needed) {
+        return Err(AppError::Forbidden(format!(
+            "user {:?} is a {}; this request needs an admin",
+            user.username, user.role
+        ))
+        .into());
+    }
+    Ok(ApiCaller(Caller::User(user)))
 }
 
 /// An API caller of Sentry's web API subset (`sentry-cli`), refused as Sentry refuses

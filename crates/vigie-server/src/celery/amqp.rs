@@ -25,6 +25,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
+use vigie_protocol::celery::control::{ReplyTo, REPLY_EXCHANGE};
 
 /// Where a RabbitMQ broker is, from a Celery broker URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,6 +105,9 @@ pub struct Connection {
     /// Silence after which the broker is taken for gone (twice its heartbeat).
     timeout: Option<Duration>,
     broadcast_open: bool,
+    /// Frames of the consuming channel read while a publish waited for its confirmation (a
+    /// worker's reply can come before it), handed out first by [`Connection::frame`].
+    pending: std::collections::VecDeque<Frame>,
 }
 
 impl Drop for Connection {
@@ -259,6 +263,7 @@ impl Connection {
             heartbeat: None,
             timeout: Some(Duration::from_secs(30)),
             broadcast_open: false,
+            pending: Default::default(),
         };
         c.writer
             .lock()
@@ -335,27 +340,52 @@ impl Connection {
     /// Declares Celery's `celeryev` exchange as Celery does, an exclusive auto-delete queue
     /// bound to every routing key, and consumes it without acknowledgements.
     pub async fn consume_events(&mut self) -> io::Result<String> {
+        let queue = format!("vigie.celeryev.{}", vigie_core::secret::random_hex(8));
+        self.consume(("celeryev", "topic", true), &queue, "#")
+            .await?;
+        Ok(queue)
+    }
+
+    /// Consumes the replies to a remote-control call: kombu's `reply.celery.pidbox` direct
+    /// exchange, declared as kombu declares it (workers declare it too before replying), and a
+    /// queue of the call's own bound with its routing key.
+    pub async fn consume_replies(&mut self, reply: &ReplyTo) -> io::Result<()> {
+        self.consume(
+            (REPLY_EXCHANGE, "direct", false),
+            &reply.queue(),
+            &reply.routing_key,
+        )
+        .await
+    }
+
+    /// Declares `exchange` (name, type, durable), an exclusive auto-delete `queue` bound to it
+    /// with `routing_key`, and consumes the queue without acknowledgements.
+    async fn consume(
+        &mut self,
+        (exchange, kind, durable): (&str, &str, bool),
+        queue: &str,
+        routing_key: &str,
+    ) -> io::Result<()> {
         let mut declare = Args::method(40, 10);
-        // passive 0, durable 1, auto-delete 0, internal 0, no-wait 0.
+        // passive 0, durable, auto-delete 0, internal 0, no-wait 0.
         declare
             .u16(0)
-            .short("celeryev")
-            .short("topic")
-            .u8(0b0000_0010)
+            .short(exchange)
+            .short(kind)
+            .u8(u8::from(durable) << 1)
             .table(&[]);
         self.send(CONSUMER_CHANNEL, &declare).await?;
         self.expect(CONSUMER_CHANNEL, (40, 11)).await?;
-        let queue = format!("vigie.celeryev.{}", vigie_core::secret::random_hex(8));
         let mut declare = Args::method(50, 10);
         // passive 0, durable 0, exclusive 1, auto-delete 1, no-wait 0.
-        declare.u16(0).short(&queue).u8(0b0000_1100).table(&[]);
+        declare.u16(0).short(queue).u8(0b0000_1100).table(&[]);
         self.send(CONSUMER_CHANNEL, &declare).await?;
         self.expect(CONSUMER_CHANNEL, (50, 11)).await?;
         let mut bind = Args::method(50, 20);
         bind.u16(0)
-            .short(&queue)
-            .short("celeryev")
-            .short("#")
+            .short(queue)
+            .short(exchange)
+            .short(routing_key)
             .u8(0)
             .table(&[]);
         self.send(CONSUMER_CHANNEL, &bind).await?;
@@ -364,13 +394,38 @@ impl Connection {
         // no-local 0, no-ack 1, exclusive 1, no-wait 0.
         consume
             .u16(0)
-            .short(&queue)
+            .short(queue)
             .short("vigie")
             .u8(0b0000_0110)
             .table(&[]);
         self.send(CONSUMER_CHANNEL, &consume).await?;
         self.expect(CONSUMER_CHANNEL, (60, 21)).await?;
-        Ok(queue)
+        Ok(())
+    }
+
+    /// Drops every message waiting in `queue`; how many were dropped, `None` when the broker
+    /// has no such queue.
+    pub async fn purge(&mut self, queue: &str) -> io::Result<Option<u64>> {
+        let mut purge = Args::method(50, 30);
+        purge.u16(0).short(queue).u8(0);
+        self.send(CONSUMER_CHANNEL, &purge).await?;
+        match self.expect(CONSUMER_CHANNEL, (50, 31)).await {
+            Ok(payload) => Ok(Some(Reader(&payload[4..]).u32()? as u64)),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                self.reopen_consumer_channel().await?;
+                Ok(None)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Opens the consuming channel again after the broker closed it over a missing queue.
+    async fn reopen_consumer_channel(&mut self) -> io::Result<()> {
+        let mut open = Args::method(20, 10);
+        open.short("");
+        self.send(CONSUMER_CHANNEL, &open).await?;
+        self.expect(CONSUMER_CHANNEL, (20, 11)).await?;
+        Ok(())
     }
 
     /// How many messages wait in `queue`; `None` when the broker has no such queue.
@@ -387,10 +442,7 @@ impl Connection {
             }
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
                 // The broker closed the channel over it: open it again.
-                let mut open = Args::method(20, 10);
-                open.short("");
-                self.send(CONSUMER_CHANNEL, &open).await?;
-                self.expect(CONSUMER_CHANNEL, (20, 11)).await?;
+                self.reopen_consumer_channel().await?;
                 Ok(None)
             }
             Err(err) => Err(err),
@@ -479,10 +531,14 @@ impl Connection {
         }
         self.writer.lock().await.write_all(&out).await?;
         loop {
-            let f = self.frame().await?;
+            let f = self.fresh_frame().await?;
+            if f.channel != BROADCAST_CHANNEL {
+                self.pending.push_back(f);
+                continue;
+            }
             match f.method() {
-                Some((60, 80, _)) if f.channel == BROADCAST_CHANNEL => return Ok(()),
-                Some((60, 120, _)) if f.channel == BROADCAST_CHANNEL => {
+                Some((60, 80, _)) => return Ok(()),
+                Some((60, 120, _)) => {
                     return Err(io::Error::other(
                         "amqp: the broker did not take the message",
                     ))
@@ -512,8 +568,16 @@ impl Connection {
         }
     }
 
-    /// Reads the next frame, answering heartbeats and closes on the way.
+    /// The next frame: one kept aside while a publish waited, else [`Self::fresh_frame`].
     async fn frame(&mut self) -> io::Result<Frame> {
+        match self.pending.pop_front() {
+            Some(f) => Ok(f),
+            None => self.fresh_frame().await,
+        }
+    }
+
+    /// Reads the next frame from the socket, answering heartbeats and closes on the way.
+    async fn fresh_frame(&mut self) -> io::Result<Frame> {
         loop {
             let read = read_frame(&mut self.reader);
             let f = match self.timeout {

@@ -33,6 +33,8 @@ use axum::routing::get;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use std::time::Duration;
+use vigie_core::celery::control::Inspect;
 use vigie_core::celery::periodic::{self as schedule, Periodic};
 use vigie_core::celery::{Task, TaskSearch, TaskSort, Worker};
 use vigie_core::Timestamp;
@@ -51,6 +53,7 @@ pub fn routes() -> Table<AppState> {
         .route("/api/tasks", get(flower_tasks))
         .route("/api/task/info/{uuid}", get(flower_task))
         .route("/api/task/types", get(flower_types))
+        .route("/api/task/result/{uuid}", get(flower_result))
 }
 
 #[derive(Deserialize, Default)]
@@ -135,10 +138,14 @@ pub async fn tasks(
     Ok(Json(state.store.celery_tasks(&filter).await?))
 }
 
-async fn find(state: &AppState, reader: &ProjectReader, uuid: &str) -> Result<Task, AppError> {
+async fn find(
+    state: &AppState,
+    project: vigie_core::ProjectId,
+    uuid: &str,
+) -> Result<Task, AppError> {
     state
         .store
-        .celery_task(reader.project.id, uuid)
+        .celery_task(project, uuid)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no celery task {uuid}")))
 }
@@ -148,7 +155,7 @@ pub async fn task(
     reader: ProjectReader,
     Path(uuid): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let task = find(&state, &reader, &uuid).await?;
+    let task = find(&state, reader.project.id, &uuid).await?;
     let events = state
         .store
         .celery_task_events(reader.project.id, &uuid)
@@ -239,9 +246,49 @@ pub async fn queues(
 
 // --- Flower's read API ---
 
+/// The project Flower's API answers for: `?project=` (a name or id), else
+/// `[celery] flower_api_project`, else the Celery project — Flower scripts name none.
+pub async fn flower_project(
+    state: &AppState,
+    query: Option<&str>,
+) -> Result<vigie_core::Project, AppError> {
+    let config = &state.config.celery;
+    let asked = query.and_then(|q| vigie_protocol::query_value(q, "project"));
+    let name = asked.unwrap_or_else(|| {
+        let set = config.flower_api_project.trim();
+        if set.is_empty() { &config.project } else { set }.to_string()
+    });
+    state
+        .store
+        .list_projects()
+        .await?
+        .into_iter()
+        .find(|p| p.id.0.to_string() == name || p.name == name)
+        .ok_or_else(|| AppError::NotFound(format!("no project {name:?}")))
+}
+
+/// A caller of Flower's read API, and the project it reads ([`flower_project`]).
+pub struct FlowerReader {
+    pub project: vigie_core::Project,
+}
+
+impl axum::extract::FromRequestParts<AppState> for FlowerReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, ApiError> {
+        crate::auth::ApiCaller::from_request_parts(parts, state).await?;
+        Ok(FlowerReader {
+            project: flower_project(state, parts.uri.query()).await?,
+        })
+    }
+}
+
 pub async fn flower_queues(
     State(state): State<AppState>,
-    reader: ProjectReader,
+    reader: FlowerReader,
 ) -> Result<Json<Value>, ApiError> {
     let lengths = super::queues::lengths(&state, reader.project.id).await?;
     Ok(Json(json!({ "active_queues": lengths })))
@@ -327,7 +374,7 @@ fn flower_time(field: &str, text: &Option<String>) -> Result<Option<Timestamp>, 
 
 pub async fn flower_tasks(
     State(state): State<AppState>,
-    reader: ProjectReader,
+    reader: FlowerReader,
     Query(p): Query<FlowerTaskParams>,
 ) -> Result<Json<InOrder>, ApiError> {
     let filter = TaskFilter {
@@ -362,15 +409,17 @@ impl serde::Serialize for InOrder {
 
 pub async fn flower_task(
     State(state): State<AppState>,
-    reader: ProjectReader,
+    reader: FlowerReader,
     Path(uuid): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(flower_task_view(&find(&state, &reader, &uuid).await?)))
+    Ok(Json(flower_task_view(
+        &find(&state, reader.project.id, &uuid).await?,
+    )))
 }
 
 pub async fn flower_types(
     State(state): State<AppState>,
-    reader: ProjectReader,
+    reader: FlowerReader,
 ) -> Result<Json<Value>, ApiError> {
     let names = state.store.celery_task_names(reader.project.id).await?;
     Ok(Json(json!({ "task-types": names })))
@@ -380,36 +429,133 @@ pub async fn flower_types(
 pub struct FlowerWorkerParams {
     #[serde(default)]
     status: bool,
+    /// One worker only (404 when Vigie does not know it, as Flower answers).
+    workername: Option<String>,
+    /// Flower re-inspects when asked; Vigie always asks the workers, so it is accepted and
+    /// changes nothing.
+    #[allow(dead_code)] // read for Flower's parameter list; the answer is always fresh
+    refresh: Option<String>,
 }
+
+/// What Flower's `/api/workers` adds from `celery inspect`, per worker.
+const FLOWER_INSPECTED: [Inspect; 8] = [
+    Inspect::Stats,
+    Inspect::ActiveQueues,
+    Inspect::Registered,
+    Inspect::Scheduled,
+    Inspect::Active,
+    Inspect::Reserved,
+    Inspect::Revoked,
+    Inspect::Conf,
+];
 
 pub async fn flower_workers(
     State(state): State<AppState>,
-    reader: ProjectReader,
+    reader: FlowerReader,
     Query(p): Query<FlowerWorkerParams>,
 ) -> Result<Json<Map<String, Value>>, ApiError> {
     let now = Timestamp::now();
-    let list = state.store.celery_workers(reader.project.id).await?;
+    let mut list = state.store.celery_workers(reader.project.id).await?;
+    if let Some(name) = nonempty(&p.workername) {
+        list.retain(|w| w.hostname == name);
+        if list.is_empty() {
+            return Err(AppError::NotFound(format!("Unknown worker '{name}'")).into());
+        }
+    }
+    if p.status {
+        return Ok(Json(
+            list.iter()
+                .map(|w| (w.hostname.clone(), json!(w.online(now))))
+                .collect(),
+        ));
+    }
+    let online: Vec<String> = list
+        .iter()
+        .filter(|w| w.online(now))
+        .map(|w| w.hostname.clone())
+        .collect();
+    // Asked of the online workers at once; a worker that does not answer in time gets no
+    // such field, as in Flower when its inspection timed out.
+    let inspected = if online.is_empty() || state.config.celery.brokers.trim().is_empty() {
+        Vec::new()
+    } else {
+        let asks = FLOWER_INSPECTED.map(|question| {
+            super::control_api::ask(
+                &state,
+                reader.project.id,
+                question,
+                &online,
+                super::control::DEFAULT_TIMEOUT,
+            )
+        });
+        futures_util::future::join_all(asks).await
+    };
     Ok(Json(
         list.iter()
             .map(|w| {
-                let info = if p.status {
-                    json!(w.online(now))
-                } else {
-                    json!({
-                        "hostname": w.hostname,
-                        "status": w.online(now),
-                        "timestamp": seconds(Some(w.last_heartbeat)),
-                        "freq": w.freq,
-                        "active": w.active,
-                        "processed": w.processed,
-                        "loadavg": w.loadavg,
-                        "sw_ident": w.sw_ident,
-                        "sw_ver": w.sw_ver,
-                        "sw_sys": w.sw_sys,
-                    })
-                };
+                let mut info = json!({
+                    "hostname": w.hostname,
+                    "status": w.online(now),
+                    "timestamp": seconds(Some(w.last_heartbeat)),
+                    "freq": w.freq,
+                    "active_tasks": w.active,
+                    "processed": w.processed,
+                    "loadavg": w.loadavg,
+                    "sw_ident": w.sw_ident,
+                    "sw_ver": w.sw_ver,
+                    "sw_sys": w.sw_sys,
+                });
+                for (question, answer) in FLOWER_INSPECTED.iter().zip(&inspected) {
+                    if let Some(reply) = answer
+                        .as_ref()
+                        .ok()
+                        .and_then(|g| g.replies.get(&w.hostname))
+                    {
+                        info[question.name()] = reply.clone();
+                    }
+                }
                 (w.hostname.clone(), info)
             })
             .collect(),
     ))
+}
+
+#[derive(Deserialize, Default)]
+pub struct FlowerResultParams {
+    /// Seconds to wait for the task to finish (Flower's `timeout`), at most 30.
+    timeout: Option<f64>,
+}
+
+/// Flower's `/api/task/result/{id}`: `{"task-id", "state", "result"}`, the traceback of a
+/// failure too. A task Vigie has not seen is `PENDING`, as Celery's `AsyncResult` says of an
+/// unknown id.
+pub async fn flower_result(
+    State(state): State<AppState>,
+    reader: FlowerReader,
+    Path(uuid): Path<String>,
+    Query(p): Query<FlowerResultParams>,
+) -> Result<Json<Value>, ApiError> {
+    let wait = Duration::from_secs_f64(p.timeout.unwrap_or(0.0).clamp(0.0, 30.0));
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let task = state.store.celery_task(reader.project.id, &uuid).await?;
+        let ready = task.as_ref().is_some_and(|t| t.state.is_ready());
+        if ready || tokio::time::Instant::now() >= deadline {
+            let Some(task) = task else {
+                return Ok(Json(
+                    json!({"task-id": uuid, "state": "PENDING", "result": null}),
+                ));
+            };
+            let mut answer = json!({
+                "task-id": uuid,
+                "state": task.state.as_str(),
+                "result": if ready { json!(task.result.or(task.exception.clone())) } else { Value::Null },
+            });
+            if task.state.as_str() == "FAILURE" {
+                answer["traceback"] = json!(task.traceback);
+            }
+            return Ok(Json(answer));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -26,6 +26,9 @@ pub struct RedisBroker {
     /// kombu's `fanout_prefix` with `{db}` replaced (`/0.` by default; empty when the app
     /// turned it off).
     pub fanout_prefix: String,
+    /// The database the app's result backend writes task states in (the broker's unless
+    /// `[celery] result_backend` names another on the same server).
+    pub backend: RedisUrl,
 }
 
 impl Broker {
@@ -39,6 +42,7 @@ impl Broker {
                 Ok(Broker::Redis(RedisBroker {
                     fanout_prefix: fanout_prefix.replace("{db}", &url.db.to_string()),
                     key_prefix: key_prefix.to_string(),
+                    backend: url.clone(),
                     url,
                 }))
             }

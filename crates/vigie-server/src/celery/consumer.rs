@@ -36,6 +36,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use vigie_core::{ProjectId, Timestamp};
+use vigie_protocol::celery::control::{Command, PIDBOX_EXCHANGE};
 use vigie_protocol::celery::{self as wire, CeleryError, Event, TaskMeta};
 use vigie_store::{CeleryNews, Store};
 
@@ -164,6 +165,10 @@ async fn listen(
     match broker {
         Broker::Redis(redis) => {
             let mut connection = redis::Connection::open(&redis.url).await?;
+            // Pub/sub ignores the database: a result-backend state is this app's only when
+            // its key is in this database (the backend sets it before publishing, in one
+            // MULTI). Asked on a second connection: the first is subscribed.
+            let mut keys = redis::Connection::open(&redis.backend).await?;
             connection
                 .psubscribe(&[redis.events_pattern(), redis.meta_pattern()])
                 .await?;
@@ -171,6 +176,17 @@ async fn listen(
             loop {
                 let message = connection.next_message().await?;
                 let decoded = if message.channel.contains("celery-task-meta-") {
+                    let exists = keys
+                        .command(&["EXISTS".into(), message.channel.clone()])
+                        .await?;
+                    if exists == redis::Reply::Integer(0) {
+                        reading
+                            .metrics
+                            .celery
+                            .foreign
+                            .fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
                     Decoded::Meta(wire::decode_task_meta(&message.payload))
                 } else {
                     Decoded::Events(wire::decode_message(&message.payload))
@@ -286,12 +302,12 @@ async fn enabler(hub: Hub, broker: Broker) {
                 }
                 match amqp_connection.as_mut() {
                     Some(c) => {
-                        let body = wire::control_body("enable_events").to_string();
+                        let body = enable_events().body(None).to_string();
                         let headers = [
                             ("clock", amqp::Field::Int(1)),
                             ("expires", amqp::Field::Double(now + 10.0)),
                         ];
-                        c.publish("celery.pidbox", "", body.as_bytes(), &headers)
+                        c.publish(PIDBOX_EXCHANGE, "", body.as_bytes(), &headers)
                             .await
                     }
                     None => Err(std::io::Error::other("not connected")),
@@ -322,7 +338,7 @@ async fn broadcast_redis(
         *connection = Some(redis::Connection::open(&broker.url).await?);
     }
     let c = connection.as_mut().expect("just opened");
-    let message = wire::control_envelope("enable_events", now, 10.0);
+    let message = enable_events().redis_envelope(None, now, 10.0);
     c.command(&[
         "PUBLISH".into(),
         broker.pidbox_channel(),
@@ -330,6 +346,10 @@ async fn broadcast_redis(
     ])
     .await
     .map(drop)
+}
+
+fn enable_events() -> Command {
+    Command::new("enable_events", serde_json::json!({}))
 }
 
 /// The event's time, or `now` when the worker's is implausible (see

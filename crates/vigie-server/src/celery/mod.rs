@@ -19,6 +19,8 @@ pub mod amqp;
 pub mod api;
 pub mod broker;
 pub mod consumer;
+pub mod control;
+pub mod control_api;
 pub mod issues;
 pub mod queues;
 pub mod redis;
@@ -40,7 +42,7 @@ pub fn routes() -> crate::http::Routes<crate::state::AppState> {
             .route("/celery/workers", get(ui::workers))
             .route("/celery/periodic", get(ui::periodic))
             .route("/live/celery", get(project_pulse::<ui::CeleryPulse>)),
-        api: api::routes(),
+        api: api::routes().merge(control_api::routes()),
         ingest: Table::new(),
     }
 }

@@ -53,22 +53,44 @@ pub struct CeleryConfig {
     pub fanout_prefix: String,
     pub enable_events: bool,
     pub failures_as_issues: bool,
+    pub flower_api_project: String,
+    pub result_backend: String,
 }
 
 impl CeleryConfig {
     /// The brokers, each checked; empty when none is configured.
     pub fn brokers(&self) -> Result<Vec<crate::celery::Broker>, ConfigError> {
+        let backend = match self.result_backend.trim() {
+            "" => None,
+            url => Some(
+                crate::celery::redis::RedisUrl::parse(url).map_err(|reason| {
+                    ConfigError::Invalid {
+                        key: "celery.result_backend",
+                        reason,
+                    }
+                })?,
+            ),
+        };
         self.brokers
             .split([',', ' ', '\n'])
             .map(str::trim)
             .filter(|u| !u.is_empty())
             .map(|u| {
-                crate::celery::Broker::parse(u, &self.key_prefix, &self.fanout_prefix).map_err(
-                    |reason| ConfigError::Invalid {
-                        key: "celery.brokers",
-                        reason,
-                    },
-                )
+                let mut broker =
+                    crate::celery::Broker::parse(u, &self.key_prefix, &self.fanout_prefix)
+                        .map_err(|reason| ConfigError::Invalid {
+                            key: "celery.brokers",
+                            reason,
+                        })?;
+                if let (crate::celery::Broker::Redis(redis), Some(backend)) =
+                    (&mut broker, &backend)
+                {
+                    // Pub/sub reaches Vigie only from the broker's own server.
+                    if (&backend.host, backend.port) == (&redis.url.host, redis.url.port) {
+                        redis.backend = backend.clone();
+                    }
+                }
+                Ok(broker)
             })
             .collect()
     }

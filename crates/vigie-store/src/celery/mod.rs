@@ -9,7 +9,10 @@
 //! ─► the tasks and workers as they now are (for the jobs mirror, live pages and alerts)
 //! ```
 
+mod actions;
 mod apply;
+
+pub use actions::{CeleryAction, CeleryActionStore};
 
 pub(crate) use apply::apply;
 

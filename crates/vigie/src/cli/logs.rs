@@ -103,6 +103,19 @@ impl Server {
         Ok(answer(response).await?.json().await?)
     }
 
+    /// `POST path` with a JSON body and the token; the JSON answer, or an error saying what
+    /// went wrong.
+    pub(super) async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let response = client()?
+            .post(endpoint(self, path, &[])?)
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach Vigie at {}", self.url))?;
+        Ok(answer(response).await?.json().await?)
+    }
+
     /// `GET path?params` with the token; the answer's text (for rendered formats).
     pub(super) async fn get_text(
         &self,

@@ -4,6 +4,7 @@
 //! URL, with the same configuration layers as `serve`, so a script can bootstrap an installation
 //! before or while the server runs.
 
+mod celery;
 mod config;
 mod issues;
 mod job;
@@ -62,6 +63,10 @@ enum Command {
     /// List and show error issues (talks to a running Vigie).
     #[command(subcommand)]
     Issues(issues::IssuesCommand),
+    /// Inspect and control Celery workers: inspect, revoke, rate-limit, pool, purge… (talks
+    /// to a running Vigie, which reaches the broker).
+    #[command(subcommand)]
+    Celery(celery::CeleryCommand),
     /// Reports: `vigie report incident --from "2025-01-10 22:15" --to 22:30` (talks to a
     /// running Vigie).
     #[command(subcommand)]
@@ -138,6 +143,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tail(args) => return logs::tail(args).await,
         Command::Import(args) => return logs::import(args).await,
         Command::Issues(cmd) => issues::run(cmd).await,
+        Command::Celery(cmd) => celery::run(cmd).await,
         Command::Report(cmd) => report::run(cmd).await,
         Command::Backup(args) => storage::backup(args),
         Command::Restore(args) => storage::restore(args),

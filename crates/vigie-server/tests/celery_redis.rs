@@ -179,12 +179,31 @@ async fn a_broker_s_events_become_tasks_jobs_and_workers() {
     .await;
 
     let mut publisher = Connection::open(&url).await.unwrap();
-    // The result backend's progress first, as a running task writes it, then the events,
-    // moved to now.
+    // Another app's result backend on database 7 of the same Redis: pub/sub crosses
+    // databases, its states must not become tasks here.
+    let mut other_app = Connection::open(&RedisUrl {
+        db: 7,
+        ..url.clone()
+    })
+    .await
+    .unwrap();
+    let ghost = "celery-task-meta-0000aaaa-ghost";
+    let ghost_state = r#"{"status": "STARTED", "result": {"pid": 1}, "task_id": "0000aaaa-ghost"}"#;
+    for command in [["SET", ghost, ghost_state], ["PUBLISH", ghost, ghost_state]] {
+        other_app.command(&command.map(String::from)).await.unwrap();
+    }
+    // The result backend's progress first, as a running task writes it (the key set, then
+    // published, in one MULTI), then the events, moved to now.
     let shift = since_capture(EVENTS);
     for (channel, payload) in captured(META).into_iter().chain(captured(EVENTS)) {
         let channel = channel.replace("/5.celeryev/", "/8.celeryev/");
         let payload = retimed(&payload, shift);
+        if channel.starts_with("celery-task-meta-") {
+            publisher
+                .command(&["SET".into(), channel.clone(), payload.clone()])
+                .await
+                .unwrap();
+        }
         publisher
             .command(&["PUBLISH".into(), channel, payload])
             .await
@@ -215,6 +234,23 @@ async fn a_broker_s_events_become_tasks_jobs_and_workers() {
         })
     })
     .await;
+    let ghost = app
+        .api(
+            Method::GET,
+            "/api/v1/celery/tasks/0000aaaa-ghost",
+            token,
+            None,
+        )
+        .await;
+    assert_eq!(ghost.status, StatusCode::NOT_FOUND, "{}", ghost.body);
+    assert!(
+        app.state
+            .metrics
+            .celery
+            .foreign
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
     let failed = app
         .api(
             Method::GET,

@@ -427,8 +427,8 @@ pub async fn flower_types(
 
 #[derive(Deserialize, Default)]
 pub struct FlowerWorkerParams {
-    #[serde(default)]
-    status: bool,
+    /// `true`, `1`, `yes`: only each worker's online state (Flower reads it so).
+    status: Option<String>,
     /// One worker only (404 when Vigie does not know it, as Flower answers).
     workername: Option<String>,
     /// Flower re-inspects when asked; Vigie always asks the workers, so it is accepted and
@@ -462,7 +462,11 @@ pub async fn flower_workers(
             return Err(AppError::NotFound(format!("Unknown worker '{name}'")).into());
         }
     }
-    if p.status {
+    let status_only = p
+        .status
+        .as_deref()
+        .is_some_and(|v| matches!(v.to_lowercase().as_str(), "true" | "1" | "yes" | "on"));
+    if status_only {
         return Ok(Json(
             list.iter()
                 .map(|w| (w.hostname.clone(), json!(w.online(now))))
@@ -520,6 +524,14 @@ pub async fn flower_workers(
     ))
 }
 
+/// A result as Flower gives it: the value itself when its text is JSON (`42`, `[1, 2]`),
+/// else the text Celery sent (a Python repr such as `'sent'`).
+fn result_value(text: Option<String>) -> Value {
+    text.map_or(Value::Null, |t| {
+        serde_json::from_str(&t).unwrap_or(Value::String(t))
+    })
+}
+
 #[derive(Deserialize, Default)]
 pub struct FlowerResultParams {
     /// Seconds to wait for the task to finish (Flower's `timeout`), at most 30.
@@ -549,7 +561,7 @@ pub async fn flower_result(
             let mut answer = json!({
                 "task-id": uuid,
                 "state": task.state.as_str(),
-                "result": if ready { json!(task.result.or(task.exception.clone())) } else { Value::Null },
+                "result": if ready { result_value(task.result.or(task.exception.clone())) } else { Value::Null },
             });
             if task.state.as_str() == "FAILURE" {
                 answer["traceback"] = json!(task.traceback);

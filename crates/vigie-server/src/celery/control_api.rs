@@ -264,10 +264,7 @@ pub async fn inspect(
     Path(command): Path<String>,
     Query(p): Query<InspectParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let question = Inspect::parse(&command).map_err(|message| AppError::Invalid {
-        field: "command".into(),
-        message,
-    })?;
+    let question = Inspect::parse(&command).map_err(AppError::NotFound)?;
     let workers = names(p.worker.as_deref());
     let gathered = ask(
         &state,
@@ -287,20 +284,20 @@ pub async fn inspect(
 #[serde(deny_unknown_fields)]
 pub struct ActionRequest {
     #[serde(default)]
-    workers: Vec<String>,
-    task_id: Option<String>,
+    pub workers: Vec<String>,
+    pub task_id: Option<String>,
     #[serde(default)]
-    terminate: bool,
-    signal: Option<String>,
-    task_name: Option<String>,
-    rate: Option<String>,
-    soft: Option<f64>,
-    hard: Option<f64>,
-    n: Option<u32>,
-    min: Option<u32>,
-    max: Option<u32>,
-    queue: Option<String>,
-    timeout: Option<f64>,
+    pub terminate: bool,
+    pub signal: Option<String>,
+    pub task_name: Option<String>,
+    pub rate: Option<String>,
+    pub soft: Option<f64>,
+    pub hard: Option<f64>,
+    pub n: Option<u32>,
+    pub min: Option<u32>,
+    pub max: Option<u32>,
+    pub queue: Option<String>,
+    pub timeout: Option<f64>,
 }
 
 fn required<T>(field: &str, value: Option<T>) -> Result<T, AppError> {
@@ -449,6 +446,33 @@ impl FlowerArgs {
     }
 }
 
+/// Performs an action for Flower's API, where a value Celery would not take is a 400 (Tornado
+/// answers every bad argument so), not Vigie's 422.
+async fn flower_perform(
+    call: &FlowerCall,
+    action: Action,
+    workers: &[String],
+) -> Result<Performed, AppError> {
+    perform(
+        &call.state,
+        call.project,
+        call.actor.clone(),
+        action,
+        workers,
+        control::DEFAULT_TIMEOUT,
+    )
+    .await
+    .map_err(|err| match err {
+        AppError::Invalid { field, message } => AppError::BadRequest(format!("{field}: {message}")),
+        other => other,
+    })
+}
+
+/// A parameter Flower requires: 400 `Missing argument` without it, as Tornado answers.
+fn flower_required<T>(name: &str, value: Option<T>) -> Result<T, AppError> {
+    value.ok_or_else(|| AppError::BadRequest(format!("Missing argument {name}")))
+}
+
 /// The Flower caller: who, in which project (`?project=`, else the Celery project), and
 /// the parameters.
 struct FlowerCall {
@@ -493,15 +517,7 @@ impl FlowerCall {
         done: String,
         failed: impl FnOnce(String) -> String,
     ) -> Result<Response, AppError> {
-        let performed = perform(
-            &self.state,
-            self.project,
-            self.actor.clone(),
-            action,
-            workers,
-            control::DEFAULT_TIMEOUT,
-        )
-        .await?;
+        let performed = flower_perform(self, action, workers).await?;
         if performed.ok {
             return Ok(Json(json!({ "message": done })).into_response());
         }
@@ -521,16 +537,7 @@ impl FlowerCall {
         worker: &str,
         failed: impl FnOnce(String) -> String,
     ) -> Result<Response, AppError> {
-        let workers = [worker.to_string()];
-        let performed = perform(
-            &self.state,
-            self.project,
-            self.actor.clone(),
-            action,
-            &workers,
-            control::DEFAULT_TIMEOUT,
-        )
-        .await?;
+        let performed = flower_perform(self, action, &[worker.to_string()]).await?;
         match performed
             .gathered
             .replies
@@ -554,15 +561,7 @@ pub async fn flower_shutdown(
 ) -> Result<Response, ApiError> {
     let call = flower_call(state, caller, uri.query(), &headers, &body).await?;
     call.known_worker(&worker).await?;
-    perform(
-        &call.state,
-        call.project,
-        call.actor.clone(),
-        Action::Shutdown,
-        &[worker],
-        control::DEFAULT_TIMEOUT,
-    )
-    .await?;
+    flower_perform(&call, Action::Shutdown, &[worker]).await?;
     Ok(Json(json!({"message": "Shutting down!"})).into_response())
 }
 
@@ -611,7 +610,7 @@ pub async fn flower_pool(
         }
         "autoscale" => {
             let min = call.args.number("min")?.unwrap_or(0);
-            let max = required("max", call.args.number("max")?)?;
+            let max = flower_required("max", call.args.number("max")?)?;
             call.act(
                 Action::Autoscale { max, min },
                 &workers,
@@ -634,7 +633,7 @@ pub async fn flower_queue(
 ) -> Result<Response, ApiError> {
     let call = flower_call(state, caller, uri.query(), &headers, &body).await?;
     call.known_worker(&worker).await?;
-    let queue = required("queue", call.args.text("queue"))?;
+    let queue = flower_required("queue", call.args.text("queue"))?;
     let w = &worker;
     Ok(match verb.as_str() {
         "add-consumer" => {
@@ -675,15 +674,7 @@ pub async fn flower_revoke(
         signal: call.args.text("signal").unwrap_or_else(|| "SIGTERM".into()),
         task_id: task_id.clone(),
     };
-    perform(
-        &call.state,
-        call.project,
-        call.actor.clone(),
-        action,
-        &[],
-        control::DEFAULT_TIMEOUT,
-    )
-    .await?;
+    flower_perform(&call, action, &[]).await?;
     Ok(Json(json!({ "message": format!("Revoked '{task_id}'") })).into_response())
 }
 
@@ -706,8 +697,8 @@ pub async fn flower_rate_limit(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let call = flower_call(state, caller, uri.query(), &headers, &body).await?;
-    let worker = required("workername", call.args.text("workername"))?;
-    let rate = required("ratelimit", call.args.text("ratelimit"))?;
+    let worker = flower_required("workername", call.args.text("workername"))?;
+    let rate = flower_required("ratelimit", call.args.text("ratelimit"))?;
     known_task(&call, &task_name).await?;
     call.known_worker(&worker).await?;
     Ok(call
@@ -726,7 +717,7 @@ pub async fn flower_timeout(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let call = flower_call(state, caller, uri.query(), &headers, &body).await?;
-    let worker = required("workername", call.args.text("workername"))?;
+    let worker = flower_required("workername", call.args.text("workername"))?;
     let action = Action::TimeLimit {
         task_name: task_name.clone(),
         soft: call.args.number("soft")?,

@@ -21,6 +21,8 @@ pub mod broker;
 pub mod consumer;
 pub mod control;
 pub mod control_api;
+pub mod control_ui;
+pub mod inspected;
 pub mod issues;
 pub mod queues;
 pub mod redis;
@@ -41,6 +43,15 @@ pub fn routes() -> crate::http::Routes<crate::state::AppState> {
             .route("/celery/tasks/{uuid}", get(ui::task))
             .route("/celery/workers", get(ui::workers))
             .route("/celery/periodic", get(ui::periodic))
+            .route("/celery/act", axum::routing::post(control_ui::act))
+            .route(
+                "/celery/workers/{worker}/shutdown",
+                get(control_ui::confirm_shutdown),
+            )
+            .route(
+                "/celery/queues/{queue}/purge",
+                get(control_ui::confirm_purge),
+            )
             .route("/live/celery", get(project_pulse::<ui::CeleryPulse>)),
         api: api::routes().merge(control_api::routes()),
         ingest: Table::new(),

@@ -196,6 +196,10 @@ struct TaskPage {
     issues: Vec<crate::web::related::RelatedIssue>,
     /// The traces whose spans ran it (OpenTelemetry's Celery instrumentation names the task id).
     traces: crate::web::related::JobTraces,
+    /// What people did to it from Vigie (revoke, terminate, retry), newest first.
+    actions: Vec<vigie_store::CeleryAction>,
+    /// Its address, for the buttons to come back to.
+    back: String,
 }
 
 impl TaskPage {
@@ -259,6 +263,11 @@ pub async fn task(
         })
         .await?;
     let page = TaskPage {
+        actions: state
+            .store
+            .celery_actions(project.id, Some(uuid.clone()), 50)
+            .await?,
+        back: uri.path().to_string(),
         issues: crate::web::related::issues_of_job(&state, project.id, &uuid).await?,
         traces: crate::web::related::traces_of_job(&state, project.id, &uuid).await?,
         events: state.store.celery_task_events(project.id, &uuid).await?,
@@ -277,6 +286,10 @@ struct WorkersPage {
     workers: Vec<Worker>,
     history: Vec<HistoryRow>,
     now: Timestamp,
+    /// What the online workers answered just now.
+    inspected: Vec<(String, super::inspected::WorkerNow)>,
+    /// The latest actions on workers, tasks and queues.
+    actions: Vec<vigie_store::CeleryAction>,
 }
 
 /// One worker's online periods over the last day, as bars on a 1,440-minute axis.
@@ -365,7 +378,14 @@ pub async fn workers(
         .store
         .celery_worker_periods(project.id, Timestamp(now.millis() - DAY_MS))
         .await?;
+    let online: Vec<String> = workers
+        .iter()
+        .filter(|w| w.online(now))
+        .map(|w| w.hostname.clone())
+        .collect();
     let page = WorkersPage {
+        inspected: super::inspected::now(&state, project.id, &online).await,
+        actions: state.store.celery_actions(project.id, None, 20).await?,
         history: history(&periods, &workers, now),
         workers,
         now,

@@ -59,6 +59,25 @@ def flower(srv, path, form=None, auth=None):
             return e.code, body
 
 
+def flower_json(srv, path, body, auth):
+    """A POST with a JSON body, as Flower's task endpoints take one."""
+    req = urllib.request.Request(srv.url + path, method="POST", data=json.dumps(body).encode())
+    req.add_header("Authorization", auth)
+    req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def flash(browser):
+    """The message the page shows after a form was sent (waits for the new page)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+    return WebDriverWait(browser, 10).until(
+        lambda b: b.find_elements(By.CSS_SELECTOR, ".flash"))[0].text
+
+
 def control(srv, action, **body):
     return api(srv, f"/api/v1/celery/control/{action}", body=body)
 
@@ -76,6 +95,8 @@ def redis_app():
         try:
             workers = wait_for(lambda: [w["hostname"] for w in api(srv, "/api/v1/celery/workers")
                                         if w["online"]], "the worker's heartbeat")
+            # Its mailbox is read a moment after its first heartbeat.
+            wait_for(lambda: api(srv, "/api/v1/celery/inspect/ping")["replies"], "the worker's mailbox")
             yield srv, env, workers[0]
         finally:
             stop(worker)
@@ -139,6 +160,16 @@ def test_actions_change_what_the_worker_reports(redis_app):
     assert control(srv, "pool_shrink", n=1, workers=[hostname])["ok"]
     wait_for(lambda: processes() == 2, "back to two")
 
+    # A failed task sent again with its arguments: a new task, whose parent is the old one.
+    failed = send(env, "from celery_app import boom; print(boom.delay('BE').id)")
+    wait_for(lambda: api(srv, f"/api/v1/celery/tasks/{failed}")["task"]["state"] == "FAILURE", "boom failed")
+    again = control(srv, "retry", task_id=failed)
+    assert again["ok"] and again["task_id"] != failed, again
+    retried = wait_for(lambda: (t := api(srv, f"/api/v1/celery/tasks/{again['task_id']}")["task"])
+                       ["state"] == "FAILURE" and t, "the retry ran (and failed the same way)")
+    assert (retried["name"], retried["args"], retried["parent_id"]) == ("celery_app.boom", "('BE',)", failed)
+    assert retried["exception"] == "KeyError('BE')" and retried["worker"] == hostname
+
     # Purge: the worker stops consuming `reports`, three wait, the purge drops them.
     assert control(srv, "cancel_consumer", queue="reports")["ok"]
     send(env, "from celery_app import add\nfor _ in range(3): add.apply_async((1, 1), queue='reports')")
@@ -167,8 +198,8 @@ def test_the_pages_act_on_workers_tasks_and_queues(redis_app, browser, shots):
     assert panel.find_element(By.CSS_SELECTOR, ".queues").text.split() == ["celery", "reports"]
     shots(browser, "64-celery-workers-now")
     panel.find_element(By.XPATH, ".//button[text()='+1 process']").click()
-    flash = browser.find_element(By.CSS_SELECTOR, ".flash").text
-    assert "pool_grow by 1: 1 worker(s): pool will grow" in flash, flash
+    said = flash(browser)
+    assert "pool_grow by 1: 1 worker(s): pool will grow" in said, said
 
     def processes():
         browser.get(srv.url + "/celery/workers")
@@ -184,19 +215,27 @@ def test_the_pages_act_on_workers_tasks_and_queues(redis_app, browser, shots):
     link = browser.find_element(By.CSS_SELECTOR, f".running a[href='/celery/tasks/{running}']")
     assert link.text == "celery_app.sleepy"
     link.click()
-    control = browser.find_element(By.ID, "task-control")
-    Select(control.find_element(By.NAME, "signal")).select_by_value("SIGKILL")
-    control.find_element(By.XPATH, ".//button[text()='Terminate']").click()
-    assert f"terminate {running} (SIGKILL)" in browser.find_element(By.CSS_SELECTOR, ".flash").text
+    buttons = browser.find_element(By.ID, "task-control")
+    Select(buttons.find_element(By.NAME, "signal")).select_by_value("SIGKILL")
+    buttons.find_element(By.XPATH, ".//button[text()='Terminate']").click()
+    assert f"terminate {running} (SIGKILL)" in flash(browser)
 
     def revoked():
         browser.get(f"{srv.url}/celery/tasks/{running}")
         return "REVOKED" in browser.find_element(By.TAG_NAME, "h1").text
     wait_for(revoked, "the page shows the task revoked")
-    assert not browser.find_elements(By.ID, "task-control"), "no buttons on a finished task"
+    buttons = [b.text for b in browser.find_elements(By.CSS_SELECTOR, "#task-control button")]
+    assert buttons == ["Retry with the same arguments"], "a revoked task can only be sent again"
     rows = browser.find_elements(By.CSS_SELECTOR, "#task-actions tbody tr")
     assert len(rows) == 1 and "alice" in rows[0].text and "terminate" in rows[0].text, rows[0].text
     shots(browser, "65-celery-task-terminated")
+    browser.find_element(By.XPATH, "//button[text()='Retry with the same arguments']").click()
+    assert f"retry {running}: sent again as" in flash(browser)
+    assert browser.current_url != f"{srv.url}/celery/tasks/{running}", "on the new task's page"
+    parent = browser.find_element(By.CSS_SELECTOR, f"#task-facts a[href='/celery/tasks/{running}']")
+    assert parent.text == running
+    shots(browser, "65b-celery-task-retried")
+    control(srv, "terminate", task_id=browser.current_url.rsplit("/", 1)[1], signal="SIGKILL")
 
     # A queue: stop consuming it, two messages wait, purge them after being told how many.
     browser.get(srv.url + "/celery/workers")
@@ -207,12 +246,12 @@ def test_the_pages_act_on_workers_tasks_and_queues(redis_app, browser, shots):
     assert "Drop the 2 messages waiting in reports?" in confirm.text, confirm.text
     shots(browser, "66-celery-purge-confirm")
     confirm.find_element(By.XPATH, ".//button[text()='Purge reports']").click()
-    assert "purged 2 message(s) from reports" in browser.find_element(By.CSS_SELECTOR, ".flash").text
+    assert "purged 2 message(s) from reports" in flash(browser)
     browser.get(srv.url + "/celery/workers")
     queue_input = browser.find_element(By.CSS_SELECTOR, f"section.worker-now[data-worker='{hostname}'] input[name=queue]")
     queue_input.send_keys("reports")
     queue_input.submit()
-    assert "add_consumer reports" in browser.find_element(By.CSS_SELECTOR, ".flash").text
+    assert "add_consumer reports" in flash(browser)
     browser.get(f"{srv.url}/celery/workers/{hostname}/shutdown")
     assert f"Stop the worker {hostname}?" in browser.find_element(By.ID, "confirm").text
     browser.find_element(By.LINK_TEXT, "Cancel").click()
@@ -244,6 +283,16 @@ def test_a_flower_script_runs_unchanged(redis_app):
     task_id = send(env, "from celery_app import add; print(add.delay(20, 22).id)")
     status, result = flower(srv, f"/api/task/result/{task_id}?timeout=10", auth=auth)
     assert status == 200 and result == {"task-id": task_id, "state": "SUCCESS", "result": 42}, result
+
+    # Tasks started through Flower's API: by a known name, by any name, and waited for.
+    status, started = flower_json(srv, "/api/task/async-apply/celery_app.add", {"args": [1, 2]}, auth)
+    assert status == 200 and started["state"] == "PENDING", started
+    assert flower(srv, f"/api/task/result/{started['task-id']}?timeout=10", auth=auth)[1]["result"] == 3
+    status, sent = flower_json(srv, "/api/task/send-task/celery_app.add", {"args": [2, 2], "queue": "celery"}, auth)
+    assert status == 200 and flower(srv, f"/api/task/result/{sent['task-id']}?timeout=10", auth=auth)[1]["result"] == 4
+    status, applied = flower_json(srv, "/api/task/apply/celery_app.add", {"args": [3, 4], "timeout": 10}, auth)
+    assert status == 200 and (applied["state"], applied["result"]) == ("SUCCESS", 7), applied
+    assert flower_json(srv, "/api/task/async-apply/celery_app.nope", {}, auth)[0] == 404
 
     assert flower(srv, f"/api/worker/pool/grow/{hostname}", {"n": 1}, auth) == \
         (200, {"message": f"Growing '{hostname}' worker's pool by 1"})
@@ -317,6 +366,7 @@ def test_rabbitmq_workers_are_inspected_and_controlled():
             hostname = wait_for(lambda: [w["hostname"] for w in api(srv, "/api/v1/celery/workers")
                                          if w["online"] and w["hostname"].startswith("rmq@")],
                                 "the worker's heartbeats")[0]
+            wait_for(lambda: api(srv, "/api/v1/celery/inspect/ping")["replies"], "the worker's mailbox")
             ping = api(srv, "/api/v1/celery/inspect/ping")
             assert ping["replies"] == {hostname: {"ok": "pong"}}, ping
             stats = api(srv, "/api/v1/celery/inspect/stats")["replies"][hostname]
@@ -327,6 +377,13 @@ def test_rabbitmq_workers_are_inspected_and_controlled():
             assert control(srv, "cancel_consumer", queue="rmq-reports")["ok"]
             send(env, "from celery_app import add\nfor _ in range(4): add.apply_async((1, 1), queue='rmq-reports')")
             time.sleep(0.5)
+            failed = send(env, "from celery_app import boom; print(boom.delay('RMQ').id)")
+            wait_for(lambda: api(srv, f"/api/v1/celery/tasks/{failed}")["task"]["state"] == "FAILURE",
+                     "boom failed")
+            again = control(srv, "retry", task_id=failed)["task_id"]
+            retried = wait_for(lambda: (t := api(srv, f"/api/v1/celery/tasks/{again}")["task"])
+                               ["state"] == "FAILURE" and t, "the retry ran on RabbitMQ")
+            assert (retried["args"], retried["parent_id"]) == ("('RMQ',)", failed)
             purged = control(srv, "purge", queue="rmq-reports")
             assert purged["outcome"] == "purged 4 message(s) from rmq-reports", purged
             try:

@@ -167,6 +167,114 @@ async fn without_a_broker_every_call_says_what_is_wrong() {
     );
     let flower_revoke = call(Method::POST, "/api/task/revoke/5f1c?terminate=true", None).await;
     assert_eq!(flower_revoke.status, StatusCode::SERVICE_UNAVAILABLE);
+    // Sending tasks: refused before anything goes out, then 503 for want of a broker.
+    use vigie_store::CeleryNews;
+    let event = |uuid: &str, kind: &str, fields: serde_json::Value| CeleryNews::Task {
+        uuid: uuid.into(),
+        kind: kind.into(),
+        hostname: "celery@a".into(),
+        at: vigie_core::Timestamp::now(),
+        fields: fields.as_object().unwrap().clone(),
+    };
+    app.state
+        .store
+        .apply_celery(
+            vigie_core::ProjectId(1),
+            vec![
+                event(
+                    "t-ok",
+                    "task-received",
+                    serde_json::json!({"name": "shop.add", "args": "(1, 2)", "kwargs": "{}"}),
+                ),
+                event("t-ok", "task-succeeded", serde_json::json!({"result": "3"})),
+                event(
+                    "t-cut",
+                    "task-received",
+                    serde_json::json!({"name": "shop.add", "args": "('long', ...", "kwargs": "{}"}),
+                ),
+                event(
+                    "t-cut",
+                    "task-failed",
+                    serde_json::json!({"exception": "KeyError()"}),
+                ),
+                event(
+                    "t-bad",
+                    "task-received",
+                    serde_json::json!({"name": "shop.add", "args": "(1, 2)", "kwargs": "{}"}),
+                ),
+                event(
+                    "t-bad",
+                    "task-failed",
+                    serde_json::json!({"exception": "KeyError()"}),
+                ),
+            ],
+        )
+        .await
+        .unwrap();
+    for (body, status, says) in [
+        (
+            r#"{"task_id": "t-none"}"#,
+            StatusCode::NOT_FOUND,
+            "no celery task",
+        ),
+        (
+            r#"{"task_id": "t-ok"}"#,
+            StatusCode::CONFLICT,
+            "this one is SUCCESS",
+        ),
+        (r#"{"task_id": "t-cut"}"#, StatusCode::CONFLICT, "cut short"),
+        (
+            r#"{"task_id": "t-bad"}"#,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no Celery broker",
+        ),
+    ] {
+        let answer = app
+            .api(
+                Method::POST,
+                "/api/v1/celery/control/retry",
+                &admin,
+                Some(body),
+            )
+            .await;
+        assert_eq!(answer.status, status, "{body}: {}", answer.body);
+        assert!(answer.body.contains(says), "{body}: {}", answer.body);
+    }
+    for (path, body, status) in [
+        (
+            "/api/task/async-apply/shop.add",
+            r#"{"args": [1, 2]}"#,
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
+        (
+            "/api/task/apply/shop.add",
+            r#"{"args": [1, 2]}"#,
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
+        (
+            "/api/task/async-apply/shop.nope",
+            "{}",
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/api/task/apply/shop.add",
+            r#"{"args": "1, 2"}"#,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/task/send-task/shop.nope",
+            r#"{"expires": 5}"#,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/task/send-task/shop.nope",
+            "{}",
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
+    ] {
+        let answer = app.api(Method::POST, path, &admin, Some(body)).await;
+        assert_eq!(answer.status, status, "{path} {body}: {}", answer.body);
+    }
     let pending = call(Method::GET, "/api/task/result/never-sent", None).await;
     assert_eq!(
         pending.json(),

@@ -148,6 +148,11 @@ pub enum Action {
     Purge {
         queue: String,
     },
+    /// Sends a failed (or revoked) task again, as a new task with the same name, arguments
+    /// and queue, whose parent is the old one. Done on the broker, not by a worker.
+    Retry {
+        task_id: String,
+    },
 }
 
 /// A queue or task name is what Celery would accept: printable, without spaces, bounded.
@@ -195,12 +200,14 @@ impl Action {
             Action::CancelConsumer { .. } => "cancel_consumer",
             Action::Shutdown => "shutdown",
             Action::Purge { .. } => "purge",
+            Action::Retry { .. } => "retry",
         }
     }
 
     /// The reason it cannot be sent as asked.
     pub fn validate(&self) -> Result<(), String> {
         match self {
+            Action::Retry { task_id } => valid_name("task id", task_id),
             Action::Revoke {
                 task_id, signal, ..
             } => {
@@ -264,7 +271,7 @@ impl Action {
         matches!(self, Action::Shutdown)
     }
 
-    /// Celery's method and arguments; `None` for a purge, which the broker does.
+    /// Celery's method and arguments; `None` for a purge or a retry, which the broker does.
     pub fn command(&self) -> Option<(&'static str, Value)> {
         let (method, arguments) = match self {
             Action::Revoke {
@@ -294,7 +301,7 @@ impl Action {
             Action::AddConsumer { queue } => ("add_consumer", json!({ "queue": queue })),
             Action::CancelConsumer { queue } => ("cancel_consumer", json!({ "queue": queue })),
             Action::Shutdown => ("shutdown", json!({})),
-            Action::Purge { .. } => return None,
+            Action::Purge { .. } | Action::Retry { .. } => return None,
         };
         Some((method, arguments))
     }
@@ -303,7 +310,7 @@ impl Action {
     /// name, a queue; `None` when it acts on workers only.
     pub fn target(&self) -> Option<&str> {
         match self {
-            Action::Revoke { task_id, .. } => Some(task_id),
+            Action::Revoke { task_id, .. } | Action::Retry { task_id } => Some(task_id),
             Action::RateLimit { task_name, .. } | Action::TimeLimit { task_name, .. } => {
                 Some(task_name)
             }
@@ -341,9 +348,16 @@ impl Action {
             Action::AddConsumer { queue } => format!("add_consumer {queue}"),
             Action::CancelConsumer { queue } => format!("cancel_consumer {queue}"),
             Action::Purge { queue } => format!("purge {queue}"),
+            Action::Retry { task_id } => format!("retry {task_id}"),
             Action::PoolRestart | Action::Shutdown => self.name().to_string(),
         }
     }
+}
+
+/// Whether a task in this state may be sent again: one that failed or was revoked. A running,
+/// waiting or succeeded task is not (twice the same side effects).
+pub fn retryable(state: &super::TaskState) -> bool {
+    matches!(state, super::TaskState::Failure | super::TaskState::Revoked)
 }
 
 /// What one worker's reply says: Celery answers `{"ok": "…"}` or `{"error": "…"}` to a
@@ -363,8 +377,14 @@ pub fn arguments_of(action: &Action) -> Map<String, Value> {
         Some((_, Value::Object(map))) => map,
         _ => {
             let mut map = Map::new();
-            if let Action::Purge { queue } = action {
-                map.insert("queue".into(), queue.clone().into());
+            match action {
+                Action::Purge { queue } => {
+                    map.insert("queue".into(), queue.clone().into());
+                }
+                Action::Retry { task_id } => {
+                    map.insert("task_id".into(), task_id.clone().into());
+                }
+                _ => {}
             }
             map
         }

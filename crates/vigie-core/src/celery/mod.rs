@@ -12,6 +12,7 @@
 pub mod control;
 mod job;
 pub mod periodic;
+pub mod pyrepr;
 mod search;
 
 pub use job::{JOB_KIND, STALL_AFTER_MS};

@@ -17,6 +17,7 @@
 //! the getters read the usual ones.
 
 pub mod control;
+pub mod task;
 
 use base64::Engine;
 use serde_json::{Map, Value};

@@ -155,32 +155,74 @@ impl Args {
         self.0.extend_from_slice(s);
         self
     }
-    /// A field table of (name, value) where values are text or doubles.
+    /// A field table of (name, value).
     fn table(&mut self, fields: &[(&str, Field)]) -> &mut Self {
         let mut t = Args::default();
         for (name, value) in fields {
             t.short(name);
-            match value {
-                Field::Text(s) => {
-                    t.u8(b'S').long(s.as_bytes());
-                }
-                Field::Double(d) => {
-                    t.u8(b'd').u64(d.to_bits());
-                }
-                Field::Int(i) => {
-                    t.u8(b'l').u64(*i as u64);
-                }
-            }
+            t.field(value);
         }
         self.long(&t.0)
+    }
+
+    /// A value of a field table or array, with its type tag (the tags RabbitMQ reads).
+    fn field(&mut self, value: &Field) -> &mut Self {
+        match value {
+            Field::Text(s) => self.u8(b'S').long(s.as_bytes()),
+            Field::Double(d) => self.u8(b'd').u64(d.to_bits()),
+            Field::Int(i) => self.u8(b'l').u64(*i as u64),
+            Field::Bool(b) => self.u8(b't').u8(u8::from(*b)),
+            Field::Void => self.u8(b'V'),
+            Field::Array(items) => {
+                let mut a = Args::default();
+                for item in items {
+                    a.field(item);
+                }
+                self.u8(b'A').long(&a.0)
+            }
+            Field::Table(fields) => {
+                let named: Vec<(&str, Field)> = fields
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.clone()))
+                    .collect();
+                self.u8(b'F').table(&named)
+            }
+        }
     }
 }
 
 /// A value in a header table.
+#[derive(Clone, Debug, PartialEq)]
 pub enum Field {
     Text(String),
     Double(f64),
     Int(i64),
+    Bool(bool),
+    Void,
+    Array(Vec<Field>),
+    Table(Vec<(String, Field)>),
+}
+
+impl Field {
+    /// A JSON value as AMQP carries it (Celery's task headers hold nulls, lists and maps).
+    pub fn from_json(value: &serde_json::Value) -> Field {
+        use serde_json::Value;
+        match value {
+            Value::Null => Field::Void,
+            Value::Bool(b) => Field::Bool(*b),
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => Field::Int(i),
+                None => Field::Double(n.as_f64().unwrap_or_default()),
+            },
+            Value::String(s) => Field::Text(s.clone()),
+            Value::Array(items) => Field::Array(items.iter().map(Field::from_json).collect()),
+            Value::Object(map) => Field::Table(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), Field::from_json(v)))
+                    .collect(),
+            ),
+        }
+    }
 }
 
 /// Reads a method frame's arguments.

@@ -54,6 +54,18 @@ pub fn routes() -> Table<AppState> {
         .route("/api/task/info/{uuid}", get(flower_task))
         .route("/api/task/types", get(flower_types))
         .route("/api/task/result/{uuid}", get(flower_result))
+        .route(
+            "/api/task/async-apply/{name}",
+            axum::routing::post(super::flower_send::async_apply),
+        )
+        .route(
+            "/api/task/send-task/{name}",
+            axum::routing::post(super::flower_send::send_task),
+        )
+        .route(
+            "/api/task/apply/{name}",
+            axum::routing::post(super::flower_send::apply),
+        )
 }
 
 #[derive(Deserialize, Default)]
@@ -526,7 +538,7 @@ pub async fn flower_workers(
 
 /// A result as Flower gives it: the value itself when its text is JSON (`42`, `[1, 2]`),
 /// else the text Celery sent (a Python repr such as `'sent'`).
-fn result_value(text: Option<String>) -> Value {
+pub fn result_value(text: Option<String>) -> Value {
     text.map_or(Value::Null, |t| {
         serde_json::from_str(&t).unwrap_or(Value::String(t))
     })

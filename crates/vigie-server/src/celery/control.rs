@@ -30,6 +30,7 @@ use vigie_protocol::celery::control::{
     reply_of_body, reply_of_redis, Command, ReplyTo, PIDBOX_EXCHANGE, REDIS_PRIORITY_STEPS,
     REDIS_SEP, REPLY_EXCHANGE,
 };
+use vigie_protocol::celery::task::TaskMessage;
 
 /// How long a call waits for replies unless told (Celery's own default is 1 s).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -191,20 +192,74 @@ pub async fn waiting(brokers: &[Broker], queue: &str) -> Result<u64, ControlErro
     Ok(total)
 }
 
+/// Sends a task to its queue, on the first configured broker (an app has one broker; with
+/// several, the first is the app's). RabbitMQ drops a message for a queue it does not have,
+/// as it does for Celery's own clients.
+pub async fn send_task(brokers: &[Broker], task: &TaskMessage) -> Result<(), ControlError> {
+    let broker = brokers.first().ok_or(ControlError::NoBroker)?;
+    let sent = match broker {
+        Broker::Redis(redis) => {
+            async {
+                let mut c = redis::Connection::open(&redis.url).await?;
+                let envelope = task.redis_envelope(&uuid());
+                c.command(&[
+                    "LPUSH".into(),
+                    redis.key(&task.queue),
+                    String::from_utf8_lossy(&envelope).into_owned(),
+                ])
+                .await
+                .map(drop)
+            }
+            .await
+        }
+        Broker::Amqp(url) => {
+            async {
+                let mut c = amqp::Connection::open(url).await?;
+                let amqp::Field::Table(headers) = amqp::Field::from_json(&task.headers()) else {
+                    unreachable!("task headers are an object")
+                };
+                let headers: Vec<(&str, amqp::Field)> = headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.clone()))
+                    .collect();
+                c.publish(
+                    "",
+                    &task.queue,
+                    task.body().to_string().as_bytes(),
+                    &headers,
+                )
+                .await
+            }
+            .await
+        }
+    };
+    sent.map_err(|source| ControlError::Broker {
+        broker: broker.describe(),
+        source,
+    })
+}
+
+/// A new task id, as Celery makes them (a UUID 4 in text).
+pub fn new_task_id() -> String {
+    uuid()
+}
+
 /// The command an action sends (`None` for a purge), addressed to `workers`.
 pub fn command_of(action: &Action, workers: &[String]) -> Option<Command> {
     let (method, arguments) = action.command()?;
     Some(Command::new(method, arguments).to(workers))
 }
 
+/// A random UUID (version 4), as kombu and Celery make ids.
 fn uuid() -> String {
     let hex = vigie_core::secret::random_hex(16);
+    let variant = ["8", "9", "a", "b"][usize::from(hex.as_bytes()[16] % 4)];
     format!(
-        "{}-{}-{}-{}-{}",
+        "{}-{}-4{}-{variant}{}-{}",
         &hex[..8],
         &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
+        &hex[13..16],
+        &hex[17..20],
         &hex[20..]
     )
 }
@@ -423,6 +478,8 @@ mod tests {
         let id = uuid();
         assert_eq!(id.len(), 36);
         assert_eq!(id.matches('-').count(), 4);
+        assert_eq!(&id[14..15], "4", "version 4: {id}");
+        assert!("89ab".contains(&id[19..20]), "the RFC 4122 variant: {id}");
         assert_ne!(uuid(), id);
     }
 }

@@ -131,6 +131,9 @@ pub struct Performed {
     pub description: String,
     pub ok: bool,
     pub outcome: String,
+    /// The new task's id, when the action sent one (a retry).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
     #[serde(flatten)]
     pub gathered: Gathered,
 }
@@ -163,10 +166,17 @@ pub async fn perform(
         });
     }
     let brokers = configured_brokers(state)?;
+    let mut sent_as = None;
     let (ok, outcome, gathered) = match &action {
         Action::Purge { queue } => {
             let dropped = control::purge(&brokers, queue).await.map_err(unavailable)?;
             let outcome = format!("purged {dropped} message(s) from {queue}");
+            (true, outcome, Gathered::default())
+        }
+        Action::Retry { task_id } => {
+            let new = super::send::retry(state, project, task_id).await?;
+            let outcome = format!("sent again as {new}");
+            sent_as = Some(new);
             (true, outcome, Gathered::default())
         }
         // Workers answer nothing to a shutdown (they are stopping).
@@ -192,6 +202,7 @@ pub async fn perform(
         description: action.describe(),
         ok,
         outcome,
+        task_id: sent_as,
         gathered,
     };
     state
@@ -343,6 +354,9 @@ impl ActionRequest {
                 queue: required("queue", self.queue)?,
             },
             "shutdown" => Action::Shutdown,
+            "retry" => Action::Retry {
+                task_id: required("task_id", self.task_id)?,
+            },
             "purge" => Action::Purge {
                 queue: required("queue", self.queue)?,
             },
@@ -350,7 +364,7 @@ impl ActionRequest {
                 return Err(AppError::NotFound(format!(
                     "no celery action {other:?}: revoke, terminate, rate_limit, time_limit, \
                      pool_grow, pool_shrink, pool_restart, autoscale, add_consumer, \
-                     cancel_consumer, shutdown, purge"
+                     cancel_consumer, shutdown, purge, retry"
                 )))
             }
         })

@@ -99,7 +99,14 @@ pub async fn act(
             )))
         }
     });
-    form_outcome(result, &back, state.secure_cookies(&headers), |done| {
+    // A retry goes on to the task it sent.
+    let to = match &result {
+        Ok(done) => done.task_id.as_ref().map_or(back, |id| {
+            format!("/celery/tasks/{}", crate::web::format::encode(id))
+        }),
+        Err(_) => back,
+    };
+    form_outcome(result, &to, state.secure_cookies(&headers), |done| {
         format!("{}: {}", done.description, done.outcome)
     })
 }

@@ -22,10 +22,12 @@ pub mod consumer;
 pub mod control;
 pub mod control_api;
 pub mod control_ui;
+pub mod flower_send;
 pub mod inspected;
 pub mod issues;
 pub mod queues;
 pub mod redis;
+pub mod send;
 pub mod ui;
 
 use crate::state::AppState;

@@ -2,13 +2,18 @@
 its progress through celery-progress's ProgressRecorder, and a flaky task that retries once.
 The broker comes from CELERY_BROKER (test_celery.py sets it), the result backend from
 CELERY_BACKEND (the broker by default); CELERY_EVENTS=0 leaves task events off, as a worker
-started without -E has them."""
+started without -E has them; SENTRY_DSN turns the Sentry SDK on (with its Celery integration)."""
 
 import os
 import time
 
 from celery import Celery
 from celery_progress.backend import ProgressRecorder
+
+if os.environ.get("SENTRY_DSN"):
+    # As teams set it up: the SDK's defaults, which turn its Celery integration on.
+    import sentry_sdk
+    sentry_sdk.init(dsn=os.environ["SENTRY_DSN"])
 
 broker = os.environ["CELERY_BROKER"]
 app = Celery("shop", broker=broker, backend=os.environ.get("CELERY_BACKEND", broker))

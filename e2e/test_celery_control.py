@@ -355,6 +355,36 @@ def test_another_app_on_another_database_never_shows():
             srv.close()
 
 
+def test_a_failure_the_sdk_reported_is_one_issue():
+    """sentry-sdk's Celery integration (on by default) reports a failed task itself; Vigie's
+    own issue of the failure would be a second one. It waits for the SDK's event and joins it."""
+    if not REDIS:
+        pytest.skip("VIGIE_TEST_REDIS_URL is not set")
+    redis.Redis.from_url(OTHER_APP).flushdb()
+    with tempfile.TemporaryDirectory() as data:
+        srv = Server(vigie_binary(), data, "--celery-broker", OTHER_APP)
+        srv.token = srv.admin_token()
+        env = {**os.environ, "CELERY_BROKER": OTHER_APP, "PYTHONPATH": str(HERE), "SENTRY_DSN": srv.dsn}
+        worker = celery(env, "worker", "-E", "-c", "1", "-n", "sdk@%h")
+        try:
+            wait_for(lambda: [w for w in api(srv, "/api/v1/celery/workers") if w["online"]], "the worker")
+            with_sdk = send(env, "from celery_app import boom; print(boom.delay('SDK').id)")
+            wait_for(lambda: api(srv, f"/api/v1/celery/tasks/{with_sdk}")["task"]["state"] == "FAILURE",
+                     "the task failed")
+            wait_for(lambda: [i for i in api(srv, "/api/v1/issues")["issues"]
+                              if i["title"] == "KeyError: 'SDK'"], "the SDK's issue")
+            time.sleep(7)  # past Vigie's wait for the SDK's event
+            issues = [i for i in api(srv, "/api/v1/issues")["issues"] if i["title"] == "KeyError: 'SDK'"]
+            assert len(issues) == 1 and issues[0]["events"] == 1, issues
+            metrics = urllib.request.urlopen(srv.url + "/metrics").read().decode()
+            assert "vigie_celery_failures_left_to_sdk_total 1" in metrics
+            job = api(srv, f"/api/v1/jobs/{with_sdk}")
+            assert job["status"] == "failed"
+        finally:
+            stop(worker)
+            srv.close()
+
+
 @pytest.mark.skipif(not AMQP, reason="VIGIE_TEST_AMQP_URL is not set")
 def test_rabbitmq_workers_are_inspected_and_controlled():
     env = {**os.environ, "CELERY_BROKER": AMQP, "CELERY_BACKEND": "rpc://", "PYTHONPATH": str(HERE)}

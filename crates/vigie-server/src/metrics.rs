@@ -119,6 +119,8 @@ pub struct CeleryCounters {
     /// Result-backend states of another database on the same Redis (pub/sub is global):
     /// skipped, they are another app's tasks.
     pub foreign: AtomicU64,
+    /// Failed tasks the app's Sentry SDK reported itself: no second issue made of them.
+    pub left_to_sdk: AtomicU64,
     /// Connections to a broker lost and tried again.
     pub reconnects: AtomicU64,
 }
@@ -215,7 +217,7 @@ impl CeleryCounters {
     }
 
     /// Every plain counter of the Celery consumer, as `/metrics` and the System page name it.
-    fn table(&self) -> [Counter<'_>; 6] {
+    fn table(&self) -> [Counter<'_>; 7] {
         [
             Counter::new(
                 "vigie_celery_events_total",
@@ -242,6 +244,11 @@ impl CeleryCounters {
                 &self.dropped,
             )
             .not_stored("Celery events", "storage could not keep up"),
+            Counter::new(
+                "vigie_celery_failures_left_to_sdk_total",
+                "Failed tasks the app's Sentry SDK reported: they join its issue, no second one.",
+                &self.left_to_sdk,
+            ),
             Counter::new(
                 "vigie_celery_foreign_total",
                 "Result-backend task states published from another Redis database, skipped.",

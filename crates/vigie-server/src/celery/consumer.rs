@@ -8,12 +8,14 @@
 //! writer: the first waiting news plus all queued behind it (up to BATCH)
 //!   ─► Store::apply_celery (one transaction: tasks, events, workers, and each task's Job)
 //!   ─► the changed Jobs and the Celery pages told through the hub; metrics
+//!   ─► failed tasks to `issues::hold`, which makes issues of them unless the app's SDK did
 //! enabler (with [celery] enable_events): `enable_events` broadcast to the workers every 10 s
 //! ```
 //!
 //! Each task gets only what it uses ([`start`] builds it from the server's state): a reader
 //! the hub, the broker board, the counters and its end of the queue; the writer the store,
-//! the hub, the counters and, when failed tasks become issues, the error pipeline; an enabler
+//! the hub, the counters and, when failed tasks become issues, the sender to the failures
+//! holder (`issues::hold`); an enabler
 //! the hub.
 //!
 //! At shutdown ([`Consumer::stop`]) the readers stop first, then the writer stores what they
@@ -56,6 +58,8 @@ const ENABLE_EVENTS_EVERY: Duration = Duration::from_secs(10);
 pub struct Consumer {
     readers: Vec<tokio::task::JoinHandle<()>>,
     writer: Option<tokio::task::JoinHandle<()>>,
+    /// Records the failures the writer hands it once their SDK window passed.
+    failures: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Consumer {
@@ -70,6 +74,10 @@ impl Consumer {
         }
         if let Some(writer) = self.writer {
             let _ = writer.await;
+        }
+        // The writer held the last sender: what is held is recorded now.
+        if let Some(failures) = self.failures {
+            let _ = failures.await;
         }
     }
 }
@@ -91,15 +99,23 @@ pub async fn start(state: &AppState, errors: &ErrorIngest) -> Result<Consumer, S
         .find(|p| &p.name == name)
         .ok_or_else(|| format!("celery.project: no project named {name:?}"))?;
     let (queue, news) = mpsc::channel(QUEUE);
+    let holding = state.config.celery.failures_as_issues.then(|| {
+        super::issues::hold(
+            state.store.clone(),
+            errors.clone(),
+            state.metrics.clone(),
+            project.id,
+        )
+    });
+    let (failures, failures_task) = match holding {
+        Some(h) => (Some(h.failures), Some(h.task)),
+        None => (None, None),
+    };
     let writing = Writing {
         store: state.store.clone(),
         hub: state.hub.clone(),
         metrics: state.metrics.clone(),
-        errors: state
-            .config
-            .celery
-            .failures_as_issues
-            .then(|| errors.clone()),
+        failures,
         project: project.id,
     };
     let writer = crate::tasks::spawn("celery writer", writer(writing, news));
@@ -126,6 +142,7 @@ pub async fn start(state: &AppState, errors: &ErrorIngest) -> Result<Consumer, S
     Ok(Consumer {
         readers,
         writer: Some(writer),
+        failures: failures_task,
     })
 }
 
@@ -409,7 +426,8 @@ struct Writing {
     store: Arc<dyn Store>,
     hub: Hub,
     metrics: Arc<Metrics>,
-    errors: Option<ErrorIngest>,
+    /// Failed tasks go here to become issues (`[celery] failures_as_issues`).
+    failures: Option<mpsc::UnboundedSender<vigie_core::celery::Task>>,
     project: ProjectId,
 }
 
@@ -475,19 +493,20 @@ async fn writer(state: Writing, mut news: mpsc::Receiver<CeleryNews>) {
                         counters.saw_runtime(outcome.name.as_deref().unwrap_or("unknown"), r);
                     }
                 }
-                if let Some(errors) = &state.errors {
+                if let Some(failures) = &state.failures {
                     let failed: HashSet<&str> = outcomes
                         .iter()
                         .filter(|o| matches!(o.kind, OutcomeKind::Failed { .. }))
                         .map(|o| o.uuid.as_str())
                         .collect();
-                    let failed = applied
+                    for task in applied
                         .tasks
                         .iter()
                         .filter(|t| failed.contains(t.uuid.as_str()))
-                        .cloned()
-                        .collect();
-                    super::issues::record(state.store.as_ref(), errors, project, failed).await;
+                    {
+                        // Only fails once the holder ended, which is after this writer.
+                        let _ = failures.send(task.clone());
+                    }
                 }
                 state
                     .hub

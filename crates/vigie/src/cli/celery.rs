@@ -16,6 +16,8 @@ pub enum CeleryCommand {
     Inspect(InspectArgs),
     /// Revoke a task: workers drop it if it has not run (--terminate stops it running).
     Revoke(RevokeArgs),
+    /// Send a failed or revoked task again with its arguments, as a new task.
+    Retry(RetryArgs),
     /// Limit how often a task type runs per worker: 10/m, 2/s, 100/h; 0 lifts it.
     RateLimit(RateLimitArgs),
     /// Soft and hard time limits of a task type, in seconds.
@@ -65,6 +67,14 @@ pub struct RevokeArgs {
     terminate: bool,
     #[arg(long, default_value = "SIGTERM", requires = "terminate")]
     signal: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RetryArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The failed task's id
+    task_id: String,
 }
 
 #[derive(Args, Debug)]
@@ -137,6 +147,7 @@ pub async fn run(cmd: CeleryCommand) -> anyhow::Result<()> {
             let body = json!({"task_id": a.task_id, "signal": a.signal});
             act(&a.common, name, body).await
         }
+        CeleryCommand::Retry(a) => act(&a.common, "retry", json!({"task_id": a.task_id})).await,
         CeleryCommand::RateLimit(a) => {
             let body = json!({"task_name": a.task_name, "rate": a.rate});
             act(&a.common, "rate_limit", body).await

@@ -69,6 +69,8 @@ def test_tasks_workers_and_flower_api(celery_env):
     timeline = api(srv, f"/api/v1/celery/tasks/{flaky['uuid']}")["events"]
     assert "task-retried" in [e["kind"] for e in timeline]
     assert tasks["celery_app.send_invoices"]["progress"] == [20, 20]
+    # celery-progress's description, as the task last set it.
+    assert tasks["celery_app.send_invoices"]["progress_description"] == "invoice 20"
 
     # Each task is a Job: the bulk send with its progress, the failure with its exception.
     jobs = {j["name"]: j for j in api(srv, "/api/v1/jobs?kind=celery&limit=200")["jobs"]}

@@ -20,3 +20,6 @@ CREATE TABLE celery_actions (
 );
 CREATE INDEX celery_actions_by_time ON celery_actions (project_id, at);
 CREATE INDEX celery_actions_by_target ON celery_actions (project_id, target, at);
+
+-- What a running task last said it was doing (celery-progress's `description`).
+ALTER TABLE celery_tasks ADD COLUMN progress_description TEXT;

@@ -152,7 +152,7 @@ pub const ALL: &[Migration] = &[
     ),
     step(
         26,
-        "celery actions",
+        "celery actions and progress descriptions",
         include_str!("../migrations/0026_celery_actions.sql"),
     ),
 ];

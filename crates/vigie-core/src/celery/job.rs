@@ -56,12 +56,18 @@ impl Task {
         if let Some((current, total)) = self.progress {
             // A total below what is done reads as a finished bar: the count wins.
             let total = total.map(|t| t.max(current));
-            if current != job.processed || (total.is_some() && total != job.total) {
+            // What the task says it is doing becomes the job's message, once per change.
+            let said = self
+                .progress_description
+                .as_ref()
+                .filter(|d| job.message.as_ref() != Some(*d));
+            if current != job.processed || (total.is_some() && total != job.total) || said.is_some()
+            {
                 updates.push(JobUpdate::Progress(Progress {
                     processed: Some(Count::Set(current)),
                     failed: None,
                     total,
-                    messages: Vec::new(),
+                    messages: said.into_iter().cloned().collect(),
                 }));
             }
         }
@@ -137,6 +143,19 @@ mod tests {
             (5, Some(5)),
             "total raised to the count"
         );
+
+        // What celery-progress says it is doing is the job's message, once per change.
+        t.progress_description = Some("invoice 5 of 5".into());
+        let updates = t.job_updates(&job);
+        assert!(
+            matches!(&updates[..], [JobUpdate::Progress(p)] if p.messages == ["invoice 5 of 5"]),
+            "{updates:?}"
+        );
+        for u in &updates {
+            job.apply(u, Timestamp(2_500)).unwrap();
+        }
+        assert_eq!(job.message.as_deref(), Some("invoice 5 of 5"));
+        assert!(t.job_updates(&job).is_empty(), "said once");
 
         t.state = TaskState::Failure;
         t.exception = Some("ValueError('x')".into());

@@ -164,6 +164,8 @@ pub struct Task {
     pub runtime: Option<f64>,
     /// `current` and `total` of its last progress report.
     pub progress: Option<(i64, Option<i64>)>,
+    /// What its last progress report said it was doing (celery-progress's `description`).
+    pub progress_description: Option<String>,
     /// The time of the last event applied.
     pub updated_at: Timestamp,
 }
@@ -199,6 +201,7 @@ impl Task {
             finished_at: None,
             runtime: None,
             progress: None,
+            progress_description: None,
             updated_at: at,
         }
     }
@@ -301,10 +304,12 @@ impl Task {
         &mut self,
         status: &str,
         progress: Option<(i64, Option<i64>)>,
+        description: Option<&str>,
         at: Timestamp,
     ) {
         if progress.is_some() {
             self.progress = progress;
+            self.progress_description = description.map(str::to_string);
         }
         let state = TaskState::parse(status);
         // PROGRESS is how celery-progress names a running task: it stays STARTED. How a task
@@ -616,7 +621,13 @@ mod tests {
         assert_eq!(retried.state.job_status(), JobStatus::Failed);
         // The result backend's PROGRESS moves the bar, not the state.
         let mut running = play(&[0, 1, 2]);
-        running.apply_backend_state("PROGRESS", Some((40, Some(100))), Timestamp(1_500));
+        running.apply_backend_state(
+            "PROGRESS",
+            Some((40, Some(100))),
+            Some("invoice 40"),
+            Timestamp(1_500),
+        );
+        assert_eq!(running.progress_description.as_deref(), Some("invoice 40"));
         assert_eq!(
             (running.state.clone(), running.progress),
             (TaskState::Started, Some((40, Some(100))))

@@ -190,8 +190,14 @@ pub struct TaskMeta {
     /// `current` and `total` of a progress update (celery-progress's ProgressRecorder writes
     /// them, with `percent` and `description`).
     pub progress: Option<(i64, Option<i64>)>,
+    /// What the task says it is doing (celery-progress's `description`), at most
+    /// [`MAX_DESCRIPTION`] bytes.
+    pub description: Option<String>,
     pub result: Value,
 }
+
+/// The longest progress description kept (a description is a line of text, not a log).
+pub const MAX_DESCRIPTION: usize = 500;
 
 /// A `celery-task-meta-<id>` message.
 pub fn decode_task_meta(raw: &[u8]) -> Result<TaskMeta, CeleryError> {
@@ -207,10 +213,22 @@ pub fn decode_task_meta(raw: &[u8]) -> Result<TaskMeta, CeleryError> {
             .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)))
     };
     let progress = count("current").map(|current| (current, count("total")));
+    let description = progress
+        .and(result.get("description"))
+        .and_then(Value::as_str)
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| {
+            let mut end = d.len().min(MAX_DESCRIPTION);
+            while !d.is_char_boundary(end) {
+                end -= 1;
+            }
+            d[..end].to_string()
+        });
     Ok(TaskMeta {
         task_id,
         status,
         progress,
+        description,
         result,
     })
 }

@@ -261,6 +261,7 @@ impl Reading {
                     uuid: meta.task_id,
                     status: meta.status,
                     progress: meta.progress,
+                    description: meta.description,
                     at: Timestamp::now(),
                 }]
             }),

@@ -100,11 +100,12 @@ pub(crate) async fn apply(
                 uuid,
                 status,
                 progress,
+                description,
                 at,
             } => tasks
                 .entry(uuid.clone())
                 .or_insert_with(|| Task::new(project, uuid, *at))
-                .apply_backend_state(status, *progress, *at),
+                .apply_backend_state(status, *progress, description.as_deref(), *at),
             CeleryNews::Worker {
                 hostname,
                 kind,

@@ -47,6 +47,8 @@ pub enum CeleryNews {
         uuid: String,
         status: String,
         progress: Option<(i64, Option<i64>)>,
+        /// What the task says it is doing, with its progress.
+        description: Option<String>,
         at: Timestamp,
     },
 }
@@ -96,7 +98,8 @@ pub struct TaskFilter {
 pub(super) const TASK_COLS: &str =
     "project_id, uuid, name, state, args, kwargs, result, exception, \
      traceback, worker, queue, routing_key, retries, eta, expires, parent_id, root_id, sent_at, \
-     received_at, started_at, finished_at, runtime, progress_current, progress_total, updated_at";
+     received_at, started_at, finished_at, runtime, progress_current, progress_total, updated_at, \
+     progress_description";
 pub(super) const WORKER_COLS: &str =
     "project_id, hostname, freq, last_heartbeat, active, processed, \
      loadavg, sw_ident, sw_ver, sw_sys, online_since, offline_at";
@@ -130,6 +133,7 @@ pub(super) fn task_from(r: &Vec<Value>) -> Result<Task> {
             .int(22)?
             .map(|current| (current, r.int(23).ok().flatten())),
         updated_at: Timestamp(r.req_int(24)?),
+        progress_description: r.text(25)?,
     })
 }
 
@@ -161,6 +165,7 @@ pub(super) fn task_values(t: &Task) -> Vec<Value> {
         t.progress.map(|p| p.0).into(),
         t.progress.and_then(|p| p.1).into(),
         t.updated_at.millis().into(),
+        text(&t.progress_description),
     ]
 }
 

@@ -77,6 +77,7 @@ pub async fn celery_story(store: &Arc<dyn Store>, project: &Project) {
                     uuid: "t3".into(),
                     status: "PROGRESS".into(),
                     progress: Some((40, Some(100))),
+                    description: Some("invoice 40 of 100".into()),
                     at: Timestamp(T + 200),
                 },
             ],
@@ -113,6 +114,11 @@ pub async fn celery_story(store: &Arc<dyn Store>, project: &Project) {
     assert_eq!(t1.sent_at, Some(Timestamp(T)));
     let t3 = store.celery_task(p, "t3").await.unwrap().unwrap();
     assert_eq!(t3.progress, Some((40, Some(100))));
+    assert_eq!(
+        t3.progress_description.as_deref(),
+        Some("invoice 40 of 100"),
+        "what the task says it is doing is kept with its progress"
+    );
 
     let events = store.celery_task_events(p, "t1").await.unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
@@ -224,6 +230,7 @@ pub async fn celery_story(store: &Arc<dyn Store>, project: &Project) {
                     uuid,
                     status: "PROGRESS".into(),
                     progress: Some((i, Some(150))),
+                    description: None,
                     at: Timestamp(T + 1_002 + i),
                 },
             ]

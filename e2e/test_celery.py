@@ -134,6 +134,16 @@ def test_the_celery_pages(celery_env, browser, shots):
     shots(browser, "62-celery-workers")
 
     browser.get(srv.url + "/celery")
+    browser.find_element(By.LINK_TEXT, "Task types").click()
+    rows = {r.find_element(By.TAG_NAME, "a").text: r.text
+            for r in browser.find_elements(By.CSS_SELECTOR, "table.celery-types tbody tr")}
+    assert "celery_app.boom" in rows and " 100.0 %" in rows["celery_app.boom"], rows
+    flaky = api(srv, "/api/v1/celery/types")["types"]
+    assert next(t for t in flaky if t["name"] == "celery_app.flaky")["retries"] == 1
+    assert browser.find_elements(By.CSS_SELECTOR, "#throughput rect.done"), "the throughput chart"
+    shots(browser, "62b-celery-task-types")
+
+    browser.get(srv.url + "/celery")
     browser.find_element(By.LINK_TEXT, "Periodic tasks").click()
     table = browser.find_element(By.CSS_SELECTOR, "table.celery-periodic").text
     assert "celery_app.nightly_report" in table and "on time" in table

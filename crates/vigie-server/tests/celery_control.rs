@@ -211,6 +211,25 @@ async fn without_a_broker_every_call_says_what_is_wrong() {
         )
         .await
         .unwrap();
+    let types = call(Method::GET, "/api/v1/celery/types?period=1h", None).await;
+    assert_eq!(types.status, StatusCode::OK, "{}", types.body);
+    let types = types.json();
+    assert_eq!(types["types"][0]["name"], "shop.add");
+    assert_eq!(
+        (
+            &types["all"]["runs"],
+            &types["all"]["succeeded"],
+            &types["all"]["failed"]
+        ),
+        (
+            &serde_json::json!(3),
+            &serde_json::json!(1),
+            &serde_json::json!(2)
+        )
+    );
+    assert_eq!(types["buckets"], 60);
+    let wrong = call(Method::GET, "/api/v1/celery/types?period=2w", None).await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
     for (body, status, says) in [
         (
             r#"{"task_id": "t-none"}"#,

@@ -14,6 +14,7 @@ mod job;
 pub mod periodic;
 pub mod pyrepr;
 mod search;
+pub mod types;
 
 pub use job::{JOB_KIND, STALL_AFTER_MS};
 pub use search::{SortKey, TaskSearch, TaskSort};

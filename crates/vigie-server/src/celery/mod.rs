@@ -28,6 +28,7 @@ pub mod issues;
 pub mod queues;
 pub mod redis;
 pub mod send;
+pub mod types;
 pub mod ui;
 
 use crate::state::AppState;
@@ -45,6 +46,7 @@ pub fn routes() -> crate::http::Routes<crate::state::AppState> {
             .route("/celery/tasks/{uuid}", get(ui::task))
             .route("/celery/workers", get(ui::workers))
             .route("/celery/periodic", get(ui::periodic))
+            .route("/celery/types", get(types::page))
             .route("/celery/act", axum::routing::post(control_ui::act))
             .route(
                 "/celery/workers/{worker}/shutdown",
@@ -55,7 +57,9 @@ pub fn routes() -> crate::http::Routes<crate::state::AppState> {
                 get(control_ui::confirm_purge),
             )
             .route("/live/celery", get(project_pulse::<ui::CeleryPulse>)),
-        api: api::routes().merge(control_api::routes()),
+        api: api::routes()
+            .merge(control_api::routes())
+            .route("/api/v1/celery/types", get(types::api)),
         ingest: Table::new(),
     }
 }

@@ -18,7 +18,20 @@ pub fn bars(
     height: f64,
     title: impl Fn(usize, i64) -> String,
 ) -> Vec<Bar> {
-    let max = counts.iter().copied().max().unwrap_or(0).max(1) as f64;
+    let max = counts.iter().copied().max().unwrap_or(0);
+    bars_up_to(counts, max, width, height, title)
+}
+
+/// [`bars`] scaled to `max` rather than to their own largest: a part drawn over its whole
+/// (failed tasks over all tasks) on the same scale.
+pub fn bars_up_to(
+    counts: &[i64],
+    max: i64,
+    width: f64,
+    height: f64,
+    title: impl Fn(usize, i64) -> String,
+) -> Vec<Bar> {
+    let max = max.max(1) as f64;
     let slot = width / counts.len().max(1) as f64;
     counts
         .iter()

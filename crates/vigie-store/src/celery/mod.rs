@@ -494,6 +494,15 @@ pub trait CeleryStore: Send + Sync {
     async fn celery_task_events(&self, project: ProjectId, uuid: &str) -> Result<Vec<TaskEvent>>;
     async fn celery_workers(&self, project: ProjectId) -> Result<Vec<vigie_core::celery::Worker>>;
     async fn celery_task_names(&self, project: ProjectId) -> Result<Vec<String>>;
+    /// The tasks that moved in `[since, until)`, latest first, at most `limit` (for figures
+    /// per task type).
+    async fn celery_runs(
+        &self,
+        project: ProjectId,
+        since: Timestamp,
+        until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<vigie_core::celery::Task>>;
     async fn celery_queues(&self, project: ProjectId) -> Result<Vec<String>>;
     /// Workers' online periods that lasted into `since` or later, newest first.
     async fn celery_worker_periods(
@@ -562,6 +571,36 @@ impl<E: crate::engine::Engine> CeleryStore for crate::engine::Db<E> {
     async fn celery_task_names(&self, project: ProjectId) -> Result<Vec<String>> {
         self.read("celery_task_names", move |tx| {
             Box::pin(async move { task_names(tx, project).await })
+        })
+        .await
+    }
+
+    async fn celery_runs(
+        &self,
+        project: ProjectId,
+        since: Timestamp,
+        until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<vigie_core::celery::Task>> {
+        self.read("celery_runs", move |tx| {
+            Box::pin(async move {
+                tx.query(
+                    &format!(
+                        "SELECT {TASK_COLS} FROM celery_tasks WHERE project_id = $1 \
+                         AND updated_at >= $2 AND updated_at < $3 ORDER BY updated_at DESC LIMIT $4"
+                    ),
+                    &[
+                        project.0.into(),
+                        since.millis().into(),
+                        until.millis().into(),
+                        i64::from(limit).into(),
+                    ],
+                )
+                .await?
+                .iter()
+                .map(task_from)
+                .collect()
+            })
         })
         .await
     }

@@ -60,7 +60,7 @@ pub fn routes() -> Table<AppState> {
         )
         .route(
             "/api/task/send-task/{name}",
-            axum::routing::post(super::flower_send::send_task),
+            axum::routing::post(super::flower_send::async_apply),
         )
         .route(
             "/api/task/apply/{name}",

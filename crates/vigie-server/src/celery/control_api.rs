@@ -589,52 +589,47 @@ pub async fn flower_pool(
 ) -> Result<Response, ApiError> {
     let call = flower_call(state, caller, uri.query(), &headers, &body).await?;
     call.known_worker(&worker).await?;
-    let workers = [worker.clone()];
-    let n = || -> Result<u32, AppError> { Ok(call.args.number("n")?.unwrap_or(1)) };
     let w = &worker;
-    Ok(match verb.as_str() {
-        "restart" => {
-            call.act(
-                Action::PoolRestart,
-                &workers,
-                format!("Restarting '{w}' worker's pool"),
-                |r| format!("Failed to restart the '{w}' pool: {r}"),
-            )
-            .await?
-        }
+    let n = || -> Result<u32, AppError> { Ok(call.args.number("n")?.unwrap_or(1)) };
+    // The action, and Flower's words for it done and failed.
+    let (action, done, failed) = match verb.as_str() {
+        "restart" => (
+            Action::PoolRestart,
+            format!("Restarting '{w}' worker's pool"),
+            format!("Failed to restart the '{w}' pool"),
+        ),
         "grow" => {
             let n = n()?;
-            call.act(
+            (
                 Action::PoolGrow { n },
-                &workers,
                 format!("Growing '{w}' worker's pool by {n}"),
-                |r| format!("Failed to grow '{w}' worker's pool: {r}"),
+                format!("Failed to grow '{w}' worker's pool"),
             )
-            .await?
         }
         "shrink" => {
             let n = n()?;
-            call.act(
+            (
                 Action::PoolShrink { n },
-                &workers,
                 format!("Shrinking '{w}' worker's pool by {n}"),
-                |r| format!("Failed to shrink '{w}' worker's pool: {r}"),
+                format!("Failed to shrink '{w}' worker's pool"),
             )
-            .await?
         }
         "autoscale" => {
             let min = call.args.number("min")?.unwrap_or(0);
             let max = flower_required("max", call.args.number("max")?)?;
-            call.act(
+            (
                 Action::Autoscale { max, min },
-                &workers,
                 format!("Autoscaling '{w}' worker (min={min}, max={max})"),
-                |r| format!("Failed to autoscale '{w}' worker: {r}"),
+                format!("Failed to autoscale '{w}' worker"),
             )
-            .await?
         }
         other => return Err(AppError::NotFound(format!("no pool action {other:?}")).into()),
-    })
+    };
+    Ok(call
+        .act(action, std::slice::from_ref(&worker), done, |r| {
+            format!("{failed}: {r}")
+        })
+        .await?)
 }
 
 pub async fn flower_queue(

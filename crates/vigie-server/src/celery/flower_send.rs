@@ -13,7 +13,7 @@
 //! registry; Vigie has none). Options other than these are refused with 400, not ignored.
 
 use super::api::{flower_project, result_value};
-use super::send::{send, NewTask};
+use super::send::{new_task, send};
 use crate::auth::ApiCaller;
 use crate::http::{ApiError, AppError};
 use crate::state::AppState;
@@ -23,9 +23,10 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 use std::time::Duration;
 use vigie_core::{ProjectId, Timestamp};
+use vigie_protocol::celery::task::TaskMessage;
 
 /// Flower's body: `args`, `kwargs` and the options it passes on to `apply_async`.
-fn task_of(name: &str, body: &[u8]) -> Result<(NewTask, Option<f64>), AppError> {
+fn task_of(name: &str, body: &[u8]) -> Result<(TaskMessage, Option<f64>), AppError> {
     let mut options: Map<String, Value> = if body.iter().all(u8::is_ascii_whitespace) {
         Map::new()
     } else {
@@ -89,16 +90,9 @@ fn task_of(name: &str, body: &[u8]) -> Result<(NewTask, Option<f64>), AppError> 
             "Invalid option: {other} (Vigie sends args, kwargs, queue, countdown, eta)"
         )));
     }
-    let task = NewTask {
-        name: name.to_string(),
-        args,
-        kwargs,
-        queue,
-        parent_id: None,
-        root_id: None,
+    let task = TaskMessage {
         eta,
-        argsrepr: None,
-        kwargsrepr: None,
+        ..new_task(name.to_string(), args, kwargs, queue)
     };
     Ok((task, timeout))
 }
@@ -128,6 +122,7 @@ async fn start(
     Ok((project, id, timeout))
 }
 
+/// `async-apply` (a task Vigie knows) and `send-task` (any name): sent, not waited for.
 pub async fn async_apply(
     State(state): State<AppState>,
     _caller: ApiCaller,
@@ -135,18 +130,8 @@ pub async fn async_apply(
     uri: axum::http::Uri,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let (_, id, _) = start(&state, uri.query(), &name, &body, true).await?;
-    Ok(Json(json!({"task-id": id, "state": "PENDING"})))
-}
-
-pub async fn send_task(
-    State(state): State<AppState>,
-    _caller: ApiCaller,
-    Path(name): Path<String>,
-    uri: axum::http::Uri,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    let (_, id, _) = start(&state, uri.query(), &name, &body, false).await?;
+    let any_name = uri.path().starts_with("/api/task/send-task/");
+    let (_, id, _) = start(&state, uri.query(), &name, &body, !any_name).await?;
     Ok(Json(json!({"task-id": id, "state": "PENDING"})))
 }
 

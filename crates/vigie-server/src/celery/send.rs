@@ -22,45 +22,43 @@ use vigie_store::CeleryNews;
 /// Who Vigie is, as the `origin` of the tasks it sends and the host of their `task-sent`.
 const ORIGIN: &str = "vigie";
 
-/// What to send.
-pub struct NewTask {
-    pub name: String,
-    pub args: Vec<Value>,
-    pub kwargs: Map<String, Value>,
-    pub queue: String,
-    pub parent_id: Option<String>,
-    pub root_id: Option<String>,
-    /// Not before (RFC 3339).
-    pub eta: Option<String>,
-    /// The arguments as people read them, when known (a retry keeps the original's).
-    pub argsrepr: Option<String>,
-    pub kwargsrepr: Option<String>,
+/// A task to send, with a new id and Vigie as its origin.
+pub fn new_task(
+    name: String,
+    args: Vec<Value>,
+    kwargs: Map<String, Value>,
+    queue: String,
+) -> TaskMessage {
+    TaskMessage {
+        id: control::new_task_id(),
+        name,
+        args,
+        kwargs,
+        queue,
+        parent_id: None,
+        root_id: None,
+        eta: None,
+        origin: ORIGIN.into(),
+        argsrepr: None,
+        kwargsrepr: None,
+    }
 }
 
-/// Sends a task and stores it as sent; its new id.
-pub async fn send(state: &AppState, project: ProjectId, task: NewTask) -> Result<String, AppError> {
+/// Sends a task and stores it as sent; its id.
+pub async fn send(
+    state: &AppState,
+    project: ProjectId,
+    message: TaskMessage,
+) -> Result<String, AppError> {
     let brokers = state
         .config
         .celery
         .brokers()
         .map_err(|e| AppError::Internal(e.to_string()))?;
-    let id = control::new_task_id();
-    let message = TaskMessage {
-        id: id.clone(),
-        name: task.name,
-        args: task.args,
-        kwargs: task.kwargs,
-        queue: task.queue,
-        parent_id: task.parent_id,
-        root_id: task.root_id,
-        eta: task.eta,
-        origin: ORIGIN.into(),
-        argsrepr: task.argsrepr,
-        kwargsrepr: task.kwargsrepr,
-    };
     control::send_task(&brokers, &message)
         .await
         .map_err(|e| AppError::Unavailable(e.to_string()))?;
+    let id = message.id.clone();
     let headers = message.headers();
     let mut fields = Map::new();
     fields.insert("name".into(), message.name.clone().into());
@@ -123,24 +121,17 @@ pub async fn retry(
     else {
         return Err(unreadable("kwargs", "not a dict".into()));
     };
-    send(
-        state,
-        project,
-        NewTask {
-            name,
-            args,
-            kwargs,
-            queue: old
-                .queue
-                .clone()
-                .or(old.routing_key.clone())
-                .unwrap_or_else(|| "celery".into()),
-            parent_id: Some(old.uuid.clone()),
-            root_id: Some(old.root_id.clone().unwrap_or(old.uuid.clone())),
-            eta: None,
-            argsrepr: Some(args_text),
-            kwargsrepr: Some(kwargs_text),
-        },
-    )
-    .await
+    let queue = old
+        .queue
+        .clone()
+        .or(old.routing_key.clone())
+        .unwrap_or_else(|| "celery".into());
+    let message = TaskMessage {
+        parent_id: Some(old.uuid.clone()),
+        root_id: Some(old.root_id.clone().unwrap_or(old.uuid.clone())),
+        argsrepr: Some(args_text),
+        kwargsrepr: Some(kwargs_text),
+        ..new_task(name, args, kwargs, queue)
+    };
+    send(state, project, message).await
 }

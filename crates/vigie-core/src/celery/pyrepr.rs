@@ -3,6 +3,9 @@
 //! original arguments needs them as values again; [`parse`] reads the literals `repr()` writes
 //! for JSON-like data and refuses the rest by name.
 //!
+//! [`repr`] goes the other way, for the tasks Vigie sends: the text Celery's clients put in
+//! `argsrepr`, so a task sent by Vigie reads like one sent by the app.
+//!
 //! Read: integers, floats (`inf`/`nan` refused: JSON has none), strings in either quote with
 //! their escapes, `b'…'`-free, `True`/`False`/`None`, tuples, lists, dicts with string, number
 //! or boolean keys (JSON keys are strings, as Celery's JSON serializer makes them). Refused:
@@ -26,6 +29,56 @@ pub fn parse(text: &str) -> Result<Value, String> {
         return Err(reader.unexpected());
     }
     Ok(value)
+}
+
+/// What Python's `repr()` writes for a JSON value: `None`, `True`, `'text'`, `[1, 2]`,
+/// `{'k': 'v'}`.
+pub fn repr(value: &Value) -> String {
+    match value {
+        Value::Null => "None".into(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => quote(s),
+        Value::Array(items) => {
+            let inner: Vec<String> = items.iter().map(repr).collect();
+            format!("[{}]", inner.join(", "))
+        }
+        Value::Object(map) => {
+            let inner: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{}: {}", quote(k), repr(v)))
+                .collect();
+            format!("{{{}}}", inner.join(", "))
+        }
+    }
+}
+
+/// A string as `repr()` quotes it: single quotes, unless it holds one and no double quote.
+fn quote(s: &str) -> String {
+    let q = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(q);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c == q => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push(q);
+    out
 }
 
 struct Reader<'a> {
@@ -245,6 +298,24 @@ mod tests {
             ("[1_000, 0.5]", json!([1000, 0.5])),
         ] {
             assert_eq!(parse(repr), Ok(value), "{repr}");
+        }
+    }
+
+    #[test]
+    fn repr_writes_what_python_writes_and_reads_back() {
+        for (value, text) in [
+            (json!([20, 22]), "[20, 22]"),
+            (json!({}), "{}"),
+            (json!([null, true, false, 1.5]), "[None, True, False, 1.5]"),
+            (
+                json!({"to": "a@b.c", "n": [1]}),
+                "{'n': [1], 'to': 'a@b.c'}",
+            ),
+            (json!("l'été"), "\"l'été\""),
+            (json!("tab\there 'q' \"d\""), "'tab\\there \\'q\\' \"d\"'"),
+        ] {
+            assert_eq!(repr(&value), text);
+            assert_eq!(parse(text), Ok(value), "{text} reads back");
         }
     }
 

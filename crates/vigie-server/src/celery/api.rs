@@ -358,6 +358,9 @@ pub struct FlowerTaskParams {
     received_end: Option<String>,
     /// `name`, `-received`, … as Flower reads it.
     sort_by: Option<String>,
+    /// Flower's task filter: `args:… kwargs:… result:… state:…` and words, the same syntax as
+    /// Vigie's search box.
+    search: Option<String>,
 }
 
 fn sort_of(field: &str, text: &str) -> Result<TaskSort, AppError> {
@@ -390,16 +393,29 @@ pub async fn flower_tasks(
     Query(p): Query<FlowerTaskParams>,
 ) -> Result<Json<InOrder>, ApiError> {
     let filter = TaskFilter {
-        project: reader.project.id,
-        name: nonempty(&p.taskname),
-        state: nonempty(&p.state).map(|s| s.to_uppercase()),
-        worker: nonempty(&p.workername),
         since: flower_time("received_start", &p.received_start)?,
         until: flower_time("received_end", &p.received_end)?,
-        sort: sort_of("sort_by", p.sort_by.as_deref().unwrap_or(""))?,
         limit: p.limit.unwrap_or(1000).clamp(1, 1000),
         offset: p.offset.unwrap_or(0),
-        ..Default::default()
+        ..filter_of(
+            reader.project.id,
+            p.search.as_deref().unwrap_or(""),
+            "",
+            nonempty(&p.taskname),
+            nonempty(&p.state),
+            nonempty(&p.workername),
+        )
+        .map_err(|e| match e {
+            AppError::Invalid { message, .. } => AppError::Invalid {
+                field: "search".into(),
+                message,
+            },
+            other => other,
+        })?
+    };
+    let filter = TaskFilter {
+        sort: sort_of("sort_by", p.sort_by.as_deref().unwrap_or(""))?,
+        ..filter
     };
     let list = state.store.celery_tasks(&filter).await?;
     Ok(Json(InOrder(

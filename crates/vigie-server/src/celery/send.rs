@@ -22,13 +22,16 @@ use vigie_store::CeleryNews;
 /// Who Vigie is, as the `origin` of the tasks it sends and the host of their `task-sent`.
 const ORIGIN: &str = "vigie";
 
-/// A task to send, with a new id and Vigie as its origin.
+/// A task to send, with a new id, Vigie as its origin, and its arguments shown as Celery's
+/// clients show them (Python's `repr()`).
 pub fn new_task(
     name: String,
     args: Vec<Value>,
     kwargs: Map<String, Value>,
     queue: String,
 ) -> TaskMessage {
+    let argsrepr = pyrepr::repr(&Value::Array(args.clone()));
+    let kwargsrepr = pyrepr::repr(&Value::Object(kwargs.clone()));
     TaskMessage {
         id: control::new_task_id(),
         name,
@@ -39,8 +42,8 @@ pub fn new_task(
         root_id: None,
         eta: None,
         origin: ORIGIN.into(),
-        argsrepr: None,
-        kwargsrepr: None,
+        argsrepr: Some(argsrepr),
+        kwargsrepr: Some(kwargsrepr),
     }
 }
 

@@ -8,6 +8,7 @@ import os
 import time
 
 from celery import Celery
+from celery.contrib.abortable import AbortableTask
 from celery_progress.backend import ProgressRecorder
 
 if os.environ.get("SENTRY_DSN"):
@@ -63,3 +64,13 @@ def sleepy(seconds):
     """Runs long enough to be seen running, revoked and terminated."""
     time.sleep(seconds)
     return seconds
+
+
+@app.task(bind=True, base=AbortableTask)
+def abortable(self, seconds):
+    """Works until told to stop, as long tasks written with AbortableTask do."""
+    for _ in range(int(seconds * 10)):
+        if self.is_aborted():
+            return "aborted"
+        time.sleep(0.1)
+    return "finished"

@@ -312,6 +312,14 @@ def test_a_flower_script_runs_unchanged(redis_app):
     assert flower(srv, "/api/task/timeout/celery_app.add",
                   {"workername": hostname, "soft": 10, "hard": 20}, auth) == \
         (200, {"message": "time limits set successfully"})
+    # An AbortableTask stops itself once marked ABORTED in the result backend.
+    long = send(env, "from celery_app import abortable; print(abortable.delay(30).id)")
+    wait_for(lambda: api(srv, f"/api/v1/celery/tasks/{long}")["task"]["state"] == "STARTED", "started")
+    assert flower(srv, f"/api/task/abort/{long}", {}, auth) == (200, {"message": f"Aborted '{long}'"})
+    ended = wait_for(lambda: (t := api(srv, f"/api/v1/celery/tasks/{long}")["task"])["state"] == "SUCCESS"
+                     and t, "the task saw it was aborted")
+    assert ended["result"] == "'aborted'", ended
+
     running = send(env, "from celery_app import sleepy; print(sleepy.delay(30).id)")
     wait_for(lambda: api(srv, "/api/v1/celery/inspect/active")["replies"][hostname], "running")
     assert flower(srv, f"/api/task/revoke/{running}", {"terminate": "true"}, auth) == \
@@ -421,6 +429,8 @@ def test_rabbitmq_workers_are_inspected_and_controlled():
                 raise AssertionError("a queue RabbitMQ does not have is a 404")
             except urllib.error.HTTPError as e:
                 assert e.code == 404
+            status, _ = flower(srv, f"/api/task/abort/{failed}", {})
+            assert status == 409, "no Redis result backend to mark it ABORTED in"
         finally:
             stop(worker)
             srv.close()

@@ -165,6 +165,18 @@ async fn without_a_broker_every_call_says_what_is_wrong() {
         "{}",
         bad_signal.body
     );
+    let abort = call(
+        Method::POST,
+        "/api/v1/celery/control/abort",
+        Some(r#"{"task_id": "5f1c"}"#),
+    )
+    .await;
+    assert_eq!(
+        abort.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        abort.body
+    );
     let flower_revoke = call(Method::POST, "/api/task/revoke/5f1c?terminate=true", None).await;
     assert_eq!(flower_revoke.status, StatusCode::SERVICE_UNAVAILABLE);
     // Sending tasks: refused before anything goes out, then 503 for want of a broker.

@@ -153,6 +153,11 @@ pub enum Action {
     Retry {
         task_id: String,
     },
+    /// Marks a task ABORTED in the Redis result backend, which an `AbortableTask` reads
+    /// (`self.is_aborted()`) to stop itself. Done on the backend, not by a worker.
+    Abort {
+        task_id: String,
+    },
 }
 
 /// A queue or task name is what Celery would accept: printable, without spaces, bounded.
@@ -201,13 +206,14 @@ impl Action {
             Action::Shutdown => "shutdown",
             Action::Purge { .. } => "purge",
             Action::Retry { .. } => "retry",
+            Action::Abort { .. } => "abort",
         }
     }
 
     /// The reason it cannot be sent as asked.
     pub fn validate(&self) -> Result<(), String> {
         match self {
-            Action::Retry { task_id } => valid_name("task id", task_id),
+            Action::Retry { task_id } | Action::Abort { task_id } => valid_name("task id", task_id),
             Action::Revoke {
                 task_id, signal, ..
             } => {
@@ -301,7 +307,7 @@ impl Action {
             Action::AddConsumer { queue } => ("add_consumer", json!({ "queue": queue })),
             Action::CancelConsumer { queue } => ("cancel_consumer", json!({ "queue": queue })),
             Action::Shutdown => ("shutdown", json!({})),
-            Action::Purge { .. } | Action::Retry { .. } => return None,
+            Action::Purge { .. } | Action::Retry { .. } | Action::Abort { .. } => return None,
         };
         Some((method, arguments))
     }
@@ -310,7 +316,9 @@ impl Action {
     /// name, a queue; `None` when it acts on workers only.
     pub fn target(&self) -> Option<&str> {
         match self {
-            Action::Revoke { task_id, .. } | Action::Retry { task_id } => Some(task_id),
+            Action::Revoke { task_id, .. }
+            | Action::Retry { task_id }
+            | Action::Abort { task_id } => Some(task_id),
             Action::RateLimit { task_name, .. } | Action::TimeLimit { task_name, .. } => {
                 Some(task_name)
             }
@@ -349,6 +357,7 @@ impl Action {
             Action::CancelConsumer { queue } => format!("cancel_consumer {queue}"),
             Action::Purge { queue } => format!("purge {queue}"),
             Action::Retry { task_id } => format!("retry {task_id}"),
+            Action::Abort { task_id } => format!("abort {task_id}"),
             Action::PoolRestart | Action::Shutdown => self.name().to_string(),
         }
     }
@@ -381,7 +390,7 @@ pub fn arguments_of(action: &Action) -> Map<String, Value> {
                 Action::Purge { queue } => {
                     map.insert("queue".into(), queue.clone().into());
                 }
-                Action::Retry { task_id } => {
+                Action::Retry { task_id } | Action::Abort { task_id } => {
                     map.insert("task_id".into(), task_id.clone().into());
                 }
                 _ => {}

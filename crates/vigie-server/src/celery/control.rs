@@ -50,6 +50,8 @@ pub enum ControlError {
     },
     #[error("no queue {0:?} on the broker")]
     NoQueue(String),
+    #[error("aborting needs a Redis result backend (AbortableTask reads its state there)")]
+    NoBackend,
 }
 
 /// What the workers answered.
@@ -235,6 +237,50 @@ pub async fn send_task(brokers: &[Broker], task: &TaskMessage) -> Result<(), Con
     };
     sent.map_err(|source| ControlError::Broker {
         broker: broker.describe(),
+        source,
+    })
+}
+
+/// Marks a task ABORTED in the result backend, as `AbortableAsyncResult.abort()` does: the
+/// state set (kept a day, Celery's `result_expires` default) and published. Only a Redis
+/// broker's result backend (the broker's database, or `[celery] result_backend`) is reached.
+pub async fn abort(brokers: &[Broker], task_id: &str) -> Result<(), ControlError> {
+    if brokers.is_empty() {
+        return Err(ControlError::NoBroker);
+    }
+    let Some(redis) = brokers.iter().find_map(|b| match b {
+        Broker::Redis(r) => Some(r),
+        Broker::Amqp(_) => None,
+    }) else {
+        return Err(ControlError::NoBackend);
+    };
+    let state = serde_json::json!({
+        "status": "ABORTED",
+        "result": null,
+        "traceback": null,
+        "children": [],
+        "date_done": vigie_core::Timestamp::now().to_rfc3339(),
+        "task_id": task_id,
+    })
+    .to_string();
+    let key = redis.key(&format!("celery-task-meta-{task_id}"));
+    async {
+        let mut c = redis::Connection::open(&redis.backend).await?;
+        c.command(&[
+            "SET".into(),
+            key.clone(),
+            state.clone(),
+            "EX".into(),
+            "86400".into(),
+        ])
+        .await?;
+        c.command(&["PUBLISH".into(), key.clone(), state.clone()])
+            .await
+            .map(drop)
+    }
+    .await
+    .map_err(|source| ControlError::Broker {
+        broker: redis.url.describe(),
         source,
     })
 }

@@ -50,6 +50,7 @@ pub fn routes() -> Table<AppState> {
         .route("/api/worker/pool/{verb}/{worker}", post(flower_pool))
         .route("/api/worker/queue/{verb}/{worker}", post(flower_queue))
         .route("/api/task/revoke/{task}", post(flower_revoke))
+        .route("/api/task/abort/{task}", post(flower_abort))
         .route("/api/task/rate-limit/{task}", post(flower_rate_limit))
         .route("/api/task/timeout/{task}", post(flower_timeout))
 }
@@ -66,6 +67,7 @@ fn configured_brokers(state: &AppState) -> Result<Vec<super::Broker>, AppError> 
 fn unavailable(err: ControlError) -> AppError {
     match err {
         ControlError::NoQueue(_) => AppError::NotFound(err.to_string()),
+        ControlError::NoBackend => AppError::Conflict(err.to_string()),
         _ => AppError::Unavailable(err.to_string()),
     }
 }
@@ -171,6 +173,13 @@ pub async fn perform(
         Action::Purge { queue } => {
             let dropped = control::purge(&brokers, queue).await.map_err(unavailable)?;
             let outcome = format!("purged {dropped} message(s) from {queue}");
+            (true, outcome, Gathered::default())
+        }
+        Action::Abort { task_id } => {
+            control::abort(&brokers, task_id)
+                .await
+                .map_err(unavailable)?;
+            let outcome = "marked ABORTED in the result backend".to_string();
             (true, outcome, Gathered::default())
         }
         Action::Retry { task_id } => {
@@ -357,6 +366,9 @@ impl ActionRequest {
             "retry" => Action::Retry {
                 task_id: required("task_id", self.task_id)?,
             },
+            "abort" => Action::Abort {
+                task_id: required("task_id", self.task_id)?,
+            },
             "purge" => Action::Purge {
                 queue: required("queue", self.queue)?,
             },
@@ -364,7 +376,7 @@ impl ActionRequest {
                 return Err(AppError::NotFound(format!(
                     "no celery action {other:?}: revoke, terminate, rate_limit, time_limit, \
                      pool_grow, pool_shrink, pool_restart, autoscale, add_consumer, \
-                     cancel_consumer, shutdown, purge, retry"
+                     cancel_consumer, shutdown, purge, retry, abort"
                 )))
             }
         })
@@ -685,6 +697,23 @@ pub async fn flower_revoke(
     };
     flower_perform(&call, action, &[]).await?;
     Ok(Json(json!({ "message": format!("Revoked '{task_id}'") })).into_response())
+}
+
+/// Flower's `/api/task/abort/{id}`: `{"message": "Aborted '<id>'"}`.
+pub async fn flower_abort(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(task_id): Path<String>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let call = flower_call(state, caller, uri.query(), &headers, &body).await?;
+    let action = Action::Abort {
+        task_id: task_id.clone(),
+    };
+    flower_perform(&call, action, &[]).await?;
+    Ok(Json(json!({ "message": format!("Aborted '{task_id}'") })).into_response())
 }
 
 /// 404 `Unknown task` unless Vigie has seen a task of that name, as Flower answers.

@@ -1544,7 +1544,8 @@ async fn pages_tell_the_truth_and_link_what_relates() {
     // A query that cannot be read: the reason, and no histogram from 1970.
     let bad = app.get("/logs?q=levl%3Aerror", &session).await.body;
     assert!(bad.contains("levl"), "{bad}");
-    assert!(!bad.contains("1970"), "{bad}");
+    // The date itself: a bare "1970" also turns up, rarely, inside a random CSRF token.
+    assert!(!bad.contains("1970-01-01"), "{bad}");
     // A query that matches: bars that zoom into their own time, the fields after the message,
     // and the lines around it.
     let good = app.get("/logs?q=sending", &session).await.body;

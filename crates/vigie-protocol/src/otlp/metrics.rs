@@ -502,19 +502,34 @@ fn histogram(meta: &Meta, cumulative: bool, p: HistogramDataPoint) -> Result<Met
         .filter(|(_, c)| **c > 0)
         .map(|(i, c)| (bounds.get(i).copied().unwrap_or(f64::INFINITY), *c))
         .collect();
+    let summary = (p.count, p.sum, p.min, p.max);
+    let times = (p.start_time_unix_nano, p.time_unix_nano);
+    histogram_point(meta, cumulative, p.attributes, times, summary, buckets)
+}
+
+/// A histogram point from what both OTLP histogram kinds carry: count, sum, min and max (a
+/// value that is not finite is read as absent) and the buckets by upper bound.
+fn histogram_point(
+    meta: &Meta,
+    cumulative: bool,
+    attributes: Vec<KeyValue>,
+    times: (u64, u64),
+    (count, sum, min, max): (u64, Option<f64>, Option<f64>, Option<f64>),
+    buckets: Vec<(f64, u64)>,
+) -> Result<MetricPoint, String> {
     let value = PointValue::Histogram(Histogram {
-        count: p.count,
-        sum: finite(p.sum).unwrap_or(0.0),
-        min: finite(p.min),
-        max: finite(p.max),
+        count,
+        sum: finite(sum).unwrap_or(0.0),
+        min: finite(min),
+        max: finite(max),
         buckets,
     });
     point(
         meta,
         MetricKind::Histogram,
         cumulative,
-        p.attributes,
-        (p.start_time_unix_nano, p.time_unix_nano),
+        attributes,
+        times,
         value,
     )
 }
@@ -571,21 +586,9 @@ fn exponential(
         same
     });
     let buckets = vigie_core::metric::merge_buckets(&buckets, &[]);
-    let value = PointValue::Histogram(Histogram {
-        count: p.count,
-        sum: finite(p.sum).unwrap_or(0.0),
-        min: finite(p.min),
-        max: finite(p.max),
-        buckets,
-    });
-    point(
-        meta,
-        MetricKind::Histogram,
-        cumulative,
-        p.attributes,
-        (p.start_time_unix_nano, p.time_unix_nano),
-        value,
-    )
+    let summary = (p.count, p.sum, p.min, p.max);
+    let times = (p.start_time_unix_nano, p.time_unix_nano);
+    histogram_point(meta, cumulative, p.attributes, times, summary, buckets)
 }
 
 /// OTLP's JSON mapping of metrics, read into the protobuf types.

@@ -288,6 +288,7 @@ async fn update_user(
     }
     if let Some(role) = body.role {
         manage::set_role(store, id, role).await?;
+        state.hub.publish(Change::Users);
     }
     let user = store
         .user(id)

@@ -38,19 +38,29 @@ pub fn routes() -> Table<AppState> {
 }
 
 const PROJECTS: &str = "/settings/projects";
+const USERS: &str = "/settings/users";
+const TOKENS: &str = "/settings/tokens";
 
-/// Tells live pages about `change` when `result` says it happened.
-fn published<T>(
+/// The answer to a settings form: when it worked, live pages hear of `change` and its tab shows
+/// `success`; a user's mistake shows on the tab; anything else is an error page.
+fn saved<T, E: Into<AppError>>(
     state: &AppState,
+    headers: &HeaderMap,
     change: Change,
-    result: Result<T, AppError>,
-) -> Result<T, AppError> {
+    result: Result<T, E>,
+    success: impl FnOnce(&T) -> String,
+) -> Result<Response, PageError> {
+    let result = result.map_err(Into::into);
+    let tab = match change {
+        Change::Users => USERS,
+        Change::Tokens => TOKENS,
+        _ => PROJECTS,
+    };
     if result.is_ok() {
         state.hub.publish(change);
     }
-    result
+    form_outcome(result, tab, state.secure_cookies(headers), success)
 }
-const USERS: &str = "/settings/users";
 
 pub struct ProjectRow {
     pub project: Project,
@@ -118,11 +128,8 @@ async fn create_project(
     headers: HeaderMap,
     Form(form): Form<NameForm>,
 ) -> Result<Response, PageError> {
-    let result = manage::create_project(state.store.as_ref(), &form.name)
-        .await
-        .map_err(AppError::from);
-    let result = published(&state, Change::Projects, result);
-    form_outcome(result, PROJECTS, state.secure_cookies(&headers), |p| {
+    let result = manage::create_project(state.store.as_ref(), &form.name).await;
+    saved(&state, &headers, Change::Projects, result, |p| {
         format!("Project \"{}\" created. Its DSN is in the table.", p.name)
     })
 }
@@ -134,11 +141,8 @@ async fn rename_project(
     Path(id): Path<i64>,
     Form(form): Form<NameForm>,
 ) -> Result<Response, PageError> {
-    let result = manage::rename_project(state.store.as_ref(), ProjectId(id), &form.name)
-        .await
-        .map_err(AppError::from);
-    let result = published(&state, Change::Projects, result);
-    form_outcome(result, PROJECTS, state.secure_cookies(&headers), |p| {
+    let result = manage::rename_project(state.store.as_ref(), ProjectId(id), &form.name).await;
+    saved(&state, &headers, Change::Projects, result, |p| {
         format!("Project renamed to \"{}\".", p.name)
     })
 }
@@ -155,11 +159,9 @@ async fn set_origins(
     Path(id): Path<i64>,
     Form(form): Form<OriginsForm>,
 ) -> Result<Response, PageError> {
-    let result = manage::set_allowed_origins(state.store.as_ref(), ProjectId(id), &form.origins)
-        .await
-        .map_err(AppError::from);
-    let result = published(&state, Change::Projects, result);
-    form_outcome(result, PROJECTS, state.secure_cookies(&headers), |p| {
+    let result =
+        manage::set_allowed_origins(state.store.as_ref(), ProjectId(id), &form.origins).await;
+    saved(&state, &headers, Change::Projects, result, |p| {
         if p.allowed_origins.is_empty() {
             format!("No web page may read the jobs of \"{}\" now.", p.name)
         } else {
@@ -265,11 +267,8 @@ async fn rotate_key(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
-    let result = manage::rotate_project_key(state.store.as_ref(), ProjectId(id))
-        .await
-        .map_err(AppError::from);
-    let result = published(&state, Change::Projects, result);
-    form_outcome(result, PROJECTS, state.secure_cookies(&headers), |p| {
+    let result = manage::rotate_project_key(state.store.as_ref(), ProjectId(id)).await;
+    saved(&state, &headers, Change::Projects, result, |p| {
         format!(
             "New key for \"{}\": update your SDKs with the new DSN; the old one no longer works.",
             p.name
@@ -320,14 +319,13 @@ async fn add_user(
     headers: HeaderMap,
     Form(form): Form<UserForm>,
 ) -> Result<Response, PageError> {
-    let result = match parse_role(&form.role) {
-        Ok(role) => manage::create_user(state.store.as_ref(), &form.username, &form.password, role)
-            .await
-            .map_err(AppError::from),
-        Err(err) => Err(err),
-    };
-    let result = published(&state, Change::Users, result);
-    form_outcome(result, USERS, state.secure_cookies(&headers), |u| {
+    let result = async {
+        let role = parse_role(&form.role)?;
+        let store = state.store.as_ref();
+        Ok::<_, AppError>(manage::create_user(store, &form.username, &form.password, role).await?)
+    }
+    .await;
+    saved(&state, &headers, Change::Users, result, |u| {
         format!("User \"{}\" added as {}.", u.username, u.role)
     })
 }
@@ -344,13 +342,12 @@ async fn set_role(
     Path(id): Path<i64>,
     Form(form): Form<RoleForm>,
 ) -> Result<Response, PageError> {
-    let result = match parse_role(&form.role) {
-        Ok(role) => manage::set_role(state.store.as_ref(), id, role)
-            .await
-            .map_err(AppError::from),
-        Err(err) => Err(err),
-    };
-    form_outcome(result, USERS, state.secure_cookies(&headers), |u| {
+    let result = async {
+        let role = parse_role(&form.role)?;
+        Ok::<_, AppError>(manage::set_role(state.store.as_ref(), id, role).await?)
+    }
+    .await;
+    saved(&state, &headers, Change::Users, result, |u| {
         format!("\"{}\" is now {}.", u.username, u.role)
     })
 }
@@ -361,11 +358,8 @@ async fn delete_user(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
-    let result = manage::delete_user(state.store.as_ref(), Some(admin.user.id), id)
-        .await
-        .map_err(AppError::from);
-    let result = published(&state, Change::Users, result);
-    form_outcome(result, USERS, state.secure_cookies(&headers), |_| {
+    let result = manage::delete_user(state.store.as_ref(), Some(admin.user.id), id).await;
+    saved(&state, &headers, Change::Users, result, |_| {
         "User deleted.".to_string()
     })
 }
@@ -447,7 +441,7 @@ async fn create_token(
         }
         Err(err) => form_outcome(
             Err::<(), _>(err),
-            "/settings/tokens",
+            TOKENS,
             state.secure_cookies(&headers),
             |_| String::new(),
         ),
@@ -460,14 +454,8 @@ async fn revoke_token(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
-    let result = manage::revoke_token(state.store.as_ref(), id)
-        .await
-        .map_err(AppError::from);
-    let result = published(&state, Change::Tokens, result);
-    form_outcome(
-        result,
-        "/settings/tokens",
-        state.secure_cookies(&headers),
-        |_| "Token revoked.".to_string(),
-    )
+    let result = manage::revoke_token(state.store.as_ref(), id).await;
+    saved(&state, &headers, Change::Tokens, result, |_| {
+        "Token revoked.".to_string()
+    })
 }

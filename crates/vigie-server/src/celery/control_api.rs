@@ -501,27 +501,43 @@ fn flower_required<T>(name: &str, value: Option<T>) -> Result<T, AppError> {
 
 /// The Flower caller: who, in which project (`?project=`, else the Celery project), and
 /// the parameters.
-struct FlowerCall {
+pub struct FlowerCall {
     state: AppState,
     project: ProjectId,
     actor: String,
     args: FlowerArgs,
 }
 
-async fn flower_call(
-    state: AppState,
-    caller: Caller,
-    query: Option<&str>,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<FlowerCall, AppError> {
-    let project = super::api::flower_project(&state, query).await?;
-    Ok(FlowerCall {
-        actor: actor_of(&caller),
-        args: FlowerArgs::read(query, headers, body),
-        project: project.id,
-        state,
-    })
+/// Read from the request as every Flower control route needs it: the caller's credentials
+/// (an admin, as for any POST), the project and the parameters from the query or form body.
+impl<S: Send + Sync> axum::extract::FromRequest<S> for FlowerCall
+where
+    AppState: axum::extract::FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        use axum::extract::{FromRef, FromRequestParts};
+        let (mut parts, body) = request.into_parts();
+        let ApiCaller(caller) = ApiCaller::from_request_parts(&mut parts, state).await?;
+        let (query, headers) = (parts.uri.query().map(str::to_owned), parts.headers.clone());
+        // Read as axum's `Bytes` reads it, so the router's body limit applies unchanged.
+        let request = axum::extract::Request::from_parts(parts, body);
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| AppError::Other {
+                status: rejection.status(),
+                message: rejection.body_text(),
+            })?;
+        let state = AppState::from_ref(state);
+        let project = super::api::flower_project(&state, query.as_deref()).await?;
+        Ok(FlowerCall {
+            actor: actor_of(&caller),
+            args: FlowerArgs::read(query.as_deref(), &headers, &body),
+            project: project.id,
+            state,
+        })
+    }
 }
 
 impl FlowerCall {
@@ -578,28 +594,18 @@ impl FlowerCall {
 }
 
 pub async fn flower_shutdown(
-    State(state): State<AppState>,
-    ApiCaller(caller): ApiCaller,
     Path(worker): Path<String>,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    call: FlowerCall,
 ) -> Result<Response, ApiError> {
-    let call = flower_call(state, caller, uri.query(), &headers, &body).await?;
     call.known_worker(&worker).await?;
     flower_perform(&call, Action::Shutdown, &[worker]).await?;
     Ok(Json(json!({"message": "Shutting down!"})).into_response())
 }
 
 pub async fn flower_pool(
-    State(state): State<AppState>,
-    ApiCaller(caller): ApiCaller,
     Path((verb, worker)): Path<(String, String)>,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    call: FlowerCall,
 ) -> Result<Response, ApiError> {
-    let call = flower_call(state, caller, uri.query(), &headers, &body).await?;
     call.known_worker(&worker).await?;
     let w = &worker;
     let n = || -> Result<u32, AppError> { Ok(call.args.number("n")?.unwrap_or(1)) };
@@ -645,14 +651,9 @@ pub async fn flower_pool(
 }
 
 pub async fn flower_queue(
-    State(state): State<AppState>,
-    ApiCaller(caller): ApiCaller,
     Path((verb, worker)): Path<(String, String)>,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    call: FlowerCall,
 ) -> Result<Response, ApiError> {
-    let call = flower_call(state, caller, uri.query(), &headers, &body).await?;
     call.known_worker(&worker).await?;
     let queue = flower_required("queue", call.args.text("queue"))?;
     let w = &worker;
@@ -682,14 +683,9 @@ pub async fn flower_queue(
 }
 
 pub async fn flower_revoke(
-    State(state): State<AppState>,
-    ApiCaller(caller): ApiCaller,
     Path(task_id): Path<String>,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    call: FlowerCall,
 ) -> Result<Response, ApiError> {
-    let call = flower_call(state, caller, uri.query(), &headers, &body).await?;
     let action = Action::Revoke {
         terminate: call.args.flag("terminate"),
         signal: call.args.text("signal").unwrap_or_else(|| "SIGTERM".into()),
@@ -701,14 +697,9 @@ pub async fn flower_revoke(
 
 /// Flower's `/api/task/abort/{id}`: `{"message": "Aborted '<id>'"}`.
 pub async fn flower_abort(
-    State(state): State<AppState>,
-    ApiCaller(caller): ApiCaller,
     Path(task_id): Path<String>,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    call: FlowerCall,
 ) -> Result<Response, ApiError> {
-    let call = flower_call(state, caller, uri.query(), &headers, &body).await?;
     let action = Action::Abort {
         task_id: task_id.clone(),
     };
@@ -727,14 +718,9 @@ async fn known_task(call: &FlowerCall, name: &str) -> Result<(), AppError> {
 }
 
 pub async fn flower_rate_limit(
-    State(state): State<AppState>,
-    ApiCaller(caller): ApiCaller,
     Path(task_name): Path<String>,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    call: FlowerCall,
 ) -> Result<Response, ApiError> {
-    let call = flower_call(state, caller, uri.query(), &headers, &body).await?;
     let worker = flower_required("workername", call.args.text("workername"))?;
     let rate = flower_required("ratelimit", call.args.text("ratelimit"))?;
     known_task(&call, &task_name).await?;
@@ -747,14 +733,9 @@ pub async fn flower_rate_limit(
 }
 
 pub async fn flower_timeout(
-    State(state): State<AppState>,
-    ApiCaller(caller): ApiCaller,
     Path(task_name): Path<String>,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    call: FlowerCall,
 ) -> Result<Response, ApiError> {
-    let call = flower_call(state, caller, uri.query(), &headers, &body).await?;
     let worker = flower_required("workername", call.args.text("workername"))?;
     let action = Action::TimeLimit {
         task_name: task_name.clone(),

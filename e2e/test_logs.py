@@ -208,7 +208,9 @@ def test_import_of_existing_files(logs_server, tmp_path):
     [duplicate] = search(logs_server, "source:postgresql*", "level:error")
     assert duplicate["message"].splitlines()[1] == "DETAIL:  Key (number)=(F-1001) already exists."
     [deferred] = search(logs_server, '"too many messages"')
-    assert deferred["source"] == "postfix/smtp"
+    # The file is the source, as the summary says; the program that logged is the logger.
+    assert (deferred["source"], deferred["logger"]) == ("mail.log", "postfix/smtp")
+    assert deferred["level"] == "warning"
     [raw] = search(logs_server, "source:mail.log", "syslog", "at", "all")
     assert raw["message"] == "this line is no syslog at all"
     [killed] = search(logs_server, "killed", "source:celery")

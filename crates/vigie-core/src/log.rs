@@ -101,6 +101,38 @@ impl Level {
         })
     }
 
+    /// A level sent as a number: pino's (10 trace, 20 debug, 30 info, 40 warn, 50 error, 60
+    /// fatal, and any custom level between) or a syslog severity (0–7). `None` for others.
+    pub fn from_number(number: f64) -> Option<Level> {
+        if number.fract() != 0.0 {
+            return None;
+        }
+        Some(match number as i64 {
+            n @ 0..=7 => Level::from_syslog(n as u8),
+            10..=19 => Level::Trace,
+            20..=29 => Level::Debug,
+            30..=39 => Level::Info,
+            40..=49 => Level::Warning,
+            50..=59 => Level::Error,
+            60..=69 => Level::Critical,
+            _ => return None,
+        })
+    }
+
+    /// The level a message names in its first word, when it says it plainly: an upper-case
+    /// name (`ERROR shop.mail …`, `WARNING: …`), or any name followed by a colon or in brackets
+    /// (`error: job failed`, `[warn] …`). What a line whose format carries no level (a syslog
+    /// file) still tells.
+    pub fn from_message_start(message: &str) -> Option<Level> {
+        let word = message.split_whitespace().next()?;
+        let bracketed = word.starts_with('[') && word.ends_with(']');
+        let name = word.trim_start_matches('[').trim_end_matches([']', ':']);
+        let plain = bracketed
+            || word.ends_with(':')
+            || (name.len() >= 3 && name.chars().all(|c| c.is_ascii_uppercase()));
+        plain.then(|| Level::parse(name)).flatten()
+    }
+
     /// The syslog severity (0 emergency … 7 debug) as a level.
     pub fn from_syslog(severity: u8) -> Level {
         match severity {
@@ -362,6 +394,37 @@ mod tests {
         assert_eq!(Level::from_otel(13), Some(Level::Warning));
         assert_eq!(Level::from_otel(0), None);
         assert!(Level::Error > Level::Warning);
+    }
+
+    #[test]
+    fn numeric_levels_are_pino_or_syslog() {
+        let pino: Vec<_> = [10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 35.0]
+            .map(Level::from_number)
+            .to_vec();
+        use Level::*;
+        let expected = [Trace, Debug, Info, Warning, Error, Critical, Info];
+        assert_eq!(pino, expected.map(Some).to_vec());
+        assert_eq!(Level::from_number(3.0), Some(Error), "a syslog severity");
+        assert_eq!(Level::from_number(70.0), None);
+        assert_eq!(Level::from_number(30.5), None);
+        assert_eq!(Level::from_number(-1.0), None);
+    }
+
+    #[test]
+    fn a_message_that_says_its_level_first() {
+        for (message, level) in [
+            ("ERROR shop.mail send failed", Some(Level::Error)),
+            ("WARNING: invoice 9 retried", Some(Level::Warning)),
+            ("error: job backup failed", Some(Level::Error)),
+            ("[warn] disk at 91 %", Some(Level::Warning)),
+            ("error handling is hard", None),
+            ("Info about the run", None),
+            ("OK", None),
+            ("", None),
+            ("4BQWf2nZ3Lz1: to=<a@b.c>", None),
+        ] {
+            assert_eq!(Level::from_message_start(message), level, "{message:?}");
+        }
     }
 
     #[test]

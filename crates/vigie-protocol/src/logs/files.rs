@@ -27,18 +27,20 @@ pub enum Format {
     Postgres,
     Postfix,
     Python,
+    Celery,
     Gunicorn,
     Jsonl,
 }
 
 impl Format {
     /// In order of preference when two formats read a sample equally well.
-    pub const ALL: [Format; 9] = [
+    pub const ALL: [Format; 10] = [
         Format::JournaldJson,
         Format::Jsonl,
         Format::NginxAccess,
         Format::NginxError,
         Format::Postgres,
+        Format::Celery,
         Format::Gunicorn,
         Format::Syslog,
         Format::Postfix,
@@ -54,6 +56,7 @@ impl Format {
             Format::Postgres => "postgres",
             Format::Postfix => "postfix",
             Format::Python => "python",
+            Format::Celery => "celery",
             Format::Gunicorn => "gunicorn",
             Format::Jsonl => "jsonl",
         }
@@ -66,13 +69,14 @@ impl Format {
     /// The format reading most of `sample` (a file's first lines); `None` if none reads any.
     pub fn detect(sample: &[&[u8]]) -> Option<Format> {
         let zone = Zone::utc();
+        let now = vigie_core::time::now_ns();
         Format::ALL
             .into_iter()
             .map(|format| {
                 let read = sample
                     .iter()
                     .filter(|line| !line.trim_ascii().is_empty())
-                    .filter(|line| starts_record(format, line, &zone).is_some())
+                    .filter(|line| starts_record(format, line, &zone, now).is_some())
                     .count();
                 (format, read)
             })
@@ -128,7 +132,7 @@ impl Importer {
         if line.trim_ascii().is_empty() {
             return None;
         }
-        if let Some(mut record) = starts_record(self.format, line, &self.zone) {
+        if let Some(mut record) = starts_record(self.format, line, &self.zone, self.received) {
             record.received = self.received;
             if record.time == 0 {
                 record.time = self.received; // the line says no time
@@ -166,7 +170,7 @@ fn finish(mut record: LogRecord) -> LogRecord {
 fn continuation(format: Format, text: &str) -> Option<&str> {
     match format {
         // Tracebacks and anything else under a logged line.
-        Format::Python | Format::Gunicorn => Some(text),
+        Format::Python | Format::Celery | Format::Gunicorn => Some(text),
         Format::Postgres if text.starts_with('\t') || text.starts_with(' ') => Some(text),
         Format::Postgres => postgres_detail(text),
         _ => None,
@@ -174,7 +178,8 @@ fn continuation(format: Format, text: &str) -> Option<&str> {
 }
 
 /// The record `line` starts, if it starts one in `format`.
-fn starts_record(format: Format, line: &[u8], zone: &Zone) -> Option<LogRecord> {
+/// (`received` is when the import runs: a JSON line's time is judged plausible against it.)
+fn starts_record(format: Format, line: &[u8], zone: &Zone, received: i64) -> Option<LogRecord> {
     let (text, lossy) = lossy_utf8(line);
     let mut record = match format {
         Format::Jsonl => {
@@ -182,7 +187,7 @@ fn starts_record(format: Format, line: &[u8], zone: &Zone) -> Option<LogRecord> 
             if !trimmed.starts_with(b"{") {
                 return None;
             }
-            let parsed = jsonlines::parse(trimmed, "", 0);
+            let parsed = jsonlines::parse(trimmed, "", received);
             let r = parsed.records.into_iter().next()?;
             if r.flags & LogRecord::UNPARSED != 0 {
                 return None;
@@ -195,36 +200,42 @@ fn starts_record(format: Format, line: &[u8], zone: &Zone) -> Option<LogRecord> 
         Format::Postgres => postgres(&text, zone)?,
         Format::Gunicorn => gunicorn(&text).or_else(|| nginx_access(&text))?,
         Format::Syslog | Format::Postfix => {
-            let time = syslog_time(&text, zone)?;
+            let time = syslog_time(&text, zone, received)?;
             let rest = match text.split_once(' ') {
                 Some((first, rest)) if first.len() >= 19 => rest,
                 _ => text.get(16..).unwrap_or(""),
             };
             // Reuse the network parser on "HOST TAG[PID]: MSG" with a neutral priority.
-            let mut r = syslog::parse(format!("<14>Jan  1 00:00:00 {rest}").as_bytes(), 0);
+            let mut r = syslog::parse_message(format!("<14>Jan  1 00:00:00 {rest}").as_bytes(), 0);
             r.time = time;
             r.level_raw.clear();
             r.fields.retain(|(k, _)| k != "facility");
-            if r.source.starts_with("postfix") {
+            // The file is the source (as for every format); the program that logged is the
+            // logger. A file line carries no priority: the level is what the message says.
+            r.logger = std::mem::take(&mut r.source);
+            r.level = Level::from_message_start(&r.message).unwrap_or_default();
+            if r.logger.starts_with("postfix") {
                 postfix_details(&mut r);
             }
             r
         }
         Format::Python => python(&text, zone)?,
+        Format::Celery => celery(&text, zone)?,
     };
     record.flags |= lossy;
     Some(record)
 }
 
 /// The time at the start of a syslog file line: RFC 3339 (rsyslog's high-precision format)
-/// or `Nov 21 21:10:05` in the current year, read in `zone`.
-fn syslog_time(text: &str, zone: &Zone) -> Option<i64> {
+/// or `Nov 21 21:10:05` in the year of the import (`received`; December's lines imported in
+/// January are last year's), read in `zone`.
+fn syslog_time(text: &str, zone: &Zone, received: i64) -> Option<i64> {
     if let Some((first, _)) = text.split_once(' ') {
         if first.len() >= 19 && first.as_bytes().get(4) == Some(&b'-') {
             return parse_time(first);
         }
     }
-    syslog::bsd_time(text, vigie_core::time::now_ns()).map(|(t, _)| zone.local(t))
+    syslog::bsd_time(text, received).map(|(t, _)| zone.local(t))
 }
 
 /// `combined`: `addr - user [21/Nov/2026:21:15:00 +0000] "GET /x HTTP/1.1" 200 123 "ref" "ua"`.
@@ -289,6 +300,15 @@ fn nginx_error(text: &str, zone: &Zone) -> Option<LogRecord> {
     if let Some((pid, _)) = pid.split_once('#') {
         fields.push(("pid".into(), pid.to_string()));
     }
+    let (message, connection) = match message.strip_prefix('*').and_then(|m| m.split_once(' ')) {
+        Some((id, rest)) if id.bytes().all(|b| b.is_ascii_digit()) => (rest, Some(id)),
+        _ => (message, None),
+    };
+    if let Some(id) = connection {
+        fields.push(("connection".into(), id.to_string()));
+    }
+    let (message, context) = nginx_context(message);
+    fields.extend(context);
     Some(LogRecord {
         time: zone.local(vigie_core::time::saturating_ns(
             naive.assume_utc().unix_timestamp_nanos(),
@@ -299,6 +319,38 @@ fn nginx_error(text: &str, zone: &Zone) -> Option<LogRecord> {
         fields,
         ..LogRecord::default()
     })
+}
+
+/// The request nginx names after an error — `…, client: 1.2.3.4, server: shop, request:
+/// "GET /x HTTP/1.1", upstream: "http://…", host: "shop"` — as fields, and the message before it.
+fn nginx_context(message: &str) -> (&str, Vec<(String, String)>) {
+    const KEYS: [&str; 6] = [
+        "client", "server", "request", "upstream", "host", "referrer",
+    ];
+    let Some(start) = message.find(", client: ") else {
+        return (message, Vec::new());
+    };
+    let mut fields = Vec::new();
+    let mut rest = &message[start + 2..];
+    while let Some((key, after)) = rest.split_once(": ") {
+        if !KEYS.contains(&key) {
+            // Not nginx's list after all: the message stays whole.
+            return (message, Vec::new());
+        }
+        let (value, next) = match after.strip_prefix('"') {
+            Some(quoted) => match quoted.find("\"") {
+                Some(end) => (&quoted[..end], &quoted[end + 1..]),
+                None => return (message, Vec::new()),
+            },
+            None => after.split_once(',').map_or((after, ""), |(v, n)| (v, n)),
+        };
+        fields.push((key.to_string(), value.to_string()));
+        rest = next.trim_start_matches(',').trim_start();
+        if rest.is_empty() {
+            return (&message[..start], fields);
+        }
+    }
+    (message, Vec::new())
 }
 
 /// `2026-11-21 21:15:00.123 UTC [1234] ERROR:  message` (the default `log_line_prefix`,
@@ -403,6 +455,9 @@ fn python(text: &str, zone: &Zone) -> Option<LogRecord> {
         if let Some(level) =
             Level::parse(level_raw).filter(|_| level_raw.chars().all(|c| c.is_ascii_uppercase()))
         {
+            if rest.starts_with(' ') {
+                return Some(uvicorn(level, level_raw, rest.trim_start()));
+            }
             let (logger, message) = rest.split_once(':')?;
             return Some(LogRecord {
                 level,
@@ -460,6 +515,81 @@ fn python(text: &str, zone: &Zone) -> Option<LogRecord> {
         level_raw: level_raw.to_string(),
         logger: logger.to_string(),
         message: message.to_string(),
+        ..LogRecord::default()
+    })
+}
+
+/// uvicorn's default log (its level name, a colon, padding, the message): `INFO:     Started
+/// server process [7]` from `uvicorn.error`, and its access lines `INFO:     127.0.0.1:5000 -
+/// "GET /x HTTP/1.1" 500 Internal Server Error` from `uvicorn.access`, with the request as fields.
+fn uvicorn(level: Level, level_raw: &str, message: &str) -> LogRecord {
+    let access = (|| {
+        let (client, rest) = message.split_once(" - \"")?;
+        let (request, status) = rest.split_once("\" ")?;
+        let (method, rest) = request.split_once(' ')?;
+        let path = rest.rsplit_once(' ').map_or(rest, |(path, _)| path);
+        let code = status
+            .split(' ')
+            .next()
+            .filter(|c| c.parse::<u16>().is_ok())?;
+        let client = client.rsplit_once(':').map_or(client, |(addr, _)| addr);
+        Some(vec![
+            ("remote_addr".to_string(), client.to_string()),
+            ("method".into(), method.into()),
+            ("path".into(), path.into()),
+            ("status".into(), code.into()),
+        ])
+    })();
+    LogRecord {
+        level,
+        level_raw: level_raw.to_string(),
+        logger: if access.is_some() {
+            "uvicorn.access"
+        } else {
+            "uvicorn.error"
+        }
+        .into(),
+        message: message.to_string(),
+        fields: access.unwrap_or_default(),
+        ..LogRecord::default()
+    }
+}
+
+/// A Celery worker's or beat's log file (`--logfile`): `[2026-11-25 11:43:28,817:
+/// INFO/ForkPoolWorker-1] message`. A task's lines — `app.send_invoice[<task id>]: message` from
+/// its task logger, `Task app.send_invoice[<task id>] succeeded in …` from the worker — name the
+/// task: its name is the logger and its id the job, so they show on the task's page. Other lines
+/// are the worker's (`celery`); the process is a field. Tracebacks join the line above them.
+fn celery(text: &str, zone: &Zone) -> Option<LogRecord> {
+    let body = text.strip_prefix('[')?;
+    let (head, message) = body.split_once("] ")?;
+    let (stamp, rest) = head.split_once(": ")?;
+    let (level_raw, process) = rest.split_once('/')?;
+    let level = Level::parse(level_raw)?;
+    let time = zone.local(parse_time(stamp)?);
+    let task = |text: &str| -> Option<(String, String)> {
+        let text = text.strip_prefix("Task ").unwrap_or(text);
+        let (name, rest) = text.split_once('[')?;
+        let (id, _) = rest.split_once(']')?;
+        let is_id = id.len() >= 8 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+        (is_id && !name.is_empty() && !name.contains(' ')).then(|| (name.into(), id.into()))
+    };
+    let (logger, job_id, message) = match task(message) {
+        // The task logger's prefix says nothing the logger and job do not.
+        Some((name, id)) => match message.split_once("]: ") {
+            Some((_, said)) if !message.starts_with("Task ") => (name, id, said),
+            _ => (name, id, message),
+        },
+        None => ("celery".into(), String::new(), message),
+    };
+    Some(LogRecord {
+        time,
+        level,
+        level_raw: level_raw.to_string(),
+        logger,
+        message: message.to_string(),
+        job_id,
+        fields: vec![("process".into(), process.to_string())],
         ..LogRecord::default()
     })
 }
@@ -575,9 +705,10 @@ mod tests {
         );
         assert_eq!(
             (r[0].level, r[0].message.as_str()),
-            (Level::Error, "*9 upstream timed out")
+            (Level::Error, "upstream timed out")
         );
         assert_eq!(r[0].field("pid"), Some("31"));
+        assert_eq!(r[0].field("connection"), Some("9"));
         assert_eq!(r[1].flags, LogRecord::UNPARSED, "kept, not dropped");
     }
 
@@ -636,7 +767,8 @@ mod tests {
     #[test]
     fn syslog_postfix_journald_gunicorn() {
         let r = import(Format::Postfix, "Nov 21 21:10:05 mail postfix/smtp[991]: 4F9D21C2: to=<a@b.org>, relay=mx[1.2.3.4]:25, delay=1, status=deferred (host said: 421 too many messages)");
-        assert_eq!(r[0].source, "postfix/smtp");
+        assert_eq!(r[0].source, "file", "the file is the source");
+        assert_eq!(r[0].logger, "postfix/smtp", "the program, its logger");
         assert_eq!(r[0].level, Level::Warning);
         assert_eq!(r[0].field("queue_id"), Some("4F9D21C2"));
         assert_eq!(r[0].field("to"), Some("a@b.org"));

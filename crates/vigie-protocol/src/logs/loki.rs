@@ -1,9 +1,11 @@
 //! Grafana Loki's push API (`POST /loki/api/v1/push`): JSON, and protobuf compressed with
 //! snappy (what Promtail, Grafana Alloy and the Docker driver send).
 //!
-//! A stream's labels name where lines come from: `service_name`, `app`, `job`, `source`,
-//! `container` or `filename` (first found) become the source; `level`, `detected_level` or
-//! `severity` the level; every other label, and each entry's structured metadata, a field.
+//! A stream's labels name where lines come from: `service_name`, `app`, `application`,
+//! `service`, `job`, `source`, `container` or `filename` (first found) become the source;
+//! `level`, `detected_level` or `severity` the level; `logger` or `logger_name` the logger
+//! (python-logging-loki's labels); every other label, and each entry's structured metadata, a
+//! field.
 //! A line that is itself a JSON object is read as JSON lines are (its `level`, `msg`, … win).
 
 use super::{record_from_object, Parsed};
@@ -59,12 +61,16 @@ pub struct LokiError(pub String);
 const SOURCE_LABELS: &[&str] = &[
     "service_name",
     "app",
+    "application",
+    "service",
     "job",
     "source",
     "container",
     "filename",
 ];
 const LEVEL_LABELS: &[&str] = &["level", "detected_level", "severity"];
+/// python-logging-loki names the logger in `logger`.
+const LOGGER_LABELS: &[&str] = &["logger", "logger_name"];
 
 /// Why a snappy body was not inflated.
 #[derive(Debug, thiserror::Error)]
@@ -177,13 +183,18 @@ fn record(
     meta: Vec<(String, String)>,
     received: i64,
 ) -> LogRecord {
-    let label = |names: &[&str]| {
-        names
+    // The labels read as source, level or logger; every other one becomes a field.
+    let mut used: Vec<&str> = Vec::new();
+    let mut label = |names: &[&str]| {
+        let (name, value) = names
             .iter()
-            .find_map(|n| labels.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()))
+            .find_map(|n| labels.iter().find(|(k, _)| k == n))?;
+        used.push(name);
+        Some(value.clone())
     };
     let source = label(SOURCE_LABELS).unwrap_or_else(|| "loki".into());
     let level_raw = label(LEVEL_LABELS).unwrap_or_default();
+    let logger = label(LOGGER_LABELS);
     let time = time.filter(|t| *t > 0).unwrap_or(received);
     let trimmed = line.trim_ascii();
     let mut record = match serde_json::from_slice::<Value>(trimmed) {
@@ -217,8 +228,13 @@ fn record(
     } else if record.level_raw == record.level.as_str() {
         record.level_raw.clear();
     }
-    let skip: Vec<&str> = SOURCE_LABELS.iter().chain(LEVEL_LABELS).copied().collect();
-    for (k, v) in labels.iter().filter(|(k, _)| !skip.contains(&k.as_str())) {
+    match logger {
+        Some(logger) if record.logger.is_empty() => record.logger = logger,
+        // The line named its own logger: the label stays, as a field.
+        Some(_) => used.retain(|name| !LOGGER_LABELS.contains(name)),
+        None => {}
+    }
+    for (k, v) in labels.iter().filter(|(k, _)| !used.contains(&k.as_str())) {
         record.fields.push((k.clone(), v.clone()));
     }
     record.fields.extend(meta);

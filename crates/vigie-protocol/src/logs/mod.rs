@@ -77,6 +77,9 @@ pub fn parse_time(text: &str) -> Option<i64> {
             }
         }
     }
+    if let Ok(whole) = text.parse::<i64>() {
+        return epoch_integer(whole);
+    }
     if let Ok(number) = text.parse::<f64>() {
         return epoch_number(number);
     }
@@ -102,6 +105,19 @@ pub fn parse_time(text: &str) -> Option<i64> {
         .or_else(|_| PrimitiveDateTime::parse(&normalized, &without))
         .ok()
         .map(|t| vigie_core::time::saturating_ns(t.assume_utc().unix_timestamp_nanos()))
+}
+
+/// A whole epoch number, read exactly (as a float, a time in ms loses its last digit): by
+/// magnitude as [`epoch_number`] reads it.
+pub fn epoch_integer(n: i64) -> Option<i64> {
+    let scale = match n {
+        ..0 => return None,
+        0..100_000_000_000 => 1_000_000_000,
+        100_000_000_000..100_000_000_000_000 => 1_000_000,
+        100_000_000_000_000..100_000_000_000_000_000 => 1_000,
+        _ => 1,
+    };
+    n.checked_mul(scale)
 }
 
 /// An epoch number: < 1e11 seconds, < 1e14 ms, < 1e17 µs, else ns.
@@ -147,6 +163,26 @@ fn take_text(map: &mut Map<String, Value>, keys: &[&str]) -> Option<String> {
     })
 }
 
+/// The stack of an error logged as an object — pino's and winston's `err` / `error`:
+/// `{"type": "Error", "message": "…", "stack": "Error: …\n    at …"}`. The stack goes to the
+/// message (it starts with the type and message); what else the object holds stays a field.
+fn error_stack(map: &mut Map<String, Value>) -> Option<String> {
+    let key = ["err", "error"].into_iter().find(|k| {
+        map.get(*k)
+            .and_then(|e| e.get("stack"))
+            .is_some_and(Value::is_string)
+    })?;
+    let Some(Value::Object(error)) = map.get_mut(key) else {
+        return None;
+    };
+    let stack = error.remove("stack").map(|s| value_text(&s))?;
+    error.remove("message");
+    if error.keys().all(|k| k == "type") {
+        map.remove(key);
+    }
+    Some(stack)
+}
+
 /// A JSON object as a record: the known keys above fill the record, the rest become fields.
 /// A traceback (structlog's `exception`) is appended to the message, so it stays one record.
 pub fn record_from_object(
@@ -155,13 +191,20 @@ pub fn record_from_object(
     received: i64,
 ) -> LogRecord {
     let mut message = take_text(&mut map, MESSAGE_KEYS).unwrap_or_default();
-    if let Some(traceback) = take_text(&mut map, TRACEBACK_KEYS) {
+    if let Some(traceback) = take_text(&mut map, TRACEBACK_KEYS).or_else(|| error_stack(&mut map)) {
         if !traceback.is_empty() && traceback != "true" {
             message = format!("{message}\n{traceback}");
         }
     }
+    // pino writes its level as a number (30 = info); so do some syslog-minded loggers.
+    let numeric_level = LEVEL_KEYS
+        .iter()
+        .find_map(|k| map.get(*k).and_then(Value::as_f64));
     let level_raw = take_text(&mut map, LEVEL_KEYS).unwrap_or_default();
-    let level = Level::parse(&level_raw).unwrap_or_default();
+    let level = numeric_level
+        .and_then(Level::from_number)
+        .or_else(|| Level::parse(&level_raw))
+        .unwrap_or_default();
     let time_key = TIME_KEYS.iter().find(|k| map.contains_key(**k)).copied();
     let time_text = take_text(&mut map, TIME_KEYS);
     let parsed_time = time_text.as_deref().and_then(parse_time);
@@ -215,6 +258,8 @@ mod tests {
             assert_eq!(parse_time(text), Some(at), "{text}");
         }
         assert_eq!(parse_time("1795295700.25"), Some(at + 250_000_000));
+        // pino's milliseconds, to the millisecond (a float gets ...289 999 872).
+        assert_eq!(parse_time("1795607087290"), Some(1_795_607_087_290_000_000));
         assert_eq!(parse_time("yesterday"), None);
         assert_eq!(parse_time("-5"), None);
     }

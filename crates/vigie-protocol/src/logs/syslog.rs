@@ -14,8 +14,15 @@
 //! RFC 3164 timestamps have no year and no zone: the year is the one of `received` and the
 //! time is read as UTC.
 //!
-//! On TCP, a frame is either octet-counted (`LEN SP MSG`, RFC 6587) or ends at LF or NUL
-//! (Python's handler ends each message with NUL); [`Framer`] tells them apart per frame.
+//! rsyslog's `#012` escapes (a line break it received) are turned back into line breaks.
+//!
+//! On TCP, a frame is either octet-counted (`LEN SP MSG`, RFC 6587) or ends at LF or NUL;
+//! [`Framer`] tells them apart per frame. Python's `SysLogHandler` ends each message with NUL
+//! and sends a traceback's line breaks as they are: once a connection has ended a message with
+//! NUL, its line feeds are part of messages, not ends. Before that, a line feed ends a frame
+//! only when the next frame starts after it (`<PRI>` or a length) or nothing follows yet, so
+//! the first such message is kept whole too (unless the stream is cut right after one of its
+//! line feeds).
 
 use super::{parse_time, unparsed};
 use time::{Month, OffsetDateTime};
@@ -27,6 +34,15 @@ pub const MAX_FRAME: usize = 256 * 1024;
 
 /// Parses one syslog message (a UDP datagram or a TCP frame).
 pub fn parse(bytes: &[u8], received: i64) -> LogRecord {
+    let mut record = parse_message(bytes, received);
+    if record.source.is_empty() {
+        record.source = "syslog".into();
+    }
+    record
+}
+
+/// [`parse`], leaving the source empty when the message names no program.
+pub(crate) fn parse_message(bytes: &[u8], received: i64) -> LogRecord {
     let bytes = bytes.trim_ascii_end();
     let bytes = bytes.strip_suffix(b"\0").unwrap_or(bytes).trim_ascii_end();
     let (text, lossy) = lossy_utf8(bytes);
@@ -49,11 +65,23 @@ pub fn parse(bytes: &[u8], received: i64) -> LogRecord {
     } else {
         rfc3164(rest, received, &mut record);
     }
-    if record.source.is_empty() {
-        record.source = "syslog".into();
+    if let Some(unescaped) = unescape_line_breaks(&record.message) {
+        record.message = unescaped;
     }
     record.truncate_message();
     record
+}
+
+/// rsyslog writes the control characters of a message as `#` and three octal digits (its
+/// default `EscapeControlCharactersOnReceive`), so a traceback sent through it arrives as one
+/// line with `#012` where its line breaks were. Line feeds and tabs come back; other escapes
+/// stay as written. `None` when there is nothing to unescape. (A message that holds `#012`
+/// literally — "order #012" — loses it to a line break: rsyslog left no way to tell.)
+pub(crate) fn unescape_line_breaks(message: &str) -> Option<String> {
+    if !message.contains("#01") {
+        return None;
+    }
+    Some(message.replace("#012", "\n").replace("#011", "\t"))
 }
 
 fn priority(text: &str) -> Option<(u32, &str)> {
@@ -96,7 +124,9 @@ fn rfc5424(rest: &str, record: &mut LogRecord) {
         }
     }
     let message = structured_data(after, &mut record.fields);
-    record.message = message.trim_start_matches('\u{feff}').to_string();
+    let message = message.trim_start_matches('\u{feff}');
+    // rsyslog's forwarding templates put a space before the message it keeps from the tag.
+    record.message = message.strip_prefix(' ').unwrap_or(message).to_string();
 }
 
 /// Reads `[id k="v" …]…` into fields; returns the message after it.
@@ -146,9 +176,14 @@ fn rfc3164(rest: &str, received: i64, record: &mut LogRecord) {
     if let Some((time, after)) = bsd_time(rest, received) {
         record.time = time;
         rest = after;
-        // A hostname follows the timestamp, unless the sender skipped it (`TAG:` comes next).
+        // A hostname follows the timestamp, unless the sender skipped it (`TAG:` comes next,
+        // or the message itself: Python's handler without a tag sends `ERROR app: …`, which
+        // rsyslog then writes with the level where the host goes).
         if let Some((host, after)) = rest.split_once(' ') {
-            if !host.ends_with(':') && !host.contains('[') {
+            let level_word = host.len() >= 4
+                && host.bytes().all(|b| b.is_ascii_uppercase())
+                && Level::parse(host).is_some();
+            if !host.ends_with(':') && !host.contains('[') && !level_word {
                 record.fields.push(("host".into(), host.into()));
                 rest = after;
             }
@@ -172,7 +207,8 @@ fn rfc3164(rest: &str, received: i64, record: &mut LogRecord) {
     record.message = rest.to_string();
 }
 
-/// `Mmm dd hh:mm:ss ` (day space-padded), in the year of `received`.
+/// `Mmm dd hh:mm:ss ` (day space-padded), in the year of `received` (the year before when
+/// that would put it more than a day after `received`).
 pub(crate) fn bsd_time(text: &str, received: i64) -> Option<(i64, &str)> {
     let stamp = text.get(..15)?;
     let month = match stamp.get(..3)? {
@@ -197,8 +233,19 @@ pub(crate) fn bsd_time(text: &str, received: i64) -> Option<(i64, &str)> {
     let year = OffsetDateTime::from_unix_timestamp_nanos(i128::from(received))
         .ok()?
         .year();
-    let date = time::Date::from_calendar_date(year, month, day).ok()?;
-    let t = date.with_hms(hour, minute, second).ok()?.assume_utc();
+    // A date more than a day ahead of its arrival is last year's: December's lines read in
+    // January (a file imported, or a message a day late at new year).
+    let at = |year| {
+        let date = time::Date::from_calendar_date(year, month, day).ok()?;
+        Some(date.with_hms(hour, minute, second).ok()?.assume_utc())
+    };
+    let t = at(year)?;
+    let ahead = t.unix_timestamp_nanos() - i128::from(received);
+    let t = if ahead > i128::from(vigie_core::time::MAX_AHEAD_NS) {
+        at(year - 1)?
+    } else {
+        t
+    };
     let rest = text.get(15..)?.strip_prefix(' ').unwrap_or(&text[15..]);
     Some((
         vigie_core::time::saturating_ns(t.unix_timestamp_nanos()),
@@ -206,10 +253,23 @@ pub(crate) fn bsd_time(text: &str, received: i64) -> Option<(i64, &str)> {
     ))
 }
 
+/// Whether the message at the start of `rest` ends with NUL rather than LF: a NUL comes before
+/// the end of the buffer, followed by nothing or by the next message's `<PRI>` (a stray NUL
+/// inside a line-framed message does not switch the connection).
+fn ends_with_nul(rest: &[u8]) -> bool {
+    let Some(nul) = rest.iter().position(|b| *b == 0) else {
+        return false;
+    };
+    let starts_message = |after: &[u8]| after.is_empty() || after.starts_with(b"<");
+    rest[..nul].starts_with(b"<") && starts_message(&rest[nul + 1..])
+}
+
 /// Splits a TCP byte stream into syslog frames, octet-counted or LF/NUL-terminated.
 #[derive(Default)]
 pub struct Framer {
     buf: Vec<u8>,
+    /// The sender ends messages with NUL: a line feed is part of a message.
+    nul_terminated: bool,
 }
 
 impl Framer {
@@ -240,7 +300,21 @@ impl Framer {
                     break; // the length is still arriving
                 }
             }
-            match rest.iter().position(|b| *b == b'\n' || *b == 0) {
+            if !self.nul_terminated {
+                self.nul_terminated = ends_with_nul(rest);
+            }
+            let nul_terminated = self.nul_terminated;
+            // A line feed ends a frame when the next one starts (`<PRI>` or a length) or when
+            // nothing follows yet; one followed by anything else is inside a message whose end
+            // is still to come (a NUL-terminated traceback whose NUL has not arrived).
+            let ends_here = |i: usize| match rest[i] {
+                0 => true,
+                b'\n' if !nul_terminated => rest
+                    .get(i + 1)
+                    .is_none_or(|next| *next == b'<' || next.is_ascii_digit()),
+                _ => false,
+            };
+            match (0..rest.len()).find(|i| ends_here(*i)) {
                 Some(end) => {
                     if end > 0 {
                         frame(&rest[..end]);
@@ -334,5 +408,58 @@ mod tests {
             frames,
             ["<13>hello\n ", "a<14>two", "<15>three", "<16>four"]
         );
+    }
+
+    /// Python's `SysLogHandler` over TCP: NUL ends each message, and a traceback's line feeds
+    /// stay inside it, even when the stream arrives in small pieces.
+    #[test]
+    fn a_nul_terminated_sender_keeps_its_line_feeds() {
+        let stream = b"<11>shop: send failed\nTraceback (most recent call last):\n  File \"x.py\", line 8\nZeroDivisionError: division by zero\0<14>shop: next\nline\0";
+        let mut framer = Framer::default();
+        let mut records = Vec::new();
+        framer.push(&stream[..60], |f| records.push(parse(f, NOW)));
+        framer.push(&stream[60..], |f| records.push(parse(f, NOW)));
+        framer.finish(|f| records.push(parse(f, NOW)));
+        let messages: Vec<&str> = records.iter().map(|r| r.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "send failed\nTraceback (most recent call last):\n  File \"x.py\", line 8\nZeroDivisionError: division by zero",
+                "next\nline"
+            ]
+        );
+        assert_eq!(records[0].level, Level::Error);
+        // A stray NUL inside a line-framed message does not change the framing.
+        let mut framer = Framer::default();
+        let mut frames: Vec<Vec<u8>> = Vec::new();
+        framer.push(b"<13>a\0b\n<13>c\n", |f| frames.push(f.to_vec()));
+        assert_eq!(
+            frames,
+            [b"<13>a".to_vec(), b"b".to_vec(), b"<13>c".to_vec()]
+        );
+    }
+
+    /// What rsyslog forwards: its escaped line breaks, and the space its RFC 5424 template
+    /// leaves before the message.
+    #[test]
+    fn rsyslog_forwarding_reads_as_sent() {
+        let r = parse(
+            b"<11>1 2026-11-25T11:45:39.791701+00:00 localhost shop - - -  ERROR shop.mail send failed#012Traceback (most recent call last):#012  File \"<stdin>\", line 7, in <module>#012ZeroDivisionError: division by zero",
+            NOW,
+        );
+        assert_eq!(r.source, "shop");
+        assert_eq!(
+            r.message,
+            "ERROR shop.mail send failed\nTraceback (most recent call last):\n  File \"<stdin>\", line 7, in <module>\nZeroDivisionError: division by zero"
+        );
+        let r = parse(
+            b"<75>Nov 25 11:45:39 vm cron: error: job backup failed\n",
+            NOW,
+        );
+        assert_eq!(
+            (r.source.as_str(), r.message.as_str()),
+            ("cron", "error: job backup failed")
+        );
+        assert_eq!(r.field("host"), Some("vm"));
     }
 }

@@ -1,8 +1,9 @@
 """Logs from real producers into a real Vigie, each checked with `vigie search --json` as a user
-would: Python's SysLogHandler over UDP and TCP, the vigie_client handler, the OpenTelemetry
-Python SDK's OTLP/HTTP exporter, structlog's JSON, and `vigie import` of nginx, PostgreSQL,
-syslog and journald files. Then the Logs page in a real browser: a search, and a live tail
-that receives lines while it is watched."""
+would: Python's SysLogHandler over UDP and TCP (a traceback kept whole), rsyslog forwarding,
+the vigie_client handler, the OpenTelemetry Python SDK's OTLP/HTTP exporter, structlog's JSON,
+pino's JSON lines and pino-loki, python-logging-loki, and `vigie import` of nginx, PostgreSQL,
+syslog, journald, Celery worker and uvicorn files. Then the Logs page in a real browser: a
+search, and a live tail that receives lines while it is watched."""
 
 import gzip
 import io
@@ -10,6 +11,7 @@ import json
 import logging
 import logging.handlers
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +29,10 @@ from harness import Server, vigie_binary
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "clients" / "python"))
 from vigie_client import Job, VigieHandler  # noqa: E402
 
+
+
+JS = Path(__file__).resolve().parent / "js"
+FIXTURES = Path(__file__).resolve().parents[1] / "crates" / "vigie-protocol" / "tests" / "fixtures" / "logs"
 
 
 def free_port(kind):
@@ -89,6 +95,127 @@ def test_syslog_handler_over_udp_and_tcp(logs_server):
         assert refused["message"] == f"smtp refused over {transport} for F-1001"
         [done] = search(logs_server, "source:billing", "level:info", transport, expect=1)
         assert done["message"] == f"batch done over {transport}"
+
+
+def test_syslog_handler_over_tcp_keeps_a_traceback_whole(logs_server):
+    """The handler ends each message with NUL and sends the traceback's line breaks as they are."""
+    handler = logging.handlers.SysLogHandler(address=("127.0.0.1", logs_server.syslog_tcp),
+                                             socktype=socket.SOCK_STREAM)
+    logger = python_logger("billing.traceback", handler, "billing: %(message)s")
+    try:
+        {}["vat_rate"]
+    except KeyError:
+        logger.exception("invoice F-4242 not rendered")
+    logger.info("next invoice after the traceback")
+    handler.close()
+
+    [failed] = search(logs_server, "F-4242", expect=1)
+    assert failed["level"] == "error" and failed["source"] == "billing"
+    lines = failed["message"].splitlines()
+    assert lines[0] == "invoice F-4242 not rendered"
+    assert lines[1] == "Traceback (most recent call last):"
+    assert lines[-1] == "KeyError: 'vat_rate'"
+    [after] = search(logs_server, '"next invoice after the traceback"', expect=1)
+    assert after["level"] == "info"
+
+
+def test_rsyslog_forwarding(logs_server, tmp_path):
+    """rsyslog relays an application's messages (a traceback among them) to Vigie over TCP
+    (RFC 5424, its line breaks escaped as #012) and UDP (its traditional format)."""
+    inbound = free_port(socket.SOCK_DGRAM)
+    (tmp_path / "rsyslog.conf").write_text(f"""
+global(workDirectory="{tmp_path}")
+module(load="imudp")
+input(type="imudp" port="{inbound}" address="127.0.0.1")
+*.* action(type="omfwd" target="127.0.0.1" port="{logs_server.syslog_tcp}" protocol="tcp"
+           template="RSYSLOG_SyslogProtocol23Format")
+*.* action(type="omfwd" target="127.0.0.1" port="{logs_server.syslog_udp}" protocol="udp")
+""")
+    rsyslog = subprocess.Popen(["rsyslogd", "-n", "-f", str(tmp_path / "rsyslog.conf"),
+                                "-i", str(tmp_path / "rsyslog.pid")],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        time.sleep(1.0)  # rsyslog's UDP input is open
+        handler = logging.handlers.SysLogHandler(address=("127.0.0.1", inbound))
+        logger = python_logger("shop.relay", handler, "relayed: %(message)s")
+        try:
+            1 / 0
+        except ZeroDivisionError:
+            logger.exception("F-5150 failed through rsyslog")
+        handler.close()
+        records = search(logs_server, "F-5150", expect=2)
+    finally:
+        rsyslog.terminate()
+        rsyslog.wait(10)
+    assert len(records) == 2, records
+    for r in records:
+        assert (r["source"], r["level"]) == ("relayed", "error")
+        lines = r["message"].splitlines()
+        assert lines[0] == "F-5150 failed through rsyslog", "no #012, no leading space"
+        assert lines[-1] == "ZeroDivisionError: division by zero"
+
+
+def pino_lines(script):
+    """What the real pino writes for `script` (Node, e2e/js), one JSON object a line."""
+    done = subprocess.run(["node", "--input-type=module", "-e", script], cwd=JS,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_pino_json_lines_and_pino_loki(logs_server):
+    """pino's numeric levels (30 info … 60 fatal) and its error objects, over `/api/v1/logs`
+    and over Loki push from pino-loki (whose `level` label the line's own level agrees with)."""
+    out = pino_lines("""
+        import pino from "pino";
+        const log = pino();
+        log.info({order: 42}, "pino order F-6001 received");
+        log.warn("pino smtp slow F-6001");
+        log.child({module: "mailer"}).error(new Error("SMTP refused F-6001"), "pino send failed");
+        log.fatal("pino out of memory F-6001");
+    """)
+    req = urllib.request.Request(f"{logs_server.url}/api/v1/logs?source=pino-api",
+                                 data=out.encode(), method="POST",
+                                 headers={"Authorization": f"Bearer {logs_server.key}"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        assert json.load(resp) == {"accepted": 4, "unparsed": 0}
+    records = search(logs_server, "F-6001", "source:pino-api")
+    assert sorted(r["level"] for r in records) == ["critical", "error", "info", "warning"]
+    [failed] = [r for r in records if r["level"] == "error"]
+    assert failed["message"].splitlines()[:2] == ["pino send failed", "Error: SMTP refused F-6001"]
+    assert failed["fields"]["module"] == "mailer"
+    [received] = [r for r in records if r["level"] == "info"]
+    assert received["fields"]["order"] == "42"
+
+    pino_lines(f"""
+        import pino from "pino";
+        const transport = pino.transport({{target: "pino-loki", options: {{
+            host: "{logs_server.url}", basicAuth: {{username: "vigie", password: "{logs_server.key}"}},
+            labels: {{app: "pino-loki"}}, batching: false}}}});
+        const log = pino({{level: "debug"}}, transport);
+        log.debug("loki debug F-6002");
+        log.error("loki error F-6002");
+        await new Promise((done) => setTimeout(done, 1500));
+    """)
+    records = search(logs_server, "F-6002", expect=2)
+    assert sorted((r["source"], r["level"]) for r in records) == [
+        ("pino-loki", "debug"), ("pino-loki", "error")]
+
+
+def test_python_logging_loki(logs_server):
+    """python-logging-loki's labels: `severity` is the level, `logger` the logger, the
+    `application` tag the source."""
+    import logging_loki
+
+    handler = logging_loki.LokiHandler(url=f"{logs_server.url}/loki/api/v1/push",
+                                       tags={"application": "shop-loki"},
+                                       auth=("vigie", logs_server.key), version="1")
+    logger = python_logger("shop.invoices", handler)
+    logger.warning("python-logging-loki F-6003 retried", extra={"tags": {"invoice": "F-6003"}})
+    [record] = search(logs_server, "F-6003", expect=1)
+    assert (record["source"], record["logger"], record["level"]) == (
+        "shop-loki", "shop.invoices", "warning")
+    assert record["fields"]["invoice"] == "F-6003"
 
 
 def test_vigie_client_handler_with_a_job(logs_server):
@@ -215,6 +342,33 @@ def test_import_of_existing_files(logs_server, tmp_path):
     assert raw["message"] == "this line is no syslog at all"
     [killed] = search(logs_server, "killed", "source:celery")
     assert killed["level"] == "error"
+
+
+def test_import_of_celery_and_uvicorn_files(logs_server, tmp_path):
+    """Files the real programs wrote (the fixtures of `tests/log_files.rs`), dated yesterday so
+    retention keeps them: every line read, a task's lines under its task id."""
+    yesterday = f"{datetime.now(timezone.utc) - timedelta(days=1):%Y-%m-%d}"
+    for name in ["celery-worker.log", "uvicorn.log"]:
+        (tmp_path / name).write_text((FIXTURES / name).read_text().replace("2026-11-25", yesterday))
+    done = logs_server.cli("import", "--data", logs_server.data,
+                           str(tmp_path / "celery-worker.log"), str(tmp_path / "uvicorn.log"))
+    assert done.returncode == 0, done.stderr
+    assert "celery-worker.log: celery" in done.stderr and "uvicorn.log: python" in done.stderr
+    assert "total: 110 lines read, 31 records imported, 0 unparsed" in done.stdout, done.stdout
+
+    task = "1f6ad9bd-276b-497b-aab9-be7f3e8a8b98"
+    records = search(logs_server, f"job:{task}")
+    assert [(r["level"], r["logger"]) for r in records] == [("info", "fxapp.fail")] + [
+        ("error", "fxapp.fail")] * 2, "oldest first: received, its log line, raised"
+    raised = records[-1]
+    assert raised["message"].splitlines()[-1] == "ConnectionError: SMTP refused invoice 7"
+    assert raised["source"] == "celery-worker.log", "the file is the source"
+    assert raised["time"].startswith(yesterday)
+    [asgi] = search(logs_server, "source:uvicorn.log", "level:error")
+    assert asgi["logger"] == "uvicorn.error"
+    assert asgi["message"].splitlines()[-1] == "ValueError: invoice 7 has no VAT rate"
+    [boom] = search(logs_server, "source:uvicorn.log", "field.status:500")
+    assert boom["fields"]["path"] == "/boom"
 
 
 def test_search_and_live_tail_in_the_browser(logs_server, browser, shots):

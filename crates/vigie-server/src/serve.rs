@@ -101,6 +101,7 @@ pub async fn run(
     );
     let server = crate::app::Server::start(state.clone()).map_err(ServeError::Bootstrap)?;
     let syslog = start_syslog(&state, &server.logs).await?;
+    let followers = start_followers(&state, &server.logs).await?;
     crate::monitors::watchdog::prepare(&state)
         .await
         .map_err(|e| ServeError::Bootstrap(format!("Vigie's own project: {e}")))?;
@@ -164,10 +165,12 @@ pub async fn run(
     // instance's part ends: if it leads, the Celery consumer stops reading and stores what it
     // read and the background tasks end (each awaited, so none is still writing), and the
     // lead is given up; then the store closes.
-    for listener in &syslog {
+    // Followers may stop anywhere: a file's position is stored with its records, so what was
+    // not stored is read again at the next start.
+    for listener in syslog.iter().chain(&followers) {
         listener.abort();
     }
-    for listener in syslog {
+    for listener in syslog.into_iter().chain(followers) {
         let _ = listener.await;
     }
     logs.flush().await;
@@ -179,6 +182,67 @@ pub async fn run(
     store.close().await;
     tracing::info!("storage closed; goodbye");
     served.map_err(|e| ServeError::Serve(e.to_string()))
+}
+
+/// Starts following the log files `[[logs.follow]]` names, each from where this host's last
+/// run stored it was.
+async fn start_followers(
+    state: &AppState,
+    sink: &LogSink,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, ServeError> {
+    let configured = &state.config.logs.follow;
+    if configured.is_empty() {
+        return Ok(Vec::new());
+    }
+    let host = crate::state::host_name();
+    let projects = state
+        .store
+        .list_projects()
+        .await
+        .map_err(ServeError::Store)?;
+    let known = state
+        .store
+        .followed_files(&host)
+        .await
+        .map_err(ServeError::Store)?;
+    let mut tasks = Vec::new();
+    for follow in configured {
+        let project = projects
+            .iter()
+            .find(|p| p.name == follow.project)
+            .ok_or_else(|| {
+                ServeError::Bootstrap(format!(
+                    "logs.follow: no project named {:?} (for {})",
+                    follow.project, follow.path
+                ))
+            })?;
+        let spec = crate::logs::follow::FollowSpec {
+            pattern: follow.path.clone(),
+            format: follow.format().map_err(ServeError::Config)?,
+            source: Some(follow.source.clone()).filter(|s| !s.is_empty()),
+            project: project.id,
+            zone: follow.zone().map_err(ServeError::Config)?,
+            from_end: follow.start == "end",
+        };
+        let follower = crate::logs::follow::Follower::new(spec, &host, known.clone());
+        let (sink, metrics) = (sink.clone(), state.metrics.clone());
+        tracing::info!(path = %follow.path, project = %follow.project, "following log files");
+        tasks.push(crate::tasks::spawn(
+            "follow log files",
+            crate::logs::follow::run(follower, move |project, records, positions| {
+                let (sink, metrics) = (sink.clone(), metrics.clone());
+                async move {
+                    let count = records.len() as u64;
+                    sink.append_followed(project, records, positions)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    metrics.ingested("file", "log", count);
+                    Ok(())
+                }
+            }),
+        ));
+    }
+    Ok(tasks)
 }
 
 /// Starts the syslog listeners the configuration asks for.

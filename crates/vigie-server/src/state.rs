@@ -125,12 +125,16 @@ pub fn project_dsn(base_url: &str, project: &vigie_core::Project) -> String {
 /// A name for this instance: host, process and a random part (a restarted process on the
 /// same host is a new instance).
 fn instance_id() -> String {
-    let host = std::env::var("HOSTNAME")
+    let random = vigie_core::secret::random_hex(4);
+    format!("{}-{}-{random}", host_name(), std::process::id())
+}
+
+/// This machine's name (`$HOSTNAME`, else `/etc/hostname`, else "vigie").
+pub fn host_name() -> String {
+    std::env::var("HOSTNAME")
         .ok()
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "vigie".into());
-    let random = vigie_core::secret::random_hex(4);
-    format!("{host}-{}-{random}", std::process::id())
+        .unwrap_or_else(|| "vigie".into())
 }

@@ -155,6 +155,11 @@ pub const ALL: &[Migration] = &[
         "celery actions and progress descriptions",
         include_str!("../migrations/0026_celery_actions.sql"),
     ),
+    step(
+        27,
+        "followed log files",
+        include_str!("../migrations/0027_followed_files.sql"),
+    ),
 ];
 
 impl Migration {

@@ -247,6 +247,7 @@ async fn story(store: Arc<dyn Store>) {
 
     jobs_story(&store, &default).await;
     logs_story(&store, &default).await;
+    followed_files_story(&store, &default).await;
     errors_story::errors_story(&store, &default).await;
     monitors_story::monitors_story(&store, &default).await;
     alerts_story::alerts_story(&store, &default).await;
@@ -466,6 +467,67 @@ async fn logs_story(store: &Arc<dyn Store>, project: &vigie_core::Project) {
         store.delete_log_source(p, worker).await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+/// A followed file's position goes in with the records read before it: both or neither.
+async fn followed_files_story(store: &Arc<dyn Store>, project: &vigie_core::Project) {
+    let store = store.as_ref();
+    let at = |host: &str, path: &str, read_to| logs::FilePosition {
+        host: host.into(),
+        path: path.into(),
+        project: project.id,
+        file_id: "2049:77".into(),
+        head_len: 12,
+        head_sha1: "ab".repeat(20),
+        read_to,
+    };
+    assert!(store.followed_files("web-1").await.unwrap().is_empty());
+    let records = Arc::new(vec![line(1, "app.log"), line(2, "app.log")]);
+    let stored = logs::append_at(
+        store,
+        project.id,
+        records,
+        vec![
+            at("web-1", "/srv/app.log", 4096),
+            at("web-2", "/srv/app.log", 7),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!((stored.records, stored.blocks.len()), (2, 1));
+    // A position alone (blank lines read) moves on; the host's other files are its own.
+    logs::append_at(
+        store,
+        project.id,
+        Arc::new(Vec::new()),
+        vec![
+            at("web-1", "/srv/app.log", 5000),
+            at("web-1", "/srv/b.log", 1),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        store.followed_files("web-1").await.unwrap(),
+        [
+            at("web-1", "/srv/app.log", 5000),
+            at("web-1", "/srv/b.log", 1)
+        ]
+    );
+    assert_eq!(
+        store.followed_files("web-2").await.unwrap(),
+        [at("web-2", "/srv/app.log", 7)]
+    );
+    let found = logs::search(
+        store,
+        project.id,
+        &LogQuery::parse("source:app.log", T0 + 10_000 * SECOND).unwrap(),
+        10,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(found.hits.len(), 2);
 }
 
 fn item(key: Option<&str>, status: ItemStatus, target: &str) -> NewItem {

@@ -5,7 +5,8 @@ mod common;
 
 use common::*;
 use std::io::Write;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 #[test]
 fn serve_prints_what_a_new_user_needs_and_stops_cleanly_on_ctrl_c() {
@@ -476,6 +477,143 @@ fn import_then_search_with_grep_exit_codes() {
         .unwrap();
     assert_eq!(unreachable.status.code(), Some(2));
     assert!(stderr(&unreachable).starts_with("error: cannot reach Vigie at http://127.0.0.1:9"));
+    assert!(server.interrupt().success());
+}
+
+/// `vigie import` to a running Vigie, with an admin token or the project's DSN: the same
+/// detection and summary, records read back exactly (time to the nanosecond, the level as
+/// written, a traceback whole); `--follow` goes on through a rotation until Ctrl-C.
+#[test]
+fn import_to_a_running_vigie_and_follow_a_file_over_the_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data);
+    let data_arg = data.to_str().unwrap();
+    let token = stdout(&run(&[
+        "token", "create", "--name", "cli", "--scope", "admin", "--data", data_arg,
+    ]))
+    .trim()
+    .to_string();
+    let pg = dir.path().join("postgresql.log");
+    std::fs::write(
+        &pg,
+        "2026-11-21 21:15:00.123 UTC [4242] ERROR:  duplicate key value\n\
+         2026-11-21 21:15:00.123 UTC [4242] DETAIL:  Key (id)=(7) already exists.\n\
+         2026-11-21 21:15:01.000 UTC [4243] LOG:  checkpoint starting: time\n",
+    )
+    .unwrap();
+    let sent = vigie()
+        .args(["import", "--url", &server.url, "--token", &token])
+        .arg(&pg)
+        .output()
+        .unwrap();
+    assert!(sent.status.success(), "{}", stderr(&sent));
+    assert!(
+        stdout(&sent).ends_with("3 lines read, 2 records imported, 0 unparsed (kept raw)\n"),
+        "{}",
+        stdout(&sent)
+    );
+    assert!(
+        stderr(&sent).contains("postgresql.log: postgres"),
+        "{}",
+        stderr(&sent)
+    );
+    let search = |query: &str| -> Vec<serde_json::Value> {
+        let out = vigie()
+            .args([
+                "search",
+                "--url",
+                &server.url,
+                "--token",
+                &token,
+                "--json",
+                query,
+            ])
+            .output()
+            .unwrap();
+        stdout(&out)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let found = search("source:postgresql.log");
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found[0]["time"], "2026-11-21T21:15:00.123000000Z");
+    assert_eq!(
+        (&found[0]["level"], &found[0]["level_raw"]),
+        (&"error".into(), &"ERROR".into())
+    );
+    assert_eq!(found[0]["fields"]["pid"], "4242");
+    assert!(found[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("\nDETAIL:  Key (id)=(7)"));
+    assert_eq!(found[1]["level_raw"], "LOG");
+
+    // Wrong arguments say what to do.
+    let no_token = vigie()
+        .env_remove("VIGIE_TOKEN")
+        .args(["import", "--url", &server.url])
+        .arg(&pg)
+        .output()
+        .unwrap();
+    assert_eq!(no_token.status.code(), Some(1));
+    assert!(
+        stderr(&no_token).contains("an admin API token is needed too"),
+        "{}",
+        stderr(&no_token)
+    );
+    let bad_key = vigie()
+        .args(["import", "--dsn", &server.dsn().replace("@", "x@")])
+        .arg(&pg)
+        .output()
+        .unwrap();
+    assert_eq!(bad_key.status.code(), Some(1));
+    assert!(
+        stderr(&bad_key).contains("vigie answered 403"),
+        "{}",
+        stderr(&bad_key)
+    );
+
+    // --follow with the DSN: lines as they come, through a rotation, until Ctrl-C.
+    let logs = dir.path().join("app");
+    std::fs::create_dir_all(&logs).unwrap();
+    let app = logs.join("app.log");
+    std::fs::write(&app, "2026-11-21 21:16:00,000 INFO shop: first F-1\n").unwrap();
+    let mut follower = vigie()
+        .args(["import", "--follow", "--dsn", &server.dsn()])
+        .arg(logs.join("*.log"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let wait_for = |query: &str, n: usize| -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let found = search(query);
+            if found.len() >= n || Instant::now() > deadline {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    assert_eq!(wait_for("F-1", 1).len(), 1);
+    let mut file = std::fs::OpenOptions::new().append(true).open(&app).unwrap();
+    writeln!(file, "2026-11-21 21:16:01,000 WARNING shop: second F-2").unwrap();
+    std::fs::rename(&app, logs.join("app.log.1")).unwrap();
+    std::fs::write(&app, "2026-11-21 21:16:02,000 ERROR shop: third F-3\n").unwrap();
+    let found = wait_for("source:app.log", 3);
+    let levels: Vec<&str> = found.iter().map(|r| r["level"].as_str().unwrap()).collect();
+    assert_eq!(levels, ["info", "warning", "error"], "{found:?}");
+    Command::new("kill")
+        .args(["-INT", &follower.id().to_string()])
+        .status()
+        .unwrap();
+    let status = follower.wait().unwrap();
+    assert!(status.success());
+    let mut said = String::new();
+    std::io::Read::read_to_string(follower.stdout.as_mut().unwrap(), &mut said).unwrap();
+    assert_eq!(said, "3 records imported\n");
     assert!(server.interrupt().success());
 }
 

@@ -1,7 +1,8 @@
 //! What Vigie promises when things go wrong, checked on the real binary: a full disk answers
 //! clearly and loses nothing acknowledged (on SQLite and on PostgreSQL); compressed bombs and
 //! amplifying bodies on every ingest path get a clean 4xx while the server's memory stays
-//! bounded; a SIGTERM with requests in flight loses nothing it acknowledged.
+//! bounded; a SIGTERM with requests in flight loses nothing it acknowledged; log files Vigie
+//! follows lose and double no line through rotations and `kill -9`.
 
 mod common;
 
@@ -545,4 +546,146 @@ fn requests_in_flight_at_sigterm_are_stored_if_acknowledged_or_refused() {
         logs.len(),
         items.len()
     );
+}
+
+/// A Python app writes its log with rotations (RotatingFileHandler's renames) while the Vigie
+/// that follows it is killed with -9 twice and started again: every line is stored exactly
+/// once, and every traceback whole.
+#[test]
+fn followed_files_lose_and_double_nothing_through_rotations_and_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, logs) = (dir.path().join("data"), dir.path().join("logs"));
+    std::fs::create_dir_all(&logs).unwrap();
+    let config = dir.path().join("vigie.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[logs.follow]]\npath = \"{}/*.log\"\nformat = \"python\"\n",
+            logs.display()
+        ),
+    )
+    .unwrap();
+    let env = [("VIGIE_CONFIG", config.to_str().unwrap())];
+
+    const LINES: usize = 30_000;
+    const ROTATE_EVERY: usize = 4_000;
+    const TRACEBACK_EVERY: usize = 700;
+    let app = logs.join("app.log");
+    let writer = {
+        let (app, logs) = (app.clone(), logs.clone());
+        std::thread::spawn(move || {
+            let mut file = std::fs::File::create(&app).unwrap();
+            for n in 0..LINES {
+                let now = time_text();
+                let mut text = format!("{now} INFO shop.mail: seq {n}\n");
+                if n.is_multiple_of(TRACEBACK_EVERY) {
+                    text = format!(
+                        "{now} ERROR shop.mail: seq {n}\nTraceback (most recent call last):\n  \
+                         File \"send.py\", line 7, in send\nsmtplib.SMTPDataError: 421 for {n}\n"
+                    );
+                }
+                file.write_all(text.as_bytes()).unwrap();
+                if n % ROTATE_EVERY == ROTATE_EVERY - 1 {
+                    for k in (1..5).rev() {
+                        let _ = std::fs::rename(
+                            logs.join(format!("app.log.{k}")),
+                            logs.join(format!("app.log.{}", k + 1)),
+                        );
+                    }
+                    std::fs::rename(&app, logs.join("app.log.1")).unwrap();
+                    file = std::fs::File::create(&app).unwrap();
+                }
+                if n.is_multiple_of(100) {
+                    std::thread::sleep(Duration::from_millis(15));
+                }
+            }
+        })
+    };
+
+    for _ in 0..2 {
+        let server = Server::start_with(&data, &env);
+        std::thread::sleep(Duration::from_millis(1300));
+        let status = server.signal("-KILL");
+        assert!(!status.success());
+    }
+    writer.join().unwrap();
+    let server = Server::start_with(&data, &env);
+    let token = vigie()
+        .args(["token", "create", "--name", "check", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(token.status.success(), "{}", stderr(&token));
+    let token = stdout(&token).trim().to_string();
+
+    let expected_records = LINES;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let records: Vec<serde_json::Value> = loop {
+        let answer = http_get(
+            &format!(
+                "{}/api/v1/logs/download?q=source:app.log&format=jsonl",
+                server.url
+            ),
+            Some(&token),
+        );
+        assert_eq!(status_of(&answer), 200, "{answer}");
+        let records: Vec<serde_json::Value> = body_of(&answer)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect();
+        if records.len() >= expected_records || Instant::now() > deadline {
+            break records;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let mut seen = vec![0u32; LINES];
+    for record in &records {
+        let message = record["message"].as_str().unwrap();
+        let first = message.lines().next().unwrap();
+        let n: usize = first
+            .strip_prefix("seq ")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("an unexpected record: {record}"));
+        seen[n] += 1;
+        if n.is_multiple_of(TRACEBACK_EVERY) {
+            assert_eq!(record["level"], "error");
+            assert_eq!(
+                message.lines().last(),
+                Some(format!("smtplib.SMTPDataError: 421 for {n}").as_str()),
+                "a traceback stays whole: {record}"
+            );
+        }
+    }
+    let lost: Vec<usize> = (0..LINES).filter(|n| seen[*n] == 0).collect();
+    let doubled: Vec<usize> = (0..LINES).filter(|n| seen[*n] > 1).collect();
+    assert!(
+        lost.is_empty() && doubled.is_empty(),
+        "{} lost (first {:?}), {} doubled (first {:?})",
+        lost.len(),
+        lost.first(),
+        doubled.len(),
+        doubled.first()
+    );
+    eprintln!(
+        "{LINES} lines through {} rotations and 2 kills: each stored once",
+        LINES / ROTATE_EVERY
+    );
+}
+
+/// Now, as Python logging writes it: `2026-11-25 10:00:00,123`.
+fn time_text() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(now.as_nanos() as i128).unwrap();
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02},{:03}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
 }

@@ -12,6 +12,7 @@
 
 use super::{jsonlines, parse_time, syslog, unparsed, value_text};
 use serde_json::Value;
+use std::sync::Arc;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 use vigie_core::log::{lossy_utf8, LogRecord};
@@ -90,15 +91,46 @@ impl Format {
 
 /// How times written without a zone are read: a function from "the wall-clock time read as
 /// if it were UTC" to the real instant, both in ns.
-pub struct Zone(Box<dyn Fn(i64) -> i64 + Send + Sync>);
+#[derive(Clone)]
+pub struct Zone(Arc<dyn Fn(i64) -> i64 + Send + Sync>);
 
 impl Zone {
     pub fn utc() -> Zone {
-        Zone(Box::new(|t| t))
+        Zone(Arc::new(|t| t))
     }
 
     pub fn new(convert: impl Fn(i64) -> i64 + Send + Sync + 'static) -> Zone {
-        Zone(Box::new(convert))
+        Zone(Arc::new(convert))
+    }
+
+    /// `UTC`, a fixed offset like `+01:00`, or an IANA name like `Europe/Paris` (from the
+    /// bundled zone database, so it works on a machine without tzdata); the error says which
+    /// spellings are accepted.
+    pub fn named(name: &str) -> Result<Zone, String> {
+        let tz = match name {
+            "UTC" | "utc" | "Z" => return Ok(Zone::utc()),
+            _ if name.starts_with('+') || name.starts_with('-') => {
+                let bad = || format!("{name:?} is not an offset like +01:00");
+                let sign = if name.starts_with('-') { -1 } else { 1 };
+                let (hours, minutes) = name[1..].split_once(':').unwrap_or((&name[1..], "0"));
+                let hours: i32 = hours.parse().map_err(|_| bad())?;
+                let minutes: i32 = minutes.parse().map_err(|_| bad())?;
+                let offset = jiff::tz::Offset::from_seconds(sign * (hours * 3600 + minutes * 60))
+                    .map_err(|_| bad())?;
+                jiff::tz::TimeZone::fixed(offset)
+            }
+            _ => jiff::tz::TimeZone::get(name).map_err(|_| {
+                format!("{name:?}: unknown time zone (use UTC, +01:00 or a name like Europe/Paris)")
+            })?,
+        };
+        Ok(Zone::new(move |naive_utc| {
+            let civil = jiff::Timestamp::from_nanosecond(i128::from(naive_utc))
+                .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).datetime());
+            civil
+                .ok()
+                .and_then(|c| tz.to_ambiguous_timestamp(c).compatible().ok())
+                .map_or(naive_utc, |t| t.as_nanosecond() as i64)
+        }))
     }
 
     fn local(&self, naive_utc: i64) -> i64 {
@@ -113,6 +145,8 @@ pub struct Importer {
     zone: Zone,
     received: i64,
     pending: Option<LogRecord>,
+    /// Whether the last line read began a record (rather than continuing one, or being blank).
+    began: bool,
 }
 
 impl Importer {
@@ -123,15 +157,35 @@ impl Importer {
             zone,
             received,
             pending: None,
+            began: false,
         }
+    }
+
+    /// Whether the last line given to [`line`](Self::line) began a record: a follower that
+    /// stores a file's position keeps the place where the record still being built began, so
+    /// that after a restart it reads that record again whole.
+    pub fn last_line_began_record(&self) -> bool {
+        self.began
+    }
+
+    /// The time lines read from now on were received (a follower reads for days).
+    pub fn set_received(&mut self, received: i64) {
+        self.received = received;
+    }
+
+    /// Whether a record is being built (lines that may continue it could still come).
+    pub fn holds_record(&self) -> bool {
+        self.pending.is_some()
     }
 
     /// Reads one line (without its newline); returns the record it finished, if any.
     pub fn line(&mut self, line: &[u8]) -> Option<LogRecord> {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
+        self.began = false;
         if line.trim_ascii().is_empty() {
             return None;
         }
+        self.began = true;
         if let Some(mut record) = starts_record(self.format, line, &self.zone, self.received) {
             record.received = self.received;
             if record.time == 0 {
@@ -148,6 +202,7 @@ impl Importer {
                 pending.message.push('\n');
                 pending.message.push_str(more);
                 pending.flags |= lossy;
+                self.began = false;
                 return None;
             }
         }

@@ -183,6 +183,63 @@ fn error_stack(map: &mut Map<String, Value>) -> Option<String> {
     Some(stack)
 }
 
+/// A record in Vigie's own shape — what `GET /api/v1/logs/search`, `vigie search --json` and
+/// JSON-lines downloads write, and what `vigie import` sends to a remote Vigie: told apart by
+/// its `time_ns`, read back exactly (`fields` as an object, `level_raw`, `flags`; `time` and
+/// `cursor` are derived, not data). `None` for any other object.
+fn vigie_record(
+    map: &mut Map<String, Value>,
+    default_source: &str,
+    received: i64,
+) -> Option<LogRecord> {
+    let time = map.get("time_ns")?.as_i64()?;
+    let Some(Value::Object(fields)) = map
+        .get("fields")
+        .cloned()
+        .or(Some(Value::Object(Map::new())))
+    else {
+        return None;
+    };
+    let text =
+        |map: &Map<String, Value>, key: &str| map.get(key).map(value_text).unwrap_or_default();
+    let level_raw = text(map, "level_raw");
+    let level = Level::parse(&text(map, "level")).unwrap_or_default();
+    let mut flags = 0;
+    for flag in map
+        .get("flags")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        flags |= match flag.as_str() {
+            Some("unparsed") => LogRecord::UNPARSED,
+            Some("lossy_utf8") => LogRecord::LOSSY_UTF8,
+            Some("truncated") => LogRecord::TRUNCATED,
+            _ => 0,
+        };
+    }
+    let source = Some(text(map, "source")).filter(|s| !s.is_empty());
+    let mut record = LogRecord {
+        time,
+        received,
+        source: source.unwrap_or_else(|| default_source.to_string()),
+        level,
+        level_raw,
+        logger: text(map, "logger"),
+        message: text(map, "message"),
+        fields: fields
+            .into_iter()
+            .map(|(k, v)| (k, value_text(&v)))
+            .collect(),
+        job_id: text(map, "job_id"),
+        trace_id: text(map, "trace_id"),
+        span_id: text(map, "span_id"),
+        flags,
+    };
+    record.truncate_message();
+    Some(record)
+}
+
 /// A JSON object as a record: the known keys above fill the record, the rest become fields.
 /// A traceback (structlog's `exception`) is appended to the message, so it stays one record.
 pub fn record_from_object(
@@ -190,6 +247,9 @@ pub fn record_from_object(
     default_source: &str,
     received: i64,
 ) -> LogRecord {
+    if let Some(record) = vigie_record(&mut map, default_source, received) {
+        return record;
+    }
     let mut message = take_text(&mut map, MESSAGE_KEYS).unwrap_or_default();
     if let Some(traceback) = take_text(&mut map, TRACEBACK_KEYS).or_else(|| error_stack(&mut map)) {
         if !traceback.is_empty() && traceback != "true" {
@@ -262,6 +322,33 @@ mod tests {
         assert_eq!(parse_time("1795607087290"), Some(1_795_607_087_290_000_000));
         assert_eq!(parse_time("yesterday"), None);
         assert_eq!(parse_time("-5"), None);
+    }
+
+    #[test]
+    fn vigie_own_record_shape_reads_back_exactly() {
+        let line = r#"{"time":"2026-11-21T21:15:00.000000001Z","time_ns":1795295700000000001,"source":"pg","level":"info","level_raw":"LOG","logger":"postgres","message":"checkpoint","fields":{"pid":"7","level":"x"},"job_id":"j1","flags":["unparsed"],"cursor":"1-2-3"}"#;
+        let Value::Object(map) = serde_json::from_str(line).unwrap() else {
+            unreachable!()
+        };
+        let r = record_from_object(map, "other", 5);
+        assert_eq!(r.time, 1_795_295_700_000_000_001);
+        assert_eq!(
+            (r.source.as_str(), r.level, r.level_raw.as_str()),
+            ("pg", Level::Info, "LOG")
+        );
+        assert_eq!(
+            (r.logger.as_str(), r.message.as_str(), r.job_id.as_str()),
+            ("postgres", "checkpoint", "j1")
+        );
+        assert_eq!(
+            r.fields,
+            [
+                ("level".to_string(), "x".to_string()),
+                ("pid".into(), "7".into())
+            ]
+        );
+        assert_eq!(r.flags, LogRecord::UNPARSED);
+        assert_eq!(r.received, 5);
     }
 
     /// Untrusted bytes: every reader returns records, raw records or a refusal, never panics.

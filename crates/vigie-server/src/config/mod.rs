@@ -311,6 +311,92 @@ pub struct LogsConfig {
     pub source_max_mib: std::collections::BTreeMap<String, u64>,
     #[serde(default)]
     pub files: Vec<FileRouteConfig>,
+    #[serde(default)]
+    pub follow: Vec<FollowConfig>,
+}
+
+/// Log files Vigie follows itself (see `[[logs.follow]]` in default.toml).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowConfig {
+    /// A file, or a glob like `/srv/app/logs/*.log`.
+    pub path: String,
+    #[serde(default = "default_auto")]
+    pub format: String,
+    /// Empty: each file's name.
+    #[serde(default)]
+    pub source: String,
+    #[serde(default = "default_project")]
+    pub project: String,
+    #[serde(default = "default_utc")]
+    pub tz: String,
+    /// `beginning`, or `end`: files met at the first start skip what they already hold.
+    #[serde(default = "default_start")]
+    pub start: String,
+}
+
+impl FollowConfig {
+    /// The format named, `None` for `auto`.
+    pub fn format(&self) -> Result<Option<vigie_protocol::logs::files::Format>, ConfigError> {
+        use vigie_protocol::logs::files::Format;
+        if self.format == "auto" {
+            return Ok(None);
+        }
+        Format::from_name(&self.format)
+            .map(Some)
+            .ok_or_else(|| ConfigError::Invalid {
+                key: "logs.follow.format",
+                reason: format!(
+                    "{:?}: use auto or one of {}",
+                    self.format,
+                    Format::ALL.map(|f| f.name()).join(", ")
+                ),
+            })
+    }
+
+    pub fn zone(&self) -> Result<vigie_protocol::logs::files::Zone, ConfigError> {
+        vigie_protocol::logs::files::Zone::named(&self.tz).map_err(|reason| ConfigError::Invalid {
+            key: "logs.follow.tz",
+            reason,
+        })
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.format()?;
+        self.zone()?;
+        if self.path.trim().is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "logs.follow.path",
+                reason: "a file or a glob like /srv/app/logs/*.log is needed".into(),
+            });
+        }
+        if let Err(e) = glob::Pattern::new(&self.path) {
+            return Err(ConfigError::Invalid {
+                key: "logs.follow.path",
+                reason: format!("{:?} is not a glob: {e}", self.path),
+            });
+        }
+        if !matches!(self.start.as_str(), "beginning" | "end") {
+            return Err(ConfigError::Invalid {
+                key: "logs.follow.start",
+                reason: format!("{:?} must be \"beginning\" or \"end\"", self.start),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn default_auto() -> String {
+    "auto".into()
+}
+fn default_project() -> String {
+    "default".into()
+}
+fn default_utc() -> String {
+    "UTC".into()
+}
+fn default_start() -> String {
+    "beginning".into()
 }
 
 /// One rotating file written from the logs (see `[[logs.files]]` in default.toml).
@@ -484,6 +570,9 @@ impl Config {
         self.celery.brokers()?;
         self.celery.retention()?;
         self.celery.forget_workers_after()?;
+        for follow in &self.logs.follow {
+            follow.validate()?;
+        }
         for route in &self.logs.files {
             let plain = !route.name.is_empty()
                 && route

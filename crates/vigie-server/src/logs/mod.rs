@@ -4,13 +4,16 @@
 //! POST /api/v1/logs (JSON lines) ─┐
 //! POST /v1/logs (OTLP)            ├─▶ ingest ─▶ sink ─▶ block engine (durable) ─▶ 2xx
 //! POST /loki/api/v1/push          │              │
-//! syslog UDP/TCP listener ────────┘              ├─▶ hub ─▶ live tails (SSE)
-//!                                                └─▶ rotating files under <data>/files/
+//! syslog UDP/TCP listener ────────┤              ├─▶ hub ─▶ live tails (SSE)
+//! followed files ─────────────────┘              └─▶ rotating files under <data>/files/
+//!   ([[logs.follow]]: each file's position is stored in the commit of its records)
 //! ```
 //!
 //! - [`sink`]: gathers concurrent ingest batches into one durable append, then fans out.
 //! - [`ingest`]: the HTTP ingest endpoints, one per protocol.
 //! - [`syslog`]: the UDP and TCP listeners (off unless configured).
+//! - [`follow`]: log files read as they grow, through rotations and restarts (off unless
+//!   configured; `vigie import --follow` uses it too).
 //! - [`files`]: the configured rotating files.
 //! - [`api`]: search, counts, live tail and sources as JSON (the UI and the CLI use them).
 //! - [`view`]: a record as the API and the UI show it.
@@ -18,6 +21,7 @@
 
 pub mod api;
 pub mod files;
+pub mod follow;
 pub mod ingest;
 pub mod sink;
 pub mod syslog;

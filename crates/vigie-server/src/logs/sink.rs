@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use vigie_core::{LogRecord, ProjectId};
+use vigie_store::logs::FilePosition;
 use vigie_store::{logs, Store};
 
 /// Batches waiting for the sink.
@@ -34,6 +35,8 @@ const SYSLOG_IN_FLIGHT: usize = 8;
 struct Batch {
     project: ProjectId,
     records: Vec<LogRecord>,
+    /// How far the followed files these records came from were read (stored with them).
+    positions: Vec<FilePosition>,
     done: Option<Waiter>,
     _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
@@ -42,6 +45,7 @@ struct Batch {
 #[derive(Default)]
 struct Gathered {
     records: Vec<LogRecord>,
+    positions: Vec<FilePosition>,
     waiting: Vec<Waiter>,
     /// How many of `records` came from syslog.
     syslog: u64,
@@ -80,9 +84,24 @@ impl LogSink {
         if records.is_empty() {
             return Ok(());
         }
+        self.append_followed(project, records, Vec::new()).await
+    }
+
+    /// Stores `records` and, in the same transaction, how far the followed files they were
+    /// read from were read (see `follow`); returns once both are durable.
+    pub async fn append_followed(
+        &self,
+        project: ProjectId,
+        records: Vec<LogRecord>,
+        positions: Vec<FilePosition>,
+    ) -> Result<(), SubmitError> {
+        if records.is_empty() && positions.is_empty() {
+            return Ok(());
+        }
         let pack = |done| Batch {
             project,
             records,
+            positions,
             done: Some(done),
             _permit: None,
         };
@@ -97,6 +116,7 @@ impl LogSink {
         let marker = Batch {
             project: ProjectId(0),
             records: Vec::new(),
+            positions: Vec::new(),
             done: Some(done),
             _permit: None,
         };
@@ -128,6 +148,7 @@ impl LogSink {
         let batch = Batch {
             project,
             records,
+            positions: Vec::new(),
             done: None,
             _permit: Some(permit),
         };
@@ -152,7 +173,7 @@ async fn run(
         // Flush markers are answered after every batch gathered with them is written.
         let mut flushes = Vec::new();
         for batch in batches {
-            if batch.records.is_empty() {
+            if batch.records.is_empty() && batch.positions.is_empty() {
                 flushes.extend(batch.done);
                 continue;
             }
@@ -162,17 +183,20 @@ async fn run(
                 entry.syslog += batch.records.len() as u64;
             }
             entry.records.extend(batch.records);
+            entry.positions.extend(batch.positions);
             entry.waiting.extend(batch.done);
         }
         for (project, gathered) in by_project {
             let Gathered {
                 mut records,
+                positions,
                 waiting,
                 syslog,
             } = gathered;
             metrics.logs.admit(&mut records);
             let records = Arc::new(records);
-            let appended = logs::append(store.as_ref(), project, records.clone()).await;
+            let appended =
+                logs::append_at(store.as_ref(), project, records.clone(), positions).await;
             let (outcome, blocks) = match appended {
                 Ok(appended) => (Ok(()), appended.blocks),
                 Err(err) => (Err(err), Vec::new()),
@@ -191,7 +215,7 @@ async fn run(
             for done in waiting {
                 let _ = done.send(outcome.clone());
             }
-            if outcome.is_ok() {
+            if outcome.is_ok() && !records.is_empty() {
                 if let Some(files) = &files {
                     files.write(project, records.clone()).await;
                 }

@@ -22,9 +22,11 @@
 
 pub mod block;
 pub mod bloom;
+pub mod positions;
 pub(crate) mod sql;
 pub(crate) mod store;
 
+pub use positions::FilePosition;
 pub use store::LogStore;
 
 use crate::{Result, Store, StoreError};
@@ -203,13 +205,30 @@ pub async fn append(
     project: ProjectId,
     records: Arc<Vec<LogRecord>>,
 ) -> Result<Appended> {
-    if records.is_empty() {
+    append_at(store, project, records, Vec::new()).await
+}
+
+/// [`append`], and in the same transaction how far the followed files these records were read
+/// from were read (see [`positions`]); positions alone are stored too (blank lines read).
+pub async fn append_at(
+    store: &dyn Store,
+    project: ProjectId,
+    records: Arc<Vec<LogRecord>>,
+    read: Vec<FilePosition>,
+) -> Result<Appended> {
+    if records.is_empty() && read.is_empty() {
         return Ok(Appended::default());
     }
     let count = records.len();
     let blocks = cpu(move || encode_by_source(&records)).await?;
     let sources: Vec<String> = blocks.iter().map(|b| b.source.clone()).collect();
-    let ids = store.write_log_blocks(project, blocks, Vec::new()).await?;
+    let ids = if read.is_empty() {
+        store.write_log_blocks(project, blocks, Vec::new()).await?
+    } else {
+        store
+            .write_followed_log_blocks(project, blocks, read)
+            .await?
+    };
     Ok(Appended {
         records: count,
         blocks: ids.into_iter().zip(sources).collect(),

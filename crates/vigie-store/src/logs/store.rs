@@ -1,6 +1,7 @@
 //! The primitives the block engine keeps blocks with, written once for both backends (see
 //! [`crate::tx::Tx`]): store and replace blocks, list their summaries, fetch their data.
 
+use super::positions::{self, FilePosition};
 use super::sql;
 use super::{BlockFilter, BlockMeta, BlockPart, LogSource, NewLogBlock};
 use crate::engine::{Db, Engine};
@@ -96,6 +97,17 @@ pub trait LogStore: Send + Sync {
         blocks: Vec<NewLogBlock>,
         replacing: Vec<i64>,
     ) -> Result<Vec<i64>>;
+    /// Stores `blocks` as [`write_log_blocks`](Self::write_log_blocks) does and, in the same
+    /// transaction, how far each followed file was read (what `blocks` hold came from before
+    /// those points).
+    async fn write_followed_log_blocks(
+        &self,
+        project: ProjectId,
+        blocks: Vec<NewLogBlock>,
+        positions: Vec<FilePosition>,
+    ) -> Result<Vec<i64>>;
+    /// How far `host`'s followed files were read and stored, by path.
+    async fn followed_files(&self, host: &str) -> Result<Vec<FilePosition>>;
     /// Block summaries the filter selects, newest first.
     async fn log_blocks(&self, filter: &BlockFilter) -> Result<Vec<BlockMeta>>;
     /// The data of these blocks (whole, or the head alone), in the order asked; ids no longer
@@ -205,6 +217,30 @@ impl<E: Engine> LogStore for Db<E> {
         self.blooms().forget(&replacing);
         self.write("write_log_blocks", move |tx| {
             Box::pin(async move { write_blocks(tx, project, &blocks, &replacing).await })
+        })
+        .await
+    }
+
+    async fn write_followed_log_blocks(
+        &self,
+        project: ProjectId,
+        blocks: Vec<NewLogBlock>,
+        read: Vec<FilePosition>,
+    ) -> Result<Vec<i64>> {
+        self.write("write_followed_log_blocks", move |tx| {
+            Box::pin(async move {
+                let ids = write_blocks(tx, project, &blocks, &[]).await?;
+                positions::write(tx, &read).await?;
+                Ok(ids)
+            })
+        })
+        .await
+    }
+
+    async fn followed_files(&self, host: &str) -> Result<Vec<FilePosition>> {
+        let host = host.to_string();
+        self.read("followed_files", move |tx| {
+            Box::pin(async move { positions::of_host(tx, &host).await })
         })
         .await
     }

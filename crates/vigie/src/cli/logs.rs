@@ -5,9 +5,12 @@
 //! nothing matches, like grep. Lines are coloured by level unless `NO_COLOR` is set or the
 //! output is not a terminal.
 //!
-//! `import` reads existing log files into the store directly (offline, like the admin
-//! commands), detecting each file's format from its first lines, joining multi-line records,
-//! and keeping every line it cannot read as a raw record.
+//! `import` reads existing log files, detecting each file's format from its first lines,
+//! joining multi-line records, and keeping every line it cannot read as a raw record; then
+//! stores them directly (offline, in the data directory or database, like the admin commands)
+//! or sends them to a running Vigie (`--url` with a token, or `--dsn`) as JSON lines in
+//! Vigie's own record shape, which it reads back exactly. `--follow` goes on reading the
+//! files as they grow and rotate (`vigie_server::logs::follow`, as `[[logs.follow]]` does).
 
 use super::StorageArgs;
 use anyhow::{bail, Context};
@@ -73,11 +76,31 @@ pub struct TailArgs {
 pub struct ImportArgs {
     #[command(flatten)]
     storage: StorageArgs,
-    /// Files to import
+    /// Send to the running Vigie at this address (with --token) instead of storing offline
+    #[arg(long, env = "VIGIE_URL")]
+    url: Option<String>,
+    /// An admin API token for --url (Settings → API tokens, or `vigie token create`)
+    #[arg(long, env = "VIGIE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Send to the running Vigie this project DSN names (http://KEY@host:8610/1)
+    #[arg(
+        long,
+        env = "VIGIE_DSN",
+        hide_env_values = true,
+        conflicts_with = "url"
+    )]
+    dsn: Option<String>,
+    /// Files to import (with --follow, globs like '/srv/app/logs/*.log' too)
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
+    /// Keep reading the files as they grow and rotate, until Ctrl-C
+    #[arg(long)]
+    follow: bool,
+    /// With --follow: start at the files' end (only what is written from now on)
+    #[arg(long, requires = "follow")]
+    from_end: bool,
     /// auto, nginx-access, nginx-error, syslog, journald-json, postgres, postfix, python,
-    /// gunicorn or jsonl
+    /// celery, gunicorn or jsonl
     #[arg(long, default_value = "auto")]
     format: String,
     /// Source name for the records [default: the file's name]
@@ -86,9 +109,143 @@ pub struct ImportArgs {
     /// Time zone of times written without one: UTC, +01:00, or a name like Europe/Paris
     #[arg(long, default_value = "UTC")]
     tz: String,
-    /// Project to import into
+    /// Project to import into (with --dsn: the DSN's)
     #[arg(long, default_value = "default")]
     project: String,
+}
+
+/// Where imported records go.
+enum Target {
+    /// Straight into the store (offline).
+    Store {
+        store: Arc<dyn vigie_store::Store>,
+        project: vigie_core::ProjectId,
+    },
+    /// `POST /api/v1/logs` of a running Vigie.
+    Remote {
+        client: reqwest::Client,
+        endpoint: reqwest::Url,
+        credential: String,
+    },
+}
+
+/// Records sent in one request to a remote Vigie (under its default
+/// `limits.max_records_per_request`, and a few MiB of JSON).
+const REMOTE_BATCH: usize = 5_000;
+
+impl Target {
+    async fn open(args: &ImportArgs) -> anyhow::Result<Target> {
+        let offline = args.storage.names_a_store();
+        let remote = match (&args.dsn, &args.url, &args.token) {
+            _ if offline => None,
+            (Some(dsn), _, _) => {
+                let dsn = vigie_protocol::Dsn::parse(dsn)
+                    .map_err(|e| anyhow::anyhow!("--dsn {dsn:?}: {e}"))?;
+                Some((dsn.server_url(), dsn.public_key.clone(), None))
+            }
+            (None, Some(url), Some(token)) => {
+                Some((url.clone(), token.clone(), Some(args.project.clone())))
+            }
+            (None, Some(url), None) => bail!(
+                "--url {url}: an admin API token is needed too (--token or VIGIE_TOKEN), or \
+                 give the project's DSN instead (--dsn)"
+            ),
+            (None, None, _) => None,
+        };
+        let Some((base, credential, project)) = remote else {
+            let (_, store) = args.storage.open().await?;
+            let project = store
+                .list_projects()
+                .await?
+                .into_iter()
+                .find(|p| p.name == args.project || p.id.0.to_string() == args.project)
+                .with_context(|| {
+                    format!("no project {:?} (see `vigie project list`)", args.project)
+                })?;
+            return Ok(Target::Store {
+                store,
+                project: project.id,
+            });
+        };
+        let mut endpoint = reqwest::Url::parse(base.trim_end_matches('/'))
+            .with_context(|| format!("{base:?} is not a URL"))?
+            .join("/api/v1/logs")?;
+        if let Some(project) = project {
+            endpoint.query_pairs_mut().append_pair("project", &project);
+        }
+        Ok(Target::Remote {
+            client: client()?,
+            endpoint,
+            credential,
+        })
+    }
+
+    /// Stores `records` (and where the files were read to, offline); returns once they are
+    /// durable. A remote Vigie that is busy (429, 503) is asked again after its `Retry-After`.
+    async fn send(
+        &self,
+        records: Vec<vigie_core::LogRecord>,
+        positions: Vec<vigie_store::logs::FilePosition>,
+    ) -> anyhow::Result<()> {
+        match self {
+            Target::Store { store, project } => {
+                vigie_store::logs::append_at(
+                    store.as_ref(),
+                    *project,
+                    Arc::new(records),
+                    positions,
+                )
+                .await?;
+                Ok(())
+            }
+            Target::Remote {
+                client,
+                endpoint,
+                credential,
+            } => {
+                for chunk in records.chunks(REMOTE_BATCH) {
+                    let mut body = Vec::new();
+                    for record in chunk {
+                        let view = vigie_server::logs::view::RecordView::new(record, None);
+                        serde_json::to_writer(&mut body, &view)?;
+                        body.push(b'\n');
+                    }
+
+                    loop {
+                        let response = client
+                            .post(endpoint.clone())
+                            .bearer_auth(credential)
+                            .header("content-type", "application/x-ndjson")
+                            .body(body.clone())
+                            .send()
+                            .await
+                            .with_context(|| format!("cannot reach Vigie at {endpoint}"))?;
+                        let status = response.status().as_u16();
+                        if status == 429 || status == 503 {
+                            let wait = response
+                                .headers()
+                                .get("retry-after")
+                                .and_then(|v| v.to_str().ok())
+                                .and_then(|v| v.parse::<u64>().ok())
+                                .unwrap_or(1)
+                                .clamp(1, 60);
+                            tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+                            continue;
+                        }
+                        answer(response).await?;
+                        break;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn close(self) {
+        if let Target::Store { store, .. } = self {
+            store.close().await;
+        }
+    }
 }
 
 impl Server {
@@ -305,34 +462,9 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `--tz`: UTC, a fixed offset, or an IANA name read from the system's zone database.
+/// `--tz`: UTC, a fixed offset, or an IANA name.
 fn zone(name: &str) -> anyhow::Result<Zone> {
-    let tz = match name {
-        "UTC" | "utc" | "Z" => return Ok(Zone::utc()),
-        _ if name.starts_with('+') || name.starts_with('-') => {
-            let bad = || anyhow::anyhow!("--tz {name:?} is not an offset like +01:00");
-            let sign = if name.starts_with('-') { -1 } else { 1 };
-            let (hours, minutes) = name[1..].split_once(':').unwrap_or((&name[1..], "0"));
-            let hours: i32 = hours.parse().map_err(|_| bad())?;
-            let minutes: i32 = minutes.parse().map_err(|_| bad())?;
-            let offset = jiff::tz::Offset::from_seconds(sign * (hours * 3600 + minutes * 60))
-                .map_err(|_| bad())?;
-            jiff::tz::TimeZone::fixed(offset)
-        }
-        _ => jiff::tz::TimeZone::get(name).with_context(|| {
-            format!(
-                "--tz {name:?}: unknown time zone (use UTC, +01:00 or a name like Europe/Paris)"
-            )
-        })?,
-    };
-    Ok(Zone::new(move |naive_utc| {
-        let civil = jiff::Timestamp::from_nanosecond(i128::from(naive_utc))
-            .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).datetime());
-        civil
-            .ok()
-            .and_then(|c| tz.to_ambiguous_timestamp(c).compatible().ok())
-            .map_or(naive_utc, |t| t.as_nanosecond() as i64)
-    }))
+    Zone::named(name).map_err(|e| anyhow::anyhow!("--tz {e}"))
 }
 
 /// Records appended to the store at once.
@@ -347,13 +479,12 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         })?),
     };
     zone(&args.tz)?;
-    let (_, store) = args.storage.open().await?;
-    let project = store
-        .list_projects()
-        .await?
-        .into_iter()
-        .find(|p| p.name == args.project || p.id.0.to_string() == args.project)
-        .with_context(|| format!("no project {:?} (see `vigie project list`)", args.project))?;
+    let target = Target::open(&args).await?;
+    if args.follow {
+        let done = follow(&args, forced, &target).await;
+        target.close().await;
+        return done;
+    }
     let received = vigie_core::time::now_ns();
     let (mut read_total, mut imported_total, mut unparsed_total) = (0u64, 0u64, 0u64);
     for path in &args.files {
@@ -404,12 +535,7 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
             }
             if batch.len() >= IMPORT_BATCH || (n == 0 && !batch.is_empty()) {
                 imported += batch.len() as u64;
-                vigie_store::logs::append(
-                    store.as_ref(),
-                    project.id,
-                    Arc::new(std::mem::take(&mut batch)),
-                )
-                .await?;
+                target.send(std::mem::take(&mut batch), Vec::new()).await?;
                 bar.draw(done_bytes, size, &format!("{read} lines"));
             }
             if n == 0 {
@@ -428,6 +554,73 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     if args.files.len() > 1 {
         println!("total: {read_total} lines read, {imported_total} records imported, {unparsed_total} unparsed (kept raw)");
     }
-    store.close().await;
+    target.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `vigie import --follow`: each file (or glob) followed as `[[logs.follow]]` follows it,
+/// until Ctrl-C; offline, where each file was read to is stored with its records, so the next
+/// run goes on from there.
+async fn follow(
+    args: &ImportArgs,
+    format: Option<Format>,
+    target: &Target,
+) -> anyhow::Result<ExitCode> {
+    use vigie_server::logs::follow::{self, FollowSpec, Follower};
+    let (host, known, project) = match target {
+        Target::Store { store, project } => {
+            let host = vigie_server::state::host_name();
+            let known = store.followed_files(&host).await?;
+            (host, known, *project)
+        }
+        // A remote Vigie keeps no positions for a shell: each run starts the files afresh.
+        Target::Remote { .. } => (
+            vigie_server::state::host_name(),
+            Vec::new(),
+            vigie_core::ProjectId(0),
+        ),
+    };
+    let imported = std::sync::atomic::AtomicU64::new(0);
+    let followers = args.files.iter().map(|pattern| {
+        let pattern = pattern.to_string_lossy().into_owned();
+        let absolute = if std::path::Path::new(&pattern).is_absolute() {
+            pattern.clone()
+        } else {
+            std::env::current_dir()
+                .map(|d| d.join(&pattern).to_string_lossy().into_owned())
+                .unwrap_or(pattern.clone())
+        };
+        eprintln!("following {absolute} (Ctrl-C stops)");
+        let spec = FollowSpec {
+            pattern: absolute,
+            format,
+            source: args.source.clone(),
+            project,
+            zone: zone(&args.tz).unwrap_or_else(|_| Zone::utc()),
+            from_end: args.from_end,
+        };
+        let imported = &imported;
+        follow::run(
+            Follower::new(spec, &host, known.clone()),
+            move |_, records, positions| async move {
+                let count = records.len() as u64;
+                target
+                    .send(records, positions)
+                    .await
+                    .map_err(|e| format!("{e:#}"))?;
+                imported.fetch_add(count, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            },
+        )
+    });
+    let all = futures_util::future::join_all(followers);
+    tokio::select! {
+        _ = all => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    println!(
+        "{} records imported",
+        imported.load(std::sync::atomic::Ordering::Relaxed)
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -71,7 +71,8 @@ enum Command {
     /// running Vigie).
     #[command(subcommand)]
     Report(report::ReportCommand),
-    /// Import existing log files (nginx, PostgreSQL, syslog, journald, Python, …) offline.
+    /// Import log files (nginx, PostgreSQL, syslog, journald, Python, Celery, …), offline or
+    /// into a running Vigie (--url/--dsn); --follow keeps reading them as they grow.
     Import(logs::ImportArgs),
     /// Write a consistent copy of the embedded database to FILE (the server may keep running).
     Backup(storage::BackupArgs),
@@ -112,6 +113,11 @@ impl StorageArgs {
         let mut overrides = self.overrides();
         extra(&mut overrides);
         Ok(Config::load(&overrides, std::env::vars())?)
+    }
+
+    /// Whether a flag names the store (then commands that could also reach a server use it).
+    fn names_a_store(&self) -> bool {
+        self.config.is_some() || self.data.is_some() || self.database.is_some()
     }
 
     /// Opens the store offline, migrating it and creating the default project if needed.

@@ -314,3 +314,25 @@ fn read_request_body(stream: &mut std::net::TcpStream) -> Option<String> {
     std::io::Read::read_exact(&mut reader, &mut body).ok()?;
     Some(String::from_utf8_lossy(&body).into_owned())
 }
+
+/// The body of a whole HTTP answer, its chunks joined when it was sent chunked.
+pub fn body_of(response: &str) -> String {
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((response, ""));
+    if !head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return body.to_string();
+    }
+    let mut joined = String::new();
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 || after.len() < size {
+            break;
+        }
+        joined.push_str(&after[..size]);
+        rest = after[size..].trim_start_matches("\r\n");
+    }
+    joined
+}

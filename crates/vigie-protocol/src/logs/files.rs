@@ -1,21 +1,26 @@
-//! Lines of existing log files, for `vigie import`: nginx, PostgreSQL, Postfix, syslog,
-//! journald's JSON export, Python logging, gunicorn and JSON lines.
+//! Lines of existing log files, for `vigie import` and followed files: nginx's and Apache's
+//! access and error logs, PostgreSQL, Postfix, syslog, journald's JSON and export formats,
+//! Python logging and the layouts of its kind (Django, uvicorn, logback, Spring Boot, Node),
+//! Celery worker and beat, gunicorn, Redis, logfmt and JSON lines (Docker's json-file, Caddy).
 //!
 //! An [`Importer`] takes a file's lines one by one and returns finished records. Formats whose
 //! records span lines join them: a Python traceback's lines follow the line that logged it,
-//! and PostgreSQL's `DETAIL:`, `HINT:`, `STATEMENT:`, `CONTEXT:` lines and tab-indented
-//! continuations follow their statement. A line that belongs to no record and matches no
-//! pattern is kept whole as an `UNPARSED` record: an import never drops a line.
+//! PostgreSQL's `DETAIL:`, `HINT:`, `STATEMENT:`, `CONTEXT:` lines and tab-indented
+//! continuations follow their statement, an indented stack frame or a `Caused by:` follows
+//! its line in every line format, and a journal entry's fields follow its `__CURSOR=`. A line
+//! that belongs to no record and matches no pattern is kept whole as an `UNPARSED` record: an
+//! import never drops a line.
 //!
 //! [`Format::detect`] picks the format from a file's first lines: the one that reads most of
-//! them. Times without a zone (Python, nginx error log, syslog) are read in the [`Zone`] given.
+//! them. Times without a zone (Python, nginx error log, syslog, Redis, Apache) are read in the
+//! [`Zone`] given.
 
 use super::{jsonlines, parse_time, syslog, unparsed, value_text};
 use serde_json::Value;
 use std::sync::Arc;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
-use vigie_core::log::{lossy_utf8, LogRecord};
+use vigie_core::log::{lossy_utf8, LogRecord, MAX_MESSAGE_BYTES};
 use vigie_core::Level;
 
 /// The formats `vigie import --format` accepts.
@@ -31,21 +36,31 @@ pub enum Format {
     Celery,
     Gunicorn,
     Jsonl,
+    Redis,
+    ApacheError,
+    Logfmt,
+    JournaldExport,
 }
 
 impl Format {
     /// In order of preference when two formats read a sample equally well.
-    pub const ALL: [Format; 10] = [
+    pub const ALL: [Format; 14] = [
         Format::JournaldJson,
+        Format::JournaldExport,
         Format::Jsonl,
         Format::NginxAccess,
         Format::NginxError,
+        Format::ApacheError,
         Format::Postgres,
         Format::Celery,
         Format::Gunicorn,
+        Format::Redis,
+        Format::Logfmt,
+        // Before syslog: a file both read whole has an ISO time, a level and a logger on
+        // every line (Spring Boot, Node), which syslog would take for a host and a tag.
+        Format::Python,
         Format::Syslog,
         Format::Postfix,
-        Format::Python,
     ];
 
     pub fn name(self) -> &'static str {
@@ -60,10 +75,23 @@ impl Format {
             Format::Celery => "celery",
             Format::Gunicorn => "gunicorn",
             Format::Jsonl => "jsonl",
+            Format::Redis => "redis",
+            Format::ApacheError => "apache-error",
+            Format::Logfmt => "logfmt",
+            Format::JournaldExport => "journald-export",
         }
     }
 
+    /// A format by its name, or by another name people know it by: Apache's and Caddy's
+    /// common/combined access logs are nginx's layout; Docker's json-file logs, Caddy's and
+    /// the JSON loggers' are JSON lines.
     pub fn from_name(name: &str) -> Option<Format> {
+        let name = match name {
+            "apache-access" | "combined" | "caddy-common" => "nginx-access",
+            "docker" | "docker-json" | "caddy" | "json" => "jsonl",
+            "django" | "java" | "node" => "python",
+            other => other,
+        };
         Format::ALL.into_iter().find(|f| f.name() == name)
     }
 
@@ -147,6 +175,9 @@ pub struct Importer {
     pending: Option<LogRecord>,
     /// Whether the last line read began a record (rather than continuing one, or being blank).
     began: bool,
+    /// `journalctl -o export`: a binary field being read (its name, bytes still to come, and
+    /// what came so far).
+    binary: Option<Binary>,
 }
 
 impl Importer {
@@ -158,6 +189,7 @@ impl Importer {
             received,
             pending: None,
             began: false,
+            binary: None,
         }
     }
 
@@ -180,6 +212,11 @@ impl Importer {
 
     /// Reads one line (without its newline); returns the record it finished, if any.
     pub fn line(&mut self, line: &[u8]) -> Option<LogRecord> {
+        if self.format == Format::JournaldExport {
+            if let Some(done) = self.export_field(line) {
+                return done;
+            }
+        }
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         self.began = false;
         if line.trim_ascii().is_empty() {
@@ -187,6 +224,14 @@ impl Importer {
         }
         self.began = true;
         if let Some(mut record) = starts_record(self.format, line, &self.zone, self.received) {
+            if let Some(pending) = self.pending.as_mut() {
+                if continues_container_trace(pending, &record) {
+                    pending.message.push('\n');
+                    pending.message.push_str(&record.message);
+                    self.began = false;
+                    return None;
+                }
+            }
             record.received = self.received;
             if record.time == 0 {
                 record.time = self.received; // the line says no time
@@ -194,7 +239,7 @@ impl Importer {
             if record.source.is_empty() {
                 record.source.clone_from(&self.source);
             }
-            return self.pending.replace(record).map(finish);
+            return self.pending.replace(record).map(|r| self.complete(r));
         }
         let (text, lossy) = lossy_utf8(line);
         if let Some(pending) = self.pending.as_mut() {
@@ -207,13 +252,95 @@ impl Importer {
             }
         }
         let raw = unparsed(line, &self.source, self.received);
-        self.pending.replace(raw).map(finish)
+        self.pending.replace(raw).map(|r| self.complete(r))
     }
 
     /// The file ended: the record still being built, if any.
     pub fn finish(&mut self) -> Option<LogRecord> {
-        self.pending.take().map(finish)
+        self.binary = None;
+        self.pending.take().map(|r| self.complete(r))
     }
+
+    /// A record all of whose lines were read.
+    fn complete(&self, record: LogRecord) -> LogRecord {
+        match self.format {
+            Format::JournaldExport if record.flags & LogRecord::UNPARSED == 0 => {
+                let mut done = journald_export(record, &self.source);
+                done.received = self.received;
+                finish(done)
+            }
+            _ => finish(record),
+        }
+    }
+
+    /// A line of `journalctl -o export` inside an entry: `KEY=value`, or a binary field (its
+    /// name alone on a line, then a 64-bit little-endian length and that many bytes, which may
+    /// hold line breaks: they come as several lines). `None` when the line is not one (a new
+    /// entry's `__CURSOR=`, a blank line between entries, a line outside any entry).
+    fn export_field(&mut self, line: &[u8]) -> Option<Option<LogRecord>> {
+        if let Some(mut binary) = self.binary.take() {
+            self.began = false;
+            let more = match binary.length {
+                Some(_) => {
+                    binary.seen += 1; // the line break the split took
+                    line
+                }
+                None => {
+                    let (length, rest) = line.split_at_checked(8)?;
+                    binary.length = Some(u64::from_le_bytes(length.try_into().ok()?) as usize);
+                    rest
+                }
+            };
+            let length = binary.length.unwrap_or(0);
+            if binary.bytes.len() < MAX_MESSAGE_BYTES {
+                if !binary.bytes.is_empty() || binary.seen > 0 {
+                    binary.bytes.push(b'\n');
+                }
+                binary.bytes.extend_from_slice(more);
+            }
+            binary.seen += more.len();
+            if binary.seen < length {
+                self.binary = Some(binary);
+            } else if let Some(pending) = self.pending.as_mut() {
+                binary.bytes.truncate(length.min(MAX_MESSAGE_BYTES));
+                let value = lossy_utf8(&binary.bytes).0;
+                pending.fields.push((binary.key, value));
+            }
+            return Some(None);
+        }
+        let pending = self.pending.as_mut()?;
+        if line.is_empty() || line.starts_with(b"__CURSOR=") {
+            return None;
+        }
+        self.began = false;
+        match line.iter().position(|b| *b == b'=') {
+            Some(eq) => {
+                let key = String::from_utf8_lossy(&line[..eq]).into_owned();
+                let value = lossy_utf8(&line[eq + 1..]).0;
+                pending.fields.push((key, value));
+            }
+            None => {
+                self.binary = Some(Binary {
+                    key: String::from_utf8_lossy(line).into_owned(),
+                    length: None,
+                    seen: 0,
+                    bytes: Vec::new(),
+                });
+            }
+        }
+        Some(None)
+    }
+}
+
+/// A binary field of `journalctl -o export` being read.
+struct Binary {
+    key: String,
+    /// Its length, once its first line gave it.
+    length: Option<usize>,
+    /// Bytes of it read so far (line breaks included).
+    seen: usize,
+    /// What is kept of it (at most [`MAX_MESSAGE_BYTES`]).
+    bytes: Vec<u8>,
 }
 
 fn finish(mut record: LogRecord) -> LogRecord {
@@ -228,8 +355,37 @@ fn continuation(format: Format, text: &str) -> Option<&str> {
         Format::Python | Format::Celery | Format::Gunicorn => Some(text),
         Format::Postgres if text.starts_with('\t') || text.starts_with(' ') => Some(text),
         Format::Postgres => postgres_detail(text),
+        Format::Jsonl | Format::JournaldJson | Format::JournaldExport => None,
+        _ if is_stack_line(text) => Some(text),
         _ => None,
     }
+}
+
+/// Docker's json-file driver writes each line a container printed as its own object, so a
+/// traceback comes as many: a line of the same stream joins the record before it when it is a
+/// stack frame, or when that record ends with one (the exception line closing a traceback).
+fn continues_container_trace(pending: &LogRecord, next: &LogRecord) -> bool {
+    let stream = |r: &LogRecord| r.field("stream").map(str::to_string);
+    let same_stream = stream(pending).is_some() && stream(pending) == stream(next);
+    let frame_above = pending
+        .message
+        .lines()
+        .last()
+        .is_some_and(|l| l.starts_with(' ') || l.starts_with('\t'));
+    same_stream
+        && next.fields.len() == 1
+        && next.logger.is_empty()
+        && (is_stack_line(&next.message) || frame_above)
+}
+
+/// A line of a stack trace under a logged line, in any line format: indented lines (Java's
+/// `\tat …`, Node's `    at …`, Python's `  File …`), Java's `Caused by: …`, Node's closing `}`.
+fn is_stack_line(text: &str) -> bool {
+    text.starts_with('\t')
+        || text.starts_with(' ')
+        || text.starts_with("Caused by: ")
+        || text.starts_with("Suppressed: ")
+        || text == "}"
 }
 
 /// The record `line` starts, if it starts one in `format`.
@@ -276,6 +432,14 @@ fn starts_record(format: Format, line: &[u8], zone: &Zone, received: i64) -> Opt
         }
         Format::Python => python(&text, zone)?,
         Format::Celery => celery(&text, zone)?,
+        Format::Redis => redis(&text, zone)?,
+        Format::ApacheError => apache_error(&text, zone)?,
+        Format::Logfmt => logfmt(&text, received)?,
+        Format::JournaldExport => {
+            // An entry's first field; the others follow on their own lines.
+            line.strip_prefix(b"__CURSOR=")?;
+            LogRecord::default()
+        }
     };
     record.flags |= lossy;
     Some(record)
@@ -500,11 +664,15 @@ fn gunicorn(text: &str) -> Option<LogRecord> {
     })
 }
 
-/// Python logging's common layouts: a leading time (`2026-11-21 21:15:00,123`, optionally in
-/// brackets), then within the next few words a level name, and a logger name around it —
-/// `%(asctime)s %(levelname)s %(name)s: %(message)s`, `… - %(name)s - %(levelname)s - …`,
-/// `[…] ERROR in module: …` (Flask) — or no time at all: `ERROR:invoices:message`
-/// (`basicConfig`'s default).
+/// Python logging's common layouts, and the many others of the same shape (Django's,
+/// logback's, Spring Boot's, Node's): a time (`2026-11-21 21:15:00,123`, ISO 8601 with `T` and
+/// a zone, optionally in brackets; Django's `verbose` puts the level first), then a level name
+/// and a logger name around it — `%(asctime)s %(levelname)s %(name)s: %(message)s`,
+/// `… - %(name)s - %(levelname)s - …`, `[…] ERROR in module: …` (Flask), `[main] ERROR
+/// com.shop.Mailer - …` (logback), `ERROR 4711 --- [main] com.shop.Mailer : …` (Spring Boot),
+/// `info: …` (Node) — or no time at all: `ERROR:invoices:message` (`basicConfig`'s default),
+/// and Django's server lines `[25/Nov/2026 12:18:22] "GET / HTTP/1.1" 200 2`. A thread in
+/// brackets and a process id become fields.
 fn python(text: &str, zone: &Zone) -> Option<LogRecord> {
     if let Some((level_raw, rest)) = text.split_once(':') {
         if let Some(level) =
@@ -523,55 +691,472 @@ fn python(text: &str, zone: &Zone) -> Option<LogRecord> {
             });
         }
     }
-    let bracketed = text.starts_with('[');
-    let body = text.trim_start_matches('[');
-    let stamp = body
-        .get(..23)
-        .filter(|s| s.as_bytes().get(4) == Some(&b'-'))
-        .or_else(|| body.get(..19))?;
-    let naive = parse_time(stamp)?;
-    let mut rest = body.get(stamp.len()..)?;
+    if let Some(record) = django_server(text, zone) {
+        return Some(record);
+    }
+    // Django's `verbose`: `{levelname} {asctime} {module} {process:d} {thread:d} {message}`.
+    let (level_first, body) = match text.split_once(' ') {
+        Some((word, rest))
+            if is_level_name(word) && rest.starts_with(|c: char| c.is_ascii_digit()) =>
+        {
+            (Some(word), rest)
+        }
+        _ => (None, text),
+    };
+    let bracketed = body.starts_with('[');
+    let body = body.trim_start_matches('[');
+    let stamp_len = leading_stamp(body)?;
+    let naive = parse_time(&body[..stamp_len])?;
+    let mut rest = &body[stamp_len..];
+    // A zone written after the time makes it an instant; without one it is local.
+    let time = match zone_suffix(rest) {
+        Some((offset, len)) => {
+            rest = &rest[len..];
+            naive.saturating_sub(offset)
+        }
+        None => zone.local(naive),
+    };
     if bracketed {
         rest = rest.split_once(']').map_or(rest, |(_, r)| r);
     }
-    let words: Vec<&str> = rest.split_whitespace().take(6).collect();
-    let level_at = words.iter().position(|w| {
-        let w = w.trim_matches(|c: char| !c.is_ascii_alphabetic());
-        w.len() >= 4 && w.chars().all(|c| c.is_ascii_uppercase()) && Level::parse(w).is_some()
-    })?;
-    let level_raw = words[level_at].trim_matches(|c: char| !c.is_ascii_alphabetic());
-    // The logger: the first word after the time that is not the level or a separator.
-    let logger = words
-        .iter()
-        .enumerate()
-        .filter(|(i, w)| *i != level_at && **w != "-" && **w != "in" && **w != "|")
-        .map(|(_, w)| w.trim_matches(|c: char| c == ':' || c == '[' || c == ']'))
-        .find(|w| {
-            !w.is_empty()
-                && (w.contains('.') || w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-        })
-        .unwrap_or("");
-    // The message: after the header words (level, logger, separators and a trailing `:`).
-    let mut message = rest.trim_start();
-    for _ in 0..6 {
-        let Some((word, after)) = message.split_once(' ') else {
-            break;
-        };
-        let bare = word.trim_matches(|c: char| c == ':' || c == '[' || c == ']');
-        if bare == level_raw || bare == logger || word == "-" || word == "in" || word == "|" {
-            message = after.trim_start();
-        } else {
-            break;
+    let words = word_spans(rest);
+    let mut fields = Vec::new();
+    let (level_at, logger_at, message_from) = match level_first {
+        Some(_) => {
+            // module, then the process and thread ids.
+            let logger_at = words.first().filter(|(_, w)| is_name(w)).map(|_| 0);
+            let mut from = logger_at.map_or(0, |_| 1);
+            for name in ["pid", "thread"] {
+                match words.get(from) {
+                    Some((_, w)) if w.bytes().all(|b| b.is_ascii_digit()) => {
+                        fields.push((name.to_string(), w.to_string()));
+                        from += 1;
+                    }
+                    _ => break,
+                }
+            }
+            (
+                None,
+                logger_at,
+                words.get(from).map_or(rest.len(), |(at, _)| *at),
+            )
         }
-    }
+        None => {
+            let level_at = words.iter().take(6).position(|(_, w)| {
+                let bare = w.trim_matches(|c: char| !c.is_ascii_alphabetic());
+                let upper = bare.len() >= 4 && bare.chars().all(|c| c.is_ascii_uppercase());
+                // Node's and others' lower-case `info:` right after the time.
+                let first = words.first().is_some_and(|(_, f)| f == w) && w.ends_with(':');
+                (upper || first) && Level::parse(bare).is_some()
+            })?;
+            let (logger_at, end) = logger_around(&words, level_at, &mut fields);
+            (Some(level_at), logger_at, end)
+        }
+    };
+    let level_raw = level_first
+        .or_else(|| level_at.map(|i| words[i].1))?
+        .trim_matches(|c: char| !c.is_ascii_alphabetic());
+    let logger = logger_at
+        .map(|i| words[i].1.trim_end_matches(':'))
+        .unwrap_or("");
+    let message = rest[message_from.min(rest.len())..]
+        .trim_start()
+        .trim_start_matches(['-', ':', '|'])
+        .trim_start();
     Some(LogRecord {
-        time: zone.local(naive),
+        time,
         level: Level::parse(level_raw).unwrap_or_default(),
         level_raw: level_raw.to_string(),
         logger: logger.to_string(),
         message: message.to_string(),
+        fields,
         ..LogRecord::default()
     })
+}
+
+/// The logger named next to the level at `level_at`, and where the message starts (a byte
+/// offset in the text the words were taken from). After the level: a process id, `---` and a
+/// `[thread]` may come first (Spring Boot); the logger is a name ending with `:`, or followed by
+/// a separator (`-`, `:`, `|`), or after `in` (Flask). Before it: a name between separators
+/// (`- billing - WARNING -`). A `[thread]` before the level (logback) is a field too.
+fn logger_around(
+    words: &[(usize, &str)],
+    level_at: usize,
+    fields: &mut Vec<(String, String)>,
+) -> (Option<usize>, usize) {
+    let end_of = |i: usize| words.get(i).map_or(usize::MAX, |(at, w)| at + w.len());
+    let is_separator = |w: &str| matches!(w, "-" | "--" | "---" | ":" | "|");
+    let thread_before = words[..level_at]
+        .iter()
+        .find(|(_, w)| w.starts_with('[') && w.ends_with(']') && w.len() > 2);
+    if let Some((_, thread)) = thread_before {
+        fields.push(("thread".into(), thread.trim_matches(['[', ']']).to_string()));
+    }
+    if words[level_at].1.ends_with(':') {
+        return (None, end_of(level_at));
+    }
+    let mut i = level_at + 1;
+    // Spring Boot: `ERROR 4711 --- [           main] com.shop.Mailer : …`.
+    if let Some((_, pid)) = words
+        .get(i)
+        .filter(|(_, w)| w.bytes().all(|b| b.is_ascii_digit()))
+    {
+        fields.push(("pid".into(), pid.to_string()));
+        i += 1;
+    }
+    if words.get(i).is_some_and(|(_, w)| *w == "---") {
+        i += 1;
+    }
+    if words.get(i).is_some_and(|(_, w)| w.starts_with('[')) {
+        let close = (i..words.len()).find(|j| words[*j].1.ends_with(']'));
+        if let Some(close) = close {
+            let thread: Vec<&str> = words[i..=close].iter().map(|(_, w)| *w).collect();
+            let thread = thread.join(" ");
+            fields.push((
+                "thread".into(),
+                thread.trim_matches(['[', ']', ' ']).to_string(),
+            ));
+            i = close + 1;
+        }
+    }
+    if words.get(i).is_some_and(|(_, w)| *w == "in") {
+        i += 1; // Flask: `ERROR in app: …`
+    }
+    match (words.get(i), words.get(i + 1)) {
+        (Some((_, w)), _) if w.len() > 1 && w.ends_with(':') && is_name(&w[..w.len() - 1]) => {
+            return (Some(i), end_of(i));
+        }
+        (Some((_, w)), Some((_, next))) if is_name(w) && is_separator(next) => {
+            return (Some(i), end_of(i + 1));
+        }
+        _ => {}
+    }
+    // `- billing - WARNING - retrying`: the logger before the level.
+    if level_at >= 2 && is_separator(words[level_at - 1].1) && is_name(words[level_at - 2].1) {
+        return (Some(level_at - 2), end_of(level_at));
+    }
+    (
+        None,
+        words
+            .get(i)
+            .map_or(usize::MAX, |(at, _)| *at)
+            .min(end_of(i - 1)),
+    )
+}
+
+/// Words and where each starts.
+fn word_spans(text: &str) -> Vec<(usize, &str)> {
+    let mut words = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        match (c.is_whitespace(), start) {
+            (true, Some(s)) => {
+                words.push((s, &text[s..i]));
+                start = None;
+            }
+            (false, None) => start = Some(i),
+            _ => {}
+        }
+        if words.len() >= 16 {
+            return words;
+        }
+    }
+    if let Some(s) = start {
+        words.push((s, &text[s..]));
+    }
+    words
+}
+
+/// A logger or module name: letters, digits, `._-$/`, with a letter.
+fn is_name(word: &str) -> bool {
+    !word.is_empty()
+        && word.chars().any(|c| c.is_ascii_alphabetic())
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '$' | '/'))
+}
+
+/// A level name written in capitals (`WARNING`, `INFO`), as level-first layouts write it.
+fn is_level_name(word: &str) -> bool {
+    word.len() >= 4 && word.chars().all(|c| c.is_ascii_uppercase()) && Level::parse(word).is_some()
+}
+
+/// The length of the time at the start of `text`: `2026-11-21 21:15:00` or with `T`, and a
+/// fraction after `,` or `.` if any.
+fn leading_stamp(text: &str) -> Option<usize> {
+    let head = text.get(..19)?;
+    let b = head.as_bytes();
+    if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b' ' | b'T') || b[13] != b':' {
+        return None;
+    }
+    let mut len = 19;
+    let rest = text.as_bytes();
+    if matches!(rest.get(19), Some(b',' | b'.')) {
+        let digits = rest[20..].iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits > 0 {
+            len = 20 + digits;
+        }
+    }
+    Some(len)
+}
+
+/// A zone written right after a time: `Z`, `+01:00` or `+0100`; its offset (ns) and length.
+fn zone_suffix(text: &str) -> Option<(i64, usize)> {
+    let b = text.as_bytes();
+    match b.first()? {
+        b'Z' => Some((0, 1)),
+        sign @ (b'+' | b'-') => {
+            let digits: Vec<i64> = b[1..]
+                .iter()
+                .filter(|c| **c != b':')
+                .take(4)
+                .take_while(|c| c.is_ascii_digit())
+                .map(|c| i64::from(c - b'0'))
+                .collect();
+            if digits.len() != 4 {
+                return None;
+            }
+            let len = if b.get(3) == Some(&b':') { 6 } else { 5 };
+            let minutes = (digits[0] * 10 + digits[1]) * 60 + digits[2] * 10 + digits[3];
+            let sign = if *sign == b'-' { -1 } else { 1 };
+            Some((sign * minutes * 60_000_000_000, len))
+        }
+        _ => None,
+    }
+}
+
+/// Django's server lines: `[25/Nov/2026 12:18:22] "GET /ok HTTP/1.1" 200 2` (`django.server`'s
+/// default formatter), with the request as fields like an access log's.
+fn django_server(text: &str, zone: &Zone) -> Option<LogRecord> {
+    let rest = text.strip_prefix('[')?;
+    let (stamp, rest) = rest.split_once("] \"")?;
+    let format = format_description!("[day]/[month repr:short]/[year] [hour]:[minute]:[second]");
+    let naive = PrimitiveDateTime::parse(stamp, &format).ok()?;
+    let (request, after) = rest.split_once('"')?;
+    let mut tail = after.split_whitespace();
+    let status: u16 = tail.next()?.parse().ok()?;
+    let bytes = tail.next().unwrap_or("-");
+    let mut parts = request.splitn(3, ' ');
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    Some(LogRecord {
+        time: zone.local(vigie_core::time::saturating_ns(
+            naive.assume_utc().unix_timestamp_nanos(),
+        )),
+        level: status_level(status),
+        logger: "django.server".into(),
+        message: text.get(stamp.len() + 3..).unwrap_or(text).to_string(),
+        fields: vec![
+            ("method".into(), method.into()),
+            ("path".into(), path.into()),
+            ("status".into(), status.to_string()),
+            ("bytes".into(), bytes.into()),
+        ],
+        ..LogRecord::default()
+    })
+}
+
+/// An HTTP status as a level: 5xx error, 4xx warning, else info.
+fn status_level(status: u16) -> Level {
+    match status {
+        500.. => Level::Error,
+        400..=499 => Level::Warning,
+        _ => Level::Info,
+    }
+}
+
+/// Redis's log: `10753:M 25 Nov 2026 12:18:26.145 * Ready to accept connections`. The letter
+/// after the process id is its role (M master, S replica, C a forked child, X sentinel); the
+/// mark before the message its level (`.` debug, `-` verbose, `*` notice, `#` warning).
+fn redis(text: &str, zone: &Zone) -> Option<LogRecord> {
+    let (pid, rest) = text.split_once(':')?;
+    if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (role, rest) = rest.split_once(' ')?;
+    let role = match role {
+        "M" => "master",
+        "S" => "replica",
+        "C" => "child",
+        "X" => "sentinel",
+        _ => return None,
+    };
+    let stamp = rest.get(..24)?;
+    let format = format_description!(
+        "[day] [month repr:short] [year] [hour]:[minute]:[second].[subsecond digits:3]"
+    );
+    let naive = PrimitiveDateTime::parse(stamp, &format).ok()?;
+    let (mark, message) = rest.get(25..)?.split_once(' ')?;
+    let (level, level_raw) = match mark {
+        "." => (Level::Debug, "debug"),
+        "-" => (Level::Debug, "verbose"),
+        "*" => (Level::Info, "notice"),
+        "#" => (Level::Warning, "warning"),
+        _ => return None,
+    };
+    Some(LogRecord {
+        time: zone.local(vigie_core::time::saturating_ns(
+            naive.assume_utc().unix_timestamp_nanos(),
+        )),
+        level,
+        level_raw: level_raw.into(),
+        logger: "redis".into(),
+        message: message.to_string(),
+        fields: vec![("pid".into(), pid.into()), ("role".into(), role.into())],
+        ..LogRecord::default()
+    })
+}
+
+/// Apache's error log (2.4): `[Wed Nov 25 12:18:49.682809 2026] [authz_core:error] [pid
+/// 12356:tid 12390] [client 127.0.0.1:56922] AH01630: client denied …, referer: …`. The
+/// module, process, thread, client, the `AH` code and the referer become fields.
+fn apache_error(text: &str, zone: &Zone) -> Option<LogRecord> {
+    let rest = text.strip_prefix('[')?;
+    let (stamp, rest) = rest.split_once("] [")?;
+    let mut parts = stamp.split_whitespace();
+    let (_weekday, month, day, clock, year) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    let naive = PrimitiveDateTime::parse(
+        &format!("{day:0>2} {month} {year} {clock}"),
+        &format_description!(
+            "[day] [month repr:short] [year] [hour]:[minute]:[second][optional [.[subsecond]]]"
+        ),
+    )
+    .ok()?;
+    let (module_level, mut rest) = rest.split_once("] ")?;
+    let (module, level_raw) = module_level.rsplit_once(':').unwrap_or(("", module_level));
+    let level = Level::parse(level_raw)
+        .or_else(|| level_raw.starts_with("trace").then_some(Level::Trace))?;
+    let mut fields = Vec::new();
+    if !module.is_empty() {
+        fields.push(("module".to_string(), module.to_string()));
+    }
+    while let Some(group) = rest.strip_prefix('[') {
+        let Some((inside, after)) = group.split_once("] ") else {
+            break;
+        };
+        if let Some(ids) = inside.strip_prefix("pid ") {
+            let (pid, tid) = ids.split_once(":tid ").unwrap_or((ids, ""));
+            fields.push(("pid".into(), pid.into()));
+            if !tid.is_empty() {
+                fields.push(("tid".into(), tid.into()));
+            }
+        } else if let Some(client) = inside.strip_prefix("client ") {
+            fields.push(("client".into(), client.into()));
+        } else {
+            fields.push(("context".into(), inside.into()));
+        }
+        rest = after;
+    }
+    let mut message = rest;
+    if let Some((code, said)) = message.split_once(": ") {
+        if code.len() == 7
+            && code.starts_with("AH")
+            && code[2..].bytes().all(|b| b.is_ascii_digit())
+        {
+            fields.push(("code".into(), code.into()));
+            message = said;
+        }
+    }
+    if let Some((said, referer)) = message.rsplit_once(", referer: ") {
+        fields.push(("referer".into(), referer.into()));
+        message = said;
+    }
+    Some(LogRecord {
+        time: zone.local(vigie_core::time::saturating_ns(
+            naive.assume_utc().unix_timestamp_nanos(),
+        )),
+        level,
+        level_raw: level_raw.into(),
+        logger: "apache".into(),
+        message: message.to_string(),
+        fields,
+        ..LogRecord::default()
+    })
+}
+
+/// logfmt (Go's slog and logrus text output, Heroku's router, Python's logfmter): `key=value`
+/// pairs, values quoted when they hold spaces. Read with the JSON lines' key names (`msg`,
+/// `level`, `time`, `logger`, `exc_info` …; `at` is the level as Heroku and logfmter write it);
+/// every other key is a field. At least two pairs, one of them a message, level or time.
+fn logfmt(text: &str, received: i64) -> Option<LogRecord> {
+    let pairs = logfmt_pairs(text)?;
+    let known = [
+        "msg",
+        "message",
+        "level",
+        "lvl",
+        "at",
+        "time",
+        "ts",
+        "timestamp",
+        "severity",
+    ];
+    if pairs.len() < 2 || !pairs.iter().any(|(k, _)| known.contains(&k.as_str())) {
+        return None;
+    }
+    let mut map = serde_json::Map::new();
+    for (key, value) in pairs {
+        let key = if key == "at" && Level::parse(&value).is_some() {
+            "level".to_string()
+        } else {
+            key
+        };
+        map.entry(key).or_insert(Value::String(value));
+    }
+    let mut record = super::record_from_object(map, "", received);
+    if record.time == received {
+        record.time = 0; // the importer's own rule for a line without a time
+    }
+    Some(record)
+}
+
+/// `key=value key2="quoted \"value\""`; `None` when the text is not only pairs.
+fn logfmt_pairs(text: &str) -> Option<Vec<(String, String)>> {
+    let mut pairs = Vec::new();
+    let mut chars = text.trim().chars().peekable();
+    while chars.peek().is_some() {
+        let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+        if key.is_empty() || key.contains(char::is_whitespace) || key.contains('"') {
+            return None;
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            let mut closed = false;
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => match chars.next()? {
+                        'n' => value.push('\n'),
+                        't' => value.push('\t'),
+                        other => value.push(other),
+                    },
+                    '"' => {
+                        closed = true;
+                        break;
+                    }
+                    c => value.push(c),
+                }
+            }
+            if !closed {
+                return None;
+            }
+            if chars.next().is_some_and(|c| !c.is_whitespace()) {
+                return None;
+            }
+        } else {
+            value = chars.by_ref().take_while(|c| !c.is_whitespace()).collect();
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        pairs.push((key, value));
+    }
+    Some(pairs)
 }
 
 /// uvicorn's default log (its level name, a colon, padding, the message): `INFO:     Started
@@ -655,6 +1240,29 @@ fn journald(line: &[u8]) -> Option<LogRecord> {
     let Value::Object(map) = serde_json::from_slice::<Value>(line.trim_ascii()).ok()? else {
         return None;
     };
+    journald_entry(&map)
+}
+
+/// An entry of `journalctl -o export` whose fields were read (see `Importer::export_field`):
+/// the same fields as its JSON form. An entry without a time keeps the import's.
+fn journald_export(entry: LogRecord, file_source: &str) -> LogRecord {
+    let map: serde_json::Map<String, Value> = entry
+        .fields
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    match journald_entry(&map) {
+        Some(record) => record,
+        None => LogRecord {
+            source: file_source.to_string(),
+            message: entry.field("MESSAGE").unwrap_or_default().to_string(),
+            ..entry
+        },
+    }
+}
+
+/// A journal entry's fields as a record.
+fn journald_entry(map: &serde_json::Map<String, Value>) -> Option<LogRecord> {
     map.get("__REALTIME_TIMESTAMP")?;
     let text = |k: &str| map.get(k).map(value_text);
     let message = match map.get("MESSAGE") {
@@ -842,6 +1450,62 @@ mod tests {
             (r[0].level, r[0].field("pid")),
             (Level::Critical, Some("77"))
         );
+    }
+
+    #[test]
+    fn journald_export_binary_fields_with_line_breaks_and_lying_lengths() {
+        let mut text =
+            b"__CURSOR=a\n__REALTIME_TIMESTAMP=1795295700000000\nPRIORITY=3\nMESSAGE\n".to_vec();
+        let message = b"first\nsecond";
+        text.extend_from_slice(&(message.len() as u64).to_le_bytes());
+        text.extend_from_slice(message);
+        text.extend_from_slice(b"\nSYSLOG_IDENTIFIER=app\n\n");
+        // A length far past the data: what follows is read as its bytes, kept up to the
+        // message limit, and the file still ends in a record.
+        text.extend_from_slice(b"__CURSOR=b\n__REALTIME_TIMESTAMP=1795295701000000\nMESSAGE\n");
+        text.extend_from_slice(&u64::MAX.to_le_bytes());
+        for _ in 0..20_000 {
+            text.extend_from_slice(b"0123456789\n");
+        }
+        let mut importer = Importer::new(Format::JournaldExport, "j", Zone::utc(), NOW);
+        let mut out: Vec<LogRecord> = text
+            .split(|b| *b == b'\n')
+            .filter_map(|l| importer.line(l))
+            .collect();
+        out.extend(importer.finish());
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].message, "first\nsecond");
+        assert_eq!(
+            (out[0].source.as_str(), out[0].level),
+            ("app", Level::Error)
+        );
+        assert_eq!(out[0].time, 1_795_295_700_000_000_000);
+        assert_eq!(out[1].time, 1_795_295_701_000_000_000);
+        assert!(
+            out[1].message.is_empty(),
+            "the unfinished field is not made up"
+        );
+    }
+
+    #[test]
+    fn logfmt_pairs_and_lines_that_are_not_logfmt() {
+        let r = import(
+            Format::Logfmt,
+            r#"time=2026-11-21T21:15:00Z level=warn msg="smtp \"slow\"" took=2.3s"#,
+        );
+        assert_eq!(
+            (r[0].level, r[0].message.as_str()),
+            (Level::Warning, r#"smtp "slow""#)
+        );
+        assert_eq!(r[0].time, 1_795_295_700_000_000_000);
+        assert_eq!(r[0].field("took"), Some("2.3s"));
+        for line in ["just words here", "a=1", r#"msg="unclosed"#, "k=v x"] {
+            assert_eq!(
+                import(Format::Logfmt, line)[0].flags,
+                LogRecord::UNPARSED,
+                "{line}"
+            );
+        }
     }
 
     #[test]

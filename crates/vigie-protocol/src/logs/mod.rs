@@ -86,7 +86,7 @@ pub fn parse_time(text: &str) -> Option<i64> {
     if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
         return Some(vigie_core::time::saturating_ns(t.unix_timestamp_nanos()));
     }
-    let normalized: String = text
+    let mut normalized: String = text
         .chars()
         .enumerate()
         .map(|(i, c)| match (i, c) {
@@ -95,6 +95,15 @@ pub fn parse_time(text: &str) -> Option<i64> {
             _ => c,
         })
         .collect();
+    // `+0100`, as `%z` writes it (Python's `datefmt`), is `+01:00` in RFC 3339.
+    let b = normalized.as_bytes();
+    if b.len() >= 24
+        && matches!(b[b.len() - 5], b'+' | b'-')
+        && b[b.len() - 4..].iter().all(u8::is_ascii_digit)
+        && b[b.len() - 6].is_ascii_digit()
+    {
+        normalized.insert(normalized.len() - 2, ':');
+    }
     if let Ok(t) = OffsetDateTime::parse(&normalized, &Rfc3339) {
         return Some(vigie_core::time::saturating_ns(t.unix_timestamp_nanos()));
     }
@@ -240,6 +249,83 @@ fn vigie_record(
     Some(record)
 }
 
+/// A line of Docker's `json-file` log driver: `{"log": "…\n", "stream": "stderr", "time":
+/// "…"}`. The line the container wrote is the record (read as JSON lines again when it is a
+/// JSON object, as structlog or pino write them), its stream a field, Docker's time the time
+/// unless the line says its own. `None` for any other object.
+fn docker_json_file(
+    map: &mut Map<String, Value>,
+    default_source: &str,
+    received: i64,
+) -> Option<LogRecord> {
+    let docker_keys = ["log", "stream", "time", "attrs"];
+    if !map.contains_key("stream") || !map.keys().all(|k| docker_keys.contains(&k.as_str())) {
+        return None;
+    }
+    let Some(Value::String(line)) = map.remove("log") else {
+        return None;
+    };
+    let line = line.trim_end_matches(['\n', '\r']);
+    let time = map.get("time").and_then(Value::as_str).and_then(parse_time);
+    let mut record = match serde_json::from_str::<Value>(line) {
+        Ok(Value::Object(inner)) => record_from_object(inner, default_source, received),
+        _ => LogRecord {
+            time: received,
+            received,
+            source: default_source.to_string(),
+            message: line.to_string(),
+            ..LogRecord::default()
+        },
+    };
+    if record.time == received {
+        if let Some(time) = time {
+            record.time = time;
+        }
+    }
+    if let Some(stream) = map.remove("stream") {
+        record.fields.push(("stream".into(), value_text(&stream)));
+    }
+    if let Some(Value::Object(attrs)) = map.remove("attrs") {
+        record
+            .fields
+            .extend(attrs.into_iter().map(|(k, v)| (k, value_text(&v))));
+    }
+    record.truncate_message();
+    Some(record)
+}
+
+/// Caddy's access log (`"logger": "http.log.access…"`): the request's method, URI, host,
+/// client and the status become fields named as an access log's, and the message says them;
+/// the whole request stays a field too.
+fn caddy_access(map: &mut Map<String, Value>) {
+    let is_access = map
+        .get("logger")
+        .and_then(Value::as_str)
+        .is_some_and(|l| l.starts_with("http.log.access"));
+    let Some(Value::Object(request)) = map.get("request").filter(|_| is_access).cloned() else {
+        return;
+    };
+    let text = |v: Option<&Value>| v.map(value_text).unwrap_or_default();
+    let (method, uri) = (text(request.get("method")), text(request.get("uri")));
+    let status = text(map.get("status"));
+    for (name, value) in [
+        ("method", method.clone()),
+        ("path", uri.clone()),
+        ("host", text(request.get("host"))),
+        ("remote_addr", text(request.get("remote_ip"))),
+        ("proto", text(request.get("proto"))),
+    ] {
+        if !value.is_empty() {
+            map.insert(name.into(), Value::String(value));
+        }
+    }
+    let said = text(map.get("msg"));
+    map.insert(
+        "msg".into(),
+        Value::String(format!("{said} {method} {uri} {status}")),
+    );
+}
+
 /// A JSON object as a record: the known keys above fill the record, the rest become fields.
 /// A traceback (structlog's `exception`) is appended to the message, so it stays one record.
 pub fn record_from_object(
@@ -250,6 +336,10 @@ pub fn record_from_object(
     if let Some(record) = vigie_record(&mut map, default_source, received) {
         return record;
     }
+    if let Some(record) = docker_json_file(&mut map, default_source, received) {
+        return record;
+    }
+    caddy_access(&mut map);
     let mut message = take_text(&mut map, MESSAGE_KEYS).unwrap_or_default();
     if let Some(traceback) = take_text(&mut map, TRACEBACK_KEYS).or_else(|| error_stack(&mut map)) {
         if !traceback.is_empty() && traceback != "true" {
@@ -318,6 +408,11 @@ mod tests {
             assert_eq!(parse_time(text), Some(at), "{text}");
         }
         assert_eq!(parse_time("1795295700.25"), Some(at + 250_000_000));
+        assert_eq!(
+            parse_time("2026-11-21T22:15:00+0100"),
+            Some(at),
+            "Python's %z"
+        );
         // pino's milliseconds, to the millisecond (a float gets ...289 999 872).
         assert_eq!(parse_time("1795607087290"), Some(1_795_607_087_290_000_000));
         assert_eq!(parse_time("yesterday"), None);

@@ -99,8 +99,9 @@ pub struct ImportArgs {
     /// With --follow: start at the files' end (only what is written from now on)
     #[arg(long, requires = "follow")]
     from_end: bool,
-    /// auto, nginx-access, nginx-error, syslog, journald-json, postgres, postfix, python,
-    /// celery, gunicorn or jsonl
+    /// auto, or one of: nginx-access (also Apache's), nginx-error, apache-error, syslog,
+    /// journald-json, journald-export, postgres, postfix, python, celery, gunicorn, redis,
+    /// logfmt, jsonl
     #[arg(long, default_value = "auto")]
     format: String,
     /// Source name for the records [default: the file's name]

@@ -2190,3 +2190,74 @@ async fn logs_arrive_over_every_protocol_and_are_searchable() {
     assert!(metrics.contains("vigie_logs_unparsed_total 1"));
     assert!(metrics.contains("vigie_logs_rejected_total 1"));
 }
+
+/// A followed file's lines go through the log sink with its position (one commit), are
+/// searchable, and the System page says how far the file was stored.
+#[tokio::test]
+async fn followed_files_are_stored_through_the_sink_and_shown_on_the_system_page() {
+    use vigie_server::logs::follow::{self, FollowSpec, Follower};
+    let app = app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.log");
+    std::fs::write(
+        &file,
+        "2026-11-25 10:00:00,000 INFO shop: followed F-4040\n\
+         2026-11-25 10:00:01,000 ERROR shop: failed F-4041\n\
+         Traceback (most recent call last):\nValueError: no rate\n",
+    )
+    .unwrap();
+    let project = app.state.store.list_projects().await.unwrap()[0].id;
+    let spec = FollowSpec {
+        pattern: dir.path().join("*.log").to_string_lossy().into_owned(),
+        format: None,
+        source: None,
+        project,
+        zone: vigie_protocol::logs::files::Zone::utc(),
+        from_end: false,
+    };
+    let host = vigie_server::state::host_name();
+    let follower = Follower::new(spec, &host, Vec::new()).quiet_after(Duration::ZERO);
+    let sink = app.server.logs.clone();
+    let task = tokio::spawn(follow::run(follower, move |project, records, positions| {
+        let sink = sink.clone();
+        async move {
+            sink.append_followed(project, records, positions)
+                .await
+                .map_err(|e| e.to_string())
+        }
+    }));
+    let token = app.admin_token().await;
+    let mut found = serde_json::Value::Null;
+    for _ in 0..100 {
+        found = app
+            .api(
+                Method::GET,
+                "/api/v1/logs/search?q=source:app.log",
+                &token,
+                None,
+            )
+            .await
+            .json();
+        if found["hits"].as_array().is_some_and(|h| h.len() == 2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let hits = found["hits"].as_array().expect("hits");
+    assert_eq!(hits.len(), 2, "{found}");
+    assert_eq!(
+        hits[0]["message"],
+        "failed F-4041\nTraceback (most recent call last):\nValueError: no rate"
+    );
+    let size = std::fs::metadata(&file).unwrap().len();
+    let stored = app.state.store.followed_files(&host).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].read_to, size);
+
+    let session = app.setup_admin().await;
+    let system = app.get("/system", &session).await.body;
+    let panel = &system[system.find("id=\"followed\"").expect("the panel")..];
+    assert!(panel.contains(&*file.to_string_lossy()), "{panel}");
+    assert!(panel.contains("up to date"), "{panel}");
+    task.abort();
+}

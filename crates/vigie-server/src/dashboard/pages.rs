@@ -97,6 +97,9 @@ struct SystemPage {
     not_stored: Vec<crate::metrics::NotStored>,
     /// The instances sharing the database (heard from in the last day), the leader first.
     instances: Vec<vigie_store::Instance>,
+    /// The log files this machine follows (`[[logs.follow]]`), and the globs configured.
+    followed: Vec<crate::logs::follow::FileStatus>,
+    follow_globs: Vec<String>,
     /// This instance's name.
     me: String,
     /// Heartbeats older than this are shown as gone.
@@ -132,6 +135,19 @@ pub async fn system(
             .store
             .instances(Timestamp(Timestamp::now().millis() - 86_400_000))
             .await?,
+        followed: crate::logs::follow::FileStatus::of(
+            state
+                .store
+                .followed_files(&crate::state::host_name())
+                .await?,
+        ),
+        follow_globs: state
+            .config
+            .logs
+            .follow
+            .iter()
+            .map(|f| f.path.clone())
+            .collect(),
         me: state.instance.id.clone(),
         gone_before: Timestamp(
             Timestamp::now().millis() - crate::cluster::GONE_AFTER.as_millis() as i64,

@@ -673,6 +673,56 @@ fn find_beside(
     })
 }
 
+/// A followed file as the System page shows it: where it was read to, and how far behind that
+/// is what the file holds now.
+pub struct FileStatus {
+    pub path: String,
+    pub read_to: u64,
+    /// The file's size now; `None` when it is gone or is now another file (rotated: the
+    /// position is in the file rotated away, read on first).
+    pub size: Option<u64>,
+}
+
+impl FileStatus {
+    /// Where `host`'s followed files stand, from the positions stored and the files now.
+    pub fn of(positions: Vec<FilePosition>) -> Vec<FileStatus> {
+        positions
+            .into_iter()
+            .map(|p| {
+                let now = std::fs::metadata(&p.path).ok();
+                let size = now
+                    .filter(|m| FileId::of(m).text() == p.file_id)
+                    .map(|m| m.len());
+                FileStatus {
+                    path: p.path,
+                    read_to: p.read_to,
+                    size,
+                }
+            })
+            .collect()
+    }
+
+    /// Bytes written and not stored yet.
+    pub fn behind(&self) -> Option<u64> {
+        self.size.map(|size| size.saturating_sub(self.read_to))
+    }
+
+    pub fn read_to_text(&self) -> String {
+        crate::web::format::human_bytes(self.read_to)
+    }
+
+    pub fn size_text(&self) -> String {
+        self.size
+            .map_or_else(|| "rotated".into(), crate::web::format::human_bytes)
+    }
+
+    pub fn behind_text(&self) -> String {
+        self.behind()
+            .map(crate::web::format::human_bytes)
+            .unwrap_or_default()
+    }
+}
+
 /// Follows for as long as the task lives: looks (off the async runtime: file reads block),
 /// then hands what it read to `deliver`, which answers once records and positions are
 /// durable; a failed delivery is retried, never skipped. Stopping it at any point (abort,

@@ -224,7 +224,8 @@ async fn start_followers(
             zone: follow.zone().map_err(ServeError::Config)?,
             from_end: follow.start == "end",
         };
-        let follower = crate::logs::follow::Follower::new(spec, &host, known.clone());
+        let follower = crate::logs::follow::Follower::new(spec, &host, known.clone())
+            .skipping(&state.config.data.join("files"));
         let (sink, metrics) = (sink.clone(), state.metrics.clone());
         tracing::info!(path = %follow.path, project = %follow.project, "following log files");
         tasks.push(crate::tasks::spawn(

@@ -43,6 +43,12 @@ pub const POLL: Duration = Duration::from_millis(250);
 pub const QUIET: Duration = Duration::from_secs(2);
 /// Most bytes read from one file per look, so a large backlog is read (and stored) in steps.
 const READ_BUDGET: usize = 4 << 20;
+/// Most bytes read from all the files of one look: what a look holds in memory is bounded
+/// however many files have a backlog.
+const LOOK_BUDGET: usize = 16 << 20;
+/// A path gone for this long (deleted, and no new file there) is let go: its handle is
+/// closed, so the disk space of a deleted file is freed.
+const GONE_AFTER: Duration = Duration::from_secs(5);
 /// A line longer than this is cut into pieces of this size (each its own record).
 const MAX_LINE: usize = 1 << 20;
 /// The first bytes of a file that identify it beside its inode.
@@ -184,6 +190,8 @@ struct Tracked {
     source: String,
     /// The position last delivered (file id and offset), to deliver only changes.
     delivered: Option<(FileId, u64)>,
+    /// Since when the path names no file (renamed away or deleted).
+    missing_since: Option<Instant>,
 }
 
 /// Follows the files of one spec; [`look`](Follower::look) does one round.
@@ -196,6 +204,11 @@ pub struct Follower {
     first_look: bool,
     received: fn() -> i64,
     quiet_after: Duration,
+    /// How long a path may name no file before it is let go.
+    gone_after: Duration,
+    /// A folder whose files are never followed: Vigie's own rotating files, which it writes
+    /// from the records it stores (following them would store each record again, for ever).
+    skip: Option<PathBuf>,
 }
 
 impl Follower {
@@ -209,7 +222,21 @@ impl Follower {
             first_look: true,
             received: vigie_core::time::now_ns,
             quiet_after: QUIET,
+            gone_after: GONE_AFTER,
+            skip: None,
         }
+    }
+
+    /// Lets a path go after `gone` without a file instead of [`GONE_AFTER`].
+    pub fn gone_after(mut self, gone: Duration) -> Follower {
+        self.gone_after = gone;
+        self
+    }
+
+    /// Never follows the files under `dir` (see `skip`).
+    pub fn skipping(mut self, dir: &Path) -> Follower {
+        self.skip = Some(dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()));
+        self
     }
 
     /// Finishes a record being built after `quiet` without new lines instead of [`QUIET`].
@@ -228,6 +255,10 @@ impl Follower {
             Ok(paths) => paths
                 .filter_map(Result::ok)
                 .filter(|p| p.is_file())
+                .filter(|p| match &self.skip {
+                    Some(skip) => !p.canonicalize().is_ok_and(|p| p.starts_with(skip)),
+                    None => true,
+                })
                 .collect(),
             Err(_) => Vec::new(),
         }
@@ -246,11 +277,27 @@ impl Follower {
         self.first_look = false;
         let received = (self.received)();
         let paths: Vec<PathBuf> = self.files.keys().cloned().collect();
+        let mut budget = LOOK_BUDGET;
         for path in paths {
             let Some(mut tracked) = self.files.remove(&path) else {
                 continue;
             };
-            self.step(&path, &mut tracked, received, &mut read);
+            if budget == 0 {
+                read.more = true;
+                self.files.insert(path, tracked);
+                continue;
+            }
+            budget = budget.saturating_sub(self.step(&path, &mut tracked, received, &mut read));
+            if tracked
+                .missing_since
+                .is_some_and(|since| since.elapsed() >= self.gone_after)
+            {
+                // Read to its end and finished: the path is let go (taken up again, from
+                // its start, if a file comes back there).
+                read.notes
+                    .push(format!("{}: gone; no longer followed", path.display()));
+                continue;
+            }
             let position = tracked.reader.as_mut().map(|r| (r.id, r.position(), r));
             if let Some((id, at, reader)) = position {
                 if tracked.delivered != Some((id, at)) {
@@ -286,6 +333,7 @@ impl Follower {
             format: self.spec.format,
             source,
             delivered: None,
+            missing_since: None,
         };
         let shown = path.display();
         let Ok(current) = Reader::open(path, 0) else {
@@ -357,33 +405,41 @@ impl Follower {
     }
 
     /// Reads one path on: appended bytes, or its rotation.
-    fn step(&self, path: &Path, tracked: &mut Tracked, received: i64, read: &mut Harvest) {
+    /// Reads one path on (appended bytes, or its rotation); the bytes read.
+    fn step(&self, path: &Path, tracked: &mut Tracked, received: i64, read: &mut Harvest) -> usize {
         let Some(reader) = tracked.reader.as_mut() else {
             // Not openable when met: try again.
             if let Ok(reader) = Reader::open(path, 0) {
                 tracked.reader = Some(reader);
             }
-            return;
+            return 0;
         };
         let got = self.read_on(reader, tracked.format, &tracked.source, received, read);
         match got {
             Ok(n) if n >= READ_BUDGET => {
                 read.more = true;
-                return;
+                return n;
             }
-            Ok(n) if n > 0 => return,
+            Ok(n) if n > 0 => return n,
             Ok(_) => {}
             Err(e) => {
                 read.notes
                     .push(format!("{}: read failed: {e}", path.display()));
-                return;
+                return 0;
             }
         }
         // Nothing more in this handle: has the path moved on?
         let Ok(meta) = std::fs::metadata(path) else {
-            quiet(reader, self.quiet_after, read);
-            return; // renamed away, the new one not there yet
+            // Renamed away (the new file not there yet), or deleted.
+            let since = *tracked.missing_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= self.gone_after {
+                self.finish(reader, tracked.format, &tracked.source, received, read);
+            } else {
+                quiet(reader, self.quiet_after, read);
+            }
+            return 0;
         };
+        tracked.missing_since = None;
         if FileId::of(&meta) != reader.id {
             self.finish(reader, tracked.format, &tracked.source, received, read);
             tracked.finished.push_back(reader.id);
@@ -404,9 +460,9 @@ impl Follower {
             ));
             if let Ok(next) = next {
                 tracked.reader = Some(next);
-                self.step(path, tracked, received, read);
+                return self.step(path, tracked, received, read);
             }
-            return;
+            return 0;
         }
         if meta.len() < reader.read {
             // Truncated in place: the copy beside it holds what was not read yet.
@@ -439,9 +495,10 @@ impl Follower {
                     }
                 }
             }
-            return;
+            return 0;
         }
         quiet(reader, self.quiet_after, read);
+        0
     }
 
     /// Reads what was appended since the last look (within the budget) and gives the whole
@@ -1010,6 +1067,52 @@ mod tests {
         records.extend(next.look().records);
         assert_eq!(records.len(), 1, "read, then finished when quiet");
         assert_eq!(records[0].source, "worker.log");
+    }
+
+    #[test]
+    fn a_deleted_file_is_finished_and_let_go_and_a_new_one_there_read_from_its_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        append(&path, &lines(0..3));
+        // The quiet rule slow: only letting go finishes the last record.
+        let mut follower = Follower::new(spec(dir.path()), "web-1", Vec::new())
+            .quiet_after(QUIET)
+            .gone_after(Duration::ZERO);
+        let mut stored = Stored::default();
+        stored.take(follower.look());
+        assert_eq!(stored.messages, expected(0..2));
+        std::fs::remove_file(&path).unwrap();
+        let harvest = follower.look();
+        assert!(harvest
+            .notes
+            .iter()
+            .any(|n| n.contains("no longer followed")));
+        stored.take(harvest);
+        assert_eq!(stored.messages, expected(0..3));
+        assert!(follower.files.is_empty(), "its handle is closed");
+        append(&path, &lines(3..5));
+        let mut follower = follower.quiet_after(Duration::ZERO);
+        drain(&mut follower, &mut stored);
+        assert_eq!(stored.messages, expected(0..5));
+    }
+
+    #[test]
+    fn vigie_own_files_are_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let own = dir.path().join("files");
+        std::fs::create_dir_all(&own).unwrap();
+        append(&own.join("errors.log"), &lines(0..3));
+        append(&dir.path().join("app.log"), &lines(3..4));
+        let spec = FollowSpec {
+            pattern: dir.path().join("**/*.log").to_string_lossy().into_owned(),
+            ..spec(dir.path())
+        };
+        let mut follower = Follower::new(spec, "web-1", Vec::new())
+            .quiet_after(Duration::ZERO)
+            .skipping(&own);
+        let mut stored = Stored::default();
+        drain(&mut follower, &mut stored);
+        assert_eq!(stored.messages, expected(3..4));
     }
 
     #[test]

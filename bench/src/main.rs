@@ -22,6 +22,7 @@
 mod alerts;
 mod burst;
 mod celery;
+mod follow;
 mod jobs;
 mod logs;
 mod metrics;
@@ -111,6 +112,24 @@ enum Scenario {
         /// Keep the generated lines in this file
         #[arg(long)]
         file: Option<PathBuf>,
+    },
+    /// Log files Vigie follows itself: a backlog, a live line, rotations, and the same lines
+    /// sent by `vigie import --url`.
+    Follow {
+        #[arg(long, default_value = "target/release/vigie")]
+        binary: PathBuf,
+        /// Lines in the backlog (and sent by the import)
+        #[arg(long, default_value_t = 1_000_000)]
+        lines: usize,
+        /// Live lines timed from write to searchable
+        #[arg(long, default_value_t = 20)]
+        probes: usize,
+        /// Lines written while the file rotates
+        #[arg(long, default_value_t = 200_000)]
+        rotated: usize,
+        /// Lines between two rotations
+        #[arg(long, default_value_t = 20_000)]
+        rotate_every: usize,
     },
     /// OpenTelemetry traces: durable OTLP span ingest, disk and RSS, opening a trace by id.
     Traces {
@@ -258,6 +277,21 @@ async fn main() -> Result<()> {
                 file,
             };
             logs::run(&binary, opts).await
+        }
+        Scenario::Follow {
+            binary,
+            lines,
+            probes,
+            rotated,
+            rotate_every,
+        } => {
+            let opts = follow::Options {
+                lines,
+                probes,
+                rotated,
+                rotate_every,
+            };
+            follow::run(&binary, opts).await
         }
         Scenario::Sentry {
             binary,

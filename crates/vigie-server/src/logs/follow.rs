@@ -255,6 +255,10 @@ impl Follower {
             Ok(paths) => paths
                 .filter_map(Result::ok)
                 .filter(|p| p.is_file())
+                .filter(|p| {
+                    !p.file_name()
+                        .is_some_and(|n| is_rotated_name(&n.to_string_lossy()))
+                })
                 .filter(|p| match &self.skip {
                     Some(skip) => !p.canonicalize().is_ok_and(|p| p.starts_with(skip)),
                     None => true,
@@ -687,8 +691,9 @@ fn rotated_after(path: &Path, done: &Reader, skip: &[FileId]) -> VecDeque<Reader
         .collect()
 }
 
-/// The files beside `path` whose name starts like its name (`app.log.1`, `app.log-20261125`,
-/// `app.1.log` beside `app.log`), compressed ones left out, by name.
+/// The files beside `path` named as its rotations are (`app.log.1`, `app.log-20261125`,
+/// `app.log.2026-11-25` beside `app.log`: its whole name, then `.`, `-` or `_`), compressed
+/// ones left out, by name.
 fn siblings(path: &Path) -> Vec<PathBuf> {
     let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
         return Vec::new();
@@ -696,18 +701,18 @@ fn siblings(path: &Path) -> Vec<PathBuf> {
     let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
         return Vec::new();
     };
-    let stem = name.split('.').next().unwrap_or(&name).to_string();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
     let mut found: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p != path)
         .filter(|p| {
             p.file_name().is_some_and(|n| {
                 let n = n.to_string_lossy();
-                n.starts_with(&stem) && !n.ends_with(".gz") && !n.ends_with(".zst")
+                n.strip_prefix(name.as_str())
+                    .is_some_and(|rest| rest.starts_with(['.', '-', '_']))
+                    && !is_compressed(&n)
             })
         })
         .take(1000)
@@ -716,8 +721,34 @@ fn siblings(path: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// A file beside `path` (same folder, a name that starts like its name: `app.log.1`,
-/// `app.log-20261125`, `app.1.log`) that `matches`, opened.
+fn is_compressed(name: &str) -> bool {
+    [".gz", ".zst", ".bz2", ".xz", ".zip"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+}
+
+/// Whether a file's name is a rotated file's (`app.log.1`, `app.log-20261125`,
+/// `access.log.2026-11-25`, anything compressed): such a file is read as a rotation of the file
+/// it came from, never followed as a file of its own (a glob like `logs/*` names them too, and
+/// each rename would make it look like a new file).
+pub fn is_rotated_name(name: &str) -> bool {
+    if is_compressed(name) {
+        return true;
+    }
+    let last = name.rsplit('.').next().unwrap_or(name);
+    if last.len() < name.len() && !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()) {
+        return true;
+    }
+    let stamp = last.rsplit(['-', '_']).next().unwrap_or(last);
+    let stamp = if stamp.len() < 8 { last } else { stamp };
+    let digits = stamp.bytes().filter(u8::is_ascii_digit).count();
+    digits >= 8
+        && stamp
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// A file beside `path` named as its rotations are (see [`siblings`]) that `matches`, opened.
 fn find_beside(
     path: &Path,
     matches: impl Fn(&File, &std::fs::Metadata) -> bool,
@@ -1094,6 +1125,57 @@ mod tests {
         let mut follower = follower.quiet_after(Duration::ZERO);
         drain(&mut follower, &mut stored);
         assert_eq!(stored.messages, expected(0..5));
+    }
+
+    #[test]
+    fn rotated_names_are_told_apart_from_live_files() {
+        for rotated in [
+            "app.log.1",
+            "app.log.12",
+            "app.log-20261125",
+            "access.log.2026-11-25",
+            "app.log.2026-11-25_10",
+            "app.log.1.gz",
+            "worker.log.zst",
+        ] {
+            assert!(is_rotated_name(rotated), "{rotated}");
+        }
+        for live in [
+            "app.log",
+            "worker-1.log",
+            "2026-11-25.log",
+            "celery.beat.log",
+            "app",
+        ] {
+            assert!(!is_rotated_name(live), "{live}");
+        }
+    }
+
+    #[test]
+    fn a_glob_naming_rotated_files_and_a_neighbour_reads_each_line_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        let neighbour = dir.path().join("app-worker.log");
+        append(&path, &lines(0..5));
+        append(&neighbour, &lines(100..102));
+        let spec = FollowSpec {
+            pattern: dir.path().join("*").to_string_lossy().into_owned(),
+            ..spec(dir.path())
+        };
+        let mut follower = Follower::new(spec, "web-1", Vec::new()).quiet_after(Duration::ZERO);
+        let mut stored = Stored::default();
+        drain(&mut follower, &mut stored);
+        append(&path, &lines(5..8));
+        rotate(dir.path());
+        append(&neighbour, &lines(102..104));
+        append(&path, &lines(8..10));
+        drain(&mut follower, &mut stored);
+        stored
+            .messages
+            .sort_by_key(|m| m[5..].parse::<u32>().unwrap());
+        let mut want = expected(0..10);
+        want.extend(expected(100..104));
+        assert_eq!(stored.messages, want);
     }
 
     #[test]

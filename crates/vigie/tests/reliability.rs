@@ -509,13 +509,7 @@ fn requests_in_flight_at_sigterm_are_stored_if_acknowledged_or_refused() {
 
     // Everything acknowledged is there after a restart.
     let server = Server::start(&data);
-    let token = vigie()
-        .args(["token", "create", "--name", "check", "--data"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(token.status.success(), "{}", stderr(&token));
-    let token = stdout(&token).trim().to_string();
+    let token = offline_token(&data);
     let found = http_get(
         &format!(
             "{}/api/v1/logs/search?q=source:flight&limit=1000",
@@ -610,13 +604,7 @@ fn followed_files_lose_and_double_nothing_through_rotations_and_kill_9() {
     }
     writer.join().unwrap();
     let server = Server::start_with(&data, &env);
-    let token = vigie()
-        .args(["token", "create", "--name", "check", "--data"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(token.status.success(), "{}", stderr(&token));
-    let token = stdout(&token).trim().to_string();
+    let token = offline_token(&data);
 
     let expected_records = LINES;
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -164,6 +164,13 @@ impl Zone {
     fn local(&self, naive_utc: i64) -> i64 {
         (self.0)(naive_utc)
     }
+
+    /// A date and time written without a zone, read in this one.
+    fn at(&self, naive: PrimitiveDateTime) -> i64 {
+        self.local(vigie_core::time::saturating_ns(
+            naive.assume_utc().unix_timestamp_nanos(),
+        ))
+    }
 }
 
 /// Turns a file's lines into records.
@@ -529,9 +536,7 @@ fn nginx_error(text: &str, zone: &Zone) -> Option<LogRecord> {
     let (message, context) = nginx_context(message);
     fields.extend(context);
     Some(LogRecord {
-        time: zone.local(vigie_core::time::saturating_ns(
-            naive.assume_utc().unix_timestamp_nanos(),
-        )),
+        time: zone.at(naive),
         level: Level::parse(level_raw).unwrap_or_default(),
         level_raw: level_raw.to_string(),
         message: message.to_string(),
@@ -939,9 +944,7 @@ fn django_server(text: &str, zone: &Zone) -> Option<LogRecord> {
     let mut parts = request.splitn(3, ' ');
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     Some(LogRecord {
-        time: zone.local(vigie_core::time::saturating_ns(
-            naive.assume_utc().unix_timestamp_nanos(),
-        )),
+        time: zone.at(naive),
         level: status_level(status),
         logger: "django.server".into(),
         message: text.get(stamp.len() + 3..).unwrap_or(text).to_string(),
@@ -994,9 +997,7 @@ fn redis(text: &str, zone: &Zone) -> Option<LogRecord> {
         _ => return None,
     };
     Some(LogRecord {
-        time: zone.local(vigie_core::time::saturating_ns(
-            naive.assume_utc().unix_timestamp_nanos(),
-        )),
+        time: zone.at(naive),
         level,
         level_raw: level_raw.into(),
         logger: "redis".into(),
@@ -1067,9 +1068,7 @@ fn apache_error(text: &str, zone: &Zone) -> Option<LogRecord> {
         message = said;
     }
     Some(LogRecord {
-        time: zone.local(vigie_core::time::saturating_ns(
-            naive.assume_utc().unix_timestamp_nanos(),
-        )),
+        time: zone.at(naive),
         level,
         level_raw: level_raw.into(),
         logger: "apache".into(),

@@ -958,9 +958,9 @@ mod tests {
             "2026-11-25 10:00:01,000 ERROR app: failed\nTraceback (most recent call last):\n",
         );
         // Slow quiet rule: the traceback is still being built after this look.
-        let mut follower = Follower::new(spec(dir.path()), "web-1", Vec::new()).quiet_after(QUIET);
+        let mut first = Follower::new(spec(dir.path()), "web-1", Vec::new()).quiet_after(QUIET);
         let mut stored = Stored::default();
-        stored.take(follower.look());
+        stored.take(first.look());
         assert_eq!(stored.messages, expected(0..1));
         let key = path.to_string_lossy().into_owned();
         assert_eq!(stored.positions[&key].read_to, traceback_at);
@@ -968,7 +968,7 @@ mod tests {
         // Stopped there (kill -9): the next run reads the traceback again, whole.
         append(&path, "ValueError: bad\n");
         append(&path, &line(2));
-        let mut next = follower_with(dir.path(), stored.known());
+        let mut next = follower(dir.path(), stored.known());
         drain(&mut next, &mut stored);
         assert_eq!(stored.messages.len(), 3, "{:?}", stored.messages);
         assert_eq!(
@@ -978,18 +978,20 @@ mod tests {
         assert_eq!(stored.messages[2], "line 2");
     }
 
-    fn follower_with(dir: &Path, known: Vec<FilePosition>) -> Follower {
-        follower(dir, known)
+    /// `app.log` with lines 0..10, read by a new follower: the start of the rotation tests.
+    fn ten_lines_read(dir: &Path) -> (PathBuf, Follower, Stored) {
+        let path = dir.join("app.log");
+        append(&path, &lines(0..10));
+        let mut follower = follower(dir, Vec::new());
+        let mut stored = Stored::default();
+        drain(&mut follower, &mut stored);
+        (path, follower, stored)
     }
 
     #[test]
     fn a_rotation_by_rename_loses_and_doubles_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("app.log");
-        append(&path, &lines(0..10));
-        let mut follower = follower(dir.path(), Vec::new());
-        let mut stored = Stored::default();
-        drain(&mut follower, &mut stored);
+        let (path, mut follower, mut stored) = ten_lines_read(dir.path());
         // Written after the last look, then rotated as RotatingFileHandler does.
         append(&path, &lines(10..15));
         std::fs::rename(&path, dir.path().join("app.log.1")).unwrap();
@@ -1006,11 +1008,7 @@ mod tests {
     #[test]
     fn a_copy_truncate_rotation_reads_the_copy_on_first() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("app.log");
-        append(&path, &lines(0..10));
-        let mut follower = follower(dir.path(), Vec::new());
-        let mut stored = Stored::default();
-        drain(&mut follower, &mut stored);
+        let (path, mut follower, mut stored) = ten_lines_read(dir.path());
         append(&path, &lines(10..15));
         std::fs::copy(&path, dir.path().join("app.log.1")).unwrap();
         std::fs::OpenOptions::new()

@@ -29,6 +29,17 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// A read API token made offline on `data`, as a script would (`vigie token create`).
+pub fn offline_token(data: &Path) -> String {
+    let out = vigie()
+        .args(["token", "create", "--name", "check", "--data"])
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out).trim().to_string()
+}
+
 /// A `vigie serve` on a free port, with its banner.
 pub struct Server {
     pub child: Child,

@@ -190,7 +190,9 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
         let end = (written + opts.rotate_every).min(opts.lines + opts.rotated);
         write_lines(&app, written..end)?;
         written = end;
-        for k in (1..5).rev() {
+        // Every rotated file kept (RotatingFileHandler's numbering, backups enough for all):
+        // a file deleted before Vigie read it would be lost to any reader.
+        for k in (1..=rotations).rev() {
             let _ = std::fs::rename(
                 logs.join(format!("app.log.{k}")),
                 logs.join(format!("app.log.{}", k + 1)),
@@ -233,8 +235,11 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
     }
     let took = at.elapsed();
     let n = stored(&http, &remote, &token, "source:backlog.log").await?;
-    if n != records {
-        bail!("import over HTTP: {n} records stored, {records} expected");
+    if n != records + 1 {
+        bail!(
+            "import over HTTP: {n} records stored, {} expected (the marker too)",
+            records + 1
+        );
     }
     println!(
         "  import over HTTP (vigie import --url): {records} records in {:.2} s: {:.0} records/s, {:.2} µs server CPU per record",

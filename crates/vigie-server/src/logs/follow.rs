@@ -852,7 +852,9 @@ where
                 wait = (wait * 2).min(Duration::from_secs(10));
             }
         }
-        if !harvest.more {
+        // While the files give lines, look again at once (a backlog, rotated files read one
+        // after another); wait only when a look found nothing.
+        if harvest.is_empty() && !harvest.more {
             tokio::time::sleep(POLL).await;
         }
     }

@@ -85,20 +85,6 @@ async fn stored(http: &reqwest::Client, server: &Server, token: &str, query: &st
     answer["total"].as_u64().context("no total in the stats")
 }
 
-fn admin_token(binary: &Path, server: &Server) -> Result<String> {
-    let out = server
-        .offline(
-            binary,
-            &["token", "create", "--name", "bench", "--scope", "admin"],
-        )
-        .stderr(Stdio::inherit())
-        .output()?;
-    if !out.status.success() {
-        bail!("vigie token create failed");
-    }
-    Ok(String::from_utf8(out.stdout)?.trim().to_string())
-}
-
 /// Waits until `query` counts `want` records; the time it took from `since`.
 async fn until_stored(
     http: &reqwest::Client,
@@ -151,7 +137,7 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
     let http = super::client()?;
     let (server, started) =
         Server::start_with(binary, &[("VIGIE_CONFIG", config.to_str().unwrap())])?;
-    let token = admin_token(binary, &server)?;
+    let token = server.admin_token(binary)?;
     let took = until_stored(&http, &server, &token, "source:app.log", records, started).await?;
     let cpu = server.cpu_seconds()?;
     println!(
@@ -221,7 +207,7 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
     drop(server);
 
     let (remote, _) = Server::start(binary)?;
-    let token = admin_token(binary, &remote)?;
+    let token = remote.admin_token(binary)?;
     let cpu = remote.cpu_seconds()?;
     let at = Instant::now();
     let out = std::process::Command::new(binary)

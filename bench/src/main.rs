@@ -516,6 +516,21 @@ impl Server {
     fn rss_kib(&self) -> Result<u64> {
         rss_of(self.child.id())
     }
+
+    /// An admin API token, made offline as a script would (`vigie token create`).
+    fn admin_token(&self, binary: &Path) -> Result<String> {
+        let out = self
+            .offline(
+                binary,
+                &["token", "create", "--name", "bench", "--scope", "admin"],
+            )
+            .stderr(Stdio::null())
+            .output()?;
+        if !out.status.success() {
+            bail!("vigie token create failed");
+        }
+        Ok(String::from_utf8(out.stdout)?.trim().to_string())
+    }
 }
 
 impl Drop for Server {

@@ -89,15 +89,25 @@ fn run_nonce() -> u128 {
     })
 }
 
-/// The fixture with event id `n` and one of 50 messages (so 50 issues), compressed.
+/// Distinct issues the error events fall into.
+pub(crate) const ISSUES: usize = 50;
+
+/// The fixture with event id `n`, compressed. Error events fall into [`ISSUES`] issues: the
+/// exception's value and its innermost frame's function both vary, as two different bugs'
+/// would (grouping goes by the frames, so a value alone would make one issue).
 pub(crate) fn envelope(template: &str, n: usize, encoding: Encoding) -> Vec<u8> {
     let id = format!("{:032x}", run_nonce() + n as u128);
     let (head, rest) = template.split_once('\n').expect("an envelope header");
     let old: serde_json::Value = serde_json::from_str(head).expect("a JSON header");
     let old_id = old["event_id"].as_str().unwrap_or_default();
+    let bug = n % ISSUES;
     let rest = rest
         .replace(old_id, &id)
-        .replace("vat_rate", &format!("vat_rate_{}", n % 50));
+        .replace("vat_rate", &format!("vat_rate_{bug}"))
+        .replace(
+            "\"function\":\"render\"",
+            &format!("\"function\":\"render_{bug}\""),
+        );
     // Items are a header line and a payload line; the payload changed, so its length did.
     let mut body = format!("{{\"event_id\":\"{id}\"}}\n");
     let lines: Vec<&str> = rest.lines().collect();
@@ -138,6 +148,20 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
             encoding.header(),
             (server.cpu_seconds()? - cpu) * 1e6 / opts.events as f64
         );
+    }
+    let token = server.admin_token(binary)?;
+    let issues: serde_json::Value = client()?
+        .get(format!("{}/api/v1/issues?limit=200", server.url))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let distinct = issues["total"].as_u64().unwrap_or(0);
+    println!("  issues: the error events made {distinct} distinct issues");
+    if distinct != ISSUES as u64 {
+        bail!("{distinct} issues, {ISSUES} expected: the events do not differ as two bugs would");
     }
     let cpu = server.cpu_seconds()?;
     let rate = send(

@@ -233,8 +233,7 @@ impl Importer {
         if let Some(mut record) = starts_record(self.format, line, &self.zone, self.received) {
             if let Some(pending) = self.pending.as_mut() {
                 if continues_container_trace(pending, &record) {
-                    pending.message.push('\n');
-                    pending.message.push_str(&record.message);
+                    continue_message(pending, &record.message);
                     self.began = false;
                     return None;
                 }
@@ -251,8 +250,7 @@ impl Importer {
         let (text, lossy) = lossy_utf8(line);
         if let Some(pending) = self.pending.as_mut() {
             if let Some(more) = continuation(self.format, &text) {
-                pending.message.push('\n');
-                pending.message.push_str(more);
+                continue_message(pending, more);
                 pending.flags |= lossy;
                 self.began = false;
                 return None;
@@ -348,6 +346,18 @@ struct Binary {
     seen: usize,
     /// What is kept of it (at most [`MAX_MESSAGE_BYTES`]).
     bytes: Vec<u8>,
+}
+
+/// Adds a line to a record's message, which stops growing once it is cut at the message
+/// limit: a file whose every line continues the first (a runaway traceback, a binary file
+/// read as Python) holds at most one message's worth in memory, never the whole file.
+fn continue_message(record: &mut LogRecord, line: &str) {
+    if record.flags & LogRecord::TRUNCATED != 0 {
+        return;
+    }
+    record.message.push('\n');
+    record.message.push_str(line);
+    record.truncate_message();
 }
 
 fn finish(mut record: LogRecord) -> LogRecord {
@@ -1505,6 +1515,25 @@ mod tests {
                 "{line}"
             );
         }
+    }
+
+    #[test]
+    fn a_record_continued_without_end_stays_within_the_message_limit() {
+        let mut importer = Importer::new(Format::Python, "f", Zone::utc(), NOW);
+        assert!(importer
+            .line(b"2026-11-21 21:15:00,000 ERROR app: the start")
+            .is_none());
+        let line = vec![b'x'; 1000];
+        for _ in 0..20_000 {
+            // 20 MB of lines that all continue the first record.
+            assert!(importer.line(&line).is_none());
+            let held = importer.pending.as_ref().map_or(0, |r| r.message.len());
+            assert!(held <= MAX_MESSAGE_BYTES + 1000, "{held} bytes held");
+        }
+        let record = importer.finish().unwrap();
+        assert!(record.message.starts_with("the start\nxxx"));
+        assert_ne!(record.flags & LogRecord::TRUNCATED, 0);
+        assert!(record.message.len() <= MAX_MESSAGE_BYTES + 32);
     }
 
     #[test]

@@ -1217,6 +1217,38 @@ mod tests {
     }
 
     #[test]
+    fn a_line_without_end_is_cut_not_held_without_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        append(&path, &line(0));
+        // 3.5 MiB with no line break, as a binary file or a runaway writer makes.
+        append(&path, &"x".repeat(7 << 19));
+        let mut follower = follower(dir.path(), Vec::new());
+        let mut stored = Stored::default();
+        for _ in 0..5 {
+            stored.take(follower.look());
+            let held: usize = follower
+                .files
+                .values()
+                .filter_map(|t| t.reader.as_ref())
+                .map(|r| r.partial.len())
+                .sum();
+            assert!(held <= MAX_LINE, "{held} bytes of a line held");
+        }
+        append(&path, &format!("\n{}", line(1)));
+        drain(&mut follower, &mut stored);
+        // Python's format continues the first record with the 1 MiB pieces, up to the message
+        // limit; quiet, it is finished, and the line's last piece is a raw record of its own.
+        assert_eq!(stored.messages.len(), 3);
+        assert!(stored.messages[0].starts_with("line 0\nxxx"));
+        assert!(stored.messages[..2]
+            .iter()
+            .all(|m| m.ends_with("[truncated]")));
+        assert!(stored.messages.iter().all(|m| m.len() < 70_000));
+        assert_eq!(stored.messages[2], "line 1");
+    }
+
+    #[test]
     fn a_large_backlog_is_read_in_bounded_steps() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("app.log");

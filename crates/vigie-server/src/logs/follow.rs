@@ -186,7 +186,6 @@ struct Tracked {
     backlog: VecDeque<Reader>,
     /// The files of this path read to their end in this run (the latest few), never read again.
     finished: VecDeque<FileId>,
-    format: Option<Format>,
     source: String,
     /// The position last delivered (file id and offset), to deliver only changes.
     delivered: Option<(FileId, u64)>,
@@ -334,7 +333,6 @@ impl Follower {
             reader: None,
             backlog: VecDeque::new(),
             finished: VecDeque::new(),
-            format: self.spec.format,
             source,
             delivered: None,
             missing_since: None,
@@ -371,8 +369,8 @@ impl Follower {
                 "{shown}: going on at byte {} where the last run stopped",
                 known.read_to
             ));
+            tracked.delivered = Some((reader.id, known.read_to));
             tracked.reader = Some(reader);
-            tracked.delivered = Some((reader_id(&tracked), known.read_to));
             return tracked;
         }
         // The file at the path is another one: the one read last is looked for beside it
@@ -418,7 +416,7 @@ impl Follower {
             }
             return 0;
         };
-        let got = self.read_on(reader, tracked.format, &tracked.source, received, read);
+        let got = self.read_on(reader, self.spec.format, &tracked.source, received, read);
         match got {
             Ok(n) if n >= READ_BUDGET => {
                 read.more = true;
@@ -437,7 +435,7 @@ impl Follower {
             // Renamed away (the new file not there yet), or deleted.
             let since = *tracked.missing_since.get_or_insert_with(Instant::now);
             if since.elapsed() >= self.gone_after {
-                self.finish(reader, tracked.format, &tracked.source, received, read);
+                self.finish(reader, self.spec.format, &tracked.source, received, read);
             } else {
                 quiet(reader, self.quiet_after, read);
             }
@@ -445,7 +443,7 @@ impl Follower {
         };
         tracked.missing_since = None;
         if FileId::of(&meta) != reader.id {
-            self.finish(reader, tracked.format, &tracked.source, received, read);
+            self.finish(reader, self.spec.format, &tracked.source, received, read);
             tracked.finished.push_back(reader.id);
             if tracked.finished.len() > 32 {
                 tracked.finished.pop_front();
@@ -489,7 +487,7 @@ impl Follower {
                     // is another one and starts it from the beginning.
                 }
                 None => {
-                    self.finish(reader, tracked.format, &tracked.source, received, read);
+                    self.finish(reader, self.spec.format, &tracked.source, received, read);
                     read.notes.push(format!(
                         "{}: truncated; reading it from its start",
                         path.display()
@@ -619,14 +617,6 @@ fn quiet(reader: &mut Reader, after: Duration, read: &mut Harvest) {
             read.records.push(placed(record));
         }
     }
-}
-
-fn reader_id(tracked: &Tracked) -> FileId {
-    tracked
-        .reader
-        .as_ref()
-        .map(|r| r.id)
-        .unwrap_or(FileId { dev: 0, ino: 0 })
 }
 
 /// One whole line to the importer; `record_at` follows the record being built.

@@ -43,7 +43,7 @@ pub struct Span {
 
 impl Span {
     pub fn duration_ns(&self) -> i64 {
-        self.end - self.start
+        self.end.saturating_sub(self.start)
     }
 
     /// Whether the span ended in error (OTLP's status code, as the SDKs set it).
@@ -205,6 +205,47 @@ impl SpanStatus {
     }
 }
 
+/// The attribute that keeps a span's start as sent when Vigie moved it (see [`place_in_time`]).
+pub const ORIGINAL_START_ATTRIBUTE: &str = "vigie.original_start";
+
+/// Moves the spans whose start is implausible for data received at `received` (ns; see
+/// `time::plausible_ns`) to that time, keeping their duration and the start as sent in
+/// [`ORIGINAL_START_ATTRIBUTE`]; answers how many it moved. The rule logs follow, so a span of
+/// year 2200 cannot top every "newest" search and one of 1970 is not dropped by retention at
+/// once. The moved spans of one trace move together, by the shift of the earliest of them:
+/// they most likely come from one wrong clock, and their waterfall keeps its shape.
+pub fn place_in_time(spans: &mut [Span], received: i64) -> usize {
+    use std::collections::HashMap;
+    let implausible = |s: &Span| !crate::time::plausible_ns(s.start, received);
+    let mut earliest: HashMap<String, i64> = HashMap::new();
+    for span in spans.iter().filter(|s| implausible(s)) {
+        earliest
+            .entry(span.trace_id.clone())
+            .and_modify(|start| *start = (*start).min(span.start))
+            .or_insert(span.start);
+    }
+    let mut moved = 0;
+    for span in spans.iter_mut().filter(|s| implausible(s)) {
+        let earliest = earliest[&span.trace_id];
+        let duration = span.duration_ns().max(0);
+        let shifted = received.saturating_add(span.start.saturating_sub(earliest));
+        // Two wrong clocks in one trace (1990 and 2200) would leave the later one far off.
+        let start = if crate::time::plausible_ns(shifted, received) {
+            shifted
+        } else {
+            received
+        };
+        span.attributes.push((
+            ORIGINAL_START_ATTRIBUTE.to_string(),
+            crate::time::describe_ns(span.start),
+        ));
+        span.start = start;
+        span.end = start.saturating_add(duration);
+        moved += 1;
+    }
+    moved
+}
+
 /// Whether `text` can be a trace id as Vigie writes them: 32 hex digits (any case).
 pub fn is_trace_id(text: &str) -> bool {
     text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit())
@@ -224,6 +265,62 @@ pub fn check_id(what: &str, bytes: &[u8], len: usize) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn implausible_starts_move_to_the_receive_time_together_per_trace() {
+        const S: i64 = 1_000_000_000;
+        let received = 1_795_000_000 * S; // 2026
+        let span = |trace: &str, id: &str, start: i64, end: i64| Span {
+            trace_id: trace.into(),
+            span_id: id.into(),
+            start,
+            end,
+            ..Span::default()
+        };
+        let year_2200 = 7_258_118_400 * S;
+        let mut spans = vec![
+            span("a", "1", year_2200, year_2200 + 5 * S),
+            span("a", "2", year_2200 + 2 * S, year_2200 + 3 * S),
+            span("a", "3", received - 60 * S, received - 59 * S), // another clock, right
+            span("b", "4", 0, 7),                                 // a zero start
+            span("c", "5", received - S, received),
+        ];
+        let before = spans.clone();
+        assert_eq!(place_in_time(&mut spans, received), 3);
+        // Trace a's wrong clock: its spans keep their offsets and durations.
+        assert_eq!((spans[0].start, spans[0].end), (received, received + 5 * S));
+        assert_eq!(
+            (spans[1].start, spans[1].end),
+            (received + 2 * S, received + 3 * S)
+        );
+        assert_eq!(
+            spans[0].attribute(ORIGINAL_START_ATTRIBUTE),
+            Some("2200-01-01T00:00:00Z")
+        );
+        assert_eq!(
+            spans[2], before[2],
+            "a plausible span of the same trace stays"
+        );
+        assert_eq!((spans[3].start, spans[3].end), (received, received + 7));
+        assert_eq!(
+            spans[3].attribute(ORIGINAL_START_ATTRIBUTE),
+            Some("1970-01-01T00:00:00Z")
+        );
+        assert_eq!(spans[4], before[4]);
+        // Once placed, nothing moves again.
+        assert_eq!(place_in_time(&mut spans, received), 0);
+        // Two wrong clocks in one trace: the later is not left centuries ahead.
+        let mut two = vec![
+            span("e", "7", 0, 1),
+            span("e", "8", year_2200, year_2200 + 1),
+        ];
+        assert_eq!(place_in_time(&mut two, received), 2);
+        assert_eq!((two[1].start, two[1].end), (received, received + 1));
+        // Extremes saturate rather than wrap.
+        let mut extreme = vec![span("d", "6", i64::MIN, i64::MAX)];
+        assert_eq!(place_in_time(&mut extreme, received), 1);
+        assert_eq!((extreme[0].start, extreme[0].end), (received, i64::MAX));
+    }
 
     #[test]
     fn kinds_and_statuses_read_from_their_numbers() {

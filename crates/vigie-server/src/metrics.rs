@@ -46,6 +46,9 @@ pub struct Metrics {
     pub traces_settled: Mutex<BTreeMap<&'static str, u64>>,
     /// Spans of the traces the keep rules dropped.
     pub spans_sampled_out: AtomicU64,
+    /// Spans whose start was implausible, stored at their receive time
+    /// (`vigie_core::span::place_in_time`).
+    pub spans_time_replaced: AtomicU64,
     /// OpenTelemetry metric points refused, by reason (see [`Metrics::otlp_counters`]).
     pub metric_points_malformed: AtomicU64,
     pub metric_points_over_limit: AtomicU64,
@@ -587,7 +590,7 @@ pub struct NotStored {
 
 impl Metrics {
     /// The OTLP span and metric counters, as `/metrics` and the System page name them.
-    fn otlp_counters(&self) -> [Counter<'_>; 5] {
+    fn otlp_counters(&self) -> [Counter<'_>; 6] {
         [
             Counter::new(
                 "vigie_spans_rejected_total",
@@ -603,6 +606,11 @@ impl Metrics {
             .not_stored(
                 "spans",
                 "of traces the keep rules dropped (traces.keep_rate)",
+            ),
+            Counter::new(
+                "vigie_spans_time_replaced_total",
+                "Spans with an implausible start, stored at their receive time.",
+                &self.spans_time_replaced,
             ),
             Counter::new(
                 "vigie_metric_points_malformed_total",

@@ -866,3 +866,116 @@ async fn a_project_keeps_its_spans_as_long_as_its_own_retention_says() {
         .await;
     assert_eq!(reset.json()["span_retention_days"], serde_json::Value::Null);
 }
+
+#[tokio::test]
+async fn a_span_from_a_wrong_clock_is_placed_at_its_receive_time_and_found() {
+    let app = app().await;
+    let key = project_key(&app).await;
+    let token = app.admin_token().await;
+    // A clock at the epoch (start 1 µs after it) and one in 1990, in two traces; the second
+    // trace also has a span from a right clock. (A start more than a day ahead is refused by
+    // the OTLP reader, with a reason in `partial_success`.)
+    let wrong = |trace: &str, id: &str, start: u64| {
+        format!(
+            r#"{{"traceId":"{trace}","spanId":"{id}","name":"nightly import","kind":1,
+            "startTimeUnixNano":"{start}","endTimeUnixNano":"{}"}}"#,
+            start + 3_000_000_000
+        )
+    };
+    let (old, nineties) = (
+        "0000000000000000000000000000000a",
+        "0000000000000000000000000000000b",
+    );
+    let right = now_ns() - 60_000_000_000;
+    let spans = [
+        wrong(old, "00000000000000a1", 1_000),
+        wrong(nineties, "00000000000000b1", 631_152_000_000_000_000),
+        format!(
+            r#"{{"traceId":"{nineties}","spanId":"00000000000000b2","parentSpanId":"00000000000000b1",
+            "name":"SELECT","kind":3,"startTimeUnixNano":"{right}","endTimeUnixNano":"{}"}}"#,
+            right + 1_000
+        ),
+    ];
+    let body = format!(
+        r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"cron"}}}}]}},
+        "scopeSpans":[{{"spans":[{}]}}]}}]}}"#,
+        spans.join(",")
+    );
+    let before = now_ns() as i64;
+    let answer = app
+        .send(post(&key, "application/json", None, body.into_bytes()))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.json(), serde_json::json!({}), "nothing refused");
+    let after = now_ns() as i64;
+
+    let read = |trace: &'static str| {
+        let app = &app;
+        let token = &token;
+        async move {
+            let answer = app
+                .api(
+                    Method::GET,
+                    &format!("/api/v1/traces/{trace}?project=1"),
+                    token,
+                    None,
+                )
+                .await;
+            assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+            answer.json()
+        }
+    };
+    let old_trace = read(old).await;
+    let span = &old_trace["spans"][0];
+    let start = span["start"].as_i64().unwrap();
+    assert!(before <= start && start <= after, "{span}");
+    assert_eq!(span["end"].as_i64().unwrap() - start, 3_000_000_000);
+    let original = span["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|kv| kv[0] == "vigie.original_start")
+        .unwrap_or_else(|| panic!("the start as sent is kept: {span}"));
+    assert_eq!(original[1], "1970-01-01T00:00:00.000001Z");
+    let nineties_trace = read(nineties).await;
+    let starts: Vec<i64> = nineties_trace["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["start"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        starts,
+        [right as i64, starts[1]],
+        "the right clock's span stays"
+    );
+    assert!(before <= starts[1] && starts[1] <= after);
+
+    // Both are found by a search over the last hour, newest first.
+    let found = app
+        .api(
+            Method::GET,
+            "/api/v1/traces?project=1&q=since:1h%20service:cron",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+    let found = found.json();
+    let traces: Vec<&str> = found["traces"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{found}"))
+        .iter()
+        .map(|t| t["trace_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(traces.len(), 2, "{found}");
+    assert!(
+        traces.contains(&old) && traces.contains(&nineties),
+        "{found}"
+    );
+    let metrics = app.get("/metrics", "").await.body;
+    assert!(
+        metrics.contains("vigie_spans_time_replaced_total 2"),
+        "{metrics}"
+    );
+}

@@ -28,20 +28,26 @@ const WAIT: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct ErrorSink {
     queue: mpsc::Sender<(ErrorBatch, Waiter)>,
+    metrics: Arc<Metrics>,
 }
 
 impl ErrorSink {
     pub fn start(store: Arc<dyn Store>, hub: Hub, metrics: Arc<Metrics>) -> ErrorSink {
         let (queue, rx) = mpsc::channel(QUEUE);
-        crate::tasks::spawn("sentry sink", run(rx, store, hub, metrics));
-        ErrorSink { queue }
+        crate::tasks::spawn("sentry sink", run(rx, store, hub, metrics.clone()));
+        ErrorSink { queue, metrics }
     }
 
-    /// Stores `batch`; returns once it is durable.
-    pub async fn write(&self, batch: ErrorBatch) -> Result<(), SubmitError> {
+    /// Stores `batch`; returns once it is durable. Spans with an implausible start are
+    /// placed at their receive time first (whichever protocol brought them), and counted.
+    pub async fn write(&self, mut batch: ErrorBatch) -> Result<(), SubmitError> {
         if batch.is_empty() {
             return Ok(());
         }
+        let moved = vigie_core::span::place_in_time(&mut batch.spans, vigie_core::time::now_ns());
+        self.metrics
+            .spans_time_replaced
+            .fetch_add(moved as u64, std::sync::atomic::Ordering::Relaxed);
         batch::submit(&self.queue, |done| (batch, done), WAIT, "event").await
     }
 }

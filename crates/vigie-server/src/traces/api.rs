@@ -118,7 +118,7 @@ impl TraceView {
             trace_id,
             start,
             end,
-            duration_ns: end - start,
+            duration_ns: end.saturating_sub(start),
             services: spans.iter().map(|s| s.service.clone()).collect(),
             errors: spans.iter().filter(|s| s.failed()).count(),
             spans,

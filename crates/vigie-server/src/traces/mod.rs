@@ -1,10 +1,10 @@
 //! Traces in the server: OpenTelemetry spans in over OTLP/HTTP, and a trace read back whole.
 //!
 //! ```text
-//! POST /v1/traces (OTLP, protobuf or JSON) ─▶ ingest ─▶ SpanStore::write_spans (durable) ─▶ 2xx
-//!                                                        partial_success for refused spans
-//!                                          ─▶ derive ─▶ requests, task runs, span exceptions
-//!                                                       as Sentry-shaped events (Performance, Issues)
+//! POST /v1/traces (OTLP, protobuf or JSON) ─▶ ingest ─▶ derive ─▶ requests, task runs, span
+//!                                                        exceptions as Sentry-shaped events
+//!          ─▶ the error sink: wrong clocks placed (span::place_in_time), spans + events in one
+//!             commit (write_errors) ─▶ 2xx, partial_success for refused spans
 //! GET  /api/v1/traces?q=                   ─▶ api    ─▶ SpanStore::search_traces ─▶ entries
 //! GET  /api/v1/traces/{trace_id}           ─▶ api    ─▶ SpanStore::trace ─▶ spans by start
 //! GET  /traces?q=, /traces/{trace_id}      ─▶ ui     ─▶ the same as pages

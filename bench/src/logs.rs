@@ -332,13 +332,18 @@ pub(crate) async fn ingest(base: &str, key: &str, file: &Path, opts: &Options) -
 
 // --- search ---
 
-struct Timing {
-    p50: f64,
-    max: f64,
-    answer: Value,
+pub(crate) struct Timing {
+    pub(crate) p50: f64,
+    pub(crate) max: f64,
+    pub(crate) answer: Value,
 }
 
-async fn timed(http: &reqwest::Client, url: &str, session: &str, runs: usize) -> Result<Timing> {
+pub(crate) async fn timed(
+    http: &reqwest::Client,
+    url: &str,
+    session: &str,
+    runs: usize,
+) -> Result<Timing> {
     let mut times = Vec::new();
     let mut answer = Value::Null;
     for _ in 0..runs {
@@ -361,7 +366,7 @@ async fn timed(http: &reqwest::Client, url: &str, session: &str, runs: usize) ->
 }
 
 /// `rg` on the same file, warm: the median of 5 runs after one unmeasured run.
-fn ripgrep(args: &[&str], file: &Path) -> Option<(f64, String)> {
+pub(crate) fn ripgrep(args: &[&str], file: &Path) -> Option<(f64, String)> {
     let run = || {
         let t = Instant::now();
         let out = Command::new("rg").args(args).arg(file).output().ok()?;
@@ -377,7 +382,7 @@ fn ripgrep(args: &[&str], file: &Path) -> Option<(f64, String)> {
 }
 
 /// `base` + `path` with `params` in its query, encoded.
-fn url(base: &str, path: &str, params: &[(&str, &str)]) -> Result<String> {
+pub(crate) fn url(base: &str, path: &str, params: &[(&str, &str)]) -> Result<String> {
     Ok(reqwest::Url::parse_with_params(&format!("{base}{path}"), params)?.to_string())
 }
 

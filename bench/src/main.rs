@@ -27,6 +27,7 @@ mod jobs;
 mod logs;
 mod metrics;
 mod otlp;
+mod search;
 mod sentry;
 mod sourcemaps;
 mod traces;
@@ -112,6 +113,14 @@ enum Scenario {
         /// Keep the generated lines in this file
         #[arg(long)]
         file: Option<PathBuf>,
+    },
+    /// Log search, every query kind, beside `rg` on the same lines; with `--baseline`, the
+    /// same data searched by another build side by side (wall time and server CPU per query).
+    Search {
+        #[arg(long, default_value = "target/release/vigie")]
+        binary: PathBuf,
+        #[command(flatten)]
+        opts: search::Options,
     },
     /// Log files Vigie follows itself: a backlog, a live line, rotations, and the same lines
     /// sent by `vigie import --url`.
@@ -356,6 +365,7 @@ async fn main() -> Result<()> {
         Scenario::Celery { binary, opts } => celery::run(&binary, opts).await,
         Scenario::Burst { opts } => burst::run(opts).await,
         Scenario::Sourcemaps { binary, opts } => sourcemaps::run(&binary, opts).await,
+        Scenario::Search { binary, opts } => search::run(&binary, opts).await,
     }
 }
 
@@ -438,7 +448,15 @@ impl Server {
 
     /// Starts `binary` with extra `VIGIE_*` settings in its environment.
     fn start_with(binary: &Path, env: &[(&str, &str)]) -> Result<(Server, Instant)> {
-        let data = tempfile::tempdir()?;
+        Server::start_in(binary, tempfile::tempdir()?, env)
+    }
+
+    /// Starts `binary` on the data directory `data` (a fresh one, or one a server left).
+    fn start_in(
+        binary: &Path,
+        data: tempfile::TempDir,
+        env: &[(&str, &str)],
+    ) -> Result<(Server, Instant)> {
         let postgres = Scratch::from_env()?;
         let started = Instant::now();
         let mut command = Command::new(binary);

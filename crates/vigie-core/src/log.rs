@@ -223,6 +223,24 @@ impl LogRecord {
         true
     }
 
+    /// The record as a [`RecordRef`], for what tests borrowed records.
+    pub fn as_ref(&self) -> RecordRef<'_> {
+        RecordRef {
+            time: self.time,
+            received: self.received,
+            source: &self.source,
+            level: self.level,
+            level_raw: &self.level_raw,
+            logger: &self.logger,
+            message: &self.message,
+            fields: &self.fields,
+            job_id: &self.job_id,
+            trace_id: &self.trace_id,
+            span_id: &self.span_id,
+            flags: self.flags,
+        }
+    }
+
     /// A field's value by name.
     pub fn field(&self, name: &str) -> Option<&str> {
         self.fields
@@ -293,6 +311,76 @@ impl LogRecord {
         }
         for (_, value) in &self.fields {
             tokens(value, &mut scratch, &mut each);
+        }
+    }
+}
+
+/// A record's fields wherever they are kept: a record's own list, or a stored block's bytes
+/// read in place (a search tests those without copying them, see [`RecordRef`]).
+pub trait FieldList<'a> {
+    /// Calls `visit` with each (name, value) in order until it answers true; answers whether
+    /// it did.
+    fn any(&'a self, visit: &mut dyn FnMut(&'a str, &'a str) -> bool) -> bool;
+}
+
+impl<'a> FieldList<'a> for Vec<(String, String)> {
+    fn any(&'a self, visit: &mut dyn FnMut(&'a str, &'a str) -> bool) -> bool {
+        self.iter().any(|(k, v)| visit(k, v))
+    }
+}
+
+/// A log record read in place, its texts borrowed from wherever they are kept: what a query
+/// tests ([`crate::LogQuery::matches_ref`]). Searching a stored block this way copies only the
+/// records that match.
+#[derive(Clone, Copy)]
+pub struct RecordRef<'a> {
+    pub time: i64,
+    pub received: i64,
+    pub source: &'a str,
+    pub level: Level,
+    pub level_raw: &'a str,
+    pub logger: &'a str,
+    pub message: &'a str,
+    pub fields: &'a dyn FieldList<'a>,
+    pub job_id: &'a str,
+    pub trace_id: &'a str,
+    pub span_id: &'a str,
+    pub flags: u8,
+}
+
+impl<'a> RecordRef<'a> {
+    /// A field's value by name (the first of that name).
+    pub fn field(&self, name: &str) -> Option<&'a str> {
+        let mut found = None;
+        self.fields.any(&mut |k, v| {
+            if k == name {
+                found = Some(v);
+            }
+            found.is_some()
+        });
+        found
+    }
+
+    /// The record, owned.
+    pub fn to_record(&self) -> LogRecord {
+        let mut fields = Vec::new();
+        self.fields.any(&mut |k, v| {
+            fields.push((k.to_string(), v.to_string()));
+            false
+        });
+        LogRecord {
+            time: self.time,
+            received: self.received,
+            source: self.source.to_string(),
+            level: self.level,
+            level_raw: self.level_raw.to_string(),
+            logger: self.logger.to_string(),
+            message: self.message.to_string(),
+            fields,
+            job_id: self.job_id.to_string(),
+            trace_id: self.trace_id.to_string(),
+            span_id: self.span_id.to_string(),
+            flags: self.flags,
         }
     }
 }

@@ -20,8 +20,12 @@
 //! carries a bloom filter of those words, so [`LogQuery::required_words`] lets a search skip the
 //! blocks that cannot hold a match without reading them. A filter name that Vigie does not know
 //! (`levl:error`) is an error rather than a silent word search.
+//!
+//! A block that passes its bloom filter is decompressed, and [`TextFilter`] then asks of its
+//! text as a whole what every match must contain (a regex's literal prefixes, a word in any of
+//! its case forms, a job id, a field's name) before a single record of it is read.
 
-use crate::log::{token_list, Level, LogRecord};
+use crate::log::{token_list, Level, LogRecord, RecordRef};
 use regex::Regex;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
@@ -195,6 +199,11 @@ impl LogQuery {
 
     /// Does `record` satisfy every term and the time range?
     pub fn matches(&self, record: &LogRecord) -> bool {
+        self.matches_ref(&record.as_ref())
+    }
+
+    /// [`LogQuery::matches`] for a record read in place.
+    pub fn matches_ref(&self, record: &RecordRef<'_>) -> bool {
         self.in_range(record.time)
             && self
                 .terms
@@ -255,20 +264,20 @@ impl LogQuery {
 }
 
 impl Test {
-    fn matches(&self, r: &LogRecord) -> bool {
+    fn matches(&self, r: &RecordRef<'_>) -> bool {
         match self {
             Test::Word(_, re) | Test::Prefix(_, re) | Test::Phrase(_, re) => {
-                re.is_match(&r.message)
-                    || re.is_match(&r.logger)
-                    || r.fields.iter().any(|(_, v)| re.is_match(v))
-                    || re.is_match(&r.job_id)
-                    || re.is_match(&r.trace_id)
+                re.is_match(r.message)
+                    || re.is_match(r.logger)
+                    || r.fields.any(&mut |_, v| re.is_match(v))
+                    || re.is_match(r.job_id)
+                    || re.is_match(r.trace_id)
             }
-            Test::Regex(re) => re.is_match(&r.message),
+            Test::Regex(re) => re.is_match(r.message),
             Test::Level(cmp, level) => compare(r.level, *cmp, *level),
-            Test::Source(re) => re.is_match(&r.source),
-            Test::Logger(re) => re.is_match(&r.logger),
-            Test::Job(id) => r.job_id == *id,
+            Test::Source(re) => re.is_match(r.source),
+            Test::Logger(re) => re.is_match(r.logger),
+            Test::Job(id) => r.job_id == id,
             Test::Trace(id) => r.trace_id.eq_ignore_ascii_case(id),
             Test::Field(name, pattern) => match (r.field(name), pattern) {
                 (Some(value), Some(re)) => re.is_match(value),
@@ -277,6 +286,73 @@ impl Test {
             },
         }
     }
+}
+
+/// What the text of a block must contain for any of its records to match a query: for each
+/// term that requires text, the literals one of which begins every match. Tested with one
+/// Aho-Corasick pass per term over a whole decompressed block, it lets a search skip a block
+/// without reading its records. It is only a filter: a record in a block it admits is still
+/// tested by [`LogQuery::matches_ref`].
+///
+/// The literals come from the term's own regex (`regex_syntax`'s prefix extractor), so they
+/// follow its semantics exactly, Unicode case folding included (`(?i)k` also finds the Kelvin
+/// sign); a term whose matches can begin in too many ways gives no literal and filters nothing.
+pub struct TextFilter {
+    needles: Vec<aho_corasick::AhoCorasick>,
+}
+
+impl TextFilter {
+    /// Shortest literal worth a pass: one-byte ones are in nearly every block.
+    const MIN_LITERAL: usize = 2;
+
+    pub fn of(query: &LogQuery) -> TextFilter {
+        let needles = query
+            .terms
+            .iter()
+            .filter(|t| !t.negated)
+            .filter_map(|t| {
+                let (literals, fold_ascii): (Vec<Vec<u8>>, bool) = match &t.test {
+                    Test::Word(_, re)
+                    | Test::Prefix(_, re)
+                    | Test::Phrase(_, re)
+                    | Test::Regex(re) => (prefix_literals(re.as_str())?, false),
+                    Test::Job(id) => (vec![id.as_bytes().to_vec()], false),
+                    // Trace ids are compared ignoring ASCII case (they are hex).
+                    Test::Trace(id) => (vec![id.as_bytes().to_vec()], true),
+                    Test::Field(name, _) => (vec![name.as_bytes().to_vec()], false),
+                    Test::Level(..) | Test::Source(_) | Test::Logger(_) => return None,
+                };
+                if literals.iter().any(|l| l.len() < Self::MIN_LITERAL) {
+                    return None;
+                }
+                aho_corasick::AhoCorasick::builder()
+                    .ascii_case_insensitive(fold_ascii)
+                    .build(&literals)
+                    .ok()
+            })
+            .collect();
+        TextFilter { needles }
+    }
+
+    /// Whether `text` (every string of a block, in any order) may hold a match.
+    pub fn admits(&self, text: &[u8]) -> bool {
+        self.needles.iter().all(|n| n.is_match(text))
+    }
+
+    /// Whether it can skip anything at all.
+    pub fn is_empty(&self) -> bool {
+        self.needles.is_empty()
+    }
+}
+
+/// The literals one of which begins every match of `pattern`; `None` when there is no such
+/// finite set (or the pattern does not parse, which a compiled regex's does).
+fn prefix_literals(pattern: &str) -> Option<Vec<Vec<u8>>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let literals = seq.literals()?;
+    (!literals.is_empty()).then(|| literals.iter().map(|l| l.as_bytes().to_vec()).collect())
 }
 
 fn compare(have: Level, cmp: Cmp, want: Level) -> bool {
@@ -541,6 +617,97 @@ mod tests {
         LogQuery::parse(query, NOW)
             .unwrap()
             .matches(&record(message))
+    }
+
+    /// Every string of `records` as a block keeps them: one after the other, in any order.
+    fn block_text(records: &[LogRecord]) -> Vec<u8> {
+        let mut text = Vec::new();
+        for r in records {
+            for s in [
+                &r.level_raw,
+                &r.logger,
+                &r.message,
+                &r.job_id,
+                &r.trace_id,
+                &r.span_id,
+            ] {
+                text.push(0x8f); // a length byte that is no character
+                text.extend_from_slice(s.as_bytes());
+            }
+            for (k, v) in &r.fields {
+                text.extend_from_slice(k.as_bytes());
+                text.extend_from_slice(v.as_bytes());
+            }
+        }
+        text
+    }
+
+    #[test]
+    fn the_text_filter_never_skips_a_block_holding_a_match() {
+        let messages = [
+            "invoice INV-000123 sent to customer7@example.com in 42 ms",
+            "could not render invoice INV-000131: KeyError 'vat_rate'",
+            "SMTP 421 too many messages, retrying",
+            "Invoice Sent",
+            "status O\u{212a} from the Kelvin-signed upstream", // U+212A folds to k
+            "état réinitialisé",
+            "ok",
+        ];
+        let mut records: Vec<LogRecord> = messages.iter().map(|m| record(m)).collect();
+        records[2].trace_id = "4BF92F3577B34DA6A3CE929D0E0E4736".into();
+        records[3].fields.push(("customer".into(), "ACME".into()));
+        let queries = [
+            "/INV-00012\\d/",
+            "/INV-0001[23]\\d/",
+            "/(?i)keyerror/",
+            "/\\d+ ms/",
+            "/^SMTP/",
+            "invoice",
+            "invoic*",
+            "\"too many messages\"",
+            "ok",
+            "ÉTAT",
+            "job:nightly-7",
+            "trace:4bf92f3577b34da6a3ce929d0e0e4736",
+            "field.customer:acme",
+            "-invoice",
+            "level:error",
+            "nothing-like-this",
+        ];
+        for q in queries {
+            let query = LogQuery::parse(q, NOW).unwrap();
+            let filter = TextFilter::of(&query);
+            for (i, r) in records.iter().enumerate() {
+                if query.matches(r) {
+                    assert!(
+                        filter.admits(&block_text(std::slice::from_ref(r))),
+                        "{q:?} matches record {i} but its filter skips it"
+                    );
+                }
+            }
+        }
+        // The cases that would catch an ASCII-only filter out.
+        let q = |text: &str| LogQuery::parse(text, NOW).unwrap();
+        assert!(q("ok").matches(&records[4]), "the Kelvin sign folds to k");
+        assert!(q("ÉTAT").matches(&records[5]));
+        // And it does skip what cannot match.
+        let skips = |q: &str, text: &str| {
+            !TextFilter::of(&LogQuery::parse(q, NOW).unwrap()).admits(text.as_bytes())
+        };
+        assert!(skips("/INV-00012\\d/", "INV-000131 INV-00013"));
+        assert!(skips("invoice", "an in-voice message"));
+        assert!(skips("job:nightly-7", "job nightly 7"));
+        assert!(skips("field.customer:*", "no such field"));
+        assert!(!skips(
+            "trace:4BF92F3577B34DA6A3CE929D0E0E4736",
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        ));
+        for unfiltered in ["level:error", "-invoice", "/\\d+ ms/", "source:web*"] {
+            assert!(
+                TextFilter::of(&LogQuery::parse(unfiltered, NOW).unwrap()).is_empty(),
+                "{unfiltered}"
+            );
+        }
     }
 
     #[test]

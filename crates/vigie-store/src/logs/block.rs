@@ -15,6 +15,8 @@
 
 use super::bloom::Bloom;
 use crate::{Result, StoreError};
+use std::ops::ControlFlow;
+use vigie_core::log::{FieldList, RecordRef};
 use vigie_core::varint;
 use vigie_core::{Level, LogRecord};
 
@@ -179,35 +181,161 @@ pub fn decode_head(data: &[u8]) -> Result<Head> {
     Ok(out)
 }
 
-/// Decodes every record; `source` fills in the block's source name.
-pub fn decode(data: &[u8], source: &str) -> Result<Vec<LogRecord>> {
-    let head = decode_head(data)?;
+/// A block decompressed, its records not yet read: a search tests the text as a whole first
+/// ([`open_if`]), then reads records in place ([`OpenBlock::each`]) and copies only those
+/// that match.
+pub struct OpenBlock {
+    head: Head,
+    body: Vec<u8>,
+}
+
+/// Opens a block: its head decoded, its body decompressed.
+pub fn open(data: &[u8]) -> Result<OpenBlock> {
+    open_if(data, |_| true)?.ok_or_else(|| corrupt("unreadable"))
+}
+
+/// Opens a block if its text — every string of every record, with the length bytes between
+/// them — passes `admits` (a search's `vigie_core::logquery::TextFilter`); its head is
+/// decoded only then, so a block a search passes over costs one decompression and one test.
+pub fn open_if(data: &[u8], admits: impl FnOnce(&[u8]) -> bool) -> Result<Option<OpenBlock>> {
     let (_, body) = split(data)?;
     let body = decompress(body)?;
-    let mut input = body.as_slice();
-    let mut out = Vec::with_capacity(head.times.len());
-    for i in 0..head.times.len() {
-        let mut text = || get_str(&mut input);
-        let (level_raw, logger, message) = (text()?, text()?, text()?);
-        let (job_id, trace_id, span_id) = (text()?, text()?, text()?);
-        let fields = (0..get_varint(&mut input)?)
-            .map(|_| Ok((get_str(&mut input)?, get_str(&mut input)?)))
-            .collect::<Result<Vec<_>>>()?;
-        out.push(LogRecord {
-            time: head.times[i],
-            received: head.received[i],
-            source: source.to_string(),
-            level: head.levels[i],
-            level_raw,
-            logger,
-            message,
-            fields,
-            job_id,
-            trace_id,
-            span_id,
-            flags: head.flags[i],
-        });
+    if !admits(&body) {
+        return Ok(None);
     }
+    Ok(Some(OpenBlock {
+        head: decode_head(data)?,
+        body,
+    }))
+}
+
+impl OpenBlock {
+    pub fn times(&self) -> &[i64] {
+        &self.head.times
+    }
+
+    /// Calls `visit` with each record, oldest first, and its index in the block; the record's
+    /// texts borrow the block (`source` names its source).
+    pub fn each(&self, source: &str, mut visit: impl FnMut(u32, &RecordRef<'_>)) -> Result<()> {
+        let mut input = self.body.as_slice();
+        for i in 0..self.head.times.len() {
+            let texts = Texts::read(&mut input)?;
+            visit(i as u32, &self.record(i, source, &texts));
+        }
+        Ok(())
+    }
+
+    /// Calls `visit` with each record, newest first, until it answers `Break`: a page of the
+    /// newest matches reads and copies no more of a block than it needs.
+    pub fn each_newest_first(
+        &self,
+        source: &str,
+        mut visit: impl FnMut(u32, &RecordRef<'_>) -> ControlFlow<()>,
+    ) -> Result<()> {
+        // Where each record's texts begin: their lengths are read, their bytes not checked.
+        let count = self.head.times.len();
+        let mut starts = Vec::with_capacity(count);
+        let mut input = self.body.as_slice();
+        for _ in 0..count {
+            starts.push(self.body.len() - input.len());
+            for _ in 0..6 {
+                skip_str(&mut input)?;
+            }
+            for _ in 0..get_varint(&mut input)? {
+                skip_str(&mut input)?;
+                skip_str(&mut input)?;
+            }
+        }
+        for (i, start) in starts.into_iter().enumerate().rev() {
+            let texts = Texts::read(&mut &self.body[start..])?;
+            if visit(i as u32, &self.record(i, source, &texts)).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn record<'a>(&'a self, i: usize, source: &'a str, texts: &'a Texts<'a>) -> RecordRef<'a> {
+        RecordRef {
+            time: self.head.times[i],
+            received: self.head.received[i],
+            source,
+            level: self.head.levels[i],
+            level_raw: texts.level_raw,
+            logger: texts.logger,
+            message: texts.message,
+            fields: &texts.fields,
+            job_id: texts.job_id,
+            trace_id: texts.trace_id,
+            span_id: texts.span_id,
+            flags: self.head.flags[i],
+        }
+    }
+}
+
+/// One record's texts, read in place (each string checked as UTF-8).
+struct Texts<'a> {
+    level_raw: &'a str,
+    logger: &'a str,
+    message: &'a str,
+    job_id: &'a str,
+    trace_id: &'a str,
+    span_id: &'a str,
+    fields: EncodedFields<'a>,
+}
+
+impl<'a> Texts<'a> {
+    fn read(input: &mut &'a [u8]) -> Result<Texts<'a>> {
+        Ok(Texts {
+            level_raw: get_str(input)?,
+            logger: get_str(input)?,
+            message: get_str(input)?,
+            job_id: get_str(input)?,
+            trace_id: get_str(input)?,
+            span_id: get_str(input)?,
+            fields: EncodedFields::read(input)?,
+        })
+    }
+}
+
+/// A record's fields as the block holds them: `count` pairs of strings, checked when read.
+struct EncodedFields<'a> {
+    count: u64,
+    bytes: &'a [u8],
+}
+
+impl<'a> EncodedFields<'a> {
+    /// Reads past the fields at the front of `input`, checking each string.
+    fn read(input: &mut &'a [u8]) -> Result<EncodedFields<'a>> {
+        let count = get_varint(input)?;
+        let bytes = *input;
+        for _ in 0..count {
+            get_str(input)?;
+            get_str(input)?;
+        }
+        Ok(EncodedFields {
+            count,
+            bytes: &bytes[..bytes.len() - input.len()],
+        })
+    }
+}
+
+impl<'a> FieldList<'a> for EncodedFields<'a> {
+    fn any(&'a self, visit: &mut dyn FnMut(&'a str, &'a str) -> bool) -> bool {
+        let mut input = self.bytes;
+        (0..self.count).any(|_| match (get_str(&mut input), get_str(&mut input)) {
+            (Ok(name), Ok(value)) => visit(name, value),
+            // Checked by `read`: cannot happen.
+            _ => false,
+        })
+    }
+}
+
+/// Decodes every record; `source` fills in the block's source name.
+pub fn decode(data: &[u8], source: &str) -> Result<Vec<LogRecord>> {
+    let block = open(data)?;
+    let mut out = Vec::with_capacity(block.times().len());
+    block.each(source, |_, record| out.push(record.to_record()))?;
     Ok(out)
 }
 
@@ -220,14 +348,19 @@ fn put_str(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(text.as_bytes());
 }
 
-fn get_str(input: &mut &[u8]) -> Result<String> {
+fn get_str<'a>(input: &mut &'a [u8]) -> Result<&'a str> {
+    std::str::from_utf8(skip_str(input)?).map_err(|_| corrupt("string is not UTF-8"))
+}
+
+/// A string's bytes, not yet checked.
+fn skip_str<'a>(input: &mut &'a [u8]) -> Result<&'a [u8]> {
     let len = get_varint(input)? as usize;
     if len > input.len() {
         return Err(corrupt("string length"));
     }
     let (text, rest) = input.split_at(len);
     *input = rest;
-    String::from_utf8(text.to_vec()).map_err(|_| corrupt("string is not UTF-8"))
+    Ok(text)
 }
 
 #[cfg(test)]
@@ -285,6 +418,43 @@ mod tests {
     }
 
     #[test]
+    fn records_read_in_place_newest_first_stop_when_asked() {
+        let mut records: Vec<_> = (0..300).map(record).collect();
+        let block = encode(&mut records.iter().collect::<Vec<_>>());
+        records.sort_by_key(|r| r.time);
+        let open = open(&block.data).unwrap();
+        let mut oldest_first = Vec::new();
+        open.each("worker", |i, r| oldest_first.push((i, r.to_record())))
+            .unwrap();
+        assert_eq!(
+            oldest_first
+                .iter()
+                .map(|(_, r)| r.clone())
+                .collect::<Vec<_>>(),
+            records
+        );
+        let mut newest_first = Vec::new();
+        open.each_newest_first("worker", |i, r| {
+            newest_first.push((i, r.to_record()));
+            if newest_first.len() == 7 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .unwrap();
+        let last_seven: Vec<_> = oldest_first.iter().rev().take(7).cloned().collect();
+        assert_eq!(newest_first, last_seven);
+        assert_eq!(newest_first[0].0, 299);
+        // A field read in place reads as stored.
+        open.each("worker", |i, r| {
+            assert_eq!(r.field("attempt"), records[i as usize].field("attempt"));
+            assert_eq!(r.field("missing"), None);
+        })
+        .unwrap();
+    }
+
+    #[test]
     fn damaged_blocks_are_errors_not_panics() {
         let block = encode(&mut [&record(1), &record(2)]);
         for cut in [0, 3, 10, block.data.len() - 1] {
@@ -294,5 +464,18 @@ mod tests {
         let last = flipped.len() - 3;
         flipped[last] ^= 0xff;
         let _ = decode(&flipped, "w");
+        // Every byte of the body flipped in turn, read both ways: errors or records, never a
+        // panic. (zstd may reject the frame; what it accepts is read with every length checked.)
+        for at in 4..block.data.len() {
+            let mut damaged = block.data.clone();
+            damaged[at] ^= 0x5a;
+            if let Ok(open) = open(&damaged) {
+                let _ = open.each("w", |_, r| drop(r.to_record()));
+                let _ = open.each_newest_first("w", |_, r| {
+                    drop(r.to_record());
+                    ControlFlow::Continue(())
+                });
+            }
+        }
     }
 }

@@ -11,7 +11,9 @@
 //! append:  records ─▶ group by source ─▶ encode (sort, compress, bloom) ─▶ write_log_blocks
 //! search:  query ─▶ sources it admits ─▶ block summaries in its time range and levels
 //!                ─▶ drop blocks whose bloom lacks a required word
-//!                ─▶ fetch and scan survivors newest first, in parallel, until a page is full
+//!                ─▶ fetch and scan survivors newest first, in parallel, until a page is full:
+//!                   a block whose text lacks what every match holds is passed over, the
+//!                   others are read in place and only matching records copied out
 //! compact: many small blocks of a source (a quiet app sends a line at a time) ─▶ one block
 //! retain:  whole blocks dropped past the age or size limits
 //! ```
@@ -34,8 +36,11 @@ use block::EncodedBlock;
 use bloom::Bloom;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt;
+use std::ops::ControlFlow;
 use std::str::FromStr;
 use std::sync::Arc;
+use vigie_core::log::RecordRef;
+use vigie_core::logquery::TextFilter;
 use vigie_core::{Level, LogQuery, LogRecord, ProjectId};
 
 /// Most records in one block.
@@ -169,6 +174,16 @@ pub struct LogHit {
     pub record: LogRecord,
 }
 
+impl LogHit {
+    /// A record found in a block, copied out of it.
+    fn copied(at: Cursor, record: &RecordRef<'_>) -> LogHit {
+        LogHit {
+            at,
+            record: record.to_record(),
+        }
+    }
+}
+
 /// One page of results, newest first.
 #[derive(Clone, Debug, Default)]
 pub struct SearchPage {
@@ -286,11 +301,11 @@ async fn candidates(
         .iter()
         .any(|t| matches!(t.test, vigie_core::logquery::Test::Source(_)))
     {
-        let all = store.log_sources(project).await?;
+        let all = store.log_source_names(project).await?;
         Some(
             all.into_iter()
-                .filter(|s| query.admits_source(&s.name))
-                .map(|s| s.id)
+                .filter(|(_, name)| query.admits_source(name))
+                .map(|(id, _)| id)
                 .collect(),
         )
     } else {
@@ -331,34 +346,52 @@ async fn candidates(
     Ok((survivors, considered))
 }
 
-/// Fetches `metas`' blocks and returns the records matching `query` in each, in parallel.
-async fn scan(
+/// Fetches `metas`' blocks and reads them in parallel, each in place: a block whose text
+/// lacks what every match must contain ([`TextFilter`]) is passed over whole, and `found`
+/// makes what the search keeps of each record that matches `query` and that `keep` admits —
+/// so only those are copied out of the block. With `newest`, each block gives its newest
+/// `newest` matches at most, read from its end.
+async fn scan<R: Send + 'static>(
     store: &dyn Store,
     metas: &[BlockMeta],
     query: &LogQuery,
+    newest: Option<usize>,
     keep: impl Fn(&Cursor) -> bool + Send + Sync + Clone + 'static,
-) -> Result<Vec<LogHit>> {
+    found: impl Fn(Cursor, &RecordRef<'_>) -> R + Send + Sync + 'static,
+) -> Result<Vec<R>> {
     let data = store
         .log_block_data(metas.iter().map(|m| m.id).collect(), BlockPart::Whole)
         .await?;
     let sources: BTreeMap<i64, String> = metas.iter().map(|m| (m.id, m.source.clone())).collect();
     let query = query.clone();
     cpu(move || {
-        let scan_one = |(id, bytes): &(i64, Vec<u8>)| -> Result<Vec<LogHit>> {
+        let filter = TextFilter::of(&query);
+        let scan_one = |(id, bytes): &(i64, Vec<u8>)| -> Result<Vec<R>> {
             let source = sources.get(id).map(String::as_str).unwrap_or_default();
-            let records = block::decode(bytes, source)?;
-            Ok(records
-                .into_iter()
-                .enumerate()
-                .filter_map(|(index, record)| {
-                    let at = Cursor {
-                        time: record.time,
-                        block: *id,
-                        index: index as u32,
-                    };
-                    (keep(&at) && query.matches(&record)).then_some(LogHit { at, record })
-                })
-                .collect())
+            let mut out = Vec::new();
+            let Some(block) = block::open_if(bytes, |text| filter.admits(text))? else {
+                return Ok(out);
+            };
+            let test = |index, record: &RecordRef<'_>| {
+                let at = Cursor {
+                    time: record.time,
+                    block: *id,
+                    index,
+                };
+                (keep(&at) && query.matches_ref(record)).then(|| found(at, record))
+            };
+            match newest {
+                None => block.each(source, |index, record| out.extend(test(index, record)))?,
+                Some(most) => block.each_newest_first(source, |index, record| {
+                    out.extend(test(index, record));
+                    if out.len() >= most {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                })?,
+            }
+            Ok(out)
         };
         parallel(&data, scan_one)
     })
@@ -414,6 +447,9 @@ pub async fn search(
     let (blocks, considered) = candidates(store, project, query, before.map(|c| c.time)).await?;
     let mut hits: Vec<LogHit> = Vec::new();
     let mut next = 0;
+    // The newest blocks often fill a page alone: the first round reads one block per core,
+    // and each round after reads twice as many, up to SCAN_BATCH.
+    let mut round = std::thread::available_parallelism().map_or(2, |n| n.get());
     while next < blocks.len() {
         if hits.len() > limit {
             hits.sort_unstable_by_key(|h| std::cmp::Reverse(h.at));
@@ -423,13 +459,11 @@ pub async fn search(
                 break;
             }
         }
-        let batch = &blocks[next..(next + SCAN_BATCH).min(blocks.len())];
-        hits.extend(
-            scan(store, batch, query, move |at| {
-                before.is_none_or(|b| *at < b)
-            })
-            .await?,
-        );
+        let batch = &blocks[next..(next + round.min(SCAN_BATCH)).min(blocks.len())];
+        round *= 2;
+        let keep = move |at: &Cursor| before.is_none_or(|b| *at < b);
+        let page = Some(limit + 1);
+        hits.extend(scan(store, batch, query, page, keep, LogHit::copied).await?);
         next += batch.len();
     }
     hits.sort_unstable_by_key(|h| std::cmp::Reverse(h.at));
@@ -498,8 +532,9 @@ pub async fn stats(
     };
     for batch in blocks.chunks(SCAN_BATCH * 4) {
         if query.has_text_terms() {
-            for hit in scan(store, batch, query, |_| true).await? {
-                count(hit.record.time, hit.record.level);
+            let when = |_, record: &RecordRef<'_>| (record.time, record.level);
+            for (time, level) in scan(store, batch, query, None, |_| true, when).await? {
+                count(time, level);
             }
         } else {
             let data = store
@@ -565,7 +600,8 @@ impl OldestFirst {
                 return Ok(None);
             }
             let end = (self.next + SCAN_BATCH).min(self.blocks.len());
-            let hits = scan(store, &self.blocks[self.next..end], &self.query, |_| true).await?;
+            let blocks = &self.blocks[self.next..end];
+            let hits = scan(store, blocks, &self.query, None, |_| true, LogHit::copied).await?;
             self.pending.extend(hits.into_iter().map(Pending));
             self.next = end;
         }

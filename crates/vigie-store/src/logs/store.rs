@@ -115,6 +115,9 @@ pub trait LogStore: Send + Sync {
     async fn log_block_data(&self, ids: Vec<i64>, part: BlockPart) -> Result<Vec<(i64, Vec<u8>)>>;
     /// A project's log sources with what each holds, by name.
     async fn log_sources(&self, project: ProjectId) -> Result<Vec<LogSource>>;
+    /// A project's log sources, id and name only: what a search by source needs, without
+    /// summing every block as [`log_sources`](Self::log_sources) does.
+    async fn log_source_names(&self, project: ProjectId) -> Result<Vec<(i64, String)>>;
     async fn delete_log_blocks(&self, ids: Vec<i64>) -> Result<u64>;
     /// Deletes a source and every record of it; `NotFound` if the project has no such source.
     async fn delete_log_source(&self, project: ProjectId, source: i64) -> Result<()>;
@@ -297,6 +300,23 @@ impl<E: Engine> LogStore for Db<E> {
             Box::pin(async move {
                 let rows = tx.query(sql::SOURCES, &[project.0.into()]).await?;
                 rows.iter().map(sql::source_from).collect()
+            })
+        })
+        .await
+    }
+
+    async fn log_source_names(&self, project: ProjectId) -> Result<Vec<(i64, String)>> {
+        self.read("log_source_names", move |tx| {
+            Box::pin(async move {
+                let rows = tx
+                    .query(
+                        "SELECT id, name FROM log_sources WHERE project_id = $1",
+                        &[project.0.into()],
+                    )
+                    .await?;
+                rows.iter()
+                    .map(|row| Ok((row.req_int(0)?, row.req_text(1)?)))
+                    .collect()
             })
         })
         .await

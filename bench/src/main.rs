@@ -27,6 +27,7 @@ mod jobs;
 mod logs;
 mod metrics;
 mod otlp;
+mod regress;
 mod search;
 mod sentry;
 mod sourcemaps;
@@ -121,6 +122,15 @@ enum Scenario {
         binary: PathBuf,
         #[command(flatten)]
         opts: search::Options,
+    },
+    /// Two builds side by side on a short fixed workload: server CPU per error event, per
+    /// transaction, per log line and per log query (what `bench/regress` runs).
+    Regress {
+        /// The build under test
+        #[arg(long, default_value = "target/release/vigie")]
+        new: PathBuf,
+        #[command(flatten)]
+        opts: regress::Options,
     },
     /// Log files Vigie follows itself: a backlog, a live line, rotations, and the same lines
     /// sent by `vigie import --url`.
@@ -366,6 +376,7 @@ async fn main() -> Result<()> {
         Scenario::Burst { opts } => burst::run(opts).await,
         Scenario::Sourcemaps { binary, opts } => sourcemaps::run(&binary, opts).await,
         Scenario::Search { binary, opts } => search::run(&binary, opts).await,
+        Scenario::Regress { new, opts } => regress::run(&new, opts).await,
     }
 }
 

@@ -35,13 +35,14 @@ pub struct Options {
 
 /// One query: what Vigie is asked, and the shell command that answers it from the file with
 /// `rg` (`FILE` stands for the file), if any.
-struct Query {
-    kind: &'static str,
-    q: String,
-    rg: Option<String>,
+pub(crate) struct Query {
+    pub(crate) kind: &'static str,
+    pub(crate) q: String,
+    pub(crate) rg: Option<String>,
 }
 
-fn queries(now: i64) -> Vec<Query> {
+/// The query kinds compared, over the `logs` scenario's lines generated at `now`.
+pub(crate) fn queries(now: i64) -> Vec<Query> {
     let hour = 3_600_000_000_000;
     let from = (now - 3 * 86_400 * 1_000_000_000) / hour * hour;
     let (from_text, to_text) = (rfc3339(from), rfc3339(from + hour - 1));

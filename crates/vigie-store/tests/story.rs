@@ -902,6 +902,41 @@ async fn blocks_from_before_head_ends_are_read_whole() {
 }
 
 #[tokio::test]
+async fn a_search_reads_every_block_of_a_long_history_to_its_end() {
+    // A thousand blocks (a quiet source, a line at a time): a search for what none holds
+    // goes round after round to the oldest and stops there; what one old block holds is found.
+    let dir = tempfile::tempdir().unwrap();
+    let store = vigie_store::open(&Location::Sqlite(dir.path().join("vigie.db")))
+        .await
+        .unwrap();
+    let project = store
+        .create_project("long", &ProjectKey::generate())
+        .await
+        .unwrap();
+    let blocks: Vec<_> = (0..1000)
+        .map(|i| logs::NewLogBlock {
+            source: "worker".into(),
+            block: logs::block::encode(&mut [&line(i, "worker")]),
+        })
+        .collect();
+    store
+        .write_log_blocks(project.id, blocks, Vec::new())
+        .await
+        .unwrap();
+    let query = |q: &str| LogQuery::parse(q, T0 + 10_000 * SECOND).unwrap();
+    let none = logs::search(store.as_ref(), project.id, &query("/invoice 5000/"), 100, None)
+        .await
+        .unwrap();
+    assert!(none.hits.is_empty());
+    assert_eq!((none.blocks_considered, none.blocks_scanned), (1000, 1000));
+    let oldest = logs::search(store.as_ref(), project.id, &query("/invoice 3 /"), 100, None)
+        .await
+        .unwrap();
+    assert_eq!(oldest.hits.len(), 1);
+    assert_eq!(oldest.hits[0].record.time, T0 + 3 * SECOND);
+}
+
+#[tokio::test]
 async fn sqlite_open_errors_name_the_path() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("not-a-dir");

@@ -449,7 +449,7 @@ pub async fn search(
     let mut next = 0;
     // The newest blocks often fill a page alone: the first round reads one block per core,
     // and each round after reads twice as many, up to SCAN_BATCH.
-    let mut round = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut round = std::thread::available_parallelism().map_or(2, |n| n.get().min(SCAN_BATCH));
     while next < blocks.len() {
         if hits.len() > limit {
             hits.sort_unstable_by_key(|h| std::cmp::Reverse(h.at));
@@ -459,8 +459,8 @@ pub async fn search(
                 break;
             }
         }
-        let batch = &blocks[next..(next + round.min(SCAN_BATCH)).min(blocks.len())];
-        round *= 2;
+        let batch = &blocks[next..(next + round).min(blocks.len())];
+        round = (round * 2).min(SCAN_BATCH);
         let keep = move |at: &Cursor| before.is_none_or(|b| *at < b);
         let page = Some(limit + 1);
         hits.extend(scan(store, batch, query, page, keep, LogHit::copied).await?);

@@ -70,14 +70,15 @@ pub async fn run(new: &Path, opts: Options) -> Result<()> {
             costs[i].push(measure(builds[i], &file, now, &opts).await?);
         }
     }
-    let med = |i: usize, pick: fn(&Costs) -> f64| -> f64 {
+    let med = |i: usize, pick: fn(&Costs) -> f64| {
         median(&mut costs[i].iter().map(pick).collect::<Vec<_>>())
     };
     println!(
         "  {:<34} {:>12} {:>12} {:>10}",
         "server CPU, median of rounds", "old", "new", "new / old"
     );
-    let rows: [(&str, fn(&Costs) -> f64); 4] = [
+    type Pick = fn(&Costs) -> f64;
+    let rows: [(&str, Pick); 4] = [
         ("per error event (µs)", |c| c.event),
         ("per transaction (µs)", |c| c.transaction),
         ("per log line (µs)", |c| c.line),
@@ -85,10 +86,7 @@ pub async fn run(new: &Path, opts: Options) -> Result<()> {
     ];
     for (name, pick) in rows {
         let (old, new) = (med(0, pick), med(1, pick));
-        println!(
-            "  {name:<34} {old:>12.2} {new:>12.2} {:>10.2}",
-            new / old
-        );
+        println!("  {name:<34} {old:>12.2} {new:>12.2} {:>10.2}", new / old);
     }
     Ok(())
 }
@@ -101,7 +99,16 @@ async fn measure(binary: &Path, file: &Path, now: i64, opts: &Options) -> Result
     let per = |cpu: f64, n: usize| cpu * 1e6 / n.max(1) as f64;
 
     let cpu = server.cpu_seconds()?;
-    send(&envelopes, &key, EXCEPTION, opts.events, 16, Encoding::Gzip, 0).await?;
+    send(
+        &envelopes,
+        &key,
+        EXCEPTION,
+        opts.events,
+        16,
+        Encoding::Gzip,
+        0,
+    )
+    .await?;
     let event = per(server.cpu_seconds()? - cpu, opts.events);
     let cpu = server.cpu_seconds()?;
     send(
@@ -145,10 +152,7 @@ async fn measure(binary: &Path, file: &Path, now: i64, opts: &Options) -> Result
             answer.bytes().await?;
         }
     }
-    let query = per(
-        server.cpu_seconds()? - cpu,
-        queries.len() * opts.query_runs,
-    );
+    let query = per(server.cpu_seconds()? - cpu, queries.len() * opts.query_runs);
     Ok(Costs {
         event,
         transaction,

@@ -924,16 +924,59 @@ async fn a_search_reads_every_block_of_a_long_history_to_its_end() {
         .await
         .unwrap();
     let query = |q: &str| LogQuery::parse(q, T0 + 10_000 * SECOND).unwrap();
-    let none = logs::search(store.as_ref(), project.id, &query("/invoice 5000/"), 100, None)
-        .await
-        .unwrap();
+    let none = logs::search(
+        store.as_ref(),
+        project.id,
+        &query("/invoice 5000/"),
+        100,
+        None,
+    )
+    .await
+    .unwrap();
     assert!(none.hits.is_empty());
     assert_eq!((none.blocks_considered, none.blocks_scanned), (1000, 1000));
-    let oldest = logs::search(store.as_ref(), project.id, &query("/invoice 3 /"), 100, None)
-        .await
-        .unwrap();
+    let oldest = logs::search(
+        store.as_ref(),
+        project.id,
+        &query("/invoice 3 /"),
+        100,
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(oldest.hits.len(), 1);
     assert_eq!(oldest.hits[0].record.time, T0 + 3 * SECOND);
+    // A page of the newest lists only the newest blocks, and pages on from where it stopped.
+    let newest = logs::search(store.as_ref(), project.id, &query("invoice"), 10, None)
+        .await
+        .unwrap();
+    let times: Vec<i64> = newest
+        .hits
+        .iter()
+        .map(|h| (h.record.time - T0) / SECOND)
+        .collect();
+    assert_eq!(times, (990..1000).rev().collect::<Vec<_>>());
+    assert!(
+        newest.blocks_considered < 100,
+        "{}",
+        newest.blocks_considered
+    );
+    let mut seen = times;
+    let mut before = newest.next;
+    while let Some(cursor) = before {
+        let page = logs::search(
+            store.as_ref(),
+            project.id,
+            &query("invoice"),
+            300,
+            Some(cursor),
+        )
+        .await
+        .unwrap();
+        seen.extend(page.hits.iter().map(|h| (h.record.time - T0) / SECOND));
+        before = page.next;
+    }
+    assert_eq!(seen, (0..1000).rev().collect::<Vec<_>>());
 }
 
 #[tokio::test]

@@ -97,6 +97,10 @@ pub struct BlockFilter {
     /// Blocks written before this time (ms): compaction leaves the newest alone.
     pub created_before_ms: Option<i64>,
     pub with_bloom: bool,
+    /// Blocks listed after this one, newest first: `(max_time, id)` of the last one seen.
+    pub after: Option<(i64, i64)>,
+    /// At most this many blocks.
+    pub limit: Option<usize>,
 }
 
 impl Default for BlockFilter {
@@ -110,6 +114,8 @@ impl Default for BlockFilter {
             max_records: None,
             created_before_ms: None,
             with_bloom: false,
+            after: None,
+            limit: None,
         }
     }
 }
@@ -190,7 +196,8 @@ pub struct SearchPage {
     pub hits: Vec<LogHit>,
     /// Pass as `before` for the next (older) page; `None` on the last page.
     pub next: Option<Cursor>,
-    /// Blocks in the time range and levels, and how many the bloom filters let through.
+    /// Blocks in the time range and levels listed (a full page stops the listing), and how
+    /// many of those the bloom filters let through were scanned.
     pub blocks_considered: usize,
     pub blocks_scanned: usize,
 }
@@ -289,61 +296,121 @@ pub(crate) async fn cpu<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'st
         .map_err(|e| StoreError::database(format!("a storage worker failed: {e}")))
 }
 
-/// The blocks that may hold matches of `query`, newest first, after bloom pruning.
+/// The blocks that may hold matches of a query, newest first, after bloom pruning, listed a
+/// few at a time: a page of the newest matches is often full after the first blocks, and its
+/// cost then does not grow with the history stored behind them.
+struct Listing {
+    filter: BlockFilter,
+    words: Vec<u64>,
+    /// Blocks in the time range and levels listed so far.
+    considered: usize,
+    done: bool,
+}
+
+impl Listing {
+    /// Blocks asked for by the first listing; each next one asks for four times as many.
+    const FIRST: usize = 32;
+
+    async fn new(
+        store: &dyn Store,
+        project: ProjectId,
+        query: &LogQuery,
+        before: Option<i64>,
+    ) -> Result<Listing> {
+        let sources = if query
+            .terms
+            .iter()
+            .any(|t| matches!(t.test, vigie_core::logquery::Test::Source(_)))
+        {
+            let all = store.log_source_names(project).await?;
+            Some(
+                all.into_iter()
+                    .filter(|(_, name)| query.admits_source(name))
+                    .map(|(id, _)| id)
+                    .collect(),
+            )
+        } else {
+            None
+        };
+        let words: Vec<u64> = query
+            .required_words()
+            .iter()
+            .map(|w| Bloom::hash(w))
+            .collect();
+        let to = match (query.to, before) {
+            (Some(to), Some(b)) => Some(to.min(b + 1)),
+            (to, b) => to.or(b.map(|b| b + 1)),
+        };
+        Ok(Listing {
+            filter: BlockFilter {
+                project: Some(project),
+                from: query.from,
+                to,
+                sources,
+                level_mask: query.level_mask(),
+                with_bloom: !words.is_empty(),
+                ..BlockFilter::default()
+            },
+            words,
+            considered: 0,
+            done: false,
+        })
+    }
+
+    /// The next blocks whose filters admit the query (possibly none while more are listed);
+    /// `None` once every block was listed.
+    async fn next(&mut self, store: &dyn Store) -> Result<Option<Vec<BlockMeta>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let limit = self
+            .filter
+            .limit
+            .map_or(Self::FIRST, |n| n.saturating_mul(4));
+        self.filter.limit = Some(limit);
+        let metas = store.log_blocks(&self.filter).await?;
+        // Blocks deleted meanwhile are left out of the answer, so a short one may still not
+        // be the end: the end is an empty listing.
+        self.done = metas.is_empty();
+        self.considered += metas.len();
+        if let Some(last) = metas.last() {
+            self.filter.after = Some((last.max_time, last.id));
+        }
+        Ok(Some(self.survivors(metas)))
+    }
+
+    /// Every block left, at once (counts, downloads).
+    async fn all(mut self, store: &dyn Store) -> Result<Vec<BlockMeta>> {
+        self.filter.limit = None;
+        let metas = store.log_blocks(&self.filter).await?;
+        Ok(self.survivors(metas))
+    }
+
+    fn survivors(&self, metas: Vec<BlockMeta>) -> Vec<BlockMeta> {
+        metas
+            .into_iter()
+            .filter(|m| match &m.bloom {
+                Some(bloom) => self.words.iter().all(|h| Bloom::may_contain(bloom, *h)),
+                None => true,
+            })
+            .map(|mut m| {
+                m.bloom = None;
+                m
+            })
+            .collect()
+    }
+}
+
+/// Every block that may hold matches of `query`, newest first, after bloom pruning.
 async fn candidates(
     store: &dyn Store,
     project: ProjectId,
     query: &LogQuery,
-    before: Option<i64>,
-) -> Result<(Vec<BlockMeta>, usize)> {
-    let sources = if query
-        .terms
-        .iter()
-        .any(|t| matches!(t.test, vigie_core::logquery::Test::Source(_)))
-    {
-        let all = store.log_source_names(project).await?;
-        Some(
-            all.into_iter()
-                .filter(|(_, name)| query.admits_source(name))
-                .map(|(id, _)| id)
-                .collect(),
-        )
-    } else {
-        None
-    };
-    let words: Vec<u64> = query
-        .required_words()
-        .iter()
-        .map(|w| Bloom::hash(w))
-        .collect();
-    let to = match (query.to, before) {
-        (Some(to), Some(b)) => Some(to.min(b + 1)),
-        (to, b) => to.or(b.map(|b| b + 1)),
-    };
-    let metas = store
-        .log_blocks(&BlockFilter {
-            project: Some(project),
-            from: query.from,
-            to,
-            sources,
-            level_mask: query.level_mask(),
-            with_bloom: !words.is_empty(),
-            ..BlockFilter::default()
-        })
-        .await?;
-    let considered = metas.len();
-    let survivors = metas
-        .into_iter()
-        .filter(|m| match &m.bloom {
-            Some(bloom) => words.iter().all(|h| Bloom::may_contain(bloom, *h)),
-            None => true,
-        })
-        .map(|mut m| {
-            m.bloom = None;
-            m
-        })
-        .collect();
-    Ok((survivors, considered))
+) -> Result<Vec<BlockMeta>> {
+    Listing::new(store, project, query, None)
+        .await?
+        .all(store)
+        .await
 }
 
 /// Fetches `metas`' blocks and reads them in parallel, each in place: a block whose text
@@ -444,27 +511,35 @@ pub async fn search(
     before: Option<Cursor>,
 ) -> Result<SearchPage> {
     let limit = limit.max(1);
-    let (blocks, considered) = candidates(store, project, query, before.map(|c| c.time)).await?;
+    let mut listing = Listing::new(store, project, query, before.map(|c| c.time)).await?;
+    let mut waiting: std::collections::VecDeque<BlockMeta> = Default::default();
     let mut hits: Vec<LogHit> = Vec::new();
-    let mut next = 0;
+    let mut scanned = 0;
     // The newest blocks often fill a page alone: the first round reads one block per core,
     // and each round after reads twice as many, up to SCAN_BATCH.
     let mut round = std::thread::available_parallelism().map_or(2, |n| n.get().min(SCAN_BATCH));
-    while next < blocks.len() {
+    loop {
+        while waiting.len() < round {
+            match listing.next(store).await? {
+                Some(more) => waiting.extend(more),
+                None => break,
+            }
+        }
+        let Some(newest) = waiting.front() else { break };
         if hits.len() > limit {
             hits.sort_unstable_by_key(|h| std::cmp::Reverse(h.at));
             hits.truncate(limit + 1);
             // Unscanned blocks end no later than this one: none can hold a newer record.
-            if blocks[next].max_time < hits[limit].at.time {
+            if newest.max_time < hits[limit].at.time {
                 break;
             }
         }
-        let batch = &blocks[next..(next + round).min(blocks.len())];
+        let batch: Vec<BlockMeta> = waiting.drain(..round.min(waiting.len())).collect();
         round = (round * 2).min(SCAN_BATCH);
         let keep = move |at: &Cursor| before.is_none_or(|b| *at < b);
         let page = Some(limit + 1);
-        hits.extend(scan(store, batch, query, page, keep, LogHit::copied).await?);
-        next += batch.len();
+        hits.extend(scan(store, &batch, query, page, keep, LogHit::copied).await?);
+        scanned += batch.len();
     }
     hits.sort_unstable_by_key(|h| std::cmp::Reverse(h.at));
     let more = hits.len() > limit;
@@ -472,8 +547,8 @@ pub async fn search(
     Ok(SearchPage {
         next: more.then(|| hits[limit - 1].at),
         hits,
-        blocks_considered: considered,
-        blocks_scanned: next,
+        blocks_considered: listing.considered,
+        blocks_scanned: scanned,
     })
 }
 
@@ -485,7 +560,7 @@ pub async fn stats(
     query: &LogQuery,
     buckets: usize,
 ) -> Result<LogStats> {
-    let (blocks, _) = candidates(store, project, query, None).await?;
+    let blocks = candidates(store, project, query).await?;
     let buckets = buckets.clamp(1, 1000);
     let start = query
         .from
@@ -583,7 +658,7 @@ impl OldestFirst {
     pub async fn next_batch(&mut self, store: &dyn Store) -> Result<Option<Vec<LogRecord>>> {
         if !self.started {
             self.started = true;
-            self.blocks = candidates(store, self.project, &self.query, None).await?.0;
+            self.blocks = candidates(store, self.project, &self.query).await?;
             self.blocks.sort_by_key(|b| (b.min_time, b.id));
         }
         loop {

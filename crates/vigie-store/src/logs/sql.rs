@@ -100,11 +100,24 @@ pub fn blocks_query(f: &BlockFilter) -> (String, Vec<Value>) {
         };
         w.clauses.push(format!("b.source_id IN ({list})"));
     }
+    if let Some((max_time, id)) = f.after {
+        // Newest first by (max_time, id), so a listing goes on where the last one stopped.
+        let n = w.values.len();
+        w.values
+            .extend([max_time.into(), max_time.into(), id.into()]);
+        w.clauses.push(format!(
+            "(b.max_time < ${} OR (b.max_time = ${} AND b.id < ${}))",
+            n + 1,
+            n + 2,
+            n + 3
+        ));
+    }
     let bloom = if f.with_bloom { ", b.bloom" } else { "" };
+    let limit = f.limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
     let sql = format!(
         "SELECT b.id, b.source_id, s.name, b.min_time, b.max_time, b.records, b.level_counts, \
          b.raw_bytes, b.stored_bytes{bloom} FROM log_blocks b JOIN log_sources s \
-         ON s.id = b.source_id{} ORDER BY b.max_time DESC, b.id DESC",
+         ON s.id = b.source_id{} ORDER BY b.max_time DESC, b.id DESC{limit}",
         w.sql()
     );
     (sql, w.values)

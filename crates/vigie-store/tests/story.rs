@@ -980,6 +980,45 @@ async fn a_search_reads_every_block_of_a_long_history_to_its_end() {
 }
 
 #[tokio::test]
+async fn sqlite_migrations_land_whole_or_not_at_all() {
+    // A database where the last migration's table is already taken: the migrations before it
+    // apply, the last fails, and nothing of any of them is left (one transaction).
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vigie.db");
+    let conn = rusqlite::Connection::open(&file).unwrap();
+    conn.execute_batch("CREATE TABLE followed_files (taken INTEGER)")
+        .unwrap();
+    drop(conn);
+    let err = vigie_store::open(&Location::Sqlite(file.clone()))
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.starts_with("database migration 27 failed"), "{err}");
+    let conn = rusqlite::Connection::open(&file).unwrap();
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(tables, ["followed_files", "schema_migrations"]);
+    let applied: i64 = conn
+        .query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(applied, 0);
+    // Once the way is clear, the same file migrates at once.
+    conn.execute_batch("DROP TABLE followed_files").unwrap();
+    drop(conn);
+    let store = vigie_store::open(&Location::Sqlite(file)).await.unwrap();
+    assert!(store
+        .create_project("after", &ProjectKey::generate())
+        .await
+        .is_ok());
+}
+
+#[tokio::test]
 async fn sqlite_open_errors_name_the_path() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("not-a-dir");

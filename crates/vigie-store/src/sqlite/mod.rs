@@ -114,23 +114,37 @@ fn migrate(conn: &Connection) -> Result<()> {
         [],
         |r| r.get(0),
     )?;
-    for m in migrations::pending(current)? {
+    let pending: Vec<_> = migrations::pending(current)?.collect();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    // Every pending migration in one transaction: a fresh data directory is ready after one
+    // commit (one fsync, not one per migration), and an upgrade lands whole or not at all.
+    let failed = |version, e: rusqlite::Error| StoreError::Migrate {
+        version,
+        reason: e.to_string(),
+    };
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| failed(pending[0].version, e))?;
+    for m in &pending {
         let apply = || -> rusqlite::Result<()> {
-            conn.execute_batch("BEGIN IMMEDIATE")?;
             conn.execute_batch(&m.sql(Backend::Sqlite))?;
             conn.execute(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
                 params![m.version, m.name, Timestamp::now().millis()],
             )?;
-            conn.execute_batch("COMMIT")
+            Ok(())
         };
         if let Err(e) = apply() {
             let _ = conn.execute_batch("ROLLBACK");
-            return Err(StoreError::Migrate {
-                version: m.version,
-                reason: e.to_string(),
-            });
+            return Err(failed(m.version, e));
         }
+    }
+    if let Err(e) = conn.execute_batch("COMMIT") {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(failed(pending[pending.len() - 1].version, e));
+    }
+    for m in &pending {
         tracing::info!(
             version = m.version,
             name = m.name,

@@ -413,15 +413,31 @@ async fn candidates(
         .await
 }
 
+/// A query made ready once per search, then shared by the threads of every round: the query
+/// and the [`TextFilter`] of its literals.
+struct Matcher {
+    query: LogQuery,
+    text: TextFilter,
+}
+
+impl Matcher {
+    fn new(query: &LogQuery) -> Arc<Matcher> {
+        Arc::new(Matcher {
+            query: query.clone(),
+            text: TextFilter::of(query),
+        })
+    }
+}
+
 /// Fetches `metas`' blocks and reads them in parallel, each in place: a block whose text
 /// lacks what every match must contain ([`TextFilter`]) is passed over whole, and `found`
-/// makes what the search keeps of each record that matches `query` and that `keep` admits —
-/// so only those are copied out of the block. With `newest`, each block gives its newest
-/// `newest` matches at most, read from its end.
+/// makes what the search keeps of each record that matches and that `keep` admits — so only
+/// those are copied out of the block. With `newest`, each block gives its newest `newest`
+/// matches at most, read from its end.
 async fn scan<R: Send + 'static>(
     store: &dyn Store,
     metas: &[BlockMeta],
-    query: &LogQuery,
+    matcher: &Arc<Matcher>,
     newest: Option<usize>,
     keep: impl Fn(&Cursor) -> bool + Send + Sync + Clone + 'static,
     found: impl Fn(Cursor, &RecordRef<'_>) -> R + Send + Sync + 'static,
@@ -430,13 +446,12 @@ async fn scan<R: Send + 'static>(
         .log_block_data(metas.iter().map(|m| m.id).collect(), BlockPart::Whole)
         .await?;
     let sources: BTreeMap<i64, String> = metas.iter().map(|m| (m.id, m.source.clone())).collect();
-    let query = query.clone();
+    let matcher = matcher.clone();
     cpu(move || {
-        let filter = TextFilter::of(&query);
         let scan_one = |(id, bytes): &(i64, Vec<u8>)| -> Result<Vec<R>> {
             let source = sources.get(id).map(String::as_str).unwrap_or_default();
             let mut out = Vec::new();
-            let Some(block) = block::open_if(bytes, |text| filter.admits(text))? else {
+            let Some(block) = block::open_if(bytes, |text| matcher.text.admits(text))? else {
                 return Ok(out);
             };
             let test = |index, record: &RecordRef<'_>| {
@@ -445,7 +460,7 @@ async fn scan<R: Send + 'static>(
                     block: *id,
                     index,
                 };
-                (keep(&at) && query.matches_ref(record)).then(|| found(at, record))
+                (keep(&at) && matcher.query.matches_ref(record)).then(|| found(at, record))
             };
             match newest {
                 None => block.each(source, |index, record| out.extend(test(index, record)))?,
@@ -513,6 +528,7 @@ pub async fn search(
     let limit = limit.max(1);
     let mut listing = Listing::new(store, project, query, before.map(|c| c.time)).await?;
     let mut waiting: std::collections::VecDeque<BlockMeta> = Default::default();
+    let matcher = Matcher::new(query);
     let mut hits: Vec<LogHit> = Vec::new();
     let mut scanned = 0;
     // The newest blocks often fill a page alone: the first round reads one block per core,
@@ -538,7 +554,7 @@ pub async fn search(
         round = (round * 2).min(SCAN_BATCH);
         let keep = move |at: &Cursor| before.is_none_or(|b| *at < b);
         let page = Some(limit + 1);
-        hits.extend(scan(store, &batch, query, page, keep, LogHit::copied).await?);
+        hits.extend(scan(store, &batch, &matcher, page, keep, LogHit::copied).await?);
         scanned += batch.len();
     }
     hits.sort_unstable_by_key(|h| std::cmp::Reverse(h.at));
@@ -605,10 +621,11 @@ pub async fn stats(
         stats.per_level[level as usize] += 1;
         stats.buckets[(((time - start) / width) as usize).min(buckets - 1)] += 1;
     };
+    let matcher = Matcher::new(query);
     for batch in blocks.chunks(SCAN_BATCH * 4) {
         if query.has_text_terms() {
             let when = |_, record: &RecordRef<'_>| (record.time, record.level);
-            for (time, level) in scan(store, batch, query, None, |_| true, when).await? {
+            for (time, level) in scan(store, batch, &matcher, None, |_| true, when).await? {
                 count(time, level);
             }
         } else {
@@ -635,7 +652,7 @@ pub async fn stats(
 /// block still unread can hold an older one.
 pub struct OldestFirst {
     project: ProjectId,
-    query: LogQuery,
+    matcher: Arc<Matcher>,
     blocks: Vec<BlockMeta>,
     next: usize,
     pending: BinaryHeap<Pending>,
@@ -646,7 +663,7 @@ impl OldestFirst {
     pub fn new(project: ProjectId, query: LogQuery) -> OldestFirst {
         OldestFirst {
             project,
-            query,
+            matcher: Matcher::new(&query),
             blocks: Vec::new(),
             next: 0,
             pending: BinaryHeap::new(),
@@ -658,7 +675,7 @@ impl OldestFirst {
     pub async fn next_batch(&mut self, store: &dyn Store) -> Result<Option<Vec<LogRecord>>> {
         if !self.started {
             self.started = true;
-            self.blocks = candidates(store, self.project, &self.query).await?;
+            self.blocks = candidates(store, self.project, &self.matcher.query).await?;
             self.blocks.sort_by_key(|b| (b.min_time, b.id));
         }
         loop {
@@ -676,7 +693,7 @@ impl OldestFirst {
             }
             let end = (self.next + SCAN_BATCH).min(self.blocks.len());
             let blocks = &self.blocks[self.next..end];
-            let hits = scan(store, blocks, &self.query, None, |_| true, LogHit::copied).await?;
+            let hits = scan(store, blocks, &self.matcher, None, |_| true, LogHit::copied).await?;
             self.pending.extend(hits.into_iter().map(Pending));
             self.next = end;
         }

@@ -367,9 +367,15 @@ pub(crate) async fn timed(
 
 /// `rg` on the same file, warm: the median of 5 runs after one unmeasured run.
 pub(crate) fn ripgrep(args: &[&str], file: &Path) -> Option<(f64, String)> {
-    let run = || {
+    warm_median(Command::new("rg").args(args).arg(file))
+}
+
+/// `command`'s wall time in ms and what it printed, warm: the median of 5 runs after one
+/// unmeasured run (a command that finds nothing and says so by its exit code still counts).
+pub(crate) fn warm_median(command: &mut Command) -> Option<(f64, String)> {
+    let mut run = || {
         let t = Instant::now();
-        let out = Command::new("rg").args(args).arg(file).output().ok()?;
+        let out = command.output().ok()?;
         Some((
             t.elapsed().as_secs_f64() * 1000.0,
             String::from_utf8_lossy(&out.stdout).trim().to_string(),

@@ -233,21 +233,8 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
 
 /// The median wall time of 5 runs of `command` in `sh`, after one unmeasured run.
 fn shell_median(command: &str) -> Option<f64> {
-    let run = || {
-        let t = Instant::now();
-        let ok = Command::new("sh")
-            .args(["-c", &format!("{command} > /dev/null")])
-            .status()
-            .ok()?
-            .success();
-        // rg -c exits 1 when it finds nothing: still an answer.
-        let _ = ok;
-        Some(t.elapsed().as_secs_f64() * 1000.0)
-    };
-    run()?;
-    let mut times: Vec<f64> = (0..5).filter_map(|_| run()).collect();
-    times.sort_by(f64::total_cmp);
-    times.get(times.len() / 2).copied()
+    let quiet = format!("{command} > /dev/null");
+    logs::warm_median(Command::new("sh").args(["-c", &quiet])).map(|(ms, _)| ms)
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {

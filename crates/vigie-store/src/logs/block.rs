@@ -210,10 +210,6 @@ pub fn open_if(data: &[u8], admits: impl FnOnce(&[u8]) -> bool) -> Result<Option
 }
 
 impl OpenBlock {
-    pub fn times(&self) -> &[i64] {
-        &self.head.times
-    }
-
     /// Calls `visit` with each record, oldest first, and its index in the block; the record's
     /// texts borrow the block (`source` names its source).
     pub fn each(&self, source: &str, mut visit: impl FnMut(u32, &RecordRef<'_>)) -> Result<()> {
@@ -334,7 +330,7 @@ impl<'a> FieldList<'a> for EncodedFields<'a> {
 /// Decodes every record; `source` fills in the block's source name.
 pub fn decode(data: &[u8], source: &str) -> Result<Vec<LogRecord>> {
     let block = open(data)?;
-    let mut out = Vec::with_capacity(block.times().len());
+    let mut out = Vec::with_capacity(block.head.times.len());
     block.each(source, |_, record| out.push(record.to_record()))?;
     Ok(out)
 }

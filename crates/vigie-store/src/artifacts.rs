@@ -298,7 +298,7 @@ async fn save(tx: &mut dyn Tx, bundle: NewBundle, cap: u64, now: Timestamp) -> R
         .collect();
     tx.insert_rows(
         "INSERT INTO artifact_files (bundle_id, project_id, kind, url, debug_id, sourcemap, \
-         bytes, data) VALUES",
+         bytes, data)",
         "",
         rows,
     )
@@ -334,7 +334,7 @@ impl<E: Engine> ArtifactStore for Db<E> {
                     })
                     .collect();
                 tx.insert_rows(
-                    "INSERT INTO artifact_chunks (checksum, data, created_at) VALUES",
+                    "INSERT INTO artifact_chunks (checksum, data, created_at)",
                     " ON CONFLICT (checksum) DO NOTHING",
                     rows,
                 )

@@ -422,7 +422,7 @@ async fn write(
             // Another instance may have made the same series a moment ago: it is read back.
             tx.insert_rows(
                 "INSERT INTO metric_series (project_id, key_hash, name, service, attributes, \
-                 kind, unit, description, created_at) VALUES ",
+                 kind, unit, description, created_at)",
                 " ON CONFLICT (project_id, key_hash) DO NOTHING",
                 rows,
             )
@@ -507,7 +507,7 @@ async fn write(
             .map(|((series, minute), m)| minute_row(*series, *minute, m))
             .collect();
         tx.insert_rows(
-            &format!("INSERT INTO metric_points ({MINUTE_COLUMNS}) VALUES "),
+            &format!("INSERT INTO metric_points ({MINUTE_COLUMNS})"),
             " ON CONFLICT (id) DO UPDATE SET count = excluded.count, sum = excluded.sum, \
              min = excluded.min, max = excluded.max, last = excluded.last, \
              increase = excluded.increase, buckets = excluded.buckets",
@@ -529,7 +529,7 @@ async fn write(
         })
         .collect::<Vec<_>>();
     tx.insert_rows(
-        "INSERT INTO metric_state (series_id, state, last_seen) VALUES ",
+        "INSERT INTO metric_state (series_id, state, last_seen)",
         " ON CONFLICT (series_id) DO UPDATE SET state = excluded.state, \
          last_seen = excluded.last_seen",
         states,

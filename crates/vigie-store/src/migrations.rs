@@ -160,6 +160,11 @@ pub const ALL: &[Migration] = &[
         "followed log files",
         include_str!("../migrations/0027_followed_files.sql"),
     ),
+    step(
+        28,
+        "event bodies kept in their rows (PostgreSQL)",
+        include_str!("../migrations/0028_inline_bodies.sql"),
+    ),
 ];
 
 impl Migration {

@@ -224,7 +224,7 @@ async fn write_blocks(
     // A batch sent again (the exporter timed out before the answer) names the same entries.
     tx.insert_rows(
         "INSERT INTO trace_entries (project_id, trace_id, span_id, service, name, kind, start, \
-         duration_ns, failed, job_id, attributes) VALUES ",
+         duration_ns, failed, job_id, attributes)",
         " ON CONFLICT (project_id, trace_id, span_id) DO NOTHING",
         entries,
     )
@@ -282,7 +282,7 @@ async fn insert_block(
         })
         .collect();
     tx.insert_rows(
-        "INSERT INTO trace_blocks (project_id, trace_id, block_id, failed) VALUES ",
+        "INSERT INTO trace_blocks (project_id, trace_id, block_id, failed)",
         "",
         rows,
     )

@@ -53,6 +53,26 @@ pub(crate) trait Tx: Send {
     fn skip_locked(&self) -> &'static str {
         ""
     }
+    /// Runs `insert` (`INSERT INTO t (columns)`) over `rows`, each the same width, then `tail`
+    /// (`ON CONFLICT …`, `RETURNING …`), where `$+1`, `$+2`, … name the `extra` values; answers
+    /// the rows `RETURNING` gives. By default the rows go as `VALUES (…), (…)` in a few
+    /// statement shapes ([`statement_rows`]); PostgreSQL sends them all in one statement over
+    /// column arrays.
+    fn write_rows<'a>(
+        &'a mut self,
+        insert: &'a str,
+        tail: &'a str,
+        rows: Vec<Row>,
+        extra: &'a [Value],
+    ) -> BoxFuture<'a, Result<Vec<Row>>> {
+        Box::pin(async move {
+            let mut answered = Vec::new();
+            for (sql, values) in multi_row(insert, tail, rows, extra) {
+                answered.extend(self.query(&sql, &values).await?);
+            }
+            Ok(answered)
+        })
+    }
     /// Whether the tasks search has its trigram index (`celery_search`, SQLite); PostgreSQL
     /// scans.
     fn search_index(&self) -> bool {
@@ -98,50 +118,57 @@ fn multi_row(
         .into_iter()
         .map(|size| {
             let mut values: Vec<Value> = rows.by_ref().take(size).flatten().collect();
-            let mut tail = tail.to_string();
-            for n in (1..=extra.len()).rev() {
-                tail = tail.replace(&format!("$+{n}"), &format!("${}", size * width + n));
-            }
             values.extend_from_slice(extra);
+            let tail = number_extra(tail, extra.len(), size * width);
             (
-                format!("{head}{}{tail}", crate::sql::value_rows(size, width)),
+                format!(
+                    "{head} VALUES {}{tail}",
+                    crate::sql::value_rows(size, width)
+                ),
                 values,
             )
         })
         .collect()
 }
 
+/// `tail` with `$+1` … `$+extra` numbered after the statement's first `before` parameters.
+pub(crate) fn number_extra(tail: &str, extra: usize, before: usize) -> String {
+    let mut tail = tail.to_string();
+    // From the highest, so that `$+1` is not replaced inside `$+12`.
+    for n in (1..=extra).rev() {
+        tail = tail.replace(&format!("$+{n}"), &format!("${}", before + n));
+    }
+    tail
+}
+
 impl dyn Tx + '_ {
-    /// Runs `head VALUES (…), (…) tail` over `rows` (each the same width) in as few
-    /// statements as [`statement_rows`] allows: one round trip for many rows where a statement
-    /// a row would cost one each. Answers the rows changed.
+    /// Runs `insert` over `rows` then `tail` (see [`Tx::write_rows`]): one round trip for
+    /// many rows where a statement a row would cost one each.
     pub(crate) async fn insert_rows(
         &mut self,
-        head: &str,
+        insert: &str,
         tail: &str,
         rows: Vec<Vec<Value>>,
-    ) -> Result<u64> {
-        let mut changed = 0;
-        for (sql, values) in multi_row(head, tail, rows, &[]) {
-            changed += self.execute(&sql, &values).await?;
+    ) -> Result<()> {
+        if !rows.is_empty() {
+            self.write_rows(insert, tail, rows, &[]).await?;
         }
-        Ok(changed)
+        Ok(())
     }
 
     /// [`insert_rows`](Self::insert_rows) for a statement whose `RETURNING` answers rows; the
     /// `extra` values follow each statement's rows, and `tail` names them `$+1`, `$+2`, …
     pub(crate) async fn insert_rows_returning(
         &mut self,
-        head: &str,
+        insert: &str,
         tail: &str,
         rows: Vec<Vec<Value>>,
         extra: &[Value],
     ) -> Result<Vec<Row>> {
-        let mut answered = Vec::new();
-        for (sql, values) in multi_row(head, tail, rows, extra) {
-            answered.extend(self.query(&sql, &values).await?);
+        if rows.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(answered)
+        self.write_rows(insert, tail, rows, extra).await
     }
 
     /// The first row of `sql`, if any.
@@ -223,12 +250,7 @@ mod statement_shapes {
     #[test]
     fn extra_values_are_numbered_after_the_rows() {
         let rows = vec![vec![Value::from(1), Value::from(2)]; 3];
-        let statements = multi_row(
-            "INSERT INTO t (a, b) VALUES ",
-            " SET c = $+1",
-            rows,
-            &[9.into()],
-        );
+        let statements = multi_row("INSERT INTO t (a, b)", " SET c = $+1", rows, &[9.into()]);
         assert_eq!(statements.len(), 2);
         assert_eq!(
             statements[0].0,

@@ -981,8 +981,8 @@ async fn a_search_reads_every_block_of_a_long_history_to_its_end() {
 
 #[tokio::test]
 async fn sqlite_migrations_land_whole_or_not_at_all() {
-    // A database where the last migration's table is already taken: the migrations before it
-    // apply, the last fails, and nothing of any of them is left (one transaction).
+    // A database where migration 27's table is already taken: the migrations before it
+    // apply, 27 fails, and nothing of any of them is left (one transaction).
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("vigie.db");
     let conn = rusqlite::Connection::open(&file).unwrap();

@@ -129,7 +129,7 @@ pub(crate) async fn apply(
     let workers: Vec<Worker> = workers.into_values().collect();
 
     tx.insert_rows(
-        "INSERT INTO celery_task_events (project_id, uuid, at, kind, hostname, fields) VALUES ",
+        "INSERT INTO celery_task_events (project_id, uuid, at, kind, hostname, fields)",
         "",
         events,
     )
@@ -180,7 +180,7 @@ pub(crate) async fn apply(
         .map(|(kind, name)| vec![project.0.into(), (*kind).into(), (*name).into()])
         .collect();
     tx.insert_rows(
-        "INSERT INTO celery_names (project_id, kind, name) VALUES ",
+        "INSERT INTO celery_names (project_id, kind, name)",
         " ON CONFLICT DO NOTHING",
         rows,
     )
@@ -217,7 +217,7 @@ async fn load(
     Ok(rows)
 }
 
-/// `INSERT INTO table (cols) VALUES ` and ` ON CONFLICT (keys) DO UPDATE SET` every other
+/// `INSERT INTO table (cols)` and ` ON CONFLICT (keys) DO UPDATE SET` every other
 /// column, around a multi-row `VALUES` (see `Tx::insert_rows`).
 fn upsert_head(table: &str, cols: &str, keys: &str) -> (String, String) {
     let updates: Vec<String> = cols
@@ -227,7 +227,7 @@ fn upsert_head(table: &str, cols: &str, keys: &str) -> (String, String) {
         .map(|c| format!("{c} = excluded.{c}"))
         .collect();
     (
-        format!("INSERT INTO {table} ({cols}) VALUES "),
+        format!("INSERT INTO {table} ({cols})"),
         format!(" ON CONFLICT ({keys}) DO UPDATE SET {}", updates.join(", ")),
     )
 }

@@ -185,8 +185,7 @@ impl IssueGroup<'_> {
 /// Upserts the issue of each group (reopening resolved ones, see `vigie_core::issue`), then
 /// stores the events and their counts.
 const UPSERT_ISSUES: &str = "INSERT INTO issues (project_id, grouping_key, title, culprit, \
-    level, status, first_seen, last_seen, event_count, user_count, first_release, last_release) \
-    VALUES ";
+    level, status, first_seen, last_seen, event_count, user_count, first_release, last_release)";
 /// After the rows of [`UPSERT_ISSUES`]; `$+1` is the time of the write (a regression's).
 const UPSERT_ISSUES_TAIL: &str = " ON CONFLICT (project_id, grouping_key) DO UPDATE SET \
     title = excluded.title, culprit = excluded.culprit, level = excluded.level, \
@@ -211,7 +210,7 @@ const UPSERT_ISSUES_TAIL: &str = " ON CONFLICT (project_id, grouping_key) DO UPD
     RETURNING grouping_key, id, event_count, regressed_at";
 
 const INSERT_EVENTS: &str = "INSERT INTO events (project_id, issue_id, event_id, time, received, \
-    level, title, environment, release, trace_id, job_id, user_label, body) VALUES ";
+    level, title, environment, release, trace_id, job_id, user_label, body)";
 
 async fn write_events(
     tx: &mut dyn Tx,
@@ -407,13 +406,13 @@ impl IssueDetails {
 
     async fn write(self, tx: &mut dyn Tx) -> Result<()> {
         tx.insert_rows(
-            "INSERT INTO issue_hours (issue_id, hour, count) VALUES ",
+            "INSERT INTO issue_hours (issue_id, hour, count)",
             " ON CONFLICT (issue_id, hour) DO UPDATE SET count = issue_hours.count + excluded.count",
             self.hours,
         )
         .await?;
         tx.insert_rows(
-            "INSERT INTO issue_tags (issue_id, key, value, count, last_seen) VALUES ",
+            "INSERT INTO issue_tags (issue_id, key, value, count, last_seen)",
             " ON CONFLICT (issue_id, key, value) DO UPDATE SET \
              count = issue_tags.count + excluded.count, last_seen = CASE WHEN \
              excluded.last_seen > issue_tags.last_seen THEN excluded.last_seen \
@@ -430,7 +429,7 @@ impl IssueDetails {
 async fn add_users(tx: &mut dyn Tx, pairs: Vec<Vec<Value>>) -> Result<()> {
     let added = tx
         .insert_rows_returning(
-            "INSERT INTO issue_users (issue_id, user_key) VALUES ",
+            "INSERT INTO issue_users (issue_id, user_key)",
             " ON CONFLICT (issue_id, user_key) DO NOTHING RETURNING issue_id",
             pairs,
             &[],

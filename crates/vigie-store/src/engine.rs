@@ -42,18 +42,31 @@ pub(crate) trait Engine: Send + Sync + 'static {
     fn listen(&self) -> impl Future<Output = Result<Option<crate::lead::Listener>>> + Send;
 }
 
+use crate::logs::store::{BlobCache, BLOCK_CACHE_BYTES, BLOOM_CACHE_BYTES, HEAD_CACHE_BYTES};
+
 /// The store: one engine, and every feature's storage written once on top of it.
 pub(crate) struct Db<E> {
     engine: E,
-    /// Log blocks' bloom filters already read (see `crate::logs`).
-    blooms: crate::logs::store::BloomCache,
+    /// Log blocks' bloom filters, heads and (on PostgreSQL) data already read (see
+    /// `crate::logs::store`).
+    blooms: BlobCache,
+    heads: BlobCache,
+    blocks: BlobCache,
 }
 
 impl<E: Engine> Db<E> {
     pub(crate) fn new(engine: E) -> Db<E> {
+        // SQLite reads a block from the page cache, in process; PostgreSQL sends it over the
+        // wire, out of its TOAST table, 2 KiB at a time: worth keeping there only.
+        let blocks = match engine.backend() {
+            Backend::Postgres => BLOCK_CACHE_BYTES,
+            Backend::Sqlite => 0,
+        };
         Db {
             engine,
-            blooms: Default::default(),
+            blooms: BlobCache::new(BLOOM_CACHE_BYTES),
+            heads: BlobCache::new(HEAD_CACHE_BYTES),
+            blocks: BlobCache::new(blocks),
         }
     }
 
@@ -61,8 +74,23 @@ impl<E: Engine> Db<E> {
         &self.engine
     }
 
-    pub(crate) fn blooms(&self) -> &crate::logs::store::BloomCache {
+    pub(crate) fn blooms(&self) -> &BlobCache {
         &self.blooms
+    }
+
+    pub(crate) fn heads(&self) -> &BlobCache {
+        &self.heads
+    }
+
+    pub(crate) fn blocks(&self) -> &BlobCache {
+        &self.blocks
+    }
+
+    /// Drops what the caches hold of blocks this store deletes.
+    pub(crate) fn forget_blocks(&self, ids: &[i64]) {
+        for cache in [&self.blooms, &self.heads, &self.blocks] {
+            cache.forget(ids);
+        }
     }
 
     /// Runs a read; `op` names it in the `store` span.

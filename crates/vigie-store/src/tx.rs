@@ -73,11 +73,36 @@ pub(crate) trait Tx: Send {
             Ok(answered)
         })
     }
+    /// Runs `writes` (as [`write_rows`](Tx::write_rows) each, none reading what another
+    /// writes) and answers each one's `RETURNING` rows, in order. By default one after the
+    /// other; PostgreSQL sends them all before it reads the first answer: one round trip.
+    fn write_rows_together<'a>(
+        &'a mut self,
+        writes: Vec<RowsWrite<'a>>,
+    ) -> BoxFuture<'a, Result<Vec<Vec<Row>>>> {
+        Box::pin(async move {
+            let mut answers = Vec::with_capacity(writes.len());
+            for w in writes {
+                answers.push(match w.rows.is_empty() {
+                    true => Vec::new(),
+                    false => self.write_rows(w.insert, w.tail, w.rows, &[]).await?,
+                });
+            }
+            Ok(answers)
+        })
+    }
     /// Whether the tasks search has its trigram index (`celery_search`, SQLite); PostgreSQL
     /// scans.
     fn search_index(&self) -> bool {
         false
     }
+}
+
+/// One multi-row write of [`Tx::write_rows_together`]: `insert` over `rows`, then `tail`.
+pub(crate) struct RowsWrite<'a> {
+    pub insert: &'a str,
+    pub tail: &'a str,
+    pub rows: Vec<Row>,
 }
 
 /// Most parameters one multi-row statement binds: under SQLite's limit (32,766) and

@@ -902,6 +902,61 @@ async fn blocks_from_before_head_ends_are_read_whole() {
 }
 
 #[tokio::test]
+async fn heads_read_once_are_kept_until_their_blocks_go() {
+    // Counts read block heads at every refresh; the store keeps those it read. A head from
+    // memory is the head on disk, and a deleted block's head is not given again.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vigie.db");
+    let store = vigie_store::open(&Location::Sqlite(file.clone()))
+        .await
+        .unwrap();
+    let project = store
+        .create_project("heads", &ProjectKey::generate())
+        .await
+        .unwrap();
+    let lines: Vec<_> = (0..5000).map(|i| line(i, "nginx")).collect();
+    let appended = logs::append(store.as_ref(), project.id, Arc::new(lines))
+        .await
+        .unwrap();
+    let ids: Vec<i64> = appended.blocks.iter().map(|(id, _)| *id).collect();
+    assert!(ids.len() > 1, "{ids:?}");
+    let first = store
+        .log_block_data(ids.clone(), BlockPart::Head)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), ids.len());
+
+    // The rows change under the store (as no writer of Vigie's would): the kept heads are
+    // what it answers, which shows they came from memory.
+    let conn = rusqlite::Connection::open(&file).unwrap();
+    conn.execute("UPDATE log_blocks SET data = x'00', head_end = 1", [])
+        .unwrap();
+    drop(conn);
+    let again = store
+        .log_block_data(ids.clone(), BlockPart::Head)
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+    let whole = store
+        .log_block_data(ids.clone(), BlockPart::Whole)
+        .await
+        .unwrap();
+    assert!(
+        whole.iter().all(|(_, data)| data == &[0]),
+        "whole data is read from disk"
+    );
+
+    store.delete_log_blocks(vec![ids[0]]).await.unwrap();
+    let left = store
+        .log_block_data(ids.clone(), BlockPart::Head)
+        .await
+        .unwrap();
+    let left_ids: Vec<i64> = left.iter().map(|(id, _)| *id).collect();
+    assert_eq!(left_ids, ids[1..]);
+    store.close().await;
+}
+
+#[tokio::test]
 async fn a_search_reads_every_block_of_a_long_history_to_its_end() {
     // A thousand blocks (a quiet source, a line at a time): a search for what none holds
     // goes round after round to the oldest and stops there; what one old block holds is found.

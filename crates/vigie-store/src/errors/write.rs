@@ -6,6 +6,7 @@ use super::{
 };
 use crate::feed::{self, FeedChange};
 use crate::sql::{Columns, Value, Where};
+use crate::tx::{Row, RowsWrite};
 use crate::Result;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use vigie_core::issue::IssueId;
@@ -316,9 +317,7 @@ async fn write_events(
                 .map(|user| vec![issue_id.into(), user.into()]),
         );
     }
-    add_users(tx, users).await?;
-    details.write(tx).await?;
-    let rows = events
+    let events = events
         .iter()
         .zip(order_like(&events, &written))
         .map(|(e, w)| {
@@ -339,12 +338,36 @@ async fn write_events(
             ]
         })
         .collect();
-    tx.insert_rows(
-        INSERT_EVENTS,
-        " ON CONFLICT (project_id, event_id) DO NOTHING",
-        rows,
-    )
-    .await?;
+    // With the issues' ids known, the rest of the batch is four independent writes.
+    let answers = tx
+        .write_rows_together(vec![
+            RowsWrite {
+                insert: "INSERT INTO issue_users (issue_id, user_key)",
+                tail: " ON CONFLICT (issue_id, user_key) DO NOTHING RETURNING issue_id",
+                rows: users,
+            },
+            RowsWrite {
+                insert: "INSERT INTO issue_hours (issue_id, hour, count)",
+                tail: " ON CONFLICT (issue_id, hour) DO UPDATE SET \
+                       count = issue_hours.count + excluded.count",
+                rows: details.hours,
+            },
+            RowsWrite {
+                insert: "INSERT INTO issue_tags (issue_id, key, value, count, last_seen)",
+                tail: " ON CONFLICT (issue_id, key, value) DO UPDATE SET \
+                       count = issue_tags.count + excluded.count, last_seen = CASE WHEN \
+                       excluded.last_seen > issue_tags.last_seen THEN excluded.last_seen \
+                       ELSE issue_tags.last_seen END",
+                rows: details.tags,
+            },
+            RowsWrite {
+                insert: INSERT_EVENTS,
+                tail: " ON CONFLICT (project_id, event_id) DO NOTHING",
+                rows: events,
+            },
+        ])
+        .await?;
+    count_new_users(tx, &answers[0]).await?;
     Ok(written)
 }
 
@@ -357,9 +380,8 @@ fn order_like(events: &[NewEvent], written: &[EventWritten]) -> Vec<IssueId> {
     events.iter().map(|e| by_id[e.event_id.as_str()]).collect()
 }
 
-/// Hourly counts and tag values of the batch's issues, gathered issue by issue and written
-/// in a few multi-row statements (each issue's keys are summed first, so no statement names a
-/// row twice).
+/// Hourly counts and tag values of the batch's issues, gathered issue by issue into rows of
+/// multi-row writes (each issue's keys are summed first, so no statement names a row twice).
 #[derive(Default)]
 struct IssueDetails {
     hours: Vec<Vec<Value>>,
@@ -403,40 +425,13 @@ impl IssueDetails {
                 ]
             }));
     }
-
-    async fn write(self, tx: &mut dyn Tx) -> Result<()> {
-        tx.insert_rows(
-            "INSERT INTO issue_hours (issue_id, hour, count)",
-            " ON CONFLICT (issue_id, hour) DO UPDATE SET count = issue_hours.count + excluded.count",
-            self.hours,
-        )
-        .await?;
-        tx.insert_rows(
-            "INSERT INTO issue_tags (issue_id, key, value, count, last_seen)",
-            " ON CONFLICT (issue_id, key, value) DO UPDATE SET \
-             count = issue_tags.count + excluded.count, last_seen = CASE WHEN \
-             excluded.last_seen > issue_tags.last_seen THEN excluded.last_seen \
-             ELSE issue_tags.last_seen END",
-            self.tags,
-        )
-        .await?;
-        Ok(())
-    }
 }
 
-/// Records the (issue, user) pairs of the batch and counts, per issue, the users it had not
-/// seen before.
-async fn add_users(tx: &mut dyn Tx, pairs: Vec<Vec<Value>>) -> Result<()> {
-    let added = tx
-        .insert_rows_returning(
-            "INSERT INTO issue_users (issue_id, user_key)",
-            " ON CONFLICT (issue_id, user_key) DO NOTHING RETURNING issue_id",
-            pairs,
-            &[],
-        )
-        .await?;
+/// Counts, per issue, the users it had not seen before: `added` are the issue ids of the
+/// (issue, user) pairs the batch stored first.
+async fn count_new_users(tx: &mut dyn Tx, added: &[Row]) -> Result<()> {
     let mut new_users: BTreeMap<i64, i64> = BTreeMap::new();
-    for row in &added {
+    for row in added {
         *new_users.entry(row.req_int(0)?).or_default() += 1;
     }
     for (issue, n) in new_users {
@@ -482,70 +477,48 @@ async fn write_transactions(
         slot.sketch.add(t.duration_ms);
         slot.transactions.push(t);
     }
-    let lock = tx.lock_rows();
+    let mut stored = stored_minutes(tx, project, minutes.keys()).await?;
+    let (mut minute_rows, mut sample_rows) = (Vec::new(), Vec::new());
     for ((minute, name, op), mut agg) in minutes {
-        let key: [Value; 4] = [project.0.into(), minute.into(), name.into(), op.into()];
-        let stored = tx
-            .query(
-                &format!(
-                    "SELECT count, failures, satisfied, tolerated, sketch FROM \
-                     transaction_minutes WHERE project_id = $1 AND minute = $2 AND name = $3 \
-                     AND op = $4{lock}"
-                ),
-                &key,
-            )
-            .await?;
-        let (before_count, before_failures, before_max) = match stored.first() {
-            Some(row) => {
-                let sketch = sketch_from(&row.req_blob(4)?)?;
-                let before = (row.req_int(0)?, row.req_int(1)?, sketch.max_ms());
-                agg.count += row.req_int(0)?;
-                agg.failures += row.req_int(1)?;
-                agg.satisfied += row.req_int(2)?;
-                agg.tolerated += row.req_int(3)?;
-                agg.sketch.merge(&sketch);
-                before
-            }
-            None => (0, 0, 0.0),
-        };
-        let mut values = key.to_vec();
-        values.extend([
+        let (before_count, before_failures, before_max) =
+            match stored.remove(&(minute, name.to_string(), op.to_string())) {
+                Some(row) => {
+                    let sketch = sketch_from(&row.req_blob(4)?)?;
+                    let before = (row.req_int(0)?, row.req_int(1)?, sketch.max_ms());
+                    agg.count += row.req_int(0)?;
+                    agg.failures += row.req_int(1)?;
+                    agg.satisfied += row.req_int(2)?;
+                    agg.tolerated += row.req_int(3)?;
+                    agg.sketch.merge(&sketch);
+                    before
+                }
+                None => (0, 0, 0.0),
+            };
+        for sample in samples(&agg.transactions, before_count, before_failures, before_max) {
+            sample_rows.push(vec![
+                project.0.into(),
+                sample.name.as_str().into(),
+                sample.op.as_str().into(),
+                sample.event_id.as_str().into(),
+                sample.time.millis().into(),
+                Some(sample.duration_ms).into(),
+                sample.status.as_str().into(),
+                sample.trace_id.as_deref().into(),
+                sample.job_id.as_deref().into(),
+                Value::Blob(compress_body(&sample.body)),
+            ]);
+        }
+        minute_rows.push(vec![
+            project.0.into(),
+            minute.into(),
+            name.into(),
+            op.into(),
             agg.count.into(),
             agg.failures.into(),
             agg.satisfied.into(),
             agg.tolerated.into(),
             Value::Blob(agg.sketch.encode()),
         ]);
-        tx.execute(
-            "INSERT INTO transaction_minutes (project_id, minute, name, op, count, failures, \
-             satisfied, tolerated, sketch) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (project_id, minute, name, op) DO UPDATE SET count = excluded.count, \
-             failures = excluded.failures, satisfied = excluded.satisfied, \
-             tolerated = excluded.tolerated, sketch = excluded.sketch",
-            &values,
-        )
-        .await?;
-        for sample in samples(&agg.transactions, before_count, before_failures, before_max) {
-            tx.execute(
-                "INSERT INTO transaction_samples (project_id, name, op, event_id, time, \
-                 duration_ms, status, trace_id, job_id, body) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                 ON CONFLICT (project_id, event_id) DO NOTHING",
-                &[
-                    project.0.into(),
-                    sample.name.as_str().into(),
-                    sample.op.as_str().into(),
-                    sample.event_id.as_str().into(),
-                    sample.time.millis().into(),
-                    Some(sample.duration_ms).into(),
-                    sample.status.as_str().into(),
-                    sample.trace_id.as_deref().into(),
-                    sample.job_id.as_deref().into(),
-                    Value::Blob(compress_body(&sample.body)),
-                ],
-            )
-            .await?;
-        }
     }
     let mut spans: Vec<(Timestamp, &str, &SpanTiming)> = Vec::new();
     for t in &transactions {
@@ -556,7 +529,64 @@ async fn write_transactions(
             .iter()
             .map(|l| (l.time, l.transaction.as_str(), &l.span)),
     );
-    write_spans(tx, project, &spans).await
+    // Three independent writes.
+    tx.write_rows_together(vec![
+        RowsWrite {
+            insert: "INSERT INTO transaction_minutes (project_id, minute, name, op, count, \
+                     failures, satisfied, tolerated, sketch)",
+            tail: " ON CONFLICT (project_id, minute, name, op) DO UPDATE SET \
+                   count = excluded.count, failures = excluded.failures, \
+                   satisfied = excluded.satisfied, tolerated = excluded.tolerated, \
+                   sketch = excluded.sketch",
+            rows: minute_rows,
+        },
+        RowsWrite {
+            insert: "INSERT INTO transaction_samples (project_id, name, op, event_id, time, \
+                     duration_ms, status, trace_id, job_id, body)",
+            tail: " ON CONFLICT (project_id, event_id) DO NOTHING",
+            rows: sample_rows,
+        },
+        span_hours(project, &spans),
+    ])
+    .await?;
+    Ok(())
+}
+
+/// The stored aggregates of `keys` (minute, name, op), locked until the transaction ends
+/// (another instance may be merging into the same minutes), by key: count, failures,
+/// satisfied, tolerated, sketch.
+async fn stored_minutes<'k>(
+    tx: &mut dyn Tx,
+    project: ProjectId,
+    keys: impl Iterator<Item = &'k (i64, &'k str, &'k str)>,
+) -> Result<HashMap<(i64, String, String), Vec<Value>>> {
+    let keys: Vec<_> = keys.collect();
+    let lock = tx.lock_rows();
+    let mut stored = HashMap::new();
+    for chunk in keys.chunks(LOOKUP_CHUNK / 3) {
+        let mut values: Vec<Value> = vec![project.0.into()];
+        let mut wanted = Vec::with_capacity(chunk.len());
+        for &&(minute, name, op) in chunk {
+            let n = values.len();
+            wanted.push(format!(
+                "(minute = ${} AND name = ${} AND op = ${})",
+                n + 1,
+                n + 2,
+                n + 3
+            ));
+            values.extend([minute.into(), name.into(), op.into()]);
+        }
+        let sql = format!(
+            "SELECT minute, name, op, count, failures, satisfied, tolerated, sketch \
+             FROM transaction_minutes WHERE project_id = $1 AND ({}){lock}",
+            wanted.join(" OR ")
+        );
+        for mut row in tx.query(&sql, &values).await? {
+            let key = (row.req_int(0)?, row.req_text(1)?, row.req_text(2)?);
+            stored.insert(key, row.split_off(3));
+        }
+    }
+    Ok(stored)
 }
 
 /// Keeps each streamed span that names its segment for that segment's waterfall, up to
@@ -650,11 +680,11 @@ fn samples<'a>(
     keep
 }
 
-async fn write_spans(
-    tx: &mut dyn Tx,
+/// The write that adds `timings` to their hours' span totals.
+fn span_hours(
     project: ProjectId,
     timings: &[(Timestamp, &str, &SpanTiming)],
-) -> Result<()> {
+) -> RowsWrite<'static> {
     // (hour, transaction, op, description) -> (count, total ms, max ms)
     type SpanKey<'a> = (i64, &'a str, &'a str, &'a str);
     let mut spans: BTreeMap<SpanKey, (i64, f64, f64)> = BTreeMap::new();
@@ -671,16 +701,10 @@ async fn write_spans(
         slot.1 += s.duration_ms;
         slot.2 = slot.2.max(s.duration_ms);
     }
-    for ((hour, name, op, description), (count, total, max)) in spans {
-        tx.execute(
-            "INSERT INTO span_hours (project_id, name, hour, op, description, count, total_ms, \
-             max_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (project_id, name, hour, op, description) DO UPDATE SET \
-             count = span_hours.count + excluded.count, \
-             total_ms = span_hours.total_ms + excluded.total_ms, \
-             max_ms = CASE WHEN excluded.max_ms > span_hours.max_ms THEN excluded.max_ms \
-             ELSE span_hours.max_ms END",
-            &[
+    let rows = spans
+        .into_iter()
+        .map(|((hour, name, op, description), (count, total, max))| {
+            vec![
                 project.0.into(),
                 name.into(),
                 hour.into(),
@@ -689,11 +713,19 @@ async fn write_spans(
                 count.into(),
                 Some(total).into(),
                 Some(max).into(),
-            ],
-        )
-        .await?;
+            ]
+        })
+        .collect();
+    RowsWrite {
+        insert: "INSERT INTO span_hours (project_id, name, hour, op, description, count, \
+                 total_ms, max_ms)",
+        tail: " ON CONFLICT (project_id, name, hour, op, description) DO UPDATE SET \
+               count = span_hours.count + excluded.count, \
+               total_ms = span_hours.total_ms + excluded.total_ms, \
+               max_ms = CASE WHEN excluded.max_ms > span_hours.max_ms THEN excluded.max_ms \
+               ELSE span_hours.max_ms END",
+        rows,
     }
-    Ok(())
 }
 
 /// Deletes what is older than `before`: events, aggregates, samples, sessions, check-ins,

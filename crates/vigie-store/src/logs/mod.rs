@@ -73,7 +73,6 @@ pub struct BlockMeta {
     pub bloom: Option<std::sync::Arc<[u8]>>,
 }
 
-/// Which block summaries to list; `None` means any. Newest (`max_time`) first.
 /// Which part of a block's data to read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BlockPart {
@@ -82,6 +81,7 @@ pub enum BlockPart {
     Head,
 }
 
+/// Which block summaries to list; `None` means any. Newest (`max_time`) first.
 #[derive(Clone, Debug)]
 pub struct BlockFilter {
     pub project: Option<ProjectId>,

@@ -16,31 +16,49 @@ use vigie_core::{ProjectId, Timestamp};
 /// Ids per `IN (…)` list: one round trip for a search's batch, bounded statement sizes.
 const IDS_PER_STATEMENT: usize = 256;
 /// Bytes of bloom filters a store keeps in memory (about 1,000 full blocks' worth).
-const BLOOM_CACHE_BYTES: usize = 64 << 20;
+pub(crate) const BLOOM_CACHE_BYTES: usize = 64 << 20;
+/// Bytes of block heads a store keeps in memory: a head is a few KiB (zstd of times and
+/// levels), so about 20 M records' worth.
+pub(crate) const HEAD_CACHE_BYTES: usize = 16 << 20;
 
-/// The bloom filters of blocks already read, by block id. A block never changes once written
-/// and its id is never given again (`AUTOINCREMENT` on SQLite, a sequence on PostgreSQL), so a
-/// filter read once stays right for as long as the process runs: a search then reads only the
-/// blocks' small summaries, and the filters of blocks it has not met yet. (On PostgreSQL every
-/// filter would otherwise cross the wire at every search.) Bounded by bytes; the filters read
-/// first leave first; a block this store deletes (compaction, retention) leaves at once, and
-/// one another instance deleted is never asked for again and leaves with age.
-#[derive(Default)]
-pub(crate) struct BloomCache(std::sync::Mutex<Blooms>);
+/// Bytes of whole blocks a store on PostgreSQL keeps in memory: about 200 blocks of 160 KiB,
+/// what the searches of a page and its refreshes read again.
+pub(crate) const BLOCK_CACHE_BYTES: usize = 32 << 20;
+
+/// Parts of blocks already read (bloom filters, heads), by block id. A block never changes
+/// once written and its id is never given again (`AUTOINCREMENT` on SQLite, a sequence on
+/// PostgreSQL), so a part read once stays right for as long as the process runs: a search
+/// then reads only the blocks' small summaries, and the parts of blocks it has not met yet.
+/// (On PostgreSQL every filter and head would otherwise cross the wire at every search; whole
+/// blocks are kept there too, in a smaller cache.)
+/// Bounded by bytes; the parts read first leave first; a block this store deletes
+/// (compaction, retention) leaves at once, and one another instance deleted is never asked
+/// for again and leaves with age.
+pub(crate) struct BlobCache {
+    limit: usize,
+    blobs: std::sync::Mutex<Blobs>,
+}
 
 #[derive(Default)]
-struct Blooms {
+struct Blobs {
     by_id: HashMap<i64, Arc<[u8]>>,
     order: std::collections::VecDeque<i64>,
     bytes: usize,
 }
 
-impl BloomCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Blooms> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+impl BlobCache {
+    pub(crate) fn new(limit: usize) -> BlobCache {
+        BlobCache {
+            limit,
+            blobs: Default::default(),
+        }
     }
 
-    /// The filters known of `ids`, and the ids whose filter must be read.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Blobs> {
+        self.blobs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The parts known of `ids`, and the ids whose part must be read.
     fn look_up(&self, ids: &[i64]) -> (HashMap<i64, Arc<[u8]>>, Vec<i64>) {
         let blooms = self.lock();
         let mut missing = Vec::new();
@@ -56,12 +74,17 @@ impl BloomCache {
         (found, missing)
     }
 
+    /// Whether this cache keeps anything (one of limit 0 does not).
+    fn keeps_any(&self) -> bool {
+        self.limit > 0
+    }
+
     fn keep(&self, id: i64, bloom: Arc<[u8]>) {
         let mut blooms = self.lock();
-        if bloom.len() > BLOOM_CACHE_BYTES || blooms.by_id.contains_key(&id) {
+        if bloom.len() > self.limit || blooms.by_id.contains_key(&id) {
             return;
         }
-        while blooms.bytes + bloom.len() > BLOOM_CACHE_BYTES {
+        while blooms.bytes + bloom.len() > self.limit {
             let Some(oldest) = blooms.order.pop_front() else {
                 break;
             };
@@ -74,14 +97,14 @@ impl BloomCache {
         blooms.by_id.insert(id, bloom);
     }
 
-    fn forget(&self, ids: &[i64]) {
+    pub(crate) fn forget(&self, ids: &[i64]) {
         let mut blooms = self.lock();
         for id in ids {
             if let Some(gone) = blooms.by_id.remove(id) {
                 blooms.bytes -= gone.len();
             }
         }
-        // Ids left in `order` without a filter are skipped when they come up.
+        // Ids left in `order` without a part are skipped when they come up.
     }
 }
 
@@ -217,7 +240,7 @@ impl<E: Engine> LogStore for Db<E> {
         blocks: Vec<NewLogBlock>,
         replacing: Vec<i64>,
     ) -> Result<Vec<i64>> {
-        self.blooms().forget(&replacing);
+        self.forget_blocks(&replacing);
         self.write("write_log_blocks", move |tx| {
             Box::pin(async move { write_blocks(tx, project, &blocks, &replacing).await })
         })
@@ -289,10 +312,36 @@ impl<E: Engine> LogStore for Db<E> {
     }
 
     async fn log_block_data(&self, ids: Vec<i64>, part: BlockPart) -> Result<Vec<(i64, Vec<u8>)>> {
-        self.read("log_block_data", move |tx| {
-            Box::pin(async move { block_data(tx, &ids, part).await })
-        })
-        .await
+        // Heads are what counts and histograms read, of every block they cover, at every
+        // refresh: kept, as the filters are; whole blocks on PostgreSQL only.
+        let cache = match part {
+            BlockPart::Head => self.heads(),
+            BlockPart::Whole => self.blocks(),
+        };
+        if !cache.keeps_any() {
+            return self
+                .read("log_block_data", move |tx| {
+                    Box::pin(async move { block_data(tx, &ids, part).await })
+                })
+                .await;
+        }
+        let (mut found, missing) = cache.look_up(&ids);
+        if !missing.is_empty() {
+            let read = self
+                .read("log_block_data", move |tx| {
+                    Box::pin(async move { block_data(tx, &missing, part).await })
+                })
+                .await?;
+            for (id, data) in read {
+                let data: Arc<[u8]> = data.into();
+                cache.keep(id, data.clone());
+                found.insert(id, data);
+            }
+        }
+        Ok(ids
+            .iter()
+            .filter_map(|id| found.remove(id).map(|data| (*id, data.to_vec())))
+            .collect())
     }
 
     async fn log_sources(&self, project: ProjectId) -> Result<Vec<LogSource>> {
@@ -323,7 +372,7 @@ impl<E: Engine> LogStore for Db<E> {
     }
 
     async fn delete_log_blocks(&self, ids: Vec<i64>) -> Result<u64> {
-        self.blooms().forget(&ids);
+        self.forget_blocks(&ids);
         self.write("delete_log_blocks", move |tx| {
             Box::pin(async move { delete_blocks(tx, &ids, false).await })
         })
@@ -349,8 +398,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_bloom_cache_keeps_within_its_bytes_and_forgets_deleted_blocks() {
-        let cache = BloomCache::default();
+    fn the_blob_cache_keeps_within_its_bytes_and_forgets_deleted_blocks() {
+        let cache = BlobCache::new(BLOOM_CACHE_BYTES);
         let bloom = |n: usize| -> Arc<[u8]> { vec![7u8; n].into() };
         cache.keep(1, bloom(100));
         cache.keep(2, bloom(100));

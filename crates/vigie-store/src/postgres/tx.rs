@@ -2,7 +2,7 @@
 //! inside a transaction for writes.
 
 use crate::sql::Value;
-use crate::tx::{number_extra, BoxFuture, Row, Tx};
+use crate::tx::{number_extra, BoxFuture, Row, RowsWrite, Tx};
 use crate::{Result, StoreError};
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::{ToSql, Type};
@@ -89,6 +89,38 @@ impl<C: GenericClient + Sync> Tx for PgTx<'_, C> {
             rows.iter()
                 .map(|row| (0..row.len()).map(|i| value_of(row, i)).collect())
                 .collect()
+        })
+    }
+
+    fn write_rows_together<'a>(
+        &'a mut self,
+        writes: Vec<RowsWrite<'a>>,
+    ) -> BoxFuture<'a, Result<Vec<Vec<Row>>>> {
+        Box::pin(async move {
+            let client = self.0;
+            let mut statements = Vec::with_capacity(writes.len());
+            for w in writes {
+                statements.push(match w.rows.is_empty() {
+                    true => None,
+                    false => {
+                        let arrays = RowArrays::of(w.rows)?;
+                        Some((arrays.statement(w.insert, w.tail, 0), arrays))
+                    }
+                });
+            }
+            // Polled together, tokio-postgres sends every request before it reads an answer;
+            // the server runs them in the order sent.
+            let answers = statements.iter().map(|statement| async move {
+                let Some((sql, arrays)) = statement else {
+                    return Ok(Vec::new());
+                };
+                let stmt = client.prepare_cached(sql).await?;
+                let rows = client.query(&stmt, &arrays.params()).await?;
+                rows.iter()
+                    .map(|row| (0..row.len()).map(|i| value_of(row, i)).collect())
+                    .collect::<Result<Vec<Row>>>()
+            });
+            futures_util::future::try_join_all(answers).await
         })
     }
 

@@ -40,7 +40,7 @@ use crate::engine::{Db, Engine};
 use crate::logs::block::{compress, decompress};
 use crate::logs::cpu;
 use crate::sql::{escape_like, glob_like, Columns, Value, Where};
-use crate::tx::{take_blob, Tx};
+use crate::tx::{take_blob, RowsWrite, Tx};
 use crate::{Result, StoreError};
 use async_trait::async_trait;
 use serde::Serialize;
@@ -222,54 +222,65 @@ async fn write_blocks(
     now: Timestamp,
 ) -> Result<usize> {
     // A batch sent again (the exporter timed out before the answer) names the same entries.
+    // The entries and every block go in one round trip; the blocks' ids then name them in
+    // `trace_blocks`.
+    let mut writes = vec![RowsWrite {
+        insert: "INSERT INTO trace_entries (project_id, trace_id, span_id, service, name, kind, \
+                 start, duration_ns, failed, job_id, attributes)",
+        tail: " ON CONFLICT (project_id, trace_id, span_id) DO NOTHING",
+        rows: entries,
+    }];
+    writes.extend(
+        blocks
+            .iter()
+            .map(|block| block_write(project, block, (block.min_start, block.max_end), false, now)),
+    );
+    let answers = tx.write_rows_together(writes).await?;
+    let mut rows = Vec::new();
+    for (block, answer) in blocks.iter().zip(&answers[1..]) {
+        let id = answer
+            .first()
+            .ok_or_else(|| StoreError::database("a span block insert answered no id"))?
+            .req_int(0)?;
+        rows.extend(trace_rows(project, block, id));
+    }
     tx.insert_rows(
-        "INSERT INTO trace_entries (project_id, trace_id, span_id, service, name, kind, start, \
-         duration_ns, failed, job_id, attributes)",
-        " ON CONFLICT (project_id, trace_id, span_id) DO NOTHING",
-        entries,
+        "INSERT INTO trace_blocks (project_id, trace_id, block_id, failed)",
+        "",
+        rows,
     )
     .await?;
-    for block in blocks {
-        insert_block(
-            tx,
-            project,
-            block,
-            (block.min_start, block.max_end),
-            false,
-            now,
-        )
-        .await?;
-    }
     Ok(blocks.len())
 }
 
-/// Writes one block and its rows of `trace_blocks`, settled or not.
-async fn insert_block(
-    tx: &mut dyn Tx,
+/// The write of one span block (answering its id), settled or not.
+fn block_write(
     project: ProjectId,
     block: &EncodedBlock,
     (min_start, max_end): (i64, i64),
     settled: bool,
     now: Timestamp,
-) -> Result<()> {
-    let id = tx
-        .one(
-            "INSERT INTO span_blocks (project_id, min_start, max_end, spans, raw_bytes, \
-             created_at, data, settled) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-            &[
-                project.0.into(),
-                min_start.into(),
-                max_end.into(),
-                (block.spans as i64).into(),
-                (block.raw_bytes as i64).into(),
-                now.millis().into(),
-                Value::Blob(block.data.clone()),
-                i64::from(settled).into(),
-            ],
-        )
-        .await?
-        .req_int(0)?;
-    let rows = block
+) -> RowsWrite<'static> {
+    RowsWrite {
+        insert: "INSERT INTO span_blocks (project_id, min_start, max_end, spans, raw_bytes, \
+                 created_at, data, settled)",
+        tail: " RETURNING id",
+        rows: vec![vec![
+            project.0.into(),
+            min_start.into(),
+            max_end.into(),
+            (block.spans as i64).into(),
+            (block.raw_bytes as i64).into(),
+            now.millis().into(),
+            Value::Blob(block.data.clone()),
+            i64::from(settled).into(),
+        ]],
+    }
+}
+
+/// The rows of `trace_blocks` that name the traces of `block`, stored as `id`.
+fn trace_rows(project: ProjectId, block: &EncodedBlock, id: i64) -> Vec<Vec<Value>> {
+    block
         .traces
         .iter()
         .map(|(trace, failed)| {
@@ -280,14 +291,32 @@ async fn insert_block(
                 i64::from(*failed).into(),
             ]
         })
-        .collect();
+        .collect()
+}
+
+/// Writes one block and its rows of `trace_blocks`, settled or not.
+async fn insert_block(
+    tx: &mut dyn Tx,
+    project: ProjectId,
+    block: &EncodedBlock,
+    bounds: (i64, i64),
+    settled: bool,
+    now: Timestamp,
+) -> Result<()> {
+    let write = block_write(project, block, bounds, settled, now);
+    let answer = tx
+        .insert_rows_returning(write.insert, write.tail, write.rows, &[])
+        .await?;
+    let id = answer
+        .first()
+        .ok_or_else(|| StoreError::database("a span block insert answered no id"))?
+        .req_int(0)?;
     tx.insert_rows(
         "INSERT INTO trace_blocks (project_id, trace_id, block_id, failed)",
         "",
-        rows,
+        trace_rows(project, block, id),
     )
-    .await?;
-    Ok(())
+    .await
 }
 
 /// What a settle pass read and judged, before it rewrites.

@@ -855,22 +855,32 @@ async fn story_on_sqlite() {
 
 /// Blocks written before their heads were measured (`head_end` NULL after the upgrade) are read
 /// whole when a head is asked for, and count the same.
+/// A SQLite store at `file` with one project and `lines` nginx lines appended; answers the
+/// store, the project and the ids of the blocks the lines went to.
+async fn sqlite_with_nginx_lines(
+    file: &std::path::Path,
+    lines: i64,
+) -> (Arc<dyn vigie_store::Store>, vigie_core::Project, Vec<i64>) {
+    let store = vigie_store::open(&Location::Sqlite(file.to_path_buf()))
+        .await
+        .unwrap();
+    let project = store
+        .create_project("nginx", &ProjectKey::generate())
+        .await
+        .unwrap();
+    let lines: Vec<_> = (0..lines).map(|i| line(i, "nginx")).collect();
+    let appended = logs::append(store.as_ref(), project.id, Arc::new(lines))
+        .await
+        .unwrap();
+    let ids = appended.blocks.iter().map(|(id, _)| *id).collect();
+    (store, project, ids)
+}
+
 #[tokio::test]
 async fn blocks_from_before_head_ends_are_read_whole() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("vigie.db");
-    let store = vigie_store::open(&Location::Sqlite(file.clone()))
-        .await
-        .unwrap();
-    let project = store
-        .create_project("old", &ProjectKey::generate())
-        .await
-        .unwrap();
-    let lines: Vec<_> = (0..5000).map(|i| line(i, "nginx")).collect();
-    let appended = logs::append(store.as_ref(), project.id, Arc::new(lines))
-        .await
-        .unwrap();
-    let ids: Vec<i64> = appended.blocks.iter().map(|(id, _)| *id).collect();
+    let (store, project, ids) = sqlite_with_nginx_lines(&file, 5000).await;
     let query = LogQuery::parse("level:error", T0 + 10_000 * SECOND).unwrap();
     let before = logs::stats(store.as_ref(), project.id, &query, 7)
         .await
@@ -907,18 +917,7 @@ async fn heads_read_once_are_kept_until_their_blocks_go() {
     // memory is the head on disk, and a deleted block's head is not given again.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("vigie.db");
-    let store = vigie_store::open(&Location::Sqlite(file.clone()))
-        .await
-        .unwrap();
-    let project = store
-        .create_project("heads", &ProjectKey::generate())
-        .await
-        .unwrap();
-    let lines: Vec<_> = (0..5000).map(|i| line(i, "nginx")).collect();
-    let appended = logs::append(store.as_ref(), project.id, Arc::new(lines))
-        .await
-        .unwrap();
-    let ids: Vec<i64> = appended.blocks.iter().map(|(id, _)| *id).collect();
+    let (store, _, ids) = sqlite_with_nginx_lines(&file, 5000).await;
     assert!(ids.len() > 1, "{ids:?}");
     let first = store
         .log_block_data(ids.clone(), BlockPart::Head)

@@ -46,19 +46,26 @@ fn value_of(row: &tokio_postgres::Row, idx: usize) -> Result<Value> {
     })
 }
 
+/// Runs `sql` (prepared once per connection) and answers its rows.
+async fn rows_of<C: GenericClient + Sync>(
+    client: &C,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<Row>> {
+    let stmt = client.prepare_cached(sql).await?;
+    let rows = client.query(&stmt, params).await?;
+    rows.iter()
+        .map(|row| (0..row.len()).map(|i| value_of(row, i)).collect())
+        .collect()
+}
+
 impl<C: GenericClient + Sync> Tx for PgTx<'_, C> {
     fn query<'a>(
         &'a mut self,
         sql: &'a str,
         values: &'a [Value],
     ) -> BoxFuture<'a, Result<Vec<Row>>> {
-        Box::pin(async move {
-            let stmt = self.0.prepare_cached(sql).await?;
-            let rows = self.0.query(&stmt, &params(values)).await?;
-            rows.iter()
-                .map(|row| (0..row.len()).map(|i| value_of(row, i)).collect())
-                .collect()
-        })
+        Box::pin(async move { rows_of(self.0, sql, &params(values)).await })
     }
 
     fn execute<'a>(&'a mut self, sql: &'a str, values: &'a [Value]) -> BoxFuture<'a, Result<u64>> {
@@ -84,11 +91,7 @@ impl<C: GenericClient + Sync> Tx for PgTx<'_, C> {
             let sql = arrays.statement(insert, tail, extra.len());
             let mut bound = arrays.params();
             bound.extend(params(extra));
-            let stmt = self.0.prepare_cached(&sql).await?;
-            let rows = self.0.query(&stmt, &bound).await?;
-            rows.iter()
-                .map(|row| (0..row.len()).map(|i| value_of(row, i)).collect())
-                .collect()
+            rows_of(self.0, &sql, &bound).await
         })
     }
 
@@ -114,11 +117,7 @@ impl<C: GenericClient + Sync> Tx for PgTx<'_, C> {
                 let Some((sql, arrays)) = statement else {
                     return Ok(Vec::new());
                 };
-                let stmt = client.prepare_cached(sql).await?;
-                let rows = client.query(&stmt, &arrays.params()).await?;
-                rows.iter()
-                    .map(|row| (0..row.len()).map(|i| value_of(row, i)).collect())
-                    .collect::<Result<Vec<Row>>>()
+                rows_of(client, sql, &arrays.params()).await
             });
             futures_util::future::try_join_all(answers).await
         })

@@ -163,22 +163,24 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
     if distinct != ISSUES as u64 {
         bail!("{distinct} issues, {ISSUES} expected: the events do not differ as two bugs would");
     }
-    let cpu = server.cpu_seconds()?;
-    let rate = send(
-        &url,
-        &key,
-        TRANSACTION,
-        opts.transactions,
-        opts.concurrency,
-        Encoding::Gzip,
-        10_000_000,
-    )
-    .await?;
-    println!(
-        "  vigie transactions (gzip): {rate:.0} transactions/s durable; \
-         {:.0} µs of server CPU per transaction",
-        (server.cpu_seconds()? - cpu) * 1e6 / opts.transactions as f64
-    );
+    if opts.transactions > 0 {
+        let cpu = server.cpu_seconds()?;
+        let rate = send(
+            &url,
+            &key,
+            TRANSACTION,
+            opts.transactions,
+            opts.concurrency,
+            Encoding::Gzip,
+            10_000_000,
+        )
+        .await?;
+        println!(
+            "  vigie transactions (gzip): {rate:.0} transactions/s durable; \
+             {:.0} µs of server CPU per transaction",
+            (server.cpu_seconds()? - cpu) * 1e6 / opts.transactions as f64
+        );
+    }
     println!(
         "  vigie RSS: {:.1} MiB before, {:.1} MiB after",
         rss_before as f64 / 1024.0,

@@ -40,7 +40,7 @@ use crate::engine::{Db, Engine};
 use crate::logs::block::{compress, decompress};
 use crate::logs::cpu;
 use crate::sql::{escape_like, glob_like, Columns, Value, Where};
-use crate::tx::{take_blob, RowsWrite, Tx};
+use crate::tx::{take_blob, Row, RowsWrite, Tx};
 use crate::{Result, StoreError};
 use async_trait::async_trait;
 use serde::Serialize;
@@ -238,11 +238,7 @@ async fn write_blocks(
     let answers = tx.write_rows_together(writes).await?;
     let mut rows = Vec::new();
     for (block, answer) in blocks.iter().zip(&answers[1..]) {
-        let id = answer
-            .first()
-            .ok_or_else(|| StoreError::database("a span block insert answered no id"))?
-            .req_int(0)?;
-        rows.extend(trace_rows(project, block, id));
+        rows.extend(trace_rows(project, block, block_id(answer)?));
     }
     tx.insert_rows(
         "INSERT INTO trace_blocks (project_id, trace_id, block_id, failed)",
@@ -278,6 +274,14 @@ fn block_write(
     }
 }
 
+/// The id a span block's insert answered (see [`block_write`]).
+fn block_id(answer: &[Row]) -> Result<i64> {
+    answer
+        .first()
+        .ok_or_else(|| StoreError::database("a span block insert answered no id"))?
+        .req_int(0)
+}
+
 /// The rows of `trace_blocks` that name the traces of `block`, stored as `id`.
 fn trace_rows(project: ProjectId, block: &EncodedBlock, id: i64) -> Vec<Vec<Value>> {
     block
@@ -307,10 +311,7 @@ async fn insert_block(
     let answer = tx
         .insert_rows_returning(write.insert, write.tail, write.rows, &[])
         .await?;
-    let id = answer
-        .first()
-        .ok_or_else(|| StoreError::database("a span block insert answered no id"))?
-        .req_int(0)?;
+    let id = block_id(&answer)?;
     tx.insert_rows(
         "INSERT INTO trace_blocks (project_id, trace_id, block_id, failed)",
         "",

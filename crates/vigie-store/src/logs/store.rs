@@ -60,13 +60,13 @@ impl BlobCache {
 
     /// The parts known of `ids`, and the ids whose part must be read.
     fn look_up(&self, ids: &[i64]) -> (HashMap<i64, Arc<[u8]>>, Vec<i64>) {
-        let blooms = self.lock();
+        let blobs = self.lock();
         let mut missing = Vec::new();
         let mut found = HashMap::with_capacity(ids.len());
         for id in ids {
-            match blooms.by_id.get(id) {
-                Some(bloom) => {
-                    found.insert(*id, bloom.clone());
+            match blobs.by_id.get(id) {
+                Some(blob) => {
+                    found.insert(*id, blob.clone());
                 }
                 None => missing.push(*id),
             }
@@ -79,29 +79,29 @@ impl BlobCache {
         self.limit > 0
     }
 
-    fn keep(&self, id: i64, bloom: Arc<[u8]>) {
-        let mut blooms = self.lock();
-        if bloom.len() > self.limit || blooms.by_id.contains_key(&id) {
+    fn keep(&self, id: i64, blob: Arc<[u8]>) {
+        let mut blobs = self.lock();
+        if blob.len() > self.limit || blobs.by_id.contains_key(&id) {
             return;
         }
-        while blooms.bytes + bloom.len() > self.limit {
-            let Some(oldest) = blooms.order.pop_front() else {
+        while blobs.bytes + blob.len() > self.limit {
+            let Some(oldest) = blobs.order.pop_front() else {
                 break;
             };
-            if let Some(gone) = blooms.by_id.remove(&oldest) {
-                blooms.bytes -= gone.len();
+            if let Some(gone) = blobs.by_id.remove(&oldest) {
+                blobs.bytes -= gone.len();
             }
         }
-        blooms.bytes += bloom.len();
-        blooms.order.push_back(id);
-        blooms.by_id.insert(id, bloom);
+        blobs.bytes += blob.len();
+        blobs.order.push_back(id);
+        blobs.by_id.insert(id, blob);
     }
 
     pub(crate) fn forget(&self, ids: &[i64]) {
-        let mut blooms = self.lock();
+        let mut blobs = self.lock();
         for id in ids {
-            if let Some(gone) = blooms.by_id.remove(id) {
-                blooms.bytes -= gone.len();
+            if let Some(gone) = blobs.by_id.remove(id) {
+                blobs.bytes -= gone.len();
             }
         }
         // Ids left in `order` without a part are skipped when they come up.

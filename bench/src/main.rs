@@ -220,6 +220,10 @@ enum Scenario {
         /// Bugsink's gunicorn and task-runner pids, for its RSS
         #[arg(long, value_delimiter = ',')]
         bugsink_pids: Vec<u32>,
+        /// With PostgreSQL (VIGIE_BENCH_POSTGRES): also run this many instances on the one
+        /// database, the senders spread over them, beside one instance alone
+        #[arg(long, default_value_t = 1)]
+        instances: usize,
     },
     /// Alerts: ingest with and without 200 rules side by side, alert latency under load, and
     /// the incident report over a week of logs.
@@ -322,8 +326,10 @@ async fn main() -> Result<()> {
             bugsink_dsn,
             bugsink_db,
             bugsink_pids,
+            instances,
         } => {
             let opts = sentry::Options {
+                instances,
                 events,
                 transactions,
                 concurrency,
@@ -469,10 +475,33 @@ impl Server {
         env: &[(&str, &str)],
     ) -> Result<(Server, Instant)> {
         let postgres = Scratch::from_env()?;
+        let database = postgres.as_ref().map(|db| db.url.clone());
+        Server::spawn(binary, data, env, database.as_deref(), postgres)
+    }
+
+    /// Another instance of `binary` on this server's PostgreSQL database (as several
+    /// instances behind a load balancer share one), with a data directory of its own.
+    fn start_peer(&self, binary: &Path, env: &[(&str, &str)]) -> Result<Server> {
+        let db = self
+            .postgres
+            .as_ref()
+            .context("instances share a database only on PostgreSQL: set VIGIE_BENCH_POSTGRES")?;
+        Ok(Server::spawn(binary, tempfile::tempdir()?, env, Some(&db.url), None)?.0)
+    }
+
+    /// Runs `binary serve` on `data` and `database` (else SQLite in `data`) and reads its
+    /// banner; `postgres`, when given, is dropped with the server.
+    fn spawn(
+        binary: &Path,
+        data: tempfile::TempDir,
+        env: &[(&str, &str)],
+        database: Option<&str>,
+        postgres: Option<Scratch>,
+    ) -> Result<(Server, Instant)> {
         let started = Instant::now();
         let mut command = Command::new(binary);
-        if let Some(db) = &postgres {
-            command.env("VIGIE_DATABASE_URL", &db.url);
+        if let Some(url) = database {
+            command.env("VIGIE_DATABASE_URL", url);
         }
         let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])

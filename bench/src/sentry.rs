@@ -32,6 +32,8 @@ pub(crate) const TRANSACTION: &str =
     include_str!("../../crates/vigie-protocol/tests/fixtures/sentry/transaction.envelope");
 
 pub struct Options {
+    /// Instances on one PostgreSQL database for the scale-out figure (1: none).
+    pub instances: usize,
     pub events: usize,
     pub transactions: usize,
     pub concurrency: usize,
@@ -130,11 +132,55 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
     );
     println!("  envelope: {} bytes uncompressed", EXCEPTION.len());
     let rss_before = server.rss_kib()?;
-    for encoding in [Encoding::Brotli, Encoding::Gzip] {
+    if opts.events > 0 {
+        errors(binary, &server, &url, &key, &opts).await?;
+    }
+    if opts.transactions > 0 {
         let cpu = server.cpu_seconds()?;
         let rate = send(
             &url,
             &key,
+            TRANSACTION,
+            opts.transactions,
+            opts.concurrency,
+            Encoding::Gzip,
+            10_000_000,
+        )
+        .await?;
+        println!(
+            "  vigie transactions (gzip): {rate:.0} transactions/s durable; \
+             {:.0} µs of server CPU per transaction",
+            (server.cpu_seconds()? - cpu) * 1e6 / opts.transactions as f64
+        );
+    }
+    println!(
+        "  vigie RSS: {:.1} MiB before, {:.1} MiB after",
+        rss_before as f64 / 1024.0,
+        server.rss_kib()? as f64 / 1024.0
+    );
+    if opts.instances > 1 {
+        scale_out(binary, &server, &key, &opts).await?;
+    }
+    issue_list(binary, opts.issues, opts.issue_events).await?;
+    if let Some(dsn) = &opts.bugsink_dsn {
+        bugsink(dsn, &opts).await?;
+    }
+    Ok(())
+}
+
+/// Error events in brotli then gzip, and the issues they made (each of [`ISSUES`] bugs once).
+async fn errors(
+    binary: &Path,
+    server: &Server,
+    url: &str,
+    key: &str,
+    opts: &Options,
+) -> Result<()> {
+    for encoding in [Encoding::Brotli, Encoding::Gzip] {
+        let cpu = server.cpu_seconds()?;
+        let rate = send(
+            url,
+            key,
             EXCEPTION,
             opts.events,
             opts.concurrency,
@@ -163,32 +209,47 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
     if distinct != ISSUES as u64 {
         bail!("{distinct} issues, {ISSUES} expected: the events do not differ as two bugs would");
     }
-    if opts.transactions > 0 {
-        let cpu = server.cpu_seconds()?;
-        let rate = send(
-            &url,
-            &key,
-            TRANSACTION,
-            opts.transactions,
-            opts.concurrency,
-            Encoding::Gzip,
-            10_000_000,
-        )
-        .await?;
-        println!(
-            "  vigie transactions (gzip): {rate:.0} transactions/s durable; \
-             {:.0} µs of server CPU per transaction",
-            (server.cpu_seconds()? - cpu) * 1e6 / opts.transactions as f64
-        );
+    Ok(())
+}
+
+/// Error events, then transactions, sent to `server` alone and then spread over it and
+/// `opts.instances - 1` more instances on its database: the rate each way, side by side.
+async fn scale_out(binary: &Path, server: &Server, key: &str, opts: &Options) -> Result<()> {
+    let env = [("VIGIE_ERRORS_SPIKE_PROTECTION", "false")];
+    let mut peers = Vec::new();
+    for _ in 1..opts.instances {
+        peers.push(server.start_peer(binary, &env)?);
     }
+    let urls: Vec<String> = std::iter::once(server)
+        .chain(&peers)
+        .map(|s| format!("{}/api/1/envelope/", s.url))
+        .collect();
     println!(
-        "  vigie RSS: {:.1} MiB before, {:.1} MiB after",
-        rss_before as f64 / 1024.0,
-        server.rss_kib()? as f64 / 1024.0
+        "  scale-out: {} instances on one PostgreSQL database",
+        urls.len()
     );
-    issue_list(binary, opts.issues, opts.issue_events).await?;
-    if let Some(dsn) = &opts.bugsink_dsn {
-        bugsink(dsn, &opts).await?;
+    let kinds = [
+        ("error events", EXCEPTION, opts.events),
+        ("transactions", TRANSACTION, opts.transactions),
+    ];
+    let mut first_id = 20_000_000;
+    for (kind, template, count) in kinds {
+        if count == 0 {
+            continue;
+        }
+        let mut rates = Vec::new();
+        for targets in [&urls[..1], &urls[..]] {
+            let (encoding, senders) = (Encoding::Gzip, opts.concurrency);
+            rates.push(send_to(targets, key, template, count, senders, encoding, first_id).await?);
+            first_id += 10_000_000;
+        }
+        println!(
+            "    {kind} (gzip): one instance {:.0}/s, {} instances {:.0}/s: {:.2}×",
+            rates[0],
+            urls.len(),
+            rates[1],
+            rates[1] / rates[0]
+        );
     }
     Ok(())
 }
@@ -196,6 +257,21 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
 /// Sends `count` envelopes from `concurrency` senders; answers the rate of 200s per second.
 pub(crate) async fn send(
     url: &str,
+    key: &str,
+    template: &str,
+    count: usize,
+    concurrency: usize,
+    encoding: Encoding,
+    first_id: usize,
+) -> Result<f64> {
+    let urls = [url.to_string()];
+    send_to(&urls, key, template, count, concurrency, encoding, first_id).await
+}
+
+/// [`send`] with the senders spread over `urls` (sender `i` sends to `urls[i % n]`), as a load
+/// balancer spreads SDKs over instances.
+async fn send_to(
+    urls: &[String],
     key: &str,
     template: &str,
     count: usize,
@@ -220,12 +296,12 @@ pub(crate) async fn send(
     let http = client()?;
     let started = Instant::now();
     let mut senders = Vec::new();
-    for _ in 0..concurrency {
+    for sender in 0..concurrency {
         let (http, bodies, next, url, auth) = (
             http.clone(),
             bodies.clone(),
             next.clone(),
-            url.to_string(),
+            urls[sender % urls.len()].clone(),
             auth.clone(),
         );
         senders.push(tokio::spawn(async move {

@@ -71,6 +71,7 @@ pub mod memory;
 pub mod metrics;
 pub mod monitors;
 pub mod otel_metrics;
+pub mod project_cache;
 pub mod releases;
 pub mod reports;
 pub mod schedule;

@@ -50,6 +50,8 @@ pub struct Shared {
     pub origin_refusals: Arc<crate::metrics::OriginRefusals>,
     /// This instance: its name among those sharing the database, and whether it leads.
     pub instance: crate::metrics::InstanceBoard,
+    /// Every project, read again when one changes (see `crate::project_cache`).
+    pub projects: crate::project_cache::ProjectList,
 }
 
 /// Ingest bodies (`http::ingest_body::IngestBody`) read within this budget.
@@ -84,6 +86,7 @@ impl AppState {
             store,
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
+            projects: crate::project_cache::ProjectList::new(hub.clone()),
             hub,
             started,
             base_url: base_url.into(),

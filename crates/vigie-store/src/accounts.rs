@@ -569,8 +569,20 @@ impl<E: Engine> AccountStore for Db<E> {
         let keys = keys.to_vec();
         self.write("record_login_failure", move |tx| {
             Box::pin(async move {
+                let lock = tx.lock_rows();
                 for key in keys {
-                    let lock = tx.lock_rows();
+                    if !lock.is_empty() {
+                        // Where failures are recorded at once (instances on one PostgreSQL), a
+                        // key seen for the first time is stored empty first, so a concurrent
+                        // failure waits for this one and adds to it instead of overwriting it.
+                        // Empty (never failed, long ago) counts as no failure.
+                        tx.execute(
+                            "INSERT INTO login_failures (key, count, last_at, blocked_until) \
+                             VALUES ($1, 0, 0, 0) ON CONFLICT (key) DO NOTHING",
+                            &[key.as_str().into()],
+                        )
+                        .await?;
+                    }
                     let next = login_limiter::failed(failures_of(tx, &key, lock).await?, now);
                     tx.execute(
                         "INSERT INTO login_failures (key, count, last_at, blocked_until) \

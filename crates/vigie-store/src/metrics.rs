@@ -194,12 +194,20 @@ async fn known_series(
     for chunk in hashes.chunks(CHUNK) {
         let mut values: Vec<Value> = vec![project.0.into()];
         let list = marks(&mut values, chunk.iter().map(|h| Value::from(*h)));
+        // Where writers run at once (PostgreSQL), each holds its series until it commits: the
+        // series' state and minutes are read and rewritten by one writer at a time, the rows
+        // locked in hash order, the same in every writer.
+        let lock = match tx.lock_rows() {
+            "" => "",
+            _ => " FOR UPDATE OF s",
+        };
         let rows = tx
             .query(
                 &format!(
                     "SELECT s.id, s.key_hash, s.name, s.service, s.attributes, s.kind, st.state \
                      FROM metric_series s LEFT JOIN metric_state st ON st.series_id = s.id \
-                     WHERE s.project_id = $1 AND s.key_hash IN ({list})"
+                     WHERE s.project_id = $1 AND s.key_hash IN ({list}) \
+                     ORDER BY s.key_hash{lock}"
                 ),
                 &values,
             )

@@ -40,7 +40,7 @@ use crate::engine::{Db, Engine};
 use crate::logs::block::{compress, decompress};
 use crate::logs::cpu;
 use crate::sql::{escape_like, glob_like, Columns, Value, Where};
-use crate::tx::{take_blob, Row, RowsWrite, Tx};
+use crate::tx::{take_blob, Row, RowsWrite, Statement, Tx};
 use crate::{Result, StoreError};
 use async_trait::async_trait;
 use serde::Serialize;
@@ -214,40 +214,9 @@ fn decode_trace(data: &[u8], trace_id: &str) -> Result<Vec<Span>> {
     Ok(spans)
 }
 
-async fn write_blocks(
-    tx: &mut dyn Tx,
-    project: ProjectId,
-    blocks: &[EncodedBlock],
-    entries: Vec<Vec<Value>>,
-    now: Timestamp,
-) -> Result<usize> {
-    // A batch sent again (the exporter timed out before the answer) names the same entries.
-    // The entries and every block go in one round trip; the blocks' ids then name them in
-    // `trace_blocks`.
-    let mut writes = vec![RowsWrite {
-        insert: "INSERT INTO trace_entries (project_id, trace_id, span_id, service, name, kind, \
-                 start, duration_ns, failed, job_id, attributes)",
-        tail: " ON CONFLICT (project_id, trace_id, span_id) DO NOTHING",
-        rows: entries,
-    }];
-    writes.extend(
-        blocks
-            .iter()
-            .map(|block| block_write(project, block, (block.min_start, block.max_end), false, now)),
-    );
-    let answers = tx.write_rows_together(writes).await?;
-    let mut rows = Vec::new();
-    for (block, answer) in blocks.iter().zip(&answers[1..]) {
-        rows.extend(trace_rows(project, block, block_id(answer)?));
-    }
-    tx.insert_rows(
-        "INSERT INTO trace_blocks (project_id, trace_id, block_id, failed)",
-        "",
-        rows,
-    )
-    .await?;
-    Ok(blocks.len())
-}
+/// Names the traces of a block (its rows come from [`trace_rows`]).
+const INSERT_TRACE_BLOCKS: &str =
+    "INSERT INTO trace_blocks (project_id, trace_id, block_id, failed)";
 
 /// The write of one span block (answering its id), settled or not.
 fn block_write(
@@ -312,12 +281,8 @@ async fn insert_block(
         .insert_rows_returning(write.insert, write.tail, write.rows, &[])
         .await?;
     let id = block_id(&answer)?;
-    tx.insert_rows(
-        "INSERT INTO trace_blocks (project_id, trace_id, block_id, failed)",
-        "",
-        trace_rows(project, block, id),
-    )
-    .await
+    tx.insert_rows(INSERT_TRACE_BLOCKS, "", trace_rows(project, block, id))
+        .await
 }
 
 /// What a settle pass read and judged, before it rewrites.
@@ -635,8 +600,8 @@ async fn prune(tx: &mut dyn Tx, project: ProjectId, before_ns: i64) -> Result<u6
 }
 
 /// Spans of one project encoded for storage (off the runtime), ready to be written inside
-/// any write transaction: [`SpanStore::write_spans`] alone, or with the events of an error
-/// batch (`crate::errors`).
+/// any write transaction: [`SpanStore::write_spans`] alone, or with the transactions of an
+/// error batch (`crate::errors`), in the same round trips.
 pub(crate) struct EncodedSpans {
     project: ProjectId,
     blocks: Vec<EncodedBlock>,
@@ -662,12 +627,51 @@ impl EncodedSpans {
         })
     }
 
-    /// Writes the blocks and entries; answers the blocks written.
-    pub(crate) async fn write(self, tx: &mut dyn Tx, now: Timestamp) -> Result<usize> {
+    /// How many blocks the spans make.
+    pub(crate) fn blocks(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// The first round of the write: the entries and the blocks, independent of each other
+    /// (so they may go with other writes in one round trip, [`Tx::together`]); each block
+    /// answers its id. A batch sent again (the exporter timed out before the answer) names
+    /// the same entries, kept once.
+    pub(crate) fn writes(&mut self, now: Timestamp) -> Vec<Statement<'static>> {
         if self.blocks.is_empty() {
-            return Ok(0);
+            return Vec::new();
         }
-        write_blocks(tx, self.project, &self.blocks, self.entries, now).await
+        let mut writes = vec![Statement::Rows(RowsWrite {
+            insert: "INSERT INTO trace_entries (project_id, trace_id, span_id, service, name, \
+                     kind, start, duration_ns, failed, job_id, attributes)",
+            tail: " ON CONFLICT (project_id, trace_id, span_id) DO NOTHING",
+            rows: std::mem::take(&mut self.entries),
+        })];
+        writes.extend(self.blocks.iter().map(|block| {
+            let bounds = (block.min_start, block.max_end);
+            Statement::Rows(block_write(self.project, block, bounds, false, now))
+        }));
+        writes
+    }
+
+    /// The second round: the rows of `trace_blocks` naming each block by the id it answered
+    /// (`answers`: those of [`writes`](EncodedSpans::writes), in order).
+    pub(crate) fn links(&self, answers: &[Vec<Row>]) -> Result<Statement<'static>> {
+        let mut rows = Vec::new();
+        for (block, answer) in self.blocks.iter().zip(answers.iter().skip(1)) {
+            rows.extend(trace_rows(self.project, block, block_id(answer)?));
+        }
+        Ok(Statement::Rows(RowsWrite {
+            insert: INSERT_TRACE_BLOCKS,
+            tail: "",
+            rows,
+        }))
+    }
+
+    /// Writes the entries and blocks alone; answers the blocks written.
+    pub(crate) async fn write(mut self, tx: &mut dyn Tx, now: Timestamp) -> Result<usize> {
+        let answers = tx.together(self.writes(now)).await?;
+        tx.together(vec![self.links(&answers)?]).await?;
+        Ok(self.blocks())
     }
 }
 

@@ -73,19 +73,20 @@ pub(crate) trait Tx: Send {
             Ok(answered)
         })
     }
-    /// Runs `writes` (as [`write_rows`](Tx::write_rows) each, none reading what another
-    /// writes) and answers each one's `RETURNING` rows, in order. By default one after the
-    /// other; PostgreSQL sends them all before it reads the first answer: one round trip.
-    fn write_rows_together<'a>(
+    /// Runs `statements` (none reading what another writes) and answers each one's rows
+    /// (`RETURNING` rows of a write), in order. By default one after the other; PostgreSQL
+    /// sends them all before it reads the first answer: one round trip.
+    fn together<'a>(
         &'a mut self,
-        writes: Vec<RowsWrite<'a>>,
+        statements: Vec<Statement<'a>>,
     ) -> BoxFuture<'a, Result<Vec<Vec<Row>>>> {
         Box::pin(async move {
-            let mut answers = Vec::with_capacity(writes.len());
-            for w in writes {
-                answers.push(match w.rows.is_empty() {
-                    true => Vec::new(),
-                    false => self.write_rows(w.insert, w.tail, w.rows, &[]).await?,
+            let mut answers = Vec::with_capacity(statements.len());
+            for statement in statements {
+                answers.push(match statement {
+                    Statement::Rows(w) if w.rows.is_empty() => Vec::new(),
+                    Statement::Rows(w) => self.write_rows(w.insert, w.tail, w.rows, &[]).await?,
+                    Statement::Query(sql, values) => self.query(&sql, &values).await?,
                 });
             }
             Ok(answers)
@@ -98,11 +99,25 @@ pub(crate) trait Tx: Send {
     }
 }
 
-/// One multi-row write of [`Tx::write_rows_together`]: `insert` over `rows`, then `tail`.
+/// One statement of [`Tx::together`].
+pub(crate) enum Statement<'a> {
+    /// A multi-row write, as [`Tx::write_rows`] runs it (none when it has no rows).
+    Rows(RowsWrite<'a>),
+    /// A statement and its values, as [`Tx::query`] runs it.
+    Query(String, Vec<Value>),
+}
+
+/// A multi-row write: `insert` over `rows`, then `tail`.
 pub(crate) struct RowsWrite<'a> {
     pub insert: &'a str,
     pub tail: &'a str,
     pub rows: Vec<Row>,
+}
+
+impl<'a> From<RowsWrite<'a>> for Statement<'a> {
+    fn from(write: RowsWrite<'a>) -> Statement<'a> {
+        Statement::Rows(write)
+    }
 }
 
 /// Most parameters one multi-row statement binds: under SQLite's limit (32,766) and

@@ -184,12 +184,21 @@ impl JobAccess {
 
 /// `?project=<id or name>`, else the UI's current project, else the only project.
 pub(crate) async fn named_project(state: &AppState, parts: &Parts) -> Result<Project, AppError> {
-    let projects = state.store.list_projects().await?;
+    let projects = state.projects.get(state.store.as_ref()).await?;
     let asked = parts.uri.query().and_then(|q| query_value(q, "project"));
     if let Some(asked) = asked {
-        return projects
-            .into_iter()
-            .find(|p| p.id.0.to_string() == asked || p.name == asked)
+        let named = |p: &&Project| p.id.0.to_string() == asked || p.name == asked;
+        if let Some(found) = projects.iter().find(named) {
+            return Ok(found.clone());
+        }
+        // Made a moment ago outside this server (`vigie project create`): not cached yet.
+        return state
+            .store
+            .list_projects()
+            .await?
+            .iter()
+            .find(named)
+            .cloned()
             .ok_or_else(|| AppError::NotFound(format!("no project {asked:?}")));
     }
     let current = cookies::get(&parts.headers, cookies::PROJECT).and_then(|v| v.parse().ok());

@@ -85,70 +85,12 @@ pub use sink::ErrorSink;
 use crate::config::ErrorsConfig;
 use crate::http::AppError;
 use crate::hub::Hub;
+use crate::project_cache::Cache;
 use crate::web::sse::project_pulse;
 use serde::Deserialize;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 use vigie_core::{Project, ProjectId};
 use vigie_store::{ErrorSettings, Store};
-
-/// How long a cached project or its error settings are trusted before being read again (a
-/// change made on another instance sharing the database shows within this delay; one made on
-/// this instance at once: it publishes `Change::Projects`, which
-/// [`Hub::project_generation`] counts).
-const CACHE_TTL: Duration = Duration::from_secs(10);
-
-/// Values per project, each trusted for [`CACHE_TTL`] and until the hub says a project
-/// changed: SDKs send one request per event, and what each request needs of its project
-/// rarely changes.
-struct PerProject<V> {
-    hub: Hub,
-    entries: Mutex<HashMap<ProjectId, Cached<V>>>,
-}
-
-struct Cached<V> {
-    value: V,
-    at: Instant,
-    generation: u64,
-}
-
-impl<V: Clone> PerProject<V> {
-    fn new(hub: Hub) -> Self {
-        PerProject {
-            hub,
-            entries: Mutex::default(),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ProjectId, Cached<V>>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn fresh(&self, project: ProjectId) -> Option<V> {
-        let generation = self.hub.project_generation();
-        self.lock()
-            .get(&project)
-            .filter(|c| c.generation == generation && c.at.elapsed() < CACHE_TTL)
-            .map(|c| c.value.clone())
-    }
-
-    /// Keeps `value`, read from the store when the hub's count was `generation` (read before
-    /// the store, so a change made meanwhile leaves this entry stale rather than wrong).
-    fn keep(&self, project: ProjectId, value: Option<&V>, generation: u64) {
-        match value {
-            Some(v) => self.lock().insert(
-                project,
-                Cached {
-                    value: v.clone(),
-                    at: Instant::now(),
-                    generation,
-                },
-            ),
-            None => self.lock().remove(&project),
-        };
-    }
-}
 
 /// The live parts of error ingest, shared by every request.
 #[derive(Clone)]
@@ -160,8 +102,8 @@ pub struct ErrorIngest {
     pub logs: crate::logs::LogSink,
     /// The source maps JavaScript events need, fetched before they are processed.
     pub maps: crate::sourcemaps::maps::Resolver,
-    settings: Arc<PerProject<ErrorSettings>>,
-    projects: Arc<PerProject<Project>>,
+    settings: Arc<Cache<ProjectId, ErrorSettings>>,
+    projects: Arc<Cache<ProjectId, Project>>,
 }
 
 impl ErrorIngest {
@@ -179,21 +121,21 @@ impl ErrorIngest {
             sink: ErrorSink::start(store, hub.clone(), metrics),
             quotas: Arc::new(quota::Quotas::new(config.clone())),
             max_attachment_bytes: (config.max_attachment_mib as usize) << 20,
-            settings: Arc::new(PerProject::new(hub.clone())),
-            projects: Arc::new(PerProject::new(hub)),
+            settings: Arc::new(Cache::new(hub.clone())),
+            projects: Arc::new(Cache::new(hub)),
         }
     }
 
-    /// A project's error settings, from the short-lived cache.
+    /// A project's error settings, from the short-lived cache (see `crate::project_cache`).
     pub async fn settings(
         &self,
         store: &dyn Store,
         project: ProjectId,
     ) -> Result<ErrorSettings, vigie_store::StoreError> {
-        if let Some(settings) = self.settings.fresh(project) {
+        if let Some(settings) = self.settings.fresh(&project) {
             return Ok(settings);
         }
-        let generation = self.settings.hub.project_generation();
+        let generation = self.settings.generation();
         let settings = store.error_settings(project).await?;
         self.settings.keep(project, Some(&settings), generation);
         Ok(settings)
@@ -205,10 +147,10 @@ impl ErrorIngest {
         store: &dyn Store,
         id: ProjectId,
     ) -> Result<Option<Project>, vigie_store::StoreError> {
-        if let Some(project) = self.projects.fresh(id) {
+        if let Some(project) = self.projects.fresh(&id) {
             return Ok(Some(project));
         }
-        let generation = self.projects.hub.project_generation();
+        let generation = self.projects.generation();
         let found = store.project(id).await?;
         self.projects.keep(id, found.as_ref(), generation);
         Ok(found)

@@ -467,11 +467,7 @@ impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
         let spans = std::mem::take(&mut batch.spans);
         let spans = crate::traces::EncodedSpans::encode(batch.project, spans).await?;
         self.write("write_errors", move |tx| {
-            Box::pin(async move {
-                let written = write_batch(tx, batch, now).await?;
-                spans.write(tx, now).await?;
-                Ok(written)
-            })
+            Box::pin(async move { write_batch(tx, batch, spans, now).await })
         })
         .await
     }

@@ -6,7 +6,8 @@ use super::{
 };
 use crate::feed::{self, FeedChange};
 use crate::sql::{Columns, Value, Where};
-use crate::tx::{Row, RowsWrite};
+use crate::traces::EncodedSpans;
+use crate::tx::{Row, RowsWrite, Statement};
 use crate::Result;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use vigie_core::issue::IssueId;
@@ -22,6 +23,7 @@ const LOOKUP_CHUNK: usize = 500;
 pub(crate) async fn write_batch(
     tx: &mut dyn Tx,
     batch: ErrorBatch,
+    spans: EncodedSpans,
     now: Timestamp,
 ) -> Result<ErrorsWritten> {
     let project = batch.project;
@@ -32,7 +34,15 @@ pub(crate) async fn write_batch(
         written.events = write_events(tx, project, events, now).await?;
     }
     written.transactions = batch.transactions.len();
-    write_transactions(tx, project, batch.transactions, &batch.loose_spans).await?;
+    write_transactions(
+        tx,
+        project,
+        batch.transactions,
+        &batch.loose_spans,
+        spans,
+        now,
+    )
+    .await?;
     written.stray_spans_dropped = keep_stray_spans(tx, project, &batch.loose_spans, now).await?;
     for s in &batch.sessions {
         tx.execute(
@@ -340,31 +350,31 @@ async fn write_events(
         .collect();
     // With the issues' ids known, the rest of the batch is four independent writes.
     let answers = tx
-        .write_rows_together(vec![
-            RowsWrite {
+        .together(vec![
+            Statement::Rows(RowsWrite {
                 insert: "INSERT INTO issue_users (issue_id, user_key)",
                 tail: " ON CONFLICT (issue_id, user_key) DO NOTHING RETURNING issue_id",
                 rows: users,
-            },
-            RowsWrite {
+            }),
+            Statement::Rows(RowsWrite {
                 insert: "INSERT INTO issue_hours (issue_id, hour, count)",
                 tail: " ON CONFLICT (issue_id, hour) DO UPDATE SET \
                        count = issue_hours.count + excluded.count",
                 rows: details.hours,
-            },
-            RowsWrite {
+            }),
+            Statement::Rows(RowsWrite {
                 insert: "INSERT INTO issue_tags (issue_id, key, value, count, last_seen)",
                 tail: " ON CONFLICT (issue_id, key, value) DO UPDATE SET \
                        count = issue_tags.count + excluded.count, last_seen = CASE WHEN \
                        excluded.last_seen > issue_tags.last_seen THEN excluded.last_seen \
                        ELSE issue_tags.last_seen END",
                 rows: details.tags,
-            },
-            RowsWrite {
+            }),
+            Statement::Rows(RowsWrite {
                 insert: INSERT_EVENTS,
                 tail: " ON CONFLICT (project_id, event_id) DO NOTHING",
                 rows: events,
-            },
+            }),
         ])
         .await?;
     count_new_users(tx, &answers[0]).await?;
@@ -455,12 +465,16 @@ struct MinuteAggregate<'a> {
     transactions: Vec<&'a NewTransaction>,
 }
 
-/// Merges the batch into the stored minutes, keeps samples, and adds span totals.
+/// Merges the batch into the stored minutes, keeps samples, adds span totals, and writes the
+/// batch's spans: two round trips on PostgreSQL whatever the batch holds (the minutes'
+/// lookup with the span blocks, then everything that needed an answer of the first).
 async fn write_transactions(
     tx: &mut dyn Tx,
     project: ProjectId,
     transactions: Vec<NewTransaction>,
     loose_spans: &[LooseSpan],
+    mut spans: EncodedSpans,
+    now: Timestamp,
 ) -> Result<()> {
     let mut minutes: BTreeMap<(i64, &str, &str), MinuteAggregate> = BTreeMap::new();
     for t in &transactions {
@@ -477,7 +491,12 @@ async fn write_transactions(
         slot.sketch.add(t.duration_ms);
         slot.transactions.push(t);
     }
-    let mut stored = stored_minutes(tx, project, minutes.keys()).await?;
+    let mut first = minute_lookups(tx.lock_rows(), project, minutes.keys());
+    let lookups = first.len();
+    first.extend(spans.writes(now));
+    let mut answers = tx.together(first).await?;
+    let blocks = answers.split_off(lookups);
+    let mut stored = stored_minutes(answers)?;
     let (mut minute_rows, mut sample_rows) = (Vec::new(), Vec::new());
     for ((minute, name, op), mut agg) in minutes {
         let (before_count, before_failures, before_max) =
@@ -520,49 +539,75 @@ async fn write_transactions(
             Value::Blob(agg.sketch.encode()),
         ]);
     }
-    let mut spans: Vec<(Timestamp, &str, &SpanTiming)> = Vec::new();
+    let mut timings: Vec<(Timestamp, &str, &SpanTiming)> = Vec::new();
     for t in &transactions {
-        spans.extend(t.spans.iter().map(|s| (t.time, t.name.as_str(), s)));
+        timings.extend(t.spans.iter().map(|s| (t.time, t.name.as_str(), s)));
     }
-    spans.extend(
+    timings.extend(
         loose_spans
             .iter()
             .map(|l| (l.time, l.transaction.as_str(), &l.span)),
     );
-    // Three independent writes.
-    tx.write_rows_together(vec![
-        RowsWrite {
-            insert: "INSERT INTO transaction_minutes (project_id, minute, name, op, count, \
-                     failures, satisfied, tolerated, sketch)",
+    // Four independent writes.
+    tx.together(vec![
+        Statement::Rows(RowsWrite {
+            insert: INSERT_MINUTES,
             tail: " ON CONFLICT (project_id, minute, name, op) DO UPDATE SET \
                    count = excluded.count, failures = excluded.failures, \
                    satisfied = excluded.satisfied, tolerated = excluded.tolerated, \
                    sketch = excluded.sketch",
             rows: minute_rows,
-        },
-        RowsWrite {
+        }),
+        Statement::Rows(RowsWrite {
             insert: "INSERT INTO transaction_samples (project_id, name, op, event_id, time, \
                      duration_ms, status, trace_id, job_id, body)",
             tail: " ON CONFLICT (project_id, event_id) DO NOTHING",
             rows: sample_rows,
-        },
-        span_hours(project, &spans),
+        }),
+        Statement::Rows(span_hours(project, &timings)),
+        spans.links(&blocks)?,
     ])
     .await?;
     Ok(())
 }
 
-/// The stored aggregates of `keys` (minute, name, op), locked until the transaction ends
-/// (another instance may be merging into the same minutes), by key: count, failures,
-/// satisfied, tolerated, sketch.
-async fn stored_minutes<'k>(
-    tx: &mut dyn Tx,
+const INSERT_MINUTES: &str = "INSERT INTO transaction_minutes (project_id, minute, name, op, \
+                              count, failures, satisfied, tolerated, sketch)";
+
+/// The statements that read the stored aggregates of `keys` (minute, name, op), locked until
+/// the transaction ends where others may write the same minutes at once (`lock`, see
+/// [`Tx::lock_rows`]). There, the minutes not stored yet are first stored empty: a concurrent
+/// writer's new minute is then waited for and read, not overwritten by an aggregate made
+/// without it. The rows are locked in key order, the same in every writer.
+fn minute_lookups<'k>(
+    lock: &str,
     project: ProjectId,
     keys: impl Iterator<Item = &'k (i64, &'k str, &'k str)>,
-) -> Result<HashMap<(i64, String, String), Vec<Value>>> {
+) -> Vec<Statement<'static>> {
     let keys: Vec<_> = keys.collect();
-    let lock = tx.lock_rows();
-    let mut stored = HashMap::new();
+    let mut statements = Vec::new();
+    if keys.is_empty() {
+        return statements;
+    }
+    if !lock.is_empty() {
+        let empty = Sketch::default().encode();
+        let rows = keys
+            .iter()
+            .map(|&&(minute, name, op)| {
+                let zeros = [0i64; 4].map(Value::from);
+                let key = [project.0.into(), minute.into(), name.into(), op.into()];
+                key.into_iter()
+                    .chain(zeros)
+                    .chain([Value::Blob(empty.clone())])
+                    .collect()
+            })
+            .collect();
+        statements.push(Statement::Rows(RowsWrite {
+            insert: INSERT_MINUTES,
+            tail: " ON CONFLICT (project_id, minute, name, op) DO NOTHING",
+            rows,
+        }));
+    }
     for chunk in keys.chunks(LOOKUP_CHUNK / 3) {
         let mut values: Vec<Value> = vec![project.0.into()];
         let mut wanted = Vec::with_capacity(chunk.len());
@@ -578,13 +623,22 @@ async fn stored_minutes<'k>(
         }
         let sql = format!(
             "SELECT minute, name, op, count, failures, satisfied, tolerated, sketch \
-             FROM transaction_minutes WHERE project_id = $1 AND ({}){lock}",
+             FROM transaction_minutes WHERE project_id = $1 AND ({}) \
+             ORDER BY minute, name, op{lock}",
             wanted.join(" OR ")
         );
-        for mut row in tx.query(&sql, &values).await? {
-            let key = (row.req_int(0)?, row.req_text(1)?, row.req_text(2)?);
-            stored.insert(key, row.split_off(3));
-        }
+        statements.push(Statement::Query(sql, values));
+    }
+    statements
+}
+
+/// The stored aggregates [`minute_lookups`] answered, by key: count, failures, satisfied,
+/// tolerated, sketch.
+fn stored_minutes(answers: Vec<Vec<Row>>) -> Result<HashMap<(i64, String, String), Vec<Value>>> {
+    let mut stored = HashMap::new();
+    for mut row in answers.into_iter().flatten() {
+        let key = (row.req_int(0)?, row.req_text(1)?, row.req_text(2)?);
+        stored.insert(key, row.split_off(3));
     }
     Ok(stored)
 }

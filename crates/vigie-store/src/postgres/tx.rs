@@ -2,7 +2,7 @@
 //! inside a transaction for writes.
 
 use crate::sql::Value;
-use crate::tx::{number_extra, BoxFuture, Row, RowsWrite, Tx};
+use crate::tx::{number_extra, BoxFuture, Row, Statement, Tx};
 use crate::{Result, StoreError};
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::{ToSql, Type};
@@ -95,29 +95,34 @@ impl<C: GenericClient + Sync> Tx for PgTx<'_, C> {
         })
     }
 
-    fn write_rows_together<'a>(
+    fn together<'a>(
         &'a mut self,
-        writes: Vec<RowsWrite<'a>>,
+        statements: Vec<Statement<'a>>,
     ) -> BoxFuture<'a, Result<Vec<Vec<Row>>>> {
         Box::pin(async move {
             let client = self.0;
-            let mut statements = Vec::with_capacity(writes.len());
-            for w in writes {
-                statements.push(match w.rows.is_empty() {
-                    true => None,
-                    false => {
+            let mut prepared = Vec::with_capacity(statements.len());
+            for statement in statements {
+                prepared.push(match statement {
+                    Statement::Rows(w) if w.rows.is_empty() => None,
+                    Statement::Rows(w) => {
                         let arrays = RowArrays::of(w.rows)?;
-                        Some((arrays.statement(w.insert, w.tail, 0), arrays))
+                        Some((arrays.statement(w.insert, w.tail, 0), Bound::Arrays(arrays)))
                     }
+                    Statement::Query(sql, values) => Some((sql, Bound::Values(values))),
                 });
             }
             // Polled together, tokio-postgres sends every request before it reads an answer;
             // the server runs them in the order sent.
-            let answers = statements.iter().map(|statement| async move {
-                let Some((sql, arrays)) = statement else {
+            let answers = prepared.iter().map(|statement| async move {
+                let Some((sql, bound)) = statement else {
                     return Ok(Vec::new());
                 };
-                rows_of(client, sql, &arrays.params()).await
+                let values = match bound {
+                    Bound::Arrays(arrays) => arrays.params(),
+                    Bound::Values(values) => params(values),
+                };
+                rows_of(client, sql, &values).await
             });
             futures_util::future::try_join_all(answers).await
         })
@@ -137,6 +142,12 @@ impl<C: GenericClient + Sync> Tx for PgTx<'_, C> {
     fn skip_locked(&self) -> &'static str {
         " FOR UPDATE SKIP LOCKED"
     }
+}
+
+/// The values one statement of [`Tx::together`] binds.
+enum Bound {
+    Arrays(RowArrays),
+    Values(Vec<Value>),
 }
 
 /// Rows turned into one array per column, for `INSERT … SELECT … FROM unnest($1, $2, …)`: a

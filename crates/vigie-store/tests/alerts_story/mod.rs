@@ -550,6 +550,22 @@ pub async fn login_failures_story(store: &Arc<dyn Store>) {
         1
     );
     assert!(store.login_failures(&keys.all()).await.unwrap().is_empty());
+
+    // Failures recorded at once (on several instances) each count.
+    let keys = LoginKeys::new("trudy", "203.0.113.6");
+    let mut writers = tokio::task::JoinSet::new();
+    for i in 0..6 {
+        let (store, keys) = (store.clone(), keys.all());
+        writers.spawn(async move { store.record_login_failure(&keys, Timestamp(T + i)).await });
+    }
+    while let Some(recorded) = writers.join_next().await {
+        recorded.unwrap().unwrap();
+    }
+    let counted = store.login_failures(&keys.all()).await.unwrap();
+    assert_eq!(counted.len(), 3);
+    for (key, f) in &counted {
+        assert_eq!(f.count, 6, "{key}");
+    }
 }
 
 /// Counts several instances add up: quota counts per scope and minute (each instance's

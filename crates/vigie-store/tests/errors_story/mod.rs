@@ -489,6 +489,38 @@ pub async fn errors_story(store: &Arc<dyn Store>, project: &Project) {
     assert_eq!(sliced[0].counts, [200, 0, 0, 0, 0]);
     assert_eq!(sliced[1].counts, [1, 0, 0, 0, 0]);
     assert!(inv.counts.is_empty(), "no slices unless asked");
+
+    // Batches written at once (several instances on one PostgreSQL) each find the minute not
+    // yet stored; every one of them still counts.
+    let export = -120 * MINUTE;
+    let mut writers = tokio::task::JoinSet::new();
+    for w in 0..8u32 {
+        let mut batch = ErrorBatch::new(p);
+        batch.transactions = (0..10)
+            .map(|i| transaction(7000 + w * 10 + i, "/export", export, 100.0, "ok"))
+            .collect();
+        let store = store.clone();
+        writers.spawn(async move { store.write_errors(batch, T0).await });
+    }
+    while let Some(written) = writers.join_next().await {
+        assert_eq!(written.unwrap().unwrap().transactions, 10);
+    }
+    let exports = store
+        .transactions(
+            p,
+            Timestamp(T0.0 + export),
+            Timestamp(T0.0 + export + MINUTE),
+            0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        exports
+            .iter()
+            .map(|t| (t.name.as_str(), t.count, t.sketch.count()))
+            .collect::<Vec<_>>(),
+        [("/export", 80, 80)]
+    );
     // Durations 10..2000 ms with T = 300: 30 satisfied, 90 tolerated less the failure (510 ms).
     assert_eq!((inv.satisfied, inv.tolerated), (30, 89));
     let p50 = inv.sketch.quantile(0.5).unwrap();

@@ -127,6 +127,29 @@ pub async fn metrics_story(store: &Arc<dyn Store>, project: &Project) {
     assert_eq!(m[0].data.count, 10);
     assert_eq!(m[0].data.buckets, vec![(0.1, 1), (0.5, 5), (1.0, 4)]);
 
+    // Exports written at once (several instances on one PostgreSQL) into one new series and
+    // minute: every one counts.
+    let mut writers = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let mut h = histogram(2, vec![(0.5, 2)]);
+        h.name = "task.duration".into();
+        let store = store.clone();
+        writers.spawn(async move { store.write_metrics(p, vec![h], 100).await });
+    }
+    while let Some(written) = writers.join_next().await {
+        assert_eq!(written.unwrap().unwrap().points, 1);
+    }
+    let ts = store.metric_series(p, "task.duration").await.unwrap();
+    assert_eq!(ts.len(), 1);
+    let m = store
+        .metric_minutes(p, vec![ts[0].id], minute0, minute0 + 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        (m[0].data.count, m[0].data.buckets.clone()),
+        (16, vec![(0.5, 16)])
+    );
+
     // A point of the wrong kind is refused with its reason; the series limit refuses new
     // series only.
     let mut gauge = counter("/A", 3, 1.0);
@@ -142,7 +165,7 @@ pub async fn metrics_story(store: &Arc<dyn Store>, project: &Project) {
                 counter("/new", 3, 1.0),
                 counter("/new2", 3, 1.0),
             ],
-            4,
+            5,
         )
         .await
         .unwrap();

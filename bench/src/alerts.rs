@@ -109,7 +109,7 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
             rates[0][which].push(logs::ingest(&server.url, &key, &file, &log_opts).await?);
             let after_logs = server.cpu_seconds()?;
             let errors = sentry::send(
-                &format!("{}/api/1/envelope/", server.url),
+                &[format!("{}/api/1/envelope/", server.url)],
                 &key,
                 sentry::EXCEPTION,
                 opts.events,

@@ -95,7 +95,7 @@ pub async fn run(new: &Path, opts: Options) -> Result<()> {
 async fn measure(binary: &Path, file: &Path, now: i64, opts: &Options) -> Result<Costs> {
     let (server, _) = Server::start_with(binary, &[("VIGIE_ERRORS_SPIKE_PROTECTION", "false")])?;
     let key = server.key.clone().context("no DSN in the banner")?;
-    let envelopes = format!("{}/api/1/envelope/", server.url);
+    let envelopes = [format!("{}/api/1/envelope/", server.url)];
     let per = |cpu: f64, n: usize| cpu * 1e6 / n.max(1) as f64;
 
     let cpu = server.cpu_seconds()?;

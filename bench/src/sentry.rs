@@ -138,7 +138,7 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
     if opts.transactions > 0 {
         let cpu = server.cpu_seconds()?;
         let rate = send(
-            &url,
+            std::slice::from_ref(&url),
             &key,
             TRANSACTION,
             opts.transactions,
@@ -179,7 +179,7 @@ async fn errors(
     for encoding in [Encoding::Brotli, Encoding::Gzip] {
         let cpu = server.cpu_seconds()?;
         let rate = send(
-            url,
+            &[url.to_string()],
             key,
             EXCEPTION,
             opts.events,
@@ -240,7 +240,7 @@ async fn scale_out(binary: &Path, server: &Server, key: &str, opts: &Options) ->
         let mut rates = Vec::new();
         for targets in [&urls[..1], &urls[..]] {
             let (encoding, senders) = (Encoding::Gzip, opts.concurrency);
-            rates.push(send_to(targets, key, template, count, senders, encoding, first_id).await?);
+            rates.push(send(targets, key, template, count, senders, encoding, first_id).await?);
             first_id += 10_000_000;
         }
         println!(
@@ -254,23 +254,10 @@ async fn scale_out(binary: &Path, server: &Server, key: &str, opts: &Options) ->
     Ok(())
 }
 
-/// Sends `count` envelopes from `concurrency` senders; answers the rate of 200s per second.
+/// Sends `count` envelopes from `concurrency` senders spread over `urls` (sender `i` sends to
+/// `urls[i % n]`, as a load balancer spreads SDKs over instances); answers the rate of 200s
+/// per second.
 pub(crate) async fn send(
-    url: &str,
-    key: &str,
-    template: &str,
-    count: usize,
-    concurrency: usize,
-    encoding: Encoding,
-    first_id: usize,
-) -> Result<f64> {
-    let urls = [url.to_string()];
-    send_to(&urls, key, template, count, concurrency, encoding, first_id).await
-}
-
-/// [`send`] with the senders spread over `urls` (sender `i` sends to `urls[i % n]`), as a load
-/// balancer spreads SDKs over instances.
-async fn send_to(
     urls: &[String],
     key: &str,
     template: &str,
@@ -516,7 +503,7 @@ async fn bugsink(dsn: &str, opts: &Options) -> Result<()> {
     let count = opts.events;
     let started = Instant::now();
     let accepted = send(
-        &url,
+        std::slice::from_ref(&url),
         key,
         EXCEPTION,
         count,

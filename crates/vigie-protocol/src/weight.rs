@@ -22,28 +22,33 @@ pub const BYTES_PER_ELEMENT: usize = 160;
 /// skipped, escapes included, so text inside them counts nothing.
 pub fn json_elements(body: &[u8]) -> usize {
     let mut count = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
     let mut line_has_value = false;
-    for &b in body {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            } else if b == b'\n' {
-                // Not valid JSON; the line ends here for the line-based readers too.
-                in_string = false;
-                line_has_value = false;
-            }
-            continue;
-        }
+    let mut at = 0;
+    while let Some(&b) = body.get(at) {
+        at += 1;
         match b {
             b'"' => {
-                in_string = true;
                 line_has_value = true;
+                // Most of a body's bytes are text inside strings: jump to the next byte that
+                // may end one rather than looking at each.
+                loop {
+                    let rest = body.get(at..).unwrap_or_default();
+                    let Some(found) = memchr::memchr3(b'"', b'\\', b'\n', rest) else {
+                        at = body.len();
+                        break;
+                    };
+                    at += found + 1;
+                    match rest[found] {
+                        b'\\' => at += 1,
+                        b'"' => break,
+                        _ => {
+                            // Not valid JSON; the line ends here for the line-based readers
+                            // too.
+                            line_has_value = false;
+                            break;
+                        }
+                    }
+                }
             }
             b'{' | b'[' | b',' | b':' => {
                 count += 1;
@@ -140,6 +145,58 @@ mod tests {
         assert_eq!(json_elements(br#"["a\",[", 2]"#), 3);
         // A plain text line is one record.
         assert_eq!(json_elements(b"not json at all\n"), 1);
+    }
+
+    /// The count made one byte at a time, as `json_elements` was written before it skipped
+    /// through strings: the two must agree on every input.
+    fn json_elements_bytewise(body: &[u8]) -> usize {
+        let (mut count, mut in_string, mut escaped, mut line_has_value) = (0, false, false, false);
+        for &b in body {
+            if in_string {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    in_string = false;
+                } else if b == b'\n' {
+                    in_string = false;
+                    line_has_value = false;
+                }
+                continue;
+            }
+            match b {
+                b'"' => (in_string, line_has_value) = (true, true),
+                b'{' | b'[' | b',' | b':' => (count, line_has_value) = (count + 1, true),
+                b'\n' => (count, line_has_value) = (count + usize::from(line_has_value), false),
+                b' ' | b'\t' | b'\r' => {}
+                _ => line_has_value = true,
+            }
+        }
+        count + usize::from(line_has_value)
+    }
+
+    #[test]
+    fn skipping_through_strings_counts_as_reading_every_byte() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        // Bodies made of the bytes that matter, so strings open, escape, end and break often;
+        // with strings left open and escapes as the last byte.
+        let alphabet = b"\"\\\n{[,: a\t\r}]";
+        for _ in 0..20_000 {
+            let len = rng.gen_range(0..40);
+            let body: Vec<u8> = (0..len)
+                .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+                .collect();
+            assert_eq!(
+                json_elements(&body),
+                json_elements_bytewise(&body),
+                "{:?}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        let event = include_bytes!("../tests/fixtures/sentry/transaction.envelope");
+        assert_eq!(json_elements(event), json_elements_bytewise(event));
     }
 
     #[test]

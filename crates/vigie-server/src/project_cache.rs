@@ -49,8 +49,24 @@ impl<K: Hash + Eq, V: Clone> Cache<K, V> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The value kept for `key`; else the one `read` answers, then kept (`None`: nothing
+    /// kept, so a project made a moment later is found).
+    pub async fn read_through<E>(
+        &self,
+        key: K,
+        read: impl std::future::Future<Output = Result<Option<V>, E>>,
+    ) -> Result<Option<V>, E> {
+        if let Some(value) = self.fresh(&key) {
+            return Ok(Some(value));
+        }
+        let generation = self.generation();
+        let value = read.await?;
+        self.keep(key, value.as_ref(), generation);
+        Ok(value)
+    }
+
     /// The value kept for `key`, unless a project changed since or it is too old.
-    pub fn fresh(&self, key: &K) -> Option<V> {
+    fn fresh(&self, key: &K) -> Option<V> {
         let generation = self.generation();
         self.lock()
             .get(key)
@@ -59,14 +75,14 @@ impl<K: Hash + Eq, V: Clone> Cache<K, V> {
     }
 
     /// The hub's count of project changes, to read before the store (see [`Cache::keep`]).
-    pub fn generation(&self) -> u64 {
+    fn generation(&self) -> u64 {
         self.hub.project_generation()
     }
 
     /// Keeps `value` (forgets `key` when `None`), read from the store when the hub's count
     /// was `generation`: read before the store, so a change made meanwhile leaves this entry
     /// stale rather than wrong.
-    pub fn keep(&self, key: K, value: Option<&V>, generation: u64) {
+    fn keep(&self, key: K, value: Option<&V>, generation: u64) {
         match value {
             Some(v) => self.lock().insert(
                 key,
@@ -90,13 +106,15 @@ impl ProjectList {
     }
 
     pub async fn get(&self, store: &dyn Store) -> Result<Arc<[Project]>, StoreError> {
-        if let Some(projects) = self.0.fresh(&()) {
-            return Ok(projects);
-        }
-        let generation = self.0.generation();
-        let projects: Arc<[Project]> = store.list_projects().await?.into();
-        self.0.keep((), Some(&projects), generation);
-        Ok(projects)
+        let read = async { store.list_projects().await.map(|list| Some(list.into())) };
+        Ok(self.0.read_through((), read).await?.unwrap_or_default())
+    }
+
+    /// The list read again now, and kept: for a project named that the cached list lacks
+    /// (made a moment ago outside this server, `vigie project create`).
+    pub async fn reread(&self, store: &dyn Store) -> Result<Arc<[Project]>, StoreError> {
+        self.0.keep((), None, self.0.generation());
+        self.get(store).await
     }
 }
 

@@ -191,10 +191,9 @@ pub(crate) async fn named_project(state: &AppState, parts: &Parts) -> Result<Pro
         if let Some(found) = projects.iter().find(named) {
             return Ok(found.clone());
         }
-        // Made a moment ago outside this server (`vigie project create`): not cached yet.
         return state
-            .store
-            .list_projects()
+            .projects
+            .reread(state.store.as_ref())
             .await?
             .iter()
             .find(named)

@@ -132,13 +132,9 @@ impl ErrorIngest {
         store: &dyn Store,
         project: ProjectId,
     ) -> Result<ErrorSettings, vigie_store::StoreError> {
-        if let Some(settings) = self.settings.fresh(&project) {
-            return Ok(settings);
-        }
-        let generation = self.settings.generation();
-        let settings = store.error_settings(project).await?;
-        self.settings.keep(project, Some(&settings), generation);
-        Ok(settings)
+        let read = async { store.error_settings(project).await.map(Some) };
+        let settings = self.settings.read_through(project, read).await?;
+        Ok(settings.unwrap_or_default())
     }
 
     /// A project by id, from the short-lived cache.
@@ -147,13 +143,7 @@ impl ErrorIngest {
         store: &dyn Store,
         id: ProjectId,
     ) -> Result<Option<Project>, vigie_store::StoreError> {
-        if let Some(project) = self.projects.fresh(&id) {
-            return Ok(Some(project));
-        }
-        let generation = self.projects.generation();
-        let found = store.project(id).await?;
-        self.projects.keep(id, found.as_ref(), generation);
-        Ok(found)
+        self.projects.read_through(id, store.project(id)).await
     }
 }
 

@@ -2,9 +2,9 @@
 //! another build of Vigie on the same stored data.
 //!
 //! 1. The `logs` scenario's lines (structlog's JSON shape over the last 7 days, ten holding a
-//!    rare word) are written to a file and ingested by `--binary`, then that server stops.
-//! 2. Its data directory is copied, and `--binary` and `--baseline` (when given) are started
-//!    on one copy each, side by side.
+//!    rare word) are written to a file and ingested by `--binary` and by `--baseline` (when
+//!    given), each into a data directory of its own; each server is stopped (kill -9).
+//! 2. Both builds are started again on their data, side by side.
 //! 3. Each query runs `runs` times against each server in turn (new, baseline, new, …), after
 //!    one unmeasured run; the p50 of the request's wall time and the server's CPU time per
 //!    query (user + system, from `/proc`) are printed for both, with the answers checked to be
@@ -115,33 +115,32 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
     let file = dir.path().join("lines.jsonl");
     let now = now_ns();
     generate(&file, opts.lines, now)?;
-    let (server, _) = Server::start(binary)?;
-    let key = server.key.clone().context("no DSN in the banner")?;
-    let ingest_opts = logs::Options {
-        lines: opts.lines,
-        batch: 4096,
-        concurrency: 4,
-        udp_rates: Vec::new(),
-        file: Some(file.clone()),
-    };
-    ingest(&server.url, &key, &file, &ingest_opts).await?;
-    // Stopped (kill -9, as the server's own durability tests do) before its files are
-    // copied: every acknowledged line is in SQLite's database and WAL.
-    let mut server = server;
-    let data = std::mem::replace(&mut server.data, tempfile::tempdir()?);
-    drop(server);
-    let copies = [tempfile::tempdir()?, tempfile::tempdir()?];
-    for copy in &copies {
-        copy_dir(data.path(), copy.path())?;
-    }
     let mut builds = vec![("new", binary.to_path_buf())];
     if let Some(baseline) = &opts.baseline {
         builds.push(("baseline", baseline.clone()));
     }
     let http = client()?;
     let mut searched = Vec::new();
-    for ((name, build), copy) in builds.into_iter().zip(copies) {
-        let (server, _) = Server::start_in(&build, copy, &[])?;
+    for (name, build) in builds {
+        // Each build stores the lines itself, in its own format (a newer build's data
+        // directory may be at a schema an older one refuses).
+        let (server, _) = Server::start(&build)?;
+        let key = server.key.clone().context("no DSN in the banner")?;
+        let ingest_opts = logs::Options {
+            lines: opts.lines,
+            batch: 4096,
+            concurrency: 4,
+            udp_rates: Vec::new(),
+            file: Some(file.clone()),
+        };
+        println!("  {name}: ingest");
+        ingest(&server.url, &key, &file, &ingest_opts).await?;
+        // Stopped (kill -9, as the server's own durability tests do) and started again on
+        // the same files: every acknowledged line is in SQLite's database and WAL.
+        let mut server = server;
+        let data = std::mem::replace(&mut server.data, tempfile::tempdir()?);
+        drop(server);
+        let (server, _) = Server::start_in(&build, data, &[])?;
         add_admin(&build, &server)?;
         let session = login(&http, &server.url).await?;
         searched.push(Searched {
@@ -235,18 +234,4 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
 fn shell_median(command: &str) -> Option<f64> {
     let quiet = format!("{command} > /dev/null");
     logs::warm_median(Command::new("sh").args(["-c", &quiet])).map(|(ms, _)| ms)
-}
-
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            std::fs::create_dir_all(&target)?;
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
 }

@@ -165,6 +165,11 @@ pub const ALL: &[Migration] = &[
         "event bodies kept in their rows (PostgreSQL)",
         include_str!("../migrations/0028_inline_bodies.sql"),
     ),
+    step(
+        29,
+        "log block groups and their word filters",
+        include_str!("../migrations/0029_log_block_groups.sql"),
+    ),
 ];
 
 impl Migration {

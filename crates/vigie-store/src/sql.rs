@@ -147,13 +147,24 @@ impl Where {
         column: &str,
         values: impl IntoIterator<Item = V>,
     ) {
+        let clause = self.in_list_clause(column, values);
+        self.clauses.push(clause);
+    }
+
+    /// The clause [`in_list`](Self::in_list) adds, with its values numbered here, for the
+    /// caller to put inside a larger clause.
+    pub(crate) fn in_list_clause<V: Into<Value>>(
+        &mut self,
+        column: &str,
+        values: impl IntoIterator<Item = V>,
+    ) -> String {
         let first = self.values.len() + 1;
         self.values.extend(values.into_iter().map(Into::into));
         let list = (first..=self.values.len())
             .map(|n| format!("${n}"))
             .collect::<Vec<_>>()
             .join(", ");
-        self.clauses.push(format!("{column} IN ({list})"));
+        format!("{column} IN ({list})")
     }
 
     /// `column` contains `text`, ignoring case.

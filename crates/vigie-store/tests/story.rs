@@ -6,6 +6,7 @@ mod alerts_story;
 mod artifacts_story;
 mod celery_story;
 mod errors_story;
+mod log_groups_story;
 mod metrics_story;
 mod monitors_story;
 mod releases_story;
@@ -248,6 +249,7 @@ async fn story(store: Arc<dyn Store>) {
     jobs_story(&store, &default).await;
     logs_story(&store, &default).await;
     followed_files_story(&store, &default).await;
+    log_groups_story::log_groups_story(&store).await;
     errors_story::errors_story(&store, &default).await;
     monitors_story::monitors_story(&store, &default).await;
     alerts_story::alerts_story(&store, &default).await;

@@ -168,6 +168,9 @@ async fn run(
     metrics: Arc<Metrics>,
     files: Option<FileRoutes>,
 ) {
+    // Grouping runs beside the appends, woken by them, so it never holds an ingest back.
+    let (wake_grouping, woken) = mpsc::channel(QUEUE);
+    let grouping = crate::tasks::spawn("log grouping", group_blocks(store.clone(), woken));
     while let Some(batches) = batch::gather(&mut queue, GATHER, |b| b.records.len()).await {
         let mut by_project: BTreeMap<ProjectId, Gathered> = BTreeMap::new();
         // Flush markers are answered after every batch gathered with them is written.
@@ -219,6 +222,10 @@ async fn run(
                 if let Some(files) = &files {
                     files.write(project, records.clone()).await;
                 }
+                if !blocks.is_empty() {
+                    // Full: a pass is already due.
+                    let _ = wake_grouping.try_send(project);
+                }
                 hub.publish_logs(LogNews {
                     project,
                     records,
@@ -230,5 +237,26 @@ async fn run(
             let _ = done.send(Ok(()));
         }
     }
+    drop(wake_grouping);
+    let _ = grouping.await;
     tracing::debug!("log sink drained and stopped");
+}
+
+/// Gathers the blocks of the projects appended to into groups (see
+/// [`vigie_store::logs::groups`]) once they make a full one; ends when the sink does.
+async fn group_blocks(store: Arc<dyn Store>, mut woken: mpsc::Receiver<ProjectId>) {
+    while let Some(first) = woken.recv().await {
+        let mut projects = std::collections::BTreeSet::from([first]);
+        while let Ok(more) = woken.try_recv() {
+            projects.insert(more);
+        }
+        for project in projects {
+            let settled_before = vigie_core::Timestamp::now().millis() - logs::groups::SETTLE_MS;
+            match logs::groups::group(store.as_ref(), project, settled_before).await {
+                Ok(0) => {}
+                Ok(groups) => tracing::debug!(groups, %project, "log blocks grouped"),
+                Err(err) => tracing::warn!(%err, %project, "grouping log blocks failed"),
+            }
+        }
+    }
 }

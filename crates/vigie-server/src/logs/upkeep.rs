@@ -1,5 +1,6 @@
 //! Log upkeep, run every minute by the schedule (`crate::schedule`): small blocks merged into
-//! full ones, then whole blocks dropped past the retention limits (age, total size, size per
+//! full ones, settled blocks grouped (the sink groups full ones as they come), then whole
+//! blocks dropped past the retention limits (age, total size, size per
 //! source).
 
 use crate::state::AppState;
@@ -11,6 +12,7 @@ pub async fn upkeep(state: &AppState) -> Result<String, StoreError> {
     let store = state.store.as_ref();
     let now = Timestamp::now().millis();
     let mut merged = 0;
+    let mut grouped = 0;
     let mut failed = None;
     if let Ok(projects) = store.list_projects().await {
         for project in projects {
@@ -22,6 +24,16 @@ pub async fn upkeep(state: &AppState) -> Result<String, StoreError> {
                 }
                 Err(err) => {
                     tracing::warn!(%err, "log compaction failed");
+                    failed = Some(err);
+                }
+            }
+            // Blocks that settled without filling (a quiet source's) are grouped here.
+            let settled_before = now - vigie_store::logs::groups::SETTLE_MS;
+            match vigie_store::logs::groups::group(store, project.id, settled_before).await {
+                Ok(0) => {}
+                Ok(n) => grouped += n,
+                Err(err) => {
+                    tracing::warn!(%err, "grouping log blocks failed");
                     failed = Some(err);
                 }
             }
@@ -56,6 +68,8 @@ pub async fn upkeep(state: &AppState) -> Result<String, StoreError> {
         };
     match failed {
         Some(err) => Err(err),
-        None => Ok(format!("blocks merged: {merged}, dropped: {dropped}")),
+        None => Ok(format!(
+            "blocks merged: {merged}, groups formed: {grouped}, dropped: {dropped}"
+        )),
     }
 }

@@ -10,9 +10,9 @@
 
 use xxhash_rust::xxh3::xxh3_64;
 
-const HASHES: u8 = 7;
+pub(crate) const HASHES: u8 = 7;
 const BITS_PER_WORD: usize = 10;
-const MIN_BYTES: usize = 64;
+pub(crate) const MIN_BYTES: usize = 64;
 
 pub struct Bloom;
 
@@ -72,8 +72,9 @@ impl Builder {
     }
 }
 
-/// Bit positions for `hash` (Kirsch–Mitzenmacher double hashing).
-fn probes(hash: u64, count: u8) -> impl Iterator<Item = u64> {
+/// Bit positions for `hash` (Kirsch–Mitzenmacher double hashing), before they are taken
+/// modulo a filter's size.
+pub(crate) fn probes(hash: u64, count: u8) -> impl Iterator<Item = u64> {
     let (h1, h2) = (hash & 0xffff_ffff, (hash >> 32) | 1);
     (0..u64::from(count)).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)))
 }

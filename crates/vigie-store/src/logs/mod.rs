@@ -10,11 +10,13 @@
 //! ```text
 //! append:  records ─▶ group by source ─▶ encode (sort, compress, bloom) ─▶ write_log_blocks
 //! search:  query ─▶ sources it admits ─▶ block summaries in its time range and levels
-//!                ─▶ drop blocks whose bloom lacks a required word
+//!                ─▶ drop blocks whose group (see [`groups`]), or own bloom after the
+//!                   groups, lacks a required word
 //!                ─▶ fetch and scan survivors newest first, in parallel, until a page is full:
 //!                   a block whose text lacks what every match holds is passed over, the
 //!                   others are read in place and only matching records copied out
 //! compact: many small blocks of a source (a quiet app sends a line at a time) ─▶ one block
+//! group:   settled blocks gathered 64 at a time, their blooms side by side ([`groups`])
 //! retain:  whole blocks dropped past the age or size limits
 //! ```
 //!
@@ -24,6 +26,8 @@
 
 pub mod block;
 pub mod bloom;
+pub mod group_filter;
+pub mod groups;
 pub mod positions;
 pub(crate) mod sql;
 pub(crate) mod store;
@@ -97,6 +101,9 @@ pub struct BlockFilter {
     /// Blocks written before this time (ms): compaction leaves the newest alone.
     pub created_before_ms: Option<i64>,
     pub with_bloom: bool,
+    /// What the project's block groups say about the search's words: a grouped block they
+    /// do not admit is left out, and only blocks after the groups need their own filter.
+    pub groups: Option<Arc<groups::GroupAnswer>>,
     /// Blocks listed after this one, newest first: `(max_time, id)` of the last one seen.
     pub after: Option<(i64, i64)>,
     /// At most this many blocks.
@@ -114,6 +121,7 @@ impl Default for BlockFilter {
             max_records: None,
             created_before_ms: None,
             with_bloom: false,
+            groups: None,
             after: None,
             limit: None,
         }
@@ -298,10 +306,15 @@ pub(crate) async fn cpu<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'st
 
 /// The blocks that may hold matches of a query, newest first, after bloom pruning, listed a
 /// few at a time: a page of the newest matches is often full after the first blocks, and its
-/// cost then does not grow with the history stored behind them.
+/// cost then does not grow with the history stored behind them. A query with words reads
+/// the project's block groups in waves alongside ([`groups::Waves`]): blocks are listed only
+/// as far back as the groups read so far can decide.
 struct Listing {
     filter: BlockFilter,
+    /// The query's own lower time bound (`filter.from` also waits for the waves).
+    from: Option<i64>,
     words: Vec<u64>,
+    waves: Option<groups::Waves>,
     /// Blocks in the time range and levels listed so far.
     considered: usize,
     done: bool,
@@ -341,7 +354,15 @@ impl Listing {
             (Some(to), Some(b)) => Some(to.min(b + 1)),
             (to, b) => to.or(b.map(|b| b + 1)),
         };
-        Ok(Listing {
+        let waves = if words.is_empty() {
+            None
+        } else {
+            let mut waves =
+                groups::Waves::new(store, project, query.from, to, words.clone()).await?;
+            waves.read_more(store, false).await?;
+            Some(waves)
+        };
+        let mut listing = Listing {
             filter: BlockFilter {
                 project: Some(project),
                 from: query.from,
@@ -351,36 +372,67 @@ impl Listing {
                 with_bloom: !words.is_empty(),
                 ..BlockFilter::default()
             },
+            from: query.from,
             words,
+            waves,
             considered: 0,
             done: false,
-        })
+        };
+        listing.follow_waves();
+        Ok(listing)
+    }
+
+    /// Lists only the blocks the groups read so far can decide, with what they said.
+    fn follow_waves(&mut self) {
+        let Some(waves) = &self.waves else { return };
+        self.filter.from = match (self.from, waves.decided_from()) {
+            (Some(from), Some(decided)) => Some(from.max(decided)),
+            (from, decided) => from.or(decided),
+        };
+        self.filter.groups = Some(Arc::new(waves.answer().clone()));
     }
 
     /// The next blocks whose filters admit the query (possibly none while more are listed);
     /// `None` once every block was listed.
     async fn next(&mut self, store: &dyn Store) -> Result<Option<Vec<BlockMeta>>> {
-        if self.done {
-            return Ok(None);
+        loop {
+            if self.done {
+                return Ok(None);
+            }
+            let limit = self
+                .filter
+                .limit
+                .map_or(Self::FIRST, |n| n.saturating_mul(4));
+            self.filter.limit = Some(limit);
+            let metas = store.log_blocks(&self.filter).await?;
+            self.considered += metas.len();
+            if let Some(last) = metas.last() {
+                self.filter.after = Some((last.max_time, last.id));
+            }
+            // A short listing: the blocks decided so far are all listed, unless a block was
+            // deleted meanwhile (left out of the answer). The next wave of groups lets the
+            // listing go further back; with none left, the end is an empty listing.
+            let mut more_decided = false;
+            if metas.len() < limit {
+                if let Some(waves) = &mut self.waves {
+                    more_decided = waves.read_more(store, false).await?;
+                    self.follow_waves();
+                }
+            }
+            if metas.is_empty() && more_decided {
+                continue;
+            }
+            self.done = metas.is_empty();
+            return Ok(Some(self.survivors(metas)));
         }
-        let limit = self
-            .filter
-            .limit
-            .map_or(Self::FIRST, |n| n.saturating_mul(4));
-        self.filter.limit = Some(limit);
-        let metas = store.log_blocks(&self.filter).await?;
-        // Blocks deleted meanwhile are left out of the answer, so a short one may still not
-        // be the end: the end is an empty listing.
-        self.done = metas.is_empty();
-        self.considered += metas.len();
-        if let Some(last) = metas.last() {
-            self.filter.after = Some((last.max_time, last.id));
-        }
-        Ok(Some(self.survivors(metas)))
     }
 
     /// Every block left, at once (counts, downloads).
     async fn all(mut self, store: &dyn Store) -> Result<Vec<BlockMeta>> {
+        if let Some(waves) = &mut self.waves {
+            waves.read_more(store, true).await?;
+        }
+        self.follow_waves();
         self.filter.limit = None;
         let metas = store.log_blocks(&self.filter).await?;
         Ok(self.survivors(metas))
@@ -389,9 +441,10 @@ impl Listing {
     fn survivors(&self, metas: Vec<BlockMeta>) -> Vec<BlockMeta> {
         metas
             .into_iter()
-            .filter(|m| match &m.bloom {
-                Some(bloom) => self.words.iter().all(|h| Bloom::may_contain(bloom, *h)),
-                None => true,
+            .filter(|m| match (&self.filter.groups, &m.bloom) {
+                (Some(groups), _) if m.id <= groups.grouped_to => groups.admits(m.id),
+                (_, Some(bloom)) => self.words.iter().all(|h| Bloom::may_contain(bloom, *h)),
+                (_, None) => true,
             })
             .map(|mut m| {
                 m.bloom = None;

@@ -67,6 +67,9 @@ fn level_counts_from(text: &str) -> Result<[u32; 7]> {
     Ok(counts)
 }
 
+/// Most grouped blocks a listing names in its statement (see [`blocks_query`]).
+const GROUP_IDS_IN_SQL: usize = 1_000;
+
 /// The block summaries a filter selects, newest first; the bloom column only when asked.
 pub fn blocks_query(f: &BlockFilter) -> (String, Vec<Value>) {
     let mut w = Where::new();
@@ -99,6 +102,19 @@ pub fn blocks_query(f: &BlockFilter) -> (String, Vec<Value>) {
                 .join(",")
         };
         w.clauses.push(format!("b.source_id IN ({list})"));
+    }
+    if let Some(groups) = f.groups.as_deref() {
+        // A rare word's few blocks are picked out here; a common word's many are left to the
+        // listing to sort out (see `Listing::survivors`), rather than sent as thousands of ids.
+        if groups.may_hold.len() <= GROUP_IDS_IN_SQL {
+            w.values.push(groups.grouped_to.into());
+            let mut clause = format!("(b.id > ${}", w.values.len());
+            if !groups.may_hold.is_empty() {
+                let held = w.in_list_clause("b.id", groups.may_hold.iter().copied());
+                clause = format!("{clause} OR {held}");
+            }
+            w.clauses.push(clause + ")");
+        }
     }
     if let Some((max_time, id)) = f.after {
         // Newest first by (max_time, id), so a listing goes on where the last one stopped.

@@ -1,6 +1,7 @@
 //! The primitives the block engine keeps blocks with, written once for both backends (see
 //! [`crate::tx::Tx`]): store and replace blocks, list their summaries, fetch their data.
 
+use super::groups::{self, BlockGroup, NewGroup, Ungrouped};
 use super::positions::{self, FilePosition};
 use super::sql;
 use super::{BlockFilter, BlockMeta, BlockPart, LogSource, NewLogBlock};
@@ -15,8 +16,10 @@ use vigie_core::{ProjectId, Timestamp};
 
 /// Ids per `IN (…)` list: one round trip for a search's batch, bounded statement sizes.
 const IDS_PER_STATEMENT: usize = 256;
-/// Bytes of bloom filters a store keeps in memory (about 1,000 full blocks' worth).
-pub(crate) const BLOOM_CACHE_BYTES: usize = 64 << 20;
+/// Bytes of bloom filters a store keeps in memory (about 500 full blocks' worth): a search
+/// reads the filters of the blocks after a project's groups only (fewer than 64 once they
+/// settle), so this holds them for many projects.
+pub(crate) const BLOOM_CACHE_BYTES: usize = 8 << 20;
 /// Bytes of block heads a store keeps in memory: a head is a few KiB (zstd of times and
 /// levels), so about 20 M records' worth.
 pub(crate) const HEAD_CACHE_BYTES: usize = 16 << 20;
@@ -133,6 +136,22 @@ pub trait LogStore: Send + Sync {
     async fn followed_files(&self, host: &str) -> Result<Vec<FilePosition>>;
     /// Block summaries the filter selects, newest first.
     async fn log_blocks(&self, filter: &BlockFilter) -> Result<Vec<BlockMeta>>;
+    /// The bloom filters of these blocks, in the order asked; ids no longer stored are left out.
+    async fn log_block_blooms(&self, ids: Vec<i64>) -> Result<Vec<(i64, Arc<[u8]>)>>;
+    /// The blocks of `project` after its newest group, oldest first (see [`groups`]).
+    async fn log_blocks_to_group(&self, project: ProjectId) -> Result<Ungrouped>;
+    /// Stores a group of `project`'s blocks; `Conflict` if groups or the blocks it takes
+    /// changed since they were read.
+    async fn write_log_group(&self, project: ProjectId, group: NewGroup) -> Result<()>;
+    /// `project`'s block groups, without their filters' chunks.
+    async fn log_block_groups(&self, project: ProjectId) -> Result<Vec<BlockGroup>>;
+    /// The members of `groups` whose filters admit every word of `words` (hashed as
+    /// [`super::bloom::Bloom::hash`] does), in id order.
+    async fn log_groups_may_hold(
+        &self,
+        groups: Vec<BlockGroup>,
+        words: Vec<u64>,
+    ) -> Result<Vec<i64>>;
     /// The data of these blocks (whole, or the head alone), in the order asked; ids no longer
     /// stored are left out.
     async fn log_block_data(&self, ids: Vec<i64>, part: BlockPart) -> Result<Vec<(i64, Vec<u8>)>>;
@@ -162,6 +181,9 @@ async fn delete_blocks(tx: &mut dyn Tx, ids: &[i64], all_must_exist: bool) -> Re
     }
     if all_must_exist && deleted != ids.len() as u64 {
         return Err(StoreError::Conflict("log blocks changed meanwhile".into()));
+    }
+    if deleted > 0 {
+        groups::drop_empty(tx).await?;
     }
     Ok(deleted)
 }
@@ -290,7 +312,25 @@ impl<E: Engine> LogStore for Db<E> {
         if !filter.with_bloom {
             return Ok(metas);
         }
-        let ids: Vec<i64> = metas.iter().map(|m| m.id).collect();
+        // A grouped block's filter is in its group's: only the blocks after the groups need
+        // their own.
+        let grouped_to = filter.groups.as_ref().map_or(0, |g| g.grouped_to);
+        let ids: Vec<i64> = metas
+            .iter()
+            .map(|m| m.id)
+            .filter(|id| *id > grouped_to)
+            .collect();
+        let mut found: HashMap<i64, Arc<[u8]>> =
+            self.log_block_blooms(ids).await?.into_iter().collect();
+        metas.retain_mut(|meta| {
+            // A block deleted between the two reads has no filter: it is passed over.
+            meta.bloom = found.remove(&meta.id);
+            meta.id <= grouped_to || meta.bloom.is_some()
+        });
+        Ok(metas)
+    }
+
+    async fn log_block_blooms(&self, ids: Vec<i64>) -> Result<Vec<(i64, Arc<[u8]>)>> {
         let (mut found, missing) = self.blooms().look_up(&ids);
         if !missing.is_empty() {
             let read = self
@@ -303,12 +343,42 @@ impl<E: Engine> LogStore for Db<E> {
                 found.insert(id, bloom);
             }
         }
-        for meta in &mut metas {
-            // A block deleted between the two reads has no filter: it is passed over.
-            meta.bloom = found.remove(&meta.id);
-        }
-        metas.retain(|m| m.bloom.is_some());
-        Ok(metas)
+        Ok(ids
+            .iter()
+            .filter_map(|id| found.remove(id).map(|bloom| (*id, bloom)))
+            .collect())
+    }
+
+    async fn log_blocks_to_group(&self, project: ProjectId) -> Result<Ungrouped> {
+        self.read("log_blocks_to_group", move |tx| {
+            Box::pin(async move { groups::to_group(tx, project).await })
+        })
+        .await
+    }
+
+    async fn write_log_group(&self, project: ProjectId, group: NewGroup) -> Result<()> {
+        self.write("write_log_group", move |tx| {
+            Box::pin(async move { groups::write_group(tx, project, &group).await })
+        })
+        .await
+    }
+
+    async fn log_block_groups(&self, project: ProjectId) -> Result<Vec<BlockGroup>> {
+        self.read("log_block_groups", move |tx| {
+            Box::pin(async move { groups::of_project(tx, project).await })
+        })
+        .await
+    }
+
+    async fn log_groups_may_hold(
+        &self,
+        groups: Vec<BlockGroup>,
+        words: Vec<u64>,
+    ) -> Result<Vec<i64>> {
+        self.read("log_groups_may_hold", move |tx| {
+            Box::pin(async move { groups::may_hold(tx, &groups, &words).await })
+        })
+        .await
     }
 
     async fn log_block_data(&self, ids: Vec<i64>, part: BlockPart) -> Result<Vec<(i64, Vec<u8>)>> {

@@ -20,7 +20,7 @@
 //! exists, which the listing leaves out.
 
 use super::group_filter::{self, GroupFilter, GROUP_BLOCKS};
-use super::{cpu, BLOCK_RECORDS};
+use super::{cpu, BLOCK_RECORDS, IDS_PER_STATEMENT};
 use crate::sql::{Columns, Value, Where};
 use crate::tx::{take_blob, Tx};
 use crate::{Result, Store, StoreError};
@@ -303,16 +303,20 @@ pub(crate) async fn may_hold(
     }
     let mut chunks: HashMap<(i64, i64), Vec<u8>> = HashMap::new();
     for ((bits, hashes), ids) in shapes {
-        let mut w = Where::new();
-        w.in_list("group_id", ids);
-        w.in_list("chunk", group_filter::chunks_read(bits, hashes, words));
-        let sql = format!(
-            "SELECT group_id, chunk, bits FROM log_group_chunks{}",
-            w.sql()
-        );
-        for mut row in tx.query(&sql, &w.values).await? {
-            let bits = take_blob(&mut row, 2)?.unwrap_or_default();
-            chunks.insert((row.req_int(0)?, row.req_int(1)?), bits);
+        let probed = group_filter::chunks_read(bits, hashes, words);
+        // A few hundred groups a statement: a count over years of history names thousands.
+        for some in ids.chunks(IDS_PER_STATEMENT) {
+            let mut w = Where::new();
+            w.in_list("group_id", some.iter().copied());
+            w.in_list("chunk", probed.iter().copied());
+            let sql = format!(
+                "SELECT group_id, chunk, bits FROM log_group_chunks{}",
+                w.sql()
+            );
+            for mut row in tx.query(&sql, &w.values).await? {
+                let bits = take_blob(&mut row, 2)?.unwrap_or_default();
+                chunks.insert((row.req_int(0)?, row.req_int(1)?), bits);
+            }
         }
     }
     let mut held: Vec<i64> = groups

@@ -51,6 +51,8 @@ use vigie_core::{Level, LogQuery, LogRecord, ProjectId};
 pub const BLOCK_RECORDS: usize = 4096;
 /// Most text in one block, so blocks of long tracebacks stay a few MiB at most.
 pub const BLOCK_RAW_BYTES: usize = 2 << 20;
+/// Ids per `IN (…)` list: one round trip for a search's batch, bounded statement sizes.
+pub(crate) const IDS_PER_STATEMENT: usize = 256;
 /// Blocks scanned per round of a search: enough to keep every core busy.
 const SCAN_BATCH: usize = 8;
 

@@ -4,6 +4,7 @@
 use super::groups::{self, BlockGroup, NewGroup, Ungrouped};
 use super::positions::{self, FilePosition};
 use super::sql;
+use super::IDS_PER_STATEMENT;
 use super::{BlockFilter, BlockMeta, BlockPart, LogSource, NewLogBlock};
 use crate::engine::{Db, Engine};
 use crate::sql::{null_column, Columns, Where};
@@ -14,8 +15,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use vigie_core::{ProjectId, Timestamp};
 
-/// Ids per `IN (…)` list: one round trip for a search's batch, bounded statement sizes.
-const IDS_PER_STATEMENT: usize = 256;
 /// Bytes of bloom filters a store keeps in memory (about 500 full blocks' worth): a search
 /// reads the filters of the blocks after a project's groups only (fewer than 64 once they
 /// settle), so this holds them for many projects.
@@ -357,10 +356,14 @@ impl<E: Engine> LogStore for Db<E> {
     }
 
     async fn write_log_group(&self, project: ProjectId, group: NewGroup) -> Result<()> {
+        let members = group.members.clone();
         self.write("write_log_group", move |tx| {
             Box::pin(async move { groups::write_group(tx, project, &group).await })
         })
-        .await
+        .await?;
+        // No search reads a grouped block's own filter again: room for the others.
+        self.blooms().forget(&members);
+        Ok(())
     }
 
     async fn log_block_groups(&self, project: ProjectId) -> Result<Vec<BlockGroup>> {

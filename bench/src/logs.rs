@@ -376,6 +376,11 @@ pub(crate) fn warm_median(command: &mut Command) -> Option<(f64, String)> {
     let mut run = || {
         let t = Instant::now();
         let out = command.output().ok()?;
+        // 1 is grep's "no line matched"; anything else (127: not installed) is no figure,
+        // rather than the time it took to fail.
+        if !matches!(out.status.code(), Some(0 | 1)) {
+            return None;
+        }
         Some((
             t.elapsed().as_secs_f64() * 1000.0,
             String::from_utf8_lossy(&out.stdout).trim().to_string(),

@@ -31,6 +31,10 @@ pub struct Options {
     /// Measured runs of each query on each server
     #[arg(long, default_value_t = 11)]
     pub runs: usize,
+    /// Keep each build's data directory at the end (their paths are printed), to search or
+    /// profile the same history again with `vigie serve --data`
+    #[arg(long)]
+    pub keep: bool,
 }
 
 /// One query: what Vigie is asked, and the shell command that answers it from the file with
@@ -111,6 +115,9 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
             .map_or("nothing".into(), |b| b.display().to_string()),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
+    if Command::new("rg").arg("--version").output().is_err() {
+        println!("  rg is not installed (apt-get install ripgrep): its column stays empty");
+    }
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("lines.jsonl");
     let now = now_ns();
@@ -226,6 +233,16 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
             hits.len(),
             query.q
         );
+    }
+    if opts.keep {
+        for mut s in searched {
+            let data = std::mem::replace(&mut s.server.data, tempfile::tempdir()?);
+            println!(
+                "  {}'s data directory kept: {}",
+                s.name,
+                data.keep().display()
+            );
+        }
     }
     Ok(())
 }

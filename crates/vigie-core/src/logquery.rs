@@ -343,6 +343,49 @@ impl TextFilter {
     pub fn is_empty(&self) -> bool {
         self.needles.is_empty()
     }
+
+    /// The records of a block's `text` that may hold a match, by index, oldest first: those
+    /// in whose bytes every term's literal begins. `starts` are where each record's bytes
+    /// begin in `text` (ascending, the first 0). `None` when there is no literal to look for:
+    /// every record must be tested.
+    ///
+    /// A match lies within one string of one record, so the literal that begins it does too;
+    /// a literal found across a record's end (length bytes happen to spell it) only adds a
+    /// record to test. Once a record is picked the search goes on at the next record's
+    /// start: one search per picked record, whatever the literal's count in it. That skips
+    /// nothing: a search from a record's start reports the first literal to *end*
+    /// (Aho-Corasick's standard semantics), which ends no later than a match's own literal
+    /// and so begins in a record no later than the match's.
+    pub fn records(&self, text: &[u8], starts: &[usize]) -> Option<Vec<u32>> {
+        let mut picked: Option<Vec<u32>> = None;
+        for needle in &self.needles {
+            let mut found = Vec::new();
+            let mut at = 0;
+            while let Some(hit) = needle.find(aho_corasick::Input::new(text).range(at..)) {
+                let record = starts
+                    .partition_point(|&s| s <= hit.start())
+                    .saturating_sub(1);
+                found.push(record as u32);
+                match starts.get(record + 1) {
+                    Some(&next) => at = next,
+                    None => break,
+                }
+            }
+            let both = match picked {
+                None => found,
+                Some(before) => before
+                    .into_iter()
+                    .filter(|r| found.binary_search(r).is_ok())
+                    .collect(),
+            };
+            let none_left = both.is_empty();
+            picked = Some(both);
+            if none_left {
+                break;
+            }
+        }
+        picked
+    }
 }
 
 /// The literals one of which begins every match of `pattern`; `None` when there is no such
@@ -642,8 +685,28 @@ mod tests {
         text
     }
 
-    #[test]
-    fn the_text_filter_never_skips_a_block_holding_a_match() {
+    /// Queries of every kind with a literal, and some with none.
+    const SAMPLE_QUERIES: &[&str] = &[
+        "/INV-00012\\d/",
+        "/INV-0001[23]\\d/",
+        "/(?i)keyerror/",
+        "/\\d+ ms/",
+        "/^SMTP/",
+        "invoice",
+        "invoic*",
+        "\"too many messages\"",
+        "ok",
+        "ÉTAT",
+        "job:nightly-7",
+        "trace:4bf92f3577b34da6a3ce929d0e0e4736",
+        "field.customer:acme",
+        "-invoice",
+        "level:error",
+        "nothing-like-this",
+    ];
+
+    /// Records the text filter is tried on: case forms, Unicode folding, ids and fields.
+    fn sample_records() -> Vec<LogRecord> {
         let messages = [
             "invoice INV-000123 sent to customer7@example.com in 42 ms",
             "could not render invoice INV-000131: KeyError 'vat_rate'",
@@ -656,25 +719,13 @@ mod tests {
         let mut records: Vec<LogRecord> = messages.iter().map(|m| record(m)).collect();
         records[2].trace_id = "4BF92F3577B34DA6A3CE929D0E0E4736".into();
         records[3].fields.push(("customer".into(), "ACME".into()));
-        let queries = [
-            "/INV-00012\\d/",
-            "/INV-0001[23]\\d/",
-            "/(?i)keyerror/",
-            "/\\d+ ms/",
-            "/^SMTP/",
-            "invoice",
-            "invoic*",
-            "\"too many messages\"",
-            "ok",
-            "ÉTAT",
-            "job:nightly-7",
-            "trace:4bf92f3577b34da6a3ce929d0e0e4736",
-            "field.customer:acme",
-            "-invoice",
-            "level:error",
-            "nothing-like-this",
-        ];
-        for q in queries {
+        records
+    }
+
+    #[test]
+    fn the_text_filter_never_skips_a_block_holding_a_match() {
+        let records = sample_records();
+        for &q in SAMPLE_QUERIES {
             let query = LogQuery::parse(q, NOW).unwrap();
             let filter = TextFilter::of(&query);
             for (i, r) in records.iter().enumerate() {
@@ -707,6 +758,51 @@ mod tests {
                 TextFilter::of(&LogQuery::parse(unfiltered, NOW).unwrap()).is_empty(),
                 "{unfiltered}"
             );
+        }
+    }
+
+    #[test]
+    fn the_records_picked_in_a_block_hold_every_match() {
+        let mut records = sample_records();
+        records.push(record("invoice invoice invoice INV-000124 INV-000125"));
+        records.push(record("invoiceinvoice"));
+        records[6].job_id = "other".into();
+        // Each record's bytes begin where the previous one's end, as in a block.
+        let mut text = Vec::new();
+        let mut starts = Vec::new();
+        for r in &records {
+            starts.push(text.len());
+            text.extend(block_text(std::slice::from_ref(r)));
+        }
+        for &q in SAMPLE_QUERIES.iter().chain(&["invoice /INV-000124/"]) {
+            let query = LogQuery::parse(q, NOW).unwrap();
+            let filter = TextFilter::of(&query);
+            let Some(picked) = filter.records(&text, &starts) else {
+                assert!(filter.is_empty(), "{q:?}: a literal, yet no records picked");
+                continue;
+            };
+            let matching: Vec<u32> = (0..records.len() as u32)
+                .filter(|i| query.matches(&records[*i as usize]))
+                .collect();
+            for i in &matching {
+                assert!(picked.contains(i), "{q:?}: record {i} matches, not picked");
+            }
+            assert!(picked.windows(2).all(|w| w[0] < w[1]), "{q:?}: {picked:?}");
+        }
+        // It does leave records out: the point of it.
+        let picked = |q: &str| {
+            TextFilter::of(&LogQuery::parse(q, NOW).unwrap())
+                .records(&text, &starts)
+                .unwrap()
+        };
+        assert_eq!(picked("/INV-00012\\d/"), [0, 7]);
+        // Every record holds "invoice" (its logger): the other term decides.
+        assert_eq!(picked("invoice /INV-000124/"), [7]);
+        assert_eq!(picked("nothing-like-this"), Vec::<u32>::new());
+        assert_eq!(picked("job:nightly-7").len(), records.len() - 1);
+        for unfiltered in ["level:error", "-invoice"] {
+            let filter = TextFilter::of(&LogQuery::parse(unfiltered, NOW).unwrap());
+            assert_eq!(filter.records(&text, &starts), None, "{unfiltered}");
         }
     }
 

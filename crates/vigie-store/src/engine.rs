@@ -42,7 +42,9 @@ pub(crate) trait Engine: Send + Sync + 'static {
     fn listen(&self) -> impl Future<Output = Result<Option<crate::lead::Listener>>> + Send;
 }
 
-use crate::logs::store::{BlobCache, BLOCK_CACHE_BYTES, BLOOM_CACHE_BYTES, HEAD_CACHE_BYTES};
+use crate::logs::store::{
+    BlobCache, BLOCK_CACHE_BYTES, BLOOM_CACHE_BYTES, CHUNK_CACHE_BYTES, HEAD_CACHE_BYTES,
+};
 
 /// The store: one engine, and every feature's storage written once on top of it.
 pub(crate) struct Db<E> {
@@ -52,6 +54,8 @@ pub(crate) struct Db<E> {
     blooms: BlobCache,
     heads: BlobCache,
     blocks: BlobCache,
+    /// Block groups' filter chunks already read, by (group, chunk).
+    group_chunks: BlobCache<(i64, i64)>,
 }
 
 impl<E: Engine> Db<E> {
@@ -67,6 +71,7 @@ impl<E: Engine> Db<E> {
             blooms: BlobCache::new(BLOOM_CACHE_BYTES),
             heads: BlobCache::new(HEAD_CACHE_BYTES),
             blocks: BlobCache::new(blocks),
+            group_chunks: BlobCache::new(CHUNK_CACHE_BYTES),
         }
     }
 
@@ -84,6 +89,10 @@ impl<E: Engine> Db<E> {
 
     pub(crate) fn blocks(&self) -> &BlobCache {
         &self.blocks
+    }
+
+    pub(crate) fn group_chunks(&self) -> &BlobCache<(i64, i64)> {
+        &self.group_chunks
     }
 
     /// Drops what the caches hold of blocks this store deletes.

@@ -221,14 +221,9 @@ impl OpenBlock {
         Ok(())
     }
 
-    /// Calls `visit` with each record, newest first, until it answers `Break`: a page of the
-    /// newest matches reads and copies no more of a block than it needs.
-    pub fn each_newest_first(
-        &self,
-        source: &str,
-        mut visit: impl FnMut(u32, &RecordRef<'_>) -> ControlFlow<()>,
-    ) -> Result<()> {
-        // Where each record's texts begin: their lengths are read, their bytes not checked.
+    /// Where each record's bytes begin in [`OpenBlock::text`], oldest first: their lengths
+    /// are read, their bytes not checked.
+    pub fn starts(&self) -> Result<Vec<usize>> {
         let count = self.head.times.len();
         let mut starts = Vec::with_capacity(count);
         let mut input = self.body.as_slice();
@@ -242,13 +237,46 @@ impl OpenBlock {
                 skip_str(&mut input)?;
             }
         }
-        for (i, start) in starts.into_iter().enumerate().rev() {
+        Ok(starts)
+    }
+
+    /// Every string of every record, with the length bytes between them (what a search's
+    /// text filter reads).
+    pub fn text(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// Calls `visit` with the records `order` names (indexes into `starts`, as
+    /// [`OpenBlock::starts`] gave them), in that order, until it answers `Break`: a search
+    /// reads, checks and copies only the records it picked.
+    pub fn visit(
+        &self,
+        source: &str,
+        starts: &[usize],
+        order: impl Iterator<Item = u32>,
+        mut visit: impl FnMut(u32, &RecordRef<'_>) -> ControlFlow<()>,
+    ) -> Result<()> {
+        for i in order {
+            let start = *starts
+                .get(i as usize)
+                .ok_or_else(|| corrupt("record index"))?;
             let texts = Texts::read(&mut &self.body[start..])?;
-            if visit(i as u32, &self.record(i, source, &texts)).is_break() {
+            if visit(i, &self.record(i as usize, source, &texts)).is_break() {
                 break;
             }
         }
         Ok(())
+    }
+
+    /// Calls `visit` with each record, newest first, until it answers `Break`: a page of the
+    /// newest matches reads and copies no more of a block than it needs.
+    pub fn each_newest_first(
+        &self,
+        source: &str,
+        visit: impl FnMut(u32, &RecordRef<'_>) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let starts = self.starts()?;
+        self.visit(source, &starts, (0..starts.len() as u32).rev(), visit)
     }
 
     fn record<'a>(&'a self, i: usize, source: &'a str, texts: &'a Texts<'a>) -> RecordRef<'a> {
@@ -442,6 +470,21 @@ mod tests {
         let last_seven: Vec<_> = oldest_first.iter().rev().take(7).cloned().collect();
         assert_eq!(newest_first, last_seven);
         assert_eq!(newest_first[0].0, 299);
+        // The records a search picks, and only those, in the order asked.
+        let starts = open.starts().unwrap();
+        assert_eq!(starts.len(), 300);
+        let mut picked = Vec::new();
+        open.visit("worker", &starts, [3, 150, 299].into_iter(), |i, r| {
+            picked.push((i, r.to_record()));
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        let wanted: Vec<_> = [3, 150, 299].map(|i| oldest_first[i].clone()).into();
+        assert_eq!(picked, wanted);
+        let past_the_end = open.visit("worker", &starts, [300].into_iter(), |_, _| {
+            ControlFlow::Continue(())
+        });
+        assert!(past_the_end.is_err());
         // A field read in place reads as stored.
         open.each("worker", |i, r| {
             assert_eq!(r.field("attempt"), records[i as usize].field("attempt"));

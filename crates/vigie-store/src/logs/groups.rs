@@ -7,7 +7,8 @@
 //!            ─▶ their filters (cache or store) ─▶ GroupFilter::build ─▶ write_log_group
 //!            (PostgreSQL: log_blocks locked, so every id below the group's last is written)
 //! search:  words ─▶ the project's groups, newest first ─▶ in waves (2, 8, 32, … groups):
-//!            the chunks the words probe ─▶ the grouped blocks that may hold them
+//!            the chunks the words probe (kept in memory once read: a group never
+//!            changes) ─▶ the grouped blocks that may hold them
 //!          listing: blocks ending before the groups read so far wait for the next wave; a
 //!            block after the groups (`grouped_to`) is checked by its own filter, one up to
 //!            it is kept only if its group admits it
@@ -25,6 +26,7 @@ use crate::sql::{Columns, Value, Where};
 use crate::tx::{take_blob, Tx};
 use crate::{Result, Store, StoreError};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use vigie_core::ProjectId;
 
 /// How long a small block may still be merged by compaction (which leaves blocks 30 s, and
@@ -290,18 +292,30 @@ pub(crate) async fn of_project(tx: &mut dyn Tx, project: ProjectId) -> Result<Ve
         .collect()
 }
 
-/// The members of `groups` whose filters admit every word, in id order: the chunks the words
-/// probe, one statement per filter shape.
-pub(crate) async fn may_hold(
+/// The chunks of `groups` that `words` probe, by (group, chunk).
+pub(crate) fn probed(groups: &[BlockGroup], words: &[u64]) -> Vec<(i64, i64)> {
+    groups
+        .iter()
+        .flat_map(|g| {
+            group_filter::chunks_read(g.bits, g.hashes, words)
+                .into_iter()
+                .map(|chunk| (g.id, chunk))
+        })
+        .collect()
+}
+
+/// The chunks of `groups` that `words` probe, as stored: one statement per filter shape and a
+/// few hundred groups. A chunk not stored is left out (its group then admits every word).
+pub(crate) async fn read_chunks(
     tx: &mut dyn Tx,
     groups: &[BlockGroup],
     words: &[u64],
-) -> Result<Vec<i64>> {
+) -> Result<Vec<((i64, i64), Arc<[u8]>)>> {
     let mut shapes: BTreeMap<(u64, u8), Vec<i64>> = BTreeMap::new();
     for g in groups {
         shapes.entry((g.bits, g.hashes)).or_default().push(g.id);
     }
-    let mut chunks: HashMap<(i64, i64), Vec<u8>> = HashMap::new();
+    let mut chunks = Vec::new();
     for ((bits, hashes), ids) in shapes {
         let probed = group_filter::chunks_read(bits, hashes, words);
         // A few hundred groups a statement: a count over years of history names thousands.
@@ -315,15 +329,25 @@ pub(crate) async fn may_hold(
             );
             for mut row in tx.query(&sql, &w.values).await? {
                 let bits = take_blob(&mut row, 2)?.unwrap_or_default();
-                chunks.insert((row.req_int(0)?, row.req_int(1)?), bits);
+                chunks.push(((row.req_int(0)?, row.req_int(1)?), bits.into()));
             }
         }
     }
+    Ok(chunks)
+}
+
+/// The members of `groups` whose filters admit every word, in id order, from the `chunks`
+/// the words probe ([`probed`]).
+pub(crate) fn may_hold(
+    groups: &[BlockGroup],
+    words: &[u64],
+    chunks: &HashMap<(i64, i64), Arc<[u8]>>,
+) -> Vec<i64> {
     let mut held: Vec<i64> = groups
         .iter()
         .flat_map(|g| {
             let admitted = group_filter::members(g.bits, g.hashes, words, |n| {
-                chunks.get(&(g.id, n)).map(Vec::as_slice)
+                chunks.get(&(g.id, n)).map(|bits| &bits[..])
             });
             g.members
                 .iter()
@@ -333,7 +357,7 @@ pub(crate) async fn may_hold(
         })
         .collect();
     held.sort_unstable();
-    Ok(held)
+    held
 }
 
 /// Every grouped block of `project` in the time range (ns) that may hold every word of

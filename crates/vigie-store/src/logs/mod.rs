@@ -13,8 +13,9 @@
 //!                ─▶ drop blocks whose group (see [`groups`]), or own bloom after the
 //!                   groups, lacks a required word
 //!                ─▶ fetch and scan survivors newest first, in parallel, until a page is full:
-//!                   a block whose text lacks what every match holds is passed over, the
-//!                   others are read in place and only matching records copied out
+//!                   a block whose text lacks what every match holds is passed over; in
+//!                   the others only the records holding it are read (in place) and tested,
+//!                   and only matching ones copied out
 //! compact: many small blocks of a source (a quiet app sends a line at a time) ─▶ one block
 //! group:   settled blocks gathered 64 at a time, their blooms side by side ([`groups`])
 //! retain:  whole blocks dropped past the age or size limits
@@ -517,17 +518,29 @@ async fn scan<R: Send + 'static>(
                 };
                 (keep(&at) && matcher.query.matches_ref(record)).then(|| found(at, record))
             };
-            match newest {
-                None => block.each(source, |index, record| out.extend(test(index, record)))?,
-                Some(most) => block.each_newest_first(source, |index, record| {
-                    out.extend(test(index, record));
-                    if out.len() >= most {
-                        ControlFlow::Break(())
-                    } else {
-                        ControlFlow::Continue(())
-                    }
-                })?,
+            if matcher.text.is_empty() && newest.is_none() {
+                block.each(source, |index, record| out.extend(test(index, record)))?;
+                return Ok(out);
             }
+            // Only the records holding the query's literals are read and tested.
+            let starts = block.starts()?;
+            let picked = matcher
+                .text
+                .records(block.text(), &starts)
+                .unwrap_or_else(|| (0..starts.len() as u32).collect());
+            let most = newest.unwrap_or(usize::MAX);
+            let order: Box<dyn Iterator<Item = u32>> = match newest {
+                None => Box::new(picked.into_iter()),
+                Some(_) => Box::new(picked.into_iter().rev()),
+            };
+            block.visit(source, &starts, order, |index, record| {
+                out.extend(test(index, record));
+                if out.len() >= most {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })?;
             Ok(out)
         };
         parallel(&data, scan_one)

@@ -73,8 +73,19 @@ const GROUP_IDS_IN_SQL: usize = 1_000;
 /// The block summaries a filter selects, newest first; the bloom column only when asked.
 pub fn blocks_query(f: &BlockFilter) -> (String, Vec<Value>) {
     let mut w = Where::new();
+    let picks_ids = f
+        .groups
+        .as_deref()
+        .is_some_and(|g| g.may_hold.len() <= GROUP_IDS_IN_SQL);
     if let Some(project) = f.project {
-        w.push("b.project_id = ?", project.0);
+        if picks_ids {
+            // The ids named below are the few rows to read (by primary key, then sorted):
+            // the unary `+` keeps both databases from walking the project's whole time
+            // index instead, testing every block of its history against the list.
+            w.push("+b.project_id = ?", project.0);
+        } else {
+            w.push("b.project_id = ?", project.0);
+        }
     }
     if let Some(from) = f.from {
         w.push("b.max_time >= ?", from);
@@ -106,7 +117,7 @@ pub fn blocks_query(f: &BlockFilter) -> (String, Vec<Value>) {
     if let Some(groups) = f.groups.as_deref() {
         // A rare word's few blocks are picked out here; a common word's many are left to the
         // listing to sort out (see `Listing::survivors`), rather than sent as thousands of ids.
-        if groups.may_hold.len() <= GROUP_IDS_IN_SQL {
+        if picks_ids {
             w.values.push(groups.grouped_to.into());
             let mut clause = format!("(b.id > ${}", w.values.len());
             if !groups.may_hold.is_empty() {

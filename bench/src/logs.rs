@@ -365,6 +365,35 @@ pub(crate) async fn timed(
     })
 }
 
+/// The `parse-logs` scenario: this build's JSON-lines parser over `count` generated lines.
+pub fn parse_only(count: usize) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("lines.jsonl");
+    generate(&file, count, now_ns())?;
+    let text = std::fs::read(&file)?;
+    let lines: Vec<&[u8]> = text.split_inclusive(|b| *b == b'\n').collect();
+    let bodies: Vec<Vec<u8>> = lines.chunks(4096).map(|c| c.concat()).collect();
+    let mut best = f64::MAX;
+    for _ in 0..7 {
+        let started = Instant::now();
+        let mut parsed = 0;
+        for body in &bodies {
+            parsed += vigie_protocol::logs::jsonlines::parse(body, "bench", now_ns())
+                .records
+                .len();
+        }
+        if parsed != count {
+            bail!("{parsed} records parsed from {count} lines");
+        }
+        best = best.min(started.elapsed().as_secs_f64() * 1e9 / count as f64);
+    }
+    println!(
+        "scenario parse-logs: {count} lines ({} bytes): {best:.0} ns per line (best of 7)",
+        text.len()
+    );
+    Ok(())
+}
+
 /// `rg` on the same file, warm: the median of 5 runs after one unmeasured run.
 pub(crate) fn ripgrep(args: &[&str], file: &Path) -> Option<(f64, String)> {
     warm_median(Command::new("rg").args(args).arg(file))

@@ -123,6 +123,13 @@ enum Scenario {
         #[command(flatten)]
         opts: search::Options,
     },
+    /// The JSON-lines parser alone, in process (no server, no storage): ns per line over the
+    /// `logs` scenario's lines, in 4,096-line bodies, best of 7 passes. Run it in two
+    /// checkouts to compare parsers.
+    ParseLogs {
+        #[arg(long, default_value_t = 500_000)]
+        lines: usize,
+    },
     /// Two builds side by side on a short fixed workload: server CPU per error event, per
     /// transaction, per log line and per log query (what `bench/regress` runs).
     Regress {
@@ -383,6 +390,7 @@ async fn main() -> Result<()> {
         Scenario::Sourcemaps { binary, opts } => sourcemaps::run(&binary, opts).await,
         Scenario::Search { binary, opts } => search::run(&binary, opts).await,
         Scenario::Regress { new, opts } => regress::run(&new, opts).await,
+        Scenario::ParseLogs { lines } => logs::parse_only(lines),
     }
 }
 

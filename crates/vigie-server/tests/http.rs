@@ -1559,6 +1559,26 @@ async fn pages_tell_the_truth_and_link_what_relates() {
         good.contains(r#"<span class="fields-inline">smtp_host=&quot;mx 1&quot;</span>"#),
         "{good}"
     );
+    // A time typed in the box is the search's own; the range menu (24 hours unless chosen)
+    // only bounds a query that has none.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let old_line = format!(
+        "{{\"message\": \"archived INV-9\", \"timestamp\": {}}}\n",
+        now - 3 * 86_400
+    );
+    let old = app
+        .send(send(Method::POST, "/api/v1/logs".into(), old_line))
+        .await;
+    assert_eq!(old.status, StatusCode::OK, "{}", old.body);
+    let typed = app.get("/logs?q=archived+since%3A7d", &session).await.body;
+    assert!(typed.contains("archived INV-9"), "{typed}");
+    let menu = app.get("/logs?q=archived", &session).await.body;
+    assert!(!menu.contains("archived INV-9"), "{menu}");
+    let chosen = app.get("/logs?q=archived&range=7d", &session).await.body;
+    assert!(chosen.contains("archived INV-9"), "{chosen}");
 }
 
 /// A rule is changed from the Alerts page: its form opens with the rule's values and saves

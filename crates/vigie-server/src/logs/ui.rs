@@ -146,7 +146,7 @@ impl LogsPage {
         let words: Vec<&str> = self
             .q
             .split_whitespace()
-            .filter(|w| !["from:", "to:", "since:"].iter().any(|p| w.starts_with(p)))
+            .filter(|w| !is_time_term(w))
             .collect();
         let q = format!(
             "{} from:{} to:{}",
@@ -197,6 +197,13 @@ impl LogsPage {
     }
 }
 
+/// Whether a word of a query bounds its time (`since:`, `from:`, `to:`).
+fn is_time_term(word: &str) -> bool {
+    ["from:", "to:", "since:"]
+        .iter()
+        .any(|p| word.starts_with(p))
+}
+
 /// `GET /logs`.
 pub async fn search(
     State(state): State<AppState>,
@@ -212,7 +219,13 @@ pub async fn search(
     if let Some(to_trace) = crate::web::related::open_trace(&state, project.id, &params.q).await? {
         return Ok(to_trace);
     }
-    let range = params.range.clone().unwrap_or_else(|| "24h".into());
+    // A time typed in the box is the search's own: the range menu adds none beside it (its
+    // 24 hours would otherwise narrow a typed `since:7d` to the last day, silently).
+    let range = if params.q.split_whitespace().any(is_time_term) {
+        String::new()
+    } else {
+        params.range.clone().unwrap_or_else(|| "24h".into())
+    };
     let mut effective = params.q.trim().to_string();
     if !params.level.is_empty() {
         effective.push_str(&format!(" level:>={}", params.level));

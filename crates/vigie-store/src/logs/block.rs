@@ -268,8 +268,9 @@ impl OpenBlock {
         Ok(())
     }
 
-    /// Calls `visit` with each record, newest first, until it answers `Break`: a page of the
-    /// newest matches reads and copies no more of a block than it needs.
+    /// Calls `visit` with each record, newest first, until it answers `Break` (what a search
+    /// does with the records it picked, through [`OpenBlock::visit`]; kept for the tests).
+    #[cfg(test)]
     pub fn each_newest_first(
         &self,
         source: &str,

@@ -524,16 +524,15 @@ async fn scan<R: Send + 'static>(
             }
             // Only the records holding the query's literals are read and tested.
             let starts = block.starts()?;
-            let picked = matcher
+            let mut picked = matcher
                 .text
                 .records(block.text(), &starts)
                 .unwrap_or_else(|| (0..starts.len() as u32).collect());
+            if newest.is_some() {
+                picked.reverse();
+            }
             let most = newest.unwrap_or(usize::MAX);
-            let order: Box<dyn Iterator<Item = u32>> = match newest {
-                None => Box::new(picked.into_iter()),
-                Some(_) => Box::new(picked.into_iter().rev()),
-            };
-            block.visit(source, &starts, order, |index, record| {
+            block.visit(source, &starts, picked.into_iter(), |index, record| {
                 out.extend(test(index, record));
                 if out.len() >= most {
                     ControlFlow::Break(())

@@ -28,8 +28,8 @@ pub(crate) const HEAD_CACHE_BYTES: usize = 16 << 20;
 pub(crate) const BLOCK_CACHE_BYTES: usize = 32 << 20;
 
 /// Bytes of block groups' filter chunks a store keeps in memory: a word probes seven 512-byte
-/// chunks per group (0.7 MB over the 191 groups of 50 M lines), so the chunks of a dozen
-/// words searched again (paging, refreshes, the same word in another window).
+/// chunks per group (0.7 MB over the 191 groups of 50 M lines), so this holds the chunks of
+/// a dozen words searched again (paging, refreshes, the same word in another window).
 pub(crate) const CHUNK_CACHE_BYTES: usize = 8 << 20;
 
 /// Parts of blocks already read (bloom filters, heads), by block id. A block never changes
@@ -85,6 +85,23 @@ impl<K: Copy + Eq + std::hash::Hash> BlobCache<K> {
             }
         }
         (found, missing)
+    }
+
+    /// The parts of `ids` this cache knows, and those `read` gives of the others (asked once,
+    /// all together), kept as they come.
+    async fn read_through<F, Fut>(&self, ids: &[K], read: F) -> Result<HashMap<K, Arc<[u8]>>>
+    where
+        F: FnOnce(Vec<K>) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<(K, Arc<[u8]>)>>>,
+    {
+        let (mut found, missing) = self.look_up(ids);
+        if !missing.is_empty() {
+            for (id, blob) in read(missing).await? {
+                self.keep(id, blob.clone());
+                found.insert(id, blob);
+            }
+        }
+        Ok(found)
     }
 
     /// Whether this cache keeps anything (one of limit 0 does not).
@@ -341,18 +358,14 @@ impl<E: Engine> LogStore for Db<E> {
     }
 
     async fn log_block_blooms(&self, ids: Vec<i64>) -> Result<Vec<(i64, Arc<[u8]>)>> {
-        let (mut found, missing) = self.blooms().look_up(&ids);
-        if !missing.is_empty() {
-            let read = self
-                .read("log_blooms", move |tx| {
+        let mut found = self
+            .blooms()
+            .read_through(&ids, |missing| {
+                self.read("log_blooms", move |tx| {
                     Box::pin(async move { block_blooms(tx, &missing).await })
                 })
-                .await?;
-            for (id, bloom) in read {
-                self.blooms().keep(id, bloom.clone());
-                found.insert(id, bloom);
-            }
-        }
+            })
+            .await?;
         Ok(ids
             .iter()
             .filter_map(|id| found.remove(id).map(|bloom| (*id, bloom)))
@@ -389,26 +402,23 @@ impl<E: Engine> LogStore for Db<E> {
         groups: Vec<BlockGroup>,
         words: Vec<u64>,
     ) -> Result<Vec<i64>> {
-        let cache = self.group_chunks();
-        let (mut chunks, missing) = cache.look_up(&groups::probed(&groups, &words));
-        if !missing.is_empty() {
-            let unread: std::collections::HashSet<i64> = missing.iter().map(|k| k.0).collect();
-            let to_read: Vec<BlockGroup> = groups
-                .iter()
-                .filter(|g| unread.contains(&g.id))
-                .cloned()
-                .collect();
-            let words = words.clone();
-            let read = self
-                .read("log_group_chunks", move |tx| {
+        let probed = groups::probed(&groups, &words);
+        let chunks = self
+            .group_chunks()
+            .read_through(&probed, |missing| {
+                // The groups any of whose chunks is missing, read whole (one statement shape).
+                let unread: std::collections::HashSet<i64> = missing.iter().map(|k| k.0).collect();
+                let to_read: Vec<BlockGroup> = groups
+                    .iter()
+                    .filter(|g| unread.contains(&g.id))
+                    .cloned()
+                    .collect();
+                let words = words.clone();
+                self.read("log_group_chunks", move |tx| {
                     Box::pin(async move { groups::read_chunks(tx, &to_read, &words).await })
                 })
-                .await?;
-            for (key, bits) in read {
-                cache.keep(key, bits.clone());
-                chunks.insert(key, bits);
-            }
-        }
+            })
+            .await?;
         Ok(groups::may_hold(&groups, &words, &chunks))
     }
 
@@ -426,19 +436,16 @@ impl<E: Engine> LogStore for Db<E> {
                 })
                 .await;
         }
-        let (mut found, missing) = cache.look_up(&ids);
-        if !missing.is_empty() {
-            let read = self
-                .read("log_block_data", move |tx| {
-                    Box::pin(async move { block_data(tx, &missing, part).await })
-                })
-                .await?;
-            for (id, data) in read {
-                let data: Arc<[u8]> = data.into();
-                cache.keep(id, data.clone());
-                found.insert(id, data);
-            }
-        }
+        let mut found = cache
+            .read_through(&ids, |missing| async move {
+                let read = self
+                    .read("log_block_data", move |tx| {
+                        Box::pin(async move { block_data(tx, &missing, part).await })
+                    })
+                    .await?;
+                Ok(read.into_iter().map(|(id, d)| (id, d.into())).collect())
+            })
+            .await?;
         Ok(ids
             .iter()
             .filter_map(|id| found.remove(id).map(|data| (*id, data.to_vec())))

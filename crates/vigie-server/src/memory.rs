@@ -8,12 +8,42 @@
 //! [`GIVE_BACK_EVERY`]; on a small heap it costs microseconds, on a large one a few
 //! milliseconds, and pages are faulted back in only if a new burst needs them.
 //!
+//! Each arena also keeps its own free pages between bursts, so the more arenas, the more memory
+//! is resident but unused at the peak of one. glibc makes up to 8 per core; [`cap_arenas`]
+//! allows [`ARENAS`]. With 36 hostile requests at once (the bombs test in
+//! `crates/vigie/tests/reliability.rs`) the peak went from 228–289 MiB to 171–207 MiB, with no
+//! change in CPU per event, transaction or log line (`vigie-bench regress`, BENCHMARKS.md).
+//!
 //! mimalloc and jemalloc were the alternatives: mimalloc was measured to keep 3× the RSS after
 //! a run (BENCHMARKS.md), and jemalloc would add a C build for what one call does here.
 
 use std::time::Duration;
 
 pub const GIVE_BACK_EVERY: Duration = Duration::from_secs(10);
+
+/// The most allocator arenas Vigie's threads share (glibc's own cap is 8 per core).
+pub const ARENAS: i32 = 4;
+
+/// Caps the allocator's arenas at [`ARENAS`], unless `MALLOC_ARENA_MAX` in the environment
+/// already chose (glibc reads it itself). Call it first thing, before any thread starts.
+pub fn cap_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        set_arena_max(ARENAS);
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn set_arena_max(arenas: i32) {
+    // SAFETY: `mallopt` is glibc's (this cfg) and takes two plain integers; M_ARENA_MAX only
+    // limits how many arenas future allocations may create, under the allocator's own lock,
+    // and touches no memory a Rust value holds.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, arenas);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn set_arena_max(_arenas: i32) {}
 
 /// Returns the allocator's free memory to the system; says what the RSS went to.
 pub fn give_back() -> Result<String, String> {

@@ -9,6 +9,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    vigie_server::memory::cap_arenas();
     let args = match cli::Cli::try_parse() {
         Ok(args) => args,
         Err(err) => return cli::usage_error(err),

@@ -6,7 +6,7 @@
 //! A line that is not a JSON object is kept whole as an `UNPARSED` record, never dropped;
 //! blank lines are skipped.
 
-use super::{record_from_object, unparsed, Parsed};
+use super::{record_from, record_from_object, unparsed, Object, Parsed};
 use serde_json::Value;
 
 /// Parses a body of JSON lines; records without a source get `default_source`.
@@ -37,13 +37,11 @@ pub fn parse(body: &[u8], default_source: &str, received: i64) -> Parsed {
         if line.is_empty() {
             continue;
         }
-        match serde_json::from_slice::<Value>(line) {
-            Ok(Value::Object(map)) => {
-                parsed
-                    .records
-                    .push(record_from_object(map, default_source, received))
-            }
-            _ => parsed
+        match Object::parse(line) {
+            Ok(object) => parsed
+                .records
+                .push(record_from(object, default_source, received)),
+            Err(_) => parsed
                 .records
                 .push(unparsed(line, default_source, received)),
         }

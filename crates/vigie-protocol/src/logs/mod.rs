@@ -14,6 +14,7 @@
 pub mod files;
 pub mod jsonlines;
 pub mod loki;
+pub mod object;
 pub mod otlp;
 pub mod syslog;
 
@@ -23,6 +24,8 @@ use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 use vigie_core::log::{lossy_utf8, LogRecord};
 use vigie_core::Level;
+
+pub use object::{into_text, Member, Object};
 
 /// What a batch of input gave: the records (log records unless said otherwise), and what could
 /// not be read.
@@ -165,49 +168,52 @@ const TRACE_KEYS: &[&str] = &["trace_id", "traceId", "otelTraceID"];
 const SPAN_KEYS: &[&str] = &["span_id", "spanId", "otelSpanID"];
 const TRACEBACK_KEYS: &[&str] = &["exception", "exc_info", "stack", "stack_trace", "traceback"];
 
-/// Which of `keys` comes first (in their order) among those `map` holds with a value `wanted`
-/// admits. A record has a few keys and a list a few names: going through the record's keys
-/// once, comparing lengths first, costs less than a map lookup (string ordering) per name —
-/// about 50 of them per record. A record with many keys is looked up name by name.
+/// Which of `keys` comes first (in their order) among those `object` holds with a value
+/// `wanted` admits: one pass over the members, comparing lengths before bytes.
 fn first_key(
-    map: &Map<String, Value>,
+    object: &Object,
     keys: &[&'static str],
-    wanted: impl Fn(&Value) -> bool,
+    wanted: impl Fn(&Member) -> bool,
 ) -> Option<&'static str> {
-    if map.len() > 2 * keys.len() {
-        return keys
-            .iter()
-            .find(|k| map.get(**k).is_some_and(&wanted))
-            .copied();
-    }
-    map.iter()
+    object
+        .iter()
         .filter(|(_, value)| wanted(value))
-        .filter_map(|(key, _)| keys.iter().position(|k| *k == key.as_str()))
+        .filter_map(|(key, _)| keys.iter().position(|k| *k == key))
         .min()
         .map(|rank| keys[rank])
 }
 
-fn take_text(map: &mut Map<String, Value>, keys: &[&'static str]) -> Option<String> {
-    let key = first_key(map, keys, |v| !v.is_null())?;
-    map.remove(key).map(|v| value_text(&v))
+fn take_text(object: &mut Object, keys: &[&'static str]) -> Option<String> {
+    take(object, keys, |v| !v.is_null()).map(|(_, m)| m.into_text())
+}
+
+/// Takes out the member [`first_key`] picks, with its key.
+fn take<'a>(
+    object: &mut Object<'a>,
+    keys: &[&'static str],
+    wanted: impl Fn(&Member) -> bool,
+) -> Option<(&'static str, Member<'a>)> {
+    let key = first_key(object, keys, wanted)?;
+    Some((key, object.remove(key)?))
 }
 
 /// The stack of an error logged as an object — pino's and winston's `err` / `error`:
 /// `{"type": "Error", "message": "…", "stack": "Error: …\n    at …"}`. The stack goes to the
 /// message (it starts with the type and message); what else the object holds stays a field.
-fn error_stack(map: &mut Map<String, Value>) -> Option<String> {
+fn error_stack(object: &mut Object) -> Option<String> {
     let key = ["err", "error"].into_iter().find(|k| {
-        map.get(*k)
+        object
+            .get(k)
             .and_then(|e| e.get("stack"))
             .is_some_and(Value::is_string)
     })?;
-    let Some(Value::Object(error)) = map.get_mut(key) else {
+    let Some(Member::Other(Value::Object(error))) = object.get_mut(key) else {
         return None;
     };
-    let stack = error.remove("stack").map(|s| value_text(&s))?;
+    let stack = error.remove("stack").map(into_text)?;
     error.remove("message");
     if error.keys().all(|k| k == "type") {
-        map.remove(key);
+        object.remove(key);
     }
     Some(stack)
 }
@@ -216,26 +222,31 @@ fn error_stack(map: &mut Map<String, Value>) -> Option<String> {
 /// JSON-lines downloads write, and what `vigie import` sends to a remote Vigie: told apart by
 /// its `time_ns`, read back exactly (`fields` as an object, `level_raw`, `flags`; `time` and
 /// `cursor` are derived, not data). `None` for any other object.
-fn vigie_record(
-    map: &mut Map<String, Value>,
-    default_source: &str,
-    received: i64,
-) -> Option<LogRecord> {
-    let time = map.get("time_ns")?.as_i64()?;
-    let Some(Value::Object(fields)) = map
-        .get("fields")
-        .cloned()
-        .or(Some(Value::Object(Map::new())))
-    else {
-        return None;
+fn vigie_record(object: &mut Object, default_source: &str, received: i64) -> Option<LogRecord> {
+    let time = object.get("time_ns")?.value()?.as_i64()?;
+    let fields = match object.get("fields") {
+        None => Map::new(),
+        Some(Member::Other(Value::Object(_))) => match object.remove("fields") {
+            Some(Member::Other(Value::Object(fields))) => fields,
+            _ => Map::new(),
+        },
+        Some(_) => return None,
     };
-    let text =
-        |map: &Map<String, Value>, key: &str| map.get(key).map(value_text).unwrap_or_default();
-    let level_raw = text(map, "level_raw");
-    let level = Level::parse(&text(map, "level")).unwrap_or_default();
+    let mut text = |key: &str| {
+        object
+            .remove(key)
+            .map(Member::into_text)
+            .unwrap_or_default()
+    };
+    let level_raw = text("level_raw");
+    let level = Level::parse(&text("level")).unwrap_or_default();
+    let source = Some(text("source")).filter(|s| !s.is_empty());
+    let (logger, message) = (text("logger"), text("message"));
+    let (job_id, trace_id, span_id) = (text("job_id"), text("trace_id"), text("span_id"));
     let mut flags = 0;
-    for flag in map
+    for flag in object
         .get("flags")
+        .and_then(Member::value)
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -247,22 +258,18 @@ fn vigie_record(
             _ => 0,
         };
     }
-    let source = Some(text(map, "source")).filter(|s| !s.is_empty());
     let mut record = LogRecord {
         time,
         received,
         source: source.unwrap_or_else(|| default_source.to_string()),
         level,
         level_raw,
-        logger: text(map, "logger"),
-        message: text(map, "message"),
-        fields: fields
-            .into_iter()
-            .map(|(k, v)| (k, value_text(&v)))
-            .collect(),
-        job_id: text(map, "job_id"),
-        trace_id: text(map, "trace_id"),
-        span_id: text(map, "span_id"),
+        logger,
+        message,
+        fields: fields.into_iter().map(|(k, v)| (k, into_text(v))).collect(),
+        job_id,
+        trace_id,
+        span_id,
         flags,
     };
     record.truncate_message();
@@ -273,22 +280,21 @@ fn vigie_record(
 /// "…"}`. The line the container wrote is the record (read as JSON lines again when it is a
 /// JSON object, as structlog or pino write them), its stream a field, Docker's time the time
 /// unless the line says its own. `None` for any other object.
-fn docker_json_file(
-    map: &mut Map<String, Value>,
-    default_source: &str,
-    received: i64,
-) -> Option<LogRecord> {
+fn docker_json_file(object: &mut Object, default_source: &str, received: i64) -> Option<LogRecord> {
     let docker_keys = ["log", "stream", "time", "attrs"];
-    if !map.contains_key("stream") || !map.keys().all(|k| docker_keys.contains(&k.as_str())) {
+    if !object.contains_key("stream") || !object.keys().all(|k| docker_keys.contains(&k)) {
         return None;
     }
-    let Some(Value::String(line)) = map.remove("log") else {
+    let Some(Member::Str(line)) = object.remove("log") else {
         return None;
     };
     let line = line.trim_end_matches(['\n', '\r']);
-    let time = map.get("time").and_then(Value::as_str).and_then(parse_time);
-    let mut record = match serde_json::from_str::<Value>(line) {
-        Ok(Value::Object(inner)) => record_from_object(inner, default_source, received),
+    let time = object
+        .get("time")
+        .and_then(Member::as_str)
+        .and_then(parse_time);
+    let mut record = match Object::parse(line.as_bytes()) {
+        Ok(inner) => record_from(inner, default_source, received),
         _ => LogRecord {
             time: received,
             received,
@@ -302,13 +308,13 @@ fn docker_json_file(
             record.time = time;
         }
     }
-    if let Some(stream) = map.remove("stream") {
-        record.fields.push(("stream".into(), value_text(&stream)));
+    if let Some(stream) = object.remove("stream") {
+        record.fields.push(("stream".into(), stream.into_text()));
     }
-    if let Some(Value::Object(attrs)) = map.remove("attrs") {
+    if let Some(Member::Other(Value::Object(attrs))) = object.remove("attrs") {
         record
             .fields
-            .extend(attrs.into_iter().map(|(k, v)| (k, value_text(&v))));
+            .extend(attrs.into_iter().map(|(k, v)| (k, into_text(v))));
     }
     record.truncate_message();
     Some(record)
@@ -317,17 +323,20 @@ fn docker_json_file(
 /// Caddy's access log (`"logger": "http.log.access…"`): the request's method, URI, host,
 /// client and the status become fields named as an access log's, and the message says them;
 /// the whole request stays a field too.
-fn caddy_access(map: &mut Map<String, Value>) {
-    let is_access = map
+fn caddy_access(object: &mut Object) {
+    let is_access = object
         .get("logger")
-        .and_then(Value::as_str)
+        .and_then(Member::as_str)
         .is_some_and(|l| l.starts_with("http.log.access"));
-    let Some(Value::Object(request)) = map.get("request").filter(|_| is_access).cloned() else {
+    let Some(Member::Other(Value::Object(request))) =
+        object.get("request").filter(|_| is_access).cloned()
+    else {
         return;
     };
     let text = |v: Option<&Value>| v.map(value_text).unwrap_or_default();
+    let member_text = |m: Option<&Member>| m.map(|m| m.text().into_owned()).unwrap_or_default();
     let (method, uri) = (text(request.get("method")), text(request.get("uri")));
-    let status = text(map.get("status"));
+    let status = member_text(object.get("status"));
     for (name, value) in [
         ("method", method.clone()),
         ("path", uri.clone()),
@@ -336,12 +345,12 @@ fn caddy_access(map: &mut Map<String, Value>) {
         ("proto", text(request.get("proto"))),
     ] {
         if !value.is_empty() {
-            map.insert(name.into(), Value::String(value));
+            object.insert(name, Value::String(value));
         }
     }
-    let said = text(map.get("msg"));
-    map.insert(
-        "msg".into(),
+    let said = member_text(object.get("msg"));
+    object.insert(
+        "msg",
         Value::String(format!("{said} {method} {uri} {status}")),
     );
 }
@@ -349,60 +358,83 @@ fn caddy_access(map: &mut Map<String, Value>) {
 /// A JSON object as a record: the known keys above fill the record, the rest become fields.
 /// A traceback (structlog's `exception`) is appended to the message, so it stays one record.
 pub fn record_from_object(
-    mut map: Map<String, Value>,
+    map: Map<String, Value>,
     default_source: &str,
     received: i64,
 ) -> LogRecord {
-    if let Some(record) = vigie_record(&mut map, default_source, received) {
+    record_from(Object::from(map), default_source, received)
+}
+
+/// [`record_from_object`] for an object read by [`Object::parse`]: its fields stay in the
+/// order sent.
+pub fn record_from(mut object: Object, default_source: &str, received: i64) -> LogRecord {
+    if let Some(record) = vigie_record(&mut object, default_source, received) {
         return record;
     }
-    if let Some(record) = docker_json_file(&mut map, default_source, received) {
+    if let Some(record) = docker_json_file(&mut object, default_source, received) {
         return record;
     }
-    caddy_access(&mut map);
-    let mut message = take_text(&mut map, MESSAGE_KEYS).unwrap_or_default();
-    if let Some(traceback) = take_text(&mut map, TRACEBACK_KEYS).or_else(|| error_stack(&mut map)) {
+    caddy_access(&mut object);
+    let mut message = take_text(&mut object, MESSAGE_KEYS).unwrap_or_default();
+    if let Some(traceback) =
+        take_text(&mut object, TRACEBACK_KEYS).or_else(|| error_stack(&mut object))
+    {
         if !traceback.is_empty() && traceback != "true" {
             message = format!("{message}\n{traceback}");
         }
     }
     // pino writes its level as a number (30 = info); so do some syslog-minded loggers.
-    let numeric_level = first_key(&map, LEVEL_KEYS, Value::is_number)
-        .and_then(|k| map.get(k))
+    let numeric_level = first_key(&object, LEVEL_KEYS, |v| v.is_number())
+        .and_then(|k| object.get(k))
+        .and_then(Member::value)
         .and_then(Value::as_f64);
-    let level_raw = take_text(&mut map, LEVEL_KEYS).unwrap_or_default();
+    // The level and the time are read where they lie; only a level spelled otherwise than
+    // Vigie's (`WARN`) is kept as text.
+    let level_sent = take(&mut object, LEVEL_KEYS, |v| !v.is_null()).map(|(_, m)| m);
+    let level_text = level_sent.as_ref().map(Member::text).unwrap_or_default();
     let level = numeric_level
         .and_then(Level::from_number)
-        .or_else(|| Level::parse(&level_raw))
+        .or_else(|| Level::parse(&level_text))
         .unwrap_or_default();
-    let time_key = first_key(&map, TIME_KEYS, |_| true);
-    let time_text = take_text(&mut map, TIME_KEYS);
-    let parsed_time = time_text.as_deref().and_then(parse_time);
-    if let (Some(key), Some(text), None) = (time_key, &time_text, parsed_time) {
-        // A time no spelling reads stays as a field: nothing sent is dropped.
-        map.insert(key.to_string(), Value::String(text.clone()));
-    }
+    let level_raw = match level_sent {
+        Some(sent) if level.as_str() != level_text => sent.into_text(),
+        _ => String::new(),
+    };
+    let time_sent = take(&mut object, TIME_KEYS, |_| true);
+    let parsed_time = time_sent
+        .as_ref()
+        .filter(|(_, m)| !m.is_null())
+        .and_then(|(_, m)| parse_time(&m.text()));
     let time = parsed_time.unwrap_or(received);
+    let mut time_sent = time_sent.and_then(|(key, sent)| match parsed_time {
+        None if !sent.is_null() => {
+            // A time no spelling reads stays as a field: nothing sent is dropped.
+            object.insert(key, sent);
+            None
+        }
+        _ => Some(sent),
+    });
+    let source = take_text(&mut object, SOURCE_KEYS);
+    let logger = take_text(&mut object, LOGGER_KEYS).unwrap_or_default();
+    let job_id = take_text(&mut object, JOB_KEYS).unwrap_or_default();
+    let trace_id = take_text(&mut object, TRACE_KEYS).unwrap_or_default();
+    let span_id = take_text(&mut object, SPAN_KEYS).unwrap_or_default();
     let mut record = LogRecord {
         time,
         received,
-        source: take_text(&mut map, SOURCE_KEYS).unwrap_or_else(|| default_source.to_string()),
+        source: source.unwrap_or_else(|| default_source.to_string()),
         level,
-        level_raw: if level.as_str() == level_raw {
-            String::new()
-        } else {
-            level_raw
-        },
-        logger: take_text(&mut map, LOGGER_KEYS).unwrap_or_default(),
+        level_raw,
+        logger,
         message,
-        job_id: take_text(&mut map, JOB_KEYS).unwrap_or_default(),
-        trace_id: take_text(&mut map, TRACE_KEYS).unwrap_or_default(),
-        span_id: take_text(&mut map, SPAN_KEYS).unwrap_or_default(),
-        fields: map.into_iter().map(|(k, v)| (k, value_text(&v))).collect(),
+        job_id,
+        trace_id,
+        span_id,
+        fields: object.into_fields(),
         flags: 0,
     };
-    if let (Some(text), Some(_)) = (time_text, parsed_time) {
-        record.place_in_time_as(|| text);
+    if let Some(sent) = time_sent.take().filter(|_| parsed_time.is_some()) {
+        record.place_in_time_as(|| sent.into_text());
     }
     record.truncate_message();
     record
@@ -434,12 +466,17 @@ mod tests {
                 let value = [Value::Null, Value::from(5), Value::from("t")][next(3)].clone();
                 map.insert(name, value);
             }
+            let object = Object::from(map.clone());
             for wanted in admits {
                 let by_lookup = TIME_KEYS
                     .iter()
                     .find(|k| map.get(**k).is_some_and(wanted))
                     .copied();
-                assert_eq!(first_key(&map, TIME_KEYS, wanted), by_lookup, "{map:?}");
+                let picked = first_key(&object, TIME_KEYS, |m| match m {
+                    Member::Str(s) => wanted(&Value::String(s.to_string())),
+                    Member::Other(v) => wanted(v),
+                });
+                assert_eq!(picked, by_lookup, "{map:?}");
             }
         }
     }

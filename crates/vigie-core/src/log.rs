@@ -396,36 +396,66 @@ pub fn lossy_utf8(bytes: &[u8]) -> (String, u8) {
     }
 }
 
-fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
-}
+/// What a byte is to [`tokens`]: not in a word, or in one as a lower-case ASCII letter, digit
+/// or `_`, an upper-case ASCII letter, or a byte of a non-ASCII character.
+const SEPARATOR: u8 = 0;
+const PLAIN: u8 = 1;
+const UPPER: u8 = 2;
+const NON_ASCII: u8 = 4;
+
+const BYTE_CLASS: [u8; 256] = {
+    let mut class = [SEPARATOR; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        class[b] = if c >= 0x80 {
+            NON_ASCII
+        } else if c.is_ascii_uppercase() {
+            UPPER
+        } else if c.is_ascii_alphanumeric() || c == b'_' {
+            PLAIN
+        } else {
+            SEPARATOR
+        };
+        b += 1;
+    }
+    class
+};
 
 /// Calls `each` with every word of `text`, lower-cased: maximal runs of letters, digits, `_`
-/// and non-ASCII characters. `scratch` is reused so the common case allocates nothing.
+/// and non-ASCII characters. `scratch` is reused so the common case allocates nothing. One
+/// pass: each byte's class (a table) both ends words and says whether a word needs lowering.
 pub fn tokens(text: &str, scratch: &mut String, each: &mut impl FnMut(&str)) {
     let bytes = text.as_bytes();
-    let mut start = None;
-    for (i, &b) in bytes.iter().chain(std::iter::once(&b' ')).enumerate() {
-        match (is_word_byte(b), start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                let word = &text[s..i];
-                if word.bytes().any(|c| c >= 0x80) {
-                    scratch.clear();
-                    scratch.extend(word.chars().flat_map(char::to_lowercase));
-                    each(scratch);
-                } else if word.bytes().any(|c| c.is_ascii_uppercase()) {
-                    scratch.clear();
-                    scratch.push_str(word);
-                    scratch.make_ascii_lowercase();
-                    each(scratch);
-                } else {
-                    each(word);
-                }
-                start = None;
+    let mut start = 0;
+    let mut seen = SEPARATOR;
+    for i in 0..=bytes.len() {
+        let class = bytes.get(i).map_or(SEPARATOR, |b| BYTE_CLASS[*b as usize]);
+        if class != SEPARATOR {
+            if seen == SEPARATOR {
+                start = i;
             }
-            _ => {}
+            seen |= class;
+            continue;
         }
+        if seen == SEPARATOR {
+            continue;
+        }
+        // A word ends only at an ASCII byte, so `start..i` lies on character boundaries.
+        let word = &text[start..i];
+        if seen & NON_ASCII != 0 {
+            scratch.clear();
+            scratch.extend(word.chars().flat_map(char::to_lowercase));
+            each(scratch);
+        } else if seen & UPPER != 0 {
+            scratch.clear();
+            scratch.push_str(word);
+            scratch.make_ascii_lowercase();
+            each(scratch);
+        } else {
+            each(word);
+        }
+        seen = SEPARATOR;
     }
 }
 
@@ -469,6 +499,34 @@ mod tests {
         }
     }
     use super::*;
+
+    /// Words as the definition says them: split on every byte that is not a letter, digit,
+    /// `_` or non-ASCII, then lower-cased.
+    fn words_by_definition(text: &str) -> Vec<String> {
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || !c.is_ascii()))
+            .filter(|w| !w.is_empty())
+            .map(|w| w.chars().flat_map(char::to_lowercase).collect())
+            .collect()
+    }
+
+    #[test]
+    fn words_are_the_runs_of_word_characters_lower_cased() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let pieces = [
+            "a", "Z", "0", "_", " ", "-", ".", "É", "ß", "日本", "İ", "\n", "\"", "INV", "x9",
+        ];
+        for _ in 0..5_000 {
+            let text: String = (0..rng.gen_range(0..24))
+                .map(|_| pieces[rng.gen_range(0..pieces.len())])
+                .collect();
+            assert_eq!(token_list(&text), words_by_definition(&text), "{text:?}");
+        }
+        assert_eq!(
+            token_list("Invoice INV-000042 sent to Zoë_B@example.com"),
+            ["invoice", "inv", "000042", "sent", "to", "zoë_b", "example", "com"]
+        );
+    }
 
     #[test]
     fn levels_parse_from_every_dialect() {

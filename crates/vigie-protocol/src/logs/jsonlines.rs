@@ -57,6 +57,37 @@ mod tests {
     const NOW: i64 = 1_800_000_000_000_000_000;
 
     #[test]
+    fn a_null_part_gives_way_to_the_next_name_and_an_unread_time_stays_in_place() {
+        let body = br#"{"timestamp": null, "time": "2026-11-21T21:15:00Z", "level": null, "levelname": "WARN", "msg": "a"}
+{"ts": "the day before", "msg": "b", "z": 1, "a": 2}"#;
+        let parsed = parse(body, "api", NOW);
+        let first = &parsed.records[0];
+        assert_eq!(first.time, 1_795_295_700_000_000_000);
+        assert_eq!(
+            (first.level, first.level_raw.as_str()),
+            (Level::Warning, "WARN")
+        );
+        assert_eq!(
+            first.fields,
+            [
+                ("timestamp".to_string(), "null".to_string()),
+                ("level".into(), "null".into())
+            ]
+        );
+        let second = &parsed.records[1];
+        assert_eq!(second.time, NOW);
+        assert_eq!(
+            second.fields,
+            [
+                ("ts".to_string(), "the day before".to_string()),
+                ("z".into(), "1".into()),
+                ("a".into(), "2".into())
+            ],
+            "in the order sent"
+        );
+    }
+
+    #[test]
     fn structlog_lines_as_they_are() {
         let body = br#"{"event": "invoice sent", "level": "warning", "timestamp": "2026-11-21T21:15:00.5Z", "logger": "invoices", "invoice": 42, "to": "a@b.c", "job_id": "nightly-1"}
 {"event": "boom", "level": "error", "exception": "Traceback (most recent call last):\n  File \"x.py\", line 1\nValueError: bad"}

@@ -400,20 +400,15 @@ pub fn record_from(mut object: Object, default_source: &str, received: i64) -> L
         Some(sent) if level.as_str() != level_text => sent.into_text(),
         _ => String::new(),
     };
-    let time_sent = take(&mut object, TIME_KEYS, |_| true);
-    let parsed_time = time_sent
-        .as_ref()
-        .filter(|(_, m)| !m.is_null())
-        .and_then(|(_, m)| parse_time(&m.text()));
+    let time_key = first_key(&object, TIME_KEYS, |v| !v.is_null());
+    let parsed_time = time_key
+        .and_then(|k| object.get(k))
+        .and_then(|m| parse_time(&m.text()));
     let time = parsed_time.unwrap_or(received);
-    let mut time_sent = time_sent.and_then(|(key, sent)| match parsed_time {
-        None if !sent.is_null() => {
-            // A time no spelling reads stays as a field: nothing sent is dropped.
-            object.insert(key, sent);
-            None
-        }
-        _ => Some(sent),
-    });
+    // A time no spelling reads stays in its place, a field: nothing sent is dropped.
+    let time_sent = time_key
+        .filter(|_| parsed_time.is_some())
+        .and_then(|k| object.remove(k));
     let source = take_text(&mut object, SOURCE_KEYS);
     let logger = take_text(&mut object, LOGGER_KEYS).unwrap_or_default();
     let job_id = take_text(&mut object, JOB_KEYS).unwrap_or_default();
@@ -433,7 +428,7 @@ pub fn record_from(mut object: Object, default_source: &str, received: i64) -> L
         fields: object.into_fields(),
         flags: 0,
     };
-    if let Some(sent) = time_sent.take().filter(|_| parsed_time.is_some()) {
+    if let Some(sent) = time_sent {
         record.place_in_time_as(|| sent.into_text());
     }
     record.truncate_message();

@@ -71,16 +71,38 @@ impl Tool<'_> {
     }
 
     async fn events(&self, http: &reqwest::Client) -> Result<u64> {
-        let (url, metric) = match self {
-            Tool::Vigie(s) => (format!("{}/metrics", s.url), "vigie_celery_stored_total"),
-            Tool::Flower { url, .. } => (format!("{url}/metrics"), "flower_events_total"),
+        match self {
+            Tool::Vigie(_) => self.counter(http, "vigie_celery_stored_total").await,
+            Tool::Flower { .. } => self.counter(http, "flower_events_total").await,
+        }
+    }
+
+    /// The sum of a counter's series in the tool's `/metrics`.
+    async fn counter(&self, http: &reqwest::Client, metric: &str) -> Result<u64> {
+        let url = match self {
+            Tool::Vigie(s) => format!("{}/metrics", s.url),
+            Tool::Flower { url, .. } => format!("{url}/metrics"),
         };
         let text = http.get(url).send().await?.text().await?;
         Ok(text
             .lines()
-            .filter(|l| l.starts_with(metric))
+            .filter(|l| l.split([' ', '{']).next() == Some(metric))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum::<f64>() as u64)
+    }
+
+    /// Where a step's events went, for Vigie: read from the broker (the rest never reached
+    /// it: Redis drops a subscriber's messages past its output buffer), dropped when its
+    /// queue was full, and broker connections lost.
+    async fn accounts(&self, http: &reqwest::Client) -> Result<Option<[u64; 3]>> {
+        if !matches!(self, Tool::Vigie(_)) {
+            return Ok(None);
+        }
+        Ok(Some([
+            self.counter(http, "vigie_celery_events_total").await?,
+            self.counter(http, "vigie_celery_dropped_total").await?,
+            self.counter(http, "vigie_celery_reconnects_total").await?,
+        ]))
     }
 
     fn rss_mib(&self) -> Result<f64> {
@@ -171,6 +193,7 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
         let mut best = 0;
         for &rate in &opts.rates {
             let before = tool.events(&http).await?;
+            let accounts_before = tool.accounts(&http).await?;
             let tasks = rate * opts.step_seconds as usize / 4;
             let messages = stream.tasks(tasks, tool.db(&opts));
             let started = Instant::now();
@@ -190,6 +213,13 @@ pub async fn run(binary: &Path, opts: Options) -> Result<()> {
                 100.0 * taken as f64 / sent as f64,
                 if ok { "" } else { "  — not kept up" }
             );
+            if let (Some(b), Some(a)) = (accounts_before, tool.accounts(&http).await?) {
+                let [read, dropped, reconnects] = [0, 1, 2].map(|i| a[i].saturating_sub(b[i]));
+                println!(
+                    "          read from the broker {read} (never reached Vigie: {}), dropped with a full queue {dropped} (vigie_celery_dropped_total), reconnects {reconnects}",
+                    sent.saturating_sub(read)
+                );
+            }
         }
         println!("   {:6} keeps up with {best} events/s", tool.name());
         kept.push(best);

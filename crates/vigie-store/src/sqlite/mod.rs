@@ -85,9 +85,17 @@ fn open_writer(path: &Path) -> Result<Connection> {
          PRAGMA wal_autocheckpoint = 0;",
     )
     .map_err(|e| open_error(path, e))?;
+    conn.set_prepared_statement_cache_capacity(WRITER_STATEMENTS);
     migrate(&conn)?;
     Ok(conn)
 }
+
+/// Statements the writer keeps prepared. rusqlite keeps 16 by default, fewer than one Celery
+/// batch uses (each multi-row insert is its own text for each row count), so every batch
+/// prepared its statements again: SQLite parsing SQL and matching each of several hundred
+/// `$N` names against the ones before it was a quarter of the writer's time at 40,000
+/// events/s. 64 did as well as 256 (BENCHMARKS.md, Celery).
+const WRITER_STATEMENTS: usize = 64;
 
 fn open_reader(path: &Path) -> Result<Connection> {
     let conn = Connection::open_with_flags(

@@ -224,13 +224,13 @@ fn error_stack(object: &mut Object) -> Option<String> {
 /// `cursor` are derived, not data). `None` for any other object.
 fn vigie_record(object: &mut Object, default_source: &str, received: i64) -> Option<LogRecord> {
     let time = object.get("time_ns")?.value()?.as_i64()?;
-    let fields = match object.get("fields") {
-        None => Map::new(),
-        Some(Member::Other(Value::Object(_))) => match object.remove("fields") {
-            Some(Member::Other(Value::Object(fields))) => fields,
-            _ => Map::new(),
-        },
-        Some(_) => return None,
+    let is_object = |m: &Member| matches!(m, Member::Other(Value::Object(_)));
+    if object.get("fields").is_some_and(|f| !is_object(f)) {
+        return None;
+    }
+    let fields = match object.remove("fields") {
+        Some(Member::Other(Value::Object(fields))) => fields,
+        _ => Map::new(),
     };
     let mut text = |key: &str| {
         object

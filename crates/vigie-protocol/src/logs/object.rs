@@ -25,7 +25,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 /// The members of one JSON object, in the order sent, each key once.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Object<'a> {
     members: Vec<(Cow<'a, str>, Member<'a>)>,
 }
@@ -107,14 +107,6 @@ impl<'a> Object<'a> {
     /// Reads one JSON object, nothing before or after it but whitespace.
     pub fn parse(json: &'a [u8]) -> serde_json::Result<Self> {
         serde_json::from_slice(json)
-    }
-
-    pub fn len(&self) -> usize {
-        self.members.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.members.is_empty()
     }
 
     fn position(&self, key: &str) -> Option<usize> {

@@ -130,6 +130,13 @@ enum Scenario {
         #[arg(long, default_value_t = 500_000)]
         lines: usize,
     },
+    /// Sentry ingest's request side alone, in process (no HTTP, no storage): ns per error
+    /// event to inflate the gzip envelope and to parse, scrub, group and compress its event,
+    /// best of 7 passes. Run it in two checkouts to compare.
+    ProcessEvents {
+        #[arg(long, default_value_t = 20_000)]
+        events: usize,
+    },
     /// Two builds side by side on a short fixed workload: server CPU per error event, per
     /// transaction, per log line and per log query (what `bench/regress` runs).
     Regress {
@@ -391,6 +398,7 @@ async fn main() -> Result<()> {
         Scenario::Search { binary, opts } => search::run(&binary, opts).await,
         Scenario::Regress { new, opts } => regress::run(&new, opts).await,
         Scenario::ParseLogs { lines } => logs::parse_only(lines),
+        Scenario::ProcessEvents { events } => sentry::process_only(events),
     }
 }
 

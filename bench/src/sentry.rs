@@ -539,3 +539,57 @@ async fn bugsink(dsn: &str, opts: &Options) -> Result<()> {
     );
     Ok(())
 }
+
+/// The `process-events` scenario: the request side of Sentry ingest in process, as the server
+/// runs it per envelope, without HTTP or storage: the gzip body inflated
+/// (`http::ingest_body::inflate`), then parsed, scrubbed, grouped, summarized and its body
+/// compressed (`sentry::process::envelope`). Each stage's best of 7 passes, ns per event.
+pub fn process_only(events: usize) -> Result<()> {
+    use vigie_server::sentry::process;
+    let bodies: Vec<Vec<u8>> = (0..ISSUES)
+        .map(|n| envelope(EXCEPTION, n, Encoding::Gzip))
+        .collect();
+    let settings = vigie_store::ErrorSettings::default();
+    let ctx = process::Context {
+        project: vigie_core::ProjectId(1),
+        settings: &settings,
+        received: vigie_core::Timestamp(1_800_000_000_000),
+        max_attachment_bytes: 1 << 20,
+        js: process::JsFrames::default(),
+    };
+    let (mut inflating, mut processing) = (f64::MAX, f64::MAX);
+    for _ in 0..7 {
+        let started = Instant::now();
+        let inflated: Vec<Vec<u8>> = (0..events)
+            .map(|n| {
+                vigie_server::http::ingest_body::inflate(
+                    "gzip",
+                    &bodies[n % ISSUES],
+                    1 << 27,
+                    |_| Ok(()),
+                )
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| anyhow::anyhow!("inflating: {e:?}"))?;
+        inflating = inflating.min(started.elapsed().as_secs_f64() * 1e9 / events as f64);
+        let started = Instant::now();
+        let mut stored = 0;
+        for body in &inflated {
+            let prepared = process::envelope(body, &ctx).map_err(anyhow::Error::msg)?;
+            if !prepared.problems.is_empty() {
+                bail!("the fixture was refused: {:?}", prepared.problems);
+            }
+            stored += prepared.batch.events.len();
+        }
+        processing = processing.min(started.elapsed().as_secs_f64() * 1e9 / events as f64);
+        if stored != events {
+            bail!("{stored} events prepared from {events} envelopes");
+        }
+    }
+    println!(
+        "scenario process-events: {events} error events ({} bytes as JSON): inflate {inflating:.0} ns, \
+         parse + scrub + group + compress {processing:.0} ns per event (best of 7)",
+        EXCEPTION.len()
+    );
+    Ok(())
+}

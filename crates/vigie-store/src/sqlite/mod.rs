@@ -11,6 +11,7 @@
 pub mod backup;
 mod checkpoint;
 mod readers;
+mod schema;
 mod tx;
 mod writer;
 
@@ -137,25 +138,37 @@ fn migrate(conn: &Connection) -> Result<()> {
         version,
         reason: e.to_string(),
     };
+    let last = pending[pending.len() - 1].version;
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(|e| failed(pending[0].version, e))?;
-    for m in &pending {
-        let apply = || -> rusqlite::Result<()> {
-            conn.execute_batch(&m.sql(Backend::Sqlite))?;
-            conn.execute(
-                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
-                params![m.version, m.name, Timestamp::now().millis()],
-            )?;
-            Ok(())
-        };
-        if let Err(e) = apply() {
-            let _ = conn.execute_batch("ROLLBACK");
-            return Err(failed(m.version, e));
-        }
+    let record = |m: &migrations::Migration| {
+        conn.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+            params![m.version, m.name, Timestamp::now().millis()],
+        )
+    };
+    // An empty database takes the schema the migrations end with in one script (see
+    // `schema`); any other takes its pending migrations one after the other, so a failure
+    // names the migration that failed.
+    let applied = if current == 0 && schema::is_empty(conn)? {
+        conn.execute_batch(schema::SNAPSHOT)
+            .and_then(|()| pending.iter().try_for_each(|m| record(m).map(drop)))
+            .map_err(|e| failed(last, e))
+    } else {
+        pending.iter().try_for_each(|m| {
+            conn.execute_batch(&m.sql(Backend::Sqlite))
+                .and_then(|()| record(m))
+                .map(drop)
+                .map_err(|e| failed(m.version, e))
+        })
+    };
+    if let Err(e) = applied {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(e);
     }
     if let Err(e) = conn.execute_batch("COMMIT") {
         let _ = conn.execute_batch("ROLLBACK");
-        return Err(failed(pending[pending.len() - 1].version, e));
+        return Err(failed(last, e));
     }
     for m in &pending {
         tracing::info!(

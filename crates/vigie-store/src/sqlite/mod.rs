@@ -118,11 +118,12 @@ fn open_reader(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Vigie's record of the migrations applied, made before any of them.
+const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)";
+
 fn migrate(conn: &Connection) -> Result<()> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
-             version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
-    )?;
+    conn.execute_batch(MIGRATIONS_TABLE)?;
     let current: u32 = conn.query_row(
         "SELECT coalesce(max(version), 0) FROM schema_migrations",
         [],
@@ -139,6 +140,10 @@ fn migrate(conn: &Connection) -> Result<()> {
         reason: e.to_string(),
     };
     let last = pending[pending.len() - 1].version;
+    // An empty database takes the schema the migrations end with in one script (see
+    // `schema`); any other takes its pending migrations one after the other, so a failure
+    // names the migration that failed. Read before the transaction, as `current` is.
+    let fresh = current == 0 && schema::is_empty(conn)?;
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(|e| failed(pending[0].version, e))?;
     let record = |m: &migrations::Migration| {
@@ -147,10 +152,7 @@ fn migrate(conn: &Connection) -> Result<()> {
             params![m.version, m.name, Timestamp::now().millis()],
         )
     };
-    // An empty database takes the schema the migrations end with in one script (see
-    // `schema`); any other takes its pending migrations one after the other, so a failure
-    // names the migration that failed.
-    let applied = if current == 0 && schema::is_empty(conn)? {
+    let applied = if fresh {
         conn.execute_batch(schema::SNAPSHOT)
             .and_then(|()| pending.iter().try_for_each(|m| record(m).map(drop)))
             .map_err(|e| failed(last, e))

@@ -67,11 +67,7 @@ mod tests {
     }
 
     fn migrations_table(conn: &Connection) {
-        conn.execute_batch(
-            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, \
-             applied_at INTEGER NOT NULL)",
-        )
-        .unwrap();
+        conn.execute_batch(super::super::MIGRATIONS_TABLE).unwrap();
     }
 
     /// The schema of an empty database after every migration, one after the other.
@@ -118,8 +114,9 @@ mod tests {
     fn a_fresh_database_made_from_the_snapshot_holds_the_same_schema() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("vigie.db");
+        let expected = migrated();
         let conn = super::super::open_writer(&path).unwrap();
-        assert_eq!(dump(&conn).unwrap(), migrated());
+        assert_eq!(dump(&conn).unwrap(), expected);
         let versions: Vec<u32> = conn
             .prepare("SELECT version FROM schema_migrations ORDER BY version")
             .unwrap()
@@ -132,7 +129,7 @@ mod tests {
         // Opened again, nothing is pending and nothing changes.
         drop(conn);
         let again = super::super::open_writer(&path).unwrap();
-        assert_eq!(dump(&again).unwrap(), migrated());
+        assert_eq!(dump(&again).unwrap(), expected);
     }
 
     #[test]
@@ -161,7 +158,8 @@ mod tests {
                 .unwrap();
             }
         }
+        let expected = migrated();
         let conn = super::super::open_writer(&path).unwrap();
-        assert_eq!(dump(&conn).unwrap(), migrated());
+        assert_eq!(dump(&conn).unwrap(), expected);
     }
 }

@@ -23,7 +23,8 @@
 //! ```text
 //!   JobStore::update_job (jobs.rs) ─ Db::write("update_job", |tx| …) ─ span `store`
 //!     SQLite:     queued to the writer thread ─ batched with others in one transaction,
-//!                 each under its own savepoint ─ COMMIT (one fsync) ─ every caller answered
+//!                 each after the first under its own savepoint ─ COMMIT (one fsync) ─
+//!                 every caller answered
 //!     PostgreSQL: a pooled connection ─ BEGIN ─ the same code ─ COMMIT ─ answered
 //! ```
 //!

@@ -3,8 +3,8 @@
 //! SQLite allows one writer at a time, so Vigie gives it exactly one. Callers send a write
 //! operation over a bounded channel and wait for its reply. The thread takes the first queued
 //! operation plus everything else already waiting (up to [`MAX_BATCH`]), runs them all inside
-//! one transaction — each under its own savepoint, so a failing operation rolls back alone —
-//! commits once, and only then replies to every caller. Under load, hundreds of writes share
+//! one transaction — each after the first under its own savepoint, so a failing operation rolls
+//! back alone — commits once, and only then replies to every caller. Under load, hundreds of writes share
 //! one commit and one fsync; when idle, a single write commits on its own with no added delay.
 //!
 //! The channel is bounded ([`QUEUE_CAPACITY`]): when the disk cannot keep up, callers wait
@@ -24,8 +24,22 @@ pub const QUEUE_CAPACITY: usize = 4096;
 
 /// A queued write: applied inside the batch transaction, then told whether the batch committed.
 trait WriteOp: Send {
-    fn apply(&mut self, conn: &mut Connection);
+    /// Runs the operation; returns whether it succeeded. Under [`Undo::Transaction`] a failed
+    /// operation's writes are still in the transaction: the caller must roll it back.
+    fn apply(&mut self, conn: &mut Connection, undo: Undo) -> bool;
     fn finish(self: Box<Self>, commit: Result<()>);
+}
+
+/// How a failed operation's writes are taken back.
+#[derive(Clone, Copy)]
+enum Undo {
+    /// Under a savepoint of its own, rolled back alone.
+    Savepoint,
+    /// With the whole transaction: for the batch's first operation, before which it holds
+    /// nothing. A savepoint costs a copy of every page the operation changes (SQLite's
+    /// statement journal, spilled to a temporary file past 64 KiB): a fifth of the writer's
+    /// time under Sentry ingest, where each batch is one operation (BENCHMARKS.md).
+    Transaction,
 }
 
 struct Op<T, F> {
@@ -39,10 +53,17 @@ where
     T: Send,
     F: FnOnce(&mut Connection) -> Result<T> + Send,
 {
-    fn apply(&mut self, conn: &mut Connection) {
-        let Some(work) = self.work.take() else { return };
-        let outcome = within_savepoint(conn, work);
+    fn apply(&mut self, conn: &mut Connection, undo: Undo) -> bool {
+        let Some(work) = self.work.take() else {
+            return true;
+        };
+        let outcome = match undo {
+            Undo::Savepoint => within_savepoint(conn, work),
+            Undo::Transaction => run_caught(conn, work),
+        };
+        let applied = outcome.is_ok();
         self.outcome = Some(outcome);
+        applied
     }
 
     fn finish(self: Box<Self>, commit: Result<()>) {
@@ -64,13 +85,21 @@ fn within_savepoint<T>(
     work: impl FnOnce(&mut Connection) -> Result<T>,
 ) -> Result<T> {
     conn.execute_batch("SAVEPOINT op")?;
-    let outcome = catch_unwind(AssertUnwindSafe(|| work(&mut *conn)))
-        .unwrap_or_else(|_| Err(StoreError::database("a write operation panicked")));
+    let outcome = run_caught(conn, work);
     if outcome.is_err() {
         conn.execute_batch("ROLLBACK TO op")?;
     }
     conn.execute_batch("RELEASE op")?;
     outcome
+}
+
+/// Runs `work`, a panic in it turned into an error.
+fn run_caught<T>(
+    conn: &mut Connection,
+    work: impl FnOnce(&mut Connection) -> Result<T>,
+) -> Result<T> {
+    catch_unwind(AssertUnwindSafe(|| work(&mut *conn)))
+        .unwrap_or_else(|_| Err(StoreError::database("a write operation panicked")))
 }
 
 pub struct Writer {
@@ -155,8 +184,14 @@ fn commit_batch(conn: &mut Connection, mut batch: Vec<Box<dyn WriteOp>>) {
         .execute_batch("BEGIN IMMEDIATE")
         .map_err(StoreError::from)
         .and_then(|()| {
-            for op in batch.iter_mut() {
-                op.apply(&mut *conn);
+            let mut ops = batch.iter_mut();
+            if let Some(first) = ops.next() {
+                if !first.apply(conn, Undo::Transaction) {
+                    begin_again(conn)?;
+                }
+            }
+            for op in ops {
+                op.apply(conn, Undo::Savepoint);
             }
             conn.execute_batch("COMMIT").map_err(|e| {
                 let _ = conn.execute_batch("ROLLBACK");
@@ -169,6 +204,15 @@ fn commit_batch(conn: &mut Connection, mut batch: Vec<Box<dyn WriteOp>>) {
     for op in batch {
         op.finish(commit.clone());
     }
+}
+
+/// Rolls back what the batch's failed first operation wrote and opens the transaction anew
+/// for the others. SQLite may already have rolled back on its own (a full disk does).
+fn begin_again(conn: &mut Connection) -> Result<()> {
+    if !conn.is_autocommit() {
+        conn.execute_batch("ROLLBACK")?;
+    }
+    Ok(conn.execute_batch("BEGIN IMMEDIATE")?)
 }
 
 #[cfg(test)]
@@ -206,6 +250,69 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(count, 3);
+    }
+
+    /// A batch's first operation runs without a savepoint: when it fails, what it wrote
+    /// before failing goes, and the operations queued behind it in the same batch commit.
+    #[tokio::test]
+    async fn a_failing_first_write_of_a_batch_takes_back_only_its_own_rows() {
+        let (_dir, writer) = writer();
+        // Holds the writer so that the next operations queue up and form one batch.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let blocker = tokio::spawn({
+            let writer = writer.clone();
+            async move {
+                writer
+                    .write(move |c| {
+                        held.recv().ok();
+                        Ok(c.execute("INSERT INTO t VALUES (1)", [])?)
+                    })
+                    .await
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let mut tasks = Vec::new();
+        for (written, failure) in [(100, "duplicate"), (2, ""), (200, "panic"), (3, "")] {
+            let writer = writer.clone();
+            tasks.push(tokio::spawn(async move {
+                writer
+                    .write(move |c| {
+                        let seen: i64 =
+                            c.query_row("SELECT count(*) FROM t WHERE v >= 100", [], |r| r.get(0))?;
+                        assert_eq!(seen, 0, "a failed operation's rows are gone");
+                        c.execute("INSERT INTO t VALUES (?1)", [written])?;
+                        match failure {
+                            "duplicate" => Ok(c.execute("INSERT INTO t VALUES (1)", [])?),
+                            "panic" => panic!("bug in a write"),
+                            _ => Ok(1),
+                        }
+                    })
+                    .await
+            }));
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        let outcomes: Vec<bool> = succeeded(tasks).await;
+        assert_eq!(outcomes, [false, true, false, true]);
+        let stored: Vec<i64> = writer
+            .write(|c| {
+                let mut select = c.prepare("SELECT v FROM t ORDER BY v")?;
+                let rows = select.query_map([], |r| r.get(0))?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(stored, [1, 2, 3]);
+    }
+
+    async fn succeeded<T>(tasks: Vec<tokio::task::JoinHandle<Result<T>>>) -> Vec<bool> {
+        let mut outcomes = Vec::new();
+        for task in tasks {
+            outcomes.push(task.await.unwrap().is_ok());
+        }
+        outcomes
     }
 
     #[tokio::test]

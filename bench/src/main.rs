@@ -398,7 +398,7 @@ async fn main() -> Result<()> {
         Scenario::Search { binary, opts } => search::run(&binary, opts).await,
         Scenario::Regress { new, opts } => regress::run(&new, opts).await,
         Scenario::ParseLogs { lines } => logs::parse_only(lines),
-        Scenario::ProcessEvents { events } => sentry::process_only(events),
+        Scenario::ProcessEvents { events } => sentry::process_only(events).await,
     }
 }
 
@@ -565,16 +565,7 @@ impl Server {
     /// CPU time the server has used so far (user + system), in seconds. Steadier than a rate
     /// on a shared machine: what other processes take slows the clock, not this count.
     fn cpu_seconds(&self) -> Result<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
-        let fields: Vec<&str> = stat
-            .rsplit_once(") ")
-            .context("unreadable /proc stat")?
-            .1
-            .split_whitespace()
-            .collect();
-        // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command name.
-        let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
-        Ok(ticks / 100.0)
+        cpu_seconds(self.child.id())
     }
 
     /// `binary` run offline on this server's data (`vigie user add …`), as a script would.
@@ -612,6 +603,20 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// CPU time process `pid` has used so far (user + system), in seconds, from `/proc`.
+pub(crate) fn cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .context("unreadable /proc stat")?
+        .1
+        .split_whitespace()
+        .collect();
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command name.
+    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+    Ok(ticks / 100.0)
 }
 
 fn client() -> Result<reqwest::Client> {

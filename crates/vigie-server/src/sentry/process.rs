@@ -432,27 +432,7 @@ fn error_event(
         user_key: context.user_key,
         user_label: context.user_label,
         tags: context.tags,
-        body: with_json(&value, EventBody::compress),
-    })
-}
-
-/// `value` written as JSON into a buffer this thread keeps, and handed to `use_it`. An event's
-/// JSON is only compressed: growing a new vector to an event's size, doubling from nothing,
-/// made the allocator sort its free lists over again at each step (`malloc_consolidate`).
-fn with_json<T>(value: &Value, use_it: impl FnOnce(&[u8]) -> T) -> T {
-    /// A buffer grown past this by a large event is not kept.
-    const KEPT: usize = 64 << 10;
-    thread_local! {
-        static JSON: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    JSON.with_borrow_mut(|json| {
-        json.clear();
-        serde_json::to_writer(&mut *json, value).expect("a JSON value serializes");
-        let used = use_it(json);
-        if json.capacity() > KEPT {
-            *json = Vec::new();
-        }
-        used
+        body: EventBody::compress(&serde_json::to_vec(&value).expect("a JSON value serializes")),
     })
 }
 

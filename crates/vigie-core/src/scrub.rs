@@ -202,23 +202,27 @@ fn scrub_assignments(text: &str) -> (std::borrow::Cow<'_, str>, usize) {
 
 fn scrub_numbers(text: &str) -> Option<(String, usize)> {
     let mut count = 0;
-    let mut replace = |text: &str, re: &Regex, valid: fn(&str) -> bool| -> String {
-        re.replace_all(text, |m: &regex::Captures| {
-            if valid(&m[0]) {
-                count += 1;
-                FILTERED.to_string()
-            } else {
-                m[0].to_string()
-            }
-        })
-        .into_owned()
-    };
-    let cards = may_hold_card(text).then(|| replace(text, card_pattern(), luhn_valid));
+    let cards =
+        may_hold_card(text).then(|| filter_valid(text, card_pattern(), luhn_valid, &mut count));
     let after_cards = cards.as_deref().unwrap_or(text);
-    let ibans =
-        may_hold_iban(after_cards).then(|| replace(after_cards, iban_pattern(), iban_valid));
+    let ibans = may_hold_iban(after_cards)
+        .then(|| filter_valid(after_cards, iban_pattern(), iban_valid, &mut count));
     let clean = ibans.or(cards)?;
     (count > 0).then_some((clean, count))
+}
+
+/// `text` with each match of `re` that passes `valid` replaced by [`FILTERED`], counted in
+/// `count`.
+fn filter_valid(text: &str, re: &Regex, valid: fn(&str) -> bool, count: &mut usize) -> String {
+    re.replace_all(text, |m: &regex::Captures| {
+        if valid(&m[0]) {
+            *count += 1;
+            FILTERED.to_string()
+        } else {
+            m[0].to_string()
+        }
+    })
+    .into_owned()
 }
 
 /// Whether `text` has 13 digits in a row, a single space or dash allowed between two: what
@@ -427,19 +431,8 @@ mod tests {
         use rand::{Rng, SeedableRng};
         fn with_patterns_always_run(text: &str) -> Option<(String, usize)> {
             let mut count = 0;
-            let mut replace = |text: &str, re: &Regex, valid: fn(&str) -> bool| -> String {
-                re.replace_all(text, |m: &regex::Captures| {
-                    if valid(&m[0]) {
-                        count += 1;
-                        FILTERED.to_string()
-                    } else {
-                        m[0].to_string()
-                    }
-                })
-                .into_owned()
-            };
-            let once = replace(text, card_pattern(), luhn_valid);
-            let twice = replace(&once, iban_pattern(), iban_valid);
+            let once = filter_valid(text, card_pattern(), luhn_valid, &mut count);
+            let twice = filter_valid(&once, iban_pattern(), iban_valid, &mut count);
             (count > 0).then_some((twice, count))
         }
         let mut rng = rand::rngs::StdRng::seed_from_u64(5);

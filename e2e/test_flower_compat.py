@@ -58,8 +58,14 @@ def script(base, worker):
     # Flower reads the state before it waits, so it may say PENDING beside the result; Vigie
     # says SUCCESS. A script reads the result.
     seen["result"] = (status, result["result"])
-    wait_for(lambda: call(base, "GET", f"/api/task/info/{task_id}")[1] or None, "the task's info", timeout=20)
-    status, info = call(base, "GET", f"/api/task/info/{task_id}")
+
+    def finished():
+        status, info = call(base, "GET", f"/api/task/info/{task_id}")
+        return (status, info) if info and info.get("state") in ("SUCCESS", "FAILURE") else None
+
+    # Flower takes the task's events in turn: just after the result it may still say STARTED
+    # (it did once in CI). A script that waits for the task's end reads the same on both.
+    status, info = wait_for(finished, "the task's end in its info", timeout=20)
     seen["info"] = (status, info["name"], info["state"], info["args"])
     status, tasks = call(base, "GET", "/api/tasks?taskname=celery_app.add&limit=10")
     seen["tasks"] = (status, task_id in tasks)

@@ -1,7 +1,8 @@
 //! The embedded engine: one SQLite file in WAL mode, one writer thread, a pool of readers.
 //!
 //! ```text
-//!   Db::write ─ Work ─▶ writer::Writer (one thread, group commit, a savepoint per work after the first)
+//!   Db::write ─ Work ─▶ writer::Writer (one thread, group commit, a savepoint per work
+//!                        after the first)
 //!   Db::read  ─ Work ─▶ readers::Readers (read-only connections on blocking threads)
 //!                        each runs the work on a SqliteTx with `run_now`
 //! ```

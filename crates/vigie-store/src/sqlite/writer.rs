@@ -3,9 +3,10 @@
 //! SQLite allows one writer at a time, so Vigie gives it exactly one. Callers send a write
 //! operation over a bounded channel and wait for its reply. The thread takes the first queued
 //! operation plus everything else already waiting (up to [`MAX_BATCH`]), runs them all inside
-//! one transaction — each after the first under its own savepoint, so a failing operation rolls
-//! back alone — commits once, and only then replies to every caller. Under load, hundreds of writes share
-//! one commit and one fsync; when idle, a single write commits on its own with no added delay.
+//! one transaction — each after the first under its own savepoint, so a failing operation
+//! rolls back alone — commits once, and only then replies to every caller. Under load,
+//! hundreds of writes share one commit and one fsync; when idle, a single write commits on its
+//! own with no added delay.
 //!
 //! The channel is bounded ([`QUEUE_CAPACITY`]): when the disk cannot keep up, callers wait
 //! (and ingest endpoints can answer 503) instead of memory growing without limit.
@@ -37,8 +38,9 @@ enum Undo {
     Savepoint,
     /// With the whole transaction: for the batch's first operation, before which it holds
     /// nothing. A savepoint costs a copy of every page the operation changes (SQLite's
-    /// statement journal, spilled to a temporary file past 64 KiB): a fifth of the writer's
-    /// time under Sentry ingest, where each batch is one operation (BENCHMARKS.md).
+    /// statement journal): with the copy still going to a temporary file past 64 KiB, a fifth
+    /// of the writer's time under Sentry ingest, where each batch is one operation
+    /// (BENCHMARKS.md).
     Transaction,
 }
 

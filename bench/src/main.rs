@@ -132,7 +132,8 @@ enum Scenario {
     },
     /// Sentry ingest's request side alone, in process (no HTTP, no storage): ns per error
     /// event to inflate the gzip envelope and to parse, scrub, group and compress its event,
-    /// best of 7 passes. Run it in two checkouts to compare.
+    /// and per transaction to parse, scrub and summarize it, best of 7 passes; then the
+    /// error events' storing alone. Run it in two checkouts to compare.
     ProcessEvents {
         #[arg(long, default_value_t = 20_000)]
         events: usize,

@@ -10,6 +10,7 @@
 //! - [`event`]: error events, and how they group into issues.
 //! - [`incident`]: incident reports: a merged timeline and the diagnosis rules read from it.
 //! - [`issue`]: issues (groups of events) and their life cycle.
+//! - [`json`]: reaching into a JSON document by its keys, allocating nothing.
 //! - [`job`]: jobs, their items (trace rows), and the rules by which a job moves.
 //! - [`log`]: log records, levels, and the words search finds in them.
 //! - [`logquery`]: the log search language, parsed for block pruning and record matching.
@@ -41,6 +42,7 @@ pub mod event;
 pub mod incident;
 pub mod issue;
 pub mod job;
+pub mod json;
 pub mod log;
 pub mod login_limiter;
 pub mod logquery;

@@ -18,6 +18,7 @@
 //! words, so they are walked, never replaced. Scrubbing counts what it replaced, so the UI can
 //! say an event was scrubbed.
 
+use crate::json;
 use aho_corasick::AhoCorasick;
 use regex::Regex;
 use serde_json::Value;
@@ -70,9 +71,8 @@ impl Scrubber {
                     count += usize::from(user.remove(key).is_some());
                 }
             }
-            if let Some(env) = event
-                .pointer_mut("/request/env")
-                .and_then(Value::as_object_mut)
+            if let Some(env) =
+                json::at_mut(event, &["request", "env"]).and_then(Value::as_object_mut)
             {
                 count += usize::from(env.remove("REMOTE_ADDR").is_some());
             }

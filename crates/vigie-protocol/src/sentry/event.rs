@@ -12,6 +12,7 @@
 use crate::logs::parse_time;
 use serde_json::Value;
 use vigie_core::event::{EventLevel, EventSummary, ExceptionSummary, FrameSummary};
+use vigie_core::json;
 
 fn text(value: Option<&Value>) -> String {
     match value {
@@ -117,8 +118,8 @@ pub fn context(event: &Value) -> EventContext {
     let tag = |name: &str| tags.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let job_id = tag("job_id")
         .or_else(|| tag("vigie.job_id"))
-        .or_else(|| some_text(event.pointer("/extra/job_id")))
-        .or_else(|| some_text(event.pointer("/contexts/vigie/job_id")))
+        .or_else(|| some_text(json::at(event, &["extra", "job_id"])))
+        .or_else(|| some_text(json::at(event, &["contexts", "vigie", "job_id"])))
         .or_else(|| tag("celery_task_id"));
     let user = event.get("user");
     let user_field = |name: &str| some_text(user.and_then(|u| u.get(name)));
@@ -131,7 +132,7 @@ pub fn context(event: &Value) -> EventContext {
     EventContext {
         environment: some_text(event.get("environment")).map(|e| clip(&e, 64)),
         release: some_text(event.get("release")).map(|r| clip(&r, 200)),
-        trace_id: some_text(event.pointer("/contexts/trace/trace_id"))
+        trace_id: some_text(json::at(event, &["contexts", "trace", "trace_id"]))
             .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()))
             .map(|t| t.to_ascii_lowercase()),
         job_id: job_id.map(|j| clip(&j, 200)),
@@ -146,8 +147,7 @@ pub fn context(event: &Value) -> EventContext {
 }
 
 fn frames(exception: &Value) -> Vec<FrameSummary> {
-    exception
-        .pointer("/stacktrace/frames")
+    json::at(exception, &["stacktrace", "frames"])
         .and_then(Value::as_array)
         .map(|frames| {
             frames

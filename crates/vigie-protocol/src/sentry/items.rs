@@ -5,6 +5,7 @@
 use super::event::seconds;
 use crate::logs::{record_from_object, value_text};
 use serde_json::{Map, Value};
+use vigie_core::json;
 use vigie_core::monitor::MonitorConfig;
 use vigie_core::schedule::{IntervalUnit, Schedule};
 use vigie_core::LogRecord;
@@ -306,8 +307,7 @@ pub fn feedback(payload: &Value, kind: &str) -> Result<Feedback, String> {
             associated_event_id: text(payload.get("event_id")),
         }
     } else {
-        let context = payload
-            .pointer("/contexts/feedback")
+        let context = json::at(payload, &["contexts", "feedback"])
             .ok_or("a feedback item needs contexts.feedback")?;
         Feedback {
             event_id: text(payload.get("event_id")),

@@ -20,6 +20,7 @@
 
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
+use vigie_core::json;
 
 /// Lines of source shown around a frame's line.
 const CONTEXT_LINES: u32 = 5;
@@ -230,9 +231,8 @@ pub fn symbolicate(event: &mut Value, maps: &dyn SourceMaps) -> Outcome {
     let images = images(event);
     let mut outcome = Outcome::default();
     each_stack_trace_parent(event, |parent| {
-        let Some(frames) = parent
-            .pointer_mut("/stacktrace/frames")
-            .and_then(Value::as_array_mut)
+        let Some(frames) =
+            json::at_mut(parent, &["stacktrace", "frames"]).and_then(Value::as_array_mut)
         else {
             return;
         };
@@ -392,8 +392,7 @@ fn is_script_url(url: &str) -> bool {
 
 /// The event's source map images: code file URL ─▶ debug id.
 fn images(event: &Value) -> HashMap<String, String> {
-    event
-        .pointer("/debug_meta/images")
+    json::at(event, &["debug_meta", "images"])
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -427,7 +426,7 @@ fn each_stack_trace_parent(event: &mut Value, mut f: impl FnMut(&mut Value)) {
             list.into_iter().flatten().for_each(&mut f);
         }
     }
-    if event.pointer("/stacktrace/frames").is_some() {
+    if json::at(event, &["stacktrace", "frames"]).is_some() {
         f(event);
     }
 }
@@ -441,18 +440,14 @@ fn stack_traces(event: &Value) -> Vec<&Vec<Value>> {
                 .or_else(|| v.get("values").and_then(Value::as_array))
         });
         for parent in list.into_iter().flatten() {
-            if let Some(frames) = parent
-                .pointer("/stacktrace/frames")
-                .and_then(Value::as_array)
+            if let Some(frames) =
+                json::at(parent, &["stacktrace", "frames"]).and_then(Value::as_array)
             {
                 found.push(frames);
             }
         }
     }
-    if let Some(frames) = event
-        .pointer("/stacktrace/frames")
-        .and_then(Value::as_array)
-    {
+    if let Some(frames) = json::at(event, &["stacktrace", "frames"]).and_then(Value::as_array) {
         found.push(frames);
     }
     found

@@ -7,6 +7,7 @@
 use super::event::seconds;
 use serde_json::Value;
 use vigie_core::event::normalize_message;
+use vigie_core::json;
 
 /// Longest span description kept, in characters: enough for a SQL statement's shape.
 const DESCRIPTION_MAX: usize = 300;
@@ -59,16 +60,15 @@ pub fn summarize_span(span: &Value) -> Option<SpanSummary> {
 
 /// The summary of a transaction event; `None` when it has no usable duration.
 pub fn summarize(event: &Value) -> Option<TransactionSummary> {
-    let trace = event.pointer("/contexts/trace");
+    let trace = json::at(event, &["contexts", "trace"]);
     let op = trace
         .and_then(|t| text(t.get("op")))
         .unwrap_or_else(|| "default".into());
     let name = text(event.get("transaction")).unwrap_or_else(|| "<unnamed transaction>".into());
     let name = if op.starts_with("http.server") {
-        let method = event
-            .pointer("/request/method")
-            .or_else(|| trace.and_then(|t| t.pointer("/data/http.request.method")))
-            .or_else(|| trace.and_then(|t| t.pointer("/data/http.method")))
+        let method = json::at(event, &["request", "method"])
+            .or_else(|| trace.and_then(|t| json::at(t, &["data", "http.request.method"])))
+            .or_else(|| trace.and_then(|t| json::at(t, &["data", "http.method"])))
             .and_then(Value::as_str);
         vigie_core::endpoint::named(method, &name)
     } else {

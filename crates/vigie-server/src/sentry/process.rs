@@ -12,6 +12,7 @@
 use serde_json::Value;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use vigie_core::event::group;
+use vigie_core::json;
 use vigie_core::monitor::RunStatus;
 use vigie_core::scrub::Scrubber;
 use vigie_core::secret::random_hex;
@@ -448,13 +449,18 @@ fn transaction_event(
         return Err("a transaction must be a JSON object".into());
     }
     scrubber(ctx.settings).scrub_event(&mut value);
+    let summary = transaction::summarize(&value);
+    let context = event::context(&value);
     if let Some(trace) = trace {
-        trace.extend(as_spans::transaction_spans(&value));
+        let job_id = context.job_id.as_deref();
+        trace.extend(as_spans::transaction_spans(
+            &value,
+            summary.as_ref(),
+            job_id,
+        ));
     }
     let (event_id, time) = identity(&value, header_id, ctx);
-    let summary = transaction::summarize(&value)
-        .ok_or("a transaction needs start_timestamp and timestamp")?;
-    let context = event::context(&value);
+    let summary = summary.ok_or("a transaction needs start_timestamp and timestamp")?;
     Ok(NewTransaction {
         event_id,
         apdex_ms: ctx.settings.apdex_ms as f64,
@@ -473,7 +479,7 @@ fn transaction_event(
 /// Feedback, scrubbed like an event (secrets and card numbers in the message are replaced);
 /// the contact e-mail stays: the person typed it to be answered.
 fn feedback(mut value: Value, kind: &str, ctx: &Context) -> Result<NewFeedback, String> {
-    let contact = value.pointer("/contexts/feedback/contact_email").cloned();
+    let contact = json::at(&value, &["contexts", "feedback", "contact_email"]).cloned();
     let email = value.get("email").cloned();
     scrubber(ctx.settings).scrub_event(&mut value);
     if let Some(c) = contact {

@@ -134,12 +134,15 @@ impl Scrubber {
 /// search per word.
 fn sensitive_words() -> &'static AhoCorasick {
     static WORDS: OnceLock<AhoCorasick> = OnceLock::new();
-    WORDS.get_or_init(|| {
-        AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .build(SENSITIVE_KEYS)
-            .expect("a handful of fixed words build an automaton")
-    })
+    WORDS.get_or_init(|| any_case(SENSITIVE_KEYS))
+}
+
+/// An automaton finding any of a few fixed `words`, ASCII case aside.
+fn any_case(words: &[&str]) -> AhoCorasick {
+    AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(words)
+        .expect("a handful of fixed words build an automaton")
 }
 
 /// Nothing to hide: null, an empty string, or what scrubbing already left.
@@ -197,12 +200,7 @@ const ASSIGNMENT_WORDS: [&str; 7] = [
 /// captures for every text it is given.
 fn assignment_words() -> &'static AhoCorasick {
     static WORDS: OnceLock<AhoCorasick> = OnceLock::new();
-    WORDS.get_or_init(|| {
-        AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .build(ASSIGNMENT_WORDS)
-            .expect("a handful of fixed words build an automaton")
-    })
+    WORDS.get_or_init(|| any_case(&ASSIGNMENT_WORDS))
 }
 
 fn scrub_assignments(text: &str) -> (std::borrow::Cow<'_, str>, usize) {

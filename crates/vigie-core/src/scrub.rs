@@ -228,17 +228,17 @@ fn scrub_assignments(text: &str) -> (std::borrow::Cow<'_, str>, usize) {
 }
 
 fn scrub_numbers(text: &str) -> Option<(String, usize)> {
-    // Digits alone (a thread id, a number sent as text) are at most one card number, the whole
-    // text: [`card_pattern`] finds no word boundary inside a run of digits. Python's SDK puts
-    // a 15-digit thread id in every span, and each ran the pattern.
-    if text.bytes().all(|b| b.is_ascii_digit()) {
-        let card = (13..=19).contains(&text.len()) && luhn_valid(text);
-        return card.then(|| (FILTERED.to_string(), 1));
-    }
     // A card number has 13 digits and an IBAN 2 (its check digits); counting them is one quick
     // pass, where the gates below go byte by byte. Taking out cards leaves fewer digits, never
     // more, so the count still holds for the IBAN pattern after them.
     let digits = text.bytes().filter(u8::is_ascii_digit).count();
+    // Digits alone (a thread id, a number sent as text) are at most one card number, the whole
+    // text: [`card_pattern`] finds no word boundary inside a run of digits. Python's SDK puts
+    // a 15-digit thread id in every span, and each ran the pattern.
+    if digits == text.len() {
+        let card = (13..=19).contains(&digits) && luhn_valid(text);
+        return card.then(|| (FILTERED.to_string(), 1));
+    }
     let mut count = 0;
     let cards = (digits >= 13 && may_hold_card(text))
         .then(|| filter_valid(text, card_pattern(), luhn_valid, &mut count));
@@ -504,6 +504,28 @@ mod tests {
             assert_eq!(scrub_numbers(&digits), expected, "{digits:?}");
         }
         assert!(cards >= 50, "the draw holds valid card numbers: {cards}");
+    }
+
+    /// Every name the assignment pattern takes holds one of the words its gate looks for, so a
+    /// name added to the pattern alone fails here rather than going unscrubbed.
+    #[test]
+    fn every_name_of_the_assignment_pattern_holds_a_gate_word() {
+        let pattern = assignment_pattern().as_str();
+        let names = pattern
+            .split_once(r"\w*(?:")
+            .and_then(|(_, rest)| rest.split_once(r")\w*"))
+            .map(|(names, _)| names)
+            .expect("the pattern's names are a group between two \\w*");
+        let names: Vec<&str> = names.split('|').collect();
+        assert!(names.len() >= 10, "{names:?}");
+        for name in names {
+            // `api_?key` is `apikey` at its shortest; `credentials?` is `credential`.
+            let shortest = name.replace("_?", "").replace("s?", "");
+            assert!(
+                assignment_words().is_match(&shortest),
+                "{name} holds none of {ASSIGNMENT_WORDS:?}"
+            );
+        }
     }
 
     /// The words looked for in front of the assignment pattern never skip a text it would

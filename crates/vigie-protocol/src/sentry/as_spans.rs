@@ -27,8 +27,9 @@ use vigie_core::span::{Span, SpanKind, SpanStatus};
 pub const MAX_CHILDREN: usize = 1000;
 
 /// The spans a (scrubbed) transaction event holds: its root, then its children. `summary` and
-/// `job_id` are what [`super::transaction::summarize`] and [`super::event::context`] read from the same event: the caller
-/// has them already, and reading them twice was a fifth of a transaction's work.
+/// `job_id` are what [`super::transaction::summarize`] and [`super::event::context`] read
+/// from the same event: the caller has them already, and reading them twice was a fifth of a
+/// transaction's work.
 pub fn transaction_spans(
     event: &Value,
     summary: Option<&TransactionSummary>,

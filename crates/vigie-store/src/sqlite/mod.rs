@@ -70,6 +70,8 @@ fn open_writer(path: &Path) -> Result<Connection> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| open_error(path, e))?;
     }
+    let installed = schema::install_image(path)
+        .map_err(|e| open_error(path, format!("cannot write a fresh database: {e}")))?;
     let conn = Connection::open(path).map_err(|e| open_error(path, e))?;
     conn.execute_batch(
         // WAL: readers never block the writer and the writer never blocks readers.
@@ -88,6 +90,19 @@ fn open_writer(path: &Path) -> Result<Connection> {
     )
     .map_err(|e| open_error(path, e))?;
     conn.set_prepared_statement_cache_capacity(WRITER_STATEMENTS);
+    if installed {
+        // The image recorded its migrations with no time: they were applied now.
+        conn.execute(
+            "UPDATE schema_migrations SET applied_at = ?1",
+            [Timestamp::now().millis()],
+        )
+        .map_err(|e| open_error(path, e))?;
+        tracing::info!(
+            path = %path.display(),
+            migrations = migrations::ALL.len(),
+            "created a fresh sqlite database"
+        );
+    }
     migrate(&conn)?;
     Ok(conn)
 }

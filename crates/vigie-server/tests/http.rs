@@ -53,6 +53,24 @@ async fn anonymous_visitors_are_sent_to_login_and_api_says_401() {
 }
 
 #[tokio::test]
+async fn the_base_url_remembered_is_the_last_one_announced() {
+    // Announced again unchanged (a restart: nothing written), changed, and changed back.
+    let app = app().await;
+    let store = app.state.store.as_ref();
+    assert_eq!(manage::remembered_base_url(store).await.unwrap(), None);
+    for url in [
+        "http://127.0.0.1:8610",
+        "http://127.0.0.1:8610",
+        "https://vigie.example.com",
+        "http://127.0.0.1:8610",
+    ] {
+        manage::remember_base_url(store, url).await.unwrap();
+        let remembered = manage::remembered_base_url(store).await.unwrap();
+        assert_eq!(remembered.as_deref(), Some(url));
+    }
+}
+
+#[tokio::test]
 async fn first_run_setup_works_once() {
     let app = app().await;
     let wrong = app.get("/setup?token=nope", "").await;

@@ -62,8 +62,15 @@ pub const BASE_URL_KEY: &str = "base_url";
 
 /// Records the address a starting server answers on, for commands run offline on the same
 /// data (`vigie project list` prints DSNs with it).
+///
+/// Read first: a server started again on the same address writes nothing (each write is a
+/// durable commit, and this one came before the server listens).
 pub async fn remember_base_url(store: &dyn Store, url: &str) -> Result<(), StoreError> {
-    store.meta_delete(BASE_URL_KEY).await?;
+    match store.meta(BASE_URL_KEY).await? {
+        Some(known) if known == url => return Ok(()),
+        Some(_) => store.meta_delete(BASE_URL_KEY).await?,
+        None => {}
+    }
     store.meta_get_or_insert(BASE_URL_KEY, url).await?;
     Ok(())
 }

@@ -15,7 +15,7 @@
 //!
 //! The snapshot cannot drift from the migrations: `the_snapshot_is_what_the_migrations_make`
 //! applies every migration to an empty database and compares what SQLite then holds with the
-//! file, and `a_fresh_database_made_from_the_snapshot_holds_the_same_schema` checks the file
+//! file, and `an_empty_database_file_gets_the_schema_from_the_snapshot` checks the file
 //! makes exactly that. After adding a migration, rewrite the file with
 //! `VIGIE_BLESS=1 cargo test -p vigie-store snapshot`.
 //!
@@ -24,7 +24,7 @@
 //! it, in WAL mode, every migration recorded with `applied_at` 0; 11 KiB compressed), written
 //! beside the database's path and linked into place ([`install_image`]). Running the
 //! snapshot's 121 statements was most of a first start's CPU (each `CREATE` parses, and writes
-//! its root page through the WAL); copying 180 pages is not. The same blessing rewrites the
+//! its root page through the WAL); copying 181 pages is not. The same blessing rewrites the
 //! image, and `the_image_is_what_the_snapshot_makes` checks it holds the snapshot's schema
 //! and every migration. An empty file, or a file system without hard links, still takes the
 //! snapshot.

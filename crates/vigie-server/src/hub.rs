@@ -149,6 +149,20 @@ pub struct LogNews {
     pub blocks: Vec<(i64, String)>,
 }
 
+/// What this instance's caches hold, each kind with its own count of changes: a token
+/// revoked leaves the cached projects fresh.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cached {
+    /// Projects, their keys and error settings (`crate::cache`).
+    Projects,
+    /// API tokens (`crate::auth`).
+    Tokens,
+}
+
+impl Cached {
+    const KINDS: usize = 2;
+}
+
 #[derive(Clone)]
 pub struct Hub {
     changes: broadcast::Sender<Change>,
@@ -163,9 +177,10 @@ pub struct Hub {
     /// One channel per watched job, so a thousand watchers of one job are not woken by the
     /// other jobs' progress. Created on first watch, dropped when nobody watches.
     jobs: Arc<Mutex<HashMap<i64, broadcast::Sender<Arc<JobNews>>>>>,
-    /// Counts `Change::Projects` (a key rotated, a project renamed, settings saved): caches of
-    /// project data compare it with the count they were filled at.
-    projects: Arc<AtomicU64>,
+    /// Counts the changes of what caches hold, one count per [`Cached`] kind (a key rotated,
+    /// a project renamed, settings saved; a token revoked): a cache compares it with the
+    /// count it was filled at.
+    generations: Arc<[AtomicU64; Cached::KINDS]>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -181,7 +196,7 @@ impl Hub {
                 logs: broadcast::channel(LOG_BUFFER).0,
                 own_logs: broadcast::channel(LOG_BUFFER).0,
                 jobs: Arc::default(),
-                projects: Arc::default(),
+                generations: Arc::default(),
                 shutdown,
             },
             stop,
@@ -198,8 +213,10 @@ impl Hub {
     /// Publishes a change another instance made (see `crate::cluster`): to this instance's
     /// streams, not back to the others.
     pub fn publish_from_peer(&self, change: Change) {
-        if matches!(change, Change::Projects) {
-            self.projects.fetch_add(1, Ordering::Release);
+        match change {
+            Change::Projects => self.forget(Cached::Projects),
+            Change::Tokens => self.forget(Cached::Tokens),
+            _ => {}
         }
         // No subscriber is not an error: nobody is watching right now.
         let _ = self.changes.send(change);
@@ -275,16 +292,16 @@ impl Hub {
         self.logs.subscribe()
     }
 
-    /// Says a project changed on another instance (read from the change feed): caches of
-    /// projects drop what they hold. Pages are not told here; the relay tells them
+    /// Says what caches of `kind` hold changed (here, or on another instance as the change
+    /// feed tells): they drop it. Pages are not told here; the relay tells them
     /// (`crate::cluster::relay`), once.
-    pub fn forget_projects(&self) {
-        self.projects.fetch_add(1, Ordering::Release);
+    pub fn forget(&self, kind: Cached) {
+        self.generations[kind as usize].fetch_add(1, Ordering::Release);
     }
 
-    /// How many project changes there have been; a cache filled at an older count is stale.
-    pub fn project_generation(&self) -> u64 {
-        self.projects.load(Ordering::Acquire)
+    /// How many changes of `kind` there have been; a cache filled at an older count is stale.
+    pub fn generation(&self, kind: Cached) -> u64 {
+        self.generations[kind as usize].load(Ordering::Acquire)
     }
 
     /// Whether the server has begun shutting down (for a long task to stop between steps).

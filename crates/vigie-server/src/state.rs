@@ -50,8 +50,10 @@ pub struct Shared {
     pub origin_refusals: Arc<crate::metrics::OriginRefusals>,
     /// This instance: its name among those sharing the database, and whether it leads.
     pub instance: crate::metrics::InstanceBoard,
-    /// Every project, read again when one changes (see `crate::project_cache`).
-    pub projects: crate::project_cache::ProjectList,
+    /// Every project, read again when one changes (see `crate::cache`).
+    pub projects: crate::cache::ProjectList,
+    /// API tokens, read again when one is revoked (see `crate::cache`).
+    pub tokens: crate::cache::ApiTokens,
 }
 
 /// Ingest bodies (`http::ingest_body::IngestBody`) read within this budget.
@@ -86,7 +88,8 @@ impl AppState {
             store,
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
-            projects: crate::project_cache::ProjectList::new(hub.clone()),
+            projects: crate::cache::ProjectList::new(hub.clone()),
+            tokens: crate::cache::ApiTokens::new(hub.clone()),
             hub,
             started,
             base_url: base_url.into(),

@@ -115,18 +115,7 @@ fn pair(name: &str, settings: &[(&str, &str)]) -> Option<Pair> {
     env.extend_from_slice(settings);
     let a = Server::start_with(&dir.path().join("a"), &env);
     let b = Server::start_with(&dir.path().join("b"), &env);
-    let token = run(&[
-        "token",
-        "create",
-        "--name",
-        "ops",
-        "--scope",
-        "admin",
-        "--database",
-        &database.url,
-    ]);
-    assert!(token.status.success(), "{}", stderr(&token));
-    let token = stdout(&token).trim().to_string();
+    let token = token_made_offline(&database.url, "ops", "admin");
     Some(Pair {
         a,
         b,
@@ -134,6 +123,22 @@ fn pair(name: &str, settings: &[(&str, &str)]) -> Option<Pair> {
         database,
         _dir: dir,
     })
+}
+
+/// A token made with `vigie token create` on the database at `url`, as a script would.
+fn token_made_offline(url: &str, name: &str, scope: &str) -> String {
+    let made = run(&[
+        "token",
+        "create",
+        "--name",
+        name,
+        "--scope",
+        scope,
+        "--database",
+        url,
+    ]);
+    assert!(made.status.success(), "{}", stderr(&made));
+    stdout(&made).trim().to_string()
 }
 
 /// A webhook channel to `receiver`, made through `server`; answers its id.
@@ -315,6 +320,47 @@ fn two_instances_share_one_leader_alert_once_and_fail_over_when_it_is_killed() {
         || (400..500).contains(&send_event(&key)) && send_log(&key) == 403,
     );
     eprintln!("the rotated key was refused by the other instance after {took:?}");
+
+    // API tokens are cached by every instance; a revoked one is refused everywhere within a
+    // second, whether revoked through an instance or from the command line.
+    let me = |server: &Server, secret: &str| {
+        let auth = format!("Bearer {secret}");
+        let url = format!("{}/api/v1/me", server.url);
+        status_of(&http("GET", &url, &[("Authorization", auth.as_str())], b""))
+    };
+    let listed = |name: &str| {
+        let secret = token_made_offline(&database.url, name, "read");
+        let tokens = body_of(&api(&a, &token, "GET", "/api/v1/tokens", ""));
+        let tokens: Vec<serde_json::Value> = serde_json::from_str(&tokens).unwrap();
+        let id = tokens
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap_or_else(|| panic!("{name} listed: {tokens:?}"))["id"]
+            .to_string();
+        (secret, id)
+    };
+    let (through_a, id) = listed("revoked-through-a");
+    assert_eq!((me(&a, &through_a), me(&b, &through_a)), (200, 200));
+    api(&a, &token, "DELETE", &format!("/api/v1/tokens/{id}"), "");
+    assert_eq!(
+        me(&a, &through_a),
+        401,
+        "refused at once where it was revoked"
+    );
+    let took = within(Duration::from_millis(1500), "B refusing the token", || {
+        me(&b, &through_a) == 401
+    });
+    eprintln!("a token revoked on A was refused by B after {took:?}");
+    let (from_cli, id) = listed("revoked-from-cli");
+    assert_eq!((me(&a, &from_cli), me(&b, &from_cli)), (200, 200));
+    let revoked = run(&["token", "revoke", &id, "--database", &database.url]);
+    assert!(revoked.status.success(), "{}", stderr(&revoked));
+    let took = within(
+        Duration::from_millis(1500),
+        "both refusing the token",
+        || me(&a, &from_cli) == 401 && me(&b, &from_cli) == 401,
+    );
+    eprintln!("a token revoked from the command line was refused after {took:?}");
 
     // The leader dies without a word; the follower takes over within 10 s.
     let mut a = a;

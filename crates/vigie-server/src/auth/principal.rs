@@ -108,9 +108,10 @@ where
                 .ok()
                 .and_then(vigie_protocol::bearer_token)
                 .ok_or(AppError::Unauthorized)?;
+            let hash = token_hash(token);
             let found = state
-                .store
-                .api_token_by_hash(&token_hash(token))
+                .tokens
+                .by_hash(&*state.store, &hash)
                 .await?
                 .ok_or(AppError::Unauthorized)?;
             if !found.scope.allows(needed) {
@@ -120,7 +121,7 @@ where
                 ))
                 .into());
             }
-            touch_later(state, &found);
+            touch_later(state, &hash, &found);
             return Ok(ApiCaller(Caller::Token(found)));
         }
 
@@ -208,12 +209,13 @@ where
 }
 
 /// Records when a token was last used, at most once a minute, off the request's path.
-fn touch_later(state: &AppState, token: &ApiToken) {
+fn touch_later(state: &AppState, hash: &str, token: &ApiToken) {
     let now = Timestamp::now();
     let stale = token
         .last_used_at
         .is_none_or(|t| now.millis() - t.millis() > 60_000);
     if stale {
+        state.tokens.used(hash, now);
         let (store, id) = (state.store.clone(), token.id);
         tokio::spawn(async move {
             if let Err(err) = store.touch_api_token(id, now).await {

@@ -179,7 +179,7 @@ async fn follow_feed(state: &AppState, seen: i64) -> i64 {
                 .iter()
                 .any(|e| e.change == vigie_store::FeedChange::Project)
             {
-                state.hub.forget_projects();
+                state.hub.forget(crate::hub::Cached::Projects);
             }
             // Threshold rules count on every instance: each reads them again.
             if entries

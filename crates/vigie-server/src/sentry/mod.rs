@@ -82,10 +82,10 @@ where
 pub use crate::hub::{IssueNews, TransactionNews, TransactionSample};
 pub use sink::ErrorSink;
 
+use crate::cache::Cache;
 use crate::config::ErrorsConfig;
 use crate::http::AppError;
 use crate::hub::Hub;
-use crate::project_cache::Cache;
 use crate::web::sse::project_pulse;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -126,7 +126,7 @@ impl ErrorIngest {
         }
     }
 
-    /// A project's error settings, from the short-lived cache (see `crate::project_cache`).
+    /// A project's error settings, from the short-lived cache (see `crate::cache`).
     pub async fn settings(
         &self,
         store: &dyn Store,

@@ -217,7 +217,8 @@ impl Engine for PgEngine {
     async fn write<T: Send + 'static>(&self, work: Work<T>) -> Result<T> {
         let mut client = self.client().await?;
         // Dropping an uncommitted transaction rolls it back: an error from `work` undoes its
-        // writes.
+        // writes, and a write dropped midway (a request cancelled) leaves nothing open on the
+        // connection it gives back to the pool.
         let tx = client.transaction().await?;
         let outcome = work(&mut PgTx(&tx)).await?;
         tx.commit().await?;
@@ -288,5 +289,67 @@ pub mod testing {
             let _ = driver.await;
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::Columns;
+
+    /// A write dropped midway (a request cancelled, a timeout) must not hand its connection,
+    /// still inside the transaction, to the next write: that write's COMMIT would commit the
+    /// dropped one's statements too.
+    #[tokio::test]
+    async fn a_write_dropped_midway_commits_nothing_then_or_later() {
+        let Ok(base) = std::env::var("VIGIE_TEST_POSTGRES_URL") else {
+            eprintln!("skipped: VIGIE_TEST_POSTGRES_URL is not set");
+            return;
+        };
+        let schema = format!("vigie_held_{}", vigie_core::secret::random_hex(6));
+        let scratch = testing::Scratch::create(&base, &schema).await.unwrap();
+        let engine = PgEngine::open(&scratch.url()).await.unwrap();
+        let write = |sql: &'static str| {
+            engine.write(Box::new(move |tx| {
+                Box::pin(async move { tx.execute(sql, &[]).await.map(drop) })
+            }))
+        };
+        write("CREATE TABLE held (v TEXT)").await.unwrap();
+
+        let (inserted, heard) = tokio::sync::oneshot::channel();
+        let dropped = engine.write(Box::new(move |tx| {
+            Box::pin(async move {
+                tx.execute("INSERT INTO held VALUES ('dropped')", &[])
+                    .await?;
+                let _ = inserted.send(());
+                std::future::pending::<()>().await;
+                Ok(())
+            })
+        }));
+        tokio::select! {
+            _ = dropped => unreachable!("the write never ends on its own"),
+            _ = heard => {}
+        }
+
+        for _ in 0..5 {
+            write("INSERT INTO held VALUES ('kept')").await.unwrap();
+        }
+        let count = engine
+            .read(Box::new(|tx| {
+                Box::pin(async move {
+                    let row = tx
+                        .one(
+                            "SELECT count(*) FILTER (WHERE v = 'dropped'), count(*) FROM held",
+                            &[],
+                        )
+                        .await?;
+                    Ok((row.req_int(0)?, row.req_int(1)?))
+                })
+            }))
+            .await
+            .unwrap();
+        assert_eq!(count, (0, 5), "(dropped rows, all rows)");
+        drop(engine);
+        scratch.drop_schema().await.unwrap();
     }
 }

@@ -1,0 +1,220 @@
+//! What requests read of projects and API tokens, kept in memory until it changes: SDKs send
+//! one request per event, scripts one API call after another, and pages name their project
+//! on every request, while projects and tokens change a few times a year.
+//!
+//! ```text
+//!   a project created, renamed, re-keyed or deleted; a token revoked
+//!     here:                Hub::publish(Change::Projects | Change::Tokens) ──┐
+//!     on another instance: the relay's word, or the change feed (projects) ──┤
+//!                                                                            ▼
+//!                                             Hub::generation(kind) + 1
+//!   Cache::fresh ── entry of an older generation, or older than its TTL ─▶ read the store
+//! ```
+//!
+//! A change made outside any server (`vigie project …`, `vigie token revoke` on the command
+//! line) shows within the cache's TTL: [`CACHE_TTL`] for projects, [`TOKEN_TTL`] for tokens.
+
+use crate::hub::{Cached, Hub};
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use vigie_core::{ApiToken, Project, Timestamp};
+use vigie_store::{Store, StoreError};
+
+/// How long a cached project value is trusted when no change was heard.
+pub const CACHE_TTL: Duration = Duration::from_secs(10);
+/// How long a cached API token is trusted when no change was heard: a token revoked from
+/// the command line is refused by every server within this (one revoked through a server is
+/// refused at once there, and within the relay's 0.2 s on the others).
+pub const TOKEN_TTL: Duration = Duration::from_secs(1);
+
+/// Values by key, each trusted for its TTL and until the hub says its kind changed.
+pub struct Cache<K, V> {
+    hub: Hub,
+    kind: Cached,
+    ttl: Duration,
+    entries: Mutex<HashMap<K, Entry<V>>>,
+}
+
+struct Entry<V> {
+    value: V,
+    at: Instant,
+    generation: u64,
+}
+
+impl<K: Hash + Eq, V: Clone> Cache<K, V> {
+    /// A cache of projects' values (trusted for [`CACHE_TTL`]).
+    pub fn new(hub: Hub) -> Self {
+        Cache::of(hub, Cached::Projects, CACHE_TTL)
+    }
+
+    /// A cache of `kind`, each value trusted for `ttl`.
+    pub fn of(hub: Hub, kind: Cached, ttl: Duration) -> Self {
+        Cache {
+            hub,
+            kind,
+            ttl,
+            entries: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Entry<V>>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The value kept for `key`; else the one `read` answers, then kept (`None`: nothing
+    /// kept, so a project made a moment later is found).
+    pub async fn read_through<E>(
+        &self,
+        key: K,
+        read: impl std::future::Future<Output = Result<Option<V>, E>>,
+    ) -> Result<Option<V>, E> {
+        if let Some(value) = self.fresh(&key) {
+            return Ok(Some(value));
+        }
+        let generation = self.generation();
+        let value = read.await?;
+        self.keep(key, value.as_ref(), generation);
+        Ok(value)
+    }
+
+    /// The value kept for `key`, unless its kind changed since or it is too old.
+    fn fresh(&self, key: &K) -> Option<V> {
+        let generation = self.generation();
+        self.lock()
+            .get(key)
+            .filter(|c| c.generation == generation && c.at.elapsed() < self.ttl)
+            .map(|c| c.value.clone())
+    }
+
+    /// Changes the value kept for `key`, if any, in place (what this instance itself wrote
+    /// of it), leaving its age as it is.
+    fn amend<Q>(&self, key: &Q, change: impl FnOnce(&mut V))
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if let Some(entry) = self.lock().get_mut(key) {
+            change(&mut entry.value);
+        }
+    }
+
+    /// The hub's count of changes of this cache's kind, to read before the store (see
+    /// [`Cache::keep`]).
+    fn generation(&self) -> u64 {
+        self.hub.generation(self.kind)
+    }
+
+    /// Keeps `value` (forgets `key` when `None`), read from the store when the hub's count
+    /// was `generation`: read before the store, so a change made meanwhile leaves this entry
+    /// stale rather than wrong.
+    fn keep(&self, key: K, value: Option<&V>, generation: u64) {
+        match value {
+            Some(v) => self.lock().insert(
+                key,
+                Entry {
+                    value: v.clone(),
+                    at: Instant::now(),
+                    generation,
+                },
+            ),
+            None => self.lock().remove(&key),
+        };
+    }
+}
+
+/// Every project, as [`Store::list_projects`] answers them.
+pub struct ProjectList(Cache<(), Arc<[Project]>>);
+
+impl ProjectList {
+    pub fn new(hub: Hub) -> Self {
+        ProjectList(Cache::new(hub))
+    }
+
+    pub async fn get(&self, store: &dyn Store) -> Result<Arc<[Project]>, StoreError> {
+        let read = async { store.list_projects().await.map(|list| Some(list.into())) };
+        Ok(self.0.read_through((), read).await?.unwrap_or_default())
+    }
+
+    /// The list read again now, and kept: for a project named that the cached list lacks
+    /// (made a moment ago outside this server, `vigie project create`).
+    pub async fn reread(&self, store: &dyn Store) -> Result<Arc<[Project]>, StoreError> {
+        self.0.keep((), None, self.0.generation());
+        self.get(store).await
+    }
+}
+
+/// API tokens by the hash of their secret, as [`Store::api_token_by_hash`] answers them; a
+/// secret that finds no token is not kept, so a token made a moment ago works at once.
+pub struct ApiTokens(Cache<String, ApiToken>);
+
+impl ApiTokens {
+    pub fn new(hub: Hub) -> Self {
+        ApiTokens(Cache::of(hub, Cached::Tokens, TOKEN_TTL))
+    }
+
+    pub async fn by_hash(
+        &self,
+        store: &dyn Store,
+        hash: &str,
+    ) -> Result<Option<ApiToken>, StoreError> {
+        let read = store.api_token_by_hash(hash);
+        self.0.read_through(hash.to_owned(), read).await
+    }
+
+    /// Notes that this instance recorded a use of the token at `at`, so the cached copy
+    /// does not ask for the same record again on the next request.
+    pub fn used(&self, hash: &str, at: Timestamp) {
+        self.0.amend(hash, |token| token.last_used_at = Some(at));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_project_change_makes_every_entry_stale_and_a_change_during_a_read_too() {
+        let (hub, _shutdown) = Hub::new();
+        let cache: Cache<u8, &str> = Cache::new(hub.clone());
+        let before = cache.generation();
+        cache.keep(1, Some(&"one"), before);
+        assert_eq!(cache.fresh(&1), Some("one"));
+
+        hub.publish(crate::hub::Change::Projects);
+        assert_eq!(cache.fresh(&1), None, "changed here");
+
+        // Read from the store before a change from another instance was heard.
+        let read_at = cache.generation();
+        hub.forget(Cached::Projects);
+        cache.keep(1, Some(&"one, renamed"), read_at);
+        assert_eq!(cache.fresh(&1), None, "kept stale, not served");
+
+        cache.keep(1, Some(&"two"), cache.generation());
+        assert_eq!(cache.fresh(&1), Some("two"));
+        cache.keep(1, None, cache.generation());
+        assert_eq!(cache.fresh(&1), None, "forgotten");
+    }
+
+    #[test]
+    fn a_token_revoked_leaves_projects_fresh_and_a_kept_token_ages_out() {
+        let (hub, _shutdown) = Hub::new();
+        let projects: Cache<u8, &str> = Cache::new(hub.clone());
+        let tokens: Cache<u8, &str> =
+            Cache::of(hub.clone(), Cached::Tokens, Duration::from_millis(50));
+        projects.keep(1, Some(&"project"), projects.generation());
+        tokens.keep(1, Some(&"token"), tokens.generation());
+
+        hub.publish(crate::hub::Change::Tokens);
+        assert_eq!(projects.fresh(&1), Some("project"), "another kind");
+        assert_eq!(tokens.fresh(&1), None, "revoked here");
+
+        tokens.keep(1, Some(&"token"), tokens.generation());
+        tokens.amend(&1, |token| *token = "token, used");
+        assert_eq!(tokens.fresh(&1), Some("token, used"));
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(tokens.fresh(&1), None, "older than its TTL");
+        assert_eq!(projects.fresh(&1), Some("project"));
+    }
+}

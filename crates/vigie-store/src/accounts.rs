@@ -169,14 +169,6 @@ fn token_from(row: &Row) -> Result<ApiToken> {
     })
 }
 
-fn exactly_one(changed: u64, what: &'static str) -> Result<()> {
-    if changed == 0 {
-        Err(StoreError::NotFound(what))
-    } else {
-        Ok(())
-    }
-}
-
 async fn project_by_id(tx: &mut dyn Tx, id: ProjectId) -> Result<Option<Project>> {
     let sql = format!("SELECT {PROJECT_COLS} FROM projects WHERE id = $1");
     tx.first(&sql, &[id.0.into()])
@@ -194,7 +186,7 @@ async fn update_project(
     sql: &str,
     values: &[Value],
 ) -> Result<Project> {
-    exactly_one(tx.execute(sql, values).await?, "project")?;
+    crate::sql::found(tx.execute(sql, values).await?, "project")?;
     crate::feed::record(tx, id, &crate::feed::FeedChange::Project, Timestamp::now()).await?;
     project_by_id(tx, id)
         .await?
@@ -461,7 +453,7 @@ impl<E: Engine> AccountStore for Db<E> {
         self.write("set_password", move |tx| {
             Box::pin(async move {
                 let sql = "UPDATE users SET password_hash = $1 WHERE id = $2";
-                exactly_one(tx.execute(sql, &[hash, user_id.into()]).await?, "user")?;
+                crate::sql::found(tx.execute(sql, &[hash, user_id.into()]).await?, "user")?;
                 tx.execute("DELETE FROM sessions WHERE user_id = $1", &[user_id.into()])
                     .await?;
                 Ok(())
@@ -475,7 +467,7 @@ impl<E: Engine> AccountStore for Db<E> {
             Box::pin(async move {
                 let sql = "UPDATE users SET role = $1 WHERE id = $2";
                 let values = [role.as_str().into(), user_id.into()];
-                exactly_one(tx.execute(sql, &values).await?, "user")?;
+                crate::sql::found(tx.execute(sql, &values).await?, "user")?;
                 user_by_id(tx, user_id)
                     .await?
                     .ok_or(StoreError::NotFound("user"))
@@ -488,7 +480,7 @@ impl<E: Engine> AccountStore for Db<E> {
         self.write("delete_user", move |tx| {
             Box::pin(async move {
                 let sql = "DELETE FROM users WHERE id = $1";
-                exactly_one(tx.execute(sql, &[user_id.into()]).await?, "user")
+                crate::sql::found(tx.execute(sql, &[user_id.into()]).await?, "user")
             })
         })
         .await
@@ -710,7 +702,7 @@ impl<E: Engine> AccountStore for Db<E> {
         self.write("revoke_api_token", move |tx| {
             Box::pin(async move {
                 let sql = "DELETE FROM api_tokens WHERE id = $1";
-                exactly_one(tx.execute(sql, &[id.into()]).await?, "API token")
+                crate::sql::found(tx.execute(sql, &[id.into()]).await?, "API token")
             })
         })
         .await

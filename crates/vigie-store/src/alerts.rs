@@ -275,9 +275,7 @@ pub(crate) async fn delete_channel(tx: &mut dyn Tx, project: ProjectId, id: i64)
             &[project.0.into(), id.into()],
         )
         .await?;
-    if gone == 0 {
-        return Err(StoreError::NotFound("channel"));
-    }
+    crate::sql::found(gone, "channel")?;
     Ok(())
 }
 
@@ -430,9 +428,7 @@ pub(crate) async fn delete_rule(tx: &mut dyn Tx, project: ProjectId, id: i64) ->
             &[project.0.into(), id.into()],
         )
         .await?;
-    if gone == 0 {
-        return Err(StoreError::NotFound("rule"));
-    }
+    crate::sql::found(gone, "rule")?;
     rules_changed(tx, project, Timestamp::now()).await?;
     Ok(())
 }

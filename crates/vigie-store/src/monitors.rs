@@ -667,9 +667,7 @@ pub(crate) async fn delete_monitor(tx: &mut dyn Tx, project: ProjectId, slug: &s
             &[project.0.into(), slug.into()],
         )
         .await?;
-    if gone == 0 {
-        return Err(StoreError::NotFound("monitor"));
-    }
+    crate::sql::found(gone, "monitor")?;
     Ok(())
 }
 

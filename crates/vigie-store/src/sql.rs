@@ -7,6 +7,15 @@
 use crate::{Result, StoreError};
 use vigie_core::Timestamp;
 
+/// `NotFound(what)` when a statement changed no row: the row named was not there.
+pub(crate) fn found(changed: u64, what: &'static str) -> Result<()> {
+    if changed == 0 {
+        Err(StoreError::NotFound(what))
+    } else {
+        Ok(())
+    }
+}
+
 /// A parameter value, converted by each backend to its own type.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {

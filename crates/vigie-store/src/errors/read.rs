@@ -307,9 +307,7 @@ pub(crate) async fn set_issue_status(
         n + 2
     );
     values.extend([project.0.into(), id.into()]);
-    if tx.execute(&sql, &values).await? == 0 {
-        return Err(StoreError::NotFound("issue"));
-    }
+    crate::sql::found(tx.execute(&sql, &values).await?, "issue")?;
     issue(tx, project, id)
         .await?
         .ok_or(StoreError::NotFound("issue"))

@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""The first request a fresh Vigie answers: spawn BINARY on a fresh data directory, read its
+banner, then time one raw `GET /health` sent at once (or PAUSE seconds after the banner) and a
+second one. Prints the medians over RUNS starts.
+
+    python3 bench/first-request.py target/release/vigie [PAUSE] [RUNS]
+
+The difference between the first and the second request is what a fresh server still does
+after its "ready" line (see BENCHMARKS.md, "Where a first start's 17 ms go").
+"""
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def get(host, port, path):
+    started = time.perf_counter()
+    with socket.create_connection((host, int(port))) as s:
+        s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        while s.recv(65536):
+            pass
+    return (time.perf_counter() - started) * 1000
+
+
+def main():
+    binary = sys.argv[1]
+    pause = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
+    runs = int(sys.argv[3]) if len(sys.argv) > 3 else 10
+    firsts, seconds = [], []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as data:
+            server = subprocess.Popen(
+                [binary, "serve", "--listen", "127.0.0.1:0", "--data", data],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env={"VIGIE_LOG": "warn", "PATH": "/usr/bin:/bin"},
+            )
+            url = None
+            for line in server.stdout:
+                line = line.decode().strip()
+                if line.startswith("UI:"):
+                    url = line[3:].strip()
+                if line.startswith("Press Ctrl-C"):
+                    break
+            host, port = url.removeprefix("http://").split(":")
+            time.sleep(pause)
+            firsts.append(get(host, port, b"/health"))
+            seconds.append(get(host, port, b"/health"))
+            server.kill()
+            server.wait()
+    print(
+        f"{binary}: first /health {statistics.median(firsts):.2f} ms, "
+        f"second {statistics.median(seconds):.2f} ms (medians of {runs}, pause {pause} s)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -64,23 +64,31 @@ impl<K: Hash + Eq, V: Clone> Cache<K, V> {
     }
 
     /// The value kept for `key`; else the one `read` answers, then kept (`None`: nothing
-    /// kept, so a project made a moment later is found).
-    pub async fn read_through<E>(
+    /// kept, so a project made a moment later is found). The key is copied only to keep it.
+    pub async fn read_through<Q, E>(
         &self,
-        key: K,
+        key: &Q,
         read: impl std::future::Future<Output = Result<Option<V>, E>>,
-    ) -> Result<Option<V>, E> {
-        if let Some(value) = self.fresh(&key) {
+    ) -> Result<Option<V>, E>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        if let Some(value) = self.fresh(key) {
             return Ok(Some(value));
         }
         let generation = self.generation();
         let value = read.await?;
-        self.keep(key, value.as_ref(), generation);
+        self.keep(key.to_owned(), value.as_ref(), generation);
         Ok(value)
     }
 
     /// The value kept for `key`, unless its kind changed since or it is too old.
-    fn fresh(&self, key: &K) -> Option<V> {
+    fn fresh<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let generation = self.generation();
         self.lock()
             .get(key)
@@ -134,7 +142,7 @@ impl ProjectList {
 
     pub async fn get(&self, store: &dyn Store) -> Result<Arc<[Project]>, StoreError> {
         let read = async { store.list_projects().await.map(|list| Some(list.into())) };
-        Ok(self.0.read_through((), read).await?.unwrap_or_default())
+        Ok(self.0.read_through(&(), read).await?.unwrap_or_default())
     }
 
     /// The list read again now, and kept: for a project named that the cached list lacks
@@ -160,7 +168,7 @@ impl ApiTokens {
         hash: &str,
     ) -> Result<Option<ApiToken>, StoreError> {
         let read = store.api_token_by_hash(hash);
-        self.0.read_through(hash.to_owned(), read).await
+        self.0.read_through(hash, read).await
     }
 
     /// Notes that this instance recorded a use of the token at `at`, so the cached copy

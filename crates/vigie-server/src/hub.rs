@@ -159,8 +159,20 @@ pub enum Cached {
     Tokens,
 }
 
-impl Cached {
-    const KINDS: usize = 2;
+/// The hub's counts of changes, one per [`Cached`] kind.
+#[derive(Default)]
+struct Generations {
+    projects: AtomicU64,
+    tokens: AtomicU64,
+}
+
+impl Generations {
+    fn of(&self, kind: Cached) -> &AtomicU64 {
+        match kind {
+            Cached::Projects => &self.projects,
+            Cached::Tokens => &self.tokens,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -180,7 +192,7 @@ pub struct Hub {
     /// Counts the changes of what caches hold, one count per [`Cached`] kind (a key rotated,
     /// a project renamed, settings saved; a token revoked): a cache compares it with the
     /// count it was filled at.
-    generations: Arc<[AtomicU64; Cached::KINDS]>,
+    generations: Arc<Generations>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -296,12 +308,12 @@ impl Hub {
     /// feed tells): they drop it. Pages are not told here; the relay tells them
     /// (`crate::cluster::relay`), once.
     pub fn forget(&self, kind: Cached) {
-        self.generations[kind as usize].fetch_add(1, Ordering::Release);
+        self.generations.of(kind).fetch_add(1, Ordering::Release);
     }
 
     /// How many changes of `kind` there have been; a cache filled at an older count is stale.
     pub fn generation(&self, kind: Cached) -> u64 {
-        self.generations[kind as usize].load(Ordering::Acquire)
+        self.generations.of(kind).load(Ordering::Acquire)
     }
 
     /// Whether the server has begun shutting down (for a long task to stop between steps).

@@ -1100,14 +1100,9 @@ async fn sqlite_open_errors_name_the_path() {
 
 #[tokio::test]
 async fn story_on_postgres() {
-    let Ok(base) = std::env::var("VIGIE_TEST_POSTGRES_URL") else {
-        eprintln!("skipped: VIGIE_TEST_POSTGRES_URL is not set");
+    let Some(admin) = vigie_store::postgres::testing::Scratch::from_env("vigie_story").await else {
         return;
     };
-    let schema = format!("vigie_story_{}", vigie_core::secret::random_hex(6));
-    let admin = vigie_store::postgres::testing::Scratch::create(&base, &schema)
-        .await
-        .unwrap();
     let store = vigie_store::open(&Location::Postgres(admin.url()))
         .await
         .unwrap();

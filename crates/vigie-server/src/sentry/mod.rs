@@ -133,7 +133,7 @@ impl ErrorIngest {
         project: ProjectId,
     ) -> Result<ErrorSettings, vigie_store::StoreError> {
         let read = async { store.error_settings(project).await.map(Some) };
-        let settings = self.settings.read_through(project, read).await?;
+        let settings = self.settings.read_through(&project, read).await?;
         Ok(settings.unwrap_or_default())
     }
 
@@ -143,7 +143,7 @@ impl ErrorIngest {
         store: &dyn Store,
         id: ProjectId,
     ) -> Result<Option<Project>, vigie_store::StoreError> {
-        self.projects.read_through(id, store.project(id)).await
+        self.projects.read_through(&id, store.project(id)).await
     }
 }
 

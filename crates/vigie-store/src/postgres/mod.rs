@@ -254,6 +254,22 @@ pub mod testing {
     }
 
     impl Scratch {
+        /// A scratch schema named `prefix` and a random suffix on the database
+        /// `VIGIE_TEST_POSTGRES_URL` names; `None`, said on stderr, when it is not set (the
+        /// test is skipped).
+        pub async fn from_env(prefix: &str) -> Option<Scratch> {
+            let Ok(base) = std::env::var("VIGIE_TEST_POSTGRES_URL") else {
+                eprintln!("skipped: VIGIE_TEST_POSTGRES_URL is not set");
+                return None;
+            };
+            let schema = format!("{prefix}_{}", vigie_core::secret::random_hex(6));
+            Some(
+                Scratch::create(&base, &schema)
+                    .await
+                    .expect("a scratch schema"),
+            )
+        }
+
         pub async fn create(base_url: &str, schema: &str) -> Result<Scratch> {
             let scratch = Scratch {
                 base: base_url.to_string(),
@@ -302,12 +318,9 @@ mod tests {
     /// dropped one's statements too.
     #[tokio::test]
     async fn a_write_dropped_midway_commits_nothing_then_or_later() {
-        let Ok(base) = std::env::var("VIGIE_TEST_POSTGRES_URL") else {
-            eprintln!("skipped: VIGIE_TEST_POSTGRES_URL is not set");
+        let Some(scratch) = testing::Scratch::from_env("vigie_held").await else {
             return;
         };
-        let schema = format!("vigie_held_{}", vigie_core::secret::random_hex(6));
-        let scratch = testing::Scratch::create(&base, &schema).await.unwrap();
         let engine = PgEngine::open(&scratch.url()).await.unwrap();
         let write = |sql: &'static str| {
             engine.write(Box::new(move |tx| {

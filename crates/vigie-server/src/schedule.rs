@@ -12,11 +12,24 @@
 //!     monitor check: its own task, so a hung maintenance run cannot hide a missed monitor
 //!     watchdog: Vigie's own heartbeat monitor (`monitors::watchdog`)
 //!   every instance: memory return 10 s (it is about this process)
+//!   each first runs FIRST_RUN_AFTER (0.5 s) after start, not with a fresh server's first requests
 //! ```
 
 use crate::state::AppState;
 use std::time::Duration;
 use tokio::task::JoinHandle;
+use tokio::time::{Instant, Interval};
+
+/// How long after start a task first runs. A fresh server's first requests would otherwise
+/// share the two cores of a small machine with every task's first run at once (alert
+/// evaluation, retention, the monitor check: 0.1–4 ms each, BENCHMARKS.md "Where a first
+/// start's 17 ms go"); a retention or a sweep half a second later changes nothing.
+pub const FIRST_RUN_AFTER: Duration = Duration::from_millis(500);
+
+/// A tick every `period`, the first [`FIRST_RUN_AFTER`] from now.
+fn ticks(period: Duration) -> Interval {
+    tokio::time::interval_at(Instant::now() + FIRST_RUN_AFTER, period)
+}
 
 /// Starts what every instance runs for itself: memory return.
 pub fn start_everywhere(state: &AppState) -> JoinHandle<()> {
@@ -24,7 +37,7 @@ pub fn start_everywhere(state: &AppState) -> JoinHandle<()> {
     crate::tasks::spawn("memory return", async move {
         let every = crate::memory::GIVE_BACK_EVERY;
         state.tasks.declare("memory return", every);
-        let mut tick = tokio::time::interval(every);
+        let mut tick = ticks(every);
         loop {
             tokio::select! {
                 _ = state.hub.shutting_down() => return,
@@ -61,7 +74,7 @@ const STALL_SWEEP: Duration = Duration::from_secs(5);
 async fn check_monitors(state: AppState) {
     let every = crate::monitors::CHECK_EVERY;
     state.tasks.declare("monitor check", every);
-    let mut tick = tokio::time::interval(every);
+    let mut tick = ticks(every);
     loop {
         tokio::select! {
             _ = state.hub.shutting_down() => return,
@@ -90,16 +103,16 @@ async fn maintain(state: AppState) {
     for (name, every) in schedule {
         state.tasks.declare(name, every);
     }
-    let mut sweep = tokio::time::interval(STALL_SWEEP);
-    let mut upkeep = tokio::time::interval(LOG_UPKEEP);
-    let mut errors = tokio::time::interval(HOURLY);
-    let mut metrics = tokio::time::interval(HOURLY);
-    let mut sourcemaps = tokio::time::interval(HOURLY);
-    let mut settle = tokio::time::interval(TRACE_SETTLE);
-    let mut celery = tokio::time::interval(HOURLY);
-    let mut sessions = tokio::time::interval(HOURLY);
-    let mut daily = tokio::time::interval(LOG_UPKEEP);
-    let mut feed = tokio::time::interval(HOURLY);
+    let mut sweep = ticks(STALL_SWEEP);
+    let mut upkeep = ticks(LOG_UPKEEP);
+    let mut errors = ticks(HOURLY);
+    let mut metrics = ticks(HOURLY);
+    let mut sourcemaps = ticks(HOURLY);
+    let mut settle = ticks(TRACE_SETTLE);
+    let mut celery = ticks(HOURLY);
+    let mut sessions = ticks(HOURLY);
+    let mut daily = ticks(LOG_UPKEEP);
+    let mut feed = ticks(HOURLY);
     let tasks = &state.tasks;
     loop {
         tokio::select! {
@@ -129,4 +142,24 @@ async fn feed_retention(state: &AppState) -> Result<String, vigie_store::StoreEr
         .prune_feed(vigie_core::Timestamp(before))
         .await?;
     Ok(format!("{dropped} passed entries dropped"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_task_first_runs_a_moment_after_start_then_every_period() {
+        let started = Instant::now();
+        let mut tick = ticks(Duration::from_millis(100));
+        tick.tick().await;
+        let first = started.elapsed();
+        assert!(first >= FIRST_RUN_AFTER, "first run after {first:?}");
+        tick.tick().await;
+        let second = started.elapsed();
+        assert!(
+            second >= FIRST_RUN_AFTER + Duration::from_millis(100),
+            "second run after {second:?}"
+        );
+    }
 }

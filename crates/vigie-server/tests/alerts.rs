@@ -4,8 +4,8 @@
 
 mod common;
 
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::routing::post;
 use common::{app, project_key, App};
 use std::sync::{Arc, Mutex};
@@ -152,14 +152,7 @@ async fn rules_send_to_channels_with_signatures_and_retries() {
     assert_eq!(rule.json()["when"], "a new issue appears");
     let key = project_key(&app).await;
     let envelope = "{}\n{\"type\":\"event\"}\n{\"message\":\"SMTP 421 too many messages\",\"level\":\"error\"}\n";
-    let sent = app
-        .send(
-            Request::post("/api/1/envelope/")
-                .header("x-sentry-auth", format!("Sentry sentry_key={key}"))
-                .body(Body::from(envelope))
-                .unwrap(),
-        )
-        .await;
+    let sent = app.envelope(&key, envelope).await;
     assert_eq!(sent.status, StatusCode::OK);
     let all = wait_for(&got, 3).await;
     let to_hook = all

@@ -1230,14 +1230,7 @@ async fn ingest_and_job_operations_answer_as_documented() {
         "{{\"event_id\": \"{event_id}\"}}\n{{\"type\": \"event\"}}\n{{\"message\": \"with a file\"}}\n\
          {{\"type\": \"attachment\", \"length\": 7, \"filename\": \"log.txt\"}}\nhello!\n\n"
     );
-    let sent = app
-        .send(
-            Request::post("/api/1/envelope/")
-                .header("x-sentry-auth", format!("Sentry sentry_key={key}"))
-                .body(Body::from(envelope))
-                .unwrap(),
-        )
-        .await;
+    let sent = app.envelope(&key, envelope).await;
     assert_eq!(status(&sent), 200, "{}", sent.body);
     let project = app.state.store.list_projects().await.unwrap()[0].id;
     let mut attachment = 0;
@@ -1703,14 +1696,7 @@ async fn a_sample_and_the_errors_of_its_trace_link_each_other() {
         "{{}}\n{{\"type\": \"transaction\"}}\n{transaction}\n{{\"type\": \"event\"}}\n{error}\n"
     )
     .replace("\n            ", " ");
-    let sent = app
-        .send(
-            Request::post("/api/1/envelope/")
-                .header("x-sentry-auth", format!("Sentry sentry_key={key}"))
-                .body(Body::from(envelope))
-                .unwrap(),
-        )
-        .await;
+    let sent = app.envelope(&key, envelope).await;
     assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
     let mut page = String::new();
     for _ in 0..100 {

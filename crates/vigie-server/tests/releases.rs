@@ -5,8 +5,7 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use common::{app, project_key, App};
 use serde_json::{json, Value};
 
@@ -219,14 +218,7 @@ async fn sentry_cli_declares_finalizes_and_deploys_a_release() {
          {{\"type\":\"event\"}}\n{{\"release\":\"shop@1.9.0\",\"message\":\"old build\"}}\n\
          {{\"type\":\"sessions\"}}\n{{\"attrs\":{{\"release\":\"shop@2.0.0\"}},\"aggregates\":[{{\"started\":\"{now}\",\"exited\":19,\"crashed\":1}}]}}\n"
     );
-    let sent = app
-        .send(
-            Request::post("/api/1/envelope/")
-                .header("x-sentry-auth", format!("Sentry sentry_key={key}"))
-                .body(Body::from(envelope))
-                .unwrap(),
-        )
-        .await;
+    let sent = app.envelope(&key, envelope).await;
     assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
     let mut rows = Value::Null;
     for _ in 0..100 {
@@ -289,14 +281,7 @@ async fn an_empty_releases_page_says_how_to_declare_one() {
 /// Sends one envelope to the default project.
 async fn send_envelope(app: &App, envelope: String) {
     let key = project_key(app).await;
-    let sent = app
-        .send(
-            Request::post("/api/1/envelope/")
-                .header("x-sentry-auth", format!("Sentry sentry_key={key}"))
-                .body(Body::from(envelope))
-                .unwrap(),
-        )
-        .await;
+    let sent = app.envelope(&key, envelope).await;
     assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
 }
 

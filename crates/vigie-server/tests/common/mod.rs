@@ -199,6 +199,17 @@ impl App {
         .await
     }
 
+    /// Posts a Sentry envelope with `key` in `X-Sentry-Auth`, as an SDK sends one.
+    pub async fn envelope(&self, key: &str, body: impl Into<Body>) -> Answer {
+        self.send(
+            Request::post("/api/1/envelope/")
+                .header("x-sentry-auth", format!("Sentry sentry_key={key}"))
+                .body(body.into())
+                .unwrap(),
+        )
+        .await
+    }
+
     /// A new admin API token, as `vigie token create --scope admin` makes one.
     pub async fn admin_token(&self) -> String {
         vigie_server::accounts::manage::create_token(

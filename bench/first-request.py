@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The first request a fresh Vigie answers: spawn BINARY on a fresh data directory, read its
 banner, then time one raw `GET /health` sent at once (or PAUSE seconds after the banner) and a
-second one. Prints the medians over RUNS starts.
+second one. Prints the medians over RUNS starts, with the banner's own "ready in".
 
     python3 bench/first-request.py target/release/vigie [PAUSE] [RUNS]
 
@@ -14,6 +14,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import fresh
 
 
 def get(host, port, path):
@@ -29,20 +31,17 @@ def main():
     binary = sys.argv[1]
     pause = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
     runs = int(sys.argv[3]) if len(sys.argv) > 3 else 10
-    firsts, seconds = [], []
+    firsts, seconds, readies = [], [], []
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as data:
-            server = subprocess.Popen(
-                [binary, "serve", "--listen", "127.0.0.1:0", "--data", data],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                env={"VIGIE_LOG": "warn", "PATH": "/usr/bin:/bin"},
-            )
+            server = fresh.serve(binary, data, stdout=subprocess.PIPE)
             url = None
             for line in server.stdout:
                 line = line.decode().strip()
                 if line.startswith("UI:"):
                     url = line[3:].strip()
+                if " is ready in " in line:
+                    readies.append(int(line.split(" is ready in ")[1].split()[0]))
                 if line.startswith("Press Ctrl-C"):
                     break
             host, port = url.removeprefix("http://").split(":")
@@ -53,7 +52,8 @@ def main():
             server.wait()
     print(
         f"{binary}: first /health {statistics.median(firsts):.2f} ms, "
-        f"second {statistics.median(seconds):.2f} ms (medians of {runs}, pause {pause} s)"
+        f"second {statistics.median(seconds):.2f} ms, \"ready in\" {statistics.median(readies)} ms "
+        f"(medians of {runs}, pause {pause} s)"
     )
 
 

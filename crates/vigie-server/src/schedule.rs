@@ -21,9 +21,10 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, Interval};
 
 /// How long after start a task first runs. A fresh server's first requests would otherwise
-/// share the two cores of a small machine with every task's first run at once (alert
-/// evaluation, retention, the monitor check: 0.1–4 ms each, BENCHMARKS.md "Where a first
-/// start's 17 ms go"); a retention or a sweep half a second later changes nothing.
+/// share the two cores of a small machine with every task's first run at once (retention,
+/// trace settle, the monitor check: 0.1–4 ms each, BENCHMARKS.md "Where a first start's
+/// 17 ms go"); a retention or a sweep half a second later changes nothing. Alert evaluation
+/// (`crate::alerts`) is not on this schedule and starts at once.
 pub const FIRST_RUN_AFTER: Duration = Duration::from_millis(500);
 
 /// A tick every `period`, the first [`FIRST_RUN_AFTER`] from now.

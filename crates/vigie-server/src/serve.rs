@@ -1,7 +1,17 @@
-//! Running the server: open the store, bootstrap, bind, start the background services (the
+//! Running the server: open the store, bind, bootstrap, start the background services (the
 //! schedule, `crate::schedule`; the alert engine; the Celery consumer; syslog), serve until
 //! told to stop, then drain. This module only wires; what each service does lives in its
 //! feature.
+//!
+//! A start waits for as few commits as it can, each a durable fsync:
+//!
+//! ```text
+//!   data lock ─ store opened (a fresh directory: the copied database, its migrations noted: 1)
+//!   ─ listener bound (so the base URL is known)
+//!   ─ bootstrap, one transaction (a fresh directory: default project, Vigie's own project,
+//!     setup token, base URL: 1; a directory already set up on the same address: 0)
+//!   ─ sinks, tasks, the lead ─ this instance's heartbeat (1) ─ router built ─ banner
+//! ```
 //!
 //! Shutdown order matters for "acknowledge only what is durable": stop accepting connections,
 //! end live streams, let in-flight requests finish (their writes commit and are acknowledged),
@@ -70,9 +80,6 @@ pub async fn run(
         Location::Postgres(_) => None,
     };
     let store = vigie_store::open(&location).await?;
-    let boot = manage::bootstrap(store.as_ref())
-        .await
-        .map_err(|e| ServeError::Bootstrap(e.to_string()))?;
 
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -85,9 +92,13 @@ pub async fn run(
         reason: e.to_string(),
     })?;
     let base_url = config.base_url(bound);
-    // So `vigie project list --data …` prints the DSNs this server really answers on, whatever
-    // port it was given on its command line.
-    manage::remember_base_url(store.as_ref(), &base_url)
+    // The base URL is remembered so `vigie project list --data …` prints the DSNs this server
+    // really answers on, whatever port it was given on its command line.
+    let start = manage::Start {
+        base_url: Some(&base_url),
+        own_project: crate::monitors::watchdog::own_project_name(&config),
+    };
+    let boot = manage::bootstrap(store.as_ref(), start)
         .await
         .map_err(|e| ServeError::Bootstrap(e.to_string()))?;
     let (hub, stop_hub) = Hub::new();
@@ -102,9 +113,6 @@ pub async fn run(
     let server = crate::app::Server::start(state.clone()).map_err(ServeError::Bootstrap)?;
     let syslog = start_syslog(&state, &server.logs).await?;
     let followers = start_followers(&state, &server.logs).await?;
-    crate::monitors::watchdog::prepare(&state)
-        .await
-        .map_err(|e| ServeError::Bootstrap(format!("Vigie's own project: {e}")))?;
     let configured = state.config.alerts.clone();
     crate::alerts::config::apply(&state, &configured)
         .await

@@ -64,7 +64,11 @@ async fn the_base_url_remembered_is_the_last_one_announced() {
         "https://vigie.example.com",
         "http://127.0.0.1:8610",
     ] {
-        manage::remember_base_url(store, url).await.unwrap();
+        let start = manage::Start {
+            base_url: Some(url),
+            own_project: None,
+        };
+        manage::bootstrap(store, start).await.unwrap();
         let remembered = manage::remembered_base_url(store).await.unwrap();
         assert_eq!(remembered.as_deref(), Some(url));
     }

@@ -52,6 +52,31 @@ pub struct NewApiToken {
     pub prefix: String,
 }
 
+/// What a server makes sure of before it answers, in one transaction (see
+/// [`AccountStore::prepare_installation`]).
+#[derive(Clone, Debug)]
+pub struct Installation {
+    /// Made when there is no project at all: its name and key.
+    pub first_project: (String, ProjectKey),
+    /// Made when no project has this name (Vigie's own project, for its watchdog).
+    pub own_project: Option<(String, ProjectKey)>,
+    /// Kept in `meta` under its key while no user exists; a value already stored wins, so
+    /// several instances starting at once agree on one.
+    pub setup_token: (String, String),
+    /// Set in `meta` under their keys, replacing what is there; a value already the same is
+    /// not written again.
+    pub settings: Vec<(String, String)>,
+}
+
+/// What [`AccountStore::prepare_installation`] found or made.
+#[derive(Clone, Debug)]
+pub struct Installed {
+    /// Every project, by id.
+    pub projects: Vec<Project>,
+    /// The setup token, while no user exists.
+    pub setup_token: Option<String>,
+}
+
 /// Settings, projects, users, sessions and API tokens.
 #[async_trait]
 pub trait AccountStore: Send + Sync {
@@ -62,6 +87,11 @@ pub trait AccountStore: Send + Sync {
     /// Lets several instances agree on one generated value (e.g. the setup token).
     async fn meta_get_or_insert(&self, key: &str, value: &str) -> Result<String>;
     async fn meta_delete(&self, key: &str) -> Result<()>;
+    /// Makes what a starting server needs, in one transaction: one commit on a fresh
+    /// database, none when everything is there already. Two instances starting at once on one
+    /// PostgreSQL may both make the first project: the second gets a
+    /// [`StoreError::Conflict`] and, asking again, finds the first one's.
+    async fn prepare_installation(&self, installation: &Installation) -> Result<Installed>;
 
     // --- projects ---
 
@@ -225,37 +255,105 @@ fn project_name_taken(name: &str) -> impl FnOnce() -> String + '_ {
     move || format!("a project named {name:?} already exists")
 }
 
+async fn insert_project(tx: &mut dyn Tx, name: &str, key: &ProjectKey) -> Result<Project> {
+    let sql = format!(
+        "INSERT INTO projects (name, public_key, created_at) VALUES ($1, $2, $3)
+         RETURNING {PROJECT_COLS}"
+    );
+    let values = [
+        name.into(),
+        key.as_str().into(),
+        Timestamp::now().millis().into(),
+    ];
+    match tx.one(&sql, &values).await {
+        Ok(row) => project_from(&row),
+        Err(err) => Err(err.or_conflict(project_name_taken(name))),
+    }
+}
+
+async fn all_projects(tx: &mut dyn Tx) -> Result<Vec<Project>> {
+    let sql = format!("SELECT {PROJECT_COLS} FROM projects ORDER BY id");
+    tx.query(&sql, &[])
+        .await?
+        .iter()
+        .map(project_from)
+        .collect()
+}
+
+async fn user_count(tx: &mut dyn Tx) -> Result<u64> {
+    let n = tx
+        .one("SELECT count(*) FROM users", &[])
+        .await?
+        .req_int(0)?;
+    Ok(n as u64)
+}
+
+async fn meta_value(tx: &mut dyn Tx, key: &str) -> Result<Option<String>> {
+    tx.first("SELECT value FROM meta WHERE key = $1", &[key.into()])
+        .await?
+        .map(|r| r.req_text(0))
+        .transpose()
+}
+
+/// Stores `value` under `key` unless a value is there; answers the value in force.
+async fn meta_keep_first(tx: &mut dyn Tx, key: &str, value: &str) -> Result<String> {
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        &[key.into(), value.into()],
+    )
+    .await?;
+    meta_value(tx, key)
+        .await?
+        .ok_or(StoreError::NotFound("meta value"))
+}
+
+async fn prepare(tx: &mut dyn Tx, installation: &Installation) -> Result<Installed> {
+    let mut projects = all_projects(tx).await?;
+    if projects.is_empty() {
+        let (name, key) = &installation.first_project;
+        projects.push(insert_project(tx, name, key).await?);
+    }
+    if let Some((name, key)) = &installation.own_project {
+        if !projects.iter().any(|p| &p.name == name) {
+            projects.push(insert_project(tx, name, key).await?);
+        }
+    }
+    let setup_token = if user_count(tx).await? == 0 {
+        let (key, value) = &installation.setup_token;
+        Some(meta_keep_first(tx, key, value).await?)
+    } else {
+        None
+    };
+    for (key, value) in &installation.settings {
+        if meta_value(tx, key).await?.as_ref() != Some(value) {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ($1, $2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                &[key.as_str().into(), value.as_str().into()],
+            )
+            .await?;
+        }
+    }
+    Ok(Installed {
+        projects,
+        setup_token,
+    })
+}
+
 #[async_trait]
 impl<E: Engine> AccountStore for Db<E> {
     async fn meta(&self, key: &str) -> Result<Option<String>> {
         let key = key.to_string();
         self.read("meta", move |tx| {
-            Box::pin(async move {
-                let row = tx
-                    .first(
-                        "SELECT value FROM meta WHERE key = $1",
-                        &[key.as_str().into()],
-                    )
-                    .await?;
-                row.map(|r| r.req_text(0)).transpose()
-            })
+            Box::pin(async move { meta_value(tx, &key).await })
         })
         .await
     }
 
     async fn meta_get_or_insert(&self, key: &str, value: &str) -> Result<String> {
-        let values = [key.into(), value.into()];
+        let (key, value) = (key.to_string(), value.to_string());
         self.write("meta_get_or_insert", move |tx| {
-            Box::pin(async move {
-                tx.execute(
-                    "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
-                    &values,
-                )
-                .await?;
-                tx.one("SELECT value FROM meta WHERE key = $1", &values[..1])
-                    .await?
-                    .req_text(0)
-            })
+            Box::pin(async move { meta_keep_first(tx, &key, &value).await })
         })
         .await
     }
@@ -272,40 +370,25 @@ impl<E: Engine> AccountStore for Db<E> {
         .await
     }
 
+    async fn prepare_installation(&self, installation: &Installation) -> Result<Installed> {
+        let installation = installation.clone();
+        self.write("prepare_installation", move |tx| {
+            Box::pin(async move { prepare(tx, &installation).await })
+        })
+        .await
+    }
+
     async fn create_project(&self, name: &str, key: &ProjectKey) -> Result<Project> {
-        let name = name.to_string();
-        let values = [
-            name.as_str().into(),
-            key.as_str().into(),
-            Timestamp::now().millis().into(),
-        ];
+        let (name, key) = (name.to_string(), key.clone());
         self.write("create_project", move |tx| {
-            Box::pin(async move {
-                let sql = format!(
-                    "INSERT INTO projects (name, public_key, created_at) VALUES ($1, $2, $3)
-                     RETURNING {PROJECT_COLS}"
-                );
-                match tx.one(&sql, &values).await {
-                    Ok(row) => project_from(&row),
-                    Err(err) => Err(err.or_conflict(project_name_taken(&name))),
-                }
-            })
+            Box::pin(async move { insert_project(tx, &name, &key).await })
         })
         .await
     }
 
     async fn list_projects(&self) -> Result<Vec<Project>> {
-        self.read("list_projects", |tx| {
-            Box::pin(async move {
-                let sql = format!("SELECT {PROJECT_COLS} FROM projects ORDER BY id");
-                tx.query(&sql, &[])
-                    .await?
-                    .iter()
-                    .map(project_from)
-                    .collect()
-            })
-        })
-        .await
+        self.read("list_projects", |tx| Box::pin(all_projects(tx)))
+            .await
     }
 
     async fn project(&self, id: ProjectId) -> Result<Option<Project>> {
@@ -383,12 +466,7 @@ impl<E: Engine> AccountStore for Db<E> {
                 if let Some(lock) = tx.lock_table("users") {
                     tx.execute(&lock, &[]).await?;
                 }
-                if tx
-                    .one("SELECT count(*) FROM users", &[])
-                    .await?
-                    .req_int(0)?
-                    > 0
-                {
+                if user_count(tx).await? > 0 {
                     return Err(StoreError::Conflict(
                         "setup is already done: an account exists".into(),
                     ));
@@ -403,16 +481,8 @@ impl<E: Engine> AccountStore for Db<E> {
     }
 
     async fn count_users(&self) -> Result<u64> {
-        self.read("count_users", |tx| {
-            Box::pin(async move {
-                let n = tx
-                    .one("SELECT count(*) FROM users", &[])
-                    .await?
-                    .req_int(0)?;
-                Ok(n as u64)
-            })
-        })
-        .await
+        self.read("count_users", |tx| Box::pin(user_count(tx)))
+            .await
     }
 
     async fn list_users(&self) -> Result<Vec<User>> {

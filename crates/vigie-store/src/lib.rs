@@ -69,7 +69,9 @@ use engine::{Db, Engine};
 use std::path::Path;
 use std::sync::Arc;
 
-pub use accounts::{AccountStore, Credentials, NewApiToken, NewSession, NewUser, Session};
+pub use accounts::{
+    AccountStore, Credentials, Installation, Installed, NewApiToken, NewSession, NewUser, Session,
+};
 pub use alerts::{
     AlertStore, Alerting, Channel, Delivery, FeedMove, Firing, NewDelivery, NewRule, Rule,
 };

@@ -6,6 +6,7 @@ mod alerts_story;
 mod artifacts_story;
 mod celery_story;
 mod errors_story;
+mod installation_story;
 mod log_groups_story;
 mod metrics_story;
 mod monitors_story;
@@ -853,6 +854,26 @@ async fn story_on_sqlite() {
     let store = vigie_store::open(&location).await.unwrap();
     assert_eq!(store.count_users().await.unwrap(), 1);
     store.close().await;
+}
+
+#[tokio::test]
+async fn installation_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = Location::resolve(None, dir.path()).unwrap();
+    installation_story::installation_story(vigie_store::open(&location).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn installation_on_postgres() {
+    let Some(admin) = vigie_store::postgres::testing::Scratch::from_env("vigie_install").await
+    else {
+        return;
+    };
+    let store = vigie_store::open(&Location::Postgres(admin.url()))
+        .await
+        .unwrap();
+    installation_story::installation_story(store).await;
+    admin.drop_schema().await.unwrap();
 }
 
 /// Blocks written before their heads were measured (`head_end` NULL after the upgrade) are read

@@ -67,18 +67,23 @@ fn an_offline_token_works_against_the_running_server() {
     let server = Server::start(&data);
 
     // The DSNs printed offline are those of the running server, on its real port (it was
-    // started on port 0, not the default 8610).
+    // started on port 0, not the default 8610); its first start made the default project
+    // and Vigie's own, in that order.
     let listed = vigie()
         .args(["project", "list", "--data"])
         .arg(&data)
         .output()
         .unwrap();
     let host = server.url.trim_start_matches("http://");
-    assert!(
-        stdout(&listed).contains(&format!("@{host}/1")),
-        "{}",
-        stdout(&listed)
-    );
+    for (id, name) in [(1, "default"), (2, "vigie")] {
+        assert!(
+            stdout(&listed)
+                .lines()
+                .any(|l| l.contains(name) && l.contains(&format!("@{host}/{id}"))),
+            "{}",
+            stdout(&listed)
+        );
+    }
 
     // Created by another process while the server runs, on the same data directory.
     let out = vigie()

@@ -12,7 +12,7 @@ use vigie_core::account::new_api_token;
 use vigie_core::secret::{random_hex, token_hash};
 use vigie_core::validate::InvalidName;
 use vigie_core::{validate, ApiToken, Project, ProjectId, ProjectKey, Role, Scope, User};
-use vigie_store::{NewApiToken, NewUser, Store, StoreError};
+use vigie_store::{Installation, NewApiToken, NewUser, Store, StoreError};
 
 /// Why a change to projects, users or tokens was refused.
 #[derive(Debug, thiserror::Error)]
@@ -57,23 +57,8 @@ impl From<ManageError> for AppError {
 
 /// The meta key under which the one-time setup token waits for the first admin.
 pub const SETUP_TOKEN_KEY: &str = "setup_token";
-/// The meta key of the address the server last announced (see [`remember_base_url`]).
+/// The meta key of the address the server last announced (see [`Start::base_url`]).
 pub const BASE_URL_KEY: &str = "base_url";
-
-/// Records the address a starting server answers on, for commands run offline on the same
-/// data (`vigie project list` prints DSNs with it).
-///
-/// Read first: a server started again on the same address writes nothing (each write is a
-/// durable commit, and this one came before the server listens).
-pub async fn remember_base_url(store: &dyn Store, url: &str) -> Result<(), StoreError> {
-    match store.meta(BASE_URL_KEY).await? {
-        Some(known) if known == url => return Ok(()),
-        Some(_) => store.meta_delete(BASE_URL_KEY).await?,
-        None => {}
-    }
-    store.meta_get_or_insert(BASE_URL_KEY, url).await?;
-    Ok(())
-}
 
 /// The address the server last announced on this data, if it ever started.
 pub async fn remembered_base_url(store: &dyn Store) -> Result<Option<String>, StoreError> {
@@ -89,33 +74,45 @@ pub struct Bootstrap {
     pub setup_token: Option<String>,
 }
 
+/// What a starting server asks of [`bootstrap`] besides the default project and the setup
+/// token. An offline command asks nothing more (`Start::default()`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Start<'a> {
+    /// The address the server answers on, remembered for commands run offline on the same
+    /// data (`vigie project list` prints DSNs with it).
+    pub base_url: Option<&'a str>,
+    /// Vigie's own project, made when missing, so the watchdog's monitors and the
+    /// configuration file's alert rules can name it from the first start.
+    pub own_project: Option<&'a str>,
+}
+
 /// Makes an installation usable: creates the `default` project when there is no project, and
-/// the setup token while there is no user. Safe to run on every start, by every instance.
-pub async fn bootstrap(store: &dyn Store) -> Result<Bootstrap, ManageError> {
-    let mut projects = store.list_projects().await?;
-    if projects.is_empty() {
-        match store
-            .create_project(DEFAULT_PROJECT, &ProjectKey::generate())
-            .await
-        {
-            // Another instance starting at the same moment won the race: use its project.
-            Ok(_) | Err(vigie_store::StoreError::Conflict(_)) => {}
-            Err(err) => return Err(err.into()),
-        }
-        projects = store.list_projects().await?;
-    }
-    let setup_token = if store.count_users().await? == 0 {
-        Some(
-            store
-                .meta_get_or_insert(SETUP_TOKEN_KEY, &random_hex(16))
-                .await?,
-        )
-    } else {
-        None
+/// the setup token while there is no user; then what `start` asks. Safe to run on every
+/// start, by every instance.
+///
+/// All of it is one transaction: a fresh data directory's start waits for one commit here,
+/// not four, and a start on a prepared one writes nothing.
+pub async fn bootstrap(store: &dyn Store, start: Start<'_>) -> Result<Bootstrap, ManageError> {
+    let installation = Installation {
+        first_project: (DEFAULT_PROJECT.into(), ProjectKey::generate()),
+        own_project: start
+            .own_project
+            .map(|name| (name.to_string(), ProjectKey::generate())),
+        setup_token: (SETUP_TOKEN_KEY.into(), random_hex(16)),
+        settings: start
+            .base_url
+            .map(|url| (BASE_URL_KEY.to_string(), url.to_string()))
+            .into_iter()
+            .collect(),
     };
+    let installed = match store.prepare_installation(&installation).await {
+        // Another instance starting at the same moment made a project first: use its.
+        Err(StoreError::Conflict(_)) => store.prepare_installation(&installation).await,
+        first => first,
+    }?;
     Ok(Bootstrap {
-        projects,
-        setup_token,
+        projects: installed.projects,
+        setup_token: installed.setup_token,
     })
 }
 

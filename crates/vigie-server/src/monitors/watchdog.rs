@@ -14,6 +14,7 @@
 //! so a maintenance task that hangs is noticed. The monitor check cannot watch itself: its
 //! last run is on the System page.
 
+use crate::config::Config;
 use crate::state::AppState;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -46,10 +47,9 @@ fn config(every_seconds: u64) -> MonitorConfig {
 
 /// Runs until shutdown; does nothing when `[watchdog] project` is empty.
 pub async fn run(state: AppState) {
-    let name = state.config.watchdog.project.trim().to_string();
-    if name.is_empty() {
+    let Some(name) = own_project_name(&state.config).map(str::to_string) else {
         return;
-    }
+    };
     let mut reported: HashMap<&'static str, Timestamp> = HashMap::new();
     let mut wait = FIRST_REPORT;
     loop {
@@ -100,14 +100,11 @@ pub async fn report(
     Ok(sent)
 }
 
-/// Creates Vigie's own project at start (when configured), so the configuration file's
-/// alert rules can name it from the first start.
-pub async fn prepare(state: &AppState) -> Result<Option<Project>, StoreError> {
-    let name = state.config.watchdog.project.trim();
-    if name.is_empty() {
-        return Ok(None);
-    }
-    own_project(state, name).await.map(Some)
+/// The name of Vigie's own project, when the watchdog is on. The start makes it (see
+/// `accounts::manage::bootstrap`), so the configuration file's alert rules can name it from
+/// the first start.
+pub fn own_project_name(config: &Config) -> Option<&str> {
+    Some(config.watchdog.project.trim()).filter(|name| !name.is_empty())
 }
 
 /// The project Vigie's monitors live in, created the first time.

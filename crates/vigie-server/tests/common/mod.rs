@@ -38,7 +38,9 @@ pub async fn app_configured(session_lifetime: Duration, change: impl FnOnce(&mut
     config.limits.max_body_mib = 1;
     config.limits.max_decompressed_mib = 2;
     let store = vigie_server::open_store(&config).await.unwrap();
-    let boot = manage::bootstrap(store.as_ref()).await.unwrap();
+    let boot = manage::bootstrap(store.as_ref(), manage::Start::default())
+        .await
+        .unwrap();
     let (hub, stop) = Hub::new();
     let state = AppState::new(
         store,

@@ -124,7 +124,8 @@ impl StorageArgs {
     async fn open(&self) -> anyhow::Result<(Config, Arc<dyn Store>)> {
         let config = self.load(|_| {})?;
         let store = vigie_server::open_store(&config).await?;
-        vigie_server::accounts::manage::bootstrap(store.as_ref()).await?;
+        let start = vigie_server::accounts::manage::Start::default();
+        vigie_server::accounts::manage::bootstrap(store.as_ref(), start).await?;
         Ok((config, store))
     }
 }

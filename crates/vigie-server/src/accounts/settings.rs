@@ -7,10 +7,9 @@ use crate::http::{AppError, PageError};
 use crate::hub::Change;
 use crate::sentry::SettingsChange;
 use crate::state::AppState;
-use crate::web::{form_outcome, render, Chrome};
+use crate::web::{form_outcome, render, Chrome, PageRequest};
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri};
 use axum::response::{Redirect, Response};
 use axum::routing::{get, post};
 use axum::Form;
@@ -45,7 +44,7 @@ const TOKENS: &str = "/settings/tokens";
 /// `success`; a user's mistake shows on the tab; anything else is an error page.
 fn saved<T, E: Into<AppError>>(
     state: &AppState,
-    headers: &HeaderMap,
+    request: &PageRequest<AdminUser>,
     change: Change,
     result: Result<T, E>,
     success: impl FnOnce(&T) -> String,
@@ -59,7 +58,7 @@ fn saved<T, E: Into<AppError>>(
     if result.is_ok() {
         state.hub.publish(change);
     }
-    form_outcome(result, tab, state.secure_cookies(headers), success)
+    form_outcome(result, tab, request.secure_cookies(state), success)
 }
 
 pub struct ProjectRow {
@@ -96,11 +95,9 @@ struct ProjectsPage {
 
 async fn projects(
     State(state): State<AppState>,
-    who: LoggedIn,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest,
 ) -> Result<Response, PageError> {
-    let chrome = Chrome::build(&state, who, &headers, &uri, "settings").await?;
+    let chrome = request.chrome(&state, "settings").await?;
     let mut rows = Vec::with_capacity(chrome.projects.len());
     for p in &chrome.projects {
         rows.push(ProjectRow {
@@ -124,25 +121,23 @@ struct NameForm {
 
 async fn create_project(
     State(state): State<AppState>,
-    _admin: AdminUser,
-    headers: HeaderMap,
+    request: PageRequest<AdminUser>,
     Form(form): Form<NameForm>,
 ) -> Result<Response, PageError> {
     let result = manage::create_project(state.store.as_ref(), &form.name).await;
-    saved(&state, &headers, Change::Projects, result, |p| {
+    saved(&state, &request, Change::Projects, result, |p| {
         format!("Project \"{}\" created. Its DSN is in the table.", p.name)
     })
 }
 
 async fn rename_project(
     State(state): State<AppState>,
-    _admin: AdminUser,
-    headers: HeaderMap,
+    request: PageRequest<AdminUser>,
     Path(id): Path<i64>,
     Form(form): Form<NameForm>,
 ) -> Result<Response, PageError> {
     let result = manage::rename_project(state.store.as_ref(), ProjectId(id), &form.name).await;
-    saved(&state, &headers, Change::Projects, result, |p| {
+    saved(&state, &request, Change::Projects, result, |p| {
         format!("Project renamed to \"{}\".", p.name)
     })
 }
@@ -154,14 +149,13 @@ struct OriginsForm {
 
 async fn set_origins(
     State(state): State<AppState>,
-    _admin: AdminUser,
-    headers: HeaderMap,
+    request: PageRequest<AdminUser>,
     Path(id): Path<i64>,
     Form(form): Form<OriginsForm>,
 ) -> Result<Response, PageError> {
     let result =
         manage::set_allowed_origins(state.store.as_ref(), ProjectId(id), &form.origins).await;
-    saved(&state, &headers, Change::Projects, result, |p| {
+    saved(&state, &request, Change::Projects, result, |p| {
         if p.allowed_origins.is_empty() {
             format!("No web page may read the jobs of \"{}\" now.", p.name)
         } else {
@@ -221,8 +215,7 @@ impl ErrorSettingsForm {
 
 async fn set_error_settings(
     State(state): State<AppState>,
-    _admin: AdminUser,
-    headers: HeaderMap,
+    request: PageRequest<AdminUser>,
     Path(id): Path<i64>,
     Form(form): Form<ErrorSettingsForm>,
 ) -> Result<Response, PageError> {
@@ -233,7 +226,7 @@ async fn set_error_settings(
         }
         Err(err) => Err(err),
     };
-    form_outcome(result, PROJECTS, state.secure_cookies(&headers), |s| {
+    form_outcome(result, PROJECTS, request.secure_cookies(&state), |s| {
         format!(
             "Error settings saved: Apdex T {} ms, {}, user e-mail and IP {}, span exceptions {}, \
              spans kept {}.",
@@ -263,12 +256,11 @@ async fn set_error_settings(
 
 async fn rotate_key(
     State(state): State<AppState>,
-    _admin: AdminUser,
-    headers: HeaderMap,
+    request: PageRequest<AdminUser>,
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
     let result = manage::rotate_project_key(state.store.as_ref(), ProjectId(id)).await;
-    saved(&state, &headers, Change::Projects, result, |p| {
+    saved(&state, &request, Change::Projects, result, |p| {
         format!(
             "New key for \"{}\": update your SDKs with the new DSN; the old one no longer works.",
             p.name
@@ -285,13 +277,8 @@ struct UsersPage {
     min_password: usize,
 }
 
-async fn users(
-    State(state): State<AppState>,
-    who: LoggedIn,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Result<Response, PageError> {
-    let chrome = Chrome::build(&state, who, &headers, &uri, "settings").await?;
+async fn users(State(state): State<AppState>, request: PageRequest) -> Result<Response, PageError> {
+    let chrome = request.chrome(&state, "settings").await?;
     let page = UsersPage {
         chrome,
         tab: "users",
@@ -315,8 +302,7 @@ fn parse_role(raw: &str) -> Result<Role, AppError> {
 
 async fn add_user(
     State(state): State<AppState>,
-    _admin: AdminUser,
-    headers: HeaderMap,
+    request: PageRequest<AdminUser>,
     Form(form): Form<UserForm>,
 ) -> Result<Response, PageError> {
     let result = async {
@@ -325,7 +311,7 @@ async fn add_user(
         Ok::<_, AppError>(manage::create_user(store, &form.username, &form.password, role).await?)
     }
     .await;
-    saved(&state, &headers, Change::Users, result, |u| {
+    saved(&state, &request, Change::Users, result, |u| {
         format!("User \"{}\" added as {}.", u.username, u.role)
     })
 }
@@ -337,8 +323,7 @@ struct RoleForm {
 
 async fn set_role(
     State(state): State<AppState>,
-    _admin: AdminUser,
-    headers: HeaderMap,
+    request: PageRequest<AdminUser>,
     Path(id): Path<i64>,
     Form(form): Form<RoleForm>,
 ) -> Result<Response, PageError> {
@@ -347,19 +332,19 @@ async fn set_role(
         Ok::<_, AppError>(manage::set_role(state.store.as_ref(), id, role).await?)
     }
     .await;
-    saved(&state, &headers, Change::Users, result, |u| {
+    saved(&state, &request, Change::Users, result, |u| {
         format!("\"{}\" is now {}.", u.username, u.role)
     })
 }
 
 async fn delete_user(
     State(state): State<AppState>,
-    AdminUser(admin): AdminUser,
-    headers: HeaderMap,
+    request: PageRequest<AdminUser>,
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
-    let result = manage::delete_user(state.store.as_ref(), Some(admin.user.id), id).await;
-    saved(&state, &headers, Change::Users, result, |_| {
+    let me = request.who.0.user.id;
+    let result = manage::delete_user(state.store.as_ref(), Some(me), id).await;
+    saved(&state, &request, Change::Users, result, |_| {
         "User deleted.".to_string()
     })
 }
@@ -379,14 +364,12 @@ struct TokensPage {
     created: Option<CreatedToken>,
 }
 
-async fn tokens_page(
+async fn tokens_page<Who: AsRef<LoggedIn>>(
     state: &AppState,
-    who: LoggedIn,
-    headers: &HeaderMap,
-    uri: &Uri,
+    request: &PageRequest<Who>,
     created: Option<CreatedToken>,
 ) -> Result<Response, PageError> {
-    let chrome = Chrome::build(state, who, headers, uri, "settings").await?;
+    let chrome = request.chrome(state, "settings").await?;
     let page = TokensPage {
         chrome,
         tab: "tokens",
@@ -398,11 +381,9 @@ async fn tokens_page(
 
 async fn tokens(
     State(state): State<AppState>,
-    who: LoggedIn,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest,
 ) -> Result<Response, PageError> {
-    tokens_page(&state, who, &headers, &uri, None).await
+    tokens_page(&state, &request, None).await
 }
 
 #[derive(Deserialize)]
@@ -415,9 +396,7 @@ struct TokenForm {
 /// never sit in a cookie or a URL.
 async fn create_token(
     State(state): State<AppState>,
-    AdminUser(admin): AdminUser,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest<AdminUser>,
     Form(form): Form<TokenForm>,
 ) -> Result<Response, PageError> {
     let scope: Result<Scope, AppError> = form
@@ -437,12 +416,12 @@ async fn create_token(
                 name: token.name,
                 secret,
             };
-            tokens_page(&state, admin, &headers, &uri, Some(created)).await
+            tokens_page(&state, &request, Some(created)).await
         }
         Err(err) => form_outcome(
             Err::<(), _>(err),
             TOKENS,
-            state.secure_cookies(&headers),
+            request.secure_cookies(&state),
             |_| String::new(),
         ),
     }
@@ -450,12 +429,11 @@ async fn create_token(
 
 async fn revoke_token(
     State(state): State<AppState>,
-    _admin: AdminUser,
-    headers: HeaderMap,
+    request: PageRequest<AdminUser>,
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
     let result = manage::revoke_token(state.store.as_ref(), id).await;
-    saved(&state, &headers, Change::Tokens, result, |_| {
+    saved(&state, &request, Change::Tokens, result, |_| {
         "Token revoked.".to_string()
     })
 }

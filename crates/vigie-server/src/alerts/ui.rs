@@ -3,13 +3,12 @@
 //! (`crate::alerts::api`).
 
 use crate::alerts::api::{self, ChannelView, RuleView, DEFAULT_COOLDOWN_S};
-use crate::auth::{AdminUser, LoggedIn};
+use crate::auth::AdminUser;
 use crate::http::{AppError, PageError};
 use crate::state::AppState;
-use crate::web::{form_outcome, render, Chrome};
+use crate::web::{form_outcome, render, Chrome, PageRequest};
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use axum::Form;
 use serde::Deserialize;
@@ -189,12 +188,10 @@ pub struct PageQuery {
 
 pub async fn page(
     State(state): State<AppState>,
-    who: LoggedIn,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest,
     Query(query): Query<PageQuery>,
 ) -> Result<Response, PageError> {
-    let chrome = Chrome::build(&state, who, &headers, &uri, "alerts").await?;
+    let chrome = request.chrome(&state, "alerts").await?;
     let project = chrome.project_or_404()?;
     let channels = state.store.list_channels(project.id).await?;
     let rules = state.store.list_rules(project.id).await?;
@@ -215,13 +212,8 @@ pub async fn page(
     render(&page, &page.chrome)
 }
 
-async fn current(
-    state: &AppState,
-    admin: AdminUser,
-    headers: &HeaderMap,
-    uri: &Uri,
-) -> Result<Project, PageError> {
-    let chrome = Chrome::build(state, admin.0, headers, uri, "alerts").await?;
+async fn current(state: &AppState, request: &PageRequest<AdminUser>) -> Result<Project, PageError> {
+    let chrome = request.chrome(state, "alerts").await?;
     Ok(chrome.project_or_404()?)
 }
 
@@ -265,17 +257,15 @@ impl ChannelForm {
 
 pub async fn add_channel(
     State(state): State<AppState>,
-    admin: AdminUser,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest<AdminUser>,
     Form(form): Form<ChannelForm>,
 ) -> Result<Response, PageError> {
-    let project = current(&state, admin, &headers, &uri).await?;
+    let project = current(&state, &request).await?;
     let result = match form.target() {
         Ok(target) => api::create_channel(&state, project.id, &form.name, &target).await,
         Err(err) => Err(err),
     };
-    form_outcome(result, ALERTS, state.secure_cookies(&headers), |c| {
+    form_outcome(result, ALERTS, request.secure_cookies(&state), |c| {
         format!(
             "Channel \"{}\" added. Send it a test to see the message arrive.",
             c.name
@@ -285,12 +275,10 @@ pub async fn add_channel(
 
 pub async fn test_channel(
     State(state): State<AppState>,
-    admin: AdminUser,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest<AdminUser>,
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
-    let project = current(&state, admin, &headers, &uri).await?;
+    let project = current(&state, &request).await?;
     let result = match api::test_channel(&state, project.id, id).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(why)) => Err(AppError::Invalid {
@@ -299,25 +287,23 @@ pub async fn test_channel(
         }),
         Err(err) => Err(err),
     };
-    form_outcome(result, ALERTS, state.secure_cookies(&headers), |()| {
+    form_outcome(result, ALERTS, request.secure_cookies(&state), |()| {
         "Test message sent.".to_string()
     })
 }
 
 pub async fn delete_channel(
     State(state): State<AppState>,
-    admin: AdminUser,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest<AdminUser>,
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
-    let project = current(&state, admin, &headers, &uri).await?;
+    let project = current(&state, &request).await?;
     let result = state
         .store
         .delete_channel(project.id, id)
         .await
         .map_err(AppError::from);
-    form_outcome(result, ALERTS, state.secure_cookies(&headers), |()| {
+    form_outcome(result, ALERTS, request.secure_cookies(&state), |()| {
         "Channel deleted.".to_string()
     })
 }
@@ -618,37 +604,33 @@ fn number(text: &str, field: &str, default: Option<u64>) -> Result<u64, AppError
 /// `POST /alerts/rules/{id}`: the rule changed from the form.
 pub async fn change_rule(
     State(state): State<AppState>,
-    admin: AdminUser,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest<AdminUser>,
     Path(id): Path<i64>,
     body: axum::body::Bytes,
 ) -> Result<Response, PageError> {
-    let project = current(&state, admin, &headers, &uri).await?;
+    let project = current(&state, &request).await?;
     let result = async {
         let rule = RuleForm::parse(&body).rule()?;
         api::change_rule(&state, project.id, id, &rule).await
     }
     .await;
-    form_outcome(result, ALERTS, state.secure_cookies(&headers), |r| {
+    form_outcome(result, ALERTS, request.secure_cookies(&state), |r| {
         format!("Rule \"{}\" saved: when {}.", r.name, r.kind.describe())
     })
 }
 
 pub async fn add_rule(
     State(state): State<AppState>,
-    admin: AdminUser,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest<AdminUser>,
     body: axum::body::Bytes,
 ) -> Result<Response, PageError> {
-    let project = current(&state, admin, &headers, &uri).await?;
+    let project = current(&state, &request).await?;
     let result = async {
         let rule = RuleForm::parse(&body).rule()?;
         api::save_rule(&state, project.id, &rule).await
     }
     .await;
-    form_outcome(result, ALERTS, state.secure_cookies(&headers), |r| {
+    form_outcome(result, ALERTS, request.secure_cookies(&state), |r| {
         format!("Rule \"{}\" added: when {}.", r.name, r.kind.describe())
     })
 }
@@ -661,20 +643,18 @@ pub struct MuteForm {
 
 pub async fn mute_rule(
     State(state): State<AppState>,
-    admin: AdminUser,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest<AdminUser>,
     Path(id): Path<i64>,
     Form(form): Form<MuteForm>,
 ) -> Result<Response, PageError> {
-    let project = current(&state, admin, &headers, &uri).await?;
+    let project = current(&state, &request).await?;
     let until = (form.hours > 0)
         .then(|| Timestamp(Timestamp::now().millis() + form.hours.min(24 * 365) * 3_600_000));
     let result = api::mute_rule(&state, project.id, id, until).await;
     form_outcome(
         result,
         ALERTS,
-        state.secure_cookies(&headers),
+        request.secure_cookies(&state),
         |r| match r.muted_until {
             Some(t) => format!("Rule \"{}\" muted until {}.", r.name, t.to_rfc3339()),
             None => format!("Rule \"{}\" is active again.", r.name),
@@ -684,14 +664,12 @@ pub async fn mute_rule(
 
 pub async fn delete_rule(
     State(state): State<AppState>,
-    admin: AdminUser,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest<AdminUser>,
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
-    let project = current(&state, admin, &headers, &uri).await?;
+    let project = current(&state, &request).await?;
     let result = api::delete_rule(&state, project.id, id).await;
-    form_outcome(result, ALERTS, state.secure_cookies(&headers), |()| {
+    form_outcome(result, ALERTS, request.secure_cookies(&state), |()| {
         "Rule deleted.".to_string()
     })
 }

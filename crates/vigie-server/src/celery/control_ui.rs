@@ -14,10 +14,9 @@ use super::control_api::{perform, ActionRequest};
 use crate::auth::AdminUser;
 use crate::http::{AppError, PageError};
 use crate::state::AppState;
-use crate::web::{form_outcome, render, safe_next, Chrome};
+use crate::web::{form_outcome, render, safe_next, Chrome, PageRequest};
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use axum::Form;
 use serde::Deserialize;
@@ -54,17 +53,15 @@ fn given(text: &str) -> Option<String> {
 /// `POST /celery/act` (admins).
 pub async fn act(
     State(state): State<AppState>,
-    AdminUser(who): AdminUser,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest<AdminUser>,
     Form(form): Form<ActForm>,
 ) -> Result<Response, PageError> {
-    let actor = who.user.username.clone();
-    let chrome = Chrome::build(&state, who, &headers, &uri, "celery").await?;
+    let actor = request.who.0.user.username.clone();
+    let chrome = request.chrome(&state, "celery").await?;
     let project = chrome.project_or_404()?;
     let back = safe_next(Some(&form.back));
     let workers: Vec<String> = given(&form.worker).into_iter().collect();
-    let request = ActionRequest {
+    let asked = ActionRequest {
         workers: workers.clone(),
         task_id: given(&form.task_id),
         signal: given(&form.signal),
@@ -74,7 +71,7 @@ pub async fn act(
         n: form.n,
         ..ActionRequest::default()
     };
-    let result = match request.action(&form.action) {
+    let result = match asked.action(&form.action) {
         Ok(action) => {
             perform(
                 &state,
@@ -106,7 +103,7 @@ pub async fn act(
         }),
         Err(_) => back,
     };
-    form_outcome(result, &to, state.secure_cookies(&headers), |done| {
+    form_outcome(result, &to, request.secure_cookies(&state), |done| {
         format!("{}: {}", done.description, done.outcome)
     })
 }
@@ -128,12 +125,10 @@ struct ConfirmPage {
 /// `GET /celery/workers/{worker}/shutdown`: asks before stopping a worker.
 pub async fn confirm_shutdown(
     State(state): State<AppState>,
-    AdminUser(who): AdminUser,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest<AdminUser>,
     Path(worker): Path<String>,
 ) -> Result<Response, PageError> {
-    let chrome = Chrome::build(&state, who, &headers, &uri, "celery").await?;
+    let chrome = request.chrome(&state, "celery").await?;
     let page = ConfirmPage {
         title: format!("Stop {worker}"),
         question: format!("Stop the worker {worker}?"),
@@ -154,12 +149,10 @@ pub async fn confirm_shutdown(
 /// `GET /celery/queues/{queue}/purge`: says how many messages a purge would drop, and asks.
 pub async fn confirm_purge(
     State(state): State<AppState>,
-    AdminUser(who): AdminUser,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest<AdminUser>,
     Path(queue): Path<String>,
 ) -> Result<Response, PageError> {
-    let chrome = Chrome::build(&state, who, &headers, &uri, "celery").await?;
+    let chrome = request.chrome(&state, "celery").await?;
     let brokers = state
         .config
         .celery

@@ -7,14 +7,12 @@
 //! ```
 
 use crate::auth::job_access::ProjectReader;
-use crate::auth::LoggedIn;
 use crate::http::{ApiError, AppError, PageError};
 use crate::state::AppState;
 use crate::web::chart::{self, Bar};
-use crate::web::{render, Chrome};
+use crate::web::{render, Chrome, PageRequest};
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
@@ -166,12 +164,10 @@ impl TypesPage {
 /// `GET /celery/types`.
 pub async fn page(
     State(state): State<AppState>,
-    who: LoggedIn,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest,
     Query(p): Query<TypesParams>,
 ) -> Result<Response, PageError> {
-    let chrome = Chrome::build(&state, who, &headers, &uri, "celery").await?;
+    let chrome = request.chrome(&state, "celery").await?;
     let project = chrome.project_or_404()?;
     let (period, range) = range_of(p.period.as_deref())?;
     let (types, all, capped) = read(&state, project.id, range).await?;

@@ -3,16 +3,14 @@
 //! to its logs, issues and traces), and the workers. They refresh themselves through
 //! `/live/celery` when the project's tasks change.
 
-use crate::auth::LoggedIn;
 use crate::http::{AppError, PageError};
 use crate::hub::Change;
 use crate::state::AppState;
 use crate::web::format::runtime;
 use crate::web::sse::ProjectPulse;
-use crate::web::{render, Chrome};
+use crate::web::{render, Chrome, PageRequest};
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use serde::Deserialize;
 use vigie_core::celery::periodic::Periodic;
@@ -136,12 +134,10 @@ fn nonempty(text: &str) -> Option<String> {
 
 pub async fn tasks(
     State(state): State<AppState>,
-    who: LoggedIn,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest,
     Query(params): Query<TasksParams>,
 ) -> Result<Response, PageError> {
-    let chrome = Chrome::build(&state, who, &headers, &uri, "celery").await?;
+    let chrome = request.chrome(&state, "celery").await?;
     let project = chrome.project_or_404()?;
     if let Some(to_trace) = crate::web::related::open_trace(&state, project.id, &params.q).await? {
         return Ok(to_trace);
@@ -241,12 +237,10 @@ impl TaskPage {
 
 pub async fn task(
     State(state): State<AppState>,
-    who: LoggedIn,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest,
     Path(uuid): Path<String>,
 ) -> Result<Response, PageError> {
-    let chrome = Chrome::build(&state, who, &headers, &uri, "celery").await?;
+    let chrome = request.chrome(&state, "celery").await?;
     let project = chrome.project_or_404()?;
     let task = state
         .store
@@ -267,7 +261,7 @@ pub async fn task(
             .store
             .celery_actions(project.id, Some(uuid.clone()), 50)
             .await?,
-        back: uri.path().to_string(),
+        back: request.uri.path().to_string(),
         issues: crate::web::related::issues_of_job(&state, project.id, &uuid).await?,
         traces: crate::web::related::traces_of_job(&state, project.id, &uuid).await?,
         events: state.store.celery_task_events(project.id, &uuid).await?,
@@ -366,11 +360,9 @@ impl WorkersPage {
 
 pub async fn workers(
     State(state): State<AppState>,
-    who: LoggedIn,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest,
 ) -> Result<Response, PageError> {
-    let chrome = Chrome::build(&state, who, &headers, &uri, "celery").await?;
+    let chrome = request.chrome(&state, "celery").await?;
     let project = chrome.project_or_404()?;
     let now = Timestamp::now();
     let workers = state.store.celery_workers(project.id).await?;
@@ -437,11 +429,9 @@ impl PeriodicPage {
 
 pub async fn periodic(
     State(state): State<AppState>,
-    who: LoggedIn,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest,
 ) -> Result<Response, PageError> {
-    let chrome = Chrome::build(&state, who, &headers, &uri, "celery").await?;
+    let chrome = request.chrome(&state, "celery").await?;
     let project = chrome.project_or_404()?;
     let page = PeriodicPage {
         periodic: crate::celery::api::periodic_of(&state, project.id).await?,

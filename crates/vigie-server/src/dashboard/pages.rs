@@ -1,14 +1,12 @@
 //! The dashboard and the system page.
 
-use crate::auth::LoggedIn;
 use crate::dashboard::live::SystemStats;
 use crate::http::PageError;
 use crate::state::AppState;
 use crate::web::sections::{Section, SECTIONS};
-use crate::web::{render, Chrome};
+use crate::web::{render, Chrome, PageRequest};
 use askama::Template;
 use axum::extract::State;
-use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use vigie_core::Timestamp;
 
@@ -52,11 +50,9 @@ impl DashboardPage {
 
 pub async fn dashboard(
     State(state): State<AppState>,
-    who: LoggedIn,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest,
 ) -> Result<Response, PageError> {
-    let chrome = Chrome::build(&state, who, &headers, &uri, "dashboard").await?;
+    let chrome = request.chrome(&state, "dashboard").await?;
     let dsn = chrome
         .project
         .as_ref()
@@ -118,11 +114,9 @@ impl SystemPage {
 
 pub async fn system(
     State(state): State<AppState>,
-    who: LoggedIn,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest,
 ) -> Result<Response, PageError> {
-    let chrome = Chrome::build(&state, who, &headers, &uri, "system").await?;
+    let chrome = request.chrome(&state, "system").await?;
     let page = SystemPage {
         chrome,
         stats: SystemStats::gather(&state).await?,

@@ -6,13 +6,11 @@
 
 use super::api::{item_list, list_jobs_for, ItemList, JobDetail, JobList, JobView, ListQuery};
 use crate::auth::job_access::JobAccess;
-use crate::auth::LoggedIn;
 use crate::http::{AppError, PageError};
 use crate::state::AppState;
-use crate::web::{render, Chrome};
+use crate::web::{render, Chrome, PageRequest};
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use vigie_core::{JobStatus, Project};
 
@@ -109,12 +107,10 @@ impl JobsPage {
 
 pub async fn list(
     State(state): State<AppState>,
-    who: LoggedIn,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest,
     Query(mut query): Query<ListQuery>,
 ) -> Result<Response, PageError> {
-    let chrome = Chrome::build(&state, who, &headers, &uri, "jobs").await?;
+    let chrome = request.chrome(&state, "jobs").await?;
     let access = page_access(&chrome)?;
     query.limit = Some(PAGE);
     // The work the application reported, unless Celery tasks or monitor runs are asked for.
@@ -197,13 +193,11 @@ impl JobPage {
 
 pub async fn show(
     State(state): State<AppState>,
-    who: LoggedIn,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest,
     Path(id): Path<String>,
     Query(mut query): Query<ListQuery>,
 ) -> Result<Response, PageError> {
-    let chrome = Chrome::build(&state, who, &headers, &uri, "jobs").await?;
+    let chrome = request.chrome(&state, "jobs").await?;
     let access = page_access(&chrome)?;
     let job = state
         .store

@@ -5,17 +5,16 @@
 //! `assets/logs.js` adds the live tail (SSE from `/api/v1/logs/tail`, polling
 //! `/api/v1/logs/search?after=` when streams are unavailable).
 
-use crate::auth::{AdminUser, LoggedIn};
+use crate::auth::AdminUser;
 use crate::http::{AppError, PageError};
 use crate::logs::api::{run_search, run_stats, source_of, SearchParams};
 use crate::logs::view::rfc3339_ns;
 use crate::state::AppState;
 use crate::web::chart::{self, Bar};
 use crate::web::format::{encode, level_badge, logfmt};
-use crate::web::{render, Chrome};
+use crate::web::{render, Chrome, PageRequest};
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use serde::Deserialize;
 use vigie_core::{Level, LogQuery, LogRecord, Project, Timestamp};
@@ -207,12 +206,10 @@ fn is_time_term(word: &str) -> bool {
 /// `GET /logs`.
 pub async fn search(
     State(state): State<AppState>,
-    who: LoggedIn,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest,
     Query(params): Query<LogsQuery>,
 ) -> Result<Response, PageError> {
-    let chrome = Chrome::build(&state, who, &headers, &uri, "logs").await?;
+    let chrome = request.chrome(&state, "logs").await?;
     let project = chrome.project_or_404()?;
     // A trace id alone opens its trace, which shows its log lines beside its spans (a word
     // search would find the same lines, without the rest of the trace).
@@ -317,11 +314,9 @@ impl SourcesPage {
 /// `GET /logs/sources`.
 pub async fn sources(
     State(state): State<AppState>,
-    who: LoggedIn,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest,
 ) -> Result<Response, PageError> {
-    let chrome = Chrome::build(&state, who, &headers, &uri, "logs").await?;
+    let chrome = request.chrome(&state, "logs").await?;
     let project = chrome.project_or_404()?;
     let sources = state
         .store
@@ -393,13 +388,11 @@ pub struct SourceQuery {
 /// `GET /logs/sources/{id}`: the last N lines, live.
 pub async fn source(
     State(state): State<AppState>,
-    who: LoggedIn,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest,
     Path(id): Path<i64>,
     Query(params): Query<SourceQuery>,
 ) -> Result<Response, PageError> {
-    let chrome = Chrome::build(&state, who, &headers, &uri, "logs").await?;
+    let chrome = request.chrome(&state, "logs").await?;
     let project = chrome.project_or_404()?;
     let source = source_of(&state, &project, id).await?;
     let n = params
@@ -430,13 +423,11 @@ pub async fn source(
 /// `POST /logs/sources/{id}/clear` (admin, CSRF-checked, confirmed in the page).
 pub async fn clear(
     State(state): State<AppState>,
-    who: AdminUser,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest<AdminUser>,
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
-    let secure = state.secure_cookies(&headers);
-    let chrome = Chrome::build(&state, who.0, &headers, &uri, "logs").await?;
+    let secure = request.secure_cookies(&state);
+    let chrome = request.chrome(&state, "logs").await?;
     let project = chrome.project_or_404()?;
     let cleared = async {
         let source = source_of(&state, &project, id).await?;

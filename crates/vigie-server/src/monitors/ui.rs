@@ -3,17 +3,16 @@
 //!
 //! Both refresh themselves through `/live/monitors` (see `assets/refresh.js`).
 
-use crate::auth::{AdminUser, LoggedIn};
+use crate::auth::AdminUser;
 use crate::http::{AppError, PageError};
 use crate::hub::Change;
 use crate::monitors::api::{self, MonitorView, RECENT_RUNS};
 use crate::state::AppState;
 use crate::web::format::{duration, encode};
 use crate::web::sse::ProjectPulse;
-use crate::web::{form_outcome, render, Chrome};
+use crate::web::{form_outcome, render, Chrome, PageRequest};
 use askama::Template;
 use axum::extract::{Form, Path, State};
-use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use vigie_core::monitor::{MonitorConfig, MonitorState, RunStatus};
@@ -54,11 +53,9 @@ impl MonitorsPage {
 
 pub async fn list(
     State(state): State<AppState>,
-    who: LoggedIn,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest,
 ) -> Result<Response, PageError> {
-    let chrome = Chrome::build(&state, who, &headers, &uri, "monitors").await?;
+    let chrome = request.chrome(&state, "monitors").await?;
     let project = chrome.project_or_404()?;
     let monitors = api::views(&state, project.id, RECENT_RUNS).await?;
     let page = MonitorsPage {
@@ -107,12 +104,10 @@ impl MonitorPage {
 
 pub async fn show(
     State(state): State<AppState>,
-    who: LoggedIn,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest,
     Path(slug): Path<String>,
 ) -> Result<Response, PageError> {
-    let chrome = Chrome::build(&state, who, &headers, &uri, "monitors").await?;
+    let chrome = request.chrome(&state, "monitors").await?;
     let project = chrome.project_or_404()?;
     let monitor = api::view(&state, project.id, &slug, 200).await?;
     let stored = state.store.monitor(project.id, &slug).await?;
@@ -194,13 +189,11 @@ fn back_to(slug: &str) -> String {
 
 pub async fn configure(
     State(state): State<AppState>,
-    admin: AdminUser,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest<AdminUser>,
     Path(slug): Path<String>,
     Form(form): Form<ScheduleForm>,
 ) -> Result<Response, PageError> {
-    let project = current_project(&state, admin, &headers, &uri).await?;
+    let project = current_project(&state, &request).await?;
     let result = match form.config() {
         Ok(config) => api::configure(&state, project.id, &slug, &config).await,
         Err(err) => Err(err),
@@ -208,7 +201,7 @@ pub async fn configure(
     form_outcome(
         result,
         &back_to(&slug),
-        state.secure_cookies(&headers),
+        request.secure_cookies(&state),
         |m| {
             let config = m.config.as_ref().expect("just configured");
             format!(
@@ -228,19 +221,17 @@ pub struct PauseForm {
 
 pub async fn pause(
     State(state): State<AppState>,
-    admin: AdminUser,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest<AdminUser>,
     Path(slug): Path<String>,
     Form(form): Form<PauseForm>,
 ) -> Result<Response, PageError> {
-    let project = current_project(&state, admin, &headers, &uri).await?;
+    let project = current_project(&state, &request).await?;
     let paused = form.action == "pause";
     let result = api::set_paused(&state, project.id, &slug, paused).await;
     form_outcome(
         result,
         &back_to(&slug),
-        state.secure_cookies(&headers),
+        request.secure_cookies(&state),
         |m| {
             if m.paused {
                 format!("\"{}\" is paused: missed runs are not reported.", m.slug)
@@ -253,12 +244,10 @@ pub async fn pause(
 
 pub async fn delete(
     State(state): State<AppState>,
-    admin: AdminUser,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest<AdminUser>,
     Path(slug): Path<String>,
 ) -> Result<Response, PageError> {
-    let project = current_project(&state, admin, &headers, &uri).await?;
+    let project = current_project(&state, &request).await?;
     let result = state.store.delete_monitor(project.id, &slug).await;
     if result.is_ok() {
         state.hub.publish(Change::Monitors(project.id, None));
@@ -266,18 +255,16 @@ pub async fn delete(
     form_outcome(
         result.map_err(AppError::from),
         "/monitors",
-        state.secure_cookies(&headers),
+        request.secure_cookies(&state),
         |_| format!("Monitor \"{slug}\" deleted with its runs; a new check-in creates it again."),
     )
 }
 
 async fn current_project(
     state: &AppState,
-    admin: AdminUser,
-    headers: &HeaderMap,
-    uri: &Uri,
+    request: &PageRequest<AdminUser>,
 ) -> Result<Project, PageError> {
-    let chrome = Chrome::build(state, admin.0, headers, uri, "monitors").await?;
+    let chrome = request.chrome(state, "monitors").await?;
     Ok(chrome.project_or_404()?)
 }
 

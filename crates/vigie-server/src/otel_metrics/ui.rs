@@ -9,15 +9,13 @@
 
 use super::api::now_minute;
 use super::chart::{chart, Chart, ChartParams, DEFAULT_RANGE};
-use crate::auth::LoggedIn;
 use crate::http::{AppError, PageError};
 use crate::state::AppState;
 use crate::web::format::encode;
 use crate::web::sse::ProjectPulse;
-use crate::web::{render, Chrome};
+use crate::web::{render, Chrome, PageRequest};
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -230,12 +228,10 @@ fn draw(chart: &Chart) -> (Vec<Line>, f64, f64) {
 #[tracing::instrument(name = "page", skip_all, fields(route = "/charts"))]
 pub async fn charts(
     State(state): State<AppState>,
-    who: LoggedIn,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest,
     Query(params): Query<PageParams>,
 ) -> Result<Response, PageError> {
-    let chrome = Chrome::build(&state, who, &headers, &uri, "metrics").await?;
+    let chrome = request.chrome(&state, "metrics").await?;
     let project = chrome.project_or_404()?;
     let metrics = state.store.metric_names(project.id).await?;
     let picked = if params.metric.is_empty() {

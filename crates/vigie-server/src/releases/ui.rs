@@ -4,14 +4,12 @@
 //! brought and reopened, its deploys).
 
 use super::{chart_start, detail, every_day, overview, Day, ReleaseDetail, ReleaseRow};
-use crate::auth::LoggedIn;
 use crate::http::{AppError, PageError};
 use crate::state::AppState;
 use crate::web::chart::{bars, line, Bar, LinePath};
-use crate::web::{render, Chrome};
+use crate::web::{render, Chrome, PageRequest};
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use vigie_core::{Project, Timestamp};
 
@@ -120,11 +118,9 @@ impl Figures for ReleasesPage {}
 #[tracing::instrument(name = "page", skip_all, fields(route = "/releases"))]
 pub async fn releases(
     State(state): State<AppState>,
-    who: LoggedIn,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest,
 ) -> Result<Response, PageError> {
-    let chrome = Chrome::build(&state, who, &headers, &uri, "releases").await?;
+    let chrome = request.chrome(&state, "releases").await?;
     let project = chrome.project_or_404()?;
     let start = chart_start(Timestamp::now());
     let days = state.store.release_days(project.id, None, start).await?;
@@ -153,12 +149,10 @@ impl Figures for ReleasePage {}
 #[tracing::instrument(name = "page", skip_all, fields(route = "/releases/{version}"))]
 pub async fn release(
     State(state): State<AppState>,
-    who: LoggedIn,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest,
     Path(version): Path<String>,
 ) -> Result<Response, PageError> {
-    let chrome = Chrome::build(&state, who, &headers, &uri, "releases").await?;
+    let chrome = request.chrome(&state, "releases").await?;
     let project = chrome.project_or_404()?;
     let release = detail(&state, project.id, &version)
         .await?

@@ -2,13 +2,11 @@
 //! happened (see `crate::reports`).
 
 use super::{self as reports, IncidentParams, IncidentReport};
-use crate::auth::LoggedIn;
 use crate::http::{AppError, PageError};
 use crate::state::AppState;
-use crate::web::{render, Chrome};
+use crate::web::{render, Chrome, PageRequest};
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use vigie_core::Project;
 
@@ -40,12 +38,10 @@ impl IncidentPage {
 
 pub async fn incident(
     State(state): State<AppState>,
-    who: LoggedIn,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest,
     Query(params): Query<IncidentParams>,
 ) -> Result<Response, PageError> {
-    let chrome = Chrome::build(&state, who, &headers, &uri, "alerts").await?;
+    let chrome = request.chrome(&state, "alerts").await?;
     let project = chrome.project_or_404()?;
     let (report, problem) = if params.from.trim().is_empty() {
         (None, None)

@@ -1,12 +1,11 @@
 //! The Settings tab that lists a project's uploaded source maps, and deletes them (admins).
 
-use crate::auth::{AdminUser, LoggedIn};
+use crate::auth::AdminUser;
 use crate::http::{AppError, PageError};
 use crate::state::AppState;
-use crate::web::{form_outcome, render, Chrome};
+use crate::web::{form_outcome, render, Chrome, PageRequest};
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use vigie_core::Project;
 use vigie_store::artifacts::BundleMeta;
@@ -37,11 +36,9 @@ impl SettingsPage {
 /// `GET /settings/sourcemaps`: the current project's bundles, newest first.
 pub async fn settings(
     State(state): State<AppState>,
-    who: LoggedIn,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest,
 ) -> Result<Response, PageError> {
-    let chrome = Chrome::build(&state, who, &headers, &uri, "settings").await?;
+    let chrome = request.chrome(&state, "settings").await?;
     let project = chrome.project_or_404()?;
     let retention = match &state.config.sourcemaps.retention {
         r if r.trim().is_empty() => "ever".to_string(),
@@ -62,12 +59,10 @@ pub async fn settings(
 /// `POST /settings/sourcemaps/{id}/delete` (admins).
 pub async fn delete(
     State(state): State<AppState>,
-    AdminUser(who): AdminUser,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest<AdminUser>,
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
-    let chrome = Chrome::build(&state, who, &headers, &uri, "settings").await?;
+    let chrome = request.chrome(&state, "settings").await?;
     let project = chrome.project_or_404()?;
     let result = match state.store.delete_artifact_bundle(project.id, id).await {
         Ok(true) => Ok(()),
@@ -77,7 +72,7 @@ pub async fn delete(
         ))),
         Err(err) => Err(err.into()),
     };
-    form_outcome(result, PAGE, state.secure_cookies(&headers), |_| {
+    form_outcome(result, PAGE, request.secure_cookies(&state), |_| {
         "Source maps deleted.".to_string()
     })
 }

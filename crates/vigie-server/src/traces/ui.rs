@@ -12,16 +12,14 @@
 //! ```
 
 use super::api::{SearchParams, TraceView, DEFAULT_RANGE};
-use crate::auth::LoggedIn;
 use crate::http::PageError;
 use crate::logs::ui::Row;
 use crate::state::AppState;
 use crate::web::format::{encode, ms};
 use crate::web::waterfall::{self, SpanBar, Timed};
-use crate::web::{render, Chrome};
+use crate::web::{render, Chrome, PageRequest};
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use std::borrow::Borrow;
 use std::collections::BTreeSet;
@@ -106,12 +104,10 @@ fn colour_of(services: &[(String, usize)], service: &str) -> usize {
 #[tracing::instrument(name = "page", skip_all, fields(route = "/traces/{trace_id}"))]
 pub async fn trace(
     State(state): State<AppState>,
-    who: LoggedIn,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest,
     Path(trace_id): Path<String>,
 ) -> Result<Response, PageError> {
-    let chrome = Chrome::build(&state, who, &headers, &uri, "performance").await?;
+    let chrome = request.chrome(&state, "performance").await?;
     let project = chrome.project_or_404()?;
     let trace_id = trace_id.to_ascii_lowercase();
     let is_id = is_trace_id(&trace_id);
@@ -254,12 +250,10 @@ impl SearchPage {
 #[tracing::instrument(name = "page", skip_all, fields(route = "/traces"))]
 pub async fn search(
     State(state): State<AppState>,
-    who: LoggedIn,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest,
     Query(params): Query<SearchParams>,
 ) -> Result<Response, PageError> {
-    let chrome = Chrome::build(&state, who, &headers, &uri, "performance").await?;
+    let chrome = request.chrome(&state, "performance").await?;
     let project = chrome.project_or_404()?;
     // An order that does not read is the default one here (the API names the mistake).
     let order = params.order().unwrap_or_default();

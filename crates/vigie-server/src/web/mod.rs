@@ -3,6 +3,15 @@
 //! product's sections and the links between objects. Every feature's pages build on it
 //! (`crate::jobs::ui`, …, `crate::dashboard`); it depends on no feature.
 //!
+//! A page handler takes a [`PageRequest`] (`PageRequest<AdminUser>` for admins' forms) and
+//! draws its chrome from it:
+//!
+//! ```text
+//!   request ─ PageRequest (the session's user, or the login page / 403; headers; address)
+//!           ─ request.chrome(&state, "logs") ─ Chrome (projects, the one picked, flash)
+//!           ─ the feature's page struct ─ render ─ HTML
+//! ```
+//!
 //! - [`format`]: how values read on every page (numbers, times, durations, state colours);
 //! - [`chart`]: bars and lines as SVG;
 //! - [`related`]: the links between a page's object and what relates to it;
@@ -20,10 +29,12 @@ pub mod sections;
 pub mod sse;
 pub mod waterfall;
 
-use crate::auth::LoggedIn;
+use crate::auth::{AdminUser, LoggedIn};
 use crate::http::{cookies, AppError, PageError};
 use crate::state::AppState;
 use askama::Template;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Uri};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use vigie_core::{Access, Project, Timestamp, User};
@@ -57,10 +68,65 @@ pub struct Chrome {
     secure: bool,
 }
 
-impl Chrome {
-    pub async fn build(
+/// Who asks for a page, with the request's headers (cookies, `Accept`) and address: what the
+/// chrome around a page is drawn from and a form's answer is made with. `PageRequest` lets
+/// in anyone logged in (others go to the login page), `PageRequest<AdminUser>` admins only
+/// (viewers get 403).
+pub struct PageRequest<Who = LoggedIn> {
+    pub who: Who,
+    pub headers: HeaderMap,
+    pub uri: Uri,
+}
+
+impl<S, Who> FromRequestParts<S> for PageRequest<Who>
+where
+    S: Send + Sync,
+    Who: FromRequestParts<S, Rejection = Response> + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        Ok(PageRequest {
+            who: Who::from_request_parts(parts, state).await?,
+            headers: parts.headers.clone(),
+            uri: parts.uri.clone(),
+        })
+    }
+}
+
+impl<Who: AsRef<LoggedIn>> PageRequest<Who> {
+    /// The chrome of a page of `section` (a key of [`sections::SECTIONS`], or `dashboard`,
+    /// `system`, `settings`).
+    pub async fn chrome(
+        &self,
         state: &AppState,
-        who: LoggedIn,
+        section: &'static str,
+    ) -> Result<Chrome, AppError> {
+        Chrome::build(state, self.who.as_ref(), &self.headers, &self.uri, section).await
+    }
+
+    /// Whether the cookies of this request's answer (a form's flash) must be `Secure`.
+    pub fn secure_cookies(&self, state: &AppState) -> bool {
+        state.secure_cookies(&self.headers)
+    }
+}
+
+impl AsRef<LoggedIn> for LoggedIn {
+    fn as_ref(&self) -> &LoggedIn {
+        self
+    }
+}
+
+impl AsRef<LoggedIn> for AdminUser {
+    fn as_ref(&self) -> &LoggedIn {
+        &self.0
+    }
+}
+
+impl Chrome {
+    async fn build(
+        state: &AppState,
+        who: &LoggedIn,
         headers: &HeaderMap,
         uri: &Uri,
         section: &'static str,
@@ -72,8 +138,8 @@ impl Chrome {
             .or(projects.first())
             .cloned();
         Ok(Chrome {
-            user: who.user,
-            csrf: who.csrf,
+            user: who.user.clone(),
+            csrf: who.csrf.clone(),
             projects,
             project,
             section,

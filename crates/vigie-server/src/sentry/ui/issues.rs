@@ -6,7 +6,7 @@
 //! the table when the project's issues change.
 
 use super::event_view::{self, EventView};
-use crate::auth::{AdminUser, LoggedIn};
+use crate::auth::AdminUser;
 use crate::http::{AppError, PageError};
 use crate::hub::Change;
 use crate::sentry::api::{event_json, issue_or_404, IssueParams, StatusBody};
@@ -15,10 +15,9 @@ use crate::state::AppState;
 use crate::web::chart::{self, Bar};
 use crate::web::format::encode;
 use crate::web::sse::ProjectPulse;
-use crate::web::{form_outcome, render, Chrome};
+use crate::web::{form_outcome, render, Chrome, PageRequest};
 use askama::Template;
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use serde::Deserialize;
 use vigie_core::issue::{Issue, IssueId, IssueStatus};
@@ -164,12 +163,10 @@ impl IssuesPage {
 
 pub async fn list(
     State(state): State<AppState>,
-    who: LoggedIn,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest,
     Query(mut params): Query<IssueParams>,
 ) -> Result<Response, PageError> {
-    let chrome = Chrome::build(&state, who, &headers, &uri, "issues").await?;
+    let chrome = request.chrome(&state, "issues").await?;
     let project = chrome.project_or_404()?;
     // A trace id pasted in the search box opens its trace, where its issues are listed.
     if let Some(to_trace) =
@@ -410,13 +407,11 @@ async fn neighbour(
 pub async fn show(
     State(state): State<AppState>,
     State(ingest): State<ErrorIngest>,
-    who: LoggedIn,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest,
     Path(id): Path<IssueId>,
     Query(query): Query<IssueQuery>,
 ) -> Result<Response, PageError> {
-    let chrome = Chrome::build(&state, who, &headers, &uri, "issues").await?;
+    let chrome = request.chrome(&state, "issues").await?;
     let project = chrome.project_or_404()?;
     let issue = issue_or_404(&state, project.id, id).await?;
     let base = EventFilter {
@@ -503,11 +498,9 @@ struct FeedbackPage {
 /// `/feedback`: the project's user feedback, each linked to the issue it is about.
 pub async fn feedback(
     State(state): State<AppState>,
-    who: LoggedIn,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest,
 ) -> Result<Response, PageError> {
-    let chrome = Chrome::build(&state, who, &headers, &uri, "issues").await?;
+    let chrome = request.chrome(&state, "issues").await?;
     let project = chrome.project_or_404()?;
     let page = FeedbackPage {
         feedback: state
@@ -532,14 +525,12 @@ pub struct StatusForm {
 /// `POST /issues/{id}/status` (admins): the page's resolve / ignore / reopen buttons.
 pub async fn set_status(
     State(state): State<AppState>,
-    who: AdminUser,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest<AdminUser>,
     Path(id): Path<IssueId>,
     Form(form): Form<StatusForm>,
 ) -> Result<Response, PageError> {
-    let secure = state.secure_cookies(&headers);
-    let chrome = Chrome::build(&state, who.0, &headers, &uri, "issues").await?;
+    let secure = request.secure_cookies(&state);
+    let chrome = request.chrome(&state, "issues").await?;
     let project = chrome.project_or_404()?;
     let changed = async {
         let (more_events, until) = match form.ignore.trim() {

@@ -5,17 +5,15 @@
 //! Figures come from `GET /api/v1/transactions` and its detail (`crate::sentry::api`), so the
 //! page and the API always agree.
 
-use crate::auth::LoggedIn;
 use crate::http::{AppError, PageError};
 use crate::sentry::api::{period_of, step_for, TransactionView};
 use crate::state::AppState;
 use crate::web::chart::{self, Bar};
 use crate::web::format::{encode, ms};
 use crate::web::waterfall::{self, SpanBar, Timed};
-use crate::web::{render, Chrome};
+use crate::web::{render, Chrome, PageRequest};
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
@@ -114,12 +112,10 @@ impl PerformancePage {
 
 pub async fn list(
     State(state): State<AppState>,
-    who: LoggedIn,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest,
     Query(query): Query<PerfQuery>,
 ) -> Result<Response, PageError> {
-    let chrome = Chrome::build(&state, who, &headers, &uri, "performance").await?;
+    let chrome = request.chrome(&state, "performance").await?;
     let project = chrome.project_or_404()?;
     let (since, until, minutes) = period_of(Some(query.period()))?;
     let stats = state
@@ -359,12 +355,10 @@ async fn fitting_period(
 
 pub async fn transaction(
     State(state): State<AppState>,
-    who: LoggedIn,
-    headers: HeaderMap,
-    uri: Uri,
+    request: PageRequest,
     Query(query): Query<PerfQuery>,
 ) -> Result<Response, PageError> {
-    let chrome = Chrome::build(&state, who, &headers, &uri, "performance").await?;
+    let chrome = request.chrome(&state, "performance").await?;
     let project = chrome.project_or_404()?;
     let name = query
         .name

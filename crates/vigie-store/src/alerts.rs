@@ -770,21 +770,19 @@ impl<E: crate::engine::Engine> AlertStore for crate::engine::Db<E> {
 
     async fn list_channels(&self, project: ProjectId) -> Result<Vec<Channel>> {
         self.read("list_channels", move |tx| {
-            Box::pin(async move { list_channels(tx, project).await })
+            Box::pin(list_channels(tx, project))
         })
         .await
     }
 
     async fn channel(&self, id: i64) -> Result<Option<Channel>> {
-        self.read("channel", move |tx| {
-            Box::pin(async move { channel(tx, id).await })
-        })
-        .await
+        self.read("channel", move |tx| Box::pin(channel(tx, id)))
+            .await
     }
 
     async fn delete_channel(&self, project: ProjectId, id: i64) -> Result<()> {
         self.write("delete_channel", move |tx| {
-            Box::pin(async move { delete_channel(tx, project, id).await })
+            Box::pin(delete_channel(tx, project, id))
         })
         .await
     }
@@ -803,15 +801,13 @@ impl<E: crate::engine::Engine> AlertStore for crate::engine::Db<E> {
     }
 
     async fn list_rules(&self, project: ProjectId) -> Result<Vec<Rule>> {
-        self.read("list_rules", move |tx| {
-            Box::pin(async move { list_rules(tx, project).await })
-        })
-        .await
+        self.read("list_rules", move |tx| Box::pin(list_rules(tx, project)))
+            .await
     }
 
     async fn delete_rule(&self, project: ProjectId, id: i64) -> Result<()> {
         self.write("delete_rule", move |tx| {
-            Box::pin(async move { delete_rule(tx, project, id).await })
+            Box::pin(delete_rule(tx, project, id))
         })
         .await
     }
@@ -831,7 +827,7 @@ impl<E: crate::engine::Engine> AlertStore for crate::engine::Db<E> {
         until: Option<Timestamp>,
     ) -> Result<Rule> {
         self.write("mute_rule", move |tx| {
-            Box::pin(async move { mute_rule(tx, project, id, until).await })
+            Box::pin(mute_rule(tx, project, id, until))
         })
         .await
     }
@@ -871,7 +867,7 @@ impl<E: crate::engine::Engine> AlertStore for crate::engine::Db<E> {
         limit: u32,
     ) -> Result<Vec<Delivery>> {
         self.write("claim_deliveries", move |tx| {
-            Box::pin(async move { claim_deliveries(tx, now, lease_until, limit).await })
+            Box::pin(claim_deliveries(tx, now, lease_until, limit))
         })
         .await
     }
@@ -884,14 +880,14 @@ impl<E: crate::engine::Engine> AlertStore for crate::engine::Db<E> {
         now: Timestamp,
     ) -> Result<()> {
         self.write("delivered", move |tx| {
-            Box::pin(async move { delivered(tx, id, outcome, retry_at, now).await })
+            Box::pin(delivered(tx, id, outcome, retry_at, now))
         })
         .await
     }
 
     async fn list_deliveries(&self, project: ProjectId, limit: u32) -> Result<Vec<Delivery>> {
         self.read("list_deliveries", move |tx| {
-            Box::pin(async move { list_deliveries(tx, project, limit).await })
+            Box::pin(list_deliveries(tx, project, limit))
         })
         .await
     }

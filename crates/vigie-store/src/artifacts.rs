@@ -419,7 +419,7 @@ impl<E: Engine> ArtifactStore for Db<E> {
         now: Timestamp,
     ) -> Result<BundleSaved> {
         self.write("save_bundle", move |tx| {
-            Box::pin(async move { save(tx, bundle, cap_bytes, now).await })
+            Box::pin(save(tx, bundle, cap_bytes, now))
         })
         .await
     }

@@ -207,15 +207,12 @@ pub trait FeedStore: Send + Sync {
 #[async_trait::async_trait]
 impl<E: crate::engine::Engine> FeedStore for crate::engine::Db<E> {
     async fn feed_after(&self, seq: i64, limit: u32) -> Result<Vec<FeedEntry>> {
-        self.read("feed_after", move |tx| {
-            Box::pin(async move { after(tx, seq, limit).await })
-        })
-        .await
+        self.read("feed_after", move |tx| Box::pin(after(tx, seq, limit)))
+            .await
     }
 
     async fn feed_head(&self) -> Result<i64> {
-        self.read("feed_head", |tx| Box::pin(async move { head(tx).await }))
-            .await
+        self.read("feed_head", |tx| Box::pin(head(tx))).await
     }
 
     async fn feed_cursor(&self, name: &str) -> Result<i64> {
@@ -233,9 +230,7 @@ impl<E: crate::engine::Engine> FeedStore for crate::engine::Db<E> {
     }
 
     async fn prune_feed(&self, before: Timestamp) -> Result<u64> {
-        self.write("prune_feed", move |tx| {
-            Box::pin(async move { prune(tx, before).await })
-        })
-        .await
+        self.write("prune_feed", move |tx| Box::pin(prune(tx, before)))
+            .await
     }
 }

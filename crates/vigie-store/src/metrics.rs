@@ -559,7 +559,7 @@ impl<E: Engine> MetricStore for Db<E> {
         }
         let now = Timestamp::now();
         self.write("write_metrics", move |tx| {
-            Box::pin(async move { write(tx, project, points, max_series, now).await })
+            Box::pin(write(tx, project, points, max_series, now))
         })
         .await
     }

@@ -737,14 +737,14 @@ impl<E: crate::engine::Engine> MonitorStore for crate::engine::Db<E> {
 
     async fn check_monitors(&self, now: Timestamp) -> Result<Vec<RunChange>> {
         self.write("check_monitors", move |tx| {
-            Box::pin(async move { check_monitors(tx, now).await })
+            Box::pin(check_monitors(tx, now))
         })
         .await
     }
 
     async fn list_monitors(&self, project: ProjectId) -> Result<Vec<Monitor>> {
         self.read("list_monitors", move |tx| {
-            Box::pin(async move { list_monitors(tx, project).await })
+            Box::pin(list_monitors(tx, project))
         })
         .await
     }

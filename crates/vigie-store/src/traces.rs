@@ -727,7 +727,7 @@ impl<E: Engine> SpanStore for Db<E> {
     async fn prune_spans(&self, project: ProjectId, before: Timestamp) -> Result<u64> {
         let before_ns = before.millis().saturating_mul(1_000_000);
         self.write("prune_spans", move |tx| {
-            Box::pin(async move { prune(tx, project, before_ns).await })
+            Box::pin(prune(tx, project, before_ns))
         })
         .await
     }

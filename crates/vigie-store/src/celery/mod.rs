@@ -562,15 +562,13 @@ impl<E: crate::engine::Engine> CeleryStore for crate::engine::Db<E> {
     }
 
     async fn celery_workers(&self, project: ProjectId) -> Result<Vec<vigie_core::celery::Worker>> {
-        self.read("celery_workers", move |tx| {
-            Box::pin(async move { workers(tx, project).await })
-        })
-        .await
+        self.read("celery_workers", move |tx| Box::pin(workers(tx, project)))
+            .await
     }
 
     async fn celery_task_names(&self, project: ProjectId) -> Result<Vec<String>> {
         self.read("celery_task_names", move |tx| {
-            Box::pin(async move { task_names(tx, project).await })
+            Box::pin(task_names(tx, project))
         })
         .await
     }
@@ -606,10 +604,8 @@ impl<E: crate::engine::Engine> CeleryStore for crate::engine::Db<E> {
     }
 
     async fn celery_queues(&self, project: ProjectId) -> Result<Vec<String>> {
-        self.read("celery_queues", move |tx| {
-            Box::pin(async move { queues(tx, project).await })
-        })
-        .await
+        self.read("celery_queues", move |tx| Box::pin(queues(tx, project)))
+            .await
     }
 
     async fn celery_worker_periods(
@@ -618,7 +614,7 @@ impl<E: crate::engine::Engine> CeleryStore for crate::engine::Db<E> {
         since: Timestamp,
     ) -> Result<Vec<WorkerPeriod>> {
         self.read("celery_worker_periods", move |tx| {
-            Box::pin(async move { worker_periods(tx, project, since).await })
+            Box::pin(worker_periods(tx, project, since))
         })
         .await
     }
@@ -629,7 +625,7 @@ impl<E: crate::engine::Engine> CeleryStore for crate::engine::Db<E> {
         workers_before: Option<Timestamp>,
     ) -> Result<u64> {
         self.write("prune_celery", move |tx| {
-            Box::pin(async move { prune(tx, tasks_before, workers_before).await })
+            Box::pin(prune(tx, tasks_before, workers_before))
         })
         .await
     }

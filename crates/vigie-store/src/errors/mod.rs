@@ -467,21 +467,19 @@ impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
         let spans = std::mem::take(&mut batch.spans);
         let spans = crate::traces::EncodedSpans::encode(batch.project, spans).await?;
         self.write("write_errors", move |tx| {
-            Box::pin(async move { write_batch(tx, batch, spans, now).await })
+            Box::pin(write_batch(tx, batch, spans, now))
         })
         .await
     }
 
     async fn prune_errors(&self, before: Timestamp) -> Result<u64> {
-        self.write("prune_errors", move |tx| {
-            Box::pin(async move { prune(tx, before).await })
-        })
-        .await
+        self.write("prune_errors", move |tx| Box::pin(prune(tx, before)))
+            .await
     }
 
     async fn error_settings(&self, project: ProjectId) -> Result<ErrorSettings> {
         self.read("error_settings", move |tx| {
-            Box::pin(async move { error_settings(tx, project).await })
+            Box::pin(error_settings(tx, project))
         })
         .await
     }
@@ -503,10 +501,8 @@ impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
     }
 
     async fn issue(&self, project: ProjectId, id: IssueId) -> Result<Option<Issue>> {
-        self.read("issue", move |tx| {
-            Box::pin(async move { issue(tx, project, id).await })
-        })
-        .await
+        self.read("issue", move |tx| Box::pin(issue(tx, project, id)))
+            .await
     }
 
     async fn set_issue_status(
@@ -523,10 +519,8 @@ impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
     }
 
     async fn issue_tags(&self, issue: IssueId) -> Result<Vec<TagCount>> {
-        self.read("issue_tags", move |tx| {
-            Box::pin(async move { issue_tags(tx, issue).await })
-        })
-        .await
+        self.read("issue_tags", move |tx| Box::pin(issue_tags(tx, issue)))
+            .await
     }
 
     async fn issue_hours(
@@ -594,7 +588,7 @@ impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
         buckets: usize,
     ) -> Result<Vec<TransactionStats>> {
         self.read("transactions", move |tx| {
-            Box::pin(async move { transactions(tx, project, since, until, buckets).await })
+            Box::pin(transactions(tx, project, since, until, buckets))
         })
         .await
     }
@@ -673,7 +667,7 @@ impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
         since: Timestamp,
     ) -> Result<Vec<ReleaseHealth>> {
         self.read("release_health", move |tx| {
-            Box::pin(async move { release_health(tx, project, since).await })
+            Box::pin(release_health(tx, project, since))
         })
         .await
     }
@@ -684,7 +678,7 @@ impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
         since: Timestamp,
     ) -> Result<Vec<DroppedCount>> {
         self.read("dropped_events", move |tx| {
-            Box::pin(async move { dropped(tx, project, since).await })
+            Box::pin(dropped(tx, project, since))
         })
         .await
     }
@@ -696,7 +690,7 @@ impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
         limit: u32,
     ) -> Result<Vec<Feedback>> {
         self.read("feedback", move |tx| {
-            Box::pin(async move { feedback(tx, project, issue, limit).await })
+            Box::pin(feedback(tx, project, issue, limit))
         })
         .await
     }
@@ -715,7 +709,7 @@ impl<E: crate::engine::Engine> ErrorStore for crate::engine::Db<E> {
         id: i64,
     ) -> Result<Option<(AttachmentMeta, Vec<u8>)>> {
         self.read("attachment", move |tx| {
-            Box::pin(async move { attachment(tx, project, id).await })
+            Box::pin(attachment(tx, project, id))
         })
         .await
     }

@@ -374,7 +374,7 @@ impl<E: Engine> LogStore for Db<E> {
 
     async fn log_blocks_to_group(&self, project: ProjectId) -> Result<Ungrouped> {
         self.read("log_blocks_to_group", move |tx| {
-            Box::pin(async move { groups::to_group(tx, project).await })
+            Box::pin(groups::to_group(tx, project))
         })
         .await
     }
@@ -392,7 +392,7 @@ impl<E: Engine> LogStore for Db<E> {
 
     async fn log_block_groups(&self, project: ProjectId) -> Result<Vec<BlockGroup>> {
         self.read("log_block_groups", move |tx| {
-            Box::pin(async move { groups::of_project(tx, project).await })
+            Box::pin(groups::of_project(tx, project))
         })
         .await
     }

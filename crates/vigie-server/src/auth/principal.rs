@@ -21,6 +21,19 @@ pub struct LoggedIn {
 /// A logged-in admin. Viewers get 403.
 pub struct AdminUser(pub LoggedIn);
 
+/// Either extractor, as the logged-in person it holds (a page's chrome needs no more).
+impl AsRef<LoggedIn> for LoggedIn {
+    fn as_ref(&self) -> &LoggedIn {
+        self
+    }
+}
+
+impl AsRef<LoggedIn> for AdminUser {
+    fn as_ref(&self) -> &LoggedIn {
+        &self.0
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for LoggedIn
 where
     AppState: FromRef<S>,

@@ -29,7 +29,7 @@ pub mod sections;
 pub mod sse;
 pub mod waterfall;
 
-use crate::auth::{AdminUser, LoggedIn};
+use crate::auth::LoggedIn;
 use crate::http::{cookies, AppError, PageError};
 use crate::state::AppState;
 use askama::Template;
@@ -71,7 +71,7 @@ pub struct Chrome {
 /// Who asks for a page, with the request's headers (cookies, `Accept`) and address: what the
 /// chrome around a page is drawn from and a form's answer is made with. `PageRequest` lets
 /// in anyone logged in (others go to the login page), `PageRequest<AdminUser>` admins only
-/// (viewers get 403).
+/// (viewers get 403): `Who` is any extractor of a logged-in person.
 pub struct PageRequest<Who = LoggedIn> {
     pub who: Who,
     pub headers: HeaderMap,
@@ -108,18 +108,6 @@ impl<Who: AsRef<LoggedIn>> PageRequest<Who> {
     /// Whether the cookies of this request's answer (a form's flash) must be `Secure`.
     pub fn secure_cookies(&self, state: &AppState) -> bool {
         state.secure_cookies(&self.headers)
-    }
-}
-
-impl AsRef<LoggedIn> for LoggedIn {
-    fn as_ref(&self) -> &LoggedIn {
-        self
-    }
-}
-
-impl AsRef<LoggedIn> for AdminUser {
-    fn as_ref(&self) -> &LoggedIn {
-        &self.0
     }
 }
 

@@ -88,9 +88,9 @@ pub trait AccountStore: Send + Sync {
     async fn meta_get_or_insert(&self, key: &str, value: &str) -> Result<String>;
     async fn meta_delete(&self, key: &str) -> Result<()>;
     /// Makes what a starting server needs, in one transaction: one commit on a fresh
-    /// database, none when everything is there already. Two instances starting at once on one
-    /// PostgreSQL may both make the first project: the second gets a
-    /// [`StoreError::Conflict`] and, asking again, finds the first one's.
+    /// database, none when everything is there already. Instances starting at once on one
+    /// PostgreSQL agree: a project another one made meanwhile is taken as it is, not made
+    /// again.
     async fn prepare_installation(&self, installation: &Installation) -> Result<Installed>;
 
     // --- projects ---
@@ -307,17 +307,43 @@ async fn meta_keep_first(tx: &mut dyn Tx, key: &str, value: &str) -> Result<Stri
         .ok_or(StoreError::NotFound("meta value"))
 }
 
-async fn prepare(tx: &mut dyn Tx, installation: &Installation) -> Result<Installed> {
-    let mut projects = all_projects(tx).await?;
-    if projects.is_empty() {
-        let (name, key) = &installation.first_project;
-        projects.push(insert_project(tx, name, key).await?);
+/// Makes the project unless one has its name already (made by an instance starting at the
+/// same moment: on PostgreSQL the insert waits for that instance's commit, then does nothing).
+async fn insert_project_unless_named(tx: &mut dyn Tx, name: &str, key: &ProjectKey) -> Result<()> {
+    let values = [
+        name.into(),
+        key.as_str().into(),
+        Timestamp::now().millis().into(),
+    ];
+    tx.execute(
+        "INSERT INTO projects (name, public_key, created_at) VALUES ($1, $2, $3)
+         ON CONFLICT (name) DO NOTHING",
+        &values,
+    )
+    .await?;
+    Ok(())
+}
+
+async fn install(tx: &mut dyn Tx, installation: &Installation) -> Result<Installed> {
+    let found = all_projects(tx).await?;
+    let mut missing = Vec::new();
+    if found.is_empty() {
+        missing.push(&installation.first_project);
     }
-    if let Some((name, key)) = &installation.own_project {
-        if !projects.iter().any(|p| &p.name == name) {
-            projects.push(insert_project(tx, name, key).await?);
+    if let Some(own) = &installation.own_project {
+        if !found.iter().any(|p| p.name == own.0) {
+            missing.push(own);
         }
     }
+    for (name, key) in &missing {
+        insert_project_unless_named(tx, name, key).await?;
+    }
+    // Read again after making any: the rows another instance made meanwhile are in it too.
+    let projects = if missing.is_empty() {
+        found
+    } else {
+        all_projects(tx).await?
+    };
     let setup_token = if user_count(tx).await? == 0 {
         let (key, value) = &installation.setup_token;
         Some(meta_keep_first(tx, key, value).await?)
@@ -373,7 +399,7 @@ impl<E: Engine> AccountStore for Db<E> {
     async fn prepare_installation(&self, installation: &Installation) -> Result<Installed> {
         let installation = installation.clone();
         self.write("prepare_installation", move |tx| {
-            Box::pin(async move { prepare(tx, &installation).await })
+            Box::pin(async move { install(tx, &installation).await })
         })
         .await
     }

@@ -12,7 +12,7 @@ use vigie_core::account::new_api_token;
 use vigie_core::secret::{random_hex, token_hash};
 use vigie_core::validate::InvalidName;
 use vigie_core::{validate, ApiToken, Project, ProjectId, ProjectKey, Role, Scope, User};
-use vigie_store::{Installation, NewApiToken, NewUser, Store, StoreError};
+use vigie_store::{Installation, Installed, NewApiToken, NewUser, Store, StoreError};
 
 /// Why a change to projects, users or tokens was refused.
 #[derive(Debug, thiserror::Error)]
@@ -67,13 +67,6 @@ pub async fn remembered_base_url(store: &dyn Store) -> Result<Option<String>, St
 /// The project every installation starts with.
 pub const DEFAULT_PROJECT: &str = "default";
 
-/// What a fresh or existing installation looks like after [`bootstrap`].
-pub struct Bootstrap {
-    pub projects: Vec<Project>,
-    /// Present while no user exists: the token of the setup address.
-    pub setup_token: Option<String>,
-}
-
 /// What a starting server asks of [`bootstrap`] besides the default project and the setup
 /// token. An offline command asks nothing more (`Start::default()`).
 #[derive(Clone, Copy, Debug, Default)]
@@ -92,7 +85,7 @@ pub struct Start<'a> {
 ///
 /// All of it is one transaction: a fresh data directory's start waits for one commit here,
 /// not four, and a start on a prepared one writes nothing.
-pub async fn bootstrap(store: &dyn Store, start: Start<'_>) -> Result<Bootstrap, ManageError> {
+pub async fn bootstrap(store: &dyn Store, start: Start<'_>) -> Result<Installed, ManageError> {
     let installation = Installation {
         first_project: (DEFAULT_PROJECT.into(), ProjectKey::generate()),
         own_project: start
@@ -105,15 +98,7 @@ pub async fn bootstrap(store: &dyn Store, start: Start<'_>) -> Result<Bootstrap,
             .into_iter()
             .collect(),
     };
-    let installed = match store.prepare_installation(&installation).await {
-        // Another instance starting at the same moment made a project first: use its.
-        Err(StoreError::Conflict(_)) => store.prepare_installation(&installation).await,
-        first => first,
-    }?;
-    Ok(Bootstrap {
-        projects: installed.projects,
-        setup_token: installed.setup_token,
-    })
+    Ok(store.prepare_installation(&installation).await?)
 }
 
 pub async fn create_project(store: &dyn Store, name: &str) -> Result<Project, ManageError> {

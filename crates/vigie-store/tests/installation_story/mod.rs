@@ -20,8 +20,8 @@ fn names(installed: &Installed) -> Vec<&str> {
 
 /// `store` is fresh: no project, no user, nothing in `meta`.
 pub async fn installation_story(store: Arc<dyn Store>) {
-    // Two instances starting at the same moment: each either prepares or is told another
-    // made the first project (then asks again); never two first projects.
+    // Two instances starting at the same moment: both answer, and there are never two
+    // first projects.
     let (one, two) = (
         installation("t1", "http://a", Some("vigie")),
         installation("t2", "http://a", Some("vigie")),

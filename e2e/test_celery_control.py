@@ -71,6 +71,17 @@ def flower_json(srv, path, body, auth):
         return e.code, e.read().decode()
 
 
+def stored_task(srv, uuid):
+    """The task as Vigie stores it, or {} while none of its events has been stored yet (a
+    404: a poll may come before the worker's first event)."""
+    try:
+        return api(srv, f"/api/v1/celery/tasks/{uuid}")["task"]
+    except urllib.error.HTTPError as e:
+        if e.code == 404:
+            return {}
+        raise
+
+
 def flash(browser):
     """The message the page shows after a form was sent (waits for the new page)."""
     from selenium.webdriver.support.ui import WebDriverWait
@@ -128,8 +139,8 @@ def test_inspect_answers_what_the_worker_holds(redis_app):
     # Revoke with terminate stops it: REVOKED, the worker confirms, the list says who did it.
     done = control(srv, "terminate", task_id=running, signal="SIGKILL")
     assert done["ok"] and done["replies"][hostname]["ok"] == f"terminate: {running}", done
-    task = wait_for(lambda: (t := api(srv, f"/api/v1/celery/tasks/{running}")["task"])
-                    ["state"] == "REVOKED" and t, "the task revoked")
+    task = wait_for(lambda: (t := stored_task(srv, running)).get("state") == "REVOKED" and t,
+                    "the task revoked")
     assert task["state"] == "REVOKED"
     revoked = api(srv, "/api/v1/celery/inspect/revoked")["replies"][hostname]
     assert running in revoked
@@ -162,11 +173,11 @@ def test_actions_change_what_the_worker_reports(redis_app):
 
     # A failed task sent again with its arguments: a new task, whose parent is the old one.
     failed = send(env, "from celery_app import boom; print(boom.delay('BE').id)")
-    wait_for(lambda: api(srv, f"/api/v1/celery/tasks/{failed}")["task"]["state"] == "FAILURE", "boom failed")
+    wait_for(lambda: stored_task(srv, failed).get("state") == "FAILURE", "boom failed")
     again = control(srv, "retry", task_id=failed)
     assert again["ok"] and again["task_id"] != failed, again
-    retried = wait_for(lambda: (t := api(srv, f"/api/v1/celery/tasks/{again['task_id']}")["task"])
-                       ["state"] == "FAILURE" and t, "the retry ran (and failed the same way)")
+    retried = wait_for(lambda: (t := stored_task(srv, again['task_id'])).get("state") == "FAILURE" and t,
+                       "the retry ran (and failed the same way)")
     assert (retried["name"], retried["args"], retried["parent_id"]) == ("celery_app.boom", "('BE',)", failed)
     assert retried["exception"] == "KeyError('BE')" and retried["worker"] == hostname
 
@@ -314,9 +325,9 @@ def test_a_flower_script_runs_unchanged(redis_app):
         (200, {"message": "time limits set successfully"})
     # An AbortableTask stops itself once marked ABORTED in the result backend.
     long = send(env, "from celery_app import abortable; print(abortable.delay(30).id)")
-    wait_for(lambda: api(srv, f"/api/v1/celery/tasks/{long}")["task"]["state"] == "STARTED", "started")
+    wait_for(lambda: stored_task(srv, long).get("state") == "STARTED", "started")
     assert flower(srv, f"/api/task/abort/{long}", {}, auth) == (200, {"message": f"Aborted '{long}'"})
-    ended = wait_for(lambda: (t := api(srv, f"/api/v1/celery/tasks/{long}")["task"])["state"] == "SUCCESS"
+    ended = wait_for(lambda: (t := stored_task(srv, long)).get("state") == "SUCCESS"
                      and t, "the task saw it was aborted")
     assert ended["result"] == "'aborted'", ended
 
@@ -324,7 +335,7 @@ def test_a_flower_script_runs_unchanged(redis_app):
     wait_for(lambda: api(srv, "/api/v1/celery/inspect/active")["replies"][hostname], "running")
     assert flower(srv, f"/api/task/revoke/{running}", {"terminate": "true"}, auth) == \
         (200, {"message": f"Revoked '{running}'"})
-    wait_for(lambda: api(srv, f"/api/v1/celery/tasks/{running}")["task"]["state"] == "REVOKED",
+    wait_for(lambda: stored_task(srv, running).get("state") == "REVOKED",
              "terminated through Flower's API")
     actors = {a["actor"] for a in api(srv, "/api/v1/celery/actions")}
     assert "ops" in actors, actors
@@ -377,7 +388,7 @@ def test_a_failure_the_sdk_reported_is_one_issue():
         try:
             wait_for(lambda: [w for w in api(srv, "/api/v1/celery/workers") if w["online"]], "the worker")
             with_sdk = send(env, "from celery_app import boom; print(boom.delay('SDK').id)")
-            wait_for(lambda: api(srv, f"/api/v1/celery/tasks/{with_sdk}")["task"]["state"] == "FAILURE",
+            wait_for(lambda: stored_task(srv, with_sdk).get("state") == "FAILURE",
                      "the task failed")
             wait_for(lambda: [i for i in api(srv, "/api/v1/issues")["issues"]
                               if i["title"] == "KeyError: 'SDK'"], "the SDK's issue")
@@ -416,11 +427,11 @@ def test_rabbitmq_workers_are_inspected_and_controlled():
             send(env, "from celery_app import add\nfor _ in range(4): add.apply_async((1, 1), queue='rmq-reports')")
             time.sleep(0.5)
             failed = send(env, "from celery_app import boom; print(boom.delay('RMQ').id)")
-            wait_for(lambda: api(srv, f"/api/v1/celery/tasks/{failed}")["task"]["state"] == "FAILURE",
+            wait_for(lambda: stored_task(srv, failed).get("state") == "FAILURE",
                      "boom failed")
             again = control(srv, "retry", task_id=failed)["task_id"]
-            retried = wait_for(lambda: (t := api(srv, f"/api/v1/celery/tasks/{again}")["task"])
-                               ["state"] == "FAILURE" and t, "the retry ran on RabbitMQ")
+            retried = wait_for(lambda: (t := stored_task(srv, again)).get("state") == "FAILURE" and t,
+                               "the retry ran on RabbitMQ")
             assert (retried["args"], retried["parent_id"]) == ("('RMQ',)", failed)
             purged = control(srv, "purge", queue="rmq-reports")
             assert purged["outcome"] == "purged 4 message(s) from rmq-reports", purged

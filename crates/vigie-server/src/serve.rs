@@ -10,8 +10,10 @@
 //!   ─ listener bound (so the base URL is known)
 //!   ─ bootstrap, one transaction (a fresh directory: default project, Vigie's own project,
 //!     setup token, base URL: 1; a directory already set up on the same address: 0)
-//!   ─ sinks, tasks, the lead ─ this instance's heartbeat (1) ─ router built ─ banner
+//!   ─ sinks, tasks, the lead ─ router built ─ banner
 //! ```
+//!
+//! This instance's heartbeat is the cluster task's first beat, written beside the banner.
 //!
 //! Shutdown order matters for "acknowledge only what is durable": stop accepting connections,
 //! end live streams, let in-flight requests finish (their writes commit and are acknowledged),

@@ -127,7 +127,8 @@ impl Membership {
             None => Membership::follows(state),
         };
         state.instance.set_leads(membership.lead.is_some());
-        report(state).await;
+        // The heartbeat is not written here: the cluster task's first beat, at once, writes
+        // it, so a start does not wait for its commit before the banner.
         Ok(membership)
     }
 }

@@ -7,7 +7,8 @@ Runs BINARY under valgrind's callgrind on a fresh data directory, as `vigie-benc
 measures a start: the banner, a few `GET /health`, one login page, then two seconds idle (the
 background tasks' first ticks), then SIGTERM and the orderly shutdown. Every function of the
 binary that ran is written to OUT (default `crates/vigie/code-order.txt`), one linker symbol
-per line, hottest first. `crates/vigie/build.rs` hands that file to the linker
+per line, sorted by name so that writing it again shows only the names that changed (the
+order within the list matters little: all of it is touched). `crates/vigie/build.rs` hands that file to the linker
 (`--symbol-ordering-file`), so what a start and an idle server touch lies in a few
 contiguous megabytes rather than spread over the whole `.text`.
 
@@ -31,7 +32,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_OUT = os.path.normpath(os.path.join(HERE, "..", "crates", "vigie", "code-order.txt"))
-HEADER = "# Functions a start and a few idle seconds run, hottest first; written by bench/code-order.py\n"
+HEADER = "# Functions a start and a few idle seconds run, by name; written by bench/code-order.py\n"
 
 
 def get(host, port, path):
@@ -72,24 +73,15 @@ def run_under_callgrind(binary, data, profile):
 
 
 def executed_functions(binary, profile):
-    """The binary's functions in callgrind's profile, by instructions run, most first."""
+    """The names of the binary's functions in callgrind's profile: each one ran."""
     binary = os.path.realpath(binary)
-    cost, in_binary, current = {}, False, None
+    names, in_binary = set(), False
     for line in open(profile):
         if line.startswith("ob="):
             in_binary = os.path.realpath(line[3:].strip()) == binary
-            current = None
-        elif line.startswith("fn="):
-            current = line[3:].strip() if in_binary else None
-            if current:
-                cost.setdefault(current, 0)
-        elif current and line[:1].isdigit():
-            # A cost line: "line instructions"; calls= lines' following line is the callee's
-            # inclusive cost, but it still lands on the caller, which ran.
-            fields = line.split()
-            if len(fields) >= 2:
-                cost[current] += int(fields[1])
-    return sorted(cost, key=lambda name: -cost[name])
+        elif line.startswith("fn=") and in_binary:
+            names.add(line[3:].strip())
+    return sorted(names)
 
 
 def binary_symbols(binary):

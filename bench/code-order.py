@@ -8,7 +8,8 @@ measures a start: the banner, a few `GET /health`, one login page, then two seco
 background tasks' first ticks), then SIGTERM and the orderly shutdown. Every function of the
 binary that ran is written to OUT (default `crates/vigie/code-order.txt`), one linker symbol
 per line, sorted by name so that writing it again shows only the names that changed (the
-order within the list matters little: all of it is touched). `crates/vigie/build.rs` hands that file to the linker
+order within the list matters little: all of it is touched). Two runs differ by a handful of
+names, what the threads' timing happened to run. `crates/vigie/build.rs` hands that file to the linker
 (`--symbol-ordering-file`), so what a start and an idle server touch lies in a few
 contiguous megabytes rather than spread over the whole `.text`.
 
@@ -24,49 +25,32 @@ binary the README's command built).
 """
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+
+import fresh
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_OUT = os.path.normpath(os.path.join(HERE, "..", "crates", "vigie", "code-order.txt"))
 HEADER = "# Functions a start and a few idle seconds run, by name; written by bench/code-order.py\n"
 
 
-def get(host, port, path):
-    with socket.create_connection((host, int(port)), timeout=30) as s:
-        s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        while s.recv(65536):
-            pass
-
-
 def run_under_callgrind(binary, data, profile):
-    server = subprocess.Popen(
-        [
-            "valgrind", "--tool=callgrind", "--demangle=no", "--compress-strings=no",
-            "--compress-pos=no", f"--callgrind-out-file={profile}",
-            binary, "serve", "--listen", "127.0.0.1:0", "--data", data,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env={"VIGIE_LOG": "warn", "PATH": "/usr/bin:/bin"},
+    valgrind = (
+        "valgrind", "--tool=callgrind", "--demangle=no", "--compress-strings=no",
+        "--compress-pos=no", f"--callgrind-out-file={profile}",
     )
-    url = None
-    for line in server.stdout:
-        line = line.decode().strip()
-        if line.startswith("UI:"):
-            url = line[3:].strip()
-        if line.startswith("Press Ctrl-C"):
-            break
-    if url is None:
+    server = fresh.serve(binary, data, stdout=subprocess.PIPE, under=valgrind)
+    address = fresh.banner(server)
+    if address is None:
         server.kill()
         raise SystemExit(f"{binary} printed no banner under valgrind")
-    host, port = url.removeprefix("http://").split(":")
+    host, port, _ = address
     for _ in range(3):
-        get(host, port, b"/health")
-    get(host, port, b"/login")
+        fresh.get(host, port, b"/health")
+    fresh.get(host, port, b"/login")
     time.sleep(2)
     server.send_signal(signal.SIGTERM)
     server.wait(timeout=60)

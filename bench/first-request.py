@@ -9,7 +9,6 @@ time from spawn to the banner as this script reads it (exec and loading included
 The difference between the first and the second request is what a fresh server still does
 after its "ready" line (see BENCHMARKS.md, "Where a first start's 17 ms go").
 """
-import socket
 import statistics
 import subprocess
 import sys
@@ -17,15 +16,6 @@ import tempfile
 import time
 
 import fresh
-
-
-def get(host, port, path):
-    started = time.perf_counter()
-    with socket.create_connection((host, int(port))) as s:
-        s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        while s.recv(65536):
-            pass
-    return (time.perf_counter() - started) * 1000
 
 
 def main():
@@ -37,20 +27,12 @@ def main():
         with tempfile.TemporaryDirectory() as data:
             spawned = time.perf_counter()
             server = fresh.serve(binary, data, stdout=subprocess.PIPE)
-            url = None
-            for line in server.stdout:
-                line = line.decode().strip()
-                if line.startswith("UI:"):
-                    url = line[3:].strip()
-                if " is ready in " in line:
-                    readies.append(int(line.split(" is ready in ")[1].split()[0]))
-                if line.startswith("Press Ctrl-C"):
-                    banners.append((time.perf_counter() - spawned) * 1000)
-                    break
-            host, port = url.removeprefix("http://").split(":")
+            host, port, ready = fresh.banner(server)
+            banners.append((time.perf_counter() - spawned) * 1000)
+            readies.append(ready)
             time.sleep(pause)
-            firsts.append(get(host, port, b"/health"))
-            seconds.append(get(host, port, b"/health"))
+            firsts.append(fresh.get(host, port, b"/health"))
+            seconds.append(fresh.get(host, port, b"/health"))
             server.kill()
             server.wait()
     print(

@@ -13,7 +13,7 @@
 //! 4. **Import over HTTP**: the backlog file sent by `vigie import --url` to a second server
 //!    (the same parsing, in the client): lines/s and the server's CPU per line.
 
-use super::{percentile, Server};
+use super::{json_of, percentile, Server};
 use anyhow::{bail, Context, Result};
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -73,15 +73,12 @@ fn write_lines(path: &Path, range: std::ops::Range<usize>) -> Result<u64> {
 
 /// Records of `source` stored so far.
 async fn stored(http: &reqwest::Client, server: &Server, token: &str, query: &str) -> Result<u64> {
-    let answer: serde_json::Value = http
-        .get(format!("{}/api/v1/logs/stats", server.url))
-        .query(&[("q", query)])
-        .bearer_auth(token)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let answer = json_of(
+        http.get(format!("{}/api/v1/logs/stats", server.url))
+            .query(&[("q", query)])
+            .bearer_auth(token),
+    )
+    .await?;
     answer["total"].as_u64().context("no total in the stats")
 }
 

@@ -627,6 +627,11 @@ fn client() -> Result<reqwest::Client> {
         .build()?)
 }
 
+/// Sends `request` and reads its answer as JSON; an error status is an error.
+async fn json_of(request: reqwest::RequestBuilder) -> Result<serde_json::Value> {
+    Ok(request.send().await?.error_for_status()?.json().await?)
+}
+
 async fn startup(binary: &Path, runs: usize) -> Result<()> {
     let http = client()?;
     let (mut ready, mut rss) = (Vec::new(), Vec::new());

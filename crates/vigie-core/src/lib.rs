@@ -63,7 +63,7 @@ pub mod varint;
 
 pub use account::{Access, ApiToken, Role, Scope, User};
 pub use job::{Item, ItemStatus, Job, JobOrigin, JobStatus, NewItem, NewJob};
-pub use log::{Level, LogRecord};
+pub use log::{Level, LogRecord, Text};
 pub use logquery::LogQuery;
 pub use project::{Project, ProjectId, ProjectKey};
 pub use secret::Secret;

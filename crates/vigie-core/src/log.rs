@@ -11,6 +11,12 @@
 
 use serde::{Deserialize, Serialize};
 
+/// A record's text: kept inline when short (up to 24 bytes: most sources, loggers, levels as
+/// sent, field names and values), on the heap otherwise. A record is built and dropped once per
+/// line received; with `String`s, each of its texts cost an allocation and a free, and those were
+/// a fifth of the CPU of log ingest (BENCHMARKS.md, "Log records with inline texts").
+pub type Text = compact_str::CompactString;
+
 /// The longest message kept, in bytes. Longer messages are cut at a character boundary and end
 /// with [`TRUNCATION_MARKER`]; the record is flagged [`LogRecord::TRUNCATED`].
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
@@ -174,18 +180,18 @@ pub struct LogRecord {
     /// When Vigie received it, nanoseconds since the epoch.
     pub received: i64,
     /// Where it came from: an application, a host, a file (`nginx-access`, `worker@web-1`).
-    pub source: String,
+    pub source: Text,
     pub level: Level,
     /// The level as the sender spelled it (`WARN`, `err`, `<3>`), when it differs.
-    pub level_raw: String,
-    pub logger: String,
+    pub level_raw: Text,
+    pub logger: Text,
     /// The text, possibly several lines (a traceback).
-    pub message: String,
+    pub message: Text,
     /// Structured fields, in the order received; values are text (JSON for non-strings).
-    pub fields: Vec<(String, String)>,
-    pub job_id: String,
-    pub trace_id: String,
-    pub span_id: String,
+    pub fields: Vec<(Text, Text)>,
+    pub job_id: Text,
+    pub trace_id: Text,
+    pub span_id: Text,
     /// [`LogRecord::LOSSY_UTF8`], [`LogRecord::TRUNCATED`], [`LogRecord::UNPARSED`],
     /// [`LogRecord::TIME_REPLACED`].
     pub flags: u8,
@@ -212,12 +218,12 @@ impl LogRecord {
 
     /// [`LogRecord::place_in_time`], keeping the time as the sender wrote it (`original`)
     /// rather than as a number of nanoseconds, which may have saturated.
-    pub fn place_in_time_as(&mut self, original: impl FnOnce() -> String) -> bool {
+    pub fn place_in_time_as<T: Into<Text>>(&mut self, original: impl FnOnce() -> T) -> bool {
         if crate::time::plausible_ns(self.time, self.received) {
             return false;
         }
         self.fields
-            .push((ORIGINAL_TIME_FIELD.to_string(), original()));
+            .push((ORIGINAL_TIME_FIELD.into(), original().into()));
         self.time = self.received;
         self.flags |= Self::TIME_REPLACED;
         true
@@ -254,7 +260,8 @@ impl LogRecord {
         if self.message.len() <= MAX_MESSAGE_BYTES {
             return;
         }
-        self.message = truncate_text(std::mem::take(&mut self.message), MAX_MESSAGE_BYTES);
+        let message = std::mem::take(&mut self.message).into_string();
+        self.message = truncate_text(message, MAX_MESSAGE_BYTES).into();
         self.flags |= Self::TRUNCATED;
     }
 
@@ -323,7 +330,7 @@ pub trait FieldList<'a> {
     fn any(&'a self, visit: &mut dyn FnMut(&'a str, &'a str) -> bool) -> bool;
 }
 
-impl<'a> FieldList<'a> for Vec<(String, String)> {
+impl<'a> FieldList<'a> for Vec<(Text, Text)> {
     fn any(&'a self, visit: &mut dyn FnMut(&'a str, &'a str) -> bool) -> bool {
         self.iter().any(|(k, v)| visit(k, v))
     }
@@ -365,21 +372,21 @@ impl<'a> RecordRef<'a> {
     pub fn to_record(&self) -> LogRecord {
         let mut fields = Vec::new();
         self.fields.any(&mut |k, v| {
-            fields.push((k.to_string(), v.to_string()));
+            fields.push((k.into(), v.into()));
             false
         });
         LogRecord {
             time: self.time,
             received: self.received,
-            source: self.source.to_string(),
+            source: self.source.into(),
             level: self.level,
-            level_raw: self.level_raw.to_string(),
-            logger: self.logger.to_string(),
-            message: self.message.to_string(),
+            level_raw: self.level_raw.into(),
+            logger: self.logger.into(),
+            message: self.message.into(),
             fields,
-            job_id: self.job_id.to_string(),
-            trace_id: self.trace_id.to_string(),
-            span_id: self.span_id.to_string(),
+            job_id: self.job_id.into(),
+            trace_id: self.trace_id.into(),
+            span_id: self.span_id.into(),
             flags: self.flags,
         }
     }
@@ -586,7 +593,7 @@ mod tests {
     #[test]
     fn long_messages_are_cut_at_a_char_boundary_with_a_marker() {
         let mut record = LogRecord {
-            message: "é".repeat(MAX_MESSAGE_BYTES),
+            message: "é".repeat(MAX_MESSAGE_BYTES).into(),
             ..LogRecord::default()
         };
         record.truncate_message();

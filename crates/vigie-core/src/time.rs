@@ -35,6 +35,92 @@ pub fn saturating_ns(nanos: i128) -> i64 {
     nanos.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
 }
 
+/// The spelling nearly every log line's time has, `2026-11-24T15:00:00.123456Z` (a `T`, up to
+/// nine digits of fraction, `Z` or `±HH:MM`), read by hand: what `time`'s RFC 3339 parser
+/// answers for it, at a fraction of its cost (it was a twentieth of log ingest's CPU). `None`
+/// for anything else — another spelling, a leap second, a day the month does not have — which
+/// the caller hands to the full parser, so this only ever decides the common case.
+pub fn rfc3339_ns(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    let num = |range: std::ops::Range<usize>| -> Option<i64> {
+        let digits = b.get(range)?;
+        digits.iter().try_fold(0i64, |n, d| {
+            d.is_ascii_digit().then(|| n * 10 + i64::from(d - b'0'))
+        })
+    };
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+        return None;
+    }
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let mut at = 19;
+    let mut nanos = 0i64;
+    if b[at] == b'.' {
+        let digits = b[at + 1..]
+            .iter()
+            .take_while(|d| d.is_ascii_digit())
+            .count();
+        if !(1..=9).contains(&digits) {
+            return None;
+        }
+        nanos = num(at + 1..at + 1 + digits)? * 10i64.pow(9 - digits as u32);
+        at += 1 + digits;
+    }
+    let offset = match &b[at..] {
+        [b'Z'] => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (h, m) = (num(at + 1..at + 3)?, num(at + 4..at + 6)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let east = (h * 60 + m) * 60;
+            if *sign == b'+' {
+                east
+            } else {
+                -east
+            }
+        }
+        _ => return None,
+    };
+    let seconds =
+        days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    Some(saturating_ns(
+        i128::from(seconds) * 1_000_000_000 + i128::from(nanos),
+    ))
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// A time in ns as a person reads it: RFC 3339, or the raw count when no date has it.
 pub fn describe_ns(time: i64) -> String {
     match OffsetDateTime::from_unix_timestamp_nanos(i128::from(time)) {
@@ -121,6 +207,63 @@ impl fmt::Display for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_common_spelling_reads_as_the_full_parser_reads_it() {
+        use rand::{Rng, SeedableRng};
+        let full = |text: &str| {
+            OffsetDateTime::parse(text, &Rfc3339)
+                .ok()
+                .map(|t| saturating_ns(t.unix_timestamp_nanos()))
+        };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut decided = 0;
+        for i in 0..200_000 {
+            let fraction = match rng.gen_range(0..4) {
+                0 => String::new(),
+                _ => format!(".{}", &"123456789012"[..rng.gen_range(0..12)]),
+            };
+            let offset = match rng.gen_range(0..4) {
+                0 => "Z".to_string(),
+                1 => format!("+{:02}:{:02}", rng.gen_range(0..26), rng.gen_range(0..62)),
+                2 => format!("-{:02}:{:02}", rng.gen_range(0..26), rng.gen_range(0..62)),
+                _ => ["z", "+0100", "", " Z", "+01:00:00"][rng.gen_range(0..5)].to_string(),
+            };
+            let mut text = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{fraction}{offset}",
+                [1969, 1970, 2000, 2024, 2026, 2100, 2262, 2263, 9999, 0][rng.gen_range(0..10)],
+                rng.gen_range(0..14),
+                rng.gen_range(0..33),
+                rng.gen_range(0..25),
+                rng.gen_range(0..61),
+                rng.gen_range(0..62),
+            );
+            if i % 5 == 0 {
+                // Damage one byte: whatever it becomes, both parsers must agree.
+                let mut bytes = text.into_bytes();
+                let at = rng.gen_range(0..bytes.len());
+                bytes[at] = b"0123456789-:T.Z+ tx"[rng.gen_range(0..19)];
+                text = String::from_utf8(bytes).unwrap();
+            }
+            if let Some(fast) = rfc3339_ns(&text) {
+                assert_eq!(Some(fast), full(&text), "{text}");
+                decided += 1;
+            }
+        }
+        assert!(
+            decided > 50_000,
+            "the common case is decided here: {decided}"
+        );
+        assert_eq!(
+            rfc3339_ns("2026-11-24T15:00:00.123456Z"),
+            Some(1_795_532_400_123_456_000)
+        );
+        assert_eq!(
+            rfc3339_ns("2024-02-29T23:59:59+01:00"),
+            Some(1_709_247_599_000_000_000)
+        );
+        assert_eq!(rfc3339_ns("2023-02-29T00:00:00Z"), None);
+    }
 
     #[test]
     fn formats_rfc3339_in_utc() {

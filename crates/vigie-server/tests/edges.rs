@@ -717,7 +717,7 @@ async fn the_drain_stores_what_syslog_handed_over() {
                 time: now,
                 received: now,
                 source: "syslog-drain".into(),
-                message: format!("handed over {batch}-{i}"),
+                message: format!("handed over {batch}-{i}").into(),
                 ..Default::default()
             })
             .collect();

@@ -279,12 +279,12 @@ fn line(i: i64, source: &str) -> LogRecord {
             Level::Info
         },
         logger: "invoices.send".into(),
-        message: format!("sent invoice {i} to client {}", i % 7),
-        fields: vec![("n".into(), i.to_string())],
+        message: format!("sent invoice {i} to client {}", i % 7).into(),
+        fields: vec![("n".into(), i.to_string().into())],
         job_id: if i < 5 {
             "nightly-1".into()
         } else {
-            String::new()
+            vigie_core::Text::default()
         },
         ..LogRecord::default()
     }

@@ -20,7 +20,7 @@ use serde_json::Value;
 use std::sync::Arc;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
-use vigie_core::log::{lossy_utf8, LogRecord, MAX_MESSAGE_BYTES};
+use vigie_core::log::{lossy_utf8, LogRecord, Text, MAX_MESSAGE_BYTES};
 use vigie_core::Level;
 
 /// The formats `vigie import --format` accepts.
@@ -243,7 +243,7 @@ impl Importer {
                 record.time = self.received; // the line says no time
             }
             if record.source.is_empty() {
-                record.source.clone_from(&self.source);
+                record.source = self.source.as_str().into();
             }
             return self.pending.replace(record).map(|r| self.complete(r));
         }
@@ -309,7 +309,7 @@ impl Importer {
             } else if let Some(pending) = self.pending.as_mut() {
                 binary.bytes.truncate(length.min(MAX_MESSAGE_BYTES));
                 let value = lossy_utf8(&binary.bytes).0;
-                pending.fields.push((binary.key, value));
+                pending.fields.push((binary.key.into(), value.into()));
             }
             return Some(None);
         }
@@ -322,7 +322,7 @@ impl Importer {
             Some(eq) => {
                 let key = String::from_utf8_lossy(&line[..eq]).into_owned();
                 let value = lossy_utf8(&line[eq + 1..]).0;
-                pending.fields.push((key, value));
+                pending.fields.push((key.into(), value.into()));
             }
             None => {
                 self.binary = Some(Binary {
@@ -503,10 +503,10 @@ fn nginx_access(text: &str) -> Option<LogRecord> {
         _ => Level::Info,
     };
     let mut fields = vec![
-        ("remote_addr".to_string(), addr.to_string()),
+        ("remote_addr".into(), addr.into()),
         ("method".into(), method.into()),
         ("path".into(), path.into()),
-        ("status".into(), status.to_string()),
+        ("status".into(), status.to_string().into()),
         ("bytes".into(), bytes.into()),
     ];
     if let Some(referer) = quoted.first().filter(|r| **r != "-") {
@@ -518,7 +518,7 @@ fn nginx_access(text: &str) -> Option<LogRecord> {
     Some(LogRecord {
         time: vigie_core::time::saturating_ns(time.unix_timestamp_nanos()),
         level,
-        message: text.to_string(),
+        message: text.into(),
         fields,
         ..LogRecord::default()
     })
@@ -534,22 +534,22 @@ fn nginx_error(text: &str, zone: &Zone) -> Option<LogRecord> {
     let (pid, message) = rest.split_once(": ").unwrap_or(("", rest));
     let mut fields = Vec::new();
     if let Some((pid, _)) = pid.split_once('#') {
-        fields.push(("pid".into(), pid.to_string()));
+        fields.push(("pid".into(), (*pid).into()));
     }
     let (message, connection) = match message.strip_prefix('*').and_then(|m| m.split_once(' ')) {
         Some((id, rest)) if id.bytes().all(|b| b.is_ascii_digit()) => (rest, Some(id)),
         _ => (message, None),
     };
     if let Some(id) = connection {
-        fields.push(("connection".into(), id.to_string()));
+        fields.push(("connection".into(), id.into()));
     }
     let (message, context) = nginx_context(message);
     fields.extend(context);
     Some(LogRecord {
         time: zone.at(naive),
         level: Level::parse(level_raw).unwrap_or_default(),
-        level_raw: level_raw.to_string(),
-        message: message.to_string(),
+        level_raw: level_raw.into(),
+        message: message.into(),
         fields,
         ..LogRecord::default()
     })
@@ -557,7 +557,7 @@ fn nginx_error(text: &str, zone: &Zone) -> Option<LogRecord> {
 
 /// The request nginx names after an error — `…, client: 1.2.3.4, server: shop, request:
 /// "GET /x HTTP/1.1", upstream: "http://…", host: "shop"` — as fields, and the message before it.
-fn nginx_context(message: &str) -> (&str, Vec<(String, String)>) {
+fn nginx_context(message: &str) -> (&str, Vec<(Text, Text)>) {
     const KEYS: [&str; 6] = [
         "client", "server", "request", "upstream", "host", "referrer",
     ];
@@ -578,7 +578,7 @@ fn nginx_context(message: &str) -> (&str, Vec<(String, String)>) {
             },
             None => after.split_once(',').map_or((after, ""), |(v, n)| (v, n)),
         };
-        fields.push((key.to_string(), value.to_string()));
+        fields.push((key.into(), value.into()));
         rest = next.trim_start_matches(',').trim_start();
         if rest.is_empty() {
             return (&message[..start], fields);
@@ -626,7 +626,7 @@ fn postgres(text: &str, zone: &Zone) -> Option<LogRecord> {
     };
     let mut fields = Vec::new();
     if let Some(pid) = pid {
-        fields.push(("pid".to_string(), pid));
+        fields.push(("pid".into(), pid.into()));
     }
     let user = head[..head.len() - level_word.len()].trim();
     if !user.is_empty() {
@@ -635,9 +635,9 @@ fn postgres(text: &str, zone: &Zone) -> Option<LogRecord> {
     Some(LogRecord {
         time,
         level,
-        level_raw: level_word.to_string(),
+        level_raw: level_word.into(),
         logger: "postgres".into(),
-        message: message.to_string(),
+        message: message.into(),
         fields,
         ..LogRecord::default()
     })
@@ -671,10 +671,10 @@ fn gunicorn(text: &str) -> Option<LogRecord> {
     Some(LogRecord {
         time: vigie_core::time::saturating_ns(time.unix_timestamp_nanos()),
         level: Level::parse(level_raw).unwrap_or_default(),
-        level_raw: level_raw.to_string(),
+        level_raw: level_raw.into(),
         logger: "gunicorn".into(),
-        message: message.to_string(),
-        fields: vec![("pid".into(), pid.to_string())],
+        message: message.into(),
+        fields: vec![("pid".into(), pid.into())],
         ..LogRecord::default()
     })
 }
@@ -699,9 +699,9 @@ fn python(text: &str, zone: &Zone) -> Option<LogRecord> {
             let (logger, message) = rest.split_once(':')?;
             return Some(LogRecord {
                 level,
-                level_raw: level_raw.to_string(),
-                logger: logger.to_string(),
-                message: message.to_string(),
+                level_raw: level_raw.into(),
+                logger: logger.into(),
+                message: message.into(),
                 ..LogRecord::default()
             });
         }
@@ -744,7 +744,7 @@ fn python(text: &str, zone: &Zone) -> Option<LogRecord> {
             for name in ["pid", "thread"] {
                 match words.get(from) {
                     Some((_, w)) if w.bytes().all(|b| b.is_ascii_digit()) => {
-                        fields.push((name.to_string(), w.to_string()));
+                        fields.push((name.into(), (*w).into()));
                         from += 1;
                     }
                     _ => break,
@@ -781,9 +781,9 @@ fn python(text: &str, zone: &Zone) -> Option<LogRecord> {
     Some(LogRecord {
         time,
         level: Level::parse(level_raw).unwrap_or_default(),
-        level_raw: level_raw.to_string(),
-        logger: logger.to_string(),
-        message: message.to_string(),
+        level_raw: level_raw.into(),
+        logger: logger.into(),
+        message: message.into(),
         fields,
         ..LogRecord::default()
     })
@@ -797,7 +797,7 @@ fn python(text: &str, zone: &Zone) -> Option<LogRecord> {
 fn logger_around(
     words: &[(usize, &str)],
     level_at: usize,
-    fields: &mut Vec<(String, String)>,
+    fields: &mut Vec<(Text, Text)>,
 ) -> (Option<usize>, usize) {
     let end_of = |i: usize| words.get(i).map_or(usize::MAX, |(at, w)| at + w.len());
     let is_separator = |w: &str| matches!(w, "-" | "--" | "---" | ":" | "|");
@@ -805,7 +805,7 @@ fn logger_around(
         .iter()
         .find(|(_, w)| w.starts_with('[') && w.ends_with(']') && w.len() > 2);
     if let Some((_, thread)) = thread_before {
-        fields.push(("thread".into(), thread.trim_matches(['[', ']']).to_string()));
+        fields.push(("thread".into(), thread.trim_matches(['[', ']']).into()));
     }
     if words[level_at].1.ends_with(':') {
         return (None, end_of(level_at));
@@ -816,7 +816,7 @@ fn logger_around(
         .get(i)
         .filter(|(_, w)| w.bytes().all(|b| b.is_ascii_digit()))
     {
-        fields.push(("pid".into(), pid.to_string()));
+        fields.push(("pid".into(), (*pid).into()));
         i += 1;
     }
     if words.get(i).is_some_and(|(_, w)| *w == "---") {
@@ -827,10 +827,7 @@ fn logger_around(
         if let Some(close) = close {
             let thread: Vec<&str> = words[i..=close].iter().map(|(_, w)| *w).collect();
             let thread = thread.join(" ");
-            fields.push((
-                "thread".into(),
-                thread.trim_matches(['[', ']', ' ']).to_string(),
-            ));
+            fields.push(("thread".into(), thread.trim_matches(['[', ']', ' ']).into()));
             i = close + 1;
         }
     }
@@ -957,11 +954,11 @@ fn django_server(text: &str, zone: &Zone) -> Option<LogRecord> {
         time: zone.at(naive),
         level: status_level(status),
         logger: "django.server".into(),
-        message: text.get(stamp.len() + 3..).unwrap_or(text).to_string(),
+        message: text.get(stamp.len() + 3..).unwrap_or(text).into(),
         fields: vec![
             ("method".into(), method.into()),
             ("path".into(), path.into()),
-            ("status".into(), status.to_string()),
+            ("status".into(), status.to_string().into()),
             ("bytes".into(), bytes.into()),
         ],
         ..LogRecord::default()
@@ -1011,7 +1008,7 @@ fn redis(text: &str, zone: &Zone) -> Option<LogRecord> {
         level,
         level_raw: level_raw.into(),
         logger: "redis".into(),
-        message: message.to_string(),
+        message: message.into(),
         fields: vec![("pid".into(), pid.into()), ("role".into(), role.into())],
         ..LogRecord::default()
     })
@@ -1044,7 +1041,7 @@ fn apache_error(text: &str, zone: &Zone) -> Option<LogRecord> {
         .or_else(|| level_raw.starts_with("trace").then_some(Level::Trace))?;
     let mut fields = Vec::new();
     if !module.is_empty() {
-        fields.push(("module".to_string(), module.to_string()));
+        fields.push(("module".into(), module.into()));
     }
     while let Some(group) = rest.strip_prefix('[') {
         let Some((inside, after)) = group.split_once("] ") else {
@@ -1052,7 +1049,7 @@ fn apache_error(text: &str, zone: &Zone) -> Option<LogRecord> {
         };
         if let Some(ids) = inside.strip_prefix("pid ") {
             let (pid, tid) = ids.split_once(":tid ").unwrap_or((ids, ""));
-            fields.push(("pid".into(), pid.into()));
+            fields.push(("pid".into(), (*pid).into()));
             if !tid.is_empty() {
                 fields.push(("tid".into(), tid.into()));
             }
@@ -1082,7 +1079,7 @@ fn apache_error(text: &str, zone: &Zone) -> Option<LogRecord> {
         level,
         level_raw: level_raw.into(),
         logger: "apache".into(),
-        message: message.to_string(),
+        message: message.into(),
         fields,
         ..LogRecord::default()
     })
@@ -1183,7 +1180,7 @@ fn uvicorn(level: Level, level_raw: &str, message: &str) -> LogRecord {
             .filter(|c| c.parse::<u16>().is_ok())?;
         let client = client.rsplit_once(':').map_or(client, |(addr, _)| addr);
         Some(vec![
-            ("remote_addr".to_string(), client.to_string()),
+            ("remote_addr".into(), client.into()),
             ("method".into(), method.into()),
             ("path".into(), path.into()),
             ("status".into(), code.into()),
@@ -1191,14 +1188,14 @@ fn uvicorn(level: Level, level_raw: &str, message: &str) -> LogRecord {
     })();
     LogRecord {
         level,
-        level_raw: level_raw.to_string(),
+        level_raw: level_raw.into(),
         logger: if access.is_some() {
             "uvicorn.access"
         } else {
             "uvicorn.error"
         }
         .into(),
-        message: message.to_string(),
+        message: message.into(),
         fields: access.unwrap_or_default(),
         ..LogRecord::default()
     }
@@ -1234,11 +1231,11 @@ fn celery(text: &str, zone: &Zone) -> Option<LogRecord> {
     Some(LogRecord {
         time,
         level,
-        level_raw: level_raw.to_string(),
-        logger,
-        message: message.to_string(),
-        job_id,
-        fields: vec![("process".into(), process.to_string())],
+        level_raw: level_raw.into(),
+        logger: logger.into(),
+        message: message.into(),
+        job_id: job_id.into(),
+        fields: vec![("process".into(), process.into())],
         ..LogRecord::default()
     })
 }
@@ -1258,13 +1255,13 @@ fn journald_export(entry: LogRecord, file_source: &str) -> LogRecord {
     let map: serde_json::Map<String, Value> = entry
         .fields
         .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
         .collect();
     match journald_entry(&map) {
         Some(record) => record,
         None => LogRecord {
-            source: file_source.to_string(),
-            message: entry.field("MESSAGE").unwrap_or_default().to_string(),
+            source: file_source.into(),
+            message: entry.field("MESSAGE").unwrap_or_default().into(),
             ..entry
         },
     }
@@ -1300,14 +1297,14 @@ fn journald_entry(map: &serde_json::Map<String, Value>) -> Option<LogRecord> {
         ("unit", "_SYSTEMD_UNIT"),
     ] {
         if let Some(v) = text(key) {
-            fields.push((name.to_string(), v));
+            fields.push((name.into(), v.into()));
         }
     }
     Some(LogRecord {
         time: micros.saturating_mul(1000),
-        source,
+        source: source.into(),
         level: Level::from_syslog(priority),
-        message,
+        message: message.into(),
         fields,
         ..LogRecord::default()
     })

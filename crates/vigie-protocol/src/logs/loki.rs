@@ -202,7 +202,7 @@ fn record(
             let says_level = super::LEVEL_KEYS.iter().any(|k| map.contains_key(*k));
             let mut r = record_from_object(map, &source, received);
             if says_level {
-                r.level_raw = r.level.as_str().to_string();
+                r.level_raw = r.level.as_str().into();
             }
             if r.time == received {
                 r.time = time;
@@ -214,8 +214,8 @@ fn record(
             LogRecord {
                 time,
                 received,
-                source,
-                message: message.trim_end().to_string(),
+                source: source.into(),
+                message: message.trim_end().into(),
                 flags,
                 ..LogRecord::default()
             }
@@ -224,20 +224,22 @@ fn record(
     // The line's own level (a JSON line's `level`) wins over the stream's label.
     if record.level_raw.is_empty() && !level_raw.is_empty() {
         record.level = Level::parse(&level_raw).unwrap_or(record.level);
-        record.level_raw = level_raw;
+        record.level_raw = level_raw.into();
     } else if record.level_raw == record.level.as_str() {
         record.level_raw.clear();
     }
     match logger {
-        Some(logger) if record.logger.is_empty() => record.logger = logger,
+        Some(logger) if record.logger.is_empty() => record.logger = logger.into(),
         // The line named its own logger: the label stays, as a field.
         Some(_) => used.retain(|name| !LOGGER_LABELS.contains(name)),
         None => {}
     }
     for (k, v) in labels.iter().filter(|(k, _)| !used.contains(&k.as_str())) {
-        record.fields.push((k.clone(), v.clone()));
+        record.fields.push((k.as_str().into(), v.as_str().into()));
     }
-    record.fields.extend(meta);
+    record
+        .fields
+        .extend(meta.into_iter().map(|(k, v)| (k.into(), v.into())));
     record.truncate_message();
     record
 }

@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
-use vigie_core::log::{lossy_utf8, LogRecord};
+use vigie_core::log::{lossy_utf8, LogRecord, Text};
 use vigie_core::Level;
 
 pub use object::{into_text, Member, Object};
@@ -53,8 +53,8 @@ pub fn unparsed(line: &[u8], source: &str, received: i64) -> LogRecord {
     let mut record = LogRecord {
         time: received,
         received,
-        source: source.to_string(),
-        message: message.trim_end().to_string(),
+        source: source.into(),
+        message: message.trim_end().into(),
         flags: flags | LogRecord::UNPARSED,
         ..LogRecord::default()
     };
@@ -67,6 +67,9 @@ pub fn unparsed(line: &[u8], source: &str, received: i64) -> LogRecord {
 /// seconds, milliseconds, microseconds or nanoseconds (told apart by magnitude).
 pub fn parse_time(text: &str) -> Option<i64> {
     let text = text.trim();
+    if let Some(ns) = vigie_core::time::rfc3339_ns(text) {
+        return Some(ns);
+    }
     if let Some((whole, fraction)) = text.split_once('.') {
         // Seconds with a fraction, read exactly (a float would lose the nanoseconds).
         if let (Ok(seconds), true) = (
@@ -183,7 +186,7 @@ fn first_key(
         .map(|rank| keys[rank])
 }
 
-fn take_text(object: &mut Object, keys: &[&'static str]) -> Option<String> {
+fn take_text(object: &mut Object, keys: &[&'static str]) -> Option<Text> {
     take(object, keys, |v| !v.is_null()).map(|(_, m)| m.into_text())
 }
 
@@ -200,7 +203,7 @@ fn take<'a>(
 /// The stack of an error logged as an object — pino's and winston's `err` / `error`:
 /// `{"type": "Error", "message": "…", "stack": "Error: …\n    at …"}`. The stack goes to the
 /// message (it starts with the type and message); what else the object holds stays a field.
-fn error_stack(object: &mut Object) -> Option<String> {
+fn error_stack(object: &mut Object) -> Option<Text> {
     let key = ["err", "error"].into_iter().find(|k| {
         object
             .get(k)
@@ -215,7 +218,7 @@ fn error_stack(object: &mut Object) -> Option<String> {
     if error.keys().all(|k| k == "type") {
         object.remove(key);
     }
-    Some(stack)
+    Some(stack.into())
 }
 
 /// A record in Vigie's own shape — what `GET /api/v1/logs/search`, `vigie search --json` and
@@ -261,12 +264,15 @@ fn vigie_record(object: &mut Object, default_source: &str, received: i64) -> Opt
     let mut record = LogRecord {
         time,
         received,
-        source: source.unwrap_or_else(|| default_source.to_string()),
+        source: source.unwrap_or_else(|| default_source.into()),
         level,
         level_raw,
         logger,
         message,
-        fields: fields.into_iter().map(|(k, v)| (k, into_text(v))).collect(),
+        fields: fields
+            .into_iter()
+            .map(|(k, v)| (k.into(), into_text(v).into()))
+            .collect(),
         job_id,
         trace_id,
         span_id,
@@ -298,8 +304,8 @@ fn docker_json_file(object: &mut Object, default_source: &str, received: i64) ->
         _ => LogRecord {
             time: received,
             received,
-            source: default_source.to_string(),
-            message: line.to_string(),
+            source: default_source.into(),
+            message: line.into(),
             ..LogRecord::default()
         },
     };
@@ -312,9 +318,11 @@ fn docker_json_file(object: &mut Object, default_source: &str, received: i64) ->
         record.fields.push(("stream".into(), stream.into_text()));
     }
     if let Some(Member::Other(Value::Object(attrs))) = object.remove("attrs") {
-        record
-            .fields
-            .extend(attrs.into_iter().map(|(k, v)| (k, into_text(v))));
+        record.fields.extend(
+            attrs
+                .into_iter()
+                .map(|(k, v)| (k.into(), into_text(v).into())),
+        );
     }
     record.truncate_message();
     Some(record)
@@ -380,7 +388,7 @@ pub fn record_from(mut object: Object, default_source: &str, received: i64) -> L
         take_text(&mut object, TRACEBACK_KEYS).or_else(|| error_stack(&mut object))
     {
         if !traceback.is_empty() && traceback != "true" {
-            message = format!("{message}\n{traceback}");
+            message = format!("{message}\n{traceback}").into();
         }
     }
     // pino writes its level as a number (30 = info); so do some syslog-minded loggers.
@@ -398,7 +406,7 @@ pub fn record_from(mut object: Object, default_source: &str, received: i64) -> L
         .unwrap_or_default();
     let level_raw = match level_sent {
         Some(sent) if level.as_str() != level_text => sent.into_text(),
-        _ => String::new(),
+        _ => Text::default(),
     };
     let time_key = first_key(&object, TIME_KEYS, |v| !v.is_null());
     let parsed_time = time_key
@@ -417,7 +425,7 @@ pub fn record_from(mut object: Object, default_source: &str, received: i64) -> L
     let mut record = LogRecord {
         time,
         received,
-        source: source.unwrap_or_else(|| default_source.to_string()),
+        source: source.unwrap_or_else(|| default_source.into()),
         level,
         level_raw,
         logger,
@@ -522,7 +530,7 @@ mod tests {
         assert_eq!(
             r.fields,
             [
-                ("level".to_string(), "x".to_string()),
+                (vigie_core::Text::from("level"), vigie_core::Text::from("x")),
                 ("pid".into(), "7".into())
             ]
         );

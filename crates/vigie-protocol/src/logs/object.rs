@@ -23,11 +23,16 @@ use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 use std::borrow::Cow;
 use std::fmt;
+use vigie_core::Text;
 
 /// The members of one JSON object, in the order sent, each key once.
+///
+/// A member taken out ([`Object::remove`]) leaves `None` in its place rather than shifting the
+/// ones after it: a record takes out most of its members one by one, and the shifts were most
+/// of what taking cost.
 #[derive(Debug)]
 pub struct Object<'a> {
-    members: Vec<(Cow<'a, str>, Member<'a>)>,
+    members: Vec<(Cow<'a, str>, Option<Member<'a>>)>,
 }
 
 /// A member's value: a string borrowed from the body unless it had escapes, or any other JSON.
@@ -81,10 +86,10 @@ impl<'a> Member<'a> {
     }
 
     /// [`Member::text`], owned, taking the string rather than copying it.
-    pub fn into_text(self) -> String {
+    pub fn into_text(self) -> Text {
         match self {
-            Member::Str(s) => s.into_owned(),
-            Member::Other(v) => into_text(v),
+            Member::Str(s) => s.into(),
+            Member::Other(v) => into_text(v).into(),
         }
     }
 }
@@ -110,15 +115,17 @@ impl<'a> Object<'a> {
     }
 
     fn position(&self, key: &str) -> Option<usize> {
-        self.members.iter().position(|(k, _)| k == key)
+        self.members
+            .iter()
+            .position(|(k, v)| v.is_some() && k == key)
     }
 
     pub fn get(&self, key: &str) -> Option<&Member<'a>> {
-        self.position(key).map(|i| &self.members[i].1)
+        self.position(key).and_then(|i| self.members[i].1.as_ref())
     }
 
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Member<'a>> {
-        self.position(key).map(|i| &mut self.members[i].1)
+        self.position(key).and_then(|i| self.members[i].1.as_mut())
     }
 
     pub fn contains_key(&self, key: &str) -> bool {
@@ -127,31 +134,33 @@ impl<'a> Object<'a> {
 
     /// Takes a member out; the others keep their order.
     pub fn remove(&mut self, key: &str) -> Option<Member<'a>> {
-        self.position(key).map(|i| self.members.remove(i).1)
+        self.position(key).and_then(|i| self.members[i].1.take())
     }
 
     /// Sets a member: in its place when the key is there, else last.
     pub fn insert(&mut self, key: impl Into<Cow<'a, str>>, value: impl Into<Member<'a>>) {
         let (key, value) = (key.into(), value.into());
         match self.position(&key) {
-            Some(i) => self.members[i].1 = value,
-            None => self.members.push((key, value)),
+            Some(i) => self.members[i].1 = Some(value),
+            None => self.members.push((key, Some(value))),
         }
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.members.iter().map(|(k, _)| k.as_ref())
+        self.iter().map(|(k, _)| k)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Member<'a>)> {
-        self.members.iter().map(|(k, v)| (k.as_ref(), v))
+        self.members
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_ref(), v.as_ref()?)))
     }
 
     /// The members as a record's fields: strings as they are, other values as compact JSON.
-    pub fn into_fields(self) -> Vec<(String, String)> {
+    pub fn into_fields(self) -> Vec<(Text, Text)> {
         self.members
             .into_iter()
-            .map(|(k, v)| (k.into_owned(), v.into_text()))
+            .filter_map(|(k, v)| Some((k.into(), v?.into_text())))
             .collect()
     }
 
@@ -203,7 +212,7 @@ impl From<Map<String, Value>> for Object<'_> {
         Object {
             members: map
                 .into_iter()
-                .map(|(k, v)| (Cow::Owned(k), Member::from(v)))
+                .map(|(k, v)| (Cow::Owned(k), Some(Member::from(v))))
                 .collect(),
         }
     }
@@ -235,7 +244,7 @@ impl<'de> Visitor<'de> for ObjectVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Object<'de>, A::Error> {
         let mut members = Vec::with_capacity(12);
         while let Some(Key(key)) = access.next_key()? {
-            members.push((key, access.next_value::<Member>()?));
+            members.push((key, Some(access.next_value::<Member>()?)));
         }
         let mut object = Object { members };
         object.dedupe();
@@ -342,6 +351,7 @@ mod tests {
         object
             .members
             .into_iter()
+            .filter_map(|(k, v)| Some((k, v?)))
             .map(|(k, v)| {
                 let value = match v {
                     Member::Str(s) => Value::String(s.into_owned()),
@@ -422,7 +432,7 @@ mod tests {
         assert_eq!(
             object.into_fields(),
             [
-                ("x".to_string(), "9".to_string()),
+                (vigie_core::Text::from("x"), vigie_core::Text::from("9")),
                 ("z".into(), r#"{"n":3}"#.into()),
                 ("w".into(), "null".into()),
             ]

@@ -166,13 +166,13 @@ fn record(
     let mut record = LogRecord {
         time,
         received,
-        source: source.to_string(),
+        source: source.into(),
         level,
-        level_raw: log.severity_text,
-        logger: scope.to_string(),
-        message: text(log.body.as_ref()),
-        trace_id: hex(&log.trace_id),
-        span_id: hex(&log.span_id),
+        level_raw: log.severity_text.into(),
+        logger: scope.into(),
+        message: text(log.body.as_ref()).into(),
+        trace_id: hex(&log.trace_id).into(),
+        span_id: hex(&log.span_id).into(),
         ..LogRecord::default()
     };
     let mut stack = None;
@@ -180,20 +180,21 @@ fn record(
         let value = text(kv.value.as_ref());
         match kv.key.as_str() {
             "code.namespace" | "logger.name" | "logger" if !value.is_empty() => {
-                record.logger = value
+                record.logger = value.into()
             }
             "exception.stacktrace" => stack = Some(value),
-            "job_id" | "vigie.job_id" => record.job_id = value,
-            _ => record.fields.push((kv.key, value)),
+            "job_id" | "vigie.job_id" => record.job_id = value.into(),
+            _ => record.fields.push((kv.key.into(), value.into())),
         }
     }
     if let Some(stack) = stack {
-        record.message = format!("{}\n{stack}", record.message);
+        record.message = format!("{}\n{stack}", record.message).into();
     }
     for kv in resource.iter().filter(|kv| kv.key != "service.name") {
-        record
-            .fields
-            .push((format!("resource.{}", kv.key), text(kv.value.as_ref())));
+        record.fields.push((
+            format!("resource.{}", kv.key).into(),
+            text(kv.value.as_ref()).into(),
+        ));
     }
     record.truncate_message();
     Ok(record)

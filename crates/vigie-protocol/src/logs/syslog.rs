@@ -26,7 +26,7 @@
 
 use super::{parse_time, unparsed};
 use time::{Month, OffsetDateTime};
-use vigie_core::log::{lossy_utf8, LogRecord};
+use vigie_core::log::{lossy_utf8, LogRecord, Text};
 use vigie_core::Level;
 
 /// The largest frame accepted on TCP; longer frames are cut here.
@@ -53,7 +53,7 @@ pub(crate) fn parse_message(bytes: &[u8], received: i64) -> LogRecord {
         time: received,
         received,
         level: Level::from_syslog((pri % 8) as u8),
-        level_raw: format!("<{pri}>"),
+        level_raw: format!("<{pri}>").into(),
         flags: lossy,
         ..LogRecord::default()
     };
@@ -66,7 +66,7 @@ pub(crate) fn parse_message(bytes: &[u8], received: i64) -> LogRecord {
         rfc3164(rest, received, &mut record);
     }
     if let Some(unescaped) = unescape_line_breaks(&record.message) {
-        record.message = unescaped;
+        record.message = unescaped.into();
     }
     record.truncate_message();
     record
@@ -117,7 +117,7 @@ fn rfc5424(rest: &str, record: &mut LogRecord) {
     if let Some(t) = nil(time).and_then(parse_time) {
         record.time = t;
     }
-    record.source = nil(app).unwrap_or_default().to_string();
+    record.source = nil(app).unwrap_or_default().into();
     for (name, value) in [("host", host), ("pid", procid), ("msgid", msgid)] {
         if let Some(v) = nil(value) {
             record.fields.push((name.into(), v.into()));
@@ -126,11 +126,11 @@ fn rfc5424(rest: &str, record: &mut LogRecord) {
     let message = structured_data(after, &mut record.fields);
     let message = message.trim_start_matches('\u{feff}');
     // rsyslog's forwarding templates put a space before the message it keeps from the tag.
-    record.message = message.strip_prefix(' ').unwrap_or(message).to_string();
+    record.message = message.strip_prefix(' ').unwrap_or(message).into();
 }
 
 /// Reads `[id k="v" …]…` into fields; returns the message after it.
-fn structured_data<'a>(text: &'a str, fields: &mut Vec<(String, String)>) -> &'a str {
+fn structured_data<'a>(text: &'a str, fields: &mut Vec<(Text, Text)>) -> &'a str {
     if let Some(rest) = text.strip_prefix("- ") {
         return rest;
     }
@@ -164,7 +164,7 @@ fn structured_data<'a>(text: &'a str, fields: &mut Vec<(String, String)>) -> &'a
                 }
             }
             let Some(end) = end else { return text };
-            fields.push((format!("{id}.{name}"), value));
+            fields.push((format!("{id}.{name}").into(), value.into()));
             params = &params[end..];
         }
     }
@@ -196,15 +196,15 @@ fn rfc3164(rest: &str, received: i64, record: &mut LogRecord) {
                 Some((name, pid)) => (name, pid.strip_suffix(']')),
                 None => (tag, None),
             };
-            record.source = name.to_string();
+            record.source = name.into();
             if let Some(pid) = pid {
                 record.fields.push(("pid".into(), pid.into()));
             }
-            record.message = message.to_string();
+            record.message = message.into();
             return;
         }
     }
-    record.message = rest.to_string();
+    record.message = rest.into();
 }
 
 /// `Mmm dd hh:mm:ss ` (day space-padded), in the year of `received` (the year before when

@@ -1140,7 +1140,7 @@ mod tests {
         let lines: Vec<LogRecord> = (0..15)
             .map(|i| LogRecord {
                 time: NOW * 1_000_000,
-                message: format!("smtp 421 from {tag} #{i}"),
+                message: format!("smtp 421 from {tag} #{i}").into(),
                 ..LogRecord::default()
             })
             .collect();

@@ -212,7 +212,7 @@ mod tests {
             source: "worker".into(),
             level,
             logger: "invoices".into(),
-            message: format!("line {i} {}", "x".repeat(200)),
+            message: format!("line {i} {}", "x".repeat(200)).into(),
             ..LogRecord::default()
         }
     }

@@ -865,7 +865,7 @@ mod tests {
     impl Stored {
         fn take(&mut self, harvest: Harvest) {
             self.messages
-                .extend(harvest.records.into_iter().map(|r| r.message));
+                .extend(harvest.records.into_iter().map(|r| r.message.into_string()));
             for p in harvest.positions {
                 self.positions.insert(p.path.clone(), p);
             }

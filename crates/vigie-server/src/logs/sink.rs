@@ -185,7 +185,13 @@ async fn run(
             if batch.done.is_none() {
                 entry.syslog += batch.records.len() as u64;
             }
-            entry.records.extend(batch.records);
+            if entry.records.is_empty() {
+                // The first batch's vector becomes the append's: records are large, and a
+                // request's four thousand of them are not copied once more.
+                entry.records = batch.records;
+            } else {
+                entry.records.extend(batch.records);
+            }
             entry.positions.extend(batch.positions);
             entry.waiting.extend(batch.done);
         }

@@ -17,7 +17,7 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde::Deserialize;
-use vigie_core::{Level, LogQuery, LogRecord, Project, Timestamp};
+use vigie_core::{Level, LogQuery, LogRecord, Project, Text, Timestamp};
 use vigie_store::logs::{self, LogSource, LogStats};
 
 const PAGE: usize = 100;
@@ -49,13 +49,13 @@ pub struct Row {
     pub time: String,
     pub clock: String,
     pub level: &'static str,
-    pub source: String,
-    pub logger: String,
+    pub source: Text,
+    pub logger: Text,
     pub first_line: String,
     pub rest: String,
-    pub fields: Vec<(String, String)>,
-    pub job_id: String,
-    pub trace_id: String,
+    pub fields: Vec<(Text, Text)>,
+    pub job_id: Text,
+    pub trace_id: Text,
     pub flags: u8,
 }
 

@@ -2,7 +2,7 @@
 
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
-use vigie_core::LogRecord;
+use vigie_core::{LogRecord, Text};
 use vigie_store::logs::Cursor;
 
 #[derive(Serialize)]
@@ -19,7 +19,7 @@ pub struct RecordView<'a> {
     pub logger: &'a str,
     pub message: &'a str,
     #[serde(serialize_with = "as_map", skip_serializing_if = "<[_]>::is_empty")]
-    pub fields: &'a [(String, String)],
+    pub fields: &'a [(Text, Text)],
     #[serde(skip_serializing_if = "str::is_empty")]
     pub job_id: &'a str,
     #[serde(skip_serializing_if = "str::is_empty")]
@@ -33,7 +33,7 @@ pub struct RecordView<'a> {
     pub cursor: Option<String>,
 }
 
-fn as_map<S: Serializer>(fields: &&[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+fn as_map<S: Serializer>(fields: &&[(Text, Text)], s: S) -> Result<S::Ok, S::Error> {
     let mut map = s.serialize_map(Some(fields.len()))?;
     for (k, v) in fields.iter() {
         map.serialize_entry(k, v)?;

@@ -214,9 +214,9 @@ pub async fn incident(
         timeline.push(Entry {
             at: Timestamp(r.time.div_euclid(1_000_000)),
             kind: EntryKind::Log,
-            source: r.source,
+            source: r.source.into_string(),
             level: r.level.as_str().to_string(),
-            text: r.message,
+            text: r.message.into_string(),
             link: None,
         });
     }

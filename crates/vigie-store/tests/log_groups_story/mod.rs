@@ -29,7 +29,7 @@ fn block_records(b: i64) -> Vec<LogRecord> {
             } else {
                 Level::Info
             },
-            message: format!("request {i} of batch token{b} shared"),
+            message: format!("request {i} of batch token{b} shared").into(),
             ..LogRecord::default()
         })
         .collect()
@@ -42,7 +42,7 @@ async fn found(store: &dyn Store, p: ProjectId, q: &str) -> Vec<String> {
     let mut before = None;
     loop {
         let page = logs::search(store, p, &query, 50, before).await.unwrap();
-        all.extend(page.hits.iter().map(|h| h.record.message.clone()));
+        all.extend(page.hits.iter().map(|h| h.record.message.to_string()));
         match page.next {
             Some(next) => before = Some(next),
             None => return all,

@@ -111,6 +111,10 @@ fn days_in_month(year: i64, month: i64) -> i64 {
 }
 
 /// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+/// Written here rather than taken from `time` (`Date::from_calendar_date(…)?.to_julian_day()`,
+/// which also checks the day): with `time`'s, the JSON-lines parser took 11–40 ns more per
+/// line (`vigie-bench parse-logs`, three runs of each build alternating, 1,131–1,142 against
+/// 1,153–1,171 ns).
 fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);

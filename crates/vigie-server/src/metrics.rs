@@ -117,8 +117,10 @@ pub struct CeleryCounters {
     pub stored: AtomicU64,
     /// Messages skipped: another serializer (pickle, msgpack) or not a Celery message.
     pub undecodable: AtomicU64,
-    /// Messages lost because storage could not keep up.
+    /// Events lost because the queue to storage was full (storage could not keep up).
     pub dropped: AtomicU64,
+    /// Events lost because storage refused the batch holding them (the error is logged).
+    pub store_failed: AtomicU64,
     /// Result-backend states of another database on the same Redis (pub/sub is global):
     /// skipped, they are another app's tasks.
     pub foreign: AtomicU64,
@@ -149,6 +151,10 @@ impl CeleryCounters {
             (
                 "events dropped under overload",
                 self.dropped.load(Ordering::Relaxed),
+            ),
+            (
+                "events lost to a storage error",
+                self.store_failed.load(Ordering::Relaxed),
             ),
             (
                 "task states of another Redis database skipped",
@@ -220,7 +226,7 @@ impl CeleryCounters {
     }
 
     /// Every plain counter of the Celery consumer, as `/metrics` and the System page name it.
-    fn table(&self) -> [Counter<'_>; 7] {
+    fn table(&self) -> [Counter<'_>; 8] {
         [
             Counter::new(
                 "vigie_celery_events_total",
@@ -243,10 +249,16 @@ impl CeleryCounters {
             ),
             Counter::new(
                 "vigie_celery_dropped_total",
-                "Celery events not stored: the queue was full, or storage refused them.",
+                "Celery events not stored: the queue to storage was full.",
                 &self.dropped,
             )
             .not_stored("Celery events", "storage could not keep up"),
+            Counter::new(
+                "vigie_celery_store_failed_total",
+                "Celery events not stored: storage refused the batch holding them (see the log).",
+                &self.store_failed,
+            )
+            .not_stored("Celery events", "storage refused their batch (see the log)"),
             Counter::new(
                 "vigie_celery_failures_left_to_sdk_total",
                 "Failed tasks the app's Sentry SDK reported: they join its issue, no second one.",

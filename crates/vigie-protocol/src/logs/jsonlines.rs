@@ -129,6 +129,23 @@ not json at all
     }
 
     #[test]
+    fn a_body_of_empty_lines_reserves_no_more_than_the_cap() {
+        // A megabyte of newlines counts a million lines: what is reserved ahead stays capped,
+        // and nothing is stored.
+        let parsed = parse(&vec![b'\n'; 1 << 20], "x", NOW);
+        assert!(parsed.records.is_empty());
+        assert!(
+            parsed.records.capacity() <= RESERVED_RECORDS,
+            "reserved {}",
+            parsed.records.capacity()
+        );
+        // A usual body has its records' room reserved at once.
+        let parsed = parse(b"a\nb\nc", "x", NOW);
+        assert_eq!(parsed.records.len(), 3);
+        assert!(parsed.records.capacity() >= 3);
+    }
+
+    #[test]
     fn arrays_sources_and_bad_bytes() {
         let parsed = parse(
             br#"[{"msg": "a", "app": "billing", "level": "WARN"}, 5]"#,

@@ -514,8 +514,9 @@ async fn writer(state: Writing, mut news: mpsc::Receiver<CeleryNews>) {
                     .publish(Change::Celery(project, Arc::new(outcomes)));
             }
             Err(err) => {
-                // The broker does not resend events: these are lost, so they are counted.
-                counters.dropped.fetch_add(n, Ordering::Relaxed);
+                // The broker does not resend events: these are lost, so they are counted,
+                // apart from those a full queue dropped (the cause differs: see the log).
+                counters.store_failed.fetch_add(n, Ordering::Relaxed);
                 state.metrics.storage.note(&Err::<(), _>(err.clone()));
                 tracing::error!(%err, events = n, "storing celery events failed");
             }
@@ -526,6 +527,44 @@ async fn writer(state: Writing, mut news: mpsc::Receiver<CeleryNews>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A batch storage refuses is lost (the broker does not send it again): it is counted as
+    /// such, apart from what a full queue drops, and the writer goes on with the next one.
+    #[tokio::test]
+    async fn a_batch_storage_refuses_is_counted_apart_from_a_full_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = vigie_store::Location::Sqlite(dir.path().join("v.db"));
+        let store = vigie_store::open(&location).await.unwrap();
+        store.close().await;
+        let metrics = Arc::new(Metrics::default());
+        let (hub, _stop) = Hub::new();
+        let writing = Writing {
+            store,
+            hub,
+            metrics: metrics.clone(),
+            failures: None,
+            project: ProjectId(1),
+        };
+        let (queue, news) = mpsc::channel(8);
+        for uuid in ["a", "b", "c"] {
+            queue
+                .send(CeleryNews::Task {
+                    uuid: uuid.into(),
+                    kind: "task-started".into(),
+                    hostname: "celery@w1".into(),
+                    at: Timestamp(1_800_000_000_000),
+                    fields: Default::default(),
+                })
+                .await
+                .unwrap();
+        }
+        drop(queue);
+        writer(writing, news).await;
+        let counters = &metrics.celery;
+        assert_eq!(counters.store_failed.load(Ordering::Relaxed), 3);
+        assert_eq!(counters.dropped.load(Ordering::Relaxed), 0);
+        assert_eq!(counters.stored.load(Ordering::Relaxed), 0);
+    }
 
     fn event(timestamp: &str) -> vigie_protocol::celery::Event {
         let body = format!(

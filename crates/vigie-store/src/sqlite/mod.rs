@@ -239,3 +239,43 @@ impl Engine for SqliteEngine {
         self.checkpointer.stop();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A statement inside a transaction keeps an undo copy of every stored page it changes
+    /// (its statement journal), in memory up to a bound and in a temporary file past it. The
+    /// spill must work: a Celery batch upserting tasks over megabytes of their index pages,
+    /// or a project deleted with its data, is such a statement. With a bound above 128 KiB
+    /// SQLite wrote its in-memory copy to the file in one call larger than its unix layer
+    /// writes, and the statement failed with "database or disk is full".
+    #[test]
+    fn a_statement_that_changes_megabytes_of_stored_pages_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_writer(&dir.path().join("vigie.db")).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE big (id INTEGER PRIMARY KEY, body BLOB NOT NULL UNIQUE);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40000)
+             INSERT INTO big SELECT i, randomblob(200) FROM n;",
+        )
+        .unwrap();
+        // 40,000 rows of 200 bytes and their unique index: ~16 MiB of pages changed by one
+        // statement that may abort on a constraint, inside a transaction, as the writer runs it.
+        conn.execute_batch(
+            "BEGIN IMMEDIATE;
+             INSERT INTO big VALUES (0, x'00');
+             UPDATE big SET body = randomblob(200) WHERE id > 0;
+             COMMIT;",
+        )
+        .expect("the statement's undo copy spills to a file instead of failing");
+        let changed: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM big WHERE length(body) = 200",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(changed, 40000);
+    }
+}

@@ -6,6 +6,10 @@
 //! the shutdown signal, so live streams end and Ctrl-C does not wait on open browser tabs,
 //! and two signals for the alerting: [`Doorbell`] (deliveries were queued) and
 //! [`RulesChanged`] (re-read the rules).
+//!
+//! What threshold rules count does not ride the broadcast: a [`Tally`], set by the loop that
+//! judges them, is called by every publish, so a flood of job progress that overruns the
+//! broadcast cannot make "more than N errors a minute" undercount.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -175,6 +179,18 @@ impl Generations {
     }
 }
 
+/// Counts what is published for the threshold rules, on the publisher's own call (see the
+/// module doc). Called with the hub's lock on the tally free: it may take its own locks.
+pub trait Tally: Send + Sync {
+    /// A change, as the broadcast carries it (this instance's and the others').
+    fn change(&self, change: &Change);
+    /// Log records this instance stored.
+    fn logs(&self, news: &LogNews);
+}
+
+/// The tally counting now, with the number it was set under (see [`Hub::count_with`]).
+type Counting = Option<(u64, Arc<dyn Tally>)>;
+
 #[derive(Clone)]
 pub struct Hub {
     changes: broadcast::Sender<Change>,
@@ -193,6 +209,7 @@ pub struct Hub {
     /// a project renamed, settings saved; a token revoked): a cache compares it with the
     /// count it was filled at.
     generations: Arc<Generations>,
+    tally: Arc<Mutex<Counting>>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -209,6 +226,7 @@ impl Hub {
                 own_logs: broadcast::channel(LOG_BUFFER).0,
                 jobs: Arc::default(),
                 generations: Arc::default(),
+                tally: Arc::default(),
                 shutdown,
             },
             stop,
@@ -229,6 +247,9 @@ impl Hub {
             Change::Projects => self.forget(Cached::Projects),
             Change::Tokens => self.forget(Cached::Tokens),
             _ => {}
+        }
+        if let Some(tally) = self.tally() {
+            tally.change(&change);
         }
         // No subscriber is not an error: nobody is watching right now.
         let _ = self.changes.send(change);
@@ -279,6 +300,9 @@ impl Hub {
     }
 
     pub fn publish_logs(&self, news: LogNews) {
+        if let Some(tally) = self.tally() {
+            tally.logs(&news);
+        }
         let news = Arc::new(news);
         if self.own_logs.receiver_count() > 0 {
             let _ = self.own_logs.send(news.clone());
@@ -292,6 +316,28 @@ impl Hub {
         if self.logs.receiver_count() > 0 {
             let _ = self.logs.send(news);
         }
+    }
+
+    /// Makes `tally` count every change and this instance's log records from now on, in
+    /// place of any before it; answers the number that [`Hub::stop_counting`] takes.
+    pub fn count_with(&self, tally: Arc<dyn Tally>) -> u64 {
+        static SET: AtomicU64 = AtomicU64::new(0);
+        let number = SET.fetch_add(1, Ordering::Relaxed);
+        *self.tally.lock().unwrap_or_else(|p| p.into_inner()) = Some((number, tally));
+        number
+    }
+
+    /// Stops the tally set under `number`; a later one (a lead taken as this one ends) stays.
+    pub fn stop_counting(&self, number: u64) {
+        let mut tally = self.tally.lock().unwrap_or_else(|p| p.into_inner());
+        if tally.as_ref().is_some_and(|(n, _)| *n == number) {
+            *tally = None;
+        }
+    }
+
+    fn tally(&self) -> Option<Arc<dyn Tally>> {
+        let tally = self.tally.lock().unwrap_or_else(|p| p.into_inner());
+        tally.as_ref().map(|(_, t)| t.clone())
     }
 
     /// The log records this instance stored, for the relay to the other instances.

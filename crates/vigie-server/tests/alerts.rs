@@ -437,6 +437,73 @@ async fn every_failed_job_alerts_exactly_once_through_a_flood_of_progress() {
     assert_eq!(titles, expected);
 }
 
+/// Threshold rules count everything stored, even when the hub's broadcast is overrun: 200
+/// batches of stored log lines published back to back, while the engine cannot run (one
+/// thread, no await), overrun the 64 batches the broadcast keeps for a slow reader. All 200
+/// count, and "more than 150 in a minute" fires once. Counted from the broadcast, 64 did.
+#[tokio::test]
+async fn thresholds_count_what_a_flood_overruns_the_hub_with() {
+    let app = app().await;
+    let _tasks = vigie_server::alerts::start(&app.state);
+    let token = admin(&app).await;
+    let (url, got) = receiver().await;
+    let hook = app
+        .api(
+            Method::POST,
+            "/api/v1/alerts/channels",
+            &token,
+            Some(&format!(
+                r#"{{"name": "hook", "target": {{"kind": "webhook", "url": "{url}/ok/thresholds"}}}}"#
+            )),
+        )
+        .await
+        .json();
+    let rule = format!(
+        r#"{{"name": "many errors", "rule": {{"kind": "log_matches", "query": "level:>=error", "above": 150, "window_s": 60}}, "channels": [{}], "cooldown_s": 3600}}"#,
+        hook["id"]
+    );
+    let made = app
+        .api(Method::POST, "/api/v1/alerts/rules", &token, Some(&rule))
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    // The threshold loop reads the new rule at its next second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut overrun = app.state.hub.watch_own_logs();
+    let project = app.state.store.list_projects().await.unwrap()[0].id;
+    let now = Timestamp::now();
+    for i in 0..200 {
+        app.state.hub.publish_logs(vigie_server::hub::LogNews {
+            project,
+            records: Arc::new(vec![log_line(
+                vigie_core::Level::Error,
+                "invoices",
+                &format!("invoice {i} failed"),
+                now,
+            )]),
+            blocks: Vec::new(),
+        });
+    }
+    assert!(
+        matches!(
+            overrun.try_recv(),
+            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(136))
+        ),
+        "the broadcast kept 64 of the 200 batches"
+    );
+    let fired = wait_for_rule(&got, "many errors", 1).await;
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0]["status"], "firing", "{}", fired[0]);
+    // Once: the window stays above for a minute, and that is one episode.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let sent = got
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, _, b)| b["rule"] == "many errors")
+        .count();
+    assert_eq!(sent, 1);
+}
+
 #[tokio::test]
 async fn the_alerts_page_and_its_forms() {
     let app = app().await;

@@ -9,7 +9,8 @@
 //!   ─► Store::alert, one transaction: cooldown per rule and thing ("resolved" only after a
 //!      problem), a delivery per channel of the rule keyed by entry and rule, the cursor moved
 //!   ─► the notifier wakes
-//! hub changes and stored log lines ─► threshold windows (thresholds::Watches)
+//! every publish on the hub (stored events, transactions, log lines, Celery task ends)
+//!   ─► Counter, on the publisher's call ─► threshold windows (thresholds::Watches)
 //!   other instances: their windows' buckets, handed over every second (hand_over) ─┐
 //! every second ─► Store::take_tallies, added in ◄───────────────────────────────────┘
 //!              ─► Watches::judge ─► opened / reminder / resolved ─► Store::alert
@@ -26,11 +27,13 @@
 //! deliveries' `once_key` holds even for two engines during a failover). A claimed delivery is
 //! left alone by other notifiers until its claim runs out.
 //!
-//! Thresholds keep windows in memory, fed by the hub on this instance and by what the other
-//! instances counted ([`hand_over`] runs on each instance that does not lead; see
-//! [`thresholds`]). Rules are re-read when one changes anywhere ([`crate::hub::RulesChanged`],
-//! marked by the handlers here and by `crate::cluster` for a change on the feed). A channel that keeps failing is marked (the Alerts page shows it) and never
-//! holds up the others or ingest: sends run on their own tasks, off the request path.
+//! Thresholds keep windows in memory, counted by the hub's publish calls on this instance
+//! (not read from its broadcast, which a flood of job progress overruns: a threshold never
+//! undercounts) and by what the other instances counted ([`hand_over`] runs on each instance
+//! that does not lead; see [`thresholds`]). Rules are re-read when one changes anywhere
+//! ([`crate::hub::RulesChanged`], marked by the handlers here and by `crate::cluster` for a
+//! change on the feed). A channel that keeps failing is marked (the Alerts page shows it) and
+//! never holds up the others or ingest: sends run on their own tasks, off the request path.
 //!
 //! People change rules and channels through [`api`] and the Alerts page ([`ui`]); [`routes`]
 //! lists both.
@@ -76,6 +79,7 @@ pub fn routes() -> crate::http::Routes<crate::state::AppState> {
 use crate::hub::{Change, LogNews};
 use crate::state::AppState;
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use thresholds::{Verdict, Watches};
 use tokio::sync::broadcast::error::RecvError;
@@ -257,15 +261,58 @@ impl Duty {
     }
 }
 
-/// Counts what this instance stores into the threshold windows (its hub), and every second
-/// does its `duty`, until the server shuts down or `stop` resolves; a hand-over loop hands
-/// over once more then, so a lead taken next starts with those counts.
+/// The threshold windows, shared by the loop that judges them every second and the hub,
+/// which counts into them as changes are published ([`Counter`]).
+type Shared = Arc<Mutex<Watches>>;
+
+/// The windows, for a moment: never held across an `.await` (the guard is not `Send`).
+fn windows(watches: &Shared) -> MutexGuard<'_, Watches> {
+    watches.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What the hub counts into the windows as it publishes: stored events, transactions, log
+/// lines and (for the leader, whose consumers take them) Celery task ends. Counted on the
+/// publisher's call, not read from the broadcast, so a flood of job progress that overruns
+/// the broadcast cannot make a threshold undercount.
+struct Counter {
+    watches: Shared,
+    duty: Duty,
+}
+
+impl crate::hub::Tally for Counter {
+    fn change(&self, change: &Change) {
+        let now = Timestamp::now().millis();
+        match change {
+            Change::Issues(news) => {
+                windows(&self.watches).observe_events(news.project, &news.events, now)
+            }
+            Change::Transactions(news) => {
+                windows(&self.watches).observe_transactions(news.project, &news.samples, now)
+            }
+            Change::Celery(project, outcomes) if self.duty == Duty::Judge => {
+                windows(&self.watches).observe_tasks(*project, outcomes, now)
+            }
+            _ => {}
+        }
+    }
+
+    fn logs(&self, news: &LogNews) {
+        windows(&self.watches).observe_logs(news.project, &news.records, Timestamp::now().millis());
+    }
+}
+
+/// Counts what this instance stores into the threshold windows (a [`Counter`] on its hub),
+/// and every second does its `duty`, until the server shuts down or `stop` resolves; a
+/// hand-over loop hands over once more then, so a lead taken next starts with those counts.
 async fn thresholds(state: AppState, duty: Duty, stop: impl std::future::Future<Output = ()>) {
+    // Only for what is judged as it moves (jobs, Celery workers): counts come through the
+    // counter.
     let mut changes = state.hub.subscribe();
-    // Only this instance's lines: the others count theirs (their tails' copies here are not
-    // counted twice).
-    let mut logs = state.hub.watch_own_logs();
-    let mut watches = Watches::default();
+    let watches = Shared::default();
+    let counting = state.hub.count_with(Arc::new(Counter {
+        watches: watches.clone(),
+        duty,
+    }));
     // Read the rules at start, whatever the flag says: a lead taken again starts afresh.
     let mut reload_now = true;
     let mut stop = std::pin::pin!(stop);
@@ -277,37 +324,31 @@ async fn thresholds(state: AppState, duty: Duty, stop: impl std::future::Future<
             _ = state.hub.shutting_down() => break,
             _ = &mut stop => break,
             change = changes.recv() => match change {
-                Ok(change) => on_change(&state, &mut watches, &change, duty).await,
+                Ok(change) => on_change(&state, &watches, &change, duty).await,
                 Err(RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "threshold windows fell behind; they undercount");
-                }
-                Err(RecvError::Closed) => break,
-            },
-            news = logs.recv() => match news {
-                Ok(news) => on_logs(&mut watches, &news),
-                Err(RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "threshold windows fell behind on log lines; they undercount");
+                    tracing::debug!(
+                        missed = n,
+                        "the judge of jobs' item errors fell behind; each job is judged again at its next change"
+                    );
                 }
                 Err(RecvError::Closed) => break,
             },
             _ = tick.tick() => {
                 let reload = std::mem::take(&mut reload_now);
-                state.tasks.run(duty.task(), every_second(&state, &mut watches, duty, reload)).await;
+                state.tasks.run(duty.task(), every_second(&state, &watches, duty, reload)).await;
             }
         }
     }
+    state.hub.stop_counting(counting);
     if duty == Duty::HandOver {
-        state
-            .tasks
-            .run(duty.task(), give(&state, &mut watches))
-            .await;
+        state.tasks.run(duty.task(), give(&state, &watches)).await;
     }
 }
 
 /// The rules read again if they changed (or `reload`), then the duty's work.
 async fn every_second(
     state: &AppState,
-    watches: &mut Watches,
+    watches: &Shared,
     duty: Duty,
     reload: bool,
 ) -> Result<String, String> {
@@ -325,22 +366,23 @@ async fn every_second(
 
 /// One pass over the threshold rules: what the other instances counted is added in, then
 /// every rule is judged.
-async fn judge_thresholds(state: &AppState, watches: &mut Watches) -> String {
+async fn judge_thresholds(state: &AppState, watches: &Shared) -> String {
     let handed = take_tallies(state, watches).await;
     read_queues(state, watches).await;
     read_metrics(state, watches).await;
-    let verdicts = watches.judge(&link(state, ""), Timestamp::now().millis());
+    let (verdicts, rules) = {
+        let mut windows = windows(watches);
+        let verdicts = windows.judge(&link(state, ""), Timestamp::now().millis());
+        (verdicts, windows.rules())
+    };
     let sent = verdicts.len();
     send_verdicts(state, verdicts).await;
-    format!(
-        "{} threshold rules; {handed} counts from other instances; {sent} changed",
-        watches.rules()
-    )
+    format!("{rules} threshold rules; {handed} counts from other instances; {sent} changed")
 }
 
 /// Adds what the other instances handed over into the windows; answers how many hand-overs.
 /// Only PostgreSQL has other instances (on SQLite this would be a write a second for nothing).
-async fn take_tallies(state: &AppState, watches: &mut Watches) -> usize {
+async fn take_tallies(state: &AppState, watches: &Shared) -> usize {
     if state.store.backend() != vigie_store::Backend::Postgres {
         return 0;
     }
@@ -354,7 +396,7 @@ async fn take_tallies(state: &AppState, watches: &mut Watches) -> usize {
     let now = Timestamp::now().millis();
     for body in &bodies {
         match serde_json::from_str::<Vec<thresholds::Counted>>(body) {
-            Ok(counted) => watches.take_in(counted, now),
+            Ok(counted) => windows(watches).take_in(counted, now),
             Err(err) => tracing::warn!(%err, "threshold counts from another instance do not read"),
         }
     }
@@ -372,8 +414,8 @@ pub async fn hand_over(state: AppState, stop: tokio::sync::oneshot::Receiver<()>
 
 /// Leaves what the windows counted for the leader; answers how many rules counted something.
 /// On failure the counts go back into the windows for the next try.
-async fn give(state: &AppState, watches: &mut Watches) -> Result<String, vigie_store::StoreError> {
-    let counted = watches.hand_over();
+async fn give(state: &AppState, watches: &Shared) -> Result<String, vigie_store::StoreError> {
+    let counted = windows(watches).hand_over();
     if counted.is_empty() {
         return Ok("nothing counted".into());
     }
@@ -387,21 +429,22 @@ async fn give(state: &AppState, watches: &mut Watches) -> Result<String, vigie_s
     {
         Ok(()) => Ok(format!("{rules} rules' counts handed to the leader")),
         Err(err) => {
-            watches.take_in(counted, now.millis());
+            windows(watches).take_in(counted, now.millis());
             Err(err)
         }
     }
 }
 
 /// Reads the queue lengths for queue rules, every [`QUEUES_EVERY`].
-async fn read_queues(state: &AppState, watches: &mut Watches) {
-    if !watches.queues_due(QUEUES_EVERY) {
+async fn read_queues(state: &AppState, watches: &Shared) {
+    if !windows(watches).queues_due(QUEUES_EVERY) {
         return;
     }
-    for project in watches.projects() {
-        if watches.watches_queues(project) {
+    let projects = windows(watches).projects();
+    for project in projects {
+        if windows(watches).watches_queues(project) {
             match crate::celery::queues::lengths(state, project).await {
-                Ok(queues) => watches.observe_queues(project, &queues),
+                Ok(queues) => windows(watches).observe_queues(project, &queues),
                 Err(err) => tracing::warn!(%err, "could not read the celery queue lengths"),
             }
         }
@@ -410,14 +453,16 @@ async fn read_queues(state: &AppState, watches: &mut Watches) {
 
 /// Reads the figures of metric rules from stored minutes, every [`QUEUES_EVERY`] (with the
 /// queues: a minute-grained figure needs no fresher reading).
-async fn read_metrics(state: &AppState, watches: &mut Watches) {
-    if !watches.metrics_due(QUEUES_EVERY) {
+async fn read_metrics(state: &AppState, watches: &Shared) {
+    if !windows(watches).metrics_due(QUEUES_EVERY) {
         return;
     }
     read_release_health(state, watches).await;
     let now_minute = crate::otel_metrics::api::now_minute();
-    for project in watches.projects() {
-        for rule in watches.metric_rules(project) {
+    let projects = windows(watches).projects();
+    for project in projects {
+        let rules = windows(watches).metric_rules(project);
+        for rule in rules {
             let vigie_core::alert::RuleKind::MetricThreshold {
                 metric,
                 stat,
@@ -439,11 +484,11 @@ async fn read_metrics(state: &AppState, watches: &mut Watches) {
             {
                 Ok(chart) => {
                     let value = chart.groups.first().and_then(|g| g.whole);
-                    watches.observe_metric(project, rule.id, value);
+                    windows(watches).observe_metric(project, rule.id, value);
                 }
                 // A metric not (or no longer) stored has no figure.
                 Err(crate::http::AppError::NotFound(_)) => {
-                    watches.observe_metric(project, rule.id, None)
+                    windows(watches).observe_metric(project, rule.id, None)
                 }
                 Err(err) => {
                     tracing::warn!(%err, rule = rule.id, "could not read a metric rule's figure")
@@ -455,16 +500,18 @@ async fn read_metrics(state: &AppState, watches: &mut Watches) {
 
 /// Reads each release's sessions over the window of each crash-free rule (with the metric
 /// figures, every [`QUEUES_EVERY`]: sessions are kept per hour).
-async fn read_release_health(state: &AppState, watches: &mut Watches) {
+async fn read_release_health(state: &AppState, watches: &Shared) {
     let now = vigie_core::Timestamp::now().millis();
-    for project in watches.projects() {
-        for rule in watches.crash_free_rules(project) {
+    let projects = windows(watches).projects();
+    for project in projects {
+        let rules = windows(watches).crash_free_rules(project);
+        for rule in rules {
             let vigie_core::alert::RuleKind::CrashFreeSessions { window_s, .. } = &rule.kind else {
                 continue;
             };
             let since = vigie_core::Timestamp(now - *window_s as i64 * 1000);
             match state.store.release_health(project, since).await {
-                Ok(health) => watches.observe_releases(project, rule.id, health),
+                Ok(health) => windows(watches).observe_releases(project, rule.id, health),
                 Err(err) => {
                     tracing::warn!(%err, rule = rule.id, "could not read a crash-free rule's sessions")
                 }
@@ -474,56 +521,43 @@ async fn read_release_health(state: &AppState, watches: &mut Watches) {
 }
 
 /// Reads every project's rules into the threshold watches.
-async fn load_rules(
-    state: &AppState,
-    watches: &mut Watches,
-) -> Result<(), vigie_store::StoreError> {
+async fn load_rules(state: &AppState, watches: &Shared) -> Result<(), vigie_store::StoreError> {
     let mut rules: Vec<Rule> = Vec::new();
     let projects = state.store.list_projects().await?;
     for project in &projects {
         rules.extend(state.store.list_rules(project.id).await?);
     }
-    watches.load(rules);
+    windows(watches).load(rules);
     // Worker rules judge the workers as stored: a dead worker sends nothing more.
     for project in projects {
-        if watches.watches_workers(project.id) {
+        if windows(watches).watches_workers(project.id) {
             let workers = state.store.celery_workers(project.id).await?;
-            watches.observe_workers(project.id, &workers);
+            windows(watches).observe_workers(project.id, &workers);
         }
     }
     Ok(())
 }
 
-/// Counts what `change` brought; the leader also judges jobs as they move and follows the
-/// Celery workers (whose consumers it runs). Another instance's events and transactions come
-/// here without their contents: that instance counts them.
-async fn on_change(state: &AppState, watches: &mut Watches, change: &Change, duty: Duty) {
-    let now = Timestamp::now().millis();
+/// What the leader judges as it moves: jobs (item-error rules) and the Celery workers (whose
+/// consumers it runs). Counts come through the [`Counter`], not here.
+async fn on_change(state: &AppState, watches: &Shared, change: &Change, duty: Duty) {
+    if duty == Duty::HandOver {
+        return;
+    }
     match change {
-        Change::Issues(news) => watches.observe_events(news.project, &news.events, now),
-        Change::Transactions(news) => {
-            watches.observe_transactions(news.project, &news.samples, now)
-        }
-        _ if duty == Duty::HandOver => {}
         Change::Job(news) => {
-            let verdicts = watches.judge_job(&news.job, &link(state, ""), now);
+            let verdicts =
+                windows(watches).judge_job(&news.job, &link(state, ""), Timestamp::now().millis());
             send_verdicts(state, verdicts).await;
         }
-        Change::Celery(project, outcomes) => {
-            watches.observe_tasks(*project, outcomes, now);
-            if watches.watches_workers(*project) {
-                match state.store.celery_workers(*project).await {
-                    Ok(workers) => watches.observe_workers(*project, &workers),
-                    Err(err) => tracing::warn!(%err, "could not read the celery workers"),
-                }
+        Change::Celery(project, _) if windows(watches).watches_workers(*project) => {
+            match state.store.celery_workers(*project).await {
+                Ok(workers) => windows(watches).observe_workers(*project, &workers),
+                Err(err) => tracing::warn!(%err, "could not read the celery workers"),
             }
         }
         _ => {}
     }
-}
-
-fn on_logs(watches: &mut Watches, news: &LogNews) {
-    watches.observe_logs(news.project, &news.records, Timestamp::now().millis());
 }
 
 /// Fires what the thresholds decided; an issue alert gains the issue's title and top frame.

@@ -224,24 +224,16 @@ async fn jobs_and_monitors_alert_and_resolve() {
     let token = admin(&app).await;
     let (url, got) = receiver().await;
     let hook = app
-        .api(
-            Method::POST,
-            "/api/v1/alerts/channels",
-            &token,
-            Some(&format!(
-                r#"{{"name": "hook", "target": {{"kind": "webhook", "url": "{url}/ok/hook"}}}}"#
-            )),
-        )
-        .await
-        .json();
+        .webhook_channel(&token, "hook", &format!("{url}/ok/hook"))
+        .await;
     for body in [
         format!(
             r#"{{"name": "celery failures", "rule": {{"kind": "job_failed", "job_kind": "celery"}}, "channels": [{}]}}"#,
-            hook["id"]
+            hook
         ),
         format!(
             r#"{{"name": "cron", "rule": {{"kind": "monitor_down"}}, "channels": [{}], "cooldown_s": 0}}"#,
-            hook["id"]
+            hook
         ),
     ] {
         let made = app
@@ -336,19 +328,11 @@ async fn every_failed_job_alerts_exactly_once_through_a_flood_of_progress() {
     let token = admin(&app).await;
     let (url, got) = receiver().await;
     let hook = app
-        .api(
-            Method::POST,
-            "/api/v1/alerts/channels",
-            &token,
-            Some(&format!(
-                r#"{{"name": "hook", "target": {{"kind": "webhook", "url": "{url}/ok/flood"}}}}"#
-            )),
-        )
-        .await
-        .json();
+        .webhook_channel(&token, "hook", &format!("{url}/ok/flood"))
+        .await;
     let rule = format!(
         r#"{{"name": "failures", "rule": {{"kind": "job_failed"}}, "channels": [{}], "cooldown_s": 3600}}"#,
-        hook["id"]
+        hook
     );
     let made = app
         .api(Method::POST, "/api/v1/alerts/rules", &token, Some(&rule))
@@ -448,19 +432,11 @@ async fn thresholds_count_what_a_flood_overruns_the_hub_with() {
     let token = admin(&app).await;
     let (url, got) = receiver().await;
     let hook = app
-        .api(
-            Method::POST,
-            "/api/v1/alerts/channels",
-            &token,
-            Some(&format!(
-                r#"{{"name": "hook", "target": {{"kind": "webhook", "url": "{url}/ok/thresholds"}}}}"#
-            )),
-        )
-        .await
-        .json();
+        .webhook_channel(&token, "hook", &format!("{url}/ok/thresholds"))
+        .await;
     let rule = format!(
         r#"{{"name": "many errors", "rule": {{"kind": "log_matches", "query": "level:>=error", "above": 150, "window_s": 60}}, "channels": [{}], "cooldown_s": 3600}}"#,
-        hook["id"]
+        hook
     );
     let made = app
         .api(Method::POST, "/api/v1/alerts/rules", &token, Some(&rule))

@@ -408,18 +408,9 @@ async fn a_metric_threshold_rule_fires_to_a_webhook_once() {
     let key = project_key(&app).await;
     let token = app.admin_token().await;
     let (url, got) = common::webhook_receiver().await;
-    let hook = app
-        .api(
-            Method::POST,
-            "/api/v1/alerts/channels",
-            &token,
-            Some(&format!(
-                r#"{{"name": "ops", "target": {{"kind": "webhook", "url": "{url}/hook"}}}}"#
-            )),
-        )
+    let hook_id = app
+        .webhook_channel(&token, "ops", &format!("{url}/hook"))
         .await;
-    assert_eq!(hook.status, StatusCode::CREATED, "{}", hook.body);
-    let hook_id = hook.json()["id"].as_i64().unwrap();
     // A window under a minute is refused: metrics are kept per minute.
     let short = app
         .api(

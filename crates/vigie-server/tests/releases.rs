@@ -436,18 +436,9 @@ async fn a_release_crashing_more_than_allowed_alerts_once_then_resolves() {
     let _tasks = vigie_server::alerts::start(&app.state);
     let token = app.admin_token().await;
     let (url, got) = common::webhook_receiver().await;
-    let hook = app
-        .api(
-            Method::POST,
-            "/api/v1/alerts/channels",
-            &token,
-            Some(&format!(
-                r#"{{"name": "ops", "target": {{"kind": "webhook", "url": "{url}/hook"}}}}"#
-            )),
-        )
+    let hook_id = app
+        .webhook_channel(&token, "ops", &format!("{url}/hook"))
         .await;
-    assert_eq!(hook.status, StatusCode::CREATED, "{}", hook.body);
-    let hook_id = hook.json()["id"].as_i64().unwrap();
     let rule = |below: &str, window_s: u64| {
         format!(
             r#"{{"name": "crashes", "rule": {{"kind": "crash_free_sessions", "below": {below}, "window_s": {window_s}}}, "channels": [{hook_id}]}}"#

@@ -201,6 +201,21 @@ impl App {
         .await
     }
 
+    /// Adds a webhook alert channel named `name` that posts to `url`; answers its id.
+    pub async fn webhook_channel(&self, token: &str, name: &str, url: &str) -> i64 {
+        let body = serde_json::json!({"name": name, "target": {"kind": "webhook", "url": url}});
+        let made = self
+            .api(
+                Method::POST,
+                "/api/v1/alerts/channels",
+                token,
+                Some(&body.to_string()),
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+        made.json()["id"].as_i64().unwrap()
+    }
+
     /// Posts a Sentry envelope with `key` in `X-Sentry-Auth`, as an SDK sends one.
     pub async fn envelope(&self, key: &str, body: impl Into<Body>) -> Answer {
         self.send(

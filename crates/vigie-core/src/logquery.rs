@@ -17,9 +17,11 @@
 //!
 //! Words are what [`crate::log::tokens`] yields: a word matches where it stands whole in the
 //! message, the logger name, a field value, or the job or trace id. Every block of stored logs
-//! carries a bloom filter of those words, so [`LogQuery::required_words`] lets a search skip the
-//! blocks that cannot hold a match without reading them. A filter name that Vigie does not know
-//! (`levl:error`) is an error rather than a silent word search.
+//! carries a bloom filter of those words and of their beginnings, so [`LogQuery::word_hints`]
+//! lets a search skip the blocks that cannot hold a match without reading them: the words a
+//! match holds whole, and the words it holds beginnings of (a `word*` prefix; the word a
+//! regex's literal runs into, as `00012…` for `/INV-00012\d/`). A filter name that Vigie does
+//! not know (`levl:error`) is an error rather than a silent word search.
 //!
 //! A block that passes its bloom filter is decompressed, and [`TextFilter`] then asks of its
 //! text as a whole what every match must contain (a regex's literal prefixes, a word in any of
@@ -217,18 +219,33 @@ impl LogQuery {
 
     /// Words every match must contain whole: a block whose bloom filter lacks one is skipped.
     pub fn required_words(&self) -> Vec<String> {
-        let mut words = Vec::new();
+        self.word_hints().whole
+    }
+
+    /// What every match says about a record's words: those it holds whole, and beginnings of
+    /// words it holds (a `word*` prefix, the word a regex's literal runs into). A block whose
+    /// word filter lacks one cannot hold a match.
+    pub fn word_hints(&self) -> WordHints {
+        let mut hints = WordHints::default();
         for term in self.terms.iter().filter(|t| !t.negated) {
             match &term.test {
-                Test::Word(w, _) => words.push(w.clone()),
-                Test::Phrase(ws, _) => words.extend(ws.iter().cloned()),
-                Test::Job(id) | Test::Trace(id) => words.extend(token_list(id)),
+                Test::Word(w, _) => hints.whole.push(w.clone()),
+                Test::Phrase(ws, _) => hints.whole.extend(ws.iter().cloned()),
+                Test::Job(id) | Test::Trace(id) => hints.whole.extend(token_list(id)),
+                Test::Prefix(start, _) => hints.starts.push(start.clone()),
+                Test::Regex(re) => {
+                    let of_regex = regex_hints(re.as_str());
+                    hints.whole.extend(of_regex.whole);
+                    hints.starts.extend(of_regex.starts);
+                }
                 _ => {}
             }
         }
-        words.sort();
-        words.dedup();
-        words
+        for list in [&mut hints.whole, &mut hints.starts] {
+            list.sort();
+            list.dedup();
+        }
+        hints
     }
 
     /// The levels a match can have, as a mask of [`Level::bit`]s.
@@ -396,6 +413,66 @@ fn prefix_literals(pattern: &str) -> Option<Vec<Vec<u8>>> {
     let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
     let literals = seq.literals()?;
     (!literals.is_empty()).then(|| literals.iter().map(|l| l.as_bytes().to_vec()).collect())
+}
+
+/// Words a record holds, as [`crate::log::tokens`] yields them (lower-cased), for every
+/// match of a query: see [`LogQuery::word_hints`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WordHints {
+    /// Words held whole.
+    pub whole: Vec<String>,
+    /// Words held that begin with these (or are these).
+    pub starts: Vec<String>,
+}
+
+/// The words every match of a regex holds, read from the literals one of which begins every
+/// match ([`prefix_literals`]); what all of them say is what the regex says.
+fn regex_hints(pattern: &str) -> WordHints {
+    let Some(literals) = prefix_literals(pattern) else {
+        return WordHints::default();
+    };
+    let mut hints = literals.iter().map(|l| literal_hints(l));
+    let first = hints.next().unwrap_or_default();
+    hints.fold(first, |common, next| WordHints {
+        whole: common
+            .whole
+            .into_iter()
+            .filter(|w| next.whole.contains(w))
+            .collect(),
+        starts: common
+            .starts
+            .into_iter()
+            .filter(|w| next.starts.contains(w))
+            .collect(),
+    })
+}
+
+/// What a literal that begins a match says about the text's words. The text holds the
+/// literal's bytes, so a word of the literal with a separator on both sides within it is a
+/// word of the text; its last word, after a separator, begins one (the text may go on with
+/// more word characters); its first, touching the literal's start, may end a longer word and
+/// says nothing.
+fn literal_hints(literal: &[u8]) -> WordHints {
+    // A literal may end inside a character: its whole characters, and a word that goes on.
+    let valid_up_to = std::str::from_utf8(literal).map_or_else(|e| e.valid_up_to(), str::len);
+    let text = std::str::from_utf8(&literal[..valid_up_to]).expect("checked above");
+    let is_word_byte = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_' || *b >= 0x80;
+    let opens_inside_a_word = text.as_bytes().first().is_some_and(is_word_byte);
+    let runs_on = valid_up_to < literal.len() || text.as_bytes().last().is_some_and(is_word_byte);
+    let mut words = token_list(text);
+    let mut hints = WordHints::default();
+    if runs_on {
+        let last = words.pop();
+        // A literal of one word touches both ends: a piece of a word, nothing to look up.
+        if let Some(last) = last.filter(|_| !(opens_inside_a_word && words.is_empty())) {
+            hints.starts.push(last);
+        }
+    }
+    if opens_inside_a_word && !words.is_empty() {
+        words.remove(0);
+    }
+    hints.whole = words;
+    hints
 }
 
 fn compare(have: Level, cmp: Cmp, want: Level) -> bool {
@@ -862,6 +939,98 @@ mod tests {
             LogQuery::parse("from:2026-11-21", NOW).unwrap().from,
             Some(parse_instant("2026-11-21T00:00:00Z").unwrap())
         );
+    }
+
+    /// The words a record holds, as its block's word filter has them.
+    fn record_words(r: &LogRecord) -> Vec<String> {
+        let mut words = Vec::new();
+        r.each_token(|w| words.push(w.to_owned()));
+        words
+    }
+
+    /// Whether a record holds every word the hints name, and a word beginning with each start.
+    fn holds(r: &LogRecord, hints: &WordHints) -> bool {
+        let words = record_words(r);
+        hints.whole.iter().all(|w| words.contains(w))
+            && hints
+                .starts
+                .iter()
+                .all(|s| words.iter().any(|w| w.starts_with(s.as_str())))
+    }
+
+    #[test]
+    fn regexes_and_prefixes_name_the_words_their_matches_hold() {
+        let hints = |q: &str| LogQuery::parse(q, NOW).unwrap().word_hints();
+        let starts = |s: &[&str]| WordHints {
+            whole: vec![],
+            starts: s.iter().map(|s| s.to_string()).collect(),
+        };
+        // The literal's first word may end a longer one; the word after the dash begins one.
+        assert_eq!(hints("/INV-00012\\d/"), starts(&["00012"]));
+        assert_eq!(
+            hints("/could not render invoice INV-\\d+/").whole,
+            ["inv", "invoice", "not", "render"]
+        );
+        assert_eq!(hints("invoic*"), starts(&["invoic"]));
+        assert_eq!(hints("/Straße-Über\\d/"), starts(&["über"]));
+        // A literal of one word, or literals that share nothing, say nothing.
+        assert_eq!(hints("/KeyError/"), WordHints::default());
+        assert_eq!(hints("/foo-bar|baz-qux/"), WordHints::default());
+        assert_eq!(hints("/\\d+ ms/"), WordHints::default());
+        // What every alternative says is kept; case forms of one word agree.
+        assert_eq!(hints("/(err|warn)-code 42/").whole, ["code"]);
+        assert_eq!(
+            hints("/(?i)x-abc-def/"),
+            WordHints {
+                whole: vec!["abc".into()],
+                starts: vec!["def".into()],
+            }
+        );
+        // Negated terms hold nothing.
+        assert_eq!(hints("-/x-abc-def/ -invoic*"), WordHints::default());
+    }
+
+    /// For random messages and regexes cut from them (escaped, with what may follow), every
+    /// message a regex matches holds the words its hints name: a block the hints rule out
+    /// holds no match.
+    #[test]
+    fn the_word_hints_of_a_regex_hold_in_every_match() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let pieces = [
+            "INV", "-", "000123", " ", "Inv", "_", "é", "Über", "ß", ".", "42", "a", "K",
+            "\u{212a}", "x", ":", "/", "\u{2014}",
+        ];
+        let tails = ["", "\\d", "\\d+", "\\w", ".", "[a-z]", "\\s", "x?"];
+        let mut checked = 0;
+        for _ in 0..3_000 {
+            let message: String = (0..rng.gen_range(1..14))
+                .map(|_| pieces[rng.gen_range(0..pieces.len())])
+                .collect();
+            let chars: Vec<char> = message.chars().collect();
+            let from = rng.gen_range(0..chars.len());
+            let to = rng.gen_range(from..=chars.len());
+            let cut: String = chars[from..to].iter().collect();
+            let fold = if rng.gen_bool(0.3) { "(?i)" } else { "" };
+            let tail = tails[rng.gen_range(0..tails.len())];
+            let pattern = format!("{fold}{}{tail}", regex::escape(&cut));
+            let Ok(query) = LogQuery::parse(&format!("/{pattern}/"), NOW) else {
+                continue;
+            };
+            let hints = query.word_hints();
+            for text in [
+                message.clone(),
+                message.to_uppercase(),
+                message.to_lowercase(),
+            ] {
+                let r = record(&text);
+                if query.matches(&r) {
+                    assert!(holds(&r, &hints), "/{pattern}/ matches {text:?}: {hints:?}");
+                    checked += usize::from(!hints.whole.is_empty() || !hints.starts.is_empty());
+                }
+            }
+        }
+        assert!(checked > 300, "only {checked} matches had hints to check");
     }
 
     #[test]

@@ -171,6 +171,11 @@ pub const ALL: &[Migration] = &[
         "log block groups and their word filters",
         include_str!("../migrations/0029_log_block_groups.sql"),
     ),
+    step(
+        30,
+        "beginnings of words in log word filters",
+        include_str!("../migrations/0030_log_word_starts.sql"),
+    ),
 ];
 
 impl Migration {

@@ -979,6 +979,54 @@ async fn heads_read_once_are_kept_until_their_blocks_go() {
 }
 
 #[tokio::test]
+async fn regexes_and_prefixes_read_only_blocks_with_a_word_beginning_as_theirs() {
+    // A hundred blocks of one record each, `order ORD-000000 paid` to `ORD-000099`: the word
+    // filters hold each word's first five bytes, so a regex running into `00004…`, or the
+    // prefix `00004*`, reads the ten blocks that have one; a shorter beginning reads them all.
+    let dir = tempfile::tempdir().unwrap();
+    let store = vigie_store::open(&Location::Sqlite(dir.path().join("vigie.db")))
+        .await
+        .unwrap();
+    let project = store
+        .create_project("orders", &ProjectKey::generate())
+        .await
+        .unwrap();
+    let blocks: Vec<_> = (0..100)
+        .map(|i| {
+            let mut record = line(i, "shop");
+            record.message = format!("order ORD-{i:06} paid").into();
+            logs::NewLogBlock {
+                source: "shop".into(),
+                block: logs::block::encode(&mut [&record]),
+            }
+        })
+        .collect();
+    store
+        .write_log_blocks(project.id, blocks, Vec::new())
+        .await
+        .unwrap();
+    let search = |q: &'static str| {
+        let store = store.clone();
+        async move {
+            let query = LogQuery::parse(q, T0 + 10_000 * SECOND).unwrap();
+            let page = logs::search(store.as_ref(), project.id, &query, 100, None)
+                .await
+                .unwrap();
+            (page.hits.len(), page.blocks_scanned)
+        }
+    };
+    assert_eq!(search(r"/ORD-00004\d/").await, (10, 10));
+    assert_eq!(search("00004*").await, (10, 10));
+    assert_eq!(
+        search(r"/(?i)paid|ord-000041/").await.0,
+        100,
+        "no common word"
+    );
+    assert_eq!(search(r"/ORD-000\d4/").await, (10, 100));
+    store.close().await;
+}
+
+#[tokio::test]
 async fn a_search_reads_every_block_of_a_long_history_to_its_end() {
     // A thousand blocks (a quiet source, a line at a time): a search for what none holds
     // goes round after round to the oldest and stops there; what one old block holds is found.
@@ -1001,10 +1049,11 @@ async fn a_search_reads_every_block_of_a_long_history_to_its_end() {
         .await
         .unwrap();
     let query = |q: &str| LogQuery::parse(q, T0 + 10_000 * SECOND).unwrap();
+    // A regex whose words no filter can rule out (`5` is too short a beginning to be kept).
     let none = logs::search(
         store.as_ref(),
         project.id,
-        &query("/invoice 5000/"),
+        &query(r"/invoice 5\d{3}/"),
         100,
         None,
     )

@@ -35,6 +35,9 @@ pub struct GroupFilter {
     pub bits: u64,
     /// Probes per word, as in every member's filter.
     pub hashes: u8,
+    /// Whether every member's filter holds word beginnings (see [`bloom`]): when one does not,
+    /// the group is not asked about beginnings at all.
+    pub word_starts: bool,
     rows: Vec<u64>,
 }
 
@@ -49,10 +52,13 @@ impl GroupFilter {
         );
         let hashes = bloom::HASHES;
         let usable = |stored: &[u8]| -> Option<usize> {
-            let (&count, bits) = stored.split_first()?;
-            (count == hashes && !bits.is_empty() && bits.len().is_power_of_two())
-                .then_some(bits.len() * 8)
+            let (count, _, bits) = bloom::Bloom::header(stored)?;
+            (count == hashes).then_some(bits.len() * 8)
         };
+        // A damaged member admits everything, beginnings included.
+        let word_starts = blooms.iter().all(|stored| {
+            usable(stored).is_none() || bloom::Bloom::header(stored).is_some_and(|(_, s, _)| s)
+        });
         let bits = blooms
             .iter()
             .filter_map(|b| usable(b))
@@ -81,6 +87,7 @@ impl GroupFilter {
         GroupFilter {
             bits: bits as u64,
             hashes,
+            word_starts,
             rows,
         }
     }
@@ -221,6 +228,19 @@ mod tests {
         );
         // No words: every member.
         assert_eq!(group.answer(&[]), u64::MAX);
+    }
+
+    #[test]
+    fn a_group_answers_for_beginnings_only_when_every_member_keeps_them() {
+        let new = filter_of(["invoice".to_string()].into_iter());
+        let mut old = new.clone();
+        old[0] = bloom::HASHES;
+        assert!(GroupFilter::build(&[&new, &new]).word_starts);
+        assert!(
+            GroupFilter::build(&[&new, &[]]).word_starts,
+            "damaged admits all"
+        );
+        assert!(!GroupFilter::build(&[&new, &old]).word_starts);
     }
 
     #[test]

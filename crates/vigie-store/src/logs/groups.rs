@@ -20,6 +20,7 @@
 //! later still leaves its bits in its group: a search may then list an id that no longer
 //! exists, which the listing leaves out.
 
+use super::bloom::Probes;
 use super::group_filter::{self, GroupFilter, GROUP_BLOCKS};
 use super::{cpu, BLOCK_RECORDS, IDS_PER_STATEMENT};
 use crate::sql::{Columns, Value, Where};
@@ -202,8 +203,8 @@ pub(crate) async fn write_group(
     let id = tx
         .one(
             "INSERT INTO log_block_groups (project_id, first_block, last_block, min_time, \
-             max_time, filter_bits, hashes, members) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             RETURNING id",
+             max_time, filter_bits, hashes, word_starts, members) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
             &[
                 project.0.into(),
                 first.into(),
@@ -212,6 +213,7 @@ pub(crate) async fn write_group(
                 group.max_time.into(),
                 (group.filter.bits as i64).into(),
                 i64::from(group.filter.hashes).into(),
+                i64::from(group.filter.word_starts).into(),
                 Value::Blob(members),
             ],
         )
@@ -253,14 +255,16 @@ pub struct BlockGroup {
     /// Rows of its filter, and probes per word.
     pub bits: u64,
     pub hashes: u8,
+    /// Whether its filter holds word beginnings (every member's did).
+    pub word_starts: bool,
     pub members: Vec<i64>,
 }
 
 pub(crate) async fn of_project(tx: &mut dyn Tx, project: ProjectId) -> Result<Vec<BlockGroup>> {
     let rows = tx
         .query(
-            "SELECT id, last_block, min_time, max_time, filter_bits, hashes, members \
-             FROM log_block_groups WHERE project_id = $1",
+            "SELECT id, last_block, min_time, max_time, filter_bits, hashes, members, \
+             word_starts FROM log_block_groups WHERE project_id = $1",
             &[project.0.into()],
         )
         .await?;
@@ -286,38 +290,42 @@ pub(crate) async fn of_project(tx: &mut dyn Tx, project: ProjectId) -> Result<Ve
                 max_time: row.req_int(3)?,
                 bits,
                 hashes: hashes as u8,
+                word_starts: row.req_int(7)? != 0,
                 members,
             })
         })
         .collect()
 }
 
-/// The chunks of `groups` that `words` probe, by (group, chunk).
-pub(crate) fn probed(groups: &[BlockGroup], words: &[u64]) -> Vec<(i64, i64)> {
+/// The chunks of `groups` that `probes` read, by (group, chunk).
+pub(crate) fn probed(groups: &[BlockGroup], probes: &Probes) -> Vec<(i64, i64)> {
     groups
         .iter()
         .flat_map(|g| {
-            group_filter::chunks_read(g.bits, g.hashes, words)
+            group_filter::chunks_read(g.bits, g.hashes, probes.for_filter(g.word_starts))
                 .into_iter()
                 .map(|chunk| (g.id, chunk))
         })
         .collect()
 }
 
-/// The chunks of `groups` that `words` probe, as stored: one statement per filter shape and a
+/// The chunks of `groups` that `probes` read, as stored: one statement per filter shape and a
 /// few hundred groups. A chunk not stored is left out (its group then admits every word).
 pub(crate) async fn read_chunks(
     tx: &mut dyn Tx,
     groups: &[BlockGroup],
-    words: &[u64],
+    probes: &Probes,
 ) -> Result<Vec<((i64, i64), Arc<[u8]>)>> {
-    let mut shapes: BTreeMap<(u64, u8), Vec<i64>> = BTreeMap::new();
+    let mut shapes: BTreeMap<(u64, u8, bool), Vec<i64>> = BTreeMap::new();
     for g in groups {
-        shapes.entry((g.bits, g.hashes)).or_default().push(g.id);
+        shapes
+            .entry((g.bits, g.hashes, g.word_starts))
+            .or_default()
+            .push(g.id);
     }
     let mut chunks = Vec::new();
-    for ((bits, hashes), ids) in shapes {
-        let probed = group_filter::chunks_read(bits, hashes, words);
+    for ((bits, hashes, word_starts), ids) in shapes {
+        let probed = group_filter::chunks_read(bits, hashes, probes.for_filter(word_starts));
         // A few hundred groups a statement: a count over years of history names thousands.
         for some in ids.chunks(IDS_PER_STATEMENT) {
             let mut w = Where::new();
@@ -336,17 +344,18 @@ pub(crate) async fn read_chunks(
     Ok(chunks)
 }
 
-/// The members of `groups` whose filters admit every word, in id order, from the `chunks`
-/// the words probe ([`probed`]).
+/// The members of `groups` whose filters admit every probe, in id order, from the `chunks`
+/// the probes read ([`probed`]).
 pub(crate) fn may_hold(
     groups: &[BlockGroup],
-    words: &[u64],
+    probes: &Probes,
     chunks: &HashMap<(i64, i64), Arc<[u8]>>,
 ) -> Vec<i64> {
     let mut held: Vec<i64> = groups
         .iter()
         .flat_map(|g| {
-            let admitted = group_filter::members(g.bits, g.hashes, words, |n| {
+            let hashes = probes.for_filter(g.word_starts);
+            let admitted = group_filter::members(g.bits, g.hashes, hashes, |n| {
                 chunks.get(&(g.id, n)).map(|bits| &bits[..])
             });
             g.members
@@ -360,16 +369,16 @@ pub(crate) fn may_hold(
     held
 }
 
-/// Every grouped block of `project` in the time range (ns) that may hold every word of
-/// `words` (hashed as [`super::bloom::Bloom::hash`] does), and where groups end.
+/// Every grouped block of `project` in the time range (ns) whose filter may hold every probe,
+/// and where groups end.
 pub async fn candidates(
     store: &dyn Store,
     project: ProjectId,
     from: Option<i64>,
     to: Option<i64>,
-    words: Vec<u64>,
+    probes: Probes,
 ) -> Result<GroupAnswer> {
-    let mut waves = Waves::new(store, project, from, to, words).await?;
+    let mut waves = Waves::new(store, project, from, to, probes).await?;
     waves.read_more(store, true).await?;
     Ok(waves.answer)
 }
@@ -378,7 +387,7 @@ pub async fn candidates(
 /// newest matches of a common word reads the newest groups' chunks only, and a rare word,
 /// which needs every group's, reads them in a few statements.
 pub(crate) struct Waves {
-    words: Vec<u64>,
+    probes: Probes,
     /// Groups meeting the search's time range not read yet, newest (`max_time`) first.
     pending: std::collections::VecDeque<BlockGroup>,
     wave: usize,
@@ -394,7 +403,7 @@ impl Waves {
         project: ProjectId,
         from: Option<i64>,
         to: Option<i64>,
-        words: Vec<u64>,
+        probes: Probes,
     ) -> Result<Waves> {
         let mut groups = store.log_block_groups(project).await?;
         // Where groups end, whatever the time range: blocks up to it are grouped.
@@ -404,7 +413,7 @@ impl Waves {
         });
         groups.sort_by_key(|g| std::cmp::Reverse(g.max_time));
         Ok(Waves {
-            words,
+            probes,
             pending: groups.into(),
             wave: Self::FIRST,
             answer: GroupAnswer {
@@ -438,7 +447,7 @@ impl Waves {
         self.wave = self.wave.saturating_mul(4);
         let groups: Vec<BlockGroup> = self.pending.drain(..take).collect();
         let held = store
-            .log_groups_may_hold(groups, self.words.clone())
+            .log_groups_may_hold(groups, self.probes.clone())
             .await?;
         self.answer.may_hold.extend(held);
         self.answer.may_hold.sort_unstable();

@@ -11,7 +11,8 @@
 //! append:  records ─▶ group by source ─▶ encode (sort, compress, bloom) ─▶ write_log_blocks
 //! search:  query ─▶ sources it admits ─▶ block summaries in its time range and levels
 //!                ─▶ drop blocks whose group (see [`groups`]), or own bloom after the
-//!                   groups, lacks a required word
+//!                   groups, lacks a required word or word beginning ([`bloom::Probes`]:
+//!                   `invoice`, `invoi*`, the `00012…` a `/INV-00012\d/` runs into)
 //!                ─▶ fetch and scan survivors newest first, in parallel, until a page is full:
 //!                   a block whose text lacks what every match holds is passed over; in
 //!                   the others only the records holding it are read (in place) and tested,
@@ -38,7 +39,7 @@ pub use store::LogStore;
 
 use crate::{Result, Store, StoreError};
 use block::EncodedBlock;
-use bloom::Bloom;
+use bloom::Probes;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt;
 use std::ops::ControlFlow;
@@ -316,7 +317,7 @@ struct Listing {
     filter: BlockFilter,
     /// The query's own lower time bound (`filter.from` also waits for the waves).
     from: Option<i64>,
-    words: Vec<u64>,
+    probes: Probes,
     waves: Option<groups::Waves>,
     /// Blocks in the time range and levels listed so far.
     considered: usize,
@@ -348,20 +349,16 @@ impl Listing {
         } else {
             None
         };
-        let words: Vec<u64> = query
-            .required_words()
-            .iter()
-            .map(|w| Bloom::hash(w))
-            .collect();
+        let probes = Probes::of(query);
         let to = match (query.to, before) {
             (Some(to), Some(b)) => Some(to.min(b + 1)),
             (to, b) => to.or(b.map(|b| b + 1)),
         };
-        let waves = if words.is_empty() {
+        let waves = if probes.is_empty() {
             None
         } else {
             let mut waves =
-                groups::Waves::new(store, project, query.from, to, words.clone()).await?;
+                groups::Waves::new(store, project, query.from, to, probes.clone()).await?;
             waves.read_more(store, false).await?;
             Some(waves)
         };
@@ -372,11 +369,11 @@ impl Listing {
                 to,
                 sources,
                 level_mask: query.level_mask(),
-                with_bloom: !words.is_empty(),
+                with_bloom: !probes.is_empty(),
                 ..BlockFilter::default()
             },
             from: query.from,
-            words,
+            probes,
             waves,
             considered: 0,
             done: false,
@@ -446,7 +443,7 @@ impl Listing {
             .into_iter()
             .filter(|m| match (&self.filter.groups, &m.bloom) {
                 (Some(groups), _) if m.id <= groups.grouped_to => groups.admits(m.id),
-                (_, Some(bloom)) => self.words.iter().all(|h| Bloom::may_contain(bloom, *h)),
+                (_, Some(bloom)) => self.probes.admitted_by(bloom),
                 (_, None) => true,
             })
             .map(|mut m| {

@@ -1,6 +1,7 @@
 //! The primitives the block engine keeps blocks with, written once for both backends (see
 //! [`crate::tx::Tx`]): store and replace blocks, list their summaries, fetch their data.
 
+use super::bloom::Probes;
 use super::groups::{self, BlockGroup, NewGroup, Ungrouped};
 use super::positions::{self, FilePosition};
 use super::sql;
@@ -172,12 +173,11 @@ pub trait LogStore: Send + Sync {
     async fn write_log_group(&self, project: ProjectId, group: NewGroup) -> Result<()>;
     /// `project`'s block groups, without their filters' chunks.
     async fn log_block_groups(&self, project: ProjectId) -> Result<Vec<BlockGroup>>;
-    /// The members of `groups` whose filters admit every word of `words` (hashed as
-    /// [`super::bloom::Bloom::hash`] does), in id order.
+    /// The members of `groups` whose filters admit every probe, in id order.
     async fn log_groups_may_hold(
         &self,
         groups: Vec<BlockGroup>,
-        words: Vec<u64>,
+        probes: Probes,
     ) -> Result<Vec<i64>>;
     /// The data of these blocks (whole, or the head alone), in the order asked; ids no longer
     /// stored are left out.
@@ -400,9 +400,9 @@ impl<E: Engine> LogStore for Db<E> {
     async fn log_groups_may_hold(
         &self,
         groups: Vec<BlockGroup>,
-        words: Vec<u64>,
+        probes: Probes,
     ) -> Result<Vec<i64>> {
-        let probed = groups::probed(&groups, &words);
+        let probed = groups::probed(&groups, &probes);
         let chunks = self
             .group_chunks()
             .read_through(&probed, |missing| {
@@ -413,13 +413,13 @@ impl<E: Engine> LogStore for Db<E> {
                     .filter(|g| unread.contains(&g.id))
                     .cloned()
                     .collect();
-                let words = words.clone();
+                let probes = probes.clone();
                 self.read("log_group_chunks", move |tx| {
-                    Box::pin(async move { groups::read_chunks(tx, &to_read, &words).await })
+                    Box::pin(async move { groups::read_chunks(tx, &to_read, &probes).await })
                 })
             })
             .await?;
-        Ok(groups::may_hold(&groups, &words, &chunks))
+        Ok(groups::may_hold(&groups, &probes, &chunks))
     }
 
     async fn log_block_data(&self, ids: Vec<i64>, part: BlockPart) -> Result<Vec<(i64, Vec<u8>)>> {

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 use vigie_core::{Level, LogQuery, LogRecord, ProjectId, ProjectKey};
-use vigie_store::logs::{self, bloom::Bloom, groups, BlockFilter};
+use vigie_store::logs::{self, bloom::Probes, groups, BlockFilter};
 use vigie_store::{Store, StoreError};
 
 const T0: i64 = 1_800_000_000_000_000_000;
@@ -102,7 +102,7 @@ pub async fn log_groups_story(store: &Arc<dyn Store>) {
         metas.iter().map(|m| m.id).collect()
     };
     assert_eq!(ids.len(), 268);
-    let answer = groups::candidates(store, p, None, None, vec![Bloom::hash("token7")])
+    let answer = groups::candidates(store, p, None, None, Probes::words(&["token7"]))
         .await
         .unwrap();
     assert_eq!(answer.grouped_to, ids[255]);
@@ -114,7 +114,7 @@ pub async fn log_groups_story(store: &Arc<dyn Store>) {
         p,
         Some(T0 + 5_000 * SECOND),
         None,
-        vec![Bloom::hash("token7")],
+        Probes::words(&["token7"]),
     )
     .await
     .unwrap();
@@ -155,7 +155,7 @@ pub async fn log_groups_story(store: &Arc<dyn Store>) {
         assert_eq!(&found(store, p, q).await, was, "{q} after compaction");
     }
     // Every grouped block is gone: so are the groups.
-    let answer = groups::candidates(store, p, None, None, vec![Bloom::hash("shared")])
+    let answer = groups::candidates(store, p, None, None, Probes::words(&["shared"]))
         .await
         .unwrap();
     assert_eq!(answer, groups::GroupAnswer::default());
@@ -191,7 +191,7 @@ pub async fn log_groups_story(store: &Arc<dyn Store>) {
         .delete_log_blocks(all[..32].iter().map(|m| m.id).collect())
         .await
         .unwrap();
-    let half = groups::candidates(store, second.id, None, None, vec![Bloom::hash("shared")])
+    let half = groups::candidates(store, second.id, None, None, Probes::words(&["shared"]))
         .await
         .unwrap();
     assert_eq!(
@@ -203,7 +203,7 @@ pub async fn log_groups_story(store: &Arc<dyn Store>) {
         .delete_log_blocks(all[32..].iter().map(|m| m.id).collect())
         .await
         .unwrap();
-    let none = groups::candidates(store, second.id, None, None, vec![Bloom::hash("shared")])
+    let none = groups::candidates(store, second.id, None, None, Probes::words(&["shared"]))
         .await
         .unwrap();
     assert_eq!(none, groups::GroupAnswer::default());

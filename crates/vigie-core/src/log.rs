@@ -403,8 +403,8 @@ pub fn lossy_utf8(bytes: &[u8]) -> (String, u8) {
     }
 }
 
-/// What a byte is to [`tokens`]: not in a word, or in one as a lower-case ASCII letter, digit
-/// or `_`, an upper-case ASCII letter, or a byte of a non-ASCII character.
+/// What a character is to [`tokens`]: not in a word, or in one as a lower-case ASCII letter,
+/// digit or `_`, an upper-case ASCII letter, or a non-ASCII word character.
 const SEPARATOR: u8 = 0;
 const PLAIN: u8 = 1;
 const UPPER: u8 = 2;
@@ -429,40 +429,56 @@ const BYTE_CLASS: [u8; 256] = {
     class
 };
 
-/// Calls `each` with every word of `text`, lower-cased: maximal runs of letters, digits, `_`
-/// and non-ASCII characters. `scratch` is reused so the common case allocates nothing. One
-/// pass: each byte's class (a table) both ends words and says whether a word needs lowering.
+/// Calls `each` with every word of `text`, lower-cased: maximal runs of word characters as a
+/// regex's `\w` has them (ASCII letters, digits and `_`, and the Unicode letters, marks and
+/// digits), so a word a search's `\bword\b` finds is always a word here: `Retrying…` holds
+/// `retrying`. `scratch` is reused so the common case allocates nothing. One pass: an ASCII
+/// byte's class (a table) both ends words and says whether a word needs lowering; a non-ASCII
+/// character is looked up.
 pub fn tokens(text: &str, scratch: &mut String, each: &mut impl FnMut(&str)) {
     let bytes = text.as_bytes();
     let mut start = 0;
     let mut seen = SEPARATOR;
-    for i in 0..=bytes.len() {
-        let class = bytes.get(i).map_or(SEPARATOR, |b| BYTE_CLASS[*b as usize]);
+    let mut i = 0;
+    loop {
+        // `i` always lies on a character boundary: it moves by whole characters.
+        let (class, len) = match bytes.get(i) {
+            None => (SEPARATOR, 0),
+            Some(&b) if b.is_ascii() => (BYTE_CLASS[b as usize], 1),
+            Some(_) => {
+                let c = text[i..].chars().next().expect("a character starts here");
+                let in_word = regex_syntax::is_word_character(c);
+                (if in_word { NON_ASCII } else { SEPARATOR }, c.len_utf8())
+            }
+        };
         if class != SEPARATOR {
             if seen == SEPARATOR {
                 start = i;
             }
             seen |= class;
+            i += len;
             continue;
         }
-        if seen == SEPARATOR {
-            continue;
+        if seen != SEPARATOR {
+            let word = &text[start..i];
+            if seen & NON_ASCII != 0 {
+                scratch.clear();
+                scratch.extend(word.chars().flat_map(char::to_lowercase));
+                each(scratch);
+            } else if seen & UPPER != 0 {
+                scratch.clear();
+                scratch.push_str(word);
+                scratch.make_ascii_lowercase();
+                each(scratch);
+            } else {
+                each(word);
+            }
+            seen = SEPARATOR;
         }
-        // A word ends only at an ASCII byte, so `start..i` lies on character boundaries.
-        let word = &text[start..i];
-        if seen & NON_ASCII != 0 {
-            scratch.clear();
-            scratch.extend(word.chars().flat_map(char::to_lowercase));
-            each(scratch);
-        } else if seen & UPPER != 0 {
-            scratch.clear();
-            scratch.push_str(word);
-            scratch.make_ascii_lowercase();
-            each(scratch);
-        } else {
-            each(word);
+        if len == 0 {
+            return;
         }
-        seen = SEPARATOR;
+        i += len;
     }
 }
 
@@ -507,10 +523,10 @@ mod tests {
     }
     use super::*;
 
-    /// Words as the definition says them: split on every byte that is not a letter, digit,
-    /// `_` or non-ASCII, then lower-cased.
+    /// Words as the definition says them: split on every character that is not a regex's
+    /// word character, then lower-cased.
     fn words_by_definition(text: &str) -> Vec<String> {
-        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || !c.is_ascii()))
+        text.split(|c: char| !regex_syntax::is_word_character(c))
             .filter(|w| !w.is_empty())
             .map(|w| w.chars().flat_map(char::to_lowercase).collect())
             .collect()
@@ -521,7 +537,8 @@ mod tests {
         use rand::{Rng, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         let pieces = [
-            "a", "Z", "0", "_", " ", "-", ".", "É", "ß", "日本", "İ", "\n", "\"", "INV", "x9",
+            "a", "Z", "0", "_", " ", "-", ".", "É", "ß", "日本", "İ", "\n", "\"", "INV", "x9", "…",
+            "—", "«", "€", "\u{301}", "٣",
         ];
         for _ in 0..5_000 {
             let text: String = (0..rng.gen_range(0..24))
@@ -587,6 +604,11 @@ mod tests {
             ["smtp", "421", "too", "many", "messages", "job_id", "a1b2"]
         );
         assert_eq!(token_list("Été déjà"), ["été", "déjà"]);
+        // Non-ASCII punctuation and symbols separate words, as they do for a regex's `\b`.
+        assert_eq!(
+            token_list("Retrying… «invoice»—sent €5"),
+            ["retrying", "invoice", "sent", "5"]
+        );
         assert!(token_list("  -- ").is_empty());
     }
 

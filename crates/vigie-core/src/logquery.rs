@@ -456,9 +456,9 @@ fn literal_hints(literal: &[u8]) -> WordHints {
     // A literal may end inside a character: its whole characters, and a word that goes on.
     let valid_up_to = std::str::from_utf8(literal).map_or_else(|e| e.valid_up_to(), str::len);
     let text = std::str::from_utf8(&literal[..valid_up_to]).expect("checked above");
-    let is_word_byte = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_' || *b >= 0x80;
-    let opens_inside_a_word = text.as_bytes().first().is_some_and(is_word_byte);
-    let runs_on = valid_up_to < literal.len() || text.as_bytes().last().is_some_and(is_word_byte);
+    let is_word = |c: char| regex_syntax::is_word_character(c);
+    let opens_inside_a_word = text.chars().next().is_some_and(is_word);
+    let runs_on = valid_up_to < literal.len() || text.chars().next_back().is_some_and(is_word);
     let mut words = token_list(text);
     let mut hints = WordHints::default();
     if runs_on {
@@ -999,7 +999,7 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         let pieces = [
             "INV", "-", "000123", " ", "Inv", "_", "é", "Über", "ß", ".", "42", "a", "K",
-            "\u{212a}", "x", ":", "/", "\u{2014}",
+            "\u{212a}", "x", ":", "/", "\u{2014}", "…", "«", "€", "Retrying",
         ];
         let tails = ["", "\\d", "\\d+", "\\w", ".", "[a-z]", "\\s", "x?"];
         let mut checked = 0;
@@ -1031,6 +1031,46 @@ mod tests {
             }
         }
         assert!(checked > 300, "only {checked} matches had hints to check");
+    }
+
+    /// A word or phrase a record matches is among the record's words: a word glued to
+    /// punctuation outside ASCII (`Retrying…`, `—sent`) is still found in the word filters.
+    #[test]
+    fn the_words_a_term_finds_are_the_records_words() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let pieces = [
+            "Retrying", "…", "—", "«", "»", "€", " ", "-", "invoice", "Über", "ß", "5", "日本",
+            "\u{301}", "é", "_", "x",
+        ];
+        let terms = [
+            "retrying",
+            "invoice",
+            "über",
+            "5",
+            "x",
+            "日本",
+            "\"retrying invoice\"",
+            "invoi*",
+            "ß",
+            "retrying…",
+        ];
+        let mut found = 0;
+        for _ in 0..3_000 {
+            let message: String = (0..rng.gen_range(1..10))
+                .map(|_| pieces[rng.gen_range(0..pieces.len())])
+                .collect();
+            let r = record(&message);
+            for term in terms {
+                let query = LogQuery::parse(term, NOW).unwrap();
+                if query.matches(&r) {
+                    let hints = query.word_hints();
+                    assert!(holds(&r, &hints), "{term} finds {message:?}: {hints:?}");
+                    found += 1;
+                }
+            }
+        }
+        assert!(found > 1_000, "{found}");
     }
 
     #[test]

@@ -136,15 +136,6 @@ pub enum RuleKind {
 /// Sessions a release must have started in the window before its crash-free rate is judged.
 pub const MIN_SESSIONS: i64 = 20;
 
-/// Where a crash-free rule's window begins (ms), at `now_ms`: sessions are kept per hour, so
-/// the window is the hour under way and the `window_s` whole hours before it. Counted from
-/// `now - window` instead, the hour a crash fell in would leave the window as the clock
-/// turned the hour, and an alert fired at 04:59 would resolve at 05:00 with nothing mended.
-pub fn crash_free_window_start(now_ms: i64, window_s: u64) -> i64 {
-    const HOUR_MS: i64 = 3_600_000;
-    now_ms.div_euclid(HOUR_MS) * HOUR_MS - window_s as i64 * 1000
-}
-
 /// Items a job must have processed before its error ratio is judged: 1 failure in 2 is not a
 /// trend.
 pub const MIN_ITEMS: i64 = 10;
@@ -763,21 +754,6 @@ fn web_url(text: &str, host: Option<&str>) -> Result<(), ChannelError> {
 
 #[cfg(test)]
 mod tests {
-
-    #[test]
-    fn a_crash_free_window_keeps_the_hour_a_crash_fell_in_as_the_clock_turns() {
-        let hour = 3_600_000;
-        let at_0459 = 1_795_000 * hour - 60_000;
-        let at_0500 = 1_795_000 * hour + 9_000;
-        let hour_of_the_crash = 1_794_999 * hour;
-        for now in [at_0459, at_0500] {
-            let start = crash_free_window_start(now, 3600);
-            assert!(start <= hour_of_the_crash, "{now}: {start}");
-            assert_eq!(start % hour, 0);
-        }
-        // An hour later the window has moved past it.
-        assert!(crash_free_window_start(at_0500 + hour, 3600) > hour_of_the_crash);
-    }
 
     #[test]
     fn a_message_says_how_often_the_thing_happened_again() {

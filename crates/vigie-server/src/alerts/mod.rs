@@ -509,8 +509,7 @@ async fn read_release_health(state: &AppState, watches: &Shared) {
             let vigie_core::alert::RuleKind::CrashFreeSessions { window_s, .. } = &rule.kind else {
                 continue;
             };
-            let since =
-                vigie_core::Timestamp(vigie_core::alert::crash_free_window_start(now, *window_s));
+            let since = vigie_core::Timestamp(now - *window_s as i64 * 1000);
             match state.store.release_health(project, since).await {
                 Ok(health) => windows(watches).observe_releases(project, rule.id, health),
                 Err(err) => {

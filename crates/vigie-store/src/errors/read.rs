@@ -1,7 +1,8 @@
 //! Reading issues, events and performance aggregates, and the status changes people make.
 
 use super::{
-    decompress_body, floor, sketch_from, ErrorSettings, Tx, DAY_MS, STRAY_SPANS_PER_SEGMENT,
+    decompress_body, floor, sketch_from, ErrorSettings, Tx, DAY_MS, HOUR_MS,
+    STRAY_SPANS_PER_SEGMENT,
 };
 use crate::sql::{Columns, Value, Where};
 use crate::{Result, StoreError};
@@ -871,7 +872,10 @@ pub fn share_without(part: i64, whole: i64) -> Option<f64> {
 }
 
 /// Sessions per release since `since`, newest release first, with their users (counted
-/// from the day `since` falls in).
+/// from the day `since` falls in). Sessions are kept per hour: the hour `since` falls in
+/// counts whole. Cut at `since` instead, a window ending now would lose the hour a crash fell
+/// in as the clock turned the hour: a crash-free alert fired at 04:59 resolved at 05:00 with
+/// nothing mended.
 pub(crate) async fn release_health(
     tx: &mut dyn Tx,
     project: ProjectId,
@@ -884,7 +888,7 @@ pub(crate) async fn release_health(
              CAST(sum(unhandled) AS BIGINT) \
              FROM release_hours WHERE project_id = $1 AND hour >= $2 \
              GROUP BY release ORDER BY max(hour) DESC, release",
-            &[project.0.into(), since.millis().into()],
+            &[project.0.into(), floor(since, HOUR_MS).into()],
         )
         .await?
         .iter()

@@ -639,6 +639,18 @@ pub async fn errors_story(store: &Arc<dyn Store>, project: &Project) {
     assert_eq!(health[0].unhandled_share(), Some(0.15));
     assert_eq!((health[0].users, health[0].crashed_users), (3, 1));
     assert_eq!(health[0].crash_free_users(), Some(1.0 - 1.0 / 3.0));
+    // Sessions are kept per hour: the hour `since` falls in counts whole, so a window that
+    // began a minute after those sessions' hour did still holds them, until the hour after.
+    let (minute, hour) = (60_000, 3_600_000);
+    for since in [T0.millis() + minute, T0.millis() + hour - minute] {
+        let health = store.release_health(p, Timestamp(since)).await.unwrap();
+        assert_eq!(health[0].started, 20, "{since}");
+    }
+    let next_hour = store
+        .release_health(p, Timestamp(T0.millis() + hour))
+        .await
+        .unwrap();
+    assert!(next_hour.is_empty(), "{next_hour:?}");
     let days = store.release_days(p, Some("1.1".into()), T0).await.unwrap();
     assert_eq!(days.len(), 1, "{days:?}");
     assert_eq!(

@@ -429,6 +429,12 @@ const BYTE_CLASS: [u8; 256] = {
     class
 };
 
+/// Whether `c` belongs to a word: what a regex's `\w` matches (ASCII letters, digits and `_`,
+/// and the Unicode letters, marks and digits), so words and a search's `\b` agree.
+pub fn is_word_character(c: char) -> bool {
+    regex_syntax::is_word_character(c)
+}
+
 /// Calls `each` with every word of `text`, lower-cased: maximal runs of word characters as a
 /// regex's `\w` has them (ASCII letters, digits and `_`, and the Unicode letters, marks and
 /// digits), so a word a search's `\bword\b` finds is always a word here: `Retrying…` holds
@@ -447,7 +453,7 @@ pub fn tokens(text: &str, scratch: &mut String, each: &mut impl FnMut(&str)) {
             Some(&b) if b.is_ascii() => (BYTE_CLASS[b as usize], 1),
             Some(_) => {
                 let c = text[i..].chars().next().expect("a character starts here");
-                let in_word = regex_syntax::is_word_character(c);
+                let in_word = is_word_character(c);
                 (if in_word { NON_ASCII } else { SEPARATOR }, c.len_utf8())
             }
         };
@@ -526,7 +532,7 @@ mod tests {
     /// Words as the definition says them: split on every character that is not a regex's
     /// word character, then lower-cased.
     fn words_by_definition(text: &str) -> Vec<String> {
-        text.split(|c: char| !regex_syntax::is_word_character(c))
+        text.split(|c: char| !is_word_character(c))
             .filter(|w| !w.is_empty())
             .map(|w| w.chars().flat_map(char::to_lowercase).collect())
             .collect()

@@ -27,7 +27,7 @@
 //! text as a whole what every match must contain (a regex's literal prefixes, a word in any of
 //! its case forms, a job id, a field's name) before a single record of it is read.
 
-use crate::log::{token_list, Level, LogRecord, RecordRef};
+use crate::log::{is_word_character, token_list, Level, LogRecord, RecordRef};
 use regex::Regex;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
@@ -456,9 +456,9 @@ fn literal_hints(literal: &[u8]) -> WordHints {
     // A literal may end inside a character: its whole characters, and a word that goes on.
     let valid_up_to = std::str::from_utf8(literal).map_or_else(|e| e.valid_up_to(), str::len);
     let text = std::str::from_utf8(&literal[..valid_up_to]).expect("checked above");
-    let is_word = |c: char| regex_syntax::is_word_character(c);
-    let opens_inside_a_word = text.chars().next().is_some_and(is_word);
-    let runs_on = valid_up_to < literal.len() || text.chars().next_back().is_some_and(is_word);
+    let opens_inside_a_word = text.chars().next().is_some_and(is_word_character);
+    let runs_on =
+        valid_up_to < literal.len() || text.chars().next_back().is_some_and(is_word_character);
     let mut words = token_list(text);
     let mut hints = WordHints::default();
     if runs_on {

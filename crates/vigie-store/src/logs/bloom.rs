@@ -173,8 +173,9 @@ impl Builder {
     /// Adds a word (lower-cased) and, when it is longer than one, its beginning.
     pub fn add(&mut self, word: &str) {
         self.add_hash(Bloom::hash(word));
+        // A word of exactly START_BYTES is its own beginning, already added.
         if word.len() > START_BYTES {
-            self.add_hash(xxh3_64(&word.as_bytes()[..START_BYTES]));
+            self.add_hash(Bloom::start_hash(word).expect("a longer word has a beginning"));
         }
     }
 

@@ -47,6 +47,13 @@ async fn post(app: &App, path: &str, headers: &[(&str, &str)], body: Vec<u8>) ->
     app.send(req.body(Body::from(body)).unwrap()).await
 }
 
+/// Posts an envelope with the `X-Sentry-Auth` header `auth` and checks it is taken (200).
+async fn send_envelope(app: &App, auth: &str, body: Vec<u8>) -> Answer {
+    let sent = post(app, "/api/1/envelope/", &[("x-sentry-auth", auth)], body).await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    sent
+}
+
 async fn admin(app: &App) -> String {
     let (_, token) = manage::create_token(app.state.store.as_ref(), "ops", Scope::Admin)
         .await
@@ -75,14 +82,7 @@ async fn an_sdk_envelope_becomes_a_scrubbed_issue_once() {
     assert_eq!(sent.headers["access-control-allow-origin"], "*");
 
     // The SDK retries the same envelope: stored once.
-    let again = post(
-        &app,
-        "/api/1/envelope/",
-        &[("x-sentry-auth", &auth(&key))],
-        EXCEPTION.to_vec(),
-    )
-    .await;
-    assert_eq!(again.status, StatusCode::OK);
+    send_envelope(&app, &auth(&key), EXCEPTION.to_vec()).await;
 
     let list = app
         .api(Method::GET, "/api/v1/issues", &token, None)
@@ -465,14 +465,7 @@ async fn transactions_sessions_reports_and_logs() {
     let key = project_key(&app).await;
     let token = admin(&app).await;
     let h = auth(&key);
-    let sent = post(
-        &app,
-        "/api/1/envelope/",
-        &[("x-sentry-auth", h.as_str())],
-        TRANSACTION.to_vec(),
-    )
-    .await;
-    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    send_envelope(&app, h.as_str(), TRANSACTION.to_vec()).await;
     let list = app
         .api(Method::GET, "/api/v1/transactions?period=30d", &token, None)
         .await
@@ -500,14 +493,7 @@ async fn transactions_sessions_reports_and_logs() {
          {{\"type\":\"check_in\"}}\n{{\"check_in_id\":\"c1\",\"monitor_slug\":\"nightly\",\"status\":\"ok\"}}\n\
          {{\"type\":\"replay_event\"}}\n{{}}\n"
     );
-    let sent = post(
-        &app,
-        "/api/1/envelope/",
-        &[("x-sentry-auth", h.as_str())],
-        other.into_bytes(),
-    )
-    .await;
-    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    let sent = send_envelope(&app, h.as_str(), other.into_bytes()).await;
     assert_eq!(sent.json(), serde_json::json!({}));
     let store = app.state.store.as_ref();
     let project = app.state.store.list_projects().await.unwrap()[0].id;
@@ -582,14 +568,7 @@ async fn transactions_sessions_reports_and_logs() {
         at(-30_000),
         at(0)
     );
-    let sent = post(
-        &app,
-        "/api/1/envelope/",
-        &[("x-sentry-auth", h.as_str())],
-        failed.into_bytes(),
-    )
-    .await;
-    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    send_envelope(&app, h.as_str(), failed.into_bytes()).await;
     let q = |t: vigie_core::Timestamp| {
         url::form_urlencoded::byte_serialize(t.to_rfc3339().as_bytes()).collect::<String>()
     };
@@ -674,14 +653,7 @@ async fn streamed_spans_become_transactions() {
             "{{\"sent_at\":\"2026-11-22T10:00:00Z\"}}\n\
              {{\"type\":\"span\",\"item_count\":2,\"content_type\":\"application/vnd.sentry.items.span.v2+json\"}}\n{payload}\n"
         );
-        let sent = post(
-            &app,
-            "/api/1/envelope/",
-            &[("x-sentry-auth", h.as_str())],
-            envelope.into_bytes(),
-        )
-        .await;
-        assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+        send_envelope(&app, h.as_str(), envelope.into_bytes()).await;
     }
     let list = app
         .api(Method::GET, "/api/v1/transactions?period=24h", &token, None)
@@ -738,14 +710,7 @@ async fn feedback_is_kept_and_shown_on_its_issue() {
     let token = admin(&app).await;
     let h = auth(&key);
     let event_id = "0a2b3c4d5e6f40718293a4b5c6d7e8f9";
-    let sent = post(
-        &app,
-        "/api/1/envelope/",
-        &[("x-sentry-auth", h.as_str())],
-        with_event_id(EXCEPTION, event_id),
-    )
-    .await;
-    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    send_envelope(&app, h.as_str(), with_event_id(EXCEPTION, event_id)).await;
     let feedback = serde_json::json!({
         "event_id": "9ec79c33ec9942ab8353589fcb2e04dc", "type": "feedback",
         "timestamp": vigie_core::Timestamp::now().millis() as f64 / 1000.0,
@@ -759,14 +724,7 @@ async fn feedback_is_kept_and_shown_on_its_issue() {
         "{{}}\n{{\"type\":\"feedback\"}}\n{feedback}\n{{\"type\":\"user_report\"}}\n{report}\n\
          {{\"type\":\"feedback\"}}\n{{\"contexts\":{{\"feedback\":{{\"message\":\"Love the new page\"}}}}}}\n"
     );
-    let sent = post(
-        &app,
-        "/api/1/envelope/",
-        &[("x-sentry-auth", h.as_str())],
-        body.into_bytes(),
-    )
-    .await;
-    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    send_envelope(&app, h.as_str(), body.into_bytes()).await;
 
     let all = app
         .api(Method::GET, "/api/v1/feedback", &token, None)
@@ -841,14 +799,7 @@ async fn issue_and_performance_pages_render_and_escape() {
         "\"stacktrace\":{\"frames\":[{\"function\":\"<img src=x>\",\"module\":\"shop\",\"context_line\":\"<i>\",\"lineno\":3,\"vars\":{\"<k>\":\"<v>\"}}]}}]},",
         "\"breadcrumbs\":[{\"message\":\"<u>crumb</u>\"}],\"tags\":{\"<t>\":\"<tv>\"}}\n"
     );
-    let sent = post(
-        &app,
-        "/api/1/envelope/",
-        &[("x-sentry-auth", h.as_str())],
-        hostile.as_bytes().to_vec(),
-    )
-    .await;
-    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    send_envelope(&app, h.as_str(), hostile.as_bytes().to_vec()).await;
     post(
         &app,
         "/api/1/envelope/",
@@ -979,14 +930,7 @@ async fn error_settings_are_changed_from_the_settings_page() {
         r#"{"message":"x","extra":{"client_siret":"12345678900011","city":"Lyon"}}"#
     );
     let h = auth(&key);
-    let sent = post(
-        &app,
-        "/api/1/envelope/",
-        &[("x-sentry-auth", &h)],
-        body.into(),
-    )
-    .await;
-    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    let sent = send_envelope(&app, &h, body.into()).await;
     let id = sent.json()["id"].as_str().unwrap().to_string();
     let event = app
         .api(Method::GET, &format!("/api/v1/events/{id}"), &token, None)
@@ -1054,14 +998,7 @@ async fn ingest_is_counted_per_protocol_and_kind() {
     let app = app().await;
     let key = project_key(&app).await;
     for envelope in [EXCEPTION, TRANSACTION] {
-        let sent = post(
-            &app,
-            "/api/1/envelope/",
-            &[("x-sentry-auth", &auth(&key))],
-            envelope.to_vec(),
-        )
-        .await;
-        assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+        send_envelope(&app, &auth(&key), envelope.to_vec()).await;
     }
     let bearer = format!("Bearer {key}");
     let lines = post(
@@ -1117,14 +1054,7 @@ async fn ingest_is_counted_per_protocol_and_kind() {
 async fn a_rotated_key_is_refused_at_once() {
     let app = app().await;
     let old = project_key(&app).await;
-    let sent = post(
-        &app,
-        "/api/1/envelope/",
-        &[("x-sentry-auth", &auth(&old))],
-        MESSAGE.to_vec(),
-    )
-    .await;
-    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    send_envelope(&app, &auth(&old), MESSAGE.to_vec()).await;
     let token = admin(&app).await;
     let rotated = app
         .api(Method::POST, "/api/v1/projects/1/rotate-key", &token, None)
@@ -1140,12 +1070,10 @@ async fn a_rotated_key_is_refused_at_once() {
     assert_eq!(again.status, StatusCode::FORBIDDEN, "{}", again.body);
     let new = project_key(&app).await;
     assert_ne!(new, old);
-    let fresh = post(
+    send_envelope(
         &app,
-        "/api/1/envelope/",
-        &[("x-sentry-auth", &auth(&new))],
+        &auth(&new),
         with_event_id(MESSAGE, "fedcba9876543210fedcba9876543210"),
     )
     .await;
-    assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.body);
 }

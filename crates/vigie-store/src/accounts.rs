@@ -201,11 +201,7 @@ fn token_from(row: &Row) -> Result<ApiToken> {
 
 async fn project_by_id(tx: &mut dyn Tx, id: ProjectId) -> Result<Option<Project>> {
     let sql = format!("SELECT {PROJECT_COLS} FROM projects WHERE id = $1");
-    tx.first(&sql, &[id.0.into()])
-        .await?
-        .as_ref()
-        .map(project_from)
-        .transpose()
+    tx.first_as(&sql, &[id.0.into()], project_from).await
 }
 
 /// Runs an `UPDATE projects … WHERE id = $N` and answers the project as it now is; the
@@ -225,11 +221,7 @@ async fn update_project(
 
 async fn user_by_id(tx: &mut dyn Tx, id: i64) -> Result<Option<User>> {
     let sql = format!("SELECT {USER_COLS} FROM users WHERE id = $1");
-    tx.first(&sql, &[id.into()])
-        .await?
-        .as_ref()
-        .map(user_from)
-        .transpose()
+    tx.first_as(&sql, &[id.into()], user_from).await
 }
 
 async fn insert_user(tx: &mut dyn Tx, user: &NewUser) -> Result<User> {
@@ -273,11 +265,7 @@ async fn insert_project(tx: &mut dyn Tx, name: &str, key: &ProjectKey) -> Result
 
 async fn all_projects(tx: &mut dyn Tx) -> Result<Vec<Project>> {
     let sql = format!("SELECT {PROJECT_COLS} FROM projects ORDER BY id");
-    tx.query(&sql, &[])
-        .await?
-        .iter()
-        .map(project_from)
-        .collect()
+    tx.all(&sql, &[], project_from).await
 }
 
 async fn user_count(tx: &mut dyn Tx) -> Result<u64> {
@@ -427,11 +415,7 @@ impl<E: Engine> AccountStore for Db<E> {
         self.read("project_by_key", move |tx| {
             Box::pin(async move {
                 let sql = format!("SELECT {PROJECT_COLS} FROM projects WHERE public_key = $1");
-                tx.first(&sql, &[key])
-                    .await?
-                    .as_ref()
-                    .map(project_from)
-                    .transpose()
+                tx.first_as(&sql, &[key], project_from).await
             })
         })
         .await
@@ -515,7 +499,7 @@ impl<E: Engine> AccountStore for Db<E> {
         self.read("list_users", |tx| {
             Box::pin(async move {
                 let sql = format!("SELECT {USER_COLS} FROM users ORDER BY username");
-                tx.query(&sql, &[]).await?.iter().map(user_from).collect()
+                tx.all(&sql, &[], user_from).await
             })
         })
         .await
@@ -759,7 +743,7 @@ impl<E: Engine> AccountStore for Db<E> {
         self.read("list_api_tokens", |tx| {
             Box::pin(async move {
                 let sql = format!("SELECT {TOKEN_COLS} FROM api_tokens ORDER BY id");
-                tx.query(&sql, &[]).await?.iter().map(token_from).collect()
+                tx.all(&sql, &[], token_from).await
             })
         })
         .await
@@ -770,11 +754,7 @@ impl<E: Engine> AccountStore for Db<E> {
         self.read("api_token_by_hash", move |tx| {
             Box::pin(async move {
                 let sql = format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE token_hash = $1");
-                tx.first(&sql, &[token_hash])
-                    .await?
-                    .as_ref()
-                    .map(token_from)
-                    .transpose()
+                tx.first_as(&sql, &[token_hash], token_from).await
             })
         })
         .await

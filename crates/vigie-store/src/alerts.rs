@@ -247,25 +247,21 @@ pub(crate) async fn create_channel(
 }
 
 pub(crate) async fn list_channels(tx: &mut dyn Tx, project: ProjectId) -> Result<Vec<Channel>> {
-    tx.query(
+    tx.all(
         &format!("SELECT {CHANNEL_COLS} FROM alert_channels WHERE project_id = $1 ORDER BY name"),
         &[project.0.into()],
+        channel_from,
     )
-    .await?
-    .iter()
-    .map(channel_from)
-    .collect()
+    .await
 }
 
 pub(crate) async fn channel(tx: &mut dyn Tx, id: i64) -> Result<Option<Channel>> {
-    tx.query(
+    tx.first_as(
         &format!("SELECT {CHANNEL_COLS} FROM alert_channels WHERE id = $1"),
         &[id.into()],
+        channel_from,
     )
-    .await?
-    .first()
-    .map(channel_from)
-    .transpose()
+    .await
 }
 
 pub(crate) async fn delete_channel(tx: &mut dyn Tx, project: ProjectId, id: i64) -> Result<()> {
@@ -411,14 +407,12 @@ async fn rules_changed(tx: &mut dyn Tx, project: ProjectId, at: Timestamp) -> Re
 }
 
 pub(crate) async fn list_rules(tx: &mut dyn Tx, project: ProjectId) -> Result<Vec<Rule>> {
-    tx.query(
+    tx.all(
         &format!("SELECT {RULE_COLS} FROM alert_rules WHERE project_id = $1 ORDER BY name"),
         &[project.0.into()],
+        rule_from,
     )
-    .await?
-    .iter()
-    .map(rule_from)
-    .collect()
+    .await
 }
 
 pub(crate) async fn delete_rule(tx: &mut dyn Tx, project: ProjectId, id: i64) -> Result<()> {
@@ -611,11 +605,12 @@ pub(crate) async fn claim_deliveries(
         tx.skip_locked()
     );
     let mut claimed = tx
-        .query(&sql, &[lease_until.millis().into(), now.millis().into()])
-        .await?
-        .iter()
-        .map(delivery_from)
-        .collect::<Result<Vec<_>>>()?;
+        .all(
+            &sql,
+            &[lease_until.millis().into(), now.millis().into()],
+            delivery_from,
+        )
+        .await?;
     claimed.sort_by_key(|d| d.id);
     Ok(claimed)
 }
@@ -673,18 +668,16 @@ pub(crate) async fn list_deliveries(
     project: ProjectId,
     limit: u32,
 ) -> Result<Vec<Delivery>> {
-    tx.query(
+    tx.all(
         &format!(
             "SELECT {DELIVERY_COLS} FROM alert_deliveries WHERE project_id = $1 \
              ORDER BY id DESC LIMIT {}",
             limit.clamp(1, 1000)
         ),
         &[project.0.into()],
+        delivery_from,
     )
-    .await?
-    .iter()
-    .map(delivery_from)
-    .collect()
+    .await
 }
 
 /// Alert channels, rules, firings and deliveries.

@@ -175,11 +175,7 @@ async fn files_where(tx: &mut dyn Tx, filter: Where) -> Result<Vec<ArtifactFile>
         "SELECT {FILE_COLUMNS} FROM artifact_files f{} ORDER BY f.bundle_id DESC, f.id",
         filter.sql()
     );
-    tx.query(&sql, &filter.values)
-        .await?
-        .iter()
-        .map(file_of)
-        .collect()
+    tx.all(&sql, &filter.values, file_of).await
 }
 
 /// The files of `project` whose `column` is one of `values`, in bundles of the release (and

@@ -457,11 +457,7 @@ pub trait JobStore: Send + Sync {
 }
 
 async fn one_job(tx: &mut dyn Tx, sql: &str, values: &[Value]) -> Result<Option<Job>> {
-    tx.first(sql, values)
-        .await?
-        .as_ref()
-        .map(job_from)
-        .transpose()
+    tx.first_as(sql, values, job_from).await
 }
 
 /// The job, its row locked for the rest of the transaction where the engine locks rows.

@@ -177,34 +177,27 @@ async fn monitor_by_slug(
         "SELECT {MONITOR_COLS} FROM monitors WHERE project_id = $1 AND slug = $2 {}",
         if lock { tx.lock_rows() } else { "" }
     );
-    tx.query(&sql, &[project.0.into(), slug.into()])
-        .await?
-        .first()
-        .map(monitor_from)
-        .transpose()
+    tx.first_as(&sql, &[project.0.into(), slug.into()], monitor_from)
+        .await
 }
 
 async fn monitor_by_id(tx: &mut dyn Tx, id: i64) -> Result<Monitor> {
-    tx.query(
+    tx.first_as(
         &format!("SELECT {MONITOR_COLS} FROM monitors WHERE id = $1"),
         &[id.into()],
+        monitor_from,
     )
     .await?
-    .first()
-    .map(monitor_from)
-    .transpose()?
     .ok_or_else(|| StoreError::database(format!("monitor {id} vanished")))
 }
 
 async fn run_by_id(tx: &mut dyn Tx, id: i64) -> Result<MonitorRun> {
-    tx.query(
+    tx.first_as(
         &format!("SELECT {RUN_COLS} FROM monitor_runs WHERE id = $1"),
         &[id.into()],
+        run_from,
     )
     .await?
-    .first()
-    .map(run_from)
-    .transpose()?
     .ok_or_else(|| StoreError::database(format!("monitor run {id} vanished")))
 }
 
@@ -314,31 +307,29 @@ pub(crate) async fn record_check_in(
     let before = upsert(tx, project, &report.slug, report.config.as_ref(), at).await?;
     let previous_state = before.state_at(at);
     let open = match &report.check_in_id {
-        Some(id) => tx
-            .query(
+        Some(id) => {
+            tx.first_as(
                 &format!(
                     "SELECT {RUN_COLS} FROM monitor_runs WHERE monitor_id = $1 \
                      AND check_in_id = $2"
                 ),
                 &[before.id.into(), id.as_str().into()],
+                run_from,
             )
             .await?
-            .first()
-            .map(run_from)
-            .transpose()?,
+        }
         // A ping that finishes closes the run its `/start` opened.
-        None if report.status != RunStatus::InProgress => tx
-            .query(
+        None if report.status != RunStatus::InProgress => {
+            tx.first_as(
                 &format!(
                     "SELECT {RUN_COLS} FROM monitor_runs WHERE monitor_id = $1 \
                      AND status = 'in_progress' ORDER BY started_at DESC LIMIT 1"
                 ),
                 &[before.id.into()],
+                run_from,
             )
             .await?
-            .first()
-            .map(run_from)
-            .transpose()?,
+        }
         None => None,
     };
     let output = report.output.as_deref().map(truncate_output);
@@ -483,18 +474,16 @@ pub(crate) async fn check_monitors(tx: &mut dyn Tx, now: Timestamp) -> Result<Ve
     let mut changes = Vec::new();
     // Margins are at least a minute, so nothing expected in the last minute can be missed.
     let due = tx
-        .query(
+        .all(
             &format!(
                 "SELECT {MONITOR_COLS} FROM monitors WHERE paused = 0 \
                  AND next_expected < $1 ORDER BY id {}",
                 tx.lock_rows()
             ),
             &[(now.millis() - 60_000).into()],
+            monitor_from,
         )
-        .await?
-        .iter()
-        .map(monitor_from)
-        .collect::<Result<Vec<_>>>()?;
+        .await?;
     for m in due {
         let Some(config) = &m.config else { continue };
         let Some(Finding::Missed { expected_at, next }) =
@@ -578,14 +567,12 @@ pub(crate) async fn check_monitors(tx: &mut dyn Tx, now: Timestamp) -> Result<Ve
 }
 
 pub(crate) async fn list_monitors(tx: &mut dyn Tx, project: ProjectId) -> Result<Vec<Monitor>> {
-    tx.query(
+    tx.all(
         &format!("SELECT {MONITOR_COLS} FROM monitors WHERE project_id = $1 ORDER BY slug"),
         &[project.0.into()],
+        monitor_from,
     )
-    .await?
-    .iter()
-    .map(monitor_from)
-    .collect()
+    .await
 }
 
 pub(crate) async fn monitor(

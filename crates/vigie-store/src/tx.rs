@@ -216,6 +216,30 @@ impl dyn Tx + '_ {
         Ok(self.query(sql, values).await?.into_iter().next())
     }
 
+    /// Every row of `sql`, each made into a `T` by `from` (a `…_from` row reader).
+    pub(crate) async fn all<T>(
+        &mut self,
+        sql: &str,
+        values: &[Value],
+        from: impl Fn(&Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        self.query(sql, values).await?.iter().map(from).collect()
+    }
+
+    /// The first row of `sql` made into a `T` by `from`, if there is one.
+    pub(crate) async fn first_as<T>(
+        &mut self,
+        sql: &str,
+        values: &[Value],
+        from: impl Fn(&Row) -> Result<T>,
+    ) -> Result<Option<T>> {
+        self.first(sql, values)
+            .await?
+            .as_ref()
+            .map(from)
+            .transpose()
+    }
+
     /// The first row of `sql`, which must exist (an `INSERT … RETURNING`, a `count(*)`).
     pub(crate) async fn one(&mut self, sql: &str, values: &[Value]) -> Result<Row> {
         self.first(sql, values)

@@ -358,11 +358,7 @@ pub(crate) async fn tasks(tx: &mut dyn Tx, f: &TaskFilter) -> Result<Vec<Task>> 
         f.limit.clamp(1, 1000),
         f.offset
     );
-    tx.query(&sql, &w.values)
-        .await?
-        .iter()
-        .map(task_from)
-        .collect()
+    tx.all(&sql, &w.values, task_from).await
 }
 
 /// The text of a task the search index holds.
@@ -408,14 +404,12 @@ fn order_by(sort: TaskSort) -> String {
 }
 
 pub(crate) async fn task(tx: &mut dyn Tx, project: ProjectId, uuid: &str) -> Result<Option<Task>> {
-    tx.query(
+    tx.first_as(
         &format!("SELECT {TASK_COLS} FROM celery_tasks WHERE project_id = $1 AND uuid = $2"),
         &[project.0.into(), uuid.into()],
+        task_from,
     )
-    .await?
-    .first()
-    .map(task_from)
-    .transpose()
+    .await
 }
 
 pub(crate) async fn task_events(
@@ -442,16 +436,14 @@ pub(crate) async fn task_events(
 }
 
 pub(crate) async fn workers(tx: &mut dyn Tx, project: ProjectId) -> Result<Vec<Worker>> {
-    tx.query(
+    tx.all(
         &format!(
             "SELECT {WORKER_COLS} FROM celery_workers WHERE project_id = $1 ORDER BY hostname"
         ),
         &[project.0.into()],
+        worker_from,
     )
-    .await?
-    .iter()
-    .map(worker_from)
-    .collect()
+    .await
 }
 
 /// The queues tasks were sent to, alphabetically.
@@ -582,7 +574,7 @@ impl<E: crate::engine::Engine> CeleryStore for crate::engine::Db<E> {
     ) -> Result<Vec<vigie_core::celery::Task>> {
         self.read("celery_runs", move |tx| {
             Box::pin(async move {
-                tx.query(
+                tx.all(
                     &format!(
                         "SELECT {TASK_COLS} FROM celery_tasks WHERE project_id = $1 \
                          AND updated_at >= $2 AND updated_at < $3 ORDER BY updated_at DESC LIMIT $4"
@@ -593,11 +585,9 @@ impl<E: crate::engine::Engine> CeleryStore for crate::engine::Db<E> {
                         until.millis().into(),
                         i64::from(limit).into(),
                     ],
+                    task_from,
                 )
-                .await?
-                .iter()
-                .map(task_from)
-                .collect()
+                .await
             })
         })
         .await

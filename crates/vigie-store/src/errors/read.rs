@@ -254,14 +254,12 @@ pub(crate) async fn issue(
     project: ProjectId,
     id: IssueId,
 ) -> Result<Option<Issue>> {
-    tx.query(
+    tx.first_as(
         &format!("SELECT {ISSUE_COLS} FROM issues WHERE project_id = $1 AND id = $2"),
         &[project.0.into(), id.into()],
+        issue_from,
     )
-    .await?
-    .first()
-    .map(issue_from)
-    .transpose()
+    .await
 }
 
 pub(crate) async fn set_issue_status(
@@ -445,11 +443,7 @@ pub(crate) async fn events(tx: &mut dyn Tx, f: &EventFilter) -> Result<Vec<Event
         w.sql(),
         f.limit.clamp(1, 1000)
     );
-    tx.query(&sql, &w.values)
-        .await?
-        .iter()
-        .map(event_from)
-        .collect()
+    tx.all(&sql, &w.values, event_from).await
 }
 
 /// An event's summary and its JSON body, by event id.
@@ -685,7 +679,7 @@ pub(crate) async fn transaction_samples(
     if let Some(until) = until {
         w.push("time < ?", until.millis());
     }
-    tx.query(
+    tx.all(
         &format!(
             "SELECT {SAMPLE_COLS} FROM transaction_samples{} \
              ORDER BY duration_ms DESC LIMIT {}",
@@ -693,11 +687,9 @@ pub(crate) async fn transaction_samples(
             limit.clamp(1, 1000)
         ),
         &w.values,
+        sample_from,
     )
-    .await?
-    .iter()
-    .map(sample_from)
-    .collect()
+    .await
 }
 
 /// Most samples read of one trace: a trace is a request and what it called, a handful.
@@ -708,17 +700,15 @@ pub(crate) async fn trace_samples(
     project: ProjectId,
     trace_id: &str,
 ) -> Result<Vec<SampleMeta>> {
-    tx.query(
+    tx.all(
         &format!(
             "SELECT {SAMPLE_COLS} FROM transaction_samples WHERE project_id = $1 \
              AND trace_id = $2 ORDER BY time LIMIT $3"
         ),
         &[project.0.into(), trace_id.into(), TRACE_SAMPLES.into()],
+        sample_from,
     )
-    .await?
-    .iter()
-    .map(sample_from)
-    .collect()
+    .await
 }
 
 pub(crate) async fn transaction_sample(
@@ -1034,15 +1024,13 @@ pub(crate) async fn attachments(
     project: ProjectId,
     event_id: &str,
 ) -> Result<Vec<AttachmentMeta>> {
-    tx.query(
+    tx.all(
         "SELECT id, event_id, name, content_type, size FROM attachments \
          WHERE project_id = $1 AND event_id = $2 ORDER BY id",
         &[project.0.into(), event_id.into()],
+        attachment_from,
     )
-    .await?
-    .iter()
-    .map(attachment_from)
-    .collect()
+    .await
 }
 
 pub(crate) async fn attachment(

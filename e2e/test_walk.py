@@ -180,6 +180,11 @@ EXPECTED = {
     "traces": ["Invoices-API", "GET /invoices/{id}"],
     "trace": ["Errors in this trace: KeyError: 'customer_email'", "critical path", "Invoices-API"],
 }
+# Kept on the page but shown only once a line is opened: the OpenTelemetry SDK's description of
+# the process that sent it, the same on every line (the line's own fields stay inline).
+FOLDED = {
+    "logs": ["resource.telemetry.sdk.name"],
+}
 
 
 # The innermost elements that reach past the viewport's right edge, to say what overflows.
@@ -264,6 +269,9 @@ def test_every_page_tells_the_truth_at_every_width(vigie, seeded, shots, width, 
             for expected in EXPECTED.get(name, []):
                 if expected not in text:
                     problems.append(f"{name}: does not say {expected!r}")
+            for folded in FOLDED.get(name, []):
+                if folded in text or folded not in source:
+                    problems.append(f"{name}: {folded!r} is not kept folded into its opened line")
             if "Nothing received yet" in text:
                 problems.append(f"{name}: says 'Nothing received yet'")
             for cased in CASED:

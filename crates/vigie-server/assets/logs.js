@@ -54,10 +54,13 @@
     var details = document.createElement("details");
     var summary = document.createElement("summary");
     summary.textContent = lines[0];
-    if (fields.length) {
+    // The emitting process's OpenTelemetry resource is shown once the line is opened, as
+    // the page's own rows do (logs/ui.rs, Row::fields_inline).
+    var own = fields.filter(function (k) { return k.indexOf("resource.") !== 0; });
+    if (own.length) {
       var inline = document.createElement("span");
       inline.className = "fields-inline";
-      inline.textContent = fields.map(function (k) { return logfmt(k, r.fields[k]); }).join(" ");
+      inline.textContent = own.map(function (k) { return logfmt(k, r.fields[k]); }).join(" ");
       summary.appendChild(document.createTextNode(" "));
       summary.appendChild(inline);
     }

@@ -44,6 +44,9 @@ pub struct LogsQuery {
     before: Option<String>,
 }
 
+/// The prefix OTLP ingest gives a log record's resource attributes.
+const RESOURCE_PREFIX: &str = "resource.";
+
 /// One row of the results table.
 pub struct Row {
     pub time: String,
@@ -79,9 +82,17 @@ impl Row {
     }
 
     /// The fields after the message, logfmt-style (`user=ada status=550`; a value with spaces
-    /// or quotes is quoted), so a reader sees why a line matched without opening it.
+    /// or quotes is quoted), so a reader sees why a line matched without opening it. The
+    /// emitting process's OpenTelemetry resource (`resource.*`: its SDK, its instance id,
+    /// the same on every line it sends) is shown only when the line is opened; `logs.js`
+    /// leaves out the same for live lines.
     pub fn fields_inline(&self) -> String {
-        logfmt(self.fields.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        logfmt(
+            self.fields
+                .iter()
+                .filter(|(k, _)| !k.starts_with(RESOURCE_PREFIX))
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        )
     }
 
     /// The lines around this one from the same source: a minute either side.
@@ -456,6 +467,27 @@ mod tests {
         assert_eq!(
             logfmt(pairs.into_iter()),
             r#"user=ada error="550 mailbox full" q="a=\"b\"" empty="""#
+        );
+    }
+
+    #[test]
+    fn a_lines_resource_is_left_to_its_opened_view() {
+        let record = LogRecord {
+            message: "invoice F-2026-0042 cannot be sent".into(),
+            fields: vec![
+                ("invoice".into(), "F-2026-0042".into()),
+                ("resource.telemetry.sdk.name".into(), "opentelemetry".into()),
+                ("resource.service.instance.id".into(), "dc953b6d".into()),
+                ("resourceful".into(), "yes".into()),
+            ],
+            ..LogRecord::default()
+        };
+        let row = Row::new(&record);
+        assert_eq!(row.fields_inline(), "invoice=F-2026-0042 resourceful=yes");
+        assert_eq!(
+            row.fields.len(),
+            4,
+            "the opened line still lists every field"
         );
     }
 }

@@ -89,7 +89,7 @@
         const td = tr.appendChild(el("td", "muted", "No job matches these filters."));
         td.colSpan = 7;
       }
-      document.querySelectorAll("[data-jobs-total]").forEach((n) => { n.textContent = number(data.total); });
+      document.querySelectorAll("[data-jobs-total]").forEach((n) => { n.textContent = number(data.total) + (data.total === 1 ? " job" : " jobs"); });
     });
   }
 

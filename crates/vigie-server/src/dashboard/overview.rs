@@ -235,10 +235,7 @@ pub struct Activity {
 
 /// "1 job", "2,041 jobs".
 fn counted(n: u64, one: &str, many: &str) -> Option<String> {
-    (n > 0).then(|| {
-        let word = if n == 1 { one } else { many };
-        format!("{} {word}", crate::web::format::thousands(n))
-    })
+    (n > 0).then(|| crate::web::format::count(n, one, many))
 }
 
 impl Activity {

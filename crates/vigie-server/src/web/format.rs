@@ -54,6 +54,13 @@ pub fn thousands(n: impl Number) -> String {
     out
 }
 
+/// A count and its noun: "1 job", "2,041 jobs".
+pub fn count(n: impl Number, one: &str, many: &str) -> String {
+    let text = thousands(n);
+    let word = if text == "1" { one } else { many };
+    format!("{text} {word}")
+}
+
 // --- times ---
 
 /// "3 min ago" (or "in 5 min") from now: what pages show of a time, the exact one on hover
@@ -279,6 +286,13 @@ mod tests {
         assert_eq!(thousands(999u64), "999");
         assert_eq!(thousands(1_234_567i64), "1,234,567");
         assert_eq!(thousands(-4_500i64), "-4,500");
+    }
+
+    #[test]
+    fn a_count_names_one_thing_or_many() {
+        assert_eq!(count(1u64, "job", "jobs"), "1 job");
+        assert_eq!(count(0u64, "job", "jobs"), "0 jobs");
+        assert_eq!(count(2_041i64, "issue", "issues"), "2,041 issues");
     }
 
     #[test]

@@ -921,7 +921,9 @@ pub struct DroppedCount {
     pub quantity: i64,
 }
 
-/// What was dropped since `since`, by reason and category, largest first.
+/// What was dropped since `since`, by reason and category, largest first. Drops are kept per
+/// hour, and the hour `since` falls in counts whole, as in [`release_health`]: cut at
+/// `since`, a drop would leave "the last 24 hours" up to an hour early.
 pub(crate) async fn dropped(
     tx: &mut dyn Tx,
     project: ProjectId,
@@ -931,7 +933,7 @@ pub(crate) async fn dropped(
         "SELECT reason, category, CAST(sum(quantity) AS BIGINT) FROM dropped_hours \
          WHERE project_id = $1 AND hour >= $2 GROUP BY reason, category \
          ORDER BY sum(quantity) DESC, reason, category",
-        &[project.0.into(), since.millis().into()],
+        &[project.0.into(), floor(since, HOUR_MS).into()],
     )
     .await?
     .iter()

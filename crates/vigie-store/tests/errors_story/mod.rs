@@ -769,6 +769,17 @@ pub async fn errors_story(store: &Arc<dyn Store>, project: &Project) {
         .map(|d| d.quantity)
         .sum();
     assert_eq!(full, 208);
+    // Drops are kept per hour: a window opening inside their hour still holds them.
+    let later = Timestamp(T0.millis() + 30 * 60_000);
+    let dropped = store.dropped_events(p, later).await.unwrap();
+    assert!(
+        dropped
+            .iter()
+            .any(|d| d.reason == vigie_store::errors::SEGMENT_FULL
+                && d.category == "span"
+                && d.quantity == 208),
+        "{dropped:?}"
+    );
     let (_, body) = store
         .transaction_sample(p, &late.event_id)
         .await

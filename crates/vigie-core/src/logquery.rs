@@ -29,6 +29,7 @@
 
 use crate::log::{is_word_character, token_list, Level, LogRecord, RecordRef};
 use regex::Regex;
+use regex_syntax::hir::Hir;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
@@ -408,11 +409,37 @@ impl TextFilter {
 /// The literals one of which begins every match of `pattern`; `None` when there is no such
 /// finite set (or the pattern does not parse, which a compiled regex's does).
 fn prefix_literals(pattern: &str) -> Option<Vec<Vec<u8>>> {
+    prefix_literals_of(&regex_syntax::Parser::new().parse(pattern).ok()?)
+}
+
+fn prefix_literals_of(hir: &Hir) -> Option<Vec<Vec<u8>>> {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
-    let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
-    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(hir);
     let literals = seq.literals()?;
     (!literals.is_empty()).then(|| literals.iter().map(|l| l.as_bytes().to_vec()).collect())
+}
+
+/// Does every match begin where no word character comes before it: the pattern opens with
+/// `^` or a Unicode word boundary (`\b`, `\b{start}`, `\<`)? Then a literal that begins
+/// the match and opens with a word character opens a word of the text, as the tokenizer
+/// splits it (Unicode `\w`, and a record's message is tokenized on its own). An ASCII-only
+/// boundary (`(?-u:\b)`) does not count: `é` is no ASCII word character, but a word one.
+fn opens_at_word_start(hir: &Hir) -> bool {
+    use regex_syntax::hir::{HirKind, Look};
+    match hir.kind() {
+        HirKind::Concat(parts) => parts.first().is_some_and(opens_at_word_start),
+        HirKind::Capture(capture) => opens_at_word_start(&capture.sub),
+        HirKind::Look(look) => matches!(
+            look,
+            Look::Start
+                | Look::StartLF
+                | Look::StartCRLF
+                | Look::WordUnicode
+                | Look::WordStartUnicode
+                | Look::WordStartHalfUnicode
+        ),
+        _ => false,
+    }
 }
 
 /// Words a record holds, as [`crate::log::tokens`] yields them (lower-cased), for every
@@ -428,10 +455,14 @@ pub struct WordHints {
 /// The words every match of a regex holds, read from the literals one of which begins every
 /// match ([`prefix_literals`]); what all of them say is what the regex says.
 fn regex_hints(pattern: &str) -> WordHints {
-    let Some(literals) = prefix_literals(pattern) else {
+    let Ok(hir) = regex_syntax::Parser::new().parse(pattern) else {
         return WordHints::default();
     };
-    let mut hints = literals.iter().map(|l| literal_hints(l));
+    let Some(literals) = prefix_literals_of(&hir) else {
+        return WordHints::default();
+    };
+    let at_word_start = opens_at_word_start(&hir);
+    let mut hints = literals.iter().map(|l| literal_hints(l, at_word_start));
     let first = hints.next().unwrap_or_default();
     hints.fold(first, |common, next| WordHints {
         whole: common
@@ -451,12 +482,12 @@ fn regex_hints(pattern: &str) -> WordHints {
 /// literal's bytes, so a word of the literal with a separator on both sides within it is a
 /// word of the text; its last word, after a separator, begins one (the text may go on with
 /// more word characters); its first, touching the literal's start, may end a longer word and
-/// says nothing.
-fn literal_hints(literal: &[u8]) -> WordHints {
+/// says nothing, unless the match opens `at_word_start` (see [`opens_at_word_start`]).
+fn literal_hints(literal: &[u8], at_word_start: bool) -> WordHints {
     // A literal may end inside a character: its whole characters, and a word that goes on.
     let valid_up_to = std::str::from_utf8(literal).map_or_else(|e| e.valid_up_to(), str::len);
     let text = std::str::from_utf8(&literal[..valid_up_to]).expect("checked above");
-    let opens_inside_a_word = text.chars().next().is_some_and(is_word_character);
+    let opens_inside_a_word = !at_word_start && text.chars().next().is_some_and(is_word_character);
     let runs_on =
         valid_up_to < literal.len() || text.chars().next_back().is_some_and(is_word_character);
     let mut words = token_list(text);
@@ -988,6 +1019,20 @@ mod tests {
         );
         // Negated terms hold nothing.
         assert_eq!(hints("-/x-abc-def/ -invoic*"), WordHints::default());
+        // Opening at a word start (`^`, `\b`), the first word is whole, or begins one.
+        assert_eq!(
+            hints("/\\bmailbox \\w+ full/"),
+            WordHints {
+                whole: vec!["mailbox".into()],
+                starts: vec![],
+            }
+        );
+        assert_eq!(hints("/^INV-\\d+/").whole, ["inv"]);
+        assert_eq!(hints("/(?m)^(Retrying) in/").whole, ["retrying"]);
+        assert_eq!(hints("/\\bquasar/"), starts(&["quasar"]));
+        // Not after an ASCII-only boundary (`é` ends no ASCII word), nor after anything else.
+        assert_eq!(hints("/(?-u:\\b)mailbox \\w+/"), WordHints::default());
+        assert_eq!(hints("/x?\\bmailbox \\w+/"), WordHints::default());
     }
 
     /// For random messages and regexes cut from them (escaped, with what may follow), every
@@ -1002,6 +1047,17 @@ mod tests {
             "\u{212a}", "x", ":", "/", "\u{2014}", "…", "«", "€", "Retrying",
         ];
         let tails = ["", "\\d", "\\d+", "\\w", ".", "[a-z]", "\\s", "x?"];
+        // What may open the pattern: nothing, or an assertion of where the match starts.
+        let heads = [
+            "",
+            "",
+            "\\b",
+            "^",
+            "(?m)^",
+            "(?-u:\\b)",
+            "\\b{start}",
+            "(\\b)",
+        ];
         let mut checked = 0;
         for _ in 0..3_000 {
             let message: String = (0..rng.gen_range(1..14))
@@ -1013,7 +1069,8 @@ mod tests {
             let cut: String = chars[from..to].iter().collect();
             let fold = if rng.gen_bool(0.3) { "(?i)" } else { "" };
             let tail = tails[rng.gen_range(0..tails.len())];
-            let pattern = format!("{fold}{}{tail}", regex::escape(&cut));
+            let head = heads[rng.gen_range(0..heads.len())];
+            let pattern = format!("{fold}{head}{}{tail}", regex::escape(&cut));
             let Ok(query) = LogQuery::parse(&format!("/{pattern}/"), NOW) else {
                 continue;
             };

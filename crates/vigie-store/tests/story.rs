@@ -980,8 +980,8 @@ async fn heads_read_once_are_kept_until_their_blocks_go() {
 
 #[tokio::test]
 async fn regexes_and_prefixes_read_only_blocks_with_a_word_beginning_as_theirs() {
-    // A hundred blocks of one record each, `order ORD-000000 paid` to `ORD-000099`: the word
-    // filters hold each word's first five bytes, so a regex running into `00004…`, or the
+    // A hundred blocks of one record each, `order ORD-000000 paid` to `ORD-000099` (every
+    // tenth a `refund`): the word filters hold each word's first five bytes, so a regex running into `00004…`, or the
     // prefix `00004*`, reads the ten blocks that have one; a shorter beginning reads them all.
     let dir = tempfile::tempdir().unwrap();
     let store = vigie_store::open(&Location::Sqlite(dir.path().join("vigie.db")))
@@ -994,7 +994,8 @@ async fn regexes_and_prefixes_read_only_blocks_with_a_word_beginning_as_theirs()
     let blocks: Vec<_> = (0..100)
         .map(|i| {
             let mut record = line(i, "shop");
-            record.message = format!("order ORD-{i:06} paid").into();
+            let kind = if i % 10 == 3 { "refund" } else { "order" };
+            record.message = format!("{kind} ORD-{i:06} paid").into();
             logs::NewLogBlock {
                 source: "shop".into(),
                 block: logs::block::encode(&mut [&record]),
@@ -1023,6 +1024,11 @@ async fn regexes_and_prefixes_read_only_blocks_with_a_word_beginning_as_theirs()
         "no common word"
     );
     assert_eq!(search(r"/ORD-000\d4/").await, (10, 100));
+    // A regex's first word may end a longer one (`prerefund`), unless the regex opens at a
+    // word start: then it is a word the filters hold whole.
+    assert_eq!(search(r"/refund ORD-\d+/").await, (10, 100));
+    assert_eq!(search(r"/\brefund ORD-\d+/").await, (10, 10));
+    assert_eq!(search(r"/^refund ORD-\d+/").await, (10, 10));
     store.close().await;
 }
 

@@ -249,6 +249,24 @@ impl LogQuery {
         hints
     }
 
+    /// When nothing in the query names a word ([`Self::word_hints`] is empty) but a regex
+    /// term would if it opened with `\b` (its first word may otherwise end a longer one):
+    /// what it would name, so a page can suggest the `\b` rather than read every block.
+    pub fn word_start_hints(&self) -> Option<WordHints> {
+        let hints = self.word_hints();
+        if !hints.whole.is_empty() || !hints.starts.is_empty() {
+            return None;
+        }
+        self.terms
+            .iter()
+            .filter(|t| !t.negated)
+            .find_map(|term| match &term.test {
+                Test::Regex(re) => Some(regex_hints_opening(re.as_str(), true))
+                    .filter(|h| !h.whole.is_empty() || !h.starts.is_empty()),
+                _ => None,
+            })
+    }
+
     /// The levels a match can have, as a mask of [`Level::bit`]s.
     pub fn level_mask(&self) -> u8 {
         let mut mask = 0x7f;
@@ -455,13 +473,18 @@ pub struct WordHints {
 /// The words every match of a regex holds, read from the literals one of which begins every
 /// match ([`prefix_literals`]); what all of them say is what the regex says.
 fn regex_hints(pattern: &str) -> WordHints {
+    regex_hints_opening(pattern, false)
+}
+
+/// [`regex_hints`], as if the pattern opened at a word start when `assume_word_start`.
+fn regex_hints_opening(pattern: &str, assume_word_start: bool) -> WordHints {
     let Ok(hir) = regex_syntax::Parser::new().parse(pattern) else {
         return WordHints::default();
     };
     let Some(literals) = prefix_literals_of(&hir) else {
         return WordHints::default();
     };
-    let at_word_start = opens_at_word_start(&hir);
+    let at_word_start = assume_word_start || opens_at_word_start(&hir);
     let mut hints = literals.iter().map(|l| literal_hints(l, at_word_start));
     let first = hints.next().unwrap_or_default();
     hints.fold(first, |common, next| WordHints {
@@ -1033,6 +1056,26 @@ mod tests {
         // Not after an ASCII-only boundary (`é` ends no ASCII word), nor after anything else.
         assert_eq!(hints("/(?-u:\\b)mailbox \\w+/"), WordHints::default());
         assert_eq!(hints("/x?\\bmailbox \\w+/"), WordHints::default());
+    }
+
+    #[test]
+    fn a_regex_that_could_name_its_first_word_says_so() {
+        let tip = |q: &str| LogQuery::parse(q, NOW).unwrap().word_start_hints();
+        let named = |whole: &[&str], starts: &[&str]| {
+            Some(WordHints {
+                whole: whole.iter().map(|w| w.to_string()).collect(),
+                starts: starts.iter().map(|w| w.to_string()).collect(),
+            })
+        };
+        assert_eq!(tip("/mailbox \\w+ full/"), named(&["mailbox"], &[]));
+        assert_eq!(tip("/quasar\\d+/"), named(&[], &["quasar"]));
+        // Already opening at a word start, or narrowed by a word: nothing to suggest.
+        assert_eq!(tip("/\\bmailbox \\w+ full/"), None);
+        assert_eq!(tip("mailbox /\\w+ full/"), None);
+        assert_eq!(tip("/timeout after \\d+/"), None);
+        // No literal word to name; a negated regex narrows nothing.
+        assert_eq!(tip("/\\d+ ms/"), None);
+        assert_eq!(tip("-/mailbox \\w+/ level:error"), None);
     }
 
     /// For random messages and regexes cut from them (escaped, with what may follow), every

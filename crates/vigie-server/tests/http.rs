@@ -1594,6 +1594,27 @@ async fn pages_tell_the_truth_and_link_what_relates() {
     assert!(!menu.contains("archived INV-9"), "{menu}");
     let chosen = app.get("/logs?q=archived&range=7d", &session).await.body;
     assert!(chosen.contains("archived INV-9"), "{chosen}");
+    // A regex whose only word opens it: the page says a `\b` would let the filters look the
+    // word up; with the `\b`, or beside a word, it says nothing.
+    let tip = |page: &str| page.contains(r#"id="word-start-tip""#);
+    let open = app
+        .get("/logs?q=%2Farchived+%5Cw%2B-%5Cd%2F", &session)
+        .await
+        .body;
+    assert!(
+        tip(&open) && open.contains("<code>archived</code>"),
+        "{open}"
+    );
+    let bounded = app
+        .get("/logs?q=%2F%5Cbarchived+%5Cw%2B-%5Cd%2F", &session)
+        .await
+        .body;
+    assert!(!tip(&bounded), "{bounded}");
+    let worded = app
+        .get("/logs?q=archived+%2F%5Cw%2B-%5Cd%2F", &session)
+        .await
+        .body;
+    assert!(!tip(&worded), "{worded}");
 }
 
 /// A rule is changed from the Alerts page: its form opens with the rule's values and saves

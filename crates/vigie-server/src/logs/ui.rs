@@ -7,7 +7,7 @@
 
 use crate::auth::AdminUser;
 use crate::http::{AppError, PageError};
-use crate::logs::api::{run_search, run_stats, source_of, SearchParams};
+use crate::logs::api::{parse_query, run_search, run_stats, source_of, SearchParams};
 use crate::logs::view::rfc3339_ns;
 use crate::state::AppState;
 use crate::web::chart::{self, Bar};
@@ -134,6 +134,9 @@ struct LogsPage {
     /// The query actually run: the text plus the level and range choices.
     effective: String,
     error: Option<String>,
+    /// The word a regex of the query would let the word filters look up, were it to open
+    /// with `\b` (see [`word_start_tip`]).
+    word_start_tip: Option<String>,
     rows: Vec<Row>,
     next: Option<String>,
     stats: LogStats,
@@ -272,6 +275,7 @@ pub async fn search(
         }
         Err(other) => return Err(other.into()),
     };
+    let word_start_tip = word_start_tip(&effective);
     let has_logs = !state.store.log_sources(project.id).await?.is_empty();
     let end = stats.start + stats.bucket * stats.buckets.len() as i64;
     let page = LogsPage {
@@ -285,6 +289,7 @@ pub async fn search(
         range,
         effective,
         error,
+        word_start_tip,
         rows,
         next,
         stats,
@@ -295,6 +300,17 @@ pub async fn search(
         chrome,
     };
     render(&page, &page.chrome)
+}
+
+/// When the query names no word the word filters can look up but one of its regexes would
+/// if it opened with `\b`, that word: without it the search reads every block of its range.
+fn word_start_tip(query: &str) -> Option<String> {
+    let hints = parse_query(query).ok()?.word_start_hints()?;
+    // A beginning too short for the filters to keep would not narrow the search either.
+    if vigie_store::logs::bloom::Probes::new(&hints.whole, &hints.starts).is_empty() {
+        return None;
+    }
+    hints.whole.into_iter().chain(hints.starts).next()
 }
 
 fn short_time(ns: i64) -> String {

@@ -19,6 +19,10 @@ use serde_json::Value;
 use vigie_core::log::LogRecord;
 use vigie_core::Level;
 
+/// What the names of a record's resource attributes start with among its fields
+/// (`resource.host.name`): the page shows them apart from the record's own.
+pub const RESOURCE_PREFIX: &str = "resource.";
+
 #[derive(Clone, PartialEq, Message)]
 pub struct ExportLogsServiceRequest {
     #[prost(message, repeated, tag = "1")]
@@ -192,7 +196,7 @@ fn record(
     }
     for kv in resource.iter().filter(|kv| kv.key != "service.name") {
         record.fields.push((
-            format!("resource.{}", kv.key).into(),
+            format!("{RESOURCE_PREFIX}{}", kv.key).into(),
             text(kv.value.as_ref()).into(),
         ));
     }

@@ -44,9 +44,6 @@ pub struct LogsQuery {
     before: Option<String>,
 }
 
-/// The prefix OTLP ingest gives a log record's resource attributes.
-const RESOURCE_PREFIX: &str = "resource.";
-
 /// One row of the results table.
 pub struct Row {
     pub time: String,
@@ -90,7 +87,7 @@ impl Row {
         logfmt(
             self.fields
                 .iter()
-                .filter(|(k, _)| !k.starts_with(RESOURCE_PREFIX))
+                .filter(|(k, _)| !k.starts_with(vigie_protocol::logs::otlp::RESOURCE_PREFIX))
                 .map(|(k, v)| (k.as_str(), v.as_str())),
         )
     }

@@ -290,7 +290,5 @@ async fn mirror_jobs(
 /// than hashing a random token for every task.
 async fn create_job(tx: &mut dyn Tx, job: &Job) -> Result<Job> {
     let values = sql_jobs::new_job_values(job, &format!("celery:{}", job.id));
-    tx.first_as(&sql_jobs::insert_job_sql(), &values, sql_jobs::job_from)
-        .await?
-        .ok_or_else(|| crate::StoreError::database("the new job was not returned"))
+    sql_jobs::job_from(&tx.one(&sql_jobs::insert_job_sql(), &values).await?)
 }

@@ -51,6 +51,31 @@ def sideways_overflow(browser):
         "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
 
 
+def flash_text(driver):
+    """The flash message the current page shows (waits for it)."""
+    return WebDriverWait(driver, 10).until(
+        EC.presence_of_element_located((By.CSS_SELECTOR, ".flash"))).text
+
+
+def flash_after(driver, act):
+    """Does `act`, waits for the page it loads, and returns that page's flash message.
+
+    Waiting for the old page to go first matters: the page a form sits on often shows the
+    previous action's flash, which a plain lookup would find (and lose) while the next page
+    loads.
+    """
+    page = driver.find_element(By.TAG_NAME, "html")
+    act()
+    WebDriverWait(driver, 10).until(EC.staleness_of(page))
+    return flash_text(driver)
+
+
+def accept_confirm(driver, button):
+    """Clicks a button that asks "are you sure?" and says yes."""
+    button.click()
+    driver.switch_to.alert.accept()
+
+
 def setup_first_admin(browser, server, username="alice"):
     """Opens the setup address a fresh server printed and creates the first admin, logged in."""
     browser.get(server.setup_url)

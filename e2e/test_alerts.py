@@ -15,11 +15,9 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.select import Select
-from selenium.webdriver.support.ui import WebDriverWait
 
-from browser import setup_first_admin
+from browser import flash_after, setup_first_admin
 from harness import api, Inbox, Server, free_port, smtp_settings, vigie_binary
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "clients" / "python"))
@@ -145,10 +143,7 @@ def test_alerts_page(vigie, browser, shots):
     form.find_element(By.NAME, "window_min").send_keys("10")
     form.find_element(By.NAME, "renotify_min").send_keys("60")
     form.find_element(By.CSS_SELECTOR, "input[name=channel]").click()
-    old = browser.find_element(By.ID, "rules")
-    form.find_element(By.CSS_SELECTOR, "button[type=submit]").submit()
-    WebDriverWait(browser, 10).until(EC.staleness_of(old))
-    flash = browser.find_element(By.CSS_SELECTOR, ".flash").text
+    flash = flash_after(browser, form.find_element(By.CSS_SELECTOR, "button[type=submit]").submit)
     assert "when the p95 of GET /invoices* is above 800 ms over 10 min" in flash, flash
     rules = browser.find_element(By.ID, "rules").text
     assert "slow invoices" in rules

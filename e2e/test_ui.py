@@ -7,7 +7,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from browser import PASSWORD, log_in, make_browser
+from browser import PASSWORD, accept_confirm, flash_after, flash_text, log_in, make_browser
 
 
 
@@ -20,10 +20,6 @@ def fill(driver, form, **fields):
         field = form.find_element(By.NAME, name)
         field.clear()
         field.send_keys(value)
-
-
-def flash_text(driver):
-    return wait(driver).until(EC.presence_of_element_located((By.CSS_SELECTOR, ".flash"))).text
 
 
 def clipboard(driver):
@@ -77,8 +73,7 @@ def test_first_session(server, browser, shots):
     wait(browser).until(EC.title_contains("Projects"))
     form = browser.find_element(By.ID, "create-project")
     fill(browser, form, name="billing-worker")
-    form.submit()
-    assert 'Project "billing-worker" created' in flash_text(browser)
+    assert 'Project "billing-worker" created' in flash_after(browser, form.submit)
     row = browser.find_element(By.XPATH, "//tr[td/strong[text()='billing-worker']]")
     project_dsn = row.find_element(By.CSS_SELECTOR, "code").text
     assert re.fullmatch(r"http://[0-9a-f]{32}@127\.0\.0\.1:\d+/\d+", project_dsn), project_dsn
@@ -88,22 +83,18 @@ def test_first_session(server, browser, shots):
     # Rename it, then rotate its key: the DSN changes.
     rename = row.find_element(By.CSS_SELECTOR, "form[action$='/rename']")
     fill(browser, rename, name="billing")
-    rename.submit()
-    assert 'renamed to "billing"' in flash_text(browser)
+    assert 'renamed to "billing"' in flash_after(browser, rename.submit)
     row = browser.find_element(By.XPATH, "//tr[td/strong[text()='billing']]")
-    row.find_element(By.XPATH, ".//button[text()='Rotate key']").click()
-    browser.switch_to.alert.accept()
-    assert "New key" in flash_text(browser)
+    rotate = row.find_element(By.XPATH, ".//button[text()='Rotate key']")
+    assert "New key" in flash_after(browser, lambda: accept_confirm(browser, rotate))
     row = browser.find_element(By.XPATH, "//tr[td/strong[text()='billing']]")
     assert row.find_element(By.CSS_SELECTOR, "code").text != project_dsn
 
     # Its error settings: a stricter Apdex threshold, a quota, an extra scrubbed key word.
     errors = browser.find_element(By.CSS_SELECTOR, f"#error-settings tr[data-project='{billing_id}']")
     fill(browser, errors, apdex_ms="120", events_per_minute="600", scrub_keys="siret")
-    previous = browser.find_element(By.CSS_SELECTOR, ".flash")  # the key rotation's message
-    errors.find_element(By.XPATH, ".//button[text()='Save']").click()
-    wait(browser).until(EC.staleness_of(previous))
-    assert "Apdex T 120 ms, at most 600 events/min" in flash_text(browser)
+    save = errors.find_element(By.XPATH, ".//button[text()='Save']")
+    assert "Apdex T 120 ms, at most 600 events/min" in flash_after(browser, save.click)
     errors = browser.find_element(By.CSS_SELECTOR, f"#error-settings tr[data-project='{billing_id}']")
     assert errors.find_element(By.NAME, "scrub_keys").get_attribute("value") == "siret"
     browser.execute_script("document.getElementById('error-settings').scrollIntoView()")
@@ -125,8 +116,7 @@ def test_first_session(server, browser, shots):
     form = browser.find_element(By.ID, "add-user")
     fill(browser, form, username="bob", password="bobs password")
     Select(form.find_element(By.NAME, "role")).select_by_value("viewer")
-    form.submit()
-    assert 'User "bob" added as viewer' in flash_text(browser)
+    assert 'User "bob" added as viewer' in flash_after(browser, form.submit)
     shots(browser, "04-users")
 
     # 5. Tokens: created, shown once, usable against the API, then revoked.
@@ -141,9 +131,8 @@ def test_first_session(server, browser, shots):
     shots(browser, "06-token-created")
     browser.get(server.url + "/settings/tokens")
     assert secret not in browser.page_source, "a token is shown only once"
-    browser.find_element(By.XPATH, "//button[text()='Revoke']").click()
-    browser.switch_to.alert.accept()
-    assert "Token revoked" in flash_text(browser)
+    revoke = browser.find_element(By.XPATH, "//button[text()='Revoke']")
+    assert "Token revoked" in flash_after(browser, lambda: accept_confirm(browser, revoke))
 
     # 6. Empty pages say what to do next: Jobs shows the snippet to paste, with this project's
     # key; Logs shows how to send lines; Issues the Sentry snippet with the DSN; a section still

@@ -69,21 +69,19 @@ async fn rules_send_to_channels_with_signatures_and_retries() {
 
     // Channels are checked when saved.
     let no_smtp = app
-        .api(
-            Method::POST,
+        .api_post(
             "/api/v1/alerts/channels",
             &token,
-            Some(r#"{"name": "mail", "target": {"kind": "email", "to": ["ops@example.com"]}}"#),
+            r#"{"name": "mail", "target": {"kind": "email", "to": ["ops@example.com"]}}"#,
         )
         .await;
     assert_eq!(no_smtp.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(no_smtp.body.contains("no mail server is configured"));
     let bad_url = app
-        .api(
-            Method::POST,
+        .api_post(
             "/api/v1/alerts/channels",
             &token,
-            Some(r#"{"name": "x", "target": {"kind": "webhook", "url": "ftp://nowhere"}}"#),
+            r#"{"name": "x", "target": {"kind": "webhook", "url": "ftp://nowhere"}}"#,
         )
         .await;
     assert_eq!(
@@ -93,28 +91,18 @@ async fn rules_send_to_channels_with_signatures_and_retries() {
         bad_url.body
     );
     let hook = app
-        .api(
-            Method::POST,
-            "/api/v1/alerts/channels",
-            &token,
-            Some(&format!(
+        .api_post("/api/v1/alerts/channels", &token, &format!(
                 r#"{{"name": "ops hook", "target": {{"kind": "webhook", "url": "{url}/ok/hook", "secret": "s3cret"}}}}"#
-            )),
-        )
+            ))
         .await;
     assert_eq!(hook.status, StatusCode::CREATED, "{}", hook.body);
     let hook_id = hook.json()["id"].as_i64().unwrap();
     assert_eq!(hook.json()["destination"], "127.0.0.1");
     assert!(!hook.body.contains("s3cret"), "secrets are not shown");
     let discord = app
-        .api(
-            Method::POST,
-            "/api/v1/alerts/channels",
-            &token,
-            Some(&format!(
+        .api_post("/api/v1/alerts/channels", &token, &format!(
                 r#"{{"name": "discord", "target": {{"kind": "discord", "url": "{url}/ok/api/webhooks/1/tok"}}}}"#
-            )),
-        )
+            ))
         .await
         .json();
 
@@ -138,15 +126,10 @@ async fn rules_send_to_channels_with_signatures_and_retries() {
 
     // A rule on new issues to both channels; a Sentry error arrives.
     let rule = app
-        .api(
-            Method::POST,
-            "/api/v1/alerts/rules",
-            &token,
-            Some(&format!(
+        .api_post("/api/v1/alerts/rules", &token, &format!(
                 r#"{{"name": "new issues", "rule": {{"kind": "new_issue"}}, "channels": [{hook_id}, {}]}}"#,
                 discord["id"]
-            )),
-        )
+            ))
         .await;
     assert_eq!(rule.status, StatusCode::CREATED, "{}", rule.body);
     assert_eq!(rule.json()["when"], "a new issue appears");
@@ -175,13 +158,12 @@ async fn rules_send_to_channels_with_signatures_and_retries() {
 
     // A failing channel: the test says why, the delivery log and the channel's health show it.
     let down = app
-        .api(
-            Method::POST,
+        .api_post(
             "/api/v1/alerts/channels",
             &token,
-            Some(&format!(
+            &format!(
                 r#"{{"name": "broken", "target": {{"kind": "webhook", "url": "{url}/down"}}}}"#
-            )),
+            ),
         )
         .await
         .json();
@@ -199,10 +181,7 @@ async fn rules_send_to_channels_with_signatures_and_retries() {
         test["error"].as_str().unwrap().contains("HTTP 500"),
         "{test}"
     );
-    let channels = app
-        .api(Method::GET, "/api/v1/alerts/channels", &token, None)
-        .await
-        .json();
+    let channels = app.api_get("/api/v1/alerts/channels", &token).await.json();
     let broken = channels
         .as_array()
         .unwrap()
@@ -211,7 +190,7 @@ async fn rules_send_to_channels_with_signatures_and_retries() {
         .unwrap();
     assert!(broken["failing_since"].is_i64());
     let log = app
-        .api(Method::GET, "/api/v1/alerts/deliveries", &token, None)
+        .api_get("/api/v1/alerts/deliveries", &token)
         .await
         .json();
     assert_eq!(log[0]["status"], "failed");
@@ -236,31 +215,27 @@ async fn jobs_and_monitors_alert_and_resolve() {
             hook
         ),
     ] {
-        let made = app
-            .api(Method::POST, "/api/v1/alerts/rules", &token, Some(&body))
-            .await;
+        let made = app.api_post("/api/v1/alerts/rules", &token, &body).await;
         assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
     }
 
     // A failed job of another kind says nothing; a failed celery job alerts with its counts.
     for (id, kind) in [("j-other", "import"), ("j-celery", "celery")] {
         let created = app
-            .api(
-                Method::POST,
+            .api_post(
                 "/api/v1/jobs",
                 &token,
-                Some(&format!(
+                &format!(
                     r#"{{"id": "{id}", "name": "send invoices", "kind": "{kind}", "total": 500}}"#
-                )),
+                ),
             )
             .await;
         assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
         let finished = app
-            .api(
-                Method::POST,
+            .api_post(
                 &format!("/api/v1/jobs/{id}/finish"),
                 &token,
-                Some(r#"{"status": "failed", "message": "SMTP 421 4.7.0 rate limit"}"#),
+                r#"{"status": "failed", "message": "SMTP 421 4.7.0 rate limit"}"#,
             )
             .await;
         assert_eq!(finished.status, StatusCode::OK, "{}", finished.body);
@@ -334,17 +309,13 @@ async fn every_failed_job_alerts_exactly_once_through_a_flood_of_progress() {
         r#"{{"name": "failures", "rule": {{"kind": "job_failed"}}, "channels": [{}], "cooldown_s": 3600}}"#,
         hook
     );
-    let made = app
-        .api(Method::POST, "/api/v1/alerts/rules", &token, Some(&rule))
-        .await;
+    let made = app.api_post("/api/v1/alerts/rules", &token, &rule).await;
     assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
     let create = |id: String| {
         let (app, token) = (app.clone(), token.clone());
         async move {
             let body = format!(r#"{{"id": "{id}", "name": "job {id}", "total": 100000}}"#);
-            let created = app
-                .api(Method::POST, "/api/v1/jobs", &token, Some(&body))
-                .await;
+            let created = app.api_post("/api/v1/jobs", &token, &body).await;
             assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
         }
     };
@@ -361,11 +332,10 @@ async fn every_failed_job_alerts_exactly_once_through_a_flood_of_progress() {
         flood.push(tokio::spawn(async move {
             for n in 0..UPDATES {
                 let progress = app
-                    .api(
-                        Method::POST,
+                    .api_post(
                         &format!("/api/v1/jobs/busy-{i}/progress"),
                         &token,
-                        Some(&format!(r#"{{"processed": {n}}}"#)),
+                        &format!(r#"{{"processed": {n}}}"#),
                     )
                     .await;
                 assert_eq!(progress.status, StatusCode::OK, "{}", progress.body);
@@ -377,11 +347,10 @@ async fn every_failed_job_alerts_exactly_once_through_a_flood_of_progress() {
         tokio::spawn(async move {
             for i in 0..FAILING {
                 let finished = app
-                    .api(
-                        Method::POST,
+                    .api_post(
                         &format!("/api/v1/jobs/fails-{i}/finish"),
                         &token,
-                        Some(r#"{"status": "failed", "message": "SMTP 421"}"#),
+                        r#"{"status": "failed", "message": "SMTP 421"}"#,
                     )
                     .await;
                 assert_eq!(finished.status, StatusCode::OK, "{}", finished.body);
@@ -438,9 +407,7 @@ async fn thresholds_count_what_a_flood_overruns_the_hub_with() {
         r#"{{"name": "many errors", "rule": {{"kind": "log_matches", "query": "level:>=error", "above": 150, "window_s": 60}}, "channels": [{}], "cooldown_s": 3600}}"#,
         hook
     );
-    let made = app
-        .api(Method::POST, "/api/v1/alerts/rules", &token, Some(&rule))
-        .await;
+    let made = app.api_post("/api/v1/alerts/rules", &token, &rule).await;
     assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
     // The threshold loop reads the new rule at its next second.
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -666,29 +633,22 @@ async fn the_daily_report_is_read_and_sent_on_schedule() {
         ),
         ("s1", "sync", r#"[{"key": "x", "status": "ok"}]"#),
     ] {
-        app.api(
-            Method::POST,
+        app.api_post(
             "/api/v1/jobs",
             &token,
-            Some(&format!(
-                r#"{{"id": "{id}", "name": "job {id}", "kind": "{kind}"}}"#
-            )),
+            &format!(r#"{{"id": "{id}", "name": "job {id}", "kind": "{kind}"}}"#),
         )
         .await;
         let added = app
-            .api(
-                Method::POST,
+            .api_post(
                 &format!("/api/v1/jobs/{id}/items"),
                 &token,
-                Some(&format!(r#"{{"items": {items}}}"#)),
+                &format!(r#"{{"items": {items}}}"#),
             )
             .await;
         assert_eq!(added.status, StatusCode::OK, "{}", added.body);
     }
-    let report = app
-        .api(Method::GET, "/api/v1/reports/daily", &token, None)
-        .await
-        .json();
+    let report = app.api_get("/api/v1/reports/daily", &token).await.json();
     let mail = report["kinds"]
         .as_array()
         .unwrap()
@@ -704,12 +664,7 @@ async fn the_daily_report_is_read_and_sent_on_schedule() {
     assert_eq!(report["last_errors"][0]["item"], "facture_CCT_003");
     assert_eq!(report["running"].as_array().unwrap().len(), 2);
     let text = app
-        .api(
-            Method::GET,
-            "/api/v1/reports/daily?format=text",
-            &token,
-            None,
-        )
+        .api_get("/api/v1/reports/daily?format=text", &token)
         .await
         .body;
     assert!(
@@ -717,24 +672,18 @@ async fn the_daily_report_is_read_and_sent_on_schedule() {
         "{text}"
     );
     let bad = app
-        .api(
-            Method::GET,
-            "/api/v1/reports/daily?date=yesterday",
-            &token,
-            None,
-        )
+        .api_get("/api/v1/reports/daily?date=yesterday", &token)
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.body.contains("not a date"));
 
     // On schedule ("* * * * *": every minute), to the project's channel of that name.
-    app.api(
-        Method::POST,
+    app.api_post(
         "/api/v1/alerts/channels",
         &token,
-        Some(&format!(
+        &format!(
             r#"{{"name": "ops hook", "target": {{"kind": "webhook", "url": "{url}/ok/daily"}}}}"#
-        )),
+        ),
     )
     .await;
     let first = vigie_server::reports::send_daily_if_due(&app.state).await;
@@ -848,10 +797,7 @@ async fn threshold_rules_open_remind_and_resolve() {
     let _tasks = vigie_server::alerts::start(&app.state);
     let token = admin(&app).await;
     let project = app.state.store.list_projects().await.unwrap()[0].id;
-    let rules = app
-        .api(Method::GET, "/api/v1/alerts/rules", &token, None)
-        .await
-        .json();
+    let rules = app.api_get("/api/v1/alerts/rules", &token).await.json();
     assert_eq!(rules[0]["from_config"], true);
     let hook_id = rules[0]["channels"][0].as_i64().unwrap();
 
@@ -864,33 +810,21 @@ async fn threshold_rules_open_remind_and_resolve() {
             r#"{{"name": "slow pages", "rule": {{"kind": "slow_transactions", "transaction": "GET /invoices*", "p95_ms": 500, "window_s": 10}}, "channels": [{hook_id}], "cooldown_s": 0}}"#
         ),
     ] {
-        let made = app
-            .api(Method::POST, "/api/v1/alerts/rules", &token, Some(&body))
-            .await;
+        let made = app.api_post("/api/v1/alerts/rules", &token, &body).await;
         assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
     }
     // Mistakes are refused with the reason.
     let bad = app
-        .api(
-            Method::POST,
-            "/api/v1/alerts/rules",
-            &token,
-            Some(&format!(
+        .api_post("/api/v1/alerts/rules", &token, &format!(
                 r#"{{"name": "x", "rule": {{"kind": "log_matches", "query": "level:>=", "above": 1, "window_s": 60}}, "channels": [{hook_id}]}}"#
-            )),
-        )
+            ))
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.body.contains("the log query"), "{}", bad.body);
     let bad = app
-        .api(
-            Method::POST,
-            "/api/v1/alerts/rules",
-            &token,
-            Some(&format!(
+        .api_post("/api/v1/alerts/rules", &token, &format!(
                 r#"{{"name": "x", "rule": {{"kind": "error_events", "per_minute": 10}}, "channels": [{hook_id}], "renotify_s": 5}}"#
-            )),
-        )
+            ))
         .await;
     assert!(bad.body.contains("re-notify"), "{}", bad.body);
 
@@ -964,23 +898,19 @@ async fn threshold_rules_open_remind_and_resolve() {
 
     // A job whose items fail: 1 in 10 is fine, 3 in 12 is over 20 %, then it recovers.
     let created = app
-        .api(
-            Method::POST,
+        .api_post(
             "/api/v1/jobs",
             &token,
-            Some(r#"{"id": "send-1", "name": "send invoices", "total": 100}"#),
+            r#"{"id": "send-1", "name": "send invoices", "total": 100}"#,
         )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     for (done, failed) in [(10, 1), (2, 2), (20, 0)] {
         let moved = app
-            .api(
-                Method::POST,
+            .api_post(
                 "/api/v1/jobs/send-1/progress",
                 &token,
-                Some(&format!(
-                    r#"{{"increment": {done}, "failed_increment": {failed}}}"#
-                )),
+                &format!(r#"{{"increment": {done}, "failed_increment": {failed}}}"#),
             )
             .await;
         assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
@@ -1023,14 +953,9 @@ async fn threshold_rules_open_remind_and_resolve() {
 
     // A Celery worker whose heartbeats stopped: offline, then back.
     let made = app
-        .api(
-            Method::POST,
-            "/api/v1/alerts/rules",
-            &token,
-            Some(&format!(
+        .api_post("/api/v1/alerts/rules", &token, &format!(
                 r#"{{"name": "workers", "rule": {{"kind": "worker_offline"}}, "channels": [{hook_id}], "cooldown_s": 0}}"#
-            )),
-        )
+            ))
         .await;
     assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
     let beat = |at: Timestamp| vigie_store::CeleryNews::Worker {
@@ -1066,9 +991,7 @@ async fn threshold_rules_open_remind_and_resolve() {
         let body = body.replace("HOOK", &hook_id.to_string());
         let (app, token) = (&app, &token);
         async move {
-            let made = app
-                .api(Method::POST, "/api/v1/alerts/rules", token, Some(&body))
-                .await;
+            let made = app.api_post("/api/v1/alerts/rules", token, &body).await;
             assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
         }
     };

@@ -5,7 +5,6 @@
 
 mod common;
 
-use axum::http::Method;
 use base64::Engine;
 use common::eventually;
 use std::time::Duration;
@@ -86,14 +85,8 @@ async fn events_on_the_celeryev_exchange_become_tasks_and_workers() {
     eventually(
         "three tasks finished and the late worker seen",
         || async move {
-            let tasks = app
-                .api(Method::GET, "/api/v1/celery/tasks", token, None)
-                .await
-                .json();
-            let workers = app
-                .api(Method::GET, "/api/v1/celery/workers", token, None)
-                .await
-                .json();
+            let tasks = app.api_get("/api/v1/celery/tasks", token).await.json();
+            let workers = app.api_get("/api/v1/celery/workers", token).await.json();
             tasks.as_array().is_some_and(|t| {
                 t.len() == 3
                     && t.iter()
@@ -103,21 +96,14 @@ async fn events_on_the_celeryev_exchange_become_tasks_and_workers() {
     )
     .await;
     let failed = app
-        .api(
-            Method::GET,
-            "/api/v1/celery/tasks?state=FAILURE",
-            token,
-            None,
-        )
+        .api_get("/api/v1/celery/tasks?state=FAILURE", token)
         .await
         .json();
     assert_eq!(failed[0]["exception"], "KeyError('BE')");
     let job = app
-        .api(
-            Method::GET,
+        .api_get(
             &format!("/api/v1/jobs/{}", failed[0]["uuid"].as_str().unwrap()),
             token,
-            None,
         )
         .await
         .json();
@@ -143,10 +129,7 @@ async fn events_on_the_celeryev_exchange_become_tasks_and_workers() {
     // Queue lengths from the broker: the tasks' queue "celery" (declared by the app, maybe
     // not here) answers a count or nothing, never an error; the connection goes on after a
     // queue the broker does not have.
-    let queues = app
-        .api(Method::GET, "/api/v1/celery/queues", token, None)
-        .await
-        .json();
+    let queues = app.api_get("/api/v1/celery/queues", token).await.json();
     assert_eq!(queues[0]["name"], "celery", "{queues}");
     let mut asker = Connection::open(&AmqpUrl::parse(&url).unwrap())
         .await

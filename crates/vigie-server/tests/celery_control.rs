@@ -111,11 +111,10 @@ async fn without_a_broker_every_call_says_what_is_wrong() {
     .await;
     assert_eq!(revoke.status, StatusCode::SERVICE_UNAVAILABLE);
     let by_reader = app
-        .api(
-            Method::POST,
+        .api_post(
             "/api/v1/celery/control/revoke",
             &read,
-            Some(r#"{"task_id": "5f1c"}"#),
+            r#"{"task_id": "5f1c"}"#,
         )
         .await;
     assert_eq!(by_reader.status, StatusCode::FORBIDDEN);
@@ -261,12 +260,7 @@ async fn without_a_broker_every_call_says_what_is_wrong() {
         ),
     ] {
         let answer = app
-            .api(
-                Method::POST,
-                "/api/v1/celery/control/retry",
-                &admin,
-                Some(body),
-            )
+            .api_post("/api/v1/celery/control/retry", &admin, body)
             .await;
         assert_eq!(answer.status, status, "{body}: {}", answer.body);
         assert!(answer.body.contains(says), "{body}: {}", answer.body);
@@ -303,7 +297,7 @@ async fn without_a_broker_every_call_says_what_is_wrong() {
             StatusCode::SERVICE_UNAVAILABLE,
         ),
     ] {
-        let answer = app.api(Method::POST, path, &admin, Some(body)).await;
+        let answer = app.api_post(path, &admin, body).await;
         assert_eq!(answer.status, status, "{path} {body}: {}", answer.body);
     }
     let pending = call(Method::GET, "/api/task/result/never-sent", None).await;
@@ -324,23 +318,14 @@ async fn flower_scripts_need_no_project_and_may_log_in_with_basic_auth() {
     let admin = app.admin_token().await;
     // A second project: Vigie's own API now needs ?project=, Flower's does not.
     let made = app
-        .api(
-            Method::POST,
-            "/api/v1/projects",
-            &admin,
-            Some(r#"{"name": "shop"}"#),
-        )
+        .api_post("/api/v1/projects", &admin, r#"{"name": "shop"}"#)
         .await;
     assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
-    let ours = app
-        .api(Method::GET, "/api/v1/celery/tasks", &admin, None)
-        .await;
+    let ours = app.api_get("/api/v1/celery/tasks", &admin).await;
     assert_eq!(ours.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let flower = app.api(Method::GET, "/api/tasks", &admin, None).await;
+    let flower = app.api_get("/api/tasks", &admin).await;
     assert_eq!(flower.status, StatusCode::OK, "{}", flower.body);
-    let named = app
-        .api(Method::GET, "/api/tasks?project=nope", &admin, None)
-        .await;
+    let named = app.api_get("/api/tasks?project=nope", &admin).await;
     assert_eq!(named.status, StatusCode::NOT_FOUND);
 
     let good = with_auth(
@@ -406,11 +391,10 @@ async fn a_purge_and_unanswered_calls_on_redis_are_recorded() {
             .unwrap();
     }
     let purged = app
-        .api(
-            Method::POST,
+        .api_post(
             "/api/v1/celery/control/purge",
             &admin,
-            Some(r#"{"queue": "mailq"}"#),
+            r#"{"queue": "mailq"}"#,
         )
         .await;
     assert_eq!(purged.status, StatusCode::OK, "{}", purged.body);
@@ -422,12 +406,7 @@ async fn a_purge_and_unanswered_calls_on_redis_are_recorded() {
 
     let started = std::time::Instant::now();
     let ping = app
-        .api(
-            Method::GET,
-            "/api/v1/celery/inspect/ping?timeout=0.3",
-            &admin,
-            None,
-        )
+        .api_get("/api/v1/celery/inspect/ping?timeout=0.3", &admin)
         .await;
     assert_eq!(ping.status, StatusCode::OK, "{}", ping.body);
     assert_eq!(ping.json()["replies"], serde_json::json!({}));
@@ -447,11 +426,10 @@ async fn a_purge_and_unanswered_calls_on_redis_are_recorded() {
     );
 
     let grow = app
-        .api(
-            Method::POST,
+        .api_post(
             "/api/v1/celery/control/pool_grow",
             &admin,
-            Some(r#"{"n": 2, "workers": ["celery@gone"], "timeout": 0.2}"#),
+            r#"{"n": 2, "workers": ["celery@gone"], "timeout": 0.2}"#,
         )
         .await;
     assert_eq!(grow.status, StatusCode::OK, "{}", grow.body);
@@ -459,10 +437,7 @@ async fn a_purge_and_unanswered_calls_on_redis_are_recorded() {
     assert_eq!(grow["ok"], false);
     assert_eq!(grow["outcome"], "no worker answered; silent: celery@gone");
 
-    let actions = app
-        .api(Method::GET, "/api/v1/celery/actions", &admin, None)
-        .await
-        .json();
+    let actions = app.api_get("/api/v1/celery/actions", &admin).await.json();
     let listed: Vec<(&str, &str, bool)> = actions
         .as_array()
         .unwrap()
@@ -483,12 +458,7 @@ async fn a_purge_and_unanswered_calls_on_redis_are_recorded() {
         ]
     );
     let of_queue = app
-        .api(
-            Method::GET,
-            "/api/v1/celery/actions?target=mailq",
-            &admin,
-            None,
-        )
+        .api_get("/api/v1/celery/actions?target=mailq", &admin)
         .await
         .json();
     assert_eq!(of_queue.as_array().unwrap().len(), 1);
@@ -497,11 +467,10 @@ async fn a_purge_and_unanswered_calls_on_redis_are_recorded() {
         serde_json::json!({"queue": "mailq"})
     );
     let absent = app
-        .api(
-            Method::POST,
+        .api_post(
             "/api/v1/celery/control/purge",
             &admin,
-            Some(r#"{"queue": "never-declared"}"#),
+            r#"{"queue": "never-declared"}"#,
         )
         .await;
     assert_eq!(

@@ -153,7 +153,7 @@ use common::eventually;
 
 #[tokio::test]
 async fn a_broker_s_events_become_tasks_jobs_and_workers() {
-    use axum::http::{Method, StatusCode};
+    use axum::http::StatusCode;
     let Some(mut url) = redis() else { return };
     url.db = 8;
     let broker = format!("redis://{}:{}/8", url.host, url.port);
@@ -223,10 +223,7 @@ async fn a_broker_s_events_become_tasks_jobs_and_workers() {
     let app = &app;
     let token = token.as_str();
     eventually("three tasks finished", || async move {
-        let tasks = app
-            .api(Method::GET, "/api/v1/celery/tasks", token, None)
-            .await
-            .json();
+        let tasks = app.api_get("/api/v1/celery/tasks", token).await.json();
         tasks.as_array().is_some_and(|t| {
             t.len() == 3
                 && t.iter()
@@ -235,12 +232,7 @@ async fn a_broker_s_events_become_tasks_jobs_and_workers() {
     })
     .await;
     let ghost = app
-        .api(
-            Method::GET,
-            "/api/v1/celery/tasks/0000aaaa-ghost",
-            token,
-            None,
-        )
+        .api_get("/api/v1/celery/tasks/0000aaaa-ghost", token)
         .await;
     assert_eq!(ghost.status, StatusCode::NOT_FOUND, "{}", ghost.body);
     assert!(
@@ -252,29 +244,18 @@ async fn a_broker_s_events_become_tasks_jobs_and_workers() {
             >= 1
     );
     let failed = app
-        .api(
-            Method::GET,
-            "/api/v1/celery/tasks?state=failure",
-            token,
-            None,
-        )
+        .api_get("/api/v1/celery/tasks?state=failure", token)
         .await
         .json();
     assert_eq!(failed[0]["name"], "tasks.boom");
     assert_eq!(failed[0]["exception"], "KeyError('BE')");
     // The failure counts into an issue, grouped like errors, its frame from the traceback.
     eventually("the failure became an issue", || async move {
-        let issues = app
-            .api(Method::GET, "/api/v1/issues", token, None)
-            .await
-            .json();
+        let issues = app.api_get("/api/v1/issues", token).await.json();
         issues["issues"].as_array().is_some_and(|i| i.len() == 1)
     })
     .await;
-    let issues = app
-        .api(Method::GET, "/api/v1/issues", token, None)
-        .await
-        .json();
+    let issues = app.api_get("/api/v1/issues", token).await.json();
     let issue = &issues["issues"][0];
     assert_eq!(issue["title"], "KeyError: 'BE'", "{issue}");
     assert!(
@@ -283,33 +264,18 @@ async fn a_broker_s_events_become_tasks_jobs_and_workers() {
     );
     let uuid = failed[0]["uuid"].as_str().unwrap().to_string();
     let searched = app
-        .api(
-            Method::GET,
-            "/api/v1/celery/tasks?q=args:be%20keyerror",
-            token,
-            None,
-        )
+        .api_get("/api/v1/celery/tasks?q=args:be%20keyerror", token)
         .await
         .json();
     assert_eq!(searched.as_array().map(Vec::len), Some(1), "{searched}");
     assert_eq!(searched[0]["uuid"].as_str(), Some(uuid.as_str()));
     let refused = app
-        .api(
-            Method::GET,
-            "/api/v1/celery/tasks?q=queue:mail",
-            token,
-            None,
-        )
+        .api_get("/api/v1/celery/tasks?q=queue:mail", token)
         .await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(refused.body.contains("not a filter"), "{}", refused.body);
     let detail = app
-        .api(
-            Method::GET,
-            &format!("/api/v1/celery/tasks/{uuid}"),
-            token,
-            None,
-        )
+        .api_get(&format!("/api/v1/celery/tasks/{uuid}"), token)
         .await
         .json();
     let kinds: Vec<&str> = detail["events"]
@@ -326,10 +292,7 @@ async fn a_broker_s_events_become_tasks_jobs_and_workers() {
     // Each task is a Job of kind celery, its end and progress included (mirrored just after
     // the tasks are stored).
     eventually("three jobs finished", || async move {
-        let jobs = app
-            .api(Method::GET, "/api/v1/jobs?kind=celery", token, None)
-            .await
-            .json();
+        let jobs = app.api_get("/api/v1/jobs?kind=celery", token).await.json();
         jobs["jobs"].as_array().is_some_and(|j| {
             j.len() == 3
                 && j.iter()
@@ -337,10 +300,7 @@ async fn a_broker_s_events_become_tasks_jobs_and_workers() {
         })
     })
     .await;
-    let jobs = app
-        .api(Method::GET, "/api/v1/jobs?kind=celery", token, None)
-        .await
-        .json();
+    let jobs = app.api_get("/api/v1/jobs?kind=celery", token).await.json();
     let jobs = jobs["jobs"].as_array().unwrap();
     assert_eq!(jobs.len(), 3, "{jobs:?}");
     let boom = jobs.iter().find(|j| j["name"] == "tasks.boom").unwrap();
@@ -358,14 +318,9 @@ async fn a_broker_s_events_become_tasks_jobs_and_workers() {
     );
 
     // Workers, and Flower's API for the scripts that read it.
-    let workers = app
-        .api(Method::GET, "/api/v1/celery/workers", token, None)
-        .await
-        .json();
+    let workers = app.api_get("/api/v1/celery/workers", token).await.json();
     assert_eq!(workers[0]["hostname"], "celery@vm");
-    let flower = app
-        .api(Method::GET, "/api/tasks?taskname=tasks.add", token, None)
-        .await;
+    let flower = app.api_get("/api/tasks?taskname=tasks.add", token).await;
     assert_eq!(flower.status, StatusCode::OK);
     let flower = flower.json();
     let add = flower.as_object().unwrap().values().next().unwrap();
@@ -378,45 +333,27 @@ async fn a_broker_s_events_become_tasks_jobs_and_workers() {
         "seconds since the epoch"
     );
     let info = app
-        .api(Method::GET, &format!("/api/task/info/{uuid}"), token, None)
+        .api_get(&format!("/api/task/info/{uuid}"), token)
         .await
         .json();
     assert_eq!(info["worker"], "celery@vm");
-    let types = app
-        .api(Method::GET, "/api/task/types", token, None)
-        .await
-        .json();
+    let types = app.api_get("/api/task/types", token).await.json();
     assert_eq!(
         types["task-types"],
         serde_json::json!(["tasks.add", "tasks.boom", "tasks.send_all"])
     );
-    let status = app
-        .api(Method::GET, "/api/workers?status=true", token, None)
-        .await
-        .json();
+    let status = app.api_get("/api/workers?status=true", token).await.json();
     assert!(status["celery@vm"].is_boolean());
-    let missing = app
-        .api(Method::GET, "/api/task/info/nope", token, None)
-        .await;
+    let missing = app.api_get("/api/task/info/nope", token).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     let bad = app
-        .api(
-            Method::GET,
-            "/api/tasks?received_start=yesterday",
-            token,
-            None,
-        )
+        .api_get("/api/tasks?received_start=yesterday", token)
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
 
     // Sorting, in Vigie's words and Flower's; a wrong key is named.
     let slowest = app
-        .api(
-            Method::GET,
-            "/api/v1/celery/tasks?sort=-runtime",
-            token,
-            None,
-        )
+        .api_get("/api/v1/celery/tasks?sort=-runtime", token)
         .await
         .json();
     let runtimes: Vec<f64> = slowest
@@ -428,15 +365,10 @@ async fn a_broker_s_events_become_tasks_jobs_and_workers() {
     assert!(runtimes.len() >= 2, "{slowest}");
     assert!(runtimes.windows(2).all(|w| w[0] >= w[1]), "{runtimes:?}");
     // The map's keys come in the asked order, as Flower sends them.
-    let by_name = app
-        .api(Method::GET, "/api/tasks?sort_by=-name", token, None)
-        .await
-        .body;
+    let by_name = app.api_get("/api/tasks?sort_by=-name", token).await.body;
     let at = |name: &str| by_name.find(&format!("\"name\":\"{name}\"")).unwrap();
     assert!(at("tasks.send_all") < at("tasks.boom") && at("tasks.boom") < at("tasks.add"));
-    let wrong = app
-        .api(Method::GET, "/api/v1/celery/tasks?sort=size", token, None)
-        .await;
+    let wrong = app.api_get("/api/v1/celery/tasks?sort=size", token).await;
     assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(wrong.body.contains("runtime"), "{}", wrong.body);
 
@@ -447,14 +379,8 @@ async fn a_broker_s_events_become_tasks_jobs_and_workers() {
             .await
             .unwrap();
     }
-    let queues = app
-        .api(Method::GET, "/api/v1/celery/queues", token, None)
-        .await
-        .json();
-    let flower_queues = app
-        .api(Method::GET, "/api/queues/length", token, None)
-        .await
-        .json();
+    let queues = app.api_get("/api/v1/celery/queues", token).await.json();
+    let flower_queues = app.api_get("/api/queues/length", token).await.json();
     for key in ["celery", "celery\x06\x163"] {
         publisher
             .command(&["DEL".into(), key.into()])
@@ -516,10 +442,7 @@ async fn a_broker_s_events_become_tasks_jobs_and_workers() {
         })
         .collect();
     app.state.store.apply_celery(project, sends).await.unwrap();
-    let periodic = app
-        .api(Method::GET, "/api/v1/celery/periodic", token, None)
-        .await
-        .json();
+    let periodic = app.api_get("/api/v1/celery/periodic", token).await.json();
     assert_eq!(periodic.as_array().map(Vec::len), Some(1), "{periodic}");
     assert_eq!(
         (

@@ -21,12 +21,6 @@ fn unreadable() -> Body {
     }))
 }
 
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    enc.write_all(data).unwrap();
-    enc.finish().unwrap()
-}
-
 const INGEST_PATHS: [&str; 6] = [
     "/api/v1/logs",
     "/v1/logs",
@@ -201,12 +195,7 @@ async fn a_taken_budget_answers_503_with_retry_after() {
     .await;
     let key = project_key(&app).await;
     let job = app
-        .api(
-            Method::POST,
-            "/api/v1/jobs",
-            &key,
-            Some(r#"{"id": "held", "name": "send"}"#),
-        )
+        .api_post("/api/v1/jobs", &key, r#"{"id": "held", "name": "send"}"#)
         .await;
     assert_eq!(job.status, StatusCode::CREATED, "{}", job.body);
     // A slow sender holds most of the budget with its declared length, sending nothing yet.
@@ -317,17 +306,13 @@ async fn implausible_log_times_are_stored_at_arrival_with_the_original_kept() {
         "{\"msg\": \"year 9999\", \"timestamp\": \"9999-12-31T23:59:59Z\"}\n",
         "{\"msg\": \"in time\"}\n",
     );
-    let answer = app
-        .api(Method::POST, "/api/v1/logs", &key, Some(body))
-        .await;
+    let answer = app.api_post("/api/v1/logs", &key, body).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     assert_eq!(
         app.state.metrics.logs.time_replaced.load(Ordering::Relaxed),
         2
     );
-    let found = app
-        .api(Method::GET, "/api/v1/logs/search?q=&limit=10", &admin, None)
-        .await;
+    let found = app.api_get("/api/v1/logs/search?q=&limit=10", &admin).await;
     let records = found.json()["hits"].as_array().cloned().unwrap_or_default();
     assert_eq!(records.len(), 3, "{}", found.body);
     let now_ms = vigie_core::Timestamp::now().millis();
@@ -351,9 +336,7 @@ async fn implausible_log_times_are_stored_at_arrival_with_the_original_kept() {
         "{kept:?}"
     );
     // Stats over the project stay sane.
-    let stats = app
-        .api(Method::GET, "/api/v1/logs/stats", &admin, None)
-        .await;
+    let stats = app.api_get("/api/v1/logs/stats", &admin).await;
     assert_eq!(stats.json()["total"], 3, "{}", stats.body);
 }
 
@@ -362,25 +345,13 @@ async fn a_count_that_would_overflow_is_refused_naming_the_field() {
     let app = app().await;
     let key = project_key(&app).await;
     let admin = app.admin_token().await;
-    app.api(
-        Method::POST,
-        "/api/v1/jobs",
-        &key,
-        Some(r#"{"name": "n", "id": "n"}"#),
-    )
-    .await;
-    let big = format!(r#"{{"increment": {}}}"#, i64::MAX);
-    let first = app
-        .api(Method::POST, "/api/v1/jobs/n/progress", &key, Some(&big))
+    app.api_post("/api/v1/jobs", &key, r#"{"name": "n", "id": "n"}"#)
         .await;
+    let big = format!(r#"{{"increment": {}}}"#, i64::MAX);
+    let first = app.api_post("/api/v1/jobs/n/progress", &key, &big).await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.body);
     let next = app
-        .api(
-            Method::POST,
-            "/api/v1/jobs/n/progress",
-            &key,
-            Some(r#"{"increment": 1}"#),
-        )
+        .api_post("/api/v1/jobs/n/progress", &key, r#"{"increment": 1}"#)
         .await;
     assert_eq!(
         next.status,
@@ -390,12 +361,7 @@ async fn a_count_that_would_overflow_is_refused_naming_the_field() {
     );
     assert_eq!(next.json()["error"]["field"], "processed");
     let items = app
-        .api(
-            Method::POST,
-            "/api/v1/jobs/n/items",
-            &key,
-            Some(r#"[{"status": "ok"}]"#),
-        )
+        .api_post("/api/v1/jobs/n/items", &key, r#"[{"status": "ok"}]"#)
         .await;
     assert_eq!(
         items.status,
@@ -403,7 +369,7 @@ async fn a_count_that_would_overflow_is_refused_naming_the_field() {
         "{}",
         items.body
     );
-    let job = app.api(Method::GET, "/api/v1/jobs/n", &admin, None).await;
+    let job = app.api_get("/api/v1/jobs/n", &admin).await;
     assert_eq!(job.json()["processed"], i64::MAX, "not wrapped");
 }
 
@@ -412,12 +378,7 @@ async fn the_project_key_writes_jobs_but_never_reads_them() {
     let app = app().await;
     let key = project_key(&app).await;
     let created = app
-        .api(
-            Method::POST,
-            "/api/v1/jobs",
-            &key,
-            Some(r#"{"name": "k", "id": "k"}"#),
-        )
+        .api_post("/api/v1/jobs", &key, r#"{"name": "k", "id": "k"}"#)
         .await;
     assert_eq!(created.status, StatusCode::CREATED);
     let token = created.json()["read_token"].as_str().unwrap().to_string();
@@ -428,7 +389,7 @@ async fn the_project_key_writes_jobs_but_never_reads_them() {
         "/api/v1/items",
         "/api/v1/live/jobs/k",
     ] {
-        let answer = app.api(Method::GET, path, &key, None).await;
+        let answer = app.api_get(path, &key).await;
         assert_eq!(
             answer.status,
             StatusCode::FORBIDDEN,
@@ -460,11 +421,10 @@ async fn a_stranger_failing_as_alice_does_not_lock_her_out() {
     let app = app().await;
     let admin = app.admin_token().await;
     let made = app
-        .api(
-            Method::POST,
+        .api_post(
             "/api/v1/users",
             &admin,
-            Some(r#"{"username": "alice", "password": "correct horse battery", "role": "viewer"}"#),
+            r#"{"username": "alice", "password": "correct horse battery", "role": "viewer"}"#,
         )
         .await;
     assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
@@ -730,12 +690,7 @@ async fn the_drain_stores_what_syslog_handed_over() {
         "every record queued before the drain is stored when it answers"
     );
     let found = app
-        .api(
-            Method::GET,
-            "/api/v1/logs/stats?q=source:syslog-drain",
-            &admin,
-            None,
-        )
+        .api_get("/api/v1/logs/stats?q=source:syslog-drain", &admin)
         .await;
     assert_eq!(found.json()["total"], 3000, "{}", found.body);
     let metrics = app.get("/metrics", "").await.body;

@@ -344,7 +344,7 @@ async fn api_tokens_grant_their_scope_and_nothing_more() {
         .await
         .unwrap();
 
-    let list = app.api(Method::GET, "/api/v1/projects", &read, None).await;
+    let list = app.api_get("/api/v1/projects", &read).await;
     assert_eq!(list.status, StatusCode::OK);
     assert_eq!(list.json()[0]["name"], "default");
     assert!(list.json()[0]["dsn"]
@@ -353,23 +353,17 @@ async fn api_tokens_grant_their_scope_and_nothing_more() {
         .ends_with("@127.0.0.1:8610/1"));
 
     let body = r#"{"name": "billing"}"#;
-    let refused = app
-        .api(Method::POST, "/api/v1/projects", &read, Some(body))
-        .await;
+    let refused = app.api_post("/api/v1/projects", &read, body).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert!(refused.json()["error"]["message"]
         .as_str()
         .unwrap()
         .contains("read scope"));
 
-    let created = app
-        .api(Method::POST, "/api/v1/projects", &admin, Some(body))
-        .await;
+    let created = app.api_post("/api/v1/projects", &admin, body).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     let id = created.json()["id"].as_i64().unwrap();
-    let dup = app
-        .api(Method::POST, "/api/v1/projects", &admin, Some(body))
-        .await;
+    let dup = app.api_post("/api/v1/projects", &admin, body).await;
     assert_eq!(dup.status, StatusCode::CONFLICT);
 
     let renamed = app
@@ -393,43 +387,38 @@ async fn api_tokens_grant_their_scope_and_nothing_more() {
     assert_ne!(rotated.json()["public_key"], key_before);
 
     let user = app
-        .api(
-            Method::POST,
+        .api_post(
             "/api/v1/users",
             &admin,
-            Some(r#"{"username": "carol", "password": "carols password", "role": "admin"}"#),
+            r#"{"username": "carol", "password": "carols password", "role": "admin"}"#,
         )
         .await;
     assert_eq!(user.status, StatusCode::CREATED, "{}", user.body);
     let short = app
-        .api(
-            Method::POST,
+        .api_post(
             "/api/v1/users",
             &admin,
-            Some(r#"{"username": "dave", "password": "short"}"#),
+            r#"{"username": "dave", "password": "short"}"#,
         )
         .await;
     assert_eq!(short.status, StatusCode::BAD_REQUEST);
     assert!(short.body.contains("at least 8 characters"));
 
     let token = app
-        .api(
-            Method::POST,
+        .api_post(
             "/api/v1/tokens",
             &admin,
-            Some(r#"{"name": "temp", "scope": "read"}"#),
+            r#"{"name": "temp", "scope": "read"}"#,
         )
         .await;
     assert_eq!(token.status, StatusCode::CREATED);
     let secret = token.json()["token"].as_str().unwrap().to_string();
     let temp_id = token.json()["id"].as_i64().unwrap();
     assert_eq!(
-        app.api(Method::GET, "/api/v1/me", &secret, None)
-            .await
-            .json()["name"],
+        app.api_get("/api/v1/me", &secret).await.json()["name"],
         "temp"
     );
-    let listed = app.api(Method::GET, "/api/v1/tokens", &admin, None).await;
+    let listed = app.api_get("/api/v1/tokens", &admin).await;
     assert!(!listed.body.contains(&secret), "secrets are never listed");
     let revoked = app
         .api(
@@ -441,15 +430,11 @@ async fn api_tokens_grant_their_scope_and_nothing_more() {
         .await;
     assert_eq!(revoked.status, StatusCode::NO_CONTENT);
     assert_eq!(
-        app.api(Method::GET, "/api/v1/me", &secret, None)
-            .await
-            .status,
+        app.api_get("/api/v1/me", &secret).await.status,
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        app.api(Method::GET, "/api/v1/me", "vigie_forged", None)
-            .await
-            .status,
+        app.api_get("/api/v1/me", "vigie_forged").await.status,
         StatusCode::UNAUTHORIZED
     );
     let _ = admin_token;
@@ -531,14 +516,12 @@ async fn bodies_are_decompressed_within_limits() {
     let huge = app.send(huge).await;
     assert_eq!(huge.status, StatusCode::PAYLOAD_TOO_LARGE);
 
-    let bad_json = app
-        .api(Method::POST, "/api/v1/jobs", &key, Some("{not json"))
-        .await;
+    let bad_json = app.api_post("/api/v1/jobs", &key, "{not json").await;
     assert_eq!(bad_json.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(bad_json.json()["error"]["field"], "body");
 
     // Nothing else was lost: exactly the two valid jobs were added.
-    let jobs = app.api(Method::GET, "/api/v1/jobs", &admin, None).await;
+    let jobs = app.api_get("/api/v1/jobs", &admin).await;
     assert_eq!(jobs.json()["total"], 2, "{}", jobs.body);
 }
 
@@ -1112,12 +1095,7 @@ async fn ingest_and_job_operations_answer_as_documented() {
     )
     .await;
     let items = app
-        .api(
-            Method::GET,
-            &format!("{}?status=lost", at("items")),
-            &admin,
-            None,
-        )
+        .api_get(&format!("{}?status=lost", at("items")), &admin)
         .await;
     assert_eq!(status(&items), 422, "{}", items.body);
     sent(200, with_key(Method::POST, &at("finish"), "{}")).await;
@@ -1201,10 +1179,7 @@ async fn ingest_and_job_operations_answer_as_documented() {
     // The event, read back through its issue; an attachment sent with another.
     let mut issue = 0;
     for _ in 0..200 {
-        let list = app
-            .api(Method::GET, "/api/v1/issues", &admin, None)
-            .await
-            .json();
+        let list = app.api_get("/api/v1/issues", &admin).await.json();
         issue = list["issues"][0]["id"].as_i64().unwrap_or(0);
         if issue > 0 {
             break;
@@ -1213,12 +1188,7 @@ async fn ingest_and_job_operations_answer_as_documented() {
     }
     assert!(issue > 0, "the event's issue");
     let events = app
-        .api(
-            Method::GET,
-            &format!("/api/v1/issues/{issue}/events"),
-            &admin,
-            None,
-        )
+        .api_get(&format!("/api/v1/issues/{issue}/events"), &admin)
         .await;
     assert_eq!(status(&events), 200, "{}", events.body);
     let _ = app
@@ -1253,23 +1223,13 @@ async fn ingest_and_job_operations_answer_as_documented() {
     }
     assert!(attachment > 0, "the attachment");
     let file = app
-        .api(
-            Method::GET,
-            &format!("/api/v1/attachments/{attachment}"),
-            &admin,
-            None,
-        )
+        .api_get(&format!("/api/v1/attachments/{attachment}"), &admin)
         .await;
     assert_eq!((status(&file), file.body.as_str()), (200, "hello!\n"));
 
     // Two projects: a read that does not name one is refused, naming the parameter.
     let second = app
-        .api(
-            Method::POST,
-            "/api/v1/projects",
-            &admin,
-            Some(r#"{"name": "shop"}"#),
-        )
+        .api_post("/api/v1/projects", &admin, r#"{"name": "shop"}"#)
         .await;
     assert_eq!(status(&second), 201, "{}", second.body);
     for path in [
@@ -1286,7 +1246,7 @@ async fn ingest_and_job_operations_answer_as_documented() {
         "/api/v1/logs/stats".into(),
         "/api/v1/logs/tail".into(),
     ] {
-        let answer = app.api(Method::GET, &path, &admin, None).await;
+        let answer = app.api_get(&path, &admin).await;
         assert_eq!(status(&answer), 422, "{path}: {}", answer.body);
         assert_eq!(answer.json()["error"]["field"], "project", "{path}");
     }
@@ -1537,11 +1497,10 @@ async fn pages_tell_the_truth_and_link_what_relates() {
     // Without a total there is no percentage to show: no big dash in its place.
     let key = project_key(&app).await;
     let untotalled = app
-        .api(
-            Method::POST,
+        .api_post(
             "/api/v1/jobs",
             &key,
-            Some(r#"{"id": "open-ended", "name": "Sync"}"#),
+            r#"{"id": "open-ended", "name": "Sync"}"#,
         )
         .await;
     assert_eq!(
@@ -1625,27 +1584,19 @@ async fn a_rule_is_edited_from_the_alerts_page() {
     let session = app.setup_admin().await;
     let admin = app.admin_token().await;
     let channel = app
-        .api(
-            Method::POST,
+        .api_post(
             "/api/v1/alerts/channels",
             &admin,
-            Some(
-                r#"{"name": "hook", "target": {"kind": "webhook", "url": "http://127.0.0.1:9/h"}}"#,
-            ),
+            r#"{"name": "hook", "target": {"kind": "webhook", "url": "http://127.0.0.1:9/h"}}"#,
         )
         .await
         .json()["id"]
         .as_i64()
         .unwrap();
     let rule = app
-        .api(
-            Method::POST,
-            "/api/v1/alerts/rules",
-            &admin,
-            Some(&format!(
+        .api_post("/api/v1/alerts/rules", &admin, &format!(
                 r#"{{"name": "Slow exports", "rule": {{"kind": "slow_transactions", "transaction": "/Reports/Export", "p95_ms": 800, "window_s": 600}}, "channels": [{channel}]}}"#
-            )),
-        )
+            ))
         .await
         .json()["id"]
         .as_i64()
@@ -1681,10 +1632,7 @@ async fn a_rule_is_edited_from_the_alerts_page() {
         )
         .await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
-    let rules = app
-        .api(Method::GET, "/api/v1/alerts/rules", &admin, None)
-        .await
-        .body;
+    let rules = app.api_get("/api/v1/alerts/rules", &admin).await.body;
     assert!(
         rules.contains(r#""p95_ms":1200"#) && rules.contains(r#""window_s":900"#),
         "{rules}"
@@ -1744,7 +1692,7 @@ async fn a_sample_and_the_errors_of_its_trace_link_each_other() {
     );
 
     let admin = app.admin_token().await;
-    let issues = app.api(Method::GET, "/api/v1/issues", &admin, None).await;
+    let issues = app.api_get("/api/v1/issues", &admin).await;
     let issue = issues.json()["issues"][0]["id"].as_i64().unwrap();
     let page = app.get(&format!("/issues/{issue}"), &session).await.body;
     let prefix = "In its trace:\n    <a class=\"mono\" href=\"/performance/transaction?name=GET%20%2FReports%2FExport&amp;sample=";
@@ -1838,11 +1786,10 @@ async fn a_job_reports_through_the_project_key() {
     let app = app().await;
     let key = project_key(&app).await;
     let created = app
-        .api(
-            Method::POST,
+        .api_post(
             "/api/v1/jobs",
             &key,
-            Some(r#"{"name":"Send invoices","total":3,"kind":"email","id":"inv-1"}"#),
+            r#"{"name":"Send invoices","total":3,"kind":"email","id":"inv-1"}"#,
         )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
@@ -1851,23 +1798,13 @@ async fn a_job_reports_through_the_project_key() {
     let read_token = job["read_token"].as_str().unwrap().to_string();
 
     let dup = app
-        .api(
-            Method::POST,
-            "/api/v1/jobs",
-            &key,
-            Some(r#"{"name":"x","id":"inv-1"}"#),
-        )
+        .api_post("/api/v1/jobs", &key, r#"{"name":"x","id":"inv-1"}"#)
         .await;
     assert_eq!(dup.status, StatusCode::CONFLICT);
 
     // A batch with one bad item stores the others and names the bad one by index.
     let items = app
-        .api(
-            Method::POST,
-            "/api/v1/jobs/inv-1/items",
-            &key,
-            Some(r#"{"items":[{"id":"1","status":"ok","target":"a@example.com"},{"id":"2","status":"sent"},{"id":"3","status":"error","error":"550 <b>no</b>"}]}"#),
-        )
+        .api_post("/api/v1/jobs/inv-1/items", &key, r#"{"items":[{"id":"1","status":"ok","target":"a@example.com"},{"id":"2","status":"sent"},{"id":"3","status":"error","error":"550 <b>no</b>"}]}"#)
         .await;
     assert_eq!(items.status, StatusCode::OK, "{}", items.body);
     let answer = items.json();
@@ -1878,55 +1815,28 @@ async fn a_job_reports_through_the_project_key() {
     assert_eq!(answer["job"]["failed"], 1);
 
     let all_bad = app
-        .api(
-            Method::POST,
-            "/api/v1/jobs/inv-1/items",
-            &key,
-            Some(r#"[{"status":1.5}]"#),
-        )
+        .api_post("/api/v1/jobs/inv-1/items", &key, r#"[{"status":1.5}]"#)
         .await;
     assert_eq!(all_bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     let negative = app
-        .api(
-            Method::POST,
-            "/api/v1/jobs/inv-1/progress",
-            &key,
-            Some(r#"{"increment":-2}"#),
-        )
+        .api_post("/api/v1/jobs/inv-1/progress", &key, r#"{"increment":-2}"#)
         .await;
     assert_eq!(negative.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(negative.json()["error"]["field"], "increment");
     let garbage = app
-        .api(
-            Method::POST,
-            "/api/v1/jobs/inv-1/progress",
-            &key,
-            Some("{not json"),
-        )
+        .api_post("/api/v1/jobs/inv-1/progress", &key, "{not json")
         .await;
     assert_eq!(garbage.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let unknown = app
-        .api(Method::POST, "/api/v1/jobs/nope/progress", &key, Some("{}"))
-        .await;
+    let unknown = app.api_post("/api/v1/jobs/nope/progress", &key, "{}").await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 
     let finished = app
-        .api(
-            Method::POST,
-            "/api/v1/jobs/inv-1/finish",
-            &key,
-            Some(r#"{"message":"done"}"#),
-        )
+        .api_post("/api/v1/jobs/inv-1/finish", &key, r#"{"message":"done"}"#)
         .await;
     assert_eq!(finished.status, StatusCode::OK);
     assert_eq!(finished.json()["summary"]["ok"], 1);
     let late = app
-        .api(
-            Method::POST,
-            "/api/v1/jobs/inv-1/items",
-            &key,
-            Some(r#"{"status":"ok"}"#),
-        )
+        .api_post("/api/v1/jobs/inv-1/items", &key, r#"{"status":"ok"}"#)
         .await;
     assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.body);
 
@@ -2022,45 +1932,34 @@ async fn jobs_list_and_items_filter_for_token_callers() {
         let body = format!(
             r#"{{"name":"job {id}","id":"{id}","kind":"{kind}","application":"invoices"}}"#
         );
-        let r = app
-            .api(Method::POST, "/api/v1/jobs", &key, Some(&body))
-            .await;
+        let r = app.api_post("/api/v1/jobs", &key, &body).await;
         assert_eq!(r.status, StatusCode::CREATED);
     }
-    app.api(
-        Method::POST,
+    app.api_post(
         "/api/v1/jobs/a/items",
         &key,
-        Some(r#"[{"status":"ok"},{"status":"error","error":"boom"}]"#),
+        r#"[{"status":"ok"},{"status":"error","error":"boom"}]"#,
     )
     .await;
     let (_, token) = manage::create_token(app.state.store.as_ref(), "reader", Scope::Read)
         .await
         .unwrap();
-    let list = app
-        .api(Method::GET, "/api/v1/jobs?kind=email", &token, None)
-        .await;
+    let list = app.api_get("/api/v1/jobs?kind=email", &token).await;
     assert_eq!(list.status, StatusCode::OK, "{}", list.body);
     assert_eq!(list.json()["total"], 1);
     assert_eq!(list.json()["jobs"][0]["id"], "a");
     let errors = app
-        .api(
-            Method::GET,
+        .api_get(
             "/api/v1/items?application=invoices&errors=true&today=true",
             &token,
-            None,
         )
         .await;
     assert_eq!(errors.json()["total"], 1);
     assert_eq!(errors.json()["items"][0]["error"], "boom");
-    let bad = app
-        .api(Method::GET, "/api/v1/jobs?status=done", &token, None)
-        .await;
+    let bad = app.api_get("/api/v1/jobs?status=done", &token).await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     // A read-scoped token cannot report progress.
-    let refused = app
-        .api(Method::POST, "/api/v1/jobs/a/progress", &token, Some("{}"))
-        .await;
+    let refused = app.api_post("/api/v1/jobs/a/progress", &token, "{}").await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
 }
 
@@ -2068,21 +1967,14 @@ async fn jobs_list_and_items_filter_for_token_callers() {
 async fn oversized_item_uploads_are_refused_whole() {
     let app = app().await;
     let key = project_key(&app).await;
-    app.api(
-        Method::POST,
-        "/api/v1/jobs",
-        &key,
-        Some(r#"{"name":"big","id":"big"}"#),
-    )
-    .await;
+    app.api_post("/api/v1/jobs", &key, r#"{"name":"big","id":"big"}"#)
+        .await;
     let item = format!(r#"{{"status":"ok","comment":"{}"}}"#, "x".repeat(1000));
     let body = format!("[{}]", vec![item; 1200].join(","));
-    let answer = app
-        .api(Method::POST, "/api/v1/jobs/big/items", &key, Some(&body))
-        .await;
+    let answer = app.api_post("/api/v1/jobs/big/items", &key, &body).await;
     assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
     let admin = app.admin_token().await;
-    let job = app.api(Method::GET, "/api/v1/jobs/big", &admin, None).await;
+    let job = app.api_get("/api/v1/jobs/big", &admin).await;
     assert_eq!(job.json()["processed"], 0, "nothing half-written");
 }
 
@@ -2094,18 +1986,16 @@ async fn job_pages_render_and_escape() {
     assert_eq!(empty.status, StatusCode::OK);
     assert!(empty.body.contains("No job has reported yet"));
     let key = project_key(&app).await;
-    app.api(
-        Method::POST,
+    app.api_post(
         "/api/v1/jobs",
         &key,
-        Some(r#"{"name":"<script>alert(1)</script>","id":"x1","total":10}"#),
+        r#"{"name":"<script>alert(1)</script>","id":"x1","total":10}"#,
     )
     .await;
-    app.api(
-        Method::POST,
+    app.api_post(
         "/api/v1/jobs/x1/items",
         &key,
-        Some(r#"{"status":"error","error":"<img src=x onerror=alert(1)>"}"#),
+        r#"{"status":"error","error":"<img src=x onerror=alert(1)>"}"#,
     )
     .await;
     let list = app.get("/jobs", &cookie).await;
@@ -2132,12 +2022,7 @@ async fn logs_arrive_over_every_protocol_and_are_searchable() {
         "\nnot json\n"
     );
     let sent = app
-        .api(
-            Method::POST,
-            "/api/v1/logs?source=worker",
-            &key,
-            Some(lines),
-        )
+        .api_post("/api/v1/logs?source=worker", &key, lines)
         .await;
     assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
     assert_eq!(sent.json()["accepted"], 3);
@@ -2155,18 +2040,14 @@ async fn logs_arrive_over_every_protocol_and_are_searchable() {
         "scopeLogs":[{"scope":{"name":"shop.pay"},"logRecords":[
           {"severityNumber":17,"body":{"stringValue":"payment failed"}},
           {"severityNumber":9,"body":{"stringValue":"bad ids"},"traceId":"abcd"}]}]}]}"#;
-    let sent = app.api(Method::POST, "/v1/logs", &key, Some(otlp)).await;
+    let sent = app.api_post("/v1/logs", &key, otlp).await;
     assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
     assert_eq!(sent.json()["partialSuccess"]["rejectedLogRecords"], "1");
 
     let loki = r#"{"streams":[{"stream":{"app":"nginx","level":"warn"},"values":[["1795295700000000000","GET /x 404"]]}]}"#;
-    let sent = app
-        .api(Method::POST, "/loki/api/v1/push", &key, Some(loki))
-        .await;
+    let sent = app.api_post("/loki/api/v1/push", &key, loki).await;
     assert_eq!(sent.status, StatusCode::NO_CONTENT, "{}", sent.body);
-    let bad = app
-        .api(Method::POST, "/loki/api/v1/push", &key, Some("[]"))
-        .await;
+    let bad = app.api_post("/loki/api/v1/push", &key, "[]").await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 
     let found = app
@@ -2279,12 +2160,7 @@ async fn followed_files_are_stored_through_the_sink_and_shown_on_the_system_page
     let mut found = serde_json::Value::Null;
     for _ in 0..100 {
         found = app
-            .api(
-                Method::GET,
-                "/api/v1/logs/search?q=source:app.log",
-                &token,
-                None,
-            )
+            .api_get("/api/v1/logs/search?q=source:app.log", &token)
             .await
             .json();
         if found["hits"].as_array().is_some_and(|h| h.len() == 2) {

@@ -52,10 +52,7 @@ async fn sdk_check_ins_make_a_monitor_whose_runs_are_jobs() {
             .await;
         assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
     }
-    let list = app
-        .api(Method::GET, "/api/v1/monitors", &token, None)
-        .await
-        .json();
+    let list = app.api_get("/api/v1/monitors", &token).await.json();
     let m = &list[0];
     assert_eq!(m["slug"], "nightly-invoices");
     assert_eq!(m["state"], "up");
@@ -65,7 +62,7 @@ async fn sdk_check_ins_make_a_monitor_whose_runs_are_jobs() {
     assert_eq!(m["recent_runs"][0]["duration_ms"], 2500.0);
     let job_id = m["recent_runs"][0]["job_id"].as_str().unwrap().to_string();
     let job = app
-        .api(Method::GET, &format!("/api/v1/jobs/{job_id}"), &token, None)
+        .api_get(&format!("/api/v1/jobs/{job_id}"), &token)
         .await
         .json();
     assert_eq!(job["status"], "completed", "{job}");
@@ -132,10 +129,7 @@ async fn ping_urls_record_runs_with_their_output() {
     ping(&app, &format!("{base}/fail?env=staging"), "").await;
     ping(&app, &format!("{base}/0"), "").await;
 
-    let shown = app
-        .api(Method::GET, "/api/v1/monitors/backup", &token, None)
-        .await
-        .json();
+    let shown = app.api_get("/api/v1/monitors/backup", &token).await.json();
     let statuses: Vec<&str> = shown["recent_runs"]
         .as_array()
         .unwrap()
@@ -252,14 +246,14 @@ async fn schedules_missed_runs_pause_and_delete() {
         Ok("runs missed or timed out: 1".to_string())
     );
     let shown = app
-        .api(Method::GET, "/api/v1/monitors/heartbeat", &token, None)
+        .api_get("/api/v1/monitors/heartbeat", &token)
         .await
         .json();
     assert_eq!(shown["state"], "down");
     assert_eq!(shown["recent_runs"][0]["status"], "missed");
     let job_id = shown["recent_runs"][0]["job_id"].as_str().unwrap();
     let job = app
-        .api(Method::GET, &format!("/api/v1/jobs/{job_id}"), &token, None)
+        .api_get(&format!("/api/v1/jobs/{job_id}"), &token)
         .await
         .json();
     assert_eq!(job["status"], "failed", "{job}");
@@ -309,7 +303,7 @@ async fn schedules_missed_runs_pause_and_delete() {
         .await;
     assert_eq!(paused.status, StatusCode::SEE_OTHER);
     let shown = app
-        .api(Method::GET, "/api/v1/monitors/heartbeat", &token, None)
+        .api_get("/api/v1/monitors/heartbeat", &token)
         .await
         .json();
     assert_eq!(shown["state"], "paused");
@@ -322,9 +316,7 @@ async fn schedules_missed_runs_pause_and_delete() {
         .api(Method::DELETE, "/api/v1/monitors/heartbeat", &token, None)
         .await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
-    let gone = app
-        .api(Method::GET, "/api/v1/monitors/heartbeat", &token, None)
-        .await;
+    let gone = app.api_get("/api/v1/monitors/heartbeat", &token).await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
 }
 
@@ -341,21 +333,15 @@ async fn the_dashboard_shows_the_day() {
     assert!(!fresh.body.contains("Items ok · 24 h"));
 
     let created = app
-        .api(
-            Method::POST,
+        .api_post(
             "/api/v1/jobs",
             &token,
-            Some(r#"{"id": "send-1", "name": "send <invoices>", "kind": "mail", "total": 10}"#),
+            r#"{"id": "send-1", "name": "send <invoices>", "kind": "mail", "total": 10}"#,
         )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     let items = app
-        .api(
-            Method::POST,
-            "/api/v1/jobs/send-1/items",
-            &token,
-            Some(r#"{"items": [{"key": "a", "status": "ok"}, {"key": "b", "status": "ok"}, {"key": "c", "status": "error", "error": "421"}]}"#),
-        )
+        .api_post("/api/v1/jobs/send-1/items", &token, r#"{"items": [{"key": "a", "status": "ok"}, {"key": "b", "status": "ok"}, {"key": "c", "status": "error", "error": "421"}]}"#)
         .await;
     assert_eq!(items.status, StatusCode::OK, "{}", items.body);
     let key = project_key(&app).await;

@@ -6,11 +6,10 @@
 mod common;
 
 use axum::body::Body;
-use axum::http::{header, Method, Request, StatusCode};
+use axum::http::{Request, StatusCode};
 
-use common::{app, app_configured, project_key};
+use common::{app, app_configured, gzip, project_key};
 use prost::Message;
-use std::io::Write;
 use std::time::Duration;
 use vigie_protocol::otlp::metrics::{
     metric, number, ExportMetricsServiceRequest, ExportMetricsServiceResponse, Gauge,
@@ -88,19 +87,7 @@ fn gauge(name: &str, points: Vec<NumberDataPoint>) -> Metric {
 }
 
 fn post(key: &str, content_type: &str, encoding: Option<&str>, body: Vec<u8>) -> Request<Body> {
-    let mut req = Request::post("/v1/metrics")
-        .header(header::AUTHORIZATION, format!("Bearer {key}"))
-        .header(header::CONTENT_TYPE, content_type);
-    if let Some(encoding) = encoding {
-        req = req.header(header::CONTENT_ENCODING, encoding);
-    }
-    req.body(Body::from(body)).unwrap()
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    enc.write_all(data).unwrap();
-    enc.finish().unwrap()
+    common::otlp_request("/v1/metrics", key, content_type, encoding, body)
 }
 
 #[tokio::test]
@@ -222,9 +209,7 @@ async fn points_sent_as_the_exporters_send_them_chart_back_per_group() {
     assert_eq!(anonymous.status, StatusCode::FORBIDDEN);
 
     // The list, and a chart: rate per route, per minute.
-    let list = app
-        .api(Method::GET, "/api/v1/metrics?project=1", &token, None)
-        .await;
+    let list = app.api_get("/api/v1/metrics?project=1", &token).await;
     assert_eq!(list.status, StatusCode::OK, "{}", list.body);
     let names: Vec<(String, u64)> = list.json()["metrics"]
         .as_array()
@@ -246,11 +231,9 @@ async fn points_sent_as_the_exporters_send_them_chart_back_per_group() {
         ]
     );
     let chart = app
-        .api(
-            Method::GET,
+        .api_get(
             "/api/v1/metrics/http.server.requests?project=1&group_by=http.route&range=5m",
             &token,
-            None,
         )
         .await;
     assert_eq!(chart.status, StatusCode::OK, "{}", chart.body);
@@ -270,11 +253,9 @@ async fn points_sent_as_the_exporters_send_them_chart_back_per_group() {
     assert_eq!(values, [None, None, Some(1.0), Some(2.0), None]);
     assert_eq!(invoices["whole"], 180.0 / 300.0);
     let p95 = app
-        .api(
-            Method::GET,
+        .api_get(
             "/api/v1/metrics/http.server.duration?project=1&stat=p95&range=5m",
             &token,
-            None,
         )
         .await
         .json();
@@ -290,17 +271,12 @@ async fn points_sent_as_the_exporters_send_them_chart_back_per_group() {
             "filter",
         ),
     ] {
-        let bad = app.api(Method::GET, path, &token, None).await;
+        let bad = app.api_get(path, &token).await;
         assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{path}");
         assert!(bad.body.contains(field), "{}", bad.body);
     }
     let missing = app
-        .api(
-            Method::GET,
-            "/api/v1/metrics/nothing?project=1",
-            &token,
-            None,
-        )
+        .api_get("/api/v1/metrics/nothing?project=1", &token)
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 
@@ -413,14 +389,9 @@ async fn a_metric_threshold_rule_fires_to_a_webhook_once() {
         .await;
     // A window under a minute is refused: metrics are kept per minute.
     let short = app
-        .api(
-            Method::POST,
-            "/api/v1/alerts/rules",
-            &token,
-            Some(&format!(
+        .api_post("/api/v1/alerts/rules", &token, &format!(
                 r#"{{"name": "deep", "rule": {{"kind": "metric_threshold", "metric": "queue.depth", "stat": "max", "above": 100, "window_s": 30}}, "channels": [{hook_id}]}}"#
-            )),
-        )
+            ))
         .await;
     assert_eq!(
         short.status,
@@ -429,14 +400,9 @@ async fn a_metric_threshold_rule_fires_to_a_webhook_once() {
         short.body
     );
     let rule = app
-        .api(
-            Method::POST,
-            "/api/v1/alerts/rules",
-            &token,
-            Some(&format!(
+        .api_post("/api/v1/alerts/rules", &token, &format!(
                 r#"{{"name": "mail queue deep", "rule": {{"kind": "metric_threshold", "metric": "queue.depth", "stat": "max", "filter": "queue:mail", "above": 100.5, "window_s": 300}}, "channels": [{hook_id}]}}"#
-            )),
-        )
+            ))
         .await;
     assert_eq!(rule.status, StatusCode::CREATED, "{}", rule.body);
 

@@ -222,10 +222,7 @@ async fn sentry_cli_declares_finalizes_and_deploys_a_release() {
     assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
     let mut rows = Value::Null;
     for _ in 0..100 {
-        rows = app
-            .api(Method::GET, "/api/v1/releases", &token, None)
-            .await
-            .json();
+        rows = app.api_get("/api/v1/releases", &token).await.json();
         if rows.as_array().is_some_and(|r| {
             r.iter()
                 .any(|r| r["events"] == 1 && r["version"] == "shop@2.0.0")
@@ -273,7 +270,7 @@ async fn an_empty_releases_page_says_how_to_declare_one() {
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("No releases yet"));
     assert!(page.body.contains("sentry-cli releases new"));
-    let anonymous = app.api(Method::POST, RELEASES, "nope", Some("{}")).await;
+    let anonymous = app.api_post(RELEASES, "nope", "{}").await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
     assert!(anonymous.json()["detail"].is_string());
 }
@@ -332,11 +329,7 @@ async fn crash_free_users_regressions_and_a_release_page() {
             .and_then(|r| r.iter().find(|r| r["version"] == version).cloned())
             .unwrap_or(Value::Null)
     };
-    let releases = || async {
-        app.api(Method::GET, "/api/v1/releases", &token, None)
-            .await
-            .json()
-    };
+    let releases = || async { app.api_get("/api/v1/releases", &token).await.json() };
     common::eventually("the release's sessions and error are stored", || async {
         let rows = releases().await;
         row(&rows, "web@1.0")["events"] == 1 && row(&rows, "web@1.0")["sessions"] == 4
@@ -351,18 +344,14 @@ async fn crash_free_users_regressions_and_a_release_page() {
     assert_eq!(first["crash_free_users"], 1.0 - 1.0 / 3.0);
 
     // Resolved, the issue comes back with the next release: a regression of that release.
-    let issue = app
-        .api(Method::GET, "/api/v1/issues", &token, None)
-        .await
-        .json()["issues"][0]["id"]
+    let issue = app.api_get("/api/v1/issues", &token).await.json()["issues"][0]["id"]
         .as_i64()
         .unwrap();
     let resolved = app
-        .api(
-            Method::POST,
+        .api_post(
             &format!("/api/v1/issues/{issue}/status"),
             &token,
-            Some(r#"{"action": "resolve"}"#),
+            r#"{"action": "resolve"}"#,
         )
         .await;
     assert_eq!(resolved.status, StatusCode::OK, "{}", resolved.body);
@@ -447,12 +436,7 @@ async fn a_release_crashing_more_than_allowed_alerts_once_then_resolves() {
     // Sessions are kept per hour: a shorter window is refused, as is a rate of 100 %.
     for (below, window_s) in [("99", 600), ("100", 3600)] {
         let refused = app
-            .api(
-                Method::POST,
-                "/api/v1/alerts/rules",
-                &token,
-                Some(&rule(below, window_s)),
-            )
+            .api_post("/api/v1/alerts/rules", &token, &rule(below, window_s))
             .await;
         assert_eq!(
             refused.status,
@@ -462,12 +446,7 @@ async fn a_release_crashing_more_than_allowed_alerts_once_then_resolves() {
         );
     }
     let made = app
-        .api(
-            Method::POST,
-            "/api/v1/alerts/rules",
-            &token,
-            Some(&rule("99", 3600)),
-        )
+        .api_post("/api/v1/alerts/rules", &token, &rule("99", 3600))
         .await;
     assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
 

@@ -6,8 +6,7 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use common::{app, project_key, Answer, App};
-use std::io::Write;
+use common::{app, gzip, project_key, Answer, App};
 use vigie_core::Scope;
 use vigie_server::accounts::manage;
 
@@ -20,12 +19,6 @@ const TRANSACTION: &[u8] =
 
 fn auth(key: &str) -> String {
     format!("Sentry sentry_version=7, sentry_client=sentry.python/2.75.0, sentry_key={key}")
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    enc.write_all(data).unwrap();
-    enc.finish().unwrap()
 }
 
 /// The first line of an envelope with a new event id, so a fixture can be sent again as a
@@ -84,10 +77,7 @@ async fn an_sdk_envelope_becomes_a_scrubbed_issue_once() {
     // The SDK retries the same envelope: stored once.
     send_envelope(&app, &auth(&key), EXCEPTION.to_vec()).await;
 
-    let list = app
-        .api(Method::GET, "/api/v1/issues", &token, None)
-        .await
-        .json();
+    let list = app.api_get("/api/v1/issues", &token).await.json();
     assert_eq!(list["total"], 1, "{list}");
     let issue = &list["issues"][0];
     assert_eq!(issue["title"], "KeyError: 'vat_rate'");
@@ -99,12 +89,7 @@ async fn an_sdk_envelope_becomes_a_scrubbed_issue_once() {
     assert_eq!(issue["status"], "unresolved");
 
     let detail = app
-        .api(
-            Method::GET,
-            &format!("/api/v1/issues/{}", issue["id"]),
-            &token,
-            None,
-        )
+        .api_get(&format!("/api/v1/issues/{}", issue["id"]), &token)
         .await
         .json();
     let frames = &detail["latest_event"]["exception"]["values"][0]["stacktrace"]["frames"];
@@ -118,9 +103,7 @@ async fn an_sdk_envelope_becomes_a_scrubbed_issue_once() {
         .unwrap()
         .iter()
         .any(|t| t["key"] == "job_id" && t["value"] == "nightly-7"));
-    let event = app
-        .api(Method::GET, &format!("/api/v1/events/{id}"), &token, None)
-        .await;
+    let event = app.api_get(&format!("/api/v1/events/{id}"), &token).await;
     assert_eq!(event.status, StatusCode::OK);
     assert!(
         !event.body.contains("4111 1111"),
@@ -129,11 +112,10 @@ async fn an_sdk_envelope_becomes_a_scrubbed_issue_once() {
 
     // Resolve it; the same error again (a new event id) is a regression.
     let resolved = app
-        .api(
-            Method::POST,
+        .api_post(
             &format!("/api/v1/issues/{}/status", issue["id"]),
             &token,
-            Some(r#"{"action": "resolve"}"#),
+            r#"{"action": "resolve"}"#,
         )
         .await;
     assert_eq!(resolved.json()["status"], "resolved");
@@ -146,11 +128,7 @@ async fn an_sdk_envelope_becomes_a_scrubbed_issue_once() {
     )
     .await;
     assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
-    let issue = app
-        .api(Method::GET, "/api/v1/issues", &token, None)
-        .await
-        .json()["issues"][0]
-        .clone();
+    let issue = app.api_get("/api/v1/issues", &token).await.json()["issues"][0].clone();
     assert_eq!(
         (
             issue["status"].as_str(),
@@ -160,11 +138,10 @@ async fn an_sdk_envelope_becomes_a_scrubbed_issue_once() {
         (Some("unresolved"), Some(true), Some(2))
     );
     let bad = app
-        .api(
-            Method::POST,
+        .api_post(
             &format!("/api/v1/issues/{}/status", issue["id"]),
             &token,
-            Some(r#"{"action": "archive"}"#),
+            r#"{"action": "archive"}"#,
         )
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -304,7 +281,7 @@ async fn malformed_oversized_and_bombs() {
         answer.body
     );
     let list = app
-        .api(Method::GET, "/api/v1/issues?query=good", &token, None)
+        .api_get("/api/v1/issues?query=good", &token)
         .await
         .json();
     assert_eq!(list["total"], 1, "{list}");
@@ -328,7 +305,7 @@ async fn malformed_oversized_and_bombs() {
         answer.body
     );
     let list = app
-        .api(Method::GET, "/api/v1/issues?query=huge", &token, None)
+        .api_get("/api/v1/issues?query=huge", &token)
         .await
         .json();
     assert_eq!(list["total"], 0);
@@ -346,7 +323,7 @@ async fn malformed_oversized_and_bombs() {
     assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(answer.headers["access-control-allow-origin"], "*");
     // Other paths get no CORS headers from that layer.
-    let other = app.api(Method::GET, "/api/v1/issues", &token, None).await;
+    let other = app.api_get("/api/v1/issues", &token).await;
     assert!(other.headers.get("access-control-allow-origin").is_none());
 }
 
@@ -396,10 +373,7 @@ async fn a_project_quota_answers_429_with_rate_limits() {
     assert!((1..=60).contains(&retry));
     let limits = refused.headers["x-sentry-rate-limits"].to_str().unwrap();
     assert!(limits.ends_with(":error;default:project"), "{limits}");
-    let issues = app
-        .api(Method::GET, "/api/v1/issues", &token, None)
-        .await
-        .json();
+    let issues = app.api_get("/api/v1/issues", &token).await.json();
     let stored = issues["issues"][0]["events"].as_i64().unwrap();
     assert_eq!(
         stored as usize,
@@ -467,18 +441,16 @@ async fn transactions_sessions_reports_and_logs() {
     let h = auth(&key);
     send_envelope(&app, h.as_str(), TRANSACTION.to_vec()).await;
     let list = app
-        .api(Method::GET, "/api/v1/transactions?period=30d", &token, None)
+        .api_get("/api/v1/transactions?period=30d", &token)
         .await
         .json();
     assert_eq!(list[0]["name"], "/api/invoices/{id}", "{list}");
     assert_eq!(list[0]["count"], 1);
     assert!(list[0]["p95_ms"].as_f64().unwrap() > 0.0);
     let detail = app
-        .api(
-            Method::GET,
+        .api_get(
             "/api/v1/transactions/detail?period=30d&name=%2Fapi%2Finvoices%2F%7Bid%7D",
             &token,
-            None,
         )
         .await
         .json();
@@ -551,7 +523,7 @@ async fn transactions_sessions_reports_and_logs() {
         "the check-in is a monitor run"
     );
     let logs = app
-        .api(Method::GET, "/api/v1/logs/search?q=smtp", &token, None)
+        .api_get("/api/v1/logs/search?q=smtp", &token)
         .await
         .json();
     assert_eq!(logs["hits"][0]["logger"], "shop.mail", "{logs}");
@@ -577,7 +549,7 @@ async fn transactions_sessions_reports_and_logs() {
         q(vigie_core::Timestamp(now.millis() - 600_000)),
         q(vigie_core::Timestamp(now.millis() + 600_000))
     );
-    let report = app.api(Method::GET, &window, &token, None).await.json();
+    let report = app.api_get(&window, &token).await.json();
     let entries = report["timeline"].as_array().unwrap();
     let tx = entries
         .iter()
@@ -656,7 +628,7 @@ async fn streamed_spans_become_transactions() {
         send_envelope(&app, h.as_str(), envelope.into_bytes()).await;
     }
     let list = app
-        .api(Method::GET, "/api/v1/transactions?period=24h", &token, None)
+        .api_get("/api/v1/transactions?period=24h", &token)
         .await
         .json();
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
@@ -668,11 +640,9 @@ async fn streamed_spans_become_transactions() {
     let p95 = list[0]["p95_ms"].as_f64().unwrap();
     assert!((900.0..=1100.0).contains(&p95), "{list}");
     let detail = app
-        .api(
-            Method::GET,
+        .api_get(
             "/api/v1/transactions/detail?period=24h&name=%2Finvoices%2F%3Aid",
             &token,
-            None,
         )
         .await
         .json();
@@ -726,10 +696,7 @@ async fn feedback_is_kept_and_shown_on_its_issue() {
     );
     send_envelope(&app, h.as_str(), body.into_bytes()).await;
 
-    let all = app
-        .api(Method::GET, "/api/v1/feedback", &token, None)
-        .await
-        .json();
+    let all = app.api_get("/api/v1/feedback", &token).await.json();
     let all = all.as_array().unwrap();
     assert_eq!(all.len(), 3, "{all:?}");
     let widget = all.iter().find(|f| f["name"] == "Grace").unwrap();
@@ -745,12 +712,7 @@ async fn feedback_is_kept_and_shown_on_its_issue() {
         .as_i64()
         .expect("linked to the event's issue");
     let about: Vec<_> = app
-        .api(
-            Method::GET,
-            &format!("/api/v1/feedback?issue={issue}"),
-            &token,
-            None,
-        )
+        .api_get(&format!("/api/v1/feedback?issue={issue}"), &token)
         .await
         .json()
         .as_array()
@@ -764,9 +726,7 @@ async fn feedback_is_kept_and_shown_on_its_issue() {
         "the widget's and the user report: {about:?}"
     );
     assert!(about.contains(&"It broke again".to_string()));
-    let missing = app
-        .api(Method::GET, "/api/v1/feedback?issue=999", &token, None)
-        .await;
+    let missing = app.api_get("/api/v1/feedback?issue=999", &token).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 
     let session = app.setup_admin().await;
@@ -904,10 +864,7 @@ async fn error_settings_are_changed_from_the_settings_page() {
             .contains("spans kept 14 days"),
         "{flash}"
     );
-    let settings = app
-        .api(Method::GET, "/api/v1/error-settings", &token, None)
-        .await
-        .json();
+    let settings = app.api_get("/api/v1/error-settings", &token).await.json();
     assert_eq!(settings["apdex_ms"], 150);
     assert_eq!(settings["events_per_minute"], 500);
     assert_eq!(settings["keep_user_contact"], true);
@@ -932,9 +889,7 @@ async fn error_settings_are_changed_from_the_settings_page() {
     let h = auth(&key);
     let sent = send_envelope(&app, &h, body.into()).await;
     let id = sent.json()["id"].as_str().unwrap().to_string();
-    let event = app
-        .api(Method::GET, &format!("/api/v1/events/{id}"), &token, None)
-        .await;
+    let event = app.api_get(&format!("/api/v1/events/{id}"), &token).await;
     assert!(!event.body.contains("12345678900011"), "{}", event.body);
     assert!(event.body.contains("Lyon"));
 
@@ -962,9 +917,7 @@ async fn error_settings_are_changed_from_the_settings_page() {
         );
     }
     assert_eq!(
-        app.api(Method::GET, "/api/v1/error-settings", &token, None)
-            .await
-            .json()["apdex_ms"],
+        app.api_get("/api/v1/error-settings", &token).await.json()["apdex_ms"],
         150
     );
     app.post_form(
@@ -978,10 +931,7 @@ async fn error_settings_are_changed_from_the_settings_page() {
         ],
     )
     .await;
-    let settings = app
-        .api(Method::GET, "/api/v1/error-settings", &token, None)
-        .await
-        .json();
+    let settings = app.api_get("/api/v1/error-settings", &token).await.json();
     assert_eq!(settings["events_per_minute"], serde_json::Value::Null);
     assert_eq!(settings["keep_user_contact"], false);
     assert_eq!(

@@ -7,7 +7,7 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
-use common::{app, project_key, Answer, App};
+use common::{app, gzip, project_key, Answer, App};
 use serde_json::{json, Value};
 use std::io::Write;
 
@@ -70,12 +70,6 @@ fn sha1(data: &[u8]) -> String {
     sha1_smol::Sha1::from(data).digest().to_string()
 }
 
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    enc.write_all(data).unwrap();
-    enc.finish().unwrap()
-}
-
 /// A multipart body as sentry-cli sends chunks: (field name, file name, bytes).
 async fn upload(app: &App, token: &str, parts: &[(&str, &str, Vec<u8>)]) -> Answer {
     let parts: Vec<_> = parts
@@ -133,11 +127,10 @@ async fn post_multipart(
 
 async fn assemble(app: &App, token: &str, request: Value) -> Value {
     let answer = app
-        .api(
-            Method::POST,
+        .api_post(
             "/api/0/organizations/acme/artifactbundle/assemble/",
             token,
-            Some(&request.to_string()),
+            &request.to_string(),
         )
         .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
@@ -214,17 +207,13 @@ async fn send_event(app: &App, body: Vec<u8>) -> Value {
 }
 
 async fn event(app: &App, token: &str, id: &str) -> Value {
-    let mut answer = app
-        .api(Method::GET, &format!("/api/v1/events/{id}"), token, None)
-        .await;
+    let mut answer = app.api_get(&format!("/api/v1/events/{id}"), token).await;
     for _ in 0..100 {
         if answer.status == StatusCode::OK {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        answer = app
-            .api(Method::GET, &format!("/api/v1/events/{id}"), token, None)
-            .await;
+        answer = app.api_get(&format!("/api/v1/events/{id}"), token).await;
     }
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     answer.json()
@@ -236,13 +225,13 @@ async fn sentry_cli_uploads_a_bundle_and_a_minified_error_reads_as_its_source() 
     let token = app.admin_token().await;
 
     // What `sentry-cli info` and the upload's first call read.
-    let info = app.api(Method::GET, "/api/0/", &token, None).await;
+    let info = app.api_get("/api/0/", &token).await;
     assert_eq!(info.status, StatusCode::OK);
     assert!(info.json()["auth"]["scopes"]
         .as_array()
         .unwrap()
         .contains(&json!("project:releases")));
-    let anonymous = app.api(Method::GET, "/api/0/", "nope", None).await;
+    let anonymous = app.api_get("/api/0/", "nope").await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
     assert!(
         anonymous.json()["detail"]
@@ -253,12 +242,7 @@ async fn sentry_cli_uploads_a_bundle_and_a_minified_error_reads_as_its_source() 
         anonymous.body
     );
     let options = app
-        .api(
-            Method::GET,
-            "/api/0/organizations/acme/chunk-upload/",
-            &token,
-            None,
-        )
+        .api_get("/api/0/organizations/acme/chunk-upload/", &token)
         .await;
     assert_eq!(options.status, StatusCode::OK);
     let options = options.json();
@@ -281,9 +265,7 @@ async fn sentry_cli_uploads_a_bundle_and_a_minified_error_reads_as_its_source() 
     )
     .await;
     assert_eq!(again["state"], "ok");
-    let listed = app
-        .api(Method::GET, "/api/v1/sourcemaps", &token, None)
-        .await;
+    let listed = app.api_get("/api/v1/sourcemaps", &token).await;
     let bundles = listed.json()["bundles"].as_array().unwrap().clone();
     assert_eq!(bundles.len(), 1, "{}", listed.body);
     assert_eq!(bundles[0]["release"], "shop@1.0.0");
@@ -309,10 +291,7 @@ async fn sentry_cli_uploads_a_bundle_and_a_minified_error_reads_as_its_source() 
         "HTMLButtonElement.n",
         "the frames as sent are kept"
     );
-    let issues = app
-        .api(Method::GET, "/api/v1/issues", &token, None)
-        .await
-        .json();
+    let issues = app.api_get("/api/v1/issues", &token).await.json();
     let issue = &issues["issues"][0];
     assert!(
         issue["culprit"].as_str().unwrap_or("").contains("payNow")
@@ -392,10 +371,7 @@ async fn an_error_sent_before_its_maps_is_resolved_when_it_is_read() {
         raw["exception"]["values"][0]["stacktrace"]["frames"][1]["function"],
         "HTMLButtonElement.n"
     );
-    let issue = app
-        .api(Method::GET, "/api/v1/issues", &token, None)
-        .await
-        .json()["issues"][0]["id"]
+    let issue = app.api_get("/api/v1/issues", &token).await.json()["issues"][0]["id"]
         .as_i64()
         .unwrap();
 
@@ -432,12 +408,7 @@ async fn an_error_sent_before_its_maps_is_resolved_when_it_is_read() {
     );
     // It stays in its issue.
     let detail = app
-        .api(
-            Method::GET,
-            &format!("/api/v1/issues/{issue}"),
-            &token,
-            None,
-        )
+        .api_get(&format!("/api/v1/issues/{issue}"), &token)
         .await
         .json();
     assert_eq!(detail["latest_event"]["event_id"], id);
@@ -470,12 +441,7 @@ fn release_bundle(release: &str) -> Vec<u8> {
 async fn declare(app: &App, token: &str, version: &str) {
     let body = json!({"version": version, "projects": ["default"]}).to_string();
     let made = app
-        .api(
-            Method::POST,
-            "/api/0/organizations/acme/releases/",
-            token,
-            Some(&body),
-        )
+        .api_post("/api/0/organizations/acme/releases/", token, &body)
         .await;
     assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
 }
@@ -536,7 +502,7 @@ async fn older_sentry_cli_uploads_release_files_one_by_one_or_in_chunks() {
         .as_str()
         .unwrap()
         .contains("already exists"));
-    let listed = app.api(Method::GET, files, &token, None).await;
+    let listed = app.api_get(files, &token).await;
     assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
     let listed = listed.json();
     let names: Vec<&str> = listed
@@ -562,23 +528,13 @@ async fn older_sentry_cli_uploads_release_files_one_by_one_or_in_chunks() {
     let request = json!({"checksum": sha1(&data), "chunks": [sha1(&data)]});
     let assemble_path = "/api/0/organizations/acme/releases/shop@5.0.0/assemble/";
     let first = app
-        .api(
-            Method::POST,
-            assemble_path,
-            &token,
-            Some(&request.to_string()),
-        )
+        .api_post(assemble_path, &token, &request.to_string())
         .await;
     assert_eq!(first.json()["state"], "not_found", "{}", first.body);
     let sent = upload(&app, &token, &[("file", &sha1(&data), data.clone())]).await;
     assert_eq!(sent.status, StatusCode::OK);
     let done = app
-        .api(
-            Method::POST,
-            assemble_path,
-            &token,
-            Some(&request.to_string()),
-        )
+        .api_post(assemble_path, &token, &request.to_string())
         .await;
     assert_eq!(done.json()["state"], "ok", "{}", done.body);
     let sent = send_event(
@@ -591,21 +547,18 @@ async fn older_sentry_cli_uploads_release_files_one_by_one_or_in_chunks() {
 
     // Refused, with the detail sentry-cli prints; nothing stored.
     let undeclared = app
-        .api(
-            Method::POST,
+        .api_post(
             "/api/0/organizations/acme/releases/nope@1/assemble/",
             &token,
-            Some(&request.to_string()),
+            &request.to_string(),
         )
         .await;
     assert_eq!(undeclared.status, StatusCode::NOT_FOUND);
     assert_eq!(undeclared.json()["detail"], "Release not found");
     let unknown_release = app
-        .api(
-            Method::GET,
+        .api_get(
             "/api/0/projects/acme/default/releases/nope@1/files/",
             &token,
-            None,
         )
         .await;
     assert_eq!(unknown_release.status, StatusCode::NOT_FOUND);
@@ -662,7 +615,7 @@ async fn older_sentry_cli_uploads_release_files_one_by_one_or_in_chunks() {
         assert_eq!(huge.status, StatusCode::PAYLOAD_TOO_LARGE, "{size}");
         assert!(huge.json()["detail"].as_str().unwrap().contains("at most"));
     }
-    let listed = app.api(Method::GET, files, &token, None).await.json();
+    let listed = app.api_get(files, &token).await.json();
     assert_eq!(
         listed.as_array().unwrap().len(),
         2,
@@ -733,11 +686,10 @@ async fn hostile_uploads_are_refused_as_the_cli_expects_and_nothing_else_is_lost
         "{mismatch}"
     );
     let bad_checksum = app
-        .api(
-            Method::POST,
+        .api_post(
             "/api/0/organizations/acme/artifactbundle/assemble/",
             &token,
-            Some(r#"{"checksum": "xyz", "chunks": []}"#),
+            r#"{"checksum": "xyz", "chunks": []}"#,
         )
         .await;
     assert_eq!(bad_checksum.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -751,10 +703,7 @@ async fn hostile_uploads_are_refused_as_the_cli_expects_and_nothing_else_is_lost
     // After all that, a good bundle goes through, and ordinary events were never touched.
     let done = upload_bundle(&app, &token, &data, json!({})).await;
     assert_eq!(done["state"], "ok", "{done}");
-    let bundles = app
-        .api(Method::GET, "/api/v1/sourcemaps", &token, None)
-        .await
-        .json();
+    let bundles = app.api_get("/api/v1/sourcemaps", &token).await.json();
     assert_eq!(bundles["bundles"].as_array().unwrap().len(), 1);
 }
 

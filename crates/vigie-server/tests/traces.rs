@@ -5,9 +5,8 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
-use common::{app, app_configured, project_key};
+use common::{app, app_configured, gzip, project_key};
 use prost::Message;
-use std::io::Write;
 use std::time::Duration;
 use vigie_protocol::otlp::traces::{
     ExportTraceServiceRequest, ExportTraceServiceResponse, OtlpSpan, ResourceSpans, ScopeSpans,
@@ -82,29 +81,12 @@ fn request(children: usize, malformed: usize) -> ExportTraceServiceRequest {
 }
 
 fn post(key: &str, content_type: &str, encoding: Option<&str>, body: Vec<u8>) -> Request<Body> {
-    let mut req = Request::post("/v1/traces")
-        .header(header::AUTHORIZATION, format!("Bearer {key}"))
-        .header(header::CONTENT_TYPE, content_type);
-    if let Some(encoding) = encoding {
-        req = req.header(header::CONTENT_ENCODING, encoding);
-    }
-    req.body(Body::from(body)).unwrap()
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    enc.write_all(data).unwrap();
-    enc.finish().unwrap()
+    common::otlp_request("/v1/traces", key, content_type, encoding, body)
 }
 
 async fn read_trace(app: &common::App, token: &str) -> common::Answer {
-    app.api(
-        Method::GET,
-        &format!("/api/v1/traces/{TRACE}?project=1"),
-        token,
-        None,
-    )
-    .await
+    app.api_get(&format!("/api/v1/traces/{TRACE}?project=1"), token)
+        .await
 }
 
 #[tokio::test]
@@ -268,12 +250,7 @@ async fn what_is_not_otlp_is_refused_and_stores_nothing() {
     let none = read_trace(&app, &token).await;
     assert_eq!(none.status, StatusCode::NOT_FOUND, "{}", none.body);
     let bad_id = app
-        .api(
-            Method::GET,
-            "/api/v1/traces/not-a-trace?project=1",
-            &token,
-            None,
-        )
+        .api_get("/api/v1/traces/not-a-trace?project=1", &token)
         .await;
     assert_eq!(bad_id.status, StatusCode::NOT_FOUND, "{}", bad_id.body);
     assert!(bad_id.body.contains("32 hex digits"), "{}", bad_id.body);
@@ -350,7 +327,7 @@ async fn spans_feed_performance_and_issues_and_are_found_by_search() {
 
     // The request is an endpoint on the Performance page, named as a Sentry SDK's would be.
     let list = app
-        .api(Method::GET, "/api/v1/transactions?project=1", &token, None)
+        .api_get("/api/v1/transactions?project=1", &token)
         .await
         .json();
     let endpoint = list
@@ -365,21 +342,16 @@ async fn spans_feed_performance_and_issues_and_are_found_by_search() {
     assert!((290.0..=310.0).contains(&p50), "{p50}");
 
     // The exception is an issue, once, with its frames, trace and job.
-    let issues = app
-        .api(Method::GET, "/api/v1/issues?project=1", &token, None)
-        .await
-        .json();
+    let issues = app.api_get("/api/v1/issues?project=1", &token).await.json();
     let issues = issues["issues"].as_array().unwrap();
     assert_eq!(issues.len(), 1, "{issues:?}");
     assert_eq!(issues[0]["title"], "KeyError: 'customer_email'");
     assert_eq!(issues[0]["culprit"], "GET /invoices/{id}");
     assert_eq!(issues[0]["events"], 1, "the retry's copy is the same event");
     let events = app
-        .api(
-            Method::GET,
+        .api_get(
             &format!("/api/v1/issues/{}/events?project=1", issues[0]["id"]),
             &token,
-            None,
         )
         .await
         .json();
@@ -391,12 +363,7 @@ async fn spans_feed_performance_and_issues_and_are_found_by_search() {
     // Search finds the trace by what began it; the trace page links its issue.
     let search = |q: &str| format!("/api/v1/traces?project=1&q={}", url_encode(q));
     let found = app
-        .api(
-            Method::GET,
-            &search("service:shop min:250ms error"),
-            &token,
-            None,
-        )
+        .api_get(&search("service:shop min:250ms error"), &token)
         .await;
     assert_eq!(found.status, StatusCode::OK, "{}", found.body);
     let found = found.json();
@@ -407,7 +374,7 @@ async fn spans_feed_performance_and_issues_and_are_found_by_search() {
     assert_eq!(traces[0]["job_id"], "bulk-7");
     assert_eq!(traces[0]["duration_ns"], 300_000_000);
     for q in ["min:1s", "service:other", "status:ok"] {
-        let none = app.api(Method::GET, &search(q), &token, None).await.json();
+        let none = app.api_get(&search(q), &token).await.json();
         assert_eq!(none["traces"], serde_json::json!([]), "{q}");
     }
     for (path, field) in [
@@ -416,7 +383,7 @@ async fn spans_feed_performance_and_issues_and_are_found_by_search() {
         (format!("{}&limit=0", search("")), "limit"),
         (format!("{}&limit=501", search("")), "limit"),
     ] {
-        let refused = app.api(Method::GET, &path, &token, None).await;
+        let refused = app.api_get(&path, &token).await;
         assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{path}");
         assert_eq!(refused.json()["error"]["field"], field, "{}", refused.body);
     }
@@ -522,13 +489,10 @@ async fn spans_feed_performance_and_issues_and_are_found_by_search() {
             .status,
         StatusCode::OK
     );
-    let issues = app
-        .api(Method::GET, "/api/v1/issues?project=1", &token, None)
-        .await
-        .json();
+    let issues = app.api_get("/api/v1/issues?project=1", &token).await.json();
     assert_eq!(issues["issues"][0]["events"], 1, "no new event");
     let list = app
-        .api(Method::GET, "/api/v1/transactions?project=1", &token, None)
+        .api_get("/api/v1/transactions?project=1", &token)
         .await
         .json();
     assert_eq!(list[0]["count"], 3, "the request still counts");
@@ -602,12 +566,7 @@ async fn a_trace_begun_by_a_sentry_sdk_and_continued_over_opentelemetry_is_one_t
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
 
     let read = app
-        .api(
-            Method::GET,
-            &format!("/api/v1/traces/{trace}?project=1"),
-            &token,
-            None,
-        )
+        .api_get(&format!("/api/v1/traces/{trace}?project=1"), &token)
         .await;
     assert_eq!(read.status, StatusCode::OK, "{}", read.body);
     let read = read.json();
@@ -631,10 +590,7 @@ async fn a_trace_begun_by_a_sentry_sdk_and_continued_over_opentelemetry_is_one_t
     let duration = read["duration_ns"].as_i64().unwrap();
     assert!((duration - 900_000_000).abs() < 1_000, "{duration}");
     // Both beginnings are found by search: the page load and the request it made.
-    let found = app
-        .api(Method::GET, "/api/v1/traces?project=1", &token, None)
-        .await
-        .json();
+    let found = app.api_get("/api/v1/traces?project=1", &token).await.json();
     let entries: Vec<(&str, &str)> = found["traces"]
         .as_array()
         .unwrap()
@@ -712,7 +668,7 @@ async fn settled_traces_keep_the_failed_and_the_slow_and_drop_the_rest_counted()
     let open = |trace: String| {
         let path = format!("/api/v1/traces/{trace}?project=1");
         let (app, token) = (&app, &token);
-        async move { app.api(Method::GET, &path, token, None).await.status }
+        async move { app.api_get(&path, token).await.status }
     };
     assert_eq!(open(failing.into()).await, StatusCode::OK, "failed: kept");
     assert_eq!(
@@ -727,12 +683,7 @@ async fn settled_traces_keep_the_failed_and_the_slow_and_drop_the_rest_counted()
     );
     // Search no longer finds a dropped trace; the Performance page still counts it.
     let found = app
-        .api(
-            Method::GET,
-            "/api/v1/traces?project=1&q=service%3Ashop",
-            &token,
-            None,
-        )
+        .api_get("/api/v1/traces?project=1&q=service%3Ashop", &token)
         .await;
     let found = found.json()["traces"].as_array().unwrap().len();
     assert!(
@@ -740,7 +691,7 @@ async fn settled_traces_keep_the_failed_and_the_slow_and_drop_the_rest_counted()
         "the failed, the slow (and one at p95): {found}"
     );
     let endpoints = app
-        .api(Method::GET, "/api/v1/transactions?project=1", &token, None)
+        .api_get("/api/v1/transactions?project=1", &token)
         .await
         .json();
     let endpoint = endpoints
@@ -846,9 +797,9 @@ async fn a_project_keeps_its_spans_as_long_as_its_own_retention_says() {
     let said = vigie_server::sentry::retention(&app.state).await.unwrap();
     assert!(said.contains("spans dropped: 1"), "{said}");
     let path = |project: i64| format!("/api/v1/traces/{old}?project={project}");
-    let gone = app.api(Method::GET, &path(1), &token, None).await;
+    let gone = app.api_get(&path(1), &token).await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND, "two days: dropped");
-    let kept = app.api(Method::GET, &path(other.id.0), &token, None).await;
+    let kept = app.api_get(&path(other.id.0), &token).await;
     assert_eq!(
         kept.status,
         StatusCode::OK,
@@ -914,12 +865,7 @@ async fn a_span_from_a_wrong_clock_is_placed_at_its_receive_time_and_found() {
         let token = &token;
         async move {
             let answer = app
-                .api(
-                    Method::GET,
-                    &format!("/api/v1/traces/{trace}?project=1"),
-                    token,
-                    None,
-                )
+                .api_get(&format!("/api/v1/traces/{trace}?project=1"), token)
                 .await;
             assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
             answer.json()
@@ -953,12 +899,7 @@ async fn a_span_from_a_wrong_clock_is_placed_at_its_receive_time_and_found() {
 
     // Both are found by a search over the last hour, newest first.
     let found = app
-        .api(
-            Method::GET,
-            "/api/v1/traces?project=1&q=since:1h%20service:cron",
-            &token,
-            None,
-        )
+        .api_get("/api/v1/traces?project=1&q=since:1h%20service:cron", &token)
         .await;
     assert_eq!(found.status, StatusCode::OK, "{}", found.body);
     let found = found.json();

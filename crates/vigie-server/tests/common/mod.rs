@@ -201,16 +201,21 @@ impl App {
         .await
     }
 
+    /// `GET path` with a bearer token.
+    pub async fn api_get(&self, path: &str, token: &str) -> Answer {
+        self.api(Method::GET, path, token, None).await
+    }
+
+    /// `POST path` with a bearer token and a JSON body.
+    pub async fn api_post(&self, path: &str, token: &str, json: &str) -> Answer {
+        self.api(Method::POST, path, token, Some(json)).await
+    }
+
     /// Adds a webhook alert channel named `name` that posts to `url`; answers its id.
     pub async fn webhook_channel(&self, token: &str, name: &str, url: &str) -> i64 {
         let body = serde_json::json!({"name": name, "target": {"kind": "webhook", "url": url}});
         let made = self
-            .api(
-                Method::POST,
-                "/api/v1/alerts/channels",
-                token,
-                Some(&body.to_string()),
-            )
+            .api_post("/api/v1/alerts/channels", token, &body.to_string())
             .await;
         assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
         made.json()["id"].as_i64().unwrap()
@@ -301,6 +306,32 @@ impl App {
 }
 
 /// The public key of the first project.
+/// `data` compressed as gzip, as SDKs and collectors send bodies.
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+/// An OTLP export to `path` (`/v1/traces`, `/v1/metrics`, `/v1/logs`) with a project key, as
+/// an exporter sends it: protobuf or JSON, compressed or not.
+pub fn otlp_request(
+    path: &str,
+    key: &str,
+    content_type: &str,
+    encoding: Option<&str>,
+    body: Vec<u8>,
+) -> Request<Body> {
+    let mut req = Request::post(path)
+        .header(header::AUTHORIZATION, format!("Bearer {key}"))
+        .header(header::CONTENT_TYPE, content_type);
+    if let Some(encoding) = encoding {
+        req = req.header(header::CONTENT_ENCODING, encoding);
+    }
+    req.body(Body::from(body)).unwrap()
+}
+
 pub async fn project_key(app: &App) -> String {
     let projects = app.state.store.list_projects().await.unwrap();
     projects[0].public_key.to_string()

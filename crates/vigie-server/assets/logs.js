@@ -41,7 +41,10 @@
     tr.className = "log " + r.level + " fresh";
     var time = document.createElement("span");
     time.title = r.time;
-    time.textContent = r.time.slice(5, 10) + " " + r.time.slice(11, 23);
+    var day = document.createElement("span");
+    day.className = "day";
+    day.textContent = r.time.slice(5, 10);
+    time.append(day, " " + r.time.slice(11, 23));
     cell(tr, time, "mono nowrap");
     var level = document.createElement("span");
     level.className = "badge " + badge(r.level);

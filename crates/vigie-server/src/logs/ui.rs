@@ -46,8 +46,9 @@ pub struct LogsQuery {
 
 /// One row of the results table.
 pub struct Row {
+    /// RFC 3339 with nanoseconds, UTC: shown whole on hover, as [`Row::day`] and
+    /// [`Row::clock`] in the cell.
     pub time: String,
-    pub clock: String,
     pub level: &'static str,
     pub source: Text,
     pub logger: Text,
@@ -60,11 +61,20 @@ pub struct Row {
 }
 
 impl Row {
+    /// The month and day ("11-28"); on a phone the cell shows it above the clock.
+    pub fn day(&self) -> &str {
+        &self.time[5..10]
+    }
+
+    /// The time of day to the millisecond ("12:23:43.930").
+    pub fn clock(&self) -> &str {
+        &self.time[11..23]
+    }
+
     pub fn new(r: &LogRecord) -> Row {
         let (first, rest) = r.message.split_once('\n').unwrap_or((&r.message, ""));
         let time = rfc3339_ns(r.time);
         Row {
-            clock: format!("{} {}", &time[5..10], &time[11..23]),
             time,
             level: r.level.as_str(),
             source: r.source.clone(),

@@ -187,6 +187,28 @@ fn wrong_arguments_get_one_line_and_exit_2() {
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
         assert!(err.starts_with("error: "), "{err}");
     }
+    // A command that talks to a running Vigie says where its token comes from.
+    for args in [&["search", "smtp"][..], &["tail"], &["issues", "list"]] {
+        let out = vigie()
+            .env_remove("VIGIE_TOKEN")
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = stderr(&out);
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.contains("vigie token create") && err.contains("VIGIE_TOKEN"),
+            "{args:?}: {err}"
+        );
+    }
+    let out = vigie()
+        .env_remove("VIGIE_DSN")
+        .args(["job", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("VIGIE_DSN"), "{}", stderr(&out));
     for args in [
         &["--help"][..],
         &["serve", "--help"],

@@ -189,12 +189,25 @@ pub fn usage_error(err: clap::Error) -> ExitCode {
                 .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
                 .filter(|l| !l.is_empty())
                 .collect();
-            eprintln!(
-                "{} (see `vigie --help` or `vigie <command> --help`)",
-                message.join(" ")
-            );
+            let message = message.join(" ");
+            eprintln!("{message} ({})", next_step(&message));
             ExitCode::from(2)
         }
+    }
+}
+
+/// What to do about a wrong command line: where a missing API token or DSN comes from, or
+/// where the usage is.
+fn next_step(message: &str) -> &'static str {
+    let missing = |argument: &str| message.contains("not provided") && message.contains(argument);
+    if missing("--token <TOKEN>") {
+        "make one with `vigie token create --name cli` on the server's machine or in Settings → \
+         API tokens, then pass --token or set VIGIE_TOKEN"
+    } else if missing("--dsn <DSN>") {
+        "the project's DSN is the one `vigie serve` printed, also in Settings → Projects; pass \
+         --dsn or set VIGIE_DSN"
+    } else {
+        "see `vigie --help` or `vigie <command> --help`"
     }
 }
 

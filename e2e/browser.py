@@ -57,16 +57,18 @@ def flash_text(driver):
         EC.presence_of_element_located((By.CSS_SELECTOR, ".flash"))).text
 
 
-def flash_after(driver, act):
-    """Does `act`, waits for the page it loads, and returns that page's flash message.
-
-    Waiting for the old page to go first matters: the page a form sits on often shows the
-    previous action's flash, which a plain lookup would find (and lose) while the next page
-    loads.
-    """
+def load_after(driver, act):
+    """Does `act` (a form sent, a button clicked) and waits until the page it loads replaced
+    this one: a lookup made at once could still find, and then lose, the old page's elements."""
     page = driver.find_element(By.TAG_NAME, "html")
     act()
     WebDriverWait(driver, 10).until(EC.staleness_of(page))
+
+
+def flash_after(driver, act):
+    """Does `act`, waits for the page it loads, and returns that page's flash message (the
+    page a form sits on often shows the previous action's flash)."""
+    load_after(driver, act)
     return flash_text(driver)
 
 

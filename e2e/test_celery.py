@@ -15,7 +15,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from browser import setup_first_admin
+from browser import load_after, setup_first_admin
 from harness import api, Server, celery, stop, vigie_binary, wait_for
 
 HERE = Path(__file__).resolve().parent
@@ -117,7 +117,7 @@ def test_the_celery_pages(celery_env, browser, shots):
 
     form = browser.find_element(By.ID, "task-filters")
     Select(form.find_element(By.NAME, "state")).select_by_value("FAILURE")
-    form.submit()
+    load_after(browser, form.submit)
     rows = browser.find_elements(By.CSS_SELECTOR, "table.celery-tasks tbody tr")
     assert len(rows) == 1 and "celery_app.boom" in rows[0].text
     rows[0].find_element(By.TAG_NAME, "a").click()

@@ -189,21 +189,28 @@ pub fn usage_error(err: clap::Error) -> ExitCode {
                 .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
                 .filter(|l| !l.is_empty())
                 .collect();
-            let message = message.join(" ");
-            eprintln!("{message} ({})", next_step(&message));
+            eprintln!("{} ({})", message.join(" "), next_step(&err));
             ExitCode::from(2)
         }
     }
 }
 
 /// What to do about a wrong command line: where a missing API token or DSN comes from, or
-/// where the usage is.
-fn next_step(message: &str) -> &'static str {
-    let missing = |argument: &str| message.contains("not provided") && message.contains(argument);
-    if missing("--token <TOKEN>") {
+/// where the usage is. Read from the error's context (the arguments clap found missing), not
+/// from its English text.
+fn next_step(err: &clap::Error) -> &'static str {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let missing = |flag: &str| {
+        err.kind() == ErrorKind::MissingRequiredArgument
+            && matches!(
+                err.get(ContextKind::InvalidArg),
+                Some(ContextValue::Strings(args)) if args.iter().any(|a| a.split(' ').next() == Some(flag))
+            )
+    };
+    if missing("--token") {
         "make one with `vigie token create --name cli` on the server's machine or in Settings → \
          API tokens, then pass --token or set VIGIE_TOKEN"
-    } else if missing("--dsn <DSN>") {
+    } else if missing("--dsn") {
         "the project's DSN is the one `vigie serve` printed, also in Settings → Projects; pass \
          --dsn or set VIGIE_DSN"
     } else {

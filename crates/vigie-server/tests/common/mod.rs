@@ -305,7 +305,6 @@ impl App {
     }
 }
 
-/// The public key of the first project.
 /// `data` compressed as gzip, as SDKs and collectors send bodies.
 pub fn gzip(data: &[u8]) -> Vec<u8> {
     use std::io::Write;
@@ -332,6 +331,7 @@ pub fn otlp_request(
     req.body(Body::from(body)).unwrap()
 }
 
+/// The public key of the first project.
 pub async fn project_key(app: &App) -> String {
     let projects = app.state.store.list_projects().await.unwrap();
     projects[0].public_key.to_string()

@@ -22,7 +22,7 @@ import redis
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from browser import phone, sideways_overflow, sign_in_admin
+from browser import flash_after, phone, sideways_overflow, sign_in_admin
 from harness import api, Server, celery, stop, vigie_binary, wait_for
 
 HERE = Path(__file__).resolve().parent
@@ -80,13 +80,6 @@ def stored_task(srv, uuid):
         if e.code == 404:
             return {}
         raise
-
-
-def flash(browser):
-    """The message the page shows after a form was sent (waits for the new page)."""
-    from selenium.webdriver.support.ui import WebDriverWait
-    return WebDriverWait(browser, 10).until(
-        lambda b: b.find_elements(By.CSS_SELECTOR, ".flash"))[0].text
 
 
 def control(srv, action, **body):
@@ -208,8 +201,7 @@ def test_the_pages_act_on_workers_tasks_and_queues(redis_app, browser, shots):
     assert panel.find_element(By.CSS_SELECTOR, ".processes").text == "2"
     assert panel.find_element(By.CSS_SELECTOR, ".queues").text.split() == ["celery", "reports"]
     shots(browser, "64-celery-workers-now")
-    panel.find_element(By.XPATH, ".//button[text()='+1 process']").click()
-    said = flash(browser)
+    said = flash_after(browser, panel.find_element(By.XPATH, ".//button[text()='+1 process']").click)
     assert "pool_grow by 1: 1 worker(s): pool will grow" in said, said
 
     def processes():
@@ -228,8 +220,8 @@ def test_the_pages_act_on_workers_tasks_and_queues(redis_app, browser, shots):
     link.click()
     buttons = browser.find_element(By.ID, "task-control")
     Select(buttons.find_element(By.NAME, "signal")).select_by_value("SIGKILL")
-    buttons.find_element(By.XPATH, ".//button[text()='Terminate']").click()
-    assert f"terminate {running} (SIGKILL)" in flash(browser)
+    terminate = buttons.find_element(By.XPATH, ".//button[text()='Terminate']")
+    assert f"terminate {running} (SIGKILL)" in flash_after(browser, terminate.click)
 
     def revoked():
         browser.get(f"{srv.url}/celery/tasks/{running}")
@@ -240,8 +232,8 @@ def test_the_pages_act_on_workers_tasks_and_queues(redis_app, browser, shots):
     rows = browser.find_elements(By.CSS_SELECTOR, "#task-actions tbody tr")
     assert len(rows) == 1 and "alice" in rows[0].text and "terminate" in rows[0].text, rows[0].text
     shots(browser, "65-celery-task-terminated")
-    browser.find_element(By.XPATH, "//button[text()='Retry with the same arguments']").click()
-    assert f"retry {running}: sent again as" in flash(browser)
+    retry = browser.find_element(By.XPATH, "//button[text()='Retry with the same arguments']")
+    assert f"retry {running}: sent again as" in flash_after(browser, retry.click)
     assert browser.current_url != f"{srv.url}/celery/tasks/{running}", "on the new task's page"
     parent = browser.find_element(By.CSS_SELECTOR, f"#task-facts a[href='/celery/tasks/{running}']")
     assert parent.text == running
@@ -256,13 +248,12 @@ def test_the_pages_act_on_workers_tasks_and_queues(redis_app, browser, shots):
     confirm = browser.find_element(By.ID, "confirm")
     assert "Drop the 2 messages waiting in reports?" in confirm.text, confirm.text
     shots(browser, "66-celery-purge-confirm")
-    confirm.find_element(By.XPATH, ".//button[text()='Purge reports']").click()
-    assert "purged 2 message(s) from reports" in flash(browser)
+    purge = confirm.find_element(By.XPATH, ".//button[text()='Purge reports']")
+    assert "purged 2 message(s) from reports" in flash_after(browser, purge.click)
     browser.get(srv.url + "/celery/workers")
     queue_input = browser.find_element(By.CSS_SELECTOR, f"section.worker-now[data-worker='{hostname}'] input[name=queue]")
     queue_input.send_keys("reports")
-    queue_input.submit()
-    assert "add_consumer reports" in flash(browser)
+    assert "add_consumer reports" in flash_after(browser, queue_input.submit)
     browser.get(f"{srv.url}/celery/workers/{hostname}/shutdown")
     assert f"Stop the worker {hostname}?" in browser.find_element(By.ID, "confirm").text
     browser.find_element(By.LINK_TEXT, "Cancel").click()

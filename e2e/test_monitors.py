@@ -14,7 +14,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from browser import setup_first_admin
+from browser import flash_after, setup_first_admin
 from harness import wait_for
 
 APP = Path(__file__).resolve().parent / "monitor_app.py"
@@ -94,8 +94,6 @@ def test_monitor_pages(vigie, browser, shots):
     form = browser.find_element(By.ID, "schedule-form")
     form.find_element(By.NAME, "schedule").send_keys("0 2 * * *")
     form.find_element(By.NAME, "timezone").send_keys("Europe/Paris")
-    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    flash = WebDriverWait(browser, 10).until(
-        lambda b: b.find_element(By.CSS_SELECTOR, ".flash")).text
+    flash = flash_after(browser, form.find_element(By.CSS_SELECTOR, "button[type=submit]").click)
     assert "Schedule saved: 0 2 * * * (Europe/Paris)" in flash
     shots(browser, "41-monitor")

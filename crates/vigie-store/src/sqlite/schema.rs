@@ -33,6 +33,7 @@
 //!   no database file ──▶ sqlite_fresh.db.zst decompressed to PATH.fresh-PID, synced,
 //!                        hard-linked to PATH (never over a file that appeared meanwhile),
 //!                        directory synced ──▶ opened as any database; applied_at set to now
+//!                        (unsynced: it reaches the disk with the first durable commit)
 //! ```
 
 use rusqlite::Connection;
@@ -257,6 +258,11 @@ mod tests {
             "applied now, not when the image was made: {recorded:?}"
         );
         assert_eq!(without_times(recorded), all_migrations());
+        // The stamp went without a sync; every commit after it is durable again.
+        let synchronous: i64 = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(synchronous, 2, "the writer commits with synchronous = FULL");
         // Nothing but the database (and SQLite's WAL files) is left beside it.
         let mut names: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()

@@ -1,18 +1,22 @@
-//! What requests read of projects and API tokens, kept in memory until it changes: SDKs send
-//! one request per event, scripts one API call after another, and pages name their project
-//! on every request, while projects and tokens change a few times a year.
+//! What requests read of projects, API tokens and browser sessions, kept in memory until it
+//! changes: SDKs send one request per event, scripts one API call after another, and pages
+//! name their project and their session on every request, while projects, tokens and users
+//! change a few times a year. (On PostgreSQL each of these reads is a round trip: a search of
+//! the Logs page paid one for its session alone.)
 //!
 //! ```text
-//!   a project created, renamed, re-keyed or deleted; a token revoked
-//!     here:                Hub::publish(Change::Projects | Change::Tokens) ──┐
+//!   a project created, renamed, re-keyed or deleted; a token revoked; a user changed or
+//!   deleted, a password set, a logout
+//!     here:                Hub::publish(Change::Projects | Tokens | Users) ──┐
 //!     on another instance: the relay's word, or the change feed (projects) ──┤
 //!                                                                            ▼
 //!                                             Hub::generation(kind) + 1
 //!   Cache::fresh ── entry of an older generation, or older than its TTL ─▶ read the store
 //! ```
 //!
-//! A change made outside any server (`vigie project …`, `vigie token revoke` on the command
-//! line) shows within the cache's TTL: [`CACHE_TTL`] for projects, [`TOKEN_TTL`] for tokens.
+//! A change made outside any server (`vigie project …`, `vigie token revoke`, `vigie user …`
+//! on the command line) shows within the cache's TTL: [`CACHE_TTL`] for projects,
+//! [`TOKEN_TTL`] for tokens and sessions.
 
 use crate::hub::{Cached, Hub};
 use std::collections::HashMap;
@@ -20,13 +24,14 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use vigie_core::{ApiToken, Project, Timestamp};
-use vigie_store::{Store, StoreError};
+use vigie_store::{Session, Store, StoreError};
 
 /// How long a cached project value is trusted when no change was heard.
 pub const CACHE_TTL: Duration = Duration::from_secs(10);
-/// How long a cached API token is trusted when no change was heard: a token revoked from
-/// the command line is refused by every server within this (one revoked through a server is
-/// refused at once there, and within the relay's 0.2 s on the others).
+/// How long a cached API token or session is trusted when no change was heard: a token
+/// revoked (a user's password set, a user deleted) from the command line is refused by every
+/// server within this (one revoked through a server is refused at once there, and within the
+/// relay's 0.2 s on the others).
 pub const TOKEN_TTL: Duration = Duration::from_secs(1);
 
 /// Values by key, each trusted for its TTL and until the hub says its kind changed.
@@ -175,6 +180,29 @@ impl ApiTokens {
     /// does not ask for the same record again on the next request.
     pub fn used(&self, hash: &str, at: Timestamp) {
         self.0.amend(hash, |token| token.last_used_at = Some(at));
+    }
+}
+
+/// Browser sessions by the hash of their cookie, as [`Store::session`] answers them. A
+/// session is kept with the user it carries (their role decides what they may do), so any
+/// change of users, and a logout, makes every kept session stale (`Change::Users`); one past
+/// its expiry is refused from memory as the store would refuse it.
+pub struct Sessions(Cache<String, Session>);
+
+impl Sessions {
+    pub fn new(hub: Hub) -> Self {
+        Sessions(Cache::of(hub, Cached::Users, TOKEN_TTL))
+    }
+
+    pub async fn by_hash(
+        &self,
+        store: &dyn Store,
+        hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<Session>, StoreError> {
+        let read = store.session(hash, now);
+        let session = self.0.read_through(hash, read).await?;
+        Ok(session.filter(|s| s.expires_at > now))
     }
 }
 

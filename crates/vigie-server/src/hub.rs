@@ -30,6 +30,7 @@ const LOG_BUFFER: usize = 64;
 #[derive(Clone, Debug)]
 pub enum Change {
     Projects,
+    /// A user made, changed or deleted, or a session ended (a logout).
     Users,
     Tokens,
     /// A job moved: its new state, and the items and feed lines that came with the change.
@@ -161,6 +162,8 @@ pub enum Cached {
     Projects,
     /// API tokens (`crate::auth`).
     Tokens,
+    /// Browser sessions and the users they carry (`crate::auth::session`).
+    Users,
 }
 
 /// The hub's counts of changes, one per [`Cached`] kind.
@@ -168,6 +171,7 @@ pub enum Cached {
 struct Generations {
     projects: AtomicU64,
     tokens: AtomicU64,
+    users: AtomicU64,
 }
 
 impl Generations {
@@ -175,6 +179,7 @@ impl Generations {
         match kind {
             Cached::Projects => &self.projects,
             Cached::Tokens => &self.tokens,
+            Cached::Users => &self.users,
         }
     }
 }
@@ -246,6 +251,7 @@ impl Hub {
         match change {
             Change::Projects => self.forget(Cached::Projects),
             Change::Tokens => self.forget(Cached::Tokens),
+            Change::Users => self.forget(Cached::Users),
             _ => {}
         }
         if let Some(tally) = self.tally() {

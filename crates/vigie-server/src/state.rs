@@ -54,6 +54,8 @@ pub struct Shared {
     pub projects: crate::cache::ProjectList,
     /// API tokens, read again when one is revoked (see `crate::cache`).
     pub tokens: crate::cache::ApiTokens,
+    /// Browser sessions, read again when a user changes or logs out (see `crate::cache`).
+    pub sessions: crate::cache::Sessions,
 }
 
 /// Ingest bodies (`http::ingest_body::IngestBody`) read within this budget.
@@ -90,6 +92,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             projects: crate::cache::ProjectList::new(hub.clone()),
             tokens: crate::cache::ApiTokens::new(hub.clone()),
+            sessions: crate::cache::Sessions::new(hub.clone()),
             hub,
             started,
             base_url: base_url.into(),

@@ -191,6 +191,61 @@ async fn sessions_expire() {
     assert_eq!(app.get("/", &session).await.status, StatusCode::SEE_OTHER);
 }
 
+/// Sessions are kept in memory between requests (`cache::Sessions`): a change of their user
+/// made through the server counts at once, one made from the command line within a second.
+#[tokio::test]
+async fn a_kept_session_follows_its_user() {
+    let app = app().await;
+    let alice = app.setup_admin().await;
+    let store = app.state.store.as_ref();
+    let bob = manage::create_user(store, "bob", "bobs password", Role::Admin)
+        .await
+        .unwrap();
+    let login = app.login("bob", "bobs password").await;
+    let bob_session = format!("vigie_session={}", login.cookie("vigie_session").unwrap());
+    for _ in 0..2 {
+        let page = app.get("/settings/users", &bob_session).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(!page.body.contains("You are a viewer"), "an admin");
+    }
+
+    // Demoted through the server: his very next page knows it.
+    let csrf = app.session_csrf(&alice).await;
+    let path = format!("/settings/users/{}/role", bob.id);
+    let demoted = app
+        .post_form(&path, &alice, &[("csrf", &csrf), ("role", "viewer")])
+        .await;
+    assert!(demoted.cookie("vigie_flash").unwrap().starts_with("ok:"));
+    let page = app.get("/settings/users", &bob_session).await;
+    assert!(
+        page.body.contains("You are a viewer"),
+        "the new role at once"
+    );
+
+    // His password set from the command line (outside any server) ends his sessions: the
+    // kept one is refused within the cache's TTL.
+    manage::set_password(store, bob.id, "a new password")
+        .await
+        .unwrap();
+    tokio::time::sleep(vigie_server::cache::TOKEN_TTL + Duration::from_millis(50)).await;
+    assert_eq!(
+        app.get("/", &bob_session).await.status,
+        StatusCode::SEE_OTHER
+    );
+
+    // Logged in again, then deleted through the server: refused at once.
+    let login = app.login("bob", "a new password").await;
+    let bob_session = format!("vigie_session={}", login.cookie("vigie_session").unwrap());
+    assert_eq!(app.get("/", &bob_session).await.status, StatusCode::OK);
+    let path = format!("/settings/users/{}/delete", bob.id);
+    let deleted = app.post_form(&path, &alice, &[("csrf", &csrf)]).await;
+    assert!(deleted.cookie("vigie_flash").unwrap().starts_with("ok:"));
+    assert_eq!(
+        app.get("/", &bob_session).await.status,
+        StatusCode::SEE_OTHER
+    );
+}
+
 #[tokio::test]
 async fn forms_need_their_csrf_token() {
     let app = app().await;

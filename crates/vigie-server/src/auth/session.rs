@@ -1,6 +1,7 @@
 //! Browser sessions: started at login or setup, found by cookie, ended at logout or expiry.
 
 use crate::http::{cookies, AppError};
+use crate::hub::Change;
 use crate::state::AppState;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
@@ -17,9 +18,10 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Ses
     let Some(token) = cookies::get(headers, cookies::SESSION).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
+    let (store, now) = (state.store.as_ref(), Timestamp::now());
     Ok(state
-        .store
-        .session(&token_hash(token), Timestamp::now())
+        .sessions
+        .by_hash(store, &token_hash(token), now)
         .await?)
 }
 
@@ -60,6 +62,8 @@ pub async fn start(
 pub async fn end(state: &AppState, headers: &HeaderMap) -> Result<HeaderValue, AppError> {
     if let Some(token) = cookies::get(headers, cookies::SESSION) {
         state.store.delete_session(&token_hash(token)).await?;
+        // Every instance's kept sessions go stale, so the cookie is refused everywhere now.
+        state.hub.publish(Change::Users);
     }
     Ok(cookies::delete(
         cookies::SESSION,

@@ -77,7 +77,8 @@ pub struct BlockMeta {
     pub level_counts: [u32; 7],
     pub raw_bytes: u64,
     pub stored_bytes: u64,
-    /// Present when the filter asked for it; shared with the store's cache of filters.
+    /// Present when the filter asked for it, unless the block was deleted between the
+    /// listing and the reading of filters; shared with the store's cache of filters.
     pub bloom: Option<std::sync::Arc<[u8]>>,
 }
 
@@ -409,11 +410,13 @@ impl Listing {
             if let Some(last) = metas.last() {
                 self.filter.after = Some((last.max_time, last.id));
             }
-            // A short listing: the blocks decided so far are all listed, unless a block was
-            // deleted meanwhile (left out of the answer). The next wave of groups lets the
-            // listing go further back; with none left, the end is an empty listing.
+            // A short listing: the blocks decided so far are all listed. The next wave of
+            // groups lets the listing go further back; with none left, every block is
+            // listed, and no further statement is sent to learn it (on PostgreSQL that
+            // was a round trip per search).
+            let short = metas.len() < limit;
             let mut more_decided = false;
-            if metas.len() < limit {
+            if short {
                 if let Some(waves) = &mut self.waves {
                     more_decided = waves.read_more(store, false).await?;
                     self.follow_waves();
@@ -422,7 +425,7 @@ impl Listing {
             if metas.is_empty() && more_decided {
                 continue;
             }
-            self.done = metas.is_empty();
+            self.done = short && !more_decided;
             return Ok(Some(self.survivors(metas)));
         }
     }
@@ -444,6 +447,7 @@ impl Listing {
             .filter(|m| match (&self.filter.groups, &m.bloom) {
                 (Some(groups), _) if m.id <= groups.grouped_to => groups.admits(m.id),
                 (_, Some(bloom)) => self.probes.admitted_by(bloom),
+                // No filter asked, or the block is gone: its data is not found either.
                 (_, None) => true,
             })
             .map(|mut m| {

@@ -162,7 +162,8 @@ pub trait LogStore: Send + Sync {
     ) -> Result<Vec<i64>>;
     /// How far `host`'s followed files were read and stored, by path.
     async fn followed_files(&self, host: &str) -> Result<Vec<FilePosition>>;
-    /// Block summaries the filter selects, newest first.
+    /// Block summaries the filter selects, newest first: as many as the statement found (at
+    /// most `limit`), so a shorter answer means every such block is listed.
     async fn log_blocks(&self, filter: &BlockFilter) -> Result<Vec<BlockMeta>>;
     /// The bloom filters of these blocks, in the order asked; ids no longer stored are left out.
     async fn log_block_blooms(&self, ids: Vec<i64>) -> Result<Vec<(i64, Arc<[u8]>)>>;
@@ -349,11 +350,12 @@ impl<E: Engine> LogStore for Db<E> {
             .collect();
         let mut found: HashMap<i64, Arc<[u8]>> =
             self.log_block_blooms(ids).await?.into_iter().collect();
-        metas.retain_mut(|meta| {
-            // A block deleted between the two reads has no filter: it is passed over.
+        // A block deleted between the two reads has no filter. It stays listed (its data is
+        // not found when the search reads it), so the listing keeps the length its
+        // statement gave: a listing shorter than its limit has listed every block.
+        for meta in &mut metas {
             meta.bloom = found.remove(&meta.id);
-            meta.id <= grouped_to || meta.bloom.is_some()
-        });
+        }
         Ok(metas)
     }
 

@@ -156,6 +156,26 @@ impl ProjectList {
         self.0.keep((), None, self.0.generation());
         self.get(store).await
     }
+
+    /// The project whose key is `key` (any case, as keys are given): the one lookup every
+    /// route that takes a project key uses (job progress, log lines, monitor pings). A key
+    /// the cached list lacks reads the list again, for a project made a moment ago outside
+    /// this server; a rotated key is gone from the list as soon as the hub hears of it.
+    pub async fn with_key(
+        &self,
+        store: &dyn Store,
+        key: &str,
+    ) -> Result<Option<Project>, StoreError> {
+        let find = |list: &[Project]| {
+            list.iter()
+                .find(|p| p.public_key.as_str().eq_ignore_ascii_case(key))
+                .cloned()
+        };
+        if let Some(found) = find(&self.get(store).await?) {
+            return Ok(Some(found));
+        }
+        Ok(find(&self.reread(store).await?))
+    }
 }
 
 /// API tokens by the hash of their secret, as [`Store::api_token_by_hash`] answers them; a

@@ -246,6 +246,52 @@ async fn a_kept_session_follows_its_user() {
     );
 }
 
+/// Routes that take a project key (log lines, job progress, monitor pings) find it in the
+/// cached project list: a project made outside the server works at once, a rotated key is
+/// refused at once, and the key is taken in any case.
+#[tokio::test]
+async fn project_keys_come_from_memory_and_a_rotated_one_is_refused_at_once() {
+    let app = app().await;
+    let admin = app.admin_token().await;
+    let line = "{\"msg\": \"hello\"}\n";
+    let key = project_key(&app).await;
+    assert_eq!(
+        app.api_post("/api/v1/logs", &key, line).await.status,
+        StatusCode::OK
+    );
+
+    // Made from the command line while the server runs (`vigie project create`).
+    let made = manage::create_project(app.state.store.as_ref(), "outside")
+        .await
+        .unwrap();
+    let outside = made.public_key.as_str().to_uppercase();
+    let sent = app.api_post("/api/v1/logs", &outside, line).await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    let ping = Request::get(format!("/ping/{outside}/backup"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(app.send(ping).await.status, StatusCode::OK);
+
+    let path = format!("/api/v1/projects/{}/rotate-key", made.id.0);
+    let rotated = app.api(Method::POST, &path, &admin, None).await;
+    let new_key = rotated.json()["public_key"].as_str().unwrap().to_string();
+    let refused = app.api_post("/api/v1/logs", &outside, line).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert!(refused.body.contains("unknown project key"));
+    let ping = Request::get(format!("/ping/{outside}/backup"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(app.send(ping).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.api_post("/api/v1/logs", &new_key, line).await.status,
+        StatusCode::OK
+    );
+    // Each line went to its own project.
+    let path = format!("/api/v1/logs/search?q=&project={}", made.id.0);
+    let found = app.api_get(&path, &admin).await;
+    assert_eq!(found.json()["hits"].as_array().unwrap().len(), 2);
+}
+
 #[tokio::test]
 async fn forms_need_their_csrf_token() {
     let app = app().await;

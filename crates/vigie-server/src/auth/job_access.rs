@@ -161,7 +161,8 @@ impl JobAccess {
                     )
                     .into());
                 }
-                let project = state.store.project_by_key(&key).await?.ok_or_else(|| {
+                let project = state.projects.with_key(&*state.store, &key).await?;
+                let project = project.ok_or_else(|| {
                     AppError::Forbidden(
                         "unknown project key: copy it from Settings → Projects".into(),
                     )

@@ -95,7 +95,8 @@ async fn ping(
     params: PingParams,
     body: &[u8],
 ) -> Result<(), AppError> {
-    let project = state.store.project_by_key(key).await?.ok_or_else(|| {
+    let project = state.projects.with_key(&*state.store, key).await?;
+    let project = project.ok_or_else(|| {
         AppError::NotFound("no project has this key: copy it from the project's DSN".into())
     })?;
     let output = (!body.is_empty()).then(|| String::from_utf8_lossy(body).into_owned());

@@ -34,12 +34,31 @@ pub const CACHE_TTL: Duration = Duration::from_secs(10);
 /// relay's 0.2 s on the others).
 pub const TOKEN_TTL: Duration = Duration::from_secs(1);
 
+/// Entries a cache holds before it first sweeps out the stale ones (see [`Cache::keep`]).
+const SWEEP_AT: usize = 1024;
+
 /// Values by key, each trusted for its TTL and until the hub says its kind changed.
 pub struct Cache<K, V> {
     hub: Hub,
     kind: Cached,
     ttl: Duration,
-    entries: Mutex<HashMap<K, Entry<V>>>,
+    entries: Mutex<Entries<K, V>>,
+}
+
+struct Entries<K, V> {
+    by_key: HashMap<K, Entry<V>>,
+    /// The size at which the next insert sweeps: twice what the last sweep left, so a
+    /// sweep's cost is shared by as many inserts as it kept entries.
+    sweep_at: usize,
+}
+
+impl<K, V> Default for Entries<K, V> {
+    fn default() -> Self {
+        Entries {
+            by_key: HashMap::new(),
+            sweep_at: SWEEP_AT,
+        }
+    }
 }
 
 struct Entry<V> {
@@ -64,7 +83,7 @@ impl<K: Hash + Eq, V: Clone> Cache<K, V> {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Entry<V>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries<K, V>> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -96,9 +115,14 @@ impl<K: Hash + Eq, V: Clone> Cache<K, V> {
     {
         let generation = self.generation();
         self.lock()
+            .by_key
             .get(key)
-            .filter(|c| c.generation == generation && c.at.elapsed() < self.ttl)
+            .filter(|c| self.is_fresh(c, generation))
             .map(|c| c.value.clone())
+    }
+
+    fn is_fresh(&self, entry: &Entry<V>, generation: u64) -> bool {
+        entry.generation == generation && entry.at.elapsed() < self.ttl
     }
 
     /// Changes the value kept for `key`, if any, in place (what this instance itself wrote
@@ -108,7 +132,7 @@ impl<K: Hash + Eq, V: Clone> Cache<K, V> {
         K: std::borrow::Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        if let Some(entry) = self.lock().get_mut(key) {
+        if let Some(entry) = self.lock().by_key.get_mut(key) {
             change(&mut entry.value);
         }
     }
@@ -122,18 +146,27 @@ impl<K: Hash + Eq, V: Clone> Cache<K, V> {
     /// Keeps `value` (forgets `key` when `None`), read from the store when the hub's count
     /// was `generation`: read before the store, so a change made meanwhile leaves this entry
     /// stale rather than wrong.
+    ///
+    /// A stale entry is only replaced when its key is read again, and keys come and go (a
+    /// session per login): once the cache has grown to its sweep size, an insert first drops
+    /// every stale entry, so it holds about what was read within one TTL.
     fn keep(&self, key: K, value: Option<&V>, generation: u64) {
-        match value {
-            Some(v) => self.lock().insert(
-                key,
-                Entry {
-                    value: v.clone(),
-                    at: Instant::now(),
-                    generation,
-                },
-            ),
-            None => self.lock().remove(&key),
+        let mut entries = self.lock();
+        let Some(value) = value else {
+            entries.by_key.remove(&key);
+            return;
         };
+        if entries.by_key.len() >= entries.sweep_at {
+            let now = self.generation();
+            entries.by_key.retain(|_, e| self.is_fresh(e, now));
+            entries.sweep_at = (entries.by_key.len() * 2).max(SWEEP_AT);
+        }
+        let entry = Entry {
+            value: value.clone(),
+            at: Instant::now(),
+            generation,
+        };
+        entries.by_key.insert(key, entry);
     }
 }
 
@@ -251,6 +284,36 @@ mod tests {
         assert_eq!(cache.fresh(&1), Some("two"));
         cache.keep(1, None, cache.generation());
         assert_eq!(cache.fresh(&1), None, "forgotten");
+    }
+
+    #[test]
+    fn stale_entries_are_swept_out_as_keys_come_and_go() {
+        let (hub, _shutdown) = Hub::new();
+        let ttl = Duration::from_millis(50);
+        let cache: Cache<usize, usize> = Cache::of(hub, Cached::Users, ttl);
+        let held = |cache: &Cache<usize, usize>| cache.lock().by_key.len();
+        for key in 0..SWEEP_AT {
+            cache.keep(key, Some(&key), cache.generation());
+        }
+        assert_eq!(held(&cache), SWEEP_AT, "nothing swept while all are fresh");
+        // Fresh entries are never dropped: the sweep size grows past them.
+        cache.keep(SWEEP_AT, Some(&SWEEP_AT), cache.generation());
+        assert_eq!(held(&cache), SWEEP_AT + 1);
+        assert_eq!(cache.fresh(&0), Some(0));
+
+        std::thread::sleep(ttl + Duration::from_millis(10));
+        // Keys of another day: the old ones, never read again, go at the next sweep.
+        let later = 10 * SWEEP_AT;
+        for key in later..later + 2 * SWEEP_AT + 2 {
+            cache.keep(key, Some(&key), cache.generation());
+        }
+        assert!(held(&cache) <= 2 * SWEEP_AT + 2, "{} held", held(&cache));
+        assert!(!cache.lock().by_key.contains_key(&0), "swept out");
+        assert_eq!(cache.fresh(&later), Some(later), "fresh entries stay");
+        assert_eq!(
+            cache.fresh(&(later + 2 * SWEEP_AT + 1)),
+            Some(later + 2 * SWEEP_AT + 1)
+        );
     }
 
     #[test]

@@ -191,19 +191,25 @@ impl ProjectList {
     }
 
     /// The project whose key is `key` (any case, as keys are given): the one lookup every
-    /// route that takes a project key uses (job progress, log lines, monitor pings). A key
-    /// the cached list lacks reads the list again, for a project made a moment ago outside
-    /// this server; a rotated key is gone from the list as soon as the hub hears of it.
+    /// route that takes a project key uses (job progress, log lines, monitor pings). A rotated
+    /// key is gone from the list as soon as the hub hears of it.
     pub async fn with_key(
         &self,
         store: &dyn Store,
         key: &str,
     ) -> Result<Option<Project>, StoreError> {
-        let find = |list: &[Project]| {
-            list.iter()
-                .find(|p| p.public_key.as_str().eq_ignore_ascii_case(key))
-                .cloned()
-        };
+        self.find(store, |p| p.public_key.as_str().eq_ignore_ascii_case(key))
+            .await
+    }
+
+    /// The first project `pick` chooses: from the cached list, else from the list read
+    /// again (a project made a moment ago outside this server).
+    pub async fn find(
+        &self,
+        store: &dyn Store,
+        pick: impl Fn(&Project) -> bool,
+    ) -> Result<Option<Project>, StoreError> {
+        let find = |list: &[Project]| list.iter().find(|p| pick(p)).cloned();
         if let Some(found) = find(&self.get(store).await?) {
             return Ok(Some(found));
         }

@@ -132,8 +132,8 @@ impl JobAccess {
                 .await?
                 .ok_or(AppError::Unauthorized)?;
             let project = state
-                .store
-                .project(job.project)
+                .projects
+                .find(&*state.store, |p| p.id == job.project)
                 .await?
                 .ok_or(AppError::Unauthorized)?;
             return Ok(JobAccess {
@@ -185,22 +185,16 @@ impl JobAccess {
 
 /// `?project=<id or name>`, else the UI's current project, else the only project.
 pub(crate) async fn named_project(state: &AppState, parts: &Parts) -> Result<Project, AppError> {
-    let projects = state.projects.get(state.store.as_ref()).await?;
     let asked = parts.uri.query().and_then(|q| query_value(q, "project"));
     if let Some(asked) = asked {
-        let named = |p: &&Project| p.id.0.to_string() == asked || p.name == asked;
-        if let Some(found) = projects.iter().find(named) {
-            return Ok(found.clone());
-        }
+        let named = |p: &Project| p.id.0.to_string() == asked || p.name == asked;
         return state
             .projects
-            .reread(state.store.as_ref())
+            .find(state.store.as_ref(), named)
             .await?
-            .iter()
-            .find(named)
-            .cloned()
             .ok_or_else(|| AppError::NotFound(format!("no project {asked:?}")));
     }
+    let projects = state.projects.get(state.store.as_ref()).await?;
     let current = cookies::get(&parts.headers, cookies::PROJECT).and_then(|v| v.parse().ok());
     if let Some(p) = current.and_then(|id: i64| projects.iter().find(|p| p.id.0 == id)) {
         return Ok(p.clone());

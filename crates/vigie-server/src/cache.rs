@@ -29,9 +29,9 @@ use vigie_store::{Session, Store, StoreError};
 /// How long a cached project value is trusted when no change was heard.
 pub const CACHE_TTL: Duration = Duration::from_secs(10);
 /// How long a cached API token or session is trusted when no change was heard: a token
-/// revoked (a user's password set, a user deleted) from the command line is refused by every
-/// server within this (one revoked through a server is refused at once there, and within the
-/// relay's 0.2 s on the others).
+/// revoked, or a session ended (a user's password set, a user deleted), from the command line
+/// is refused by every server within this (one ended through a server is refused at once
+/// there, and within the relay's 0.2 s on the others).
 pub const TOKEN_TTL: Duration = Duration::from_secs(1);
 
 /// Entries a cache holds before it first sweeps out the stale ones (see [`Cache::keep`]).
@@ -193,13 +193,25 @@ impl ProjectList {
     /// The project whose key is `key` (any case, as keys are given): the one lookup every
     /// route that takes a project key uses (job progress, log lines, monitor pings). A rotated
     /// key is gone from the list as soon as the hub hears of it.
+    ///
+    /// A key the list lacks is looked up by itself (one indexed read) rather than by reading
+    /// the list again: a sender with a wrong key, however many requests it sends, neither
+    /// reads the whole list nor empties the cache every other request relies on. Only a key
+    /// found there (a project made a moment ago outside this server) reads the list again.
     pub async fn with_key(
         &self,
         store: &dyn Store,
         key: &str,
     ) -> Result<Option<Project>, StoreError> {
-        self.find(store, |p| p.public_key.as_str().eq_ignore_ascii_case(key))
-            .await
+        let keyed = |p: &Project| p.public_key.as_str().eq_ignore_ascii_case(key);
+        if let Some(found) = self.get(store).await?.iter().find(|p| keyed(p)) {
+            return Ok(Some(found.clone()));
+        }
+        let Some(found) = store.project_by_key(key).await? else {
+            return Ok(None);
+        };
+        self.reread(store).await?;
+        Ok(Some(found))
     }
 
     /// The first project `pick` chooses: from the cached list, else from the list read

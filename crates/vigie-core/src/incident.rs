@@ -88,6 +88,14 @@ pub struct Rule {
     kinds: &'static [EntryKind],
 }
 
+/// Entries of every kind: SMTP trouble shows in logs, errors, job messages and monitor output alike.
+const EVERY_KIND: &[EntryKind] = &[
+    EntryKind::Log,
+    EntryKind::Error,
+    EntryKind::Job,
+    EntryKind::Monitor,
+];
+
 /// The known causes, most specific first.
 pub const RULES: &[Rule] = &[
     Rule {
@@ -100,12 +108,7 @@ pub const RULES: &[Rule] = &[
         context: Some(
             r"smtp|mail|postfix|exim|sendmail|relay|recipient|\b4\.\d\.\d\b|status=deferred",
         ),
-        kinds: &[
-            EntryKind::Log,
-            EntryKind::Error,
-            EntryKind::Job,
-            EntryKind::Monitor,
-        ],
+        kinds: EVERY_KIND,
     },
     Rule {
         id: "smtp_failure",
@@ -115,12 +118,7 @@ pub const RULES: &[Rule] = &[
                  the account.",
         pattern: r"\b535\b|\b5\.7\.8\b|authentication (failed|unsuccessful)|SMTPAuthenticationError|SMTPConnectError|SMTPServerDisconnected",
         context: None,
-        kinds: &[
-            EntryKind::Log,
-            EntryKind::Error,
-            EntryKind::Job,
-            EntryKind::Monitor,
-        ],
+        kinds: EVERY_KIND,
     },
     Rule {
         id: "gateway_timeout",

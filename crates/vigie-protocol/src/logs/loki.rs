@@ -126,6 +126,19 @@ pub fn parse_protobuf(raw: &[u8], received: i64) -> Result<Parsed, LokiError> {
     Ok(parsed)
 }
 
+/// A JSON object's members as `(key, text)` pairs (a stream's labels, an entry's structured
+/// metadata); nothing for anything but an object.
+fn pairs_of(value: Option<&Value>) -> Vec<(String, String)> {
+    value
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), super::value_text(v)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Parses a JSON push body: `{"streams": [{"stream": {labels}, "values": [[ns, line, {meta}?]]}]}`.
 pub fn parse_json(body: &[u8], received: i64) -> Result<Parsed, LokiError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| LokiError(e.to_string()))?;
@@ -135,15 +148,7 @@ pub fn parse_json(body: &[u8], received: i64) -> Result<Parsed, LokiError> {
         .ok_or_else(|| LokiError("expected an object with a `streams` array".into()))?;
     let mut parsed = Parsed::default();
     for stream in streams {
-        let labels: Vec<(String, String)> = stream
-            .get("stream")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), super::value_text(v)))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let labels = pairs_of(stream.get("stream"));
         for entry in stream
             .get("values")
             .and_then(Value::as_array)
@@ -159,15 +164,7 @@ pub fn parse_json(body: &[u8], received: i64) -> Result<Parsed, LokiError> {
                 parsed.reject("a line must be a string");
                 continue;
             };
-            let meta = rest
-                .first()
-                .and_then(Value::as_object)
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), super::value_text(v)))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let meta = pairs_of(rest.first());
             parsed
                 .records
                 .push(record(&labels, time, line.as_bytes(), meta, received));

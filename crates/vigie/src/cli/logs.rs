@@ -252,13 +252,7 @@ impl Target {
 impl Server {
     /// `GET path?params` with the token; the JSON answer, or an error saying what went wrong.
     pub(super) async fn get(&self, path: &str, params: &[(&str, String)]) -> anyhow::Result<Value> {
-        let response = client()?
-            .get(endpoint(self, path, params)?)
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach Vigie at {}", self.url))?;
-        Ok(answer(response).await?.json().await?)
+        Ok(self.fetch(path, params).await?.json().await?)
     }
 
     /// `POST path` with a JSON body and the token; the JSON answer, or an error saying what
@@ -280,13 +274,22 @@ impl Server {
         path: &str,
         params: &[(&str, String)],
     ) -> anyhow::Result<String> {
+        Ok(self.fetch(path, params).await?.text().await?)
+    }
+
+    /// `GET path?params` with the token; the answer once its status says it succeeded.
+    async fn fetch(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> anyhow::Result<reqwest::Response> {
         let response = client()?
             .get(endpoint(self, path, params)?)
             .bearer_auth(&self.token)
             .send()
             .await
             .with_context(|| format!("cannot reach Vigie at {}", self.url))?;
-        Ok(answer(response).await?.text().await?)
+        answer(response).await
     }
 }
 

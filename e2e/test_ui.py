@@ -7,7 +7,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from browser import PASSWORD, accept_confirm, flash_after, flash_text, log_in, make_browser
+from browser import (PASSWORD, accept_confirm, flash_after, flash_text, log_in, make_browser,
+                     phone, sideways_overflow)
 
 
 
@@ -159,6 +160,11 @@ def test_first_session(server, browser, shots):
     assert "No monitor yet" in browser.page_source
     assert "/ping/" in browser.find_element(By.ID, "ping-snippet").text
     shots(browser, "07-monitors-empty")
+    # On a phone, what a new project shows fits the screen: a DSN in a sentence wraps.
+    for path in ["/jobs", "/logs", "/issues", "/monitors"]:
+        browser.get(server.url + path)
+        with phone(browser):
+            assert not sideways_overflow(browser), f"{path} scrolls sideways on a phone"
     browser.find_element(By.LINK_TEXT, "Alerts").click()
     wait(browser).until(EC.title_contains("Alerts"))
     assert "No channel yet" in browser.page_source

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from selenium.webdriver.common.by import By
 
-from browser import log_in, make_browser, setup_first_admin
+from browser import log_in, make_browser, setup_first_admin, sideways_overflow
 from harness import Server, celery, stop, vigie_binary, wait_for
 
 HERE = Path(__file__).resolve().parent
@@ -279,8 +279,7 @@ def test_every_page_tells_the_truth_at_every_width(vigie, seeded, shots, width, 
                     problems.append(f"{name}: {cased!r} does not read as sent")
             if ISO.search(text):
                 problems.append(f"{name}: a raw timestamp {ISO.search(text).group(0)!r}")
-            overflow = browser.execute_script(
-                "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            overflow = sideways_overflow(browser)
             if overflow > 1:
                 widest = browser.execute_script(WIDEST)
                 problems.append(f"{name}: scrolls {overflow} px sideways at {width} px ({widest})")

@@ -353,6 +353,12 @@ async fn the_dashboard_shows_the_day() {
     assert!(page.contains("send &lt;invoices&gt;"), "running, escaped");
     assert!(page.contains("success 66.7 %"), "2 ok of 3");
     assert!(page.contains("0 late, 1 down"));
+    assert_eq!(
+        page.matches("<span>24 h ago</span><span>now</span>")
+            .count(),
+        2,
+        "both day charts say where their hours start and end"
+    );
     let pulse = app.get("/live/dashboard?project=1", &session).await;
     assert!(pulse.json().is_i64());
 }

@@ -77,6 +77,18 @@ pub struct Hint {
     pub evidence: Vec<usize>,
 }
 
+impl Hint {
+    /// "1 entry", "12 entries": how the report and its page say [`Hint::count`].
+    pub fn entries(&self) -> String {
+        counted(self.count, "entry", "entries")
+    }
+}
+
+/// A count and its noun, singular for one: "1 job change", "0 monitor runs".
+fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// One diagnosis rule: a pattern over an entry's text (and, when given, a context the entry
 /// must also mention), or a kind of entry.
 pub struct Rule {
@@ -246,12 +258,16 @@ pub fn diagnose(timeline: &[Entry]) -> Vec<Hint> {
 pub fn tally(timeline: &[Entry]) -> String {
     let count = |k: EntryKind| timeline.iter().filter(|e| e.kind == k).count();
     format!(
-        "{} log lines, {} error events, {} job changes, {} slow or failed transactions, {} monitor runs.",
-        count(EntryKind::Log),
-        count(EntryKind::Error),
-        count(EntryKind::Job),
-        count(EntryKind::Transaction),
-        count(EntryKind::Monitor)
+        "{}, {}, {}, {}, {}.",
+        counted(count(EntryKind::Log), "log line", "log lines"),
+        counted(count(EntryKind::Error), "error event", "error events"),
+        counted(count(EntryKind::Job), "job change", "job changes"),
+        counted(
+            count(EntryKind::Transaction),
+            "slow or failed transaction",
+            "slow or failed transactions"
+        ),
+        counted(count(EntryKind::Monitor), "monitor run", "monitor runs")
     )
 }
 
@@ -284,9 +300,9 @@ pub fn render(
         let close = if markdown { "**" } else { "" };
         let _ = writeln!(
             out,
-            "{bullet}{}{close} ({} entries, {} → {})\n  {}",
+            "{bullet}{}{close} ({}, {} → {})\n  {}",
             hint.title,
-            hint.count,
+            hint.entries(),
             clock(hint.first),
             clock(hint.last),
             hint.advice
@@ -436,9 +452,25 @@ mod tests {
         );
         assert!(text.starts_with("Incident report 1970-01-01 00:00:00 → 1970-01-01 00:15:00 (UTC)"));
         assert!(text.contains(
-            "6 log lines, 0 error events, 1 job changes, 0 slow or failed transactions, 0 monitor runs."
+            "6 log lines, 0 error events, 1 job change, 0 slow or failed transactions, 0 monitor runs."
         ));
         assert!(text.contains("* The SMTP server throttled the sending (2 entries"));
+        // One entry is one, not "1 entries".
+        let lone = [log(
+            1,
+            "web",
+            "error",
+            "OSError: [Errno 28] No space left on device",
+        )];
+        let single = render(
+            (Timestamp(0), Timestamp(900_000)),
+            &lone,
+            &diagnose(&lone),
+            false,
+            &utc,
+        );
+        assert!(single.contains("* A disk is full (1 entry, "), "{single}");
+        assert!(single.contains("1 log line, 0 error events,"), "{single}");
         assert!(text.contains("postfix postfix/smtp[811]"));
         let paris = jiff::tz::TimeZone::get("Europe/Paris").unwrap();
         let md = render(

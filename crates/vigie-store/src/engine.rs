@@ -43,7 +43,8 @@ pub(crate) trait Engine: Send + Sync + 'static {
 }
 
 use crate::logs::store::{
-    BlobCache, BLOCK_CACHE_BYTES, BLOOM_CACHE_BYTES, CHUNK_CACHE_BYTES, HEAD_CACHE_BYTES,
+    BlobCache, SourceNames, BLOCK_CACHE_BYTES, BLOOM_CACHE_BYTES, CHUNK_CACHE_BYTES,
+    HEAD_CACHE_BYTES,
 };
 
 /// The store: one engine, and every feature's storage written once on top of it.
@@ -56,6 +57,8 @@ pub(crate) struct Db<E> {
     blocks: BlobCache,
     /// Block groups' filter chunks already read, by (group, chunk).
     group_chunks: BlobCache<(i64, i64)>,
+    /// Log sources' names already read, by id.
+    source_names: SourceNames,
 }
 
 impl<E: Engine> Db<E> {
@@ -72,6 +75,7 @@ impl<E: Engine> Db<E> {
             heads: BlobCache::new(HEAD_CACHE_BYTES),
             blocks: BlobCache::new(blocks),
             group_chunks: BlobCache::new(CHUNK_CACHE_BYTES),
+            source_names: SourceNames::new(),
         }
     }
 
@@ -93,6 +97,10 @@ impl<E: Engine> Db<E> {
 
     pub(crate) fn group_chunks(&self) -> &BlobCache<(i64, i64)> {
         &self.group_chunks
+    }
+
+    pub(crate) fn source_names(&self) -> &SourceNames {
+        &self.source_names
     }
 
     /// Drops what the caches hold of blocks this store deletes.

@@ -505,6 +505,18 @@ async fn logs_story(store: &Arc<dyn Store>, project: &vigie_core::Project) {
         store.delete_log_source(p, worker).await,
         Err(StoreError::NotFound(_))
     ));
+    // Lines sent again under the deleted source's name make a new source, named as sent.
+    logs::append(store, p, Arc::new(vec![line(99, "worker")]))
+        .await
+        .unwrap();
+    let again = store.log_sources(p).await.unwrap();
+    assert_ne!(again[1].id, worker);
+    let hits = logs::search(store, p, &query("source:worker"), 10, None)
+        .await
+        .unwrap()
+        .hits;
+    let named: Vec<&str> = hits.iter().map(|h| h.record.source.as_ref()).collect();
+    assert_eq!(named, ["worker"]);
 }
 
 /// A followed file's position goes in with the records read before it: both or neither.

@@ -164,8 +164,8 @@ pub async fn confirm_purge(
     let page = ConfirmPage {
         title: format!("Purge {queue}"),
         question: format!(
-            "Drop the {waiting} message{} waiting in {queue}?",
-            if waiting == 1 { "" } else { "s" }
+            "Drop the {} waiting in {queue}?",
+            crate::web::format::count(waiting, "message", "messages")
         ),
         detail: "They are deleted from the broker and will never run. Tasks already taken by a \
                  worker are not affected. This cannot be undone."

@@ -124,11 +124,7 @@ impl Overview {
             .take(5)
             .map(|s| Ranked {
                 name: s.name.clone(),
-                value: format!(
-                    "{} request{}",
-                    crate::web::format::thousands(s.count),
-                    if s.count == 1 { "" } else { "s" }
-                ),
+                value: crate::web::format::count(s.count, "request", "requests"),
             })
             .collect();
         let mut by_p95: Vec<(&TransactionStats, f64)> = stats

@@ -162,9 +162,11 @@ pub async fn loki(
     store(&state, &sink, "loki", &body, &mut parsed, access.project.id).await?;
     if let Some(why) = parsed.first_error {
         // Loki refuses malformed entries with 400; the well-formed ones are stored.
-        return Err(
-            AppError::BadRequest(format!("{} entries refused: {why}", parsed.rejected)).into(),
-        );
+        return Err(AppError::BadRequest(format!(
+            "{} refused: {why}",
+            crate::web::format::count(parsed.rejected, "entry", "entries")
+        ))
+        .into());
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -26,6 +26,11 @@ impl Number for u64 {
         *self as f64
     }
 }
+impl Number for usize {
+    fn get(&self) -> f64 {
+        *self as f64
+    }
+}
 impl Number for f64 {
     fn get(&self) -> f64 {
         *self

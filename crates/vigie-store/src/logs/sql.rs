@@ -141,29 +141,32 @@ pub fn blocks_query(f: &BlockFilter) -> (String, Vec<Value>) {
     }
     let bloom = if f.with_bloom { ", b.bloom" } else { "" };
     let limit = f.limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
+    // The blocks' rows alone: their sources' names come from the store's cache
+    // (`store::SourceNames`), not from a join made, planned and run at every listing.
     let sql = format!(
-        "SELECT b.id, b.source_id, s.name, b.min_time, b.max_time, b.records, b.level_counts, \
-         b.raw_bytes, b.stored_bytes{bloom} FROM log_blocks b JOIN log_sources s \
-         ON s.id = b.source_id{} ORDER BY b.max_time DESC, b.id DESC{limit}",
+        "SELECT b.id, b.source_id, b.min_time, b.max_time, b.records, b.level_counts, \
+         b.raw_bytes, b.stored_bytes{bloom} FROM log_blocks b{} \
+         ORDER BY b.max_time DESC, b.id DESC{limit}",
         w.sql()
     );
     (sql, w.values)
 }
 
-/// A row of [`blocks_query`]; `with_bloom` as in its filter.
+/// A row of [`blocks_query`], its source's name left empty for the caller to give;
+/// `with_bloom` as in its filter.
 pub fn block_from(row: &mut Row, with_bloom: bool) -> Result<BlockMeta> {
     Ok(BlockMeta {
         id: row.req_int(0)?,
         source_id: row.req_int(1)?,
-        source: row.req_text(2)?,
-        min_time: row.req_int(3)?,
-        max_time: row.req_int(4)?,
-        records: row.req_int(5)? as u32,
-        level_counts: level_counts_from(&row.req_text(6)?)?,
-        raw_bytes: row.req_int(7)? as u64,
-        stored_bytes: row.req_int(8)? as u64,
+        source: String::new(),
+        min_time: row.req_int(2)?,
+        max_time: row.req_int(3)?,
+        records: row.req_int(4)? as u32,
+        level_counts: level_counts_from(&row.req_text(5)?)?,
+        raw_bytes: row.req_int(6)? as u64,
+        stored_bytes: row.req_int(7)? as u64,
         bloom: if with_bloom {
-            take_blob(row, 9)?.map(Into::into)
+            take_blob(row, 8)?.map(Into::into)
         } else {
             None
         },

@@ -139,6 +139,65 @@ impl<K: Copy + Eq + std::hash::Hash> BlobCache<K> {
     }
 }
 
+/// Log sources' names, by source id. A source keeps its name for as long as it exists and its
+/// id is never given again (`AUTOINCREMENT` on SQLite, a sequence on PostgreSQL), so a name
+/// read once stays right: a listing of blocks reads their rows alone and names their sources
+/// from here. (Joined to `log_sources` instead, a listing on PostgreSQL spent about half its
+/// planning and a third of its execution on the join.) Bounded by count: emptied when full.
+pub(crate) struct SourceNames {
+    names: std::sync::Mutex<HashMap<i64, Arc<str>>>,
+}
+
+impl SourceNames {
+    /// Names kept at most: a few MiB however long the names.
+    const LIMIT: usize = 100_000;
+
+    pub(crate) fn new() -> SourceNames {
+        SourceNames {
+            names: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Arc<str>>> {
+        self.names.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Gives each block its source's name; `unknown` reads the names this cache lacks
+    /// (asked once, all together). A block whose source is gone (deleted meanwhile, with
+    /// its blocks) keeps an empty name: its data is not found either.
+    async fn name<F, Fut>(&self, metas: &mut [BlockMeta], unknown: F) -> Result<()>
+    where
+        F: FnOnce(Vec<i64>) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<(i64, String)>>>,
+    {
+        let mut missing: Vec<i64> = {
+            let names = self.lock();
+            metas
+                .iter()
+                .map(|m| m.source_id)
+                .filter(|id| !names.contains_key(id))
+                .collect()
+        };
+        if !missing.is_empty() {
+            missing.sort_unstable();
+            missing.dedup();
+            let read = unknown(missing).await?;
+            let mut names = self.lock();
+            if names.len() + read.len() > Self::LIMIT {
+                names.clear();
+            }
+            names.extend(read.into_iter().map(|(id, name)| (id, name.into())));
+        }
+        let names = self.lock();
+        for meta in metas {
+            if let Some(name) = names.get(&meta.source_id) {
+                meta.source = name.to_string();
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Log blocks and sources (the engine is [`crate::logs`]).
 #[async_trait]
 pub trait LogStore: Send + Sync {
@@ -242,6 +301,19 @@ async fn write_blocks(
     Ok(ids)
 }
 
+/// The names of the sources `ids` (those that still exist).
+async fn source_names(tx: &mut dyn Tx, ids: &[i64]) -> Result<Vec<(i64, String)>> {
+    let mut names = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+        let w = ids_in(chunk);
+        let sql = format!("SELECT id, name FROM log_sources{}", w.sql());
+        for row in tx.query(&sql, &w.values).await? {
+            names.push((row.req_int(0)?, row.req_text(1)?));
+        }
+    }
+    Ok(names)
+}
+
 /// The bloom filters of the blocks `ids` (those that still exist).
 async fn block_blooms(tx: &mut dyn Tx, ids: &[i64]) -> Result<Vec<(i64, Arc<[u8]>)>> {
     let mut blooms = Vec::with_capacity(ids.len());
@@ -334,6 +406,13 @@ impl<E: Engine> LogStore for Db<E> {
                     rows.into_iter()
                         .map(|mut r| sql::block_from(&mut r, false))
                         .collect::<Result<Vec<_>>>()
+                })
+            })
+            .await?;
+        self.source_names()
+            .name(&mut metas, |ids| {
+                self.read("log_source_names", move |tx| {
+                    Box::pin(async move { source_names(tx, &ids).await })
                 })
             })
             .await?;
@@ -528,5 +607,43 @@ mod tests {
         // One larger than the whole cache is not kept.
         cache.keep(12, bloom(BLOOM_CACHE_BYTES + 1));
         assert_eq!(cache.look_up(&[12]).1, vec![12]);
+    }
+
+    #[tokio::test]
+    async fn source_names_are_read_once_and_a_gone_source_is_left_unnamed() {
+        let names = SourceNames::new();
+        let meta = |source_id| BlockMeta {
+            id: 0,
+            source_id,
+            source: String::new(),
+            min_time: 0,
+            max_time: 0,
+            records: 0,
+            level_counts: [0; 7],
+            raw_bytes: 0,
+            stored_bytes: 0,
+            bloom: None,
+        };
+        let asked = std::sync::Mutex::new(Vec::new());
+        let read = |ids: Vec<i64>| {
+            asked.lock().unwrap().push(ids.clone());
+            // Source 3 is gone.
+            let found = ids
+                .into_iter()
+                .filter(|id| *id != 3)
+                .map(|id| (id, format!("Source-{id}")));
+            std::future::ready(Ok(found.collect()))
+        };
+        let mut metas = vec![meta(2), meta(1), meta(2), meta(3)];
+        names.name(&mut metas, read).await.unwrap();
+        let named: Vec<&str> = metas.iter().map(|m| m.source.as_str()).collect();
+        assert_eq!(named, ["Source-2", "Source-1", "Source-2", ""]);
+        let mut again = vec![meta(1), meta(2)];
+        names.name(&mut again, read).await.unwrap();
+        assert_eq!(again[1].source, "Source-2");
+        // Asked once, for the ids it lacked, each once; then only for the gone one.
+        let mut third = vec![meta(3)];
+        names.name(&mut third, read).await.unwrap();
+        assert_eq!(*asked.lock().unwrap(), vec![vec![1, 2, 3], vec![3]]);
     }
 }

@@ -63,8 +63,13 @@ impl PgEngine {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
+        // The connection given back last is the one handed out next: a search, a page and
+        // their refreshes then find their statements already prepared on it (and, met often
+        // enough, planned once: PostgreSQL keeps a generic plan after five), where taking the
+        // pool's connections in turn prepared and planned each statement on every one.
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
+            .queue_mode(deadpool_postgres::QueueMode::Lifo)
             .build()
             .map_err(|e| open_error(e.to_string()))?;
         let client = pool

@@ -2226,7 +2226,11 @@ async fn logs_arrive_over_every_protocol_and_are_searchable() {
     let half = r#"{"streams":[{"stream":{"app":"nginx"},"values":[["1795295701000000000","GET /y 200"],["bad"]]}]}"#;
     let refused = app.api_post("/loki/api/v1/push", &key, half).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
-    assert!(refused.body.contains("1 entry refused: "), "{}", refused.body);
+    assert!(
+        refused.body.contains("1 entry refused: "),
+        "{}",
+        refused.body
+    );
     let metrics = app.get("/metrics", "").await.body;
     assert!(metrics.contains("vigie_logs_stored_total 6"), "{metrics}");
     assert!(metrics.contains("vigie_logs_rejected_total 2"), "{metrics}");

@@ -44,7 +44,7 @@ pub(crate) trait Engine: Send + Sync + 'static {
 
 use crate::logs::store::{
     BlobCache, SourceNames, BLOCK_CACHE_BYTES, BLOOM_CACHE_BYTES, CHUNK_CACHE_BYTES,
-    HEAD_CACHE_BYTES,
+    HEAD_CACHE_BYTES, SOURCE_NAME_BYTES,
 };
 
 /// The store: one engine, and every feature's storage written once on top of it.
@@ -75,7 +75,7 @@ impl<E: Engine> Db<E> {
             heads: BlobCache::new(HEAD_CACHE_BYTES),
             blocks: BlobCache::new(blocks),
             group_chunks: BlobCache::new(CHUNK_CACHE_BYTES),
-            source_names: SourceNames::new(),
+            source_names: SourceNames::new(SOURCE_NAME_BYTES),
         }
     }
 

@@ -45,19 +45,36 @@ pub(crate) const CHUNK_CACHE_BYTES: usize = 8 << 20;
 ///
 /// Keys are block ids, or (group, chunk) for the chunks of block groups' filters, which never
 /// change either once written.
-pub(crate) struct BlobCache<K = i64> {
+pub(crate) struct BlobCache<K = i64, V = Arc<[u8]>> {
     limit: usize,
-    blobs: std::sync::Mutex<Blobs<K>>,
+    blobs: std::sync::Mutex<Blobs<K, V>>,
 }
 
-struct Blobs<K> {
-    by_id: HashMap<K, Arc<[u8]>>,
+/// A value a [`BlobCache`] keeps, weighed by its bytes.
+pub(crate) trait Blob: Clone {
+    fn bytes(&self) -> usize;
+}
+
+impl Blob for Arc<[u8]> {
+    fn bytes(&self) -> usize {
+        self.len()
+    }
+}
+
+impl Blob for Arc<str> {
+    fn bytes(&self) -> usize {
+        self.len()
+    }
+}
+
+struct Blobs<K, V> {
+    by_id: HashMap<K, V>,
     order: std::collections::VecDeque<K>,
     bytes: usize,
 }
 
-impl<K: Copy + Eq + std::hash::Hash> BlobCache<K> {
-    pub(crate) fn new(limit: usize) -> BlobCache<K> {
+impl<K: Copy + Eq + std::hash::Hash, V: Blob> BlobCache<K, V> {
+    pub(crate) fn new(limit: usize) -> BlobCache<K, V> {
         BlobCache {
             limit,
             blobs: std::sync::Mutex::new(Blobs {
@@ -68,12 +85,12 @@ impl<K: Copy + Eq + std::hash::Hash> BlobCache<K> {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Blobs<K>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Blobs<K, V>> {
         self.blobs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The parts known of `ids`, and the ids whose part must be read.
-    fn look_up(&self, ids: &[K]) -> (HashMap<K, Arc<[u8]>>, Vec<K>) {
+    fn look_up(&self, ids: &[K]) -> (HashMap<K, V>, Vec<K>) {
         let blobs = self.lock();
         let mut missing = Vec::new();
         let mut found = HashMap::with_capacity(ids.len());
@@ -90,10 +107,10 @@ impl<K: Copy + Eq + std::hash::Hash> BlobCache<K> {
 
     /// The parts of `ids` this cache knows, and those `read` gives of the others (asked once,
     /// all together), kept as they come.
-    async fn read_through<F, Fut>(&self, ids: &[K], read: F) -> Result<HashMap<K, Arc<[u8]>>>
+    async fn read_through<F, Fut>(&self, ids: &[K], read: F) -> Result<HashMap<K, V>>
     where
         F: FnOnce(Vec<K>) -> Fut,
-        Fut: std::future::Future<Output = Result<Vec<(K, Arc<[u8]>)>>>,
+        Fut: std::future::Future<Output = Result<Vec<(K, V)>>>,
     {
         let (mut found, missing) = self.look_up(ids);
         if !missing.is_empty() {
@@ -110,20 +127,20 @@ impl<K: Copy + Eq + std::hash::Hash> BlobCache<K> {
         self.limit > 0
     }
 
-    fn keep(&self, id: K, blob: Arc<[u8]>) {
+    fn keep(&self, id: K, blob: V) {
         let mut blobs = self.lock();
-        if blob.len() > self.limit || blobs.by_id.contains_key(&id) {
+        if blob.bytes() > self.limit || blobs.by_id.contains_key(&id) {
             return;
         }
-        while blobs.bytes + blob.len() > self.limit {
+        while blobs.bytes + blob.bytes() > self.limit {
             let Some(oldest) = blobs.order.pop_front() else {
                 break;
             };
             if let Some(gone) = blobs.by_id.remove(&oldest) {
-                blobs.bytes -= gone.len();
+                blobs.bytes -= gone.bytes();
             }
         }
-        blobs.bytes += blob.len();
+        blobs.bytes += blob.bytes();
         blobs.order.push_back(id);
         blobs.by_id.insert(id, blob);
     }
@@ -132,70 +149,45 @@ impl<K: Copy + Eq + std::hash::Hash> BlobCache<K> {
         let mut blobs = self.lock();
         for id in ids {
             if let Some(gone) = blobs.by_id.remove(id) {
-                blobs.bytes -= gone.len();
+                blobs.bytes -= gone.bytes();
             }
         }
         // Ids left in `order` without a part are skipped when they come up.
     }
 }
 
-/// Log sources' names, by source id. A source keeps its name for as long as it exists and its
-/// id is never given again (`AUTOINCREMENT` on SQLite, a sequence on PostgreSQL), so a name
-/// read once stays right: a listing of blocks reads their rows alone and names their sources
-/// from here. (Joined to `log_sources` instead, a listing on PostgreSQL spent about half its
-/// planning and a third of its execution on the join.) Bounded by count: emptied when full.
-pub(crate) struct SourceNames {
-    names: std::sync::Mutex<HashMap<i64, Arc<str>>>,
-}
+/// Log sources' names, by source id, kept as block parts are: a source keeps its name for as
+/// long as it exists and its id is never given again (`AUTOINCREMENT` on SQLite, a sequence on
+/// PostgreSQL), so a name read once stays right, and a listing of blocks reads their rows
+/// alone. (Joined to `log_sources` instead, a listing on PostgreSQL spent about half its
+/// planning and a third of its execution on the join.)
+pub(crate) type SourceNames = BlobCache<i64, Arc<str>>;
 
-impl SourceNames {
-    /// Names kept at most: a few MiB however long the names.
-    const LIMIT: usize = 100_000;
+/// Bytes of source names a store keeps in memory: tens of thousands of sources.
+pub(crate) const SOURCE_NAME_BYTES: usize = 1 << 20;
 
-    pub(crate) fn new() -> SourceNames {
-        SourceNames {
-            names: std::sync::Mutex::new(HashMap::new()),
+/// Gives each block its source's name from `names`; `unknown` reads the names it lacks (asked
+/// once, all together, each id once). A block whose source is gone (deleted meanwhile, with
+/// its blocks) keeps an empty name: its data is not found either.
+async fn name_sources<F, Fut>(
+    names: &SourceNames,
+    metas: &mut [BlockMeta],
+    unknown: F,
+) -> Result<()>
+where
+    F: FnOnce(Vec<i64>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<(i64, Arc<str>)>>>,
+{
+    let mut ids: Vec<i64> = metas.iter().map(|m| m.source_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let found = names.read_through(&ids, unknown).await?;
+    for meta in metas {
+        if let Some(name) = found.get(&meta.source_id) {
+            meta.source = name.to_string();
         }
     }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Arc<str>>> {
-        self.names.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Gives each block its source's name; `unknown` reads the names this cache lacks
-    /// (asked once, all together). A block whose source is gone (deleted meanwhile, with
-    /// its blocks) keeps an empty name: its data is not found either.
-    async fn name<F, Fut>(&self, metas: &mut [BlockMeta], unknown: F) -> Result<()>
-    where
-        F: FnOnce(Vec<i64>) -> Fut,
-        Fut: std::future::Future<Output = Result<Vec<(i64, String)>>>,
-    {
-        let mut missing: Vec<i64> = {
-            let names = self.lock();
-            metas
-                .iter()
-                .map(|m| m.source_id)
-                .filter(|id| !names.contains_key(id))
-                .collect()
-        };
-        if !missing.is_empty() {
-            missing.sort_unstable();
-            missing.dedup();
-            let read = unknown(missing).await?;
-            let mut names = self.lock();
-            if names.len() + read.len() > Self::LIMIT {
-                names.clear();
-            }
-            names.extend(read.into_iter().map(|(id, name)| (id, name.into())));
-        }
-        let names = self.lock();
-        for meta in metas {
-            if let Some(name) = names.get(&meta.source_id) {
-                meta.source = name.to_string();
-            }
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 /// Log blocks and sources (the engine is [`crate::logs`]).
@@ -302,13 +294,13 @@ async fn write_blocks(
 }
 
 /// The names of the sources `ids` (those that still exist).
-async fn source_names(tx: &mut dyn Tx, ids: &[i64]) -> Result<Vec<(i64, String)>> {
+async fn source_names(tx: &mut dyn Tx, ids: &[i64]) -> Result<Vec<(i64, Arc<str>)>> {
     let mut names = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
         let w = ids_in(chunk);
         let sql = format!("SELECT id, name FROM log_sources{}", w.sql());
         for row in tx.query(&sql, &w.values).await? {
-            names.push((row.req_int(0)?, row.req_text(1)?));
+            names.push((row.req_int(0)?, row.req_text(1)?.into()));
         }
     }
     Ok(names)
@@ -409,13 +401,12 @@ impl<E: Engine> LogStore for Db<E> {
                 })
             })
             .await?;
-        self.source_names()
-            .name(&mut metas, |ids| {
-                self.read("log_source_names", move |tx| {
-                    Box::pin(async move { source_names(tx, &ids).await })
-                })
+        name_sources(self.source_names(), &mut metas, |ids| {
+            self.read("log_source_names", move |tx| {
+                Box::pin(async move { source_names(tx, &ids).await })
             })
-            .await?;
+        })
+        .await?;
         if !filter.with_bloom {
             return Ok(metas);
         }
@@ -611,7 +602,7 @@ mod tests {
 
     #[tokio::test]
     async fn source_names_are_read_once_and_a_gone_source_is_left_unnamed() {
-        let names = SourceNames::new();
+        let names = SourceNames::new(SOURCE_NAME_BYTES);
         let meta = |source_id| BlockMeta {
             id: 0,
             source_id,
@@ -631,19 +622,19 @@ mod tests {
             let found = ids
                 .into_iter()
                 .filter(|id| *id != 3)
-                .map(|id| (id, format!("Source-{id}")));
+                .map(|id| (id, Arc::from(format!("Source-{id}"))));
             std::future::ready(Ok(found.collect()))
         };
         let mut metas = vec![meta(2), meta(1), meta(2), meta(3)];
-        names.name(&mut metas, read).await.unwrap();
+        name_sources(&names, &mut metas, read).await.unwrap();
         let named: Vec<&str> = metas.iter().map(|m| m.source.as_str()).collect();
         assert_eq!(named, ["Source-2", "Source-1", "Source-2", ""]);
         let mut again = vec![meta(1), meta(2)];
-        names.name(&mut again, read).await.unwrap();
+        name_sources(&names, &mut again, read).await.unwrap();
         assert_eq!(again[1].source, "Source-2");
         // Asked once, for the ids it lacked, each once; then only for the gone one.
         let mut third = vec![meta(3)];
-        names.name(&mut third, read).await.unwrap();
+        name_sources(&names, &mut third, read).await.unwrap();
         assert_eq!(*asked.lock().unwrap(), vec![vec![1, 2, 3], vec![3]]);
     }
 }

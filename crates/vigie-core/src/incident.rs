@@ -8,6 +8,7 @@
 //! it (its evidence), so a person can check it in seconds. The rules read text only, so they
 //! work the same on imported files as on live logs.
 
+use crate::numbers::count;
 use crate::Timestamp;
 use regex::Regex;
 use serde::Serialize;
@@ -80,13 +81,8 @@ pub struct Hint {
 impl Hint {
     /// "1 entry", "12 entries": how the report and its page say [`Hint::count`].
     pub fn entries(&self) -> String {
-        counted(self.count, "entry", "entries")
+        count(self.count as i64, "entry", "entries")
     }
-}
-
-/// A count and its noun, singular for one: "1 job change", "0 monitor runs".
-fn counted(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// One diagnosis rule: a pattern over an entry's text (and, when given, a context the entry
@@ -256,18 +252,18 @@ pub fn diagnose(timeline: &[Entry]) -> Vec<Hint> {
 
 /// What a timeline holds, in words: "6 log lines, 0 error events, …".
 pub fn tally(timeline: &[Entry]) -> String {
-    let count = |k: EntryKind| timeline.iter().filter(|e| e.kind == k).count();
+    let of = |k: EntryKind| timeline.iter().filter(|e| e.kind == k).count() as i64;
     format!(
         "{}, {}, {}, {}, {}.",
-        counted(count(EntryKind::Log), "log line", "log lines"),
-        counted(count(EntryKind::Error), "error event", "error events"),
-        counted(count(EntryKind::Job), "job change", "job changes"),
-        counted(
-            count(EntryKind::Transaction),
+        count(of(EntryKind::Log), "log line", "log lines"),
+        count(of(EntryKind::Error), "error event", "error events"),
+        count(of(EntryKind::Job), "job change", "job changes"),
+        count(
+            of(EntryKind::Transaction),
             "slow or failed transaction",
             "slow or failed transactions"
         ),
-        counted(count(EntryKind::Monitor), "monitor run", "monitor runs")
+        count(of(EntryKind::Monitor), "monitor run", "monitor runs")
     )
 }
 

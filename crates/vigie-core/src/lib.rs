@@ -48,6 +48,7 @@ pub mod login_limiter;
 pub mod logquery;
 pub mod metric;
 pub mod monitor;
+pub mod numbers;
 pub mod project;
 pub mod query_set;
 pub mod schedule;

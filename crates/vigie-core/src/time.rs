@@ -191,8 +191,7 @@ impl Timestamp {
         } else if secs < 86_400 {
             format!("{} h", secs / 3600)
         } else {
-            let days = secs / 86_400;
-            format!("{days} day{}", if days == 1 { "" } else { "s" })
+            crate::numbers::count(secs / 86_400, "day", "days")
         };
         if future {
             format!("in {amount}")

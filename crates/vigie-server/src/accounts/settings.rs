@@ -246,10 +246,9 @@ async fn set_error_settings(
                 "not as issues"
             },
             s.span_retention_days
-                .map_or("as long as events".to_string(), |d| format!(
-                    "{d} day{}",
-                    if d == 1 { "" } else { "s" }
-                ))
+                .map_or("as long as events".to_string(), |d| {
+                    crate::web::format::count(d, "day", "days")
+                })
         )
     })
 }

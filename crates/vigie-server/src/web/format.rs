@@ -8,6 +8,7 @@
 
 use vigie_core::celery::TaskState;
 use vigie_core::monitor::{MonitorState, RunStatus};
+use vigie_core::numbers;
 use vigie_core::Timestamp;
 
 // --- numbers ---
@@ -42,28 +43,14 @@ impl<T: Number + ?Sized> Number for &T {
     }
 }
 
-/// `1234567` → `1,234,567`.
+/// `1234567` → `1,234,567` ([`vigie_core::numbers::thousands`], for any [`Number`]).
 pub fn thousands(n: impl Number) -> String {
-    let n = n.get() as i64;
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 {
-        out.insert(0, '-');
-    }
-    out
+    numbers::thousands(n.get() as i64)
 }
 
-/// A count and its noun: "1 job", "2,041 jobs".
+/// A count and its noun: "1 job", "2,041 jobs" ([`vigie_core::numbers::count`]).
 pub fn count(n: impl Number, one: &str, many: &str) -> String {
-    let text = thousands(n);
-    let word = if text == "1" { one } else { many };
-    format!("{text} {word}")
+    numbers::count(n.get() as i64, one, many)
 }
 
 // --- times ---

@@ -152,7 +152,13 @@ impl<K: Copy + Eq + std::hash::Hash, V: Blob> BlobCache<K, V> {
                 blobs.bytes -= gone.bytes();
             }
         }
-        // Ids left in `order` without a part are skipped when they come up.
+        // Ids left in `order` without a part are skipped when they come up; but a cache that
+        // never fills never reaches them, so they are swept once they outnumber the parts
+        // (each forgotten block would otherwise hold 8 bytes here for the life of the process).
+        if blobs.order.len() > 2 * blobs.by_id.len() + 64 {
+            let Blobs { by_id, order, .. } = &mut *blobs;
+            order.retain(|id| by_id.contains_key(id));
+        }
     }
 }
 
@@ -598,6 +604,31 @@ mod tests {
         // One larger than the whole cache is not kept.
         cache.keep(12, bloom(BLOOM_CACHE_BYTES + 1));
         assert_eq!(cache.look_up(&[12]).1, vec![12]);
+    }
+
+    #[test]
+    fn forgotten_parts_leave_no_trace_in_a_cache_that_never_fills() {
+        let cache: BlobCache = BlobCache::new(BLOOM_CACHE_BYTES);
+        let bloom = |n: usize| -> Arc<[u8]> { vec![7u8; n].into() };
+        // Retention deleting blocks as new ones come, for a long time, far below the limit.
+        for id in 0..100_000 {
+            cache.keep(id, bloom(16));
+            if id >= 10 {
+                cache.forget(&[id - 10]);
+            }
+        }
+        let blobs = cache.lock();
+        assert_eq!(blobs.by_id.len(), 10);
+        assert_eq!(blobs.bytes, 10 * 16);
+        assert!(
+            blobs.order.len() <= 2 * 10 + 64,
+            "{} ids",
+            blobs.order.len()
+        );
+        drop(blobs);
+        // What is kept is still found, oldest first out.
+        let (found, missing) = cache.look_up(&[99_990, 99_999, 5]);
+        assert_eq!((found.len(), missing), (2, vec![5]));
     }
 
     #[tokio::test]

@@ -346,8 +346,12 @@ async fn the_dashboard_shows_the_day() {
     assert_eq!(items.status, StatusCode::OK, "{}", items.body);
     let key = project_key(&app).await;
     ping(&app, &format!("/ping/{key}/backup/fail"), "").await;
+    let envelope = "{}\n{\"type\":\"event\"}\n{\"message\":\"SMTP 421\",\"level\":\"error\"}\n";
+    assert_eq!(app.envelope(&key, envelope).await.status, StatusCode::OK);
 
     let page = app.get("/", &session).await.body;
+    assert!(page.contains("1 new issue<"), "one, in the singular");
+    assert!(page.contains("0 transactions<"));
     assert!(!page.contains("id=\"getting-started\""));
     assert!(page.contains("Items ok · 24 h"));
     assert!(page.contains("send &lt;invoices&gt;"), "running, escaped");

@@ -66,6 +66,21 @@ pub fn username(raw: &str) -> Result<String, InvalidName> {
 }
 
 /// The shortest password Vigie accepts.
+/// Words one search box of a list takes (jobs, items, issues, Celery tasks): each must match,
+/// so a person never needs more, and each is one more condition (and statement shape) for the
+/// database. Longer searches are refused, not cut short.
+pub const MAX_SEARCH_WORDS: usize = 8;
+
+/// `count` words in a search box, refused past [`MAX_SEARCH_WORDS`] with a message that says so.
+pub fn search_words(count: usize) -> Result<(), String> {
+    if count > MAX_SEARCH_WORDS {
+        return Err(format!(
+            "{count} words; a search takes at most {MAX_SEARCH_WORDS}, which must all match"
+        ));
+    }
+    Ok(())
+}
+
 pub const MIN_PASSWORD_LEN: usize = 8;
 
 pub fn password(raw: &str) -> Result<(), InvalidName> {

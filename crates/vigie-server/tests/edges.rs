@@ -699,3 +699,47 @@ async fn the_drain_stores_what_syslog_handed_over() {
         "{metrics}"
     );
 }
+
+/// A search box takes what a person types, not a statement built to tire the database: each
+/// word or tag filter is one more condition (and one more statement shape). Past the limits a
+/// search is refused with the reason, never cut short.
+#[tokio::test]
+async fn searches_past_their_limits_are_refused_and_say_why() {
+    let app = app().await;
+    let token = app.read_token().await;
+    let words = |n: usize| {
+        (0..n)
+            .map(|i| format!("w{i}"))
+            .collect::<Vec<_>>()
+            .join("%20")
+    };
+    let tags = |n: usize| {
+        (0..n)
+            .map(|i| format!("k{i}%3Av{i}"))
+            .collect::<Vec<_>>()
+            .join("%20")
+    };
+    for (path, most, over) in [
+        ("/api/v1/issues?query=", tags(20), tags(21)),
+        ("/api/v1/issues?query=", words(8), words(9)),
+        ("/api/v1/jobs?q=", words(8), words(9)),
+        ("/api/v1/items?q=", words(8), words(9)),
+        ("/api/v1/celery/tasks?q=", words(8), words(9)),
+        ("/api/tasks?search=", words(8), words(9)),
+    ] {
+        let fits = app.api_get(&format!("{path}{most}"), &token).await;
+        assert_eq!(fits.status, StatusCode::OK, "{path}: {}", fits.body);
+        let refused = app.api_get(&format!("{path}{over}"), &token).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path}: {}",
+            refused.body
+        );
+        let message = refused.json()["error"]["message"].to_string();
+        assert!(message.contains("at most"), "{path}: {message}");
+    }
+    // Tags and words are counted apart; 20 tags and 8 words together still fit.
+    let both = format!("/api/v1/issues?query={}%20{}", tags(20), words(8));
+    assert_eq!(app.api_get(&both, &token).await.status, StatusCode::OK);
+}

@@ -224,7 +224,10 @@ impl Where {
 
     /// Every word of `text` must appear in one of `columns`, ignoring case.
     pub(crate) fn words(&mut self, columns: &[&str], text: Option<&str>) {
-        for word in text.unwrap_or("").split_whitespace().take(8) {
+        // Callers refuse longer searches (`vigie_core::validate::search_words`); this only
+        // keeps a statement small whatever reaches it.
+        let most = vigie_core::validate::MAX_SEARCH_WORDS;
+        for word in text.unwrap_or("").split_whitespace().take(most) {
             let pattern = format!("%{}%", escape_like(&word.to_lowercase()));
             self.values.push(Value::Text(Some(pattern)));
             let n = self.values.len();

@@ -42,6 +42,7 @@ impl TaskSearch {
                 }
             }
         }
+        crate::validate::search_words(search.words.len())?;
         Ok(search)
     }
 }

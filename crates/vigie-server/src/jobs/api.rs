@@ -469,6 +469,17 @@ impl ListQuery {
         self.limit.unwrap_or(50).clamp(1, MAX_LIMIT)
     }
 
+    /// The search box (`q`), refused past [`vigie_core::validate::MAX_SEARCH_WORDS`] words.
+    fn search(&self) -> Result<Option<String>, AppError> {
+        let text = nonempty(&self.q);
+        let words = text.as_deref().map_or(0, |t| t.split_whitespace().count());
+        vigie_core::validate::search_words(words).map_err(|message| AppError::Invalid {
+            field: "q".into(),
+            message,
+        })?;
+        Ok(text)
+    }
+
     pub fn jobs(&self, access: &JobAccess) -> Result<JobFilter, AppError> {
         let status = match nonempty(&self.status) {
             None => None,
@@ -493,7 +504,7 @@ impl ListQuery {
             launched_by: nonempty(&self.launched_by),
             since: self.since()?,
             until: self.time("until", &self.until)?,
-            text: nonempty(&self.q),
+            text: self.search()?,
             limit: self.limit(),
             offset: self.offset.unwrap_or(0),
         })
@@ -516,7 +527,7 @@ impl ListQuery {
             flow: nonempty(&self.flow),
             since: self.since()?,
             until: self.time("until", &self.until)?,
-            text: nonempty(&self.q),
+            text: self.search()?,
             limit: self.limit(),
             offset: self.offset.unwrap_or(0),
             with_counts: true,

@@ -7,7 +7,7 @@ use super::{
 use crate::sql::{Columns, Value, Where};
 use crate::{Result, StoreError};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use vigie_core::issue::{Issue, IssueId, IssueStatus, StatusChange};
 use vigie_core::sketch::Sketch;
 use vigie_core::{ProjectId, Timestamp};
@@ -204,18 +204,30 @@ fn issue_where(f: &IssueFilter) -> Where {
         f.environment.as_deref().map(|v| ("environment", v)),
         f.release.as_deref().map(|v| ("release", v)),
     ];
-    let pairs = tags
+    let pairs: BTreeSet<(&str, &str)> = tags
         .into_iter()
         .flatten()
-        .chain(f.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    for (key, value) in pairs {
-        w.values.push(key.into());
-        w.values.push(value.into());
-        let n = w.values.len();
-        // Driven from the tag's index entries (a few issues), not checked per issue.
+        .chain(f.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .collect();
+    if !pairs.is_empty() {
+        // Driven from the tags' index entries (a few issues), not checked per issue; one
+        // lookup for all the pairs, kept where every pair was found (an issue has each pair
+        // once): a subquery per pair made PostgreSQL plan a join of all of them, 0.5 s for 40
+        // pairs and 9 s for 120.
+        let mut matches = Vec::with_capacity(pairs.len());
+        for (key, value) in &pairs {
+            w.values.push((*key).into());
+            w.values.push((*value).into());
+            let n = w.values.len();
+            matches.push(format!("(key = ${} AND value = ${n})", n - 1));
+        }
+        let every = match pairs.len() {
+            1 => String::new(),
+            n => format!(" GROUP BY issue_id HAVING count(*) = {n}"),
+        };
         w.clauses.push(format!(
-            "id IN (SELECT issue_id FROM issue_tags WHERE key = ${} AND value = ${n})",
-            n - 1
+            "id IN (SELECT issue_id FROM issue_tags WHERE {}{every})",
+            matches.join(" OR ")
         ));
     }
     w

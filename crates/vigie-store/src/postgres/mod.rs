@@ -81,10 +81,33 @@ impl PgEngine {
     }
 
     async fn client(&self) -> Result<Object> {
-        self.pool.get().await.map_err(|e| StoreError::Database {
+        let client = self.pool.get().await.map_err(|e| StoreError::Database {
             message: connect_reason(&e),
             source: Some(std::sync::Arc::new(e)),
-        })
+        })?;
+        forget_statements_past(&client, STATEMENTS_PER_CONNECTION);
+        Ok(client)
+    }
+}
+
+/// Prepared statements one pooled connection keeps. Statements are prepared once per
+/// connection and kept for its life, and PostgreSQL keeps each one's plans in that backend's
+/// memory; searches make a statement shape per number of terms, so without a bound a reader
+/// sending ever longer searches grew the backends by hundreds of MB. The shapes Vigie's own
+/// work uses are a few hundred, well within this.
+const STATEMENTS_PER_CONNECTION: usize = 1_000;
+
+/// Drops every statement `client` prepared once they are more than `most` (dropped, each is
+/// closed on the server and its plans freed); they are prepared again as they are met. All
+/// at once rather than the least used: deadpool's cache keeps no order, and this happens
+/// rarely enough that preparing the working set again costs nothing measurable.
+fn forget_statements_past(client: &Object, most: usize) {
+    if client.statement_cache.size() > most {
+        tracing::info!(
+            statements = client.statement_cache.size(),
+            "a database connection forgets its prepared statements"
+        );
+        client.statement_cache.clear();
     }
 }
 
@@ -367,6 +390,48 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(count, (0, 5), "(dropped rows, all rows)");
+        drop(engine);
+        scratch.drop_schema().await.unwrap();
+    }
+
+    /// Every distinct statement is prepared on the server and kept there with its plans; a
+    /// stream of new shapes (a reader's ever longer searches) must not grow a backend forever.
+    #[tokio::test]
+    async fn a_connection_keeps_a_bounded_number_of_prepared_statements() {
+        let Some(scratch) = testing::Scratch::from_env("vigie_statements").await else {
+            return;
+        };
+        let engine = PgEngine::open(&scratch.url()).await.unwrap();
+        let prepared_on_server = || {
+            engine.read(Box::new(|tx| {
+                Box::pin(async move {
+                    tx.one("SELECT count(*) FROM pg_prepared_statements", &[])
+                        .await?
+                        .req_int(0)
+                })
+            }))
+        };
+        let shapes = STATEMENTS_PER_CONNECTION * 3 / 2;
+        let mut most = 0;
+        for i in 0..shapes {
+            let sql = format!("SELECT {i}::int8 + $1");
+            let answer = engine
+                .read(Box::new(move |tx| {
+                    Box::pin(async move { tx.one(&sql, &[1i64.into()]).await?.req_int(0) })
+                }))
+                .await
+                .unwrap();
+            assert_eq!(answer, i as i64 + 1, "every statement still answers");
+            if i % 100 == 0 {
+                most = most.max(prepared_on_server().await.unwrap());
+            }
+        }
+        most = most.max(prepared_on_server().await.unwrap());
+        // One pooled connection does all of it (the pool hands out the last one given back).
+        assert!(
+            most > 100 && most as usize <= STATEMENTS_PER_CONNECTION + 2,
+            "{most} statements prepared on one backend"
+        );
         drop(engine);
         scratch.drop_schema().await.unwrap();
     }

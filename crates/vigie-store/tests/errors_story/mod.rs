@@ -207,6 +207,39 @@ pub async fn errors_story(store: &Arc<dyn Store>, project: &Project) {
     })
     .await
     .is_empty());
+    // Several pairs: an issue must have every one (a pair named twice counts once).
+    assert_eq!(
+        find(IssueFilter {
+            release: Some("1.1".into()),
+            tags: vec![("customer".into(), "acme".into())],
+            ..base.clone()
+        })
+        .await,
+        ["ValueError: aa"]
+    );
+    assert_eq!(
+        find(IssueFilter {
+            environment: Some("production".into()),
+            tags: vec![
+                ("customer".into(), "acme".into()),
+                ("customer".into(), "acme".into()),
+                ("environment".into(), "production".into()),
+            ],
+            ..base.clone()
+        })
+        .await
+        .len(),
+        2
+    );
+    assert!(find(IssueFilter {
+        tags: vec![
+            ("customer".into(), "acme".into()),
+            ("customer".into(), "other".into()),
+        ],
+        ..base.clone()
+    })
+    .await
+    .is_empty());
     assert_eq!(
         find(IssueFilter {
             text: Some("BB".into()),

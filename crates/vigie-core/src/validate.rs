@@ -81,6 +81,20 @@ pub fn search_words(count: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// Tag filters (`key:value`) one issue search takes: far more than a person types, few
+/// enough that each count is one more statement shape on the database.
+pub const MAX_TAG_FILTERS: usize = 20;
+
+/// `count` tag filters in an issue search, refused past [`MAX_TAG_FILTERS`].
+pub fn tag_filters(count: usize) -> Result<(), String> {
+    if count > MAX_TAG_FILTERS {
+        return Err(format!(
+            "{count} tag filters (key:value); a search takes at most {MAX_TAG_FILTERS}"
+        ));
+    }
+    Ok(())
+}
+
 pub const MIN_PASSWORD_LEN: usize = 8;
 
 pub fn password(raw: &str) -> Result<(), InvalidName> {
@@ -122,5 +136,15 @@ mod tests {
     fn passwords_have_a_minimum_length() {
         assert!(password("short").is_err());
         assert!(password("long enough").is_ok());
+    }
+
+    #[test]
+    fn searches_are_refused_one_past_their_limits_and_say_the_limit() {
+        assert!(search_words(MAX_SEARCH_WORDS).is_ok());
+        let words = search_words(MAX_SEARCH_WORDS + 1).unwrap_err();
+        assert!(words.starts_with("9 words;") && words.contains("at most 8"), "{words}");
+        assert!(tag_filters(MAX_TAG_FILTERS).is_ok());
+        let tags = tag_filters(MAX_TAG_FILTERS + 1).unwrap_err();
+        assert!(tags.starts_with("21 tag filters") && tags.contains("at most 20"), "{tags}");
     }
 }

@@ -742,4 +742,36 @@ async fn searches_past_their_limits_are_refused_and_say_why() {
     // Tags and words are counted apart; 20 tags and 8 words together still fit.
     let both = format!("/api/v1/issues?query={}%20{}", tags(20), words(8));
     assert_eq!(app.api_get(&both, &token).await.status, StatusCode::OK);
+
+    // The pages' search boxes say why above an empty table and keep what was typed.
+    let key = project_key(&app).await;
+    let job = app
+        .api_post("/api/v1/jobs", &key, r#"{"name": "j", "id": "j"}"#)
+        .await;
+    assert_eq!(job.status, StatusCode::CREATED, "{}", job.body);
+    let session = app.setup_admin().await;
+    let typed = (0..9)
+        .map(|i| format!("w{i}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    for page in ["/issues?query=", "/jobs?q=", "/jobs/j?q=", "/celery?q="] {
+        let answer = app.get(&format!("{page}{}", words(9)), &session).await;
+        assert_eq!(answer.status, StatusCode::OK, "{page}: {}", answer.body);
+        assert!(
+            answer.body.contains("9 words; a search takes at most 8"),
+            "{page} does not say why: {}",
+            answer.body
+        );
+        assert!(
+            answer.body.contains(&format!("value=\"{typed}\"")),
+            "{page}"
+        );
+    }
+    // A job's items are not hidden by a refused search of them: the job itself still shows.
+    let job_page = app.get(&format!("/jobs/j?q={}", words(9)), &session).await;
+    assert!(
+        job_page.body.contains("No item matches"),
+        "{}",
+        job_page.body
+    );
 }

@@ -150,7 +150,7 @@ pub async fn tasks(
         nonempty(&params.state),
         nonempty(&params.worker),
     );
-    let (mut tasks, problem) = match searched {
+    let (mut tasks, problem) = match crate::web::searchable(searched)? {
         Ok(filter) => {
             let filter = TaskFilter {
                 // One more than shown says whether a next page exists.
@@ -160,8 +160,7 @@ pub async fn tasks(
             };
             (state.store.celery_tasks(&filter).await?, None)
         }
-        Err(AppError::Invalid { message, .. }) => (Vec::new(), Some(message)),
-        Err(err) => return Err(err.into()),
+        Err(why) => (Vec::new(), Some(why)),
     };
     let more = tasks.len() > PAGE as usize;
     tasks.truncate(PAGE as usize);

@@ -535,7 +535,7 @@ impl ListQuery {
     }
 }
 
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, Default)]
 pub struct JobList {
     pub jobs: Vec<JobView>,
     pub total: u64,
@@ -563,7 +563,7 @@ pub async fn list(
     Ok(Json(list_jobs_for(&state, &query.jobs(&access)?).await?))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 pub struct ItemList {
     pub items: Vec<ItemView>,
     /// Matching items, every page together.

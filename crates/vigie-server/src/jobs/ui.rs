@@ -8,7 +8,7 @@ use super::api::{item_list, list_jobs_for, ItemList, JobDetail, JobList, JobView
 use crate::auth::job_access::JobAccess;
 use crate::http::{AppError, PageError};
 use crate::state::AppState;
-use crate::web::{render, Chrome, PageRequest};
+use crate::web::{render, searchable, Chrome, PageRequest};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -65,6 +65,8 @@ struct JobsPage {
     chrome: Chrome,
     project: Project,
     list: JobList,
+    /// Why the filters could not be read (the table is then empty).
+    problem: Option<String>,
     query: ListQuery,
     statuses: [JobStatus; 6],
     /// The filters as a query string (no paging), for the stream and the pager.
@@ -115,7 +117,10 @@ pub async fn list(
     query.limit = Some(PAGE);
     // The work the application reported, unless Celery tasks or monitor runs are asked for.
     query.origin = Some(query.origin.take().unwrap_or_else(|| "reported".into()));
-    let list = list_jobs_for(&state, &query.jobs(&access)?).await?;
+    let (list, problem) = match searchable(query.jobs(&access))? {
+        Ok(filter) => (list_jobs_for(&state, &filter).await?, None),
+        Err(why) => (JobList::default(), Some(why)),
+    };
     let mut origins = Vec::new();
     for (origin, label) in [
         ("reported", "Reported"),
@@ -127,7 +132,10 @@ pub async fn list(
         count.origin = Some(origin.into());
         count.limit = Some(1);
         count.offset = None;
-        let total = state.store.list_jobs(&count.jobs(&access)?).await?.total;
+        let total = match count.jobs(&access) {
+            Ok(filter) => state.store.list_jobs(&filter).await?.total,
+            Err(_) => 0, // said once, by `problem`
+        };
         origins.push((origin, label, total));
     }
     let mut pairs = vec![("origin", query.origin.as_ref())];
@@ -136,6 +144,7 @@ pub async fn list(
     let page = JobsPage {
         project: access.project,
         list,
+        problem,
         query,
         statuses: JobStatus::ALL,
         filters,
@@ -155,6 +164,8 @@ struct JobPage {
     traces: crate::web::related::JobTraces,
     detail: JobDetail,
     items: ItemList,
+    /// Why the items table's filters could not be read (it is then empty).
+    item_problem: Option<String>,
     item_status: String,
     item_q: String,
     /// `status` and `q` of the items table as a query string (no paging).
@@ -212,7 +223,10 @@ pub async fn show(
     let detail = JobDetail::snapshot(&state, &job).await?;
     query.job = Some(job.id.clone());
     query.limit = Some(PAGE);
-    let items = item_list(&state, &query.items(&access)?).await?;
+    let (items, item_problem) = match searchable(query.items(&access))? {
+        Ok(filter) => (item_list(&state, &filter).await?, None),
+        Err(why) => (ItemList::default(), Some(why)),
+    };
     let issues = crate::web::related::issues_of_job(&state, access.project.id, &job.id).await?;
     let origin = crate::web::related::origin_link(job.kind.as_deref(), &job.id, &job.name);
     let traces = crate::web::related::traces_of_job(&state, access.project.id, &job.id).await?;
@@ -224,6 +238,7 @@ pub async fn show(
         project: access.project,
         detail,
         items,
+        item_problem,
         item_filters: query_string(&[("status", query.status.as_ref()), ("q", query.q.as_ref())]),
         item_status: query.status.clone().unwrap_or_default(),
         item_q: query.q.clone().unwrap_or_default(),

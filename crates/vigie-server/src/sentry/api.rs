@@ -70,10 +70,6 @@ pub fn parse_period(field: &str, text: &str) -> Result<Duration, AppError> {
     })
 }
 
-/// Tag filters (`key:value`) one issue search takes: far more than a person types, few
-/// enough that each count is one more statement shape on the database.
-pub const MAX_TAG_FILTERS: usize = 20;
-
 impl IssueParams {
     /// The store filter these parameters describe. Words of `query` shaped `key:value` filter
     /// (`is:` a status, `level:`, `environment:`, `release:`, any other key a tag).
@@ -102,15 +98,7 @@ impl IssueParams {
                 _ => words.push(word),
             }
         }
-        if f.tags.len() > MAX_TAG_FILTERS {
-            return Err(invalid(
-                "query",
-                format!(
-                    "{} tag filters (key:value); a search takes at most {MAX_TAG_FILTERS}",
-                    f.tags.len()
-                ),
-            ));
-        }
+        vigie_core::validate::tag_filters(f.tags.len()).map_err(|e| invalid("query", e))?;
         vigie_core::validate::search_words(words.len()).map_err(|e| invalid("query", e))?;
         f.text = Some(words.join(" ")).filter(|t| !t.is_empty());
         f.status = status

@@ -203,6 +203,17 @@ pub fn render(template: &impl Template, chrome: &Chrome) -> Result<Response, Pag
     Ok(response)
 }
 
+/// A page's filters as the store takes them, or why they could not be read. A search box
+/// past its limits, or a filter typed into the address, is the user's to mend: the page says
+/// why above an empty table (the API answers 422) instead of showing an error page.
+pub fn searchable<T>(filters: Result<T, AppError>) -> Result<Result<T, String>, PageError> {
+    match filters {
+        Ok(filters) => Ok(Ok(filters)),
+        Err(AppError::Invalid { message, .. }) => Ok(Err(message)),
+        Err(err) => Err(err.into()),
+    }
+}
+
 /// Redirects to `to` with a flash message for the next page.
 pub fn redirect_with(to: &str, ok: bool, message: &str, secure: bool) -> Response {
     (

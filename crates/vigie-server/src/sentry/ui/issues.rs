@@ -115,6 +115,8 @@ struct IssuesPage {
     project: Project,
     params: IssueParams,
     rows: Vec<IssueRow>,
+    /// Why the filters could not be read (the table is then empty).
+    problem: Option<String>,
     total: u64,
     offset: u32,
     days: bool,
@@ -179,7 +181,10 @@ pub async fn list(
     }
     params.limit = Some(PAGE);
     let offset = params.offset.unwrap_or(0);
-    let page = state.store.list_issues(&params.filter(project.id)?).await?;
+    let (page, problem) = match crate::web::searchable(params.filter(project.id))? {
+        Ok(filter) => (state.store.list_issues(&filter).await?, None),
+        Err(why) => (vigie_store::IssuePage::default(), Some(why)),
+    };
     let days = params.period.as_deref() == Some("14d");
     let counts = sparklines(&state, &page.issues, days).await?;
     let rows = page
@@ -230,6 +235,7 @@ pub async fn list(
         project,
         params,
         rows,
+        problem,
         total: page.total,
         offset,
         days,

@@ -13,6 +13,7 @@
 //!   vigie-bench alerts     --binary target/release/vigie --rules 200
 //!   vigie-bench celery     --binary target/release/vigie --flower-url … --flower-pid …
 //!   vigie-bench burst      --binary old/vigie --binary target/release/vigie --clients 4000
+//!   vigie-bench search-shapes --binary target/release/vigie --searches 8000
 //!
 //! With `VIGIE_BENCH_POSTGRES=postgres://user@host/any` in the environment, every server
 //! measured keeps its data in a fresh PostgreSQL database of its own on that server (created
@@ -30,6 +31,7 @@ mod otlp;
 mod regress;
 mod search;
 mod sentry;
+mod shapes;
 mod sourcemaps;
 mod traces;
 
@@ -262,6 +264,14 @@ enum Scenario {
         #[command(flatten)]
         opts: burst::Options,
     },
+    /// Thousands of random searches (every count of words and tag filters, every sort): the
+    /// memory of Vigie and of its largest PostgreSQL backend as statement shapes pile up.
+    SearchShapes {
+        #[arg(long, default_value = "target/release/vigie")]
+        binary: PathBuf,
+        #[command(flatten)]
+        opts: shapes::Options,
+    },
     /// Source maps: parsing a large map and resolving a 50-frame stack, in process and
     /// through the server beside a project without maps.
     Sourcemaps {
@@ -397,6 +407,7 @@ async fn main() -> Result<()> {
         Scenario::Burst { opts } => burst::run(opts).await,
         Scenario::Sourcemaps { binary, opts } => sourcemaps::run(&binary, opts).await,
         Scenario::Search { binary, opts } => search::run(&binary, opts).await,
+        Scenario::SearchShapes { binary, opts } => shapes::run(&binary, opts).await,
         Scenario::Regress { new, opts } => regress::run(&new, opts).await,
         Scenario::ParseLogs { lines } => logs::parse_only(lines),
         Scenario::ProcessEvents { events } => sentry::process_only(events).await,

@@ -381,6 +381,10 @@ async fn issue_list(binary: &Path, issues: usize, events: usize) -> Result<()> {
         ("/issues (last seen)", "/issues"),
         ("/issues?sort=events", "/issues?sort=events"),
         ("/issues?query=customer:c7", "/issues?query=customer%3Ac7"),
+        (
+            "/issues?query=issue 4217 (a word of the titles)",
+            "/issues?query=issue%204217",
+        ),
     ] {
         let mut times = Vec::new();
         for _ in 0..20 {

@@ -142,9 +142,15 @@ mod tests {
     fn searches_are_refused_one_past_their_limits_and_say_the_limit() {
         assert!(search_words(MAX_SEARCH_WORDS).is_ok());
         let words = search_words(MAX_SEARCH_WORDS + 1).unwrap_err();
-        assert!(words.starts_with("9 words;") && words.contains("at most 8"), "{words}");
+        assert!(
+            words.starts_with("9 words;") && words.contains("at most 8"),
+            "{words}"
+        );
         assert!(tag_filters(MAX_TAG_FILTERS).is_ok());
         let tags = tag_filters(MAX_TAG_FILTERS + 1).unwrap_err();
-        assert!(tags.starts_with("21 tag filters") && tags.contains("at most 20"), "{tags}");
+        assert!(
+            tags.starts_with("21 tag filters") && tags.contains("at most 20"),
+            "{tags}"
+        );
     }
 }

@@ -759,7 +759,7 @@ async fn jobs_story(store: &Arc<dyn Store>, project: &vigie_core::Project) {
     let other = Job::create(
         &NewJob {
             project: project.id,
-            name: "Import 50% of stock".into(),
+            name: "Import 50% of stock for ÉTÉ".into(),
             kind: Some("import".into()),
             ..Default::default()
         },
@@ -787,6 +787,10 @@ async fn jobs_story(store: &Arc<dyn Store>, project: &vigie_core::Project) {
     assert_eq!(store.list_jobs(&search("INVOICES")).await.unwrap().total, 1);
     assert_eq!(store.list_jobs(&search("50%")).await.unwrap().total, 1);
     assert_eq!(store.list_jobs(&search("5_%")).await.unwrap().total, 0);
+    // Every letter's case is ignored, not only ASCII's, on both engines.
+    assert_eq!(store.list_jobs(&search("été")).await.unwrap().total, 1);
+    assert_eq!(store.list_jobs(&search("ÉTÉ")).await.unwrap().total, 1);
+    assert_eq!(store.list_jobs(&search("Été")).await.unwrap().total, 1);
     let pending = store
         .list_jobs(&JobFilter {
             project: project.id,

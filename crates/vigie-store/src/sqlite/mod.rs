@@ -11,6 +11,7 @@
 
 pub mod backup;
 mod checkpoint;
+mod lower;
 mod readers;
 mod schema;
 mod tx;
@@ -89,6 +90,7 @@ fn open_writer(path: &Path) -> Result<Connection> {
          PRAGMA wal_autocheckpoint = 0;",
     )
     .map_err(|e| open_error(path, e))?;
+    lower::install(&conn).map_err(|e| open_error(path, e))?;
     conn.set_prepared_statement_cache_capacity(WRITER_STATEMENTS);
     if installed {
         // The image recorded its migrations with no time: they were applied now. Nobody
@@ -139,6 +141,7 @@ fn open_reader(path: &Path) -> Result<Connection> {
          -- 2 MiB each: reads here are small and indexed; memory stays low with four readers.
          PRAGMA cache_size = -2000;",
     )?;
+    lower::install(&conn).map_err(|e| open_error(path, e))?;
     conn.set_prepared_statement_cache_capacity(READER_STATEMENTS);
     Ok(conn)
 }

@@ -73,12 +73,7 @@ pub const MAX_SEARCH_WORDS: usize = 8;
 
 /// `count` words in a search box, refused past [`MAX_SEARCH_WORDS`] with a message that says so.
 pub fn search_words(count: usize) -> Result<(), String> {
-    if count > MAX_SEARCH_WORDS {
-        return Err(format!(
-            "{count} words; a search takes at most {MAX_SEARCH_WORDS}, which must all match"
-        ));
-    }
-    Ok(())
+    at_most(count, MAX_SEARCH_WORDS, "words", ", which must all match")
 }
 
 /// Tag filters (`key:value`) one issue search takes: far more than a person types, few
@@ -87,9 +82,14 @@ pub const MAX_TAG_FILTERS: usize = 20;
 
 /// `count` tag filters in an issue search, refused past [`MAX_TAG_FILTERS`].
 pub fn tag_filters(count: usize) -> Result<(), String> {
-    if count > MAX_TAG_FILTERS {
+    at_most(count, MAX_TAG_FILTERS, "tag filters (key:value)", "")
+}
+
+/// `count` of `what` in a search, refused past `most` with a message naming both.
+fn at_most(count: usize, most: usize, what: &str, then: &str) -> Result<(), String> {
+    if count > most {
         return Err(format!(
-            "{count} tag filters (key:value); a search takes at most {MAX_TAG_FILTERS}"
+            "{count} {what}; a search takes at most {most}{then}"
         ));
     }
     Ok(())

@@ -53,6 +53,7 @@ pub mod project;
 pub mod query_set;
 pub mod schedule;
 pub mod scrub;
+pub mod search_box;
 pub mod secret;
 pub mod sketch;
 pub mod span;

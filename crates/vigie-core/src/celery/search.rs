@@ -1,6 +1,8 @@
 //! What a user asks of the tasks list: the search box (`name:shop.send state:failure
 //! args:INV-7` and words) and the order (`-runtime`: slowest first).
 
+use crate::search_box::Term;
+
 /// The tasks search box: `name:shop.send state:failure args:INV-7 kwargs:… result:…` and free
 /// words (found in the name, arguments, result or exception). Values with spaces are quoted:
 /// `args:"INV 7"`.
@@ -20,15 +22,15 @@ impl TaskSearch {
     /// Reads the search box; an unknown `filter:` is refused with the ones there are.
     pub fn parse(text: &str) -> Result<TaskSearch, String> {
         let mut search = TaskSearch::default();
-        for term in terms(text) {
-            let Some((key, value)) = term.split_once(':').filter(|(k, v)| {
-                !k.is_empty() && k.chars().all(|c| c.is_ascii_alphabetic()) && !v.starts_with("//")
-            }) else {
-                search.words.push(term);
-                continue;
+        for term in crate::search_box::terms(text) {
+            let (key, value) = match term {
+                Term::Word(word) => {
+                    search.words.push(word);
+                    continue;
+                }
+                Term::Filter { key, value } => (key, Some(value)),
             };
-            let value = Some(value.trim_matches('"').to_string()).filter(|v| !v.is_empty());
-            match key {
+            match key.as_str() {
                 "name" => search.name = value,
                 "state" => search.state = value.map(|v| v.to_uppercase()),
                 "worker" => search.worker = value,
@@ -37,37 +39,15 @@ impl TaskSearch {
                 "result" => search.result = value,
                 other => {
                     return Err(format!(
-                        "\"{other}:\" is not a filter: use name:, state:, worker:, args:, kwargs: or result:"
+                        "\"{other}:\" is not a filter: use name:, state:, worker:, args:, kwargs: \
+                         or result: (a word holding a colon goes in double quotes)"
                     ))
                 }
             }
         }
-        crate::validate::search_words(search.words.len())?;
+        crate::validate::search_words(crate::search_box::word_count(&search.words))?;
         Ok(search)
     }
-}
-
-/// Splits on spaces outside double quotes.
-fn terms(text: &str) -> Vec<String> {
-    let (mut out, mut current, mut quoted) = (Vec::new(), String::new(), false);
-    for c in text.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                current.push(c);
-            }
-            c if c.is_whitespace() && !quoted => {
-                if !current.is_empty() {
-                    out.push(std::mem::take(&mut current).trim_matches('"').to_string());
-                }
-            }
-            c => current.push(c),
-        }
-    }
-    if !current.is_empty() {
-        out.push(current.trim_matches('"').to_string());
-    }
-    out
 }
 
 /// What the tasks list is ordered by.

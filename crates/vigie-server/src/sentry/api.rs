@@ -31,6 +31,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use vigie_core::issue::{Issue, IssueId, IssueStatus, StatusChange};
+use vigie_core::search_box::Term;
 use vigie_core::sketch::Apdex;
 use vigie_core::{ProjectId, Timestamp};
 use vigie_store::errors::{Feedback, SampleMeta, SpanStat, TagCount, TransactionStats};
@@ -71,8 +72,9 @@ pub fn parse_period(field: &str, text: &str) -> Result<Duration, AppError> {
 }
 
 impl IssueParams {
-    /// The store filter these parameters describe. Words of `query` shaped `key:value` filter
-    /// (`is:` a status, `level:`, `environment:`, `release:`, any other key a tag).
+    /// The store filter these parameters describe. Terms of `query` shaped `key:value` filter
+    /// (`is:` a status, `level:`, `environment:`, `release:`, any other key a tag); the rest,
+    /// and anything in double quotes, are words ([`vigie_core::search_box`]).
     pub fn filter(&self, project: ProjectId) -> Result<IssueFilter, AppError> {
         let mut f = IssueFilter {
             project,
@@ -86,20 +88,21 @@ impl IssueParams {
         };
         let mut status = self.status.clone().filter(|s| !s.is_empty() && s != "all");
         let mut words = Vec::new();
-        for word in self.query.split_whitespace() {
-            match word.split_once(':') {
-                Some((key, value)) if !key.is_empty() && !value.is_empty() => match key {
-                    "is" => status = Some(value.to_string()),
-                    "level" => f.level = Some(value.to_string()),
-                    "environment" | "env" => f.environment = Some(value.to_string()),
-                    "release" => f.release = Some(value.to_string()),
-                    _ => f.tags.push((key.to_string(), value.to_string())),
+        for term in vigie_core::search_box::terms(&self.query) {
+            match term {
+                Term::Filter { key, value } => match key.as_str() {
+                    "is" => status = Some(value),
+                    "level" => f.level = Some(value),
+                    "environment" | "env" => f.environment = Some(value),
+                    "release" => f.release = Some(value),
+                    _ => f.tags.push((key, value)),
                 },
-                _ => words.push(word),
+                Term::Word(word) => words.push(word),
             }
         }
         vigie_core::validate::tag_filters(f.tags.len()).map_err(|e| invalid("query", e))?;
-        vigie_core::validate::search_words(words.len()).map_err(|e| invalid("query", e))?;
+        vigie_core::validate::search_words(vigie_core::search_box::word_count(&words))
+            .map_err(|e| invalid("query", e))?;
         f.text = Some(words.join(" ")).filter(|t| !t.is_empty());
         f.status = status
             .map(|s| s.parse::<IssueStatus>().map_err(|e| invalid("status", e)))
@@ -559,4 +562,35 @@ pub async fn update_settings(
     let settings =
         super::change_settings(state.store.as_ref(), &state.hub, reader.project.id, change).await?;
     Ok(Json(settings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter_of(query: &str) -> Result<IssueFilter, AppError> {
+        IssueParams {
+            query: query.into(),
+            ..IssueParams::default()
+        }
+        .filter(ProjectId(1))
+    }
+
+    #[test]
+    fn the_search_box_reads_filters_words_and_quoted_text() {
+        let f = filter_of(r#"is:resolved customer:acme "http://shop/x" timeout level:error"#)
+            .unwrap();
+        assert_eq!(f.status, Some(IssueStatus::Resolved));
+        assert_eq!(f.level.as_deref(), Some("error"));
+        assert_eq!(f.tags, [("customer".to_string(), "acme".to_string())]);
+        assert_eq!(f.text.as_deref(), Some("http://shop/x timeout"));
+        // What only looks like a filter is searched as text: a URL, a time, a quoted pair.
+        let f = filter_of(r#"http://shop/x 12:30 "C:\temp""#).unwrap();
+        assert!(f.tags.is_empty(), "{:?}", f.tags);
+        assert_eq!(f.text.as_deref(), Some(r"http://shop/x 12:30 C:\temp"));
+        // A quoted phrase counts each of its words against the limit.
+        let nine = r#""a b c d e f g h" i"#;
+        let refused = filter_of(nine).err().expect("9 words refused");
+        assert!(refused.to_string().contains("9 words"), "{refused}");
+    }
 }

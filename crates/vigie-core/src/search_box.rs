@@ -26,6 +26,18 @@ pub fn terms(text: &str) -> Vec<Term> {
     pieces(text).into_iter().map(|piece| term(&piece)).collect()
 }
 
+/// The words of a search box that takes no filters (Jobs, items): every term as text, a
+/// `key:value` as typed, quotes taken off.
+pub fn words(text: &str) -> Vec<String> {
+    terms(text)
+        .into_iter()
+        .map(|term| match term {
+            Term::Word(word) => word,
+            Term::Filter { key, value } => format!("{key}:{value}"),
+        })
+        .collect()
+}
+
 /// The words `words` hold as the store matches them, each apart (a quoted phrase counts each
 /// of its words): what [`crate::validate::search_words`] is given.
 pub fn word_count(words: &[String]) -> usize {
@@ -130,6 +142,14 @@ mod tests {
         assert_eq!(terms("Error: timeout"), [word("Error:"), word("timeout")]);
         assert_eq!(terms(":x"), [word(":x")]);
         assert_eq!(terms("été:x"), [word("été:x")]);
+    }
+
+    #[test]
+    fn a_box_without_filters_reads_every_term_as_text() {
+        assert_eq!(
+            words(r#""bulk send" INV:7 http://x"#),
+            ["bulk send", "INV:7", "http://x"]
+        );
     }
 
     #[test]

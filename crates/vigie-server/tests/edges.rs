@@ -749,6 +749,12 @@ async fn searches_past_their_limits_are_refused_and_say_why() {
         .api_post("/api/v1/jobs", &key, r#"{"name": "j", "id": "j"}"#)
         .await;
     assert_eq!(job.status, StatusCode::CREATED, "{}", job.body);
+    // Quotes group words; they are not searched for.
+    let quoted = app.api_get("/api/v1/jobs?q=%22j%22", &token).await;
+    assert_eq!(quoted.json()["total"], 1, "{}", quoted.body);
+    // Quotes group words; they are not searched for.
+    let quoted = app.api_get("/api/v1/jobs?q=%22j%22", &token).await;
+    assert_eq!(quoted.json()["total"], 1, "{}", quoted.body);
     let session = app.setup_admin().await;
     let typed = (0..9)
         .map(|i| format!("w{i}"))

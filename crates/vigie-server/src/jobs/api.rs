@@ -469,15 +469,17 @@ impl ListQuery {
         self.limit.unwrap_or(50).clamp(1, MAX_LIMIT)
     }
 
-    /// The search box (`q`), refused past [`vigie_core::validate::MAX_SEARCH_WORDS`] words.
+    /// The search box (`q`), quotes taken off, refused past
+    /// [`vigie_core::validate::MAX_SEARCH_WORDS`] words.
     fn search(&self) -> Result<Option<String>, AppError> {
-        let text = nonempty(&self.q);
-        let words = text.as_deref().map_or(0, |t| t.split_whitespace().count());
-        vigie_core::validate::search_words(words).map_err(|message| AppError::Invalid {
-            field: "q".into(),
-            message,
-        })?;
-        Ok(text)
+        let words = vigie_core::search_box::words(self.q.as_deref().unwrap_or(""));
+        vigie_core::validate::search_words(vigie_core::search_box::word_count(&words)).map_err(
+            |message| AppError::Invalid {
+                field: "q".into(),
+                message,
+            },
+        )?;
+        Ok(Some(words.join(" ")).filter(|text| !text.is_empty()))
     }
 
     pub fn jobs(&self, access: &JobAccess) -> Result<JobFilter, AppError> {

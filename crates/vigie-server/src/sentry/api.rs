@@ -578,8 +578,8 @@ mod tests {
 
     #[test]
     fn the_search_box_reads_filters_words_and_quoted_text() {
-        let f = filter_of(r#"is:resolved customer:acme "http://shop/x" timeout level:error"#)
-            .unwrap();
+        let f =
+            filter_of(r#"is:resolved customer:acme "http://shop/x" timeout level:error"#).unwrap();
         assert_eq!(f.status, Some(IssueStatus::Resolved));
         assert_eq!(f.level.as_deref(), Some("error"));
         assert_eq!(f.tags, [("customer".to_string(), "acme".to_string())]);

@@ -590,7 +590,7 @@ mod tests {
         assert_eq!(f.text.as_deref(), Some(r"http://shop/x 12:30 C:\temp"));
         // A quoted phrase counts each of its words against the limit.
         let nine = r#""a b c d e f g h" i"#;
-        let refused = filter_of(nine).err().expect("9 words refused");
+        let refused = filter_of(nine).expect_err("9 words refused");
         assert!(refused.to_string().contains("9 words"), "{refused}");
     }
 }

@@ -1,8 +1,9 @@
 //! What Vigie promises when things go wrong, checked on the real binary: a full disk answers
 //! clearly and loses nothing acknowledged (on SQLite and on PostgreSQL); compressed bombs and
 //! amplifying bodies on every ingest path get a clean 4xx while the server's memory stays
-//! bounded; a SIGTERM with requests in flight loses nothing it acknowledged; log files Vigie
-//! follows lose and double no line through rotations and `kill -9`.
+//! bounded; a burst of wrong passwords is refused in bounded memory; a SIGTERM with requests in
+//! flight loses nothing it acknowledged; log files Vigie follows lose and double no line
+//! through rotations and `kill -9`.
 
 mod common;
 
@@ -340,19 +341,7 @@ fn bombs_and_amplifiers_on_every_ingest_path_get_a_clean_4xx_in_bounded_memory()
         ),
     ];
 
-    let pid = server.child.id();
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let sampler = {
-        let done = done.clone();
-        std::thread::spawn(move || {
-            let mut peak = 0;
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                peak = peak.max(rss_kib(pid));
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            peak
-        })
-    };
+    let peak = PeakRss::of(server.child.id());
     // Each bomb four times over, all at once.
     let throwers: Vec<_> = (0..4)
         .flat_map(|_| bombs.iter().cloned())
@@ -368,8 +357,7 @@ fn bombs_and_amplifiers_on_every_ingest_path_get_a_clean_4xx_in_bounded_memory()
         })
         .collect();
     let answers: Vec<_> = throwers.into_iter().map(|t| t.join().unwrap()).collect();
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
-    let peak_mib = sampler.join().unwrap() / 1024;
+    let peak_mib = peak.stop();
 
     for (name, answer) in &answers {
         let status = status_of(answer);
@@ -410,6 +398,82 @@ fn bombs_and_amplifiers_on_every_ingest_path_get_a_clean_4xx_in_bounded_memory()
     );
     assert_eq!(status_of(&ok), 200, "{ok}");
     eprintln!("peak RSS under bombs: {peak_mib} MiB");
+}
+
+/// Each password check holds 19 MiB (Argon2id) while it runs, and needs no account: before
+/// checks took turns, these 200 requests with wrong Basic credentials at once hashed 113–128
+/// passwords together and took this debug server to 2,031–2,431 MiB (the release server to
+/// 1,461 MiB). Now at most two run at once and the attempts that waited their turn meet the
+/// throttle the earlier failures set: 3–5 hashes, 110–262 MiB (the idle debug server, the
+/// hashes, and the allocator's slack for 200 requests in flight).
+#[test]
+fn a_burst_of_wrong_passwords_is_refused_in_bounded_memory() {
+    use base64::Engine;
+    const AT_ONCE: usize = 200;
+    const BOUND_MIB: u64 = 400;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"));
+    let peak = PeakRss::of(server.child.id());
+    let start = std::sync::Arc::new(std::sync::Barrier::new(AT_ONCE));
+    let attempts: Vec<_> = (0..AT_ONCE)
+        .map(|i| {
+            let (url, start) = (format!("{}/api/workers", server.url), start.clone());
+            let basic = base64::engine::general_purpose::STANDARD
+                .encode(format!("someone{i}:wrong password {i}"));
+            std::thread::spawn(move || {
+                start.wait();
+                status_of(&http(
+                    "GET",
+                    &url,
+                    &[("Authorization", &format!("Basic {basic}"))],
+                    b"",
+                ))
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = attempts.into_iter().map(|a| a.join().unwrap()).collect();
+    let peak_mib = peak.stop();
+    let refused = statuses.iter().filter(|s| **s == 401).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(
+        refused + throttled,
+        AT_ONCE,
+        "every attempt is refused (401) or throttled (429): {statuses:?}"
+    );
+    assert!(throttled > 0, "the burst met the throttle: {statuses:?}");
+    assert!(
+        peak_mib < BOUND_MIB,
+        "the server reached {peak_mib} MiB (bound {BOUND_MIB} MiB)"
+    );
+    eprintln!("peak RSS under {AT_ONCE} wrong passwords: {peak_mib} MiB ({refused} refused, {throttled} throttled)");
+}
+
+/// A process's RSS, sampled every 5 ms from [`PeakRss::of`] until [`PeakRss::stop`].
+struct PeakRss {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    sampler: std::thread::JoinHandle<u64>,
+}
+
+impl PeakRss {
+    fn of(pid: u32) -> PeakRss {
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = done.clone();
+        let sampler = std::thread::spawn(move || {
+            let mut peak = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(rss_kib(pid));
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            peak
+        });
+        PeakRss { done, sampler }
+    }
+
+    /// The highest RSS seen, in MiB.
+    fn stop(self) -> u64 {
+        self.done.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.sampler.join().unwrap() / 1024
+    }
 }
 
 fn rss_kib(pid: u32) -> u64 {

@@ -5,7 +5,9 @@
 //! check(username, ip, password)
 //!   ─► failures of this username / ip / pair (in the database: every instance sees them)
 //!   ─► too many lately: Throttled (wait_s) — the password is not even looked at
-//!   ─► a slowdown that grows with the username's failures ─► the password hash compared
+//!   ─► a slowdown that grows with the username's failures
+//!   ─► a turn to hash (at most `password::AT_ONCE` at once) ─► throttled again, counting the
+//!      failures recorded while it waited ─► the password hash compared
 //!   ─► wrong: a failure recorded for each key; right: the username's and pair's cleared
 //! ```
 
@@ -15,7 +17,7 @@ use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use std::net::SocketAddr;
-use vigie_core::login_limiter::{self, LoginKeys};
+use vigie_core::login_limiter::{self, Failures as LoginFailures, LoginKeys};
 use vigie_core::{Timestamp, User};
 
 /// Why a password was not taken.
@@ -35,22 +37,29 @@ pub async fn check(
     given: String,
 ) -> Result<Result<User, Refused>, AppError> {
     let keys = LoginKeys::new(username, ip);
-    let now = Timestamp::now();
-    let failures = state.store.login_failures(&keys.all()).await?;
-    let counted = |key: &String| failures.iter().find(|(k, _)| k == key).map(|(_, f)| f);
-    let wait = login_limiter::wait(keys.refusing.iter().filter_map(counted), now);
-    if !wait.is_zero() {
-        return Ok(Err(Refused::Throttled {
-            wait_s: wait.as_secs_f64().ceil() as u64,
-        }));
-    }
-    let slowdown = login_limiter::slowdown(counted(&keys.username), now);
+    let failures = match throttle(state, &keys).await? {
+        Ok(failures) => failures,
+        Err(throttled) => return Ok(Err(throttled)),
+    };
+    let slowdown = login_limiter::slowdown(
+        failures
+            .iter()
+            .find(|(key, _)| *key == keys.username)
+            .map(|(_, f)| f),
+        Timestamp::now(),
+    );
     if !slowdown.is_zero() {
         tokio::time::sleep(slowdown).await;
     }
+    // Hashes take turns (`password`); the failures recorded while this attempt waited count
+    // for it, so a burst of wrong passwords is throttled rather than hashed in a queue.
+    let turn = password::turn().await;
+    if let Err(throttled) = throttle(state, &keys).await? {
+        return Ok(Err(throttled));
+    }
     let credentials = state.store.credentials(username).await?;
     let hash = credentials.as_ref().map(|c| c.password_hash.clone());
-    if !password::verify(given, hash).await {
+    if !password::verify(turn, given, hash).await {
         state
             .store
             .record_login_failure(&keys.all(), Timestamp::now())
@@ -63,6 +72,23 @@ pub async fn check(
         .clear_login_failures(&keys.cleared_by_success())
         .await?;
     Ok(Ok(credentials.expect("verified credentials exist").user))
+}
+
+/// The recent failures of `keys`, or `Throttled` when there were too many lately.
+async fn throttle(
+    state: &AppState,
+    keys: &LoginKeys,
+) -> Result<Result<Vec<(String, LoginFailures)>, Refused>, AppError> {
+    let failures = state.store.login_failures(&keys.all()).await?;
+    let counted = |key: &String| failures.iter().find(|(k, _)| k == key).map(|(_, f)| f);
+    let wait = login_limiter::wait(keys.refusing.iter().filter_map(counted), Timestamp::now());
+    if wait.is_zero() {
+        Ok(Ok(failures))
+    } else {
+        Ok(Err(Refused::Throttled {
+            wait_s: wait.as_secs_f64().ceil() as u64,
+        }))
+    }
 }
 
 /// The client's address, for login throttling.

@@ -8,7 +8,7 @@
 //!   │ http::security (headers, error shaping) ─ metrics::track (a `request` span, the count)
 //!   │ http::unread_body (every sender gets its answer)
 //!   ▼
-//!  jobs::api::progress ── auth::job_access::JobAccess (the project key) ── IngestBody (caps,
+//!  jobs::api::update ──── auth::job_access::JobAccess (the project key) ── IngestBody (caps,
 //!   │                     inflating, the memory budget; http::ingest_body)
 //!   │ vigie_protocol::jobs parses ─ vigie_core::job applies the rule
 //!   ▼

@@ -325,33 +325,20 @@ pub async fn start(
     apply(&state, &access, &id, JobUpdate::Start).await
 }
 
-pub async fn progress(
-    State(state): State<AppState>,
-    access: JobAccess,
-    Path(id): Path<String>,
-    mut body: IngestBody,
-) -> Result<Json<JobView>, ApiError> {
-    let update = wire::progress(&json_body(&mut body).await?)?;
-    apply(&state, &access, &id, update).await
-}
+/// How the body of one kind of update reads (`wire::progress`, `wire::heartbeat`,
+/// `wire::finish`).
+pub type ReadUpdate = fn(&serde_json::Value) -> Result<JobUpdate, FieldError>;
 
-pub async fn heartbeat(
+/// `POST /api/v1/jobs/{id}/progress|heartbeat|finish`: the body read by `read`, then applied.
+/// The routes bind `read`, one per path.
+pub async fn update(
     State(state): State<AppState>,
     access: JobAccess,
     Path(id): Path<String>,
     mut body: IngestBody,
+    read: ReadUpdate,
 ) -> Result<Json<JobView>, ApiError> {
-    let update = wire::heartbeat(&json_body(&mut body).await?)?;
-    apply(&state, &access, &id, update).await
-}
-
-pub async fn finish(
-    State(state): State<AppState>,
-    access: JobAccess,
-    Path(id): Path<String>,
-    mut body: IngestBody,
-) -> Result<Json<JobView>, ApiError> {
-    let update = wire::finish(&json_body(&mut body).await?)?;
+    let update = read(&json_body(&mut body).await?)?;
     apply(&state, &access, &id, update).await
 }
 

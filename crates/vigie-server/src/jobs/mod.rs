@@ -24,6 +24,7 @@ use crate::hub::JobNews;
 use crate::state::AppState;
 use axum::routing::{get, post};
 use vigie_core::Timestamp;
+use vigie_protocol::jobs as wire;
 use vigie_store::StoreError;
 
 /// The jobs pages, and the jobs API. The API is called by jobs themselves with a project key
@@ -38,9 +39,18 @@ pub fn routes() -> Routes<AppState> {
             .route("/api/v1/jobs", get(api::list).post(api::create))
             .route("/api/v1/jobs/{id}", get(api::get))
             .route("/api/v1/jobs/{id}/start", post(api::start))
-            .route("/api/v1/jobs/{id}/progress", post(api::progress))
-            .route("/api/v1/jobs/{id}/heartbeat", post(api::heartbeat))
-            .route("/api/v1/jobs/{id}/finish", post(api::finish))
+            .route(
+                "/api/v1/jobs/{id}/progress",
+                post(|s, a, p, b| api::update(s, a, p, b, wire::progress)),
+            )
+            .route(
+                "/api/v1/jobs/{id}/heartbeat",
+                post(|s, a, p, b| api::update(s, a, p, b, wire::heartbeat)),
+            )
+            .route(
+                "/api/v1/jobs/{id}/finish",
+                post(|s, a, p, b| api::update(s, a, p, b, wire::finish)),
+            )
             .route(
                 "/api/v1/jobs/{id}/items",
                 get(api::list_job_items).post(api::add_items),

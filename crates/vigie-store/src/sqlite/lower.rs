@@ -30,9 +30,10 @@ fn lower(ctx: &Context<'_>) -> rusqlite::Result<Value> {
     Ok(match ctx.get_raw(0) {
         ValueRef::Null => Value::Null,
         ValueRef::Text(bytes) | ValueRef::Blob(bytes) => Value::Text(lowercase(bytes)),
-        // As the built-in does: a number is lowered as its text.
+        // A number is lowered as its text, as the built-in does (a whole REAL reads "1" here
+        // where SQLite writes "1.0"; Vigie searches only text columns).
         ValueRef::Integer(i) => Value::Text(i.to_string()),
-        ValueRef::Real(r) => Value::Text(ValueRef::Real(r).as_f64()?.to_string()),
+        ValueRef::Real(r) => Value::Text(r.to_string()),
     })
 }
 

@@ -3,9 +3,11 @@ schemathesis from that document (the one the server itself serves): boundary val
 types, odd and long strings, missing and extra parts, for the JSON API, the ingest protocols
 (Sentry, OTLP, Loki, jobs, logs, monitors' pings) and Flower's compatible API.
 
-What must hold, whatever was sent: no answer is a 5xx, no connection is dropped, the server
-still answers `/health` afterwards, and its RSS stays bounded while the requests come (sampled
-every 0.2 s). A failure prints schemathesis' report with a `curl` line that reproduces it.
+What must hold, whatever was sent (NUL bytes included, which PostgreSQL refuses in text): no
+answer is a 5xx, no connection is dropped, the server still answers `/health` afterwards, and
+its RSS stays bounded while the requests come (sampled every 0.2 s). Run on the embedded SQLite
+and, with VIGIE_TEST_POSTGRES_URL, on a PostgreSQL database of its own. A failure prints
+schemathesis' report with a `curl` line that reproduces it.
 
 The run is deterministic (a fixed seed) so that CI is repeatable; to look further, run it with
 another seed: `VIGIE_FUZZ_SEED=123 python -m pytest e2e/test_api_fuzz.py`.
@@ -35,6 +37,7 @@ import pytest
 from harness import Server, vigie_binary
 
 REDIS = os.environ.get("VIGIE_TEST_REDIS_URL")
+POSTGRES = os.environ.get("VIGIE_TEST_POSTGRES_URL")
 SEED = os.environ.get("VIGIE_FUZZ_SEED", "20261129")
 # Far above what a server doing this work holds (tens of MiB), far below what a request that
 # made it buffer without bound would.
@@ -53,14 +56,37 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
-def test_no_generated_request_gets_a_server_error(tmp_path):
-    args = []
+def psql(url, sql):
+    subprocess.run(["psql", url, "-qc", sql], check=True, capture_output=True)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request):
+    """The `--database` URL to run on (a database of its own), or None for the embedded SQLite."""
+    if request.param == "sqlite":
+        yield None
+        return
+    if not POSTGRES:
+        pytest.skip("set VIGIE_TEST_POSTGRES_URL to fuzz the API on PostgreSQL too")
+    name = f"vigie_e2e_fuzz_{os.getpid()}"
+    psql(POSTGRES, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    psql(POSTGRES, f"CREATE DATABASE {name}")
+    yield POSTGRES.rsplit("/", 1)[0] + "/" + name
+    psql(POSTGRES, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_no_generated_request_gets_a_server_error(tmp_path, database):
+    args = ["--database", database] if database else []
     if REDIS:
-        args = ["--celery-broker", REDIS.rsplit("/", 1)[0] + "/14"]
+        args += ["--celery-broker", REDIS.rsplit("/", 1)[0] + "/14"]
     with tempfile.TemporaryDirectory() as data:
-        srv = Server(vigie_binary(), data, *args)
+        binary = vigie_binary()
+        srv = Server(binary, data, *args)
         try:
-            token = srv.admin_token()
+            token = subprocess.run(
+                [str(binary), "token", "create", "--name", "fuzz", "--scope", "admin",
+                 "--data", data, *(["--database", database] if database else [])],
+                check=True, capture_output=True, text=True).stdout.strip()
             schema = tmp_path / "openapi.json"
             with urllib.request.urlopen(srv.url + "/api/v1/openapi.json", timeout=10) as r:
                 schema.write_bytes(r.read())
@@ -86,8 +112,10 @@ def test_no_generated_request_gets_a_server_error(tmp_path):
                  "--exclude-path-regex", excluded,
                  "--phases", "examples,coverage,fuzzing",
                  "--max-examples", "12", "--seed", SEED, "--workers", "2",
-                 "--request-timeout", "20", "--no-color"],
-                capture_output=True, text=True, timeout=1200,
+                 "--request-timeout", "20", "--generation-database", "none",
+                 "--generation-allow-x00", "true", "--no-color"],
+                # Its cache of what it found goes with the test's files, not in the checkout.
+                capture_output=True, text=True, timeout=1200, cwd=tmp_path,
             )
             done.set()
             sampler.join()

@@ -128,4 +128,9 @@ def test_no_generated_request_gets_a_server_error(tmp_path, database):
             print(f"schemathesis (seed {SEED}): {report.strip().splitlines()[-1]}; peak RSS {peak[0]:.1f} MiB",
                   file=sys.stderr)
         finally:
-            srv.close()
+            # Not `srv.close()`: what generated requests were answered is not recorded for
+            # the check that every documented status is one the router answers (.ci/run).
+            # That check is fed by the functional tests, whose statuses are the same on
+            # every run; a fuzzer's are not.
+            srv.process.kill()
+            srv.process.wait()

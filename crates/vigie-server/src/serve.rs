@@ -42,8 +42,6 @@ pub enum ServeError {
     Bind { addr: SocketAddr, reason: String },
     #[error("{0}")]
     Bootstrap(String),
-    #[error("server failed: {0}")]
-    Serve(String),
 }
 
 /// What a started server reports, for the banner the CLI prints.
@@ -169,11 +167,7 @@ pub async fn run(
     tracing::info!(%bound, storage = %location.describe(), leads, "vigie is listening");
 
     let logs = server.logs.clone();
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    crate::http::connections::serve(listener, app, async move {
         shutdown.await;
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = stop_hub.send(true);
@@ -200,7 +194,7 @@ pub async fn run(
     }
     store.close().await;
     tracing::info!("storage closed; goodbye");
-    served.map_err(|e| ServeError::Serve(e.to_string()))
+    Ok(())
 }
 
 /// Starts following the log files `[[logs.follow]]` names, each from where this host's last

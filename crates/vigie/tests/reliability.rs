@@ -1,8 +1,9 @@
 //! What Vigie promises when things go wrong, checked on the real binary: a full disk answers
 //! clearly and loses nothing acknowledged (on SQLite and on PostgreSQL); compressed bombs and
 //! amplifying bodies on every ingest path get a clean 4xx while the server's memory stays
-//! bounded; a burst of wrong passwords is refused in bounded memory; a SIGTERM with requests in
-//! flight loses nothing it acknowledged; log files Vigie follows lose and double no line
+//! bounded; a burst of wrong passwords is refused in bounded memory; connections whose request
+//! never comes are closed, live streams are not; a SIGTERM with requests in flight loses
+//! nothing it acknowledged; log files Vigie follows lose and double no line
 //! through rotations and `kill -9`.
 
 mod common;
@@ -446,6 +447,91 @@ fn a_burst_of_wrong_passwords_is_refused_in_bounded_memory() {
         "the server reached {peak_mib} MiB (bound {BOUND_MIB} MiB)"
     );
     eprintln!("peak RSS under {AT_ONCE} wrong passwords: {peak_mib} MiB ({refused} refused, {throttled} throttled)");
+}
+
+/// Connections that never finish a request's headers are closed 30 s after they opened
+/// (`http::connections::HEADER_TIMEOUT`). Without it they stayed open for good: about 1,000 of
+/// them from one client made a server with systemd's default 1,024 open files accept nothing
+/// more. A live stream, whose request was read long ago, outlasts the deadline.
+#[test]
+fn connections_whose_request_never_comes_are_closed_but_live_streams_stay() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"));
+    let bearer = format!("Bearer {}", server.key());
+    let created = http(
+        "POST",
+        &format!("{}/api/v1/jobs", server.url),
+        &[
+            ("Authorization", &bearer),
+            ("Content-Type", "application/json"),
+        ],
+        br#"{"id": "long", "name": "A long one"}"#,
+    );
+    assert_eq!(status_of(&created), 201, "{created}");
+    let read_token = created
+        .split("\"read_token\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a read token")
+        .to_string();
+    let host = server.url.strip_prefix("http://").unwrap().to_string();
+
+    let opened = Instant::now();
+    let mut silent: Vec<std::net::TcpStream> = (0..50)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(&host).unwrap();
+            stream
+                .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            stream
+        })
+        .collect();
+    let mut live = std::net::TcpStream::connect(&host).unwrap();
+    write!(
+        live,
+        "GET /api/v1/live/jobs/long?token={read_token} HTTP/1.1\r\nHost: x\r\n\
+         Accept: text/event-stream\r\n\r\n"
+    )
+    .unwrap();
+    live.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut first = [0u8; 4096];
+    let n = live.read(&mut first).unwrap();
+    assert!(
+        String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"),
+        "the live stream answers"
+    );
+
+    for stream in &mut silent {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        let mut rest = Vec::new();
+        match stream.read_to_end(&mut rest) {
+            Ok(_) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(err) => panic!(
+                "a silent connection still open after {:?}: {err}",
+                opened.elapsed()
+            ),
+        }
+    }
+    let closed_after = opened.elapsed();
+    assert!(
+        closed_after >= Duration::from_secs(25) && closed_after < Duration::from_secs(50),
+        "closed after {closed_after:?}, not at the 30 s deadline"
+    );
+    // The stream outlived the deadline: it still speaks (a keep-alive comment every 15 s).
+    live.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut more = [0u8; 1024];
+    let n = live.read(&mut more).expect("the live stream is still open");
+    assert!(n > 0, "the live stream is still open");
+    assert_eq!(
+        status_of(&http_get(&format!("{}/health", server.url), None)),
+        200
+    );
 }
 
 /// A process's RSS, sampled every 5 ms from [`PeakRss::of`] until [`PeakRss::stop`].

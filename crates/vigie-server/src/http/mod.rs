@@ -7,7 +7,10 @@
 //! what a handler answered without reading, so its sender gets the answer.
 //! [`error::AppError`] is the one error type handlers return; [`cookies`] reads and writes the
 //! few cookies Vigie uses; [`otlp`] reads the encoding of an OTLP export. [`Routes`] is what a feature serves, by the guard each part needs.
+//! Beneath them all, [`connections`] accepts connections and holds each request's headers to a
+//! deadline.
 
+pub mod connections;
 pub mod cookies;
 pub mod error;
 pub mod ingest_body;

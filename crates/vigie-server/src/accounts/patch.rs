@@ -19,7 +19,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Patch<T> {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let Json(value) = Json::<serde_json::Value>::from_request(req, state)
             .await
-            .map_err(|e| AppError::BadRequest(e.body_text()))?;
+            .map_err(|e| AppError::from_status(e.status(), e.body_text()))?;
         Ok(Patch(fields(value)?))
     }
 }

@@ -525,9 +525,8 @@ where
         let request = axum::extract::Request::from_parts(parts, body);
         let body = Bytes::from_request(request, state)
             .await
-            .map_err(|rejection| AppError::Other {
-                status: rejection.status(),
-                message: rejection.body_text(),
+            .map_err(|rejection| {
+                AppError::from_status(rejection.status(), rejection.body_text())
             })?;
         let state = AppState::from_ref(state);
         let project = super::api::flower_project(&state, query.as_deref()).await?;

@@ -190,6 +190,9 @@ pub fn is_api_path(path: &str) -> bool {
         // OTLP and Loki push: their senders read JSON errors, never pages.
         || path.starts_with("/v1/")
         || path.starts_with("/loki/")
+        // Monitor pings come from cron lines and scripts (`curl`), which read JSON as the
+        // pings' own errors already are.
+        || path.starts_with("/ping/")
 }
 
 impl From<StoreError> for AppError {

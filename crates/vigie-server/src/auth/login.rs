@@ -37,17 +37,11 @@ pub async fn check(
     given: String,
 ) -> Result<Result<User, Refused>, AppError> {
     let keys = LoginKeys::new(username, ip);
-    let failures = match throttle(state, &keys).await? {
+    let username_failures = match throttle(state, &keys).await? {
         Ok(failures) => failures,
         Err(throttled) => return Ok(Err(throttled)),
     };
-    let slowdown = login_limiter::slowdown(
-        failures
-            .iter()
-            .find(|(key, _)| *key == keys.username)
-            .map(|(_, f)| f),
-        Timestamp::now(),
-    );
+    let slowdown = login_limiter::slowdown(username_failures.as_ref(), Timestamp::now());
     if !slowdown.is_zero() {
         tokio::time::sleep(slowdown).await;
     }
@@ -74,16 +68,17 @@ pub async fn check(
     Ok(Ok(credentials.expect("verified credentials exist").user))
 }
 
-/// The recent failures of `keys`, or `Throttled` when there were too many lately.
+/// The username's recent failures (for the slowdown), or `Throttled` when any of `keys` had
+/// too many lately.
 async fn throttle(
     state: &AppState,
     keys: &LoginKeys,
-) -> Result<Result<Vec<(String, LoginFailures)>, Refused>, AppError> {
+) -> Result<Result<Option<LoginFailures>, Refused>, AppError> {
     let failures = state.store.login_failures(&keys.all()).await?;
     let counted = |key: &String| failures.iter().find(|(k, _)| k == key).map(|(_, f)| f);
     let wait = login_limiter::wait(keys.refusing.iter().filter_map(counted), Timestamp::now());
     if wait.is_zero() {
-        Ok(Ok(failures))
+        Ok(Ok(counted(&keys.username).copied()))
     } else {
         Ok(Err(Refused::Throttled {
             wait_s: wait.as_secs_f64().ceil() as u64,

@@ -449,10 +449,10 @@ fn a_burst_of_wrong_passwords_is_refused_in_bounded_memory() {
     eprintln!("peak RSS under {AT_ONCE} wrong passwords: {peak_mib} MiB ({refused} refused, {throttled} throttled)");
 }
 
-/// Connections that never finish a request's headers are closed 30 s after they opened
-/// (`http::connections::HEADER_TIMEOUT`). Without it they stayed open for good: about 1,000 of
-/// them from one client made a server with systemd's default 1,024 open files accept nothing
-/// more. A live stream, whose request was read long ago, outlasts the deadline.
+/// Connections that never finish a request's headers, or sit idle after one, are closed 30 s
+/// later (`http::connections::HEADER_TIMEOUT`). Without it they stayed open for good: about
+/// 1,000 of them from one client made a server with systemd's default 1,024 open files accept
+/// nothing more. A live stream, whose request was read long ago, outlasts the deadline.
 #[test]
 fn connections_whose_request_never_comes_are_closed_but_live_streams_stay() {
     use std::io::Read;
@@ -487,6 +487,14 @@ fn connections_whose_request_never_comes_are_closed_but_live_streams_stay() {
             stream
         })
         .collect();
+    // A connection kept alive after its one request, then left idle, is closed as well.
+    let mut idle = std::net::TcpStream::connect(&host).unwrap();
+    idle.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut answer = [0u8; 1024];
+    let n = idle.read(&mut answer).unwrap();
+    assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 200"));
+    silent.push(idle);
     let mut live = std::net::TcpStream::connect(&host).unwrap();
     write!(
         live,

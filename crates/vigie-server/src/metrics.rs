@@ -53,6 +53,11 @@ pub struct Metrics {
     pub metric_points_malformed: AtomicU64,
     pub metric_points_over_limit: AtomicU64,
     pub metric_points_wrong_kind: AtomicU64,
+    /// Connections closed because a request's headers did not come in time
+    /// (`http::connections::HEADER_TIMEOUT`), idle kept-alive ones included.
+    pub connections_timed_out: AtomicU64,
+    /// Connections the listener could not take (e.g. no file descriptor left).
+    pub accept_failed: AtomicU64,
     /// What ingest acknowledged, by protocol and kind of item (see [`Metrics::ingested`]).
     ingested: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     /// Artifact bundle assemblies, by outcome (`stored`, `already_stored`, `refused`).
@@ -865,6 +870,22 @@ impl Metrics {
         );
         self.logs.render(&mut out);
         counters(&mut out, &self.otlp_counters());
+        counters(
+            &mut out,
+            &[
+                Counter::new(
+                    "vigie_http_connections_timed_out_total",
+                    "Connections closed because a request's headers did not come within 30 s \
+                     (idle kept-alive connections included).",
+                    &self.connections_timed_out,
+                ),
+                Counter::new(
+                    "vigie_http_accept_failed_total",
+                    "Connections the listener could not take (e.g. no file descriptor left).",
+                    &self.accept_failed,
+                ),
+            ],
+        );
         let settled = self
             .traces_settled
             .lock()

@@ -167,7 +167,7 @@ pub async fn run(
     tracing::info!(%bound, storage = %location.describe(), leads, "vigie is listening");
 
     let logs = server.logs.clone();
-    crate::http::connections::serve(listener, app, async move {
+    crate::http::connections::serve(listener, app, state.metrics.clone(), async move {
         shutdown.await;
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = stop_hub.send(true);

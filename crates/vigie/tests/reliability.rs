@@ -540,6 +540,14 @@ fn connections_whose_request_never_comes_are_closed_but_live_streams_stay() {
         status_of(&http_get(&format!("{}/health", server.url), None)),
         200
     );
+    // And each closing is counted, where an operator looks.
+    let metrics = http_get(&format!("{}/metrics", server.url), None);
+    let timed_out: u64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("vigie_http_connections_timed_out_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("the counter is served");
+    assert_eq!(timed_out, 51, "50 silent connections and one idle one");
 }
 
 /// A process's RSS, sampled every 5 ms from [`PeakRss::of`] until [`PeakRss::stop`].

@@ -17,16 +17,20 @@
 //! listener ─ accept (an error, e.g. no file descriptor left: wait 1 s and go on)
 //!   └─ one task per connection: hyper HTTP/1 (HEADER_TIMEOUT) ─ the router, told the peer
 //!      address (ConnectInfo) as `into_make_service_with_connect_info` would
+//!   (connections timed out and accepts that failed are counted in `/metrics`)
 //! shutdown ─ stop accepting ─ every connection finishes the request it is answering, then
 //!            closes ─ all awaited
 //! ```
 
+use crate::metrics::Metrics;
 use axum::extract::connect_info::ConnectInfo;
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -38,7 +42,12 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets every connection finish
 /// the request it is answering and awaits them all.
-pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()>) {
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()>,
+) {
     // Connections hold a receiver each: the sender sees when the last one is gone.
     let (stop, stopped) = watch::channel(false);
     tokio::pin!(shutdown);
@@ -47,6 +56,7 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Out
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(err) => {
+                    metrics.accept_failed.fetch_add(1, Ordering::Relaxed);
                     // Out of file descriptors, or a connection reset before it was taken:
                     // nothing to do for it, and spinning would only burn a core.
                     tracing::error!(%err, "accept failed; accepting again in 1 s");
@@ -67,6 +77,7 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Out
             |request: hyper::Request<hyper::body::Incoming>| request.map(axum::body::Body::new),
         ));
         let mut stopping = stopped.clone();
+        let metrics = metrics.clone();
         tokio::spawn(async move {
             let mut builder = Builder::new(TokioExecutor::new());
             builder
@@ -80,6 +91,12 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Out
                 tokio::select! {
                     served = connection.as_mut() => {
                         if let Err(err) = served {
+                            let timed_out = err
+                                .downcast_ref::<hyper::Error>()
+                                .is_some_and(hyper::Error::is_timeout);
+                            if timed_out {
+                                metrics.connections_timed_out.fetch_add(1, Ordering::Relaxed);
+                            }
                             tracing::debug!(%peer, %err, "connection ended with an error");
                         }
                         break;

@@ -9,7 +9,6 @@ use crate::sentry::{envelope, Encoding, EXCEPTION};
 use crate::Server;
 use anyhow::{Context, Result};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -53,17 +52,7 @@ async fn burst(server: &Server, opts: &Options, bodies: Arc<Vec<Vec<u8>>>) -> Re
     let url = format!("{}/api/1/envelope/", server.url);
     let auth = format!("Sentry sentry_version=7, sentry_key={key}");
     let idle = server.rss_kib()?;
-    let peak = Arc::new(AtomicU64::new(idle));
-    let done = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let (peak, done, pid) = (peak.clone(), done.clone(), server.child.id());
-        tokio::spawn(async move {
-            while !done.load(Ordering::Relaxed) {
-                peak.fetch_max(crate::rss_of(pid).unwrap_or(0), Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-    };
+    let peak = crate::PeakRss::of(server.child.id());
     // One connection per client, as thousands of separate processes would have.
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(opts.clients)
@@ -110,8 +99,7 @@ async fn burst(server: &Server, opts: &Options, bodies: Arc<Vec<Vec<u8>>>) -> Re
         }
     }
     let elapsed = started.elapsed();
-    done.store(true, Ordering::Relaxed);
-    sampler.await?;
+    let peak = peak.stop().await?;
     drop(http);
     accepted.sort();
     let at = |q: f64| {
@@ -138,7 +126,7 @@ async fn burst(server: &Server, opts: &Options, bodies: Arc<Vec<Vec<u8>>>) -> Re
         at(0.5),
         at(0.99),
         idle as f64 / 1024.0,
-        peak.load(Ordering::Relaxed) as f64 / 1024.0,
+        peak as f64 / 1024.0,
         after.join(", ")
     ))
 }

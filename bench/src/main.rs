@@ -13,6 +13,7 @@
 //!   vigie-bench alerts     --binary target/release/vigie --rules 200
 //!   vigie-bench celery     --binary target/release/vigie --flower-url … --flower-pid …
 //!   vigie-bench burst      --binary old/vigie --binary target/release/vigie --clients 4000
+//!   vigie-bench logins     --binary old/vigie --binary target/release/vigie --at-once 200
 //!   vigie-bench search-shapes --binary target/release/vigie --searches 8000
 //!
 //! With `VIGIE_BENCH_POSTGRES=postgres://user@host/any` in the environment, every server
@@ -25,6 +26,7 @@ mod burst;
 mod celery;
 mod follow;
 mod jobs;
+mod logins;
 mod logs;
 mod metrics;
 mod otlp;
@@ -264,6 +266,12 @@ enum Scenario {
         #[command(flatten)]
         opts: burst::Options,
     },
+    /// Wrong passwords at once (HTTP Basic, as Flower's `--basic-auth` scripts send them): how
+    /// they are answered, how long it takes, and the peak RSS; binaries side by side.
+    Logins {
+        #[command(flatten)]
+        opts: logins::Options,
+    },
     /// Thousands of random searches (every count of words and tag filters, every sort): the
     /// memory of Vigie and of its largest PostgreSQL backend as statement shapes pile up.
     SearchShapes {
@@ -405,6 +413,7 @@ async fn main() -> Result<()> {
         Scenario::Alerts { binary, opts } => alerts::run(&binary, opts).await,
         Scenario::Celery { binary, opts } => celery::run(&binary, opts).await,
         Scenario::Burst { opts } => burst::run(opts).await,
+        Scenario::Logins { opts } => logins::run(opts).await,
         Scenario::Sourcemaps { binary, opts } => sourcemaps::run(&binary, opts).await,
         Scenario::Search { binary, opts } => search::run(&binary, opts).await,
         Scenario::SearchShapes { binary, opts } => shapes::run(&binary, opts).await,
@@ -415,6 +424,44 @@ async fn main() -> Result<()> {
 }
 
 /// The resident memory of process `pid`, in KiB.
+/// The highest RSS (KiB) of a process, sampled every 50 ms from [`PeakRss::of`] until
+/// [`PeakRss::stop`]: a burst's peak lasts only as long as the requests it answers.
+struct PeakRss {
+    peak: Arc<std::sync::atomic::AtomicU64>,
+    done: Arc<std::sync::atomic::AtomicBool>,
+    sampler: tokio::task::JoinHandle<()>,
+}
+
+impl PeakRss {
+    fn of(pid: u32) -> PeakRss {
+        use std::sync::atomic::Ordering;
+        let peak = Arc::new(std::sync::atomic::AtomicU64::new(rss_of(pid).unwrap_or(0)));
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sampler = {
+            let (peak, done) = (peak.clone(), done.clone());
+            tokio::spawn(async move {
+                while !done.load(Ordering::Relaxed) {
+                    peak.fetch_max(rss_of(pid).unwrap_or(0), Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            })
+        };
+        PeakRss {
+            peak,
+            done,
+            sampler,
+        }
+    }
+
+    /// Stops sampling; the peak seen, in KiB.
+    async fn stop(self) -> Result<u64> {
+        use std::sync::atomic::Ordering;
+        self.done.store(true, Ordering::Relaxed);
+        self.sampler.await?;
+        Ok(self.peak.load(Ordering::Relaxed))
+    }
+}
+
 fn rss_of(pid: u32) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     status

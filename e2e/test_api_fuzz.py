@@ -9,8 +9,7 @@ first run found 62 that were not: an unknown `?project=`, a JSON body without it
 `Content-Type`, a word for a numeric id), no connection is dropped, the server still answers
 `/health` afterwards, and its RSS stays bounded while the requests come (sampled every 0.2 s).
 Run on the embedded SQLite and, with VIGIE_TEST_POSTGRES_URL, on a PostgreSQL database of its
-own. A failure prints
-schemathesis' report with a `curl` line that reproduces it.
+own. A failure prints schemathesis' report with a `curl` line that reproduces it.
 
 The run is deterministic (a fixed seed) so that CI is repeatable; to look further, run it with
 another seed: `VIGIE_FUZZ_SEED=123 python -m pytest e2e/test_api_fuzz.py`.

@@ -42,6 +42,7 @@ use clap::{Parser, Subcommand};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -427,16 +428,15 @@ async fn main() -> Result<()> {
 /// The highest RSS (KiB) of a process, sampled every 50 ms from [`PeakRss::of`] until
 /// [`PeakRss::stop`]: a burst's peak lasts only as long as the requests it answers.
 struct PeakRss {
-    peak: Arc<std::sync::atomic::AtomicU64>,
-    done: Arc<std::sync::atomic::AtomicBool>,
+    peak: Arc<AtomicU64>,
+    done: Arc<AtomicBool>,
     sampler: tokio::task::JoinHandle<()>,
 }
 
 impl PeakRss {
     fn of(pid: u32) -> PeakRss {
-        use std::sync::atomic::Ordering;
-        let peak = Arc::new(std::sync::atomic::AtomicU64::new(rss_of(pid).unwrap_or(0)));
-        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let peak = Arc::new(AtomicU64::new(rss_of(pid).unwrap_or(0)));
+        let done = Arc::new(AtomicBool::new(false));
         let sampler = {
             let (peak, done) = (peak.clone(), done.clone());
             tokio::spawn(async move {
@@ -455,7 +455,6 @@ impl PeakRss {
 
     /// Stops sampling; the peak seen, in KiB.
     async fn stop(self) -> Result<u64> {
-        use std::sync::atomic::Ordering;
         self.done.store(true, Ordering::Relaxed);
         self.sampler.await?;
         Ok(self.peak.load(Ordering::Relaxed))

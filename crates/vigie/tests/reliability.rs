@@ -477,6 +477,7 @@ fn connections_whose_request_never_comes_are_closed_but_live_streams_stay() {
         .to_string();
     let host = server.url.strip_prefix("http://").unwrap().to_string();
 
+    let peak = PeakRss::of(server.child.id());
     let opened = Instant::now();
     let mut silent: Vec<std::net::TcpStream> = (0..50)
         .map(|_| {
@@ -548,6 +549,12 @@ fn connections_whose_request_never_comes_are_closed_but_live_streams_stay() {
         .and_then(|n| n.trim().parse().ok())
         .expect("the counter is served");
     assert_eq!(timed_out, 51, "50 silent connections and one idle one");
+    // Held connections cost a task and a buffer each, nothing that grows while they wait.
+    let peak_mib = peak.stop();
+    assert!(
+        peak_mib < 400,
+        "peak RSS {peak_mib} MiB while connections were held"
+    );
 }
 
 /// A process's RSS, sampled every 5 ms from [`PeakRss::of`] until [`PeakRss::stop`].

@@ -875,8 +875,8 @@ impl Metrics {
             &[
                 Counter::new(
                     "vigie_http_connections_timed_out_total",
-                    "Connections closed because a request's headers did not come within 30 s \
-                     (idle kept-alive connections included).",
+                    "Connections closed because a request's headers did not come within the \
+                     header deadline (README, Limits; idle kept-alive connections included).",
                     &self.connections_timed_out,
                 ),
                 Counter::new(

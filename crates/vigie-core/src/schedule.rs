@@ -375,84 +375,61 @@ mod tests {
         )
     }
 
-    fn next(expr: &str, tz: &str, after: &str) -> String {
-        let s = Schedule::crontab(expr, tz).unwrap();
-        let t = s.next_after(at(after)).unwrap();
-        jiff::Timestamp::from_millisecond(t.millis())
-            .unwrap()
-            .to_string()
+    /// Checks each case's next run in `tz`; a case reads `"<cron> after <time> → <next run>"`.
+    fn assert_next_runs(tz: &str, cases: &[&str]) {
+        for case in cases {
+            let (expr, times) = case.split_once(" after ").expect("<cron> after …");
+            let (after, expected) = times.split_once(" → ").expect("<time> → <next run>");
+            let next = Schedule::crontab(expr.trim(), tz)
+                .unwrap()
+                .next_after(at(after));
+            assert_eq!(next, Some(at(expected)), "{case} ({tz})");
+        }
     }
 
     #[test]
     fn crontab_fields_ranges_steps_and_names() {
-        assert_eq!(
-            next("*/15 * * * *", "", "2025-01-10T22:20:30Z"),
-            "2025-01-10T22:30:00Z"
+        // No time zone is UTC.
+        assert_next_runs(
+            "",
+            &["*/15 * * * *  after 2025-01-10T22:20:30Z → 2025-01-10T22:30:00Z"],
         );
-        assert_eq!(
-            next("0 3 * * *", "UTC", "2025-01-10T22:20:00Z"),
-            "2025-01-11T03:00:00Z"
-        );
-        assert_eq!(
-            next("30 8-18/2 * * mon-fri", "UTC", "2025-01-10T18:31:00Z"),
-            "2025-01-13T08:30:00Z",
-            "Friday evening → Monday morning"
-        );
-        assert_eq!(
-            next("0 0 1 jan,jul *", "UTC", "2025-01-10T00:00:00Z"),
-            "2025-07-01T00:00:00Z"
-        );
-        assert_eq!(
-            next("@hourly", "UTC", "2025-01-10T22:00:00Z"),
-            "2025-01-10T23:00:00Z",
-            "strictly after"
-        );
-        assert_eq!(
-            next("0 12 * * 7", "UTC", "2025-01-10T00:00:00Z"),
-            "2025-01-12T12:00:00Z",
-            "7 is Sunday"
-        );
-        // Both day fields restricted: either matches (the 15th, a Wednesday, or a Monday).
-        assert_eq!(
-            next("0 0 15 * mon", "UTC", "2025-01-10T00:00:00Z"),
-            "2025-01-13T00:00:00Z"
-        );
-        assert_eq!(
-            next("0 0 15 * mon", "UTC", "2025-01-13T00:00:00Z"),
-            "2025-01-15T00:00:00Z"
-        );
-        assert_eq!(
-            next("0 0 29 2 *", "UTC", "2025-01-01T00:00:00Z"),
-            "2028-02-29T00:00:00Z",
-            "the next leap day"
+        assert_next_runs(
+            "UTC",
+            &[
+                "0 3 * * *              after 2025-01-10T22:20:00Z → 2025-01-11T03:00:00Z",
+                // Friday evening → Monday morning.
+                "30 8-18/2 * * mon-fri  after 2025-01-10T18:31:00Z → 2025-01-13T08:30:00Z",
+                "0 0 1 jan,jul *        after 2025-01-10T00:00:00Z → 2025-07-01T00:00:00Z",
+                // Strictly after.
+                "@hourly                after 2025-01-10T22:00:00Z → 2025-01-10T23:00:00Z",
+                // 7 is Sunday.
+                "0 12 * * 7             after 2025-01-10T00:00:00Z → 2025-01-12T12:00:00Z",
+                // Both day fields restricted: either matches (the 15th, a Wednesday, or a
+                // Monday).
+                "0 0 15 * mon           after 2025-01-10T00:00:00Z → 2025-01-13T00:00:00Z",
+                "0 0 15 * mon           after 2025-01-13T00:00:00Z → 2025-01-15T00:00:00Z",
+                // The next leap day.
+                "0 0 29 2 *             after 2025-01-01T00:00:00Z → 2028-02-29T00:00:00Z",
+            ],
         );
     }
 
     #[test]
     fn crontab_in_a_time_zone_across_dst() {
-        // 03:00 in Paris is 02:00 UTC in winter, 01:00 UTC in summer.
-        assert_eq!(
-            next("0 3 * * *", "Europe/Paris", "2025-01-10T12:00:00Z"),
-            "2025-01-11T02:00:00Z"
-        );
-        assert_eq!(
-            next("0 3 * * *", "Europe/Paris", "2025-07-10T12:00:00Z"),
-            "2025-07-11T01:00:00Z"
-        );
-        // 2025-03-30 02:30 does not exist in Paris (02:00 → 03:00): it runs at 03:30 CEST.
-        assert_eq!(
-            next("30 2 * * *", "Europe/Paris", "2025-03-29T12:00:00Z"),
-            "2025-03-30T01:30:00Z"
-        );
-        // 2025-10-26 02:30 happens twice in Paris: it runs once, at the first.
-        assert_eq!(
-            next("30 2 * * *", "Europe/Paris", "2025-10-25T12:00:00Z"),
-            "2025-10-26T00:30:00Z"
-        );
-        assert_eq!(
-            next("30 2 * * *", "Europe/Paris", "2025-10-26T00:30:00Z"),
-            "2025-10-27T01:30:00Z",
-            "not again at the repeated 02:30"
+        assert_next_runs(
+            "Europe/Paris",
+            &[
+                // 03:00 in Paris is 02:00 UTC in winter, 01:00 UTC in summer.
+                "0 3 * * *   after 2025-01-10T12:00:00Z → 2025-01-11T02:00:00Z",
+                "0 3 * * *   after 2025-07-10T12:00:00Z → 2025-07-11T01:00:00Z",
+                // 2025-03-30 02:30 does not exist in Paris (02:00 → 03:00): 03:30 CEST.
+                "30 2 * * *  after 2025-03-29T12:00:00Z → 2025-03-30T01:30:00Z",
+                // 2025-10-26 02:30 happens twice in Paris: it runs once, at the first, and not
+                // again at the repeated 02:30.
+                "30 2 * * *  after 2025-10-25T12:00:00Z → 2025-10-26T00:30:00Z",
+                "30 2 * * *  after 2025-10-26T00:30:00Z → 2025-10-27T01:30:00Z",
+            ],
         );
     }
 

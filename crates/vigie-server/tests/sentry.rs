@@ -159,30 +159,15 @@ async fn keys_projects_and_cors() {
         .as_str()
         .unwrap()
         .contains("sentry_key"));
-    let wrong = post(
-        &app,
-        "/api/1/envelope/",
-        &[("x-sentry-auth", &auth("0123456789abcdef0123456789abcdef"))],
-        body(),
-    )
-    .await;
-    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
-    let unknown = post(
-        &app,
-        "/api/99/envelope/",
-        &[("x-sentry-auth", &auth(&key))],
-        body(),
-    )
-    .await;
-    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
-    let bad_id = post(
-        &app,
-        "/api/shop/store/",
-        &[("x-sentry-auth", &auth(&key))],
-        body(),
-    )
-    .await;
-    assert_eq!(bad_id.status, StatusCode::NOT_FOUND);
+    let other_key = "0123456789abcdef0123456789abcdef";
+    for (path, key, expected) in [
+        ("/api/1/envelope/", other_key, StatusCode::FORBIDDEN),
+        ("/api/99/envelope/", &key, StatusCode::NOT_FOUND),
+        ("/api/shop/store/", &key, StatusCode::NOT_FOUND),
+    ] {
+        let refused = post(&app, path, &[("x-sentry-auth", &auth(key))], body()).await;
+        assert_eq!(refused.status, expected, "{path} with {key}");
+    }
 
     // Browser SDKs: the key in the query, text/plain, any origin, and a preflight.
     let browser = post(

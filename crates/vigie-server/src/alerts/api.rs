@@ -18,6 +18,7 @@
 //! The webhook JSON Vigie sends is documented in the README ("Alerts").
 
 use crate::auth::job_access::ProjectReader;
+use crate::http::paging::LimitParams;
 use crate::http::{ApiError, AppError};
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
@@ -323,17 +324,12 @@ pub async fn mute(
     Ok(Json(RuleView::from(rule)))
 }
 
-#[derive(Deserialize)]
-pub struct LogParams {
-    limit: Option<u32>,
-}
-
 pub async fn deliveries(
     State(state): State<AppState>,
     reader: ProjectReader,
-    Query(params): Query<LogParams>,
+    Query(params): Query<LimitParams>,
 ) -> Result<Json<Vec<Delivery>>, ApiError> {
-    let limit = params.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = params.or(100);
     Ok(Json(
         state
             .store

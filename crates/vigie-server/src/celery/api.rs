@@ -26,7 +26,7 @@
 
 use crate::auth::job_access::ProjectReader;
 use crate::http::Table;
-use crate::http::{ApiError, AppError};
+use crate::http::{paging, ApiError, AppError};
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
@@ -136,7 +136,7 @@ pub async fn tasks(
     let filter = TaskFilter {
         since: instant("since", &p.since)?,
         until: instant("until", &p.until)?,
-        limit: p.limit.unwrap_or(100).clamp(1, 1000),
+        limit: paging::limit(p.limit, 100, paging::MOST),
         offset: p.offset.unwrap_or(0),
         ..filter_of(
             reader.project.id,
@@ -395,7 +395,7 @@ pub async fn flower_tasks(
     let filter = TaskFilter {
         since: flower_time("received_start", &p.received_start)?,
         until: flower_time("received_end", &p.received_end)?,
-        limit: p.limit.unwrap_or(1000).clamp(1, 1000),
+        limit: paging::limit(p.limit, paging::MOST, paging::MOST),
         offset: p.offset.unwrap_or(0),
         ..filter_of(
             reader.project.id,

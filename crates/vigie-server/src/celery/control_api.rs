@@ -25,7 +25,7 @@
 use super::control::{self, ControlError, Gathered};
 use crate::auth::job_access::ProjectReader;
 use crate::auth::{ApiCaller, Caller};
-use crate::http::{ApiError, AppError, Table};
+use crate::http::{paging, ApiError, AppError, Table};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -423,7 +423,7 @@ pub async fn actions(
             .celery_actions(
                 reader.project.id,
                 p.target.filter(|t| !t.is_empty()),
-                p.limit.unwrap_or(100).clamp(1, 1000),
+                paging::limit(p.limit, 100, paging::MOST),
             )
             .await?,
     ))

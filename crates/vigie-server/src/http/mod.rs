@@ -6,7 +6,7 @@
 //! authenticated: under a global memory budget, inflated under a cap; [`unread_body`] drains
 //! what a handler answered without reading, so its sender gets the answer.
 //! [`error::AppError`] is the one error type handlers return; [`cookies`] reads and writes the
-//! few cookies Vigie uses; [`otlp`] reads the encoding of an OTLP export. [`Routes`] is what a feature serves, by the guard each part needs.
+//! few cookies Vigie uses; [`otlp`] reads the encoding of an OTLP export; [`paging`] sizes a list. [`Routes`] is what a feature serves, by the guard each part needs.
 //! Beneath them all, [`connections`] accepts connections and holds each request's headers to a
 //! deadline.
 
@@ -15,6 +15,7 @@ pub mod cookies;
 pub mod error;
 pub mod ingest_body;
 pub mod otlp;
+pub mod paging;
 mod routes;
 pub mod security;
 pub mod sentry_api;

@@ -15,7 +15,7 @@
 
 use crate::auth::job_access::JobAccess;
 use crate::http::ingest_body::IngestBody;
-use crate::http::{ApiError, AppError};
+use crate::http::{paging, ApiError, AppError};
 use crate::hub::JobNews;
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
@@ -453,7 +453,7 @@ impl ListQuery {
     }
 
     fn limit(&self) -> u32 {
-        self.limit.unwrap_or(50).clamp(1, MAX_LIMIT)
+        paging::limit(self.limit, 50, MAX_LIMIT)
     }
 
     /// The search box (`q`), quotes taken off, refused past

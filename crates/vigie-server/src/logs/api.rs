@@ -18,7 +18,7 @@
 
 use super::view::RecordView;
 use crate::auth::job_access::ProjectReader;
-use crate::http::{ApiError, AppError};
+use crate::http::{paging, ApiError, AppError};
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -81,7 +81,7 @@ pub async fn run_search(
         .filter(|b| !b.is_empty())
         .map(str::parse::<Cursor>)
         .transpose()?;
-    let limit = params.limit.unwrap_or(100).clamp(1, MAX_LIMIT);
+    let limit = paging::limit(params.limit, 100, MAX_LIMIT);
     Ok(logs::search(state.store.as_ref(), project.id, &query, limit, before).await?)
 }
 
@@ -338,7 +338,7 @@ pub async fn source_lines(
 ) -> Result<Response, ApiError> {
     let source = source_of(&state, &reader.project, id).await?;
     let query = LogQuery::default().only_source(&source.name);
-    let n = params.n.unwrap_or(100).clamp(1, MAX_LIMIT);
+    let n = paging::limit(params.n, 100, MAX_LIMIT);
     let page = logs::search(state.store.as_ref(), reader.project.id, &query, n, None).await?;
     let views: Vec<_> = page
         .hits

@@ -6,7 +6,7 @@
 //! `/api/v1/logs/search?after=` when streams are unavailable).
 
 use crate::auth::AdminUser;
-use crate::http::{AppError, PageError};
+use crate::http::{paging, AppError, PageError};
 use crate::logs::api::{parse_query, run_search, run_stats, source_of, SearchParams};
 use crate::logs::view::rfc3339_ns;
 use crate::state::AppState;
@@ -429,10 +429,7 @@ pub async fn source(
     let chrome = request.chrome(&state, "logs").await?;
     let project = chrome.project_or_404()?;
     let source = source_of(&state, &project, id).await?;
-    let n = params
-        .n
-        .unwrap_or(100)
-        .clamp(1, crate::logs::api::MAX_LIMIT);
+    let n = paging::limit(params.n, 100, crate::logs::api::MAX_LIMIT);
     let query = LogQuery::default().only_source(&source.name);
     let page = logs::search(state.store.as_ref(), project.id, &query, n, None)
         .await

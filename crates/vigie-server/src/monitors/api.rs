@@ -15,6 +15,7 @@
 //! Times are milliseconds since the epoch; the project is `?project=` as everywhere.
 
 use crate::auth::job_access::ProjectReader;
+use crate::http::paging::LimitParams;
 use crate::http::{ApiError, AppError};
 use crate::hub::Change;
 use crate::state::AppState;
@@ -23,7 +24,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use vigie_core::monitor::{MonitorConfig, MonitorState};
 use vigie_core::{ProjectId, Timestamp};
 use vigie_protocol::sentry::items::monitor_config;
@@ -127,18 +128,13 @@ pub async fn list(
     Ok(Json(views(&state, reader.project.id, RECENT_RUNS).await?))
 }
 
-#[derive(Deserialize)]
-pub struct RunsParams {
-    limit: Option<u32>,
-}
-
 pub async fn show(
     State(state): State<AppState>,
     reader: ProjectReader,
     Path(slug): Path<String>,
-    Query(params): Query<RunsParams>,
+    Query(params): Query<LimitParams>,
 ) -> Result<Json<MonitorView>, ApiError> {
-    let limit = params.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = params.or(100);
     Ok(Json(view(&state, reader.project.id, &slug, limit).await?))
 }
 

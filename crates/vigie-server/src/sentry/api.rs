@@ -21,6 +21,7 @@
 
 use super::{ErrorIngest, SettingsChange};
 use crate::auth::job_access::ProjectReader;
+use crate::http::paging::{self, LimitParams};
 use crate::http::{ApiError, AppError};
 use crate::sourcemaps::maps::Resolver;
 use crate::state::AppState;
@@ -82,7 +83,7 @@ impl IssueParams {
             level: self.level.clone().filter(|s| !s.is_empty()),
             environment: self.environment.clone().filter(|s| !s.is_empty()),
             release: self.release.clone().filter(|s| !s.is_empty()),
-            limit: self.limit.unwrap_or(50).clamp(1, 1000),
+            limit: paging::limit(self.limit, 50, paging::MOST),
             offset: self.offset.unwrap_or(0),
             ..IssueFilter::default()
         };
@@ -306,11 +307,6 @@ pub async fn set_status(
     Ok(Json(IssueView::from(&issue)))
 }
 
-#[derive(Deserialize)]
-pub struct LimitParams {
-    pub limit: Option<u32>,
-}
-
 /// `GET /api/v1/issues/{id}/events`.
 pub async fn events(
     State(state): State<AppState>,
@@ -325,7 +321,7 @@ pub async fn events(
             .events(&EventFilter {
                 project: reader.project.id,
                 issue: Some(id),
-                limit: params.limit.unwrap_or(50).clamp(1, 1000),
+                limit: params.or(50),
                 ..EventFilter::default()
             })
             .await?,
@@ -348,7 +344,7 @@ pub async fn feedback(
     if let Some(issue) = params.issue {
         issue_or_404(&state, reader.project.id, issue).await?;
     }
-    let limit = params.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = paging::limit(params.limit, 100, paging::MOST);
     Ok(Json(
         state
             .store

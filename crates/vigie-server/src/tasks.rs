@@ -32,6 +32,35 @@ pub enum TaskError {
     /// A setting the task reads is malformed.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// A date could not be worked out in a time zone (yesterday's, for the daily report).
+    #[error("cannot work out the day in {zone}")]
+    Calendar {
+        zone: String,
+        #[source]
+        source: jiff::Error,
+    },
+    /// A report could not be made for one project; the others' were not tried after it.
+    #[error("cannot make the report of project {project}")]
+    Report {
+        project: String,
+        #[source]
+        source: crate::http::AppError,
+    },
+}
+
+/// An error and each of its causes, outermost first, joined by `: ` (a cause whose words the
+/// line already holds is left out: a driver's message is often repeated by its wrapper).
+pub fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        let words = error.to_string();
+        if !line.contains(&words) {
+            line = format!("{line}: {words}");
+        }
+        cause = error.source();
+    }
+    line
 }
 
 /// What one task did last, and how often it failed.
@@ -78,11 +107,12 @@ impl TaskBoard {
         }
     }
 
-    /// Runs one pass of task `name` and records how it went.
+    /// Runs one pass of task `name` and records how it went: what it did, or why it failed
+    /// with every cause (a task may still answer a plain `String` as its error).
     pub async fn run<F, E>(&self, name: &'static str, work: F)
     where
         F: Future<Output = Result<String, E>>,
-        E: std::fmt::Display,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let started_at = Timestamp::now();
         let started = Instant::now();
@@ -102,7 +132,7 @@ impl TaskBoard {
             Ok(what) => task.last_outcome = what,
             Err(why) => {
                 task.failures += 1;
-                task.last_outcome = why.to_string();
+                task.last_outcome = with_causes(why.into().as_ref());
             }
         }
     }
@@ -141,5 +171,34 @@ mod tests {
             1,
             "undeclared tasks are not recorded"
         );
+    }
+
+    #[tokio::test]
+    async fn a_failure_is_recorded_with_its_causes() {
+        let board = TaskBoard::default();
+        board.declare("daily report", Duration::from_secs(60));
+        let broken = std::io::Error::other("disk I/O error");
+        board
+            .run("daily report", async {
+                Err::<String, _>(TaskError::Store(vigie_store::StoreError::Database {
+                    message: "cannot read the projects".into(),
+                    source: Some(std::sync::Arc::new(broken)),
+                }))
+            })
+            .await;
+        assert_eq!(
+            board.records()[0].last_outcome,
+            "database error: cannot read the projects: disk I/O error"
+        );
+    }
+
+    #[test]
+    fn a_cause_already_said_is_not_said_twice() {
+        let inner = std::io::Error::other("database is locked");
+        let outer = vigie_store::StoreError::Database {
+            message: "database is locked".into(),
+            source: Some(std::sync::Arc::new(inner)),
+        };
+        assert_eq!(with_causes(&outer), "database error: database is locked");
     }
 }

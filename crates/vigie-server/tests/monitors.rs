@@ -242,8 +242,8 @@ async fn schedules_missed_runs_pause_and_delete() {
         .await
         .unwrap();
     assert_eq!(
-        vigie_server::monitors::check(&app.state).await,
-        Ok("runs missed or timed out: 1".to_string())
+        vigie_server::monitors::check(&app.state).await.unwrap(),
+        "runs missed or timed out: 1"
     );
     let shown = app
         .api_get("/api/v1/monitors/heartbeat", &token)

@@ -360,7 +360,9 @@ async fn every_second(
     }
     match duty {
         Duty::Judge => Ok(judge_thresholds(state, watches).await),
-        Duty::HandOver => give(state, watches).await.map_err(|e| e.to_string()),
+        Duty::HandOver => give(state, watches)
+            .await
+            .map_err(|e| crate::tasks::with_causes(&e)),
     }
 }
 

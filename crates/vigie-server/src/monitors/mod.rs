@@ -77,7 +77,7 @@ pub async fn record(
 /// The periodic check: missed and timed-out runs, each mirrored and announced.
 /// Its outcome is words for the task board (a test compares them), the error logged with its
 /// cause here.
-pub async fn check(state: &AppState) -> Result<String, String> {
+pub async fn check(state: &AppState) -> Result<String, vigie_store::StoreError> {
     match state.store.check_monitors(Timestamp::now()).await {
         Ok(changes) => {
             for change in &changes {
@@ -96,7 +96,7 @@ pub async fn check(state: &AppState) -> Result<String, String> {
         }
         Err(err) => {
             tracing::warn!(%err, "monitor check failed");
-            Err(err.to_string())
+            Err(err)
         }
     }
 }

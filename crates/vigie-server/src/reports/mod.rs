@@ -16,6 +16,7 @@
 use crate::auth::job_access::ProjectReader;
 use crate::http::{ApiError, AppError};
 use crate::state::AppState;
+use crate::tasks::TaskError;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -745,42 +746,45 @@ const DAILY_SENT_META: &str = "reports.daily.last_sent";
 
 /// The scheduled task: when the daily report's time has come, queues yesterday's report of
 /// each project to the project's channel named in `[reports] daily_channel`.
-pub async fn send_daily_if_due(state: &AppState) -> Result<String, String> {
+pub async fn send_daily_if_due(state: &AppState) -> Result<String, TaskError> {
     let config = &state.config.reports;
-    let Some(schedule) = config.daily_schedule().map_err(|e| e.to_string())? else {
+    let Some(schedule) = config.daily_schedule()? else {
         return Ok("off".into());
     };
     let store = state.store.as_ref();
     let now = Timestamp::now();
     let last = store
         .meta_get_or_insert(DAILY_SENT_META, &now.millis().to_string())
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     let last = Timestamp(last.parse().unwrap_or(now.millis()));
     let due = schedule.next_after(last).is_some_and(|next| next <= now);
     if !due {
         return Ok("not due".into());
     }
     // Yesterday, in the schedule's zone.
-    let zone = jiff::tz::TimeZone::get(&config.daily_timezone).map_err(|e| e.to_string())?;
+    let calendar = |source| TaskError::Calendar {
+        zone: config.daily_timezone.clone(),
+        source,
+    };
+    let zone = jiff::tz::TimeZone::get(&config.daily_timezone).map_err(calendar)?;
     let yesterday = jiff::Timestamp::now()
         .to_zoned(zone)
         .date()
         .yesterday()
-        .map_err(|e| e.to_string())?
+        .map_err(calendar)?
         .to_string();
     let mut sent = 0;
-    for project in store.list_projects().await.map_err(|e| e.to_string())? {
-        let channels = store
-            .list_channels(project.id)
-            .await
-            .map_err(|e| e.to_string())?;
+    for project in store.list_projects().await? {
+        let channels = store.list_channels(project.id).await?;
         let Some(channel) = channels.iter().find(|c| c.name == config.daily_channel) else {
             continue;
         };
         let report = daily(state, &project, &yesterday, &config.daily_timezone)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|source| TaskError::Report {
+                project: project.name.clone(),
+                source,
+            })?;
         let message = vigie_core::alert::Notification {
             title: format!("Daily report of {} for {}", project.name, report.date),
             facts: Vec::new(),
@@ -797,18 +801,13 @@ pub async fn send_daily_if_due(state: &AppState) -> Result<String, String> {
                 message,
                 at: now,
             }])
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         sent += 1;
     }
-    store
-        .meta_delete(DAILY_SENT_META)
-        .await
-        .map_err(|e| e.to_string())?;
+    store.meta_delete(DAILY_SENT_META).await?;
     store
         .meta_get_or_insert(DAILY_SENT_META, &now.millis().to_string())
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     state.doorbell.ring();
     Ok(format!("reports queued: {sent}"))
 }

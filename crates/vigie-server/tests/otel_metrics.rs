@@ -248,9 +248,22 @@ async fn points_sent_as_the_exporters_send_them_chart_back_per_group() {
         .iter()
         .map(|v| v.as_f64())
         .collect();
-    // Five minutes ending with this one: the first total (began a minute before) counts
-    // whole, the next adds 120 in a minute.
-    assert_eq!(values, [None, None, Some(1.0), Some(2.0), None]);
+    // Five minutes ending with the current one: the first total (began a minute before)
+    // counts whole, the next adds 120 in a minute. The current minute is the chart's, which
+    // may be the one after `now` on a slow machine: the steps are placed from its `from`.
+    let step_of = |nanos: u64| {
+        let from_ms = chart["from"].as_i64().unwrap();
+        usize::try_from((nanos / 1_000_000) as i64 - from_ms).unwrap() / 60_000
+    };
+    let mut expected = vec![None; 5];
+    expected[step_of(now - 2 * MINUTE)] = Some(1.0);
+    expected[step_of(now - MINUTE)] = Some(2.0);
+    assert_eq!(values, expected);
+    assert!(
+        [now, now + MINUTE].contains(&(chart["from"].as_u64().unwrap() * 1_000_000 + 4 * MINUTE)),
+        "the chart ends with the minute the points were sent in, or the next: {}",
+        chart["from"]
+    );
     assert_eq!(invoices["whole"], 180.0 / 300.0);
     let p95 = app
         .api_get(

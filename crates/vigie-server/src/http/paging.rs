@@ -4,7 +4,8 @@
 
 use serde::Deserialize;
 
-/// The most rows a list answers unless it says otherwise (jobs and logs answer 500).
+/// The most rows a list answers unless it says otherwise (jobs and job items answer 500:
+/// `jobs::api::MAX_LIMIT`).
 pub const MOST: u32 = 1_000;
 
 /// The query of a list whose only parameter is its size.
